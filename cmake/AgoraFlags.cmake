@@ -1,0 +1,23 @@
+# Compiler flags shared by every Agora target, gathered in interface targets so
+# each library opts in by linking them (STYLE.md: warnings in one target).
+
+add_library(agora_warnings INTERFACE)
+target_compile_options(agora_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+    -Woverloaded-virtual -Wimplicit-fallthrough -Wformat=2>
+  $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${AGORA_WERROR}>>:-Werror>
+  $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${AGORA_WERROR}>>:--Werror all-warnings>)
+
+# Floating point must keep its bits: no fast-math anywhere, and no silent
+# contraction of a*b+c into fma on the kernel sources (docs/determinism.md).
+add_library(agora_fp_strict INTERFACE)
+target_compile_options(agora_fp_strict INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off -fno-fast-math>
+  $<$<COMPILE_LANGUAGE:CUDA>:--fmad=false>)
+
+if(AGORA_SANITIZE)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${AGORA_SANITIZE}>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=all>)
+  add_link_options(-fsanitize=${AGORA_SANITIZE})
+endif()

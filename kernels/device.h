@@ -1,0 +1,34 @@
+// What compute this build and this machine offer: whether the CUDA sources
+// were built, and how many GPUs the CUDA runtime can see.
+//
+// Thread safety: functions are thread-safe.
+#ifndef AGORA_KERNELS_DEVICE_H_
+#define AGORA_KERNELS_DEVICE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace agora::kernels {
+
+// Returns true iff the CUDA sources are compiled into this binary.
+bool CudaBuilt();
+
+// One line for --version: "built (CUDA 13.0..., sm_90)" or "off (why)".
+std::string CudaBuildNote();
+
+// Number of CUDA devices visible at run time. Returns 0 when CUDA is not
+// built; Unavailable when CUDA is built but the driver reports a problem
+// other than "no device".
+Result<int> CudaDeviceCount();
+
+// Runs a tiny kernel on device 0 that writes out[i] = i * multiplier for
+// i < n, and copies the result back: proof that the build, driver and GPU
+// work together. FailedPrecondition when CUDA is not built or no GPU is present.
+Result<std::vector<uint32_t>> CudaSelfTest(uint32_t n, uint32_t multiplier);
+
+}  // namespace agora::kernels
+
+#endif  // AGORA_KERNELS_DEVICE_H_

@@ -1,0 +1,99 @@
+// The agora and agorad binaries, started as a user starts them.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "common/address.h"
+#include "tests/test_util.h"
+
+namespace agora::node {
+namespace {
+
+using testing::CommandResult;
+using testing::RunCommand;
+using testing::TempDir;
+using testing::WriteTextFile;
+
+class CliTest : public ::testing::Test {
+ protected:
+  CommandResult Agora(std::vector<std::string> args) {
+    args.insert(args.begin(), {AGORA_CLI_PATH, "--home", home_.path().string()});
+    return RunCommand(args);
+  }
+  std::string PasswordFile(const std::string& password) {
+    auto path = home_.path() / ("pw-" + std::to_string(files_++));
+    WriteTextFile(path, password + "\n");
+    return path.string();
+  }
+
+  TempDir home_;
+  int files_ = 0;
+};
+
+TEST_F(CliTest, KeysNewListShowCheck) {
+  CommandResult made = Agora({"--json", "keys", "new", "alice", "--password-file", PasswordFile("s3cret")});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto key = boost::json::parse(made.out).as_object();
+  std::string address(key["address"].as_string());
+  ASSERT_TRUE(Address::Parse(address).ok()) << address;
+
+  CommandResult list = Agora({"keys", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("alice"), std::string::npos);
+  EXPECT_NE(list.out.find(address), std::string::npos);
+
+  CommandResult show = Agora({"keys", "show", "alice", "--json"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_EQ(boost::json::parse(show.out).at("address").as_string(), address);
+
+  CommandResult check = Agora({"keys", "check", "alice", "--password-file", PasswordFile("s3cret")});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_NE(check.out.find(address), std::string::npos);
+}
+
+TEST_F(CliTest, ErrorsAreClearAndExitNonZero) {
+  ASSERT_EQ(Agora({"keys", "new", "alice", "--password-file", PasswordFile("right")}).exit_code, 0);
+
+  CommandResult wrong = Agora({"keys", "check", "alice", "--password-file", PasswordFile("wrong")});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("wrong password"), std::string::npos) << wrong.err;
+
+  CommandResult dup = Agora({"keys", "new", "alice", "--password-file", PasswordFile("x")});
+  EXPECT_EQ(dup.exit_code, 1);
+  EXPECT_NE(dup.err.find("already exists"), std::string::npos) << dup.err;
+
+  CommandResult missing = Agora({"keys", "show", "nobody"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no key named 'nobody'"), std::string::npos) << missing.err;
+
+  // No terminal and no password file: it says how to give one.
+  CommandResult no_password = Agora({"keys", "new", "bob"});
+  EXPECT_EQ(no_password.exit_code, 1);
+  EXPECT_NE(no_password.err.find("--password-file"), std::string::npos) << no_password.err;
+  EXPECT_FALSE(std::filesystem::exists(home_.path() / "keys" / "bob.json"));
+
+  CommandResult usage = Agora({"keys", "frobnicate"});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+TEST_F(CliTest, BinariesReportTheirCudaState) {
+  CommandResult version = RunCommand({AGORA_DAEMON_PATH, "--version"});
+  ASSERT_EQ(version.exit_code, 0) << version.err;
+  EXPECT_NE(version.out.find("CUDA: "), std::string::npos) << version.out;
+  CommandResult help = RunCommand({AGORA_CLI_PATH, "--help"});
+  ASSERT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("CUDA: "), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("keys"), std::string::npos);
+  // Both name the same build state.
+  auto line = [](const std::string& s) { return s.substr(s.find("CUDA: "), s.find('\n', s.find("CUDA: ")) - s.find("CUDA: ")); };
+  EXPECT_EQ(line(version.out), line(help.out));
+}
+
+TEST_F(CliTest, AgoradSaysItCannotRunANodeYet) {
+  CommandResult run = RunCommand({AGORA_DAEMON_PATH, "--home", home_.path().string()});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("cannot run a node yet"), std::string::npos) << run.err;
+}
+
+}  // namespace
+}  // namespace agora::node
