@@ -6,7 +6,11 @@
 
 namespace agora {
 
+// libsodium declares its buffer arguments non-null, and an empty span or
+// vector may hold a null pointer, so empty input returns early everywhere.
+
 std::string HexEncode(ByteSpan bytes) {
+  if (bytes.empty()) return {};
   std::string out(bytes.size() * 2 + 1, '\0');
   sodium_bin2hex(out.data(), out.size(), bytes.data(), bytes.size());
   out.pop_back();  // the terminating NUL that libsodium writes
@@ -18,6 +22,7 @@ Result<Bytes> HexDecode(std::string_view text) {
     return Status::InvalidArgument("hex text has an odd number of digits (" +
                                    std::to_string(text.size()) + ")");
   }
+  if (text.empty()) return Bytes{};
   Bytes out(text.size() / 2);
   size_t written = 0;
   const char* end = nullptr;
@@ -31,6 +36,7 @@ Result<Bytes> HexDecode(std::string_view text) {
 }
 
 std::string Base64Encode(ByteSpan bytes) {
+  if (bytes.empty()) return {};
   const size_t len = sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL);
   std::string out(len, '\0');
   sodium_bin2base64(out.data(), out.size(), bytes.data(), bytes.size(),
@@ -40,6 +46,7 @@ std::string Base64Encode(ByteSpan bytes) {
 }
 
 Result<Bytes> Base64Decode(std::string_view text) {
+  if (text.empty()) return Bytes{};
   EnsureSodium();
   Bytes out(text.size() / 4 * 3 + 3);
   size_t written = 0;

@@ -110,7 +110,7 @@ Status KeysCheck(const GlobalOptions& global, const std::string& name,
 }
 
 int Run(int argc, char** argv) {
-  CLI::App app{"agora: keys, jobs, transfers and governance on an Agora network"};
+  CLI::App app{"agora: the command line for an Agora node"};
   app.footer("\n" + BuildInfo("agora", /*probe_gpus=*/false));
   app.require_subcommand(1);
   app.fallthrough();
