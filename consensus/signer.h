@@ -1,0 +1,114 @@
+// Signing for consensus, made safe against double signing.
+//
+// SigningKey makes raw signatures (ed25519 in the node, a fast stand-in in
+// the simulator). SafeSigner wraps one and is the only way the core signs:
+// before it returns a signature it writes the (height, round, step) and the
+// signed value to the KvStore with Durability::kSynced, and it refuses to sign
+// anything that conflicts with what it signed before — a different value at
+// the same (height, round, step), or any earlier (height, round, step) — even
+// after a crash and restart. It also remembers the core's lock (the last
+// non-nil precommit) so a restarted validator keeps it.
+//
+// Thread safety: not thread-safe; one core owns one SafeSigner.
+#ifndef AGORA_CONSENSUS_SIGNER_H_
+#define AGORA_CONSENSUS_SIGNER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/keys.h"
+#include "common/kv.h"
+#include "common/status.h"
+#include "consensus/types.h"
+
+namespace agora::consensus {
+
+class SigningKey {
+ public:
+  virtual ~SigningKey() = default;
+  virtual const PublicKey& public_key() const = 0;
+  virtual Signature Sign(const SignDomain& domain, ByteSpan payload) const = 0;
+};
+
+class SignatureVerifier {
+ public:
+  virtual ~SignatureVerifier() = default;
+  virtual bool Verify(const PublicKey& key, const SignDomain& domain, ByteSpan payload,
+                      const Signature& signature) const = 0;
+};
+
+class Ed25519SigningKey final : public SigningKey {
+ public:
+  explicit Ed25519SigningKey(SecretKey key) : key_(std::move(key)) {}
+  const PublicKey& public_key() const override { return key_.public_key(); }
+  Signature Sign(const SignDomain& domain, ByteSpan payload) const override {
+    return key_.Sign(domain, payload);
+  }
+
+ private:
+  SecretKey key_;
+};
+
+class Ed25519Verifier final : public SignatureVerifier {
+ public:
+  bool Verify(const PublicKey& key, const SignDomain& domain, ByteSpan payload,
+              const Signature& signature) const override {
+    return agora::Verify(key, domain, payload, signature);
+  }
+};
+
+// What SafeSigner keeps on disk.
+struct SigningRecord {
+  uint64_t height = 0;
+  uint32_t round = 0;
+  Step step = Step::kPropose;
+  Bytes sign_bytes;  // exactly what was signed
+  Signature signature;
+};
+
+struct Lock {
+  uint64_t height = 0;
+  uint32_t round = 0;
+  Hash256 block;
+};
+
+class SafeSigner {
+ public:
+  // Loads the record from `store`. Corruption if what is there is damaged.
+  static Result<std::unique_ptr<SafeSigner>> Open(std::string chain_id,
+                                                  std::unique_ptr<SigningKey> key,
+                                                  KvStore* store);
+
+  const PublicKey& public_key() const { return key_->public_key(); }
+
+  // FailedPrecondition when signing would conflict with an earlier signature;
+  // the same vote again returns the same signature.
+  Result<Signature> SignVote(const Vote& vote);
+  Result<Signature> SignProposal(const Proposal& proposal);
+
+  // The last record and lock, for a restarting core.
+  const std::optional<SigningRecord>& last() const { return last_; }
+  const std::optional<Lock>& lock() const { return lock_; }
+
+ private:
+  SafeSigner() = default;
+  Result<Signature> SignStep(uint64_t height, uint32_t round, Step step, SignKind kind,
+                             Bytes sign_bytes, const std::optional<Lock>& new_lock);
+
+  std::string chain_id_;
+  std::unique_ptr<SigningKey> key_;
+  KvStore* store_ = nullptr;
+  std::optional<SigningRecord> last_;
+  std::optional<Lock> lock_;
+};
+
+// OK iff `evidence` holds two votes with valid signatures by
+// `evidence.validator`, for the same height, round and type, naming different
+// blocks. InvalidArgument (with the reason) otherwise.
+Status VerifyEvidence(const Evidence& evidence, const std::string& chain_id,
+                      const SignatureVerifier& verifier);
+
+}  // namespace agora::consensus
+
+#endif  // AGORA_CONSENSUS_SIGNER_H_
