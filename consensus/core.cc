@@ -8,6 +8,10 @@ namespace {
 // Messages for rounds further ahead than this are dropped, so a Byzantine
 // validator cannot make the core keep state for arbitrarily many rounds.
 constexpr uint32_t kRoundsAheadMax = 256;
+// Distinct votes kept per validator, round and type: the honest one plus a
+// few equivocations, enough for evidence and for counting, bounded so an
+// equivocator cannot grow memory without limit.
+constexpr size_t kVotesPerValidatorMax = 3;
 
 uint64_t PowerFor(const std::map<std::optional<Hash256>, uint64_t>& power_for,
                   const std::optional<Hash256>& block) {
@@ -155,19 +159,22 @@ void Core::HandleVote(const Vote& v) {
   if (v.validator >= validators_now_->size()) return;
   RoundState& rs = rounds_[v.round];
   VoteSet& set = v.type == VoteType::kPrevote ? rs.prevotes : rs.precommits;
-  auto [it, inserted] = set.by_validator.try_emplace(v.validator, v);
-  if (!inserted) {
-    if (it->second.block != v.block &&
-        evidence_reported_.insert({v.validator, v.round, v.type}).second) {
-      out_.push_back(ReportEvidence{
-          Evidence{validators_now_->at(v.validator).key, it->second, v}});
-    }
-    return;
-  }
+  std::vector<Vote>& votes = set.by_validator[v.validator];
   const uint64_t power = validators_now_->at(v.validator).power;
+  if (votes.empty()) {
+    set.power_any += power;
+    NoteSender(rs, v.validator);
+  } else {
+    for (const Vote& seen : votes) {
+      if (seen.block == v.block) return;  // a duplicate
+    }
+    if (evidence_reported_.insert({v.validator, v.round, v.type}).second) {
+      out_.push_back(ReportEvidence{Evidence{validators_now_->at(v.validator).key, votes[0], v}});
+    }
+    if (votes.size() >= kVotesPerValidatorMax) return;
+  }
+  votes.push_back(v);
   set.power_for[v.block] += power;
-  set.power_any += power;
-  NoteSender(rs, v.validator);
 }
 
 // upon <PROPOSAL, h, r, v, *> from proposer(h, r) AND 2f+1 <PRECOMMIT, h, r, id(v)>
@@ -176,8 +183,10 @@ bool Core::TryDecide() {
     for (const auto& [block, proposal] : rs.proposals) {
       if (proposal.second && Quorum(PowerFor(rs.precommits.power_for, block))) {
         Decide decision{height_, round, block, {}};
-        for (const auto& [who, vote] : rs.precommits.by_validator) {
-          if (vote.block == block) decision.commit.push_back(vote);
+        for (const auto& [who, votes] : rs.precommits.by_validator) {
+          for (const Vote& vote : votes) {
+            if (vote.block == block) decision.commit.push_back(vote);
+          }
         }
         out_.push_back(std::move(decision));
         EnterHeight(height_ + 1);

@@ -99,9 +99,13 @@ class Core {
   ValidatorIndex ProposerOf(uint32_t round);
 
  private:
-  // All votes of one type in one round.
+  // All votes of one type in one round. An equivocating validator's votes
+  // count toward each block it voted for (a quorum of signed votes for a block
+  // is a quorum whoever else they were sent to; counting them is what lets
+  // every honest node see the same polkas once gossip has delivered the
+  // votes), but only once toward power_any.
   struct VoteSet {
-    std::map<ValidatorIndex, Vote> by_validator;
+    std::map<ValidatorIndex, std::vector<Vote>> by_validator;  // first vote first
     std::map<std::optional<Hash256>, uint64_t> power_for;
     uint64_t power_any = 0;
   };

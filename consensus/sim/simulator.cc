@@ -140,8 +140,10 @@ struct Node {
   uint32_t incarnation = 0;
   std::map<uint64_t, std::shared_ptr<const Commit>> chain;  // survives crashes
   std::map<uint64_t, uint64_t> decided_at_us;
-  std::tuple<uint64_t, uint32_t, Step> last_marker{0, 0, Step::kPropose};
-  std::vector<Message> own_messages;  // this height, for re-sending when stuck
+  uint64_t last_tick_height = 0;
+  std::vector<Message> own_messages;   // this height, for re-sending when stuck
+  std::vector<Message> seen_messages;  // others' messages at this height, to relay when stuck
+  std::set<std::tuple<ValidatorIndex, uint32_t, int, std::optional<Hash256>>> seen_keys;
   std::map<VoteKey, std::optional<Hash256>> delivered_votes;
   std::set<VoteKey> evidence_required, evidence_reported;
 };
@@ -195,7 +197,8 @@ class Simulation {
   uint64_t seq_ = 0;
   uint64_t now_ = 0;
   uint64_t block_counter_ = 0;
-  std::map<Hash256, Proposal> proposed_;              // every block ever proposed
+  std::set<Hash256> proposed_;  // every block ever proposed
+  std::map<std::tuple<uint64_t, uint32_t, Hash256>, Proposal> proposals_;  // (height, round, block)
   std::map<uint64_t, Hash256> decided_;               // first honest decision per height
   std::map<std::tuple<uint32_t, uint64_t, uint32_t, VoteType>, std::optional<Hash256>>
       honest_votes_;
@@ -408,6 +411,8 @@ void Simulation::StartNode(uint32_t id) {
   Node& node = nodes_[id];
   node.up = true;
   node.own_messages.clear();
+  node.seen_messages.clear();
+  node.seen_keys.clear();
   if (node.behaviour == Behaviour::kSilent) return;
   std::unique_ptr<SigningKey> key;
   if (options_.real_crypto) {
@@ -433,7 +438,8 @@ void Simulation::StartNode(uint32_t id) {
 
 void Simulation::OnBroadcastProposal(uint32_t id, const Proposal& proposal) {
   Node& node = nodes_[id];
-  proposed_.emplace(proposal.block, proposal);
+  proposed_.insert(proposal.block);
+  proposals_.emplace(std::make_tuple(proposal.height, proposal.round, proposal.block), proposal);
   node.own_messages.push_back(proposal);
   if (node.behaviour != Behaviour::kEquivocatingProposer) {
     SendToAll(id, proposal);
@@ -443,7 +449,8 @@ void Simulation::OnBroadcastProposal(uint32_t id, const Proposal& proposal) {
   evil.block = NewBlock(id, proposal.height, proposal.round);
   evil.valid_round = -1;
   evil.signature = SignAs(node.key, {kChainId, SignKind::kProposal}, evil.SignBytes());
-  proposed_.emplace(evil.block, evil);
+  proposed_.insert(evil.block);
+  proposals_.emplace(std::make_tuple(evil.height, evil.round, evil.block), evil);
   SendSplit(id, proposal, evil);
 }
 
@@ -488,14 +495,16 @@ void Simulation::OnBroadcastVote(uint32_t id, Vote vote) {
 
 void Simulation::OnDecide(uint32_t id, const Decide& decide) {
   Node& node = nodes_[id];
-  auto proposal = proposed_.find(decide.block);
-  if (proposal == proposed_.end()) {
+  auto proposal = proposals_.find(std::make_tuple(decide.height, decide.round, decide.block));
+  if (!proposed_.count(decide.block) || proposal == proposals_.end()) {
     Violation("safety: validity: decided block " + decide.block.ToHex() + " was never proposed");
     return;
   }
   auto commit = std::make_shared<Commit>(Commit{proposal->second, decide.commit});
   node.chain[decide.height] = commit;
   node.own_messages.clear();
+  node.seen_messages.clear();
+  node.seen_keys.clear();
   node.decided_at_us[decide.height] = now_;
   if (node.behaviour != Behaviour::kHonest) return;
   auto [it, inserted] = decided_.emplace(decide.height, decide.block);
@@ -552,9 +561,19 @@ void Simulation::Apply(uint32_t id, Actions actions) {
 void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
   Node& node = nodes_[id];
   if (!node.up || !node.core) return;
+  // Remember what arrived at this height, once, to relay if we get stuck:
+  // gossip must eventually bring every honest node what any honest node saw.
+  auto remember = [&](uint64_t height, ValidatorIndex who, uint32_t round, int kind,
+                      const std::optional<Hash256>& block) {
+    if (height == node.core->height() && node.seen_keys.insert({who, round, kind, block}).second) {
+      node.seen_messages.push_back(message);
+    }
+  };
   if (const auto* p = std::get_if<Proposal>(&message)) {
+    remember(p->height, p->proposer, p->round, 0, p->block);
     Apply(id, node.core->OnProposal(*p, /*block_valid=*/true));
   } else if (const auto* v = std::get_if<Vote>(&message)) {
+    remember(v->height, v->validator, v->round, static_cast<int>(v->type), v->block);
     if (node.behaviour == Behaviour::kHonest && v->height == node.core->height()) {
       VoteKey key{v->height, v->validator, v->round, v->type};
       auto [it, inserted] = node.delivered_votes.emplace(key, v->block);
@@ -576,15 +595,17 @@ void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
 
 void Simulation::OnTick(uint32_t id) {
   Node& node = nodes_[id];
-  auto marker = std::make_tuple(node.core->height(), node.core->round(), node.core->step());
-  if (marker == node.last_marker) {
+  if (node.core->height() == node.last_tick_height) {
     // No progress since the last tick: say where we are and re-send what we
     // said at this height, in case the network lost it.
     SendToAll(id, StatusMessage{node.core->height()});
     std::vector<Message> resend = node.own_messages;
+    if (node.behaviour == Behaviour::kHonest) {
+      resend.insert(resend.end(), node.seen_messages.begin(), node.seen_messages.end());
+    }
     for (const Message& m : resend) SendToAll(id, m);
   }
-  node.last_marker = marker;
+  node.last_tick_height = node.core->height();
   Event tick;
   tick.time = now_ + kTickUs;
   tick.type = EventType::kTick;
@@ -672,7 +693,14 @@ SimResult Simulation::Run() {
     }
   }
   if (result_.ok && plan_.check_liveness && !AllHonestDone()) {
-    Violation("liveness: honest validators did not all decide " +
+    std::string where;
+    for (uint32_t id = 0; id < nodes_.size(); ++id) {
+      const Node& n = nodes_[id];
+      if (n.behaviour != Behaviour::kHonest || !n.core) continue;
+      where += " " + std::to_string(id) + ":h" + std::to_string(n.core->height()) + "/r" +
+               std::to_string(n.core->round()) + "/" + std::string(StepName(n.core->step()));
+    }
+    Violation("liveness (honest at" + where + "): honest validators did not all decide " +
               std::to_string(options_.heights) + " heights by t=" +
               std::to_string(deadline / kMs) + "ms (faults healed at " +
               std::to_string(plan_.heal_us / kMs) + "ms)");
