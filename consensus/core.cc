@@ -64,6 +64,7 @@ void Core::EnterHeight(uint64_t height) {
     }
   }
   StartRound(first_round);
+  if (signer_ != nullptr) ResumeLastSigned();
   std::vector<Message> pending = std::exchange(future_, {});
   for (const Message& m : pending) {
     if (const auto* p = std::get_if<std::pair<Proposal, bool>>(&m)) {
@@ -71,6 +72,33 @@ void Core::EnterHeight(uint64_t height) {
     } else {
       HandleVote(std::get<Vote>(m));
     }
+  }
+}
+
+// After a restart the signer refuses to sign the last step again with other
+// contents, so re-send exactly what was signed and take up the step it
+// implies; otherwise peers that missed it could wait forever for this vote.
+void Core::ResumeLastSigned() {
+  if (!self_) return;
+  for (Step step : {Step::kPropose, Step::kPrevote, Step::kPrecommit}) {
+    const auto& record = signer_->last_of(step);
+    if (!record || record->height != height_ || record->round > round_) continue;
+    if (step == Step::kPropose) {
+      auto proposal = Proposal::FromSignBytes(record->sign_bytes);
+      if (!proposal) continue;
+      proposal->proposer = *self_;
+      proposal->signature = record->signature;
+      out_.push_back(BroadcastProposal{*proposal});
+      HandleProposal(*proposal, /*block_valid=*/true);
+      continue;
+    }
+    auto vote = Vote::FromSignBytes(record->sign_bytes);
+    if (!vote) continue;
+    vote->validator = *self_;
+    vote->signature = record->signature;
+    if (record->round == round_) step_ = std::max(step_, step);
+    out_.push_back(BroadcastVote{*vote});
+    HandleVote(*vote);
   }
 }
 
@@ -171,7 +199,11 @@ void Core::HandleVote(const Vote& v) {
     if (evidence_reported_.insert({v.validator, v.round, v.type}).second) {
       out_.push_back(ReportEvidence{Evidence{validators_now_->at(v.validator).key, votes[0], v}});
     }
-    if (votes.size() >= kVotesPerValidatorMax) return;
+    // Only votes for nil or for a block proposed in this round can complete
+    // a polka or a commit, so those are always kept (they are bounded by the
+    // proposals per round); other equivocations only up to the cap.
+    const bool may_matter = !v.block || rs.proposals.count(*v.block) > 0;
+    if (!may_matter && votes.size() >= kVotesPerValidatorMax) return;
   }
   votes.push_back(v);
   set.power_for[v.block] += power;

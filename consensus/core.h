@@ -123,6 +123,7 @@ class Core {
 
   void EnterHeight(uint64_t height);
   void StartRound(uint32_t round);
+  void ResumeLastSigned();
   void EnterPrevote(std::optional<Hash256> block);
   void EnterPrecommit(std::optional<Hash256> block);
   void Decided(uint32_t round, const Hash256& block);

@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::string_view kRecordKey = "last_signed";
 constexpr std::string_view kLockKey = "lock";
+constexpr std::string_view kStepKeys[3] = {"signed_propose", "signed_prevote", "signed_precommit"};
 
 Bytes EncodeRecord(const SigningRecord& r) {
   Bytes out;
@@ -55,6 +56,14 @@ Result<std::unique_ptr<SafeSigner>> SafeSigner::Open(std::string chain_id,
     AGORA_ASSIGN_OR_RETURN(SigningRecord r, DecodeRecord(*record));
     signer->last_ = std::move(r);
   }
+  for (size_t step = 0; step < 3; ++step) {
+    AGORA_ASSIGN_OR_RETURN(auto bytes,
+                           store->Get(KeyPrefix::kConsensusWal, AsBytes(kStepKeys[step])));
+    if (bytes) {
+      AGORA_ASSIGN_OR_RETURN(SigningRecord r, DecodeRecord(*bytes));
+      signer->by_step_[step] = std::move(r);
+    }
+  }
   AGORA_ASSIGN_OR_RETURN(auto lock, store->Get(KeyPrefix::kConsensusWal, AsBytes(kLockKey)));
   if (lock) {
     if (lock->size() != 16 + Hash256::kSize) {
@@ -91,9 +100,12 @@ Result<Signature> SafeSigner::SignStep(uint64_t height, uint32_t round, Step ste
   record.signature = key_->Sign({chain_id_, kind}, record.sign_bytes);
   // Write ahead: the record is durable before the signature exists outside.
   WriteBatch batch;
-  batch.Put(KeyPrefix::kConsensusWal, AsBytes(kRecordKey), EncodeRecord(record));
+  Bytes encoded = EncodeRecord(record);
+  batch.Put(KeyPrefix::kConsensusWal, AsBytes(kRecordKey), encoded);
+  batch.Put(KeyPrefix::kConsensusWal, AsBytes(kStepKeys[static_cast<size_t>(step)]), encoded);
   if (new_lock) batch.Put(KeyPrefix::kConsensusWal, AsBytes(kLockKey), EncodeLock(*new_lock));
   AGORA_RETURN_IF_ERROR(store_->Write(batch, Durability::kSynced));
+  by_step_[static_cast<size_t>(step)] = record;
   last_ = std::move(record);
   if (new_lock) lock_ = new_lock;
   return last_->signature;

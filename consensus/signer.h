@@ -89,6 +89,10 @@ class SafeSigner {
 
   // The last record and lock, for a restarting core.
   const std::optional<SigningRecord>& last() const { return last_; }
+  // The last record of one step (a restarted core re-sends these).
+  const std::optional<SigningRecord>& last_of(Step step) const {
+    return by_step_[static_cast<size_t>(step)];
+  }
   const std::optional<Lock>& lock() const { return lock_; }
 
  private:
@@ -100,6 +104,7 @@ class SafeSigner {
   std::unique_ptr<SigningKey> key_;
   KvStore* store_ = nullptr;
   std::optional<SigningRecord> last_;
+  std::optional<SigningRecord> by_step_[3];
   std::optional<Lock> lock_;
 };
 

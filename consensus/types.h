@@ -36,6 +36,8 @@ struct Proposal {
 
   // height(8) round(4) valid_round(4) block(32), big-endian.
   Bytes SignBytes() const;
+  // The inverse of SignBytes (proposer and signature are not in the bytes).
+  static std::optional<Proposal> FromSignBytes(ByteSpan bytes);
 };
 
 struct Vote {
@@ -48,6 +50,8 @@ struct Vote {
 
   // type(1) height(8) round(4) has_block(1) [block(32)], big-endian.
   Bytes SignBytes() const;
+  // The inverse of SignBytes (validator and signature are not in the bytes).
+  static std::optional<Vote> FromSignBytes(ByteSpan bytes);
   SignKind Kind() const {
     return type == VoteType::kPrevote ? SignKind::kPrevote : SignKind::kPrecommit;
   }

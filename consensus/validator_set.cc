@@ -44,11 +44,16 @@ void ValidatorSet::IncrementProposerPriority(uint32_t times) {
   const int64_t total = static_cast<int64_t>(total_power_);
   for (uint32_t t = 0; t < times; ++t) {
     for (Validator& v : validators_) v.priority += static_cast<int64_t>(v.power);
-    validators_[Proposer()].priority -= total;
+    proposer_ = HighestPriority();
+    validators_[*proposer_].priority -= total;
   }
 }
 
 ValidatorIndex ValidatorSet::Proposer() const {
+  return proposer_ ? *proposer_ : HighestPriority();
+}
+
+ValidatorIndex ValidatorSet::HighestPriority() const {
   ValidatorIndex best = 0;
   for (ValidatorIndex i = 1; i < validators_.size(); ++i) {
     if (validators_[i].priority > validators_[best].priority) best = i;

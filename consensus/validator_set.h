@@ -54,9 +54,9 @@ class ValidatorSet {
   // Returns true iff `power` is strictly more than 1/3 of the total.
   bool IsOneThirdPlus(uint64_t power) const;
 
-  // Advances the rotation `times` steps.
+  // Advances the rotation `times` steps; each step picks a proposer.
   void IncrementProposerPriority(uint32_t times);
-  // The validator that the current priorities name.
+  // The validator the last step picked (before any step: the highest priority).
   ValidatorIndex Proposer() const;
 
   // The set for the next height: powers from `next` (which may add, remove
@@ -66,9 +66,11 @@ class ValidatorSet {
 
  private:
   void Recenter();
+  ValidatorIndex HighestPriority() const;
 
   std::vector<Validator> validators_;
   uint64_t total_power_ = 0;
+  std::optional<ValidatorIndex> proposer_;
 };
 
 }  // namespace agora::consensus

@@ -677,6 +677,7 @@ SimResult Simulation::Run() {
         break;
       case EventType::kCrash:
         node.up = false;
+        node.delivered_votes.clear();  // what the core knew is gone with it
         node.core.reset();
         node.signer.reset();
         ++node.incarnation;
