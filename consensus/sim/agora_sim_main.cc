@@ -28,7 +28,7 @@ int Run(int argc, char** argv) {
   app.add_option("--seeds", seeds, "Number of seeds to run");
   app.add_option("--first-seed", first_seed, "First seed of the range");
   app.add_option("--mix", mix, "clean, lossy, partition, crash, byzantine, chaos, "
-                               "one-third-twins, or all (seed picks)");
+                               "one-third-twins, lock-trap, or all (seed picks one that must stay live)");
   app.add_option("--validators", base.validators, "Validator count (default: seed picks 4..max)");
   app.add_option("--validators-max", base.validators_max, "Upper bound for the seed's pick");
   app.add_option("--heights", base.heights, "Heights every honest validator must decide");
@@ -68,7 +68,7 @@ int Run(int argc, char** argv) {
       SimOptions o = base;
       o.seed = first_seed + i;
       // "all" cycles through the mixes that keep Byzantine power below 1/3.
-      o.mix = all_mixes ? static_cast<FaultMix>(o.seed % 6) : fixed_mix;
+      o.mix = all_mixes ? agora::consensus::sim::LiveMixForSeed(o.seed) : fixed_mix;
       auto r = agora::consensus::sim::RunSimulation(o);
       heights += r.heights_decided;
       messages += r.messages_sent;

@@ -159,6 +159,26 @@ struct FaultPlan {
   bool check_liveness = true;
 };
 
+// The lock trap (FaultMix::kLockTrap) at one height h, with equal stake.
+// `x` is the one validator that sees the round-0 commit; `n` is round 1's
+// proposer. Until `end_us` the network withholds, by content and whatever
+// the path: the round-0 proposal from n; round-0 prevotes for the block from
+// n beyond those in `prevotes_to_n` (so n sees 2f+1 prevotes but no polka and
+// precommits nil); round-0 precommits for the block from everyone but x
+// beyond `precommits_to[r]` (so they see 2f+1 precommits but no commit and
+// move to round 1); and any commit of height h (which only x has).
+struct LockTrap {
+  uint64_t height = 0;
+  uint32_t x = 0, n = 0;
+  std::set<ValidatorIndex> prevotes_to_n;
+  std::vector<std::set<ValidatorIndex>> precommits_to;
+  uint64_t end_us = UINT64_MAX;
+};
+// How long the trap holds after x decides: long enough for round 1 to
+// decide if the lock is ignored, short enough that the test stays quick.
+constexpr uint64_t kLockTrapHoldUs = 8'000 * kMs;
+constexpr uint64_t kLockTrapCapUs = 30'000 * kMs;
+
 class Simulation {
  public:
   explicit Simulation(const SimOptions& options) : options_(options), rng_(options.seed) {}
@@ -180,6 +200,9 @@ class Simulation {
   void OnTick(uint32_t id);
   void Violation(const std::string& what);
   bool PartitionBlocks(uint32_t from, uint32_t to) const;
+  void PlanLockTrap();
+  bool LockTrapBlocks(uint32_t to, const Message& message) const;
+  bool Authentic(const Message& message);
   Hash256 NewBlock(uint32_t id, uint64_t height, uint32_t round);
   Signature SignAs(uint32_t key, const SignDomain& domain, ByteSpan payload) const;
   bool AllHonestDone() const;
@@ -188,6 +211,7 @@ class Simulation {
   SimOptions options_;
   Rng rng_;
   FaultPlan plan_;
+  std::optional<LockTrap> trap_;
   std::vector<Validator> genesis_;
   std::vector<SecretKey> secrets_;  // with real_crypto
   std::unique_ptr<SimValidators> validators_;
@@ -228,7 +252,10 @@ std::string Simulation::Describe() const {
          std::to_string(total) + (kinds.empty() ? "" : " [" + kinds + "]") +
          " loss_ppm=" + std::to_string(plan_.loss_ppm) + " partitions=" +
          std::to_string(plan_.partitions.size()) + " crashes=" +
-         std::to_string(plan_.crashes.size());
+         std::to_string(plan_.crashes.size()) +
+         (trap_ ? " lock_trap=h" + std::to_string(trap_->height) + ":x" +
+                      std::to_string(trap_->x) + ":n" + std::to_string(trap_->n)
+                : "");
 }
 
 void Simulation::Violation(const std::string& what) {
@@ -247,7 +274,7 @@ void Simulation::Setup() {
   if (options_.mix == FaultMix::kOneThirdTwins) n = 6;
   if (n == 0) n = static_cast<uint32_t>(rng_.Range(4, std::max<uint32_t>(4, options_.validators_max)));
   const bool random_stake = options_.random_stake && options_.mix != FaultMix::kOneThirdTwins &&
-                            options_.fixed_delay_us == 0;
+                            options_.mix != FaultMix::kLockTrap && options_.fixed_delay_us == 0;
   for (uint32_t i = 0; i < n; ++i) {
     Bytes seed;
     PutU64BigEndian(seed, options_.seed);
@@ -354,7 +381,61 @@ void Simulation::PlanFaults() {
       plan_.crashes.push_back(c);
     }
   }
+  if (mix == FaultMix::kLockTrap) heal = kLockTrapCapUs;
   plan_.heal_us = heal;
+}
+
+void Simulation::PlanLockTrap() {
+  LockTrap trap;
+  trap.height = rng_.Range(1, std::max<uint64_t>(1, options_.heights));
+  ValidatorSet set = validators_->ValidatorsAt(trap.height);
+  const ValidatorIndex proposer0 = set.Proposer();
+  set.IncrementProposerPriority(1);
+  trap.n = set.Proposer();
+  if (trap.n == proposer0) return;  // one validator proposes both rounds: no trap
+  trap.x = trap.n == 0 ? 1 : 0;
+  // Everyone but n locks; everyone but x must see just short of a commit.
+  std::vector<ValidatorIndex> locked;
+  for (ValidatorIndex i = 0; i < set.size(); ++i) {
+    if (i != trap.n && i != trap.x) locked.push_back(i);
+  }
+  auto fill = [&](uint64_t seen, ValidatorIndex self, std::set<ValidatorIndex>* allowed) {
+    for (ValidatorIndex i : locked) {
+      if (i == self) continue;
+      if (set.IsQuorum(seen + set.at(i).power)) break;
+      seen += set.at(i).power;
+      allowed->insert(i);
+    }
+    return seen;
+  };
+  fill(0, trap.n, &trap.prevotes_to_n);
+  trap.precommits_to.resize(set.size());
+  for (ValidatorIndex r = 0; r < set.size(); ++r) {
+    if (r == trap.x) continue;
+    const bool self_locked = r != trap.n;
+    uint64_t seen = fill(self_locked ? set.at(r).power : 0, r, &trap.precommits_to[r]);
+    // With n's nil precommit r must reach 2f+1 precommits, or it would wait
+    // forever in round 0; with equal stake it always does.
+    if (!set.IsQuorum(seen + set.at(trap.n).power)) return;
+  }
+  trap_ = std::move(trap);
+}
+
+bool Simulation::LockTrapBlocks(uint32_t to, const Message& message) const {
+  if (!trap_ || now_ >= trap_->end_us || now_ >= kLockTrapCapUs) return false;
+  const LockTrap& t = *trap_;
+  if (const auto* p = std::get_if<Proposal>(&message)) {
+    return p->height == t.height && p->round == 0 && to == t.n;
+  }
+  if (const auto* v = std::get_if<Vote>(&message)) {
+    if (v->height != t.height || v->round != 0 || !v->block) return false;
+    if (v->type == VoteType::kPrevote) return to == t.n && !t.prevotes_to_n.count(v->validator);
+    return to != t.x && !t.precommits_to[to].count(v->validator);
+  }
+  if (const auto* c = std::get_if<std::shared_ptr<const Commit>>(&message)) {
+    return (*c)->proposal.height == t.height;
+  }
+  return false;
 }
 
 bool Simulation::PartitionBlocks(uint32_t from, uint32_t to) const {
@@ -372,6 +453,7 @@ void Simulation::Push(Event event) {
 
 void Simulation::Send(uint32_t from, uint32_t to, const Message& message) {
   ++result_.messages_sent;
+  if (LockTrapBlocks(to, message)) return;
   if (PartitionBlocks(from, to) || rng_.ChancePpm(plan_.loss_ppm)) return;
   const int copies = rng_.ChancePpm(plan_.duplicate_ppm) ? 2 : 1;
   for (int c = 0; c < copies; ++c) {
@@ -506,6 +588,9 @@ void Simulation::OnDecide(uint32_t id, const Decide& decide) {
   node.seen_messages.clear();
   node.seen_keys.clear();
   node.decided_at_us[decide.height] = now_;
+  if (trap_ && decide.height == trap_->height && id == trap_->x && trap_->end_us == UINT64_MAX) {
+    trap_->end_us = now_ + kLockTrapHoldUs;
+  }
   if (node.behaviour != Behaviour::kHonest) return;
   auto [it, inserted] = decided_.emplace(decide.height, decide.block);
   if (!inserted && it->second != decide.block) {
@@ -558,9 +643,34 @@ void Simulation::Apply(uint32_t id, Actions actions) {
   }
 }
 
+// Every proposal and vote is checked against its signer's key before the
+// core sees it, as the node does. The simulated network cannot forge, so a
+// failure here is a bug in whoever signed.
+bool Simulation::Authentic(const Message& message) {
+  ++result_.signatures_verified;
+  if (const auto* p = std::get_if<Proposal>(&message)) {
+    const ValidatorSet& set = validators_->ValidatorsAt(p->height);
+    return p->proposer < set.size() &&
+           verifier_->Verify(set.at(p->proposer).key, {kChainId, SignKind::kProposal},
+                             p->SignBytes(), p->signature);
+  }
+  if (const auto* v = std::get_if<Vote>(&message)) {
+    const ValidatorSet& set = validators_->ValidatorsAt(v->height);
+    return v->validator < set.size() &&
+           verifier_->Verify(set.at(v->validator).key, {kChainId, v->Kind()}, v->SignBytes(),
+                             v->signature);
+  }
+  --result_.signatures_verified;
+  return true;
+}
+
 void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
   Node& node = nodes_[id];
   if (!node.up || !node.core) return;
+  if (!Authentic(message)) {
+    Violation("a message with a bad signature was sent");
+    return;
+  }
   // Remember what arrived at this height, once, to relay if we get stuck:
   // gossip must eventually bring every honest node what any honest node saw.
   auto remember = [&](uint64_t height, ValidatorIndex who, uint32_t round, int kind,
@@ -588,6 +698,12 @@ void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
     }
   } else {
     const auto& commit = std::get<std::shared_ptr<const Commit>>(message);
+    bool authentic = Authentic(commit->proposal);
+    for (const Vote& vote : commit->votes) authentic = authentic && Authentic(vote);
+    if (!authentic) {
+      Violation("a commit with a bad signature was sent");
+      return;
+    }
     Apply(id, node.core->OnProposal(commit->proposal, /*block_valid=*/true));
     for (const Vote& vote : commit->votes) Apply(id, node.core->OnVote(vote));
   }
@@ -632,12 +748,14 @@ SimResult Simulation::Run() {
     for (uint32_t i = 0; i < genesis_.size(); ++i) {
       if (nodes_[i].behaviour == Behaviour::kHonest) {
         change_index = i;
-        change_power = genesis_[i].power + (options_.fixed_delay_us ? 0 : rng_.Range(0, 50));
+        const bool keep = options_.fixed_delay_us != 0 || options_.mix == FaultMix::kLockTrap;
+        change_power = genesis_[i].power + (keep ? 0 : rng_.Range(0, 50));
         break;
       }
     }
   }
   validators_ = std::make_unique<SimValidators>(genesis_, change_height, change_index, change_power);
+  if (options_.mix == FaultMix::kLockTrap) PlanLockTrap();
   for (const auto& c : plan_.crashes) {
     Event crash;
     crash.time = c.at_us;
@@ -744,8 +862,16 @@ std::string_view FaultMixName(FaultMix mix) {
     case FaultMix::kByzantine: return "byzantine";
     case FaultMix::kChaos: return "chaos";
     case FaultMix::kOneThirdTwins: return "one-third-twins";
+    case FaultMix::kLockTrap: return "lock-trap";
   }
   return "unknown";
+}
+
+FaultMix LiveMixForSeed(uint64_t seed) {
+  constexpr FaultMix kLive[] = {FaultMix::kClean,     FaultMix::kLossy, FaultMix::kPartition,
+                                FaultMix::kCrash,     FaultMix::kByzantine, FaultMix::kChaos,
+                                FaultMix::kLockTrap};
+  return kLive[seed % std::size(kLive)];
 }
 
 bool ParseFaultMix(std::string_view name, FaultMix* out) {

@@ -37,9 +37,17 @@ enum class FaultMix : uint8_t {
   kByzantine,   // Byzantine validators below 1/3 of power
   kChaos,       // all of the above
   kOneThirdTwins,  // exactly 1/3 Byzantine twins plus partitions: safe, not live
+  // A scheduled adversarial network, no Byzantine validators: at one height a
+  // quorum locks on round 0's block and only one validator sees the commit;
+  // round 1's proposer never saw the polka and proposes another block. Only
+  // the lock keeps the others from deciding it (docs/consensus.md).
+  kLockTrap,
 };
-inline constexpr int kFaultMixCount = 7;
+inline constexpr int kFaultMixCount = 8;
 std::string_view FaultMixName(FaultMix mix);
+// The mixes under which safety and liveness must both hold (Byzantine power
+// below 1/3), cycled by seed: what `agora-sim --mix all` and CI run.
+FaultMix LiveMixForSeed(uint64_t seed);
 bool ParseFaultMix(std::string_view name, FaultMix* out);
 
 struct SimOptions {
@@ -64,6 +72,7 @@ struct SimResult {
   std::string summary;    // one line: validators, faults, heights, time
   uint64_t heights_decided = 0;   // by every honest validator
   uint64_t messages_sent = 0;
+  uint64_t signatures_verified = 0;  // proposals and votes, checked on delivery
   uint64_t events = 0;
   uint64_t simulated_us = 0;
   // Mean of (decision time - start of height) / message delay over heights,

@@ -14,7 +14,7 @@ int RunSeeds(uint64_t first, uint64_t count, SimOptions base, bool all_mixes, bo
   for (uint64_t seed = first; seed < first + count; ++seed) {
     SimOptions o = base;
     o.seed = seed;
-    if (all_mixes) o.mix = static_cast<FaultMix>(seed % 6);
+    if (all_mixes) o.mix = LiveMixForSeed(seed);
     SimResult r = RunSimulation(o);
     if (!r.ok && r.violation.rfind("safety", 0) == 0) ++safety;
     if (expect_clean) {
@@ -25,7 +25,7 @@ int RunSeeds(uint64_t first, uint64_t count, SimOptions base, bool all_mixes, bo
   return safety;
 }
 
-// 1,000 seeds across the six fault mixes that keep Byzantine power below
+// 1,000 seeds across the seven fault mixes that keep Byzantine power below
 // 1/3: agreement, validity, no honest double signing, evidence for every
 // equivocation seen, and liveness once faults heal.
 TEST(SimTest, ThousandSeedsAcrossFaultMixes) {
@@ -68,6 +68,24 @@ TEST(SimTest, QuorumOfAtLeastTwoThirdsIsCaught) {
   o.break_quorum_at_least_two_thirds = true;
   EXPECT_GT(RunSeeds(1, 300, o, false, /*expect_clean=*/false), 0)
       << "the simulator missed a broken quorum rule";
+}
+
+// The lock trap is safe and live with the lock rule, and breaks agreement
+// without it: the simulator must see the difference.
+TEST(SimTest, LockTrapIsSafeWithTheLock) {
+  SimOptions o;
+  o.mix = FaultMix::kLockTrap;
+  o.heights = 3;
+  EXPECT_EQ(RunSeeds(1, 150, o, false, /*expect_clean=*/true), 0);
+}
+
+TEST(SimTest, IgnoringTheLockIsCaught) {
+  SimOptions o;
+  o.mix = FaultMix::kLockTrap;
+  o.heights = 3;
+  o.break_ignore_lock = true;
+  EXPECT_GT(RunSeeds(1, 100, o, false, /*expect_clean=*/false), 50)
+      << "the simulator missed a prevote that ignored the lock";
 }
 
 TEST(SimTest, CommitLatencyIsThreeMessageDelays) {
