@@ -77,11 +77,12 @@ inline ::testing::AssertionResult SameBits(const std::vector<float>& want,
   for (size_t i = 0; i < want.size(); ++i) {
     if (std::isnan(want[i]) && std::isnan(got[i])) continue;
     if (std::memcmp(&want[i], &got[i], sizeof(float)) != 0) {
-      return ::testing::AssertionFailure()
-             << "first mismatch at index " << i << " of " << want.size() << ": reference "
-             << want[i] << " (0x" << std::hex << std::bit_cast<uint32_t>(want[i]) << "), fast "
-             << std::dec << got[i] << " (0x" << std::hex << std::bit_cast<uint32_t>(got[i])
-             << ")" << std::dec;
+      std::ostringstream text;
+      text << "first mismatch at index " << i << " of " << want.size() << ": reference "
+           << want[i] << " (0x" << std::hex << std::bit_cast<uint32_t>(want[i]) << std::dec
+           << "), fast " << got[i] << " (0x" << std::hex << std::bit_cast<uint32_t>(got[i])
+           << ")";
+      return ::testing::AssertionFailure() << text.str();
     }
   }
   return ::testing::AssertionSuccess();

@@ -79,7 +79,8 @@ void CheckMatmul(bool specials) {
 TEST(OpsFastTest, Matmul) { CheckMatmul(/*specials=*/false); }
 TEST(OpsFastTest, MatmulSpecialValues) { CheckMatmul(/*specials=*/true); }
 
-const int kRowShapes[][2] = {{1, 1}, {3, 7}, {5, 16}, {7, 17}, {11, 31}, {4, 64}, {9, 97}, {2, 385}};
+const int kRowShapes[][2] = {{1, 1},  {3, 7},   {5, 16},  {7, 17},  {11, 31},
+                              {4, 64}, {33, 97}, {8, 255}, {2, 385}, {6, 1001}};
 
 void CheckRowOps(bool specials) {
   std::mt19937_64 rng(testing::TestSeed() + 1);
