@@ -9,9 +9,9 @@
 // double reference.
 //
 // Measured maximum error (tests/kernels/math_test.cc, checked bounds):
-//   ExpF   <= 1 ulp   over [-104, 89]
-//   LogF   <= 1 ulp   over all positive floats, denormals included
-//   TanhF  <= 3 ulp   over all floats
+//   ExpF   <= 1 ulp   over [-104, 89] (measured 0.88; denormal results in denormal ulps)
+//   LogF   <= 1 ulp   over all positive floats, denormals included (measured 0.75)
+//   TanhF  <= 2 ulp   over all floats (measured 1.47)
 //
 // Thread safety: pure functions.
 #ifndef AGORA_KERNELS_MATH_H_
