@@ -77,6 +77,27 @@ void CheckMatmul(bool specials) {
 }
 
 TEST(OpsFastTest, Matmul) { CheckMatmul(/*specials=*/false); }
+
+TEST(OpsFastTest, MatmulRandomShapes) {
+  std::mt19937_64 rng(testing::TestSeed() + 6);
+  const int shapes = testing::Sanitized() ? 4 : 12;
+  for (int i = 0; i < shapes; ++i) {
+    const int rows = 1 + int(rng() % 150), in_dim = 1 + int(rng() % 300);
+    const int out_dim = 1 + int(rng() % 300);
+    auto inp = Random(rng, size_t(rows) * in_dim), weight = Random(rng, size_t(out_dim) * in_dim);
+    auto dout = Random(rng, size_t(rows) * out_dim);
+    const std::string what = "matmul " + std::to_string(rows) + "x" + std::to_string(in_dim) +
+                             "x" + std::to_string(out_dim);
+    ExpectFastMatchesReference(what, [&](Backend backend) {
+      std::vector<float> out(size_t(rows) * out_dim), dinp(inp.size()), dweight(weight.size());
+      MatmulForward(backend, out.data(), inp.data(), weight.data(), nullptr, rows, in_dim,
+                    out_dim);
+      MatmulBackward(backend, dinp.data(), dweight.data(), nullptr, dout.data(), inp.data(),
+                     weight.data(), rows, in_dim, out_dim);
+      return Outputs{out, dinp, dweight};
+    });
+  }
+}
 TEST(OpsFastTest, MatmulSpecialValues) { CheckMatmul(/*specials=*/true); }
 
 const int kRowShapes[][2] = {{1, 1},  {3, 7},   {5, 16},  {7, 17},  {11, 31},
