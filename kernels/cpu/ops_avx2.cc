@@ -1,0 +1,61 @@
+// The fast CPU ops compiled for avx2: only the functions defined between the
+// target pragmas use those instructions; the dispatcher (ops.cc) calls them
+// only when the CPU has them. The library itself is built for baseline x86-64.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/math.h"
+#include "kernels/op_table.h"
+#include "kernels/ops.h"
+#include "kernels/parallel.h"
+#include "kernels/cpu/simd_math.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+namespace agora::kernels::cpu::avx2 {
+namespace {
+
+#include "kernels/cpu/vec16_avx2.inc"
+
+// Microkernel: kMr rows x kNv 16-lane vectors of outputs held in registers.
+constexpr int kMr = 6;
+constexpr int kNv = 1;
+
+#include "kernels/cpu/simd_math.inc"
+#include "kernels/cpu/simd_ops.inc"
+
+}  // namespace
+
+// For tests: the SIMD transcendentals on n floats.
+void ExpArray(float* out, const float* x, int64_t n) {
+  ForLanes(n, [&](int64_t i, int64_t lanes) { StoreL(out + i, ExpV(LoadL(x + i, lanes)), lanes); });
+}
+void TanhArray(float* out, const float* x, int64_t n) {
+  ForLanes(n, [&](int64_t i, int64_t lanes) { StoreL(out + i, TanhV(LoadL(x + i, lanes)), lanes); });
+}
+
+const OpTable* Table() { return &kTable; }
+
+}  // namespace agora::kernels::cpu::avx2
+
+#pragma GCC pop_options
+
+namespace agora::kernels::cpu {
+const OpTable* Avx2OpTable() { return avx2::Table(); }
+}  // namespace agora::kernels::cpu
+
+#else
+
+namespace agora::kernels::cpu {
+const OpTable* Avx2OpTable() { return nullptr; }
+}  // namespace agora::kernels::cpu
+
+#endif

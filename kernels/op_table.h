@@ -1,0 +1,63 @@
+// Internal: one table of op implementations per backend / instruction set,
+// so the public functions in ops.cc check shapes once and then call whichever
+// implementation is active. A CUDA table slots in beside these.
+//
+// Thread safety: the tables are immutable.
+#ifndef AGORA_KERNELS_OP_TABLE_H_
+#define AGORA_KERNELS_OP_TABLE_H_
+
+#include <cstdint>
+
+namespace agora::kernels {
+
+struct OpTable {
+  void (*matmul_forward)(float* out, const float* inp, const float* weight, const float* bias,
+                         int rows, int in_dim, int out_dim);
+  void (*matmul_backward)(float* dinp, float* dweight, float* dbias, const float* dout,
+                          const float* inp, const float* weight, int rows, int in_dim,
+                          int out_dim);
+  void (*bias_forward)(float* out, const float* inp, const float* bias, int rows, int channels);
+  void (*bias_backward)(float* dbias, const float* dout, int rows, int channels);
+  void (*layernorm_forward)(float* out, float* mean, float* rstd, const float* inp,
+                            const float* weight, const float* bias, int rows, int channels);
+  void (*layernorm_backward)(float* dinp, float* dweight, float* dbias, const float* dout,
+                             const float* inp, const float* weight, const float* mean,
+                             const float* rstd, int rows, int channels);
+  void (*gelu_forward)(float* out, const float* inp, int64_t n);
+  void (*gelu_backward)(float* dinp, const float* inp, const float* dout, int64_t n);
+  void (*residual_forward)(float* out, const float* a, const float* b, int64_t n);
+  void (*residual_backward)(float* da, float* db, const float* dout, int64_t n);
+  void (*attention_forward)(float* out, float* att, const float* qkv, int batch, int seq_len,
+                            int channels, int heads);
+  void (*attention_backward)(float* dqkv, const float* dout, const float* qkv, const float* att,
+                             int batch, int seq_len, int channels, int heads);
+  void (*softmax_forward)(float* probs, const float* logits, int rows, int vocab);
+  void (*crossentropy_forward)(float* losses, float* probs, const float* logits,
+                               const int32_t* targets, int rows, int vocab);
+  void (*crossentropy_backward)(float* dlogits, const float* dlosses, const float* probs,
+                                const int32_t* targets, int rows, int vocab);
+  void (*embedding_forward)(float* out, const int32_t* tokens, const float* wte,
+                            const float* wpe, int batch, int seq_len, int channels);
+  void (*embedding_backward)(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
+                             int batch, int seq_len, int channels);
+  // bias_correction1/2 = 1 - beta^step, computed once by the caller.
+  void (*adamw_update)(float* params, const float* grads, float* m, float* v, int64_t n,
+                       float learning_rate, float beta1, float beta2, float eps,
+                       float weight_decay, float bias_correction1, float bias_correction2);
+  float (*sum)(const float* x, int64_t n);
+  float (*sum_squares)(const float* x, int64_t n);
+  void (*scale)(float* x, int64_t n, float factor);  // x[i] = x[i] * factor
+};
+
+// Plain loops; the specification.
+const OpTable& ReferenceOpTable();
+
+namespace cpu {
+// Null when this build has no code for that instruction set.
+const OpTable* Avx2OpTable();
+const OpTable* Avx512OpTable();
+}  // namespace cpu
+
+}  // namespace agora::kernels
+
+#endif  // AGORA_KERNELS_OP_TABLE_H_

@@ -1,0 +1,242 @@
+// Fast CPU ops against the reference, bit for bit: odd, prime, tiny and
+// non-multiple-of-16 shapes, special values, every instruction set the CPU
+// has, on 1 thread and on several.
+#include "kernels/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "tests/kernels/kernel_test_util.h"
+
+namespace agora::kernels {
+namespace {
+
+using testing::ConfigGuard;
+using testing::FastConfigs;
+using testing::Random;
+using testing::Reproduce;
+using testing::SameBits;
+using testing::Sprinkle;
+using Outputs = std::vector<std::vector<float>>;
+
+// Runs `run` with the reference and with the fast backend in every
+// configuration; every output must match bit for bit.
+void ExpectFastMatchesReference(const std::string& what,
+                                const std::function<Outputs(Backend)>& run) {
+  ConfigGuard guard;
+  const Outputs want = run(Backend::kReference);
+  for (const testing::FastConfig& config : FastConfigs()) {
+    guard.Apply(config);
+    const Outputs got = run(Backend::kCpu);
+    ASSERT_EQ(want.size(), got.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_TRUE(SameBits(want[i], got[i]))
+          << what << ", output " << i << ", " << config.Name() << "\n"
+          << Reproduce();
+    }
+  }
+}
+
+struct MatmulShape {
+  int rows, in_dim, out_dim;
+};
+
+// Sizes 1, odd, prime, around the vector width, across the 96-row,
+// 256-column and 256-k blocks (k > 256 exercises the carried partial sum).
+const MatmulShape kMatmulShapes[] = {{1, 1, 1},    {1, 7, 3},     {3, 17, 5},   {13, 31, 33},
+                                     {16, 16, 16}, {97, 61, 47},  {5, 9, 300},  {31, 257, 130},
+                                     {2, 513, 17}, {100, 300, 70}, {193, 33, 257}};
+
+void CheckMatmul(bool specials) {
+  std::mt19937_64 rng(testing::TestSeed());
+  for (const MatmulShape& s : kMatmulShapes) {
+    auto inp = Random(rng, size_t(s.rows) * s.in_dim);
+    auto weight = Random(rng, size_t(s.out_dim) * s.in_dim);
+    auto bias = Random(rng, s.out_dim);
+    auto dout = Random(rng, size_t(s.rows) * s.out_dim);
+    auto dinp0 = Random(rng, inp.size()), dweight0 = Random(rng, weight.size());
+    auto dbias0 = Random(rng, bias.size());
+    if (specials) {
+      for (auto* v : {&inp, &weight, &bias, &dout, &dinp0}) Sprinkle(rng, *v, 40);
+    }
+    const std::string what = "matmul " + std::to_string(s.rows) + "x" +
+                             std::to_string(s.in_dim) + "x" + std::to_string(s.out_dim);
+    ExpectFastMatchesReference(what, [&](Backend backend) {
+      std::vector<float> out(size_t(s.rows) * s.out_dim), out_nobias(out.size());
+      MatmulForward(backend, out.data(), inp.data(), weight.data(), bias.data(), s.rows, s.in_dim,
+                    s.out_dim);
+      MatmulForward(backend, out_nobias.data(), inp.data(), weight.data(), nullptr, s.rows,
+                    s.in_dim, s.out_dim);
+      auto dinp = dinp0, dweight = dweight0, dbias = dbias0;
+      MatmulBackward(backend, dinp.data(), dweight.data(), dbias.data(), dout.data(), inp.data(),
+                     weight.data(), s.rows, s.in_dim, s.out_dim);
+      return Outputs{out, out_nobias, dinp, dweight, dbias};
+    });
+  }
+}
+
+TEST(OpsFastTest, Matmul) { CheckMatmul(/*specials=*/false); }
+
+TEST(OpsFastTest, MatmulRandomShapes) {
+  std::mt19937_64 rng(testing::TestSeed() + 6);
+  const int shapes = testing::Sanitized() ? 4 : 12;
+  for (int i = 0; i < shapes; ++i) {
+    const int rows = 1 + int(rng() % 150), in_dim = 1 + int(rng() % 300);
+    const int out_dim = 1 + int(rng() % 300);
+    auto inp = Random(rng, size_t(rows) * in_dim), weight = Random(rng, size_t(out_dim) * in_dim);
+    auto dout = Random(rng, size_t(rows) * out_dim);
+    const std::string what = "matmul " + std::to_string(rows) + "x" + std::to_string(in_dim) +
+                             "x" + std::to_string(out_dim);
+    ExpectFastMatchesReference(what, [&](Backend backend) {
+      std::vector<float> out(size_t(rows) * out_dim), dinp(inp.size()), dweight(weight.size());
+      MatmulForward(backend, out.data(), inp.data(), weight.data(), nullptr, rows, in_dim,
+                    out_dim);
+      MatmulBackward(backend, dinp.data(), dweight.data(), nullptr, dout.data(), inp.data(),
+                     weight.data(), rows, in_dim, out_dim);
+      return Outputs{out, dinp, dweight};
+    });
+  }
+}
+TEST(OpsFastTest, MatmulSpecialValues) { CheckMatmul(/*specials=*/true); }
+
+const int kRowShapes[][2] = {{1, 1},  {3, 7},   {5, 16},  {7, 17},  {11, 31},
+                              {4, 64}, {33, 97}, {8, 255}, {2, 385}, {6, 1001}};
+
+void CheckRowOps(bool specials) {
+  std::mt19937_64 rng(testing::TestSeed() + 1);
+  for (const auto& shape : kRowShapes) {
+    const int rows = shape[0], channels = shape[1];
+    const size_t n = size_t(rows) * channels;
+    auto inp = Random(rng, n, 3.0f), other = Random(rng, n), dout = Random(rng, n);
+    auto weight = Random(rng, channels), bias = Random(rng, channels);
+    auto grad0 = Random(rng, n), wgrad0 = Random(rng, channels), bgrad0 = Random(rng, channels);
+    if (specials) {
+      for (auto* v : {&inp, &other, &dout, &grad0}) Sprinkle(rng, *v);
+    }
+    const std::string what = "row ops " + std::to_string(rows) + "x" + std::to_string(channels);
+    ExpectFastMatchesReference(what, [&](Backend backend) {
+      std::vector<float> ln(n), mean(rows), rstd(rows), gelu(n), res(n), biased(n);
+      LayerNormForward(backend, ln.data(), mean.data(), rstd.data(), inp.data(), weight.data(),
+                       bias.data(), rows, channels);
+      auto dinp = grad0, dweight = wgrad0, dbias = bgrad0;
+      LayerNormBackward(backend, dinp.data(), dweight.data(), dbias.data(), dout.data(),
+                        inp.data(), weight.data(), mean.data(), rstd.data(), rows, channels);
+      GeluForward(backend, gelu.data(), inp.data(), int64_t(n));
+      auto dgelu = grad0;
+      GeluBackward(backend, dgelu.data(), inp.data(), dout.data(), int64_t(n));
+      ResidualForward(backend, res.data(), inp.data(), other.data(), int64_t(n));
+      auto da = grad0, db = dinp;
+      ResidualBackward(backend, da.data(), db.data(), dout.data(), int64_t(n));
+      BiasForward(backend, biased.data(), inp.data(), bias.data(), rows, channels);
+      auto dbias2 = bgrad0;
+      BiasBackward(backend, dbias2.data(), dout.data(), rows, channels);
+      return Outputs{ln, mean, rstd, dinp, dweight, dbias, gelu, dgelu, res, da, db, biased, dbias2};
+    });
+  }
+}
+
+TEST(OpsFastTest, RowOps) { CheckRowOps(/*specials=*/false); }
+TEST(OpsFastTest, RowOpsSpecialValues) { CheckRowOps(/*specials=*/true); }
+
+void CheckSoftmaxCrossEntropy(bool specials) {
+  std::mt19937_64 rng(testing::TestSeed() + 2);
+  for (const auto& shape : kRowShapes) {
+    const int rows = shape[0], vocab = shape[1];
+    const size_t n = size_t(rows) * vocab;
+    auto logits = Random(rng, n, 8.0f), grad0 = Random(rng, n), dlosses = Random(rng, rows);
+    if (specials) Sprinkle(rng, logits, 16);
+    std::vector<int32_t> targets(rows);
+    for (int32_t& t : targets) t = int32_t(rng() % uint64_t(vocab));
+    const std::string what = "softmax/cross-entropy " + std::to_string(rows) + "x" +
+                             std::to_string(vocab);
+    ExpectFastMatchesReference(what, [&](Backend backend) {
+      std::vector<float> probs(n), probs2(n), losses(rows);
+      SoftmaxForward(backend, probs.data(), logits.data(), rows, vocab);
+      CrossEntropyForward(backend, losses.data(), probs2.data(), logits.data(), targets.data(),
+                          rows, vocab);
+      auto dlogits = grad0;
+      CrossEntropyBackward(backend, dlogits.data(), dlosses.data(), probs2.data(), targets.data(),
+                           rows, vocab);
+      return Outputs{probs, probs2, losses, dlogits};
+    });
+  }
+}
+
+TEST(OpsFastTest, SoftmaxCrossEntropy) { CheckSoftmaxCrossEntropy(false); }
+TEST(OpsFastTest, SoftmaxCrossEntropySpecialValues) { CheckSoftmaxCrossEntropy(true); }
+
+void CheckAttention(bool specials) {
+  std::mt19937_64 rng(testing::TestSeed() + 3);
+  // batch, seq_len, channels, heads: head sizes 1, 3, 5, 16, 17, 32.
+  const int shapes[][4] = {{1, 1, 1, 1}, {2, 3, 6, 2}, {1, 7, 15, 3}, {2, 5, 32, 2},
+                           {1, 19, 34, 2}, {3, 17, 64, 2}, {1, 33, 32, 1}};
+  for (const auto& s : shapes) {
+    const int batch = s[0], seq_len = s[1], channels = s[2], heads = s[3];
+    const size_t n = size_t(batch) * seq_len * channels;
+    auto qkv = Random(rng, 3 * n, 2.0f), dout = Random(rng, n), grad0 = Random(rng, 3 * n);
+    if (specials) Sprinkle(rng, qkv, 64);
+    const std::string what = "attention " + std::to_string(batch) + "x" +
+                             std::to_string(seq_len) + "x" + std::to_string(channels) + "/" +
+                             std::to_string(heads);
+    ExpectFastMatchesReference(what, [&](Backend backend) {
+      std::vector<float> out(n), att(size_t(batch) * heads * seq_len * seq_len);
+      AttentionForward(backend, out.data(), att.data(), qkv.data(), batch, seq_len, channels,
+                       heads);
+      auto dqkv = grad0;
+      AttentionBackward(backend, dqkv.data(), dout.data(), qkv.data(), att.data(), batch, seq_len,
+                        channels, heads);
+      return Outputs{out, att, dqkv};
+    });
+  }
+}
+
+TEST(OpsFastTest, Attention) { CheckAttention(false); }
+TEST(OpsFastTest, AttentionSpecialValues) { CheckAttention(true); }
+
+TEST(OpsFastTest, Embedding) {
+  std::mt19937_64 rng(testing::TestSeed() + 4);
+  const int shapes[][4] = {{1, 1, 1, 1}, {2, 5, 7, 3}, {3, 11, 33, 13}, {4, 16, 64, 5}};
+  for (const auto& s : shapes) {
+    const int batch = s[0], seq_len = s[1], channels = s[2], vocab = s[3];
+    const size_t n = size_t(batch) * seq_len * channels;
+    auto wte = Random(rng, size_t(vocab) * channels), wpe = Random(rng, size_t(seq_len) * channels);
+    auto dout = Random(rng, n), dwte0 = Random(rng, wte.size()), dwpe0 = Random(rng, wpe.size());
+    std::vector<int32_t> tokens(size_t(batch) * seq_len);
+    for (int32_t& t : tokens) t = int32_t(rng() % uint64_t(vocab));  // repeats on purpose
+    ExpectFastMatchesReference("embedding", [&](Backend backend) {
+      std::vector<float> out(n);
+      EmbeddingForward(backend, out.data(), tokens.data(), wte.data(), wpe.data(), batch, seq_len,
+                       channels, vocab);
+      auto dwte = dwte0, dwpe = dwpe0;
+      EmbeddingBackward(backend, dwte.data(), dwpe.data(), dout.data(), tokens.data(), batch,
+                        seq_len, channels, vocab);
+      return Outputs{out, dwte, dwpe};
+    });
+  }
+}
+
+void CheckOptimizer(bool specials) {
+  std::mt19937_64 rng(testing::TestSeed() + 5);
+  for (int64_t n : {int64_t(1), int64_t(15), int64_t(17), int64_t(1000), int64_t(40007)}) {
+    auto params0 = Random(rng, size_t(n)), grads = Random(rng, size_t(n), 10.0f);
+    auto m0 = Random(rng, size_t(n), 0.1f), v0 = Random(rng, size_t(n), 0.1f);
+    for (float& v : v0) v = std::fabs(v);
+    if (specials) Sprinkle(rng, grads, 32);
+    AdamWConfig config;
+    config.weight_decay = 0.1f;
+    ExpectFastMatchesReference("optimizer n=" + std::to_string(n), [&](Backend backend) {
+      auto params = params0, m = m0, v = v0, clipped = grads;
+      AdamWUpdate(backend, params.data(), grads.data(), m.data(), v.data(), n, config, 7);
+      const float sum = Sum(backend, grads.data(), n);
+      const float norm = ClipGradNorm(backend, clipped.data(), n, 1.0f);
+      return Outputs{params, m, v, clipped, {sum, norm}};
+    });
+  }
+}
+
+TEST(OpsFastTest, Optimizer) { CheckOptimizer(false); }
+TEST(OpsFastTest, OptimizerSpecialValues) { CheckOptimizer(true); }
+
+}  // namespace
+}  // namespace agora::kernels
