@@ -1,0 +1,48 @@
+// Blocks and commits: hashes, the transaction Merkle root, and commit
+// verification. A block's hash is BLAKE2b-256 of its header's canonical
+// bytes; a commit proves a block by more than 2/3 of the voting power of
+// the validator set at its height precommitting its hash in one round.
+//
+// Thread safety: free functions, thread-safe.
+#ifndef AGORA_CONSENSUS_CHAIN_BLOCK_H_
+#define AGORA_CONSENSUS_CHAIN_BLOCK_H_
+
+#include <string_view>
+#include <vector>
+
+#include "common/hash.h"
+#include "common/status.h"
+#include "consensus/types.h"
+#include "consensus/validator_set.h"
+#include "proto/block.pb.h"
+
+namespace agora::consensus {
+
+inline constexpr size_t kBlockTxsMax = 5'000;
+inline constexpr size_t kBlockBytesMax = 8u << 20;
+
+Hash256 HeaderHash(const proto::BlockHeader& header);
+
+// Merkle root over transaction ids (RFC 6962 shape: leaves hashed with a
+// 0x00 prefix, inner nodes with 0x01, split at the largest power of two).
+// The root of no transactions is BLAKE2b-256 of the empty string.
+Hash256 TxRoot(const std::vector<Hash256>& tx_ids);
+
+Hash256 CommitHash(const proto::Commit& commit);
+Hash256 ValidatorsHash(const ValidatorSet& set);
+
+// The commit for `decide`'s precommits, signatures in validator order.
+proto::Commit MakeCommit(uint64_t height, uint32_t round, const Hash256& block,
+                         const std::vector<Vote>& precommits);
+
+// OK iff `commit` is for (height, block_hash), names each validator at most
+// once, every signature is a valid precommit of that validator for that
+// block and round, and the signers hold more than 2/3 of the power.
+// Errors name what failed (Unauthenticated for a bad signature,
+// InvalidArgument for the rest): whoever sent it is faulty.
+Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set,
+                    std::string_view chain_id, uint64_t height, const Hash256& block_hash);
+
+}  // namespace agora::consensus
+
+#endif  // AGORA_CONSENSUS_CHAIN_BLOCK_H_

@@ -1,0 +1,143 @@
+#include "consensus/chain/mempool.h"
+
+#include <algorithm>
+
+namespace agora::consensus {
+
+Status Mempool::Add(Tx tx, const Account& committed) {
+  if (by_id_.count(tx.hash)) return Status::AlreadyExists("transaction already in the mempool");
+  if (tx.nonce < committed.nonce) {
+    return Status::InvalidArgument("nonce " + std::to_string(tx.nonce) +
+                                   " already used; the account's next nonce is " +
+                                   std::to_string(committed.nonce));
+  }
+  if (tx.nonce - committed.nonce > config_.nonce_ahead_max) {
+    return Status::InvalidArgument("nonce " + std::to_string(tx.nonce) + " is more than " +
+                                   std::to_string(config_.nonce_ahead_max) +
+                                   " ahead of the account's next nonce " +
+                                   std::to_string(committed.nonce));
+  }
+  if (tx.fee_uagr < min_fee_) {
+    return Status::InvalidArgument("fee " + std::to_string(tx.fee_uagr) +
+                                   " uagr is below the minimum of " + std::to_string(min_fee_));
+  }
+  auto sender_it = senders_.find(tx.sender);
+  const uint64_t pending = sender_it == senders_.end() ? 0 : sender_it->second.pending_cost;
+  if (sender_it != senders_.end() && sender_it->second.by_nonce.count(tx.nonce)) {
+    return Status::AlreadyExists("a transaction with nonce " + std::to_string(tx.nonce) +
+                                 " from this sender is already pending");
+  }
+  // pending sums at most nonce_ahead_max values of at most 2^63 each: the
+  // comparison is done in a way that cannot overflow.
+  const uint64_t cost = tx.amount_uagr + tx.fee_uagr;
+  if (cost > committed.balance_uagr || pending > committed.balance_uagr - cost) {
+    return Status::FailedPrecondition(
+        "insufficient funds: balance " + std::to_string(committed.balance_uagr) +
+        " uagr, pending " + std::to_string(pending) + ", this needs " + std::to_string(cost));
+  }
+  if (by_id_.size() >= config_.txs_max || bytes_ + tx.raw.size() > config_.bytes_max) {
+    if (!EvictCheaperThan(tx.fee_uagr)) {
+      return Status::ResourceExhausted("mempool full (" + std::to_string(by_id_.size()) +
+                                       " transactions); retry later or raise the fee");
+    }
+  }
+  Sender& sender = senders_[tx.sender];
+  if (sender.by_nonce.empty()) sender.first_seen = arrivals_++;
+  sender.pending_cost += cost;
+  bytes_ += tx.raw.size();
+  by_id_[tx.hash] = {tx.sender, tx.nonce};
+  sender.by_nonce.emplace(tx.nonce, std::move(tx));
+  return Status::Ok();
+}
+
+bool Mempool::EvictCheaperThan(uint64_t fee) {
+  const Address* victim = nullptr;
+  uint64_t victim_fee = fee;
+  for (const auto& [address, sender] : senders_) {
+    const Tx& last = sender.by_nonce.rbegin()->second;
+    if (last.fee_uagr < victim_fee) {
+      victim_fee = last.fee_uagr;
+      victim = &address;
+    }
+  }
+  if (victim == nullptr) return false;
+  const Address who = *victim;
+  Remove(who, senders_[who].by_nonce.rbegin()->first);
+  return true;
+}
+
+void Mempool::Remove(const Address& address, uint64_t nonce) {
+  auto sender_it = senders_.find(address);
+  if (sender_it == senders_.end()) return;
+  Sender& sender = sender_it->second;
+  auto it = sender.by_nonce.find(nonce);
+  if (it == sender.by_nonce.end()) return;
+  sender.pending_cost -= it->second.amount_uagr + it->second.fee_uagr;
+  bytes_ -= it->second.raw.size();
+  by_id_.erase(it->second.hash);
+  sender.by_nonce.erase(it);
+  if (sender.by_nonce.empty()) senders_.erase(sender_it);
+}
+
+std::vector<Tx> Mempool::Reap(size_t txs_max, size_t bytes_max,
+                              const AccountLookup& committed) const {
+  // Senders in order of first arrival; round-robin one nonce at a time so a
+  // single busy sender cannot fill a block.
+  std::vector<std::pair<uint64_t, const Address*>> order;
+  for (const auto& [address, sender] : senders_) order.push_back({sender.first_seen, &address});
+  std::sort(order.begin(), order.end());
+  struct Cursor {
+    std::map<uint64_t, Tx>::const_iterator it, end;
+    uint64_t next_nonce;
+  };
+  std::vector<Cursor> cursors;
+  for (const auto& [seen, address] : order) {
+    const Sender& s = senders_.at(*address);
+    cursors.push_back({s.by_nonce.begin(), s.by_nonce.end(), committed(*address).nonce});
+  }
+  std::vector<Tx> out;
+  size_t bytes = 0;
+  bool progress = true;
+  while (progress && out.size() < txs_max) {
+    progress = false;
+    for (Cursor& c : cursors) {
+      while (c.it != c.end && c.it->first < c.next_nonce) ++c.it;  // stale, Update drops it
+      if (c.it == c.end || c.it->first != c.next_nonce) continue;  // a gap: wait for it
+      if (out.size() >= txs_max || bytes + c.it->second.raw.size() > bytes_max) {
+        return out;
+      }
+      bytes += c.it->second.raw.size();
+      out.push_back(c.it->second);
+      ++c.it;
+      ++c.next_nonce;
+      progress = true;
+    }
+  }
+  return out;
+}
+
+void Mempool::Update(const std::vector<Hash256>& committed_ids, const AccountLookup& committed) {
+  for (const Hash256& id : committed_ids) {
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) {
+      const auto [address, nonce] = it->second;
+      Remove(address, nonce);
+    }
+  }
+  std::vector<Address> addresses;
+  for (const auto& [address, sender] : senders_) addresses.push_back(address);
+  for (const Address& address : addresses) {
+    const Account account = committed(address);
+    // Nonces now used can never execute.
+    while (senders_.count(address) &&
+           senders_[address].by_nonce.begin()->first < account.nonce) {
+      Remove(address, senders_[address].by_nonce.begin()->first);
+    }
+    // Drop from the top until what stays is affordable.
+    while (senders_.count(address) && senders_[address].pending_cost > account.balance_uagr) {
+      Remove(address, senders_[address].by_nonce.rbegin()->first);
+    }
+  }
+}
+
+}  // namespace agora::consensus

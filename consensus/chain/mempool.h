@@ -1,0 +1,76 @@
+// Transactions waiting for a block.
+//
+// Admission (Add) takes a decoded transaction whose signature the caller
+// has verified, and checks it against the committed state plus what the
+// sender already has pending: nonce not yet used and not too far ahead, fee
+// at least the minimum, and enough balance for everything pending. Bounds on
+// count and bytes; when full, a transaction with a higher fee evicts the
+// cheapest transaction that no other pending one depends on (the highest
+// pending nonce of some sender). Reap takes, per sender, the run of
+// consecutive nonces starting at the account's next nonce. Update, after
+// each block, drops what was committed and what can no longer execute.
+//
+// Thread safety: not thread-safe; the node calls it from its one thread.
+#ifndef AGORA_CONSENSUS_CHAIN_MEMPOOL_H_
+#define AGORA_CONSENSUS_CHAIN_MEMPOOL_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "consensus/ledger/ledger.h"
+#include "consensus/ledger/tx.h"
+
+namespace agora::consensus {
+
+struct MempoolConfig {
+  size_t txs_max = 20'000;
+  size_t bytes_max = 64u << 20;
+  uint64_t nonce_ahead_max = 1'000;  // how far past the account's next nonce
+};
+
+class Mempool {
+ public:
+  using AccountLookup = std::function<Account(const Address&)>;
+
+  Mempool(MempoolConfig config, uint64_t min_fee_uagr) : config_(config), min_fee_(min_fee_uagr) {}
+
+  // Errors: AlreadyExists (same id, or the sender's nonce already pending),
+  // InvalidArgument (nonce used or too far ahead, fee too low),
+  // FailedPrecondition (balance does not cover everything pending),
+  // ResourceExhausted (full and the fee is not above the cheapest evictable).
+  Status Add(Tx tx, const Account& committed);
+
+  // Up to the bounds, senders interleaved in order of first arrival.
+  std::vector<Tx> Reap(size_t txs_max, size_t bytes_max, const AccountLookup& committed) const;
+
+  // After a block: removes committed ids and every pending transaction whose
+  // nonce is now used, and re-checks each sender's balance against what stays.
+  void Update(const std::vector<Hash256>& committed_ids, const AccountLookup& committed);
+
+  bool Contains(const Hash256& id) const { return by_id_.count(id) != 0; }
+  size_t size() const { return by_id_.size(); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  struct Sender {
+    std::map<uint64_t, Tx> by_nonce;
+    uint64_t first_seen = 0;
+    uint64_t pending_cost = 0;  // sum of amount + fee, each <= 2^62
+  };
+  void Remove(const Address& sender, uint64_t nonce);
+  bool EvictCheaperThan(uint64_t fee);
+
+  MempoolConfig config_;
+  uint64_t min_fee_;
+  std::map<Address, Sender> senders_;
+  std::map<Hash256, std::pair<Address, uint64_t>> by_id_;
+  size_t bytes_ = 0;
+  uint64_t arrivals_ = 0;
+};
+
+}  // namespace agora::consensus
+
+#endif  // AGORA_CONSENSUS_CHAIN_MEMPOOL_H_

@@ -1,0 +1,77 @@
+// Transactions of the ledger: decoding untrusted bytes into a checked Tx,
+// signature verification with a cache, and building signed transfers.
+//
+// Thread safety: free functions are thread-safe; SignatureCache is
+// internally synchronized.
+#ifndef AGORA_CONSENSUS_LEDGER_TX_H_
+#define AGORA_CONSENSUS_LEDGER_TX_H_
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "common/address.h"
+#include "common/bytes.h"
+#include "common/hash.h"
+#include "common/keys.h"
+#include "common/status.h"
+
+namespace agora::consensus {
+
+inline constexpr size_t kTxBytesMax = 4096;
+// Amounts are micro-AGR; no balance or amount may exceed this (2^62), so a
+// sum of two never overflows a uint64.
+inline constexpr uint64_t kAmountUagrMax = uint64_t{1} << 62;
+
+// A decoded, well-formed transfer. Its signature is not yet verified.
+struct Tx {
+  Bytes raw;     // SignedTx bytes exactly as received
+  Hash256 hash;  // the transaction id: BLAKE2b-256 of SignedTx.body
+  Bytes body;
+  PublicKey sender_key;
+  Signature signature;
+  Address sender;
+  uint64_t nonce = 0;
+  uint64_t fee_uagr = 0;
+  Address to;
+  uint64_t amount_uagr = 0;
+};
+
+// Decodes `raw` strictly (canonical encoding, no unknown fields, at most
+// kTxBytesMax) and checks its form: key and signature sizes, chain id, a
+// transfer payload with a 20-byte recipient and amounts within bounds.
+// Errors: InvalidArgument or Corruption with a message that says which part
+// is wrong.
+Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id);
+
+// Returns true iff the signature covers the body under `chain_id`.
+bool VerifyTxSignature(const Tx& tx, std::string_view chain_id);
+
+// Remembers the ids of transactions whose signatures verified, so a node
+// verifies each signature once (mempool admission, then block execution).
+// Bounded: the oldest entries are forgotten first.
+class SignatureCache {
+ public:
+  static constexpr size_t kEntriesMax = 100'000;
+  // Verifies through the cache. The key is the hash of the whole raw tx, so
+  // a different signature or key on the same body is verified afresh.
+  bool Verify(const Tx& tx, std::string_view chain_id);
+  uint64_t hits() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::set<Hash256> verified_;     // guarded by mu_
+  std::deque<Hash256> order_;      // guarded by mu_
+  uint64_t hits_ = 0;              // guarded by mu_
+};
+
+// A signed transfer ready to submit.
+Bytes MakeTransfer(const SecretKey& key, std::string_view chain_id, uint64_t nonce,
+                   uint64_t fee_uagr, const Address& to, uint64_t amount_uagr);
+
+}  // namespace agora::consensus
+
+#endif  // AGORA_CONSENSUS_LEDGER_TX_H_
