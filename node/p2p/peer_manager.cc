@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
@@ -183,6 +184,9 @@ Status PeerManagerConfig::Validate() const {
   if (reconnect_delay_min.count() <= 0 || reconnect_delay_max < reconnect_delay_min) {
     return Status::InvalidArgument("need 0 < reconnect_delay_min <= reconnect_delay_max");
   }
+  if (ping_interval.count() <= 0 || idle_timeout < 3 * ping_interval) {
+    return Status::InvalidArgument("need 0 < ping_interval and idle_timeout >= 3 * ping_interval");
+  }
   if (handshake_timeout.count() <= 0) {
     return Status::InvalidArgument("handshake_timeout must be positive");
   }
@@ -231,14 +235,19 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
           known(config.peer_known_hashes_max),
           message_bucket(config.recv_messages_per_second, config.recv_messages_burst, now),
           byte_bucket(static_cast<double>(config.recv_bytes_per_second),
-                      static_cast<double>(config.recv_bytes_burst), now) {}
+                      static_cast<double>(config.recv_bytes_burst), now),
+          keepalive_timer(conn->socket().get_executor()),
+          last_received(now) {}
 
     std::shared_ptr<SecretConnection> conn;
     PeerInfo info;
     HashCache known;  // gossip this peer has: it sent it to us, or we sent it
     TokenBucket message_bucket;
     TokenBucket byte_bucket;
-    std::deque<Bytes> send_queue;  // sealed frames; bounded by the config
+    boost::asio::steady_timer keepalive_timer;
+    SteadyClock::time_point last_received;  // when the last whole frame arrived
+    bool sent_since_tick = false;           // anything queued since the last keepalive tick
+    std::deque<Bytes> send_queue;           // sealed frames; bounded by the config
     size_t send_queue_bytes = 0;
     bool writing = false;
     bool closed = false;
@@ -276,10 +285,17 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
   void Ban(const PeerId& id);
 
   void StartRead(const PeerPtr& peer);
+  void ScheduleKeepalive(const PeerPtr& peer);
+  void OnKeepalive(const PeerPtr& peer);
   void OnFrame(const PeerPtr& peer, Result<Bytes> frame);
   void Enqueue(const PeerPtr& peer, MessageKind kind, uint8_t channel, ByteSpan payload);
   void DoWrite(const PeerPtr& peer);
-  void RemovePeer(const PeerPtr& peer, const std::string& reason, bool ban);
+  // How RemovePeer tells the handler: at once from inside our own I/O
+  // handlers; posted when reached from a public method, so that the caller
+  // never sees a callback from inside its own Broadcast/Send/Disconnect call.
+  enum class Notify : uint8_t { kNow, kPosted };
+  void RemovePeer(const PeerPtr& peer, const std::string& reason, bool ban,
+                  Notify notify = Notify::kNow);
 
   void Dial(size_t index);
   void ScheduleDial(size_t index);
@@ -356,6 +372,7 @@ void PeerManager::Impl::Stop() {
   for (auto& [raw, pending] : pending_) pending.conn->Close();
   for (auto& [id, peer] : peers_) {
     peer->closed = true;
+    peer->keepalive_timer.cancel();
     peer->conn->Close();
   }
   pending_.clear();
@@ -519,7 +536,10 @@ void PeerManager::Impl::Admit(const std::shared_ptr<SecretConnection>& conn, boo
   spdlog::info("p2p: connected to {} at {} ({})", ShortId(identity.id), conn->remote_address(),
                outbound ? "outbound" : "inbound");
   if (handler_) handler_->OnPeerConnected(peer->info);
-  if (!peer->closed && !stopped_) StartRead(peer);
+  if (!peer->closed && !stopped_) {
+    StartRead(peer);
+    ScheduleKeepalive(peer);
+  }
 }
 
 // --- reading -------------------------------------------------------------------
@@ -554,13 +574,20 @@ void PeerManager::Impl::OnFrame(const PeerPtr& peer, Result<Bytes> frame) {
                /*ban=*/true);
     return;
   }
-  if (plaintext.size() < kMessageHeaderBytes ||
-      (plaintext[0] != static_cast<uint8_t>(MessageKind::kGossip) &&
-       plaintext[0] != static_cast<uint8_t>(MessageKind::kDirect))) {
+  const bool known_kind = plaintext.size() >= kMessageHeaderBytes &&
+                          (plaintext[0] == static_cast<uint8_t>(MessageKind::kGossip) ||
+                           plaintext[0] == static_cast<uint8_t>(MessageKind::kDirect) ||
+                           plaintext[0] == static_cast<uint8_t>(MessageKind::kPing));
+  if (!known_kind) {
     RemovePeer(peer, "corruption: malformed message header", /*ban=*/true);
     return;
   }
+  peer->last_received = now;
   peer->info.bytes_received += frame_bytes;
+  if (plaintext[0] == static_cast<uint8_t>(MessageKind::kPing)) {
+    StartRead(peer);
+    return;
+  }
   ++peer->info.messages_received;
   const uint8_t channel = plaintext[1];
   const ByteSpan payload = ByteSpan(plaintext).subspan(kMessageHeaderBytes);
@@ -573,6 +600,36 @@ void PeerManager::Impl::OnFrame(const PeerPtr& peer, Result<Bytes> frame) {
   if (deliver && handler_) handler_->OnMessage(peer->info.id, channel, payload);
   // The handler may have disconnected this peer or stopped the manager.
   if (!peer->closed && !stopped_) StartRead(peer);
+}
+
+// --- keepalive -----------------------------------------------------------------
+
+void PeerManager::Impl::ScheduleKeepalive(const PeerPtr& peer) {
+  peer->keepalive_timer.expires_after(config_.ping_interval);
+  // A weak reference: the timer belongs to the peer and must not keep it alive.
+  peer->keepalive_timer.async_wait(
+      [weak = weak_from_this(), weak_peer = std::weak_ptr(peer)](const error_code& ec) {
+        auto self = weak.lock();
+        auto peer_now = weak_peer.lock();
+        if (ec || !self || self->stopped_ || !peer_now || peer_now->closed) return;
+        self->OnKeepalive(peer_now);
+      });
+}
+
+void PeerManager::Impl::OnKeepalive(const PeerPtr& peer) {
+  const auto silent = SteadyClock::now() - peer->last_received;
+  if (silent >= config_.idle_timeout) {
+    RemovePeer(
+        peer,
+        "no frame received for " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
+            " ms",
+        /*ban=*/false);
+    return;
+  }
+  if (!peer->sent_since_tick) Enqueue(peer, MessageKind::kPing, /*channel=*/0, {});
+  peer->sent_since_tick = false;
+  if (!peer->closed) ScheduleKeepalive(peer);
 }
 
 // --- writing -------------------------------------------------------------------
@@ -620,7 +677,7 @@ void PeerManager::Impl::Enqueue(const PeerPtr& peer, MessageKind kind, uint8_t c
     RemovePeer(peer,
                "send queue full (" + std::to_string(peer->send_queue.size()) + " frames, " +
                    std::to_string(peer->send_queue_bytes) + " bytes): the peer reads too slowly",
-               /*ban=*/false);
+               /*ban=*/false, Notify::kPosted);
     return;
   }
   Bytes plaintext;
@@ -631,7 +688,8 @@ void PeerManager::Impl::Enqueue(const PeerPtr& peer, MessageKind kind, uint8_t c
   peer->send_queue.push_back(peer->conn->SealFrame(plaintext));
   peer->send_queue_bytes += frame_bytes;
   peer->info.bytes_sent += frame_bytes;
-  ++peer->info.messages_sent;
+  if (kind != MessageKind::kPing) ++peer->info.messages_sent;
+  peer->sent_since_tick = true;
   if (!peer->writing) DoWrite(peer);
 }
 
@@ -662,16 +720,18 @@ void PeerManager::Impl::Disconnect(const PeerId& peer_id, std::string reason, bo
   if (ban) Ban(peer_id);
   if (auto it = peers_.find(peer_id); it != peers_.end()) {
     const PeerPtr peer = it->second;
-    RemovePeer(peer, reason, ban);
+    RemovePeer(peer, reason, ban, Notify::kPosted);
   }
 }
 
-void PeerManager::Impl::RemovePeer(const PeerPtr& peer, const std::string& reason, bool ban) {
+void PeerManager::Impl::RemovePeer(const PeerPtr& peer, const std::string& reason, bool ban,
+                                   Notify notify) {
   if (peer->closed) return;
   peer->closed = true;
+  peer->keepalive_timer.cancel();
+  // The queue is freed with the peer, once the write in flight (which still
+  // points into its front frame) has completed with an error.
   peer->conn->Close();
-  peer->send_queue.clear();
-  peer->send_queue_bytes = 0;
   const PeerId peer_id = peer->info.id;
   if (auto it = peers_.find(peer_id); it != peers_.end() && it->second == peer) {
     peers_.erase(it);
@@ -679,7 +739,16 @@ void PeerManager::Impl::RemovePeer(const PeerPtr& peer, const std::string& reaso
   if (ban) Ban(peer_id);
   spdlog::info("p2p: disconnected {} at {}: {}{}", ShortId(peer_id), peer->info.remote_address,
                reason, ban ? " (banned)" : "");
-  if (handler_) handler_->OnPeerDisconnected(peer_id, reason);
+  if (notify == Notify::kNow) {
+    if (handler_) handler_->OnPeerDisconnected(peer_id, reason);
+  } else {
+    asio::post(io_, [weak = weak_from_this(), peer_id, reason] {
+      auto self = weak.lock();
+      if (self && !self->stopped_ && self->handler_) {
+        self->handler_->OnPeerDisconnected(peer_id, reason);
+      }
+    });
+  }
   if (!stopped_) RedialPersistentFor(peer_id);
 }
 
@@ -723,6 +792,7 @@ void PeerManager::Impl::Dial(size_t index) {
   }
   entry.busy = true;
   if (CountPeers(/*outbound=*/true) >= config_.outbound_peers_max) {
+    ++entry.attempts;  // back off instead of polling for a free slot
     ScheduleDial(index);
     return;
   }

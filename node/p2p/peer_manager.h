@@ -50,8 +50,10 @@ struct PeerAddress {
   std::string ToString() const;
 };
 
-// What a wire message is. Gossip is deduplicated; direct messages are not.
-enum class MessageKind : uint8_t { kGossip = 1, kDirect = 2 };
+// What a wire message is. Gossip is deduplicated; direct messages are not;
+// a ping (empty, channel 0) only proves the connection is alive and never
+// reaches the handler.
+enum class MessageKind : uint8_t { kGossip = 1, kDirect = 2, kPing = 3 };
 // Plaintext of a frame after the handshake: kind (1 byte) || channel (1 byte) || payload.
 inline constexpr size_t kMessageHeaderBytes = 2;
 
@@ -70,6 +72,8 @@ inline constexpr size_t kBannedPeersMax = 10'000;
 inline constexpr std::chrono::milliseconds kBanDurationDefault{60'000};
 inline constexpr std::chrono::milliseconds kReconnectDelayMinDefault{100};
 inline constexpr std::chrono::milliseconds kReconnectDelayMaxDefault{5'000};
+inline constexpr std::chrono::milliseconds kPingIntervalDefault{10'000};
+inline constexpr std::chrono::milliseconds kIdleTimeoutDefault{60'000};
 
 struct PeerManagerConfig {
   std::string listen_host = "127.0.0.1";
@@ -91,6 +95,12 @@ struct PeerManagerConfig {
   uint64_t recv_bytes_per_second = kRecvBytesPerSecondDefault;
   uint64_t recv_bytes_burst = kRecvBytesBurstDefault;
   std::chrono::milliseconds ban_duration = kBanDurationDefault;
+  // Every ping_interval we send a ping to a peer we sent nothing to since the
+  // last tick; a peer from which no whole frame arrived for idle_timeout is
+  // disconnected (not banned). This finds dead TCP connections, and peers that
+  // stall in the middle of a frame. REQUIRES: idle_timeout >= 3 * ping_interval.
+  std::chrono::milliseconds ping_interval = kPingIntervalDefault;
+  std::chrono::milliseconds idle_timeout = kIdleTimeoutDefault;
   // Inbound counts connections still in their handshake, so a crowd of
   // half-open connections cannot exceed it either.
   size_t inbound_peers_max = kInboundPeersMaxDefault;
@@ -117,8 +127,8 @@ struct PeerInfo {
   bool outbound = false;       // true iff we dialled it
   uint64_t bytes_sent = 0;     // frame bytes handed to the socket queue
   uint64_t bytes_received = 0;
-  uint64_t messages_sent = 0;
-  uint64_t messages_received = 0;  // including duplicates dropped by the seen cache
+  uint64_t messages_sent = 0;      // pings not included
+  uint64_t messages_received = 0;  // including duplicates dropped by the seen cache; not pings
   std::chrono::system_clock::time_point connected_since;
 };
 
@@ -167,7 +177,9 @@ class PeerManager {
 
   // Gossips to every connected peer not known to have this message already
   // (it sent it to us, or we sent it to it). A payload above
-  // payload_bytes_max() is logged and dropped.
+  // payload_bytes_max() is logged and dropped. A peer whose send queue
+  // overflows is disconnected; its OnPeerDisconnected is posted, never called
+  // from inside Broadcast, Send or Disconnect.
   void Broadcast(uint8_t channel, ByteSpan payload);
   // Sends one direct message; dropped when `peer` is not connected.
   void Send(const PeerId& peer, uint8_t channel, ByteSpan payload);

@@ -540,6 +540,18 @@ TEST(PeerManagerTest, GarbageBeforeTheHandshakeIsDroppedAndGoodPeersStillServed)
   ExpectStillServes(io, a, good);
 }
 
+TEST(PeerManagerTest, SilentConnectionTimesOutInTheHandshake) {
+  asio::io_context io;
+  PeerManagerConfig config = BaseConfig(1);
+  config.handshake_timeout = milliseconds(100);
+  TestNode a(io, 1, config);
+  Tcp::socket silent(io);
+  silent.connect(Tcp::endpoint(asio::ip::make_address("127.0.0.1"), a.manager->listen_port()));
+  ASSERT_TRUE(RunUntil(io, [&] { return !a.recorder.failures.empty(); }));
+  EXPECT_EQ(a.recorder.failures[0].ToString(), "unavailable: handshake timed out after 100 ms");
+  EXPECT_TRUE(a.recorder.connected.empty());
+}
+
 // Runs a raw peer through a real handshake with `node`; returns it connected.
 std::unique_ptr<RawPeer> ConnectRaw(asio::io_context& io, TestNode& node, uint8_t seed) {
   auto raw = std::make_unique<RawPeer>(io, node.manager->listen_port(), seed);
@@ -547,6 +559,41 @@ std::unique_ptr<RawPeer> ConnectRaw(asio::io_context& io, TestNode& node, uint8_
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_TRUE(RunUntil(io, [&] { return node.recorder.WasConnected(raw->id()); }));
   return raw;
+}
+
+TEST(PeerManagerTest, PeerThatStallsInsideAFrameIsDisconnectedAsIdle) {
+  asio::io_context io;
+  PeerManagerConfig config = BaseConfig(1);
+  config.ping_interval = milliseconds(50);
+  config.idle_timeout = milliseconds(150);
+  TestNode a(io, 1, config);
+  auto raw = ConnectRaw(io, a, 50);
+  const Bytes frame = raw->Frame(MessageKind::kDirect, kChannelTx, Payload("never finished"));
+  raw->Write(ByteSpan(frame).first(frame.size() - 1));  // and then nothing
+  ASSERT_TRUE(raw->WaitUntilClosedByPeer());
+  EXPECT_NE(a.recorder.DisconnectReason(raw->id()).find("no frame received for"), std::string::npos)
+      << a.recorder.DisconnectReason(raw->id());
+  EXPECT_EQ(a.recorder.CountFrom(raw->id()), 0u);
+}
+
+TEST(PeerManagerTest, QuietPeersStayConnectedThroughPings) {
+  asio::io_context io;
+  PeerManagerConfig a_config = BaseConfig(1);
+  a_config.ping_interval = milliseconds(30);
+  a_config.idle_timeout = milliseconds(100);
+  TestNode a(io, 1, a_config);
+  PeerManagerConfig b_config = Dialling(2, {a.address()});
+  b_config.ping_interval = a_config.ping_interval;
+  b_config.idle_timeout = a_config.idle_timeout;
+  TestNode b(io, 2, b_config);
+  ASSERT_TRUE(RunUntil(io, [&] { return a.peer_count() == 1 && b.peer_count() == 1; }));
+  RunFor(io, milliseconds(600));  // many idle timeouts without a message
+  EXPECT_TRUE(a.recorder.disconnected.empty());
+  EXPECT_TRUE(b.recorder.disconnected.empty());
+  EXPECT_EQ(a.peer_count(), 1u);
+  EXPECT_TRUE(a.recorder.messages.empty());  // pings never reach the handler
+  EXPECT_GT(a.manager->Peers()[0].bytes_received, 0u);
+  EXPECT_EQ(a.manager->Peers()[0].messages_received, 0u);
 }
 
 TEST(PeerManagerTest, OversizedLengthPrefixDisconnectsBeforeAllocating) {
