@@ -761,6 +761,18 @@ TEST(PeerManagerTest, SimultaneousDialsLeaveOneConnection) {
   ASSERT_TRUE(RunUntil(io, [&] { return b.recorder.messages.size() == 1; }));
 }
 
+TEST(PeerManagerTest, InboundConnectionsBeyondTheLimitAreClosed) {
+  asio::io_context io;
+  PeerManagerConfig config = BaseConfig(1);
+  config.inbound_peers_max = 1;
+  TestNode a(io, 1, config);
+  auto first = ConnectRaw(io, a, 50);
+  RawPeer second(io, a.manager->listen_port(), 51);
+  EXPECT_EQ(second.Handshake().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a.recorder.connected.size(), 1u);
+  EXPECT_EQ(a.peer_count(), 1u);
+}
+
 TEST(PeerManagerTest, InvalidConfigIsRejectedAtStart) {
   asio::io_context io;
   Recorder recorder;
