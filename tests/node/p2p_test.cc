@@ -552,6 +552,24 @@ TEST(PeerManagerTest, SilentConnectionTimesOutInTheHandshake) {
   EXPECT_TRUE(a.recorder.connected.empty());
 }
 
+TEST(PeerManagerTest, ReflectedHelloIsRefused) {
+  asio::io_context io;
+  TestNode a(io, 1);
+  Tcp::socket mirror(io);
+  mirror.connect(Tcp::endpoint(asio::ip::make_address("127.0.0.1"), a.manager->listen_port()));
+  // Send the node's own hello (and so its own ephemeral key) back to it.
+  std::array<uint8_t, 44> hello{};
+  bool echoed = false;
+  asio::async_read(mirror, asio::buffer(hello), [&](const boost::system::error_code& ec, size_t) {
+    ASSERT_FALSE(ec);
+    asio::write(mirror, asio::buffer(hello));
+    echoed = true;
+  });
+  ASSERT_TRUE(RunUntil(io, [&] { return echoed && !a.recorder.failures.empty(); }));
+  EXPECT_EQ(a.recorder.failures[0].ToString(),
+            "unauthenticated: the peer echoed our own ephemeral key");
+}
+
 // Runs a raw peer through a real handshake with `node`; returns it connected.
 std::unique_ptr<RawPeer> ConnectRaw(asio::io_context& io, TestNode& node, uint8_t seed) {
   auto raw = std::make_unique<RawPeer>(io, node.manager->listen_port(), seed);
