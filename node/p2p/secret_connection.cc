@@ -1,0 +1,398 @@
+#include "node/p2p/secret_connection.h"
+
+#include <algorithm>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <string_view>
+#include <utility>
+
+#include "common/encoding.h"
+#include "common/proto_codec.h"
+#include "common/sodium.h"
+#include "proto/p2p.pb.h"
+
+namespace agora::node::p2p {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+constexpr std::string_view kHelloMagic = "agora-p2p-v1";
+constexpr size_t kHelloBytes = kHelloMagic.size() + crypto_kx_PUBLICKEYBYTES;
+constexpr std::string_view kTranscriptTag = "agora-p2p-v1 transcript";
+constexpr size_t kStreamHeaderBytes = crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+// A read buffer that grew past this for one large frame is released afterwards,
+// so an idle peer does not pin frame_bytes_max of memory.
+constexpr size_t kReadBufferKeepBytes = 64 * 1024;
+
+void PutU32BigEndian(uint8_t* out, uint32_t v) {
+  out[0] = static_cast<uint8_t>(v >> 24);
+  out[1] = static_cast<uint8_t>(v >> 16);
+  out[2] = static_cast<uint8_t>(v >> 8);
+  out[3] = static_cast<uint8_t>(v);
+}
+
+uint32_t GetU32BigEndian(const uint8_t* in) {
+  return (uint32_t{in[0]} << 24) | (uint32_t{in[1]} << 16) | (uint32_t{in[2]} << 8) |
+         uint32_t{in[3]};
+}
+
+Status SocketError(std::string_view during, const error_code& ec) {
+  if (ec == asio::error::eof) {
+    return Status::Unavailable(std::string(during) + ": the peer closed the connection");
+  }
+  return Status::Unavailable(std::string(during) + ": " + ec.message());
+}
+
+}  // namespace
+
+std::shared_ptr<SecretConnection> SecretConnection::Create(Socket socket, SecretKey identity,
+                                                           HandshakeParams params) {
+  return std::shared_ptr<SecretConnection>(
+      new SecretConnection(std::move(socket), std::move(identity), std::move(params)));
+}
+
+SecretConnection::SecretConnection(Socket socket, SecretKey identity, HandshakeParams params)
+    : socket_(std::move(socket)),
+      identity_(std::move(identity)),
+      params_(std::move(params)),
+      handshake_timer_(socket_.get_executor()) {
+  EnsureSodium();
+  error_code ec;
+  auto endpoint = socket_.remote_endpoint(ec);
+  if (ec) {
+    remote_address_ = "(unknown)";
+  } else if (endpoint.address().is_v6()) {
+    remote_address_ = "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
+  } else {
+    remote_address_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+}
+
+SecretConnection::~SecretConnection() {
+  sodium_memzero(ephemeral_secret_.data(), ephemeral_secret_.size());
+  sodium_memzero(rx_key_.data(), rx_key_.size());
+  sodium_memzero(&push_state_, sizeof(push_state_));
+  sodium_memzero(&pull_state_, sizeof(pull_state_));
+}
+
+const PeerIdentity& SecretConnection::peer() const {
+  AGORA_CHECK(state_ == State::kEstablished || state_ == State::kClosed);
+  return peer_;
+}
+
+void SecretConnection::Close() {
+  state_ = State::kClosed;
+  error_code ignored;  // Closing an already closed or broken socket is fine.
+  socket_.close(ignored);
+  handshake_timer_.cancel();
+}
+
+void SecretConnection::AsyncHandshake(HandshakeCallback done) {
+  AGORA_CHECK(state_ == State::kNew);
+  state_ = State::kHandshaking;
+  if (Status s = ValidateChainId(params_.chain_id); !s.ok()) {
+    FinishHandshake(Status::InvalidArgument("bad chain id: " + s.message()), std::move(done));
+    return;
+  }
+  AGORA_CHECK(params_.frame_bytes_max >= kFrameBytesMaxLowest &&
+              params_.frame_bytes_max <= kFrameBytesMaxHighest);
+  crypto_kx_keypair(ephemeral_public_.data(), ephemeral_secret_.data());
+
+  // The timer only closes the socket; the step that was waiting then fails
+  // and FinishHandshake reports the timeout. It holds a weak reference so a
+  // finished connection is not kept alive by its timer.
+  handshake_timer_.expires_after(params_.timeout);
+  handshake_timer_.async_wait([weak = weak_from_this()](const error_code& ec) {
+    if (ec) return;  // cancelled: the handshake finished first
+    if (auto self = weak.lock(); self && self->state_ == State::kHandshaking) {
+      self->timed_out_ = true;
+      error_code ignored;
+      self->socket_.close(ignored);
+    }
+  });
+
+  write_buffer_.clear();
+  Append(write_buffer_, AsBytes(kHelloMagic));
+  Append(write_buffer_, ephemeral_public_);
+  // Both sides write their hello before reading the other's; 44 bytes always
+  // fit in the socket buffer, so this cannot deadlock.
+  asio::async_write(
+      socket_, asio::buffer(write_buffer_),
+      [self = shared_from_this(), done = std::move(done)](const error_code& ec, size_t) mutable {
+        if (ec) {
+          self->FinishHandshake(SocketError("sending hello", ec), std::move(done));
+          return;
+        }
+        self->ReadHello(std::move(done));
+      });
+}
+
+void SecretConnection::ReadHello(HandshakeCallback done) {
+  read_buffer_.resize(kHelloBytes);
+  asio::async_read(
+      socket_, asio::buffer(read_buffer_),
+      [self = shared_from_this(), done = std::move(done)](const error_code& ec, size_t) mutable {
+        if (ec) {
+          self->FinishHandshake(SocketError("reading hello", ec), std::move(done));
+          return;
+        }
+        if (Status s = self->OnHello(); !s.ok()) {
+          self->FinishHandshake(std::move(s), std::move(done));
+          return;
+        }
+        self->write_buffer_.clear();
+        Append(self->write_buffer_, self->read_buffer_);  // OnHello left the stream header here
+        Append(self->write_buffer_, self->SealFrame(self->BuildAuth()));
+        asio::async_write(self->socket_, asio::buffer(self->write_buffer_),
+                          [self, done = std::move(done)](const error_code& ec2, size_t) mutable {
+                            if (ec2) {
+                              self->FinishHandshake(SocketError("sending auth", ec2),
+                                                    std::move(done));
+                              return;
+                            }
+                            self->ReadStreamHeader(std::move(done));
+                          });
+      });
+}
+
+// Checks the peer's hello, derives the session keys and opens the push
+// stream. On success read_buffer_ holds our stream header, to be sent.
+Status SecretConnection::OnHello() {
+  ByteSpan hello = read_buffer_;
+  if (!std::equal(kHelloMagic.begin(), kHelloMagic.end(), hello.begin())) {
+    return Status::Corruption("bad hello: not an Agora P2P peer, or another protocol version");
+  }
+  std::copy(hello.begin() + kHelloMagic.size(), hello.end(), peer_ephemeral_public_.begin());
+  // Equal keys mean our own hello came back (a reflecting middlebox or
+  // attacker); there would be no client/server role to pick.
+  const int order = sodium_compare(ephemeral_public_.data(), peer_ephemeral_public_.data(),
+                                   crypto_kx_PUBLICKEYBYTES);
+  if (order == 0) return Status::Unauthenticated("the peer echoed our own ephemeral key");
+  const bool we_are_client = order < 0;
+
+  std::array<uint8_t, crypto_kx_SESSIONKEYBYTES> tx_key{};
+  const int kx_result =
+      we_are_client
+          ? crypto_kx_client_session_keys(rx_key_.data(), tx_key.data(), ephemeral_public_.data(),
+                                          ephemeral_secret_.data(), peer_ephemeral_public_.data())
+          : crypto_kx_server_session_keys(rx_key_.data(), tx_key.data(), ephemeral_public_.data(),
+                                          ephemeral_secret_.data(), peer_ephemeral_public_.data());
+  sodium_memzero(ephemeral_secret_.data(), ephemeral_secret_.size());
+  if (kx_result != 0) {
+    sodium_memzero(tx_key.data(), tx_key.size());
+    return Status::Unauthenticated("the peer's ephemeral key is not a valid X25519 key");
+  }
+
+  // The transcript names both ephemeral keys in a canonical order, so both
+  // sides compute the same hash and a signature made for one session never
+  // verifies in another (docs/p2p.md).
+  const auto& lower = we_are_client ? ephemeral_public_ : peer_ephemeral_public_;
+  const auto& higher = we_are_client ? peer_ephemeral_public_ : ephemeral_public_;
+  Blake2b256Hasher transcript;
+  transcript.Update(kTranscriptTag).Update(lower).Update(higher);
+  transcript_hash_ = transcript.Finish();
+
+  read_buffer_.assign(kStreamHeaderBytes, 0);
+  crypto_secretstream_xchacha20poly1305_init_push(&push_state_, read_buffer_.data(), tx_key.data());
+  sodium_memzero(tx_key.data(), tx_key.size());
+  return Status::Ok();
+}
+
+void SecretConnection::ReadStreamHeader(HandshakeCallback done) {
+  read_buffer_.resize(kStreamHeaderBytes);
+  asio::async_read(
+      socket_, asio::buffer(read_buffer_),
+      [self = shared_from_this(), done = std::move(done)](const error_code& ec, size_t) mutable {
+        if (ec) {
+          self->FinishHandshake(SocketError("reading stream header", ec), std::move(done));
+          return;
+        }
+        const int init = crypto_secretstream_xchacha20poly1305_init_pull(
+            &self->pull_state_, self->read_buffer_.data(), self->rx_key_.data());
+        sodium_memzero(self->rx_key_.data(), self->rx_key_.size());
+        if (init != 0) {
+          self->FinishHandshake(Status::Corruption("bad secretstream header"), std::move(done));
+          return;
+        }
+        self->ReadFrame(
+            kAuthFrameBytesMax, [self, done = std::move(done)](Result<Bytes> plaintext) mutable {
+              Status s = plaintext.ok() ? self->VerifyAuth(*plaintext)
+                                        : plaintext.status().WithContext("reading auth");
+              self->FinishHandshake(std::move(s), std::move(done));
+            });
+      });
+}
+
+void SecretConnection::FinishHandshake(Status status, HandshakeCallback done) {
+  handshake_timer_.cancel();
+  sodium_memzero(ephemeral_secret_.data(), ephemeral_secret_.size());
+  if (state_ != State::kHandshaking) {
+    // Close() was called while the handshake ran.
+    if (status.ok()) status = Status::Unavailable("connection closed during the handshake");
+  }
+  if (!status.ok()) {
+    if (timed_out_) {
+      status = Status::Unavailable("handshake timed out after " +
+                                   std::to_string(params_.timeout.count()) + " ms");
+    }
+    Close();
+  } else {
+    state_ = State::kEstablished;
+  }
+  read_buffer_.clear();
+  write_buffer_.clear();
+  done(std::move(status));
+}
+
+Bytes SecretConnection::BuildAuth() const {
+  proto::HandshakeAuthBody body;
+  body.set_transcript_hash(ToString(transcript_hash_.span()));
+  body.set_chain_id(params_.chain_id);
+  body.set_genesis_hash(ToString(params_.genesis_hash.span()));
+  body.set_protocol_version(kProtocolVersion);
+  body.set_listen_port(params_.listen_port);
+  const Bytes body_bytes = EncodeDeterministic(body);
+  const Signature signature =
+      identity_.Sign(SignDomain{params_.chain_id, SignKind::kHandshake}, body_bytes);
+
+  proto::HandshakeAuth auth;
+  auth.set_body(ToString(body_bytes));
+  auth.set_public_key(ToString(identity_.public_key().bytes));
+  auth.set_signature(ToString(signature.bytes));
+  return EncodeDeterministic(auth);
+}
+
+Status SecretConnection::VerifyAuth(ByteSpan plaintext) {
+  proto::HandshakeAuth auth;
+  AGORA_RETURN_IF_ERROR(
+      DecodeStrict(plaintext, kAuthFrameBytesMax, auth).WithContext("handshake auth"));
+  AGORA_ASSIGN_OR_RETURN(const PublicKey key, PublicKey::Parse(AsBytes(auth.public_key())));
+  AGORA_ASSIGN_OR_RETURN(const Signature signature, Signature::Parse(AsBytes(auth.signature())));
+  proto::HandshakeAuthBody body;
+  AGORA_RETURN_IF_ERROR(
+      DecodeStrict(AsBytes(auth.body()), kAuthFrameBytesMax, body).WithContext("handshake body"));
+
+  // The plain mismatches come first so that an operator sees "wrong chain"
+  // rather than "bad signature" (the signature domain includes the chain id).
+  if (body.protocol_version() != kProtocolVersion) {
+    return Status::FailedPrecondition("peer speaks protocol version " +
+                                      std::to_string(body.protocol_version()) + ", we speak " +
+                                      std::to_string(kProtocolVersion));
+  }
+  if (body.chain_id() != params_.chain_id) {
+    return Status::FailedPrecondition("peer is on chain '" + body.chain_id().substr(0, 64) +
+                                      "', we are on '" + params_.chain_id + "'");
+  }
+  if (body.genesis_hash() != ToString(params_.genesis_hash.span())) {
+    return Status::FailedPrecondition(
+        "peer has genesis hash " +
+        HexEncode(
+            AsBytes(body.genesis_hash()).first(std::min<size_t>(body.genesis_hash().size(), 32))) +
+        ", ours is " + params_.genesis_hash.ToHex());
+  }
+  if (body.transcript_hash() != ToString(transcript_hash_.span())) {
+    return Status::Unauthenticated(
+        "handshake transcript mismatch: the auth was made for another session "
+        "(replay or man in the middle)");
+  }
+  if (body.listen_port() > 65535) {
+    return Status::Corruption("listen port " + std::to_string(body.listen_port()) +
+                              " is out of range");
+  }
+  if (!Verify(key, SignDomain{params_.chain_id, SignKind::kHandshake}, AsBytes(auth.body()),
+              signature)) {
+    return Status::Unauthenticated("bad handshake signature for identity " + key.ToHex());
+  }
+  if (key == identity_.public_key()) {
+    return Status::FailedPrecondition("connected to ourselves");
+  }
+  if (params_.expected_peer && key != *params_.expected_peer) {
+    return Status::Unauthenticated("peer identity is " + key.ToHex() + ", expected " +
+                                   params_.expected_peer->ToHex());
+  }
+  peer_.id = key;
+  peer_.listen_port = static_cast<uint16_t>(body.listen_port());
+  return Status::Ok();
+}
+
+Bytes SecretConnection::SealFrame(ByteSpan plaintext) {
+  AGORA_CHECK(state_ == State::kHandshaking || state_ == State::kEstablished ||
+              state_ == State::kClosed);
+  AGORA_CHECK(plaintext.size() <= plaintext_bytes_max());
+  const size_t ciphertext_bytes = plaintext.size() + kFrameTagBytes;
+  Bytes frame(kFrameLengthBytes + ciphertext_bytes);
+  PutU32BigEndian(frame.data(), static_cast<uint32_t>(ciphertext_bytes));
+  crypto_secretstream_xchacha20poly1305_push(&push_state_, frame.data() + kFrameLengthBytes,
+                                             nullptr, plaintext.data(), plaintext.size(), nullptr,
+                                             0, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+  return frame;
+}
+
+void SecretConnection::AsyncReadFrame(ReadCallback done) {
+  AGORA_CHECK(state_ == State::kEstablished || state_ == State::kClosed);
+  ReadFrame(params_.frame_bytes_max, std::move(done));
+}
+
+void SecretConnection::ReadFrame(size_t ciphertext_bytes_max, ReadCallback done) {
+  AGORA_CHECK(!reading_);
+  reading_ = true;
+  asio::async_read(socket_, asio::buffer(length_buffer_),
+                   [self = shared_from_this(), ciphertext_bytes_max, done = std::move(done)](
+                       const error_code& ec, size_t) mutable {
+                     if (ec) {
+                       self->reading_ = false;
+                       done(SocketError("reading a frame length", ec));
+                       return;
+                     }
+                     // Checked before anything is allocated: a hostile length costs us nothing.
+                     const uint32_t length = GetU32BigEndian(self->length_buffer_.data());
+                     if (length > ciphertext_bytes_max) {
+                       self->reading_ = false;
+                       done(Status::ResourceExhausted("frame of " + std::to_string(length) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(ciphertext_bytes_max)));
+                       return;
+                     }
+                     if (length < kFrameTagBytes) {
+                       self->reading_ = false;
+                       done(Status::Corruption("frame of " + std::to_string(length) +
+                                               " bytes is shorter than its authentication tag"));
+                       return;
+                     }
+                     self->read_buffer_.resize(length);
+                     asio::async_read(
+                         self->socket_, asio::buffer(self->read_buffer_),
+                         [self, done = std::move(done)](const error_code& ec2, size_t) mutable {
+                           self->reading_ = false;
+                           if (ec2) {
+                             done(SocketError("reading a frame body", ec2));
+                             return;
+                           }
+                           done(self->OpenFrame());
+                         });
+                   });
+}
+
+Result<Bytes> SecretConnection::OpenFrame() {
+  Bytes plaintext(read_buffer_.size() - kFrameTagBytes);
+  unsigned long long plaintext_bytes = 0;
+  unsigned char tag = 0;
+  const int result = crypto_secretstream_xchacha20poly1305_pull(
+      &pull_state_, plaintext.data(), &plaintext_bytes, &tag, read_buffer_.data(),
+      read_buffer_.size(), nullptr, 0);
+  if (read_buffer_.capacity() > kReadBufferKeepBytes) {
+    Bytes().swap(read_buffer_);
+  }
+  if (result != 0) {
+    return Status::Corruption("frame failed authentication (tampered, reordered or replayed)");
+  }
+  if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) {
+    return Status::Corruption("frame carries secretstream tag " + std::to_string(tag) +
+                              ", only plain messages are allowed");
+  }
+  plaintext.resize(static_cast<size_t>(plaintext_bytes));
+  return plaintext;
+}
+
+}  // namespace agora::node::p2p
