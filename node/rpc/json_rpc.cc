@@ -6,6 +6,7 @@
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <set>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -134,7 +135,8 @@ struct Call {
 };
 
 // A handler that throws a Boost.JSON error almost always read a param of the
-// wrong type (params.as_object().at("height").as_int64()).
+// wrong kind (params.as_object().at("height").as_int64()); so do the
+// std::invalid_argument and std::out_of_range that Boost.JSON's accessors throw.
 bool IsJsonError(const boost::system::system_error& e) {
   return e.code().category() == json::make_error_code(json::error::syntax).category();
 }
@@ -340,6 +342,12 @@ void Dispatcher::HandleRequest(const json::value& request, const MethodTable* lo
   } catch (const boost::system::system_error& e) {
     fail(IsJsonError(e) ? Status::InvalidArgument(std::string("bad params: ") + e.what())
                         : Status::Internal(std::string("method threw: ") + e.what()));
+  } catch (const std::invalid_argument& e) {
+    // Boost.JSON's as_int64() and friends on a value of another kind.
+    fail(Status::InvalidArgument(std::string("bad params: ") + e.what()));
+  } catch (const std::out_of_range& e) {
+    // Boost.JSON's at() on a missing key or index.
+    fail(Status::InvalidArgument(std::string("bad params: ") + e.what()));
   } catch (const std::exception& e) {
     fail(Status::Internal(std::string("method threw: ") + e.what()));
   }
