@@ -1,0 +1,776 @@
+#include "node/rpc/server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/serialize.hpp>
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "common/log.h"
+
+namespace agora::node::rpc {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace internal {
+class HttpSession;
+class WsSession;
+
+// After an error response the server stops reading requests but keeps
+// draining what the client still sends (up to this much, within
+// request_timeout) before closing. Closing a socket with unread bytes makes
+// the kernel send a reset, which can destroy the error response before the
+// client reads it: the 413 would turn into "connection reset".
+constexpr size_t kDrainBytesMax = 64 << 20;
+constexpr size_t kDrainChunkBytes = 16 * 1024;
+// Pause after a failed accept (out of file descriptors), so the loop does not spin.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// Room in the read buffer beyond the header limit for the body's first bytes.
+constexpr size_t kReadBufferSlackBytes = 64 * 1024;
+constexpr std::string_view kJsonType = "application/json";
+constexpr std::string_view kTextType = "text/plain; charset=utf-8";
+constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view kEndpoints =
+    "POST /rpc (JSON-RPC 2.0), GET /ws (WebSocket), GET /metrics, GET /health, GET /";
+}  // namespace internal
+
+struct RpcServer::State {
+  State(asio::io_context& io_context, RpcConfig cfg)
+      : io(io_context),
+        config(std::move(cfg)),
+        dispatcher(io_context.get_executor(),
+                   DispatchLimits{config.batch_requests_max, config.json_depth_max}),
+        http_requests(metrics.AddCounter("agora_rpc_http_requests_total",
+                                         "HTTP requests received, all paths")),
+        http_errors(metrics.AddCounter("agora_rpc_http_errors_total",
+                                       "HTTP requests refused (4xx, 5xx) or malformed")),
+        connections(metrics.AddGauge("agora_rpc_connections",
+                                     "Open RPC connections, WebSocket included")),
+        connections_rejected(metrics.AddCounter(
+            "agora_rpc_connections_rejected_total",
+            "Connections closed on accept because connections_max was reached")),
+        ws_clients(metrics.AddGauge("agora_rpc_ws_clients", "Open WebSocket connections")),
+        ws_events(metrics.AddCounter("agora_rpc_ws_events_total",
+                                     "Events queued to WebSocket subscribers")),
+        ws_dropped_slow(metrics.AddCounter(
+            "agora_rpc_ws_dropped_slow_total",
+            "WebSocket clients disconnected because their send queue was full")),
+        call_seconds(metrics.AddHistogram(
+            "agora_rpc_call_seconds", "Time from a POST /rpc body read to its response ready",
+            LatencySecondsBuckets())),
+        acceptor(io_context),
+        accept_retry(io_context) {}
+
+  asio::io_context& io;
+  const RpcConfig config;
+  Dispatcher dispatcher;
+  MetricsRegistry metrics;
+  Counter& http_requests;
+  Counter& http_errors;
+  Gauge& connections;
+  Counter& connections_rejected;
+  Gauge& ws_clients;
+  Counter& ws_events;
+  Counter& ws_dropped_slow;
+  Histogram& call_seconds;
+
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
+  std::set<std::string, std::less<>> topics;
+  std::function<std::string()> status_page;
+  std::string status_content_type;
+  std::function<Status()> health;
+
+  bool started = false;
+  bool stopped = false;
+  uint16_t port = 0;
+  size_t connection_count = 0;
+  uint64_t next_session_id = 1;
+  // Live sessions, for Stop() and Publish(). Each erases itself when destroyed.
+  std::map<uint64_t, std::weak_ptr<internal::HttpSession>> http_sessions;
+  std::map<uint64_t, std::weak_ptr<internal::WsSession>> ws_sessions;
+};
+
+namespace internal {
+using State = RpcServer::State;
+
+// Counts one open connection for as long as it lives; moves from the HTTP
+// session to the WebSocket session on upgrade.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::shared_ptr<State> state) : state_(std::move(state)) {
+    ++state_->connection_count;
+    state_->connections.Set(static_cast<double>(state_->connection_count));
+  }
+  ConnectionSlot(ConnectionSlot&& other) noexcept : state_(std::move(other.state_)) {}
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() {
+    if (state_ == nullptr) return;
+    --state_->connection_count;
+    state_->connections.Set(static_cast<double>(state_->connection_count));
+  }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+std::string_view ToStringView(beast::string_view s) { return {s.data(), s.size()}; }
+
+bool IsHttpProtocolError(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_target).category();
+}
+
+// Accepts a missing Content-Type (curl -d without -H) and application/json
+// with parameters; anything else is a client mistake worth naming.
+bool IsJsonContentType(std::string_view value) {
+  value = value.substr(0, value.find(';'));
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
+    value.remove_suffix(1);
+  }
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) {
+    value.remove_prefix(1);
+  }
+  if (value.size() != kJsonType.size()) return false;
+  return std::equal(value.begin(), value.end(), kJsonType.begin(), [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == b;
+  });
+}
+
+// One WebSocket client: JSON-RPC calls in, responses and events out through
+// a bounded queue.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(std::shared_ptr<State> state, ConnectionSlot slot, tcp::socket socket)
+      : state_(std::move(state)),
+        slot_(std::move(slot)),
+        id_(state_->next_session_id++),
+        ws_(std::move(socket)) {}
+  ~WsSession() {
+    state_->ws_sessions.erase(id_);
+    state_->ws_clients.Set(static_cast<double>(state_->ws_sessions.size()));
+  }
+
+  void Run(http::request<http::string_body> request);
+  // Drops the connection at once: pending operations end with an error.
+  void Close();
+  // Queues an event if this client subscribed to `topic`.
+  void Deliver(std::string_view topic, std::string_view data_json);
+
+ private:
+  void InstallMethods();
+  void OnAccept(beast::error_code ec);
+  void MaybeRead();
+  void OnRead(beast::error_code ec);
+  void OnCallDone(std::string response);
+  void Enqueue(std::string message);
+  void DoWrite();
+  void OnWrite(beast::error_code ec);
+  Result<json::value> Subscribe(const json::value& params);
+  Result<json::value> Unsubscribe(const json::value& params);
+
+  std::shared_ptr<State> state_;
+  ConnectionSlot slot_;
+  const uint64_t id_;
+  websocket::stream<beast::tcp_stream> ws_;
+  http::request<http::string_body> upgrade_request_;
+  beast::flat_buffer read_buffer_;
+  MethodTable local_methods_;
+  std::deque<std::string> send_queue_;  // front is being written while writing_
+  size_t send_queue_bytes_ = 0;
+  bool writing_ = false;
+  bool reading_ = false;
+  bool accepted_ = false;
+  bool closed_ = false;
+  size_t in_flight_ = 0;
+  std::map<std::string, int64_t, std::less<>> subscriptions_;  // topic -> id
+  int64_t next_subscription_id_ = 1;
+};
+
+void WsSession::Run(http::request<http::string_body> request) {
+  state_->ws_sessions[id_] = weak_from_this();
+  state_->ws_clients.Set(static_cast<double>(state_->ws_sessions.size()));
+  InstallMethods();
+  // The HTTP deadline must not apply to a long-lived WebSocket; the
+  // WebSocket's own timeouts (handshake, idle with pings) take over.
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = state_->config.request_timeout;
+  timeouts.idle_timeout = state_->config.ws_idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [name = state_->config.server_name](websocket::response_type& response) {
+        response.set(http::field::server, name);
+      }));
+  ws_.read_message_max(state_->config.ws_message_bytes_max);
+  // Kept until the handshake completes, in case Beast still reads it.
+  upgrade_request_ = std::move(request);
+  ws_.async_accept(upgrade_request_, [self = shared_from_this()](beast::error_code ec) {
+    self->OnAccept(ec);
+  });
+}
+
+void WsSession::InstallMethods() {
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  auto bind = [weak](Result<json::value> (WsSession::*method)(const json::value&)) {
+    return std::make_shared<const Handler>(MakeHandler(
+        [weak, method](const json::value& params) -> Result<json::value> {
+          auto self = weak.lock();
+          if (self == nullptr) return Status::Unavailable("the WebSocket connection is closed");
+          return ((*self).*method)(params);
+        }));
+  };
+  local_methods_["subscribe"] = bind(&WsSession::Subscribe);
+  local_methods_["unsubscribe"] = bind(&WsSession::Unsubscribe);
+}
+
+void WsSession::OnAccept(beast::error_code ec) {
+  if (ec || closed_ || state_->stopped) {
+    Close();
+    return;
+  }
+  accepted_ = true;
+  MaybeRead();
+}
+
+void WsSession::Close() {
+  if (closed_) return;
+  closed_ = true;
+  subscriptions_.clear();
+  beast::error_code ignored;  // closing an already broken socket may fail; nothing to do
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
+void WsSession::MaybeRead() {
+  if (closed_ || reading_ || in_flight_ >= state_->config.ws_in_flight_max) return;
+  reading_ = true;
+  ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnRead(ec);
+  });
+}
+
+void WsSession::OnRead(beast::error_code ec) {
+  reading_ = false;
+  if (closed_ || state_->stopped) return;
+  if (ec) {
+    // The client closed, timed out, or sent a message over the limit (Beast
+    // has already sent the close frame with the reason).
+    if (ec == websocket::error::message_too_big) state_->http_errors.Inc();
+    Close();
+    return;
+  }
+  std::string payload = beast::buffers_to_string(read_buffer_.data());
+  read_buffer_.consume(read_buffer_.size());
+  ++in_flight_;
+  state_->dispatcher.Handle(payload, &local_methods_,
+                            [self = shared_from_this()](std::string response) {
+                              self->OnCallDone(std::move(response));
+                            });
+  MaybeRead();
+}
+
+void WsSession::OnCallDone(std::string response) {
+  --in_flight_;
+  if (!response.empty()) Enqueue(std::move(response));
+  MaybeRead();
+}
+
+void WsSession::Deliver(std::string_view topic, std::string_view data_json) {
+  if (!accepted_ || closed_) return;
+  auto it = subscriptions_.find(topic);
+  if (it == subscriptions_.end()) return;
+  // Built by hand so `data` is serialized once per Publish, not per client.
+  std::string message = R"({"jsonrpc":"2.0","method":"event","params":{"subscription":)";
+  message += std::to_string(it->second);
+  message += R"(,"topic":)";
+  message += json::serialize(json::string(topic));
+  message += R"(,"data":)";
+  message += data_json;
+  message += "}}";
+  state_->ws_events.Inc();
+  Enqueue(std::move(message));
+}
+
+void WsSession::Enqueue(std::string message) {
+  if (closed_) return;
+  const RpcConfig& config = state_->config;
+  if (send_queue_.size() >= config.ws_send_queue_messages_max ||
+      send_queue_bytes_ + message.size() > config.ws_send_queue_bytes_max) {
+    // A client that does not read must not make the server hold its events
+    // without bound or wait for it: drop it; it can reconnect and catch up.
+    state_->ws_dropped_slow.Inc();
+    spdlog::info("rpc: dropping WebSocket client {}: {} messages ({} bytes) wait to be sent", id_,
+                 send_queue_.size(), send_queue_bytes_);
+    Close();
+    return;
+  }
+  send_queue_bytes_ += message.size();
+  send_queue_.push_back(std::move(message));
+  if (!writing_) DoWrite();
+}
+
+void WsSession::DoWrite() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(asio::buffer(send_queue_.front()),
+                  [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+}
+
+void WsSession::OnWrite(beast::error_code ec) {
+  writing_ = false;
+  if (closed_) return;
+  if (ec) {
+    Close();
+    return;
+  }
+  send_queue_bytes_ -= send_queue_.front().size();
+  send_queue_.pop_front();
+  if (!send_queue_.empty()) DoWrite();
+}
+
+Result<json::value> WsSession::Subscribe(const json::value& params) {
+  const json::value* topic = nullptr;
+  if (params.is_object()) topic = params.get_object().if_contains("topic");
+  if (params.is_array() && params.get_array().size() == 1) topic = &params.get_array()[0];
+  if (topic == nullptr || !topic->is_string()) {
+    return Status::InvalidArgument(R"(subscribe needs params {"topic": "<name>"})");
+  }
+  const std::string_view name = topic->get_string();
+  if (!state_->topics.contains(name)) {
+    std::string known;
+    for (const std::string& t : state_->topics) known += (known.empty() ? "" : ", ") + t;
+    return Status::InvalidArgument("unknown topic \"" + std::string(name) +
+                                   "\"; topics: " + known);
+  }
+  auto it = subscriptions_.find(name);
+  if (it == subscriptions_.end()) {
+    if (subscriptions_.size() >= state_->config.ws_subscriptions_max) {
+      return Status::ResourceExhausted("at most " +
+                                       std::to_string(state_->config.ws_subscriptions_max) +
+                                       " subscriptions per connection");
+    }
+    it = subscriptions_.emplace(std::string(name), next_subscription_id_++).first;
+  }
+  // Subscribing twice to one topic returns the same subscription.
+  json::object result;
+  result["subscription"] = it->second;
+  result["topic"] = it->first;
+  return json::value(std::move(result));
+}
+
+Result<json::value> WsSession::Unsubscribe(const json::value& params) {
+  const json::value* id = nullptr;
+  if (params.is_object()) id = params.get_object().if_contains("subscription");
+  if (params.is_array() && params.get_array().size() == 1) id = &params.get_array()[0];
+  if (id == nullptr || !id->is_int64()) {
+    return Status::InvalidArgument(R"(unsubscribe needs params {"subscription": <id>})");
+  }
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end(); ++it) {
+    if (it->second != id->get_int64()) continue;
+    subscriptions_.erase(it);
+    return json::value(true);
+  }
+  return Status::NotFound("no subscription " + std::to_string(id->get_int64()) +
+                          " on this connection");
+}
+
+// One HTTP/1.1 connection: reads a request, answers it, and repeats while
+// the client keeps the connection alive.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(std::shared_ptr<State> state, tcp::socket socket)
+      : state_(std::move(state)),
+        slot_(state_),
+        id_(state_->next_session_id++),
+        stream_(std::move(socket)),
+        buffer_(state_->config.header_bytes_max + kReadBufferSlackBytes) {}
+  ~HttpSession() { state_->http_sessions.erase(id_); }
+
+  void Run() {
+    state_->http_sessions[id_] = weak_from_this();
+    DoRead();
+  }
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;  // the socket may already be broken; nothing to do
+    stream_.socket().close(ignored);
+  }
+
+ private:
+  using Response = http::response<http::string_body>;
+
+  void DoRead();
+  void OnRead(beast::error_code ec);
+  void Route(http::request<http::string_body>& request);
+  void ServeRpc(http::request<http::string_body>& request);
+  void ServeGet(std::string_view path);
+  void Upgrade(http::request<http::string_body> request);
+  void OnRpcDone(std::string response);
+  // Sends a response; `keep_alive` false closes the connection after it.
+  void Send(http::status status, std::string_view content_type, std::string body,
+            bool keep_alive, std::string_view allow = {});
+  void SendError(http::status status, std::string body, bool keep_alive);
+  void SendRpcError(http::status status, int code, std::string message, bool keep_alive);
+  void MethodNotAllowed(std::string_view allow);
+  void OnWrite(beast::error_code ec);
+  void Drain();
+
+  std::shared_ptr<State> state_;
+  std::optional<ConnectionSlot> slot_;  // empty once handed to a WsSession
+  const uint64_t id_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<Response> response_;  // the one being written
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool closed_ = false;
+  std::array<char, kDrainChunkBytes> drain_buffer_{};
+  size_t drained_bytes_ = 0;
+};
+
+void HttpSession::DoRead() {
+  if (closed_ || state_->stopped) return;
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(state_->config.header_bytes_max));
+  parser_->body_limit(state_->config.body_bytes_max);
+  stream_.expires_after(state_->config.request_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+}
+
+void HttpSession::OnRead(beast::error_code ec) {
+  if (closed_ || state_->stopped) return;
+  if (ec == http::error::body_limit) {
+    SendRpcError(http::status::payload_too_large, kResourceExhaustedError,
+                 "request body exceeds the limit of " +
+                     std::to_string(state_->config.body_bytes_max) + " bytes",
+                 /*keep_alive=*/false);
+  } else if (ec == http::error::header_limit) {
+    SendError(http::status::request_header_fields_too_large,
+              "request headers exceed the limit of " +
+                  std::to_string(state_->config.header_bytes_max) + " bytes",
+              /*keep_alive=*/false);
+  } else if (ec && ec != http::error::end_of_stream && ec != http::error::partial_message &&
+             IsHttpProtocolError(ec)) {
+    SendError(http::status::bad_request, "malformed HTTP request: " + ec.message(),
+              /*keep_alive=*/false);
+  } else if (ec) {
+    // The client left, went quiet past request_timeout, or the socket broke.
+    Close();
+  } else {
+    http::request<http::string_body> request = parser_->release();
+    Route(request);
+  }
+}
+
+void HttpSession::Route(http::request<http::string_body>& request) {
+  state_->http_requests.Inc();
+  version_ = request.version();
+  keep_alive_ = request.keep_alive();
+  const std::string_view target = ToStringView(request.target());
+  const std::string_view path = target.substr(0, target.find('?'));
+  const http::verb verb = request.method();
+  if (path == "/rpc") {
+    if (verb != http::verb::post) return MethodNotAllowed("POST");
+    return ServeRpc(request);
+  }
+  if (path == "/ws") {
+    if (verb != http::verb::get) return MethodNotAllowed("GET");
+    if (websocket::is_upgrade(request)) return Upgrade(std::move(request));
+    return SendError(http::status::upgrade_required,
+                     "GET /ws needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)",
+                     keep_alive_);
+  }
+  if (path == "/metrics" || path == "/health" || path == "/") {
+    if (verb != http::verb::get) return MethodNotAllowed("GET");
+    return ServeGet(path);
+  }
+  SendError(http::status::not_found,
+            "no such path: " + std::string(path) + "; endpoints: " + std::string(kEndpoints),
+            keep_alive_);
+}
+
+void HttpSession::MethodNotAllowed(std::string_view allow) {
+  state_->http_errors.Inc();
+  Send(http::status::method_not_allowed, kTextType,
+       "this path accepts " + std::string(allow) + " only\n", keep_alive_, allow);
+}
+
+void HttpSession::ServeRpc(http::request<http::string_body>& request) {
+  auto content_type = request.find(http::field::content_type);
+  if (content_type != request.end() && !IsJsonContentType(ToStringView(content_type->value()))) {
+    return SendRpcError(http::status::unsupported_media_type, kInvalidRequest,
+                        "invalid request: Content-Type must be application/json, not " +
+                            std::string(ToStringView(content_type->value())),
+                        keep_alive_);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  state_->dispatcher.Handle(
+      request.body(), /*local=*/nullptr,
+      [self = shared_from_this(), start](std::string response) {
+        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+        self->state_->call_seconds.Observe(elapsed.count());
+        self->OnRpcDone(std::move(response));
+      });
+}
+
+void HttpSession::OnRpcDone(std::string response) {
+  // The connection may have been closed (client gone, Stop()) while an
+  // asynchronous handler worked; the answer is then dropped.
+  if (closed_ || state_->stopped) return;
+  if (response.empty()) {
+    Send(http::status::no_content, kJsonType, {}, keep_alive_);  // notifications only
+  } else {
+    Send(http::status::ok, kJsonType, std::move(response), keep_alive_);
+  }
+}
+
+void HttpSession::ServeGet(std::string_view path) {
+  if (path == "/metrics") {
+    return Send(http::status::ok, kMetricsType, state_->metrics.Render(), keep_alive_);
+  }
+  if (path == "/health") {
+    const Status health = state_->health ? state_->health() : Status::Ok();
+    if (health.ok()) return Send(http::status::ok, kJsonType, R"({"status":"ok"})", keep_alive_);
+    json::object body;
+    body["status"] = "unhealthy";
+    body["error"] = health.ToString();
+    state_->http_errors.Inc();
+    return Send(http::status::service_unavailable, kJsonType, json::serialize(body), keep_alive_);
+  }
+  if (state_->status_page) {
+    return Send(http::status::ok, state_->status_content_type, state_->status_page(),
+                keep_alive_);
+  }
+  Send(http::status::ok, kTextType, "agorad RPC\n" + std::string(kEndpoints) + "\n", keep_alive_);
+}
+
+void HttpSession::Upgrade(http::request<http::string_body> request) {
+  if (state_->ws_sessions.size() >= state_->config.ws_clients_max) {
+    return SendError(http::status::service_unavailable,
+                     "too many WebSocket clients (ws_clients_max=" +
+                         std::to_string(state_->config.ws_clients_max) + "); try again later",
+                     /*keep_alive=*/false);
+  }
+  // The socket and the connection slot move to the WebSocket session; this
+  // object ends when this handler returns.
+  closed_ = true;
+  auto session = std::make_shared<WsSession>(state_, std::move(*slot_), stream_.release_socket());
+  slot_.reset();
+  session->Run(std::move(request));
+}
+
+void HttpSession::SendError(http::status status, std::string body, bool keep_alive) {
+  state_->http_errors.Inc();
+  Send(status, kTextType, std::move(body) + "\n", keep_alive);
+}
+
+void HttpSession::SendRpcError(http::status status, int code, std::string message,
+                               bool keep_alive) {
+  state_->http_errors.Inc();
+  Send(status, kJsonType, MakeErrorResponse(nullptr, code, message), keep_alive);
+}
+
+void HttpSession::Send(http::status status, std::string_view content_type, std::string body,
+                       bool keep_alive, std::string_view allow) {
+  Response response{status, version_};
+  response.set(http::field::server, state_->config.server_name);
+  if (!allow.empty()) response.set(http::field::allow, allow);
+  response.set(http::field::content_type, content_type);
+  response.body() = std::move(body);
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  response_ = std::move(response);
+  stream_.expires_after(state_->config.write_timeout);
+  http::async_write(stream_, *response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnWrite(ec);
+  });
+}
+
+void HttpSession::OnWrite(beast::error_code ec) {
+  if (closed_ || state_->stopped) return;
+  if (ec) {
+    Close();
+    return;
+  }
+  const bool keep_alive = response_->keep_alive();
+  response_.reset();
+  if (keep_alive) {
+    DoRead();
+    return;
+  }
+  beast::error_code ignored;  // the client may be gone already; the drain below ends either way
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(state_->config.request_timeout);
+  Drain();
+}
+
+void HttpSession::Drain() {
+  stream_.async_read_some(asio::buffer(drain_buffer_),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            self->drained_bytes_ += n;
+                            if (ec || self->closed_ || self->drained_bytes_ > kDrainBytesMax) {
+                              self->Close();
+                              return;
+                            }
+                            self->Drain();
+                          });
+}
+
+void DoAccept(const std::shared_ptr<State>& state);
+
+void OnAccept(const std::shared_ptr<State>& state, beast::error_code ec, tcp::socket socket) {
+  if (state->stopped) return;
+  if (ec) {
+    if (ec == asio::error::operation_aborted) return;
+    spdlog::warn("rpc: accept failed: {}; retrying", ec.message());
+    state->accept_retry.expires_after(kAcceptRetryDelay);
+    state->accept_retry.async_wait([state](beast::error_code wait_ec) {
+      if (!wait_ec && !state->stopped) DoAccept(state);
+    });
+    return;
+  }
+  if (state->connection_count >= state->config.connections_max) {
+    state->connections_rejected.Inc();
+    beast::error_code ignored;  // refusing the connection; its errors do not matter
+    socket.close(ignored);
+  } else {
+    std::make_shared<HttpSession>(state, std::move(socket))->Run();
+  }
+  DoAccept(state);
+}
+
+void DoAccept(const std::shared_ptr<State>& state) {
+  state->acceptor.async_accept([state](beast::error_code ec, tcp::socket socket) {
+    OnAccept(state, ec, std::move(socket));
+  });
+}
+
+void PublishNow(State& state, std::string_view topic, const json::value& data) {
+  AGORA_CHECK_MSG(state.topics.contains(topic),
+                  "Publish to topic \"" + std::string(topic) + "\" that AddTopic never declared");
+  if (state.stopped) return;
+  const std::string data_json = json::serialize(data);
+  // Deliver may close a session; collect first so no session dies mid-walk.
+  std::vector<std::shared_ptr<WsSession>> sessions;
+  sessions.reserve(state.ws_sessions.size());
+  for (const auto& [id, weak] : state.ws_sessions) {
+    if (auto session = weak.lock()) sessions.push_back(std::move(session));
+  }
+  for (const auto& session : sessions) session->Deliver(topic, data_json);
+}
+
+}  // namespace internal
+
+RpcServer::RpcServer(asio::io_context& io, RpcConfig config)
+    : state_(std::make_shared<State>(io, std::move(config))) {}
+
+RpcServer::~RpcServer() { Stop(); }
+
+void RpcServer::Register(std::string method, Handler handler) {
+  state_->dispatcher.Register(std::move(method), std::move(handler));
+}
+
+void RpcServer::RegisterSync(std::string method, SyncHandler handler) {
+  AGORA_CHECK(handler != nullptr);
+  state_->dispatcher.Register(std::move(method), MakeHandler(std::move(handler)));
+}
+
+void RpcServer::AddTopic(std::string topic) { state_->topics.insert(std::move(topic)); }
+
+void RpcServer::Publish(std::string_view topic, const json::value& data) {
+  if (state_->io.get_executor().running_in_this_thread()) {
+    internal::PublishNow(*state_, topic, data);
+    return;
+  }
+  asio::post(state_->io, [state = state_, topic = std::string(topic), data]() {
+    internal::PublishNow(*state, topic, data);
+  });
+}
+
+void RpcServer::SetStatusPage(std::function<std::string()> render, std::string content_type) {
+  state_->status_page = std::move(render);
+  state_->status_content_type = std::move(content_type);
+}
+
+void RpcServer::SetHealthCheck(std::function<Status()> check) { state_->health = std::move(check); }
+
+Status RpcServer::Start() {
+  if (state_->started) return Status::FailedPrecondition("the RPC server was already started");
+  const RpcConfig& config = state_->config;
+  const std::string where = config.host + ":" + std::to_string(config.port);
+  beast::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(config.host, ec);
+  if (ec) {
+    return Status::InvalidArgument("RPC host \"" + config.host +
+                                   "\" is not an IP address; use 127.0.0.1 (this machine only) "
+                                   "or 0.0.0.0 (every interface)");
+  }
+  const tcp::endpoint endpoint(address, config.port);
+  tcp::acceptor& acceptor = state_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;  // cleaning up after the real error reported below
+    acceptor.close(ignored);
+    return Status::Unavailable("cannot listen for RPC on " + where + ": " + ec.message() +
+                               "; is another agorad using this port?");
+  }
+  state_->port = acceptor.local_endpoint(ec).port();
+  state_->started = true;
+  internal::DoAccept(state_);
+  spdlog::info("rpc: listening on http://{}:{}", config.host, state_->port);
+  return Status::Ok();
+}
+
+void RpcServer::Stop() {
+  if (state_->stopped) return;
+  state_->stopped = true;
+  beast::error_code ignored;  // stopping: a close that fails leaves nothing to undo
+  state_->acceptor.close(ignored);
+  state_->accept_retry.cancel();
+  std::vector<std::shared_ptr<internal::HttpSession>> http_sessions;
+  for (const auto& [id, weak] : state_->http_sessions) {
+    if (auto session = weak.lock()) http_sessions.push_back(std::move(session));
+  }
+  std::vector<std::shared_ptr<internal::WsSession>> ws_sessions;
+  for (const auto& [id, weak] : state_->ws_sessions) {
+    if (auto session = weak.lock()) ws_sessions.push_back(std::move(session));
+  }
+  for (const auto& session : http_sessions) session->Close();
+  for (const auto& session : ws_sessions) session->Close();
+  state_->dispatcher.Clear();
+  state_->status_page = nullptr;
+  state_->health = nullptr;
+}
+
+uint16_t RpcServer::port() const {
+  AGORA_CHECK_MSG(state_->started, "port() before a successful Start()");
+  return state_->port;
+}
+
+const RpcConfig& RpcServer::config() const { return state_->config; }
+
+MetricsRegistry& RpcServer::metrics() { return state_->metrics; }
+
+}  // namespace agora::node::rpc

@@ -1,0 +1,129 @@
+// RpcServer: the node's JSON-RPC 2.0 server on one TCP port.
+//
+//   POST /rpc     JSON-RPC 2.0, a request or a batch, in the body
+//   GET  /ws      WebSocket: the same methods, plus subscribe/unsubscribe to
+//                 topics and pushed "event" notifications
+//   GET  /metrics Prometheus text format 0.0.4 from metrics()
+//   GET  /health  200 {"status":"ok"}, or 503 with the health check's error
+//   GET  /        the status page (SetStatusPage)
+// Anything else is 404; a known path with the wrong method is 405 with Allow.
+// docs/rpc.md describes the protocol, the limits and the error codes.
+//
+// Every input is bounded (RpcConfig): header and body bytes (a body over the
+// limit is refused from its Content-Length, never buffered), connections,
+// batch size, JSON depth, time to receive a request (slow clients are
+// dropped), WebSocket clients, message size, subscriptions and each client's
+// send queue (a subscriber that does not keep up is disconnected; the server
+// never waits for it). Malformed input gets an error or a closed connection,
+// never a crash.
+//
+// Thread safety: single-threaded. The server runs on the caller's
+// io_context and calls handlers there. Call Register*, AddTopic, Set*, Start,
+// Stop and the destructor on that io_context's thread, or while it is not
+// running. Two exceptions are safe from any thread while the io_context
+// exists: Publish (it hops onto the io_context) and a handler's Reply. The
+// metrics registry is thread-safe. After Stop() the object may be destroyed
+// once the io_context has run the handlers that Stop() cancelled; a Reply
+// kept past that point may still be called (the answer is dropped) until the
+// io_context itself is destroyed.
+#ifndef AGORA_NODE_RPC_SERVER_H_
+#define AGORA_NODE_RPC_SERVER_H_
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "node/rpc/json_rpc.h"
+#include "node/rpc/metrics.h"
+
+namespace agora::node::rpc {
+
+struct RpcConfig {
+  // An IP address; 0.0.0.0 or :: exposes the node to the network, which only
+  // an operator should decide.
+  std::string host = "127.0.0.1";
+  uint16_t port = 26657;  // 0 picks a free port; port() reports it
+
+  size_t header_bytes_max = 16 * 1024;  // request line and headers (431 above)
+  size_t body_bytes_max = 1024 * 1024;  // request body (413 above)
+  size_t connections_max = 256;         // open TCP connections, WebSocket included
+  // Time allowed to receive one whole request, counted from when the server
+  // starts waiting for it: a slow or idle keep-alive client is dropped.
+  std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};  // to send one response
+
+  size_t batch_requests_max = 100;  // requests in one JSON-RPC batch
+  size_t json_depth_max = 64;       // nesting of JSON arrays and objects
+
+  size_t ws_clients_max = 64;                    // WebSocket connections (503 above)
+  size_t ws_message_bytes_max = 1024 * 1024;     // one incoming message
+  size_t ws_subscriptions_max = 16;              // per client
+  size_t ws_in_flight_max = 32;                  // unanswered calls per client; reading pauses
+  size_t ws_send_queue_messages_max = 256;       // per client; over it the client is dropped
+  size_t ws_send_queue_bytes_max = 16 << 20;     // per client; over it the client is dropped
+  std::chrono::milliseconds ws_idle_timeout{60'000};  // pings keep a quiet client alive
+
+  std::string server_name = "agorad";  // the Server: header
+};
+
+class RpcServer {
+ public:
+  RpcServer(boost::asio::io_context& io, RpcConfig config);
+  // Stops the server if it is running.
+  ~RpcServer();
+  RpcServer(const RpcServer&) = delete;
+  RpcServer& operator=(const RpcServer&) = delete;
+
+  // Adds (or replaces) a method. The handler gets the request's params (null
+  // when absent; copy what it needs later, the reference dies on return) and
+  // answers through `reply`, now or later; see json_rpc.h for the contract.
+  // A Status error becomes a JSON-RPC error: kInvalidArgument is -32602, the
+  // other codes map as ErrorCodeFor says. "subscribe" and "unsubscribe" are
+  // taken over WebSocket by the server's own.
+  void Register(std::string method, Handler handler);
+  void RegisterSync(std::string method, SyncHandler handler);
+
+  // Declares a topic WebSocket clients may subscribe to ("new_block").
+  void AddTopic(std::string topic);
+  // Sends `data` to every subscriber of `topic` as
+  // {"jsonrpc":"2.0","method":"event","params":{"subscription":N,"topic":...,"data":...}}.
+  // REQUIRES: AddTopic(topic) was called (a typo here is a bug: checked).
+  // Safe from any thread while the io_context exists.
+  void Publish(std::string_view topic, const boost::json::value& data);
+
+  // GET / answers render() with `content_type`. Without one, a short page
+  // lists the endpoints.
+  void SetStatusPage(std::function<std::string()> render,
+                     std::string content_type = "text/html; charset=utf-8");
+  // GET /health answers 503 with the message while `check` returns an error.
+  void SetHealthCheck(std::function<Status()> check);
+
+  // Binds and starts accepting. Fails with a message that names the address
+  // if it is taken or invalid.
+  Status Start();
+  // Stops accepting, closes every connection and forgets the handlers (so
+  // what they captured may be destroyed). Idempotent; no restart.
+  void Stop();
+
+  // The bound port (the real one when config.port was 0). REQUIRES: Start() ok.
+  uint16_t port() const;
+  const RpcConfig& config() const;
+  // The registry GET /metrics renders. Add the node's metrics here.
+  MetricsRegistry& metrics();
+
+  struct State;  // shared with the sessions; defined in server.cc
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace agora::node::rpc
+
+#endif  // AGORA_NODE_RPC_SERVER_H_
