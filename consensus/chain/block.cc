@@ -83,8 +83,7 @@ Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set,
     return Status::InvalidArgument("commit is for height " + std::to_string(commit.height()) +
                                    ", expected " + std::to_string(height));
   }
-  if (commit.block_hash().size() != Hash256::kSize ||
-      !std::equal(block_hash.bytes.begin(), block_hash.bytes.end(), commit.block_hash().begin())) {
+  if (commit.block_hash() != std::string(block_hash.bytes.begin(), block_hash.bytes.end())) {
     return Status::InvalidArgument("commit is for another block");
   }
   const SignDomain domain{std::string(chain_id), SignKind::kPrecommit};

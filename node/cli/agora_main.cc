@@ -12,6 +12,8 @@
 
 #include "common/status.h"
 #include "node/build_info.h"
+#include "node/cli/chain_commands.h"
+#include "node/cli/global_options.h"
 #include "node/cli/password.h"
 #include "node/home.h"
 #include "node/keyring.h"
@@ -20,11 +22,6 @@ namespace agora::node {
 namespace {
 
 namespace json = boost::json;
-
-struct GlobalOptions {
-  std::string home;
-  bool json = false;
-};
 
 Result<Keyring> OpenKeyring(const GlobalOptions& global) {
   if (!global.home.empty()) return Keyring(global.home);
@@ -117,6 +114,8 @@ int Run(int argc, char** argv) {
   GlobalOptions global;
   app.add_option("--home", global.home, "Node home directory (default: $AGORA_HOME or ~/.agora)");
   app.add_flag("--json", global.json, "Print machine-readable JSON");
+  app.add_option("--node", global.node_url,
+                 "A node's RPC URL (default: $AGORA_NODE or http://127.0.0.1:26657)");
 
   std::function<Status()> action;
   auto* version = app.add_subcommand("version", "Print the version and the build's CUDA state");
@@ -148,6 +147,8 @@ int Run(int argc, char** argv) {
   keys_check->add_option("name", name, "Name of the key")->required();
   keys_check->add_option("--password-file", password_file, kPasswordFileHelp);
   keys_check->callback([&] { action = [&] { return KeysCheck(global, name, password_file); }; });
+
+  AddChainCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,583 @@
+#include "node/cli/chain_commands.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "consensus/ledger/tx.h"
+#include "node/cli/password.h"
+#include "node/config.h"
+#include "node/home.h"
+#include "node/keyring.h"
+#include "node/rpc/client.h"
+
+extern char** environ;
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+constexpr uint64_t kDevnetFundUagr = 1'000'000'000'000'000;  // 1e9 AGR
+constexpr uint64_t kValidatorPower = 10;
+constexpr uint64_t kDefaultMinFeeUagr = 10;
+constexpr auto kDevnetStartTimeout = std::chrono::seconds(30);
+constexpr auto kDevnetStopTimeout = std::chrono::seconds(15);
+
+std::string NodeUrl(const GlobalOptions& g) {
+  if (!g.node_url.empty()) return g.node_url;
+  if (const char* env = std::getenv("AGORA_NODE"); env && *env) return env;
+  return "http://127.0.0.1:26657";
+}
+
+Result<fs::path> Home(const GlobalOptions& g) {
+  if (!g.home.empty()) return fs::path(g.home);
+  return DefaultHome();
+}
+
+void Print(const GlobalOptions& g, const json::value& v, const std::string& human) {
+  if (g.json) {
+    std::cout << json::serialize(v) << "\n";
+  } else {
+    std::cout << human;
+  }
+}
+
+// A free TCP port on 127.0.0.1, found by binding port 0. Another process may
+// take it before the node does; the node then fails to start and says so.
+Result<uint16_t> FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Status::IoError("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return Status::IoError("cannot bind a port on 127.0.0.1");
+  }
+  const uint16_t port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+uint64_t NowUnixMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// --fund entries: an address, or the name of a key in the home's keyring,
+// optionally followed by =AMOUNT (uagr).
+Result<std::vector<GenesisAccountEntry>> ParseFunds(const GlobalOptions& g,
+                                                    const std::vector<std::string>& funds) {
+  std::vector<GenesisAccountEntry> out;
+  for (const std::string& f : funds) {
+    std::string who = f;
+    uint64_t amount = kDevnetFundUagr;
+    if (auto eq = f.find('='); eq != std::string::npos) {
+      who = f.substr(0, eq);
+      try {
+        size_t used = 0;
+        amount = std::stoull(f.substr(eq + 1), &used);
+        if (used != f.size() - eq - 1) throw std::invalid_argument("trailing");
+      } catch (const std::exception&) {
+        return Status::InvalidArgument("--fund " + f + ": the amount must be an integer (uagr)");
+      }
+    }
+    auto address = Address::Parse(who);
+    if (!address.ok()) {
+      AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+      auto info = Keyring(home).Show(who);
+      if (!info.ok()) {
+        return Status::InvalidArgument("--fund " + who + ": neither an address (" +
+                                       address.status().message() + ") nor a key: " +
+                                       info.status().message());
+      }
+      address = info->address;
+    }
+    out.push_back({*address, amount});
+  }
+  return out;
+}
+
+Status Init(const GlobalOptions& g, const std::string& chain_id, const std::string& moniker,
+            const std::vector<std::string>& funds) {
+  AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+  if (fs::exists(ConfigPath(home))) {
+    return Status::AlreadyExists(ConfigPath(home).string() +
+                                 " exists; pick another --home or remove it");
+  }
+  AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(home));
+  AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(home / "config"));
+  SecretKey key = SecretKey::Generate();
+  AGORA_RETURN_IF_ERROR(WriteNodeKey(NodeKeyPath(home), key));
+  NodeConfig config;
+  config.moniker = moniker;
+  AGORA_RETURN_IF_ERROR(
+      WriteFileAtomic(ConfigPath(home), AsBytes(RenderConfig(config)), 0644, Overwrite::kRefuse));
+  Genesis genesis;
+  genesis.chain_id = chain_id;
+  genesis.genesis_time_unix_ms = NowUnixMs();
+  genesis.min_fee_uagr = kDefaultMinFeeUagr;
+  genesis.validators.push_back({moniker, key.public_key(), kValidatorPower});
+  AGORA_ASSIGN_OR_RETURN(genesis.accounts, ParseFunds(g, funds));
+  AGORA_RETURN_IF_ERROR(WriteFileAtomic(GenesisPath(home), AsBytes(RenderGenesis(genesis)), 0644,
+                                        Overwrite::kRefuse));
+  Print(g,
+        json::object{{"home", home.string()}, {"node_id", key.public_key().ToHex()},
+                     {"chain_id", chain_id}},
+        "initialised " + home.string() + "\n  node id:  " + key.public_key().ToHex() +
+            "\n  chain id: " + chain_id + "\nstart it with `agorad --home " + home.string() +
+            "`\n");
+  return Status::Ok();
+}
+
+struct TestnetNode {
+  fs::path home;
+  std::string rpc_url;
+};
+
+Result<std::vector<TestnetNode>> ReadTestnet(const fs::path& dir) {
+  auto text = ReadFile(dir / "testnet.json", 1 << 20);
+  if (!text.ok()) {
+    return Status::NotFound("no testnet in " + dir.string() +
+                            "; make one with `agora testnet --dir " + dir.string() +
+                            "` or `agora devnet up --dir " + dir.string() + "`");
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(*text, ec);
+  if (ec || !v.is_object() || !v.as_object().if_contains("nodes")) {
+    return Status::Corruption((dir / "testnet.json").string() + " is damaged");
+  }
+  std::vector<TestnetNode> nodes;
+  for (const auto& n : v.as_object().at("nodes").as_array()) {
+    nodes.push_back({fs::path(std::string(n.at("home").as_string())),
+                     std::string(n.at("rpc").as_string())});
+  }
+  return nodes;
+}
+
+Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
+               const std::string& chain_id, const std::vector<std::string>& funds, bool quiet) {
+  if (validators < 1 || validators > 64) {
+    return Status::InvalidArgument("--validators must be 1..64");
+  }
+  if (fs::exists(dir / "testnet.json")) {
+    return Status::AlreadyExists("a testnet already exists in " + dir.string() +
+                                 "; remove the directory or pick another --dir");
+  }
+  AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  std::vector<SecretKey> keys;
+  std::vector<uint16_t> p2p_ports, rpc_ports;
+  Genesis genesis;
+  genesis.chain_id = chain_id;
+  genesis.genesis_time_unix_ms = NowUnixMs();
+  genesis.min_fee_uagr = kDefaultMinFeeUagr;
+  for (uint32_t i = 0; i < validators; ++i) {
+    keys.push_back(SecretKey::Generate());
+    AGORA_ASSIGN_OR_RETURN(uint16_t p2p, FreePort());
+    AGORA_ASSIGN_OR_RETURN(uint16_t rpc, FreePort());
+    p2p_ports.push_back(p2p);
+    rpc_ports.push_back(rpc);
+    genesis.validators.push_back({"node" + std::to_string(i), keys[i].public_key(),
+                                  kValidatorPower});
+    genesis.accounts.push_back({Address::FromPublicKey(keys[i].public_key()), kDevnetFundUagr});
+  }
+  AGORA_ASSIGN_OR_RETURN(auto extra, ParseFunds(g, funds));
+  for (const auto& e : extra) {
+    bool duplicate = false;
+    for (const auto& a : genesis.accounts) duplicate |= a.address == e.address;
+    if (!duplicate) genesis.accounts.push_back(e);
+  }
+  const std::string genesis_text = RenderGenesis(genesis);
+  json::array nodes;
+  for (uint32_t i = 0; i < validators; ++i) {
+    const fs::path home = fs::absolute(dir / ("node" + std::to_string(i)));
+    AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(home));
+    AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(home / "config"));
+    AGORA_RETURN_IF_ERROR(WriteNodeKey(NodeKeyPath(home), keys[i]));
+    NodeConfig config;
+    config.moniker = "node" + std::to_string(i);
+    config.p2p_port = p2p_ports[i];
+    config.rpc_port = rpc_ports[i];
+    for (uint32_t j = 0; j < validators; ++j) {
+      if (j == i) continue;
+      config.persistent_peers.push_back(keys[j].public_key().ToHex() + "@127.0.0.1:" +
+                                        std::to_string(p2p_ports[j]));
+    }
+    AGORA_RETURN_IF_ERROR(WriteFileAtomic(ConfigPath(home), AsBytes(RenderConfig(config)), 0644));
+    AGORA_RETURN_IF_ERROR(WriteFileAtomic(GenesisPath(home), AsBytes(genesis_text), 0644));
+    nodes.push_back(json::object{{"name", config.moniker},
+                                 {"home", home.string()},
+                                 {"node_id", keys[i].public_key().ToHex()},
+                                 {"p2p", "127.0.0.1:" + std::to_string(p2p_ports[i])},
+                                 {"rpc", "http://127.0.0.1:" + std::to_string(rpc_ports[i])}});
+  }
+  json::object summary{{"chain_id", chain_id}, {"nodes", nodes}};
+  AGORA_RETURN_IF_ERROR(WriteFileAtomic(dir / "testnet.json",
+                                        AsBytes(json::serialize(summary) + "\n"), 0644));
+  if (quiet) return Status::Ok();
+  std::string human = "wrote " + std::to_string(validators) + " node homes in " + dir.string() +
+                      " (chain " + chain_id + ")\n";
+  for (const auto& n : nodes) {
+    human += "  " + std::string(n.at("name").as_string()) + "  rpc " +
+             std::string(n.at("rpc").as_string()) + "  home " +
+             std::string(n.at("home").as_string()) + "\n";
+  }
+  human += "start them with `agora devnet up --dir " + dir.string() + "`\n";
+  Print(g, summary, human);
+  return Status::Ok();
+}
+
+fs::path AgoradPath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path beside = self.parent_path() / "agorad";
+    if (fs::exists(beside)) return beside;
+  }
+  return "agorad";  // from PATH
+}
+
+std::optional<pid_t> ReadPid(const fs::path& home) {
+  std::ifstream in(home / "agorad.pid");
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return std::nullopt;
+  return static_cast<pid_t>(pid);
+}
+
+bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
+
+Result<pid_t> SpawnNode(const fs::path& home) {
+  const fs::path log = home / "agorad.log";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  const std::string agorad = AgoradPath().string();
+  std::vector<std::string> args = {agorad, "--home", home.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, agorad.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    return Status::IoError("cannot start " + agorad + ": " + std::strerror(rc) +
+                           "; build it or put it on PATH");
+  }
+  std::string text = std::to_string(pid) + "\n";
+  AGORA_RETURN_IF_ERROR(WriteFileAtomic(home / "agorad.pid", AsBytes(text), 0644));
+  return pid;
+}
+
+Status DevnetUp(const GlobalOptions& g, uint32_t validators, fs::path dir,
+                const std::vector<std::string>& funds) {
+  if (dir.empty()) {
+    AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+    dir = home / "devnet";
+  }
+  if (!fs::exists(dir / "testnet.json")) {
+    AGORA_RETURN_IF_ERROR(Testnet(g, validators, dir, "agora-devnet", funds, /*quiet=*/true));
+  } else if (!funds.empty()) {
+    return Status::InvalidArgument("--fund only applies to a new devnet; " + dir.string() +
+                                   " already has one (remove it to start over)");
+  }
+  AGORA_ASSIGN_OR_RETURN(std::vector<TestnetNode> nodes, ReadTestnet(dir));
+  for (const TestnetNode& n : nodes) {
+    if (auto pid = ReadPid(n.home); pid && Alive(*pid)) continue;
+    AGORA_RETURN_IF_ERROR(SpawnNode(n.home).status());
+  }
+  // Wait until every node answers.
+  const auto deadline = std::chrono::steady_clock::now() + kDevnetStartTimeout;
+  json::array out;
+  std::string human = "devnet in " + dir.string() + " is up:\n";
+  for (const TestnetNode& n : nodes) {
+    rpc::RpcClient client(n.rpc_url);
+    for (;;) {
+      auto status = client.Call("status", nullptr, std::chrono::milliseconds(1000));
+      if (status.ok()) {
+        out.push_back(json::object{{"home", n.home.string()}, {"rpc", n.rpc_url}});
+        human += "  " + n.rpc_url + "  height " +
+                 std::to_string(status->at("height").to_number<uint64_t>()) + "  log " +
+                 (n.home / "agorad.log").string() + "\n";
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Status::Unavailable("node " + n.home.string() + " did not answer at " + n.rpc_url +
+                                   " within 30 s; see " + (n.home / "agorad.log").string());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  human += "try `agora status --node " + nodes[0].rpc_url + "`; stop with `agora devnet down" +
+           (g.home.empty() ? std::string() : " --home " + g.home) + " --dir " + dir.string() +
+           "`\n";
+  Print(g, json::object{{"dir", dir.string()}, {"nodes", out}}, human);
+  return Status::Ok();
+}
+
+Status DevnetStatus(const GlobalOptions& g, fs::path dir) {
+  if (dir.empty()) {
+    AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+    dir = home / "devnet";
+  }
+  AGORA_ASSIGN_OR_RETURN(std::vector<TestnetNode> nodes, ReadTestnet(dir));
+  json::array out;
+  std::string human = "NODE                                      PID      HEIGHT  PEERS  RPC\n";
+  for (const TestnetNode& n : nodes) {
+    auto pid = ReadPid(n.home);
+    const bool alive = pid && Alive(*pid);
+    auto status = rpc::RpcClient(n.rpc_url).Call("status", nullptr, std::chrono::milliseconds(2000));
+    json::object o{{"home", n.home.string()}, {"rpc", n.rpc_url}, {"running", alive}};
+    char line[512];
+    if (status.ok()) {
+      o["height"] = status->at("height");
+      o["peers"] = status->at("peers");
+      std::snprintf(line, sizeof(line), "%-41s %-8d %-7llu %-6llu %s\n", n.home.filename().c_str(),
+                    alive ? *pid : 0,
+                    static_cast<unsigned long long>(status->at("height").to_number<uint64_t>()),
+                    static_cast<unsigned long long>(status->at("peers").to_number<uint64_t>()),
+                    n.rpc_url.c_str());
+    } else {
+      std::snprintf(line, sizeof(line), "%-41s %-8s %-7s %-6s %s\n", n.home.filename().c_str(),
+                    alive ? std::to_string(*pid).c_str() : "-", "down", "-", n.rpc_url.c_str());
+    }
+    human += line;
+    out.push_back(std::move(o));
+  }
+  Print(g, json::object{{"dir", dir.string()}, {"nodes", out}}, human);
+  return Status::Ok();
+}
+
+Status DevnetDown(const GlobalOptions& g, fs::path dir) {
+  if (dir.empty()) {
+    AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+    dir = home / "devnet";
+  }
+  AGORA_ASSIGN_OR_RETURN(std::vector<TestnetNode> nodes, ReadTestnet(dir));
+  int stopped = 0;
+  for (const TestnetNode& n : nodes) {
+    auto pid = ReadPid(n.home);
+    if (!pid || !Alive(*pid)) continue;
+    kill(*pid, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + kDevnetStopTimeout;
+    while (Alive(*pid) && std::chrono::steady_clock::now() < deadline) {
+      waitpid(*pid, nullptr, WNOHANG);  // reaps it if it is our child
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (Alive(*pid)) kill(*pid, SIGKILL);
+    fs::remove(n.home / "agorad.pid");
+    ++stopped;
+  }
+  Print(g, json::object{{"stopped", stopped}},
+        "stopped " + std::to_string(stopped) + " node(s) of " + dir.string() + "\n");
+  return Status::Ok();
+}
+
+Status NodeStatus(const GlobalOptions& g) {
+  AGORA_ASSIGN_OR_RETURN(json::value s, rpc::RpcClient(NodeUrl(g)).Call("status"));
+  const json::object& o = s.as_object();
+  auto str = [&](const char* k) { return json::serialize(o.at(k)); };
+  Print(g, s,
+        "chain:    " + std::string(o.at("chain_id").as_string()) + "\nheight:   " + str("height") +
+            "\nblock:    " + std::string(o.at("latest_block_hash").as_string()) +
+            "\napp hash: " + std::string(o.at("app_hash").as_string()) + "\nround:    " +
+            str("round") + " (" + std::string(o.at("step").as_string()) + ")\npeers:    " +
+            str("peers") + "\nmempool:  " + str("mempool_txs") + " txs\nnode id:  " +
+            std::string(o.at("node_id").as_string()) + "\nvalidator: " + str("validator") + "\n");
+  return Status::Ok();
+}
+
+Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who) {
+  auto address = Address::Parse(who);
+  if (address.ok()) return *address;
+  AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+  auto info = Keyring(home).Show(who);
+  if (!info.ok()) {
+    return Status::InvalidArgument("'" + who + "' is neither an address (" +
+                                   address.status().message() + ") nor a key name");
+  }
+  return info->address;
+}
+
+std::string Pretty(const json::value& v) {
+  std::string out;
+  for (const auto& kv : v.as_object()) {
+    std::string key(kv.key());
+    key.resize(std::max<size_t>(key.size() + 1, 18), ' ');
+    out += key + (kv.value().is_string() ? std::string(kv.value().as_string())
+                                         : json::serialize(kv.value())) +
+           "\n";
+  }
+  return out;
+}
+
+Status QueryAccount(const GlobalOptions& g, const std::string& who) {
+  AGORA_ASSIGN_OR_RETURN(Address address, ResolveAddress(g, who));
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g))
+                                            .Call("account", json::object{{"address",
+                                                                           address.ToString()}}));
+  Print(g, v, Pretty(v));
+  return Status::Ok();
+}
+
+Status QueryBlock(const GlobalOptions& g, const std::string& which) {
+  json::object params;
+  if (which.size() == 64) {
+    params["hash"] = which;
+  } else if (!which.empty()) {
+    try {
+      params["height"] = std::stoull(which);
+    } catch (const std::exception&) {
+      return Status::InvalidArgument("block: give a height or a 64-digit hash");
+    }
+  }
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call("block", params));
+  Print(g, v, Pretty(v));
+  return Status::Ok();
+}
+
+Status QueryTx(const GlobalOptions& g, const std::string& hash) {
+  AGORA_ASSIGN_OR_RETURN(json::value v,
+                         rpc::RpcClient(NodeUrl(g)).Call("tx", json::object{{"hash", hash}}));
+  Print(g, v, Pretty(v));
+  return Status::Ok();
+}
+
+struct TransferOptions {
+  std::string from, to, password_file;
+  uint64_t amount = 0;
+  uint64_t fee = kDefaultMinFeeUagr;
+  int64_t nonce = -1;
+  bool wait = false;
+};
+
+Status Transfer(const GlobalOptions& g, const TransferOptions& t) {
+  if (t.amount == 0) return Status::InvalidArgument("--amount must be a positive integer (uagr)");
+  AGORA_ASSIGN_OR_RETURN(Address to, ResolveAddress(g, t.to));
+  AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+  Keyring keyring(home);
+  AGORA_RETURN_IF_ERROR(keyring.Show(t.from).status());
+  AGORA_ASSIGN_OR_RETURN(std::string password, ReadPassword(t.password_file, /*confirm=*/false));
+  AGORA_ASSIGN_OR_RETURN(SecretKey key, keyring.Unlock(t.from, password));
+  rpc::RpcClient client(NodeUrl(g));
+  AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
+  const std::string chain_id(status.at("chain_id").as_string());
+  uint64_t nonce = 0;
+  if (t.nonce >= 0) {
+    nonce = static_cast<uint64_t>(t.nonce);
+  } else {
+    const Address from = Address::FromPublicKey(key.public_key());
+    AGORA_ASSIGN_OR_RETURN(json::value account,
+                           client.Call("account", json::object{{"address", from.ToString()}}));
+    nonce = account.at("nonce").to_number<uint64_t>();
+  }
+  Bytes raw = consensus::MakeTransfer(key, chain_id, nonce, t.fee, to, t.amount);
+  json::object params{{"tx", Base64Encode(raw)}};
+  if (t.wait) {
+    AGORA_ASSIGN_OR_RETURN(json::value result,
+                           client.Call("tx_submit_wait", params, std::chrono::milliseconds(40'000)));
+    Print(g, result, Pretty(result));
+    if (result.at("code").to_number<uint64_t>() != 0) {
+      return Status::FailedPrecondition("the transfer was committed but failed: " +
+                                        std::string(result.at("result").as_string()));
+    }
+    return Status::Ok();
+  }
+  AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit", params));
+  Print(g, result,
+        Pretty(result) + "check it with `agora query tx " +
+            std::string(result.at("hash").as_string()) + "`\n");
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status()>& action) {
+  static std::string chain_id = "agora-devnet", moniker = "agora-node", which, dir;
+  static std::vector<std::string> funds;
+  static uint32_t validators = 4;
+  static TransferOptions transfer;
+
+  auto* init = app.add_subcommand("init", "Write a node home: config.toml, node key, genesis");
+  init->add_option("--chain-id", chain_id, "Chain id")->capture_default_str();
+  init->add_option("--moniker", moniker, "This node's name")->capture_default_str();
+  init->add_option("--fund", funds, "Fund ADDRESS|KEY[=UAGR] in genesis (repeatable)");
+  init->callback([&] { action = [&] { return Init(global, chain_id, moniker, funds); }; });
+
+  auto* testnet = app.add_subcommand("testnet", "Write the homes of a local network");
+  testnet->add_option("--validators", validators, "Validators")->capture_default_str();
+  testnet->add_option("--dir", dir, "Directory for the homes")->required();
+  testnet->add_option("--chain-id", chain_id, "Chain id")->capture_default_str();
+  testnet->add_option("--fund", funds, "Fund ADDRESS|KEY[=UAGR] in genesis (repeatable)");
+  testnet->callback([&] {
+    action = [&] { return Testnet(global, validators, dir, chain_id, funds, /*quiet=*/false); };
+  });
+
+  auto* devnet = app.add_subcommand("devnet", "Run a local network in the background");
+  devnet->require_subcommand(1);
+  auto* up = devnet->add_subcommand("up", "Write (first time) and start the nodes");
+  up->add_option("--validators", validators, "Validators of a new devnet")->capture_default_str();
+  up->add_option("--dir", dir, "Directory (default: <home>/devnet)");
+  up->add_option("--fund", funds, "Fund ADDRESS|KEY[=UAGR] in a new devnet's genesis");
+  up->callback([&] { action = [&] { return DevnetUp(global, validators, dir, funds); }; });
+  auto* dstatus = devnet->add_subcommand("status", "Show the nodes");
+  dstatus->add_option("--dir", dir, "Directory (default: <home>/devnet)");
+  dstatus->callback([&] { action = [&] { return DevnetStatus(global, dir); }; });
+  auto* down = devnet->add_subcommand("down", "Stop the nodes (SIGTERM, then SIGKILL)");
+  down->add_option("--dir", dir, "Directory (default: <home>/devnet)");
+  down->callback([&] { action = [&] { return DevnetDown(global, dir); }; });
+
+  auto* status = app.add_subcommand("status", "A node's height, peers and state");
+  status->callback([&] { action = [&] { return NodeStatus(global); }; });
+
+  auto* query = app.add_subcommand("query", "Read the chain through a node");
+  query->require_subcommand(1);
+  auto* account = query->add_subcommand("account", "Balance and nonce of an address or key");
+  account->add_option("who", which, "Address or key name")->required();
+  account->callback([&] { action = [&] { return QueryAccount(global, which); }; });
+  auto* block = query->add_subcommand("block", "A block by height or hash (default: latest)");
+  block->add_option("which", which, "Height or hash");
+  block->callback([&] { action = [&] { return QueryBlock(global, which); }; });
+  auto* tx = query->add_subcommand("tx", "A transaction by hash");
+  tx->add_option("hash", which, "Transaction hash (hex)")->required();
+  tx->callback([&] { action = [&] { return QueryTx(global, which); }; });
+
+  auto* txs = app.add_subcommand("tx", "Sign and send transactions");
+  txs->require_subcommand(1);
+  auto* send = txs->add_subcommand("transfer", "Send uagr from one of your keys");
+  send->add_option("--from", transfer.from, "Key name in the home's keyring")->required();
+  send->add_option("--to", transfer.to, "Recipient address or key name")->required();
+  send->add_option("--amount", transfer.amount, "Amount in uagr (1 AGR = 10^6 uagr)")->required();
+  send->add_option("--fee", transfer.fee, "Fee in uagr")->capture_default_str();
+  send->add_option("--nonce", transfer.nonce, "Nonce (default: the account's next)");
+  send->add_flag("--wait", transfer.wait, "Wait until it is committed");
+  send->add_option("--password-file", transfer.password_file,
+                   "Read the key's password from FILE instead of the terminal");
+  send->callback([&] { action = [&] { return Transfer(global, transfer); }; });
+}
+
+}  // namespace agora::node

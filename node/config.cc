@@ -1,0 +1,300 @@
+#include "node/config.h"
+
+#include <boost/json.hpp>
+#include <toml++/toml.h>
+
+#include <set>
+#include <sstream>
+
+#include "common/encoding.h"
+#include "common/file_util.h"
+#include "consensus/ledger/tx.h"
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+
+// Known keys per table: a typo in config.toml is an error, not a silently
+// ignored setting.
+const std::map<std::string, std::set<std::string>>& KnownKeys() {
+  static const auto* known = new std::map<std::string, std::set<std::string>>{
+      {"node", {"moniker", "log_level"}},
+      {"p2p", {"listen_host", "listen_port", "persistent_peers"}},
+      {"rpc", {"listen_host", "listen_port"}},
+      {"consensus",
+       {"timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms", "timeout_delta_ms",
+        "block_interval_ms", "block_txs_max"}},
+      {"mempool", {"txs_max", "bytes_max"}},
+  };
+  return *known;
+}
+
+template <typename T>
+Status ReadInt(const toml::table& t, const char* table, const char* key, T* out, uint64_t lo,
+               uint64_t hi) {
+  auto node = t[table][key];
+  if (!node) return Status::Ok();
+  auto v = node.value<int64_t>();
+  if (!v || *v < 0 || static_cast<uint64_t>(*v) < lo || static_cast<uint64_t>(*v) > hi) {
+    return Status::InvalidArgument(std::string("config: [") + table + "] " + key +
+                                   " must be an integer in " + std::to_string(lo) + ".." +
+                                   std::to_string(hi));
+  }
+  *out = static_cast<T>(*v);
+  return Status::Ok();
+}
+
+Status ReadString(const toml::table& t, const char* table, const char* key, std::string* out) {
+  auto node = t[table][key];
+  if (!node) return Status::Ok();
+  auto v = node.value<std::string>();
+  if (!v) {
+    return Status::InvalidArgument(std::string("config: [") + table + "] " + key +
+                                   " must be a string");
+  }
+  *out = *v;
+  return Status::Ok();
+}
+
+Result<uint64_t> JsonU64(const json::object& o, std::string_view key, std::string_view where) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) {
+    return Status::InvalidArgument("genesis: " + std::string(where) + " lacks \"" +
+                                   std::string(key) + "\"");
+  }
+  if (v->is_uint64()) return v->as_uint64();
+  if (v->is_int64() && v->as_int64() >= 0) return static_cast<uint64_t>(v->as_int64());
+  return Status::InvalidArgument("genesis: " + std::string(where) + " \"" + std::string(key) +
+                                 "\" must be a non-negative integer");
+}
+
+Result<std::string> JsonString(const json::object& o, std::string_view key,
+                               std::string_view where) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    return Status::InvalidArgument("genesis: " + std::string(where) + " needs a string \"" +
+                                   std::string(key) + "\"");
+  }
+  return std::string(v->as_string());
+}
+
+Status OnlyKeys(const json::object& o, std::set<std::string_view> allowed, std::string_view where) {
+  for (const auto& kv : o) {
+    if (!allowed.count(kv.key())) {
+      return Status::InvalidArgument("genesis: unknown field \"" + std::string(kv.key()) +
+                                     "\" in " + std::string(where));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::filesystem::path ConfigPath(const std::filesystem::path& home) {
+  return home / "config" / "config.toml";
+}
+std::filesystem::path GenesisPath(const std::filesystem::path& home) {
+  return home / "config" / "genesis.json";
+}
+std::filesystem::path NodeKeyPath(const std::filesystem::path& home) {
+  return home / "config" / "node_key.json";
+}
+std::filesystem::path DataPath(const std::filesystem::path& home) { return home / "data"; }
+
+Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
+  AGORA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kConfigBytesMax));
+  toml::table t;
+  try {
+    t = toml::parse(text, path.string());
+  } catch (const toml::parse_error& e) {
+    std::ostringstream where;
+    where << e.source().begin;
+    return Status::InvalidArgument(path.string() + ": " + std::string(e.description()) + " at " +
+                                   where.str());
+  }
+  for (const auto& [table, node] : t) {
+    auto known = KnownKeys().find(std::string(table.str()));
+    if (known == KnownKeys().end() || !node.is_table()) {
+      return Status::InvalidArgument(path.string() + ": unknown table [" +
+                                     std::string(table.str()) + "]");
+    }
+    for (const auto& [key, value] : *node.as_table()) {
+      if (!known->second.count(std::string(key.str()))) {
+        return Status::InvalidArgument(path.string() + ": unknown setting " +
+                                       std::string(key.str()) + " in [" +
+                                       std::string(table.str()) + "]");
+      }
+    }
+  }
+  NodeConfig c;
+  AGORA_RETURN_IF_ERROR(ReadString(t, "node", "moniker", &c.moniker));
+  AGORA_RETURN_IF_ERROR(ReadString(t, "node", "log_level", &c.log_level));
+  AGORA_RETURN_IF_ERROR(ReadString(t, "p2p", "listen_host", &c.p2p_host));
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "p2p", "listen_port", &c.p2p_port, 0, 65535));
+  if (auto peers = t["p2p"]["persistent_peers"]) {
+    const toml::array* array = peers.as_array();
+    if (array == nullptr) {
+      return Status::InvalidArgument("config: [p2p] persistent_peers must be a list of strings");
+    }
+    for (const auto& p : *array) {
+      auto s = p.value<std::string>();
+      if (!s) return Status::InvalidArgument("config: [p2p] persistent_peers must be strings");
+      c.persistent_peers.push_back(*s);
+    }
+  }
+  AGORA_RETURN_IF_ERROR(ReadString(t, "rpc", "listen_host", &c.rpc_host));
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "rpc", "listen_port", &c.rpc_port, 0, 65535));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "consensus", "timeout_propose_ms", &c.timeout_propose_ms, 10, 600'000));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "consensus", "timeout_prevote_ms", &c.timeout_prevote_ms, 10, 600'000));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "consensus", "timeout_precommit_ms", &c.timeout_precommit_ms, 10, 600'000));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "consensus", "timeout_delta_ms", &c.timeout_delta_ms, 0, 600'000));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "consensus", "block_interval_ms", &c.block_interval_ms, 0, 600'000));
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "consensus", "block_txs_max", &c.block_txs_max, 1, 5'000));
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "mempool", "txs_max", &c.mempool_txs_max, 1, 1'000'000));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "mempool", "bytes_max", &c.mempool_bytes_max, 4096, uint64_t{4} << 30));
+  return c;
+}
+
+std::string RenderConfig(const NodeConfig& c) {
+  std::ostringstream o;
+  o << "# Agora node settings. Unknown keys are an error.\n\n"
+    << "[node]\nmoniker = \"" << c.moniker << "\"\nlog_level = \"" << c.log_level << "\"\n\n"
+    << "[p2p]\nlisten_host = \"" << c.p2p_host << "\"\nlisten_port = " << c.p2p_port
+    << "\npersistent_peers = [";
+  for (size_t i = 0; i < c.persistent_peers.size(); ++i) {
+    o << (i ? ", " : "") << "\"" << c.persistent_peers[i] << "\"";
+  }
+  o << "]\n\n[rpc]\n# 127.0.0.1 keeps the RPC private to this machine.\nlisten_host = \""
+    << c.rpc_host << "\"\nlisten_port = " << c.rpc_port << "\n\n"
+    << "[consensus]\ntimeout_propose_ms = " << c.timeout_propose_ms
+    << "\ntimeout_prevote_ms = " << c.timeout_prevote_ms
+    << "\ntimeout_precommit_ms = " << c.timeout_precommit_ms
+    << "\ntimeout_delta_ms = " << c.timeout_delta_ms
+    << "\nblock_interval_ms = " << c.block_interval_ms << "\nblock_txs_max = " << c.block_txs_max
+    << "\n\n[mempool]\ntxs_max = " << c.mempool_txs_max << "\nbytes_max = " << c.mempool_bytes_max
+    << "\n";
+  return o.str();
+}
+
+Result<Genesis> ParseGenesis(std::string_view text) {
+  boost::system::error_code ec;
+  json::value root = json::parse(text, ec);
+  if (ec) return Status::InvalidArgument("genesis: not valid JSON: " + ec.message());
+  if (!root.is_object()) return Status::InvalidArgument("genesis: must be a JSON object");
+  const json::object& o = root.as_object();
+  AGORA_RETURN_IF_ERROR(OnlyKeys(
+      o, {"chain_id", "genesis_time_unix_ms", "min_fee_uagr", "validators", "accounts"}, "genesis"));
+  Genesis g;
+  AGORA_ASSIGN_OR_RETURN(g.chain_id, JsonString(o, "chain_id", "genesis"));
+  AGORA_RETURN_IF_ERROR(ValidateChainId(g.chain_id));
+  AGORA_ASSIGN_OR_RETURN(g.genesis_time_unix_ms, JsonU64(o, "genesis_time_unix_ms", "genesis"));
+  AGORA_ASSIGN_OR_RETURN(g.min_fee_uagr, JsonU64(o, "min_fee_uagr", "genesis"));
+  const json::value* validators = o.if_contains("validators");
+  if (validators == nullptr || !validators->is_array() || validators->as_array().empty()) {
+    return Status::InvalidArgument("genesis: \"validators\" must be a non-empty array");
+  }
+  std::set<PublicKey> keys;
+  for (const json::value& v : validators->as_array()) {
+    if (!v.is_object()) return Status::InvalidArgument("genesis: a validator must be an object");
+    const json::object& vo = v.as_object();
+    AGORA_RETURN_IF_ERROR(OnlyKeys(vo, {"name", "public_key", "power"}, "a validator"));
+    GenesisValidator gv;
+    AGORA_ASSIGN_OR_RETURN(gv.name, JsonString(vo, "name", "a validator"));
+    AGORA_ASSIGN_OR_RETURN(std::string hex, JsonString(vo, "public_key", "a validator"));
+    auto key = PublicKey::FromHex(hex);
+    if (!key.ok()) return Status::InvalidArgument("genesis: validator " + gv.name + ": bad public_key");
+    gv.key = *key;
+    AGORA_ASSIGN_OR_RETURN(gv.power, JsonU64(vo, "power", "a validator"));
+    if (gv.power == 0 || gv.power > (uint64_t{1} << 50)) {
+      return Status::InvalidArgument("genesis: validator " + gv.name + ": power must be 1..2^50");
+    }
+    if (!keys.insert(gv.key).second) {
+      return Status::InvalidArgument("genesis: validator key listed twice: " + hex);
+    }
+    g.validators.push_back(gv);
+  }
+  if (const json::value* accounts = o.if_contains("accounts")) {
+    if (!accounts->is_array()) return Status::InvalidArgument("genesis: \"accounts\" must be an array");
+    std::set<Address> seen;
+    for (const json::value& v : accounts->as_array()) {
+      if (!v.is_object()) return Status::InvalidArgument("genesis: an account must be an object");
+      const json::object& ao = v.as_object();
+      AGORA_RETURN_IF_ERROR(OnlyKeys(ao, {"address", "balance_uagr"}, "an account"));
+      AGORA_ASSIGN_OR_RETURN(std::string text_address, JsonString(ao, "address", "an account"));
+      auto address = Address::Parse(text_address);
+      if (!address.ok()) {
+        return Status::InvalidArgument("genesis: account " + text_address + ": " +
+                                       address.status().message());
+      }
+      AGORA_ASSIGN_OR_RETURN(uint64_t balance, JsonU64(ao, "balance_uagr", "an account"));
+      if (balance > consensus::kAmountUagrMax) {
+        return Status::InvalidArgument("genesis: account " + text_address +
+                                       ": balance above 2^62 uagr");
+      }
+      if (!seen.insert(*address).second) {
+        return Status::InvalidArgument("genesis: account listed twice: " + text_address);
+      }
+      g.accounts.push_back({*address, balance});
+    }
+  }
+  g.hash = Blake2b256(AsBytes(text));
+  return g;
+}
+
+Result<Genesis> LoadGenesis(const std::filesystem::path& path) {
+  AGORA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kGenesisBytesMax));
+  auto g = ParseGenesis(text);
+  if (!g.ok()) return Status(g.status().code(), path.string() + ": " + g.status().message());
+  return g;
+}
+
+std::string RenderGenesis(const Genesis& g) {
+  json::object o;
+  o["chain_id"] = g.chain_id;
+  o["genesis_time_unix_ms"] = g.genesis_time_unix_ms;
+  o["min_fee_uagr"] = g.min_fee_uagr;
+  json::array validators;
+  for (const auto& v : g.validators) {
+    validators.push_back(json::object{{"name", v.name}, {"public_key", v.key.ToHex()},
+                                      {"power", v.power}});
+  }
+  o["validators"] = std::move(validators);
+  json::array accounts;
+  for (const auto& a : g.accounts) {
+    accounts.push_back(json::object{{"address", a.address.ToString()},
+                                    {"balance_uagr", a.balance_uagr}});
+  }
+  o["accounts"] = std::move(accounts);
+  return json::serialize(o) + "\n";
+}
+
+Result<SecretKey> LoadNodeKey(const std::filesystem::path& path) {
+  AGORA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 4096));
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object() || !v.as_object().if_contains("seed_hex") ||
+      !v.as_object().at("seed_hex").is_string()) {
+    return Status::Corruption(path.string() + ": expected {\"seed_hex\": \"...\"}");
+  }
+  auto seed = HexDecode(std::string(v.as_object().at("seed_hex").as_string()));
+  if (!seed.ok() || seed->size() != SecretKey::kSeedSize) {
+    return Status::Corruption(path.string() + ": seed_hex must be 64 hex digits");
+  }
+  return SecretKey::FromSeed(*seed);
+}
+
+Status WriteNodeKey(const std::filesystem::path& path, const SecretKey& key) {
+  const auto seed = key.seed();
+  json::object o{{"seed_hex", HexEncode(seed)}, {"public_key", key.public_key().ToHex()}};
+  std::string text = json::serialize(o) + "\n";
+  return WriteFileAtomic(path, AsBytes(text), 0600, Overwrite::kRefuse);
+}
+
+}  // namespace agora::node

@@ -1,0 +1,88 @@
+// A node's home directory: config.toml, genesis.json and the node key.
+//
+//   <home>/config/config.toml    settings (toml++), written by `agora init`
+//   <home>/config/genesis.json   the chain's first state; its BLAKE2b-256 is
+//                                the genesis hash peers compare on connect
+//   <home>/config/node_key.json  the node's ed25519 seed (mode 0600): its P2P
+//                                identity and, if listed in genesis, its
+//                                validator key
+//   <home>/data/                 LevelDB: blocks, state, signing record
+//   <home>/keys/                 the CLI's encrypted account keys
+//
+// Thread safety: free functions, thread-safe.
+#ifndef AGORA_NODE_CONFIG_H_
+#define AGORA_NODE_CONFIG_H_
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/address.h"
+#include "common/hash.h"
+#include "common/keys.h"
+#include "common/status.h"
+
+namespace agora::node {
+
+inline constexpr size_t kConfigBytesMax = 1 << 20;
+inline constexpr size_t kGenesisBytesMax = 16 << 20;
+
+struct NodeConfig {
+  std::string moniker = "agora-node";
+  std::string log_level = "info";
+  std::string p2p_host = "127.0.0.1";
+  uint16_t p2p_port = 26656;
+  std::vector<std::string> persistent_peers;  // "<pubkey hex>@host:port"
+  std::string rpc_host = "127.0.0.1";
+  uint16_t rpc_port = 26657;
+  uint64_t timeout_propose_ms = 1000;
+  uint64_t timeout_prevote_ms = 500;
+  uint64_t timeout_precommit_ms = 500;
+  uint64_t timeout_delta_ms = 500;  // added per round
+  uint64_t block_interval_ms = 200;  // a proposer waits this long after the last commit
+  uint64_t block_txs_max = 2000;
+  uint64_t mempool_txs_max = 20'000;
+  uint64_t mempool_bytes_max = 64u << 20;
+};
+
+struct GenesisValidator {
+  std::string name;
+  PublicKey key;
+  uint64_t power = 0;
+};
+
+struct GenesisAccountEntry {
+  Address address;
+  uint64_t balance_uagr = 0;
+};
+
+struct Genesis {
+  std::string chain_id;
+  uint64_t genesis_time_unix_ms = 0;
+  uint64_t min_fee_uagr = 0;
+  std::vector<GenesisValidator> validators;
+  std::vector<GenesisAccountEntry> accounts;
+  Hash256 hash;  // of the file's bytes
+};
+
+std::filesystem::path ConfigPath(const std::filesystem::path& home);
+std::filesystem::path GenesisPath(const std::filesystem::path& home);
+std::filesystem::path NodeKeyPath(const std::filesystem::path& home);
+std::filesystem::path DataPath(const std::filesystem::path& home);
+
+Result<NodeConfig> LoadConfig(const std::filesystem::path& path);
+std::string RenderConfig(const NodeConfig& config);
+
+// Parses and checks genesis.json: chain id, at least one validator, powers
+// and balances within bounds, no duplicates. Errors name the field.
+Result<Genesis> ParseGenesis(std::string_view json);
+Result<Genesis> LoadGenesis(const std::filesystem::path& path);
+std::string RenderGenesis(const Genesis& genesis);
+
+Result<SecretKey> LoadNodeKey(const std::filesystem::path& path);
+// Refuses to overwrite an existing key.
+Status WriteNodeKey(const std::filesystem::path& path, const SecretKey& key);
+
+}  // namespace agora::node
+
+#endif  // AGORA_NODE_CONFIG_H_

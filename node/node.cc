@@ -1,0 +1,1058 @@
+#include "node/node.h"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <deque>
+#include <list>
+#include <map>
+
+#include "common/encoding.h"
+#include "common/log.h"
+#include "common/proto_codec.h"
+#include "consensus/chain/block.h"
+#include "consensus/chain/block_store.h"
+#include "consensus/chain/mempool.h"
+#include "consensus/core.h"
+#include "consensus/ledger/ledger.h"
+#include "consensus/ledger/tx.h"
+#include "consensus/signer.h"
+#include "node/build_info.h"
+#include "node/config.h"
+#include "node/p2p/peer_manager.h"
+#include "node/rpc/server.h"
+#include "node/storage/leveldb_store.h"
+#include "proto/wire.pb.h"
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+using consensus::Tx;
+using Clock = std::chrono::steady_clock;
+
+// P2P channels. Gossip: transactions, proposals, votes. Direct: the rest.
+enum Channel : uint8_t {
+  kChannelTx = 1,
+  kChannelProposal = 2,
+  kChannelVote = 3,
+  kChannelStatus = 4,
+  kChannelBlockRequest = 5,
+  kChannelBlockResponse = 6,
+};
+
+constexpr std::chrono::milliseconds kStatusInterval{500};
+constexpr std::chrono::milliseconds kResendAfter{2000};
+constexpr std::chrono::milliseconds kSyncRequestTimeout{3000};
+constexpr std::chrono::milliseconds kSubmitWaitDefault{30'000};
+constexpr std::chrono::milliseconds kSubmitWaitMax{120'000};
+constexpr uint64_t kBlockTimeFutureMaxMs = 60'000;
+constexpr size_t kWaitersMax = 100'000;
+constexpr size_t kFutureProposalsMax = 64;
+constexpr size_t kProposalBlocksMax = 64;
+constexpr uint64_t kValidatorSetsKept = 1024;
+
+uint64_t NowUnixMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string ToString(ByteSpan b) { return std::string(b.begin(), b.end()); }
+std::string ToString(const Hash256& h) { return std::string(h.bytes.begin(), h.bytes.end()); }
+
+Result<Hash256> HashFromHex(std::string_view hex) {
+  auto bytes = HexDecode(hex);
+  if (!bytes.ok() || bytes->size() != Hash256::kSize) {
+    return Status::InvalidArgument("expected a 64-digit hex hash");
+  }
+  Hash256 h;
+  std::copy(bytes->begin(), bytes->end(), h.bytes.begin());
+  return h;
+}
+
+// The validator set of every height: genesis powers (staking will change
+// them), proposer priorities carried from height to height exactly as the
+// simulator does. Sets far below the current height are dropped; an old
+// height is recomputed from genesis.
+class GenesisValidators final : public consensus::ValidatorSetSource {
+ public:
+  explicit GenesisValidators(std::vector<consensus::Validator> genesis)
+      : genesis_(std::move(genesis)) {
+    sets_.push_back(consensus::ValidatorSet::Make(genesis_).value());
+    sets_.back().IncrementProposerPriority(1);
+  }
+  const consensus::ValidatorSet& ValidatorsAt(uint64_t height) override {
+    AGORA_CHECK(height >= 1);
+    if (height < base_) {
+      scratch_ = consensus::ValidatorSet::Make(genesis_).value();
+      scratch_.IncrementProposerPriority(1);
+      for (uint64_t h = 1; h < height; ++h) scratch_ = scratch_.Next(genesis_);
+      return scratch_;
+    }
+    while (base_ + sets_.size() <= height) sets_.push_back(sets_.back().Next(genesis_));
+    while (sets_.size() > kValidatorSetsKept && base_ + kValidatorSetsKept / 2 < height) {
+      sets_.pop_front();  // deque: references to the others stay valid
+      ++base_;
+    }
+    return sets_[height - base_];
+  }
+
+ private:
+  std::vector<consensus::Validator> genesis_;
+  std::deque<consensus::ValidatorSet> sets_;
+  uint64_t base_ = 1;
+  consensus::ValidatorSet scratch_;
+};
+
+json::object TxJson(const Tx& tx) {
+  return json::object{{"hash", tx.hash.ToHex()},
+                      {"from", tx.sender.ToString()},
+                      {"to", tx.to.ToString()},
+                      {"amount_uagr", tx.amount_uagr},
+                      {"fee_uagr", tx.fee_uagr},
+                      {"nonce", tx.nonce}};
+}
+
+}  // namespace
+
+class Node::Impl final : public p2p::PeerManagerHandler {
+ public:
+  Status Open(const std::filesystem::path& home);
+  Status Start();
+  void Stop();
+
+  // PeerManagerHandler
+  void OnPeerConnected(const p2p::PeerInfo& peer) override;
+  void OnPeerDisconnected(const p2p::PeerId& peer, std::string_view reason) override;
+  void OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) override;
+
+  boost::asio::io_context io_;
+  std::unique_ptr<p2p::PeerManager> peers_;
+  std::unique_ptr<rpc::RpcServer> rpc_;
+
+ private:
+  // Consensus.
+  void Apply(consensus::Actions actions);
+  void BuildBlock(uint64_t height, uint32_t round);
+  void OnDecide(const consensus::Decide& decide);
+  Status ValidateBlock(const proto::Block& block, uint64_t height);
+  Result<std::vector<Tx>> BlockTxs(const proto::Block& block);
+  Status CommitBlock(const proto::Block& block, const proto::Commit& commit);
+  void HandleProposal(const p2p::PeerId& from, ByteSpan payload);
+  void HandleVote(const p2p::PeerId& from, ByteSpan payload);
+  void ProcessProposal(const proto::ProposalMessage& message, const consensus::Proposal& p);
+  void Tick();
+  // Sync.
+  void SendStatus(const p2p::PeerId* to);
+  void HandleStatus(const p2p::PeerId& from, ByteSpan payload);
+  void HandleBlockRequest(const p2p::PeerId& from, ByteSpan payload);
+  void HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload);
+  void MaybeRequestBlock();
+  // Transactions.
+  Result<Hash256> AdmitTx(ByteSpan raw, bool from_peer);
+  // RPC.
+  void RegisterRpc();
+  Result<json::value> BlockJson(uint64_t height);
+  Result<json::value> TxLookup(const Hash256& id);
+  json::value StatusJson();
+
+  NodeConfig config_;
+  Genesis genesis_;
+  std::optional<SecretKey> node_key_;
+  std::unique_ptr<LevelDbStore> store_;
+  std::unique_ptr<consensus::BlockStore> blocks_;
+  std::unique_ptr<consensus::Ledger> ledger_;
+  std::unique_ptr<consensus::Mempool> mempool_;
+  consensus::SignatureCache signatures_;
+  std::unique_ptr<GenesisValidators> validators_;
+  std::unique_ptr<consensus::SafeSigner> signer_;
+  std::unique_ptr<consensus::Core> core_;
+  bool stopped_ = false;
+
+  // Blocks proposed at the current height (ours and peers'), by hash.
+  std::map<Hash256, proto::Block> proposal_blocks_;
+  // Proposals for the height after the one being decided: validated once
+  // this node has committed the height before.
+  std::vector<std::pair<proto::ProposalMessage, consensus::Proposal>> future_proposals_;
+  // What this node broadcast at the current height, re-sent when stuck.
+  std::vector<std::pair<uint8_t, Bytes>> own_messages_;
+  Clock::time_point height_started_ = Clock::now();
+  Clock::time_point last_progress_ = Clock::now();
+  std::list<boost::asio::steady_timer> timers_;
+  boost::asio::steady_timer tick_timer_{io_};
+
+  // Sync: the highest height a peer reported, and an outstanding request.
+  std::map<p2p::PeerId, uint64_t> peer_heights_;
+  std::optional<uint64_t> requested_height_;
+  uint64_t sync_retries_ = 0;
+  Clock::time_point requested_at_;
+
+  struct Waiter {
+    rpc::Reply reply;
+    Clock::time_point deadline;
+    Clock::time_point submitted;
+  };
+  std::multimap<Hash256, Waiter> waiters_;
+  std::map<Hash256, Clock::time_point> submitted_at_;
+
+  rpc::Counter* committed_txs_ = nullptr;
+  rpc::Counter* evidence_ = nullptr;
+  rpc::Histogram* commit_latency_ = nullptr;
+  rpc::Histogram* tx_latency_ = nullptr;
+};
+
+Status Node::Impl::Open(const std::filesystem::path& home) {
+  AGORA_ASSIGN_OR_RETURN(config_, LoadConfig(ConfigPath(home)));
+  AGORA_ASSIGN_OR_RETURN(genesis_, LoadGenesis(GenesisPath(home)));
+  AGORA_ASSIGN_OR_RETURN(SecretKey key, LoadNodeKey(NodeKeyPath(home)));
+  node_key_ = key;
+  AGORA_ASSIGN_OR_RETURN(store_, LevelDbStore::Open(DataPath(home)));
+  blocks_ = std::make_unique<consensus::BlockStore>(store_.get());
+  AGORA_RETURN_IF_ERROR(blocks_->Load());
+  ledger_ = std::make_unique<consensus::Ledger>(genesis_.min_fee_uagr);
+
+  // The store remembers which genesis it belongs to.
+  AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> stored_genesis,
+                         store_->Get(KeyPrefix::kMeta, AsBytes("genesis_hash")));
+  if (!stored_genesis) {
+    if (blocks_->height() != 0) {
+      return Status::Corruption("the store has blocks but no genesis hash; it is damaged");
+    }
+    WriteBatch batch;
+    std::vector<consensus::GenesisAccount> accounts;
+    for (const auto& a : genesis_.accounts) accounts.push_back({a.address, a.balance_uagr});
+    AGORA_RETURN_IF_ERROR(ledger_->InitGenesis(accounts, &batch));
+    batch.Put(KeyPrefix::kMeta, AsBytes("genesis_hash"), genesis_.hash.bytes);
+    AGORA_RETURN_IF_ERROR(store_->Write(batch, Durability::kSynced));
+  } else if (*stored_genesis != Bytes(genesis_.hash.bytes.begin(), genesis_.hash.bytes.end())) {
+    return Status::FailedPrecondition(
+        "the data in " + DataPath(home).string() + " belongs to another genesis; move it away "
+        "to start this chain from scratch");
+  } else {
+    AGORA_RETURN_IF_ERROR(ledger_->Load(*store_));
+  }
+
+  std::vector<consensus::Validator> validators;
+  for (const auto& v : genesis_.validators) validators.push_back({v.key, v.power, 0});
+  validators_ = std::make_unique<GenesisValidators>(std::move(validators));
+  AGORA_ASSIGN_OR_RETURN(
+      signer_, consensus::SafeSigner::Open(genesis_.chain_id,
+                                           std::make_unique<consensus::Ed25519SigningKey>(key),
+                                           store_.get()));
+  consensus::CoreConfig core_config;
+  core_config.chain_id = genesis_.chain_id;
+  core_config.timeouts.propose_ms = config_.timeout_propose_ms;
+  core_config.timeouts.prevote_ms = config_.timeout_prevote_ms;
+  core_config.timeouts.precommit_ms = config_.timeout_precommit_ms;
+  core_config.timeouts.propose_delta_ms = config_.timeout_delta_ms;
+  core_config.timeouts.prevote_delta_ms = config_.timeout_delta_ms;
+  core_config.timeouts.precommit_delta_ms = config_.timeout_delta_ms;
+  core_ = std::make_unique<consensus::Core>(core_config, validators_.get(), signer_.get());
+  consensus::MempoolConfig mempool_config;
+  mempool_config.txs_max = config_.mempool_txs_max;
+  mempool_config.bytes_max = config_.mempool_bytes_max;
+  mempool_ = std::make_unique<consensus::Mempool>(mempool_config, genesis_.min_fee_uagr);
+
+  p2p::PeerManagerConfig p2p_config;
+  p2p_config.listen_host = config_.p2p_host;
+  p2p_config.listen_port = config_.p2p_port;
+  p2p_config.chain_id = genesis_.chain_id;
+  p2p_config.genesis_hash = genesis_.hash;
+  for (const std::string& peer : config_.persistent_peers) {
+    auto address = p2p::PeerAddress::Parse(peer);
+    if (!address.ok()) {
+      return Status::InvalidArgument("config: persistent peer '" + peer +
+                                     "': " + address.status().message());
+    }
+    p2p_config.persistent_peers.push_back(*address);
+  }
+  peers_ = std::make_unique<p2p::PeerManager>(io_, p2p_config, key, *this);
+  rpc::RpcConfig rpc_config;
+  rpc_config.host = config_.rpc_host;
+  rpc_config.port = config_.rpc_port;
+  rpc_ = std::make_unique<rpc::RpcServer>(io_, rpc_config);
+  RegisterRpc();
+  spdlog::info("node {} opened: chain {}, height {}, app hash {}", key.public_key().ToHex(),
+               genesis_.chain_id, blocks_->height(), ledger_->AppHash().ToHex());
+  return Status::Ok();
+}
+
+Status Node::Impl::Start() {
+  AGORA_RETURN_IF_ERROR(rpc_->Start());
+  AGORA_RETURN_IF_ERROR(peers_->Start());
+  spdlog::info("p2p on {}:{}, rpc on http://{}:{}", config_.p2p_host, peers_->listen_port(),
+               config_.rpc_host, rpc_->port());
+  height_started_ = last_progress_ = Clock::now();
+  Apply(core_->Start(blocks_->height() + 1));
+  Tick();
+  return Status::Ok();
+}
+
+void Node::Impl::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& t : timers_) t.cancel();
+  tick_timer_.cancel();
+  for (auto& [id, waiter] : waiters_) {
+    waiter.reply(Status::Unavailable("the node is shutting down"));
+  }
+  waiters_.clear();
+  if (peers_) peers_->Stop();
+  if (rpc_) rpc_->Stop();
+}
+
+// --- consensus -------------------------------------------------------------
+
+void Node::Impl::Apply(consensus::Actions actions) {
+  for (consensus::Action& action : actions) {
+    if (stopped_) return;
+    if (auto* p = std::get_if<consensus::BroadcastProposal>(&action)) {
+      auto block = proposal_blocks_.find(p->proposal.block);
+      if (block == proposal_blocks_.end()) {
+        spdlog::error("consensus asked to propose block {} that this node does not have",
+                      p->proposal.block.ToHex());
+        continue;
+      }
+      proto::ProposalMessage m;
+      m.set_sign_bytes(ToString(p->proposal.SignBytes()));
+      m.set_proposer(p->proposal.proposer);
+      m.set_signature(ToString(p->proposal.signature.bytes));
+      *m.mutable_block() = block->second;
+      Bytes bytes = EncodeDeterministic(m);
+      peers_->Broadcast(kChannelProposal, bytes);
+      own_messages_.push_back({kChannelProposal, std::move(bytes)});
+    } else if (auto* v = std::get_if<consensus::BroadcastVote>(&action)) {
+      proto::VoteMessage m;
+      m.set_sign_bytes(ToString(v->vote.SignBytes()));
+      m.set_validator(v->vote.validator);
+      m.set_signature(ToString(v->vote.signature.bytes));
+      Bytes bytes = EncodeDeterministic(m);
+      peers_->Broadcast(kChannelVote, bytes);
+      own_messages_.push_back({kChannelVote, std::move(bytes)});
+    } else if (auto* t = std::get_if<consensus::ScheduleTimeout>(&action)) {
+      auto& timer = timers_.emplace_back(io_);
+      auto it = std::prev(timers_.end());
+      timer.expires_after(std::chrono::milliseconds(t->delay_ms));
+      timer.async_wait([this, it, step = t->step, height = t->height,
+                        round = t->round](const boost::system::error_code& ec) {
+        if (ec || stopped_) return;
+        timers_.erase(it);
+        Apply(core_->OnTimeout(step, height, round));
+      });
+    } else if (auto* r = std::get_if<consensus::RequestBlock>(&action)) {
+      // Blocks no closer than block_interval_ms: a proposer that proposes
+      // the moment the last block commits makes many tiny blocks.
+      const auto wait = std::chrono::milliseconds(config_.block_interval_ms) -
+                        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
+                                                                              height_started_);
+      if (wait.count() <= 0) {
+        BuildBlock(r->height, r->round);
+        continue;
+      }
+      auto& timer = timers_.emplace_back(io_);
+      auto it = std::prev(timers_.end());
+      timer.expires_after(wait);
+      timer.async_wait([this, it, height = r->height,
+                        round = r->round](const boost::system::error_code& ec) {
+        if (ec || stopped_) return;
+        timers_.erase(it);
+        BuildBlock(height, round);
+      });
+    } else if (auto* d = std::get_if<consensus::Decide>(&action)) {
+      OnDecide(*d);
+    } else if (auto* e = std::get_if<consensus::ReportEvidence>(&action)) {
+      evidence_->Inc();
+      spdlog::warn("evidence: validator {} signed {} and {}", e->evidence.validator.ToHex(),
+                   e->evidence.first.ToString(), e->evidence.second.ToString());
+    }
+  }
+}
+
+void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
+  if (height != blocks_->height() + 1) return;
+  proto::Block block;
+  proto::BlockHeader& h = *block.mutable_header();
+  h.set_version(1);
+  h.set_chain_id(genesis_.chain_id);
+  h.set_height(height);
+  const uint64_t previous_ms =
+      height == 1 ? genesis_.genesis_time_unix_ms : blocks_->last_header().time_unix_ms();
+  h.set_time_unix_ms(std::max(NowUnixMs(), previous_ms + 1));
+  h.set_proposer(ToString(Address::FromPublicKey(node_key_->public_key()).span()));
+  if (height > 1) {
+    h.set_prev_block_hash(ToString(blocks_->last_block_hash()));
+    auto commit = blocks_->CommitAt(height - 1);
+    if (!commit.ok() || !*commit) {
+      spdlog::error("cannot propose: the commit of height {} is missing", height - 1);
+      return;
+    }
+    *block.mutable_last_commit() = **commit;
+    h.set_last_commit_hash(ToString(consensus::CommitHash(**commit)));
+  }
+  std::vector<Tx> txs = mempool_->Reap(config_.block_txs_max, consensus::kBlockBytesMax / 2,
+                                       [this](const Address& a) { return ledger_->Get(a); });
+  std::vector<Hash256> ids;
+  for (const Tx& tx : txs) {
+    block.add_txs(ToString(tx.raw));
+    ids.push_back(tx.hash);
+  }
+  h.set_tx_root(ToString(consensus::TxRoot(ids)));
+  h.set_app_hash(ToString(ledger_->AppHash()));
+  h.set_validators_hash(ToString(consensus::ValidatorsHash(validators_->ValidatorsAt(height))));
+  const Hash256 hash = consensus::HeaderHash(h);
+  if (proposal_blocks_.size() < kProposalBlocksMax) proposal_blocks_[hash] = block;
+  Apply(core_->OnBlockReady(height, round, hash));
+}
+
+Result<std::vector<Tx>> Node::Impl::BlockTxs(const proto::Block& block) {
+  std::vector<Tx> txs;
+  std::set<Hash256> seen;
+  for (const std::string& raw : block.txs()) {
+    AGORA_ASSIGN_OR_RETURN(Tx tx, consensus::DecodeTx(AsBytes(raw), genesis_.chain_id));
+    if (!signatures_.Verify(tx, genesis_.chain_id)) {
+      return Status::Unauthenticated("transaction " + tx.hash.ToHex() + " has a bad signature");
+    }
+    if (!seen.insert(tx.hash).second) {
+      return Status::InvalidArgument("transaction " + tx.hash.ToHex() + " twice in one block");
+    }
+    txs.push_back(std::move(tx));
+  }
+  return txs;
+}
+
+Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height) {
+  const proto::BlockHeader& h = block.header();
+  if (h.version() != 1 || h.chain_id() != genesis_.chain_id || h.height() != height) {
+    return Status::InvalidArgument("block header: wrong version, chain or height");
+  }
+  if (block.txs_size() > static_cast<int>(consensus::kBlockTxsMax)) {
+    return Status::InvalidArgument("block has too many transactions");
+  }
+  const uint64_t previous_ms =
+      height == 1 ? genesis_.genesis_time_unix_ms : blocks_->last_header().time_unix_ms();
+  if (h.time_unix_ms() <= previous_ms && height > 1) {
+    return Status::InvalidArgument("block time does not advance");
+  }
+  if (h.time_unix_ms() > NowUnixMs() + kBlockTimeFutureMaxMs) {
+    return Status::InvalidArgument("block time is more than a minute in the future");
+  }
+  if (height == 1) {
+    if (!h.prev_block_hash().empty() || block.has_last_commit() || !h.last_commit_hash().empty()) {
+      return Status::InvalidArgument("the first block has no previous block");
+    }
+  } else {
+    if (h.prev_block_hash() != ToString(blocks_->last_block_hash())) {
+      return Status::InvalidArgument("block does not extend this node's last block");
+    }
+    AGORA_RETURN_IF_ERROR(consensus::VerifyCommit(block.last_commit(),
+                                                  validators_->ValidatorsAt(height - 1),
+                                                  genesis_.chain_id, height - 1,
+                                                  blocks_->last_block_hash()));
+    if (h.last_commit_hash() != ToString(consensus::CommitHash(block.last_commit()))) {
+      return Status::InvalidArgument("last_commit_hash does not match the last commit");
+    }
+  }
+  const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);
+  bool proposer_known = false;
+  for (const auto& v : set.validators()) {
+    proposer_known |= h.proposer() == ToString(Address::FromPublicKey(v.key).span());
+  }
+  if (!proposer_known) return Status::InvalidArgument("block proposer is not a validator");
+  if (h.validators_hash() != ToString(consensus::ValidatorsHash(set))) {
+    return Status::InvalidArgument("validators_hash does not match the validator set");
+  }
+  if (h.app_hash() != ToString(ledger_->AppHash())) {
+    return Status::InvalidArgument("app_hash differs from this node's state");
+  }
+  AGORA_ASSIGN_OR_RETURN(std::vector<Tx> txs, BlockTxs(block));
+  std::vector<Hash256> ids;
+  for (const Tx& tx : txs) ids.push_back(tx.hash);
+  if (h.tx_root() != ToString(consensus::TxRoot(ids))) {
+    return Status::InvalidArgument("tx_root does not match the transactions");
+  }
+  return Status::Ok();
+}
+
+Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& commit) {
+  AGORA_ASSIGN_OR_RETURN(std::vector<Tx> txs, BlockTxs(block));
+  const Hash256 hash = consensus::HeaderHash(block.header());
+  auto proposer = Address::FromBytes(AsBytes(block.header().proposer()));
+  if (!proposer.ok()) return Status::InvalidArgument("block proposer is not an address");
+  WriteBatch batch;
+  std::vector<consensus::TxOutcome> outcomes = ledger_->ExecuteBlock(txs, *proposer, &batch);
+  blocks_->Add(block, hash, commit, outcomes, &batch);
+  Status s = store_->Write(batch, Durability::kSynced);
+  // The ledger in memory already moved on: a node that cannot write its
+  // block must not go on as if it had. Stop and let a restart recover from
+  // what is on disk.
+  AGORA_CHECK_MSG(s.ok(), "cannot write block: " + s.message());
+  blocks_->Committed(block, hash);
+  const uint64_t height = block.header().height();
+  std::vector<Hash256> ids;
+  for (const auto& o : outcomes) ids.push_back(o.hash);
+  mempool_->Update(ids, [this](const Address& a) { return ledger_->Get(a); });
+  committed_txs_->Inc(txs.size());
+  const auto now = Clock::now();
+  commit_latency_->Observe(std::chrono::duration<double>(now - height_started_).count());
+  height_started_ = last_progress_ = now;
+  proposal_blocks_.clear();
+  own_messages_.clear();
+
+  rpc_->Publish("new_block", json::object{{"height", height},
+                                          {"hash", hash.ToHex()},
+                                          {"txs", txs.size()},
+                                          {"time_unix_ms", block.header().time_unix_ms()},
+                                          {"app_hash", ledger_->AppHash().ToHex()}});
+  for (size_t i = 0; i < txs.size(); ++i) {
+    json::object result = TxJson(txs[i]);
+    result["height"] = height;
+    result["index"] = i;
+    result["code"] = static_cast<uint32_t>(outcomes[i].code);
+    result["result"] = consensus::TxCodeName(outcomes[i].code);
+    rpc_->Publish("tx_result", result);
+    auto submitted = submitted_at_.find(txs[i].hash);
+    if (submitted != submitted_at_.end()) {
+      tx_latency_->Observe(std::chrono::duration<double>(now - submitted->second).count());
+      submitted_at_.erase(submitted);
+    }
+    auto [first, last] = waiters_.equal_range(txs[i].hash);
+    for (auto it = first; it != last; ++it) it->second.reply(json::value(result));
+    waiters_.erase(first, last);
+  }
+  spdlog::info("committed height {} ({} txs) {}", height, txs.size(), hash.ToHex().substr(0, 16));
+  return Status::Ok();
+}
+
+void Node::Impl::OnDecide(const consensus::Decide& decide) {
+  auto block = proposal_blocks_.find(decide.block);
+  if (block == proposal_blocks_.end()) {
+    // Cannot happen: the core decides only a block it saw proposed, and
+    // every proposal reached it through ProcessProposal with its block.
+    spdlog::critical("decided block {} is unknown", decide.block.ToHex());
+    AGORA_CHECK(false);
+  }
+  proto::Block decided = block->second;
+  Status s = CommitBlock(decided, consensus::MakeCommit(decide.height, decide.round, decide.block,
+                                                        decide.commit));
+  AGORA_CHECK_MSG(s.ok(), "cannot commit a decided block: " + s.message());
+  // Proposals for the next height waited for this block's state.
+  auto pending = std::exchange(future_proposals_, {});
+  for (auto& [message, proposal] : pending) {
+    if (proposal.height == blocks_->height() + 1) ProcessProposal(message, proposal);
+  }
+}
+
+void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensus::Proposal& p) {
+  const uint64_t next = blocks_->height() + 1;
+  if (p.height == next + 1) {
+    if (future_proposals_.size() < kFutureProposalsMax) future_proposals_.push_back({m, p});
+    return;
+  }
+  if (p.height != next) return;
+  Status valid = ValidateBlock(m.block(), p.height);
+  if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
+  if (proposal_blocks_.size() < kProposalBlocksMax) proposal_blocks_[p.block] = m.block();
+  Apply(core_->OnProposal(p, valid.ok()));
+}
+
+void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
+  proto::ProposalMessage m;
+  if (!DecodeStrict(payload, consensus::kBlockBytesMax + 4096, m).ok()) {
+    peers_->Disconnect(from, "malformed proposal", /*ban=*/true);
+    return;
+  }
+  auto p = consensus::Proposal::FromSignBytes(AsBytes(m.sign_bytes()));
+  auto signature = Signature::Parse(AsBytes(m.signature()));
+  if (!p || !signature.ok()) {
+    peers_->Disconnect(from, "malformed proposal", /*ban=*/true);
+    return;
+  }
+  p->proposer = m.proposer();
+  p->signature = *signature;
+  const uint64_t next = blocks_->height() + 1;
+  if (p->height < next || p->height > next + 1) return;  // stale, or sync will fetch it
+  const consensus::ValidatorSet& set = validators_->ValidatorsAt(p->height);
+  if (p->proposer >= set.size() ||
+      !Verify(set.at(p->proposer).key, {genesis_.chain_id, SignKind::kProposal},
+              AsBytes(m.sign_bytes()), p->signature)) {
+    peers_->Disconnect(from, "proposal with a bad signature", /*ban=*/true);
+    return;
+  }
+  if (consensus::HeaderHash(m.block().header()) != p->block) {
+    peers_->Disconnect(from, "proposal whose block does not match its hash", /*ban=*/true);
+    return;
+  }
+  peers_->Broadcast(kChannelProposal, payload);  // relay what checks out
+  ProcessProposal(m, *p);
+}
+
+void Node::Impl::HandleVote(const p2p::PeerId& from, ByteSpan payload) {
+  proto::VoteMessage m;
+  if (!DecodeStrict(payload, 1024, m).ok()) {
+    peers_->Disconnect(from, "malformed vote", /*ban=*/true);
+    return;
+  }
+  auto v = consensus::Vote::FromSignBytes(AsBytes(m.sign_bytes()));
+  auto signature = Signature::Parse(AsBytes(m.signature()));
+  if (!v || !signature.ok()) {
+    peers_->Disconnect(from, "malformed vote", /*ban=*/true);
+    return;
+  }
+  v->validator = m.validator();
+  v->signature = *signature;
+  const uint64_t next = blocks_->height() + 1;
+  if (v->height < next || v->height > next + 1) return;
+  const consensus::ValidatorSet& set = validators_->ValidatorsAt(v->height);
+  if (v->validator >= set.size() ||
+      !Verify(set.at(v->validator).key, {genesis_.chain_id, v->Kind()}, AsBytes(m.sign_bytes()),
+              v->signature)) {
+    peers_->Disconnect(from, "vote with a bad signature", /*ban=*/true);
+    return;
+  }
+  peers_->Broadcast(kChannelVote, payload);
+  Apply(core_->OnVote(*v));
+}
+
+void Node::Impl::Tick() {
+  if (stopped_) return;
+  SendStatus(nullptr);
+  MaybeRequestBlock();
+  const auto now = Clock::now();
+  if (now - last_progress_ > kResendAfter) {
+    // Stuck at this height: peers that reconnected since may have missed
+    // what this node said. The P2P layer never re-sends a message to a peer
+    // that already has it, so this reaches only the ones that need it.
+    for (const auto& [channel, bytes] : own_messages_) peers_->Broadcast(channel, bytes);
+    last_progress_ = now;
+  }
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->second.deadline <= now) {
+      it->second.reply(Status::Unavailable(
+          "transaction " + it->first.ToHex() + " not committed yet; it may still be, check with "
+          "`agora query tx " + it->first.ToHex() + "`"));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  tick_timer_.expires_after(kStatusInterval);
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) Tick();
+  });
+}
+
+// --- sync ------------------------------------------------------------------
+
+void Node::Impl::SendStatus(const p2p::PeerId* to) {
+  proto::StatusMessage m;
+  m.set_height(blocks_->height());
+  Bytes bytes = EncodeDeterministic(m);
+  if (to != nullptr) {
+    peers_->Send(*to, kChannelStatus, bytes);
+    return;
+  }
+  for (const p2p::PeerInfo& peer : peers_->Peers()) peers_->Send(peer.id, kChannelStatus, bytes);
+}
+
+void Node::Impl::HandleStatus(const p2p::PeerId& from, ByteSpan payload) {
+  proto::StatusMessage m;
+  if (!DecodeStrict(payload, 64, m).ok()) {
+    peers_->Disconnect(from, "malformed status", /*ban=*/true);
+    return;
+  }
+  peer_heights_[from] = m.height();
+  MaybeRequestBlock();
+}
+
+void Node::Impl::MaybeRequestBlock() {
+  const uint64_t want = blocks_->height() + 1;
+  if (requested_height_ && *requested_height_ == want &&
+      Clock::now() - requested_at_ < kSyncRequestTimeout) {
+    return;
+  }
+  // Ask a peer that has the block; rotate on retries so one silent peer
+  // cannot stall sync.
+  std::vector<p2p::PeerId> ahead;
+  for (const auto& [peer, height] : peer_heights_) {
+    if (height >= want) ahead.push_back(peer);
+  }
+  if (ahead.empty()) return;
+  size_t pick = want % ahead.size();
+  if (requested_height_ == want) pick = (pick + ++sync_retries_) % ahead.size();
+  const p2p::PeerId& peer = ahead[pick];
+  proto::BlockRequest request;
+  request.set_height(want);
+  peers_->Send(peer, kChannelBlockRequest, EncodeDeterministic(request));
+  requested_height_ = want;
+  requested_at_ = Clock::now();
+}
+
+void Node::Impl::HandleBlockRequest(const p2p::PeerId& from, ByteSpan payload) {
+  proto::BlockRequest request;
+  if (!DecodeStrict(payload, 64, request).ok()) {
+    peers_->Disconnect(from, "malformed block request", /*ban=*/true);
+    return;
+  }
+  auto block = blocks_->BlockAt(request.height());
+  auto commit = blocks_->CommitAt(request.height());
+  if (!block.ok() || !*block || !commit.ok() || !*commit) return;
+  proto::BlockResponse response;
+  *response.mutable_block() = **block;
+  *response.mutable_commit() = **commit;
+  peers_->Send(from, kChannelBlockResponse, EncodeDeterministic(response));
+}
+
+void Node::Impl::HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload) {
+  proto::BlockResponse response;
+  if (!DecodeStrict(payload, consensus::kBlockBytesMax * 2, response).ok()) {
+    peers_->Disconnect(from, "malformed block response", /*ban=*/true);
+    return;
+  }
+  const uint64_t height = response.block().header().height();
+  if (height != blocks_->height() + 1) return;  // already have it, or not asked
+  const Hash256 hash = consensus::HeaderHash(response.block().header());
+  Status s = consensus::VerifyCommit(response.commit(), validators_->ValidatorsAt(height),
+                                     genesis_.chain_id, height, hash);
+  if (s.ok()) s = ValidateBlock(response.block(), height);
+  if (!s.ok()) {
+    spdlog::warn("block {} from peer {} rejected: {}", height, from.ToHex().substr(0, 12),
+                 s.message());
+    peers_->Disconnect(from, "sent a bad block: " + s.message(), /*ban=*/true);
+    return;
+  }
+  s = CommitBlock(response.block(), response.commit());
+  AGORA_CHECK_MSG(s.ok(), "cannot commit a verified block: " + s.message());
+  requested_height_.reset();
+  spdlog::info("synced height {} from peer {}", height, from.ToHex().substr(0, 12));
+  for (auto& t : timers_) t.cancel();
+  timers_.clear();
+  future_proposals_.clear();
+  Apply(core_->Start(height + 1));
+  MaybeRequestBlock();
+}
+
+// --- transactions ----------------------------------------------------------
+
+Result<Hash256> Node::Impl::AdmitTx(ByteSpan raw, bool from_peer) {
+  AGORA_ASSIGN_OR_RETURN(Tx tx, consensus::DecodeTx(raw, genesis_.chain_id));
+  if (mempool_->Contains(tx.hash)) return Status::AlreadyExists("transaction already pending");
+  auto committed = blocks_->FindTx(tx.hash);
+  if (committed.ok() && *committed) {
+    return Status::AlreadyExists("transaction already committed at height " +
+                                 std::to_string((*committed)->height));
+  }
+  if (!signatures_.Verify(tx, genesis_.chain_id)) {
+    return Status::Unauthenticated("transaction signature does not verify for chain " +
+                                   genesis_.chain_id);
+  }
+  const Hash256 id = tx.hash;
+  AGORA_RETURN_IF_ERROR(mempool_->Add(tx, ledger_->Get(tx.sender)));
+  peers_->Broadcast(kChannelTx, raw);
+  if (!from_peer) submitted_at_[id] = Clock::now();
+  return id;
+}
+
+// --- P2P handler -----------------------------------------------------------
+
+void Node::Impl::OnPeerConnected(const p2p::PeerInfo& peer) {
+  spdlog::info("peer connected: {} ({})", peer.id.ToHex().substr(0, 12), peer.remote_address);
+  SendStatus(&peer.id);
+  for (const auto& [channel, bytes] : own_messages_) peers_->Send(peer.id, channel, bytes);
+}
+
+void Node::Impl::OnPeerDisconnected(const p2p::PeerId& peer, std::string_view reason) {
+  spdlog::info("peer disconnected: {}: {}", peer.ToHex().substr(0, 12), reason);
+  peer_heights_.erase(peer);
+}
+
+void Node::Impl::OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) {
+  if (stopped_) return;
+  switch (channel) {
+    case kChannelTx: {
+      auto r = AdmitTx(payload, /*from_peer=*/true);
+      // A peer may relay a transaction that became invalid in the meantime;
+      // only undecodable bytes are the peer's fault.
+      if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument &&
+          r.status().message().rfind("transaction", 0) == 0) {
+        spdlog::debug("tx from peer rejected: {}", r.status().message());
+      }
+      break;
+    }
+    case kChannelProposal: HandleProposal(from, payload); break;
+    case kChannelVote: HandleVote(from, payload); break;
+    case kChannelStatus: HandleStatus(from, payload); break;
+    case kChannelBlockRequest: HandleBlockRequest(from, payload); break;
+    case kChannelBlockResponse: HandleBlockResponse(from, payload); break;
+    default: peers_->Disconnect(from, "unknown channel " + std::to_string(channel), true);
+  }
+}
+
+// --- RPC -------------------------------------------------------------------
+
+json::value Node::Impl::StatusJson() {
+  const bool validator = validators_->ValidatorsAt(blocks_->height() + 1)
+                             .IndexOf(node_key_->public_key())
+                             .has_value();
+  return json::object{
+      {"node_id", node_key_->public_key().ToHex()},
+      {"moniker", config_.moniker},
+      {"version", std::string(Version())},
+      {"chain_id", genesis_.chain_id},
+      {"genesis_hash", genesis_.hash.ToHex()},
+      {"height", blocks_->height()},
+      {"latest_block_hash", blocks_->height() ? blocks_->last_block_hash().ToHex() : ""},
+      {"latest_block_time_unix_ms",
+       blocks_->height() ? blocks_->last_header().time_unix_ms() : genesis_.genesis_time_unix_ms},
+      {"app_hash", ledger_->AppHash().ToHex()},
+      {"consensus_height", core_->height()},
+      {"round", core_->round()},
+      {"step", std::string(consensus::StepName(core_->step()))},
+      {"validator", validator},
+      {"peers", peers_->Peers().size()},
+      {"mempool_txs", mempool_->size()},
+  };
+}
+
+Result<json::value> Node::Impl::BlockJson(uint64_t height) {
+  AGORA_ASSIGN_OR_RETURN(std::optional<proto::Block> block, blocks_->BlockAt(height));
+  if (!block) {
+    return Status::NotFound("no block at height " + std::to_string(height) + "; the chain is at " +
+                            std::to_string(blocks_->height()));
+  }
+  const proto::BlockHeader& h = block->header();
+  json::array txs;
+  for (const std::string& raw : block->txs()) {
+    auto tx = consensus::DecodeTx(AsBytes(raw), genesis_.chain_id);
+    if (tx.ok()) txs.push_back(json::value(tx->hash.ToHex()));
+  }
+  auto commit = blocks_->CommitAt(height);
+  json::object o{
+      {"height", h.height()},
+      {"hash", consensus::HeaderHash(h).ToHex()},
+      {"time_unix_ms", h.time_unix_ms()},
+      {"proposer", Address::FromBytes(AsBytes(h.proposer())).value().ToString()},
+      {"prev_block_hash", HexEncode(AsBytes(h.prev_block_hash()))},
+      {"last_commit_hash", HexEncode(AsBytes(h.last_commit_hash()))},
+      {"tx_root", HexEncode(AsBytes(h.tx_root()))},
+      {"app_hash", HexEncode(AsBytes(h.app_hash()))},
+      {"validators_hash", HexEncode(AsBytes(h.validators_hash()))},
+      {"txs", std::move(txs)},
+  };
+  if (commit.ok() && *commit) {
+    o["commit"] = json::object{{"round", (*commit)->round()},
+                               {"signatures", (*commit)->signatures_size()}};
+  }
+  return json::value(std::move(o));
+}
+
+Result<json::value> Node::Impl::TxLookup(const Hash256& id) {
+  AGORA_ASSIGN_OR_RETURN(std::optional<consensus::TxLocation> where, blocks_->FindTx(id));
+  if (!where) {
+    if (mempool_->Contains(id)) {
+      return json::value(json::object{{"hash", id.ToHex()}, {"status", "pending"}});
+    }
+    return Status::NotFound("transaction " + id.ToHex() + " is not known to this node");
+  }
+  AGORA_ASSIGN_OR_RETURN(std::optional<proto::Block> block, blocks_->BlockAt(where->height));
+  if (!block || where->index >= static_cast<uint32_t>(block->txs_size())) {
+    return Status::Corruption("transaction index points at a missing block");
+  }
+  AGORA_ASSIGN_OR_RETURN(Tx tx,
+                         consensus::DecodeTx(AsBytes(block->txs(where->index)), genesis_.chain_id));
+  json::object o = TxJson(tx);
+  o["status"] = "committed";
+  o["height"] = where->height;
+  o["index"] = where->index;
+  o["code"] = static_cast<uint32_t>(where->code);
+  o["result"] = consensus::TxCodeName(where->code);
+  return json::value(std::move(o));
+}
+
+namespace {
+
+Result<const json::object*> ParamsObject(const json::value& params) {
+  if (!params.is_object()) return Status::InvalidArgument("params must be an object");
+  return &params.as_object();
+}
+
+Result<std::string> StringParam(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    return Status::InvalidArgument("params." + std::string(key) + " must be a string");
+  }
+  return std::string(v->as_string());
+}
+
+Result<uint64_t> U64Param(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v != nullptr && v->is_uint64()) return v->as_uint64();
+  if (v != nullptr && v->is_int64() && v->as_int64() >= 0) return uint64_t(v->as_int64());
+  return Status::InvalidArgument("params." + std::string(key) + " must be a non-negative integer");
+}
+
+Result<Bytes> TxParam(const json::object& o) {
+  AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(o, "tx"));
+  if (text.size() > consensus::kTxBytesMax * 2) {
+    return Status::InvalidArgument("params.tx is larger than a transaction can be");
+  }
+  auto raw = Base64Decode(text);
+  if (!raw.ok()) return Status::InvalidArgument("params.tx must be base64: " + raw.status().message());
+  return *raw;
+}
+
+}  // namespace
+
+void Node::Impl::RegisterRpc() {
+  rpc_->AddTopic("new_block");
+  rpc_->AddTopic("tx_result");
+  rpc_->RegisterSync("status", [this](const json::value&) -> Result<json::value> {
+    return StatusJson();
+  });
+  rpc_->RegisterSync("block", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    if (o->if_contains("hash")) {
+      AGORA_ASSIGN_OR_RETURN(std::string hex, StringParam(*o, "hash"));
+      AGORA_ASSIGN_OR_RETURN(Hash256 hash, HashFromHex(hex));
+      AGORA_ASSIGN_OR_RETURN(std::optional<uint64_t> height, blocks_->HeightOf(hash));
+      if (!height) return Status::NotFound("no block with hash " + hex);
+      return BlockJson(*height);
+    }
+    if (o->if_contains("height")) {
+      AGORA_ASSIGN_OR_RETURN(uint64_t height, U64Param(*o, "height"));
+      return BlockJson(height);
+    }
+    if (blocks_->height() == 0) return Status::NotFound("no block committed yet");
+    return BlockJson(blocks_->height());
+  });
+  rpc_->RegisterSync("tx", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_ASSIGN_OR_RETURN(std::string hex, StringParam(*o, "hash"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 id, HashFromHex(hex));
+    return TxLookup(id);
+  });
+  rpc_->RegisterSync("account", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(*o, "address"));
+    auto address = Address::Parse(text);
+    if (!address.ok()) return Status::InvalidArgument("address: " + address.status().message());
+    const consensus::Account a = ledger_->Get(*address);
+    return json::value(json::object{{"address", address->ToString()},
+                                    {"balance_uagr", a.balance_uagr},
+                                    {"nonce", a.nonce},
+                                    {"height", blocks_->height()}});
+  });
+  rpc_->RegisterSync("tx_submit", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_ASSIGN_OR_RETURN(Bytes raw, TxParam(*o));
+    AGORA_ASSIGN_OR_RETURN(Hash256 id, AdmitTx(raw, /*from_peer=*/false));
+    return json::value(json::object{{"hash", id.ToHex()}, {"status", "pending"}});
+  });
+  rpc_->Register("tx_submit_wait", [this](const json::value& params, rpc::Reply reply) {
+    auto o = ParamsObject(params);
+    if (!o.ok()) return reply(o.status());
+    auto raw = TxParam(**o);
+    if (!raw.ok()) return reply(raw.status());
+    std::chrono::milliseconds wait = kSubmitWaitDefault;
+    if ((*o)->if_contains("timeout_ms")) {
+      auto ms = U64Param(**o, "timeout_ms");
+      if (!ms.ok()) return reply(ms.status());
+      wait = std::min(kSubmitWaitMax, std::chrono::milliseconds(*ms));
+    }
+    if (waiters_.size() >= kWaitersMax) {
+      return reply(Status::ResourceExhausted("too many clients waiting; use tx_submit"));
+    }
+    auto id = AdmitTx(*raw, /*from_peer=*/false);
+    if (!id.ok()) return reply(id.status());
+    const auto now = Clock::now();
+    waiters_.emplace(*id, Waiter{std::move(reply), now + wait, now});
+  });
+  rpc_->RegisterSync("validators", [this](const json::value& params) -> Result<json::value> {
+    uint64_t height = blocks_->height() + 1;
+    if (params.is_object() && params.as_object().if_contains("height")) {
+      AGORA_ASSIGN_OR_RETURN(height, U64Param(params.as_object(), "height"));
+      if (height == 0 || height > blocks_->height() + 1) {
+        return Status::InvalidArgument("height must be 1.." + std::to_string(blocks_->height() + 1));
+      }
+    }
+    const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);
+    json::array list;
+    for (size_t i = 0; i < set.size(); ++i) {
+      const auto& v = set.at(static_cast<consensus::ValidatorIndex>(i));
+      list.push_back(json::object{{"index", i},
+                                  {"address", Address::FromPublicKey(v.key).ToString()},
+                                  {"public_key", v.key.ToHex()},
+                                  {"power", v.power},
+                                  {"proposer_priority", v.priority}});
+    }
+    return json::value(json::object{{"height", height},
+                                    {"total_power", set.total_power()},
+                                    {"validators", std::move(list)}});
+  });
+  rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {
+    json::array list;
+    for (const p2p::PeerInfo& p : peers_->Peers()) {
+      auto h = peer_heights_.find(p.id);
+      list.push_back(json::object{{"id", p.id.ToHex()},
+                                  {"address", p.remote_address},
+                                  {"listen_port", p.listen_port},
+                                  {"outbound", p.outbound},
+                                  {"height", h == peer_heights_.end() ? 0 : h->second},
+                                  {"bytes_sent", p.bytes_sent},
+                                  {"bytes_received", p.bytes_received},
+                                  {"messages_sent", p.messages_sent},
+                                  {"messages_received", p.messages_received}});
+    }
+    return json::value(json::object{{"listen_port", peers_->listen_port()},
+                                    {"peers", std::move(list)}});
+  });
+
+  rpc::MetricsRegistry& m = rpc_->metrics();
+  m.AddGaugeFunction("agora_height", "Last committed height",
+                     [this] { return static_cast<double>(blocks_->height()); });
+  m.AddGaugeFunction("agora_round", "Consensus round at the current height",
+                     [this] { return static_cast<double>(core_->round()); });
+  m.AddGaugeFunction("agora_peers", "Connected peers",
+                     [this] { return static_cast<double>(peers_->Peers().size()); });
+  m.AddGaugeFunction("agora_mempool_txs", "Transactions in the mempool",
+                     [this] { return static_cast<double>(mempool_->size()); });
+  committed_txs_ = &m.AddCounter("agora_committed_txs_total", "Transactions committed");
+  evidence_ = &m.AddCounter("agora_evidence_total", "Equivocations seen");
+  commit_latency_ = &m.AddHistogram("agora_commit_latency_seconds",
+                                    "Time from entering a height to committing it",
+                                    {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30});
+  tx_latency_ = &m.AddHistogram("agora_tx_submit_to_commit_seconds",
+                                "Time from RPC submission to commit, on this node",
+                                {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30});
+  rpc_->SetStatusPage(
+      [this] {
+        return "agorad " + std::string(Version()) + "\n" + json::serialize(StatusJson()) + "\n";
+      },
+      "text/plain; charset=utf-8");
+}
+
+// --- Node ------------------------------------------------------------------
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() {
+  impl_->Stop();
+  // Let cancelled operations finish before the objects they refer to go.
+  impl_->io_.restart();
+  impl_->io_.poll();
+}
+
+Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& home) {
+  auto impl = std::make_unique<Impl>();
+  AGORA_RETURN_IF_ERROR(impl->Open(home));
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Status Node::Start() { return impl_->Start(); }
+void Node::Stop() { impl_->Stop(); }
+void Node::Run() { impl_->io_.run(); }
+boost::asio::io_context& Node::io() { return impl_->io_; }
+uint16_t Node::rpc_port() const { return impl_->rpc_->port(); }
+uint16_t Node::p2p_port() const { return impl_->peers_->listen_port(); }
+
+}  // namespace agora::node
