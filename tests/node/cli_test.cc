@@ -89,10 +89,10 @@ TEST_F(CliTest, BinariesReportTheirCudaState) {
   EXPECT_EQ(line(version.out), line(help.out));
 }
 
-TEST_F(CliTest, AgoradSaysItCannotRunANodeYet) {
+TEST_F(CliTest, AgoradWithoutAHomeSaysHowToMakeOne) {
   CommandResult run = RunCommand({AGORA_DAEMON_PATH, "--home", home_.path().string()});
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find("cannot run a node yet"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("agora init --home"), std::string::npos) << run.err;
 }
 
 }  // namespace

@@ -1,0 +1,370 @@
+// End-to-end: real agorad processes on 127.0.0.1, made by `agora testnet`,
+// driven and observed only through JSON-RPC (and raw sockets for hostile
+// input). Every process is killed when a test ends.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "common/encoding.h"
+#include "common/keys.h"
+#include "consensus/ledger/tx.h"
+#include "node/rpc/client.h"
+#include "tests/test_util.h"
+
+extern char** environ;
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using agora::testing::CommandResult;
+using agora::testing::RunCommand;
+using agora::testing::TempDir;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr uint64_t kFee = 10;
+
+// One agorad in the background; SIGKILLed when destroyed if still running.
+class NodeProcess {
+ public:
+  explicit NodeProcess(fs::path home) : home_(std::move(home)) {}
+  ~NodeProcess() { Kill(); }
+
+  void Start() {
+    ASSERT_EQ(pid_, -1);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    const std::string log = (home_ / "agorad.log").string();
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::vector<std::string> args = {AGORA_DAEMON_PATH, "--home", home_.string()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ASSERT_EQ(posix_spawn(&pid_, AGORA_DAEMON_PATH, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  // SIGTERM; returns the exit status (0 for a clean shutdown).
+  int Stop() {
+    if (pid_ <= 0) return -1;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  const fs::path& home() const { return home_; }
+
+ private:
+  fs::path home_;
+  pid_t pid_ = -1;
+};
+
+class DevnetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < kSenders; ++i) {
+      senders_.push_back(SecretKey::Generate());
+    }
+    std::vector<std::string> args = {AGORA_CLI_PATH, "--home", (dir_.path() / "cli").string(),
+                                     "testnet", "--validators", "4", "--dir",
+                                     (dir_.path() / "net").string(), "--json"};
+    for (const auto& s : senders_) {
+      args.push_back("--fund");
+      args.push_back(Address::FromPublicKey(s.public_key()).ToString() + "=1000000000");
+    }
+    CommandResult r = RunCommand(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    json::value summary = json::parse(r.out);
+    chain_id_ = std::string(summary.at("chain_id").as_string());
+    for (const auto& n : summary.at("nodes").as_array()) {
+      nodes_.push_back(std::make_unique<NodeProcess>(std::string(n.at("home").as_string())));
+      urls_.push_back(std::string(n.at("rpc").as_string()));
+    }
+    for (auto& n : nodes_) n->Start();
+    for (size_t i = 0; i < nodes_.size(); ++i) WaitForHeight(i, 1);
+  }
+
+  json::value Call(size_t node, std::string_view method, json::value params = nullptr,
+                   rpc::RpcError* error = nullptr) {
+    auto r = rpc::RpcClient(urls_[node]).Call(method, std::move(params), milliseconds(10'000), error);
+    if (!r.ok()) return json::value(json::object{{"error", r.status().message()}});
+    return *r;
+  }
+
+  uint64_t Height(size_t node) {
+    json::value s = Call(node, "status");
+    if (!s.as_object().if_contains("height")) return 0;
+    return s.at("height").to_number<uint64_t>();
+  }
+
+  void WaitForHeight(size_t node, uint64_t height, seconds timeout = seconds(60)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (Height(node) < height) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << "node " << node << " did not reach height " << height << "; log: "
+          << (nodes_[node]->home() / "agorad.log").string();
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+
+  Bytes Transfer(int sender, uint64_t nonce, uint64_t amount, const Address& to) {
+    return consensus::MakeTransfer(senders_[sender], chain_id_, nonce, kFee, to, amount);
+  }
+
+  json::value Submit(size_t node, const Bytes& raw, rpc::RpcError* error = nullptr) {
+    return Call(node, "tx_submit", json::object{{"tx", Base64Encode(raw)}}, error);
+  }
+
+  std::string AppHashAt(size_t node, uint64_t height) {
+    json::value b = Call(node, "block", json::object{{"height", height}});
+    if (!b.as_object().if_contains("app_hash")) return "missing";
+    return std::string(b.at("app_hash").as_string());
+  }
+
+  json::value Account(size_t node, const Address& a) {
+    return Call(node, "account", json::object{{"address", a.ToString()}});
+  }
+
+  static constexpr int kSenders = 10;
+  TempDir dir_;
+  std::string chain_id_;
+  std::vector<SecretKey> senders_;
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+  std::vector<std::string> urls_;
+};
+
+// (a) 1,000 signed transfers over RPC, spread over the four nodes: each is
+// committed exactly once, balances and app hashes agree everywhere.
+TEST_F(DevnetTest, ThousandTransfersCommittedExactlyOnceEverywhere) {
+  const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
+  constexpr int kPerSender = 100;
+  std::set<std::string> ids;
+  for (int n = 0; n < kPerSender; ++n) {
+    for (int s = 0; s < kSenders; ++s) {
+      json::value r = Submit((s + n) % 4, Transfer(s, n, 1 + s, sink));
+      ASSERT_TRUE(r.as_object().if_contains("hash")) << json::serialize(r);
+      ids.insert(std::string(r.at("hash").as_string()));
+    }
+  }
+  ASSERT_EQ(ids.size(), 1000u);
+  // Wait until every sender's nonce reached kPerSender on every node.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  for (size_t node = 0; node < 4; ++node) {
+    for (int s = 0; s < kSenders; ++s) {
+      const Address a = Address::FromPublicKey(senders_[s].public_key());
+      while (Account(node, a).at("nonce").to_number<uint64_t>() < kPerSender) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "transfers not all committed";
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+    }
+  }
+  // The sink got exactly the sum of the amounts: nothing twice, nothing lost.
+  uint64_t expected = 0;
+  for (int s = 0; s < kSenders; ++s) expected += uint64_t(1 + s) * kPerSender;
+  for (size_t node = 0; node < 4; ++node) {
+    EXPECT_EQ(Account(node, sink).at("balance_uagr").to_number<uint64_t>(), expected);
+    for (int s = 0; s < kSenders; ++s) {
+      const Address a = Address::FromPublicKey(senders_[s].public_key());
+      EXPECT_EQ(Account(node, a).at("balance_uagr").to_number<uint64_t>(),
+                1'000'000'000 - uint64_t(1 + s + kFee) * kPerSender);
+    }
+  }
+  // Every id is committed, once, at the same place on every node.
+  size_t counted = 0;
+  for (const std::string& id : ids) {
+    json::value first = Call(0, "tx", json::object{{"hash", id}});
+    ASSERT_EQ(first.at("status").as_string(), "committed") << json::serialize(first);
+    EXPECT_EQ(first.at("result").as_string(), "ok");
+    if (++counted % 97 == 0) {  // a sample on the others, to keep the test quick
+      for (size_t node = 1; node < 4; ++node) {
+        json::value other = Call(node, "tx", json::object{{"hash", id}});
+        EXPECT_EQ(other.at("height"), first.at("height"));
+        EXPECT_EQ(other.at("index"), first.at("index"));
+      }
+    }
+  }
+  uint64_t in_blocks = 0;
+  const uint64_t top = Height(0);
+  for (uint64_t h = 1; h <= top; ++h) {
+    in_blocks += Call(0, "block", json::object{{"height", h}}).at("txs").as_array().size();
+  }
+  EXPECT_EQ(in_blocks, 1000u);
+  for (size_t node = 1; node < 4; ++node) WaitForHeight(node, top);
+  for (size_t node = 1; node < 4; ++node) EXPECT_EQ(AppHashAt(node, top), AppHashAt(0, top));
+  // A replay of a committed transfer is refused and changes nothing.
+  rpc::RpcError error;
+  json::value replay = Submit(0, Transfer(0, 0, 1, sink), &error);
+  EXPECT_EQ(error.code, -32006) << json::serialize(replay);
+}
+
+// (b) kill -9 one validator under load: the others go on; restarted, it
+// catches up to the same app hash.
+TEST_F(DevnetTest, KilledValidatorCatchesUpAfterRestart) {
+  const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
+  for (int n = 0; n < 20; ++n) Submit(0, Transfer(0, n, 5, sink));
+  nodes_[3]->Kill();
+  const uint64_t at_kill = Height(0);
+  for (int n = 20; n < 40; ++n) Submit(1, Transfer(0, n, 5, sink));
+  WaitForHeight(0, at_kill + 5);
+  nodes_[3]->Start();
+  const uint64_t target = Height(0) + 2;
+  WaitForHeight(3, target);
+  WaitForHeight(0, target);
+  EXPECT_EQ(AppHashAt(3, target), AppHashAt(0, target));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (Account(3, sink).at("balance_uagr").to_number<uint64_t>() < 200) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(Account(3, sink).at("balance_uagr").to_number<uint64_t>(), 200u);
+}
+
+// (c) Two of four down: no quorum, no commits, no fork. One back: commits
+// resume and everyone agrees.
+TEST_F(DevnetTest, TwoOfFourDownStopsCommitsThenOneBackResumes) {
+  WaitForHeight(0, 3);
+  nodes_[2]->Kill();
+  nodes_[3]->Kill();
+  std::this_thread::sleep_for(seconds(1));
+  const uint64_t stalled = Height(0);
+  std::this_thread::sleep_for(seconds(3));
+  // At most the one height that was in flight can still complete.
+  EXPECT_LE(Height(0), stalled + 1);
+  EXPECT_LE(Height(1), stalled + 1);
+  nodes_[2]->Start();
+  WaitForHeight(0, stalled + 3);
+  WaitForHeight(2, stalled + 3);
+  for (size_t node : {1u, 2u}) {
+    WaitForHeight(node, stalled + 3);
+    EXPECT_EQ(AppHashAt(node, stalled + 3), AppHashAt(0, stalled + 3));
+  }
+  for (uint64_t h = 1; h <= stalled + 3; ++h) {
+    EXPECT_EQ(Call(2, "block", json::object{{"height", h}}).at("hash"),
+              Call(0, "block", json::object{{"height", h}}).at("hash"));
+  }
+}
+
+// (d) A node added later syncs from genesis, checking every commit.
+TEST_F(DevnetTest, NewNodeSyncsFromGenesis) {
+  WaitForHeight(0, 5);
+  const fs::path home = dir_.path() / "late";
+  CommandResult init = RunCommand({AGORA_CLI_PATH, "--home", home.string(), "init"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  fs::copy_file(nodes_[0]->home() / "config" / "genesis.json", home / "config" / "genesis.json",
+                fs::copy_options::overwrite_existing);
+  // Point it at validator 0 and give it free ports.
+  std::ifstream in(nodes_[0]->home() / "config" / "config.toml");
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  json::value v0 = Call(0, "net_info");
+  const std::string peer = std::string(Call(0, "status").at("node_id").as_string()) +
+                           "@127.0.0.1:" + std::to_string(v0.at("listen_port").to_number<int>());
+  agora::testing::WriteTextFile(home / "config" / "config.toml",
+                                "[p2p]\nlisten_port = 0\npersistent_peers = [\"" + peer +
+                                    "\"]\n[rpc]\nlisten_port = 0\n");
+  NodeProcess late(home);
+  late.Start();
+  // Its RPC port is ephemeral: read it from the log.
+  std::string url;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (url.empty()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+    std::string log = agora::testing::ReadTextFile(home / "agorad.log");
+    auto at = log.find("rpc on http://");
+    if (at != std::string::npos) url = log.substr(at + 7, log.find('\n', at) - at - 7);
+  }
+  urls_.push_back(url);
+  nodes_.push_back(nullptr);
+  const uint64_t target = Height(0);
+  const auto sync_deadline = std::chrono::steady_clock::now() + seconds(60);
+  while (Height(4) < target) {
+    ASSERT_LT(std::chrono::steady_clock::now(), sync_deadline) << "late node did not sync";
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_EQ(AppHashAt(4, target), AppHashAt(0, target));
+  EXPECT_FALSE(Call(4, "status").at("validator").as_bool());
+  EXPECT_EQ(late.Stop(), 0) << "agorad should exit cleanly on SIGTERM";
+  nodes_.pop_back();
+}
+
+// (e) Hostile input gets an error and changes nothing.
+TEST_F(DevnetTest, HostileInputIsRefusedAndChangesNothing) {
+  const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
+  const Address sender = Address::FromPublicKey(senders_[0].public_key());
+  auto expect_error = [&](const Bytes& raw, int64_t code, const char* what) {
+    rpc::RpcError error;
+    json::value r = Submit(0, raw, &error);
+    EXPECT_EQ(error.code, code) << what << ": " << json::serialize(r);
+  };
+  // Wrong chain id, bad signature, garbage, too large, duplicate.
+  expect_error(consensus::MakeTransfer(senders_[0], "other-chain", 0, kFee, sink, 5), -32602,
+               "wrong chain");
+  Bytes tampered = Transfer(0, 0, 5, sink);
+  tampered[tampered.size() - 1] ^= 1;
+  expect_error(tampered, -32007, "bad signature");
+  expect_error(Bytes{1, 2, 3, 4, 5}, -32602, "garbage");
+  expect_error(Bytes(5000, 7), -32602, "oversized");
+  expect_error(Transfer(0, 0, 2'000'000'000, sink), -32002, "more than the balance");
+  expect_error(Transfer(0, 0, 5, sink), 0, "valid");
+  expect_error(Transfer(0, 0, 5, sink), -32006, "duplicate");
+  rpc::RpcError error;
+  Call(0, "tx_submit", json::object{{"tx", "not base64!"}}, &error);
+  EXPECT_EQ(error.code, -32602);
+  Call(0, "no_such_method", nullptr, &error);
+  EXPECT_EQ(error.code, -32601);
+  Call(0, "account", json::object{{"address", "agora1nope"}}, &error);
+  EXPECT_EQ(error.code, -32602);
+  // Raw garbage at the P2P port, and a non-JSON RPC body.
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    const int p2p_port = Call(0, "net_info").at("listen_port").to_number<int>();
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(p2p_port)});
+    std::string junk(4096, '\xff');
+    boost::system::error_code ec;
+    boost::asio::write(socket, boost::asio::buffer(junk), ec);
+  }
+  auto body = rpc::RpcClient(urls_[0]).Get("/metrics");
+  ASSERT_TRUE(body.ok());
+  EXPECT_NE(body->find("agora_height"), std::string::npos);
+  // Only the one valid transfer moved money.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (Account(0, sink).at("balance_uagr").to_number<uint64_t>() < 5) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const uint64_t h = Height(0) + 2;
+  WaitForHeight(0, h);
+  for (size_t node = 0; node < 4; ++node) {
+    WaitForHeight(node, h);
+    EXPECT_EQ(Account(node, sink).at("balance_uagr").to_number<uint64_t>(), 5u);
+    EXPECT_EQ(Account(node, sender).at("nonce").to_number<uint64_t>(), 1u);
+    EXPECT_EQ(AppHashAt(node, h), AppHashAt(0, h));
+  }
+}
+
+}  // namespace
+}  // namespace agora::node
