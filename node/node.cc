@@ -499,9 +499,12 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   proposal_blocks_.clear();
   own_messages_.clear();
 
+  json::array tx_hashes;
+  for (const Tx& tx : txs) tx_hashes.push_back(json::value(tx.hash.ToHex()));
   rpc_->Publish("new_block", json::object{{"height", height},
                                           {"hash", hash.ToHex()},
                                           {"txs", txs.size()},
+                                          {"tx_hashes", std::move(tx_hashes)},
                                           {"time_unix_ms", block.header().time_unix_ms()},
                                           {"app_hash", ledger_->AppHash().ToHex()}});
   for (size_t i = 0; i < txs.size(); ++i) {
@@ -986,6 +989,7 @@ void Node::Impl::RegisterRpc() {
                                   {"proposer_priority", v.priority}});
     }
     return json::value(json::object{{"height", height},
+                                    {"proposer", set.Proposer()},
                                     {"total_power", set.total_power()},
                                     {"validators", std::move(list)}});
   });

@@ -24,6 +24,9 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
     return Status::InvalidArgument("transaction is for chain '" + body.chain_id() +
                                    "', this is '" + std::string(chain_id) + "'");
   }
+  if (body.sender() != signed_tx.public_key()) {
+    return Status::InvalidArgument("transaction body's sender differs from its signing key");
+  }
   if (!body.has_transfer()) return Status::InvalidArgument("transaction has no payload");
   const proto::Transfer& transfer = body.transfer();
   auto to = Address::FromBytes(AsBytes(transfer.to()));
@@ -85,6 +88,8 @@ Bytes MakeTransfer(const SecretKey& key, std::string_view chain_id, uint64_t non
   body.set_chain_id(std::string(chain_id));
   body.set_nonce(nonce);
   body.set_fee_uagr(fee_uagr);
+  const PublicKey sender = key.public_key();
+  body.set_sender(std::string(sender.bytes.begin(), sender.bytes.end()));
   body.mutable_transfer()->set_to(std::string(to.bytes().begin(), to.bytes().end()));
   body.mutable_transfer()->set_amount_uagr(amount_uagr);
   Bytes body_bytes = EncodeDeterministic(body);

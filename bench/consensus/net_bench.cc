@@ -1,0 +1,269 @@
+// consensus_net_bench: a real 4-validator network on this machine.
+//
+// `agora testnet` writes the homes, four agorad processes run them, and a
+// load generator in this process sends pre-signed transfers over JSON-RPC
+// from many threads and senders. Commits are observed on a WebSocket
+// subscription to new_block. Printed: committed tx/s, p50/p99 submit-to-
+// commit latency, and beside them the signature-verification bound measured
+// in the same run: every validator verifies every transaction once, so the
+// machine cannot commit more than cores / (validators x one verify) tx/s.
+// Then the proposer of the next height is killed with SIGKILL and the time
+// to the next commit is measured (default timeouts: propose 1 s).
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "common/encoding.h"
+#include "common/keys.h"
+#include "consensus/ledger/tx.h"
+#include "node/rpc/client.h"
+
+extern char** environ;
+
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using agora::Address;
+using agora::Bytes;
+using agora::SecretKey;
+using Clock = std::chrono::steady_clock;
+
+pid_t Spawn(const std::vector<std::string>& args, const fs::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> argv;
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+double VerifyUs() {
+  SecretKey key = SecretKey::Generate();
+  const agora::SignDomain domain{"bench", agora::SignKind::kTransaction};
+  std::vector<Bytes> messages;
+  std::vector<agora::Signature> sigs;
+  for (int i = 0; i < 2000; ++i) {
+    messages.push_back(Bytes(120, static_cast<uint8_t>(i)));
+    sigs.push_back(key.Sign(domain, messages.back()));
+  }
+  const auto start = Clock::now();
+  int ok = 0;
+  for (int i = 0; i < 2000; ++i) ok += agora::Verify(key.public_key(), domain, messages[i], sigs[i]);
+  const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / 2000;
+  return ok == 2000 ? us : -1;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"consensus_net_bench: 4 agorad processes under a transfer load"};
+  int senders = 64, per_sender = 100, threads = 8;
+  std::string dir_arg;
+  app.add_option("--senders", senders, "Accounts sending transfers");
+  app.add_option("--per-sender", per_sender, "Transfers per account");
+  app.add_option("--threads", threads, "Load generator threads");
+  app.add_option("--dir", dir_arg, "Work directory (default: a fresh one under /tmp)");
+  CLI11_PARSE(app, argc, argv);
+
+  fs::path dir = dir_arg.empty() ? fs::temp_directory_path() /
+                                       ("agora-net-bench-" + std::to_string(getpid()))
+                                 : fs::path(dir_arg);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::vector<SecretKey> keys;
+  std::vector<std::string> args = {AGORA_CLI_PATH, "--home", (dir / "cli").string(), "testnet",
+                                   "--validators", "4", "--dir", (dir / "net").string(),
+                                   "--json"};
+  for (int i = 0; i < senders; ++i) {
+    keys.push_back(SecretKey::Generate());
+    args.push_back("--fund");
+    args.push_back(Address::FromPublicKey(keys.back().public_key()).ToString() + "=1000000000000");
+  }
+  pid_t testnet = Spawn(args, dir / "testnet.out");
+  int status = 0;
+  waitpid(testnet, &status, 0);
+  if (status != 0) {
+    std::fprintf(stderr, "agora testnet failed; see %s\n", (dir / "testnet.out").c_str());
+    return 1;
+  }
+  std::FILE* f = std::fopen((dir / "net" / "testnet.json").c_str(), "r");
+  std::string text(1 << 20, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  json::value summary = json::parse(text);
+  const std::string chain_id(summary.at("chain_id").as_string());
+  std::vector<std::string> urls, ids;
+  std::vector<fs::path> homes;
+  std::vector<pid_t> pids;
+  for (const auto& n : summary.at("nodes").as_array()) {
+    homes.push_back(std::string(n.at("home").as_string()));
+    urls.push_back(std::string(n.at("rpc").as_string()));
+    ids.push_back(std::string(n.at("node_id").as_string()));
+    pids.push_back(Spawn({AGORA_DAEMON_PATH, "--home", homes.back().string()},
+                         homes.back() / "agorad.log"));
+  }
+  auto stop_all = [&] {
+    for (pid_t p : pids) {
+      if (p > 0) kill(p, SIGKILL), waitpid(p, nullptr, 0);
+    }
+  };
+  auto height = [&](size_t node) -> uint64_t {
+    auto s = agora::node::rpc::RpcClient(urls[node]).Call("status", nullptr,
+                                                          std::chrono::milliseconds(2000));
+    return s.ok() ? s->at("height").to_number<uint64_t>() : 0;
+  };
+  const auto boot_deadline = Clock::now() + std::chrono::seconds(60);
+  for (size_t i = 0; i < urls.size(); ++i) {
+    while (height(i) < 1) {
+      if (Clock::now() > boot_deadline) {
+        std::fprintf(stderr, "nodes did not start; logs in %s\n", dir.c_str());
+        stop_all();
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  std::printf("signing %d transfers...\n", senders * per_sender);
+  const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
+  std::vector<std::vector<std::pair<std::string, std::string>>> work(threads);  // (id, base64)
+  for (int s = 0; s < senders; ++s) {
+    for (int n = 0; n < per_sender; ++n) {
+      Bytes raw = agora::consensus::MakeTransfer(keys[s], chain_id, n, 10, sink, 1);
+      auto tx = agora::consensus::DecodeTx(raw, chain_id).value();
+      work[s % threads].push_back({tx.hash.ToHex(), agora::Base64Encode(raw)});
+    }
+  }
+  // Interleave each thread's senders so nonces of one sender are in order.
+  std::mutex mu;
+  std::map<std::string, Clock::time_point> submitted, committed;
+  std::atomic<bool> watching{true};
+  std::atomic<uint64_t> failures{0};
+  auto ws = agora::node::rpc::WsSubscription::Connect(urls[0]);
+  if (!ws.ok() || !(*ws)->Subscribe("new_block").ok()) {
+    std::fprintf(stderr, "cannot subscribe to new_block\n");
+    stop_all();
+    return 1;
+  }
+  const size_t total = static_cast<size_t>(senders) * per_sender;
+  std::thread watcher([&] {
+    while (watching) {
+      auto ev = (*ws)->Next(std::chrono::milliseconds(500));
+      if (!ev.ok()) continue;
+      const auto now = Clock::now();
+      std::lock_guard lock(mu);
+      for (const auto& h : ev->at("data").at("tx_hashes").as_array()) {
+        committed.emplace(std::string(h.as_string()), now);
+      }
+      if (committed.size() >= total) return;
+    }
+  });
+  const auto start = Clock::now();
+  std::vector<std::thread> load;
+  for (int t = 0; t < threads; ++t) {
+    load.emplace_back([&, t] {
+      agora::node::rpc::RpcClient client(urls[t % urls.size()]);
+      for (const auto& [id, b64] : work[t]) {
+        {
+          std::lock_guard lock(mu);
+          submitted[id] = Clock::now();
+        }
+        auto r = client.Call("tx_submit", json::object{{"tx", b64}});
+        if (!r.ok() && failures++ < 3) {
+          std::fprintf(stderr, "tx_submit: %s\n", r.status().message().c_str());
+        }
+      }
+    });
+  }
+  for (auto& t : load) t.join();
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (committed.size() >= total) break;
+    }
+    if (Clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  watching = false;
+  watcher.join();
+  Clock::time_point last = start;
+  std::vector<double> latencies;
+  for (const auto& [id, at] : committed) {
+    last = std::max(last, at);
+    auto s = submitted.find(id);
+    if (s != submitted.end()) {
+      latencies.push_back(std::chrono::duration<double, std::milli>(at - s->second).count());
+    }
+  }
+  const double seconds = std::chrono::duration<double>(last - start).count();
+  const double tps = committed.size() / seconds;
+  const double verify_us = VerifyUs();
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const double bound = cores * 1e6 / (4 * verify_us);
+
+  // Kill the proposer of the next height and time the next commit.
+  const uint64_t h = height(0) + 1;
+  auto validators = agora::node::rpc::RpcClient(urls[0]).Call(
+      "validators", json::object{{"height", h}});
+  double recovery_ms = -1;
+  if (validators.ok()) {
+    const auto proposer = validators->at("proposer").to_number<size_t>();
+    const std::string key(validators->at("validators").at(proposer).at("public_key").as_string());
+    size_t victim = std::find(ids.begin(), ids.end(), key) - ids.begin();
+    if (victim < pids.size()) {
+      const size_t watch = (victim + 1) % pids.size();
+      // Kill right after height h-1 commits, so the victim was due to propose h.
+      while (height(watch) < h - 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      const auto killed = Clock::now();
+      kill(pids[victim], SIGKILL);
+      waitpid(pids[victim], nullptr, 0);
+      pids[victim] = -1;
+      while (height(watch) < h && Clock::now() - killed < std::chrono::seconds(30)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      recovery_ms = std::chrono::duration<double, std::milli>(Clock::now() - killed).count();
+    }
+  }
+  stop_all();
+
+  std::printf("\n4 validators, %u cores, %d senders x %d transfers, %d client threads\n", cores,
+              senders, per_sender, threads);
+  std::printf("submitted %zu, rejected %llu, committed %zu in %.2f s\n", total,
+              static_cast<unsigned long long>(failures.load()), committed.size(), seconds);
+  std::printf("| committed tx/s | p50 latency | p99 latency | verify bound tx/s | ratio |\n");
+  std::printf("|---:|---:|---:|---:|---:|\n");
+  std::printf("| %.0f | %.0f ms | %.0f ms | %.0f (%u cores / (4 x %.1f us)) | %.2f |\n", tps,
+              Percentile(latencies, 0.5), Percentile(latencies, 0.99), bound, cores, verify_us,
+              tps / bound);
+  std::printf("kill -9 of the next proposer -> next commit: %.0f ms\n", recovery_ms);
+  if (dir_arg.empty()) fs::remove_all(dir);
+  return committed.size() == total ? 0 : 1;
+}
