@@ -234,4 +234,34 @@ float DilocoRun::EvaluateValidation(int batches) {
   return loss;
 }
 
+uint64_t DataParallelBytes(int64_t parameters, int workers, int64_t steps) {
+  return static_cast<uint64_t>(steps) * static_cast<uint64_t>(workers) * 4u *
+         static_cast<uint64_t>(parameters);
+}
+
+Result<Comparison> CompareWithDataParallel(
+    const TrainConfig& config, const DilocoConfig& diloco, const Corpus& corpus,
+    kernels::Backend backend, int eval_batches,
+    const std::function<void(const char*, int64_t, int64_t)>& on_progress) {
+  Comparison out;
+  AGORA_ASSIGN_OR_RETURN(DilocoRun run, DilocoRun::Create(config, diloco, corpus, backend));
+  for (int r = 0; r < diloco.rounds; ++r) {
+    run.RunRound();
+    if (on_progress) on_progress("diloco", r + 1, diloco.rounds);
+  }
+  out.diloco_val_loss = run.EvaluateValidation(eval_batches);
+  out.diloco_bytes = run.bytes_sent();
+
+  const int64_t steps = int64_t{diloco.rounds} * diloco.inner_steps;
+  AGORA_ASSIGN_OR_RETURN(Trainer ddp,
+                         Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend));
+  for (int64_t s = 0; s < steps; ++s) {
+    ddp.DataParallelStep(diloco.workers);
+    if (on_progress) on_progress("ddp", s + 1, steps);
+  }
+  out.ddp_val_loss = ddp.EvaluateValidation(eval_batches);
+  out.ddp_bytes = DataParallelBytes(config.model.ParameterCount(), diloco.workers, steps);
+  return out;
+}
+
 }  // namespace agora::trainer

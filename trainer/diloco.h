@@ -127,6 +127,29 @@ class DilocoRun {
   size_t bytes_sent_ = 0;
 };
 
+// DiLoCo against synchronous data-parallel training with the same workers,
+// per-worker batch and total inner steps (R * H): data-parallel averages the
+// K workers' gradients every step (DataParallelStep) and each worker sends
+// its fp32 gradient every step; DiLoCo sends one int8 pseudo-gradient per
+// worker per round.
+struct Comparison {
+  float diloco_val_loss = 0;
+  float ddp_val_loss = 0;
+  uint64_t diloco_bytes = 0;
+  uint64_t ddp_bytes = 0;  // steps * workers * 4 * parameters
+};
+
+// `on_progress(what, done, total)` is called after each DiLoCo round and each
+// data-parallel step (what = "diloco" or "ddp").
+Result<Comparison> CompareWithDataParallel(
+    const TrainConfig& config, const DilocoConfig& diloco, const Corpus& corpus,
+    kernels::Backend backend, int eval_batches,
+    const std::function<void(const char* what, int64_t done, int64_t total)>& on_progress =
+        nullptr);
+
+// Bytes K workers send over `steps` data-parallel steps (fp32 gradients).
+uint64_t DataParallelBytes(int64_t parameters, int workers, int64_t steps);
+
 // BLAKE2b-256 of float32 values as little-endian bytes.
 Hash256 HashFloats(std::span<const float> values);
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "kernels/parallel.h"
 #include "trainer/train_state.h"
@@ -21,13 +22,19 @@ TEST(LearnsTest, SmallConfigFallsBelowTwoNatsPerByte) {
   kernels::SetThreadCount(1);
   TrainConfig config = PresetConfig("small").value();
   config.optimizer.total_steps = kSteps;
+  if (const char* e = std::getenv("TUNE_LR")) config.optimizer.lr_max = std::atof(e);
+  if (const char* e = std::getenv("TUNE_BATCH")) config.batch = std::atoi(e);
+  int steps = kSteps;
+  if (const char* e = std::getenv("TUNE_STEPS")) steps = std::atoi(e);
+  config.optimizer.total_steps = steps;
+  config.optimizer.lr_min = config.optimizer.lr_max / 10;
   Corpus corpus = ShakespeareCorpus();
   auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus,
                                  kernels::Backend::kCpu);
   ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
   float first_val = trainer->EvaluateValidation(kEvalBatches);
   float val = first_val;
-  for (int step = 1; step <= kSteps; ++step) {
+  for (int step = 1; step <= steps; ++step) {
     StepStats stats = trainer->Step();
     ASSERT_TRUE(std::isfinite(stats.loss)) << "step " << step;
     if (step % kEvalEvery == 0) {
