@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "node/build_info.h"
 #include "node/cli/password.h"
+#include "node/cli/train_commands.h"
 #include "node/home.h"
 #include "node/keyring.h"
 
@@ -119,6 +120,7 @@ int Run(int argc, char** argv) {
   app.add_flag("--json", global.json, "Print machine-readable JSON");
 
   std::function<Status()> action;
+  AddTrainCommands(app, action, global.json);
   auto* version = app.add_subcommand("version", "Print the version and the build's CUDA state");
   version->callback([&] {
     action = [] {
