@@ -33,6 +33,7 @@ constexpr int kProgressLinesMax = 100;
 
 struct TrainOptions {
   int64_t steps = 1000;
+  int64_t stop_after = 0;  // 0: run to --steps
   std::string config = "small";
   std::string data;
   std::string out = "train-out";
@@ -149,20 +150,22 @@ Status TrainPlain(const TrainOptions& options, bool json_output) {
 
   const int64_t first = run.state().step;
   const double tokens_per_step = static_cast<double>(config.batch) * config.model.context;
-  Progress progress(options.steps);
+  const int64_t last = options.stop_after > 0 ? std::min(options.steps, options.stop_after)
+                                              : options.steps;
+  Progress progress(last);
   auto start = Clock::now();
   float val = NAN;
-  for (int64_t step = first + 1; step <= options.steps; ++step) {
+  for (int64_t step = first + 1; step <= last; ++step) {
     trainer::StepStats stats = run.Step();
     double elapsed = SecondsSince(start);
     double tokens_per_s = tokens_per_step * static_cast<double>(step - first) / elapsed;
-    bool eval = (options.eval_every > 0 && step % options.eval_every == 0) || step == options.steps;
+    bool eval = (options.eval_every > 0 && step % options.eval_every == 0) || step == last;
     float step_val = NAN;
     if (eval) val = step_val = run.EvaluateValidation(options.eval_batches);
     csv << step << "," << stats.loss << ",";
     if (eval) csv << step_val;
     csv << "," << stats.learning_rate << "," << stats.grad_norm << "," << tokens_per_s << "\n";
-    double eta = elapsed / static_cast<double>(step - first) * static_cast<double>(options.steps - step);
+    double eta = elapsed / static_cast<double>(step - first) * static_cast<double>(last - step);
     char line[200];
     std::snprintf(line, sizeof(line), "step %lld/%lld | loss %.4f | val %.4f | %.0f tok/s | ETA %s",
                   static_cast<long long>(step), static_cast<long long>(options.steps), stats.loss,
@@ -349,6 +352,8 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
   auto* train = app.add_subcommand("train", "Train a model locally on a text corpus");
   train->add_option("--steps", options->steps, "Optimizer steps (total, when resuming)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  train->add_option("--stop-after", options->stop_after,
+                    "Stop and checkpoint after this step (the schedule still spans --steps)");
   train->add_option("--config", options->config, "Preset: tiny, small, shakespeare")
       ->capture_default_str();
   train->add_option("--data", options->data, "Corpus file (default: data/tinyshakespeare.txt)");
