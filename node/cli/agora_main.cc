@@ -15,6 +15,7 @@
 #include "node/cli/chain_commands.h"
 #include "node/cli/global_options.h"
 #include "node/cli/password.h"
+#include "node/cli/train_commands.h"
 #include "node/home.h"
 #include "node/keyring.h"
 
@@ -118,6 +119,7 @@ int Run(int argc, char** argv) {
                  "A node's RPC URL (default: $AGORA_NODE or http://127.0.0.1:26657)");
 
   std::function<Status()> action;
+  AddTrainCommands(app, action, global.json);
   auto* version = app.add_subcommand("version", "Print the version and the build's CUDA state");
   version->callback([&] {
     action = [] {

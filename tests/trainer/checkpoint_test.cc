@@ -1,0 +1,128 @@
+// The checkpoint format: save -> load -> continue gives the bits of an
+// uninterrupted run; damaged, truncated and foreign files are refused.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "common/file_util.h"
+#include "tests/test_util.h"
+#include "tests/trainer/trainer_test_util.h"
+#include "trainer/checkpoint.h"
+#include "trainer/train_state.h"
+
+namespace agora::trainer {
+namespace {
+
+using testing::TempDir;
+
+Trainer MakeTrainer(const TrainConfig& config, const Corpus& corpus) {
+  auto trainer =
+      Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, kernels::Backend::kCpu);
+  AGORA_CHECK(trainer.ok());
+  return std::move(trainer).value();
+}
+
+TEST(CheckpointTest, SaveLoadContinueMatchesUninterruptedRun) {
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  TempDir dir;
+
+  Trainer uninterrupted = MakeTrainer(config, corpus);
+  std::vector<float> losses;
+  for (int i = 0; i < 6; ++i) losses.push_back(uninterrupted.Step().loss);
+
+  Trainer first = MakeTrainer(config, corpus);
+  for (int i = 0; i < 3; ++i) first.Step();
+  auto saved = SaveCheckpoint(dir.path() / "step3.ckpt", first.state());
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  auto loaded = LoadCheckpoint(dir.path() / "step3.ckpt");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->hash, *saved);
+  EXPECT_EQ(loaded->state.step, 3);
+  EXPECT_EQ(loaded->state.config, config);
+  EXPECT_EQ(CheckpointHash(loaded->state), *saved);
+
+  auto resumed = Trainer::Create(std::move(loaded->state), corpus, kernels::Backend::kCpu);
+  ASSERT_TRUE(resumed.ok());
+  for (int i = 3; i < 6; ++i) EXPECT_EQ(resumed->Step().loss, losses[i]) << "step " << i;
+  EXPECT_EQ(CheckpointHash(resumed->state()), CheckpointHash(uninterrupted.state()));
+  EXPECT_EQ(std::memcmp(resumed->state().params.data(), uninterrupted.state().params.data(),
+                        uninterrupted.state().params.size() * 4),
+            0);
+}
+
+TEST(CheckpointTest, LayoutIsAsDocumented) {
+  TrainConfig config = MicroConfig();
+  TrainState state = TrainState::Fresh(config, Blake2b256("corpus"));
+  state.step = 0x0102030405060708;
+  Bytes bytes = SerializeCheckpoint(state);
+  const size_t n = static_cast<size_t>(config.model.ParameterCount());
+  ASSERT_EQ(bytes.size(), kCheckpointHeaderBytes + 12 * n + 32);
+  EXPECT_EQ(std::memcmp(bytes.data(), "AGORACKP", 8), 0);
+  EXPECT_EQ(bytes[8], 1);  // version, little-endian u32
+  EXPECT_EQ(bytes[12], 0);  // vocab 256 = 00 01 00 00
+  EXPECT_EQ(bytes[13], 1);
+  // The step sits after the corpus hash, round and worker.
+  const size_t step_at = kCheckpointHeaderBytes - 8 - 8 - 8;
+  EXPECT_EQ(bytes[step_at], 0x08);
+  EXPECT_EQ(bytes[step_at + 7], 0x01);
+  // First parameter, little-endian float32.
+  float first;
+  uint32_t bits = 0;
+  for (int i = 0; i < 4; ++i) bits |= uint32_t{bytes[kCheckpointHeaderBytes + i]} << (8 * i);
+  std::memcpy(&first, &bits, 4);
+  EXPECT_EQ(first, state.params[0]);
+  EXPECT_EQ(Hash256::FromBytes(ByteSpan(bytes).last(32)),
+            Blake2b256(ByteSpan(bytes).first(bytes.size() - 32)));
+}
+
+TEST(CheckpointTest, DamagedFilesAreRefusedWithAClearError) {
+  TrainState state = TrainState::Fresh(MicroConfig(), Blake2b256("corpus"));
+  const Bytes good = SerializeCheckpoint(state);
+  ASSERT_TRUE(ParseCheckpoint(good).ok());
+
+  Bytes flipped = good;
+  flipped[kCheckpointHeaderBytes + 100] ^= 0x01;
+  auto bad_hash = ParseCheckpoint(flipped);
+  EXPECT_EQ(bad_hash.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(bad_hash.status().message().find("hash mismatch"), std::string::npos);
+
+  Bytes truncated(good.begin(), good.end() - 1000);
+  EXPECT_EQ(ParseCheckpoint(truncated).status().code(), StatusCode::kCorruption);
+  Bytes header_only(good.begin(), good.begin() + 40);
+  EXPECT_NE(ParseCheckpoint(header_only).status().message().find("truncated"), std::string::npos);
+
+  Bytes magic = good;
+  magic[0] = 'X';
+  EXPECT_NE(ParseCheckpoint(magic).status().message().find("bad magic"), std::string::npos);
+
+  Bytes version = good;
+  version[8] = 2;
+  auto wrong_version = ParseCheckpoint(version);
+  EXPECT_EQ(wrong_version.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(wrong_version.status().message().find("version 2"), std::string::npos);
+
+  // A valid hash over a config that makes no sense is still refused.
+  Bytes heads = good;
+  heads[12 + 12] = 3;  // heads = 3 does not divide width 16
+  heads.resize(heads.size() - 32);
+  Hash256 rehash = Blake2b256(heads);
+  Append(heads, rehash.span());
+  EXPECT_NE(ParseCheckpoint(heads).status().message().find("config is invalid"),
+            std::string::npos);
+
+  TempDir dir;
+  auto missing = LoadCheckpoint(dir.path() / "nope.ckpt");
+  EXPECT_NE(missing.status().message().find("nope.ckpt"), std::string::npos);
+}
+
+TEST(CheckpointTest, WrongCorpusIsRefused) {
+  Corpus corpus = ShakespeareCorpus(20000);
+  TrainState state = TrainState::Fresh(MicroConfig(), Blake2b256("another corpus"));
+  auto trainer = Trainer::Create(std::move(state), corpus, kernels::Backend::kCpu);
+  EXPECT_EQ(trainer.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(trainer.status().message().find("--data"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace agora::trainer

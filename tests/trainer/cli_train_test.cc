@@ -1,0 +1,122 @@
+// agora train / generate / model info, run as a user runs them.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+
+#include "tests/test_util.h"
+
+namespace agora::trainer {
+namespace {
+
+using testing::CommandResult;
+using testing::ReadTextFile;
+using testing::RunCommand;
+using testing::TempDir;
+
+class TrainCliTest : public ::testing::Test {
+ protected:
+  CommandResult Agora(std::vector<std::string> args) {
+    args.insert(args.begin(), AGORA_CLI_PATH);
+    return RunCommand(args);
+  }
+  std::string Path(const std::string& name) { return (dir_.path() / name).string(); }
+  boost::json::object Json(const CommandResult& r) {
+    return boost::json::parse(r.out).as_object();
+  }
+  TempDir dir_;
+};
+
+int CountLines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+TEST_F(TrainCliTest, TrainWritesCheckpointAndLossLogThenInfoAndGenerate) {
+  CommandResult train = Agora({"--json", "train", "--config", "tiny", "--steps", "12",
+                               "--eval-every", "6", "--eval-batches", "2", "--out", Path("run")});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_NE(train.err.find("tok/s"), std::string::npos) << train.err;
+  EXPECT_NE(train.err.find("ETA"), std::string::npos) << train.err;
+  auto summary = Json(train);
+  EXPECT_EQ(summary["step"].as_int64(), 12);
+  EXPECT_LT(summary["val_loss"].to_number<double>(), 5.6);
+  std::string csv = ReadTextFile(Path("run/loss.csv"));
+  EXPECT_EQ(CountLines(csv), 13) << csv;
+  EXPECT_EQ(csv.rfind("step,train_loss,val_loss,lr,grad_norm,tokens_per_s", 0), 0u);
+
+  CommandResult info = Agora({"--json", "model", "info", Path("run/model.ckpt")});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  auto info_json = Json(info);
+  EXPECT_EQ(info_json["hash"].as_string(), summary["hash"].as_string());
+  EXPECT_EQ(info_json["step"].as_int64(), 12);
+  EXPECT_EQ(info_json["layers"].as_int64(), 2);
+  CommandResult info_text = Agora({"model", "info", Path("run/model.ckpt")});
+  EXPECT_NE(info_text.out.find("layers 2, heads 2, width 64"), std::string::npos) << info_text.out;
+
+  auto generate = [&](const std::string& seed) {
+    return Agora({"generate", "--model", Path("run/model.ckpt"), "--prompt", "ROMEO:",
+                  "--tokens", "20", "--seed", seed});
+  };
+  CommandResult a = generate("3"), b = generate("3"), c = generate("4");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out.rfind("ROMEO:", 0), 0u);
+  EXPECT_EQ(a.out.size(), 6u + 20u + 1u);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST_F(TrainCliTest, ResumedRunEndsInTheSameCheckpoint) {
+  auto train = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--json", "train", "--eval-batches", "1"});
+    CommandResult r = Agora(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? std::string(Json(r)["hash"].as_string()) : std::string();
+  };
+  std::string straight = train({"--config", "tiny", "--steps", "8", "--out", Path("straight")});
+  std::string half = train({"--config", "tiny", "--steps", "8", "--stop-after", "4", "--out",
+                            Path("half")});
+  EXPECT_NE(half, straight);
+  std::string resumed =
+      train({"--resume", Path("half/model.ckpt"), "--steps", "8", "--out", Path("resumed")});
+  EXPECT_EQ(resumed, straight);
+  std::string csv = ReadTextFile(Path("resumed/loss.csv"));
+  EXPECT_EQ(CountLines(csv), 4) << csv;  // resumed steps only: the log appends
+}
+
+TEST_F(TrainCliTest, DilocoWritesCommitmentsAndComparesWithDataParallel) {
+  CommandResult run = Agora({"--json", "train", "--diloco", "--config", "tiny", "--workers", "2",
+                             "--rounds", "2", "--inner-steps", "3", "--checkpoint-every", "1",
+                             "--eval-batches", "1", "--out", Path("diloco")});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_GT(Json(run)["bytes_sent"].as_int64(), 0);
+  EXPECT_EQ(CountLines(ReadTextFile(Path("diloco/commitments.csv"))), 1 + 2 * 2);
+  CommandResult info = Agora({"--json", "model", "info", Path("diloco/model.ckpt")});
+  EXPECT_EQ(Json(info)["round"].as_int64(), 2);
+
+  CommandResult compare = Agora({"--json", "train", "--diloco", "--compare-ddp", "--config",
+                                 "tiny", "--workers", "2", "--rounds", "1", "--inner-steps", "30",
+                                 "--eval-batches", "1"});
+  ASSERT_EQ(compare.exit_code, 0) << compare.err;
+  auto c = Json(compare);
+  EXPECT_GT(c["bytes_ratio"].to_number<double>(), 100.0);
+  EXPECT_GT(c["diloco_val_loss"].to_number<double>(), 0.0);
+  EXPECT_GT(c["ddp_val_loss"].to_number<double>(), 0.0);
+}
+
+TEST_F(TrainCliTest, BadInputGivesClearErrors) {
+  testing::WriteTextFile(Path("bad.ckpt"), "AGORACKP but not really a checkpoint at all, no");
+  CommandResult bad = Agora({"model", "info", Path("bad.ckpt")});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("checkpoint"), std::string::npos) << bad.err;
+  CommandResult config = Agora({"train", "--config", "huge", "--steps", "1", "--out", Path("x")});
+  EXPECT_EQ(config.exit_code, 1);
+  EXPECT_NE(config.err.find("tiny, small, shakespeare"), std::string::npos) << config.err;
+  CommandResult missing = Agora({"generate", "--model", Path("none.ckpt")});
+  EXPECT_EQ(missing.exit_code, 1);
+  CommandResult no_diloco = Agora({"train", "--compare-ddp", "--steps", "1"});
+  EXPECT_EQ(no_diloco.exit_code, 1);
+  EXPECT_NE(no_diloco.err.find("--diloco"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace agora::trainer

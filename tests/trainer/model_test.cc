@@ -1,0 +1,187 @@
+// The model, its initialization and gradients, the data selection and the
+// learning-rate schedule.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "kernels/parallel.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/data.h"
+#include "trainer/model.h"
+#include "trainer/train_state.h"
+#include "tests/trainer/trainer_test_util.h"
+
+namespace agora::trainer {
+namespace {
+
+TEST(ConfigTest, PresetsAreValidAndCountParameters) {
+  for (const std::string& name : PresetNames()) {
+    auto config = PresetConfig(name);
+    ASSERT_TRUE(config.ok()) << name;
+    EXPECT_TRUE(config->Validate().ok()) << name;
+    ParameterLayout layout(config->model);
+    EXPECT_EQ(layout.total, config->model.ParameterCount());
+  }
+  auto small = PresetConfig("small");
+  EXPECT_EQ(small->model.layers, 4);
+  EXPECT_EQ(small->model.width, 128);
+  EXPECT_EQ(small->batch, 16);
+  EXPECT_FALSE(PresetConfig("huge").ok());
+  ModelConfig bad{.vocab = 256, .context = 16, .layers = 1, .heads = 3, .width = 16};
+  EXPECT_NE(bad.Validate().message().find("multiple of heads"), std::string::npos);
+}
+
+TEST(ConfigTest, DeterministicCosMatchesLibm) {
+  for (int i = 0; i <= 1000; ++i) {
+    double x = 3.14159265358979323846 * i / 1000.0;
+    EXPECT_NEAR(DeterministicCos(x), std::cos(x), 1e-15) << x;
+  }
+}
+
+TEST(ConfigTest, ScheduleWarmsUpThenDecays) {
+  OptimizerConfig opt;
+  opt.lr_max = 1e-3f;
+  opt.lr_min = 1e-4f;
+  opt.warmup_steps = 10;
+  opt.total_steps = 110;
+  EXPECT_FLOAT_EQ(LearningRate(opt, 0), 1e-4f);
+  EXPECT_FLOAT_EQ(LearningRate(opt, 9), 1e-3f);
+  EXPECT_FLOAT_EQ(LearningRate(opt, 10), 1e-3f);
+  EXPECT_NEAR(LearningRate(opt, 60), 5.5e-4f, 1e-9);
+  EXPECT_FLOAT_EQ(LearningRate(opt, 110), 1e-4f);
+  EXPECT_FLOAT_EQ(LearningRate(opt, 5000), 1e-4f);
+  for (int64_t s = 11; s < 110; ++s) EXPECT_LE(LearningRate(opt, s), LearningRate(opt, s - 1));
+}
+
+TEST(ModelTest, InitializationIsSeededAndScaled) {
+  TrainConfig config = MicroConfig();
+  const int64_t n = config.model.ParameterCount();
+  std::vector<float> a(n), b(n), c(n);
+  InitParameters(config.model, 1, a);
+  InitParameters(config.model, 1, b);
+  InitParameters(config.model, 2, c);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), n * 4), 0);
+  EXPECT_NE(std::memcmp(a.data(), c.data(), n * 4), 0);
+  ParameterLayout layout(config.model);
+  EXPECT_EQ(a[layout.ln1w], 1.0f);
+  EXPECT_EQ(a[layout.qkvb], 0.0f);
+  double sum_sq = 0;
+  for (int64_t i = 0; i < config.model.vocab * config.model.width; ++i) {
+    sum_sq += double{a[layout.wte + i]} * a[layout.wte + i];
+  }
+  EXPECT_NEAR(std::sqrt(sum_sq / (config.model.vocab * config.model.width)), 0.02, 0.002);
+}
+
+TEST(ModelTest, InitialLossIsUniform) {
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus,
+                                 kernels::Backend::kCpu);
+  ASSERT_TRUE(trainer.ok());
+  EXPECT_NEAR(trainer->EvaluateValidation(2), std::log(256.0), 0.05);
+}
+
+// Central differences in double of the float model against Backward, on a
+// few parameters of every tensor: catches any miswired gradient.
+TEST(ModelTest, GradientMatchesFiniteDifferences) {
+  TrainConfig config = MicroConfig();
+  config.model.context = 8;
+  std::vector<float> params(config.model.ParameterCount());
+  InitParameters(config.model, 3, params);
+  // Larger weights than the initialization, so every path carries signal.
+  for (float& p : params) p = p * 5.0f;
+  Gpt model(config.model, kernels::Backend::kReference);
+  const int batch = 2, seq_len = 8;
+  std::vector<int32_t> tokens(batch * seq_len), targets(batch * seq_len);
+  for (int i = 0; i < batch * seq_len; ++i) {
+    tokens[i] = (i * 37 + 11) % 256;
+    targets[i] = (i * 53 + 5) % 256;
+  }
+  model.Forward(params.data(), tokens.data(), targets.data(), batch, seq_len);
+  model.ZeroGrad();
+  model.Backward(params.data(), 1.0f);
+  std::vector<float> grads(model.grads().begin(), model.grads().end());
+  for (const TensorInfo& tensor : model.layout().tensors) {
+    for (int64_t probe = 0; probe < 3; ++probe) {
+      int64_t i = tensor.offset + (probe * 7919) % tensor.size;
+      if (tensor.name == "wte") i = tensor.offset + tokens[probe] * config.model.width + probe;
+      const float saved = params[i];
+      const float h = 1e-2f;
+      params[i] = saved + h;
+      double up = model.Forward(params.data(), tokens.data(), targets.data(), batch, seq_len);
+      params[i] = saved - h;
+      double down = model.Forward(params.data(), tokens.data(), targets.data(), batch, seq_len);
+      params[i] = saved;
+      double numeric = (up - down) / (2.0 * h);
+      EXPECT_NEAR(grads[i], numeric, 2e-3 + 0.05 * std::fabs(numeric))
+          << tensor.name << " index " << i - tensor.offset;
+    }
+  }
+}
+
+TEST(DataTest, CorpusIsHashedAndSplit) {
+  Corpus corpus = ShakespeareCorpus();
+  EXPECT_EQ(corpus.size(), 1115394u);
+  EXPECT_EQ(corpus.train().size() + corpus.validation().size(), corpus.size());
+  EXPECT_EQ(corpus.train().size(), corpus.size() * 9 / 10);
+  // The identity of tinyshakespeare.txt: a changed corpus changes every hash.
+  EXPECT_EQ(corpus.hash().ToHex(), std::string(kTinyShakespeareHashHex));
+  EXPECT_FALSE(Corpus::FromBytes("too short").ok());
+  auto missing = Corpus::Load("/nonexistent/corpus.txt");
+  EXPECT_NE(missing.status().message().find("--data"), std::string::npos);
+}
+
+TEST(DataTest, BatchSelectionIsAPureFunction) {
+  const size_t train_size = 1000;
+  std::set<uint64_t> seen;
+  for (uint64_t step = 0; step < 50; ++step) {
+    for (uint64_t row = 0; row < 4; ++row) {
+      uint64_t offset = BatchOffset(1, 2, 3, step, row, train_size, 64);
+      EXPECT_EQ(offset, BatchOffset(1, 2, 3, step, row, train_size, 64));
+      EXPECT_LT(offset + 64, train_size);
+      seen.insert(offset);
+    }
+  }
+  EXPECT_GT(seen.size(), 150u);
+  // Every coordinate matters.
+  uint64_t base = BatchOffset(1, 2, 3, 4, 5, 1 << 20, 64);
+  EXPECT_NE(base, BatchOffset(9, 2, 3, 4, 5, 1 << 20, 64));
+  EXPECT_NE(base, BatchOffset(1, 9, 3, 4, 5, 1 << 20, 64));
+  EXPECT_NE(base, BatchOffset(1, 2, 9, 4, 5, 1 << 20, 64));
+  EXPECT_NE(base, BatchOffset(1, 2, 3, 9, 5, 1 << 20, 64));
+  EXPECT_NE(base, BatchOffset(1, 2, 3, 4, 9, 1 << 20, 64));
+  // A window's targets are its inputs shifted by one byte.
+  Corpus corpus = ShakespeareCorpus(20000);
+  std::vector<int32_t> tokens(2 * 16), targets(2 * 16);
+  FillTrainBatch(corpus, 1, 0, 0, 3, 2, 16, tokens.data(), targets.data());
+  uint64_t offset = BatchOffset(1, 0, 0, 3, 1, corpus.train().size(), 16);
+  for (int t = 0; t < 16; ++t) {
+    EXPECT_EQ(tokens[16 + t], TokenOfByte(corpus.train()[offset + t]));
+    EXPECT_EQ(targets[16 + t], TokenOfByte(corpus.train()[offset + t + 1]));
+  }
+}
+
+// Steps of the reference and the fast backend, and of 1 and 2 threads, end in
+// the same checkpoint bits.
+TEST(DeterminismTest, BackendsAndThreadCountsAgree) {
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  auto run = [&](kernels::Backend backend, int threads) {
+    kernels::SetThreadCount(threads);
+    auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
+    AGORA_CHECK(trainer.ok());
+    for (int i = 0; i < 3; ++i) trainer->Step();
+    return CheckpointHash(trainer->state());
+  };
+  Hash256 reference = run(kernels::Backend::kReference, 1);
+  EXPECT_EQ(run(kernels::Backend::kCpu, 1), reference);
+  EXPECT_EQ(run(kernels::Backend::kCpu, 2), reference);
+  EXPECT_EQ(run(kernels::Backend::kCpu, 3), reference);
+  kernels::SetThreadCount(2);
+}
+
+}  // namespace
+}  // namespace agora::trainer

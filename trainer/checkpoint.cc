@@ -1,0 +1,186 @@
+#include "trainer/checkpoint.h"
+
+#include <bit>
+#include <cstring>
+
+#include "common/file_util.h"
+
+namespace agora::trainer {
+namespace {
+
+class Writer {
+ public:
+  explicit Writer(Bytes& out) : out_(out) {}
+  void U32(uint32_t v) {
+    for (int shift = 0; shift < 32; shift += 8) out_.push_back(static_cast<uint8_t>(v >> shift));
+  }
+  void U64(uint64_t v) { PutU64LittleEndian(out_, v); }
+  void F32(float v) { U32(std::bit_cast<uint32_t>(v)); }
+  void Floats(const std::vector<float>& values) {
+    size_t at = out_.size();
+    out_.resize(at + values.size() * 4);
+    uint8_t* p = out_.data() + at;
+    for (float value : values) {
+      uint32_t bits = std::bit_cast<uint32_t>(value);
+      p[0] = static_cast<uint8_t>(bits);
+      p[1] = static_cast<uint8_t>(bits >> 8);
+      p[2] = static_cast<uint8_t>(bits >> 16);
+      p[3] = static_cast<uint8_t>(bits >> 24);
+      p += 4;
+    }
+  }
+  void Raw(ByteSpan b) { Append(out_, b); }
+
+ private:
+  Bytes& out_;
+};
+
+// Reads from a span whose length the caller has already checked.
+class Reader {
+ public:
+  explicit Reader(ByteSpan in) : in_(in) {}
+  uint32_t U32() {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(in_[at_ + i]) << (8 * i);
+    at_ += 4;
+    return v;
+  }
+  uint64_t U64() {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(in_[at_ + i]) << (8 * i);
+    at_ += 8;
+    return v;
+  }
+  float F32() { return std::bit_cast<float>(U32()); }
+  void Floats(std::vector<float>& values, size_t count) {
+    values.resize(count);
+    for (size_t i = 0; i < count; ++i) values[i] = F32();
+  }
+  ByteSpan Raw(size_t n) {
+    ByteSpan b = in_.subspan(at_, n);
+    at_ += n;
+    return b;
+  }
+
+ private:
+  ByteSpan in_;
+  size_t at_ = 0;
+};
+
+void WriteBody(Writer& w, const TrainState& s) {
+  w.Raw(ByteSpan(reinterpret_cast<const uint8_t*>(kCheckpointMagic), 8));
+  w.U32(kCheckpointVersion);
+  const ModelConfig& m = s.config.model;
+  for (int v : {m.vocab, m.context, m.layers, m.heads, m.width}) w.U32(static_cast<uint32_t>(v));
+  const OptimizerConfig& o = s.config.optimizer;
+  w.F32(o.lr_max);
+  w.F32(o.lr_min);
+  w.U64(static_cast<uint64_t>(o.warmup_steps));
+  w.U64(static_cast<uint64_t>(o.total_steps));
+  for (float f : {o.beta1, o.beta2, o.eps, o.weight_decay, o.clip_norm}) w.F32(f);
+  w.U32(static_cast<uint32_t>(s.config.batch));
+  w.U64(s.config.seed);
+  w.Raw(s.data_hash.span());
+  w.U64(s.round);
+  w.U64(s.worker);
+  w.U64(static_cast<uint64_t>(s.step));
+  w.U64(static_cast<uint64_t>(s.round_step));
+  w.U64(s.params.size());
+  w.Floats(s.params);
+  w.Floats(s.m);
+  w.Floats(s.v);
+}
+
+constexpr const char* kRetrainHint =
+    "; the file is damaged or not a checkpoint: fetch it again or retrain";
+
+}  // namespace
+
+Bytes SerializeCheckpoint(const TrainState& state) {
+  AGORA_CHECK(state.params.size() == state.m.size() && state.params.size() == state.v.size());
+  Bytes out;
+  out.reserve(kCheckpointHeaderBytes + state.params.size() * 12 + Hash256::kSize);
+  Writer w(out);
+  WriteBody(w, state);
+  Hash256 hash = Blake2b256(out);
+  w.Raw(hash.span());
+  return out;
+}
+
+Hash256 CheckpointHash(const TrainState& state) {
+  Bytes bytes = SerializeCheckpoint(state);
+  return Hash256::FromBytes(ByteSpan(bytes).last(Hash256::kSize));
+}
+
+Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
+  if (bytes.size() < 12 || std::memcmp(bytes.data(), kCheckpointMagic, 8) != 0) {
+    return Status::Corruption("not an Agora checkpoint (bad magic)" + std::string(kRetrainHint));
+  }
+  Reader r(bytes);
+  r.Raw(8);
+  uint32_t version = r.U32();
+  if (version != kCheckpointVersion) {
+    return Status::FailedPrecondition(
+        "checkpoint format version " + std::to_string(version) + " is not supported (this " +
+        "build reads version " + std::to_string(kCheckpointVersion) +
+        "); use the agora release that wrote it");
+  }
+  if (bytes.size() < kCheckpointHeaderBytes + Hash256::kSize) {
+    return Status::Corruption("checkpoint is truncated (" + std::to_string(bytes.size()) +
+                              " bytes)" + kRetrainHint);
+  }
+  ByteSpan body = bytes.first(bytes.size() - Hash256::kSize);
+  Hash256 stored = Hash256::FromBytes(bytes.last(Hash256::kSize));
+  if (Blake2b256(body) != stored) {
+    return Status::Corruption("checkpoint hash mismatch: the file is truncated or damaged" +
+                              std::string(kRetrainHint));
+  }
+  LoadedCheckpoint out;
+  out.hash = stored;
+  TrainState& s = out.state;
+  ModelConfig& m = s.config.model;
+  for (int* field : {&m.vocab, &m.context, &m.layers, &m.heads, &m.width}) {
+    *field = static_cast<int>(std::min<uint32_t>(r.U32(), 1u << 30));
+  }
+  OptimizerConfig& o = s.config.optimizer;
+  o.lr_max = r.F32();
+  o.lr_min = r.F32();
+  o.warmup_steps = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
+  o.total_steps = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
+  for (float* f : {&o.beta1, &o.beta2, &o.eps, &o.weight_decay, &o.clip_norm}) *f = r.F32();
+  s.config.batch = static_cast<int>(std::min<uint32_t>(r.U32(), 1u << 30));
+  s.config.seed = r.U64();
+  s.data_hash = Hash256::FromBytes(r.Raw(Hash256::kSize));
+  s.round = r.U64();
+  s.worker = r.U64();
+  s.step = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
+  s.round_step = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
+  uint64_t count = r.U64();
+  Status valid = s.config.Validate();
+  if (!valid.ok()) return Status::Corruption("checkpoint config is invalid: " + valid.message());
+  if (count != static_cast<uint64_t>(m.ParameterCount()) ||
+      body.size() != kCheckpointHeaderBytes + 12 * count) {
+    return Status::Corruption("checkpoint size does not match its config" +
+                              std::string(kRetrainHint));
+  }
+  r.Floats(s.params, count);
+  r.Floats(s.m, count);
+  r.Floats(s.v, count);
+  return out;
+}
+
+Result<Hash256> SaveCheckpoint(const std::filesystem::path& path, const TrainState& state) {
+  Bytes bytes = SerializeCheckpoint(state);
+  AGORA_RETURN_IF_ERROR(WriteFileAtomic(path, bytes, 0644));
+  return Hash256::FromBytes(ByteSpan(bytes).last(Hash256::kSize));
+}
+
+Result<LoadedCheckpoint> LoadCheckpoint(const std::filesystem::path& path) {
+  auto bytes = ReadFile(path, kCheckpointBytesMax);
+  if (!bytes.ok()) return bytes.status().WithContext("cannot read checkpoint " + path.string());
+  auto loaded = ParseCheckpoint(AsBytes(*bytes));
+  if (!loaded.ok()) return loaded.status().WithContext(path.string());
+  return loaded;
+}
+
+}  // namespace agora::trainer

@@ -1,0 +1,58 @@
+// The checkpoint format: one versioned file holding a whole TrainState, named
+// by the BLAKE2b-256 at its end. All numbers little-endian:
+//
+//   magic "AGORACKP" (8 bytes) | version u32 (kCheckpointVersion)
+//   model:     vocab, context, layers, heads, width            (u32 each)
+//   optimizer: lr_max, lr_min f32 | warmup_steps, total_steps u64 |
+//              beta1, beta2, eps, weight_decay, clip_norm f32 | batch u32 | seed u64
+//   data:      corpus hash (32 bytes) | round, worker u64 | step, round_step u64
+//   tensors:   parameter count u64 | params, m, v (f32 each, count values)
+//   hash:      BLAKE2b-256 of every byte before it (32 bytes)
+//
+// The hash is the checkpoint's identity: the commitment (a Merkle root over
+// checkpoint hashes) and the replay check compare these 32 bytes.
+//
+// Thread safety: free functions, thread-safe.
+#ifndef AGORA_TRAINER_CHECKPOINT_H_
+#define AGORA_TRAINER_CHECKPOINT_H_
+
+#include <cstdint>
+#include <filesystem>
+
+#include "common/bytes.h"
+#include "common/hash.h"
+#include "common/status.h"
+#include "trainer/train_state.h"
+
+namespace agora::trainer {
+
+inline constexpr char kCheckpointMagic[8] = {'A', 'G', 'O', 'R', 'A', 'C', 'K', 'P'};
+inline constexpr uint32_t kCheckpointVersion = 1;
+// Bytes before the tensors, and the trailing hash.
+inline constexpr size_t kCheckpointHeaderBytes = 8 + 4 + 5 * 4 + 4 + 4 + 8 + 8 + 5 * 4 + 4 + 8 +
+                                                 32 + 8 + 8 + 8 + 8 + 8;
+inline constexpr size_t kCheckpointBytesMax =
+    kCheckpointHeaderBytes + 3 * 4 * static_cast<size_t>(kParametersMax) + Hash256::kSize;
+
+// Encodes the state, hash included.
+Bytes SerializeCheckpoint(const TrainState& state);
+
+// The hash SerializeCheckpoint(state) ends with.
+Hash256 CheckpointHash(const TrainState& state);
+
+struct LoadedCheckpoint {
+  TrainState state;
+  Hash256 hash;
+};
+
+// Decodes and checks a checkpoint: Corruption for a bad magic, hash, size or
+// config; FailedPrecondition for another version. Messages say what to do.
+Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes);
+
+// Writes atomically (WriteFileAtomic); returns the checkpoint's hash.
+Result<Hash256> SaveCheckpoint(const std::filesystem::path& path, const TrainState& state);
+Result<LoadedCheckpoint> LoadCheckpoint(const std::filesystem::path& path);
+
+}  // namespace agora::trainer
+
+#endif  // AGORA_TRAINER_CHECKPOINT_H_

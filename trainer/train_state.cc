@@ -1,0 +1,108 @@
+#include "trainer/train_state.h"
+
+#include "kernels/ops.h"
+
+namespace agora::trainer {
+
+TrainState TrainState::Fresh(const TrainConfig& config, const Hash256& data_hash) {
+  AGORA_CHECK(config.Validate().ok());
+  TrainState state;
+  state.config = config;
+  state.data_hash = data_hash;
+  const int64_t n = config.model.ParameterCount();
+  state.params.assign(n, 0.0f);
+  state.m.assign(n, 0.0f);
+  state.v.assign(n, 0.0f);
+  InitParameters(config.model, config.seed, state.params);
+  return state;
+}
+
+Result<Trainer> Trainer::Create(TrainState state, const Corpus& corpus,
+                                kernels::Backend backend) {
+  AGORA_RETURN_IF_ERROR(state.config.Validate());
+  if (state.data_hash != corpus.hash()) {
+    return Status::FailedPrecondition("the state was trained on corpus " +
+                                      state.data_hash.ToHex() + " but the corpus given is " +
+                                      corpus.hash().ToHex() + "; pass the same --data file");
+  }
+  if (corpus.train().size() <= static_cast<size_t>(state.config.model.context) + 1 ||
+      corpus.validation().size() <= static_cast<size_t>(state.config.model.context) + 1) {
+    return Status::InvalidArgument("corpus is too small for context " +
+                                   std::to_string(state.config.model.context));
+  }
+  return Trainer(std::move(state), corpus, backend);
+}
+
+Trainer::Trainer(TrainState state, const Corpus& corpus, kernels::Backend backend)
+    : state_(std::move(state)), corpus_(&corpus), model_(state_.config.model, backend) {
+  const size_t tokens = static_cast<size_t>(state_.config.batch) * state_.config.model.context;
+  tokens_.resize(tokens);
+  targets_.resize(tokens);
+}
+
+float Trainer::AccumulateGradient(uint64_t worker, float loss_scale) {
+  const TrainConfig& config = state_.config;
+  FillTrainBatch(*corpus_, config.seed, state_.round, worker,
+                 static_cast<uint64_t>(state_.round_step), config.batch, config.model.context,
+                 tokens_.data(), targets_.data());
+  float loss = model_.Forward(state_.params.data(), tokens_.data(), targets_.data(), config.batch,
+                              config.model.context);
+  model_.Backward(state_.params.data(), loss_scale);
+  return loss;
+}
+
+StepStats Trainer::Step() {
+  model_.ZeroGrad();
+  float loss = AccumulateGradient(state_.worker, 1.0f);
+  return ApplyUpdate(loss);
+}
+
+StepStats Trainer::DataParallelStep(int workers) {
+  AGORA_CHECK(workers >= 1);
+  model_.ZeroGrad();
+  float loss_sum = 0.0f;
+  for (int k = 0; k < workers; ++k) {
+    loss_sum = loss_sum + AccumulateGradient(k, 1.0f / static_cast<float>(workers));
+  }
+  return ApplyUpdate(loss_sum / static_cast<float>(workers));
+}
+
+StepStats Trainer::ApplyUpdate(float loss) {
+  const OptimizerConfig& opt = state_.config.optimizer;
+  const kernels::Backend backend = model_.backend();
+  std::span<float> grads = model_.grads();
+  StepStats stats;
+  stats.loss = loss;
+  const int64_t n = static_cast<int64_t>(grads.size());
+  stats.grad_norm = opt.clip_norm > 0.0f
+                        ? kernels::ClipGradNorm(backend, grads.data(), n, opt.clip_norm)
+                        : kernels::GlobalNorm(backend, grads.data(), n);
+  stats.learning_rate = LearningRate(opt, state_.step);
+  for (const TensorInfo& tensor : model_.layout().tensors) {
+    kernels::AdamWConfig adam{.learning_rate = stats.learning_rate,
+                              .beta1 = opt.beta1,
+                              .beta2 = opt.beta2,
+                              .eps = opt.eps,
+                              .weight_decay = tensor.decayed ? opt.weight_decay : 0.0f};
+    kernels::AdamWUpdate(backend, state_.params.data() + tensor.offset,
+                         grads.data() + tensor.offset, state_.m.data() + tensor.offset,
+                         state_.v.data() + tensor.offset, tensor.size, adam, state_.step + 1);
+  }
+  ++state_.step;
+  ++state_.round_step;
+  return stats;
+}
+
+float Trainer::EvaluateValidation(int batches) {
+  const TrainConfig& config = state_.config;
+  double total = 0.0;
+  for (int i = 0; i < batches; ++i) {
+    FillValidationBatch(*corpus_, i, batches, config.batch, config.model.context, tokens_.data(),
+                        targets_.data());
+    total += model_.Forward(state_.params.data(), tokens_.data(), targets_.data(), config.batch,
+                            config.model.context);
+  }
+  return static_cast<float>(total / batches);
+}
+
+}  // namespace agora::trainer

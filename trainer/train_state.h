@@ -1,0 +1,84 @@
+// TrainState: everything a training run is (config, corpus hash, position in
+// the data, step, parameters, AdamW moments), and Trainer, which advances it
+// one optimizer step at a time.
+//
+// A step's batch is FillTrainBatch(seed, round, worker, round_step); its
+// learning rate is LearningRate(step); the update is global-norm clipping,
+// then AdamW per tensor (weight decay on matrices only) with bias correction
+// at step + 1. Nothing else enters, so a state saved and loaded continues to
+// the same bits as an uninterrupted run.
+//
+// Thread safety: a Trainer is not thread-safe; it may share its Corpus with
+// other Trainers on other threads.
+#ifndef AGORA_TRAINER_TRAIN_STATE_H_
+#define AGORA_TRAINER_TRAIN_STATE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "common/hash.h"
+#include "common/status.h"
+#include "kernels/backend.h"
+#include "trainer/config.h"
+#include "trainer/data.h"
+#include "trainer/model.h"
+
+namespace agora::trainer {
+
+struct TrainState {
+  TrainConfig config;
+  Hash256 data_hash;        // BLAKE2b-256 of the corpus
+  uint64_t round = 0;       // DiLoCo round (0 for plain training)
+  uint64_t worker = 0;      // worker index within the round
+  int64_t step = 0;         // optimizer steps taken: drives the schedule and AdamW
+  int64_t round_step = 0;   // steps taken in this round: drives batch selection
+  std::vector<float> params, m, v;
+
+  // A state at step 0 with InitParameters(config.seed) and zero moments.
+  // REQUIRES: config.Validate().ok()
+  static TrainState Fresh(const TrainConfig& config, const Hash256& data_hash);
+};
+
+struct StepStats {
+  float loss = 0;       // mean training loss of the step's batch, nats per byte
+  float grad_norm = 0;  // before clipping
+  float learning_rate = 0;
+};
+
+class Trainer {
+ public:
+  // FailedPrecondition if the corpus is not the one the state was trained on.
+  static Result<Trainer> Create(TrainState state, const Corpus& corpus, kernels::Backend backend);
+
+  // One optimizer step on this state's (round, worker, round_step) batch.
+  StepStats Step();
+
+  // One synchronous data-parallel step: workers 0..workers-1 each compute the
+  // gradient of their own batch (seed, round, k, round_step); the gradients
+  // are averaged in worker order (each scaled by 1 / workers, summed in
+  // ascending k) and one update is applied. Returns the mean loss.
+  StepStats DataParallelStep(int workers);
+
+  // Mean loss over `batches` validation batches (FillValidationBatch), in
+  // nats per byte.
+  float EvaluateValidation(int batches);
+
+  const TrainState& state() const { return state_; }
+  TrainState& mutable_state() { return state_; }
+  Gpt& model() { return model_; }
+  const Corpus& corpus() const { return *corpus_; }
+
+ private:
+  Trainer(TrainState state, const Corpus& corpus, kernels::Backend backend);
+  float AccumulateGradient(uint64_t worker, float loss_scale);
+  StepStats ApplyUpdate(float loss);
+
+  TrainState state_;
+  const Corpus* corpus_;
+  Gpt model_;
+  std::vector<int32_t> tokens_, targets_;
+};
+
+}  // namespace agora::trainer
+
+#endif  // AGORA_TRAINER_TRAIN_STATE_H_
