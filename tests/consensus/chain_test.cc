@@ -1,0 +1,260 @@
+// The ledger application, transactions, the mempool, blocks and commits.
+#include <gtest/gtest.h>
+
+#include "common/kv.h"
+#include "common/proto_codec.h"
+#include "consensus/chain/block.h"
+#include "consensus/chain/block_store.h"
+#include "consensus/chain/mempool.h"
+#include "consensus/ledger/ledger.h"
+#include "consensus/ledger/tx.h"
+#include "proto/tx.pb.h"
+
+namespace agora::consensus {
+namespace {
+
+constexpr char kChain[] = "chain-test";
+
+SecretKey Key(uint8_t n) { return SecretKey::FromSeed(Bytes(32, n)).value(); }
+Address AddressOf(const SecretKey& k) { return Address::FromPublicKey(k.public_key()); }
+
+Tx MakeTx(const SecretKey& from, uint64_t nonce, uint64_t amount, const Address& to,
+          uint64_t fee = 10) {
+  return DecodeTx(MakeTransfer(from, kChain, nonce, fee, to, amount), kChain).value();
+}
+
+TEST(TxTest, DecodeChecksFormAndChain) {
+  const SecretKey a = Key(1);
+  const Bytes raw = MakeTransfer(a, kChain, 3, 10, AddressOf(Key(2)), 77);
+  auto tx = DecodeTx(raw, kChain);
+  ASSERT_TRUE(tx.ok()) << tx.status().message();
+  EXPECT_EQ(tx->nonce, 3u);
+  EXPECT_EQ(tx->amount_uagr, 77u);
+  EXPECT_EQ(tx->sender, AddressOf(a));
+  EXPECT_TRUE(VerifyTxSignature(*tx, kChain));
+  EXPECT_FALSE(DecodeTx(raw, "other-chain").ok());
+  EXPECT_FALSE(DecodeTx(Bytes{1, 2, 3}, kChain).ok());
+  EXPECT_FALSE(DecodeTx(Bytes(kTxBytesMax + 1, 0), kChain).ok());
+  EXPECT_FALSE(DecodeTx(MakeTransfer(a, kChain, 0, 10, AddressOf(a), 0), kChain).ok())
+      << "a zero amount is refused";
+  // A body whose sender is not the signing key.
+  proto::SignedTx signed_tx;
+  ASSERT_TRUE(DecodeStrict(raw, kTxBytesMax, signed_tx).ok());
+  const PublicKey other = Key(9).public_key();
+  signed_tx.set_public_key(std::string(other.bytes.begin(), other.bytes.end()));
+  EXPECT_FALSE(DecodeTx(EncodeDeterministic(signed_tx), kChain).ok());
+}
+
+TEST(TxTest, TamperedSignatureFailsAndTheCacheRemembersOnlyGoodOnes) {
+  Bytes raw = MakeTransfer(Key(1), kChain, 0, 10, AddressOf(Key(2)), 5);
+  Tx good = DecodeTx(raw, kChain).value();
+  raw[raw.size() - 1] ^= 1;
+  Tx bad = DecodeTx(raw, kChain).value();
+  SignatureCache cache;
+  EXPECT_FALSE(cache.Verify(bad, kChain));
+  EXPECT_FALSE(cache.Verify(bad, kChain));
+  EXPECT_TRUE(cache.Verify(good, kChain));
+  EXPECT_EQ(cache.hits(), 0u);
+  EXPECT_TRUE(cache.Verify(good, kChain));
+  EXPECT_EQ(cache.hits(), 1u);
+}
+
+TEST(TxTest, IdenticalTransfersFromTwoSendersHaveDifferentIds) {
+  const Address to = AddressOf(Key(3));
+  EXPECT_NE(MakeTx(Key(1), 0, 5, to).hash, MakeTx(Key(2), 0, 5, to).hash);
+}
+
+TEST(LedgerTest, TransfersMoveMoneyFeesGoToTheProposer) {
+  const SecretKey a = Key(1), b = Key(2), p = Key(3);
+  Ledger ledger(/*min_fee_uagr=*/10);
+  WriteBatch batch;
+  ASSERT_TRUE(ledger.InitGenesis({{AddressOf(a), 1000}}, &batch).ok());
+  const Hash256 genesis_hash = ledger.AppHash();
+  auto outcomes = ledger.ExecuteBlock(
+      {MakeTx(a, 0, 100, AddressOf(b)),                 // ok
+       MakeTx(a, 0, 100, AddressOf(b)),                 // nonce used
+       MakeTx(a, 5, 100, AddressOf(b)),                 // nonce ahead
+       MakeTx(a, 1, 1000, AddressOf(b)),                // more than the balance
+       MakeTx(a, 1, 1, AddressOf(b), /*fee=*/9),        // fee below the minimum
+       MakeTx(a, 1, 50, AddressOf(b))},                 // ok
+      AddressOf(p), &batch);
+  ASSERT_EQ(outcomes.size(), 6u);
+  EXPECT_EQ(outcomes[0].code, TxCode::kOk);
+  EXPECT_EQ(outcomes[1].code, TxCode::kBadNonce);
+  EXPECT_EQ(outcomes[2].code, TxCode::kBadNonce);
+  EXPECT_EQ(outcomes[3].code, TxCode::kInsufficientFunds);
+  EXPECT_EQ(outcomes[4].code, TxCode::kFeeTooLow);
+  EXPECT_EQ(outcomes[5].code, TxCode::kOk);
+  EXPECT_EQ(ledger.Get(AddressOf(a)).balance_uagr, 1000u - 110 - 60);
+  EXPECT_EQ(ledger.Get(AddressOf(a)).nonce, 2u);
+  EXPECT_EQ(ledger.Get(AddressOf(b)).balance_uagr, 150u);
+  EXPECT_EQ(ledger.Get(AddressOf(p)).balance_uagr, 20u);
+  EXPECT_NE(ledger.AppHash(), genesis_hash);
+
+  // The batch holds the whole state: a ledger loaded from it is the same.
+  MemKvStore store;
+  ASSERT_TRUE(store.Write(batch, Durability::kSynced).ok());
+  Ledger loaded(10);
+  ASSERT_TRUE(loaded.Load(store).ok());
+  EXPECT_EQ(loaded.AppHash(), ledger.AppHash());
+  EXPECT_EQ(loaded.Get(AddressOf(b)).balance_uagr, 150u);
+}
+
+TEST(LedgerTest, AppHashCommitsToEveryAccount) {
+  Ledger x(0), y(0);
+  WriteBatch batch;
+  ASSERT_TRUE(x.InitGenesis({{AddressOf(Key(1)), 10}, {AddressOf(Key(2)), 20}}, &batch).ok());
+  ASSERT_TRUE(y.InitGenesis({{AddressOf(Key(1)), 10}, {AddressOf(Key(2)), 21}}, &batch).ok());
+  EXPECT_NE(x.AppHash(), y.AppHash());
+  Ledger dup(0);
+  EXPECT_FALSE(dup.InitGenesis({{AddressOf(Key(1)), 1}, {AddressOf(Key(1)), 1}}, &batch).ok());
+  EXPECT_FALSE(dup.InitGenesis({{AddressOf(Key(4)), kAmountUagrMax + 1}}, &batch).ok());
+}
+
+TEST(MempoolTest, AdmissionRules) {
+  const SecretKey a = Key(1);
+  const Address to = AddressOf(Key(2));
+  Mempool pool(MempoolConfig{}, /*min_fee_uagr=*/10);
+  const Account account{1000, 2};
+  EXPECT_EQ(pool.Add(MakeTx(a, 1, 5, to), account).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool.Add(MakeTx(a, 2, 5, to, 9), account).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool.Add(MakeTx(a, 2, 991, to), account).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(pool.Add(MakeTx(a, 2, 500, to), account).ok());
+  EXPECT_EQ(pool.Add(MakeTx(a, 2, 500, to), account).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(pool.Add(MakeTx(a, 2, 1, to), account).code(), StatusCode::kAlreadyExists);
+  // Pending spending counts: 510 pending, 490 left.
+  EXPECT_EQ(pool.Add(MakeTx(a, 3, 481, to), account).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(pool.Add(MakeTx(a, 3, 480, to), account).ok());
+  EXPECT_EQ(pool.Add(MakeTx(a, 2 + 1001, 1, to), account).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool.size(), 2u);
+}
+
+TEST(MempoolTest, ReapTakesConsecutiveNoncesAndUpdateDropsCommitted) {
+  const SecretKey a = Key(1), b = Key(2);
+  const Address to = AddressOf(Key(3));
+  std::map<Address, Account> state{{AddressOf(a), {1000, 0}}, {AddressOf(b), {1000, 0}}};
+  auto lookup = [&](const Address& x) { return state[x]; };
+  Mempool pool(MempoolConfig{}, 0);
+  ASSERT_TRUE(pool.Add(MakeTx(a, 0, 1, to), state[AddressOf(a)]).ok());
+  ASSERT_TRUE(pool.Add(MakeTx(a, 2, 1, to), state[AddressOf(a)]).ok());  // a gap at 1
+  ASSERT_TRUE(pool.Add(MakeTx(b, 0, 1, to), state[AddressOf(b)]).ok());
+  ASSERT_TRUE(pool.Add(MakeTx(b, 1, 1, to), state[AddressOf(b)]).ok());
+  std::vector<Tx> reaped = pool.Reap(100, 1 << 20, lookup);
+  ASSERT_EQ(reaped.size(), 3u);  // a0, b0, b1: a2 waits for a1
+  EXPECT_EQ(reaped[0].sender, AddressOf(a));
+  EXPECT_EQ(reaped[1].sender, AddressOf(b));
+  EXPECT_EQ(reaped[2].nonce, 1u);
+  EXPECT_EQ(pool.Reap(1, 1 << 20, lookup).size(), 1u);
+  // Commit a0 and b0: they go, and a stale b0 duplicate could never return.
+  state[AddressOf(a)] = {989, 1};
+  state[AddressOf(b)] = {989, 1};
+  pool.Update({reaped[0].hash, reaped[1].hash}, lookup);
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_FALSE(pool.Contains(reaped[0].hash));
+  EXPECT_EQ(pool.Add(MakeTx(b, 0, 1, to), state[AddressOf(b)]).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(MempoolTest, FullPoolEvictsOnlyForAHigherFee) {
+  MempoolConfig config;
+  config.txs_max = 2;
+  Mempool pool(config, 0);
+  const Address to = AddressOf(Key(9));
+  const Account rich{1'000'000, 0};
+  ASSERT_TRUE(pool.Add(MakeTx(Key(1), 0, 1, to, 10), rich).ok());
+  ASSERT_TRUE(pool.Add(MakeTx(Key(2), 0, 1, to, 20), rich).ok());
+  EXPECT_EQ(pool.Add(MakeTx(Key(3), 0, 1, to, 10), rich).code(), StatusCode::kResourceExhausted);
+  const Tx cheap = MakeTx(Key(1), 0, 1, to, 10);
+  ASSERT_TRUE(pool.Add(MakeTx(Key(3), 0, 1, to, 30), rich).ok());
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_FALSE(pool.Contains(cheap.hash));
+}
+
+TEST(BlockTest, TxRootDependsOnEveryIdAndItsOrder) {
+  std::vector<Hash256> ids;
+  for (uint8_t i = 0; i < 5; ++i) ids.push_back(Blake2b256(Bytes(1, i)));
+  const Hash256 root = TxRoot(ids);
+  std::swap(ids[1], ids[2]);
+  EXPECT_NE(TxRoot(ids), root);
+  ids.pop_back();
+  EXPECT_NE(TxRoot(ids), root);
+  EXPECT_EQ(TxRoot({}), Blake2b256(ByteSpan()));
+}
+
+class CommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<Validator> vs;
+    for (uint8_t i = 0; i < 4; ++i) {
+      keys_.push_back(Key(10 + i));
+      vs.push_back({keys_.back().public_key(), 10, 0});
+    }
+    set_ = ValidatorSet::Make(vs).value();
+    block_ = Blake2b256(AsBytes("block"));
+  }
+  Vote Precommit(size_t who, const Hash256& block, uint32_t round = 0) {
+    Vote v{VoteType::kPrecommit, 7, round, block, static_cast<ValidatorIndex>(who), {}};
+    v.signature = keys_[who].Sign({kChain, SignKind::kPrecommit}, v.SignBytes());
+    return v;
+  }
+  std::vector<SecretKey> keys_;
+  ValidatorSet set_;
+  Hash256 block_;
+};
+
+TEST_F(CommitTest, QuorumOfGoodSignaturesVerifies) {
+  proto::Commit c = MakeCommit(7, 0, block_, {Precommit(2, block_), Precommit(0, block_),
+                                              Precommit(1, block_)});
+  EXPECT_TRUE(VerifyCommit(c, set_, kChain, 7, block_).ok());
+  EXPECT_FALSE(VerifyCommit(c, set_, kChain, 8, block_).ok()) << "wrong height";
+  EXPECT_FALSE(VerifyCommit(c, set_, kChain, 7, Blake2b256(AsBytes("x"))).ok()) << "wrong block";
+  EXPECT_FALSE(VerifyCommit(c, set_, "other", 7, block_).ok()) << "wrong chain";
+}
+
+TEST_F(CommitTest, TooFewForgedOrRepeatedSignaturesFail) {
+  proto::Commit two = MakeCommit(7, 0, block_, {Precommit(0, block_), Precommit(1, block_)});
+  EXPECT_FALSE(VerifyCommit(two, set_, kChain, 7, block_).ok());
+  proto::Commit c = MakeCommit(7, 0, block_, {Precommit(0, block_), Precommit(1, block_),
+                                              Precommit(2, block_)});
+  proto::Commit forged = c;
+  std::string sig = forged.signatures(1).signature();
+  sig[0] ^= 1;
+  forged.mutable_signatures(1)->set_signature(sig);
+  EXPECT_EQ(VerifyCommit(forged, set_, kChain, 7, block_).code(), StatusCode::kUnauthenticated);
+  proto::Commit repeated = c;
+  *repeated.mutable_signatures(2) = repeated.signatures(1);
+  EXPECT_FALSE(VerifyCommit(repeated, set_, kChain, 7, block_).ok());
+  proto::Commit other_round = c;
+  other_round.set_round(1);
+  EXPECT_FALSE(VerifyCommit(other_round, set_, kChain, 7, block_).ok());
+}
+
+TEST(BlockStoreTest, BlocksCommitsAndTxIndexRoundTrip) {
+  MemKvStore kv;
+  BlockStore store(&kv);
+  ASSERT_TRUE(store.Load().ok());
+  EXPECT_EQ(store.height(), 0u);
+  proto::Block block;
+  block.mutable_header()->set_height(1);
+  block.mutable_header()->set_chain_id(kChain);
+  const Hash256 hash = HeaderHash(block.header());
+  proto::Commit commit;
+  commit.set_height(1);
+  const Hash256 tx_id = Blake2b256(AsBytes("tx"));
+  WriteBatch batch;
+  store.Add(block, hash, commit, {{tx_id, TxCode::kInsufficientFunds}}, &batch);
+  ASSERT_TRUE(kv.Write(batch, Durability::kSynced).ok());
+  BlockStore reopened(&kv);
+  ASSERT_TRUE(reopened.Load().ok());
+  EXPECT_EQ(reopened.height(), 1u);
+  EXPECT_EQ(reopened.last_block_hash(), hash);
+  EXPECT_EQ(reopened.HeightOf(hash).value(), std::optional<uint64_t>(1));
+  auto where = reopened.FindTx(tx_id).value();
+  ASSERT_TRUE(where.has_value());
+  EXPECT_EQ(where->height, 1u);
+  EXPECT_EQ(where->code, TxCode::kInsufficientFunds);
+  EXPECT_FALSE(reopened.BlockAt(2).value().has_value());
+}
+
+}  // namespace
+}  // namespace agora::consensus
