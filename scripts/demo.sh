@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The main demo: installs what is missing, builds, and shows what Agora does
-# today. It grows with the project into the full paid-job demo.
+# The main demo: installs what is missing, builds, starts a local network of
+# four validators, sends a transfer through it and reads it back, trains a
+# few steps of the GPT, and stops everything. It grows with the project into
+# the full paid-job demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 scripts/build.sh --preset default >/dev/null
 bin=build/default/node
 demo_home=$(mktemp -d -t agora-demo-XXXXXX)
-trap 'rm -rf "$demo_home"' EXIT
 agora() { "$bin/agora" --home "$demo_home" "$@"; }
+cleanup() { agora devnet down >/dev/null 2>&1 || true; rm -rf "$demo_home"; }
+trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "The build"
@@ -16,17 +19,32 @@ step "The build"
 
 step "Two accounts, each key encrypted under a password (argon2id + xchacha20-poly1305)"
 printf 'correct horse battery staple\n' >"$demo_home/password"
-printf 'not the password\n' >"$demo_home/wrong-password"
 agora keys new alice --password-file "$demo_home/password"
 agora keys new bob --password-file "$demo_home/password" >/dev/null
 agora keys list
 
-step "The key file: readable metadata, sealed seed, mode 0600"
-ls -l "$demo_home/keys"
-agora keys show bob --json
+step "A local network: 4 validators as background processes, alice funded in genesis"
+agora devnet up --validators 4 --fund alice
+node=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['nodes'][0]['rpc'])" \
+  "$demo_home/devnet/testnet.json")
+sleep 1
+agora devnet status
 
-step "Unlocking with the right and with a wrong password"
-agora keys check alice --password-file "$demo_home/password"
-agora keys check alice --password-file "$demo_home/wrong-password" || true
+step "Node status over JSON-RPC ($node)"
+agora --node "$node" status
 
-step "Done. Next: scripts/test.sh runs every test."
+step "alice sends 2.5 AGR (2,500,000 uagr) to bob and waits for the commit"
+agora --node "$node" tx transfer --from alice --to bob --amount 2500000 --wait \
+  --password-file "$demo_home/password"
+
+step "Read it back"
+agora --node "$node" query account bob
+agora --node "$node" query account alice
+agora --node "$node" query block
+
+step "Ten steps of the GPT on tinyshakespeare (deterministic kernels)"
+"$bin/agora" train --steps 10 --out "$demo_home/run" 2>&1 | tail -3 || true
+
+step "Stopping the network"
+agora devnet down
+step "Done. scripts/test.sh runs every test; README.md has the CLI, RPC and benchmarks."
