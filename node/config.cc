@@ -1,8 +1,8 @@
 #include "node/config.h"
 
-#include <boost/json.hpp>
 #include <toml++/toml.h>
 
+#include <boost/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -122,8 +122,8 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
     for (const auto& [key, value] : *node.as_table()) {
       if (!known->second.count(std::string(key.str()))) {
         return Status::InvalidArgument(path.string() + ": unknown setting " +
-                                       std::string(key.str()) + " in [" +
-                                       std::string(table.str()) + "]");
+                                       std::string(key.str()) + " in [" + std::string(table.str()) +
+                                       "]");
       }
     }
   }
@@ -189,8 +189,9 @@ Result<Genesis> ParseGenesis(std::string_view text) {
   if (ec) return Status::InvalidArgument("genesis: not valid JSON: " + ec.message());
   if (!root.is_object()) return Status::InvalidArgument("genesis: must be a JSON object");
   const json::object& o = root.as_object();
-  AGORA_RETURN_IF_ERROR(OnlyKeys(
-      o, {"chain_id", "genesis_time_unix_ms", "min_fee_uagr", "validators", "accounts"}, "genesis"));
+  AGORA_RETURN_IF_ERROR(
+      OnlyKeys(o, {"chain_id", "genesis_time_unix_ms", "min_fee_uagr", "validators", "accounts"},
+               "genesis"));
   Genesis g;
   AGORA_ASSIGN_OR_RETURN(g.chain_id, JsonString(o, "chain_id", "genesis"));
   AGORA_RETURN_IF_ERROR(ValidateChainId(g.chain_id));
@@ -209,7 +210,8 @@ Result<Genesis> ParseGenesis(std::string_view text) {
     AGORA_ASSIGN_OR_RETURN(gv.name, JsonString(vo, "name", "a validator"));
     AGORA_ASSIGN_OR_RETURN(std::string hex, JsonString(vo, "public_key", "a validator"));
     auto key = PublicKey::FromHex(hex);
-    if (!key.ok()) return Status::InvalidArgument("genesis: validator " + gv.name + ": bad public_key");
+    if (!key.ok())
+      return Status::InvalidArgument("genesis: validator " + gv.name + ": bad public_key");
     gv.key = *key;
     AGORA_ASSIGN_OR_RETURN(gv.power, JsonU64(vo, "power", "a validator"));
     if (gv.power == 0 || gv.power > (uint64_t{1} << 50)) {
@@ -221,7 +223,8 @@ Result<Genesis> ParseGenesis(std::string_view text) {
     g.validators.push_back(gv);
   }
   if (const json::value* accounts = o.if_contains("accounts")) {
-    if (!accounts->is_array()) return Status::InvalidArgument("genesis: \"accounts\" must be an array");
+    if (!accounts->is_array())
+      return Status::InvalidArgument("genesis: \"accounts\" must be an array");
     std::set<Address> seen;
     for (const json::value& v : accounts->as_array()) {
       if (!v.is_object()) return Status::InvalidArgument("genesis: an account must be an object");
@@ -262,14 +265,14 @@ std::string RenderGenesis(const Genesis& g) {
   o["min_fee_uagr"] = g.min_fee_uagr;
   json::array validators;
   for (const auto& v : g.validators) {
-    validators.push_back(json::object{{"name", v.name}, {"public_key", v.key.ToHex()},
-                                      {"power", v.power}});
+    validators.push_back(
+        json::object{{"name", v.name}, {"public_key", v.key.ToHex()}, {"power", v.power}});
   }
   o["validators"] = std::move(validators);
   json::array accounts;
   for (const auto& a : g.accounts) {
-    accounts.push_back(json::object{{"address", a.address.ToString()},
-                                    {"balance_uagr", a.balance_uagr}});
+    accounts.push_back(
+        json::object{{"address", a.address.ToString()}, {"balance_uagr", a.balance_uagr}});
   }
   o["accounts"] = std::move(accounts);
   return json::serialize(o) + "\n";

@@ -38,7 +38,7 @@ struct NodeConfig {
   uint64_t timeout_propose_ms = 1000;
   uint64_t timeout_prevote_ms = 500;
   uint64_t timeout_precommit_ms = 500;
-  uint64_t timeout_delta_ms = 500;  // added per round
+  uint64_t timeout_delta_ms = 500;   // added per round
   uint64_t block_interval_ms = 200;  // a proposer waits this long after the last commit
   uint64_t block_txs_max = 2000;
   uint64_t mempool_txs_max = 20'000;

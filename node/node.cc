@@ -1,7 +1,6 @@
 #include "node/node.h"
 
 #include <boost/json.hpp>
-
 #include <chrono>
 #include <deque>
 #include <list>
@@ -106,12 +105,9 @@ class GenesisValidators final : public consensus::ValidatorSetSource {
 };
 
 json::object TxJson(const Tx& tx) {
-  return json::object{{"hash", tx.hash.ToHex()},
-                      {"from", tx.sender.ToString()},
-                      {"to", tx.to.ToString()},
-                      {"amount_uagr", tx.amount_uagr},
-                      {"fee_uagr", tx.fee_uagr},
-                      {"nonce", tx.nonce}};
+  return json::object{{"hash", tx.hash.ToHex()}, {"from", tx.sender.ToString()},
+                      {"to", tx.to.ToString()},  {"amount_uagr", tx.amount_uagr},
+                      {"fee_uagr", tx.fee_uagr}, {"nonce", tx.nonce}};
 }
 
 }  // namespace
@@ -226,9 +222,9 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
     batch.Put(KeyPrefix::kMeta, AsBytes("genesis_hash"), genesis_.hash.bytes);
     AGORA_RETURN_IF_ERROR(store_->Write(batch, Durability::kSynced));
   } else if (*stored_genesis != Bytes(genesis_.hash.bytes.begin(), genesis_.hash.bytes.end())) {
-    return Status::FailedPrecondition(
-        "the data in " + DataPath(home).string() + " belongs to another genesis; move it away "
-        "to start this chain from scratch");
+    return Status::FailedPrecondition("the data in " + DataPath(home).string() +
+                                      " belongs to another genesis; move it away "
+                                      "to start this chain from scratch");
   } else {
     AGORA_RETURN_IF_ERROR(ledger_->Load(*store_));
   }
@@ -237,9 +233,9 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   for (const auto& v : genesis_.validators) validators.push_back({v.key, v.power, 0});
   validators_ = std::make_unique<GenesisValidators>(std::move(validators));
   AGORA_ASSIGN_OR_RETURN(
-      signer_, consensus::SafeSigner::Open(genesis_.chain_id,
-                                           std::make_unique<consensus::Ed25519SigningKey>(key),
-                                           store_.get()));
+      signer_,
+      consensus::SafeSigner::Open(
+          genesis_.chain_id, std::make_unique<consensus::Ed25519SigningKey>(key), store_.get()));
   consensus::CoreConfig core_config;
   core_config.chain_id = genesis_.chain_id;
   core_config.timeouts.propose_ms = config_.timeout_propose_ms;
@@ -343,9 +339,9 @@ void Node::Impl::Apply(consensus::Actions actions) {
     } else if (auto* r = std::get_if<consensus::RequestBlock>(&action)) {
       // Blocks no closer than block_interval_ms: a proposer that proposes
       // the moment the last block commits makes many tiny blocks.
-      const auto wait = std::chrono::milliseconds(config_.block_interval_ms) -
-                        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
-                                                                              height_started_);
+      const auto wait =
+          std::chrono::milliseconds(config_.block_interval_ms) -
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - height_started_);
       if (wait.count() <= 0) {
         BuildBlock(r->height, r->round);
         continue;
@@ -353,12 +349,12 @@ void Node::Impl::Apply(consensus::Actions actions) {
       auto& timer = timers_.emplace_back(io_);
       auto it = std::prev(timers_.end());
       timer.expires_after(wait);
-      timer.async_wait([this, it, height = r->height,
-                        round = r->round](const boost::system::error_code& ec) {
-        if (ec || stopped_) return;
-        timers_.erase(it);
-        BuildBlock(height, round);
-      });
+      timer.async_wait(
+          [this, it, height = r->height, round = r->round](const boost::system::error_code& ec) {
+            if (ec || stopped_) return;
+            timers_.erase(it);
+            BuildBlock(height, round);
+          });
     } else if (auto* d = std::get_if<consensus::Decide>(&action)) {
       OnDecide(*d);
     } else if (auto* e = std::get_if<consensus::ReportEvidence>(&action)) {
@@ -445,10 +441,9 @@ Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height) {
     if (h.prev_block_hash() != ToString(blocks_->last_block_hash())) {
       return Status::InvalidArgument("block does not extend this node's last block");
     }
-    AGORA_RETURN_IF_ERROR(consensus::VerifyCommit(block.last_commit(),
-                                                  validators_->ValidatorsAt(height - 1),
-                                                  genesis_.chain_id, height - 1,
-                                                  blocks_->last_block_hash()));
+    AGORA_RETURN_IF_ERROR(
+        consensus::VerifyCommit(block.last_commit(), validators_->ValidatorsAt(height - 1),
+                                genesis_.chain_id, height - 1, blocks_->last_block_hash()));
     if (h.last_commit_hash() != ToString(consensus::CommitHash(block.last_commit()))) {
       return Status::InvalidArgument("last_commit_hash does not match the last commit");
     }
@@ -536,8 +531,8 @@ void Node::Impl::OnDecide(const consensus::Decide& decide) {
     AGORA_CHECK(false);
   }
   proto::Block decided = block->second;
-  Status s = CommitBlock(decided, consensus::MakeCommit(decide.height, decide.round, decide.block,
-                                                        decide.commit));
+  Status s = CommitBlock(
+      decided, consensus::MakeCommit(decide.height, decide.round, decide.block, decide.commit));
   AGORA_CHECK_MSG(s.ok(), "cannot commit a decided block: " + s.message());
   // Proposals for the next height waited for this block's state.
   auto pending = std::exchange(future_proposals_, {});
@@ -631,9 +626,10 @@ void Node::Impl::Tick() {
   }
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (it->second.deadline <= now) {
-      it->second.reply(Status::Unavailable(
-          "transaction " + it->first.ToHex() + " not committed yet; it may still be, check with "
-          "`agora query tx " + it->first.ToHex() + "`"));
+      it->second.reply(Status::Unavailable("transaction " + it->first.ToHex() +
+                                           " not committed yet; it may still be, check with "
+                                           "`agora query tx " +
+                                           it->first.ToHex() + "`"));
       it = waiters_.erase(it);
     } else {
       ++it;
@@ -782,21 +778,31 @@ void Node::Impl::OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan pa
       }
       break;
     }
-    case kChannelProposal: HandleProposal(from, payload); break;
-    case kChannelVote: HandleVote(from, payload); break;
-    case kChannelStatus: HandleStatus(from, payload); break;
-    case kChannelBlockRequest: HandleBlockRequest(from, payload); break;
-    case kChannelBlockResponse: HandleBlockResponse(from, payload); break;
-    default: peers_->Disconnect(from, "unknown channel " + std::to_string(channel), true);
+    case kChannelProposal:
+      HandleProposal(from, payload);
+      break;
+    case kChannelVote:
+      HandleVote(from, payload);
+      break;
+    case kChannelStatus:
+      HandleStatus(from, payload);
+      break;
+    case kChannelBlockRequest:
+      HandleBlockRequest(from, payload);
+      break;
+    case kChannelBlockResponse:
+      HandleBlockResponse(from, payload);
+      break;
+    default:
+      peers_->Disconnect(from, "unknown channel " + std::to_string(channel), true);
   }
 }
 
 // --- RPC -------------------------------------------------------------------
 
 json::value Node::Impl::StatusJson() {
-  const bool validator = validators_->ValidatorsAt(blocks_->height() + 1)
-                             .IndexOf(node_key_->public_key())
-                             .has_value();
+  const bool validator =
+      validators_->ValidatorsAt(blocks_->height() + 1).IndexOf(node_key_->public_key()).has_value();
   return json::object{
       {"node_id", node_key_->public_key().ToHex()},
       {"moniker", config_.moniker},
@@ -843,8 +849,8 @@ Result<json::value> Node::Impl::BlockJson(uint64_t height) {
       {"txs", std::move(txs)},
   };
   if (commit.ok() && *commit) {
-    o["commit"] = json::object{{"round", (*commit)->round()},
-                               {"signatures", (*commit)->signatures_size()}};
+    o["commit"] =
+        json::object{{"round", (*commit)->round()}, {"signatures", (*commit)->signatures_size()}};
   }
   return json::value(std::move(o));
 }
@@ -900,7 +906,8 @@ Result<Bytes> TxParam(const json::object& o) {
     return Status::InvalidArgument("params.tx is larger than a transaction can be");
   }
   auto raw = Base64Decode(text);
-  if (!raw.ok()) return Status::InvalidArgument("params.tx must be base64: " + raw.status().message());
+  if (!raw.ok())
+    return Status::InvalidArgument("params.tx must be base64: " + raw.status().message());
   return *raw;
 }
 
@@ -909,9 +916,8 @@ Result<Bytes> TxParam(const json::object& o) {
 void Node::Impl::RegisterRpc() {
   rpc_->AddTopic("new_block");
   rpc_->AddTopic("tx_result");
-  rpc_->RegisterSync("status", [this](const json::value&) -> Result<json::value> {
-    return StatusJson();
-  });
+  rpc_->RegisterSync("status",
+                     [this](const json::value&) -> Result<json::value> { return StatusJson(); });
   rpc_->RegisterSync("block", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
     if (o->if_contains("hash")) {
@@ -975,7 +981,8 @@ void Node::Impl::RegisterRpc() {
     if (params.is_object() && params.as_object().if_contains("height")) {
       AGORA_ASSIGN_OR_RETURN(height, U64Param(params.as_object(), "height"));
       if (height == 0 || height > blocks_->height() + 1) {
-        return Status::InvalidArgument("height must be 1.." + std::to_string(blocks_->height() + 1));
+        return Status::InvalidArgument("height must be 1.." +
+                                       std::to_string(blocks_->height() + 1));
       }
     }
     const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);
@@ -1007,8 +1014,8 @@ void Node::Impl::RegisterRpc() {
                                   {"messages_sent", p.messages_sent},
                                   {"messages_received", p.messages_received}});
     }
-    return json::value(json::object{{"listen_port", peers_->listen_port()},
-                                    {"peers", std::move(list)}});
+    return json::value(
+        json::object{{"listen_port", peers_->listen_port()}, {"peers", std::move(list)}});
   });
 
   rpc::MetricsRegistry& m = rpc_->metrics();

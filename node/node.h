@@ -18,7 +18,6 @@
 #define AGORA_NODE_NODE_H_
 
 #include <boost/asio.hpp>
-
 #include <filesystem>
 #include <memory>
 

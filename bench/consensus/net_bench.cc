@@ -9,10 +9,10 @@
 // machine cannot commit more than cores / (validators x one verify) tx/s.
 // Then the proposer of the next height is killed with SIGKILL and the time
 // to the next commit is measured (default timeouts: propose 1 s).
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -69,7 +69,8 @@ double VerifyUs() {
   }
   const auto start = Clock::now();
   int ok = 0;
-  for (int i = 0; i < 2000; ++i) ok += agora::Verify(key.public_key(), domain, messages[i], sigs[i]);
+  for (int i = 0; i < 2000; ++i)
+    ok += agora::Verify(key.public_key(), domain, messages[i], sigs[i]);
   const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / 2000;
   return ok == 2000 ? us : -1;
 }
@@ -92,14 +93,20 @@ int main(int argc, char** argv) {
   app.add_option("--dir", dir_arg, "Work directory (default: a fresh one under /tmp)");
   CLI11_PARSE(app, argc, argv);
 
-  fs::path dir = dir_arg.empty() ? fs::temp_directory_path() /
-                                       ("agora-net-bench-" + std::to_string(getpid()))
-                                 : fs::path(dir_arg);
+  fs::path dir = dir_arg.empty()
+                     ? fs::temp_directory_path() / ("agora-net-bench-" + std::to_string(getpid()))
+                     : fs::path(dir_arg);
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::vector<SecretKey> keys;
-  std::vector<std::string> args = {AGORA_CLI_PATH, "--home", (dir / "cli").string(), "testnet",
-                                   "--validators", "4", "--dir", (dir / "net").string(),
+  std::vector<std::string> args = {AGORA_CLI_PATH,
+                                   "--home",
+                                   (dir / "cli").string(),
+                                   "testnet",
+                                   "--validators",
+                                   "4",
+                                   "--dir",
+                                   (dir / "net").string(),
                                    "--json"};
   for (int i = 0; i < senders; ++i) {
     keys.push_back(SecretKey::Generate());
@@ -126,8 +133,8 @@ int main(int argc, char** argv) {
     homes.push_back(std::string(n.at("home").as_string()));
     urls.push_back(std::string(n.at("rpc").as_string()));
     ids.push_back(std::string(n.at("node_id").as_string()));
-    pids.push_back(Spawn({AGORA_DAEMON_PATH, "--home", homes.back().string()},
-                         homes.back() / "agorad.log"));
+    pids.push_back(
+        Spawn({AGORA_DAEMON_PATH, "--home", homes.back().string()}, homes.back() / "agorad.log"));
   }
   auto stop_all = [&] {
     for (pid_t p : pids) {
@@ -135,8 +142,8 @@ int main(int argc, char** argv) {
     }
   };
   auto height = [&](size_t node) -> uint64_t {
-    auto s = agora::node::rpc::RpcClient(urls[node]).Call("status", nullptr,
-                                                          std::chrono::milliseconds(2000));
+    auto s = agora::node::rpc::RpcClient(urls[node])
+                 .Call("status", nullptr, std::chrono::milliseconds(2000));
     return s.ok() ? s->at("height").to_number<uint64_t>() : 0;
   };
   const auto boot_deadline = Clock::now() + std::chrono::seconds(60);
@@ -231,8 +238,8 @@ int main(int argc, char** argv) {
 
   // Kill the proposer of the next height and time the next commit.
   const uint64_t h = height(0) + 1;
-  auto validators = agora::node::rpc::RpcClient(urls[0]).Call(
-      "validators", json::object{{"height", h}});
+  auto validators =
+      agora::node::rpc::RpcClient(urls[0]).Call("validators", json::object{{"height", h}});
   double recovery_ms = -1;
   if (validators.ok()) {
     const auto proposer = validators->at("proposer").to_number<size_t>();

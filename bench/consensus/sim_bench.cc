@@ -10,7 +10,6 @@
 // decide more than 1 / (verifications per height x one verify) heights per
 // CPU-second on one core, so the ratio says how much else the core costs.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <ctime>
 #include <vector>
@@ -68,8 +67,8 @@ int main(int argc, char** argv) {
   std::printf("ed25519 verify (libsodium, measured here): %.1f us\n", verify_ns / 1000);
   std::printf("fixed delay %llu us, %llu heights, no faults, correct proposers, one thread\n\n",
               static_cast<unsigned long long>(delay_us), static_cast<unsigned long long>(heights));
-  std::printf("%10s %10s %12s %14s %16s %13s %16s %9s\n", "validators", "signatures",
-              "msgs/height", "verifies/height", "heights/CPU-s", "latency", "verify bound", "ratio");
+  std::printf("%10s %10s %12s %14s %16s %13s %16s %9s\n", "validators", "signatures", "msgs/height",
+              "verifies/height", "heights/CPU-s", "latency", "verify bound", "ratio");
   bool all_ok = true;
   for (uint32_t n : {4u, 16u, 31u}) {
     for (bool real : {false, true}) {
@@ -101,8 +100,9 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::printf("\nlatency: mean time from one decision to the next, in message delays "
-              "(optimum 3).\nratio: heights/CPU-s with ed25519 over the bound "
-              "1 / (verifies per height x one verify).\n");
+  std::printf(
+      "\nlatency: mean time from one decision to the next, in message delays "
+      "(optimum 3).\nratio: heights/CPU-s with ed25519 over the bound "
+      "1 / (verifies per height x one verify).\n");
   return all_ok ? 0 : 1;
 }

@@ -37,9 +37,7 @@ Hash256 TxRoot(const std::vector<Hash256>& tx_ids) {
   return RootOf(tx_ids.data(), tx_ids.size());
 }
 
-Hash256 CommitHash(const proto::Commit& commit) {
-  return Blake2b256(EncodeDeterministic(commit));
-}
+Hash256 CommitHash(const proto::Commit& commit) { return Blake2b256(EncodeDeterministic(commit)); }
 
 Hash256 ValidatorsHash(const ValidatorSet& set) {
   Blake2b256Hasher h;
@@ -77,8 +75,8 @@ proto::Commit MakeCommit(uint64_t height, uint32_t round, const Hash256& block,
   return commit;
 }
 
-Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set,
-                    std::string_view chain_id, uint64_t height, const Hash256& block_hash) {
+Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set, std::string_view chain_id,
+                    uint64_t height, const Hash256& block_hash) {
   if (commit.height() != height) {
     return Status::InvalidArgument("commit is for height " + std::to_string(commit.height()) +
                                    ", expected " + std::to_string(height));
@@ -113,8 +111,7 @@ Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set,
   }
   if (!set.IsQuorum(power)) {
     return Status::InvalidArgument("commit signers hold " + std::to_string(power) + " of " +
-                                   std::to_string(set.total_power()) +
-                                   " power, not more than 2/3");
+                                   std::to_string(set.total_power()) + " power, not more than 2/3");
   }
   return Status::Ok();
 }

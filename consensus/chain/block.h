@@ -40,8 +40,8 @@ proto::Commit MakeCommit(uint64_t height, uint32_t round, const Hash256& block,
 // block and round, and the signers hold more than 2/3 of the power.
 // Errors name what failed (Unauthenticated for a bad signature,
 // InvalidArgument for the rest): whoever sent it is faulty.
-Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set,
-                    std::string_view chain_id, uint64_t height, const Hash256& block_hash);
+Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set, std::string_view chain_id,
+                    uint64_t height, const Hash256& block_hash);
 
 }  // namespace agora::consensus
 

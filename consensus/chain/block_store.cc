@@ -40,7 +40,8 @@ Result<std::optional<Message>> GetMessage(KvStore* store, KeyPrefix prefix, Byte
 }  // namespace
 
 Status BlockStore::Load() {
-  AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> h, store_->Get(KeyPrefix::kMeta, AsBytes(kHeightKey)));
+  AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> h,
+                         store_->Get(KeyPrefix::kMeta, AsBytes(kHeightKey)));
   if (!h) {
     height_ = 0;
     return Status::Ok();
@@ -91,7 +92,8 @@ Result<std::optional<proto::Commit>> BlockStore::CommitAt(uint64_t height) {
 }
 
 Result<std::optional<uint64_t>> BlockStore::HeightOf(const Hash256& block_hash) {
-  AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> h, store_->Get(KeyPrefix::kBlockByHash, block_hash.bytes));
+  AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> h,
+                         store_->Get(KeyPrefix::kBlockByHash, block_hash.bytes));
   if (!h) return std::optional<uint64_t>();
   if (h->size() != 8) return Status::Corruption("stored block index entry is not 8 bytes");
   return std::optional<uint64_t>(ReadU64(*h, 0));

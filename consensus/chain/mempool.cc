@@ -129,8 +129,7 @@ void Mempool::Update(const std::vector<Hash256>& committed_ids, const AccountLoo
   for (const Address& address : addresses) {
     const Account account = committed(address);
     // Nonces now used can never execute.
-    while (senders_.count(address) &&
-           senders_[address].by_nonce.begin()->first < account.nonce) {
+    while (senders_.count(address) && senders_[address].by_nonce.begin()->first < account.nonce) {
       Remove(address, senders_[address].by_nonce.begin()->first);
     }
     // Drop from the top until what stays is affordable.

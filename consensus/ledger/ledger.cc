@@ -20,11 +20,16 @@ uint64_t ReadU64(ByteSpan b, size_t at) {
 
 std::string_view TxCodeName(TxCode code) {
   switch (code) {
-    case TxCode::kOk: return "ok";
-    case TxCode::kBadNonce: return "bad_nonce";
-    case TxCode::kInsufficientFunds: return "insufficient_funds";
-    case TxCode::kFeeTooLow: return "fee_too_low";
-    case TxCode::kBadSignature: return "bad_signature";
+    case TxCode::kOk:
+      return "ok";
+    case TxCode::kBadNonce:
+      return "bad_nonce";
+    case TxCode::kInsufficientFunds:
+      return "insufficient_funds";
+    case TxCode::kFeeTooLow:
+      return "fee_too_low";
+    case TxCode::kBadSignature:
+      return "bad_signature";
   }
   return "unknown";
 }
@@ -49,8 +54,9 @@ Status Ledger::Load(KvStore& store) {
   auto it = store.Scan(KeyPrefix::kState);
   for (; it->Valid(); it->Next()) {
     if (it->key().size() != Address::kSize || it->value().size() != 16) {
-      return Status::Corruption("ledger state: malformed account record; the store is damaged, "
-                                "restore it or resync from genesis");
+      return Status::Corruption(
+          "ledger state: malformed account record; the store is damaged, "
+          "restore it or resync from genesis");
     }
     Address address = Address::FromBytes(it->key()).value();
     accounts_[address] = Account{ReadU64(it->value(), 0), ReadU64(it->value(), 8)};

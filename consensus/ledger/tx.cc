@@ -21,8 +21,8 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
   s = DecodeStrict(AsBytes(signed_tx.body()), kTxBytesMax, body);
   if (!s.ok()) return Status::InvalidArgument("transaction body: " + s.message());
   if (body.chain_id() != chain_id) {
-    return Status::InvalidArgument("transaction is for chain '" + body.chain_id() +
-                                   "', this is '" + std::string(chain_id) + "'");
+    return Status::InvalidArgument("transaction is for chain '" + body.chain_id() + "', this is '" +
+                                   std::string(chain_id) + "'");
   }
   if (body.sender() != signed_tx.public_key()) {
     return Status::InvalidArgument("transaction body's sender differs from its signing key");
@@ -41,8 +41,7 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
   tx.hash = Blake2b256(tx.body);
   std::copy(signed_tx.public_key().begin(), signed_tx.public_key().end(),
             tx.sender_key.bytes.begin());
-  std::copy(signed_tx.signature().begin(), signed_tx.signature().end(),
-            tx.signature.bytes.begin());
+  std::copy(signed_tx.signature().begin(), signed_tx.signature().end(), tx.signature.bytes.begin());
   tx.sender = Address::FromPublicKey(tx.sender_key);
   tx.nonce = body.nonce();
   tx.fee_uagr = body.fee_uagr();

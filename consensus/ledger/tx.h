@@ -63,9 +63,9 @@ class SignatureCache {
 
  private:
   mutable std::mutex mu_;
-  std::set<Hash256> verified_;     // guarded by mu_
-  std::deque<Hash256> order_;      // guarded by mu_
-  uint64_t hits_ = 0;              // guarded by mu_
+  std::set<Hash256> verified_;  // guarded by mu_
+  std::deque<Hash256> order_;   // guarded by mu_
+  uint64_t hits_ = 0;           // guarded by mu_
 };
 
 // A signed transfer ready to submit.

@@ -107,8 +107,8 @@ Result<std::vector<GenesisAccountEntry>> ParseFunds(const GlobalOptions& g,
       auto info = Keyring(home).Show(who);
       if (!info.ok()) {
         return Status::InvalidArgument("--fund " + who + ": neither an address (" +
-                                       address.status().message() + ") nor a key: " +
-                                       info.status().message());
+                                       address.status().message() +
+                                       ") nor a key: " + info.status().message());
       }
       address = info->address;
     }
@@ -141,8 +141,8 @@ Status Init(const GlobalOptions& g, const std::string& chain_id, const std::stri
   AGORA_RETURN_IF_ERROR(WriteFileAtomic(GenesisPath(home), AsBytes(RenderGenesis(genesis)), 0644,
                                         Overwrite::kRefuse));
   Print(g,
-        json::object{{"home", home.string()}, {"node_id", key.public_key().ToHex()},
-                     {"chain_id", chain_id}},
+        json::object{
+            {"home", home.string()}, {"node_id", key.public_key().ToHex()}, {"chain_id", chain_id}},
         "initialised " + home.string() + "\n  node id:  " + key.public_key().ToHex() +
             "\n  chain id: " + chain_id + "\nstart it with `agorad --home " + home.string() +
             "`\n");
@@ -168,8 +168,8 @@ Result<std::vector<TestnetNode>> ReadTestnet(const fs::path& dir) {
   }
   std::vector<TestnetNode> nodes;
   for (const auto& n : v.as_object().at("nodes").as_array()) {
-    nodes.push_back({fs::path(std::string(n.at("home").as_string())),
-                     std::string(n.at("rpc").as_string())});
+    nodes.push_back(
+        {fs::path(std::string(n.at("home").as_string())), std::string(n.at("rpc").as_string())});
   }
   return nodes;
 }
@@ -196,8 +196,8 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
     AGORA_ASSIGN_OR_RETURN(uint16_t rpc, FreePort());
     p2p_ports.push_back(p2p);
     rpc_ports.push_back(rpc);
-    genesis.validators.push_back({"node" + std::to_string(i), keys[i].public_key(),
-                                  kValidatorPower});
+    genesis.validators.push_back(
+        {"node" + std::to_string(i), keys[i].public_key(), kValidatorPower});
     genesis.accounts.push_back({Address::FromPublicKey(keys[i].public_key()), kDevnetFundUagr});
   }
   AGORA_ASSIGN_OR_RETURN(auto extra, ParseFunds(g, funds));
@@ -219,8 +219,8 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
     config.rpc_port = rpc_ports[i];
     for (uint32_t j = 0; j < validators; ++j) {
       if (j == i) continue;
-      config.persistent_peers.push_back(keys[j].public_key().ToHex() + "@127.0.0.1:" +
-                                        std::to_string(p2p_ports[j]));
+      config.persistent_peers.push_back(keys[j].public_key().ToHex() +
+                                        "@127.0.0.1:" + std::to_string(p2p_ports[j]));
     }
     AGORA_RETURN_IF_ERROR(WriteFileAtomic(ConfigPath(home), AsBytes(RenderConfig(config)), 0644));
     AGORA_RETURN_IF_ERROR(WriteFileAtomic(GenesisPath(home), AsBytes(genesis_text), 0644));
@@ -231,8 +231,8 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
                                  {"rpc", "http://127.0.0.1:" + std::to_string(rpc_ports[i])}});
   }
   json::object summary{{"chain_id", chain_id}, {"nodes", nodes}};
-  AGORA_RETURN_IF_ERROR(WriteFileAtomic(dir / "testnet.json",
-                                        AsBytes(json::serialize(summary) + "\n"), 0644));
+  AGORA_RETURN_IF_ERROR(
+      WriteFileAtomic(dir / "testnet.json", AsBytes(json::serialize(summary) + "\n"), 0644));
   if (quiet) return Status::Ok();
   std::string human = "wrote " + std::to_string(validators) + " node homes in " + dir.string() +
                       " (chain " + chain_id + ")\n";
@@ -350,7 +350,8 @@ Status DevnetStatus(const GlobalOptions& g, fs::path dir) {
   for (const TestnetNode& n : nodes) {
     auto pid = ReadPid(n.home);
     const bool alive = pid && Alive(*pid);
-    auto status = rpc::RpcClient(n.rpc_url).Call("status", nullptr, std::chrono::milliseconds(2000));
+    auto status =
+        rpc::RpcClient(n.rpc_url).Call("status", nullptr, std::chrono::milliseconds(2000));
     json::object o{{"home", n.home.string()}, {"rpc", n.rpc_url}, {"running", alive}};
     char line[512];
     if (status.ok()) {
@@ -404,10 +405,11 @@ Status NodeStatus(const GlobalOptions& g) {
   Print(g, s,
         "chain:    " + std::string(o.at("chain_id").as_string()) + "\nheight:   " + str("height") +
             "\nblock:    " + std::string(o.at("latest_block_hash").as_string()) +
-            "\napp hash: " + std::string(o.at("app_hash").as_string()) + "\nround:    " +
-            str("round") + " (" + std::string(o.at("step").as_string()) + ")\npeers:    " +
-            str("peers") + "\nmempool:  " + str("mempool_txs") + " txs\nnode id:  " +
-            std::string(o.at("node_id").as_string()) + "\nvalidator: " + str("validator") + "\n");
+            "\napp hash: " + std::string(o.at("app_hash").as_string()) +
+            "\nround:    " + str("round") + " (" + std::string(o.at("step").as_string()) +
+            ")\npeers:    " + str("peers") + "\nmempool:  " + str("mempool_txs") +
+            " txs\nnode id:  " + std::string(o.at("node_id").as_string()) +
+            "\nvalidator: " + str("validator") + "\n");
   return Status::Ok();
 }
 
@@ -428,8 +430,9 @@ std::string Pretty(const json::value& v) {
   for (const auto& kv : v.as_object()) {
     std::string key(kv.key());
     key.resize(std::max<size_t>(key.size() + 1, 18), ' ');
-    out += key + (kv.value().is_string() ? std::string(kv.value().as_string())
-                                         : json::serialize(kv.value())) +
+    out += key +
+           (kv.value().is_string() ? std::string(kv.value().as_string())
+                                   : json::serialize(kv.value())) +
            "\n";
   }
   return out;
@@ -437,9 +440,9 @@ std::string Pretty(const json::value& v) {
 
 Status QueryAccount(const GlobalOptions& g, const std::string& who) {
   AGORA_ASSIGN_OR_RETURN(Address address, ResolveAddress(g, who));
-  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g))
-                                            .Call("account", json::object{{"address",
-                                                                           address.ToString()}}));
+  AGORA_ASSIGN_OR_RETURN(
+      json::value v,
+      rpc::RpcClient(NodeUrl(g)).Call("account", json::object{{"address", address.ToString()}}));
   Print(g, v, Pretty(v));
   return Status::Ok();
 }
@@ -498,8 +501,8 @@ Status Transfer(const GlobalOptions& g, const TransferOptions& t) {
   Bytes raw = consensus::MakeTransfer(key, chain_id, nonce, t.fee, to, t.amount);
   json::object params{{"tx", Base64Encode(raw)}};
   if (t.wait) {
-    AGORA_ASSIGN_OR_RETURN(json::value result,
-                           client.Call("tx_submit_wait", params, std::chrono::milliseconds(40'000)));
+    AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit_wait", params,
+                                                           std::chrono::milliseconds(40'000)));
     Print(g, result, Pretty(result));
     if (result.at("code").to_number<uint64_t>() != 0) {
       return Status::FailedPrecondition("the transfer was committed but failed: " +

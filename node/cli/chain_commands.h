@@ -4,7 +4,6 @@
 #define AGORA_NODE_CLI_CHAIN_COMMANDS_H_
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 #include "common/status.h"

@@ -70,14 +70,14 @@ TEST(LedgerTest, TransfersMoveMoneyFeesGoToTheProposer) {
   WriteBatch batch;
   ASSERT_TRUE(ledger.InitGenesis({{AddressOf(a), 1000}}, &batch).ok());
   const Hash256 genesis_hash = ledger.AppHash();
-  auto outcomes = ledger.ExecuteBlock(
-      {MakeTx(a, 0, 100, AddressOf(b)),                 // ok
-       MakeTx(a, 0, 100, AddressOf(b)),                 // nonce used
-       MakeTx(a, 5, 100, AddressOf(b)),                 // nonce ahead
-       MakeTx(a, 1, 1000, AddressOf(b)),                // more than the balance
-       MakeTx(a, 1, 1, AddressOf(b), /*fee=*/9),        // fee below the minimum
-       MakeTx(a, 1, 50, AddressOf(b))},                 // ok
-      AddressOf(p), &batch);
+  auto outcomes =
+      ledger.ExecuteBlock({MakeTx(a, 0, 100, AddressOf(b)),           // ok
+                           MakeTx(a, 0, 100, AddressOf(b)),           // nonce used
+                           MakeTx(a, 5, 100, AddressOf(b)),           // nonce ahead
+                           MakeTx(a, 1, 1000, AddressOf(b)),          // more than the balance
+                           MakeTx(a, 1, 1, AddressOf(b), /*fee=*/9),  // fee below the minimum
+                           MakeTx(a, 1, 50, AddressOf(b))},           // ok
+                          AddressOf(p), &batch);
   ASSERT_EQ(outcomes.size(), 6u);
   EXPECT_EQ(outcomes[0].code, TxCode::kOk);
   EXPECT_EQ(outcomes[1].code, TxCode::kBadNonce);
@@ -203,8 +203,8 @@ class CommitTest : public ::testing::Test {
 };
 
 TEST_F(CommitTest, QuorumOfGoodSignaturesVerifies) {
-  proto::Commit c = MakeCommit(7, 0, block_, {Precommit(2, block_), Precommit(0, block_),
-                                              Precommit(1, block_)});
+  proto::Commit c =
+      MakeCommit(7, 0, block_, {Precommit(2, block_), Precommit(0, block_), Precommit(1, block_)});
   EXPECT_TRUE(VerifyCommit(c, set_, kChain, 7, block_).ok());
   EXPECT_FALSE(VerifyCommit(c, set_, kChain, 8, block_).ok()) << "wrong height";
   EXPECT_FALSE(VerifyCommit(c, set_, kChain, 7, Blake2b256(AsBytes("x"))).ok()) << "wrong block";
@@ -214,8 +214,8 @@ TEST_F(CommitTest, QuorumOfGoodSignaturesVerifies) {
 TEST_F(CommitTest, TooFewForgedOrRepeatedSignaturesFail) {
   proto::Commit two = MakeCommit(7, 0, block_, {Precommit(0, block_), Precommit(1, block_)});
   EXPECT_FALSE(VerifyCommit(two, set_, kChain, 7, block_).ok());
-  proto::Commit c = MakeCommit(7, 0, block_, {Precommit(0, block_), Precommit(1, block_),
-                                              Precommit(2, block_)});
+  proto::Commit c =
+      MakeCommit(7, 0, block_, {Precommit(0, block_), Precommit(1, block_), Precommit(2, block_)});
   proto::Commit forged = c;
   std::string sig = forged.signatures(1).signature();
   sig[0] ^= 1;

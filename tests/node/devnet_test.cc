@@ -2,12 +2,11 @@
 // driven and observed only through JSON-RPC (and raw sockets for hostile
 // input). Every process is killed when a test ends.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
@@ -50,8 +49,7 @@ class NodeProcess {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     const std::string log = (home_ / "agorad.log").string();
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     std::vector<std::string> args = {AGORA_DAEMON_PATH, "--home", home_.string()};
     std::vector<char*> argv;
@@ -88,9 +86,15 @@ class DevnetTest : public ::testing::Test {
     for (int i = 0; i < kSenders; ++i) {
       senders_.push_back(SecretKey::Generate());
     }
-    std::vector<std::string> args = {AGORA_CLI_PATH, "--home", (dir_.path() / "cli").string(),
-                                     "testnet", "--validators", "4", "--dir",
-                                     (dir_.path() / "net").string(), "--json"};
+    std::vector<std::string> args = {AGORA_CLI_PATH,
+                                     "--home",
+                                     (dir_.path() / "cli").string(),
+                                     "testnet",
+                                     "--validators",
+                                     "4",
+                                     "--dir",
+                                     (dir_.path() / "net").string(),
+                                     "--json"};
     for (const auto& s : senders_) {
       args.push_back("--fund");
       args.push_back(Address::FromPublicKey(s.public_key()).ToString() + "=1000000000");
@@ -109,7 +113,8 @@ class DevnetTest : public ::testing::Test {
 
   json::value Call(size_t node, std::string_view method, json::value params = nullptr,
                    rpc::RpcError* error = nullptr) {
-    auto r = rpc::RpcClient(urls_[node]).Call(method, std::move(params), milliseconds(10'000), error);
+    auto r =
+        rpc::RpcClient(urls_[node]).Call(method, std::move(params), milliseconds(10'000), error);
     if (!r.ok()) return json::value(json::object{{"error", r.status().message()}});
     return *r;
   }
@@ -124,8 +129,8 @@ class DevnetTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (Height(node) < height) {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "node " << node << " did not reach height " << height << "; log: "
-          << (nodes_[node]->home() / "agorad.log").string();
+          << "node " << node << " did not reach height " << height
+          << "; log: " << (nodes_[node]->home() / "agorad.log").string();
       std::this_thread::sleep_for(milliseconds(100));
     }
   }
@@ -281,9 +286,9 @@ TEST_F(DevnetTest, NewNodeSyncsFromGenesis) {
   json::value v0 = Call(0, "net_info");
   const std::string peer = std::string(Call(0, "status").at("node_id").as_string()) +
                            "@127.0.0.1:" + std::to_string(v0.at("listen_port").to_number<int>());
-  agora::testing::WriteTextFile(home / "config" / "config.toml",
-                                "[p2p]\nlisten_port = 0\npersistent_peers = [\"" + peer +
-                                    "\"]\n[rpc]\nlisten_port = 0\n");
+  agora::testing::WriteTextFile(
+      home / "config" / "config.toml",
+      "[p2p]\nlisten_port = 0\npersistent_peers = [\"" + peer + "\"]\n[rpc]\nlisten_port = 0\n");
   NodeProcess late(home);
   late.Start();
   // Its RPC port is ephemeral: read it from the log.
