@@ -196,7 +196,7 @@ class Simulation {
   void Deliver(uint32_t id, uint32_t from, const Message& message);
   void Apply(uint32_t id, Actions actions);
   void OnBroadcastVote(uint32_t id, Vote vote);
-  void OnBroadcastProposal(uint32_t id, const Proposal& proposal);
+  void OnBroadcastProposal(uint32_t id, const BroadcastProposal& broadcast);
   void OnDecide(uint32_t id, const Decide& decide);
   void OnTick(uint32_t id);
   void Violation(const std::string& what);
@@ -528,11 +528,18 @@ void Simulation::StartNode(uint32_t id) {
   Apply(id, node.core->Start(next_height));
 }
 
-void Simulation::OnBroadcastProposal(uint32_t id, const Proposal& proposal) {
+void Simulation::OnBroadcastProposal(uint32_t id, const BroadcastProposal& broadcast) {
   Node& node = nodes_[id];
+  const Proposal& proposal = broadcast.proposal;
   proposed_.insert(proposal.block);
   proposals_.emplace(std::make_tuple(proposal.height, proposal.round, proposal.block), proposal);
   node.own_messages.push_back(proposal);
+  // A re-proposed block travels with its polka (others' votes, relayed
+  // unchanged), and both are re-sent while this node is stuck.
+  for (const Vote& vote : broadcast.polka) {
+    node.own_messages.push_back(vote);
+    SendToAll(id, vote);
+  }
   if (node.behaviour != Behaviour::kEquivocatingProposer) {
     SendToAll(id, proposal);
     return;
@@ -619,7 +626,7 @@ void Simulation::OnDecide(uint32_t id, const Decide& decide) {
 void Simulation::Apply(uint32_t id, Actions actions) {
   for (Action& action : actions) {
     if (auto* p = std::get_if<BroadcastProposal>(&action)) {
-      OnBroadcastProposal(id, p->proposal);
+      OnBroadcastProposal(id, *p);
     } else if (auto* v = std::get_if<BroadcastVote>(&action)) {
       OnBroadcastVote(id, v->vote);
     } else if (auto* t = std::get_if<ScheduleTimeout>(&action)) {

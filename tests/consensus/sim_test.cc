@@ -107,6 +107,20 @@ TEST(SimTest, OverlappingCrashesNeverRestartARunningNode) {
   ExpectSeedPasses(o);
 }
 
+// Seed 1650: validator 1 locked at height 2 on a polka that only it and the
+// Byzantine random voter saw, then crashed. It came back with its lock but no
+// valid value or polka, so as proposer it proposed fresh blocks and prevoted
+// nil on them, and the others never saw a polka that would let them accept
+// the locked block: the height stalled forever. The lock now keeps its polka,
+// and a restarted validator re-proposes the locked block with it.
+TEST(SimTest, RestartedLockHolderReproposesWithItsPolka) {
+  SimOptions o;
+  o.seed = 1650;
+  o.mix = FaultMix::kChaos;
+  o.heights = 6;
+  ExpectSeedPasses(o);
+}
+
 TEST(SimTest, CommitLatencyIsThreeMessageDelays) {
   for (uint32_t n : {4u, 16u}) {
     SimOptions o;
