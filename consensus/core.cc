@@ -58,11 +58,11 @@ void Core::EnterHeight(uint64_t height) {
     if (const auto& last = signer_->last(); last && last->height == height) {
       first_round = last->round;
     }
-    if (const auto& lock = signer_->lock(); lock && lock->height == height) {
-      locked_round_ = lock->round;
-      locked_value_ = lock->block;
-    }
   }
+  // HandleVote checks the lock's polka against round_, which still holds the
+  // previous height's round.
+  round_ = first_round;
+  if (signer_ != nullptr) RestoreLock();
   StartRound(first_round);
   if (signer_ != nullptr) ResumeLastSigned();
   std::vector<Message> pending = std::exchange(future_, {});
@@ -73,6 +73,21 @@ void Core::EnterHeight(uint64_t height) {
       HandleVote(std::get<Vote>(m));
     }
   }
+}
+
+// A restarted validator keeps its lock, and with it the valid value and the
+// polka behind both. Algorithm 1 sets the valid value whenever it locks
+// (validRound >= lockedRound); a core that restored only the lock would, as
+// proposer, propose a fresh block and then prevote nil on it itself. The
+// polka lets peers that never saw it accept the re-proposed block; without
+// it a lock whose polka only this node and Byzantine ones received is never
+// released, and the height stalls for good.
+void Core::RestoreLock() {
+  const auto& lock = signer_->lock();
+  if (!lock || lock->height != height_) return;
+  locked_round_ = valid_round_ = lock->round;
+  locked_value_ = valid_value_ = lock->block;
+  for (const Vote& vote : lock->polka) HandleVote(vote);
 }
 
 // After a restart the signer refuses to sign the last step again with other
@@ -88,8 +103,7 @@ void Core::ResumeLastSigned() {
       if (!proposal) continue;
       proposal->proposer = *self_;
       proposal->signature = record->signature;
-      out_.push_back(BroadcastProposal{*proposal});
-      HandleProposal(*proposal, /*block_valid=*/true);
+      Propose(*proposal);
       continue;
     }
     auto vote = Vote::FromSignBytes(record->sign_bytes);
@@ -100,6 +114,27 @@ void Core::ResumeLastSigned() {
     out_.push_back(BroadcastVote{*vote});
     HandleVote(*vote);
   }
+}
+
+void Core::Propose(const Proposal& proposal) {
+  std::vector<Vote> polka;
+  if (proposal.valid_round >= 0) {
+    polka = PolkaFor(static_cast<uint32_t>(proposal.valid_round), proposal.block);
+  }
+  out_.push_back(BroadcastProposal{proposal, std::move(polka)});
+  HandleProposal(proposal, /*block_valid=*/true);
+}
+
+std::vector<Vote> Core::PolkaFor(uint32_t round, const Hash256& block) const {
+  std::vector<Vote> polka;
+  auto it = rounds_.find(round);
+  if (it == rounds_.end()) return polka;
+  for (const auto& [who, votes] : it->second.prevotes.by_validator) {
+    for (const Vote& vote : votes) {
+      if (vote.block == block) polka.push_back(vote);
+    }
+  }
+  return polka;
 }
 
 ValidatorIndex Core::ProposerOf(uint32_t round) {
@@ -124,8 +159,7 @@ void Core::StartRound(uint32_t round) {
       auto signature = signer_->SignProposal(proposal);
       if (signature.ok()) {
         proposal.signature = *signature;
-        out_.push_back(BroadcastProposal{proposal});
-        HandleProposal(proposal, /*block_valid=*/true);
+        Propose(proposal);
       }
     } else {
       out_.push_back(RequestBlock{height_, round});
@@ -135,10 +169,10 @@ void Core::StartRound(uint32_t round) {
                                  config_.timeouts.For(Step::kPropose, round)});
 }
 
-void Core::SignAndSend(Vote vote) {
+void Core::SignAndSend(Vote vote, const std::vector<Vote>& polka) {
   if (!self_) return;
   vote.validator = *self_;
-  auto signature = signer_->SignVote(vote);
+  auto signature = signer_->SignVote(vote, polka);
   // A refusal means this step was signed differently before a restart; staying
   // silent is the safe answer and the f+1 rule keeps the network live.
   if (!signature.ok()) return;
@@ -152,9 +186,12 @@ void Core::EnterPrevote(std::optional<Hash256> block) {
   SignAndSend(Vote{VoteType::kPrevote, height_, round_, block, 0, {}});
 }
 
+// A non-nil precommit is a lock; the signer stores it with its polka.
 void Core::EnterPrecommit(std::optional<Hash256> block) {
   step_ = Step::kPrecommit;
-  SignAndSend(Vote{VoteType::kPrecommit, height_, round_, block, 0, {}});
+  std::vector<Vote> polka;
+  if (block) polka = PolkaFor(round_, *block);
+  SignAndSend(Vote{VoteType::kPrecommit, height_, round_, block, 0, {}}, polka);
 }
 
 void Core::NoteSender(RoundState& round, ValidatorIndex who) {
@@ -338,8 +375,7 @@ Actions Core::OnBlockReady(uint64_t height, uint32_t round, const Hash256& block
   auto signature = signer_->SignProposal(proposal);
   if (!signature.ok()) return TakeActions();
   proposal.signature = *signature;
-  out_.push_back(BroadcastProposal{proposal});
-  HandleProposal(proposal, /*block_valid=*/true);
+  Propose(proposal);
   Reevaluate();
   return TakeActions();
 }

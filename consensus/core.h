@@ -66,7 +66,11 @@ class ValidatorSetSource {
   virtual const ValidatorSet& ValidatorsAt(uint64_t height) = 0;
 };
 
-struct BroadcastProposal { Proposal proposal; };
+// `polka`: for a proposal with a valid round, the prevotes of that round for
+// its block that this core holds. Send them with the proposal: peers prevote
+// for a re-proposed block only once they hold its polka, and the proposer may
+// be the only honest node that still does (see Lock::polka).
+struct BroadcastProposal { Proposal proposal; std::vector<Vote> polka; };
 struct BroadcastVote { Vote vote; };
 struct ScheduleTimeout { Step step; uint64_t height; uint32_t round; uint64_t delay_ms; };
 struct RequestBlock { uint64_t height; uint32_t round; };
@@ -123,7 +127,10 @@ class Core {
 
   void EnterHeight(uint64_t height);
   void StartRound(uint32_t round);
+  void RestoreLock();
   void ResumeLastSigned();
+  void Propose(const Proposal& proposal);
+  std::vector<Vote> PolkaFor(uint32_t round, const Hash256& block) const;
   void EnterPrevote(std::optional<Hash256> block);
   void EnterPrecommit(std::optional<Hash256> block);
   void Decided(uint32_t round, const Hash256& block);
@@ -132,7 +139,7 @@ class Core {
   bool TrySkipRound();
   bool TryProposalRules();
   bool TryPolkaRules();
-  void SignAndSend(Vote vote);
+  void SignAndSend(Vote vote, const std::vector<Vote>& polka = {});
   void NoteSender(RoundState& round, ValidatorIndex who);
   bool Quorum(uint64_t power) const;
   void HandleProposal(const Proposal& proposal, bool block_valid);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <tuple>
 
+#include "common/check.h"
+#include "consensus/validator_set.h"
+
 namespace agora::consensus {
 namespace {
 
@@ -33,12 +36,42 @@ Result<SigningRecord> DecodeRecord(ByteSpan b) {
   return r;
 }
 
+// height(8) round(8) block(32), then (validator(8) signature) per polka
+// prevote: the rest of each prevote is the lock's own height, round and block.
+// A lock written before polkas were kept is just the first 48 bytes.
+constexpr size_t kLockHeaderBytes = 16 + Hash256::kSize;
+constexpr size_t kLockPolkaVoteBytes = 8 + Signature::kSize;
+
 Bytes EncodeLock(const Lock& lock) {
   Bytes out;
   PutU64BigEndian(out, lock.height);
   PutU64BigEndian(out, lock.round);
   Append(out, lock.block.bytes);
+  for (const Vote& vote : lock.polka) {
+    PutU64BigEndian(out, vote.validator);
+    Append(out, vote.signature.bytes);
+  }
   return out;
+}
+
+Result<Lock> DecodeLock(ByteSpan b) {
+  if (b.size() < kLockHeaderBytes || (b.size() - kLockHeaderBytes) % kLockPolkaVoteBytes != 0 ||
+      (b.size() - kLockHeaderBytes) / kLockPolkaVoteBytes > kValidatorsMax) {
+    return Status::Corruption("the consensus lock record is damaged");
+  }
+  Lock lock{GetU64BigEndian(b), static_cast<uint32_t>(GetU64BigEndian(b.subspan(8))),
+            Hash256::FromBytes(b.subspan(16, Hash256::kSize)), {}};
+  for (size_t at = kLockHeaderBytes; at < b.size(); at += kLockPolkaVoteBytes) {
+    const uint64_t validator = GetU64BigEndian(b.subspan(at));
+    if (validator >= kValidatorsMax) {
+      return Status::Corruption("the consensus lock record is damaged");
+    }
+    Vote vote{VoteType::kPrevote, lock.height, lock.round, lock.block,
+              static_cast<ValidatorIndex>(validator), {}};
+    std::copy_n(b.begin() + at + 8, Signature::kSize, vote.signature.bytes.begin());
+    lock.polka.push_back(vote);
+  }
+  return lock;
 }
 
 }  // namespace
@@ -66,12 +99,8 @@ Result<std::unique_ptr<SafeSigner>> SafeSigner::Open(std::string chain_id,
   }
   AGORA_ASSIGN_OR_RETURN(auto lock, store->Get(KeyPrefix::kConsensusWal, AsBytes(kLockKey)));
   if (lock) {
-    if (lock->size() != 16 + Hash256::kSize) {
-      return Status::Corruption("the consensus lock record is damaged");
-    }
-    signer->lock_ = Lock{GetU64BigEndian(*lock),
-                         static_cast<uint32_t>(GetU64BigEndian(ByteSpan(*lock).subspan(8))),
-                         Hash256::FromBytes(ByteSpan(*lock).subspan(16))};
+    AGORA_ASSIGN_OR_RETURN(Lock l, DecodeLock(*lock));
+    signer->lock_ = std::move(l);
   }
   return signer;
 }
@@ -111,10 +140,16 @@ Result<Signature> SafeSigner::SignStep(uint64_t height, uint32_t round, Step ste
   return last_->signature;
 }
 
-Result<Signature> SafeSigner::SignVote(const Vote& vote) {
+Result<Signature> SafeSigner::SignVote(const Vote& vote, const std::vector<Vote>& polka) {
+  AGORA_CHECK(polka.size() <= kValidatorsMax);
   std::optional<Lock> new_lock;
   if (vote.type == VoteType::kPrecommit && vote.block) {
-    new_lock = Lock{vote.height, vote.round, *vote.block};
+    new_lock = Lock{vote.height, vote.round, *vote.block, polka};
+  }
+  for (const Vote& prevote : polka) {
+    // The encoding keeps only validator and signature per prevote.
+    AGORA_CHECK(new_lock && prevote.type == VoteType::kPrevote && prevote.height == vote.height &&
+                prevote.round == vote.round && prevote.block == vote.block);
   }
   return SignStep(vote.height, vote.round, StepOf(vote.type), vote.Kind(), vote.SignBytes(),
                   new_lock);

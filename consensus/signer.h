@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/keys.h"
 #include "common/kv.h"
@@ -71,6 +72,12 @@ struct Lock {
   uint64_t height = 0;
   uint32_t round = 0;
   Hash256 block;
+  // The prevotes for `block` in `round` that made the polka this validator
+  // locked on. A restarted validator keeps its lock but has forgotten every
+  // message it received; without these it cannot show peers why it is locked,
+  // and if no other honest node saw the polka, nobody can re-propose the block
+  // in a way the others accept (Algorithm 1, line 28), so the height stalls.
+  std::vector<Vote> polka;
 };
 
 class SafeSigner {
@@ -83,8 +90,12 @@ class SafeSigner {
   const PublicKey& public_key() const { return key_->public_key(); }
 
   // FailedPrecondition when signing would conflict with an earlier signature;
-  // the same vote again returns the same signature.
-  Result<Signature> SignVote(const Vote& vote);
+  // the same vote again returns the same signature. A non-nil precommit
+  // becomes the lock, stored with `polka`.
+  // REQUIRES: `polka` is empty, or holds prevotes for `vote.block` at the
+  // vote's height and round, at most one per validator, and `vote` is a
+  // non-nil precommit.
+  Result<Signature> SignVote(const Vote& vote, const std::vector<Vote>& polka = {});
   Result<Signature> SignProposal(const Proposal& proposal);
 
   // The last record and lock, for a restarting core.

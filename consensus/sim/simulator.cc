@@ -8,6 +8,7 @@
 #include <set>
 #include <variant>
 
+#include "common/check.h"
 #include "common/hash.h"
 #include "common/kv.h"
 #include "consensus/core.h"
@@ -195,7 +196,7 @@ class Simulation {
   void Deliver(uint32_t id, uint32_t from, const Message& message);
   void Apply(uint32_t id, Actions actions);
   void OnBroadcastVote(uint32_t id, Vote vote);
-  void OnBroadcastProposal(uint32_t id, const Proposal& proposal);
+  void OnBroadcastProposal(uint32_t id, const BroadcastProposal& broadcast);
   void OnDecide(uint32_t id, const Decide& decide);
   void OnTick(uint32_t id);
   void Violation(const std::string& what);
@@ -377,6 +378,15 @@ void Simulation::PlanFaults() {
       if (nodes_[id].behaviour != Behaviour::kHonest) continue;
       uint64_t at = rng_.Range(0, 8000) * kMs;
       FaultPlan::Crash c{id, at, at + rng_.Range(200, 4000) * kMs};
+      // A node is down at most once at a time. Two overlapping windows would
+      // restart a node that is running: a fresh core forgets what the old one
+      // saw while the simulator still holds it to report equivocations among
+      // those votes, and the old core's timers fire into the new one.
+      const bool overlaps = std::any_of(
+          plan_.crashes.begin(), plan_.crashes.end(), [&](const FaultPlan::Crash& other) {
+            return other.node == id && c.at_us <= other.restart_us && other.at_us <= c.restart_us;
+          });
+      if (overlaps) continue;
       heal = std::max(heal, c.restart_us);
       plan_.crashes.push_back(c);
     }
@@ -518,11 +528,18 @@ void Simulation::StartNode(uint32_t id) {
   Apply(id, node.core->Start(next_height));
 }
 
-void Simulation::OnBroadcastProposal(uint32_t id, const Proposal& proposal) {
+void Simulation::OnBroadcastProposal(uint32_t id, const BroadcastProposal& broadcast) {
   Node& node = nodes_[id];
+  const Proposal& proposal = broadcast.proposal;
   proposed_.insert(proposal.block);
   proposals_.emplace(std::make_tuple(proposal.height, proposal.round, proposal.block), proposal);
   node.own_messages.push_back(proposal);
+  // A re-proposed block travels with its polka (others' votes, relayed
+  // unchanged), and both are re-sent while this node is stuck.
+  for (const Vote& vote : broadcast.polka) {
+    node.own_messages.push_back(vote);
+    SendToAll(id, vote);
+  }
   if (node.behaviour != Behaviour::kEquivocatingProposer) {
     SendToAll(id, proposal);
     return;
@@ -609,7 +626,7 @@ void Simulation::OnDecide(uint32_t id, const Decide& decide) {
 void Simulation::Apply(uint32_t id, Actions actions) {
   for (Action& action : actions) {
     if (auto* p = std::get_if<BroadcastProposal>(&action)) {
-      OnBroadcastProposal(id, p->proposal);
+      OnBroadcastProposal(id, *p);
     } else if (auto* v = std::get_if<BroadcastVote>(&action)) {
       OnBroadcastVote(id, v->vote);
     } else if (auto* t = std::get_if<ScheduleTimeout>(&action)) {
@@ -794,13 +811,17 @@ SimResult Simulation::Run() {
         if (node.up && node.core && e.incarnation == node.incarnation) OnTick(e.node);
         break;
       case EventType::kCrash:
+        AGORA_CHECK(node.up);  // crash windows never overlap (PlanFaults)
         node.up = false;
         node.delivered_votes.clear();  // what the core knew is gone with it
         node.core.reset();
         node.signer.reset();
         ++node.incarnation;
         break;
-      case EventType::kRestart: StartNode(e.node); break;
+      case EventType::kRestart:
+        AGORA_CHECK(!node.up);
+        StartNode(e.node);
+        break;
     }
   }
   for (const Node& n : nodes_) {

@@ -70,6 +70,55 @@ TEST(SafeSignerTest, DamagedRecordRefusesToOpen) {
   EXPECT_EQ(signer.status().code(), StatusCode::kCorruption);
 }
 
+// The lock keeps the prevotes that justify it, so a restarted validator can
+// show peers its polka; a lock written before polkas were kept still opens.
+TEST(SafeSignerTest, LockKeepsItsPolkaAcrossRestart) {
+  MemKvStore store;
+  SecretKey key = SecretKey::Generate(), other = SecretKey::Generate();
+  Hash256 a = Blake2b256(std::string_view("a"));
+  std::vector<Vote> polka;
+  for (ValidatorIndex who : {0u, 3u}) {
+    Vote v = MakeVote(VoteType::kPrevote, 7, 4, a);
+    v.validator = who;
+    v.signature = (who == 0 ? key : other).Sign({kChain, v.Kind()}, v.SignBytes());
+    polka.push_back(v);
+  }
+  {
+    auto signer = OpenSigner(key, &store);
+    ASSERT_TRUE(signer->SignVote(MakeVote(VoteType::kPrecommit, 7, 4, a), polka).ok());
+  }
+  auto restarted = OpenSigner(key, &store);
+  ASSERT_TRUE(restarted->lock().has_value());
+  const std::vector<Vote>& kept = restarted->lock()->polka;
+  ASSERT_EQ(kept.size(), 2u);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(kept[i].SignBytes(), polka[i].SignBytes());
+    EXPECT_EQ(kept[i].validator, polka[i].validator);
+    EXPECT_EQ(kept[i].signature, polka[i].signature);
+  }
+
+  MemKvStore old_store;
+  WriteBatch batch;
+  Bytes old_lock;
+  PutU64BigEndian(old_lock, 7);
+  PutU64BigEndian(old_lock, 4);
+  Append(old_lock, a.bytes);
+  batch.Put(KeyPrefix::kConsensusWal, AsBytes("lock"), old_lock);
+  ASSERT_TRUE(old_store.Write(batch, Durability::kSynced).ok());
+  auto old = OpenSigner(key, &old_store);
+  ASSERT_TRUE(old->lock().has_value());
+  EXPECT_EQ(old->lock()->block, a);
+  EXPECT_TRUE(old->lock()->polka.empty());
+
+  old_lock.push_back(0);  // a torn polka entry
+  batch.Put(KeyPrefix::kConsensusWal, AsBytes("lock"), old_lock);
+  ASSERT_TRUE(old_store.Write(batch, Durability::kSynced).ok());
+  EXPECT_EQ(SafeSigner::Open(kChain, std::make_unique<Ed25519SigningKey>(key), &old_store)
+                .status()
+                .code(),
+            StatusCode::kCorruption);
+}
+
 TEST(EvidenceTest, AnyoneCanVerifyFromTheTwoSignatures) {
   SecretKey key = SecretKey::Generate();
   Ed25519Verifier verifier;

@@ -88,6 +88,39 @@ TEST(SimTest, IgnoringTheLockIsCaught) {
       << "the simulator missed a prevote that ignored the lock";
 }
 
+// Runs one seed and expects it to pass, printing how to reproduce it if not.
+void ExpectSeedPasses(SimOptions o) {
+  SimResult r = RunSimulation(o);
+  EXPECT_TRUE(r.ok) << r.violation << "\n  " << r.summary
+                    << "\n  reproduce: " << ReproduceCommand(o);
+}
+
+// Seed 507932 drew two crash windows for validator 0 that overlapped, so the
+// second restart replaced a running core: the new core never saw a nil
+// prevote that the old one had, and the simulator still expected evidence
+// when the conflicting prevote arrived. Crash windows no longer overlap.
+TEST(SimTest, OverlappingCrashesNeverRestartARunningNode) {
+  SimOptions o;
+  o.seed = 507932;
+  o.mix = FaultMix::kChaos;
+  o.heights = 6;
+  ExpectSeedPasses(o);
+}
+
+// Seed 1650: validator 1 locked at height 2 on a polka that only it and the
+// Byzantine random voter saw, then crashed. It came back with its lock but no
+// valid value or polka, so as proposer it proposed fresh blocks and prevoted
+// nil on them, and the others never saw a polka that would let them accept
+// the locked block: the height stalled forever. The lock now keeps its polka,
+// and a restarted validator re-proposes the locked block with it.
+TEST(SimTest, RestartedLockHolderReproposesWithItsPolka) {
+  SimOptions o;
+  o.seed = 1650;
+  o.mix = FaultMix::kChaos;
+  o.heights = 6;
+  ExpectSeedPasses(o);
+}
+
 TEST(SimTest, CommitLatencyIsThreeMessageDelays) {
   for (uint32_t n : {4u, 16u}) {
     SimOptions o;
