@@ -50,6 +50,9 @@ constexpr size_t kWaitersMax = 100'000;
 constexpr size_t kFutureProposalsMax = 64;
 constexpr size_t kProposalBlocksMax = 64;
 constexpr uint64_t kValidatorSetsKept = 1024;
+// Transactions per proposed block, in bytes: the proposal (block and all)
+// must fit one P2P frame (4 MiB by default).
+constexpr size_t kBlockTxBytesMax = 2u << 20;
 
 uint64_t NowUnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -315,6 +318,12 @@ void Node::Impl::Apply(consensus::Actions actions) {
       m.set_proposer(p->proposal.proposer);
       m.set_signature(ToString(p->proposal.signature.bytes));
       *m.mutable_block() = block->second;
+      for (const consensus::Vote& vote : p->polka) {
+        proto::VoteMessage* v = m.add_polka();
+        v->set_sign_bytes(ToString(vote.SignBytes()));
+        v->set_validator(vote.validator);
+        v->set_signature(ToString(vote.signature.bytes));
+      }
       Bytes bytes = EncodeDeterministic(m);
       peers_->Broadcast(kChannelProposal, bytes);
       own_messages_.push_back({kChannelProposal, std::move(bytes)});
@@ -386,7 +395,7 @@ void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
     *block.mutable_last_commit() = **commit;
     h.set_last_commit_hash(ToString(consensus::CommitHash(**commit)));
   }
-  std::vector<Tx> txs = mempool_->Reap(config_.block_txs_max, consensus::kBlockBytesMax / 2,
+  std::vector<Tx> txs = mempool_->Reap(config_.block_txs_max, kBlockTxBytesMax,
                                        [this](const Address& a) { return ledger_->Get(a); });
   std::vector<Hash256> ids;
   for (const Tx& tx : txs) {
@@ -556,7 +565,7 @@ void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensu
 
 void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
   proto::ProposalMessage m;
-  if (!DecodeStrict(payload, consensus::kBlockBytesMax + 4096, m).ok()) {
+  if (!DecodeStrict(payload, consensus::kBlockBytesMax + (64u << 10), m).ok()) {
     peers_->Disconnect(from, "malformed proposal", /*ban=*/true);
     return;
   }
@@ -582,6 +591,15 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
     return;
   }
   peers_->Broadcast(kChannelProposal, payload);  // relay what checks out
+  // The polka of a re-proposal first, so the core can accept the block.
+  if (m.polka_size() > static_cast<int>(set.size())) {
+    peers_->Disconnect(from, "proposal with more polka votes than validators", /*ban=*/true);
+    return;
+  }
+  for (const proto::VoteMessage& vote : m.polka()) {
+    Bytes bytes = EncodeDeterministic(vote);
+    HandleVote(from, bytes);
+  }
   ProcessProposal(m, *p);
 }
 
