@@ -352,6 +352,27 @@ TEST_F(DevnetTest, HostileInputIsRefusedAndChangesNothing) {
     boost::system::error_code ec;
     boost::asio::write(socket, boost::asio::buffer(junk), ec);
   }
+  // A body that is not JSON, and one over the size limit, over raw HTTP.
+  for (const std::string& body : {std::string("{not json"), std::string(2u << 20, 'x')}) {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    const std::string url = urls_[0];
+    const uint16_t port = static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    const std::string request = "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                "application/json\r\nContent-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body;
+    boost::system::error_code ec;
+    boost::asio::write(socket, boost::asio::buffer(request), ec);
+    std::string answer(4096, '\0');
+    const size_t n = socket.read_some(boost::asio::buffer(answer), ec);
+    answer.resize(n);
+    if (body.size() < 100) {
+      EXPECT_NE(answer.find("-32700"), std::string::npos) << answer;
+    } else {
+      EXPECT_NE(answer.find("413"), std::string::npos) << answer.substr(0, 200);
+    }
+  }
   auto body = rpc::RpcClient(urls_[0]).Get("/metrics");
   ASSERT_TRUE(body.ok());
   EXPECT_NE(body->find("agora_height"), std::string::npos);
@@ -369,6 +390,35 @@ TEST_F(DevnetTest, HostileInputIsRefusedAndChangesNothing) {
     EXPECT_EQ(Account(node, sender).at("nonce").to_number<uint64_t>(), 1u);
     EXPECT_EQ(AppHashAt(node, h), AppHashAt(0, h));
   }
+}
+
+// WebSocket subscribers see each new block and each transaction's result.
+TEST_F(DevnetTest, SubscribersSeeBlocksAndTransactionResults) {
+  auto ws = rpc::WsSubscription::Connect(urls_[1]);
+  ASSERT_TRUE(ws.ok()) << ws.status().message();
+  ASSERT_TRUE((*ws)->Subscribe("tx_result").ok());
+  ASSERT_TRUE((*ws)->Subscribe("new_block").ok());
+  const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
+  json::value submitted = Submit(2, Transfer(3, 0, 42, sink));
+  ASSERT_TRUE(submitted.as_object().if_contains("hash")) << json::serialize(submitted);
+  const std::string id(submitted.at("hash").as_string());
+  bool saw_result = false, saw_block = false;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (!(saw_result && saw_block) && std::chrono::steady_clock::now() < deadline) {
+    auto event = (*ws)->Next(milliseconds(1000));
+    if (!event.ok()) continue;
+    const json::value& data = event->at("data");
+    if (event->at("topic") == "tx_result" && data.at("hash") == id.c_str()) {
+      EXPECT_EQ(data.at("result"), "ok");
+      EXPECT_EQ(data.at("amount_uagr").to_number<uint64_t>(), 42u);
+      saw_result = true;
+    }
+    if (event->at("topic") == "new_block") {
+      for (const auto& h : data.at("tx_hashes").as_array()) saw_block |= h == id.c_str();
+    }
+  }
+  EXPECT_TRUE(saw_result);
+  EXPECT_TRUE(saw_block);
 }
 
 }  // namespace
