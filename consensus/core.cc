@@ -326,6 +326,13 @@ bool Core::TryPolkaRules() {
     EnterPrecommit(std::nullopt);
     return true;
   }
+  // 2f+1 precommits for nil: no block can gather 2f+1 precommits in this
+  // round (the two quorums would share an honest validator that precommitted
+  // twice), so waiting out timeoutPrecommit would only delay the next round.
+  if (Quorum(PowerFor(rs.precommits.power_for, std::nullopt))) {
+    StartRound(round_ + 1);
+    return true;
+  }
   if (!rs.precommit_timeout_scheduled && Quorum(rs.precommits.power_any)) {
     rs.precommit_timeout_scheduled = true;
     out_.push_back(ScheduleTimeout{Step::kPrecommit, height_, round_,
