@@ -80,7 +80,8 @@ bool IsValidId(const json::value& id) {
 const json::value kNullId = nullptr;
 
 std::string InvalidRequest(const json::value& id, std::string_view why) {
-  return MakeErrorResponse(id, kInvalidRequest, std::string("invalid request: ") + std::string(why));
+  return MakeErrorResponse(id, kInvalidRequest,
+                           std::string("invalid request: ") + std::string(why));
 }
 
 // Checks the members of a request object; returns an empty string if it is
@@ -89,8 +90,7 @@ std::string ValidateRequest(const json::object& request) {
   for (const auto& member : request) {
     const std::string_view key = member.key();
     if (key != "jsonrpc" && key != "id" && key != "method" && key != "params") {
-      return "unknown member \"" + std::string(key) +
-             "\" (allowed: jsonrpc, id, method, params)";
+      return "unknown member \"" + std::string(key) + "\" (allowed: jsonrpc, id, method, params)";
     }
   }
   const json::value* version = request.if_contains("jsonrpc");
@@ -145,19 +145,32 @@ bool IsJsonError(const boost::system::system_error& e) {
 
 int ErrorCodeFor(StatusCode code) {
   switch (code) {
-    case StatusCode::kInvalidArgument: return kInvalidParams;
-    case StatusCode::kInternal: return kInternalError;
-    case StatusCode::kFailedPrecondition: return kFailedPreconditionError;
-    case StatusCode::kUnavailable: return kUnavailableError;
-    case StatusCode::kNotFound: return kNotFoundError;
-    case StatusCode::kResourceExhausted: return kResourceExhaustedError;
-    case StatusCode::kAlreadyExists: return kAlreadyExistsError;
-    case StatusCode::kUnauthenticated: return kUnauthenticatedError;
-    case StatusCode::kPermissionDenied: return kPermissionDeniedError;
-    case StatusCode::kOutOfRange: return kOutOfRangeError;
-    case StatusCode::kCorruption: return kCorruptionError;
-    case StatusCode::kIoError: return kIoError;
-    case StatusCode::kOk: break;  // an OK status is never an error; treat as a bug
+    case StatusCode::kInvalidArgument:
+      return kInvalidParams;
+    case StatusCode::kInternal:
+      return kInternalError;
+    case StatusCode::kFailedPrecondition:
+      return kFailedPreconditionError;
+    case StatusCode::kUnavailable:
+      return kUnavailableError;
+    case StatusCode::kNotFound:
+      return kNotFoundError;
+    case StatusCode::kResourceExhausted:
+      return kResourceExhaustedError;
+    case StatusCode::kAlreadyExists:
+      return kAlreadyExistsError;
+    case StatusCode::kUnauthenticated:
+      return kUnauthenticatedError;
+    case StatusCode::kPermissionDenied:
+      return kPermissionDeniedError;
+    case StatusCode::kOutOfRange:
+      return kOutOfRangeError;
+    case StatusCode::kCorruption:
+      return kCorruptionError;
+    case StatusCode::kIoError:
+      return kIoError;
+    case StatusCode::kOk:
+      break;  // an OK status is never an error; treat as a bug
   }
   return kInternalError;
 }
@@ -166,19 +179,31 @@ StatusCode StatusCodeForError(int64_t code) {
   switch (code) {
     case kParseError:
     case kInvalidRequest:
-    case kInvalidParams: return StatusCode::kInvalidArgument;
+    case kInvalidParams:
+      return StatusCode::kInvalidArgument;
     case kMethodNotFound:
-    case kNotFoundError: return StatusCode::kNotFound;
-    case kFailedPreconditionError: return StatusCode::kFailedPrecondition;
-    case kUnavailableError: return StatusCode::kUnavailable;
-    case kResourceExhaustedError: return StatusCode::kResourceExhausted;
-    case kAlreadyExistsError: return StatusCode::kAlreadyExists;
-    case kUnauthenticatedError: return StatusCode::kUnauthenticated;
-    case kPermissionDeniedError: return StatusCode::kPermissionDenied;
-    case kOutOfRangeError: return StatusCode::kOutOfRange;
-    case kCorruptionError: return StatusCode::kCorruption;
-    case kIoError: return StatusCode::kIoError;
-    default: return StatusCode::kInternal;
+    case kNotFoundError:
+      return StatusCode::kNotFound;
+    case kFailedPreconditionError:
+      return StatusCode::kFailedPrecondition;
+    case kUnavailableError:
+      return StatusCode::kUnavailable;
+    case kResourceExhaustedError:
+      return StatusCode::kResourceExhausted;
+    case kAlreadyExistsError:
+      return StatusCode::kAlreadyExists;
+    case kUnauthenticatedError:
+      return StatusCode::kUnauthenticated;
+    case kPermissionDeniedError:
+      return StatusCode::kPermissionDenied;
+    case kOutOfRangeError:
+      return StatusCode::kOutOfRange;
+    case kCorruptionError:
+      return StatusCode::kCorruption;
+    case kIoError:
+      return StatusCode::kIoError;
+    default:
+      return StatusCode::kInternal;
   }
 }
 

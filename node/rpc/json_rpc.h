@@ -41,7 +41,7 @@ inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
 // Server-defined codes (-32000..-32099), one per StatusCode a handler returns.
-inline constexpr int kServerError = -32000;         // a code with no entry below
+inline constexpr int kServerError = -32000;  // a code with no entry below
 inline constexpr int kFailedPreconditionError = -32002;
 inline constexpr int kUnavailableError = -32003;
 inline constexpr int kNotFoundError = -32004;
@@ -102,8 +102,7 @@ class Dispatcher {
 
  private:
   using ElementDone = std::function<void(std::string)>;
-  void HandleRequest(const boost::json::value& request, const MethodTable* local,
-                     ElementDone done);
+  void HandleRequest(const boost::json::value& request, const MethodTable* local, ElementDone done);
   void HandleBatch(const boost::json::array& batch, const MethodTable* local, Done done);
   std::shared_ptr<const Handler> Find(std::string_view method, const MethodTable* local) const;
 
