@@ -59,9 +59,12 @@ int ErrorCodeFor(StatusCode code);
 // The inverse, for clients: which StatusCode an error code stands for.
 StatusCode StatusCodeForError(int64_t code);
 
-// A handler answers by calling Reply exactly once, now or later. A second
-// call is ignored. A Reply whose connection has gone away in the meantime
-// drops the answer.
+// A handler answers by calling Reply exactly once, now or later, from any
+// thread. A second call is ignored. A Reply whose connection has gone away in
+// the meantime drops the answer. If every copy of a Reply is destroyed
+// without a call, the client gets an internal error (-32603) rather than
+// waiting. A Reply must not be called or destroyed after the io_context it
+// belongs to has been destroyed.
 using Reply = std::function<void(Result<boost::json::value>)>;
 using Handler = std::function<void(const boost::json::value& params, Reply reply)>;
 using SyncHandler = std::function<Result<boost::json::value>(const boost::json::value& params)>;

@@ -1,6 +1,13 @@
 // Tests of the RPC server, its clients and the metrics registry: a real
 // server on 127.0.0.1:0 whose io_context runs on a background thread, driven
 // by RpcClient, WsSubscription and raw sockets for malformed input.
+// GCC 12 with -fsanitize=address reports a false -Wmaybe-uninitialized in
+// Beast's HTTP response parser (boost::optional in content_length()), which
+// the synchronous reads below instantiate; it is not ours to fix.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -431,6 +438,33 @@ TEST_F(RpcServerTest, BodyOverLimitIs413AndServerKeepsServing) {
   EXPECT_TRUE(client.Call("echo", json::array{"small"}).ok());
 }
 
+TEST_F(RpcServerTest, LargeBodyUnderLimitIsServed) {
+  StartServer();  // default limit: 1 MiB
+  const std::string big(900 * 1024, 'y');
+  Result<json::value> echo = RpcClient(url_).Call("echo", json::array{big});
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  EXPECT_EQ(echo->as_array().at(0).as_string(), big);
+}
+
+TEST_F(RpcServerTest, StartFailsOnTakenPortOrBadHost) {
+  StartServer();
+  Status taken;
+  Status bad_host;
+  // Servers are used on their io_context's thread.
+  RunOnIo([&] {
+    RpcConfig config;
+    config.port = port_;
+    taken = RpcServer(io_, config).Start();
+    config.host = "localhost";
+    bad_host = RpcServer(io_, config).Start();
+  });
+  EXPECT_EQ(taken.code(), StatusCode::kUnavailable);
+  EXPECT_NE(taken.message().find("127.0.0.1:" + std::to_string(port_)), std::string::npos)
+      << taken.message();
+  EXPECT_EQ(bad_host.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_host.message().find("not an IP address"), std::string::npos);
+}
+
 TEST_F(RpcServerTest, GarbageBytesCloseTheConnection) {
   StartServer();
   for (const std::string& garbage : {
@@ -656,6 +690,17 @@ TEST_F(RpcServerTest, ReplyAfterStopIsDropped) {
   std::lock_guard lock(pending->mu);
   (*pending->reply)(json::value("too late"));
   RunOnIo([] {});  // let the reply run on the io thread
+}
+
+TEST_F(RpcServerTest, DroppedReplyBecomesInternalError) {
+  StartServer({}, [](RpcServer& server) {
+    server.Register("forgets", [](const json::value&, Reply) {});  // never replies
+  });
+  RpcError error;
+  Result<json::value> result = RpcClient(url_).Call("forgets", nullptr, kWait, &error);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(error.code, kInternalError);
+  EXPECT_NE(error.message.find("without replying"), std::string::npos) << error.message;
 }
 
 // --- Client ----------------------------------------------------------------
