@@ -154,8 +154,8 @@ struct ReplyHolder {
   ~ReplyHolder() {
     boost::asio::post(executor, [released = std::move(call)] {
       if (released->finished) return;
-      released->Finish(Status::Internal("method " + released->method +
-                                        " dropped the request without replying"));
+      released->Finish(
+          Status::Internal("method " + released->method + " dropped the request without replying"));
     });
   }
 };

@@ -453,10 +453,9 @@ void HttpSession::DoRead() {
   // The header first: a Content-Length over the limit fails here, before any
   // body byte is read, and a client that sent "Expect: 100-continue" (curl
   // does for bodies over 1 KiB) must be told to go on.
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            self->OnHeader(ec);
-                          });
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
 void HttpSession::OnHeader(beast::error_code ec) {
