@@ -231,8 +231,8 @@ Result<json::value> RpcClient::Call(std::string_view method, json::value params,
   Result<json::value> response = ParseStrictJson(answer.body, kJsonDepthMax);
   if (!response.ok()) {
     return Status::Unavailable("HTTP " + std::to_string(answer.status) + " from " +
-                               url_->ToString() + " is not a JSON-RPC response: " +
-                               Quote(answer.body));
+                               url_->ToString() +
+                               " is not a JSON-RPC response: " + Quote(answer.body));
   }
   return ReadResponse(*response, id, error);
 }
@@ -375,7 +375,8 @@ Result<json::value> WsSubscription::Call(std::string_view method, json::value pa
     const json::object* object = message.if_object();
     if (object == nullptr) continue;  // not ours to interpret
     const json::value* method_name = object->if_contains("method");
-    if (method_name != nullptr && method_name->is_string() && method_name->get_string() == "event") {
+    if (method_name != nullptr && method_name->is_string() &&
+        method_name->get_string() == "event") {
       if (impl_->events.size() >= kPendingEventsMax) {
         impl_->Fail(Status::ResourceExhausted(
             "more than " + std::to_string(kPendingEventsMax) +
@@ -399,8 +400,8 @@ Result<int64_t> WsSubscription::Subscribe(std::string_view topic,
   json::object params;
   params["topic"] = topic;
   AGORA_ASSIGN_OR_RETURN(json::value result, Call("subscribe", std::move(params), timeout));
-  const json::value* id = result.is_object() ? result.get_object().if_contains("subscription")
-                                             : nullptr;
+  const json::value* id =
+      result.is_object() ? result.get_object().if_contains("subscription") : nullptr;
   if (id == nullptr || !id->is_int64()) {
     return Status::Internal("subscribe answered without a subscription id: " +
                             json::serialize(result));

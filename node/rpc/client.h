@@ -90,8 +90,7 @@ class WsSubscription {
   // Returns the subscription id.
   Result<int64_t> Subscribe(std::string_view topic,
                             std::chrono::milliseconds timeout = kRpcTimeoutDefault);
-  Status Unsubscribe(int64_t subscription,
-                     std::chrono::milliseconds timeout = kRpcTimeoutDefault);
+  Status Unsubscribe(int64_t subscription, std::chrono::milliseconds timeout = kRpcTimeoutDefault);
 
   // The next event's params: {"subscription": N, "topic": "...", "data": ...}.
   // kUnavailable when none arrives within `timeout` (the connection stays

@@ -1,6 +1,7 @@
 #include "node/rpc/json_rpc.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/error.hpp>
 #include <boost/json/parser.hpp>
@@ -80,7 +81,8 @@ bool IsValidId(const json::value& id) {
 const json::value kNullId = nullptr;
 
 std::string InvalidRequest(const json::value& id, std::string_view why) {
-  return MakeErrorResponse(id, kInvalidRequest, std::string("invalid request: ") + std::string(why));
+  return MakeErrorResponse(id, kInvalidRequest,
+                           std::string("invalid request: ") + std::string(why));
 }
 
 // Checks the members of a request object; returns an empty string if it is
@@ -89,8 +91,7 @@ std::string ValidateRequest(const json::object& request) {
   for (const auto& member : request) {
     const std::string_view key = member.key();
     if (key != "jsonrpc" && key != "id" && key != "method" && key != "params") {
-      return "unknown member \"" + std::string(key) +
-             "\" (allowed: jsonrpc, id, method, params)";
+      return "unknown member \"" + std::string(key) + "\" (allowed: jsonrpc, id, method, params)";
     }
   }
   const json::value* version = request.if_contains("jsonrpc");
@@ -114,7 +115,7 @@ struct Call {
   bool notification = false;
   bool finished = false;
   std::string method;
-  std::function<void(std::string)> done;
+  std::function<void(std::string)> done;  // released once called
 
   void Finish(Result<json::value> result) {
     if (finished) {
@@ -122,15 +123,40 @@ struct Call {
       return;
     }
     finished = true;
+    // Let go of the connection now, not when the last copy of the Reply dies.
+    std::function<void(std::string)> send = std::move(done);
+    done = nullptr;
     if (notification) {
-      done(std::string());
+      send(std::string());
     } else if (result.ok()) {
-      done(MakeResultResponse(id, result.value()));
+      send(MakeResultResponse(id, result.value()));
     } else {
       const Status& s = result.status();
       const json::value data = json::string(StatusCodeName(s.code()));
-      done(MakeErrorResponse(id, ErrorCodeFor(s.code()), s.message(), &data));
+      send(MakeErrorResponse(id, ErrorCodeFor(s.code()), s.message(), &data));
     }
+  }
+};
+
+// Shared by every copy of one Reply. When the last copy goes away, wherever
+// that is, the call is released on the executor: an unanswered call then gets
+// an internal error instead of leaving its client waiting, and the connection
+// it holds is never destroyed on a foreign thread.
+struct ReplyHolder {
+  ReplyHolder(boost::asio::any_io_executor e, std::shared_ptr<Call> c)
+      : executor(std::move(e)), call(std::move(c)) {}
+  ReplyHolder(const ReplyHolder&) = delete;
+  ReplyHolder& operator=(const ReplyHolder&) = delete;
+
+  boost::asio::any_io_executor executor;
+  std::shared_ptr<Call> call;
+
+  ~ReplyHolder() {
+    boost::asio::post(executor, [released = std::move(call)] {
+      if (released->finished) return;
+      released->Finish(
+          Status::Internal("method " + released->method + " dropped the request without replying"));
+    });
   }
 };
 
@@ -145,19 +171,32 @@ bool IsJsonError(const boost::system::system_error& e) {
 
 int ErrorCodeFor(StatusCode code) {
   switch (code) {
-    case StatusCode::kInvalidArgument: return kInvalidParams;
-    case StatusCode::kInternal: return kInternalError;
-    case StatusCode::kFailedPrecondition: return kFailedPreconditionError;
-    case StatusCode::kUnavailable: return kUnavailableError;
-    case StatusCode::kNotFound: return kNotFoundError;
-    case StatusCode::kResourceExhausted: return kResourceExhaustedError;
-    case StatusCode::kAlreadyExists: return kAlreadyExistsError;
-    case StatusCode::kUnauthenticated: return kUnauthenticatedError;
-    case StatusCode::kPermissionDenied: return kPermissionDeniedError;
-    case StatusCode::kOutOfRange: return kOutOfRangeError;
-    case StatusCode::kCorruption: return kCorruptionError;
-    case StatusCode::kIoError: return kIoError;
-    case StatusCode::kOk: break;  // an OK status is never an error; treat as a bug
+    case StatusCode::kInvalidArgument:
+      return kInvalidParams;
+    case StatusCode::kInternal:
+      return kInternalError;
+    case StatusCode::kFailedPrecondition:
+      return kFailedPreconditionError;
+    case StatusCode::kUnavailable:
+      return kUnavailableError;
+    case StatusCode::kNotFound:
+      return kNotFoundError;
+    case StatusCode::kResourceExhausted:
+      return kResourceExhaustedError;
+    case StatusCode::kAlreadyExists:
+      return kAlreadyExistsError;
+    case StatusCode::kUnauthenticated:
+      return kUnauthenticatedError;
+    case StatusCode::kPermissionDenied:
+      return kPermissionDeniedError;
+    case StatusCode::kOutOfRange:
+      return kOutOfRangeError;
+    case StatusCode::kCorruption:
+      return kCorruptionError;
+    case StatusCode::kIoError:
+      return kIoError;
+    case StatusCode::kOk:
+      break;  // an OK status is never an error; treat as a bug
   }
   return kInternalError;
 }
@@ -166,19 +205,31 @@ StatusCode StatusCodeForError(int64_t code) {
   switch (code) {
     case kParseError:
     case kInvalidRequest:
-    case kInvalidParams: return StatusCode::kInvalidArgument;
+    case kInvalidParams:
+      return StatusCode::kInvalidArgument;
     case kMethodNotFound:
-    case kNotFoundError: return StatusCode::kNotFound;
-    case kFailedPreconditionError: return StatusCode::kFailedPrecondition;
-    case kUnavailableError: return StatusCode::kUnavailable;
-    case kResourceExhaustedError: return StatusCode::kResourceExhausted;
-    case kAlreadyExistsError: return StatusCode::kAlreadyExists;
-    case kUnauthenticatedError: return StatusCode::kUnauthenticated;
-    case kPermissionDeniedError: return StatusCode::kPermissionDenied;
-    case kOutOfRangeError: return StatusCode::kOutOfRange;
-    case kCorruptionError: return StatusCode::kCorruption;
-    case kIoError: return StatusCode::kIoError;
-    default: return StatusCode::kInternal;
+    case kNotFoundError:
+      return StatusCode::kNotFound;
+    case kFailedPreconditionError:
+      return StatusCode::kFailedPrecondition;
+    case kUnavailableError:
+      return StatusCode::kUnavailable;
+    case kResourceExhaustedError:
+      return StatusCode::kResourceExhausted;
+    case kAlreadyExistsError:
+      return StatusCode::kAlreadyExists;
+    case kUnauthenticatedError:
+      return StatusCode::kUnauthenticated;
+    case kPermissionDeniedError:
+      return StatusCode::kPermissionDenied;
+    case kOutOfRangeError:
+      return StatusCode::kOutOfRange;
+    case kCorruptionError:
+      return StatusCode::kCorruption;
+    case kIoError:
+      return StatusCode::kIoError;
+    default:
+      return StatusCode::kInternal;
   }
 }
 
@@ -322,10 +373,12 @@ void Dispatcher::HandleRequest(const json::value& request, const MethodTable* lo
   call->notification = id == nullptr;
   call->method = std::string(method);
   call->done = std::move(done);
-  Reply reply = [executor = executor_, call](Result<json::value> result) {
-    boost::asio::dispatch(executor, [call, result = std::move(result)]() mutable {
-      call->Finish(std::move(result));
-    });
+  auto holder = std::make_shared<ReplyHolder>(executor_, call);
+  Reply reply = [holder = std::move(holder)](Result<json::value> result) {
+    boost::asio::dispatch(holder->executor,
+                          [call = holder->call, result = std::move(result)]() mutable {
+                            call->Finish(std::move(result));
+                          });
   };
   const json::value* params = object.if_contains("params");
   // Handlers should return Status, but one that throws must not take the

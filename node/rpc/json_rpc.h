@@ -41,7 +41,7 @@ inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 inline constexpr int kInternalError = -32603;
 // Server-defined codes (-32000..-32099), one per StatusCode a handler returns.
-inline constexpr int kServerError = -32000;         // a code with no entry below
+inline constexpr int kServerError = -32000;  // a code with no entry below
 inline constexpr int kFailedPreconditionError = -32002;
 inline constexpr int kUnavailableError = -32003;
 inline constexpr int kNotFoundError = -32004;
@@ -59,9 +59,12 @@ int ErrorCodeFor(StatusCode code);
 // The inverse, for clients: which StatusCode an error code stands for.
 StatusCode StatusCodeForError(int64_t code);
 
-// A handler answers by calling Reply exactly once, now or later. A second
-// call is ignored. A Reply whose connection has gone away in the meantime
-// drops the answer.
+// A handler answers by calling Reply exactly once, now or later, from any
+// thread. A second call is ignored. A Reply whose connection has gone away in
+// the meantime drops the answer. If every copy of a Reply is destroyed
+// without a call, the client gets an internal error (-32603) rather than
+// waiting. A Reply must not be called or destroyed after the io_context it
+// belongs to has been destroyed.
 using Reply = std::function<void(Result<boost::json::value>)>;
 using Handler = std::function<void(const boost::json::value& params, Reply reply)>;
 using SyncHandler = std::function<Result<boost::json::value>(const boost::json::value& params)>;
@@ -102,8 +105,7 @@ class Dispatcher {
 
  private:
   using ElementDone = std::function<void(std::string)>;
-  void HandleRequest(const boost::json::value& request, const MethodTable* local,
-                     ElementDone done);
+  void HandleRequest(const boost::json::value& request, const MethodTable* local, ElementDone done);
   void HandleBatch(const boost::json::array& batch, const MethodTable* local, Done done);
   std::shared_ptr<const Handler> Find(std::string_view method, const MethodTable* local) const;
 

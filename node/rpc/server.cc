@@ -1,5 +1,7 @@
 #include "node/rpc/server.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -7,8 +9,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/serialize.hpp>
-#include <algorithm>
-#include <array>
 #include <cctype>
 #include <deque>
 #include <map>
@@ -60,20 +60,20 @@ struct RpcServer::State {
                                          "HTTP requests received, all paths")),
         http_errors(metrics.AddCounter("agora_rpc_http_errors_total",
                                        "HTTP requests refused (4xx, 5xx) or malformed")),
-        connections(metrics.AddGauge("agora_rpc_connections",
-                                     "Open RPC connections, WebSocket included")),
-        connections_rejected(metrics.AddCounter(
-            "agora_rpc_connections_rejected_total",
-            "Connections closed on accept because connections_max was reached")),
+        connections(
+            metrics.AddGauge("agora_rpc_connections", "Open RPC connections, WebSocket included")),
+        connections_rejected(
+            metrics.AddCounter("agora_rpc_connections_rejected_total",
+                               "Connections closed on accept because connections_max was reached")),
         ws_clients(metrics.AddGauge("agora_rpc_ws_clients", "Open WebSocket connections")),
         ws_events(metrics.AddCounter("agora_rpc_ws_events_total",
                                      "Events queued to WebSocket subscribers")),
-        ws_dropped_slow(metrics.AddCounter(
-            "agora_rpc_ws_dropped_slow_total",
-            "WebSocket clients disconnected because their send queue was full")),
-        call_seconds(metrics.AddHistogram(
-            "agora_rpc_call_seconds", "Time from a POST /rpc body read to its response ready",
-            LatencySecondsBuckets())),
+        ws_dropped_slow(
+            metrics.AddCounter("agora_rpc_ws_dropped_slow_total",
+                               "WebSocket clients disconnected because their send queue was full")),
+        call_seconds(metrics.AddHistogram("agora_rpc_call_seconds",
+                                          "Time from a POST /rpc body read to its response ready",
+                                          LatencySecondsBuckets())),
         acceptor(io_context),
         accept_retry(io_context) {}
 
@@ -221,16 +221,15 @@ void WsSession::Run(http::request<http::string_body> request) {
   ws_.read_message_max(state_->config.ws_message_bytes_max);
   // Kept until the handshake completes, in case Beast still reads it.
   upgrade_request_ = std::move(request);
-  ws_.async_accept(upgrade_request_, [self = shared_from_this()](beast::error_code ec) {
-    self->OnAccept(ec);
-  });
+  ws_.async_accept(upgrade_request_,
+                   [self = shared_from_this()](beast::error_code ec) { self->OnAccept(ec); });
 }
 
 void WsSession::InstallMethods() {
   std::weak_ptr<WsSession> weak = weak_from_this();
   auto bind = [weak](Result<json::value> (WsSession::*method)(const json::value&)) {
-    return std::make_shared<const Handler>(MakeHandler(
-        [weak, method](const json::value& params) -> Result<json::value> {
+    return std::make_shared<const Handler>(
+        MakeHandler([weak, method](const json::value& params) -> Result<json::value> {
           auto self = weak.lock();
           if (self == nullptr) return Status::Unavailable("the WebSocket connection is closed");
           return ((*self).*method)(params);
@@ -260,9 +259,8 @@ void WsSession::Close() {
 void WsSession::MaybeRead() {
   if (closed_ || reading_ || in_flight_ >= state_->config.ws_in_flight_max) return;
   reading_ = true;
-  ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    self->OnRead(ec);
-  });
+  ws_.async_read(read_buffer_,
+                 [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
 }
 
 void WsSession::OnRead(beast::error_code ec) {
@@ -278,10 +276,9 @@ void WsSession::OnRead(beast::error_code ec) {
   std::string payload = beast::buffers_to_string(read_buffer_.data());
   read_buffer_.consume(read_buffer_.size());
   ++in_flight_;
-  state_->dispatcher.Handle(payload, &local_methods_,
-                            [self = shared_from_this()](std::string response) {
-                              self->OnCallDone(std::move(response));
-                            });
+  state_->dispatcher.Handle(
+      payload, &local_methods_,
+      [self = shared_from_this()](std::string response) { self->OnCallDone(std::move(response)); });
   MaybeRead();
 }
 
@@ -355,8 +352,7 @@ Result<json::value> WsSession::Subscribe(const json::value& params) {
   if (!state_->topics.contains(name)) {
     std::string known;
     for (const std::string& t : state_->topics) known += (known.empty() ? "" : ", ") + t;
-    return Status::InvalidArgument("unknown topic \"" + std::string(name) +
-                                   "\"; topics: " + known);
+    return Status::InvalidArgument("unknown topic \"" + std::string(name) + "\"; topics: " + known);
   }
   auto it = subscriptions_.find(name);
   if (it == subscriptions_.end()) {
@@ -417,6 +413,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   using Response = http::response<http::string_body>;
 
   void DoRead();
+  void OnHeader(beast::error_code ec);
+  void ReadBody();
   void OnRead(beast::error_code ec);
   void Route(http::request<http::string_body>& request);
   void ServeRpc(http::request<http::string_body>& request);
@@ -424,8 +422,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Upgrade(http::request<http::string_body> request);
   void OnRpcDone(std::string response);
   // Sends a response; `keep_alive` false closes the connection after it.
-  void Send(http::status status, std::string_view content_type, std::string body,
-            bool keep_alive, std::string_view allow = {});
+  void Send(http::status status, std::string_view content_type, std::string body, bool keep_alive,
+            std::string_view allow = {});
   void SendError(http::status status, std::string body, bool keep_alive);
   void SendRpcError(http::status status, int code, std::string message, bool keep_alive);
   void MethodNotAllowed(std::string_view allow);
@@ -452,6 +450,32 @@ void HttpSession::DoRead() {
   parser_->header_limit(static_cast<uint32_t>(state_->config.header_bytes_max));
   parser_->body_limit(state_->config.body_bytes_max);
   stream_.expires_after(state_->config.request_timeout);
+  // The header first: a Content-Length over the limit fails here, before any
+  // body byte is read, and a client that sent "Expect: 100-continue" (curl
+  // does for bodies over 1 KiB) must be told to go on.
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+}
+
+void HttpSession::OnHeader(beast::error_code ec) {
+  if (closed_ || state_->stopped) return;
+  if (ec || parser_->is_done()) return OnRead(ec);
+  const auto& header = parser_->get();
+  const auto expect = header.find(http::field::expect);
+  if (expect == header.end() || !beast::iequals(expect->value(), "100-continue")) {
+    return ReadBody();
+  }
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                    [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                      if (write_ec) return self->Close();
+                      self->ReadBody();
+                    });
+}
+
+void HttpSession::ReadBody() {
+  if (closed_ || state_->stopped) return;
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
 }
@@ -524,8 +548,7 @@ void HttpSession::ServeRpc(http::request<http::string_body>& request) {
   }
   const auto start = std::chrono::steady_clock::now();
   state_->dispatcher.Handle(
-      request.body(), /*local=*/nullptr,
-      [self = shared_from_this(), start](std::string response) {
+      request.body(), /*local=*/nullptr, [self = shared_from_this(), start](std::string response) {
         const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
         self->state_->call_seconds.Observe(elapsed.count());
         self->OnRpcDone(std::move(response));
@@ -557,8 +580,7 @@ void HttpSession::ServeGet(std::string_view path) {
     return Send(http::status::service_unavailable, kJsonType, json::serialize(body), keep_alive_);
   }
   if (state_->status_page) {
-    return Send(http::status::ok, state_->status_content_type, state_->status_page(),
-                keep_alive_);
+    return Send(http::status::ok, state_->status_content_type, state_->status_page(), keep_alive_);
   }
   Send(http::status::ok, kTextType, "agorad RPC\n" + std::string(kEndpoints) + "\n", keep_alive_);
 }

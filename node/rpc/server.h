@@ -62,12 +62,12 @@ struct RpcConfig {
   size_t batch_requests_max = 100;  // requests in one JSON-RPC batch
   size_t json_depth_max = 64;       // nesting of JSON arrays and objects
 
-  size_t ws_clients_max = 64;                    // WebSocket connections (503 above)
-  size_t ws_message_bytes_max = 1024 * 1024;     // one incoming message
-  size_t ws_subscriptions_max = 16;              // per client
-  size_t ws_in_flight_max = 32;                  // unanswered calls per client; reading pauses
-  size_t ws_send_queue_messages_max = 256;       // per client; over it the client is dropped
-  size_t ws_send_queue_bytes_max = 16 << 20;     // per client; over it the client is dropped
+  size_t ws_clients_max = 64;                         // WebSocket connections (503 above)
+  size_t ws_message_bytes_max = 1024 * 1024;          // one incoming message
+  size_t ws_subscriptions_max = 16;                   // per client
+  size_t ws_in_flight_max = 32;                       // unanswered calls per client; reading pauses
+  size_t ws_send_queue_messages_max = 256;            // per client; over it the client is dropped
+  size_t ws_send_queue_bytes_max = 16 << 20;          // per client; over it the client is dropped
   std::chrono::milliseconds ws_idle_timeout{60'000};  // pings keep a quiet client alive
 
   std::string server_name = "agorad";  // the Server: header

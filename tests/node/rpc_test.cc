@@ -1,6 +1,13 @@
 // Tests of the RPC server, its clients and the metrics registry: a real
 // server on 127.0.0.1:0 whose io_context runs on a background thread, driven
 // by RpcClient, WsSubscription and raw sockets for malformed input.
+// GCC 12 with -fsanitize=address reports a false -Wmaybe-uninitialized in
+// Beast's HTTP response parser (boost::optional in content_length()), which
+// the synchronous reads below instantiate; it is not ours to fix.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -9,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
@@ -161,9 +169,8 @@ class RpcServerTest : public ::testing::Test {
   }
 
   static void RegisterTestMethods(RpcServer& server) {
-    server.RegisterSync("echo", [](const json::value& params) -> Result<json::value> {
-      return params;
-    });
+    server.RegisterSync("echo",
+                        [](const json::value& params) -> Result<json::value> { return params; });
     // params: {"code": <StatusCode as a number>, "message": "..."}
     server.RegisterSync("fail", [](const json::value& params) -> Result<json::value> {
       const json::object& p = params.as_object();
@@ -244,14 +251,14 @@ TEST_F(RpcServerTest, InvalidRequests) {
     json::value id;  // expected id in the answer
   };
   const std::vector<Case> cases = {
-      {R"({"method":"echo","id":1})", 1},                           // no jsonrpc
-      {R"({"jsonrpc":"1.0","method":"echo","id":2})", 2},           // wrong version
-      {R"({"jsonrpc":2.0,"method":"echo","id":3})", 3},             // version not a string
-      {R"({"jsonrpc":"2.0","id":4})", 4},                           // no method
-      {R"({"jsonrpc":"2.0","method":7,"id":5})", 5},                // method not a string
+      {R"({"method":"echo","id":1})", 1},                               // no jsonrpc
+      {R"({"jsonrpc":"1.0","method":"echo","id":2})", 2},               // wrong version
+      {R"({"jsonrpc":2.0,"method":"echo","id":3})", 3},                 // version not a string
+      {R"({"jsonrpc":"2.0","id":4})", 4},                               // no method
+      {R"({"jsonrpc":"2.0","method":7,"id":5})", 5},                    // method not a string
       {R"({"jsonrpc":"2.0","method":"echo","params":"x","id":6})", 6},  // params a string
       {R"({"jsonrpc":"2.0","method":"echo","params":3,"id":7})", 7},
-      {R"({"jsonrpc":"2.0","method":"echo","param":{},"id":8})", 8},  // unknown member
+      {R"({"jsonrpc":"2.0","method":"echo","param":{},"id":8})", 8},   // unknown member
       {R"({"jsonrpc":"2.0","method":"echo","id":{"a":1}})", nullptr},  // id an object
       {R"({"jsonrpc":"2.0","method":"echo","id":[1]})", nullptr},      // id an array
       {R"({"jsonrpc":"2.0","method":"echo","id":1.5})", nullptr},      // fractional id
@@ -272,7 +279,8 @@ TEST_F(RpcServerTest, InvalidRequests) {
 
 TEST_F(RpcServerTest, MethodNotFound) {
   StartServer();
-  const json::value response = ParseJson(PostRpc(port_, R"({"jsonrpc":"2.0","method":"nope","id":9})").body);
+  const json::value response =
+      ParseJson(PostRpc(port_, R"({"jsonrpc":"2.0","method":"nope","id":9})").body);
   EXPECT_EQ(ErrorCode(response), kMethodNotFound);
   EXPECT_EQ(response.as_object().at("id"), json::value(9));
   RpcError error;
@@ -349,7 +357,8 @@ TEST_F(RpcServerTest, NotificationsGetNoResponse) {
   EXPECT_EQ(reply.status, 204u);
   reply = PostRpc(port_, R"({"jsonrpc":"2.0","method":"add","params":["x"]})");
   EXPECT_EQ(reply.status, 204u);
-  reply = PostRpc(port_, R"([{"jsonrpc":"2.0","method":"count"},{"jsonrpc":"2.0","method":"count"}])");
+  reply =
+      PostRpc(port_, R"([{"jsonrpc":"2.0","method":"count"},{"jsonrpc":"2.0","method":"count"}])");
   EXPECT_EQ(reply.status, 204u);
   EXPECT_EQ(reply.body, "");
   EXPECT_EQ(calls->load(), 3);
@@ -429,6 +438,33 @@ TEST_F(RpcServerTest, BodyOverLimitIs413AndServerKeepsServing) {
   EXPECT_TRUE(client.Call("echo", json::array{"small"}).ok());
 }
 
+TEST_F(RpcServerTest, LargeBodyUnderLimitIsServed) {
+  StartServer();  // default limit: 1 MiB
+  const std::string big(900 * 1024, 'y');
+  Result<json::value> echo = RpcClient(url_).Call("echo", json::array{big});
+  ASSERT_TRUE(echo.ok()) << echo.status().ToString();
+  EXPECT_EQ(echo->as_array().at(0).as_string(), big);
+}
+
+TEST_F(RpcServerTest, StartFailsOnTakenPortOrBadHost) {
+  StartServer();
+  Status taken;
+  Status bad_host;
+  // Servers are used on their io_context's thread.
+  RunOnIo([&] {
+    RpcConfig config;
+    config.port = port_;
+    taken = RpcServer(io_, config).Start();
+    config.host = "localhost";
+    bad_host = RpcServer(io_, config).Start();
+  });
+  EXPECT_EQ(taken.code(), StatusCode::kUnavailable);
+  EXPECT_NE(taken.message().find("127.0.0.1:" + std::to_string(port_)), std::string::npos)
+      << taken.message();
+  EXPECT_EQ(bad_host.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_host.message().find("not an IP address"), std::string::npos);
+}
+
 TEST_F(RpcServerTest, GarbageBytesCloseTheConnection) {
   StartServer();
   for (const std::string& garbage : {
@@ -502,9 +538,9 @@ TEST_F(RpcServerTest, ContentTypeMustBeJsonWhenGiven) {
   EXPECT_EQ(reply.status, 415u);
   EXPECT_EQ(ErrorCode(ParseJson(reply.body)), kInvalidRequest);
   EXPECT_EQ(HttpRequest(port_, http::verb::post, "/rpc", body, "").status, 200u);
-  EXPECT_EQ(HttpRequest(port_, http::verb::post, "/rpc", body, "Application/JSON; charset=utf-8")
-                .status,
-            200u);
+  EXPECT_EQ(
+      HttpRequest(port_, http::verb::post, "/rpc", body, "Application/JSON; charset=utf-8").status,
+      200u);
 }
 
 TEST_F(RpcServerTest, KeepAliveServesSeveralRequests) {
@@ -516,7 +552,8 @@ TEST_F(RpcServerTest, KeepAliveServesSeveralRequests) {
   for (int i = 0; i < 3; ++i) {
     http::request<http::string_body> request{http::verb::post, "/rpc", 11};
     request.set(http::field::host, "127.0.0.1");
-    request.body() = R"({"jsonrpc":"2.0","method":"add","params":[)" + std::to_string(i) + ",1],\"id\":1}";
+    request.body() =
+        R"({"jsonrpc":"2.0","method":"add","params":[)" + std::to_string(i) + ",1],\"id\":1}";
     request.prepare_payload();
     http::write(socket, request);
     http::response<http::string_body> response;
@@ -524,6 +561,23 @@ TEST_F(RpcServerTest, KeepAliveServesSeveralRequests) {
     EXPECT_TRUE(response.keep_alive());
     EXPECT_EQ(ParseJson(response.body()).as_object().at("result"), json::value(i + 1));
   }
+}
+
+TEST_F(RpcServerTest, ExpectContinueIsHonoured) {
+  StartServer();
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(Local(port_));
+  const std::string body = R"({"jsonrpc":"2.0","method":"add","params":[1,1],"id":1})";
+  asio::write(socket, asio::buffer("POST /rpc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                   "Expect: 100-continue\r\nContent-Length: " +
+                                   std::to_string(body.size()) + "\r\n\r\n"));
+  std::string interim;
+  asio::read_until(socket, asio::dynamic_buffer(interim), "\r\n\r\n");
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  const Received received = SendAndReadUntilClosed(socket, io, body);
+  EXPECT_TRUE(received.bytes.starts_with("HTTP/1.1 200")) << received.bytes;
+  EXPECT_NE(received.bytes.find(R"("result":2)"), std::string::npos) << received.bytes;
 }
 
 TEST_F(RpcServerTest, ConnectionsOverLimitAreClosed) {
@@ -589,9 +643,8 @@ void RegisterLater(RpcServer& server, const std::shared_ptr<PendingReply>& pendi
 TEST_F(RpcServerTest, AsyncHandlerRepliesLaterFromAnotherThread) {
   auto pending = std::make_shared<PendingReply>();
   StartServer({}, [&](RpcServer& server) { RegisterLater(server, pending); });
-  auto call = std::async(std::launch::async, [this] {
-    return RpcClient(url_).Call("later", nullptr, kWait);
-  });
+  auto call = std::async(std::launch::async,
+                         [this] { return RpcClient(url_).Call("later", nullptr, kWait); });
   pending->arrived.get_future().wait();
   // Other calls are served while "later" waits.
   EXPECT_TRUE(RpcClient(url_).Call("echo", json::array{1}).ok());
@@ -629,15 +682,25 @@ TEST_F(RpcServerTest, ReplyAfterClientDisconnectedIsDropped) {
 TEST_F(RpcServerTest, ReplyAfterStopIsDropped) {
   auto pending = std::make_shared<PendingReply>();
   StartServer({}, [&](RpcServer& server) { RegisterLater(server, pending); });
-  auto call = std::async(std::launch::async, [this] {
-    return RpcClient(url_).Call("later", nullptr, kWait);
-  });
+  auto call = std::async(std::launch::async,
+                         [this] { return RpcClient(url_).Call("later", nullptr, kWait); });
   pending->arrived.get_future().wait();
   RunOnIo([this] { server_->Stop(); });
   EXPECT_FALSE(call.get().ok());  // Stop closed the connection
   std::lock_guard lock(pending->mu);
   (*pending->reply)(json::value("too late"));
   RunOnIo([] {});  // let the reply run on the io thread
+}
+
+TEST_F(RpcServerTest, DroppedReplyBecomesInternalError) {
+  StartServer({}, [](RpcServer& server) {
+    server.Register("forgets", [](const json::value&, Reply) {});  // never replies
+  });
+  RpcError error;
+  Result<json::value> result = RpcClient(url_).Call("forgets", nullptr, kWait, &error);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(error.code, kInternalError);
+  EXPECT_NE(error.message.find("without replying"), std::string::npos) << error.message;
 }
 
 // --- Client ----------------------------------------------------------------
@@ -672,9 +735,9 @@ TEST(RpcClientTest, ParsesUrls) {
   ASSERT_TRUE(url.ok());
   EXPECT_EQ(url->host, "::1");
   EXPECT_EQ(url->ToString(), "http://[::1]:9000");
-  for (const char* bad : {"127.0.0.1:26657", "ftp://x:1", "https://x:1", "http://:1",
-                          "http://x:", "http://x:0", "http://x:70000", "http://x:12ab",
-                          "http://x:1/rpc", "http://[::1"}) {
+  for (const char* bad :
+       {"127.0.0.1:26657", "ftp://x:1", "https://x:1", "http://:1", "http://x:", "http://x:0",
+        "http://x:70000", "http://x:12ab", "http://x:1/rpc", "http://[::1"}) {
     EXPECT_FALSE(ParseRpcUrl(bad).ok()) << bad;
   }
   Result<json::value> call = RpcClient("localhost:26657").Call("status");
@@ -722,7 +785,8 @@ TEST_F(RpcServerTest, WsUnknownTopicIsInvalidParams) {
   auto ws = ConnectWs(url_);
   ASSERT_NE(ws, nullptr);
   RpcError error;
-  Result<json::value> result = ws->Call("subscribe", json::object{{"topic", "blocks"}}, kWait, &error);
+  Result<json::value> result =
+      ws->Call("subscribe", json::object{{"topic", "blocks"}}, kWait, &error);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(error.code, kInvalidParams);
   EXPECT_NE(error.message.find("new_block"), std::string::npos) << error.message;
