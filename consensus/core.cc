@@ -5,9 +5,6 @@
 namespace agora::consensus {
 namespace {
 
-// Messages for rounds further ahead than this are dropped, so a Byzantine
-// validator cannot make the core keep state for arbitrarily many rounds.
-constexpr uint32_t kRoundsAheadMax = 256;
 // Distinct votes kept per validator, round and type: the honest one plus a
 // few equivocations, enough for evidence and for counting, bounded so an
 // equivocator cannot grow memory without limit.

@@ -80,6 +80,10 @@ using Action = std::variant<BroadcastProposal, BroadcastVote, ScheduleTimeout, R
                             Decide, ReportEvidence>;
 using Actions = std::vector<Action>;
 
+// Messages for rounds further ahead than this are dropped, so a Byzantine
+// validator cannot make the core keep state for arbitrarily many rounds.
+inline constexpr uint32_t kRoundsAheadMax = 256;
+
 class Core {
  public:
   // `signer` may be null for a node that follows but does not vote.

@@ -47,6 +47,7 @@ constexpr std::chrono::milliseconds kSubmitWaitDefault{30'000};
 constexpr std::chrono::milliseconds kSubmitWaitMax{120'000};
 constexpr uint64_t kBlockTimeFutureMaxMs = 60'000;
 constexpr size_t kWaitersMax = 100'000;
+constexpr std::chrono::minutes kSubmittedKeptFor{10};
 constexpr size_t kFutureProposalsMax = 64;
 constexpr size_t kProposalBlocksMax = 64;
 constexpr uint64_t kValidatorSetsKept = 1024;
@@ -136,6 +137,8 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void BuildBlock(uint64_t height, uint32_t round);
   void OnDecide(const consensus::Decide& decide);
   Status ValidateBlock(const proto::Block& block, uint64_t height);
+  Status BodyMatchesHeader(const proto::Block& block);
+  Result<consensus::Vote> CheckVote(const proto::VoteMessage& m);
   Result<std::vector<Tx>> BlockTxs(const proto::Block& block);
   Status CommitBlock(const proto::Block& block, const proto::Commit& commit);
   void HandleProposal(const p2p::PeerId& from, ByteSpan payload);
@@ -341,9 +344,9 @@ void Node::Impl::Apply(consensus::Actions actions) {
       timer.expires_after(std::chrono::milliseconds(t->delay_ms));
       timer.async_wait([this, it, step = t->step, height = t->height,
                         round = t->round](const boost::system::error_code& ec) {
-        if (ec || stopped_) return;
-        timers_.erase(it);
-        Apply(core_->OnTimeout(step, height, round));
+        if (stopped_) return;  // the list goes with the node
+        timers_.erase(it);     // each handler removes its own timer, cancelled or not
+        if (!ec) Apply(core_->OnTimeout(step, height, round));
       });
     } else if (auto* r = std::get_if<consensus::RequestBlock>(&action)) {
       // Blocks no closer than block_interval_ms: a proposer that proposes
@@ -358,12 +361,12 @@ void Node::Impl::Apply(consensus::Actions actions) {
       auto& timer = timers_.emplace_back(io_);
       auto it = std::prev(timers_.end());
       timer.expires_after(wait);
-      timer.async_wait(
-          [this, it, height = r->height, round = r->round](const boost::system::error_code& ec) {
-            if (ec || stopped_) return;
-            timers_.erase(it);
-            BuildBlock(height, round);
-          });
+      timer.async_wait([this, it, height = r->height,
+                        round = r->round](const boost::system::error_code& ec) {
+        if (stopped_) return;
+        timers_.erase(it);
+        if (!ec) BuildBlock(height, round);
+      });
     } else if (auto* d = std::get_if<consensus::Decide>(&action)) {
       OnDecide(*d);
     } else if (auto* e = std::get_if<consensus::ReportEvidence>(&action)) {
@@ -397,12 +400,12 @@ void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
   }
   std::vector<Tx> txs = mempool_->Reap(config_.block_txs_max, kBlockTxBytesMax,
                                        [this](const Address& a) { return ledger_->Get(a); });
-  std::vector<Hash256> ids;
+  std::vector<Hash256> leaves;
   for (const Tx& tx : txs) {
     block.add_txs(ToString(tx.raw));
-    ids.push_back(tx.hash);
+    leaves.push_back(Blake2b256(tx.raw));
   }
-  h.set_tx_root(ToString(consensus::TxRoot(ids)));
+  h.set_tx_root(ToString(consensus::TxRoot(leaves)));
   h.set_app_hash(ToString(ledger_->AppHash()));
   h.set_validators_hash(ToString(consensus::ValidatorsHash(validators_->ValidatorsAt(height))));
   const Hash256 hash = consensus::HeaderHash(h);
@@ -453,9 +456,6 @@ Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height) {
     AGORA_RETURN_IF_ERROR(
         consensus::VerifyCommit(block.last_commit(), validators_->ValidatorsAt(height - 1),
                                 genesis_.chain_id, height - 1, blocks_->last_block_hash()));
-    if (h.last_commit_hash() != ToString(consensus::CommitHash(block.last_commit()))) {
-      return Status::InvalidArgument("last_commit_hash does not match the last commit");
-    }
   }
   const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);
   bool proposer_known = false;
@@ -469,11 +469,36 @@ Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height) {
   if (h.app_hash() != ToString(ledger_->AppHash())) {
     return Status::InvalidArgument("app_hash differs from this node's state");
   }
+  AGORA_RETURN_IF_ERROR(BodyMatchesHeader(block));
   AGORA_ASSIGN_OR_RETURN(std::vector<Tx> txs, BlockTxs(block));
-  std::vector<Hash256> ids;
-  for (const Tx& tx : txs) ids.push_back(tx.hash);
-  if (h.tx_root() != ToString(consensus::TxRoot(ids))) {
+  for (const Tx& tx : txs) {
+    // A committed transaction can never run again (its nonce is used); a
+    // block that carries one again is the proposer's mistake or malice.
+    auto committed = blocks_->FindTx(tx.hash);
+    if (!committed.ok() || *committed) {
+      return Status::InvalidArgument("block repeats committed transaction " + tx.hash.ToHex());
+    }
+  }
+  return Status::Ok();
+}
+
+// The header's hash covers the transactions and the last commit only through
+// tx_root and last_commit_hash; a body that does not match them is not the
+// block the proposer signed, whoever forwarded it.
+Status Node::Impl::BodyMatchesHeader(const proto::Block& block) {
+  const proto::BlockHeader& h = block.header();
+  if (block.txs_size() > static_cast<int>(consensus::kBlockTxsMax)) {
+    return Status::InvalidArgument("block has too many transactions");
+  }
+  std::vector<Hash256> leaves;
+  for (const std::string& raw : block.txs()) leaves.push_back(Blake2b256(AsBytes(raw)));
+  if (h.tx_root() != ToString(consensus::TxRoot(leaves))) {
     return Status::InvalidArgument("tx_root does not match the transactions");
+  }
+  const std::string last_commit =
+      block.has_last_commit() ? ToString(consensus::CommitHash(block.last_commit())) : "";
+  if (h.last_commit_hash() != last_commit) {
+    return Status::InvalidArgument("last_commit_hash does not match the last commit");
   }
   return Status::Ok();
 }
@@ -534,10 +559,13 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
 void Node::Impl::OnDecide(const consensus::Decide& decide) {
   auto block = proposal_blocks_.find(decide.block);
   if (block == proposal_blocks_.end()) {
-    // Cannot happen: the core decides only a block it saw proposed, and
-    // every proposal reached it through ProcessProposal with its block.
-    spdlog::critical("decided block {} is unknown", decide.block.ToHex());
-    AGORA_CHECK(false);
+    // A validator restarted with a lock re-proposes a block whose body it
+    // did not keep; when that block is decided, the body comes from a peer
+    // through block sync, checked against its commit.
+    spdlog::warn("decided block {} at height {} is not here; fetching it from peers",
+                 decide.block.ToHex().substr(0, 16), decide.height);
+    MaybeRequestBlock();
+    return;
   }
   proto::Block decided = block->second;
   Status s = CommitBlock(
@@ -559,7 +587,8 @@ void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensu
   if (p.height != next) return;
   Status valid = ValidateBlock(m.block(), p.height);
   if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
-  if (proposal_blocks_.size() < kProposalBlocksMax) proposal_blocks_[p.block] = m.block();
+  // Never replace a body: the first one that matched the header is the one.
+  if (proposal_blocks_.size() < kProposalBlocksMax) proposal_blocks_.emplace(p.block, m.block());
   Apply(core_->OnProposal(p, valid.ok()));
 }
 
@@ -590,16 +619,42 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
     peers_->Disconnect(from, "proposal whose block does not match its hash", /*ban=*/true);
     return;
   }
-  peers_->Broadcast(kChannelProposal, payload);  // relay what checks out
-  // The polka of a re-proposal first, so the core can accept the block.
+  // Honest nodes check all of the below before they relay, so whoever sent
+  // a message that fails it is at fault.
+  if (Status body = BodyMatchesHeader(m.block()); !body.ok()) {
+    peers_->Disconnect(from, "proposal with a forged body: " + body.message(), /*ban=*/true);
+    return;
+  }
+  if (p->height == core_->height()) {
+    if (p->round > core_->round() + consensus::kRoundsAheadMax) return;
+    if (p->proposer != core_->ProposerOf(p->round)) {
+      peers_->Disconnect(from, "proposal signed by a validator that is not the round's proposer",
+                         /*ban=*/true);
+      return;
+    }
+  }
+  if (p->valid_round == -1 && m.block().header().proposer() !=
+                                  ToString(Address::FromPublicKey(set.at(p->proposer).key).span())) {
+    peers_->Disconnect(from, "new block whose header names another proposer", /*ban=*/true);
+    return;
+  }
   if (m.polka_size() > static_cast<int>(set.size())) {
     peers_->Disconnect(from, "proposal with more polka votes than validators", /*ban=*/true);
     return;
   }
+  std::vector<consensus::Vote> polka;
   for (const proto::VoteMessage& vote : m.polka()) {
-    Bytes bytes = EncodeDeterministic(vote);
-    HandleVote(from, bytes);
+    auto v = CheckVote(vote);
+    if (!v.ok()) {
+      peers_->Disconnect(from, "proposal with a bad polka vote: " + v.status().message(),
+                         /*ban=*/true);
+      return;
+    }
+    polka.push_back(*v);
   }
+  peers_->Broadcast(kChannelProposal, payload);  // relay what checks out
+  // The polka of a re-proposal first, so the core can accept the block.
+  for (const consensus::Vote& v : polka) Apply(core_->OnVote(v));
   ProcessProposal(m, *p);
 }
 
@@ -609,25 +664,35 @@ void Node::Impl::HandleVote(const p2p::PeerId& from, ByteSpan payload) {
     peers_->Disconnect(from, "malformed vote", /*ban=*/true);
     return;
   }
-  auto v = consensus::Vote::FromSignBytes(AsBytes(m.sign_bytes()));
-  auto signature = Signature::Parse(AsBytes(m.signature()));
-  if (!v || !signature.ok()) {
-    peers_->Disconnect(from, "malformed vote", /*ban=*/true);
-    return;
-  }
-  v->validator = m.validator();
-  v->signature = *signature;
-  const uint64_t next = blocks_->height() + 1;
-  if (v->height < next || v->height > next + 1) return;
-  const consensus::ValidatorSet& set = validators_->ValidatorsAt(v->height);
-  if (v->validator >= set.size() ||
-      !Verify(set.at(v->validator).key, {genesis_.chain_id, v->Kind()}, AsBytes(m.sign_bytes()),
-              v->signature)) {
-    peers_->Disconnect(from, "vote with a bad signature", /*ban=*/true);
+  auto v = CheckVote(m);
+  if (!v.ok()) {
+    if (v.status().code() == StatusCode::kOutOfRange) return;  // another height
+    peers_->Disconnect(from, v.status().message(), /*ban=*/true);
     return;
   }
   peers_->Broadcast(kChannelVote, payload);
   Apply(core_->OnVote(*v));
+}
+
+// Decodes a vote and checks its signature against the validator set of its
+// height. OutOfRange for a height this node does not handle now.
+Result<consensus::Vote> Node::Impl::CheckVote(const proto::VoteMessage& m) {
+  auto v = consensus::Vote::FromSignBytes(AsBytes(m.sign_bytes()));
+  auto signature = Signature::Parse(AsBytes(m.signature()));
+  if (!v || !signature.ok()) return Status::InvalidArgument("malformed vote");
+  v->validator = m.validator();
+  v->signature = *signature;
+  const uint64_t next = blocks_->height() + 1;
+  if (v->height < next || v->height > next + 1) {
+    return Status::OutOfRange("vote for another height");
+  }
+  const consensus::ValidatorSet& set = validators_->ValidatorsAt(v->height);
+  if (v->validator >= set.size() ||
+      !Verify(set.at(v->validator).key, {genesis_.chain_id, v->Kind()}, AsBytes(m.sign_bytes()),
+              v->signature)) {
+    return Status::Unauthenticated("vote with a bad signature");
+  }
+  return *v;
 }
 
 void Node::Impl::Tick() {
@@ -641,6 +706,10 @@ void Node::Impl::Tick() {
     // that already has it, so this reaches only the ones that need it.
     for (const auto& [channel, bytes] : own_messages_) peers_->Broadcast(channel, bytes);
     last_progress_ = now;
+  }
+  // Submissions that never commit (evicted, replaced) are forgotten.
+  for (auto it = submitted_at_.begin(); it != submitted_at_.end();) {
+    it = now - it->second > kSubmittedKeptFor ? submitted_at_.erase(it) : std::next(it);
   }
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (it->second.deadline <= now) {
@@ -742,10 +811,12 @@ void Node::Impl::HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload) 
   AGORA_CHECK_MSG(s.ok(), "cannot commit a verified block: " + s.message());
   requested_height_.reset();
   spdlog::info("synced height {} from peer {}", height, from.ToHex().substr(0, 12));
-  for (auto& t : timers_) t.cancel();
-  timers_.clear();
-  future_proposals_.clear();
+  for (auto& t : timers_) t.cancel();  // their handlers remove them
   Apply(core_->Start(height + 1));
+  auto pending = std::exchange(future_proposals_, {});
+  for (auto& [message, proposal] : pending) {
+    if (proposal.height == blocks_->height() + 1) ProcessProposal(message, proposal);
+  }
   MaybeRequestBlock();
 }
 
@@ -766,7 +837,7 @@ Result<Hash256> Node::Impl::AdmitTx(ByteSpan raw, bool from_peer) {
   const Hash256 id = tx.hash;
   AGORA_RETURN_IF_ERROR(mempool_->Add(tx, ledger_->Get(tx.sender)));
   peers_->Broadcast(kChannelTx, raw);
-  if (!from_peer) submitted_at_[id] = Clock::now();
+  if (!from_peer && submitted_at_.size() < kWaitersMax) submitted_at_[id] = Clock::now();
   return id;
 }
 
@@ -788,11 +859,15 @@ void Node::Impl::OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan pa
   switch (channel) {
     case kChannelTx: {
       auto r = AdmitTx(payload, /*from_peer=*/true);
-      // A peer may relay a transaction that became invalid in the meantime;
-      // only undecodable bytes are the peer's fault.
-      if (!r.ok() && r.status().code() == StatusCode::kInvalidArgument &&
-          r.status().message().rfind("transaction", 0) == 0) {
-        spdlog::debug("tx from peer rejected: {}", r.status().message());
+      // A transaction may have become unusable on its way (nonce, balance,
+      // a full mempool); bytes that do not decode or verify never were, and
+      // honest peers check before they relay.
+      const StatusCode code = r.status().code();
+      if (!r.ok() && (code == StatusCode::kUnauthenticated ||
+                      (code == StatusCode::kInvalidArgument &&
+                       r.status().message().rfind("transaction", 0) == 0))) {
+        peers_->Disconnect(from, "relayed a bad transaction: " + r.status().message(),
+                           /*ban=*/true);
       }
       break;
     }
@@ -998,9 +1073,11 @@ void Node::Impl::RegisterRpc() {
     uint64_t height = blocks_->height() + 1;
     if (params.is_object() && params.as_object().if_contains("height")) {
       AGORA_ASSIGN_OR_RETURN(height, U64Param(params.as_object(), "height"));
-      if (height == 0 || height > blocks_->height() + 1) {
-        return Status::InvalidArgument("height must be 1.." +
-                                       std::to_string(blocks_->height() + 1));
+      const uint64_t top = blocks_->height() + 1;
+      const uint64_t lowest = top > kValidatorSetsKept / 2 ? top - kValidatorSetsKept / 2 : 1;
+      if (height < lowest || height > top) {
+        return Status::InvalidArgument("height must be " + std::to_string(lowest) + ".." +
+                                       std::to_string(top));
       }
     }
     const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);

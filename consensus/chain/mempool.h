@@ -28,7 +28,10 @@ namespace agora::consensus {
 struct MempoolConfig {
   size_t txs_max = 20'000;
   size_t bytes_max = 64u << 20;
-  uint64_t nonce_ahead_max = 1'000;  // how far past the account's next nonce
+  // How far past the account's next nonce a transaction may wait for the
+  // ones before it: enough for a client that submits to several nodes,
+  // small enough that gapped transactions cannot fill the pool for free.
+  uint64_t nonce_ahead_max = 64;
 };
 
 class Mempool {

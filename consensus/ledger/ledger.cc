@@ -123,7 +123,13 @@ std::vector<TxOutcome> Ledger::ExecuteBlock(const std::vector<Tx>& txs, const Ad
     }
     outcomes.push_back(outcome);
   }
-  for (const auto& [address, account] : touched) Put(address, account, batch);
+  for (const auto& [address, account] : touched) {
+    // A failed transaction touches its sender without changing it: writing
+    // it would let junk from fresh keys grow the state for free.
+    const Account before = Get(address);
+    if (before.balance_uagr == account.balance_uagr && before.nonce == account.nonce) continue;
+    Put(address, account, batch);
+  }
   Rehash();
   return outcomes;
 }

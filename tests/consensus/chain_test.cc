@@ -91,6 +91,14 @@ TEST(LedgerTest, TransfersMoveMoneyFeesGoToTheProposer) {
   EXPECT_EQ(ledger.Get(AddressOf(p)).balance_uagr, 20u);
   EXPECT_NE(ledger.AppHash(), genesis_hash);
 
+  // A failed transfer from a key the ledger has never seen leaves no account.
+  const size_t accounts = ledger.account_count();
+  WriteBatch junk;
+  auto failed = ledger.ExecuteBlock({MakeTx(Key(42), 0, 5, AddressOf(b))}, AddressOf(p), &junk);
+  EXPECT_EQ(failed[0].code, TxCode::kInsufficientFunds);
+  EXPECT_EQ(ledger.account_count(), accounts);
+  EXPECT_EQ(junk.count(), 0u);
+
   // The batch holds the whole state: a ledger loaded from it is the same.
   MemKvStore store;
   ASSERT_TRUE(store.Write(batch, Durability::kSynced).ok());
@@ -125,7 +133,7 @@ TEST(MempoolTest, AdmissionRules) {
   // Pending spending counts: 510 pending, 490 left.
   EXPECT_EQ(pool.Add(MakeTx(a, 3, 481, to), account).code(), StatusCode::kFailedPrecondition);
   ASSERT_TRUE(pool.Add(MakeTx(a, 3, 480, to), account).ok());
-  EXPECT_EQ(pool.Add(MakeTx(a, 2 + 1001, 1, to), account).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool.Add(MakeTx(a, 2 + 65, 1, to), account).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(pool.size(), 2u);
 }
 
