@@ -27,7 +27,9 @@ int Run(int argc, char** argv) {
   std::string home, log_level = "info";
   app.add_flag("--version", version, "Print the version and the build's CUDA state, then exit");
   app.add_option("--home", home, "Node home directory (default: $AGORA_HOME or ~/.agora)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off");
+  auto* log_option = app.add_option("--log-level", log_level,
+                                    "trace, debug, info, warn, error, critical or off "
+                                    "(default: [node] log_level of config.toml)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -52,6 +54,15 @@ int Run(int argc, char** argv) {
       return 1;
     }
     home_dir = *h;
+  }
+  if (log_option->count() == 0 && std::filesystem::exists(ConfigPath(home_dir))) {
+    // The config's level applies unless the command line names one.
+    if (auto config = LoadConfig(ConfigPath(home_dir)); config.ok()) {
+      if (Status s = InitLogging(config->log_level); !s.ok()) {
+        spdlog::error("config.toml: {}", s.message());
+        return 1;
+      }
+    }
   }
   if (!std::filesystem::exists(ConfigPath(home_dir))) {
     spdlog::error("no node in {}: create one with `agora init --home {}` or a local network "

@@ -1042,6 +1042,7 @@ void Node::Impl::RegisterRpc() {
     return json::value(json::object{{"address", address->ToString()},
                                     {"balance_uagr", a.balance_uagr},
                                     {"nonce", a.nonce},
+                                    {"next_nonce", mempool_->NextNonce(*address, a.nonce)},
                                     {"height", blocks_->height()}});
   });
   rpc_->RegisterSync("tx_submit", [this](const json::value& params) -> Result<json::value> {

@@ -267,27 +267,36 @@ int main(int argc, char** argv) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const double bound = cores * 1e6 / (4 * verify_us);
 
-  // Kill the proposer of the next height and time the next commit.
-  const uint64_t h = height(0) + 1;
-  auto validators =
-      agora::node::rpc::RpcClient(urls[0]).Call("validators", json::object{{"height", h}});
+  // Kill the proposer of a height the moment the height before it commits,
+  // before its proposal (held back block_interval_ms) can leave, and time
+  // the commit of that height: the round-0 timeout and round 1.
   double recovery_ms = -1;
-  if (validators.ok()) {
-    const auto proposer = validators->at("proposer").to_number<size_t>();
-    const std::string key(validators->at("validators").at(proposer).at("public_key").as_string());
-    size_t victim = std::find(ids.begin(), ids.end(), key) - ids.begin();
-    if (victim < pids.size()) {
-      const size_t watch = (victim + 1) % pids.size();
-      // Kill right after height h-1 commits, so the victim was due to propose h.
-      while (height(watch) < h - 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      const auto killed = Clock::now();
-      kill(pids[victim], SIGKILL);
-      waitpid(pids[victim], nullptr, 0);
-      pids[victim] = -1;
-      while (height(watch) < h && Clock::now() - killed < std::chrono::seconds(30)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int64_t recovery_round = -1;
+  {
+    agora::node::rpc::RpcClient client(urls[0]);
+    const uint64_t start_height = height(0);
+    while (height(0) == start_height) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const uint64_t h = height(0) + 1;
+    auto validators = client.Call("validators", json::object{{"height", h}});
+    if (validators.ok()) {
+      const auto proposer = validators->at("proposer").to_number<size_t>();
+      const std::string key(
+          validators->at("validators").at(proposer).at("public_key").as_string());
+      const size_t victim = std::find(ids.begin(), ids.end(), key) - ids.begin();
+      if (victim < pids.size()) {
+        const auto killed = Clock::now();
+        kill(pids[victim], SIGKILL);
+        waitpid(pids[victim], nullptr, 0);
+        pids[victim] = -1;
+        const size_t watch = (victim + 1) % pids.size();
+        while (height(watch) < h && Clock::now() - killed < std::chrono::seconds(30)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        recovery_ms = std::chrono::duration<double, std::milli>(Clock::now() - killed).count();
+        auto block = agora::node::rpc::RpcClient(urls[watch]).Call(
+            "block", json::object{{"height", h}});
+        if (block.ok()) recovery_round = block->at("commit").at("round").to_number<int64_t>();
       }
-      recovery_ms = std::chrono::duration<double, std::milli>(Clock::now() - killed).count();
     }
   }
   stop_all();
@@ -306,7 +315,8 @@ int main(int argc, char** argv) {
   std::printf("| %.0f | %.0f ms | %.0f ms | %.0f (%u cores / (4 x %.1f us)) | %.2f |\n", tps,
               Percentile(latencies, 0.5), Percentile(latencies, 0.99), bound, cores, verify_us,
               tps / bound);
-  std::printf("kill -9 of the next proposer -> next commit: %.0f ms\n", recovery_ms);
+  std::printf("kill -9 of the next proposer -> next commit: %.0f ms (decided in round %lld)\n",
+              recovery_ms, static_cast<long long>(recovery_round));
   if (dir_arg.empty()) fs::remove_all(dir);
   return flood.committed == total ? 0 : 1;
 }

@@ -116,6 +116,14 @@ std::vector<Tx> Mempool::Reap(size_t txs_max, size_t bytes_max,
   return out;
 }
 
+uint64_t Mempool::NextNonce(const Address& sender, uint64_t committed) const {
+  auto it = senders_.find(sender);
+  if (it == senders_.end()) return committed;
+  uint64_t next = committed;
+  while (it->second.by_nonce.count(next)) ++next;
+  return next;
+}
+
 void Mempool::Update(const std::vector<Hash256>& committed_ids, const AccountLookup& committed) {
   for (const Hash256& id : committed_ids) {
     auto it = by_id_.find(id);

@@ -54,6 +54,9 @@ class Mempool {
   void Update(const std::vector<Hash256>& committed_ids, const AccountLookup& committed);
 
   bool Contains(const Hash256& id) const { return by_id_.count(id) != 0; }
+  // The nonce after the run of pending nonces that starts at `committed`:
+  // what a client should sign next.
+  uint64_t NextNonce(const Address& sender, uint64_t committed) const;
   size_t size() const { return by_id_.size(); }
   size_t bytes() const { return bytes_; }
 

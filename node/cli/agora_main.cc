@@ -158,7 +158,13 @@ int Run(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  Status status = action();
+  // A node that answers with something unexpected must not abort the CLI.
+  Status status;
+  try {
+    status = action();
+  } catch (const std::exception& e) {
+    status = Status::Internal(std::string("unexpected answer: ") + e.what());
+  }
   if (!status.ok()) {
     std::fprintf(stderr, "error: %s\n", status.message().c_str());
     return 1;

@@ -119,6 +119,8 @@ Result<std::vector<GenesisAccountEntry>> ParseFunds(const GlobalOptions& g,
 
 Status Init(const GlobalOptions& g, const std::string& chain_id, const std::string& moniker,
             const std::vector<std::string>& funds) {
+  AGORA_RETURN_IF_ERROR(ValidateChainId(chain_id));
+  AGORA_ASSIGN_OR_RETURN(auto fund_accounts, ParseFunds(g, funds));
   AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
   if (fs::exists(ConfigPath(home))) {
     return Status::AlreadyExists(ConfigPath(home).string() +
@@ -137,7 +139,7 @@ Status Init(const GlobalOptions& g, const std::string& chain_id, const std::stri
   genesis.genesis_time_unix_ms = NowUnixMs();
   genesis.min_fee_uagr = kDefaultMinFeeUagr;
   genesis.validators.push_back({moniker, key.public_key(), kValidatorPower});
-  AGORA_ASSIGN_OR_RETURN(genesis.accounts, ParseFunds(g, funds));
+  genesis.accounts = std::move(fund_accounts);
   AGORA_RETURN_IF_ERROR(WriteFileAtomic(GenesisPath(home), AsBytes(RenderGenesis(genesis)), 0644,
                                         Overwrite::kRefuse));
   Print(g,
@@ -263,7 +265,15 @@ std::optional<pid_t> ReadPid(const fs::path& home) {
   return static_cast<pid_t>(pid);
 }
 
-bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
+// True iff `pid` is running and is an agorad: a stale pid file must never
+// make `devnet down` signal an unrelated process that reused the number.
+bool Alive(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string argv0;
+  std::getline(cmdline, argv0, '\0');
+  return fs::path(argv0).filename() == "agorad";
+}
 
 Result<pid_t> SpawnNode(const fs::path& home) {
   const fs::path log = home / "agorad.log";
@@ -496,7 +506,8 @@ Status Transfer(const GlobalOptions& g, const TransferOptions& t) {
     const Address from = Address::FromPublicKey(key.public_key());
     AGORA_ASSIGN_OR_RETURN(json::value account,
                            client.Call("account", json::object{{"address", from.ToString()}}));
-    nonce = account.at("nonce").to_number<uint64_t>();
+    // Counts this sender's transfers still pending, so two in a row work.
+    nonce = account.at("next_nonce").to_number<uint64_t>();
   }
   Bytes raw = consensus::MakeTransfer(key, chain_id, nonce, t.fee, to, t.amount);
   json::object params{{"tx", Base64Encode(raw)}};

@@ -392,6 +392,58 @@ TEST_F(DevnetTest, HostileInputIsRefusedAndChangesNothing) {
   }
 }
 
+// The CLI, as a user runs it: fund a new key, send two transfers in a row
+// without --wait (the second signs the next pending nonce), a third with
+// --wait, and read the balance back.
+TEST_F(DevnetTest, CliTransfersAndReadsBack) {
+  const fs::path home = dir_.path() / "user";
+  const fs::path password = dir_.path() / "password";
+  agora::testing::WriteTextFile(password, "pw\n");
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {AGORA_CLI_PATH, "--home", home.string(), "--node", urls_[2]});
+    return RunCommand(args);
+  };
+  CommandResult made = cli({"--json", "keys", "new", "carol", "--password-file",
+                            password.string()});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string carol(json::parse(made.out).at("address").as_string());
+  const Address carol_address = Address::Parse(carol).value();
+  Submit(0, Transfer(5, 0, 1'000'000, carol_address));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (Account(2, carol_address).at("balance_uagr").to_number<uint64_t>() == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const Address dave = Address::FromPublicKey(SecretKey::Generate().public_key());
+  for (int i = 0; i < 2; ++i) {
+    CommandResult sent = cli({"tx", "transfer", "--from", "carol", "--to", dave.ToString(),
+                              "--amount", "7", "--password-file", password.string()});
+    ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  }
+  CommandResult waited = cli({"--json", "tx", "transfer", "--from", "carol", "--to",
+                              dave.ToString(), "--amount", "7", "--wait", "--password-file",
+                              password.string()});
+  ASSERT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_EQ(json::parse(waited.out).at("result"), "ok");
+  while (Account(2, dave).at("balance_uagr").to_number<uint64_t>() < 21) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline + seconds(30));
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  CommandResult read = cli({"--json", "query", "account", dave.ToString()});
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(json::parse(read.out).at("balance_uagr").to_number<uint64_t>(), 21u);
+  // Bad input: an unknown key, a zero amount, a node that is not there.
+  EXPECT_EQ(cli({"tx", "transfer", "--from", "nobody", "--to", carol, "--amount", "1"}).exit_code,
+            1);
+  EXPECT_EQ(cli({"tx", "transfer", "--from", "carol", "--to", carol, "--amount", "0",
+                 "--password-file", password.string()})
+                .exit_code,
+            1);
+  CommandResult refused = RunCommand({AGORA_CLI_PATH, "--node", "http://127.0.0.1:1", "status"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("agorad"), std::string::npos) << refused.err;
+}
+
 // WebSocket subscribers see each new block and each transaction's result.
 TEST_F(DevnetTest, SubscribersSeeBlocksAndTransactionResults) {
   auto ws = rpc::WsSubscription::Connect(urls_[1]);
