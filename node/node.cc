@@ -138,6 +138,12 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void OnDecide(const consensus::Decide& decide);
   Status ValidateBlock(const proto::Block& block, uint64_t height);
   Status BodyMatchesHeader(const proto::Block& block);
+  // Block bodies this node may vote for, kept on disk until their height is
+  // committed: a validator restarted with a lock must be able to re-propose
+  // the locked block, and only the body makes that possible.
+  void KeepBody(uint64_t height, const Hash256& hash, const proto::Block& block);
+  Status LoadBodies();
+  void ForgetBodies(uint64_t through_height, WriteBatch* batch);
   Result<consensus::Vote> CheckVote(const proto::VoteMessage& m);
   Result<std::vector<Tx>> BlockTxs(const proto::Block& block);
   Status CommitBlock(const proto::Block& block, const proto::Commit& commit);
@@ -275,6 +281,7 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   rpc_config.port = config_.rpc_port;
   rpc_ = std::make_unique<rpc::RpcServer>(io_, rpc_config);
   RegisterRpc();
+  AGORA_RETURN_IF_ERROR(LoadBodies());
   spdlog::info("node {} opened: chain {}, height {}, app hash {}", key.public_key().ToHex(),
                genesis_.chain_id, blocks_->height(), ledger_->AppHash().ToHex());
   return Status::Ok();
@@ -410,7 +417,67 @@ void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
   h.set_validators_hash(ToString(consensus::ValidatorsHash(validators_->ValidatorsAt(height))));
   const Hash256 hash = consensus::HeaderHash(h);
   if (proposal_blocks_.size() < kProposalBlocksMax) proposal_blocks_[hash] = block;
+  KeepBody(height, hash, block);
   Apply(core_->OnBlockReady(height, round, hash));
+}
+
+namespace {
+
+constexpr std::string_view kBodyKeyPrefix = "body/";
+
+Bytes BodyKey(uint64_t height, const Hash256& hash) {
+  Bytes key(kBodyKeyPrefix.begin(), kBodyKeyPrefix.end());
+  PutU64BigEndian(key, height);
+  key.insert(key.end(), hash.bytes.begin(), hash.bytes.end());
+  return key;
+}
+
+}  // namespace
+
+void Node::Impl::KeepBody(uint64_t height, const Hash256& hash, const proto::Block& block) {
+  WriteBatch batch;
+  batch.Put(KeyPrefix::kConsensusWal, BodyKey(height, hash), EncodeDeterministic(block));
+  // Buffered is enough: LevelDB's log is sequential, and the signing record
+  // is written synced before any vote for this block leaves, which makes
+  // this write durable too.
+  Status s = store_->Write(batch, Durability::kBuffered);
+  if (!s.ok()) spdlog::error("cannot keep block body {}: {}", hash.ToHex(), s.message());
+}
+
+Status Node::Impl::LoadBodies() {
+  const uint64_t next = blocks_->height() + 1;
+  auto it = store_->Scan(KeyPrefix::kConsensusWal, BodyKey(next, Hash256()));
+  for (; it->Valid(); it->Next()) {
+    ByteSpan key = it->key();
+    if (key.size() != kBodyKeyPrefix.size() + 8 + Hash256::kSize ||
+        !std::equal(kBodyKeyPrefix.begin(), kBodyKeyPrefix.end(), key.begin())) {
+      break;
+    }
+    proto::Block block;
+    if (Status s = DecodeStrict(it->value(), kValueBytesMax, block); !s.ok()) {
+      // Only an aid to re-proposing: a damaged one is skipped, not fatal.
+      spdlog::warn("skipping a damaged kept block body: {}", s.message());
+      continue;
+    }
+    const Hash256 hash = consensus::HeaderHash(block.header());
+    if (block.header().height() == next) proposal_blocks_.emplace(hash, std::move(block));
+  }
+  return it->status();
+}
+
+void Node::Impl::ForgetBodies(uint64_t through_height, WriteBatch* batch) {
+  auto it = store_->Scan(KeyPrefix::kConsensusWal, AsBytes(kBodyKeyPrefix));
+  for (; it->Valid(); it->Next()) {
+    ByteSpan key = it->key();
+    if (key.size() != kBodyKeyPrefix.size() + 8 + Hash256::kSize ||
+        !std::equal(kBodyKeyPrefix.begin(), kBodyKeyPrefix.end(), key.begin())) {
+      break;
+    }
+    uint64_t height = 0;
+    for (size_t i = 0; i < 8; ++i) height = (height << 8) | key[kBodyKeyPrefix.size() + i];
+    if (height > through_height) break;
+    batch->Delete(KeyPrefix::kConsensusWal, key);
+  }
 }
 
 Result<std::vector<Tx>> Node::Impl::BlockTxs(const proto::Block& block) {
@@ -511,6 +578,7 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   WriteBatch batch;
   std::vector<consensus::TxOutcome> outcomes = ledger_->ExecuteBlock(txs, *proposer, &batch);
   blocks_->Add(block, hash, commit, outcomes, &batch);
+  ForgetBodies(block.header().height(), &batch);
   Status s = store_->Write(batch, Durability::kSynced);
   // The ledger in memory already moved on: a node that cannot write its
   // block must not go on as if it had. Stop and let a restart recover from
@@ -588,7 +656,10 @@ void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensu
   Status valid = ValidateBlock(m.block(), p.height);
   if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
   // Never replace a body: the first one that matched the header is the one.
-  if (proposal_blocks_.size() < kProposalBlocksMax) proposal_blocks_.emplace(p.block, m.block());
+  if (proposal_blocks_.size() < kProposalBlocksMax && proposal_blocks_.count(p.block) == 0) {
+    proposal_blocks_.emplace(p.block, m.block());
+    if (valid.ok()) KeepBody(p.height, p.block, m.block());
+  }
   Apply(core_->OnProposal(p, valid.ok()));
 }
 

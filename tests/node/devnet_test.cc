@@ -247,6 +247,34 @@ TEST_F(DevnetTest, KilledValidatorCatchesUpAfterRestart) {
   EXPECT_EQ(Account(3, sink).at("balance_uagr").to_number<uint64_t>(), 200u);
 }
 
+// kill -9 of every validator at once, mid-height: on restart each recovers
+// its height, lock and the block bodies it may have voted for, and the
+// chain goes on with one history.
+TEST_F(DevnetTest, WholeNetworkKilledAndRestartedGoesOn) {
+  const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
+  for (int n = 0; n < 30; ++n) Submit(n % 4, Transfer(1, n, 3, sink));
+  WaitForHeight(0, 4);
+  for (auto& node : nodes_) node->Kill();
+  for (auto& node : nodes_) node->Start();
+  for (size_t node = 0; node < 4; ++node) WaitForHeight(node, 4);
+  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  auto balance = [&](size_t node) -> uint64_t {
+    json::value a = Account(node, sink);
+    return a.as_object().if_contains("balance_uagr") ? a.at("balance_uagr").to_number<uint64_t>()
+                                                     : 0;
+  };
+  while (balance(0) < 90) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "transfers lost after the restart";
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  const uint64_t h = Height(0) + 2;
+  for (size_t node = 0; node < 4; ++node) WaitForHeight(node, h);
+  for (size_t node = 1; node < 4; ++node) {
+    EXPECT_EQ(AppHashAt(node, h), AppHashAt(0, h));
+    EXPECT_EQ(Account(node, sink).at("balance_uagr").to_number<uint64_t>(), 90u);
+  }
+}
+
 // (c) Two of four down: no quorum, no commits, no fork. One back: commits
 // resume and everyone agrees.
 TEST_F(DevnetTest, TwoOfFourDownStopsCommitsThenOneBackResumes) {
