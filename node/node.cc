@@ -368,12 +368,12 @@ void Node::Impl::Apply(consensus::Actions actions) {
       auto& timer = timers_.emplace_back(io_);
       auto it = std::prev(timers_.end());
       timer.expires_after(wait);
-      timer.async_wait([this, it, height = r->height,
-                        round = r->round](const boost::system::error_code& ec) {
-        if (stopped_) return;
-        timers_.erase(it);
-        if (!ec) BuildBlock(height, round);
-      });
+      timer.async_wait(
+          [this, it, height = r->height, round = r->round](const boost::system::error_code& ec) {
+            if (stopped_) return;
+            timers_.erase(it);
+            if (!ec) BuildBlock(height, round);
+          });
     } else if (auto* d = std::get_if<consensus::Decide>(&action)) {
       OnDecide(*d);
     } else if (auto* e = std::get_if<consensus::ReportEvidence>(&action)) {
@@ -704,8 +704,9 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
       return;
     }
   }
-  if (p->valid_round == -1 && m.block().header().proposer() !=
-                                  ToString(Address::FromPublicKey(set.at(p->proposer).key).span())) {
+  if (p->valid_round == -1 &&
+      m.block().header().proposer() !=
+          ToString(Address::FromPublicKey(set.at(p->proposer).key).span())) {
     peers_->Disconnect(from, "new block whose header names another proposer", /*ban=*/true);
     return;
   }

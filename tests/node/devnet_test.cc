@@ -18,8 +18,11 @@
 
 #include "common/encoding.h"
 #include "common/keys.h"
+#include "common/proto_codec.h"
 #include "consensus/ledger/tx.h"
+#include "node/p2p/peer_manager.h"
 #include "node/rpc/client.h"
+#include "proto/wire.pb.h"
 #include "tests/test_util.h"
 
 extern char** environ;
@@ -387,9 +390,10 @@ TEST_F(DevnetTest, HostileInputIsRefusedAndChangesNothing) {
     const std::string url = urls_[0];
     const uint16_t port = static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
     socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-    const std::string request = "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                                "application/json\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string request =
+        "POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     boost::system::error_code ec;
     boost::asio::write(socket, boost::asio::buffer(request), ec);
     std::string answer(4096, '\0');
@@ -431,8 +435,8 @@ TEST_F(DevnetTest, CliTransfersAndReadsBack) {
     args.insert(args.begin(), {AGORA_CLI_PATH, "--home", home.string(), "--node", urls_[2]});
     return RunCommand(args);
   };
-  CommandResult made = cli({"--json", "keys", "new", "carol", "--password-file",
-                            password.string()});
+  CommandResult made =
+      cli({"--json", "keys", "new", "carol", "--password-file", password.string()});
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const std::string carol(json::parse(made.out).at("address").as_string());
   const Address carol_address = Address::Parse(carol).value();
@@ -448,9 +452,9 @@ TEST_F(DevnetTest, CliTransfersAndReadsBack) {
                               "--amount", "7", "--password-file", password.string()});
     ASSERT_EQ(sent.exit_code, 0) << sent.err;
   }
-  CommandResult waited = cli({"--json", "tx", "transfer", "--from", "carol", "--to",
-                              dave.ToString(), "--amount", "7", "--wait", "--password-file",
-                              password.string()});
+  CommandResult waited =
+      cli({"--json", "tx", "transfer", "--from", "carol", "--to", dave.ToString(), "--amount", "7",
+           "--wait", "--password-file", password.string()});
   ASSERT_EQ(waited.exit_code, 0) << waited.err;
   EXPECT_EQ(json::parse(waited.out).at("result"), "ok");
   while (Account(2, dave).at("balance_uagr").to_number<uint64_t>() < 21) {
@@ -470,6 +474,70 @@ TEST_F(DevnetTest, CliTransfersAndReadsBack) {
   CommandResult refused = RunCommand({AGORA_CLI_PATH, "--node", "http://127.0.0.1:1", "status"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("agorad"), std::string::npos) << refused.err;
+}
+
+// A peer that forwards a real proposal with a forged body (one transaction
+// added, so the body no longer matches the signed header) is banned, and
+// the network neither accepts the forged block nor stops.
+class ForgingPeer final : public p2p::PeerManagerHandler {
+ public:
+  ForgingPeer(boost::asio::io_context& io, Bytes extra_tx)
+      : io_(io), extra_tx_(std::move(extra_tx)) {}
+  void OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) override {
+    if (channel != 2 || forged_sent_) return;  // proposals
+    proto::ProposalMessage m;
+    if (!DecodeStrict(payload, 16u << 20, m).ok()) return;
+    m.mutable_block()->add_txs(std::string(extra_tx_.begin(), extra_tx_.end()));
+    manager->Send(from, 2, EncodeDeterministic(m));
+    forged_sent_ = true;
+  }
+  void OnPeerDisconnected(const p2p::PeerId&, std::string_view reason) override {
+    if (forged_sent_) {
+      reason_ = std::string(reason);
+      io_.stop();
+    }
+  }
+  p2p::PeerManager* manager = nullptr;
+  bool forged_sent_ = false;
+  std::string reason_;
+
+ private:
+  boost::asio::io_context& io_;
+  Bytes extra_tx_;
+};
+
+TEST_F(DevnetTest, ForgedProposalBodyGetsThePeerBannedAndChangesNothing) {
+  const std::string genesis =
+      agora::testing::ReadTextFile(nodes_[0]->home() / "config" / "genesis.json");
+  p2p::PeerManagerConfig config;
+  config.chain_id = chain_id_;
+  config.genesis_hash = Blake2b256(AsBytes(genesis));
+  const int port = Call(0, "net_info").at("listen_port").to_number<int>();
+  const std::string id(Call(0, "status").at("node_id").as_string());
+  config.persistent_peers.push_back(
+      p2p::PeerAddress::Parse(id + "@127.0.0.1:" + std::to_string(port)).value());
+  const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
+  boost::asio::io_context io;
+  ForgingPeer handler(io, Transfer(2, 0, 1, sink));
+  p2p::PeerManager manager(io, config, SecretKey::Generate(), handler);
+  handler.manager = &manager;
+  ASSERT_TRUE(manager.Start().ok());
+  io.run_for(seconds(30));
+  manager.Stop();
+  ASSERT_TRUE(handler.forged_sent_) << "no proposal reached the test peer";
+  EXPECT_FALSE(handler.reason_.empty()) << "the node did not drop the forging peer";
+  // The node says why, in its log.
+  const std::string log = agora::testing::ReadTextFile(nodes_[0]->home() / "agorad.log");
+  EXPECT_NE(log.find("proposal with a forged body"), std::string::npos);
+  EXPECT_NE(log.find("(banned)"), std::string::npos);
+  // The network goes on, and the transfer smuggled into the forged body never ran.
+  const uint64_t h = Height(0) + 2;
+  for (size_t node = 0; node < 4; ++node) WaitForHeight(node, h);
+  const Address sender = Address::FromPublicKey(senders_[2].public_key());
+  for (size_t node = 0; node < 4; ++node) {
+    EXPECT_EQ(Account(node, sink).at("balance_uagr").to_number<uint64_t>(), 0u);
+    EXPECT_EQ(Account(node, sender).at("nonce").to_number<uint64_t>(), 0u);
+  }
 }
 
 // WebSocket subscribers see each new block and each transaction's result.
