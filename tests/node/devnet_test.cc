@@ -526,9 +526,16 @@ TEST_F(DevnetTest, ForgedProposalBodyGetsThePeerBannedAndChangesNothing) {
   manager.Stop();
   ASSERT_TRUE(handler.forged_sent_) << "no proposal reached the test peer";
   EXPECT_FALSE(handler.reason_.empty()) << "the node did not drop the forging peer";
-  // The node says why, in its log.
-  const std::string log = agora::testing::ReadTextFile(nodes_[0]->home() / "agorad.log");
-  EXPECT_NE(log.find("proposal with a forged body"), std::string::npos);
+  // The node says why, in its log (written just after it closes the socket).
+  std::string log;
+  const auto log_deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (log.find("(banned)") == std::string::npos &&
+         std::chrono::steady_clock::now() < log_deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+    log = agora::testing::ReadTextFile(nodes_[0]->home() / "agorad.log");
+  }
+  EXPECT_NE(log.find("proposal with a forged body"), std::string::npos)
+      << log.substr(log.size() > 2000 ? log.size() - 2000 : 0);
   EXPECT_NE(log.find("(banned)"), std::string::npos);
   // The network goes on, and the transfer smuggled into the forged body never ran.
   const uint64_t h = Height(0) + 2;

@@ -1,0 +1,224 @@
+// Node::Impl, shared by node.cc (consensus, sync, transactions, P2P) and
+// node_rpc.cc (the JSON-RPC methods and metrics). Private to the node: only
+// those two files include it. Thread safety: see node/node.h.
+#ifndef AGORA_NODE_NODE_IMPL_H_
+#define AGORA_NODE_NODE_IMPL_H_
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <deque>
+#include <list>
+#include <map>
+
+#include "common/encoding.h"
+#include "common/log.h"
+#include "common/proto_codec.h"
+#include "consensus/chain/block.h"
+#include "consensus/chain/block_store.h"
+#include "consensus/chain/mempool.h"
+#include "consensus/core.h"
+#include "consensus/ledger/ledger.h"
+#include "consensus/ledger/tx.h"
+#include "consensus/signer.h"
+#include "node/build_info.h"
+#include "node/config.h"
+#include "node/node.h"
+#include "node/p2p/peer_manager.h"
+#include "node/rpc/server.h"
+#include "node/storage/leveldb_store.h"
+#include "proto/wire.pb.h"
+
+namespace agora::node {
+namespace detail {
+
+namespace json = boost::json;
+using consensus::Tx;
+using Clock = std::chrono::steady_clock;
+
+// P2P channels. Gossip: transactions, proposals, votes. Direct: the rest.
+enum Channel : uint8_t {
+  kChannelTx = 1,
+  kChannelProposal = 2,
+  kChannelVote = 3,
+  kChannelStatus = 4,
+  kChannelBlockRequest = 5,
+  kChannelBlockResponse = 6,
+};
+
+constexpr std::chrono::milliseconds kStatusInterval{500};
+constexpr std::chrono::milliseconds kResendAfter{2000};
+constexpr std::chrono::milliseconds kSyncRequestTimeout{3000};
+constexpr std::chrono::milliseconds kSubmitWaitDefault{30'000};
+constexpr std::chrono::milliseconds kSubmitWaitMax{120'000};
+constexpr uint64_t kBlockTimeFutureMaxMs = 60'000;
+constexpr size_t kWaitersMax = 100'000;
+constexpr std::chrono::minutes kSubmittedKeptFor{10};
+constexpr size_t kFutureProposalsMax = 64;
+constexpr size_t kProposalBlocksMax = 64;
+constexpr uint64_t kValidatorSetsKept = 1024;
+// Transactions per proposed block, in bytes: the proposal (block and all)
+// must fit one P2P frame (4 MiB by default).
+constexpr size_t kBlockTxBytesMax = 2u << 20;
+
+inline uint64_t NowUnixMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+inline std::string ToString(ByteSpan b) { return std::string(b.begin(), b.end()); }
+inline std::string ToString(const Hash256& h) {
+  return std::string(h.bytes.begin(), h.bytes.end());
+}
+
+inline Result<Hash256> HashFromHex(std::string_view hex) {
+  auto bytes = HexDecode(hex);
+  if (!bytes.ok() || bytes->size() != Hash256::kSize) {
+    return Status::InvalidArgument("expected a 64-digit hex hash");
+  }
+  Hash256 h;
+  std::copy(bytes->begin(), bytes->end(), h.bytes.begin());
+  return h;
+}
+
+// The validator set of every height: genesis powers (staking will change
+// them), proposer priorities carried from height to height exactly as the
+// simulator does. Sets far below the current height are dropped; an old
+// height is recomputed from genesis.
+class GenesisValidators final : public consensus::ValidatorSetSource {
+ public:
+  explicit GenesisValidators(std::vector<consensus::Validator> genesis)
+      : genesis_(std::move(genesis)) {
+    sets_.push_back(consensus::ValidatorSet::Make(genesis_).value());
+    sets_.back().IncrementProposerPriority(1);
+  }
+  const consensus::ValidatorSet& ValidatorsAt(uint64_t height) override {
+    AGORA_CHECK(height >= 1);
+    if (height < base_) {
+      scratch_ = consensus::ValidatorSet::Make(genesis_).value();
+      scratch_.IncrementProposerPriority(1);
+      for (uint64_t h = 1; h < height; ++h) scratch_ = scratch_.Next(genesis_);
+      return scratch_;
+    }
+    while (base_ + sets_.size() <= height) sets_.push_back(sets_.back().Next(genesis_));
+    while (sets_.size() > kValidatorSetsKept && base_ + kValidatorSetsKept / 2 < height) {
+      sets_.pop_front();  // deque: references to the others stay valid
+      ++base_;
+    }
+    return sets_[height - base_];
+  }
+
+ private:
+  std::vector<consensus::Validator> genesis_;
+  std::deque<consensus::ValidatorSet> sets_;
+  uint64_t base_ = 1;
+  consensus::ValidatorSet scratch_;
+};
+
+inline json::object TxJson(const Tx& tx) {
+  return json::object{{"hash", tx.hash.ToHex()}, {"from", tx.sender.ToString()},
+                      {"to", tx.to.ToString()},  {"amount_uagr", tx.amount_uagr},
+                      {"fee_uagr", tx.fee_uagr}, {"nonce", tx.nonce}};
+}
+
+}  // namespace detail
+
+using namespace detail;  // NOLINT: private header of two files
+
+class Node::Impl final : public p2p::PeerManagerHandler {
+ public:
+  Status Open(const std::filesystem::path& home);
+  Status Start();
+  void Stop();
+
+  // PeerManagerHandler
+  void OnPeerConnected(const p2p::PeerInfo& peer) override;
+  void OnPeerDisconnected(const p2p::PeerId& peer, std::string_view reason) override;
+  void OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) override;
+
+  boost::asio::io_context io_;
+  std::unique_ptr<p2p::PeerManager> peers_;
+  std::unique_ptr<rpc::RpcServer> rpc_;
+
+ private:
+  // Consensus.
+  void Apply(consensus::Actions actions);
+  void BuildBlock(uint64_t height, uint32_t round);
+  void OnDecide(const consensus::Decide& decide);
+  Status ValidateBlock(const proto::Block& block, uint64_t height);
+  Status BodyMatchesHeader(const proto::Block& block);
+  // Block bodies this node may vote for, kept on disk until their height is
+  // committed: a validator restarted with a lock must be able to re-propose
+  // the locked block, and only the body makes that possible.
+  void KeepBody(uint64_t height, const Hash256& hash, const proto::Block& block);
+  Status LoadBodies();
+  void ForgetBodies(uint64_t through_height, WriteBatch* batch);
+  Result<consensus::Vote> CheckVote(const proto::VoteMessage& m);
+  Result<std::vector<Tx>> BlockTxs(const proto::Block& block);
+  Status CommitBlock(const proto::Block& block, const proto::Commit& commit);
+  void HandleProposal(const p2p::PeerId& from, ByteSpan payload);
+  void HandleVote(const p2p::PeerId& from, ByteSpan payload);
+  void ProcessProposal(const proto::ProposalMessage& message, const consensus::Proposal& p);
+  void Tick();
+  // Sync.
+  void SendStatus(const p2p::PeerId* to);
+  void HandleStatus(const p2p::PeerId& from, ByteSpan payload);
+  void HandleBlockRequest(const p2p::PeerId& from, ByteSpan payload);
+  void HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload);
+  void MaybeRequestBlock();
+  // Transactions.
+  Result<Hash256> AdmitTx(ByteSpan raw, bool from_peer);
+  // RPC.
+  void RegisterRpc();
+  Result<json::value> BlockJson(uint64_t height);
+  Result<json::value> TxLookup(const Hash256& id);
+  json::value StatusJson();
+
+  NodeConfig config_;
+  Genesis genesis_;
+  std::optional<SecretKey> node_key_;
+  std::unique_ptr<LevelDbStore> store_;
+  std::unique_ptr<consensus::BlockStore> blocks_;
+  std::unique_ptr<consensus::Ledger> ledger_;
+  std::unique_ptr<consensus::Mempool> mempool_;
+  consensus::SignatureCache signatures_;
+  std::unique_ptr<GenesisValidators> validators_;
+  std::unique_ptr<consensus::SafeSigner> signer_;
+  std::unique_ptr<consensus::Core> core_;
+  bool stopped_ = false;
+
+  // Blocks proposed at the current height (ours and peers'), by hash.
+  std::map<Hash256, proto::Block> proposal_blocks_;
+  // Proposals for the height after the one being decided: validated once
+  // this node has committed the height before.
+  std::vector<std::pair<proto::ProposalMessage, consensus::Proposal>> future_proposals_;
+  // What this node broadcast at the current height, re-sent when stuck.
+  std::vector<std::pair<uint8_t, Bytes>> own_messages_;
+  Clock::time_point height_started_ = Clock::now();
+  Clock::time_point last_progress_ = Clock::now();
+  std::list<boost::asio::steady_timer> timers_;
+  boost::asio::steady_timer tick_timer_{io_};
+
+  // Sync: the highest height a peer reported, and an outstanding request.
+  std::map<p2p::PeerId, uint64_t> peer_heights_;
+  std::optional<uint64_t> requested_height_;
+  uint64_t sync_retries_ = 0;
+  Clock::time_point requested_at_;
+
+  struct Waiter {
+    rpc::Reply reply;
+    Clock::time_point deadline;
+    Clock::time_point submitted;
+  };
+  std::multimap<Hash256, Waiter> waiters_;
+  std::map<Hash256, Clock::time_point> submitted_at_;
+
+  rpc::Counter* committed_txs_ = nullptr;
+  rpc::Counter* evidence_ = nullptr;
+  rpc::Histogram* commit_latency_ = nullptr;
+  rpc::Histogram* tx_latency_ = nullptr;
+};
+
+}  // namespace agora::node
+
+#endif  // AGORA_NODE_NODE_IMPL_H_

@@ -1,0 +1,254 @@
+// The node's JSON-RPC methods, WebSocket topics, metrics and status page
+// (docs/node.md lists them).
+#include "node/node_impl.h"
+
+namespace agora::node {
+
+// --- RPC -------------------------------------------------------------------
+
+json::value Node::Impl::StatusJson() {
+  const bool validator =
+      validators_->ValidatorsAt(blocks_->height() + 1).IndexOf(node_key_->public_key()).has_value();
+  return json::object{
+      {"node_id", node_key_->public_key().ToHex()},
+      {"moniker", config_.moniker},
+      {"version", std::string(Version())},
+      {"chain_id", genesis_.chain_id},
+      {"genesis_hash", genesis_.hash.ToHex()},
+      {"height", blocks_->height()},
+      {"latest_block_hash", blocks_->height() ? blocks_->last_block_hash().ToHex() : ""},
+      {"latest_block_time_unix_ms",
+       blocks_->height() ? blocks_->last_header().time_unix_ms() : genesis_.genesis_time_unix_ms},
+      {"app_hash", ledger_->AppHash().ToHex()},
+      {"consensus_height", core_->height()},
+      {"round", core_->round()},
+      {"step", std::string(consensus::StepName(core_->step()))},
+      {"validator", validator},
+      {"peers", peers_->Peers().size()},
+      {"mempool_txs", mempool_->size()},
+  };
+}
+
+Result<json::value> Node::Impl::BlockJson(uint64_t height) {
+  AGORA_ASSIGN_OR_RETURN(std::optional<proto::Block> block, blocks_->BlockAt(height));
+  if (!block) {
+    return Status::NotFound("no block at height " + std::to_string(height) + "; the chain is at " +
+                            std::to_string(blocks_->height()));
+  }
+  const proto::BlockHeader& h = block->header();
+  json::array txs;
+  for (const std::string& raw : block->txs()) {
+    auto tx = consensus::DecodeTx(AsBytes(raw), genesis_.chain_id);
+    if (tx.ok()) txs.push_back(json::value(tx->hash.ToHex()));
+  }
+  auto commit = blocks_->CommitAt(height);
+  json::object o{
+      {"height", h.height()},
+      {"hash", consensus::HeaderHash(h).ToHex()},
+      {"time_unix_ms", h.time_unix_ms()},
+      {"proposer", Address::FromBytes(AsBytes(h.proposer())).value().ToString()},
+      {"prev_block_hash", HexEncode(AsBytes(h.prev_block_hash()))},
+      {"last_commit_hash", HexEncode(AsBytes(h.last_commit_hash()))},
+      {"tx_root", HexEncode(AsBytes(h.tx_root()))},
+      {"app_hash", HexEncode(AsBytes(h.app_hash()))},
+      {"validators_hash", HexEncode(AsBytes(h.validators_hash()))},
+      {"txs", std::move(txs)},
+  };
+  if (commit.ok() && *commit) {
+    o["commit"] =
+        json::object{{"round", (*commit)->round()}, {"signatures", (*commit)->signatures_size()}};
+  }
+  return json::value(std::move(o));
+}
+
+Result<json::value> Node::Impl::TxLookup(const Hash256& id) {
+  AGORA_ASSIGN_OR_RETURN(std::optional<consensus::TxLocation> where, blocks_->FindTx(id));
+  if (!where) {
+    if (mempool_->Contains(id)) {
+      return json::value(json::object{{"hash", id.ToHex()}, {"status", "pending"}});
+    }
+    return Status::NotFound("transaction " + id.ToHex() + " is not known to this node");
+  }
+  AGORA_ASSIGN_OR_RETURN(std::optional<proto::Block> block, blocks_->BlockAt(where->height));
+  if (!block || where->index >= static_cast<uint32_t>(block->txs_size())) {
+    return Status::Corruption("transaction index points at a missing block");
+  }
+  AGORA_ASSIGN_OR_RETURN(Tx tx,
+                         consensus::DecodeTx(AsBytes(block->txs(where->index)), genesis_.chain_id));
+  json::object o = TxJson(tx);
+  o["status"] = "committed";
+  o["height"] = where->height;
+  o["index"] = where->index;
+  o["code"] = static_cast<uint32_t>(where->code);
+  o["result"] = consensus::TxCodeName(where->code);
+  return json::value(std::move(o));
+}
+
+namespace {
+
+Result<const json::object*> ParamsObject(const json::value& params) {
+  if (!params.is_object()) return Status::InvalidArgument("params must be an object");
+  return &params.as_object();
+}
+
+Result<std::string> StringParam(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    return Status::InvalidArgument("params." + std::string(key) + " must be a string");
+  }
+  return std::string(v->as_string());
+}
+
+Result<uint64_t> U64Param(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v != nullptr && v->is_uint64()) return v->as_uint64();
+  if (v != nullptr && v->is_int64() && v->as_int64() >= 0) return uint64_t(v->as_int64());
+  return Status::InvalidArgument("params." + std::string(key) + " must be a non-negative integer");
+}
+
+Result<Bytes> TxParam(const json::object& o) {
+  AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(o, "tx"));
+  if (text.size() > consensus::kTxBytesMax * 2) {
+    return Status::InvalidArgument("params.tx is larger than a transaction can be");
+  }
+  auto raw = Base64Decode(text);
+  if (!raw.ok())
+    return Status::InvalidArgument("params.tx must be base64: " + raw.status().message());
+  return *raw;
+}
+
+}  // namespace
+
+void Node::Impl::RegisterRpc() {
+  rpc_->AddTopic("new_block");
+  rpc_->AddTopic("tx_result");
+  rpc_->RegisterSync("status",
+                     [this](const json::value&) -> Result<json::value> { return StatusJson(); });
+  rpc_->RegisterSync("block", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    if (o->if_contains("hash")) {
+      AGORA_ASSIGN_OR_RETURN(std::string hex, StringParam(*o, "hash"));
+      AGORA_ASSIGN_OR_RETURN(Hash256 hash, HashFromHex(hex));
+      AGORA_ASSIGN_OR_RETURN(std::optional<uint64_t> height, blocks_->HeightOf(hash));
+      if (!height) return Status::NotFound("no block with hash " + hex);
+      return BlockJson(*height);
+    }
+    if (o->if_contains("height")) {
+      AGORA_ASSIGN_OR_RETURN(uint64_t height, U64Param(*o, "height"));
+      return BlockJson(height);
+    }
+    if (blocks_->height() == 0) return Status::NotFound("no block committed yet");
+    return BlockJson(blocks_->height());
+  });
+  rpc_->RegisterSync("tx", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_ASSIGN_OR_RETURN(std::string hex, StringParam(*o, "hash"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 id, HashFromHex(hex));
+    return TxLookup(id);
+  });
+  rpc_->RegisterSync("account", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(*o, "address"));
+    auto address = Address::Parse(text);
+    if (!address.ok()) return Status::InvalidArgument("address: " + address.status().message());
+    const consensus::Account a = ledger_->Get(*address);
+    return json::value(json::object{{"address", address->ToString()},
+                                    {"balance_uagr", a.balance_uagr},
+                                    {"nonce", a.nonce},
+                                    {"next_nonce", mempool_->NextNonce(*address, a.nonce)},
+                                    {"height", blocks_->height()}});
+  });
+  rpc_->RegisterSync("tx_submit", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_ASSIGN_OR_RETURN(Bytes raw, TxParam(*o));
+    AGORA_ASSIGN_OR_RETURN(Hash256 id, AdmitTx(raw, /*from_peer=*/false));
+    return json::value(json::object{{"hash", id.ToHex()}, {"status", "pending"}});
+  });
+  rpc_->Register("tx_submit_wait", [this](const json::value& params, rpc::Reply reply) {
+    auto o = ParamsObject(params);
+    if (!o.ok()) return reply(o.status());
+    auto raw = TxParam(**o);
+    if (!raw.ok()) return reply(raw.status());
+    std::chrono::milliseconds wait = kSubmitWaitDefault;
+    if ((*o)->if_contains("timeout_ms")) {
+      auto ms = U64Param(**o, "timeout_ms");
+      if (!ms.ok()) return reply(ms.status());
+      wait = std::min(kSubmitWaitMax, std::chrono::milliseconds(*ms));
+    }
+    if (waiters_.size() >= kWaitersMax) {
+      return reply(Status::ResourceExhausted("too many clients waiting; use tx_submit"));
+    }
+    auto id = AdmitTx(*raw, /*from_peer=*/false);
+    if (!id.ok()) return reply(id.status());
+    const auto now = Clock::now();
+    waiters_.emplace(*id, Waiter{std::move(reply), now + wait, now});
+  });
+  rpc_->RegisterSync("validators", [this](const json::value& params) -> Result<json::value> {
+    uint64_t height = blocks_->height() + 1;
+    if (params.is_object() && params.as_object().if_contains("height")) {
+      AGORA_ASSIGN_OR_RETURN(height, U64Param(params.as_object(), "height"));
+      const uint64_t top = blocks_->height() + 1;
+      const uint64_t lowest = top > kValidatorSetsKept / 2 ? top - kValidatorSetsKept / 2 : 1;
+      if (height < lowest || height > top) {
+        return Status::InvalidArgument("height must be " + std::to_string(lowest) + ".." +
+                                       std::to_string(top));
+      }
+    }
+    const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);
+    json::array list;
+    for (size_t i = 0; i < set.size(); ++i) {
+      const auto& v = set.at(static_cast<consensus::ValidatorIndex>(i));
+      list.push_back(json::object{{"index", i},
+                                  {"address", Address::FromPublicKey(v.key).ToString()},
+                                  {"public_key", v.key.ToHex()},
+                                  {"power", v.power},
+                                  {"proposer_priority", v.priority}});
+    }
+    return json::value(json::object{{"height", height},
+                                    {"proposer", set.Proposer()},
+                                    {"total_power", set.total_power()},
+                                    {"validators", std::move(list)}});
+  });
+  rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {
+    json::array list;
+    for (const p2p::PeerInfo& p : peers_->Peers()) {
+      auto h = peer_heights_.find(p.id);
+      list.push_back(json::object{{"id", p.id.ToHex()},
+                                  {"address", p.remote_address},
+                                  {"listen_port", p.listen_port},
+                                  {"outbound", p.outbound},
+                                  {"height", h == peer_heights_.end() ? 0 : h->second},
+                                  {"bytes_sent", p.bytes_sent},
+                                  {"bytes_received", p.bytes_received},
+                                  {"messages_sent", p.messages_sent},
+                                  {"messages_received", p.messages_received}});
+    }
+    return json::value(
+        json::object{{"listen_port", peers_->listen_port()}, {"peers", std::move(list)}});
+  });
+
+  rpc::MetricsRegistry& m = rpc_->metrics();
+  m.AddGaugeFunction("agora_height", "Last committed height",
+                     [this] { return static_cast<double>(blocks_->height()); });
+  m.AddGaugeFunction("agora_round", "Consensus round at the current height",
+                     [this] { return static_cast<double>(core_->round()); });
+  m.AddGaugeFunction("agora_peers", "Connected peers",
+                     [this] { return static_cast<double>(peers_->Peers().size()); });
+  m.AddGaugeFunction("agora_mempool_txs", "Transactions in the mempool",
+                     [this] { return static_cast<double>(mempool_->size()); });
+  committed_txs_ = &m.AddCounter("agora_committed_txs_total", "Transactions committed");
+  evidence_ = &m.AddCounter("agora_evidence_total", "Equivocations seen");
+  commit_latency_ = &m.AddHistogram("agora_commit_latency_seconds",
+                                    "Time from entering a height to committing it",
+                                    {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30});
+  tx_latency_ = &m.AddHistogram("agora_tx_submit_to_commit_seconds",
+                                "Time from RPC submission to commit, on this node",
+                                {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30});
+  rpc_->SetStatusPage(
+      [this] {
+        return "agorad " + std::string(Version()) + "\n" + json::serialize(StatusJson()) + "\n";
+      },
+      "text/plain; charset=utf-8");
+}
+
+}  // namespace agora::node
