@@ -25,8 +25,7 @@ agora keys list
 
 step "A local network: 4 validators as background processes, alice funded in genesis"
 agora devnet up --validators 4 --fund alice
-node=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['nodes'][0]['rpc'])" \
-  "$demo_home/devnet/testnet.json")
+node=$(grep -o '"rpc":"[^"]*"' "$demo_home/devnet/testnet.json" | head -n 1 | cut -d '"' -f 4)
 sleep 1
 agora devnet status
 
