@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=default
 if [[ "${1:-}" == "--preset" ]]; then preset="$2"; fi
-werror=OFF
-[[ "${CI:-}" == "true" ]] && werror=ON
-cmake --preset "$preset" -DAGORA_WERROR="$werror" >/dev/null
+# Only CI decides about -Werror; otherwise the cached choice stands, so a demo
+# run after a CI-style build does not flip the flag and rebuild everything.
+werror=()
+[[ "${CI:-}" == "true" ]] && werror=(-DAGORA_WERROR=ON)
+cmake --preset "$preset" "${werror[@]}" >/dev/null
 cmake --build --preset "$preset"
