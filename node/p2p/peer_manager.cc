@@ -454,7 +454,7 @@ void PeerManager::Impl::RejectConnection(const std::shared_ptr<SecretConnection>
   if (persistent) {
     Persistent& entry = *persistent_[*persistent];
     if (reason.code() == StatusCode::kFailedPrecondition &&
-        reason.message() == "connected to ourselves") {
+        reason.message() == kSelfConnectionMessage) {
       spdlog::warn("p2p: persistent peer {} is this node; not dialling it again",
                    entry.address.ToString());
       entry.disabled = true;

@@ -305,7 +305,7 @@ Status SecretConnection::VerifyAuth(ByteSpan plaintext) {
     return Status::Unauthenticated("bad handshake signature for identity " + key.ToHex());
   }
   if (key == identity_.public_key()) {
-    return Status::FailedPrecondition("connected to ourselves");
+    return Status::FailedPrecondition(std::string(kSelfConnectionMessage));
   }
   if (params_.expected_peer && key != *params_.expected_peer) {
     return Status::Unauthenticated("peer identity is " + key.ToHex() + ", expected " +

@@ -34,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/bytes.h"
 #include "common/hash.h"
@@ -55,6 +56,8 @@ inline constexpr size_t kAuthFrameBytesMax = 1024;
 inline constexpr size_t kFrameLengthBytes = 4;
 inline constexpr size_t kFrameTagBytes = crypto_secretstream_xchacha20poly1305_ABYTES;
 inline constexpr std::chrono::milliseconds kHandshakeTimeoutDefault{5000};
+// The FailedPrecondition message of a handshake that reached this node itself.
+inline constexpr std::string_view kSelfConnectionMessage = "connected to ourselves";
 
 struct HandshakeParams {
   std::string chain_id;  // REQUIRES: ValidateChainId(chain_id).ok()
