@@ -15,12 +15,6 @@ Bytes BlockKey(uint64_t height, uint8_t part) {
   return key;
 }
 
-uint64_t ReadU64(ByteSpan b, size_t at) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | b[at + i];
-  return v;
-}
-
 uint32_t ReadU32(ByteSpan b, size_t at) {
   uint32_t v = 0;
   for (size_t i = 0; i < 4; ++i) v = (v << 8) | b[at + i];
@@ -47,7 +41,7 @@ Status BlockStore::Load() {
     return Status::Ok();
   }
   if (h->size() != 8) return Status::Corruption("stored height is not 8 bytes");
-  height_ = ReadU64(*h, 0);
+  height_ = GetU64BigEndian(*h);
   AGORA_ASSIGN_OR_RETURN(std::optional<proto::Block> block, BlockAt(height_));
   if (!block) {
     return Status::Corruption("block " + std::to_string(height_) +
@@ -96,7 +90,7 @@ Result<std::optional<uint64_t>> BlockStore::HeightOf(const Hash256& block_hash) 
                          store_->Get(KeyPrefix::kBlockByHash, block_hash.bytes));
   if (!h) return std::optional<uint64_t>();
   if (h->size() != 8) return Status::Corruption("stored block index entry is not 8 bytes");
-  return std::optional<uint64_t>(ReadU64(*h, 0));
+  return std::optional<uint64_t>(GetU64BigEndian(*h));
 }
 
 Result<std::optional<TxLocation>> BlockStore::FindTx(const Hash256& id) {
@@ -104,7 +98,7 @@ Result<std::optional<TxLocation>> BlockStore::FindTx(const Hash256& id) {
   if (!v) return std::optional<TxLocation>();
   if (v->size() != 16) return Status::Corruption("stored transaction index entry is not 16 bytes");
   return std::optional<TxLocation>(
-      TxLocation{ReadU64(*v, 0), ReadU32(*v, 8), static_cast<TxCode>(ReadU32(*v, 12))});
+      TxLocation{GetU64BigEndian(*v), ReadU32(*v, 8), static_cast<TxCode>(ReadU32(*v, 12))});
 }
 
 }  // namespace agora::consensus

@@ -10,12 +10,6 @@ Bytes EncodeAccount(const Account& a) {
   return out;
 }
 
-uint64_t ReadU64(ByteSpan b, size_t at) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | b[at + i];
-  return v;
-}
-
 }  // namespace
 
 std::string_view TxCodeName(TxCode code) {
@@ -59,7 +53,8 @@ Status Ledger::Load(KvStore& store) {
           "restore it or resync from genesis");
     }
     Address address = Address::FromBytes(it->key()).value();
-    accounts_[address] = Account{ReadU64(it->value(), 0), ReadU64(it->value(), 8)};
+    accounts_[address] = Account{GetU64BigEndian(it->value().subspan(0, 8)),
+                                 GetU64BigEndian(it->value().subspan(8, 8))};
   }
   AGORA_RETURN_IF_ERROR(it->status());
   Rehash();
