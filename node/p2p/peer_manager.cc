@@ -28,6 +28,8 @@ using SteadyClock = std::chrono::steady_clock;
 // Pause before accepting again after accept() failed (out of descriptors,
 // say), so the loop does not spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// A gather write takes queued frames up to this many bytes.
+constexpr size_t kWriteBatchBytesMax = 256 * 1024;
 
 std::string ShortId(const PeerId& id) { return id.ToHex().substr(0, 12); }
 
@@ -693,18 +695,30 @@ void PeerManager::Impl::Enqueue(const PeerPtr& peer, MessageKind kind, uint8_t c
   if (!peer->writing) DoWrite(peer);
 }
 
+// Everything queued so far goes out in one gather write (up to
+// kWriteBatchBytesMax), so a burst of small frames costs one system call.
 void PeerManager::Impl::DoWrite(const PeerPtr& peer) {
   peer->writing = true;
-  asio::async_write(peer->conn->socket(), asio::buffer(peer->send_queue.front()),
-                    [weak = weak_from_this(), peer](const error_code& ec, size_t) {
+  std::vector<asio::const_buffer> buffers;
+  size_t bytes = 0;
+  for (const Bytes& frame : peer->send_queue) {
+    if (!buffers.empty() && bytes + frame.size() > kWriteBatchBytesMax) break;
+    buffers.push_back(asio::buffer(frame));
+    bytes += frame.size();
+  }
+  const size_t frames = buffers.size();
+  asio::async_write(peer->conn->socket(), buffers,
+                    [weak = weak_from_this(), peer, frames](const error_code& ec, size_t) {
                       auto self = weak.lock();
                       if (!self || self->stopped_ || peer->closed) return;
                       if (ec) {
                         self->RemovePeer(peer, "write failed: " + ec.message(), /*ban=*/false);
                         return;
                       }
-                      peer->send_queue_bytes -= peer->send_queue.front().size();
-                      peer->send_queue.pop_front();
+                      for (size_t i = 0; i < frames; ++i) {
+                        peer->send_queue_bytes -= peer->send_queue.front().size();
+                        peer->send_queue.pop_front();
+                      }
                       if (peer->send_queue.empty()) {
                         peer->writing = false;
                       } else {

@@ -133,7 +133,9 @@ class SecretConnection : public std::enable_shared_from_this<SecretConnection> {
   Bytes BuildAuth() const;
   Status VerifyAuth(ByteSpan plaintext);
   void ReadFrame(size_t ciphertext_bytes_max, ReadCallback done);
-  Result<Bytes> OpenFrame();
+  void ContinueRead(size_t ciphertext_bytes_max, ReadCallback done, bool from_completion);
+  void Deliver(Result<Bytes> frame, ReadCallback done, bool from_completion);
+  Result<Bytes> OpenFrame(ByteSpan ciphertext);
 
   Socket socket_;
   SecretKey identity_;
@@ -154,8 +156,12 @@ class SecretConnection : public std::enable_shared_from_this<SecretConnection> {
 
   PeerIdentity peer_;
   Bytes write_buffer_;  // handshake writes only; later frames are written by the owner
-  Bytes read_buffer_;   // bounded by frame_bytes_max
-  std::array<uint8_t, kFrameLengthBytes> length_buffer_{};
+  Bytes read_buffer_;   // hello and stream header
+  // Frames: bytes [in_begin_, in_end_) of in_ are received and not yet
+  // consumed; in_ never grows past one frame_bytes_max frame plus a chunk.
+  Bytes in_;
+  size_t in_begin_ = 0;
+  size_t in_end_ = 0;
 };
 
 }  // namespace agora::node::p2p

@@ -301,6 +301,61 @@ TEST(SecretConnectionTest, HandshakeThenFramesBothWays) {
   }
 }
 
+// Frames arrive however TCP cuts them: many in one read, one larger than a
+// read chunk across several reads, one trickled a few bytes at a time. Each
+// comes out whole and in order, and never from inside AsyncReadFrame itself.
+TEST(SecretConnectionTest, FramesSurviveAnyCutOfTheByteStream) {
+  asio::io_context io;
+  Tcp::acceptor acceptor(io, Tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  Tcp::socket client_socket(io);
+  client_socket.connect(acceptor.local_endpoint());
+  Tcp::socket server_socket = acceptor.accept();
+  auto client = SecretConnection::Create(std::move(client_socket), KeyFromSeed(1), DefaultParams());
+  auto server = SecretConnection::Create(std::move(server_socket), KeyFromSeed(2), DefaultParams());
+  std::optional<Status> client_done, server_done;
+  client->AsyncHandshake([&](Status s) { client_done = std::move(s); });
+  server->AsyncHandshake([&](Status s) { server_done = std::move(s); });
+  ASSERT_TRUE(RunUntil(io, [&] { return client_done && server_done; }));
+  ASSERT_TRUE(client_done->ok() && server_done->ok());
+
+  std::vector<Bytes> texts;
+  for (size_t size : {size_t{0}, size_t{1}, size_t{150}, size_t{70'000}, size_t{3}, size_t{200'001},
+                      size_t{17}}) {
+    Bytes t(size);
+    for (size_t i = 0; i < size; ++i) t[i] = static_cast<uint8_t>(i * 31 + size);
+    texts.push_back(std::move(t));
+  }
+  for (int i = 0; i < 300; ++i) texts.push_back(Payload("small " + std::to_string(i)));
+  Bytes burst;
+  for (const Bytes& t : texts) Append(burst, client->SealFrame(t));
+  asio::write(client->socket(), asio::buffer(burst));  // everything in one write
+  const Bytes trickled_text = Payload("arrives in pieces");
+  const Bytes trickled = client->SealFrame(trickled_text);
+  texts.push_back(trickled_text);
+
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (i == texts.size() - 1) {
+      for (size_t at = 0; at < trickled.size(); at += 5) {
+        asio::write(client->socket(),
+                    asio::buffer(trickled.data() + at, std::min<size_t>(5, trickled.size() - at)));
+        RunFor(io, milliseconds(1));
+      }
+    }
+    std::optional<Result<Bytes>> got;
+    bool inside_call = true;
+    bool called_inside = false;
+    server->AsyncReadFrame([&](Result<Bytes> r) {
+      called_inside = inside_call;
+      got.emplace(std::move(r));
+    });
+    inside_call = false;
+    ASSERT_TRUE(RunUntil(io, [&] { return got.has_value(); })) << "frame " << i;
+    EXPECT_FALSE(called_inside) << "frame " << i;
+    ASSERT_TRUE(got->ok()) << "frame " << i << ": " << got->status().ToString();
+    ASSERT_EQ(**got, texts[i]) << "frame " << i;
+  }
+}
+
 TEST(SecretConnectionTest, ReplayedFrameFailsAuthentication) {
   asio::io_context io;
   Tcp::acceptor acceptor(io, Tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
