@@ -111,6 +111,12 @@ Status DilocoConfig::Validate() const {
   if (checkpoint_every < 0 || checkpoint_every > inner_steps) {
     return Status::InvalidArgument("--checkpoint-every must be in [0, inner steps]");
   }
+  if (!(outer_lr > 0.0f && outer_lr <= 10.0f)) {
+    return Status::InvalidArgument("--outer-lr must be in (0, 10]");
+  }
+  if (!(outer_momentum >= 0.0f && outer_momentum < 1.0f)) {
+    return Status::InvalidArgument("--outer-momentum must be in [0, 1)");
+  }
   if (quant_block < 1 || quant_block > kQuantBlockMax) {
     return Status::InvalidArgument("quantization block out of range");
   }
@@ -174,12 +180,21 @@ void OuterNesterovStep(std::span<float> params, std::span<float> momentum,
 }
 
 Result<DilocoRun> DilocoRun::Create(const TrainConfig& config, const DilocoConfig& diloco,
-                                    const Corpus& corpus, kernels::Backend backend) {
+                                    const Corpus& corpus, kernels::Backend backend,
+                                    std::span<const float> init_params) {
   AGORA_RETURN_IF_ERROR(diloco.Validate());
   AGORA_RETURN_IF_ERROR(config.Validate());
   std::vector<Trainer> workers;
   for (int k = 0; k < diloco.workers; ++k) {
     TrainState state = TrainState::Fresh(config, corpus.hash());
+    if (!init_params.empty()) {
+      if (init_params.size() != state.params.size()) {
+        return Status::InvalidArgument("the initial parameters have " +
+                                       std::to_string(init_params.size()) + " values; the model has " +
+                                       std::to_string(state.params.size()));
+      }
+      std::copy(init_params.begin(), init_params.end(), state.params.begin());
+    }
     state.worker = static_cast<uint64_t>(k);
     AGORA_ASSIGN_OR_RETURN(Trainer trainer, Trainer::Create(std::move(state), corpus, backend));
     workers.push_back(std::move(trainer));
@@ -242,9 +257,11 @@ uint64_t DataParallelBytes(int64_t parameters, int workers, int64_t steps) {
 Result<Comparison> CompareWithDataParallel(
     const TrainConfig& config, const DilocoConfig& diloco, const Corpus& corpus,
     kernels::Backend backend, int eval_batches,
-    const std::function<void(const char*, int64_t, int64_t)>& on_progress) {
+    const std::function<void(const char*, int64_t, int64_t)>& on_progress,
+    std::span<const float> init_params) {
   Comparison out;
-  AGORA_ASSIGN_OR_RETURN(DilocoRun run, DilocoRun::Create(config, diloco, corpus, backend));
+  AGORA_ASSIGN_OR_RETURN(DilocoRun run,
+                         DilocoRun::Create(config, diloco, corpus, backend, init_params));
   for (int r = 0; r < diloco.rounds; ++r) {
     run.RunRound();
     if (on_progress) on_progress("diloco", r + 1, diloco.rounds);
@@ -253,8 +270,11 @@ Result<Comparison> CompareWithDataParallel(
   out.diloco_bytes = run.bytes_sent();
 
   const int64_t steps = int64_t{diloco.rounds} * diloco.inner_steps;
-  AGORA_ASSIGN_OR_RETURN(Trainer ddp,
-                         Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend));
+  TrainState ddp_state = TrainState::Fresh(config, corpus.hash());
+  if (!init_params.empty()) {
+    std::copy(init_params.begin(), init_params.end(), ddp_state.params.begin());
+  }
+  AGORA_ASSIGN_OR_RETURN(Trainer ddp, Trainer::Create(std::move(ddp_state), corpus, backend));
   for (int64_t s = 0; s < steps; ++s) {
     ddp.DataParallelStep(diloco.workers);
     if (on_progress) on_progress("ddp", s + 1, steps);

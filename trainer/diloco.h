@@ -93,8 +93,12 @@ void OuterNesterovStep(std::span<float> params, std::span<float> momentum,
 // K workers in one process, exactly as the network runs them.
 class DilocoRun {
  public:
+  // Every worker starts from `init_params` when given (a warm start from a
+  // checkpoint, as in the DiLoCo paper), else from the seeded initialization;
+  // either way with fresh AdamW moments at step 0.
   static Result<DilocoRun> Create(const TrainConfig& config, const DilocoConfig& diloco,
-                                  const Corpus& corpus, kernels::Backend backend);
+                                  const Corpus& corpus, kernels::Backend backend,
+                                  std::span<const float> init_params = {});
 
   struct RoundSummary {
     uint64_t round = 0;
@@ -145,7 +149,8 @@ Result<Comparison> CompareWithDataParallel(
     const TrainConfig& config, const DilocoConfig& diloco, const Corpus& corpus,
     kernels::Backend backend, int eval_batches,
     const std::function<void(const char* what, int64_t done, int64_t total)>& on_progress =
-        nullptr);
+        nullptr,
+    std::span<const float> init_params = {});
 
 // Bytes K workers send over `steps` data-parallel steps (fp32 gradients).
 uint64_t DataParallelBytes(int64_t parameters, int workers, int64_t steps);

@@ -9,7 +9,9 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "kernels/parallel.h"
 #include "trainer/checkpoint.h"
@@ -38,6 +40,7 @@ struct TrainOptions {
   std::string data;
   std::string out = "train-out";
   std::string resume;
+  std::string init_from;  // --diloco: warm start from this checkpoint's parameters
   uint64_t seed = 1;
   float lr = 0;    // 0: the preset's
   int batch = 0;   // 0: the preset's
@@ -195,7 +198,7 @@ Status TrainPlain(const TrainOptions& options, bool json_output) {
 }
 
 Status CompareDdp(const TrainOptions& options, const TrainConfig& config, const Corpus& corpus,
-                  bool json_output) {
+                  std::span<const float> init_params, bool json_output) {
   Progress progress(1);
   auto start = Clock::now();
   auto on_progress = [&](const char* what, int64_t done, int64_t total) {
@@ -206,7 +209,7 @@ Status CompareDdp(const TrainOptions& options, const TrainConfig& config, const 
   AGORA_ASSIGN_OR_RETURN(trainer::Comparison c,
                          trainer::CompareWithDataParallel(config, options.diloco_config, corpus,
                                                           BackendOf(options), options.eval_batches,
-                                                          on_progress));
+                                                          on_progress, init_params));
   double loss_ratio = c.diloco_val_loss / c.ddp_val_loss;
   double bytes_ratio = static_cast<double>(c.ddp_bytes) / static_cast<double>(c.diloco_bytes);
   if (json_output) {
@@ -236,10 +239,24 @@ Status TrainDiloco(const TrainOptions& options, bool json_output) {
   AGORA_ASSIGN_OR_RETURN(Corpus corpus, LoadCorpus(options));
   AGORA_ASSIGN_OR_RETURN(TrainConfig config,
                          MakeConfig(options, int64_t{dc.rounds} * dc.inner_steps));
-  if (options.compare_ddp) return CompareDdp(options, config, corpus, json_output);
+  std::vector<float> init_params;
+  if (!options.init_from.empty()) {
+    AGORA_ASSIGN_OR_RETURN(auto loaded, trainer::LoadCheckpoint(options.init_from));
+    if (!(loaded.state.config.model == config.model)) {
+      return Status::InvalidArgument(
+          "--init-from " + options.init_from + " holds a " + loaded.state.config.model.ToString() +
+          " model, --config " + options.config + " is " + config.model.ToString() +
+          "; pass the --config the checkpoint was trained with");
+    }
+    init_params = std::move(loaded.state.params);
+    std::fprintf(stderr, "warm start from %s (step %lld, hash %s)\n", options.init_from.c_str(),
+                 static_cast<long long>(loaded.state.step), loaded.hash.ToHex().substr(0, 16).c_str());
+  }
+  if (options.compare_ddp) return CompareDdp(options, config, corpus, init_params, json_output);
   AGORA_RETURN_IF_ERROR(MakeOutDir(options.out));
-  AGORA_ASSIGN_OR_RETURN(trainer::DilocoRun run,
-                         trainer::DilocoRun::Create(config, dc, corpus, BackendOf(options)));
+  AGORA_ASSIGN_OR_RETURN(trainer::DilocoRun run, trainer::DilocoRun::Create(config, dc, corpus,
+                                                                           BackendOf(options),
+                                                                           init_params));
   const fs::path csv_path = fs::path(options.out) / "loss.csv";
   const fs::path commit_path = fs::path(options.out) / "commitments.csv";
   std::ofstream csv(csv_path), commits(commit_path);
@@ -375,6 +392,15 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
   train->add_option("--inner-steps", options->diloco_config.inner_steps, "Inner steps H");
   train->add_option("--checkpoint-every", options->diloco_config.checkpoint_every,
                     "Inner steps C between committed checkpoints (default H)");
+  train->add_option("--init-from", options->init_from,
+                    "With --diloco: every worker (and --compare-ddp's data-parallel run) starts "
+                    "from this checkpoint's parameters, with fresh optimizer state");
+  train->add_option("--outer-lr", options->diloco_config.outer_lr,
+                    "DiLoCo outer (Nesterov) learning rate")
+      ->capture_default_str();
+  train->add_option("--outer-momentum", options->diloco_config.outer_momentum,
+                    "DiLoCo outer Nesterov momentum")
+      ->capture_default_str();
   train->add_flag("--compare-ddp", options->compare_ddp,
                   "With --diloco: also run data-parallel training and print both");
   train->callback([&action, &json_output, options] {
@@ -382,6 +408,10 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
       if (options->threads > 0) kernels::SetThreadCount(options->threads);
       if (options->compare_ddp && !options->diloco) {
         return Status::InvalidArgument("--compare-ddp needs --diloco");
+      }
+      if (!options->init_from.empty() && !options->diloco) {
+        return Status::InvalidArgument(
+            "--init-from needs --diloco; to continue a plain run use --resume");
       }
       return options->diloco ? TrainDiloco(*options, json_output)
                              : TrainPlain(*options, json_output);

@@ -101,6 +101,34 @@ TEST_F(TrainCliTest, DilocoWritesCommitmentsAndComparesWithDataParallel) {
   EXPECT_GT(c["bytes_ratio"].to_number<double>(), 100.0);
   EXPECT_GT(c["diloco_val_loss"].to_number<double>(), 0.0);
   EXPECT_GT(c["ddp_val_loss"].to_number<double>(), 0.0);
+
+  // A warm start from the first run's checkpoint: both runs begin there, so
+  // both end below a cold start's loss after the same few steps.
+  CommandResult cold = Agora({"--json", "train", "--diloco", "--compare-ddp", "--config", "tiny",
+                              "--workers", "2", "--rounds", "1", "--inner-steps", "2",
+                              "--eval-batches", "1"});
+  CommandResult warm = Agora({"--json", "train", "--diloco", "--compare-ddp", "--config", "tiny",
+                              "--workers", "2", "--rounds", "1", "--inner-steps", "2",
+                              "--eval-batches", "1", "--init-from", Path("diloco/model.ckpt")});
+  ASSERT_EQ(cold.exit_code, 0) << cold.err;
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  EXPECT_NE(warm.err.find("warm start from"), std::string::npos) << warm.err;
+  EXPECT_LT(Json(warm)["ddp_val_loss"].to_number<double>(),
+            Json(cold)["ddp_val_loss"].to_number<double>());
+  EXPECT_LT(Json(warm)["diloco_val_loss"].to_number<double>(),
+            Json(cold)["diloco_val_loss"].to_number<double>());
+
+  CommandResult mismatch = Agora({"train", "--diloco", "--config", "small", "--rounds", "1",
+                                  "--inner-steps", "1", "--init-from", Path("diloco/model.ckpt"),
+                                  "--out", Path("mismatch")});
+  EXPECT_EQ(mismatch.exit_code, 1);
+  EXPECT_NE(mismatch.err.find("pass the --config"), std::string::npos) << mismatch.err;
+  CommandResult plain = Agora({"train", "--init-from", Path("diloco/model.ckpt"), "--steps", "1"});
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("--resume"), std::string::npos) << plain.err;
+  CommandResult momentum = Agora({"train", "--diloco", "--outer-momentum", "1", "--rounds", "1"});
+  EXPECT_EQ(momentum.exit_code, 1);
+  EXPECT_NE(momentum.err.find("--outer-momentum"), std::string::npos) << momentum.err;
 }
 
 TEST_F(TrainCliTest, BadInputGivesClearErrors) {

@@ -148,6 +148,46 @@ TEST(DilocoTest, RoundsAreDeterministicAndCommitToCheckpoints) {
   EXPECT_EQ(round0.merkle_root, MerkleRoot(stored));
 }
 
+// A warm start: every worker's first round starts from the given parameters
+// (so the global weights before round 0 are exactly them), and the first
+// round's commitments equal those of workers built from a state holding them.
+TEST(DilocoTest, WarmStartBeginsFromTheGivenParameters) {
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  DilocoConfig diloco{.workers = 2, .rounds = 1, .inner_steps = 2};
+  config.optimizer.total_steps = diloco.rounds * diloco.inner_steps;
+  std::vector<float> init = TrainState::Fresh(config, corpus.hash()).params;
+  for (size_t i = 0; i < init.size(); ++i) init[i] = init[i] * 0.5f + 0.001f * (i % 7);
+
+  auto warm = DilocoRun::Create(config, diloco, corpus, kernels::Backend::kCpu, init);
+  ASSERT_TRUE(warm.ok()) << warm.status().ToString();
+  EXPECT_EQ(warm->global_params(), init);
+  auto cold = DilocoRun::Create(config, diloco, corpus, kernels::Backend::kCpu);
+  ASSERT_TRUE(cold.ok());
+  EXPECT_NE(cold->global_params(), init);
+  const auto warm_round = warm->RunRound();
+  const auto cold_round = cold->RunRound();
+  EXPECT_NE(warm_round.merkle_roots, cold_round.merkle_roots);
+
+  TrainState state = TrainState::Fresh(config, corpus.hash());
+  state.worker = 1;
+  auto worker = Trainer::Create(state, corpus, kernels::Backend::kCpu);
+  ASSERT_TRUE(worker.ok());
+  EXPECT_EQ(RunWorkerRound(*worker, init, 0, diloco).merkle_root, warm_round.merkle_roots[1]);
+
+  std::vector<float> short_init(init.begin(), init.end() - 1);
+  EXPECT_EQ(DilocoRun::Create(config, diloco, corpus, kernels::Backend::kCpu, short_init)
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+  DilocoConfig bad = diloco;
+  bad.outer_momentum = 1.0f;
+  EXPECT_EQ(bad.Validate().code(), StatusCode::kInvalidArgument);
+  bad = diloco;
+  bad.outer_lr = 0.0f;
+  EXPECT_EQ(bad.Validate().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(DilocoTest, SendsOverHundredTimesFewerBytesThanDataParallelFromH30) {
   const int64_t n = PresetConfig("small")->model.ParameterCount();
   for (int h : {30, 50, 100, 500}) {
