@@ -10,6 +10,7 @@
 #include <charconv>
 #include <deque>
 #include <utility>
+#include <vector>
 
 #include "node/rpc/json_rpc.h"
 
@@ -109,58 +110,115 @@ Result<std::string> MakeRequestBody(std::string_view method, json::value params,
   return json::serialize(request);
 }
 
+}  // namespace
+
 struct HttpAnswer {
   unsigned status = 0;
   std::string body;
 };
 
-// One request on a fresh connection, all of it within `timeout`.
-Result<HttpAnswer> Exchange(const RpcUrl& url, http::request<http::string_body>& request,
-                            std::chrono::milliseconds timeout) {
+// One kept-alive HTTP/1.1 connection: calls after the first skip the TCP
+// connect (and the server its accept), which is most of a small call's cost.
+struct RpcClient::Connection {
   asio::io_context io;
-  tcp::resolver resolver(io);
+  beast::tcp_stream stream{io};
+  beast::flat_buffer buffer;
+};
+
+namespace {
+
+// One request on `conn` (connecting first when `connect`), all of it within
+// `timeout`. On failure *stage says how far it got.
+Result<HttpAnswer> ExchangeOn(RpcClient::Connection& conn, bool connect, const RpcUrl& url,
+                              http::request<http::string_body>& request,
+                              std::chrono::milliseconds timeout, std::string_view* stage,
+                              bool* keep_alive) {
   beast::error_code ec;
-  const auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
-  if (ec) return TransportError(url, "resolving the host", ec, timeout);
+  tcp::resolver::results_type endpoints;
+  if (connect) {
+    tcp::resolver resolver(conn.io);
+    endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
+    if (ec) return TransportError(url, "resolving the host", ec, timeout);
+  }
   request.set(http::field::host, url.host + ":" + std::to_string(url.port));
   request.set(http::field::user_agent, kUserAgent);
+  request.keep_alive(true);
   request.prepare_payload();
 
-  beast::tcp_stream stream(io);
-  beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(RpcClient::kResponseBytesMax);
   // A deadline for the whole exchange: it applies to every operation below.
-  stream.expires_after(timeout);
-  std::string_view stage = "connecting";
+  conn.stream.expires_after(timeout);
   bool done = false;
-  stream.async_connect(endpoints, [&](beast::error_code connect_ec, const tcp::endpoint&) {
-    if ((ec = connect_ec)) {
-      done = true;
-      return;
-    }
-    stage = "sending the request";
-    http::async_write(stream, request, [&](beast::error_code write_ec, size_t) {
+  auto send = [&] {
+    *stage = "sending the request";
+    http::async_write(conn.stream, request, [&](beast::error_code write_ec, size_t) {
       if ((ec = write_ec)) {
         done = true;
         return;
       }
-      stage = "reading the response";
-      http::async_read(stream, buffer, parser, [&](beast::error_code read_ec, size_t) {
+      *stage = "reading the response";
+      http::async_read(conn.stream, conn.buffer, parser, [&](beast::error_code read_ec, size_t) {
         ec = read_ec;
         done = true;
       });
     });
-  });
-  io.run();
+  };
+  if (connect) {
+    *stage = "connecting";
+    conn.stream.async_connect(endpoints, [&](beast::error_code connect_ec, const tcp::endpoint&) {
+      if ((ec = connect_ec)) {
+        done = true;
+        return;
+      }
+      send();
+    });
+  } else {
+    send();
+  }
+  conn.io.restart();
+  conn.io.run();
   if (!done) return Status::Internal("RPC exchange ended without finishing");
-  if (ec) return TransportError(url, stage, ec, timeout);
+  if (ec) return TransportError(url, *stage, ec, timeout);
   HttpAnswer answer;
   answer.status = parser.get().result_int();
+  *keep_alive = parser.get().keep_alive();
   answer.body = std::move(parser.get().body());
   return answer;
 }
 
+}  // namespace
+
+Result<HttpAnswer> RpcClient::Exchange(bool post, std::string_view target, std::string body,
+                                       std::chrono::milliseconds timeout) {
+  http::request<http::string_body> request{post ? http::verb::post : http::verb::get, target, 11};
+  if (post) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = std::move(body);
+  }
+  const bool reused = conn_ != nullptr;
+  if (!reused) conn_ = std::make_unique<Connection>();
+  std::string_view stage;
+  bool keep_alive = false;
+  Result<HttpAnswer> answer =
+      ExchangeOn(*conn_, !reused, *url_, request, timeout, &stage, &keep_alive);
+  if (!answer.ok()) {
+    conn_.reset();
+    // A kept-alive connection the server has since closed (idle, restarted)
+    // fails before any answer: try once more on a fresh one.
+    if (reused && stage != "connecting" && answer.status().code() == StatusCode::kUnavailable &&
+        answer.status().message().find("no answer from") == std::string::npos) {
+      conn_ = std::make_unique<Connection>();
+      answer = ExchangeOn(*conn_, true, *url_, request, timeout, &stage, &keep_alive);
+      if (!answer.ok()) conn_.reset();
+    }
+    return answer;
+  }
+  if (!keep_alive) conn_.reset();
+  return answer;
+}
+
+namespace {
 }  // namespace
 
 std::string RpcUrl::ToString() const {
@@ -218,16 +276,16 @@ Result<RpcUrl> ParseRpcUrl(std::string_view url) {
 }
 
 RpcClient::RpcClient(std::string_view url) : url_text_(url), url_(ParseRpcUrl(url)) {}
+RpcClient::~RpcClient() = default;
+RpcClient::RpcClient(RpcClient&&) noexcept = default;
+RpcClient& RpcClient::operator=(RpcClient&&) noexcept = default;
 
 Result<json::value> RpcClient::Call(std::string_view method, json::value params,
                                     std::chrono::milliseconds timeout, RpcError* error) {
   if (!url_.ok()) return url_.status();
   const int64_t id = next_id_++;
   AGORA_ASSIGN_OR_RETURN(std::string body, MakeRequestBody(method, std::move(params), id));
-  http::request<http::string_body> request{http::verb::post, "/rpc", 11};
-  request.set(http::field::content_type, "application/json");
-  request.body() = std::move(body);
-  AGORA_ASSIGN_OR_RETURN(HttpAnswer answer, Exchange(*url_, request, timeout));
+  AGORA_ASSIGN_OR_RETURN(HttpAnswer answer, Exchange(/*post=*/true, "/rpc", std::move(body), timeout));
   Result<json::value> response = ParseStrictJson(answer.body, kJsonDepthMax);
   if (!response.ok()) {
     return Status::Unavailable("HTTP " + std::to_string(answer.status) + " from " +
@@ -237,10 +295,47 @@ Result<json::value> RpcClient::Call(std::string_view method, json::value params,
   return ReadResponse(*response, id, error);
 }
 
+Result<std::vector<Result<json::value>>> RpcClient::CallBatch(
+    const std::vector<std::pair<std::string, json::value>>& calls,
+    std::chrono::milliseconds timeout) {
+  if (!url_.ok()) return url_.status();
+  if (calls.empty()) return std::vector<Result<json::value>>{};
+  const int64_t first_id = next_id_;
+  std::string body = "[";
+  for (const auto& [method, params] : calls) {
+    AGORA_ASSIGN_OR_RETURN(std::string one, MakeRequestBody(method, params, next_id_++));
+    if (body.size() > 1) body += ",";
+    body += one;
+  }
+  body += "]";
+  AGORA_ASSIGN_OR_RETURN(HttpAnswer answer, Exchange(/*post=*/true, "/rpc", std::move(body), timeout));
+  Result<json::value> response = ParseStrictJson(answer.body, kJsonDepthMax);
+  if (!response.ok() || !response->is_array()) {
+    // A batch the server refused as a whole comes back as one error object.
+    if (response.ok() && response->is_object()) {
+      Result<json::value> whole = ReadResponse(*response, -1, nullptr);
+      if (!whole.ok()) return whole.status();
+    }
+    return Status::Unavailable("HTTP " + std::to_string(answer.status) + " from " +
+                               url_->ToString() +
+                               " is not a JSON-RPC batch response: " + Quote(answer.body));
+  }
+  // Answers may come in any order; each is matched to its call by id.
+  std::vector<Result<json::value>> results(calls.size(),
+                                           Status::Internal("no answer to this call in the batch"));
+  for (const json::value& one : response->get_array()) {
+    const json::value* id = one.is_object() ? one.get_object().if_contains("id") : nullptr;
+    if (id == nullptr || !id->is_int64()) continue;
+    const int64_t index = id->get_int64() - first_id;
+    if (index < 0 || index >= static_cast<int64_t>(calls.size())) continue;
+    results[static_cast<size_t>(index)] = ReadResponse(one, id->get_int64(), nullptr);
+  }
+  return results;
+}
+
 Result<std::string> RpcClient::Get(std::string_view path, std::chrono::milliseconds timeout) {
   if (!url_.ok()) return url_.status();
-  http::request<http::string_body> request{http::verb::get, path, 11};
-  AGORA_ASSIGN_OR_RETURN(HttpAnswer answer, Exchange(*url_, request, timeout));
+  AGORA_ASSIGN_OR_RETURN(HttpAnswer answer, Exchange(/*post=*/false, path, {}, timeout));
   if (answer.status != 200) {
     return Status::Unavailable("GET " + std::string(path) + " from " + url_->ToString() +
                                " answered HTTP " + std::to_string(answer.status) + ": " +

@@ -7,8 +7,9 @@
 // *error when asked for), or kUnavailable when the node cannot be reached,
 // with advice on starting it.
 //
-// Thread safety: not thread-safe; use one client per thread. Each call runs
-// its own private I/O and returns within its timeout.
+// Thread safety: not thread-safe; use one client per thread. Each call
+// returns within its timeout. A client keeps its HTTP connection open
+// between calls (keep-alive) and reconnects when the server has closed it.
 #ifndef AGORA_NODE_RPC_CLIENT_H_
 #define AGORA_NODE_RPC_CLIENT_H_
 
@@ -19,6 +20,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -42,6 +45,8 @@ Result<RpcUrl> ParseRpcUrl(std::string_view url);
 
 inline constexpr std::chrono::milliseconds kRpcTimeoutDefault{10'000};
 
+struct HttpAnswer;
+
 class RpcClient {
  public:
   // Largest response body accepted.
@@ -49,6 +54,9 @@ class RpcClient {
 
   // A bad URL is reported by every call.
   explicit RpcClient(std::string_view url);
+  ~RpcClient();
+  RpcClient(RpcClient&&) noexcept;
+  RpcClient& operator=(RpcClient&&) noexcept;
 
   // Calls `method` and returns its result. `params` must be null (omitted),
   // an array or an object. On a JSON-RPC error, fills *error if given.
@@ -56,16 +64,29 @@ class RpcClient {
                                   std::chrono::milliseconds timeout = kRpcTimeoutDefault,
                                   RpcError* error = nullptr);
 
+  // Sends the calls as one JSON-RPC batch (one HTTP request); returns each
+  // call's result or error in the order given. The whole batch fails only
+  // when the server cannot be reached or refused it as a whole.
+  Result<std::vector<Result<boost::json::value>>> CallBatch(
+      const std::vector<std::pair<std::string, boost::json::value>>& calls,
+      std::chrono::milliseconds timeout = kRpcTimeoutDefault);
+
   // GET `path` ("/metrics", "/health"); returns the body of a 200 answer.
   Result<std::string> Get(std::string_view path,
                           std::chrono::milliseconds timeout = kRpcTimeoutDefault);
 
   const std::string& url() const { return url_text_; }
 
+  struct Connection;
+
  private:
+  Result<HttpAnswer> Exchange(bool post, std::string_view target, std::string body,
+                              std::chrono::milliseconds timeout);
+
   std::string url_text_;
   Result<RpcUrl> url_;
   int64_t next_id_ = 1;
+  std::unique_ptr<Connection> conn_;  // the kept-alive connection, when open
 };
 
 // A WebSocket connection to /ws that subscribes to topics and returns their

@@ -62,6 +62,8 @@ struct RpcServer::State {
                                        "HTTP requests refused (4xx, 5xx) or malformed")),
         connections(
             metrics.AddGauge("agora_rpc_connections", "Open RPC connections, WebSocket included")),
+        connections_accepted(metrics.AddCounter("agora_rpc_connections_accepted_total",
+                                                "Connections accepted and served")),
         connections_rejected(
             metrics.AddCounter("agora_rpc_connections_rejected_total",
                                "Connections closed on accept because connections_max was reached")),
@@ -84,6 +86,7 @@ struct RpcServer::State {
   Counter& http_requests;
   Counter& http_errors;
   Gauge& connections;
+  Counter& connections_accepted;
   Counter& connections_rejected;
   Gauge& ws_clients;
   Counter& ws_events;
@@ -675,6 +678,7 @@ void OnAccept(const std::shared_ptr<State>& state, beast::error_code ec, tcp::so
     beast::error_code ignored;  // refusing the connection; its errors do not matter
     socket.close(ignored);
   } else {
+    state->connections_accepted.Inc();
     std::make_shared<HttpSession>(state, std::move(socket))->Run();
   }
   DoAccept(state);

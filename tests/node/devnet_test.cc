@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
@@ -112,6 +113,22 @@ class DevnetTest : public ::testing::Test {
     }
     for (auto& n : nodes_) n->Start();
     for (size_t i = 0; i < nodes_.size(); ++i) WaitForHeight(i, 1);
+  }
+
+  // The temporary homes go with the test: on a failure, show the end of
+  // every node's log first.
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (const auto& n : nodes_) {
+      std::ifstream log(n->home() / "agorad.log");
+      std::deque<std::string> tail;
+      for (std::string line; std::getline(log, line);) {
+        tail.push_back(std::move(line));
+        if (tail.size() > 40) tail.pop_front();
+      }
+      std::fprintf(stderr, "--- last lines of %s ---\n", (n->home() / "agorad.log").c_str());
+      for (const auto& line : tail) std::fprintf(stderr, "%s\n", line.c_str());
+    }
   }
 
   json::value Call(size_t node, std::string_view method, json::value params = nullptr,

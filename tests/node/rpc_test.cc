@@ -705,6 +705,65 @@ TEST_F(RpcServerTest, DroppedReplyBecomesInternalError) {
 
 // --- Client ----------------------------------------------------------------
 
+// The value of one sample in Prometheus text, or -1.
+double MetricValue(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST_F(RpcServerTest, ClientKeepsItsConnectionAndReconnectsAfterTheServerClosesIt) {
+  RpcConfig config;
+  config.request_timeout = 300ms;  // also the idle limit of a kept-alive connection
+  StartServer(config);
+  RpcClient client(url_);
+  for (int i = 0; i < 20; ++i) {
+    Result<json::value> sum = client.Call("add", json::array{i, 1});
+    ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+    EXPECT_EQ(*sum, json::value(i + 1));
+  }
+  Result<std::string> metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
+  EXPECT_EQ(MetricValue(*metrics, "agora_rpc_connections_accepted_total"), 1) << *metrics;
+
+  std::this_thread::sleep_for(700ms);  // the server drops the idle connection
+  Result<json::value> after = client.Call("add", json::array{2, 3});
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(*after, json::value(5));
+  metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(MetricValue(*metrics, "agora_rpc_connections_accepted_total"), 2) << *metrics;
+}
+
+TEST_F(RpcServerTest, ClientBatchReturnsEachResultInOrder) {
+  RpcConfig config;
+  config.batch_requests_max = 3;
+  StartServer(config);
+  RpcClient client(url_);
+  std::vector<std::pair<std::string, json::value>> calls = {
+      {"add", json::array{1, 2}},
+      {"fail", json::object{{"code", static_cast<int>(StatusCode::kNotFound)}, {"message", "gone"}}},
+      {"echo", json::object{{"x", 1}}}};
+  auto results = client.CallBatch(calls);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  ASSERT_EQ(results->size(), 3u);
+  ASSERT_TRUE((*results)[0].ok());
+  EXPECT_EQ(*(*results)[0], json::value(3));
+  EXPECT_EQ((*results)[1].status().code(), StatusCode::kNotFound);
+  EXPECT_NE((*results)[1].status().message().find("gone"), std::string::npos);
+  ASSERT_TRUE((*results)[2].ok());
+  EXPECT_EQ(*(*results)[2], (json::object{{"x", 1}}));
+
+  calls.push_back({"add", json::array{0, 0}});  // one more than the server takes
+  auto refused = client.CallBatch(calls);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("batch"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_TRUE(client.CallBatch({})->empty());
+  // The connection still serves single calls afterwards.
+  EXPECT_EQ(*client.Call("add", json::array{4, 4}), json::value(8));
+}
+
 TEST(RpcClientTest, RefusedConnectionGivesAdvice) {
   asio::io_context io;
   tcp::acceptor probe(io, Local(0));
