@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/check.h"
 #include "kernels/math.h"
 #include "kernels/op_table.h"
 #include "kernels/ops.h"

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/check.h"
 #include "kernels/math.h"
 #include "kernels/op_table.h"
 #include "kernels/ops.h"

@@ -42,11 +42,15 @@ struct MatmulShape {
   int rows, in_dim, out_dim;
 };
 
-// Sizes 1, odd, prime, around the vector width, across the 96-row,
-// 256-column and 256-k blocks (k > 256 exercises the carried partial sum).
-const MatmulShape kMatmulShapes[] = {{1, 1, 1},    {1, 7, 3},     {3, 17, 5},   {13, 31, 33},
-                                     {16, 16, 16}, {97, 61, 47},  {5, 9, 300},  {31, 257, 130},
-                                     {2, 513, 17}, {100, 300, 70}, {193, 33, 257}};
+// Sizes 1, odd, prime, around the vector width and the 12 x 32 microkernel
+// tile, and past the fast GEMM's blocks: 768-row and 512-column work items and
+// 384-k blocks, for each of the three products (forward: k = in_dim; dinp:
+// k = out_dim; dweight: rows = out_dim, k = rows). k > 384 exercises the
+// carried partial sum.
+const MatmulShape kMatmulShapes[] = {
+    {1, 1, 1},      {1, 7, 3},      {3, 17, 5},     {13, 31, 33},  {16, 16, 16},
+    {97, 61, 47},   {5, 9, 300},    {31, 257, 130}, {2, 513, 17},  {100, 300, 70},
+    {193, 33, 257}, {12, 385, 32},  {7, 13, 777},   {800, 11, 6}};
 
 void CheckMatmul(bool specials) {
   std::mt19937_64 rng(testing::TestSeed());
