@@ -390,29 +390,34 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   proposal_blocks_.clear();
   own_messages_.clear();
 
-  json::array tx_hashes;
-  for (const Tx& tx : txs) tx_hashes.push_back(json::value(tx.hash.ToHex()));
-  rpc_->Publish("new_block", json::object{{"height", height},
-                                          {"hash", hash.ToHex()},
-                                          {"txs", txs.size()},
-                                          {"tx_hashes", std::move(tx_hashes)},
-                                          {"time_unix_ms", block.header().time_unix_ms()},
-                                          {"app_hash", ledger_->AppHash().ToHex()}});
+  // Events are built only for someone: a subscriber or a waiting client.
+  if (rpc_->HasSubscribers("new_block")) {
+    json::array tx_hashes;
+    for (const Tx& tx : txs) tx_hashes.push_back(json::value(tx.hash.ToHex()));
+    rpc_->Publish("new_block", json::object{{"height", height},
+                                            {"hash", hash.ToHex()},
+                                            {"txs", txs.size()},
+                                            {"tx_hashes", std::move(tx_hashes)},
+                                            {"time_unix_ms", block.header().time_unix_ms()},
+                                            {"app_hash", ledger_->AppHash().ToHex()}});
+  }
+  const bool publish_results = rpc_->HasSubscribers("tx_result");
   for (size_t i = 0; i < txs.size(); ++i) {
-    json::object result = TxJson(txs[i]);
-    result["height"] = height;
-    result["index"] = i;
-    result["code"] = static_cast<uint32_t>(outcomes[i].code);
-    result["result"] = consensus::TxCodeName(outcomes[i].code);
-    rpc_->Publish("tx_result", result);
     auto submitted = submitted_at_.find(txs[i].hash);
     if (submitted != submitted_at_.end()) {
       tx_latency_->Observe(std::chrono::duration<double>(now - submitted->second).count());
       submitted_at_.erase(submitted);
     }
     auto [first, last] = waiters_.equal_range(txs[i].hash);
+    if (!publish_results && first == last) continue;
+    json::object result = TxJson(txs[i]);
+    result["height"] = height;
+    result["index"] = i;
+    result["code"] = static_cast<uint32_t>(outcomes[i].code);
+    result["result"] = consensus::TxCodeName(outcomes[i].code);
     for (auto it = first; it != last; ++it) it->second.reply(json::value(result));
     waiters_.erase(first, last);
+    if (publish_results) rpc_->Publish("tx_result", result);
   }
   spdlog::info("committed height {} ({} txs) {}", height, txs.size(), hash.ToHex().substr(0, 16));
   return Status::Ok();

@@ -174,6 +174,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Close();
   // Queues an event if this client subscribed to `topic`.
   void Deliver(std::string_view topic, std::string_view data_json);
+  bool Subscribed(std::string_view topic) const {
+    return accepted_ && !closed_ && subscriptions_.find(topic) != subscriptions_.end();
+  }
 
  private:
   void InstallMethods();
@@ -694,14 +697,24 @@ void PublishNow(State& state, std::string_view topic, const json::value& data) {
   AGORA_CHECK_MSG(state.topics.contains(topic),
                   "Publish to topic \"" + std::string(topic) + "\" that AddTopic never declared");
   if (state.stopped) return;
-  const std::string data_json = json::serialize(data);
   // Deliver may close a session; collect first so no session dies mid-walk.
   std::vector<std::shared_ptr<WsSession>> sessions;
-  sessions.reserve(state.ws_sessions.size());
   for (const auto& [id, weak] : state.ws_sessions) {
-    if (auto session = weak.lock()) sessions.push_back(std::move(session));
+    auto session = weak.lock();
+    if (session && session->Subscribed(topic)) sessions.push_back(std::move(session));
   }
+  if (sessions.empty()) return;  // nobody listens: not even serialized
+  const std::string data_json = json::serialize(data);
   for (const auto& session : sessions) session->Deliver(topic, data_json);
+}
+
+bool HasSubscribers(const State& state, std::string_view topic) {
+  if (state.stopped) return false;
+  for (const auto& [id, weak] : state.ws_sessions) {
+    auto session = weak.lock();
+    if (session && session->Subscribed(topic)) return true;
+  }
+  return false;
 }
 
 }  // namespace internal
@@ -718,6 +731,10 @@ void RpcServer::Register(std::string method, Handler handler) {
 void RpcServer::RegisterSync(std::string method, SyncHandler handler) {
   AGORA_CHECK(handler != nullptr);
   state_->dispatcher.Register(std::move(method), MakeHandler(std::move(handler)));
+}
+
+bool RpcServer::HasSubscribers(std::string_view topic) const {
+  return internal::HasSubscribers(*state_, topic);
 }
 
 void RpcServer::AddTopic(std::string topic) { state_->topics.insert(std::move(topic)); }

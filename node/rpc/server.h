@@ -97,6 +97,10 @@ class RpcServer {
   // REQUIRES: AddTopic(topic) was called (a typo here is a bug: checked).
   // Safe from any thread while the io_context exists.
   void Publish(std::string_view topic, const boost::json::value& data);
+  // Whether any WebSocket client is subscribed to `topic` now, so a caller
+  // can skip building events nobody reads. REQUIRES: on the io_context's
+  // thread.
+  bool HasSubscribers(std::string_view topic) const;
 
   // GET / answers render() with `content_type`. Without one, a short page
   // lists the endpoints.

@@ -857,15 +857,24 @@ TEST_F(RpcServerTest, WsUnknownTopicIsInvalidParams) {
 
 TEST_F(RpcServerTest, WsUnsubscribeStopsEvents) {
   StartServer({}, AddTopics);
+  auto has_subscribers = [&](std::string_view topic) {
+    bool has = false;
+    RunOnIo([&] { has = server_->HasSubscribers(topic); });
+    return has;
+  };
   auto ws = ConnectWs(url_);
   ASSERT_NE(ws, nullptr);
+  EXPECT_FALSE(has_subscribers("new_block"));
   Result<int64_t> blocks = ws->Subscribe("new_block", kWait);
   ASSERT_TRUE(blocks.ok());
+  EXPECT_TRUE(has_subscribers("new_block"));
+  EXPECT_FALSE(has_subscribers("tx_result"));
   server_->Publish("new_block", json::value(1));
   Result<json::value> first = ws->Next(kWait);
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->as_object().at("data"), json::value(1));
   ASSERT_TRUE(ws->Unsubscribe(*blocks, kWait).ok());
+  EXPECT_FALSE(has_subscribers("new_block"));
   server_->Publish("new_block", json::value(2));
   // A marker on another topic, published after: it must be the next event.
   ASSERT_TRUE(ws->Subscribe("tx_result", kWait).ok());
