@@ -10,10 +10,12 @@
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -22,6 +24,7 @@
 #include "common/proto_codec.h"
 #include "consensus/ledger/tx.h"
 #include "node/p2p/peer_manager.h"
+#include "node/p2p/secret_connection.h"
 #include "node/rpc/client.h"
 #include "proto/wire.pb.h"
 #include "tests/test_util.h"
@@ -565,6 +568,63 @@ TEST_F(DevnetTest, ForgedProposalBodyGetsThePeerBannedAndChangesNothing) {
 }
 
 // WebSocket subscribers see each new block and each transaction's result.
+// The P2P port of a running agorad, spoken to with the real transport: a
+// peer of another chain is refused in the handshake; an authenticated peer
+// that announces a frame over the limit is cut off before anything is
+// allocated. The node keeps its three peers and goes on committing.
+TEST_F(DevnetTest, P2PPortRefusesWrongChainAndOversizedFrames) {
+  const json::value status = Call(0, "status");
+  auto genesis_hash = Hash256::FromHex(std::string(status.at("genesis_hash").as_string()));
+  ASSERT_TRUE(genesis_hash.ok());
+  const Hash256 genesis = *genesis_hash;
+  const uint16_t port =
+      static_cast<uint16_t>(Call(0, "net_info").at("listen_port").to_number<int>());
+  using Tcp = boost::asio::ip::tcp;
+  auto handshake = [&](boost::asio::io_context& io, const std::string& chain_id,
+                       std::shared_ptr<p2p::SecretConnection>* out) {
+    Tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    p2p::HandshakeParams params;
+    params.chain_id = chain_id;
+    params.genesis_hash = genesis;
+    auto conn = p2p::SecretConnection::Create(std::move(socket), SecretKey::Generate(), params);
+    std::optional<Status> done;
+    conn->AsyncHandshake([&](Status s) { done = std::move(s); });
+    io.run_for(seconds(10));
+    *out = conn;
+    return done.value_or(Status::Internal("handshake did not finish"));
+  };
+  {
+    boost::asio::io_context io;
+    std::shared_ptr<p2p::SecretConnection> conn;
+    const Status s = handshake(io, "another-chain", &conn);
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  }
+  {
+    boost::asio::io_context io;
+    std::shared_ptr<p2p::SecretConnection> conn;
+    const Status s = handshake(io, chain_id_, &conn);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    // A length prefix of 1 GiB, then silence: the node must close on us.
+    const uint8_t length[4] = {0x40, 0x00, 0x00, 0x00};
+    boost::asio::write(conn->socket(), boost::asio::buffer(length));
+    std::array<uint8_t, 4096> sink{};
+    boost::system::error_code ec;
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    conn->socket().non_blocking(true);
+    while (std::chrono::steady_clock::now() < deadline) {
+      conn->socket().read_some(boost::asio::buffer(sink), ec);
+      if (ec && ec != boost::asio::error::would_block) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset)
+        << "the node did not close the connection: " << ec.message();
+  }
+  const uint64_t h = Height(0) + 2;
+  WaitForHeight(0, h);
+  EXPECT_EQ(Call(0, "net_info").at("peers").as_array().size(), 3u);
+}
+
 TEST_F(DevnetTest, SubscribersSeeBlocksAndTransactionResults) {
   auto ws = rpc::WsSubscription::Connect(urls_[1]);
   ASSERT_TRUE(ws.ok()) << ws.status().message();
