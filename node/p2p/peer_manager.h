@@ -59,9 +59,9 @@ inline constexpr size_t kMessageHeaderBytes = 2;
 
 // Defaults (docs/p2p.md lists them with their reasons).
 inline constexpr size_t kSendQueueBytesMaxDefault = size_t{16} << 20;
-inline constexpr size_t kSendQueueMessagesMaxDefault = 4096;
-inline constexpr uint32_t kRecvMessagesPerSecondDefault = 1000;
-inline constexpr uint32_t kRecvMessagesBurstDefault = 2000;
+inline constexpr size_t kSendQueueMessagesMaxDefault = 32768;
+inline constexpr uint32_t kRecvMessagesPerSecondDefault = 20000;
+inline constexpr uint32_t kRecvMessagesBurstDefault = 40000;
 inline constexpr uint64_t kRecvBytesPerSecondDefault = uint64_t{8} << 20;
 inline constexpr uint64_t kRecvBytesBurstDefault = uint64_t{16} << 20;
 inline constexpr size_t kInboundPeersMaxDefault = 40;

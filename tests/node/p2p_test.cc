@@ -420,6 +420,28 @@ TEST(PeerManagerTest, HandshakeThenMessagesFlowBothWaysInOrder) {
   EXPECT_EQ(b_peers[0].remote_address, "127.0.0.1:" + std::to_string(a.manager->listen_port()));
 }
 
+// An honest burst of gossip (a node relaying a few thousand transactions at
+// once, as under a benchmark flood) stays within the default bounds: the
+// peer is neither banned nor dropped, and everything arrives.
+TEST(PeerManagerTest, HonestGossipBurstWithDefaultBoundsIsNotPunished) {
+  asio::io_context io;
+  TestNode a(io, 1);
+  TestNode b(io, 2, Dialling(2, {a.address()}));
+  ASSERT_TRUE(RunUntil(io, [&] { return a.peer_count() == 1 && b.peer_count() == 1; }));
+  constexpr int kMessages = 8000;
+  for (int i = 0; i < kMessages; ++i) {
+    Bytes tx(170, static_cast<uint8_t>(i));
+    tx[0] = static_cast<uint8_t>(i >> 8);
+    a.manager->Broadcast(kChannelTx, tx);
+  }
+  ASSERT_TRUE(RunUntil(io, [&] { return b.recorder.messages.size() == kMessages; }))
+      << b.recorder.messages.size() << " of " << kMessages << " arrived; disconnect reason: "
+      << b.recorder.DisconnectReason(a.id());
+  EXPECT_EQ(b.recorder.DisconnectReason(a.id()), "");
+  EXPECT_EQ(a.recorder.DisconnectReason(b.id()), "");
+  EXPECT_EQ(a.peer_count(), 1u);
+}
+
 TEST(PeerManagerTest, DirectMessagesAreNotDeduplicatedButGossipIs) {
   asio::io_context io;
   TestNode a(io, 1);
