@@ -132,7 +132,7 @@ namespace {
 Result<HttpAnswer> ExchangeOn(RpcClient::Connection& conn, bool connect, const RpcUrl& url,
                               http::request<http::string_body>& request,
                               std::chrono::milliseconds timeout, std::string_view* stage,
-                              bool* keep_alive) {
+                              bool* keep_alive, bool* timed_out) {
   beast::error_code ec;
   tcp::resolver::results_type endpoints;
   if (connect) {
@@ -179,6 +179,7 @@ Result<HttpAnswer> ExchangeOn(RpcClient::Connection& conn, bool connect, const R
   conn.io.restart();
   conn.io.run();
   if (!done) return Status::Internal("RPC exchange ended without finishing");
+  *timed_out = ec == beast::error::timeout;
   if (ec) return TransportError(url, *stage, ec, timeout);
   HttpAnswer answer;
   answer.status = parser.get().result_int();
@@ -200,16 +201,17 @@ Result<HttpAnswer> RpcClient::Exchange(bool post, std::string_view target, std::
   if (!reused) conn_ = std::make_unique<Connection>();
   std::string_view stage;
   bool keep_alive = false;
+  bool timed_out = false;
   Result<HttpAnswer> answer =
-      ExchangeOn(*conn_, !reused, *url_, request, timeout, &stage, &keep_alive);
+      ExchangeOn(*conn_, !reused, *url_, request, timeout, &stage, &keep_alive, &timed_out);
   if (!answer.ok()) {
     conn_.reset();
     // A kept-alive connection the server has since closed (idle, restarted)
     // fails before any answer: try once more on a fresh one.
     if (reused && stage != "connecting" && answer.status().code() == StatusCode::kUnavailable &&
-        answer.status().message().find("no answer from") == std::string::npos) {
+        !timed_out) {
       conn_ = std::make_unique<Connection>();
-      answer = ExchangeOn(*conn_, true, *url_, request, timeout, &stage, &keep_alive);
+      answer = ExchangeOn(*conn_, true, *url_, request, timeout, &stage, &keep_alive, &timed_out);
       if (!answer.ok()) conn_.reset();
     }
     return answer;

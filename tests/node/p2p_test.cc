@@ -161,6 +161,23 @@ HandshakeParams DefaultParams() {
   return params;
 }
 
+// Two SecretConnections over a loopback socket, handshaken with default
+// parameters (identities 1 and 2).
+void HandshakenPair(asio::io_context& io, std::shared_ptr<SecretConnection>* client,
+                    std::shared_ptr<SecretConnection>* server) {
+  Tcp::acceptor acceptor(io, Tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  Tcp::socket client_socket(io);
+  client_socket.connect(acceptor.local_endpoint());
+  Tcp::socket server_socket = acceptor.accept();
+  *client = SecretConnection::Create(std::move(client_socket), KeyFromSeed(1), DefaultParams());
+  *server = SecretConnection::Create(std::move(server_socket), KeyFromSeed(2), DefaultParams());
+  std::optional<Status> client_done, server_done;
+  (*client)->AsyncHandshake([&](Status s) { client_done = std::move(s); });
+  (*server)->AsyncHandshake([&](Status s) { server_done = std::move(s); });
+  ASSERT_TRUE(RunUntil(io, [&] { return client_done && server_done; }));
+  ASSERT_TRUE(client_done->ok() && server_done->ok());
+}
+
 // A hand-driven peer: a SecretConnection used directly, so a test can send
 // exactly the bytes it wants (garbage, bad lengths, tampered frames).
 class RawPeer {
@@ -306,17 +323,8 @@ TEST(SecretConnectionTest, HandshakeThenFramesBothWays) {
 // comes out whole and in order, and never from inside AsyncReadFrame itself.
 TEST(SecretConnectionTest, FramesSurviveAnyCutOfTheByteStream) {
   asio::io_context io;
-  Tcp::acceptor acceptor(io, Tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  Tcp::socket client_socket(io);
-  client_socket.connect(acceptor.local_endpoint());
-  Tcp::socket server_socket = acceptor.accept();
-  auto client = SecretConnection::Create(std::move(client_socket), KeyFromSeed(1), DefaultParams());
-  auto server = SecretConnection::Create(std::move(server_socket), KeyFromSeed(2), DefaultParams());
-  std::optional<Status> client_done, server_done;
-  client->AsyncHandshake([&](Status s) { client_done = std::move(s); });
-  server->AsyncHandshake([&](Status s) { server_done = std::move(s); });
-  ASSERT_TRUE(RunUntil(io, [&] { return client_done && server_done; }));
-  ASSERT_TRUE(client_done->ok() && server_done->ok());
+  std::shared_ptr<SecretConnection> client, server;
+  ASSERT_NO_FATAL_FAILURE(HandshakenPair(io, &client, &server));
 
   std::vector<Bytes> texts;
   for (size_t size : {size_t{0}, size_t{1}, size_t{150}, size_t{70'000}, size_t{3}, size_t{200'001},
@@ -358,17 +366,8 @@ TEST(SecretConnectionTest, FramesSurviveAnyCutOfTheByteStream) {
 
 TEST(SecretConnectionTest, ReplayedFrameFailsAuthentication) {
   asio::io_context io;
-  Tcp::acceptor acceptor(io, Tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  Tcp::socket client_socket(io);
-  client_socket.connect(acceptor.local_endpoint());
-  Tcp::socket server_socket = acceptor.accept();
-  auto client = SecretConnection::Create(std::move(client_socket), KeyFromSeed(1), DefaultParams());
-  auto server = SecretConnection::Create(std::move(server_socket), KeyFromSeed(2), DefaultParams());
-  std::optional<Status> client_done, server_done;
-  client->AsyncHandshake([&](Status s) { client_done = std::move(s); });
-  server->AsyncHandshake([&](Status s) { server_done = std::move(s); });
-  ASSERT_TRUE(RunUntil(io, [&] { return client_done && server_done; }));
-  ASSERT_TRUE(client_done->ok() && server_done->ok());
+  std::shared_ptr<SecretConnection> client, server;
+  ASSERT_NO_FATAL_FAILURE(HandshakenPair(io, &client, &server));
 
   const Bytes frame = client->SealFrame(Payload("pay 5"));
   asio::write(client->socket(), asio::buffer(frame));
