@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -19,8 +20,41 @@ int DefaultThreads() {
 
 std::atomic<int> g_threads{0};  // 0: not chosen yet, use the default
 
-// Workers sleep on a generation counter; each job is one (fn, context, count)
+// Workers wait on a generation counter; each job is one (fn, context, count)
 // with an atomic cursor from which workers and the caller take items.
+//
+// A worker that finishes a job spins on the counter for up to kSpinSeconds
+// before it sleeps on the condition variable, and the caller spins the same
+// way on the count of unfinished workers. A training step is a run of short
+// parallel ops (a 2048x128x256 product takes ~0.3 ms on two cores); waking a
+// sleeping thread costs tens of microseconds, and when another process keeps
+// the second core busy the woken worker may not run at all before the caller
+// has done every item itself. The spin keeps the worker on its core between
+// ops; after kSpinSeconds of no work it sleeps and costs nothing.
+constexpr double kSpinSeconds = 200e-6;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until done() or kSpinSeconds have passed; returns done().
+template <typename Done>
+bool SpinUntil(Done done) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(kSpinSeconds));
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      CpuRelax();
+    }
+    if (Clock::now() >= deadline) return done();
+  }
+}
+
 class Pool {
  public:
   static Pool& Get() {
@@ -38,15 +72,16 @@ class Pool {
       count_ = count;
       next_.store(0, std::memory_order_relaxed);
       active_workers_ = threads - 1;
-      pending_ = threads - 1;
-      ++generation_;
+      pending_.store(threads - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
-    wake_.notify_all();
+    wake_.notify_all();  // cheap when every worker is still spinning
     t_in_worker = true;
     Drain();
     t_in_worker = false;
+    if (SpinUntil([this] { return pending_.load(std::memory_order_acquire) == 0; })) return;
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
   }
 
  private:
@@ -70,15 +105,21 @@ class Pool {
     t_in_worker = true;
     uint64_t seen = 0;
     for (;;) {
+      SpinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
+        // The job's fields are written under mutex_: reading them under it
+        // orders this worker after the caller's writes whether it woke from
+        // the spin or from the condition variable.
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
+        wake_.wait(lock, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+        seen = generation_.load(std::memory_order_relaxed);
         if (index >= active_workers_) continue;
       }
       Drain();
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);  // the caller may be between check and wait
+        done_.notify_one();
+      }
     }
   }
 
@@ -87,9 +128,9 @@ class Pool {
   std::condition_variable wake_;
   std::condition_variable done_;
   std::vector<std::thread> workers_;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   int active_workers_ = 0;
-  int pending_ = 0;
+  std::atomic<int> pending_{0};
   void (*fn_)(void*, int64_t) = nullptr;
   void* context_ = nullptr;
   int64_t count_ = 0;

@@ -1,7 +1,7 @@
 // kernels_bench: the deterministic kernels' speed, as ratios against a peer
 // measured in the same run (STYLE.md): matmul GFLOP/s against OpenBLAS
 // cblas_sgemm on 1 thread and on all threads, at square sizes and at the
-// model's shapes (best call of each, the two called in alternation); then
+// model's shapes (best call of each, the two called in alternating blocks); then
 // every op's throughput, fast CPU against the reference.
 //
 //   build/default/bench/kernels/kernels_bench [--quick] [--threads N]
@@ -42,32 +42,40 @@ double Seconds(const std::function<void()>& fn, double min_seconds) {
   return elapsed / reps;
 }
 
-// Best seconds per call of `a` and of `b`, taken in alternation (a, b, a, b, ...)
-// for at least 2 * min_seconds in all and at least kPairsMin pairs. On a
-// shared machine another process can take a core for part of a run:
-// alternating calls expose both sides to the same interference, and the best
-// call is the one it disturbed least.
-std::pair<double, double> BestSecondsAlternating(const std::function<void()>& a,
-                                                 const std::function<void()>& b,
-                                                 double min_seconds) {
-  a();  // warm up: page in buffers, start the pools
-  b();
+// Best seconds per call of `a` and of `b`, each called in blocks of
+// block_seconds that alternate (a a a .., b b b .., a a a .., ...) until each
+// side has had kBlocks blocks. On a shared machine another process can take
+// a core for part of a run: alternating blocks expose both sides to the same
+// interference, and the best call is the one it disturbed least. Blocks
+// rather than single calls because a pool's workers may spin after a call
+// (OpenBLAS's spin for ~2^28 cycles, agora's for 200 us): called in strict
+// alternation, one library's spinning workers would sit on the cores the
+// other needs. Each block is long enough for the other side's spin to end.
+std::pair<double, double> BestSecondsInBlocks(const std::function<void()>& a,
+                                              const std::function<void()>& b,
+                                              double block_seconds) {
   using Clock = std::chrono::steady_clock;
-  constexpr int kPairsMin = 5;
-  double best_a = 1e30, best_b = 1e30, elapsed = 0.0;
-  int pairs = 0;
-  const auto start = Clock::now();
-  do {
-    const auto t0 = Clock::now();
-    a();
-    const auto t1 = Clock::now();
-    b();
-    const auto t2 = Clock::now();
-    best_a = std::min(best_a, std::chrono::duration<double>(t1 - t0).count());
-    best_b = std::min(best_b, std::chrono::duration<double>(t2 - t1).count());
-    elapsed = std::chrono::duration<double>(t2 - start).count();
-    ++pairs;
-  } while (elapsed < 2 * min_seconds || pairs < kPairsMin);
+  constexpr int kBlocks = 3;
+  constexpr int kCallsPerBlockMin = 3;
+  auto block = [&](const std::function<void()>& fn) {
+    double best = 1e30;
+    const auto start = Clock::now();
+    for (int calls = 0;; ++calls) {
+      const auto t0 = Clock::now();
+      fn();
+      const auto t1 = Clock::now();
+      best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+      if (calls + 1 >= kCallsPerBlockMin &&
+          std::chrono::duration<double>(t1 - start).count() >= block_seconds) {
+        return best;
+      }
+    }
+  };
+  double best_a = 1e30, best_b = 1e30;
+  for (int i = 0; i < kBlocks; ++i) {
+    best_a = std::min(best_a, block(a));
+    best_b = std::min(best_b, block(b));
+  }
   return {best_a, best_b};
 }
 
@@ -92,7 +100,7 @@ void MatmulRow(const char* label, int rows, int in_dim, int out_dim, bool backwa
   const auto dout = Random(size_t(rows) * out_dim, 3);
   std::vector<float> out(size_t(rows) * out_dim), dinp(inp.size()), dweight(weight.size());
   const double flops = 2.0 * rows * in_dim * out_dim * (backward ? 2 : 1);
-  const auto [agora, blas] = BestSecondsAlternating(
+  const auto [agora, blas] = BestSecondsInBlocks(
       [&] {
         if (backward) {
           MatmulBackward(Backend::kCpu, dinp.data(), dweight.data(), nullptr, dout.data(),
@@ -120,10 +128,11 @@ void MatmulRow(const char* label, int rows, int in_dim, int out_dim, bool backwa
 }
 
 void MatmulTable(const Options& options, int all) {
-  const double min_seconds = options.quick ? 0.05 : 0.3;
+  // Longer than OpenBLAS's worker spin (2^28 cycles, ~0.1 s): see BestSecondsInBlocks.
+  const double min_seconds = options.quick ? 0.2 : 0.4;
   std::printf(
-      "\nmatmul, deterministic (k ascending, fma from 0) vs OpenBLAS cblas_sgemm, best of "
-      "alternating calls\n\n");
+      "\nmatmul, deterministic (k ascending, fma from 0) vs OpenBLAS cblas_sgemm, best call "
+      "of alternating blocks\n\n");
   std::printf("| %-26s | %-21s | dir | threads | agora GFLOP/s | OpenBLAS GFLOP/s | ratio |\n",
               "shape", "rows x in x out");
   std::printf("|---|---|---|---|---|---|---|\n");
