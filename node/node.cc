@@ -61,6 +61,7 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   p2p_config.listen_port = config_.p2p_port;
   p2p_config.chain_id = genesis_.chain_id;
   p2p_config.genesis_hash = genesis_.hash;
+  p2p_config.bulk_channels.set(kChannelTx);
   for (const std::string& peer : config_.persistent_peers) {
     auto address = p2p::PeerAddress::Parse(peer);
     if (!address.ok()) {
@@ -129,6 +130,9 @@ void Node::Impl::Apply(consensus::Actions actions) {
         v->set_signature(ToString(vote.signature.bytes));
       }
       Bytes bytes = EncodeDeterministic(m);
+      spdlog::debug("proposing {}/{}: block {} ({} txs, {} bytes)", p->proposal.height,
+                    p->proposal.round, p->proposal.block.ToHex().substr(0, 16),
+                    block->second.txs_size(), bytes.size());
       peers_->Broadcast(kChannelProposal, bytes);
       own_messages_.push_back({kChannelProposal, std::move(bytes)});
     } else if (auto* v = std::get_if<consensus::BroadcastVote>(&action)) {
@@ -137,6 +141,7 @@ void Node::Impl::Apply(consensus::Actions actions) {
       m.set_validator(v->vote.validator);
       m.set_signature(ToString(v->vote.signature.bytes));
       Bytes bytes = EncodeDeterministic(m);
+      spdlog::debug("voting {}", v->vote.ToString());
       peers_->Broadcast(kChannelVote, bytes);
       own_messages_.push_back({kChannelVote, std::move(bytes)});
     } else if (auto* t = std::get_if<consensus::ScheduleTimeout>(&action)) {
@@ -419,7 +424,8 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
     waiters_.erase(first, last);
     if (publish_results) rpc_->Publish("tx_result", result);
   }
-  spdlog::info("committed height {} ({} txs) {}", height, txs.size(), hash.ToHex().substr(0, 16));
+  spdlog::info("committed height {} ({} txs, round {}) {}", height, txs.size(), commit.round(),
+               hash.ToHex().substr(0, 16));
   return Status::Ok();
 }
 
@@ -454,6 +460,8 @@ void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensu
   if (p.height != next) return;
   Status valid = ValidateBlock(m.block(), p.height);
   if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
+  spdlog::debug("proposal {}/{} from validator {}: {} txs, {}", p.height, p.round, p.proposer,
+                m.block().txs_size(), valid.ok() ? "valid" : "invalid");
   // Never replace a body: the first one that matched the header is the one.
   if (proposal_blocks_.size() < kProposalBlocksMax && proposal_blocks_.count(p.block) == 0) {
     proposal_blocks_.emplace(p.block, m.block());
@@ -712,6 +720,49 @@ Result<Hash256> Node::Impl::AdmitTx(ByteSpan raw, bool from_peer) {
   return id;
 }
 
+void Node::Impl::QueuePeerTx(const p2p::PeerId& from, ByteSpan raw) {
+  if (tx_inbox_.size() >= kTxInboxTxsMax || tx_inbox_bytes_ + raw.size() > kTxInboxBytesMax) {
+    inbox_dropped_->Inc();
+    return;
+  }
+  tx_inbox_.push_back({from, Bytes(raw.begin(), raw.end())});
+  tx_inbox_bytes_ += raw.size();
+  if (tx_inbox_draining_) return;
+  tx_inbox_draining_ = true;
+  boost::asio::post(io_, [this] { DrainTxInbox(); });
+}
+
+void Node::Impl::DrainTxInbox() {
+  tx_inbox_draining_ = false;
+  if (stopped_) return;
+  for (size_t i = 0; i < kTxInboxRun && !tx_inbox_.empty(); ++i) {
+    const InboxTx tx = std::move(tx_inbox_.front());
+    tx_inbox_.pop_front();
+    tx_inbox_bytes_ -= tx.raw.size();
+    auto r = AdmitTx(tx.raw, /*from_peer=*/true);
+    // A transaction may have become unusable on its way (nonce, balance,
+    // a full mempool); bytes that do not decode or verify never were, and
+    // honest peers check before they relay.
+    const StatusCode code = r.status().code();
+    if (!r.ok() && (code == StatusCode::kUnauthenticated ||
+                    (code == StatusCode::kInvalidArgument &&
+                     r.status().message().rfind("transaction", 0) == 0))) {
+      peers_->Disconnect(tx.from, "relayed a bad transaction: " + r.status().message(),
+                         /*ban=*/true);
+      // What else it sent waits unchecked behind: drop it, do not verify it.
+      std::erase_if(tx_inbox_, [&](const InboxTx& queued) {
+        if (queued.from != tx.from) return false;
+        tx_inbox_bytes_ -= queued.raw.size();
+        return true;
+      });
+    }
+  }
+  if (!tx_inbox_.empty() && !tx_inbox_draining_) {
+    tx_inbox_draining_ = true;
+    boost::asio::post(io_, [this] { DrainTxInbox(); });  // behind what arrived meanwhile
+  }
+}
+
 // --- P2P handler -----------------------------------------------------------
 
 void Node::Impl::OnPeerConnected(const p2p::PeerInfo& peer) {
@@ -728,20 +779,9 @@ void Node::Impl::OnPeerDisconnected(const p2p::PeerId& peer, std::string_view re
 void Node::Impl::OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) {
   if (stopped_) return;
   switch (channel) {
-    case kChannelTx: {
-      auto r = AdmitTx(payload, /*from_peer=*/true);
-      // A transaction may have become unusable on its way (nonce, balance,
-      // a full mempool); bytes that do not decode or verify never were, and
-      // honest peers check before they relay.
-      const StatusCode code = r.status().code();
-      if (!r.ok() && (code == StatusCode::kUnauthenticated ||
-                      (code == StatusCode::kInvalidArgument &&
-                       r.status().message().rfind("transaction", 0) == 0))) {
-        peers_->Disconnect(from, "relayed a bad transaction: " + r.status().message(),
-                           /*ban=*/true);
-      }
+    case kChannelTx:
+      QueuePeerTx(from, payload);
       break;
-    }
     case kChannelProposal:
       HandleProposal(from, payload);
       break;

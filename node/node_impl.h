@@ -55,6 +55,13 @@ constexpr size_t kWaitersMax = 100'000;
 constexpr std::chrono::minutes kSubmittedKeptFor{10};
 constexpr size_t kFutureProposalsMax = 64;
 constexpr size_t kProposalBlocksMax = 64;
+// Transactions gossiped by peers wait in an inbox and are admitted in runs of
+// kTxInboxRun, each run a separate handler: a flood of them then never holds
+// up a proposal or vote that arrives behind it. Past the bounds, gossiped
+// transactions are dropped (the sender's own node still has them).
+constexpr size_t kTxInboxRun = 64;
+constexpr size_t kTxInboxTxsMax = 50'000;
+constexpr size_t kTxInboxBytesMax = 32u << 20;
 constexpr uint64_t kValidatorSetsKept = 1024;
 // Transactions per proposed block, in bytes: the proposal (block and all)
 // must fit one P2P frame (4 MiB by default).
@@ -168,6 +175,8 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void MaybeRequestBlock();
   // Transactions.
   Result<Hash256> AdmitTx(ByteSpan raw, bool from_peer);
+  void QueuePeerTx(const p2p::PeerId& from, ByteSpan raw);
+  void DrainTxInbox();
   // RPC.
   void RegisterRpc();
   Result<json::value> BlockJson(uint64_t height);
@@ -211,10 +220,18 @@ class Node::Impl final : public p2p::PeerManagerHandler {
     Clock::time_point submitted;
   };
   std::multimap<Hash256, Waiter> waiters_;
+  struct InboxTx {
+    p2p::PeerId from;
+    Bytes raw;
+  };
+  std::deque<InboxTx> tx_inbox_;
+  size_t tx_inbox_bytes_ = 0;
+  bool tx_inbox_draining_ = false;
   std::map<Hash256, Clock::time_point> submitted_at_;
 
   rpc::Counter* committed_txs_ = nullptr;
   rpc::Counter* evidence_ = nullptr;
+  rpc::Counter* inbox_dropped_ = nullptr;
   rpc::Histogram* commit_latency_ = nullptr;
   rpc::Histogram* tx_latency_ = nullptr;
 };

@@ -238,6 +238,10 @@ void Node::Impl::RegisterRpc() {
                      [this] { return static_cast<double>(mempool_->size()); });
   committed_txs_ = &m.AddCounter("agora_committed_txs_total", "Transactions committed");
   evidence_ = &m.AddCounter("agora_evidence_total", "Equivocations seen");
+  inbox_dropped_ = &m.AddCounter("agora_p2p_txs_dropped_total",
+                                 "Gossiped transactions dropped because the inbox was full");
+  m.AddGaugeFunction("agora_p2p_tx_inbox", "Gossiped transactions waiting for admission",
+                     [this] { return static_cast<double>(tx_inbox_.size()); });
   commit_latency_ = &m.AddHistogram("agora_commit_latency_seconds",
                                     "Time from entering a height to committing it",
                                     {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30});

@@ -249,8 +249,13 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
     boost::asio::steady_timer keepalive_timer;
     SteadyClock::time_point last_received;  // when the last whole frame arrived
     bool sent_since_tick = false;           // anything queued since the last keepalive tick
-    std::deque<Bytes> send_queue;           // sealed frames; bounded by the config
-    size_t send_queue_bytes = 0;
+    // Unsealed messages (kind, channel, payload): frames are sealed in the
+    // order they are written, urgent ones first. Bounded by the config.
+    std::deque<Bytes> urgent_queue;
+    std::deque<Bytes> bulk_queue;
+    size_t queued_messages = 0;
+    size_t queued_frame_bytes = 0;
+    Bytes write_buffer;  // the sealed frames of the write in flight
     bool writing = false;
     bool closed = false;
   };
@@ -674,11 +679,12 @@ void PeerManager::Impl::Enqueue(const PeerPtr& peer, MessageKind kind, uint8_t c
   if (peer->closed) return;
   const size_t frame_bytes =
       kFrameLengthBytes + kFrameTagBytes + kMessageHeaderBytes + payload.size();
-  if (peer->send_queue.size() >= config_.send_queue_messages_max ||
-      peer->send_queue_bytes + frame_bytes > config_.send_queue_bytes_max) {
+  if (peer->queued_messages >= config_.send_queue_messages_max ||
+      peer->queued_frame_bytes + frame_bytes > config_.send_queue_bytes_max) {
     RemovePeer(peer,
-               "send queue full (" + std::to_string(peer->send_queue.size()) + " frames, " +
-                   std::to_string(peer->send_queue_bytes) + " bytes): the peer reads too slowly",
+               "send queue full (" + std::to_string(peer->queued_messages) + " messages, " +
+                   std::to_string(peer->queued_frame_bytes) +
+                   " bytes): the peer reads too slowly",
                /*ban=*/false, Notify::kPosted);
     return;
   }
@@ -687,39 +693,50 @@ void PeerManager::Impl::Enqueue(const PeerPtr& peer, MessageKind kind, uint8_t c
   plaintext.push_back(static_cast<uint8_t>(kind));
   plaintext.push_back(channel);
   Append(plaintext, payload);
-  peer->send_queue.push_back(peer->conn->SealFrame(plaintext));
-  peer->send_queue_bytes += frame_bytes;
+  const bool bulk = kind == MessageKind::kGossip && config_.bulk_channels.test(channel);
+  (bulk ? peer->bulk_queue : peer->urgent_queue).push_back(std::move(plaintext));
+  ++peer->queued_messages;
+  peer->queued_frame_bytes += frame_bytes;
   peer->info.bytes_sent += frame_bytes;
   if (kind != MessageKind::kPing) ++peer->info.messages_sent;
   peer->sent_since_tick = true;
   if (!peer->writing) DoWrite(peer);
 }
 
-// Everything queued so far goes out in one gather write (up to
-// kWriteBatchBytesMax), so a burst of small frames costs one system call.
+// Everything queued so far, urgent messages first, is sealed into one buffer
+// (up to kWriteBatchBytesMax) and goes out in one write, so a burst of small
+// frames costs one system call. Sealing at write time rather than at
+// Enqueue is what lets an urgent message overtake queued bulk ones: the
+// stream cipher fixes the order of frames once they are sealed.
 void PeerManager::Impl::DoWrite(const PeerPtr& peer) {
   peer->writing = true;
-  std::vector<asio::const_buffer> buffers;
-  size_t bytes = 0;
-  for (const Bytes& frame : peer->send_queue) {
-    if (!buffers.empty() && bytes + frame.size() > kWriteBatchBytesMax) break;
-    buffers.push_back(asio::buffer(frame));
-    bytes += frame.size();
+  // A block response can make the buffer large: do not keep that per peer.
+  if (peer->write_buffer.capacity() > 2 * kWriteBatchBytesMax) Bytes().swap(peer->write_buffer);
+  peer->write_buffer.clear();
+  while (peer->write_buffer.empty() || peer->write_buffer.size() < kWriteBatchBytesMax) {
+    std::deque<Bytes>& queue =
+        !peer->urgent_queue.empty() ? peer->urgent_queue : peer->bulk_queue;
+    if (queue.empty()) break;
+    const Bytes& plaintext = queue.front();
+    if (!peer->write_buffer.empty() &&
+        peer->write_buffer.size() + kFrameLengthBytes + kFrameTagBytes + plaintext.size() >
+            kWriteBatchBytesMax) {
+      break;
+    }
+    peer->conn->SealFrameInto(plaintext, &peer->write_buffer);
+    --peer->queued_messages;
+    peer->queued_frame_bytes -= kFrameLengthBytes + kFrameTagBytes + plaintext.size();
+    queue.pop_front();
   }
-  const size_t frames = buffers.size();
-  asio::async_write(peer->conn->socket(), buffers,
-                    [weak = weak_from_this(), peer, frames](const error_code& ec, size_t) {
+  asio::async_write(peer->conn->socket(), asio::buffer(peer->write_buffer),
+                    [weak = weak_from_this(), peer](const error_code& ec, size_t) {
                       auto self = weak.lock();
                       if (!self || self->stopped_ || peer->closed) return;
                       if (ec) {
                         self->RemovePeer(peer, "write failed: " + ec.message(), /*ban=*/false);
                         return;
                       }
-                      for (size_t i = 0; i < frames; ++i) {
-                        peer->send_queue_bytes -= peer->send_queue.front().size();
-                        peer->send_queue.pop_front();
-                      }
-                      if (peer->send_queue.empty()) {
+                      if (peer->urgent_queue.empty() && peer->bulk_queue.empty()) {
                         peer->writing = false;
                       } else {
                         self->DoWrite(peer);

@@ -19,6 +19,7 @@
 #define AGORA_NODE_P2P_PEER_MANAGER_H_
 
 #include <boost/asio/io_context.hpp>
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -84,10 +85,15 @@ struct PeerManagerConfig {
 
   size_t frame_bytes_max = kFrameBytesMaxDefault;
   std::chrono::milliseconds handshake_timeout = kHandshakeTimeoutDefault;
-  // A peer whose queue of sealed, unwritten frames would exceed either bound
-  // is disconnected (not banned); it never slows the others down.
+  // A peer whose queue of unwritten messages would exceed either bound is
+  // disconnected (not banned); it never slows the others down.
   size_t send_queue_bytes_max = kSendQueueBytesMaxDefault;
   size_t send_queue_messages_max = kSendQueueMessagesMaxDefault;
+  // Channels whose messages go out only when nothing else is queued for the
+  // peer (bulk: transactions), so that a backlog of them never delays a
+  // consensus message behind it on the connection. Order within a channel
+  // is kept.
+  std::bitset<256> bulk_channels;
   // Token buckets on what each peer sends us; overrunning either disconnects
   // and bans the peer. The byte burst must hold at least one full frame.
   uint32_t recv_messages_per_second = kRecvMessagesPerSecondDefault;

@@ -320,16 +320,23 @@ Status SecretConnection::VerifyAuth(ByteSpan plaintext) {
 }
 
 Bytes SecretConnection::SealFrame(ByteSpan plaintext) {
+  Bytes frame;
+  SealFrameInto(plaintext, &frame);
+  return frame;
+}
+
+void SecretConnection::SealFrameInto(ByteSpan plaintext, Bytes* out) {
   AGORA_CHECK(state_ == State::kHandshaking || state_ == State::kEstablished ||
               state_ == State::kClosed);
   AGORA_CHECK(plaintext.size() <= plaintext_bytes_max());
   const size_t ciphertext_bytes = plaintext.size() + kFrameTagBytes;
-  Bytes frame(kFrameLengthBytes + ciphertext_bytes);
-  PutU32BigEndian(frame.data(), static_cast<uint32_t>(ciphertext_bytes));
-  crypto_secretstream_xchacha20poly1305_push(&push_state_, frame.data() + kFrameLengthBytes,
-                                             nullptr, plaintext.data(), plaintext.size(), nullptr,
-                                             0, crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
-  return frame;
+  const size_t at = out->size();
+  out->resize(at + kFrameLengthBytes + ciphertext_bytes);
+  uint8_t* frame = out->data() + at;
+  PutU32BigEndian(frame, static_cast<uint32_t>(ciphertext_bytes));
+  crypto_secretstream_xchacha20poly1305_push(&push_state_, frame + kFrameLengthBytes, nullptr,
+                                             plaintext.data(), plaintext.size(), nullptr, 0,
+                                             crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
 }
 
 void SecretConnection::AsyncReadFrame(ReadCallback done) {
@@ -340,7 +347,37 @@ void SecretConnection::AsyncReadFrame(ReadCallback done) {
 void SecretConnection::ReadFrame(size_t ciphertext_bytes_max, ReadCallback done) {
   AGORA_CHECK(!reading_);
   reading_ = true;
+  if (delivering_) {
+    pending_read_ = PendingRead{ciphertext_bytes_max, std::move(done)};
+    return;
+  }
   ContinueRead(ciphertext_bytes_max, std::move(done), /*from_completion=*/false);
+}
+
+bool SecretConnection::TryCutFrame(size_t ciphertext_bytes_max, Result<Bytes>* frame) {
+  const size_t available = in_end_ - in_begin_;
+  if (available < kFrameLengthBytes) return false;
+  // Checked before anything is allocated: a hostile length costs us nothing.
+  const uint32_t length = GetU32BigEndian(in_.data() + in_begin_);
+  if (length > ciphertext_bytes_max) {
+    *frame = Status::ResourceExhausted("frame of " + std::to_string(length) +
+                                       " bytes exceeds the limit of " +
+                                       std::to_string(ciphertext_bytes_max));
+    return true;
+  }
+  if (length < kFrameTagBytes) {
+    *frame = Status::Corruption("frame of " + std::to_string(length) +
+                                " bytes is shorter than its authentication tag");
+    return true;
+  }
+  if (available < kFrameLengthBytes + length) return false;
+  *frame = OpenFrame(ByteSpan(in_.data() + in_begin_ + kFrameLengthBytes, length));
+  in_begin_ += kFrameLengthBytes + length;
+  if (in_begin_ == in_end_) {
+    in_begin_ = in_end_ = 0;
+    if (in_.size() > kReadBufferKeepBytes) Bytes().swap(in_);
+  }
+  return true;
 }
 
 // Frames are cut out of one input buffer filled by async_read_some, so a
@@ -349,37 +386,15 @@ void SecretConnection::ReadFrame(size_t ciphertext_bytes_max, ReadCallback done)
 // through a post, never from inside the caller's own call.
 void SecretConnection::ContinueRead(size_t ciphertext_bytes_max, ReadCallback done,
                                     bool from_completion) {
-  const size_t available = in_end_ - in_begin_;
-  size_t needed = kFrameLengthBytes;
-  if (available >= kFrameLengthBytes) {
-    // Checked before anything is allocated: a hostile length costs us nothing.
-    const uint32_t length = GetU32BigEndian(in_.data() + in_begin_);
-    Status bad;
-    if (length > ciphertext_bytes_max) {
-      bad = Status::ResourceExhausted("frame of " + std::to_string(length) +
-                                      " bytes exceeds the limit of " +
-                                      std::to_string(ciphertext_bytes_max));
-    } else if (length < kFrameTagBytes) {
-      bad = Status::Corruption("frame of " + std::to_string(length) +
-                               " bytes is shorter than its authentication tag");
-    }
-    if (!bad.ok()) {
-      Deliver(Result<Bytes>(std::move(bad)), std::move(done), from_completion);
-      return;
-    }
-    needed = kFrameLengthBytes + length;
-    if (available >= needed) {
-      Result<Bytes> plaintext =
-          OpenFrame(ByteSpan(in_.data() + in_begin_ + kFrameLengthBytes, length));
-      in_begin_ += needed;
-      if (in_begin_ == in_end_) {
-        in_begin_ = in_end_ = 0;
-        if (in_.size() > kReadBufferKeepBytes) Bytes().swap(in_);
-      }
-      Deliver(std::move(plaintext), std::move(done), from_completion);
-      return;
-    }
+  Result<Bytes> frame = Status::Unavailable("no frame");
+  if (TryCutFrame(ciphertext_bytes_max, &frame)) {
+    Deliver(std::move(frame), std::move(done), from_completion);
+    return;
   }
+  const size_t available = in_end_ - in_begin_;
+  const size_t needed = available >= kFrameLengthBytes
+                            ? kFrameLengthBytes + GetU32BigEndian(in_.data() + in_begin_)
+                            : kFrameLengthBytes;
   // Make room for the rest of this frame (at least) at the end of the buffer.
   if (in_begin_ > 0) {
     std::memmove(in_.data(), in_.data() + in_begin_, available);
@@ -406,15 +421,38 @@ void SecretConnection::ContinueRead(size_t ciphertext_bytes_max, ReadCallback do
 
 void SecretConnection::Deliver(Result<Bytes> frame, ReadCallback done, bool from_completion) {
   if (from_completion) {
-    reading_ = false;
-    done(std::move(frame));
+    DeliverRun(std::move(frame), std::move(done));
     return;
   }
   asio::post(socket_.get_executor(), [self = shared_from_this(), frame = std::move(frame),
                                       done = std::move(done)]() mutable {
-    self->reading_ = false;
-    done(std::move(frame));
+    self->DeliverRun(std::move(frame), std::move(done));
   });
+}
+
+// Delivers `frame`, then, as long as the reader asks for the next frame from
+// inside its callback and the buffer already holds it, that one too, up to
+// kDeliverRunMax frames in this one handler. One handler per frame would
+// put every frame of a burst behind all other work queued on the executor:
+// a proposal behind thousands of gossiped transactions waits that many
+// trips through the queue. The cap keeps one busy peer from starving the
+// rest.
+void SecretConnection::DeliverRun(Result<Bytes> frame, ReadCallback done) {
+  constexpr int kDeliverRunMax = 256;
+  for (int delivered = 1;; ++delivered) {
+    reading_ = false;
+    delivering_ = true;
+    done(std::move(frame));
+    delivering_ = false;
+    if (!pending_read_) return;  // the reader asked for nothing more (yet)
+    PendingRead next = std::move(*pending_read_);
+    pending_read_.reset();
+    if (delivered >= kDeliverRunMax || !TryCutFrame(next.ciphertext_bytes_max, &frame)) {
+      ContinueRead(next.ciphertext_bytes_max, std::move(next.done), /*from_completion=*/false);
+      return;
+    }
+    done = std::move(next.done);
+  }
 }
 
 Result<Bytes> SecretConnection::OpenFrame(ByteSpan ciphertext) {

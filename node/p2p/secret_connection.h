@@ -110,6 +110,8 @@ class SecretConnection : public std::enable_shared_from_this<SecretConnection> {
   // must be written to socket() in the order they were sealed.
   // REQUIRES: the handshake succeeded; plaintext.size() <= plaintext_bytes_max().
   Bytes SealFrame(ByteSpan plaintext);
+  // The same, appended to *out.
+  void SealFrameInto(ByteSpan plaintext, Bytes* out);
 
   // The largest plaintext one frame can carry.
   size_t plaintext_bytes_max() const { return params_.frame_bytes_max - kFrameTagBytes; }
@@ -134,7 +136,11 @@ class SecretConnection : public std::enable_shared_from_this<SecretConnection> {
   Status VerifyAuth(ByteSpan plaintext);
   void ReadFrame(size_t ciphertext_bytes_max, ReadCallback done);
   void ContinueRead(size_t ciphertext_bytes_max, ReadCallback done, bool from_completion);
+  // True when the buffer holds a whole frame (or a bad length): *frame is it,
+  // consumed from the buffer.
+  bool TryCutFrame(size_t ciphertext_bytes_max, Result<Bytes>* frame);
   void Deliver(Result<Bytes> frame, ReadCallback done, bool from_completion);
+  void DeliverRun(Result<Bytes> frame, ReadCallback done);
   Result<Bytes> OpenFrame(ByteSpan ciphertext);
 
   Socket socket_;
@@ -145,6 +151,14 @@ class SecretConnection : public std::enable_shared_from_this<SecretConnection> {
   State state_ = State::kNew;
   bool timed_out_ = false;
   bool reading_ = false;
+  // Inside DeliverRun's call of a read callback: a read asked for there is
+  // parked in pending_read_ and served by DeliverRun's loop, not by recursion.
+  bool delivering_ = false;
+  struct PendingRead {
+    size_t ciphertext_bytes_max = 0;
+    ReadCallback done;
+  };
+  std::optional<PendingRead> pending_read_;
 
   std::array<uint8_t, crypto_kx_PUBLICKEYBYTES> ephemeral_public_{};
   std::array<uint8_t, crypto_kx_SECRETKEYBYTES> ephemeral_secret_{};
