@@ -35,6 +35,17 @@ bool Hash256::IsZero() const {
   return std::all_of(bytes.begin(), bytes.end(), [](uint8_t x) { return x == 0; });
 }
 
+KeyedHash256Hasher::KeyedHash256Hasher() {
+  EnsureSodium();
+  crypto_shorthash_keygen(key_.data());
+}
+
+size_t KeyedHash256Hasher::operator()(const Hash256& h) const {
+  uint64_t out = 0;
+  crypto_shorthash(reinterpret_cast<uint8_t*>(&out), h.bytes.data(), h.bytes.size(), key_.data());
+  return static_cast<size_t>(out);
+}
+
 Hash256 Blake2b256(ByteSpan data) {
   EnsureSodium();
   Hash256 h;

@@ -38,6 +38,18 @@ struct Hash256 {
 Hash256 Blake2b256(ByteSpan data);
 inline Hash256 Blake2b256(std::string_view data) { return Blake2b256(AsBytes(data)); }
 
+// Hashes a Hash256 for unordered containers with SipHash under a random key
+// drawn per instance: whoever chooses the hashes (peers, transaction
+// senders) cannot grind them into one bucket. Copies share the key.
+class KeyedHash256Hasher {
+ public:
+  KeyedHash256Hasher();
+  size_t operator()(const Hash256& h) const;
+
+ private:
+  std::array<uint8_t, crypto_shorthash_KEYBYTES> key_;
+};
+
 // BLAKE2b with any output length from 16 to 64 bytes.
 // REQUIRES: 16 <= out_len <= 64
 Bytes Blake2b(ByteSpan data, size_t out_len);

@@ -215,7 +215,10 @@ void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
   h.set_app_hash(ToString(ledger_->AppHash()));
   h.set_validators_hash(ToString(consensus::ValidatorsHash(validators_->ValidatorsAt(height))));
   const Hash256 hash = consensus::HeaderHash(h);
-  if (proposal_blocks_.size() < kProposalBlocksMax) proposal_blocks_[hash] = block;
+  if (proposal_blocks_.size() < kProposalBlocksMax) {
+    proposal_blocks_[hash] = block;
+    proposal_txs_[hash] = std::move(txs);
+  }
   KeepBody(height, hash, block);
   Apply(core_->OnBlockReady(height, round, hash));
 }
@@ -295,7 +298,8 @@ Result<std::vector<Tx>> Node::Impl::BlockTxs(const proto::Block& block) {
   return txs;
 }
 
-Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height) {
+Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height,
+                                 std::vector<Tx>* decoded) {
   const proto::BlockHeader& h = block.header();
   if (h.version() != 1 || h.chain_id() != genesis_.chain_id || h.height() != height) {
     return Status::InvalidArgument("block header: wrong version, chain or height");
@@ -345,6 +349,7 @@ Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height) {
       return Status::InvalidArgument("block repeats committed transaction " + tx.hash.ToHex());
     }
   }
+  if (decoded != nullptr) *decoded = std::move(txs);
   return Status::Ok();
 }
 
@@ -369,8 +374,14 @@ Status Node::Impl::BodyMatchesHeader(const proto::Block& block) {
   return Status::Ok();
 }
 
-Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& commit) {
-  AGORA_ASSIGN_OR_RETURN(std::vector<Tx> txs, BlockTxs(block));
+Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& commit,
+                               std::vector<Tx>* decoded) {
+  std::vector<Tx> txs;
+  if (decoded != nullptr) {
+    txs = std::move(*decoded);
+  } else {
+    AGORA_ASSIGN_OR_RETURN(txs, BlockTxs(block));
+  }
   const Hash256 hash = consensus::HeaderHash(block.header());
   auto proposer = Address::FromBytes(AsBytes(block.header().proposer()));
   if (!proposer.ok()) return Status::InvalidArgument("block proposer is not an address");
@@ -393,6 +404,7 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   commit_latency_->Observe(std::chrono::duration<double>(now - height_started_).count());
   height_started_ = last_progress_ = now;
   proposal_blocks_.clear();
+  proposal_txs_.clear();
   own_messages_.clear();
 
   // Events are built only for someone: a subscriber or a waiting client.
@@ -441,8 +453,10 @@ void Node::Impl::OnDecide(const consensus::Decide& decide) {
     return;
   }
   proto::Block decided = block->second;
+  auto txs = proposal_txs_.find(decide.block);
   Status s = CommitBlock(
-      decided, consensus::MakeCommit(decide.height, decide.round, decide.block, decide.commit));
+      decided, consensus::MakeCommit(decide.height, decide.round, decide.block, decide.commit),
+      txs == proposal_txs_.end() ? nullptr : &txs->second);
   AGORA_CHECK_MSG(s.ok(), "cannot commit a decided block: " + s.message());
   // Proposals for the next height waited for this block's state.
   auto pending = std::exchange(future_proposals_, {});
@@ -458,14 +472,18 @@ void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensu
     return;
   }
   if (p.height != next) return;
-  Status valid = ValidateBlock(m.block(), p.height);
+  std::vector<Tx> txs;
+  Status valid = ValidateBlock(m.block(), p.height, &txs);
   if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
   spdlog::debug("proposal {}/{} from validator {}: {} txs, {}", p.height, p.round, p.proposer,
                 m.block().txs_size(), valid.ok() ? "valid" : "invalid");
   // Never replace a body: the first one that matched the header is the one.
   if (proposal_blocks_.size() < kProposalBlocksMax && proposal_blocks_.count(p.block) == 0) {
     proposal_blocks_.emplace(p.block, m.block());
-    if (valid.ok()) KeepBody(p.height, p.block, m.block());
+    if (valid.ok()) {
+      KeepBody(p.height, p.block, m.block());
+      proposal_txs_.emplace(p.block, std::move(txs));
+    }
   }
   Apply(core_->OnProposal(p, valid.ok()));
 }
@@ -679,14 +697,15 @@ void Node::Impl::HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload) 
   const Hash256 hash = consensus::HeaderHash(response.block().header());
   Status s = consensus::VerifyCommit(response.commit(), validators_->ValidatorsAt(height),
                                      genesis_.chain_id, height, hash);
-  if (s.ok()) s = ValidateBlock(response.block(), height);
+  std::vector<Tx> txs;
+  if (s.ok()) s = ValidateBlock(response.block(), height, &txs);
   if (!s.ok()) {
     spdlog::warn("block {} from peer {} rejected: {}", height, from.ToHex().substr(0, 12),
                  s.message());
     peers_->Disconnect(from, "sent a bad block: " + s.message(), /*ban=*/true);
     return;
   }
-  s = CommitBlock(response.block(), response.commit());
+  s = CommitBlock(response.block(), response.commit(), &txs);
   AGORA_CHECK_MSG(s.ok(), "cannot commit a verified block: " + s.message());
   requested_height_.reset();
   spdlog::info("synced height {} from peer {}", height, from.ToHex().substr(0, 12));

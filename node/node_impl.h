@@ -152,7 +152,9 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void Apply(consensus::Actions actions);
   void BuildBlock(uint64_t height, uint32_t round);
   void OnDecide(const consensus::Decide& decide);
-  Status ValidateBlock(const proto::Block& block, uint64_t height);
+  // On success, *txs (when given) holds the block's decoded transactions.
+  Status ValidateBlock(const proto::Block& block, uint64_t height,
+                       std::vector<Tx>* txs = nullptr);
   Status BodyMatchesHeader(const proto::Block& block);
   // Block bodies this node may vote for, kept on disk until their height is
   // committed: a validator restarted with a lock must be able to re-propose
@@ -162,7 +164,9 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void ForgetBodies(uint64_t through_height, WriteBatch* batch);
   Result<consensus::Vote> CheckVote(const proto::VoteMessage& m);
   Result<std::vector<Tx>> BlockTxs(const proto::Block& block);
-  Status CommitBlock(const proto::Block& block, const proto::Commit& commit);
+  // `decoded`, when given, is BlockTxs(block) already computed.
+  Status CommitBlock(const proto::Block& block, const proto::Commit& commit,
+                     std::vector<Tx>* decoded = nullptr);
   void HandleProposal(const p2p::PeerId& from, ByteSpan payload);
   void HandleVote(const p2p::PeerId& from, ByteSpan payload);
   void ProcessProposal(const proto::ProposalMessage& message, const consensus::Proposal& p);
@@ -198,6 +202,9 @@ class Node::Impl final : public p2p::PeerManagerHandler {
 
   // Blocks proposed at the current height (ours and peers'), by hash.
   std::map<Hash256, proto::Block> proposal_blocks_;
+  // The decoded, checked transactions of those that validated: commit does
+  // not decode them again.
+  std::map<Hash256, std::vector<Tx>> proposal_txs_;
   // Proposals for the height after the one being decided: validated once
   // this node has committed the height before.
   std::vector<std::pair<proto::ProposalMessage, consensus::Proposal>> future_proposals_;

@@ -56,22 +56,25 @@ bool VerifyTxSignature(const Tx& tx, std::string_view chain_id) {
 }
 
 bool SignatureCache::Verify(const Tx& tx, std::string_view chain_id) {
-  const Hash256 key = Blake2b256(tx.raw);
   {
     std::lock_guard lock(mu_);
-    if (verified_.count(key)) {
+    auto it = verified_.find(tx.hash);
+    if (it != verified_.end() && it->second == tx.signature) {
       ++hits_;
       return true;
     }
   }
   if (!VerifyTxSignature(tx, chain_id)) return false;
   std::lock_guard lock(mu_);
-  if (verified_.insert(key).second) {
-    order_.push_back(key);
-    if (order_.size() > kEntriesMax) {
-      verified_.erase(order_.front());
-      order_.pop_front();
-    }
+  auto [it, inserted] = verified_.try_emplace(tx.hash, tx.signature);
+  if (!inserted) {
+    it->second = tx.signature;  // another valid signature of the same body
+    return true;
+  }
+  order_.push_back(tx.hash);
+  if (order_.size() > kEntriesMax) {
+    verified_.erase(order_.front());
+    order_.pop_front();
   }
   return true;
 }

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "common/address.h"
 #include "common/bytes.h"
@@ -56,14 +57,16 @@ bool VerifyTxSignature(const Tx& tx, std::string_view chain_id);
 class SignatureCache {
  public:
   static constexpr size_t kEntriesMax = 100'000;
-  // Verifies through the cache. The key is the hash of the whole raw tx, so
-  // a different signature or key on the same body is verified afresh.
+  // Verifies through the cache: a hit needs the same body (hence the same
+  // key) and the same signature; any other signature is verified afresh.
   bool Verify(const Tx& tx, std::string_view chain_id);
   uint64_t hits() const;
 
  private:
   mutable std::mutex mu_;
-  std::set<Hash256> verified_;  // guarded by mu_
+  // Transaction id (the body's hash; the body names the key) -> the
+  // signature that verified for it. Guarded by mu_.
+  std::unordered_map<Hash256, Signature, KeyedHash256Hasher> verified_;
   std::deque<Hash256> order_;   // guarded by mu_
   uint64_t hits_ = 0;           // guarded by mu_
 };

@@ -33,29 +33,11 @@ constexpr size_t kWriteBatchBytesMax = 256 * 1024;
 
 std::string ShortId(const PeerId& id) { return id.ToHex().substr(0, 12); }
 
-// Keyed SipHash of a Hash256, with a random key per cache, so a peer cannot
-// grind message hashes into one bucket of the set.
-struct KeyedHash256Hasher {
-  std::array<uint8_t, crypto_shorthash_KEYBYTES> key;
-  size_t operator()(const Hash256& h) const {
-    uint64_t out = 0;
-    crypto_shorthash(reinterpret_cast<uint8_t*>(&out), h.bytes.data(), h.bytes.size(), key.data());
-    return static_cast<size_t>(out);
-  }
-};
-
-KeyedHash256Hasher RandomHasher() {
-  EnsureSodium();
-  KeyedHash256Hasher hasher;
-  crypto_shorthash_keygen(hasher.key.data());
-  return hasher;
-}
-
 // A bounded set of hashes that forgets the oldest first.
 class HashCache {
  public:
   explicit HashCache(size_t entries_max)
-      : entries_max_(entries_max), set_(/*bucket_count=*/16, RandomHasher()) {}
+      : entries_max_(entries_max), set_(/*bucket_count=*/16, KeyedHash256Hasher()) {}
 
   bool Contains(const Hash256& h) const { return set_.contains(h); }
 

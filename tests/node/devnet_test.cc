@@ -503,8 +503,10 @@ class ForgingPeer final : public p2p::PeerManagerHandler {
  public:
   ForgingPeer(boost::asio::io_context& io, Bytes extra_tx)
       : io_(io), extra_tx_(std::move(extra_tx)) {}
+  // Forges every proposal it is sent, not just the first: one that arrives
+  // back after the node committed its height is stale and ignored unchecked.
   void OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) override {
-    if (channel != 2 || forged_sent_) return;  // proposals
+    if (channel != 2 || !reason_.empty()) return;  // proposals
     proto::ProposalMessage m;
     if (!DecodeStrict(payload, 16u << 20, m).ok()) return;
     m.mutable_block()->add_txs(std::string(extra_tx_.begin(), extra_tx_.end()));
