@@ -463,6 +463,12 @@ void Node::Impl::OnDecide(const consensus::Decide& decide) {
   for (auto& [message, proposal] : pending) {
     if (proposal.height == blocks_->height() + 1) ProcessProposal(message, proposal);
   }
+  // Blocks synced ahead of this one go on from here, once this Apply is done.
+  if (!sync_buffer_.empty()) {
+    boost::asio::post(io_, [this] {
+      if (!stopped_) ApplySyncedBlocks();
+    });
+  }
 }
 
 void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensus::Proposal& p) {
@@ -649,26 +655,60 @@ void Node::Impl::HandleStatus(const p2p::PeerId& from, ByteSpan payload) {
 }
 
 void Node::Impl::MaybeRequestBlock() {
-  const uint64_t want = blocks_->height() + 1;
-  if (requested_height_ && *requested_height_ == want &&
-      Clock::now() - requested_at_ < kSyncRequestTimeout) {
-    return;
+  const uint64_t next = blocks_->height() + 1;
+  const auto now = Clock::now();
+  // Requests not answered in time. One for a height this node has since
+  // committed anyway still counts: a peer that claims blocks and never sends
+  // them would otherwise go unnoticed while consensus keeps the node going.
+  std::set<p2p::PeerId> struck;  // one strike per peer per pass
+  for (auto it = sync_requests_.begin(); it != sync_requests_.end();) {
+    if (now - it->second.sent >= kSyncRequestTimeout) {
+      struck.insert(it->second.peer);
+      it = sync_requests_.erase(it);
+    } else {
+      ++it;
+    }
   }
-  // Ask a peer that has the block; rotate on retries so one silent peer
-  // cannot stall sync.
-  std::vector<p2p::PeerId> ahead;
-  for (const auto& [peer, height] : peer_heights_) {
-    if (height >= want) ahead.push_back(peer);
+  for (const p2p::PeerId& peer : struck) {
+    SyncStrikes& record = sync_strikes_[peer];
+    if (record.count > 0 && now - record.last < kSyncRequestTimeout) continue;
+    record.last = now;
+    const uint32_t strikes = ++record.count;
+    spdlog::warn("peer {} did not answer a block request in time ({} in a row)",
+                 peer.ToHex().substr(0, 12), strikes);
+    if (strikes >= kSyncStrikesMax) {
+      peers_->Disconnect(peer,
+                         "did not answer " + std::to_string(strikes) + " block requests in a row",
+                         /*ban=*/false);
+      peer_heights_.erase(peer);
+      sync_strikes_.erase(peer);
+    }
   }
-  if (ahead.empty()) return;
-  size_t pick = want % ahead.size();
-  if (requested_height_ == want) pick = (pick + ++sync_retries_) % ahead.size();
-  const p2p::PeerId& peer = ahead[pick];
-  proto::BlockRequest request;
-  request.set_height(want);
-  peers_->Send(peer, kChannelBlockRequest, EncodeDeterministic(request));
-  requested_height_ = want;
-  requested_at_ = Clock::now();
+  // Fill the window, each height from the peer that has it with the fewest
+  // strikes and then the fewest requests outstanding.
+  std::map<p2p::PeerId, size_t> outstanding;
+  for (const auto& [height, request] : sync_requests_) ++outstanding[request.peer];
+  for (uint64_t want = next; want < next + kSyncWindow; ++want) {
+    if (sync_requests_.count(want) || sync_buffer_.count(want)) continue;
+    const p2p::PeerId* best = nullptr;
+    std::pair<uint32_t, size_t> best_rank;
+    for (const auto& [peer, height] : peer_heights_) {
+      if (height < want) continue;
+      auto strikes = sync_strikes_.find(peer);
+      const std::pair<uint32_t, size_t> rank{
+          strikes == sync_strikes_.end() ? 0 : strikes->second.count, outstanding[peer]};
+      if (best == nullptr || rank < best_rank) {
+        best = &peer;
+        best_rank = rank;
+      }
+    }
+    if (best == nullptr) break;  // nobody has it (yet)
+    proto::BlockRequest request;
+    request.set_height(want);
+    peers_->Send(*best, kChannelBlockRequest, EncodeDeterministic(request));
+    sync_requests_[want] = {*best, now};
+    ++outstanding[*best];
+  }
 }
 
 void Node::Impl::HandleBlockRequest(const p2p::PeerId& from, ByteSpan payload) {
@@ -693,29 +733,62 @@ void Node::Impl::HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload) 
     return;
   }
   const uint64_t height = response.block().header().height();
-  if (height != blocks_->height() + 1) return;  // already have it, or not asked
+  auto request = sync_requests_.find(height);
+  // Only what was asked of this peer; a late answer after a retry elsewhere
+  // is no fault.
+  if (request == sync_requests_.end() || request->second.peer != from) return;
+  sync_requests_.erase(request);
+  sync_strikes_.erase(from);
+  if (height <= blocks_->height()) return;  // consensus got there first
   const Hash256 hash = consensus::HeaderHash(response.block().header());
   Status s = consensus::VerifyCommit(response.commit(), validators_->ValidatorsAt(height),
                                      genesis_.chain_id, height, hash);
-  std::vector<Tx> txs;
-  if (s.ok()) s = ValidateBlock(response.block(), height, &txs);
   if (!s.ok()) {
     spdlog::warn("block {} from peer {} rejected: {}", height, from.ToHex().substr(0, 12),
                  s.message());
-    peers_->Disconnect(from, "sent a bad block: " + s.message(), /*ban=*/true);
+    peers_->Disconnect(from, "sent a block with a bad commit: " + s.message(), /*ban=*/true);
     return;
   }
-  s = CommitBlock(response.block(), response.commit(), &txs);
-  AGORA_CHECK_MSG(s.ok(), "cannot commit a verified block: " + s.message());
-  requested_height_.reset();
-  spdlog::info("synced height {} from peer {}", height, from.ToHex().substr(0, 12));
+  sync_buffer_[height] = {from, std::move(response)};
+  ApplySyncedBlocks();
+  MaybeRequestBlock();
+}
+
+// Commits the buffered blocks that follow the last one, in order. Each
+// commit was checked on arrival; the body is checked here, against this
+// node's state after the block before it.
+void Node::Impl::ApplySyncedBlocks() {
+  const uint64_t first = blocks_->height() + 1;
+  for (auto it = sync_buffer_.begin(); it != sync_buffer_.end();) {
+    const uint64_t next = blocks_->height() + 1;
+    if (it->first < next) {
+      it = sync_buffer_.erase(it);
+      continue;
+    }
+    if (it->first != next) break;
+    SyncedBlock synced = std::move(it->second);
+    it = sync_buffer_.erase(it);
+    std::vector<Tx> txs;
+    Status s = ValidateBlock(synced.response.block(), next, &txs);
+    if (!s.ok()) {
+      // 2/3 of the validators signed this header: a body that fails is one
+      // the sender made up.
+      spdlog::warn("block {} from peer {} rejected: {}", next, synced.from.ToHex().substr(0, 12),
+                   s.message());
+      peers_->Disconnect(synced.from, "sent a bad block: " + s.message(), /*ban=*/true);
+      return;
+    }
+    s = CommitBlock(synced.response.block(), synced.response.commit(), &txs);
+    AGORA_CHECK_MSG(s.ok(), "cannot commit a verified block: " + s.message());
+    spdlog::info("synced height {} from peer {}", next, synced.from.ToHex().substr(0, 12));
+  }
+  if (blocks_->height() + 1 == first) return;  // nothing applied
   for (auto& t : timers_) t.cancel();  // their handlers remove them
-  Apply(core_->Start(height + 1));
+  Apply(core_->Start(blocks_->height() + 1));
   auto pending = std::exchange(future_proposals_, {});
   for (auto& [message, proposal] : pending) {
     if (proposal.height == blocks_->height() + 1) ProcessProposal(message, proposal);
   }
-  MaybeRequestBlock();
 }
 
 // --- transactions ----------------------------------------------------------
@@ -793,6 +866,9 @@ void Node::Impl::OnPeerConnected(const p2p::PeerInfo& peer) {
 void Node::Impl::OnPeerDisconnected(const p2p::PeerId& peer, std::string_view reason) {
   spdlog::info("peer disconnected: {}: {}", peer.ToHex().substr(0, 12), reason);
   peer_heights_.erase(peer);
+  sync_strikes_.erase(peer);
+  // What it was asked for goes to another peer at the next tick.
+  std::erase_if(sync_requests_, [&](const auto& entry) { return entry.second.peer == peer; });
 }
 
 void Node::Impl::OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) {

@@ -48,6 +48,12 @@ enum Channel : uint8_t {
 constexpr std::chrono::milliseconds kStatusInterval{500};
 constexpr std::chrono::milliseconds kResendAfter{2000};
 constexpr std::chrono::milliseconds kSyncRequestTimeout{3000};
+// Block sync asks for up to kSyncWindow heights at once, spread over the
+// peers that have them; blocks that arrive ahead of the next height wait,
+// their commits already checked. A peer that lets kSyncStrikesMax requests
+// in a row time out is disconnected.
+constexpr uint64_t kSyncWindow = 8;
+constexpr uint32_t kSyncStrikesMax = 3;
 constexpr std::chrono::milliseconds kSubmitWaitDefault{30'000};
 constexpr std::chrono::milliseconds kSubmitWaitMax{120'000};
 constexpr uint64_t kBlockTimeFutureMaxMs = 60'000;
@@ -177,6 +183,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void HandleBlockRequest(const p2p::PeerId& from, ByteSpan payload);
   void HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload);
   void MaybeRequestBlock();
+  void ApplySyncedBlocks();
   // Transactions.
   Result<Hash256> AdmitTx(ByteSpan raw, bool from_peer);
   void QueuePeerTx(const p2p::PeerId& from, ByteSpan raw);
@@ -217,9 +224,23 @@ class Node::Impl final : public p2p::PeerManagerHandler {
 
   // Sync: the highest height a peer reported, and an outstanding request.
   std::map<p2p::PeerId, uint64_t> peer_heights_;
-  std::optional<uint64_t> requested_height_;
-  uint64_t sync_retries_ = 0;
-  Clock::time_point requested_at_;
+  struct SyncRequest {
+    p2p::PeerId peer;
+    Clock::time_point sent;
+  };
+  std::map<uint64_t, SyncRequest> sync_requests_;  // by height
+  struct SyncedBlock {
+    p2p::PeerId from;
+    proto::BlockResponse response;  // its commit verified
+  };
+  std::map<uint64_t, SyncedBlock> sync_buffer_;  // heights after the next one
+  // Timeouts in a row, at most one per kSyncRequestTimeout: a peer is
+  // dropped after about kSyncStrikesMax timeouts' worth of silence.
+  struct SyncStrikes {
+    uint32_t count = 0;
+    Clock::time_point last;
+  };
+  std::map<p2p::PeerId, SyncStrikes> sync_strikes_;
 
   struct Waiter {
     rpc::Reply reply;

@@ -631,6 +631,62 @@ TEST_F(DevnetTest, ForgedProposalBodyGetsThePeerBannedAndChangesNothing) {
   }
 }
 
+// Claims a height far ahead of the network and never answers a block
+// request: the node must stop waiting on it.
+class SilentPeer final : public p2p::PeerManagerHandler {
+ public:
+  explicit SilentPeer(boost::asio::io_context& io) : io_(io) {}
+  void OnPeerConnected(const p2p::PeerInfo& peer) override {
+    proto::StatusMessage status;
+    status.set_height(1'000'000);
+    manager->Send(peer.id, 4, EncodeDeterministic(status));
+  }
+  void OnMessage(const p2p::PeerId&, uint8_t channel, ByteSpan) override {
+    if (channel == 5) ++block_requests;  // and no answer
+  }
+  void OnPeerDisconnected(const p2p::PeerId&, std::string_view) override {
+    disconnected = true;
+    io_.stop();
+  }
+  p2p::PeerManager* manager = nullptr;
+  int block_requests = 0;
+  bool disconnected = false;
+
+ private:
+  boost::asio::io_context& io_;
+};
+
+TEST_F(DevnetTest, PeerThatNeverAnswersBlockRequestsIsDropped) {
+  const std::string genesis =
+      agora::testing::ReadTextFile(nodes_[0]->home() / "config" / "genesis.json");
+  p2p::PeerManagerConfig config;
+  config.chain_id = chain_id_;
+  config.genesis_hash = Blake2b256(AsBytes(genesis));
+  const int port = Call(0, "net_info").at("listen_port").to_number<int>();
+  const std::string id(Call(0, "status").at("node_id").as_string());
+  config.persistent_peers.push_back(
+      p2p::PeerAddress::Parse(id + "@127.0.0.1:" + std::to_string(port)).value());
+  boost::asio::io_context io;
+  SilentPeer handler(io);
+  p2p::PeerManager manager(io, config, SecretKey::Generate(), handler);
+  handler.manager = &manager;
+  const uint64_t start = Height(0);
+  ASSERT_TRUE(manager.Start().ok());
+  io.run_for(seconds(30));
+  manager.Stop();
+  EXPECT_TRUE(handler.disconnected) << "the node kept the silent peer";
+  EXPECT_GE(handler.block_requests, 3) << "the node never asked it for blocks";
+  const std::string log = agora::testing::ReadTextFile(nodes_[0]->home() / "agorad.log");
+  EXPECT_NE(log.find("block requests in a row"), std::string::npos)
+      << log.substr(log.size() > 2000 ? log.size() - 2000 : 0);
+  EXPECT_EQ(log.find("(banned)"), std::string::npos) << "slow is not malicious";
+  // Consensus never waited on it.
+  EXPECT_GE(Height(0), start + 5);
+  const uint64_t h = Height(0) + 1;
+  for (size_t node = 0; node < 4; ++node) WaitForHeight(node, h);
+  EXPECT_EQ(AppHashAt(3, h), AppHashAt(0, h));
+}
+
 // WebSocket subscribers see each new block and each transaction's result.
 // The P2P port of a running agorad, spoken to with the real transport: a
 // peer of another chain is refused in the handshake; an authenticated peer
