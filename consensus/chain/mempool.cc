@@ -45,7 +45,7 @@ Status Mempool::Add(Tx tx, const Account& committed) {
   if (sender.by_nonce.empty()) sender.first_seen = arrivals_++;
   sender.pending_cost += cost;
   bytes_ += tx.raw.size();
-  by_id_[tx.hash] = {tx.sender, tx.nonce};
+  by_id_[tx.hash] = {tx.sender, tx.nonce, blocks_};
   sender.by_nonce.emplace(tx.nonce, std::move(tx));
   return Status::Ok();
 }
@@ -128,10 +128,11 @@ void Mempool::Update(const std::vector<Hash256>& committed_ids, const AccountLoo
   for (const Hash256& id : committed_ids) {
     auto it = by_id_.find(id);
     if (it != by_id_.end()) {
-      const auto [address, nonce] = it->second;
-      Remove(address, nonce);
+      const Where where = it->second;
+      Remove(where.sender, where.nonce);
     }
   }
+  ++blocks_;
   std::vector<Address> addresses;
   for (const auto& [address, sender] : senders_) addresses.push_back(address);
   for (const Address& address : addresses) {
@@ -139,6 +140,22 @@ void Mempool::Update(const std::vector<Hash256>& committed_ids, const AccountLoo
     // Nonces now used can never execute.
     while (senders_.count(address) && senders_[address].by_nonce.begin()->first < account.nonce) {
       Remove(address, senders_[address].by_nonce.begin()->first);
+    }
+    // Past the first gap, what waited too long goes.
+    if (senders_.count(address)) {
+      std::vector<uint64_t> expired;
+      uint64_t expected = account.nonce;
+      for (const auto& [nonce, tx] : senders_[address].by_nonce) {
+        if (nonce == expected) {
+          ++expected;
+          continue;
+        }
+        expected = UINT64_MAX;  // a gap: nothing after it runs before the gap fills
+        if (blocks_ - by_id_.at(tx.hash).admitted_at_block >= config_.gapped_blocks_max) {
+          expired.push_back(nonce);
+        }
+      }
+      for (uint64_t nonce : expired) Remove(address, nonce);
     }
     // Drop from the top until what stays is affordable.
     while (senders_.count(address) && senders_[address].pending_cost > account.balance_uagr) {

@@ -32,6 +32,10 @@ struct MempoolConfig {
   // ones before it: enough for a client that submits to several nodes,
   // small enough that gapped transactions cannot fill the pool for free.
   uint64_t nonce_ahead_max = 64;
+  // A transaction behind a nonce gap (waiting for one that has not come) is
+  // dropped after this many blocks: a client that gave up on the missing
+  // one must not keep its later ones, and their balance, tied up forever.
+  uint64_t gapped_blocks_max = 150;
 };
 
 class Mempool {
@@ -50,7 +54,9 @@ class Mempool {
   std::vector<Tx> Reap(size_t txs_max, size_t bytes_max, const AccountLookup& committed) const;
 
   // After a block: removes committed ids and every pending transaction whose
-  // nonce is now used, and re-checks each sender's balance against what stays.
+  // nonce is now used, drops those that waited behind a nonce gap for
+  // gapped_blocks_max blocks, and re-checks each sender's balance against
+  // what stays.
   void Update(const std::vector<Hash256>& committed_ids, const AccountLookup& committed);
 
   bool Contains(const Hash256& id) const { return by_id_.count(id) != 0; }
@@ -72,9 +78,15 @@ class Mempool {
   MempoolConfig config_;
   uint64_t min_fee_;
   std::map<Address, Sender> senders_;
-  std::map<Hash256, std::pair<Address, uint64_t>> by_id_;
+  struct Where {
+    Address sender;
+    uint64_t nonce = 0;
+    uint64_t admitted_at_block = 0;  // blocks_ when it arrived
+  };
+  std::map<Hash256, Where> by_id_;
   size_t bytes_ = 0;
   uint64_t arrivals_ = 0;
+  uint64_t blocks_ = 0;  // Update calls so far
 };
 
 }  // namespace agora::consensus

@@ -163,6 +163,35 @@ TEST(MempoolTest, ReapTakesConsecutiveNoncesAndUpdateDropsCommitted) {
             StatusCode::kInvalidArgument);
 }
 
+TEST(MempoolTest, TransactionsBehindAGapExpireThoseWithoutOneStay) {
+  const SecretKey a = Key(1), b = Key(2);
+  const Address to = AddressOf(Key(3));
+  std::map<Address, Account> state{{AddressOf(a), {1000, 0}}, {AddressOf(b), {1000, 0}}};
+  auto lookup = [&](const Address& x) { return state[x]; };
+  MempoolConfig config;
+  config.gapped_blocks_max = 3;
+  Mempool pool(config, 0);
+  const Tx a0 = MakeTx(a, 0, 1, to), a2 = MakeTx(a, 2, 1, to), a3 = MakeTx(a, 3, 1, to);
+  const Tx b1 = MakeTx(b, 1, 1, to), b0 = MakeTx(b, 0, 1, to);
+  for (const Tx& tx : {a0, a2, a3}) ASSERT_TRUE(pool.Add(tx, state[AddressOf(a)]).ok());
+  ASSERT_TRUE(pool.Add(b1, state[AddressOf(b)]).ok());  // behind a gap at b0
+  pool.Update({}, lookup);
+  ASSERT_TRUE(pool.Add(b0, state[AddressOf(b)]).ok());  // the gap fills in time
+  pool.Update({}, lookup);
+  EXPECT_EQ(pool.size(), 5u);
+  pool.Update({}, lookup);  // a2 and a3 have waited three blocks behind a1
+  EXPECT_EQ(pool.size(), 3u);
+  EXPECT_TRUE(pool.Contains(a0.hash));
+  EXPECT_FALSE(pool.Contains(a2.hash));
+  EXPECT_FALSE(pool.Contains(a3.hash));
+  EXPECT_TRUE(pool.Contains(b0.hash));
+  EXPECT_TRUE(pool.Contains(b1.hash));
+  for (int i = 0; i < 10; ++i) pool.Update({}, lookup);
+  EXPECT_EQ(pool.size(), 3u) << "runs without a gap never expire";
+  // The balance a2 and a3 held is free again.
+  EXPECT_TRUE(pool.Add(MakeTx(a, 1, 979, to), state[AddressOf(a)]).ok());  // 1000 - 11 - 10
+}
+
 TEST(MempoolTest, FullPoolEvictsOnlyForAHigherFee) {
   MempoolConfig config;
   config.txs_max = 2;
