@@ -742,8 +742,8 @@ void PeerManager::Impl::RemovePeer(const PeerPtr& peer, const std::string& reaso
   if (peer->closed) return;
   peer->closed = true;
   peer->keepalive_timer.cancel();
-  // The queue is freed with the peer, once the write in flight (which still
-  // points into its front frame) has completed with an error.
+  // The queues are freed with the peer, once the write in flight (which
+  // still points into its write buffer) has completed with an error.
   peer->conn->Close();
   const PeerId peer_id = peer->info.id;
   if (auto it = peers_.find(peer_id); it != peers_.end() && it->second == peer) {

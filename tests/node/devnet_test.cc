@@ -676,7 +676,14 @@ TEST_F(DevnetTest, PeerThatNeverAnswersBlockRequestsIsDropped) {
   manager.Stop();
   EXPECT_TRUE(handler.disconnected) << "the node kept the silent peer";
   EXPECT_GE(handler.block_requests, 3) << "the node never asked it for blocks";
-  const std::string log = agora::testing::ReadTextFile(nodes_[0]->home() / "agorad.log");
+  // The node logs why once the socket is closed: wait for the line.
+  std::string log;
+  const auto log_deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (log.find("block requests in a row") == std::string::npos &&
+         std::chrono::steady_clock::now() < log_deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+    log = agora::testing::ReadTextFile(nodes_[0]->home() / "agorad.log");
+  }
   EXPECT_NE(log.find("block requests in a row"), std::string::npos)
       << log.substr(log.size() > 2000 ? log.size() - 2000 : 0);
   EXPECT_EQ(log.find("(banned)"), std::string::npos) << "slow is not malicious";
