@@ -1,6 +1,6 @@
-// Node::Impl, shared by node.cc (consensus, sync, transactions, P2P) and
-// node_rpc.cc (the JSON-RPC methods and metrics). Private to the node: only
-// those two files include it. Thread safety: see node/node.h.
+// Node::Impl, shared by node.cc (consensus, transactions, P2P), node_sync.cc
+// (block sync) and node_rpc.cc (the JSON-RPC methods and metrics). Private
+// to the node: only those files include it. Thread safety: see node/node.h.
 #ifndef AGORA_NODE_NODE_IMPL_H_
 #define AGORA_NODE_NODE_IMPL_H_
 

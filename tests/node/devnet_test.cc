@@ -178,6 +178,20 @@ class DevnetTest : public ::testing::Test {
     return Call(node, "account", json::object{{"address", a.ToString()}});
   }
 
+  // A P2P configuration for a test peer of this chain that dials node 0.
+  p2p::PeerManagerConfig PeerOfNodeZero() {
+    const std::string genesis =
+        agora::testing::ReadTextFile(nodes_[0]->home() / "config" / "genesis.json");
+    p2p::PeerManagerConfig config;
+    config.chain_id = chain_id_;
+    config.genesis_hash = Blake2b256(AsBytes(genesis));
+    const int port = Call(0, "net_info").at("listen_port").to_number<int>();
+    const std::string id(Call(0, "status").at("node_id").as_string());
+    config.persistent_peers.push_back(
+        p2p::PeerAddress::Parse(id + "@127.0.0.1:" + std::to_string(port)).value());
+    return config;
+  }
+
   static constexpr int kSenders = 10;
   TempDir dir_;
   std::string chain_id_;
@@ -591,15 +605,7 @@ class ForgingPeer final : public p2p::PeerManagerHandler {
 };
 
 TEST_F(DevnetTest, ForgedProposalBodyGetsThePeerBannedAndChangesNothing) {
-  const std::string genesis =
-      agora::testing::ReadTextFile(nodes_[0]->home() / "config" / "genesis.json");
-  p2p::PeerManagerConfig config;
-  config.chain_id = chain_id_;
-  config.genesis_hash = Blake2b256(AsBytes(genesis));
-  const int port = Call(0, "net_info").at("listen_port").to_number<int>();
-  const std::string id(Call(0, "status").at("node_id").as_string());
-  config.persistent_peers.push_back(
-      p2p::PeerAddress::Parse(id + "@127.0.0.1:" + std::to_string(port)).value());
+  const p2p::PeerManagerConfig config = PeerOfNodeZero();
   const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
   boost::asio::io_context io;
   ForgingPeer handler(io, Transfer(2, 0, 1, sink));
@@ -657,15 +663,7 @@ class SilentPeer final : public p2p::PeerManagerHandler {
 };
 
 TEST_F(DevnetTest, PeerThatNeverAnswersBlockRequestsIsDropped) {
-  const std::string genesis =
-      agora::testing::ReadTextFile(nodes_[0]->home() / "config" / "genesis.json");
-  p2p::PeerManagerConfig config;
-  config.chain_id = chain_id_;
-  config.genesis_hash = Blake2b256(AsBytes(genesis));
-  const int port = Call(0, "net_info").at("listen_port").to_number<int>();
-  const std::string id(Call(0, "status").at("node_id").as_string());
-  config.persistent_peers.push_back(
-      p2p::PeerAddress::Parse(id + "@127.0.0.1:" + std::to_string(port)).value());
+  const p2p::PeerManagerConfig config = PeerOfNodeZero();
   boost::asio::io_context io;
   SilentPeer handler(io);
   p2p::PeerManager manager(io, config, SecretKey::Generate(), handler);
