@@ -37,6 +37,8 @@ enum class KeyPrefix : uint8_t {
   kTransaction = 0x04,    // tx hash -> (height, index)
   kState = 0x05,          // ledger state
   kConsensusWal = 0x06,   // last signed (height, round, step) and its record
+  kStateTree = 0x07,      // state tree nodes, version roots, versioned values
+  kStateStale = 0x08,     // state tree records each version replaced (pruning)
   kTest = 0x7f,           // reserved for tests
 };
 

@@ -100,6 +100,10 @@ class Core {
   // The block asked for by RequestBlock is ready.
   Actions OnBlockReady(uint64_t height, uint32_t round, const Hash256& block);
 
+  // Timeouts for what is scheduled from now on (the ledger's consensus
+  // parameters, which governance may change at a height).
+  void SetTimeouts(const Timeouts& timeouts) { config_.timeouts = timeouts; }
+
   uint64_t height() const { return height_; }
   uint32_t round() const { return round_; }
   Step step() const { return step_; }

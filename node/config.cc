@@ -8,6 +8,7 @@
 
 #include "common/encoding.h"
 #include "common/file_util.h"
+#include "consensus/ledger/params.h"
 #include "consensus/ledger/tx.h"
 
 namespace agora::node {
@@ -23,8 +24,7 @@ const std::map<std::string, std::set<std::string>>& KnownKeys() {
       {"p2p", {"listen_host", "listen_port", "persistent_peers"}},
       {"rpc", {"listen_host", "listen_port"}},
       {"consensus",
-       {"timeout_propose_ms", "timeout_prevote_ms", "timeout_precommit_ms", "timeout_delta_ms",
-        "block_interval_ms", "block_txs_max"}},
+       {"block_interval_ms", "block_txs_max"}},
       {"mempool", {"txs_max", "bytes_max"}},
   };
   return *known;
@@ -146,14 +146,6 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
   AGORA_RETURN_IF_ERROR(ReadString(t, "rpc", "listen_host", &c.rpc_host));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "rpc", "listen_port", &c.rpc_port, 0, 65535));
   AGORA_RETURN_IF_ERROR(
-      ReadInt(t, "consensus", "timeout_propose_ms", &c.timeout_propose_ms, 10, 600'000));
-  AGORA_RETURN_IF_ERROR(
-      ReadInt(t, "consensus", "timeout_prevote_ms", &c.timeout_prevote_ms, 10, 600'000));
-  AGORA_RETURN_IF_ERROR(
-      ReadInt(t, "consensus", "timeout_precommit_ms", &c.timeout_precommit_ms, 10, 600'000));
-  AGORA_RETURN_IF_ERROR(
-      ReadInt(t, "consensus", "timeout_delta_ms", &c.timeout_delta_ms, 0, 600'000));
-  AGORA_RETURN_IF_ERROR(
       ReadInt(t, "consensus", "block_interval_ms", &c.block_interval_ms, 0, 600'000));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "consensus", "block_txs_max", &c.block_txs_max, 1, 5'000));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "mempool", "txs_max", &c.mempool_txs_max, 1, 1'000'000));
@@ -173,11 +165,9 @@ std::string RenderConfig(const NodeConfig& c) {
   }
   o << "]\n\n[rpc]\n# 127.0.0.1 keeps the RPC private to this machine.\nlisten_host = \""
     << c.rpc_host << "\"\nlisten_port = " << c.rpc_port << "\n\n"
-    << "[consensus]\ntimeout_propose_ms = " << c.timeout_propose_ms
-    << "\ntimeout_prevote_ms = " << c.timeout_prevote_ms
-    << "\ntimeout_precommit_ms = " << c.timeout_precommit_ms
-    << "\ntimeout_delta_ms = " << c.timeout_delta_ms
-    << "\nblock_interval_ms = " << c.block_interval_ms << "\nblock_txs_max = " << c.block_txs_max
+    << "[consensus]\n# Timeouts and the block byte limit are ledger parameters (genesis.json\n"
+    << "# \"params\", then governance): every node uses the same ones.\nblock_interval_ms = "
+    << c.block_interval_ms << "\nblock_txs_max = " << c.block_txs_max
     << "\n\n[mempool]\ntxs_max = " << c.mempool_txs_max << "\nbytes_max = " << c.mempool_bytes_max
     << "\n";
   return o.str();
@@ -190,7 +180,9 @@ Result<Genesis> ParseGenesis(std::string_view text) {
   if (!root.is_object()) return Status::InvalidArgument("genesis: must be a JSON object");
   const json::object& o = root.as_object();
   AGORA_RETURN_IF_ERROR(
-      OnlyKeys(o, {"chain_id", "genesis_time_unix_ms", "min_fee_uagr", "validators", "accounts"},
+      OnlyKeys(o,
+               {"chain_id", "genesis_time_unix_ms", "min_fee_uagr", "validators", "accounts",
+                "params"},
                "genesis"));
   Genesis g;
   AGORA_ASSIGN_OR_RETURN(g.chain_id, JsonString(o, "chain_id", "genesis"));
@@ -205,7 +197,8 @@ Result<Genesis> ParseGenesis(std::string_view text) {
   for (const json::value& v : validators->as_array()) {
     if (!v.is_object()) return Status::InvalidArgument("genesis: a validator must be an object");
     const json::object& vo = v.as_object();
-    AGORA_RETURN_IF_ERROR(OnlyKeys(vo, {"name", "public_key", "power"}, "a validator"));
+    AGORA_RETURN_IF_ERROR(
+        OnlyKeys(vo, {"name", "public_key", "power", "operator"}, "a validator"));
     GenesisValidator gv;
     AGORA_ASSIGN_OR_RETURN(gv.name, JsonString(vo, "name", "a validator"));
     AGORA_ASSIGN_OR_RETURN(std::string hex, JsonString(vo, "public_key", "a validator"));
@@ -214,8 +207,17 @@ Result<Genesis> ParseGenesis(std::string_view text) {
       return Status::InvalidArgument("genesis: validator " + gv.name + ": bad public_key");
     gv.key = *key;
     AGORA_ASSIGN_OR_RETURN(gv.power, JsonU64(vo, "power", "a validator"));
-    if (gv.power == 0 || gv.power > (uint64_t{1} << 50)) {
-      return Status::InvalidArgument("genesis: validator " + gv.name + ": power must be 1..2^50");
+    if (gv.power == 0 || gv.power > kGenesisPowerMax) {
+      return Status::InvalidArgument("genesis: validator " + gv.name + ": power must be 1..2^40");
+    }
+    if (vo.if_contains("operator")) {
+      AGORA_ASSIGN_OR_RETURN(std::string op, JsonString(vo, "operator", "a validator"));
+      auto address = Address::Parse(op);
+      if (!address.ok()) {
+        return Status::InvalidArgument("genesis: validator " + gv.name +
+                                       ": operator: " + address.status().message());
+      }
+      gv.operator_address = *address;
     }
     if (!keys.insert(gv.key).second) {
       return Status::InvalidArgument("genesis: validator key listed twice: " + hex);
@@ -247,6 +249,19 @@ Result<Genesis> ParseGenesis(std::string_view text) {
       g.accounts.push_back({*address, balance});
     }
   }
+  if (const json::value* params = o.if_contains("params")) {
+    if (!params->is_object()) {
+      return Status::InvalidArgument("genesis: \"params\" must be an object of name: integer");
+    }
+    for (const auto& kv : params->as_object()) {
+      AGORA_ASSIGN_OR_RETURN(uint64_t value, JsonU64(params->as_object(), kv.key(), "params"));
+      const std::string name(kv.key());
+      if (Status s = consensus::ValidateParam(name, value); !s.ok()) {
+        return Status::InvalidArgument("genesis: " + s.message());
+      }
+      g.params[name] = value;
+    }
+  }
   g.hash = Blake2b256(AsBytes(text));
   return g;
 }
@@ -266,7 +281,12 @@ std::string RenderGenesis(const Genesis& g) {
   json::array validators;
   for (const auto& v : g.validators) {
     validators.push_back(
-        json::object{{"name", v.name}, {"public_key", v.key.ToHex()}, {"power", v.power}});
+        v.operator_address
+            ? json::object{{"name", v.name},
+                           {"public_key", v.key.ToHex()},
+                           {"power", v.power},
+                           {"operator", v.operator_address->ToString()}}
+            : json::object{{"name", v.name}, {"public_key", v.key.ToHex()}, {"power", v.power}});
   }
   o["validators"] = std::move(validators);
   json::array accounts;
@@ -275,6 +295,11 @@ std::string RenderGenesis(const Genesis& g) {
         json::object{{"address", a.address.ToString()}, {"balance_uagr", a.balance_uagr}});
   }
   o["accounts"] = std::move(accounts);
+  if (!g.params.empty()) {
+    json::object params;
+    for (const auto& [name, value] : g.params) params[name] = value;
+    o["params"] = std::move(params);
+  }
   return json::serialize(o) + "\n";
 }
 

@@ -14,6 +14,8 @@
 #define AGORA_NODE_CONFIG_H_
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,21 +37,24 @@ struct NodeConfig {
   std::vector<std::string> persistent_peers;  // "<pubkey hex>@host:port"
   std::string rpc_host = "127.0.0.1";
   uint16_t rpc_port = 26657;
-  uint64_t timeout_propose_ms = 1000;
-  uint64_t timeout_prevote_ms = 500;
-  uint64_t timeout_precommit_ms = 500;
-  uint64_t timeout_delta_ms = 500;   // added per round
+  // Consensus timeouts and the block byte limit are ledger parameters
+  // (genesis "params", then governance), the same on every node.
   uint64_t block_interval_ms = 200;  // a proposer waits this long after the last commit
   uint64_t block_txs_max = 2000;
   uint64_t mempool_txs_max = 20'000;
   uint64_t mempool_bytes_max = 64u << 20;
 };
 
+// A validator of height 1. Its stake is power * 10^6 uagr (power is whole
+// AGR), bonded by `operator_address` (default: the address of `key`), which
+// counts into the supply.
 struct GenesisValidator {
   std::string name;
   PublicKey key;
   uint64_t power = 0;
+  std::optional<Address> operator_address;
 };
+inline constexpr uint64_t kGenesisPowerMax = uint64_t{1} << 40;
 
 struct GenesisAccountEntry {
   Address address;
@@ -62,6 +67,10 @@ struct Genesis {
   uint64_t min_fee_uagr = 0;
   std::vector<GenesisValidator> validators;
   std::vector<GenesisAccountEntry> accounts;
+  // Ledger parameters by name ("staking.epoch_blocks"); the rest keep their
+  // defaults (consensus/ledger/params.h). min_fee_uagr above sets
+  // bank.min_fee_uagr.
+  std::map<std::string, uint64_t> params;
   Hash256 hash;  // of the file's bytes
 };
 

@@ -2,7 +2,62 @@
 
 #include "node/node_impl.h"
 
+#include "consensus/ledger/staking.h"
+
 namespace agora::node {
+namespace detail {
+
+json::object TxJson(const Tx& tx) {
+  json::object out{{"hash", tx.hash.ToHex()},
+                   {"type", consensus::MsgName(tx.msg)},
+                   {"from", tx.sender.ToString()},
+                   {"fee_uagr", tx.fee_uagr},
+                   {"nonce", tx.nonce}};
+  if (auto* m = std::get_if<consensus::MsgTransfer>(&tx.msg)) {
+    out["to"] = m->to.ToString();
+    out["amount_uagr"] = m->amount_uagr;
+  } else if (auto* m = std::get_if<consensus::MsgStake>(&tx.msg)) {
+    out["amount_uagr"] = m->amount_uagr;
+  } else if (auto* m = std::get_if<consensus::MsgUnstake>(&tx.msg)) {
+    out["amount_uagr"] = m->amount_uagr;
+  } else if (auto* m = std::get_if<consensus::MsgCreateValidator>(&tx.msg)) {
+    out["consensus_key"] = m->consensus_key.ToHex();
+    out["moniker"] = m->moniker;
+  }
+  return out;
+}
+
+json::array EventsJson(const std::vector<consensus::Event>& events) {
+  json::array out;
+  for (const consensus::Event& e : events) {
+    json::object attributes;
+    for (const auto& [k, v] : e.attributes) attributes[k] = v;
+    out.push_back(json::object{{"type", e.type}, {"attributes", std::move(attributes)}});
+  }
+  return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+Result<consensus::LedgerGenesis> LedgerGenesisOf(const Genesis& genesis) {
+  consensus::LedgerGenesis out;
+  for (const auto& a : genesis.accounts) out.accounts.push_back({a.address, a.balance_uagr});
+  for (const auto& v : genesis.validators) {
+    out.validators.push_back({v.key, v.operator_address.value_or(Address::FromPublicKey(v.key)),
+                              v.name, v.power * consensus::staking::kUagrPerPower});
+  }
+  std::map<std::string, uint64_t> params = genesis.params;
+  params.emplace("bank.min_fee_uagr", genesis.min_fee_uagr);
+  auto checked = consensus::ParamsFromOverrides(params);
+  if (!checked.ok()) return Status::InvalidArgument("genesis params: " + checked.status().message());
+  out.params = *checked;
+  out.beacon_seed = genesis.hash;
+  return out;
+}
+
+}  // namespace
 
 Status Node::Impl::Open(const std::filesystem::path& home) {
   AGORA_ASSIGN_OR_RETURN(config_, LoadConfig(ConfigPath(home)));
@@ -12,7 +67,7 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   AGORA_ASSIGN_OR_RETURN(store_, LevelDbStore::Open(DataPath(home)));
   blocks_ = std::make_unique<consensus::BlockStore>(store_.get());
   AGORA_RETURN_IF_ERROR(blocks_->Load());
-  ledger_ = std::make_unique<consensus::Ledger>(genesis_.min_fee_uagr);
+  AGORA_ASSIGN_OR_RETURN(ledger_, consensus::Ledger::Open(store_.get()));
 
   // The store remembers which genesis it belongs to.
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> stored_genesis,
@@ -22,39 +77,34 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
       return Status::Corruption("the store has blocks but no genesis hash; it is damaged");
     }
     WriteBatch batch;
-    std::vector<consensus::GenesisAccount> accounts;
-    for (const auto& a : genesis_.accounts) accounts.push_back({a.address, a.balance_uagr});
-    AGORA_RETURN_IF_ERROR(ledger_->InitGenesis(accounts, &batch));
+    AGORA_ASSIGN_OR_RETURN(consensus::LedgerGenesis ledger_genesis, LedgerGenesisOf(genesis_));
+    AGORA_RETURN_IF_ERROR(ledger_->InitGenesis(ledger_genesis, &batch));
     batch.Put(KeyPrefix::kMeta, AsBytes("genesis_hash"), genesis_.hash.bytes);
     AGORA_RETURN_IF_ERROR(store_->Write(batch, Durability::kSynced));
+    ledger_->Committed();
   } else if (*stored_genesis != Bytes(genesis_.hash.bytes.begin(), genesis_.hash.bytes.end())) {
     return Status::FailedPrecondition("the data in " + DataPath(home).string() +
                                       " belongs to another genesis; move it away "
                                       "to start this chain from scratch");
   } else {
-    AGORA_RETURN_IF_ERROR(ledger_->Load(*store_));
+    AGORA_RETURN_IF_ERROR(ledger_->Load());
   }
-
-  std::vector<consensus::Validator> validators;
-  for (const auto& v : genesis_.validators) validators.push_back({v.key, v.power, 0});
-  validators_ = std::make_unique<GenesisValidators>(std::move(validators));
+  chain_ = std::make_unique<consensus::Chain>(genesis_.chain_id, genesis_.genesis_time_unix_ms,
+                                              store_.get(), blocks_.get(), ledger_.get(),
+                                              &signatures_);
+  AGORA_RETURN_IF_ERROR(chain_->Load());
   AGORA_ASSIGN_OR_RETURN(
       signer_,
       consensus::SafeSigner::Open(
           genesis_.chain_id, std::make_unique<consensus::Ed25519SigningKey>(key), store_.get()));
   consensus::CoreConfig core_config;
   core_config.chain_id = genesis_.chain_id;
-  core_config.timeouts.propose_ms = config_.timeout_propose_ms;
-  core_config.timeouts.prevote_ms = config_.timeout_prevote_ms;
-  core_config.timeouts.precommit_ms = config_.timeout_precommit_ms;
-  core_config.timeouts.propose_delta_ms = config_.timeout_delta_ms;
-  core_config.timeouts.prevote_delta_ms = config_.timeout_delta_ms;
-  core_config.timeouts.precommit_delta_ms = config_.timeout_delta_ms;
-  core_ = std::make_unique<consensus::Core>(core_config, validators_.get(), signer_.get());
+  core_ = std::make_unique<consensus::Core>(core_config, chain_.get(), signer_.get());
   consensus::MempoolConfig mempool_config;
   mempool_config.txs_max = config_.mempool_txs_max;
   mempool_config.bytes_max = config_.mempool_bytes_max;
-  mempool_ = std::make_unique<consensus::Mempool>(mempool_config, genesis_.min_fee_uagr);
+  mempool_ = std::make_unique<consensus::Mempool>(mempool_config, 0);
+  ApplyParams();
 
   p2p::PeerManagerConfig p2p_config;
   p2p_config.listen_host = config_.p2p_host;
@@ -179,48 +229,42 @@ void Node::Impl::Apply(consensus::Actions actions) {
       evidence_->Inc();
       spdlog::warn("evidence: validator {} signed {} and {}", e->evidence.validator.ToHex(),
                    e->evidence.first.ToString(), e->evidence.second.ToString());
+      // Kept until a block carries it (this node's or another proposer's).
+      if (Status s = chain_->AddEvidence(e->evidence); !s.ok()) {
+        spdlog::warn("evidence not kept: {}", s.message());
+      }
     }
   }
 }
 
 void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
   if (height != blocks_->height() + 1) return;
-  proto::Block block;
-  proto::BlockHeader& h = *block.mutable_header();
-  h.set_version(1);
-  h.set_chain_id(genesis_.chain_id);
-  h.set_height(height);
-  const uint64_t previous_ms =
-      height == 1 ? genesis_.genesis_time_unix_ms : blocks_->last_header().time_unix_ms();
-  h.set_time_unix_ms(std::max(NowUnixMs(), previous_ms + 1));
-  h.set_proposer(ToString(Address::FromPublicKey(node_key_->public_key()).span()));
-  if (height > 1) {
-    h.set_prev_block_hash(ToString(blocks_->last_block_hash()));
-    auto commit = blocks_->CommitAt(height - 1);
-    if (!commit.ok() || !*commit) {
-      spdlog::error("cannot propose: the commit of height {} is missing", height - 1);
-      return;
-    }
-    *block.mutable_last_commit() = **commit;
-    h.set_last_commit_hash(ToString(consensus::CommitHash(**commit)));
-  }
   std::vector<Tx> txs = mempool_->Reap(config_.block_txs_max, kBlockTxBytesMax,
-                                       [this](const Address& a) { return ledger_->Get(a); });
-  std::vector<Hash256> leaves;
-  for (const Tx& tx : txs) {
-    block.add_txs(ToString(tx.raw));
-    leaves.push_back(Blake2b256(tx.raw));
+                                       [this](const Address& a) { return ledger_->Account(a); });
+  std::vector<Tx> included;
+  auto block = chain_->Propose(*node_key_, NowUnixMs(), std::move(txs), &included);
+  if (!block.ok()) {
+    spdlog::error("cannot propose at height {}: {}", height, block.status().message());
+    return;
   }
-  h.set_tx_root(ToString(consensus::TxRoot(leaves)));
-  h.set_app_hash(ToString(ledger_->AppHash()));
-  h.set_validators_hash(ToString(consensus::ValidatorsHash(validators_->ValidatorsAt(height))));
-  const Hash256 hash = consensus::HeaderHash(h);
+  const Hash256 hash = consensus::HeaderHash(block->header());
   if (proposal_blocks_.size() < kProposalBlocksMax) {
-    proposal_blocks_[hash] = block;
-    proposal_txs_[hash] = std::move(txs);
+    proposal_blocks_[hash] = *block;
+    proposal_txs_[hash] = std::move(included);
   }
-  KeepBody(height, hash, block);
+  KeepBody(height, hash, *block);
   Apply(core_->OnBlockReady(height, round, hash));
+}
+
+void Node::Impl::ApplyParams() {
+  const consensus::Params params = ledger_->CurrentParams();
+  consensus::Timeouts t;
+  t.propose_ms = params.timeout_propose_ms;
+  t.prevote_ms = params.timeout_prevote_ms;
+  t.precommit_ms = params.timeout_precommit_ms;
+  t.propose_delta_ms = t.prevote_delta_ms = t.precommit_delta_ms = params.timeout_delta_ms;
+  core_->SetTimeouts(t);
+  mempool_->set_min_fee(params.min_fee_uagr);
 }
 
 namespace {
@@ -282,123 +326,36 @@ void Node::Impl::ForgetBodies(uint64_t through_height, WriteBatch* batch) {
   }
 }
 
-Result<std::vector<Tx>> Node::Impl::BlockTxs(const proto::Block& block) {
-  std::vector<Tx> txs;
-  std::set<Hash256> seen;
-  for (const std::string& raw : block.txs()) {
-    AGORA_ASSIGN_OR_RETURN(Tx tx, consensus::DecodeTx(AsBytes(raw), genesis_.chain_id));
-    if (!signatures_.Verify(tx, genesis_.chain_id)) {
-      return Status::Unauthenticated("transaction " + tx.hash.ToHex() + " has a bad signature");
-    }
-    if (!seen.insert(tx.hash).second) {
-      return Status::InvalidArgument("transaction " + tx.hash.ToHex() + " twice in one block");
-    }
-    txs.push_back(std::move(tx));
-  }
-  return txs;
-}
-
-Status Node::Impl::ValidateBlock(const proto::Block& block, uint64_t height,
-                                 std::vector<Tx>* decoded) {
-  const proto::BlockHeader& h = block.header();
-  if (h.version() != 1 || h.chain_id() != genesis_.chain_id || h.height() != height) {
-    return Status::InvalidArgument("block header: wrong version, chain or height");
-  }
-  if (block.txs_size() > static_cast<int>(consensus::kBlockTxsMax)) {
-    return Status::InvalidArgument("block has too many transactions");
-  }
-  const uint64_t previous_ms =
-      height == 1 ? genesis_.genesis_time_unix_ms : blocks_->last_header().time_unix_ms();
-  if (h.time_unix_ms() <= previous_ms && height > 1) {
-    return Status::InvalidArgument("block time does not advance");
-  }
-  if (h.time_unix_ms() > NowUnixMs() + kBlockTimeFutureMaxMs) {
-    return Status::InvalidArgument("block time is more than a minute in the future");
-  }
-  if (height == 1) {
-    if (!h.prev_block_hash().empty() || block.has_last_commit() || !h.last_commit_hash().empty()) {
-      return Status::InvalidArgument("the first block has no previous block");
-    }
-  } else {
-    if (h.prev_block_hash() != ToString(blocks_->last_block_hash())) {
-      return Status::InvalidArgument("block does not extend this node's last block");
-    }
-    AGORA_RETURN_IF_ERROR(
-        consensus::VerifyCommit(block.last_commit(), validators_->ValidatorsAt(height - 1),
-                                genesis_.chain_id, height - 1, blocks_->last_block_hash()));
-  }
-  const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);
-  bool proposer_known = false;
-  for (const auto& v : set.validators()) {
-    proposer_known |= h.proposer() == ToString(Address::FromPublicKey(v.key).span());
-  }
-  if (!proposer_known) return Status::InvalidArgument("block proposer is not a validator");
-  if (h.validators_hash() != ToString(consensus::ValidatorsHash(set))) {
-    return Status::InvalidArgument("validators_hash does not match the validator set");
-  }
-  if (h.app_hash() != ToString(ledger_->AppHash())) {
-    return Status::InvalidArgument("app_hash differs from this node's state");
-  }
-  AGORA_RETURN_IF_ERROR(BodyMatchesHeader(block));
-  AGORA_ASSIGN_OR_RETURN(std::vector<Tx> txs, BlockTxs(block));
-  for (const Tx& tx : txs) {
-    // A committed transaction can never run again (its nonce is used); a
-    // block that carries one again is the proposer's mistake or malice.
-    auto committed = blocks_->FindTx(tx.hash);
-    if (!committed.ok() || *committed) {
-      return Status::InvalidArgument("block repeats committed transaction " + tx.hash.ToHex());
-    }
-  }
-  if (decoded != nullptr) *decoded = std::move(txs);
-  return Status::Ok();
-}
-
-// The header's hash covers the transactions and the last commit only through
-// tx_root and last_commit_hash; a body that does not match them is not the
-// block the proposer signed, whoever forwarded it.
-Status Node::Impl::BodyMatchesHeader(const proto::Block& block) {
-  const proto::BlockHeader& h = block.header();
-  if (block.txs_size() > static_cast<int>(consensus::kBlockTxsMax)) {
-    return Status::InvalidArgument("block has too many transactions");
-  }
-  std::vector<Hash256> leaves;
-  for (const std::string& raw : block.txs()) leaves.push_back(Blake2b256(AsBytes(raw)));
-  if (h.tx_root() != ToString(consensus::TxRoot(leaves))) {
-    return Status::InvalidArgument("tx_root does not match the transactions");
-  }
-  const std::string last_commit =
-      block.has_last_commit() ? ToString(consensus::CommitHash(block.last_commit())) : "";
-  if (h.last_commit_hash() != last_commit) {
-    return Status::InvalidArgument("last_commit_hash does not match the last commit");
-  }
-  return Status::Ok();
-}
-
 Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& commit,
                                std::vector<Tx>* decoded) {
   std::vector<Tx> txs;
   if (decoded != nullptr) {
     txs = std::move(*decoded);
   } else {
-    AGORA_ASSIGN_OR_RETURN(txs, BlockTxs(block));
+    AGORA_ASSIGN_OR_RETURN(txs, chain_->BlockTxs(block));
   }
-  const Hash256 hash = consensus::HeaderHash(block.header());
-  auto proposer = Address::FromBytes(AsBytes(block.header().proposer()));
-  if (!proposer.ok()) return Status::InvalidArgument("block proposer is not an address");
   WriteBatch batch;
-  std::vector<consensus::TxOutcome> outcomes = ledger_->ExecuteBlock(txs, *proposer, &batch);
-  blocks_->Add(block, hash, commit, outcomes, &batch);
+  AGORA_ASSIGN_OR_RETURN(consensus::Chain::Executed executed,
+                         chain_->Execute(block, commit, txs, &batch));
   ForgetBodies(block.header().height(), &batch);
   Status s = store_->Write(batch, Durability::kSynced);
-  // The ledger in memory already moved on: a node that cannot write its
-  // block must not go on as if it had. Stop and let a restart recover from
-  // what is on disk.
+  // Nothing in memory moved yet, but a node that cannot write its block
+  // cannot go on either: stop, and a restart recovers from what is on disk.
   AGORA_CHECK_MSG(s.ok(), "cannot write block: " + s.message());
-  blocks_->Committed(block, hash);
+  chain_->Committed(block, executed);
+  const Hash256& hash = executed.hash;
+  const std::vector<consensus::TxResult>& outcomes = executed.results;
   const uint64_t height = block.header().height();
   std::vector<Hash256> ids;
   for (const auto& o : outcomes) ids.push_back(o.hash);
-  mempool_->Update(ids, [this](const Address& a) { return ledger_->Get(a); });
+  mempool_->Update(ids, [this](const Address& a) { return ledger_->Account(a); });
+  ApplyParams();
+  for (const consensus::SetChange& c : executed.end.set_changes) {
+    spdlog::info("validator set of {} validators from height {}", c.validators.size(), c.height);
+  }
+  for (const consensus::Event& e : executed.end.events) {
+    if (e.type == "slash") spdlog::warn("slashed: {}", json::serialize(EventsJson({e})));
+  }
   committed_txs_->Inc(txs.size());
   const auto now = Clock::now();
   commit_latency_->Observe(std::chrono::duration<double>(now - height_started_).count());
@@ -432,6 +389,8 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
     result["index"] = i;
     result["code"] = static_cast<uint32_t>(outcomes[i].code);
     result["result"] = consensus::TxCodeName(outcomes[i].code);
+    if (!outcomes[i].log.empty()) result["log"] = outcomes[i].log;
+    result["events"] = EventsJson(outcomes[i].events);
     for (auto it = first; it != last; ++it) it->second.reply(json::value(result));
     waiters_.erase(first, last);
     if (publish_results) rpc_->Publish("tx_result", result);
@@ -479,7 +438,7 @@ void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensu
   }
   if (p.height != next) return;
   std::vector<Tx> txs;
-  Status valid = ValidateBlock(m.block(), p.height, &txs);
+  Status valid = chain_->ValidateBlock(m.block(), NowUnixMs(), &txs);
   if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
   spdlog::debug("proposal {}/{} from validator {}: {} txs, {}", p.height, p.round, p.proposer,
                 m.block().txs_size(), valid.ok() ? "valid" : "invalid");
@@ -510,7 +469,7 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
   p->signature = *signature;
   const uint64_t next = blocks_->height() + 1;
   if (p->height < next || p->height > next + 1) return;  // stale, or sync will fetch it
-  const consensus::ValidatorSet& set = validators_->ValidatorsAt(p->height);
+  const consensus::ValidatorSet& set = chain_->ValidatorsAt(p->height);
   if (p->proposer >= set.size() ||
       !Verify(set.at(p->proposer).key, {genesis_.chain_id, SignKind::kProposal},
               AsBytes(m.sign_bytes()), p->signature)) {
@@ -523,7 +482,7 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
   }
   // Honest nodes check all of the below before they relay, so whoever sent
   // a message that fails it is at fault.
-  if (Status body = BodyMatchesHeader(m.block()); !body.ok()) {
+  if (Status body = chain_->BodyMatchesHeader(m.block()); !body.ok()) {
     peers_->Disconnect(from, "proposal with a forged body: " + body.message(), /*ban=*/true);
     return;
   }
@@ -589,7 +548,7 @@ Result<consensus::Vote> Node::Impl::CheckVote(const proto::VoteMessage& m) {
   if (v->height < next || v->height > next + 1) {
     return Status::OutOfRange("vote for another height");
   }
-  const consensus::ValidatorSet& set = validators_->ValidatorsAt(v->height);
+  const consensus::ValidatorSet& set = chain_->ValidatorsAt(v->height);
   if (v->validator >= set.size() ||
       !Verify(set.at(v->validator).key, {genesis_.chain_id, v->Kind()}, AsBytes(m.sign_bytes()),
               v->signature)) {
@@ -646,7 +605,8 @@ Result<Hash256> Node::Impl::AdmitTx(ByteSpan raw, bool from_peer) {
                                    genesis_.chain_id);
   }
   const Hash256 id = tx.hash;
-  AGORA_RETURN_IF_ERROR(mempool_->Add(tx, ledger_->Get(tx.sender)));
+  AGORA_ASSIGN_OR_RETURN(consensus::TxCheck check, ledger_->CheckTx(tx));
+  AGORA_RETURN_IF_ERROR(mempool_->Add(tx, check, ledger_->Account(tx.sender)));
   peers_->Broadcast(kChannelTx, raw);
   if (!from_peer && submitted_at_.size() < kWaitersMax) submitted_at_[id] = Clock::now();
   return id;

@@ -15,9 +15,11 @@
 #include "common/proto_codec.h"
 #include "consensus/chain/block.h"
 #include "consensus/chain/block_store.h"
+#include "consensus/chain/chain.h"
 #include "consensus/chain/mempool.h"
 #include "consensus/core.h"
 #include "consensus/ledger/ledger.h"
+#include "consensus/ledger/staking.h"
 #include "consensus/ledger/tx.h"
 #include "consensus/signer.h"
 #include "node/build_info.h"
@@ -56,7 +58,6 @@ constexpr uint64_t kSyncWindow = 8;
 constexpr uint32_t kSyncStrikesMax = 3;
 constexpr std::chrono::milliseconds kSubmitWaitDefault{30'000};
 constexpr std::chrono::milliseconds kSubmitWaitMax{120'000};
-constexpr uint64_t kBlockTimeFutureMaxMs = 60'000;
 constexpr size_t kWaitersMax = 100'000;
 constexpr std::chrono::minutes kSubmittedKeptFor{10};
 constexpr size_t kFutureProposalsMax = 64;
@@ -68,7 +69,6 @@ constexpr size_t kProposalBlocksMax = 64;
 constexpr size_t kTxInboxRun = 64;
 constexpr size_t kTxInboxTxsMax = 50'000;
 constexpr size_t kTxInboxBytesMax = 32u << 20;
-constexpr uint64_t kValidatorSetsKept = 1024;
 // Transactions per proposed block, in bytes: the proposal (block and all)
 // must fit one P2P frame (4 MiB by default).
 constexpr size_t kBlockTxBytesMax = 2u << 20;
@@ -94,45 +94,14 @@ inline Result<Hash256> HashFromHex(std::string_view hex) {
   return h;
 }
 
-// The validator set of every height: genesis powers (staking will change
-// them), proposer priorities carried from height to height exactly as the
-// simulator does. Sets far below the current height are dropped; an old
-// height is recomputed from genesis.
-class GenesisValidators final : public consensus::ValidatorSetSource {
- public:
-  explicit GenesisValidators(std::vector<consensus::Validator> genesis)
-      : genesis_(std::move(genesis)) {
-    sets_.push_back(consensus::ValidatorSet::Make(genesis_).value());
-    sets_.back().IncrementProposerPriority(1);
-  }
-  const consensus::ValidatorSet& ValidatorsAt(uint64_t height) override {
-    AGORA_CHECK(height >= 1);
-    if (height < base_) {
-      scratch_ = consensus::ValidatorSet::Make(genesis_).value();
-      scratch_.IncrementProposerPriority(1);
-      for (uint64_t h = 1; h < height; ++h) scratch_ = scratch_.Next(genesis_);
-      return scratch_;
-    }
-    while (base_ + sets_.size() <= height) sets_.push_back(sets_.back().Next(genesis_));
-    while (sets_.size() > kValidatorSetsKept && base_ + kValidatorSetsKept / 2 < height) {
-      sets_.pop_front();  // deque: references to the others stay valid
-      ++base_;
-    }
-    return sets_[height - base_];
-  }
-
- private:
-  std::vector<consensus::Validator> genesis_;
-  std::deque<consensus::ValidatorSet> sets_;
-  uint64_t base_ = 1;
-  consensus::ValidatorSet scratch_;
-};
-
-inline json::object TxJson(const Tx& tx) {
-  return json::object{{"hash", tx.hash.ToHex()}, {"from", tx.sender.ToString()},
-                      {"to", tx.to.ToString()},  {"amount_uagr", tx.amount_uagr},
-                      {"fee_uagr", tx.fee_uagr}, {"nonce", tx.nonce}};
-}
+json::object TxJson(const Tx& tx);
+// A validator record with its stake and signing window (node_ledger_rpc.cc).
+json::object ValidatorJson(consensus::StateReader& state,
+                           const consensus::staking::ValidatorRecord& record);
+Result<const json::object*> ParamsObject(const json::value& params);
+Result<std::string> StringParam(const json::object& o, std::string_view key);
+Result<uint64_t> U64Param(const json::object& o, std::string_view key);
+json::array EventsJson(const std::vector<consensus::Event>& events);
 
 }  // namespace detail
 
@@ -158,10 +127,9 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void Apply(consensus::Actions actions);
   void BuildBlock(uint64_t height, uint32_t round);
   void OnDecide(const consensus::Decide& decide);
-  // On success, *txs (when given) holds the block's decoded transactions.
-  Status ValidateBlock(const proto::Block& block, uint64_t height,
-                       std::vector<Tx>* txs = nullptr);
-  Status BodyMatchesHeader(const proto::Block& block);
+  // The parameters in force after the last commit: timeouts for the core,
+  // the minimum fee for the mempool.
+  void ApplyParams();
   // Block bodies this node may vote for, kept on disk until their height is
   // committed: a validator restarted with a lock must be able to re-propose
   // the locked block, and only the body makes that possible.
@@ -169,8 +137,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   Status LoadBodies();
   void ForgetBodies(uint64_t through_height, WriteBatch* batch);
   Result<consensus::Vote> CheckVote(const proto::VoteMessage& m);
-  Result<std::vector<Tx>> BlockTxs(const proto::Block& block);
-  // `decoded`, when given, is BlockTxs(block) already computed.
+  // `decoded`, when given, is chain_->BlockTxs(block) already computed.
   Status CommitBlock(const proto::Block& block, const proto::Commit& commit,
                      std::vector<Tx>* decoded = nullptr);
   void HandleProposal(const p2p::PeerId& from, ByteSpan payload);
@@ -190,6 +157,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void DrainTxInbox();
   // RPC.
   void RegisterRpc();
+  void RegisterLedgerRpc();  // params, beacon, state_proof (node_ledger_rpc.cc)
   Result<json::value> BlockJson(uint64_t height);
   Result<json::value> TxLookup(const Hash256& id);
   json::value StatusJson();
@@ -199,10 +167,10 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   std::optional<SecretKey> node_key_;
   std::unique_ptr<LevelDbStore> store_;
   std::unique_ptr<consensus::BlockStore> blocks_;
-  std::unique_ptr<consensus::Ledger> ledger_;
+  std::unique_ptr<consensus::Ledger> ledger_;  // the application; RPC reads its state
+  std::unique_ptr<consensus::Chain> chain_;    // also the consensus core's set source
   std::unique_ptr<consensus::Mempool> mempool_;
   consensus::SignatureCache signatures_;
-  std::unique_ptr<GenesisValidators> validators_;
   std::unique_ptr<consensus::SafeSigner> signer_;
   std::unique_ptr<consensus::Core> core_;
   bool stopped_ = false;

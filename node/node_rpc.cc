@@ -2,13 +2,17 @@
 // (docs/node.md lists them).
 #include "node/node_impl.h"
 
+#include "consensus/ledger/bank.h"
+#include "consensus/ledger/slashing.h"
+#include "consensus/ledger/staking.h"
+
 namespace agora::node {
 
 // --- RPC -------------------------------------------------------------------
 
 json::value Node::Impl::StatusJson() {
   const bool validator =
-      validators_->ValidatorsAt(blocks_->height() + 1).IndexOf(node_key_->public_key()).has_value();
+      chain_->ValidatorsAt(blocks_->height() + 1).IndexOf(node_key_->public_key()).has_value();
   return json::object{
       {"node_id", node_key_->public_key().ToHex()},
       {"moniker", config_.moniker},
@@ -52,6 +56,10 @@ Result<json::value> Node::Impl::BlockJson(uint64_t height) {
       {"tx_root", HexEncode(AsBytes(h.tx_root()))},
       {"app_hash", HexEncode(AsBytes(h.app_hash()))},
       {"validators_hash", HexEncode(AsBytes(h.validators_hash()))},
+      {"results_hash", HexEncode(AsBytes(h.results_hash()))},
+      {"evidence_hash", HexEncode(AsBytes(h.evidence_hash()))},
+      {"vrf_output", HexEncode(AsBytes(h.vrf_output()))},
+      {"evidence", block->evidence_size()},
       {"txs", std::move(txs)},
   };
   if (commit.ok() && *commit) {
@@ -84,7 +92,8 @@ Result<json::value> Node::Impl::TxLookup(const Hash256& id) {
   return json::value(std::move(o));
 }
 
-namespace {
+namespace detail {
+
 
 Result<const json::object*> ParamsObject(const json::value& params) {
   if (!params.is_object()) return Status::InvalidArgument("params must be an object");
@@ -105,6 +114,10 @@ Result<uint64_t> U64Param(const json::object& o, std::string_view key) {
   if (v != nullptr && v->is_int64() && v->as_int64() >= 0) return uint64_t(v->as_int64());
   return Status::InvalidArgument("params." + std::string(key) + " must be a non-negative integer");
 }
+
+}  // namespace detail
+
+namespace {
 
 Result<Bytes> TxParam(const json::object& o) {
   AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(o, "tx"));
@@ -151,12 +164,19 @@ void Node::Impl::RegisterRpc() {
     AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(*o, "address"));
     auto address = Address::Parse(text);
     if (!address.ok()) return Status::InvalidArgument("address: " + address.status().message());
-    const consensus::Account a = ledger_->Get(*address);
-    return json::value(json::object{{"address", address->ToString()},
-                                    {"balance_uagr", a.balance_uagr},
-                                    {"nonce", a.nonce},
-                                    {"next_nonce", mempool_->NextNonce(*address, a.nonce)},
-                                    {"height", blocks_->height()}});
+    const consensus::AccountState a = ledger_->Account(*address);
+    json::object out{{"address", address->ToString()},
+                     {"balance_uagr", a.balance_uagr},
+                     {"nonce", a.nonce},
+                     {"next_nonce", mempool_->NextNonce(*address, a.nonce)},
+                     {"stake_uagr", consensus::staking::GetStake(ledger_->committed(), *address)},
+                     {"unbonding_uagr",
+                      consensus::staking::UnbondingOf(ledger_->committed(), *address)},
+                     {"height", blocks_->height()}};
+    if (auto v = consensus::staking::GetValidator(ledger_->committed(), *address)) {
+      out["validator"] = ValidatorJson(ledger_->committed(), *v);
+    }
+    return json::value(std::move(out));
   });
   rpc_->RegisterSync("tx_submit", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
@@ -188,27 +208,42 @@ void Node::Impl::RegisterRpc() {
     if (params.is_object() && params.as_object().if_contains("height")) {
       AGORA_ASSIGN_OR_RETURN(height, U64Param(params.as_object(), "height"));
       const uint64_t top = blocks_->height() + 1;
-      const uint64_t lowest = top > kValidatorSetsKept / 2 ? top - kValidatorSetsKept / 2 : 1;
-      if (height < lowest || height > top) {
-        return Status::InvalidArgument("height must be " + std::to_string(lowest) + ".." +
-                                       std::to_string(top));
+      if (height < 1 || height > top) {
+        return Status::InvalidArgument("height must be 1.." + std::to_string(top));
       }
     }
-    const consensus::ValidatorSet& set = validators_->ValidatorsAt(height);
+    const consensus::ValidatorSet& set = chain_->ValidatorsAt(height);
     json::array list;
     for (size_t i = 0; i < set.size(); ++i) {
       const auto& v = set.at(static_cast<consensus::ValidatorIndex>(i));
-      list.push_back(json::object{{"index", i},
-                                  {"address", Address::FromPublicKey(v.key).ToString()},
-                                  {"public_key", v.key.ToHex()},
-                                  {"power", v.power},
-                                  {"proposer_priority", v.priority}});
+      json::object entry{{"index", i},
+                         {"address", Address::FromPublicKey(v.key).ToString()},
+                         {"public_key", v.key.ToHex()},
+                         {"power", v.power},
+                         {"proposer_priority", v.priority}};
+      if (auto r = consensus::staking::GetValidatorByKey(ledger_->committed(), v.key)) {
+        for (auto& [k, value] : ValidatorJson(ledger_->committed(), *r)) entry[k] = value;
+      }
+      list.push_back(std::move(entry));
+    }
+    // Candidates: every validator record, in or out of this set.
+    json::array candidates;
+    for (const auto& r : consensus::staking::AllValidators(ledger_->committed())) {
+      candidates.push_back(ValidatorJson(ledger_->committed(), r));
+    }
+    json::array schedule;
+    for (const consensus::SetChange& c : ledger_->ValidatorSchedule()) {
+      if (c.height + 1 < blocks_->height() + 1 && c.height != 1) continue;
+      schedule.push_back(json::object{{"height", c.height}, {"validators", c.validators.size()}});
     }
     return json::value(json::object{{"height", height},
                                     {"proposer", set.Proposer()},
                                     {"total_power", set.total_power()},
-                                    {"validators", std::move(list)}});
+                                    {"validators", std::move(list)},
+                                    {"candidates", std::move(candidates)},
+                                    {"schedule", std::move(schedule)}});
   });
+  RegisterLedgerRpc();
   rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {
     json::array list;
     for (const p2p::PeerInfo& p : peers_->Peers()) {

@@ -112,7 +112,7 @@ void Node::Impl::HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload) 
   sync_strikes_.erase(from);
   if (height <= blocks_->height()) return;  // consensus got there first
   const Hash256 hash = consensus::HeaderHash(response.block().header());
-  Status s = consensus::VerifyCommit(response.commit(), validators_->ValidatorsAt(height),
+  Status s = consensus::VerifyCommit(response.commit(), chain_->ValidatorsAt(height),
                                      genesis_.chain_id, height, hash);
   if (!s.ok()) {
     spdlog::warn("block {} from peer {} rejected: {}", height, from.ToHex().substr(0, 12),
@@ -140,7 +140,7 @@ void Node::Impl::ApplySyncedBlocks() {
     SyncedBlock synced = std::move(it->second);
     it = sync_buffer_.erase(it);
     std::vector<Tx> txs;
-    Status s = ValidateBlock(synced.response.block(), next, &txs);
+    Status s = chain_->ValidateBlock(synced.response.block(), NowUnixMs(), &txs);
     if (!s.ok()) {
       // 2/3 of the validators signed this header: a body that fails is one
       // the sender made up.

@@ -53,7 +53,7 @@ Status BlockStore::Load() {
 }
 
 void BlockStore::Add(const proto::Block& block, const Hash256& hash, const proto::Commit& commit,
-                     const std::vector<TxOutcome>& outcomes, WriteBatch* batch) const {
+                     const std::vector<TxResult>& outcomes, WriteBatch* batch) const {
   const uint64_t height = block.header().height();
   batch->Put(KeyPrefix::kBlock, BlockKey(height, 0), EncodeDeterministic(block));
   batch->Put(KeyPrefix::kBlock, BlockKey(height, 1), EncodeDeterministic(commit));

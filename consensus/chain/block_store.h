@@ -14,7 +14,7 @@
 
 #include "common/hash.h"
 #include "common/kv.h"
-#include "consensus/ledger/ledger.h"
+#include "consensus/ledger/application.h"
 #include "proto/block.pb.h"
 
 namespace agora::consensus {
@@ -39,7 +39,7 @@ class BlockStore {
 
   // Adds the block, its commit and its transaction index to `batch`.
   void Add(const proto::Block& block, const Hash256& hash, const proto::Commit& commit,
-           const std::vector<TxOutcome>& outcomes, WriteBatch* batch) const;
+           const std::vector<TxResult>& outcomes, WriteBatch* batch) const;
   // Call once the batch from Add is durable.
   void Committed(const proto::Block& block, const Hash256& hash);
 

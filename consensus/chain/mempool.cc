@@ -4,7 +4,7 @@
 
 namespace agora::consensus {
 
-Status Mempool::Add(Tx tx, const Account& committed) {
+Status Mempool::Add(Tx tx, const TxCheck& check, const AccountState& committed) {
   if (by_id_.count(tx.hash)) return Status::AlreadyExists("transaction already in the mempool");
   if (tx.nonce < committed.nonce) {
     return Status::InvalidArgument("nonce " + std::to_string(tx.nonce) +
@@ -29,7 +29,8 @@ Status Mempool::Add(Tx tx, const Account& committed) {
   }
   // pending sums at most nonce_ahead_max values of at most 2^63 each: the
   // comparison is done in a way that cannot overflow.
-  const uint64_t cost = tx.amount_uagr + tx.fee_uagr;
+  const uint64_t cost = check.debit_uagr_max;
+  tx.debit_uagr_max = cost;
   if (cost > committed.balance_uagr || pending > committed.balance_uagr - cost) {
     return Status::FailedPrecondition(
         "insufficient funds: balance " + std::to_string(committed.balance_uagr) +
@@ -72,7 +73,7 @@ void Mempool::Remove(const Address& address, uint64_t nonce) {
   Sender& sender = sender_it->second;
   auto it = sender.by_nonce.find(nonce);
   if (it == sender.by_nonce.end()) return;
-  sender.pending_cost -= it->second.amount_uagr + it->second.fee_uagr;
+  sender.pending_cost -= it->second.debit_uagr_max;
   bytes_ -= it->second.raw.size();
   by_id_.erase(it->second.hash);
   sender.by_nonce.erase(it);
@@ -136,7 +137,7 @@ void Mempool::Update(const std::vector<Hash256>& committed_ids, const AccountLoo
   std::vector<Address> addresses;
   for (const auto& [address, sender] : senders_) addresses.push_back(address);
   for (const Address& address : addresses) {
-    const Account account = committed(address);
+    const AccountState account = committed(address);
     // Nonces now used can never execute.
     while (senders_.count(address) && senders_[address].by_nonce.begin()->first < account.nonce) {
       Remove(address, senders_[address].by_nonce.begin()->first);

@@ -20,7 +20,7 @@
 #include <set>
 #include <vector>
 
-#include "consensus/ledger/ledger.h"
+#include "consensus/ledger/application.h"
 #include "consensus/ledger/tx.h"
 
 namespace agora::consensus {
@@ -40,7 +40,7 @@ struct MempoolConfig {
 
 class Mempool {
  public:
-  using AccountLookup = std::function<Account(const Address&)>;
+  using AccountLookup = std::function<AccountState(const Address&)>;
 
   Mempool(MempoolConfig config, uint64_t min_fee_uagr) : config_(config), min_fee_(min_fee_uagr) {}
 
@@ -48,7 +48,12 @@ class Mempool {
   // InvalidArgument (nonce used or too far ahead, fee too low),
   // FailedPrecondition (balance does not cover everything pending),
   // ResourceExhausted (full and the fee is not above the cheapest evictable).
-  Status Add(Tx tx, const Account& committed);
+  // `check` is the application's CheckTx verdict on `tx`: the mempool
+  // reserves check.debit_uagr_max of the sender's balance for it and knows
+  // nothing else of what the transaction does.
+  Status Add(Tx tx, const TxCheck& check, const AccountState& committed);
+  // The minimum fee in force (governance may change it).
+  void set_min_fee(uint64_t min_fee_uagr) { min_fee_ = min_fee_uagr; }
 
   // Up to the bounds, senders interleaved in order of first arrival.
   std::vector<Tx> Reap(size_t txs_max, size_t bytes_max, const AccountLookup& committed) const;
@@ -70,7 +75,7 @@ class Mempool {
   struct Sender {
     std::map<uint64_t, Tx> by_nonce;
     uint64_t first_seen = 0;
-    uint64_t pending_cost = 0;  // sum of amount + fee, each <= 2^62
+    uint64_t pending_cost = 0;  // sum of debit_uagr_max, each <= 2^63
   };
   void Remove(const Address& sender, uint64_t nonce);
   bool EvictCheaperThan(uint64_t fee);

@@ -1,95 +1,119 @@
-// The first ledger application: accounts funded in genesis and signed
-// transfers with a nonce and a fee. The full ledger (stake, jobs, escrow,
-// reputation, governance) will implement the same Application interface.
+// The ledger application: the modules bank, staking, slashing and params
+// over one authenticated state tree (PROTOCOL.md §1-4, docs/ledger.md).
 //
-// Integers only: balances in micro-AGR, bounded by kAmountUagrMax so no sum
-// overflows. The app hash commits to every account.
+// Each block: BeginBlock records the beacon, who signed the last commit
+// and punishes evidence; DeliverTx checks the nonce and fee (the "ante"
+// step: a transaction that passes it pays its fee and uses its nonce even
+// if its message then fails) and dispatches the message to its module on a
+// branch of state that is dropped if the message fails; EndBlock pays out
+// unbondings and changes the validator set at epoch boundaries; Commit
+// stages the changes into the tree and checks conservation:
+//   total_balances + total_bonded + total_unbonding == supply - burned.
 //
-// Thread safety: not thread-safe; the node calls it from its one consensus
-// thread.
+// Integers only: amounts in micro-AGR, at most 2^62 in total.
+//
+// Thread safety: not thread-safe; one thread (the chain's) calls it.
 #ifndef AGORA_CONSENSUS_LEDGER_LEDGER_H_
 #define AGORA_CONSENSUS_LEDGER_LEDGER_H_
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/address.h"
 #include "common/hash.h"
 #include "common/kv.h"
+#include "common/state_tree.h"
 #include "common/status.h"
+#include "consensus/ledger/application.h"
+#include "consensus/ledger/params.h"
+#include "consensus/ledger/state_buffer.h"
 #include "consensus/ledger/tx.h"
 
 namespace agora::consensus {
-
-struct Account {
-  uint64_t balance_uagr = 0;
-  uint64_t nonce = 0;  // transactions executed; the next one must carry this nonce
-};
 
 struct GenesisAccount {
   Address address;
   uint64_t balance_uagr = 0;
 };
 
-// Why a transaction in a block did nothing. Codes are part of the ledger's
-// rules: they are stored and served over RPC, never renumbered.
-enum class TxCode : uint32_t {
-  kOk = 0,
-  kBadNonce = 1,
-  kInsufficientFunds = 2,
-  kFeeTooLow = 3,
-  kBadSignature = 4,
-};
-std::string_view TxCodeName(TxCode code);
-
-struct TxOutcome {
-  Hash256 hash;
-  TxCode code = TxCode::kOk;
+struct GenesisStake {
+  PublicKey consensus_key;
+  Address operator_address;  // the account that stakes and may unjail
+  std::string moniker;
+  uint64_t stake_uagr = 0;   // power = stake / 10^6
 };
 
-// What the node asks of any ledger application.
-class Application {
- public:
-  virtual ~Application() = default;
-  // Loads committed state from `store` (after a restart).
-  virtual Status Load(KvStore& store) = 0;
-  // Admission check against committed state, for the mempool.
-  virtual Status CheckTx(const Tx& tx) const = 0;
-  // Executes a decided block's transactions in order and adds the state
-  // changes to `batch`; the node writes the batch with the block, atomically.
-  virtual std::vector<TxOutcome> ExecuteBlock(const std::vector<Tx>& txs, const Address& proposer,
-                                              WriteBatch* batch) = 0;
-  // The hash of the whole state after the last executed block.
-  virtual Hash256 AppHash() const = 0;
+struct LedgerGenesis {
+  std::vector<GenesisAccount> accounts;
+  std::vector<GenesisStake> validators;  // the set of height 1, in this order
+  Params params;
+  Hash256 beacon_seed;  // beacon_0 = H("agora-beacon-v1" || seed)
+};
+
+// The sums conservation is about, read from state.
+struct Totals {
+  uint64_t supply = 0;
+  uint64_t burned = 0;
+  uint64_t balances = 0;
+  uint64_t bonded = 0;
+  uint64_t unbonding = 0;
 };
 
 class Ledger final : public Application {
  public:
-  explicit Ledger(uint64_t min_fee_uagr) : min_fee_uagr_(min_fee_uagr) {}
+  // Opens the state tree in `store` (empty for a new chain).
+  static Result<std::unique_ptr<Ledger>> Open(KvStore* store,
+                                              StateTree::Options tree_options = {});
 
-  // Writes the genesis accounts into `batch` and into memory.
-  // InvalidArgument for duplicates or balances above kAmountUagrMax.
-  Status InitGenesis(const std::vector<GenesisAccount>& accounts, WriteBatch* batch);
+  // Writes genesis state into `batch`; call Committed() once it is written.
+  // InvalidArgument for duplicates, a supply above 2^62, a validator below
+  // 1 AGR, invalid parameters.
+  Status InitGenesis(const LedgerGenesis& genesis, WriteBatch* batch);
 
-  Status Load(KvStore& store) override;
-  Status CheckTx(const Tx& tx) const override;
-  std::vector<TxOutcome> ExecuteBlock(const std::vector<Tx>& txs, const Address& proposer,
-                                      WriteBatch* batch) override;
-  Hash256 AppHash() const override { return app_hash_; }
+  Status Load() override;
+  Result<TxCheck> CheckTx(const Tx& tx) override;
+  AccountState Account(const Address& address) override;
+  void BeginBlock(const BlockContext& ctx) override;
+  TxResult DeliverTx(const Tx& tx) override;
+  EndBlockResult EndBlock() override;
+  Result<Hash256> Commit(WriteBatch* batch) override;
+  void Committed() override;
+  void Abandon() override;
+  Hash256 AppHash() const override { return tree_->root(); }
+  Hash256 Beacon() override;
+  std::vector<SetChange> ValidatorSchedule() override;
+  Params CurrentParams() override { return LoadParams(committed_); }
+  Status CheckEvidence(const PublicKey& validator, uint64_t vote_height,
+                       uint64_t block_height) override;
 
-  Account Get(const Address& address) const;
-  uint64_t min_fee_uagr() const { return min_fee_uagr_; }
-  size_t account_count() const { return accounts_.size(); }
+  // Committed-state queries for RPC.
+  uint64_t Height() { return committed_.GetU64("ledger/height"); }
+  Totals ReadTotals() { return ReadTotals(committed_); }
+  StateReader& committed() { return committed_; }
+  StateTree& tree() { return *tree_; }
+
+  // Recomputes every total by walking all of state: for tests and audits.
+  // Returns the first mismatch, or OK.
+  Status AuditTotals();
 
  private:
-  void Put(const Address& address, const Account& account, WriteBatch* batch);
-  void Rehash();
+  Ledger(KvStore* store, std::unique_ptr<StateTree> tree);
+  static Totals ReadTotals(StateReader& state);
+  TxResult Dispatch(StateBuffer& state, const Tx& tx);
 
-  uint64_t min_fee_uagr_;
-  std::map<Address, Account> accounts_;  // ordered: the app hash walks it in order
-  Hash256 app_hash_;
+  KvStore* store_;
+  std::unique_ptr<StateTree> tree_;
+  CommittedState committed_;
+  // The block being executed, between BeginBlock and Committed/Abandon.
+  std::optional<StateBuffer> block_;
+  BlockContext ctx_;
+  Params params_;
+  std::vector<Event> block_events_;  // BeginBlock's, handed out by EndBlock
+  bool staged_ = false;
 };
 
 }  // namespace agora::consensus

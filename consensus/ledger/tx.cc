@@ -6,6 +6,85 @@
 #include "proto/tx.pb.h"
 
 namespace agora::consensus {
+namespace {
+
+Status CheckAmount(uint64_t amount, std::string_view what) {
+  if (amount == 0) return Status::InvalidArgument(std::string(what) + " amount must be > 0");
+  if (amount > kAmountUagrMax) {
+    return Status::InvalidArgument(std::string(what) + " amount above the maximum of 2^62 uagr");
+  }
+  return Status::Ok();
+}
+
+Result<Msg> DecodeMsg(const proto::TxBody& body) {
+  switch (body.payload_case()) {
+    case proto::TxBody::kTransfer: {
+      auto to = Address::FromBytes(AsBytes(body.transfer().to()));
+      if (!to.ok()) return Status::InvalidArgument("transfer recipient: " + to.status().message());
+      AGORA_RETURN_IF_ERROR(CheckAmount(body.transfer().amount_uagr(), "transfer"));
+      return Msg(MsgTransfer{*to, body.transfer().amount_uagr()});
+    }
+    case proto::TxBody::kStake:
+      AGORA_RETURN_IF_ERROR(CheckAmount(body.stake().amount_uagr(), "stake"));
+      return Msg(MsgStake{body.stake().amount_uagr()});
+    case proto::TxBody::kUnstake:
+      AGORA_RETURN_IF_ERROR(CheckAmount(body.unstake().amount_uagr(), "unstake"));
+      return Msg(MsgUnstake{body.unstake().amount_uagr()});
+    case proto::TxBody::kCreateValidator: {
+      const proto::CreateValidator& m = body.create_validator();
+      auto key = PublicKey::Parse(AsBytes(m.consensus_key()));
+      if (!key.ok()) {
+        return Status::InvalidArgument("create_validator: consensus key must be 32 bytes");
+      }
+      if (m.moniker().empty() || m.moniker().size() > kMonikerBytesMax) {
+        return Status::InvalidArgument("create_validator: moniker must be 1..64 characters");
+      }
+      for (char c : m.moniker()) {
+        if (c < 0x20 || c > 0x7e) {
+          return Status::InvalidArgument("create_validator: moniker must be printable ASCII");
+        }
+      }
+      return Msg(MsgCreateValidator{*key, m.moniker()});
+    }
+    case proto::TxBody::kUnjail:
+      return Msg(MsgUnjail{});
+    case proto::TxBody::PAYLOAD_NOT_SET:
+      break;
+  }
+  return Status::InvalidArgument("transaction has no message");
+}
+
+void EncodeMsg(const Msg& msg, proto::TxBody& body) {
+  if (auto* m = std::get_if<MsgTransfer>(&msg)) {
+    body.mutable_transfer()->set_to(std::string(m->to.bytes().begin(), m->to.bytes().end()));
+    body.mutable_transfer()->set_amount_uagr(m->amount_uagr);
+  } else if (auto* m = std::get_if<MsgStake>(&msg)) {
+    body.mutable_stake()->set_amount_uagr(m->amount_uagr);
+  } else if (auto* m = std::get_if<MsgUnstake>(&msg)) {
+    body.mutable_unstake()->set_amount_uagr(m->amount_uagr);
+  } else if (auto* m = std::get_if<MsgCreateValidator>(&msg)) {
+    body.mutable_create_validator()->set_consensus_key(
+        std::string(m->consensus_key.bytes.begin(), m->consensus_key.bytes.end()));
+    body.mutable_create_validator()->set_moniker(m->moniker);
+  } else {
+    body.mutable_unjail();
+  }
+}
+
+}  // namespace
+
+std::string_view MsgName(const Msg& msg) {
+  static constexpr std::string_view kNames[] = {"transfer", "stake", "unstake",
+                                                "create_validator", "unjail"};
+  static_assert(std::size(kNames) == std::variant_size_v<Msg>);
+  return kNames[msg.index()];
+}
+
+uint64_t MsgDebitMax(const Msg& msg) {
+  if (auto* m = std::get_if<MsgTransfer>(&msg)) return m->amount_uagr;
+  if (auto* m = std::get_if<MsgStake>(&msg)) return m->amount_uagr;
+  return 0;
+}
 
 Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
   proto::SignedTx signed_tx;
@@ -27,14 +106,10 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
   if (body.sender() != signed_tx.public_key()) {
     return Status::InvalidArgument("transaction body's sender differs from its signing key");
   }
-  if (!body.has_transfer()) return Status::InvalidArgument("transaction has no payload");
-  const proto::Transfer& transfer = body.transfer();
-  auto to = Address::FromBytes(AsBytes(transfer.to()));
-  if (!to.ok()) return Status::InvalidArgument("transfer recipient: " + to.status().message());
-  if (transfer.amount_uagr() == 0) return Status::InvalidArgument("transfer amount must be > 0");
-  if (transfer.amount_uagr() > kAmountUagrMax || body.fee_uagr() > kAmountUagrMax) {
-    return Status::InvalidArgument("amount or fee above the maximum of 2^62 uagr");
+  if (body.fee_uagr() > kAmountUagrMax) {
+    return Status::InvalidArgument("fee above the maximum of 2^62 uagr");
   }
+  AGORA_ASSIGN_OR_RETURN(Msg msg, DecodeMsg(body));
   Tx tx;
   tx.raw.assign(raw.begin(), raw.end());
   tx.body.assign(signed_tx.body().begin(), signed_tx.body().end());
@@ -45,8 +120,7 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
   tx.sender = Address::FromPublicKey(tx.sender_key);
   tx.nonce = body.nonce();
   tx.fee_uagr = body.fee_uagr();
-  tx.to = *to;
-  tx.amount_uagr = transfer.amount_uagr();
+  tx.msg = std::move(msg);
   return tx;
 }
 
@@ -84,24 +158,27 @@ uint64_t SignatureCache::hits() const {
   return hits_;
 }
 
-Bytes MakeTransfer(const SecretKey& key, std::string_view chain_id, uint64_t nonce,
-                   uint64_t fee_uagr, const Address& to, uint64_t amount_uagr) {
+Bytes MakeTx(const SecretKey& key, std::string_view chain_id, uint64_t nonce, uint64_t fee_uagr,
+             const Msg& msg) {
   proto::TxBody body;
   body.set_chain_id(std::string(chain_id));
   body.set_nonce(nonce);
   body.set_fee_uagr(fee_uagr);
   const PublicKey sender = key.public_key();
   body.set_sender(std::string(sender.bytes.begin(), sender.bytes.end()));
-  body.mutable_transfer()->set_to(std::string(to.bytes().begin(), to.bytes().end()));
-  body.mutable_transfer()->set_amount_uagr(amount_uagr);
+  EncodeMsg(msg, body);
   Bytes body_bytes = EncodeDeterministic(body);
   Signature sig = key.Sign(SignDomain{std::string(chain_id), SignKind::kTransaction}, body_bytes);
   proto::SignedTx tx;
   tx.set_body(std::string(body_bytes.begin(), body_bytes.end()));
-  const PublicKey pub = key.public_key();
-  tx.set_public_key(std::string(pub.bytes.begin(), pub.bytes.end()));
+  tx.set_public_key(std::string(sender.bytes.begin(), sender.bytes.end()));
   tx.set_signature(std::string(sig.bytes.begin(), sig.bytes.end()));
   return EncodeDeterministic(tx);
+}
+
+Bytes MakeTransfer(const SecretKey& key, std::string_view chain_id, uint64_t nonce,
+                   uint64_t fee_uagr, const Address& to, uint64_t amount_uagr) {
+  return MakeTx(key, chain_id, nonce, fee_uagr, MsgTransfer{to, amount_uagr});
 }
 
 }  // namespace agora::consensus

@@ -1,5 +1,6 @@
-// Transactions of the ledger: decoding untrusted bytes into a checked Tx,
-// signature verification with a cache, and building signed transfers.
+// Transactions of the ledger: decoding untrusted bytes into a checked Tx
+// with one typed message, signature verification with a cache, and building
+// signed transactions.
 //
 // Thread safety: free functions are thread-safe; SignatureCache is
 // internally synchronized.
@@ -13,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 
 #include "common/address.h"
 #include "common/bytes.h"
@@ -27,7 +29,34 @@ inline constexpr size_t kTxBytesMax = 4096;
 // sum of two never overflows a uint64.
 inline constexpr uint64_t kAmountUagrMax = uint64_t{1} << 62;
 
-// A decoded, well-formed transfer. Its signature is not yet verified.
+inline constexpr size_t kMonikerBytesMax = 64;
+
+// The typed messages, one per module (docs/ledger.md). Decoding checks
+// their form; the module's handler checks them against state.
+struct MsgTransfer {  // bank
+  Address to;
+  uint64_t amount_uagr = 0;
+};
+struct MsgStake {  // staking
+  uint64_t amount_uagr = 0;
+};
+struct MsgUnstake {  // staking
+  uint64_t amount_uagr = 0;
+};
+struct MsgCreateValidator {  // staking
+  PublicKey consensus_key;
+  std::string moniker;
+};
+struct MsgUnjail {};  // slashing
+using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail>;
+
+// "transfer", "stake", ...: the name RPC shows and events carry.
+std::string_view MsgName(const Msg& msg);
+// The most the message itself can take from the sender's balance (the fee
+// comes on top): what the mempool reserves for it.
+uint64_t MsgDebitMax(const Msg& msg);
+
+// A decoded, well-formed transaction. Its signature is not yet verified.
 struct Tx {
   Bytes raw;     // SignedTx bytes exactly as received
   Hash256 hash;  // the transaction id: BLAKE2b-256 of SignedTx.body
@@ -37,13 +66,16 @@ struct Tx {
   Address sender;
   uint64_t nonce = 0;
   uint64_t fee_uagr = 0;
-  Address to;
-  uint64_t amount_uagr = 0;
+  Msg msg;
+  // Set by mempool admission from Application::CheckTx: the most this
+  // transaction can take from the sender, fee included.
+  uint64_t debit_uagr_max = 0;
 };
 
 // Decodes `raw` strictly (canonical encoding, no unknown fields, at most
-// kTxBytesMax) and checks its form: key and signature sizes, chain id, a
-// transfer payload with a 20-byte recipient and amounts within bounds.
+// kTxBytesMax) and checks its form: key and signature sizes, chain id,
+// exactly one message whose fields are well-formed (20-byte addresses,
+// 32-byte keys, amounts in 1..2^62, monikers of printable ASCII).
 // Errors: InvalidArgument or Corruption with a message that says which part
 // is wrong.
 Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id);
@@ -71,6 +103,9 @@ class SignatureCache {
   uint64_t hits_ = 0;           // guarded by mu_
 };
 
+// A signed transaction carrying `msg`, ready to submit.
+Bytes MakeTx(const SecretKey& key, std::string_view chain_id, uint64_t nonce, uint64_t fee_uagr,
+             const Msg& msg);
 // A signed transfer ready to submit.
 Bytes MakeTransfer(const SecretKey& key, std::string_view chain_id, uint64_t nonce,
                    uint64_t fee_uagr, const Address& to, uint64_t amount_uagr);

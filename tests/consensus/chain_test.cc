@@ -6,7 +6,6 @@
 #include "consensus/chain/block.h"
 #include "consensus/chain/block_store.h"
 #include "consensus/chain/mempool.h"
-#include "consensus/ledger/ledger.h"
 #include "consensus/ledger/tx.h"
 #include "proto/tx.pb.h"
 
@@ -29,7 +28,7 @@ TEST(TxTest, DecodeChecksFormAndChain) {
   auto tx = DecodeTx(raw, kChain);
   ASSERT_TRUE(tx.ok()) << tx.status().message();
   EXPECT_EQ(tx->nonce, 3u);
-  EXPECT_EQ(tx->amount_uagr, 77u);
+  EXPECT_EQ(std::get<MsgTransfer>(tx->msg).amount_uagr, 77u);
   EXPECT_EQ(tx->sender, AddressOf(a));
   EXPECT_TRUE(VerifyTxSignature(*tx, kChain));
   EXPECT_FALSE(DecodeTx(raw, "other-chain").ok());
@@ -64,89 +63,39 @@ TEST(TxTest, IdenticalTransfersFromTwoSendersHaveDifferentIds) {
   EXPECT_NE(MakeTx(Key(1), 0, 5, to).hash, MakeTx(Key(2), 0, 5, to).hash);
 }
 
-TEST(LedgerTest, TransfersMoveMoneyFeesGoToTheProposer) {
-  const SecretKey a = Key(1), b = Key(2), p = Key(3);
-  Ledger ledger(/*min_fee_uagr=*/10);
-  WriteBatch batch;
-  ASSERT_TRUE(ledger.InitGenesis({{AddressOf(a), 1000}}, &batch).ok());
-  const Hash256 genesis_hash = ledger.AppHash();
-  auto outcomes =
-      ledger.ExecuteBlock({MakeTx(a, 0, 100, AddressOf(b)),           // ok
-                           MakeTx(a, 0, 100, AddressOf(b)),           // nonce used
-                           MakeTx(a, 5, 100, AddressOf(b)),           // nonce ahead
-                           MakeTx(a, 1, 1000, AddressOf(b)),          // more than the balance
-                           MakeTx(a, 1, 1, AddressOf(b), /*fee=*/9),  // fee below the minimum
-                           MakeTx(a, 1, 50, AddressOf(b))},           // ok
-                          AddressOf(p), &batch);
-  ASSERT_EQ(outcomes.size(), 6u);
-  EXPECT_EQ(outcomes[0].code, TxCode::kOk);
-  EXPECT_EQ(outcomes[1].code, TxCode::kBadNonce);
-  EXPECT_EQ(outcomes[2].code, TxCode::kBadNonce);
-  EXPECT_EQ(outcomes[3].code, TxCode::kInsufficientFunds);
-  EXPECT_EQ(outcomes[4].code, TxCode::kFeeTooLow);
-  EXPECT_EQ(outcomes[5].code, TxCode::kOk);
-  EXPECT_EQ(ledger.Get(AddressOf(a)).balance_uagr, 1000u - 110 - 60);
-  EXPECT_EQ(ledger.Get(AddressOf(a)).nonce, 2u);
-  EXPECT_EQ(ledger.Get(AddressOf(b)).balance_uagr, 150u);
-  EXPECT_EQ(ledger.Get(AddressOf(p)).balance_uagr, 20u);
-  EXPECT_NE(ledger.AppHash(), genesis_hash);
-
-  // A failed transfer from a key the ledger has never seen leaves no account.
-  const size_t accounts = ledger.account_count();
-  WriteBatch junk;
-  auto failed = ledger.ExecuteBlock({MakeTx(Key(42), 0, 5, AddressOf(b))}, AddressOf(p), &junk);
-  EXPECT_EQ(failed[0].code, TxCode::kInsufficientFunds);
-  EXPECT_EQ(ledger.account_count(), accounts);
-  EXPECT_EQ(junk.count(), 0u);
-
-  // The batch holds the whole state: a ledger loaded from it is the same.
-  MemKvStore store;
-  ASSERT_TRUE(store.Write(batch, Durability::kSynced).ok());
-  Ledger loaded(10);
-  ASSERT_TRUE(loaded.Load(store).ok());
-  EXPECT_EQ(loaded.AppHash(), ledger.AppHash());
-  EXPECT_EQ(loaded.Get(AddressOf(b)).balance_uagr, 150u);
-}
-
-TEST(LedgerTest, AppHashCommitsToEveryAccount) {
-  Ledger x(0), y(0);
-  WriteBatch batch;
-  ASSERT_TRUE(x.InitGenesis({{AddressOf(Key(1)), 10}, {AddressOf(Key(2)), 20}}, &batch).ok());
-  ASSERT_TRUE(y.InitGenesis({{AddressOf(Key(1)), 10}, {AddressOf(Key(2)), 21}}, &batch).ok());
-  EXPECT_NE(x.AppHash(), y.AppHash());
-  Ledger dup(0);
-  EXPECT_FALSE(dup.InitGenesis({{AddressOf(Key(1)), 1}, {AddressOf(Key(1)), 1}}, &batch).ok());
-  EXPECT_FALSE(dup.InitGenesis({{AddressOf(Key(4)), kAmountUagrMax + 1}}, &batch).ok());
+Status AddTx(Mempool& pool, const Tx& tx, const AccountState& committed) {
+  const TxCheck check{tx.sender, tx.nonce, tx.fee_uagr, MsgDebitMax(tx.msg) + tx.fee_uagr};
+  return pool.Add(tx, check, committed);
 }
 
 TEST(MempoolTest, AdmissionRules) {
   const SecretKey a = Key(1);
   const Address to = AddressOf(Key(2));
   Mempool pool(MempoolConfig{}, /*min_fee_uagr=*/10);
-  const Account account{1000, 2};
-  EXPECT_EQ(pool.Add(MakeTx(a, 1, 5, to), account).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(pool.Add(MakeTx(a, 2, 5, to, 9), account).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(pool.Add(MakeTx(a, 2, 991, to), account).code(), StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(pool.Add(MakeTx(a, 2, 500, to), account).ok());
-  EXPECT_EQ(pool.Add(MakeTx(a, 2, 500, to), account).code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(pool.Add(MakeTx(a, 2, 1, to), account).code(), StatusCode::kAlreadyExists);
+  const AccountState account{1000, 2};
+  EXPECT_EQ(AddTx(pool, MakeTx(a, 1, 5, to), account).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AddTx(pool, MakeTx(a, 2, 5, to, 9), account).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AddTx(pool, MakeTx(a, 2, 991, to), account).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(AddTx(pool, MakeTx(a, 2, 500, to), account).ok());
+  EXPECT_EQ(AddTx(pool, MakeTx(a, 2, 500, to), account).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(AddTx(pool, MakeTx(a, 2, 1, to), account).code(), StatusCode::kAlreadyExists);
   // Pending spending counts: 510 pending, 490 left.
-  EXPECT_EQ(pool.Add(MakeTx(a, 3, 481, to), account).code(), StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(pool.Add(MakeTx(a, 3, 480, to), account).ok());
-  EXPECT_EQ(pool.Add(MakeTx(a, 2 + 65, 1, to), account).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(AddTx(pool, MakeTx(a, 3, 481, to), account).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(AddTx(pool, MakeTx(a, 3, 480, to), account).ok());
+  EXPECT_EQ(AddTx(pool, MakeTx(a, 2 + 65, 1, to), account).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(pool.size(), 2u);
 }
 
 TEST(MempoolTest, ReapTakesConsecutiveNoncesAndUpdateDropsCommitted) {
   const SecretKey a = Key(1), b = Key(2);
   const Address to = AddressOf(Key(3));
-  std::map<Address, Account> state{{AddressOf(a), {1000, 0}}, {AddressOf(b), {1000, 0}}};
+  std::map<Address, AccountState> state{{AddressOf(a), {1000, 0}}, {AddressOf(b), {1000, 0}}};
   auto lookup = [&](const Address& x) { return state[x]; };
   Mempool pool(MempoolConfig{}, 0);
-  ASSERT_TRUE(pool.Add(MakeTx(a, 0, 1, to), state[AddressOf(a)]).ok());
-  ASSERT_TRUE(pool.Add(MakeTx(a, 2, 1, to), state[AddressOf(a)]).ok());  // a gap at 1
-  ASSERT_TRUE(pool.Add(MakeTx(b, 0, 1, to), state[AddressOf(b)]).ok());
-  ASSERT_TRUE(pool.Add(MakeTx(b, 1, 1, to), state[AddressOf(b)]).ok());
+  ASSERT_TRUE(AddTx(pool, MakeTx(a, 0, 1, to), state[AddressOf(a)]).ok());
+  ASSERT_TRUE(AddTx(pool, MakeTx(a, 2, 1, to), state[AddressOf(a)]).ok());  // a gap at 1
+  ASSERT_TRUE(AddTx(pool, MakeTx(b, 0, 1, to), state[AddressOf(b)]).ok());
+  ASSERT_TRUE(AddTx(pool, MakeTx(b, 1, 1, to), state[AddressOf(b)]).ok());
   std::vector<Tx> reaped = pool.Reap(100, 1 << 20, lookup);
   ASSERT_EQ(reaped.size(), 3u);  // a0, b0, b1: a2 waits for a1
   EXPECT_EQ(reaped[0].sender, AddressOf(a));
@@ -159,24 +108,24 @@ TEST(MempoolTest, ReapTakesConsecutiveNoncesAndUpdateDropsCommitted) {
   pool.Update({reaped[0].hash, reaped[1].hash}, lookup);
   EXPECT_EQ(pool.size(), 2u);
   EXPECT_FALSE(pool.Contains(reaped[0].hash));
-  EXPECT_EQ(pool.Add(MakeTx(b, 0, 1, to), state[AddressOf(b)]).code(),
+  EXPECT_EQ(AddTx(pool, MakeTx(b, 0, 1, to), state[AddressOf(b)]).code(),
             StatusCode::kInvalidArgument);
 }
 
 TEST(MempoolTest, TransactionsBehindAGapExpireThoseWithoutOneStay) {
   const SecretKey a = Key(1), b = Key(2);
   const Address to = AddressOf(Key(3));
-  std::map<Address, Account> state{{AddressOf(a), {1000, 0}}, {AddressOf(b), {1000, 0}}};
+  std::map<Address, AccountState> state{{AddressOf(a), {1000, 0}}, {AddressOf(b), {1000, 0}}};
   auto lookup = [&](const Address& x) { return state[x]; };
   MempoolConfig config;
   config.gapped_blocks_max = 3;
   Mempool pool(config, 0);
   const Tx a0 = MakeTx(a, 0, 1, to), a2 = MakeTx(a, 2, 1, to), a3 = MakeTx(a, 3, 1, to);
   const Tx b1 = MakeTx(b, 1, 1, to), b0 = MakeTx(b, 0, 1, to);
-  for (const Tx& tx : {a0, a2, a3}) ASSERT_TRUE(pool.Add(tx, state[AddressOf(a)]).ok());
-  ASSERT_TRUE(pool.Add(b1, state[AddressOf(b)]).ok());  // behind a gap at b0
+  for (const Tx& tx : {a0, a2, a3}) ASSERT_TRUE(AddTx(pool, tx, state[AddressOf(a)]).ok());
+  ASSERT_TRUE(AddTx(pool, b1, state[AddressOf(b)]).ok());  // behind a gap at b0
   pool.Update({}, lookup);
-  ASSERT_TRUE(pool.Add(b0, state[AddressOf(b)]).ok());  // the gap fills in time
+  ASSERT_TRUE(AddTx(pool, b0, state[AddressOf(b)]).ok());  // the gap fills in time
   pool.Update({}, lookup);
   EXPECT_EQ(pool.size(), 5u);
   pool.Update({}, lookup);  // a2 and a3 have waited three blocks behind a1
@@ -189,7 +138,7 @@ TEST(MempoolTest, TransactionsBehindAGapExpireThoseWithoutOneStay) {
   for (int i = 0; i < 10; ++i) pool.Update({}, lookup);
   EXPECT_EQ(pool.size(), 3u) << "runs without a gap never expire";
   // The balance a2 and a3 held is free again.
-  EXPECT_TRUE(pool.Add(MakeTx(a, 1, 979, to), state[AddressOf(a)]).ok());  // 1000 - 11 - 10
+  EXPECT_TRUE(AddTx(pool, MakeTx(a, 1, 979, to), state[AddressOf(a)]).ok());  // 1000 - 11 - 10
 }
 
 TEST(MempoolTest, FullPoolEvictsOnlyForAHigherFee) {
@@ -197,12 +146,12 @@ TEST(MempoolTest, FullPoolEvictsOnlyForAHigherFee) {
   config.txs_max = 2;
   Mempool pool(config, 0);
   const Address to = AddressOf(Key(9));
-  const Account rich{1'000'000, 0};
-  ASSERT_TRUE(pool.Add(MakeTx(Key(1), 0, 1, to, 10), rich).ok());
-  ASSERT_TRUE(pool.Add(MakeTx(Key(2), 0, 1, to, 20), rich).ok());
-  EXPECT_EQ(pool.Add(MakeTx(Key(3), 0, 1, to, 10), rich).code(), StatusCode::kResourceExhausted);
+  const AccountState rich{1'000'000, 0};
+  ASSERT_TRUE(AddTx(pool, MakeTx(Key(1), 0, 1, to, 10), rich).ok());
+  ASSERT_TRUE(AddTx(pool, MakeTx(Key(2), 0, 1, to, 20), rich).ok());
+  EXPECT_EQ(AddTx(pool, MakeTx(Key(3), 0, 1, to, 10), rich).code(), StatusCode::kResourceExhausted);
   const Tx cheap = MakeTx(Key(1), 0, 1, to, 10);
-  ASSERT_TRUE(pool.Add(MakeTx(Key(3), 0, 1, to, 30), rich).ok());
+  ASSERT_TRUE(AddTx(pool, MakeTx(Key(3), 0, 1, to, 30), rich).ok());
   EXPECT_EQ(pool.size(), 2u);
   EXPECT_FALSE(pool.Contains(cheap.hash));
 }

@@ -1,0 +1,203 @@
+// StateTree: the ledger's authenticated state, one sparse Merkle tree over
+// every module's keys, whose root is the block's app hash.
+//
+// Shape (docs/state.md has the byte layouts): a binary sparse Merkle tree over
+// the 256-bit BLAKE2b-256 hash of each key, in which every subtree that holds
+// a single key is collapsed to that key's leaf and every empty subtree hashes
+// to 32 zero bytes (the Jellyfish Merkle tree of Diem/Aptos, with BLAKE2b).
+// Storage packs four binary levels into one 16-ary node, so a path through a
+// million keys costs about six KV entries. Nodes are stored under
+// (version, nibble path): a commit writes new nodes next to the old ones, so
+// every version still kept can be read and proven while newer ones are
+// written. Each version also records which older nodes it replaced (the
+// stale index); the write of version V deletes the nodes that only versions
+// older than V - versions_kept + 1 needed, so the last `versions_kept`
+// versions stay readable and the store does not grow with history.
+//
+// The latest value of every key is also kept flat under KeyPrefix::kState
+// (suffix = the key), so Get is one KV read; the tree keeps its own copy of
+// each value under (key hash, version) for proofs of older versions.
+//
+// Writes are two-phase so that the tree, the blocks and the rest of the
+// ledger land in one atomic batch: Stage computes a version and appends its
+// writes to the caller's WriteBatch; the caller writes the batch, then calls
+// Commit (or Abandon if it did not write it). Internal nodes are read through
+// a cache bounded by Options::cache_bytes_max.
+//
+// Thread safety: not thread-safe. One thread (the node's) is the single
+// writer and makes every call, reads included, or the caller serializes
+// them: reads move entries in the node cache.
+#ifndef AGORA_COMMON_STATE_TREE_H_
+#define AGORA_COMMON_STATE_TREE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/hash.h"
+#include "common/kv.h"
+#include "common/status.h"
+
+namespace agora {
+
+// Defined in state_tree.cc; declared here only so StateTree can hold them.
+namespace state_tree_internal {
+struct ChildRef;  // one position of the tree: empty, a leaf or a node
+struct Node;      // a decoded 16-ary internal node
+struct Change;    // one entry of a Stage's changes, by key hash
+struct StageRun;  // what one Stage accumulates until Commit or Abandon
+}  // namespace state_tree_internal
+
+inline constexpr size_t kStateKeyBytesMax = 256;
+inline constexpr size_t kStateValueBytesMax = 1u << 20;
+// The tree is at most 256 binary levels deep (one per bit of a key hash), so
+// a proof has at most that many siblings.
+inline constexpr size_t kStateTreeDepthBitsMax = 256;
+// flags (1) + leaf (64) + sibling count (2) + bitmap (32) + siblings.
+inline constexpr size_t kStateProofBytesMax =
+    1 + 2 * Hash256::kSize + 2 + kStateTreeDepthBitsMax / 8 + kStateTreeDepthBitsMax * Hash256::kSize;
+
+// A leaf of the tree: the hash of a key and the hash of its value.
+struct StateLeaf {
+  Hash256 key_hash;
+  Hash256 value_hash;
+  friend bool operator==(const StateLeaf&, const StateLeaf&) = default;
+};
+
+// Proof that a key holds a value, or that it is absent, under one root.
+// The key's path from the root ends either at an empty subtree (leaf is
+// nullopt: absent) or at a leaf: the key's own (present) or another key's
+// whose hash shares the path (absent).
+struct StateProof {
+  std::optional<StateLeaf> leaf;
+  // The sibling hashes along the key's path, root first: siblings[i] is the
+  // subtree next to the path at depth i + 1. At most kStateTreeDepthBitsMax.
+  std::vector<Hash256> siblings;
+
+  // Canonical bytes, at most kStateProofBytesMax (docs/state.md, "Proofs").
+  // REQUIRES: siblings.size() <= kStateTreeDepthBitsMax
+  Bytes Encode() const;
+  // Strict: accepts exactly the bytes Encode produces (Corruption otherwise).
+  // Safe on untrusted input.
+  static Result<StateProof> Decode(ByteSpan bytes);
+
+  friend bool operator==(const StateProof&, const StateProof&) = default;
+};
+
+struct ProvenValue {
+  std::optional<Bytes> value;
+  StateProof proof;
+};
+
+class StateTree {
+ public:
+  struct Options {
+    // Bound on the memory of cached internal nodes (decoded), in bytes.
+    size_t cache_bytes_max = 64u << 20;
+    // Versions v with v + versions_kept > version() stay readable
+    // (RootAt, Prove); older ones are pruned. At least 1.
+    uint64_t versions_kept = 1000;
+  };
+
+  // Reads the latest committed version from the store (empty store: no
+  // version yet, root = the empty root). `store` must outlive the tree.
+  // Errors: InvalidArgument for bad options, Corruption for damaged records.
+  static Result<std::unique_ptr<StateTree>> Open(KvStore* store, Options options);
+  ~StateTree();
+  StateTree(const StateTree&) = delete;
+  StateTree& operator=(const StateTree&) = delete;
+
+  // The latest committed version, nullopt if none.
+  std::optional<uint64_t> version() const { return version_; }
+  // The root of version() (EmptyRoot() if none).
+  Hash256 root() const;
+  // The root of a tree with no keys: 32 zero bytes.
+  static Hash256 EmptyRoot() { return Hash256{}; }
+
+  // The latest committed value of `key` (one flat kState read).
+  Result<std::optional<Bytes>> Get(ByteSpan key);
+
+  // Computes the tree of `version` = the latest committed one plus `changes`
+  // (value = put, nullopt = delete; deleting an absent key and putting the
+  // value a key already holds are no-ops; an empty value is a value) and
+  // appends every write (nodes, flat values, stale index, version root,
+  // pruning deletes) to *batch. Nothing that readers see changes until
+  // Commit. Returns the new root.
+  // REQUIRES: version > version() (or any if none); no Stage pending.
+  // Errors: InvalidArgument for an empty or oversized key or an oversized
+  // value (nothing appended); Corruption or IoError from the store, after
+  // which *batch holds part of the writes and must be discarded.
+  Result<Hash256> Stage(uint64_t version, const std::map<Bytes, std::optional<Bytes>>& changes,
+                        WriteBatch* batch);
+  // Called after the batch of the last Stage has been written: that version
+  // becomes current and its new nodes enter the cache.
+  // REQUIRES: a Stage pending.
+  void Commit();
+  // Drops what the last Stage computed (its batch was not written). A no-op
+  // when none is pending.
+  void Abandon();
+
+  // NotFound if `version` was pruned, never committed, or is in the future.
+  Result<Hash256> RootAt(uint64_t version);
+  // The value of `key` at `version` and its proof against RootAt(version).
+  // NotFound as RootAt; InvalidArgument for a bad key.
+  Result<ProvenValue> Prove(ByteSpan key, uint64_t version);
+
+ private:
+  using ChildRef = state_tree_internal::ChildRef;
+  using Node = state_tree_internal::Node;
+  using Change = state_tree_internal::Change;
+  using StageRun = state_tree_internal::StageRun;
+  struct CacheEntry {
+    std::string key;
+    std::shared_ptr<const Node> node;
+    size_t bytes;
+  };
+
+  StateTree(KvStore* store, Options options);
+
+  Result<std::shared_ptr<const Node>> LoadNode(uint64_t version, const Hash256& path,
+                                               size_t depth);
+  void CacheInsert(std::string key, std::shared_ptr<const Node> node);
+  Result<ChildRef> ReadRootRef(uint64_t version);
+  Result<std::optional<ChildRef>> UpdateSubtree(const ChildRef& ref, size_t depth,
+                                                const Change* begin, const Change* end,
+                                                StageRun& run);
+  Result<std::optional<ChildRef>> UpdateLeafOrEmpty(const ChildRef& ref, size_t depth,
+                                                    const Change* begin, const Change* end,
+                                                    StageRun& run);
+  Status Prune(uint64_t version, StageRun& run);
+
+  KvStore* store_;
+  Options options_;
+  std::optional<uint64_t> version_;
+  std::unique_ptr<ChildRef> root_ref_;  // of version_; empty when none
+  // Where the next scan of the stale index starts, so that scans skip the
+  // deleted entries in front instead of walking their tombstones.
+  Bytes prune_cursor_;
+  std::unique_ptr<StageRun> staged_;  // set between Stage and Commit/Abandon
+
+  // LRU cache of decoded internal nodes by storage key, front = newest;
+  // cache_bytes_ <= options_.cache_bytes_max.
+  std::list<CacheEntry> lru_;
+  std::unordered_map<std::string, std::list<CacheEntry>::iterator> cache_index_;
+  size_t cache_bytes_ = 0;
+};
+
+// OK iff `proof` shows that under `root`, `key` holds `value` (or is absent
+// when value is nullopt). Unauthenticated, with the reason, otherwise;
+// InvalidArgument for an empty or oversized key or value. Safe on hostile
+// proofs.
+Status VerifyStateProof(const Hash256& root, ByteSpan key, const std::optional<Bytes>& value,
+                        const StateProof& proof);
+
+}  // namespace agora
+
+#endif  // AGORA_COMMON_STATE_TREE_H_

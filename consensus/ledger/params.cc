@@ -1,0 +1,100 @@
+#include "consensus/ledger/params.h"
+
+namespace agora::consensus {
+namespace {
+
+constexpr uint64_t kMillion = 1'000'000;
+
+constexpr ParamSpec kParams[] = {
+    {"consensus.timeout_propose_ms", &Params::timeout_propose_ms, 50, 60'000,
+     "how long a round waits for a proposal"},
+    {"consensus.timeout_prevote_ms", &Params::timeout_prevote_ms, 50, 60'000,
+     "how long a round waits after 2/3 prevotes for anything"},
+    {"consensus.timeout_precommit_ms", &Params::timeout_precommit_ms, 50, 60'000,
+     "how long a round waits after 2/3 precommits for anything"},
+    {"consensus.timeout_delta_ms", &Params::timeout_delta_ms, 0, 60'000,
+     "added to each timeout per round"},
+    {"consensus.block_bytes_max", &Params::block_bytes_max, 64u << 10, 8u << 20,
+     "largest block a node proposes or accepts"},
+    {"bank.min_fee_uagr", &Params::min_fee_uagr, 0, kMillion * kMillion,
+     "smallest fee a transaction may pay"},
+    {"staking.epoch_blocks", &Params::epoch_blocks, 10, 100'000,
+     "blocks per epoch; the validator set changes at epoch boundaries"},
+    {"staking.validators_max", &Params::validators_max, 4, 1'000,
+     "size of the validator set"},
+    {"staking.unbonding_blocks", &Params::unbonding_blocks, 10, 10'000'000,
+     "blocks unstaked funds wait, slashable, before they return"},
+    {"staking.validator_stake_min_uagr", &Params::validator_stake_min_uagr, kMillion,
+     uint64_t{1} << 62, "stake a validator needs (at least 1 AGR: power is whole AGR)"},
+    {"slashing.slash_double_sign_ppm", &Params::slash_double_sign_ppm, 0, kMillion,
+     "share of stake burned for a double sign"},
+    {"slashing.slash_downtime_ppm", &Params::slash_downtime_ppm, 0, kMillion,
+     "share of stake burned for downtime"},
+    {"slashing.downtime_window_blocks", &Params::downtime_window_blocks, 10, 100'000,
+     "blocks over which missed signatures are counted"},
+    {"slashing.downtime_missed_ppm", &Params::downtime_missed_ppm, 1, kMillion - 1,
+     "missed share of the window above which a validator is jailed"},
+    {"slashing.downtime_jail_blocks", &Params::downtime_jail_blocks, 1, 10'000'000,
+     "blocks a validator jailed for downtime waits before it may unjail"},
+    {"slashing.evidence_age_blocks_max", &Params::evidence_age_blocks_max, 1, 10'000'000,
+     "oldest double sign (in blocks) a block may still carry"},
+};
+
+std::string Key(std::string_view name) { return "params/" + std::string(name); }
+
+}  // namespace
+
+std::span<const ParamSpec> ParamTable() { return kParams; }
+
+Status ValidateParam(std::string_view name, uint64_t value) {
+  for (const ParamSpec& p : kParams) {
+    if (p.name != name) continue;
+    if (value < p.min || value > p.max) {
+      return Status::InvalidArgument("parameter " + std::string(name) + " = " +
+                                     std::to_string(value) + " is outside its bounds [" +
+                                     std::to_string(p.min) + ", " + std::to_string(p.max) + "]");
+    }
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown parameter '" + std::string(name) +
+                                 "'; `agora query params` lists them");
+}
+
+Status ValidateParams(const Params& params) {
+  for (const ParamSpec& p : kParams) {
+    AGORA_RETURN_IF_ERROR(ValidateParam(p.name, params.*p.field));
+  }
+  if (params.evidence_age_blocks_max > params.unbonding_blocks) {
+    // Evidence older than the unbonding time could name stake that has
+    // already left and can no longer be slashed.
+    return Status::InvalidArgument(
+        "slashing.evidence_age_blocks_max (" + std::to_string(params.evidence_age_blocks_max) +
+        ") must not exceed staking.unbonding_blocks (" +
+        std::to_string(params.unbonding_blocks) + ")");
+  }
+  return Status::Ok();
+}
+
+Result<Params> ParamsFromOverrides(const std::map<std::string, uint64_t>& overrides) {
+  Params params;
+  for (const auto& [name, value] : overrides) {
+    AGORA_RETURN_IF_ERROR(ValidateParam(name, value));
+    for (const ParamSpec& p : kParams) {
+      if (p.name == name) params.*p.field = value;
+    }
+  }
+  AGORA_RETURN_IF_ERROR(ValidateParams(params));
+  return params;
+}
+
+Params LoadParams(StateReader& state) {
+  Params params;
+  for (const ParamSpec& p : kParams) params.*p.field = state.GetU64(Key(p.name));
+  return params;
+}
+
+void StoreParams(const Params& params, StateBuffer& state) {
+  for (const ParamSpec& p : kParams) state.SetU64(Key(p.name), params.*p.field);
+}
+
+}  // namespace agora::consensus

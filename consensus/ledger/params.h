@@ -1,0 +1,69 @@
+// The params module: every number the protocol's rules use, with bounds,
+// kept in state ("params/<module>.<name>" -> u64) so governance can change
+// them and a proof can show them (PROTOCOL.md §10, docs/ledger.md).
+//
+// The table below is the single list of parameters: name, default, bounds.
+// Genesis may set any of them; a value outside its bounds, or an unknown
+// name, is refused with the bounds in the message.
+//
+// Thread safety: values and free functions.
+#ifndef AGORA_CONSENSUS_LEDGER_PARAMS_H_
+#define AGORA_CONSENSUS_LEDGER_PARAMS_H_
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "consensus/ledger/state_buffer.h"
+
+namespace agora::consensus {
+
+struct Params {
+  // consensus: read by the node at every height.
+  uint64_t timeout_propose_ms = 1000;
+  uint64_t timeout_prevote_ms = 500;
+  uint64_t timeout_precommit_ms = 500;
+  uint64_t timeout_delta_ms = 500;
+  uint64_t block_bytes_max = 1u << 20;
+  // bank
+  uint64_t min_fee_uagr = 0;
+  // staking
+  uint64_t epoch_blocks = 100;
+  uint64_t validators_max = 100;
+  uint64_t unbonding_blocks = 1000;
+  uint64_t validator_stake_min_uagr = 1'000'000;
+  // slashing
+  uint64_t slash_double_sign_ppm = 50'000;
+  uint64_t slash_downtime_ppm = 10'000;
+  uint64_t downtime_window_blocks = 100;
+  uint64_t downtime_missed_ppm = 500'000;
+  uint64_t downtime_jail_blocks = 600;
+  uint64_t evidence_age_blocks_max = 1000;
+};
+
+struct ParamSpec {
+  std::string_view name;  // "<module>.<name>"
+  uint64_t Params::*field;
+  uint64_t min;
+  uint64_t max;
+  std::string_view what;  // one line for `agora query params`
+};
+std::span<const ParamSpec> ParamTable();
+
+// InvalidArgument naming the parameter and its bounds for a value outside
+// them or an unknown name; also checks the rules between parameters
+// (evidence_age_blocks_max <= unbonding_blocks).
+Status ValidateParam(std::string_view name, uint64_t value);
+Status ValidateParams(const Params& params);
+// Applies `overrides` (name -> value) to the defaults, checking each.
+Result<Params> ParamsFromOverrides(const std::map<std::string, uint64_t>& overrides);
+
+Params LoadParams(StateReader& state);
+void StoreParams(const Params& params, StateBuffer& state);
+
+}  // namespace agora::consensus
+
+#endif  // AGORA_CONSENSUS_LEDGER_PARAMS_H_

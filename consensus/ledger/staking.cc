@@ -1,0 +1,373 @@
+#include "consensus/ledger/staking.h"
+
+#include <algorithm>
+
+#include "common/check.h"
+#include "consensus/ledger/bank.h"
+
+namespace agora::consensus::staking {
+namespace {
+
+std::string WithBytes(std::string prefix, ByteSpan b) {
+  prefix.append(b.begin(), b.end());
+  return prefix;
+}
+std::string WithU64(std::string prefix, uint64_t v) {
+  Bytes b = U64Bytes(v);
+  return WithBytes(std::move(prefix), b);
+}
+
+std::string StakeKey(const Address& a) { return WithBytes("staking/stake/", a.bytes()); }
+std::string UnbondPrefix(const Address& a) { return WithBytes("staking/unbond/", a.bytes()); }
+std::string UnbondKey(const Address& a, uint64_t done_at) { return WithU64(UnbondPrefix(a), done_at); }
+std::string UnbondQueueKey(uint64_t done_at, const Address& a) {
+  return WithBytes(WithU64("staking/unbondq/", done_at), a.bytes());
+}
+std::string ValidatorKey(const Address& a) { return WithBytes("staking/val/", a.bytes()); }
+std::string ValidatorByKeyKey(const PublicKey& k) { return WithBytes("staking/valkey/", k.bytes); }
+constexpr std::string_view kSetPrefix = "staking/set/";
+
+Bytes EncodeValidator(const ValidatorRecord& r) {
+  Bytes out(r.consensus_key.bytes.begin(), r.consensus_key.bytes.end());
+  PutU64BigEndian(out, r.jailed_until);
+  out.push_back(static_cast<uint8_t>((r.jailed ? 1 : 0) | (r.tombstoned ? 2 : 0)));
+  PutU64BigEndian(out, r.created_height);
+  out.push_back(static_cast<uint8_t>(r.moniker.size()));
+  out.insert(out.end(), r.moniker.begin(), r.moniker.end());
+  return out;
+}
+
+ValidatorRecord DecodeValidator(const Address& operator_address, ByteSpan b) {
+  AGORA_CHECK_MSG(b.size() >= 32 + 8 + 1 + 8 + 1 && b.size() == 50u + b[49],
+                  "malformed validator record");
+  ValidatorRecord r;
+  r.operator_address = operator_address;
+  std::copy(b.begin(), b.begin() + 32, r.consensus_key.bytes.begin());
+  r.jailed_until = ReadU64(b, 32);
+  r.jailed = (b[40] & 1) != 0;
+  r.tombstoned = (b[40] & 2) != 0;
+  r.created_height = ReadU64(b, 41);
+  r.moniker.assign(b.begin() + 50, b.end());
+  return r;
+}
+
+void AddTo(StateBuffer& state, std::string_view key, uint64_t add, uint64_t sub) {
+  const uint64_t v = state.GetU64(key);
+  AGORA_CHECK(v >= sub && v - sub <= kAmountUagrMax - add);
+  state.SetU64(key, v - sub + add);
+}
+
+TxResult Fail(TxCode code, std::string log) {
+  TxResult r;
+  r.code = code;
+  r.log = std::move(log);
+  return r;
+}
+
+Bytes EncodeSet(const std::vector<Validator>& validators) {
+  Bytes out;
+  for (const Validator& v : validators) {
+    out.insert(out.end(), v.key.bytes.begin(), v.key.bytes.end());
+    PutU64BigEndian(out, v.power);
+  }
+  return out;
+}
+
+std::vector<Validator> DecodeSet(ByteSpan b) {
+  AGORA_CHECK_MSG(b.size() % 40 == 0, "malformed validator set record");
+  std::vector<Validator> out;
+  for (size_t i = 0; i < b.size(); i += 40) {
+    Validator v;
+    std::copy(b.begin() + i, b.begin() + i + 32, v.key.bytes.begin());
+    v.power = ReadU64(b, i + 32);
+    out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+uint64_t GetStake(StateReader& state, const Address& address) {
+  return state.GetU64(StakeKey(address));
+}
+
+void SetStake(StateBuffer& state, const Address& address, uint64_t stake_uagr) {
+  AddTo(state, kTotalBondedKey, stake_uagr, GetStake(state, address));
+  if (stake_uagr == 0) {
+    state.Delete(StakeKey(address));
+  } else {
+    state.SetU64(StakeKey(address), stake_uagr);
+  }
+}
+
+uint64_t UnbondingOf(StateReader& state, const Address& address) {
+  uint64_t total = 0;
+  const std::string prefix = UnbondPrefix(address);
+  for (const auto& [key, value] :
+       state.ScanPrefix(AsBytes(prefix), kUnbondingsPerAccountMax + 1)) {
+    total += ReadU64(value, 0);
+  }
+  return total;
+}
+
+std::optional<ValidatorRecord> GetValidator(StateReader& state, const Address& operator_address) {
+  std::optional<Bytes> v = state.Get(ValidatorKey(operator_address));
+  if (!v) return std::nullopt;
+  return DecodeValidator(operator_address, *v);
+}
+
+std::optional<ValidatorRecord> GetValidatorByKey(StateReader& state, const PublicKey& key) {
+  std::optional<Bytes> op = state.Get(ValidatorByKeyKey(key));
+  if (!op) return std::nullopt;
+  return GetValidator(state, Address::FromBytes(*op).value());
+}
+
+void PutValidator(StateBuffer& state, const ValidatorRecord& record) {
+  state.Set(ValidatorKey(record.operator_address), EncodeValidator(record));
+  state.Set(ValidatorByKeyKey(record.consensus_key), record.operator_address.bytes());
+}
+
+std::vector<ValidatorRecord> AllValidators(StateReader& state) {
+  std::vector<ValidatorRecord> out;
+  const std::string prefix = "staking/val/";
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(prefix), kCandidatesMax)) {
+    auto address = Address::FromBytes(ByteSpan(key).subspan(prefix.size()));
+    AGORA_CHECK(address.ok());
+    out.push_back(DecodeValidator(*address, value));
+  }
+  return out;
+}
+
+void GenesisValidator(StateBuffer& state, const ValidatorRecord& record, uint64_t stake_uagr) {
+  PutValidator(state, record);
+  SetStake(state, record.operator_address, GetStake(state, record.operator_address) + stake_uagr);
+}
+
+TxResult HandleStake(StateBuffer& state, const Address& sender, const MsgStake& msg) {
+  if (bank::Debit(state, sender, msg.amount_uagr) != TxCode::kOk) {
+    return Fail(TxCode::kInsufficientFunds,
+                "balance is below the stake amount of " + std::to_string(msg.amount_uagr));
+  }
+  SetStake(state, sender, GetStake(state, sender) + msg.amount_uagr);
+  TxResult r;
+  r.events.push_back({"stake",
+                      {{"staker", sender.ToString()},
+                       {"amount_uagr", std::to_string(msg.amount_uagr)},
+                       {"stake_uagr", std::to_string(GetStake(state, sender))}}});
+  return r;
+}
+
+TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height,
+                       const Address& sender, const MsgUnstake& msg) {
+  const uint64_t stake = GetStake(state, sender);
+  if (msg.amount_uagr > stake) {
+    return Fail(TxCode::kInsufficientFunds, "stake is " + std::to_string(stake) +
+                                                " uagr, below the unstake amount of " +
+                                                std::to_string(msg.amount_uagr));
+  }
+  const uint64_t done_at = height + params.unbonding_blocks;
+  const std::string key = UnbondKey(sender, done_at);
+  const bool merges = state.Get(key).has_value();
+  if (!merges &&
+      state.ScanPrefix(AsBytes(UnbondPrefix(sender)), kUnbondingsPerAccountMax).size() >=
+          kUnbondingsPerAccountMax) {
+    return Fail(TxCode::kInvalidMessage,
+                "this account already has " + std::to_string(kUnbondingsPerAccountMax) +
+                    " unbondings waiting; wait for the first to complete");
+  }
+  SetStake(state, sender, stake - msg.amount_uagr);
+  state.SetU64(key, state.GetU64(key) + msg.amount_uagr);
+  state.Set(UnbondQueueKey(done_at, sender), Bytes());
+  AddTo(state, kTotalUnbondingKey, msg.amount_uagr, 0);
+  TxResult r;
+  r.events.push_back({"unstake",
+                      {{"staker", sender.ToString()},
+                       {"amount_uagr", std::to_string(msg.amount_uagr)},
+                       {"completes_at_height", std::to_string(done_at)}}});
+  return r;
+}
+
+TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_t height,
+                               const Address& sender, const MsgCreateValidator& msg) {
+  if (GetValidator(state, sender)) {
+    return Fail(TxCode::kAlreadyExists, "this account already operates a validator");
+  }
+  if (state.Get(ValidatorByKeyKey(msg.consensus_key))) {
+    return Fail(TxCode::kAlreadyExists, "consensus key " + msg.consensus_key.ToHex() +
+                                            " belongs to another validator");
+  }
+  const uint64_t stake = GetStake(state, sender);
+  if (stake < params.validator_stake_min_uagr) {
+    return Fail(TxCode::kStakeTooLow,
+                "stake " + std::to_string(stake) + " uagr is below validator_stake_min of " +
+                    std::to_string(params.validator_stake_min_uagr) + "; stake more first");
+  }
+  ValidatorRecord record;
+  record.operator_address = sender;
+  record.consensus_key = msg.consensus_key;
+  record.moniker = msg.moniker;
+  record.created_height = height;
+  PutValidator(state, record);
+  TxResult r;
+  r.events.push_back({"create_validator",
+                      {{"operator", sender.ToString()},
+                       {"consensus_key", msg.consensus_key.ToHex()},
+                       {"moniker", msg.moniker}}});
+  return r;
+}
+
+uint64_t Slash(StateBuffer& state, const Address& operator_address, uint64_t ppm) {
+  auto part = [ppm](uint64_t amount) {
+    return static_cast<uint64_t>(static_cast<unsigned __int128>(amount) * ppm / 1'000'000);
+  };
+  const uint64_t stake = GetStake(state, operator_address);
+  uint64_t burned = part(stake);
+  SetStake(state, operator_address, stake - burned);
+  // Stake that is leaving is slashable until it has left.
+  const std::string prefix = UnbondPrefix(operator_address);
+  for (const auto& [key, value] :
+       state.ScanPrefix(AsBytes(prefix), kUnbondingsPerAccountMax + 1)) {
+    const uint64_t amount = ReadU64(value, 0);
+    const uint64_t cut = part(amount);
+    if (cut == 0) continue;
+    state.Set(std::string(key.begin(), key.end()), U64Bytes(amount - cut));
+    AddTo(state, kTotalUnbondingKey, 0, cut);
+    burned += cut;
+  }
+  bank::Burn(state, burned);
+  return burned;
+}
+
+namespace {
+
+void PayUnbondings(StateBuffer& state, uint64_t height, std::vector<Event>* events) {
+  const std::string queue = "staking/unbondq/";
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(queue), kUnbondingsPerBlockMax)) {
+    const uint64_t done_at = ReadU64(key, queue.size());
+    if (done_at > height) break;
+    const Address owner = Address::FromBytes(ByteSpan(key).subspan(queue.size() + 8)).value();
+    const std::string entry = UnbondKey(owner, done_at);
+    const uint64_t amount = state.GetU64(entry);
+    state.Delete(std::string(key.begin(), key.end()));
+    state.Delete(entry);
+    AddTo(state, kTotalUnbondingKey, 0, amount);
+    AGORA_CHECK(bank::Credit(state, owner, amount) == TxCode::kOk);
+    events->push_back({"unbonding_complete",
+                       {{"staker", owner.ToString()}, {"amount_uagr", std::to_string(amount)}}});
+  }
+}
+
+bool SameSet(const std::vector<Validator>& a, const std::vector<Validator>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].key != b[i].key || a[i].power != b[i].power) return false;
+  }
+  return true;
+}
+
+// Jailed validators leave every set from height + kSetChangeDelayMin on,
+// not only at the next epoch: one that is down or proven Byzantine should
+// not hold power for up to two epochs.
+void RemoveJailed(StateBuffer& state, uint64_t height, std::vector<SetChange>* written,
+                  std::vector<Event>* events) {
+  const uint64_t from = height + kSetChangeDelayMin;
+  std::vector<SetChange> schedule = Schedule(state);
+  auto out = [&state](const Validator& v) {
+    std::optional<ValidatorRecord> r = GetValidatorByKey(state, v.key);
+    return r && (r->jailed || r->tombstoned);
+  };
+  // The set in force at `from`, then every later entry.
+  std::vector<SetChange> affected;
+  for (const SetChange& c : schedule) {
+    if (c.height <= from) {
+      affected.assign(1, SetChange{from, c.validators});
+    } else {
+      affected.push_back(c);
+    }
+  }
+  for (SetChange& c : affected) {
+    std::vector<Validator> kept;
+    for (const Validator& v : c.validators) {
+      if (!out(v)) kept.push_back(v);
+    }
+    if (kept.size() == c.validators.size()) continue;
+    if (kept.empty()) {
+      // An empty set would halt the chain for good.
+      events->push_back({"validator_set_kept", {{"reason", "every validator is jailed"}}});
+      continue;
+    }
+    c.validators = std::move(kept);
+    PutSet(state, c);
+    written->push_back(c);
+    events->push_back({"validator_set_change",
+                       {{"effective_height", std::to_string(c.height)},
+                        {"validators", std::to_string(c.validators.size())},
+                        {"reason", "jailed"}}});
+  }
+}
+
+}  // namespace
+
+std::vector<SetChange> EndBlock(StateBuffer& state, const Params& params, uint64_t height,
+                                std::vector<Event>* events) {
+  PayUnbondings(state, height, events);
+  std::vector<SetChange> written;
+  RemoveJailed(state, height, &written, events);
+  if (height % params.epoch_blocks != 0) return written;
+
+  // The set one epoch ahead: the largest stakes among validators that are
+  // neither jailed nor tombstoned and hold the minimum; ties by key.
+  struct Candidate {
+    uint64_t stake;
+    PublicKey key;
+  };
+  std::vector<Candidate> candidates;
+  for (const ValidatorRecord& v : AllValidators(state)) {
+    if (v.jailed || v.tombstoned) continue;
+    const uint64_t stake = GetStake(state, v.operator_address);
+    if (stake < params.validator_stake_min_uagr || stake / kUagrPerPower == 0) continue;
+    candidates.push_back({stake, v.consensus_key});
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return a.stake != b.stake ? a.stake > b.stake : a.key < b.key;
+  });
+  if (candidates.size() > params.validators_max) candidates.resize(params.validators_max);
+  SetChange change;
+  change.height = height + params.epoch_blocks + 1;
+  for (const Candidate& c : candidates) {
+    change.validators.push_back({c.key, c.stake / kUagrPerPower, 0});
+  }
+  std::sort(change.validators.begin(), change.validators.end(),
+            [](const Validator& a, const Validator& b) { return a.key < b.key; });
+  if (change.validators.empty()) {
+    events->push_back({"validator_set_kept", {{"reason", "no eligible validator"}}});
+    return written;
+  }
+  const std::vector<SetChange> schedule = Schedule(state);
+  AGORA_CHECK(!schedule.empty() && schedule.back().height < change.height);
+  if (SameSet(schedule.back().validators, change.validators)) return written;
+  PutSet(state, change);
+  written.push_back(change);
+  events->push_back({"validator_set_change",
+                     {{"effective_height", std::to_string(change.height)},
+                      {"validators", std::to_string(change.validators.size())},
+                      {"reason", "epoch"}}});
+  return written;
+}
+
+void PutSet(StateBuffer& state, const SetChange& change) {
+  state.Set(WithU64(std::string(kSetPrefix), change.height), EncodeSet(change.validators));
+}
+
+std::vector<SetChange> Schedule(StateReader& state) {
+  std::vector<SetChange> out;
+  // One change per epoch at most; a chain of 10^6 epochs is far away, and
+  // the bound only limits what one call returns.
+  constexpr size_t kChangesMax = 1'000'000;
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(kSetPrefix), kChangesMax)) {
+    out.push_back({ReadU64(key, kSetPrefix.size()), DecodeSet(value)});
+  }
+  return out;
+}
+
+}  // namespace agora::consensus::staking

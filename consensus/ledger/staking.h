@@ -1,0 +1,93 @@
+// The staking module: bonded stake, unbonding, validators and the
+// validator set of each epoch (PROTOCOL.md §4).
+//
+// State (docs/ledger.md):
+//   staking/stake/<addr>                 -> bonded u64
+//   staking/unbond/<addr><done_at u64>   -> amount u64 (slashable until done_at)
+//   staking/unbondq/<done_at u64><addr>  -> "" (the queue EndBlock walks)
+//   staking/val/<addr>                   -> validator record (below)
+//   staking/valkey/<consensus key>       -> operator addr (keys are unique)
+//   staking/set/<height u64>             -> the set in force from that height
+//   staking/total_bonded, staking/total_unbonding -> u64
+//
+// Power is stake in whole AGR (stake / 10^6): supply <= 2^62 uagr keeps the
+// total power below 2^42, far inside the consensus core's bound.
+//
+// Thread safety: free functions over the caller's buffer.
+#ifndef AGORA_CONSENSUS_LEDGER_STAKING_H_
+#define AGORA_CONSENSUS_LEDGER_STAKING_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/address.h"
+#include "common/keys.h"
+#include "consensus/ledger/application.h"
+#include "consensus/ledger/params.h"
+#include "consensus/ledger/state_buffer.h"
+
+namespace agora::consensus::staking {
+
+inline constexpr std::string_view kTotalBondedKey = "staking/total_bonded";
+inline constexpr std::string_view kTotalUnbondingKey = "staking/total_unbonding";
+inline constexpr uint64_t kUagrPerPower = 1'000'000;
+// Bounds on the work of one EndBlock: unbondings paid out per block (the
+// rest wait a block), validators considered for a set.
+inline constexpr size_t kUnbondingsPerBlockMax = 1'000;
+inline constexpr size_t kCandidatesMax = 10'000;
+// Unbonding entries one account may have waiting; more would make slashing
+// it unbounded work.
+inline constexpr size_t kUnbondingsPerAccountMax = 32;
+
+struct ValidatorRecord {
+  Address operator_address;
+  PublicKey consensus_key;
+  std::string moniker;
+  uint64_t jailed_until = 0;  // 0: not jailed; else the first height it may unjail
+  bool jailed = false;
+  bool tombstoned = false;    // double-signed: never a validator again
+  uint64_t created_height = 0;
+};
+
+uint64_t GetStake(StateReader& state, const Address& address);
+// Changes bonded stake, keeping total_bonded exact.
+void SetStake(StateBuffer& state, const Address& address, uint64_t stake_uagr);
+uint64_t UnbondingOf(StateReader& state, const Address& address);
+
+std::optional<ValidatorRecord> GetValidator(StateReader& state, const Address& operator_address);
+std::optional<ValidatorRecord> GetValidatorByKey(StateReader& state, const PublicKey& key);
+void PutValidator(StateBuffer& state, const ValidatorRecord& record);
+// Every validator record, in operator-address order (at most kCandidatesMax).
+std::vector<ValidatorRecord> AllValidators(StateReader& state);
+
+// Genesis: a validator bonded with `stake_uagr` taken from nowhere (the
+// caller counts it into the supply).
+void GenesisValidator(StateBuffer& state, const ValidatorRecord& record, uint64_t stake_uagr);
+
+TxResult HandleStake(StateBuffer& state, const Address& sender, const MsgStake& msg);
+TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height,
+                       const Address& sender, const MsgUnstake& msg);
+TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_t height,
+                               const Address& sender, const MsgCreateValidator& msg);
+
+// Takes `ppm` of the operator's bonded and unbonding stake and burns it.
+// Returns the amount burned.
+uint64_t Slash(StateBuffer& state, const Address& operator_address, uint64_t ppm);
+
+// End of block: pays out unbondings due at `height`; removes validators
+// jailed or tombstoned by now from every set from height + 3 on; at an
+// epoch boundary computes the set that takes effect one epoch later
+// (height + epoch_blocks + 1) if it differs from the one in force then.
+// Returns the schedule entries written.
+std::vector<SetChange> EndBlock(StateBuffer& state, const Params& params, uint64_t height,
+                                std::vector<Event>* events);
+
+void PutSet(StateBuffer& state, const SetChange& change);
+// Every stored set change, in height order.
+std::vector<SetChange> Schedule(StateReader& state);
+
+}  // namespace agora::consensus::staking
+
+#endif  // AGORA_CONSENSUS_LEDGER_STAKING_H_

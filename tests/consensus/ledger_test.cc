@@ -1,0 +1,417 @@
+// The ledger application: bank, staking, slashing and params, block by
+// block, with conservation audited after every block (LedgerHarness::Run).
+#include <gtest/gtest.h>
+
+#include "consensus/ledger/bank.h"
+#include "consensus/ledger/slashing.h"
+#include "tests/consensus/ledger_harness.h"
+
+namespace agora::consensus {
+namespace {
+
+using testing::AddressOf;
+using testing::Key;
+using testing::LedgerHarness;
+using testing::Signed;
+
+Params FastParams() {
+  Params p;
+  p.min_fee_uagr = 10;
+  p.epoch_blocks = 10;
+  p.unbonding_blocks = 10;
+  p.evidence_age_blocks_max = 10;
+  p.downtime_window_blocks = 10;
+  p.downtime_missed_ppm = 500'000;
+  p.downtime_jail_blocks = 5;
+  p.validator_stake_min_uagr = 1'000'000;
+  return p;
+}
+
+Tx Transfer(const SecretKey& from, uint64_t nonce, const SecretKey& to, uint64_t amount,
+            uint64_t fee = 10) {
+  return Signed(from, nonce, MsgTransfer{AddressOf(to), amount}, fee);
+}
+
+TEST(LedgerTest, TransfersMoveMoneyFeesGoToTheProposerFailedMessagesStillPay) {
+  LedgerHarness h(4, 2, FastParams(), 10'000'000, 1000);
+  const SecretKey a = Key(1), b = Key(2), proposer = Key(250);
+  const Hash256 genesis_root = h.ledger().AppHash();
+  auto run = h.Run({Transfer(a, 0, b, 100),          // ok
+                    Transfer(a, 0, b, 100),          // nonce used: nothing happens
+                    Transfer(a, 5, b, 100),          // nonce ahead: nothing happens
+                    Transfer(a, 1, b, 1000),         // more than the balance: pays the fee
+                    Transfer(a, 2, b, 1, /*fee=*/9),  // fee below the minimum: nothing
+                    Transfer(a, 2, b, 50)});         // ok
+  ASSERT_EQ(run.results.size(), 6u);
+  EXPECT_EQ(run.results[0].code, TxCode::kOk);
+  EXPECT_EQ(run.results[1].code, TxCode::kBadNonce);
+  EXPECT_EQ(run.results[2].code, TxCode::kBadNonce);
+  EXPECT_EQ(run.results[3].code, TxCode::kInsufficientFunds);
+  EXPECT_EQ(run.results[4].code, TxCode::kFeeTooLow);
+  EXPECT_EQ(run.results[5].code, TxCode::kOk);
+  EXPECT_EQ(run.results[0].events.at(0).type, "transfer");
+  EXPECT_TRUE(run.results[3].events.empty()) << "a failed message's events are dropped";
+  EXPECT_EQ(h.Balance(a), 1000u - 110 - 10 - 60);
+  EXPECT_EQ(h.ledger().Account(AddressOf(a)).nonce, 3u);
+  EXPECT_EQ(h.Balance(b), 1000u + 150);
+  EXPECT_EQ(h.Balance(proposer), 30u);
+  EXPECT_NE(h.ledger().AppHash(), genesis_root);
+  const Totals t = h.ledger().ReadTotals();
+  EXPECT_EQ(t.supply, 2000u + 4 * 1000u + 4 * 10'000'000u);
+  EXPECT_EQ(t.balances, 2000u + 4 * 1000u);
+}
+
+TEST(LedgerTest, ResultsHashCoversCodesAndEvents) {
+  TxResult ok{Blake2b256(AsBytes("t")), TxCode::kOk, "", {{"transfer", {{"to", "x"}}}}};
+  TxResult failed = ok;
+  failed.code = TxCode::kInsufficientFunds;
+  TxResult other_event = ok;
+  other_event.events[0].attributes[0].second = "y";
+  TxResult other_log = ok;
+  other_log.log = "logs are for people and not committed";
+  EXPECT_NE(ResultsHash({ok}), ResultsHash({failed}));
+  EXPECT_NE(ResultsHash({ok}), ResultsHash({other_event}));
+  EXPECT_NE(ResultsHash({ok, failed}), ResultsHash({failed, ok}));
+  EXPECT_EQ(ResultsHash({ok}), ResultsHash({other_log}));
+  EXPECT_NE(ResultsHash({}), ResultsHash({ok}));
+}
+
+TEST(LedgerTest, GenesisRefusesSupplyAbove2To62AndDuplicates) {
+  MemKvStore store;
+  auto ledger = Ledger::Open(&store).value();
+  LedgerGenesis g;
+  g.validators.push_back({Key(100).public_key(), AddressOf(Key(100)), "v", 1'000'000});
+  g.accounts.push_back({AddressOf(Key(1)), kAmountUagrMax - 1'000'000});
+  g.accounts.push_back({AddressOf(Key(2)), 1});
+  WriteBatch batch;
+  Status s = ledger->InitGenesis(g, &batch);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("2^62"), std::string::npos) << s.message();
+  g.accounts.pop_back();
+  g.accounts.push_back({AddressOf(Key(1)), 1});
+  EXPECT_EQ(ledger->InitGenesis(g, &batch).code(), StatusCode::kInvalidArgument)
+      << "an account listed twice";
+  g.accounts.pop_back();
+  g.validators.push_back({Key(100).public_key(), AddressOf(Key(101)), "w", 1'000'000});
+  EXPECT_EQ(ledger->InitGenesis(g, &batch).code(), StatusCode::kInvalidArgument)
+      << "a consensus key listed twice";
+  g.validators.pop_back();
+  g.validators[0].stake_uagr = 999'999;
+  EXPECT_EQ(ledger->InitGenesis(g, &batch).code(), StatusCode::kInvalidArgument)
+      << "a validator with power 0";
+  EXPECT_EQ(batch.count(), 0u) << "a refused genesis writes nothing";
+}
+
+TEST(LedgerTest, TheWholeSupplyInOneAccountStillConserves) {
+  // Exactly 2^62 in total: every balance can be moved into one account and
+  // nothing saturates or wraps.
+  MemKvStore store;
+  auto ledger = Ledger::Open(&store).value();
+  LedgerGenesis g;
+  g.validators.push_back({Key(100).public_key(), AddressOf(Key(100)), "v", 1'000'000});
+  g.accounts.push_back({AddressOf(Key(1)), kAmountUagrMax / 2 - 1'000'000});
+  g.accounts.push_back({AddressOf(Key(2)), kAmountUagrMax / 2});
+  g.params = FastParams();
+  g.params.min_fee_uagr = 0;
+  WriteBatch batch;
+  ASSERT_TRUE(ledger->InitGenesis(g, &batch).ok());
+  ASSERT_TRUE(store.Write(batch, Durability::kSynced).ok());
+  ledger->Committed();
+  EXPECT_EQ(ledger->ReadTotals().supply, kAmountUagrMax);
+  BlockContext ctx;
+  ctx.height = 1;
+  ctx.proposer = AddressOf(Key(1));
+  ledger->BeginBlock(ctx);
+  const uint64_t all = kAmountUagrMax / 2 - 1'000'000;
+  EXPECT_EQ(ledger->DeliverTx(Transfer(Key(1), 0, Key(2), all, 0)).code, TxCode::kOk);
+  ledger->EndBlock();
+  WriteBatch block;
+  ASSERT_TRUE(ledger->Commit(&block).ok());
+  ASSERT_TRUE(store.Write(block, Durability::kSynced).ok());
+  ledger->Committed();
+  EXPECT_EQ(ledger->Account(AddressOf(Key(2))).balance_uagr, kAmountUagrMax - 1'000'000);
+  EXPECT_TRUE(ledger->AuditTotals().ok());
+}
+
+TEST(LedgerTest, CheckTxReportsSenderNonceAndMostItCanDebit) {
+  LedgerHarness h(4, 1, FastParams(), 10'000'000, 1000);
+  auto check = h.ledger().CheckTx(Signed(Key(1), 0, MsgStake{300}, 15));
+  ASSERT_TRUE(check.ok()) << check.status().message();
+  EXPECT_EQ(check->sender, AddressOf(Key(1)));
+  EXPECT_EQ(check->nonce, 0u);
+  EXPECT_EQ(check->debit_uagr_max, 315u);
+  check = h.ledger().CheckTx(Signed(Key(1), 0, MsgUnjail{}, 15));
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(check->debit_uagr_max, 15u) << "unjail moves no money besides its fee";
+  EXPECT_EQ(h.ledger().CheckTx(Signed(Key(1), 0, MsgStake{991})).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(h.ledger().CheckTx(Signed(Key(1), 0, MsgStake{1}, 9)).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(LedgerTest, DecodeRefusesMalformedMessages) {
+  const SecretKey a = Key(1);
+  auto decode = [](const Bytes& raw) { return DecodeTx(raw, testing::kChain).status(); };
+  EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, 10, MsgStake{0})).ok());
+  EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, 10, MsgUnstake{kAmountUagrMax + 1})).ok());
+  EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, kAmountUagrMax + 1, MsgUnjail{})).ok());
+  EXPECT_FALSE(
+      decode(MakeTx(a, testing::kChain, 0, 10, MsgCreateValidator{a.public_key(), ""})).ok());
+  EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, 10,
+                             MsgCreateValidator{a.public_key(), std::string(65, 'x')}))
+                   .ok());
+  EXPECT_FALSE(
+      decode(MakeTx(a, testing::kChain, 0, 10, MsgCreateValidator{a.public_key(), "tab\there"}))
+          .ok());
+  EXPECT_TRUE(
+      decode(MakeTx(a, testing::kChain, 0, 10, MsgCreateValidator{a.public_key(), "fine"})).ok());
+}
+
+TEST(StakingTest, StakeUnstakeAndUnbondingReturnsAfterTheUnbondingTime) {
+  LedgerHarness h(4, 1, FastParams(), 10'000'000, 10'000'000);
+  const SecretKey a = Key(1);
+  auto run = h.Run({Signed(a, 0, MsgStake{3'000'000}), Signed(a, 1, MsgUnstake{1'000'000}),
+                    Signed(a, 2, MsgUnstake{5'000'000})});
+  EXPECT_EQ(run.results[0].code, TxCode::kOk);
+  EXPECT_EQ(run.results[1].code, TxCode::kOk);
+  EXPECT_EQ(run.results[2].code, TxCode::kInsufficientFunds) << "more than the stake";
+  EXPECT_EQ(h.Stake(a), 2'000'000u);
+  EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 1'000'000u);
+  EXPECT_EQ(h.Balance(a), 10'000'000u - 3'000'000 - 30);
+  // Unstaked at height 1: back at height 1 + unbonding_blocks, not before.
+  h.RunTo(10);
+  EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 1'000'000u);
+  run = h.Run({});
+  EXPECT_EQ(h.ledger().Height(), 11u);
+  EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 0u);
+  EXPECT_EQ(h.Balance(a), 10'000'000u - 2'000'000 - 30);
+  ASSERT_FALSE(run.end.events.empty());
+  EXPECT_EQ(run.end.events.back().type, "unbonding_complete");
+}
+
+TEST(StakingTest, ANewValidatorJoinsOneEpochAfterTheBoundaryThatCountsIt) {
+  LedgerHarness h(4, 2, FastParams(), 10'000'000, 100'000'000);
+  const SecretKey op = Key(1), consensus_key = Key(200);
+  auto run = h.Run({Signed(op, 0, MsgCreateValidator{consensus_key.public_key(), "early"})});
+  EXPECT_EQ(run.results[0].code, TxCode::kStakeTooLow) << run.results[0].log;
+  run = h.Run({Signed(op, 1, MsgStake{20'000'000}),
+               Signed(op, 2, MsgCreateValidator{consensus_key.public_key(), "fifth"}),
+               Signed(op, 3, MsgCreateValidator{Key(201).public_key(), "again"})});
+  EXPECT_EQ(run.results[1].code, TxCode::kOk) << run.results[1].log;
+  EXPECT_EQ(run.results[2].code, TxCode::kAlreadyExists);
+  // Another account may not reuse the key.
+  run = h.Run({Signed(Key(2), 0, MsgStake{2'000'000}),
+               Signed(Key(2), 1, MsgCreateValidator{consensus_key.public_key(), "thief"})});
+  EXPECT_EQ(run.results[0].code, TxCode::kOk);
+  run.results.erase(run.results.begin());
+  EXPECT_EQ(run.results[0].code, TxCode::kAlreadyExists);
+  h.RunTo(9);
+  run = h.Run({});  // height 10: the boundary
+  ASSERT_EQ(run.end.set_changes.size(), 1u);
+  EXPECT_EQ(run.end.set_changes[0].height, 21u);
+  ASSERT_EQ(run.end.set_changes[0].validators.size(), 5u);
+  uint64_t power = 0;
+  for (const Validator& v : run.end.set_changes[0].validators) {
+    if (v.key == consensus_key.public_key()) power = v.power;
+  }
+  EXPECT_EQ(power, 20u) << "power is whole AGR of stake";
+  EXPECT_EQ(h.SetAt(20).size(), 4u);
+  EXPECT_EQ(h.SetAt(21).size(), 5u);
+  // Nothing changed by the next boundary: no new entry.
+  h.RunTo(19);
+  EXPECT_TRUE(h.Run({}).end.set_changes.empty());
+}
+
+TEST(StakingTest, SetIsTheLargestStakesUpToValidatorsMaxTiesByKey) {
+  Params p = FastParams();
+  p.validators_max = 4;
+  LedgerHarness h(4, 2, p, 10'000'000, 100'000'000);
+  // Account 1 outbids every genesis validator; account 2 ties them.
+  h.Run({Signed(Key(1), 0, MsgStake{11'000'000}),
+         Signed(Key(1), 1, MsgCreateValidator{Key(201).public_key(), "big"}),
+         Signed(Key(2), 0, MsgStake{10'000'000}),
+         Signed(Key(2), 1, MsgCreateValidator{Key(202).public_key(), "tie"})});
+  h.RunTo(10);
+  std::vector<Validator> next = h.SetAt(21);
+  ASSERT_EQ(next.size(), 4u);
+  std::vector<PublicKey> tied{Key(100).public_key(), Key(101).public_key(),
+                              Key(102).public_key(), Key(103).public_key(),
+                              Key(202).public_key()};
+  std::sort(tied.begin(), tied.end());
+  std::set<PublicKey> expected{Key(201).public_key(), tied[0], tied[1], tied[2]};
+  std::set<PublicKey> got;
+  for (const Validator& v : next) got.insert(v.key);
+  EXPECT_EQ(got, expected);
+}
+
+TEST(SlashingTest, DowntimeSlashesAndJailsUnjailOnlyAfterTheJailTime) {
+  LedgerHarness h(4, 0, FastParams());
+  const SecretKey lazy = Key(103);
+  const PublicKey away = lazy.public_key();
+  const uint64_t stake = h.Stake(lazy);
+  const uint64_t burned_before = h.ledger().ReadTotals().burned;
+  // Window 10, more than half missed: it has missed 6 of 10 by height 11.
+  uint64_t jailed_at = 0;
+  for (int i = 0; i < 12 && jailed_at == 0; ++i) {
+    auto run = h.Run({}, {away});
+    for (const Event& e : run.end.events) {
+      if (e.type == "slash") jailed_at = h.ledger().Height();
+    }
+  }
+  ASSERT_NE(jailed_at, 0u) << "never jailed";
+  EXPECT_EQ(h.Stake(lazy), stake - stake / 100) << "1% slashed";
+  EXPECT_EQ(h.ledger().ReadTotals().burned - burned_before, stake / 100);
+  auto record = staking::GetValidator(h.ledger().committed(), AddressOf(lazy)).value();
+  EXPECT_TRUE(record.jailed);
+  EXPECT_FALSE(record.tombstoned);
+  EXPECT_EQ(record.jailed_until, jailed_at + 5);
+  // Unjail too early: refused, fee paid, still jailed.
+  auto run = h.Run({Signed(lazy, 0, MsgUnjail{})});
+  EXPECT_EQ(run.results[0].code, TxCode::kJailed) << run.results[0].log;
+  EXPECT_TRUE(staking::GetValidator(h.ledger().committed(), AddressOf(lazy))->jailed);
+  // Not a validator at all / not jailed.
+  run = h.Run({Signed(Key(250), 0, MsgUnjail{}), Signed(Key(100), 0, MsgUnjail{})});
+  EXPECT_EQ(run.results[0].code, TxCode::kNotValidator);
+  EXPECT_EQ(run.results[1].code, TxCode::kInvalidMessage);
+  h.RunTo(jailed_at + 4);
+  run = h.Run({Signed(lazy, 1, MsgUnjail{})});
+  EXPECT_EQ(run.results[0].code, TxCode::kOk) << run.results[0].log;
+  EXPECT_FALSE(staking::GetValidator(h.ledger().committed(), AddressOf(lazy))->jailed);
+  // Jailing took it out of the set three blocks later; unjailing brings it
+  // back only at an epoch boundary.
+  auto in_set = [&](uint64_t height) {
+    for (const Validator& v : h.SetAt(height)) {
+      if (v.key == away) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(in_set(jailed_at + 2));
+  EXPECT_FALSE(in_set(jailed_at + 3));
+  EXPECT_FALSE(in_set(h.ledger().Height() + 2));
+  h.RunTo(h.ledger().Height() + 20);
+  bool back = false;
+  for (const Validator& v : h.SetAt(h.ledger().Height() + 11)) back |= v.key == away;
+  EXPECT_TRUE(back) << "an unjailed validator returns at a later epoch";
+}
+
+TEST(SlashingTest, ANewValidatorIsNotJudgedBeforeAWholeWindow) {
+  LedgerHarness h(4, 0, FastParams());
+  for (int i = 0; i < 9; ++i) h.Run({}, {Key(103).public_key()});
+  EXPECT_FALSE(staking::GetValidator(h.ledger().committed(), AddressOf(Key(103)))->jailed);
+  EXPECT_EQ(slashing::GetSigningInfo(h.ledger().committed(), Key(103).public_key()).missed, 8u)
+      << "height 1 has no last commit";
+}
+
+VerifiedEvidence DoubleSign(const SecretKey& key, uint64_t height) {
+  Vote a{VoteType::kPrevote, height, 0, Blake2b256(AsBytes("a")), 0, {}};
+  Vote b = a;
+  b.block = Blake2b256(AsBytes("b"));
+  a.signature = key.Sign({testing::kChain, SignKind::kPrevote}, a.SignBytes());
+  b.signature = key.Sign({testing::kChain, SignKind::kPrevote}, b.SignBytes());
+  return {Evidence{key.public_key(), a, b}, 10};
+}
+
+TEST(SlashingTest, DoubleSignSlashesStakeAndUnbondingAndTombstonesForGood) {
+  LedgerHarness h(4, 0, FastParams(), 10'000'000);
+  const SecretKey cheat = Key(101);
+  h.Run({Signed(cheat, 0, MsgUnstake{2'000'000})});
+  h.Run({});
+  EXPECT_TRUE(h.ledger().CheckEvidence(cheat.public_key(), 2, 3).ok());
+  EXPECT_FALSE(h.ledger().CheckEvidence(cheat.public_key(), 3, 3).ok()) << "not from the future";
+  EXPECT_FALSE(h.ledger().CheckEvidence(Key(9).public_key(), 2, 3).ok()) << "unknown validator";
+  auto run = h.Run({}, {}, {DoubleSign(cheat, 2)});
+  ASSERT_FALSE(run.end.events.empty());
+  EXPECT_EQ(run.end.events[0].type, "slash");
+  EXPECT_EQ(h.Stake(cheat), 8'000'000u - 400'000) << "5% of the bonded stake";
+  EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(cheat)), 2'000'000u - 100'000)
+      << "and 5% of what is unbonding";
+  auto record = staking::GetValidator(h.ledger().committed(), AddressOf(cheat)).value();
+  EXPECT_TRUE(record.tombstoned);
+  EXPECT_FALSE(h.ledger().CheckEvidence(cheat.public_key(), 2, 4).ok())
+      << "no second punishment for the same validator";
+  const uint64_t punished_at = h.ledger().Height();
+  auto holds = [&](uint64_t height) {
+    for (const Validator& v : h.SetAt(height)) {
+      if (v.key == cheat.public_key()) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(holds(punished_at + 2));
+  EXPECT_FALSE(holds(punished_at + 3)) << "out of the set three blocks after the evidence";
+  run = h.Run({Signed(cheat, 1, MsgUnjail{})});
+  EXPECT_EQ(run.results[0].code, TxCode::kJailed);
+  h.RunTo(10);
+  for (const Validator& v : h.SetAt(21)) EXPECT_NE(v.key, cheat.public_key());
+  // Old evidence is refused.
+  h.RunTo(20);
+  EXPECT_FALSE(h.ledger().CheckEvidence(Key(100).public_key(), 5, 21).ok());
+}
+
+TEST(ParamsTest, BoundsAndRulesBetweenParameters) {
+  EXPECT_TRUE(ValidateParams(Params{}).ok());
+  EXPECT_EQ(ValidateParam("staking.epoch_blocks", 9).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateParam("staking.epoch_blocks", 10).ok());
+  EXPECT_TRUE(ValidateParam("consensus.block_bytes_max", 8u << 20).ok());
+  EXPECT_FALSE(ValidateParam("consensus.block_bytes_max", (8u << 20) + 1).ok());
+  Status unknown = ValidateParam("staking.epoch", 10);
+  EXPECT_NE(unknown.message().find("unknown parameter"), std::string::npos);
+  auto p = ParamsFromOverrides({{"staking.unbonding_blocks", 50}});
+  EXPECT_FALSE(p.ok()) << "evidence_age_blocks_max (1000) above unbonding (50)";
+  p = ParamsFromOverrides({{"staking.unbonding_blocks", 50}, {"slashing.evidence_age_blocks_max", 50}});
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->unbonding_blocks, 50u);
+}
+
+TEST(ParamsTest, GenesisParamsAreInStateAndRestoredOnReopen) {
+  LedgerHarness h(4, 1, FastParams());
+  EXPECT_EQ(h.ledger().CurrentParams().epoch_blocks, 10u);
+  EXPECT_EQ(h.ledger().CurrentParams().downtime_jail_blocks, 5u);
+  h.Run({Transfer(Key(1), 0, Key(2), 7)});
+  auto reopened = Ledger::Open(&h.store()).value();
+  ASSERT_TRUE(reopened->Load().ok());
+  EXPECT_EQ(reopened->AppHash(), h.ledger().AppHash());
+  EXPECT_EQ(reopened->CurrentParams().downtime_jail_blocks, 5u);
+  EXPECT_EQ(reopened->Account(AddressOf(Key(2))).balance_uagr, 7u);
+  EXPECT_EQ(reopened->Height(), 1u);
+}
+
+TEST(LedgerTest, AnAbandonedBlockLeavesNothingBehind) {
+  LedgerHarness h(4, 2, FastParams());
+  h.Run({});
+  const Hash256 root = h.ledger().AppHash();
+  const uint64_t balance = h.Balance(Key(1));
+  BlockContext ctx;
+  ctx.height = 2;
+  ctx.proposer = AddressOf(Key(250));
+  h.ledger().BeginBlock(ctx);
+  EXPECT_EQ(h.ledger().DeliverTx(Transfer(Key(1), 0, Key(2), 5)).code, TxCode::kOk);
+  EXPECT_EQ(h.Balance(Key(1)), balance) << "committed reads do not see the block in progress";
+  h.ledger().EndBlock();
+  WriteBatch batch;
+  ASSERT_TRUE(h.ledger().Commit(&batch).ok());
+  EXPECT_GT(batch.count(), 0u);
+  // The batch is never written (a crash): nothing moved.
+  h.ledger().Abandon();
+  EXPECT_EQ(h.ledger().AppHash(), root);
+  EXPECT_EQ(h.Balance(Key(1)), balance);
+  EXPECT_EQ(h.ledger().Height(), 1u);
+  auto reopened = Ledger::Open(&h.store()).value();
+  EXPECT_EQ(reopened->AppHash(), root);
+  // And the same block runs again.
+  auto run = h.Run({Transfer(Key(1), 0, Key(2), 5)});
+  EXPECT_EQ(run.results[0].code, TxCode::kOk);
+}
+
+TEST(LedgerTest, TwoLedgersFedTheSameBlocksAgreeAndDifferentOnesDoNot) {
+  LedgerHarness x(4, 2, FastParams()), y(4, 2, FastParams());
+  EXPECT_EQ(x.ledger().AppHash(), y.ledger().AppHash());
+  x.Run({Transfer(Key(1), 0, Key(2), 5)});
+  y.Run({Transfer(Key(1), 0, Key(2), 5)});
+  EXPECT_EQ(x.ledger().AppHash(), y.ledger().AppHash());
+  x.Run({Transfer(Key(1), 1, Key(2), 5)});
+  y.Run({Transfer(Key(1), 1, Key(2), 6)});
+  EXPECT_NE(x.ledger().AppHash(), y.ledger().AppHash());
+}
+
+}  // namespace
+}  // namespace agora::consensus
