@@ -285,7 +285,8 @@ Hash256 HashRange(const Children& c, uint16_t present, uint16_t leaves, unsigned
   const uint16_t mask = RangeMask(lo, width);
   const int count = std::popcount(static_cast<uint16_t>(present & mask));
   if (count == 0) return StateTree::EmptyRoot();
-  if (count == 1 && (leaves & mask) != 0) return c[std::countr_zero(static_cast<uint16_t>(present & mask))].hash;
+  if (count == 1 && (leaves & mask) != 0)
+    return c[std::countr_zero(static_cast<uint16_t>(present & mask))].hash;
   if (width == 1) return c[lo].hash;
   const unsigned half = width / 2;
   return HashNode(HashRange(c, present, leaves, lo, half),
@@ -331,7 +332,8 @@ void WriteStaleIndex(uint64_t version, const std::vector<Bytes>& stale, WriteBat
   auto flush = [&] {
     Bytes key;
     PutU64BigEndian(key, version);
-    for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<uint8_t>(chunk >> shift));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      key.push_back(static_cast<uint8_t>(chunk >> shift));
     batch->Put(KeyPrefix::kStateStale, key, value);
     value.clear();
     ++chunk;
@@ -360,7 +362,8 @@ Result<std::unique_ptr<StateTree>> StateTree::Open(KvStore* store, Options optio
                          store->Get(KeyPrefix::kStateTree, LatestKey()));
   if (!latest) return tree;
   if (latest->size() != 8) {
-    return Status::Corruption("state tree latest-version record is malformed; the store is damaged");
+    return Status::Corruption(
+        "state tree latest-version record is malformed; the store is damaged");
   }
   const uint64_t version = GetU64BigEndian(*latest);
   AGORA_ASSIGN_OR_RETURN(ChildRef root, tree->ReadRootRef(version));
@@ -496,8 +499,8 @@ Result<std::optional<ChildRef>> StateTree::UpdateSubtree(const ChildRef& ref, si
 // Below a leaf or an empty position the subtree holds at most one key, so
 // the new subtree is built from scratch over that key and the puts.
 Result<std::optional<ChildRef>> StateTree::UpdateLeafOrEmpty(const ChildRef& ref, size_t depth,
-                                                             const Change* begin,
-                                                             const Change* end, StageRun& run) {
+                                                             const Change* begin, const Change* end,
+                                                             StageRun& run) {
   std::optional<ChildRef> existing;
   if (ref.kind == Kind::kLeaf) existing = ref;
   std::vector<ChildRef> leaves;
@@ -633,8 +636,9 @@ Result<Hash256> StateTree::RootAt(uint64_t version) {
     return Status::NotFound("state version " + std::to_string(version) + " is not committed");
   }
   if (version + options_.versions_kept <= *version_) {
-    return Status::NotFound("state version " + std::to_string(version) + " was pruned; only the last " +
-                            std::to_string(options_.versions_kept) + " versions are kept");
+    return Status::NotFound("state version " + std::to_string(version) +
+                            " was pruned; only the last " + std::to_string(options_.versions_kept) +
+                            " versions are kept");
   }
   if (version == *version_) return root_ref_->hash;
   AGORA_ASSIGN_OR_RETURN(ChildRef ref, ReadRootRef(version));
@@ -654,7 +658,8 @@ Result<ProvenValue> StateTree::Prove(ByteSpan key, uint64_t version) {
     if (depth >= kNibblesMax) {
       return Status::Corruption("state tree is deeper than 64 nibbles; the store is damaged");
     }
-    AGORA_ASSIGN_OR_RETURN(std::shared_ptr<const Node> node, LoadNode(ref.version, key_hash, depth));
+    AGORA_ASSIGN_OR_RETURN(std::shared_ptr<const Node> node,
+                           LoadNode(ref.version, key_hash, depth));
     const Children children = Expand(*node);
     const unsigned n = Nibble(key_hash, depth);
     // Walk the node's four binary levels until the path ends at an empty

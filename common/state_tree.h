@@ -22,7 +22,8 @@
 // ledger land in one atomic batch: Stage computes a version and appends its
 // writes to the caller's WriteBatch; the caller writes the batch, then calls
 // Commit (or Abandon if it did not write it). Internal nodes are read through
-// a cache bounded by Options::cache_bytes_max.
+// a cache bounded by Options::cache_bytes_max. A commit writes about 1 KB of
+// nodes per changed key (docs/state.md, "Costs" and "Benchmark").
 //
 // Thread safety: not thread-safe. One thread (the node's) is the single
 // writer and makes every call, reads included, or the caller serializes
@@ -61,8 +62,9 @@ inline constexpr size_t kStateValueBytesMax = 1u << 20;
 // a proof has at most that many siblings.
 inline constexpr size_t kStateTreeDepthBitsMax = 256;
 // flags (1) + leaf (64) + sibling count (2) + bitmap (32) + siblings.
-inline constexpr size_t kStateProofBytesMax =
-    1 + 2 * Hash256::kSize + 2 + kStateTreeDepthBitsMax / 8 + kStateTreeDepthBitsMax * Hash256::kSize;
+inline constexpr size_t kStateProofBytesMax = 1 + 2 * Hash256::kSize + 2 +
+                                              kStateTreeDepthBitsMax / 8 +
+                                              kStateTreeDepthBitsMax * Hash256::kSize;
 
 // A leaf of the tree: the hash of a key and the hash of its value.
 struct StateLeaf {
@@ -163,8 +165,7 @@ class StateTree {
 
   StateTree(KvStore* store, Options options);
 
-  Result<std::shared_ptr<const Node>> LoadNode(uint64_t version, const Hash256& path,
-                                               size_t depth);
+  Result<std::shared_ptr<const Node>> LoadNode(uint64_t version, const Hash256& path, size_t depth);
   void CacheInsert(std::string key, std::shared_ptr<const Node> node);
   Result<ChildRef> ReadRootRef(uint64_t version);
   Result<std::optional<ChildRef>> UpdateSubtree(const ChildRef& ref, size_t depth,

@@ -242,7 +242,9 @@ void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
   std::vector<Tx> txs = mempool_->Reap(config_.block_txs_max, kBlockTxBytesMax,
                                        [this](const Address& a) { return ledger_->Account(a); });
   std::vector<Tx> included;
-  auto block = chain_->Propose(*node_key_, NowUnixMs(), std::move(txs), &included);
+  std::vector<consensus::Vote> late;
+  for (const auto& [index, vote] : late_precommits_) late.push_back(vote);
+  auto block = chain_->Propose(*node_key_, NowUnixMs(), std::move(txs), &included, late);
   if (!block.ok()) {
     spdlog::error("cannot propose at height {}: {}", height, block.status().message());
     return;
@@ -363,6 +365,7 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   proposal_blocks_.clear();
   proposal_txs_.clear();
   own_messages_.clear();
+  late_precommits_.clear();
 
   // Events are built only for someone: a subscriber or a waiting client.
   if (rpc_->HasSubscribers("new_block")) {
@@ -528,12 +531,38 @@ void Node::Impl::HandleVote(const p2p::PeerId& from, ByteSpan payload) {
   }
   auto v = CheckVote(m);
   if (!v.ok()) {
-    if (v.status().code() == StatusCode::kOutOfRange) return;  // another height
+    if (v.status().code() == StatusCode::kOutOfRange) {
+      KeepLatePrecommit(m);
+      return;  // another height
+    }
     peers_->Disconnect(from, v.status().message(), /*ban=*/true);
     return;
   }
   peers_->Broadcast(kChannelVote, payload);
   Apply(core_->OnVote(*v));
+}
+
+// A precommit for the block this node committed last, arriving after the
+// decision: kept for the next block's last commit, so the downtime rule
+// does not count a validator that was merely slower than the quorum.
+void Node::Impl::KeepLatePrecommit(const proto::VoteMessage& m) {
+  const uint64_t height = blocks_->height();
+  auto v = consensus::Vote::FromSignBytes(AsBytes(m.sign_bytes()));
+  auto signature = Signature::Parse(AsBytes(m.signature()));
+  if (height == 0 || !v || !signature.ok() || v->type != consensus::VoteType::kPrecommit ||
+      v->height != height || v->block != blocks_->last_block_hash() ||
+      late_precommits_.count(m.validator()) != 0) {
+    return;
+  }
+  const consensus::ValidatorSet& set = chain_->ValidatorsAt(height);
+  if (m.validator() >= set.size() ||
+      !Verify(set.at(m.validator()).key, {genesis_.chain_id, v->Kind()}, AsBytes(m.sign_bytes()),
+              *signature)) {
+    return;  // not worth a ban: it was for a height already decided
+  }
+  v->validator = m.validator();
+  v->signature = *signature;
+  late_precommits_.emplace(m.validator(), *v);
 }
 
 // Decodes a vote and checks its signature against the validator set of its

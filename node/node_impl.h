@@ -137,6 +137,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   Status LoadBodies();
   void ForgetBodies(uint64_t through_height, WriteBatch* batch);
   Result<consensus::Vote> CheckVote(const proto::VoteMessage& m);
+  void KeepLatePrecommit(const proto::VoteMessage& m);
   // `decoded`, when given, is chain_->BlockTxs(block) already computed.
   Status CommitBlock(const proto::Block& block, const proto::Commit& commit,
                      std::vector<Tx>* decoded = nullptr);
@@ -183,6 +184,9 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   // Proposals for the height after the one being decided: validated once
   // this node has committed the height before.
   std::vector<std::pair<proto::ProposalMessage, consensus::Proposal>> future_proposals_;
+  // Precommits for the last committed block that came after the decision,
+  // by validator index (at most one each, so bounded by the set's size).
+  std::map<consensus::ValidatorIndex, consensus::Vote> late_precommits_;
   // What this node broadcast at the current height, re-sent when stuck.
   std::vector<std::pair<uint8_t, Bytes>> own_messages_;
   Clock::time_point height_started_ = Clock::now();

@@ -155,7 +155,8 @@ const ValidatorSet& Chain::ValidatorsAt(uint64_t height) {
 }
 
 Result<proto::Block> Chain::Propose(const SecretKey& proposer, uint64_t now_ms,
-                                    std::vector<Tx> txs, std::vector<Tx>* included) {
+                                    std::vector<Tx> txs, std::vector<Tx>* included,
+                                    const std::vector<Vote>& late_precommits) {
   const uint64_t height = blocks_->height() + 1;
   const Params params = app_->CurrentParams();
   proto::Block block;
@@ -172,6 +173,19 @@ Result<proto::Block> Chain::Propose(const SecretKey& proposer, uint64_t now_ms,
     AGORA_ASSIGN_OR_RETURN(std::optional<proto::Commit> commit, blocks_->CommitAt(height - 1));
     if (!commit) return Status::NotFound("the commit of height " + std::to_string(height - 1) +
                                          " is missing");
+    if (!late_precommits.empty()) {
+      const Hash256 decided = blocks_->last_block_hash();
+      std::vector<Vote> votes;
+      for (const proto::CommitSig& sig : commit->signatures()) {
+        Vote v{VoteType::kPrecommit, height - 1, commit->round(), decided, sig.validator(), {}};
+        std::copy(sig.signature().begin(), sig.signature().end(), v.signature.bytes.begin());
+        votes.push_back(v);
+      }
+      for (const Vote& v : late_precommits) {
+        if (v.height == height - 1 && v.round == commit->round()) votes.push_back(v);
+      }
+      *commit = MakeCommit(height - 1, commit->round(), decided, votes);
+    }
     *block.mutable_last_commit() = *commit;
     h.set_last_commit_hash(ToString(CommitHash(*commit)));
   }

@@ -65,9 +65,14 @@ class Chain final : public ValidatorSetSource {
 
   // A block for height() + 1 proposed by `proposer` at `now_ms`, carrying
   // `txs` (as many as fit the byte limit, in order) and pending evidence.
+  // Its last commit is the stored commit of height() plus `late_precommits`
+  // (precommits for that block and round that arrived after the decision,
+  // signatures already checked): validators that were merely slower are
+  // then not counted as absent by the downtime rule.
   // Returns the block and sets *included to the transactions it holds.
   Result<proto::Block> Propose(const SecretKey& proposer, uint64_t now_ms, std::vector<Tx> txs,
-                               std::vector<Tx>* included);
+                               std::vector<Tx>* included,
+                               const std::vector<Vote>& late_precommits = {});
 
   // Everything about a proposed block for height() + 1 that can be checked
   // before it is decided. On success *decoded (when given) holds its

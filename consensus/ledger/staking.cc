@@ -217,8 +217,12 @@ TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_
 }
 
 uint64_t Slash(StateBuffer& state, const Address& operator_address, uint64_t ppm) {
+  // floor(amount * ppm / 10^6) without a 128-bit product: with amount =
+  // q * 10^6 + r, it is q * ppm + floor(r * ppm / 10^6), and q * ppm stays
+  // below 2^63 for amount <= 2^62, ppm <= 10^6.
   auto part = [ppm](uint64_t amount) {
-    return static_cast<uint64_t>(static_cast<unsigned __int128>(amount) * ppm / 1'000'000);
+    constexpr uint64_t kMillion = 1'000'000;
+    return amount / kMillion * ppm + amount % kMillion * ppm / kMillion;
   };
   const uint64_t stake = GetStake(state, operator_address);
   uint64_t burned = part(stake);

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "node/build_info.h"
 #include "node/cli/chain_commands.h"
+#include "node/cli/ledger_commands.h"
 #include "node/cli/global_options.h"
 #include "node/cli/password.h"
 #include "node/cli/train_commands.h"
@@ -151,6 +152,7 @@ int Run(int argc, char** argv) {
   keys_check->callback([&] { action = [&] { return KeysCheck(global, name, password_file); }; });
 
   AddChainCommands(app, global, action);
+  AddLedgerCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -17,7 +18,9 @@
 
 #include "common/encoding.h"
 #include "common/file_util.h"
+#include "consensus/ledger/params.h"
 #include "consensus/ledger/tx.h"
+#include "node/cli/cli_util.h"
 #include "node/cli/password.h"
 #include "node/config.h"
 #include "node/home.h"
@@ -34,28 +37,8 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kDevnetFundUagr = 1'000'000'000'000'000;  // 1e9 AGR
 constexpr uint64_t kValidatorPower = 10;
-constexpr uint64_t kDefaultMinFeeUagr = 10;
 constexpr auto kDevnetStartTimeout = std::chrono::seconds(30);
 constexpr auto kDevnetStopTimeout = std::chrono::seconds(15);
-
-std::string NodeUrl(const GlobalOptions& g) {
-  if (!g.node_url.empty()) return g.node_url;
-  if (const char* env = std::getenv("AGORA_NODE"); env && *env) return env;
-  return "http://127.0.0.1:26657";
-}
-
-Result<fs::path> Home(const GlobalOptions& g) {
-  if (!g.home.empty()) return fs::path(g.home);
-  return DefaultHome();
-}
-
-void Print(const GlobalOptions& g, const json::value& v, const std::string& human) {
-  if (g.json) {
-    std::cout << json::serialize(v) << "\n";
-  } else {
-    std::cout << human;
-  }
-}
 
 // A free TCP port on 127.0.0.1, found by binding port 0. Another process may
 // take it before the node does; the node then fails to start and says so.
@@ -176,8 +159,30 @@ Result<std::vector<TestnetNode>> ReadTestnet(const fs::path& dir) {
   return nodes;
 }
 
+// --param NAME=VALUE entries for genesis, each checked against its bounds.
+Result<std::map<std::string, uint64_t>> ParseParams(const std::vector<std::string>& entries) {
+  std::map<std::string, uint64_t> out;
+  for (const std::string& e : entries) {
+    const size_t eq = e.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument("--param " + e + ": expected NAME=VALUE");
+    }
+    const std::string name = e.substr(0, eq), text = e.substr(eq + 1);
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      return Status::InvalidArgument("--param " + e + ": the value must be an integer");
+    }
+    AGORA_RETURN_IF_ERROR(consensus::ValidateParam(name, value));
+    out[name] = value;
+  }
+  AGORA_RETURN_IF_ERROR(consensus::ParamsFromOverrides(out).status());
+  return out;
+}
+
 Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
-               const std::string& chain_id, const std::vector<std::string>& funds, bool quiet) {
+               const std::string& chain_id, const std::vector<std::string>& funds,
+               const std::vector<std::string>& params, bool quiet) {
   if (validators < 1 || validators > 64) {
     return Status::InvalidArgument("--validators must be 1..64");
   }
@@ -185,6 +190,7 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
     return Status::AlreadyExists("a testnet already exists in " + dir.string() +
                                  "; remove the directory or pick another --dir");
   }
+  AGORA_ASSIGN_OR_RETURN(auto genesis_params, ParseParams(params));
   AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
   std::vector<SecretKey> keys;
   std::vector<uint16_t> p2p_ports, rpc_ports;
@@ -192,6 +198,7 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
   genesis.chain_id = chain_id;
   genesis.genesis_time_unix_ms = NowUnixMs();
   genesis.min_fee_uagr = kDefaultMinFeeUagr;
+  genesis.params = std::move(genesis_params);
   for (uint32_t i = 0; i < validators; ++i) {
     keys.push_back(SecretKey::Generate());
     AGORA_ASSIGN_OR_RETURN(uint16_t p2p, FreePort());
@@ -304,13 +311,14 @@ Result<pid_t> SpawnNode(const fs::path& home) {
 }
 
 Status DevnetUp(const GlobalOptions& g, uint32_t validators, fs::path dir,
+                const std::vector<std::string>& params,
                 const std::vector<std::string>& funds) {
   if (dir.empty()) {
     AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
     dir = home / "devnet";
   }
   if (!fs::exists(dir / "testnet.json")) {
-    AGORA_RETURN_IF_ERROR(Testnet(g, validators, dir, "agora-devnet", funds, /*quiet=*/true));
+    AGORA_RETURN_IF_ERROR(Testnet(g, validators, dir, "agora-devnet", funds, params, /*quiet=*/true));
   } else if (!funds.empty()) {
     return Status::InvalidArgument("--fund only applies to a new devnet; " + dir.string() +
                                    " already has one (remove it to start over)");
@@ -423,39 +431,6 @@ Status NodeStatus(const GlobalOptions& g) {
   return Status::Ok();
 }
 
-Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who) {
-  auto address = Address::Parse(who);
-  if (address.ok()) return *address;
-  AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
-  auto info = Keyring(home).Show(who);
-  if (!info.ok()) {
-    return Status::InvalidArgument("'" + who + "' is neither an address (" +
-                                   address.status().message() + ") nor a key name");
-  }
-  return info->address;
-}
-
-std::string Pretty(const json::value& v) {
-  std::string out;
-  for (const auto& kv : v.as_object()) {
-    std::string key(kv.key());
-    key.resize(std::max<size_t>(key.size() + 1, 18), ' ');
-    out += key +
-           (kv.value().is_string() ? std::string(kv.value().as_string())
-                                   : json::serialize(kv.value())) +
-           "\n";
-  }
-  return out;
-}
-
-Status QueryAccount(const GlobalOptions& g, const std::string& who) {
-  AGORA_ASSIGN_OR_RETURN(Address address, ResolveAddress(g, who));
-  AGORA_ASSIGN_OR_RETURN(
-      json::value v,
-      rpc::RpcClient(NodeUrl(g)).Call("account", json::object{{"address", address.ToString()}}));
-  Print(g, v, Pretty(v));
-  return Status::Ok();
-}
 
 Status QueryBlock(const GlobalOptions& g, const std::string& which) {
   json::object params;
@@ -491,48 +466,20 @@ struct TransferOptions {
 Status Transfer(const GlobalOptions& g, const TransferOptions& t) {
   if (t.amount == 0) return Status::InvalidArgument("--amount must be a positive integer (uagr)");
   AGORA_ASSIGN_OR_RETURN(Address to, ResolveAddress(g, t.to));
-  AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
-  Keyring keyring(home);
-  AGORA_RETURN_IF_ERROR(keyring.Show(t.from).status());
-  AGORA_ASSIGN_OR_RETURN(std::string password, ReadPassword(t.password_file, /*confirm=*/false));
-  AGORA_ASSIGN_OR_RETURN(SecretKey key, keyring.Unlock(t.from, password));
-  rpc::RpcClient client(NodeUrl(g));
-  AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
-  const std::string chain_id(status.at("chain_id").as_string());
-  uint64_t nonce = 0;
-  if (t.nonce >= 0) {
-    nonce = static_cast<uint64_t>(t.nonce);
-  } else {
-    const Address from = Address::FromPublicKey(key.public_key());
-    AGORA_ASSIGN_OR_RETURN(json::value account,
-                           client.Call("account", json::object{{"address", from.ToString()}}));
-    // Counts this sender's transfers still pending, so two in a row work.
-    nonce = account.at("next_nonce").to_number<uint64_t>();
-  }
-  Bytes raw = consensus::MakeTransfer(key, chain_id, nonce, t.fee, to, t.amount);
-  json::object params{{"tx", Base64Encode(raw)}};
-  if (t.wait) {
-    AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit_wait", params,
-                                                           std::chrono::milliseconds(40'000)));
-    Print(g, result, Pretty(result));
-    if (result.at("code").to_number<uint64_t>() != 0) {
-      return Status::FailedPrecondition("the transfer was committed but failed: " +
-                                        std::string(result.at("result").as_string()));
-    }
-    return Status::Ok();
-  }
-  AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit", params));
-  Print(g, result,
-        Pretty(result) + "check it with `agora query tx " +
-            std::string(result.at("hash").as_string()) + "`\n");
-  return Status::Ok();
+  TxOptions tx;
+  tx.from = t.from;
+  tx.password_file = t.password_file;
+  tx.fee = t.fee;
+  tx.nonce = t.nonce;
+  tx.wait = t.wait;
+  return SendTx(g, tx, consensus::MsgTransfer{to, t.amount});
 }
 
 }  // namespace
 
 void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status()>& action) {
   static std::string chain_id = "agora-devnet", moniker = "agora-node", which, dir;
-  static std::vector<std::string> funds;
+  static std::vector<std::string> funds, params;
   static uint32_t validators = 4;
   static TransferOptions transfer;
 
@@ -547,8 +494,13 @@ void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status
   testnet->add_option("--dir", dir, "Directory for the homes")->required();
   testnet->add_option("--chain-id", chain_id, "Chain id")->capture_default_str();
   testnet->add_option("--fund", funds, "Fund ADDRESS|KEY[=UAGR] in genesis (repeatable)");
+  testnet->add_option("--param", params,
+                      "Ledger parameter NAME=VALUE in genesis (repeatable; "
+                      "`agora query params` lists them)");
   testnet->callback([&] {
-    action = [&] { return Testnet(global, validators, dir, chain_id, funds, /*quiet=*/false); };
+    action = [&] {
+      return Testnet(global, validators, dir, chain_id, funds, params, /*quiet=*/false);
+    };
   });
 
   auto* devnet = app.add_subcommand("devnet", "Run a local network in the background");
@@ -557,7 +509,10 @@ void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status
   up->add_option("--validators", validators, "Validators of a new devnet")->capture_default_str();
   up->add_option("--dir", dir, "Directory (default: <home>/devnet)");
   up->add_option("--fund", funds, "Fund ADDRESS|KEY[=UAGR] in a new devnet's genesis");
-  up->callback([&] { action = [&] { return DevnetUp(global, validators, dir, funds); }; });
+  up->add_option("--param", params,
+                 "Ledger parameter NAME=VALUE in a new devnet's genesis (repeatable; "
+                 "`agora query params` lists them)");
+  up->callback([&] { action = [&] { return DevnetUp(global, validators, dir, params, funds); }; });
   auto* dstatus = devnet->add_subcommand("status", "Show the nodes");
   dstatus->add_option("--dir", dir, "Directory (default: <home>/devnet)");
   dstatus->callback([&] { action = [&] { return DevnetStatus(global, dir); }; });
@@ -570,9 +525,6 @@ void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status
 
   auto* query = app.add_subcommand("query", "Read the chain through a node");
   query->require_subcommand(1);
-  auto* account = query->add_subcommand("account", "Balance and nonce of an address or key");
-  account->add_option("who", which, "Address or key name")->required();
-  account->callback([&] { action = [&] { return QueryAccount(global, which); }; });
   auto* block = query->add_subcommand("block", "A block by height or hash (default: latest)");
   block->add_option("which", which, "Height or hash");
   block->callback([&] { action = [&] { return QueryBlock(global, which); }; });

@@ -1,0 +1,118 @@
+#include "node/cli/cli_util.h"
+
+#include <chrono>
+#include <iostream>
+
+#include "common/encoding.h"
+#include "node/cli/password.h"
+#include "node/config.h"
+#include "node/home.h"
+#include "node/keyring.h"
+#include "node/rpc/client.h"
+
+namespace agora::node {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::string NodeUrl(const GlobalOptions& g) {
+  if (!g.node_url.empty()) return g.node_url;
+  if (const char* env = std::getenv("AGORA_NODE"); env && *env) return env;
+  return "http://127.0.0.1:26657";
+}
+
+Result<fs::path> Home(const GlobalOptions& g) {
+  if (!g.home.empty()) return fs::path(g.home);
+  return DefaultHome();
+}
+
+void Print(const GlobalOptions& g, const json::value& v, const std::string& human) {
+  if (g.json) {
+    std::cout << json::serialize(v) << "\n";
+  } else {
+    std::cout << human;
+  }
+}
+
+std::string Pretty(const json::value& v) {
+  std::string out;
+  for (const auto& kv : v.as_object()) {
+    std::string key(kv.key());
+    key.resize(std::max<size_t>(key.size() + 1, 18), ' ');
+    out += key +
+           (kv.value().is_string() ? std::string(kv.value().as_string())
+                                   : json::serialize(kv.value())) +
+           "\n";
+  }
+  return out;
+}
+
+Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who) {
+  auto address = Address::Parse(who);
+  if (address.ok()) return *address;
+  AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+  auto info = Keyring(home).Show(who);
+  if (!info.ok()) {
+    return Status::InvalidArgument("'" + who + "' is neither an address (" +
+                                   address.status().message() + ") nor a key name");
+  }
+  return info->address;
+}
+
+namespace {
+
+Result<SecretKey> SigningKey(const GlobalOptions& g, const TxOptions& t) {
+  if (t.from.empty() == t.key_file.empty()) {
+    return Status::InvalidArgument(
+        "say who signs: --from KEY (a key in the home's keyring) or --key-file PATH "
+        "(a node key, e.g. <node home>/config/node_key.json)");
+  }
+  if (!t.key_file.empty()) return LoadNodeKey(t.key_file);
+  AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
+  Keyring keyring(home);
+  AGORA_RETURN_IF_ERROR(keyring.Show(t.from).status());
+  AGORA_ASSIGN_OR_RETURN(std::string password, ReadPassword(t.password_file, /*confirm=*/false));
+  return keyring.Unlock(t.from, password);
+}
+
+}  // namespace
+
+Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& msg) {
+  AGORA_ASSIGN_OR_RETURN(SecretKey key, SigningKey(g, t));
+  rpc::RpcClient client(NodeUrl(g));
+  AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
+  const std::string chain_id(status.at("chain_id").as_string());
+  uint64_t nonce = 0;
+  if (t.nonce >= 0) {
+    nonce = static_cast<uint64_t>(t.nonce);
+  } else {
+    const Address from = Address::FromPublicKey(key.public_key());
+    AGORA_ASSIGN_OR_RETURN(json::value account,
+                           client.Call("account", json::object{{"address", from.ToString()}}));
+    // Counts this sender's transactions still pending, so two in a row work.
+    nonce = account.at("next_nonce").to_number<uint64_t>();
+  }
+  Bytes raw = consensus::MakeTx(key, chain_id, nonce, t.fee, msg);
+  json::object params{{"tx", Base64Encode(raw)}};
+  if (t.wait) {
+    AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit_wait", params,
+                                                           std::chrono::milliseconds(40'000)));
+    Print(g, result, Pretty(result));
+    if (result.at("code").to_number<uint64_t>() != 0) {
+      std::string why(result.at("result").as_string());
+      if (const json::value* log = result.as_object().if_contains("log")) {
+        why += ": " + std::string(log->as_string());
+      }
+      return Status::FailedPrecondition("the " + std::string(consensus::MsgName(msg)) +
+                                        " was committed but failed (its fee was paid): " + why);
+    }
+    return Status::Ok();
+  }
+  AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit", params));
+  Print(g, result,
+        Pretty(result) + "check it with `agora query tx " +
+            std::string(result.at("hash").as_string()) + "`\n");
+  return Status::Ok();
+}
+
+}  // namespace agora::node

@@ -1,0 +1,44 @@
+// What the `agora` subcommands share: where the node and the home are,
+// printing for people or as JSON, naming accounts, and signing and sending
+// a transaction.
+#ifndef AGORA_NODE_CLI_CLI_UTIL_H_
+#define AGORA_NODE_CLI_CLI_UTIL_H_
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <string>
+
+#include "common/address.h"
+#include "common/status.h"
+#include "consensus/ledger/tx.h"
+#include "node/cli/global_options.h"
+
+namespace agora::node {
+
+inline constexpr uint64_t kDefaultMinFeeUagr = 10;
+
+std::string NodeUrl(const GlobalOptions& g);
+Result<std::filesystem::path> Home(const GlobalOptions& g);
+// Prints `v` as one JSON line under --json, else `human`.
+void Print(const GlobalOptions& g, const boost::json::value& v, const std::string& human);
+// "key   value" lines for an object.
+std::string Pretty(const boost::json::value& v);
+// An address, or the name of a key in the home's keyring.
+Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who);
+
+// Who signs and how a transaction is sent.
+struct TxOptions {
+  std::string from;           // key name in the home's keyring
+  std::string key_file;       // or a node key file (<node home>/config/node_key.json)
+  std::string password_file;  // for `from`; else the terminal is asked
+  uint64_t fee = kDefaultMinFeeUagr;
+  int64_t nonce = -1;         // -1: the account's next, pending ones counted
+  bool wait = false;          // until committed; a failed result is an error
+};
+
+// Signs `msg` with the chosen key for the node's chain and submits it.
+Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& msg);
+
+}  // namespace agora::node
+
+#endif  // AGORA_NODE_CLI_CLI_UTIL_H_

@@ -1,0 +1,238 @@
+#include "node/cli/ledger_commands.h"
+
+#include <boost/json.hpp>
+#include <iostream>
+
+#include "common/encoding.h"
+#include "common/proto_codec.h"
+#include "common/state_tree.h"
+#include "consensus/chain/block.h"
+#include "consensus/ledger/bank.h"
+#include "consensus/ledger/state_buffer.h"
+#include "node/cli/cli_util.h"
+#include "node/rpc/client.h"
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+
+std::string Agr(uint64_t uagr) {
+  std::string frac = std::to_string(uagr % 1'000'000);
+  frac.insert(0, 6 - frac.size(), '0');
+  return std::to_string(uagr / 1'000'000) + "." + frac + " AGR";
+}
+
+Status QueryAccount(const GlobalOptions& g, const std::string& who) {
+  AGORA_ASSIGN_OR_RETURN(Address address, ResolveAddress(g, who));
+  AGORA_ASSIGN_OR_RETURN(
+      json::value v,
+      rpc::RpcClient(NodeUrl(g)).Call("account", json::object{{"address", address.ToString()}}));
+  Print(g, v, Pretty(v));
+  return Status::Ok();
+}
+
+Result<Bytes> HexField(const json::value& v, std::string_view key) {
+  const json::value* field = v.as_object().if_contains(key);
+  if (field == nullptr || !field->is_string()) {
+    return Status::Corruption("the node's answer has no \"" + std::string(key) + "\"");
+  }
+  return HexDecode(field->as_string());
+}
+
+// Checks a balance without trusting the node: the value's proof against the
+// app hash of a header, and the header against the commit signatures of
+// more than 2/3 of the power of the validator set that the header names.
+Status ProveAccount(const GlobalOptions& g, const std::string& who,
+                    const std::string& trusted_validators_hash) {
+  AGORA_ASSIGN_OR_RETURN(Address address, ResolveAddress(g, who));
+  rpc::RpcClient client(NodeUrl(g));
+  AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
+  const std::string chain_id(status.at("chain_id").as_string());
+  AGORA_ASSIGN_OR_RETURN(json::value answer, client.Call("state_proof",
+                                                         json::object{{"address", address.ToString()}}));
+  AGORA_ASSIGN_OR_RETURN(Bytes header_bytes, HexField(answer, "header"));
+  AGORA_ASSIGN_OR_RETURN(Bytes commit_bytes, HexField(answer, "commit"));
+  AGORA_ASSIGN_OR_RETURN(Bytes proof_bytes, HexField(answer, "proof"));
+  proto::BlockHeader header;
+  proto::Commit commit;
+  AGORA_RETURN_IF_ERROR(DecodeStrict(header_bytes, 1 << 16, header));
+  AGORA_RETURN_IF_ERROR(DecodeStrict(commit_bytes, 1 << 20, commit));
+  AGORA_ASSIGN_OR_RETURN(StateProof proof, StateProof::Decode(proof_bytes));
+  std::optional<Bytes> value;
+  if (answer.as_object().if_contains("value")) {
+    AGORA_ASSIGN_OR_RETURN(Bytes v, HexField(answer, "value"));
+    value = std::move(v);
+  }
+  const uint64_t height = header.height();
+
+  // The validator set of that height, checked against the header.
+  AGORA_ASSIGN_OR_RETURN(json::value vs,
+                         client.Call("validators", json::object{{"height", height}}));
+  std::vector<consensus::Validator> list;
+  for (const json::value& v : vs.at("validators").as_array()) {
+    AGORA_ASSIGN_OR_RETURN(PublicKey key, PublicKey::FromHex(v.at("public_key").as_string()));
+    list.push_back({key, v.at("power").to_number<uint64_t>(), 0});
+  }
+  AGORA_ASSIGN_OR_RETURN(consensus::ValidatorSet set, consensus::ValidatorSet::Make(list));
+  const Hash256 set_hash = consensus::ValidatorsHash(set);
+  if (header.validators_hash() != std::string(set_hash.bytes.begin(), set_hash.bytes.end())) {
+    return Status::Unauthenticated("the node's validator set does not match the header's hash");
+  }
+  if (!trusted_validators_hash.empty() && set_hash.ToHex() != trusted_validators_hash) {
+    return Status::Unauthenticated("the header's validator set " + set_hash.ToHex() +
+                                   " is not the one you trust");
+  }
+  const Hash256 block_hash = consensus::HeaderHash(header);
+  AGORA_RETURN_IF_ERROR(consensus::VerifyCommit(commit, set, chain_id, height, block_hash));
+  uint64_t signed_power = 0;
+  for (const proto::CommitSig& s : commit.signatures()) signed_power += set.at(s.validator()).power;
+
+  // The value against the header's app hash, under the key computed here.
+  const std::string key = consensus::bank::AccountKey(address);
+  auto root = Hash256::Parse(AsBytes(header.app_hash()));
+  if (!root.ok()) return Status::Corruption("the header has no app hash");
+  AGORA_RETURN_IF_ERROR(VerifyStateProof(*root, AsBytes(key), value, proof));
+  uint64_t balance = 0, nonce = 0;
+  if (value) {
+    if (value->size() != 16) return Status::Corruption("an account record is 16 bytes");
+    balance = consensus::ReadU64(*value, 0);
+    nonce = consensus::ReadU64(*value, 8);
+  }
+  json::object out{{"address", address.ToString()},
+                   {"balance_uagr", balance},
+                   {"nonce", nonce},
+                   {"exists", value.has_value()},
+                   {"verified", true},
+                   {"state_after_height", height - 1},
+                   {"header_height", height},
+                   {"block_hash", block_hash.ToHex()},
+                   {"app_hash", root->ToHex()},
+                   {"signed_power", signed_power},
+                   {"total_power", set.total_power()},
+                   {"validators_hash", set_hash.ToHex()},
+                   {"validators_trusted", !trusted_validators_hash.empty()}};
+  std::string human = Pretty(out) + "verified: " + (value ? Agr(balance) : "no such account") +
+                      " after block " + std::to_string(height - 1) +
+                      ", proven against the app hash of block " + std::to_string(height) +
+                      ", signed by " + std::to_string(signed_power) + " of " +
+                      std::to_string(set.total_power()) + " power (more than 2/3)\n";
+  if (trusted_validators_hash.empty()) {
+    human += "note: the validator set came from the node; pass --trusted-validators-hash to "
+             "check it against one you know\n";
+  }
+  Print(g, out, human);
+  return Status::Ok();
+}
+
+Status QueryValidators(const GlobalOptions& g) {
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call("validators"));
+  std::string human = "validators of height " + json::serialize(v.at("height")) + " (total power " +
+                      json::serialize(v.at("total_power")) + ")\n";
+  for (const json::value& e : v.at("validators").as_array()) {
+    const json::object& o = e.as_object();
+    auto str = [&o](std::string_view k) {
+      const json::value* x = o.if_contains(k);
+      return x == nullptr ? std::string("-")
+                          : x->is_string() ? std::string(x->as_string()) : json::serialize(*x);
+    };
+    human += "  " + str("index") + "  " + str("moniker") + "  power " + str("power") + "  stake " +
+             str("stake_uagr") + " uagr  jailed " + str("jailed") + "  missed " +
+             str("missed_blocks") + "/" + str("observed_blocks") + "  " + str("operator") + "\n";
+  }
+  human += "candidates (every validator record): " +
+           std::to_string(v.at("candidates").as_array().size()) + "; `--json` shows them\n";
+  Print(g, v, human);
+  return Status::Ok();
+}
+
+Status QueryParams(const GlobalOptions& g) {
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call("params"));
+  std::string human;
+  for (const json::value& p : v.at("params").as_array()) {
+    std::string name(p.at("name").as_string());
+    name.resize(std::max<size_t>(name.size() + 1, 36), ' ');
+    human += name + json::serialize(p.at("value")) + "  [" + json::serialize(p.at("min")) + ", " +
+             json::serialize(p.at("max")) + "]  " + std::string(p.at("what").as_string()) + "\n";
+  }
+  Print(g, v, human);
+  return Status::Ok();
+}
+
+Status QueryBeacon(const GlobalOptions& g) {
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call("beacon"));
+  Print(g, v, Pretty(v));
+  return Status::Ok();
+}
+
+void AddSignerOptions(CLI::App* cmd, TxOptions& t) {
+  cmd->add_option("--from", t.from, "Key name in the home's keyring");
+  cmd->add_option("--key-file", t.key_file,
+                  "Sign with a node key file instead (<node home>/config/node_key.json)");
+  cmd->add_option("--fee", t.fee, "Fee in uagr")->capture_default_str();
+  cmd->add_option("--nonce", t.nonce, "Nonce (default: the account's next)");
+  cmd->add_flag("--wait", t.wait, "Wait until it is committed");
+  cmd->add_option("--password-file", t.password_file,
+                  "Read the key's password from FILE instead of the terminal");
+}
+
+}  // namespace
+
+void AddLedgerCommands(CLI::App& app, GlobalOptions& global, std::function<Status()>& action) {
+  static TxOptions tx_options;
+  static uint64_t amount = 0;
+  static std::string consensus_key, moniker, who, trusted_hash;
+  static bool prove = false;
+
+  CLI::App* query = app.get_subcommand("query");
+  auto* account = query->add_subcommand("account", "Balance, nonce and stake of an account");
+  account->add_option("who", who, "Address or key name")->required();
+  account->add_flag("--prove", prove,
+                    "Check the balance against a signed header with a state proof, "
+                    "trusting no node");
+  account->add_option("--trusted-validators-hash", trusted_hash,
+                      "With --prove: the validator-set hash you trust (hex)");
+  account->callback([&] {
+    action = [&] { return prove ? ProveAccount(global, who, trusted_hash) : QueryAccount(global, who); };
+  });
+  query->add_subcommand("validators", "The validator set: power, stake, jailed, missed blocks")
+      ->callback([&] { action = [&] { return QueryValidators(global); }; });
+  query->add_subcommand("params", "Every ledger parameter with its bounds")
+      ->callback([&] { action = [&] { return QueryParams(global); }; });
+  query->add_subcommand("beacon", "The randomness beacon and the last VRF output")
+      ->callback([&] { action = [&] { return QueryBeacon(global); }; });
+
+  CLI::App* tx = app.get_subcommand("tx");
+  auto* stake = tx->add_subcommand("stake", "Bond uagr of your balance as stake");
+  stake->add_option("amount", amount, "Amount in uagr (1 AGR = 10^6 uagr)")->required();
+  AddSignerOptions(stake, tx_options);
+  stake->callback([&] {
+    action = [&] { return SendTx(global, tx_options, consensus::MsgStake{amount}); };
+  });
+  auto* unstake = tx->add_subcommand("unstake", "Start unbonding stake (slashable until it returns)");
+  unstake->add_option("amount", amount, "Amount in uagr")->required();
+  AddSignerOptions(unstake, tx_options);
+  unstake->callback([&] {
+    action = [&] { return SendTx(global, tx_options, consensus::MsgUnstake{amount}); };
+  });
+  auto* create = tx->add_subcommand("create-validator",
+                                    "Become a validator candidate (needs validator_stake_min)");
+  create->add_option("--consensus-key", consensus_key,
+                     "The node's public key (hex), shown by `agora status`")
+      ->required();
+  create->add_option("--moniker", moniker, "A name for people")->required();
+  AddSignerOptions(create, tx_options);
+  create->callback([&] {
+    action = [&]() -> Status {
+      AGORA_ASSIGN_OR_RETURN(PublicKey key, PublicKey::FromHex(consensus_key));
+      return SendTx(global, tx_options, consensus::MsgCreateValidator{key, moniker});
+    };
+  });
+  auto* unjail = tx->add_subcommand("unjail", "Leave jail once the jail time is over");
+  AddSignerOptions(unjail, tx_options);
+  unjail->callback([&] {
+    action = [&] { return SendTx(global, tx_options, consensus::MsgUnjail{}); };
+  });
+}
+
+}  // namespace agora::node
