@@ -13,17 +13,21 @@ json::object TxJson(const Tx& tx) {
                    {"from", tx.sender.ToString()},
                    {"fee_uagr", tx.fee_uagr},
                    {"nonce", tx.nonce}};
-  if (auto* m = std::get_if<consensus::MsgTransfer>(&tx.msg)) {
-    out["to"] = m->to.ToString();
-    out["amount_uagr"] = m->amount_uagr;
-  } else if (auto* m = std::get_if<consensus::MsgStake>(&tx.msg)) {
-    out["amount_uagr"] = m->amount_uagr;
-  } else if (auto* m = std::get_if<consensus::MsgUnstake>(&tx.msg)) {
-    out["amount_uagr"] = m->amount_uagr;
-  } else if (auto* m = std::get_if<consensus::MsgCreateValidator>(&tx.msg)) {
-    out["consensus_key"] = m->consensus_key.ToHex();
-    out["moniker"] = m->moniker;
-  }
+  std::visit(
+      [&out](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, consensus::MsgTransfer>) {
+          out["to"] = m.to.ToString();
+          out["amount_uagr"] = m.amount_uagr;
+        } else if constexpr (std::is_same_v<M, consensus::MsgStake> ||
+                             std::is_same_v<M, consensus::MsgUnstake>) {
+          out["amount_uagr"] = m.amount_uagr;
+        } else if constexpr (std::is_same_v<M, consensus::MsgCreateValidator>) {
+          out["consensus_key"] = m.consensus_key.ToHex();
+          out["moniker"] = m.moniker;
+        }
+      },
+      tx.msg);
   return out;
 }
 

@@ -191,6 +191,10 @@ Result<proto::Block> Chain::Propose(const SecretKey& proposer, uint64_t now_ms,
   }
   for (auto it = pending_evidence_.begin();
        it != pending_evidence_.end() && block.evidence_size() < int{kEvidencePerBlockMax};) {
+    if (it->first.second >= height) {  // a later block may carry it
+      ++it;
+      continue;
+    }
     if (!app_->CheckEvidence(it->second.validator, it->first.second, height).ok()) {
       it = pending_evidence_.erase(it);  // too old, or its validator is gone
       continue;
@@ -451,8 +455,10 @@ void Chain::Abandon() { app_->Abandon(); }
 Status Chain::AddEvidence(const Evidence& evidence) {
   AGORA_RETURN_IF_ERROR(
       EvidenceFromProto(EvidenceToProto(evidence), chain_id_).status());
-  AGORA_RETURN_IF_ERROR(
-      app_->CheckEvidence(evidence.validator, evidence.first.height, blocks_->height() + 1));
+  // Evidence of the height being decided can go into the next block at the
+  // earliest.
+  const uint64_t first_block = std::max(blocks_->height() + 1, evidence.first.height + 1);
+  AGORA_RETURN_IF_ERROR(app_->CheckEvidence(evidence.validator, evidence.first.height, first_block));
   if (!ValidatorsAt(evidence.first.height).IndexOf(evidence.validator)) {
     return Status::InvalidArgument("evidence names a key outside the set of its height");
   }

@@ -55,20 +55,25 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
 }
 
 void EncodeMsg(const Msg& msg, proto::TxBody& body) {
-  if (auto* m = std::get_if<MsgTransfer>(&msg)) {
-    body.mutable_transfer()->set_to(std::string(m->to.bytes().begin(), m->to.bytes().end()));
-    body.mutable_transfer()->set_amount_uagr(m->amount_uagr);
-  } else if (auto* m = std::get_if<MsgStake>(&msg)) {
-    body.mutable_stake()->set_amount_uagr(m->amount_uagr);
-  } else if (auto* m = std::get_if<MsgUnstake>(&msg)) {
-    body.mutable_unstake()->set_amount_uagr(m->amount_uagr);
-  } else if (auto* m = std::get_if<MsgCreateValidator>(&msg)) {
-    body.mutable_create_validator()->set_consensus_key(
-        std::string(m->consensus_key.bytes.begin(), m->consensus_key.bytes.end()));
-    body.mutable_create_validator()->set_moniker(m->moniker);
-  } else {
-    body.mutable_unjail();
-  }
+  std::visit(
+      [&body](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, MsgTransfer>) {
+          body.mutable_transfer()->set_to(std::string(m.to.bytes().begin(), m.to.bytes().end()));
+          body.mutable_transfer()->set_amount_uagr(m.amount_uagr);
+        } else if constexpr (std::is_same_v<M, MsgStake>) {
+          body.mutable_stake()->set_amount_uagr(m.amount_uagr);
+        } else if constexpr (std::is_same_v<M, MsgUnstake>) {
+          body.mutable_unstake()->set_amount_uagr(m.amount_uagr);
+        } else if constexpr (std::is_same_v<M, MsgCreateValidator>) {
+          body.mutable_create_validator()->set_consensus_key(
+              std::string(m.consensus_key.bytes.begin(), m.consensus_key.bytes.end()));
+          body.mutable_create_validator()->set_moniker(m.moniker);
+        } else {
+          body.mutable_unjail();
+        }
+      },
+      msg);
 }
 
 }  // namespace
@@ -81,8 +86,8 @@ std::string_view MsgName(const Msg& msg) {
 }
 
 uint64_t MsgDebitMax(const Msg& msg) {
-  if (auto* m = std::get_if<MsgTransfer>(&msg)) return m->amount_uagr;
-  if (auto* m = std::get_if<MsgStake>(&msg)) return m->amount_uagr;
+  if (const auto* m = std::get_if<MsgTransfer>(&msg)) return m->amount_uagr;
+  if (const auto* m = std::get_if<MsgStake>(&msg)) return m->amount_uagr;
   return 0;
 }
 

@@ -121,7 +121,7 @@ Status Init(const GlobalOptions& g, const std::string& chain_id, const std::stri
   genesis.chain_id = chain_id;
   genesis.genesis_time_unix_ms = NowUnixMs();
   genesis.min_fee_uagr = kDefaultMinFeeUagr;
-  genesis.validators.push_back({moniker, key.public_key(), kValidatorPower});
+  genesis.validators.push_back({moniker, key.public_key(), kValidatorPower, std::nullopt});
   genesis.accounts = std::move(fund_accounts);
   AGORA_RETURN_IF_ERROR(WriteFileAtomic(GenesisPath(home), AsBytes(RenderGenesis(genesis)), 0644,
                                         Overwrite::kRefuse));
@@ -206,7 +206,7 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
     p2p_ports.push_back(p2p);
     rpc_ports.push_back(rpc);
     genesis.validators.push_back(
-        {"node" + std::to_string(i), keys[i].public_key(), kValidatorPower});
+        {"node" + std::to_string(i), keys[i].public_key(), kValidatorPower, std::nullopt});
     genesis.accounts.push_back({Address::FromPublicKey(keys[i].public_key()), kDevnetFundUagr});
   }
   AGORA_ASSIGN_OR_RETURN(auto extra, ParseFunds(g, funds));

@@ -228,7 +228,7 @@ TEST(BlockStoreTest, BlocksCommitsAndTxIndexRoundTrip) {
   commit.set_height(1);
   const Hash256 tx_id = Blake2b256(AsBytes("tx"));
   WriteBatch batch;
-  store.Add(block, hash, commit, {{tx_id, TxCode::kInsufficientFunds}}, &batch);
+  store.Add(block, hash, commit, {{tx_id, TxCode::kInsufficientFunds, "", {}}}, &batch);
   ASSERT_TRUE(kv.Write(batch, Durability::kSynced).ok());
   BlockStore reopened(&kv);
   ASSERT_TRUE(reopened.Load().ok());

@@ -1,0 +1,265 @@
+// End-to-end staking and slashing on real agorad processes: a fifth
+// validator stakes in and signs from the height the ledger announced; a
+// double-signing validator (a harness signing a second prevote with its key)
+// is slashed and tombstoned through evidence in a block; a validator that is
+// stopped is jailed for downtime, unjails with the CLI and signs again; a
+// balance is verified with `agora query account --prove`; app hashes agree.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "consensus/ledger/tx.h"
+#include "consensus/types.h"
+#include "node/config.h"
+#include "tests/node/devnet_fixture.h"
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using agora::testing::CommandResult;
+using agora::testing::RunCommand;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::DevnetTest;
+using testing::kFee;
+using testing::NodeProcess;
+
+constexpr uint64_t kStakeUagr = 10'000'000;  // power 10, like each genesis validator
+
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Sends, over a real authenticated P2P connection, prevotes signed with a
+// validator's key for blocks nobody proposed: to the network, that validator
+// voted twice.
+class VoteInjector final : public p2p::PeerManagerHandler {
+ public:
+  void OnPeerConnected(const p2p::PeerInfo&) override { connected = true; }
+  void OnPeerDisconnected(const p2p::PeerId&, std::string_view reason) override {
+    connected = false;
+    dropped_reason = std::string(reason);
+  }
+  void OnMessage(const p2p::PeerId&, uint8_t, ByteSpan) override {}
+  std::atomic<bool> connected{false};
+  std::string dropped_reason;
+};
+
+class StakingDevnetTest : public DevnetTest {
+ protected:
+  std::vector<std::string> ExtraTestnetArgs() override {
+    return {"--param", "staking.epoch_blocks=10",
+            "--param", "slashing.downtime_window_blocks=10",
+            "--param", "slashing.downtime_jail_blocks=5",
+            "--param", "staking.unbonding_blocks=20",
+            "--param", "slashing.evidence_age_blocks_max=20"};
+  }
+
+  template <typename Pred>
+  void WaitUntil(Pred pred, seconds timeout, const std::string& what) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out waiting: " << what;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+
+  json::value SubmitWait(const consensus::Msg& msg, const SecretKey& key, uint64_t nonce) {
+    const Bytes raw = consensus::MakeTx(key, chain_id_, nonce, kFee, msg);
+    return Call(0, "tx_submit_wait", json::object{{"tx", Base64Encode(raw)}});
+  }
+
+  // The ledger's record of the validator with this consensus key, or null.
+  json::value Record(size_t node, const PublicKey& key) {
+    json::value v = Call(node, "validators");
+    if (!v.as_object().if_contains("candidates")) return nullptr;
+    for (const json::value& c : v.at("candidates").as_array()) {
+      if (c.at("consensus_key").as_string() == key.ToHex()) return c;
+    }
+    return nullptr;
+  }
+
+  // The index of `key` in the set of `height`, or -1.
+  int IndexAt(size_t node, const PublicKey& key, uint64_t height) {
+    json::value v = Call(node, "validators", json::object{{"height", height}});
+    if (!v.as_object().if_contains("validators")) return -1;
+    for (const json::value& e : v.at("validators").as_array()) {
+      if (e.at("public_key").as_string() == key.ToHex()) return e.at("index").to_number<int>();
+    }
+    return -1;
+  }
+  bool InNextSet(const PublicKey& key) { return IndexAt(0, key, Height(0) + 1) >= 0; }
+
+  SecretKey NodeKey(size_t node) {
+    return LoadNodeKey(NodeKeyPath(nodes_[node]->home())).value();
+  }
+
+  // A home for a node that is not in genesis, peered with the others.
+  void AddNode(const SecretKey& key) {
+    const fs::path home = dir_.path() / "net" / "node4";
+    fs::create_directories(home / "config");
+    ASSERT_TRUE(WriteNodeKey(NodeKeyPath(home), key).ok());
+    NodeConfig config;
+    config.moniker = "node4";
+    config.p2p_port = FreePort();
+    config.rpc_port = FreePort();
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const std::string id(Call(i, "status").at("node_id").as_string());
+      const int port = Call(i, "net_info").at("listen_port").to_number<int>();
+      config.persistent_peers.push_back(id + "@127.0.0.1:" + std::to_string(port));
+    }
+    agora::testing::WriteTextFile(ConfigPath(home), RenderConfig(config));
+    fs::copy_file(GenesisPath(nodes_[0]->home()), GenesisPath(home));
+    nodes_.push_back(std::make_unique<NodeProcess>(home));
+    urls_.push_back("http://127.0.0.1:" + std::to_string(config.rpc_port));
+    nodes_.back()->Start();
+  }
+
+  // Signs a second prevote with `key` for every height the network enters
+  // until `done()` or the timeout.
+  void DoubleSignUntil(const SecretKey& key, const std::function<bool()>& done) {
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    VoteInjector injector;
+    p2p::PeerManager manager(io, PeerOfNodeZero(), SecretKey::Generate(), injector);
+    ASSERT_TRUE(manager.Start().ok());
+    std::thread runner([&io] { io.run(); });
+    uint64_t last = 0, sent = 0;
+    const auto deadline = std::chrono::steady_clock::now() + seconds(90);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      const uint64_t next = Height(0) + 1;
+      const int index = IndexAt(0, key.public_key(), next);
+      if (injector.connected && next != last && index >= 0) {
+        consensus::Vote vote{consensus::VoteType::kPrevote, next, 0,
+                             Blake2b256(AsBytes("never proposed " + std::to_string(next))),
+                             static_cast<consensus::ValidatorIndex>(index), {}};
+        vote.signature = key.Sign({chain_id_, SignKind::kPrevote}, vote.SignBytes());
+        proto::VoteMessage m;
+        const Bytes sign_bytes = vote.SignBytes();
+        m.set_sign_bytes(std::string(sign_bytes.begin(), sign_bytes.end()));
+        m.set_validator(vote.validator);
+        m.set_signature(std::string(vote.signature.bytes.begin(), vote.signature.bytes.end()));
+        boost::asio::post(io, [&manager, bytes = EncodeDeterministic(m)] {
+          manager.Broadcast(/*channel=*/3, bytes);
+        });
+        last = next;
+        ++sent;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    boost::asio::post(io, [&] { manager.Stop(); });
+    work.reset();
+    io.stop();
+    runner.join();
+    EXPECT_GT(sent, 0u) << "no conflicting vote was sent";
+    EXPECT_EQ(injector.dropped_reason, "") << "signed votes are not a reason to drop a peer";
+  }
+};
+
+TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
+  // 1. A fifth validator stakes in.
+  const SecretKey operator_key = senders_[0];
+  const SecretKey fifth = SecretKey::Generate();
+  json::value r = SubmitWait(consensus::MsgStake{kStakeUagr}, operator_key, 0);
+  ASSERT_EQ(r.at("result").as_string(), "ok") << json::serialize(r);
+  r = SubmitWait(consensus::MsgCreateValidator{fifth.public_key(), "fifth"}, operator_key, 1);
+  ASSERT_EQ(r.at("result").as_string(), "ok") << json::serialize(r);
+  const uint64_t created_at = r.at("height").to_number<uint64_t>();
+  AddNode(fifth);
+  WaitUntil([&] { return InNextSet(fifth.public_key()); }, seconds(120), "the fifth joins");
+  const uint64_t joined_at = Height(0) + 1;
+  // Announced at the epoch boundary after it staked, effective one epoch on.
+  const uint64_t boundary = (created_at + 9) / 10 * 10;
+  EXPECT_EQ(IndexAt(0, fifth.public_key(), boundary + 10), -1);
+  EXPECT_GE(IndexAt(0, fifth.public_key(), boundary + 11), 0);
+  EXPECT_LE(joined_at, boundary + 11 + 1);
+  WaitUntil(
+      [&] {
+        json::value rec = Record(0, fifth.public_key());
+        return !rec.is_null() && rec.at("observed_blocks").to_number<uint64_t>() >= 3;
+      },
+      seconds(60), "the fifth signs");
+  json::value fifth_record = Record(0, fifth.public_key());
+  EXPECT_LE(fifth_record.at("missed_blocks").to_number<uint64_t>(), 1u)
+      << json::serialize(fifth_record);
+  EXPECT_TRUE(Call(4, "status").at("validator").as_bool());
+
+  // 2. A harness signs second prevotes with node 2's key: evidence in a
+  //    block slashes 5% and tombstones it; it leaves the set.
+  const SecretKey cheat = NodeKey(2);
+  const uint64_t burned_before = Call(0, "beacon").at("burned_uagr").to_number<uint64_t>();
+  DoubleSignUntil(cheat, [&] {
+    json::value rec = Record(0, cheat.public_key());
+    return !rec.is_null() && rec.at("tombstoned").as_bool();
+  });
+  json::value cheat_record = Record(0, cheat.public_key());
+  ASSERT_TRUE(cheat_record.at("tombstoned").as_bool()) << json::serialize(cheat_record);
+  EXPECT_EQ(cheat_record.at("stake_uagr").to_number<uint64_t>(), kStakeUagr - kStakeUagr / 20);
+  EXPECT_EQ(Call(0, "beacon").at("burned_uagr").to_number<uint64_t>() - burned_before,
+            kStakeUagr / 20);
+  WaitForHeight(0, Height(0) + 4);
+  EXPECT_FALSE(InNextSet(cheat.public_key())) << "a tombstoned validator leaves the set";
+
+  // 3. Node 3 stops: jailed for downtime, slashed 1%.
+  const SecretKey lazy = NodeKey(3);
+  nodes_[3]->Kill();
+  WaitUntil(
+      [&] {
+        json::value rec = Record(0, lazy.public_key());
+        return !rec.is_null() && rec.at("jailed").as_bool();
+      },
+      seconds(90), "node 3 jailed");
+  json::value lazy_record = Record(0, lazy.public_key());
+  EXPECT_EQ(lazy_record.at("stake_uagr").to_number<uint64_t>(), kStakeUagr - kStakeUagr / 100);
+  const uint64_t jailed_until = lazy_record.at("jailed_until").to_number<uint64_t>();
+  WaitForHeight(0, Height(0) + 4);
+  EXPECT_FALSE(InNextSet(lazy.public_key()));
+  nodes_[3]->Start();
+  WaitForHeight(0, jailed_until);
+  // Unjail with the CLI, signed by the node key (its genesis operator key).
+  CommandResult unjail = RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "tx", "unjail",
+                                     "--key-file", NodeKeyPath(nodes_[3]->home()).string(),
+                                     "--wait"});
+  ASSERT_EQ(unjail.exit_code, 0) << unjail.out << unjail.err;
+  EXPECT_FALSE(Record(0, lazy.public_key()).at("jailed").as_bool());
+  WaitUntil([&] { return InNextSet(lazy.public_key()); }, seconds(90), "node 3 back in the set");
+  const uint64_t observed = Record(0, lazy.public_key()).at("observed_blocks").to_number<uint64_t>();
+  WaitUntil(
+      [&] {
+        return Record(0, lazy.public_key()).at("observed_blocks").to_number<uint64_t>() >=
+               observed + 3;
+      },
+      seconds(60), "node 3 signs again");
+  EXPECT_LE(Record(0, lazy.public_key()).at("missed_blocks").to_number<uint64_t>(), 1u);
+
+  // 4. A balance checked against a signed header, trusting no node.
+  const Address holder = Address::FromPublicKey(operator_key.public_key());
+  CommandResult proof = RunCommand({AGORA_CLI_PATH, "--node", urls_[1], "--json", "query",
+                                    "account", holder.ToString(), "--prove"});
+  ASSERT_EQ(proof.exit_code, 0) << proof.out << proof.err;
+  json::value proven = json::parse(proof.out);
+  EXPECT_TRUE(proven.at("verified").as_bool());
+  EXPECT_EQ(proven.at("balance_uagr").to_number<uint64_t>(),
+            Account(1, holder).at("balance_uagr").to_number<uint64_t>());
+  EXPECT_EQ(proven.at("balance_uagr").to_number<uint64_t>(),
+            1'000'000'000u - kStakeUagr - 2 * kFee);
+
+  // 5. Every node, the late one included, has the same state.
+  const uint64_t top = Height(0);
+  for (size_t node = 0; node < nodes_.size(); ++node) WaitForHeight(node, top);
+  for (size_t node = 1; node < nodes_.size(); ++node) {
+    EXPECT_EQ(AppHashAt(node, top), AppHashAt(0, top)) << "node " << node;
+  }
+}
+
+}  // namespace
+}  // namespace agora::node
