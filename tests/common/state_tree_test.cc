@@ -68,8 +68,7 @@ std::string ReproduceLine(uint64_t seed) {
   const char* build = std::getenv("AGORA_BUILD_DIR");
   return "reproduce: AGORA_TEST_SEED=" + std::to_string(seed) + " " +
          (build != nullptr ? std::string(build) : std::string("build/default")) +
-         "/tests/common/common_test --gtest_filter=" + info->test_suite_name() + "." +
-         info->name();
+         "/tests/common/common_test --gtest_filter=" + info->test_suite_name() + "." + info->name();
 }
 
 Bytes RandomBytes(std::mt19937_64& rng, size_t size) {
@@ -130,7 +129,8 @@ void ExpectProven(StateTree& tree, uint64_t version, const Bytes& key,
 
 Model RandomModel(std::mt19937_64& rng, size_t count) {
   Model model;
-  while (model.size() < count) model[RandomBytes(rng, 1 + rng() % 40)] = RandomBytes(rng, rng() % 50);
+  while (model.size() < count)
+    model[RandomBytes(rng, 1 + rng() % 40)] = RandomBytes(rng, rng() % 50);
   return model;
 }
 
@@ -246,7 +246,8 @@ TEST(StateTreeTest, ProofsVerifyForEveryKeyAtEveryKeptVersion) {
     EXPECT_EQ(*tree->RootAt(version), SpecRootOf(at));
     for (const auto& [k, v] : models.back()) {
       auto it = at.find(k);
-      ExpectProven(*tree, version, k, it == at.end() ? std::nullopt : std::optional<Bytes>(it->second));
+      ExpectProven(*tree, version, k,
+                   it == at.end() ? std::nullopt : std::optional<Bytes>(it->second));
     }
     for (int i = 0; i < 50; ++i) ExpectProven(*tree, version, RandomBytes(rng, 20), std::nullopt);
   }
@@ -367,7 +368,8 @@ TEST(StateTreeTest, StageWithoutCommitChangesNothingAndAbandonDropsIt) {
   auto tree = OpenTree(&store);
   const Hash256 root1 = CommitVersion(*tree, store, 1, {{ToBytes("a"), ToBytes("1")}});
   WriteBatch batch;
-  auto staged = tree->Stage(2, {{ToBytes("a"), ToBytes("2")}, {ToBytes("b"), ToBytes("3")}}, &batch);
+  auto staged =
+      tree->Stage(2, {{ToBytes("a"), ToBytes("2")}, {ToBytes("b"), ToBytes("3")}}, &batch);
   ASSERT_TRUE(staged.ok());
   EXPECT_NE(*staged, root1);
   EXPECT_GT(batch.count(), 0u);
@@ -474,10 +476,10 @@ TEST(StateTreeTest, PruningDropsOldVersionsAndTheirRecords) {
   EXPECT_EQ(CommitVersion(*fresh, fresh_store, 1, AsChanges(model)), tree->root());
   auto counts = CountTreeRecords(store);
   auto fresh_counts = CountTreeRecords(fresh_store);
-  EXPECT_EQ(counts[0x00], 1u);               // latest version
-  EXPECT_EQ(counts[0x01], kKept);            // version roots
+  EXPECT_EQ(counts[0x00], 1u);                  // latest version
+  EXPECT_EQ(counts[0x01], kKept);               // version roots
   EXPECT_EQ(counts[0x02], fresh_counts[0x02]);  // nodes
-  EXPECT_EQ(counts[0x03], model.size());     // versioned values
+  EXPECT_EQ(counts[0x03], model.size());        // versioned values
   EXPECT_EQ(fresh_counts[0x03], model.size());
   // Versions_kept = 1 deletes what a version replaces in the same batch.
   auto single = OpenTree(&store, {.cache_bytes_max = 1u << 20, .versions_kept = 1});
@@ -526,7 +528,8 @@ TEST(StateTreeTest, DifferentialAgainstMapModel) {
       WriteBatch dropped;
       ASSERT_TRUE(tree->Stage(version, c, &dropped).ok());
       tree->Abandon();
-      ASSERT_EQ(tree->root(), history.empty() ? StateTree::EmptyRoot() : history.rbegin()->second.first);
+      ASSERT_EQ(tree->root(),
+                history.empty() ? StateTree::EmptyRoot() : history.rbegin()->second.first);
       continue;
     }
     ApplyToModel(c, model);
@@ -545,8 +548,9 @@ TEST(StateTreeTest, DifferentialAgainstMapModel) {
       auto h = history.lower_bound(version + 1 > kKept ? version + 1 - kKept : 0);
       std::advance(h, rng() % std::distance(h, history.end()));
       auto old = h->second.second.find(k);
-      ExpectProven(*tree, h->first, k,
-                   old == h->second.second.end() ? std::nullopt : std::optional<Bytes>(old->second));
+      ExpectProven(
+          *tree, h->first, k,
+          old == h->second.second.end() ? std::nullopt : std::optional<Bytes>(old->second));
       ASSERT_EQ(*tree->RootAt(h->first), h->second.first);
     }
   }
