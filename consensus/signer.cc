@@ -133,7 +133,8 @@ Result<Signature> SafeSigner::SignStep(uint64_t height, uint32_t round, Step ste
   batch.Put(KeyPrefix::kConsensusWal, AsBytes(kRecordKey), encoded);
   batch.Put(KeyPrefix::kConsensusWal, AsBytes(kStepKeys[static_cast<size_t>(step)]), encoded);
   if (new_lock) batch.Put(KeyPrefix::kConsensusWal, AsBytes(kLockKey), EncodeLock(*new_lock));
-  AGORA_RETURN_IF_ERROR(store_->Write(batch, Durability::kSynced));
+  AGORA_RETURN_IF_ERROR(store_->Write(
+      batch, testonly_buffered_writes_ ? Durability::kBuffered : Durability::kSynced));
   by_step_[static_cast<size_t>(step)] = record;
   last_ = std::move(record);
   if (new_lock) lock_ = new_lock;

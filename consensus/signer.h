@@ -106,6 +106,11 @@ class SafeSigner {
   }
   const std::optional<Lock>& lock() const { return lock_; }
 
+  // A deliberate bug, for proving that the simulator's store fault catches
+  // it: write the signing record with Durability::kBuffered, so a power
+  // failure can lose a signature that peers already hold. Never in the node.
+  void testonly_set_buffered_writes(bool on) { testonly_buffered_writes_ = on; }
+
  private:
   SafeSigner() = default;
   Result<Signature> SignStep(uint64_t height, uint32_t round, Step step, SignKind kind,
@@ -117,6 +122,7 @@ class SafeSigner {
   std::optional<SigningRecord> last_;
   std::optional<SigningRecord> by_step_[3];
   std::optional<Lock> lock_;
+  bool testonly_buffered_writes_ = false;
 };
 
 // OK iff `evidence` holds two votes with valid signatures by

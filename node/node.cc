@@ -71,7 +71,10 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   AGORA_ASSIGN_OR_RETURN(store_, LevelDbStore::Open(DataPath(home)));
   blocks_ = std::make_unique<consensus::BlockStore>(store_.get());
   AGORA_RETURN_IF_ERROR(blocks_->Load());
-  AGORA_ASSIGN_OR_RETURN(ledger_, consensus::Ledger::Open(store_.get()));
+  // The node knows the concrete ledger only here, to open it and write its
+  // genesis; from then on it drives an Application.
+  AGORA_ASSIGN_OR_RETURN(std::unique_ptr<consensus::Ledger> ledger,
+                         consensus::Ledger::Open(store_.get()));
 
   // The store remembers which genesis it belongs to.
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> stored_genesis,
@@ -82,19 +85,20 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
     }
     WriteBatch batch;
     AGORA_ASSIGN_OR_RETURN(consensus::LedgerGenesis ledger_genesis, LedgerGenesisOf(genesis_));
-    AGORA_RETURN_IF_ERROR(ledger_->InitGenesis(ledger_genesis, &batch));
+    AGORA_RETURN_IF_ERROR(ledger->InitGenesis(ledger_genesis, &batch));
     batch.Put(KeyPrefix::kMeta, AsBytes("genesis_hash"), genesis_.hash.bytes);
     AGORA_RETURN_IF_ERROR(store_->Write(batch, Durability::kSynced));
-    ledger_->Committed();
+    ledger->Committed();
   } else if (*stored_genesis != Bytes(genesis_.hash.bytes.begin(), genesis_.hash.bytes.end())) {
     return Status::FailedPrecondition("the data in " + DataPath(home).string() +
                                       " belongs to another genesis; move it away "
                                       "to start this chain from scratch");
   } else {
-    AGORA_RETURN_IF_ERROR(ledger_->Load());
+    AGORA_RETURN_IF_ERROR(ledger->Load());
   }
+  app_ = std::move(ledger);
   chain_ = std::make_unique<consensus::Chain>(genesis_.chain_id, genesis_.genesis_time_unix_ms,
-                                              store_.get(), blocks_.get(), ledger_.get(),
+                                              store_.get(), blocks_.get(), app_.get(),
                                               &signatures_);
   AGORA_RETURN_IF_ERROR(chain_->Load());
   AGORA_ASSIGN_OR_RETURN(
@@ -132,7 +136,7 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   RegisterRpc();
   AGORA_RETURN_IF_ERROR(LoadBodies());
   spdlog::info("node {} opened: chain {}, height {}, app hash {}", key.public_key().ToHex(),
-               genesis_.chain_id, blocks_->height(), ledger_->AppHash().ToHex());
+               genesis_.chain_id, blocks_->height(), app_->AppHash().ToHex());
   return Status::Ok();
 }
 
@@ -244,7 +248,7 @@ void Node::Impl::Apply(consensus::Actions actions) {
 void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
   if (height != blocks_->height() + 1) return;
   std::vector<Tx> txs = mempool_->Reap(config_.block_txs_max, kBlockTxBytesMax,
-                                       [this](const Address& a) { return ledger_->Account(a); });
+                                       [this](const Address& a) { return app_->Account(a); });
   std::vector<Tx> included;
   std::vector<consensus::Vote> late;
   for (const auto& [index, vote] : late_precommits_) late.push_back(vote);
@@ -263,7 +267,7 @@ void Node::Impl::BuildBlock(uint64_t height, uint32_t round) {
 }
 
 void Node::Impl::ApplyParams() {
-  const consensus::Params params = ledger_->CurrentParams();
+  const consensus::Params params = app_->CurrentParams();
   consensus::Timeouts t;
   t.propose_ms = params.timeout_propose_ms;
   t.prevote_ms = params.timeout_prevote_ms;
@@ -354,7 +358,7 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   const uint64_t height = block.header().height();
   std::vector<Hash256> ids;
   for (const auto& o : outcomes) ids.push_back(o.hash);
-  mempool_->Update(ids, [this](const Address& a) { return ledger_->Account(a); });
+  mempool_->Update(ids, [this](const Address& a) { return app_->Account(a); });
   ApplyParams();
   for (const consensus::SetChange& c : executed.end.set_changes) {
     spdlog::info("validator set of {} validators from height {}", c.validators.size(), c.height);
@@ -380,7 +384,7 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
                                             {"txs", txs.size()},
                                             {"tx_hashes", std::move(tx_hashes)},
                                             {"time_unix_ms", block.header().time_unix_ms()},
-                                            {"app_hash", ledger_->AppHash().ToHex()}});
+                                            {"app_hash", app_->AppHash().ToHex()}});
   }
   const bool publish_results = rpc_->HasSubscribers("tx_result");
   for (size_t i = 0; i < txs.size(); ++i) {
@@ -638,8 +642,8 @@ Result<Hash256> Node::Impl::AdmitTx(ByteSpan raw, bool from_peer) {
                                    genesis_.chain_id);
   }
   const Hash256 id = tx.hash;
-  AGORA_ASSIGN_OR_RETURN(consensus::TxCheck check, ledger_->CheckTx(tx));
-  AGORA_RETURN_IF_ERROR(mempool_->Add(tx, check, ledger_->Account(tx.sender)));
+  AGORA_ASSIGN_OR_RETURN(consensus::TxCheck check, app_->CheckTx(tx));
+  AGORA_RETURN_IF_ERROR(mempool_->Add(tx, check, app_->Account(tx.sender)));
   peers_->Broadcast(kChannelTx, raw);
   if (!from_peer && submitted_at_.size() < kWaitersMax) submitted_at_[id] = Clock::now();
   return id;

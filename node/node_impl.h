@@ -168,7 +168,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   std::optional<SecretKey> node_key_;
   std::unique_ptr<LevelDbStore> store_;
   std::unique_ptr<consensus::BlockStore> blocks_;
-  std::unique_ptr<consensus::Ledger> ledger_;  // the application; RPC reads its state
+  std::unique_ptr<consensus::Application> app_;  // the ledger; RPC reads its state
   std::unique_ptr<consensus::Chain> chain_;    // also the consensus core's set source
   std::unique_ptr<consensus::Mempool> mempool_;
   consensus::SignatureCache signatures_;

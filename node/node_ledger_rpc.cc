@@ -28,7 +28,7 @@ json::object ValidatorJson(consensus::StateReader& state,
 
 void Node::Impl::RegisterLedgerRpc() {
   rpc_->RegisterSync("params", [this](const json::value&) -> Result<json::value> {
-    const consensus::Params p = ledger_->CurrentParams();
+    const consensus::Params p = app_->CurrentParams();
     json::array list;
     for (const consensus::ParamSpec& spec : consensus::ParamTable()) {
       list.push_back(json::object{{"name", spec.name},
@@ -40,14 +40,14 @@ void Node::Impl::RegisterLedgerRpc() {
     return json::value(json::object{{"height", blocks_->height()}, {"params", std::move(list)}});
   });
   rpc_->RegisterSync("beacon", [this](const json::value&) -> Result<json::value> {
-    json::object out{{"height", blocks_->height()}, {"beacon", ledger_->Beacon().ToHex()}};
+    json::object out{{"height", blocks_->height()}, {"beacon", app_->Beacon().ToHex()}};
     if (blocks_->height() > 0) {
       const proto::BlockHeader& h = blocks_->last_header();
       out["vrf_output"] = HexEncode(AsBytes(h.vrf_output()));
       out["vrf_proof"] = HexEncode(AsBytes(h.vrf_proof()));
       out["proposer"] = Address::FromBytes(AsBytes(h.proposer())).value().ToString();
     }
-    const consensus::Totals t = ledger_->ReadTotals();
+    const consensus::Totals t = app_->ReadTotals();
     out["supply_uagr"] = t.supply;
     out["burned_uagr"] = t.burned;
     return json::value(std::move(out));
@@ -79,7 +79,7 @@ void Node::Impl::RegisterLedgerRpc() {
     AGORA_ASSIGN_OR_RETURN(std::optional<proto::Block> block, blocks_->BlockAt(height));
     AGORA_ASSIGN_OR_RETURN(std::optional<proto::Commit> commit, blocks_->CommitAt(height));
     if (!block || !commit) return Status::Corruption("the last block or its commit is missing");
-    AGORA_ASSIGN_OR_RETURN(ProvenValue proven, ledger_->tree().Prove(key, height - 1));
+    AGORA_ASSIGN_OR_RETURN(ProvenValue proven, app_->tree().Prove(key, height - 1));
     json::object out{{"height", height},
                      {"state_version", height - 1},
                      {"key", HexEncode(key)},

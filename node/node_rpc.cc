@@ -23,7 +23,7 @@ json::value Node::Impl::StatusJson() {
       {"latest_block_hash", blocks_->height() ? blocks_->last_block_hash().ToHex() : ""},
       {"latest_block_time_unix_ms",
        blocks_->height() ? blocks_->last_header().time_unix_ms() : genesis_.genesis_time_unix_ms},
-      {"app_hash", ledger_->AppHash().ToHex()},
+      {"app_hash", app_->AppHash().ToHex()},
       {"consensus_height", core_->height()},
       {"round", core_->round()},
       {"step", std::string(consensus::StepName(core_->step()))},
@@ -164,17 +164,17 @@ void Node::Impl::RegisterRpc() {
     AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(*o, "address"));
     auto address = Address::Parse(text);
     if (!address.ok()) return Status::InvalidArgument("address: " + address.status().message());
-    const consensus::AccountState a = ledger_->Account(*address);
+    const consensus::AccountState a = app_->Account(*address);
     json::object out{{"address", address->ToString()},
                      {"balance_uagr", a.balance_uagr},
                      {"nonce", a.nonce},
                      {"next_nonce", mempool_->NextNonce(*address, a.nonce)},
-                     {"stake_uagr", consensus::staking::GetStake(ledger_->committed(), *address)},
+                     {"stake_uagr", consensus::staking::GetStake(app_->committed(), *address)},
                      {"unbonding_uagr",
-                      consensus::staking::UnbondingOf(ledger_->committed(), *address)},
+                      consensus::staking::UnbondingOf(app_->committed(), *address)},
                      {"height", blocks_->height()}};
-    if (auto v = consensus::staking::GetValidator(ledger_->committed(), *address)) {
-      out["validator"] = ValidatorJson(ledger_->committed(), *v);
+    if (auto v = consensus::staking::GetValidator(app_->committed(), *address)) {
+      out["validator"] = ValidatorJson(app_->committed(), *v);
     }
     return json::value(std::move(out));
   });
@@ -221,18 +221,18 @@ void Node::Impl::RegisterRpc() {
                          {"public_key", v.key.ToHex()},
                          {"power", v.power},
                          {"proposer_priority", v.priority}};
-      if (auto r = consensus::staking::GetValidatorByKey(ledger_->committed(), v.key)) {
-        for (auto& [k, value] : ValidatorJson(ledger_->committed(), *r)) entry[k] = value;
+      if (auto r = consensus::staking::GetValidatorByKey(app_->committed(), v.key)) {
+        for (auto& [k, value] : ValidatorJson(app_->committed(), *r)) entry[k] = value;
       }
       list.push_back(std::move(entry));
     }
     // Candidates: every validator record, in or out of this set.
     json::array candidates;
-    for (const auto& r : consensus::staking::AllValidators(ledger_->committed())) {
-      candidates.push_back(ValidatorJson(ledger_->committed(), r));
+    for (const auto& r : consensus::staking::AllValidators(app_->committed())) {
+      candidates.push_back(ValidatorJson(app_->committed(), r));
     }
     json::array schedule;
-    for (const consensus::SetChange& c : ledger_->ValidatorSchedule()) {
+    for (const consensus::SetChange& c : app_->ValidatorSchedule()) {
       if (c.height + 1 < blocks_->height() + 1 && c.height != 1) continue;
       schedule.push_back(json::object{{"height", c.height}, {"validators", c.validators.size()}});
     }

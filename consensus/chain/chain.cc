@@ -189,10 +189,13 @@ Result<proto::Block> Chain::Propose(const SecretKey& proposer, uint64_t now_ms,
     *block.mutable_last_commit() = *commit;
     h.set_last_commit_hash(ToString(CommitHash(*commit)));
   }
+  // One piece per validator: a block naming a validator twice is invalid
+  // (one tombstone is the whole punishment).
+  std::set<PublicKey> named;
   for (auto it = pending_evidence_.begin();
        it != pending_evidence_.end() && block.evidence_size() < int{kEvidencePerBlockMax};) {
-    if (it->first.second >= height) {  // a later block may carry it
-      ++it;
+    if (it->first.second >= height || named.count(it->first.first) != 0) {
+      ++it;  // a later block may carry it
       continue;
     }
     if (!app_->CheckEvidence(it->second.validator, it->first.second, height).ok()) {
@@ -200,6 +203,7 @@ Result<proto::Block> Chain::Propose(const SecretKey& proposer, uint64_t now_ms,
       continue;
     }
     *block.add_evidence() = EvidenceToProto(it->second);
+    named.insert(it->first.first);
     ++it;
   }
   h.set_evidence_hash(ToString(EvidenceHash(block)));

@@ -21,8 +21,10 @@
 #include "common/hash.h"
 #include "common/keys.h"
 #include "common/kv.h"
+#include "common/state_tree.h"
 #include "common/status.h"
 #include "consensus/ledger/params.h"
+#include "consensus/ledger/state_buffer.h"
 #include "consensus/ledger/tx.h"
 #include "consensus/types.h"
 #include "consensus/validator_set.h"
@@ -114,6 +116,15 @@ struct TxCheck {
   uint64_t debit_uagr_max = 0;
 };
 
+// The sums conservation is about, read from committed state.
+struct Totals {
+  uint64_t supply = 0;
+  uint64_t burned = 0;
+  uint64_t balances = 0;
+  uint64_t bonded = 0;
+  uint64_t unbonding = 0;
+};
+
 class Application {
  public:
   virtual ~Application() = default;
@@ -150,6 +161,12 @@ class Application {
   // checks the signatures and the set.
   virtual Status CheckEvidence(const PublicKey& validator, uint64_t vote_height,
                                uint64_t block_height) = 0;
+
+  // Read-only views for queries (RPC): committed state, the tree that
+  // proves it, and the conservation totals.
+  virtual StateReader& committed() = 0;
+  virtual StateTree& tree() = 0;
+  virtual Totals ReadTotals() = 0;
 };
 
 }  // namespace agora::consensus

@@ -54,15 +54,6 @@ struct LedgerGenesis {
   Hash256 beacon_seed;  // beacon_0 = H("agora-beacon-v1" || seed)
 };
 
-// The sums conservation is about, read from state.
-struct Totals {
-  uint64_t supply = 0;
-  uint64_t burned = 0;
-  uint64_t balances = 0;
-  uint64_t bonded = 0;
-  uint64_t unbonding = 0;
-};
-
 class Ledger final : public Application {
  public:
   // Opens the state tree in `store` (empty for a new chain).
@@ -92,9 +83,9 @@ class Ledger final : public Application {
 
   // Committed-state queries for RPC.
   uint64_t Height() { return committed_.GetU64("ledger/height"); }
-  Totals ReadTotals() { return ReadTotals(committed_); }
-  StateReader& committed() { return committed_; }
-  StateTree& tree() { return *tree_; }
+  Totals ReadTotals() override { return ReadTotals(committed_); }
+  StateReader& committed() override { return committed_; }
+  StateTree& tree() override { return *tree_; }
 
   // Recomputes every total by walking all of state: for tests and audits.
   // Returns the first mismatch, or OK.

@@ -35,7 +35,10 @@ int Run(int argc, char** argv) {
   app.add_flag("--equal-stake", [&](int64_t) { base.random_stake = false; }, "Equal stake");
   app.add_flag("--real-crypto", base.real_crypto, "ed25519 instead of the fast stand-in");
   app.add_option("--fixed-delay-us", base.fixed_delay_us, "Constant delay, no faults");
-  app.add_option("--break", breaks, "Deliberate bug: ignore-lock, quorum-at-least-two-thirds");
+  app.add_flag("--ledger", base.ledger,
+               "Chain mode: real blocks over a Ledger per node, staking, joins, jails, slashing");
+  app.add_option("--break", breaks,
+                 "Deliberate bug: ignore-lock, quorum-at-least-two-thirds, signer-buffered");
   app.add_option("--threads", threads, "Worker threads");
   app.add_flag("--verbose", base.verbose, "Print every run's summary");
   CLI11_PARSE(app, argc, argv);
@@ -44,6 +47,8 @@ int Run(int argc, char** argv) {
       base.break_ignore_lock = true;
     } else if (b == "quorum-at-least-two-thirds") {
       base.break_quorum_at_least_two_thirds = true;
+    } else if (b == "signer-buffered") {
+      base.break_signer_buffered = true;
     } else {
       std::fprintf(stderr, "error: unknown --break '%s'\n", b.c_str());
       return 2;

@@ -11,7 +11,13 @@
 #include "common/check.h"
 #include "common/hash.h"
 #include "common/kv.h"
+#include "consensus/chain/block.h"
+#include "consensus/chain/chain.h"
 #include "consensus/core.h"
+#include "consensus/ledger/ledger.h"
+#include "consensus/ledger/staking.h"
+#include "consensus/ledger/tx.h"
+#include "consensus/sim/fault_store.h"
 
 namespace agora::consensus::sim {
 namespace {
@@ -20,6 +26,24 @@ constexpr char kChainId[] = "agora-sim";
 constexpr uint64_t kMs = 1000;  // simulated time is in microseconds
 constexpr uint64_t kTickUs = 250 * kMs;
 constexpr uint64_t kEventsMax = 20'000'000;
+
+// Chain mode (docs/consensus.md, "Chain mode").
+constexpr uint64_t kGenesisTimeMs = 1'600'000'000'000;
+// A proposer builds its block no sooner than this after the height began, as
+// the node does with block_interval_ms; it keeps a crash of a few seconds
+// under the downtime bound (6 of 10 blocks missed).
+constexpr uint64_t kBlockIntervalUs = 1'000 * kMs;
+constexpr uint64_t kTimeoutProposeMs = 3'000;
+constexpr uint64_t kSyncBlocksMax = 8;         // blocks per sync reply
+constexpr size_t kProposalTxsMax = 64;         // client transactions per block
+constexpr size_t kFutureProposalsMax = 64;     // proposals kept for the next height
+constexpr uint64_t kEvidenceGossipTicks = 4;   // re-gossip known evidence every this many ticks
+constexpr uint64_t kUagr = staking::kUagrPerPower;
+constexpr uint64_t kAccountBalanceUagr = 1'000'000 * kUagr;
+constexpr uint64_t kTxFeeUagr = 10;
+constexpr uint32_t kClientAccounts = 3;        // plain accounts besides the joiner's operator
+constexpr uint64_t kClientTxsPerHeightMax = 3;
+constexpr uint64_t kJoinHeight = 2;            // the joiner stakes and creates its validator
 
 // splitmix64: small, fast, and the same on every platform.
 class Rng {
@@ -106,7 +130,23 @@ struct Commit {
   Proposal proposal;
   std::vector<Vote> votes;
 };
-using Message = std::variant<Proposal, Vote, StatusMessage, std::shared_ptr<const Commit>>;
+// Chain mode: committed blocks and their commits, read from the sender's
+// BlockStore, in height order.
+struct SyncBlocks {
+  std::vector<std::pair<proto::Block, proto::Commit>> blocks;
+};
+// Chain mode: evidence of a double sign, gossiped so that whichever honest
+// validator proposes next can include it.
+struct EvidenceMessage { Evidence evidence; };
+using Message = std::variant<Proposal, Vote, StatusMessage, std::shared_ptr<const Commit>,
+                             std::shared_ptr<const SyncBlocks>, EvidenceMessage>;
+
+// Chain mode: a proposal message carries its block; the simulated network
+// keeps each body once, by hash, and a proposal stands for it.
+struct Body {
+  proto::Block block;
+  bool honest_builder = false;
+};
 
 enum class EventType : uint8_t { kDeliver, kTimeout, kBlockReady, kTick, kCrash, kRestart };
 
@@ -130,16 +170,38 @@ struct Later {
 
 using VoteKey = std::tuple<uint64_t, ValidatorIndex, uint32_t, VoteType>;
 
+using EvidenceKey = std::pair<PublicKey, uint64_t>;  // validator, vote height
+
 struct Node {
-  uint32_t key = 0;  // validator index (stable: sets are re-weighted, never reordered)
+  // Identity: which key it signs with. Without chain mode it is also the
+  // validator index (sets are re-weighted, never reordered); in chain mode
+  // genesis validators are sorted by key, so it is their index at height 1.
+  uint32_t key = 0;
   Behaviour behaviour = Behaviour::kHonest;
   uint32_t side = 0;  // which half gets which lie, for equivocators and twins
-  std::unique_ptr<MemKvStore> store = std::make_unique<MemKvStore>();  // survives crashes
+  // Survives crashes, less what was not synced.
+  std::unique_ptr<FaultKvStore> store = std::make_unique<FaultKvStore>();
   std::unique_ptr<SafeSigner> signer;
   std::unique_ptr<Core> core;
   bool up = true;
+  bool started = true;  // false for the joiner until the schedule names it
   uint32_t incarnation = 0;
-  std::map<uint64_t, std::shared_ptr<const Commit>> chain;  // survives crashes
+  std::map<uint64_t, std::shared_ptr<const Commit>> commits;  // survives crashes
+  // Chain mode: what a restart reopens from `store`, and what it forgets.
+  std::unique_ptr<Ledger> ledger;
+  std::unique_ptr<BlockStore> blocks;
+  std::unique_ptr<SignatureCache> tx_signatures;
+  std::unique_ptr<Chain> chain;
+  std::vector<Tx> pending;  // the mempool: client transactions, in submission order
+  std::vector<Proposal> future_proposals;  // for the height after the next
+  std::map<EvidenceKey, Evidence> evidence_known;
+  std::map<Hash256, bool> verdicts;  // ValidateBlock of proposals at the next height
+  // Precommits for the last committed block that came after the decision,
+  // for the next block's last commit (as the node keeps them).
+  std::map<ValidatorIndex, Vote> late_precommits;
+  uint64_t committed_height = 0;
+  uint64_t height_started_us = 0;
+  uint64_t ticks = 0;
   std::map<uint64_t, uint64_t> decided_at_us;
   uint64_t last_tick_height = 0;
   std::vector<Message> own_messages;   // this height, for re-sending when stuck
@@ -182,7 +244,10 @@ constexpr uint64_t kLockTrapCapUs = 30'000 * kMs;
 
 class Simulation {
  public:
-  explicit Simulation(const SimOptions& options) : options_(options), rng_(options.seed) {}
+  explicit Simulation(const SimOptions& options) : options_(options), rng_(options.seed) {
+    // Chain mode verifies commits, transactions and VRF proofs with real keys.
+    if (options_.ledger) options_.real_crypto = true;
+  }
   SimResult Run();
 
  private:
@@ -203,11 +268,41 @@ class Simulation {
   bool PartitionBlocks(uint32_t from, uint32_t to) const;
   void PlanLockTrap();
   bool LockTrapBlocks(uint32_t to, const Message& message) const;
-  bool Authentic(const Message& message);
+  bool Authentic(ValidatorSetSource& sets, const Message& message);
   Hash256 NewBlock(uint32_t id, uint64_t height, uint32_t round);
   Signature SignAs(uint32_t key, const SignDomain& domain, ByteSpan payload) const;
   bool AllHonestDone() const;
   std::string Describe() const;
+  void CrashNode(uint32_t id);
+  uint64_t Committed(const Node& node) const;
+  bool VerifyOnce(const PublicKey& key, const SignDomain& domain, ByteSpan payload,
+                  const Signature& signature);
+  void ApplyParams(Node& node);
+
+  // Chain mode.
+  void SetupLedger();
+  void PlanDowntime();
+  void OpenChain(uint32_t id);
+  uint64_t NowMs() const { return kGenesisTimeMs + now_ / kMs; }
+  bool InWindow(const Node& node, uint64_t height) const;
+  void BuildBlock(uint32_t id, uint64_t height, uint32_t round);
+  void KeepLatePrecommit(uint32_t id, const Vote& vote);
+  void ProcessProposal(uint32_t id, const Proposal& proposal);
+  void ProcessFutureProposals(uint32_t id);
+  void ServeSync(uint32_t id, uint32_t to, uint64_t height);
+  void ApplySynced(uint32_t id, uint32_t from, const SyncBlocks& sync);
+  void OnEvidence(uint32_t id, const Evidence& evidence, bool gossip);
+  void GossipEvidence(uint32_t id);
+  bool CommitBlock(uint32_t id, const proto::Block& block, const proto::Commit& commit,
+                   std::vector<Tx>* decoded);
+  void CheckCommit(uint32_t id, const proto::Block& block, const Chain::Executed& executed);
+  void ObserveFirstCommit(uint32_t id, const proto::Block& block,
+                          const Chain::Executed& executed);
+  void ClientStep(uint32_t id, uint64_t height);
+  void Submit(uint32_t account, const Msg& msg);
+  std::vector<Tx> Reap(Node& node);
+  void PrunePending(Node& node);
+  Hash256 ScheduleDigest(Node& node, uint64_t height);
 
   SimOptions options_;
   Rng rng_;
@@ -229,6 +324,35 @@ class Simulation {
       honest_votes_;
   SimResult result_;
   uint64_t latency_sum_us_ = 0, latency_count_ = 0;
+
+  // Chain mode. Client accounts: [0, validators) operate the genesis
+  // validators with their consensus keys; then kClientAccounts plain
+  // accounts; then the joiner's operator.
+  struct ClientAccount {
+    SecretKey key;
+    Address address;
+    uint64_t nonce = 0;
+    uint64_t staked_uagr = 0;  // by the client, so unstaking never cuts genesis stake
+  };
+  std::vector<ClientAccount> accounts_;
+  LedgerGenesis ledger_genesis_;
+  std::vector<Tx> client_txs_;  // every transaction submitted, in order
+  std::map<Hash256, std::shared_ptr<const Body>> bodies_;
+  uint32_t joiner_ = UINT32_MAX;    // node id of the validator created by a transaction
+  uint32_t downtime_ = UINT32_MAX;  // node id of the validator that goes offline
+  uint64_t downtime_from_height_ = 0;
+  enum class Downtime : uint8_t { kPlanned, kDown, kBack } downtime_state_ = Downtime::kPlanned;
+  bool unjail_sent_ = false;
+  uint64_t first_committed_ = 0;  // the highest height any honest node committed
+  struct HeightRecord {
+    Hash256 block, app_hash, results_hash, schedule;
+  };
+  std::map<uint64_t, HeightRecord> heights_;  // first honest record of each height
+  // Validator -> the lowest vote height at which an honest node saw it
+  // equivocate in time for a block to carry the evidence.
+  std::map<PublicKey, uint64_t> equivocations_;
+  std::set<PublicKey> tombstoned_;
+  std::set<Hash256> verified_signatures_;  // (key, domain, payload, signature) digests
 };
 
 std::string Simulation::Describe() const {
@@ -248,7 +372,13 @@ std::string Simulation::Describe() const {
       }
     }
   }
-  return "validators=" + std::to_string(genesis_.size()) + " endpoints=" +
+  std::string chain;
+  if (options_.ledger) {
+    chain = " ledger joiner=" + std::to_string(joiner_) +
+            (downtime_ == UINT32_MAX ? "" : " downtime=" + std::to_string(downtime_) + "@h" +
+                                                std::to_string(downtime_from_height_));
+  }
+  return "validators=" + std::to_string(genesis_.size()) + chain + " endpoints=" +
          std::to_string(nodes_.size()) + " byzantine_power=" + std::to_string(byzantine) + "/" +
          std::to_string(total) + (kinds.empty() ? "" : " [" + kinds + "]") +
          " loss_ppm=" + std::to_string(plan_.loss_ppm) + " partitions=" +
@@ -290,6 +420,23 @@ void Simulation::Setup() {
     v.power = random_stake ? rng_.Range(1, 100) : 10;
     genesis_.push_back(v);
   }
+  if (options_.ledger) {
+    // Validator index at height 1 is the position in key order: make it the
+    // identity, so the fault plans (partitions, the lock trap) can keep
+    // naming validators by node id.
+    std::vector<uint32_t> order(n);
+    for (uint32_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return genesis_[a].key < genesis_[b].key; });
+    std::vector<Validator> sorted_validators;
+    std::vector<SecretKey> sorted_secrets;
+    for (uint32_t i : order) {
+      sorted_validators.push_back(genesis_[i]);
+      sorted_secrets.push_back(secrets_[i]);
+    }
+    genesis_ = std::move(sorted_validators);
+    secrets_ = std::move(sorted_secrets);
+  }
   if (options_.real_crypto) {
     verifier_ = std::make_unique<Ed25519Verifier>();
   } else {
@@ -300,6 +447,7 @@ void Simulation::Setup() {
     nodes_.back().key = i;
   }
   PlanFaults();
+  if (options_.ledger) SetupLedger();
 }
 
 void Simulation::PlanFaults() {
@@ -395,9 +543,94 @@ void Simulation::PlanFaults() {
   plan_.heal_us = heal;
 }
 
+// Chain mode: the ledger's genesis, written into every node's store (the
+// joiner's too), client accounts, and the joiner's node, which starts once the
+// schedule names it.
+void Simulation::SetupLedger() {
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  auto derive = [&](std::string_view what, uint64_t i) {
+    Bytes seed(what.begin(), what.end());
+    PutU64BigEndian(seed, options_.seed);
+    PutU64BigEndian(seed, i);
+    return SecretKey::FromSeed(Blake2b256(seed).bytes).value();
+  };
+  secrets_.push_back(derive("joiner", 0));  // identity n
+  joiner_ = static_cast<uint32_t>(nodes_.size());
+  nodes_.emplace_back();
+  nodes_.back().key = n;
+  nodes_.back().started = nodes_.back().up = false;
+  nodes_.back().side = static_cast<uint32_t>(rng_.Below(2));
+  for (FaultPlan::Partition& p : plan_.partitions) {
+    p.group.push_back(static_cast<uint32_t>(rng_.Below(2)));
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    accounts_.push_back({secrets_[i], Address::FromPublicKey(secrets_[i].public_key())});
+  }
+  for (uint32_t k = 0; k <= kClientAccounts; ++k) {  // the last one operates the joiner
+    SecretKey key = derive("account", k);
+    accounts_.push_back({key, Address::FromPublicKey(key.public_key())});
+  }
+  LedgerGenesis& g = ledger_genesis_;
+  for (const ClientAccount& a : accounts_) g.accounts.push_back({a.address, kAccountBalanceUagr});
+  for (uint32_t i = 0; i < n; ++i) {
+    g.validators.push_back(
+        {genesis_[i].key, accounts_[i].address, "v" + std::to_string(i),
+         genesis_[i].power * kUagr});
+  }
+  Params& p = g.params;
+  p.epoch_blocks = 10;
+  p.downtime_window_blocks = 10;
+  p.downtime_jail_blocks = 5;
+  p.unbonding_blocks = 10;
+  p.evidence_age_blocks_max = kSlashDelayMaxHeights;
+  p.timeout_propose_ms = kTimeoutProposeMs;
+  Bytes beacon_seed;
+  PutU64BigEndian(beacon_seed, options_.seed);
+  g.beacon_seed = Blake2b256(beacon_seed);
+  for (Node& node : nodes_) {
+    std::unique_ptr<Ledger> ledger = Ledger::Open(node.store.get()).value();
+    WriteBatch batch;
+    Status s = ledger->InitGenesis(g, &batch);
+    AGORA_CHECK_MSG(s.ok(), "simulated genesis: " + s.message());
+    s = node.store->Write(batch, Durability::kSynced);
+    AGORA_CHECK_MSG(s.ok(), "simulated genesis: " + s.message());
+    ledger->Committed();
+  }
+  PlanDowntime();
+}
+
+// One honest validator goes offline from an early height until the ledger
+// jails it for downtime, then comes back and unjails. It is one whose absence
+// leaves the Byzantine and absent power below 1/3, and one that no planned
+// crash touches, so its absence never costs liveness.
+void Simulation::PlanDowntime() {
+  if (options_.mix == FaultMix::kLockTrap || options_.heights < 20) return;
+  uint64_t total = 0, byzantine = 0;
+  for (uint32_t i = 0; i < genesis_.size(); ++i) {
+    total += genesis_[i].power;
+    if (nodes_[i].behaviour != Behaviour::kHonest) byzantine += genesis_[i].power;
+  }
+  std::vector<uint32_t> candidates;
+  for (uint32_t i = 0; i < genesis_.size(); ++i) {
+    const bool crashes = std::any_of(plan_.crashes.begin(), plan_.crashes.end(),
+                                     [&](const FaultPlan::Crash& c) { return c.node == i; });
+    if (nodes_[i].behaviour == Behaviour::kHonest && !crashes &&
+        3 * (byzantine + genesis_[i].power) < total) {
+      candidates.push_back(i);
+    }
+  }
+  if (candidates.empty()) return;
+  downtime_ = candidates[rng_.Below(candidates.size())];
+  downtime_from_height_ = rng_.Range(2, 4);
+}
+
 void Simulation::PlanLockTrap() {
   LockTrap trap;
-  trap.height = rng_.Range(1, std::max<uint64_t>(1, options_.heights));
+  // In chain mode, before any set change the ledger can make (a jail takes a
+  // window of 10 blocks, an epoch change 21).
+  const uint64_t last =
+      options_.ledger ? std::min<uint64_t>(options_.heights, 8) : options_.heights;
+  trap.height = rng_.Range(1, std::max<uint64_t>(1, last));
   ValidatorSet set = validators_->ValidatorsAt(trap.height);
   const ValidatorIndex proposer0 = set.Proposer();
   set.IncrementProposerPriority(1);
@@ -440,10 +673,17 @@ bool Simulation::LockTrapBlocks(uint32_t to, const Message& message) const {
   if (const auto* v = std::get_if<Vote>(&message)) {
     if (v->height != t.height || v->round != 0 || !v->block) return false;
     if (v->type == VoteType::kPrevote) return to == t.n && !t.prevotes_to_n.count(v->validator);
-    return to != t.x && !t.precommits_to[to].count(v->validator);
+    // Endpoints beyond the validators (chain mode's joiner) see none either.
+    return to != t.x &&
+           (to >= t.precommits_to.size() || !t.precommits_to[to].count(v->validator));
   }
   if (const auto* c = std::get_if<std::shared_ptr<const Commit>>(&message)) {
     return (*c)->proposal.height == t.height;
+  }
+  if (const auto* s = std::get_if<std::shared_ptr<const SyncBlocks>>(&message)) {
+    for (const auto& [block, commit] : (*s)->blocks) {
+      if (block.header().height() == t.height) return true;
+    }
   }
   return false;
 }
@@ -501,7 +741,7 @@ Hash256 Simulation::NewBlock(uint32_t id, uint64_t height, uint32_t round) {
 
 void Simulation::StartNode(uint32_t id) {
   Node& node = nodes_[id];
-  node.up = true;
+  node.up = node.started = true;
   node.own_messages.clear();
   node.seen_messages.clear();
   node.seen_keys.clear();
@@ -512,20 +752,63 @@ void Simulation::StartNode(uint32_t id) {
   } else {
     key = std::make_unique<FakeSigningKey>(genesis_[node.key].key);
   }
-  node.signer = SafeSigner::Open(kChainId, std::move(key), node.store.get()).value();
+  auto signer = SafeSigner::Open(kChainId, std::move(key), node.store.get());
+  if (!signer.ok()) {
+    Violation("restart: node " + std::to_string(id) +
+              " cannot open its signer: " + signer.status().message());
+    return;
+  }
+  node.signer = std::move(*signer);
+  node.signer->testonly_set_buffered_writes(options_.break_signer_buffered);
+  ValidatorSetSource* sets = validators_.get();
+  if (options_.ledger) {
+    OpenChain(id);
+    if (!node.chain) return;
+    sets = node.chain.get();
+  }
   CoreConfig config;
   config.chain_id = kChainId;
   config.testonly_ignore_lock = options_.break_ignore_lock;
   config.testonly_quorum_at_least_two_thirds = options_.break_quorum_at_least_two_thirds;
-  node.core = std::make_unique<Core>(config, validators_.get(), node.signer.get());
+  node.core = std::make_unique<Core>(config, sets, node.signer.get());
+  if (options_.ledger) ApplyParams(node);
   Event tick;
   tick.time = now_ + rng_.Range(1, kTickUs);
   tick.type = EventType::kTick;
   tick.node = id;
   tick.incarnation = node.incarnation;
   Push(std::move(tick));
-  uint64_t next_height = node.chain.empty() ? 1 : node.chain.rbegin()->first + 1;
+  const uint64_t next_height = Committed(node) + 1;
+  node.height_started_us = now_;
   Apply(id, node.core->Start(next_height));
+  // A restarted or new node asks for the blocks it missed at once.
+  if (options_.ledger) SendToAll(id, StatusMessage{next_height});
+}
+
+uint64_t Simulation::Committed(const Node& node) const {
+  if (options_.ledger) return node.committed_height;
+  return node.commits.empty() ? 0 : node.commits.rbegin()->first;
+}
+
+// Power failure: memory is gone, and so is whatever the store had not synced.
+void Simulation::CrashNode(uint32_t id) {
+  Node& node = nodes_[id];
+  AGORA_CHECK(node.up);  // crash windows never overlap (PlanFaults)
+  node.up = false;
+  node.delivered_votes.clear();  // what the core knew is gone with it
+  node.core.reset();
+  node.signer.reset();
+  node.chain.reset();
+  node.tx_signatures.reset();
+  node.blocks.reset();
+  node.ledger.reset();
+  node.pending.clear();
+  node.future_proposals.clear();
+  node.evidence_known.clear();
+  node.verdicts.clear();
+  node.late_precommits.clear();
+  ++node.incarnation;
+  result_.writes_lost += node.store->Crash();
 }
 
 void Simulation::OnBroadcastProposal(uint32_t id, const BroadcastProposal& broadcast) {
@@ -545,7 +828,19 @@ void Simulation::OnBroadcastProposal(uint32_t id, const BroadcastProposal& broad
     return;
   }
   Proposal evil = proposal;
-  evil.block = NewBlock(id, proposal.height, proposal.round);
+  if (options_.ledger) {
+    // A second real block: no transactions, a millisecond later.
+    std::vector<Tx> included;
+    auto block = node.chain->Propose(secrets_[node.key], NowMs() + 1, {}, &included);
+    if (!block.ok()) {
+      SendToAll(id, proposal);
+      return;
+    }
+    evil.block = HeaderHash(block->header());
+    bodies_.emplace(evil.block, std::make_shared<const Body>(Body{std::move(*block), false}));
+  } else {
+    evil.block = NewBlock(id, proposal.height, proposal.round);
+  }
   evil.valid_round = -1;
   evil.signature = SignAs(node.key, {kChainId, SignKind::kProposal}, evil.SignBytes());
   proposed_.insert(evil.block);
@@ -599,8 +894,16 @@ void Simulation::OnDecide(uint32_t id, const Decide& decide) {
     Violation("safety: validity: decided block " + decide.block.ToHex() + " was never proposed");
     return;
   }
-  auto commit = std::make_shared<Commit>(Commit{proposal->second, decide.commit});
-  node.chain[decide.height] = commit;
+  if (options_.ledger) {
+    AGORA_CHECK(decide.height == node.committed_height + 1);
+    auto body = bodies_.find(decide.block);
+    AGORA_CHECK(body != bodies_.end());  // it came with the proposal
+    const proto::Commit commit =
+        MakeCommit(decide.height, decide.round, decide.block, decide.commit);
+    if (!CommitBlock(id, body->second->block, commit, nullptr)) return;
+  } else {
+    node.commits[decide.height] = std::make_shared<Commit>(Commit{proposal->second, decide.commit});
+  }
   node.own_messages.clear();
   node.seen_messages.clear();
   node.seen_keys.clear();
@@ -608,6 +911,7 @@ void Simulation::OnDecide(uint32_t id, const Decide& decide) {
   if (trap_ && decide.height == trap_->height && id == trap_->x && trap_->end_us == UINT64_MAX) {
     trap_->end_us = now_ + kLockTrapHoldUs;
   }
+  if (options_.ledger && node.core) ProcessFutureProposals(id);
   if (node.behaviour != Behaviour::kHonest) return;
   auto [it, inserted] = decided_.emplace(decide.height, decide.block);
   if (!inserted && it->second != decide.block) {
@@ -642,6 +946,9 @@ void Simulation::Apply(uint32_t id, Actions actions) {
     } else if (auto* r = std::get_if<RequestBlock>(&action)) {
       Event e;
       e.time = now_ + (options_.fixed_delay_us != 0 ? 0 : rng_.Range(0, 2 * kMs));
+      if (options_.ledger) {
+        e.time = std::max(e.time, nodes_[id].height_started_us + kBlockIntervalUs);
+      }
       e.type = EventType::kBlockReady;
       e.node = id;
       e.incarnation = nodes_[id].incarnation;
@@ -656,6 +963,15 @@ void Simulation::Apply(uint32_t id, Actions actions) {
       const Vote& second = ev->evidence.second;
       nodes_[id].evidence_reported.insert({second.height, second.validator, second.round,
                                            second.type});
+      if (options_.ledger && s.ok()) {
+        // Held to the slashing bound only if it was seen while a block could
+        // still carry it in time: by a node at most two heights behind.
+        if (nodes_[id].behaviour == Behaviour::kHonest && first_committed_ <= second.height + 1) {
+          auto [it, inserted] = equivocations_.emplace(ev->evidence.validator, second.height);
+          if (!inserted) it->second = std::min(it->second, second.height);
+        }
+        OnEvidence(id, ev->evidence, /*gossip=*/true);
+      }
     }
   }
 }
@@ -663,28 +979,59 @@ void Simulation::Apply(uint32_t id, Actions actions) {
 // Every proposal and vote is checked against its signer's key before the
 // core sees it, as the node does. The simulated network cannot forge, so a
 // failure here is a bug in whoever signed.
-bool Simulation::Authentic(const Message& message) {
+bool Simulation::Authentic(ValidatorSetSource& sets, const Message& message) {
   ++result_.signatures_verified;
   if (const auto* p = std::get_if<Proposal>(&message)) {
-    const ValidatorSet& set = validators_->ValidatorsAt(p->height);
+    const ValidatorSet& set = sets.ValidatorsAt(p->height);
     return p->proposer < set.size() &&
-           verifier_->Verify(set.at(p->proposer).key, {kChainId, SignKind::kProposal},
-                             p->SignBytes(), p->signature);
+           VerifyOnce(set.at(p->proposer).key, {kChainId, SignKind::kProposal}, p->SignBytes(),
+                      p->signature);
   }
   if (const auto* v = std::get_if<Vote>(&message)) {
-    const ValidatorSet& set = validators_->ValidatorsAt(v->height);
+    const ValidatorSet& set = sets.ValidatorsAt(v->height);
     return v->validator < set.size() &&
-           verifier_->Verify(set.at(v->validator).key, {kChainId, v->Kind()}, v->SignBytes(),
-                             v->signature);
+           VerifyOnce(set.at(v->validator).key, {kChainId, v->Kind()}, v->SignBytes(),
+                      v->signature);
   }
   --result_.signatures_verified;
+  return true;
+}
+
+// Each distinct signature is verified once, as the node does with its cache:
+// a vote reaches every node, and ed25519 would otherwise dominate the run.
+// Only signatures that verified are remembered.
+bool Simulation::VerifyOnce(const PublicKey& key, const SignDomain& domain, ByteSpan payload,
+                            const Signature& signature) {
+  if (!options_.real_crypto) return verifier_->Verify(key, domain, payload, signature);
+  Blake2b256Hasher h;
+  h.Update(key.bytes);
+  h.Update(SigningBytes(domain, payload));
+  h.Update(signature.bytes);
+  const Hash256 digest = h.Finish();
+  if (verified_signatures_.count(digest)) return true;
+  if (!verifier_->Verify(key, domain, payload, signature)) return false;
+  verified_signatures_.insert(digest);
   return true;
 }
 
 void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
   Node& node = nodes_[id];
   if (!node.up || !node.core) return;
-  if (!Authentic(message)) {
+  // Chain mode: a node knows the validator sets up to two heights past its
+  // last block; the core ignores anything else anyway.
+  if (options_.ledger) {
+    std::optional<uint64_t> height;
+    if (const auto* p = std::get_if<Proposal>(&message)) height = p->height;
+    if (const auto* v = std::get_if<Vote>(&message)) height = v->height;
+    if (const auto* v = std::get_if<Vote>(&message); v && v->height == node.committed_height) {
+      KeepLatePrecommit(id, *v);
+      return;
+    }
+    if (height && !InWindow(node, *height)) return;
+  }
+  ValidatorSetSource& sets =
+      options_.ledger ? static_cast<ValidatorSetSource&>(*node.chain) : *validators_;
+  if (!Authentic(sets, message)) {
     Violation("a message with a bad signature was sent");
     return;
   }
@@ -698,7 +1045,11 @@ void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
   };
   if (const auto* p = std::get_if<Proposal>(&message)) {
     remember(p->height, p->proposer, p->round, 0, p->block);
-    Apply(id, node.core->OnProposal(*p, /*block_valid=*/true));
+    if (options_.ledger) {
+      ProcessProposal(id, *p);
+    } else {
+      Apply(id, node.core->OnProposal(*p, /*block_valid=*/true));
+    }
   } else if (const auto* v = std::get_if<Vote>(&message)) {
     remember(v->height, v->validator, v->round, static_cast<int>(v->type), v->block);
     if (node.behaviour == Behaviour::kHonest && v->height == node.core->height()) {
@@ -708,15 +1059,23 @@ void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
     }
     Apply(id, node.core->OnVote(*v));
   } else if (const auto* s = std::get_if<StatusMessage>(&message)) {
-    // A peer is behind: hand it the commit of the height it is stuck at.
-    auto commit = node.chain.find(s->height);
-    if (node.behaviour == Behaviour::kHonest && commit != node.chain.end()) {
-      Send(id, from, commit->second);
+    // A peer is behind: hand it the commit of the height it is stuck at (in
+    // chain mode, the blocks from there on, from the block store).
+    if (node.behaviour != Behaviour::kHonest) return;
+    if (options_.ledger) {
+      ServeSync(id, from, s->height);
+      return;
     }
+    auto commit = node.commits.find(s->height);
+    if (commit != node.commits.end()) Send(id, from, commit->second);
+  } else if (const auto* sync = std::get_if<std::shared_ptr<const SyncBlocks>>(&message)) {
+    ApplySynced(id, from, **sync);
+  } else if (const auto* e = std::get_if<EvidenceMessage>(&message)) {
+    OnEvidence(id, e->evidence, /*gossip=*/false);
   } else {
     const auto& commit = std::get<std::shared_ptr<const Commit>>(message);
-    bool authentic = Authentic(commit->proposal);
-    for (const Vote& vote : commit->votes) authentic = authentic && Authentic(vote);
+    bool authentic = Authentic(sets, commit->proposal);
+    for (const Vote& vote : commit->votes) authentic = authentic && Authentic(sets, vote);
     if (!authentic) {
       Violation("a commit with a bad signature was sent");
       return;
@@ -728,6 +1087,7 @@ void Simulation::Deliver(uint32_t id, uint32_t from, const Message& message) {
 
 void Simulation::OnTick(uint32_t id) {
   Node& node = nodes_[id];
+  if (options_.ledger && ++node.ticks % kEvidenceGossipTicks == 0) GossipEvidence(id);
   if (node.core->height() == node.last_tick_height) {
     // No progress since the last tick: say where we are and re-send what we
     // said at this height, in case the network lost it.
@@ -747,9 +1107,459 @@ void Simulation::OnTick(uint32_t id) {
   Push(std::move(tick));
 }
 
+// ---- Chain mode -----------------------------------------------------------
+
+void Simulation::OpenChain(uint32_t id) {
+  Node& node = nodes_[id];
+  auto fail = [&](const Status& s) {
+    Violation("restart: node " + std::to_string(id) + " cannot reopen its chain: " + s.message());
+    node.chain.reset();
+  };
+  auto ledger = Ledger::Open(node.store.get());
+  if (!ledger.ok()) return fail(ledger.status());
+  node.ledger = std::move(*ledger);
+  if (Status s = node.ledger->Load(); !s.ok()) return fail(s);
+  node.blocks = std::make_unique<BlockStore>(node.store.get());
+  if (Status s = node.blocks->Load(); !s.ok()) return fail(s);
+  node.tx_signatures = std::make_unique<SignatureCache>();
+  node.chain = std::make_unique<Chain>(kChainId, kGenesisTimeMs, node.store.get(),
+                                       node.blocks.get(), node.ledger.get(),
+                                       node.tx_signatures.get());
+  if (Status s = node.chain->Load(); !s.ok()) return fail(s);
+  node.committed_height = node.blocks->height();
+  // The mempool is gone; the client re-submits what is not yet committed.
+  node.pending = client_txs_;
+  PrunePending(node);
+  node.future_proposals.clear();
+  node.verdicts.clear();
+}
+
+// The consensus timeouts are ledger parameters, as in the node.
+void Simulation::ApplyParams(Node& node) {
+  const Params params = node.ledger->CurrentParams();
+  Timeouts t;
+  t.propose_ms = params.timeout_propose_ms;
+  t.prevote_ms = params.timeout_prevote_ms;
+  t.precommit_ms = params.timeout_precommit_ms;
+  t.propose_delta_ms = t.prevote_delta_ms = t.precommit_delta_ms = params.timeout_delta_ms;
+  node.core->SetTimeouts(t);
+}
+
+// The transactions a proposer takes: for each sender, the run of nonces from
+// its account's next one, so none fails for its nonce.
+std::vector<Tx> Simulation::Reap(Node& node) {
+  std::map<Address, uint64_t> next;
+  std::vector<Tx> out;
+  for (const Tx& tx : node.pending) {
+    auto it = next.find(tx.sender);
+    if (it == next.end()) it = next.emplace(tx.sender, node.ledger->Account(tx.sender).nonce).first;
+    if (tx.nonce != it->second) continue;
+    ++it->second;
+    out.push_back(tx);
+    if (out.size() >= kProposalTxsMax) break;
+  }
+  return out;
+}
+
+void Simulation::PrunePending(Node& node) {
+  std::map<Address, uint64_t> next;
+  std::erase_if(node.pending, [&](const Tx& tx) {
+    auto it = next.find(tx.sender);
+    if (it == next.end()) it = next.emplace(tx.sender, node.ledger->Account(tx.sender).nonce).first;
+    return tx.nonce < it->second;
+  });
+}
+
+void Simulation::Submit(uint32_t account, const Msg& msg) {
+  ClientAccount& a = accounts_[account];
+  const Bytes raw = MakeTx(a.key, kChainId, a.nonce++, kTxFeeUagr, msg);
+  Tx tx = DecodeTx(raw, kChainId).value();
+  for (Node& node : nodes_) {
+    if (node.up && node.chain) node.pending.push_back(tx);
+  }
+  client_txs_.push_back(std::move(tx));
+}
+
+// The seeded client, run once per height when the first honest node commits
+// it: random transfers and (un)stakes, the joiner's validator, and the
+// downtime validator's Unjail once its jail has run out.
+void Simulation::ClientStep(uint32_t id, uint64_t height) {
+  Node& reference = nodes_[id];
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  const uint32_t joiner_account = static_cast<uint32_t>(accounts_.size()) - 1;
+  if (height + 1 == kJoinHeight) {
+    uint64_t total = 0;
+    for (const Validator& v : genesis_) total += v.power;
+    const uint64_t stake = std::max<uint64_t>(10, total / n) * kUagr;
+    Submit(joiner_account, MsgStake{stake});
+    Submit(joiner_account, MsgCreateValidator{secrets_[n].public_key(), "joiner"});
+  }
+  if (downtime_state_ == Downtime::kBack && !unjail_sent_ && nodes_[downtime_].up) {
+    auto record = staking::GetValidatorByKey(reference.ledger->committed(),
+                                             genesis_[nodes_[downtime_].key].key);
+    if (record && record->jailed && !record->tombstoned && record->jailed_until <= height + 1) {
+      Submit(nodes_[downtime_].key, MsgUnjail{});
+      unjail_sent_ = true;
+    }
+  }
+  // Senders: honest validators' operators and the plain accounts. Byzantine
+  // validators never change their stake, and honest ones unstake only what
+  // the client staked, so Byzantine power stays below 1/3.
+  std::vector<uint32_t> validators, plain;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (nodes_[i].behaviour == Behaviour::kHonest) validators.push_back(i);
+  }
+  for (uint32_t k = 0; k < kClientAccounts; ++k) plain.push_back(n + k);
+  const uint64_t count = rng_.Below(kClientTxsPerHeightMax + 1);
+  for (uint64_t t = 0; t < count; ++t) {
+    const uint64_t kind = rng_.Below(5);
+    const bool by_validator = !validators.empty() && (kind == 4 || rng_.Below(2) == 0);
+    const uint32_t sender = by_validator ? validators[rng_.Below(validators.size())]
+                                         : plain[rng_.Below(plain.size())];
+    ClientAccount& a = accounts_[sender];
+    if (kind <= 1) {
+      const uint32_t to = static_cast<uint32_t>(rng_.Below(accounts_.size()));
+      Submit(sender, MsgTransfer{accounts_[to].address, rng_.Range(1, 10 * kUagr)});
+    } else if (a.staked_uagr > 0 && rng_.Below(2) == 0) {
+      const uint64_t amount = std::min(a.staked_uagr, rng_.Range(1, 3) * kUagr);
+      a.staked_uagr -= amount;
+      Submit(sender, MsgUnstake{amount});
+    } else {
+      const uint64_t amount = rng_.Range(1, 5) * kUagr;
+      a.staked_uagr += amount;
+      Submit(sender, MsgStake{amount});
+    }
+  }
+}
+
+bool Simulation::InWindow(const Node& node, uint64_t height) const {
+  return height > node.committed_height && height <= node.committed_height + 2;
+}
+
+void Simulation::BuildBlock(uint32_t id, uint64_t height, uint32_t round) {
+  Node& node = nodes_[id];
+  if (height != node.committed_height + 1) return;  // stale
+  std::vector<Tx> included;
+  std::vector<Vote> late;
+  for (const auto& [index, vote] : node.late_precommits) late.push_back(vote);
+  auto block = node.chain->Propose(secrets_[node.key], NowMs(), Reap(node), &included, late);
+  if (!block.ok()) {
+    Violation("chain: node " + std::to_string(id) + " cannot propose at height " +
+              std::to_string(height) + ": " + block.status().message());
+    return;
+  }
+  const Hash256 hash = HeaderHash(block->header());
+  const bool honest = node.behaviour == Behaviour::kHonest;
+  bodies_.emplace(hash, std::make_shared<const Body>(Body{std::move(*block), honest}));
+  Apply(id, node.core->OnBlockReady(height, round, hash));
+}
+
+// As the node does: a precommit for the block this node committed last that
+// arrived after the decision joins the next block's last commit, so the
+// downtime rule does not count a validator that was merely slower.
+void Simulation::KeepLatePrecommit(uint32_t id, const Vote& vote) {
+  Node& node = nodes_[id];
+  if (vote.type != VoteType::kPrecommit || vote.height == 0 ||
+      vote.block != node.blocks->last_block_hash() || node.late_precommits.count(vote.validator)) {
+    return;
+  }
+  if (!Authentic(*node.chain, vote)) {
+    Violation("a message with a bad signature was sent");
+    return;
+  }
+  node.late_precommits.emplace(vote.validator, vote);
+}
+
+void Simulation::ProcessProposal(uint32_t id, const Proposal& proposal) {
+  Node& node = nodes_[id];
+  const uint64_t next = node.committed_height + 1;
+  if (proposal.height == next + 1) {
+    if (node.future_proposals.size() < kFutureProposalsMax) {
+      node.future_proposals.push_back(proposal);
+    }
+    return;
+  }
+  if (proposal.height != next) return;
+  auto body = bodies_.find(proposal.block);
+  AGORA_CHECK(body != bodies_.end());  // every proposed block is registered when built
+  auto verdict = node.verdicts.find(proposal.block);
+  if (verdict == node.verdicts.end()) {
+    Status valid = node.chain->ValidateBlock(body->second->block, NowMs(), nullptr);
+    if (!valid.ok() && body->second->honest_builder && node.behaviour == Behaviour::kHonest) {
+      Violation("chain: validity: honest node " + std::to_string(id) +
+                " rejected the block an honest proposer built at height " +
+                std::to_string(proposal.height) + ": " + valid.message());
+    }
+    verdict = node.verdicts.emplace(proposal.block, valid.ok()).first;
+  }
+  Apply(id, node.core->OnProposal(proposal, verdict->second));
+}
+
+void Simulation::ProcessFutureProposals(uint32_t id) {
+  std::vector<Proposal> pending = std::exchange(nodes_[id].future_proposals, {});
+  for (const Proposal& p : pending) {
+    Node& node = nodes_[id];
+    if (!node.core || p.height != node.committed_height + 1) continue;
+    // Verified on arrival against the set this node then knew for the
+    // height after its next, which its next block cannot change.
+    ProcessProposal(id, p);
+  }
+}
+
+void Simulation::ServeSync(uint32_t id, uint32_t to, uint64_t height) {
+  Node& node = nodes_[id];
+  if (height == 0 || height > node.committed_height) return;
+  auto reply = std::make_shared<SyncBlocks>();
+  for (uint64_t h = height; h <= node.committed_height && h < height + kSyncBlocksMax; ++h) {
+    auto block = node.blocks->BlockAt(h);
+    auto commit = node.blocks->CommitAt(h);
+    if (!block.ok() || !*block || !commit.ok() || !*commit) {
+      Violation("chain: node " + std::to_string(id) + " lost committed height " +
+                std::to_string(h) + " from its block store");
+      return;
+    }
+    reply->blocks.emplace_back(std::move(**block), std::move(**commit));
+  }
+  Send(id, to, std::shared_ptr<const SyncBlocks>(std::move(reply)));
+}
+
+// Block sync: blocks an honest peer committed, checked as the node checks
+// them (ValidateBlock and the commit) and executed in order.
+void Simulation::ApplySynced(uint32_t id, uint32_t from, const SyncBlocks& sync) {
+  Node& node = nodes_[id];
+  bool applied = false;
+  for (const auto& [block, commit] : sync.blocks) {
+    const uint64_t height = block.header().height();
+    if (height != node.committed_height + 1) continue;
+    std::vector<Tx> txs;
+    Status s = node.chain->ValidateBlock(block, NowMs(), &txs);
+    if (s.ok()) {
+      s = VerifyCommit(commit, node.chain->ValidatorsAt(height), kChainId, height,
+                       HeaderHash(block.header()));
+    }
+    if (!s.ok()) {
+      Violation("chain: node " + std::to_string(id) + " rejected block " +
+                std::to_string(height) + " that honest node " + std::to_string(from) +
+                " committed: " + s.message());
+      return;
+    }
+    if (!CommitBlock(id, block, commit, &txs)) return;
+    ++result_.blocks_synced;
+    applied = true;
+  }
+  if (!applied || !node.core) return;
+  node.own_messages.clear();
+  node.seen_messages.clear();
+  node.seen_keys.clear();
+  Apply(id, node.core->Start(node.committed_height + 1));
+  ProcessFutureProposals(id);
+  // A full reply: there is likely more; ask the same peer right away.
+  if (sync.blocks.size() == kSyncBlocksMax) {
+    Send(id, from, StatusMessage{node.committed_height + 1});
+  }
+}
+
+void Simulation::OnEvidence(uint32_t id, const Evidence& evidence, bool gossip) {
+  Node& node = nodes_[id];
+  if (!node.chain) return;
+  const EvidenceKey key{evidence.validator, evidence.first.height};
+  if (!node.evidence_known.emplace(key, evidence).second) return;
+  if (!gossip) {
+    // Only honest nodes' cores report evidence, so it must verify.
+    if (Status s = VerifyEvidence(evidence, kChainId, *verifier_); !s.ok()) {
+      Violation("gossiped evidence does not verify: " + s.message());
+      return;
+    }
+  }
+  if (evidence.first.height <= node.committed_height + 2) {
+    // Refused when the validator is tombstoned already or the evidence too
+    // old: then there is nothing left to punish.
+    (void)node.chain->AddEvidence(evidence);
+  }
+  if (gossip) SendToAll(id, EvidenceMessage{evidence});
+}
+
+// Evidence travels until a block carries it: re-sent while this node still
+// knows its validator untombstoned and the evidence young enough.
+void Simulation::GossipEvidence(uint32_t id) {
+  Node& node = nodes_[id];
+  if (!node.chain || node.behaviour != Behaviour::kHonest) return;
+  const uint64_t next = node.committed_height + 1;
+  for (auto it = node.evidence_known.begin(); it != node.evidence_known.end();) {
+    const auto& [key, evidence] = *it;
+    auto record = staking::GetValidatorByKey(node.ledger->committed(), key.first);
+    if (!record || record->tombstoned || next > key.second + kSlashDelayMaxHeights) {
+      it = node.evidence_known.erase(it);
+      continue;
+    }
+    if (key.second <= node.committed_height + 2) (void)node.chain->AddEvidence(evidence);
+    SendToAll(id, EvidenceMessage{evidence});
+    ++it;
+  }
+}
+
+bool Simulation::CommitBlock(uint32_t id, const proto::Block& block, const proto::Commit& commit,
+                             std::vector<Tx>* decoded) {
+  Node& node = nodes_[id];
+  const uint64_t height = block.header().height();
+  std::vector<Tx> txs;
+  if (decoded != nullptr) {
+    txs = std::move(*decoded);
+  } else {
+    auto decoded_txs = node.chain->BlockTxs(block);
+    if (!decoded_txs.ok()) {
+      Violation("chain: node " + std::to_string(id) + " cannot decode decided block " +
+                std::to_string(height) + ": " + decoded_txs.status().message());
+      return false;
+    }
+    txs = std::move(*decoded_txs);
+  }
+  WriteBatch batch;
+  auto executed = node.chain->Execute(block, commit, std::move(txs), &batch);
+  if (!executed.ok()) {
+    Violation("chain: node " + std::to_string(id) + " cannot execute decided block " +
+              std::to_string(height) + ": " + executed.status().message());
+    return false;
+  }
+  Status s = node.store->Write(batch, Durability::kSynced);
+  AGORA_CHECK_MSG(s.ok(), "the in-memory store refused a block: " + s.message());
+  node.chain->Committed(block, *executed);
+  node.committed_height = height;
+  node.height_started_us = now_;
+  node.verdicts.clear();
+  node.late_precommits.clear();
+  PrunePending(node);
+  ApplyParams(node);
+  CheckCommit(id, block, *executed);
+  return true;
+}
+
+Hash256 Simulation::ScheduleDigest(Node& node, uint64_t height) {
+  Blake2b256Hasher h;
+  Bytes bytes;
+  for (const SetChange& change : node.ledger->ValidatorSchedule()) {
+    PutU64BigEndian(bytes, change.height);
+    for (const Validator& v : change.validators) {
+      Append(bytes, v.key.bytes);
+      PutU64BigEndian(bytes, v.power);
+    }
+  }
+  const ValidatorSet& next = node.chain->ValidatorsAt(height + 1);
+  Append(bytes, ValidatorsHash(next).bytes);
+  PutU64BigEndian(bytes, next.Proposer());
+  h.Update(bytes);
+  return h.Finish();
+}
+
+// The chain-mode invariants, on every honest node after every block.
+void Simulation::CheckCommit(uint32_t id, const proto::Block& block,
+                             const Chain::Executed& executed) {
+  Node& node = nodes_[id];
+  if (node.behaviour != Behaviour::kHonest) return;
+  const uint64_t height = block.header().height();
+  const std::string where = " at height " + std::to_string(height) + " (node " +
+                            std::to_string(id) + ")";
+  if (Status audit = node.ledger->AuditTotals(); !audit.ok()) {
+    Violation("ledger: conservation" + where + ": " + audit.message());
+  }
+  HeightRecord record{executed.hash, executed.app_hash, ResultsHash(executed.results),
+                      ScheduleDigest(node, height)};
+  auto [it, first] = heights_.emplace(height, record);
+  if (first) {
+    ObserveFirstCommit(id, block, executed);
+  } else if (it->second.block != record.block) {
+    Violation("safety: agreement: honest nodes committed different blocks" + where);
+  } else if (it->second.app_hash != record.app_hash) {
+    Violation("ledger: honest nodes reached different app hashes" + where);
+  } else if (it->second.results_hash != record.results_hash) {
+    Violation("ledger: honest nodes got different transaction results" + where);
+  } else if (it->second.schedule != record.schedule) {
+    Violation("validator sets: honest nodes hold different validator schedules" + where);
+  }
+  for (const auto& [key, vote_height] : equivocations_) {
+    if (height < vote_height + kSlashDelayMaxHeights) continue;
+    auto validator = staking::GetValidatorByKey(node.ledger->committed(), key);
+    if (validator && validator->tombstoned) continue;
+    Violation("slashing: validator " + key.ToHex().substr(0, 16) + " double-signed at height " +
+              std::to_string(vote_height) + " (an honest node saw it) and is not tombstoned " +
+              std::to_string(kSlashDelayMaxHeights) + " heights later" + where);
+  }
+}
+
+// The first honest node to commit a height: figures, the client, and the
+// scripted validators (the joiner starts, the downtime validator goes down
+// and comes back).
+void Simulation::ObserveFirstCommit(uint32_t id, const proto::Block& block,
+                                    const Chain::Executed& executed) {
+  Node& node = nodes_[id];
+  const uint64_t height = block.header().height();
+  first_committed_ = std::max(first_committed_, height);
+  for (const consensus::Event& e : executed.end.events) {
+    if (e.type != "slash") continue;
+    for (const auto& [name, value] : e.attributes) {
+      if (name == "reason" && value == "downtime") ++result_.downtime_jails;
+      if (name == "reason" && value == "double_sign") ++result_.tombstones;
+    }
+  }
+  result_.set_changes += executed.end.set_changes.size();
+  for (int i = 0; i < block.txs_size(); ++i) {
+    if (executed.results[i].code != TxCode::kOk) continue;
+    ++result_.txs_committed;
+    auto tx = DecodeTx(AsBytes(block.txs(i)), kChainId);
+    if (tx.ok() && std::holds_alternative<MsgUnjail>(tx->msg)) ++result_.unjails;
+  }
+  for (const auto& [key, vote_height] : equivocations_) {
+    if (tombstoned_.count(key)) continue;
+    auto validator = staking::GetValidatorByKey(node.ledger->committed(), key);
+    if (!validator || !validator->tombstoned) continue;
+    tombstoned_.insert(key);
+    if (height >= vote_height) {
+      result_.slash_delay_max_heights =
+          std::max(result_.slash_delay_max_heights, height - vote_height);
+    }
+  }
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  const PublicKey& joiner_key = secrets_[n].public_key();
+  if (height > 1 && result_.validator_joins == 0) {
+    const std::optional<ValidatorIndex> index =
+        node.chain->ValidatorsAt(height - 1).IndexOf(joiner_key);
+    for (const proto::CommitSig& sig : block.last_commit().signatures()) {
+      if (index && sig.validator() == *index) result_.validator_joins = 1;
+    }
+  }
+  if (!nodes_[joiner_].started) {
+    for (const SetChange& change : executed.end.set_changes) {
+      for (const Validator& v : change.validators) {
+        if (v.key == joiner_key) StartNode(joiner_);
+      }
+    }
+  }
+  if (downtime_ != UINT32_MAX && downtime_ != id) {
+    Node& down = nodes_[downtime_];
+    if (downtime_state_ == Downtime::kPlanned && height >= downtime_from_height_ && down.up) {
+      CrashNode(downtime_);
+      downtime_state_ = Downtime::kDown;
+    } else if (downtime_state_ == Downtime::kDown) {
+      auto record = staking::GetValidatorByKey(node.ledger->committed(), genesis_[down.key].key);
+      const uint64_t give_up = downtime_from_height_ + 3 * kSlashDelayMaxHeights;
+      if ((record && record->jailed) || height >= give_up) {
+        Event restart;
+        restart.time = now_ + rng_.Range(200, 1000) * kMs;
+        restart.type = EventType::kRestart;
+        restart.node = downtime_;
+        Push(restart);
+        downtime_state_ = Downtime::kBack;
+      }
+    }
+  }
+  ClientStep(id, height);
+}
+
 bool Simulation::AllHonestDone() const {
   for (const Node& n : nodes_) {
-    if (n.behaviour == Behaviour::kHonest && n.chain.size() < options_.heights) return false;
+    if (n.behaviour == Behaviour::kHonest && n.started && Committed(n) < options_.heights) {
+      return false;
+    }
   }
   return true;
 }
@@ -771,6 +1581,9 @@ SimResult Simulation::Run() {
       }
     }
   }
+  // In chain mode the ledger decides the sets; these are genesis's, for
+  // planning the lock trap before any change.
+  if (options_.ledger) change_height = UINT64_MAX;
   validators_ = std::make_unique<SimValidators>(genesis_, change_height, change_index, change_power);
   if (options_.mix == FaultMix::kLockTrap) PlanLockTrap();
   for (const auto& c : plan_.crashes) {
@@ -784,7 +1597,9 @@ SimResult Simulation::Run() {
     restart.type = EventType::kRestart;
     Push(restart);
   }
-  for (uint32_t id = 0; id < nodes_.size(); ++id) StartNode(id);
+  for (uint32_t id = 0; id < nodes_.size(); ++id) {
+    if (nodes_[id].started) StartNode(id);
+  }
 
   const uint64_t deadline = plan_.heal_us + options_.heights * 10'000 * kMs + 20'000 * kMs;
   while (!queue_.empty() && result_.ok && !AllHonestDone() && result_.events < kEventsMax) {
@@ -804,20 +1619,18 @@ SimResult Simulation::Run() {
         break;
       case EventType::kBlockReady:
         if (node.up && node.core && e.incarnation == node.incarnation) {
-          Apply(e.node, node.core->OnBlockReady(e.height, e.round, NewBlock(e.node, e.height, e.round)));
+          if (options_.ledger) {
+            BuildBlock(e.node, e.height, e.round);
+          } else {
+            Apply(e.node,
+                  node.core->OnBlockReady(e.height, e.round, NewBlock(e.node, e.height, e.round)));
+          }
         }
         break;
       case EventType::kTick:
         if (node.up && node.core && e.incarnation == node.incarnation) OnTick(e.node);
         break;
-      case EventType::kCrash:
-        AGORA_CHECK(node.up);  // crash windows never overlap (PlanFaults)
-        node.up = false;
-        node.delivered_votes.clear();  // what the core knew is gone with it
-        node.core.reset();
-        node.signer.reset();
-        ++node.incarnation;
-        break;
+      case EventType::kCrash: CrashNode(e.node); break;
       case EventType::kRestart:
         AGORA_CHECK(!node.up);
         StartNode(e.node);
@@ -847,7 +1660,7 @@ SimResult Simulation::Run() {
   }
   uint64_t done = UINT64_MAX;
   for (const Node& n : nodes_) {
-    if (n.behaviour == Behaviour::kHonest) done = std::min<uint64_t>(done, n.chain.size());
+    if (n.behaviour == Behaviour::kHonest && n.started) done = std::min(done, Committed(n));
   }
   result_.heights_decided = done == UINT64_MAX ? 0 : done;
   result_.simulated_us = now_;
@@ -857,6 +1670,16 @@ SimResult Simulation::Run() {
   result_.summary = std::string(FaultMixName(options_.mix)) + " " + Describe() + " heights=" +
                     std::to_string(result_.heights_decided) + " t=" +
                     std::to_string(now_ / kMs) + "ms events=" + std::to_string(result_.events);
+  if (options_.ledger) {
+    const SimResult& r = result_;
+    result_.summary += " joins=" + std::to_string(r.validator_joins) + " jails=" +
+                       std::to_string(r.downtime_jails) + " unjails=" + std::to_string(r.unjails) +
+                       " tombstones=" + std::to_string(r.tombstones) + " slash_delay_max=" +
+                       std::to_string(r.slash_delay_max_heights) + " set_changes=" +
+                       std::to_string(r.set_changes) + " txs=" + std::to_string(r.txs_committed) +
+                       " synced=" + std::to_string(r.blocks_synced) + " writes_lost=" +
+                       std::to_string(r.writes_lost);
+  }
   return result_;
 }
 
@@ -917,6 +1740,8 @@ std::string ReproduceCommand(const SimOptions& o) {
   if (o.fixed_delay_us != 0) cmd += " --fixed-delay-us " + std::to_string(o.fixed_delay_us);
   if (o.break_ignore_lock) cmd += " --break ignore-lock";
   if (o.break_quorum_at_least_two_thirds) cmd += " --break quorum-at-least-two-thirds";
+  if (o.break_signer_buffered) cmd += " --break signer-buffered";
+  if (o.ledger) cmd += " --ledger";
   return cmd + " --verbose";
 }
 

@@ -63,8 +63,23 @@ struct SimOptions {
   // Deliberate protocol bugs the simulator must catch.
   bool break_ignore_lock = false;
   bool break_quorum_at_least_two_thirds = false;
+  // The signer writes its record with Durability::kBuffered, which a power
+  // failure (FaultKvStore::Crash) can lose.
+  bool break_signer_buffered = false;
+  // Chain mode: every node runs a Ledger, a BlockStore and a Chain; blocks
+  // are real (transactions, VRF, commits), validator sets come from the
+  // ledger's staking schedule, and a seeded client stakes, unstakes, creates
+  // a validator that then joins as a node, and unjails one that was jailed
+  // for downtime. Implies ed25519 signatures.
+  bool ledger = false;
   bool verbose = false;
 };
+
+// Chain mode: an equivocation that an honest node saw at height v must have
+// tombstoned its validator on every honest node that has committed height
+// v + kSlashDelayMaxHeights. It equals the simulation's
+// slashing.evidence_age_blocks_max, the last height a block may carry it.
+inline constexpr uint64_t kSlashDelayMaxHeights = 10;
 
 struct SimResult {
   bool ok = true;
@@ -78,6 +93,16 @@ struct SimResult {
   // Mean of (decision time - start of height) / message delay over heights,
   // measured only with fixed_delay_us.
   uint64_t latency_delays_x1000 = 0;
+  // Chain mode, as the first honest node to commit each height saw it.
+  uint64_t validator_joins = 0;   // validators created by a transaction that signed a commit
+  uint64_t downtime_jails = 0;    // validators jailed for downtime
+  uint64_t unjails = 0;           // successful Unjail transactions
+  uint64_t tombstones = 0;        // validators tombstoned for double signing
+  uint64_t slash_delay_max_heights = 0;  // equivocation height -> tombstone height, the most
+  uint64_t set_changes = 0;       // validator-set changes written to the schedule
+  uint64_t txs_committed = 0;     // client transactions committed with code kOk
+  uint64_t blocks_synced = 0;     // blocks applied by block sync rather than by deciding
+  uint64_t writes_lost = 0;       // buffered key writes lost to crashes
 };
 
 SimResult RunSimulation(const SimOptions& options);

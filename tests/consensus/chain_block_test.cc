@@ -231,12 +231,14 @@ TEST_F(ChainTest, EvidenceGoesIntoABlockAndTombstonesTheValidator) {
   Commit(Propose());
   Commit(Propose());
   const SecretKey cheat = keys_[2];
+  ASSERT_TRUE(chain_->AddEvidence(DoubleSign(cheat, 1)).ok());
   ASSERT_TRUE(chain_->AddEvidence(DoubleSign(cheat, 2)).ok());
   EXPECT_TRUE(chain_->AddEvidence(DoubleSign(cheat, 3)).ok())
       << "evidence of the height being decided waits for a later block";
-  EXPECT_EQ(chain_->pending_evidence(), 2u);
+  EXPECT_EQ(chain_->pending_evidence(), 3u);
   proto::Block b = Propose();
-  ASSERT_EQ(b.evidence_size(), 1) << "only evidence older than the block";
+  ASSERT_EQ(b.evidence_size(), 1)
+      << "only evidence older than the block, and one piece per validator";
   Chain::Executed e = Commit(b);
   ASSERT_FALSE(e.end.events.empty());
   EXPECT_EQ(e.end.events[0].type, "slash");
