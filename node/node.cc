@@ -237,10 +237,7 @@ void Node::Impl::Apply(consensus::Actions actions) {
       evidence_->Inc();
       spdlog::warn("evidence: validator {} signed {} and {}", e->evidence.validator.ToHex(),
                    e->evidence.first.ToString(), e->evidence.second.ToString());
-      // Kept until a block carries it (this node's or another proposer's).
-      if (Status s = chain_->AddEvidence(e->evidence); !s.ok()) {
-        spdlog::warn("evidence not kept: {}", s.message());
-      }
+      ShareEvidence(e->evidence);
     }
   }
 }
@@ -357,7 +354,9 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   const std::vector<consensus::TxResult>& outcomes = executed.results;
   const uint64_t height = block.header().height();
   std::vector<Hash256> ids;
-  for (const auto& o : outcomes) ids.push_back(o.hash);
+  for (const auto& o : outcomes) {
+    if (o.charged) ids.push_back(o.hash);  // the others may still run later
+  }
   mempool_->Update(ids, [this](const Address& a) { return app_->Account(a); });
   ApplyParams();
   for (const consensus::SetChange& c : executed.end.set_changes) {
@@ -374,6 +373,7 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   proposal_txs_.clear();
   own_messages_.clear();
   late_precommits_.clear();
+  last_commit_round_ = commit.round();
 
   // Events are built only for someone: a subscriber or a waiting client.
   if (rpc_->HasSubscribers("new_block")) {
@@ -550,6 +550,35 @@ void Node::Impl::HandleVote(const p2p::PeerId& from, ByteSpan payload) {
   Apply(core_->OnVote(*v));
 }
 
+// Evidence is kept until a block carries it (this node's or another
+// proposer's) and gossiped, so a proposer that did not see both votes can
+// include it too.
+void Node::Impl::ShareEvidence(const consensus::Evidence& evidence) {
+  Status s = chain_->AddEvidence(evidence);
+  if (!s.ok()) {
+    if (s.code() != StatusCode::kAlreadyExists) spdlog::warn("evidence not kept: {}", s.message());
+    return;
+  }
+  peers_->Broadcast(kChannelEvidence, EncodeDeterministic(consensus::EvidenceToProto(evidence)));
+}
+
+void Node::Impl::HandleEvidence(const p2p::PeerId& from, ByteSpan payload) {
+  proto::DuplicateVoteEvidence m;
+  if (!DecodeStrict(payload, consensus::kEvidenceBytesMax, m).ok()) {
+    peers_->Disconnect(from, "malformed evidence", /*ban=*/true);
+    return;
+  }
+  auto evidence = consensus::EvidenceFromProto(m, genesis_.chain_id);
+  if (!evidence.ok()) {
+    // Honest nodes check signatures and form before they relay.
+    peers_->Disconnect(from, "bad evidence: " + evidence.status().message(), /*ban=*/true);
+    return;
+  }
+  // Too old, already punished or a full pool are no fault of the sender:
+  // it may have seen the votes earlier or later than this node.
+  ShareEvidence(*evidence);
+}
+
 // A precommit for the block this node committed last, arriving after the
 // decision: kept for the next block's last commit, so the downtime rule
 // does not count a validator that was merely slower than the quorum.
@@ -558,8 +587,8 @@ void Node::Impl::KeepLatePrecommit(const proto::VoteMessage& m) {
   auto v = consensus::Vote::FromSignBytes(AsBytes(m.sign_bytes()));
   auto signature = Signature::Parse(AsBytes(m.signature()));
   if (height == 0 || !v || !signature.ok() || v->type != consensus::VoteType::kPrecommit ||
-      v->height != height || v->block != blocks_->last_block_hash() ||
-      late_precommits_.count(m.validator()) != 0) {
+      v->height != height || v->round != last_commit_round_ ||
+      v->block != blocks_->last_block_hash() || late_precommits_.count(m.validator()) != 0) {
     return;
   }
   const consensus::ValidatorSet& set = chain_->ValidatorsAt(height);
@@ -728,6 +757,9 @@ void Node::Impl::OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan pa
       break;
     case kChannelBlockResponse:
       HandleBlockResponse(from, payload);
+      break;
+    case kChannelEvidence:
+      HandleEvidence(from, payload);
       break;
     default:
       peers_->Disconnect(from, "unknown channel " + std::to_string(channel), true);

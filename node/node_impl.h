@@ -45,6 +45,7 @@ enum Channel : uint8_t {
   kChannelStatus = 4,
   kChannelBlockRequest = 5,
   kChannelBlockResponse = 6,
+  kChannelEvidence = 7,  // DuplicateVoteEvidence, gossiped until a block carries it
 };
 
 constexpr std::chrono::milliseconds kStatusInterval{500};
@@ -143,6 +144,9 @@ class Node::Impl final : public p2p::PeerManagerHandler {
                      std::vector<Tx>* decoded = nullptr);
   void HandleProposal(const p2p::PeerId& from, ByteSpan payload);
   void HandleVote(const p2p::PeerId& from, ByteSpan payload);
+  void HandleEvidence(const p2p::PeerId& from, ByteSpan payload);
+  // Keeps evidence for a later block and tells the peers, once.
+  void ShareEvidence(const consensus::Evidence& evidence);
   void ProcessProposal(const proto::ProposalMessage& message, const consensus::Proposal& p);
   void Tick();
   // Sync.
@@ -187,6 +191,8 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   // Precommits for the last committed block that came after the decision,
   // by validator index (at most one each, so bounded by the set's size).
   std::map<consensus::ValidatorIndex, consensus::Vote> late_precommits_;
+  // The round of the last commit: only its precommits can join it.
+  uint32_t last_commit_round_ = 0;
   // What this node broadcast at the current height, re-sent when stuck.
   std::vector<std::pair<uint8_t, Bytes>> own_messages_;
   Clock::time_point height_started_ = Clock::now();

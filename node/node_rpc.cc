@@ -208,8 +208,12 @@ void Node::Impl::RegisterRpc() {
     if (params.is_object() && params.as_object().if_contains("height")) {
       AGORA_ASSIGN_OR_RETURN(height, U64Param(params.as_object(), "height"));
       const uint64_t top = blocks_->height() + 1;
-      if (height < 1 || height > top) {
-        return Status::InvalidArgument("height must be 1.." + std::to_string(top));
+      // Older sets would be rebuilt from genesis on the node's one thread.
+      const uint64_t reach = consensus::kValidatorSetsKept / 2;
+      const uint64_t lowest = top > reach ? top - reach : 1;
+      if (height < lowest || height > top) {
+        return Status::InvalidArgument("height must be " + std::to_string(lowest) + ".." +
+                                       std::to_string(top));
       }
     }
     const consensus::ValidatorSet& set = chain_->ValidatorsAt(height);

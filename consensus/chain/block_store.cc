@@ -61,6 +61,11 @@ void BlockStore::Add(const proto::Block& block, const Hash256& hash, const proto
   PutU64BigEndian(h, height);
   batch->Put(KeyPrefix::kBlockByHash, hash.bytes, h);
   for (uint32_t i = 0; i < outcomes.size(); ++i) {
+    // A transaction that did not pay its fee (its nonce or fee was wrong
+    // when it ran) used nothing: it may still run later, so it is not
+    // indexed as committed. Otherwise a proposer could cancel anyone's
+    // pending transaction for free by putting it in a block out of order.
+    if (!outcomes[i].charged) continue;
     Bytes location;
     PutU64BigEndian(location, height);
     for (int shift : {24, 16, 8, 0}) location.push_back(static_cast<uint8_t>(i >> shift));

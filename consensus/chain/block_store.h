@@ -37,7 +37,8 @@ class BlockStore {
   // REQUIRES: height() > 0
   const proto::BlockHeader& last_header() const { return last_header_; }
 
-  // Adds the block, its commit and its transaction index to `batch`.
+  // Adds the block, its commit and its transaction index (transactions that
+  // paid their fee) to `batch`.
   void Add(const proto::Block& block, const Hash256& hash, const proto::Commit& commit,
            const std::vector<TxResult>& outcomes, WriteBatch* batch) const;
   // Call once the batch from Add is durable.

@@ -10,8 +10,6 @@ namespace agora::consensus {
 namespace {
 
 constexpr std::string_view kResultsHashKey = "last_results_hash";
-// Sets of old heights are recomputed from the schedule; this many are kept.
-constexpr uint64_t kValidatorSetsKept = 1024;
 
 std::string ToString(ByteSpan b) { return std::string(b.begin(), b.end()); }
 std::string ToString(const Hash256& h) { return ToString(h.bytes); }
@@ -89,6 +87,10 @@ Result<Evidence> EvidenceFromProto(const proto::DuplicateVoteEvidence& e,
   if (!key.ok()) return Status::InvalidArgument("evidence: validator key must be 32 bytes");
   AGORA_ASSIGN_OR_RETURN(Vote first, VoteFromProto(e.first(), *key, chain_id));
   AGORA_ASSIGN_OR_RETURN(Vote second, VoteFromProto(e.second(), *key, chain_id));
+  if (first.height == 0) {
+    // Heights start at 1; there is no set to check a vote of height 0 against.
+    return Status::InvalidArgument("evidence: a vote of height 0");
+  }
   if (first.type != second.type || first.height != second.height ||
       first.round != second.round) {
     return Status::InvalidArgument("evidence: the votes are not for one height, round and type");
@@ -123,9 +125,13 @@ Status Chain::Load() {
   sets_.push_back(std::move(first));
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> results,
                          store_->Get(KeyPrefix::kMeta, AsBytes(kResultsHashKey)));
-  last_results_hash_ = results && results->size() == Hash256::kSize
-                           ? Hash256::FromBytes(*results)
-                           : ResultsHash({});
+  if (results && results->size() == Hash256::kSize) {
+    last_results_hash_ = Hash256::FromBytes(*results);
+  } else if (!results && blocks_->height() == 0) {
+    last_results_hash_ = ResultsHash({}, {});
+  } else {
+    return Status::Corruption("the store has blocks but no valid results hash; it is damaged");
+  }
   return Status::Ok();
 }
 
@@ -146,10 +152,11 @@ const ValidatorSet& Chain::ValidatorsAt(uint64_t height) {
   }
   while (base_ + sets_.size() <= height) {
     sets_.push_back(sets_.back().Next(ListAt(base_ + sets_.size())));
-  }
-  while (sets_.size() > kValidatorSetsKept && base_ + kValidatorSetsKept / 2 < height) {
-    sets_.pop_front();  // deque: references to the others stay valid
-    ++base_;
+    // Bounded while catching up too (a restart walks from height 1).
+    while (sets_.size() > kValidatorSetsKept && base_ + kValidatorSetsKept / 2 < height) {
+      sets_.pop_front();  // deque: references to the others stay valid
+      ++base_;
+    }
   }
   return sets_[height - base_];
 }
@@ -392,6 +399,9 @@ Result<Chain::Executed> Chain::Execute(const proto::Block& block, const proto::C
   auto proposer = Address::FromBytes(AsBytes(h.proposer()));
   if (!proposer.ok()) return Status::InvalidArgument("block proposer is not an address");
   ctx.proposer = *proposer;
+  for (const Validator& v : ValidatorsAt(height).validators()) {
+    if (Address::FromPublicKey(v.key) == ctx.proposer) ctx.proposer_key = v.key;
+  }
   auto output = VrfProof::Parse(AsBytes(h.vrf_proof()));
   if (!output.ok()) return Status::InvalidArgument("block has no VRF proof");
   ctx.beacon = NextBeacon(app_->Beacon(), VrfProofToHash(*output));
@@ -426,14 +436,15 @@ Result<Chain::Executed> Chain::Execute(const proto::Block& block, const proto::C
   }
   out.app_hash = *app_hash;
   blocks_->Add(block, out.hash, commit, out.results, batch);
-  batch->Put(KeyPrefix::kMeta, AsBytes(kResultsHashKey), ResultsHash(out.results).bytes);
+  batch->Put(KeyPrefix::kMeta, AsBytes(kResultsHashKey),
+             ResultsHash(out.results, out.end.events).bytes);
   return out;
 }
 
 void Chain::Committed(const proto::Block& block, const Executed& executed) {
   app_->Committed();
   blocks_->Committed(block, executed.hash);
-  last_results_hash_ = ResultsHash(executed.results);
+  last_results_hash_ = ResultsHash(executed.results, executed.end.events);
   if (!executed.end.set_changes.empty()) {
     // Entries may be new or rewritten; none is below height + 3, and no set
     // above height + 2 has been built yet, but drop any that was.
@@ -466,10 +477,16 @@ Status Chain::AddEvidence(const Evidence& evidence) {
   if (!ValidatorsAt(evidence.first.height).IndexOf(evidence.validator)) {
     return Status::InvalidArgument("evidence names a key outside the set of its height");
   }
+  if (pending_evidence_.count({evidence.validator, evidence.first.height}) != 0) {
+    return Status::AlreadyExists("this evidence is kept already");
+  }
   if (pending_evidence_.size() >= kPendingEvidenceMax) {
     return Status::ResourceExhausted("too much evidence pending");
   }
-  pending_evidence_.emplace(std::make_pair(evidence.validator, evidence.first.height), evidence);
+  if (!pending_evidence_.emplace(std::make_pair(evidence.validator, evidence.first.height), evidence)
+           .second) {
+    return Status::AlreadyExists("this evidence is kept already");
+  }
   return Status::Ok();
 }
 

@@ -39,6 +39,12 @@ namespace agora::consensus {
 inline constexpr uint64_t kBlockTimeFutureMaxMs = 60'000;
 inline constexpr size_t kEvidencePerBlockMax = 16;
 inline constexpr size_t kPendingEvidenceMax = 256;
+inline constexpr size_t kEvidenceBytesMax = 1024;  // one DuplicateVoteEvidence
+// Validator sets of old heights are recomputed from the schedule, walking
+// from height 1 (slow); this many are kept, at least half of them below the
+// highest height asked for: more than evidence_age_blocks_max (at most
+// 1,000) can reach back.
+inline constexpr uint64_t kValidatorSetsKept = 2048;
 
 // The VRF input of height h: beacon_{h-1} || h (8 bytes, big-endian).
 Bytes BeaconAlpha(const Hash256& previous_beacon, uint64_t height);
@@ -98,8 +104,9 @@ class Chain final : public ValidatorSetSource {
   // It was not; forget it.
   void Abandon();
 
-  // Evidence seen by this node's consensus core: verified, kept (bounded)
-  // until a block carries it or it is too old.
+  // Evidence seen by this node's consensus core or a peer: verified, kept
+  // (bounded) until a block carries it or it is too old. AlreadyExists if
+  // it is kept already.
   Status AddEvidence(const Evidence& evidence);
   size_t pending_evidence() const { return pending_evidence_.size(); }
   const Hash256& last_results_hash() const { return last_results_hash_; }

@@ -60,11 +60,16 @@ struct TxResult {
   TxCode code = TxCode::kOk;
   std::string log;  // what went wrong, for people; not committed
   std::vector<Event> events;
+  // The fee was paid and the nonce used (the ante step passed), whatever
+  // the message then did.
+  bool charged = false;
 };
 
 // results_hash: BLAKE2b-256 over, for each transaction in order, its id,
-// its code and its events (docs/ledger.md has the exact bytes).
-Hash256 ResultsHash(const std::vector<TxResult>& results);
+// its code and its events, then the events of BeginBlock and EndBlock
+// (slashes, jailings, unbondings, set changes); docs/ledger.md has the
+// exact bytes.
+Hash256 ResultsHash(const std::vector<TxResult>& results, const std::vector<Event>& block_events);
 
 // A double sign that the chain has verified: two signed votes of one
 // validator for the same height, round and type, different blocks, by a
@@ -77,7 +82,8 @@ struct VerifiedEvidence {
 struct BlockContext {
   uint64_t height = 0;
   uint64_t time_unix_ms = 0;
-  Address proposer;
+  Address proposer;       // the header's: the address of the proposer's consensus key
+  PublicKey proposer_key;  // that key
   Hash256 beacon;  // beacon_h = H(beacon_{h-1} || vrf_output_h), PROTOCOL.md §4
   std::vector<VerifiedEvidence> evidence;
   // The validators of height - 1 (empty at height 1) and, per validator,

@@ -37,7 +37,7 @@ std::string_view TxCodeName(TxCode code) {
   return "unknown";
 }
 
-Hash256 ResultsHash(const std::vector<TxResult>& results) {
+Hash256 ResultsHash(const std::vector<TxResult>& results, const std::vector<Event>& block_events) {
   // Every variable-length field is length-prefixed, so no two different
   // result lists hash the same bytes.
   Blake2b256Hasher h;
@@ -51,12 +51,9 @@ Hash256 ResultsHash(const std::vector<TxResult>& results) {
     put_u64(s.size());
     h.Update(AsBytes(s));
   };
-  put_u64(results.size());
-  for (const TxResult& r : results) {
-    h.Update(r.hash.bytes);
-    put_u64(static_cast<uint32_t>(r.code));
-    put_u64(r.events.size());
-    for (const Event& e : r.events) {
+  auto put_events = [&](const std::vector<Event>& events) {
+    put_u64(events.size());
+    for (const Event& e : events) {
       put_str(e.type);
       put_u64(e.attributes.size());
       for (const auto& [k, v] : e.attributes) {
@@ -64,7 +61,14 @@ Hash256 ResultsHash(const std::vector<TxResult>& results) {
         put_str(v);
       }
     }
+  };
+  put_u64(results.size());
+  for (const TxResult& r : results) {
+    h.Update(r.hash.bytes);
+    put_u64(static_cast<uint32_t>(r.code));
+    put_events(r.events);
   }
+  put_events(block_events);
   return h.Finish();
 }
 
@@ -178,6 +182,11 @@ void Ledger::BeginBlock(const BlockContext& ctx) {
   block_->SetU64(kHeightKey, ctx.height);
   block_->Set(kBeaconKey, ctx.beacon.bytes);
   block_events_.clear();
+  // Fees go to the proposer's operator (who staked), not to the address of
+  // its consensus key, which only the node's key could spend.
+  std::optional<staking::ValidatorRecord> proposer =
+      staking::GetValidatorByKey(*block_, ctx.proposer_key);
+  fee_recipient_ = proposer ? proposer->operator_address : ctx.proposer;
   slashing::BeginBlock(*block_, params_, ctx_, &block_events_);
 }
 
@@ -222,11 +231,12 @@ TxResult Ledger::DeliverTx(const Tx& tx) {
   sender.balance_uagr -= tx.fee_uagr;
   sender.nonce += 1;
   bank::SetAccount(*block_, tx.sender, sender);
-  AGORA_CHECK(bank::Credit(*block_, ctx_.proposer, tx.fee_uagr) == TxCode::kOk);
+  AGORA_CHECK(bank::Credit(*block_, fee_recipient_, tx.fee_uagr) == TxCode::kOk);
   StateBuffer branch(&*block_);
   TxResult message = Dispatch(branch, tx);
   if (message.code == TxCode::kOk) branch.MergeInto(&*block_);
   message.hash = tx.hash;
+  message.charged = true;
   return message;
 }
 

@@ -104,6 +104,7 @@ class Ledger final : public Application {
   BlockContext ctx_;
   Params params_;
   std::vector<Event> block_events_;  // BeginBlock's, handed out by EndBlock
+  Address fee_recipient_;            // the proposer's operator
   bool staged_ = false;
 };
 

@@ -32,11 +32,14 @@ constexpr ParamSpec kParams[] = {
      "share of stake burned for downtime"},
     {"slashing.downtime_window_blocks", &Params::downtime_window_blocks, 10, 100'000,
      "blocks over which missed signatures are counted"},
-    {"slashing.downtime_missed_ppm", &Params::downtime_missed_ppm, 1, kMillion - 1,
+    // Byzantine proposers (under 1/3) may leave anyone's signature out of
+    // their own blocks: the bound stays clear of that.
+    {"slashing.downtime_missed_ppm", &Params::downtime_missed_ppm, 400'000, kMillion - 1,
      "missed share of the window above which a validator is jailed"},
     {"slashing.downtime_jail_blocks", &Params::downtime_jail_blocks, 1, 10'000'000,
      "blocks a validator jailed for downtime waits before it may unjail"},
-    {"slashing.evidence_age_blocks_max", &Params::evidence_age_blocks_max, 1, 10'000'000,
+    // The chain keeps the validator sets of at least 1,024 heights back.
+    {"slashing.evidence_age_blocks_max", &Params::evidence_age_blocks_max, 1, 1'000,
      "oldest double sign (in blocks) a block may still carry"},
 };
 
@@ -71,6 +74,25 @@ Status ValidateParams(const Params& params) {
         "slashing.evidence_age_blocks_max (" + std::to_string(params.evidence_age_blocks_max) +
         ") must not exceed staking.unbonding_blocks (" +
         std::to_string(params.unbonding_blocks) + ")");
+  }
+  if (params.unbonding_blocks <= 2 * params.epoch_blocks) {
+    // A set is computed at an epoch boundary and holds for the next epoch:
+    // stake unstaked right after a boundary may hold power for two more
+    // epochs, and must stay slashable for all of that time.
+    return Status::InvalidArgument(
+        "staking.unbonding_blocks (" + std::to_string(params.unbonding_blocks) +
+        ") must be more than twice staking.epoch_blocks (" +
+        std::to_string(params.epoch_blocks) + ")");
+  }
+  // The last commit carries up to one signature (about 70 bytes, 100 with
+  // room) per validator; it must leave room for transactions.
+  constexpr uint64_t kCommitBytesPerValidator = 100;
+  constexpr uint64_t kTxRoomMin = 64u << 10;
+  if (params.block_bytes_max < kTxRoomMin + kCommitBytesPerValidator * params.validators_max) {
+    return Status::InvalidArgument(
+        "consensus.block_bytes_max (" + std::to_string(params.block_bytes_max) +
+        ") must be at least 64 KiB + 100 bytes per staking.validators_max (" +
+        std::to_string(params.validators_max) + ")");
   }
   return Status::Ok();
 }

@@ -581,7 +581,7 @@ void Simulation::SetupLedger() {
   p.epoch_blocks = 10;
   p.downtime_window_blocks = 10;
   p.downtime_jail_blocks = 5;
-  p.unbonding_blocks = 10;
+  p.unbonding_blocks = 21;  // more than two epochs (params.cc)
   p.evidence_age_blocks_max = kSlashDelayMaxHeights;
   p.timeout_propose_ms = kTimeoutProposeMs;
   Bytes beacon_seed;
@@ -1462,7 +1462,7 @@ void Simulation::CheckCommit(uint32_t id, const proto::Block& block,
   if (Status audit = node.ledger->AuditTotals(); !audit.ok()) {
     Violation("ledger: conservation" + where + ": " + audit.message());
   }
-  HeightRecord record{executed.hash, executed.app_hash, ResultsHash(executed.results),
+  HeightRecord record{executed.hash, executed.app_hash, ResultsHash(executed.results, executed.end.events),
                       ScheduleDigest(node, height)};
   auto [it, first] = heights_.emplace(height, record);
   if (first) {

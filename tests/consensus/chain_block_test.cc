@@ -147,7 +147,7 @@ TEST_F(ChainTest, BlocksCarryTheBeaconResultsAndTheStateOfTheBlockBefore) {
       VrfVerify(ProposerKeyOf(b1), proof, BeaconAlpha(beacon0, 1)).value();
   EXPECT_EQ(ledger_->Beacon(), NextBeacon(beacon0, output));
   proto::Block b2 = Propose();
-  const Hash256 results = ResultsHash(e1.results);
+  const Hash256 results = ResultsHash(e1.results, e1.end.events);
   EXPECT_EQ(b2.header().results_hash(), std::string(results.bytes.begin(), results.bytes.end()));
   EXPECT_EQ(b2.header().app_hash(), std::string(e1.app_hash.bytes.begin(), e1.app_hash.bytes.end()));
   Commit(b2);
@@ -164,21 +164,29 @@ TEST_F(ChainTest, EveryHeaderFieldIsCheckedOnBlocksReceived) {
     mutate(*b.mutable_header());
     return chain_->ValidateBlock(b, now_ms_, nullptr);
   };
-  EXPECT_FALSE(changed([](auto& h) { h.set_vrf_output(h.vrf_output() + "x"); }).ok());
-  EXPECT_FALSE(changed([](auto& h) { h.set_vrf_proof(h.vrf_proof().substr(1)); }).ok());
-  EXPECT_FALSE(changed([](auto& h) { h.set_results_hash(""); }).ok());
-  EXPECT_FALSE(changed([](auto& h) { h.set_evidence_hash(std::string(33, 'e')); }).ok());
-  EXPECT_FALSE(changed([](auto& h) { h.set_app_hash(std::string(32, 'a')); }).ok());
-  EXPECT_FALSE(changed([](auto& h) { h.set_results_hash(std::string(32, 'r')); }).ok());
-  EXPECT_FALSE(changed([](auto& h) { h.set_proposer(std::string(21, 'p')); }).ok());
-  EXPECT_FALSE(changed([](auto& h) { h.set_validators_hash(std::string(32, 'v')); }).ok());
+  auto fails_with = [&](auto mutate, std::string_view why) {
+    Status st = changed(mutate);
+    EXPECT_FALSE(st.ok()) << why;
+    EXPECT_NE(st.message().find(why), std::string::npos) << st.message();
+  };
+  fails_with([](auto& h) { h.set_vrf_output(h.vrf_output() + "x"); }, "vrf_output has 65 bytes");
+  fails_with([](auto& h) { h.set_vrf_proof(h.vrf_proof().substr(1)); }, "vrf_proof has 79 bytes");
+  fails_with([](auto& h) { h.set_results_hash(""); }, "results_hash has 0 bytes");
+  fails_with([](auto& h) { h.set_evidence_hash(std::string(33, 'e')); }, "evidence_hash has 33");
+  fails_with([](auto& h) { h.set_app_hash(std::string(32, 'a')); }, "app_hash differs");
+  fails_with([](auto& h) { h.set_results_hash(std::string(32, 'r')); }, "results_hash differs");
+  fails_with([](auto& h) { h.set_proposer(std::string(21, 'p')); }, "proposer has 21 bytes");
+  fails_with([](auto& h) { h.set_proposer(std::string(20, 'p')); }, "proposer is not a validator");
+  fails_with([](auto& h) { h.set_validators_hash(std::string(32, 'v')); }, "validators_hash");
+  fails_with([](auto& h) { h.set_evidence_hash(std::string(32, 'e')); },
+             "evidence_hash does not match");
   // A VRF output that is not the proof's, and a proof by another validator.
   Status s = changed([](auto& h) {
     std::string out = h.vrf_output();
     out[0] ^= 1;
     h.set_vrf_output(out);
   });
-  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not its proof's output"), std::string::npos) << s.message();
   const SecretKey& other = ProposerKey().public_key() == keys_[0].public_key() ? keys_[1] : keys_[0];
   s = changed([&](auto& h) {
     const VrfProof forged = VrfProve(other, BeaconAlpha(ledger_->Beacon(), 2));
@@ -199,9 +207,10 @@ TEST_F(ChainTest, EveryHeaderFieldIsCheckedOnBlocksReceived) {
 
 TEST_F(ChainTest, TheBlockByteLimitHoldsForBlocksReceivedNotOnlyProposed) {
   Params params;
-  params.block_bytes_max = 64u << 10;
+  params.block_bytes_max = 66u << 10;
+  params.validators_max = 4;
   Open(params);
-  // 300 transfers of ~200 bytes: more than 64 KiB. The proposer stops early.
+  // 400 transfers of ~200 bytes: more than 66 KiB. The proposer stops early.
   std::vector<Tx> txs;
   for (uint64_t n = 0; n < 400; ++n) {
     txs.push_back(testing::Signed(Key(1), n, MsgTransfer{AddressOf(Key(2)), 1}));
@@ -235,6 +244,8 @@ TEST_F(ChainTest, EvidenceGoesIntoABlockAndTombstonesTheValidator) {
   ASSERT_TRUE(chain_->AddEvidence(DoubleSign(cheat, 2)).ok());
   EXPECT_TRUE(chain_->AddEvidence(DoubleSign(cheat, 3)).ok())
       << "evidence of the height being decided waits for a later block";
+  EXPECT_EQ(chain_->AddEvidence(DoubleSign(cheat, 2)).code(), StatusCode::kAlreadyExists)
+      << "kept once (a node gossips only what it did not have)";
   EXPECT_EQ(chain_->pending_evidence(), 3u);
   proto::Block b = Propose();
   ASSERT_EQ(b.evidence_size(), 1)
@@ -294,6 +305,46 @@ TEST_F(ChainTest, ForgedOldOrForeignEvidenceMakesTheBlockInvalid) {
   // AddEvidence refuses what no block could carry.
   EXPECT_FALSE(chain_->AddEvidence(DoubleSign(keys_[1], 2)).ok());
   EXPECT_FALSE(chain_->AddEvidence(DoubleSign(Key(77), 7)).ok());
+}
+
+TEST_F(ChainTest, EvidenceFromBeforeAValidatorJoinedIsRefused) {
+  Params params;
+  params.epoch_blocks = 10;
+  params.unbonding_blocks = 21;
+  Open(params);
+  const SecretKey op = Key(1), late = Key(200);
+  keys_.push_back(late);  // it signs once it is in a set
+  Commit(Propose({testing::Signed(op, 0, MsgStake{10'000'000}),
+                  testing::Signed(op, 1, MsgCreateValidator{late.public_key(), "late"})}));
+  while (chain_->height() < 22) Commit(Propose());
+  ASSERT_FALSE(chain_->ValidatorsAt(20).IndexOf(late.public_key()).has_value());
+  ASSERT_TRUE(chain_->ValidatorsAt(21).IndexOf(late.public_key()).has_value());
+  // Known to the ledger, not tombstoned, young enough: only the set of its
+  // height can refuse it.
+  const proto::Block clean = Propose();
+  proto::Block before = clean;
+  *before.add_evidence() = EvidenceToProto(DoubleSign(late, 20));
+  Status s = ValidateChanged(before);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not a validator at height 20"), std::string::npos) << s.message();
+  proto::Block after = clean;
+  *after.add_evidence() = EvidenceToProto(DoubleSign(late, 22));
+  EXPECT_TRUE(ValidateChanged(after).ok());
+}
+
+TEST_F(ChainTest, EvidenceOfHeightZeroIsRefusedNotACrash) {
+  Commit(Propose());
+  Evidence zero = DoubleSign(keys_[1], 1);
+  for (Vote* v : {&zero.first, &zero.second}) {
+    v->height = 0;
+    v->signature = keys_[1].Sign({kChain, SignKind::kPrevote}, v->SignBytes());
+  }
+  proto::Block b = Propose();
+  *b.add_evidence() = EvidenceToProto(zero);
+  Status s = ValidateChanged(b);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("height 0"), std::string::npos) << s.message();
+  EXPECT_FALSE(chain_->AddEvidence(zero).ok());
 }
 
 }  // namespace

@@ -228,7 +228,11 @@ TEST(BlockStoreTest, BlocksCommitsAndTxIndexRoundTrip) {
   commit.set_height(1);
   const Hash256 tx_id = Blake2b256(AsBytes("tx"));
   WriteBatch batch;
-  store.Add(block, hash, commit, {{tx_id, TxCode::kInsufficientFunds, "", {}}}, &batch);
+  const Hash256 unpaid_id = Blake2b256(AsBytes("unpaid"));
+  store.Add(block, hash, commit,
+            {{tx_id, TxCode::kInsufficientFunds, "", {}, /*charged=*/true},
+             {unpaid_id, TxCode::kBadNonce, "", {}, /*charged=*/false}},
+            &batch);
   ASSERT_TRUE(kv.Write(batch, Durability::kSynced).ok());
   BlockStore reopened(&kv);
   ASSERT_TRUE(reopened.Load().ok());
@@ -239,6 +243,8 @@ TEST(BlockStoreTest, BlocksCommitsAndTxIndexRoundTrip) {
   ASSERT_TRUE(where.has_value());
   EXPECT_EQ(where->height, 1u);
   EXPECT_EQ(where->code, TxCode::kInsufficientFunds);
+  EXPECT_FALSE(reopened.FindTx(unpaid_id).value().has_value())
+      << "a transaction that paid nothing may still run later";
   EXPECT_FALSE(reopened.BlockAt(2).value().has_value());
 }
 

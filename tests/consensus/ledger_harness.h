@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/kv.h"
@@ -62,7 +63,8 @@ class LedgerHarness {
     BlockContext ctx;
     ctx.height = ledger_->Height() + 1;
     ctx.time_unix_ms = 1000 * ctx.height;
-    ctx.proposer = AddressOf(Key(250));
+    ctx.proposer = proposer_ ? Address::FromPublicKey(*proposer_) : AddressOf(Key(250));
+    if (proposer_) ctx.proposer_key = *proposer_;
     ctx.beacon = Blake2b256(U64Bytes(ctx.height));
     ctx.evidence = evidence;
     if (ctx.height > 1) {
@@ -100,6 +102,9 @@ class LedgerHarness {
     return out;
   }
 
+  // The consensus key that proposes the next blocks (default: key 250,
+  // which operates no validator).
+  void set_proposer(const PublicKey& key) { proposer_ = key; }
   Ledger& ledger() { return *ledger_; }
   MemKvStore& store() { return store_; }
   uint64_t Balance(const SecretKey& k) { return ledger_->Account(AddressOf(k)).balance_uagr; }
@@ -110,6 +115,7 @@ class LedgerHarness {
  private:
   MemKvStore store_;
   std::unique_ptr<Ledger> ledger_;
+  std::optional<PublicKey> proposer_;
 };
 
 }  // namespace agora::consensus::testing

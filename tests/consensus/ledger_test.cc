@@ -18,7 +18,7 @@ Params FastParams() {
   Params p;
   p.min_fee_uagr = 10;
   p.epoch_blocks = 10;
-  p.unbonding_blocks = 10;
+  p.unbonding_blocks = 21;
   p.evidence_age_blocks_max = 10;
   p.downtime_window_blocks = 10;
   p.downtime_missed_ppm = 500'000;
@@ -49,6 +49,8 @@ TEST(LedgerTest, TransfersMoveMoneyFeesGoToTheProposerFailedMessagesStillPay) {
   EXPECT_EQ(run.results[3].code, TxCode::kInsufficientFunds);
   EXPECT_EQ(run.results[4].code, TxCode::kFeeTooLow);
   EXPECT_EQ(run.results[5].code, TxCode::kOk);
+  const std::vector<bool> charged{true, false, false, true, false, true};
+  for (size_t i = 0; i < charged.size(); ++i) EXPECT_EQ(run.results[i].charged, charged[i]) << i;
   EXPECT_EQ(run.results[0].events.at(0).type, "transfer");
   EXPECT_TRUE(run.results[3].events.empty()) << "a failed message's events are dropped";
   EXPECT_EQ(h.Balance(a), 1000u - 110 - 10 - 60);
@@ -62,18 +64,25 @@ TEST(LedgerTest, TransfersMoveMoneyFeesGoToTheProposerFailedMessagesStillPay) {
 }
 
 TEST(LedgerTest, ResultsHashCoversCodesAndEvents) {
-  TxResult ok{Blake2b256(AsBytes("t")), TxCode::kOk, "", {{"transfer", {{"to", "x"}}}}};
+  TxResult ok{Blake2b256(AsBytes("t")), TxCode::kOk, "", {{"transfer", {{"to", "x"}}}}, true};
   TxResult failed = ok;
   failed.code = TxCode::kInsufficientFunds;
   TxResult other_event = ok;
   other_event.events[0].attributes[0].second = "y";
   TxResult other_log = ok;
   other_log.log = "logs are for people and not committed";
-  EXPECT_NE(ResultsHash({ok}), ResultsHash({failed}));
-  EXPECT_NE(ResultsHash({ok}), ResultsHash({other_event}));
-  EXPECT_NE(ResultsHash({ok, failed}), ResultsHash({failed, ok}));
-  EXPECT_EQ(ResultsHash({ok}), ResultsHash({other_log}));
-  EXPECT_NE(ResultsHash({}), ResultsHash({ok}));
+  EXPECT_NE(ResultsHash({ok}, {}), ResultsHash({failed}, {}));
+  EXPECT_NE(ResultsHash({ok}, {}), ResultsHash({other_event}, {}));
+  EXPECT_NE(ResultsHash({ok, failed}, {}), ResultsHash({failed, ok}, {}));
+  EXPECT_EQ(ResultsHash({ok}, {}), ResultsHash({other_log}, {}));
+  EXPECT_NE(ResultsHash({}, {}), ResultsHash({ok}, {}));
+  // Block events (a slash in BeginBlock, an unbonding in EndBlock) count too,
+  // and are not confused with a transaction's.
+  const Event slash{"slash", {{"reason", "downtime"}}};
+  EXPECT_NE(ResultsHash({ok}, {}), ResultsHash({ok}, {slash}));
+  TxResult ok_with_slash = ok;
+  ok_with_slash.events.push_back(slash);
+  EXPECT_NE(ResultsHash({ok_with_slash}, {}), ResultsHash({ok}, {slash}));
 }
 
 TEST(LedgerTest, GenesisRefusesSupplyAbove2To62AndDuplicates) {
@@ -179,10 +188,10 @@ TEST(StakingTest, StakeUnstakeAndUnbondingReturnsAfterTheUnbondingTime) {
   EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 1'000'000u);
   EXPECT_EQ(h.Balance(a), 10'000'000u - 3'000'000 - 30);
   // Unstaked at height 1: back at height 1 + unbonding_blocks, not before.
-  h.RunTo(10);
+  h.RunTo(21);
   EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 1'000'000u);
   run = h.Run({});
-  EXPECT_EQ(h.ledger().Height(), 11u);
+  EXPECT_EQ(h.ledger().Height(), 22u);
   EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 0u);
   EXPECT_EQ(h.Balance(a), 10'000'000u - 2'000'000 - 30);
   ASSERT_FALSE(run.end.events.empty());
@@ -220,6 +229,18 @@ TEST(StakingTest, ANewValidatorJoinsOneEpochAfterTheBoundaryThatCountsIt) {
   // Nothing changed by the next boundary: no new entry.
   h.RunTo(19);
   EXPECT_TRUE(h.Run({}).end.set_changes.empty());
+}
+
+TEST(StakingTest, FeesGoToTheProposersOperatorNotItsConsensusKey) {
+  LedgerHarness h(4, 2, FastParams(), 10'000'000, 100'000'000);
+  const SecretKey op = Key(1), consensus_key = Key(200);
+  h.Run({Signed(op, 0, MsgStake{5'000'000}),
+         Signed(op, 1, MsgCreateValidator{consensus_key.public_key(), "x"})});
+  const uint64_t before = h.Balance(op);
+  h.set_proposer(consensus_key.public_key());
+  h.Run({Transfer(Key(2), 0, Key(250), 1, /*fee=*/77)});
+  EXPECT_EQ(h.Balance(op), before + 77);
+  EXPECT_EQ(h.Balance(consensus_key), 0u);
 }
 
 TEST(StakingTest, SetIsTheLargestStakesUpToValidatorsMaxTiesByKey) {
@@ -355,11 +376,26 @@ TEST(ParamsTest, BoundsAndRulesBetweenParameters) {
   EXPECT_FALSE(ValidateParam("consensus.block_bytes_max", (8u << 20) + 1).ok());
   Status unknown = ValidateParam("staking.epoch", 10);
   EXPECT_NE(unknown.message().find("unknown parameter"), std::string::npos);
-  auto p = ParamsFromOverrides({{"staking.unbonding_blocks", 50}});
-  EXPECT_FALSE(p.ok()) << "evidence_age_blocks_max (1000) above unbonding (50)";
-  p = ParamsFromOverrides({{"staking.unbonding_blocks", 50}, {"slashing.evidence_age_blocks_max", 50}});
+  auto p = ParamsFromOverrides({{"staking.unbonding_blocks", 500}});
+  EXPECT_FALSE(p.ok()) << "evidence_age_blocks_max (1000) above unbonding (500)";
+  p = ParamsFromOverrides(
+      {{"staking.unbonding_blocks", 500}, {"slashing.evidence_age_blocks_max", 500}});
   ASSERT_TRUE(p.ok()) << p.status().message();
-  EXPECT_EQ(p->unbonding_blocks, 50u);
+  EXPECT_EQ(p->unbonding_blocks, 500u);
+  // Stake that leaves must stay slashable while it may still hold power:
+  // up to two epochs after it was counted.
+  p = ParamsFromOverrides({{"staking.unbonding_blocks", 200},
+                           {"slashing.evidence_age_blocks_max", 200}});
+  EXPECT_FALSE(p.ok()) << "unbonding 200 is not more than two epochs of 100";
+  // Byzantine proposers may leave out up to a third of the signatures: the
+  // downtime bound must be above that.
+  EXPECT_FALSE(ValidateParam("slashing.downtime_missed_ppm", 333'334).ok());
+  // The last commit of the largest set must fit a block.
+  p = ParamsFromOverrides({{"staking.validators_max", 1000}, {"consensus.block_bytes_max", 65536}});
+  EXPECT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("validators_max"), std::string::npos) << p.status().message();
+  EXPECT_FALSE(ValidateParam("slashing.evidence_age_blocks_max", 1001).ok())
+      << "the chain keeps the validator sets of about 1,000 heights back";
 }
 
 TEST(ParamsTest, GenesisParamsAreInStateAndRestoredOnReopen) {

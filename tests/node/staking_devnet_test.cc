@@ -60,7 +60,7 @@ class StakingDevnetTest : public DevnetTest {
     return {"--param", "staking.epoch_blocks=10",
             "--param", "slashing.downtime_window_blocks=10",
             "--param", "slashing.downtime_jail_blocks=5",
-            "--param", "staking.unbonding_blocks=20",
+            "--param", "staking.unbonding_blocks=25",
             "--param", "slashing.evidence_age_blocks_max=20"};
   }
 
