@@ -26,6 +26,15 @@ std::string UnbondQueueKey(uint64_t done_at, const Address& a) {
 std::string ValidatorKey(const Address& a) { return WithBytes("staking/val/", a.bytes()); }
 std::string ValidatorByKeyKey(const PublicKey& k) { return WithBytes("staking/valkey/", k.bytes); }
 constexpr std::string_view kSetPrefix = "staking/set/";
+constexpr std::string_view kRankPrefix = "staking/rank/";
+
+// Validators in the order the set takes them: stake descending (stored
+// inverted, big-endian), then consensus key. Every validator that is not
+// tombstoned has one entry, so a set is chosen by reading the front of this
+// index, whatever the number of records with little or no stake.
+std::string RankKey(uint64_t stake, const PublicKey& key) {
+  return WithBytes(WithU64(std::string(kRankPrefix), ~stake), key.bytes);
+}
 
 Bytes EncodeValidator(const ValidatorRecord& r) {
   Bytes out(r.consensus_key.bytes.begin(), r.consensus_key.bytes.end());
@@ -92,7 +101,12 @@ uint64_t GetStake(StateReader& state, const Address& address) {
 }
 
 void SetStake(StateBuffer& state, const Address& address, uint64_t stake_uagr) {
-  AddTo(state, kTotalBondedKey, stake_uagr, GetStake(state, address));
+  const uint64_t before = GetStake(state, address);
+  if (std::optional<ValidatorRecord> v = GetValidator(state, address); v && !v->tombstoned) {
+    state.Delete(RankKey(before, v->consensus_key));
+    state.Set(RankKey(stake_uagr, v->consensus_key), address.bytes());
+  }
+  AddTo(state, kTotalBondedKey, stake_uagr, before);
   if (stake_uagr == 0) {
     state.Delete(StakeKey(address));
   } else {
@@ -125,6 +139,12 @@ std::optional<ValidatorRecord> GetValidatorByKey(StateReader& state, const Publi
 void PutValidator(StateBuffer& state, const ValidatorRecord& record) {
   state.Set(ValidatorKey(record.operator_address), EncodeValidator(record));
   state.Set(ValidatorByKeyKey(record.consensus_key), record.operator_address.bytes());
+  const std::string rank = RankKey(GetStake(state, record.operator_address), record.consensus_key);
+  if (record.tombstoned) {
+    state.Delete(rank);  // never a candidate again
+  } else {
+    state.Set(rank, record.operator_address.bytes());
+  }
 }
 
 std::vector<ValidatorRecord> AllValidators(StateReader& state) {
@@ -320,26 +340,18 @@ std::vector<SetChange> EndBlock(StateBuffer& state, const Params& params, uint64
   if (height % params.epoch_blocks != 0) return written;
 
   // The set one epoch ahead: the largest stakes among validators that are
-  // neither jailed nor tombstoned and hold the minimum; ties by key.
-  struct Candidate {
-    uint64_t stake;
-    PublicKey key;
-  };
-  std::vector<Candidate> candidates;
-  for (const ValidatorRecord& v : AllValidators(state)) {
-    if (v.jailed || v.tombstoned) continue;
-    const uint64_t stake = GetStake(state, v.operator_address);
-    if (stake < params.validator_stake_min_uagr || stake / kUagrPerPower == 0) continue;
-    candidates.push_back({stake, v.consensus_key});
-  }
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.stake != b.stake ? a.stake > b.stake : a.key < b.key;
-  });
-  if (candidates.size() > params.validators_max) candidates.resize(params.validators_max);
+  // neither jailed nor tombstoned and hold the minimum; ties by key. The
+  // rank index is in exactly that order.
   SetChange change;
   change.height = height + params.epoch_blocks + 1;
-  for (const Candidate& c : candidates) {
-    change.validators.push_back({c.key, c.stake / kUagrPerPower, 0});
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(kRankPrefix), kCandidatesMax)) {
+    if (change.validators.size() >= params.validators_max) break;
+    const uint64_t stake = ~ReadU64(key, kRankPrefix.size());
+    if (stake < params.validator_stake_min_uagr) break;  // and so is every one after it
+    std::optional<ValidatorRecord> v = GetValidator(state, Address::FromBytes(value).value());
+    AGORA_CHECK(v.has_value() && !v->tombstoned);
+    if (v->jailed) continue;
+    change.validators.push_back({v->consensus_key, stake / kUagrPerPower, 0});
   }
   std::sort(change.validators.begin(), change.validators.end(),
             [](const Validator& a, const Validator& b) { return a.key < b.key; });

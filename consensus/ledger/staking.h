@@ -7,6 +7,8 @@
 //   staking/unbondq/<done_at u64><addr>  -> "" (the queue EndBlock walks)
 //   staking/val/<addr>                   -> validator record (below)
 //   staking/valkey/<consensus key>       -> operator addr (keys are unique)
+//   staking/rank/<~stake u64><key>       -> operator addr, for every validator
+//                                           not tombstoned: the set's order
 //   staking/set/<height u64>             -> the set in force from that height
 //   staking/total_bonded, staking/total_unbonding -> u64
 //
@@ -34,7 +36,9 @@ inline constexpr std::string_view kTotalBondedKey = "staking/total_bonded";
 inline constexpr std::string_view kTotalUnbondingKey = "staking/total_unbonding";
 inline constexpr uint64_t kUagrPerPower = 1'000'000;
 // Bounds on the work of one EndBlock: unbondings paid out per block (the
-// rest wait a block), validators considered for a set.
+// rest wait a block), rank entries read for a set (jailed validators are
+// skipped; more than this many jailed ones with top stakes would shrink the
+// set, at the price of that much stake).
 inline constexpr size_t kUnbondingsPerBlockMax = 1'000;
 inline constexpr size_t kCandidatesMax = 10'000;
 // Unbonding entries one account may have waiting; more would make slashing

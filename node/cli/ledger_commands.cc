@@ -111,7 +111,9 @@ Status ProveAccount(const GlobalOptions& g, const std::string& who,
                    {"signed_power", signed_power},
                    {"total_power", set.total_power()},
                    {"validators_hash", set_hash.ToHex()},
-                   {"validators_trusted", !trusted_validators_hash.empty()}};
+                   {"validators_trusted", !trusted_validators_hash.empty()},
+                   {"trust", trusted_validators_hash.empty() ? "validator set from the node"
+                                                             : "trusted validator set"}};
   std::string human = Pretty(out) + "verified: " + (value ? Agr(balance) : "no such account") +
                       " after block " + std::to_string(height - 1) +
                       ", proven against the app hash of block " + std::to_string(height) +

@@ -73,11 +73,6 @@ class StakingDevnetTest : public DevnetTest {
     }
   }
 
-  json::value SubmitWait(const consensus::Msg& msg, const SecretKey& key, uint64_t nonce) {
-    const Bytes raw = consensus::MakeTx(key, chain_id_, nonce, kFee, msg);
-    return Call(0, "tx_submit_wait", json::object{{"tx", Base64Encode(raw)}});
-  }
-
   // The ledger's record of the validator with this consensus key, or null.
   json::value Record(size_t node, const PublicKey& key) {
     json::value v = Call(node, "validators");
@@ -169,11 +164,36 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
   // 1. A fifth validator stakes in.
   const SecretKey operator_key = senders_[0];
   const SecretKey fifth = SecretKey::Generate();
-  json::value r = SubmitWait(consensus::MsgStake{kStakeUagr}, operator_key, 0);
-  ASSERT_EQ(r.at("result").as_string(), "ok") << json::serialize(r);
-  r = SubmitWait(consensus::MsgCreateValidator{fifth.public_key(), "fifth"}, operator_key, 1);
-  ASSERT_EQ(r.at("result").as_string(), "ok") << json::serialize(r);
-  const uint64_t created_at = r.at("height").to_number<uint64_t>();
+  // Through the CLI, as an operator would, signing with a key file.
+  const fs::path key_file = dir_.path() / "operator_key.json";
+  ASSERT_TRUE(WriteNodeKey(key_file, operator_key).ok());
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {AGORA_CLI_PATH, "--node", urls_[0], "--json"});
+    return RunCommand(args);
+  };
+  CommandResult stake = cli({"tx", "stake", std::to_string(kStakeUagr), "--key-file",
+                             key_file.string(), "--wait"});
+  ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
+  CommandResult too_much = cli({"tx", "unstake", std::to_string(kStakeUagr + 1), "--key-file",
+                                key_file.string(), "--wait"});
+  EXPECT_NE(too_much.exit_code, 0) << "more than the stake";
+  EXPECT_NE(too_much.err.find("insufficient_funds"), std::string::npos) << too_much.err;
+  CommandResult create = cli({"tx", "create-validator", "--consensus-key",
+                              fifth.public_key().ToHex(), "--moniker", "fifth", "--key-file",
+                              key_file.string(), "--wait"});
+  ASSERT_EQ(create.exit_code, 0) << create.out << create.err;
+  const uint64_t created_at = json::parse(create.out).at("height").to_number<uint64_t>();
+  CommandResult params = cli({"query", "params"});
+  ASSERT_EQ(params.exit_code, 0) << params.err;
+  bool epoch_seen = false;
+  const json::value listed = json::parse(params.out);
+  for (const json::value& p : listed.at("params").as_array()) {
+    if (p.at("name").as_string() == "staking.epoch_blocks") {
+      epoch_seen = true;
+      EXPECT_EQ(p.at("value").to_number<uint64_t>(), 10u) << "set with --param in genesis";
+    }
+  }
+  EXPECT_TRUE(epoch_seen);
   AddNode(fifth);
   WaitUntil([&] { return InNextSet(fifth.public_key()); }, seconds(120), "the fifth joins");
   const uint64_t joined_at = Height(0) + 1;
@@ -251,7 +271,20 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
   EXPECT_EQ(proven.at("balance_uagr").to_number<uint64_t>(),
             Account(1, holder).at("balance_uagr").to_number<uint64_t>());
   EXPECT_EQ(proven.at("balance_uagr").to_number<uint64_t>(),
-            1'000'000'000u - kStakeUagr - 2 * kFee);
+            1'000'000'000u - kStakeUagr - 3 * kFee)
+      << "stake, a failed unstake that paid its fee, create-validator";
+  EXPECT_EQ(proven.at("trust").as_string(), "validator set from the node");
+  // The same proof against a validator set the client does not trust.
+  CommandResult untrusted = RunCommand(
+      {AGORA_CLI_PATH, "--node", urls_[1], "query", "account", holder.ToString(), "--prove",
+       "--trusted-validators-hash", std::string(64, '0')});
+  EXPECT_NE(untrusted.exit_code, 0);
+  EXPECT_NE(untrusted.err.find("not the one you trust"), std::string::npos) << untrusted.err;
+  // And the chain's beacon moved: every block has a VRF output.
+  CommandResult beacon = RunCommand({AGORA_CLI_PATH, "--node", urls_[2], "--json", "query",
+                                     "beacon"});
+  ASSERT_EQ(beacon.exit_code, 0) << beacon.err;
+  EXPECT_EQ(json::parse(beacon.out).at("vrf_output").as_string().size(), 128u);
 
   // 5. Every node, the late one included, has the same state.
   const uint64_t top = Height(0);
