@@ -286,7 +286,29 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
   ASSERT_EQ(beacon.exit_code, 0) << beacon.err;
   EXPECT_EQ(json::parse(beacon.out).at("vrf_output").as_string().size(), 128u);
 
-  // 5. Every node, the late one included, has the same state.
+  // 5. Hostile queries get an error and change nothing.
+  for (const json::value& bad : {json::value(json::object{{"key", "zz"}}),
+                                 json::value(json::object{{"key", ""}}),
+                                 json::value(json::object{{"key", std::string(514, 'a')}}),
+                                 json::value(json::object{{"address", "agora1nothing"}}),
+                                 json::value(json::object{{"key", 7}}),
+                                 json::value(json::array{1, 2})}) {
+    rpc::RpcError error;
+    json::value r = Call(0, "state_proof", bad, &error);
+    EXPECT_EQ(error.code, -32602) << json::serialize(bad) << " -> " << json::serialize(r);
+  }
+  for (const json::value& bad : {json::value(json::object{{"height", 0}}),
+                                 json::value(json::object{{"height", Height(0) + 5}}),
+                                 json::value(json::object{{"height", -1}})}) {
+    rpc::RpcError error;
+    json::value r = Call(0, "validators", bad, &error);
+    EXPECT_EQ(error.code, -32602) << json::serialize(bad) << " -> " << json::serialize(r);
+  }
+  // An absent key is proven absent, not an error.
+  json::value absent = Call(0, "state_proof", json::object{{"key", "00ff"}});
+  EXPECT_FALSE(absent.at("exists").as_bool()) << json::serialize(absent);
+
+  // 6. Every node, the late one included, has the same state.
   const uint64_t top = Height(0);
   for (size_t node = 0; node < nodes_.size(); ++node) WaitForHeight(node, top);
   for (size_t node = 1; node < nodes_.size(); ++node) {
