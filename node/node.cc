@@ -505,10 +505,10 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
       return;
     }
   }
-  if (p->valid_round == -1 &&
-      m.block().header().proposer() !=
-          ToString(Address::FromPublicKey(set.at(p->proposer).key).span())) {
-    peers_->Disconnect(from, "new block whose header names another proposer", /*ban=*/true);
+  if (Status s = consensus::CheckProposer(m.block().header(), set.at(p->proposer).key,
+                                          p->valid_round);
+      !s.ok()) {
+    peers_->Disconnect(from, s.message(), /*ban=*/true);
     return;
   }
   if (m.polka_size() > static_cast<int>(set.size())) {

@@ -69,6 +69,16 @@ Hash256 EvidenceHash(const proto::Block& block) {
   return h.Finish();
 }
 
+Status CheckProposer(const proto::BlockHeader& header, const PublicKey& signer,
+                     int32_t valid_round) {
+  if (valid_round != -1) return Status::Ok();
+  const Address a = Address::FromPublicKey(signer);
+  if (header.proposer() != std::string(a.bytes().begin(), a.bytes().end())) {
+    return Status::InvalidArgument("new block whose header names another proposer");
+  }
+  return Status::Ok();
+}
+
 proto::DuplicateVoteEvidence EvidenceToProto(const Evidence& evidence) {
   proto::DuplicateVoteEvidence out;
   out.set_validator_key(ToString(evidence.validator.bytes));

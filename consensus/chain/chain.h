@@ -51,6 +51,13 @@ Bytes BeaconAlpha(const Hash256& previous_beacon, uint64_t height);
 // beacon_h = BLAKE2b-256(beacon_{h-1} || vrf_output_h).
 Hash256 NextBeacon(const Hash256& previous_beacon, const VrfOutput& output);
 Hash256 EvidenceHash(const proto::Block& block);
+// A new block (valid_round -1) must name the proposer that signed the
+// proposal: otherwise a later round's proposer could reuse an earlier
+// round's header and VRF output at the same height, and choose among every
+// beacon seen there. A re-proposal (valid_round >= 0) carries the header of
+// the round that first proposed it, backed by that round's polka.
+Status CheckProposer(const proto::BlockHeader& header, const PublicKey& signer,
+                     int32_t valid_round);
 proto::DuplicateVoteEvidence EvidenceToProto(const Evidence& evidence);
 // Checks form and signatures only (same height, round and type, different
 // blocks, both signed by the named key under `chain_id`).

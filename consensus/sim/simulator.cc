@@ -1282,6 +1282,15 @@ void Simulation::ProcessProposal(uint32_t id, const Proposal& proposal) {
   if (proposal.height != next) return;
   auto body = bodies_.find(proposal.block);
   AGORA_CHECK(body != bodies_.end());  // every proposed block is registered when built
+  const ValidatorSet& set = node.chain->ValidatorsAt(proposal.height);
+  if (proposal.proposer >= set.size() ||
+      !CheckProposer(body->second->block.header(), set.at(proposal.proposer).key,
+                     proposal.valid_round)
+           .ok()) {
+    // As the node does: a new block must name the proposer that signed it.
+    Apply(id, node.core->OnProposal(proposal, /*block_valid=*/false));
+    return;
+  }
   auto verdict = node.verdicts.find(proposal.block);
   if (verdict == node.verdicts.end()) {
     Status valid = node.chain->ValidateBlock(body->second->block, NowMs(), nullptr);

@@ -332,6 +332,18 @@ TEST_F(ChainTest, EvidenceFromBeforeAValidatorJoinedIsRefused) {
   EXPECT_TRUE(ValidateChanged(after).ok());
 }
 
+TEST_F(ChainTest, ANewBlockMustNameTheProposerThatSignedIt) {
+  const proto::Block b = Propose();
+  const PublicKey proposer = ProposerKeyOf(b);
+  const PublicKey other =
+      proposer == keys_[0].public_key() ? keys_[1].public_key() : keys_[0].public_key();
+  EXPECT_TRUE(CheckProposer(b.header(), proposer, /*valid_round=*/-1).ok());
+  // A later round's proposer reusing this header (and so this VRF output).
+  EXPECT_FALSE(CheckProposer(b.header(), other, /*valid_round=*/-1).ok());
+  // A re-proposal of a block with a polka keeps its first proposer.
+  EXPECT_TRUE(CheckProposer(b.header(), other, /*valid_round=*/0).ok());
+}
+
 TEST_F(ChainTest, EvidenceOfHeightZeroIsRefusedNotACrash) {
   Commit(Propose());
   Evidence zero = DoubleSign(keys_[1], 1);
