@@ -154,7 +154,8 @@ AccountState Ledger::Account(const Address& address) {
 
 Result<TxCheck> Ledger::CheckTx(const Tx& tx) {
   const AccountState sender = bank::GetAccount(committed_, tx.sender);
-  const uint64_t min_fee = LoadParams(committed_).min_fee_uagr;
+  // On every admission: read the one parameter, not the whole table.
+  const uint64_t min_fee = committed_.GetU64("params/bank.min_fee_uagr");
   if (tx.nonce < sender.nonce) {
     return Status::InvalidArgument("nonce " + std::to_string(tx.nonce) + " already used; next is " +
                                    std::to_string(sender.nonce));

@@ -40,26 +40,6 @@ constexpr uint64_t kValidatorPower = 10;
 constexpr auto kDevnetStartTimeout = std::chrono::seconds(30);
 constexpr auto kDevnetStopTimeout = std::chrono::seconds(15);
 
-// A free TCP port on 127.0.0.1, found by binding port 0. Another process may
-// take it before the node does; the node then fails to start and says so.
-Result<uint16_t> FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return Status::IoError("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return Status::IoError("cannot bind a port on 127.0.0.1");
-  }
-  const uint16_t port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 uint64_t NowUnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())

@@ -1,5 +1,9 @@
 #include "node/cli/cli_util.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <iostream>
 
@@ -57,6 +61,24 @@ Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who) {
                                    address.status().message() + ") nor a key name");
   }
   return info->address;
+}
+
+Result<uint16_t> FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Status::IoError("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return Status::IoError("cannot bind a port on 127.0.0.1");
+  }
+  const uint16_t port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
 }
 
 namespace {

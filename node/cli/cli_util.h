@@ -26,6 +26,10 @@ std::string Pretty(const boost::json::value& v);
 // An address, or the name of a key in the home's keyring.
 Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who);
 
+// A free TCP port on 127.0.0.1, found by binding port 0. Another process may
+// take it before the node does; the node then fails to start and says so.
+Result<uint16_t> FreePort();
+
 // Who signs and how a transaction is sent.
 struct TxOptions {
   std::string from;           // key name in the home's keyring

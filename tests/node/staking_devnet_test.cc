@@ -4,11 +4,9 @@
 // is slashed and tombstoned through evidence in a block; a validator that is
 // stopped is jailed for downtime, unjails with the CLI and signs again; a
 // balance is verified with `agora query account --prove`; app hashes agree.
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "consensus/ledger/tx.h"
 #include "consensus/types.h"
+#include "node/cli/cli_util.h"
 #include "node/config.h"
 #include "tests/node/devnet_fixture.h"
 
@@ -26,18 +24,6 @@ using testing::kFee;
 using testing::NodeProcess;
 
 constexpr uint64_t kStakeUagr = 10'000'000;  // power 10, like each genesis validator
-
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Sends, over a real authenticated P2P connection, prevotes signed with a
 // validator's key for blocks nobody proposed: to the network, that validator
@@ -105,8 +91,8 @@ class StakingDevnetTest : public DevnetTest {
     ASSERT_TRUE(WriteNodeKey(NodeKeyPath(home), key).ok());
     NodeConfig config;
     config.moniker = "node4";
-    config.p2p_port = FreePort();
-    config.rpc_port = FreePort();
+    config.p2p_port = FreePort().value();
+    config.rpc_port = FreePort().value();
     for (size_t i = 0; i < nodes_.size(); ++i) {
       const std::string id(Call(i, "status").at("node_id").as_string());
       const int port = Call(i, "net_info").at("listen_port").to_number<int>();
