@@ -50,6 +50,7 @@ void Node::Impl::RegisterLedgerRpc() {
     const consensus::Totals t = app_->ReadTotals();
     out["supply_uagr"] = t.supply;
     out["burned_uagr"] = t.burned;
+    out["gov_deposits_uagr"] = t.deposits;
     return json::value(std::move(out));
   });
   // A value of the state after block H - 1 (or its absence) with a proof

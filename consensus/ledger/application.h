@@ -46,6 +46,10 @@ enum class TxCode : uint32_t {
   kStakeTooLow = 8,      // below validator_stake_min
   kAlreadyExists = 9,    // a validator or key that exists already
   kOverflow = 10,        // a balance or total would pass 2^62
+  kNotFound = 11,        // no such proposal (or other record the message names)
+  kWrongPhase = 12,      // the record is not in a state that takes this message
+  kNoStake = 13,         // the sender has no bonded stake (voting needs it)
+  kLimitReached = 14,    // a bound on entries (voters, depositors) is reached
 };
 std::string_view TxCodeName(TxCode code);
 
@@ -129,6 +133,7 @@ struct Totals {
   uint64_t balances = 0;
   uint64_t bonded = 0;
   uint64_t unbonding = 0;
+  uint64_t deposits = 0;  // governance deposits held
 };
 
 class Application {

@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "consensus/ledger/bank.h"
+#include "consensus/ledger/gov.h"
 #include "consensus/ledger/slashing.h"
 #include "consensus/ledger/staking.h"
 
@@ -33,6 +34,10 @@ std::string_view TxCodeName(TxCode code) {
     case TxCode::kStakeTooLow: return "stake_too_low";
     case TxCode::kAlreadyExists: return "already_exists";
     case TxCode::kOverflow: return "overflow";
+    case TxCode::kNotFound: return "not_found";
+    case TxCode::kWrongPhase: return "wrong_phase";
+    case TxCode::kNoStake: return "no_stake";
+    case TxCode::kLimitReached: return "limit_reached";
   }
   return "unknown";
 }
@@ -203,6 +208,13 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
             return staking::HandleCreateValidator(state, params_, ctx_.height, tx.sender, m);
           },
           [&](const MsgUnjail&) { return slashing::HandleUnjail(state, ctx_.height, tx.sender); },
+          [&](const MsgSubmitProposal& m) {
+            return gov::HandleSubmitProposal(state, params_, ctx_.height, tx.sender, m);
+          },
+          [&](const MsgDeposit& m) {
+            return gov::HandleDeposit(state, params_, ctx_.height, tx.sender, m);
+          },
+          [&](const MsgVote& m) { return gov::HandleVote(state, ctx_.height, tx.sender, m); },
       },
       tx.msg);
 }
@@ -246,13 +258,15 @@ EndBlockResult Ledger::EndBlock() {
   EndBlockResult result;
   result.events = std::move(block_events_);
   result.set_changes = staking::EndBlock(*block_, params_, ctx_.height, &result.events);
+  // After staking, so the tally weighs the stake this block ends with.
+  gov::EndBlock(*block_, ctx_.height, &result.events);
   return result;
 }
 
 Result<Hash256> Ledger::Commit(WriteBatch* batch) {
   AGORA_CHECK(block_.has_value() && !staged_);
   const Totals t = ReadTotals(*block_);
-  AGORA_CHECK_MSG(t.balances + t.bonded + t.unbonding == t.supply - t.burned,
+  AGORA_CHECK_MSG(t.balances + t.bonded + t.unbonding + t.deposits == t.supply - t.burned,
                   "conservation broken at height " + std::to_string(ctx_.height));
   AGORA_ASSIGN_OR_RETURN(Hash256 root, tree_->Stage(ctx_.height, block_->changes(), batch));
   staged_ = true;
@@ -301,7 +315,7 @@ std::vector<SetChange> Ledger::ValidatorSchedule() { return staking::Schedule(co
 Totals Ledger::ReadTotals(StateReader& state) {
   return {state.GetU64(bank::kSupplyKey), state.GetU64(bank::kBurnedKey),
           state.GetU64(bank::kTotalBalancesKey), state.GetU64(staking::kTotalBondedKey),
-          state.GetU64(staking::kTotalUnbondingKey)};
+          state.GetU64(staking::kTotalUnbondingKey), state.GetU64(gov::kTotalDepositsKey)};
 }
 
 Status Ledger::AuditTotals() {
@@ -319,15 +333,20 @@ Status Ledger::AuditTotals() {
       sum("staking/stake/", [](const Bytes&, const Bytes& v) { return ReadU64(v, 0); });
   const uint64_t unbonding =
       sum("staking/unbond/", [](const Bytes&, const Bytes& v) { return ReadU64(v, 0); });
-  if (balances != t.balances || bonded != t.bonded || unbonding != t.unbonding) {
+  const uint64_t deposits = sum(gov::kDepositPrefix,
+                                [](const Bytes&, const Bytes& v) { return ReadU64(v, 0); });
+  if (balances != t.balances || bonded != t.bonded || unbonding != t.unbonding ||
+      deposits != t.deposits) {
     return Status::Internal("totals differ from state: balances " + std::to_string(balances) +
                             " vs " + std::to_string(t.balances) + ", bonded " +
                             std::to_string(bonded) + " vs " + std::to_string(t.bonded) +
                             ", unbonding " + std::to_string(unbonding) + " vs " +
-                            std::to_string(t.unbonding));
+                            std::to_string(t.unbonding) + ", deposits " +
+                            std::to_string(deposits) + " vs " + std::to_string(t.deposits));
   }
-  if (balances + bonded + unbonding != t.supply - t.burned) {
-    return Status::Internal("conservation broken: " + std::to_string(balances + bonded + unbonding) +
+  if (balances + bonded + unbonding + deposits != t.supply - t.burned) {
+    return Status::Internal("conservation broken: " +
+                            std::to_string(balances + bonded + unbonding + deposits) +
                             " held, supply - burned = " + std::to_string(t.supply - t.burned));
   }
   return Status::Ok();

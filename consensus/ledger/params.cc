@@ -41,6 +41,25 @@ constexpr ParamSpec kParams[] = {
     // The chain keeps the validator sets of at least 1,024 heights back.
     {"slashing.evidence_age_blocks_max", &Params::evidence_age_blocks_max, 1, 1'000,
      "oldest double sign (in blocks) a block may still carry"},
+    {"gov.deposit_min_uagr", &Params::gov_deposit_min_uagr, 1, uint64_t{1} << 62,
+     "deposit that moves a proposal into voting"},
+    {"gov.deposit_blocks", &Params::gov_deposit_blocks, 1, 1'000'000,
+     "blocks a proposal may wait for its deposit"},
+    {"gov.voting_blocks", &Params::gov_voting_blocks, 1, 1'000'000,
+     "blocks of voting; the tally runs at the end of the last one"},
+    // Governance must stay able to pass something and hard to capture:
+    // quorum and veto no lower than 10%, threshold a majority and never
+    // unanimity.
+    {"gov.quorum_ppm", &Params::gov_quorum_ppm, 100'000, kMillion,
+     "share of all bonded stake that must vote (abstain counts)"},
+    {"gov.threshold_ppm", &Params::gov_threshold_ppm, 500'000, kMillion - 1,
+     "share of yes among yes/no/veto a proposal must exceed"},
+    {"gov.veto_ppm", &Params::gov_veto_ppm, 100'000, kMillion,
+     "share of veto among all votes at which a proposal is vetoed"},
+    {"mempool.txs_max", &Params::mempool_txs_max, 100, 1'000'000,
+     "transactions a node's mempool holds at most"},
+    {"mempool.bytes_max", &Params::mempool_bytes_max, 1u << 20, uint64_t{4} << 30,
+     "bytes a node's mempool holds at most"},
 };
 
 std::string Key(std::string_view name) { return "params/" + std::string(name); }
@@ -107,6 +126,26 @@ Result<Params> ParamsFromOverrides(const std::map<std::string, uint64_t>& overri
   }
   AGORA_RETURN_IF_ERROR(ValidateParams(params));
   return params;
+}
+
+Result<Params> WithChanges(const Params& params,
+                           std::span<const std::pair<std::string, uint64_t>> changes) {
+  Params out = params;
+  for (const auto& [name, value] : changes) {
+    AGORA_RETURN_IF_ERROR(ValidateParam(name, value));
+    for (const ParamSpec& p : kParams) {
+      if (p.name == name) out.*p.field = value;
+    }
+  }
+  AGORA_RETURN_IF_ERROR(ValidateParams(out));
+  return out;
+}
+
+std::optional<uint64_t> ParamValue(const Params& params, std::string_view name) {
+  for (const ParamSpec& p : kParams) {
+    if (p.name == name) return params.*p.field;
+  }
+  return std::nullopt;
 }
 
 Params LoadParams(StateReader& state) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +43,16 @@ struct Params {
   uint64_t downtime_missed_ppm = 500'000;
   uint64_t downtime_jail_blocks = 600;
   uint64_t evidence_age_blocks_max = 1000;
+  // gov
+  uint64_t gov_deposit_min_uagr = 10'000'000;
+  uint64_t gov_deposit_blocks = 200;
+  uint64_t gov_voting_blocks = 200;
+  uint64_t gov_quorum_ppm = 334'000;
+  uint64_t gov_threshold_ppm = 500'000;
+  uint64_t gov_veto_ppm = 334'000;
+  // mempool: network-wide bounds; a node's config.toml may set lower ones.
+  uint64_t mempool_txs_max = 20'000;
+  uint64_t mempool_bytes_max = 64u << 20;
 };
 
 struct ParamSpec {
@@ -60,6 +71,13 @@ Status ValidateParam(std::string_view name, uint64_t value);
 Status ValidateParams(const Params& params);
 // Applies `overrides` (name -> value) to the defaults, checking each.
 Result<Params> ParamsFromOverrides(const std::map<std::string, uint64_t>& overrides);
+
+// The parameters with `changes` applied, each checked against its bounds
+// and the result against the rules between parameters.
+Result<Params> WithChanges(const Params& params,
+                           std::span<const std::pair<std::string, uint64_t>> changes);
+// The value of one parameter by name; nullopt if unknown.
+std::optional<uint64_t> ParamValue(const Params& params, std::string_view name);
 
 Params LoadParams(StateReader& state);
 void StoreParams(const Params& params, StateBuffer& state);

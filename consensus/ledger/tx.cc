@@ -1,8 +1,10 @@
 #include "consensus/ledger/tx.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/proto_codec.h"
+#include "consensus/ledger/params.h"
 #include "proto/tx.pb.h"
 
 namespace agora::consensus {
@@ -14,6 +16,56 @@ Status CheckAmount(uint64_t amount, std::string_view what) {
     return Status::InvalidArgument(std::string(what) + " amount above the maximum of 2^62 uagr");
   }
   return Status::Ok();
+}
+
+// Printable text: no control characters (UTF-8 above 0x7f is fine; the
+// protobuf parser has checked it is valid UTF-8). `multiline` also allows
+// newlines and tabs.
+bool PrintableText(std::string_view s, bool multiline) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (multiline && (c == '\n' || c == '\t')) continue;
+    if (u < 0x20 || u == 0x7f) return false;
+  }
+  return true;
+}
+
+Result<Msg> DecodeSubmitProposal(const proto::SubmitProposal& m) {
+  MsgSubmitProposal out;
+  if (m.changes().empty() || static_cast<size_t>(m.changes().size()) > kProposalChangesMax) {
+    return Status::InvalidArgument("submit_proposal: 1 to " + std::to_string(kProposalChangesMax) +
+                                   " parameter changes");
+  }
+  std::set<std::string> names;
+  for (const proto::ParamChange& c : m.changes()) {
+    Status s = ValidateParam(c.name(), c.value());
+    if (!s.ok()) return Status::InvalidArgument("submit_proposal: " + s.message());
+    if (!names.insert(c.name()).second) {
+      return Status::InvalidArgument("submit_proposal: parameter " + c.name() +
+                                     " changed twice in one proposal");
+    }
+    out.changes.push_back({c.name(), c.value()});
+  }
+  if (m.title().empty() || m.title().size() > kProposalTitleBytesMax ||
+      !PrintableText(m.title(), false)) {
+    return Status::InvalidArgument("submit_proposal: title must be 1.." +
+                                   std::to_string(kProposalTitleBytesMax) +
+                                   " bytes of printable text");
+  }
+  if (m.text().size() > kProposalTextBytesMax || !PrintableText(m.text(), true)) {
+    return Status::InvalidArgument("submit_proposal: text must be at most " +
+                                   std::to_string(kProposalTextBytesMax) +
+                                   " bytes of printable text (newlines and tabs allowed)");
+  }
+  AGORA_RETURN_IF_ERROR(CheckAmount(m.deposit_uagr(), "submit_proposal deposit"));
+  if (m.effective_height() == 0) {
+    return Status::InvalidArgument("submit_proposal: effective height must be set");
+  }
+  out.title = m.title();
+  out.text = m.text();
+  out.deposit_uagr = m.deposit_uagr();
+  out.effective_height = m.effective_height();
+  return Msg(std::move(out));
 }
 
 Result<Msg> DecodeMsg(const proto::TxBody& body) {
@@ -48,6 +100,24 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
     }
     case proto::TxBody::kUnjail:
       return Msg(MsgUnjail{});
+    case proto::TxBody::kSubmitProposal:
+      return DecodeSubmitProposal(body.submit_proposal());
+    case proto::TxBody::kDeposit:
+      if (body.deposit().proposal_id() == 0) {
+        return Status::InvalidArgument("deposit: proposal id must be set (ids start at 1)");
+      }
+      AGORA_RETURN_IF_ERROR(CheckAmount(body.deposit().amount_uagr(), "deposit"));
+      return Msg(MsgDeposit{body.deposit().proposal_id(), body.deposit().amount_uagr()});
+    case proto::TxBody::kVote: {
+      if (body.vote().proposal_id() == 0) {
+        return Status::InvalidArgument("vote: proposal id must be set (ids start at 1)");
+      }
+      const int option = body.vote().option();
+      if (option < 1 || option > 4) {
+        return Status::InvalidArgument("vote: option must be yes, no, abstain or veto");
+      }
+      return Msg(MsgVote{body.vote().proposal_id(), static_cast<VoteOption>(option)});
+    }
     case proto::TxBody::PAYLOAD_NOT_SET:
       break;
   }
@@ -69,8 +139,26 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           body.mutable_create_validator()->set_consensus_key(
               std::string(m.consensus_key.bytes.begin(), m.consensus_key.bytes.end()));
           body.mutable_create_validator()->set_moniker(m.moniker);
-        } else {
+        } else if constexpr (std::is_same_v<M, MsgUnjail>) {
           body.mutable_unjail();
+        } else if constexpr (std::is_same_v<M, MsgSubmitProposal>) {
+          proto::SubmitProposal* p = body.mutable_submit_proposal();
+          for (const ParamChange& c : m.changes) {
+            proto::ParamChange* pc = p->add_changes();
+            pc->set_name(c.name);
+            pc->set_value(c.value);
+          }
+          p->set_title(m.title);
+          p->set_text(m.text);
+          p->set_deposit_uagr(m.deposit_uagr);
+          p->set_effective_height(m.effective_height);
+        } else if constexpr (std::is_same_v<M, MsgDeposit>) {
+          body.mutable_deposit()->set_proposal_id(m.proposal_id);
+          body.mutable_deposit()->set_amount_uagr(m.amount_uagr);
+        } else {
+          static_assert(std::is_same_v<M, MsgVote>);
+          body.mutable_vote()->set_proposal_id(m.proposal_id);
+          body.mutable_vote()->set_option(static_cast<proto::VoteOption>(m.option));
         }
       },
       msg);
@@ -79,8 +167,9 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
 }  // namespace
 
 std::string_view MsgName(const Msg& msg) {
-  static constexpr std::string_view kNames[] = {"transfer", "stake", "unstake",
-                                                "create_validator", "unjail"};
+  static constexpr std::string_view kNames[] = {
+      "transfer", "stake", "unstake", "create_validator", "unjail", "submit_proposal", "deposit",
+      "vote"};
   static_assert(std::size(kNames) == std::variant_size_v<Msg>);
   return kNames[msg.index()];
 }
@@ -88,7 +177,19 @@ std::string_view MsgName(const Msg& msg) {
 uint64_t MsgDebitMax(const Msg& msg) {
   if (const auto* m = std::get_if<MsgTransfer>(&msg)) return m->amount_uagr;
   if (const auto* m = std::get_if<MsgStake>(&msg)) return m->amount_uagr;
+  if (const auto* m = std::get_if<MsgSubmitProposal>(&msg)) return m->deposit_uagr;
+  if (const auto* m = std::get_if<MsgDeposit>(&msg)) return m->amount_uagr;
   return 0;
+}
+
+std::string_view VoteOptionName(VoteOption option) {
+  switch (option) {
+    case VoteOption::kYes: return "yes";
+    case VoteOption::kNo: return "no";
+    case VoteOption::kAbstain: return "abstain";
+    case VoteOption::kVeto: return "veto";
+  }
+  return "unknown";
 }
 
 Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 
 #include "common/address.h"
 #include "common/bytes.h"
@@ -48,7 +49,37 @@ struct MsgCreateValidator {  // staking
   std::string moniker;
 };
 struct MsgUnjail {};  // slashing
-using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail>;
+
+// Governance (docs/governance.md). Decoding checks that every change names
+// a known parameter with a value inside its bounds, each parameter once.
+inline constexpr size_t kProposalChangesMax = 16;
+inline constexpr size_t kProposalTitleBytesMax = 140;
+inline constexpr size_t kProposalTextBytesMax = 2000;
+struct ParamChange {
+  std::string name;  // "<module>.<name>", as `agora query params` lists them
+  uint64_t value = 0;
+  friend bool operator==(const ParamChange&, const ParamChange&) = default;
+};
+struct MsgSubmitProposal {  // gov
+  std::vector<ParamChange> changes;
+  std::string title;
+  std::string text;
+  uint64_t deposit_uagr = 0;
+  uint64_t effective_height = 0;
+};
+struct MsgDeposit {  // gov
+  uint64_t proposal_id = 0;
+  uint64_t amount_uagr = 0;
+};
+enum class VoteOption : uint8_t { kYes = 1, kNo = 2, kAbstain = 3, kVeto = 4 };
+std::string_view VoteOptionName(VoteOption option);
+struct MsgVote {  // gov
+  uint64_t proposal_id = 0;
+  VoteOption option = VoteOption::kYes;
+};
+
+using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail,
+                         MsgSubmitProposal, MsgDeposit, MsgVote>;
 
 // "transfer", "stake", ...: the name RPC shows and events carry.
 std::string_view MsgName(const Msg& msg);
