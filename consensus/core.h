@@ -103,6 +103,7 @@ class Core {
   // Timeouts for what is scheduled from now on (the ledger's consensus
   // parameters, which governance may change at a height).
   void SetTimeouts(const Timeouts& timeouts) { config_.timeouts = timeouts; }
+  const Timeouts& timeouts() const { return config_.timeouts; }
 
   uint64_t height() const { return height_; }
   uint32_t round() const { return round_; }

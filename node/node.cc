@@ -272,6 +272,9 @@ void Node::Impl::ApplyParams() {
   t.propose_delta_ms = t.prevote_delta_ms = t.precommit_delta_ms = params.timeout_delta_ms;
   core_->SetTimeouts(t);
   mempool_->set_min_fee(params.min_fee_uagr);
+  // The network's bounds, or the node's own lower ones from config.toml.
+  mempool_->set_bounds(std::min<uint64_t>(params.mempool_txs_max, config_.mempool_txs_max),
+                       std::min<uint64_t>(params.mempool_bytes_max, config_.mempool_bytes_max));
 }
 
 namespace {

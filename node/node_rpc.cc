@@ -30,6 +30,12 @@ json::value Node::Impl::StatusJson() {
       {"validator", validator},
       {"peers", peers_->Peers().size()},
       {"mempool_txs", mempool_->size()},
+      // What the consensus core runs with now (governance may change it).
+      {"timeouts",
+       json::object{{"propose_ms", core_->timeouts().propose_ms},
+                    {"prevote_ms", core_->timeouts().prevote_ms},
+                    {"precommit_ms", core_->timeouts().precommit_ms},
+                    {"delta_ms", core_->timeouts().propose_delta_ms}}},
   };
 }
 
@@ -248,6 +254,7 @@ void Node::Impl::RegisterRpc() {
                                     {"schedule", std::move(schedule)}});
   });
   RegisterLedgerRpc();
+  RegisterGovRpc();
   rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {
     json::array list;
     for (const p2p::PeerInfo& p : peers_->Peers()) {

@@ -54,6 +54,13 @@ class Mempool {
   Status Add(Tx tx, const TxCheck& check, const AccountState& committed);
   // The minimum fee in force (governance may change it).
   void set_min_fee(uint64_t min_fee_uagr) { min_fee_ = min_fee_uagr; }
+  // The bounds in force (governance may change them). Lower bounds than the
+  // pool holds now apply to admissions: what is pending stays until it is
+  // committed or dropped.
+  void set_bounds(size_t txs_max, size_t bytes_max) {
+    config_.txs_max = txs_max;
+    config_.bytes_max = bytes_max;
+  }
 
   // Up to the bounds, senders interleaved in order of first arrival.
   std::vector<Tx> Reap(size_t txs_max, size_t bytes_max, const AccountLookup& committed) const;

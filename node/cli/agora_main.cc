@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "node/build_info.h"
 #include "node/cli/chain_commands.h"
+#include "node/cli/gov_commands.h"
 #include "node/cli/ledger_commands.h"
 #include "node/cli/global_options.h"
 #include "node/cli/password.h"
@@ -153,6 +154,7 @@ int Run(int argc, char** argv) {
 
   AddChainCommands(app, global, action);
   AddLedgerCommands(app, global, action);
+  AddGovCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

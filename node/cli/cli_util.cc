@@ -137,4 +137,15 @@ Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& 
   return Status::Ok();
 }
 
+void AddSignerOptions(CLI::App* cmd, TxOptions& t) {
+  cmd->add_option("--from", t.from, "Key name in the home's keyring");
+  cmd->add_option("--key-file", t.key_file,
+                  "Sign with a node key file instead (<node home>/config/node_key.json)");
+  cmd->add_option("--fee", t.fee, "Fee in uagr")->capture_default_str();
+  cmd->add_option("--nonce", t.nonce, "Nonce (default: the account's next)");
+  cmd->add_flag("--wait", t.wait, "Wait until it is committed");
+  cmd->add_option("--password-file", t.password_file,
+                  "Read the key's password from FILE instead of the terminal");
+}
+
 }  // namespace agora::node

@@ -4,6 +4,7 @@
 #ifndef AGORA_NODE_CLI_CLI_UTIL_H_
 #define AGORA_NODE_CLI_CLI_UTIL_H_
 
+#include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <string>
@@ -39,6 +40,9 @@ struct TxOptions {
   int64_t nonce = -1;         // -1: the account's next, pending ones counted
   bool wait = false;          // until committed; a failed result is an error
 };
+
+// --from, --key-file, --fee, --nonce, --wait, --password-file.
+void AddSignerOptions(CLI::App* cmd, TxOptions& t);
 
 // Signs `msg` with the chosen key for the node's chain and submits it.
 Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& msg);
