@@ -14,6 +14,7 @@
 #include "consensus/chain/block.h"
 #include "consensus/chain/chain.h"
 #include "consensus/core.h"
+#include "consensus/ledger/gov.h"
 #include "consensus/ledger/ledger.h"
 #include "consensus/ledger/staking.h"
 #include "consensus/ledger/tx.h"
@@ -44,6 +45,12 @@ constexpr uint64_t kTxFeeUagr = 10;
 constexpr uint32_t kClientAccounts = 3;        // plain accounts besides the joiner's operator
 constexpr uint64_t kClientTxsPerHeightMax = 3;
 constexpr uint64_t kJoinHeight = 2;            // the joiner stakes and creates its validator
+// Governance: a client proposes a shorter propose timeout after this height;
+// every stakeholder but the Byzantine votes yes once voting has started.
+constexpr uint64_t kGovSubmitHeight = 3;
+constexpr uint64_t kGovVotingBlocks = 6;
+constexpr uint64_t kGovEffectiveHeight = kGovSubmitHeight + 1 + kGovVotingBlocks + 5;
+constexpr uint64_t kGovTimeoutProposeMs = 2'000;
 
 // splitmix64: small, fast, and the same on every platform.
 class Rng {
@@ -299,6 +306,7 @@ class Simulation {
   void ObserveFirstCommit(uint32_t id, const proto::Block& block,
                           const Chain::Executed& executed);
   void ClientStep(uint32_t id, uint64_t height);
+  void ClientGovernance(Node& reference, uint64_t height);
   void Submit(uint32_t account, const Msg& msg);
   std::vector<Tx> Reap(Node& node);
   void PrunePending(Node& node);
@@ -343,6 +351,7 @@ class Simulation {
   uint64_t downtime_from_height_ = 0;
   enum class Downtime : uint8_t { kPlanned, kDown, kBack } downtime_state_ = Downtime::kPlanned;
   bool unjail_sent_ = false;
+  bool gov_votes_sent_ = false;
   uint64_t first_committed_ = 0;  // the highest height any honest node committed
   struct HeightRecord {
     Hash256 block, app_hash, results_hash, schedule;
@@ -584,6 +593,8 @@ void Simulation::SetupLedger() {
   p.unbonding_blocks = 21;  // more than two epochs (params.cc)
   p.evidence_age_blocks_max = kSlashDelayMaxHeights;
   p.timeout_propose_ms = kTimeoutProposeMs;
+  p.gov_deposit_blocks = 5;
+  p.gov_voting_blocks = kGovVotingBlocks;
   Bytes beacon_seed;
   PutU64BigEndian(beacon_seed, options_.seed);
   g.beacon_seed = Blake2b256(beacon_seed);
@@ -1202,6 +1213,7 @@ void Simulation::ClientStep(uint32_t id, uint64_t height) {
       unjail_sent_ = true;
     }
   }
+  ClientGovernance(reference, height);
   // Senders: honest validators' operators and the plain accounts. Byzantine
   // validators never change their stake, and honest ones unstake only what
   // the client staked, so Byzantine power stays below 1/3.
@@ -1229,6 +1241,27 @@ void Simulation::ClientStep(uint32_t id, uint64_t height) {
       a.staked_uagr += amount;
       Submit(sender, MsgStake{amount});
     }
+  }
+}
+
+// Proposes the scripted change, then votes with every account that has
+// stake once voting has started: Byzantine validators' operators vote no,
+// everyone else yes.
+void Simulation::ClientGovernance(Node& reference, uint64_t height) {
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  if (height == kGovSubmitHeight) {
+    const uint64_t deposit = reference.ledger->CurrentParams().gov_deposit_min_uagr;
+    Submit(n, MsgSubmitProposal{{{"consensus.timeout_propose_ms", kGovTimeoutProposeMs}},
+                                "shorter propose timeout", "", deposit, kGovEffectiveHeight});
+  }
+  if (gov_votes_sent_) return;
+  std::optional<gov::Proposal> p = gov::GetProposal(reference.ledger->committed(), 1);
+  if (!p || p->status != gov::ProposalStatus::kVoting) return;
+  gov_votes_sent_ = true;
+  for (uint32_t a = 0; a < accounts_.size(); ++a) {
+    if (staking::GetStake(reference.ledger->committed(), accounts_[a].address) == 0) continue;
+    const bool byzantine = a < n && nodes_[a].behaviour != Behaviour::kHonest;
+    Submit(a, MsgVote{p->id, byzantine ? VoteOption::kNo : VoteOption::kYes});
   }
 }
 
@@ -1485,6 +1518,16 @@ void Simulation::CheckCommit(uint32_t id, const proto::Block& block,
   } else if (it->second.schedule != record.schedule) {
     Violation("validator sets: honest nodes hold different validator schedules" + where);
   }
+  // Governance: every honest node runs with the scripted change from the
+  // height it took effect on, and with the old value before it.
+  const uint64_t applied = result_.gov_applied_height;
+  const uint64_t want = applied != 0 && height >= applied ? kGovTimeoutProposeMs : kTimeoutProposeMs;
+  if (node.ledger->CurrentParams().timeout_propose_ms != want ||
+      node.core->timeouts().propose_ms != want) {
+    Violation("governance: timeout_propose_ms is " +
+              std::to_string(node.core->timeouts().propose_ms) + ", expected " +
+              std::to_string(want) + where);
+  }
   for (const auto& [key, vote_height] : equivocations_) {
     if (height < vote_height + kSlashDelayMaxHeights) continue;
     auto validator = staking::GetValidatorByKey(node.ledger->committed(), key);
@@ -1511,6 +1554,15 @@ void Simulation::ObserveFirstCommit(uint32_t id, const proto::Block& block,
     }
   }
   result_.set_changes += executed.end.set_changes.size();
+  for (const consensus::Event& e : executed.end.events) {
+    if (e.type != "param_changed") continue;
+    if (result_.gov_applied_height == 0) ++result_.proposals_applied;
+    result_.gov_applied_height = height;
+    if (height != kGovEffectiveHeight) {
+      Violation("governance: a change took effect at height " + std::to_string(height) +
+                ", the proposal named " + std::to_string(kGovEffectiveHeight));
+    }
+  }
   for (int i = 0; i < block.txs_size(); ++i) {
     if (executed.results[i].code != TxCode::kOk) continue;
     ++result_.txs_committed;
@@ -1687,7 +1739,8 @@ SimResult Simulation::Run() {
                        std::to_string(r.slash_delay_max_heights) + " set_changes=" +
                        std::to_string(r.set_changes) + " txs=" + std::to_string(r.txs_committed) +
                        " synced=" + std::to_string(r.blocks_synced) + " writes_lost=" +
-                       std::to_string(r.writes_lost);
+                       std::to_string(r.writes_lost) + " gov_applied_at=" +
+                       std::to_string(r.gov_applied_height);
   }
   return result_;
 }

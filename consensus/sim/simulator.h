@@ -103,6 +103,11 @@ struct SimResult {
   uint64_t txs_committed = 0;     // client transactions committed with code kOk
   uint64_t blocks_synced = 0;     // blocks applied by block sync rather than by deciding
   uint64_t writes_lost = 0;       // buffered key writes lost to crashes
+  // Governance: the scripted proposal (lower timeout_propose_ms) applied,
+  // and the height at which it took effect on every honest node (0: not
+  // applied within the run).
+  uint64_t proposals_applied = 0;
+  uint64_t gov_applied_height = 0;
 };
 
 SimResult RunSimulation(const SimOptions& options);

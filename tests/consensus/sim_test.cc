@@ -151,14 +151,16 @@ SimOptions ChainOptions(uint64_t seed, FaultMix mix, uint64_t heights) {
 // What the chain-mode sweep saw, summed over its runs.
 struct ChainFigures {
   uint64_t runs = 0, joins = 0, jails = 0, unjails = 0, tombstones = 0, slash_delay_max = 0;
+  uint64_t gov_applied = 0;
 };
 
 // 60 seeds across the seven live mixes with real blocks over a Ledger per
 // node, 30 heights each (three epochs): agreement, equal app and results
 // hashes, equal validator schedules, conservation after every block, every
 // equivocation an honest node saw tombstoned within kSlashDelayMaxHeights,
-// and liveness; a validator created by a transaction joins as a node, and one
-// goes offline, is jailed for downtime and unjails.
+// and liveness; a validator created by a transaction joins as a node, one
+// goes offline, is jailed for downtime and unjails, and a governance
+// proposal changes the propose timeout of every node at one height.
 TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   ChainFigures f;
   for (uint64_t seed = 200001; seed < 200061; ++seed) {
@@ -172,6 +174,7 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
     f.unjails += r.unjails;
     f.tombstones += r.tombstones;
     f.slash_delay_max = std::max(f.slash_delay_max, r.slash_delay_max_heights);
+    f.gov_applied += r.proposals_applied;
   }
   // The scripted events happen in most runs, not only in one.
   EXPECT_GE(f.joins, f.runs * 9 / 10);
@@ -179,6 +182,10 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   EXPECT_GE(f.unjails, f.runs / 2);
   EXPECT_GE(f.tombstones, 1u);
   EXPECT_LE(f.slash_delay_max, kSlashDelayMaxHeights);
+  // The scripted proposal passes through the faults and takes effect on
+  // every honest node at the height it named (the simulator checks the
+  // height and each node's timeout after every block).
+  EXPECT_GE(f.gov_applied, f.runs * 9 / 10);
 }
 
 // One clean run shows each step of a validator's life on the ledger: a new
@@ -194,6 +201,8 @@ TEST(SimChainTest, ValidatorsJoinGetJailedUnjailAndGetSlashed) {
   EXPECT_GE(r.set_changes, 3u) << r.summary;  // the joiner, the jail, the unjailed's return
   EXPECT_GT(r.txs_committed, 30u) << r.summary;
   EXPECT_GT(r.blocks_synced, 0u) << r.summary;  // the joiner and the returning validator
+  EXPECT_EQ(r.proposals_applied, 1u) << r.summary;
+  EXPECT_GT(r.gov_applied_height, 0u) << r.summary;
 
   // Double voters are drawn by the seed; the first Byzantine seeds have some.
   uint64_t tombstones = 0;
