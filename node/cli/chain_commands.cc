@@ -407,7 +407,14 @@ Status NodeStatus(const GlobalOptions& g) {
             "\nround:    " + str("round") + " (" + std::string(o.at("step").as_string()) +
             ")\npeers:    " + str("peers") + "\nmempool:  " + str("mempool_txs") +
             " txs\nnode id:  " + std::string(o.at("node_id").as_string()) +
-            "\nvalidator: " + str("validator") + "\n");
+            "\nvalidator: " + str("validator") + "\n" +
+            (o.if_contains("timeouts")
+                 ? "timeouts: propose " + json::serialize(o.at("timeouts").at("propose_ms")) +
+                       " ms, prevote " + json::serialize(o.at("timeouts").at("prevote_ms")) +
+                       " ms, precommit " +
+                       json::serialize(o.at("timeouts").at("precommit_ms")) + " ms, +" +
+                       json::serialize(o.at("timeouts").at("delta_ms")) + " ms per round\n"
+                 : std::string()));
   return Status::Ok();
 }
 
