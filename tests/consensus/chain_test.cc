@@ -156,6 +156,26 @@ TEST(MempoolTest, FullPoolEvictsOnlyForAHigherFee) {
   EXPECT_FALSE(pool.Contains(cheap.hash));
 }
 
+// Governance may move the bounds of a running pool: new admissions follow
+// them, what is pending stays.
+TEST(MempoolTest, BoundsChangeWhileRunning) {
+  Mempool pool(MempoolConfig{}, 0);
+  const Address to = AddressOf(Key(9));
+  const AccountState rich{1'000'000, 0};
+  ASSERT_TRUE(AddTx(pool, MakeTx(Key(1), 0, 1, to, 10), rich).ok());
+  ASSERT_TRUE(AddTx(pool, MakeTx(Key(2), 0, 1, to, 10), rich).ok());
+  pool.set_bounds(2, 64u << 20);
+  EXPECT_EQ(AddTx(pool, MakeTx(Key(3), 0, 1, to, 10), rich).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool.size(), 2u);
+  pool.set_bounds(3, 64u << 20);
+  EXPECT_TRUE(AddTx(pool, MakeTx(Key(3), 0, 1, to, 10), rich).ok());
+  const Tx small = MakeTx(Key(4), 0, 1, to, 10);
+  pool.set_bounds(100, pool.bytes() + small.raw.size() - 1);
+  EXPECT_EQ(AddTx(pool, small, rich).code(), StatusCode::kResourceExhausted) << "bytes bound";
+  pool.set_bounds(100, pool.bytes() + small.raw.size());
+  EXPECT_TRUE(AddTx(pool, small, rich).ok());
+}
+
 TEST(BlockTest, TxRootDependsOnEveryIdAndItsOrder) {
   std::vector<Hash256> ids;
   for (uint8_t i = 0; i < 5; ++i) ids.push_back(Blake2b256(Bytes(1, i)));

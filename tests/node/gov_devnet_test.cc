@@ -137,6 +137,17 @@ TEST_F(GovDevnetTest, PassedProposalChangesEveryNodeAtItsHeightAndVetoBurns) {
   EXPECT_NE(out_of_bounds.err.find("outside its bounds [50, 60000]"), std::string::npos)
       << out_of_bounds.err;
 
+  // Hostile RPC parameters get clear errors.
+  rpc::RpcError error;
+  Call(0, "proposal", json::object{{"id", 99}}, &error);
+  EXPECT_NE(error.message.find("no proposal 99"), std::string::npos) << error.message;
+  Call(0, "tally", json::object{{"id", 1}, {"idd", 2}}, &error);
+  EXPECT_NE(error.message.find("unknown parameter 'idd'"), std::string::npos) << error.message;
+  Call(0, "proposals", json::object{{"limit", 1000}}, &error);
+  EXPECT_NE(error.message.find("1..100"), std::string::npos) << error.message;
+  Call(0, "proposal", json::object{{"id", -1}}, &error);
+  EXPECT_NE(error.message.find("non-negative integer"), std::string::npos) << error.message;
+
   // The three live validators vote with their operator keys (their node keys).
   const char* on_vetoed[] = {"veto", "veto", "yes"};
   for (size_t v = 0; v < 3; ++v) {
