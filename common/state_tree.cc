@@ -41,10 +41,11 @@ struct StageRun {
   uint64_t version = 0;
   WriteBatch* batch = nullptr;
   ChildRef root;
-  // kStateTree suffixes of the records this version replaced.
-  std::vector<Bytes> stale;
+  // kStateTree suffixes of the records this version replaced, packed as
+  // repeated (u8 length, suffix): one buffer instead of one allocation each.
+  Bytes stale;
   // The nodes this version wrote, children before parents (for the cache).
-  std::vector<std::pair<std::string, std::shared_ptr<const Node>>> new_nodes;
+  std::vector<std::pair<NodeId, std::shared_ptr<const Node>>> new_nodes;
   Bytes prune_cursor;
 };
 
@@ -54,6 +55,7 @@ namespace {
 
 using state_tree_internal::ChildRef;
 using state_tree_internal::Node;
+using state_tree_internal::NodeId;
 using Children = std::array<ChildRef, 16>;
 using Kind = ChildRef::Kind;
 
@@ -75,8 +77,9 @@ constexpr size_t kStaleChunkBytesMax = 256u << 10;
 // (or a long pause) is caught up over several versions instead of in one
 // unbounded batch.
 constexpr size_t kPruneChunksPerStageMax = 64;
-// Per-entry bookkeeping of the node cache (list node, hash slot, key string).
-constexpr size_t kCacheEntryOverheadBytes = 128;
+// Per-entry bookkeeping of the node cache: list node and hash node (each
+// holding a NodeId), bucket slot, shared_ptr control block.
+constexpr size_t kCacheEntryOverheadBytes = 160;
 
 Hash256 HashLeaf(const StateLeaf& leaf) {
   std::array<uint8_t, 1 + 2 * Hash256::kSize> buf;
@@ -103,6 +106,26 @@ unsigned Nibble(const Hash256& h, size_t depth) {
 // Bit `i` of a key hash, most significant bit of each byte first.
 unsigned Bit(const Hash256& h, size_t i) { return (h.bytes[i / 8] >> (7 - i % 8)) & 1; }
 
+// A record's kStateTree suffix built on the stack: the commit path makes
+// several per changed key, and each Bytes would be an allocation.
+class SuffixBuffer {
+ public:
+  void Push(uint8_t b) { bytes_[size_++] = b; }
+  void PushU64(uint64_t v) {
+    for (int shift = 56; shift >= 0; shift -= 8) Push(static_cast<uint8_t>(v >> shift));
+  }
+  void Append(ByteSpan b) {
+    std::memcpy(&bytes_[size_], b.data(), b.size());
+    size_ += b.size();
+  }
+  ByteSpan span() const { return {bytes_.data(), size_}; }
+
+ private:
+  // The longest suffix: a node key, [02][version][depth][32-byte path].
+  std::array<uint8_t, 2 + 8 + Hash256::kSize> bytes_;
+  size_t size_ = 0;
+};
+
 Bytes LatestKey() { return Bytes{kLatestRecord}; }
 
 Bytes RootKey(uint64_t version) {
@@ -111,26 +134,31 @@ Bytes RootKey(uint64_t version) {
   return k;
 }
 
-// The key of the node at the first `depth` nibbles of `path`, written by
-// `version`.
-Bytes NodeKey(uint64_t version, const Hash256& path, size_t depth) {
-  Bytes k;
-  k.reserve(2 + 8 + Hash256::kSize);
-  k.push_back(kNodeRecord);
-  PutU64BigEndian(k, version);
-  k.push_back(static_cast<uint8_t>(depth));
-  for (size_t i = 0; i < (depth + 1) / 2; ++i) {
-    uint8_t b = path.bytes[i];
-    if (2 * i + 1 == depth) b &= 0xf0;  // an odd path pads with a zero nibble
-    k.push_back(b);
-  }
+// The node at the first `depth` nibbles of `path`, written by `version`.
+NodeId MakeNodeId(uint64_t version, const Hash256& path, size_t depth) {
+  NodeId id;
+  id.version = version;
+  id.depth = static_cast<uint8_t>(depth);
+  const size_t bytes = (depth + 1) / 2;
+  std::memcpy(id.path.data(), path.bytes.data(), bytes);
+  if (depth % 2 == 1) id.path[bytes - 1] &= 0xf0;  // an odd path pads with a zero nibble
+  return id;
+}
+
+SuffixBuffer NodeKey(const NodeId& id) {
+  SuffixBuffer k;
+  k.Push(kNodeRecord);
+  k.PushU64(id.version);
+  k.Push(id.depth);
+  k.Append(ByteSpan(id.path).first((id.depth + 1u) / 2));
   return k;
 }
 
-Bytes ValueKey(const Hash256& key_hash, uint64_t version) {
-  Bytes k{kValueRecord};
-  Append(k, key_hash.span());
-  PutU64BigEndian(k, version);
+SuffixBuffer ValueKey(const Hash256& key_hash, uint64_t version) {
+  SuffixBuffer k;
+  k.Push(kValueRecord);
+  k.Append(key_hash.span());
+  k.PushU64(version);
   return k;
 }
 
@@ -233,9 +261,9 @@ Result<Node> DecodeNode(ByteSpan b) {
   return node;
 }
 
-size_t NodeMemoryBytes(const Node& node, size_t key_bytes) {
+size_t NodeMemoryBytes(const Node& node) {
   return sizeof(Node) + node.children.capacity() * sizeof(Node::Child) +
-         node.leaves.capacity() * sizeof(StateLeaf) + key_bytes + kCacheEntryOverheadBytes;
+         node.leaves.capacity() * sizeof(StateLeaf) + kCacheEntryOverheadBytes;
 }
 
 Children Expand(const Node& node) {
@@ -258,8 +286,24 @@ Children Expand(const Node& node) {
   return out;
 }
 
-Node Compact(const Children& children) {
+struct Masks {
+  uint16_t present = 0;
+  uint16_t leaves = 0;
+};
+
+Masks MasksOf(const Children& c) {
+  Masks m;
+  for (unsigned n = 0; n < 16; ++n) {
+    if (c[n].kind != Kind::kEmpty) m.present |= static_cast<uint16_t>(1u << n);
+    if (c[n].kind == Kind::kLeaf) m.leaves |= static_cast<uint16_t>(1u << n);
+  }
+  return m;
+}
+
+Node Compact(const Children& children, const Masks& m) {
   Node node;
+  node.children.reserve(static_cast<size_t>(std::popcount(m.present)));
+  node.leaves.reserve(static_cast<size_t>(std::popcount(m.leaves)));
   for (unsigned n = 0; n < 16; ++n) {
     const ChildRef& ref = children[n];
     if (ref.kind == Kind::kEmpty) continue;
@@ -293,20 +337,6 @@ Hash256 HashRange(const Children& c, uint16_t present, uint16_t leaves, unsigned
                   HashRange(c, present, leaves, lo + half, half));
 }
 
-struct Masks {
-  uint16_t present = 0;
-  uint16_t leaves = 0;
-};
-
-Masks MasksOf(const Children& c) {
-  Masks m;
-  for (unsigned n = 0; n < 16; ++n) {
-    if (c[n].kind != Kind::kEmpty) m.present |= static_cast<uint16_t>(1u << n);
-    if (c[n].kind == Kind::kLeaf) m.leaves |= static_cast<uint16_t>(1u << n);
-  }
-  return m;
-}
-
 Status CheckKey(ByteSpan key) {
   if (key.empty()) return Status::InvalidArgument("state key is empty");
   if (key.size() > kStateKeyBytesMax) {
@@ -324,26 +354,30 @@ Status CheckValue(ByteSpan value) {
   return Status::Ok();
 }
 
+void AddStale(state_tree_internal::StageRun& run, ByteSpan suffix) {
+  run.stale.push_back(static_cast<uint8_t>(suffix.size()));
+  Append(run.stale, suffix);
+}
+
 // Appends one stale-index record per kStaleChunkBytesMax of keys: suffix
-// [version][chunk u32 BE], value = repeated (u8 length, kStateTree suffix).
-void WriteStaleIndex(uint64_t version, const std::vector<Bytes>& stale, WriteBatch* batch) {
+// [version][chunk u32 BE], value = repeated (u8 length, kStateTree suffix),
+// cut out of `stale` (packed the same way) between entries.
+void WriteStaleIndex(uint64_t version, ByteSpan stale, WriteBatch* batch) {
   uint32_t chunk = 0;
-  Bytes value;
-  auto flush = [&] {
+  size_t chunk_begin = 0;
+  auto flush = [&](size_t chunk_end) {
     Bytes key;
     PutU64BigEndian(key, version);
     for (int shift = 24; shift >= 0; shift -= 8)
       key.push_back(static_cast<uint8_t>(chunk >> shift));
-    batch->Put(KeyPrefix::kStateStale, key, value);
-    value.clear();
+    batch->Put(KeyPrefix::kStateStale, key, stale.subspan(chunk_begin, chunk_end - chunk_begin));
+    chunk_begin = chunk_end;
     ++chunk;
   };
-  for (const Bytes& s : stale) {
-    if (value.size() + 1 + s.size() > kStaleChunkBytesMax) flush();
-    value.push_back(static_cast<uint8_t>(s.size()));
-    Append(value, s);
+  for (size_t at = 0; at < stale.size(); at += 1 + stale[at]) {
+    if (at + 1 + stale[at] - chunk_begin > kStaleChunkBytesMax) flush(at);
   }
-  if (!value.empty()) flush();
+  if (chunk_begin < stale.size()) flush(stale.size());
 }
 
 }  // namespace
@@ -386,43 +420,48 @@ Result<std::optional<Bytes>> StateTree::Get(ByteSpan key) {
   return store_->Get(KeyPrefix::kState, key);
 }
 
-Result<std::shared_ptr<const Node>> StateTree::LoadNode(uint64_t version, const Hash256& path,
-                                                        size_t depth) {
-  const Bytes key_bytes = NodeKey(version, path, depth);
-  std::string key(key_bytes.begin(), key_bytes.end());
-  auto it = cache_index_.find(key);
+size_t state_tree_internal::NodeIdHash::operator()(const NodeId& id) const {
+  std::array<uint64_t, 4> words;
+  std::memcpy(words.data(), id.path.data(), sizeof(words));
+  uint64_t h = (id.version * 0x9e3779b97f4a7c15ull) ^ (static_cast<uint64_t>(id.depth) << 56);
+  for (uint64_t w : words) h = (h ^ w) * 0xff51afd7ed558ccdull;
+  return static_cast<size_t>(h ^ h >> 33);
+}
+
+Result<std::shared_ptr<const Node>> StateTree::LoadNode(const NodeId& id) {
+  auto it = cache_index_.find(id);
   if (it != cache_index_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);
     return it->second->node;
   }
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> record,
-                         store_->Get(KeyPrefix::kStateTree, key_bytes));
+                         store_->Get(KeyPrefix::kStateTree, NodeKey(id).span()));
   if (!record) {
-    return Status::Corruption("state tree node of version " + std::to_string(version) +
-                              " at depth " + std::to_string(depth) +
+    return Status::Corruption("state tree node of version " + std::to_string(id.version) +
+                              " at depth " + std::to_string(id.depth) +
                               " is missing; the store is damaged");
   }
   AGORA_ASSIGN_OR_RETURN(Node node, DecodeNode(*record));
   auto shared = std::make_shared<const Node>(std::move(node));
-  CacheInsert(std::move(key), shared);
+  CacheInsert(id, shared);
   return shared;
 }
 
-void StateTree::CacheInsert(std::string key, std::shared_ptr<const Node> node) {
-  const size_t bytes = NodeMemoryBytes(*node, key.size());
+void StateTree::CacheInsert(const NodeId& id, std::shared_ptr<const Node> node) {
+  const size_t bytes = NodeMemoryBytes(*node);
   if (bytes > options_.cache_bytes_max) return;
-  auto it = cache_index_.find(key);
+  auto it = cache_index_.find(id);
   if (it != cache_index_.end()) {
     cache_bytes_ -= it->second->bytes;
     lru_.erase(it->second);
     cache_index_.erase(it);
   }
-  lru_.push_front({key, std::move(node), bytes});
-  cache_index_.emplace(std::move(key), lru_.begin());
+  lru_.push_front({id, std::move(node), bytes});
+  cache_index_.emplace(id, lru_.begin());
   cache_bytes_ += bytes;
   while (cache_bytes_ > options_.cache_bytes_max) {
     cache_bytes_ -= lru_.back().bytes;
-    cache_index_.erase(lru_.back().key);
+    cache_index_.erase(lru_.back().id);
     lru_.pop_back();
   }
 }
@@ -441,10 +480,10 @@ ChildRef FinishNode(const Children& children, const Hash256& path, size_t depth,
   ref.kind = Kind::kNode;
   ref.version = run.version;
   ref.hash = HashRange(children, m.present, m.leaves, 0, 16);
-  auto node = std::make_shared<const Node>(Compact(children));
-  const Bytes key = NodeKey(run.version, path, depth);
-  run.batch->Put(KeyPrefix::kStateTree, key, EncodeNode(*node));
-  run.new_nodes.emplace_back(std::string(key.begin(), key.end()), std::move(node));
+  auto node = std::make_shared<const Node>(Compact(children, m));
+  const NodeId id = MakeNodeId(run.version, path, depth);
+  run.batch->Put(KeyPrefix::kStateTree, NodeKey(id).span(), EncodeNode(*node));
+  run.new_nodes.emplace_back(id, std::move(node));
   return ref;
 }
 
@@ -475,8 +514,8 @@ Result<std::optional<ChildRef>> StateTree::UpdateSubtree(const ChildRef& ref, si
   if (depth >= kNibblesMax) {
     return Status::Corruption("state tree is deeper than 64 nibbles; the store is damaged");
   }
-  AGORA_ASSIGN_OR_RETURN(std::shared_ptr<const Node> node,
-                         LoadNode(ref.version, begin->key_hash, depth));
+  const NodeId id = MakeNodeId(ref.version, begin->key_hash, depth);
+  AGORA_ASSIGN_OR_RETURN(std::shared_ptr<const Node> node, LoadNode(id));
   Children children = Expand(*node);
   bool changed = false;
   for (const Change* i = begin; i != end;) {
@@ -492,7 +531,7 @@ Result<std::optional<ChildRef>> StateTree::UpdateSubtree(const ChildRef& ref, si
     i = j;
   }
   if (!changed) return std::optional<ChildRef>();
-  run.stale.push_back(NodeKey(ref.version, begin->key_hash, depth));
+  AddStale(run, NodeKey(id).span());
   return std::optional<ChildRef>(FinishNode(children, begin->key_hash, depth, run));
 }
 
@@ -519,10 +558,10 @@ Result<std::optional<ChildRef>> StateTree::UpdateLeafOrEmpty(const ChildRef& ref
       leaf.hash = HashLeaf(leaf.leaf);
       leaves.push_back(leaf);
       run.batch->Put(KeyPrefix::kState, *c->key, **c->value);
-      run.batch->Put(KeyPrefix::kStateTree, ValueKey(c->key_hash, run.version), **c->value);
+      run.batch->Put(KeyPrefix::kStateTree, ValueKey(c->key_hash, run.version).span(), **c->value);
     }
     if (is_existing) {
-      run.stale.push_back(ValueKey(existing->leaf.key_hash, existing->version));
+      AddStale(run, ValueKey(existing->leaf.key_hash, existing->version).span());
       existing.reset();
     }
     changed = true;
@@ -568,11 +607,12 @@ Result<Hash256> StateTree::Stage(uint64_t version,
   run->version = version;
   run->batch = batch;
   run->prune_cursor = prune_cursor_;
+  run->new_nodes.reserve(2 * sorted.size() + 64);
   AGORA_ASSIGN_OR_RETURN(
       std::optional<ChildRef> root,
       UpdateSubtree(*root_ref_, 0, sorted.data(), sorted.data() + sorted.size(), *run));
   run->root = root ? *root : *root_ref_;
-  if (version_) run->stale.push_back(RootKey(*version_));
+  if (version_) AddStale(*run, RootKey(*version_));
 
   Bytes latest;
   PutU64BigEndian(latest, version);
@@ -589,7 +629,10 @@ Result<Hash256> StateTree::Stage(uint64_t version,
 Status StateTree::Prune(uint64_t version, StageRun& run) {
   if (options_.versions_kept <= 1) {
     // Nothing but `version` stays readable: what it replaced goes at once.
-    for (const Bytes& key : run.stale) run.batch->Delete(KeyPrefix::kStateTree, key);
+    const ByteSpan stale(run.stale);
+    for (size_t at = 0; at < stale.size(); at += 1 + stale[at]) {
+      run.batch->Delete(KeyPrefix::kStateTree, stale.subspan(at + 1, stale[at]));
+    }
   } else {
     WriteStaleIndex(version, run.stale, run.batch);
   }
@@ -625,7 +668,7 @@ void StateTree::Commit() {
   prune_cursor_ = std::move(staged_->prune_cursor);
   // Children were written before parents; inserting in that order leaves
   // the upper levels, which every later path crosses, the most recent.
-  for (auto& [key, node] : staged_->new_nodes) CacheInsert(std::move(key), std::move(node));
+  for (auto& [id, node] : staged_->new_nodes) CacheInsert(id, std::move(node));
   staged_.reset();
 }
 
@@ -659,7 +702,7 @@ Result<ProvenValue> StateTree::Prove(ByteSpan key, uint64_t version) {
       return Status::Corruption("state tree is deeper than 64 nibbles; the store is damaged");
     }
     AGORA_ASSIGN_OR_RETURN(std::shared_ptr<const Node> node,
-                           LoadNode(ref.version, key_hash, depth));
+                           LoadNode(MakeNodeId(ref.version, key_hash, depth)));
     const Children children = Expand(*node);
     const unsigned n = Nibble(key_hash, depth);
     // Walk the node's four binary levels until the path ends at an empty
@@ -695,8 +738,9 @@ Result<ProvenValue> StateTree::Prove(ByteSpan key, uint64_t version) {
   if (ref.kind != Kind::kLeaf) return out;
   out.proof.leaf = ref.leaf;
   if (ref.leaf.key_hash != key_hash) return out;
-  AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> value,
-                         store_->Get(KeyPrefix::kStateTree, ValueKey(key_hash, ref.version)));
+  AGORA_ASSIGN_OR_RETURN(
+      std::optional<Bytes> value,
+      store_->Get(KeyPrefix::kStateTree, ValueKey(key_hash, ref.version).span()));
   if (!value) {
     return Status::Corruption("state value record of version " + std::to_string(ref.version) +
                               " is missing; the store is damaged");

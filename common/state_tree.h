@@ -31,6 +31,7 @@
 #ifndef AGORA_COMMON_STATE_TREE_H_
 #define AGORA_COMMON_STATE_TREE_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -48,12 +49,25 @@
 
 namespace agora {
 
-// Defined in state_tree.cc; declared here only so StateTree can hold them.
 namespace state_tree_internal {
+// Defined in state_tree.cc; declared here only so StateTree can hold them.
 struct ChildRef;  // one position of the tree: empty, a leaf or a node
 struct Node;      // a decoded 16-ary internal node
 struct Change;    // one entry of a Stage's changes, by key hash
 struct StageRun;  // what one Stage accumulates until Commit or Abandon
+
+// Names one stored node without allocating: the version that wrote it and
+// the first `depth` nibbles of its path (the rest of `path` is zero). The
+// node cache is keyed by it.
+struct NodeId {
+  uint64_t version = 0;
+  uint8_t depth = 0;
+  std::array<uint8_t, Hash256::kSize> path{};
+  friend bool operator==(const NodeId&, const NodeId&) = default;
+};
+struct NodeIdHash {
+  size_t operator()(const NodeId& id) const;
+};
 }  // namespace state_tree_internal
 
 inline constexpr size_t kStateKeyBytesMax = 256;
@@ -157,16 +171,18 @@ class StateTree {
   using Node = state_tree_internal::Node;
   using Change = state_tree_internal::Change;
   using StageRun = state_tree_internal::StageRun;
+  using NodeId = state_tree_internal::NodeId;
+  using NodeIdHash = state_tree_internal::NodeIdHash;
   struct CacheEntry {
-    std::string key;
+    NodeId id;
     std::shared_ptr<const Node> node;
     size_t bytes;
   };
 
   StateTree(KvStore* store, Options options);
 
-  Result<std::shared_ptr<const Node>> LoadNode(uint64_t version, const Hash256& path, size_t depth);
-  void CacheInsert(std::string key, std::shared_ptr<const Node> node);
+  Result<std::shared_ptr<const Node>> LoadNode(const NodeId& id);
+  void CacheInsert(const NodeId& id, std::shared_ptr<const Node> node);
   Result<ChildRef> ReadRootRef(uint64_t version);
   Result<std::optional<ChildRef>> UpdateSubtree(const ChildRef& ref, size_t depth,
                                                 const Change* begin, const Change* end,
@@ -188,7 +204,7 @@ class StateTree {
   // LRU cache of decoded internal nodes by storage key, front = newest;
   // cache_bytes_ <= options_.cache_bytes_max.
   std::list<CacheEntry> lru_;
-  std::unordered_map<std::string, std::list<CacheEntry>::iterator> cache_index_;
+  std::unordered_map<NodeId, std::list<CacheEntry>::iterator, NodeIdHash> cache_index_;
   size_t cache_bytes_ = 0;
 };
 

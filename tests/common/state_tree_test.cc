@@ -497,6 +497,37 @@ TEST(StateTreeTest, PruningDropsOldVersionsAndTheirRecords) {
   EXPECT_EQ(stale_records, 0u);
 }
 
+// A version that replaces more than kStaleChunkBytesMax (256 KiB) of records
+// splits its stale index into several chunks; pruning must still delete every
+// record the version replaced, from every chunk.
+TEST(StateTreeTest, LargeStaleIndexIsChunkedAndFullyPruned) {
+  MemKvStore store;
+  constexpr uint64_t kKept = 2;
+  auto tree = OpenTree(&store, {.cache_bytes_max = 1u << 20, .versions_kept = kKept});
+  Model model;
+  // 8,000 value records of 42 index bytes each (length byte, 41-byte
+  // suffix) are about 330 KiB, before counting the nodes.
+  for (uint64_t i = 0; i < 8000; ++i) model[U64Value(i)] = U64Value(i);
+  CommitVersion(*tree, store, 1, AsChanges(model));
+  for (auto& [k, v] : model) v = ToBytes("new");
+  CommitVersion(*tree, store, 2, AsChanges(model));
+  size_t chunks_of_2 = 0;
+  for (auto it = store.Scan(KeyPrefix::kStateStale, {}); it->Valid(); it->Next()) {
+    if (GetU64BigEndian(it->key()) == 2) ++chunks_of_2;
+  }
+  EXPECT_GE(chunks_of_2, 2u);
+  CommitVersion(*tree, store, 3, {});
+  CommitVersion(*tree, store, 4, {});
+  MemKvStore fresh_store;
+  auto fresh = OpenTree(&fresh_store);
+  EXPECT_EQ(CommitVersion(*fresh, fresh_store, 1, AsChanges(model)), tree->root());
+  auto counts = CountTreeRecords(store);
+  EXPECT_EQ(counts[0x01], kKept);
+  EXPECT_EQ(counts[0x02], CountTreeRecords(fresh_store)[0x02]);
+  EXPECT_EQ(counts[0x03], model.size());
+  ExpectProven(*tree, 4, U64Value(7), ToBytes("new"));
+}
+
 // Random puts, deletes, abandoned stages and reopens against a std::map,
 // checking values, roots (against the specification) and proofs.
 TEST(StateTreeTest, DifferentialAgainstMapModel) {
