@@ -160,9 +160,12 @@ void Node::Impl::RegisterGovRpc() {
         break;
       default: {
         out["final"] = true;
-        json::object tally = TallyJson(prop->tally, p);
-        // The verdict given at the tally, not the one today's thresholds
-        // would give.
+        // Judged by the thresholds in force at the tally, not today's.
+        consensus::Params then = p;
+        then.gov_quorum_ppm = prop->quorum_ppm;
+        then.gov_threshold_ppm = prop->threshold_ppm;
+        then.gov_veto_ppm = prop->veto_ppm;
+        json::object tally = TallyJson(prop->tally, then);
         const bool passed = prop->status == gov::ProposalStatus::kPassed ||
                             prop->status == gov::ProposalStatus::kApplied ||
                             prop->status == gov::ProposalStatus::kApplyFailed;

@@ -134,6 +134,7 @@ struct Totals {
   uint64_t bonded = 0;
   uint64_t unbonding = 0;
   uint64_t deposits = 0;  // governance deposits held
+  uint64_t escrow = 0;    // jobs' escrow and the validators' fees held
 };
 
 class Application {

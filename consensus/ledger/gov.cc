@@ -1,6 +1,5 @@
 #include "consensus/ledger/gov.h"
 
-#include <limits>
 
 #include "common/check.h"
 #include "common/proto_codec.h"
@@ -84,6 +83,9 @@ Bytes EncodeProposal(const Proposal& p) {
   r.set_depositors(p.depositors);
   r.set_voters(p.voters);
   r.set_outcome(p.outcome);
+  r.set_quorum_ppm(p.quorum_ppm);
+  r.set_threshold_ppm(p.threshold_ppm);
+  r.set_veto_ppm(p.veto_ppm);
   return EncodeDeterministic(r);
 }
 
@@ -109,6 +111,9 @@ Proposal DecodeProposal(ByteSpan bytes) {
   p.depositors = r.depositors();
   p.voters = r.voters();
   p.outcome = r.outcome();
+  p.quorum_ppm = r.quorum_ppm();
+  p.threshold_ppm = r.threshold_ppm();
+  p.veto_ppm = r.veto_ppm();
   return p;
 }
 
@@ -158,6 +163,18 @@ void SettleDeposits(StateBuffer& state, const Proposal& p, bool burn) {
   if (burn) bank::Burn(state, total);
 }
 
+// Whether another proposal may end its voting at `voting_end`.
+bool TallyRoomAt(StateReader& state, uint64_t voting_end) {
+  const std::string prefix = WithU64(std::string(kVotingQueue), voting_end);
+  return state.ScanPrefix(AsBytes(prefix), kTalliesPerHeightMax).size() < kTalliesPerHeightMax;
+}
+
+TxResult NoTallyRoom(uint64_t voting_end) {
+  return Fail(TxCode::kLimitReached,
+              std::to_string(kTalliesPerHeightMax) + " proposals already end their voting at height " +
+                  std::to_string(voting_end) + "; try again in the next block");
+}
+
 void StartVoting(StateBuffer& state, Proposal& p, uint64_t height, uint64_t voting_end) {
   if (p.deposit_end_height != 0) state.Delete(QueueKey(kDepositQueue, p.deposit_end_height, p.id));
   p.status = ProposalStatus::kVoting;
@@ -174,8 +191,10 @@ Event ProposalEvent(std::string type, const Proposal& p) {
 std::vector<uint64_t> QueuedAt(StateReader& state, std::string_view queue, uint64_t height) {
   const std::string prefix = WithU64(std::string(queue), height);
   std::vector<uint64_t> ids;
-  for (const auto& [key, value] :
-       state.ScanPrefix(AsBytes(prefix), std::numeric_limits<size_t>::max())) {
+  // Each entry was made by a transaction of one block (or, for voting, is
+  // capped at kTalliesPerHeightMax): the bound is the block's.
+  constexpr size_t kEntriesMax = 1'000'000;
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(prefix), kEntriesMax)) {
     ids.push_back(ReadU64(key, prefix.size()));
   }
   return ids;
@@ -186,8 +205,10 @@ void Tallied(StateBuffer& state, Proposal& p, uint64_t height, std::vector<Event
   p.tally = CurrentTally(state, p.id);
   const Verdict v = Judge(p.tally, params);
   p.status = v.status;
-  for (const auto& [key, value] :
-       state.ScanPrefix(AsBytes(VotesOf(p.id)), std::numeric_limits<size_t>::max())) {
+  p.quorum_ppm = params.gov_quorum_ppm;
+  p.threshold_ppm = params.gov_threshold_ppm;
+  p.veto_ppm = params.gov_veto_ppm;
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(VotesOf(p.id)), kVotersMax)) {
     state.Delete(std::string(key.begin(), key.end()));
   }
   state.Delete(QueueKey(kVotingQueue, height, p.id));
@@ -351,6 +372,9 @@ TxResult HandleSubmitProposal(StateBuffer& state, const Params& params, uint64_t
                                    kEffectiveHeightAheadMax) +
                     ")");
   }
+  if (msg.deposit_uagr >= params.gov_deposit_min_uagr && !TallyRoomAt(state, earliest)) {
+    return NoTallyRoom(earliest);
+  }
   Proposal p;
   p.id = std::max<uint64_t>(state.GetU64(kNextIdKey), 1);
   p.proposer = sender;
@@ -402,7 +426,15 @@ TxResult HandleDeposit(StateBuffer& state, const Params& params, uint64_t height
   }
   const bool starts_voting = p->status == ProposalStatus::kDeposit &&
                              p->total_deposit_uagr + msg.amount_uagr >= params.gov_deposit_min_uagr;
+  if (p->status == ProposalStatus::kDeposit && height > p->deposit_end_height) {
+    // EndBlock of deposit_end_height expires it; this cannot be reached
+    // unless that failed, and must never start voting late.
+    return Fail(TxCode::kWrongPhase, "the deposit period of proposal " + std::to_string(p->id) +
+                                         " ended at height " +
+                                         std::to_string(p->deposit_end_height));
+  }
   const uint64_t voting_end = height + params.gov_voting_blocks;
+  if (starts_voting && !TallyRoomAt(state, voting_end)) return NoTallyRoom(voting_end);
   if (starts_voting && voting_end > p->effective_height) {
     return Fail(TxCode::kWrongPhase,
                 "this deposit would start voting that ends at height " +

@@ -42,8 +42,11 @@ inline constexpr std::string_view kTotalDepositsKey = "gov/total_deposits";
 inline constexpr std::string_view kDepositPrefix = "gov/deposit/";
 // Bounds on the work of one tally and one refund (each entry was paid for
 // with a transaction fee, but a block must stay cheap to execute).
-inline constexpr size_t kVotersMax = 100'000;
+inline constexpr size_t kVotersMax = 10'000;
 inline constexpr size_t kDepositorsMax = 1'000;
+// Proposals whose voting ends at one height: with kVotersMax, one tally
+// block reads at most 80,000 votes.
+inline constexpr size_t kTalliesPerHeightMax = 8;
 // How far past the earliest end of voting an effective height may lie.
 inline constexpr uint64_t kEffectiveHeightAheadMax = 10'000'000;
 
@@ -97,6 +100,10 @@ struct Proposal {
   uint64_t voting_end_height = 0;    // the tally's height; 0 until voting starts
   uint64_t total_deposit_uagr = 0;
   Tally tally;  // the final tally once voting has ended
+  // The thresholds it was judged by, once voting has ended.
+  uint64_t quorum_ppm = 0;
+  uint64_t threshold_ppm = 0;
+  uint64_t veto_ppm = 0;
   uint32_t depositors = 0;
   uint32_t voters = 0;
   std::string outcome;
@@ -119,7 +126,7 @@ TxResult HandleDeposit(StateBuffer& state, const Params& params, uint64_t height
 TxResult HandleVote(StateBuffer& state, uint64_t height, const Address& sender,
                     const MsgVote& msg);
 
-// End of block, after staking: expires proposals whose deposit period ends
+// End of block, first of the modules (PROTOCOL.md §2): expires proposals whose deposit period ends
 // at `height`, tallies those whose voting ends at it, then applies the
 // passed proposals whose effective height it is, in id order.
 void EndBlock(StateBuffer& state, uint64_t height, std::vector<Event>* events);

@@ -5,6 +5,7 @@
 #include "common/check.h"
 #include "consensus/ledger/bank.h"
 #include "consensus/ledger/gov.h"
+#include "consensus/ledger/marketplace.h"
 #include "consensus/ledger/slashing.h"
 #include "consensus/ledger/staking.h"
 
@@ -150,6 +151,13 @@ Status Ledger::Load() {
   if (!tree_->version()) {
     return Status::Corruption("the store has no ledger state; move the data away and restart");
   }
+  // A store written by an older version lacks newer parameters (they read
+  // as 0, outside their bounds): refuse it rather than run with them.
+  if (Status s = ValidateParams(LoadParams(committed_)); !s.ok()) {
+    return Status::FailedPrecondition(
+        "the ledger state was written by an older version (" + s.message() +
+        "); start a new chain or move the data away");
+  }
   return Status::Ok();
 }
 
@@ -215,6 +223,21 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
             return gov::HandleDeposit(state, params_, ctx_.height, tx.sender, m);
           },
           [&](const MsgVote& m) { return gov::HandleVote(state, ctx_.height, tx.sender, m); },
+          [&](const MsgRegisterProvider& m) {
+            return marketplace::HandleRegisterProvider(state, params_, ctx_.height, tx.sender, m);
+          },
+          [&](const MsgUpdateProvider& m) {
+            return marketplace::HandleUpdateProvider(state, tx.sender, m);
+          },
+          [&](const MsgDeregisterProvider&) {
+            return marketplace::HandleDeregisterProvider(state, tx.sender);
+          },
+          [&](const MsgPostJob& m) {
+            return marketplace::HandlePostJob(state, ctx_.height, tx.sender, m);
+          },
+          [&](const MsgCancelJob& m) {
+            return marketplace::HandleCancelJob(state, ctx_.height, tx.sender, m);
+          },
       },
       tx.msg);
 }
@@ -257,16 +280,21 @@ EndBlockResult Ledger::EndBlock() {
   AGORA_CHECK(block_.has_value());
   EndBlockResult result;
   result.events = std::move(block_events_);
-  result.set_changes = staking::EndBlock(*block_, params_, ctx_.height, &result.events);
-  // After staking, so the tally weighs the stake this block ends with.
+  // PROTOCOL.md §2: governance first, so a change due at this height is in
+  // force for the rest of the block (an epoch's set at this boundary, the
+  // market's scheduling).
   gov::EndBlock(*block_, ctx_.height, &result.events);
+  params_ = LoadParams(*block_);
+  result.set_changes = staking::EndBlock(*block_, params_, ctx_.height, &result.events);
+  marketplace::EndBlock(*block_, params_, ctx_.height, ctx_.beacon, &result.events);
   return result;
 }
 
 Result<Hash256> Ledger::Commit(WriteBatch* batch) {
   AGORA_CHECK(block_.has_value() && !staged_);
   const Totals t = ReadTotals(*block_);
-  AGORA_CHECK_MSG(t.balances + t.bonded + t.unbonding + t.deposits == t.supply - t.burned,
+  AGORA_CHECK_MSG(t.balances + t.bonded + t.unbonding + t.deposits + t.escrow ==
+                      t.supply - t.burned,
                   "conservation broken at height " + std::to_string(ctx_.height));
   AGORA_ASSIGN_OR_RETURN(Hash256 root, tree_->Stage(ctx_.height, block_->changes(), batch));
   staged_ = true;
@@ -284,6 +312,18 @@ void Ledger::Abandon() {
   if (staged_) tree_->Abandon();
   staged_ = false;
   block_.reset();
+}
+
+Status Ledger::MarketVerdict(const marketplace::TaskId& task, bool passed) {
+  AGORA_CHECK(block_.has_value() && !staged_);
+  StateBuffer branch(&*block_);
+  std::vector<Event> events;
+  Status s = passed ? marketplace::TaskPassed(branch, params_, ctx_.height, task, &events)
+                    : marketplace::TaskFailed(branch, params_, ctx_.height, task, &events);
+  if (!s.ok()) return s;
+  branch.MergeInto(&*block_);
+  for (Event& e : events) block_events_.push_back(std::move(e));
+  return Status::Ok();
 }
 
 Hash256 Ledger::Beacon() {
@@ -315,7 +355,8 @@ std::vector<SetChange> Ledger::ValidatorSchedule() { return staking::Schedule(co
 Totals Ledger::ReadTotals(StateReader& state) {
   return {state.GetU64(bank::kSupplyKey), state.GetU64(bank::kBurnedKey),
           state.GetU64(bank::kTotalBalancesKey), state.GetU64(staking::kTotalBondedKey),
-          state.GetU64(staking::kTotalUnbondingKey), state.GetU64(gov::kTotalDepositsKey)};
+          state.GetU64(staking::kTotalUnbondingKey), state.GetU64(gov::kTotalDepositsKey),
+          state.GetU64(marketplace::kTotalEscrowKey) + state.GetU64(marketplace::kValidatorFeesKey)};
 }
 
 Status Ledger::AuditTotals() {
@@ -335,6 +376,14 @@ Status Ledger::AuditTotals() {
       sum("staking/unbond/", [](const Bytes&, const Bytes& v) { return ReadU64(v, 0); });
   const uint64_t deposits = sum(gov::kDepositPrefix,
                                 [](const Bytes&, const Bytes& v) { return ReadU64(v, 0); });
+  uint64_t job_escrow = 0;
+  for (const marketplace::Job& j : marketplace::ListJobs(committed_, 0, SIZE_MAX)) {
+    job_escrow += j.escrow_uagr;
+  }
+  if (job_escrow != committed_.GetU64(marketplace::kTotalEscrowKey)) {
+    return Status::Internal("job escrows sum to " + std::to_string(job_escrow) + ", total " +
+                            std::to_string(committed_.GetU64(marketplace::kTotalEscrowKey)));
+  }
   if (balances != t.balances || bonded != t.bonded || unbonding != t.unbonding ||
       deposits != t.deposits) {
     return Status::Internal("totals differ from state: balances " + std::to_string(balances) +
@@ -344,9 +393,9 @@ Status Ledger::AuditTotals() {
                             std::to_string(t.unbonding) + ", deposits " +
                             std::to_string(deposits) + " vs " + std::to_string(t.deposits));
   }
-  if (balances + bonded + unbonding + deposits != t.supply - t.burned) {
+  if (balances + bonded + unbonding + deposits + t.escrow != t.supply - t.burned) {
     return Status::Internal("conservation broken: " +
-                            std::to_string(balances + bonded + unbonding + deposits) +
+                            std::to_string(balances + bonded + unbonding + deposits + t.escrow) +
                             " held, supply - burned = " + std::to_string(t.supply - t.burned));
   }
   return Status::Ok();

@@ -29,6 +29,7 @@
 #include "common/state_tree.h"
 #include "common/status.h"
 #include "consensus/ledger/application.h"
+#include "consensus/ledger/marketplace.h"
 #include "consensus/ledger/params.h"
 #include "consensus/ledger/state_buffer.h"
 #include "consensus/ledger/tx.h"
@@ -86,6 +87,12 @@ class Ledger final : public Application {
   Totals ReadTotals() override { return ReadTotals(committed_); }
   StateReader& committed() override { return committed_; }
   StateTree& tree() override { return *tree_; }
+
+  // Verification's entry point into the market (its own module calls it
+  // between DeliverTx and EndBlock; tests call it directly until then):
+  // settles a task as passed or failed, on a branch that is dropped on an
+  // error. REQUIRES: inside a block, before EndBlock.
+  Status MarketVerdict(const marketplace::TaskId& task, bool passed);
 
   // Recomputes every total by walking all of state: for tests and audits.
   // Returns the first mismatch, or OK.

@@ -60,6 +60,30 @@ constexpr ParamSpec kParams[] = {
      "transactions a node's mempool holds at most"},
     {"mempool.bytes_max", &Params::mempool_bytes_max, 1u << 20, uint64_t{4} << 30,
      "bytes a node's mempool holds at most"},
+    {"market.provider_stake_min_uagr", &Params::provider_stake_min_uagr, 1, uint64_t{1} << 62,
+     "bonded stake a provider needs to register and to be assigned tasks"},
+    {"market.collateral_ppm", &Params::collateral_ppm, kMillion, 10 * kMillion,
+     "stake a provider locks per task, as a share of the task's price"},
+    {"market.validator_fee_ppm", &Params::validator_fee_ppm, 0, 500'000,
+     "share of a passed task's price kept for the validators that checked it"},
+    {"market.slash_late_ppm", &Params::slash_late_ppm, 0, kMillion,
+     "share of the collateral burned when a task misses its deadline"},
+    {"market.reputation_start_ppm", &Params::reputation_start_ppm, 0, kMillion,
+     "reputation of a new provider"},
+    {"market.reputation_min_ppm", &Params::reputation_min_ppm, 0, kMillion,
+     "reputation below which a provider gets no new tasks"},
+    {"market.reputation_alpha_ppm", &Params::reputation_alpha_ppm, 1, kMillion,
+     "how far one outcome moves reputation toward 1 (pass) or 0 (late)"},
+    {"market.deadline_slack_ppm", &Params::deadline_slack_ppm, 0, 10 * kMillion,
+     "time a task gets beyond work / declared speed"},
+    {"market.block_time_ms", &Params::block_time_ms, 50, 600'000,
+     "expected time between blocks, to turn seconds of work into blocks"},
+    {"market.deadline_min_blocks", &Params::deadline_min_blocks, 1, 1'000'000,
+     "blocks every task gets at least"},
+    {"market.assignments_per_block_max", &Params::assignments_per_block_max, 1, 10'000,
+     "tasks the scheduler assigns per block at most"},
+    {"market.task_attempts_max", &Params::task_attempts_max, 1, 100,
+     "assignments a task may have; after that many misses or failures the job fails"},
 };
 
 std::string Key(std::string_view name) { return "params/" + std::string(name); }
@@ -112,6 +136,13 @@ Status ValidateParams(const Params& params) {
         "consensus.block_bytes_max (" + std::to_string(params.block_bytes_max) +
         ") must be at least 64 KiB + 100 bytes per staking.validators_max (" +
         std::to_string(params.validators_max) + ")");
+  }
+  if (params.reputation_min_ppm > params.reputation_start_ppm) {
+    // New providers would never be assigned anything.
+    return Status::InvalidArgument("market.reputation_min_ppm (" +
+                                   std::to_string(params.reputation_min_ppm) +
+                                   ") must not exceed market.reputation_start_ppm (" +
+                                   std::to_string(params.reputation_start_ppm) + ")");
   }
   return Status::Ok();
 }

@@ -53,6 +53,19 @@ struct Params {
   // mempool: network-wide bounds; a node's config.toml may set lower ones.
   uint64_t mempool_txs_max = 20'000;
   uint64_t mempool_bytes_max = 64u << 20;
+  // market
+  uint64_t provider_stake_min_uagr = 10'000'000;
+  uint64_t collateral_ppm = 2'000'000;
+  uint64_t validator_fee_ppm = 50'000;
+  uint64_t slash_late_ppm = 100'000;
+  uint64_t reputation_start_ppm = 500'000;
+  uint64_t reputation_min_ppm = 100'000;
+  uint64_t reputation_alpha_ppm = 100'000;
+  uint64_t deadline_slack_ppm = 500'000;
+  uint64_t block_time_ms = 1'000;
+  uint64_t deadline_min_blocks = 10;
+  uint64_t assignments_per_block_max = 64;
+  uint64_t task_attempts_max = 3;
 };
 
 struct ParamSpec {

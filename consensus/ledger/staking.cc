@@ -177,6 +177,26 @@ TxResult HandleStake(StateBuffer& state, const Address& sender, const MsgStake& 
   return r;
 }
 
+uint64_t GetLocked(StateReader& state, const Address& address) {
+  return state.GetU64(WithBytes("staking/locked/", address.bytes()));
+}
+
+void SetLocked(StateBuffer& state, const Address& address, uint64_t locked_uagr) {
+  const std::string key = WithBytes("staking/locked/", address.bytes());
+  if (locked_uagr == 0) {
+    state.Delete(key);
+  } else {
+    state.SetU64(key, locked_uagr);
+  }
+}
+
+void BurnStake(StateBuffer& state, const Address& address, uint64_t amount) {
+  const uint64_t stake = GetStake(state, address);
+  AGORA_CHECK(amount <= stake);
+  SetStake(state, address, stake - amount);
+  bank::Burn(state, amount);
+}
+
 TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height,
                        const Address& sender, const MsgUnstake& msg) {
   const uint64_t stake = GetStake(state, sender);
@@ -184,6 +204,12 @@ TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height
     return Fail(TxCode::kInsufficientFunds, "stake is " + std::to_string(stake) +
                                                 " uagr, below the unstake amount of " +
                                                 std::to_string(msg.amount_uagr));
+  }
+  const uint64_t locked = GetLocked(state, sender);
+  if (stake - msg.amount_uagr < locked) {
+    return Fail(TxCode::kInsufficientFunds,
+                std::to_string(locked) + " uagr of the stake is locked as collateral for "
+                "running tasks; at most " + std::to_string(stake - locked) + " can be unstaked");
   }
   const uint64_t done_at = height + params.unbonding_blocks;
   const std::string key = UnbondKey(sender, done_at);
@@ -211,6 +237,12 @@ TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_
                                const Address& sender, const MsgCreateValidator& msg) {
   if (GetValidator(state, sender)) {
     return Fail(TxCode::kAlreadyExists, "this account already operates a validator");
+  }
+  if (state.Get(WithBytes("market/prov/", sender.bytes()))) {
+    // PROTOCOL.md §1: one account, one role; a validator never checks work
+    // its own account did.
+    return Fail(TxCode::kInvalidMessage,
+                "this account is a provider; a validator needs an account of its own");
   }
   if (state.Get(ValidatorByKeyKey(msg.consensus_key))) {
     return Fail(TxCode::kAlreadyExists, "consensus key " + msg.consensus_key.ToHex() +

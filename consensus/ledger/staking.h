@@ -10,6 +10,7 @@
 //   staking/rank/<~stake u64><key>       -> operator addr, for every validator
 //                                           not tombstoned: the set's order
 //   staking/set/<height u64>             -> the set in force from that height
+//   staking/locked/<addr>                -> collateral locked by the market
 //   staking/total_bonded, staking/total_unbonding -> u64
 //
 // Power is stake in whole AGR (stake / 10^6): supply <= 2^62 uagr keeps the
@@ -59,6 +60,13 @@ uint64_t GetStake(StateReader& state, const Address& address);
 // Changes bonded stake, keeping total_bonded exact.
 void SetStake(StateBuffer& state, const Address& address, uint64_t stake_uagr);
 uint64_t UnbondingOf(StateReader& state, const Address& address);
+// Stake a provider has locked as collateral for its running tasks
+// (staking/locked/<addr>): it cannot be unstaked.
+uint64_t GetLocked(StateReader& state, const Address& address);
+void SetLocked(StateBuffer& state, const Address& address, uint64_t locked_uagr);
+// Burns `amount` of a provider's bonded stake (its collateral), keeping
+// total_bonded exact. REQUIRES: amount <= its stake.
+void BurnStake(StateBuffer& state, const Address& address, uint64_t amount);
 
 std::optional<ValidatorRecord> GetValidator(StateReader& state, const Address& operator_address);
 std::optional<ValidatorRecord> GetValidatorByKey(StateReader& state, const PublicKey& key);

@@ -30,9 +30,11 @@ std::optional<Bytes> CommittedState::Get(ByteSpan key) {
   return std::move(*v);
 }
 
-std::map<Bytes, Bytes> CommittedState::ScanPrefix(ByteSpan prefix, size_t limit) {
+std::map<Bytes, Bytes> CommittedState::ScanFrom(ByteSpan prefix, ByteSpan start, size_t limit) {
   std::map<Bytes, Bytes> out;
-  auto it = store_->Scan(KeyPrefix::kState, prefix);
+  const bool after_prefix = std::lexicographical_compare(prefix.begin(), prefix.end(),
+                                                         start.begin(), start.end());
+  auto it = store_->Scan(KeyPrefix::kState, after_prefix ? start : prefix);
   for (; it->Valid() && out.size() < limit; it->Next()) {
     ByteSpan key = it->key();
     if (key.size() < prefix.size() || !std::equal(prefix.begin(), prefix.end(), key.begin())) {
@@ -50,17 +52,22 @@ std::optional<Bytes> StateBuffer::Get(ByteSpan key) {
   return base_->Get(key);
 }
 
-std::map<Bytes, Bytes> StateBuffer::ScanPrefix(ByteSpan prefix, size_t limit) {
+std::map<Bytes, Bytes> StateBuffer::ScanFrom(ByteSpan prefix, ByteSpan from, size_t limit) {
   // Deleted keys may hide some of the base's: ask it for enough more.
   size_t deleted = 0;
-  const Bytes start(prefix.begin(), prefix.end());
+  const Bytes start = std::lexicographical_compare(prefix.begin(), prefix.end(), from.begin(),
+                                                   from.end())
+                          ? Bytes(from.begin(), from.end())
+                          : Bytes(prefix.begin(), prefix.end());
   auto in_prefix = [&](const Bytes& key) {
     return key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin());
   };
   for (auto it = changes_.lower_bound(start); it != changes_.end() && in_prefix(it->first); ++it) {
     if (!it->second) ++deleted;
   }
-  std::map<Bytes, Bytes> out = base_->ScanPrefix(prefix, limit + deleted);
+  // Saturating: SIZE_MAX means "all".
+  const size_t wanted = limit > SIZE_MAX - deleted ? SIZE_MAX : limit + deleted;
+  std::map<Bytes, Bytes> out = base_->ScanFrom(prefix, start, wanted);
   for (auto it = changes_.lower_bound(start); it != changes_.end() && in_prefix(it->first); ++it) {
     if (it->second) {
       out[it->first] = *it->second;

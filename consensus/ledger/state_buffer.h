@@ -33,7 +33,12 @@ class StateReader {
   virtual std::optional<Bytes> Get(ByteSpan key) = 0;
   // Every key starting with `prefix`, in key order, with its value; stops
   // after `limit` keys.
-  virtual std::map<Bytes, Bytes> ScanPrefix(ByteSpan prefix, size_t limit) = 0;
+  std::map<Bytes, Bytes> ScanPrefix(ByteSpan prefix, size_t limit) {
+    return ScanFrom(prefix, prefix, limit);
+  }
+  // As ScanPrefix, from the first key >= `start` (which starts with
+  // `prefix` or sorts before every key that does).
+  virtual std::map<Bytes, Bytes> ScanFrom(ByteSpan prefix, ByteSpan start, size_t limit) = 0;
 
   // Typed helpers: a missing key reads as 0.
   uint64_t GetU64(std::string_view key);
@@ -46,7 +51,7 @@ class CommittedState final : public StateReader {
   CommittedState(KvStore* store, StateTree* tree) : store_(store), tree_(tree) {}
   using StateReader::Get;
   std::optional<Bytes> Get(ByteSpan key) override;
-  std::map<Bytes, Bytes> ScanPrefix(ByteSpan prefix, size_t limit) override;
+  std::map<Bytes, Bytes> ScanFrom(ByteSpan prefix, ByteSpan start, size_t limit) override;
 
  private:
   KvStore* store_;
@@ -59,7 +64,7 @@ class StateBuffer final : public StateReader {
   explicit StateBuffer(StateReader* base) : base_(base) {}
   using StateReader::Get;
   std::optional<Bytes> Get(ByteSpan key) override;
-  std::map<Bytes, Bytes> ScanPrefix(ByteSpan prefix, size_t limit) override;
+  std::map<Bytes, Bytes> ScanFrom(ByteSpan prefix, ByteSpan start, size_t limit) override;
 
   void Set(std::string_view key, ByteSpan value);
   void SetU64(std::string_view key, uint64_t value);

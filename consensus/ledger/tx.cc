@@ -68,6 +68,47 @@ Result<Msg> DecodeSubmitProposal(const proto::SubmitProposal& m) {
   return Msg(std::move(out));
 }
 
+template <class P>
+Result<ProviderOffer> DecodeOffer(const P& m, std::string_view what) {
+  ProviderOffer o;
+  auto hw = market::ParseHardwareClass(m.hardware_class());
+  if (!hw.ok()) return Status::InvalidArgument(std::string(what) + ": " + hw.status().message());
+  o.hardware = *hw;
+  if (m.speed_wu_per_s() == 0 || m.speed_wu_per_s() > kAmountUagrMax) {
+    return Status::InvalidArgument(std::string(what) + ": speed must be 1..2^62 wu/s");
+  }
+  if (m.capacity_tasks() == 0 || m.capacity_tasks() > kProviderCapacityMax) {
+    return Status::InvalidArgument(std::string(what) + ": capacity must be 1.." +
+                                   std::to_string(kProviderCapacityMax) + " tasks");
+  }
+  if (m.ask_uagr_per_wu() == 0 || m.ask_uagr_per_wu() > kAmountUagrMax) {
+    return Status::InvalidArgument(std::string(what) + ": ask must be 1..2^62 uagr per wu");
+  }
+  const std::string& url = m.blob_endpoint();
+  if (url.size() > kBlobEndpointBytesMax || !PrintableText(url, false) ||
+      url.find(' ') != std::string::npos ||
+      !(url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) ||
+      url.size() <= std::string_view("https://").size()) {
+    return Status::InvalidArgument(std::string(what) +
+                                   ": blob endpoint must be an http:// or https:// URL of at most " +
+                                   std::to_string(kBlobEndpointBytesMax) + " bytes");
+  }
+  o.speed_wu_per_s = m.speed_wu_per_s();
+  o.capacity_tasks = m.capacity_tasks();
+  o.ask_uagr_per_wu = m.ask_uagr_per_wu();
+  o.blob_endpoint = url;
+  return o;
+}
+
+template <class P>
+void EncodeOffer(const ProviderOffer& o, P* m) {
+  m->set_hardware_class(std::string(market::HardwareClassName(o.hardware)));
+  m->set_speed_wu_per_s(o.speed_wu_per_s);
+  m->set_capacity_tasks(o.capacity_tasks);
+  m->set_ask_uagr_per_wu(o.ask_uagr_per_wu);
+  m->set_blob_endpoint(o.blob_endpoint);
+}
+
 Result<Msg> DecodeMsg(const proto::TxBody& body) {
   switch (body.payload_case()) {
     case proto::TxBody::kTransfer: {
@@ -118,6 +159,31 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       }
       return Msg(MsgVote{body.vote().proposal_id(), static_cast<VoteOption>(option)});
     }
+    case proto::TxBody::kRegisterProvider: {
+      AGORA_ASSIGN_OR_RETURN(ProviderOffer o,
+                             DecodeOffer(body.register_provider(), "register_provider"));
+      return Msg(MsgRegisterProvider{std::move(o)});
+    }
+    case proto::TxBody::kUpdateProvider: {
+      AGORA_ASSIGN_OR_RETURN(ProviderOffer o, DecodeOffer(body.update_provider(), "update_provider"));
+      return Msg(MsgUpdateProvider{std::move(o)});
+    }
+    case proto::TxBody::kDeregisterProvider:
+      return Msg(MsgDeregisterProvider{});
+    case proto::TxBody::kPostJob: {
+      const proto::PostJob& m = body.post_job();
+      if (!m.has_spec()) return Status::InvalidArgument("post_job: spec missing");
+      Result<market::JobSpec> spec = DecodeJobSpec(m.spec());
+      if (!spec.ok()) return Status::InvalidArgument("post_job: " + spec.status().message());
+      AGORA_RETURN_IF_ERROR(CheckAmount(m.budget_uagr(), "post_job budget"));
+      AGORA_RETURN_IF_ERROR(CheckAmount(m.price_max_uagr_per_wu(), "post_job max price"));
+      return Msg(MsgPostJob{*spec, m.budget_uagr(), m.price_max_uagr_per_wu()});
+    }
+    case proto::TxBody::kCancelJob:
+      if (body.cancel_job().job_id() == 0) {
+        return Status::InvalidArgument("cancel_job: job id must be set (ids start at 1)");
+      }
+      return Msg(MsgCancelJob{body.cancel_job().job_id()});
     case proto::TxBody::PAYLOAD_NOT_SET:
       break;
   }
@@ -155,10 +221,22 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
         } else if constexpr (std::is_same_v<M, MsgDeposit>) {
           body.mutable_deposit()->set_proposal_id(m.proposal_id);
           body.mutable_deposit()->set_amount_uagr(m.amount_uagr);
-        } else {
-          static_assert(std::is_same_v<M, MsgVote>);
+        } else if constexpr (std::is_same_v<M, MsgVote>) {
           body.mutable_vote()->set_proposal_id(m.proposal_id);
           body.mutable_vote()->set_option(static_cast<proto::VoteOption>(m.option));
+        } else if constexpr (std::is_same_v<M, MsgRegisterProvider>) {
+          EncodeOffer(m.offer, body.mutable_register_provider());
+        } else if constexpr (std::is_same_v<M, MsgUpdateProvider>) {
+          EncodeOffer(m.offer, body.mutable_update_provider());
+        } else if constexpr (std::is_same_v<M, MsgDeregisterProvider>) {
+          body.mutable_deregister_provider();
+        } else if constexpr (std::is_same_v<M, MsgPostJob>) {
+          EncodeJobSpec(m.spec, body.mutable_post_job()->mutable_spec());
+          body.mutable_post_job()->set_budget_uagr(m.budget_uagr);
+          body.mutable_post_job()->set_price_max_uagr_per_wu(m.price_max_uagr_per_wu);
+        } else {
+          static_assert(std::is_same_v<M, MsgCancelJob>);
+          body.mutable_cancel_job()->set_job_id(m.job_id);
         }
       },
       msg);
@@ -166,10 +244,69 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
 
 }  // namespace
 
+Result<market::JobSpec> DecodeJobSpec(const proto::JobSpec& p) {
+  market::JobSpec s;
+  s.vocab = p.vocab();
+  s.context = p.context();
+  s.layers = p.layers();
+  s.heads = p.heads();
+  s.width = p.width();
+  s.batch = p.batch();
+  auto hash = Hash256::Parse(AsBytes(p.dataset_hash()));
+  if (!hash.ok()) return Status::InvalidArgument("job spec: dataset hash must be 32 bytes");
+  s.dataset_hash = *hash;
+  s.dataset_bytes = p.dataset_bytes();
+  s.seed = p.seed();
+  s.rounds = p.rounds();
+  s.workers = p.workers();
+  s.inner_steps = p.inner_steps();
+  s.checkpoint_interval = p.checkpoint_interval();
+  AGORA_ASSIGN_OR_RETURN(s.tier, market::ParseTier(p.tier()));
+  AGORA_ASSIGN_OR_RETURN(s.hardware, market::ParseHardwareClass(p.hardware_class()));
+  s.spot_checks = p.spot_checks();
+  if (!p.has_optimizer()) return Status::InvalidArgument("job spec: optimizer settings missing");
+  const proto::OptimizerSpec& o = p.optimizer();
+  s.optimizer = {o.lr_max_nano(), o.lr_min_nano(), o.warmup_steps(),    o.beta1_ppm(),
+                 o.beta2_ppm(),   o.eps_pico(),    o.weight_decay_ppm(), o.clip_norm_ppm()};
+  AGORA_RETURN_IF_ERROR(market::ValidateSpec(s));
+  return s;
+}
+
+void EncodeJobSpec(const market::JobSpec& s, proto::JobSpec* p) {
+  p->set_vocab(s.vocab);
+  p->set_context(s.context);
+  p->set_layers(s.layers);
+  p->set_heads(s.heads);
+  p->set_width(s.width);
+  p->set_batch(s.batch);
+  p->set_dataset_hash(std::string(s.dataset_hash.bytes.begin(), s.dataset_hash.bytes.end()));
+  p->set_dataset_bytes(s.dataset_bytes);
+  p->set_seed(s.seed);
+  p->set_rounds(s.rounds);
+  p->set_workers(s.workers);
+  p->set_inner_steps(s.inner_steps);
+  p->set_checkpoint_interval(s.checkpoint_interval);
+  p->set_tier(std::string(market::TierName(s.tier)));
+  p->set_hardware_class(std::string(market::HardwareClassName(s.hardware)));
+  p->set_spot_checks(s.spot_checks);
+  proto::OptimizerSpec* o = p->mutable_optimizer();
+  o->set_lr_max_nano(s.optimizer.lr_max_nano);
+  o->set_lr_min_nano(s.optimizer.lr_min_nano);
+  o->set_warmup_steps(s.optimizer.warmup_steps);
+  o->set_beta1_ppm(s.optimizer.beta1_ppm);
+  o->set_beta2_ppm(s.optimizer.beta2_ppm);
+  o->set_eps_pico(s.optimizer.eps_pico);
+  o->set_weight_decay_ppm(s.optimizer.weight_decay_ppm);
+  o->set_clip_norm_ppm(s.optimizer.clip_norm_ppm);
+}
+
+
 std::string_view MsgName(const Msg& msg) {
   static constexpr std::string_view kNames[] = {
-      "transfer", "stake", "unstake", "create_validator", "unjail", "submit_proposal", "deposit",
-      "vote"};
+      "transfer",          "stake",           "unstake",         "create_validator",
+      "unjail",            "submit_proposal", "deposit",         "vote",
+      "register_provider", "update_provider", "deregister_provider", "post_job",
+      "cancel_job"};
   static_assert(std::size(kNames) == std::variant_size_v<Msg>);
   return kNames[msg.index()];
 }
@@ -179,6 +316,7 @@ uint64_t MsgDebitMax(const Msg& msg) {
   if (const auto* m = std::get_if<MsgStake>(&msg)) return m->amount_uagr;
   if (const auto* m = std::get_if<MsgSubmitProposal>(&msg)) return m->deposit_uagr;
   if (const auto* m = std::get_if<MsgDeposit>(&msg)) return m->amount_uagr;
+  if (const auto* m = std::get_if<MsgPostJob>(&msg)) return m->budget_uagr;
   return 0;
 }
 

@@ -22,6 +22,11 @@
 #include "common/hash.h"
 #include "common/keys.h"
 #include "common/status.h"
+#include "market/job_spec.h"
+
+namespace agora::proto {
+class JobSpec;
+}  // namespace agora::proto
 
 namespace agora::consensus {
 
@@ -78,8 +83,41 @@ struct MsgVote {  // gov
   VoteOption option = VoteOption::kYes;
 };
 
+// Market (docs/market.md). Decoding checks the offer's and the spec's form.
+inline constexpr uint32_t kProviderCapacityMax = 1024;
+inline constexpr size_t kBlobEndpointBytesMax = 256;
+struct ProviderOffer {
+  market::HardwareClass hardware = market::HardwareClass::kCpu;
+  uint64_t speed_wu_per_s = 0;
+  uint32_t capacity_tasks = 0;
+  uint64_t ask_uagr_per_wu = 0;
+  std::string blob_endpoint;
+  friend bool operator==(const ProviderOffer&, const ProviderOffer&) = default;
+};
+struct MsgRegisterProvider {  // market
+  ProviderOffer offer;
+};
+struct MsgUpdateProvider {  // market
+  ProviderOffer offer;
+};
+struct MsgDeregisterProvider {};  // market
+struct MsgPostJob {               // market
+  market::JobSpec spec;
+  uint64_t budget_uagr = 0;
+  uint64_t price_max_uagr_per_wu = 0;
+};
+struct MsgCancelJob {  // market
+  uint64_t job_id = 0;
+};
+
 using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail,
-                         MsgSubmitProposal, MsgDeposit, MsgVote>;
+                         MsgSubmitProposal, MsgDeposit, MsgVote, MsgRegisterProvider,
+                         MsgUpdateProvider, MsgDeregisterProvider, MsgPostJob, MsgCancelJob>;
+
+// A job spec from its wire form, checked in full (market::ValidateSpec), and
+// back.
+Result<market::JobSpec> DecodeJobSpec(const proto::JobSpec& p);
+void EncodeJobSpec(const market::JobSpec& s, proto::JobSpec* p);
 
 // "transfer", "stake", ...: the name RPC shows and events carry.
 std::string_view MsgName(const Msg& msg);

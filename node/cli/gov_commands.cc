@@ -156,6 +156,9 @@ Status QueryTally(const GlobalOptions& g, uint64_t id) {
   std::string human = "proposal #" + Str(v, "id") + ": " + Str(v, "status");
   const json::object& o = v.as_object();
   if (o.if_contains("note")) human += " (" + Str(v, "note") + ")";
+  if (o.if_contains("deposit_blocks_left")) {
+    human += ", deposit period ends in " + Str(v, "deposit_blocks_left") + " blocks";
+  }
   if (o.if_contains("blocks_left") && !v.at("final").as_bool()) {
     human += ", voting ends at height " + Str(v, "voting_end_height") + " (" +
              Str(v, "blocks_left") + " blocks left)";
@@ -196,8 +199,8 @@ void AddGovCommands(CLI::App& app, GlobalOptions& global, std::function<Status()
   propose->add_option("--change", changes, "NAME=VALUE, e.g. consensus.timeout_propose_ms=800")
       ->required();
   propose->add_option("--title", title, "One line, 1..140 characters")->required();
-  propose->add_option("--text", text, "The case for it (up to 2000 characters)");
-  propose->add_option("--text-file", text_file, "Read the text from FILE");
+  auto* text_opt = propose->add_option("--text", text, "The case for it (up to 2000 characters)");
+  propose->add_option("--text-file", text_file, "Read the text from FILE")->excludes(text_opt);
   propose->add_option("--deposit", deposit,
                       "First deposit in uagr; voting starts once deposits reach "
                       "gov.deposit_min_uagr")

@@ -341,6 +341,39 @@ TEST(GovLedgerTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(g.Send(2, MsgDeposit{id, 10}).code, TxCode::kWrongPhase) << "closed";
 }
 
+// Two proposals share a deposit end; one is funded in that very block (its
+// queue entry deleted in the block's buffer): the other still expires.
+TEST(GovLedgerTest, SharedDepositEndStillExpiresTheUnfundedOne) {
+  GovLedger g;
+  auto r = g.Block({{1, MsgSubmitProposal{{{"bank.min_fee_uagr", 1}}, "a", "", 500, 30}},
+                    {2, MsgSubmitProposal{{{"bank.min_fee_uagr", 2}}, "b", "", 500, 30}}});
+  const uint64_t funded = GovLedger::Id(r[0]), unfunded = GovLedger::Id(r[1]);
+  const uint64_t end = g.Get(funded).deposit_end_height;
+  ASSERT_EQ(g.Get(unfunded).deposit_end_height, end);
+  const uint64_t b2 = g.h().Balance(Key(2));
+  g.h().RunTo(end - 1);
+  EXPECT_EQ(g.Send(3, MsgDeposit{funded, 500}).code, TxCode::kOk);
+  ASSERT_EQ(g.height(), end);
+  EXPECT_EQ(g.Get(funded).status, ProposalStatus::kVoting);
+  EXPECT_EQ(g.Get(unfunded).status, ProposalStatus::kExpired);
+  EXPECT_EQ(g.h().Balance(Key(2)), b2 + 500) << "its deposit came back";
+  EXPECT_EQ(g.Send(2, MsgDeposit{unfunded, 500}).code, TxCode::kWrongPhase);
+}
+
+// At most kTalliesPerHeightMax proposals end their voting at one height.
+TEST(GovLedgerTest, TalliesPerHeightAreBounded) {
+  GovLedger g;
+  std::vector<std::pair<uint8_t, Msg>> msgs;
+  for (size_t i = 0; i <= gov::kTalliesPerHeightMax; ++i) {
+    msgs.push_back({static_cast<uint8_t>(1 + i % 3),
+                    MsgSubmitProposal{{{"bank.min_fee_uagr", i}}, "t", "", 1000, 30}});
+  }
+  auto r = g.Block(msgs);
+  for (size_t i = 0; i < gov::kTalliesPerHeightMax; ++i) EXPECT_EQ(r[i].code, TxCode::kOk);
+  EXPECT_EQ(r.back().code, TxCode::kLimitReached) << r.back().log;
+  EXPECT_EQ(g.h().ledger().ReadTotals().deposits, 1000u * gov::kTalliesPerHeightMax);
+}
+
 // A deposit that would start voting ending after the effective height is
 // refused: the proposal could never take effect at the height it names.
 TEST(GovLedgerTest, LateDepositCannotStartVotingPastTheEffectiveHeight) {

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -58,8 +59,11 @@ class LedgerHarness {
 
   // Runs one block; every validator of the current schedule signed the
   // last commit except those in `absent`.
+  // `before_end` runs after the transactions, before EndBlock (where
+  // verification will settle tasks).
   BlockRun Run(const std::vector<Tx>& txs, const std::vector<PublicKey>& absent = {},
-               const std::vector<VerifiedEvidence>& evidence = {}) {
+               const std::vector<VerifiedEvidence>& evidence = {},
+               const std::function<void(Ledger&)>& before_end = nullptr) {
     BlockContext ctx;
     ctx.height = ledger_->Height() + 1;
     ctx.time_unix_ms = 1000 * ctx.height;
@@ -77,6 +81,7 @@ class LedgerHarness {
     BlockRun run;
     ledger_->BeginBlock(ctx);
     for (const Tx& tx : txs) run.results.push_back(ledger_->DeliverTx(tx));
+    if (before_end) before_end(*ledger_);
     run.end = ledger_->EndBlock();
     WriteBatch batch;
     auto root = ledger_->Commit(&batch);

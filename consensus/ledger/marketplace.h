@@ -1,0 +1,163 @@
+// The market module of the ledger: providers, jobs in escrow, tasks,
+// deadlines and settlement (PROTOCOL.md §6, docs/market.md). The rules'
+// arithmetic and the scheduler are market/'s pure functions; this module
+// keeps their state and calls them.
+//
+// Life of a job: PostJob moves the budget into escrow and opens round 0's K
+// tasks; each EndBlock (after governance and staking) first handles the
+// deadlines due at its height (a missed task is reassigned: its price goes
+// back to escrow, part of the collateral is burned, reputation falls), then
+// assigns open tasks with market::Schedule (at most
+// market.assignments_per_block_max). Verification (its own module) calls
+// TaskPassed / TaskFailed; a passed round opens the next; after R rounds the
+// job finishes and unspent escrow returns to the client. CancelJob stops new
+// assignments; running tasks finish and are paid, the rest is refunded.
+//
+// State (docs/market.md):
+//   market/prov/<addr>                   ProviderRecord
+//   market/free/<addr>                   "" while the provider has a free slot
+//   market/next_job                      u64
+//   market/job/<id u64>                  JobRecord
+//   market/task/<id u64><round u32><worker u32>  TaskRecord
+//   market/open/<client><id><round><worker>      "" tasks waiting for a provider
+//   market/tenant/<client>               u64 tasks running for the client
+//   market/deadline/<height u64><id><round><worker>  ""
+//   market/cursor                        the tenant the next scheduling starts after
+//   market/total_escrow, market/validator_fees   u64 (conservation)
+//
+// Thread safety: free functions over the caller's buffer.
+#ifndef AGORA_CONSENSUS_LEDGER_MARKETPLACE_H_
+#define AGORA_CONSENSUS_LEDGER_MARKETPLACE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/address.h"
+#include "consensus/ledger/application.h"
+#include "consensus/ledger/params.h"
+#include "consensus/ledger/state_buffer.h"
+#include "consensus/ledger/tx.h"
+#include "market/job_spec.h"
+
+namespace agora::consensus::marketplace {
+
+inline constexpr std::string_view kTotalEscrowKey = "market/total_escrow";
+inline constexpr std::string_view kValidatorFeesKey = "market/validator_fees";
+inline constexpr std::string_view kJobPrefix = "market/job/";
+// Bounds on one EndBlock's reading: providers with a free slot, and
+// tenants with open tasks looked at (the next block goes on from there).
+inline constexpr size_t kProvidersScanMax = 100'000;
+inline constexpr size_t kTenantsPerBlockMax = 1'000;
+
+enum class JobStatus : uint32_t {
+  kOpen = 1,       // no task assigned yet
+  kRunning = 2,
+  kFinished = 3,   // every round passed
+  kCancelled = 4,  // by its client
+  kFailed = 5,     // a task ran out of attempts
+};
+std::string_view JobStatusName(JobStatus s);
+
+enum class TaskStatus : uint32_t {
+  kOpen = 1,
+  kAssigned = 2,
+  kCommitted = 3,   // set by verification
+  kVerifying = 4,   // set by verification
+  kPassed = 5,
+  kFailed = 6,      // its job ended with it unfinished
+  kReassigned = 7,  // open again after a missed deadline or a failed check
+  kCancelled = 8,   // its job was cancelled before it was assigned
+};
+std::string_view TaskStatusName(TaskStatus s);
+
+struct Provider {
+  Address address;
+  ProviderOffer offer;
+  uint64_t reputation_ppm = 0;
+  uint32_t running = 0;
+  uint64_t registered_height = 0;
+  uint64_t tasks_passed = 0;
+  uint64_t tasks_late = 0;
+  uint64_t tasks_failed = 0;
+};
+
+struct Job {
+  uint64_t id = 0;
+  Address client;
+  market::JobSpec spec;
+  uint64_t budget_uagr = 0;
+  uint64_t price_max_uagr_per_wu = 0;
+  uint64_t escrow_uagr = 0;  // unspent, locked included
+  uint64_t locked_uagr = 0;  // prices of tasks assigned and not settled
+  JobStatus status = JobStatus::kOpen;
+  uint32_t round = 0;
+  uint32_t round_passed = 0;
+  uint32_t running = 0;
+  uint64_t work_wu = 0;
+  uint64_t posted_height = 0;
+  uint64_t ended_height = 0;
+  uint64_t paid_uagr = 0;
+  uint64_t refunded_uagr = 0;
+  std::string outcome;
+};
+
+struct TaskId {
+  uint64_t job = 0;
+  uint32_t round = 0;
+  uint32_t worker = 0;
+  friend auto operator<=>(const TaskId&, const TaskId&) = default;
+};
+
+struct Task {
+  TaskStatus status = TaskStatus::kOpen;
+  std::optional<Address> provider;
+  uint64_t price_uagr = 0;
+  uint64_t collateral_uagr = 0;
+  uint64_t assigned_height = 0;
+  uint64_t deadline_height = 0;
+  uint32_t attempts = 0;
+};
+
+std::optional<Provider> GetProvider(StateReader& state, const Address& address);
+bool IsProvider(StateReader& state, const Address& address);
+std::vector<Provider> ListProviders(StateReader& state, size_t limit);
+std::optional<Job> GetJob(StateReader& state, uint64_t id);
+// Newest first, ids <= `before` (0: from the newest).
+std::vector<Job> ListJobs(StateReader& state, uint64_t before, size_t limit);
+std::optional<Task> GetTask(StateReader& state, const TaskId& id);
+// The tasks of a job created so far (rounds up to the current one).
+std::vector<std::pair<TaskId, Task>> TasksOf(StateReader& state, uint64_t job, size_t limit);
+
+TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64_t height,
+                                const Address& sender, const MsgRegisterProvider& msg);
+TxResult HandleUpdateProvider(StateBuffer& state, const Address& sender,
+                              const MsgUpdateProvider& msg);
+TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender);
+TxResult HandlePostJob(StateBuffer& state, uint64_t height,
+                       const Address& sender, const MsgPostJob& msg);
+TxResult HandleCancelJob(StateBuffer& state, uint64_t height, const Address& sender,
+                         const MsgCancelJob& msg);
+
+// End of block, after governance and staking: deadlines due at `height`,
+// then scheduling with the block's beacon.
+void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+              std::vector<Event>* events);
+
+// The entry points verification calls (and tests, until it exists). A task
+// must be assigned, committed or verifying. TaskPassed pays its price less
+// the validators' fee (kept under market/validator_fees for them), frees
+// the collateral and raises reputation; the last task of a round opens the
+// next round, of the last round finishes the job. TaskFailed burns the
+// whole collateral, cuts reputation (fraud) and reassigns the task.
+// FailedPrecondition if the task is in no such state.
+Status TaskPassed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+                  std::vector<Event>* events);
+Status TaskFailed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+                  std::vector<Event>* events);
+
+}  // namespace agora::consensus::marketplace
+
+#endif  // AGORA_CONSENSUS_LEDGER_MARKETPLACE_H_

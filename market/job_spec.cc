@@ -1,0 +1,115 @@
+#include "market/job_spec.h"
+
+#include "trainer/config.h"
+
+namespace agora::market {
+namespace {
+
+__extension__ typedef unsigned __int128 Wide;
+
+Status Bad(const std::string& what) { return Status::InvalidArgument("job spec: " + what); }
+
+}  // namespace
+
+std::string_view HardwareClassName(HardwareClass c) {
+  switch (c) {
+    case HardwareClass::kCpu: return "cpu";
+    case HardwareClass::kGpuSm80: return "gpu-sm80";
+    case HardwareClass::kGpuSm90: return "gpu-sm90";
+    case HardwareClass::kGpuSm100: return "gpu-sm100";
+  }
+  return "unknown";
+}
+
+Result<HardwareClass> ParseHardwareClass(std::string_view name) {
+  for (uint8_t i = 1; i <= kHardwareClassMax; ++i) {
+    if (HardwareClassName(static_cast<HardwareClass>(i)) == name) {
+      return static_cast<HardwareClass>(i);
+    }
+  }
+  return Status::InvalidArgument("unknown hardware class '" + std::string(name) +
+                                 "'; one of cpu, gpu-sm80, gpu-sm90, gpu-sm100");
+}
+
+std::string_view TierName(Tier t) { return t == Tier::kExact ? "exact" : "native"; }
+
+Result<Tier> ParseTier(std::string_view name) {
+  if (name == "exact") return Tier::kExact;
+  if (name == "native") return Tier::kNative;
+  return Status::InvalidArgument("unknown tier '" + std::string(name) + "'; exact or native");
+}
+
+Status ValidateSpec(const JobSpec& s) {
+  trainer::ModelConfig m;
+  const uint32_t dims[] = {s.vocab, s.context, s.layers, s.heads, s.width};
+  for (uint32_t d : dims) {
+    if (d == 0 || d > (1u << 20)) return Bad("model dimensions must be 1.." + std::to_string(1 << 20));
+  }
+  m.vocab = static_cast<int>(s.vocab);
+  m.context = static_cast<int>(s.context);
+  m.layers = static_cast<int>(s.layers);
+  m.heads = static_cast<int>(s.heads);
+  m.width = static_cast<int>(s.width);
+  if (Status st = m.Validate(); !st.ok()) return Bad(st.message());
+  if (s.batch == 0 || s.batch > static_cast<uint32_t>(trainer::kBatchMax)) {
+    return Bad("batch must be 1.." + std::to_string(trainer::kBatchMax));
+  }
+  if (s.dataset_hash == Hash256{}) return Bad("dataset hash must be set (64 hex digits)");
+  if (s.dataset_bytes < uint64_t{s.context} + 1 || s.dataset_bytes > kDatasetBytesMax) {
+    return Bad("dataset size must be at least context + 1 bytes and at most 2^40");
+  }
+  if (s.rounds == 0 || s.rounds > kRoundsMax) {
+    return Bad("rounds must be 1.." + std::to_string(kRoundsMax));
+  }
+  if (s.workers == 0 || s.workers > kWorkersMax) {
+    return Bad("workers must be 1.." + std::to_string(kWorkersMax));
+  }
+  if (s.inner_steps == 0 || s.inner_steps > kInnerStepsMax) {
+    return Bad("inner_steps must be 1.." + std::to_string(kInnerStepsMax));
+  }
+  if (s.checkpoint_interval == 0 || s.inner_steps % s.checkpoint_interval != 0) {
+    return Bad("checkpoint_interval (" + std::to_string(s.checkpoint_interval) +
+               ") must divide inner_steps (" + std::to_string(s.inner_steps) + ")");
+  }
+  const uint32_t segments = s.inner_steps / s.checkpoint_interval;
+  if (s.spot_checks == 0 || s.spot_checks > segments) {
+    return Bad("spot_checks must be 1.." + std::to_string(segments) +
+               " (the number of checkpoint segments)");
+  }
+  if (s.tier != Tier::kExact && s.tier != Tier::kNative) return Bad("unknown tier");
+  if (static_cast<uint8_t>(s.hardware) == 0 ||
+      static_cast<uint8_t>(s.hardware) > kHardwareClassMax) {
+    return Bad("unknown hardware class");
+  }
+  const OptimizerSpec& o = s.optimizer;
+  if (o.lr_max_nano == 0 || o.lr_max_nano > 1'000'000'000 || o.lr_min_nano > o.lr_max_nano) {
+    return Bad("learning rates must satisfy 0 <= lr_min <= lr_max <= 1, lr_max > 0");
+  }
+  if (o.warmup_steps > uint64_t{s.inner_steps} * s.rounds) {
+    return Bad("warmup_steps must not exceed the job's steps (rounds x inner_steps)");
+  }
+  if (o.beta1_ppm >= 1'000'000 || o.beta2_ppm >= 1'000'000) return Bad("betas must be below 1");
+  if (o.eps_pico == 0 || o.eps_pico > 1'000'000'000'000) return Bad("eps must be in (0, 1]");
+  if (o.weight_decay_ppm > 1'000'000) return Bad("weight_decay must be at most 1");
+  if (o.clip_norm_ppm > 1'000'000'000'000) return Bad("clip_norm must be at most 10^6");
+  return Status::Ok();
+}
+
+uint64_t TaskWorkWu(const JobSpec& s) {
+  trainer::ModelConfig m;
+  m.vocab = static_cast<int>(s.vocab);
+  m.context = static_cast<int>(s.context);
+  m.layers = static_cast<int>(s.layers);
+  m.heads = static_cast<int>(s.heads);
+  m.width = static_cast<int>(s.width);
+  const Wide params = static_cast<Wide>(m.ParameterCount());
+  const Wide tokens = Wide{s.inner_steps} * s.batch * s.context;
+  const Wide flops = 6 * params * tokens + Wide{12} * s.layers * s.context * s.width * tokens;
+  const Wide wu = (flops + 999'999'999) / 1'000'000'000;
+  // Every factor is bounded by validation: params < 2^31, tokens < 2^52.
+  return static_cast<uint64_t>(wu);
+}
+
+uint64_t TaskCount(const JobSpec& s) { return uint64_t{s.rounds} * s.workers; }
+
+}  // namespace agora::market

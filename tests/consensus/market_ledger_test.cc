@@ -1,0 +1,309 @@
+// The market module through the ledger, block by block: providers register
+// with stake, a posted job's budget moves into escrow and its tasks are
+// assigned by the scheduler in EndBlock; verdicts pay (less the validators'
+// fee) or burn; missed deadlines reassign; cancel and failure refund; bad
+// input changes nothing but the fee. Conservation is audited after every
+// block by the harness.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "consensus/ledger/marketplace.h"
+#include "consensus/ledger/staking.h"
+#include "market/pricing.h"
+#include "tests/consensus/ledger_harness.h"
+
+namespace agora::consensus {
+namespace {
+
+using marketplace::JobStatus;
+using marketplace::TaskId;
+using marketplace::TaskStatus;
+using testing::AddressOf;
+using testing::BlockRun;
+using testing::Key;
+using testing::LedgerHarness;
+using testing::Signed;
+
+constexpr uint64_t kAgr = 1'000'000;
+
+market::JobSpec TinySpec(uint32_t rounds = 2, uint32_t workers = 2) {
+  market::JobSpec s;
+  s.dataset_hash = Blake2b256(AsBytes("shakespeare"));
+  s.dataset_bytes = 1'000'000;
+  s.rounds = rounds;
+  s.workers = workers;
+  return s;
+}
+
+ProviderOffer Offer(uint64_t ask, uint64_t speed = 1, uint32_t capacity = 2) {
+  return {market::HardwareClass::kCpu, speed, capacity, ask, "http://127.0.0.1:9000"};
+}
+
+// Four validators (keys 100..103), accounts 1..6: 1..3 become providers,
+// 4..6 are clients.
+class Market {
+ public:
+  explicit Market(Params p = Defaults()) : params_(p), h_(4, 6, p) {}
+
+  static Params Defaults() {
+    Params p;
+    p.epoch_blocks = 10;
+    p.unbonding_blocks = 21;
+    p.evidence_age_blocks_max = 10;
+    p.deadline_min_blocks = 5;
+    return p;
+  }
+
+  std::vector<TxResult> Block(const std::vector<std::pair<uint8_t, Msg>>& msgs,
+                              const std::function<void(Ledger&)>& before_end = nullptr) {
+    std::vector<Tx> txs;
+    for (const auto& [key, msg] : msgs) txs.push_back(Signed(Key(key), nonce_[key]++, msg));
+    last_ = h_.Run(txs, {}, {}, before_end);
+    return last_.results;
+  }
+  TxResult Send(uint8_t key, const Msg& msg) { return Block({{key, msg}}).at(0); }
+  void Provider(uint8_t key, uint64_t ask, uint64_t speed = 1, uint32_t capacity = 2) {
+    ASSERT_EQ(Send(key, MsgStake{20 * kAgr}).code, TxCode::kOk);
+    const TxResult r = Send(key, MsgRegisterProvider{Offer(ask, speed, capacity)});
+    ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  }
+  uint64_t Post(uint8_t client, const market::JobSpec& spec, uint64_t budget, uint64_t max_price) {
+    const TxResult r = Send(client, MsgPostJob{spec, budget, max_price});
+    EXPECT_EQ(r.code, TxCode::kOk) << r.log;
+    for (const Event& e : r.events) {
+      for (const auto& [k, v] : e.attributes) {
+        if (k == "job_id") return std::stoull(v);
+      }
+    }
+    return 0;
+  }
+  void Verdict(const TaskId& id, bool passed) {
+    Block({}, [&](Ledger& l) {
+      const Status s = l.MarketVerdict(id, passed);
+      EXPECT_TRUE(s.ok()) << s.message();
+    });
+  }
+  marketplace::Job Job(uint64_t id) { return *marketplace::GetJob(h_.ledger().committed(), id); }
+  marketplace::Task Task(const TaskId& id) {
+    return *marketplace::GetTask(h_.ledger().committed(), id);
+  }
+  marketplace::Provider Prov(uint8_t key) {
+    return *marketplace::GetProvider(h_.ledger().committed(), AddressOf(Key(key)));
+  }
+  uint64_t Locked(uint8_t key) {
+    return staking::GetLocked(h_.ledger().committed(), AddressOf(Key(key)));
+  }
+  LedgerHarness& h() { return h_; }
+  const BlockRun& last() const { return last_; }
+  const Params& params() const { return params_; }
+
+ private:
+  Params params_;
+  LedgerHarness h_;
+  std::map<uint8_t, uint64_t> nonce_;
+  BlockRun last_;
+};
+
+TEST(MarketLedgerTest, JobIsAssignedPaidRoundByRoundAndRefunded) {
+  Market m;
+  m.Provider(1, /*ask=*/1000);
+  m.Provider(2, /*ask=*/900);
+  const market::JobSpec spec = TinySpec();
+  const uint64_t work = market::TaskWorkWu(spec);
+  const uint64_t budget = 4 * work * 1500 + 12'345;
+  const uint64_t balance = m.h().Balance(Key(4));
+  const uint64_t id = m.Post(4, spec, budget, /*max_price=*/1500);
+  EXPECT_EQ(m.h().Balance(Key(4)), balance - budget - 10);
+  EXPECT_EQ(m.h().ledger().ReadTotals().escrow, budget);
+  // Assigned in the EndBlock of the block that posted it: the cheaper
+  // provider first, then the other (capacity 2 each, two tasks).
+  marketplace::Job j = m.Job(id);
+  EXPECT_EQ(j.status, JobStatus::kRunning);
+  EXPECT_EQ(j.running, 2u);
+  const marketplace::Task t0 = m.Task({id, 0, 0}), t1 = m.Task({id, 0, 1});
+  ASSERT_EQ(t0.status, TaskStatus::kAssigned);
+  EXPECT_EQ(*t0.provider, AddressOf(Key(2))) << "cheapest ask";
+  EXPECT_EQ(t0.price_uagr, work * 900);
+  EXPECT_EQ(t0.collateral_uagr, 2 * work * 900);
+  EXPECT_EQ(m.Locked(2), t0.collateral_uagr + (t1.provider == AddressOf(Key(2)) ? t1.collateral_uagr : 0));
+  // Locked stake cannot be unstaked.
+  const TxResult unstake = m.Send(2, MsgUnstake{20 * kAgr});
+  EXPECT_EQ(unstake.code, TxCode::kInsufficientFunds);
+  EXPECT_NE(unstake.log.find("locked as collateral"), std::string::npos) << unstake.log;
+
+  const uint64_t p2 = m.h().Balance(Key(2));
+  m.Verdict({id, 0, 0}, true);
+  const market::Payout pay = market::SplitPayment(t0.price_uagr, m.params().validator_fee_ppm);
+  EXPECT_EQ(m.h().Balance(Key(2)), p2 + pay.provider_uagr);
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kPassed);
+  EXPECT_GT(m.Prov(2).reputation_ppm, m.params().reputation_start_ppm);
+  m.Verdict({id, 0, 1}, true);
+  j = m.Job(id);
+  EXPECT_EQ(j.round, 1u) << "round 0 passed: round 1 opened";
+  EXPECT_EQ(j.running, 2u) << "and assigned in the same block";
+  m.Verdict({id, 1, 0}, true);
+  const uint64_t client_before = m.h().Balance(Key(4));
+  m.Verdict({id, 1, 1}, true);
+  j = m.Job(id);
+  EXPECT_EQ(j.status, JobStatus::kFinished);
+  EXPECT_EQ(j.escrow_uagr, 0u);
+  EXPECT_EQ(m.h().Balance(Key(4)), client_before + budget - j.paid_uagr) << "unspent escrow back";
+  EXPECT_EQ(j.refunded_uagr, budget - j.paid_uagr);
+  EXPECT_EQ(m.h().ledger().ReadTotals().escrow,
+            m.h().ledger().committed().GetU64(marketplace::kValidatorFeesKey));
+  EXPECT_EQ(m.Locked(1) + m.Locked(2), 0u);
+  // A second verdict on a settled task is refused.
+  m.Block({}, [&](Ledger& l) { EXPECT_FALSE(l.MarketVerdict({id, 1, 1}, true).ok()); });
+}
+
+TEST(MarketLedgerTest, MissedDeadlineReassignsBurnsAndLowersReputation) {
+  Market m;
+  m.Provider(1, 1000, /*speed=*/1, /*capacity=*/1);
+  const uint64_t id = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
+  const marketplace::Task t = m.Task({id, 0, 0});
+  ASSERT_EQ(t.status, TaskStatus::kAssigned);
+  const uint64_t stake = m.h().Stake(Key(1));
+  const uint64_t burned = m.h().ledger().ReadTotals().burned;
+  m.h().RunTo(t.deadline_height - 1);
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kAssigned);
+  m.h().Run({});
+  const marketplace::Task again = m.Task({id, 0, 0});
+  // Missed, then reassigned in the same EndBlock to the only provider.
+  EXPECT_EQ(again.status, TaskStatus::kAssigned);
+  EXPECT_EQ(again.attempts, 2u);
+  EXPECT_GT(again.deadline_height, t.deadline_height);
+  const uint64_t penalty = market::PartPpm(t.collateral_uagr, m.params().slash_late_ppm);
+  EXPECT_EQ(m.h().Stake(Key(1)), stake - penalty);
+  EXPECT_EQ(m.h().ledger().ReadTotals().burned - burned, penalty);
+  EXPECT_EQ(m.Prov(1).tasks_late, 1u);
+  EXPECT_LT(m.Prov(1).reputation_ppm, m.params().reputation_start_ppm);
+  EXPECT_EQ(m.Job(id).locked_uagr, again.price_uagr) << "the old price went back to escrow";
+}
+
+TEST(MarketLedgerTest, TaskOutOfAttemptsFailsTheJobAndRefunds) {
+  Params p = Market::Defaults();
+  p.task_attempts_max = 2;
+  Market m(p);
+  m.Provider(1, 1000, 1, 1);
+  const uint64_t budget = 10 * kAgr;
+  const uint64_t id = m.Post(4, TinySpec(1, 1), budget, 2000);
+  const uint64_t balance = m.h().Balance(Key(4));
+  m.Verdict({id, 0, 0}, false);  // attempt 1 fails its check; reassigned
+  EXPECT_EQ(m.Task({id, 0, 0}).attempts, 2u);
+  EXPECT_EQ(m.Prov(1).tasks_failed, 1u);
+  m.Verdict({id, 0, 0}, false);  // attempt 2 fails: out of attempts
+  const marketplace::Job j = m.Job(id);
+  EXPECT_EQ(j.status, JobStatus::kFailed) << j.outcome;
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kFailed);
+  EXPECT_EQ(m.h().Balance(Key(4)), balance + budget) << "nothing was paid: all refunded";
+  EXPECT_EQ(m.Locked(1), 0u);
+}
+
+TEST(MarketLedgerTest, CancelStopsNewWorkPaysRunningAndRefundsTheRest) {
+  Market m;
+  m.Provider(1, 1000, 1, 1);  // one slot: one of the two tasks runs
+  const uint64_t budget = 10 * kAgr;
+  const uint64_t id = m.Post(4, TinySpec(1, 2), budget, 2000);
+  EXPECT_EQ(m.Job(id).running, 1u);
+  const TxResult stranger = m.Send(5, MsgCancelJob{id});
+  EXPECT_EQ(stranger.code, TxCode::kInvalidMessage);
+  EXPECT_NE(stranger.log.find("only the client"), std::string::npos);
+  EXPECT_EQ(m.Send(4, MsgCancelJob{id}).code, TxCode::kOk);
+  EXPECT_EQ(m.Job(id).status, JobStatus::kCancelled);
+  EXPECT_EQ(m.Task({id, 0, 1}).status, TaskStatus::kCancelled);
+  const uint64_t balance = m.h().Balance(Key(4));
+  const uint64_t price = m.Task({id, 0, 0}).price_uagr;
+  m.Verdict({id, 0, 0}, true);
+  const marketplace::Job j = m.Job(id);
+  EXPECT_EQ(j.paid_uagr, price);
+  EXPECT_EQ(m.h().Balance(Key(4)), balance + budget - price);
+  EXPECT_EQ(m.Send(4, MsgCancelJob{id}).code, TxCode::kWrongPhase);
+}
+
+TEST(MarketLedgerTest, RolesStakeAndDeregistration) {
+  Market m;
+  EXPECT_EQ(m.Send(1, MsgRegisterProvider{Offer(1000)}).code, TxCode::kStakeTooLow);
+  m.Provider(1, 1000);
+  EXPECT_EQ(m.Send(1, MsgRegisterProvider{Offer(1000)}).code, TxCode::kAlreadyExists);
+  // A validator cannot be a provider, nor a provider a validator.
+  EXPECT_EQ(m.Send(100, MsgRegisterProvider{Offer(1000)}).code, TxCode::kInvalidMessage);
+  EXPECT_EQ(m.Send(1, MsgCreateValidator{Key(200).public_key(), "p"}).code,
+            TxCode::kInvalidMessage);
+  // Nor posts jobs.
+  EXPECT_EQ(m.Send(1, MsgPostJob{TinySpec(), 10 * kAgr, 1000}).code, TxCode::kInvalidMessage);
+  EXPECT_EQ(m.Send(2, MsgUpdateProvider{Offer(5)}).code, TxCode::kNotFound);
+  EXPECT_EQ(m.Send(1, MsgUpdateProvider{Offer(500, 2, 3)}).code, TxCode::kOk);
+  EXPECT_EQ(m.Prov(1).offer, Offer(500, 2, 3));
+  const uint64_t id = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
+  EXPECT_EQ(m.Send(1, MsgDeregisterProvider{}).code, TxCode::kWrongPhase) << "a task runs";
+  m.Verdict({id, 0, 0}, true);
+  EXPECT_EQ(m.Send(1, MsgDeregisterProvider{}).code, TxCode::kOk);
+  EXPECT_FALSE(marketplace::IsProvider(m.h().ledger().committed(), AddressOf(Key(1))));
+}
+
+TEST(MarketLedgerTest, PriceNeverAboveTheMaximumAndBudgetChecked) {
+  Market m;
+  m.Provider(1, 3000);  // too dear for the job below
+  const market::JobSpec spec = TinySpec(1, 1);
+  const uint64_t work = market::TaskWorkWu(spec);
+  const TxResult poor = m.Send(4, MsgPostJob{spec, work * 2000 - 1, 2000});
+  EXPECT_EQ(poor.code, TxCode::kInsufficientFunds);
+  EXPECT_NE(poor.log.find("needs " + std::to_string(work * 2000)), std::string::npos) << poor.log;
+  const uint64_t id = m.Post(4, spec, work * 2000, 2000);
+  m.h().RunTo(m.h().ledger().Height() + 3);
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kOpen) << "no provider at or below 2000/wu";
+  m.Provider(2, 2000);
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kAssigned);
+  EXPECT_EQ(m.Task({id, 0, 0}).price_uagr, work * 2000);
+}
+
+TEST(MarketDecodeTest, MalformedOffersAndSpecsAreRefused) {
+  const SecretKey k = Key(1);
+  auto decode = [&](const Msg& msg) {
+    return DecodeTx(MakeTx(k, testing::kChain, 0, 1, msg), testing::kChain);
+  };
+  EXPECT_TRUE(decode(MsgRegisterProvider{Offer(1)}).ok());
+  struct Bad {
+    const char* name;
+    Msg msg;
+    const char* says;
+  };
+  market::JobSpec heads = TinySpec();
+  heads.heads = 3;
+  market::JobSpec context = TinySpec();
+  context.context = 0;
+  market::JobSpec interval = TinySpec();
+  interval.checkpoint_interval = 7;
+  market::JobSpec no_data = TinySpec();
+  no_data.dataset_hash = Hash256{};
+  market::JobSpec tiny_data = TinySpec();
+  tiny_data.dataset_bytes = 10;
+  ProviderOffer bad_url = Offer(1);
+  bad_url.blob_endpoint = "ftp://x";
+  ProviderOffer zero_cap = Offer(1);
+  zero_cap.capacity_tasks = 0;
+  const Bad bad[] = {
+      {"ask of zero", MsgRegisterProvider{Offer(0)}, "ask must be"},
+      {"bad endpoint", MsgRegisterProvider{bad_url}, "blob endpoint"},
+      {"zero capacity", MsgUpdateProvider{zero_cap}, "capacity"},
+      {"heads not dividing width", MsgPostJob{heads, 100, 1}, "heads"},
+      {"context 0", MsgPostJob{context, 100, 1}, "model dimensions"},
+      {"C not dividing H", MsgPostJob{interval, 100, 1}, "checkpoint_interval"},
+      {"no dataset hash", MsgPostJob{no_data, 100, 1}, "dataset hash"},
+      {"dataset too small", MsgPostJob{tiny_data, 100, 1}, "dataset size"},
+      {"zero budget", MsgPostJob{TinySpec(), 0, 1}, "budget amount must be > 0"},
+      {"budget above 2^62", MsgPostJob{TinySpec(), (uint64_t{1} << 62) + 1, 1}, "maximum"},
+      {"zero max price", MsgPostJob{TinySpec(), 100, 0}, "max price amount must be > 0"},
+      {"cancel job 0", MsgCancelJob{0}, "job id"},
+  };
+  for (const Bad& b : bad) {
+    auto tx = decode(b.msg);
+    ASSERT_FALSE(tx.ok()) << b.name;
+    EXPECT_NE(tx.status().message().find(b.says), std::string::npos)
+        << b.name << ": " << tx.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace agora::consensus
