@@ -41,9 +41,15 @@ Result<Tier> ParseTier(std::string_view name) {
 
 Status ValidateSpec(const JobSpec& s) {
   trainer::ModelConfig m;
-  const uint32_t dims[] = {s.vocab, s.context, s.layers, s.heads, s.width};
-  for (uint32_t d : dims) {
-    if (d == 0 || d > (1u << 20)) return Bad("model dimensions must be 1.." + std::to_string(1 << 20));
+  const std::pair<const char*, uint32_t> dims[] = {{"vocab", s.vocab},
+                                                   {"context", s.context},
+                                                   {"layers", s.layers},
+                                                   {"heads", s.heads},
+                                                   {"width", s.width}};
+  for (const auto& [name, d] : dims) {
+    if (d == 0 || d > (1u << 20)) {
+      return Bad(std::string(name) + " must be 1.." + std::to_string(1 << 20));
+    }
   }
   m.vocab = static_cast<int>(s.vocab);
   m.context = static_cast<int>(s.context);

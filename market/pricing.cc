@@ -20,7 +20,12 @@ Result<uint64_t> TaskPrice(uint64_t work_wu, uint64_t price_uagr_per_wu) {
 }
 
 Result<uint64_t> BudgetNeeded(uint64_t tasks, uint64_t work_wu, uint64_t price_max_per_wu) {
-  const Wide b = Wide{tasks} * work_wu * price_max_per_wu;
+  // Two steps, each checked: three 64-bit factors can pass 128 bits.
+  const Wide units = Wide{tasks} * work_wu;
+  if (units > kAmountMax && price_max_per_wu > 0) {
+    return Status::OutOfRange("the job's tasks at its maximum price cost more than 2^62 uagr");
+  }
+  const Wide b = units * price_max_per_wu;  // < 2^62 · 2^64
   if (b > kAmountMax) {
     return Status::OutOfRange("the job's tasks at its maximum price cost more than 2^62 uagr");
   }

@@ -288,7 +288,7 @@ TEST(MarketDecodeTest, MalformedOffersAndSpecsAreRefused) {
       {"bad endpoint", MsgRegisterProvider{bad_url}, "blob endpoint"},
       {"zero capacity", MsgUpdateProvider{zero_cap}, "capacity"},
       {"heads not dividing width", MsgPostJob{heads, 100, 1}, "heads"},
-      {"context 0", MsgPostJob{context, 100, 1}, "model dimensions"},
+      {"context 0", MsgPostJob{context, 100, 1}, "context must be"},
       {"C not dividing H", MsgPostJob{interval, 100, 1}, "checkpoint_interval"},
       {"no dataset hash", MsgPostJob{no_data, 100, 1}, "dataset hash"},
       {"dataset too small", MsgPostJob{tiny_data, 100, 1}, "dataset size"},
