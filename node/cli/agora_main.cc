@@ -15,6 +15,7 @@
 #include "node/cli/chain_commands.h"
 #include "node/cli/gov_commands.h"
 #include "node/cli/ledger_commands.h"
+#include "node/cli/market_commands.h"
 #include "node/cli/global_options.h"
 #include "node/cli/password.h"
 #include "node/cli/train_commands.h"
@@ -155,6 +156,7 @@ int Run(int argc, char** argv) {
   AddChainCommands(app, global, action);
   AddLedgerCommands(app, global, action);
   AddGovCommands(app, global, action);
+  AddMarketCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,329 @@
+#include "node/cli/market_commands.h"
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <toml++/toml.h>
+
+#include "common/hash.h"
+#include "market/job_spec.h"
+#include "market/pricing.h"
+#include "node/cli/cli_util.h"
+#include "node/rpc/client.h"
+#include "trainer/config.h"
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+std::string Str(const json::value& v, std::string_view key) {
+  const json::value* x = v.as_object().if_contains(key);
+  if (x == nullptr) return "-";
+  return x->is_string() ? std::string(x->as_string()) : json::serialize(*x);
+}
+
+struct OfferOptions {
+  std::string hardware = "cpu";
+  uint64_t speed = 0;
+  uint32_t capacity = 1;
+  uint64_t ask = 0;
+  std::string endpoint;
+};
+
+Result<consensus::ProviderOffer> MakeOffer(const OfferOptions& o) {
+  consensus::ProviderOffer offer;
+  AGORA_ASSIGN_OR_RETURN(offer.hardware, market::ParseHardwareClass(o.hardware));
+  offer.speed_wu_per_s = o.speed;
+  offer.capacity_tasks = o.capacity;
+  offer.ask_uagr_per_wu = o.ask;
+  offer.blob_endpoint = o.endpoint;
+  return offer;
+}
+
+void AddOfferOptions(CLI::App* cmd, OfferOptions& o) {
+  cmd->add_option("--hardware", o.hardware, "cpu, gpu-sm80, gpu-sm90 or gpu-sm100")
+      ->capture_default_str();
+  cmd->add_option("--speed", o.speed, "Declared speed in work units (10^9 flops) per second")
+      ->required();
+  cmd->add_option("--capacity", o.capacity, "Tasks at once (1..1024)")->capture_default_str();
+  cmd->add_option("--ask", o.ask, "Price asked per work unit, in uagr")->required();
+  cmd->add_option("--endpoint", o.endpoint, "http(s) URL where this provider serves blobs")
+      ->required();
+}
+
+// toml's numbers as u64, with the key's name in errors.
+template <class T>
+Result<T> TomlUint(const toml::table& t, std::string_view section, std::string_view key,
+                   T fallback) {
+  const toml::node* n = t.at_path(std::string(section) + "." + std::string(key)).node();
+  if (n == nullptr) return fallback;
+  const auto* i = n->as_integer();
+  if (i == nullptr || i->get() < 0 ||
+      static_cast<uint64_t>(i->get()) > std::numeric_limits<T>::max()) {
+    return Status::InvalidArgument("job file: [" + std::string(section) + "] " + std::string(key) +
+                                   " must be a non-negative integer");
+  }
+  return static_cast<T>(i->get());
+}
+
+Result<uint64_t> TomlScaled(const toml::table& t, std::string_view key, double scale,
+                            uint64_t fallback) {
+  const toml::node* n = t.at_path("optimizer." + std::string(key)).node();
+  if (n == nullptr) return fallback;
+  std::optional<double> v = n->value<double>();
+  if (!v || !std::isfinite(*v) || *v < 0 || *v * scale > 9e18) {
+    return Status::InvalidArgument("job file: [optimizer] " + std::string(key) +
+                                   " must be a non-negative number");
+  }
+  return static_cast<uint64_t>(std::llround(*v * scale));
+}
+
+// Reads job.toml (docs/market.md, data/job-tiny.toml): a preset or the full
+// shape, the dataset by file or by hash and size, the DiLoCo schedule, the
+// tier and the optimizer. Everything is checked again by the node.
+Result<market::JobSpec> ReadJobFile(const fs::path& path) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path.string());
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument("job file " + path.string() + ": " +
+                                   std::string(e.description()));
+  }
+  static constexpr std::string_view kSections[] = {"model", "data", "schedule", "verification",
+                                                   "optimizer"};
+  for (const auto& [key, value] : t) {
+    bool known = false;
+    for (std::string_view s : kSections) known |= key.str() == s;
+    if (!known) {
+      return Status::InvalidArgument("job file: unknown section [" + std::string(key.str()) +
+                                     "]; sections are model, data, schedule, verification, "
+                                     "optimizer");
+    }
+  }
+  market::JobSpec s;
+  trainer::TrainConfig preset;
+  const std::string preset_name = t["model"]["preset"].value_or(std::string("tiny"));
+  AGORA_ASSIGN_OR_RETURN(preset, trainer::PresetConfig(preset_name));
+  s.vocab = static_cast<uint32_t>(preset.model.vocab);
+  s.context = static_cast<uint32_t>(preset.model.context);
+  s.layers = static_cast<uint32_t>(preset.model.layers);
+  s.heads = static_cast<uint32_t>(preset.model.heads);
+  s.width = static_cast<uint32_t>(preset.model.width);
+  s.batch = static_cast<uint32_t>(preset.batch);
+  AGORA_ASSIGN_OR_RETURN(s.vocab, TomlUint<uint32_t>(t, "model", "vocab", s.vocab));
+  AGORA_ASSIGN_OR_RETURN(s.context, TomlUint<uint32_t>(t, "model", "context", s.context));
+  AGORA_ASSIGN_OR_RETURN(s.layers, TomlUint<uint32_t>(t, "model", "layers", s.layers));
+  AGORA_ASSIGN_OR_RETURN(s.heads, TomlUint<uint32_t>(t, "model", "heads", s.heads));
+  AGORA_ASSIGN_OR_RETURN(s.width, TomlUint<uint32_t>(t, "model", "width", s.width));
+  AGORA_ASSIGN_OR_RETURN(s.batch, TomlUint<uint32_t>(t, "model", "batch", s.batch));
+
+  if (std::optional<std::string> file = t["data"]["file"].value<std::string>()) {
+    fs::path data = fs::path(*file).is_absolute() ? fs::path(*file) : path.parent_path() / *file;
+    std::ifstream in(data, std::ios::binary);
+    if (!in) return Status::NotFound("job file: cannot read data file " + data.string());
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    s.dataset_hash = Blake2b256(AsBytes(bytes));
+    s.dataset_bytes = bytes.size();
+  } else {
+    const std::string hex = t["data"]["hash"].value_or(std::string());
+    auto hash = Hash256::FromHex(hex);
+    if (!hash.ok()) {
+      return Status::InvalidArgument(
+          "job file: [data] needs file = \"PATH\" or hash = \"64 hex digits\" and bytes = N");
+    }
+    s.dataset_hash = *hash;
+    AGORA_ASSIGN_OR_RETURN(s.dataset_bytes, TomlUint<uint64_t>(t, "data", "bytes", 0));
+  }
+  AGORA_ASSIGN_OR_RETURN(s.seed, TomlUint<uint64_t>(t, "schedule", "seed", preset.seed));
+  AGORA_ASSIGN_OR_RETURN(s.rounds, TomlUint<uint32_t>(t, "schedule", "rounds", s.rounds));
+  AGORA_ASSIGN_OR_RETURN(s.workers, TomlUint<uint32_t>(t, "schedule", "workers", s.workers));
+  AGORA_ASSIGN_OR_RETURN(s.inner_steps,
+                         TomlUint<uint32_t>(t, "schedule", "inner_steps", s.inner_steps));
+  AGORA_ASSIGN_OR_RETURN(s.checkpoint_interval, TomlUint<uint32_t>(t, "schedule",
+                                                                   "checkpoint_interval",
+                                                                   s.checkpoint_interval));
+  AGORA_ASSIGN_OR_RETURN(s.tier, market::ParseTier(
+                                     t["verification"]["tier"].value_or(std::string("exact"))));
+  AGORA_ASSIGN_OR_RETURN(s.hardware, market::ParseHardwareClass(t["verification"]["hardware"]
+                                                                    .value_or(std::string("cpu"))));
+  AGORA_ASSIGN_OR_RETURN(s.spot_checks,
+                         TomlUint<uint32_t>(t, "verification", "spot_checks", s.spot_checks));
+  const trainer::OptimizerConfig& o = preset.optimizer;
+  market::OptimizerSpec& os = s.optimizer;
+  AGORA_ASSIGN_OR_RETURN(os.lr_max_nano, TomlScaled(t, "lr_max", 1e9, std::llround(o.lr_max * 1e9)));
+  AGORA_ASSIGN_OR_RETURN(os.lr_min_nano, TomlScaled(t, "lr_min", 1e9, std::llround(o.lr_min * 1e9)));
+  AGORA_ASSIGN_OR_RETURN(os.warmup_steps,
+                         TomlUint<uint64_t>(t, "optimizer", "warmup_steps",
+                                            static_cast<uint64_t>(o.warmup_steps)));
+  AGORA_ASSIGN_OR_RETURN(os.beta1_ppm, TomlScaled(t, "beta1", 1e6, std::llround(o.beta1 * 1e6)));
+  AGORA_ASSIGN_OR_RETURN(os.beta2_ppm, TomlScaled(t, "beta2", 1e6, std::llround(o.beta2 * 1e6)));
+  AGORA_ASSIGN_OR_RETURN(os.eps_pico, TomlScaled(t, "eps", 1e12, std::llround(o.eps * 1e12)));
+  AGORA_ASSIGN_OR_RETURN(os.weight_decay_ppm, TomlScaled(t, "weight_decay", 1e6,
+                                                         std::llround(o.weight_decay * 1e6)));
+  AGORA_ASSIGN_OR_RETURN(os.clip_norm_ppm,
+                         TomlScaled(t, "clip_norm", 1e6, std::llround(o.clip_norm * 1e6)));
+  AGORA_RETURN_IF_ERROR(market::ValidateSpec(s));
+  return s;
+}
+
+Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string& file,
+                 uint64_t budget, uint64_t max_price) {
+  AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, ReadJobFile(file));
+  const uint64_t work = market::TaskWorkWu(spec);
+  const uint64_t tasks = market::TaskCount(spec);
+  AGORA_ASSIGN_OR_RETURN(uint64_t need, market::BudgetNeeded(tasks, work, max_price));
+  if (budget < need) {
+    return Status::InvalidArgument(
+        "--budget " + std::to_string(budget) + " cannot pay " + std::to_string(tasks) +
+        " task(s) of " + std::to_string(work) + " wu at --max-price " + std::to_string(max_price) +
+        " uagr/wu: it needs at least " + std::to_string(need) + " uagr");
+  }
+  if (!g.json) {
+    std::cerr << "job: " << tasks << " task(s) (" << spec.rounds << " rounds x " << spec.workers
+              << " workers) of " << work << " wu each; at most " << need << " uagr at "
+              << max_price << " uagr/wu\n";
+  }
+  return SendTx(g, tx, consensus::MsgPostJob{spec, budget, max_price});
+}
+
+Status ProviderStatus(const GlobalOptions& g, const TxOptions& tx, const std::string& who) {
+  std::string target = who;
+  if (target.empty()) {
+    if (tx.from.empty()) {
+      return Status::InvalidArgument("name the provider (address or key name) or pass --from");
+    }
+    target = tx.from;
+  }
+  AGORA_ASSIGN_OR_RETURN(Address address, ResolveAddress(g, target));
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call(
+                                            "provider", json::object{{"address", address.ToString()}}));
+  Print(g, v, Pretty(v));
+  return Status::Ok();
+}
+
+Status JobStatusCmd(const GlobalOptions& g, uint64_t id) {
+  AGORA_ASSIGN_OR_RETURN(json::value v,
+                         rpc::RpcClient(NodeUrl(g)).Call("job", json::object{{"id", id}}));
+  std::string human = "job #" + Str(v, "id") + "  " + Str(v, "status") + "  client " +
+                      Str(v, "client") + "\n  round " + Str(v, "round") + " of " +
+                      Str(v, "rounds") + " (" + Str(v, "round_passed") + "/" + Str(v, "workers") +
+                      " passed), " + Str(v, "running") + " running\n  escrow " +
+                      Str(v, "escrow_uagr") + " uagr (locked " + Str(v, "locked_uagr") +
+                      "), paid " + Str(v, "paid_uagr") + ", refunded " + Str(v, "refunded_uagr") +
+                      "\n  work " + Str(v, "work_wu_per_task") + " wu per task, max price " +
+                      Str(v, "price_max_uagr_per_wu") + " uagr/wu\n";
+  for (const json::value& t : v.at("current_round_tasks").as_array()) {
+    human += "  task " + Str(v, "round") + "/" + Str(t, "worker") + "  " + Str(t, "status");
+    if (t.as_object().if_contains("provider")) {
+      human += "  on " + Str(t, "provider") + "  price " + Str(t, "price_uagr") +
+               "  deadline height " + Str(t, "deadline_height");
+    }
+    human += "  (attempts " + Str(t, "attempts") + ")\n";
+  }
+  if (Str(v, "outcome") != "" && Str(v, "outcome") != "-") human += "  " + Str(v, "outcome") + "\n";
+  Print(g, v, human);
+  return Status::Ok();
+}
+
+Status JobList(const GlobalOptions& g, const std::string& client, const std::string& status) {
+  json::object params;
+  if (!client.empty()) {
+    AGORA_ASSIGN_OR_RETURN(Address a, ResolveAddress(g, client));
+    params["client"] = a.ToString();
+  }
+  if (!status.empty()) params["status"] = status;
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call("jobs", params));
+  std::string human;
+  for (const json::value& j : v.at("jobs").as_array()) {
+    human += "#" + Str(j, "id") + "  " + Str(j, "status") + "  round " + Str(j, "round") + "/" +
+             Str(j, "rounds") + "  escrow " + Str(j, "escrow_uagr") + "  client " +
+             Str(j, "client") + "\n";
+  }
+  if (human.empty()) human = "no jobs\n";
+  Print(g, v, human);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddMarketCommands(CLI::App& app, GlobalOptions& global, std::function<Status()>& action) {
+  static TxOptions tx;
+  static OfferOptions offer;
+  static std::string who, file, client, status;
+  static uint64_t budget = 0, max_price = 0, id = 0;
+
+  CLI::App* provider = app.add_subcommand("provider", "Rent out hardware: register, update, leave");
+  provider->require_subcommand(1);
+  auto* reg = provider->add_subcommand(
+      "register", "Offer this account's hardware (needs market.provider_stake_min_uagr staked)");
+  AddOfferOptions(reg, offer);
+  AddSignerOptions(reg, tx);
+  reg->callback([&] {
+    action = [&]() -> Status {
+      AGORA_ASSIGN_OR_RETURN(consensus::ProviderOffer o, MakeOffer(offer));
+      return SendTx(global, tx, consensus::MsgRegisterProvider{o});
+    };
+  });
+  auto* upd = provider->add_subcommand("update", "Replace the offer (running tasks keep theirs)");
+  AddOfferOptions(upd, offer);
+  AddSignerOptions(upd, tx);
+  upd->callback([&] {
+    action = [&]() -> Status {
+      AGORA_ASSIGN_OR_RETURN(consensus::ProviderOffer o, MakeOffer(offer));
+      return SendTx(global, tx, consensus::MsgUpdateProvider{o});
+    };
+  });
+  auto* dereg = provider->add_subcommand("deregister", "Leave the market (after its tasks end)");
+  AddSignerOptions(dereg, tx);
+  dereg->callback([&] {
+    action = [&] { return SendTx(global, tx, consensus::MsgDeregisterProvider{}); };
+  });
+  auto* pstatus = provider->add_subcommand("status", "Offer, reputation, running tasks, stake");
+  pstatus->add_option("who", who, "Address or key name (default: --from)");
+  pstatus->add_option("--from", tx.from, "Key name");
+  pstatus->callback([&] { action = [&] { return ProviderStatus(global, tx, who); }; });
+
+  auto* plist = provider->add_subcommand("list", "Every provider: offer, reputation, load");
+  plist->callback([&] {
+    action = [&]() -> Status {
+      AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(global)).Call("providers"));
+      std::string human;
+      for (const json::value& p : v.at("providers").as_array()) {
+        human += Str(p, "address") + "  " + Str(p, "hardware_class") + "  " +
+                 Str(p, "speed_wu_per_s") + " wu/s  ask " + Str(p, "ask_uagr_per_wu") +
+                 " uagr/wu  " + Str(p, "running") + "/" + Str(p, "capacity_tasks") +
+                 " running  reputation " + Str(p, "reputation_ppm") + " ppm\n";
+      }
+      if (human.empty()) human = "no providers\n";
+      Print(global, v, human);
+      return Status::Ok();
+    };
+  });
+
+  CLI::App* job = app.add_subcommand("job", "Pay for training: submit, follow, cancel jobs");
+  job->require_subcommand(1);
+  auto* submit = job->add_subcommand("submit", "Post a job: its budget moves into escrow");
+  submit->add_option("file", file, "The job file (see data/job-tiny.toml)")->required();
+  submit->add_option("--budget", budget, "Budget in uagr")->required();
+  submit->add_option("--max-price", max_price, "Most it pays per work unit, in uagr")->required();
+  AddSignerOptions(submit, tx);
+  submit->callback([&] { action = [&] { return SubmitJob(global, tx, file, budget, max_price); }; });
+  auto* jstatus = job->add_subcommand("status", "Rounds, tasks, providers, escrow, deadlines");
+  jstatus->add_option("id", id, "Job id")->required();
+  jstatus->callback([&] { action = [&] { return JobStatusCmd(global, id); }; });
+  auto* list = job->add_subcommand("list", "Jobs, newest first");
+  list->add_option("--client", client, "Only this client's (address or key name)");
+  list->add_option("--status", status, "open, running, finished, cancelled or failed");
+  list->callback([&] { action = [&] { return JobList(global, client, status); }; });
+  auto* cancel = job->add_subcommand("cancel", "Stop new work; running tasks finish and are paid");
+  cancel->add_option("id", id, "Job id")->required();
+  AddSignerOptions(cancel, tx);
+  cancel->callback([&] {
+    action = [&] { return SendTx(global, tx, consensus::MsgCancelJob{id}); };
+  });
+}
+
+}  // namespace agora::node

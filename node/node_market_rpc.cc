@@ -1,0 +1,198 @@
+// JSON-RPC methods over the market: providers, provider, jobs, job, tasks
+// (docs/rpc.md, docs/market.md). Registering, posting and cancelling are
+// transactions and go through tx_submit.
+#include <initializer_list>
+
+#include "consensus/ledger/marketplace.h"
+#include "consensus/ledger/staking.h"
+#include "market/pricing.h"
+#include "node/node_impl.h"
+
+namespace agora::node {
+namespace {
+
+namespace mp = consensus::marketplace;
+
+Status KnownKeys(const json::object& o, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : o) {
+    bool ok = false;
+    for (std::string_view k : known) ok |= key == k;
+    if (!ok) return Status::InvalidArgument("unknown parameter '" + std::string(key) + "'");
+  }
+  return Status::Ok();
+}
+
+json::object ProviderJson(consensus::StateReader& state, const mp::Provider& p) {
+  return json::object{
+      {"address", p.address.ToString()},
+      {"hardware_class", market::HardwareClassName(p.offer.hardware)},
+      {"speed_wu_per_s", p.offer.speed_wu_per_s},
+      {"capacity_tasks", p.offer.capacity_tasks},
+      {"running", p.running},
+      {"ask_uagr_per_wu", p.offer.ask_uagr_per_wu},
+      {"blob_endpoint", p.offer.blob_endpoint},
+      {"reputation_ppm", p.reputation_ppm},
+      {"stake_uagr", consensus::staking::GetStake(state, p.address)},
+      {"collateral_locked_uagr", consensus::staking::GetLocked(state, p.address)},
+      {"registered_height", p.registered_height},
+      {"tasks_passed", p.tasks_passed},
+      {"tasks_late", p.tasks_late},
+      {"tasks_failed", p.tasks_failed},
+  };
+}
+
+json::object TaskJson(const mp::TaskId& id, const mp::Task& t) {
+  json::object o{{"round", id.round},
+                 {"worker", id.worker},
+                 {"status", mp::TaskStatusName(t.status)},
+                 {"attempts", t.attempts}};
+  if (t.provider) {
+    o["provider"] = t.provider->ToString();
+    o["price_uagr"] = t.price_uagr;
+    o["collateral_uagr"] = t.collateral_uagr;
+    o["assigned_height"] = t.assigned_height;
+    o["deadline_height"] = t.deadline_height;
+  }
+  return o;
+}
+
+json::object JobJson(const mp::Job& j) {
+  const market::JobSpec& s = j.spec;
+  return json::object{
+      {"id", j.id},
+      {"client", j.client.ToString()},
+      {"status", mp::JobStatusName(j.status)},
+      {"round", j.round},
+      {"rounds", s.rounds},
+      {"workers", s.workers},
+      {"round_passed", j.round_passed},
+      {"running", j.running},
+      {"work_wu_per_task", j.work_wu},
+      {"price_max_uagr_per_wu", j.price_max_uagr_per_wu},
+      {"budget_uagr", j.budget_uagr},
+      {"escrow_uagr", j.escrow_uagr},
+      {"locked_uagr", j.locked_uagr},
+      {"paid_uagr", j.paid_uagr},
+      {"refunded_uagr", j.refunded_uagr},
+      {"posted_height", j.posted_height},
+      {"ended_height", j.ended_height},
+      {"outcome", j.outcome},
+      {"spec",
+       json::object{{"vocab", s.vocab},
+                    {"context", s.context},
+                    {"layers", s.layers},
+                    {"heads", s.heads},
+                    {"width", s.width},
+                    {"batch", s.batch},
+                    {"dataset_hash", s.dataset_hash.ToHex()},
+                    {"dataset_bytes", s.dataset_bytes},
+                    {"seed", s.seed},
+                    {"inner_steps", s.inner_steps},
+                    {"checkpoint_interval", s.checkpoint_interval},
+                    {"tier", market::TierName(s.tier)},
+                    {"hardware_class", market::HardwareClassName(s.hardware)},
+                    {"spot_checks", s.spot_checks}}},
+  };
+}
+
+Result<uint64_t> JobId(const json::value& params) {
+  AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+  AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"id"}));
+  return U64Param(*o, "id");
+}
+
+}  // namespace
+
+void Node::Impl::RegisterMarketRpc() {
+  rpc_->RegisterSync("providers", [this](const json::value& params) -> Result<json::value> {
+    uint64_t limit = 100;
+    if (!params.is_null()) {
+      AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"limit"}));
+      if (o->if_contains("limit")) {
+        AGORA_ASSIGN_OR_RETURN(limit, U64Param(*o, "limit"));
+      }
+      if (limit == 0 || limit > 1000) return Status::InvalidArgument("params.limit must be 1..1000");
+    }
+    json::array list;
+    for (const mp::Provider& p : mp::ListProviders(app_->committed(), limit)) {
+      list.push_back(ProviderJson(app_->committed(), p));
+    }
+    return json::value(json::object{{"height", blocks_->height()}, {"providers", std::move(list)}});
+  });
+  rpc_->RegisterSync("provider", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"address"}));
+    AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(*o, "address"));
+    auto address = Address::Parse(text);
+    if (!address.ok()) return Status::InvalidArgument("address: " + address.status().message());
+    std::optional<mp::Provider> p = mp::GetProvider(app_->committed(), *address);
+    if (!p) {
+      return Status::NotFound(text + " is not a provider; `agora provider register` makes one");
+    }
+    json::object out = ProviderJson(app_->committed(), *p);
+    out["height"] = blocks_->height();
+    return json::value(std::move(out));
+  });
+  rpc_->RegisterSync("jobs", [this](const json::value& params) -> Result<json::value> {
+    uint64_t before = 0, limit = 50;
+    std::string status, client;
+    if (!params.is_null()) {
+      AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"before", "limit", "status", "client"}));
+      if (o->if_contains("before")) {
+        AGORA_ASSIGN_OR_RETURN(before, U64Param(*o, "before"));
+      }
+      if (o->if_contains("limit")) {
+        AGORA_ASSIGN_OR_RETURN(limit, U64Param(*o, "limit"));
+      }
+      if (o->if_contains("status")) {
+        AGORA_ASSIGN_OR_RETURN(status, StringParam(*o, "status"));
+      }
+      if (o->if_contains("client")) {
+        AGORA_ASSIGN_OR_RETURN(client, StringParam(*o, "client"));
+        if (!Address::Parse(client).ok()) return Status::InvalidArgument("params.client: not an address");
+      }
+      if (limit == 0 || limit > 100) return Status::InvalidArgument("params.limit must be 1..100");
+    }
+    // Filters read further back, within a bound.
+    constexpr size_t kScanMax = 1000;
+    const bool filtered = !status.empty() || !client.empty();
+    json::array list;
+    for (const mp::Job& j : mp::ListJobs(app_->committed(), before, filtered ? kScanMax : limit)) {
+      if (!status.empty() && mp::JobStatusName(j.status) != status) continue;
+      if (!client.empty() && j.client.ToString() != client) continue;
+      if (list.size() >= limit) break;
+      json::object o = JobJson(j);
+      o.erase("spec");
+      list.push_back(std::move(o));
+    }
+    return json::value(json::object{{"height", blocks_->height()}, {"jobs", std::move(list)}});
+  });
+  rpc_->RegisterSync("job", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(uint64_t id, JobId(params));
+    std::optional<mp::Job> j = mp::GetJob(app_->committed(), id);
+    if (!j) return Status::NotFound("no job " + std::to_string(id) + "; `agora job list` lists them");
+    json::object out = JobJson(*j);
+    json::array tasks;
+    // The tasks of every round so far: at most R × K, bounded by the spec.
+    for (const auto& [tid, t] : mp::TasksOf(app_->committed(), id, 100'000)) {
+      if (tid.round == j->round) tasks.push_back(TaskJson(tid, t));
+    }
+    out["current_round_tasks"] = std::move(tasks);
+    out["height"] = blocks_->height();
+    return json::value(std::move(out));
+  });
+  rpc_->RegisterSync("tasks", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(uint64_t id, JobId(params));
+    if (!mp::GetJob(app_->committed(), id)) return Status::NotFound("no job " + std::to_string(id));
+    json::array tasks;
+    for (const auto& [tid, t] : mp::TasksOf(app_->committed(), id, 100'000)) {
+      tasks.push_back(TaskJson(tid, t));
+    }
+    return json::value(
+        json::object{{"height", blocks_->height()}, {"job", id}, {"tasks", std::move(tasks)}});
+  });
+}
+
+}  // namespace agora::node

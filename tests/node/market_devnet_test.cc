@@ -1,0 +1,143 @@
+// The market end to end on four real agorad processes, through the `agora`
+// CLI: two providers stake and register, a client submits a job file, and
+// the scheduler assigns the round's tasks to both providers (one slot each);
+// bad input gets clear errors; the job is cancelled and its escrow comes
+// back once nothing runs. (Training and verification come with their own
+// issues.)
+#include <fstream>
+
+#include "node/cli/cli_util.h"
+#include "node/config.h"
+#include "tests/node/devnet_fixture.h"
+
+namespace agora::node {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using agora::testing::CommandResult;
+using agora::testing::RunCommand;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::DevnetTest;
+
+class MarketDevnetTest : public DevnetTest {
+ protected:
+  CommandResult Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {AGORA_CLI_PATH, "--node", urls_[0], "--json"});
+    return RunCommand(args);
+  }
+  fs::path KeyFile(int sender) {
+    const fs::path p = dir_.path() / ("sender" + std::to_string(sender) + ".json");
+    if (!fs::exists(p)) {
+      EXPECT_TRUE(WriteNodeKey(p, senders_[sender]).ok());
+    }
+    return p;
+  }
+};
+
+TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
+  // A job file with the data given by hash and size.
+  const fs::path job_file = dir_.path() / "job.toml";
+  {
+    std::ofstream f(job_file);
+    f << "[model]\npreset = \"tiny\"\n"
+      << "[data]\nhash = \"" << Blake2b256(AsBytes("the data")).ToHex() << "\"\nbytes = 100000\n"
+      << "[schedule]\nrounds = 2\nworkers = 2\ninner_steps = 50\ncheckpoint_interval = 10\n";
+  }
+  // 1. Two providers stake and register, one slot each.
+  for (int p = 0; p < 2; ++p) {
+    CommandResult stake = Cli({"tx", "stake", "20000000", "--key-file", KeyFile(p).string(), "--wait"});
+    ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
+    CommandResult reg =
+        Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
+             std::to_string(900 + 100 * p), "--endpoint", "http://127.0.0.1:900" + std::to_string(p),
+             "--key-file", KeyFile(p).string(), "--wait"});
+    ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+  }
+  CommandResult twice = Cli({"provider", "register", "--speed", "2", "--ask", "900", "--endpoint",
+                             "http://127.0.0.1:9000", "--key-file", KeyFile(0).string(), "--wait"});
+  EXPECT_NE(twice.exit_code, 0);
+  EXPECT_NE(twice.err.find("already_exists"), std::string::npos) << twice.err;
+  CommandResult unknown_class =
+      Cli({"provider", "register", "--hardware", "tpu", "--speed", "2", "--ask", "900",
+           "--endpoint", "http://x.example", "--key-file", KeyFile(3).string()});
+  EXPECT_NE(unknown_class.exit_code, 0);
+  EXPECT_NE(unknown_class.err.find("unknown hardware class 'tpu'"), std::string::npos)
+      << unknown_class.err;
+  CommandResult providers = Cli({"provider", "list"});
+  ASSERT_EQ(providers.exit_code, 0) << providers.err;
+  EXPECT_EQ(json::parse(providers.out).at("providers").as_array().size(), 2u) << providers.out;
+
+  // 2. A budget below what the tasks need at the maximum price is refused
+  // with the figure, before anything is signed.
+  CommandResult poor = Cli({"job", "submit", job_file.string(), "--budget", "1000", "--max-price",
+                            "1000", "--key-file", KeyFile(2).string(), "--wait"});
+  EXPECT_NE(poor.exit_code, 0);
+  EXPECT_NE(poor.err.find("it needs at least 88000 uagr"), std::string::npos) << poor.err;
+
+  // 3. The job: the scheduler gives one task to each provider.
+  const Address client = Address::FromPublicKey(senders_[2].public_key());
+  const uint64_t balance = Account(0, client).at("balance_uagr").to_number<uint64_t>();
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "200000",
+                              "--max-price", "1000", "--key-file", KeyFile(2).string(), "--wait"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  std::set<std::string> on;
+  json::value job;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (on.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    CommandResult status = Cli({"job", "status", "1"});
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    job = json::parse(status.out);
+    on.clear();
+    for (const json::value& t : job.at("current_round_tasks").as_array()) {
+      if (t.at("status").as_string() == "assigned") on.insert(std::string(t.at("provider").as_string()));
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  const std::set<std::string> both = {
+      Address::FromPublicKey(senders_[0].public_key()).ToString(),
+      Address::FromPublicKey(senders_[1].public_key()).ToString()};
+  EXPECT_EQ(on, both) << job;
+  EXPECT_EQ(job.at("status").as_string(), "running");
+  EXPECT_EQ(job.at("locked_uagr").to_number<uint64_t>(), 22u * 900 + 22u * 1000) << job;
+  for (int p = 0; p < 2; ++p) {
+    CommandResult ps = Cli({"provider", "status",
+                            Address::FromPublicKey(senders_[p].public_key()).ToString()});
+    ASSERT_EQ(ps.exit_code, 0) << ps.err;
+    const json::value v = json::parse(ps.out);
+    EXPECT_EQ(v.at("running").to_number<uint64_t>(), 1u);
+    EXPECT_EQ(v.at("collateral_locked_uagr").to_number<uint64_t>(),
+              2 * 22u * (900 + 100 * static_cast<uint64_t>(p)));
+  }
+  // A provider with a running task cannot leave; a stranger cannot cancel.
+  CommandResult leave = Cli({"provider", "deregister", "--key-file", KeyFile(0).string(), "--wait"});
+  EXPECT_NE(leave.exit_code, 0);
+  EXPECT_NE(leave.err.find("still run"), std::string::npos) << leave.err;
+  CommandResult stranger = Cli({"job", "cancel", "1", "--key-file", KeyFile(3).string(), "--wait"});
+  EXPECT_NE(stranger.exit_code, 0);
+  EXPECT_NE(stranger.err.find("only the client"), std::string::npos) << stranger.err;
+
+  // 4. Cancelled: no new work; with tasks still running, the escrow waits.
+  CommandResult cancel = Cli({"job", "cancel", "1", "--key-file", KeyFile(2).string(), "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+  CommandResult list = Cli({"job", "list", "--status", "cancelled"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const json::value listed = json::parse(list.out);
+  ASSERT_EQ(listed.at("jobs").as_array().size(), 1u);
+  EXPECT_EQ(listed.at("jobs").at(0).at("escrow_uagr").to_number<uint64_t>(), 200'000u);
+  EXPECT_EQ(Account(0, client).at("balance_uagr").to_number<uint64_t>(),
+            balance - 200'000 - 2 * testing::kFee);
+
+  // Hostile RPC parameters.
+  rpc::RpcError error;
+  Call(0, "job", json::object{{"id", 99}}, &error);
+  EXPECT_NE(error.message.find("no job 99"), std::string::npos) << error.message;
+  Call(0, "jobs", json::object{{"clint", "x"}}, &error);
+  EXPECT_NE(error.message.find("unknown parameter 'clint'"), std::string::npos) << error.message;
+  Call(0, "provider", json::object{{"address", "agora1nope"}}, &error);
+  EXPECT_NE(error.message.find("address"), std::string::npos) << error.message;
+}
+
+}  // namespace
+}  // namespace agora::node
