@@ -16,6 +16,8 @@
 #include "consensus/core.h"
 #include "consensus/ledger/gov.h"
 #include "consensus/ledger/ledger.h"
+#include "consensus/ledger/marketplace.h"
+#include "market/pricing.h"
 #include "consensus/ledger/staking.h"
 #include "consensus/ledger/tx.h"
 #include "consensus/sim/fault_store.h"
@@ -51,6 +53,11 @@ constexpr uint64_t kGovSubmitHeight = 3;
 constexpr uint64_t kGovVotingBlocks = 6;
 constexpr uint64_t kGovEffectiveHeight = kGovSubmitHeight + 1 + kGovVotingBlocks + 5;
 constexpr uint64_t kGovTimeoutProposeMs = 2'000;
+// Market: a client account becomes a provider, another posts a small job;
+// with no verification yet, its tasks miss their deadlines and are
+// reassigned, exercising the market's EndBlock on every node.
+constexpr uint64_t kMarketProviderHeight = 2;
+constexpr uint64_t kMarketJobHeight = 4;
 
 // splitmix64: small, fast, and the same on every platform.
 class Rng {
@@ -307,6 +314,7 @@ class Simulation {
                           const Chain::Executed& executed);
   void ClientStep(uint32_t id, uint64_t height);
   void ClientGovernance(Node& reference, uint64_t height);
+  void ClientMarket(uint64_t height);
   void Submit(uint32_t account, const Msg& msg);
   std::vector<Tx> Reap(Node& node);
   void PrunePending(Node& node);
@@ -595,6 +603,10 @@ void Simulation::SetupLedger() {
   p.timeout_propose_ms = kTimeoutProposeMs;
   p.gov_deposit_blocks = 5;
   p.gov_voting_blocks = kGovVotingBlocks;
+  // Short deadlines, so tasks miss, are reassigned and the job runs out of
+  // attempts within a run.
+  p.deadline_slack_ppm = 0;
+  p.deadline_min_blocks = 2;
   Bytes beacon_seed;
   PutU64BigEndian(beacon_seed, options_.seed);
   g.beacon_seed = Blake2b256(beacon_seed);
@@ -1214,6 +1226,7 @@ void Simulation::ClientStep(uint32_t id, uint64_t height) {
     }
   }
   ClientGovernance(reference, height);
+  ClientMarket(height);
   // Senders: honest validators' operators and the plain accounts. Byzantine
   // validators never change their stake, and honest ones unstake only what
   // the client staked, so Byzantine power stays below 1/3.
@@ -1262,6 +1275,27 @@ void Simulation::ClientGovernance(Node& reference, uint64_t height) {
     if (staking::GetStake(reference.ledger->committed(), accounts_[a].address) == 0) continue;
     const bool byzantine = a < n && nodes_[a].behaviour != Behaviour::kHonest;
     Submit(a, MsgVote{p->id, byzantine ? VoteOption::kNo : VoteOption::kYes});
+  }
+}
+
+void Simulation::ClientMarket(uint64_t height) {
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  const uint32_t provider = n + 1, client = n + 2;
+  if (height == kMarketProviderHeight) {
+    accounts_[provider].staked_uagr += 20 * kUagr;
+    Submit(provider, MsgStake{20 * kUagr});
+    Submit(provider, MsgRegisterProvider{ProviderOffer{market::HardwareClass::kCpu, 100, 2, 1'000,
+                                                       "http://127.0.0.1:9000"}});
+  }
+  if (height == kMarketJobHeight) {
+    market::JobSpec spec;
+    spec.dataset_hash = Blake2b256(AsBytes("sim data"));
+    spec.dataset_bytes = 100'000;
+    spec.rounds = 2;
+    spec.workers = 2;
+    const uint64_t need =
+        market::BudgetNeeded(market::TaskCount(spec), market::TaskWorkWu(spec), 2'000).value();
+    Submit(client, MsgPostJob{spec, 2 * need, 2'000});
   }
 }
 
@@ -1555,6 +1589,8 @@ void Simulation::ObserveFirstCommit(uint32_t id, const proto::Block& block,
   }
   result_.set_changes += executed.end.set_changes.size();
   for (const consensus::Event& e : executed.end.events) {
+    if (e.type == "task_assigned") ++result_.tasks_assigned;
+    if (e.type == "task_missed") ++result_.tasks_missed;
     if (e.type != "param_changed") continue;
     if (result_.gov_applied_height == 0) ++result_.proposals_applied;
     result_.gov_applied_height = height;
@@ -1740,7 +1776,9 @@ SimResult Simulation::Run() {
                        std::to_string(r.set_changes) + " txs=" + std::to_string(r.txs_committed) +
                        " synced=" + std::to_string(r.blocks_synced) + " writes_lost=" +
                        std::to_string(r.writes_lost) + " gov_applied_at=" +
-                       std::to_string(r.gov_applied_height);
+                       std::to_string(r.gov_applied_height) + " tasks_assigned=" +
+                       std::to_string(r.tasks_assigned) + " tasks_missed=" +
+                       std::to_string(r.tasks_missed);
   }
   return result_;
 }

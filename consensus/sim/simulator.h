@@ -108,6 +108,9 @@ struct SimResult {
   // applied within the run).
   uint64_t proposals_applied = 0;
   uint64_t gov_applied_height = 0;
+  // Market: assignments made and deadlines missed (tasks reassigned).
+  uint64_t tasks_assigned = 0;
+  uint64_t tasks_missed = 0;
 };
 
 SimResult RunSimulation(const SimOptions& options);

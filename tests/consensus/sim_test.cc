@@ -151,7 +151,7 @@ SimOptions ChainOptions(uint64_t seed, FaultMix mix, uint64_t heights) {
 // What the chain-mode sweep saw, summed over its runs.
 struct ChainFigures {
   uint64_t runs = 0, joins = 0, jails = 0, unjails = 0, tombstones = 0, slash_delay_max = 0;
-  uint64_t gov_applied = 0;
+  uint64_t gov_applied = 0, market_runs = 0;
 };
 
 // 60 seeds across the seven live mixes with real blocks over a Ledger per
@@ -160,7 +160,8 @@ struct ChainFigures {
 // equivocation an honest node saw tombstoned within kSlashDelayMaxHeights,
 // and liveness; a validator created by a transaction joins as a node, one
 // goes offline, is jailed for downtime and unjails, and a governance
-// proposal changes the propose timeout of every node at one height.
+// proposal changes the propose timeout of every node at one height, and a
+// provider is assigned a job's tasks, which miss and are reassigned.
 TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   ChainFigures f;
   for (uint64_t seed = 200001; seed < 200061; ++seed) {
@@ -175,6 +176,7 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
     f.tombstones += r.tombstones;
     f.slash_delay_max = std::max(f.slash_delay_max, r.slash_delay_max_heights);
     f.gov_applied += r.proposals_applied;
+    if (r.tasks_assigned > 0 && r.tasks_missed > 0) ++f.market_runs;
   }
   // The scripted events happen in most runs, not only in one.
   EXPECT_GE(f.joins, f.runs * 9 / 10);
@@ -186,6 +188,8 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   // every honest node at the height it named (the simulator checks the
   // height and each node's timeout after every block).
   EXPECT_GE(f.gov_applied, f.runs * 9 / 10);
+  // The market's EndBlock assigns and reassigns under the faults too.
+  EXPECT_GE(f.market_runs, f.runs * 9 / 10);
 }
 
 // One clean run shows each step of a validator's life on the ledger: a new
@@ -203,6 +207,10 @@ TEST(SimChainTest, ValidatorsJoinGetJailedUnjailAndGetSlashed) {
   EXPECT_GT(r.blocks_synced, 0u) << r.summary;  // the joiner and the returning validator
   EXPECT_EQ(r.proposals_applied, 1u) << r.summary;
   EXPECT_GT(r.gov_applied_height, 0u) << r.summary;
+  // Two tasks, three attempts each (market.task_attempts_max), every one
+  // missing its deadline: six assignments, six misses, then the job fails.
+  EXPECT_EQ(r.tasks_assigned, 6u) << r.summary;
+  EXPECT_EQ(r.tasks_missed, 6u) << r.summary;
 
   // Double voters are drawn by the seed; the first Byzantine seeds have some.
   uint64_t tombstones = 0;
