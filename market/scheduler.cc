@@ -1,8 +1,10 @@
 #include "market/scheduler.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "market/pricing.h"
 
@@ -28,6 +30,12 @@ struct Pool {
   std::vector<size_t> order;  // providers by effective cost, then speed, then tie key
   std::vector<uint32_t> slots;
   std::vector<uint64_t> collateral;
+  // Per hardware class (index 0: any class), over providers that could take
+  // anything at the start of the call: the lowest ask and the most free
+  // collateral. Both only get worse as tasks are assigned, so a task that
+  // fails them fails every provider, in O(1).
+  std::array<uint64_t, kHardwareClassMax + 1> min_ask;
+  std::array<uint64_t, kHardwareClassMax + 1> max_collateral;
 
   explicit Pool(const ScheduleInput& input)
       : in(input), order(input.providers.size()), slots(input.providers.size()),
@@ -41,6 +49,19 @@ struct Pool {
       slots[i] = p.free_slots;
       collateral[i] = p.collateral_free_uagr;
     }
+    min_ask.fill(UINT64_MAX);
+    max_collateral.fill(0);
+    for (size_t i = 0; i < order.size(); ++i) {
+      const ProviderOffer& p = in.providers[i];
+      if (p.free_slots == 0 || p.reputation_ppm < in.reputation_min_ppm || p.speed_wu_per_s == 0) {
+        continue;
+      }
+      for (size_t c : {size_t{0}, static_cast<size_t>(p.hardware)}) {
+        if (c > kHardwareClassMax) continue;
+        min_ask[c] = std::min(min_ask[c], p.ask_uagr_per_wu);
+        max_collateral[c] = std::max(max_collateral[c], p.collateral_free_uagr);
+      }
+    }
     std::iota(order.begin(), order.end(), size_t{0});
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
       if (cost[a] != cost[b]) return cost[a] < cost[b];
@@ -50,14 +71,23 @@ struct Pool {
     });
   }
 
+  // False if no provider can take `t` whatever happens in this call.
+  bool Possible(const OpenTask& t) const {
+    const size_t c = t.tier == Tier::kExact ? 0 : static_cast<size_t>(t.hardware);
+    if (c > kHardwareClassMax || min_ask[c] > t.price_max_per_wu) return false;
+    Result<uint64_t> cheapest = TaskPrice(t.work_wu, min_ask[c]);
+    return cheapest.ok() && Collateral(*cheapest, in.collateral_ppm) <= max_collateral[c];
+  }
+
   // The provider for `t` and what it locks, or nullopt. `band` > 0 prefers
-  // speeds within [band / 2, 2 × band].
-  std::optional<Assignment> Pick(const OpenTask& t, uint64_t band, bool fair_round) {
+  // speeds within [band / 2, 2 × band]. Never the client itself.
+  std::optional<Assignment> Pick(const OpenTask& t, const Bytes& client, uint64_t band,
+                                 bool fair_round) {
     std::optional<Assignment> any, in_band;
     for (size_t i : order) {
       const ProviderOffer& p = in.providers[i];
       if (slots[i] == 0 || p.reputation_ppm < in.reputation_min_ppm || !Fits(t, p.hardware) ||
-          p.ask_uagr_per_wu > t.price_max_per_wu || p.speed_wu_per_s == 0) {
+          p.ask_uagr_per_wu > t.price_max_per_wu || p.speed_wu_per_s == 0 || p.id == client) {
         continue;
       }
       Result<uint64_t> price = TaskPrice(t.work_wu, p.ask_uagr_per_wu);
@@ -101,6 +131,11 @@ std::vector<Assignment> Schedule(const ScheduleInput& in) {
   }
   // The speed chosen for each (job, round) so far, this call included.
   std::map<std::pair<uint64_t, uint32_t>, uint64_t> round_speed;
+  // Jobs no provider took in this call: their other tasks would fail the
+  // same checks (same work, price, tier), so they are skipped for free.
+  std::set<uint64_t> dead;
+  // Only full scans of the providers count against the bound; O(1) skips
+  // do not, so unassignable tasks cannot use it up.
   size_t considered = 0;
   const size_t considered_max = 4 * in.assignments_max;
   while (!active.empty() && out.size() < in.assignments_max && considered < considered_max) {
@@ -113,17 +148,22 @@ std::vector<Assignment> Schedule(const ScheduleInput& in) {
     }
     const size_t t = active[best];
     const OpenTask& task = in.tenants[t].open[next[t]];
-    ++considered;
-    const auto key = std::make_pair(task.job, task.round);
-    uint64_t band = task.round_speed_wu_per_s;
-    if (auto it = round_speed.find(key); it != round_speed.end()) band = it->second;
-    std::optional<Assignment> a = pool.Pick(task, band, /*fair_round=*/true);
-    if (a) {
+    std::optional<Assignment> a;
+    if (!dead.count(task.job) && pool.Possible(task)) {
+      ++considered;
+      const auto key = std::make_pair(task.job, task.round);
+      uint64_t band = task.round_speed_wu_per_s;
+      if (auto it = round_speed.find(key); it != round_speed.end()) band = it->second;
+      a = pool.Pick(task, in.tenants[t].id, band, /*fair_round=*/true);
+      if (a && band == 0) round_speed[key] = in.providers[a->provider].speed_wu_per_s;
+    }
+    if (!a) {
+      dead.insert(task.job);
+    } else {
       a->tenant = t;
       a->task = next[t];
       pool.Take(*a);
       ++load[t];
-      if (band == 0) round_speed[key] = in.providers[a->provider].speed_wu_per_s;
       out.push_back(*a);
     }
     if (++next[t] >= in.tenants[t].open.size()) active.erase(active.begin() + best);
@@ -139,7 +179,8 @@ std::vector<Assignment> ScheduleFifo(const ScheduleInput& in,
   for (const auto& [t, k] : arrival) {
     if (out.size() >= in.assignments_max || considered >= 4 * in.assignments_max) break;
     ++considered;
-    std::optional<Assignment> a = pool.Pick(in.tenants[t].open[k], 0, /*fair_round=*/false);
+    std::optional<Assignment> a =
+        pool.Pick(in.tenants[t].open[k], in.tenants[t].id, 0, /*fair_round=*/false);
     if (!a) continue;
     a->tenant = t;
     a->task = k;

@@ -19,8 +19,13 @@
 //  * Ties (equal cost, equal speed; equal tenant shares) break by
 //    BLAKE2b(beacon || id): fair across blocks, unpredictable before the
 //    beacon.
+//  * Never the client's own account as its provider.
 //  * Bounded work: at most `assignments_max` assignments and
-//    4 × assignments_max tasks considered per call, O(providers) each.
+//    4 × assignments_max full scans of the providers per call. A task that
+//    no provider could take (its maximum price below every ask of its
+//    class, its collateral above every provider's free stake) is skipped in
+//    O(1), as are the other tasks of a job no provider took in this call,
+//    so unassignable jobs cannot use up the bound.
 //
 // Thread safety: free functions.
 #ifndef AGORA_MARKET_SCHEDULER_H_

@@ -148,10 +148,18 @@ void Node::Impl::RegisterMarketRpc() {
       }
       if (o->if_contains("status")) {
         AGORA_ASSIGN_OR_RETURN(status, StringParam(*o, "status"));
+        bool known = false;
+        for (uint32_t s = 1; s <= 5; ++s) known |= mp::JobStatusName(static_cast<mp::JobStatus>(s)) == status;
+        if (!known) {
+          return Status::InvalidArgument(
+              "params.status must be open, running, finished, cancelled or failed");
+        }
       }
       if (o->if_contains("client")) {
         AGORA_ASSIGN_OR_RETURN(client, StringParam(*o, "client"));
-        if (!Address::Parse(client).ok()) return Status::InvalidArgument("params.client: not an address");
+        auto parsed = Address::Parse(client);
+        if (!parsed.ok()) return Status::InvalidArgument("params.client: not an address");
+        client = parsed->ToString();  // canonical form
       }
       if (limit == 0 || limit > 100) return Status::InvalidArgument("params.limit must be 1..100");
     }
@@ -175,23 +183,36 @@ void Node::Impl::RegisterMarketRpc() {
     if (!j) return Status::NotFound("no job " + std::to_string(id) + "; `agora job list` lists them");
     json::object out = JobJson(*j);
     json::array tasks;
-    // The tasks of every round so far: at most R × K, bounded by the spec.
-    for (const auto& [tid, t] : mp::TasksOf(app_->committed(), id, 100'000)) {
-      if (tid.round == j->round) tasks.push_back(TaskJson(tid, t));
+    for (const auto& [tid, t] : mp::RoundTasks(app_->committed(), id, j->round)) {
+      tasks.push_back(TaskJson(tid, t));
     }
     out["current_round_tasks"] = std::move(tasks);
     out["height"] = blocks_->height();
     return json::value(std::move(out));
   });
+  // Every task of a job so far, a round at a time: {id, round?} (default:
+  // every round up to the current one, at most 100 rounds per call).
   rpc_->RegisterSync("tasks", [this](const json::value& params) -> Result<json::value> {
-    AGORA_ASSIGN_OR_RETURN(uint64_t id, JobId(params));
-    if (!mp::GetJob(app_->committed(), id)) return Status::NotFound("no job " + std::to_string(id));
-    json::array tasks;
-    for (const auto& [tid, t] : mp::TasksOf(app_->committed(), id, 100'000)) {
-      tasks.push_back(TaskJson(tid, t));
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"id", "from_round"}));
+    AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Param(*o, "id"));
+    uint64_t from = 0;
+    if (o->if_contains("from_round")) {
+      AGORA_ASSIGN_OR_RETURN(from, U64Param(*o, "from_round"));
     }
-    return json::value(
-        json::object{{"height", blocks_->height()}, {"job", id}, {"tasks", std::move(tasks)}});
+    std::optional<mp::Job> j = mp::GetJob(app_->committed(), id);
+    if (!j) return Status::NotFound("no job " + std::to_string(id));
+    constexpr uint64_t kRoundsPerCall = 100;
+    json::array tasks;
+    uint64_t r = from;
+    for (; r <= j->round && r < from + kRoundsPerCall; ++r) {
+      for (const auto& [tid, t] : mp::RoundTasks(app_->committed(), id, static_cast<uint32_t>(r))) {
+        tasks.push_back(TaskJson(tid, t));
+      }
+    }
+    json::object out{{"height", blocks_->height()}, {"job", id}, {"tasks", std::move(tasks)}};
+    if (r <= j->round) out["next_round"] = r;  // call again with from_round
+    return json::value(std::move(out));
   });
 }
 

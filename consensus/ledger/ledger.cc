@@ -233,7 +233,7 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
             return marketplace::HandleDeregisterProvider(state, tx.sender);
           },
           [&](const MsgPostJob& m) {
-            return marketplace::HandlePostJob(state, ctx_.height, tx.sender, m);
+            return marketplace::HandlePostJob(state, params_, ctx_.height, tx.sender, m);
           },
           [&](const MsgCancelJob& m) {
             return marketplace::HandleCancelJob(state, ctx_.height, tx.sender, m);

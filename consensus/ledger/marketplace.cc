@@ -24,6 +24,12 @@ constexpr std::string_view kOpenPrefix = "market/open/";
 constexpr std::string_view kTenantPrefix = "market/tenant/";
 constexpr std::string_view kDeadlinePrefix = "market/deadline/";
 constexpr std::string_view kCursorKey = "market/cursor";
+constexpr std::string_view kExpirePrefix = "market/expire/";
+constexpr std::string_view kRepPrefix = "market/rep/";
+// Deadlines due at one height: an assignment whose deadline height is full
+// moves to the next one with room, so one EndBlock handles at most this
+// many misses.
+constexpr size_t kDeadlinesPerHeightMax = 1'024;
 constexpr size_t kRecordBytesMax = 64u << 10;
 
 std::string WithU64(std::string s, uint64_t v) {
@@ -49,6 +55,10 @@ std::string OpenKey(const Address& client, const TaskId& t) {
   return WithAddress(std::string(kOpenPrefix), client) + TaskSuffix(t);
 }
 std::string TenantKey(const Address& client) { return WithAddress(std::string(kTenantPrefix), client); }
+std::string ExpireKey(uint64_t height, uint64_t job) {
+  return WithU64(WithU64(std::string(kExpirePrefix), height), job);
+}
+std::string RepKey(const Address& a) { return WithAddress(std::string(kRepPrefix), a); }
 std::string DeadlineKey(uint64_t height, const TaskId& t) {
   return WithU64(std::string(kDeadlinePrefix), height) + TaskSuffix(t);
 }
@@ -233,6 +243,14 @@ void Close(StateBuffer& state, Job& j, JobStatus status, uint64_t height, std::s
   }
   j.escrow_uagr = 0;
   j.refunded_uagr += refund;
+  const std::string active = ClientJobsKey(j.client);
+  const uint64_t n = state.GetU64(active);
+  AGORA_CHECK(n > 0);
+  if (n == 1) {
+    state.Delete(active);
+  } else {
+    state.SetU64(active, n - 1);
+  }
   j.status = status;
   j.ended_height = height;
   j.outcome = std::move(outcome);
@@ -341,8 +359,9 @@ void Miss(StateBuffer& state, const Params& params, uint64_t height, const TaskI
   AGORA_CHECK_MSG(s.ok(), "deadline index names task " + TaskName(id) + ": " + s.status().message());
   Job& j = s->job.job;
   Provider& p = s->provider;
-  const uint64_t penalty = market::PartPpm(s->task.collateral_uagr, params.slash_late_ppm);
-  staking::BurnStake(state, p.address, std::min(penalty, staking::GetStake(state, p.address)));
+  const uint64_t penalty = std::min(market::PartPpm(s->task.collateral_uagr, params.slash_late_ppm),
+                                    staking::GetStake(state, p.address));
+  staking::BurnStake(state, p.address, penalty);
   Release(state, j, id, s->task, p);
   p.reputation_ppm =
       market::UpdateReputation(p.reputation_ppm, market::Outcome::kLate, ReputationRuleOf(params));
@@ -480,6 +499,11 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
     t.collateral_uagr = a.collateral_uagr;
     t.assigned_height = height;
     t.deadline_height = height + market::DeadlineBlocks(j.work_wu, p.offer.speed_wu_per_s, rule);
+    while (state.ScanPrefix(AsBytes(WithU64(std::string(kDeadlinePrefix), t.deadline_height)),
+                            kDeadlinesPerHeightMax)
+               .size() >= kDeadlinesPerHeightMax) {
+      ++t.deadline_height;
+    }
     ++t.attempts;
     PutTask(state, id, t);
     state.Delete(OpenKey(client, id));
@@ -582,6 +606,15 @@ std::vector<std::pair<TaskId, Task>> TasksOf(StateReader& state, uint64_t job, s
   return out;
 }
 
+std::vector<std::pair<TaskId, Task>> RoundTasks(StateReader& state, uint64_t job, uint32_t round) {
+  std::vector<std::pair<TaskId, Task>> out;
+  const std::string prefix = WithU32(WithU64(std::string(kTaskPrefix), job), round);
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(prefix), market::kWorkersMax)) {
+    out.emplace_back(TaskIdAt(ByteSpan(key).subspan(kTaskPrefix.size())), DecodeTask(value));
+  }
+  return out;
+}
+
 TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64_t height,
                                 const Address& sender, const MsgRegisterProvider& msg) {
   if (IsProvider(state, sender)) {
@@ -591,6 +624,11 @@ TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64
   if (staking::GetValidator(state, sender)) {
     return Fail(TxCode::kInvalidMessage,
                 "this account operates a validator; a provider needs an account of its own");
+  }
+  if (state.GetU64(ClientJobsKey(sender)) > 0) {
+    return Fail(TxCode::kInvalidMessage,
+                "this account has jobs that have not ended; a provider needs an account of its "
+                "own (one account, one role)");
   }
   const uint64_t stake = staking::GetStake(state, sender);
   if (stake < params.provider_stake_min_uagr) {
@@ -602,7 +640,12 @@ TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64
   Provider p;
   p.address = sender;
   p.offer = msg.offer;
+  // A provider that left keeps its reputation: leaving and coming back
+  // never raises it.
   p.reputation_ppm = params.reputation_start_ppm;
+  if (std::optional<Bytes> kept = state.Get(RepKey(sender))) {
+    p.reputation_ppm = std::min(p.reputation_ppm, ReadU64(*kept, 0));
+  }
   p.registered_height = height;
   PutProvider(state, p);
   TxResult r;
@@ -641,6 +684,7 @@ TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender) {
                                          "they end (lower its capacity to take no new ones)");
   }
   AGORA_CHECK(staking::GetLocked(state, sender) == 0);
+  state.SetU64(RepKey(sender), p->reputation_ppm);
   state.Delete(ProviderKey(sender));
   state.Delete(FreeKey(sender));
   TxResult r;
@@ -648,7 +692,7 @@ TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender) {
   return r;
 }
 
-TxResult HandlePostJob(StateBuffer& state, uint64_t height,
+TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height,
                        const Address& sender, const MsgPostJob& msg) {
   if (IsProvider(state, sender) || staking::GetValidator(state, sender)) {
     return Fail(TxCode::kInvalidMessage,
@@ -681,6 +725,8 @@ TxResult HandlePostJob(StateBuffer& state, uint64_t height,
   j.posted_height = height;
   state.SetU64(kNextJobKey, j.id + 1);
   AddEscrow(state, +1, msg.budget_uagr);
+  state.Set(ExpireKey(height + params.job_open_blocks_max, j.id), Bytes{});
+  state.SetU64(ClientJobsKey(sender), state.GetU64(ClientJobsKey(sender)) + 1);
   OpenRound(state, j);
   PutJob(state, j, 0);
   TxResult r;
@@ -723,10 +769,26 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
               std::vector<Event>* events) {
   // Deadlines first, so a missed task can be reassigned in this very block.
   const std::string due = WithU64(std::string(kDeadlinePrefix), height);
-  // Entries at one height come from one block's assignments: at most
-  // market.assignments_per_block_max of them per assigning block.
-  for (const auto& [key, value] : state.ScanPrefix(AsBytes(due), 1'000'000)) {
+  // Assignment keeps at most kDeadlinesPerHeightMax entries per height.
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(due), kDeadlinesPerHeightMax)) {
     Miss(state, params, height, TaskIdAt(ByteSpan(key).subspan(due.size())), events);
+  }
+  // Jobs that no provider has taken for market.job_open_blocks_max blocks
+  // are refunded: an unassignable job must not hold its escrow forever.
+  const std::string expiring = WithU64(std::string(kExpirePrefix), height);
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(expiring), 1'000'000)) {
+    const uint64_t id = ReadU64(key, expiring.size());
+    state.Delete(std::string(key.begin(), key.end()));
+    std::optional<JobWithSpeed> js = LoadJob(state, id);
+    AGORA_CHECK(js.has_value());
+    Job& j = js->job;
+    if (j.status != JobStatus::kOpen) continue;  // assigned once: it runs its course
+    CancelOpen(state, j, TaskStatus::kCancelled);
+    Close(state, j, JobStatus::kCancelled, height,
+          "expired: no provider took a task within " + std::to_string(params.job_open_blocks_max) +
+              " blocks",
+          events);
+    PutJob(state, j, js->round_speed);
   }
   Schedule(state, params, height, beacon, events);
 }

@@ -23,6 +23,9 @@
 //   market/tenant/<client>               u64 tasks running for the client
 //   market/deadline/<height u64><id><round><worker>  ""
 //   market/cursor                        the tenant the next scheduling starts after
+//   market/expire/<height><id>           "" jobs refunded if still unassigned then
+//   market/rep/<addr>                    u64 reputation kept after deregistration
+//   market/client_jobs/<addr>            u64 the client's jobs not yet ended
 //   market/total_escrow, market/validator_fees   u64 (conservation)
 //
 // Thread safety: free functions over the caller's buffer.
@@ -47,6 +50,13 @@ namespace agora::consensus::marketplace {
 inline constexpr std::string_view kTotalEscrowKey = "market/total_escrow";
 inline constexpr std::string_view kValidatorFeesKey = "market/validator_fees";
 inline constexpr std::string_view kJobPrefix = "market/job/";
+// Jobs of a client that have not ended (u64): such an account may not
+// become a provider or a validator (one account, one role).
+inline std::string ClientJobsKey(const Address& a) {
+  std::string k = "market/client_jobs/";
+  k.append(a.bytes().begin(), a.bytes().end());
+  return k;
+}
 // Bounds on one EndBlock's reading: providers with a free slot, and
 // tenants with open tasks looked at (the next block goes on from there).
 inline constexpr size_t kProvidersScanMax = 100'000;
@@ -130,13 +140,15 @@ std::vector<Job> ListJobs(StateReader& state, uint64_t before, size_t limit);
 std::optional<Task> GetTask(StateReader& state, const TaskId& id);
 // The tasks of a job created so far (rounds up to the current one).
 std::vector<std::pair<TaskId, Task>> TasksOf(StateReader& state, uint64_t job, size_t limit);
+// The K tasks of one round (none if the round has not opened).
+std::vector<std::pair<TaskId, Task>> RoundTasks(StateReader& state, uint64_t job, uint32_t round);
 
 TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64_t height,
                                 const Address& sender, const MsgRegisterProvider& msg);
 TxResult HandleUpdateProvider(StateBuffer& state, const Address& sender,
                               const MsgUpdateProvider& msg);
 TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender);
-TxResult HandlePostJob(StateBuffer& state, uint64_t height,
+TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height,
                        const Address& sender, const MsgPostJob& msg);
 TxResult HandleCancelJob(StateBuffer& state, uint64_t height, const Address& sender,
                          const MsgCancelJob& msg);

@@ -66,6 +66,7 @@ struct Params {
   uint64_t deadline_min_blocks = 10;
   uint64_t assignments_per_block_max = 64;
   uint64_t task_attempts_max = 3;
+  uint64_t job_open_blocks_max = 1'000;
 };
 
 struct ParamSpec {

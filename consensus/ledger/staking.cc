@@ -238,11 +238,13 @@ TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_
   if (GetValidator(state, sender)) {
     return Fail(TxCode::kAlreadyExists, "this account already operates a validator");
   }
-  if (state.Get(WithBytes("market/prov/", sender.bytes()))) {
+  if (state.Get(WithBytes("market/prov/", sender.bytes())) ||
+      state.Get(WithBytes("market/client_jobs/", sender.bytes()))) {
     // PROTOCOL.md §1: one account, one role; a validator never checks work
     // its own account did.
     return Fail(TxCode::kInvalidMessage,
-                "this account is a provider; a validator needs an account of its own");
+                "this account is a provider or has jobs that have not ended; a validator needs "
+                "an account of its own");
   }
   if (state.Get(ValidatorByKeyKey(msg.consensus_key))) {
     return Fail(TxCode::kAlreadyExists, "consensus key " + msg.consensus_key.ToHex() +

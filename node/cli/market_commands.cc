@@ -2,7 +2,9 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <toml++/toml.h>
 
@@ -101,6 +103,35 @@ Result<market::JobSpec> ReadJobFile(const fs::path& path) {
       return Status::InvalidArgument("job file: unknown section [" + std::string(key.str()) +
                                      "]; sections are model, data, schedule, verification, "
                                      "optimizer");
+    }
+  }
+  // Unknown keys (a misspelt `round = 4`) and wrong types are refused, not
+  // silently replaced by defaults.
+  static const std::map<std::string, std::vector<std::string>> kKeys = {
+      {"model", {"preset", "vocab", "context", "layers", "heads", "width", "batch"}},
+      {"data", {"file", "hash", "bytes"}},
+      {"schedule", {"seed", "rounds", "workers", "inner_steps", "checkpoint_interval"}},
+      {"verification", {"tier", "hardware", "spot_checks"}},
+      {"optimizer", {"lr_max", "lr_min", "warmup_steps", "beta1", "beta2", "eps", "weight_decay",
+                     "clip_norm"}}};
+  for (const auto& [section, keys] : kKeys) {
+    const toml::table* tab = t[section].as_table();
+    if (t.contains(section) && tab == nullptr) {
+      return Status::InvalidArgument("job file: [" + section + "] must be a table");
+    }
+    if (tab == nullptr) continue;
+    for (const auto& [key, value] : *tab) {
+      if (std::find(keys.begin(), keys.end(), std::string(key.str())) == keys.end()) {
+        return Status::InvalidArgument("job file: unknown key '" + std::string(key.str()) +
+                                       "' in [" + section + "]");
+      }
+    }
+  }
+  for (const char* key : {"model.preset", "data.file", "data.hash", "verification.tier",
+                          "verification.hardware"}) {
+    const toml::node* n = t.at_path(key).node();
+    if (n != nullptr && !n->is_string()) {
+      return Status::InvalidArgument(std::string("job file: ") + key + " must be a string");
     }
   }
   market::JobSpec s;

@@ -258,6 +258,59 @@ TEST(MarketLedgerTest, PriceNeverAboveTheMaximumAndBudgetChecked) {
   EXPECT_EQ(m.Task({id, 0, 0}).price_uagr, work * 2000);
 }
 
+TEST(MarketLedgerTest, AJobNobodyTakesIsRefundedAfterItsWait) {
+  Params p = Market::Defaults();
+  p.job_open_blocks_max = 10;
+  Market m(p);
+  const uint64_t budget = 10 * kAgr;
+  const uint64_t balance = m.h().Balance(Key(4));
+  const uint64_t id = m.Post(4, TinySpec(1, 1), budget, 2000);  // no provider at all
+  const uint64_t posted = m.Job(id).posted_height;
+  m.h().RunTo(posted + 9);
+  EXPECT_EQ(m.Job(id).status, JobStatus::kOpen);
+  m.h().Run({});
+  const marketplace::Job j = m.Job(id);
+  EXPECT_EQ(j.status, JobStatus::kCancelled) << j.outcome;
+  EXPECT_NE(j.outcome.find("expired"), std::string::npos) << j.outcome;
+  EXPECT_EQ(m.h().Balance(Key(4)), balance - 10) << "the budget came back";
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kCancelled);
+  // A job that was assigned once runs its course instead.
+  m.Provider(1, 1000, 1, 1);
+  const uint64_t taken = m.Post(5, TinySpec(1, 1), budget, 2000);
+  m.h().RunTo(m.Job(taken).posted_height + 12);
+  EXPECT_NE(m.Job(taken).status, JobStatus::kCancelled);
+}
+
+TEST(MarketLedgerTest, LeavingAndComingBackNeverRaisesReputation) {
+  Market m;
+  m.Provider(1, 1000, 1, 1);
+  const uint64_t id = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
+  m.Verdict({id, 0, 0}, false);  // a failed check: reputation falls
+  const uint64_t low = m.Prov(1).reputation_ppm;
+  ASSERT_LT(low, m.params().reputation_start_ppm);
+  // The task was reassigned to it again; pass it so it may leave.
+  m.Verdict({id, 0, 0}, true);
+  const uint64_t after = m.Prov(1).reputation_ppm;
+  EXPECT_EQ(m.Send(1, MsgDeregisterProvider{}).code, TxCode::kOk);
+  EXPECT_EQ(m.Send(1, MsgRegisterProvider{Offer(1000)}).code, TxCode::kOk);
+  EXPECT_EQ(m.Prov(1).reputation_ppm, after) << "not reset to the start value";
+}
+
+TEST(MarketLedgerTest, AClientWithRunningJobsTakesNoOtherRole) {
+  Market m;
+  m.Provider(1, 1000, 1, 1);
+  const uint64_t id = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
+  ASSERT_EQ(m.Send(4, MsgStake{20 * kAgr}).code, TxCode::kOk);
+  const TxResult as_provider = m.Send(4, MsgRegisterProvider{Offer(1)});
+  EXPECT_EQ(as_provider.code, TxCode::kInvalidMessage);
+  EXPECT_NE(as_provider.log.find("jobs that have not ended"), std::string::npos);
+  EXPECT_EQ(m.Send(4, MsgCreateValidator{Key(201).public_key(), "c"}).code,
+            TxCode::kInvalidMessage);
+  m.Verdict({id, 0, 0}, true);  // the job finishes
+  EXPECT_EQ(m.Job(id).status, JobStatus::kFinished);
+  EXPECT_EQ(m.Send(4, MsgRegisterProvider{Offer(1)}).code, TxCode::kOk) << "free again";
+}
+
 TEST(MarketDecodeTest, MalformedOffersAndSpecsAreRefused) {
   const SecretKey k = Key(1);
   auto decode = [&](const Msg& msg) {

@@ -75,16 +75,46 @@ market::JobSpec RandomSpec(Rng& rng) {
 
 // Every invariant of the market over committed state; returns the first
 // broken one.
+std::string Key(std::string_view prefix, const Address& a) {
+  std::string k(prefix);
+  k.append(a.bytes().begin(), a.bytes().end());
+  return k;
+}
+
+std::string TaskSuffix(const marketplace::TaskId& id) {
+  Bytes b;
+  PutU64BigEndian(b, id.job);
+  for (uint32_t v : {id.round, id.worker}) {
+    for (int shift = 24; shift >= 0; shift -= 8) b.push_back(static_cast<uint8_t>(v >> shift));
+  }
+  return std::string(b.begin(), b.end());
+}
+
 std::string CheckInvariants(LedgerHarness& h) {
   StateReader& state = h.ledger().committed();
   const uint64_t height = h.ledger().Height();
-  std::map<Address, uint64_t> running, locked;
+  std::map<Address, uint64_t> running, locked, tenant_running, client_jobs;
   for (const marketplace::Job& j : marketplace::ListJobs(state, 0, SIZE_MAX)) {
     const std::string where = "job " + std::to_string(j.id) + " at height " + std::to_string(height);
     if (j.escrow_uagr < j.locked_uagr) return where + ": escrow below what it locks";
     uint64_t job_locked = 0, job_running = 0;
+    const bool active = j.status == JobStatus::kOpen || j.status == JobStatus::kRunning;
+    if (j.ended_height == 0) client_jobs[j.client] += 1;
+    bool anything_left = false;
     for (const auto& [id, t] : marketplace::TasksOf(state, j.id, SIZE_MAX)) {
+      const bool waiting = t.status == TaskStatus::kOpen || t.status == TaskStatus::kReassigned;
+      const bool indexed = state.Get(Key("market/open/", j.client) + TaskSuffix(id)).has_value();
+      if (indexed != (waiting && active)) return where + ": open index differs for a task";
+      if (active && (waiting || t.status == TaskStatus::kAssigned)) anything_left = true;
       if (t.status != TaskStatus::kAssigned) continue;
+      {
+        Bytes dk;
+        PutU64BigEndian(dk, t.deadline_height);
+        if (!state.Get("market/deadline/" + std::string(dk.begin(), dk.end()) + TaskSuffix(id))) {
+          return where + ": an assigned task has no deadline entry";
+        }
+      }
+      tenant_running[j.client] += 1;
       if (t.price_uagr > j.work_wu * j.price_max_uagr_per_wu) return where + ": price above the maximum";
       if (t.deadline_height <= height) return where + ": a task is still assigned past its deadline";
       job_locked += t.price_uagr;
@@ -95,11 +125,20 @@ std::string CheckInvariants(LedgerHarness& h) {
     if (job_locked != j.locked_uagr || job_running != j.running) {
       return where + ": locked/running differ from its tasks";
     }
+    if (active && !anything_left) return where + ": active with nothing open or running (stuck)";
     const bool ended = j.status != JobStatus::kOpen && j.status != JobStatus::kRunning;
     if (ended && j.running == 0 && j.escrow_uagr != 0) return where + ": ended with escrow left";
   }
+  for (const auto& [client, n] : tenant_running) {
+    if (state.GetU64(Key("market/tenant/", client)) != n) return "tenant running count differs";
+  }
+  for (const auto& [client, n] : client_jobs) {
+    if (state.GetU64(marketplace::ClientJobsKey(client)) != n) return "client job count differs";
+  }
   for (const marketplace::Provider& p : marketplace::ListProviders(state, SIZE_MAX)) {
     const std::string where = "provider " + p.address.ToString();
+    const bool free_key = state.Get(Key("market/free/", p.address)).has_value();
+    if (free_key != (p.running < p.offer.capacity_tasks)) return where + ": free index differs";
     if (p.running != running[p.address]) return where + ": running count differs from its tasks";
     // (A provider may lower its capacity below what runs; the scheduler
     // then gives it nothing until it is below again: checked in market_test.)

@@ -287,17 +287,42 @@ TEST(SchedulerTest, AssignmentsMaxRespected) {
   EXPECT_EQ(Schedule(in).size(), 10u);
 }
 
-TEST(SchedulerTest, TasksConsideredAreBounded) {
-  // 4 × assignments_max tasks are looked at per call: eight unassignable
-  // tasks (price cap below every ask) use the whole budget of max 2.
-  std::vector<OpenTask> tasks(8, Task(1));
+TEST(SchedulerTest, UnassignableTasksDoNotUseUpTheBound) {
+  // Tasks no provider can take (price cap below every ask) are skipped in
+  // O(1): 300 of them ahead of an assignable one, with a bound of 4 x 2
+  // scans, still leave it assigned.
+  std::vector<OpenTask> tasks(300, Task(1));
   for (OpenTask& t : tasks) t.price_max_per_wu = 0;
   tasks.push_back(Task(2));
   ScheduleInput in = Market({Provider("p", 1)}, {Tenant("t", tasks)});
   in.assignments_max = 2;
-  EXPECT_TRUE(Schedule(in).empty());
-  in.assignments_max = 3;
-  EXPECT_EQ(Schedule(in).size(), 1u);
+  const std::vector<Assignment> a = Schedule(in);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].task, 300u);
+  // Many idle tenants with unassignable jobs (load 0, served first) cannot
+  // starve a tenant that already runs tasks.
+  std::vector<TenantQueue> tenants;
+  for (int i = 0; i < 100; ++i) {
+    OpenTask t = Task(100 + static_cast<uint64_t>(i));
+    t.price_max_per_wu = 0;
+    tenants.push_back(Tenant("idle" + std::to_string(i), std::vector<OpenTask>(64, t)));
+  }
+  TenantQueue busy = Tenant("busy", {Task(7)});
+  busy.running = 5;
+  tenants.push_back(busy);
+  ScheduleInput crowded = Market({Provider("p", 1)}, tenants);
+  crowded.assignments_max = 1;
+  const std::vector<Assignment> b = Schedule(crowded);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].tenant, 100u);
+}
+
+TEST(SchedulerTest, AClientIsNeverItsOwnProvider) {
+  ScheduleInput in = Market({Provider("same", 1), Provider("other", 5)},
+                            {Tenant("same", {Task(1)})});
+  const std::vector<Assignment> a = Schedule(in);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].provider, 1u) << "the cheaper provider is the client itself";
 }
 
 TEST(SchedulerTest, FifoServesInArrivalOrder) {

@@ -85,6 +85,13 @@ class NodeProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
   const fs::path& home() const { return home_; }
+  // True once the process has ended by itself (it is then reaped).
+  bool Exited() {
+    if (pid_ <= 0) return false;
+    if (waitpid(pid_, nullptr, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    return true;
+  }
 
  private:
   fs::path home_;
@@ -100,6 +107,25 @@ class DevnetTest : public ::testing::Test {
     for (int i = 0; i < kSenders; ++i) {
       senders_.push_back(SecretKey::Generate());
     }
+    // `agora testnet` picks free ports, but another process on the machine
+    // (a test running beside this one) may take one before a node binds it:
+    // that node then exits with "Address already in use". Only that case
+    // is retried, with fresh ports.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (StartNetwork(attempt)) return;
+      if (HasFailure()) return;
+      ASSERT_TRUE(PortWasTaken()) << "a node exited before height 1 for another reason";
+      std::fprintf(stderr, "a port was taken before a node bound it; new ports (attempt %d)\n",
+                   attempt + 2);
+    }
+    FAIL() << "ports were taken three times in a row";
+  }
+
+  // Writes a network with `agora testnet` and starts it; true once every
+  // node has committed height 1, false if a node exited first.
+  bool StartNetwork(int attempt) {
+    nodes_.clear();
+    urls_.clear();
     std::vector<std::string> args = {AGORA_CLI_PATH,
                                      "--home",
                                      (dir_.path() / "cli").string(),
@@ -107,7 +133,9 @@ class DevnetTest : public ::testing::Test {
                                      "--validators",
                                      "4",
                                      "--dir",
-                                     (dir_.path() / "net").string(),
+                                     (dir_.path() / (attempt == 0 ? std::string("net")
+                                                                  : "net" + std::to_string(attempt)))
+                                         .string(),
                                      "--json"};
     for (std::string& extra : ExtraTestnetArgs()) args.push_back(std::move(extra));
     for (const auto& s : senders_) {
@@ -115,7 +143,8 @@ class DevnetTest : public ::testing::Test {
       args.push_back(Address::FromPublicKey(s.public_key()).ToString() + "=1000000000");
     }
     CommandResult r = RunCommand(args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    if (r.exit_code != 0) return false;
     json::value summary = json::parse(r.out);
     chain_id_ = std::string(summary.at("chain_id").as_string());
     for (const auto& n : summary.at("nodes").as_array()) {
@@ -123,7 +152,26 @@ class DevnetTest : public ::testing::Test {
       urls_.push_back(std::string(n.at("rpc").as_string()));
     }
     for (auto& n : nodes_) n->Start();
-    for (size_t i = 0; i < nodes_.size(); ++i) WaitForHeight(i, 1);
+    const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      while (Height(i) < 1) {
+        if (nodes_[i]->Exited()) return false;
+        EXPECT_LT(std::chrono::steady_clock::now(), deadline)
+            << "node " << i << " did not reach height 1; log: "
+            << (nodes_[i]->home() / "agorad.log").string();
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+    }
+    return true;
+  }
+
+  bool PortWasTaken() {
+    for (const auto& n : nodes_) {
+      const std::string log = agora::testing::ReadTextFile(n->home() / "agorad.log");
+      if (log.find("Address already in use") != std::string::npos) return true;
+    }
+    return false;
   }
 
   // The temporary homes go with the test: on a failure, show the end of
