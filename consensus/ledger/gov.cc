@@ -20,15 +20,8 @@ constexpr uint64_t kMillion = 1'000'000;
 // A proposal record is a few KB at most (title, text, 16 changes).
 constexpr size_t kRecordBytesMax = 16u << 10;
 
-std::string WithU64(std::string prefix, uint64_t v) {
-  Bytes b;
-  PutU64BigEndian(b, v);
-  prefix.append(b.begin(), b.end());
-  return prefix;
-}
 std::string WithAddress(std::string prefix, const Address& a) {
-  prefix.append(a.bytes().begin(), a.bytes().end());
-  return prefix;
+  return WithBytes(std::move(prefix), a.bytes());
 }
 std::string ProposalKey(uint64_t id) { return WithU64(std::string(kProposalPrefix), id); }
 std::string VotesOf(uint64_t id) { return WithU64(std::string(kVotePrefix), id); }

@@ -32,20 +32,7 @@ constexpr std::string_view kRepPrefix = "market/rep/";
 constexpr size_t kDeadlinesPerHeightMax = 1'024;
 constexpr size_t kRecordBytesMax = 64u << 10;
 
-std::string WithU64(std::string s, uint64_t v) {
-  Bytes b;
-  PutU64BigEndian(b, v);
-  s.append(b.begin(), b.end());
-  return s;
-}
-std::string WithU32(std::string s, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>(v >> shift));
-  return s;
-}
-std::string WithAddress(std::string s, const Address& a) {
-  s.append(a.bytes().begin(), a.bytes().end());
-  return s;
-}
+std::string WithAddress(std::string s, const Address& a) { return WithBytes(std::move(s), a.bytes()); }
 std::string TaskSuffix(const TaskId& t) { return WithU32(WithU32(WithU64("", t.job), t.round), t.worker); }
 std::string ProviderKey(const Address& a) { return WithAddress(std::string(kProviderPrefix), a); }
 std::string FreeKey(const Address& a) { return WithAddress(std::string(kFreePrefix), a); }

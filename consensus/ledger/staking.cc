@@ -8,15 +8,6 @@
 namespace agora::consensus::staking {
 namespace {
 
-std::string WithBytes(std::string prefix, ByteSpan b) {
-  prefix.append(b.begin(), b.end());
-  return prefix;
-}
-std::string WithU64(std::string prefix, uint64_t v) {
-  Bytes b = U64Bytes(v);
-  return WithBytes(std::move(prefix), b);
-}
-
 std::string StakeKey(const Address& a) { return WithBytes("staking/stake/", a.bytes()); }
 std::string UnbondPrefix(const Address& a) { return WithBytes("staking/unbond/", a.bytes()); }
 std::string UnbondKey(const Address& a, uint64_t done_at) { return WithU64(UnbondPrefix(a), done_at); }

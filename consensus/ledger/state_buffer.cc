@@ -94,4 +94,16 @@ void StateBuffer::MergeInto(StateBuffer* parent) const {
   for (const auto& [key, value] : changes_) parent->changes_[key] = value;
 }
 
+std::string WithBytes(std::string prefix, ByteSpan b) {
+  prefix.append(b.begin(), b.end());
+  return prefix;
+}
+
+std::string WithU64(std::string prefix, uint64_t v) { return WithBytes(std::move(prefix), U64Bytes(v)); }
+
+std::string WithU32(std::string prefix, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) prefix.push_back(static_cast<char>(v >> shift));
+  return prefix;
+}
+
 }  // namespace agora::consensus

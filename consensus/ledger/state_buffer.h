@@ -84,6 +84,12 @@ class StateBuffer final : public StateReader {
 Bytes U64Bytes(uint64_t v);
 uint64_t ReadU64(ByteSpan b, size_t offset);
 
+// State keys: a prefix followed by fixed-width parts, numbers big-endian so
+// that keys sort in numeric order ("gov/q/voting/" + height + id).
+std::string WithBytes(std::string prefix, ByteSpan b);
+std::string WithU64(std::string prefix, uint64_t v);
+std::string WithU32(std::string prefix, uint32_t v);
+
 }  // namespace agora::consensus
 
 #endif  // AGORA_CONSENSUS_LEDGER_STATE_BUFFER_H_

@@ -21,6 +21,7 @@ using gov::Tally;
 using testing::AddressOf;
 using testing::Key;
 using testing::LedgerHarness;
+using testing::DoubleSign;
 using testing::Signed;
 
 // ---------------------------------------------------------------- the tally
@@ -209,14 +210,6 @@ TEST(GovLedgerTest, ReVotesReplaceAndStakeIsCountedAtTheTally) {
       << "vote after the end of voting";
 }
 
-VerifiedEvidence DoubleSign(const SecretKey& key, uint64_t height) {
-  Vote a{VoteType::kPrevote, height, 0, Blake2b256(AsBytes("a")), 0, {}};
-  Vote b = a;
-  b.block = Blake2b256(AsBytes("b"));
-  a.signature = key.Sign({testing::kChain, SignKind::kPrevote}, a.SignBytes());
-  b.signature = key.Sign({testing::kChain, SignKind::kPrevote}, b.SignBytes());
-  return {Evidence{key.public_key(), a, b}, 10};
-}
 
 TEST(GovLedgerTest, ASlashedVoterCountsWithWhatIsLeft) {
   Params params = GovParams();

@@ -26,6 +26,16 @@ inline Tx Signed(const SecretKey& from, uint64_t nonce, const Msg& msg, uint64_t
   return DecodeTx(MakeTx(from, kChain, nonce, fee, msg), kChain).value();
 }
 
+// Evidence that `key` prevoted for two blocks at `height` (power 10).
+inline VerifiedEvidence DoubleSign(const SecretKey& key, uint64_t height) {
+  Vote a{VoteType::kPrevote, height, 0, Blake2b256(AsBytes("a")), 0, {}};
+  Vote b = a;
+  b.block = Blake2b256(AsBytes("b"));
+  a.signature = key.Sign({kChain, SignKind::kPrevote}, a.SignBytes());
+  b.signature = key.Sign({kChain, SignKind::kPrevote}, b.SignBytes());
+  return {Evidence{key.public_key(), a, b}, 10};
+}
+
 struct BlockRun {
   std::vector<TxResult> results;
   EndBlockResult end;

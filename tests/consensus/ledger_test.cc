@@ -12,6 +12,7 @@ namespace {
 using testing::AddressOf;
 using testing::Key;
 using testing::LedgerHarness;
+using testing::DoubleSign;
 using testing::Signed;
 
 Params FastParams() {
@@ -323,14 +324,6 @@ TEST(SlashingTest, ANewValidatorIsNotJudgedBeforeAWholeWindow) {
       << "height 1 has no last commit";
 }
 
-VerifiedEvidence DoubleSign(const SecretKey& key, uint64_t height) {
-  Vote a{VoteType::kPrevote, height, 0, Blake2b256(AsBytes("a")), 0, {}};
-  Vote b = a;
-  b.block = Blake2b256(AsBytes("b"));
-  a.signature = key.Sign({testing::kChain, SignKind::kPrevote}, a.SignBytes());
-  b.signature = key.Sign({testing::kChain, SignKind::kPrevote}, b.SignBytes());
-  return {Evidence{key.public_key(), a, b}, 10};
-}
 
 TEST(SlashingTest, DoubleSignSlashesStakeAndUnbondingAndTombstonesForGood) {
   LedgerHarness h(4, 0, FastParams(), 10'000'000);
