@@ -6,6 +6,8 @@
 #include <cstring>
 #include <utility>
 
+#include "common/merkle.h"
+
 namespace agora {
 namespace state_tree_internal {
 
@@ -60,8 +62,6 @@ using Children = std::array<ChildRef, 16>;
 using Kind = ChildRef::Kind;
 
 // Domain separation of the two kinds of hashed tree objects (docs/state.md).
-constexpr uint8_t kLeafTag = 0x00;
-constexpr uint8_t kNodeTag = 0x01;
 
 // Record families inside KeyPrefix::kStateTree: the first byte of a suffix.
 constexpr uint8_t kLatestRecord = 0x00;  // [00] -> latest committed version
@@ -81,21 +81,9 @@ constexpr size_t kPruneChunksPerStageMax = 64;
 // holding a NodeId), bucket slot, shared_ptr control block.
 constexpr size_t kCacheEntryOverheadBytes = 160;
 
-Hash256 HashLeaf(const StateLeaf& leaf) {
-  std::array<uint8_t, 1 + 2 * Hash256::kSize> buf;
-  buf[0] = kLeafTag;
-  std::memcpy(&buf[1], leaf.key_hash.bytes.data(), Hash256::kSize);
-  std::memcpy(&buf[1 + Hash256::kSize], leaf.value_hash.bytes.data(), Hash256::kSize);
-  return Blake2b256(buf);
-}
+Hash256 HashLeaf(const StateLeaf& leaf) { return merkle::HashLeaf(leaf.key_hash, leaf.value_hash); }
 
-Hash256 HashNode(const Hash256& left, const Hash256& right) {
-  std::array<uint8_t, 1 + 2 * Hash256::kSize> buf;
-  buf[0] = kNodeTag;
-  std::memcpy(&buf[1], left.bytes.data(), Hash256::kSize);
-  std::memcpy(&buf[1 + Hash256::kSize], right.bytes.data(), Hash256::kSize);
-  return Blake2b256(buf);
-}
+using merkle::HashNode;
 
 // Nibble `depth` of a key hash, high nibble of each byte first.
 unsigned Nibble(const Hash256& h, size_t depth) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/merkle.h"
 #include "kernels/ops.h"
 #include "trainer/checkpoint.h"
 
@@ -80,29 +81,7 @@ Result<std::vector<float>> DecodeInt8Blocks(ByteSpan encoded, size_t values_max)
   return values;
 }
 
-Hash256 MerkleRoot(std::span<const Hash256> leaves) {
-  if (leaves.empty()) return Hash256{};
-  std::vector<Hash256> level;
-  level.reserve(leaves.size());
-  for (const Hash256& leaf : leaves) {
-    Blake2b256Hasher hasher;
-    const uint8_t tag = 0;
-    hasher.Update(ByteSpan(&tag, 1)).Update(leaf.span());
-    level.push_back(hasher.Finish());
-  }
-  while (level.size() > 1) {
-    std::vector<Hash256> next;
-    for (size_t i = 0; i + 1 < level.size(); i += 2) {
-      Blake2b256Hasher hasher;
-      const uint8_t tag = 1;
-      hasher.Update(ByteSpan(&tag, 1)).Update(level[i].span()).Update(level[i + 1].span());
-      next.push_back(hasher.Finish());
-    }
-    if (level.size() % 2 == 1) next.push_back(level.back());
-    level = std::move(next);
-  }
-  return level[0];
-}
+Hash256 MerkleRoot(std::span<const Hash256> leaves) { return merkle::Root(leaves); }
 
 Status DilocoConfig::Validate() const {
   if (workers < 1 || workers > 1024) return Status::InvalidArgument("--workers must be in [1, 1024]");

@@ -46,9 +46,8 @@ size_t Int8BlocksEncodedBytes(size_t count, int block);
 
 // ---- commitment ----
 
-// Binary Merkle tree over checkpoint hashes: leaf = BLAKE2b(0x00 || hash),
-// node = BLAKE2b(0x01 || left || right); an odd node at the end of a level is
-// carried up unchanged. The root of no leaves is the zero hash.
+// The commitment: merkle::Root (common/merkle.h, the tree blocks and the
+// state share) over the checkpoint hashes; the zero hash for none.
 Hash256 MerkleRoot(std::span<const Hash256> leaves);
 
 // ---- the round ----

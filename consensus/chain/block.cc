@@ -2,40 +2,16 @@
 
 #include <algorithm>
 
+#include "common/merkle.h"
 #include "common/proto_codec.h"
 
 namespace agora::consensus {
-namespace {
-
-Hash256 RootOf(const Hash256* ids, size_t n) {
-  if (n == 1) {
-    Blake2b256Hasher h;
-    const uint8_t leaf = 0x00;
-    h.Update(ByteSpan(&leaf, 1));
-    h.Update(ids[0].bytes);
-    return h.Finish();
-  }
-  size_t split = 1;
-  while (split * 2 < n) split *= 2;
-  const Hash256 left = RootOf(ids, split), right = RootOf(ids + split, n - split);
-  Blake2b256Hasher h;
-  const uint8_t inner = 0x01;
-  h.Update(ByteSpan(&inner, 1));
-  h.Update(left.bytes);
-  h.Update(right.bytes);
-  return h.Finish();
-}
-
-}  // namespace
 
 Hash256 HeaderHash(const proto::BlockHeader& header) {
   return Blake2b256(EncodeDeterministic(header));
 }
 
-Hash256 TxRoot(const std::vector<Hash256>& tx_ids) {
-  if (tx_ids.empty()) return Blake2b256(ByteSpan());
-  return RootOf(tx_ids.data(), tx_ids.size());
-}
+Hash256 TxRoot(const std::vector<Hash256>& tx_ids) { return merkle::Root(tx_ids); }
 
 Hash256 CommitHash(const proto::Commit& commit) { return Blake2b256(EncodeDeterministic(commit)); }
 

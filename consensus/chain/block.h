@@ -23,9 +23,8 @@ inline constexpr size_t kBlockBytesMax = 8u << 20;
 
 Hash256 HeaderHash(const proto::BlockHeader& header);
 
-// Merkle root over transaction ids (RFC 6962 shape: leaves hashed with a
-// 0x00 prefix, inner nodes with 0x01, split at the largest power of two).
-// The root of no transactions is BLAKE2b-256 of the empty string.
+// merkle::Root over the transaction ids (common/merkle.h); the zero hash
+// for a block without transactions.
 Hash256 TxRoot(const std::vector<Hash256>& tx_ids);
 
 Hash256 CommitHash(const proto::Commit& commit);
