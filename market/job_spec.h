@@ -77,7 +77,8 @@ struct JobSpec {
 // Bounds (docs/market.md).
 inline constexpr uint32_t kRoundsMax = 10'000;
 inline constexpr uint32_t kWorkersMax = 64;
-inline constexpr uint32_t kInnerStepsMax = 1'000'000;
+// A CommitTask carries H losses (4 bytes each) in one 64 KiB transaction.
+inline constexpr uint32_t kInnerStepsMax = 8'192;
 inline constexpr uint64_t kDatasetBytesMax = uint64_t{1} << 40;
 
 // InvalidArgument naming the field and what it must be: the model's shape

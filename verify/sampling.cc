@@ -9,7 +9,7 @@ namespace {
 
 __extension__ typedef unsigned __int128 Wide;
 
-enum Purpose : uint32_t { kSegment = 1, kValidator = 2, kWitness = 3 };
+enum Purpose : uint32_t { kSegment = 1, kValidator = 2, kWitness = 3, kVrfSegment = 4, kVrfWitness = 5 };
 
 uint64_t Word(const Hash256& seed, const Bytes& task, uint32_t purpose, uint64_t counter) {
   Blake2b256Hasher h;
@@ -109,6 +109,41 @@ Result<std::vector<SegmentSample>> SampleSegments(const SampleRequest& r) {
     out.push_back(s);
   }
   return out;
+}
+
+std::optional<size_t> PickValidator(const Hash256& seed, const Bytes& task, uint32_t purpose,
+                                    uint64_t* counter, const std::vector<Candidate>& candidates,
+                                    const std::vector<size_t>& excluded) {
+  Wide total = 0;
+  std::vector<size_t> pool;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].weight == 0) continue;
+    if (std::find(excluded.begin(), excluded.end(), i) != excluded.end()) continue;
+    pool.push_back(i);
+    total += candidates[i].weight;
+  }
+  if (pool.empty()) return std::nullopt;
+  // Stakes sum below 2^64 (supply <= 2^62), so the draw fits.
+  uint64_t x = Draw(seed, task, purpose, counter, static_cast<uint64_t>(total));
+  for (size_t i : pool) {
+    if (x < candidates[i].weight) return i;
+    x -= candidates[i].weight;
+  }
+  return pool.back();  // unreachable: x < total
+}
+
+SegmentChoice SegmentFromVrf(ByteSpan vrf_output, const Bytes& task, uint32_t segments,
+                             uint32_t steps_per_segment) {
+  const Hash256 seed = Blake2b256(vrf_output);
+  uint64_t counter = 0;
+  SegmentChoice c;
+  c.segment = static_cast<uint32_t>(Draw(seed, task, kVrfSegment, &counter, segments));
+  counter = 0;
+  c.witness_step = steps_per_segment <= 1
+                       ? 0
+                       : 1 + static_cast<uint32_t>(
+                                 Draw(seed, task, kVrfWitness, &counter, steps_per_segment - 1));
+  return c;
 }
 
 uint64_t EscapePpm(uint32_t segments, uint32_t faked, uint32_t spot_checks) {

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "common/bytes.h"
@@ -63,6 +64,27 @@ Result<std::vector<SegmentSample>> SampleSegments(const SampleRequest& request);
 // C(segments − faked, s) / C(segments, s). (With replacement it would be
 // (1 − f)^s; without, it is never more.)
 uint64_t EscapePpm(uint32_t segments, uint32_t faked, uint32_t spot_checks);
+
+// One validator by stake among the candidates with weight whose index is
+// not in `excluded` (none if there is no such candidate), from the stream
+// (seed, task, purpose) starting at *counter. The ledger's verification
+// module draws the validators of a slot with it, one at a time (first
+// draws, audits, confirmations, replacements).
+std::optional<size_t> PickValidator(const Hash256& seed, const Bytes& task, uint32_t purpose,
+                                    uint64_t* counter, const std::vector<Candidate>& candidates,
+                                    const std::vector<size_t>& excluded);
+
+// The segment (0..segments-1) and witness step (1..C-1, 0 when C == 1) that
+// a validator's VRF output names: draws from BLAKE2b-256 of the output. The
+// provider cannot know them when it commits, and no proposer can re-roll
+// them (docs/verify.md, "Whose randomness").
+struct SegmentChoice {
+  uint32_t segment = 0;
+  uint32_t witness_step = 0;
+  friend bool operator==(const SegmentChoice&, const SegmentChoice&) = default;
+};
+SegmentChoice SegmentFromVrf(ByteSpan vrf_output, const Bytes& task, uint32_t segments,
+                             uint32_t steps_per_segment);
 
 // An unbiased draw in [0, n) from the stream named by (seed, purpose): the
 // building block above, exposed for tests. REQUIRES: n > 0.

@@ -50,6 +50,8 @@ enum class TxCode : uint32_t {
   kWrongPhase = 12,      // the record is not in a state that takes this message
   kNoStake = 13,         // the sender has no bonded stake (voting needs it)
   kLimitReached = 14,    // a bound on entries (voters, depositors) is reached
+  kNotAssigned = 15,     // the task or slot is assigned to another account
+  kBadProof = 16,        // a Merkle or VRF proof does not match the commitment
 };
 std::string_view TxCodeName(TxCode code);
 

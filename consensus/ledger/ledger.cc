@@ -8,6 +8,7 @@
 #include "consensus/ledger/marketplace.h"
 #include "consensus/ledger/slashing.h"
 #include "consensus/ledger/staking.h"
+#include "consensus/ledger/verification.h"
 
 namespace agora::consensus {
 namespace {
@@ -39,6 +40,8 @@ std::string_view TxCodeName(TxCode code) {
     case TxCode::kWrongPhase: return "wrong_phase";
     case TxCode::kNoStake: return "no_stake";
     case TxCode::kLimitReached: return "limit_reached";
+    case TxCode::kNotAssigned: return "not_assigned";
+    case TxCode::kBadProof: return "bad_proof";
   }
   return "unknown";
 }
@@ -238,6 +241,17 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
           [&](const MsgCancelJob& m) {
             return marketplace::HandleCancelJob(state, ctx_.height, tx.sender, m);
           },
+          [&](const MsgCommitTask& m) {
+            return verification::HandleCommitTask(state, params_, ctx_.height, tx.sender, m);
+          },
+          [&](const MsgVerdict& m) {
+            return verification::HandleVerdict(state, params_, ctx_.height, ctx_.beacon,
+                                               tx.sender, m);
+          },
+          [&](const MsgRoundResult& m) {
+            return verification::HandleRoundResult(state, params_, ctx_.height, ctx_.beacon,
+                                                   tx.sender, m);
+          },
       },
       tx.msg);
 }
@@ -286,6 +300,9 @@ EndBlockResult Ledger::EndBlock() {
   gov::EndBlock(*block_, ctx_.height, &result.events);
   params_ = LoadParams(*block_);
   result.set_changes = staking::EndBlock(*block_, params_, ctx_.height, &result.events);
+  // Verification before the market, so a task failed here is reassigned in
+  // this block's scheduling.
+  verification::EndBlock(*block_, params_, ctx_.height, ctx_.beacon, &result.events);
   marketplace::EndBlock(*block_, params_, ctx_.height, ctx_.beacon, &result.events);
   return result;
 }

@@ -824,25 +824,62 @@ Status TaskPassed(StateBuffer& state, const Params& params, uint64_t height, con
 }
 
 Status TaskFailed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
-                  std::vector<Event>* events) {
+                  std::vector<Event>* events, const std::optional<Address>& reward_to) {
   AGORA_ASSIGN_OR_RETURN(Settling s, LoadSettling(state, id));
   Job& j = s.job.job;
   Provider& p = s.provider;
-  const uint64_t burned = std::min(s.task.collateral_uagr, staking::GetStake(state, p.address));
-  staking::BurnStake(state, p.address, burned);
+  const uint64_t stake = staking::GetStake(state, p.address);
+  const uint64_t taken = std::min(s.task.collateral_uagr, stake);
+  const uint64_t reward = reward_to ? taken / 2 : 0;
+  if (reward > 0) {
+    staking::SetStake(state, p.address, stake - reward);
+    AGORA_CHECK(bank::Credit(state, *reward_to, reward) == TxCode::kOk);
+  }
+  staking::BurnStake(state, p.address, taken - reward);
   Release(state, j, id, s.task, p);
-  p.reputation_ppm =
-      market::UpdateReputation(p.reputation_ppm, market::Outcome::kFraud, ReputationRuleOf(params));
+  p.reputation_ppm = params.reputation_min_ppm;
   ++p.tasks_failed;
   PutProvider(state, p);
-  events->push_back({"task_failed",
-                     {{"job_id", std::to_string(j.id)},
-                      {"task", TaskName(id)},
-                      {"provider", p.address.ToString()},
-                      {"burned_uagr", std::to_string(burned)}}});
+  Event e{"task_failed",
+          {{"job_id", std::to_string(j.id)},
+           {"task", TaskName(id)},
+           {"provider", p.address.ToString()},
+           {"burned_uagr", std::to_string(taken - reward)}}};
+  if (reward_to) {
+    e.attributes.push_back({"rewarded", reward_to->ToString()});
+    e.attributes.push_back({"reward_uagr", std::to_string(reward)});
+  }
+  events->push_back(std::move(e));
   Reopen(state, params, height, j, id, s.task, events);
   PutJob(state, j, s.job.round_speed);
   return Status::Ok();
+}
+
+namespace {
+
+Status MoveTask(StateBuffer& state, const TaskId& id, TaskStatus from, TaskStatus to) {
+  std::optional<Bytes> v = state.Get(TaskKey(id));
+  if (!v) return Status::NotFound("no task " + TaskName(id));
+  Task t = DecodeTask(*v);
+  if (t.status != from) {
+    return Status::FailedPrecondition("task " + TaskName(id) + " is " +
+                                      std::string(TaskStatusName(t.status)) + ", not " +
+                                      std::string(TaskStatusName(from)));
+  }
+  if (to == TaskStatus::kCommitted) state.Delete(DeadlineKey(t.deadline_height, id));
+  t.status = to;
+  PutTask(state, id, t);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status TaskCommitted(StateBuffer& state, const TaskId& id) {
+  return MoveTask(state, id, TaskStatus::kAssigned, TaskStatus::kCommitted);
+}
+
+Status TaskVerifying(StateBuffer& state, const TaskId& id) {
+  return MoveTask(state, id, TaskStatus::kCommitted, TaskStatus::kVerifying);
 }
 
 }  // namespace agora::consensus::marketplace

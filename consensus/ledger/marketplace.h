@@ -167,8 +167,17 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
 // FailedPrecondition if the task is in no such state.
 Status TaskPassed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
                   std::vector<Event>* events);
+// TaskFailed: with `reward_to`, half of what is taken from the provider goes
+// to that account (the validator that proved the fraud) and half is burned;
+// reputation falls to market.reputation_min_ppm.
 Status TaskFailed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
-                  std::vector<Event>* events);
+                  std::vector<Event>* events, const std::optional<Address>& reward_to = std::nullopt);
+// Verification's steps in between: an assigned task whose provider
+// committed leaves the market's deadline index (verification owns its time
+// from then on); a committed task whose validators are drawn is verifying.
+// FailedPrecondition from any other state.
+Status TaskCommitted(StateBuffer& state, const TaskId& id);
+Status TaskVerifying(StateBuffer& state, const TaskId& id);
 
 }  // namespace agora::consensus::marketplace
 

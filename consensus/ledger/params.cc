@@ -86,6 +86,18 @@ constexpr ParamSpec kParams[] = {
      "assignments a task may have; after that many misses or failures the job fails"},
     {"market.job_open_blocks_max", &Params::job_open_blocks_max, 10, 10'000'000,
      "blocks a job may wait for its first assignment before it is refunded"},
+    {"verify.delay_blocks", &Params::verify_delay_blocks, 1, 1'000,
+     "blocks between a task's commit and the sampling of its validators"},
+    {"verify.verdict_blocks", &Params::verify_verdict_blocks, 1, 100'000,
+     "blocks a sampled validator has for its verdict or round result before another is drawn"},
+    {"verify.audit_ppm", &Params::verify_audit_ppm, 0, kMillion,
+     "chance that a passed segment is replayed again by a second validator"},
+    {"verify.dispute_window_blocks", &Params::verify_dispute_window_blocks, 0, 100'000,
+     "blocks between a task's last passed segment and its payment"},
+    {"verify.draws_per_slot_max", &Params::verify_draws_per_slot_max, 2, 32,
+     "validators drawn for one sampled segment at most (audits, confirmations, replacements)"},
+    {"verify.slash_false_claim_ppm", &Params::slash_false_claim_ppm, 0, kMillion,
+     "part of its stake a validator loses when its verdict is outvoted"},
 };
 
 std::string Key(std::string_view name) { return "params/" + std::string(name); }

@@ -67,6 +67,13 @@ struct Params {
   uint64_t assignments_per_block_max = 64;
   uint64_t task_attempts_max = 3;
   uint64_t job_open_blocks_max = 1'000;
+  // verify (PROTOCOL.md §7, docs/verify.md)
+  uint64_t verify_delay_blocks = 2;
+  uint64_t verify_verdict_blocks = 20;
+  uint64_t verify_audit_ppm = 50'000;
+  uint64_t verify_dispute_window_blocks = 5;
+  uint64_t verify_draws_per_slot_max = 6;
+  uint64_t slash_false_claim_ppm = 10'000;
 };
 
 struct ParamSpec {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/merkle.h"
 #include "common/proto_codec.h"
 #include "consensus/ledger/params.h"
 #include "proto/tx.pb.h"
@@ -109,6 +110,99 @@ void EncodeOffer(const ProviderOffer& o, P* m) {
   m->set_blob_endpoint(o.blob_endpoint);
 }
 
+Result<Hash256> DecodeHash(const std::string& b, std::string_view what) {
+  Result<Hash256> h = Hash256::Parse(AsBytes(b));
+  if (!h.ok()) {
+    return Status::InvalidArgument(std::string(what) + " must be 32 bytes, got " +
+                                   std::to_string(b.size()));
+  }
+  return h;
+}
+
+Result<std::vector<Hash256>> DecodeProof(const std::string& b, std::string_view what) {
+  Result<std::vector<Hash256>> p = merkle::DecodeSiblings(AsBytes(b));
+  if (!p.ok()) return Status::InvalidArgument(std::string(what) + ": " + p.status().message());
+  return p;
+}
+
+std::string HashString(const Hash256& h) { return std::string(h.bytes.begin(), h.bytes.end()); }
+
+std::string ProofString(const std::vector<Hash256>& siblings) {
+  const Bytes b = merkle::EncodeSiblings(siblings);
+  return std::string(b.begin(), b.end());
+}
+
+Result<Msg> DecodeCommitTask(const proto::CommitTask& m) {
+  if (m.job_id() == 0) return Status::InvalidArgument("commit_task: job id must be set");
+  MsgCommitTask c;
+  c.job_id = m.job_id();
+  c.round = m.round();
+  c.worker = m.worker();
+  AGORA_ASSIGN_OR_RETURN(c.checkpoint_root, DecodeHash(m.checkpoint_root(), "commit_task: checkpoint root"));
+  AGORA_ASSIGN_OR_RETURN(c.delta_hash, DecodeHash(m.delta_hash(), "commit_task: delta hash"));
+  if (m.losses().empty() || static_cast<size_t>(m.losses().size()) > market::kInnerStepsMax) {
+    return Status::InvalidArgument("commit_task: one loss per inner step (1.." +
+                                   std::to_string(market::kInnerStepsMax) + "), got " +
+                                   std::to_string(m.losses().size()));
+  }
+  c.losses.assign(m.losses().begin(), m.losses().end());
+  return Msg(std::move(c));
+}
+
+Result<Msg> DecodeVerdict(const proto::Verdict& m) {
+  if (m.job_id() == 0) return Status::InvalidArgument("verdict: job id must be set");
+  MsgVerdict v;
+  v.job_id = m.job_id();
+  v.round = m.round();
+  v.worker = m.worker();
+  v.slot = m.slot();
+  if (!m.vrf_proof().empty()) {
+    Result<VrfProof> proof = VrfProof::Parse(AsBytes(m.vrf_proof()));
+    if (!proof.ok()) return Status::InvalidArgument("verdict: the VRF proof must be 80 bytes or absent");
+    v.vrf_proof = *proof;
+  }
+  if (m.outcome() < 1 || m.outcome() > 3) {
+    return Status::InvalidArgument("verdict: outcome must be pass (1), fail (2) or unavailable (3)");
+  }
+  v.outcome = static_cast<VerdictOutcome>(m.outcome());
+  if (m.reason() > 3) return Status::InvalidArgument("verdict: reason must be 0..3");
+  v.reason = static_cast<FailReason>(m.reason());
+  if ((v.outcome == VerdictOutcome::kFail) != (v.reason != FailReason::kNone)) {
+    return Status::InvalidArgument("verdict: a fail names its reason (end state, losses or delta) and nothing else does");
+  }
+  if (v.outcome == VerdictOutcome::kUnavailable) {
+    if (!m.start_hash().empty() || !m.committed_end().empty() || !m.final_hash().empty() ||
+        !m.replayed_end().empty() || !m.witness_hash().empty() || !m.start_proof().empty() ||
+        !m.end_proof().empty() || !m.final_proof().empty() || !m.losses().empty()) {
+      return Status::InvalidArgument("verdict: an unavailable verdict carries no hashes, proofs or losses");
+    }
+    return Msg(std::move(v));
+  }
+  AGORA_ASSIGN_OR_RETURN(v.start_hash, DecodeHash(m.start_hash(), "verdict: start hash"));
+  AGORA_ASSIGN_OR_RETURN(v.committed_end, DecodeHash(m.committed_end(), "verdict: committed end"));
+  AGORA_ASSIGN_OR_RETURN(v.final_hash, DecodeHash(m.final_hash(), "verdict: final hash"));
+  AGORA_ASSIGN_OR_RETURN(v.replayed_end, DecodeHash(m.replayed_end(), "verdict: replayed end"));
+  AGORA_ASSIGN_OR_RETURN(v.witness_hash, DecodeHash(m.witness_hash(), "verdict: witness hash"));
+  AGORA_ASSIGN_OR_RETURN(v.start_proof, DecodeProof(m.start_proof(), "verdict: start proof"));
+  AGORA_ASSIGN_OR_RETURN(v.end_proof, DecodeProof(m.end_proof(), "verdict: end proof"));
+  AGORA_ASSIGN_OR_RETURN(v.final_proof, DecodeProof(m.final_proof(), "verdict: final proof"));
+  if (m.losses().empty() || static_cast<size_t>(m.losses().size()) > market::kInnerStepsMax) {
+    return Status::InvalidArgument("verdict: one replayed loss per step of the segment");
+  }
+  v.losses.assign(m.losses().begin(), m.losses().end());
+  return Msg(std::move(v));
+}
+
+Result<Msg> DecodeRoundResult(const proto::RoundResult& m) {
+  if (m.job_id() == 0) return Status::InvalidArgument("round_result: job id must be set");
+  MsgRoundResult r;
+  r.job_id = m.job_id();
+  r.round = m.round();
+  AGORA_ASSIGN_OR_RETURN(r.params_hash, DecodeHash(m.params_hash(), "round_result: params hash"));
+  r.validation_loss = m.validation_loss();
+  return Msg(std::move(r));
+}
+
 Result<Msg> DecodeMsg(const proto::TxBody& body) {
   switch (body.payload_case()) {
     case proto::TxBody::kTransfer: {
@@ -184,6 +278,12 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
         return Status::InvalidArgument("cancel_job: job id must be set (ids start at 1)");
       }
       return Msg(MsgCancelJob{body.cancel_job().job_id()});
+    case proto::TxBody::kCommitTask:
+      return DecodeCommitTask(body.commit_task());
+    case proto::TxBody::kVerdict:
+      return DecodeVerdict(body.verdict());
+    case proto::TxBody::kRoundResult:
+      return DecodeRoundResult(body.round_result());
     case proto::TxBody::PAYLOAD_NOT_SET:
       break;
   }
@@ -234,9 +334,45 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           EncodeJobSpec(m.spec, body.mutable_post_job()->mutable_spec());
           body.mutable_post_job()->set_budget_uagr(m.budget_uagr);
           body.mutable_post_job()->set_price_max_uagr_per_wu(m.price_max_uagr_per_wu);
-        } else {
-          static_assert(std::is_same_v<M, MsgCancelJob>);
+        } else if constexpr (std::is_same_v<M, MsgCancelJob>) {
           body.mutable_cancel_job()->set_job_id(m.job_id);
+        } else if constexpr (std::is_same_v<M, MsgCommitTask>) {
+          proto::CommitTask* c = body.mutable_commit_task();
+          c->set_job_id(m.job_id);
+          c->set_round(m.round);
+          c->set_worker(m.worker);
+          c->set_checkpoint_root(HashString(m.checkpoint_root));
+          c->set_delta_hash(HashString(m.delta_hash));
+          for (uint32_t l : m.losses) c->add_losses(l);
+        } else if constexpr (std::is_same_v<M, MsgVerdict>) {
+          proto::Verdict* v = body.mutable_verdict();
+          v->set_job_id(m.job_id);
+          v->set_round(m.round);
+          v->set_worker(m.worker);
+          v->set_slot(m.slot);
+          if (m.vrf_proof) {
+            v->set_vrf_proof(std::string(m.vrf_proof->bytes.begin(), m.vrf_proof->bytes.end()));
+          }
+          v->set_outcome(static_cast<uint32_t>(m.outcome));
+          v->set_reason(static_cast<uint32_t>(m.reason));
+          if (m.outcome != VerdictOutcome::kUnavailable) {
+            v->set_start_hash(HashString(m.start_hash));
+            v->set_start_proof(ProofString(m.start_proof));
+            v->set_committed_end(HashString(m.committed_end));
+            v->set_end_proof(ProofString(m.end_proof));
+            v->set_final_hash(HashString(m.final_hash));
+            v->set_final_proof(ProofString(m.final_proof));
+            v->set_replayed_end(HashString(m.replayed_end));
+            v->set_witness_hash(HashString(m.witness_hash));
+            for (uint32_t l : m.losses) v->add_losses(l);
+          }
+        } else {
+          static_assert(std::is_same_v<M, MsgRoundResult>);
+          proto::RoundResult* r = body.mutable_round_result();
+          r->set_job_id(m.job_id);
+          r->set_round(m.round);
+          r->set_params_hash(HashString(m.params_hash));
+          r->set_validation_loss(m.validation_loss);
         }
       },
       msg);
@@ -306,7 +442,7 @@ std::string_view MsgName(const Msg& msg) {
       "transfer",          "stake",           "unstake",         "create_validator",
       "unjail",            "submit_proposal", "deposit",         "vote",
       "register_provider", "update_provider", "deregister_provider", "post_job",
-      "cancel_job"};
+      "cancel_job",        "commit_task",     "verdict",         "round_result"};
   static_assert(std::size(kNames) == std::variant_size_v<Msg>);
   return kNames[msg.index()];
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "common/hash.h"
 #include "common/keys.h"
 #include "common/status.h"
+#include "common/vrf.h"
 #include "market/job_spec.h"
 
 namespace agora::proto {
@@ -30,7 +32,9 @@ class JobSpec;
 
 namespace agora::consensus {
 
-inline constexpr size_t kTxBytesMax = 4096;
+// 64 KiB: a CommitTask carries H losses (docs/verify.md); the smallest
+// block allowed (consensus.block_bytes_max) still holds one.
+inline constexpr size_t kTxBytesMax = 64 * 1024;
 // Amounts are micro-AGR; no balance or amount may exceed this (2^62), so a
 // sum of two never overflows a uint64.
 inline constexpr uint64_t kAmountUagrMax = uint64_t{1} << 62;
@@ -110,9 +114,42 @@ struct MsgCancelJob {  // market
   uint64_t job_id = 0;
 };
 
+// Verification (docs/verify.md). A commit carries at most
+// market::kInnerStepsMax losses. Decoding checks sizes: 32-byte hashes,
+// an 80-byte VRF proof or none, proofs of whole hashes, a known outcome.
+enum class VerdictOutcome : uint32_t { kPass = 1, kFail = 2, kUnavailable = 3 };
+enum class FailReason : uint32_t { kNone = 0, kEndState = 1, kLosses = 2, kDelta = 3 };
+struct MsgCommitTask {  // verify
+  uint64_t job_id = 0;
+  uint32_t round = 0;
+  uint32_t worker = 0;
+  Hash256 checkpoint_root;
+  Hash256 delta_hash;
+  std::vector<uint32_t> losses;  // float32 bits
+};
+struct MsgVerdict {  // verify
+  uint64_t job_id = 0;
+  uint32_t round = 0;
+  uint32_t worker = 0;
+  uint32_t slot = 0;
+  std::optional<VrfProof> vrf_proof;
+  VerdictOutcome outcome = VerdictOutcome::kPass;
+  FailReason reason = FailReason::kNone;
+  Hash256 start_hash, committed_end, final_hash, replayed_end, witness_hash;
+  std::vector<Hash256> start_proof, end_proof, final_proof;
+  std::vector<uint32_t> losses;
+};
+struct MsgRoundResult {  // verify
+  uint64_t job_id = 0;
+  uint32_t round = 0;
+  Hash256 params_hash;
+  uint32_t validation_loss = 0;  // float32 bits
+};
+
 using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail,
                          MsgSubmitProposal, MsgDeposit, MsgVote, MsgRegisterProvider,
-                         MsgUpdateProvider, MsgDeregisterProvider, MsgPostJob, MsgCancelJob>;
+                         MsgUpdateProvider, MsgDeregisterProvider, MsgPostJob, MsgCancelJob,
+                         MsgCommitTask, MsgVerdict, MsgRoundResult>;
 
 // A job spec from its wire form, checked in full (market::ValidateSpec), and
 // back.

@@ -174,6 +174,7 @@ TEST(JobSpecTest, TaskWorkLargestShapeDoesNotWrap) {
   s.width = trainer::kWidthMax;
   s.batch = trainer::kBatchMax;
   s.inner_steps = kInnerStepsMax;
+  s.checkpoint_interval = 8;
   ASSERT_TRUE(ValidateSpec(s).ok()) << ValidateSpec(s).ToString();
   EXPECT_EQ(TaskWorkWu(s), HandWorkWu(s));
   EXPECT_GT(TaskWorkWu(s), uint64_t{1} << 40);

@@ -1,0 +1,908 @@
+#include "consensus/ledger/verification.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "common/check.h"
+#include "common/merkle.h"
+#include "common/proto_codec.h"
+#include "common/vrf.h"
+#include "consensus/ledger/bank.h"
+#include "consensus/ledger/staking.h"
+#include "market/pricing.h"
+#include "proto/state.pb.h"
+#include "verify/sampling.h"
+
+namespace agora::consensus::verification {
+namespace {
+
+constexpr std::string_view kCommitPrefix = "verify/commit/";
+constexpr std::string_view kSlotPrefix = "verify/slot/";
+constexpr std::string_view kAggPrefix = "verify/agg/";
+constexpr std::string_view kDuePrefix = "verify/due/";
+constexpr size_t kRecordBytesMax = 64u << 10;
+// Due entries are made one per transaction or per entry handled before, so
+// a height holds at most a few per transaction of a block.
+constexpr size_t kDuePerHeightMax = 1'000'000;
+constexpr uint32_t kAggregators = 2;
+
+enum class DueKind : uint8_t { kSample = 1, kSlot = 2, kSettle = 3, kRound = 4 };
+
+// Sampling streams (verify::Draw's purpose field).
+enum Purpose : uint32_t {
+  kSlotDraw = 100,  // + slot: the validators of one slot, in draw order
+  kAuditDraw = 90,  // whether a passed slot gets an audit
+  kRoundDraw = 91,  // the aggregators of a round
+};
+
+std::string TaskSuffix(const TaskId& t) {
+  return WithU32(WithU32(WithU64("", t.job), t.round), t.worker);
+}
+std::string CommitKey(const TaskId& t) { return std::string(kCommitPrefix) + TaskSuffix(t); }
+std::string SlotKey(const TaskId& t, uint32_t slot) {
+  return WithU32(std::string(kSlotPrefix) + TaskSuffix(t), slot);
+}
+std::string AggKey(uint64_t job, uint32_t round) {
+  return WithU32(WithU64(std::string(kAggPrefix), job), round);
+}
+std::string DueKey(uint64_t height, DueKind kind, const TaskId& t, uint32_t slot) {
+  std::string k = WithU64(std::string(kDuePrefix), height);
+  k.push_back(static_cast<char>(kind));
+  return WithU32(k + TaskSuffix(t), slot);
+}
+
+uint32_t ReadU32(ByteSpan b, size_t at) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; ++i) v = v << 8 | b[at + i];
+  return v;
+}
+
+std::string TaskName(const TaskId& t) {
+  return std::to_string(t.job) + "/" + std::to_string(t.round) + "/" + std::to_string(t.worker);
+}
+
+std::string AsString(ByteSpan b) { return std::string(b.begin(), b.end()); }
+std::string AsString(const Hash256& h) { return AsString(h.span()); }
+Address AddressAt(const std::string& b) { return Address::FromBytes(AsBytes(b)).value(); }
+Hash256 HashAt(const std::string& b) { return Hash256::FromBytes(AsBytes(b)); }
+
+template <class M>
+M DecodeRecord(ByteSpan bytes, std::string_view what) {
+  M m;
+  const Status s = DecodeStrict(bytes, kRecordBytesMax, m);
+  AGORA_CHECK_MSG(s.ok(), "malformed " + std::string(what) + " record: " + s.message());
+  return m;
+}
+
+TxResult Fail(TxCode code, std::string log) {
+  TxResult r;
+  r.code = code;
+  r.log = std::move(log);
+  return r;
+}
+
+// ------------------------------------------------------------- records
+
+void PutCommitment(StateBuffer& state, const TaskId& id, const Commitment& c) {
+  proto::CommitRecord r;
+  r.set_provider(AsString(c.provider.bytes()));
+  r.set_checkpoint_root(AsString(c.checkpoint_root));
+  r.set_delta_hash(AsString(c.delta_hash));
+  r.set_height(c.height);
+  for (uint32_t l : c.losses) r.add_losses(l);
+  r.set_slots(c.slots);
+  r.set_slots_passed(c.slots_passed);
+  r.set_settle_height(c.settle_height);
+  state.Set(CommitKey(id), EncodeDeterministic(r));
+}
+
+Commitment DecodeCommitment(ByteSpan bytes) {
+  auto r = DecodeRecord<proto::CommitRecord>(bytes, "commit");
+  Commitment c;
+  c.provider = AddressAt(r.provider());
+  c.checkpoint_root = HashAt(r.checkpoint_root());
+  c.delta_hash = HashAt(r.delta_hash());
+  c.height = r.height();
+  c.losses.assign(r.losses().begin(), r.losses().end());
+  c.slots = r.slots();
+  c.slots_passed = r.slots_passed();
+  c.settle_height = r.settle_height();
+  return c;
+}
+
+void PutSlot(StateBuffer& state, const TaskId& id, uint32_t index, const Slot& s) {
+  proto::SlotRecord r;
+  r.set_chosen(s.chosen);
+  r.set_segment(s.segment);
+  r.set_witness_step(s.witness_step);
+  if (s.assignee) r.set_assignee(AsString(s.assignee->bytes()));
+  r.set_due_height(s.due_height);
+  r.set_draws(s.draws);
+  r.set_resolved(static_cast<uint32_t>(s.state));
+  for (const VerdictRecord& v : s.verdicts) {
+    proto::VerdictEntry* e = r.add_verdicts();
+    e->set_validator(AsString(v.validator.bytes()));
+    e->set_outcome(static_cast<uint32_t>(v.outcome));
+    e->set_reason(static_cast<uint32_t>(v.reason));
+    e->set_replayed_end(AsString(v.replayed_end));
+    e->set_witness_hash(AsString(v.witness_hash));
+    e->set_height(v.height);
+  }
+  for (const Address& a : s.missed) r.add_missed(AsString(a.bytes()));
+  state.Set(SlotKey(id, index), EncodeDeterministic(r));
+}
+
+Slot DecodeSlot(ByteSpan bytes) {
+  auto r = DecodeRecord<proto::SlotRecord>(bytes, "slot");
+  Slot s;
+  s.chosen = r.chosen();
+  s.segment = r.segment();
+  s.witness_step = r.witness_step();
+  if (!r.assignee().empty()) s.assignee = AddressAt(r.assignee());
+  s.due_height = r.due_height();
+  s.draws = r.draws();
+  s.state = static_cast<SlotState>(r.resolved());
+  for (const proto::VerdictEntry& e : r.verdicts()) {
+    s.verdicts.push_back({AddressAt(e.validator()), static_cast<VerdictOutcome>(e.outcome()),
+                          static_cast<FailReason>(e.reason()), HashAt(e.replayed_end()),
+                          HashAt(e.witness_hash()), e.height()});
+  }
+  for (const std::string& a : r.missed()) s.missed.push_back(AddressAt(a));
+  return s;
+}
+
+std::optional<Slot> LoadSlot(StateReader& state, const TaskId& id, uint32_t index) {
+  std::optional<Bytes> v = state.Get(SlotKey(id, index));
+  if (!v) return std::nullopt;
+  return DecodeSlot(*v);
+}
+
+void PutRound(StateBuffer& state, const RoundRecord& a) {
+  proto::AggregationRecord r;
+  for (const Address& x : a.assignees) r.add_assignees(AsString(x.bytes()));
+  r.set_due_height(a.due_height);
+  r.set_draws(a.draws);
+  for (const RoundResultRecord& e : a.results) {
+    proto::RoundResultEntry* p = r.add_results();
+    p->set_validator(AsString(e.validator.bytes()));
+    p->set_params_hash(AsString(e.params_hash));
+    p->set_validation_loss(e.validation_loss);
+    p->set_height(e.height);
+  }
+  r.set_recorded(a.recorded);
+  if (a.recorded) r.set_params_hash(AsString(a.params_hash));
+  r.set_validation_loss(a.validation_loss);
+  r.set_recorded_height(a.recorded_height);
+  state.Set(AggKey(a.job, a.round), EncodeDeterministic(r));
+}
+
+RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
+  auto r = DecodeRecord<proto::AggregationRecord>(bytes, "aggregation");
+  RoundRecord a;
+  a.job = job;
+  a.round = round;
+  for (const std::string& x : r.assignees()) a.assignees.push_back(AddressAt(x));
+  a.due_height = r.due_height();
+  a.draws = r.draws();
+  for (const proto::RoundResultEntry& e : r.results()) {
+    a.results.push_back(
+        {AddressAt(e.validator()), HashAt(e.params_hash()), e.validation_loss(), e.height()});
+  }
+  a.recorded = r.recorded();
+  if (a.recorded) a.params_hash = HashAt(r.params_hash());
+  a.validation_loss = r.validation_loss();
+  a.recorded_height = r.recorded_height();
+  return a;
+}
+
+// ------------------------------------------------------------- sampling
+
+// Validators that may replay: bonded, neither jailed nor tombstoned, in
+// operator-address order, weighted by stake. (Every validator replays the
+// exact tier; hardware classes for native jobs come with the roles.)
+std::vector<verify::Candidate> Eligible(StateReader& state, std::vector<Address>* addresses) {
+  std::vector<verify::Candidate> out;
+  for (const staking::ValidatorRecord& v : staking::AllValidators(state)) {
+    if (v.jailed || v.tombstoned) continue;
+    const uint64_t stake = staking::GetStake(state, v.operator_address);
+    if (stake == 0) continue;
+    out.push_back(
+        {Bytes(v.operator_address.bytes().begin(), v.operator_address.bytes().end()), stake});
+    addresses->push_back(v.operator_address);
+  }
+  return out;
+}
+
+// Draws one validator for a slot or a round, never `avoid` (the provider,
+// those already drawn). The stream is the block's beacon with the draw's
+// purpose and ordinal, so each draw is fresh.
+std::optional<Address> DrawValidator(StateReader& state, const Hash256& beacon, const Bytes& task,
+                                     uint32_t purpose, uint64_t ordinal,
+                                     const std::vector<Address>& avoid) {
+  std::vector<Address> addresses;
+  const std::vector<verify::Candidate> candidates = Eligible(state, &addresses);
+  std::vector<size_t> excluded;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    if (std::find(avoid.begin(), avoid.end(), addresses[i]) != avoid.end()) excluded.push_back(i);
+  }
+  Bytes named = task;
+  PutU64BigEndian(named, ordinal);
+  uint64_t counter = 0;
+  std::optional<size_t> pick =
+      verify::PickValidator(beacon, named, purpose, &counter, candidates, excluded);
+  if (!pick) return std::nullopt;
+  return addresses[*pick];
+}
+
+// ------------------------------------------------------------- settlement
+
+bool Agree(const VerdictRecord& a, const VerdictRecord& b) {
+  return a.outcome == VerdictOutcome::kPass && b.outcome == VerdictOutcome::kPass &&
+         a.replayed_end == b.replayed_end && a.witness_hash == b.witness_hash;
+}
+
+bool FailLike(const VerdictRecord& v) { return v.outcome != VerdictOutcome::kPass; }
+
+// The verdicts that settled a slot: for a pass, those agreeing with the
+// first agreeing pair (or the single unaudited pass); for a fail, the
+// fail-like ones.
+std::vector<size_t> Winners(const Slot& s) {
+  std::vector<size_t> out;
+  if (s.state == SlotState::kFailed) {
+    for (size_t i = 0; i < s.verdicts.size(); ++i) {
+      if (FailLike(s.verdicts[i])) out.push_back(i);
+    }
+    return out;
+  }
+  for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    if (s.verdicts[i].outcome != VerdictOutcome::kPass) continue;
+    for (size_t j = 0; j < s.verdicts.size(); ++j) {
+      if (j != i && Agree(s.verdicts[i], s.verdicts[j])) out.push_back(i);
+    }
+  }
+  if (out.empty()) {
+    // A single pass (no audit, or nobody left to confirm a disagreement).
+    for (size_t i = 0; i < s.verdicts.size(); ++i) {
+      if (s.verdicts[i].outcome == VerdictOutcome::kPass) {
+        out.push_back(i);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// Outvoted verdicts (never "unavailable": a blob may be out of reach for
+// one validator and not another) lose slash_false_claim_ppm of their stake.
+void SlashOutvoted(StateBuffer& state, const Params& params, const TaskId& id, uint32_t index,
+                   const Slot& s, std::vector<Event>* events) {
+  const std::vector<size_t> won = Winners(s);
+  for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    const VerdictRecord& v = s.verdicts[i];
+    if (std::find(won.begin(), won.end(), i) != won.end()) continue;
+    if (v.outcome == VerdictOutcome::kUnavailable) continue;
+    const uint64_t burned = staking::Slash(state, v.validator, params.slash_false_claim_ppm);
+    events->push_back({"verdict_outvoted",
+                       {{"task", TaskName(id)},
+                        {"slot", std::to_string(index)},
+                        {"validator", v.validator.ToString()},
+                        {"burned_uagr", std::to_string(burned)}}});
+  }
+}
+
+void Schedule(StateBuffer& state, uint64_t height, DueKind kind, const TaskId& id, uint32_t slot) {
+  state.Set(DueKey(height, kind, id, slot), Bytes{});
+}
+
+std::vector<Address> Drawn(const Slot& s) {
+  std::vector<Address> out = s.missed;
+  for (const VerdictRecord& v : s.verdicts) out.push_back(v.validator);
+  return out;
+}
+
+void OpenRoundAggregation(StateBuffer& state, const Params& params, uint64_t height,
+                          const Hash256& beacon, uint64_t job, uint32_t round,
+                          std::vector<Event>* events);
+
+// Pays a task whose slots all passed: the market pays the provider and
+// keeps the validators' fee, which goes at once to the validators whose
+// verdicts settled the slots (equal shares, the remainder to the first).
+void Settle(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+            const TaskId& id, const Commitment& c, std::vector<Event>* events) {
+  std::optional<marketplace::Task> task = marketplace::GetTask(state, id);
+  AGORA_CHECK(task.has_value());
+  const uint64_t fee =
+      market::SplitPayment(task->price_uagr, params.validator_fee_ppm).validators_uagr;
+  AGORA_CHECK(marketplace::TaskPassed(state, params, height, id, events).ok());
+  std::vector<Address> paid;
+  for (const Slot& s : GetSlots(state, id, c.slots)) {
+    for (size_t i : Winners(s)) paid.push_back(s.verdicts[i].validator);
+  }
+  if (!paid.empty() && fee > 0) {
+    const uint64_t pool = state.GetU64(marketplace::kValidatorFeesKey);
+    AGORA_CHECK(pool >= fee);
+    state.SetU64(marketplace::kValidatorFeesKey, pool - fee);
+    const uint64_t share = fee / paid.size();
+    for (size_t i = 0; i < paid.size(); ++i) {
+      const uint64_t amount = share + (i == 0 ? fee % paid.size() : 0);
+      AGORA_CHECK(bank::Credit(state, paid[i], amount) == TxCode::kOk);
+    }
+    events->push_back({"validator_fees_paid",
+                       {{"task", TaskName(id)},
+                        {"validators", std::to_string(paid.size())},
+                        {"fee_uagr", std::to_string(fee)}}});
+  }
+  // The round's last task: its aggregation opens.
+  bool all = true;
+  for (const auto& [tid, t] : marketplace::RoundTasks(state, id.job, id.round)) {
+    all = all && t.status == marketplace::TaskStatus::kPassed;
+  }
+  if (all && !state.Get(AggKey(id.job, id.round))) {
+    OpenRoundAggregation(state, params, height, beacon, id.job, id.round, events);
+  }
+}
+
+// A slot that has just been resolved: pass counts toward payment, fail
+// settles the task as fraud at once.
+void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+                  uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events,
+                  bool settled_by_agreement = true) {
+  // Nobody is outvoted where no two verdicts agreed.
+  if (settled_by_agreement) SlashOutvoted(state, params, id, index, s, events);
+  events->push_back({"slot_resolved",
+                     {{"task", TaskName(id)},
+                      {"slot", std::to_string(index)},
+                      {"segment", std::to_string(s.segment)},
+                      {"result", s.state == SlotState::kPassed ? "pass" : "fail"},
+                      {"verdicts", std::to_string(s.verdicts.size())}}});
+  if (s.state == SlotState::kFailed) {
+    // Fraud: half the collateral to the first validator that reported it.
+    std::optional<Address> reporter;
+    for (const VerdictRecord& v : s.verdicts) {
+      if (v.outcome == VerdictOutcome::kFail) {
+        reporter = v.validator;
+        break;
+      }
+    }
+    if (!reporter) {
+      for (const VerdictRecord& v : s.verdicts) {
+        if (FailLike(v)) {
+          reporter = v.validator;
+          break;
+        }
+      }
+    }
+    AGORA_CHECK(marketplace::TaskFailed(state, params, height, id, events, reporter).ok());
+    // The other slots stop: their awaited validators are released.
+    for (uint32_t k = 0; k < c.slots; ++k) {
+      if (k == index) continue;
+      std::optional<Slot> other = LoadSlot(state, id, k);
+      if (!other || other->state != SlotState::kPending) continue;
+      other->assignee.reset();
+      other->state = SlotState::kFailed;
+      PutSlot(state, id, k, *other);
+    }
+    return;
+  }
+  if (++c.slots_passed == c.slots) {
+    c.settle_height = height + params.verify_dispute_window_blocks;
+    Schedule(state, c.settle_height, DueKind::kSettle, id, 0);
+  }
+}
+
+// Asks one more validator for the slot, or resolves it when none can be
+// drawn: a pass if any verdict passed, else the task is given the benefit
+// of the doubt too (one unconfirmed claim proves nothing).
+void DrawNext(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+              const TaskId& id, uint32_t index, Slot& s, Commitment& c,
+              std::vector<Event>* events) {
+  std::optional<Address> next;
+  if (s.draws < params.verify_draws_per_slot_max) {
+    std::vector<Address> avoid = Drawn(s);
+    avoid.push_back(c.provider);
+    next = DrawValidator(state, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
+  }
+  if (next) {
+    ++s.draws;
+    s.assignee = *next;
+    s.due_height = height + params.verify_verdict_blocks;
+    Schedule(state, s.due_height, DueKind::kSlot, id, index);
+    events->push_back({"validator_drawn",
+                       {{"task", TaskName(id)},
+                        {"slot", std::to_string(index)},
+                        {"validator", next->ToString()},
+                        {"due_height", std::to_string(s.due_height)}}});
+    return;
+  }
+  s.assignee.reset();
+  s.state = SlotState::kPassed;
+  events->push_back({"slot_unresolved",
+                     {{"task", TaskName(id)},
+                      {"slot", std::to_string(index)},
+                      {"verdicts", std::to_string(s.verdicts.size())}}});
+  SlotResolved(state, params, height, id, index, s, c, events, /*settled_by_agreement=*/false);
+}
+
+// After a verdict: settle the slot or ask for another replay.
+void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+             const TaskId& id, uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
+  size_t fails = 0;
+  bool agreed = false;
+  for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    fails += FailLike(s.verdicts[i]);
+    for (size_t j = i + 1; j < s.verdicts.size(); ++j)
+      agreed |= Agree(s.verdicts[i], s.verdicts[j]);
+  }
+  if (agreed) {
+    s.state = SlotState::kPassed;
+  } else if (fails >= 2) {
+    s.state = SlotState::kFailed;
+  } else if (s.verdicts.size() == 1 && fails == 0) {
+    // One pass: an audit with probability verify.audit_ppm (the verifier's
+    // dilemma: a validator that passes without replaying risks this).
+    uint64_t counter = 0;
+    Bytes named = TaskBytes(id);
+    PutU64BigEndian(named, index);
+    if (verify::Draw(beacon, named, kAuditDraw, &counter, 1'000'000) >= params.verify_audit_ppm) {
+      s.state = SlotState::kPassed;
+    } else {
+      events->push_back({"audit_drawn", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
+    }
+  }
+  if (s.state != SlotState::kPending) {
+    SlotResolved(state, params, height, id, index, s, c, events);
+    return;
+  }
+  DrawNext(state, params, height, beacon, id, index, s, c, events);
+}
+
+void OpenRoundAggregation(StateBuffer& state, const Params& params, uint64_t height,
+                          const Hash256& beacon, uint64_t job, uint32_t round,
+                          std::vector<Event>* events) {
+  RoundRecord a;
+  a.job = job;
+  a.round = round;
+  const TaskId named{job, round, 0xffffffffu};
+  for (uint32_t k = 0; k < kAggregators; ++k) {
+    std::optional<Address> v =
+        DrawValidator(state, beacon, TaskBytes(named), kRoundDraw, a.draws, a.assignees);
+    if (!v) break;
+    ++a.draws;
+    a.assignees.push_back(*v);
+  }
+  a.due_height = height + params.verify_verdict_blocks;
+  PutRound(state, a);
+  Schedule(state, a.due_height, DueKind::kRound, named, 0);
+  events->push_back({"round_aggregation_opened",
+                     {{"job_id", std::to_string(job)},
+                      {"round", std::to_string(round)},
+                      {"validators", std::to_string(a.assignees.size())}}});
+}
+
+// ------------------------------------------------------------- EndBlock
+
+void Sample(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+            const TaskId& id, std::vector<Event>* events) {
+  std::optional<Commitment> c = GetCommitment(state, id);
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  if (!c || !t || t->status != marketplace::TaskStatus::kCommitted) return;
+  std::vector<Address> taken{c->provider};
+  std::vector<Slot> slots(c->slots);
+  for (uint32_t k = 0; k < c->slots; ++k) {
+    // Distinct validators while there are enough; then any but the provider.
+    std::optional<Address> v = DrawValidator(state, beacon, TaskBytes(id), kSlotDraw + k, 0, taken);
+    if (!v) v = DrawValidator(state, beacon, TaskBytes(id), kSlotDraw + k, 0, {c->provider});
+    if (!v) {
+      // No validator can replay now (all jailed): try again later.
+      Schedule(state, height + params.verify_verdict_blocks, DueKind::kSample, id, 0);
+      return;
+    }
+    taken.push_back(*v);
+    slots[k].assignee = *v;
+    slots[k].draws = 1;
+    slots[k].due_height = height + params.verify_verdict_blocks;
+  }
+  AGORA_CHECK(marketplace::TaskVerifying(state, id).ok());
+  Event e{"task_sampled", {{"task", TaskName(id)}}};
+  for (uint32_t k = 0; k < c->slots; ++k) {
+    PutSlot(state, id, k, slots[k]);
+    Schedule(state, slots[k].due_height, DueKind::kSlot, id, k);
+    e.attributes.push_back({"slot_" + std::to_string(k), slots[k].assignee->ToString()});
+  }
+  events->push_back(std::move(e));
+}
+
+void SlotDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+             const TaskId& id, uint32_t index, std::vector<Event>* events) {
+  std::optional<Commitment> c = GetCommitment(state, id);
+  std::optional<Slot> s = LoadSlot(state, id, index);
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  if (!c || !s || !t || t->status != marketplace::TaskStatus::kVerifying) return;
+  if (s->state != SlotState::kPending || !s->assignee || s->due_height != height) return;
+  events->push_back({"verdict_missed",
+                     {{"task", TaskName(id)},
+                      {"slot", std::to_string(index)},
+                      {"validator", s->assignee->ToString()}}});
+  s->missed.push_back(*s->assignee);
+  s->assignee.reset();
+  DrawNext(state, params, height, beacon, id, index, *s, *c, events);
+  PutSlot(state, id, index, *s);
+  PutCommitment(state, id, *c);
+}
+
+void SettleDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+               const TaskId& id, std::vector<Event>* events) {
+  std::optional<Commitment> c = GetCommitment(state, id);
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  if (!c || !t || t->status != marketplace::TaskStatus::kVerifying) return;
+  if (c->settle_height != height || c->slots_passed != c->slots) return;
+  Settle(state, params, height, beacon, id, *c, events);
+}
+
+void RoundDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+              uint64_t job, uint32_t round, std::vector<Event>* events) {
+  std::optional<RoundRecord> a = GetRound(state, job, round);
+  if (!a || a->recorded || a->due_height != height) return;
+  const TaskId named{job, round, 0xffffffffu};
+  // Those who did not answer are replaced; those who did stay counted.
+  const size_t missing = a->assignees.size();
+  for (const Address& v : a->assignees) {
+    events->push_back({"round_result_missed",
+                       {{"job_id", std::to_string(job)},
+                        {"round", std::to_string(round)},
+                        {"validator", v.ToString()}}});
+  }
+  std::vector<Address> avoid = a->assignees;
+  for (const RoundResultRecord& r : a->results) avoid.push_back(r.validator);
+  a->assignees.clear();
+  for (size_t k = 0;
+       k < std::max<size_t>(missing, 1) && a->draws < params.verify_draws_per_slot_max; ++k) {
+    std::optional<Address> v =
+        DrawValidator(state, beacon, TaskBytes(named), kRoundDraw, a->draws, avoid);
+    if (!v) break;
+    ++a->draws;
+    a->assignees.push_back(*v);
+    avoid.push_back(*v);
+  }
+  if (!a->assignees.empty()) {
+    a->due_height = height + params.verify_verdict_blocks;
+    Schedule(state, a->due_height, DueKind::kRound, named, 0);
+  }
+  PutRound(state, *a);
+}
+
+}  // namespace
+
+Bytes TaskBytes(const TaskId& id) {
+  Bytes b;
+  PutU64BigEndian(b, id.job);
+  for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(id.round >> (8 * i)));
+  for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(id.worker >> (8 * i)));
+  return b;
+}
+
+Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot) {
+  constexpr std::string_view kDomain = "agora-verify-segment-v1";
+  Bytes b(kDomain.begin(), kDomain.end());
+  const Bytes task = TaskBytes(id);
+  b.insert(b.end(), task.begin(), task.end());
+  b.insert(b.end(), checkpoint_root.bytes.begin(), checkpoint_root.bytes.end());
+  for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(slot >> (8 * i)));
+  return b;
+}
+
+std::optional<Commitment> GetCommitment(StateReader& state, const TaskId& id) {
+  std::optional<Bytes> v = state.Get(CommitKey(id));
+  if (!v) return std::nullopt;
+  return DecodeCommitment(*v);
+}
+
+std::vector<Slot> GetSlots(StateReader& state, const TaskId& id, uint32_t slots) {
+  std::vector<Slot> out;
+  for (uint32_t k = 0; k < slots; ++k) {
+    std::optional<Slot> s = LoadSlot(state, id, k);
+    if (!s) break;
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+std::optional<RoundRecord> GetRound(StateReader& state, uint64_t job, uint32_t round) {
+  std::optional<Bytes> v = state.Get(AggKey(job, round));
+  if (!v) return std::nullopt;
+  return DecodeRound(job, round, *v);
+}
+
+std::vector<RoundRecord> RoundsOf(StateReader& state, uint64_t job, size_t limit) {
+  const std::string prefix = WithU64(std::string(kAggPrefix), job);
+  std::vector<RoundRecord> out;
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(prefix), limit)) {
+    out.push_back(DecodeRound(job, ReadU32(key, prefix.size()), value));
+  }
+  return out;
+}
+
+TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t height,
+                          const Address& sender, const MsgCommitTask& msg) {
+  const TaskId id{msg.job_id, msg.round, msg.worker};
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  if (!t) return Fail(TxCode::kNotFound, "no task " + TaskName(id));
+  if (t->provider != sender) {
+    return Fail(TxCode::kNotAssigned,
+                "task " + TaskName(id) + " is not assigned to " + sender.ToString());
+  }
+  if (t->status != marketplace::TaskStatus::kAssigned) {
+    return Fail(TxCode::kWrongPhase,
+                "task " + TaskName(id) + " is " +
+                    std::string(marketplace::TaskStatusName(t->status)) +
+                    "; only an assigned task takes a commit (one per assignment)");
+  }
+  std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
+  AGORA_CHECK(j.has_value());
+  if (msg.losses.size() != j->spec.inner_steps) {
+    return Fail(TxCode::kInvalidMessage, "commit_task: " + std::to_string(msg.losses.size()) +
+                                             " losses for " + std::to_string(j->spec.inner_steps) +
+                                             " inner steps; send one per step");
+  }
+  if (msg.checkpoint_root.IsZero()) {
+    return Fail(TxCode::kInvalidMessage, "commit_task: the checkpoint root is all zeros");
+  }
+  AGORA_CHECK(marketplace::TaskCommitted(state, id).ok());
+  // Slots of an earlier assignment of this task are gone with it.
+  for (uint32_t k = 0; k < j->spec.spot_checks; ++k) state.Delete(SlotKey(id, k));
+  Commitment c;
+  c.provider = sender;
+  c.checkpoint_root = msg.checkpoint_root;
+  c.delta_hash = msg.delta_hash;
+  c.height = height;
+  c.losses = msg.losses;
+  c.slots = j->spec.spot_checks;
+  PutCommitment(state, id, c);
+  Schedule(state, height + params.verify_delay_blocks, DueKind::kSample, id, 0);
+  TxResult r;
+  r.events.push_back({"task_committed",
+                      {{"task", TaskName(id)},
+                       {"provider", sender.ToString()},
+                       {"checkpoint_root", msg.checkpoint_root.ToHex()},
+                       {"sample_height", std::to_string(height + params.verify_delay_blocks)}}});
+  return r;
+}
+
+TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height,
+                       const Hash256& beacon, const Address& sender, const MsgVerdict& msg) {
+  const TaskId id{msg.job_id, msg.round, msg.worker};
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  std::optional<Commitment> c = GetCommitment(state, id);
+  if (!t || !c) return Fail(TxCode::kNotFound, "no committed task " + TaskName(id));
+  if (t->status != marketplace::TaskStatus::kVerifying) {
+    return Fail(TxCode::kWrongPhase,
+                "task " + TaskName(id) + " is " +
+                    std::string(marketplace::TaskStatusName(t->status)) +
+                    (t->status == marketplace::TaskStatus::kCommitted
+                         ? "; its validators are drawn at height " +
+                               std::to_string(c->height + params.verify_delay_blocks)
+                         : "; it takes no verdicts"));
+  }
+  if (msg.slot >= c->slots) {
+    return Fail(TxCode::kInvalidMessage, "task " + TaskName(id) + " has " +
+                                             std::to_string(c->slots) + " sampled slots; slot " +
+                                             std::to_string(msg.slot) + " does not exist");
+  }
+  std::optional<Slot> s = LoadSlot(state, id, msg.slot);
+  AGORA_CHECK(s.has_value());
+  if (s->state != SlotState::kPending) {
+    return Fail(TxCode::kWrongPhase, "slot " + std::to_string(msg.slot) + " of task " +
+                                         TaskName(id) + " is already settled");
+  }
+  if (s->assignee != sender) {
+    for (const VerdictRecord& v : s->verdicts) {
+      if (v.validator == sender) {
+        return Fail(TxCode::kWrongPhase,
+                    "a verdict from " + sender.ToString() + " on this slot is already recorded");
+      }
+    }
+    return Fail(TxCode::kNotAssigned, sender.ToString() +
+                                          " is not the validator sampled for slot " +
+                                          std::to_string(msg.slot) + " of task " + TaskName(id));
+  }
+  std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
+  AGORA_CHECK(j.has_value());
+  const uint32_t steps = j->spec.checkpoint_interval;
+  const uint32_t segments = j->spec.inner_steps / steps;
+  if (!s->chosen) {
+    if (!msg.vrf_proof) {
+      return Fail(TxCode::kInvalidMessage,
+                  "the first verdict of a slot carries the validator's VRF proof");
+    }
+    std::optional<staking::ValidatorRecord> v = staking::GetValidator(state, sender);
+    if (!v) return Fail(TxCode::kNotValidator, sender.ToString() + " operates no validator");
+    Result<VrfOutput> out = VrfVerify(v->consensus_key, *msg.vrf_proof,
+                                      SegmentVrfInput(id, c->checkpoint_root, msg.slot));
+    if (!out.ok()) {
+      return Fail(TxCode::kBadProof,
+                  "the VRF proof does not verify under the validator's consensus key for this "
+                  "task, commitment and slot");
+    }
+    const verify::SegmentChoice choice =
+        verify::SegmentFromVrf(out->bytes, TaskBytes(id), segments, steps);
+    s->chosen = true;
+    s->segment = choice.segment;
+    s->witness_step = choice.witness_step;
+  } else if (msg.vrf_proof) {
+    return Fail(TxCode::kInvalidMessage,
+                "this slot's segment is already named; a later verdict carries no VRF proof");
+  }
+  if (msg.outcome != VerdictOutcome::kUnavailable) {
+    const uint64_t size = segments + 1;
+    auto proves = [&](const Hash256& leaf, uint64_t index, const std::vector<Hash256>& path) {
+      return merkle::Verify(c->checkpoint_root, leaf, merkle::Proof{index, size, path});
+    };
+    if (!proves(msg.start_hash, s->segment, msg.start_proof)) {
+      return Fail(TxCode::kBadProof, "the start checkpoint's proof does not match the root at " +
+                                         std::to_string(s->segment));
+    }
+    if (!proves(msg.committed_end, s->segment + 1, msg.end_proof)) {
+      return Fail(TxCode::kBadProof, "the end checkpoint's proof does not match the root at " +
+                                         std::to_string(s->segment + 1));
+    }
+    if (!proves(msg.final_hash, segments, msg.final_proof)) {
+      return Fail(TxCode::kBadProof, "the final checkpoint's proof does not match the root at " +
+                                         std::to_string(segments));
+    }
+    if (msg.losses.size() != steps) {
+      return Fail(TxCode::kInvalidMessage,
+                  "a verdict carries the segment's " + std::to_string(steps) + " replayed losses");
+    }
+    if ((steps > 1) == msg.witness_hash.IsZero()) {
+      return Fail(TxCode::kInvalidMessage,
+                  steps > 1 ? "the witness hash (the state at step " +
+                                  std::to_string(s->witness_step) + " of the segment) is missing"
+                            : "a one-step segment has no witness step; send zeros");
+    }
+    const auto committed = c->losses.begin() + static_cast<ptrdiff_t>(s->segment) * steps;
+    const bool losses_match = std::equal(msg.losses.begin(), msg.losses.end(), committed);
+    const bool end_match = msg.replayed_end == msg.committed_end;
+    if (msg.outcome == VerdictOutcome::kPass && !(losses_match && end_match)) {
+      return Fail(TxCode::kInvalidMessage, std::string("a pass must replay to the committed ") +
+                                               (end_match ? "losses" : "end state") +
+                                               "; send a fail");
+    }
+    if (msg.reason == FailReason::kEndState && end_match) {
+      return Fail(TxCode::kInvalidMessage, "a fail for the end state replays to the committed end");
+    }
+    if (msg.reason == FailReason::kLosses && losses_match) {
+      return Fail(TxCode::kInvalidMessage, "a fail for the losses replays the committed losses");
+    }
+  }
+  s->assignee.reset();
+  s->verdicts.push_back(
+      {sender, msg.outcome, msg.reason, msg.replayed_end, msg.witness_hash, height});
+  TxResult r;
+  r.events.push_back(
+      {"verdict",
+       {{"task", TaskName(id)},
+        {"slot", std::to_string(msg.slot)},
+        {"segment", std::to_string(s->segment)},
+        {"validator", sender.ToString()},
+        {"outcome", msg.outcome == VerdictOutcome::kPass
+                        ? "pass"
+                        : (msg.outcome == VerdictOutcome::kFail ? "fail" : "unavailable")}}});
+  Resolve(state, params, height, beacon, id, msg.slot, *s, *c, &r.events);
+  // A fraud settles the task, which deletes nothing of this module but
+  // reopens the task; records are still written for the record.
+  PutSlot(state, id, msg.slot, *s);
+  PutCommitment(state, id, *c);
+  return r;
+}
+
+TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
+                           const Hash256& beacon, const Address& sender,
+                           const MsgRoundResult& msg) {
+  std::optional<RoundRecord> a = GetRound(state, msg.job_id, msg.round);
+  if (!a) {
+    return Fail(TxCode::kWrongPhase, "round " + std::to_string(msg.round) + " of job " +
+                                         std::to_string(msg.job_id) +
+                                         " has not passed all its tasks; nothing to aggregate yet");
+  }
+  if (a->recorded) {
+    return Fail(TxCode::kWrongPhase, "round " + std::to_string(msg.round) + " of job " +
+                                         std::to_string(msg.job_id) + " is already recorded");
+  }
+  auto it = std::find(a->assignees.begin(), a->assignees.end(), sender);
+  if (it == a->assignees.end()) {
+    for (const RoundResultRecord& x : a->results) {
+      if (x.validator == sender) {
+        return Fail(TxCode::kWrongPhase,
+                    "a round result from " + sender.ToString() + " is already recorded");
+      }
+    }
+    return Fail(TxCode::kNotAssigned,
+                sender.ToString() + " is not sampled to aggregate this round");
+  }
+  a->assignees.erase(it);
+  a->results.push_back({sender, msg.params_hash, msg.validation_loss, height});
+  TxResult r;
+  r.events.push_back({"round_result",
+                      {{"job_id", std::to_string(msg.job_id)},
+                       {"round", std::to_string(msg.round)},
+                       {"validator", sender.ToString()},
+                       {"params_hash", msg.params_hash.ToHex()}}});
+  const RoundResultRecord& mine = a->results.back();
+  for (size_t i = 0; i + 1 < a->results.size(); ++i) {
+    const RoundResultRecord& x = a->results[i];
+    if (x.params_hash != mine.params_hash || x.validation_loss != mine.validation_loss) continue;
+    a->recorded = true;
+    a->params_hash = mine.params_hash;
+    a->validation_loss = mine.validation_loss;
+    a->recorded_height = height;
+    a->assignees.clear();
+    for (const RoundResultRecord& y : a->results) {
+      if (y.params_hash == mine.params_hash && y.validation_loss == mine.validation_loss) continue;
+      const uint64_t burned = staking::Slash(state, y.validator, params.slash_false_claim_ppm);
+      r.events.push_back({"round_result_outvoted",
+                          {{"job_id", std::to_string(msg.job_id)},
+                           {"round", std::to_string(msg.round)},
+                           {"validator", y.validator.ToString()},
+                           {"burned_uagr", std::to_string(burned)}}});
+    }
+    r.events.push_back({"round_recorded",
+                        {{"job_id", std::to_string(msg.job_id)},
+                         {"round", std::to_string(msg.round)},
+                         {"params_hash", mine.params_hash.ToHex()},
+                         {"validation_loss_bits", std::to_string(mine.validation_loss)}}});
+    break;
+  }
+  if (!a->recorded && a->assignees.empty()) {
+    // Everyone answered and nobody agrees: one more.
+    std::vector<Address> avoid;
+    for (const RoundResultRecord& x : a->results) avoid.push_back(x.validator);
+    const TaskId named{msg.job_id, msg.round, 0xffffffffu};
+    if (a->draws < params.verify_draws_per_slot_max) {
+      std::optional<Address> v =
+          DrawValidator(state, beacon, TaskBytes(named), kRoundDraw, a->draws, avoid);
+      if (v) {
+        ++a->draws;
+        a->assignees.push_back(*v);
+        a->due_height = height + params.verify_verdict_blocks;
+        Schedule(state, a->due_height, DueKind::kRound, named, 0);
+      }
+    }
+  }
+  PutRound(state, *a);
+  return r;
+}
+
+void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+              std::vector<Event>* events) {
+  const std::string due = WithU64(std::string(kDuePrefix), height);
+  // Handling an entry may add one for this very height (a payment with no
+  // dispute window): go on until none is left.
+  for (;;) {
+    const std::map<Bytes, Bytes> batch = state.ScanPrefix(AsBytes(due), kDuePerHeightMax);
+    if (batch.empty()) break;
+    for (const auto& [key, value] : batch) {
+      state.Delete(std::string(key.begin(), key.end()));
+      const size_t at = due.size();
+      const auto kind = static_cast<DueKind>(key[at]);
+      const TaskId id{ReadU64(key, at + 1), ReadU32(key, at + 9), ReadU32(key, at + 13)};
+      const uint32_t slot = ReadU32(key, at + 17);
+      switch (kind) {
+        case DueKind::kSample:
+          Sample(state, params, height, beacon, id, events);
+          break;
+        case DueKind::kSlot:
+          SlotDue(state, params, height, beacon, id, slot, events);
+          break;
+        case DueKind::kSettle:
+          SettleDue(state, params, height, beacon, id, events);
+          break;
+        case DueKind::kRound:
+          RoundDue(state, params, height, beacon, id.job, id.round, events);
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace agora::consensus::verification

@@ -1,0 +1,142 @@
+// The verification module of the ledger (PROTOCOL.md §7, docs/verify.md):
+// commitments, the validators sampled for each task, their verdicts,
+// settlement into the market, and the record of each finished round.
+//
+// Life of a task once its provider is done:
+//   CommitTask       the root over its checkpoints, its delta's hash, its H
+//                    losses. The market's deadline stops (task: committed).
+//   +delay blocks    EndBlock draws s validators by stake from that block's
+//                    beacon, one per slot (task: verifying).
+//   Verdict          a slot's first verdict carries the validator's VRF proof
+//                    over the commitment: its output names the segment and
+//                    the witness step, so neither the provider nor a proposer
+//                    who withholds blocks can choose them. Merkle proofs tie
+//                    the start, end and final checkpoints to the root; a pass
+//                    must replay to the committed end and losses.
+//   resolution       one pass settles a slot unless the audit draw
+//                    (verify.audit_ppm) asks a second validator; a fail or an
+//                    unavailable blob is confirmed by a second validator; on
+//                    disagreement more are drawn (verify.draws_per_slot_max)
+//                    until two agree. Outvoted verdicts (not "unavailable")
+//                    lose verify.slash_false_claim_ppm of their stake.
+//   fraud            two fail-like verdicts in a slot: marketplace::TaskFailed
+//                    with half the collateral to the first validator that
+//                    reported it; the task is reassigned.
+//   payment          every slot passed, then verify.dispute_window_blocks:
+//                    marketplace::TaskPassed, and the validators' fee goes to
+//                    the validators whose verdicts settled its slots.
+//   round            when all K tasks of a round passed, two validators are
+//                    drawn to aggregate it; two matching RoundResults record
+//                    the next weights' hash and validation loss (the job's
+//                    verified loss curve).
+// A sampled validator that misses verify.verdict_blocks is replaced.
+//
+// State (docs/verify.md):
+//   verify/commit/<job u64><round u32><worker u32>          CommitRecord
+//   verify/slot/<job><round><worker><slot u32>              SlotRecord
+//   verify/agg/<job u64><round u32>                         AggregationRecord
+//   verify/due/<height u64><kind u8><job><round><worker><slot>   ""
+//
+// Thread safety: free functions over the caller's buffer.
+#ifndef AGORA_CONSENSUS_LEDGER_VERIFICATION_H_
+#define AGORA_CONSENSUS_LEDGER_VERIFICATION_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/address.h"
+#include "common/hash.h"
+#include "consensus/ledger/application.h"
+#include "consensus/ledger/marketplace.h"
+#include "consensus/ledger/params.h"
+#include "consensus/ledger/state_buffer.h"
+#include "consensus/ledger/tx.h"
+
+namespace agora::consensus::verification {
+
+using marketplace::TaskId;
+
+struct Commitment {
+  Address provider;
+  Hash256 checkpoint_root;
+  Hash256 delta_hash;
+  uint64_t height = 0;
+  std::vector<uint32_t> losses;  // float32 bits, H of them
+  uint32_t slots = 0;
+  uint32_t slots_passed = 0;
+  uint64_t settle_height = 0;  // 0 until every slot passed
+};
+
+struct VerdictRecord {
+  Address validator;
+  VerdictOutcome outcome = VerdictOutcome::kPass;
+  FailReason reason = FailReason::kNone;
+  Hash256 replayed_end, witness_hash;
+  uint64_t height = 0;
+};
+
+enum class SlotState : uint32_t { kPending = 0, kPassed = 1, kFailed = 2 };
+
+struct Slot {
+  bool chosen = false;  // segment and witness named by the first verdict's VRF
+  uint32_t segment = 0;
+  uint32_t witness_step = 0;
+  std::optional<Address> assignee;  // whose verdict is awaited
+  uint64_t due_height = 0;
+  uint32_t draws = 0;
+  SlotState state = SlotState::kPending;
+  std::vector<VerdictRecord> verdicts;
+  std::vector<Address> missed;  // drawn, did not answer in time
+};
+
+struct RoundResultRecord {
+  Address validator;
+  Hash256 params_hash;
+  uint32_t validation_loss = 0;  // float32 bits
+  uint64_t height = 0;
+};
+
+struct RoundRecord {
+  uint64_t job = 0;
+  uint32_t round = 0;
+  std::vector<Address> assignees;
+  uint64_t due_height = 0;
+  uint32_t draws = 0;
+  std::vector<RoundResultRecord> results;
+  bool recorded = false;
+  Hash256 params_hash;
+  uint32_t validation_loss = 0;
+  uint64_t recorded_height = 0;
+};
+
+// The canonical bytes naming a task (job u64, round u32, worker u32, big
+// endian): the sampling streams' and the VRF input's task field.
+Bytes TaskBytes(const TaskId& id);
+// What a slot's first validator proves its VRF over:
+// "agora-verify-segment-v1" || task || checkpoint root || slot (u32).
+Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot);
+
+std::optional<Commitment> GetCommitment(StateReader& state, const TaskId& id);
+// The task's slots in order (none before sampling).
+std::vector<Slot> GetSlots(StateReader& state, const TaskId& id, uint32_t slots);
+std::optional<RoundRecord> GetRound(StateReader& state, uint64_t job, uint32_t round);
+// Every round of the job with an aggregation record, in round order.
+std::vector<RoundRecord> RoundsOf(StateReader& state, uint64_t job, size_t limit);
+
+TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t height,
+                          const Address& sender, const MsgCommitTask& msg);
+TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height,
+                       const Hash256& beacon, const Address& sender, const MsgVerdict& msg);
+TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
+                           const Hash256& beacon, const Address& sender, const MsgRoundResult& msg);
+
+// End of block, after staking and before the market (so a task failed here
+// is reassigned in this block): sampling, missed verdicts, payments and
+// missed round results due at `height`.
+void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+              std::vector<Event>* events);
+
+}  // namespace agora::consensus::verification
+
+#endif  // AGORA_CONSENSUS_LEDGER_VERIFICATION_H_

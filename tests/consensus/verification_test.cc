@@ -1,0 +1,432 @@
+// The verification module through the ledger, block by block: a commit is
+// sampled after verify.delay_blocks, the sampled validator's VRF names the
+// segment, Merkle proofs tie its verdict to the commitment, passes pay
+// (the validators' fee to the validators who checked), two fail-like
+// verdicts are fraud (half the collateral to the reporter, half burned),
+// disagreements draw more validators and slash the outvoted, missed
+// verdicts are replaced, rounds are recorded from two matching results,
+// and every bad message changes nothing but the fee. The checkpoints here
+// are stand-in hashes: tests/verify/job_test.cc runs real training.
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "common/merkle.h"
+#include "common/vrf.h"
+#include "consensus/ledger/verification.h"
+#include "market/pricing.h"
+#include "tests/consensus/market_harness.h"
+#include "verify/sampling.h"
+
+namespace agora::consensus {
+namespace {
+
+using marketplace::TaskId;
+using marketplace::TaskStatus;
+using testing::AddressOf;
+using testing::Key;
+using testing::kAgr;
+using testing::Market;
+using testing::TinySpec;
+using verification::SlotState;
+
+constexpr uint32_t kH = 50, kC = 10, kSegments = kH / kC;
+
+Params VerifyParams(uint64_t audit_ppm = 0, uint64_t verdict_blocks = 4) {
+  Params p = Market::Defaults();
+  p.verify_audit_ppm = audit_ppm;
+  p.verify_delay_blocks = 2;
+  p.verify_verdict_blocks = verdict_blocks;
+  p.verify_dispute_window_blocks = 1;
+  p.deadline_min_blocks = 40;
+  return p;
+}
+
+// What a provider trained: checkpoint hashes at steps 0, C, ..., H; the
+// truth an honest replay reaches is the same list, with a witness state
+// inside each segment.
+struct Work {
+  std::vector<Hash256> checkpoints;
+  std::vector<uint32_t> losses;
+  Hash256 root;
+  static Work Honest(uint64_t salt) {
+    Work w;
+    for (uint32_t i = 0; i <= kSegments; ++i) {
+      w.checkpoints.push_back(Blake2b256("ckpt " + std::to_string(salt) + " " + std::to_string(i)));
+    }
+    for (uint32_t i = 0; i < kH; ++i) w.losses.push_back(0x40000000u + i);
+    w.root = merkle::Root(w.checkpoints);
+    return w;
+  }
+  static Hash256 Witness(uint64_t salt, uint32_t segment, uint32_t step) {
+    return Blake2b256("witness " + std::to_string(salt) + " " + std::to_string(segment) + " " +
+                      std::to_string(step));
+  }
+};
+
+class VerifyTest : public ::testing::Test {
+ protected:
+  explicit VerifyTest(Params p = VerifyParams()) : m_(p) {}
+
+  void SetUp() override {
+    m_.Provider(1, /*ask=*/1000);
+    job_ = m_.Post(4, TinySpec(/*rounds=*/1, /*workers=*/1), 10 * market::TaskWorkWu(TinySpec()) * 1500,
+                   1500);
+    ASSERT_NE(job_, 0u);
+    ASSERT_EQ(m_.Task(id_).status, TaskStatus::kAssigned);
+  }
+
+  MsgCommitTask Commit(const Work& w) {
+    return MsgCommitTask{job_, 0, 0, w.root, Blake2b256("delta"), w.losses};
+  }
+
+  // Runs blocks until the task is sampled.
+  void ToSampling() {
+    for (int i = 0; i < 4 && m_.Task(id_).status != TaskStatus::kVerifying; ++i) m_.Block({});
+    ASSERT_EQ(m_.Task(id_).status, TaskStatus::kVerifying);
+  }
+
+  verification::Slot Slot(uint32_t k = 0) {
+    std::vector<verification::Slot> s = verification::GetSlots(m_.h().ledger().committed(), id_, 1);
+    EXPECT_GT(s.size(), k);
+    return s.at(k);
+  }
+  // The validator key (100..103) of an address.
+  uint8_t KeyOf(const Address& a) {
+    for (uint8_t k = 100; k < 104; ++k) {
+      if (AddressOf(Key(k)) == a) return k;
+    }
+    ADD_FAILURE() << "not a validator: " << a.ToString();
+    return 0;
+  }
+  uint8_t Assignee(uint32_t slot = 0) { return KeyOf(*Slot(slot).assignee); }
+
+  verify::SegmentChoice ChoiceOf(uint8_t key, const Hash256& root, uint32_t slot = 0) {
+    const VrfProof proof = VrfProve(Key(key), verification::SegmentVrfInput(id_, root, slot));
+    return verify::SegmentFromVrf(VrfProofToHash(proof).bytes, verification::TaskBytes(id_),
+                                  kSegments, kC);
+  }
+
+  // A verdict as an honest replay of `truth` gives it, for the provider's
+  // commitment `w` (equal to truth unless it cheated).
+  MsgVerdict Replay(uint8_t key, const Work& w, const Work& truth, uint64_t salt, bool first,
+                    std::optional<verify::SegmentChoice> named = std::nullopt) {
+    MsgVerdict v;
+    v.job_id = job_;
+    v.slot = 0;
+    verify::SegmentChoice c = named ? *named : ChoiceOf(key, w.root);
+    if (first) v.vrf_proof = VrfProve(Key(key), verification::SegmentVrfInput(id_, w.root, 0));
+    auto path = [&](uint64_t i) { return merkle::Prove(w.checkpoints, i).siblings; };
+    v.start_hash = w.checkpoints[c.segment];
+    v.start_proof = path(c.segment);
+    v.committed_end = w.checkpoints[c.segment + 1];
+    v.end_proof = path(c.segment + 1);
+    v.final_hash = w.checkpoints[kSegments];
+    v.final_proof = path(kSegments);
+    v.replayed_end = truth.checkpoints[c.segment + 1];
+    v.witness_hash = Work::Witness(salt, c.segment, c.witness_step);
+    v.losses.assign(truth.losses.begin() + c.segment * kC, truth.losses.begin() + (c.segment + 1) * kC);
+    const bool end_ok = v.replayed_end == v.committed_end;
+    const bool losses_ok = std::equal(v.losses.begin(), v.losses.end(), w.losses.begin() + c.segment * kC);
+    if (end_ok && losses_ok) {
+      v.outcome = VerdictOutcome::kPass;
+    } else {
+      v.outcome = VerdictOutcome::kFail;
+      v.reason = end_ok ? FailReason::kLosses : FailReason::kEndState;
+    }
+    return v;
+  }
+
+  // Everything the module keeps about the task, to compare before/after a
+  // refused message.
+  std::string Snapshot() {
+    StateReader& s = m_.h().ledger().committed();
+    std::string out;
+    if (auto c = verification::GetCommitment(s, id_)) {
+      out += c->checkpoint_root.ToHex() + std::to_string(c->slots_passed);
+    }
+    for (const verification::Slot& x : verification::GetSlots(s, id_, 1)) {
+      out += std::to_string(x.verdicts.size()) + std::to_string(static_cast<int>(x.state)) +
+             (x.assignee ? x.assignee->ToString() : "-") + std::to_string(x.segment);
+    }
+    out += std::to_string(static_cast<int>(m_.Task(id_).status));
+    return out;
+  }
+  // Sends a message that must be refused with `code`: only the fee moves.
+  void Refused(uint8_t key, const Msg& msg, TxCode code) {
+    const std::string before = Snapshot();
+    const uint64_t balance = m_.h().Balance(Key(key));
+    const TxResult r = m_.Send(key, msg);
+    EXPECT_EQ(r.code, code) << r.log;
+    EXPECT_FALSE(r.log.empty());
+    EXPECT_EQ(Snapshot(), before) << r.log;
+    EXPECT_EQ(m_.h().Balance(Key(key)), balance - 10) << r.log;
+  }
+
+  Market m_;
+  uint64_t job_ = 0;
+  const TaskId id_{1, 0, 0};
+};
+
+TEST_F(VerifyTest, HonestTaskIsSampledReplayedPaidAndItsRoundRecorded) {
+  const Work w = Work::Honest(1);
+  const TxResult c = m_.Send(1, Commit(w));
+  ASSERT_EQ(c.code, TxCode::kOk) << c.log;
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kCommitted);
+  ToSampling();
+  const uint8_t v = Assignee();
+  EXPECT_NE(AddressOf(Key(v)), AddressOf(Key(1)));  // never the provider
+  const uint64_t provider_before = m_.h().Balance(Key(1));
+  const uint64_t validator_before = m_.h().Balance(Key(v));
+  const uint64_t price = m_.Task(id_).price_uagr;
+  const TxResult r = m_.Send(v, Replay(v, w, w, 1, true));
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  // The segment is the one the validator's VRF names, whatever the beacon.
+  EXPECT_EQ(Slot().segment, ChoiceOf(v, w.root).segment);
+  EXPECT_EQ(Slot().witness_step, ChoiceOf(v, w.root).witness_step);
+  EXPECT_EQ(Slot().state, SlotState::kPassed);
+  m_.Block({});  // the dispute window
+  ASSERT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  const market::Payout pay = market::SplitPayment(price, m_.params().validator_fee_ppm);
+  EXPECT_EQ(m_.h().Balance(Key(1)), provider_before + pay.provider_uagr);
+  EXPECT_EQ(m_.h().Balance(Key(v)), validator_before - 10 + pay.validators_uagr);
+  // The round is complete: two aggregators are drawn.
+  std::optional<verification::RoundRecord> round =
+      verification::GetRound(m_.h().ledger().committed(), job_, 0);
+  ASSERT_TRUE(round.has_value());
+  ASSERT_EQ(round->assignees.size(), 2u);
+  const Hash256 weights = Blake2b256("next weights");
+  const uint8_t a = KeyOf(round->assignees[0]), b = KeyOf(round->assignees[1]);
+  EXPECT_NE(a, b);
+  ASSERT_EQ(m_.Send(a, MsgRoundResult{job_, 0, weights, 0x40400000u}).code, TxCode::kOk);
+  EXPECT_FALSE(verification::GetRound(m_.h().ledger().committed(), job_, 0)->recorded);
+  ASSERT_EQ(m_.Send(b, MsgRoundResult{job_, 0, weights, 0x40400000u}).code, TxCode::kOk);
+  round = verification::GetRound(m_.h().ledger().committed(), job_, 0);
+  EXPECT_TRUE(round->recorded);
+  EXPECT_EQ(round->params_hash, weights);
+  EXPECT_EQ(round->validation_loss, 0x40400000u);
+  EXPECT_EQ(verification::RoundsOf(m_.h().ledger().committed(), job_, 10).size(), 1u);
+}
+
+// Validators with time to spare: every refused message takes a block.
+class PatientVerifyTest : public VerifyTest {
+ protected:
+  PatientVerifyTest() : VerifyTest(Patient()) {}
+  static Params Patient() {
+    Params p = VerifyParams(0, /*verdict_blocks=*/100);
+    p.verify_dispute_window_blocks = 5;
+    return p;
+  }
+};
+
+TEST_F(PatientVerifyTest, BadMessagesAreRefusedAndChangeNothingButTheFee) {
+  const Work w = Work::Honest(1);
+  Work short_losses = w;
+  short_losses.losses.pop_back();
+  Refused(2, Commit(w), TxCode::kNotAssigned);              // someone else's task
+  Refused(1, Commit(short_losses), TxCode::kInvalidMessage);  // H - 1 losses
+  MsgCommitTask zero = Commit(w);
+  zero.checkpoint_root = Hash256{};
+  Refused(1, zero, TxCode::kInvalidMessage);
+  MsgCommitTask other = Commit(w);
+  other.job_id = 99;
+  Refused(1, other, TxCode::kNotFound);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  // A verdict before sampling (the next block; sampling is two after).
+  Refused(100, Replay(100, w, w, 1, true), TxCode::kWrongPhase);
+  ToSampling();
+  Refused(1, Commit(w), TxCode::kWrongPhase);  // a second commit
+  const uint8_t v = Assignee();
+  const uint8_t stranger = v == 100 ? 101 : 100;
+  Refused(stranger, Replay(stranger, w, w, 1, true), TxCode::kNotAssigned);  // not sampled
+  MsgVerdict bad = Replay(v, w, w, 1, true);
+  bad.slot = 1;  // s = 1: no such slot
+  Refused(v, bad, TxCode::kInvalidMessage);
+  bad = Replay(v, w, w, 1, /*first=*/false);  // no VRF proof on the first verdict
+  Refused(v, bad, TxCode::kInvalidMessage);
+  bad = Replay(v, w, w, 1, true);
+  bad.vrf_proof = VrfProve(Key(stranger), verification::SegmentVrfInput(id_, w.root, 0));
+  Refused(v, bad, TxCode::kBadProof);  // another key's VRF
+  bad = Replay(v, w, w, 1, true);
+  bad.start_proof.at(0).bytes[0] ^= 1;
+  Refused(v, bad, TxCode::kBadProof);
+  bad = Replay(v, w, w, 1, true);
+  bad.committed_end = Blake2b256("not committed");
+  Refused(v, bad, TxCode::kBadProof);
+  bad = Replay(v, w, w, 1, true);
+  bad.replayed_end = Blake2b256("elsewhere");  // a pass that did not replay to the end
+  Refused(v, bad, TxCode::kInvalidMessage);
+  bad = Replay(v, w, w, 1, true);
+  bad.losses.pop_back();
+  Refused(v, bad, TxCode::kInvalidMessage);
+  bad = Replay(v, w, w, 1, true);
+  bad.outcome = VerdictOutcome::kFail;
+  bad.reason = FailReason::kEndState;  // a fail whose end matches
+  Refused(v, bad, TxCode::kInvalidMessage);
+  // A round result for a round whose task has not passed.
+  Refused(v, MsgRoundResult{job_, 0, Blake2b256("w"), 1}, TxCode::kWrongPhase);
+  // The good verdict, then the same again.
+  ASSERT_EQ(m_.Send(v, Replay(v, w, w, 1, true)).code, TxCode::kOk);
+  Refused(v, Replay(v, w, w, 1, false, Slot().chosen ? std::optional(verify::SegmentChoice{
+                                                                 Slot().segment, Slot().witness_step})
+                                                          : std::nullopt),
+          TxCode::kWrongPhase);
+  for (int i = 0; i < 6 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
+  ASSERT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  // A round result from a validator that was not drawn to aggregate.
+  std::optional<verification::RoundRecord> round =
+      verification::GetRound(m_.h().ledger().committed(), job_, 0);
+  ASSERT_TRUE(round.has_value());
+  for (uint8_t k = 100; k < 104; ++k) {
+    if (std::find(round->assignees.begin(), round->assignees.end(), AddressOf(Key(k))) !=
+        round->assignees.end()) {
+      continue;
+    }
+    const uint64_t balance = m_.h().Balance(Key(k));
+    EXPECT_EQ(m_.Send(k, MsgRoundResult{job_, 0, Blake2b256("w"), 1}).code, TxCode::kNotAssigned);
+    EXPECT_EQ(m_.h().Balance(Key(k)), balance - 10);
+    EXPECT_TRUE(verification::GetRound(m_.h().ledger().committed(), job_, 0)->results.empty());
+    break;
+  }
+}
+
+TEST_F(VerifyTest, FakedEndStateIsFraudConfirmedBySecondValidator) {
+  const Work truth = Work::Honest(1);
+  // The provider fakes every segment: any sample catches it.
+  const Work fake = Work::Honest(2);
+  ASSERT_EQ(m_.Send(1, Commit(fake)).code, TxCode::kOk);
+  ToSampling();
+  const uint64_t stake_before = m_.h().Stake(Key(1));
+  const uint64_t collateral = m_.Task(id_).collateral_uagr;
+  const uint64_t burned_before = m_.h().ledger().ReadTotals().burned;
+  const uint8_t first = Assignee();
+  const uint64_t first_before = m_.h().Balance(Key(first));
+  // The replay of the true start state ends elsewhere: fail.
+  MsgVerdict v = Replay(first, fake, truth, 1, true);
+  ASSERT_EQ(v.outcome, VerdictOutcome::kFail);
+  ASSERT_EQ(m_.Send(first, v).code, TxCode::kOk);
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kVerifying);  // one claim is not proof
+  const uint8_t second = Assignee();
+  EXPECT_NE(second, first);
+  const verification::Slot s = Slot();
+  ASSERT_EQ(m_.Send(second, Replay(second, fake, truth, 1, false,
+                                   verify::SegmentChoice{s.segment, s.witness_step}))
+                .code,
+            TxCode::kOk);
+  // Fraud: the collateral leaves the provider's stake, half to the first
+  // reporter, half burned; reputation at the floor; the task is open again.
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake_before - collateral);
+  EXPECT_EQ(m_.h().Balance(Key(first)), first_before - 10 + collateral / 2);
+  EXPECT_EQ(m_.h().ledger().ReadTotals().burned, burned_before + collateral - collateral / 2);
+  EXPECT_EQ(m_.Prov(1).reputation_ppm, m_.params().reputation_min_ppm);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
+  EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying);
+  EXPECT_NE(m_.Task(id_).status, TaskStatus::kPassed);
+}
+
+TEST_F(VerifyTest, TwoUnavailableVerdictsAreFraud) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint64_t stake_before = m_.h().Stake(Key(1));
+  MsgVerdict u;
+  u.job_id = job_;
+  u.outcome = VerdictOutcome::kUnavailable;
+  const uint8_t first = Assignee();
+  u.vrf_proof = VrfProve(Key(first), verification::SegmentVrfInput(id_, w.root, 0));
+  ASSERT_EQ(m_.Send(first, u).code, TxCode::kOk);
+  u.vrf_proof.reset();
+  ASSERT_EQ(m_.Send(Assignee(), u).code, TxCode::kOk);
+  EXPECT_LT(m_.h().Stake(Key(1)), stake_before);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
+}
+
+TEST_F(VerifyTest, FalseFailClaimIsOutvotedAndSlashed) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint8_t liar = Assignee();
+  const uint64_t liar_stake = m_.h().Stake(Key(liar));
+  const Work other = Work::Honest(3);
+  MsgVerdict lie = Replay(liar, w, other, 1, true);  // claims the end differs
+  ASSERT_EQ(lie.outcome, VerdictOutcome::kFail);
+  ASSERT_EQ(m_.Send(liar, lie).code, TxCode::kOk);
+  const verification::Slot s = Slot();
+  const verify::SegmentChoice named{s.segment, s.witness_step};
+  // Two honest replays agree: pass; the liar loses slash_false_claim_ppm.
+  const uint8_t b = Assignee();
+  ASSERT_EQ(m_.Send(b, Replay(b, w, w, 1, false, named)).code, TxCode::kOk);
+  const uint8_t c = Assignee();
+  ASSERT_EQ(m_.Send(c, Replay(c, w, w, 1, false, named)).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPassed);
+  EXPECT_EQ(m_.h().Stake(Key(liar)),
+            liar_stake - market::PartPpm(liar_stake, m_.params().slash_false_claim_ppm));
+  m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);  // the honest provider is never slashed
+}
+
+class AuditedVerifyTest : public VerifyTest {
+ protected:
+  AuditedVerifyTest() : VerifyTest(VerifyParams(/*audit_ppm=*/1'000'000)) {}
+};
+
+TEST_F(AuditedVerifyTest, LazyValidatorIsCaughtByTheAuditsWitness) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint8_t lazy = Assignee();
+  const uint64_t lazy_stake = m_.h().Stake(Key(lazy));
+  // Echoes the provider's hashes without replaying: the witness state is
+  // not in the commitment, so it guesses.
+  MsgVerdict echo = Replay(lazy, w, w, /*salt=*/999, true);
+  ASSERT_EQ(m_.Send(lazy, echo).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPending);  // audited
+  const verification::Slot s = Slot();
+  const verify::SegmentChoice named{s.segment, s.witness_step};
+  const uint8_t auditor = Assignee();
+  ASSERT_EQ(m_.Send(auditor, Replay(auditor, w, w, 1, false, named)).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPending);  // the witnesses disagree: a third
+  const uint8_t third = Assignee();
+  ASSERT_EQ(m_.Send(third, Replay(third, w, w, 1, false, named)).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPassed);
+  EXPECT_EQ(m_.h().Stake(Key(lazy)),
+            lazy_stake - market::PartPpm(lazy_stake, m_.params().slash_false_claim_ppm));
+  m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+}
+
+TEST_F(VerifyTest, MissedVerdictIsReplacedByAnotherValidator) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint8_t idle = Assignee();
+  const uint64_t due = Slot().due_height;
+  while (m_.h().ledger().Height() < due) m_.Block({});
+  const verification::Slot s = Slot();
+  ASSERT_TRUE(s.assignee.has_value());
+  EXPECT_NE(KeyOf(*s.assignee), idle);
+  ASSERT_EQ(s.missed.size(), 1u);
+  EXPECT_EQ(s.missed[0], AddressOf(Key(idle)));
+  // The late validator can no longer answer; the new one can.
+  Refused(idle, Replay(idle, w, w, 1, true), TxCode::kNotAssigned);
+  const uint8_t v = Assignee();
+  ASSERT_EQ(m_.Send(v, Replay(v, w, w, 1, true)).code, TxCode::kOk);
+  m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+}
+
+TEST_F(VerifyTest, CommittedTaskNoLongerMissesTheMarketDeadline) {
+  const Work w = Work::Honest(1);
+  const uint64_t deadline = m_.Task(id_).deadline_height;
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  // Nobody answers; validators keep being replaced until the draws run out
+  // and the slot passes unresolved; the deadline never reassigns the task.
+  while (m_.h().ledger().Height() < deadline + 2) m_.Block({});
+  EXPECT_EQ(m_.Prov(1).tasks_late, 0u);
+  EXPECT_TRUE(m_.Task(id_).status == TaskStatus::kVerifying ||
+              m_.Task(id_).status == TaskStatus::kPassed);
+}
+
+}  // namespace
+}  // namespace agora::consensus
