@@ -165,6 +165,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void RegisterLedgerRpc();  // params, beacon, state_proof (node_ledger_rpc.cc)
   void RegisterGovRpc();     // proposals, proposal, tally (node_gov_rpc.cc)
   void RegisterMarketRpc();  // providers, provider, jobs, job, tasks (node_market_rpc.cc)
+  void RegisterVerifyRpc();  // task, verdicts, round_results (node_verify_rpc.cc)
   Result<json::value> BlockJson(uint64_t height);
   Result<json::value> TxLookup(const Hash256& id);
   json::value StatusJson();

@@ -1,10 +1,12 @@
 // JSON-RPC methods over the market: providers, provider, jobs, job, tasks
 // (docs/rpc.md, docs/market.md). Registering, posting and cancelling are
 // transactions and go through tx_submit.
+#include <bit>
 #include <initializer_list>
 
 #include "consensus/ledger/marketplace.h"
 #include "consensus/ledger/staking.h"
+#include "consensus/ledger/verification.h"
 #include "market/pricing.h"
 #include "node/node_impl.h"
 
@@ -187,6 +189,18 @@ void Node::Impl::RegisterMarketRpc() {
       tasks.push_back(TaskJson(tid, t));
     }
     out["current_round_tasks"] = std::move(tasks);
+    // The verified loss curve: each round's validation loss as two sampled
+    // validators recorded it (round_results has the details).
+    json::array curve;
+    for (const consensus::verification::RoundRecord& r :
+         consensus::verification::RoundsOf(app_->committed(), id, 10'000)) {
+      if (!r.recorded) continue;
+      curve.push_back(json::object{
+          {"round", r.round},
+          {"validation_loss", static_cast<double>(std::bit_cast<float>(r.validation_loss))},
+          {"params_hash", r.params_hash.ToHex()}});
+    }
+    out["verified_rounds"] = std::move(curve);
     out["height"] = blocks_->height();
     return json::value(std::move(out));
   });

@@ -256,6 +256,7 @@ void Node::Impl::RegisterRpc() {
   RegisterLedgerRpc();
   RegisterGovRpc();
   RegisterMarketRpc();
+  RegisterVerifyRpc();
   rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {
     json::array list;
     for (const p2p::PeerInfo& p : peers_->Peers()) {

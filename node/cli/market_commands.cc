@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <cstdio>
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -255,6 +256,90 @@ Status JobStatusCmd(const GlobalOptions& g, uint64_t id) {
     human += "  (attempts " + Str(t, "attempts") + ")\n";
   }
   if (Str(v, "outcome") != "" && Str(v, "outcome") != "-") human += "  " + Str(v, "outcome") + "\n";
+  const json::array& curve = v.at("verified_rounds").as_array();
+  if (!curve.empty()) {
+    human += "  verified loss curve (round: validation loss, nats/byte):\n";
+    for (const json::value& r : curve) {
+      human += "    " + Str(r, "round") + ": " + Str(r, "validation_loss") + "  weights " +
+               Str(r, "params_hash").substr(0, 16) + "\n";
+    }
+  }
+  Print(g, v, human);
+  return Status::Ok();
+}
+
+// "JOB/ROUND/WORKER" -> the task's parameters.
+Result<json::object> ParseTaskName(const std::string& name) {
+  unsigned long long job = 0, round = 0, worker = 0;
+  char tail = 0;
+  if (std::sscanf(name.c_str(), "%llu/%llu/%llu%c", &job, &round, &worker, &tail) != 3 ||
+      job == 0 || round > UINT32_MAX || worker > UINT32_MAX) {
+    return Status::InvalidArgument("a task is named JOB/ROUND/WORKER, e.g. 1/0/0; got '" + name +
+                                   "'");
+  }
+  return json::object{{"job", job}, {"round", round}, {"worker", worker}};
+}
+
+Status VerifyTaskCmd(const GlobalOptions& g, const std::string& name) {
+  AGORA_ASSIGN_OR_RETURN(json::object params, ParseTaskName(name));
+  AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call("task", params));
+  const json::object& o = v.as_object();
+  std::string human = "task " + Str(v, "task") + "  " + Str(v, "status") + "  attempts " +
+                      Str(v, "attempts") + "\n";
+  if (!o.if_contains("commitment")) {
+    human += "  no commitment yet (the provider sends commit_task when its training ends)\n";
+    Print(g, v, human);
+    return Status::Ok();
+  }
+  const json::value& c = o.at("commitment");
+  human += "  committed at height " + Str(c, "height") + " by " + Str(c, "provider") +
+           "\n  checkpoint root " + Str(c, "checkpoint_root") + "\n  delta hash      " +
+           Str(c, "delta_hash") + "\n  " + std::to_string(c.at("losses").as_array().size()) +
+           " losses; slots passed " + Str(c, "slots_passed") + "/" + Str(c, "slots");
+  if (c.at("settle_height").to_number<uint64_t>() != 0) {
+    human += ", paid at height " + Str(c, "settle_height");
+  }
+  human += "\n";
+  if (!o.if_contains("slots") || o.at("slots").as_array().empty()) {
+    human += "  validators not drawn yet\n";
+  } else {
+    for (const json::value& s : o.at("slots").as_array()) {
+      human += "  slot " + Str(s, "slot") + "  " + Str(s, "state");
+      if (s.as_object().if_contains("segment")) {
+        human += "  segment " + Str(s, "segment") + " (witness step " + Str(s, "witness_step") + ")";
+      }
+      if (s.as_object().if_contains("awaiting")) {
+        human += "  awaiting " + Str(s, "awaiting") + " until height " + Str(s, "due_height");
+      }
+      human += "\n";
+      for (const json::value& x : s.at("verdicts").as_array()) {
+        human += "    " + Str(x, "outcome");
+        if (x.as_object().if_contains("reason")) human += " (" + Str(x, "reason") + ")";
+        human += " by " + Str(x, "validator") + " at height " + Str(x, "height") + "\n";
+      }
+      for (const json::value& m : s.at("missed").as_array()) {
+        human += "    missed by " + std::string(m.as_string()) + "\n";
+      }
+    }
+  }
+  Print(g, v, human);
+  return Status::Ok();
+}
+
+Status VerifyRoundsCmd(const GlobalOptions& g, uint64_t job) {
+  AGORA_ASSIGN_OR_RETURN(json::value v,
+                         rpc::RpcClient(NodeUrl(g)).Call("round_results", json::object{{"job", job}}));
+  std::string human = "job #" + std::to_string(job) + " rounds as verification recorded them\n";
+  for (const json::value& r : v.at("rounds").as_array()) {
+    human += "  round " + Str(r, "round") + "  ";
+    if (r.at("recorded").as_bool()) {
+      human += "validation loss " + Str(r, "validation_loss") + "  weights " +
+               Str(r, "params_hash") + "  (height " + Str(r, "recorded_height") + ")\n";
+    } else {
+      human += "aggregating: " + std::to_string(r.at("results").as_array().size()) +
+               " result(s), awaiting " + std::to_string(r.at("awaiting").as_array().size()) + "\n";
+    }
+  }
   Print(g, v, human);
   return Status::Ok();
 }
@@ -349,6 +434,16 @@ void AddMarketCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   list->add_option("--client", client, "Only this client's (address or key name)");
   list->add_option("--status", status, "open, running, finished, cancelled or failed");
   list->callback([&] { action = [&] { return JobList(global, client, status); }; });
+  static std::string task_name;
+  static uint64_t verify_job = 0;
+  CLI::App* verify = app.add_subcommand("verify", "What validators checked: commitments, verdicts, rounds");
+  verify->require_subcommand(1);
+  auto* vtask = verify->add_subcommand("task", "A task's commitment, sampled segments and verdicts");
+  vtask->add_option("task", task_name, "JOB/ROUND/WORKER, e.g. 1/0/0")->required();
+  vtask->callback([&] { action = [&] { return VerifyTaskCmd(global, task_name); }; });
+  auto* vrounds = verify->add_subcommand("rounds", "A job's recorded rounds: the verified loss curve");
+  vrounds->add_option("job", verify_job, "Job id")->required();
+  vrounds->callback([&] { action = [&] { return VerifyRoundsCmd(global, verify_job); }; });
   auto* cancel = job->add_subcommand("cancel", "Stop new work; running tasks finish and are paid");
   cancel->add_option("id", id, "Job id")->required();
   AddSignerOptions(cancel, tx);

@@ -118,7 +118,62 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   EXPECT_NE(stranger.exit_code, 0);
   EXPECT_NE(stranger.err.find("only the client"), std::string::npos) << stranger.err;
 
-  // 4. Cancelled: no new work; with tasks still running, the escrow waits.
+  // 4. The provider of task 1/0/0 commits (as its role will): the task
+  // leaves the market's deadline, two blocks later a validator is drawn for
+  // its spot check, and `agora verify task` shows it all.
+  {
+    CommandResult before = Cli({"verify", "task", "1/0/0"});
+    ASSERT_EQ(before.exit_code, 0) << before.err;
+    const json::value t = json::parse(before.out);
+    EXPECT_EQ(t.at("status").as_string(), "assigned");
+    EXPECT_EQ(t.as_object().if_contains("commitment"), nullptr);
+    const std::string owner(t.at("provider").as_string());
+    size_t p = Address::FromPublicKey(senders_[0].public_key()).ToString() == owner ? 0 : 1;
+    ASSERT_EQ(Address::FromPublicKey(senders_[p].public_key()).ToString(), owner);
+    consensus::MsgCommitTask commit;
+    commit.job_id = 1;
+    commit.checkpoint_root = Blake2b256(AsBytes("root"));
+    commit.delta_hash = Blake2b256(AsBytes("delta"));
+    commit.losses.assign(50, 0x40000000u);  // H = 50 in job-tiny.toml
+    const uint64_t nonce = Account(0, Address::FromPublicKey(senders_[p].public_key()))
+                               .at("nonce")
+                               .to_number<uint64_t>();
+    rpc::RpcError submit_error;
+    Submit(0, consensus::MakeTx(senders_[p], chain_id_, nonce, testing::kFee, commit),
+           &submit_error);
+    EXPECT_TRUE(submit_error.message.empty()) << submit_error.message;
+    json::value shown;
+    const auto until = std::chrono::steady_clock::now() + seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      CommandResult v = Cli({"verify", "task", "1/0/0"});
+      ASSERT_EQ(v.exit_code, 0) << v.err;
+      shown = json::parse(v.out);
+      if (shown.at("status").as_string() == "verifying") break;
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    ASSERT_EQ(shown.at("status").as_string(), "verifying") << shown;
+    EXPECT_EQ(shown.at("commitment").at("checkpoint_root").as_string(),
+              commit.checkpoint_root.ToHex());
+    EXPECT_EQ(shown.at("commitment").at("losses").as_array().size(), 50u);
+    ASSERT_EQ(shown.at("slots").as_array().size(), 1u);
+    const std::string awaiting(shown.at("slots").at(0).at("awaiting").as_string());
+    EXPECT_NE(awaiting, owner);  // never the provider
+    const std::string validators = json::serialize(Call(0, "validators", json::object{}));
+    EXPECT_NE(validators.find(awaiting), std::string::npos) << awaiting << " not in " << validators;
+    CommandResult bad = Cli({"verify", "task", "1-0-0"});
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.err.find("JOB/ROUND/WORKER"), std::string::npos) << bad.err;
+    CommandResult rounds = Cli({"verify", "rounds", "1"});
+    ASSERT_EQ(rounds.exit_code, 0) << rounds.err;
+    EXPECT_TRUE(json::parse(rounds.out).at("rounds").as_array().empty());
+    rpc::RpcError error;
+    Call(0, "task", json::object{{"job", 1}, {"round", 0}, {"wrker", 0}}, &error);
+    EXPECT_NE(error.message.find("unknown parameter 'wrker'"), std::string::npos) << error.message;
+    Call(0, "verdicts", json::object{{"job", 1}, {"round", 0}, {"worker", 1}}, &error);
+    EXPECT_NE(error.message.find("no commitment"), std::string::npos) << error.message;
+  }
+
+  // 5. Cancelled: no new work; with tasks still running, the escrow waits.
   CommandResult cancel = Cli({"job", "cancel", "1", "--key-file", KeyFile(2).string(), "--wait"});
   ASSERT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
   CommandResult list = Cli({"job", "list", "--status", "cancelled"});

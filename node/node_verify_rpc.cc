@@ -1,0 +1,198 @@
+// JSON-RPC methods over verification (docs/rpc.md, docs/verify.md):
+// task (commitment, sampled slots, verdicts), verdicts, round_results (the
+// job's verified loss curve). Commits, verdicts and round results are
+// transactions and go through tx_submit.
+#include <bit>
+#include <cstring>
+#include <initializer_list>
+
+#include "consensus/ledger/marketplace.h"
+#include "consensus/ledger/verification.h"
+#include "node/node_impl.h"
+
+namespace agora::node {
+namespace {
+
+namespace mp = consensus::marketplace;
+namespace vf = consensus::verification;
+
+Status KnownKeys(const json::object& o, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : o) {
+    bool ok = false;
+    for (std::string_view k : known) ok |= key == k;
+    if (!ok) return Status::InvalidArgument("unknown parameter '" + std::string(key) + "'");
+  }
+  return Status::Ok();
+}
+
+double LossOf(uint32_t bits) { return static_cast<double>(std::bit_cast<float>(bits)); }
+
+std::string_view OutcomeName(consensus::VerdictOutcome o) {
+  switch (o) {
+    case consensus::VerdictOutcome::kPass: return "pass";
+    case consensus::VerdictOutcome::kFail: return "fail";
+    case consensus::VerdictOutcome::kUnavailable: return "unavailable";
+  }
+  return "unknown";
+}
+
+std::string_view ReasonName(consensus::FailReason r) {
+  switch (r) {
+    case consensus::FailReason::kNone: return "";
+    case consensus::FailReason::kEndState: return "end_state";
+    case consensus::FailReason::kLosses: return "losses";
+    case consensus::FailReason::kDelta: return "delta";
+  }
+  return "unknown";
+}
+
+std::string_view SlotStateName(vf::SlotState s) {
+  switch (s) {
+    case vf::SlotState::kPending: return "pending";
+    case vf::SlotState::kPassed: return "passed";
+    case vf::SlotState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+json::object VerdictJson(const vf::VerdictRecord& v) {
+  json::object o{{"validator", v.validator.ToString()},
+                 {"outcome", OutcomeName(v.outcome)},
+                 {"height", v.height}};
+  if (v.reason != consensus::FailReason::kNone) o["reason"] = ReasonName(v.reason);
+  if (v.outcome != consensus::VerdictOutcome::kUnavailable) {
+    o["replayed_end"] = v.replayed_end.ToHex();
+    o["witness_hash"] = v.witness_hash.ToHex();
+  }
+  return o;
+}
+
+json::object SlotJson(uint32_t index, const vf::Slot& s) {
+  json::object o{{"slot", index}, {"state", SlotStateName(s.state)}, {"draws", s.draws}};
+  if (s.chosen) {
+    o["segment"] = s.segment;
+    o["witness_step"] = s.witness_step;
+  }
+  if (s.assignee) {
+    o["awaiting"] = s.assignee->ToString();
+    o["due_height"] = s.due_height;
+  }
+  json::array verdicts;
+  for (const vf::VerdictRecord& v : s.verdicts) verdicts.push_back(VerdictJson(v));
+  o["verdicts"] = std::move(verdicts);
+  json::array missed;
+  for (const Address& a : s.missed) missed.push_back(json::value(a.ToString()));
+  o["missed"] = std::move(missed);
+  return o;
+}
+
+json::object RoundJson(const vf::RoundRecord& r) {
+  json::object o{{"round", r.round}, {"recorded", r.recorded}};
+  if (r.recorded) {
+    o["params_hash"] = r.params_hash.ToHex();
+    o["validation_loss"] = LossOf(r.validation_loss);
+    o["validation_loss_bits"] = r.validation_loss;
+    o["recorded_height"] = r.recorded_height;
+  }
+  json::array awaiting;
+  for (const Address& a : r.assignees) awaiting.push_back(json::value(a.ToString()));
+  o["awaiting"] = std::move(awaiting);
+  json::array results;
+  for (const vf::RoundResultRecord& x : r.results) {
+    results.push_back(json::object{{"validator", x.validator.ToString()},
+                                   {"params_hash", x.params_hash.ToHex()},
+                                   {"validation_loss", LossOf(x.validation_loss)},
+                                   {"height", x.height}});
+  }
+  o["results"] = std::move(results);
+  return o;
+}
+
+Result<mp::TaskId> TaskParam(const json::value& params) {
+  AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+  AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"job", "round", "worker"}));
+  AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Param(*o, "job"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Param(*o, "round"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t worker, U64Param(*o, "worker"));
+  if (round > UINT32_MAX || worker > UINT32_MAX) {
+    return Status::InvalidArgument("params.round and params.worker are 32-bit");
+  }
+  return mp::TaskId{job, static_cast<uint32_t>(round), static_cast<uint32_t>(worker)};
+}
+
+std::string Name(const mp::TaskId& id) {
+  return std::to_string(id.job) + "/" + std::to_string(id.round) + "/" + std::to_string(id.worker);
+}
+
+}  // namespace
+
+void Node::Impl::RegisterVerifyRpc() {
+  // One task: its market record, its commitment and its sampled slots.
+  rpc_->RegisterSync("task", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(mp::TaskId id, TaskParam(params));
+    consensus::StateReader& state = app_->committed();
+    std::optional<mp::Task> t = mp::GetTask(state, id);
+    if (!t) {
+      return Status::NotFound("no task " + Name(id) + "; `agora job status ID` lists a job's tasks");
+    }
+    json::object out{{"height", blocks_->height()},
+                     {"task", Name(id)},
+                     {"status", mp::TaskStatusName(t->status)},
+                     {"attempts", t->attempts}};
+    if (t->provider) out["provider"] = t->provider->ToString();
+    std::optional<vf::Commitment> c = vf::GetCommitment(state, id);
+    if (c) {
+      json::array losses;
+      for (uint32_t l : c->losses) losses.push_back(LossOf(l));
+      out["commitment"] = json::object{{"provider", c->provider.ToString()},
+                                       {"checkpoint_root", c->checkpoint_root.ToHex()},
+                                       {"delta_hash", c->delta_hash.ToHex()},
+                                       {"height", c->height},
+                                       {"losses", std::move(losses)},
+                                       {"slots", c->slots},
+                                       {"slots_passed", c->slots_passed},
+                                       {"settle_height", c->settle_height}};
+      json::array slots;
+      const std::vector<vf::Slot> list = vf::GetSlots(state, id, c->slots);
+      for (uint32_t k = 0; k < list.size(); ++k) slots.push_back(SlotJson(k, list[k]));
+      out["slots"] = std::move(slots);
+    }
+    return json::value(std::move(out));
+  });
+  // Every verdict on a task's current commitment, in slot then arrival order.
+  rpc_->RegisterSync("verdicts", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(mp::TaskId id, TaskParam(params));
+    consensus::StateReader& state = app_->committed();
+    std::optional<vf::Commitment> c = vf::GetCommitment(state, id);
+    if (!c) return Status::NotFound("task " + Name(id) + " has no commitment yet");
+    json::array list;
+    const std::vector<vf::Slot> slots = vf::GetSlots(state, id, c->slots);
+    for (uint32_t k = 0; k < slots.size(); ++k) {
+      for (const vf::VerdictRecord& v : slots[k].verdicts) {
+        json::object o = VerdictJson(v);
+        o["slot"] = k;
+        o["segment"] = slots[k].segment;
+        list.push_back(std::move(o));
+      }
+    }
+    return json::value(
+        json::object{{"height", blocks_->height()}, {"task", Name(id)}, {"verdicts", std::move(list)}});
+  });
+  // The job's rounds as verification recorded them: the verified loss curve.
+  rpc_->RegisterSync("round_results", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"job"}));
+    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Param(*o, "job"));
+    if (!mp::GetJob(app_->committed(), job)) {
+      return Status::NotFound("no job " + std::to_string(job) + "; `agora job list` lists them");
+    }
+    json::array rounds;
+    for (const vf::RoundRecord& r : vf::RoundsOf(app_->committed(), job, 10'000)) {
+      rounds.push_back(RoundJson(r));
+    }
+    return json::value(
+        json::object{{"height", blocks_->height()}, {"job", job}, {"rounds", std::move(rounds)}});
+  });
+}
+
+}  // namespace agora::node
