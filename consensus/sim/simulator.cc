@@ -20,6 +20,10 @@
 #include "market/pricing.h"
 #include "consensus/ledger/staking.h"
 #include "consensus/ledger/tx.h"
+#include "consensus/ledger/verification.h"
+#include "common/merkle.h"
+#include "common/vrf.h"
+#include "verify/sampling.h"
 #include "consensus/sim/fault_store.h"
 
 namespace agora::consensus::sim {
@@ -44,7 +48,7 @@ constexpr uint64_t kEvidenceGossipTicks = 4;   // re-gossip known evidence every
 constexpr uint64_t kUagr = staking::kUagrPerPower;
 constexpr uint64_t kAccountBalanceUagr = 1'000'000 * kUagr;
 constexpr uint64_t kTxFeeUagr = 10;
-constexpr uint32_t kClientAccounts = 3;        // plain accounts besides the joiner's operator
+constexpr uint32_t kClientAccounts = 4;        // plain accounts besides the joiner's operator
 constexpr uint64_t kClientTxsPerHeightMax = 3;
 constexpr uint64_t kJoinHeight = 2;            // the joiner stakes and creates its validator
 // Governance: a client proposes a shorter propose timeout after this height;
@@ -53,11 +57,17 @@ constexpr uint64_t kGovSubmitHeight = 3;
 constexpr uint64_t kGovVotingBlocks = 6;
 constexpr uint64_t kGovEffectiveHeight = kGovSubmitHeight + 1 + kGovVotingBlocks + 5;
 constexpr uint64_t kGovTimeoutProposeMs = 2'000;
-// Market: a client account becomes a provider, another posts a small job;
-// with no verification yet, its tasks miss their deadlines and are
-// reassigned, exercising the market's EndBlock on every node.
+// Market and verification: two client accounts become providers (one
+// honest, one that cheats on its first task in a way the seed picks),
+// another posts a job; the providers commit stand-in training (a hash chain
+// over the checkpoints, cheap enough for thousands of seeds), the drawn
+// validators replay it (honest ones truly, Byzantine ones lazily) and
+// aggregate finished rounds. Invariants: no honest provider is ever found
+// fraudulent, no task is paid twice, and a running job never goes
+// kJobStallHeightsMax heights without progress.
 constexpr uint64_t kMarketProviderHeight = 2;
 constexpr uint64_t kMarketJobHeight = 4;
+constexpr uint64_t kJobStallHeightsMax = 16;
 
 // splitmix64: small, fast, and the same on every platform.
 class Rng {
@@ -314,7 +324,10 @@ class Simulation {
                           const Chain::Executed& executed);
   void ClientStep(uint32_t id, uint64_t height);
   void ClientGovernance(Node& reference, uint64_t height);
-  void ClientMarket(uint64_t height);
+  void ClientMarket(Node& reference, uint64_t height);
+  void ClientVerify(Node& reference, uint64_t height);
+  void CheckMarket(Node& node, uint64_t height, const std::string& where);
+  void CountVerification(const consensus::Event& e, uint64_t height);
   void Submit(uint32_t account, const Msg& msg);
   std::vector<Tx> Reap(Node& node);
   void PrunePending(Node& node);
@@ -360,6 +373,20 @@ class Simulation {
   enum class Downtime : uint8_t { kPlanned, kDown, kBack } downtime_state_ = Downtime::kPlanned;
   bool unjail_sent_ = false;
   bool gov_votes_sent_ = false;
+  // Verification in the simulation (ClientVerify): what each provider
+  // published per task attempt, and what was already sent.
+  struct SimWork {
+    std::vector<Hash256> checkpoints;
+    std::vector<uint32_t> losses;
+    Hash256 delta_hash;
+    bool withheld = false;
+    bool cheat = false;
+  };
+  std::map<std::pair<std::string, uint32_t>, SimWork> works_;  // (task, attempt)
+  std::set<std::string> verify_sent_;
+  std::map<std::string, uint64_t> paid_tasks_;  // task -> task_passed events seen
+  uint64_t job_progress_height_ = 0;
+  bool cheated_ = false;
   uint64_t first_committed_ = 0;  // the highest height any honest node committed
   struct HeightRecord {
     Hash256 block, app_hash, results_hash, schedule;
@@ -603,10 +630,14 @@ void Simulation::SetupLedger() {
   p.timeout_propose_ms = kTimeoutProposeMs;
   p.gov_deposit_blocks = 5;
   p.gov_voting_blocks = kGovVotingBlocks;
-  // Short deadlines, so tasks miss, are reassigned and the job runs out of
-  // attempts within a run.
+  // Short deadlines and verification windows, so a job's two rounds, a
+  // fraud and a reassignment fit in a run.
   p.deadline_slack_ppm = 0;
-  p.deadline_min_blocks = 2;
+  p.deadline_min_blocks = 4;
+  p.verify_delay_blocks = 2;
+  p.verify_verdict_blocks = 4;
+  p.verify_audit_ppm = 200'000;
+  p.verify_dispute_window_blocks = 1;
   Bytes beacon_seed;
   PutU64BigEndian(beacon_seed, options_.seed);
   g.beacon_seed = Blake2b256(beacon_seed);
@@ -1226,7 +1257,8 @@ void Simulation::ClientStep(uint32_t id, uint64_t height) {
     }
   }
   ClientGovernance(reference, height);
-  ClientMarket(height);
+  ClientMarket(reference, height);
+  ClientVerify(reference, height);
   // Senders: honest validators' operators and the plain accounts. Byzantine
   // validators never change their stake, and honest ones unstake only what
   // the client staked, so Byzantine power stays below 1/3.
@@ -1278,14 +1310,52 @@ void Simulation::ClientGovernance(Node& reference, uint64_t height) {
   }
 }
 
-void Simulation::ClientMarket(uint64_t height) {
+namespace {
+
+// Stand-in training for the simulator (the real one is verify::RunTask): a
+// hash chain with the same shape. Replaying segment j from checkpoint j
+// gives SimSegment(checkpoint j, j); its losses and witness state follow
+// from the same start.
+Hash256 SimHash(std::string_view what, const Hash256& a, uint64_t x, uint64_t y = 0) {
+  Blake2b256Hasher h;
+  h.Update(AsBytes(what));
+  h.Update(a.bytes);
+  Bytes b;
+  PutU64BigEndian(b, x);
+  PutU64BigEndian(b, y);
+  h.Update(b);
+  return h.Finish();
+}
+Hash256 SimSegment(const Hash256& start, uint32_t j) { return SimHash("sim-seg", start, j); }
+Hash256 SimWitness(const Hash256& start, uint32_t j, uint32_t step) {
+  return SimHash("sim-witness", start, j, step);
+}
+uint32_t SimLoss(const Hash256& start, uint32_t j, uint32_t i) {
+  const Hash256 h = SimHash("sim-loss", start, j, i);
+  return 0x40000000u | (uint32_t{h.bytes[0]} << 8 | h.bytes[1]);  // a float in [2, 2.03)
+}
+Hash256 SimDelta(const Hash256& last) { return SimHash("sim-delta", last, 0); }
+
+std::string SimTaskName(const marketplace::TaskId& t) {
+  return std::to_string(t.job) + "/" + std::to_string(t.round) + "/" + std::to_string(t.worker);
+}
+
+}  // namespace
+
+void Simulation::ClientMarket(Node& reference, uint64_t height) {
+  (void)reference;
   const uint32_t n = static_cast<uint32_t>(genesis_.size());
-  const uint32_t provider = n + 1, client = n + 2;
+  const uint32_t provider = n + 1, client = n + 2, cheater = n + 3;
   if (height == kMarketProviderHeight) {
     accounts_[provider].staked_uagr += 20 * kUagr;
     Submit(provider, MsgStake{20 * kUagr});
     Submit(provider, MsgRegisterProvider{ProviderOffer{market::HardwareClass::kCpu, 100, 2, 1'000,
                                                        "http://127.0.0.1:9000"}});
+    // Cheaper, so it gets a task first.
+    accounts_[cheater].staked_uagr += 20 * kUagr;
+    Submit(cheater, MsgStake{20 * kUagr});
+    Submit(cheater, MsgRegisterProvider{ProviderOffer{market::HardwareClass::kCpu, 100, 1, 900,
+                                                      "http://127.0.0.1:9001"}});
   }
   if (height == kMarketJobHeight) {
     market::JobSpec spec;
@@ -1296,6 +1366,221 @@ void Simulation::ClientMarket(uint64_t height) {
     const uint64_t need =
         market::BudgetNeeded(market::TaskCount(spec), market::TaskWorkWu(spec), 2'000).value();
     Submit(client, MsgPostJob{spec, 2 * need, 2'000});
+  }
+}
+
+// Providers commit their assigned tasks; drawn validators send verdicts and
+// round results, from the reference node's committed state.
+void Simulation::ClientVerify(Node& reference, uint64_t height) {
+  StateReader& state = reference.ledger->committed();
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  const uint32_t provider = n + 1, cheater = n + 3;
+  std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
+  if (!job) return;
+  const market::JobSpec& spec = job->spec;
+  const uint32_t c = spec.checkpoint_interval, segments = spec.inner_steps / c;
+  // Which account an address is, and whether it behaves.
+  auto account_of = [&](const Address& a) -> std::optional<uint32_t> {
+    for (uint32_t i = 0; i < accounts_.size(); ++i) {
+      if (accounts_[i].address == a) return i;
+    }
+    return std::nullopt;
+  };
+  auto validator_node = [&](const Address& a) -> const Node* {
+    std::optional<staking::ValidatorRecord> v = staking::GetValidator(state, a);
+    if (!v) return nullptr;
+    for (const Node& node : nodes_) {
+      if (node.key < secrets_.size() && secrets_[node.key].public_key() == v->consensus_key) {
+        return &node;
+      }
+    }
+    return nullptr;
+  };
+  for (const auto& [id, task] : marketplace::TasksOf(state, 1, 64)) {
+    const std::string name = SimTaskName(id);
+    // 1. The provider commits what it trained.
+    if (task.status == marketplace::TaskStatus::kAssigned && task.provider) {
+      const std::optional<uint32_t> who = account_of(*task.provider);
+      const std::string key = "commit " + name + " " + std::to_string(task.attempts);
+      if (who && (*who == provider || *who == cheater) && verify_sent_.insert(key).second) {
+        SimWork w;
+        w.checkpoints.push_back(SimHash("sim-start", Blake2b256(AsBytes(name)), id.round));
+        for (uint32_t j = 0; j < segments; ++j) {
+          for (uint32_t i = 0; i < c; ++i) w.losses.push_back(SimLoss(w.checkpoints[j], j, i));
+          w.checkpoints.push_back(SimSegment(w.checkpoints[j], j));
+        }
+        w.delta_hash = SimDelta(w.checkpoints.back());
+        if (*who == cheater && !cheated_) {
+          cheated_ = true;
+          w.cheat = true;
+          result_.cheat_committed = true;
+          Rng pick(options_.seed ^ 0x5eed'c0de'0000'0001ull);
+          const uint64_t kind = pick.Below(4);
+          const uint32_t faked = static_cast<uint32_t>(pick.Below(segments));
+          if (kind == 0) {
+            // Lazy: skips segment `faked` (a made-up end state), then goes on
+            // honestly from there: only that segment fails a replay.
+            result_.cheat_kind = "lazy";
+            w.checkpoints[faked + 1] = SimHash("sim-fake", w.checkpoints[faked], faked);
+            w.losses.resize(faked * c + c);
+            for (uint32_t j = faked + 1; j < segments; ++j) {
+              for (uint32_t i = 0; i < c; ++i) w.losses.push_back(SimLoss(w.checkpoints[j], j, i));
+              w.checkpoints[j + 1] = SimSegment(w.checkpoints[j], j);
+            }
+            w.delta_hash = SimDelta(w.checkpoints.back());
+          } else if (kind == 1) {
+            result_.cheat_kind = "liar";  // better losses than it reached, every step
+            for (uint32_t& l : w.losses) l -= 0x100;
+          } else if (kind == 2) {
+            result_.cheat_kind = "stale-delta";  // last round's delta, or any other
+            w.delta_hash = SimHash("sim-stale", w.checkpoints.back(), 0);
+          } else {
+            result_.cheat_kind = "withholder";
+            w.withheld = true;
+          }
+        }
+        MsgCommitTask m{id.job, id.round, id.worker, merkle::Root(w.checkpoints), w.delta_hash,
+                        w.losses};
+        works_[{name, task.attempts}] = std::move(w);
+        Submit(*who, m);
+      }
+    }
+    // 2. The drawn validators replay.
+    if (task.status != marketplace::TaskStatus::kVerifying) continue;
+    std::optional<verification::Commitment> commit = verification::GetCommitment(state, id);
+    auto work_it = works_.find({name, task.attempts});
+    if (!commit || work_it == works_.end()) continue;
+    const SimWork& w = work_it->second;
+    const std::vector<verification::Slot> slots = verification::GetSlots(state, id, commit->slots);
+    for (uint32_t k = 0; k < slots.size(); ++k) {
+      const verification::Slot& slot = slots[k];
+      if (slot.state != verification::SlotState::kPending || !slot.assignee) continue;
+      const std::string key = "verdict " + name + " " + std::to_string(task.attempts) + " " +
+                              std::to_string(k) + " " + slot.assignee->ToString();
+      const Node* node = validator_node(*slot.assignee);
+      const std::optional<uint32_t> account = account_of(*slot.assignee);
+      // A validator that is down does not answer: it is replaced.
+      if (node == nullptr || !account || !node->up || !verify_sent_.insert(key).second) continue;
+      MsgVerdict v;
+      v.job_id = id.job;
+      v.round = id.round;
+      v.worker = id.worker;
+      v.slot = k;
+      verify::SegmentChoice choice{slot.segment, slot.witness_step};
+      if (!slot.chosen) {
+        const Bytes alpha = verification::SegmentVrfInput(id, commit->checkpoint_root, k);
+        const VrfProof proof = VrfProve(secrets_[node->key], alpha);
+        v.vrf_proof = proof;
+        choice = verify::SegmentFromVrf(VrfProofToHash(proof).bytes, verification::TaskBytes(id),
+                                        segments, c);
+      }
+      const bool lazy = node->behaviour != Behaviour::kHonest;
+      if (w.withheld && !lazy) {
+        v.outcome = VerdictOutcome::kUnavailable;
+        Submit(*account, v);
+        continue;
+      }
+      const uint32_t j = choice.segment;
+      auto path = [&](uint64_t i) { return merkle::Prove(w.checkpoints, i).siblings; };
+      v.start_hash = w.checkpoints[j];
+      v.start_proof = path(j);
+      v.committed_end = w.checkpoints[j + 1];
+      v.end_proof = path(j + 1);
+      v.final_hash = w.checkpoints[segments];
+      v.final_proof = path(segments);
+      if (lazy) {
+        // Echoes the provider without replaying; the witness is a guess.
+        v.replayed_end = v.committed_end;
+        v.witness_hash = c > 1 ? SimHash("sim-guess", v.start_hash, j) : Hash256{};
+        v.losses.assign(w.losses.begin() + j * c, w.losses.begin() + j * c + c);
+        v.outcome = VerdictOutcome::kPass;
+      } else {
+        v.replayed_end = SimSegment(w.checkpoints[j], j);
+        v.witness_hash = c > 1 ? SimWitness(w.checkpoints[j], j, choice.witness_step) : Hash256{};
+        for (uint32_t i = 0; i < c; ++i) v.losses.push_back(SimLoss(w.checkpoints[j], j, i));
+        const bool end_ok = v.replayed_end == v.committed_end;
+        const bool losses_ok = std::equal(v.losses.begin(), v.losses.end(), w.losses.begin() + j * c);
+        const bool delta_ok = SimDelta(w.checkpoints[segments]) == w.delta_hash;
+        v.outcome = end_ok && losses_ok && delta_ok ? VerdictOutcome::kPass : VerdictOutcome::kFail;
+        v.reason = !end_ok      ? FailReason::kEndState
+                   : !losses_ok ? FailReason::kLosses
+                   : !delta_ok  ? FailReason::kDelta
+                                : FailReason::kNone;
+      }
+      Submit(*account, v);
+    }
+  }
+  // 3. Aggregators of finished rounds.
+  for (const verification::RoundRecord& r : verification::RoundsOf(state, 1, 64)) {
+    if (r.recorded) continue;
+    for (const Address& a : r.assignees) {
+      const std::string key = "round " + std::to_string(r.round) + " " + a.ToString() + " " +
+                              std::to_string(r.due_height);
+      const Node* node = validator_node(a);
+      const std::optional<uint32_t> account = account_of(a);
+      if (node == nullptr || !account || !node->up || !verify_sent_.insert(key).second) continue;
+      const bool honest = node->behaviour == Behaviour::kHonest;
+      const Hash256 weights =
+          SimHash(honest ? "sim-weights" : "sim-junk", Blake2b256(AsBytes("job 1")), r.round,
+                  honest ? 0 : node->key);
+      Submit(*account, MsgRoundResult{1, r.round, weights, 0x40000000u + r.round});
+    }
+  }
+  (void)height;
+}
+
+// Figures and the at-most-once payment invariant, from the events of the
+// first honest commit of each height.
+void Simulation::CountVerification(const consensus::Event& e, uint64_t height) {
+  auto attr = [&](std::string_view name) -> std::string {
+    for (const auto& [k, v] : e.attributes) {
+      if (k == name) return v;
+    }
+    return "";
+  };
+  static const std::set<std::string> kProgress = {"task_assigned", "task_committed", "task_sampled",
+                                                  "verdict", "task_passed", "task_failed",
+                                                  "validator_drawn", "task_missed"};
+  if (kProgress.count(e.type) && (attr("job_id") == "1" || attr("task").rfind("1/", 0) == 0)) {
+    job_progress_height_ = height;
+  }
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  if (e.type == "task_passed") {
+    ++result_.tasks_passed;
+    if (++paid_tasks_[attr("task")] > 1) {
+      Violation("market: task " + attr("task") + " was paid twice (height " +
+                std::to_string(height) + ")");
+    }
+  } else if (e.type == "verdict") {
+    ++result_.verdicts;
+  } else if (e.type == "task_failed") {
+    ++result_.frauds;
+    if (attr("provider") == accounts_[n + 3].address.ToString()) result_.cheat_caught = true;
+  } else if (e.type == "round_recorded") {
+    ++result_.rounds_recorded;
+  } else if (e.type == "verdict_outvoted" || e.type == "round_result_outvoted") {
+    ++result_.outvoted;
+  } else if (e.type == "job_ended" && attr("job_id") == "1") {
+    result_.job_finished = attr("status") == "finished";
+  }
+}
+
+// The market and verification invariants, on every honest node after every
+// block.
+void Simulation::CheckMarket(Node& node, uint64_t height, const std::string& where) {
+  StateReader& state = node.ledger->committed();
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  std::optional<marketplace::Provider> honest =
+      marketplace::GetProvider(state, accounts_[n + 1].address);
+  if (honest && honest->tasks_failed != 0) {
+    Violation("verification: the honest provider was found fraudulent" + where);
+  }
+  std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
+  if (job && (job->status == marketplace::JobStatus::kOpen ||
+              job->status == marketplace::JobStatus::kRunning) &&
+      job_progress_height_ != 0 && height > job_progress_height_ + kJobStallHeightsMax) {
+    Violation("market: job 1 made no progress for " + std::to_string(kJobStallHeightsMax) +
+              " heights (last at " + std::to_string(job_progress_height_) + ")" + where);
   }
 }
 
@@ -1562,6 +1847,7 @@ void Simulation::CheckCommit(uint32_t id, const proto::Block& block,
               std::to_string(node.core->timeouts().propose_ms) + ", expected " +
               std::to_string(want) + where);
   }
+  CheckMarket(node, height, where);
   for (const auto& [key, vote_height] : equivocations_) {
     if (height < vote_height + kSlashDelayMaxHeights) continue;
     auto validator = staking::GetValidatorByKey(node.ledger->committed(), key);
@@ -1591,6 +1877,7 @@ void Simulation::ObserveFirstCommit(uint32_t id, const proto::Block& block,
   for (const consensus::Event& e : executed.end.events) {
     if (e.type == "task_assigned") ++result_.tasks_assigned;
     if (e.type == "task_missed") ++result_.tasks_missed;
+    CountVerification(e, height);
     if (e.type != "param_changed") continue;
     if (result_.gov_applied_height == 0) ++result_.proposals_applied;
     result_.gov_applied_height = height;
@@ -1601,6 +1888,7 @@ void Simulation::ObserveFirstCommit(uint32_t id, const proto::Block& block,
   }
   for (int i = 0; i < block.txs_size(); ++i) {
     if (executed.results[i].code != TxCode::kOk) continue;
+    for (const consensus::Event& e : executed.results[i].events) CountVerification(e, height);
     ++result_.txs_committed;
     auto tx = DecodeTx(AsBytes(block.txs(i)), kChainId);
     if (tx.ok() && std::holds_alternative<MsgUnjail>(tx->msg)) ++result_.unjails;
@@ -1778,7 +2066,14 @@ SimResult Simulation::Run() {
                        std::to_string(r.writes_lost) + " gov_applied_at=" +
                        std::to_string(r.gov_applied_height) + " tasks_assigned=" +
                        std::to_string(r.tasks_assigned) + " tasks_missed=" +
-                       std::to_string(r.tasks_missed);
+                       std::to_string(r.tasks_missed) + " tasks_passed=" +
+                       std::to_string(r.tasks_passed) + " verdicts=" + std::to_string(r.verdicts) +
+                       " frauds=" + std::to_string(r.frauds) + " outvoted=" +
+                       std::to_string(r.outvoted) + " rounds_recorded=" +
+                       std::to_string(r.rounds_recorded) + " job_finished=" +
+                       std::to_string(r.job_finished) + " cheat=" +
+                       (r.cheat_kind.empty() ? "-" : r.cheat_kind) +
+                       (r.cheat_committed ? (r.cheat_caught ? "/caught" : "/escaped") : "");
   }
   return result_;
 }

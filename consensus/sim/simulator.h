@@ -111,6 +111,18 @@ struct SimResult {
   // Market: assignments made and deadlines missed (tasks reassigned).
   uint64_t tasks_assigned = 0;
   uint64_t tasks_missed = 0;
+  // Verification: tasks paid, verdicts recorded, fraud found, rounds
+  // recorded, and the cheating provider's one cheat (its kind, whether it
+  // was committed and whether it was caught).
+  uint64_t tasks_passed = 0;
+  uint64_t verdicts = 0;
+  uint64_t frauds = 0;
+  uint64_t rounds_recorded = 0;
+  uint64_t outvoted = 0;          // verdicts or round results outvoted and slashed
+  bool job_finished = false;
+  std::string cheat_kind;         // lazy, liar, stale-delta or withholder
+  bool cheat_committed = false;
+  bool cheat_caught = false;
 };
 
 SimResult RunSimulation(const SimOptions& options);

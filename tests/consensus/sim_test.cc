@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
+#include <string>
+
 #include <algorithm>
 #include <vector>
 
@@ -152,6 +156,8 @@ SimOptions ChainOptions(uint64_t seed, FaultMix mix, uint64_t heights) {
 struct ChainFigures {
   uint64_t runs = 0, joins = 0, jails = 0, unjails = 0, tombstones = 0, slash_delay_max = 0;
   uint64_t gov_applied = 0, market_runs = 0;
+  // The cheating provider's one cheat per run: committed and caught, by kind.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> cheats;
 };
 
 // 60 seeds across the seven live mixes with real blocks over a Ledger per
@@ -161,7 +167,12 @@ struct ChainFigures {
 // and liveness; a validator created by a transaction joins as a node, one
 // goes offline, is jailed for downtime and unjails, and a governance
 // proposal changes the propose timeout of every node at one height, and a
-// provider is assigned a job's tasks, which miss and are reassigned.
+// job runs to the end through verification: an honest provider and a
+// cheating one commit stand-in training, drawn validators replay it (the
+// Byzantine ones lazily), rounds are recorded, the cheat is caught at the
+// rate the sampling predicts, and the honest provider is never found
+// fraudulent (checked after every block, as is no task paid twice and no
+// job stalled).
 TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   ChainFigures f;
   for (uint64_t seed = 200001; seed < 200061; ++seed) {
@@ -176,8 +187,30 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
     f.tombstones += r.tombstones;
     f.slash_delay_max = std::max(f.slash_delay_max, r.slash_delay_max_heights);
     f.gov_applied += r.proposals_applied;
-    if (r.tasks_assigned > 0 && r.tasks_missed > 0) ++f.market_runs;
+    if (r.job_finished && r.rounds_recorded == 2) ++f.market_runs;
+    if (r.cheat_committed) {
+      ++f.cheats[r.cheat_kind].first;
+      f.cheats[r.cheat_kind].second += r.cheat_caught;
+    }
   }
+  // Lazy fakes one segment of H/C = 5 and s = 1: caught with probability
+  // 1/5. The others corrupt what every replay checks (all losses, the
+  // delta, the blobs): caught unless a lazy Byzantine validator passes the
+  // slot and no audit follows.
+  uint64_t sure = 0, sure_caught = 0;
+  for (const auto& [kind, counts] : f.cheats) {
+    const double predicted = kind == "lazy" ? 0.2 : 1.0;
+    std::printf("cheat %-11s caught %llu of %llu = %.2f, predicted 1-(1-f)^s = %.2f\n",
+                kind.c_str(), static_cast<unsigned long long>(counts.second),
+                static_cast<unsigned long long>(counts.first),
+                counts.first ? static_cast<double>(counts.second) / counts.first : 0.0, predicted);
+    if (kind != "lazy") {
+      sure += counts.first;
+      sure_caught += counts.second;
+    }
+  }
+  EXPECT_GE(sure, 30u);
+  EXPECT_GE(sure_caught * 10, sure * 9) << "the always-detectable cheats escaped too often";
   // The scripted events happen in most runs, not only in one.
   EXPECT_GE(f.joins, f.runs * 9 / 10);
   EXPECT_GE(f.jails, f.runs / 2);
@@ -188,7 +221,7 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   // every honest node at the height it named (the simulator checks the
   // height and each node's timeout after every block).
   EXPECT_GE(f.gov_applied, f.runs * 9 / 10);
-  // The market's EndBlock assigns and reassigns under the faults too.
+  // The job finishes with both rounds recorded under the faults too.
   EXPECT_GE(f.market_runs, f.runs * 9 / 10);
 }
 
@@ -207,10 +240,17 @@ TEST(SimChainTest, ValidatorsJoinGetJailedUnjailAndGetSlashed) {
   EXPECT_GT(r.blocks_synced, 0u) << r.summary;  // the joiner and the returning validator
   EXPECT_EQ(r.proposals_applied, 1u) << r.summary;
   EXPECT_GT(r.gov_applied_height, 0u) << r.summary;
-  // Two tasks, three attempts each (market.task_attempts_max), every one
-  // missing its deadline: six assignments, six misses, then the job fails.
-  EXPECT_EQ(r.tasks_assigned, 6u) << r.summary;
-  EXPECT_EQ(r.tasks_missed, 6u) << r.summary;
+  // Two rounds of two tasks, all verified and paid; this seed's cheat (all
+  // losses lied about) is caught, so one task is assigned twice; both
+  // rounds are recorded by two matching aggregations; the job finishes.
+  EXPECT_EQ(r.cheat_kind, "liar") << r.summary;
+  EXPECT_TRUE(r.cheat_caught) << r.summary;
+  EXPECT_EQ(r.frauds, 1u) << r.summary;
+  EXPECT_EQ(r.tasks_assigned, 5u) << r.summary;
+  EXPECT_EQ(r.tasks_missed, 0u) << r.summary;
+  EXPECT_EQ(r.tasks_passed, 4u) << r.summary;
+  EXPECT_EQ(r.rounds_recorded, 2u) << r.summary;
+  EXPECT_TRUE(r.job_finished) << r.summary;
 
   // Double voters are drawn by the seed; the first Byzantine seeds have some.
   uint64_t tombstones = 0;

@@ -1,0 +1,138 @@
+// verify_bench: the replay fraction, measured on real tasks.
+//
+// For the tiny and small model shapes and two (H, C) schedules, the provider
+// runs a whole task (verify::RunTask: H AdamW steps, a checkpoint hash every
+// C) and a validator does everything a verdict needs for one sampled
+// segment: hash the fetched start checkpoint, check three Merkle proofs
+// against the committed root, replay C steps with the witness
+// (verify::ReplaySegment) and re-check the delta against the final
+// checkpoint (verify::CheckDelta). It prints the validator's time over the
+// provider's (the median of the replays of every segment) next to the bound
+// s * C / H the protocol's economics assume (PROTOCOL.md §7: 2% at
+// H/C = 50, s = 1). Both run on the fast CPU backend with the same threads.
+//
+//   build/<dir>/bench/verify/verify_bench [--quick] [--corpus PATH]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/merkle.h"
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+#include "trainer/data.h"
+#include "verify/task.h"
+
+namespace {
+
+using namespace agora;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+struct Shape {
+  const char* name;
+  uint32_t layers, heads, width, context, batch;
+};
+
+int Run(const trainer::Corpus& corpus, const Shape& shape, uint32_t h, uint32_t c, bool quick) {
+  market::JobSpec spec;
+  spec.vocab = 256;
+  spec.context = shape.context;
+  spec.layers = shape.layers;
+  spec.heads = shape.heads;
+  spec.width = shape.width;
+  spec.batch = shape.batch;
+  spec.dataset_hash = corpus.hash();
+  spec.dataset_bytes = corpus.size();
+  spec.rounds = 1;
+  spec.workers = 1;
+  spec.inner_steps = h;
+  spec.checkpoint_interval = c;
+  spec.spot_checks = 1;
+  Result<trainer::TrainConfig> config = verify::TrainConfigOf(spec);
+  if (!config.ok()) {
+    std::fprintf(stderr, "spec: %s\n", config.status().ToString().c_str());
+    return 1;
+  }
+  const std::vector<float> params0 =
+      trainer::TrainState::Fresh(*config, corpus.hash()).params;
+  constexpr auto kBackend = kernels::Backend::kCpu;
+  std::vector<trainer::TrainState> states;  // the provider's blob store
+  const auto t0 = Clock::now();
+  Result<verify::TaskResult> task = verify::RunTask(
+      spec, 0, 0, params0, corpus, kBackend,
+      [&](const trainer::TrainState& s, const Hash256&) { states.push_back(s); });
+  const double train_s = Seconds(t0, Clock::now());
+  if (!task.ok()) {
+    std::fprintf(stderr, "task: %s\n", task.status().ToString().c_str());
+    return 1;
+  }
+  const uint32_t segments = h / c;
+  std::vector<double> replays;
+  const uint32_t sampled = quick ? std::min<uint32_t>(segments, 3) : segments;
+  for (uint32_t j = 0; j < sampled; ++j) {
+    const uint32_t seg = quick ? j * (segments / sampled) : j;
+    const auto r0 = Clock::now();
+    // What a verdict needs: the fetched start state's hash, three proofs,
+    // the replay with its witness, the delta re-encoded from the final state.
+    const Hash256 start = trainer::CheckpointHash(states[seg]);
+    bool ok = start == task->checkpoint_hashes[seg];
+    for (uint64_t leaf : {uint64_t{seg}, uint64_t{seg} + 1, uint64_t{segments}}) {
+      ok &= merkle::Verify(task->checkpoint_root, task->checkpoint_hashes[leaf],
+                           merkle::Prove(task->checkpoint_hashes, leaf));
+    }
+    Result<verify::SegmentReplay> replay =
+        verify::ReplaySegment(states[seg], c, c > 1 ? 1 : 0, corpus, kBackend);
+    ok &= replay.ok() && replay->end_hash == task->checkpoint_hashes[seg + 1];
+    ok &= verify::CheckDelta(params0, states[segments], task->delta, task->delta_hash).ok();
+    replays.push_back(Seconds(r0, Clock::now()));
+    if (!ok) {
+      std::fprintf(stderr, "segment %u did not verify: the bench measured a broken replay\n", seg);
+      return 1;
+    }
+  }
+  std::sort(replays.begin(), replays.end());
+  const double median = replays[replays.size() / 2];
+  const double measured = median / train_s;
+  const double bound = static_cast<double>(c) / h;
+  std::printf("| %-5s | %4u | %2u | %8.3f | %8.4f | %6.2f%% | %6.2f%% | %5.2f |\n", shape.name, h,
+              c, train_s, median, 100 * measured, 100 * bound, measured / bound);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string corpus_path = trainer::DefaultCorpusPath().string();
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else if (std::strcmp(argv[i], "--corpus") == 0 && i + 1 < argc) {
+      corpus_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: verify_bench [--quick] [--corpus PATH]\n");
+      return 2;
+    }
+  }
+  Result<trainer::Corpus> corpus = trainer::Corpus::Load(corpus_path);
+  if (!corpus.ok()) {
+    std::fprintf(stderr, "%s\n", corpus.status().ToString().c_str());
+    return 1;
+  }
+  const Shape shapes[] = {{"tiny", 2, 2, 64, 64, 8}, {"small", 4, 4, 128, 128, 16}};
+  std::printf("replay of one sampled segment (s = 1) vs training the whole task, fast CPU backend\n");
+  std::printf("| model | H    | C  | train s  | replay s | measured | s*C/H   | ratio |\n");
+  std::printf("|-------|------|----|----------|----------|----------|---------|-------|\n");
+  for (const Shape& shape : shapes) {
+    if (Run(*corpus, shape, 50, 1, quick) != 0) return 1;
+    if (Run(*corpus, shape, 100, 2, quick) != 0) return 1;
+  }
+  return 0;
+}
