@@ -27,7 +27,7 @@ constexpr size_t kRecordBytesMax = 64u << 10;
 constexpr size_t kDuePerHeightMax = 1'000'000;
 constexpr uint32_t kAggregators = 2;
 
-enum class DueKind : uint8_t { kSample = 1, kSlot = 2, kSettle = 3, kRound = 4 };
+enum class DueKind : uint8_t { kSample = 1, kSlot = 2, kSettle = 3, kRound = 4, kAudit = 5 };
 
 // Sampling streams (verify::Draw's purpose field).
 enum Purpose : uint32_t {
@@ -440,14 +440,14 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ha
     s.state = SlotState::kFailed;
   } else if (s.verdicts.size() == 1 && fails == 0) {
     // One pass: an audit with probability verify.audit_ppm (the verifier's
-    // dilemma: a validator that passes without replaying risks this).
-    uint64_t counter = 0;
-    Bytes named = TaskBytes(id);
-    PutU64BigEndian(named, index);
-    if (verify::Draw(beacon, named, kAuditDraw, &counter, 1'000'000) >= params.verify_audit_ppm) {
+    // dilemma: a validator that passes without replaying risks this),
+    // drawn from the NEXT block's beacon: a validator that proposes the
+    // block carrying its own verdict must not know the draw in advance.
+    if (params.verify_audit_ppm == 0) {
       s.state = SlotState::kPassed;
     } else {
-      events->push_back({"audit_drawn", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
+      Schedule(state, height + 1, DueKind::kAudit, id, index);
+      return;
     }
   }
   if (s.state != SlotState::kPending) {
@@ -527,6 +527,30 @@ void SlotDue(StateBuffer& state, const Params& params, uint64_t height, const Ha
   s->missed.push_back(*s->assignee);
   s->assignee.reset();
   DrawNext(state, params, height, beacon, id, index, *s, *c, events);
+  PutSlot(state, id, index, *s);
+  PutCommitment(state, id, *c);
+}
+
+void AuditDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+              const TaskId& id, uint32_t index, std::vector<Event>* events) {
+  std::optional<Commitment> c = GetCommitment(state, id);
+  std::optional<Slot> s = LoadSlot(state, id, index);
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  if (!c || !s || !t || t->status != marketplace::TaskStatus::kVerifying) return;
+  if (s->state != SlotState::kPending || s->assignee || s->verdicts.size() != 1 ||
+      s->verdicts[0].outcome != VerdictOutcome::kPass) {
+    return;
+  }
+  uint64_t counter = 0;
+  Bytes named = TaskBytes(id);
+  PutU64BigEndian(named, index);
+  if (verify::Draw(beacon, named, kAuditDraw, &counter, 1'000'000) >= params.verify_audit_ppm) {
+    s->state = SlotState::kPassed;
+    SlotResolved(state, params, height, id, index, *s, *c, events);
+  } else {
+    events->push_back({"audit_drawn", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
+    DrawNext(state, params, height, beacon, id, index, *s, *c, events);
+  }
   PutSlot(state, id, index, *s);
   PutCommitment(state, id, *c);
 }
@@ -896,6 +920,9 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
           break;
         case DueKind::kSettle:
           SettleDue(state, params, height, beacon, id, events);
+          break;
+        case DueKind::kAudit:
+          AuditDue(state, params, height, beacon, id, slot, events);
           break;
         case DueKind::kRound:
           RoundDue(state, params, height, beacon, id.job, id.round, events);

@@ -14,7 +14,9 @@
 //                    the start, end and final checkpoints to the root; a pass
 //                    must replay to the committed end and losses.
 //   resolution       one pass settles a slot unless the audit draw
-//                    (verify.audit_ppm) asks a second validator; a fail or an
+//                    (verify.audit_ppm, from the next block's beacon, so the
+//                    verdict's own proposer cannot know it) asks a second
+//                    validator; a fail or an
 //                    unavailable blob is confirmed by a second validator; on
 //                    disagreement more are drawn (verify.draws_per_slot_max)
 //                    until two agree. Outvoted verdicts (not "unavailable")

@@ -381,6 +381,11 @@ TEST_F(AuditedVerifyTest, LazyValidatorIsCaughtByTheAuditsWitness) {
   // not in the commitment, so it guesses.
   MsgVerdict echo = Replay(lazy, w, w, /*salt=*/999, true);
   ASSERT_EQ(m_.Send(lazy, echo).code, TxCode::kOk);
+  // The audit is drawn from the next block's beacon (the validator cannot
+  // know it when its verdict is included); at 100% it always comes.
+  EXPECT_EQ(Slot().state, SlotState::kPending);
+  EXPECT_FALSE(Slot().assignee.has_value());
+  m_.Block({});
   EXPECT_EQ(Slot().state, SlotState::kPending);  // audited
   const verification::Slot s = Slot();
   const verify::SegmentChoice named{s.segment, s.witness_step};
