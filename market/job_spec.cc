@@ -1,5 +1,7 @@
 #include "market/job_spec.h"
 
+#include <algorithm>
+
 #include "trainer/config.h"
 
 namespace agora::market {
@@ -78,9 +80,11 @@ Status ValidateSpec(const JobSpec& s) {
                ") must divide inner_steps (" + std::to_string(s.inner_steps) + ")");
   }
   const uint32_t segments = s.inner_steps / s.checkpoint_interval;
-  if (s.spot_checks == 0 || s.spot_checks > segments) {
-    return Bad("spot_checks must be 1.." + std::to_string(segments) +
-               " (the number of checkpoint segments)");
+  const uint32_t most = std::min(segments, kSpotChecksMax);
+  if (s.spot_checks == 0 || s.spot_checks > most) {
+    return Bad("spot_checks must be 1.." + std::to_string(most) +
+               " (at most the checkpoint segments, and at most " +
+               std::to_string(kSpotChecksMax) + ")");
   }
   if (s.tier != Tier::kExact && s.tier != Tier::kNative) return Bad("unknown tier");
   if (static_cast<uint8_t>(s.hardware) == 0 ||

@@ -77,6 +77,9 @@ struct JobSpec {
 // Bounds (docs/market.md).
 inline constexpr uint32_t kRoundsMax = 10'000;
 inline constexpr uint32_t kWorkersMax = 64;
+// Each spot check is a slot the ledger draws validators for; the fee does
+// not grow with s, so s is bounded (1 - (1 - f)^16 > 0.8 already at f = 0.1).
+inline constexpr uint32_t kSpotChecksMax = 16;
 // A CommitTask carries H losses (4 bytes each) in one 64 KiB transaction.
 inline constexpr uint32_t kInnerStepsMax = 8'192;
 inline constexpr uint64_t kDatasetBytesMax = uint64_t{1} << 40;

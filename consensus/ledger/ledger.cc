@@ -245,12 +245,10 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
             return verification::HandleCommitTask(state, params_, ctx_.height, tx.sender, m);
           },
           [&](const MsgVerdict& m) {
-            return verification::HandleVerdict(state, params_, ctx_.height, ctx_.beacon,
-                                               tx.sender, m);
+            return verification::HandleVerdict(state, params_, ctx_.height, tx.sender, m);
           },
           [&](const MsgRoundResult& m) {
-            return verification::HandleRoundResult(state, params_, ctx_.height, ctx_.beacon,
-                                                   tx.sender, m);
+            return verification::HandleRoundResult(state, params_, ctx_.height, tx.sender, m);
           },
       },
       tx.msg);

@@ -214,14 +214,26 @@ std::vector<verify::Candidate> Eligible(StateReader& state, std::vector<Address>
   return out;
 }
 
+// The eligible validators, read once per EndBlock (every draw happens
+// there): stakes slashed later in the same EndBlock count from the next.
+struct Pool {
+  bool loaded = false;
+  std::vector<verify::Candidate> candidates;
+  std::vector<Address> addresses;
+};
+
 // Draws one validator for a slot or a round, never `avoid` (the provider,
 // those already drawn). The stream is the block's beacon with the draw's
 // purpose and ordinal, so each draw is fresh.
-std::optional<Address> DrawValidator(StateReader& state, const Hash256& beacon, const Bytes& task,
-                                     uint32_t purpose, uint64_t ordinal,
+std::optional<Address> DrawValidator(StateReader& state, Pool& pool, const Hash256& beacon,
+                                     const Bytes& task, uint32_t purpose, uint64_t ordinal,
                                      const std::vector<Address>& avoid) {
-  std::vector<Address> addresses;
-  const std::vector<verify::Candidate> candidates = Eligible(state, &addresses);
+  if (!pool.loaded) {
+    pool.candidates = Eligible(state, &pool.addresses);
+    pool.loaded = true;
+  }
+  const std::vector<verify::Candidate>& candidates = pool.candidates;
+  const std::vector<Address>& addresses = pool.addresses;
   std::vector<size_t> excluded;
   for (size_t i = 0; i < addresses.size(); ++i) {
     if (std::find(avoid.begin(), avoid.end(), addresses[i]) != avoid.end()) excluded.push_back(i);
@@ -295,21 +307,17 @@ void Schedule(StateBuffer& state, uint64_t height, DueKind kind, const TaskId& i
   state.Set(DueKey(height, kind, id, slot), Bytes{});
 }
 
-std::vector<Address> Drawn(const Slot& s) {
-  std::vector<Address> out = s.missed;
-  for (const VerdictRecord& v : s.verdicts) out.push_back(v.validator);
-  return out;
-}
 
-void OpenRoundAggregation(StateBuffer& state, const Params& params, uint64_t height,
+void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
                           const Hash256& beacon, uint64_t job, uint32_t round,
                           std::vector<Event>* events);
 
 // Pays a task whose slots all passed: the market pays the provider and
 // keeps the validators' fee, which goes at once to the validators whose
 // verdicts settled the slots (equal shares, the remainder to the first).
-void Settle(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-            const TaskId& id, const Commitment& c, std::vector<Event>* events) {
+void Settle(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+            const Hash256& beacon, const TaskId& id, const Commitment& c,
+            std::vector<Event>* events) {
   std::optional<marketplace::Task> task = marketplace::GetTask(state, id);
   AGORA_CHECK(task.has_value());
   const uint64_t fee =
@@ -320,9 +328,9 @@ void Settle(StateBuffer& state, const Params& params, uint64_t height, const Has
     for (size_t i : Winners(s)) paid.push_back(s.verdicts[i].validator);
   }
   if (!paid.empty() && fee > 0) {
-    const uint64_t pool = state.GetU64(marketplace::kValidatorFeesKey);
-    AGORA_CHECK(pool >= fee);
-    state.SetU64(marketplace::kValidatorFeesKey, pool - fee);
+    const uint64_t fees = state.GetU64(marketplace::kValidatorFeesKey);
+    AGORA_CHECK(fees >= fee);
+    state.SetU64(marketplace::kValidatorFeesKey, fees - fee);
     const uint64_t share = fee / paid.size();
     for (size_t i = 0; i < paid.size(); ++i) {
       const uint64_t amount = share + (i == 0 ? fee % paid.size() : 0);
@@ -339,7 +347,7 @@ void Settle(StateBuffer& state, const Params& params, uint64_t height, const Has
     all = all && t.status == marketplace::TaskStatus::kPassed;
   }
   if (all && !state.Get(AggKey(id.job, id.round))) {
-    OpenRoundAggregation(state, params, height, beacon, id.job, id.round, events);
+    OpenRoundAggregation(state, pool, params, height, beacon, id.job, id.round, events);
   }
 }
 
@@ -365,14 +373,8 @@ void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, con
         break;
       }
     }
-    if (!reporter) {
-      for (const VerdictRecord& v : s.verdicts) {
-        if (FailLike(v)) {
-          reporter = v.validator;
-          break;
-        }
-      }
-    }
+    // Fraud resting on unavailable blobs rewards nobody (it is all burned):
+    // claiming unavailability must not pay.
     AGORA_CHECK(marketplace::TaskFailed(state, params, height, id, events, reporter).ok());
     // The other slots stop: their awaited validators are released.
     for (uint32_t k = 0; k < c.slots; ++k) {
@@ -391,73 +393,87 @@ void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, con
   }
 }
 
-// Asks one more validator for the slot, or resolves it when none can be
-// drawn: a pass if any verdict passed, else the task is given the benefit
-// of the doubt too (one unconfirmed claim proves nothing).
-void DrawNext(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-              const TaskId& id, uint32_t index, Slot& s, Commitment& c,
-              std::vector<Event>* events) {
-  std::optional<Address> next;
-  if (s.draws < params.verify_draws_per_slot_max) {
-    std::vector<Address> avoid = Drawn(s);
-    avoid.push_back(c.provider);
-    next = DrawValidator(state, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
-  }
-  if (next) {
-    ++s.draws;
-    s.assignee = *next;
+// Asks one more validator for the slot. Validators that missed are drawn
+// again only when nobody else is left; with nobody at all, the slot waits
+// verify.verdict_blocks and tries again (liveness rests on validators
+// answering, and missing costs them: SlotDue). Draws happen in EndBlock,
+// from a beacon that did not exist when the last verdict was included.
+void DrawNext(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+              const Hash256& beacon, const TaskId& id, uint32_t index, Slot& s,
+              const Address& provider, std::vector<Event>* events) {
+  std::vector<Address> avoid{provider};
+  for (const VerdictRecord& v : s.verdicts) avoid.push_back(v.validator);
+  std::vector<Address> strict = avoid;
+  strict.insert(strict.end(), s.missed.begin(), s.missed.end());
+  std::optional<Address> next =
+      DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
+  if (!next)
+    next = DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
+  ++s.draws;
+  if (!next) {
+    s.assignee.reset();
     s.due_height = height + params.verify_verdict_blocks;
-    Schedule(state, s.due_height, DueKind::kSlot, id, index);
-    events->push_back({"validator_drawn",
-                       {{"task", TaskName(id)},
-                        {"slot", std::to_string(index)},
-                        {"validator", next->ToString()},
-                        {"due_height", std::to_string(s.due_height)}}});
+    Schedule(state, s.due_height, DueKind::kAudit, id, index);
+    events->push_back(
+        {"validator_wait", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
     return;
   }
-  s.assignee.reset();
-  s.state = SlotState::kPassed;
-  events->push_back({"slot_unresolved",
+  s.assignee = *next;
+  s.due_height = height + params.verify_verdict_blocks;
+  Schedule(state, s.due_height, DueKind::kSlot, id, index);
+  events->push_back({"validator_drawn",
                      {{"task", TaskName(id)},
                       {"slot", std::to_string(index)},
-                      {"verdicts", std::to_string(s.verdicts.size())}}});
-  SlotResolved(state, params, height, id, index, s, c, events, /*settled_by_agreement=*/false);
+                      {"validator", next->ToString()},
+                      {"due_height", std::to_string(s.due_height)}}});
 }
 
-// After a verdict: settle the slot or ask for another replay.
-void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-             const TaskId& id, uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
-  size_t fails = 0;
+// After a verdict: settle the slot, or ask for another replay from the
+// next block (kAudit due: the audit draw, or the next validator).
+// A slot fails only when fail-like verdicts are at least two and outnumber
+// the passes; "unavailable" counts only while no validator passed (a pass
+// shows the blobs were there), so colluders claiming unavailability cannot
+// outvote an honest replay.
+void Resolve(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+             uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
+  size_t passes = 0, fails = 0, unavailable = 0;
   bool agreed = false;
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
-    fails += FailLike(s.verdicts[i]);
-    for (size_t j = i + 1; j < s.verdicts.size(); ++j)
+    passes += s.verdicts[i].outcome == VerdictOutcome::kPass;
+    fails += s.verdicts[i].outcome == VerdictOutcome::kFail;
+    unavailable += s.verdicts[i].outcome == VerdictOutcome::kUnavailable;
+    for (size_t j = i + 1; j < s.verdicts.size(); ++j) {
       agreed |= Agree(s.verdicts[i], s.verdicts[j]);
+    }
   }
+  const size_t against = fails + (passes == 0 ? unavailable : 0);
   if (agreed) {
     s.state = SlotState::kPassed;
-  } else if (fails >= 2) {
+  } else if (against >= 2 && against > passes) {
     s.state = SlotState::kFailed;
-  } else if (s.verdicts.size() == 1 && fails == 0) {
-    // One pass: an audit with probability verify.audit_ppm (the verifier's
-    // dilemma: a validator that passes without replaying risks this),
-    // drawn from the NEXT block's beacon: a validator that proposes the
-    // block carrying its own verdict must not know the draw in advance.
-    if (params.verify_audit_ppm == 0) {
-      s.state = SlotState::kPassed;
-    } else {
-      Schedule(state, height + 1, DueKind::kAudit, id, index);
-      return;
-    }
+  } else if (s.verdicts.size() == 1 && passes == 1 && params.verify_audit_ppm == 0) {
+    s.state = SlotState::kPassed;
+  } else if (s.verdicts.size() >= params.verify_draws_per_slot_max) {
+    // As many replays as a slot may have, and no two agree: the task keeps
+    // its pay if anyone passed it (one side's word against the other's
+    // proves nothing; disputes will settle this), and nobody is slashed.
+    s.state = passes > 0 ? SlotState::kPassed : SlotState::kFailed;
+    events->push_back({"slot_unresolved",
+                       {{"task", TaskName(id)},
+                        {"slot", std::to_string(index)},
+                        {"verdicts", std::to_string(s.verdicts.size())}}});
+    SlotResolved(state, params, height, id, index, s, c, events, /*settled_by_agreement=*/false);
+    return;
   }
   if (s.state != SlotState::kPending) {
     SlotResolved(state, params, height, id, index, s, c, events);
     return;
   }
-  DrawNext(state, params, height, beacon, id, index, s, c, events);
+  // One pass waits for the audit draw; anything else for the next replay.
+  Schedule(state, height + 1, DueKind::kAudit, id, index);
 }
 
-void OpenRoundAggregation(StateBuffer& state, const Params& params, uint64_t height,
+void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
                           const Hash256& beacon, uint64_t job, uint32_t round,
                           std::vector<Event>* events) {
   RoundRecord a;
@@ -466,7 +482,7 @@ void OpenRoundAggregation(StateBuffer& state, const Params& params, uint64_t hei
   const TaskId named{job, round, 0xffffffffu};
   for (uint32_t k = 0; k < kAggregators; ++k) {
     std::optional<Address> v =
-        DrawValidator(state, beacon, TaskBytes(named), kRoundDraw, a.draws, a.assignees);
+        DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, a.assignees);
     if (!v) break;
     ++a.draws;
     a.assignees.push_back(*v);
@@ -482,8 +498,8 @@ void OpenRoundAggregation(StateBuffer& state, const Params& params, uint64_t hei
 
 // ------------------------------------------------------------- EndBlock
 
-void Sample(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-            const TaskId& id, std::vector<Event>* events) {
+void Sample(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+            const Hash256& beacon, const TaskId& id, std::vector<Event>* events) {
   std::optional<Commitment> c = GetCommitment(state, id);
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!c || !t || t->status != marketplace::TaskStatus::kCommitted) return;
@@ -491,8 +507,9 @@ void Sample(StateBuffer& state, const Params& params, uint64_t height, const Has
   std::vector<Slot> slots(c->slots);
   for (uint32_t k = 0; k < c->slots; ++k) {
     // Distinct validators while there are enough; then any but the provider.
-    std::optional<Address> v = DrawValidator(state, beacon, TaskBytes(id), kSlotDraw + k, 0, taken);
-    if (!v) v = DrawValidator(state, beacon, TaskBytes(id), kSlotDraw + k, 0, {c->provider});
+    std::optional<Address> v =
+        DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + k, 0, taken);
+    if (!v) v = DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + k, 0, {c->provider});
     if (!v) {
       // No validator can replay now (all jailed): try again later.
       Schedule(state, height + params.verify_verdict_blocks, DueKind::kSample, id, 0);
@@ -513,8 +530,8 @@ void Sample(StateBuffer& state, const Params& params, uint64_t height, const Has
   events->push_back(std::move(e));
 }
 
-void SlotDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-             const TaskId& id, uint32_t index, std::vector<Event>* events) {
+void SlotDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+             const Hash256& beacon, const TaskId& id, uint32_t index, std::vector<Event>* events) {
   std::optional<Commitment> c = GetCommitment(state, id);
   std::optional<Slot> s = LoadSlot(state, id, index);
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
@@ -524,48 +541,53 @@ void SlotDue(StateBuffer& state, const Params& params, uint64_t height, const Ha
                      {{"task", TaskName(id)},
                       {"slot", std::to_string(index)},
                       {"validator", s->assignee->ToString()}}});
+  // Not answering costs a little, so silence is no free re-roll.
+  const uint64_t burned = staking::Slash(state, *s->assignee, params.verify_slash_missed_ppm);
+  events->back().attributes.push_back({"burned_uagr", std::to_string(burned)});
   s->missed.push_back(*s->assignee);
   s->assignee.reset();
-  DrawNext(state, params, height, beacon, id, index, *s, *c, events);
+  DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events);
   PutSlot(state, id, index, *s);
   PutCommitment(state, id, *c);
 }
 
-void AuditDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-              const TaskId& id, uint32_t index, std::vector<Event>* events) {
+void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+             const Hash256& beacon, const TaskId& id, uint32_t index, std::vector<Event>* events) {
   std::optional<Commitment> c = GetCommitment(state, id);
   std::optional<Slot> s = LoadSlot(state, id, index);
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!c || !s || !t || t->status != marketplace::TaskStatus::kVerifying) return;
-  if (s->state != SlotState::kPending || s->assignee || s->verdicts.size() != 1 ||
-      s->verdicts[0].outcome != VerdictOutcome::kPass) {
-    return;
-  }
+  if (s->state != SlotState::kPending || s->assignee) return;
+  const bool single_pass =
+      s->verdicts.size() == 1 && s->verdicts[0].outcome == VerdictOutcome::kPass;
   uint64_t counter = 0;
   Bytes named = TaskBytes(id);
   PutU64BigEndian(named, index);
-  if (verify::Draw(beacon, named, kAuditDraw, &counter, 1'000'000) >= params.verify_audit_ppm) {
+  if (single_pass &&
+      verify::Draw(beacon, named, kAuditDraw, &counter, 1'000'000) >= params.verify_audit_ppm) {
     s->state = SlotState::kPassed;
     SlotResolved(state, params, height, id, index, *s, *c, events);
   } else {
-    events->push_back({"audit_drawn", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
-    DrawNext(state, params, height, beacon, id, index, *s, *c, events);
+    if (single_pass) {
+      events->push_back({"audit_drawn", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
+    }
+    DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events);
   }
   PutSlot(state, id, index, *s);
   PutCommitment(state, id, *c);
 }
 
-void SettleDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-               const TaskId& id, std::vector<Event>* events) {
+void SettleDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+               const Hash256& beacon, const TaskId& id, std::vector<Event>* events) {
   std::optional<Commitment> c = GetCommitment(state, id);
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!c || !t || t->status != marketplace::TaskStatus::kVerifying) return;
   if (c->settle_height != height || c->slots_passed != c->slots) return;
-  Settle(state, params, height, beacon, id, *c, events);
+  Settle(state, pool, params, height, beacon, id, *c, events);
 }
 
-void RoundDue(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
-              uint64_t job, uint32_t round, std::vector<Event>* events) {
+void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+              const Hash256& beacon, uint64_t job, uint32_t round, std::vector<Event>* events) {
   std::optional<RoundRecord> a = GetRound(state, job, round);
   if (!a || a->recorded || a->due_height != height) return;
   const TaskId named{job, round, 0xffffffffu};
@@ -583,7 +605,7 @@ void RoundDue(StateBuffer& state, const Params& params, uint64_t height, const H
   for (size_t k = 0;
        k < std::max<size_t>(missing, 1) && a->draws < params.verify_draws_per_slot_max; ++k) {
     std::optional<Address> v =
-        DrawValidator(state, beacon, TaskBytes(named), kRoundDraw, a->draws, avoid);
+        DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a->draws, avoid);
     if (!v) break;
     ++a->draws;
     a->assignees.push_back(*v);
@@ -694,7 +716,7 @@ TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t hei
 }
 
 TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height,
-                       const Hash256& beacon, const Address& sender, const MsgVerdict& msg) {
+                       const Address& sender, const MsgVerdict& msg) {
   const TaskId id{msg.job_id, msg.round, msg.worker};
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   std::optional<Commitment> c = GetCommitment(state, id);
@@ -812,7 +834,7 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
         {"outcome", msg.outcome == VerdictOutcome::kPass
                         ? "pass"
                         : (msg.outcome == VerdictOutcome::kFail ? "fail" : "unavailable")}}});
-  Resolve(state, params, height, beacon, id, msg.slot, *s, *c, &r.events);
+  Resolve(state, params, height, id, msg.slot, *s, *c, &r.events);
   // A fraud settles the task, which deletes nothing of this module but
   // reopens the task; records are still written for the record.
   PutSlot(state, id, msg.slot, *s);
@@ -821,8 +843,7 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
 }
 
 TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
-                           const Hash256& beacon, const Address& sender,
-                           const MsgRoundResult& msg) {
+                           const Address& sender, const MsgRoundResult& msg) {
   std::optional<RoundRecord> a = GetRound(state, msg.job_id, msg.round);
   if (!a) {
     return Fail(TxCode::kWrongPhase, "round " + std::to_string(msg.round) + " of job " +
@@ -877,21 +898,11 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                          {"validation_loss_bits", std::to_string(mine.validation_loss)}}});
     break;
   }
-  if (!a->recorded && a->assignees.empty()) {
-    // Everyone answered and nobody agrees: one more.
-    std::vector<Address> avoid;
-    for (const RoundResultRecord& x : a->results) avoid.push_back(x.validator);
-    const TaskId named{msg.job_id, msg.round, 0xffffffffu};
-    if (a->draws < params.verify_draws_per_slot_max) {
-      std::optional<Address> v =
-          DrawValidator(state, beacon, TaskBytes(named), kRoundDraw, a->draws, avoid);
-      if (v) {
-        ++a->draws;
-        a->assignees.push_back(*v);
-        a->due_height = height + params.verify_verdict_blocks;
-        Schedule(state, a->due_height, DueKind::kRound, named, 0);
-      }
-    }
+  if (!a->recorded && a->assignees.empty() && a->draws < params.verify_draws_per_slot_max) {
+    // Everyone answered and nobody agrees: one more, drawn in the next
+    // block's EndBlock (RoundDue) from a beacon nobody knew here.
+    a->due_height = height + 1;
+    Schedule(state, a->due_height, DueKind::kRound, TaskId{msg.job_id, msg.round, 0xffffffffu}, 0);
   }
   PutRound(state, *a);
   return r;
@@ -900,6 +911,7 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
 void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
               std::vector<Event>* events) {
   const std::string due = WithU64(std::string(kDuePrefix), height);
+  Pool pool;
   // Handling an entry may add one for this very height (a payment with no
   // dispute window): go on until none is left.
   for (;;) {
@@ -913,19 +925,19 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
       const uint32_t slot = ReadU32(key, at + 17);
       switch (kind) {
         case DueKind::kSample:
-          Sample(state, params, height, beacon, id, events);
+          Sample(state, pool, params, height, beacon, id, events);
           break;
         case DueKind::kSlot:
-          SlotDue(state, params, height, beacon, id, slot, events);
+          SlotDue(state, pool, params, height, beacon, id, slot, events);
           break;
         case DueKind::kSettle:
-          SettleDue(state, params, height, beacon, id, events);
+          SettleDue(state, pool, params, height, beacon, id, events);
           break;
         case DueKind::kAudit:
-          AuditDue(state, params, height, beacon, id, slot, events);
+          NextDue(state, pool, params, height, beacon, id, slot, events);
           break;
         case DueKind::kRound:
-          RoundDue(state, params, height, beacon, id.job, id.round, events);
+          RoundDue(state, pool, params, height, beacon, id.job, id.round, events);
           break;
       }
     }

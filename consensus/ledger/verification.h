@@ -16,14 +16,18 @@
 //   resolution       one pass settles a slot unless the audit draw
 //                    (verify.audit_ppm, from the next block's beacon, so the
 //                    verdict's own proposer cannot know it) asks a second
-//                    validator; a fail or an
-//                    unavailable blob is confirmed by a second validator; on
-//                    disagreement more are drawn (verify.draws_per_slot_max)
-//                    until two agree. Outvoted verdicts (not "unavailable")
-//                    lose verify.slash_false_claim_ppm of their stake.
-//   fraud            two fail-like verdicts in a slot: marketplace::TaskFailed
-//                    with half the collateral to the first validator that
-//                    reported it; the task is reassigned.
+//                    validator; a fail or an unavailable blob is confirmed
+//                    by a second validator; on disagreement more are drawn
+//                    (at most verify.draws_per_slot_max verdicts), every
+//                    draw from the next block's beacon. Outvoted verdicts
+//                    (not "unavailable") lose verify.slash_false_claim_ppm
+//                    of their stake; a drawn validator that misses its
+//                    deadline loses verify.slash_missed_ppm and is replaced.
+//   fraud            at least two fail-like verdicts outnumbering the passes
+//                    ("unavailable" counts only while nobody passed):
+//                    marketplace::TaskFailed with half the collateral to the
+//                    first validator that proved a fail (all burned when it
+//                    rests on unavailable blobs); the task is reassigned.
 //   payment          every slot passed, then verify.dispute_window_blocks:
 //                    marketplace::TaskPassed, and the validators' fee goes to
 //                    the validators whose verdicts settled its slots.
@@ -128,10 +132,12 @@ std::vector<RoundRecord> RoundsOf(StateReader& state, uint64_t job, size_t limit
 
 TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t height,
                           const Address& sender, const MsgCommitTask& msg);
+// Neither draws anything: every draw happens in EndBlock, from a beacon
+// that did not exist when the message was included.
 TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height,
-                       const Hash256& beacon, const Address& sender, const MsgVerdict& msg);
+                       const Address& sender, const MsgVerdict& msg);
 TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
-                           const Hash256& beacon, const Address& sender, const MsgRoundResult& msg);
+                           const Address& sender, const MsgRoundResult& msg);
 
 // End of block, after staking and before the market (so a task failed here
 // is reassigned in this block): sampling, missed verdicts, payments and

@@ -306,6 +306,10 @@ TEST_F(VerifyTest, FakedEndStateIsFraudConfirmedBySecondValidator) {
   ASSERT_EQ(v.outcome, VerdictOutcome::kFail);
   ASSERT_EQ(m_.Send(first, v).code, TxCode::kOk);
   EXPECT_EQ(m_.Task(id_).status, TaskStatus::kVerifying);  // one claim is not proof
+  // The confirming validator is drawn in the next block, from a beacon the
+  // first could not know when its verdict was included.
+  EXPECT_FALSE(Slot().assignee.has_value());
+  m_.Block({});
   const uint8_t second = Assignee();
   EXPECT_NE(second, first);
   const verification::Slot s = Slot();
@@ -324,21 +328,64 @@ TEST_F(VerifyTest, FakedEndStateIsFraudConfirmedBySecondValidator) {
   EXPECT_NE(m_.Task(id_).status, TaskStatus::kPassed);
 }
 
-TEST_F(VerifyTest, TwoUnavailableVerdictsAreFraud) {
+MsgVerdict Unavailable(uint64_t job, std::optional<VrfProof> proof) {
+  MsgVerdict u;
+  u.job_id = job;
+  u.outcome = VerdictOutcome::kUnavailable;
+  u.vrf_proof = proof;
+  return u;
+}
+
+TEST_F(VerifyTest, TwoUnavailableVerdictsAreFraudThatRewardsNobody) {
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   ToSampling();
   const uint64_t stake_before = m_.h().Stake(Key(1));
-  MsgVerdict u;
-  u.job_id = job_;
-  u.outcome = VerdictOutcome::kUnavailable;
+  const uint64_t collateral = m_.Task(id_).collateral_uagr;
+  const uint64_t burned_before = m_.h().ledger().ReadTotals().burned;
   const uint8_t first = Assignee();
-  u.vrf_proof = VrfProve(Key(first), verification::SegmentVrfInput(id_, w.root, 0));
-  ASSERT_EQ(m_.Send(first, u).code, TxCode::kOk);
-  u.vrf_proof.reset();
-  ASSERT_EQ(m_.Send(Assignee(), u).code, TxCode::kOk);
-  EXPECT_LT(m_.h().Stake(Key(1)), stake_before);
+  ASSERT_EQ(m_.Send(first, Unavailable(job_, VrfProve(Key(first), verification::SegmentVrfInput(
+                                                                   id_, w.root, 0))))
+                .code,
+            TxCode::kOk);
+  m_.Block({});
+  ASSERT_EQ(m_.Send(Assignee(), Unavailable(job_, std::nullopt)).code, TxCode::kOk);
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake_before - collateral);
   EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
+  // Claiming unavailability never pays: the whole collateral is burned.
+  EXPECT_EQ(m_.h().ledger().ReadTotals().burned, burned_before + collateral);
+}
+
+TEST_F(VerifyTest, ColludersClaimingUnavailableCannotOutvoteAPass) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint64_t stake_before = m_.h().Stake(Key(1));
+  const uint8_t first = Assignee();
+  const uint64_t first_stake = m_.h().Stake(Key(first));
+  ASSERT_EQ(m_.Send(first, Unavailable(job_, VrfProve(Key(first), verification::SegmentVrfInput(
+                                                                   id_, w.root, 0))))
+                .code,
+            TxCode::kOk);
+  m_.Block({});
+  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
+  const uint8_t honest = Assignee();
+  ASSERT_EQ(m_.Send(honest, Replay(honest, w, w, 1, false, named)).code, TxCode::kOk);
+  m_.Block({});
+  const uint8_t ally = Assignee();
+  ASSERT_EQ(m_.Send(ally, Unavailable(job_, std::nullopt)).code, TxCode::kOk);
+  // Two "unavailable" against one pass that proves the blobs were there: no
+  // fraud; another replay is drawn and agrees with the pass.
+  EXPECT_EQ(Slot().state, SlotState::kPending);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);
+  m_.Block({});
+  const uint8_t fourth = Assignee();
+  ASSERT_EQ(m_.Send(fourth, Replay(fourth, w, w, 1, false, named)).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPassed);
+  for (int i = 0; i < 3 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake_before);
+  EXPECT_EQ(m_.h().Stake(Key(first)), first_stake);  // unavailable is never slashed
 }
 
 TEST_F(VerifyTest, FalseFailClaimIsOutvotedAndSlashed) {
@@ -354,8 +401,10 @@ TEST_F(VerifyTest, FalseFailClaimIsOutvotedAndSlashed) {
   const verification::Slot s = Slot();
   const verify::SegmentChoice named{s.segment, s.witness_step};
   // Two honest replays agree: pass; the liar loses slash_false_claim_ppm.
+  m_.Block({});
   const uint8_t b = Assignee();
   ASSERT_EQ(m_.Send(b, Replay(b, w, w, 1, false, named)).code, TxCode::kOk);
+  m_.Block({});
   const uint8_t c = Assignee();
   ASSERT_EQ(m_.Send(c, Replay(c, w, w, 1, false, named)).code, TxCode::kOk);
   EXPECT_EQ(Slot().state, SlotState::kPassed);
@@ -392,6 +441,7 @@ TEST_F(AuditedVerifyTest, LazyValidatorIsCaughtByTheAuditsWitness) {
   const uint8_t auditor = Assignee();
   ASSERT_EQ(m_.Send(auditor, Replay(auditor, w, w, 1, false, named)).code, TxCode::kOk);
   EXPECT_EQ(Slot().state, SlotState::kPending);  // the witnesses disagree: a third
+  m_.Block({});
   const uint8_t third = Assignee();
   ASSERT_EQ(m_.Send(third, Replay(third, w, w, 1, false, named)).code, TxCode::kOk);
   EXPECT_EQ(Slot().state, SlotState::kPassed);
@@ -406,8 +456,12 @@ TEST_F(VerifyTest, MissedVerdictIsReplacedByAnotherValidator) {
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   ToSampling();
   const uint8_t idle = Assignee();
+  const uint64_t idle_stake = m_.h().Stake(Key(idle));
   const uint64_t due = Slot().due_height;
   while (m_.h().ledger().Height() < due) m_.Block({});
+  // Missing the deadline costs verify.slash_missed_ppm: silence is no free re-roll.
+  EXPECT_EQ(m_.h().Stake(Key(idle)),
+            idle_stake - market::PartPpm(idle_stake, m_.params().verify_slash_missed_ppm));
   const verification::Slot s = Slot();
   ASSERT_TRUE(s.assignee.has_value());
   EXPECT_NE(KeyOf(*s.assignee), idle);

@@ -64,6 +64,12 @@ TEST(JobSpecTest, RefusesEachBadFieldNamingIt) {
       {"C 0", [](JobSpec& s) { s.checkpoint_interval = 0; }, "checkpoint_interval"},
       {"spot_checks 0", [](JobSpec& s) { s.spot_checks = 0; }, "spot_checks"},
       {"spot_checks above H/C", [](JobSpec& s) { s.spot_checks = 50 / 10 + 1; }, "spot_checks"},
+      {"spot_checks above the bound",
+       [](JobSpec& s) {
+         s.checkpoint_interval = 1;
+         s.spot_checks = kSpotChecksMax + 1;
+       },
+       "spot_checks"},
       {"unknown tier", [](JobSpec& s) { s.tier = static_cast<Tier>(3); }, "tier"},
       {"hardware class 0", [](JobSpec& s) { s.hardware = static_cast<HardwareClass>(0); },
        "hardware class"},
