@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "common/check.h"
 #include "common/merkle.h"
@@ -249,9 +250,23 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, const Hash2
 
 // ------------------------------------------------------------- settlement
 
-bool Agree(const VerdictRecord& a, const VerdictRecord& b) {
-  return a.outcome == VerdictOutcome::kPass && b.outcome == VerdictOutcome::kPass &&
-         a.replayed_end == b.replayed_end && a.witness_hash == b.witness_hash;
+// Two passes of a slot agree when they replayed to the same end and the
+// same witness state. The slot's first verdict carries its witness only as
+// WitnessCommitment(witness, its validator), so a later validator cannot
+// copy it from the chain: it must replay to match it.
+bool Agree(const Slot& s, size_t i, size_t j) {
+  if (i > j) std::swap(i, j);
+  const VerdictRecord& a = s.verdicts[i];
+  const VerdictRecord& b = s.verdicts[j];
+  if (a.outcome != VerdictOutcome::kPass || b.outcome != VerdictOutcome::kPass ||
+      a.replayed_end != b.replayed_end) {
+    return false;
+  }
+  if (a.witness_hash.IsZero() || b.witness_hash.IsZero()) {
+    return a.witness_hash.IsZero() && b.witness_hash.IsZero();  // C = 1: no witness step
+  }
+  if (i == 0) return WitnessCommitment(b.witness_hash, a.validator) == a.witness_hash;
+  return a.witness_hash == b.witness_hash;
 }
 
 bool FailLike(const VerdictRecord& v) { return v.outcome != VerdictOutcome::kPass; }
@@ -270,7 +285,7 @@ std::vector<size_t> Winners(const Slot& s) {
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
     if (s.verdicts[i].outcome != VerdictOutcome::kPass) continue;
     for (size_t j = 0; j < s.verdicts.size(); ++j) {
-      if (j != i && Agree(s.verdicts[i], s.verdicts[j])) out.push_back(i);
+      if (j != i && Agree(s, i, j)) out.push_back(i);
     }
   }
   if (out.empty()) {
@@ -306,7 +321,6 @@ void SlashOutvoted(StateBuffer& state, const Params& params, const TaskId& id, u
 void Schedule(StateBuffer& state, uint64_t height, DueKind kind, const TaskId& id, uint32_t slot) {
   state.Set(DueKey(height, kind, id, slot), Bytes{});
 }
-
 
 void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
                           const Hash256& beacon, uint64_t job, uint32_t round,
@@ -443,7 +457,7 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
     fails += s.verdicts[i].outcome == VerdictOutcome::kFail;
     unavailable += s.verdicts[i].outcome == VerdictOutcome::kUnavailable;
     for (size_t j = i + 1; j < s.verdicts.size(); ++j) {
-      agreed |= Agree(s.verdicts[i], s.verdicts[j]);
+      agreed |= Agree(s, i, j);
     }
   }
   const size_t against = fails + (passes == 0 ? unavailable : 0);
@@ -626,6 +640,14 @@ Bytes TaskBytes(const TaskId& id) {
   for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(id.round >> (8 * i)));
   for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(id.worker >> (8 * i)));
   return b;
+}
+
+Hash256 WitnessCommitment(const Hash256& witness, const Address& validator) {
+  Blake2b256Hasher h;
+  h.Update(AsBytes("agora-verify-witness-v1"));
+  h.Update(witness.bytes);
+  h.Update(validator.bytes());
+  return h.Finish();
 }
 
 Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot) {

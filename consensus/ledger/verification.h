@@ -8,8 +8,9 @@
 //   +delay blocks    EndBlock draws s validators by stake from that block's
 //                    beacon, one per slot (task: verifying).
 //   Verdict          a slot's first verdict carries the validator's VRF proof
-//                    over the commitment: its output names the segment and
-//                    the witness step, so neither the provider nor a proposer
+//                    over the commitment (its output names the segment and
+//                    the witness step) and only a commitment to its witness
+//                    hash (WitnessCommitment), so an auditor cannot copy it; so neither the provider nor a proposer
 //                    who withholds blocks can choose them. Merkle proofs tie
 //                    the start, end and final checkpoints to the root; a pass
 //                    must replay to the committed end and losses.
@@ -122,6 +123,12 @@ Bytes TaskBytes(const TaskId& id);
 // What a slot's first validator proves its VRF over:
 // "agora-verify-segment-v1" || task || checkpoint root || slot (u32).
 Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot);
+
+// What a slot's FIRST verdict carries in place of its witness hash (when
+// C > 1): BLAKE2b-256("agora-verify-witness-v1" || witness || validator).
+// Later verdicts carry the witness itself and agree with the first only by
+// replaying to the state it committed to; nobody can copy it from the chain.
+Hash256 WitnessCommitment(const Hash256& witness, const Address& validator);
 
 std::optional<Commitment> GetCommitment(StateReader& state, const TaskId& id);
 // The task's slots in order (none before sampling).

@@ -1507,6 +1507,9 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
                    : !delta_ok  ? FailReason::kDelta
                                 : FailReason::kNone;
       }
+      if (v.vrf_proof && !v.witness_hash.IsZero()) {
+        v.witness_hash = verification::WitnessCommitment(v.witness_hash, *slot.assignee);
+      }
       Submit(*account, v);
     }
   }

@@ -128,6 +128,7 @@ class VerifyTest : public ::testing::Test {
     v.losses.assign(truth.losses.begin() + c.segment * kC, truth.losses.begin() + (c.segment + 1) * kC);
     const bool end_ok = v.replayed_end == v.committed_end;
     const bool losses_ok = std::equal(v.losses.begin(), v.losses.end(), w.losses.begin() + c.segment * kC);
+    if (first) v.witness_hash = verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)));
     if (end_ok && losses_ok) {
       v.outcome = VerdictOutcome::kPass;
     } else {
@@ -449,6 +450,32 @@ TEST_F(AuditedVerifyTest, LazyValidatorIsCaughtByTheAuditsWitness) {
             lazy_stake - market::PartPpm(lazy_stake, m_.params().slash_false_claim_ppm));
   m_.Block({});
   EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+}
+
+TEST_F(AuditedVerifyTest, AuditorCopyingTheFirstVerdictFromTheChainIsOutvoted) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint8_t first = Assignee();
+  const MsgVerdict honest = Replay(first, w, w, 1, true);
+  ASSERT_EQ(m_.Send(first, honest).code, TxCode::kOk);
+  m_.Block({});
+  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
+  // The auditor copies what the chain shows of the first verdict: only a
+  // commitment to its witness, which is not the witness.
+  const uint8_t copier = Assignee();
+  const uint64_t copier_stake = m_.h().Stake(Key(copier));
+  MsgVerdict copy = Replay(copier, w, w, /*salt=*/999, false, named);
+  copy.witness_hash = honest.witness_hash;
+  ASSERT_EQ(m_.Send(copier, copy).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPending);
+  m_.Block({});
+  const uint8_t third = Assignee();
+  ASSERT_EQ(m_.Send(third, Replay(third, w, w, 1, false, named)).code, TxCode::kOk);
+  // The third replay matches the first's commitment: pass; the copier loses.
+  EXPECT_EQ(Slot().state, SlotState::kPassed);
+  EXPECT_EQ(m_.h().Stake(Key(copier)),
+            copier_stake - market::PartPpm(copier_stake, m_.params().slash_false_claim_ppm));
 }
 
 TEST_F(VerifyTest, MissedVerdictIsReplacedByAnotherValidator) {

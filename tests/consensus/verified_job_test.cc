@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <span>
 #include <string>
 #include <tuple>
@@ -571,6 +572,11 @@ class JobDriver {
         if (cheat_ == Cheat::kLazyValidator && lazy_validator_ == 0) lazy_validator_ = key;
         uint32_t segment = 0;
         MsgVerdict v = Verdict(key, id, k, slots[k], &segment);
+        // A slot's first verdict commits to its witness (the ledger's
+        // WitnessCommitment) so that an auditor cannot copy it.
+        if (v.vrf_proof && !v.witness_hash.IsZero()) {
+          v.witness_hash = verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)));
+        }
         if (assignments_.at(id).cheats) {
           cheat_verdicts_.push_back({!slots[k].chosen, segment, v.outcome, v.reason});
         }
@@ -834,6 +840,10 @@ struct CheatCase {
   double fraction;  // of the segments (or verdicts) whose check catches it
   uint64_t seeds;
 };
+
+// Names the case in test listings (the default prints its bytes, pointer
+// included, which differs between runs).
+void PrintTo(const CheatCase& c, std::ostream* os) { *os << c.name; }
 
 // The cheats run on the same seeds: their honest trainings are shared.
 class VerifiedJobCheatTest : public ::testing::TestWithParam<CheatCase> {
