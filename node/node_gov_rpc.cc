@@ -11,17 +11,6 @@ namespace {
 
 namespace gov = consensus::gov;
 
-// Refuses members the method does not know, so a misspelt one is not
-// silently ignored.
-Status OnlyKeys(const json::object& o, std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : o) {
-    bool ok = false;
-    for (std::string_view k : known) ok |= key == k;
-    if (!ok) return Status::InvalidArgument("unknown parameter '" + std::string(key) + "'");
-  }
-  return Status::Ok();
-}
-
 json::object TallyJson(const gov::Tally& t, const consensus::Params& p) {
   const gov::Verdict v = gov::Judge(t, p);
   return json::object{
@@ -85,7 +74,7 @@ void Node::Impl::RegisterGovRpc() {
     std::string status;
     if (!params.is_null()) {
       AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
-      AGORA_RETURN_IF_ERROR(OnlyKeys(*o, {"before", "limit", "status"}));
+      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"before", "limit", "status"}));
       if (o->if_contains("before")) {
         AGORA_ASSIGN_OR_RETURN(before, U64Param(*o, "before"));
       }
@@ -113,7 +102,7 @@ void Node::Impl::RegisterGovRpc() {
   });
   rpc_->RegisterSync("proposal", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
-    AGORA_RETURN_IF_ERROR(OnlyKeys(*o, {"id"}));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"id"}));
     AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Param(*o, "id"));
     std::optional<gov::Proposal> prop = gov::GetProposal(app_->committed(), id);
     if (!prop) {
@@ -126,7 +115,7 @@ void Node::Impl::RegisterGovRpc() {
   });
   rpc_->RegisterSync("tally", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
-    AGORA_RETURN_IF_ERROR(OnlyKeys(*o, {"id"}));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"id"}));
     AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Param(*o, "id"));
     std::optional<gov::Proposal> prop = gov::GetProposal(app_->committed(), id);
     if (!prop) {

@@ -102,6 +102,9 @@ json::object ValidatorJson(consensus::StateReader& state,
 Result<const json::object*> ParamsObject(const json::value& params);
 Result<std::string> StringParam(const json::object& o, std::string_view key);
 Result<uint64_t> U64Param(const json::object& o, std::string_view key);
+// Refuses members the method does not know, so a misspelt one is not
+// silently ignored.
+Status KnownKeys(const json::object& o, std::initializer_list<std::string_view> known);
 json::array EventsJson(const std::vector<consensus::Event>& events);
 
 }  // namespace detail

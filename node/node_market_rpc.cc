@@ -15,15 +15,6 @@ namespace {
 
 namespace mp = consensus::marketplace;
 
-Status KnownKeys(const json::object& o, std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : o) {
-    bool ok = false;
-    for (std::string_view k : known) ok |= key == k;
-    if (!ok) return Status::InvalidArgument("unknown parameter '" + std::string(key) + "'");
-  }
-  return Status::Ok();
-}
-
 json::object ProviderJson(consensus::StateReader& state, const mp::Provider& p) {
   return json::object{
       {"address", p.address.ToString()},

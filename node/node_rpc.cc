@@ -101,6 +101,15 @@ Result<json::value> Node::Impl::TxLookup(const Hash256& id) {
 namespace detail {
 
 
+Status KnownKeys(const json::object& o, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : o) {
+    bool ok = false;
+    for (std::string_view k : known) ok |= key == k;
+    if (!ok) return Status::InvalidArgument("unknown parameter '" + std::string(key) + "'");
+  }
+  return Status::Ok();
+}
+
 Result<const json::object*> ParamsObject(const json::value& params) {
   if (!params.is_object()) return Status::InvalidArgument("params must be an object");
   return &params.as_object();

@@ -16,15 +16,6 @@ namespace {
 namespace mp = consensus::marketplace;
 namespace vf = consensus::verification;
 
-Status KnownKeys(const json::object& o, std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : o) {
-    bool ok = false;
-    for (std::string_view k : known) ok |= key == k;
-    if (!ok) return Status::InvalidArgument("unknown parameter '" + std::string(key) + "'");
-  }
-  return Status::Ok();
-}
-
 double LossOf(uint32_t bits) { return static_cast<double>(std::bit_cast<float>(bits)); }
 
 std::string_view OutcomeName(consensus::VerdictOutcome o) {

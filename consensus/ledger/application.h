@@ -71,6 +71,15 @@ struct TxResult {
   bool charged = false;
 };
 
+// The result of a refused message: its code and, for people, what went
+// wrong and what to do next.
+inline TxResult Refuse(TxCode code, std::string log) {
+  TxResult r;
+  r.code = code;
+  r.log = std::move(log);
+  return r;
+}
+
 // results_hash: BLAKE2b-256 over, for each transaction in order, its id,
 // its code and its events, then the events of BeginBlock and EndBlock
 // (slashes, jailings, unbondings, set changes); docs/ledger.md has the

@@ -114,12 +114,6 @@ void PutProposal(StateBuffer& state, const Proposal& p) {
   state.Set(ProposalKey(p.id), EncodeProposal(p));
 }
 
-TxResult Fail(TxCode code, std::string log) {
-  TxResult r;
-  r.code = code;
-  r.log = std::move(log);
-  return r;
-}
 
 // Moves `amount` from the sender's balance into the proposal's deposits.
 // The caller has checked the depositor bound.
@@ -163,7 +157,7 @@ bool TallyRoomAt(StateReader& state, uint64_t voting_end) {
 }
 
 TxResult NoTallyRoom(uint64_t voting_end) {
-  return Fail(TxCode::kLimitReached,
+  return Refuse(TxCode::kLimitReached,
               std::to_string(kTalliesPerHeightMax) + " proposals already end their voting at height " +
                   std::to_string(voting_end) + "; try again in the next block");
 }
@@ -347,18 +341,18 @@ TxResult HandleSubmitProposal(StateBuffer& state, const Params& params, uint64_t
   std::vector<std::pair<std::string, uint64_t>> changes;
   for (const ParamChange& c : msg.changes) changes.emplace_back(c.name, c.value);
   Result<Params> next = WithChanges(params, changes);
-  if (!next.ok()) return Fail(TxCode::kInvalidMessage, next.status().message());
+  if (!next.ok()) return Refuse(TxCode::kInvalidMessage, next.status().message());
   // Voting ends gov.voting_blocks after it starts, at the earliest in this
   // block; the changes cannot take effect before the tally.
   const uint64_t earliest = height + params.gov_voting_blocks;
   if (msg.effective_height < earliest) {
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "effective height " + std::to_string(msg.effective_height) +
                     " is before the earliest end of voting (height " + std::to_string(earliest) +
                     "); name a height of at least " + std::to_string(earliest));
   }
   if (msg.effective_height - earliest > params.gov_deposit_blocks + kEffectiveHeightAheadMax) {
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "effective height " + std::to_string(msg.effective_height) +
                     " is too far ahead (at most " +
                     std::to_string(earliest + params.gov_deposit_blocks +
@@ -378,7 +372,7 @@ TxResult HandleSubmitProposal(StateBuffer& state, const Params& params, uint64_t
   p.submit_height = height;
   const TxCode code = TakeDeposit(state, p, sender, msg.deposit_uagr);
   if (code != TxCode::kOk) {
-    return Fail(code, "balance does not cover the deposit of " +
+    return Refuse(code, "balance does not cover the deposit of " +
                           std::to_string(msg.deposit_uagr) + " uagr");
   }
   state.SetU64(kNextIdKey, p.id + 1);
@@ -406,14 +400,14 @@ TxResult HandleSubmitProposal(StateBuffer& state, const Params& params, uint64_t
 TxResult HandleDeposit(StateBuffer& state, const Params& params, uint64_t height,
                        const Address& sender, const MsgDeposit& msg) {
   std::optional<Proposal> p = GetProposal(state, msg.proposal_id);
-  if (!p) return Fail(TxCode::kNotFound, "no proposal " + std::to_string(msg.proposal_id));
+  if (!p) return Refuse(TxCode::kNotFound, "no proposal " + std::to_string(msg.proposal_id));
   if (p->status != ProposalStatus::kDeposit && p->status != ProposalStatus::kVoting) {
-    return Fail(TxCode::kWrongPhase, "proposal " + std::to_string(p->id) + " is closed (" +
+    return Refuse(TxCode::kWrongPhase, "proposal " + std::to_string(p->id) + " is closed (" +
                                          std::string(StatusName(p->status)) +
                                          "); deposits are taken only before its tally");
   }
   if (DepositOf(state, p->id, sender) == 0 && p->depositors >= kDepositorsMax) {
-    return Fail(TxCode::kLimitReached, "proposal " + std::to_string(p->id) + " has " +
+    return Refuse(TxCode::kLimitReached, "proposal " + std::to_string(p->id) + " has " +
                                            std::to_string(kDepositorsMax) +
                                            " depositors, the most it may have");
   }
@@ -422,14 +416,14 @@ TxResult HandleDeposit(StateBuffer& state, const Params& params, uint64_t height
   if (p->status == ProposalStatus::kDeposit && height > p->deposit_end_height) {
     // EndBlock of deposit_end_height expires it; this cannot be reached
     // unless that failed, and must never start voting late.
-    return Fail(TxCode::kWrongPhase, "the deposit period of proposal " + std::to_string(p->id) +
+    return Refuse(TxCode::kWrongPhase, "the deposit period of proposal " + std::to_string(p->id) +
                                          " ended at height " +
                                          std::to_string(p->deposit_end_height));
   }
   const uint64_t voting_end = height + params.gov_voting_blocks;
   if (starts_voting && !TallyRoomAt(state, voting_end)) return NoTallyRoom(voting_end);
   if (starts_voting && voting_end > p->effective_height) {
-    return Fail(TxCode::kWrongPhase,
+    return Refuse(TxCode::kWrongPhase,
                 "this deposit would start voting that ends at height " +
                     std::to_string(voting_end) + ", after the proposal's effective height " +
                     std::to_string(p->effective_height) +
@@ -439,7 +433,7 @@ TxResult HandleDeposit(StateBuffer& state, const Params& params, uint64_t height
   }
   const TxCode code = TakeDeposit(state, *p, sender, msg.amount_uagr);
   if (code != TxCode::kOk) {
-    return Fail(code, "balance does not cover the deposit of " +
+    return Refuse(code, "balance does not cover the deposit of " +
                           std::to_string(msg.amount_uagr) + " uagr");
   }
   if (starts_voting) StartVoting(state, *p, height, voting_end);
@@ -456,22 +450,22 @@ TxResult HandleDeposit(StateBuffer& state, const Params& params, uint64_t height
 TxResult HandleVote(StateBuffer& state, uint64_t height, const Address& sender,
                     const MsgVote& msg) {
   std::optional<Proposal> p = GetProposal(state, msg.proposal_id);
-  if (!p) return Fail(TxCode::kNotFound, "no proposal " + std::to_string(msg.proposal_id));
+  if (!p) return Refuse(TxCode::kNotFound, "no proposal " + std::to_string(msg.proposal_id));
   if (p->status == ProposalStatus::kDeposit) {
-    return Fail(TxCode::kWrongPhase,
+    return Refuse(TxCode::kWrongPhase,
                 "proposal " + std::to_string(p->id) +
                     " is still in its deposit period; voting starts once deposits reach the "
                     "minimum (`agora gov deposit`)");
   }
   if (p->status != ProposalStatus::kVoting) {
-    return Fail(TxCode::kWrongPhase, "voting on proposal " + std::to_string(p->id) +
+    return Refuse(TxCode::kWrongPhase, "voting on proposal " + std::to_string(p->id) +
                                          " ended at height " +
                                          std::to_string(p->voting_end_height) + " (" +
                                          std::string(StatusName(p->status)) + ")");
   }
   AGORA_CHECK(height <= p->voting_end_height);
   if (staking::GetStake(state, sender) == 0) {
-    return Fail(TxCode::kNoStake,
+    return Refuse(TxCode::kNoStake,
                 "voting power is bonded stake and this account has none; stake first with "
                 "`agora tx stake`");
   }
@@ -479,7 +473,7 @@ TxResult HandleVote(StateBuffer& state, uint64_t height, const Address& sender,
   const bool revote = state.Get(key).has_value();
   if (!revote) {
     if (p->voters >= kVotersMax) {
-      return Fail(TxCode::kLimitReached, "proposal " + std::to_string(p->id) + " has " +
+      return Refuse(TxCode::kLimitReached, "proposal " + std::to_string(p->id) + " has " +
                                              std::to_string(kVotersMax) +
                                              " voters, the most a tally counts");
     }

@@ -6,6 +6,7 @@
 
 #include "common/check.h"
 #include "common/proto_codec.h"
+#include "consensus/ledger/records.h"
 #include "consensus/ledger/bank.h"
 #include "consensus/ledger/staking.h"
 #include "market/pricing.h"
@@ -30,7 +31,6 @@ constexpr std::string_view kRepPrefix = "market/rep/";
 // moves to the next one with room, so one EndBlock handles at most this
 // many misses.
 constexpr size_t kDeadlinesPerHeightMax = 1'024;
-constexpr size_t kRecordBytesMax = 64u << 10;
 
 std::string WithAddress(std::string s, const Address& a) { return WithBytes(std::move(s), a.bytes()); }
 std::string TaskSuffix(const TaskId& t) { return WithU32(WithU32(WithU64("", t.job), t.round), t.worker); }
@@ -61,18 +61,11 @@ std::string TaskName(const TaskId& t) {
   return std::to_string(t.job) + "/" + std::to_string(t.round) + "/" + std::to_string(t.worker);
 }
 
-template <class M>
-M DecodeRecord(ByteSpan bytes, std::string_view what) {
-  M m;
-  const Status s = DecodeStrict(bytes, kRecordBytesMax, m);
-  AGORA_CHECK_MSG(s.ok(), "malformed " + std::string(what) + " record: " + s.message());
-  return m;
-}
 
 // ---------------------------------------------------------------- records
 
 Provider DecodeProvider(const Address& a, ByteSpan bytes) {
-  auto r = DecodeRecord<proto::ProviderRecord>(bytes, "provider");
+  auto r = DecodeStateRecord<proto::ProviderRecord>(bytes, "provider");
   Provider p;
   p.address = a;
   p.offer = {static_cast<market::HardwareClass>(r.hardware_class()), r.speed_wu_per_s(),
@@ -137,7 +130,7 @@ struct JobWithSpeed {
 };
 
 JobWithSpeed DecodeJob(ByteSpan bytes) {
-  auto r = DecodeRecord<proto::JobRecord>(bytes, "job");
+  auto r = DecodeStateRecord<proto::JobRecord>(bytes, "job");
   JobWithSpeed out;
   Job& j = out.job;
   j.id = r.id();
@@ -182,7 +175,7 @@ void PutTask(StateBuffer& state, const TaskId& id, const Task& t) {
 }
 
 Task DecodeTask(ByteSpan bytes) {
-  auto r = DecodeRecord<proto::TaskRecord>(bytes, "task");
+  auto r = DecodeStateRecord<proto::TaskRecord>(bytes, "task");
   Task t;
   t.status = static_cast<TaskStatus>(r.status());
   if (!r.provider().empty()) t.provider = Address::FromBytes(AsBytes(r.provider())).value();
@@ -194,12 +187,6 @@ Task DecodeTask(ByteSpan bytes) {
   return t;
 }
 
-TxResult Fail(TxCode code, std::string log) {
-  TxResult r;
-  r.code = code;
-  r.log = std::move(log);
-  return r;
-}
 
 void AddEscrow(StateBuffer& state, int64_t sign, uint64_t amount) {
   const uint64_t held = state.GetU64(kTotalEscrowKey);
@@ -605,21 +592,21 @@ std::vector<std::pair<TaskId, Task>> RoundTasks(StateReader& state, uint64_t job
 TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64_t height,
                                 const Address& sender, const MsgRegisterProvider& msg) {
   if (IsProvider(state, sender)) {
-    return Fail(TxCode::kAlreadyExists,
+    return Refuse(TxCode::kAlreadyExists,
                 "this account is already a provider; change its offer with `agora provider update`");
   }
   if (staking::GetValidator(state, sender)) {
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "this account operates a validator; a provider needs an account of its own");
   }
   if (state.GetU64(ClientJobsKey(sender)) > 0) {
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "this account has jobs that have not ended; a provider needs an account of its "
                 "own (one account, one role)");
   }
   const uint64_t stake = staking::GetStake(state, sender);
   if (stake < params.provider_stake_min_uagr) {
-    return Fail(TxCode::kStakeTooLow, "stake " + std::to_string(stake) +
+    return Refuse(TxCode::kStakeTooLow, "stake " + std::to_string(stake) +
                                           " uagr is below market.provider_stake_min_uagr of " +
                                           std::to_string(params.provider_stake_min_uagr) +
                                           "; stake first with `agora tx stake`");
@@ -648,7 +635,7 @@ TxResult HandleUpdateProvider(StateBuffer& state, const Address& sender,
                               const MsgUpdateProvider& msg) {
   std::optional<Provider> p = GetProvider(state, sender);
   if (!p) {
-    return Fail(TxCode::kNotFound, "this account is not a provider; `agora provider register`");
+    return Refuse(TxCode::kNotFound, "this account is not a provider; `agora provider register`");
   }
   // Running tasks keep the price, collateral and deadline they were
   // assigned with; the new offer applies to the next assignments.
@@ -664,9 +651,9 @@ TxResult HandleUpdateProvider(StateBuffer& state, const Address& sender,
 
 TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender) {
   std::optional<Provider> p = GetProvider(state, sender);
-  if (!p) return Fail(TxCode::kNotFound, "this account is not a provider");
+  if (!p) return Refuse(TxCode::kNotFound, "this account is not a provider");
   if (p->running > 0) {
-    return Fail(TxCode::kWrongPhase, std::to_string(p->running) +
+    return Refuse(TxCode::kWrongPhase, std::to_string(p->running) +
                                          " task(s) still run on this provider; deregister after "
                                          "they end (lower its capacity to take no new ones)");
   }
@@ -682,16 +669,16 @@ TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender) {
 TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height,
                        const Address& sender, const MsgPostJob& msg) {
   if (IsProvider(state, sender) || staking::GetValidator(state, sender)) {
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "providers and validators cannot post jobs (one account, one role); post from "
                 "a plain account");
   }
   const uint64_t work = market::TaskWorkWu(msg.spec);
   const uint64_t tasks = market::TaskCount(msg.spec);
   Result<uint64_t> need = market::BudgetNeeded(tasks, work, msg.price_max_uagr_per_wu);
-  if (!need.ok()) return Fail(TxCode::kInvalidMessage, need.status().message());
+  if (!need.ok()) return Refuse(TxCode::kInvalidMessage, need.status().message());
   if (msg.budget_uagr < *need) {
-    return Fail(TxCode::kInsufficientFunds,
+    return Refuse(TxCode::kInsufficientFunds,
                 "budget " + std::to_string(msg.budget_uagr) + " uagr cannot pay " +
                     std::to_string(tasks) + " task(s) of " + std::to_string(work) +
                     " wu at the maximum price of " + std::to_string(msg.price_max_uagr_per_wu) +
@@ -699,7 +686,7 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
                     " uagr (raise the budget or lower the maximum price)");
   }
   if (bank::Debit(state, sender, msg.budget_uagr) != TxCode::kOk) {
-    return Fail(TxCode::kInsufficientFunds, "balance does not cover the budget of " +
+    return Refuse(TxCode::kInsufficientFunds, "balance does not cover the budget of " +
                                                 std::to_string(msg.budget_uagr) + " uagr");
   }
   Job j;
@@ -730,14 +717,14 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
 TxResult HandleCancelJob(StateBuffer& state, uint64_t height, const Address& sender,
                          const MsgCancelJob& msg) {
   std::optional<JobWithSpeed> js = LoadJob(state, msg.job_id);
-  if (!js) return Fail(TxCode::kNotFound, "no job " + std::to_string(msg.job_id));
+  if (!js) return Refuse(TxCode::kNotFound, "no job " + std::to_string(msg.job_id));
   Job& j = js->job;
   if (j.client != sender) {
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "only the client that posted job " + std::to_string(j.id) + " may cancel it");
   }
   if (!Active(j.status)) {
-    return Fail(TxCode::kWrongPhase, "job " + std::to_string(j.id) + " already ended (" +
+    return Refuse(TxCode::kWrongPhase, "job " + std::to_string(j.id) + " already ended (" +
                                          std::string(JobStatusName(j.status)) + ")");
   }
   CancelOpen(state, j, TaskStatus::kCancelled);

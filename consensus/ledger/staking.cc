@@ -57,12 +57,6 @@ void AddTo(StateBuffer& state, std::string_view key, uint64_t add, uint64_t sub)
   state.SetU64(key, v - sub + add);
 }
 
-TxResult Fail(TxCode code, std::string log) {
-  TxResult r;
-  r.code = code;
-  r.log = std::move(log);
-  return r;
-}
 
 Bytes EncodeSet(const std::vector<Validator>& validators) {
   Bytes out;
@@ -156,7 +150,7 @@ void GenesisValidator(StateBuffer& state, const ValidatorRecord& record, uint64_
 
 TxResult HandleStake(StateBuffer& state, const Address& sender, const MsgStake& msg) {
   if (bank::Debit(state, sender, msg.amount_uagr) != TxCode::kOk) {
-    return Fail(TxCode::kInsufficientFunds,
+    return Refuse(TxCode::kInsufficientFunds,
                 "balance is below the stake amount of " + std::to_string(msg.amount_uagr));
   }
   SetStake(state, sender, GetStake(state, sender) + msg.amount_uagr);
@@ -192,13 +186,13 @@ TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height
                        const Address& sender, const MsgUnstake& msg) {
   const uint64_t stake = GetStake(state, sender);
   if (msg.amount_uagr > stake) {
-    return Fail(TxCode::kInsufficientFunds, "stake is " + std::to_string(stake) +
+    return Refuse(TxCode::kInsufficientFunds, "stake is " + std::to_string(stake) +
                                                 " uagr, below the unstake amount of " +
                                                 std::to_string(msg.amount_uagr));
   }
   const uint64_t locked = GetLocked(state, sender);
   if (stake - msg.amount_uagr < locked) {
-    return Fail(TxCode::kInsufficientFunds,
+    return Refuse(TxCode::kInsufficientFunds,
                 std::to_string(locked) + " uagr of the stake is locked as collateral for "
                 "running tasks; at most " + std::to_string(stake - locked) + " can be unstaked");
   }
@@ -208,7 +202,7 @@ TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height
   if (!merges &&
       state.ScanPrefix(AsBytes(UnbondPrefix(sender)), kUnbondingsPerAccountMax).size() >=
           kUnbondingsPerAccountMax) {
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "this account already has " + std::to_string(kUnbondingsPerAccountMax) +
                     " unbondings waiting; wait for the first to complete");
   }
@@ -227,23 +221,23 @@ TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height
 TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_t height,
                                const Address& sender, const MsgCreateValidator& msg) {
   if (GetValidator(state, sender)) {
-    return Fail(TxCode::kAlreadyExists, "this account already operates a validator");
+    return Refuse(TxCode::kAlreadyExists, "this account already operates a validator");
   }
   if (state.Get(WithBytes("market/prov/", sender.bytes())) ||
       state.Get(WithBytes("market/client_jobs/", sender.bytes()))) {
     // PROTOCOL.md §1: one account, one role; a validator never checks work
     // its own account did.
-    return Fail(TxCode::kInvalidMessage,
+    return Refuse(TxCode::kInvalidMessage,
                 "this account is a provider or has jobs that have not ended; a validator needs "
                 "an account of its own");
   }
   if (state.Get(ValidatorByKeyKey(msg.consensus_key))) {
-    return Fail(TxCode::kAlreadyExists, "consensus key " + msg.consensus_key.ToHex() +
+    return Refuse(TxCode::kAlreadyExists, "consensus key " + msg.consensus_key.ToHex() +
                                             " belongs to another validator");
   }
   const uint64_t stake = GetStake(state, sender);
   if (stake < params.validator_stake_min_uagr) {
-    return Fail(TxCode::kStakeTooLow,
+    return Refuse(TxCode::kStakeTooLow,
                 "stake " + std::to_string(stake) + " uagr is below validator_stake_min of " +
                     std::to_string(params.validator_stake_min_uagr) + "; stake more first");
   }

@@ -10,6 +10,7 @@
 #include "common/proto_codec.h"
 #include "common/vrf.h"
 #include "consensus/ledger/bank.h"
+#include "consensus/ledger/records.h"
 #include "consensus/ledger/staking.h"
 #include "market/pricing.h"
 #include "proto/state.pb.h"
@@ -22,7 +23,6 @@ constexpr std::string_view kCommitPrefix = "verify/commit/";
 constexpr std::string_view kSlotPrefix = "verify/slot/";
 constexpr std::string_view kAggPrefix = "verify/agg/";
 constexpr std::string_view kDuePrefix = "verify/due/";
-constexpr size_t kRecordBytesMax = 64u << 10;
 // Due entries are made one per transaction or per entry handled before, so
 // a height holds at most a few per transaction of a block.
 constexpr size_t kDuePerHeightMax = 1'000'000;
@@ -68,21 +68,6 @@ std::string AsString(const Hash256& h) { return AsString(h.span()); }
 Address AddressAt(const std::string& b) { return Address::FromBytes(AsBytes(b)).value(); }
 Hash256 HashAt(const std::string& b) { return Hash256::FromBytes(AsBytes(b)); }
 
-template <class M>
-M DecodeRecord(ByteSpan bytes, std::string_view what) {
-  M m;
-  const Status s = DecodeStrict(bytes, kRecordBytesMax, m);
-  AGORA_CHECK_MSG(s.ok(), "malformed " + std::string(what) + " record: " + s.message());
-  return m;
-}
-
-TxResult Fail(TxCode code, std::string log) {
-  TxResult r;
-  r.code = code;
-  r.log = std::move(log);
-  return r;
-}
-
 // ------------------------------------------------------------- records
 
 void PutCommitment(StateBuffer& state, const TaskId& id, const Commitment& c) {
@@ -99,7 +84,7 @@ void PutCommitment(StateBuffer& state, const TaskId& id, const Commitment& c) {
 }
 
 Commitment DecodeCommitment(ByteSpan bytes) {
-  auto r = DecodeRecord<proto::CommitRecord>(bytes, "commit");
+  auto r = DecodeStateRecord<proto::CommitRecord>(bytes, "commit");
   Commitment c;
   c.provider = AddressAt(r.provider());
   c.checkpoint_root = HashAt(r.checkpoint_root());
@@ -135,7 +120,7 @@ void PutSlot(StateBuffer& state, const TaskId& id, uint32_t index, const Slot& s
 }
 
 Slot DecodeSlot(ByteSpan bytes) {
-  auto r = DecodeRecord<proto::SlotRecord>(bytes, "slot");
+  auto r = DecodeStateRecord<proto::SlotRecord>(bytes, "slot");
   Slot s;
   s.chosen = r.chosen();
   s.segment = r.segment();
@@ -179,7 +164,7 @@ void PutRound(StateBuffer& state, const RoundRecord& a) {
 }
 
 RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
-  auto r = DecodeRecord<proto::AggregationRecord>(bytes, "aggregation");
+  auto r = DecodeStateRecord<proto::AggregationRecord>(bytes, "aggregation");
   RoundRecord a;
   a.job = job;
   a.round = round;
@@ -695,26 +680,26 @@ TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t hei
                           const Address& sender, const MsgCommitTask& msg) {
   const TaskId id{msg.job_id, msg.round, msg.worker};
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
-  if (!t) return Fail(TxCode::kNotFound, "no task " + TaskName(id));
+  if (!t) return Refuse(TxCode::kNotFound, "no task " + TaskName(id));
   if (t->provider != sender) {
-    return Fail(TxCode::kNotAssigned,
-                "task " + TaskName(id) + " is not assigned to " + sender.ToString());
+    return Refuse(TxCode::kNotAssigned,
+                  "task " + TaskName(id) + " is not assigned to " + sender.ToString());
   }
   if (t->status != marketplace::TaskStatus::kAssigned) {
-    return Fail(TxCode::kWrongPhase,
-                "task " + TaskName(id) + " is " +
-                    std::string(marketplace::TaskStatusName(t->status)) +
-                    "; only an assigned task takes a commit (one per assignment)");
+    return Refuse(TxCode::kWrongPhase,
+                  "task " + TaskName(id) + " is " +
+                      std::string(marketplace::TaskStatusName(t->status)) +
+                      "; only an assigned task takes a commit (one per assignment)");
   }
   std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
   AGORA_CHECK(j.has_value());
   if (msg.losses.size() != j->spec.inner_steps) {
-    return Fail(TxCode::kInvalidMessage, "commit_task: " + std::to_string(msg.losses.size()) +
-                                             " losses for " + std::to_string(j->spec.inner_steps) +
-                                             " inner steps; send one per step");
+    return Refuse(TxCode::kInvalidMessage,
+                  "commit_task: " + std::to_string(msg.losses.size()) + " losses for " +
+                      std::to_string(j->spec.inner_steps) + " inner steps; send one per step");
   }
   if (msg.checkpoint_root.IsZero()) {
-    return Fail(TxCode::kInvalidMessage, "commit_task: the checkpoint root is all zeros");
+    return Refuse(TxCode::kInvalidMessage, "commit_task: the checkpoint root is all zeros");
   }
   AGORA_CHECK(marketplace::TaskCommitted(state, id).ok());
   // Slots of an earlier assignment of this task are gone with it.
@@ -742,37 +727,37 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
   const TaskId id{msg.job_id, msg.round, msg.worker};
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   std::optional<Commitment> c = GetCommitment(state, id);
-  if (!t || !c) return Fail(TxCode::kNotFound, "no committed task " + TaskName(id));
+  if (!t || !c) return Refuse(TxCode::kNotFound, "no committed task " + TaskName(id));
   if (t->status != marketplace::TaskStatus::kVerifying) {
-    return Fail(TxCode::kWrongPhase,
-                "task " + TaskName(id) + " is " +
-                    std::string(marketplace::TaskStatusName(t->status)) +
-                    (t->status == marketplace::TaskStatus::kCommitted
-                         ? "; its validators are drawn at height " +
-                               std::to_string(c->height + params.verify_delay_blocks)
-                         : "; it takes no verdicts"));
+    return Refuse(TxCode::kWrongPhase,
+                  "task " + TaskName(id) + " is " +
+                      std::string(marketplace::TaskStatusName(t->status)) +
+                      (t->status == marketplace::TaskStatus::kCommitted
+                           ? "; its validators are drawn at height " +
+                                 std::to_string(c->height + params.verify_delay_blocks)
+                           : "; it takes no verdicts"));
   }
   if (msg.slot >= c->slots) {
-    return Fail(TxCode::kInvalidMessage, "task " + TaskName(id) + " has " +
-                                             std::to_string(c->slots) + " sampled slots; slot " +
-                                             std::to_string(msg.slot) + " does not exist");
+    return Refuse(TxCode::kInvalidMessage, "task " + TaskName(id) + " has " +
+                                               std::to_string(c->slots) + " sampled slots; slot " +
+                                               std::to_string(msg.slot) + " does not exist");
   }
   std::optional<Slot> s = LoadSlot(state, id, msg.slot);
   AGORA_CHECK(s.has_value());
   if (s->state != SlotState::kPending) {
-    return Fail(TxCode::kWrongPhase, "slot " + std::to_string(msg.slot) + " of task " +
-                                         TaskName(id) + " is already settled");
+    return Refuse(TxCode::kWrongPhase, "slot " + std::to_string(msg.slot) + " of task " +
+                                           TaskName(id) + " is already settled");
   }
   if (s->assignee != sender) {
     for (const VerdictRecord& v : s->verdicts) {
       if (v.validator == sender) {
-        return Fail(TxCode::kWrongPhase,
-                    "a verdict from " + sender.ToString() + " on this slot is already recorded");
+        return Refuse(TxCode::kWrongPhase,
+                      "a verdict from " + sender.ToString() + " on this slot is already recorded");
       }
     }
-    return Fail(TxCode::kNotAssigned, sender.ToString() +
-                                          " is not the validator sampled for slot " +
-                                          std::to_string(msg.slot) + " of task " + TaskName(id));
+    return Refuse(TxCode::kNotAssigned, sender.ToString() +
+                                            " is not the validator sampled for slot " +
+                                            std::to_string(msg.slot) + " of task " + TaskName(id));
   }
   std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
   AGORA_CHECK(j.has_value());
@@ -780,17 +765,17 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
   const uint32_t segments = j->spec.inner_steps / steps;
   if (!s->chosen) {
     if (!msg.vrf_proof) {
-      return Fail(TxCode::kInvalidMessage,
-                  "the first verdict of a slot carries the validator's VRF proof");
+      return Refuse(TxCode::kInvalidMessage,
+                    "the first verdict of a slot carries the validator's VRF proof");
     }
     std::optional<staking::ValidatorRecord> v = staking::GetValidator(state, sender);
-    if (!v) return Fail(TxCode::kNotValidator, sender.ToString() + " operates no validator");
+    if (!v) return Refuse(TxCode::kNotValidator, sender.ToString() + " operates no validator");
     Result<VrfOutput> out = VrfVerify(v->consensus_key, *msg.vrf_proof,
                                       SegmentVrfInput(id, c->checkpoint_root, msg.slot));
     if (!out.ok()) {
-      return Fail(TxCode::kBadProof,
-                  "the VRF proof does not verify under the validator's consensus key for this "
-                  "task, commitment and slot");
+      return Refuse(TxCode::kBadProof,
+                    "the VRF proof does not verify under the validator's consensus key for this "
+                    "task, commitment and slot");
     }
     const verify::SegmentChoice choice =
         verify::SegmentFromVrf(out->bytes, TaskBytes(id), segments, steps);
@@ -798,8 +783,8 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
     s->segment = choice.segment;
     s->witness_step = choice.witness_step;
   } else if (msg.vrf_proof) {
-    return Fail(TxCode::kInvalidMessage,
-                "this slot's segment is already named; a later verdict carries no VRF proof");
+    return Refuse(TxCode::kInvalidMessage,
+                  "this slot's segment is already named; a later verdict carries no VRF proof");
   }
   if (msg.outcome != VerdictOutcome::kUnavailable) {
     const uint64_t size = segments + 1;
@@ -807,40 +792,41 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
       return merkle::Verify(c->checkpoint_root, leaf, merkle::Proof{index, size, path});
     };
     if (!proves(msg.start_hash, s->segment, msg.start_proof)) {
-      return Fail(TxCode::kBadProof, "the start checkpoint's proof does not match the root at " +
-                                         std::to_string(s->segment));
+      return Refuse(TxCode::kBadProof, "the start checkpoint's proof does not match the root at " +
+                                           std::to_string(s->segment));
     }
     if (!proves(msg.committed_end, s->segment + 1, msg.end_proof)) {
-      return Fail(TxCode::kBadProof, "the end checkpoint's proof does not match the root at " +
-                                         std::to_string(s->segment + 1));
+      return Refuse(TxCode::kBadProof, "the end checkpoint's proof does not match the root at " +
+                                           std::to_string(s->segment + 1));
     }
     if (!proves(msg.final_hash, segments, msg.final_proof)) {
-      return Fail(TxCode::kBadProof, "the final checkpoint's proof does not match the root at " +
-                                         std::to_string(segments));
+      return Refuse(TxCode::kBadProof, "the final checkpoint's proof does not match the root at " +
+                                           std::to_string(segments));
     }
     if (msg.losses.size() != steps) {
-      return Fail(TxCode::kInvalidMessage,
-                  "a verdict carries the segment's " + std::to_string(steps) + " replayed losses");
+      return Refuse(TxCode::kInvalidMessage, "a verdict carries the segment's " +
+                                                 std::to_string(steps) + " replayed losses");
     }
     if ((steps > 1) == msg.witness_hash.IsZero()) {
-      return Fail(TxCode::kInvalidMessage,
-                  steps > 1 ? "the witness hash (the state at step " +
-                                  std::to_string(s->witness_step) + " of the segment) is missing"
-                            : "a one-step segment has no witness step; send zeros");
+      return Refuse(TxCode::kInvalidMessage,
+                    steps > 1 ? "the witness hash (the state at step " +
+                                    std::to_string(s->witness_step) + " of the segment) is missing"
+                              : "a one-step segment has no witness step; send zeros");
     }
     const auto committed = c->losses.begin() + static_cast<ptrdiff_t>(s->segment) * steps;
     const bool losses_match = std::equal(msg.losses.begin(), msg.losses.end(), committed);
     const bool end_match = msg.replayed_end == msg.committed_end;
     if (msg.outcome == VerdictOutcome::kPass && !(losses_match && end_match)) {
-      return Fail(TxCode::kInvalidMessage, std::string("a pass must replay to the committed ") +
-                                               (end_match ? "losses" : "end state") +
-                                               "; send a fail");
+      return Refuse(TxCode::kInvalidMessage, std::string("a pass must replay to the committed ") +
+                                                 (end_match ? "losses" : "end state") +
+                                                 "; send a fail");
     }
     if (msg.reason == FailReason::kEndState && end_match) {
-      return Fail(TxCode::kInvalidMessage, "a fail for the end state replays to the committed end");
+      return Refuse(TxCode::kInvalidMessage,
+                    "a fail for the end state replays to the committed end");
     }
     if (msg.reason == FailReason::kLosses && losses_match) {
-      return Fail(TxCode::kInvalidMessage, "a fail for the losses replays the committed losses");
+      return Refuse(TxCode::kInvalidMessage, "a fail for the losses replays the committed losses");
     }
   }
   s->assignee.reset();
@@ -868,24 +854,24 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                            const Address& sender, const MsgRoundResult& msg) {
   std::optional<RoundRecord> a = GetRound(state, msg.job_id, msg.round);
   if (!a) {
-    return Fail(TxCode::kWrongPhase, "round " + std::to_string(msg.round) + " of job " +
-                                         std::to_string(msg.job_id) +
-                                         " has not passed all its tasks; nothing to aggregate yet");
+    return Refuse(TxCode::kWrongPhase,
+                  "round " + std::to_string(msg.round) + " of job " + std::to_string(msg.job_id) +
+                      " has not passed all its tasks; nothing to aggregate yet");
   }
   if (a->recorded) {
-    return Fail(TxCode::kWrongPhase, "round " + std::to_string(msg.round) + " of job " +
-                                         std::to_string(msg.job_id) + " is already recorded");
+    return Refuse(TxCode::kWrongPhase, "round " + std::to_string(msg.round) + " of job " +
+                                           std::to_string(msg.job_id) + " is already recorded");
   }
   auto it = std::find(a->assignees.begin(), a->assignees.end(), sender);
   if (it == a->assignees.end()) {
     for (const RoundResultRecord& x : a->results) {
       if (x.validator == sender) {
-        return Fail(TxCode::kWrongPhase,
-                    "a round result from " + sender.ToString() + " is already recorded");
+        return Refuse(TxCode::kWrongPhase,
+                      "a round result from " + sender.ToString() + " is already recorded");
       }
     }
-    return Fail(TxCode::kNotAssigned,
-                sender.ToString() + " is not sampled to aggregate this round");
+    return Refuse(TxCode::kNotAssigned,
+                  sender.ToString() + " is not sampled to aggregate this round");
   }
   a->assignees.erase(it);
   a->results.push_back({sender, msg.params_hash, msg.validation_loss, height});
