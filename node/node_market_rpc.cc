@@ -185,6 +185,14 @@ void Node::Impl::RegisterMarketRpc() {
     json::array curve;
     for (const consensus::verification::RoundRecord& r :
          consensus::verification::RoundsOf(app_->committed(), id, 10'000)) {
+      if (!r.recorded && !r.abandoned) {
+        // Between rounds the job waits for this record (round_results).
+        json::array awaiting;
+        for (const Address& a : r.assignees) awaiting.push_back(json::value(a.ToString()));
+        out["recording"] = json::object{{"round", r.round},
+                                        {"results", r.results.size()},
+                                        {"awaiting", std::move(awaiting)}};
+      }
       if (!r.recorded) continue;
       curve.push_back(json::object{
           {"round", r.round},

@@ -84,16 +84,25 @@ json::object RoundJson(const vf::RoundRecord& r) {
     o["validation_loss"] = LossOf(r.validation_loss);
     o["validation_loss_bits"] = r.validation_loss;
     o["recorded_height"] = r.recorded_height;
+    json::array starts;
+    for (const Hash256& h : r.start_hashes) starts.push_back(json::value(h.ToHex()));
+    o["start_hashes"] = std::move(starts);
   }
+  o["abandoned"] = r.abandoned;
+  o["fee_uagr"] = r.fee_uagr;
   json::array awaiting;
   for (const Address& a : r.assignees) awaiting.push_back(json::value(a.ToString()));
   o["awaiting"] = std::move(awaiting);
   json::array results;
   for (const vf::RoundResultRecord& x : r.results) {
-    results.push_back(json::object{{"validator", x.validator.ToString()},
-                                   {"params_hash", x.params_hash.ToHex()},
-                                   {"validation_loss", LossOf(x.validation_loss)},
-                                   {"height", x.height}});
+    json::object e{{"validator", x.validator.ToString()}, {"height", x.height}};
+    if (x.commitment) {
+      e["commitment"] = x.commitment->ToHex();
+    } else {
+      e["params_hash"] = x.params_hash.ToHex();
+      e["validation_loss"] = LossOf(x.validation_loss);
+    }
+    results.push_back(std::move(e));
   }
   o["results"] = std::move(results);
   return o;

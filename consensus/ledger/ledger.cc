@@ -236,7 +236,13 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
             return marketplace::HandleDeregisterProvider(state, tx.sender);
           },
           [&](const MsgPostJob& m) {
-            return marketplace::HandlePostJob(state, params_, ctx_.height, tx.sender, m);
+            uint64_t job = 0;
+            TxResult r =
+                marketplace::HandlePostJob(state, params_, ctx_.height, tx.sender, m, &job);
+            if (r.code == TxCode::kOk) {
+              verification::ScheduleRoundRecord(state, ctx_.height, job, 0);
+            }
+            return r;
           },
           [&](const MsgCancelJob& m) {
             return marketplace::HandleCancelJob(state, ctx_.height, tx.sender, m);
@@ -336,6 +342,13 @@ Status Ledger::MarketVerdict(const marketplace::TaskId& task, bool passed) {
   Status s = passed ? marketplace::TaskPassed(branch, params_, ctx_.height, task, &events)
                     : marketplace::TaskFailed(branch, params_, ctx_.height, task, &events);
   if (!s.ok()) return s;
+  // As verification's settlement does: the round's last task opens the
+  // record of the next round's start.
+  bool all = passed;
+  for (const auto& [id, t] : marketplace::RoundTasks(branch, task.job, task.round)) {
+    all = all && t.status == marketplace::TaskStatus::kPassed;
+  }
+  if (all) verification::ScheduleRoundRecord(branch, ctx_.height, task.job, task.round + 1);
   branch.MergeInto(&*block_);
   for (Event& e : events) block_events_.push_back(std::move(e));
   return Status::Ok();

@@ -667,7 +667,7 @@ TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender) {
 }
 
 TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height,
-                       const Address& sender, const MsgPostJob& msg) {
+                       const Address& sender, const MsgPostJob& msg, uint64_t* posted_id) {
   if (IsProvider(state, sender) || staking::GetValidator(state, sender)) {
     return Refuse(TxCode::kInvalidMessage,
                 "providers and validators cannot post jobs (one account, one role); post from "
@@ -701,8 +701,10 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
   AddEscrow(state, +1, msg.budget_uagr);
   state.Set(ExpireKey(height + params.job_open_blocks_max, j.id), Bytes{});
   state.SetU64(ClientJobsKey(sender), state.GetU64(ClientJobsKey(sender)) + 1);
-  OpenRound(state, j);
+  // Round 0's tasks open when verification has recorded the job's initial
+  // weights and the start hash of each task (StartRound).
   PutJob(state, j, 0);
+  if (posted_id != nullptr) *posted_id = j.id;
   TxResult r;
   r.events.push_back({"job_posted",
                       {{"job_id", std::to_string(j.id)},
@@ -792,23 +794,64 @@ Status TaskPassed(StateBuffer& state, const Params& params, uint64_t height, con
                       {"provider", p.address.ToString()},
                       {"paid_uagr", std::to_string(pay.provider_uagr)},
                       {"validator_fee_uagr", std::to_string(pay.validators_uagr)}}});
-  uint64_t round_speed = s.job.round_speed;
-  if (Active(j.status) && id.round == j.round && ++j.round_passed == j.spec.workers) {
-    if (j.round + 1 < j.spec.rounds) {
-      ++j.round;
-      j.round_passed = 0;
-      round_speed = 0;
-      OpenRound(state, j);
-    } else {
-      Close(state, j, JobStatus::kFinished, height, "every round passed", events);
-    }
+  if (Active(j.status) && id.round == j.round) {
+    // The round's last task: the job waits for verification to record the
+    // round's aggregation, which opens the next round (StartRound).
+    ++j.round_passed;
   } else if (!Active(j.status) && j.running == 0 && j.ended_height == 0) {
     const JobStatus end = j.status;
     Close(state, j, end, height, j.outcome, events);
   }
+  PutJob(state, j, s.job.round_speed);
+  return Status::Ok();
+}
+
+Status StartRound(StateBuffer& state, uint64_t height, uint64_t job, uint32_t round,
+                  std::vector<Event>* events) {
+  std::optional<JobWithSpeed> js = LoadJob(state, job);
+  if (!js) return Status::NotFound("no job " + std::to_string(job));
+  Job& j = js->job;
+  if (!Active(j.status)) return Status::Ok();  // cancelled or failed meanwhile: nothing opens
+  const bool first = round == 0 && j.round == 0 && j.round_passed == 0 &&
+                     RoundTasks(state, job, 0).empty();
+  const bool next = round == j.round + 1 && j.round_passed == j.spec.workers;
+  if (!first && !next) {
+    return Status::FailedPrecondition("job " + std::to_string(job) + " is in round " +
+                                      std::to_string(j.round) + " with " +
+                                      std::to_string(j.round_passed) + " tasks passed; round " +
+                                      std::to_string(round) + " cannot start");
+  }
+  uint64_t round_speed = js->round_speed;
+  if (round == j.spec.rounds) {
+    Close(state, j, JobStatus::kFinished, height,
+          "every round passed and its final weights are recorded", events);
+  } else {
+    j.round = round;
+    j.round_passed = 0;
+    round_speed = 0;
+    OpenRound(state, j);
+    events->push_back({"round_opened",
+                       {{"job_id", std::to_string(j.id)}, {"round", std::to_string(round)}}});
+  }
   PutJob(state, j, round_speed);
   return Status::Ok();
 }
+
+Status AbandonJob(StateBuffer& state, uint64_t height, uint64_t job, const std::string& reason,
+                  std::vector<Event>* events) {
+  std::optional<JobWithSpeed> js = LoadJob(state, job);
+  if (!js) return Status::NotFound("no job " + std::to_string(job));
+  Job& j = js->job;
+  if (!Active(j.status)) return Status::Ok();
+  CancelOpen(state, j, TaskStatus::kCancelled);
+  j.status = JobStatus::kFailed;
+  j.outcome = reason;
+  if (j.running == 0) Close(state, j, JobStatus::kFailed, height, reason, events);
+  PutJob(state, j, js->round_speed);
+  return Status::Ok();
+}
+
+bool IsActive(JobStatus s) { return Active(s); }
 
 Status TaskFailed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
                   std::vector<Event>* events, const std::optional<Address>& reward_to) {

@@ -148,8 +148,12 @@ TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64
 TxResult HandleUpdateProvider(StateBuffer& state, const Address& sender,
                               const MsgUpdateProvider& msg);
 TxResult HandleDeregisterProvider(StateBuffer& state, const Address& sender);
+// A job posted opens no task yet: round 0 starts when verification has
+// recorded its initial weights (StartRound). `posted_id`, if set, receives
+// the new job's id.
 TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height,
-                       const Address& sender, const MsgPostJob& msg);
+                       const Address& sender, const MsgPostJob& msg,
+                       uint64_t* posted_id = nullptr);
 TxResult HandleCancelJob(StateBuffer& state, uint64_t height, const Address& sender,
                          const MsgCancelJob& msg);
 
@@ -161,12 +165,25 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
 // The entry points verification calls (and tests, until it exists). A task
 // must be assigned, committed or verifying. TaskPassed pays its price less
 // the validators' fee (kept under market/validator_fees for them), frees
-// the collateral and raises reputation; the last task of a round opens the
-// next round, of the last round finishes the job. TaskFailed burns the
-// whole collateral, cuts reputation (fraud) and reassigns the task.
-// FailedPrecondition if the task is in no such state.
+// the collateral and raises reputation; after the last task of a round the
+// job waits for StartRound. TaskFailed burns the whole collateral, cuts
+// reputation (fraud) and reassigns the task. FailedPrecondition if the task
+// is in no such state.
 Status TaskPassed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
                   std::vector<Event>* events);
+// Verification has recorded the weights the job holds at the start of
+// `round`: round 0 (just posted) or the round after the current one, whose
+// tasks all passed, opens its tasks; round R finishes the job. Nothing
+// happens to a job that has ended meanwhile. FailedPrecondition otherwise.
+Status StartRound(StateBuffer& state, uint64_t height, uint64_t job, uint32_t round,
+                  std::vector<Event>* events);
+// Verification could not record a round (no two validators agreed within
+// verify.draws_per_slot_max draws): the job fails with `reason`, its open
+// tasks are cancelled and the rest of its escrow is refunded.
+Status AbandonJob(StateBuffer& state, uint64_t height, uint64_t job, const std::string& reason,
+                  std::vector<Event>* events);
+// Open or running: the job can still start rounds.
+bool IsActive(JobStatus s);
 // TaskFailed: with `reward_to`, half of what is taken from the provider goes
 // to that account (the validator that proved the fraud) and half is burned;
 // reputation falls to market.reputation_min_ppm.

@@ -100,6 +100,9 @@ constexpr ParamSpec kParams[] = {
      "part of its stake a validator loses when its verdict is outvoted"},
     {"verify.slash_missed_ppm", &Params::verify_slash_missed_ppm, 0, kMillion,
      "part of its stake a drawn validator loses when it misses its verdict's deadline"},
+    {"verify.aggregation_fee_ppm", &Params::verify_aggregation_fee_ppm, 0, kMillion,
+     "part of each task's validator fee that goes to the validators who record its round's "
+     "aggregation"},
 };
 
 std::string Key(std::string_view name) { return "params/" + std::string(name); }

@@ -75,6 +75,7 @@ struct Params {
   uint64_t verify_draws_per_slot_max = 6;
   uint64_t slash_false_claim_ppm = 10'000;
   uint64_t verify_slash_missed_ppm = 1'000;
+  uint64_t verify_aggregation_fee_ppm = 100'000;
 };
 
 struct ParamSpec {

@@ -146,6 +146,7 @@ Result<Msg> DecodeCommitTask(const proto::CommitTask& m) {
                                    std::to_string(m.losses().size()));
   }
   c.losses.assign(m.losses().begin(), m.losses().end());
+  AGORA_ASSIGN_OR_RETURN(c.start_proof, DecodeProof(m.start_proof(), "commit_task: start proof"));
   return Msg(std::move(c));
 }
 
@@ -198,8 +199,26 @@ Result<Msg> DecodeRoundResult(const proto::RoundResult& m) {
   MsgRoundResult r;
   r.job_id = m.job_id();
   r.round = m.round();
+  if (!m.commitment().empty()) {
+    AGORA_ASSIGN_OR_RETURN(Hash256 c, DecodeHash(m.commitment(), "round_result: commitment"));
+    if (!m.params_hash().empty() || m.validation_loss() != 0 || !m.start_hashes().empty()) {
+      return Status::InvalidArgument(
+          "round_result: a commitment carries nothing else; send the values in a later result");
+    }
+    r.commitment = c;
+    return Msg(std::move(r));
+  }
   AGORA_ASSIGN_OR_RETURN(r.params_hash, DecodeHash(m.params_hash(), "round_result: params hash"));
   r.validation_loss = m.validation_loss();
+  const std::string& starts = m.start_hashes();
+  if (starts.size() % Hash256::kSize != 0 ||
+      starts.size() / Hash256::kSize > market::kWorkersMax) {
+    return Status::InvalidArgument("round_result: start hashes must be 32 bytes each, at most " +
+                                   std::to_string(market::kWorkersMax));
+  }
+  for (size_t i = 0; i < starts.size(); i += Hash256::kSize) {
+    r.start_hashes.push_back(Hash256::FromBytes(AsBytes(starts).subspan(i, Hash256::kSize)));
+  }
   return Msg(std::move(r));
 }
 
@@ -344,6 +363,7 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           c->set_checkpoint_root(HashString(m.checkpoint_root));
           c->set_delta_hash(HashString(m.delta_hash));
           for (uint32_t l : m.losses) c->add_losses(l);
+          c->set_start_proof(ProofString(m.start_proof));
         } else if constexpr (std::is_same_v<M, MsgVerdict>) {
           proto::Verdict* v = body.mutable_verdict();
           v->set_job_id(m.job_id);
@@ -371,8 +391,15 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           proto::RoundResult* r = body.mutable_round_result();
           r->set_job_id(m.job_id);
           r->set_round(m.round);
-          r->set_params_hash(HashString(m.params_hash));
-          r->set_validation_loss(m.validation_loss);
+          if (m.commitment) {
+            r->set_commitment(HashString(*m.commitment));
+          } else {
+            r->set_params_hash(HashString(m.params_hash));
+            r->set_validation_loss(m.validation_loss);
+            std::string starts;
+            for (const Hash256& h : m.start_hashes) starts += HashString(h);
+            r->set_start_hashes(starts);
+          }
         }
       },
       msg);

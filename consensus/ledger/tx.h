@@ -125,7 +125,8 @@ struct MsgCommitTask {  // verify
   uint32_t worker = 0;
   Hash256 checkpoint_root;
   Hash256 delta_hash;
-  std::vector<uint32_t> losses;  // float32 bits
+  std::vector<uint32_t> losses;       // float32 bits
+  std::vector<Hash256> start_proof;   // Merkle siblings of checkpoint 0
 };
 struct MsgVerdict {  // verify
   uint64_t job_id = 0;
@@ -142,8 +143,11 @@ struct MsgVerdict {  // verify
 struct MsgRoundResult {  // verify
   uint64_t job_id = 0;
   uint32_t round = 0;
+  // Set on a round's first result, which carries nothing else.
+  std::optional<Hash256> commitment;
   Hash256 params_hash;
-  uint32_t validation_loss = 0;  // float32 bits
+  uint32_t validation_loss = 0;         // float32 bits
+  std::vector<Hash256> start_hashes;    // K for a round < R, none for round R
 };
 
 using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail,

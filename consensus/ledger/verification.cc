@@ -23,12 +23,21 @@ constexpr std::string_view kCommitPrefix = "verify/commit/";
 constexpr std::string_view kSlotPrefix = "verify/slot/";
 constexpr std::string_view kAggPrefix = "verify/agg/";
 constexpr std::string_view kDuePrefix = "verify/due/";
+constexpr std::string_view kAggFeePrefix = "verify/aggfee/";
 // Due entries are made one per transaction or per entry handled before, so
 // a height holds at most a few per transaction of a block.
 constexpr size_t kDuePerHeightMax = 1'000'000;
-constexpr uint32_t kAggregators = 2;
+// The worker field of a due entry that names a round rather than a task.
+constexpr uint32_t kRoundWorker = 0xffffffffu;
 
-enum class DueKind : uint8_t { kSample = 1, kSlot = 2, kSettle = 3, kRound = 4, kAudit = 5 };
+enum class DueKind : uint8_t {
+  kSample = 1,
+  kSlot = 2,
+  kSettle = 3,
+  kRound = 4,  // a round record's awaited result is due (or a draw is)
+  kAudit = 5,
+  kOpenRound = 6,  // a round record opens: its first aggregator is drawn
+};
 
 // Sampling streams (verify::Draw's purpose field).
 enum Purpose : uint32_t {
@@ -46,6 +55,9 @@ std::string SlotKey(const TaskId& t, uint32_t slot) {
 }
 std::string AggKey(uint64_t job, uint32_t round) {
   return WithU32(WithU64(std::string(kAggPrefix), job), round);
+}
+std::string AggFeeKey(uint64_t job, uint32_t round) {
+  return WithU32(WithU64(std::string(kAggFeePrefix), job), round);
 }
 std::string DueKey(uint64_t height, DueKind kind, const TaskId& t, uint32_t slot) {
   std::string k = WithU64(std::string(kDuePrefix), height);
@@ -67,6 +79,7 @@ std::string AsString(ByteSpan b) { return std::string(b.begin(), b.end()); }
 std::string AsString(const Hash256& h) { return AsString(h.span()); }
 Address AddressAt(const std::string& b) { return Address::FromBytes(AsBytes(b)).value(); }
 Hash256 HashAt(const std::string& b) { return Hash256::FromBytes(AsBytes(b)); }
+Hash256 HashOrZero(const std::string& b) { return b.empty() ? Hash256{} : HashAt(b); }
 
 // ------------------------------------------------------------- records
 
@@ -152,14 +165,22 @@ void PutRound(StateBuffer& state, const RoundRecord& a) {
   for (const RoundResultRecord& e : a.results) {
     proto::RoundResultEntry* p = r.add_results();
     p->set_validator(AsString(e.validator.bytes()));
-    p->set_params_hash(AsString(e.params_hash));
-    p->set_validation_loss(e.validation_loss);
     p->set_height(e.height);
+    if (e.commitment) {
+      p->set_commitment(AsString(*e.commitment));
+    } else {
+      p->set_params_hash(AsString(e.params_hash));
+      p->set_validation_loss(e.validation_loss);
+      p->set_digest(AsString(e.digest));
+    }
   }
   r.set_recorded(a.recorded);
   if (a.recorded) r.set_params_hash(AsString(a.params_hash));
   r.set_validation_loss(a.validation_loss);
   r.set_recorded_height(a.recorded_height);
+  for (const Hash256& h : a.start_hashes) r.add_start_hashes(AsString(h));
+  r.set_fee_uagr(a.fee_uagr);
+  r.set_abandoned(a.abandoned);
   state.Set(AggKey(a.job, a.round), EncodeDeterministic(r));
 }
 
@@ -172,25 +193,43 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
   a.due_height = r.due_height();
   a.draws = r.draws();
   for (const proto::RoundResultEntry& e : r.results()) {
-    a.results.push_back(
-        {AddressAt(e.validator()), HashAt(e.params_hash()), e.validation_loss(), e.height()});
+    RoundResultRecord x;
+    x.validator = AddressAt(e.validator());
+    x.params_hash = HashOrZero(e.params_hash());
+    x.validation_loss = e.validation_loss();
+    x.height = e.height();
+    x.digest = HashOrZero(e.digest());
+    if (!e.commitment().empty()) x.commitment = HashAt(e.commitment());
+    a.results.push_back(std::move(x));
   }
   a.recorded = r.recorded();
   if (a.recorded) a.params_hash = HashAt(r.params_hash());
   a.validation_loss = r.validation_loss();
   a.recorded_height = r.recorded_height();
+  for (const std::string& h : r.start_hashes()) a.start_hashes.push_back(HashAt(h));
+  a.fee_uagr = r.fee_uagr();
+  a.abandoned = r.abandoned();
   return a;
 }
 
 // ------------------------------------------------------------- sampling
 
-// Validators that may replay: bonded, neither jailed nor tombstoned, in
-// operator-address order, weighted by stake. (Every validator replays the
+// Validators that may replay: in the validator set in force at `height`
+// (so each runs a node), neither jailed nor tombstoned, in operator-address
+// order, weighted by stake. (Every validator replays the
 // exact tier; hardware classes for native jobs come with the roles.)
-std::vector<verify::Candidate> Eligible(StateReader& state, std::vector<Address>* addresses) {
+std::vector<verify::Candidate> Eligible(StateReader& state, uint64_t height,
+                                        std::vector<Address>* addresses) {
+  std::vector<PublicKey> active;
+  for (const SetChange& c : staking::Schedule(state)) {
+    if (c.height > height) break;
+    active.clear();
+    for (const Validator& v : c.validators) active.push_back(v.key);
+  }
   std::vector<verify::Candidate> out;
   for (const staking::ValidatorRecord& v : staking::AllValidators(state)) {
     if (v.jailed || v.tombstoned) continue;
+    if (std::find(active.begin(), active.end(), v.consensus_key) == active.end()) continue;
     const uint64_t stake = staking::GetStake(state, v.operator_address);
     if (stake == 0) continue;
     out.push_back(
@@ -203,6 +242,7 @@ std::vector<verify::Candidate> Eligible(StateReader& state, std::vector<Address>
 // The eligible validators, read once per EndBlock (every draw happens
 // there): stakes slashed later in the same EndBlock count from the next.
 struct Pool {
+  uint64_t height = 0;  // the EndBlock's
   bool loaded = false;
   std::vector<verify::Candidate> candidates;
   std::vector<Address> addresses;
@@ -215,7 +255,7 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, const Hash2
                                      const Bytes& task, uint32_t purpose, uint64_t ordinal,
                                      const std::vector<Address>& avoid) {
   if (!pool.loaded) {
-    pool.candidates = Eligible(state, &pool.addresses);
+    pool.candidates = Eligible(state, pool.height, &pool.addresses);
     pool.loaded = true;
   }
   const std::vector<verify::Candidate>& candidates = pool.candidates;
@@ -307,20 +347,21 @@ void Schedule(StateBuffer& state, uint64_t height, DueKind kind, const TaskId& i
   state.Set(DueKey(height, kind, id, slot), Bytes{});
 }
 
-void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
-                          const Hash256& beacon, uint64_t job, uint32_t round,
-                          std::vector<Event>* events);
-
 // Pays a task whose slots all passed: the market pays the provider and
 // keeps the validators' fee, which goes at once to the validators whose
 // verdicts settled the slots (equal shares, the remainder to the first).
-void Settle(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
-            const Hash256& beacon, const TaskId& id, const Commitment& c,
-            std::vector<Event>* events) {
+void Settle(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+            const Commitment& c, std::vector<Event>* events) {
   std::optional<marketplace::Task> task = marketplace::GetTask(state, id);
   AGORA_CHECK(task.has_value());
-  const uint64_t fee =
+  const uint64_t validators_fee =
       market::SplitPayment(task->price_uagr, params.validator_fee_ppm).validators_uagr;
+  // Part of it is set aside for those who record the round's aggregation
+  // (the next round's record); it stays under market/validator_fees.
+  const uint64_t set_aside = market::PartPpm(validators_fee, params.verify_aggregation_fee_ppm);
+  const uint64_t fee = validators_fee - set_aside;
+  state.SetU64(AggFeeKey(id.job, id.round + 1),
+               state.GetU64(AggFeeKey(id.job, id.round + 1)) + set_aside);
   AGORA_CHECK(marketplace::TaskPassed(state, params, height, id, events).ok());
   std::vector<Address> paid;
   for (const Slot& s : GetSlots(state, id, c.slots)) {
@@ -340,14 +381,13 @@ void Settle(StateBuffer& state, Pool& pool, const Params& params, uint64_t heigh
                         {"validators", std::to_string(paid.size())},
                         {"fee_uagr", std::to_string(fee)}}});
   }
-  // The round's last task: its aggregation opens.
+  // The round's last task: the record of the next round's start opens in
+  // the next block.
   bool all = true;
   for (const auto& [tid, t] : marketplace::RoundTasks(state, id.job, id.round)) {
     all = all && t.status == marketplace::TaskStatus::kPassed;
   }
-  if (all && !state.Get(AggKey(id.job, id.round))) {
-    OpenRoundAggregation(state, pool, params, height, beacon, id.job, id.round, events);
-  }
+  if (all) ScheduleRoundRecord(state, height, id.job, id.round + 1);
 }
 
 // A slot that has just been resolved: pass counts toward payment, fail
@@ -472,27 +512,83 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   Schedule(state, height + 1, DueKind::kAudit, id, index);
 }
 
+// Draws the record's next aggregator (never one that answered or missed
+// before, unless nobody else is left); with nobody at all, waits
+// verify.verdict_blocks and tries again.
+void DrawAggregator(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+                    const Hash256& beacon, RoundRecord& a, const std::vector<Address>& missed,
+                    std::vector<Event>* events) {
+  const TaskId named{a.job, a.round, kRoundWorker};
+  std::vector<Address> avoid;
+  for (const RoundResultRecord& r : a.results) avoid.push_back(r.validator);
+  std::vector<Address> strict = avoid;
+  strict.insert(strict.end(), missed.begin(), missed.end());
+  std::optional<Address> v =
+      DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
+  if (!v) v = DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
+  ++a.draws;
+  a.assignees.clear();
+  a.due_height = height + params.verify_verdict_blocks;
+  Schedule(state, a.due_height, DueKind::kRound, named, 0);
+  if (!v) {
+    events->push_back({"validator_wait",
+                       {{"job_id", std::to_string(a.job)}, {"round", std::to_string(a.round)}}});
+    return;
+  }
+  a.assignees.push_back(*v);
+  events->push_back({"aggregator_drawn",
+                     {{"job_id", std::to_string(a.job)},
+                      {"round", std::to_string(a.round)},
+                      {"validator", v->ToString()},
+                      {"due_height", std::to_string(a.due_height)}}});
+}
+
+// Opens the record of the weights `job` holds at the start of `round`.
 void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
                           const Hash256& beacon, uint64_t job, uint32_t round,
                           std::vector<Event>* events) {
   RoundRecord a;
   a.job = job;
   a.round = round;
-  const TaskId named{job, round, 0xffffffffu};
-  for (uint32_t k = 0; k < kAggregators; ++k) {
-    std::optional<Address> v =
-        DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, a.assignees);
-    if (!v) break;
-    ++a.draws;
-    a.assignees.push_back(*v);
-  }
-  a.due_height = height + params.verify_verdict_blocks;
-  PutRound(state, a);
-  Schedule(state, a.due_height, DueKind::kRound, named, 0);
-  events->push_back({"round_aggregation_opened",
+  a.fee_uagr = state.GetU64(AggFeeKey(job, round));
+  state.Delete(AggFeeKey(job, round));
+  events->push_back({"round_record_opened",
                      {{"job_id", std::to_string(job)},
                       {"round", std::to_string(round)},
-                      {"validators", std::to_string(a.assignees.size())}}});
+                      {"fee_uagr", std::to_string(a.fee_uagr)}}});
+  DrawAggregator(state, pool, params, height, beacon, a, {}, events);
+  PutRound(state, a);
+}
+
+// No two results agreed within the draws: the job cannot go on from a
+// state nobody confirmed. It fails and the client gets back the rest of
+// its escrow and the record's fee.
+void Abandon(StateBuffer& state, const Params& params, uint64_t height, RoundRecord& a,
+             std::vector<Event>* events) {
+  a.abandoned = true;
+  a.assignees.clear();
+  std::optional<marketplace::Job> j = marketplace::GetJob(state, a.job);
+  AGORA_CHECK(j.has_value());
+  if (a.fee_uagr > 0) {
+    const uint64_t fees = state.GetU64(marketplace::kValidatorFeesKey);
+    AGORA_CHECK(fees >= a.fee_uagr);
+    state.SetU64(marketplace::kValidatorFeesKey, fees - a.fee_uagr);
+    AGORA_CHECK(bank::Credit(state, j->client, a.fee_uagr) == TxCode::kOk);
+  }
+  events->push_back({"round_record_abandoned",
+                     {{"job_id", std::to_string(a.job)},
+                      {"round", std::to_string(a.round)},
+                      {"results", std::to_string(a.results.size())},
+                      {"refunded_uagr", std::to_string(a.fee_uagr)}}});
+  a.fee_uagr = 0;
+  AGORA_CHECK(marketplace::AbandonJob(state, height, a.job,
+                                      "no two validators agreed on the weights at the start of "
+                                      "round " +
+                                          std::to_string(a.round) + " within " +
+                                          std::to_string(params.verify_draws_per_slot_max) +
+                                          " draws",
+                                      events)
+                  .ok());
 }
 
 // ------------------------------------------------------------- EndBlock
@@ -576,43 +672,42 @@ void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   PutCommitment(state, id, *c);
 }
 
-void SettleDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
-               const Hash256& beacon, const TaskId& id, std::vector<Event>* events) {
+void SettleDue(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+               std::vector<Event>* events) {
   std::optional<Commitment> c = GetCommitment(state, id);
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!c || !t || t->status != marketplace::TaskStatus::kVerifying) return;
   if (c->settle_height != height || c->slots_passed != c->slots) return;
-  Settle(state, pool, params, height, beacon, id, *c, events);
+  Settle(state, params, height, id, *c, events);
 }
 
 void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
               const Hash256& beacon, uint64_t job, uint32_t round, std::vector<Event>* events) {
   std::optional<RoundRecord> a = GetRound(state, job, round);
-  if (!a || a->recorded || a->due_height != height) return;
-  const TaskId named{job, round, 0xffffffffu};
-  // Those who did not answer are replaced; those who did stay counted.
-  const size_t missing = a->assignees.size();
+  if (!a || a->recorded || a->abandoned || a->due_height != height) return;
+  std::optional<marketplace::Job> j = marketplace::GetJob(state, job);
+  AGORA_CHECK(j.has_value());
+  if (!marketplace::IsActive(j->status)) {
+    // The job ended meanwhile (cancelled): nobody needs its weights.
+    a->assignees.clear();
+    PutRound(state, *a);
+    return;
+  }
+  // The awaited aggregator did not answer: it pays, and another is drawn.
+  std::vector<Address> missed;
   for (const Address& v : a->assignees) {
+    const uint64_t burned = staking::Slash(state, v, params.verify_slash_missed_ppm);
     events->push_back({"round_result_missed",
                        {{"job_id", std::to_string(job)},
                         {"round", std::to_string(round)},
-                        {"validator", v.ToString()}}});
+                        {"validator", v.ToString()},
+                        {"burned_uagr", std::to_string(burned)}}});
+    missed.push_back(v);
   }
-  std::vector<Address> avoid = a->assignees;
-  for (const RoundResultRecord& r : a->results) avoid.push_back(r.validator);
-  a->assignees.clear();
-  for (size_t k = 0;
-       k < std::max<size_t>(missing, 1) && a->draws < params.verify_draws_per_slot_max; ++k) {
-    std::optional<Address> v =
-        DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a->draws, avoid);
-    if (!v) break;
-    ++a->draws;
-    a->assignees.push_back(*v);
-    avoid.push_back(*v);
-  }
-  if (!a->assignees.empty()) {
-    a->due_height = height + params.verify_verdict_blocks;
-    Schedule(state, a->due_height, DueKind::kRound, named, 0);
+  if (a->draws >= params.verify_draws_per_slot_max) {
+    Abandon(state, params, height, *a, events);
+  } else {
+    DrawAggregator(state, pool, params, height, beacon, *a, missed, events);
   }
   PutRound(state, *a);
 }
@@ -625,6 +720,31 @@ Bytes TaskBytes(const TaskId& id) {
   for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(id.round >> (8 * i)));
   for (int i = 3; i >= 0; --i) b.push_back(static_cast<uint8_t>(id.worker >> (8 * i)));
   return b;
+}
+
+Hash256 RoundResultDigest(const Hash256& params_hash, uint32_t validation_loss,
+                          const std::vector<Hash256>& start_hashes) {
+  Blake2b256Hasher h;
+  h.Update(AsBytes("agora-round-result-v1"));
+  h.Update(params_hash.bytes);
+  const uint8_t loss[4] = {
+      static_cast<uint8_t>(validation_loss >> 24), static_cast<uint8_t>(validation_loss >> 16),
+      static_cast<uint8_t>(validation_loss >> 8), static_cast<uint8_t>(validation_loss)};
+  h.Update(ByteSpan(loss, 4));
+  for (const Hash256& s : start_hashes) h.Update(s.bytes);
+  return h.Finish();
+}
+
+Hash256 RoundResultCommitment(const Hash256& digest, const Address& validator) {
+  Blake2b256Hasher h;
+  h.Update(AsBytes("agora-round-commit-v1"));
+  h.Update(digest.bytes);
+  h.Update(validator.bytes());
+  return h.Finish();
+}
+
+void ScheduleRoundRecord(StateBuffer& state, uint64_t height, uint64_t job, uint32_t round) {
+  Schedule(state, height + 1, DueKind::kOpenRound, TaskId{job, round, kRoundWorker}, 0);
 }
 
 Hash256 WitnessCommitment(const Hash256& witness, const Address& validator) {
@@ -700,6 +820,19 @@ TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t hei
   }
   if (msg.checkpoint_root.IsZero()) {
     return Refuse(TxCode::kInvalidMessage, "commit_task: the checkpoint root is all zeros");
+  }
+  // Checkpoint 0 must be the start state the round's record names for this
+  // worker: the task trained from the job's recorded weights.
+  std::optional<RoundRecord> start = GetRound(state, id.job, id.round);
+  AGORA_CHECK(start && start->recorded && start->start_hashes.size() == j->spec.workers);
+  const uint64_t leaves = j->spec.inner_steps / j->spec.checkpoint_interval + 1;
+  if (!merkle::Verify(msg.checkpoint_root, start->start_hashes[id.worker],
+                      merkle::Proof{0, leaves, msg.start_proof})) {
+    return Refuse(TxCode::kBadProof,
+                  "commit_task: checkpoint 0 under this root is not the recorded start state " +
+                      start->start_hashes[id.worker].ToHex() + " of worker " +
+                      std::to_string(id.worker) + " (train from the weights recorded for round " +
+                      std::to_string(id.round) + " and send the Merkle siblings of checkpoint 0)");
   }
   AGORA_CHECK(marketplace::TaskCommitted(state, id).ok());
   // Slots of an earlier assignment of this task are gone with it.
@@ -852,46 +985,84 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
 
 TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
                            const Address& sender, const MsgRoundResult& msg) {
+  const std::string name =
+      "round " + std::to_string(msg.round) + " of job " + std::to_string(msg.job_id);
   std::optional<RoundRecord> a = GetRound(state, msg.job_id, msg.round);
   if (!a) {
     return Refuse(TxCode::kWrongPhase,
-                  "round " + std::to_string(msg.round) + " of job " + std::to_string(msg.job_id) +
-                      " has not passed all its tasks; nothing to aggregate yet");
+                  "nothing to record for " + name +
+                      " yet: a round's start is recorded once the job is posted (round 0) or "
+                      "every task of the round before it passed");
   }
-  if (a->recorded) {
-    return Refuse(TxCode::kWrongPhase, "round " + std::to_string(msg.round) + " of job " +
-                                           std::to_string(msg.job_id) + " is already recorded");
+  if (a->recorded || a->abandoned) {
+    return Refuse(TxCode::kWrongPhase,
+                  name + (a->recorded ? " is already recorded" : " was abandoned"));
   }
   auto it = std::find(a->assignees.begin(), a->assignees.end(), sender);
   if (it == a->assignees.end()) {
     for (const RoundResultRecord& x : a->results) {
       if (x.validator == sender) {
-        return Refuse(TxCode::kWrongPhase,
-                      "a round result from " + sender.ToString() + " is already recorded");
+        return Refuse(TxCode::kWrongPhase, "a result from " + sender.ToString() + " for " + name +
+                                               " is already recorded");
       }
     }
-    return Refuse(TxCode::kNotAssigned,
-                  sender.ToString() + " is not sampled to aggregate this round");
+    return Refuse(TxCode::kNotAssigned, sender.ToString() + " is not drawn to record " + name);
+  }
+  std::optional<marketplace::Job> j = marketplace::GetJob(state, msg.job_id);
+  AGORA_CHECK(j.has_value());
+  const bool first = a->results.empty();
+  if (first != msg.commitment.has_value()) {
+    return Refuse(TxCode::kInvalidMessage,
+                  first ? "the first result of a round carries only its commitment "
+                          "(RoundResultCommitment of the values and the sender)"
+                        : "only the first result of a round is a commitment; send the values");
+  }
+  const size_t starts = msg.round < j->spec.rounds ? j->spec.workers : 0;
+  if (!first && msg.start_hashes.size() != starts) {
+    return Refuse(TxCode::kInvalidMessage, name + " takes " + std::to_string(starts) +
+                                               " start hashes (one per task of the "
+                                               "round), not " +
+                                               std::to_string(msg.start_hashes.size()));
   }
   a->assignees.erase(it);
-  a->results.push_back({sender, msg.params_hash, msg.validation_loss, height});
+  RoundResultRecord mine;
+  mine.validator = sender;
+  mine.height = height;
   TxResult r;
-  r.events.push_back({"round_result",
-                      {{"job_id", std::to_string(msg.job_id)},
-                       {"round", std::to_string(msg.round)},
-                       {"validator", sender.ToString()},
-                       {"params_hash", msg.params_hash.ToHex()}}});
-  const RoundResultRecord& mine = a->results.back();
-  for (size_t i = 0; i + 1 < a->results.size(); ++i) {
-    const RoundResultRecord& x = a->results[i];
-    if (x.params_hash != mine.params_hash || x.validation_loss != mine.validation_loss) continue;
+  Event e{"round_result",
+          {{"job_id", std::to_string(msg.job_id)},
+           {"round", std::to_string(msg.round)},
+           {"validator", sender.ToString()}}};
+  if (first) {
+    mine.commitment = *msg.commitment;
+    e.attributes.push_back({"commitment", msg.commitment->ToHex()});
+  } else {
+    mine.params_hash = msg.params_hash;
+    mine.validation_loss = msg.validation_loss;
+    mine.digest = RoundResultDigest(msg.params_hash, msg.validation_loss, msg.start_hashes);
+    e.attributes.push_back({"params_hash", msg.params_hash.ToHex()});
+  }
+  r.events.push_back(std::move(e));
+  a->results.push_back(mine);
+  auto matches = [&](const RoundResultRecord& x) {
+    return x.commitment ? *x.commitment == RoundResultCommitment(mine.digest, x.validator)
+                        : x.digest == mine.digest;
+  };
+  bool agreed = false;
+  for (size_t i = 0; !first && i + 1 < a->results.size(); ++i) agreed |= matches(a->results[i]);
+  if (agreed) {
     a->recorded = true;
-    a->params_hash = mine.params_hash;
-    a->validation_loss = mine.validation_loss;
+    a->params_hash = msg.params_hash;
+    a->validation_loss = msg.validation_loss;
+    a->start_hashes = msg.start_hashes;
     a->recorded_height = height;
     a->assignees.clear();
+    std::vector<Address> paid;
     for (const RoundResultRecord& y : a->results) {
-      if (y.params_hash == mine.params_hash && y.validation_loss == mine.validation_loss) continue;
+      if (matches(y)) {
+        paid.push_back(y.validator);
+        continue;
+      }
       const uint64_t burned = staking::Slash(state, y.validator, params.slash_false_claim_ppm);
       r.events.push_back({"round_result_outvoted",
                           {{"job_id", std::to_string(msg.job_id)},
@@ -899,18 +1070,28 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                            {"validator", y.validator.ToString()},
                            {"burned_uagr", std::to_string(burned)}}});
     }
+    if (a->fee_uagr > 0) {
+      const uint64_t fees = state.GetU64(marketplace::kValidatorFeesKey);
+      AGORA_CHECK(fees >= a->fee_uagr);
+      state.SetU64(marketplace::kValidatorFeesKey, fees - a->fee_uagr);
+      const uint64_t share = a->fee_uagr / paid.size();
+      for (size_t i = 0; i < paid.size(); ++i) {
+        const uint64_t amount = share + (i == 0 ? a->fee_uagr % paid.size() : 0);
+        AGORA_CHECK(bank::Credit(state, paid[i], amount) == TxCode::kOk);
+      }
+    }
     r.events.push_back({"round_recorded",
                         {{"job_id", std::to_string(msg.job_id)},
                          {"round", std::to_string(msg.round)},
-                         {"params_hash", mine.params_hash.ToHex()},
-                         {"validation_loss_bits", std::to_string(mine.validation_loss)}}});
-    break;
-  }
-  if (!a->recorded && a->assignees.empty() && a->draws < params.verify_draws_per_slot_max) {
-    // Everyone answered and nobody agrees: one more, drawn in the next
-    // block's EndBlock (RoundDue) from a beacon nobody knew here.
+                         {"params_hash", msg.params_hash.ToHex()},
+                         {"validation_loss_bits", std::to_string(msg.validation_loss)},
+                         {"fee_uagr", std::to_string(a->fee_uagr)}}});
+    AGORA_CHECK(marketplace::StartRound(state, height, msg.job_id, msg.round, &r.events).ok());
+  } else if (a->assignees.empty()) {
+    // The next aggregator is drawn in the next block's EndBlock (RoundDue),
+    // from a beacon nobody knew here; past the draws, the round is abandoned.
     a->due_height = height + 1;
-    Schedule(state, a->due_height, DueKind::kRound, TaskId{msg.job_id, msg.round, 0xffffffffu}, 0);
+    Schedule(state, a->due_height, DueKind::kRound, TaskId{msg.job_id, msg.round, kRoundWorker}, 0);
   }
   PutRound(state, *a);
   return r;
@@ -920,6 +1101,7 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
               std::vector<Event>* events) {
   const std::string due = WithU64(std::string(kDuePrefix), height);
   Pool pool;
+  pool.height = height;
   // Handling an entry may add one for this very height (a payment with no
   // dispute window): go on until none is left.
   for (;;) {
@@ -939,13 +1121,19 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
           SlotDue(state, pool, params, height, beacon, id, slot, events);
           break;
         case DueKind::kSettle:
-          SettleDue(state, pool, params, height, beacon, id, events);
+          SettleDue(state, params, height, id, events);
           break;
         case DueKind::kAudit:
           NextDue(state, pool, params, height, beacon, id, slot, events);
           break;
         case DueKind::kRound:
           RoundDue(state, pool, params, height, beacon, id.job, id.round, events);
+          break;
+        case DueKind::kOpenRound:
+          if (!state.Get(AggKey(id.job, id.round)) &&
+              marketplace::IsActive(marketplace::GetJob(state, id.job).value().status)) {
+            OpenRoundAggregation(state, pool, params, height, beacon, id.job, id.round, events);
+          }
           break;
       }
     }

@@ -32,16 +32,29 @@
 //   payment          every slot passed, then verify.dispute_window_blocks:
 //                    marketplace::TaskPassed, and the validators' fee goes to
 //                    the validators whose verdicts settled its slots.
-//   round            when all K tasks of a round passed, two validators are
-//                    drawn to aggregate it; two matching RoundResults record
-//                    the next weights' hash and validation loss (the job's
-//                    verified loss curve).
-// A sampled validator that misses verify.verdict_blocks is replaced.
+//   round            the record of round r is the weights the job holds at
+//                    its start: round 0's (the seed's initialization) is
+//                    drawn when the job is posted, round r + 1's when all K
+//                    tasks of round r passed. Validators are drawn one at a
+//                    time; the first sends only a commitment, a later one
+//                    the values (weights' hash, validation loss, checkpoint
+//                    0 of each of the round's tasks); one that matches an
+//                    earlier result records them, which starts the round in
+//                    the market (round R: the job finishes) and pays the
+//                    matching aggregators the fee the round's tasks set
+//                    aside (verify.aggregation_fee_ppm of their validators'
+//                    fee). A commit must prove that its checkpoint 0 is the
+//                    recorded start hash of its worker. No agreement within
+//                    verify.draws_per_slot_max draws: the job fails and is
+//                    refunded.
+// A sampled validator that misses verify.verdict_blocks is replaced and
+// loses verify.slash_missed_ppm of its stake.
 //
 // State (docs/verify.md):
 //   verify/commit/<job u64><round u32><worker u32>          CommitRecord
 //   verify/slot/<job><round><worker><slot u32>              SlotRecord
 //   verify/agg/<job u64><round u32>                         AggregationRecord
+//   verify/aggfee/<job u64><round u32>                      u64, fee set aside
 //   verify/due/<height u64><kind u8><job><round><worker><slot>   ""
 //
 // Thread safety: free functions over the caller's buffer.
@@ -99,11 +112,15 @@ struct Slot {
 
 struct RoundResultRecord {
   Address validator;
-  Hash256 params_hash;
+  Hash256 params_hash;           // zero for a commitment
   uint32_t validation_loss = 0;  // float32 bits
   uint64_t height = 0;
+  Hash256 digest;                // RoundResultDigest; zero for a commitment
+  std::optional<Hash256> commitment;  // the round's first result
 };
 
+// The weights a job holds at the start of `round` (round R: the final
+// weights), once two results agree.
 struct RoundRecord {
   uint64_t job = 0;
   uint32_t round = 0;
@@ -115,6 +132,9 @@ struct RoundRecord {
   Hash256 params_hash;
   uint32_t validation_loss = 0;
   uint64_t recorded_height = 0;
+  std::vector<Hash256> start_hashes;  // checkpoint 0 of each task; none for round R
+  uint64_t fee_uagr = 0;              // paid to the results that record it
+  bool abandoned = false;             // no two results agreed within the draws
 };
 
 // The canonical bytes naming a task (job u64, round u32, worker u32, big
@@ -129,6 +149,20 @@ Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t
 // Later verdicts carry the witness itself and agree with the first only by
 // replaying to the state it committed to; nobody can copy it from the chain.
 Hash256 WitnessCommitment(const Hash256& witness, const Address& validator);
+
+// What two round results must agree on: BLAKE2b-256("agora-round-result-v1"
+// || params hash || validation loss bits (u32) || start hashes).
+Hash256 RoundResultDigest(const Hash256& params_hash, uint32_t validation_loss,
+                          const std::vector<Hash256>& start_hashes);
+// What a round's FIRST result carries instead of its values:
+// BLAKE2b-256("agora-round-commit-v1" || digest || validator). A later
+// result agrees with it only by computing the same values.
+Hash256 RoundResultCommitment(const Hash256& digest, const Address& validator);
+
+// The record of the weights `job` holds at the start of `round` opens in
+// the EndBlock of height + 1, which draws its first aggregator: round 0's
+// when the job is posted, round r + 1's when every task of round r passed.
+void ScheduleRoundRecord(StateBuffer& state, uint64_t height, uint64_t job, uint32_t round);
 
 std::optional<Commitment> GetCommitment(StateReader& state, const TaskId& id);
 // The task's slots in order (none before sampling).

@@ -1404,7 +1404,11 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
       const std::string key = "commit " + name + " " + std::to_string(task.attempts);
       if (who && (*who == provider || *who == cheater) && verify_sent_.insert(key).second) {
         SimWork w;
-        w.checkpoints.push_back(SimHash("sim-start", Blake2b256(AsBytes(name)), id.round));
+        // Training starts from the state the round's record names.
+        const std::optional<verification::RoundRecord> start =
+            verification::GetRound(state, id.job, id.round);
+        AGORA_CHECK(start && start->recorded);
+        w.checkpoints.push_back(start->start_hashes.at(id.worker));
         for (uint32_t j = 0; j < segments; ++j) {
           for (uint32_t i = 0; i < c; ++i) w.losses.push_back(SimLoss(w.checkpoints[j], j, i));
           w.checkpoints.push_back(SimSegment(w.checkpoints[j], j));
@@ -1439,8 +1443,8 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
             w.withheld = true;
           }
         }
-        MsgCommitTask m{id.job, id.round, id.worker, merkle::Root(w.checkpoints), w.delta_hash,
-                        w.losses};
+        MsgCommitTask m{id.job,         id.round, id.worker, merkle::Root(w.checkpoints),
+                        w.delta_hash,   w.losses, merkle::Prove(w.checkpoints, 0).siblings};
         works_[{name, task.attempts}] = std::move(w);
         Submit(*who, m);
       }
@@ -1513,9 +1517,10 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
       Submit(*account, v);
     }
   }
-  // 3. Aggregators of finished rounds.
+  // 3. Aggregators: the weights at the start of each round (the first
+  // result is a commitment), with checkpoint 0 of each of its tasks.
   for (const verification::RoundRecord& r : verification::RoundsOf(state, 1, 64)) {
-    if (r.recorded) continue;
+    if (r.recorded || r.abandoned) continue;
     for (const Address& a : r.assignees) {
       const std::string key = "round " + std::to_string(r.round) + " " + a.ToString() + " " +
                               std::to_string(r.due_height);
@@ -1523,10 +1528,24 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
       const std::optional<uint32_t> account = account_of(a);
       if (node == nullptr || !account || !node->up || !verify_sent_.insert(key).second) continue;
       const bool honest = node->behaviour == Behaviour::kHonest;
-      const Hash256 weights =
-          SimHash(honest ? "sim-weights" : "sim-junk", Blake2b256(AsBytes("job 1")), r.round,
-                  honest ? 0 : node->key);
-      Submit(*account, MsgRoundResult{1, r.round, weights, 0x40000000u + r.round});
+      MsgRoundResult m;
+      m.job_id = 1;
+      m.round = r.round;
+      m.params_hash = SimHash(honest ? "sim-weights" : "sim-junk", Blake2b256(AsBytes("job 1")),
+                              r.round, honest ? 0 : node->key);
+      m.validation_loss = 0x40000000u + r.round;
+      if (r.round < spec.rounds) {
+        for (uint32_t k = 0; k < spec.workers; ++k) {
+          const std::string task = SimTaskName(marketplace::TaskId{1, r.round, k});
+          m.start_hashes.push_back(SimHash("sim-start", Blake2b256(AsBytes(task)), r.round,
+                                           honest ? 0 : node->key));
+        }
+      }
+      if (r.results.empty()) {
+        m.commitment = verification::RoundResultCommitment(
+            verification::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes), a);
+      }
+      Submit(*account, m);
     }
   }
   (void)height;
@@ -1541,9 +1560,10 @@ void Simulation::CountVerification(const consensus::Event& e, uint64_t height) {
     }
     return "";
   };
-  static const std::set<std::string> kProgress = {"task_assigned", "task_committed", "task_sampled",
-                                                  "verdict", "task_passed", "task_failed",
-                                                  "validator_drawn", "task_missed"};
+  static const std::set<std::string> kProgress = {
+      "task_assigned",   "task_committed",      "task_sampled",    "verdict",
+      "task_passed",     "task_failed",         "validator_drawn", "task_missed",
+      "round_recorded",  "round_record_opened", "round_result",    "aggregator_drawn"};
   if (kProgress.count(e.type) && (attr("job_id") == "1" || attr("task").rfind("1/", 0) == 0)) {
     job_progress_height_ = height;
   }

@@ -247,6 +247,14 @@ Status JobStatusCmd(const GlobalOptions& g, uint64_t id) {
                       "), paid " + Str(v, "paid_uagr") + ", refunded " + Str(v, "refunded_uagr") +
                       "\n  work " + Str(v, "work_wu_per_task") + " wu per task, max price " +
                       Str(v, "price_max_uagr_per_wu") + " uagr/wu\n";
+  if (const json::value* rec = v.as_object().if_contains("recording")) {
+    const json::array& awaiting = rec->at("awaiting").as_array();
+    human += "  waiting for validators to record the weights at the start of round " +
+             Str(*rec, "round") + " (" + Str(*rec, "results") + " result(s)" +
+             (awaiting.empty() ? std::string(", next validator drawn soon")
+                               : ", awaiting " + std::string(awaiting.at(0).as_string())) +
+             ")\n";
+  }
   for (const json::value& t : v.at("current_round_tasks").as_array()) {
     human += "  task " + Str(v, "round") + "/" + Str(t, "worker") + "  " + Str(t, "status");
     if (t.as_object().if_contains("provider")) {
@@ -258,7 +266,8 @@ Status JobStatusCmd(const GlobalOptions& g, uint64_t id) {
   if (Str(v, "outcome") != "" && Str(v, "outcome") != "-") human += "  " + Str(v, "outcome") + "\n";
   const json::array& curve = v.at("verified_rounds").as_array();
   if (!curve.empty()) {
-    human += "  verified loss curve (round: validation loss, nats/byte):\n";
+    human += "  verified loss curve (weights at the start of each round; round R: the final "
+             "weights; validation loss in nats/byte):\n";
     for (const json::value& r : curve) {
       human += "    " + Str(r, "round") + ": " + Str(r, "validation_loss") + "  weights " +
                Str(r, "params_hash").substr(0, 16) + "\n";
@@ -329,12 +338,16 @@ Status VerifyTaskCmd(const GlobalOptions& g, const std::string& name) {
 Status VerifyRoundsCmd(const GlobalOptions& g, uint64_t job) {
   AGORA_ASSIGN_OR_RETURN(json::value v,
                          rpc::RpcClient(NodeUrl(g)).Call("round_results", json::object{{"job", job}}));
-  std::string human = "job #" + std::to_string(job) + " rounds as verification recorded them\n";
+  std::string human = "job #" + std::to_string(job) +
+                      " weights at the start of each round, as verification recorded them\n";
   for (const json::value& r : v.at("rounds").as_array()) {
     human += "  round " + Str(r, "round") + "  ";
     if (r.at("recorded").as_bool()) {
       human += "validation loss " + Str(r, "validation_loss") + "  weights " +
                Str(r, "params_hash") + "  (height " + Str(r, "recorded_height") + ")\n";
+    } else if (r.at("abandoned").as_bool()) {
+      human += "abandoned: no two of " + std::to_string(r.at("results").as_array().size()) +
+               " results agreed\n";
     } else {
       human += "aggregating: " + std::to_string(r.at("results").as_array().size()) +
                " result(s), awaiting " + std::to_string(r.at("awaiting").as_array().size()) + "\n";

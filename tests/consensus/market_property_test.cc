@@ -14,8 +14,10 @@
 
 #include "consensus/ledger/marketplace.h"
 #include "consensus/ledger/staking.h"
+#include "consensus/ledger/verification.h"
 #include "market/pricing.h"
 #include "tests/consensus/ledger_harness.h"
+#include "tests/consensus/market_harness.h"
 
 namespace agora::consensus {
 namespace {
@@ -125,7 +127,22 @@ std::string CheckInvariants(LedgerHarness& h) {
     if (job_locked != j.locked_uagr || job_running != j.running) {
       return where + ": locked/running differ from its tasks";
     }
-    if (active && !anything_left) return where + ": active with nothing open or running (stuck)";
+    if (active && !anything_left) {
+      // Between rounds a job waits for verification to record the next
+      // round's start: its record is open, or scheduled to open.
+      const uint32_t next = j.round_passed == j.spec.workers ? j.round + 1 : j.round;
+      const std::optional<verification::RoundRecord> r = verification::GetRound(state, j.id, next);
+      bool waiting = r && !r->recorded && !r->abandoned;
+      if (!r) {
+        const std::string suffix =
+            TaskSuffix({j.id, next, 0xffffffffu}) + std::string(4, '\0');
+        for (const auto& [key, value] : state.ScanPrefix(AsBytes("verify/due/"), SIZE_MAX)) {
+          const std::string k(key.begin(), key.end());
+          waiting |= k.size() >= suffix.size() && k.ends_with(suffix);
+        }
+      }
+      if (!waiting) return where + ": active with nothing open, running or being recorded (stuck)";
+    }
     const bool ended = j.status != JobStatus::kOpen && j.status != JobStatus::kRunning;
     if (ended && j.running == 0 && j.escrow_uagr != 0) return where + ": ended with escrow left";
   }
@@ -159,7 +176,7 @@ void RunMarket(uint64_t seed, uint64_t blocks) {
   const Params params = PropertyParams();
   LedgerHarness a(4, kProviders + kClients, params), b(4, kProviders + kClients, params);
   std::map<uint8_t, uint64_t> nonce;
-  uint64_t assigned = 0, missed = 0, passed = 0, failed = 0, posted = 0;
+  uint64_t assigned = 0, missed = 0, passed = 0, failed = 0, posted = 0, recorded = 0, abandoned = 0;
   for (uint64_t block = 0; block < blocks; ++block) {
     std::vector<Tx> txs;
     auto send = [&](uint8_t key, const Msg& msg) {
@@ -205,6 +222,34 @@ void RunMarket(uint64_t seed, uint64_t blocks) {
           break;
       }
     }
+    // The drawn validators record round starts: most answer (a commitment
+    // first, then the values), some send other values, some stay silent.
+    for (const marketplace::Job& j : marketplace::ListJobs(a.ledger().committed(), 0, SIZE_MAX)) {
+      for (const verification::RoundRecord& r :
+           verification::RoundsOf(a.ledger().committed(), j.id, SIZE_MAX)) {
+        if (r.recorded || r.abandoned || r.assignees.empty()) continue;
+        const uint64_t dice = rng.Below(8);
+        if (dice == 0) continue;  // silent: replaced after verify.verdict_blocks
+        const Address& v = r.assignees.front();
+        uint8_t key = 0;
+        for (uint8_t k = 100; k < 104; ++k) key = AddressOf(testing::Key(k)) == v ? k : key;
+        ASSERT_NE(key, 0);
+        const std::string salt = dice == 1 ? "junk" : "weights";
+        MsgRoundResult m;
+        m.job_id = j.id;
+        m.round = r.round;
+        m.params_hash =
+            Blake2b256(AsBytes(salt + std::to_string(j.id) + "/" + std::to_string(r.round)));
+        for (uint32_t k = 0; r.round < j.spec.rounds && k < j.spec.workers; ++k) {
+          m.start_hashes.push_back(testing::StartHash(j.id, r.round, k));
+        }
+        if (r.results.empty()) {
+          m.commitment = verification::RoundResultCommitment(
+              verification::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes), v);
+        }
+        send(key, m);
+      }
+    }
     // Verification's verdicts on some assigned tasks, the same on both ledgers.
     std::vector<std::pair<marketplace::TaskId, bool>> verdicts;
     for (const marketplace::Job& j : marketplace::ListJobs(a.ledger().committed(), 0, SIZE_MAX)) {
@@ -226,18 +271,26 @@ void RunMarket(uint64_t seed, uint64_t blocks) {
     for (const Event& e : run.end.events) {
       assigned += e.type == "task_assigned";
       missed += e.type == "task_missed";
+      abandoned += e.type == "round_record_abandoned";
+    }
+    for (const TxResult& r : run.results) {
+      for (const Event& e : r.events) recorded += e.type == "round_recorded";
     }
     ASSERT_EQ(a.ledger().AppHash(), b.ledger().AppHash()) << "block " << block;
     const std::string broken = CheckInvariants(a);
     ASSERT_EQ(broken, "") << "seed " << seed;
   }
-  std::printf("seed %llu: %llu jobs posted, %llu assignments, %llu passed, %llu failed, %llu missed\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(posted),
-              static_cast<unsigned long long>(assigned), static_cast<unsigned long long>(passed),
-              static_cast<unsigned long long>(failed), static_cast<unsigned long long>(missed));
+  std::printf(
+      "seed %llu: %llu jobs posted, %llu assignments, %llu passed, %llu failed, %llu missed, "
+      "%llu round starts recorded, %llu abandoned\n",
+      static_cast<unsigned long long>(seed), static_cast<unsigned long long>(posted),
+      static_cast<unsigned long long>(assigned), static_cast<unsigned long long>(passed),
+      static_cast<unsigned long long>(failed), static_cast<unsigned long long>(missed),
+      static_cast<unsigned long long>(recorded), static_cast<unsigned long long>(abandoned));
   // The run exercised what it claims to.
   EXPECT_GT(assigned, 0u);
   EXPECT_GT(passed + failed + missed, 0u);
+  EXPECT_GT(recorded, 0u);
 }
 
 TEST(MarketPropertyTest, RandomMarketsKeepEveryInvariant) {

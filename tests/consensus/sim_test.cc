@@ -143,6 +143,10 @@ TEST(SimTest, CommitLatencyIsThreeMessageDelays) {
 
 // ---- Chain mode ------------------------------------------------------------
 
+// Long enough for the scripted job (posted at height 4: three round records,
+// four tasks, a fraud and its redo) under the fault mixes.
+constexpr uint64_t kChainHeights = 45;
+
 SimOptions ChainOptions(uint64_t seed, FaultMix mix, uint64_t heights) {
   SimOptions o;
   o.ledger = true;
@@ -161,7 +165,7 @@ struct ChainFigures {
 };
 
 // 60 seeds across the seven live mixes with real blocks over a Ledger per
-// node, 30 heights each (three epochs): agreement, equal app and results
+// node, 45 heights each (four epochs): agreement, equal app and results
 // hashes, equal validator schedules, conservation after every block, every
 // equivocation an honest node saw tombstoned within kSlashDelayMaxHeights,
 // and liveness; a validator created by a transaction joins as a node, one
@@ -176,7 +180,7 @@ struct ChainFigures {
 TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   ChainFigures f;
   for (uint64_t seed = 200001; seed < 200061; ++seed) {
-    SimOptions o = ChainOptions(seed, LiveMixForSeed(seed), 30);
+    SimOptions o = ChainOptions(seed, LiveMixForSeed(seed), kChainHeights);
     SimResult r = RunSimulation(o);
     EXPECT_TRUE(r.ok) << r.violation << "\n  " << r.summary
                       << "\n  reproduce: " << ReproduceCommand(o);
@@ -187,7 +191,7 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
     f.tombstones += r.tombstones;
     f.slash_delay_max = std::max(f.slash_delay_max, r.slash_delay_max_heights);
     f.gov_applied += r.proposals_applied;
-    if (r.job_finished && r.rounds_recorded == 2) ++f.market_runs;
+    if (r.job_finished && r.rounds_recorded == 3) ++f.market_runs;
     if (r.cheat_committed) {
       ++f.cheats[r.cheat_kind].first;
       f.cheats[r.cheat_kind].second += r.cheat_caught;
@@ -229,7 +233,7 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
 // validator joins at an epoch boundary and signs, one is jailed for downtime
 // and unjails; a Byzantine run shows a double voter tombstoned in time.
 TEST(SimChainTest, ValidatorsJoinGetJailedUnjailAndGetSlashed) {
-  SimOptions o = ChainOptions(1, FaultMix::kClean, 30);
+  SimOptions o = ChainOptions(1, FaultMix::kClean, kChainHeights);
   SimResult r = RunSimulation(o);
   ASSERT_TRUE(r.ok) << r.violation << "\n  reproduce: " << ReproduceCommand(o);
   EXPECT_EQ(r.validator_joins, 1u) << r.summary;
@@ -242,14 +246,15 @@ TEST(SimChainTest, ValidatorsJoinGetJailedUnjailAndGetSlashed) {
   EXPECT_GT(r.gov_applied_height, 0u) << r.summary;
   // Two rounds of two tasks, all verified and paid; this seed's cheat (all
   // losses lied about) is caught, so one task is assigned twice; both
-  // rounds are recorded by two matching aggregations; the job finishes.
+  // rounds are recorded by two matching aggregations (with the job's
+  // start: three records); the job finishes.
   EXPECT_EQ(r.cheat_kind, "liar") << r.summary;
   EXPECT_TRUE(r.cheat_caught) << r.summary;
   EXPECT_EQ(r.frauds, 1u) << r.summary;
   EXPECT_EQ(r.tasks_assigned, 5u) << r.summary;
   EXPECT_EQ(r.tasks_missed, 0u) << r.summary;
   EXPECT_EQ(r.tasks_passed, 4u) << r.summary;
-  EXPECT_EQ(r.rounds_recorded, 2u) << r.summary;
+  EXPECT_EQ(r.rounds_recorded, 3u) << r.summary;
   EXPECT_TRUE(r.job_finished) << r.summary;
 
   // Double voters are drawn by the seed; the first Byzantine seeds have some.

@@ -4,8 +4,9 @@
 // (the validators' fee to the validators who checked), two fail-like
 // verdicts are fraud (half the collateral to the reporter, half burned),
 // disagreements draw more validators and slash the outvoted, missed
-// verdicts are replaced, rounds are recorded from two matching results,
-// and every bad message changes nothing but the fee. The checkpoints here
+// verdicts are replaced, the weights at the start of each round are recorded
+// from a commitment and a matching result (and a commit must start from
+// them), and every bad message changes nothing but the fee. The checkpoints here
 // are stand-in hashes: tests/verify/job_test.cc runs real training.
 #include <gtest/gtest.h>
 
@@ -49,9 +50,11 @@ struct Work {
   std::vector<Hash256> checkpoints;
   std::vector<uint32_t> losses;
   Hash256 root;
+  // Checkpoint 0 is the start state the harness records for task 1/0/0.
   static Work Honest(uint64_t salt) {
     Work w;
-    for (uint32_t i = 0; i <= kSegments; ++i) {
+    w.checkpoints.push_back(testing::StartHash(1, 0, 0));
+    for (uint32_t i = 1; i <= kSegments; ++i) {
       w.checkpoints.push_back(Blake2b256("ckpt " + std::to_string(salt) + " " + std::to_string(i)));
     }
     for (uint32_t i = 0; i < kH; ++i) w.losses.push_back(0x40000000u + i);
@@ -72,12 +75,13 @@ class VerifyTest : public ::testing::Test {
     m_.Provider(1, /*ask=*/1000);
     job_ = m_.Post(4, TinySpec(/*rounds=*/1, /*workers=*/1), 10 * market::TaskWorkWu(TinySpec()) * 1500,
                    1500);
-    ASSERT_NE(job_, 0u);
+    ASSERT_EQ(job_, 1u);  // Work::Honest names job 1's start state
     ASSERT_EQ(m_.Task(id_).status, TaskStatus::kAssigned);
   }
 
   MsgCommitTask Commit(const Work& w) {
-    return MsgCommitTask{job_, 0, 0, w.root, Blake2b256("delta"), w.losses};
+    return MsgCommitTask{job_,     0, 0, w.root, Blake2b256("delta"),
+                         w.losses, merkle::Prove(w.checkpoints, 0).siblings};
   }
 
   // Runs blocks until the task is sampled.
@@ -151,6 +155,10 @@ class VerifyTest : public ::testing::Test {
              (x.assignee ? x.assignee->ToString() : "-") + std::to_string(x.segment);
     }
     out += std::to_string(static_cast<int>(m_.Task(id_).status));
+    for (const verification::RoundRecord& r : verification::RoundsOf(s, job_, 10)) {
+      out += " round " + std::to_string(r.round) + ":" + std::to_string(r.results.size()) +
+             (r.recorded ? "R" : "-");
+    }
     return out;
   }
   // Sends a message that must be refused with `code`: only the fee moves.
@@ -189,24 +197,49 @@ TEST_F(VerifyTest, HonestTaskIsSampledReplayedPaidAndItsRoundRecorded) {
   m_.Block({});  // the dispute window
   ASSERT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
   const market::Payout pay = market::SplitPayment(price, m_.params().validator_fee_ppm);
+  // The validators' fee less the part set aside for the round's record.
+  const uint64_t set_aside =
+      market::PartPpm(pay.validators_uagr, m_.params().verify_aggregation_fee_ppm);
+  ASSERT_GT(set_aside, 0u);
   EXPECT_EQ(m_.h().Balance(Key(1)), provider_before + pay.provider_uagr);
-  EXPECT_EQ(m_.h().Balance(Key(v)), validator_before - 10 + pay.validators_uagr);
-  // The round is complete: two aggregators are drawn.
+  EXPECT_EQ(m_.h().Balance(Key(v)), validator_before - 10 + pay.validators_uagr - set_aside);
+  // The round is complete: the record of the final weights (round R = 1)
+  // opens in the next block with one aggregator, whose result is a
+  // commitment; the second is drawn after it.
+  m_.Block({});
   std::optional<verification::RoundRecord> round =
-      verification::GetRound(m_.h().ledger().committed(), job_, 0);
+      verification::GetRound(m_.h().ledger().committed(), job_, 1);
   ASSERT_TRUE(round.has_value());
-  ASSERT_EQ(round->assignees.size(), 2u);
-  const Hash256 weights = Blake2b256("next weights");
-  const uint8_t a = KeyOf(round->assignees[0]), b = KeyOf(round->assignees[1]);
+  ASSERT_EQ(round->assignees.size(), 1u);
+  EXPECT_EQ(round->fee_uagr, set_aside);
+  const Hash256 weights = Blake2b256("final weights");
+  const uint8_t a = KeyOf(round->assignees[0]);
+  const uint64_t a_before = m_.h().Balance(Key(a));
+  ASSERT_EQ(m_.Send(a, m_.RoundResultOf(job_, 1, AddressOf(Key(a)), true, {}, weights, 0x40400000u))
+                .code,
+            TxCode::kOk);
+  EXPECT_FALSE(verification::GetRound(m_.h().ledger().committed(), job_, 1)->recorded);
+  EXPECT_EQ(m_.Job(job_).status, marketplace::JobStatus::kRunning) << "waits for its record";
+  m_.Block({});
+  round = verification::GetRound(m_.h().ledger().committed(), job_, 1);
+  ASSERT_EQ(round->assignees.size(), 1u);
+  const uint8_t b = KeyOf(round->assignees[0]);
   EXPECT_NE(a, b);
-  ASSERT_EQ(m_.Send(a, MsgRoundResult{job_, 0, weights, 0x40400000u}).code, TxCode::kOk);
-  EXPECT_FALSE(verification::GetRound(m_.h().ledger().committed(), job_, 0)->recorded);
-  ASSERT_EQ(m_.Send(b, MsgRoundResult{job_, 0, weights, 0x40400000u}).code, TxCode::kOk);
-  round = verification::GetRound(m_.h().ledger().committed(), job_, 0);
+  const uint64_t b_before = m_.h().Balance(Key(b));
+  const TxResult second =
+      m_.Send(b, m_.RoundResultOf(job_, 1, AddressOf(Key(b)), false, {}, weights, 0x40400000u));
+  ASSERT_EQ(second.code, TxCode::kOk) << second.log;
+  round = verification::GetRound(m_.h().ledger().committed(), job_, 1);
   EXPECT_TRUE(round->recorded);
   EXPECT_EQ(round->params_hash, weights);
   EXPECT_EQ(round->validation_loss, 0x40400000u);
-  EXPECT_EQ(verification::RoundsOf(m_.h().ledger().committed(), job_, 10).size(), 1u);
+  EXPECT_TRUE(round->start_hashes.empty()) << "no round follows the last";
+  // Both aggregators are paid the fee the task set aside.
+  EXPECT_EQ(m_.h().Balance(Key(a)), a_before - 10 + set_aside / 2 + set_aside % 2);
+  EXPECT_EQ(m_.h().Balance(Key(b)), b_before - 10 + set_aside / 2);
+  // The final weights are recorded: the job is finished.
+  EXPECT_EQ(m_.Job(job_).status, marketplace::JobStatus::kFinished);
+  EXPECT_EQ(verification::RoundsOf(m_.h().ledger().committed(), job_, 10).size(), 2u);
 }
 
 // Validators with time to spare: every refused message takes a block.
@@ -232,6 +265,15 @@ TEST_F(PatientVerifyTest, BadMessagesAreRefusedAndChangeNothingButTheFee) {
   MsgCommitTask other = Commit(w);
   other.job_id = 99;
   Refused(1, other, TxCode::kNotFound);
+  // Trained from another start than the recorded one, or without the proof
+  // that checkpoint 0 is the recorded start.
+  Work elsewhere = w;
+  elsewhere.checkpoints[0] = Blake2b256("other weights");
+  elsewhere.root = merkle::Root(elsewhere.checkpoints);
+  Refused(1, Commit(elsewhere), TxCode::kBadProof);
+  MsgCommitTask no_proof = Commit(w);
+  no_proof.start_proof.clear();
+  Refused(1, no_proof, TxCode::kBadProof);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   // A verdict before sampling (the next block; sampling is two after).
   Refused(100, Replay(100, w, w, 1, true), TxCode::kWrongPhase);
@@ -264,31 +306,48 @@ TEST_F(PatientVerifyTest, BadMessagesAreRefusedAndChangeNothingButTheFee) {
   bad.outcome = VerdictOutcome::kFail;
   bad.reason = FailReason::kEndState;  // a fail whose end matches
   Refused(v, bad, TxCode::kInvalidMessage);
-  // A round result for a round whose task has not passed.
-  Refused(v, MsgRoundResult{job_, 0, Blake2b256("w"), 1}, TxCode::kWrongPhase);
+  // A result for the round after, whose start cannot be recorded yet, and
+  // one for round 0, which is recorded already.
+  Refused(v, m_.RoundResultOf(job_, 1, AddressOf(Key(v)), true, {}, Blake2b256("w")),
+          TxCode::kWrongPhase);
+  Refused(v, m_.RoundResultOf(job_, 0, AddressOf(Key(v)), true, {}, Blake2b256("w")),
+          TxCode::kWrongPhase);
   // The good verdict, then the same again.
   ASSERT_EQ(m_.Send(v, Replay(v, w, w, 1, true)).code, TxCode::kOk);
   Refused(v, Replay(v, w, w, 1, false, Slot().chosen ? std::optional(verify::SegmentChoice{
                                                                  Slot().segment, Slot().witness_step})
                                                           : std::nullopt),
           TxCode::kWrongPhase);
-  for (int i = 0; i < 6 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
-  ASSERT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
-  // A round result from a validator that was not drawn to aggregate.
-  std::optional<verification::RoundRecord> round =
-      verification::GetRound(m_.h().ledger().committed(), job_, 0);
-  ASSERT_TRUE(round.has_value());
-  for (uint8_t k = 100; k < 104; ++k) {
-    if (std::find(round->assignees.begin(), round->assignees.end(), AddressOf(Key(k))) !=
-        round->assignees.end()) {
-      continue;
-    }
-    const uint64_t balance = m_.h().Balance(Key(k));
-    EXPECT_EQ(m_.Send(k, MsgRoundResult{job_, 0, Blake2b256("w"), 1}).code, TxCode::kNotAssigned);
-    EXPECT_EQ(m_.h().Balance(Key(k)), balance - 10);
-    EXPECT_TRUE(verification::GetRound(m_.h().ledger().committed(), job_, 0)->results.empty());
-    break;
+  for (int i = 0; i < 7 && !verification::GetRound(m_.h().ledger().committed(), job_, 1); ++i) {
+    m_.Block({});
   }
+  ASSERT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  std::optional<verification::RoundRecord> round =
+      verification::GetRound(m_.h().ledger().committed(), job_, 1);
+  ASSERT_TRUE(round.has_value());
+  ASSERT_EQ(round->assignees.size(), 1u);
+  const uint8_t a = KeyOf(round->assignees[0]);
+  const Address from = AddressOf(Key(a));
+  const Hash256 weights = Blake2b256("w");
+  // A result from a validator that was not drawn.
+  const uint8_t undrawn = a == 100 ? 101 : 100;
+  Refused(undrawn, m_.RoundResultOf(job_, 1, AddressOf(Key(undrawn)), true, {}, weights),
+          TxCode::kNotAssigned);
+  // The first result of a round must be a commitment.
+  Refused(a, m_.RoundResultOf(job_, 1, from, false, {}, weights), TxCode::kInvalidMessage);
+  ASSERT_EQ(m_.Send(a, m_.RoundResultOf(job_, 1, from, true, {}, weights)).code, TxCode::kOk);
+  Refused(a, m_.RoundResultOf(job_, 1, from, false, {}, weights), TxCode::kWrongPhase);  // twice
+  m_.Block({});
+  round = verification::GetRound(m_.h().ledger().committed(), job_, 1);
+  ASSERT_EQ(round->assignees.size(), 1u);
+  const uint8_t b = KeyOf(round->assignees[0]);
+  // A later result carries the values, not a commitment, and for round R
+  // no start hashes.
+  Refused(b, m_.RoundResultOf(job_, 1, AddressOf(Key(b)), true, {}, weights),
+          TxCode::kInvalidMessage);
+  Refused(b, m_.RoundResultOf(job_, 1, AddressOf(Key(b)), false, {Blake2b256("x")}, weights),
+          TxCode::kInvalidMessage);
+  EXPECT_EQ(verification::GetRound(m_.h().ledger().committed(), job_, 1)->results.size(), 1u);
 }
 
 TEST_F(VerifyTest, FakedEndStateIsFraudConfirmedBySecondValidator) {
@@ -512,6 +571,138 @@ TEST_F(VerifyTest, CommittedTaskNoLongerMissesTheMarketDeadline) {
   EXPECT_EQ(m_.Prov(1).tasks_late, 0u);
   EXPECT_TRUE(m_.Task(id_).status == TaskStatus::kVerifying ||
               m_.Task(id_).status == TaskStatus::kPassed);
+}
+
+
+// Job 2 of client 5 (one worker), beside the fixture's job.
+uint64_t PostSecond(Market& m, uint32_t rounds) {
+  const uint64_t job =
+      m.Post(5, TinySpec(rounds, /*workers=*/1), 10 * market::TaskWorkWu(TinySpec()) * 1500, 1500);
+  EXPECT_EQ(job, 2u);
+  return job;
+}
+
+// Commits task (job, round, 0) trained from `start`.
+TxResult CommitFrom(Market& m, uint64_t job, uint32_t round, const Hash256& start) {
+  std::vector<Hash256> checkpoints{start};
+  for (uint32_t i = 1; i <= kSegments; ++i) {
+    checkpoints.push_back(Blake2b256("c" + std::to_string(i)));
+  }
+  return m.Send(1, MsgCommitTask{job, round, 0, merkle::Root(checkpoints), Blake2b256("delta"),
+                                 std::vector<uint32_t>(kH, 0x40000000u),
+                                 merkle::Prove(checkpoints, 0).siblings});
+}
+
+TEST_F(VerifyTest, EachRoundStartsFromTheWeightsRecordedForIt) {
+  const uint64_t job = PostSecond(m_, /*rounds=*/2);
+  // Round 0's record, made when the job was posted, names its start.
+  const std::optional<verification::RoundRecord> r0 =
+      verification::GetRound(m_.h().ledger().committed(), job, 0);
+  ASSERT_TRUE(r0 && r0->recorded);
+  EXPECT_EQ(r0->start_hashes, std::vector<Hash256>{testing::StartHash(job, 0, 0)});
+  // Round 0 passes (the market's entry point); round 1 opens only once its
+  // start is recorded (the harness answers as the drawn validators).
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  EXPECT_EQ(m_.Job(job).round, 0u) << "waits for round 1's record";
+  EXPECT_FALSE(marketplace::GetTask(m_.h().ledger().committed(), {job, 1, 0}).has_value());
+  m_.RecordRound(job, 1);
+  EXPECT_EQ(m_.Job(job).round, 1u);
+  ASSERT_EQ(m_.Task({job, 1, 0}).status, TaskStatus::kAssigned);
+  // Training round 1 from round 0's start (stale weights) is refused; from
+  // the recorded start it is taken.
+  const TxResult stale = CommitFrom(m_, job, 1, testing::StartHash(job, 0, 0));
+  EXPECT_EQ(stale.code, TxCode::kBadProof) << stale.log;
+  EXPECT_NE(stale.log.find("recorded start state"), std::string::npos) << stale.log;
+  const TxResult good = CommitFrom(m_, job, 1, testing::StartHash(job, 1, 0));
+  EXPECT_EQ(good.code, TxCode::kOk) << good.log;
+  EXPECT_EQ(m_.Task({job, 1, 0}).status, TaskStatus::kCommitted);
+}
+
+TEST_F(VerifyTest, AggregatorDisagreeingWithTheCommitmentIsOutvotedByAThird) {
+  const uint64_t job = PostSecond(m_, /*rounds=*/1);
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  m_.Block({});  // the record of the final weights opens
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
+  const Hash256 truth = Blake2b256("aggregated"), junk = Blake2b256("copied or made up");
+  const uint8_t a = KeyOf(record().assignees.at(0));
+  ASSERT_EQ(m_.Send(a, m_.RoundResultOf(job, 1, AddressOf(Key(a)), true, {}, truth)).code,
+            TxCode::kOk);
+  m_.Block({});
+  const uint8_t b = KeyOf(record().assignees.at(0));
+  const uint64_t b_stake = m_.h().Stake(Key(b));
+  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false, {}, junk)).code,
+            TxCode::kOk);
+  EXPECT_FALSE(record().recorded) << "a result must match the commitment";
+  m_.Block({});
+  const uint8_t c = KeyOf(record().assignees.at(0));
+  EXPECT_NE(c, a);
+  EXPECT_NE(c, b);
+  ASSERT_EQ(m_.Send(c, m_.RoundResultOf(job, 1, AddressOf(Key(c)), false, {}, truth)).code,
+            TxCode::kOk);
+  EXPECT_TRUE(record().recorded);
+  EXPECT_EQ(record().params_hash, truth);
+  EXPECT_EQ(m_.h().Stake(Key(b)),
+            b_stake - market::PartPpm(b_stake, m_.params().slash_false_claim_ppm));
+  EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kFinished);
+}
+
+TEST_F(VerifyTest, MissedRoundResultIsSlashedAndAnotherDrawn) {
+  const uint64_t job = PostSecond(m_, /*rounds=*/1);
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  m_.Block({});
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
+  const uint8_t idle = KeyOf(record().assignees.at(0));
+  const uint64_t stake = m_.h().Stake(Key(idle));
+  for (uint64_t i = 0; i < m_.params().verify_verdict_blocks; ++i) m_.Block({});
+  ASSERT_EQ(record().assignees.size(), 1u);
+  EXPECT_NE(KeyOf(record().assignees[0]), idle);
+  EXPECT_EQ(m_.h().Stake(Key(idle)),
+            stake - market::PartPpm(stake, m_.params().verify_slash_missed_ppm));
+  m_.RecordRound(job, 1);
+  EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kFinished);
+}
+
+// With two draws at most, a commitment and a result that disagree end it.
+class StrictRoundTest : public VerifyTest {
+ protected:
+  StrictRoundTest() : VerifyTest(Strict()) {}
+  static Params Strict() {
+    Params p = VerifyParams();
+    p.verify_draws_per_slot_max = 2;
+    return p;
+  }
+};
+
+TEST_F(StrictRoundTest, RoundNobodyAgreesOnFailsTheJobAndRefundsItsClient) {
+  const uint64_t job = PostSecond(m_, /*rounds=*/2);
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  m_.Block({});
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
+  const uint8_t a = KeyOf(record().assignees.at(0));
+  ASSERT_EQ(m_.Send(a, m_.RoundResultOf(job, 1, AddressOf(Key(a)), true,
+                                        {testing::StartHash(job, 1, 0)}, Blake2b256("x")))
+                .code,
+            TxCode::kOk);
+  m_.Block({});
+  const uint8_t b = KeyOf(record().assignees.at(0));
+  const uint64_t client = m_.h().Balance(Key(5));
+  const uint64_t escrow = m_.Job(job).escrow_uagr;
+  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false,
+                                        {testing::StartHash(job, 1, 0)}, Blake2b256("y")))
+                .code,
+            TxCode::kOk);
+  m_.Block({});  // the next draw would be the third: the record is abandoned
+  EXPECT_TRUE(record().abandoned);
+  EXPECT_FALSE(record().recorded);
+  const marketplace::Job j = m_.Job(job);
+  EXPECT_EQ(j.status, marketplace::JobStatus::kFailed) << j.outcome;
+  EXPECT_NE(j.outcome.find("agreed"), std::string::npos) << j.outcome;
+  EXPECT_EQ(m_.h().Balance(Key(5)), client + escrow) << "the rest of the escrow is refunded";
+  // Nothing more is taken for it.
+  const TxResult late = m_.Send(a, m_.RoundResultOf(job, 1, AddressOf(Key(a)), false,
+                                                    {testing::StartHash(job, 1, 0)},
+                                                    Blake2b256("x")));
+  EXPECT_EQ(late.code, TxCode::kWrongPhase) << late.log;
 }
 
 }  // namespace

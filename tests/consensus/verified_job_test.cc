@@ -2,13 +2,14 @@
 // providers train the tiny model, each task is committed, sampled, replayed
 // from the provider's checkpoint blobs by the validator its VRF names (and a
 // second one to confirm a fail or to audit a pass), paid or found fraudulent
-// and redone, and each round's weights and validation loss are recorded by
-// two aggregators, until the job is finished. One provider is honest; the
-// other cheats on its first task (lazy segments, a noisy, stale or copied
-// delta, false losses, withheld blobs, another worker's data), or a
-// validator passes without replaying. For each cheat the catch rate measured
-// over several seeds is printed next to the rate the sampling predicts,
-// 1 - (1 - f)^s for a fraction f of faked segments and s slots per task.
+// and redone, and the weights at the start of each round (the seed's
+// initialization, each round's aggregate, the final weights) with their
+// validation loss and the start hash of each task are recorded by two
+// aggregators (a commitment, then the values), until the job is finished. One provider is honest;
+// the other cheats on its first task (lazy segments, a noisy, stale or copied delta, false losses,
+// withheld blobs, another worker's data), or a validator passes without replaying. For each cheat
+// the catch rate measured over several seeds is printed next to the rate the sampling predicts, 1 -
+// (1 - f)^s for a fraction f of faked segments and s slots per task.
 //
 // Everything is a pure function of the seed (the harness's beacon is a
 // function of the height, the VRF of the key and the commitment), so a
@@ -225,7 +226,7 @@ class JobDriver {
         verify::ValidationLoss(spec_, initial_params_, TheCorpus(), kBackend, kValidationBatches);
     const uint64_t budget =
         10 * market::TaskCount(spec_) * market::TaskWorkWu(spec_) * kAskUagrPerWu;
-    job_ = market_.Post(kClient, spec_, budget, kAskUagrPerWu);
+    job_ = market_.Post(kClient, spec_, budget, kAskUagrPerWu, /*start=*/false);
     ASSERT_NE(job_, 0u);
     for (int block = 0; block < kBlocksMax && !Done(); ++block) {
       const JobStatus status = market_.Job(job_).status;
@@ -288,8 +289,8 @@ class JobDriver {
   bool Done() {
     if (market_.Job(job_).status != JobStatus::kFinished) return false;
     const std::vector<verification::RoundRecord> rounds =
-        verification::RoundsOf(state(), job_, kRounds + 1);
-    if (rounds.size() != kRounds) return false;
+        verification::RoundsOf(state(), job_, kRounds + 2);
+    if (rounds.size() != kRounds + 1) return false;
     for (const verification::RoundRecord& r : rounds) {
       if (!r.recorded) return false;
     }
@@ -332,9 +333,7 @@ class JobDriver {
   }
   // Whether round r's start weights are on the ledger.
   bool RoundStartRecorded(uint32_t round) {
-    if (round == 0) return true;
-    const std::optional<verification::RoundRecord> r =
-        verification::GetRound(state(), job_, round - 1);
+    const std::optional<verification::RoundRecord> r = verification::GetRound(state(), job_, round);
     return r && r->recorded;
   }
 
@@ -423,6 +422,16 @@ class JobDriver {
           p.states.clear();
           p.delta.clear();  // committed by hash, never served
           break;
+        case Cheat::kWrongShard: {
+          // Its own checkpoint 0 (another worker's start) is not the
+          // recorded one and the ledger would refuse the commit: it claims
+          // the recorded start state as checkpoint 0 instead.
+          const TrainState start =
+              verify::TaskStartState(config_, spec_.dataset_hash, kH, id.round, id.worker, params);
+          p.checkpoints[0] = trainer::CheckpointHash(start);
+          p.states.emplace(p.checkpoints[0], start);
+          break;
+        }
         default:
           break;
       }
@@ -432,6 +441,7 @@ class JobDriver {
     p.commit.round = id.round;
     p.commit.worker = id.worker;
     p.commit.checkpoint_root = trainer::MerkleRoot(p.checkpoints);
+    p.commit.start_proof = merkle::Prove(p.checkpoints, 0).siblings;
     p.commit.delta_hash = delta_hash;
     return p;
   }
@@ -599,27 +609,43 @@ class JobDriver {
 
   // ----------------------------------------------------------- aggregators
 
-  // Round r's aggregate from the deltas of its passed tasks, in worker
-  // order, and its validation loss: what both drawn aggregators send.
+  // The record of round r's start: the seed's initialization for r = 0,
+  // else round r - 1's aggregate from the deltas of its passed tasks, in
+  // worker order; its validation loss; for r < R checkpoint 0 of each task
+  // of round r. The first drawn aggregator commits to it, the next sends it.
   void Aggregate(std::vector<std::pair<uint8_t, Msg>>* msgs) {
-    for (uint32_t r = 0; r < kRounds; ++r) {
+    for (uint32_t r = 0; r <= kRounds; ++r) {
       const std::optional<verification::RoundRecord> record =
           verification::GetRound(state(), job_, r);
       if (!record || record->recorded || record->assignees.empty()) continue;
-      if (!aggregates_.contains(r)) {
+      if (r > 0 && !aggregates_.contains(r - 1)) {
         std::vector<Bytes> deltas;
         for (uint32_t k = 0; k < kWorkers; ++k) {
-          const TaskId id{job_, r, k};
+          const TaskId id{job_, r - 1, k};
           EXPECT_EQ(market_.Task(id).status, TaskStatus::kPassed) << "worker " << k;
           deltas.push_back(assignments_.at(id).work.delta);
         }
-        aggregates_[r] = verify::AggregateRound(RoundParams(r), RoundMomentum(r), deltas).value();
-        losses_[r] = verify::ValidationLoss(spec_, aggregates_[r].params, TheCorpus(), kBackend,
-                                            kValidationBatches);
+        aggregates_[r - 1] =
+            verify::AggregateRound(RoundParams(r - 1), RoundMomentum(r - 1), deltas).value();
+        losses_[r - 1] = verify::ValidationLoss(spec_, aggregates_[r - 1].params, TheCorpus(),
+                                                kBackend, kValidationBatches);
+      }
+      MsgRoundResult m;
+      m.job_id = job_;
+      m.round = r;
+      m.params_hash =
+          r == 0 ? trainer::HashFloats(initial_params_) : aggregates_[r - 1].params_hash;
+      m.validation_loss = std::bit_cast<uint32_t>(r == 0 ? initial_loss_ : losses_[r - 1]);
+      if (r < kRounds) {
+        for (uint32_t k = 0; k < kWorkers; ++k) {
+          m.start_hashes.push_back(trainer::CheckpointHash(
+              verify::TaskStartState(config_, spec_.dataset_hash, kH, r, k, RoundParams(r))));
+        }
       }
       for (const Address& a : record->assignees) {
-        msgs->push_back({ValidatorKey(a), MsgRoundResult{job_, r, aggregates_[r].params_hash,
-                                                         std::bit_cast<uint32_t>(losses_[r])}});
+        msgs->push_back({ValidatorKey(a),
+                         market_.RoundResultOf(job_, r, a, record->results.empty(), m.start_hashes,
+                                               m.params_hash, m.validation_loss)});
       }
     }
   }
@@ -703,9 +729,17 @@ class JobDriver {
   // honest segment), and differ from that round on. The loss falls every
   // round.
   void CheckRounds() {
-    const std::vector<verification::RoundRecord> rounds =
-        verification::RoundsOf(state(), job_, kRounds + 1);
-    ASSERT_EQ(rounds.size(), kRounds);
+    const std::vector<verification::RoundRecord> records =
+        verification::RoundsOf(state(), job_, kRounds + 2);
+    ASSERT_EQ(records.size(), kRounds + 1);
+    // Record 0: the seed's initialization, from which round 0's tasks start.
+    ASSERT_TRUE(records[0].recorded);
+    EXPECT_EQ(records[0].params_hash, trainer::HashFloats(initial_params_));
+    EXPECT_EQ(records[0].validation_loss, std::bit_cast<uint32_t>(initial_loss_));
+    EXPECT_EQ(records[0].start_hashes.size(), kWorkers);
+    EXPECT_TRUE(records[kRounds].start_hashes.empty());
+    // Record r + 1: round r's aggregate.
+    const std::span<const verification::RoundRecord> rounds(records.begin() + 1, records.end());
     std::vector<float> params = initial_params_;
     std::vector<float> momentum(params.size(), 0.0f);
     float loss_before = initial_loss_;

@@ -1,10 +1,16 @@
 // The market end to end on four real agorad processes, through the `agora`
 // CLI: two providers stake and register, a client submits a job file, and
-// the scheduler assigns the round's tasks to both providers (one slot each);
-// bad input gets clear errors; the job is cancelled and its escrow comes
-// back once nothing runs. (Training and verification come with their own
-// issues.)
+// two validators record the job's start (a commitment, then the values, sent
+// here as the validator role will send them), which opens round 0; the
+// scheduler assigns its tasks to both providers (one slot each); a provider
+// commits from the recorded start and a validator is drawn for it; bad
+// input gets clear errors; the job is cancelled and its escrow comes back
+// once nothing runs. (The provider and validator roles come with issue 18.)
 #include <fstream>
+#include <set>
+
+#include "common/merkle.h"
+#include "consensus/ledger/verification.h"
 
 #include "node/cli/cli_util.h"
 #include "node/config.h"
@@ -33,6 +39,50 @@ class MarketDevnetTest : public DevnetTest {
       EXPECT_TRUE(WriteNodeKey(p, senders_[sender]).ok());
     }
     return p;
+  }
+
+  // Records the weights at the start of `round` of job 1 as the validator
+  // role will: the drawn validator (a node's key) commits to the values,
+  // the next one sends them. Returns the record once it is recorded.
+  json::value RecordRound(uint32_t round, const std::vector<Hash256>& starts) {
+    std::vector<SecretKey> keys;
+    for (const auto& n : nodes_) keys.push_back(LoadNodeKey(NodeKeyPath(n->home())).value());
+    const Hash256 weights = Blake2b256(AsBytes("devnet weights " + std::to_string(round)));
+    const Hash256 digest = consensus::verification::RoundResultDigest(weights, 0x40000000u, starts);
+    std::set<std::string> sent;
+    const auto until = std::chrono::steady_clock::now() + seconds(60);
+    while (std::chrono::steady_clock::now() < until) {
+      const json::value all = Call(0, "round_results", json::object{{"job", 1}});
+      for (const json::value& r : all.at("rounds").as_array()) {
+        if (r.at("round").to_number<uint32_t>() != round) continue;
+        if (r.at("recorded").as_bool()) return r;
+        const json::array& awaiting = r.at("awaiting").as_array();
+        if (awaiting.empty()) continue;
+        const std::string who(awaiting.at(0).as_string());
+        if (!sent.insert(who).second) continue;
+        for (const SecretKey& k : keys) {
+          const Address a = Address::FromPublicKey(k.public_key());
+          if (a.ToString() != who) continue;
+          consensus::MsgRoundResult m;
+          m.job_id = 1;
+          m.round = round;
+          if (r.at("results").as_array().empty()) {
+            m.commitment = consensus::verification::RoundResultCommitment(digest, a);
+          } else {
+            m.params_hash = weights;
+            m.validation_loss = 0x40000000u;
+            m.start_hashes = starts;
+          }
+          const uint64_t nonce = Account(0, a).at("nonce").to_number<uint64_t>();
+          rpc::RpcError error;
+          Submit(0, consensus::MakeTx(k, chain_id_, nonce, testing::kFee, m), &error);
+          EXPECT_TRUE(error.message.empty()) << error.message;
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+    ADD_FAILURE() << "round " << round << " of job 1 was not recorded in 60 s";
+    return nullptr;
   }
 };
 
@@ -82,6 +132,14 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "200000",
                               "--max-price", "1000", "--key-file", KeyFile(2).string(), "--wait"});
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  // Its tasks open once two validators have recorded its start.
+  const std::vector<Hash256> starts = {Blake2b256(AsBytes("start 0")),
+                                       Blake2b256(AsBytes("start 1"))};
+  const json::value start = RecordRound(0, starts);
+  ASSERT_FALSE(start.is_null());
+  ASSERT_EQ(start.at("start_hashes").as_array().size(), 2u) << start;
+  EXPECT_EQ(start.at("start_hashes").at(0).as_string(), starts[0].ToHex());
+  EXPECT_EQ(start.at("results").as_array().size(), 2u) << start;
   std::set<std::string> on;
   json::value job;
   const auto deadline = std::chrono::steady_clock::now() + seconds(30);
@@ -130,9 +188,16 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
     const std::string owner(t.at("provider").as_string());
     size_t p = Address::FromPublicKey(senders_[0].public_key()).ToString() == owner ? 0 : 1;
     ASSERT_EQ(Address::FromPublicKey(senders_[p].public_key()).ToString(), owner);
+    // Checkpoints at steps 0, 10, ..., 50 (H = 50, C = 10 in the job file):
+    // checkpoint 0 is the start the round's record names.
+    std::vector<Hash256> checkpoints = {starts[0]};
+    for (int i = 1; i <= 5; ++i) {
+      checkpoints.push_back(Blake2b256(AsBytes("ckpt " + std::to_string(i))));
+    }
     consensus::MsgCommitTask commit;
     commit.job_id = 1;
-    commit.checkpoint_root = Blake2b256(AsBytes("root"));
+    commit.checkpoint_root = merkle::Root(checkpoints);
+    commit.start_proof = merkle::Prove(checkpoints, 0).siblings;
     commit.delta_hash = Blake2b256(AsBytes("delta"));
     commit.losses.assign(50, 0x40000000u);  // H = 50 in job-tiny.toml
     const uint64_t nonce = Account(0, Address::FromPublicKey(senders_[p].public_key()))
@@ -165,7 +230,10 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
     EXPECT_NE(bad.err.find("JOB/ROUND/WORKER"), std::string::npos) << bad.err;
     CommandResult rounds = Cli({"verify", "rounds", "1"});
     ASSERT_EQ(rounds.exit_code, 0) << rounds.err;
-    EXPECT_TRUE(json::parse(rounds.out).at("rounds").as_array().empty());
+    const json::value rounds_json = json::parse(rounds.out);
+    const json::array& recorded = rounds_json.at("rounds").as_array();
+    ASSERT_EQ(recorded.size(), 1u) << rounds.out;  // round 0's start only
+    EXPECT_TRUE(recorded.at(0).at("recorded").as_bool());
     rpc::RpcError error;
     Call(0, "task", json::object{{"job", 1}, {"round", 0}, {"wrker", 0}}, &error);
     EXPECT_NE(error.message.find("unknown parameter 'wrker'"), std::string::npos) << error.message;
