@@ -67,6 +67,7 @@ json::object JobJson(const mp::Job& j) {
       {"locked_uagr", j.locked_uagr},
       {"paid_uagr", j.paid_uagr},
       {"refunded_uagr", j.refunded_uagr},
+      {"aggregation_fee_uagr", j.aggregation_fee_uagr},
       {"posted_height", j.posted_height},
       {"ended_height", j.ended_height},
       {"outcome", j.outcome},

@@ -119,6 +119,7 @@ void PutJob(StateBuffer& state, const Job& j, uint64_t round_speed) {
   r.set_ended_height(j.ended_height);
   r.set_paid_uagr(j.paid_uagr);
   r.set_refunded_uagr(j.refunded_uagr);
+  r.set_aggregation_fee_uagr(j.aggregation_fee_uagr);
   r.set_outcome(j.outcome);
   r.set_round_speed_wu_per_s(round_speed);
   state.Set(JobKey(j.id), EncodeDeterministic(r));
@@ -151,6 +152,7 @@ JobWithSpeed DecodeJob(ByteSpan bytes) {
   j.ended_height = r.ended_height();
   j.paid_uagr = r.paid_uagr();
   j.refunded_uagr = r.refunded_uagr();
+  j.aggregation_fee_uagr = r.aggregation_fee_uagr();
   j.outcome = r.outcome();
   out.round_speed = r.round_speed_wu_per_s();
   return out;
@@ -217,6 +219,15 @@ void Close(StateBuffer& state, Job& j, JobStatus status, uint64_t height, std::s
   }
   j.escrow_uagr = 0;
   j.refunded_uagr += refund;
+  // The fee set aside for a round record that will never open.
+  const uint64_t aggregation = j.aggregation_fee_uagr;
+  if (aggregation > 0) {
+    const uint64_t fees = state.GetU64(kValidatorFeesKey);
+    AGORA_CHECK(fees >= aggregation);
+    state.SetU64(kValidatorFeesKey, fees - aggregation);
+    AGORA_CHECK(bank::Credit(state, j.client, aggregation) == TxCode::kOk);
+    j.aggregation_fee_uagr = 0;
+  }
   const std::string active = ClientJobsKey(j.client);
   const uint64_t n = state.GetU64(active);
   AGORA_CHECK(n > 0);
@@ -232,7 +243,8 @@ void Close(StateBuffer& state, Job& j, JobStatus status, uint64_t height, std::s
                      {{"job_id", std::to_string(j.id)},
                       {"status", std::string(JobStatusName(status))},
                       {"paid_uagr", std::to_string(j.paid_uagr)},
-                      {"refunded_uagr", std::to_string(refund)}}});
+                      {"refunded_uagr", std::to_string(refund)},
+                      {"aggregation_fee_refunded_uagr", std::to_string(aggregation)}}});
 }
 
 // Cancels the open tasks of the job's current round.
@@ -782,6 +794,9 @@ Status TaskPassed(StateBuffer& state, const Params& params, uint64_t height, con
   AddEscrow(state, -1, s.task.price_uagr);
   AGORA_CHECK(bank::Credit(state, p.address, pay.provider_uagr) == TxCode::kOk);
   state.SetU64(kValidatorFeesKey, state.GetU64(kValidatorFeesKey) + pay.validators_uagr);
+  // Part of it waits for those who record the next round's start.
+  j.aggregation_fee_uagr +=
+      market::PartPpm(pay.validators_uagr, params.verify_aggregation_fee_ppm);
   p.reputation_ppm =
       market::UpdateReputation(p.reputation_ppm, market::Outcome::kPass, ReputationRuleOf(params));
   ++p.tasks_passed;
@@ -852,6 +867,15 @@ Status AbandonJob(StateBuffer& state, uint64_t height, uint64_t job, const std::
 }
 
 bool IsActive(JobStatus s) { return Active(s); }
+
+uint64_t TakeAggregationFee(StateBuffer& state, uint64_t job) {
+  std::optional<JobWithSpeed> js = LoadJob(state, job);
+  AGORA_CHECK(js.has_value());
+  const uint64_t fee = js->job.aggregation_fee_uagr;
+  js->job.aggregation_fee_uagr = 0;
+  PutJob(state, js->job, js->round_speed);
+  return fee;
+}
 
 Status TaskFailed(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
                   std::vector<Event>* events, const std::optional<Address>& reward_to) {

@@ -111,6 +111,10 @@ struct Job {
   uint64_t ended_height = 0;
   uint64_t paid_uagr = 0;
   uint64_t refunded_uagr = 0;
+  // Held under market/validator_fees for the validators who record the
+  // next round's start (verify.aggregation_fee_ppm of each passed task's
+  // validators' fee); refunded to the client when the job ends first.
+  uint64_t aggregation_fee_uagr = 0;
   std::string outcome;
 };
 
@@ -184,6 +188,9 @@ Status AbandonJob(StateBuffer& state, uint64_t height, uint64_t job, const std::
                   std::vector<Event>* events);
 // Open or running: the job can still start rounds.
 bool IsActive(JobStatus s);
+// Verification opens a round record: the aggregation fee set aside so far
+// moves to it (returned, and zero on the job from now on).
+uint64_t TakeAggregationFee(StateBuffer& state, uint64_t job);
 // TaskFailed: with `reward_to`, half of what is taken from the provider goes
 // to that account (the validator that proved the fraud) and half is burned;
 // reputation falls to market.reputation_min_ppm.

@@ -23,7 +23,6 @@ constexpr std::string_view kCommitPrefix = "verify/commit/";
 constexpr std::string_view kSlotPrefix = "verify/slot/";
 constexpr std::string_view kAggPrefix = "verify/agg/";
 constexpr std::string_view kDuePrefix = "verify/due/";
-constexpr std::string_view kAggFeePrefix = "verify/aggfee/";
 // Due entries are made one per transaction or per entry handled before, so
 // a height holds at most a few per transaction of a block.
 constexpr size_t kDuePerHeightMax = 1'000'000;
@@ -55,9 +54,6 @@ std::string SlotKey(const TaskId& t, uint32_t slot) {
 }
 std::string AggKey(uint64_t job, uint32_t round) {
   return WithU32(WithU64(std::string(kAggPrefix), job), round);
-}
-std::string AggFeeKey(uint64_t job, uint32_t round) {
-  return WithU32(WithU64(std::string(kAggFeePrefix), job), round);
 }
 std::string DueKey(uint64_t height, DueKind kind, const TaskId& t, uint32_t slot) {
   std::string k = WithU64(std::string(kDuePrefix), height);
@@ -181,6 +177,7 @@ void PutRound(StateBuffer& state, const RoundRecord& a) {
   for (const Hash256& h : a.start_hashes) r.add_start_hashes(AsString(h));
   r.set_fee_uagr(a.fee_uagr);
   r.set_abandoned(a.abandoned);
+  for (const Address& x : a.missed) r.add_missed(AsString(x.bytes()));
   state.Set(AggKey(a.job, a.round), EncodeDeterministic(r));
 }
 
@@ -209,6 +206,7 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
   for (const std::string& h : r.start_hashes()) a.start_hashes.push_back(HashAt(h));
   a.fee_uagr = r.fee_uagr();
   a.abandoned = r.abandoned();
+  for (const std::string& x : r.missed()) a.missed.push_back(AddressAt(x));
   return a;
 }
 
@@ -356,12 +354,10 @@ void Settle(StateBuffer& state, const Params& params, uint64_t height, const Tas
   AGORA_CHECK(task.has_value());
   const uint64_t validators_fee =
       market::SplitPayment(task->price_uagr, params.validator_fee_ppm).validators_uagr;
-  // Part of it is set aside for those who record the round's aggregation
-  // (the next round's record); it stays under market/validator_fees.
-  const uint64_t set_aside = market::PartPpm(validators_fee, params.verify_aggregation_fee_ppm);
-  const uint64_t fee = validators_fee - set_aside;
-  state.SetU64(AggFeeKey(id.job, id.round + 1),
-               state.GetU64(AggFeeKey(id.job, id.round + 1)) + set_aside);
+  // TaskPassed sets part of it aside on the job for those who record the
+  // next round's start (marketplace::TakeAggregationFee).
+  const uint64_t fee =
+      validators_fee - market::PartPpm(validators_fee, params.verify_aggregation_fee_ppm);
   AGORA_CHECK(marketplace::TaskPassed(state, params, height, id, events).ok());
   std::vector<Address> paid;
   for (const Slot& s : GetSlots(state, id, c.slots)) {
@@ -516,17 +512,15 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
 // before, unless nobody else is left); with nobody at all, waits
 // verify.verdict_blocks and tries again.
 void DrawAggregator(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
-                    const Hash256& beacon, RoundRecord& a, const std::vector<Address>& missed,
-                    std::vector<Event>* events) {
+                    const Hash256& beacon, RoundRecord& a, std::vector<Event>* events) {
   const TaskId named{a.job, a.round, kRoundWorker};
   std::vector<Address> avoid;
   for (const RoundResultRecord& r : a.results) avoid.push_back(r.validator);
   std::vector<Address> strict = avoid;
-  strict.insert(strict.end(), missed.begin(), missed.end());
+  strict.insert(strict.end(), a.missed.begin(), a.missed.end());
   std::optional<Address> v =
       DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
   if (!v) v = DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
-  ++a.draws;
   a.assignees.clear();
   a.due_height = height + params.verify_verdict_blocks;
   Schedule(state, a.due_height, DueKind::kRound, named, 0);
@@ -535,6 +529,7 @@ void DrawAggregator(StateBuffer& state, Pool& pool, const Params& params, uint64
                        {{"job_id", std::to_string(a.job)}, {"round", std::to_string(a.round)}}});
     return;
   }
+  ++a.draws;
   a.assignees.push_back(*v);
   events->push_back({"aggregator_drawn",
                      {{"job_id", std::to_string(a.job)},
@@ -550,19 +545,19 @@ void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, 
   RoundRecord a;
   a.job = job;
   a.round = round;
-  a.fee_uagr = state.GetU64(AggFeeKey(job, round));
-  state.Delete(AggFeeKey(job, round));
+  a.fee_uagr = marketplace::TakeAggregationFee(state, job);
   events->push_back({"round_record_opened",
                      {{"job_id", std::to_string(job)},
                       {"round", std::to_string(round)},
                       {"fee_uagr", std::to_string(a.fee_uagr)}}});
-  DrawAggregator(state, pool, params, height, beacon, a, {}, events);
+  DrawAggregator(state, pool, params, height, beacon, a, events);
   PutRound(state, a);
 }
 
-// No two results agreed within the draws: the job cannot go on from a
-// state nobody confirmed. It fails and the client gets back the rest of
-// its escrow and the record's fee.
+// The record will never be made: no two of verify.draws_per_slot_max
+// results agreed (the job cannot go on from weights nobody confirmed: it
+// fails), or the job ended meanwhile. The client gets back the record's fee
+// (and, through the market, the rest of its escrow).
 void Abandon(StateBuffer& state, const Params& params, uint64_t height, RoundRecord& a,
              std::vector<Event>* events) {
   a.abandoned = true;
@@ -579,14 +574,16 @@ void Abandon(StateBuffer& state, const Params& params, uint64_t height, RoundRec
                      {{"job_id", std::to_string(a.job)},
                       {"round", std::to_string(a.round)},
                       {"results", std::to_string(a.results.size())},
+                      {"job", std::string(marketplace::JobStatusName(j->status))},
                       {"refunded_uagr", std::to_string(a.fee_uagr)}}});
   a.fee_uagr = 0;
+  if (!marketplace::IsActive(j->status)) return;
   AGORA_CHECK(marketplace::AbandonJob(state, height, a.job,
                                       "no two validators agreed on the weights at the start of "
                                       "round " +
-                                          std::to_string(a.round) + " within " +
+                                          std::to_string(a.round) + " in " +
                                           std::to_string(params.verify_draws_per_slot_max) +
-                                          " draws",
+                                          " results",
                                       events)
                   .ok());
 }
@@ -688,13 +685,13 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
   std::optional<marketplace::Job> j = marketplace::GetJob(state, job);
   AGORA_CHECK(j.has_value());
   if (!marketplace::IsActive(j->status)) {
-    // The job ended meanwhile (cancelled): nobody needs its weights.
-    a->assignees.clear();
+    // The job ended meanwhile (cancelled, failed): nobody needs its weights.
+    Abandon(state, params, height, *a, events);
     PutRound(state, *a);
     return;
   }
-  // The awaited aggregator did not answer: it pays, and another is drawn.
-  std::vector<Address> missed;
+  // The awaited aggregator did not answer: it pays, and another is drawn
+  // (it is drawn again only when nobody else is left).
   for (const Address& v : a->assignees) {
     const uint64_t burned = staking::Slash(state, v, params.verify_slash_missed_ppm);
     events->push_back({"round_result_missed",
@@ -702,12 +699,14 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
                         {"round", std::to_string(round)},
                         {"validator", v.ToString()},
                         {"burned_uagr", std::to_string(burned)}}});
-    missed.push_back(v);
+    a->missed.push_back(v);
   }
-  if (a->draws >= params.verify_draws_per_slot_max) {
+  // Like a slot, a record takes at most verify.draws_per_slot_max results;
+  // misses and empty draws do not count (with nobody to draw it waits).
+  if (a->results.size() >= params.verify_draws_per_slot_max) {
     Abandon(state, params, height, *a, events);
   } else {
-    DrawAggregator(state, pool, params, height, beacon, *a, missed, events);
+    DrawAggregator(state, pool, params, height, beacon, *a, events);
   }
   PutRound(state, *a);
 }
@@ -1089,7 +1088,8 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
     AGORA_CHECK(marketplace::StartRound(state, height, msg.job_id, msg.round, &r.events).ok());
   } else if (a->assignees.empty()) {
     // The next aggregator is drawn in the next block's EndBlock (RoundDue),
-    // from a beacon nobody knew here; past the draws, the round is abandoned.
+    // from a beacon nobody knew here; past the results allowed, the record
+    // is abandoned.
     a->due_height = height + 1;
     Schedule(state, a->due_height, DueKind::kRound, TaskId{msg.job_id, msg.round, kRoundWorker}, 0);
   }

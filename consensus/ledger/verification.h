@@ -42,11 +42,13 @@
 //                    earlier result records them, which starts the round in
 //                    the market (round R: the job finishes) and pays the
 //                    matching aggregators the fee the round's tasks set
-//                    aside (verify.aggregation_fee_ppm of their validators'
-//                    fee). A commit must prove that its checkpoint 0 is the
-//                    recorded start hash of its worker. No agreement within
-//                    verify.draws_per_slot_max draws: the job fails and is
-//                    refunded.
+//                    aside on the job (verify.aggregation_fee_ppm of their
+//                    validators' fee; refunded if the job ends first). A
+//                    commit must prove that its checkpoint 0 is the
+//                    recorded start hash of its worker. No agreement in
+//                    verify.draws_per_slot_max results: the job fails and
+//                    is refunded (the record's fee too, as when the job
+//                    ends before its record).
 // A sampled validator that misses verify.verdict_blocks is replaced and
 // loses verify.slash_missed_ppm of its stake.
 //
@@ -54,7 +56,6 @@
 //   verify/commit/<job u64><round u32><worker u32>          CommitRecord
 //   verify/slot/<job><round><worker><slot u32>              SlotRecord
 //   verify/agg/<job u64><round u32>                         AggregationRecord
-//   verify/aggfee/<job u64><round u32>                      u64, fee set aside
 //   verify/due/<height u64><kind u8><job><round><worker><slot>   ""
 //
 // Thread safety: free functions over the caller's buffer.
@@ -134,7 +135,8 @@ struct RoundRecord {
   uint64_t recorded_height = 0;
   std::vector<Hash256> start_hashes;  // checkpoint 0 of each task; none for round R
   uint64_t fee_uagr = 0;              // paid to the results that record it
-  bool abandoned = false;             // no two results agreed within the draws
+  bool abandoned = false;             // no two results agreed, or the job ended first
+  std::vector<Address> missed;        // drawn, did not answer in time
 };
 
 // The canonical bytes naming a task (job u64, round u32, worker u32, big

@@ -96,6 +96,7 @@ std::string CheckInvariants(LedgerHarness& h) {
   StateReader& state = h.ledger().committed();
   const uint64_t height = h.ledger().Height();
   std::map<Address, uint64_t> running, locked, tenant_running, client_jobs;
+  uint64_t held_for_records = 0;
   for (const marketplace::Job& j : marketplace::ListJobs(state, 0, SIZE_MAX)) {
     const std::string where = "job " + std::to_string(j.id) + " at height " + std::to_string(height);
     if (j.escrow_uagr < j.locked_uagr) return where + ": escrow below what it locks";
@@ -145,6 +146,23 @@ std::string CheckInvariants(LedgerHarness& h) {
     }
     const bool ended = j.status != JobStatus::kOpen && j.status != JobStatus::kRunning;
     if (ended && j.running == 0 && j.escrow_uagr != 0) return where + ": ended with escrow left";
+    // The fee set aside for round records: on the job until a record opens,
+    // then on the record until it is paid or refunded; never left behind.
+    if (j.ended_height != 0 && j.aggregation_fee_uagr != 0) {
+      return where + ": ended with an aggregation fee left";
+    }
+    held_for_records += j.aggregation_fee_uagr;
+    for (const verification::RoundRecord& r : verification::RoundsOf(state, j.id, SIZE_MAX)) {
+      if (r.recorded || r.abandoned) continue;
+      held_for_records += r.fee_uagr;
+      if (!active && r.due_height < height) {
+        return where + ": the record of round " + std::to_string(r.round) +
+               " is still open after its job ended";
+      }
+    }
+  }
+  if (held_for_records > state.GetU64(marketplace::kValidatorFeesKey)) {
+    return "more set aside for round records than the validators' fees hold";
   }
   for (const auto& [client, n] : tenant_running) {
     if (state.GetU64(Key("market/tenant/", client)) != n) return "tenant running count differs";

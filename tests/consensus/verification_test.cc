@@ -624,7 +624,14 @@ TEST_F(VerifyTest, AggregatorDisagreeingWithTheCommitmentIsOutvotedByAThird) {
   m_.Block({});  // the record of the final weights opens
   auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
   const Hash256 truth = Blake2b256("aggregated"), junk = Blake2b256("copied or made up");
+  const uint64_t fee = record().fee_uagr;
+  EXPECT_EQ(fee, market::PartPpm(market::SplitPayment(m_.Task({job, 0, 0}).price_uagr,
+                                                      m_.params().validator_fee_ppm)
+                                     .validators_uagr,
+                                 m_.params().verify_aggregation_fee_ppm));
+  ASSERT_GT(fee, 1u);
   const uint8_t a = KeyOf(record().assignees.at(0));
+  const uint64_t a_balance = m_.h().Balance(Key(a));
   ASSERT_EQ(m_.Send(a, m_.RoundResultOf(job, 1, AddressOf(Key(a)), true, {}, truth)).code,
             TxCode::kOk);
   m_.Block({});
@@ -637,13 +644,61 @@ TEST_F(VerifyTest, AggregatorDisagreeingWithTheCommitmentIsOutvotedByAThird) {
   const uint8_t c = KeyOf(record().assignees.at(0));
   EXPECT_NE(c, a);
   EXPECT_NE(c, b);
+  const uint64_t b_balance = m_.h().Balance(Key(b)), c_balance = m_.h().Balance(Key(c));
   ASSERT_EQ(m_.Send(c, m_.RoundResultOf(job, 1, AddressOf(Key(c)), false, {}, truth)).code,
             TxCode::kOk);
   EXPECT_TRUE(record().recorded);
   EXPECT_EQ(record().params_hash, truth);
   EXPECT_EQ(m_.h().Stake(Key(b)),
             b_stake - market::PartPpm(b_stake, m_.params().slash_false_claim_ppm));
+  // The fee goes to the two that agree, none to the outvoted.
+  EXPECT_EQ(m_.h().Balance(Key(a)), a_balance - 10 + fee / 2 + fee % 2);
+  EXPECT_EQ(m_.h().Balance(Key(b)), b_balance);
+  EXPECT_EQ(m_.h().Balance(Key(c)), c_balance - 10 + fee / 2);
   EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kFinished);
+}
+
+TEST_F(VerifyTest, JobEndingBeforeItsRecordGetsTheRecordFeeBack) {
+  // Cancelled while its next record is being drawn: at the record's due
+  // height it is abandoned and its fee goes back to the client.
+  const uint64_t job = PostSecond(m_, /*rounds=*/2);
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  m_.Block({});
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
+  const uint64_t fee = record().fee_uagr;
+  ASSERT_GT(fee, 0u);
+  EXPECT_EQ(m_.Job(job).aggregation_fee_uagr, 0u) << "moved to the record";
+  const uint64_t client = m_.h().Balance(Key(5));
+  const uint64_t escrow = m_.Job(job).escrow_uagr;
+  const uint64_t fees = m_.h().ledger().committed().GetU64(marketplace::kValidatorFeesKey);
+  ASSERT_EQ(m_.Send(5, MsgCancelJob{job}).code, TxCode::kOk);
+  EXPECT_EQ(m_.h().Balance(Key(5)), client - 10 + escrow);
+  for (uint64_t i = 0; i < m_.params().verify_verdict_blocks && !record().abandoned; ++i) {
+    m_.Block({});
+  }
+  EXPECT_TRUE(record().abandoned);
+  EXPECT_EQ(record().fee_uagr, 0u);
+  EXPECT_EQ(m_.h().Balance(Key(5)), client - 10 + escrow + fee);
+  EXPECT_EQ(m_.h().ledger().committed().GetU64(marketplace::kValidatorFeesKey), fees - fee);
+  // Cancelled once its round passed but before the record opened: the fee
+  // set aside on the job comes back with the escrow.
+  const uint64_t third = m_.Post(6, TinySpec(2, 1), 10 * market::TaskWorkWu(TinySpec()) * 1500,
+                                 1500);
+  ASSERT_EQ(m_.Task({third, 0, 0}).status, TaskStatus::kAssigned);
+  const uint64_t client6 = m_.h().Balance(Key(6));
+  m_.Block({{6, MsgCancelJob{third}}},
+           [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({third, 0, 0}, true).ok()); });
+  const marketplace::Job j = m_.Job(third);
+  EXPECT_EQ(j.status, marketplace::JobStatus::kCancelled);
+  EXPECT_EQ(j.aggregation_fee_uagr, 0u);
+  const uint64_t set_aside = market::PartPpm(
+      market::SplitPayment(m_.Task({third, 0, 0}).price_uagr, m_.params().validator_fee_ppm)
+          .validators_uagr,
+      m_.params().verify_aggregation_fee_ppm);
+  EXPECT_EQ(m_.h().Balance(Key(6)), client6 - 10 + j.refunded_uagr + set_aside);
+  m_.Block({});
+  EXPECT_FALSE(verification::GetRound(m_.h().ledger().committed(), third, 1).has_value())
+      << "no record opens for an ended job";
 }
 
 TEST_F(VerifyTest, MissedRoundResultIsSlashedAndAnotherDrawn) {
@@ -687,6 +742,8 @@ TEST_F(StrictRoundTest, RoundNobodyAgreesOnFailsTheJobAndRefundsItsClient) {
   const uint8_t b = KeyOf(record().assignees.at(0));
   const uint64_t client = m_.h().Balance(Key(5));
   const uint64_t escrow = m_.Job(job).escrow_uagr;
+  const uint64_t fee = record().fee_uagr;
+  ASSERT_GT(fee, 0u);
   ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false,
                                         {testing::StartHash(job, 1, 0)}, Blake2b256("y")))
                 .code,
@@ -697,7 +754,8 @@ TEST_F(StrictRoundTest, RoundNobodyAgreesOnFailsTheJobAndRefundsItsClient) {
   const marketplace::Job j = m_.Job(job);
   EXPECT_EQ(j.status, marketplace::JobStatus::kFailed) << j.outcome;
   EXPECT_NE(j.outcome.find("agreed"), std::string::npos) << j.outcome;
-  EXPECT_EQ(m_.h().Balance(Key(5)), client + escrow) << "the rest of the escrow is refunded";
+  EXPECT_EQ(m_.h().Balance(Key(5)), client + escrow + fee)
+      << "the rest of the escrow and the record's fee are refunded";
   // Nothing more is taken for it.
   const TxResult late = m_.Send(a, m_.RoundResultOf(job, 1, AddressOf(Key(a)), false,
                                                     {testing::StartHash(job, 1, 0)},
