@@ -34,6 +34,7 @@ std::string_view SignKindName(SignKind kind) {
     case SignKind::kPrecommit: return "precommit";
     case SignKind::kHandshake: return "handshake";
     case SignKind::kVerdict: return "verdict";
+    case SignKind::kValidatorKey: return "validator_key";
   }
   CheckFailed(__FILE__, __LINE__, "known SignKind", std::to_string(static_cast<int>(kind)));
 }

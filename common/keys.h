@@ -35,6 +35,7 @@ enum class SignKind : uint8_t {
   kPrecommit,
   kHandshake,
   kVerdict,
+  kValidatorKey,  // a consensus key proving it belongs to an operator
 };
 std::string_view SignKindName(SignKind kind);
 

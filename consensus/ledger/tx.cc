@@ -250,7 +250,13 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
           return Status::InvalidArgument("create_validator: moniker must be printable ASCII");
         }
       }
-      return Msg(MsgCreateValidator{*key, m.moniker()});
+      Result<Signature> possession = Signature::Parse(AsBytes(m.possession()));
+      if (!possession.ok()) {
+        return Status::InvalidArgument(
+            "create_validator: possession must be the consensus key's 64-byte signature over the "
+            "operator's address (`agora tx create-validator --node-home` makes it)");
+      }
+      return Msg(MsgCreateValidator{*key, m.moniker(), *possession});
     }
     case proto::TxBody::kUnjail:
       return Msg(MsgUnjail{});
@@ -324,6 +330,8 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           body.mutable_create_validator()->set_consensus_key(
               std::string(m.consensus_key.bytes.begin(), m.consensus_key.bytes.end()));
           body.mutable_create_validator()->set_moniker(m.moniker);
+          body.mutable_create_validator()->set_possession(
+              std::string(m.possession.bytes.begin(), m.possession.bytes.end()));
         } else if constexpr (std::is_same_v<M, MsgUnjail>) {
           body.mutable_unjail();
         } else if constexpr (std::is_same_v<M, MsgSubmitProposal>) {
@@ -517,6 +525,16 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
     return Status::InvalidArgument("fee above the maximum of 2^62 uagr");
   }
   AGORA_ASSIGN_OR_RETURN(Msg msg, DecodeMsg(body));
+  if (const auto* create = std::get_if<MsgCreateValidator>(&msg)) {
+    const Address op = Address::FromPublicKey(
+        PublicKey::Parse(AsBytes(signed_tx.public_key())).value());
+    if (!VerifyPossession(create->consensus_key, chain_id, op, create->possession)) {
+      return Status::InvalidArgument(
+          "create_validator: the possession signature does not verify: it must be made by "
+          "consensus key " + create->consensus_key.ToHex() + " over operator " + op.ToString() +
+          " for chain '" + std::string(chain_id) + "'");
+    }
+  }
   Tx tx;
   tx.raw.assign(raw.begin(), raw.end());
   tx.body.assign(signed_tx.body().begin(), signed_tx.body().end());
@@ -529,6 +547,19 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id) {
   tx.fee_uagr = body.fee_uagr();
   tx.msg = std::move(msg);
   return tx;
+}
+
+Signature ProvePossession(const SecretKey& consensus_key, std::string_view chain_id,
+                          const Address& operator_address) {
+  return consensus_key.Sign(SignDomain{std::string(chain_id), SignKind::kValidatorKey},
+                            operator_address.bytes());
+}
+
+bool VerifyPossession(const PublicKey& consensus_key, std::string_view chain_id,
+                      const Address& operator_address, const Signature& possession) {
+  if (!ValidateChainId(chain_id).ok()) return false;
+  return Verify(consensus_key, SignDomain{std::string(chain_id), SignKind::kValidatorKey},
+                operator_address.bytes(), possession);
 }
 
 bool VerifyTxSignature(const Tx& tx, std::string_view chain_id) {

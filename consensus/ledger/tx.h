@@ -56,6 +56,7 @@ struct MsgUnstake {  // staking
 struct MsgCreateValidator {  // staking
   PublicKey consensus_key;
   std::string moniker;
+  Signature possession;  // ProvePossession(consensus key, chain, operator)
 };
 struct MsgUnjail {};  // slashing
 
@@ -154,6 +155,15 @@ using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, 
                          MsgSubmitProposal, MsgDeposit, MsgVote, MsgRegisterProvider,
                          MsgUpdateProvider, MsgDeregisterProvider, MsgPostJob, MsgCancelJob,
                          MsgCommitTask, MsgVerdict, MsgRoundResult>;
+
+// What CreateValidator carries to show the operator holds its consensus
+// key: the key's signature, under this chain's domain (kind validator_key),
+// over the operator's address. DecodeTx refuses a CreateValidator whose
+// possession does not verify for its sender.
+Signature ProvePossession(const SecretKey& consensus_key, std::string_view chain_id,
+                          const Address& operator_address);
+bool VerifyPossession(const PublicKey& consensus_key, std::string_view chain_id,
+                      const Address& operator_address, const Signature& possession);
 
 // A job spec from its wire form, checked in full (market::ValidateSpec), and
 // back.

@@ -1246,7 +1246,9 @@ void Simulation::ClientStep(uint32_t id, uint64_t height) {
     for (const Validator& v : genesis_) total += v.power;
     const uint64_t stake = std::max<uint64_t>(10, total / n) * kUagr;
     Submit(joiner_account, MsgStake{stake});
-    Submit(joiner_account, MsgCreateValidator{secrets_[n].public_key(), "joiner"});
+    Submit(joiner_account, MsgCreateValidator{secrets_[n].public_key(), "joiner",
+                                              ProvePossession(secrets_[n], kChainId,
+                                                              accounts_[joiner_account].address)});
   }
   if (downtime_state_ == Downtime::kBack && !unjail_sent_ && nodes_[downtime_].up) {
     auto record = staking::GetValidatorByKey(reference.ledger->committed(),

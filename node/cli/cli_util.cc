@@ -100,10 +100,17 @@ Result<SecretKey> SigningKey(const GlobalOptions& g, const TxOptions& t) {
 }  // namespace
 
 Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& msg) {
+  return SendTx(g, t, [&msg](const SecretKey&, const std::string&) -> Result<consensus::Msg> {
+    return msg;
+  });
+}
+
+Status SendTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make) {
   AGORA_ASSIGN_OR_RETURN(SecretKey key, SigningKey(g, t));
   rpc::RpcClient client(NodeUrl(g));
   AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
   const std::string chain_id(status.at("chain_id").as_string());
+  AGORA_ASSIGN_OR_RETURN(const consensus::Msg msg, make(key, chain_id));
   uint64_t nonce = 0;
   if (t.nonce >= 0) {
     nonce = static_cast<uint64_t>(t.nonce);

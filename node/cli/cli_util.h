@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "common/address.h"
@@ -46,6 +47,11 @@ void AddSignerOptions(CLI::App* cmd, TxOptions& t);
 
 // Signs `msg` with the chosen key for the node's chain and submits it.
 Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& msg);
+// The same for a message that depends on the signer and the chain (e.g. a
+// signature over the sender's address): `make` builds it once both are known.
+using MsgMaker =
+    std::function<Result<consensus::Msg>(const SecretKey& signer, const std::string& chain_id)>;
+Status SendTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make);
 
 }  // namespace agora::node
 

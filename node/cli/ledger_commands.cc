@@ -10,6 +10,7 @@
 #include "consensus/ledger/bank.h"
 #include "consensus/ledger/state_buffer.h"
 #include "node/cli/cli_util.h"
+#include "node/config.h"
 #include "node/rpc/client.h"
 
 namespace agora::node {
@@ -172,7 +173,8 @@ Status QueryBeacon(const GlobalOptions& g) {
 void AddLedgerCommands(CLI::App& app, GlobalOptions& global, std::function<Status()>& action) {
   static TxOptions tx_options;
   static uint64_t amount = 0;
-  static std::string consensus_key, moniker, who, trusted_hash;
+  static std::string consensus_key, moniker, who, trusted_hash, node_key_file, possession,
+      operator_address, chain_id_option;
   static bool prove = false;
 
   CLI::App* query = app.get_subcommand("query");
@@ -206,17 +208,86 @@ void AddLedgerCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   unstake->callback([&] {
     action = [&] { return SendTx(global, tx_options, consensus::MsgUnstake{amount}); };
   });
-  auto* create = tx->add_subcommand("create-validator",
-                                    "Become a validator candidate (needs validator_stake_min)");
+  auto* create = tx->add_subcommand(
+      "create-validator",
+      "Become a validator candidate (needs validator_stake_min); the node's key proves it is "
+      "yours by signing your operator address");
+  create->add_option("--node-key-file", node_key_file,
+                     "The validator node's key, <node home>/config/node_key.json: it signs the "
+                     "proof of possession here and never leaves this machine");
   create->add_option("--consensus-key", consensus_key,
-                     "The node's public key (hex), shown by `agora status`")
-      ->required();
+                     "The node's public key (hex), shown by `agora status`; with --possession, "
+                     "when the node key is on another machine");
+  create->add_option("--possession", possession,
+                     "Hex signature made by `agora keys prove-possession` on the node's machine");
   create->add_option("--moniker", moniker, "A name for people")->required();
   AddSignerOptions(create, tx_options);
   create->callback([&] {
     action = [&]() -> Status {
-      AGORA_ASSIGN_OR_RETURN(PublicKey key, PublicKey::FromHex(consensus_key));
-      return SendTx(global, tx_options, consensus::MsgCreateValidator{key, moniker});
+      return SendTx(global, tx_options,
+                    [&](const SecretKey& signer,
+                        const std::string& chain_id) -> Result<consensus::Msg> {
+                      const Address op = Address::FromPublicKey(signer.public_key());
+                      if (!node_key_file.empty()) {
+                        AGORA_ASSIGN_OR_RETURN(SecretKey node_key, LoadNodeKey(node_key_file));
+                        if (!consensus_key.empty() &&
+                            consensus_key != node_key.public_key().ToHex()) {
+                          return Status::InvalidArgument(
+                              "--consensus-key differs from the key in " + node_key_file);
+                        }
+                        return consensus::Msg(consensus::MsgCreateValidator{
+                            node_key.public_key(), moniker,
+                            consensus::ProvePossession(node_key, chain_id, op)});
+                      }
+                      if (consensus_key.empty() || possession.empty()) {
+                        return Status::InvalidArgument(
+                            "pass --node-key-file <node home>/config/node_key.json, or "
+                            "--consensus-key with --possession from `agora keys "
+                            "prove-possession` run where the node key is");
+                      }
+                      AGORA_ASSIGN_OR_RETURN(PublicKey key, PublicKey::FromHex(consensus_key));
+                      AGORA_ASSIGN_OR_RETURN(Bytes sig, HexDecode(possession));
+                      Result<Signature> parsed = Signature::Parse(sig);
+                      if (!parsed.ok()) {
+                        return Status::InvalidArgument("--possession must be 64 bytes in hex");
+                      }
+                      if (!consensus::VerifyPossession(key, chain_id, op, *parsed)) {
+                        return Status::InvalidArgument(
+                            "--possession does not verify: it must be signed by consensus key " +
+                            consensus_key + " for operator " + op.ToString() + " on chain " +
+                            chain_id);
+                      }
+                      return consensus::Msg(consensus::MsgCreateValidator{key, moniker, *parsed});
+                    });
+    };
+  });
+  CLI::App* keys = app.get_subcommand("keys");
+  auto* prove_key = keys->add_subcommand(
+      "prove-possession",
+      "Sign an operator's address with a validator node's key, for `agora tx create-validator "
+      "--consensus-key --possession` sent from another machine");
+  prove_key->add_option("--node-key-file", node_key_file, "<node home>/config/node_key.json")
+      ->required();
+  prove_key->add_option("--operator", operator_address, "The operator's address (agora1...)")
+      ->required();
+  prove_key->add_option("--chain-id", chain_id_option, "The chain's id (`agora status`)")
+      ->required();
+  prove_key->callback([&] {
+    action = [&]() -> Status {
+      AGORA_RETURN_IF_ERROR(ValidateChainId(chain_id_option));
+      AGORA_ASSIGN_OR_RETURN(Address op, Address::Parse(operator_address));
+      AGORA_ASSIGN_OR_RETURN(SecretKey node_key, LoadNodeKey(node_key_file));
+      const Signature sig = consensus::ProvePossession(node_key, chain_id_option, op);
+      json::value v = json::object{{"consensus_key", node_key.public_key().ToHex()},
+                                   {"operator", op.ToString()},
+                                   {"chain_id", chain_id_option},
+                                   {"possession", sig.ToHex()}};
+      Print(global, v,
+            "consensus key " + node_key.public_key().ToHex() + "\npossession    " + sig.ToHex() +
+                "\nthen: agora tx create-validator --consensus-key " +
+                node_key.public_key().ToHex() + " --possession " + sig.ToHex() +
+                " --moniker NAME --from <the operator's key>\n");
+      return Status::Ok();
     };
   });
   auto* unjail = tx->add_subcommand("unjail", "Leave jail once the jail time is over");

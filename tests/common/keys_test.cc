@@ -86,7 +86,7 @@ TEST(DomainTest, SignatureNeverVerifiesUnderAnotherDomain) {
   const std::string chains[] = {"agora-devnet", "agora-mainnet", "a"};
   const SignKind kinds[] = {SignKind::kTransaction, SignKind::kBlockHeader, SignKind::kProposal,
                             SignKind::kPrevote,     SignKind::kPrecommit,   SignKind::kHandshake,
-                            SignKind::kVerdict};
+                            SignKind::kVerdict,     SignKind::kValidatorKey};
   for (const auto& sign_chain : chains) {
     for (SignKind sign_kind : kinds) {
       SignDomain signed_under{sign_chain, sign_kind};

@@ -315,7 +315,7 @@ TEST_F(ChainTest, EvidenceFromBeforeAValidatorJoinedIsRefused) {
   const SecretKey op = Key(1), late = Key(200);
   keys_.push_back(late);  // it signs once it is in a set
   Commit(Propose({testing::Signed(op, 0, MsgStake{10'000'000}),
-                  testing::Signed(op, 1, MsgCreateValidator{late.public_key(), "late"})}));
+                  testing::Signed(op, 1, testing::CreateValidatorMsg(late, op, "late"))}));
   while (chain_->height() < 22) Commit(Propose());
   ASSERT_FALSE(chain_->ValidatorsAt(20).IndexOf(late.public_key()).has_value());
   ASSERT_TRUE(chain_->ValidatorsAt(21).IndexOf(late.public_key()).has_value());

@@ -22,6 +22,14 @@ inline constexpr char kChain[] = "ledger-test";
 inline SecretKey Key(uint8_t n) { return SecretKey::FromSeed(Bytes(32, n)).value(); }
 inline Address AddressOf(const SecretKey& k) { return Address::FromPublicKey(k.public_key()); }
 
+// CreateValidator for `consensus` operated by `op`, with its proof of
+// possession for this harness's chain.
+inline MsgCreateValidator CreateValidatorMsg(const SecretKey& consensus, const SecretKey& op,
+                                             std::string moniker) {
+  return {consensus.public_key(), std::move(moniker),
+          ProvePossession(consensus, kChain, AddressOf(op))};
+}
+
 inline Tx Signed(const SecretKey& from, uint64_t nonce, const Msg& msg, uint64_t fee = 10) {
   return DecodeTx(MakeTx(from, kChain, nonce, fee, msg), kChain).value();
 }

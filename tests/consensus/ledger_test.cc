@@ -166,15 +166,35 @@ TEST(LedgerTest, DecodeRefusesMalformedMessages) {
   EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, 10, MsgUnstake{kAmountUagrMax + 1})).ok());
   EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, kAmountUagrMax + 1, MsgUnjail{})).ok());
   EXPECT_FALSE(
-      decode(MakeTx(a, testing::kChain, 0, 10, MsgCreateValidator{a.public_key(), ""})).ok());
+      decode(MakeTx(a, testing::kChain, 0, 10, testing::CreateValidatorMsg(a, a, ""))).ok());
   EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, 10,
-                             MsgCreateValidator{a.public_key(), std::string(65, 'x')}))
+                             testing::CreateValidatorMsg(a, a, std::string(65, 'x'))))
                    .ok());
   EXPECT_FALSE(
-      decode(MakeTx(a, testing::kChain, 0, 10, MsgCreateValidator{a.public_key(), "tab\there"}))
+      decode(MakeTx(a, testing::kChain, 0, 10, testing::CreateValidatorMsg(a, a, "tab\there")))
           .ok());
   EXPECT_TRUE(
-      decode(MakeTx(a, testing::kChain, 0, 10, MsgCreateValidator{a.public_key(), "fine"})).ok());
+      decode(MakeTx(a, testing::kChain, 0, 10, testing::CreateValidatorMsg(a, a, "fine"))).ok());
+  // Proof of possession: the consensus key signs the operator's address for
+  // this chain. Without it, copied from another operator, made for another
+  // chain or by another key, the message is refused before any block.
+  const SecretKey node = Key(200), thief = Key(2);
+  const Status none = decode(MakeTx(a, testing::kChain, 0, 10,
+                                    MsgCreateValidator{node.public_key(), "none", Signature{}}));
+  EXPECT_FALSE(none.ok());
+  EXPECT_NE(none.message().find("possession"), std::string::npos) << none.message();
+  const MsgCreateValidator owners = testing::CreateValidatorMsg(node, a, "owner");
+  EXPECT_TRUE(decode(MakeTx(a, testing::kChain, 0, 10, owners)).ok());
+  const Status copied = decode(MakeTx(thief, testing::kChain, 0, 10, owners));
+  EXPECT_FALSE(copied.ok()) << "a possession proof names its operator";
+  EXPECT_NE(copied.message().find(AddressOf(thief).ToString()), std::string::npos)
+      << copied.message();
+  MsgCreateValidator other_chain = owners;
+  other_chain.possession = ProvePossession(node, "another-chain", AddressOf(a));
+  EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, 10, other_chain)).ok());
+  MsgCreateValidator other_key = owners;
+  other_key.possession = ProvePossession(Key(201), testing::kChain, AddressOf(a));
+  EXPECT_FALSE(decode(MakeTx(a, testing::kChain, 0, 10, other_key)).ok());
 }
 
 TEST(StakingTest, StakeUnstakeAndUnbondingReturnsAfterTheUnbondingTime) {
@@ -202,16 +222,16 @@ TEST(StakingTest, StakeUnstakeAndUnbondingReturnsAfterTheUnbondingTime) {
 TEST(StakingTest, ANewValidatorJoinsOneEpochAfterTheBoundaryThatCountsIt) {
   LedgerHarness h(4, 2, FastParams(), 10'000'000, 100'000'000);
   const SecretKey op = Key(1), consensus_key = Key(200);
-  auto run = h.Run({Signed(op, 0, MsgCreateValidator{consensus_key.public_key(), "early"})});
+  auto run = h.Run({Signed(op, 0, testing::CreateValidatorMsg(consensus_key, op, "early"))});
   EXPECT_EQ(run.results[0].code, TxCode::kStakeTooLow) << run.results[0].log;
   run = h.Run({Signed(op, 1, MsgStake{20'000'000}),
-               Signed(op, 2, MsgCreateValidator{consensus_key.public_key(), "fifth"}),
-               Signed(op, 3, MsgCreateValidator{Key(201).public_key(), "again"})});
+               Signed(op, 2, testing::CreateValidatorMsg(consensus_key, op, "fifth")),
+               Signed(op, 3, testing::CreateValidatorMsg(Key(201), op, "again"))});
   EXPECT_EQ(run.results[1].code, TxCode::kOk) << run.results[1].log;
   EXPECT_EQ(run.results[2].code, TxCode::kAlreadyExists);
   // Another account may not reuse the key.
   run = h.Run({Signed(Key(2), 0, MsgStake{2'000'000}),
-               Signed(Key(2), 1, MsgCreateValidator{consensus_key.public_key(), "thief"})});
+               Signed(Key(2), 1, testing::CreateValidatorMsg(consensus_key, Key(2), "thief"))});
   EXPECT_EQ(run.results[0].code, TxCode::kOk);
   run.results.erase(run.results.begin());
   EXPECT_EQ(run.results[0].code, TxCode::kAlreadyExists);
@@ -236,7 +256,7 @@ TEST(StakingTest, FeesGoToTheProposersOperatorNotItsConsensusKey) {
   LedgerHarness h(4, 2, FastParams(), 10'000'000, 100'000'000);
   const SecretKey op = Key(1), consensus_key = Key(200);
   h.Run({Signed(op, 0, MsgStake{5'000'000}),
-         Signed(op, 1, MsgCreateValidator{consensus_key.public_key(), "x"})});
+         Signed(op, 1, testing::CreateValidatorMsg(consensus_key, op, "x"))});
   const uint64_t before = h.Balance(op);
   h.set_proposer(consensus_key.public_key());
   h.Run({Transfer(Key(2), 0, Key(250), 1, /*fee=*/77)});
@@ -250,9 +270,9 @@ TEST(StakingTest, SetIsTheLargestStakesUpToValidatorsMaxTiesByKey) {
   LedgerHarness h(4, 2, p, 10'000'000, 100'000'000);
   // Account 1 outbids every genesis validator; account 2 ties them.
   h.Run({Signed(Key(1), 0, MsgStake{11'000'000}),
-         Signed(Key(1), 1, MsgCreateValidator{Key(201).public_key(), "big"}),
+         Signed(Key(1), 1, testing::CreateValidatorMsg(Key(201), Key(1), "big")),
          Signed(Key(2), 0, MsgStake{10'000'000}),
-         Signed(Key(2), 1, MsgCreateValidator{Key(202).public_key(), "tie"})});
+         Signed(Key(2), 1, testing::CreateValidatorMsg(Key(202), Key(2), "tie"))});
   h.RunTo(10);
   std::vector<Validator> next = h.SetAt(21);
   ASSERT_EQ(next.size(), 4u);

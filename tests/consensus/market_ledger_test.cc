@@ -158,7 +158,7 @@ TEST(MarketLedgerTest, RolesStakeAndDeregistration) {
   EXPECT_EQ(m.Send(1, MsgRegisterProvider{Offer(1000)}).code, TxCode::kAlreadyExists);
   // A validator cannot be a provider, nor a provider a validator.
   EXPECT_EQ(m.Send(100, MsgRegisterProvider{Offer(1000)}).code, TxCode::kInvalidMessage);
-  EXPECT_EQ(m.Send(1, MsgCreateValidator{Key(200).public_key(), "p"}).code,
+  EXPECT_EQ(m.Send(1, testing::CreateValidatorMsg(Key(200), Key(1), "p")).code,
             TxCode::kInvalidMessage);
   // Nor posts jobs.
   EXPECT_EQ(m.Send(1, MsgPostJob{TinySpec(), 10 * kAgr, 1000}).code, TxCode::kInvalidMessage);
@@ -234,7 +234,7 @@ TEST(MarketLedgerTest, AClientWithRunningJobsTakesNoOtherRole) {
   const TxResult as_provider = m.Send(4, MsgRegisterProvider{Offer(1)});
   EXPECT_EQ(as_provider.code, TxCode::kInvalidMessage);
   EXPECT_NE(as_provider.log.find("jobs that have not ended"), std::string::npos);
-  EXPECT_EQ(m.Send(4, MsgCreateValidator{Key(201).public_key(), "c"}).code,
+  EXPECT_EQ(m.Send(4, testing::CreateValidatorMsg(Key(201), Key(4), "c")).code,
             TxCode::kInvalidMessage);
   m.Verdict({id, 0, 0}, true);  // the job finishes
   EXPECT_EQ(m.Job(id).status, JobStatus::kFinished);

@@ -164,9 +164,29 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
                                 key_file.string(), "--wait"});
   EXPECT_NE(too_much.exit_code, 0) << "more than the stake";
   EXPECT_NE(too_much.err.find("insufficient_funds"), std::string::npos) << too_much.err;
-  CommandResult create = cli({"tx", "create-validator", "--consensus-key",
-                              fifth.public_key().ToHex(), "--moniker", "fifth", "--key-file",
-                              key_file.string(), "--wait"});
+  // The node's key proves it is the operator's: without the proof the CLI
+  // says what to pass; a proof made for another operator is refused.
+  CommandResult unproved = cli({"tx", "create-validator", "--consensus-key",
+                                fifth.public_key().ToHex(), "--moniker", "fifth", "--key-file",
+                                key_file.string(), "--wait"});
+  EXPECT_NE(unproved.exit_code, 0);
+  EXPECT_NE(unproved.err.find("--node-key-file"), std::string::npos) << unproved.err;
+  const fs::path fifth_key_file = dir_.path() / "fifth_node_key.json";
+  ASSERT_TRUE(WriteNodeKey(fifth_key_file, fifth).ok());
+  CommandResult elsewhere =
+      RunCommand({AGORA_CLI_PATH, "--json", "keys", "prove-possession", "--node-key-file",
+                  fifth_key_file.string(), "--operator",
+                  Address::FromPublicKey(senders_[1].public_key()).ToString(), "--chain-id",
+                  chain_id_});
+  ASSERT_EQ(elsewhere.exit_code, 0) << elsewhere.err;
+  CommandResult stolen =
+      cli({"tx", "create-validator", "--consensus-key", fifth.public_key().ToHex(),
+           "--possession", std::string(json::parse(elsewhere.out).at("possession").as_string()),
+           "--moniker", "fifth", "--key-file", key_file.string(), "--wait"});
+  EXPECT_NE(stolen.exit_code, 0);
+  EXPECT_NE(stolen.err.find("does not verify"), std::string::npos) << stolen.err;
+  CommandResult create = cli({"tx", "create-validator", "--node-key-file", fifth_key_file.string(),
+                              "--moniker", "fifth", "--key-file", key_file.string(), "--wait"});
   ASSERT_EQ(create.exit_code, 0) << create.out << create.err;
   const uint64_t created_at = json::parse(create.out).at("height").to_number<uint64_t>();
   CommandResult params = cli({"query", "params"});
