@@ -19,6 +19,10 @@
 //   - Shape errors and out-of-range tokens are programming errors and fail
 //     an AGORA_CHECK; so does Backend::kCuda until the CUDA issue lands.
 //
+// Tracing: with a kernels::ScopedOpTrace installed on the calling thread
+// (kernels/trace.h), every call here is also recorded with the hashes of its
+// inputs and outputs; without one, an op pays one null-pointer check.
+//
 // Thread safety: ops may run concurrently from several threads on disjoint
 // outputs; the kCpu backend's worker pool serialises their parallel parts.
 #ifndef AGORA_KERNELS_OPS_H_
