@@ -141,7 +141,9 @@ bool IsHttpProtocolError(const beast::error_code& ec) {
 
 // Accepts a missing Content-Type (curl -d without -H) and application/json
 // with parameters; anything else is a client mistake worth naming.
-bool IsJsonContentType(std::string_view value) {
+// Whether a Content-Type header names `type` (lower case), ignoring case,
+// parameters and surrounding spaces.
+bool IsContentType(std::string_view value, std::string_view type) {
   value = value.substr(0, value.find(';'));
   while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
     value.remove_suffix(1);
@@ -149,10 +151,15 @@ bool IsJsonContentType(std::string_view value) {
   while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) {
     value.remove_prefix(1);
   }
-  if (value.size() != kJsonType.size()) return false;
-  return std::equal(value.begin(), value.end(), kJsonType.begin(), [](char a, char b) {
+  if (value.size() != type.size()) return false;
+  return std::equal(value.begin(), value.end(), type.begin(), [](char a, char b) {
     return std::tolower(static_cast<unsigned char>(a)) == b;
   });
+}
+
+bool IsJsonContentType(std::string_view value) { return IsContentType(value, kJsonType); }
+bool IsFormContentType(std::string_view value) {
+  return IsContentType(value, "application/x-www-form-urlencoded");
 }
 
 // One WebSocket client: JSON-RPC calls in, responses and events out through
@@ -546,9 +553,13 @@ void HttpSession::MethodNotAllowed(std::string_view allow) {
 
 void HttpSession::ServeRpc(http::request<http::string_body>& request) {
   auto content_type = request.find(http::field::content_type);
-  if (content_type != request.end() && !IsJsonContentType(ToStringView(content_type->value()))) {
+  // `curl -d '{...}'` sends its JSON as a form (what README shows and what
+  // CometBFT accepts): the body is parsed as JSON either way.
+  if (content_type != request.end() && !IsJsonContentType(ToStringView(content_type->value())) &&
+      !IsFormContentType(ToStringView(content_type->value()))) {
     return SendRpcError(http::status::unsupported_media_type, kInvalidRequest,
-                        "invalid request: Content-Type must be application/json, not " +
+                        "invalid request: Content-Type must be application/json (or curl's "
+                        "default application/x-www-form-urlencoded), not " +
                             std::string(ToStringView(content_type->value())),
                         keep_alive_);
   }

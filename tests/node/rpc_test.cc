@@ -541,6 +541,11 @@ TEST_F(RpcServerTest, ContentTypeMustBeJsonWhenGiven) {
   EXPECT_EQ(
       HttpRequest(port_, http::verb::post, "/rpc", body, "Application/JSON; charset=utf-8").status,
       200u);
+  // What `curl -d` sends (README's example): the JSON body is served.
+  HttpReply form =
+      HttpRequest(port_, http::verb::post, "/rpc", body, "application/x-www-form-urlencoded");
+  EXPECT_EQ(form.status, 200u) << form.body;
+  EXPECT_EQ(ParseJson(form.body).at("id").to_number<int>(), 1) << form.body;
 }
 
 TEST_F(RpcServerTest, KeepAliveServesSeveralRequests) {
