@@ -1,0 +1,329 @@
+// Chain mode's market and verification drivers: providers, a job, the
+// providers' stand-in training and the drawn validators' replays, round
+// results, and the market invariants.
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "common/check.h"
+#include "common/hash.h"
+#include "common/merkle.h"
+#include "common/vrf.h"
+#include "consensus/ledger/marketplace.h"
+#include "consensus/ledger/verification.h"
+#include "consensus/sim/simulation_impl.h"
+#include "market/pricing.h"
+#include "verify/sampling.h"
+
+namespace agora::consensus::sim::detail {
+namespace {
+
+// Market and verification: two client accounts become providers (one
+// honest, one that cheats on its first task in a way the seed picks),
+// another posts a job; the providers commit stand-in training (a hash chain
+// over the checkpoints, cheap enough for thousands of seeds), the drawn
+// validators replay it (honest ones truly, Byzantine ones lazily) and
+// aggregate finished rounds. Invariants: no honest provider is ever found
+// fraudulent, no task is paid twice, and a running job never goes
+// kJobStallHeightsMax heights without progress.
+constexpr uint64_t kMarketProviderHeight = 2;
+constexpr uint64_t kMarketJobHeight = 4;
+constexpr uint64_t kJobStallHeightsMax = 16;
+
+// Stand-in training for the simulator (the real one is verify::RunTask): a
+// hash chain with the same shape. Replaying segment j from checkpoint j
+// gives SimSegment(checkpoint j, j); its losses and witness state follow
+// from the same start.
+Hash256 SimHash(std::string_view what, const Hash256& a, uint64_t x, uint64_t y = 0) {
+  Blake2b256Hasher h;
+  h.Update(AsBytes(what));
+  h.Update(a.bytes);
+  Bytes b;
+  PutU64BigEndian(b, x);
+  PutU64BigEndian(b, y);
+  h.Update(b);
+  return h.Finish();
+}
+Hash256 SimSegment(const Hash256& start, uint32_t j) { return SimHash("sim-seg", start, j); }
+Hash256 SimWitness(const Hash256& start, uint32_t j, uint32_t step) {
+  return SimHash("sim-witness", start, j, step);
+}
+uint32_t SimLoss(const Hash256& start, uint32_t j, uint32_t i) {
+  const Hash256 h = SimHash("sim-loss", start, j, i);
+  return 0x40000000u | (uint32_t{h.bytes[0]} << 8 | h.bytes[1]);  // a float in [2, 2.03)
+}
+Hash256 SimDelta(const Hash256& last) { return SimHash("sim-delta", last, 0); }
+
+std::string SimTaskName(const marketplace::TaskId& t) {
+  return std::to_string(t.job) + "/" + std::to_string(t.round) + "/" + std::to_string(t.worker);
+}
+
+}  // namespace
+
+void Simulation::ClientMarket(Node& reference, uint64_t height) {
+  (void)reference;
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  const uint32_t provider = n + 1, client = n + 2, cheater = n + 3;
+  if (height == kMarketProviderHeight) {
+    accounts_[provider].staked_uagr += 20 * kUagr;
+    Submit(provider, MsgStake{20 * kUagr});
+    Submit(provider, MsgRegisterProvider{ProviderOffer{market::HardwareClass::kCpu, 100, 2, 1'000,
+                                                       "http://127.0.0.1:9000"}});
+    // Cheaper, so it gets a task first.
+    accounts_[cheater].staked_uagr += 20 * kUagr;
+    Submit(cheater, MsgStake{20 * kUagr});
+    Submit(cheater, MsgRegisterProvider{ProviderOffer{market::HardwareClass::kCpu, 100, 1, 900,
+                                                      "http://127.0.0.1:9001"}});
+  }
+  if (height == kMarketJobHeight) {
+    market::JobSpec spec;
+    spec.dataset_hash = Blake2b256(AsBytes("sim data"));
+    spec.dataset_bytes = 100'000;
+    spec.rounds = 2;
+    spec.workers = 2;
+    const uint64_t need =
+        market::BudgetNeeded(market::TaskCount(spec), market::TaskWorkWu(spec), 2'000).value();
+    Submit(client, MsgPostJob{spec, 2 * need, 2'000});
+  }
+}
+
+// Providers commit their assigned tasks; drawn validators send verdicts and
+// round results, from the reference node's committed state.
+void Simulation::ClientVerify(Node& reference, uint64_t height) {
+  StateReader& state = reference.ledger->committed();
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  const uint32_t provider = n + 1, cheater = n + 3;
+  std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
+  if (!job) return;
+  const market::JobSpec& spec = job->spec;
+  const uint32_t c = spec.checkpoint_interval, segments = spec.inner_steps / c;
+  // Which account an address is, and whether it behaves.
+  auto account_of = [&](const Address& a) -> std::optional<uint32_t> {
+    for (uint32_t i = 0; i < accounts_.size(); ++i) {
+      if (accounts_[i].address == a) return i;
+    }
+    return std::nullopt;
+  };
+  auto validator_node = [&](const Address& a) -> const Node* {
+    std::optional<staking::ValidatorRecord> v = staking::GetValidator(state, a);
+    if (!v) return nullptr;
+    for (const Node& node : nodes_) {
+      if (node.key < secrets_.size() && secrets_[node.key].public_key() == v->consensus_key) {
+        return &node;
+      }
+    }
+    return nullptr;
+  };
+  for (const auto& [id, task] : marketplace::TasksOf(state, 1, 64)) {
+    const std::string name = SimTaskName(id);
+    // 1. The provider commits what it trained.
+    if (task.status == marketplace::TaskStatus::kAssigned && task.provider) {
+      const std::optional<uint32_t> who = account_of(*task.provider);
+      const std::string key = "commit " + name + " " + std::to_string(task.attempts);
+      if (who && (*who == provider || *who == cheater) && verify_sent_.insert(key).second) {
+        SimWork w;
+        // Training starts from the state the round's record names.
+        const std::optional<verification::RoundRecord> start =
+            verification::GetRound(state, id.job, id.round);
+        AGORA_CHECK(start && start->recorded);
+        w.checkpoints.push_back(start->start_hashes.at(id.worker));
+        for (uint32_t j = 0; j < segments; ++j) {
+          for (uint32_t i = 0; i < c; ++i) w.losses.push_back(SimLoss(w.checkpoints[j], j, i));
+          w.checkpoints.push_back(SimSegment(w.checkpoints[j], j));
+        }
+        w.delta_hash = SimDelta(w.checkpoints.back());
+        if (*who == cheater && !cheated_) {
+          cheated_ = true;
+          w.cheat = true;
+          result_.cheat_committed = true;
+          Rng pick(options_.seed ^ 0x5eed'c0de'0000'0001ull);
+          const uint64_t kind = pick.Below(4);
+          const uint32_t faked = static_cast<uint32_t>(pick.Below(segments));
+          if (kind == 0) {
+            // Lazy: skips segment `faked` (a made-up end state), then goes on
+            // honestly from there: only that segment fails a replay.
+            result_.cheat_kind = "lazy";
+            w.checkpoints[faked + 1] = SimHash("sim-fake", w.checkpoints[faked], faked);
+            w.losses.resize(faked * c + c);
+            for (uint32_t j = faked + 1; j < segments; ++j) {
+              for (uint32_t i = 0; i < c; ++i) w.losses.push_back(SimLoss(w.checkpoints[j], j, i));
+              w.checkpoints[j + 1] = SimSegment(w.checkpoints[j], j);
+            }
+            w.delta_hash = SimDelta(w.checkpoints.back());
+          } else if (kind == 1) {
+            result_.cheat_kind = "liar";  // better losses than it reached, every step
+            for (uint32_t& l : w.losses) l -= 0x100;
+          } else if (kind == 2) {
+            result_.cheat_kind = "stale-delta";  // last round's delta, or any other
+            w.delta_hash = SimHash("sim-stale", w.checkpoints.back(), 0);
+          } else {
+            result_.cheat_kind = "withholder";
+            w.withheld = true;
+          }
+        }
+        MsgCommitTask m{id.job,         id.round, id.worker, merkle::Root(w.checkpoints),
+                        w.delta_hash,   w.losses, merkle::Prove(w.checkpoints, 0).siblings};
+        works_[{name, task.attempts}] = std::move(w);
+        Submit(*who, m);
+      }
+    }
+    // 2. The drawn validators replay.
+    if (task.status != marketplace::TaskStatus::kVerifying) continue;
+    std::optional<verification::Commitment> commit = verification::GetCommitment(state, id);
+    auto work_it = works_.find({name, task.attempts});
+    if (!commit || work_it == works_.end()) continue;
+    const SimWork& w = work_it->second;
+    const std::vector<verification::Slot> slots = verification::GetSlots(state, id, commit->slots);
+    for (uint32_t k = 0; k < slots.size(); ++k) {
+      const verification::Slot& slot = slots[k];
+      if (slot.state != verification::SlotState::kPending || !slot.assignee) continue;
+      const std::string key = "verdict " + name + " " + std::to_string(task.attempts) + " " +
+                              std::to_string(k) + " " + slot.assignee->ToString();
+      const Node* node = validator_node(*slot.assignee);
+      const std::optional<uint32_t> account = account_of(*slot.assignee);
+      // A validator that is down does not answer: it is replaced.
+      if (node == nullptr || !account || !node->up || !verify_sent_.insert(key).second) continue;
+      MsgVerdict v;
+      v.job_id = id.job;
+      v.round = id.round;
+      v.worker = id.worker;
+      v.slot = k;
+      verify::SegmentChoice choice{slot.segment, slot.witness_step};
+      if (!slot.chosen) {
+        const Bytes alpha = verification::SegmentVrfInput(id, commit->checkpoint_root, k);
+        const VrfProof proof = VrfProve(secrets_[node->key], alpha);
+        v.vrf_proof = proof;
+        choice = verify::SegmentFromVrf(VrfProofToHash(proof).bytes, verification::TaskBytes(id),
+                                        segments, c);
+      }
+      const bool lazy = node->behaviour != Behaviour::kHonest;
+      if (w.withheld && !lazy) {
+        v.outcome = VerdictOutcome::kUnavailable;
+        Submit(*account, v);
+        continue;
+      }
+      const uint32_t j = choice.segment;
+      auto path = [&](uint64_t i) { return merkle::Prove(w.checkpoints, i).siblings; };
+      v.start_hash = w.checkpoints[j];
+      v.start_proof = path(j);
+      v.committed_end = w.checkpoints[j + 1];
+      v.end_proof = path(j + 1);
+      v.final_hash = w.checkpoints[segments];
+      v.final_proof = path(segments);
+      if (lazy) {
+        // Echoes the provider without replaying; the witness is a guess.
+        v.replayed_end = v.committed_end;
+        v.witness_hash = c > 1 ? SimHash("sim-guess", v.start_hash, j) : Hash256{};
+        v.losses.assign(w.losses.begin() + j * c, w.losses.begin() + j * c + c);
+        v.outcome = VerdictOutcome::kPass;
+      } else {
+        v.replayed_end = SimSegment(w.checkpoints[j], j);
+        v.witness_hash = c > 1 ? SimWitness(w.checkpoints[j], j, choice.witness_step) : Hash256{};
+        for (uint32_t i = 0; i < c; ++i) v.losses.push_back(SimLoss(w.checkpoints[j], j, i));
+        const bool end_ok = v.replayed_end == v.committed_end;
+        const bool losses_ok = std::equal(v.losses.begin(), v.losses.end(), w.losses.begin() + j * c);
+        const bool delta_ok = SimDelta(w.checkpoints[segments]) == w.delta_hash;
+        v.outcome = end_ok && losses_ok && delta_ok ? VerdictOutcome::kPass : VerdictOutcome::kFail;
+        v.reason = !end_ok      ? FailReason::kEndState
+                   : !losses_ok ? FailReason::kLosses
+                   : !delta_ok  ? FailReason::kDelta
+                                : FailReason::kNone;
+      }
+      if (v.vrf_proof && !v.witness_hash.IsZero()) {
+        v.witness_hash = verification::WitnessCommitment(v.witness_hash, *slot.assignee);
+      }
+      Submit(*account, v);
+    }
+  }
+  // 3. Aggregators: the weights at the start of each round (the first
+  // result is a commitment), with checkpoint 0 of each of its tasks.
+  for (const verification::RoundRecord& r : verification::RoundsOf(state, 1, 64)) {
+    if (r.recorded || r.abandoned) continue;
+    for (const Address& a : r.assignees) {
+      const std::string key = "round " + std::to_string(r.round) + " " + a.ToString() + " " +
+                              std::to_string(r.due_height);
+      const Node* node = validator_node(a);
+      const std::optional<uint32_t> account = account_of(a);
+      if (node == nullptr || !account || !node->up || !verify_sent_.insert(key).second) continue;
+      const bool honest = node->behaviour == Behaviour::kHonest;
+      MsgRoundResult m;
+      m.job_id = 1;
+      m.round = r.round;
+      m.params_hash = SimHash(honest ? "sim-weights" : "sim-junk", Blake2b256(AsBytes("job 1")),
+                              r.round, honest ? 0 : node->key);
+      m.validation_loss = 0x40000000u + r.round;
+      if (r.round < spec.rounds) {
+        for (uint32_t k = 0; k < spec.workers; ++k) {
+          const std::string task = SimTaskName(marketplace::TaskId{1, r.round, k});
+          m.start_hashes.push_back(SimHash("sim-start", Blake2b256(AsBytes(task)), r.round,
+                                           honest ? 0 : node->key));
+        }
+      }
+      if (r.results.empty()) {
+        m.commitment = verification::RoundResultCommitment(
+            verification::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes), a);
+      }
+      Submit(*account, m);
+    }
+  }
+  (void)height;
+}
+
+// Figures and the at-most-once payment invariant, from the events of the
+// first honest commit of each height.
+void Simulation::CountVerification(const consensus::Event& e, uint64_t height) {
+  auto attr = [&](std::string_view name) -> std::string {
+    for (const auto& [k, v] : e.attributes) {
+      if (k == name) return v;
+    }
+    return "";
+  };
+  static const std::set<std::string> kProgress = {
+      "task_assigned",   "task_committed",      "task_sampled",    "verdict",
+      "task_passed",     "task_failed",         "validator_drawn", "task_missed",
+      "round_recorded",  "round_record_opened", "round_result",    "aggregator_drawn"};
+  if (kProgress.count(e.type) && (attr("job_id") == "1" || attr("task").rfind("1/", 0) == 0)) {
+    job_progress_height_ = height;
+  }
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  if (e.type == "task_passed") {
+    ++result_.tasks_passed;
+    if (++paid_tasks_[attr("task")] > 1) {
+      Violation("market: task " + attr("task") + " was paid twice (height " +
+                std::to_string(height) + ")");
+    }
+  } else if (e.type == "verdict") {
+    ++result_.verdicts;
+  } else if (e.type == "task_failed") {
+    ++result_.frauds;
+    if (attr("provider") == accounts_[n + 3].address.ToString()) result_.cheat_caught = true;
+  } else if (e.type == "round_recorded") {
+    ++result_.rounds_recorded;
+  } else if (e.type == "verdict_outvoted" || e.type == "round_result_outvoted") {
+    ++result_.outvoted;
+  } else if (e.type == "job_ended" && attr("job_id") == "1") {
+    result_.job_finished = attr("status") == "finished";
+  }
+}
+
+// The market and verification invariants, on every honest node after every
+// block.
+void Simulation::CheckMarket(Node& node, uint64_t height, const std::string& where) {
+  StateReader& state = node.ledger->committed();
+  const uint32_t n = static_cast<uint32_t>(genesis_.size());
+  std::optional<marketplace::Provider> honest =
+      marketplace::GetProvider(state, accounts_[n + 1].address);
+  if (honest && honest->tasks_failed != 0) {
+    Violation("verification: the honest provider was found fraudulent" + where);
+  }
+  std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
+  if (job && (job->status == marketplace::JobStatus::kOpen ||
+              job->status == marketplace::JobStatus::kRunning) &&
+      job_progress_height_ != 0 && height > job_progress_height_ + kJobStallHeightsMax) {
+    Violation("market: job 1 made no progress for " + std::to_string(kJobStallHeightsMax) +
+              " heights (last at " + std::to_string(job_progress_height_) + ")" + where);
+  }
+}
+
+}  // namespace agora::consensus::sim::detail
