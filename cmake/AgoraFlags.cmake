@@ -21,3 +21,8 @@ if(AGORA_SANITIZE)
                       $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=all>)
   add_link_options(-fsanitize=${AGORA_SANITIZE})
 endif()
+
+# Fuzzing: coverage instrumentation for every library; tests/fuzz/ links libFuzzer.
+if(AGORA_BUILD_FUZZ)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()

@@ -24,8 +24,14 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+// GCC takes the target for the whole region; clang (the fuzz preset)
+// ignores GCC's pragma and needs the attribute on every function.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
+#endif
 
 namespace agora::kernels::cpu::avx512 {
 namespace {
@@ -53,7 +59,11 @@ const OpTable* Table() { return &kTable; }
 
 }  // namespace agora::kernels::cpu::avx512
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 namespace agora::kernels::cpu {
 const OpTable* Avx512OpTable() { return avx512::Table(); }

@@ -6,6 +6,7 @@
 #include <boost/json/error.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 #include <utility>
@@ -29,6 +30,7 @@ class DuplicateKeyCheck {
 
   bool found() const { return found_; }
   const std::string& key() const { return key_; }
+  bool overflow() const { return overflow_; }
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
@@ -62,7 +64,12 @@ class DuplicateKeyCheck {
   bool on_number_part(json::string_view, json::error_code&) { return true; }
   bool on_int64(int64_t, json::string_view, json::error_code&) { return true; }
   bool on_uint64(uint64_t, json::string_view, json::error_code&) { return true; }
-  bool on_double(double, json::string_view, json::error_code&) { return true; }
+  bool on_double(double d, json::string_view, json::error_code&) {
+    // 1e500 parses to infinity, which no JSON text can hold: refuse it
+    // rather than hand handlers a value that cannot be printed back.
+    if (!std::isfinite(d)) overflow_ = true;
+    return true;
+  }
   bool on_bool(bool, json::error_code&) { return true; }
   bool on_null(json::error_code&) { return true; }
   bool on_comment_part(json::string_view, json::error_code&) { return true; }
@@ -72,6 +79,7 @@ class DuplicateKeyCheck {
   std::vector<std::set<std::string>> keys_;  // one set per open object
   std::string key_;
   bool found_ = false;
+  bool overflow_ = false;
 };
 
 bool IsValidId(const json::value& id) {
@@ -247,6 +255,9 @@ Result<json::value> ParseStrictJson(std::string_view text, size_t depth_max) {
   check.write_some(/*more=*/false, text.data(), text.size(), ec);
   if (check.handler().found()) {
     return Status::InvalidArgument("JSON object repeats the key \"" + check.handler().key() + "\"");
+  }
+  if (check.handler().overflow()) {
+    return Status::InvalidArgument("JSON number out of the range of a double (e.g. 1e500)");
   }
   return value;
 }

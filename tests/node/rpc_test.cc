@@ -1057,6 +1057,13 @@ TEST(StrictJsonTest, RejectsDuplicatesTrailingBytesAndDeepNesting) {
   EXPECT_TRUE(ParseStrictJson(R"({"a":{"b":1},"c":{"b":2}})", 64).ok());  // same key, other objects
   EXPECT_FALSE(ParseStrictJson(R"({"a":1,"a":1})", 64).ok());
   EXPECT_FALSE(ParseStrictJson(R"([{"x":[{"y":1,"y":2}]}])", 64).ok());
+  // Numbers beyond a double (found by fuzz_json): they would parse to
+  // infinity, which cannot be printed back as JSON.
+  EXPECT_TRUE(ParseStrictJson("[1e308,-1e308,5e-324]", 64).ok());
+  const Status huge = ParseStrictJson(R"({"a":[1.3e500]})", 64).status();
+  EXPECT_FALSE(huge.ok());
+  EXPECT_NE(huge.message().find("out of the range"), std::string::npos) << huge.message();
+  EXPECT_FALSE(ParseStrictJson("-1e999", 64).ok());
   EXPECT_FALSE(ParseStrictJson("1 2", 64).ok());
   EXPECT_TRUE(ParseStrictJson(" [1] \n", 64).ok());
   EXPECT_FALSE(ParseStrictJson("[[[[1]]]]", 3).ok());
