@@ -221,13 +221,8 @@ void Close(StateBuffer& state, Job& j, JobStatus status, uint64_t height, std::s
   j.refunded_uagr += refund;
   // The fee set aside for a round record that will never open.
   const uint64_t aggregation = j.aggregation_fee_uagr;
-  if (aggregation > 0) {
-    const uint64_t fees = state.GetU64(kValidatorFeesKey);
-    AGORA_CHECK(fees >= aggregation);
-    state.SetU64(kValidatorFeesKey, fees - aggregation);
-    AGORA_CHECK(bank::Credit(state, j.client, aggregation) == TxCode::kOk);
-    j.aggregation_fee_uagr = 0;
-  }
+  PayValidatorFees(state, aggregation, {&j.client, 1});
+  j.aggregation_fee_uagr = 0;
   const std::string active = ClientJobsKey(j.client);
   const uint64_t n = state.GetU64(active);
   AGORA_CHECK(n > 0);
@@ -867,6 +862,19 @@ Status AbandonJob(StateBuffer& state, uint64_t height, uint64_t job, const std::
 }
 
 bool IsActive(JobStatus s) { return Active(s); }
+
+void PayValidatorFees(StateBuffer& state, uint64_t amount, std::span<const Address> to) {
+  if (amount == 0) return;
+  AGORA_CHECK(!to.empty());
+  const uint64_t fees = state.GetU64(kValidatorFeesKey);
+  AGORA_CHECK(fees >= amount);
+  state.SetU64(kValidatorFeesKey, fees - amount);
+  const uint64_t share = amount / to.size();
+  for (size_t i = 0; i < to.size(); ++i) {
+    const uint64_t paid = share + (i == 0 ? amount % to.size() : 0);
+    AGORA_CHECK(bank::Credit(state, to[i], paid) == TxCode::kOk);
+  }
+}
 
 uint64_t TakeAggregationFee(StateBuffer& state, uint64_t job) {
   std::optional<JobWithSpeed> js = LoadJob(state, job);

@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -188,6 +189,10 @@ Status AbandonJob(StateBuffer& state, uint64_t height, uint64_t job, const std::
                   std::vector<Event>* events);
 // Open or running: the job can still start rounds.
 bool IsActive(JobStatus s);
+// Pays `amount` out of market/validator_fees to `to` in equal shares, the
+// remainder to the first. REQUIRES: the fees hold `amount`; `to` is not
+// empty unless `amount` is 0.
+void PayValidatorFees(StateBuffer& state, uint64_t amount, std::span<const Address> to);
 // Verification opens a round record: the aggregation fee set aside so far
 // moves to it (returned, and zero on the job from now on).
 uint64_t TakeAggregationFee(StateBuffer& state, uint64_t job);

@@ -364,14 +364,7 @@ void Settle(StateBuffer& state, const Params& params, uint64_t height, const Tas
     for (size_t i : Winners(s)) paid.push_back(s.verdicts[i].validator);
   }
   if (!paid.empty() && fee > 0) {
-    const uint64_t fees = state.GetU64(marketplace::kValidatorFeesKey);
-    AGORA_CHECK(fees >= fee);
-    state.SetU64(marketplace::kValidatorFeesKey, fees - fee);
-    const uint64_t share = fee / paid.size();
-    for (size_t i = 0; i < paid.size(); ++i) {
-      const uint64_t amount = share + (i == 0 ? fee % paid.size() : 0);
-      AGORA_CHECK(bank::Credit(state, paid[i], amount) == TxCode::kOk);
-    }
+    marketplace::PayValidatorFees(state, fee, paid);
     events->push_back({"validator_fees_paid",
                        {{"task", TaskName(id)},
                         {"validators", std::to_string(paid.size())},
@@ -564,12 +557,7 @@ void Abandon(StateBuffer& state, const Params& params, uint64_t height, RoundRec
   a.assignees.clear();
   std::optional<marketplace::Job> j = marketplace::GetJob(state, a.job);
   AGORA_CHECK(j.has_value());
-  if (a.fee_uagr > 0) {
-    const uint64_t fees = state.GetU64(marketplace::kValidatorFeesKey);
-    AGORA_CHECK(fees >= a.fee_uagr);
-    state.SetU64(marketplace::kValidatorFeesKey, fees - a.fee_uagr);
-    AGORA_CHECK(bank::Credit(state, j->client, a.fee_uagr) == TxCode::kOk);
-  }
+  marketplace::PayValidatorFees(state, a.fee_uagr, {&j->client, 1});
   events->push_back({"round_record_abandoned",
                      {{"job_id", std::to_string(a.job)},
                       {"round", std::to_string(a.round)},
@@ -1069,16 +1057,7 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                            {"validator", y.validator.ToString()},
                            {"burned_uagr", std::to_string(burned)}}});
     }
-    if (a->fee_uagr > 0) {
-      const uint64_t fees = state.GetU64(marketplace::kValidatorFeesKey);
-      AGORA_CHECK(fees >= a->fee_uagr);
-      state.SetU64(marketplace::kValidatorFeesKey, fees - a->fee_uagr);
-      const uint64_t share = a->fee_uagr / paid.size();
-      for (size_t i = 0; i < paid.size(); ++i) {
-        const uint64_t amount = share + (i == 0 ? a->fee_uagr % paid.size() : 0);
-        AGORA_CHECK(bank::Credit(state, paid[i], amount) == TxCode::kOk);
-      }
-    }
+    marketplace::PayValidatorFees(state, a->fee_uagr, paid);
     r.events.push_back({"round_recorded",
                         {{"job_id", std::to_string(msg.job_id)},
                          {"round", std::to_string(msg.round)},
