@@ -96,13 +96,7 @@ class VerifyTest : public ::testing::Test {
     return s.at(k);
   }
   // The validator key (100..103) of an address.
-  uint8_t KeyOf(const Address& a) {
-    for (uint8_t k = 100; k < 104; ++k) {
-      if (AddressOf(Key(k)) == a) return k;
-    }
-    ADD_FAILURE() << "not a validator: " << a.ToString();
-    return 0;
-  }
+  uint8_t KeyOf(const Address& a) { return m_.ValidatorKey(a); }
   uint8_t Assignee(uint32_t slot = 0) { return KeyOf(*Slot(slot).assignee); }
 
   verify::SegmentChoice ChoiceOf(uint8_t key, const Hash256& root, uint32_t slot = 0) {
