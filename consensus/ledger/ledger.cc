@@ -347,11 +347,7 @@ Status Ledger::MarketVerdict(const marketplace::TaskId& task, bool passed) {
   if (!s.ok()) return s;
   // As verification's settlement does: the round's last task opens the
   // record of the next round's start.
-  bool all = passed;
-  for (const auto& [id, t] : marketplace::RoundTasks(branch, task.job, task.round)) {
-    all = all && t.status == marketplace::TaskStatus::kPassed;
-  }
-  if (all) verification::ScheduleRoundRecord(branch, ctx_.height, task.job, task.round + 1);
+  if (passed) verification::TaskPaid(branch, ctx_.height, task);
   branch.MergeInto(&*block_);
   for (Event& e : events) block_events_.push_back(std::move(e));
   return Status::Ok();

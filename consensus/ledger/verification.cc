@@ -370,13 +370,7 @@ void Settle(StateBuffer& state, const Params& params, uint64_t height, const Tas
                         {"validators", std::to_string(paid.size())},
                         {"fee_uagr", std::to_string(fee)}}});
   }
-  // The round's last task: the record of the next round's start opens in
-  // the next block.
-  bool all = true;
-  for (const auto& [tid, t] : marketplace::RoundTasks(state, id.job, id.round)) {
-    all = all && t.status == marketplace::TaskStatus::kPassed;
-  }
-  if (all) ScheduleRoundRecord(state, height, id.job, id.round + 1);
+  TaskPaid(state, height, id);
 }
 
 // A slot that has just been resolved: pass counts toward payment, fail
@@ -722,24 +716,33 @@ Hash256 RoundResultDigest(const Hash256& params_hash, uint32_t validation_loss,
   return h.Finish();
 }
 
-Hash256 RoundResultCommitment(const Hash256& digest, const Address& validator) {
+// BLAKE2b-256(domain || hash || validator): a value only `validator` can
+// claim, and only by knowing `hash`.
+Hash256 BoundToValidator(std::string_view domain, const Hash256& hash, const Address& validator) {
   Blake2b256Hasher h;
-  h.Update(AsBytes("agora-round-commit-v1"));
-  h.Update(digest.bytes);
+  h.Update(AsBytes(domain));
+  h.Update(hash.bytes);
   h.Update(validator.bytes());
   return h.Finish();
+}
+
+Hash256 RoundResultCommitment(const Hash256& digest, const Address& validator) {
+  return BoundToValidator("agora-round-commit-v1", digest, validator);
 }
 
 void ScheduleRoundRecord(StateBuffer& state, uint64_t height, uint64_t job, uint32_t round) {
   Schedule(state, height + 1, DueKind::kOpenRound, TaskId{job, round, kRoundWorker}, 0);
 }
 
+void TaskPaid(StateBuffer& state, uint64_t height, const TaskId& id) {
+  for (const auto& [tid, t] : marketplace::RoundTasks(state, id.job, id.round)) {
+    if (t.status != marketplace::TaskStatus::kPassed) return;
+  }
+  ScheduleRoundRecord(state, height, id.job, id.round + 1);
+}
+
 Hash256 WitnessCommitment(const Hash256& witness, const Address& validator) {
-  Blake2b256Hasher h;
-  h.Update(AsBytes("agora-verify-witness-v1"));
-  h.Update(witness.bytes);
-  h.Update(validator.bytes());
-  return h.Finish();
+  return BoundToValidator("agora-verify-witness-v1", witness, validator);
 }
 
 Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot) {

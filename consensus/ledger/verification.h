@@ -165,6 +165,9 @@ Hash256 RoundResultCommitment(const Hash256& digest, const Address& validator);
 // the EndBlock of height + 1, which draws its first aggregator: round 0's
 // when the job is posted, round r + 1's when every task of round r passed.
 void ScheduleRoundRecord(StateBuffer& state, uint64_t height, uint64_t job, uint32_t round);
+// A task was paid at `height`: when every task of its round has passed, the
+// record of the next round's start is scheduled (ScheduleRoundRecord).
+void TaskPaid(StateBuffer& state, uint64_t height, const TaskId& id);
 
 std::optional<Commitment> GetCommitment(StateReader& state, const TaskId& id);
 // The task's slots in order (none before sampling).
