@@ -12,7 +12,6 @@
 #include "common/sodium.h"
 
 namespace agora {
-namespace {
 
 Status ErrnoStatus(const std::string& what, const std::filesystem::path& path, int err) {
   std::string message = what + " '" + path.string() + "': " + std::strerror(err);
@@ -44,8 +43,6 @@ Status SyncDirectory(const std::filesystem::path& dir) {
   if (rc != 0) return ErrnoStatus("cannot fsync directory", dir, err);
   return Status::Ok();
 }
-
-}  // namespace
 
 Status WriteFileAtomic(const std::filesystem::path& path, ByteSpan data, mode_t mode,
                        Overwrite overwrite) {

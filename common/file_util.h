@@ -24,6 +24,17 @@ enum class Overwrite : uint8_t { kAllow, kRefuse };
 Status WriteFileAtomic(const std::filesystem::path& path, ByteSpan data, mode_t mode,
                        Overwrite overwrite = Overwrite::kAllow);
 
+// Writes all of `data` to `fd` (retrying short writes and EINTR); errors name `path`.
+Status WriteAll(int fd, ByteSpan data, const std::filesystem::path& path);
+
+// fsyncs a directory, so a rename or unlink inside it survives a crash.
+Status SyncDirectory(const std::filesystem::path& dir);
+
+// A Status for a failed system call on `path`: NotFound for ENOENT,
+// PermissionDenied for EACCES/EPERM, AlreadyExists for EEXIST, IoError
+// otherwise; the message is "<what> '<path>': <strerror>".
+Status ErrnoStatus(const std::string& what, const std::filesystem::path& path, int err);
+
 // Reads a whole file; ResourceExhausted if it is larger than `bytes_max`.
 Result<std::string> ReadFile(const std::filesystem::path& path, size_t bytes_max);
 

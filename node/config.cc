@@ -26,6 +26,9 @@ const std::map<std::string, std::set<std::string>>& KnownKeys() {
       {"consensus",
        {"block_interval_ms", "block_txs_max"}},
       {"mempool", {"txs_max", "bytes_max"}},
+      {"blobs", {"blob_bytes_max", "quota_bytes", "uploads", "gc_grace_s", "gc_interval_s"}},
+      {"roles", {"provider", "validator"}},
+      {"provider", {"key_file", "password_file", "threads", "sources"}},
   };
   return *known;
 }
@@ -101,6 +104,7 @@ std::filesystem::path NodeKeyPath(const std::filesystem::path& home) {
   return home / "config" / "node_key.json";
 }
 std::filesystem::path DataPath(const std::filesystem::path& home) { return home / "data"; }
+std::filesystem::path BlobsPath(const std::filesystem::path& home) { return home / "blobs"; }
 
 Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
   AGORA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kConfigBytesMax));
@@ -151,6 +155,55 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
   AGORA_RETURN_IF_ERROR(ReadInt(t, "mempool", "txs_max", &c.mempool_txs_max, 1, 1'000'000));
   AGORA_RETURN_IF_ERROR(
       ReadInt(t, "mempool", "bytes_max", &c.mempool_bytes_max, 4096, uint64_t{4} << 30));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "blobs", "blob_bytes_max", &c.blob_bytes_max, 1, uint64_t{1} << 40));
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "blobs", "quota_bytes", &c.blob_quota_bytes, 1, uint64_t{1} << 50));
+  if (c.blob_quota_bytes < c.blob_bytes_max) {
+    return Status::InvalidArgument("config: [blobs] quota_bytes (" +
+                                   std::to_string(c.blob_quota_bytes) +
+                                   ") must be at least blob_bytes_max (" +
+                                   std::to_string(c.blob_bytes_max) + ")");
+  }
+  if (auto uploads = t["blobs"]["uploads"]) {
+    auto v = uploads.value<bool>();
+    if (!v) return Status::InvalidArgument("config: [blobs] uploads must be true or false");
+    c.blob_uploads = *v;
+  }
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "blobs", "gc_grace_s", &c.blob_gc_grace_s, 0, 365 * 86'400));
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "blobs", "gc_interval_s", &c.blob_gc_interval_s, 0, 86'400));
+  if (auto provider = t["roles"]["provider"]) {
+    auto v = provider.value<bool>();
+    if (!v) return Status::InvalidArgument("config: [roles] provider must be true or false");
+    c.role_provider = *v;
+  }
+  if (auto validator = t["roles"]["validator"]) {
+    auto v = validator.value<bool>();
+    if (!v) return Status::InvalidArgument("config: [roles] validator must be true or false");
+    if (*v) {
+      return Status::FailedPrecondition(
+          "config: [roles] validator = true: the validator role is not built yet (issue 18); "
+          "a validator node signs blocks without it");
+    }
+  }
+  AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "key_file", &c.provider_key_file));
+  AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "password_file", &c.provider_password_file));
+  AGORA_RETURN_IF_ERROR(ReadInt(t, "provider", "threads", &c.provider_threads, 0, 1024));
+  if (auto sources = t["provider"]["sources"]) {
+    const toml::array* array = sources.as_array();
+    if (array == nullptr) {
+      return Status::InvalidArgument("config: [provider] sources must be a list of URLs");
+    }
+    for (const auto& u : *array) {
+      auto url = u.value<std::string>();
+      if (!url) return Status::InvalidArgument("config: [provider] sources must be strings");
+      c.provider_sources.push_back(*url);
+    }
+  }
+  if (c.role_provider && c.provider_key_file.empty()) {
+    return Status::InvalidArgument(
+        "config: [roles] provider = true needs [provider] key_file, the provider account's key "
+        "(a keystore from `agora keys new` with password_file, or a node key file)");
+  }
   return c;
 }
 
@@ -169,7 +222,23 @@ std::string RenderConfig(const NodeConfig& c) {
     << "# \"params\", then governance): every node uses the same ones.\nblock_interval_ms = "
     << c.block_interval_ms << "\nblock_txs_max = " << c.block_txs_max
     << "\n\n[mempool]\ntxs_max = " << c.mempool_txs_max << "\nbytes_max = " << c.mempool_bytes_max
-    << "\n";
+    << "\n\n[blobs]\n# Content-addressed files under <home>/blobs: datasets, checkpoints, models.\n"
+    << "blob_bytes_max = " << c.blob_bytes_max << "\nquota_bytes = " << c.blob_quota_bytes
+    << "\n# Whether POST /blob stores what RPC clients upload (bounded by the limits above).\n"
+    << "uploads = " << (c.blob_uploads ? "true" : "false")
+    << "\n# Blobs no open job needs are removed once this old; 0 gc_interval_s turns gc off.\n"
+    << "gc_grace_s = " << c.blob_gc_grace_s << "\ngc_interval_s = " << c.blob_gc_interval_s
+    << "\n\n[roles]\n# A provider trains the tasks the market assigns to its account.\nprovider = "
+    << (c.role_provider ? "true" : "false")
+    << "\n\n[provider]\n# The account's key: a keystore (`agora keys new`) with its password file,\n"
+    << "# or a node key file. Relative paths start at the home.\nkey_file = \""
+    << c.provider_key_file << "\"\npassword_file = \"" << c.provider_password_file
+    << "\"\n# Kernel threads for training; 0 uses every core.\nthreads = " << c.provider_threads
+    << "\n# Other nodes' RPC URLs to fetch datasets and start checkpoints from.\nsources = [";
+  for (size_t i = 0; i < c.provider_sources.size(); ++i) {
+    o << (i ? ", " : "") << "\"" << c.provider_sources[i] << "\"";
+  }
+  o << "]\n";
   return o.str();
 }
 

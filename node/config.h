@@ -8,6 +8,7 @@
 //                                validator key
 //   <home>/data/                 LevelDB: blocks, state, signing record
 //   <home>/keys/                 the CLI's encrypted account keys
+//   <home>/blobs/                content-addressed blobs (BlobStore)
 //
 // Thread safety: free functions, thread-safe.
 #ifndef AGORA_NODE_CONFIG_H_
@@ -43,6 +44,22 @@ struct NodeConfig {
   uint64_t block_txs_max = 2000;
   uint64_t mempool_txs_max = 20'000;
   uint64_t mempool_bytes_max = 64u << 20;
+
+  // [blobs]: the blob store (node/storage/blob_store.h, docs/blobs.md).
+  uint64_t blob_bytes_max = uint64_t{4} << 30;
+  uint64_t blob_quota_bytes = uint64_t{64} << 30;
+  bool blob_uploads = true;             // POST /blob; RPC is on 127.0.0.1 unless told otherwise
+  uint64_t blob_gc_grace_s = 86'400;    // a blob nothing needs stays this long
+  uint64_t blob_gc_interval_s = 600;    // 0: no automatic gc
+
+  // [roles] and [provider] (docs/roles.md).
+  bool role_provider = false;
+  // The provider account's key: a keystore file (`agora keys new`, then
+  // password_file) or a node key file. Relative paths are from the home.
+  std::string provider_key_file;
+  std::string provider_password_file;
+  uint64_t provider_threads = 0;              // kernel threads; 0: all cores
+  std::vector<std::string> provider_sources;  // other nodes' RPC URLs, for blobs
 };
 
 // A validator of height 1. Its stake is power * 10^6 uagr (power is whole
@@ -78,6 +95,7 @@ std::filesystem::path ConfigPath(const std::filesystem::path& home);
 std::filesystem::path GenesisPath(const std::filesystem::path& home);
 std::filesystem::path NodeKeyPath(const std::filesystem::path& home);
 std::filesystem::path DataPath(const std::filesystem::path& home);
+std::filesystem::path BlobsPath(const std::filesystem::path& home);
 
 Result<NodeConfig> LoadConfig(const std::filesystem::path& path);
 std::string RenderConfig(const NodeConfig& config);

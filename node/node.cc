@@ -133,6 +133,8 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   rpc_config.host = config_.rpc_host;
   rpc_config.port = config_.rpc_port;
   rpc_ = std::make_unique<rpc::RpcServer>(io_, rpc_config);
+  AGORA_RETURN_IF_ERROR(OpenBlobs(home));
+  AGORA_RETURN_IF_ERROR(OpenRoles(home));
   RegisterRpc();
   AGORA_RETURN_IF_ERROR(LoadBodies());
   spdlog::info("node {} opened: chain {}, height {}, app hash {}", key.public_key().ToHex(),
@@ -146,6 +148,8 @@ Status Node::Impl::Start() {
   spdlog::info("p2p on {}:{}, rpc on http://{}:{}", config_.p2p_host, peers_->listen_port(),
                config_.rpc_host, rpc_->port());
   height_started_ = last_progress_ = Clock::now();
+  ScheduleBlobGc();
+  StartRoles();
   Apply(core_->Start(blocks_->height() + 1));
   Tick();
   return Status::Ok();
@@ -156,12 +160,15 @@ void Node::Impl::Stop() {
   stopped_ = true;
   for (auto& t : timers_) t.cancel();
   tick_timer_.cancel();
+  blob_gc_timer_.cancel();
   for (auto& [id, waiter] : waiters_) {
     waiter.reply(Status::Unavailable("the node is shutting down"));
   }
   waiters_.clear();
   if (peers_) peers_->Stop();
   if (rpc_) rpc_->Stop();
+  // After the RPC server: a role waiting on it gets its answer (an error) now.
+  StopRoles();
 }
 
 // --- consensus -------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <set>
 
 #include "common/encoding.h"
 #include "common/log.h"
@@ -27,6 +28,8 @@
 #include "node/node.h"
 #include "node/p2p/peer_manager.h"
 #include "node/rpc/server.h"
+#include "node/roles/provider.h"
+#include "node/storage/blob_store.h"
 #include "node/storage/leveldb_store.h"
 #include "proto/wire.pb.h"
 
@@ -169,6 +172,17 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void RegisterGovRpc();     // proposals, proposal, tally (node_gov_rpc.cc)
   void RegisterMarketRpc();  // providers, provider, jobs, job, tasks (node_market_rpc.cc)
   void RegisterVerifyRpc();  // task, verdicts, round_results (node_verify_rpc.cc)
+  // Blobs (node_blob_rpc.cc): the store, blob_status, blob_gc, periodic gc.
+  Status OpenBlobs(const std::filesystem::path& home);
+  void RegisterBlobRpc();
+  void ScheduleBlobGc();
+  // Every blob an open job still needs, read from committed state.
+  std::set<Hash256> LiveBlobs();
+  storage::BlobGcReport CollectBlobs(std::chrono::seconds grace);
+  // Roles (node_roles.cc): keys at Open, workers after the RPC server starts.
+  Status OpenRoles(const std::filesystem::path& home);
+  void StartRoles();
+  void StopRoles();
   Result<json::value> BlockJson(uint64_t height);
   Result<json::value> TxLookup(const Hash256& id);
   json::value StatusJson();
@@ -205,6 +219,10 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   Clock::time_point last_progress_ = Clock::now();
   std::list<boost::asio::steady_timer> timers_;
   boost::asio::steady_timer tick_timer_{io_};
+  std::unique_ptr<storage::BlobStore> blobs_;
+  std::optional<SecretKey> provider_key_;
+  std::unique_ptr<roles::ProviderRole> provider_;
+  boost::asio::steady_timer blob_gc_timer_{io_};
 
   // Sync: the highest height a peer reported, and an outstanding request.
   std::map<p2p::PeerId, uint64_t> peer_heights_;

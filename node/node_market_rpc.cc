@@ -9,6 +9,7 @@
 #include "consensus/ledger/verification.h"
 #include "market/pricing.h"
 #include "node/node_impl.h"
+#include "proto/tx.pb.h"
 
 namespace agora::node {
 namespace {
@@ -49,9 +50,19 @@ json::object TaskJson(const mp::TaskId& id, const mp::Task& t) {
   return o;
 }
 
+// The spec's canonical encoding (proto::JobSpec), hex: what a provider or
+// validator decodes to run exactly the job the ledger holds, optimizer
+// settings included.
+std::string SpecPb(const market::JobSpec& spec) {
+  proto::JobSpec p;
+  consensus::EncodeJobSpec(spec, &p);
+  return HexEncode(AsBytes(p.SerializeAsString()));
+}
+
 json::object JobJson(const mp::Job& j) {
   const market::JobSpec& s = j.spec;
   return json::object{
+      {"spec_pb", SpecPb(s)},
       {"id", j.id},
       {"client", j.client.ToString()},
       {"status", mp::JobStatusName(j.status)},

@@ -266,6 +266,7 @@ void Node::Impl::RegisterRpc() {
   RegisterGovRpc();
   RegisterMarketRpc();
   RegisterVerifyRpc();
+  RegisterBlobRpc();
   rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {
     json::array list;
     for (const p2p::PeerInfo& p : peers_->Peers()) {

@@ -107,10 +107,7 @@ Bytes SerializeCheckpoint(const TrainState& state) {
   return out;
 }
 
-Hash256 CheckpointHash(const TrainState& state) {
-  Bytes bytes = SerializeCheckpoint(state);
-  return Hash256::FromBytes(ByteSpan(bytes).last(Hash256::kSize));
-}
+Hash256 CheckpointHash(const TrainState& state) { return Blake2b256(SerializeCheckpoint(state)); }
 
 Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
   if (bytes.size() < 12 || std::memcmp(bytes.data(), kCheckpointMagic, 8) != 0) {
@@ -136,7 +133,7 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
                               std::string(kRetrainHint));
   }
   LoadedCheckpoint out;
-  out.hash = stored;
+  out.hash = Blake2b256(bytes);
   TrainState& s = out.state;
   ModelConfig& m = s.config.model;
   for (int* field : {&m.vocab, &m.context, &m.layers, &m.heads, &m.width}) {
@@ -172,7 +169,7 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
 Result<Hash256> SaveCheckpoint(const std::filesystem::path& path, const TrainState& state) {
   Bytes bytes = SerializeCheckpoint(state);
   AGORA_RETURN_IF_ERROR(WriteFileAtomic(path, bytes, 0644));
-  return Hash256::FromBytes(ByteSpan(bytes).last(Hash256::kSize));
+  return Blake2b256(bytes);
 }
 
 Result<LoadedCheckpoint> LoadCheckpoint(const std::filesystem::path& path) {

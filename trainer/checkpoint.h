@@ -1,5 +1,5 @@
-// The checkpoint format: one versioned file holding a whole TrainState, named
-// by the BLAKE2b-256 at its end. All numbers little-endian:
+// The checkpoint format: one versioned file holding a whole TrainState. All
+// numbers little-endian:
 //
 //   magic "AGORACKP" (8 bytes) | version u32 (kCheckpointVersion)
 //   model:     vocab, context, layers, heads, width            (u32 each)
@@ -7,10 +7,15 @@
 //              beta1, beta2, eps, weight_decay, clip_norm f32 | batch u32 | seed u64
 //   data:      corpus hash (32 bytes) | round, worker u64 | step, round_step u64
 //   tensors:   parameter count u64 | params, m, v (f32 each, count values)
-//   hash:      BLAKE2b-256 of every byte before it (32 bytes)
+//   hash:      BLAKE2b-256 of every byte before it (32 bytes): a file
+//              damaged on disk is caught without knowing its name
 //
-// The hash is the checkpoint's identity: the commitment (a Merkle root over
-// checkpoint hashes) and the replay check compare these 32 bytes.
+// The checkpoint's identity is the BLAKE2b-256 of the whole file, trailer
+// included: the name any blob has in the blob store, so checkpoints are
+// fetched and checked like every other blob, and the commitment (a Merkle
+// root over checkpoint hashes) and the replay check compare these 32 bytes.
+// (Until 2026-12-01 the identity was the trailer itself; a file without its
+// trailer then had the same name as the file. docs/blobs.md.)
 //
 // Thread safety: free functions, thread-safe.
 #ifndef AGORA_TRAINER_CHECKPOINT_H_
@@ -37,7 +42,7 @@ inline constexpr size_t kCheckpointBytesMax =
 // Encodes the state, hash included.
 Bytes SerializeCheckpoint(const TrainState& state);
 
-// The hash SerializeCheckpoint(state) ends with.
+// The checkpoint's identity: BLAKE2b-256 of SerializeCheckpoint(state).
 Hash256 CheckpointHash(const TrainState& state);
 
 struct LoadedCheckpoint {

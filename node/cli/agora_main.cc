@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "node/build_info.h"
+#include "node/cli/blob_commands.h"
 #include "node/cli/chain_commands.h"
 #include "node/cli/gov_commands.h"
 #include "node/cli/ledger_commands.h"
@@ -157,6 +158,7 @@ int Run(int argc, char** argv) {
   AddLedgerCommands(app, global, action);
   AddGovCommands(app, global, action);
   AddMarketCommands(app, global, action);
+  AddBlobCommands(app, global, action);
 
   try {
     app.parse(argc, argv);

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "common/log.h"
+#include "node/rpc/byte_range.h"
+#include "node/storage/blob_store.h"
 
 namespace agora::node::rpc {
 
@@ -46,8 +48,51 @@ constexpr size_t kReadBufferSlackBytes = 64 * 1024;
 constexpr std::string_view kJsonType = "application/json";
 constexpr std::string_view kTextType = "text/plain; charset=utf-8";
 constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view kBlobType = "application/octet-stream";
 constexpr std::string_view kEndpoints =
-    "POST /rpc (JSON-RPC 2.0), GET /ws (WebSocket), GET /metrics, GET /health, GET /";
+    "POST /rpc (JSON-RPC 2.0), GET /ws (WebSocket), GET /metrics, GET /health, GET /, "
+    "GET|HEAD /blob/<hash>, POST /blob";
+constexpr size_t kBlobChunkBytes = 64 * 1024;
+
+// A response body of `length` bytes read from `file` at `offset`, in chunks,
+// so a blob of gigabytes is never held in memory.
+struct FileRangeBody {
+  struct value_type {
+    beast::file file;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  static uint64_t size(const value_type& body) { return body.length; }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+    template <bool isRequest, class Fields>
+    writer(const http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(beast::error_code& ec) {
+      body_.file.seek(body_.offset, ec);
+      remain_ = body_.length;
+    }
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(remain_, chunk_.size()));
+      if (want == 0) return boost::none;
+      const size_t got = body_.file.read(chunk_.data(), want, ec);
+      if (ec) return boost::none;
+      if (got == 0) {  // the file shrank under us: end the connection, never pad
+        ec = beast::errc::make_error_code(beast::errc::io_error);
+        return boost::none;
+      }
+      remain_ -= got;
+      return std::make_pair(const_buffers_type(chunk_.data(), got), remain_ > 0);
+    }
+
+   private:
+    value_type& body_;
+    uint64_t remain_ = 0;
+    std::array<char, kBlobChunkBytes> chunk_{};
+  };
+};
 }  // namespace internal
 
 struct RpcServer::State {
@@ -73,6 +118,8 @@ struct RpcServer::State {
         ws_dropped_slow(
             metrics.AddCounter("agora_rpc_ws_dropped_slow_total",
                                "WebSocket clients disconnected because their send queue was full")),
+        blob_bytes_served(metrics.AddCounter("agora_blob_bytes_served_total",
+                                             "Blob bytes sent by GET /blob (ranges included)")),
         call_seconds(metrics.AddHistogram("agora_rpc_call_seconds",
                                           "Time from a POST /rpc body read to its response ready",
                                           LatencySecondsBuckets())),
@@ -91,6 +138,7 @@ struct RpcServer::State {
   Gauge& ws_clients;
   Counter& ws_events;
   Counter& ws_dropped_slow;
+  Counter& blob_bytes_served;
   Histogram& call_seconds;
 
   tcp::acceptor acceptor;
@@ -99,6 +147,8 @@ struct RpcServer::State {
   std::function<std::string()> status_page;
   std::string status_content_type;
   std::function<Status()> health;
+  storage::BlobStore* blobs = nullptr;
+  bool blob_uploads = false;
 
   bool started = false;
   bool stopped = false;
@@ -432,6 +482,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Route(http::request<http::string_body>& request);
   void ServeRpc(http::request<http::string_body>& request);
   void ServeGet(std::string_view path);
+  void ServeBlob(const http::request<http::string_body>& request, std::string_view hex);
+  // POST /blob: switches to a parser that streams the body into a file.
+  void StartUpload();
+  void OnUpload(beast::error_code ec);
+  template <class Body>
+  void WriteMessage(http::response<Body> message, std::chrono::milliseconds timeout);
+  void OnWritten(beast::error_code ec, bool keep_alive);
   void Upgrade(http::request<http::string_body> request);
   void OnRpcDone(std::string response);
   // Sends a response; `keep_alive` false closes the connection after it.
@@ -449,6 +506,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::file_body>> upload_parser_;
+  std::filesystem::path upload_path_;
+  std::optional<Hash256> upload_expected_;
   std::optional<Response> response_;  // the one being written
   unsigned version_ = 11;
   bool keep_alive_ = true;
@@ -461,7 +521,13 @@ void HttpSession::DoRead() {
   if (closed_ || state_->stopped) return;
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(state_->config.header_bytes_max));
-  parser_->body_limit(state_->config.body_bytes_max);
+  // The header is checked against the larger of the two limits; OnHeader
+  // applies the RPC limit to everything but a blob upload.
+  uint64_t body_max = state_->config.body_bytes_max;
+  if (state_->blobs != nullptr) {
+    body_max = std::max(body_max, state_->blobs->options().blob_bytes_max);
+  }
+  parser_->body_limit(body_max);
   stream_.expires_after(state_->config.request_timeout);
   // The header first: a Content-Length over the limit fails here, before any
   // body byte is read, and a client that sent "Expect: 100-continue" (curl
@@ -475,6 +541,21 @@ void HttpSession::OnHeader(beast::error_code ec) {
   if (closed_ || state_->stopped) return;
   if (ec || parser_->is_done()) return OnRead(ec);
   const auto& header = parser_->get();
+  const std::string_view target = ToStringView(header.target());
+  if (header.method() == http::verb::post && target.substr(0, target.find('?')) == "/blob" &&
+      state_->blobs != nullptr) {
+    return StartUpload();
+  }
+  if (target.substr(0, target.find('?')) == "/blob" && state_->blobs != nullptr) {
+    state_->http_requests.Inc();
+    version_ = header.version();
+    keep_alive_ = false;  // the body, if any, is not read
+    return MethodNotAllowed("POST");
+  }
+  parser_->body_limit(state_->config.body_bytes_max);
+  if (parser_->content_length() && *parser_->content_length() > state_->config.body_bytes_max) {
+    return OnRead(http::error::body_limit);
+  }
   const auto expect = header.find(http::field::expect);
   if (expect == header.end() || !beast::iequals(expect->value(), "100-continue")) {
     return ReadBody();
@@ -534,6 +615,16 @@ void HttpSession::Route(http::request<http::string_body>& request) {
     if (websocket::is_upgrade(request)) return Upgrade(std::move(request));
     return SendError(http::status::upgrade_required,
                      "GET /ws needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)",
+                     keep_alive_);
+  }
+  if (path.starts_with("/blob/") && state_->blobs != nullptr) {
+    if (verb != http::verb::get && verb != http::verb::head) return MethodNotAllowed("GET, HEAD");
+    return ServeBlob(request, path.substr(6));
+  }
+  if (path == "/blob" && state_->blobs != nullptr) {
+    // A POST with a body went to StartUpload; one without (nothing to store) lands here.
+    if (verb != http::verb::post) return MethodNotAllowed("POST");
+    return SendError(http::status::bad_request, "POST /blob needs the blob's bytes as the body",
                      keep_alive_);
   }
   if (path == "/metrics" || path == "/health" || path == "/") {
@@ -645,13 +736,17 @@ void HttpSession::Send(http::status status, std::string_view content_type, std::
 }
 
 void HttpSession::OnWrite(beast::error_code ec) {
+  const bool keep_alive = response_.has_value() && response_->keep_alive();
+  response_.reset();
+  OnWritten(ec, keep_alive);
+}
+
+void HttpSession::OnWritten(beast::error_code ec, bool keep_alive) {
   if (closed_ || state_->stopped) return;
   if (ec) {
     Close();
     return;
   }
-  const bool keep_alive = response_->keep_alive();
-  response_.reset();
   if (keep_alive) {
     DoRead();
     return;
@@ -660,6 +755,207 @@ void HttpSession::OnWrite(beast::error_code ec) {
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   stream_.expires_after(state_->config.request_timeout);
   Drain();
+}
+
+template <class Body>
+void HttpSession::WriteMessage(http::response<Body> message, std::chrono::milliseconds timeout) {
+  auto held = std::make_shared<http::response<Body>>(std::move(message));
+  const bool keep_alive = held->keep_alive();
+  stream_.expires_after(timeout);
+  http::async_write(stream_, *held,
+                    [self = shared_from_this(), held, keep_alive](beast::error_code ec, size_t) {
+                      self->OnWritten(ec, keep_alive);
+                    });
+}
+
+std::chrono::milliseconds TransferAllowance(const RpcConfig& config, uint64_t bytes) {
+  const uint64_t rate = std::max<uint64_t>(config.blob_bytes_per_second_min, 1);
+  return std::chrono::milliseconds(bytes / rate * 1000);
+}
+
+void HttpSession::ServeBlob(const http::request<http::string_body>& request,
+                            std::string_view hex) {
+  Result<Hash256> hash = Hash256::FromHex(hex);
+  if (!hash.ok()) {
+    return SendError(http::status::bad_request,
+                     "a blob is named by the 64 hex digits of its BLAKE2b-256, not \"" +
+                         std::string(hex.substr(0, 80)) + "\"",
+                     keep_alive_);
+  }
+  storage::BlobStore& blobs = *state_->blobs;
+  Result<uint64_t> size = blobs.Size(*hash);
+  if (!size.ok()) {
+    return SendError(http::status::not_found,
+                     "this node holds no blob " + hash->ToHex() +
+                         "; ask a node that does, or upload it with `agora blob put FILE`",
+                     keep_alive_);
+  }
+  ByteRange range;
+  range.length = *size;
+  if (auto field = request.find(http::field::range); field != request.end()) {
+    range = ParseByteRange(ToStringView(field->value()), *size);
+  }
+  auto set_common = [&](auto& response) {
+    response.set(http::field::server, state_->config.server_name);
+    response.set(http::field::accept_ranges, "bytes");
+    // Content-addressed: the bytes behind a name never change.
+    response.set(http::field::etag, "\"" + hash->ToHex() + "\"");
+    response.set(http::field::cache_control, "public, max-age=31536000, immutable");
+    response.keep_alive(keep_alive_);
+  };
+  if (range.kind == ByteRange::Kind::kUnsatisfiable) {
+    state_->http_errors.Inc();
+    http::response<http::string_body> response{http::status::range_not_satisfiable, version_};
+    set_common(response);
+    response.set(http::field::content_type, kTextType);
+    response.set(http::field::content_range, "bytes */" + std::to_string(*size));
+    response.body() = "the range asked for starts past the end of the blob (" +
+                      std::to_string(*size) + " bytes)\n";
+    response.prepare_payload();
+    return WriteMessage(std::move(response), state_->config.write_timeout);
+  }
+  const http::status status = range.kind == ByteRange::Kind::kPart ? http::status::partial_content
+                                                                    : http::status::ok;
+  auto set_range = [&](auto& response) {
+    set_common(response);
+    response.set(http::field::content_type, kBlobType);
+    if (status == http::status::partial_content) {
+      response.set(http::field::content_range,
+                   "bytes " + std::to_string(range.offset) + "-" +
+                       std::to_string(range.offset + range.length - 1) + "/" +
+                       std::to_string(*size));
+    }
+    response.content_length(range.length);
+  };
+  if (request.method() == http::verb::head) {
+    http::response<http::empty_body> response{status, version_};
+    set_range(response);
+    return WriteMessage(std::move(response), state_->config.write_timeout);
+  }
+  http::response<FileRangeBody> response{status, version_};
+  beast::error_code ec;
+  response.body().file.open(blobs.PathOf(*hash).c_str(), beast::file_mode::scan, ec);
+  if (ec) {
+    return SendError(http::status::not_found,
+                     "blob " + hash->ToHex() + " was removed while being asked for", keep_alive_);
+  }
+  response.body().offset = range.offset;
+  response.body().length = range.length;
+  set_range(response);
+  state_->blob_bytes_served.Inc(range.length);
+  WriteMessage(std::move(response),
+               state_->config.write_timeout + TransferAllowance(state_->config, range.length));
+}
+
+void HttpSession::StartUpload() {
+  state_->http_requests.Inc();
+  const auto& header = parser_->get();
+  version_ = header.version();
+  // Until the body is read, an error answer must end the connection.
+  keep_alive_ = false;
+  if (!state_->blob_uploads) {
+    return SendError(http::status::forbidden,
+                     "this node does not accept blob uploads ([blobs] uploads = false in its "
+                     "config.toml); upload to your own node",
+                     false);
+  }
+  const std::string_view target = ToStringView(header.target());
+  const size_t query = target.find('?');
+  upload_expected_.reset();
+  if (query != std::string_view::npos) {
+    const std::string_view q = target.substr(query + 1);
+    Result<Hash256> expected = Hash256::FromHex(q.substr(q.starts_with("hash=") ? 5 : 0));
+    if (!q.starts_with("hash=") || !expected.ok()) {
+      return SendError(http::status::bad_request,
+                       "POST /blob takes one query parameter, hash=<64 hex digits>", false);
+    }
+    upload_expected_ = *expected;
+  }
+  const storage::BlobStore& blobs = *state_->blobs;
+  const uint64_t limit = blobs.options().blob_bytes_max;
+  const auto length = parser_->content_length();
+  if (length && *length > limit) {
+    return SendError(http::status::payload_too_large,
+                     "a blob of " + std::to_string(*length) + " bytes is over this node's limit of " +
+                         std::to_string(limit) + " bytes per blob",
+                     false);
+  }
+  if (Status room = blobs.CheckRoom(length.value_or(0)); !room.ok()) {
+    return SendError(http::status::insufficient_storage, room.message(), false);
+  }
+  upload_path_ = state_->blobs->NewTempPath();
+  const bool expect_continue = [&] {
+    auto expect = header.find(http::field::expect);
+    return expect != header.end() && beast::iequals(expect->value(), "100-continue");
+  }();
+  upload_parser_.emplace(std::move(*parser_));
+  parser_.reset();
+  upload_parser_->body_limit(limit);
+  beast::error_code ec;
+  upload_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write_new, ec);
+  if (ec) {
+    upload_parser_.reset();
+    return SendError(http::status::internal_server_error,
+                     "cannot create a file for the upload: " + ec.message(), false);
+  }
+  stream_.expires_after(state_->config.request_timeout +
+                        TransferAllowance(state_->config, length.value_or(limit)));
+  auto read_body = [self = shared_from_this()] {
+    http::async_read(self->stream_, self->buffer_, *self->upload_parser_,
+                     [self](beast::error_code read_ec, size_t) { self->OnUpload(read_ec); });
+  };
+  if (!expect_continue) return read_body();
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                    [self = shared_from_this(), read_body](beast::error_code write_ec, size_t) {
+                      if (write_ec) {
+                        std::error_code ignored;
+                        std::filesystem::remove(self->upload_path_, ignored);
+                        return self->Close();
+                      }
+                      read_body();
+                    });
+}
+
+void HttpSession::OnUpload(beast::error_code ec) {
+  upload_parser_->get().body().close();
+  auto discard = [&] {
+    std::error_code remove_ec;  // Open() empties tmp/ should this fail
+    std::filesystem::remove(upload_path_, remove_ec);
+  };
+  if (closed_ || state_->stopped) return discard();
+  if (ec == http::error::body_limit) {
+    discard();
+    return SendError(http::status::payload_too_large,
+                     "the blob is over this node's limit of " +
+                         std::to_string(state_->blobs->options().blob_bytes_max) +
+                         " bytes per blob",
+                     false);
+  }
+  if (ec) {
+    discard();
+    if (IsHttpProtocolError(ec)) {
+      return SendError(http::status::bad_request, "malformed upload: " + ec.message(), false);
+    }
+    return Close();  // the client left or went quiet
+  }
+  keep_alive_ = upload_parser_->get().keep_alive();
+  upload_parser_.reset();
+  // Adopt hashes the file and removes it whatever the outcome.
+  Result<Hash256> stored = state_->blobs->Adopt(upload_path_, upload_expected_);
+  if (!stored.ok()) {
+    const StatusCode code = stored.status().code();
+    const http::status status = code == StatusCode::kCorruption ? http::status::bad_request
+                                : code == StatusCode::kResourceExhausted
+                                    ? http::status::insufficient_storage
+                                    : http::status::internal_server_error;
+    return SendError(status, stored.status().message(), keep_alive_);
+  }
+  json::object body;
+  body["hash"] = stored->ToHex();
+  const Result<uint64_t> size = state_->blobs->Size(*stored);
+  body["size"] = size.ok() ? *size : 0;
+  Send(http::status::ok, kJsonType, json::serialize(body), keep_alive_);
 }
 
 void HttpSession::Drain() {
@@ -766,6 +1062,11 @@ void RpcServer::SetStatusPage(std::function<std::string()> render, std::string c
 }
 
 void RpcServer::SetHealthCheck(std::function<Status()> check) { state_->health = std::move(check); }
+
+void RpcServer::SetBlobStore(storage::BlobStore* store, bool accept_uploads) {
+  state_->blobs = store;
+  state_->blob_uploads = accept_uploads;
+}
 
 Status RpcServer::Start() {
   if (state_->started) return Status::FailedPrecondition("the RPC server was already started");

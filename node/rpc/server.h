@@ -6,6 +6,8 @@
 //   GET  /metrics Prometheus text format 0.0.4 from metrics()
 //   GET  /health  200 {"status":"ok"}, or 503 with the health check's error
 //   GET  /        the status page (SetStatusPage)
+//   GET  /blob/<hash>  a blob's bytes (one Range allowed), HEAD its size;
+//   POST /blob[?hash=<hash>]  stores the body as a blob (SetBlobStore)
 // Anything else is 404; a known path with the wrong method is 405 with Allow.
 // docs/rpc.md describes the protocol, the limits and the error codes.
 //
@@ -43,6 +45,10 @@
 #include "node/rpc/json_rpc.h"
 #include "node/rpc/metrics.h"
 
+namespace agora::node::storage {
+class BlobStore;
+}
+
 namespace agora::node::rpc {
 
 struct RpcConfig {
@@ -71,6 +77,11 @@ struct RpcConfig {
   std::chrono::milliseconds ws_idle_timeout{60'000};  // pings keep a quiet client alive
 
   std::string server_name = "agorad";  // the Server: header
+
+  // Blob transfers get write_timeout (downloads) or request_timeout
+  // (uploads) plus one second per this many bytes, so a large blob on a slow
+  // link is not cut off while a stalled client still is.
+  uint64_t blob_bytes_per_second_min = 1 << 20;
 };
 
 class RpcServer {
@@ -106,6 +117,11 @@ class RpcServer {
   // lists the endpoints.
   void SetStatusPage(std::function<std::string()> render,
                      std::string content_type = "text/html; charset=utf-8");
+  // Serves GET/HEAD /blob/<hash> from `store` and, when `accept_uploads`,
+  // POST /blob into it. `store` must outlive the server (or Stop()). Without
+  // a store those paths are 404.
+  void SetBlobStore(storage::BlobStore* store, bool accept_uploads);
+
   // GET /health answers 503 with the message while `check` returns an error.
   void SetHealthCheck(std::function<Status()> check);
 

@@ -5,7 +5,8 @@
 // scheduler assigns its tasks to both providers (one slot each); a provider
 // commits from the recorded start and a validator is drawn for it; bad
 // input gets clear errors; the job is cancelled and its escrow comes back
-// once nothing runs. (The provider and validator roles come with issue 18.)
+// once nothing runs. On the way, the job's dataset travels as a blob through
+// `agora blob put|get|gc`. (The provider and validator roles come with issue 18.)
 #include <fstream>
 #include <set>
 
@@ -14,6 +15,7 @@
 
 #include "node/cli/cli_util.h"
 #include "node/config.h"
+#include "node/rpc/blob_fetch.h"
 #include "tests/node/devnet_fixture.h"
 
 namespace agora::node {
@@ -132,6 +134,42 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "200000",
                               "--max-price", "1000", "--key-file", KeyFile(2).string(), "--wait"});
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+
+  // The job's dataset moves as a blob: uploaded to node 0 with the CLI,
+  // fetched through node 1 (which lacks it) and node 0, and kept by gc while
+  // the job is open, when a blob nothing names is removed.
+  {
+    const fs::path data = dir_.path() / "data.txt";
+    const fs::path other = dir_.path() / "other.txt";
+    agora::testing::WriteTextFile(data, "the data");
+    agora::testing::WriteTextFile(other, "named by nothing");
+    for (const fs::path& f : {data, other}) {
+      CommandResult put = Cli({"blob", "put", f.string()});
+      ASSERT_EQ(put.exit_code, 0) << put.err;
+      EXPECT_FALSE(json::parse(put.out).at("already_held").as_bool());
+    }
+    const std::string hash = Blake2b256(AsBytes("the data")).ToHex();
+    const fs::path fetched = dir_.path() / "fetched.txt";
+    CommandResult get = Cli({"blob", "get", hash, "--out", fetched.string(), "--from", urls_[1],
+                             "--from", urls_[0]});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_EQ(json::parse(get.out).at("source").as_string(), urls_[0]);
+    EXPECT_EQ(agora::testing::ReadTextFile(fetched), "the data");
+    CommandResult gc = Cli({"blob", "gc", "--grace", "0"});
+    ASSERT_EQ(gc.exit_code, 0) << gc.err;
+    const json::value collected = json::parse(gc.out);
+    EXPECT_EQ(collected.at("removed_blobs").to_number<uint64_t>(), 1u);
+    EXPECT_EQ(collected.at("kept_blobs").to_number<uint64_t>(), 1u);
+    EXPECT_TRUE(rpc::BlobSizeAt(urls_[0], Blake2b256(AsBytes("the data"))).ok());
+    EXPECT_EQ(rpc::BlobSizeAt(urls_[0], Blake2b256(AsBytes("named by nothing"))).status().code(),
+              StatusCode::kNotFound);
+    CommandResult missing = Cli({"blob", "get", Blake2b256(AsBytes("x")).ToHex(), "--out",
+                                 fetched.string()});
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.err.find("does not have the blob"), std::string::npos) << missing.err;
+    EXPECT_EQ(agora::testing::ReadTextFile(fetched), "the data");
+  }
+
   // Its tasks open once two validators have recorded its start.
   const std::vector<Hash256> starts = {Blake2b256(AsBytes("start 0")),
                                        Blake2b256(AsBytes("start 1"))};

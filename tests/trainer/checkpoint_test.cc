@@ -74,6 +74,9 @@ TEST(CheckpointTest, LayoutIsAsDocumented) {
   EXPECT_EQ(first, state.params[0]);
   EXPECT_EQ(Hash256::FromBytes(ByteSpan(bytes).last(32)),
             Blake2b256(ByteSpan(bytes).first(bytes.size() - 32)));
+  // The identity is the name a blob store gives the file: the hash of all of it.
+  EXPECT_EQ(CheckpointHash(state), Blake2b256(bytes));
+  EXPECT_NE(CheckpointHash(state), Hash256::FromBytes(ByteSpan(bytes).last(32)));
 }
 
 TEST(CheckpointTest, DamagedFilesAreRefusedWithAClearError) {

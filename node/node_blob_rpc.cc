@@ -1,0 +1,106 @@
+// The node's blob store (docs/blobs.md): opening it, its RPC methods
+// (blob_status, blob_gc) and the periodic collection of blobs that no open
+// job needs. GET/HEAD/POST /blob are served by the RPC server itself.
+#include <set>
+
+#include "consensus/ledger/marketplace.h"
+#include "consensus/ledger/verification.h"
+#include "node/node_impl.h"
+
+namespace agora::node {
+namespace {
+
+namespace mp = consensus::marketplace;
+namespace vf = consensus::verification;
+
+// Jobs looked at per collection, newest first; older ones have long ended.
+constexpr size_t kGcJobsScanMax = 10'000;
+
+json::object GcJson(const storage::BlobGcReport& r) {
+  return {{"removed_blobs", r.removed_blobs},
+          {"removed_bytes", r.removed_bytes},
+          {"kept_blobs", r.kept_blobs},
+          {"kept_bytes", r.kept_bytes},
+          {"removed_partials", r.removed_partials}};
+}
+
+}  // namespace
+
+Status Node::Impl::OpenBlobs(const std::filesystem::path& home) {
+  storage::BlobStoreOptions options;
+  options.blob_bytes_max = config_.blob_bytes_max;
+  options.quota_bytes = config_.blob_quota_bytes;
+  AGORA_ASSIGN_OR_RETURN(blobs_, storage::BlobStore::Open(BlobsPath(home), options));
+  rpc_->SetBlobStore(blobs_.get(), config_.blob_uploads);
+  return Status::Ok();
+}
+
+std::set<Hash256> Node::Impl::LiveBlobs() {
+  consensus::StateReader& state = app_->committed();
+  std::set<Hash256> live;
+  for (const mp::Job& job : mp::ListJobs(state, 0, kGcJobsScanMax)) {
+    if (!mp::IsActive(job.status)) continue;
+    live.insert(job.spec.dataset_hash);
+    for (const vf::RoundRecord& record : vf::RoundsOf(state, job.id, job.spec.rounds + 1)) {
+      live.insert(record.start_hashes.begin(), record.start_hashes.end());
+    }
+    for (const auto& [id, task] :
+         mp::TasksOf(state, job.id, size_t{job.spec.rounds} * job.spec.workers)) {
+      if (auto c = vf::GetCommitment(state, id)) live.insert(c->delta_hash);
+    }
+  }
+  return live;
+}
+
+storage::BlobGcReport Node::Impl::CollectBlobs(std::chrono::seconds grace) {
+  const std::set<Hash256> live = LiveBlobs();
+  storage::BlobGcReport report =
+      blobs_->Collect([&](const Hash256& h) { return live.contains(h); }, grace);
+  if (report.removed_blobs > 0 || report.removed_partials > 0) {
+    spdlog::info("blobs: removed {} blob(s), {} bytes, and {} abandoned fetch(es); {} kept",
+                 report.removed_blobs, report.removed_bytes, report.removed_partials,
+                 report.kept_blobs);
+  }
+  return report;
+}
+
+void Node::Impl::ScheduleBlobGc() {
+  if (config_.blob_gc_interval_s == 0 || stopped_) return;
+  blob_gc_timer_.expires_after(std::chrono::seconds(config_.blob_gc_interval_s));
+  blob_gc_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    CollectBlobs(std::chrono::seconds(config_.blob_gc_grace_s));
+    ScheduleBlobGc();
+  });
+}
+
+void Node::Impl::RegisterBlobRpc() {
+  rpc_->RegisterSync("blob_status", [this](const json::value&) -> Result<json::value> {
+    const storage::BlobStoreOptions& o = blobs_->options();
+    return json::value(json::object{{"blobs", blobs_->blob_count()},
+                                    {"used_bytes", blobs_->used_bytes()},
+                                    {"quota_bytes", o.quota_bytes},
+                                    {"blob_bytes_max", o.blob_bytes_max},
+                                    {"uploads", config_.blob_uploads},
+                                    {"gc_grace_s", config_.blob_gc_grace_s},
+                                    {"gc_interval_s", config_.blob_gc_interval_s}});
+  });
+  // params: {"grace_s": N} (optional; default [blobs] gc_grace_s): blobs
+  // nothing needs go once this many seconds old; 0 removes them all now.
+  rpc_->RegisterSync("blob_gc", [this](const json::value& params) -> Result<json::value> {
+    uint64_t grace_s = config_.blob_gc_grace_s;
+    if (!params.is_null()) {
+      AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"grace_s"}));
+      if (o->contains("grace_s")) {
+        AGORA_ASSIGN_OR_RETURN(grace_s, U64Param(*o, "grace_s"));
+      }
+    }
+    if (grace_s > 365 * 86'400) {
+      return Status::InvalidArgument("grace_s is at most a year (31536000 seconds)");
+    }
+    return json::value(GcJson(CollectBlobs(std::chrono::seconds(grace_s))));
+  });
+}
+
+}  // namespace agora::node

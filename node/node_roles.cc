@@ -1,0 +1,81 @@
+// The roles agorad plays beside consensus (docs/roles.md): their keys,
+// read at Open so a wrong password file stops the node before it starts,
+// and their workers, started after the RPC server they talk to.
+#include "common/file_util.h"
+#include "common/keystore.h"
+#include "node/node_impl.h"
+#include "node/roles/provider.h"
+
+namespace agora::node {
+namespace {
+
+std::filesystem::path FromHome(const std::filesystem::path& home, const std::string& path) {
+  const std::filesystem::path p(path);
+  return p.is_absolute() ? p : home / p;
+}
+
+// A keystore (with its password file) or a node key file.
+Result<SecretKey> LoadRoleKey(const std::filesystem::path& home, const std::string& key_file,
+                              const std::string& password_file, std::string_view role) {
+  const std::filesystem::path key_path = FromHome(home, key_file);
+  const std::string where = "[" + std::string(role) + "] key_file " + key_path.string();
+  if (ReadKeystoreInfo(key_path).ok()) {
+    if (password_file.empty()) {
+      return Status::InvalidArgument(where + " is a keystore: name its password file in [" +
+                                     std::string(role) + "] password_file");
+    }
+    const std::filesystem::path password_path = FromHome(home, password_file);
+    Result<std::string> password = ReadFile(password_path, 4096);
+    if (!password.ok()) {
+      return Status(
+          password.status().code(),
+          "cannot read [" + std::string(role) + "] password_file: " + password.status().message());
+    }
+    std::string text = *password;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    Result<SecretKey> key = ReadKeystore(key_path, text);
+    if (!key.ok()) {
+      return Status(key.status().code(), "cannot unlock " + where + " with the password in " +
+                                             password_path.string() + ": " +
+                                             key.status().message());
+    }
+    return key;
+  }
+  Result<SecretKey> key = LoadNodeKey(key_path);
+  if (!key.ok()) {
+    return Status(key.status().code(),
+                  where + " is neither a keystore nor a node key file: " + key.status().message());
+  }
+  return key;
+}
+
+}  // namespace
+
+Status Node::Impl::OpenRoles(const std::filesystem::path& home) {
+  if (config_.role_provider) {
+    AGORA_ASSIGN_OR_RETURN(SecretKey key, LoadRoleKey(home, config_.provider_key_file,
+                                                      config_.provider_password_file, "provider"));
+    provider_key_ = key;
+  }
+  return Status::Ok();
+}
+
+void Node::Impl::StartRoles() {
+  // The roles are clients of this node's RPC, on the loopback address
+  // whatever address the server listens on.
+  const std::string url = "http://127.0.0.1:" + std::to_string(rpc_->port());
+  if (provider_key_) {
+    roles::ProviderRoleOptions options;
+    options.node_url = url;
+    options.sources = config_.provider_sources;
+    options.threads = static_cast<int>(config_.provider_threads);
+    provider_ = std::make_unique<roles::ProviderRole>(std::move(options), *provider_key_, *blobs_);
+    provider_->Start();
+  }
+}
+
+void Node::Impl::StopRoles() {
+  if (provider_) provider_->Stop();
+}
+
+}  // namespace agora::node

@@ -1,0 +1,295 @@
+#include "node/roles/provider.h"
+
+#include <bit>
+#include <boost/json.hpp>
+#include <utility>
+
+#include "common/encoding.h"
+#include "common/log.h"
+#include "common/merkle.h"
+#include "common/proto_codec.h"
+#include "consensus/ledger/tx.h"
+#include "kernels/parallel.h"
+#include "node/rpc/blob_fetch.h"
+#include "node/rpc/client.h"
+#include "proto/tx.pb.h"
+#include "trainer/checkpoint.h"
+#include "trainer/data.h"
+#include "verify/task.h"
+
+namespace agora::node::roles {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A JSON-RPC answer's member, or an error naming it (the node's answers are
+// trusted to be well-formed, but a missing member must not crash the role).
+Result<const json::value*> Member(const json::value& v, std::string_view key) {
+  const json::value* m = v.is_object() ? v.as_object().if_contains(key) : nullptr;
+  if (m == nullptr) return Status::Internal("the node's answer lacks \"" + std::string(key) + "\"");
+  return m;
+}
+
+Result<uint64_t> U64Member(const json::value& v, std::string_view key) {
+  AGORA_ASSIGN_OR_RETURN(const json::value* m, Member(v, key));
+  if (m->is_uint64()) return m->as_uint64();
+  if (m->is_int64() && m->as_int64() >= 0) return static_cast<uint64_t>(m->as_int64());
+  return Status::Internal("\"" + std::string(key) + "\" is not a number");
+}
+
+Result<std::string> StringMember(const json::value& v, std::string_view key) {
+  AGORA_ASSIGN_OR_RETURN(const json::value* m, Member(v, key));
+  if (!m->is_string()) return Status::Internal("\"" + std::string(key) + "\" is not a string");
+  return std::string(m->as_string());
+}
+
+std::string TaskName(uint64_t job, uint32_t round, uint32_t worker) {
+  return std::to_string(job) + "/" + std::to_string(round) + "/" + std::to_string(worker);
+}
+
+// The job's spec exactly as the ledger holds it.
+Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {
+  AGORA_ASSIGN_OR_RETURN(json::value j, client.Call("job", json::object{{"id", job}}));
+  AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(j, "spec_pb"));
+  AGORA_ASSIGN_OR_RETURN(Bytes bytes, HexDecode(hex));
+  proto::JobSpec p;
+  AGORA_RETURN_IF_ERROR(DecodeStrict(bytes, 1 << 16, p));
+  return consensus::DecodeJobSpec(p);
+}
+
+// What the ledger says task (job, round, worker) is now: its status and
+// provider.
+struct TaskView {
+  std::string status;
+  std::string provider;
+  uint32_t attempts = 0;
+};
+
+Result<TaskView> FetchTask(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker) {
+  AGORA_ASSIGN_OR_RETURN(json::value answer,
+                         client.Call("tasks", json::object{{"id", job}, {"from_round", round}}));
+  AGORA_ASSIGN_OR_RETURN(const json::value* tasks, Member(answer, "tasks"));
+  if (tasks->is_array()) {
+    for (const json::value& t : tasks->as_array()) {
+      AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
+      AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
+      if (r != round || w != worker) continue;
+      TaskView view;
+      AGORA_ASSIGN_OR_RETURN(view.status, StringMember(t, "status"));
+      if (t.as_object().contains("provider")) {
+        AGORA_ASSIGN_OR_RETURN(view.provider, StringMember(t, "provider"));
+      }
+      AGORA_ASSIGN_OR_RETURN(uint64_t attempts, U64Member(t, "attempts"));
+      view.attempts = static_cast<uint32_t>(attempts);
+      return view;
+    }
+  }
+  return Status::NotFound("task " + TaskName(job, round, worker) + " is not on the ledger");
+}
+
+}  // namespace
+
+ProviderRole::ProviderRole(ProviderRoleOptions options, const SecretKey& key,
+                           storage::BlobStore& blobs)
+    : options_(std::move(options)),
+      key_(key),
+      blobs_(blobs),
+      address_(Address::FromPublicKey(key.public_key())) {}
+
+ProviderRole::~ProviderRole() { Stop(); }
+
+void ProviderRole::Start() {
+  if (options_.threads > 0) kernels::SetThreadCount(options_.threads);
+  spdlog::info("provider role: account {}, blobs served from this node's /blob",
+               address_.ToString());
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ProviderRole::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+ProviderProgress ProviderRole::progress() const {
+  std::lock_guard lock(progress_mu_);
+  return progress_;
+}
+
+void ProviderRole::SetCurrent(std::string current) {
+  std::lock_guard lock(progress_mu_);
+  progress_.current = std::move(current);
+}
+
+void ProviderRole::Fail(const Status& status) {
+  spdlog::warn("provider role: {}", status.ToString());
+  std::lock_guard lock(progress_mu_);
+  progress_.last_error = status.ToString();
+}
+
+void ProviderRole::Run() {
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      if (wake_.wait_for(lock, options_.poll_interval, [this] { return stop_; })) return;
+    }
+    if (Status polled = Poll(); !polled.ok()) Fail(polled);
+  }
+}
+
+Status ProviderRole::Poll() {
+  rpc::RpcClient client(options_.node_url);
+  AGORA_ASSIGN_OR_RETURN(json::value jobs,
+                         client.Call("jobs", json::object{{"status", "running"}}));
+  AGORA_ASSIGN_OR_RETURN(const json::value* list, Member(jobs, "jobs"));
+  if (!list->is_array()) return Status::Internal("\"jobs\" is not a list");
+  const std::string me = address_.ToString();
+  for (const json::value& j : list->as_array()) {
+    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(j, "id"));
+    AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(j, "round"));
+    AGORA_ASSIGN_OR_RETURN(json::value answer,
+                           client.Call("tasks", json::object{{"id", job}, {"from_round", round}}));
+    AGORA_ASSIGN_OR_RETURN(const json::value* tasks, Member(answer, "tasks"));
+    if (!tasks->is_array()) continue;
+    for (const json::value& t : tasks->as_array()) {
+      const json::value* provider = t.as_object().if_contains("provider");
+      if (provider == nullptr || !provider->is_string() || provider->as_string() != me) continue;
+      AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(t, "status"));
+      if (status != "assigned") continue;
+      AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
+      AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
+      AGORA_ASSIGN_OR_RETURN(uint64_t attempts, U64Member(t, "attempts"));
+      const TaskKey key{job, static_cast<uint32_t>(r), static_cast<uint32_t>(w),
+                        static_cast<uint32_t>(attempts)};
+      if (committed_.contains(key)) continue;  // sent; the ledger has not moved on yet
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) return Status::Ok();
+      }
+      const Status worked = Work(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w));
+      SetCurrent("");
+      if (!worked.ok()) {
+        Fail(Status(worked.code(),
+                    "task " + TaskName(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w)) +
+                        ": " + worked.message()));
+        continue;
+      }
+      committed_.insert(key);
+      std::lock_guard lock(progress_mu_);
+      ++progress_.tasks_committed;
+      progress_.last_error.clear();
+    }
+  }
+  return Status::Ok();
+}
+
+Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
+  const std::string name = TaskName(job, round, worker);
+  SetCurrent(name);
+  rpc::RpcClient client(options_.node_url);
+  AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
+  AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, verify::TrainConfigOf(spec));
+
+  std::vector<std::string> sources = {options_.node_url};
+  sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
+  rpc::BlobFetchOptions fetch;
+  fetch.bytes_max = blobs_.options().blob_bytes_max;
+
+  // The dataset.
+  AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, spec.dataset_hash, sources, fetch));
+  AGORA_ASSIGN_OR_RETURN(trainer::Corpus corpus,
+                         trainer::Corpus::Load(blobs_.PathOf(spec.dataset_hash)));
+
+  // The round's start: the seed's initialization, or the recorded checkpoint.
+  std::vector<float> round_params;
+  if (round == 0) {
+    round_params = trainer::TrainState::Fresh(config, spec.dataset_hash).params;
+  } else {
+    AGORA_ASSIGN_OR_RETURN(json::value rounds,
+                           client.Call("round_results", json::object{{"job", job}}));
+    AGORA_ASSIGN_OR_RETURN(const json::value* list, Member(rounds, "rounds"));
+    std::optional<Hash256> start;
+    for (const json::value& r : list->as_array()) {
+      AGORA_ASSIGN_OR_RETURN(uint64_t number, U64Member(r, "round"));
+      if (number != round) continue;
+      AGORA_ASSIGN_OR_RETURN(const json::value* starts, Member(r, "start_hashes"));
+      if (!starts->is_array() || starts->as_array().size() <= worker) break;
+      AGORA_ASSIGN_OR_RETURN(start, Hash256::FromHex(starts->as_array()[worker].as_string()));
+    }
+    if (!start)
+      return Status::FailedPrecondition("round " + std::to_string(round) +
+                                        " has no recorded start");
+    AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, *start, sources, fetch));
+    AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs_.Read(*start, blobs_.options().blob_bytes_max));
+    AGORA_ASSIGN_OR_RETURN(trainer::LoadedCheckpoint loaded, trainer::ParseCheckpoint(bytes));
+    round_params = std::move(loaded.state.params);
+  }
+
+  // Training, every checkpoint into the blob store for the validators.
+  spdlog::info("provider role: training task {} ({} inner steps, a checkpoint every {})", name,
+               spec.inner_steps, spec.checkpoint_interval);
+  Status stored;
+  AGORA_ASSIGN_OR_RETURN(
+      verify::TaskResult result,
+      verify::RunTask(spec, round, worker, round_params, corpus, options_.backend,
+                      [&](const trainer::TrainState& state, const Hash256& hash) {
+                        if (!stored.ok()) return;
+                        Result<Hash256> put = blobs_.Put(trainer::SerializeCheckpoint(state));
+                        if (!put.ok()) {
+                          stored = put.status();
+                        } else if (*put != hash) {
+                          stored = Status::Internal("a checkpoint stored under another name");
+                        }
+                      }));
+  AGORA_RETURN_IF_ERROR(stored);
+  AGORA_RETURN_IF_ERROR(blobs_.Put(result.delta).status());
+
+  // Still ours? A missed deadline gives the task to someone else.
+  AGORA_ASSIGN_OR_RETURN(TaskView now, FetchTask(client, job, round, worker));
+  if (now.status != "assigned" || now.provider != address_.ToString()) {
+    return Status::FailedPrecondition("the task is no longer assigned to this provider (" +
+                                      now.status + "); the work is dropped");
+  }
+
+  consensus::MsgCommitTask m;
+  m.job_id = job;
+  m.round = round;
+  m.worker = worker;
+  m.checkpoint_root = result.checkpoint_root;
+  m.delta_hash = result.delta_hash;
+  for (float loss : result.losses) m.losses.push_back(std::bit_cast<uint32_t>(loss));
+  m.start_proof = merkle::Prove(result.checkpoint_hashes, 0).siblings;
+
+  AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
+  AGORA_ASSIGN_OR_RETURN(std::string chain_id, StringMember(status, "chain_id"));
+  AGORA_ASSIGN_OR_RETURN(json::value account,
+                         client.Call("account", json::object{{"address", address_.ToString()}}));
+  AGORA_ASSIGN_OR_RETURN(uint64_t nonce, U64Member(account, "next_nonce"));
+  uint64_t fee = 0;
+  AGORA_ASSIGN_OR_RETURN(json::value params, client.Call("params"));
+  AGORA_ASSIGN_OR_RETURN(const json::value* plist, Member(params, "params"));
+  for (const json::value& p : plist->as_array()) {
+    if (p.at("name").as_string() == "bank.min_fee_uagr") fee = p.at("value").to_number<uint64_t>();
+  }
+  const Bytes raw = consensus::MakeTx(key_, chain_id, nonce, fee, m);
+  AGORA_ASSIGN_OR_RETURN(
+      json::value committed,
+      client.Call("tx_submit_wait", json::object{{"tx", Base64Encode(raw)}}, 40s));
+  AGORA_ASSIGN_OR_RETURN(uint64_t code, U64Member(committed, "code"));
+  if (code != 0) {
+    std::string why = committed.as_object().contains("log")
+                          ? std::string(committed.at("log").as_string())
+                          : "code " + std::to_string(code);
+    return Status::FailedPrecondition("CommitTask was refused: " + why);
+  }
+  spdlog::info("provider role: committed task {} (root {}, final loss {:.4f})", name,
+               result.checkpoint_root.ToHex(), result.losses.empty() ? 0.0 : result.losses.back());
+  return Status::Ok();
+}
+
+}  // namespace agora::node::roles

@@ -1,0 +1,101 @@
+// ProviderRole: the provider's worker inside agorad (docs/roles.md).
+//
+// It follows committed state through the node's own JSON-RPC, as any client
+// would, so it never touches the consensus thread's data: every poll it
+// looks for tasks assigned to its account that it has not committed yet,
+// and for each one
+//
+//   1. gets the job's exact spec (the `job` method's "spec_pb") and the
+//      dataset blob (from its own store, else from the configured sources);
+//   2. gets the round's start: for round 0 the seed's initialization, for a
+//      later round the checkpoint the ledger recorded for this worker,
+//      fetched by its hash (the fetch checks it);
+//   3. runs verify::RunTask on its own thread, storing every checkpoint and
+//      the int8 delta in the blob store, where validators fetch them;
+//   4. if the task is still its own, signs and submits CommitTask with the
+//      proof that checkpoint 0 is the recorded start, and waits for it to be
+//      committed.
+//
+// A failure (a blob nobody serves, a refused commit) is logged and shown in
+// progress(); the task is tried again at the next poll while it stays
+// assigned. Thread safety: Start and Stop from one thread; progress() from
+// any.
+#ifndef AGORA_NODE_ROLES_PROVIDER_H_
+#define AGORA_NODE_ROLES_PROVIDER_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "common/address.h"
+#include "common/keys.h"
+#include "common/status.h"
+#include "kernels/backend.h"
+#include "node/storage/blob_store.h"
+
+namespace agora::node::roles {
+
+struct ProviderRoleOptions {
+  std::string node_url;  // this node's RPC, "http://127.0.0.1:PORT"
+  // Other nodes' RPC URLs to fetch datasets and start checkpoints from; the
+  // node itself is always asked first.
+  std::vector<std::string> sources;
+  int threads = 0;  // kernel threads; 0 keeps the kernels' default
+  kernels::Backend backend = kernels::Backend::kCpu;
+  std::chrono::milliseconds poll_interval{300};
+};
+
+struct ProviderProgress {
+  uint64_t tasks_committed = 0;
+  std::string current;     // "job/round/worker" being trained, or empty
+  std::string last_error;  // the last failure, kept until a task succeeds
+};
+
+class ProviderRole {
+ public:
+  // `key` is the provider account's.
+  ProviderRole(ProviderRoleOptions options, const SecretKey& key, storage::BlobStore& blobs);
+  ~ProviderRole();  // Stop()
+  ProviderRole(const ProviderRole&) = delete;
+  ProviderRole& operator=(const ProviderRole&) = delete;
+
+  void Start();
+  // Asks the worker to stop and joins it; a task being trained finishes its
+  // current step first (RunTask has no cancellation), so this may wait for it.
+  void Stop();
+
+  ProviderProgress progress() const;
+  const Address& address() const { return address_; }
+
+ private:
+  using TaskKey =
+      std::tuple<uint64_t, uint32_t, uint32_t, uint32_t>;  // job, round, worker, attempts
+  void Run();
+  Status Poll();
+  Status Work(uint64_t job, uint32_t round, uint32_t worker);
+  void SetCurrent(std::string current);
+  void Fail(const Status& status);
+
+  const ProviderRoleOptions options_;
+  const SecretKey key_;
+  storage::BlobStore& blobs_;
+  const Address address_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mu_
+  mutable std::mutex progress_mu_;
+  ProviderProgress progress_;    // guarded by progress_mu_
+  std::set<TaskKey> committed_;  // worker thread only
+};
+
+}  // namespace agora::node::roles
+
+#endif  // AGORA_NODE_ROLES_PROVIDER_H_

@@ -1,0 +1,360 @@
+// GCC 12 with -fsanitize=address reports a false -Wmaybe-uninitialized in
+// Beast's HTTP response parser (see rpc_test.cc).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "node/rpc/blob_fetch.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <limits>
+#include <system_error>
+#include <utility>
+
+#include "common/file_util.h"
+#include "node/rpc/client.h"
+
+namespace agora::node::rpc {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kReadChunkBytes = 256 * 1024;
+constexpr uint32_t kHeaderBytesMax = 16 * 1024;
+
+uint64_t FileSizeOr0(const fs::path& path) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+// Parses "bytes START-END/TOTAL".
+bool ParseContentRange(std::string_view text, uint64_t* start, uint64_t* end, uint64_t* total) {
+  if (!text.starts_with("bytes ")) return false;
+  text.remove_prefix(6);
+  auto number = [&](uint64_t* out, char stop) {
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+    if (ec != std::errc() || ptr == text.data()) return false;
+    text.remove_prefix(static_cast<size_t>(ptr - text.data()));
+    if (stop == 0) return text.empty();
+    if (text.empty() || text.front() != stop) return false;
+    text.remove_prefix(1);
+    return true;
+  };
+  return number(start, '-') && number(end, '/') && number(total, 0);
+}
+
+// What one attempt at one source did.
+struct Transfer {
+  uint64_t received = 0;   // bytes written this attempt
+  uint64_t total = 0;      // the blob's size, once the source said it
+  bool from_zero = false;  // this source served every byte of the partial file
+};
+
+// Appends to `partial` what `url` serves of blob `hash`, asking for the bytes
+// after those already there. Ok when the source sent the rest in full.
+Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial,
+                 const BlobFetchOptions& options, Transfer* transfer) {
+  uint64_t have = FileSizeOr0(partial);
+  transfer->from_zero = have == 0;
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  beast::error_code ec;
+  // Runs one asynchronous step to its end (or to the stream's expiry).
+  auto run = [&]() {
+    io.restart();
+    io.run();
+  };
+
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
+  if (ec) return Status::Unavailable("cannot resolve " + url.host + ": " + ec.message());
+  stream.expires_after(options.connect_timeout);
+  stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  run();
+  if (ec) return Status::Unavailable("cannot connect: " + ec.message());
+
+  http::request<http::empty_body> request{http::verb::get, "/blob/" + hash.ToHex(), 11};
+  request.set(http::field::host, url.host);
+  request.set(http::field::user_agent, "agora-blob-fetch");
+  if (have > 0) request.set(http::field::range, "bytes=" + std::to_string(have) + "-");
+  stream.expires_after(options.idle_timeout);
+  http::async_write(stream, request, [&](beast::error_code e, size_t) { ec = e; });
+  run();
+  if (ec) return Status::Unavailable("cannot send the request: " + ec.message());
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.header_limit(kHeaderBytesMax);
+  parser.body_limit(options.bytes_max);
+  stream.expires_after(options.idle_timeout);
+  http::async_read_header(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+  run();
+  if (ec == beast::error::timeout) {
+    return Status::Unavailable("sent nothing for " + std::to_string(options.idle_timeout.count()) +
+                               " ms");
+  }
+  if (ec) return Status::Unavailable("no answer: " + ec.message());
+  const auto& header = parser.get();
+  const unsigned status = header.result_int();
+  if (status == 404) return Status::NotFound("does not have the blob");
+  int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+  if (status == 200) {
+    // The whole blob (the source ignored the range, or none was asked).
+    if (parser.content_length() && *parser.content_length() > options.bytes_max) {
+      return Status::ResourceExhausted("announces " + std::to_string(*parser.content_length()) +
+                                       " bytes, over the limit of " +
+                                       std::to_string(options.bytes_max));
+    }
+    transfer->total = parser.content_length().value_or(0);
+    flags |= O_TRUNC;
+    have = 0;
+    transfer->from_zero = true;
+  } else if (status == 206) {
+    uint64_t start = 0;
+    uint64_t end = 0;
+    uint64_t total = 0;
+    auto range = header.find(http::field::content_range);
+    if (range == header.end() ||
+        !ParseContentRange(std::string_view(range->value().data(), range->value().size()), &start,
+                           &end, &total) ||
+        start != have || end + 1 != total || total > options.bytes_max) {
+      return Status::Unavailable("answered the range request with a range not asked for");
+    }
+    transfer->total = total;
+  } else if (status == 416) {
+    // The partial file is as long as the blob or longer: it cannot be right.
+    fs::remove(partial, ec);
+    return Status::Unavailable("the partial file is longer than the blob; starting over");
+  } else {
+    return Status::Unavailable("HTTP " + std::to_string(status));
+  }
+
+  int fd = ::open(partial.c_str(), flags, 0600);
+  if (fd < 0) return ErrnoStatus("cannot open", partial, errno);
+  std::vector<uint8_t> chunk(kReadChunkBytes);
+  Status result;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    stream.expires_after(options.idle_timeout);
+    http::async_read_some(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+    run();
+    if (ec == http::error::need_buffer) ec = {};
+    const size_t got = chunk.size() - parser.get().body().size;
+    if (got > 0) {
+      result = WriteAll(fd, ByteSpan(chunk.data(), got), partial);
+      if (!result.ok()) break;
+      transfer->received += got;
+      have += got;
+      if (options.progress) options.progress(have, transfer->total);
+    }
+    if (ec) {
+      result = Status::Unavailable(ec == beast::error::timeout
+                                       ? "sent nothing for " +
+                                             std::to_string(options.idle_timeout.count()) + " ms"
+                                       : "transfer broke off: " + ec.message());
+      break;
+    }
+  }
+  if (::fsync(fd) != 0 && result.ok()) result = ErrnoStatus("cannot fsync", partial, errno);
+  ::close(fd);
+  if (!result.ok()) return result;
+  if (transfer->total == 0) transfer->total = have;
+  if (have != transfer->total) {
+    return Status::Unavailable("sent " + std::to_string(have) + " of " +
+                               std::to_string(transfer->total) + " bytes");
+  }
+  return Status::Ok();
+}
+
+// Fetches into `partial` until it holds bytes that hash to `hash`.
+Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sources,
+                      const fs::path& partial, const BlobFetchOptions& options,
+                      BlobFetchReport* report) {
+  report->resumed = FileSizeOr0(partial) > 0;
+  if (sources.empty()) {
+    return Status::InvalidArgument("no source to fetch blob " + hash.ToHex() + " from");
+  }
+  std::vector<std::pair<std::string, RpcUrl>> urls;
+  for (const std::string& source : sources) {
+    Result<RpcUrl> url = ParseRpcUrl(source);
+    if (url.ok()) {
+      urls.emplace_back(source, *url);
+    } else {
+      report->failures.push_back(source + ": " + url.status().message());
+    }
+  }
+  for (int round = 0; round < std::max(options.rounds, 1) && !urls.empty(); ++round) {
+    for (const auto& [source, url] : urls) {
+      Transfer transfer;
+      Status fetched = FetchFrom(url, hash, partial, options, &transfer);
+      report->bytes_received += transfer.received;
+      if (!fetched.ok()) {
+        report->failures.push_back(source + ": " + fetched.message());
+        continue;
+      }
+      Result<Hash256> actual = storage::HashFile(partial, options.bytes_max, &report->size);
+      if (actual.ok() && *actual == hash) {
+        report->source = source;
+        return Status::Ok();
+      }
+      std::error_code ec;
+      fs::remove(partial, ec);  // wrong bytes are never resumed from
+      if (transfer.from_zero) {
+        report->liars.push_back(source);
+        report->failures.push_back(source + ": served bytes that do not hash to the blob's name");
+      } else {
+        report->failures.push_back(source +
+                                   ": the resumed transfer does not hash to the blob's name; "
+                                   "starting over");
+      }
+    }
+  }
+  std::string message = "cannot fetch blob " + hash.ToHex() + " from any of " +
+                        std::to_string(sources.size()) + " source(s): ";
+  for (size_t i = 0; i < report->failures.size(); ++i) {
+    message += (i == 0 ? "" : "; ") + report->failures[i];
+  }
+  return Status::Unavailable(message);
+}
+
+// One request on a fresh connection, with a deadline for the whole exchange.
+template <class RequestBody>
+Result<http::response<http::string_body>> Exchange(const RpcUrl& url,
+                                                   http::request<RequestBody>& request,
+                                                   std::chrono::milliseconds timeout, bool head) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  beast::error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
+  if (ec) return Status::Unavailable("cannot resolve " + url.host + ": " + ec.message());
+  const std::string where = url.ToString();
+  stream.expires_after(timeout);
+  stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+  io.run();
+  if (ec) {
+    return Status::Unavailable("cannot connect to " + where + " (" + ec.message() +
+                               "); is agorad running there?");
+  }
+  request.set(http::field::host, url.host);
+  request.set(http::field::user_agent, "agora-blob");
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(1 << 20);
+  parser.skip(head);
+  http::async_write(stream, request, [&](beast::error_code e, size_t) {
+    ec = e;
+    if (ec) return;
+    http::async_read(stream, buffer, parser, [&](beast::error_code e2, size_t) { ec = e2; });
+  });
+  io.restart();
+  io.run();
+  if (ec == beast::error::timeout) {
+    return Status::Unavailable("no answer from " + where + " within " +
+                               std::to_string(timeout.count()) + " ms");
+  }
+  if (ec) return Status::Unavailable("the exchange with " + where + " failed: " + ec.message());
+  return parser.release();
+}
+
+}  // namespace
+
+Result<uint64_t> BlobSizeAt(std::string_view node, const Hash256& hash,
+                            std::chrono::milliseconds timeout) {
+  AGORA_ASSIGN_OR_RETURN(RpcUrl url, ParseRpcUrl(node));
+  http::request<http::empty_body> request{http::verb::head, "/blob/" + hash.ToHex(), 11};
+  AGORA_ASSIGN_OR_RETURN(auto response, Exchange(url, request, timeout, /*head=*/true));
+  if (response.result() == http::status::not_found) {
+    return Status::NotFound(url.ToString() + " holds no blob " + hash.ToHex());
+  }
+  if (response.result() != http::status::ok || !response.has_content_length()) {
+    return Status::Unavailable("HEAD /blob at " + url.ToString() + " answered HTTP " +
+                               std::to_string(response.result_int()));
+  }
+  uint64_t size = 0;
+  const auto text = response[http::field::content_length];
+  std::from_chars(text.data(), text.data() + text.size(), size);
+  return size;
+}
+
+Result<BlobUploadReport> UploadBlob(std::string_view node, const fs::path& file,
+                                    std::chrono::milliseconds timeout) {
+  AGORA_ASSIGN_OR_RETURN(RpcUrl url, ParseRpcUrl(node));
+  BlobUploadReport report;
+  AGORA_ASSIGN_OR_RETURN(
+      report.hash, storage::HashFile(file, std::numeric_limits<uint64_t>::max(), &report.size));
+  Result<uint64_t> held = BlobSizeAt(node, report.hash, timeout);
+  if (held.ok()) {
+    report.already_held = true;
+    return report;
+  }
+  if (held.status().code() != StatusCode::kNotFound) return held.status();
+  http::request<http::file_body> request{http::verb::post, "/blob?hash=" + report.hash.ToHex(), 11};
+  beast::error_code ec;
+  request.body().open(file.c_str(), beast::file_mode::scan, ec);
+  if (ec) return Status::IoError("cannot open '" + file.string() + "': " + ec.message());
+  request.set(http::field::content_type, "application/octet-stream");
+  request.prepare_payload();
+  const auto allowance = timeout + std::chrono::milliseconds(report.size >> 10 /* ~1 s per MiB */);
+  AGORA_ASSIGN_OR_RETURN(auto response, Exchange(url, request, allowance, /*head=*/false));
+  if (response.result() != http::status::ok) {
+    std::string reason = response.body();
+    while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+    return Status::FailedPrecondition(url.ToString() + " refused the blob (HTTP " +
+                                      std::to_string(response.result_int()) + "): " + reason);
+  }
+  return report;
+}
+
+Status FetchBlob(BlobStore& store, const Hash256& hash, const std::vector<std::string>& sources,
+                 const BlobFetchOptions& options, BlobFetchReport* report) {
+  BlobFetchReport local;
+  BlobFetchReport& out = report != nullptr ? *report : local;
+  out = {};
+  if (Result<uint64_t> size = store.Size(hash); size.ok()) {
+    out.already_held = true;
+    out.size = *size;
+    return Status::Ok();
+  }
+  BlobFetchOptions bounded = options;
+  bounded.bytes_max = std::min(options.bytes_max, store.options().blob_bytes_max);
+  const fs::path partial = store.PartialPath(hash);
+  AGORA_RETURN_IF_ERROR(FetchToPartial(hash, sources, partial, bounded, &out));
+  return store.Adopt(partial, hash).status();
+}
+
+Status FetchBlobToFile(const Hash256& hash, const std::vector<std::string>& sources,
+                       const fs::path& out_path, const BlobFetchOptions& options,
+                       BlobFetchReport* report) {
+  BlobFetchReport local;
+  BlobFetchReport& out = report != nullptr ? *report : local;
+  out = {};
+  fs::path partial = out_path;
+  partial += ".part";
+  AGORA_RETURN_IF_ERROR(FetchToPartial(hash, sources, partial, options, &out));
+  std::error_code ec;
+  fs::rename(partial, out_path, ec);
+  if (ec) {
+    return Status::IoError("cannot move the fetched blob to '" + out_path.string() +
+                           "': " + ec.message());
+  }
+  const fs::path dir = out_path.parent_path().empty() ? fs::path(".") : out_path.parent_path();
+  return SyncDirectory(dir);
+}
+
+}  // namespace agora::node::rpc

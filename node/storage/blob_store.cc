@@ -1,0 +1,358 @@
+#include "node/storage/blob_store.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "common/file_util.h"
+#include "common/sodium.h"
+
+namespace agora::node::storage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+constexpr mode_t kBlobMode = 0644;  // blobs are public: peers fetch them
+
+std::string MiB(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+// Closes a descriptor on every path out of a scope.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now and reports a failure (a write-back error shows up here).
+  int Close() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+Status SyncFile(const fs::path& file) {
+  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("cannot open", file, errno);
+  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync", file, errno);
+  return Status::Ok();
+}
+
+std::optional<Hash256> HashFromName(const std::string& name) {
+  if (name.size() != 2 * Hash256::kSize) return std::nullopt;
+  auto hash = Hash256::FromHex(name);
+  if (!hash.ok()) return std::nullopt;
+  return *hash;
+}
+
+}  // namespace
+
+Result<Hash256> HashFile(const fs::path& file, uint64_t bytes_max, uint64_t* size) {
+  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("cannot open", file, errno);
+  Blake2b256Hasher hasher;
+  std::vector<uint8_t> buffer(kChunkBytes);
+  uint64_t total = 0;
+  while (true) {
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot read", file, errno);
+    }
+    if (n == 0) break;
+    total += static_cast<uint64_t>(n);
+    if (total > bytes_max) {
+      return Status::ResourceExhausted("'" + file.string() + "' is larger than the blob limit of " +
+                                       std::to_string(bytes_max) + " bytes");
+    }
+    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(n)));
+  }
+  if (size != nullptr) *size = total;
+  return hasher.Finish();
+}
+
+BlobStore::BlobStore(fs::path dir, BlobStoreOptions options)
+    : dir_(std::move(dir)), options_(options) {}
+
+Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& dir, BlobStoreOptions options) {
+  if (options.blob_bytes_max == 0 || options.quota_bytes < options.blob_bytes_max) {
+    return Status::InvalidArgument(
+        "blob store limits: blob_bytes_max must be > 0 and at most quota_bytes (got " +
+        std::to_string(options.blob_bytes_max) + " and " + std::to_string(options.quota_bytes) +
+        ")");
+  }
+  std::error_code ec;
+  for (const fs::path& sub : {dir, dir / "tmp", dir / "partial"}) {
+    fs::create_directories(sub, ec);
+    if (ec) return Status::IoError("cannot create '" + sub.string() + "': " + ec.message());
+  }
+  // Writes in progress when the process died: never renamed, never used.
+  for (const auto& entry : fs::directory_iterator(dir / "tmp", ec))
+    fs::remove_all(entry.path(), ec);
+  if (ec) return Status::IoError("cannot empty '" + (dir / "tmp").string() + "': " + ec.message());
+
+  std::unique_ptr<BlobStore> store(new BlobStore(dir, options));
+  for (const auto& fan : fs::directory_iterator(dir, ec)) {
+    const std::string fan_name = fan.path().filename().string();
+    if (!fan.is_directory() || fan_name.size() != 2) continue;
+    for (const auto& entry : fs::directory_iterator(fan.path(), ec)) {
+      std::optional<Hash256> hash = HashFromName(entry.path().filename().string());
+      if (!hash || !entry.is_regular_file() || hash->ToHex().substr(0, 2) != fan_name) continue;
+      const uint64_t size = entry.file_size(ec);
+      if (ec) continue;
+      store->sizes_[*hash] = size;
+      store->used_bytes_ += size;
+    }
+  }
+  if (ec) return Status::IoError("cannot list '" + dir.string() + "': " + ec.message());
+  return store;
+}
+
+fs::path BlobStore::PathOf(const Hash256& hash) const {
+  const std::string hex = hash.ToHex();
+  return dir_ / hex.substr(0, 2) / hex;
+}
+
+fs::path BlobStore::PartialPath(const Hash256& hash) const {
+  return dir_ / "partial" / hash.ToHex();
+}
+
+fs::path BlobStore::NewTempPath() {
+  EnsureSodium();
+  uint64_t n;
+  {
+    std::lock_guard lock(mu_);
+    n = next_temp_++;
+  }
+  return dir_ / "tmp" /
+         (std::to_string(::getpid()) + "-" + std::to_string(n) + "-" +
+          std::to_string(randombytes_random()));
+}
+
+Status BlobStore::LimitError(uint64_t size) const {
+  if (size > options_.blob_bytes_max) {
+    return Status::ResourceExhausted(
+        "blob of " + std::to_string(size) + " bytes is over this node's limit of " +
+        std::to_string(options_.blob_bytes_max) +
+        " bytes per blob; raise [blobs] blob_bytes_max in config.toml if it should be kept");
+  }
+  if (used_bytes_ + size > options_.quota_bytes) {
+    return Status::ResourceExhausted(
+        "blob store is full: " + MiB(used_bytes_) + " of its " + MiB(options_.quota_bytes) +
+        " quota used and " + MiB(size) +
+        " more asked; run `agora blob gc`, or raise [blobs] quota_bytes in config.toml");
+  }
+  return Status::Ok();
+}
+
+Status BlobStore::CheckRoom(uint64_t bytes) const {
+  std::lock_guard lock(mu_);
+  return LimitError(bytes);
+}
+
+Result<Hash256> BlobStore::Put(ByteSpan data) {
+  const Hash256 hash = Blake2b256(data);
+  {
+    std::lock_guard lock(mu_);
+    if (sizes_.contains(hash)) return hash;
+    AGORA_RETURN_IF_ERROR(LimitError(data.size()));
+  }
+  const fs::path temp = NewTempPath();
+  {
+    Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kBlobMode));
+    if (fd.get() < 0) return ErrnoStatus("cannot create", temp, errno);
+    Status written = WriteAll(fd.get(), data, temp);
+    if (written.ok() && fd.Close() != 0) written = ErrnoStatus("cannot close", temp, errno);
+    if (!written.ok()) {
+      ::unlink(temp.c_str());
+      return written;
+    }
+  }
+  return Adopt(temp, hash);
+}
+
+Result<Hash256> BlobStore::Adopt(const fs::path& file, const std::optional<Hash256>& expected) {
+  uint64_t size = 0;
+  Result<Hash256> hashed = HashFile(file, options_.blob_bytes_max, &size);
+  Status synced = hashed.ok() ? SyncFile(file) : Status::Ok();
+  auto fail = [&](Status status) -> Result<Hash256> {
+    ::unlink(file.c_str());
+    return status;
+  };
+  if (!hashed.ok()) return fail(hashed.status());
+  if (!synced.ok()) return fail(synced);
+  const Hash256 hash = *hashed;
+  if (expected && *expected != hash) {
+    return fail(Status::Corruption("blob content hashes to " + hash.ToHex() + ", not to " +
+                                   expected->ToHex() + " as named; it was not kept"));
+  }
+  std::lock_guard lock(mu_);
+  if (sizes_.contains(hash)) {  // already kept: the copy is not needed
+    ::unlink(file.c_str());
+    return hash;
+  }
+  if (Status room = LimitError(size); !room.ok()) return fail(room);
+  const fs::path target = PathOf(hash);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec)
+    return fail(
+        Status::IoError("cannot create '" + target.parent_path().string() + "': " + ec.message()));
+  ::chmod(file.c_str(), kBlobMode);  // a partial fetch is created 0600; best effort
+  if (::rename(file.c_str(), target.c_str()) != 0) {
+    return fail(ErrnoStatus("cannot move blob into place at", target, errno));
+  }
+  if (Status dir_synced = SyncDirectory(target.parent_path()); !dir_synced.ok()) {
+    ::unlink(target.c_str());
+    return dir_synced;
+  }
+  sizes_[hash] = size;
+  used_bytes_ += size;
+  return hash;
+}
+
+Result<Hash256> BlobStore::Import(const fs::path& file) {
+  const fs::path temp = NewTempPath();
+  std::error_code ec;
+  fs::copy_file(file, temp, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    return Status::IoError("cannot copy '" + file.string() +
+                           "' into the blob store: " + std::error_code(ec).message());
+  }
+  return Adopt(temp);
+}
+
+bool BlobStore::Has(const Hash256& hash) const {
+  std::lock_guard lock(mu_);
+  return sizes_.contains(hash);
+}
+
+Result<uint64_t> BlobStore::Size(const Hash256& hash) const {
+  std::lock_guard lock(mu_);
+  auto it = sizes_.find(hash);
+  if (it == sizes_.end()) return Status::NotFound("no blob " + hash.ToHex() + " in this store");
+  return it->second;
+}
+
+Result<Bytes> BlobStore::ReadRange(const Hash256& hash, uint64_t offset, uint64_t length) const {
+  AGORA_ASSIGN_OR_RETURN(uint64_t size, Size(hash));
+  if (offset > size || length > size - offset) {
+    return Status::OutOfRange("bytes " + std::to_string(offset) + "+" + std::to_string(length) +
+                              " are past the end of blob " + hash.ToHex() + " (" +
+                              std::to_string(size) + " bytes)");
+  }
+  const fs::path path = PathOf(hash);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("cannot open blob", path, errno);
+  Bytes out(length);
+  uint64_t done = 0;
+  while (done < length) {
+    ssize_t n =
+        ::pread(fd.get(), out.data() + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("cannot read blob", path, errno);
+    if (n == 0) {
+      return Status::Corruption("blob " + hash.ToHex() + " is shorter on disk than indexed");
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  return out;
+}
+
+Result<Bytes> BlobStore::Read(const Hash256& hash, uint64_t bytes_max) const {
+  AGORA_ASSIGN_OR_RETURN(uint64_t size, Size(hash));
+  if (size > bytes_max) {
+    return Status::ResourceExhausted("blob " + hash.ToHex() + " has " + std::to_string(size) +
+                                     " bytes, more than the " + std::to_string(bytes_max) +
+                                     " this reader takes");
+  }
+  return ReadRange(hash, 0, size);
+}
+
+Status BlobStore::Verify(const Hash256& hash) {
+  AGORA_RETURN_IF_ERROR(Size(hash).status());
+  Result<Hash256> actual = HashFile(PathOf(hash), options_.blob_bytes_max);
+  if (actual.ok() && *actual == hash) return Status::Ok();
+  AGORA_RETURN_IF_ERROR(Remove(hash));
+  return Status::Corruption(
+      "blob " + hash.ToHex() + " was damaged on disk (" +
+      (actual.ok() ? "it hashes to " + actual->ToHex() : actual.status().ToString()) +
+      ") and has been removed; fetch it again");
+}
+
+Status BlobStore::Remove(const Hash256& hash) {
+  std::lock_guard lock(mu_);
+  auto it = sizes_.find(hash);
+  if (it == sizes_.end()) return Status::NotFound("no blob " + hash.ToHex() + " in this store");
+  const fs::path path = PathOf(hash);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus("cannot remove blob", path, errno);
+  }
+  used_bytes_ -= it->second;
+  sizes_.erase(it);
+  return Status::Ok();
+}
+
+BlobGcReport BlobStore::Collect(const std::function<bool(const Hash256&)>& live,
+                                std::chrono::seconds grace) {
+  const auto cutoff = fs::file_time_type::clock::now() - grace;
+  std::error_code ec;
+  auto old_enough = [&](const fs::path& path) {
+    std::error_code time_ec;
+    const auto written = fs::last_write_time(path, time_ec);
+    return !time_ec && written <= cutoff;
+  };
+  BlobGcReport report;
+  // `live` may read the ledger: it runs without the lock.
+  for (const BlobInfo& blob : List()) {
+    if (live(blob.hash) || !old_enough(PathOf(blob.hash))) {
+      ++report.kept_blobs;
+      report.kept_bytes += blob.size;
+      continue;
+    }
+    if (Remove(blob.hash).ok()) {
+      ++report.removed_blobs;
+      report.removed_bytes += blob.size;
+    }
+  }
+  for (const auto& entry : fs::directory_iterator(dir_ / "partial", ec)) {
+    if (old_enough(entry.path()) && fs::remove(entry.path(), ec)) ++report.removed_partials;
+  }
+  return report;
+}
+
+std::vector<BlobInfo> BlobStore::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<BlobInfo> out;
+  out.reserve(sizes_.size());
+  for (const auto& [hash, size] : sizes_) out.push_back({hash, size});
+  return out;
+}
+
+uint64_t BlobStore::used_bytes() const {
+  std::lock_guard lock(mu_);
+  return used_bytes_;
+}
+
+uint64_t BlobStore::blob_count() const {
+  std::lock_guard lock(mu_);
+  return sizes_.size();
+}
+
+}  // namespace agora::node::storage

@@ -1,0 +1,139 @@
+// BlobStore: the node's content-addressed files (datasets, checkpoints,
+// pseudo-gradients, models), each named by the BLAKE2b-256 of all its bytes.
+//
+//   <dir>/<first 2 hex digits>/<64 hex digits>   a blob
+//   <dir>/tmp/                                   writes in progress; emptied by Open
+//   <dir>/partial/<64 hex digits>                an interrupted fetch (BlobFetcher
+//                                                resumes it); kept across restarts
+//
+// A blob enters the store only whole: it is written under tmp/, hashed,
+// fsynced and renamed into place, and the directory is fsynced, so after a
+// crash a name either holds its full content or does not exist. Two limits
+// bound what untrusted peers and clients can make a node keep: the size of
+// one blob and the total bytes of all blobs (the quota). Collect removes the
+// blobs nothing live needs, after a grace period that protects blobs just
+// uploaded for a job not yet posted.
+//
+// docs/blobs.md describes the store, the HTTP endpoints and the fetcher.
+//
+// Thread safety: thread-safe. Several threads may put, read and collect at
+// once; a blob being read while Collect removes it stays readable through a
+// file opened before the removal.
+#ifndef AGORA_NODE_STORAGE_BLOB_STORE_H_
+#define AGORA_NODE_STORAGE_BLOB_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/hash.h"
+#include "common/status.h"
+
+namespace agora::node::storage {
+
+struct BlobStoreOptions {
+  uint64_t blob_bytes_max = uint64_t{4} << 30;  // one blob (a small model's checkpoint is ~MBs)
+  uint64_t quota_bytes = uint64_t{64} << 30;    // all blobs together
+};
+
+struct BlobInfo {
+  Hash256 hash;
+  uint64_t size = 0;
+};
+
+struct BlobGcReport {
+  uint64_t removed_blobs = 0;
+  uint64_t removed_bytes = 0;
+  uint64_t kept_blobs = 0;
+  uint64_t kept_bytes = 0;
+  uint64_t removed_partials = 0;  // abandoned fetches past the grace period
+};
+
+class BlobStore {
+ public:
+  // Creates `dir` if needed, empties tmp/ and indexes the blobs present
+  // (their sizes; contents are checked by whoever fetches them). A file
+  // whose name is not a hash is left alone and not counted.
+  static Result<std::unique_ptr<BlobStore>> Open(const std::filesystem::path& dir,
+                                                 BlobStoreOptions options = {});
+
+  BlobStore(const BlobStore&) = delete;
+  BlobStore& operator=(const BlobStore&) = delete;
+
+  // Stores `data` under its hash and returns the hash. Storing a blob already
+  // present is a no-op. ResourceExhausted over the size limit or the quota,
+  // with what to change; IoError (the disk is full, ...) leaves nothing behind.
+  Result<Hash256> Put(ByteSpan data);
+
+  // Moves a finished file into the store: hashes it, refuses it if
+  // `expected` is given and differs (Corruption) or if it breaks a limit,
+  // fsyncs and renames it into place. The file is gone afterwards whatever
+  // the outcome (a file that fails its hash must not be used). `file` must be
+  // on the store's filesystem: a NewTempPath() or a PartialPath().
+  Result<Hash256> Adopt(const std::filesystem::path& file,
+                        const std::optional<Hash256>& expected = std::nullopt);
+
+  // Copies a file from anywhere into the store (the CLI's `blob put` on the
+  // node's own machine, tests).
+  Result<Hash256> Import(const std::filesystem::path& file);
+
+  // A fresh path under tmp/ for a write in progress, removed by the next Open.
+  std::filesystem::path NewTempPath();
+  // Where an interrupted fetch of `hash` keeps its bytes.
+  std::filesystem::path PartialPath(const Hash256& hash) const;
+  // Where the blob lives (it may not exist).
+  std::filesystem::path PathOf(const Hash256& hash) const;
+
+  bool Has(const Hash256& hash) const;
+  // NotFound (with the hash) when absent.
+  Result<uint64_t> Size(const Hash256& hash) const;
+  // The whole blob; ResourceExhausted if it is larger than `bytes_max`.
+  Result<Bytes> Read(const Hash256& hash, uint64_t bytes_max) const;
+  // `length` bytes from `offset`; OutOfRange past the end.
+  Result<Bytes> ReadRange(const Hash256& hash, uint64_t offset, uint64_t length) const;
+  // Reads the blob back and checks that it hashes to its name; Corruption if
+  // not (the file is then removed, so a peer is never served damaged bytes).
+  Status Verify(const Hash256& hash);
+  Status Remove(const Hash256& hash);
+
+  // Removes every blob for which `live` returns false and whose file is
+  // older than `grace`, and partial fetches untouched for `grace`.
+  BlobGcReport Collect(const std::function<bool(const Hash256&)>& live, std::chrono::seconds grace);
+
+  // Whether `bytes` more would fit under the quota now; ResourceExhausted
+  // saying how full the store is when not.
+  Status CheckRoom(uint64_t bytes) const;
+
+  std::vector<BlobInfo> List() const;
+  uint64_t used_bytes() const;
+  uint64_t blob_count() const;
+  const BlobStoreOptions& options() const { return options_; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  BlobStore(std::filesystem::path dir, BlobStoreOptions options);
+  Status LimitError(uint64_t size) const;  // REQUIRES: mu_ held
+
+  const std::filesystem::path dir_;
+  const BlobStoreOptions options_;
+  mutable std::mutex mu_;
+  std::map<Hash256, uint64_t> sizes_;  // guarded by mu_
+  uint64_t used_bytes_ = 0;            // guarded by mu_
+  uint64_t next_temp_ = 0;             // guarded by mu_
+};
+
+// BLAKE2b-256 of a file's bytes, read in pieces; ResourceExhausted past
+// `bytes_max`. Sets *size when given.
+Result<Hash256> HashFile(const std::filesystem::path& file, uint64_t bytes_max,
+                         uint64_t* size = nullptr);
+
+}  // namespace agora::node::storage
+
+#endif  // AGORA_NODE_STORAGE_BLOB_STORE_H_

@@ -1,0 +1,585 @@
+// Tests of the blob store (files on disk under a temporary directory), the
+// blob endpoints of a real RPC server on 127.0.0.1:0 and the fetcher, which
+// talks to such servers and to raw sockets that hang, break off or lie.
+// GCC 12 with -fsanitize=address reports a false -Wmaybe-uninitialized in
+// Beast's HTTP response parser (see rpc_test.cc).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/file_util.h"
+#include "common/hash.h"
+#include "node/rpc/blob_fetch.h"
+#include "node/rpc/byte_range.h"
+#include "node/rpc/server.h"
+#include "node/storage/blob_store.h"
+#include "tests/test_util.h"
+#include "trainer/checkpoint.h"
+#include "trainer/train_state.h"
+
+namespace agora::node {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+using rpc::ByteRange;
+using storage::BlobStore;
+using storage::BlobStoreOptions;
+using namespace std::chrono_literals;
+
+Bytes Pattern(size_t n, uint8_t salt) {
+  Bytes out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>((i * 131 + salt) ^ (i >> 8));
+  return out;
+}
+
+std::unique_ptr<BlobStore> OpenStore(const fs::path& dir, BlobStoreOptions options = {}) {
+  auto store = BlobStore::Open(dir, options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+// ---------------------------------------------------------------- the store
+
+TEST(BlobStoreTest, StoresUnderTheHashOfTheBytesAndReadsBack) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  const Bytes data = Pattern(100'000, 1);
+  auto hash = store->Put(data);
+  ASSERT_TRUE(hash.ok()) << hash.status().ToString();
+  EXPECT_EQ(*hash, Blake2b256(data));
+  EXPECT_TRUE(store->Has(*hash));
+  EXPECT_EQ(*store->Size(*hash), data.size());
+  EXPECT_EQ(*store->Read(*hash, data.size()), data);
+  auto part = store->ReadRange(*hash, 99'990, 10);
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(*part, Bytes(data.begin() + 99'990, data.end()));
+  EXPECT_EQ(store->ReadRange(*hash, 99'995, 10).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(store->Read(*hash, data.size() - 1).status().code(), StatusCode::kResourceExhausted);
+  // The file is where the layout says, with exactly the bytes.
+  EXPECT_EQ(ReadFile(dir.path() / hash->ToHex().substr(0, 2) / hash->ToHex(), 1 << 20).value(),
+            std::string(data.begin(), data.end()));
+  // Storing it again changes nothing.
+  ASSERT_TRUE(store->Put(data).ok());
+  EXPECT_EQ(store->used_bytes(), data.size());
+  EXPECT_EQ(store->blob_count(), 1u);
+  EXPECT_EQ(store->Size(Blake2b256("absent")).status().code(), StatusCode::kNotFound);
+}
+
+TEST(BlobStoreTest, LimitsRefuseWithoutKeepingAnything) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path(), {.blob_bytes_max = 1000, .quota_bytes = 2500});
+  auto too_big = store->Put(Pattern(1001, 2));
+  EXPECT_EQ(too_big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(too_big.status().message().find("blob_bytes_max"), std::string::npos);
+  ASSERT_TRUE(store->Put(Pattern(1000, 3)).ok());
+  ASSERT_TRUE(store->Put(Pattern(1000, 4)).ok());
+  auto full = store->Put(Pattern(600, 5));
+  EXPECT_EQ(full.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(full.status().message().find("agora blob gc"), std::string::npos);
+  EXPECT_EQ(store->used_bytes(), 2000u);
+  EXPECT_EQ(store->blob_count(), 2u);
+  EXPECT_TRUE(fs::is_empty(dir.path() / "tmp"));
+  EXPECT_TRUE(store->Put(Pattern(500, 6)).ok());  // what fits still goes in
+  EXPECT_EQ(BlobStore::Open(dir.path(), {.blob_bytes_max = 10, .quota_bytes = 5}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(BlobStoreTest, AdoptRefusesAFileThatIsNotWhatItIsNamed) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  const fs::path temp = store->NewTempPath();
+  testing::WriteTextFile(temp, "not the blob you asked for");
+  auto adopted = store->Adopt(temp, Blake2b256("the blob you asked for"));
+  EXPECT_EQ(adopted.status().code(), StatusCode::kCorruption);
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_EQ(store->blob_count(), 0u);
+  // Named rightly, it goes in.
+  const fs::path again = store->NewTempPath();
+  testing::WriteTextFile(again, "the blob you asked for");
+  EXPECT_EQ(*store->Adopt(again, Blake2b256("the blob you asked for")),
+            Blake2b256("the blob you asked for"));
+}
+
+TEST(BlobStoreTest, ReopenIndexesBlobsAndDropsUnfinishedWrites) {
+  testing::TempDir dir;
+  Hash256 kept;
+  {
+    auto store = OpenStore(dir.path());
+    kept = *store->Put(Pattern(4096, 7));
+    // A write the process died in the middle of, and a stray file.
+    testing::WriteTextFile(store->NewTempPath(), "half a blo");
+    fs::create_directories(dir.path() / "ab");
+    testing::WriteTextFile(dir.path() / "ab" / "README", "not a blob");
+  }
+  auto store = OpenStore(dir.path());
+  EXPECT_TRUE(store->Has(kept));
+  EXPECT_EQ(store->blob_count(), 1u);
+  EXPECT_EQ(store->used_bytes(), 4096u);
+  EXPECT_TRUE(fs::is_empty(dir.path() / "tmp"));
+}
+
+TEST(BlobStoreTest, VerifyRemovesABlobDamagedOnDisk) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  const Hash256 hash = *store->Put(Pattern(5000, 8));
+  EXPECT_TRUE(store->Verify(hash).ok());
+  Bytes damaged = Pattern(5000, 8);
+  damaged[77] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(store->PathOf(hash), damaged, 0644).ok());
+  const Status verified = store->Verify(hash);
+  EXPECT_EQ(verified.code(), StatusCode::kCorruption);
+  EXPECT_FALSE(store->Has(hash));
+  EXPECT_FALSE(fs::exists(store->PathOf(hash)));
+  EXPECT_EQ(store->used_bytes(), 0u);
+}
+
+TEST(BlobStoreTest, CollectRemovesOnlyWhatNothingNeedsAfterTheGracePeriod) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  const Hash256 live = *store->Put(Pattern(100, 9));
+  const Hash256 dead = *store->Put(Pattern(200, 10));
+  testing::WriteTextFile(store->PartialPath(Blake2b256("abandoned")), "partial");
+  auto is_live = [&](const Hash256& h) { return h == live; };
+  // Within the grace period nothing goes: the dead blob may be a dataset
+  // uploaded for a job about to be posted.
+  storage::BlobGcReport young = store->Collect(is_live, 3600s);
+  EXPECT_EQ(young.removed_blobs, 0u);
+  EXPECT_EQ(young.kept_blobs, 2u);
+  EXPECT_EQ(young.removed_partials, 0u);
+  storage::BlobGcReport old = store->Collect(is_live, 0s);
+  EXPECT_EQ(old.removed_blobs, 1u);
+  EXPECT_EQ(old.removed_bytes, 200u);
+  EXPECT_EQ(old.kept_bytes, 100u);
+  EXPECT_EQ(old.removed_partials, 1u);
+  EXPECT_TRUE(store->Has(live));
+  EXPECT_FALSE(store->Has(dead));
+  EXPECT_FALSE(fs::exists(store->PathOf(dead)));
+  EXPECT_EQ(store->used_bytes(), 100u);
+}
+
+TEST(BlobStoreTest, ACheckpointIsStoredUnderItsCommittedHash) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  trainer::TrainConfig config;
+  config.model = {.vocab = 256, .context = 16, .layers = 2, .heads = 2, .width = 16};
+  config.batch = 2;
+  config.optimizer.warmup_steps = 2;
+  config.optimizer.total_steps = 20;
+  const trainer::TrainState state = trainer::TrainState::Fresh(config, Blake2b256("corpus"));
+  auto hash = store->Put(trainer::SerializeCheckpoint(state));
+  ASSERT_TRUE(hash.ok()) << hash.status().ToString();
+  EXPECT_EQ(*hash, trainer::CheckpointHash(state));
+  auto loaded = trainer::ParseCheckpoint(*store->Read(*hash, 1 << 30));
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->hash, *hash);
+}
+
+// ------------------------------------------------------------------- ranges
+
+TEST(ByteRangeTest, ParsesTheSingleRangeForms) {
+  using K = ByteRange::Kind;
+  auto check = [](std::string_view header, uint64_t size, K kind, uint64_t offset,
+                  uint64_t length) {
+    const ByteRange r = rpc::ParseByteRange(header, size);
+    EXPECT_EQ(r.kind, kind) << header;
+    EXPECT_EQ(r.offset, offset) << header;
+    EXPECT_EQ(r.length, length) << header;
+  };
+  check("bytes=0-9", 100, K::kPart, 0, 10);
+  check("bytes=90-", 100, K::kPart, 90, 10);
+  check("bytes=90-1000", 100, K::kPart, 90, 10);  // the end is cut to the last byte
+  check("bytes=-5", 100, K::kPart, 95, 5);
+  check("bytes=-500", 100, K::kPart, 0, 100);
+  check("bytes=100-", 100, K::kUnsatisfiable, 0, 0);
+  check("bytes=-0", 100, K::kUnsatisfiable, 0, 0);
+  check("bytes=0-", 0, K::kUnsatisfiable, 0, 0);
+  // Ignored: the whole resource.
+  check("bytes=0-1,5-6", 100, K::kWhole, 0, 100);
+  check("bytes=9-1", 100, K::kWhole, 0, 100);
+  check("bytes=a-b", 100, K::kWhole, 0, 100);
+  check("bytes=+1-2", 100, K::kWhole, 0, 100);
+  check("items=0-1", 100, K::kWhole, 0, 100);
+  check("bytes=99999999999999999999-", 100, K::kWhole, 0, 100);
+}
+
+// ------------------------------------------------------- the HTTP endpoints
+
+// A real RPC server serving one blob store, on its own thread.
+class BlobServer {
+ public:
+  explicit BlobServer(const fs::path& dir, BlobStoreOptions options = {}, bool uploads = true)
+      : store_(OpenStore(dir, options)) {
+    rpc::RpcConfig config;
+    config.port = 0;
+    server_ = std::make_unique<rpc::RpcServer>(io_, config);
+    server_->SetBlobStore(store_.get(), uploads);
+    const Status started = server_->Start();
+    EXPECT_TRUE(started.ok()) << started.ToString();
+    url_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~BlobServer() {
+    std::promise<void> stopped;
+    asio::post(io_, [&] {
+      server_->Stop();
+      stopped.set_value();
+    });
+    stopped.get_future().wait();
+    work_.reset();
+    thread_.join();
+  }
+  BlobStore& store() { return *store_; }
+  const std::string& url() const { return url_; }
+  uint16_t port() const { return server_->port(); }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::unique_ptr<BlobStore> store_;
+  std::unique_ptr<rpc::RpcServer> server_;
+  std::string url_;
+  std::thread thread_;
+};
+
+struct Reply {
+  unsigned status = 0;
+  std::string body;
+  std::string content_range;
+  std::string content_length;
+};
+
+Reply Request(uint16_t port, http::verb verb, const std::string& target, std::string body = {},
+              std::string range = {}) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  http::request<http::string_body> request{verb, target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  if (!range.empty()) request.set(http::field::range, range);
+  if (verb == http::verb::post) request.set(http::field::content_type, "application/octet-stream");
+  request.body() = std::move(body);
+  request.keep_alive(false);
+  request.prepare_payload();
+  http::write(socket, request);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  if (verb == http::verb::head) parser.skip(true);
+  beast::error_code ec;
+  http::read(socket, buffer, parser, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  const auto& response = parser.get();
+  Reply reply;
+  reply.status = response.result_int();
+  reply.body = response.body();
+  if (auto f = response.find(http::field::content_range); f != response.end()) {
+    reply.content_range = std::string(f->value());
+  }
+  if (auto f = response.find(http::field::content_length); f != response.end()) {
+    reply.content_length = std::string(f->value());
+  }
+  return reply;
+}
+
+std::string AsString(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+TEST(BlobHttpTest, ServesWholeBlobsRangesAndSizes) {
+  testing::TempDir dir;
+  BlobServer server(dir.path());
+  const Bytes data = Pattern(300'000, 11);  // several 64 KiB chunks
+  const Hash256 hash = *server.store().Put(data);
+  const std::string target = "/blob/" + hash.ToHex();
+
+  Reply whole = Request(server.port(), http::verb::get, target);
+  EXPECT_EQ(whole.status, 200u);
+  EXPECT_EQ(whole.body, AsString(data));
+
+  Reply part = Request(server.port(), http::verb::get, target, {}, "bytes=70000-70009");
+  EXPECT_EQ(part.status, 206u);
+  EXPECT_EQ(part.body, AsString(data).substr(70000, 10));
+  EXPECT_EQ(part.content_range, "bytes 70000-70009/300000");
+
+  Reply tail = Request(server.port(), http::verb::get, target, {}, "bytes=-3");
+  EXPECT_EQ(tail.status, 206u);
+  EXPECT_EQ(tail.body, AsString(data).substr(299'997));
+
+  Reply past = Request(server.port(), http::verb::get, target, {}, "bytes=300000-");
+  EXPECT_EQ(past.status, 416u);
+  EXPECT_EQ(past.content_range, "bytes */300000");
+
+  Reply head = Request(server.port(), http::verb::head, target);
+  EXPECT_EQ(head.status, 200u);
+  EXPECT_EQ(head.content_length, "300000");
+  EXPECT_TRUE(head.body.empty());
+
+  Reply absent = Request(server.port(), http::verb::get, "/blob/" + Blake2b256("x").ToHex());
+  EXPECT_EQ(absent.status, 404u);
+  EXPECT_NE(absent.body.find("agora blob put"), std::string::npos);
+  EXPECT_EQ(Request(server.port(), http::verb::get, "/blob/xyz").status, 400u);
+  EXPECT_EQ(Request(server.port(), http::verb::delete_, target).status, 405u);
+}
+
+TEST(BlobHttpTest, UploadsAreHashedCheckedAndBounded) {
+  testing::TempDir dir;
+  // Past the RPC body limit (1 MiB): uploads have their own.
+  BlobServer server(dir.path(), {.blob_bytes_max = 2'000'000, .quota_bytes = 3'000'000});
+  const Bytes data = Pattern(1'500'000, 12);
+  Reply stored = Request(server.port(), http::verb::post, "/blob", AsString(data));
+  ASSERT_EQ(stored.status, 200u) << stored.body;
+  const boost::json::value answer = boost::json::parse(stored.body);
+  EXPECT_EQ(answer.at("hash").as_string(), Blake2b256(data).ToHex());
+  EXPECT_EQ(answer.at("size").as_int64(), 1'500'000);
+  EXPECT_EQ(*server.store().Read(Blake2b256(data), 1 << 21), data);
+
+  // Named wrongly: refused, nothing kept.
+  const Bytes other = Pattern(1000, 13);
+  Reply misnamed = Request(server.port(), http::verb::post,
+                           "/blob?hash=" + Blake2b256("something else").ToHex(), AsString(other));
+  EXPECT_EQ(misnamed.status, 400u);
+  EXPECT_FALSE(server.store().Has(Blake2b256(other)));
+  EXPECT_EQ(Request(server.port(), http::verb::post, "/blob?hash=12", AsString(other)).status,
+            400u);
+  // Named rightly: kept.
+  EXPECT_EQ(Request(server.port(), http::verb::post, "/blob?hash=" + Blake2b256(other).ToHex(),
+                    AsString(other))
+                .status,
+            200u);
+  // Over the per-blob limit (refused from Content-Length) and over the quota.
+  EXPECT_EQ(
+      Request(server.port(), http::verb::post, "/blob", AsString(Pattern(2'000'001, 14))).status,
+      413u);
+  EXPECT_EQ(
+      Request(server.port(), http::verb::post, "/blob", AsString(Pattern(1'600'000, 15))).status,
+      507u);
+  EXPECT_EQ(server.store().blob_count(), 2u);
+  EXPECT_EQ(server.store().used_bytes(), 1'501'000u);
+  EXPECT_EQ(Request(server.port(), http::verb::put, "/blob", AsString(other)).status, 405u);
+  // The RPC keeps its own, smaller body limit.
+  EXPECT_EQ(Request(server.port(), http::verb::post, "/rpc", std::string(1'100'000, ' ')).status,
+            413u);
+  EXPECT_TRUE(fs::is_empty(dir.path() / "tmp"));
+}
+
+TEST(BlobHttpTest, UploadsCanBeTurnedOff) {
+  testing::TempDir dir;
+  BlobServer server(dir.path(), {}, /*uploads=*/false);
+  Reply refused = Request(server.port(), http::verb::post, "/blob", "data");
+  EXPECT_EQ(refused.status, 403u);
+  EXPECT_NE(refused.body.find("uploads = false"), std::string::npos);
+  EXPECT_EQ(server.store().blob_count(), 0u);
+}
+
+// ------------------------------------------------------------- the fetcher
+
+// A raw TCP server for misbehaving sources: each connection is handed to
+// `serve` on the server's thread.
+class RawServer {
+ public:
+  explicit RawServer(std::function<void(tcp::socket&)> serve)
+      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}), serve_(std::move(serve)) {
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        tcp::socket socket(io_);
+        beast::error_code ec;
+        acceptor_.accept(socket, ec);
+        if (ec || stop_) return;
+        serve_(socket);
+        sockets_.push_back(std::move(socket));  // held open until the end
+      }
+    });
+  }
+  ~RawServer() {
+    stop_ = true;
+    beast::error_code ec;
+    // Wake the blocked accept with a connection of our own.
+    tcp::socket poke(io_);
+    poke.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+
+ private:
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::function<void(tcp::socket&)> serve_;
+  std::vector<tcp::socket> sockets_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+void ReadRequestHeader(tcp::socket& socket) {
+  beast::flat_buffer buffer;
+  http::request_parser<http::empty_body> parser;
+  beast::error_code ec;
+  http::read_header(socket, buffer, parser, ec);
+}
+
+rpc::BlobFetchOptions QuickOptions() {
+  rpc::BlobFetchOptions options;
+  options.connect_timeout = 2s;
+  options.idle_timeout = 300ms;  // only the hanging source waits this long
+  options.rounds = 1;
+  return options;
+}
+
+TEST(BlobFetchTest, TakesTheBlobFromTheSourceThatHasIt) {
+  testing::TempDir a, b, mine;
+  BlobServer without(a.path());
+  BlobServer with(b.path());
+  const Bytes data = Pattern(700'000, 16);
+  const Hash256 hash = *with.store().Put(data);
+  auto store = OpenStore(mine.path());
+  std::vector<uint64_t> progress;
+  rpc::BlobFetchOptions options = QuickOptions();
+  options.progress = [&](uint64_t done, uint64_t total) {
+    EXPECT_EQ(total, data.size());
+    progress.push_back(done);
+  };
+  rpc::BlobFetchReport report;
+  const Status fetched =
+      rpc::FetchBlob(*store, hash, {without.url(), with.url()}, options, &report);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  EXPECT_EQ(*store->Read(hash, 1 << 20), data);
+  EXPECT_EQ(report.source, with.url());
+  EXPECT_EQ(report.size, data.size());
+  EXPECT_EQ(report.bytes_received, data.size());
+  ASSERT_EQ(report.failures.size(), 1u);
+  EXPECT_NE(report.failures[0].find("does not have the blob"), std::string::npos);
+  EXPECT_TRUE(report.liars.empty());
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), data.size());
+  // Held now: a second fetch asks nobody.
+  ASSERT_TRUE(rpc::FetchBlob(*store, hash, {"http://127.0.0.1:1"}, options, &report).ok());
+  EXPECT_TRUE(report.already_held);
+}
+
+TEST(BlobFetchTest, ALyingSourceIsNamedAndTheNextOneUsed) {
+  testing::TempDir a, b, mine;
+  BlobServer liar(a.path());
+  BlobServer honest(b.path());
+  const Bytes data = Pattern(50'000, 17);
+  const Hash256 hash = *honest.store().Put(data);
+  // The liar holds other bytes of the same length under the blob's name.
+  {
+    ASSERT_TRUE(liar.store().Put(Pattern(50'000, 18)).ok());
+    const Hash256 wrong = Blake2b256(Pattern(50'000, 18));
+    fs::create_directories(liar.store().PathOf(hash).parent_path());
+    fs::copy_file(liar.store().PathOf(wrong), liar.store().PathOf(hash));
+  }
+  BlobServer liar_reopened(a.path());  // indexes the planted file
+  auto store = OpenStore(mine.path());
+  rpc::BlobFetchReport report;
+  ASSERT_TRUE(
+      rpc::FetchBlob(*store, hash, {liar_reopened.url(), honest.url()}, QuickOptions(), &report)
+          .ok());
+  EXPECT_EQ(*store->Read(hash, 1 << 20), data);
+  ASSERT_EQ(report.liars.size(), 1u);
+  EXPECT_EQ(report.liars[0], liar_reopened.url());
+  EXPECT_EQ(report.source, honest.url());
+  // Only a liar: nothing is kept and the error says why.
+  testing::TempDir other;
+  auto empty = OpenStore(other.path());
+  const Status failed = rpc::FetchBlob(*empty, hash, {liar_reopened.url()}, QuickOptions());
+  EXPECT_EQ(failed.code(), StatusCode::kUnavailable);
+  EXPECT_NE(failed.message().find("do not hash to the blob's name"), std::string::npos);
+  EXPECT_FALSE(empty->Has(hash));
+  EXPECT_FALSE(fs::exists(empty->PartialPath(hash)));
+}
+
+TEST(BlobFetchTest, AHangingSourceIsLeftAndABrokenTransferResumed) {
+  testing::TempDir b, mine;
+  const Bytes data = Pattern(400'000, 19);
+  const Hash256 hash = Blake2b256(data);
+  RawServer hangs([](tcp::socket& socket) { ReadRequestHeader(socket); });  // never answers
+  // Sends the header and the first 100,000 bytes, then hangs up.
+  RawServer breaks_off([&](tcp::socket& socket) {
+    ReadRequestHeader(socket);
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(data.size()) +
+                             "\r\nConnection: close\r\n\r\n";
+    beast::error_code ec;
+    asio::write(socket, asio::buffer(head), ec);
+    asio::write(socket, asio::buffer(data.data(), 100'000), ec);
+    socket.close(ec);
+  });
+  BlobServer honest(b.path());
+  ASSERT_TRUE(honest.store().Put(data).ok());
+  auto store = OpenStore(mine.path());
+
+  rpc::BlobFetchReport first;
+  const Status failed =
+      rpc::FetchBlob(*store, hash, {hangs.url(), breaks_off.url()}, QuickOptions(), &first);
+  EXPECT_EQ(failed.code(), StatusCode::kUnavailable);
+  ASSERT_EQ(first.failures.size(), 2u);
+  EXPECT_NE(first.failures[0].find("sent nothing"), std::string::npos) << first.failures[0];
+  EXPECT_NE(first.failures[1].find("broke off"), std::string::npos) << first.failures[1];
+  EXPECT_EQ(fs::file_size(store->PartialPath(hash)), 100'000u);
+  EXPECT_FALSE(store->Has(hash));
+
+  // The next attempt asks another source for the rest only.
+  rpc::BlobFetchReport second;
+  ASSERT_TRUE(rpc::FetchBlob(*store, hash, {honest.url()}, QuickOptions(), &second).ok());
+  EXPECT_TRUE(second.resumed);
+  EXPECT_EQ(second.bytes_received, data.size() - 100'000);
+  EXPECT_EQ(*store->Read(hash, 1 << 20), data);
+  EXPECT_FALSE(fs::exists(store->PartialPath(hash)));
+}
+
+TEST(BlobFetchTest, AWrongPartialFileIsThrownAwayNotBlamedOnTheSource) {
+  testing::TempDir b, mine;
+  BlobServer honest(b.path());
+  const Bytes data = Pattern(90'000, 20);
+  const Hash256 hash = *honest.store().Put(data);
+  auto store = OpenStore(mine.path());
+  testing::WriteTextFile(store->PartialPath(hash), std::string(1000, 'x'));  // not its bytes
+  rpc::BlobFetchOptions options = QuickOptions();
+  options.rounds = 2;
+  rpc::BlobFetchReport report;
+  ASSERT_TRUE(rpc::FetchBlob(*store, hash, {honest.url()}, options, &report).ok());
+  EXPECT_TRUE(report.liars.empty());
+  ASSERT_EQ(report.failures.size(), 1u);
+  EXPECT_NE(report.failures[0].find("starting over"), std::string::npos);
+  EXPECT_EQ(*store->Read(hash, 1 << 20), data);
+}
+
+TEST(BlobFetchTest, ToAFileReplacesItOnlyWithVerifiedBytes) {
+  testing::TempDir b, out;
+  BlobServer honest(b.path());
+  const Bytes data = Pattern(10'000, 21);
+  const Hash256 hash = *honest.store().Put(data);
+  const fs::path target = out.path() / "model.ckpt";
+  testing::WriteTextFile(target, "old");
+  const Status absent =
+      rpc::FetchBlobToFile(Blake2b256("nobody has this"), {honest.url()}, target, QuickOptions());
+  EXPECT_EQ(absent.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(testing::ReadTextFile(target), "old");
+  ASSERT_TRUE(rpc::FetchBlobToFile(hash, {honest.url()}, target, QuickOptions()).ok());
+  EXPECT_EQ(testing::ReadTextFile(target), AsString(data));
+  EXPECT_FALSE(fs::exists(out.path() / "model.ckpt.part"));
+}
+
+}  // namespace
+}  // namespace agora::node
