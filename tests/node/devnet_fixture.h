@@ -102,6 +102,9 @@ class DevnetTest : public ::testing::Test {
  protected:
   // More `agora testnet` arguments (e.g. --param), for fixtures that derive.
   virtual std::vector<std::string> ExtraTestnetArgs() { return {}; }
+  // Edits the homes (config.toml) after `agora testnet` wrote them and
+  // before any node starts; nodes_ and urls_ are set.
+  virtual void ConfigureNodes() {}
 
   void SetUp() override {
     for (int i = 0; i < kSenders; ++i) {
@@ -151,6 +154,7 @@ class DevnetTest : public ::testing::Test {
       nodes_.push_back(std::make_unique<NodeProcess>(std::string(n.at("home").as_string())));
       urls_.push_back(std::string(n.at("rpc").as_string()));
     }
+    ConfigureNodes();
     for (auto& n : nodes_) n->Start();
     const auto deadline = std::chrono::steady_clock::now() + seconds(60);
     for (size_t i = 0; i < nodes_.size(); ++i) {

@@ -11,12 +11,15 @@
 #include <set>
 
 #include "common/merkle.h"
+#include "common/proto_codec.h"
 #include "consensus/ledger/verification.h"
-
 #include "node/cli/cli_util.h"
 #include "node/config.h"
 #include "node/rpc/blob_fetch.h"
+#include "proto/tx.pb.h"
 #include "tests/node/devnet_fixture.h"
+#include "trainer/checkpoint.h"
+#include "verify/task.h"
 
 namespace agora::node {
 namespace {
@@ -99,12 +102,13 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   }
   // 1. Two providers stake and register, one slot each.
   for (int p = 0; p < 2; ++p) {
-    CommandResult stake = Cli({"tx", "stake", "20000000", "--key-file", KeyFile(p).string(), "--wait"});
+    CommandResult stake =
+        Cli({"tx", "stake", "20000000", "--key-file", KeyFile(p).string(), "--wait"});
     ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
-    CommandResult reg =
-        Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
-             std::to_string(900 + 100 * p), "--endpoint", "http://127.0.0.1:900" + std::to_string(p),
-             "--key-file", KeyFile(p).string(), "--wait"});
+    CommandResult reg = Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
+                             std::to_string(900 + 100 * p), "--endpoint",
+                             "http://127.0.0.1:900" + std::to_string(p), "--key-file",
+                             KeyFile(p).string(), "--wait"});
     ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
   }
   CommandResult twice = Cli({"provider", "register", "--speed", "2", "--ask", "900", "--endpoint",
@@ -150,8 +154,8 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
     }
     const std::string hash = Blake2b256(AsBytes("the data")).ToHex();
     const fs::path fetched = dir_.path() / "fetched.txt";
-    CommandResult get = Cli({"blob", "get", hash, "--out", fetched.string(), "--from", urls_[1],
-                             "--from", urls_[0]});
+    CommandResult get = Cli(
+        {"blob", "get", hash, "--out", fetched.string(), "--from", urls_[1], "--from", urls_[0]});
     ASSERT_EQ(get.exit_code, 0) << get.err;
     EXPECT_EQ(json::parse(get.out).at("source").as_string(), urls_[0]);
     EXPECT_EQ(agora::testing::ReadTextFile(fetched), "the data");
@@ -163,8 +167,8 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
     EXPECT_TRUE(rpc::BlobSizeAt(urls_[0], Blake2b256(AsBytes("the data"))).ok());
     EXPECT_EQ(rpc::BlobSizeAt(urls_[0], Blake2b256(AsBytes("named by nothing"))).status().code(),
               StatusCode::kNotFound);
-    CommandResult missing = Cli({"blob", "get", Blake2b256(AsBytes("x")).ToHex(), "--out",
-                                 fetched.string()});
+    CommandResult missing =
+        Cli({"blob", "get", Blake2b256(AsBytes("x")).ToHex(), "--out", fetched.string()});
     EXPECT_NE(missing.exit_code, 0);
     EXPECT_NE(missing.err.find("does not have the blob"), std::string::npos) << missing.err;
     EXPECT_EQ(agora::testing::ReadTextFile(fetched), "the data");
@@ -187,19 +191,19 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
     job = json::parse(status.out);
     on.clear();
     for (const json::value& t : job.at("current_round_tasks").as_array()) {
-      if (t.at("status").as_string() == "assigned") on.insert(std::string(t.at("provider").as_string()));
+      if (t.at("status").as_string() == "assigned")
+        on.insert(std::string(t.at("provider").as_string()));
     }
     std::this_thread::sleep_for(milliseconds(200));
   }
-  const std::set<std::string> both = {
-      Address::FromPublicKey(senders_[0].public_key()).ToString(),
-      Address::FromPublicKey(senders_[1].public_key()).ToString()};
+  const std::set<std::string> both = {Address::FromPublicKey(senders_[0].public_key()).ToString(),
+                                      Address::FromPublicKey(senders_[1].public_key()).ToString()};
   EXPECT_EQ(on, both) << job;
   EXPECT_EQ(job.at("status").as_string(), "running");
   EXPECT_EQ(job.at("locked_uagr").to_number<uint64_t>(), 22u * 900 + 22u * 1000) << job;
   for (int p = 0; p < 2; ++p) {
-    CommandResult ps = Cli({"provider", "status",
-                            Address::FromPublicKey(senders_[p].public_key()).ToString()});
+    CommandResult ps =
+        Cli({"provider", "status", Address::FromPublicKey(senders_[p].public_key()).ToString()});
     ASSERT_EQ(ps.exit_code, 0) << ps.err;
     const json::value v = json::parse(ps.out);
     EXPECT_EQ(v.at("running").to_number<uint64_t>(), 1u);
@@ -207,7 +211,8 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
               2 * 22u * (900 + 100 * static_cast<uint64_t>(p)));
   }
   // A provider with a running task cannot leave; a stranger cannot cancel.
-  CommandResult leave = Cli({"provider", "deregister", "--key-file", KeyFile(0).string(), "--wait"});
+  CommandResult leave =
+      Cli({"provider", "deregister", "--key-file", KeyFile(0).string(), "--wait"});
   EXPECT_NE(leave.exit_code, 0);
   EXPECT_NE(leave.err.find("still run"), std::string::npos) << leave.err;
   CommandResult stranger = Cli({"job", "cancel", "1", "--key-file", KeyFile(3).string(), "--wait"});
@@ -298,6 +303,106 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   EXPECT_NE(error.message.find("unknown parameter 'clint'"), std::string::npos) << error.message;
   Call(0, "provider", json::object{{"address", "agora1nope"}}, &error);
   EXPECT_NE(error.message.find("address"), std::string::npos) << error.message;
+}
+
+// Node 1 runs the provider role for sender 0's account and fetches blobs
+// from node 0.
+class ProviderDevnetTest : public MarketDevnetTest {
+ protected:
+  void ConfigureNodes() override {
+    const fs::path config = NodeConfigPath(1);
+    std::string text = agora::testing::ReadTextFile(config);
+    auto replace = [&](const std::string& from, const std::string& to) {
+      const size_t at = text.find(from);
+      ASSERT_NE(at, std::string::npos) << from;
+      text.replace(at, from.size(), to);
+    };
+    replace(
+        "[roles]\n# A provider trains the tasks the market assigns to its account.\n"
+        "provider = false",
+        "[roles]\nprovider = true");
+    replace("key_file = \"\"", "key_file = \"" + KeyFile(0).string() + "\"");
+    replace("threads = 0", "threads = 1");
+    replace("sources = []", "sources = [\"" + urls_[0] + "\"]");
+    agora::testing::WriteTextFile(config, text);
+  }
+  fs::path NodeConfigPath(size_t node) { return ConfigPath(nodes_[node]->home()); }
+
+  json::value Task(uint32_t round, uint32_t worker) {
+    return Call(0, "task", json::object{{"job", 1}, {"round", round}, {"worker", worker}});
+  }
+};
+
+// The provider role end to end: a registered provider's node trains the
+// task the market gives it (the dataset fetched from another node, the
+// start from the seed) on its own thread, serves every checkpoint and the
+// delta from its blob endpoint, and commits exactly what an independent
+// run of the same task computes.
+TEST_F(ProviderDevnetTest, TheProviderRoleTrainsItsTaskAndCommitsWhatAReplayComputes) {
+  CommandResult stake =
+      Cli({"tx", "stake", "20000000", "--key-file", KeyFile(0).string(), "--wait"});
+  ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
+  CommandResult reg =
+      Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask", "900", "--endpoint",
+           urls_[1], "--key-file", KeyFile(0).string(), "--wait"});
+  ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+
+  // A small dataset on node 0 only; a micro model, one task of 20 steps.
+  std::string corpus;
+  while (corpus.size() < 20'000) corpus += "To be, or not to be, that is the question. ";
+  const fs::path data = dir_.path() / "corpus.txt";
+  agora::testing::WriteTextFile(data, corpus);
+  CommandResult put = Cli({"blob", "put", data.string()});
+  ASSERT_EQ(put.exit_code, 0) << put.err;
+  const fs::path job_file = dir_.path() / "job.toml";
+  {
+    std::ofstream f(job_file);
+    f << "[model]\nvocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n"
+      << "[data]\nhash = \"" << Blake2b256(AsBytes(corpus)).ToHex()
+      << "\"\nbytes = " << corpus.size() << "\n"
+      << "[schedule]\nrounds = 1\nworkers = 1\ninner_steps = 20\ncheckpoint_interval = 10\n"
+      << "[optimizer]\nwarmup_steps = 5\n";
+  }
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "200000",
+                              "--max-price", "1000", "--key-file", KeyFile(2).string(), "--wait"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+
+  // The same task computed here, from the spec the ledger holds.
+  const json::value job = Call(0, "job", json::object{{"id", 1}});
+  proto::JobSpec spec_pb;
+  ASSERT_TRUE(
+      DecodeStrict(HexDecode(job.at("spec_pb").as_string()).value(), 1 << 16, spec_pb).ok());
+  const market::JobSpec spec = consensus::DecodeJobSpec(spec_pb).value();
+  const trainer::TrainConfig config = verify::TrainConfigOf(spec).value();
+  const std::vector<float> params = trainer::TrainState::Fresh(config, spec.dataset_hash).params;
+  const trainer::Corpus local = trainer::Corpus::FromBytes(corpus).value();
+  const verify::TaskResult expected =
+      verify::RunTask(spec, 0, 0, params, local, kernels::Backend::kCpu).value();
+
+  // Validators record the start; the market opens the task; the role trains it.
+  RecordRound(0, {expected.checkpoint_hashes.at(0)});
+  const auto until = std::chrono::steady_clock::now() + seconds(120);
+  json::value task = Task(0, 0);
+  while (!task.as_object().contains("commitment") && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(200));
+    task = Task(0, 0);
+  }
+  ASSERT_TRUE(task.as_object().contains("commitment"))
+      << "no commitment in 120 s: " << json::serialize(task)
+      << "; provider log: " << (nodes_[1]->home() / "agorad.log").string();
+  const json::value& c = task.at("commitment");
+  EXPECT_EQ(task.at("provider").as_string(),
+            Address::FromPublicKey(senders_[0].public_key()).ToString());
+  EXPECT_EQ(c.at("checkpoint_root").as_string(), expected.checkpoint_root.ToHex());
+  EXPECT_EQ(c.at("delta_hash").as_string(), expected.delta_hash.ToHex());
+
+  // Its blobs are on the provider's endpoint, for the validators; and the
+  // dataset came from node 0.
+  for (const Hash256& h : expected.checkpoint_hashes) {
+    EXPECT_TRUE(rpc::BlobSizeAt(urls_[1], h).ok()) << h.ToHex();
+  }
+  EXPECT_EQ(rpc::BlobSizeAt(urls_[1], expected.delta_hash).value(), expected.delta.size());
+  EXPECT_EQ(rpc::BlobSizeAt(urls_[1], spec.dataset_hash).value(), corpus.size());
 }
 
 }  // namespace
