@@ -27,8 +27,8 @@ const std::map<std::string, std::set<std::string>>& KnownKeys() {
        {"block_interval_ms", "block_txs_max"}},
       {"mempool", {"txs_max", "bytes_max"}},
       {"blobs", {"blob_bytes_max", "quota_bytes", "uploads", "gc_grace_s", "gc_interval_s"}},
-      {"roles", {"provider", "validator"}},
-      {"provider", {"key_file", "password_file", "threads", "sources"}},
+      {"roles", {"provider", "validator", "sources"}},
+      {"provider", {"key_file", "password_file", "threads"}},
   };
   return *known;
 }
@@ -179,24 +179,20 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
   if (auto validator = t["roles"]["validator"]) {
     auto v = validator.value<bool>();
     if (!v) return Status::InvalidArgument("config: [roles] validator must be true or false");
-    if (*v) {
-      return Status::FailedPrecondition(
-          "config: [roles] validator = true: the validator role is not built yet (issue 18); "
-          "a validator node signs blocks without it");
-    }
+    c.role_validator = *v;
   }
   AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "key_file", &c.provider_key_file));
   AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "password_file", &c.provider_password_file));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "provider", "threads", &c.provider_threads, 0, 1024));
-  if (auto sources = t["provider"]["sources"]) {
+  if (auto sources = t["roles"]["sources"]) {
     const toml::array* array = sources.as_array();
     if (array == nullptr) {
-      return Status::InvalidArgument("config: [provider] sources must be a list of URLs");
+      return Status::InvalidArgument("config: [roles] sources must be a list of URLs");
     }
     for (const auto& u : *array) {
       auto url = u.value<std::string>();
-      if (!url) return Status::InvalidArgument("config: [provider] sources must be strings");
-      c.provider_sources.push_back(*url);
+      if (!url) return Status::InvalidArgument("config: [roles] sources must be strings");
+      c.role_sources.push_back(*url);
     }
   }
   if (c.role_provider && c.provider_key_file.empty()) {
@@ -230,15 +226,18 @@ std::string RenderConfig(const NodeConfig& c) {
     << "gc_grace_s = " << c.blob_gc_grace_s << "\ngc_interval_s = " << c.blob_gc_interval_s
     << "\n\n[roles]\n# A provider trains the tasks the market assigns to its account.\nprovider = "
     << (c.role_provider ? "true" : "false")
-    << "\n\n[provider]\n# The account's key: a keystore (`agora keys new`) with its password file,\n"
+    << "\n# A validator replays what it is drawn for and records rounds (signs with the node key).\n"
+    << "validator = " << (c.role_validator ? "true" : "false")
+    << "\n# Other nodes' RPC URLs to fetch datasets and round starts from.\nsources = [";
+  for (size_t i = 0; i < c.role_sources.size(); ++i) {
+    o << (i ? ", " : "") << "\"" << c.role_sources[i] << "\"";
+  }
+  o << "]\n\n[provider]\n# The account's key: a keystore (`agora keys new`) with its password "
+       "file,\n"
     << "# or a node key file. Relative paths start at the home.\nkey_file = \""
     << c.provider_key_file << "\"\npassword_file = \"" << c.provider_password_file
     << "\"\n# Kernel threads for training; 0 uses every core.\nthreads = " << c.provider_threads
-    << "\n# Other nodes' RPC URLs to fetch datasets and start checkpoints from.\nsources = [";
-  for (size_t i = 0; i < c.provider_sources.size(); ++i) {
-    o << (i ? ", " : "") << "\"" << c.provider_sources[i] << "\"";
-  }
-  o << "]\n";
+    << "\n";
   return o.str();
 }
 

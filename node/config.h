@@ -54,12 +54,13 @@ struct NodeConfig {
 
   // [roles] and [provider] (docs/roles.md).
   bool role_provider = false;
+  bool role_validator = false;  // the node key signs verdicts and round results
+  std::vector<std::string> role_sources;  // other nodes' RPC URLs, for blobs
   // The provider account's key: a keystore file (`agora keys new`, then
   // password_file) or a node key file. Relative paths are from the home.
   std::string provider_key_file;
   std::string provider_password_file;
-  uint64_t provider_threads = 0;              // kernel threads; 0: all cores
-  std::vector<std::string> provider_sources;  // other nodes' RPC URLs, for blobs
+  uint64_t provider_threads = 0;  // kernel threads; 0: all cores
 };
 
 // A validator of height 1. Its stake is power * 10^6 uagr (power is whole

@@ -29,6 +29,7 @@
 #include "node/p2p/peer_manager.h"
 #include "node/rpc/server.h"
 #include "node/roles/provider.h"
+#include "node/roles/validator.h"
 #include "node/storage/blob_store.h"
 #include "node/storage/leveldb_store.h"
 #include "proto/wire.pb.h"
@@ -222,6 +223,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   std::unique_ptr<storage::BlobStore> blobs_;
   std::optional<SecretKey> provider_key_;
   std::unique_ptr<roles::ProviderRole> provider_;
+  std::unique_ptr<roles::ValidatorRole> validator_;
   boost::asio::steady_timer blob_gc_timer_{io_};
 
   // Sync: the highest height a peer reported, and an outstanding request.

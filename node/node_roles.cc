@@ -5,6 +5,7 @@
 #include "common/keystore.h"
 #include "node/node_impl.h"
 #include "node/roles/provider.h"
+#include "node/roles/validator.h"
 
 namespace agora::node {
 namespace {
@@ -67,15 +68,23 @@ void Node::Impl::StartRoles() {
   if (provider_key_) {
     roles::ProviderRoleOptions options;
     options.node_url = url;
-    options.sources = config_.provider_sources;
+    options.sources = config_.role_sources;
     options.threads = static_cast<int>(config_.provider_threads);
     provider_ = std::make_unique<roles::ProviderRole>(std::move(options), *provider_key_, *blobs_);
     provider_->Start();
+  }
+  if (config_.role_validator) {
+    roles::ValidatorRoleOptions options;
+    options.node_url = url;
+    options.sources = config_.role_sources;
+    validator_ = std::make_unique<roles::ValidatorRole>(std::move(options), *node_key_, *blobs_);
+    validator_->Start();
   }
 }
 
 void Node::Impl::StopRoles() {
   if (provider_) provider_->Stop();
+  if (validator_) validator_->Stop();
 }
 
 }  // namespace agora::node

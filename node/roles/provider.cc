@@ -10,6 +10,7 @@
 #include "common/proto_codec.h"
 #include "consensus/ledger/tx.h"
 #include "kernels/parallel.h"
+#include "node/roles/role_util.h"
 #include "node/rpc/blob_fetch.h"
 #include "node/rpc/client.h"
 #include "proto/tx.pb.h"
@@ -23,41 +24,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A JSON-RPC answer's member, or an error naming it (the node's answers are
-// trusted to be well-formed, but a missing member must not crash the role).
-Result<const json::value*> Member(const json::value& v, std::string_view key) {
-  const json::value* m = v.is_object() ? v.as_object().if_contains(key) : nullptr;
-  if (m == nullptr) return Status::Internal("the node's answer lacks \"" + std::string(key) + "\"");
-  return m;
-}
-
-Result<uint64_t> U64Member(const json::value& v, std::string_view key) {
-  AGORA_ASSIGN_OR_RETURN(const json::value* m, Member(v, key));
-  if (m->is_uint64()) return m->as_uint64();
-  if (m->is_int64() && m->as_int64() >= 0) return static_cast<uint64_t>(m->as_int64());
-  return Status::Internal("\"" + std::string(key) + "\" is not a number");
-}
-
-Result<std::string> StringMember(const json::value& v, std::string_view key) {
-  AGORA_ASSIGN_OR_RETURN(const json::value* m, Member(v, key));
-  if (!m->is_string()) return Status::Internal("\"" + std::string(key) + "\" is not a string");
-  return std::string(m->as_string());
-}
-
-std::string TaskName(uint64_t job, uint32_t round, uint32_t worker) {
-  return std::to_string(job) + "/" + std::to_string(round) + "/" + std::to_string(worker);
-}
-
-// The job's spec exactly as the ledger holds it.
-Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {
-  AGORA_ASSIGN_OR_RETURN(json::value j, client.Call("job", json::object{{"id", job}}));
-  AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(j, "spec_pb"));
-  AGORA_ASSIGN_OR_RETURN(Bytes bytes, HexDecode(hex));
-  proto::JobSpec p;
-  AGORA_RETURN_IF_ERROR(DecodeStrict(bytes, 1 << 16, p));
-  return consensus::DecodeJobSpec(p);
-}
 
 // What the ledger says task (job, round, worker) is now: its status and
 // provider.
@@ -265,28 +231,9 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   for (float loss : result.losses) m.losses.push_back(std::bit_cast<uint32_t>(loss));
   m.start_proof = merkle::Prove(result.checkpoint_hashes, 0).siblings;
 
-  AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
-  AGORA_ASSIGN_OR_RETURN(std::string chain_id, StringMember(status, "chain_id"));
-  AGORA_ASSIGN_OR_RETURN(json::value account,
-                         client.Call("account", json::object{{"address", address_.ToString()}}));
-  AGORA_ASSIGN_OR_RETURN(uint64_t nonce, U64Member(account, "next_nonce"));
-  uint64_t fee = 0;
-  AGORA_ASSIGN_OR_RETURN(json::value params, client.Call("params"));
-  AGORA_ASSIGN_OR_RETURN(const json::value* plist, Member(params, "params"));
-  for (const json::value& p : plist->as_array()) {
-    if (p.at("name").as_string() == "bank.min_fee_uagr") fee = p.at("value").to_number<uint64_t>();
-  }
-  const Bytes raw = consensus::MakeTx(key_, chain_id, nonce, fee, m);
-  AGORA_ASSIGN_OR_RETURN(
-      json::value committed,
-      client.Call("tx_submit_wait", json::object{{"tx", Base64Encode(raw)}}, 40s));
-  AGORA_ASSIGN_OR_RETURN(uint64_t code, U64Member(committed, "code"));
-  if (code != 0) {
-    std::string why = committed.as_object().contains("log")
-                          ? std::string(committed.at("log").as_string())
-                          : "code " + std::to_string(code);
-    return Status::FailedPrecondition("CommitTask was refused: " + why);
-  }
+  // Validators ask for the list of checkpoint hashes by the committed root.
+  AGORA_RETURN_IF_ERROR(blobs_.PutManifest(result.checkpoint_root, result.checkpoint_hashes));
+  AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, m));
   spdlog::info("provider role: committed task {} (root {}, final loss {:.4f})", name,
                result.checkpoint_root.ToHex(), result.losses.empty() ? 0.0 : result.losses.back());
   return Status::Ok();

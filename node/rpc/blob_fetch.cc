@@ -274,6 +274,35 @@ Result<http::response<http::string_body>> Exchange(const RpcUrl& url,
 
 }  // namespace
 
+Result<std::vector<Hash256>> FetchManifest(const Hash256& root,
+                                           const std::vector<std::string>& sources,
+                                           std::chrono::milliseconds timeout) {
+  std::string failures;
+  for (const std::string& source : sources) {
+    Result<RpcUrl> url = ParseRpcUrl(source);
+    Status failed;
+    if (!url.ok()) {
+      failed = url.status();
+    } else {
+      http::request<http::empty_body> request{http::verb::get, "/manifest/" + root.ToHex(), 11};
+      auto response = Exchange(*url, request, timeout, /*head=*/false);
+      if (!response.ok()) {
+        failed = response.status();
+      } else if (response->result() != http::status::ok) {
+        failed = Status::Unavailable("HTTP " + std::to_string(response->result_int()));
+      } else {
+        Result<std::vector<Hash256>> hashes =
+            storage::DecodeManifest(root, AsBytes(response->body()));
+        if (hashes.ok()) return hashes;
+        failed = hashes.status();
+      }
+    }
+    failures += (failures.empty() ? "" : "; ") + source + ": " + failed.message();
+  }
+  return Status::Unavailable("no source serves the checkpoint manifest " + root.ToHex() + ": " +
+                             (failures.empty() ? "no sources" : failures));
+}
+
 Result<uint64_t> BlobSizeAt(std::string_view node, const Hash256& hash,
                             std::chrono::milliseconds timeout) {
   AGORA_ASSIGN_OR_RETURN(RpcUrl url, ParseRpcUrl(node));

@@ -63,6 +63,13 @@ Status FetchBlobToFile(const Hash256& hash, const std::vector<std::string>& sour
                        const std::filesystem::path& out, const BlobFetchOptions& options,
                        BlobFetchReport* report = nullptr);
 
+// Fetches the checkpoint hashes a task committed to from `sources`
+// (GET /manifest/<root>), checking their Merkle root; Unavailable naming
+// each source's failure when none serves a list with that root.
+Result<std::vector<Hash256>> FetchManifest(const Hash256& root,
+                                           const std::vector<std::string>& sources,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 // Asks `node` (an RPC base URL) for the size of blob `hash` with a HEAD
 // request: NotFound when it does not hold it.
 Result<uint64_t> BlobSizeAt(std::string_view node, const Hash256& hash,

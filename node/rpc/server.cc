@@ -51,7 +51,7 @@ constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=ut
 constexpr std::string_view kBlobType = "application/octet-stream";
 constexpr std::string_view kEndpoints =
     "POST /rpc (JSON-RPC 2.0), GET /ws (WebSocket), GET /metrics, GET /health, GET /, "
-    "GET|HEAD /blob/<hash>, POST /blob";
+    "GET|HEAD /blob/<hash>, POST /blob, GET /manifest/<root>";
 constexpr size_t kBlobChunkBytes = 64 * 1024;
 
 // A response body of `length` bytes read from `file` at `offset`, in chunks,
@@ -620,6 +620,23 @@ void HttpSession::Route(http::request<http::string_body>& request) {
   if (path.starts_with("/blob/") && state_->blobs != nullptr) {
     if (verb != http::verb::get && verb != http::verb::head) return MethodNotAllowed("GET, HEAD");
     return ServeBlob(request, path.substr(6));
+  }
+  if (path.starts_with("/manifest/") && state_->blobs != nullptr) {
+    if (verb != http::verb::get) return MethodNotAllowed("GET");
+    Result<Hash256> root = Hash256::FromHex(path.substr(10));
+    if (!root.ok()) {
+      return SendError(http::status::bad_request,
+                       "a manifest is named by the 64 hex digits of its Merkle root", keep_alive_);
+    }
+    Result<std::vector<Hash256>> hashes = state_->blobs->GetManifest(*root);
+    if (!hashes.ok()) {
+      return SendError(hashes.status().code() == StatusCode::kNotFound
+                           ? http::status::not_found
+                           : http::status::internal_server_error,
+                       hashes.status().message(), keep_alive_);
+    }
+    const Bytes bytes = storage::EncodeManifest(*hashes);
+    return Send(http::status::ok, kBlobType, std::string(bytes.begin(), bytes.end()), keep_alive_);
   }
   if (path == "/blob" && state_->blobs != nullptr) {
     // A POST with a body went to StartUpload; one without (nothing to store) lands here.

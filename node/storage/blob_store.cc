@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "common/file_util.h"
+#include "common/merkle.h"
 #include "common/sodium.h"
 
 namespace agora::node::storage {
@@ -86,6 +87,31 @@ Result<Hash256> HashFile(const fs::path& file, uint64_t bytes_max, uint64_t* siz
   return hasher.Finish();
 }
 
+Bytes EncodeManifest(const std::vector<Hash256>& hashes) {
+  Bytes out;
+  out.reserve(hashes.size() * Hash256::kSize);
+  for (const Hash256& h : hashes) out.insert(out.end(), h.bytes.begin(), h.bytes.end());
+  return out;
+}
+
+Result<std::vector<Hash256>> DecodeManifest(const Hash256& root, ByteSpan bytes) {
+  if (bytes.empty() || bytes.size() % Hash256::kSize != 0 ||
+      bytes.size() / Hash256::kSize > kManifestHashesMax) {
+    return Status::Corruption("a checkpoint manifest is 1 to " +
+                              std::to_string(kManifestHashesMax) + " hashes of 32 bytes, not " +
+                              std::to_string(bytes.size()) + " bytes");
+  }
+  std::vector<Hash256> hashes;
+  for (size_t i = 0; i < bytes.size(); i += Hash256::kSize) {
+    hashes.push_back(Hash256::FromBytes(bytes.subspan(i, Hash256::kSize)));
+  }
+  if (merkle::Root(hashes) != root) {
+    return Status::Corruption("the checkpoint manifest does not have the Merkle root " +
+                              root.ToHex());
+  }
+  return hashes;
+}
+
 BlobStore::BlobStore(fs::path dir, BlobStoreOptions options)
     : dir_(std::move(dir)), options_(options) {}
 
@@ -97,7 +123,7 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& dir, BlobStor
         ")");
   }
   std::error_code ec;
-  for (const fs::path& sub : {dir, dir / "tmp", dir / "partial"}) {
+  for (const fs::path& sub : {dir, dir / "tmp", dir / "partial", dir / "manifests"}) {
     fs::create_directories(sub, ec);
     if (ec) return Status::IoError("cannot create '" + sub.string() + "': " + ec.message());
   }
@@ -307,6 +333,25 @@ Status BlobStore::Remove(const Hash256& hash) {
   used_bytes_ -= it->second;
   sizes_.erase(it);
   return Status::Ok();
+}
+
+Status BlobStore::PutManifest(const Hash256& root, const std::vector<Hash256>& hashes) {
+  const Bytes bytes = EncodeManifest(hashes);
+  AGORA_RETURN_IF_ERROR(DecodeManifest(root, bytes).status());
+  return WriteFileAtomic(dir_ / "manifests" / root.ToHex(), bytes, kBlobMode);
+}
+
+Result<std::vector<Hash256>> BlobStore::GetManifest(const Hash256& root) const {
+  const fs::path path = dir_ / "manifests" / root.ToHex();
+  Result<std::string> text =
+      ReadFile(path, (kManifestHashesMax + 1) * Hash256::kSize);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound("no checkpoint manifest with root " + root.ToHex());
+    }
+    return text.status();
+  }
+  return DecodeManifest(root, AsBytes(*text));
 }
 
 BlobGcReport BlobStore::Collect(const std::function<bool(const Hash256&)>& live,

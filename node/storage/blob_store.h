@@ -5,6 +5,7 @@
 //   <dir>/tmp/                                   writes in progress; emptied by Open
 //   <dir>/partial/<64 hex digits>                an interrupted fetch (BlobFetcher
 //                                                resumes it); kept across restarts
+//   <dir>/manifests/<64 hex digits>              a task's checkpoint hashes, by root
 //
 // A blob enters the store only whole: it is written under tmp/, hashed,
 // fsynced and renamed into place, and the directory is fsynced, so after a
@@ -103,6 +104,15 @@ class BlobStore {
   Status Verify(const Hash256& hash);
   Status Remove(const Hash256& hash);
 
+  // Manifests: the list of checkpoint hashes a task committed to, kept
+  // under its Merkle root (the ledger records only the root) so validators
+  // can prove any checkpoint against it. Self-certifying: PutManifest
+  // refuses a list whose root is not `root`, and a reader checks it again.
+  // <dir>/manifests/<root hex>, the hashes concatenated.
+  Status PutManifest(const Hash256& root, const std::vector<Hash256>& hashes);
+  // NotFound when absent; Corruption if the file does not match its root.
+  Result<std::vector<Hash256>> GetManifest(const Hash256& root) const;
+
   // Removes every blob for which `live` returns false and whose file is
   // older than `grace`, and partial fetches untouched for `grace`.
   BlobGcReport Collect(const std::function<bool(const Hash256&)>& live, std::chrono::seconds grace);
@@ -128,6 +138,12 @@ class BlobStore {
   uint64_t used_bytes_ = 0;            // guarded by mu_
   uint64_t next_temp_ = 0;             // guarded by mu_
 };
+
+// A manifest's bytes: the hashes concatenated. Decoding checks the length
+// (1..kManifestHashesMax hashes) and that their Merkle root is `root`.
+inline constexpr size_t kManifestHashesMax = 8'193;  // H / C + 1 with H <= 8192
+Bytes EncodeManifest(const std::vector<Hash256>& hashes);
+Result<std::vector<Hash256>> DecodeManifest(const Hash256& root, ByteSpan bytes);
 
 // BLAKE2b-256 of a file's bytes, read in pieces; ResourceExhausted past
 // `bytes_max`. Sets *size when given.

@@ -7,6 +7,7 @@
 // input gets clear errors; the job is cancelled and its escrow comes back
 // once nothing runs. On the way, the job's dataset travels as a blob through
 // `agora blob put|get|gc`. (The provider and validator roles come with issue 18.)
+#include <bit>
 #include <fstream>
 #include <set>
 
@@ -19,6 +20,8 @@
 #include "proto/tx.pb.h"
 #include "tests/node/devnet_fixture.h"
 #include "trainer/checkpoint.h"
+#include "node/roles/validator.h"
+#include "trainer/diloco.h"
 #include "verify/task.h"
 
 namespace agora::node {
@@ -403,6 +406,115 @@ TEST_F(ProviderDevnetTest, TheProviderRoleTrainsItsTaskAndCommitsWhatAReplayComp
   }
   EXPECT_EQ(rpc::BlobSizeAt(urls_[1], expected.delta_hash).value(), expected.delta.size());
   EXPECT_EQ(rpc::BlobSizeAt(urls_[1], spec.dataset_hash).value(), corpus.size());
+}
+
+// Every node runs the validator role; nodes 1 and 2 also run the provider
+// role, for senders 0 and 1.
+class PaidJobDevnetTest : public ProviderDevnetTest {
+ protected:
+  void ConfigureNodes() override {
+    std::string sources;
+    for (const std::string& u : urls_) sources += (sources.empty() ? "\"" : ", \"") + u + "\"";
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      const fs::path config = NodeConfigPath(n);
+      std::string text = agora::testing::ReadTextFile(config);
+      auto replace = [&](const std::string& from, const std::string& to) {
+        const size_t at = text.find(from);
+        ASSERT_NE(at, std::string::npos) << from;
+        text.replace(at, from.size(), to);
+      };
+      replace("validator = false", "validator = true");
+      replace("sources = []", "sources = [" + sources + "]");
+      if (n == 1 || n == 2) {
+        replace("provider = false", "provider = true");
+        replace("key_file = \"\"", "key_file = \"" + KeyFile(static_cast<int>(n) - 1).string() + "\"");
+        replace("threads = 0", "threads = 1");
+      }
+      agora::testing::WriteTextFile(config, text);
+    }
+  }
+};
+
+// A paid job from submission to its final weights with nothing done by
+// hand: two provider roles train, the validator roles of all four nodes
+// record every round's start, replay the drawn segments and aggregate; the
+// recorded final weights and losses are what an independent run of the
+// same DiLoCo schedule computes.
+TEST_F(PaidJobDevnetTest, AJobRunsToTheEndWithTheRolesAlone) {
+  for (int p = 0; p < 2; ++p) {
+    CommandResult stake =
+        Cli({"tx", "stake", "20000000", "--key-file", KeyFile(p).string(), "--wait"});
+    ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
+    CommandResult reg = Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
+                             "900", "--endpoint", urls_[1 + p], "--key-file",
+                             KeyFile(p).string(), "--wait"});
+    ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+  }
+  std::string corpus;
+  while (corpus.size() < 20'000) corpus += "To be, or not to be, that is the question. ";
+  const fs::path data = dir_.path() / "corpus.txt";
+  agora::testing::WriteTextFile(data, corpus);
+  ASSERT_EQ(Cli({"blob", "put", data.string()}).exit_code, 0);
+  const fs::path job_file = dir_.path() / "job.toml";
+  {
+    std::ofstream f(job_file);
+    f << "[model]\nvocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n"
+      << "[data]\nhash = \"" << Blake2b256(AsBytes(corpus)).ToHex() << "\"\nbytes = "
+      << corpus.size() << "\n"
+      << "[schedule]\nrounds = 2\nworkers = 2\ninner_steps = 20\ncheckpoint_interval = 10\n"
+      << "[optimizer]\nwarmup_steps = 5\n";
+  }
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "400000",
+                              "--max-price", "1000", "--key-file", KeyFile(2).string(), "--wait"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+
+  const auto until = std::chrono::steady_clock::now() + seconds(300);
+  json::value job = Call(0, "job", json::object{{"id", 1}});
+  while (job.at("status").as_string() != "finished" && std::chrono::steady_clock::now() < until) {
+    ASSERT_NE(job.at("status").as_string(), "failed") << json::serialize(job);
+    std::this_thread::sleep_for(milliseconds(300));
+    job = Call(0, "job", json::object{{"id", 1}});
+  }
+  ASSERT_EQ(job.at("status").as_string(), "finished")
+      << json::serialize(job) << "\nrounds: " << json::serialize(Call(0, "round_results", json::object{{"job", 1}}));
+
+  // The same schedule computed here.
+  proto::JobSpec spec_pb;
+  ASSERT_TRUE(DecodeStrict(HexDecode(job.at("spec_pb").as_string()).value(), 1 << 16, spec_pb).ok());
+  const market::JobSpec spec = consensus::DecodeJobSpec(spec_pb).value();
+  const trainer::TrainConfig config = verify::TrainConfigOf(spec).value();
+  const trainer::Corpus local = trainer::Corpus::FromBytes(corpus).value();
+  std::vector<float> params = trainer::TrainState::Fresh(config, spec.dataset_hash).params;
+  std::vector<float> momentum(params.size(), 0.0f);
+  const json::value rounds = Call(0, "round_results", json::object{{"job", 1}});
+  const json::array& records = rounds.at("rounds").as_array();
+  ASSERT_EQ(records.size(), 3u);
+  for (uint32_t r = 0; r <= 2; ++r) {
+    const json::value& record = records.at(r);
+    ASSERT_TRUE(record.at("recorded").as_bool()) << r;
+    EXPECT_EQ(record.at("params_hash").as_string(), trainer::HashFloats(params).ToHex()) << r;
+    const float loss = verify::ValidationLoss(spec, params, local, kernels::Backend::kCpu,
+                                              roles::kValidationBatches);
+    EXPECT_EQ(record.at("validation_loss_bits").to_number<uint32_t>(), std::bit_cast<uint32_t>(loss))
+        << r;
+    if (r == 2) break;
+    std::vector<Bytes> deltas;
+    for (uint32_t k = 0; k < 2; ++k) {
+      const verify::TaskResult t =
+          verify::RunTask(spec, r, k, params, local, kernels::Backend::kCpu).value();
+      const json::value task = Task(r, k);
+      EXPECT_EQ(task.at("status").as_string(), "passed");
+      EXPECT_EQ(task.at("commitment").at("checkpoint_root").as_string(),
+                t.checkpoint_root.ToHex());
+      deltas.push_back(t.delta);
+    }
+    verify::RoundAggregate next = verify::AggregateRound(params, momentum, deltas).value();
+    params = std::move(next.params);
+    momentum = std::move(next.momentum);
+  }
+  // Each provider was paid for the tasks it ran; nothing is left in escrow.
+  EXPECT_EQ(job.at("escrow_uagr").to_number<uint64_t>(), 0u);
+  EXPECT_GT(job.at("paid_uagr").to_number<uint64_t>(), 0u);
 }
 
 }  // namespace

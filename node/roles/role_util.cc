@@ -1,0 +1,86 @@
+#include "node/roles/role_util.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "common/address.h"
+#include "common/encoding.h"
+#include "common/proto_codec.h"
+#include "proto/tx.pb.h"
+
+namespace agora::node::roles {
+
+namespace json = boost::json;
+
+Result<const json::value*> Member(const json::value& v, std::string_view key) {
+  const json::value* m = v.is_object() ? v.as_object().if_contains(key) : nullptr;
+  if (m == nullptr) return Status::Internal("the node's answer lacks \"" + std::string(key) + "\"");
+  return m;
+}
+
+Result<uint64_t> U64Member(const json::value& v, std::string_view key) {
+  AGORA_ASSIGN_OR_RETURN(const json::value* m, Member(v, key));
+  if (m->is_uint64()) return m->as_uint64();
+  if (m->is_int64() && m->as_int64() >= 0) return static_cast<uint64_t>(m->as_int64());
+  return Status::Internal("\"" + std::string(key) + "\" is not a number");
+}
+
+Result<std::string> StringMember(const json::value& v, std::string_view key) {
+  AGORA_ASSIGN_OR_RETURN(const json::value* m, Member(v, key));
+  if (!m->is_string()) return Status::Internal("\"" + std::string(key) + "\" is not a string");
+  return std::string(m->as_string());
+}
+
+Result<const json::array*> ArrayMember(const json::value& v, std::string_view key) {
+  AGORA_ASSIGN_OR_RETURN(const json::value* m, Member(v, key));
+  if (!m->is_array()) return Status::Internal("\"" + std::string(key) + "\" is not a list");
+  return &m->as_array();
+}
+
+Result<Hash256> HashMember(const json::value& v, std::string_view key) {
+  AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(v, key));
+  return Hash256::FromHex(hex);
+}
+
+std::string TaskName(uint64_t job, uint32_t round, uint32_t worker) {
+  return std::to_string(job) + "/" + std::to_string(round) + "/" + std::to_string(worker);
+}
+
+Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {
+  AGORA_ASSIGN_OR_RETURN(json::value j, client.Call("job", json::object{{"id", job}}));
+  AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(j, "spec_pb"));
+  AGORA_ASSIGN_OR_RETURN(Bytes bytes, HexDecode(hex));
+  proto::JobSpec p;
+  AGORA_RETURN_IF_ERROR(DecodeStrict(bytes, 1 << 16, p));
+  return consensus::DecodeJobSpec(p);
+}
+
+Status SubmitAndWait(rpc::RpcClient& client, const SecretKey& key, const consensus::Msg& msg) {
+  const Address address = Address::FromPublicKey(key.public_key());
+  AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
+  AGORA_ASSIGN_OR_RETURN(std::string chain_id, StringMember(status, "chain_id"));
+  AGORA_ASSIGN_OR_RETURN(json::value account,
+                         client.Call("account", json::object{{"address", address.ToString()}}));
+  AGORA_ASSIGN_OR_RETURN(uint64_t nonce, U64Member(account, "next_nonce"));
+  uint64_t fee = 0;
+  AGORA_ASSIGN_OR_RETURN(json::value params, client.Call("params"));
+  AGORA_ASSIGN_OR_RETURN(const json::array* list, ArrayMember(params, "params"));
+  for (const json::value& p : *list) {
+    AGORA_ASSIGN_OR_RETURN(std::string name, StringMember(p, "name"));
+    if (name != "bank.min_fee_uagr") continue;
+    AGORA_ASSIGN_OR_RETURN(fee, U64Member(p, "value"));
+  }
+  const Bytes raw = consensus::MakeTx(key, chain_id, nonce, fee, msg);
+  AGORA_ASSIGN_OR_RETURN(json::value committed,
+                         client.Call("tx_submit_wait", json::object{{"tx", Base64Encode(raw)}},
+                                     std::chrono::seconds(40)));
+  AGORA_ASSIGN_OR_RETURN(uint64_t code, U64Member(committed, "code"));
+  if (code == 0) return Status::Ok();
+  std::string why = "code " + std::to_string(code);
+  if (const json::value* log = committed.as_object().if_contains("log"); log && log->is_string()) {
+    why = std::string(log->as_string());
+  }
+  return Status::FailedPrecondition(std::string(consensus::MsgName(msg)) + " was refused: " + why);
+}
+
+}  // namespace agora::node::roles

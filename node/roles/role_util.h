@@ -1,0 +1,43 @@
+// What the provider and validator roles share: reading the node's JSON-RPC
+// answers without trusting their shape, the job's exact spec, and signing
+// and submitting a message from the role's account.
+//
+// Thread safety: free functions; an RpcClient per thread.
+#ifndef AGORA_NODE_ROLES_ROLE_UTIL_H_
+#define AGORA_NODE_ROLES_ROLE_UTIL_H_
+
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/keys.h"
+#include "common/status.h"
+#include "consensus/ledger/tx.h"
+#include "market/job_spec.h"
+#include "node/rpc/client.h"
+
+namespace agora::node::roles {
+
+// A member of a JSON object; Internal when absent or of another type (the
+// node's answers are well-formed, but a role must not crash on one that is not).
+Result<const boost::json::value*> Member(const boost::json::value& v, std::string_view key);
+Result<uint64_t> U64Member(const boost::json::value& v, std::string_view key);
+Result<std::string> StringMember(const boost::json::value& v, std::string_view key);
+Result<const boost::json::array*> ArrayMember(const boost::json::value& v, std::string_view key);
+Result<Hash256> HashMember(const boost::json::value& v, std::string_view key);
+
+// "job/round/worker".
+std::string TaskName(uint64_t job, uint32_t round, uint32_t worker);
+
+// The job's spec exactly as the ledger holds it (the `job` method's spec_pb).
+Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job);
+
+// Signs `msg` with `key` (the next nonce, the chain's minimum fee) and waits
+// until it is committed; FailedPrecondition with the ledger's log if it was
+// committed with an error code.
+Status SubmitAndWait(rpc::RpcClient& client, const SecretKey& key, const consensus::Msg& msg);
+
+}  // namespace agora::node::roles
+
+#endif  // AGORA_NODE_ROLES_ROLE_UTIL_H_

@@ -1,0 +1,392 @@
+#include "node/roles/validator.h"
+
+#include <bit>
+#include <boost/json.hpp>
+#include <utility>
+
+#include "common/log.h"
+#include "common/merkle.h"
+#include "common/vrf.h"
+#include "consensus/ledger/verification.h"
+#include "node/roles/role_util.h"
+#include "node/rpc/blob_fetch.h"
+#include "trainer/checkpoint.h"
+#include "trainer/diloco.h"
+#include "verify/sampling.h"
+#include "verify/task.h"
+
+namespace agora::node::roles {
+
+namespace json = boost::json;
+namespace vf = consensus::verification;
+
+namespace {
+
+bool Contains(const json::array& list, const std::string& text) {
+  for (const json::value& v : list) {
+    if (v.is_string() && v.as_string() == text) return true;
+  }
+  return false;
+}
+
+// The provider's registered blob endpoint.
+Result<std::string> EndpointOf(rpc::RpcClient& client, const std::string& provider) {
+  AGORA_ASSIGN_OR_RETURN(json::value p,
+                         client.Call("provider", json::object{{"address", provider}}));
+  return StringMember(p, "blob_endpoint");
+}
+
+// A checkpoint blob from `sources`, parsed (the fetch checked its name).
+Result<trainer::LoadedCheckpoint> FetchCheckpoint(storage::BlobStore& blobs, const Hash256& hash,
+                                                  const std::vector<std::string>& sources) {
+  rpc::BlobFetchOptions fetch;
+  fetch.bytes_max = blobs.options().blob_bytes_max;
+  AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs, hash, sources, fetch));
+  AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs.Read(hash, blobs.options().blob_bytes_max));
+  return trainer::ParseCheckpoint(bytes);
+}
+
+}  // namespace
+
+ValidatorRole::ValidatorRole(ValidatorRoleOptions options, const SecretKey& key,
+                             storage::BlobStore& blobs)
+    : options_(std::move(options)),
+      key_(key),
+      blobs_(blobs),
+      address_(Address::FromPublicKey(key.public_key())) {}
+
+ValidatorRole::~ValidatorRole() { Stop(); }
+
+void ValidatorRole::Start() {
+  spdlog::info("validator role: account {}", address_.ToString());
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ValidatorRole::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+ValidatorProgress ValidatorRole::progress() const {
+  std::lock_guard lock(progress_mu_);
+  return progress_;
+}
+
+void ValidatorRole::Fail(const Status& status) {
+  spdlog::warn("validator role: {}", status.ToString());
+  std::lock_guard lock(progress_mu_);
+  progress_.last_error = status.ToString();
+}
+
+void ValidatorRole::Run() {
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      if (wake_.wait_for(lock, options_.poll_interval, [this] { return stop_; })) return;
+    }
+    if (Status polled = Poll(); !polled.ok()) Fail(polled);
+  }
+}
+
+Result<ValidatorRole::JobState*> ValidatorRole::Job(rpc::RpcClient& client, uint64_t id) {
+  auto it = jobs_.find(id);
+  if (it != jobs_.end()) return it->second.get();
+  auto job = std::make_unique<JobState>();
+  AGORA_ASSIGN_OR_RETURN(job->spec, FetchSpec(client, id));
+  AGORA_ASSIGN_OR_RETURN(job->config, verify::TrainConfigOf(job->spec));
+  return jobs_.emplace(id, std::move(job)).first->second.get();
+}
+
+Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job) {
+  if (job.corpus) return &*job.corpus;
+  std::vector<std::string> sources = {options_.node_url};
+  sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
+  rpc::BlobFetchOptions fetch;
+  fetch.bytes_max = blobs_.options().blob_bytes_max;
+  AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, job.spec.dataset_hash, sources, fetch));
+  AGORA_ASSIGN_OR_RETURN(trainer::Corpus corpus,
+                         trainer::Corpus::Load(blobs_.PathOf(job.spec.dataset_hash)));
+  job.corpus = std::move(corpus);
+  return &*job.corpus;
+}
+
+Status ValidatorRole::Poll() {
+  rpc::RpcClient client(options_.node_url);
+  AGORA_ASSIGN_OR_RETURN(json::value jobs, client.Call("jobs", json::object{{"limit", 100}}));
+  AGORA_ASSIGN_OR_RETURN(const json::array* list, ArrayMember(jobs, "jobs"));
+  const std::string me = address_.ToString();
+  for (const json::value& j : *list) {
+    AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(j, "status"));
+    if (status != "open" && status != "running") continue;
+    AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(j, "id"));
+    AGORA_ASSIGN_OR_RETURN(uint64_t current, U64Member(j, "round"));
+    AGORA_ASSIGN_OR_RETURN(JobState * job, Job(client, id));
+
+    // Round records awaiting this validator.
+    AGORA_ASSIGN_OR_RETURN(json::value rounds,
+                           client.Call("round_results", json::object{{"job", id}}));
+    AGORA_ASSIGN_OR_RETURN(const json::array* records, ArrayMember(rounds, "rounds"));
+    for (const json::value& record : *records) {
+      const json::value* recorded = record.as_object().if_contains("recorded");
+      const json::value* abandoned = record.as_object().if_contains("abandoned");
+      if ((recorded && recorded->is_bool() && recorded->as_bool()) ||
+          (abandoned && abandoned->is_bool() && abandoned->as_bool())) {
+        continue;
+      }
+      AGORA_ASSIGN_OR_RETURN(const json::array* awaiting, ArrayMember(record, "awaiting"));
+      if (!Contains(*awaiting, me)) continue;
+      AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(record, "round"));
+      AGORA_ASSIGN_OR_RETURN(const json::array* results, ArrayMember(record, "results"));
+      const std::string key = "round " + std::to_string(id) + "/" + std::to_string(round) + " " +
+                              std::to_string(results->size());
+      if (sent_.contains(key)) continue;
+      if (Status answered = AnswerRound(client, id, *job, record); !answered.ok()) {
+        Fail(Status(answered.code(), "round " + std::to_string(round) + " of job " +
+                                         std::to_string(id) + ": " + answered.message()));
+        continue;
+      }
+      sent_.insert(key);
+      std::lock_guard lock(progress_mu_);
+      ++progress_.round_results;
+    }
+
+    // Spot checks awaiting this validator.
+    if (status != "running") continue;
+    AGORA_ASSIGN_OR_RETURN(json::value answer,
+                           client.Call("tasks", json::object{{"id", id}, {"from_round", current}}));
+    AGORA_ASSIGN_OR_RETURN(const json::array* tasks, ArrayMember(answer, "tasks"));
+    for (const json::value& t : *tasks) {
+      AGORA_ASSIGN_OR_RETURN(std::string task_status, StringMember(t, "status"));
+      if (task_status != "verifying") continue;
+      AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(t, "round"));
+      AGORA_ASSIGN_OR_RETURN(uint64_t worker, U64Member(t, "worker"));
+      AGORA_ASSIGN_OR_RETURN(uint64_t attempts, U64Member(t, "attempts"));
+      AGORA_ASSIGN_OR_RETURN(
+          json::value task,
+          client.Call("task", json::object{{"job", id}, {"round", round}, {"worker", worker}}));
+      const json::value* slots = task.as_object().if_contains("slots");
+      if (slots == nullptr || !slots->is_array()) continue;
+      for (const json::value& slot : slots->as_array()) {
+        AGORA_ASSIGN_OR_RETURN(std::string slot_state, StringMember(slot, "state"));
+        const json::value* awaiting = slot.as_object().if_contains("awaiting");
+        if (slot_state != "pending" || awaiting == nullptr || !awaiting->is_string() ||
+            awaiting->as_string() != me) {
+          continue;
+        }
+        AGORA_ASSIGN_OR_RETURN(uint64_t k, U64Member(slot, "slot"));
+        AGORA_ASSIGN_OR_RETURN(uint64_t due, U64Member(slot, "due_height"));
+        const std::string key =
+            "slot " + TaskName(id, static_cast<uint32_t>(round), static_cast<uint32_t>(worker)) +
+            " " + std::to_string(attempts) + " " + std::to_string(k) + " " + std::to_string(due);
+        if (sent_.contains(key)) continue;
+        const Status answered =
+            AnswerSlot(client, id, *job, static_cast<uint32_t>(round),
+                       static_cast<uint32_t>(worker), static_cast<uint32_t>(k), task);
+        if (!answered.ok()) {
+          Fail(Status(
+              answered.code(),
+              "task " + TaskName(id, static_cast<uint32_t>(round), static_cast<uint32_t>(worker)) +
+                  " slot " + std::to_string(k) + ": " + answered.message()));
+          continue;
+        }
+        sent_.insert(key);
+        std::lock_guard lock(progress_mu_);
+        ++progress_.verdicts;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidatorRole::EnsureRound(rpc::RpcClient& client, uint64_t id, JobState& job,
+                                  uint32_t round) {
+  if (job.params.contains(round)) return Status::Ok();
+  if (round == 0) {
+    job.params[0] = trainer::TrainState::Fresh(job.config, job.spec.dataset_hash).params;
+    job.momentum[0].assign(job.params[0].size(), 0.0f);
+    return Status::Ok();
+  }
+  AGORA_RETURN_IF_ERROR(EnsureRound(client, id, job, round - 1));
+  // The passed tasks' deltas of the round before, in worker order, from
+  // their providers.
+  std::vector<Bytes> deltas;
+  for (uint32_t k = 0; k < job.spec.workers; ++k) {
+    AGORA_ASSIGN_OR_RETURN(
+        json::value task,
+        client.Call("task", json::object{{"job", id}, {"round", round - 1}, {"worker", k}}));
+    AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(task, "status"));
+    if (status != "passed") {
+      return Status::FailedPrecondition("task " + TaskName(id, round - 1, k) + " is " + status +
+                                        ", not passed");
+    }
+    AGORA_ASSIGN_OR_RETURN(const json::value* commitment, Member(task, "commitment"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 delta, HashMember(*commitment, "delta_hash"));
+    AGORA_ASSIGN_OR_RETURN(std::string provider, StringMember(*commitment, "provider"));
+    AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
+    std::vector<std::string> sources = {endpoint, options_.node_url};
+    sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
+    rpc::BlobFetchOptions fetch;
+    fetch.bytes_max = blobs_.options().blob_bytes_max;
+    AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, delta, sources, fetch));
+    AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs_.Read(delta, blobs_.options().blob_bytes_max));
+    deltas.push_back(std::move(bytes));
+  }
+  AGORA_ASSIGN_OR_RETURN(
+      verify::RoundAggregate aggregate,
+      verify::AggregateRound(job.params[round - 1], job.momentum[round - 1], deltas));
+  job.params[round] = std::move(aggregate.params);
+  job.momentum[round] = std::move(aggregate.momentum);
+  return Status::Ok();
+}
+
+Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState& job,
+                                  const json::value& record) {
+  AGORA_ASSIGN_OR_RETURN(uint64_t round64, U64Member(record, "round"));
+  const uint32_t round = static_cast<uint32_t>(round64);
+  AGORA_ASSIGN_OR_RETURN(const json::array* results, ArrayMember(record, "results"));
+  AGORA_RETURN_IF_ERROR(EnsureRound(client, id, job, round));
+  AGORA_ASSIGN_OR_RETURN(const trainer::Corpus* corpus, Corpus(job));
+  const std::vector<float>& params = job.params[round];
+  const float loss =
+      verify::ValidationLoss(job.spec, params, *corpus, options_.backend, kValidationBatches);
+  consensus::MsgRoundResult m;
+  m.job_id = id;
+  m.round = round;
+  m.params_hash = trainer::HashFloats(params);
+  m.validation_loss = std::bit_cast<uint32_t>(loss);
+  if (round < job.spec.rounds) {
+    // Checkpoint 0 of each task of the round, stored for its provider.
+    for (uint32_t k = 0; k < job.spec.workers; ++k) {
+      const trainer::TrainState start = verify::TaskStartState(
+          job.config, job.spec.dataset_hash, job.spec.inner_steps, round, k, params);
+      AGORA_ASSIGN_OR_RETURN(Hash256 hash, blobs_.Put(trainer::SerializeCheckpoint(start)));
+      m.start_hashes.push_back(hash);
+    }
+  }
+  if (results->empty()) {
+    m.commitment = vf::RoundResultCommitment(
+        vf::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes), address_);
+    m.params_hash = Hash256{};
+    m.validation_loss = 0;
+    m.start_hashes.clear();
+  }
+  AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, m));
+  spdlog::info("validator role: round {} of job {}: sent {} (validation loss {:.4f})", round, id,
+               m.commitment ? "a commitment" : "the values", loss);
+  return Status::Ok();
+}
+
+Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round,
+                                 uint32_t worker, uint32_t slot, const json::value& task) {
+  const market::JobSpec& spec = job.spec;
+  const uint32_t c = spec.checkpoint_interval;
+  const uint32_t segments = spec.inner_steps / c;
+  AGORA_ASSIGN_OR_RETURN(const json::value* commitment, Member(task, "commitment"));
+  AGORA_ASSIGN_OR_RETURN(Hash256 root, HashMember(*commitment, "checkpoint_root"));
+  AGORA_ASSIGN_OR_RETURN(Hash256 delta_hash, HashMember(*commitment, "delta_hash"));
+  AGORA_ASSIGN_OR_RETURN(std::string provider, StringMember(*commitment, "provider"));
+  AGORA_ASSIGN_OR_RETURN(const json::array* committed_losses, ArrayMember(*commitment, "losses"));
+  AGORA_ASSIGN_OR_RETURN(const json::array* slots, ArrayMember(task, "slots"));
+  if (slot >= slots->size()) return Status::Internal("slot out of range");
+  const json::value& s = (*slots)[slot];
+
+  const consensus::marketplace::TaskId tid{id, round, worker};
+  consensus::MsgVerdict v;
+  v.job_id = id;
+  v.round = round;
+  v.worker = worker;
+  v.slot = slot;
+  verify::SegmentChoice choice;
+  if (s.as_object().contains("segment")) {
+    AGORA_ASSIGN_OR_RETURN(uint64_t segment, U64Member(s, "segment"));
+    AGORA_ASSIGN_OR_RETURN(uint64_t witness, U64Member(s, "witness_step"));
+    choice = {static_cast<uint32_t>(segment), static_cast<uint32_t>(witness)};
+  } else {
+    const VrfProof proof = VrfProve(key_, vf::SegmentVrfInput(tid, root, slot));
+    choice = verify::SegmentFromVrf(VrfProofToHash(proof).bytes, vf::TaskBytes(tid), segments, c);
+    v.vrf_proof = proof;
+  }
+  if (choice.segment >= segments) return Status::Internal("segment out of range");
+
+  // What the provider must serve: the checkpoint list and the blobs.
+  AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
+  const std::vector<std::string> from_provider = {endpoint};
+  auto unavailable = [&](const Status& why) {
+    spdlog::info("validator role: task {} is unavailable from {}: {}", TaskName(id, round, worker),
+                 endpoint, why.message());
+    v.outcome = consensus::VerdictOutcome::kUnavailable;
+    v.start_proof.clear();
+    v.end_proof.clear();
+    v.final_proof.clear();
+    return SubmitAndWait(client, key_, v);
+  };
+  Result<std::vector<Hash256>> list = rpc::FetchManifest(root, from_provider);
+  if (!list.ok()) return unavailable(list.status());
+  if (list->size() != segments + 1) {
+    return unavailable(Status::Corruption("the manifest lists " + std::to_string(list->size()) +
+                                          " checkpoints, not " + std::to_string(segments + 1)));
+  }
+  const uint32_t j = choice.segment;
+  auto path = [&](uint64_t i) { return merkle::Prove(*list, i).siblings; };
+  v.start_hash = (*list)[j];
+  v.start_proof = path(j);
+  v.committed_end = (*list)[j + 1];
+  v.end_proof = path(j + 1);
+  v.final_hash = (*list)[segments];
+  v.final_proof = path(segments);
+
+  Result<trainer::LoadedCheckpoint> first = FetchCheckpoint(blobs_, (*list)[0], from_provider);
+  if (!first.ok()) return unavailable(first.status());
+  Result<trainer::LoadedCheckpoint> start = FetchCheckpoint(blobs_, v.start_hash, from_provider);
+  if (!start.ok()) return unavailable(start.status());
+  Result<trainer::LoadedCheckpoint> final_state =
+      FetchCheckpoint(blobs_, v.final_hash, from_provider);
+  if (!final_state.ok()) return unavailable(final_state.status());
+  rpc::BlobFetchOptions fetch;
+  fetch.bytes_max = blobs_.options().blob_bytes_max;
+  if (Status got = rpc::FetchBlob(blobs_, delta_hash, from_provider, fetch); !got.ok()) {
+    return unavailable(got);
+  }
+  AGORA_ASSIGN_OR_RETURN(Bytes delta, blobs_.Read(delta_hash, blobs_.options().blob_bytes_max));
+
+  AGORA_ASSIGN_OR_RETURN(const trainer::Corpus* corpus, Corpus(job));
+  AGORA_ASSIGN_OR_RETURN(
+      verify::SegmentReplay replay,
+      verify::ReplaySegment(start->state, c, choice.witness_step, *corpus, options_.backend));
+  v.replayed_end = replay.end_hash;
+  v.witness_hash = replay.witness_hash;
+  bool losses_ok = committed_losses->size() == spec.inner_steps;
+  for (uint32_t i = 0; i < c; ++i) {
+    const uint32_t bits = std::bit_cast<uint32_t>(replay.losses[i]);
+    v.losses.push_back(bits);
+    if (!losses_ok) continue;
+    const json::value& committed = (*committed_losses)[size_t{j} * c + i];
+    losses_ok = committed.is_number() &&
+                std::bit_cast<uint32_t>(static_cast<float>(committed.to_number<double>())) == bits;
+  }
+  const bool end_ok = v.replayed_end == v.committed_end;
+  const bool delta_ok =
+      verify::CheckDelta(first->state.params, final_state->state, delta, delta_hash).ok();
+  if (end_ok && losses_ok && delta_ok) {
+    v.outcome = consensus::VerdictOutcome::kPass;
+  } else {
+    v.outcome = consensus::VerdictOutcome::kFail;
+    v.reason = !end_ok      ? consensus::FailReason::kEndState
+               : !losses_ok ? consensus::FailReason::kLosses
+                            : consensus::FailReason::kDelta;
+  }
+  // A slot's first verdict commits to its witness so an auditor cannot copy it.
+  if (v.vrf_proof && !v.witness_hash.IsZero()) {
+    v.witness_hash = vf::WitnessCommitment(v.witness_hash, address_);
+  }
+  AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, v));
+  spdlog::info("validator role: task {} segment {}: {}", TaskName(id, round, worker), j,
+               v.outcome == consensus::VerdictOutcome::kPass ? "pass" : "FAIL");
+  return Status::Ok();
+}
+
+}  // namespace agora::node::roles

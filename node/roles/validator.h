@@ -1,0 +1,123 @@
+// ValidatorRole: a validator's verification work inside agorad
+// (docs/roles.md). Like the provider role it reads committed state through
+// the node's own JSON-RPC and sends transactions like any client; the
+// consensus thread never waits for it.
+//
+// Every poll it answers what the ledger has drawn its account for:
+//
+//   Spot checks. For each pending slot of a task awaiting it, it fetches the
+//   provider's checkpoint list by the committed root (GET /manifest) and the
+//   checkpoints and delta it needs (GET /blob) from the provider's
+//   registered endpoint, picks the segment with its VRF if it is the slot's
+//   first verdict, replays the segment with the deterministic kernels,
+//   checks the delta against the final checkpoint, and sends the Verdict
+//   (pass, fail with the reason, or unavailable when the provider does not
+//   serve what it committed).
+//
+//   Round records. For each round record awaiting it, it computes the
+//   weights at the start of the round: the seed's initialization for round
+//   0, else the outer step over the passed tasks' deltas of the round before
+//   (recomputed from round 0 when it has not followed the job), their
+//   validation loss (kValidationBatches batches of the held-out slice), and
+//   checkpoint 0 of each task of the round, which it stores as blobs for
+//   the providers. It sends a commitment when it is the round's first
+//   result, else the values.
+//
+// Thread safety: Start and Stop from one thread; progress() from any.
+#ifndef AGORA_NODE_ROLES_VALIDATOR_H_
+#define AGORA_NODE_ROLES_VALIDATOR_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/address.h"
+#include "common/keys.h"
+#include "common/status.h"
+#include "kernels/backend.h"
+#include "market/job_spec.h"
+#include "node/rpc/client.h"
+#include "node/storage/blob_store.h"
+#include "trainer/config.h"
+#include "trainer/data.h"
+
+namespace agora::node::roles {
+
+// Validation batches every validator evaluates a round's weights on: two
+// results match only if they agree on this.
+inline constexpr int kValidationBatches = 4;
+
+struct ValidatorRoleOptions {
+  std::string node_url;              // this node's RPC
+  std::vector<std::string> sources;  // other nodes' RPC URLs, for datasets and starts
+  kernels::Backend backend = kernels::Backend::kCpu;
+  std::chrono::milliseconds poll_interval{300};
+};
+
+struct ValidatorProgress {
+  uint64_t verdicts = 0;
+  uint64_t round_results = 0;
+  std::string last_error;
+};
+
+class ValidatorRole {
+ public:
+  // `key` signs verdicts and round results and proves segment choices: the
+  // validator's operator and consensus key (the node key on a devnet).
+  ValidatorRole(ValidatorRoleOptions options, const SecretKey& key, storage::BlobStore& blobs);
+  ~ValidatorRole();
+  ValidatorRole(const ValidatorRole&) = delete;
+  ValidatorRole& operator=(const ValidatorRole&) = delete;
+
+  void Start();
+  void Stop();
+  ValidatorProgress progress() const;
+
+ private:
+  // What the role keeps of a job it works on.
+  struct JobState {
+    market::JobSpec spec;
+    trainer::TrainConfig config;
+    std::optional<trainer::Corpus> corpus;
+    // Weights and outer momentum at the start of each round computed so far.
+    std::map<uint32_t, std::vector<float>> params, momentum;
+  };
+
+  void Run();
+  Status Poll();
+  Result<JobState*> Job(rpc::RpcClient& client, uint64_t id);
+  Result<const trainer::Corpus*> Corpus(JobState& job);
+  // The weights at the start of `round`, recomputing earlier rounds if needed.
+  Status EnsureRound(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round);
+  Status AnswerRound(rpc::RpcClient& client, uint64_t id, JobState& job,
+                     const boost::json::value& record);
+  Status AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round,
+                    uint32_t worker, uint32_t slot, const boost::json::value& task);
+  void Fail(const Status& status);
+
+  const ValidatorRoleOptions options_;
+  const SecretKey key_;
+  storage::BlobStore& blobs_;
+  const Address address_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mu_
+  mutable std::mutex progress_mu_;
+  ValidatorProgress progress_;  // guarded by progress_mu_
+  // Worker thread only.
+  std::map<uint64_t, std::unique_ptr<JobState>> jobs_;
+  std::set<std::string> sent_;  // what was answered, so a poll does not send it twice
+};
+
+}  // namespace agora::node::roles
+
+#endif  // AGORA_NODE_ROLES_VALIDATOR_H_
