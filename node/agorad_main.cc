@@ -9,7 +9,9 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "node/build_info.h"
@@ -26,6 +28,12 @@ int Run(int argc, char** argv) {
   bool version = false;
   std::string home, log_level = "info";
   app.add_flag("--version", version, "Print the version and the build's CUDA state, then exit");
+  std::vector<std::string> roles;
+  auto* role_option =
+      app.add_option("--role", roles,
+                     "Roles besides consensus: provider, validator (comma-separated; replaces "
+                     "[roles] of config.toml; docs/roles.md)")
+          ->delimiter(',');
   app.add_option("--home", home, "Node home directory (default: $AGORA_HOME or ~/.agora)");
   auto* log_option = app.add_option("--log-level", log_level,
                                     "trace, debug, info, warn, error, critical or off "
@@ -70,7 +78,9 @@ int Run(int argc, char** argv) {
                   home_dir.string(), home_dir.string());
     return 1;
   }
-  auto node = Node::Open(home_dir);
+  std::optional<std::vector<std::string>> chosen_roles;
+  if (role_option->count() > 0) chosen_roles = roles;
+  auto node = Node::Open(home_dir, chosen_roles);
   if (!node.ok()) {
     spdlog::error("cannot open the node in {}: {}", home_dir.string(), node.status().message());
     return 1;

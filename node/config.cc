@@ -195,11 +195,6 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
       c.role_sources.push_back(*url);
     }
   }
-  if (c.role_provider && c.provider_key_file.empty()) {
-    return Status::InvalidArgument(
-        "config: [roles] provider = true needs [provider] key_file, the provider account's key "
-        "(a keystore from `agora keys new` with password_file, or a node key file)");
-  }
   return c;
 }
 

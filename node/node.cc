@@ -63,7 +63,8 @@ Result<consensus::LedgerGenesis> LedgerGenesisOf(const Genesis& genesis) {
 
 }  // namespace
 
-Status Node::Impl::Open(const std::filesystem::path& home) {
+Status Node::Impl::Open(const std::filesystem::path& home,
+                        const std::optional<std::vector<std::string>>& roles) {
   AGORA_ASSIGN_OR_RETURN(config_, LoadConfig(ConfigPath(home)));
   AGORA_ASSIGN_OR_RETURN(genesis_, LoadGenesis(GenesisPath(home)));
   AGORA_ASSIGN_OR_RETURN(SecretKey key, LoadNodeKey(NodeKeyPath(home)));
@@ -134,7 +135,7 @@ Status Node::Impl::Open(const std::filesystem::path& home) {
   rpc_config.port = config_.rpc_port;
   rpc_ = std::make_unique<rpc::RpcServer>(io_, rpc_config);
   AGORA_RETURN_IF_ERROR(OpenBlobs(home));
-  AGORA_RETURN_IF_ERROR(OpenRoles(home));
+  AGORA_RETURN_IF_ERROR(OpenRoles(home, roles));
   RegisterRpc();
   AGORA_RETURN_IF_ERROR(LoadBodies());
   spdlog::info("node {} opened: chain {}, height {}, app hash {}", key.public_key().ToHex(),
@@ -787,9 +788,10 @@ Node::~Node() {
   impl_->io_.poll();
 }
 
-Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& home) {
+Result<std::unique_ptr<Node>> Node::Open(const std::filesystem::path& home,
+                                         const std::optional<std::vector<std::string>>& roles) {
   auto impl = std::make_unique<Impl>();
-  AGORA_RETURN_IF_ERROR(impl->Open(home));
+  AGORA_RETURN_IF_ERROR(impl->Open(home, roles));
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 

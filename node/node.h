@@ -20,6 +20,9 @@
 #include <boost/asio.hpp>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -30,7 +33,11 @@ class Node {
   // Loads config, genesis and key from `home`, opens the store (initialising
   // the ledger from genesis on first start) and checks that the store belongs
   // to this genesis.
-  static Result<std::unique_ptr<Node>> Open(const std::filesystem::path& home);
+  // `roles`, when given, replaces config.toml's [roles] provider and
+  // validator: the names "provider" and "validator" (agorad --role).
+  static Result<std::unique_ptr<Node>> Open(
+      const std::filesystem::path& home,
+      const std::optional<std::vector<std::string>>& roles = std::nullopt);
   ~Node();
 
   // Starts P2P, RPC and consensus. Errors name the address that could not

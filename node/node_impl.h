@@ -117,7 +117,8 @@ using namespace detail;  // NOLINT: private header of two files
 
 class Node::Impl final : public p2p::PeerManagerHandler {
  public:
-  Status Open(const std::filesystem::path& home);
+  Status Open(const std::filesystem::path& home,
+              const std::optional<std::vector<std::string>>& roles);
   Status Start();
   void Stop();
 
@@ -181,7 +182,9 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   std::set<Hash256> LiveBlobs();
   storage::BlobGcReport CollectBlobs(std::chrono::seconds grace);
   // Roles (node_roles.cc): keys at Open, workers after the RPC server starts.
-  Status OpenRoles(const std::filesystem::path& home);
+  Status OpenRoles(const std::filesystem::path& home,
+                   const std::optional<std::vector<std::string>>& roles);
+  void RegisterRolesRpc();
   void StartRoles();
   void StopRoles();
   Result<json::value> BlockJson(uint64_t height);

@@ -52,7 +52,26 @@ Result<SecretKey> LoadRoleKey(const std::filesystem::path& home, const std::stri
 
 }  // namespace
 
-Status Node::Impl::OpenRoles(const std::filesystem::path& home) {
+Status Node::Impl::OpenRoles(const std::filesystem::path& home,
+                             const std::optional<std::vector<std::string>>& roles) {
+  if (roles) {
+    config_.role_provider = config_.role_validator = false;
+    for (const std::string& role : *roles) {
+      if (role == "provider") {
+        config_.role_provider = true;
+      } else if (role == "validator") {
+        config_.role_validator = true;
+      } else if (role != "none") {
+        return Status::InvalidArgument("unknown role '" + role +
+                                       "'; the roles are provider and validator (or none)");
+      }
+    }
+  }
+  if (config_.role_provider && config_.provider_key_file.empty()) {
+    return Status::InvalidArgument(
+        "the provider role needs [provider] key_file in config.toml: the provider account's key "
+        "(a keystore from `agora keys new` with password_file, or a node key file)");
+  }
   if (config_.role_provider) {
     AGORA_ASSIGN_OR_RETURN(SecretKey key, LoadRoleKey(home, config_.provider_key_file,
                                                       config_.provider_password_file, "provider"));
@@ -80,6 +99,28 @@ void Node::Impl::StartRoles() {
     validator_ = std::make_unique<roles::ValidatorRole>(std::move(options), *node_key_, *blobs_);
     validator_->Start();
   }
+}
+
+void Node::Impl::RegisterRolesRpc() {
+  // What the roles are doing: counts, the task in training, the last error.
+  rpc_->RegisterSync("roles", [this](const json::value&) -> Result<json::value> {
+    json::object out;
+    if (provider_) {
+      const roles::ProviderProgress p = provider_->progress();
+      out["provider"] = json::object{{"address", provider_->address().ToString()},
+                                     {"tasks_committed", p.tasks_committed},
+                                     {"training", p.current},
+                                     {"last_error", p.last_error}};
+    }
+    if (validator_) {
+      const roles::ValidatorProgress v = validator_->progress();
+      out["validator"] = json::object{{"address", validator_->address().ToString()},
+                                      {"verdicts", v.verdicts},
+                                      {"round_results", v.round_results},
+                                      {"last_error", v.last_error}};
+    }
+    return json::value(std::move(out));
+  });
 }
 
 void Node::Impl::StopRoles() {

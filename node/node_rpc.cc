@@ -267,6 +267,7 @@ void Node::Impl::RegisterRpc() {
   RegisterMarketRpc();
   RegisterVerifyRpc();
   RegisterBlobRpc();
+  RegisterRolesRpc();
   rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {
     json::array list;
     for (const p2p::PeerInfo& p : peers_->Peers()) {

@@ -80,6 +80,7 @@ class ValidatorRole {
   void Start();
   void Stop();
   ValidatorProgress progress() const;
+  const Address& address() const { return address_; }
 
  private:
   // What the role keeps of a job it works on.

@@ -95,5 +95,37 @@ TEST_F(CliTest, AgoradWithoutAHomeSaysHowToMakeOne) {
   EXPECT_NE(run.err.find("agora init --home"), std::string::npos) << run.err;
 }
 
+// A role's key is checked when the node opens: a wrong password, a missing
+// key file or an unknown role stops agorad with the reason, before it
+// listens or signs anything.
+TEST_F(CliTest, AgoradRefusesToStartARoleItCannotSignFor) {
+  const std::string net = (home_.path() / "net").string();
+  ASSERT_EQ(Agora({"testnet", "--validators", "1", "--dir", net}).exit_code, 0);
+  const std::string node = net + "/node0";
+  ASSERT_EQ(Agora({"keys", "new", "prov", "--password-file", PasswordFile("right")}).exit_code, 0);
+  const std::string config = node + "/config/config.toml";
+  std::string text = testing::ReadTextFile(config);
+  const std::string wrong = PasswordFile("wrong");
+  for (auto [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"key_file = \"\"", "key_file = \"" + (home_.path() / "keys" / "prov.json").string() + "\""},
+           {"password_file = \"\"", "password_file = \"" + wrong + "\""}}) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  }
+  WriteTextFile(config, text);
+  CommandResult bad_password = RunCommand({AGORA_DAEMON_PATH, "--home", node, "--role", "provider"});
+  EXPECT_EQ(bad_password.exit_code, 1);
+  EXPECT_NE(bad_password.err.find("cannot unlock [provider] key_file"), std::string::npos)
+      << bad_password.err;
+  CommandResult unknown = RunCommand({AGORA_DAEMON_PATH, "--home", node, "--role", "miner"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("unknown role 'miner'"), std::string::npos) << unknown.err;
+  WriteTextFile(config, testing::ReadTextFile(config) + "\n[bogus]\nx = 1\n");
+  CommandResult bad_config = RunCommand({AGORA_DAEMON_PATH, "--home", node, "--role", "provider"});
+  EXPECT_EQ(bad_config.exit_code, 1);
+  EXPECT_NE(bad_config.err.find("unknown table [bogus]"), std::string::npos) << bad_config.err;
+}
+
 }  // namespace
 }  // namespace agora::node

@@ -512,7 +512,21 @@ TEST_F(PaidJobDevnetTest, AJobRunsToTheEndWithTheRolesAlone) {
     params = std::move(next.params);
     momentum = std::move(next.momentum);
   }
-  // Each provider was paid for the tasks it ran; nothing is left in escrow.
+  // What each node's roles did, as they report it.
+  uint64_t committed = 0, round_results = 0, verdicts = 0;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const json::value roles = Call(n, "roles");
+    if (const json::value* p = roles.as_object().if_contains("provider")) {
+      committed += p->at("tasks_committed").to_number<uint64_t>();
+    }
+    const json::value& v = roles.at("validator");
+    round_results += v.at("round_results").to_number<uint64_t>();
+    verdicts += v.at("verdicts").to_number<uint64_t>();
+  }
+  EXPECT_EQ(committed, 4u);      // R × K tasks, one attempt each
+  EXPECT_EQ(round_results, 6u);  // R + 1 records, a commitment and a match each
+  EXPECT_GE(verdicts, 4u);       // a slot per task, and any audits
+    // Each provider was paid for the tasks it ran; nothing is left in escrow.
   EXPECT_EQ(job.at("escrow_uagr").to_number<uint64_t>(), 0u);
   EXPECT_GT(job.at("paid_uagr").to_number<uint64_t>(), 0u);
 }
