@@ -39,6 +39,7 @@ std::set<Hash256> Node::Impl::LiveBlobs() {
   consensus::StateReader& state = app_->committed();
   std::set<Hash256> live;
   for (const mp::Job& job : mp::ListJobs(state, 0, kGcJobsScanMax)) {
+    if (Result<Hash256> model = blobs_->GetModel(job.id); model.ok()) live.insert(*model);
     if (!mp::IsActive(job.status)) continue;
     live.insert(job.spec.dataset_hash);
     for (const vf::RoundRecord& record : vf::RoundsOf(state, job.id, job.spec.rounds + 1)) {
@@ -84,6 +85,37 @@ void Node::Impl::RegisterBlobRpc() {
                                     {"uploads", config_.blob_uploads},
                                     {"gc_grace_s", config_.blob_gc_grace_s},
                                     {"gc_interval_s", config_.blob_gc_interval_s}});
+  });
+  // The blob holding a finished job's final weights, if this node keeps it,
+  // with the ledger's record of them to check it against.
+  rpc_->RegisterSync("job_model", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"id"}));
+    AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Param(*o, "id"));
+    consensus::StateReader& state = app_->committed();
+    std::optional<mp::Job> job = mp::GetJob(state, id);
+    if (!job) return Status::NotFound("no job " + std::to_string(id));
+    if (job->status != mp::JobStatus::kFinished) {
+      return Status::FailedPrecondition("job " + std::to_string(id) + " is " +
+                                        std::string(mp::JobStatusName(job->status)) +
+                                        "; its model exists once it has finished");
+    }
+    std::optional<vf::RoundRecord> record = vf::GetRound(state, id, job->spec.rounds);
+    if (!record || !record->recorded) {
+      return Status::Internal("finished job " + std::to_string(id) + " has no final record");
+    }
+    Result<Hash256> model = blobs_->GetModel(id);
+    if (!model.ok()) {
+      return Status::NotFound("this node keeps no model of job " + std::to_string(id) +
+                              "; ask a node that runs the validator role (`--role validator`)");
+    }
+    AGORA_ASSIGN_OR_RETURN(uint64_t size, blobs_->Size(*model));
+    return json::value(json::object{{"job", id},
+                                    {"model_hash", model->ToHex()},
+                                    {"size", size},
+                                    {"round", job->spec.rounds},
+                                    {"params_hash", record->params_hash.ToHex()},
+                                    {"validation_loss_bits", record->validation_loss}});
   });
   // params: {"grace_s": N} (optional; default [blobs] gc_grace_s): blobs
   // nothing needs go once this many seconds old; 0 removes them all now.

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <algorithm>
+#include <bit>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <iostream>
@@ -13,8 +15,11 @@
 #include "market/job_spec.h"
 #include "market/pricing.h"
 #include "node/cli/cli_util.h"
+#include "node/rpc/blob_fetch.h"
 #include "node/rpc/client.h"
+#include "trainer/checkpoint.h"
 #include "trainer/config.h"
+#include "trainer/diloco.h"
 
 namespace agora::node {
 namespace {
@@ -233,6 +238,46 @@ Status ProviderStatus(const GlobalOptions& g, const TxOptions& tx, const std::st
   AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call(
                                             "provider", json::object{{"address", address.ToString()}}));
   Print(g, v, Pretty(v));
+  return Status::Ok();
+}
+
+// Downloads a finished job's model and checks its weights against the
+// ledger's record of the final round before keeping the file.
+Status JobFetch(const GlobalOptions& g, uint64_t id, const std::string& out,
+                std::vector<std::string> sources) {
+  if (out.empty()) return Status::InvalidArgument("say where to write the model with --out FILE");
+  AGORA_ASSIGN_OR_RETURN(json::value info,
+                         rpc::RpcClient(NodeUrl(g)).Call("job_model", json::object{{"id", id}}));
+  AGORA_ASSIGN_OR_RETURN(Hash256 model, Hash256::FromHex(info.at("model_hash").as_string()));
+  AGORA_ASSIGN_OR_RETURN(Hash256 recorded, Hash256::FromHex(info.at("params_hash").as_string()));
+  sources.insert(sources.begin(), NodeUrl(g));
+  rpc::BlobFetchReport report;
+  AGORA_RETURN_IF_ERROR(rpc::FetchBlobToFile(model, sources, out, {}, &report));
+  Result<trainer::LoadedCheckpoint> loaded = trainer::LoadCheckpoint(out);
+  const bool matches = loaded.ok() && trainer::HashFloats(loaded->state.params) == recorded;
+  if (!matches) {
+    std::error_code ignored;
+    std::filesystem::remove(out, ignored);
+    return Status::Corruption("the model served for job " + std::to_string(id) +
+                              " does not hold the weights the ledger recorded (" +
+                              (loaded.ok() ? "weights hash differ" : loaded.status().message()) +
+                              "); nothing was kept");
+  }
+  const float loss = std::bit_cast<float>(info.at("validation_loss_bits").to_number<uint32_t>());
+  json::object o{{"job", id},
+                 {"file", out},
+                 {"model_hash", model.ToHex()},
+                 {"params_hash", recorded.ToHex()},
+                 {"validation_loss", loss},
+                 {"source", report.source},
+                 {"verified", true}};
+  char loss_text[32];
+  std::snprintf(loss_text, sizeof loss_text, "%.4f", static_cast<double>(loss));
+  Print(g, o,
+        "wrote " + out + ": the final weights of job " + std::to_string(id) +
+            ", matching the ledger's record (validation loss " + loss_text +
+            " nats/byte)\nsample from it: agora generate --model " + out +
+            " --prompt \"ROMEO:\"\n");
   return Status::Ok();
 }
 
@@ -457,6 +502,14 @@ void AddMarketCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   auto* vrounds = verify->add_subcommand("rounds", "A job's recorded rounds: the verified loss curve");
   vrounds->add_option("job", verify_job, "Job id")->required();
   vrounds->callback([&] { action = [&] { return VerifyRoundsCmd(global, verify_job); }; });
+  static std::string fetch_out;
+  static std::vector<std::string> fetch_sources;
+  auto* fetch = job->add_subcommand(
+      "fetch", "Download a finished job's model, checked against the ledger's final record");
+  fetch->add_option("id", id, "Job id")->required();
+  fetch->add_option("--out", fetch_out, "Where to write the model (a checkpoint)")->required();
+  fetch->add_option("--from", fetch_sources, "More nodes to download from (repeatable)");
+  fetch->callback([&] { action = [&] { return JobFetch(global, id, fetch_out, fetch_sources); }; });
   auto* cancel = job->add_subcommand("cancel", "Stop new work; running tasks finish and are paid");
   cancel->add_option("id", id, "Job id")->required();
   AddSignerOptions(cancel, tx);

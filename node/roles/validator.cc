@@ -121,8 +121,17 @@ Status ValidatorRole::Poll() {
   const std::string me = address_.ToString();
   for (const json::value& j : *list) {
     AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(j, "status"));
-    if (status != "open" && status != "running") continue;
     AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(j, "id"));
+    if (status == "finished" && !sent_.contains("model " + std::to_string(id))) {
+      // The final weights, for clients to fetch (`agora job fetch`).
+      if (Status kept = KeepModel(client, id); !kept.ok()) {
+        Fail(Status(kept.code(), "model of job " + std::to_string(id) + ": " + kept.message()));
+      } else {
+        sent_.insert("model " + std::to_string(id));
+      }
+      continue;
+    }
+    if (status != "open" && status != "running") continue;
     AGORA_ASSIGN_OR_RETURN(uint64_t current, U64Member(j, "round"));
     AGORA_ASSIGN_OR_RETURN(JobState * job, Job(client, id));
 
@@ -240,6 +249,22 @@ Status ValidatorRole::EnsureRound(rpc::RpcClient& client, uint64_t id, JobState&
       verify::AggregateRound(job.params[round - 1], job.momentum[round - 1], deltas));
   job.params[round] = std::move(aggregate.params);
   job.momentum[round] = std::move(aggregate.momentum);
+  return Status::Ok();
+}
+
+Status ValidatorRole::KeepModel(rpc::RpcClient& client, uint64_t id) {
+  if (blobs_.GetModel(id).ok()) return Status::Ok();
+  AGORA_ASSIGN_OR_RETURN(JobState * job, Job(client, id));
+  AGORA_RETURN_IF_ERROR(EnsureRound(client, id, *job, job->spec.rounds));
+  // A checkpoint holding the final weights (zero moments), which `agora
+  // generate` reads like any other.
+  trainer::TrainState model =
+      verify::TaskStartState(job->config, job->spec.dataset_hash, job->spec.inner_steps,
+                             job->spec.rounds, 0, job->params[job->spec.rounds]);
+  AGORA_ASSIGN_OR_RETURN(Hash256 hash, blobs_.Put(trainer::SerializeCheckpoint(model)));
+  AGORA_RETURN_IF_ERROR(blobs_.SetModel(id, hash));
+  spdlog::info("validator role: job {} finished; its model is blob {}", id, hash.ToHex());
+  jobs_.erase(id);  // nothing more to do for it
   return Status::Ok();
 }
 

@@ -23,6 +23,9 @@
 //   the providers. It sends a commitment when it is the round's first
 //   result, else the values.
 //
+//   Finished jobs. It stores the final weights as a checkpoint blob and
+//   notes it (BlobStore::SetModel) for `agora job fetch`.
+//
 // Thread safety: Start and Stop from one thread; progress() from any.
 #ifndef AGORA_NODE_ROLES_VALIDATOR_H_
 #define AGORA_NODE_ROLES_VALIDATOR_H_
@@ -102,6 +105,8 @@ class ValidatorRole {
                      const boost::json::value& record);
   Status AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round,
                     uint32_t worker, uint32_t slot, const boost::json::value& task);
+  // Stores a finished job's final weights as a checkpoint blob and notes it.
+  Status KeepModel(rpc::RpcClient& client, uint64_t id);
   void Fail(const Status& status);
 
   const ValidatorRoleOptions options_;

@@ -123,7 +123,8 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& dir, BlobStor
         ")");
   }
   std::error_code ec;
-  for (const fs::path& sub : {dir, dir / "tmp", dir / "partial", dir / "manifests"}) {
+  for (const fs::path& sub :
+       {dir, dir / "tmp", dir / "partial", dir / "manifests", dir / "models"}) {
     fs::create_directories(sub, ec);
     if (ec) return Status::IoError("cannot create '" + sub.string() + "': " + ec.message());
   }
@@ -343,8 +344,7 @@ Status BlobStore::PutManifest(const Hash256& root, const std::vector<Hash256>& h
 
 Result<std::vector<Hash256>> BlobStore::GetManifest(const Hash256& root) const {
   const fs::path path = dir_ / "manifests" / root.ToHex();
-  Result<std::string> text =
-      ReadFile(path, (kManifestHashesMax + 1) * Hash256::kSize);
+  Result<std::string> text = ReadFile(path, (kManifestHashesMax + 1) * Hash256::kSize);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) {
       return Status::NotFound("no checkpoint manifest with root " + root.ToHex());
@@ -352,6 +352,21 @@ Result<std::vector<Hash256>> BlobStore::GetManifest(const Hash256& root) const {
     return text.status();
   }
   return DecodeManifest(root, AsBytes(*text));
+}
+
+Status BlobStore::SetModel(uint64_t job, const Hash256& hash) {
+  return WriteFileAtomic(dir_ / "models" / std::to_string(job), AsBytes(hash.ToHex()), kBlobMode);
+}
+
+Result<Hash256> BlobStore::GetModel(uint64_t job) const {
+  Result<std::string> text = ReadFile(dir_ / "models" / std::to_string(job), 128);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return Status::NotFound("this node holds no model of job " + std::to_string(job));
+    }
+    return text.status();
+  }
+  return Hash256::FromHex(*text);
 }
 
 BlobGcReport BlobStore::Collect(const std::function<bool(const Hash256&)>& live,

@@ -6,6 +6,7 @@
 //   <dir>/partial/<64 hex digits>                an interrupted fetch (BlobFetcher
 //                                                resumes it); kept across restarts
 //   <dir>/manifests/<64 hex digits>              a task's checkpoint hashes, by root
+//   <dir>/models/<job id>                        the hash of a finished job's model
 //
 // A blob enters the store only whole: it is written under tmp/, hashed,
 // fsynced and renamed into place, and the directory is fsynced, so after a
@@ -112,6 +113,13 @@ class BlobStore {
   Status PutManifest(const Hash256& root, const std::vector<Hash256>& hashes);
   // NotFound when absent; Corruption if the file does not match its root.
   Result<std::vector<Hash256>> GetManifest(const Hash256& root) const;
+
+  // Finished models: the blob holding job `job`'s final weights, noted by the
+  // validator role that computed them (<dir>/models/<job>, its hash in hex).
+  // The note is a pointer, not proof: whoever fetches the model checks its
+  // weights against the ledger's record.
+  Status SetModel(uint64_t job, const Hash256& hash);
+  Result<Hash256> GetModel(uint64_t job) const;  // NotFound when not noted
 
   // Removes every blob for which `live` returns false and whose file is
   // older than `grace`, and partial fetches untouched for `grace`.

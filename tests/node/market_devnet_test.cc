@@ -512,6 +512,27 @@ TEST_F(PaidJobDevnetTest, AJobRunsToTheEndWithTheRolesAlone) {
     params = std::move(next.params);
     momentum = std::move(next.momentum);
   }
+  // The client downloads the model; its weights are the recorded ones, and
+  // it samples text.
+  const fs::path model = dir_.path() / "model.ckpt";
+  const auto model_until = std::chrono::steady_clock::now() + seconds(60);
+  CommandResult fetched = Cli({"job", "fetch", "1", "--out", model.string()});
+  while (fetched.exit_code != 0 && std::chrono::steady_clock::now() < model_until) {
+    std::this_thread::sleep_for(milliseconds(300));  // the validator role stores it after the end
+    fetched = Cli({"job", "fetch", "1", "--out", model.string()});
+  }
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+  EXPECT_TRUE(json::parse(fetched.out).at("verified").as_bool());
+  const trainer::LoadedCheckpoint loaded = trainer::LoadCheckpoint(model).value();
+  EXPECT_EQ(loaded.state.params, params);
+  CommandResult sampled = RunCommand({AGORA_CLI_PATH, "generate", "--model", model.string(),
+                                      "--prompt", "To be", "--tokens", "20"});
+  EXPECT_EQ(sampled.exit_code, 0) << sampled.err;
+  EXPECT_NE(sampled.out.find("To be"), std::string::npos) << sampled.out;
+  CommandResult early = Cli({"job", "fetch", "2", "--out", model.string()});
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_NE(early.err.find("no job 2"), std::string::npos) << early.err;
+
   // What each node's roles did, as they report it.
   uint64_t committed = 0, round_results = 0, verdicts = 0;
   for (size_t n = 0; n < nodes_.size(); ++n) {
