@@ -70,17 +70,12 @@ void ProviderRole::Start() {
   if (options_.threads > 0) kernels::SetThreadCount(options_.threads);
   spdlog::info("provider role: account {}, blobs served from this node's /blob",
                address_.ToString());
-  thread_ = std::thread([this] { Run(); });
+  loop_.Start(options_.poll_interval, [this] {
+    if (Status polled = Poll(); !polled.ok()) Fail(polled);
+  });
 }
 
-void ProviderRole::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void ProviderRole::Stop() { loop_.Stop(); }
 
 ProviderProgress ProviderRole::progress() const {
   std::lock_guard lock(progress_mu_);
@@ -96,16 +91,6 @@ void ProviderRole::Fail(const Status& status) {
   spdlog::warn("provider role: {}", status.ToString());
   std::lock_guard lock(progress_mu_);
   progress_.last_error = status.ToString();
-}
-
-void ProviderRole::Run() {
-  while (true) {
-    {
-      std::unique_lock lock(mu_);
-      if (wake_.wait_for(lock, options_.poll_interval, [this] { return stop_; })) return;
-    }
-    if (Status polled = Poll(); !polled.ok()) Fail(polled);
-  }
 }
 
 Status ProviderRole::Poll() {
@@ -133,10 +118,7 @@ Status ProviderRole::Poll() {
       const TaskKey key{job, static_cast<uint32_t>(r), static_cast<uint32_t>(w),
                         static_cast<uint32_t>(attempts)};
       if (committed_.contains(key)) continue;  // sent; the ledger has not moved on yet
-      {
-        std::lock_guard lock(mu_);
-        if (stop_) return Status::Ok();
-      }
+      if (loop_.stopping()) return Status::Ok();
       const Status worked = Work(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w));
       SetCurrent("");
       if (!worked.ok()) {

@@ -38,6 +38,7 @@
 #include "common/keys.h"
 #include "common/status.h"
 #include "kernels/backend.h"
+#include "node/roles/role_util.h"
 #include "node/storage/blob_store.h"
 
 namespace agora::node::roles {
@@ -77,7 +78,6 @@ class ProviderRole {
  private:
   using TaskKey =
       std::tuple<uint64_t, uint32_t, uint32_t, uint32_t>;  // job, round, worker, attempts
-  void Run();
   Status Poll();
   Status Work(uint64_t job, uint32_t round, uint32_t worker);
   void SetCurrent(std::string current);
@@ -87,10 +87,7 @@ class ProviderRole {
   const SecretKey key_;
   storage::BlobStore& blobs_;
   const Address address_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;  // guarded by mu_
+  PollLoop loop_;
   mutable std::mutex progress_mu_;
   ProviderProgress progress_;    // guarded by progress_mu_
   std::set<TaskKey> committed_;  // worker thread only

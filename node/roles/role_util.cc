@@ -12,6 +12,32 @@ namespace agora::node::roles {
 
 namespace json = boost::json;
 
+void PollLoop::Start(std::chrono::milliseconds interval, std::function<void()> poll) {
+  thread_ = std::thread([this, interval, poll = std::move(poll)] {
+    while (true) {
+      {
+        std::unique_lock lock(mu_);
+        if (wake_.wait_for(lock, interval, [this] { return stop_; })) return;
+      }
+      poll();
+    }
+  });
+}
+
+void PollLoop::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool PollLoop::stopping() const {
+  std::lock_guard lock(mu_);
+  return stop_;
+}
+
 Result<const json::value*> Member(const json::value& v, std::string_view key) {
   const json::value* m = v.is_object() ? v.as_object().if_contains(key) : nullptr;
   if (m == nullptr) return Status::Internal("the node's answer lacks \"" + std::string(key) + "\"");

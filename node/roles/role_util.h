@@ -7,9 +7,14 @@
 #define AGORA_NODE_ROLES_ROLE_UTIL_H_
 
 #include <boost/json/value.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "common/keys.h"
 #include "common/status.h"
@@ -18,6 +23,27 @@
 #include "node/rpc/client.h"
 
 namespace agora::node::roles {
+
+// A role's worker: calls `poll` every `interval` on its own thread until
+// Stop. Stop is idempotent and joins (a poll under way finishes first).
+class PollLoop {
+ public:
+  PollLoop() = default;
+  ~PollLoop() { Stop(); }
+  PollLoop(const PollLoop&) = delete;
+  PollLoop& operator=(const PollLoop&) = delete;
+
+  void Start(std::chrono::milliseconds interval, std::function<void()> poll);
+  void Stop();
+  // Whether Stop was called: a long poll checks it between pieces of work.
+  bool stopping() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
 
 // A member of a JSON object; Internal when absent or of another type (the
 // node's answers are well-formed, but a role must not crash on one that is not).

@@ -59,17 +59,12 @@ ValidatorRole::~ValidatorRole() { Stop(); }
 
 void ValidatorRole::Start() {
   spdlog::info("validator role: account {}", address_.ToString());
-  thread_ = std::thread([this] { Run(); });
+  loop_.Start(options_.poll_interval, [this] {
+    if (Status polled = Poll(); !polled.ok()) Fail(polled);
+  });
 }
 
-void ValidatorRole::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void ValidatorRole::Stop() { loop_.Stop(); }
 
 ValidatorProgress ValidatorRole::progress() const {
   std::lock_guard lock(progress_mu_);
@@ -80,16 +75,6 @@ void ValidatorRole::Fail(const Status& status) {
   spdlog::warn("validator role: {}", status.ToString());
   std::lock_guard lock(progress_mu_);
   progress_.last_error = status.ToString();
-}
-
-void ValidatorRole::Run() {
-  while (true) {
-    {
-      std::unique_lock lock(mu_);
-      if (wake_.wait_for(lock, options_.poll_interval, [this] { return stop_; })) return;
-    }
-    if (Status polled = Poll(); !polled.ok()) Fail(polled);
-  }
 }
 
 Result<ValidatorRole::JobState*> ValidatorRole::Job(rpc::RpcClient& client, uint64_t id) {

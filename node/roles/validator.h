@@ -47,6 +47,7 @@
 #include "common/status.h"
 #include "kernels/backend.h"
 #include "market/job_spec.h"
+#include "node/roles/role_util.h"
 #include "node/rpc/client.h"
 #include "node/storage/blob_store.h"
 #include "trainer/config.h"
@@ -95,7 +96,6 @@ class ValidatorRole {
     std::map<uint32_t, std::vector<float>> params, momentum;
   };
 
-  void Run();
   Status Poll();
   Result<JobState*> Job(rpc::RpcClient& client, uint64_t id);
   Result<const trainer::Corpus*> Corpus(JobState& job);
@@ -113,10 +113,7 @@ class ValidatorRole {
   const SecretKey key_;
   storage::BlobStore& blobs_;
   const Address address_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;  // guarded by mu_
+  PollLoop loop_;
   mutable std::mutex progress_mu_;
   ValidatorProgress progress_;  // guarded by progress_mu_
   // Worker thread only.
