@@ -3,6 +3,7 @@
 // job's verified loss curve). Commits, verdicts and round results are
 // transactions and go through tx_submit.
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 
@@ -16,7 +17,13 @@ namespace {
 namespace mp = consensus::marketplace;
 namespace vf = consensus::verification;
 
-double LossOf(uint32_t bits) { return static_cast<double>(std::bit_cast<float>(bits)); }
+// A loss as a JSON number, or null when the bits are not a finite float
+// (a provider chooses its losses; JSON has no NaN or infinity).
+json::value LossJson(uint32_t bits) {
+  const float f = std::bit_cast<float>(bits);
+  if (!std::isfinite(f)) return nullptr;
+  return static_cast<double>(f);
+}
 
 std::string_view OutcomeName(consensus::VerdictOutcome o) {
   switch (o) {
@@ -81,7 +88,7 @@ json::object RoundJson(const vf::RoundRecord& r) {
   json::object o{{"round", r.round}, {"recorded", r.recorded}};
   if (r.recorded) {
     o["params_hash"] = r.params_hash.ToHex();
-    o["validation_loss"] = LossOf(r.validation_loss);
+    o["validation_loss"] = LossJson(r.validation_loss);
     o["validation_loss_bits"] = r.validation_loss;
     o["recorded_height"] = r.recorded_height;
     json::array starts;
@@ -100,7 +107,7 @@ json::object RoundJson(const vf::RoundRecord& r) {
       e["commitment"] = x.commitment->ToHex();
     } else {
       e["params_hash"] = x.params_hash.ToHex();
-      e["validation_loss"] = LossOf(x.validation_loss);
+      e["validation_loss"] = LossJson(x.validation_loss);
     }
     results.push_back(std::move(e));
   }
@@ -142,13 +149,17 @@ void Node::Impl::RegisterVerifyRpc() {
     if (t->provider) out["provider"] = t->provider->ToString();
     std::optional<vf::Commitment> c = vf::GetCommitment(state, id);
     if (c) {
-      json::array losses;
-      for (uint32_t l : c->losses) losses.push_back(LossOf(l));
+      json::array losses, losses_bits;
+      for (uint32_t l : c->losses) {
+        losses.push_back(LossJson(l));
+        losses_bits.push_back(l);
+      }
       out["commitment"] = json::object{{"provider", c->provider.ToString()},
                                        {"checkpoint_root", c->checkpoint_root.ToHex()},
                                        {"delta_hash", c->delta_hash.ToHex()},
                                        {"height", c->height},
                                        {"losses", std::move(losses)},
+                                       {"losses_bits", std::move(losses_bits)},
                                        {"slots", c->slots},
                                        {"slots_passed", c->slots_passed},
                                        {"settle_height", c->settle_height}};

@@ -145,8 +145,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
 
   std::vector<std::string> sources = {options_.node_url};
   sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
-  rpc::BlobFetchOptions fetch;
-  fetch.bytes_max = blobs_.options().blob_bytes_max;
+  const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
 
   // The dataset.
   AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, spec.dataset_hash, sources, fetch));

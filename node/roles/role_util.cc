@@ -5,6 +5,7 @@
 
 #include "common/address.h"
 #include "common/encoding.h"
+#include "common/log.h"
 #include "common/proto_codec.h"
 #include "proto/tx.pb.h"
 
@@ -19,7 +20,12 @@ void PollLoop::Start(std::chrono::milliseconds interval, std::function<void()> p
         std::unique_lock lock(mu_);
         if (wake_.wait_for(lock, interval, [this] { return stop_; })) return;
       }
-      poll();
+      try {
+        poll();
+      } catch (const std::exception& e) {
+        // A malformed answer the helpers did not catch: log it, poll again.
+        spdlog::error("role: a poll failed: {}", e.what());
+      }
     }
   });
 }
@@ -36,6 +42,14 @@ void PollLoop::Stop() {
 bool PollLoop::stopping() const {
   std::lock_guard lock(mu_);
   return stop_;
+}
+
+rpc::BlobFetchOptions RoleFetchOptions(const storage::BlobStore& blobs, const PollLoop& loop) {
+  rpc::BlobFetchOptions fetch;
+  fetch.bytes_max = blobs.options().blob_bytes_max;
+  fetch.attempt_timeout = std::chrono::minutes(5);
+  fetch.cancelled = [&loop] { return loop.stopping(); };
+  return fetch;
 }
 
 Result<const json::value*> Member(const json::value& v, std::string_view key) {

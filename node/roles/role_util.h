@@ -20,7 +20,9 @@
 #include "common/status.h"
 #include "consensus/ledger/tx.h"
 #include "market/job_spec.h"
+#include "node/rpc/blob_fetch.h"
 #include "node/rpc/client.h"
+#include "node/storage/blob_store.h"
 
 namespace agora::node::roles {
 
@@ -44,6 +46,10 @@ class PollLoop {
   bool stop_ = false;  // guarded by mu_
   std::thread thread_;
 };
+
+// How a role fetches blobs: every attempt bounded (a source that trickles
+// bytes is left), the fetch cancelled when `loop` stops.
+rpc::BlobFetchOptions RoleFetchOptions(const storage::BlobStore& blobs, const PollLoop& loop);
 
 // A member of a JSON object; Internal when absent or of another type (the
 // node's answers are well-formed, but a role must not crash on one that is not).

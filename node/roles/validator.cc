@@ -38,9 +38,8 @@ Result<std::string> EndpointOf(rpc::RpcClient& client, const std::string& provid
 
 // A checkpoint blob from `sources`, parsed (the fetch checked its name).
 Result<trainer::LoadedCheckpoint> FetchCheckpoint(storage::BlobStore& blobs, const Hash256& hash,
-                                                  const std::vector<std::string>& sources) {
-  rpc::BlobFetchOptions fetch;
-  fetch.bytes_max = blobs.options().blob_bytes_max;
+                                                  const std::vector<std::string>& sources,
+                                                  const rpc::BlobFetchOptions& fetch) {
   AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs, hash, sources, fetch));
   AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs.Read(hash, blobs.options().blob_bytes_max));
   return trainer::ParseCheckpoint(bytes);
@@ -90,8 +89,7 @@ Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job) {
   if (job.corpus) return &*job.corpus;
   std::vector<std::string> sources = {options_.node_url};
   sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
-  rpc::BlobFetchOptions fetch;
-  fetch.bytes_max = blobs_.options().blob_bytes_max;
+  const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
   AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, job.spec.dataset_hash, sources, fetch));
   AGORA_ASSIGN_OR_RETURN(trainer::Corpus corpus,
                          trainer::Corpus::Load(blobs_.PathOf(job.spec.dataset_hash)));
@@ -103,8 +101,18 @@ Status ValidatorRole::Poll() {
   rpc::RpcClient client(options_.node_url);
   AGORA_ASSIGN_OR_RETURN(json::value jobs, client.Call("jobs", json::object{{"limit", 100}}));
   AGORA_ASSIGN_OR_RETURN(const json::array* list, ArrayMember(jobs, "jobs"));
-  const std::string me = address_.ToString();
   for (const json::value& j : *list) {
+    if (loop_.stopping()) break;
+    // One job's trouble (a malformed answer, a source that fails) must not
+    // keep the others waiting.
+    if (Status polled = PollJob(client, j); !polled.ok()) Fail(polled);
+  }
+  return Status::Ok();
+}
+
+Status ValidatorRole::PollJob(rpc::RpcClient& client, const json::value& j) {
+  const std::string me = address_.ToString();
+  {
     AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(j, "status"));
     AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(j, "id"));
     if (status == "finished" && !sent_.contains("model " + std::to_string(id))) {
@@ -114,9 +122,9 @@ Status ValidatorRole::Poll() {
       } else {
         sent_.insert("model " + std::to_string(id));
       }
-      continue;
+      return Status::Ok();
     }
-    if (status != "open" && status != "running") continue;
+    if (status != "open" && status != "running") return Status::Ok();
     AGORA_ASSIGN_OR_RETURN(uint64_t current, U64Member(j, "round"));
     AGORA_ASSIGN_OR_RETURN(JobState * job, Job(client, id));
 
@@ -149,7 +157,7 @@ Status ValidatorRole::Poll() {
     }
 
     // Spot checks awaiting this validator.
-    if (status != "running") continue;
+    if (status != "running") return Status::Ok();
     AGORA_ASSIGN_OR_RETURN(json::value answer,
                            client.Call("tasks", json::object{{"id", id}, {"from_round", current}}));
     AGORA_ASSIGN_OR_RETURN(const json::array* tasks, ArrayMember(answer, "tasks"));
@@ -223,8 +231,7 @@ Status ValidatorRole::EnsureRound(rpc::RpcClient& client, uint64_t id, JobState&
     AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
     std::vector<std::string> sources = {endpoint, options_.node_url};
     sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
-    rpc::BlobFetchOptions fetch;
-    fetch.bytes_max = blobs_.options().blob_bytes_max;
+    const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
     AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, delta, sources, fetch));
     AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs_.Read(delta, blobs_.options().blob_bytes_max));
     deltas.push_back(std::move(bytes));
@@ -299,7 +306,8 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   AGORA_ASSIGN_OR_RETURN(Hash256 root, HashMember(*commitment, "checkpoint_root"));
   AGORA_ASSIGN_OR_RETURN(Hash256 delta_hash, HashMember(*commitment, "delta_hash"));
   AGORA_ASSIGN_OR_RETURN(std::string provider, StringMember(*commitment, "provider"));
-  AGORA_ASSIGN_OR_RETURN(const json::array* committed_losses, ArrayMember(*commitment, "losses"));
+  AGORA_ASSIGN_OR_RETURN(const json::array* committed_losses,
+                         ArrayMember(*commitment, "losses_bits"));
   AGORA_ASSIGN_OR_RETURN(const json::array* slots, ArrayMember(task, "slots"));
   if (slot >= slots->size()) return Status::Internal("slot out of range");
   const json::value& s = (*slots)[slot];
@@ -325,7 +333,13 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   // What the provider must serve: the checkpoint list and the blobs.
   AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
   const std::vector<std::string> from_provider = {endpoint};
-  auto unavailable = [&](const Status& why) {
+  auto unavailable = [&](const Status& why) -> Status {
+    // Only what the provider failed to serve counts against it: a full disk
+    // or a read error here is this node's problem, and no verdict is sent.
+    if (why.code() != StatusCode::kUnavailable && why.code() != StatusCode::kNotFound &&
+        why.code() != StatusCode::kCorruption) {
+      return why;
+    }
     spdlog::info("validator role: task {} is unavailable from {}: {}", TaskName(id, round, worker),
                  endpoint, why.message());
     v.outcome = consensus::VerdictOutcome::kUnavailable;
@@ -349,24 +363,47 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   v.final_hash = (*list)[segments];
   v.final_proof = path(segments);
 
-  Result<trainer::LoadedCheckpoint> first = FetchCheckpoint(blobs_, (*list)[0], from_provider);
+  Result<trainer::LoadedCheckpoint> first =
+      FetchCheckpoint(blobs_, (*list)[0], from_provider, RoleFetchOptions(blobs_, loop_));
   if (!first.ok()) return unavailable(first.status());
-  Result<trainer::LoadedCheckpoint> start = FetchCheckpoint(blobs_, v.start_hash, from_provider);
+  Result<trainer::LoadedCheckpoint> start =
+      FetchCheckpoint(blobs_, v.start_hash, from_provider, RoleFetchOptions(blobs_, loop_));
   if (!start.ok()) return unavailable(start.status());
   Result<trainer::LoadedCheckpoint> final_state =
-      FetchCheckpoint(blobs_, v.final_hash, from_provider);
+      FetchCheckpoint(blobs_, v.final_hash, from_provider, RoleFetchOptions(blobs_, loop_));
   if (!final_state.ok()) return unavailable(final_state.status());
-  rpc::BlobFetchOptions fetch;
-  fetch.bytes_max = blobs_.options().blob_bytes_max;
+  const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
   if (Status got = rpc::FetchBlob(blobs_, delta_hash, from_provider, fetch); !got.ok()) {
     return unavailable(got);
   }
   AGORA_ASSIGN_OR_RETURN(Bytes delta, blobs_.Read(delta_hash, blobs_.options().blob_bytes_max));
 
   AGORA_ASSIGN_OR_RETURN(const trainer::Corpus* corpus, Corpus(job));
+  // The provider's checkpoint j gives the tensors; what the state is (the
+  // job's config and data, this task's round and worker, its step) comes
+  // from the ledger. A checkpoint whose own fields say otherwise (copied
+  // from another worker or job) is replayed as the state it should be, and
+  // fails: its hash is not the hash of that state.
+  trainer::TrainState from = std::move(start->state);
+  const int64_t at = int64_t{j} * c;
+  const int64_t step = int64_t{round} * spec.inner_steps + at;
+  const bool start_true = from.config == job.config && from.data_hash == spec.dataset_hash &&
+                          from.round == round && from.worker == worker && from.round_step == at &&
+                          from.step == step;
+  const size_t count = first->state.params.size();
+  if (from.params.size() != count || from.m.size() != count || from.v.size() != count) {
+    return unavailable(Status::Corruption("checkpoint " + std::to_string(j) +
+                                          " is not a state of this job's model"));
+  }
+  from.config = job.config;
+  from.data_hash = spec.dataset_hash;
+  from.round = round;
+  from.worker = worker;
+  from.round_step = at;
+  from.step = step;
   AGORA_ASSIGN_OR_RETURN(
       verify::SegmentReplay replay,
-      verify::ReplaySegment(start->state, c, choice.witness_step, *corpus, options_.backend));
+      verify::ReplaySegment(from, c, choice.witness_step, *corpus, options_.backend));
   v.replayed_end = replay.end_hash;
   v.witness_hash = replay.witness_hash;
   bool losses_ok = committed_losses->size() == spec.inner_steps;
@@ -375,10 +412,9 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
     v.losses.push_back(bits);
     if (!losses_ok) continue;
     const json::value& committed = (*committed_losses)[size_t{j} * c + i];
-    losses_ok = committed.is_number() &&
-                std::bit_cast<uint32_t>(static_cast<float>(committed.to_number<double>())) == bits;
+    losses_ok = committed.is_number() && committed.to_number<uint64_t>() == bits;
   }
-  const bool end_ok = v.replayed_end == v.committed_end;
+  const bool end_ok = start_true && v.replayed_end == v.committed_end;
   const bool delta_ok =
       verify::CheckDelta(first->state.params, final_state->state, delta, delta_hash).ok();
   if (end_ok && losses_ok && delta_ok) {

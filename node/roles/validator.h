@@ -97,6 +97,7 @@ class ValidatorRole {
   };
 
   Status Poll();
+  Status PollJob(rpc::RpcClient& client, const boost::json::value& job);
   Result<JobState*> Job(rpc::RpcClient& client, uint64_t id);
   Result<const trainer::Corpus*> Corpus(JobState& job);
   // The weights at the start of `round`, recomputing earlier rounds if needed.

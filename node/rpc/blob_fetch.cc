@@ -131,7 +131,8 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
     if (range == header.end() ||
         !ParseContentRange(std::string_view(range->value().data(), range->value().size()), &start,
                            &end, &total) ||
-        start != have || end + 1 != total || total > options.bytes_max) {
+        start != have || start > end || end == UINT64_MAX || end + 1 != total ||
+        total > options.bytes_max) {
       return Status::Unavailable("answered the range request with a range not asked for");
     }
     transfer->total = total;
@@ -147,7 +148,18 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
   if (fd < 0) return ErrnoStatus("cannot open", partial, errno);
   std::vector<uint8_t> chunk(kReadChunkBytes);
   Status result;
+  const auto started = std::chrono::steady_clock::now();
   while (!parser.is_done()) {
+    if (options.cancelled && options.cancelled()) {
+      result = Status::Unavailable("the fetch was cancelled");
+      break;
+    }
+    if (options.attempt_timeout.count() > 0 &&
+        std::chrono::steady_clock::now() - started > options.attempt_timeout) {
+      result = Status::Unavailable("too slow: not done within " +
+                                   std::to_string(options.attempt_timeout.count()) + " ms");
+      break;
+    }
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
     stream.expires_after(options.idle_timeout);

@@ -36,6 +36,11 @@ struct BlobFetchOptions {
   std::chrono::milliseconds idle_timeout{15'000};
   int rounds = 2;                          // passes over the source list
   uint64_t bytes_max = uint64_t{4} << 30;  // a source announcing more is refused
+  // One attempt at one source may take at most this long in all (0: no
+  // bound), so a source that trickles a byte at a time is left too.
+  std::chrono::milliseconds attempt_timeout{0};
+  // Checked between pieces: true ends the fetch (Unavailable, partial kept).
+  std::function<bool()> cancelled;
   // Called as bytes arrive: (bytes held so far, total or 0 when unknown).
   std::function<void(uint64_t, uint64_t)> progress;
 };
@@ -66,9 +71,9 @@ Status FetchBlobToFile(const Hash256& hash, const std::vector<std::string>& sour
 // Fetches the checkpoint hashes a task committed to from `sources`
 // (GET /manifest/<root>), checking their Merkle root; Unavailable naming
 // each source's failure when none serves a list with that root.
-Result<std::vector<Hash256>> FetchManifest(const Hash256& root,
-                                           const std::vector<std::string>& sources,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
+Result<std::vector<Hash256>> FetchManifest(
+    const Hash256& root, const std::vector<std::string>& sources,
+    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Asks `node` (an RPC base URL) for the size of blob `hash` with a HEAD
 // request: NotFound when it does not hold it.

@@ -140,8 +140,9 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& dir, BlobStor
     for (const auto& entry : fs::directory_iterator(fan.path(), ec)) {
       std::optional<Hash256> hash = HashFromName(entry.path().filename().string());
       if (!hash || !entry.is_regular_file() || hash->ToHex().substr(0, 2) != fan_name) continue;
-      const uint64_t size = entry.file_size(ec);
-      if (ec) continue;
+      std::error_code size_ec;  // one unreadable file is skipped, not fatal
+      const uint64_t size = entry.file_size(size_ec);
+      if (size_ec) continue;
       store->sizes_[*hash] = size;
       store->used_bytes_ += size;
     }
