@@ -60,6 +60,38 @@ Status ReadString(const toml::table& t, const char* table, const char* key, std:
   return Status::Ok();
 }
 
+Status ReadBool(const toml::table& t, const char* table, const char* key, bool* out) {
+  auto node = t[table][key];
+  if (!node) return Status::Ok();
+  auto v = node.value<bool>();
+  if (!v) {
+    return Status::InvalidArgument(std::string("config: [") + table + "] " + key +
+                                   " must be true or false");
+  }
+  *out = *v;
+  return Status::Ok();
+}
+
+Status ReadStringList(const toml::table& t, const char* table, const char* key,
+                      std::vector<std::string>* out) {
+  auto node = t[table][key];
+  if (!node) return Status::Ok();
+  const toml::array* array = node.as_array();
+  if (array == nullptr) {
+    return Status::InvalidArgument(std::string("config: [") + table + "] " + key +
+                                   " must be a list of strings");
+  }
+  for (const auto& item : *array) {
+    auto s = item.value<std::string>();
+    if (!s) {
+      return Status::InvalidArgument(std::string("config: [") + table + "] " + key +
+                                     " must be strings");
+    }
+    out->push_back(*s);
+  }
+  return Status::Ok();
+}
+
 Result<uint64_t> JsonU64(const json::object& o, std::string_view key, std::string_view where) {
   const json::value* v = o.if_contains(key);
   if (v == nullptr) {
@@ -136,17 +168,7 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
   AGORA_RETURN_IF_ERROR(ReadString(t, "node", "log_level", &c.log_level));
   AGORA_RETURN_IF_ERROR(ReadString(t, "p2p", "listen_host", &c.p2p_host));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "p2p", "listen_port", &c.p2p_port, 0, 65535));
-  if (auto peers = t["p2p"]["persistent_peers"]) {
-    const toml::array* array = peers.as_array();
-    if (array == nullptr) {
-      return Status::InvalidArgument("config: [p2p] persistent_peers must be a list of strings");
-    }
-    for (const auto& p : *array) {
-      auto s = p.value<std::string>();
-      if (!s) return Status::InvalidArgument("config: [p2p] persistent_peers must be strings");
-      c.persistent_peers.push_back(*s);
-    }
-  }
+  AGORA_RETURN_IF_ERROR(ReadStringList(t, "p2p", "persistent_peers", &c.persistent_peers));
   AGORA_RETURN_IF_ERROR(ReadString(t, "rpc", "listen_host", &c.rpc_host));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "rpc", "listen_port", &c.rpc_port, 0, 65535));
   AGORA_RETURN_IF_ERROR(
@@ -164,37 +186,15 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
                                    ") must be at least blob_bytes_max (" +
                                    std::to_string(c.blob_bytes_max) + ")");
   }
-  if (auto uploads = t["blobs"]["uploads"]) {
-    auto v = uploads.value<bool>();
-    if (!v) return Status::InvalidArgument("config: [blobs] uploads must be true or false");
-    c.blob_uploads = *v;
-  }
+  AGORA_RETURN_IF_ERROR(ReadBool(t, "blobs", "uploads", &c.blob_uploads));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "blobs", "gc_grace_s", &c.blob_gc_grace_s, 0, 365 * 86'400));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "blobs", "gc_interval_s", &c.blob_gc_interval_s, 0, 86'400));
-  if (auto provider = t["roles"]["provider"]) {
-    auto v = provider.value<bool>();
-    if (!v) return Status::InvalidArgument("config: [roles] provider must be true or false");
-    c.role_provider = *v;
-  }
-  if (auto validator = t["roles"]["validator"]) {
-    auto v = validator.value<bool>();
-    if (!v) return Status::InvalidArgument("config: [roles] validator must be true or false");
-    c.role_validator = *v;
-  }
+  AGORA_RETURN_IF_ERROR(ReadBool(t, "roles", "provider", &c.role_provider));
+  AGORA_RETURN_IF_ERROR(ReadBool(t, "roles", "validator", &c.role_validator));
   AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "key_file", &c.provider_key_file));
   AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "password_file", &c.provider_password_file));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "provider", "threads", &c.provider_threads, 0, 1024));
-  if (auto sources = t["roles"]["sources"]) {
-    const toml::array* array = sources.as_array();
-    if (array == nullptr) {
-      return Status::InvalidArgument("config: [roles] sources must be a list of URLs");
-    }
-    for (const auto& u : *array) {
-      auto url = u.value<std::string>();
-      if (!url) return Status::InvalidArgument("config: [roles] sources must be strings");
-      c.role_sources.push_back(*url);
-    }
-  }
+  AGORA_RETURN_IF_ERROR(ReadStringList(t, "roles", "sources", &c.role_sources));
   return c;
 }
 
