@@ -225,6 +225,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   boost::asio::steady_timer tick_timer_{io_};
   std::unique_ptr<storage::BlobStore> blobs_;
   std::optional<SecretKey> provider_key_;
+  std::filesystem::path provider_state_dir_;  // <home>/provider: task progress
   std::unique_ptr<roles::ProviderRole> provider_;
   std::unique_ptr<roles::ValidatorRole> validator_;
   boost::asio::steady_timer blob_gc_timer_{io_};

@@ -76,6 +76,7 @@ Status Node::Impl::OpenRoles(const std::filesystem::path& home,
     AGORA_ASSIGN_OR_RETURN(SecretKey key, LoadRoleKey(home, config_.provider_key_file,
                                                       config_.provider_password_file, "provider"));
     provider_key_ = key;
+    provider_state_dir_ = home / "provider";
   }
   return Status::Ok();
 }
@@ -89,6 +90,7 @@ void Node::Impl::StartRoles() {
     options.node_url = url;
     options.sources = config_.role_sources;
     options.threads = static_cast<int>(config_.provider_threads);
+    options.state_dir = provider_state_dir_;
     provider_ = std::make_unique<roles::ProviderRole>(std::move(options), *provider_key_, *blobs_);
     provider_->Start();
   }
@@ -109,7 +111,11 @@ void Node::Impl::RegisterRolesRpc() {
       const roles::ProviderProgress p = provider_->progress();
       out["provider"] = json::object{{"address", provider_->address().ToString()},
                                      {"tasks_committed", p.tasks_committed},
+                                     {"tasks_resumed", p.tasks_resumed},
                                      {"training", p.current},
+                                     {"step", p.step},
+                                     {"steps", p.steps},
+                                     {"resumed_from_step", p.resumed_from},
                                      {"last_error", p.last_error}};
     }
     if (validator_) {

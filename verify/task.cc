@@ -112,26 +112,61 @@ Result<TaskResult> RunTask(
     const market::JobSpec& spec, uint32_t round, uint32_t worker,
     std::span<const float> round_params, const trainer::Corpus& corpus, kernels::Backend backend,
     const std::function<void(const trainer::TrainState&, const Hash256&)>& on_checkpoint) {
+  RunTaskOptions options;
+  options.on_checkpoint = on_checkpoint;
+  return RunTask(spec, round, worker, round_params, corpus, backend, options);
+}
+
+Result<TaskResult> RunTask(const market::JobSpec& spec, uint32_t round, uint32_t worker,
+                           std::span<const float> round_params, const trainer::Corpus& corpus,
+                           kernels::Backend backend, const RunTaskOptions& options) {
   AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, TrainConfigOf(spec));
   AGORA_RETURN_IF_ERROR(CheckTaskArguments(spec, config, round, worker, round_params, corpus));
-  AGORA_ASSIGN_OR_RETURN(
-      trainer::Trainer trainer,
-      trainer::Trainer::Create(
-          TaskStartState(config, spec.dataset_hash, spec.inner_steps, round, worker, round_params),
-          corpus, backend));
-
+  trainer::TrainState start =
+      TaskStartState(config, spec.dataset_hash, spec.inner_steps, round, worker, round_params);
   TaskResult out;
   out.checkpoint_hashes.reserve(spec.inner_steps / spec.checkpoint_interval + 1);
   out.losses.reserve(spec.inner_steps);
+  const TaskResume* resume = options.resume;
+  if (resume != nullptr) {
+    const size_t done = resume->losses.size();
+    const size_t checkpoints = resume->checkpoint_hashes.size();
+    if (checkpoints == 0 || done % spec.checkpoint_interval != 0 ||
+        done / spec.checkpoint_interval != checkpoints - 1 || done > spec.inner_steps) {
+      return Status::InvalidArgument(
+          "a resume point with " + std::to_string(checkpoints) + " checkpoint(s) and " +
+          std::to_string(done) + " loss(es) is not a checkpoint of a task of " +
+          std::to_string(spec.inner_steps) + " steps with a checkpoint every " +
+          std::to_string(spec.checkpoint_interval));
+    }
+    if (resume->checkpoint_hashes.front() != trainer::CheckpointHash(start)) {
+      return Status::InvalidArgument("the resume point's first checkpoint is not this task's start");
+    }
+    if (resume->state.round_step != static_cast<int64_t>(done)) {
+      return Status::InvalidArgument("the resume point's state is at step " +
+                                     std::to_string(resume->state.round_step) + " of the round, not " +
+                                     std::to_string(done));
+    }
+    if (resume->checkpoint_hashes.back() != trainer::CheckpointHash(resume->state)) {
+      return Status::InvalidArgument(
+          "the resume point's state does not hash to its last checkpoint");
+    }
+    out.checkpoint_hashes = resume->checkpoint_hashes;
+    out.losses = resume->losses;
+    start = resume->state;
+  }
+  AGORA_ASSIGN_OR_RETURN(trainer::Trainer trainer,
+                         trainer::Trainer::Create(std::move(start), corpus, backend));
   auto checkpoint = [&] {
     const Hash256 hash = trainer::CheckpointHash(trainer.state());
     out.checkpoint_hashes.push_back(hash);
-    if (on_checkpoint) on_checkpoint(trainer.state(), hash);
+    if (options.on_checkpoint) options.on_checkpoint(trainer.state(), hash);
   };
-  checkpoint();
+  if (resume == nullptr) checkpoint();
   // ValidateSpec bounds H by kInnerStepsMax and makes C divide it.
-  for (uint32_t h = 1; h <= spec.inner_steps; ++h) {
+  for (uint32_t h = static_cast<uint32_t>(out.losses.size()) + 1; h <= spec.inner_steps; ++h) {
     out.losses.push_back(trainer.Step().loss);
+    if (options.on_step) options.on_step(h, out.losses.back());
     if (h % spec.checkpoint_interval == 0) checkpoint();
   }
   out.checkpoint_root = trainer::MerkleRoot(out.checkpoint_hashes);

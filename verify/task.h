@@ -92,6 +92,36 @@ Result<TaskResult> RunTask(
     std::span<const float> round_params, const trainer::Corpus& corpus, kernels::Backend backend,
     const std::function<void(const trainer::TrainState&, const Hash256&)>& on_checkpoint = nullptr);
 
+// Where an interrupted run of a task stopped: the hashes of the checkpoints
+// it made (step 0 first), the losses of its steps so far (a whole number of
+// segments: C per checkpoint after the first) and the state at the last
+// checkpoint, e.g. read back from the blob store after a crash.
+struct TaskResume {
+  std::vector<Hash256> checkpoint_hashes;
+  std::vector<float> losses;
+  trainer::TrainState state;
+};
+
+// How a provider runs a task: optional hooks and an optional resume point.
+struct RunTaskOptions {
+  // Each new checkpoint (step 0 included unless resuming) with its hash.
+  std::function<void(const trainer::TrainState&, const Hash256&)> on_checkpoint;
+  // After each inner step, with its number in the task (1..H) and its loss;
+  // before the checkpoint that step may complete.
+  std::function<void(uint32_t step, float loss)> on_step;
+  // Continue from here instead of step 0. The result is bit for bit the one
+  // of an uninterrupted run, since a checkpoint state determines the rest.
+  const TaskResume* resume = nullptr;
+};
+
+// RunTask with options. Besides RunTask's errors: InvalidArgument if
+// `resume` is not a point of this task (its first hash is not the task's
+// start, its last is not the hash of its state, or the counts of hashes and
+// losses do not match a checkpoint of the schedule).
+Result<TaskResult> RunTask(const market::JobSpec& spec, uint32_t round, uint32_t worker,
+                           std::span<const float> round_params, const trainer::Corpus& corpus,
+                           kernels::Backend backend, const RunTaskOptions& options);
+
 // What a validator computes when it replays one segment.
 struct SegmentReplay {
   Hash256 start_hash;         // CheckpointHash(start): compare with the committed checkpoint j

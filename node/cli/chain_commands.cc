@@ -20,6 +20,7 @@
 #include "common/file_util.h"
 #include "consensus/ledger/params.h"
 #include "consensus/ledger/tx.h"
+#include "market/job_spec.h"
 #include "node/cli/cli_util.h"
 #include "node/cli/password.h"
 #include "node/config.h"
@@ -114,9 +115,17 @@ Status Init(const GlobalOptions& g, const std::string& chain_id, const std::stri
   return Status::Ok();
 }
 
+// Provider nodes' offer in a devnet: CPU, 1 wu/s (deadlines generous for a
+// busy laptop), one task at a time, 900 uagr per wu.
+constexpr uint64_t kDevnetProviderSpeed = 1;
+constexpr uint64_t kDevnetProviderAsk = 900;
+constexpr uint64_t kDevnetBlockTimeMs = 250;
+
 struct TestnetNode {
   fs::path home;
   std::string rpc_url;
+  std::string role = "validator";  // or "provider": a full node whose role trains
+  fs::path provider_key;           // providers: the provider account's key file
 };
 
 Result<std::vector<TestnetNode>> ReadTestnet(const fs::path& dir) {
@@ -133,8 +142,16 @@ Result<std::vector<TestnetNode>> ReadTestnet(const fs::path& dir) {
   }
   std::vector<TestnetNode> nodes;
   for (const auto& n : v.as_object().at("nodes").as_array()) {
-    nodes.push_back(
-        {fs::path(std::string(n.at("home").as_string())), std::string(n.at("rpc").as_string())});
+    TestnetNode node;
+    node.home = std::string(n.at("home").as_string());
+    node.rpc_url = std::string(n.at("rpc").as_string());
+    if (const json::value* role = n.as_object().if_contains("role")) {
+      node.role = std::string(role->as_string());
+    }
+    if (const json::value* key = n.as_object().if_contains("provider_key_file")) {
+      node.provider_key = std::string(key->as_string());
+    }
+    nodes.push_back(std::move(node));
   }
   return nodes;
 }
@@ -160,34 +177,48 @@ Result<std::map<std::string, uint64_t>> ParseParams(const std::vector<std::strin
   return out;
 }
 
-Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
-               const std::string& chain_id, const std::vector<std::string>& funds,
-               const std::vector<std::string>& params, bool quiet) {
+// Writes `validators` validator homes and `providers` provider homes (full
+// nodes that follow the chain and run the provider role for their own
+// funded account). With `validator_roles` every validator node also runs
+// the validator role (docs/roles.md); every node lists the others' RPC as
+// blob sources.
+Status Testnet(const GlobalOptions& g, uint32_t validators, uint32_t providers,
+               bool validator_roles, const fs::path& dir, const std::string& chain_id,
+               const std::vector<std::string>& funds, const std::vector<std::string>& params,
+               bool quiet) {
   if (validators < 1 || validators > 64) {
     return Status::InvalidArgument("--validators must be 1..64");
   }
+  if (providers > 64) return Status::InvalidArgument("--providers must be 0..64");
   if (fs::exists(dir / "testnet.json")) {
     return Status::AlreadyExists("a testnet already exists in " + dir.string() +
                                  "; remove the directory or pick another --dir");
   }
   AGORA_ASSIGN_OR_RETURN(auto genesis_params, ParseParams(params));
   AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
-  std::vector<SecretKey> keys;
+  const uint32_t total = validators + providers;
+  std::vector<SecretKey> keys, provider_keys;
   std::vector<uint16_t> p2p_ports, rpc_ports;
   Genesis genesis;
   genesis.chain_id = chain_id;
   genesis.genesis_time_unix_ms = NowUnixMs();
   genesis.min_fee_uagr = kDefaultMinFeeUagr;
   genesis.params = std::move(genesis_params);
-  for (uint32_t i = 0; i < validators; ++i) {
+  for (uint32_t i = 0; i < total; ++i) {
     keys.push_back(SecretKey::Generate());
     AGORA_ASSIGN_OR_RETURN(uint16_t p2p, FreePort());
     AGORA_ASSIGN_OR_RETURN(uint16_t rpc, FreePort());
     p2p_ports.push_back(p2p);
     rpc_ports.push_back(rpc);
-    genesis.validators.push_back(
-        {"node" + std::to_string(i), keys[i].public_key(), kValidatorPower, std::nullopt});
-    genesis.accounts.push_back({Address::FromPublicKey(keys[i].public_key()), kDevnetFundUagr});
+    if (i < validators) {
+      genesis.validators.push_back(
+          {"node" + std::to_string(i), keys[i].public_key(), kValidatorPower, std::nullopt});
+      genesis.accounts.push_back({Address::FromPublicKey(keys[i].public_key()), kDevnetFundUagr});
+    } else {
+      provider_keys.push_back(SecretKey::Generate());
+      genesis.accounts.push_back(
+          {Address::FromPublicKey(provider_keys.back().public_key()), kDevnetFundUagr});
+    }
   }
   AGORA_ASSIGN_OR_RETURN(auto extra, ParseFunds(g, funds));
   for (const auto& e : extra) {
@@ -197,33 +228,56 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, const fs::path& dir,
   }
   const std::string genesis_text = RenderGenesis(genesis);
   json::array nodes;
-  for (uint32_t i = 0; i < validators; ++i) {
-    const fs::path home = fs::absolute(dir / ("node" + std::to_string(i)));
+  for (uint32_t i = 0; i < total; ++i) {
+    const bool provider = i >= validators;
+    const std::string name =
+        provider ? "provider" + std::to_string(i - validators) : "node" + std::to_string(i);
+    const fs::path home = fs::absolute(dir / name);
     AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(home));
     AGORA_RETURN_IF_ERROR(EnsurePrivateDirectory(home / "config"));
     AGORA_RETURN_IF_ERROR(WriteNodeKey(NodeKeyPath(home), keys[i]));
     NodeConfig config;
-    config.moniker = "node" + std::to_string(i);
+    config.moniker = name;
     config.p2p_port = p2p_ports[i];
     config.rpc_port = rpc_ports[i];
-    for (uint32_t j = 0; j < validators; ++j) {
+    for (uint32_t j = 0; j < total; ++j) {
       if (j == i) continue;
-      config.persistent_peers.push_back(keys[j].public_key().ToHex() +
-                                        "@127.0.0.1:" + std::to_string(p2p_ports[j]));
+      // Everyone dials the validators; providers are dialled by nobody.
+      if (j < validators) {
+        config.persistent_peers.push_back(keys[j].public_key().ToHex() +
+                                          "@127.0.0.1:" + std::to_string(p2p_ports[j]));
+      }
+      if (validator_roles || providers > 0) {
+        config.role_sources.push_back("http://127.0.0.1:" + std::to_string(rpc_ports[j]));
+      }
+    }
+    json::object entry{{"name", name},
+                       {"role", provider ? "provider" : "validator"},
+                       {"home", home.string()},
+                       {"node_id", keys[i].public_key().ToHex()},
+                       {"p2p", "127.0.0.1:" + std::to_string(p2p_ports[i])},
+                       {"rpc", "http://127.0.0.1:" + std::to_string(rpc_ports[i])}};
+    if (provider) {
+      const SecretKey& account = provider_keys[i - validators];
+      const fs::path key_file = home / "config" / "provider_key.json";
+      AGORA_RETURN_IF_ERROR(WriteNodeKey(key_file, account));
+      config.role_provider = true;
+      config.provider_key_file = key_file.string();
+      entry["provider_key_file"] = key_file.string();
+      entry["account"] = Address::FromPublicKey(account.public_key()).ToString();
+    } else {
+      config.role_validator = validator_roles;
+      entry["account"] = Address::FromPublicKey(keys[i].public_key()).ToString();
     }
     AGORA_RETURN_IF_ERROR(WriteFileAtomic(ConfigPath(home), AsBytes(RenderConfig(config)), 0644));
     AGORA_RETURN_IF_ERROR(WriteFileAtomic(GenesisPath(home), AsBytes(genesis_text), 0644));
-    nodes.push_back(json::object{{"name", config.moniker},
-                                 {"home", home.string()},
-                                 {"node_id", keys[i].public_key().ToHex()},
-                                 {"p2p", "127.0.0.1:" + std::to_string(p2p_ports[i])},
-                                 {"rpc", "http://127.0.0.1:" + std::to_string(rpc_ports[i])}});
+    nodes.push_back(std::move(entry));
   }
   json::object summary{{"chain_id", chain_id}, {"nodes", nodes}};
   AGORA_RETURN_IF_ERROR(
       WriteFileAtomic(dir / "testnet.json", AsBytes(json::serialize(summary) + "\n"), 0644));
   if (quiet) return Status::Ok();
-  std::string human = "wrote " + std::to_string(validators) + " node homes in " + dir.string() +
+  std::string human = "wrote " + std::to_string(total) + " node homes in " + dir.string() +
                       " (chain " + chain_id + ")\n";
   for (const auto& n : nodes) {
     human += "  " + std::string(n.at("name").as_string()) + "  rpc " +
@@ -290,7 +344,49 @@ Result<pid_t> SpawnNode(const fs::path& home) {
   return pid;
 }
 
-Status DevnetUp(const GlobalOptions& g, uint32_t validators, fs::path dir,
+// Stakes and registers a devnet provider's account through `node` unless it
+// is registered already. Returns a line for the summary.
+Result<std::string> RegisterDevnetProvider(const GlobalOptions& g, const std::string& node,
+                                           const TestnetNode& p) {
+  AGORA_ASSIGN_OR_RETURN(SecretKey account, LoadNodeKey(p.provider_key));
+  const Address address = Address::FromPublicKey(account.public_key());
+  rpc::RpcClient client(node);
+  const std::string who = p.home.filename().string() + " (" + address.ToString() + ")";
+  if (client.Call("provider", json::object{{"address", address.ToString()}}).ok()) {
+    return who + " registered";
+  }
+  AGORA_ASSIGN_OR_RETURN(json::value listed, client.Call("params"));
+  uint64_t stake = 0;
+  for (const json::value& param : listed.at("params").as_array()) {
+    if (param.at("name").as_string() == "market.provider_stake_min_uagr") {
+      stake = param.at("value").to_number<uint64_t>();
+    }
+  }
+  if (stake == 0) return Status::Internal("the node lists no market.provider_stake_min_uagr");
+  GlobalOptions via = g;
+  via.node_url = node;
+  TxOptions tx;
+  tx.key_file = p.provider_key.string();
+  tx.wait = true;
+  const auto send = [&](consensus::Msg msg) {
+    return SubmitTx(via, tx, [&msg](const SecretKey&, const std::string&) -> Result<consensus::Msg> {
+             return msg;
+           }).status();
+  };
+  AGORA_RETURN_IF_ERROR(send(consensus::MsgStake{stake}));
+  consensus::ProviderOffer offer;
+  offer.hardware = market::HardwareClass::kCpu;
+  offer.speed_wu_per_s = kDevnetProviderSpeed;
+  offer.capacity_tasks = 1;
+  offer.ask_uagr_per_wu = kDevnetProviderAsk;
+  offer.blob_endpoint = p.rpc_url;
+  AGORA_RETURN_IF_ERROR(send(consensus::MsgRegisterProvider{offer}));
+  return who + " staked " + std::to_string(stake) + " uagr and registered (cpu, " +
+         std::to_string(kDevnetProviderSpeed) + " wu/s, ask " +
+         std::to_string(kDevnetProviderAsk) + " uagr/wu, blobs at " + p.rpc_url + ")";
+}
+
+Status DevnetUp(const GlobalOptions& g, uint32_t validators, uint32_t providers, fs::path dir,
                 const std::vector<std::string>& params,
                 const std::vector<std::string>& funds) {
   if (dir.empty()) {
@@ -298,7 +394,17 @@ Status DevnetUp(const GlobalOptions& g, uint32_t validators, fs::path dir,
     dir = home / "devnet";
   }
   if (!fs::exists(dir / "testnet.json")) {
-    AGORA_RETURN_IF_ERROR(Testnet(g, validators, dir, "agora-devnet", funds, params, /*quiet=*/true));
+    // The ledger turns a provider's declared speed into a deadline in
+    // blocks with market.block_time_ms (1 s by default, a public network's
+    // pace); a devnet commits a block about every 250 ms ([consensus]
+    // block_interval_ms 200 plus the votes), so it says so, and deadlines
+    // keep their length in seconds (docs/roles.md).
+    std::vector<std::string> with_pace = params;
+    bool paced = false;
+    for (const std::string& p : params) paced |= p.starts_with("market.block_time_ms=");
+    if (!paced) with_pace.push_back("market.block_time_ms=" + std::to_string(kDevnetBlockTimeMs));
+    AGORA_RETURN_IF_ERROR(Testnet(g, validators, providers, /*validator_roles=*/true, dir,
+                                  "agora-devnet", funds, with_pace, /*quiet=*/true));
   } else if (!funds.empty()) {
     return Status::InvalidArgument("--fund only applies to a new devnet; " + dir.string() +
                                    " already has one (remove it to start over)");
@@ -317,8 +423,8 @@ Status DevnetUp(const GlobalOptions& g, uint32_t validators, fs::path dir,
     for (;;) {
       auto status = client.Call("status", nullptr, std::chrono::milliseconds(1000));
       if (status.ok()) {
-        out.push_back(json::object{{"home", n.home.string()}, {"rpc", n.rpc_url}});
-        human += "  " + n.rpc_url + "  height " +
+        out.push_back(json::object{{"home", n.home.string()}, {"rpc", n.rpc_url}, {"role", n.role}});
+        human += "  " + n.home.filename().string() + "  " + n.rpc_url + "  height " +
                  std::to_string(status->at("height").to_number<uint64_t>()) + "  log " +
                  (n.home / "agorad.log").string() + "\n";
         break;
@@ -330,10 +436,22 @@ Status DevnetUp(const GlobalOptions& g, uint32_t validators, fs::path dir,
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
+  // Providers stake and register their offers (once).
+  json::array registered;
+  for (const TestnetNode& n : nodes) {
+    if (n.role != "provider") continue;
+    Result<std::string> line = RegisterDevnetProvider(g, nodes[0].rpc_url, n);
+    if (!line.ok()) {
+      return Status(line.status().code(), "registering " + n.home.filename().string() +
+                                              " as a provider: " + line.status().message());
+    }
+    human += "  " + *line + "\n";
+    registered.push_back(json::value(*line));
+  }
   human += "try `agora status --node " + nodes[0].rpc_url + "`; stop with `agora devnet down" +
            (g.home.empty() ? std::string() : " --home " + g.home) + " --dir " + dir.string() +
            "`\n";
-  Print(g, json::object{{"dir", dir.string()}, {"nodes", out}}, human);
+  Print(g, json::object{{"dir", dir.string()}, {"nodes", out}, {"providers", registered}}, human);
   return Status::Ok();
 }
 
@@ -467,7 +585,7 @@ Status Transfer(const GlobalOptions& g, const TransferOptions& t) {
 void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status()>& action) {
   static std::string chain_id = "agora-devnet", moniker = "agora-node", which, dir;
   static std::vector<std::string> funds, params;
-  static uint32_t validators = 4;
+  static uint32_t validators = 4, providers = 0;
   static TransferOptions transfer;
 
   auto* init = app.add_subcommand("init", "Write a node home: config.toml, node key, genesis");
@@ -478,6 +596,10 @@ void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status
 
   auto* testnet = app.add_subcommand("testnet", "Write the homes of a local network");
   testnet->add_option("--validators", validators, "Validators")->capture_default_str();
+  testnet->add_option("--providers", providers,
+                      "Provider nodes (full nodes with the provider role; validators then run "
+                      "the validator role)")
+      ->capture_default_str();
   testnet->add_option("--dir", dir, "Directory for the homes")->required();
   testnet->add_option("--chain-id", chain_id, "Chain id")->capture_default_str();
   testnet->add_option("--fund", funds, "Fund ADDRESS|KEY[=UAGR] in genesis (repeatable)");
@@ -486,7 +608,8 @@ void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status
                       "`agora query params` lists them)");
   testnet->callback([&] {
     action = [&] {
-      return Testnet(global, validators, dir, chain_id, funds, params, /*quiet=*/false);
+      return Testnet(global, validators, providers, /*validator_roles=*/providers > 0, dir,
+                     chain_id, funds, params, /*quiet=*/false);
     };
   });
 
@@ -494,12 +617,15 @@ void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status
   devnet->require_subcommand(1);
   auto* up = devnet->add_subcommand("up", "Write (first time) and start the nodes");
   up->add_option("--validators", validators, "Validators of a new devnet")->capture_default_str();
+  up->add_option("--providers", providers,
+                 "Provider nodes of a new devnet: each stakes, registers and trains")
+      ->capture_default_str();
   up->add_option("--dir", dir, "Directory (default: <home>/devnet)");
   up->add_option("--fund", funds, "Fund ADDRESS|KEY[=UAGR] in a new devnet's genesis");
   up->add_option("--param", params,
                  "Ledger parameter NAME=VALUE in a new devnet's genesis (repeatable; "
                  "`agora query params` lists them)");
-  up->callback([&] { action = [&] { return DevnetUp(global, validators, dir, params, funds); }; });
+  up->callback([&] { action = [&] { return DevnetUp(global, validators, providers, dir, params, funds); }; });
   auto* dstatus = devnet->add_subcommand("status", "Show the nodes");
   dstatus->add_option("--dir", dir, "Directory (default: <home>/devnet)");
   dstatus->callback([&] { action = [&] { return DevnetStatus(global, dir); }; });

@@ -105,7 +105,7 @@ Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& 
   });
 }
 
-Status SendTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make) {
+Result<json::value> SubmitTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make) {
   AGORA_ASSIGN_OR_RETURN(SecretKey key, SigningKey(g, t));
   rpc::RpcClient client(NodeUrl(g));
   AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
@@ -123,24 +123,30 @@ Status SendTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make) 
   }
   Bytes raw = consensus::MakeTx(key, chain_id, nonce, t.fee, msg);
   json::object params{{"tx", Base64Encode(raw)}};
-  if (t.wait) {
-    AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit_wait", params,
-                                                           std::chrono::milliseconds(40'000)));
+  if (!t.wait) return client.Call("tx_submit", params);
+  AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit_wait", params,
+                                                         std::chrono::milliseconds(40'000)));
+  if (result.at("code").to_number<uint64_t>() != 0) {
     Print(g, result, Pretty(result));
-    if (result.at("code").to_number<uint64_t>() != 0) {
-      std::string why(result.at("result").as_string());
-      if (const json::value* log = result.as_object().if_contains("log")) {
-        why += ": " + std::string(log->as_string());
-      }
-      return Status::FailedPrecondition("the " + std::string(consensus::MsgName(msg)) +
-                                        " was committed but failed (its fee was paid): " + why);
+    std::string why(result.at("result").as_string());
+    if (const json::value* log = result.as_object().if_contains("log")) {
+      why += ": " + std::string(log->as_string());
     }
-    return Status::Ok();
+    return Status::FailedPrecondition("the " + std::string(consensus::MsgName(msg)) +
+                                      " was committed but failed (its fee was paid): " + why);
   }
-  AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit", params));
-  Print(g, result,
-        Pretty(result) + "check it with `agora query tx " +
-            std::string(result.at("hash").as_string()) + "`\n");
+  return result;
+}
+
+Status SendTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make) {
+  AGORA_ASSIGN_OR_RETURN(json::value result, SubmitTx(g, t, make));
+  if (t.wait) {
+    Print(g, result, Pretty(result));
+  } else {
+    Print(g, result,
+          Pretty(result) + "check it with `agora query tx " +
+              std::string(result.at("hash").as_string()) + "`\n");
+  }
   return Status::Ok();
 }
 

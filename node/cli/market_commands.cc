@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <iostream>
 #include <toml++/toml.h>
 
@@ -26,6 +27,15 @@ namespace {
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
+
+// A loss (nats per byte) with four decimals; "-" if `v` has no number `key`.
+std::string Loss(const json::value& v, std::string_view key) {
+  const json::value* x = v.as_object().if_contains(key);
+  if (x == nullptr || !x->is_number()) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4f", x->to_number<double>());
+  return text;
+}
 
 std::string Str(const json::value& v, std::string_view key) {
   const json::value* x = v.as_object().if_contains(key);
@@ -92,7 +102,9 @@ Result<uint64_t> TomlScaled(const toml::table& t, std::string_view key, double s
 // Reads job.toml (docs/market.md, data/job-tiny.toml): a preset or the full
 // shape, the dataset by file or by hash and size, the DiLoCo schedule, the
 // tier and the optimizer. Everything is checked again by the node.
-Result<market::JobSpec> ReadJobFile(const fs::path& path) {
+// `data_file`, if set, receives the path of [data] file (empty when the
+// data is given by hash).
+Result<market::JobSpec> ReadJobFile(const fs::path& path, fs::path* data_file = nullptr) {
   toml::table t;
   try {
     t = toml::parse_file(path.string());
@@ -164,6 +176,7 @@ Result<market::JobSpec> ReadJobFile(const fs::path& path) {
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     s.dataset_hash = Blake2b256(AsBytes(bytes));
     s.dataset_bytes = bytes.size();
+    if (data_file != nullptr) *data_file = data;
   } else {
     const std::string hex = t["data"]["hash"].value_or(std::string());
     auto hash = Hash256::FromHex(hex);
@@ -206,9 +219,106 @@ Result<market::JobSpec> ReadJobFile(const fs::path& path) {
   return s;
 }
 
+// Makes sure the node holds the job's dataset: uploads [data] file unless
+// the node has it; with the data given by hash, checks that the node serves
+// a blob of that hash and size, since providers fetch it from there.
+Status EnsureDataset(const GlobalOptions& g, const market::JobSpec& spec,
+                     const fs::path& data_file) {
+  const std::string node = NodeUrl(g);
+  if (!data_file.empty()) {
+    AGORA_ASSIGN_OR_RETURN(rpc::BlobUploadReport up, rpc::UploadBlob(node, data_file));
+    if (!g.json) {
+      std::cerr << "dataset: " << data_file.string() << " (" << up.size << " bytes, "
+                << up.hash.ToHex().substr(0, 16) << "...) "
+                << (up.already_held ? "already on " : "uploaded to ") << node << "\n";
+    }
+    return Status::Ok();
+  }
+  Result<uint64_t> size = rpc::BlobSizeAt(node, spec.dataset_hash);
+  if (!size.ok()) {
+    if (size.status().code() != StatusCode::kNotFound) return size.status();
+    return Status::FailedPrecondition(
+        "the node at " + node + " does not hold the dataset " + spec.dataset_hash.ToHex() +
+        ", so no provider could fetch it: upload it with `agora blob put FILE` or name the file "
+        "in the job's [data] file; pass --skip-data-check if other nodes serve it");
+  }
+  if (*size != spec.dataset_bytes) {
+    return Status::InvalidArgument("the job file says the dataset has " +
+                                   std::to_string(spec.dataset_bytes) + " bytes but the blob " +
+                                   spec.dataset_hash.ToHex() + " on " + node + " has " +
+                                   std::to_string(*size) + "; fix [data] bytes");
+  }
+  return Status::Ok();
+}
+
+std::string Seconds(double s) {
+  char text[32];
+  if (s >= 90) {
+    std::snprintf(text, sizeof text, "%.0f min", s / 60);
+  } else {
+    std::snprintf(text, sizeof text, "%.0f s", s);
+  }
+  return text;
+}
+
+// Follows job `id` until it ends: a line on stderr whenever its round, its
+// passed tasks or its status change (round, tasks passed, the latest
+// verified validation loss, escrow left, an estimate of the time left from
+// the pace of the rounds so far). Returns the job as last read; an error if
+// it failed or was cancelled.
+Result<json::value> FollowJob(const GlobalOptions& g, uint64_t id) {
+  using Clock = std::chrono::steady_clock;
+  rpc::RpcClient client(NodeUrl(g));
+  const Clock::time_point start = Clock::now();
+  std::string last_line;
+  int failures = 0;
+  for (;;) {
+    Result<json::value> got = client.Call("job", json::object{{"id", id}});
+    if (!got.ok()) {
+      // A node restarting or busy: keep following for a while.
+      if (++failures > 60) return got.status();
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    failures = 0;
+    const json::value& job = *got;
+    const std::string status(job.at("status").as_string());
+    const uint64_t round = job.at("round").to_number<uint64_t>();
+    const uint64_t rounds = job.at("rounds").to_number<uint64_t>();
+    const uint64_t done_rounds = status == "finished" ? rounds : round;
+    const json::array& verified = job.at("verified_rounds").as_array();
+    const std::string loss = verified.empty() ? "-" : Loss(verified.back(), "validation_loss");
+    std::string eta = "-";
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (status == "running" && done_rounds > 0 && done_rounds < rounds) {
+      eta = Seconds(elapsed / static_cast<double>(done_rounds) *
+                    static_cast<double>(rounds - done_rounds));
+    }
+    const std::string line =
+        "job " + std::to_string(id) + " " + status + "  round " +
+        std::to_string(std::min(round + 1, rounds)) + "/" + std::to_string(rounds) + "  tasks " +
+        Str(job, "round_passed") + "/" + Str(job, "workers") + " passed  verified loss " + loss +
+        "  escrow " + Str(job, "escrow_uagr") + " uagr  eta " + eta;
+    // The line without the time estimate decides whether anything changed.
+    const std::string key = line.substr(0, line.rfind("  eta "));
+    if (key != last_line) {
+      last_line = key;
+      if (!g.json) std::cerr << "[" << Seconds(elapsed) << "] " << line << "\n";
+    }
+    if (status == "finished") return got;
+    if (status == "failed" || status == "cancelled") {
+      return Status::FailedPrecondition("job " + std::to_string(id) + " " + status + ": " +
+                                        Str(job, "outcome") + " (refunded " +
+                                        Str(job, "refunded_uagr") + " uagr)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
 Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string& file,
-                 uint64_t budget, uint64_t max_price) {
-  AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, ReadJobFile(file));
+                 uint64_t budget, uint64_t max_price, bool skip_data_check) {
+  fs::path data_file;
+  AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, ReadJobFile(file, &data_file));
   const uint64_t work = market::TaskWorkWu(spec);
   const uint64_t tasks = market::TaskCount(spec);
   AGORA_ASSIGN_OR_RETURN(uint64_t need, market::BudgetNeeded(tasks, work, max_price));
@@ -223,7 +333,32 @@ Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string&
               << " workers) of " << work << " wu each; at most " << need << " uagr at "
               << max_price << " uagr/wu\n";
   }
-  return SendTx(g, tx, consensus::MsgPostJob{spec, budget, max_price});
+  if (!skip_data_check) AGORA_RETURN_IF_ERROR(EnsureDataset(g, spec, data_file));
+  const consensus::Msg msg = consensus::MsgPostJob{spec, budget, max_price};
+  if (!tx.wait) return SendTx(g, tx, msg);
+  // --wait: until the job ends, a line per change.
+  AGORA_ASSIGN_OR_RETURN(json::value posted,
+                         SubmitTx(g, tx, [&msg](const SecretKey&, const std::string&)
+                                             -> Result<consensus::Msg> { return msg; }));
+  uint64_t id = 0;
+  for (const json::value& e : posted.at("events").as_array()) {
+    if (e.at("type").as_string() != "job_posted") continue;
+    id = std::stoull(std::string(e.at("attributes").at("job_id").as_string()));
+  }
+  if (id == 0) return Status::Internal("the committed PostJob names no job");
+  if (!g.json) {
+    std::cerr << "posted job " << id << " at height " << Str(posted, "height")
+              << "; following it (Ctrl-C stops following, not the job)\n";
+  }
+  AGORA_ASSIGN_OR_RETURN(json::value job, FollowJob(g, id));
+  const json::array& verified = job.at("verified_rounds").as_array();
+  const std::string loss = verified.empty() ? "-" : Loss(verified.back(), "validation_loss");
+  Print(g, json::object{{"tx", posted}, {"job", job}},
+        "job " + std::to_string(id) + " finished: paid " + Str(job, "paid_uagr") +
+            " uagr to providers, refunded " + Str(job, "refunded_uagr") +
+            " uagr; verified validation loss " + loss + "\nfetch the model: agora job fetch " +
+            std::to_string(id) + " --out model.ckpt\n");
+  return Status::Ok();
 }
 
 Status ProviderStatus(const GlobalOptions& g, const TxOptions& tx, const std::string& who) {
@@ -314,7 +449,7 @@ Status JobStatusCmd(const GlobalOptions& g, uint64_t id) {
     human += "  verified loss curve (weights at the start of each round; round R: the final "
              "weights; validation loss in nats/byte):\n";
     for (const json::value& r : curve) {
-      human += "    " + Str(r, "round") + ": " + Str(r, "validation_loss") + "  weights " +
+      human += "    " + Str(r, "round") + ": " + Loss(r, "validation_loss") + "  weights " +
                Str(r, "params_hash").substr(0, 16) + "\n";
     }
   }
@@ -388,7 +523,7 @@ Status VerifyRoundsCmd(const GlobalOptions& g, uint64_t job) {
   for (const json::value& r : v.at("rounds").as_array()) {
     human += "  round " + Str(r, "round") + "  ";
     if (r.at("recorded").as_bool()) {
-      human += "validation loss " + Str(r, "validation_loss") + "  weights " +
+      human += "validation loss " + Loss(r, "validation_loss") + "  weights " +
                Str(r, "params_hash") + "  (height " + Str(r, "recorded_height") + ")\n";
     } else if (r.at("abandoned").as_bool()) {
       human += "abandoned: no two of " + std::to_string(r.at("results").as_array().size()) +
@@ -483,8 +618,15 @@ void AddMarketCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   submit->add_option("file", file, "The job file (see data/job-tiny.toml)")->required();
   submit->add_option("--budget", budget, "Budget in uagr")->required();
   submit->add_option("--max-price", max_price, "Most it pays per work unit, in uagr")->required();
+  static bool skip_data_check = false;
+  submit->add_flag("--skip-data-check", skip_data_check,
+                   "Post even if the node lacks the dataset (other nodes serve it)");
   AddSignerOptions(submit, tx);
-  submit->callback([&] { action = [&] { return SubmitJob(global, tx, file, budget, max_price); }; });
+  submit->get_option("--wait")->description(
+      "Wait for the commit, then follow the job to its end: a line per round");
+  submit->callback([&] {
+    action = [&] { return SubmitJob(global, tx, file, budget, max_price, skip_data_check); };
+  });
   auto* jstatus = job->add_subcommand("status", "Rounds, tasks, providers, escrow, deadlines");
   jstatus->add_option("id", id, "Job id")->required();
   jstatus->callback([&] { action = [&] { return JobStatusCmd(global, id); }; });

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "common/encoding.h"
+#include "common/file_util.h"
 #include "common/log.h"
 #include "common/merkle.h"
 #include "common/proto_codec.h"
@@ -55,6 +56,62 @@ Result<TaskView> FetchTask(rpc::RpcClient& client, uint64_t job, uint32_t round,
   return Status::NotFound("task " + TaskName(job, round, worker) + " is not on the ledger");
 }
 
+// The progress file: {"checkpoints": [hex, ...], "losses_bits": [u32, ...]}.
+std::string RenderProgress(const std::vector<Hash256>& checkpoints,
+                           const std::vector<float>& losses) {
+  json::array hashes, bits;
+  for (const Hash256& h : checkpoints) hashes.push_back(json::value(h.ToHex()));
+  for (float loss : losses) bits.push_back(std::bit_cast<uint32_t>(loss));
+  return json::serialize(json::object{{"checkpoints", std::move(hashes)},
+                                      {"losses_bits", std::move(bits)}});
+}
+
+// The resume point a progress file describes, with the state of its last
+// checkpoint from the blob store; nullopt (and the reason logged) when the
+// file is missing, damaged or its checkpoint is gone.
+std::optional<verify::TaskResume> LoadProgress(const std::filesystem::path& path,
+                                               storage::BlobStore& blobs) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  auto fail = [&](const std::string& why) -> std::optional<verify::TaskResume> {
+    spdlog::warn("provider role: not resuming from {}: {}; training from the start",
+                 path.string(), why);
+    return std::nullopt;
+  };
+  Result<std::string> text = ReadFile(path, 1 << 22);
+  if (!text.ok()) return fail(text.status().message());
+  boost::system::error_code parse_error;
+  const json::value v = json::parse(*text, parse_error);
+  if (parse_error || !v.is_object()) return fail("not JSON");
+  const json::value* hashes = v.as_object().if_contains("checkpoints");
+  const json::value* bits = v.as_object().if_contains("losses_bits");
+  if (hashes == nullptr || !hashes->is_array() || hashes->as_array().empty() ||
+      bits == nullptr || !bits->is_array()) {
+    return fail("no checkpoints or losses");
+  }
+  verify::TaskResume resume;
+  for (const json::value& h : hashes->as_array()) {
+    if (!h.is_string()) return fail("a checkpoint hash is not a string");
+    Result<Hash256> hash = Hash256::FromHex(h.as_string());
+    if (!hash.ok()) return fail(hash.status().message());
+    resume.checkpoint_hashes.push_back(*hash);
+  }
+  for (const json::value& b : bits->as_array()) {
+    if (!b.is_number()) return fail("a loss is not a number");
+    boost::system::error_code number_error;
+    const uint32_t u = b.to_number<uint32_t>(number_error);
+    if (number_error) return fail("a loss is not a 32-bit pattern");
+    resume.losses.push_back(std::bit_cast<float>(u));
+  }
+  Result<Bytes> bytes =
+      blobs.Read(resume.checkpoint_hashes.back(), blobs.options().blob_bytes_max);
+  if (!bytes.ok()) return fail("its last checkpoint: " + bytes.status().message());
+  Result<trainer::LoadedCheckpoint> loaded = trainer::ParseCheckpoint(*bytes);
+  if (!loaded.ok()) return fail("its last checkpoint: " + loaded.status().message());
+  resume.state = std::move(loaded->state);
+  return resume;
+}
+
 }  // namespace
 
 ProviderRole::ProviderRole(ProviderRoleOptions options, const SecretKey& key,
@@ -85,6 +142,13 @@ ProviderProgress ProviderRole::progress() const {
 void ProviderRole::SetCurrent(std::string current) {
   std::lock_guard lock(progress_mu_);
   progress_.current = std::move(current);
+  progress_.step = progress_.steps = progress_.resumed_from = 0;
+}
+
+std::filesystem::path ProviderRole::ProgressPath(uint64_t job, uint32_t round,
+                                                 uint32_t worker) const {
+  return options_.state_dir / ("task-" + std::to_string(job) + "-" + std::to_string(round) + "-" +
+                               std::to_string(worker) + ".json");
 }
 
 void ProviderRole::Fail(const Status& status) {
@@ -177,28 +241,92 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
     round_params = std::move(loaded.state.params);
   }
 
-  // Training, every checkpoint into the blob store for the validators.
-  spdlog::info("provider role: training task {} ({} inner steps, a checkpoint every {})", name,
-               spec.inner_steps, spec.checkpoint_interval);
+  // Training, every checkpoint into the blob store for the validators and
+  // the progress beside it, so that a crash loses at most one segment.
+  const std::filesystem::path progress_path = ProgressPath(job, round, worker);
+  std::optional<verify::TaskResume> resume;
+  if (!options_.state_dir.empty()) {
+    std::error_code made;
+    std::filesystem::create_directories(options_.state_dir, made);
+    if (made) {
+      return Status::IoError("cannot make " + options_.state_dir.string() + ": " + made.message());
+    }
+    resume = LoadProgress(progress_path, blobs_);
+  }
+  std::vector<Hash256> hashes;
+  std::vector<float> losses;
+  if (resume) {
+    hashes = resume->checkpoint_hashes;
+    losses = resume->losses;
+  }
+  {
+    std::lock_guard lock(progress_mu_);
+    progress_.steps = spec.inner_steps;
+    progress_.step = progress_.resumed_from = static_cast<uint32_t>(losses.size());
+    if (resume) ++progress_.tasks_resumed;
+  }
+  if (resume) {
+    spdlog::info("provider role: resuming task {} at step {} of {} from its checkpoint {}", name,
+                 losses.size(), spec.inner_steps, hashes.back().ToHex());
+  } else {
+    spdlog::info("provider role: training task {} ({} inner steps, a checkpoint every {})", name,
+                 spec.inner_steps, spec.checkpoint_interval);
+  }
   Status stored;
-  AGORA_ASSIGN_OR_RETURN(
-      verify::TaskResult result,
-      verify::RunTask(spec, round, worker, round_params, corpus, options_.backend,
-                      [&](const trainer::TrainState& state, const Hash256& hash) {
-                        if (!stored.ok()) return;
-                        Result<Hash256> put = blobs_.Put(trainer::SerializeCheckpoint(state));
-                        if (!put.ok()) {
-                          stored = put.status();
-                        } else if (*put != hash) {
-                          stored = Status::Internal("a checkpoint stored under another name");
-                        }
-                      }));
+  verify::RunTaskOptions run;
+  run.resume = resume ? &*resume : nullptr;
+  run.on_step = [&](uint32_t step, float loss) {
+    losses.push_back(loss);
+    std::lock_guard lock(progress_mu_);
+    progress_.step = step;
+  };
+  run.on_checkpoint = [&](const trainer::TrainState& state, const Hash256& hash) {
+    if (!stored.ok()) return;
+    Result<Hash256> put = blobs_.Put(trainer::SerializeCheckpoint(state));
+    if (!put.ok()) {
+      stored = put.status();
+      return;
+    }
+    if (*put != hash) {
+      stored = Status::Internal("a checkpoint stored under another name");
+      return;
+    }
+    hashes.push_back(hash);
+    if (options_.state_dir.empty()) return;
+    if (Status saved =
+            WriteFileAtomic(progress_path, AsBytes(RenderProgress(hashes, losses)), 0600);
+        !saved.ok()) {
+      spdlog::warn("provider role: cannot save the progress of task {}: {}", name,
+                   saved.message());
+    }
+  };
+  Result<verify::TaskResult> ran =
+      verify::RunTask(spec, round, worker, round_params, corpus, options_.backend, run);
+  if (!ran.ok() && resume && ran.status().code() == StatusCode::kInvalidArgument) {
+    // Progress that is not this task's (written by another version, or
+    // damaged): train from the start rather than stay stuck.
+    spdlog::warn("provider role: cannot resume task {}: {}; training from the start", name,
+                 ran.status().message());
+    std::error_code ignored;
+    std::filesystem::remove(progress_path, ignored);
+    hashes.clear();
+    losses.clear();
+    run.resume = nullptr;
+    {
+      std::lock_guard lock(progress_mu_);
+      progress_.step = progress_.resumed_from = 0;
+    }
+    ran = verify::RunTask(spec, round, worker, round_params, corpus, options_.backend, run);
+  }
+  AGORA_ASSIGN_OR_RETURN(verify::TaskResult result, std::move(ran));
   AGORA_RETURN_IF_ERROR(stored);
   AGORA_RETURN_IF_ERROR(blobs_.Put(result.delta).status());
 
   // Still ours? A missed deadline gives the task to someone else.
   AGORA_ASSIGN_OR_RETURN(TaskView now, FetchTask(client, job, round, worker));
   if (now.status != "assigned" || now.provider != address_.ToString()) {
+    std::error_code ignored;
+    std::filesystem::remove(progress_path, ignored);
     return Status::FailedPrecondition("the task is no longer assigned to this provider (" +
                                       now.status + "); the work is dropped");
   }
@@ -215,6 +343,8 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   // Validators ask for the list of checkpoint hashes by the committed root.
   AGORA_RETURN_IF_ERROR(blobs_.PutManifest(result.checkpoint_root, result.checkpoint_hashes));
   AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, m));
+  std::error_code ignored;
+  std::filesystem::remove(progress_path, ignored);
   spdlog::info("provider role: committed task {} (root {}, final loss {:.4f})", name,
                result.checkpoint_root.ToHex(), result.losses.empty() ? 0.0 : result.losses.back());
   return Status::Ok();

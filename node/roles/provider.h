@@ -16,6 +16,12 @@
 //      proof that checkpoint 0 is the recorded start, and waits for it to be
 //      committed.
 //
+// After each checkpoint it writes the task's progress (checkpoint hashes and
+// losses so far) under `state_dir`; a provider killed mid-task (kill -9)
+// and started again resumes from its last stored checkpoint, as long as the
+// task is still assigned to it (PROTOCOL.md's deadline); the result is bit
+// for bit the uninterrupted one (verify::RunTaskOptions::resume).
+//
 // A failure (a blob nobody serves, a refused commit) is logged and shown in
 // progress(); the task is tried again at the next poll while it stays
 // assigned. Thread safety: Start and Stop from one thread; progress() from
@@ -27,6 +33,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <string>
@@ -51,12 +58,20 @@ struct ProviderRoleOptions {
   int threads = 0;  // kernel threads; 0 keeps the kernels' default
   kernels::Backend backend = kernels::Backend::kCpu;
   std::chrono::milliseconds poll_interval{300};
+  // Where the progress of the task being trained is kept (a file per task,
+  // rewritten after each checkpoint) so that a provider killed mid-task
+  // resumes from its last checkpoint; empty: never resume.
+  std::filesystem::path state_dir;
 };
 
 struct ProviderProgress {
   uint64_t tasks_committed = 0;
-  std::string current;     // "job/round/worker" being trained, or empty
-  std::string last_error;  // the last failure, kept until a task succeeds
+  uint64_t tasks_resumed = 0;  // tasks continued from a checkpoint after a restart
+  std::string current;         // "job/round/worker" being trained, or empty
+  uint32_t step = 0;           // of `current`: inner steps done, of `steps`
+  uint32_t steps = 0;
+  uint32_t resumed_from = 0;   // of `current`: the step it resumed at, 0 if fresh
+  std::string last_error;      // the last failure, kept until a task succeeds
 };
 
 class ProviderRole {
@@ -81,6 +96,7 @@ class ProviderRole {
   Status Poll();
   Status Work(uint64_t job, uint32_t round, uint32_t worker);
   void SetCurrent(std::string current);
+  std::filesystem::path ProgressPath(uint64_t job, uint32_t round, uint32_t worker) const;
   void Fail(const Status& status);
 
   const ProviderRoleOptions options_;

@@ -218,6 +218,16 @@ class DevnetTest : public ::testing::Test {
     }
   }
 
+  // Polls `pred` every 100 ms; fails the test with `what` after `timeout`.
+  template <typename Pred>
+  void WaitUntil(Pred pred, seconds timeout, const std::string& what) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out waiting: " << what;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+
   Bytes Transfer(int sender, uint64_t nonce, uint64_t amount, const Address& to) {
     return consensus::MakeTransfer(senders_[sender], chain_id_, nonce, kFee, to, amount);
   }

@@ -50,15 +50,6 @@ class StakingDevnetTest : public DevnetTest {
             "--param", "slashing.evidence_age_blocks_max=20"};
   }
 
-  template <typename Pred>
-  void WaitUntil(Pred pred, seconds timeout, const std::string& what) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out waiting: " << what;
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-  }
-
   // The ledger's record of the validator with this consensus key, or null.
   json::value Record(size_t node, const PublicKey& key) {
     json::value v = Call(node, "validators");

@@ -217,6 +217,71 @@ TEST_F(TaskTest, RunTaskIsDeterministicAndCommitsToItsCheckpoints) {
   EXPECT_NE(f().round0[1].losses[0], first.losses[0]);
 }
 
+// A provider that crashed resumes from any of its checkpoints and commits
+// exactly what an uninterrupted run commits; the hooks see only the new
+// checkpoints and steps.
+TEST_F(TaskTest, ResumingFromACheckpointGivesTheUninterruptedResult) {
+  const TaskResult& whole = f().round0[0];
+  for (size_t j = 0; j < f().states0.size(); ++j) {
+    TaskResume resume;
+    resume.checkpoint_hashes.assign(whole.checkpoint_hashes.begin(),
+                                    whole.checkpoint_hashes.begin() + static_cast<long>(j) + 1);
+    resume.losses.assign(whole.losses.begin(), whole.losses.begin() + static_cast<long>(2 * j));
+    resume.state = f().states0[j];
+    std::vector<Hash256> seen;
+    std::vector<uint32_t> steps;
+    RunTaskOptions options;
+    options.resume = &resume;
+    options.on_checkpoint = [&](const TrainState&, const Hash256& hash) { seen.push_back(hash); };
+    options.on_step = [&](uint32_t step, float loss) {
+      steps.push_back(step);
+      EXPECT_EQ(std::bit_cast<uint32_t>(loss), std::bit_cast<uint32_t>(whole.losses[step - 1]));
+    };
+    auto resumed = RunTask(f().spec, 0, 0, f().params0, f().corpus, kBackend, options);
+    ASSERT_TRUE(resumed.ok()) << "from checkpoint " << j << ": " << resumed.status().ToString();
+    EXPECT_EQ(resumed->checkpoint_hashes, whole.checkpoint_hashes) << j;
+    EXPECT_EQ(resumed->checkpoint_root, whole.checkpoint_root) << j;
+    ExpectSameBits(resumed->losses, whole.losses);
+    EXPECT_EQ(resumed->delta_hash, whole.delta_hash) << j;
+    EXPECT_EQ(seen, std::vector<Hash256>(whole.checkpoint_hashes.begin() + static_cast<long>(j) + 1,
+                                         whole.checkpoint_hashes.end()))
+        << j;
+    ASSERT_EQ(steps.size(), 6 - 2 * j);
+    if (!steps.empty()) {
+      EXPECT_EQ(steps.front(), 2 * j + 1);
+    }
+  }
+}
+
+TEST_F(TaskTest, AResumePointOfAnotherTaskOrScheduleIsRefused) {
+  const TaskResult& whole = f().round0[0];
+  auto refused = [&](TaskResume resume, uint32_t worker, const std::string& why) {
+    RunTaskOptions options;
+    options.resume = &resume;
+    auto r = RunTask(f().spec, 0, worker, f().params0, f().corpus, kBackend, options);
+    ASSERT_FALSE(r.ok()) << why;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << why;
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+  };
+  TaskResume good;
+  good.checkpoint_hashes = {whole.checkpoint_hashes[0], whole.checkpoint_hashes[1]};
+  good.losses = {whole.losses[0], whole.losses[1]};
+  good.state = f().states0[1];
+  refused(good, /*worker=*/1, "not this task's start");  // worker 0's checkpoints
+  TaskResume odd = good;
+  odd.losses.pop_back();  // not a whole segment
+  refused(odd, 0, "is not a checkpoint");
+  TaskResume none = good;
+  none.checkpoint_hashes.clear();
+  refused(none, 0, "is not a checkpoint");
+  TaskResume elsewhere = good;
+  elsewhere.state = f().states0[2];  // a later state under checkpoint 1's hash
+  refused(elsewhere, 0, "at step 4 of the round, not 2");
+  TaskResume forged = good;
+  forged.state.params[0] += 1.0f;
+  refused(forged, 0, "does not hash to its last checkpoint");
+}
+
 TEST_F(TaskTest, ReplayOfEverySegmentReproducesTheCommitment) {
   const TaskResult& task = f().round0[0];
   const uint32_t c = f().spec.checkpoint_interval;
