@@ -87,7 +87,8 @@ struct Pool {
     for (size_t i : order) {
       const ProviderOffer& p = in.providers[i];
       if (slots[i] == 0 || p.reputation_ppm < in.reputation_min_ppm || !Fits(t, p.hardware) ||
-          p.ask_uagr_per_wu > t.price_max_per_wu || p.speed_wu_per_s == 0 || p.id == client) {
+          p.ask_uagr_per_wu > t.price_max_per_wu || p.speed_wu_per_s == 0 || p.id == client ||
+          std::find(t.excluded.begin(), t.excluded.end(), p.id) != t.excluded.end()) {
         continue;
       }
       Result<uint64_t> price = TaskPrice(t.work_wu, p.ask_uagr_per_wu);
@@ -132,7 +133,8 @@ std::vector<Assignment> Schedule(const ScheduleInput& in) {
   // The speed chosen for each (job, round) so far, this call included.
   std::map<std::pair<uint64_t, uint32_t>, uint64_t> round_speed;
   // Jobs no provider took in this call: their other tasks would fail the
-  // same checks (same work, price, tier), so they are skipped for free.
+  // same checks (same work, price, tier), so they are skipped for free
+  // (a task with excluded providers fails more checks: it marks nothing).
   std::set<uint64_t> dead;
   // Only full scans of the providers count against the bound; O(1) skips
   // do not, so unassignable tasks cannot use it up.
@@ -158,7 +160,9 @@ std::vector<Assignment> Schedule(const ScheduleInput& in) {
       if (a && band == 0) round_speed[key] = in.providers[a->provider].speed_wu_per_s;
     }
     if (!a) {
-      dead.insert(task.job);
+      // A task refused only for its excluded providers says nothing of
+      // its job's other tasks.
+      if (task.excluded.empty()) dead.insert(task.job);
     } else {
       a->tenant = t;
       a->task = next[t];

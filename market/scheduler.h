@@ -19,7 +19,9 @@
 //  * Ties (equal cost, equal speed; equal tenant shares) break by
 //    BLAKE2b(beacon || id): fair across blocks, unpredictable before the
 //    beacon.
-//  * Never the client's own account as its provider.
+//  * Never the client's own account as its provider, and never a provider
+//    that already missed or failed the task (it is reassigned elsewhere,
+//    or waits for another provider).
 //  * Bounded work: at most `assignments_max` assignments and
 //    4 × assignments_max full scans of the providers per call. A task that
 //    no provider could take (its maximum price below every ask of its
@@ -62,6 +64,8 @@ struct OpenTask {
   // The declared speed of a provider already running a task of this round
   // (0: none yet).
   uint64_t round_speed_wu_per_s = 0;
+  // Providers (ids) that missed or failed this task before: never again.
+  std::vector<Bytes> excluded;
 };
 
 struct TenantQueue {

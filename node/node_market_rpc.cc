@@ -40,6 +40,11 @@ json::object TaskJson(const mp::TaskId& id, const mp::Task& t) {
                  {"worker", id.worker},
                  {"status", mp::TaskStatusName(t.status)},
                  {"attempts", t.attempts}};
+  if (!t.excluded.empty()) {
+    json::array excluded;
+    for (const Address& a : t.excluded) excluded.push_back(json::value(a.ToString()));
+    o["excluded"] = std::move(excluded);
+  }
   if (t.provider) {
     o["provider"] = t.provider->ToString();
     o["price_uagr"] = t.price_uagr;

@@ -173,6 +173,7 @@ void PutTask(StateBuffer& state, const TaskId& id, const Task& t) {
   r.set_assigned_height(t.assigned_height);
   r.set_deadline_height(t.deadline_height);
   r.set_attempts(t.attempts);
+  for (const Address& a : t.excluded) r.add_excluded(std::string(a.bytes().begin(), a.bytes().end()));
   state.Set(TaskKey(id), EncodeDeterministic(r));
 }
 
@@ -186,6 +187,7 @@ Task DecodeTask(ByteSpan bytes) {
   t.assigned_height = r.assigned_height();
   t.deadline_height = r.deadline_height();
   t.attempts = r.attempts();
+  for (const std::string& a : r.excluded()) t.excluded.push_back(Address::FromBytes(AsBytes(a)).value());
   return t;
 }
 
@@ -283,6 +285,7 @@ bool Active(JobStatus s) { return s == JobStatus::kOpen || s == JobStatus::kRunn
 // when the task has used every attempt.
 void Reopen(StateBuffer& state, const Params& params, uint64_t height, Job& j, const TaskId& id,
             Task& t, std::vector<Event>* events) {
+  if (t.provider) t.excluded.push_back(*t.provider);
   t.provider.reset();
   t.price_uagr = t.collateral_uagr = 0;
   t.assigned_height = t.deadline_height = 0;
@@ -451,6 +454,9 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
       t.tier = j.spec.tier;
       t.hardware = j.spec.hardware;
       t.round_speed_wu_per_s = it->second.round_speed;
+      for (const Address& a : DecodeTask(state.Get(TaskKey(id)).value()).excluded) {
+        t.excluded.emplace_back(a.bytes().begin(), a.bytes().end());
+      }
       q.open.push_back(t);
     }
     in.tenants.push_back(std::move(q));

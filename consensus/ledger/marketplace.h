@@ -134,6 +134,9 @@ struct Task {
   uint64_t assigned_height = 0;
   uint64_t deadline_height = 0;
   uint32_t attempts = 0;
+  // Providers that missed its deadline or failed its checks, in order; the
+  // scheduler never gives it to them again (at most task_attempts_max).
+  std::vector<Address> excluded;
 };
 
 std::optional<Provider> GetProvider(StateReader& state, const Address& address);

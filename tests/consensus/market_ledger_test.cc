@@ -87,15 +87,20 @@ TEST(MarketLedgerTest, MissedDeadlineReassignsBurnsAndLowersReputation) {
   const uint64_t id = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
   const marketplace::Task t = m.Task({id, 0, 0});
   ASSERT_EQ(t.status, TaskStatus::kAssigned);
+  // A dearer provider joins after the assignment.
+  m.Provider(2, 1500, /*speed=*/1, /*capacity=*/1);
   const uint64_t stake = m.h().Stake(Key(1));
   const uint64_t burned = m.h().ledger().ReadTotals().burned;
   m.h().RunTo(t.deadline_height - 1);
   EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kAssigned);
   m.h().Run({});
   const marketplace::Task again = m.Task({id, 0, 0});
-  // Missed, then reassigned in the same EndBlock to the only provider.
+  // Missed, then reassigned in the same EndBlock, to the other provider:
+  // the one that missed it never gets it again, cheaper as it is.
   EXPECT_EQ(again.status, TaskStatus::kAssigned);
   EXPECT_EQ(again.attempts, 2u);
+  EXPECT_EQ(again.provider, Address::FromPublicKey(Key(2).public_key()));
+  EXPECT_EQ(again.excluded, std::vector<Address>{Address::FromPublicKey(Key(1).public_key())});
   EXPECT_GT(again.deadline_height, t.deadline_height);
   const uint64_t penalty = market::PartPpm(t.collateral_uagr, m.params().slash_late_ppm);
   EXPECT_EQ(m.h().Stake(Key(1)), stake - penalty);
@@ -110,18 +115,20 @@ TEST(MarketLedgerTest, TaskOutOfAttemptsFailsTheJobAndRefunds) {
   p.task_attempts_max = 2;
   Market m(p);
   m.Provider(1, 1000, 1, 1);
+  m.Provider(2, 1000, 1, 1);
   const uint64_t budget = 10 * kAgr;
   const uint64_t id = m.Post(4, TinySpec(1, 1), budget, 2000);
   const uint64_t balance = m.h().Balance(Key(4));
   m.Verdict({id, 0, 0}, false);  // attempt 1 fails its check; reassigned
   EXPECT_EQ(m.Task({id, 0, 0}).attempts, 2u);
-  EXPECT_EQ(m.Prov(1).tasks_failed, 1u);
-  m.Verdict({id, 0, 0}, false);  // attempt 2 fails: out of attempts
+  EXPECT_EQ(m.Prov(1).tasks_failed + m.Prov(2).tasks_failed, 1u);
+  m.Verdict({id, 0, 0}, false);  // attempt 2 fails (the other provider): out of attempts
   const marketplace::Job j = m.Job(id);
   EXPECT_EQ(j.status, JobStatus::kFailed) << j.outcome;
   EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kFailed);
   EXPECT_EQ(m.h().Balance(Key(4)), balance + budget) << "nothing was paid: all refunded";
   EXPECT_EQ(m.Locked(1), 0u);
+  EXPECT_EQ(m.Locked(2), 0u);
 }
 
 TEST(MarketLedgerTest, CancelStopsNewWorkPaysRunningAndRefundsTheRest) {
@@ -218,8 +225,9 @@ TEST(MarketLedgerTest, LeavingAndComingBackNeverRaisesReputation) {
   m.Verdict({id, 0, 0}, false);  // a failed check: reputation falls
   const uint64_t low = m.Prov(1).reputation_ppm;
   ASSERT_LT(low, m.params().reputation_start_ppm);
-  // The task was reassigned to it again; pass it so it may leave.
-  m.Verdict({id, 0, 0}, true);
+  // The task is never given back to it, so nothing keeps it from leaving.
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kReassigned);
+  EXPECT_EQ(m.Prov(1).running, 0u);
   const uint64_t after = m.Prov(1).reputation_ppm;
   EXPECT_EQ(m.Send(1, MsgDeregisterProvider{}).code, TxCode::kOk);
   EXPECT_EQ(m.Send(1, MsgRegisterProvider{Offer(1000)}).code, TxCode::kOk);
