@@ -146,7 +146,17 @@ void Node::Impl::RegisterVerifyRpc() {
                      {"task", Name(id)},
                      {"status", mp::TaskStatusName(t->status)},
                      {"attempts", t->attempts}};
-    if (t->provider) out["provider"] = t->provider->ToString();
+    if (t->provider) {
+      out["provider"] = t->provider->ToString();
+      out["price_uagr"] = t->price_uagr;
+      out["collateral_uagr"] = t->collateral_uagr;
+      out["deadline_height"] = t->deadline_height;
+    }
+    if (!t->excluded.empty()) {
+      json::array excluded;
+      for (const Address& a : t->excluded) excluded.push_back(json::value(a.ToString()));
+      out["excluded"] = std::move(excluded);
+    }
     std::optional<vf::Commitment> c = vf::GetCommitment(state, id);
     if (c) {
       json::array losses, losses_bits;

@@ -1,0 +1,338 @@
+// A paid job end to end with real processes, looked at only through RPC and
+// the CLI (issue 18 part 6): the devnet a user starts with `agora devnet up
+// --providers 2` runs a job whose every uagr is accounted for, and a job
+// survives a provider killed mid-task (it resumes from its checkpoint), a
+// provider killed for good (its task is reassigned and it pays the late
+// penalty) and a validator down while tasks are sampled.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <optional>
+
+#include "common/hash.h"
+#include "market/pricing.h"
+#include "node/config.h"
+#include "tests/node/devnet_fixture.h"
+#include "trainer/checkpoint.h"
+#include "trainer/diloco.h"
+
+namespace agora::node {
+namespace {
+
+using namespace agora::node::testing;
+
+constexpr uint64_t kCommitFee = kFee;  // every transaction here pays the minimum fee
+
+std::string Corpus() {
+  std::string corpus;
+  while (corpus.size() < 20'000) corpus += "To be, or not to be, that is the question. ";
+  return corpus;
+}
+
+// A job file with the data given as a file (the CLI uploads it).
+void WriteJob(const fs::path& path, const std::string& model, uint32_t rounds, uint32_t workers,
+              uint32_t inner_steps, uint32_t interval) {
+  std::ofstream f(path);
+  f << "[model]\n"
+    << model << "[data]\nfile = \"corpus.txt\"\n"
+    << "[schedule]\nrounds = " << rounds << "\nworkers = " << workers
+    << "\ninner_steps = " << inner_steps << "\ncheckpoint_interval = " << interval << "\n"
+    << "[optimizer]\nwarmup_steps = 5\n";
+}
+
+uint64_t U64(const json::value& v, std::string_view key) {
+  return v.at(key).to_number<uint64_t>();
+}
+
+uint64_t Param(const json::value& params, std::string_view name) {
+  for (const json::value& p : params.at("params").as_array()) {
+    if (p.at("name").as_string() == name) return U64(p, "value");
+  }
+  ADD_FAILURE() << "no parameter " << name;
+  return 0;
+}
+
+// What each provider was paid by job `job` according to its tasks on the
+// ledger: the price of every task it passed less the validators' share.
+std::map<std::string, uint64_t> ProviderPay(rpc::RpcClient& client, uint64_t job,
+                                            uint64_t validator_fee_ppm) {
+  std::map<std::string, uint64_t> pay;
+  const json::value tasks = client.Call("tasks", json::object{{"id", job}}).value();
+  for (const json::value& t : tasks.at("tasks").as_array()) {
+    if (t.at("status").as_string() != "passed") continue;
+    pay[std::string(t.at("provider").as_string())] +=
+        market::SplitPayment(U64(t, "price_uagr"), validator_fee_ppm).provider_uagr;
+  }
+  return pay;
+}
+
+// `agora devnet up --providers 2` as a user runs it, then a client's job
+// through `job submit --wait`: the job finishes, the fetched model is the
+// ledger's, and every account's balance moved by exactly what the ledger's
+// records say: the client paid the budget less the refund and its fee, each
+// provider its pay less its commit fees, and nothing appeared or vanished.
+TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
+  TempDir dir;
+  const std::string home = (dir.path() / "home").string();
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {AGORA_CLI_PATH, "--home", home});
+    return RunCommand(args);
+  };
+  struct Down {
+    std::function<void()> f;
+    ~Down() { f(); }
+  } down{[&] { cli({"devnet", "down"}); }};
+  const SecretKey client_key = SecretKey::Generate();
+  const Address client = Address::FromPublicKey(client_key.public_key());
+  const fs::path key_file = dir.path() / "client_key.json";
+  ASSERT_TRUE(WriteNodeKey(key_file, client_key).ok());
+
+  CommandResult up = cli({"--json", "devnet", "up", "--validators", "4", "--providers", "2",
+                          "--fund", client.ToString() + "=1000000000"});
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  const json::value started = json::parse(up.out);
+  ASSERT_EQ(started.at("providers").as_array().size(), 2u) << up.out;
+  const json::value testnet =
+      json::parse(agora::testing::ReadTextFile(fs::path(home) / "devnet" / "testnet.json"));
+  std::vector<std::string> accounts = {client.ToString()}, providers;
+  std::string node;
+  for (const json::value& n : testnet.at("nodes").as_array()) {
+    accounts.push_back(std::string(n.at("account").as_string()));
+    if (n.at("role").as_string() == "provider") providers.push_back(accounts.back());
+    if (node.empty()) node = std::string(n.at("rpc").as_string());
+  }
+  ASSERT_EQ(accounts.size(), 7u);
+  ASSERT_EQ(providers.size(), 2u);
+  rpc::RpcClient rpc(node);
+  auto balance = [&](const std::string& a) {
+    return U64(rpc.Call("account", json::object{{"address", a}}).value(), "balance_uagr");
+  };
+  // The devnet sets the ledger's block time to its own pace.
+  const json::value params = rpc.Call("params").value();
+  EXPECT_EQ(Param(params, "market.block_time_ms"), 250u);
+  for (const std::string& p : providers) {
+    const json::value offer = rpc.Call("provider", json::object{{"address", p}}).value();
+    EXPECT_EQ(U64(offer, "stake_uagr"), Param(params, "market.provider_stake_min_uagr"));
+  }
+  std::map<std::string, uint64_t> before;
+  for (const std::string& a : accounts) before[a] = balance(a);
+
+  agora::testing::WriteTextFile(dir.path() / "corpus.txt", Corpus());
+  const fs::path job_file = dir.path() / "job.toml";
+  WriteJob(job_file, "vocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n",
+           /*rounds=*/2, /*workers=*/2, /*inner_steps=*/20, /*interval=*/10);
+  const uint64_t budget = 400'000;
+  CommandResult submit =
+      cli({"--node", node, "job", "submit", job_file.string(), "--budget", std::to_string(budget),
+           "--max-price", "1000", "--key-file", key_file.string(), "--wait"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  // The dataset went up with the job, and the CLI showed the rounds go by.
+  EXPECT_NE(submit.err.find("uploaded to " + node), std::string::npos) << submit.err;
+  EXPECT_NE(submit.err.find("round 2/2  tasks 2/2 passed"), std::string::npos) << submit.err;
+  EXPECT_NE(submit.err.find("job 1 finished"), std::string::npos) << submit.err;
+  EXPECT_NE(submit.out.find("job 1 finished: paid"), std::string::npos) << submit.out;
+
+  const json::value job = rpc.Call("job", json::object{{"id", 1}}).value();
+  ASSERT_EQ(job.at("status").as_string(), "finished");
+  EXPECT_EQ(U64(job, "escrow_uagr"), 0u);
+  EXPECT_EQ(job.at("verified_rounds").as_array().size(), 3u);
+
+  // The model, checked by the CLI against the ledger's record.
+  const fs::path model = dir.path() / "model.ckpt";
+  CommandResult fetched;
+  const auto until = std::chrono::steady_clock::now() + seconds(60);
+  do {
+    fetched = cli({"--node", node, "--json", "job", "fetch", "1", "--out", model.string()});
+    if (fetched.exit_code == 0) break;
+    std::this_thread::sleep_for(milliseconds(300));  // stored just after the last round
+  } while (std::chrono::steady_clock::now() < until);
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+  const trainer::LoadedCheckpoint loaded = trainer::LoadCheckpoint(model).value();
+  EXPECT_EQ(trainer::HashFloats(loaded.state.params).ToHex(),
+            job.at("verified_rounds").as_array().back().at("params_hash").as_string());
+
+  // Every uagr, by the ledger's own records. Validators go on earning
+  // proposer fees while the network runs, so balances are read when nothing
+  // but empty blocks is left (the job is over, the model stored).
+  std::map<std::string, int64_t> change;
+  int64_t total = 0;
+  for (const std::string& a : accounts) {
+    change[a] = static_cast<int64_t>(balance(a)) - static_cast<int64_t>(before[a]);
+    total += change[a];
+  }
+  EXPECT_EQ(total, 0) << "money appeared or vanished";
+  const int64_t spent = static_cast<int64_t>(budget - U64(job, "refunded_uagr") + kCommitFee);
+  EXPECT_EQ(change[client.ToString()], -spent);
+  const std::map<std::string, uint64_t> pay =
+      ProviderPay(rpc, 1, Param(params, "market.validator_fee_ppm"));
+  uint64_t passed = 0;
+  for (const std::string& p : providers) {
+    const json::value offer = rpc.Call("provider", json::object{{"address", p}}).value();
+    passed += U64(offer, "tasks_passed");
+    ASSERT_TRUE(pay.contains(p)) << p << " ran no task";
+    EXPECT_EQ(change[p], static_cast<int64_t>(pay.at(p) - kCommitFee * U64(offer, "tasks_passed")))
+        << p;
+  }
+  EXPECT_EQ(passed, 4u);
+}
+
+// The same network written by `agora testnet --providers 2`, its processes
+// under the test's control.
+class PaidJobFaultTest : public DevnetTest {
+ protected:
+  static constexpr size_t kValidators = 4;
+  std::vector<std::string> ExtraTestnetArgs() override {
+    return {"--providers", "2", "--param", "market.block_time_ms=250"};
+  }
+  CommandResult Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {AGORA_CLI_PATH, "--node", urls_[0], "--json"});
+    return RunCommand(args);
+  }
+  fs::path ProviderKey(size_t node) { return nodes_[node]->home() / "config" / "provider_key.json"; }
+  std::string ProviderAddress(size_t node) {
+    return Address::FromPublicKey(LoadNodeKey(ProviderKey(node)).value().public_key()).ToString();
+  }
+  json::value Roles(size_t node) { return Call(node, "roles"); }
+  json::value ProviderRecord(size_t node) {
+    return Call(0, "provider", json::object{{"address", ProviderAddress(node)}});
+  }
+  json::value TaskOf(uint32_t round, uint32_t worker) {
+    return Call(0, "task", json::object{{"job", 1}, {"round", round}, {"worker", worker}});
+  }
+  // The provider node training a task of `round` at step `step` or later,
+  // or nullopt.
+  std::optional<size_t> TrainingAt(const std::string& round_prefix, uint32_t step) {
+    for (size_t n = kValidators; n < nodes_.size(); ++n) {
+      const json::value r = Roles(n);
+      const json::value* p = r.as_object().if_contains("provider");
+      if (p == nullptr) continue;
+      const std::string training(p->at("training").as_string());
+      if (training.starts_with(round_prefix) && U64(*p, "step") >= step) return n;
+    }
+    return std::nullopt;
+  }
+};
+
+TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
+  ASSERT_EQ(nodes_.size(), kValidators + 2);
+  for (size_t n = kValidators; n < nodes_.size(); ++n) {
+    CommandResult stake =
+        Cli({"tx", "stake", "20000000", "--key-file", ProviderKey(n).string(), "--wait"});
+    ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
+    CommandResult reg = Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
+                             "900", "--endpoint", urls_[n], "--key-file", ProviderKey(n).string(),
+                             "--wait"});
+    ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+  }
+  agora::testing::WriteTextFile(dir_.path() / "corpus.txt", Corpus());
+  const fs::path job_file = dir_.path() / "job.toml";
+  // Tasks of a few seconds each: 60 steps of a small model, a checkpoint
+  // every 10.
+  WriteJob(job_file, "vocab = 256\ncontext = 64\nlayers = 2\nheads = 2\nwidth = 64\nbatch = 8\n",
+           /*rounds=*/2, /*workers=*/2, /*inner_steps=*/60, /*interval=*/10);
+  const fs::path key_file = dir_.path() / "client.json";
+  ASSERT_TRUE(WriteNodeKey(key_file, senders_[0]).ok());
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "500000",
+                              "--max-price", "1000", "--key-file", key_file.string()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+
+  // 1. A validator goes down before round 0 is sampled: the others replay
+  //    (a drawn validator that does not answer is replaced after
+  //    verify.verdict_blocks).
+  nodes_[kValidators - 1]->Kill();
+
+  // 2. A provider is killed (SIGKILL) after its checkpoint at step 20 of
+  //    round 0 (step 21 is reported after it is stored) and started again:
+  //    it resumes from its last checkpoint.
+  std::optional<size_t> victim;
+  WaitUntil([&] { return (victim = TrainingAt("1/0/", 21)).has_value(); }, seconds(120),
+            "a provider reaches step 21 of a round-0 task");
+  const std::string resumed_task(Roles(*victim).at("provider").at("training").as_string());
+  nodes_[*victim]->Kill();
+  nodes_[*victim]->Start();
+  json::value roles;
+  WaitUntil(
+      [&] {
+        roles = Roles(*victim);
+        const json::value* p = roles.as_object().if_contains("provider");
+        return p != nullptr && U64(*p, "tasks_resumed") == 1;
+      },
+      seconds(60), "the restarted provider resumes its task");
+  const uint64_t resumed_from = U64(roles.at("provider"), "resumed_from_step");
+  EXPECT_GE(resumed_from, 20u);
+  EXPECT_EQ(resumed_from % 10, 0u) << "a checkpoint";
+  EXPECT_EQ(roles.at("provider").at("training").as_string(), resumed_task);
+
+  // 3. Round 0 passes; the validator comes back and catches up.
+  WaitUntil([&] { return U64(Call(0, "job", json::object{{"id", 1}}), "round") >= 1; },
+            seconds(180), "round 0 passes");
+  // Round 0 was checked without the validator that was down: a slot drawn
+  // for it (its address under "missed") was replayed by another.
+  const std::string down_validator =
+      Address::FromPublicKey(LoadNodeKey(NodeKeyPath(nodes_[kValidators - 1]->home()))
+                                 .value()
+                                 .public_key())
+          .ToString();
+  size_t redrawn = 0;
+  for (uint32_t k = 0; k < 2; ++k) {
+    const json::value t = TaskOf(0, k);
+    EXPECT_EQ(U64(t, "attempts"), 1u) << k;
+    EXPECT_EQ(t.at("status").as_string(), "passed") << k;
+    for (const json::value& slot : t.at("slots").as_array()) {
+      EXPECT_EQ(slot.at("state").as_string(), "passed") << json::serialize(slot);
+      for (const json::value& v : slot.at("verdicts").as_array()) {
+        EXPECT_NE(v.at("validator").as_string(), down_validator) << "it was down";
+      }
+      for (const json::value& m : slot.at("missed").as_array()) {
+        EXPECT_EQ(m.as_string(), down_validator) << "only the validator that was down misses";
+        ++redrawn;
+      }
+    }
+  }
+  std::fprintf(stderr, "slots of round 0 redrawn after the down validator missed them: %zu\n",
+               redrawn);
+  nodes_[kValidators - 1]->Start();
+
+  // 4. A provider is killed for good in round 1: at its deadline the task
+  //    is reopened, the other provider runs it, and the late one loses
+  //    market.slash_late_ppm of the task's collateral and reputation.
+  std::optional<size_t> gone;
+  WaitUntil([&] { return (gone = TrainingAt("1/1/", 10)).has_value(); }, seconds(120),
+            "a provider reaches step 10 of a round-1 task");
+  const std::string lost(Roles(*gone).at("provider").at("training").as_string());
+  const uint32_t lost_worker = static_cast<uint32_t>(std::stoul(lost.substr(lost.rfind('/') + 1)));
+  const json::value lost_task = TaskOf(1, lost_worker);
+  const json::value record_before = ProviderRecord(*gone);
+  nodes_[*gone]->Kill();
+  const size_t survivor = *gone == kValidators ? kValidators + 1 : kValidators;
+
+  json::value job;
+  WaitUntil(
+      [&] {
+        job = Call(0, "job", json::object{{"id", 1}});
+        EXPECT_NE(job.at("status").as_string(), "failed") << json::serialize(job);
+        return job.at("status").as_string() == "finished";
+      },
+      seconds(300), "the job finishes");
+  const json::value redone = TaskOf(1, lost_worker);
+  EXPECT_EQ(redone.at("status").as_string(), "passed");
+  EXPECT_EQ(U64(redone, "attempts"), 2u);
+  EXPECT_EQ(redone.at("provider").as_string(), ProviderAddress(survivor));
+  ASSERT_TRUE(redone.as_object().contains("excluded")) << json::serialize(redone);
+  EXPECT_EQ(redone.at("excluded").as_array().size(), 1u);
+  EXPECT_EQ(redone.at("excluded").as_array()[0].as_string(), ProviderAddress(*gone));
+  const json::value params = Call(0, "params");
+  const json::value record_after = ProviderRecord(*gone);
+  EXPECT_EQ(U64(record_after, "tasks_late"), U64(record_before, "tasks_late") + 1);
+  EXPECT_LT(U64(record_after, "reputation_ppm"), U64(record_before, "reputation_ppm"));
+  EXPECT_EQ(U64(record_before, "stake_uagr") - U64(record_after, "stake_uagr"),
+            market::PartPpm(U64(lost_task, "collateral_uagr"),
+                            Param(params, "market.slash_late_ppm")));
+  // The validator that was down is back at the head and its role runs.
+  WaitForHeight(kValidators - 1, Height(0));
+  EXPECT_TRUE(Roles(kValidators - 1).as_object().contains("validator"));
+}
+
+}  // namespace
+}  // namespace agora::node
