@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "common/file_util.h"
+#include "common/merkle.h"
 #include "node/rpc/client.h"
 
 namespace agora::node::rpc {
@@ -360,6 +361,25 @@ Result<BlobUploadReport> UploadBlob(std::string_view node, const fs::path& file,
                                       std::to_string(response.result_int()) + "): " + reason);
   }
   return report;
+}
+
+Status UploadManifest(std::string_view node, const std::vector<Hash256>& hashes,
+                      std::chrono::milliseconds timeout) {
+  AGORA_ASSIGN_OR_RETURN(RpcUrl url, ParseRpcUrl(node));
+  const Bytes bytes = storage::EncodeManifest(hashes);
+  const Hash256 root = merkle::Root(hashes);
+  http::request<http::string_body> request{http::verb::post, "/manifest/" + root.ToHex(), 11};
+  request.body().assign(bytes.begin(), bytes.end());
+  request.set(http::field::content_type, "application/octet-stream");
+  request.prepare_payload();
+  AGORA_ASSIGN_OR_RETURN(auto response, Exchange(url, request, timeout, /*head=*/false));
+  if (response.result() != http::status::ok) {
+    std::string reason = response.body();
+    while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+    return Status::FailedPrecondition(url.ToString() + " refused the manifest (HTTP " +
+                                      std::to_string(response.result_int()) + "): " + reason);
+  }
+  return Status::Ok();
 }
 
 Status FetchBlob(BlobStore& store, const Hash256& hash, const std::vector<std::string>& sources,

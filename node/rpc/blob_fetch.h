@@ -93,6 +93,12 @@ struct BlobUploadReport {
 Result<BlobUploadReport> UploadBlob(std::string_view node, const std::filesystem::path& file,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// Publishes a checkpoint manifest on `node` (POST /manifest/<root>, root =
+// merkle::Root(hashes)); the node keeps it only if the hashes make
+// that root. For a provider whose own node cannot serve validators.
+Status UploadManifest(std::string_view node, const std::vector<Hash256>& hashes,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 }  // namespace agora::node::rpc
 
 #endif  // AGORA_NODE_RPC_BLOB_FETCH_H_

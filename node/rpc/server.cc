@@ -51,7 +51,7 @@ constexpr std::string_view kMetricsType = "text/plain; version=0.0.4; charset=ut
 constexpr std::string_view kBlobType = "application/octet-stream";
 constexpr std::string_view kEndpoints =
     "POST /rpc (JSON-RPC 2.0), GET /ws (WebSocket), GET /metrics, GET /health, GET /, "
-    "GET|HEAD /blob/<hash>, POST /blob, GET /manifest/<root>";
+    "GET|HEAD /blob/<hash>, POST /blob, GET|POST /manifest/<root>";
 constexpr size_t kBlobChunkBytes = 64 * 1024;
 
 // A response body of `length` bytes read from `file` at `offset`, in chunks,
@@ -497,6 +497,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void SendError(http::status status, std::string body, bool keep_alive);
   void SendRpcError(http::status status, int code, std::string message, bool keep_alive);
   void MethodNotAllowed(std::string_view allow);
+  void StoreManifest(const Hash256& root, const std::string& body);
   void OnWrite(beast::error_code ec);
   void Drain();
 
@@ -622,12 +623,13 @@ void HttpSession::Route(http::request<http::string_body>& request) {
     return ServeBlob(request, path.substr(6));
   }
   if (path.starts_with("/manifest/") && state_->blobs != nullptr) {
-    if (verb != http::verb::get) return MethodNotAllowed("GET");
+    if (verb != http::verb::get && verb != http::verb::post) return MethodNotAllowed("GET, POST");
     Result<Hash256> root = Hash256::FromHex(path.substr(10));
     if (!root.ok()) {
       return SendError(http::status::bad_request,
                        "a manifest is named by the 64 hex digits of its Merkle root", keep_alive_);
     }
+    if (verb == http::verb::post) return StoreManifest(*root, request.body());
     Result<std::vector<Hash256>> hashes = state_->blobs->GetManifest(*root);
     if (!hashes.ok()) {
       return SendError(hashes.status().code() == StatusCode::kNotFound
@@ -651,6 +653,27 @@ void HttpSession::Route(http::request<http::string_body>& request) {
   SendError(http::status::not_found,
             "no such path: " + std::string(path) + "; endpoints: " + std::string(kEndpoints),
             keep_alive_);
+}
+
+// POST /manifest/<root>: the body is EncodeManifest(hashes); it is kept only
+// if the hashes' Merkle root is `root` (self-certifying, like a blob), so a
+// provider whose own node cannot serve may publish its manifest elsewhere.
+void HttpSession::StoreManifest(const Hash256& root, const std::string& body) {
+  if (!state_->blob_uploads) {
+    return SendError(http::status::forbidden,
+                     "this node does not accept uploads ([blobs] uploads = false in its "
+                     "config.toml)",
+                     keep_alive_);
+  }
+  Result<std::vector<Hash256>> hashes = storage::DecodeManifest(root, AsBytes(body));
+  if (!hashes.ok()) return SendError(http::status::bad_request, hashes.status().message(), keep_alive_);
+  if (Status put = state_->blobs->PutManifest(root, *hashes); !put.ok()) {
+    return SendError(http::status::internal_server_error, put.message(), keep_alive_);
+  }
+  Send(http::status::ok, kJsonType,
+       "{\"root\":\"" + root.ToHex() + "\",\"checkpoints\":" + std::to_string(hashes->size()) +
+           "}",
+       keep_alive_);
 }
 
 void HttpSession::MethodNotAllowed(std::string_view allow) {

@@ -27,6 +27,7 @@
 
 #include "common/file_util.h"
 #include "common/hash.h"
+#include "common/merkle.h"
 #include "node/rpc/blob_fetch.h"
 #include "node/rpc/byte_range.h"
 #include "node/rpc/server.h"
@@ -389,6 +390,37 @@ TEST(BlobHttpTest, UploadsCanBeTurnedOff) {
   EXPECT_EQ(refused.status, 403u);
   EXPECT_NE(refused.body.find("uploads = false"), std::string::npos);
   EXPECT_EQ(server.store().blob_count(), 0u);
+}
+
+// A manifest published on another node (POST /manifest/<root>) is kept
+// only if its hashes make the root it is posted under, and is then served
+// and fetched like one the node made itself.
+TEST(BlobHttpTest, ManifestsArePublishedOnlyUnderTheirOwnRoot) {
+  testing::TempDir dir;
+  BlobServer server(dir.path());
+  const std::vector<Hash256> hashes = {Blake2b256(AsBytes("c0")), Blake2b256(AsBytes("c1")),
+                                       Blake2b256(AsBytes("c2"))};
+  const Hash256 root = merkle::Root(hashes);
+  ASSERT_TRUE(rpc::UploadManifest(server.url(), hashes).ok());
+  EXPECT_EQ(rpc::FetchManifest(root, {server.url()}).value(), hashes);
+  // Under another root: refused, nothing kept.
+  const Hash256 other = Blake2b256(AsBytes("not the root"));
+  Reply wrong = Request(server.port(), http::verb::post, "/manifest/" + other.ToHex(),
+                        AsString(storage::EncodeManifest(hashes)));
+  EXPECT_EQ(wrong.status, 400u) << wrong.body;
+  EXPECT_EQ(server.store().GetManifest(other).status().code(), StatusCode::kNotFound);
+  Reply garbage = Request(server.port(), http::verb::post, "/manifest/" + root.ToHex(), "abc");
+  EXPECT_EQ(garbage.status, 400u) << garbage.body;
+  Reply bad_name = Request(server.port(), http::verb::post, "/manifest/xyz", "abc");
+  EXPECT_EQ(bad_name.status, 400u);
+  EXPECT_EQ(Request(server.port(), http::verb::put, "/manifest/" + root.ToHex()).status, 405u);
+  // A node that takes no uploads takes no manifests either.
+  testing::TempDir closed_dir;
+  BlobServer closed(closed_dir.path(), {}, /*uploads=*/false);
+  const Status refused = rpc::UploadManifest(closed.url(), hashes);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("HTTP 403"), std::string::npos) << refused.message();
+  EXPECT_EQ(closed.store().GetManifest(root).status().code(), StatusCode::kNotFound);
 }
 
 // ------------------------------------------------------------- the fetcher

@@ -11,11 +11,16 @@
 #include <optional>
 
 #include "common/hash.h"
+#include "common/merkle.h"
+#include "consensus/ledger/tx.h"
 #include "market/pricing.h"
 #include "node/config.h"
+#include "node/rpc/blob_fetch.h"
+#include "proto/tx.pb.h"
 #include "tests/node/devnet_fixture.h"
 #include "trainer/checkpoint.h"
 #include "trainer/diloco.h"
+#include "verify/task.h"
 
 namespace agora::node {
 namespace {
@@ -332,6 +337,166 @@ TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
   // The validator that was down is back at the head and its role runs.
   WaitForHeight(kValidators - 1, Height(0));
   EXPECT_TRUE(Roles(kValidators - 1).as_object().contains("validator"));
+}
+
+// A cheating provider, played by the test: for each round-0 task the market
+// gives it, it trains honestly but nudges the weights at every checkpoint
+// (so no segment replays to its committed end), stores every checkpoint,
+// the delta and the manifest on node 0 (its registered endpoint) and
+// commits with a valid start proof and plausible losses. Validators replay,
+// fail it twice, and the ledger burns its collateral and reassigns the
+// task elsewhere; the job's recorded weights are the honest schedule's.
+TEST_F(PaidJobFaultTest, ACheatingProviderIsCaughtSlashedAndReplaced) {
+  for (size_t n = kValidators; n < nodes_.size(); ++n) {
+    ASSERT_EQ(Cli({"tx", "stake", "20000000", "--key-file", ProviderKey(n).string(), "--wait"})
+                  .exit_code,
+              0);
+    ASSERT_EQ(Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask", "900",
+                   "--endpoint", urls_[n], "--key-file", ProviderKey(n).string(), "--wait"})
+                  .exit_code,
+              0);
+  }
+  // The cheater asks less, so the scheduler picks it first.
+  const SecretKey& cheater_key = senders_[1];
+  const std::string cheater = Address::FromPublicKey(cheater_key.public_key()).ToString();
+  const fs::path cheater_file = dir_.path() / "cheater.json";
+  ASSERT_TRUE(WriteNodeKey(cheater_file, cheater_key).ok());
+  ASSERT_EQ(Cli({"tx", "stake", "20000000", "--key-file", cheater_file.string(), "--wait"}).exit_code,
+            0);
+  ASSERT_EQ(Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask", "500",
+                 "--endpoint", urls_[0], "--key-file", cheater_file.string(), "--wait"})
+                .exit_code,
+            0);
+  const uint64_t cheater_stake = U64(Call(0, "provider", json::object{{"address", cheater}}),
+                                     "stake_uagr");
+  const uint64_t cheater_balance = U64(Account(0, Address::Parse(cheater).value()), "balance_uagr");
+
+  const std::string corpus_text = Corpus();
+  agora::testing::WriteTextFile(dir_.path() / "corpus.txt", corpus_text);
+  const fs::path job_file = dir_.path() / "job.toml";
+  WriteJob(job_file, "vocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n",
+           /*rounds=*/2, /*workers=*/2, /*inner_steps=*/20, /*interval=*/10);
+  const fs::path key_file = dir_.path() / "client.json";
+  ASSERT_TRUE(WriteNodeKey(key_file, senders_[0]).ok());
+  ASSERT_EQ(Cli({"job", "submit", job_file.string(), "--budget", "500000", "--max-price", "1000",
+                 "--key-file", key_file.string()})
+                .exit_code,
+            0);
+  WaitUntil([&] { return Call(0, "job", json::object{{"id", 1}}).as_object().contains("spec_pb"); },
+            seconds(30), "the job is committed");
+  proto::JobSpec spec_pb;
+  ASSERT_TRUE(DecodeStrict(HexDecode(Call(0, "job", json::object{{"id", 1}})
+                                         .at("spec_pb")
+                                         .as_string())
+                               .value(),
+                           1 << 16, spec_pb)
+                  .ok());
+  const market::JobSpec spec = consensus::DecodeJobSpec(spec_pb).value();
+  const trainer::TrainConfig config = verify::TrainConfigOf(spec).value();
+  const trainer::Corpus corpus = trainer::Corpus::FromBytes(corpus_text).value();
+  const std::vector<float> params0 = trainer::TrainState::Fresh(config, spec.dataset_hash).params;
+
+  // The cheater's loop: a forged commitment for every round-0 task it holds.
+  std::set<std::pair<uint32_t, uint32_t>> forged;  // (worker, attempts)
+  uint64_t commits = 0;
+  auto cheat = [&](uint32_t worker) {
+    trainer::TrainState state = verify::TaskStartState(config, spec.dataset_hash,
+                                                       spec.inner_steps, 0, worker, params0);
+    trainer::Trainer t = trainer::Trainer::Create(state, corpus, kernels::Backend::kCpu).value();
+    std::vector<Hash256> hashes;
+    std::vector<uint32_t> losses;
+    auto store = [&](const trainer::TrainState& s) {
+      hashes.push_back(trainer::CheckpointHash(s));
+      const fs::path f = dir_.path() / ("forged-" + hashes.back().ToHex());
+      const Bytes bytes = trainer::SerializeCheckpoint(s);
+      agora::testing::WriteTextFile(f, std::string(bytes.begin(), bytes.end()));
+      ASSERT_TRUE(rpc::UploadBlob(urls_[0], f).ok());
+    };
+    store(t.state());
+    for (uint32_t h = 1; h <= spec.inner_steps; ++h) {
+      losses.push_back(std::bit_cast<uint32_t>(t.Step().loss));
+      if (h % spec.checkpoint_interval == 0) {
+        t.mutable_state().params[0] += 0.25f;  // the lie
+        store(t.state());
+      }
+    }
+    std::vector<float> delta(params0.size());
+    for (size_t i = 0; i < delta.size(); ++i) delta[i] = params0[i] - t.state().params[i];
+    const Bytes delta_bytes = trainer::EncodeInt8Blocks(delta, trainer::kQuantBlockDefault);
+    const fs::path df = dir_.path() / ("forged-delta-" + std::to_string(worker));
+    agora::testing::WriteTextFile(df, std::string(delta_bytes.begin(), delta_bytes.end()));
+    ASSERT_TRUE(rpc::UploadBlob(urls_[0], df).ok());
+    ASSERT_TRUE(rpc::UploadManifest(urls_[0], hashes).ok());
+    consensus::MsgCommitTask m;
+    m.job_id = 1;
+    m.round = 0;
+    m.worker = worker;
+    m.checkpoint_root = merkle::Root(hashes);
+    m.delta_hash = Blake2b256(delta_bytes);
+    m.losses = losses;
+    m.start_proof = merkle::Prove(hashes, 0).siblings;
+    const uint64_t nonce =
+        U64(Account(0, Address::Parse(cheater).value()), "next_nonce");
+    const json::value r = Call(0, "tx_submit_wait",
+                               json::object{{"tx", Base64Encode(consensus::MakeTx(
+                                                       cheater_key, chain_id_, nonce, kFee, m))}});
+    ASSERT_EQ(U64(r, "code"), 0u) << json::serialize(r);
+    ++commits;
+  };
+  json::value job;
+  WaitUntil(
+      [&] {
+        const json::value tasks = Call(0, "tasks", json::object{{"id", 1}});
+        for (const json::value& t : tasks.at("tasks").as_array()) {
+          if (U64(t, "round") != 0 || t.at("status").as_string() != "assigned") continue;
+          if (!t.as_object().contains("provider") || t.at("provider").as_string() != cheater) {
+            continue;
+          }
+          const uint32_t worker = static_cast<uint32_t>(U64(t, "worker"));
+          if (forged.insert({worker, static_cast<uint32_t>(U64(t, "attempts"))}).second) {
+            cheat(worker);
+          }
+        }
+        job = Call(0, "job", json::object{{"id", 1}});
+        EXPECT_NE(job.at("status").as_string(), "failed") << json::serialize(job);
+        return job.at("status").as_string() == "finished";
+      },
+      seconds(300), "the job finishes");
+  ASSERT_GE(commits, 1u) << "the cheater was never given a task";
+
+  // Caught: every forged task failed its checks, was redone by an honest
+  // provider and never given back to the cheater, whose collateral went.
+  const json::value record = Call(0, "provider", json::object{{"address", cheater}});
+  EXPECT_EQ(U64(record, "tasks_failed"), commits);
+  EXPECT_EQ(U64(record, "tasks_passed"), 0u);
+  EXPECT_LT(U64(record, "stake_uagr"), cheater_stake);
+  for (const auto& [worker, attempts] : forged) {
+    const json::value t = TaskOf(0, worker);
+    EXPECT_EQ(t.at("status").as_string(), "passed") << worker;
+    EXPECT_NE(t.at("provider").as_string(), cheater) << worker;
+    ASSERT_TRUE(t.as_object().contains("excluded")) << json::serialize(t);
+    EXPECT_EQ(t.at("excluded").as_array()[0].as_string(), cheater);
+  }
+  // Cheating never paid: the cheater's balance lost exactly its fees.
+  EXPECT_EQ(U64(Account(0, Address::Parse(cheater).value()), "balance_uagr"),
+            cheater_balance - kFee * commits);
+  // And the recorded weights are the honest schedule's, computed here.
+  std::vector<float> params = params0, momentum(params0.size(), 0.0f);
+  const json::value rounds = Call(0, "round_results", json::object{{"job", 1}});
+  for (uint32_t r = 0; r <= spec.rounds; ++r) {
+    EXPECT_EQ(rounds.at("rounds").as_array().at(r).at("params_hash").as_string(),
+              trainer::HashFloats(params).ToHex())
+        << "round " << r;
+    if (r == spec.rounds) break;
+    std::vector<Bytes> deltas;
+    for (uint32_t k = 0; k < spec.workers; ++k) {
+      deltas.push_back(
+          verify::RunTask(spec, r, k, params, corpus, kernels::Backend::kCpu).value().delta);
+    }
+    verify::RoundAggregate next = verify::AggregateRound(params, momentum, deltas).value();
+    params = std::move(next.params);
+    momentum = std::move(next.momentum);
+  }
 }
 
 }  // namespace
