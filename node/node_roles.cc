@@ -116,6 +116,8 @@ void Node::Impl::RegisterRolesRpc() {
                                      {"step", p.step},
                                      {"steps", p.steps},
                                      {"resumed_from_step", p.resumed_from},
+                                     {"training_wall_s", p.training_wall_s},
+                                     {"training_cpu_s", p.training_cpu_s},
                                      {"last_error", p.last_error}};
     }
     if (validator_) {

@@ -1,5 +1,7 @@
 #include "node/roles/provider.h"
 
+#include <sys/resource.h>
+
 #include <bit>
 #include <boost/json.hpp>
 #include <utility>
@@ -54,6 +56,14 @@ Result<TaskView> FetchTask(rpc::RpcClient& client, uint64_t job, uint32_t round,
     }
   }
   return Status::NotFound("task " + TaskName(job, round, worker) + " is not on the ledger");
+}
+
+// User plus system CPU time of the whole process so far.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 // The progress file: {"checkpoints": [hex, ...], "losses_bits": [u32, ...]}.
@@ -300,6 +310,8 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
                    saved.message());
     }
   };
+  const double cpu_before = ProcessCpuSeconds();
+  const auto wall_before = std::chrono::steady_clock::now();
   Result<verify::TaskResult> ran =
       verify::RunTask(spec, round, worker, round_params, corpus, options_.backend, run);
   if (!ran.ok() && resume && ran.status().code() == StatusCode::kInvalidArgument) {
@@ -317,6 +329,12 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
       progress_.step = progress_.resumed_from = 0;
     }
     ran = verify::RunTask(spec, round, worker, round_params, corpus, options_.backend, run);
+  }
+  {
+    std::lock_guard lock(progress_mu_);
+    progress_.training_cpu_s += ProcessCpuSeconds() - cpu_before;
+    progress_.training_wall_s +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
   }
   AGORA_ASSIGN_OR_RETURN(verify::TaskResult result, std::move(ran));
   AGORA_RETURN_IF_ERROR(stored);

@@ -72,6 +72,12 @@ struct ProviderProgress {
   uint32_t steps = 0;
   uint32_t resumed_from = 0;   // of `current`: the step it resumed at, 0 if fresh
   std::string last_error;      // the last failure, kept until a task succeeds
+  // Time inside verify::RunTask, summed over tasks: wall seconds, and the
+  // process's CPU seconds over those windows (the kernels' threads and,
+  // meanwhile, the node's other threads), for bench/job's share of the
+  // provider's CPU spent training.
+  double training_wall_s = 0;
+  double training_cpu_s = 0;
 };
 
 class ProviderRole {
