@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,8 +49,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // Runs argv to completion with its output in `log`; returns the exit code
-// (-1 if it could not start or died by a signal).
-int Run(const std::vector<std::string>& args, const fs::path& log) {
+// (-1 if it could not start or died by a signal) and, if `cpu_s` is set,
+// the CPU seconds it used.
+int Run(const std::vector<std::string>& args, const fs::path& log, double* cpu_s = nullptr) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -64,7 +66,12 @@ int Run(const std::vector<std::string>& args, const fs::path& log) {
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return -1;
   int status = 0;
-  waitpid(pid, &status, 0);
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  if (cpu_s != nullptr) {
+    *cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+             1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -111,6 +118,7 @@ std::string Metrics(const std::string& url) {
 
 struct Result {
   double local_s = 0, paid_s = 0;
+  double local_cpu_s = 0, validator_cpu_s = 0;
   double bytes_per_round = 0;
   double provider_training_cpu_s = 0, provider_cpu_s = 0;
   bool ok = false;
@@ -132,7 +140,7 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
                          "--inner-steps", std::to_string(o.inner_steps), "--checkpoint-every",
                          std::to_string(o.interval), "--data", data.string(), "--out",
                          (work / "local").string()},
-                        log);
+                        log, &r.local_cpu_s);
   r.local_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (local != 0) {
     std::fprintf(stderr, "agora train --diloco failed; see %s\n", log.c_str());
@@ -156,16 +164,18 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
   } down{home, log};
   const json::value testnet = json::parse(ReadAll(home / "devnet" / "testnet.json"));
   std::vector<std::string> urls;
-  std::vector<pid_t> provider_pids;
+  std::vector<pid_t> provider_pids, validator_pids;
   std::vector<std::string> provider_urls;
   for (const json::value& n : testnet.at("nodes").as_array()) {
     urls.push_back(std::string(n.at("rpc").as_string()));
+    std::ifstream pid_file(fs::path(std::string(n.at("home").as_string())) / "agorad.pid");
+    long pid = 0;
+    pid_file >> pid;
     if (n.at("role").as_string() == "provider") {
       provider_urls.push_back(urls.back());
-      std::ifstream pid_file(fs::path(std::string(n.at("home").as_string())) / "agorad.pid");
-      long pid = 0;
-      pid_file >> pid;
       provider_pids.push_back(static_cast<pid_t>(pid));
+    } else {
+      validator_pids.push_back(static_cast<pid_t>(pid));
     }
   }
   {
@@ -175,8 +185,9 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
         << "\ninner_steps = " << o.inner_steps << "\ncheckpoint_interval = " << o.interval
         << "\n";
   }
-  std::vector<double> cpu_before;
+  std::vector<double> cpu_before, validator_cpu_before;
   for (pid_t pid : provider_pids) cpu_before.push_back(ProcessCpuSeconds(pid));
+  for (pid_t pid : validator_pids) validator_cpu_before.push_back(ProcessCpuSeconds(pid));
   t0 = Clock::now();
   const int paid = Run({AGORA_CLI_PATH, "--node", urls[0], "job", "submit",
                         (work / "job.toml").string(), "--budget", "10000000000", "--max-price",
@@ -194,6 +205,9 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
       r.provider_training_cpu_s +=
           roles->at("provider").at("training_cpu_s").to_number<double>();
     }
+  }
+  for (size_t i = 0; i < validator_pids.size(); ++i) {
+    r.validator_cpu_s += ProcessCpuSeconds(validator_pids[i]) - validator_cpu_before[i];
   }
   double served = 0;
   for (const std::string& u : urls) {
@@ -235,10 +249,13 @@ int main(int argc, char** argv) {
       continue;
     }
     std::printf(
-        "%-6s alone %7.1f s   paid job %7.1f s   ratio %.2fx (goal <= 1.25x)   served %.0f "
-        "bytes/round   provider CPU in training %.0f%%\n",
-        preset.c_str(), r.local_s, r.paid_s, r.paid_s / r.local_s, r.bytes_per_round,
-        r.provider_cpu_s > 0 ? 100.0 * r.provider_training_cpu_s / r.provider_cpu_s : 0.0);
+        "%-6s alone %7.1f s   paid job %7.1f s   ratio %.2fx (goal <= 1.25x)   served %.1f "
+        "MB/round   provider CPU in training %.0f%%\n"
+        "       CPU: alone %.1f s; paid: providers %.1f s (%.1f s training), validators %.1f s "
+        "(replays, round records, consensus)\n",
+        preset.c_str(), r.local_s, r.paid_s, r.paid_s / r.local_s, r.bytes_per_round / 1e6,
+        r.provider_cpu_s > 0 ? 100.0 * r.provider_training_cpu_s / r.provider_cpu_s : 0.0,
+        r.local_cpu_s, r.provider_cpu_s, r.provider_training_cpu_s, r.validator_cpu_s);
     std::error_code ec;
     fs::remove_all(work, ec);
   }
