@@ -123,6 +123,35 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
   std::map<std::string, uint64_t> before;
   for (const std::string& a : accounts) before[a] = balance(a);
 
+  // A dataset named by hash that the node does not serve is refused before
+  // anything is signed, and so is one whose size is not the blob's.
+  {
+    const fs::path by_hash = dir.path() / "by_hash.toml";
+    const std::string text(200, 'x');  // longer than the context, never uploaded
+    std::ofstream(by_hash) << "[model]\npreset = \"tiny\"\n[data]\nhash = \""
+                           << Blake2b256(AsBytes(text)).ToHex() << "\"\nbytes = "
+                           << text.size() << "\n";
+    CommandResult missing =
+        cli({"--node", node, "job", "submit", by_hash.string(), "--budget", "1000000",
+             "--max-price", "1000", "--key-file", key_file.string(), "--wait"});
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.err.find("does not hold the dataset"), std::string::npos)
+        << missing.err << missing.out;
+    EXPECT_NE(missing.err.find("agora blob put"), std::string::npos) << missing.err;
+    agora::testing::WriteTextFile(dir.path() / "small.txt", text);
+    ASSERT_EQ(cli({"--node", node, "blob", "put", (dir.path() / "small.txt").string()}).exit_code,
+              0);
+    std::ofstream(by_hash) << "[model]\npreset = \"tiny\"\n[data]\nhash = \""
+                           << Blake2b256(AsBytes(text)).ToHex() << "\"\nbytes = 1000\n";
+    CommandResult wrong_size =
+        cli({"--node", node, "job", "submit", by_hash.string(), "--budget", "1000000",
+             "--max-price", "1000", "--key-file", key_file.string()});
+    EXPECT_NE(wrong_size.exit_code, 0);
+    EXPECT_NE(wrong_size.err.find("fix [data] bytes"), std::string::npos) << wrong_size.err;
+    EXPECT_EQ(rpc.Call("jobs", json::object{}).value().at("jobs").as_array().size(), 0u);
+    EXPECT_EQ(balance(client.ToString()), before[client.ToString()]) << "nothing was signed";
+  }
+
   agora::testing::WriteTextFile(dir.path() / "corpus.txt", Corpus());
   const fs::path job_file = dir.path() / "job.toml";
   WriteJob(job_file, "vocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n",
