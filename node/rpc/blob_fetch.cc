@@ -392,6 +392,13 @@ Status FetchBlob(BlobStore& store, const Hash256& hash, const std::vector<std::s
     out.size = *size;
     return Status::Ok();
   }
+  // One fetcher of this blob at a time; a second one finds it held.
+  BlobStore::FetchGuard guard = store.LockFetch(hash);
+  if (Result<uint64_t> size = store.Size(hash); size.ok()) {
+    out.already_held = true;
+    out.size = *size;
+    return Status::Ok();
+  }
   BlobFetchOptions bounded = options;
   bounded.bytes_max = std::min(options.bytes_max, store.options().blob_bytes_max);
   const fs::path partial = store.PartialPath(hash);

@@ -160,6 +160,22 @@ fs::path BlobStore::PartialPath(const Hash256& hash) const {
   return dir_ / "partial" / hash.ToHex();
 }
 
+BlobStore::FetchGuard BlobStore::LockFetch(const Hash256& hash) {
+  std::unique_lock lock(fetch_mu_);
+  fetch_cv_.wait(lock, [&] { return !fetching_.contains(hash); });
+  fetching_.insert(hash);
+  return FetchGuard(this, hash);
+}
+
+BlobStore::FetchGuard::~FetchGuard() {
+  if (store_ == nullptr) return;
+  {
+    std::lock_guard lock(store_->fetch_mu_);
+    store_->fetching_.erase(hash_);
+  }
+  store_->fetch_cv_.notify_all();
+}
+
 fs::path BlobStore::NewTempPath() {
   EnsureSodium();
   uint64_t n;

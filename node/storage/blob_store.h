@@ -25,6 +25,7 @@
 #define AGORA_NODE_STORAGE_BLOB_STORE_H_
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -32,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/bytes.h"
@@ -85,6 +87,29 @@ class BlobStore {
   // Copies a file from anywhere into the store (the CLI's `blob put` on the
   // node's own machine, tests).
   Result<Hash256> Import(const std::filesystem::path& file);
+
+  // One fetch of a blob at a time in this process: the provider and the
+  // validator role may want the same dataset at once, and two fetchers
+  // appending to one PartialPath would corrupt it. The first caller holds
+  // the guard; a second waits until it is released, then finds the blob
+  // held (or fetches it itself if the first failed).
+  class FetchGuard {
+   public:
+    FetchGuard(FetchGuard&& other) noexcept : store_(other.store_), hash_(other.hash_) {
+      other.store_ = nullptr;
+    }
+    FetchGuard(const FetchGuard&) = delete;
+    FetchGuard& operator=(const FetchGuard&) = delete;
+    FetchGuard& operator=(FetchGuard&&) = delete;
+    ~FetchGuard();
+
+   private:
+    friend class BlobStore;
+    FetchGuard(BlobStore* store, const Hash256& hash) : store_(store), hash_(hash) {}
+    BlobStore* store_;
+    Hash256 hash_;
+  };
+  FetchGuard LockFetch(const Hash256& hash);
 
   // A fresh path under tmp/ for a write in progress, removed by the next Open.
   std::filesystem::path NewTempPath();
@@ -145,6 +170,9 @@ class BlobStore {
   std::map<Hash256, uint64_t> sizes_;  // guarded by mu_
   uint64_t used_bytes_ = 0;            // guarded by mu_
   uint64_t next_temp_ = 0;             // guarded by mu_
+  std::mutex fetch_mu_;
+  std::condition_variable fetch_cv_;
+  std::set<Hash256> fetching_;  // guarded by fetch_mu_
 };
 
 // A manifest's bytes: the hashes concatenated. Decoding checks the length

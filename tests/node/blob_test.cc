@@ -509,6 +509,37 @@ TEST(BlobFetchTest, TakesTheBlobFromTheSourceThatHasIt) {
   EXPECT_TRUE(report.already_held);
 }
 
+// Two roles of one node fetching the same dataset at once: one transfer,
+// the others wait for it and find the blob held, none blames the source.
+TEST(BlobFetchTest, ConcurrentFetchesOfOneBlobShareOneTransfer) {
+  testing::TempDir a, mine;
+  BlobServer with(a.path());
+  const Bytes data = Pattern(3'000'000, 23);
+  const Hash256 hash = *with.store().Put(data);
+  auto store = OpenStore(mine.path());
+  constexpr int kFetchers = 4;
+  std::vector<rpc::BlobFetchReport> reports(kFetchers);
+  std::vector<Status> results(kFetchers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kFetchers; ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = rpc::FetchBlob(*store, hash, {with.url()}, QuickOptions(), &reports[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  uint64_t received = 0;
+  int transfers = 0;
+  for (int i = 0; i < kFetchers; ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
+    EXPECT_TRUE(reports[i].liars.empty()) << i;
+    received += reports[i].bytes_received;
+    transfers += reports[i].already_held ? 0 : 1;
+  }
+  EXPECT_EQ(transfers, 1);
+  EXPECT_EQ(received, data.size());
+  EXPECT_EQ(*store->Read(hash, 4 << 20), data);
+}
+
 TEST(BlobFetchTest, ALyingSourceIsNamedAndTheNextOneUsed) {
   testing::TempDir a, b, mine;
   BlobServer liar(a.path());
