@@ -5,6 +5,10 @@
 // provider killed for good (its task is reassigned and it pays the late
 // penalty) and a validator down while tasks are sampled.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -366,6 +370,200 @@ TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
   // The validator that was down is back at the head and its role runs.
   WaitForHeight(kValidators - 1, Height(0));
   EXPECT_TRUE(Roles(kValidators - 1).as_object().contains("validator"));
+}
+
+// ---------------------------------------------------------------- namespaces
+
+// Six nodes, each in its own network namespace with its own address on a
+// bridge (veth pairs), as on separate hosts: nothing may assume one
+// machine's 127.0.0.1 beyond a node talking to itself. Needs root and
+// `ip`; skipped with the reason where namespaces are not permitted.
+class Namespaces {
+ public:
+  ~Namespaces() {
+    for (pid_t pid : pids_) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    for (const std::string& ns : names_) Ip({"netns", "del", ns});
+    if (!bridge_.empty()) Ip({"link", "del", bridge_});
+  }
+  // Empty if namespaces work here, else why not.
+  static std::string Unavailable() {
+    if (geteuid() != 0) return "not root";
+    if (IpPath().empty()) return "no ip(8)";
+    const std::string probe = "agp" + std::to_string(getpid());
+    CommandResult r = RunCommand({IpPath(), "netns", "add", probe});
+    if (r.exit_code != 0) return "ip netns add: " + r.err;
+    RunCommand({IpPath(), "netns", "del", probe});
+    return "";
+  }
+  // A bridge at 10.213.<x>.254/24 and `count` namespaces at .1, .2, ...
+  bool Make(size_t count) {
+    const std::string id = std::to_string(getpid() % 100000);
+    subnet_ = "10.213." + std::to_string(getpid() % 250) + ".";
+    bridge_ = "agb" + id;
+    if (!Ip({"link", "add", bridge_, "type", "bridge"}) ||
+        !Ip({"addr", "add", subnet_ + "254/24", "dev", bridge_}) ||
+        !Ip({"link", "set", bridge_, "up"})) {
+      return false;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      const std::string ns = "ag" + id + "n" + std::to_string(i);
+      const std::string veth = "ag" + id + "v" + std::to_string(i);
+      if (!Ip({"netns", "add", ns})) return false;
+      names_.push_back(ns);
+      if (!Ip({"link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns}) ||
+          !Ip({"link", "set", veth, "master", bridge_, "up"}) ||
+          !Ip({"-n", ns, "addr", "add", HostAddress(i) + "/24", "dev", "eth0"}) ||
+          !Ip({"-n", ns, "link", "set", "eth0", "up"}) ||
+          !Ip({"-n", ns, "link", "set", "lo", "up"})) {
+        return false;
+      }
+    }
+    return true;
+  }
+  std::string HostAddress(size_t i) const { return subnet_ + std::to_string(i + 1); }
+  // Starts agorad for `home` inside namespace i.
+  void Start(size_t i, const fs::path& home) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    const std::string log = (home / "agorad.log").string();
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    std::vector<std::string> args = {IpPath(),          "netns", "exec", names_.at(i),
+                                     AGORA_DAEMON_PATH, "--home", home.string()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    pids_.push_back(pid);
+  }
+
+ private:
+  static std::string IpPath() {
+    for (const char* p : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
+      if (fs::exists(p)) return p;
+    }
+    return "";
+  }
+  static bool Ip(std::vector<std::string> args) {
+    args.insert(args.begin(), IpPath());
+    CommandResult r = RunCommand(args);
+    if (r.exit_code != 0) {
+      std::string line;
+      for (const auto& a : args) line += a + " ";
+      ADD_FAILURE() << line << ": " << r.err;
+    }
+    return r.exit_code == 0;
+  }
+  std::string subnet_, bridge_;
+  std::vector<std::string> names_;
+  std::vector<pid_t> pids_;
+};
+
+TEST(PaidJobNetnsTest, AJobRunsWithEveryNodeInItsOwnNetworkNamespace) {
+  if (const std::string why = Namespaces::Unavailable(); !why.empty()) {
+    GTEST_SKIP() << "network namespaces are not permitted here (" << why << ")";
+  }
+  TempDir dir;
+  const SecretKey client_key = SecretKey::Generate();
+  const Address client = Address::FromPublicKey(client_key.public_key());
+  const fs::path key_file = dir.path() / "client.json";
+  ASSERT_TRUE(WriteNodeKey(key_file, client_key).ok());
+  CommandResult made = RunCommand(
+      {AGORA_CLI_PATH, "--json", "testnet", "--validators", "4", "--providers", "2", "--dir",
+       (dir.path() / "net").string(), "--fund", client.ToString() + "=1000000000", "--param",
+       "market.block_time_ms=250"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const json::array nodes = json::parse(made.out).at("nodes").as_array();
+  ASSERT_EQ(nodes.size(), 6u);
+  Namespaces net;
+  ASSERT_TRUE(net.Make(nodes.size()));
+  // Every 127.0.0.1:PORT the testnet wrote becomes the owner's address.
+  std::map<std::string, std::string> by_port;  // "127.0.0.1:PORT" -> "ADDR:PORT"
+  std::vector<fs::path> homes;
+  std::vector<std::string> urls;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const std::string p2p(nodes[i].at("p2p").as_string());
+    const std::string rpc_url(nodes[i].at("rpc").as_string());
+    const std::string rpc = rpc_url.substr(rpc_url.find("//") + 2);
+    by_port[p2p] = net.HostAddress(i) + p2p.substr(p2p.find(':'));
+    by_port[rpc] = net.HostAddress(i) + rpc.substr(rpc.find(':'));
+    homes.emplace_back(std::string(nodes[i].at("home").as_string()));
+    urls.push_back("http://" + by_port[rpc]);
+  }
+  auto moved = [&](std::string text) {
+    for (const auto& [from, to] : by_port) {
+      for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at)) {
+        text.replace(at, from.size(), to);
+      }
+    }
+    return text;
+  };
+  for (const fs::path& home : homes) {
+    NodeConfig config = LoadConfig(ConfigPath(home)).value();
+    config.p2p_host = config.rpc_host = "0.0.0.0";  // its own address, and 127.0.0.1 for its roles
+    for (std::string& peer : config.persistent_peers) peer = moved(peer);
+    for (std::string& source : config.role_sources) source = moved(source);
+    agora::testing::WriteTextFile(ConfigPath(home), RenderConfig(config));
+  }
+  for (size_t i = 0; i < homes.size(); ++i) net.Start(i, homes[i]);
+  for (size_t i = 0; i < urls.size(); ++i) {
+    const auto until = std::chrono::steady_clock::now() + seconds(60);
+    for (;;) {
+      auto status = rpc::RpcClient(urls[i]).Call("status");
+      if (status.ok() && status->at("height").to_number<uint64_t>() >= 1) break;
+      ASSERT_LT(std::chrono::steady_clock::now(), until)
+          << urls[i] << " did not reach height 1; log " << (homes[i] / "agorad.log").string();
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+  }
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {AGORA_CLI_PATH, "--node", urls[0]});
+    return RunCommand(args);
+  };
+  std::vector<std::string> providers;
+  for (size_t i = 4; i < homes.size(); ++i) {
+    const fs::path pk = homes[i] / "config" / "provider_key.json";
+    providers.push_back(
+        Address::FromPublicKey(LoadNodeKey(pk).value().public_key()).ToString());
+    CommandResult stake = cli({"tx", "stake", "20000000", "--key-file", pk.string(), "--wait"});
+    ASSERT_EQ(stake.exit_code, 0) << stake.err;
+    CommandResult reg = cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
+                             "900", "--endpoint", urls[i], "--key-file", pk.string(), "--wait"});
+    ASSERT_EQ(reg.exit_code, 0) << reg.err;
+  }
+  agora::testing::WriteTextFile(dir.path() / "corpus.txt", Corpus());
+  const fs::path job_file = dir.path() / "job.toml";
+  WriteJob(job_file, "vocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n",
+           /*rounds=*/2, /*workers=*/2, /*inner_steps=*/20, /*interval=*/10);
+  CommandResult submit = cli({"job", "submit", job_file.string(), "--budget", "400000",
+                              "--max-price", "1000", "--key-file", key_file.string(), "--wait"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  // Both providers trained (datasets and round starts crossed namespaces to
+  // them, checkpoints and deltas back to the validators).
+  const json::value tasks = rpc::RpcClient(urls[0]).Call("tasks", json::object{{"id", 1}}).value();
+  std::set<std::string> ran;
+  for (const json::value& t : tasks.at("tasks").as_array()) {
+    EXPECT_EQ(t.at("status").as_string(), "passed");
+    ran.insert(std::string(t.at("provider").as_string()));
+  }
+  EXPECT_EQ(ran, std::set<std::string>(providers.begin(), providers.end()));
+  // The model comes from a validator's namespace and is the ledger's.
+  const fs::path model = dir.path() / "model.ckpt";
+  CommandResult fetched;
+  const auto until = std::chrono::steady_clock::now() + seconds(60);
+  do {
+    fetched = cli({"--json", "job", "fetch", "1", "--out", model.string()});
+    if (fetched.exit_code == 0) break;
+    std::this_thread::sleep_for(milliseconds(300));
+  } while (std::chrono::steady_clock::now() < until);
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+  EXPECT_TRUE(json::parse(fetched.out).at("verified").as_bool());
 }
 
 // A cheating provider, played by the test: for each round-0 task the market
