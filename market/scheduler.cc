@@ -133,8 +133,10 @@ std::vector<Assignment> Schedule(const ScheduleInput& in) {
   // The speed chosen for each (job, round) so far, this call included.
   std::map<std::pair<uint64_t, uint32_t>, uint64_t> round_speed;
   // Jobs no provider took in this call: their other tasks would fail the
-  // same checks (same work, price, tier), so they are skipped for free
-  // (a task with excluded providers fails more checks: it marks nothing).
+  // same checks (same work, price, tier), so they are skipped for free. A
+  // task refused only for its excluded providers also holds its job's
+  // other tasks back for this call: a bounded wait (market.exclusion_blocks)
+  // that keeps such tasks from costing a full scan each.
   std::set<uint64_t> dead;
   // Only full scans of the providers count against the bound; O(1) skips
   // do not, so unassignable tasks cannot use it up.
@@ -160,9 +162,7 @@ std::vector<Assignment> Schedule(const ScheduleInput& in) {
       if (a && band == 0) round_speed[key] = in.providers[a->provider].speed_wu_per_s;
     }
     if (!a) {
-      // A task refused only for its excluded providers says nothing of
-      // its job's other tasks.
-      if (task.excluded.empty()) dead.insert(task.job);
+      dead.insert(task.job);
     } else {
       a->tenant = t;
       a->task = next[t];

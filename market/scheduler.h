@@ -19,9 +19,9 @@
 //  * Ties (equal cost, equal speed; equal tenant shares) break by
 //    BLAKE2b(beacon || id): fair across blocks, unpredictable before the
 //    beacon.
-//  * Never the client's own account as its provider, and never a provider
-//    that already missed or failed the task (it is reassigned elsewhere,
-//    or waits for another provider).
+//  * Never the client's own account as its provider, nor a provider in
+//    the task's `excluded` list (the ledger lists those that missed or
+//    failed it, for market.exclusion_blocks after it reopened).
 //  * Bounded work: at most `assignments_max` assignments and
 //    4 × assignments_max full scans of the providers per call. A task that
 //    no provider could take (its maximum price below every ask of its
@@ -64,7 +64,8 @@ struct OpenTask {
   // The declared speed of a provider already running a task of this round
   // (0: none yet).
   uint64_t round_speed_wu_per_s = 0;
-  // Providers (ids) that missed or failed this task before: never again.
+  // Providers (ids) not to give this task to (the ledger's recent misses
+  // and failures of it).
   std::vector<Bytes> excluded;
 };
 

@@ -174,6 +174,7 @@ void PutTask(StateBuffer& state, const TaskId& id, const Task& t) {
   r.set_deadline_height(t.deadline_height);
   r.set_attempts(t.attempts);
   for (const Address& a : t.excluded) r.add_excluded(std::string(a.bytes().begin(), a.bytes().end()));
+  r.set_reopened_height(t.reopened_height);
   state.Set(TaskKey(id), EncodeDeterministic(r));
 }
 
@@ -188,6 +189,7 @@ Task DecodeTask(ByteSpan bytes) {
   t.deadline_height = r.deadline_height();
   t.attempts = r.attempts();
   for (const std::string& a : r.excluded()) t.excluded.push_back(Address::FromBytes(AsBytes(a)).value());
+  t.reopened_height = r.reopened_height();
   return t;
 }
 
@@ -298,6 +300,7 @@ void Reopen(StateBuffer& state, const Params& params, uint64_t height, Job& j, c
     CancelOpen(state, j, TaskStatus::kFailed);
   } else {
     t.status = TaskStatus::kReassigned;
+    t.reopened_height = height;
     state.Set(OpenKey(j.client, id), Bytes{});
     events->push_back({"task_reopened",
                        {{"job_id", std::to_string(j.id)},
@@ -454,8 +457,11 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
       t.tier = j.spec.tier;
       t.hardware = j.spec.hardware;
       t.round_speed_wu_per_s = it->second.round_speed;
-      for (const Address& a : DecodeTask(state.Get(TaskKey(id)).value()).excluded) {
-        t.excluded.emplace_back(a.bytes().begin(), a.bytes().end());
+      // Providers that missed or failed it are passed over for a while, so
+      // a dead one's freed slot does not take the next attempt too.
+      const Task task = DecodeTask(state.Get(TaskKey(id)).value());
+      if (height < task.reopened_height + params.exclusion_blocks) {
+        for (const Address& a : task.excluded) t.excluded.emplace_back(a.bytes().begin(), a.bytes().end());
       }
       q.open.push_back(t);
     }

@@ -134,9 +134,11 @@ struct Task {
   uint64_t assigned_height = 0;
   uint64_t deadline_height = 0;
   uint32_t attempts = 0;
-  // Providers that missed its deadline or failed its checks, in order; the
-  // scheduler never gives it to them again (at most task_attempts_max).
+  // Providers that missed its deadline or failed its checks, in order (at
+  // most task_attempts_max); the scheduler passes them over for
+  // market.exclusion_blocks after `reopened_height`.
   std::vector<Address> excluded;
+  uint64_t reopened_height = 0;
 };
 
 std::optional<Provider> GetProvider(StateReader& state, const Address& address);

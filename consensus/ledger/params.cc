@@ -84,6 +84,8 @@ constexpr ParamSpec kParams[] = {
      "tasks the scheduler assigns per block at most"},
     {"market.task_attempts_max", &Params::task_attempts_max, 1, 100,
      "assignments a task may have; after that many misses or failures the job fails"},
+    {"market.exclusion_blocks", &Params::exclusion_blocks, 0, 1'000'000,
+     "blocks a reassigned task waits for a provider that has not missed or failed it"},
     {"market.job_open_blocks_max", &Params::job_open_blocks_max, 10, 10'000'000,
      "blocks a job may wait for its first assignment before it is refunded"},
     {"verify.delay_blocks", &Params::verify_delay_blocks, 1, 1'000,

@@ -66,6 +66,9 @@ struct Params {
   uint64_t deadline_min_blocks = 10;
   uint64_t assignments_per_block_max = 64;
   uint64_t task_attempts_max = 3;
+  // A reassigned task waits this long for a provider that has not missed or
+  // failed it; then those may take it again (docs/market.md).
+  uint64_t exclusion_blocks = 100;
   uint64_t job_open_blocks_max = 1'000;
   // verify (PROTOCOL.md §7, docs/verify.md)
   uint64_t verify_delay_blocks = 2;

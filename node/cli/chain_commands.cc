@@ -120,6 +120,7 @@ Status Init(const GlobalOptions& g, const std::string& chain_id, const std::stri
 constexpr uint64_t kDevnetProviderSpeed = 1;
 constexpr uint64_t kDevnetProviderAsk = 900;
 constexpr uint64_t kDevnetBlockTimeMs = 250;
+constexpr uint64_t kDevnetProviderStakes = 10;  // times market.provider_stake_min_uagr
 
 struct TestnetNode {
   fs::path home;
@@ -344,25 +345,31 @@ Result<pid_t> SpawnNode(const fs::path& home) {
   return pid;
 }
 
-// Stakes and registers a devnet provider's account through `node` unless it
-// is registered already. Returns a line for the summary.
+// Tops a devnet provider's stake up to kDevnetProviderStakes times the
+// minimum (a late penalty or a failed check must not drop it below the
+// minimum, which would keep it from ever being scheduled again) and
+// registers its offer unless it is registered. Run on every `devnet up`, so
+// an interrupted first run is completed. Returns a line for the summary.
 Result<std::string> RegisterDevnetProvider(const GlobalOptions& g, const std::string& node,
                                            const TestnetNode& p) {
   AGORA_ASSIGN_OR_RETURN(SecretKey account, LoadNodeKey(p.provider_key));
   const Address address = Address::FromPublicKey(account.public_key());
   rpc::RpcClient client(node);
   const std::string who = p.home.filename().string() + " (" + address.ToString() + ")";
-  if (client.Call("provider", json::object{{"address", address.ToString()}}).ok()) {
-    return who + " registered";
-  }
   AGORA_ASSIGN_OR_RETURN(json::value listed, client.Call("params"));
-  uint64_t stake = 0;
+  uint64_t stake_min = 0;
   for (const json::value& param : listed.at("params").as_array()) {
     if (param.at("name").as_string() == "market.provider_stake_min_uagr") {
-      stake = param.at("value").to_number<uint64_t>();
+      stake_min = param.at("value").to_number<uint64_t>();
     }
   }
-  if (stake == 0) return Status::Internal("the node lists no market.provider_stake_min_uagr");
+  if (stake_min == 0) return Status::Internal("the node lists no market.provider_stake_min_uagr");
+  AGORA_ASSIGN_OR_RETURN(json::value acct,
+                         client.Call("account", json::object{{"address", address.ToString()}}));
+  const json::value* staked = acct.as_object().if_contains("stake_uagr");
+  const uint64_t have = staked != nullptr && staked->is_number() ? staked->to_number<uint64_t>() : 0;
+  const uint64_t target = stake_min * kDevnetProviderStakes;
+  const uint64_t stake = have < target ? target - have : 0;
   GlobalOptions via = g;
   via.node_url = node;
   TxOptions tx;
@@ -373,7 +380,11 @@ Result<std::string> RegisterDevnetProvider(const GlobalOptions& g, const std::st
              return msg;
            }).status();
   };
-  AGORA_RETURN_IF_ERROR(send(consensus::MsgStake{stake}));
+  if (stake > 0) AGORA_RETURN_IF_ERROR(send(consensus::MsgStake{stake}));
+  if (client.Call("provider", json::object{{"address", address.ToString()}}).ok()) {
+    return who + " registered" +
+           (stake > 0 ? ", stake topped up by " + std::to_string(stake) + " uagr" : std::string());
+  }
   consensus::ProviderOffer offer;
   offer.hardware = market::HardwareClass::kCpu;
   offer.speed_wu_per_s = kDevnetProviderSpeed;
@@ -381,13 +392,13 @@ Result<std::string> RegisterDevnetProvider(const GlobalOptions& g, const std::st
   offer.ask_uagr_per_wu = kDevnetProviderAsk;
   offer.blob_endpoint = p.rpc_url;
   AGORA_RETURN_IF_ERROR(send(consensus::MsgRegisterProvider{offer}));
-  return who + " staked " + std::to_string(stake) + " uagr and registered (cpu, " +
+  return who + " staked " + std::to_string(target) + " uagr and registered (cpu, " +
          std::to_string(kDevnetProviderSpeed) + " wu/s, ask " +
          std::to_string(kDevnetProviderAsk) + " uagr/wu, blobs at " + p.rpc_url + ")";
 }
 
-Status DevnetUp(const GlobalOptions& g, uint32_t validators, uint32_t providers, fs::path dir,
-                const std::vector<std::string>& params,
+Status DevnetUp(const GlobalOptions& g, uint32_t validators, uint32_t providers, bool shape_given,
+                fs::path dir, const std::vector<std::string>& params,
                 const std::vector<std::string>& funds) {
   if (dir.empty()) {
     AGORA_ASSIGN_OR_RETURN(fs::path home, Home(g));
@@ -405,9 +416,11 @@ Status DevnetUp(const GlobalOptions& g, uint32_t validators, uint32_t providers,
     if (!paced) with_pace.push_back("market.block_time_ms=" + std::to_string(kDevnetBlockTimeMs));
     AGORA_RETURN_IF_ERROR(Testnet(g, validators, providers, /*validator_roles=*/true, dir,
                                   "agora-devnet", funds, with_pace, /*quiet=*/true));
-  } else if (!funds.empty()) {
-    return Status::InvalidArgument("--fund only applies to a new devnet; " + dir.string() +
-                                   " already has one (remove it to start over)");
+  } else if (!funds.empty() || !params.empty() || shape_given) {
+    return Status::InvalidArgument(
+        "--fund, --param, --validators and --providers only apply to a new devnet; " +
+        dir.string() + " already has one (remove it to start over, or run `agora devnet up` "
+        "without them to start its nodes)");
   }
   AGORA_ASSIGN_OR_RETURN(std::vector<TestnetNode> nodes, ReadTestnet(dir));
   for (const TestnetNode& n : nodes) {
@@ -625,7 +638,12 @@ void AddChainCommands(CLI::App& app, GlobalOptions& global, std::function<Status
   up->add_option("--param", params,
                  "Ledger parameter NAME=VALUE in a new devnet's genesis (repeatable; "
                  "`agora query params` lists them)");
-  up->callback([&] { action = [&] { return DevnetUp(global, validators, providers, dir, params, funds); }; });
+  up->callback([&, up] {
+    const bool shape_given = up->count("--validators") + up->count("--providers") > 0;
+    action = [&, shape_given] {
+      return DevnetUp(global, validators, providers, shape_given, dir, params, funds);
+    };
+  });
   auto* dstatus = devnet->add_subcommand("status", "Show the nodes");
   dstatus->add_option("--dir", dir, "Directory (default: <home>/devnet)");
   dstatus->callback([&] { action = [&] { return DevnetStatus(global, dir); }; });

@@ -105,7 +105,8 @@ Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& 
   });
 }
 
-Result<json::value> SubmitTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make) {
+Result<json::value> SubmitTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make,
+                             json::value* failed) {
   AGORA_ASSIGN_OR_RETURN(SecretKey key, SigningKey(g, t));
   rpc::RpcClient client(NodeUrl(g));
   AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
@@ -127,7 +128,7 @@ Result<json::value> SubmitTx(const GlobalOptions& g, const TxOptions& t, const M
   AGORA_ASSIGN_OR_RETURN(json::value result, client.Call("tx_submit_wait", params,
                                                          std::chrono::milliseconds(40'000)));
   if (result.at("code").to_number<uint64_t>() != 0) {
-    Print(g, result, Pretty(result));
+    if (failed != nullptr) *failed = result;
     std::string why(result.at("result").as_string());
     if (const json::value* log = result.as_object().if_contains("log")) {
       why += ": " + std::string(log->as_string());
@@ -139,7 +140,13 @@ Result<json::value> SubmitTx(const GlobalOptions& g, const TxOptions& t, const M
 }
 
 Status SendTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make) {
-  AGORA_ASSIGN_OR_RETURN(json::value result, SubmitTx(g, t, make));
+  json::value failed;
+  Result<json::value> submitted = SubmitTx(g, t, make, &failed);
+  if (!submitted.ok()) {
+    if (!failed.is_null()) Print(g, failed, Pretty(failed));  // what was committed, and why
+    return submitted.status();
+  }
+  json::value result = std::move(submitted).value();
   if (t.wait) {
     Print(g, result, Pretty(result));
   } else {

@@ -52,11 +52,11 @@ Status SendTx(const GlobalOptions& g, const TxOptions& t, const consensus::Msg& 
 using MsgMaker =
     std::function<Result<consensus::Msg>(const SecretKey& signer, const std::string& chain_id)>;
 Status SendTx(const GlobalOptions& g, const TxOptions& t, const MsgMaker& make);
-// SendTx without printing the result: the node's answer to tx_submit, or
-// with t.wait the committed result (a failed one is printed and returned as
-// the error, as SendTx does).
+// SendTx without printing: the node's answer to tx_submit, or with t.wait
+// the committed result. A committed but failed transaction is the error;
+// its result goes to `failed` if given.
 Result<boost::json::value> SubmitTx(const GlobalOptions& g, const TxOptions& t,
-                                    const MsgMaker& make);
+                                    const MsgMaker& make, boost::json::value* failed = nullptr);
 
 }  // namespace agora::node
 

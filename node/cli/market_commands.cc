@@ -227,6 +227,10 @@ Status EnsureDataset(const GlobalOptions& g, const market::JobSpec& spec,
   const std::string node = NodeUrl(g);
   if (!data_file.empty()) {
     AGORA_ASSIGN_OR_RETURN(rpc::BlobUploadReport up, rpc::UploadBlob(node, data_file));
+    if (up.hash != spec.dataset_hash) {
+      return Status::FailedPrecondition(data_file.string() +
+                                        " changed while the job was being prepared; submit again");
+    }
     if (!g.json) {
       std::cerr << "dataset: " << data_file.string() << " (" << up.size << " bytes, "
                 << up.hash.ToHex().substr(0, 16) << "...) "

@@ -113,6 +113,10 @@ std::optional<verify::TaskResume> LoadProgress(const std::filesystem::path& path
     if (number_error) return fail("a loss is not a 32-bit pattern");
     resume.losses.push_back(std::bit_cast<float>(u));
   }
+  // Every checkpoint must still be here: a validator may ask for any.
+  for (const Hash256& h : resume.checkpoint_hashes) {
+    if (!blobs.Has(h)) return fail("its checkpoint " + h.ToHex() + " is no longer stored");
+  }
   Result<Bytes> bytes =
       blobs.Read(resume.checkpoint_hashes.back(), blobs.options().blob_bytes_max);
   if (!bytes.ok()) return fail("its last checkpoint: " + bytes.status().message());
@@ -174,6 +178,7 @@ Status ProviderRole::Poll() {
   AGORA_ASSIGN_OR_RETURN(const json::value* list, Member(jobs, "jobs"));
   if (!list->is_array()) return Status::Internal("\"jobs\" is not a list");
   const std::string me = address_.ToString();
+  std::set<std::filesystem::path> mine;  // progress files of tasks assigned to this account
   for (const json::value& j : list->as_array()) {
     AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(j, "id"));
     AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(j, "round"));
@@ -189,6 +194,7 @@ Status ProviderRole::Poll() {
       AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
       AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
       AGORA_ASSIGN_OR_RETURN(uint64_t attempts, U64Member(t, "attempts"));
+      mine.insert(ProgressPath(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w)));
       const TaskKey key{job, static_cast<uint32_t>(r), static_cast<uint32_t>(w),
                         static_cast<uint32_t>(attempts)};
       if (committed_.contains(key)) continue;  // sent; the ledger has not moved on yet
@@ -205,6 +211,18 @@ Status ProviderRole::Poll() {
       std::lock_guard lock(progress_mu_);
       ++progress_.tasks_committed;
       progress_.last_error.clear();
+    }
+  }
+  // The progress of tasks no longer ours (committed, reassigned while this
+  // node was down, cancelled) is of no use: remove it.
+  std::error_code ec;
+  if (!options_.state_dir.empty() && std::filesystem::is_directory(options_.state_dir, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(options_.state_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("task-") && name.ends_with(".json") && !mine.contains(entry.path())) {
+        std::error_code removed;
+        std::filesystem::remove(entry.path(), removed);
+      }
     }
   }
   return Status::Ok();

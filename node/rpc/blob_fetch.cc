@@ -393,7 +393,7 @@ Status FetchBlob(BlobStore& store, const Hash256& hash, const std::vector<std::s
     return Status::Ok();
   }
   // One fetcher of this blob at a time; a second one finds it held.
-  BlobStore::FetchGuard guard = store.LockFetch(hash);
+  AGORA_ASSIGN_OR_RETURN(BlobStore::FetchGuard guard, store.LockFetch(hash, options.cancelled));
   if (Result<uint64_t> size = store.Size(hash); size.ok()) {
     out.already_held = true;
     out.size = *size;

@@ -656,8 +656,10 @@ void HttpSession::Route(http::request<http::string_body>& request) {
 }
 
 // POST /manifest/<root>: the body is EncodeManifest(hashes); it is kept only
-// if the hashes' Merkle root is `root` (self-certifying, like a blob), so a
-// provider whose own node cannot serve may publish its manifest elsewhere.
+// if the hashes' Merkle root is `root` (self-certifying, like a blob) and
+// this node holds every blob it lists, so a provider whose own node cannot
+// serve may publish its checkpoints and their manifest elsewhere. Counted
+// against the quota (507 when full).
 void HttpSession::StoreManifest(const Hash256& root, const std::string& body) {
   if (!state_->blob_uploads) {
     return SendError(http::status::forbidden,
@@ -667,8 +669,21 @@ void HttpSession::StoreManifest(const Hash256& root, const std::string& body) {
   }
   Result<std::vector<Hash256>> hashes = storage::DecodeManifest(root, AsBytes(body));
   if (!hashes.ok()) return SendError(http::status::bad_request, hashes.status().message(), keep_alive_);
+  // Only a list of checkpoints this node serves: a manifest is published
+  // beside its blobs, never instead of them.
+  for (const Hash256& h : *hashes) {
+    if (!state_->blobs->Has(h)) {
+      return SendError(http::status::conflict,
+                       "this node holds no blob " + h.ToHex() +
+                           " of the manifest; upload the checkpoints first",
+                       keep_alive_);
+    }
+  }
   if (Status put = state_->blobs->PutManifest(root, *hashes); !put.ok()) {
-    return SendError(http::status::internal_server_error, put.message(), keep_alive_);
+    return SendError(put.code() == StatusCode::kResourceExhausted
+                         ? http::status::insufficient_storage
+                         : http::status::internal_server_error,
+                     put.message(), keep_alive_);
   }
   Send(http::status::ok, kJsonType,
        "{\"root\":\"" + root.ToHex() + "\",\"checkpoints\":" + std::to_string(hashes->size()) +

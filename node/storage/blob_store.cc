@@ -148,6 +148,13 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& dir, BlobStor
     }
   }
   if (ec) return Status::IoError("cannot list '" + dir.string() + "': " + ec.message());
+  // Manifests count against the quota too (anyone who may upload may post
+  // one).
+  for (const auto& entry : fs::directory_iterator(dir / "manifests", ec)) {
+    std::error_code size_ec;
+    const uint64_t size = entry.file_size(size_ec);
+    if (!size_ec && entry.is_regular_file()) store->used_bytes_ += size;
+  }
   return store;
 }
 
@@ -160,9 +167,15 @@ fs::path BlobStore::PartialPath(const Hash256& hash) const {
   return dir_ / "partial" / hash.ToHex();
 }
 
-BlobStore::FetchGuard BlobStore::LockFetch(const Hash256& hash) {
+Result<BlobStore::FetchGuard> BlobStore::LockFetch(const Hash256& hash,
+                                                   const std::function<bool()>& cancelled) {
   std::unique_lock lock(fetch_mu_);
-  fetch_cv_.wait(lock, [&] { return !fetching_.contains(hash); });
+  while (fetching_.contains(hash)) {
+    if (cancelled && cancelled()) {
+      return Status::Unavailable("cancelled while another fetch of " + hash.ToHex() + " ran");
+    }
+    fetch_cv_.wait_for(lock, std::chrono::milliseconds(200));
+  }
   fetching_.insert(hash);
   return FetchGuard(this, hash);
 }
@@ -356,7 +369,17 @@ Status BlobStore::Remove(const Hash256& hash) {
 Status BlobStore::PutManifest(const Hash256& root, const std::vector<Hash256>& hashes) {
   const Bytes bytes = EncodeManifest(hashes);
   AGORA_RETURN_IF_ERROR(DecodeManifest(root, bytes).status());
-  return WriteFileAtomic(dir_ / "manifests" / root.ToHex(), bytes, kBlobMode);
+  const fs::path path = dir_ / "manifests" / root.ToHex();
+  std::error_code ec;
+  if (fs::exists(path, ec)) return Status::Ok();  // same root, same list
+  {
+    std::lock_guard lock(mu_);
+    AGORA_RETURN_IF_ERROR(LimitError(bytes.size()));
+  }
+  AGORA_RETURN_IF_ERROR(WriteFileAtomic(path, bytes, kBlobMode));
+  std::lock_guard lock(mu_);
+  used_bytes_ += bytes.size();
+  return Status::Ok();
 }
 
 Result<std::vector<Hash256>> BlobStore::GetManifest(const Hash256& root) const {

@@ -109,7 +109,9 @@ class BlobStore {
     BlobStore* store_;
     Hash256 hash_;
   };
-  FetchGuard LockFetch(const Hash256& hash);
+  // Unavailable (and no guard) if `cancelled` returns true while waiting.
+  Result<FetchGuard> LockFetch(const Hash256& hash,
+                               const std::function<bool()>& cancelled = nullptr);
 
   // A fresh path under tmp/ for a write in progress, removed by the next Open.
   std::filesystem::path NewTempPath();

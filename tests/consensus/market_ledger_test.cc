@@ -110,6 +110,28 @@ TEST(MarketLedgerTest, MissedDeadlineReassignsBurnsAndLowersReputation) {
   EXPECT_EQ(m.Job(id).locked_uagr, again.price_uagr) << "the old price went back to escrow";
 }
 
+// With no other provider, the task waits market.exclusion_blocks for one and
+// then goes back to the provider that missed it (which may have recovered),
+// so it is never stuck.
+TEST(MarketLedgerTest, AMissedTaskWaitsThenMayGoBackToTheOnlyProvider) {
+  Market m;
+  m.Provider(1, 1000, /*speed=*/1, /*capacity=*/1);
+  const uint64_t id = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
+  const marketplace::Task t = m.Task({id, 0, 0});
+  ASSERT_EQ(t.status, TaskStatus::kAssigned);
+  m.h().RunTo(t.deadline_height);
+  const marketplace::Task missed = m.Task({id, 0, 0});
+  EXPECT_EQ(missed.status, TaskStatus::kReassigned);
+  EXPECT_EQ(missed.reopened_height, t.deadline_height);
+  m.h().RunTo(missed.reopened_height + m.params().exclusion_blocks - 1);
+  EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kReassigned) << "still passed over";
+  m.h().Run({});
+  const marketplace::Task again = m.Task({id, 0, 0});
+  EXPECT_EQ(again.status, TaskStatus::kAssigned);
+  EXPECT_EQ(again.provider, Address::FromPublicKey(Key(1).public_key()));
+  EXPECT_EQ(again.attempts, 2u);
+}
+
 TEST(MarketLedgerTest, TaskOutOfAttemptsFailsTheJobAndRefunds) {
   Params p = Market::Defaults();
   p.task_attempts_max = 2;
@@ -225,7 +247,7 @@ TEST(MarketLedgerTest, LeavingAndComingBackNeverRaisesReputation) {
   m.Verdict({id, 0, 0}, false);  // a failed check: reputation falls
   const uint64_t low = m.Prov(1).reputation_ppm;
   ASSERT_LT(low, m.params().reputation_start_ppm);
-  // The task is never given back to it, so nothing keeps it from leaving.
+  // The task is not given back to it for a while; meanwhile it leaves.
   EXPECT_EQ(m.Task({id, 0, 0}).status, TaskStatus::kReassigned);
   EXPECT_EQ(m.Prov(1).running, 0u);
   const uint64_t after = m.Prov(1).reputation_ppm;

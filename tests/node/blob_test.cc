@@ -398,10 +398,21 @@ TEST(BlobHttpTest, UploadsCanBeTurnedOff) {
 TEST(BlobHttpTest, ManifestsArePublishedOnlyUnderTheirOwnRoot) {
   testing::TempDir dir;
   BlobServer server(dir.path());
-  const std::vector<Hash256> hashes = {Blake2b256(AsBytes("c0")), Blake2b256(AsBytes("c1")),
-                                       Blake2b256(AsBytes("c2"))};
+  std::vector<Hash256> hashes;
+  for (const char* c : {"c0", "c1", "c2"}) hashes.push_back(*server.store().Put(AsBytes(c)));
   const Hash256 root = merkle::Root(hashes);
+  // Only beside its blobs: one the node lacks makes it refuse (409).
+  std::vector<Hash256> unheld = hashes;
+  unheld.push_back(Blake2b256(AsBytes("never stored")));
+  const Status missing = rpc::UploadManifest(server.url(), unheld);
+  EXPECT_NE(missing.message().find("HTTP 409"), std::string::npos) << missing.message();
+  EXPECT_NE(missing.message().find("upload the checkpoints first"), std::string::npos);
+  const uint64_t used = server.store().used_bytes();
   ASSERT_TRUE(rpc::UploadManifest(server.url(), hashes).ok());
+  EXPECT_EQ(server.store().used_bytes(), used + hashes.size() * Hash256::kSize)
+      << "manifests count against the quota";
+  ASSERT_TRUE(rpc::UploadManifest(server.url(), hashes).ok()) << "the same one again";
+  EXPECT_EQ(server.store().used_bytes(), used + hashes.size() * Hash256::kSize);
   EXPECT_EQ(rpc::FetchManifest(root, {server.url()}).value(), hashes);
   // Under another root: refused, nothing kept.
   const Hash256 other = Blake2b256(AsBytes("not the root"));

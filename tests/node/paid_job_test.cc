@@ -120,10 +120,22 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
   // The devnet sets the ledger's block time to its own pace.
   const json::value params = rpc.Call("params").value();
   EXPECT_EQ(Param(params, "market.block_time_ms"), 250u);
+  // Providers stake ten times the minimum, so one penalty does not take
+  // them out of the market; running `devnet up` again stakes nothing more,
+  // and a new shape for an existing devnet is refused.
   for (const std::string& p : providers) {
     const json::value offer = rpc.Call("provider", json::object{{"address", p}}).value();
-    EXPECT_EQ(U64(offer, "stake_uagr"), Param(params, "market.provider_stake_min_uagr"));
+    EXPECT_EQ(U64(offer, "stake_uagr"), 10 * Param(params, "market.provider_stake_min_uagr"));
   }
+  CommandResult again = cli({"--json", "devnet", "up"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const json::value rerun = json::parse(again.out);
+  for (const json::value& line : rerun.at("providers").as_array()) {
+    EXPECT_TRUE(line.as_string().ends_with(" registered")) << line;
+  }
+  CommandResult reshaped = cli({"devnet", "up", "--providers", "3"});
+  EXPECT_NE(reshaped.exit_code, 0);
+  EXPECT_NE(reshaped.err.find("only apply to a new devnet"), std::string::npos) << reshaped.err;
   std::map<std::string, uint64_t> before;
   for (const std::string& a : accounts) before[a] = balance(a);
 
