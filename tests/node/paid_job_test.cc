@@ -295,9 +295,20 @@ TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
   // 2. A provider is killed (SIGKILL) after its checkpoint at step 20 of
   //    round 0 (step 21 is reported after it is stored) and started again:
   //    it resumes from its last checkpoint.
+  //    Meanwhile its node goes on committing blocks: training runs on the
+  //    role's thread, never on the consensus thread.
   std::optional<size_t> victim;
+  WaitUntil([&] { return (victim = TrainingAt("1/0/", 1)).has_value(); }, seconds(120),
+            "a provider starts a round-0 task");
+  const uint64_t height_early = Height(*victim);
+  const uint64_t step_early = U64(Roles(*victim).at("provider"), "step");
+  const size_t first = *victim;
   WaitUntil([&] { return (victim = TrainingAt("1/0/", 21)).has_value(); }, seconds(120),
             "a provider reaches step 21 of a round-0 task");
+  if (*victim == first && step_early + 10 <= 21) {
+    EXPECT_GE(Height(*victim), height_early + 2)
+        << "the node committed no blocks while it trained steps " << step_early << " to 21";
+  }
   const std::string resumed_task(Roles(*victim).at("provider").at("training").as_string());
   nodes_[*victim]->Kill();
   nodes_[*victim]->Start();
