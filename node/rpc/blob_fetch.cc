@@ -285,6 +285,17 @@ Result<http::response<http::string_body>> Exchange(const RpcUrl& url,
   return parser.release();
 }
 
+// An upload's answer: Ok for 200, else the node's refusal with its reason.
+Status Accepted(const RpcUrl& url, std::string_view what,
+                const http::response<http::string_body>& response) {
+  if (response.result() == http::status::ok) return Status::Ok();
+  std::string reason = response.body();
+  while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+  return Status::FailedPrecondition(url.ToString() + " refused the " + std::string(what) +
+                                    " (HTTP " + std::to_string(response.result_int()) +
+                                    "): " + reason);
+}
+
 }  // namespace
 
 Result<std::vector<Hash256>> FetchManifest(const Hash256& root,
@@ -354,12 +365,7 @@ Result<BlobUploadReport> UploadBlob(std::string_view node, const fs::path& file,
   request.prepare_payload();
   const auto allowance = timeout + std::chrono::milliseconds(report.size >> 10 /* ~1 s per MiB */);
   AGORA_ASSIGN_OR_RETURN(auto response, Exchange(url, request, allowance, /*head=*/false));
-  if (response.result() != http::status::ok) {
-    std::string reason = response.body();
-    while (!reason.empty() && reason.back() == '\n') reason.pop_back();
-    return Status::FailedPrecondition(url.ToString() + " refused the blob (HTTP " +
-                                      std::to_string(response.result_int()) + "): " + reason);
-  }
+  AGORA_RETURN_IF_ERROR(Accepted(url, "blob", response));
   return report;
 }
 
@@ -373,13 +379,7 @@ Status UploadManifest(std::string_view node, const std::vector<Hash256>& hashes,
   request.set(http::field::content_type, "application/octet-stream");
   request.prepare_payload();
   AGORA_ASSIGN_OR_RETURN(auto response, Exchange(url, request, timeout, /*head=*/false));
-  if (response.result() != http::status::ok) {
-    std::string reason = response.body();
-    while (!reason.empty() && reason.back() == '\n') reason.pop_back();
-    return Status::FailedPrecondition(url.ToString() + " refused the manifest (HTTP " +
-                                      std::to_string(response.result_int()) + "): " + reason);
-  }
-  return Status::Ok();
+  return Accepted(url, "manifest", response);
 }
 
 Status FetchBlob(BlobStore& store, const Hash256& hash, const std::vector<std::string>& sources,

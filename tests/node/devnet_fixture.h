@@ -49,9 +49,12 @@ using std::chrono::seconds;
 constexpr uint64_t kFee = 10;
 
 // One agorad in the background; SIGKILLed when destroyed if still running.
+// `launcher` comes before agorad's own argv (e.g. `ip netns exec NS`, which
+// execs agorad in place, so the pid stays agorad's).
 class NodeProcess {
  public:
-  explicit NodeProcess(fs::path home) : home_(std::move(home)) {}
+  explicit NodeProcess(fs::path home, std::vector<std::string> launcher = {})
+      : home_(std::move(home)), launcher_(std::move(launcher)) {}
   ~NodeProcess() { Kill(); }
 
   void Start() {
@@ -62,11 +65,13 @@ class NodeProcess {
     const std::string log = (home_ / "agorad.log").string();
     posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::vector<std::string> args = {AGORA_DAEMON_PATH, "--home", home_.string()};
+    std::vector<std::string> args = launcher_;
+    for (const char* a : {AGORA_DAEMON_PATH, "--home"}) args.emplace_back(a);
+    args.push_back(home_.string());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ASSERT_EQ(posix_spawn(&pid_, AGORA_DAEMON_PATH, &actions, nullptr, argv.data(), environ), 0);
+    ASSERT_EQ(posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ), 0);
     posix_spawn_file_actions_destroy(&actions);
   }
   void Kill() {
@@ -95,6 +100,7 @@ class NodeProcess {
 
  private:
   fs::path home_;
+  std::vector<std::string> launcher_;
   pid_t pid_ = -1;
 };
 

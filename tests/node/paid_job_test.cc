@@ -5,9 +5,6 @@
 // provider killed for good (its task is reassigned and it pays the late
 // penalty) and a validator down while tasks are sampled.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -404,10 +401,7 @@ TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
 class Namespaces {
  public:
   ~Namespaces() {
-    for (pid_t pid : pids_) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
+    nodes_.clear();  // the processes go before their namespaces
     for (const std::string& ns : names_) Ip({"netns", "del", ns});
     if (!bridge_.empty()) Ip({"link", "del", bridge_});
   }
@@ -449,21 +443,9 @@ class Namespaces {
   std::string HostAddress(size_t i) const { return subnet_ + std::to_string(i + 1); }
   // Starts agorad for `home` inside namespace i.
   void Start(size_t i, const fs::path& home) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    const std::string log = (home / "agorad.log").string();
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::vector<std::string> args = {IpPath(),          "netns", "exec", names_.at(i),
-                                     AGORA_DAEMON_PATH, "--home", home.string()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    pids_.push_back(pid);
+    nodes_.push_back(std::make_unique<NodeProcess>(
+        home, std::vector<std::string>{IpPath(), "netns", "exec", names_.at(i)}));
+    nodes_.back()->Start();
   }
 
  private:
@@ -485,7 +467,7 @@ class Namespaces {
   }
   std::string subnet_, bridge_;
   std::vector<std::string> names_;
-  std::vector<pid_t> pids_;
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
 };
 
 TEST(PaidJobNetnsTest, AJobRunsWithEveryNodeInItsOwnNetworkNamespace) {
