@@ -59,6 +59,19 @@ uint64_t Param(const json::value& params, std::string_view name) {
   return 0;
 }
 
+// Runs `fetch` (an `agora job fetch`) until it succeeds or a minute has
+// passed: the validator roles store the model just after the last round.
+template <typename Fetch>
+CommandResult FetchModel(Fetch fetch) {
+  const auto until = std::chrono::steady_clock::now() + seconds(60);
+  CommandResult fetched = fetch();
+  while (fetched.exit_code != 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(300));
+    fetched = fetch();
+  }
+  return fetched;
+}
+
 // What each provider was paid by job `job` according to its tasks on the
 // ledger: the price of every task it passed less the validators' share.
 std::map<std::string, uint64_t> ProviderPay(rpc::RpcClient& client, uint64_t job,
@@ -187,13 +200,9 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
 
   // The model, checked by the CLI against the ledger's record.
   const fs::path model = dir.path() / "model.ckpt";
-  CommandResult fetched;
-  const auto until = std::chrono::steady_clock::now() + seconds(60);
-  do {
-    fetched = cli({"--node", node, "--json", "job", "fetch", "1", "--out", model.string()});
-    if (fetched.exit_code == 0) break;
-    std::this_thread::sleep_for(milliseconds(300));  // stored just after the last round
-  } while (std::chrono::steady_clock::now() < until);
+  const CommandResult fetched =
+      FetchModel([&] { return cli({"--node", node, "--json", "job", "fetch", "1", "--out",
+                                   model.string()}); });
   ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
   const trainer::LoadedCheckpoint loaded = trainer::LoadCheckpoint(model).value();
   EXPECT_EQ(trainer::HashFloats(loaded.state.params).ToHex(),
@@ -560,13 +569,8 @@ TEST(PaidJobNetnsTest, AJobRunsWithEveryNodeInItsOwnNetworkNamespace) {
   EXPECT_EQ(ran, std::set<std::string>(providers.begin(), providers.end()));
   // The model comes from a validator's namespace and is the ledger's.
   const fs::path model = dir.path() / "model.ckpt";
-  CommandResult fetched;
-  const auto until = std::chrono::steady_clock::now() + seconds(60);
-  do {
-    fetched = cli({"--json", "job", "fetch", "1", "--out", model.string()});
-    if (fetched.exit_code == 0) break;
-    std::this_thread::sleep_for(milliseconds(300));
-  } while (std::chrono::steady_clock::now() < until);
+  const CommandResult fetched =
+      FetchModel([&] { return cli({"--json", "job", "fetch", "1", "--out", model.string()}); });
   ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
   EXPECT_TRUE(json::parse(fetched.out).at("verified").as_bool());
 }
