@@ -1,6 +1,8 @@
 // The roles agorad plays beside consensus (docs/roles.md): their keys,
 // read at Open so a wrong password file stops the node before it starts,
 // and their workers, started after the RPC server they talk to.
+#include <cstdlib>
+
 #include "common/file_util.h"
 #include "common/keystore.h"
 #include "node/node_impl.h"
@@ -91,6 +93,10 @@ void Node::Impl::StartRoles() {
     options.sources = config_.role_sources;
     options.threads = static_cast<int>(config_.provider_threads);
     options.state_dir = provider_state_dir_;
+    // Fault injection for tests only (docs/roles.md); relative to state_dir.
+    if (const char* hold = std::getenv("AGORA_FAULT_PROVIDER_HOLD"); hold != nullptr && *hold) {
+      options.hold_file = provider_state_dir_ / hold;
+    }
     provider_ = std::make_unique<roles::ProviderRole>(std::move(options), *provider_key_, *blobs_);
     provider_->Start();
   }
@@ -116,6 +122,7 @@ void Node::Impl::RegisterRolesRpc() {
                                      {"step", p.step},
                                      {"steps", p.steps},
                                      {"resumed_from_step", p.resumed_from},
+                                     {"held", p.held},
                                      {"training_wall_s", p.training_wall_s},
                                      {"training_cpu_s", p.training_cpu_s},
                                      {"last_error", p.last_error}};

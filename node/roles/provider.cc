@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <bit>
+#include <sstream>
 #include <boost/json.hpp>
 #include <utility>
 
@@ -165,6 +166,28 @@ std::filesystem::path ProviderRole::ProgressPath(uint64_t job, uint32_t round,
                                std::to_string(worker) + ".json");
 }
 
+void ProviderRole::HoldIfAsked(const std::string& name, uint32_t step) {
+  if (options_.hold_file.empty()) return;
+  auto asked = [&] {
+    Result<std::string> text = ReadFile(options_.hold_file, 256);
+    if (!text.ok()) return false;
+    std::istringstream in(*text);
+    std::string prefix;
+    uint32_t at = 0;
+    return static_cast<bool>(in >> prefix >> at) && name.starts_with(prefix) && step >= at;
+  };
+  if (!asked()) return;
+  spdlog::info("provider role: task {} held at step {} by {}", name, step,
+               options_.hold_file.string());
+  {
+    std::lock_guard lock(progress_mu_);
+    progress_.held = true;
+  }
+  while (!loop_.stopping() && asked()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::lock_guard lock(progress_mu_);
+  progress_.held = false;
+}
+
 void ProviderRole::Fail(const Status& status) {
   spdlog::warn("provider role: {}", status.ToString());
   std::lock_guard lock(progress_mu_);
@@ -320,13 +343,15 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
       return;
     }
     hashes.push_back(hash);
-    if (options_.state_dir.empty()) return;
-    if (Status saved =
-            WriteFileAtomic(progress_path, AsBytes(RenderProgress(hashes, losses)), 0600);
-        !saved.ok()) {
-      spdlog::warn("provider role: cannot save the progress of task {}: {}", name,
-                   saved.message());
+    if (!options_.state_dir.empty()) {
+      if (Status saved =
+              WriteFileAtomic(progress_path, AsBytes(RenderProgress(hashes, losses)), 0600);
+          !saved.ok()) {
+        spdlog::warn("provider role: cannot save the progress of task {}: {}", name,
+                     saved.message());
+      }
     }
+    HoldIfAsked(name, static_cast<uint32_t>(losses.size()));
   };
   const double cpu_before = ProcessCpuSeconds();
   const auto wall_before = std::chrono::steady_clock::now();

@@ -62,6 +62,12 @@ struct ProviderRoleOptions {
   // rewritten after each checkpoint) so that a provider killed mid-task
   // resumes from its last checkpoint; empty: never resume.
   std::filesystem::path state_dir;
+  // Fault injection for tests (AGORA_FAULT_PROVIDER_HOLD, docs/roles.md):
+  // while this file exists and reads "PREFIX STEP", training of a task whose
+  // name starts with PREFIX stops at its first checkpoint at or after STEP,
+  // that checkpoint stored and the progress saved, until the file is gone
+  // or says otherwise. Empty: never held.
+  std::filesystem::path hold_file;
 };
 
 struct ProviderProgress {
@@ -71,6 +77,7 @@ struct ProviderProgress {
   uint32_t step = 0;           // of `current`: inner steps done, of `steps`
   uint32_t steps = 0;
   uint32_t resumed_from = 0;   // of `current`: the step it resumed at, 0 if fresh
+  bool held = false;           // stopped at a checkpoint by options.hold_file
   std::string last_error;      // the last failure, kept until a task succeeds
   // Time inside verify::RunTask, summed over tasks: wall seconds, and the
   // process's CPU seconds over those windows (the kernels' threads and,
@@ -104,6 +111,8 @@ class ProviderRole {
   void SetCurrent(std::string current);
   std::filesystem::path ProgressPath(uint64_t job, uint32_t round, uint32_t worker) const;
   void Fail(const Status& status);
+  // Waits while options_.hold_file holds task `name` at `step` (a checkpoint).
+  void HoldIfAsked(const std::string& name, uint32_t step);
 
   const ProviderRoleOptions options_;
   const SecretKey key_;
