@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "consensus/ledger/bank.h"
+#include "consensus/ledger/dispute.h"
 #include "consensus/ledger/gov.h"
 #include "consensus/ledger/marketplace.h"
 #include "consensus/ledger/slashing.h"
@@ -259,6 +260,15 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
           [&](const MsgRoundResult& m) {
             return verification::HandleRoundResult(state, params_, ctx_.height, tx.sender, m);
           },
+          [&](const MsgOpenDispute& m) {
+            return dispute::HandleOpenDispute(state, params_, ctx_.height, tx.sender, m);
+          },
+          [&](const MsgDisputeMove& m) {
+            return dispute::HandleDisputeMove(state, params_, ctx_.height, tx.sender, m);
+          },
+          [&](const MsgRefereeVote& m) {
+            return dispute::HandleRefereeVote(state, params_, ctx_.height, tx.sender, m);
+          },
       },
       tx.msg);
 }
@@ -309,6 +319,8 @@ EndBlockResult Ledger::EndBlock() {
   result.set_changes = staking::EndBlock(*block_, params_, ctx_.height, &result.events);
   // Verification before the market, so a task failed here is reassigned in
   // this block's scheduling.
+  // Disputes first: one decided here settles its slot in this block.
+  dispute::EndBlock(*block_, params_, ctx_.height, ctx_.beacon, &result.events);
   verification::EndBlock(*block_, params_, ctx_.height, ctx_.beacon, &result.events);
   marketplace::EndBlock(*block_, params_, ctx_.height, ctx_.beacon, &result.events);
   return result;

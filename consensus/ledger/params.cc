@@ -105,6 +105,12 @@ constexpr ParamSpec kParams[] = {
     {"verify.aggregation_fee_ppm", &Params::verify_aggregation_fee_ppm, 0, kMillion,
      "part of each task's validator fee that goes to the validators who record its round's "
      "aggregation"},
+    {"dispute.move_blocks", &Params::dispute_move_blocks, 1, 100'000,
+     "blocks a party of a dispute has for its move, and referees for their votes; missing loses"},
+    {"dispute.referee_count", &Params::dispute_referee_count, 1, 31,
+     "validators drawn to recompute a dispute's operator (or step); a majority decides"},
+    {"dispute.referee_draws_max", &Params::dispute_referee_draws_max, 1, 10,
+     "sets of referees drawn before a dispute without a majority ends undecided"},
 };
 
 std::string Key(std::string_view name) { return "params/" + std::string(name); }

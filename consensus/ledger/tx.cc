@@ -194,6 +194,73 @@ Result<Msg> DecodeVerdict(const proto::Verdict& m) {
   return Msg(std::move(v));
 }
 
+Result<Msg> DecodeOpenDispute(const proto::OpenDispute& m) {
+  if (m.job_id() == 0) return Status::InvalidArgument("open_dispute: job id must be set");
+  MsgOpenDispute d;
+  d.job_id = m.job_id();
+  d.round = m.round();
+  d.worker = m.worker();
+  d.slot = m.slot();
+  d.verdict = m.verdict();
+  AGORA_ASSIGN_OR_RETURN(d.start_hash, DecodeHash(m.start_hash(), "open_dispute: start hash"));
+  AGORA_ASSIGN_OR_RETURN(d.committed_end,
+                         DecodeHash(m.committed_end(), "open_dispute: committed end"));
+  AGORA_ASSIGN_OR_RETURN(d.start_proof, DecodeProof(m.start_proof(), "open_dispute: start proof"));
+  AGORA_ASSIGN_OR_RETURN(d.end_proof, DecodeProof(m.end_proof(), "open_dispute: end proof"));
+  return Msg(std::move(d));
+}
+
+Result<Msg> DecodeDisputeMove(const proto::DisputeMove& m) {
+  if (m.dispute_id() == 0) {
+    return Status::InvalidArgument("dispute_move: dispute id must be set (ids start at 1)");
+  }
+  if (m.action() < 1 || m.action() > 5) {
+    return Status::InvalidArgument(
+        "dispute_move: action must be state (1), agree (2), disagree (3), leaf (4) or record (5)");
+  }
+  MsgDisputeMove d;
+  d.dispute_id = m.dispute_id();
+  d.action = static_cast<DisputeAction>(m.action());
+  switch (d.action) {
+    case DisputeAction::kState:
+    case DisputeAction::kLeaf: {
+      if (!m.record().empty()) {
+        return Status::InvalidArgument("dispute_move: a state or leaf move carries no record");
+      }
+      AGORA_ASSIGN_OR_RETURN(d.hash, DecodeHash(m.hash(), "dispute_move: hash"));
+      break;
+    }
+    case DisputeAction::kAgree:
+    case DisputeAction::kDisagree:
+      if (!m.hash().empty() || !m.record().empty()) {
+        return Status::InvalidArgument("dispute_move: agree and disagree carry nothing else");
+      }
+      break;
+    case DisputeAction::kRecord:
+      if (!m.hash().empty()) {
+        return Status::InvalidArgument("dispute_move: a record move carries no hash");
+      }
+      if (m.record().empty() || m.record().size() > kDisputeRecordBytesMax) {
+        return Status::InvalidArgument("dispute_move: a record of 1.." +
+                                       std::to_string(kDisputeRecordBytesMax) + " bytes, got " +
+                                       std::to_string(m.record().size()));
+      }
+      d.record.assign(m.record().begin(), m.record().end());
+      break;
+  }
+  return Msg(std::move(d));
+}
+
+Result<Msg> DecodeRefereeVote(const proto::RefereeVote& m) {
+  if (m.dispute_id() == 0) {
+    return Status::InvalidArgument("referee_vote: dispute id must be set (ids start at 1)");
+  }
+  MsgRefereeVote v;
+  v.dispute_id = m.dispute_id();
+  AGORA_ASSIGN_OR_RETURN(v.digest, DecodeHash(m.digest(), "referee_vote: digest"));
+  return Msg(v);
+}
+
 Result<Msg> DecodeRoundResult(const proto::RoundResult& m) {
   if (m.job_id() == 0) return Status::InvalidArgument("round_result: job id must be set");
   MsgRoundResult r;
@@ -309,6 +376,12 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       return DecodeVerdict(body.verdict());
     case proto::TxBody::kRoundResult:
       return DecodeRoundResult(body.round_result());
+    case proto::TxBody::kOpenDispute:
+      return DecodeOpenDispute(body.open_dispute());
+    case proto::TxBody::kDisputeMove:
+      return DecodeDisputeMove(body.dispute_move());
+    case proto::TxBody::kRefereeVote:
+      return DecodeRefereeVote(body.referee_vote());
     case proto::TxBody::PAYLOAD_NOT_SET:
       break;
   }
@@ -394,6 +467,30 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
             v->set_witness_hash(HashString(m.witness_hash));
             for (uint32_t l : m.losses) v->add_losses(l);
           }
+        } else if constexpr (std::is_same_v<M, MsgOpenDispute>) {
+          proto::OpenDispute* d = body.mutable_open_dispute();
+          d->set_job_id(m.job_id);
+          d->set_round(m.round);
+          d->set_worker(m.worker);
+          d->set_slot(m.slot);
+          d->set_verdict(m.verdict);
+          d->set_start_hash(HashString(m.start_hash));
+          d->set_start_proof(ProofString(m.start_proof));
+          d->set_committed_end(HashString(m.committed_end));
+          d->set_end_proof(ProofString(m.end_proof));
+        } else if constexpr (std::is_same_v<M, MsgDisputeMove>) {
+          proto::DisputeMove* d = body.mutable_dispute_move();
+          d->set_dispute_id(m.dispute_id);
+          d->set_action(static_cast<uint32_t>(m.action));
+          if (m.action == DisputeAction::kState || m.action == DisputeAction::kLeaf) {
+            d->set_hash(HashString(m.hash));
+          }
+          if (m.action == DisputeAction::kRecord) {
+            d->set_record(std::string(m.record.begin(), m.record.end()));
+          }
+        } else if constexpr (std::is_same_v<M, MsgRefereeVote>) {
+          body.mutable_referee_vote()->set_dispute_id(m.dispute_id);
+          body.mutable_referee_vote()->set_digest(HashString(m.digest));
         } else {
           static_assert(std::is_same_v<M, MsgRoundResult>);
           proto::RoundResult* r = body.mutable_round_result();
@@ -477,7 +574,8 @@ std::string_view MsgName(const Msg& msg) {
       "transfer",          "stake",           "unstake",         "create_validator",
       "unjail",            "submit_proposal", "deposit",         "vote",
       "register_provider", "update_provider", "deregister_provider", "post_job",
-      "cancel_job",        "commit_task",     "verdict",         "round_result"};
+      "cancel_job",        "commit_task",     "verdict",         "round_result",
+      "open_dispute",      "dispute_move",    "referee_vote"};
   static_assert(std::size(kNames) == std::variant_size_v<Msg>);
   return kNames[msg.index()];
 }

@@ -151,10 +151,43 @@ struct MsgRoundResult {  // verify
   std::vector<Hash256> start_hashes;    // K for a round < R, none for round R
 };
 
+// Disputes (docs/dispute.md). Decoding checks sizes and the action's
+// fields; the game's rules are the dispute module's.
+struct MsgOpenDispute {  // dispute
+  uint64_t job_id = 0;
+  uint32_t round = 0;
+  uint32_t worker = 0;
+  uint32_t slot = 0;
+  uint32_t verdict = 0;
+  Hash256 start_hash, committed_end;
+  std::vector<Hash256> start_proof, end_proof;
+};
+enum class DisputeAction : uint32_t {
+  kState = 1,
+  kAgree = 2,
+  kDisagree = 3,
+  kLeaf = 4,
+  kRecord = 5,
+};
+// The largest encoded operator record a move may carry (a record has at
+// most a few dozen hashes and integers).
+inline constexpr size_t kDisputeRecordBytesMax = 4096;
+struct MsgDisputeMove {  // dispute
+  uint64_t dispute_id = 0;
+  DisputeAction action = DisputeAction::kState;
+  Hash256 hash;  // kState, kLeaf
+  Bytes record;  // kRecord
+};
+struct MsgRefereeVote {  // dispute
+  uint64_t dispute_id = 0;
+  Hash256 digest;
+};
+
 using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail,
                          MsgSubmitProposal, MsgDeposit, MsgVote, MsgRegisterProvider,
                          MsgUpdateProvider, MsgDeregisterProvider, MsgPostJob, MsgCancelJob,
-                         MsgCommitTask, MsgVerdict, MsgRoundResult>;
+                         MsgCommitTask, MsgVerdict, MsgRoundResult, MsgOpenDispute,
+                         MsgDisputeMove, MsgRefereeVote>;
 
 // What CreateValidator carries to show the operator holds its consensus
 // key: the key's signature, under this chain's domain (kind validator_key),

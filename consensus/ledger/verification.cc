@@ -43,6 +43,7 @@ enum Purpose : uint32_t {
   kSlotDraw = 100,  // + slot: the validators of one slot, in draw order
   kAuditDraw = 90,  // whether a passed slot gets an audit
   kRoundDraw = 91,  // the aggregators of a round
+  kRefereeDraw = 92,  // a dispute's referees
 };
 
 std::string TaskSuffix(const TaskId& t) {
@@ -123,8 +124,10 @@ void PutSlot(StateBuffer& state, const TaskId& id, uint32_t index, const Slot& s
     e->set_replayed_end(AsString(v.replayed_end));
     e->set_witness_hash(AsString(v.witness_hash));
     e->set_height(v.height);
+    e->set_overturned(v.overturned);
   }
   for (const Address& a : s.missed) r.add_missed(AsString(a.bytes()));
+  r.set_dispute(s.dispute);
   state.Set(SlotKey(id, index), EncodeDeterministic(r));
 }
 
@@ -141,9 +144,10 @@ Slot DecodeSlot(ByteSpan bytes) {
   for (const proto::VerdictEntry& e : r.verdicts()) {
     s.verdicts.push_back({AddressAt(e.validator()), static_cast<VerdictOutcome>(e.outcome()),
                           static_cast<FailReason>(e.reason()), HashAt(e.replayed_end()),
-                          HashAt(e.witness_hash()), e.height()});
+                          HashAt(e.witness_hash()), e.height(), e.overturned()});
   }
   for (const std::string& a : r.missed()) s.missed.push_back(AddressAt(a));
+  s.dispute = r.dispute();
   return s;
 }
 
@@ -282,7 +286,7 @@ bool Agree(const Slot& s, size_t i, size_t j) {
   const VerdictRecord& a = s.verdicts[i];
   const VerdictRecord& b = s.verdicts[j];
   if (a.outcome != VerdictOutcome::kPass || b.outcome != VerdictOutcome::kPass ||
-      a.replayed_end != b.replayed_end) {
+      a.overturned || b.overturned || a.replayed_end != b.replayed_end) {
     return false;
   }
   if (a.witness_hash.IsZero() || b.witness_hash.IsZero()) {
@@ -292,7 +296,14 @@ bool Agree(const Slot& s, size_t i, size_t j) {
   return a.witness_hash == b.witness_hash;
 }
 
-bool FailLike(const VerdictRecord& v) { return v.outcome != VerdictOutcome::kPass; }
+bool FailLike(const VerdictRecord& v) {
+  return v.outcome != VerdictOutcome::kPass && !v.overturned;
+}
+bool Passed(const VerdictRecord& v) { return v.outcome == VerdictOutcome::kPass && !v.overturned; }
+size_t Live(const Slot& s) {
+  return static_cast<size_t>(std::count_if(s.verdicts.begin(), s.verdicts.end(),
+                                           [](const VerdictRecord& v) { return !v.overturned; }));
+}
 
 // The verdicts that settled a slot: for a pass, those agreeing with the
 // first agreeing pair (or the single unaudited pass); for a fail, the
@@ -306,7 +317,7 @@ std::vector<size_t> Winners(const Slot& s) {
     return out;
   }
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
-    if (s.verdicts[i].outcome != VerdictOutcome::kPass) continue;
+    if (!Passed(s.verdicts[i])) continue;
     for (size_t j = 0; j < s.verdicts.size(); ++j) {
       if (j != i && Agree(s, i, j)) out.push_back(i);
     }
@@ -314,7 +325,7 @@ std::vector<size_t> Winners(const Slot& s) {
   if (out.empty()) {
     // A single pass (no audit, or nobody left to confirm a disagreement).
     for (size_t i = 0; i < s.verdicts.size(); ++i) {
-      if (s.verdicts[i].outcome == VerdictOutcome::kPass) {
+      if (Passed(s.verdicts[i])) {
         out.push_back(i);
         break;
       }
@@ -331,7 +342,7 @@ void SlashOutvoted(StateBuffer& state, const Params& params, const TaskId& id, u
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
     const VerdictRecord& v = s.verdicts[i];
     if (std::find(won.begin(), won.end(), i) != won.end()) continue;
-    if (v.outcome == VerdictOutcome::kUnavailable) continue;
+    if (v.outcome == VerdictOutcome::kUnavailable || v.overturned) continue;
     const uint64_t burned = staking::Slash(state, v.validator, params.slash_false_claim_ppm);
     events->push_back({"verdict_outvoted",
                        {{"task", TaskName(id)},
@@ -390,7 +401,7 @@ void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, con
     // Fraud: half the collateral to the first validator that reported it.
     std::optional<Address> reporter;
     for (const VerdictRecord& v : s.verdicts) {
-      if (v.outcome == VerdictOutcome::kFail) {
+      if (v.outcome == VerdictOutcome::kFail && !v.overturned) {
         reporter = v.validator;
         break;
       }
@@ -458,9 +469,12 @@ void DrawNext(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
 // outvote an honest replay.
 void Resolve(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
              uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
+  // A slot under dispute waits for it (DisputeEnded resolves it again).
+  if (s.dispute != 0) return;
   size_t passes = 0, fails = 0, unavailable = 0;
   bool agreed = false;
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    if (s.verdicts[i].overturned) continue;
     passes += s.verdicts[i].outcome == VerdictOutcome::kPass;
     fails += s.verdicts[i].outcome == VerdictOutcome::kFail;
     unavailable += s.verdicts[i].outcome == VerdictOutcome::kUnavailable;
@@ -473,7 +487,7 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
     s.state = SlotState::kPassed;
   } else if (against >= 2 && against > passes) {
     s.state = SlotState::kFailed;
-  } else if (s.verdicts.size() == 1 && passes == 1 && params.verify_audit_ppm == 0) {
+  } else if (Live(s) == 1 && passes == 1 && params.verify_audit_ppm == 0) {
     s.state = SlotState::kPassed;
   } else if (s.verdicts.size() >= params.verify_draws_per_slot_max) {
     // As many replays as a slot may have, and no two agree: the task keeps
@@ -620,7 +634,8 @@ void SlotDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   events->back().attributes.push_back({"burned_uagr", std::to_string(burned)});
   s->missed.push_back(*s->assignee);
   s->assignee.reset();
-  DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events);
+  // Under dispute nobody more is drawn; DisputeEnded goes on from here.
+  if (s->dispute == 0) DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events);
   PutSlot(state, id, index, *s);
   PutCommitment(state, id, *c);
 }
@@ -631,9 +646,8 @@ void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   std::optional<Slot> s = LoadSlot(state, id, index);
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!c || !s || !t || t->status != marketplace::TaskStatus::kVerifying) return;
-  if (s->state != SlotState::kPending || s->assignee) return;
-  const bool single_pass =
-      s->verdicts.size() == 1 && s->verdicts[0].outcome == VerdictOutcome::kPass;
+  if (s->state != SlotState::kPending || s->assignee || s->dispute != 0) return;
+  const bool single_pass = Live(*s) == 1 && s->verdicts.size() == 1 && Passed(s->verdicts[0]);
   uint64_t counter = 0;
   Bytes named = TaskBytes(id);
   PutU64BigEndian(named, index);
@@ -694,6 +708,61 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
 }
 
 }  // namespace
+
+void SetSlotDispute(StateBuffer& state, const TaskId& id, uint32_t slot, uint64_t dispute) {
+  std::optional<Slot> s = LoadSlot(state, id, slot);
+  AGORA_CHECK(s.has_value());
+  s->dispute = dispute;
+  PutSlot(state, id, slot, *s);
+}
+
+void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+                  uint32_t slot, const Address& validator, DisputeResult result,
+                  std::vector<Event>* events) {
+  std::optional<Slot> s = LoadSlot(state, id, slot);
+  std::optional<Commitment> c = GetCommitment(state, id);
+  AGORA_CHECK(s.has_value() && c.has_value());
+  s->dispute = 0;
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  if (!t || t->status != marketplace::TaskStatus::kVerifying || s->state != SlotState::kPending) {
+    PutSlot(state, id, slot, *s);  // settled meanwhile (another slot's fraud)
+    return;
+  }
+  switch (result) {
+    case DisputeResult::kProviderLost:
+      // Fraud, as when two fails outvote the passes: the passes of this
+      // segment are outvoted, the first fail is rewarded.
+      s->state = SlotState::kFailed;
+      SlotResolved(state, params, height, id, slot, *s, *c, events);
+      break;
+    case DisputeResult::kValidatorLost:
+      for (VerdictRecord& v : s->verdicts) {
+        if (v.validator == validator) v.overturned = true;
+      }
+      Resolve(state, params, height, id, slot, *s, *c, events);
+      break;
+    case DisputeResult::kUndecided:
+      Resolve(state, params, height, id, slot, *s, *c, events);
+      break;
+  }
+  PutSlot(state, id, slot, *s);
+  PutCommitment(state, id, *c);
+}
+
+std::vector<Address> DrawValidators(StateReader& state, uint64_t height, const Hash256& beacon,
+                                    const Bytes& name, uint64_t count,
+                                    const std::vector<Address>& avoid) {
+  Pool pool;
+  pool.height = height;
+  std::vector<Address> drawn, skip = avoid;
+  for (uint64_t i = 0; i < count; ++i) {
+    std::optional<Address> a = DrawValidator(state, pool, beacon, name, kRefereeDraw, i, skip);
+    if (!a) break;
+    drawn.push_back(*a);
+    skip.push_back(*a);
+  }
+  return drawn;
+}
 
 Bytes TaskBytes(const TaskId& id) {
   Bytes b;

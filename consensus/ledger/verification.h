@@ -95,6 +95,7 @@ struct VerdictRecord {
   FailReason reason = FailReason::kNone;
   Hash256 replayed_end, witness_hash;
   uint64_t height = 0;
+  bool overturned = false;  // its validator lost a dispute over it: it counts for nothing
 };
 
 enum class SlotState : uint32_t { kPending = 0, kPassed = 1, kFailed = 2 };
@@ -109,6 +110,7 @@ struct Slot {
   SlotState state = SlotState::kPending;
   std::vector<VerdictRecord> verdicts;
   std::vector<Address> missed;  // drawn, did not answer in time
+  uint64_t dispute = 0;         // an open dispute (docs/dispute.md): the slot waits for it
 };
 
 struct RoundResultRecord {
@@ -184,6 +186,24 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
                        const Address& sender, const MsgVerdict& msg);
 TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
                            const Address& sender, const MsgRoundResult& msg);
+
+// For the dispute module (docs/dispute.md).
+// Marks slot `slot` of `id` as waiting for dispute `dispute` (0: none).
+void SetSlotDispute(StateBuffer& state, const TaskId& id, uint32_t slot, uint64_t dispute);
+enum class DisputeResult { kProviderLost, kValidatorLost, kUndecided };
+// The dispute on the slot ended. kProviderLost: the slot fails (fraud, half
+// the collateral to `validator`); kValidatorLost: `validator`'s verdict is
+// overturned (it counts for nothing) and the slot goes on; kUndecided: the
+// slot goes on as if there had been no dispute. Nothing but clearing the
+// mark when the task is no longer being verified.
+void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+                  uint32_t slot, const Address& validator, DisputeResult result,
+                  std::vector<Event>* events);
+// Draws `count` distinct validators by stake from `beacon` (stream `name`),
+// never one in `avoid`; fewer when fewer are eligible.
+std::vector<Address> DrawValidators(StateReader& state, uint64_t height, const Hash256& beacon,
+                                    const Bytes& name, uint64_t count,
+                                    const std::vector<Address>& avoid);
 
 // End of block, after staking and before the market (so a task failed here
 // is reassigned in this block): sampling, missed verdicts, payments and

@@ -1,0 +1,650 @@
+#include "consensus/ledger/dispute.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "common/check.h"
+#include "common/encoding.h"
+#include "common/merkle.h"
+#include "common/proto_codec.h"
+#include "consensus/ledger/bank.h"
+#include "consensus/ledger/records.h"
+#include "consensus/ledger/staking.h"
+#include "consensus/ledger/verification.h"
+#include "kernels/trace.h"
+#include "market/pricing.h"
+#include "proto/state.pb.h"
+#include "verify/dispute.h"
+#include "verify/operator.h"
+#include "verify/task.h"
+
+namespace agora::consensus::dispute {
+namespace {
+
+using marketplace::TaskId;
+
+constexpr std::string_view kNextKey = "dispute/next";
+constexpr std::string_view kRecordPrefix = "dispute/rec/";
+constexpr std::string_view kVerdictPrefix = "dispute/verdict/";
+constexpr std::string_view kDuePrefix = "dispute/due/";
+// Due entries: one per dispute per height at most.
+constexpr size_t kDuePerHeightMax = 1'000'000;
+
+std::string RecordKey(uint64_t id) { return WithU64(std::string(kRecordPrefix), id); }
+std::string VerdictKey(const TaskId& t, uint32_t slot, uint32_t verdict) {
+  return WithU32(WithU32(WithU32(WithU32(WithU64(std::string(kVerdictPrefix), t.job), t.round),
+                                 t.worker),
+                         slot),
+                 verdict);
+}
+std::string DueKey(uint64_t height, uint64_t id) {
+  return WithU64(WithU64(std::string(kDuePrefix), height), id);
+}
+
+std::string TaskName(const TaskId& t) {
+  return std::to_string(t.job) + "/" + std::to_string(t.round) + "/" + std::to_string(t.worker);
+}
+std::string AsString(ByteSpan b) { return std::string(b.begin(), b.end()); }
+std::string AsString(const Hash256& h) { return AsString(h.span()); }
+Address AddressAt(const std::string& b) { return Address::FromBytes(AsBytes(b)).value(); }
+Hash256 HashAt(const std::string& b) { return Hash256::FromBytes(AsBytes(b)); }
+
+void Put(StateBuffer& state, const Dispute& d) {
+  proto::DisputeRecord r;
+  r.set_job_id(d.task.job);
+  r.set_round(d.task.round);
+  r.set_worker(d.task.worker);
+  r.set_slot(d.slot);
+  r.set_verdict(d.verdict);
+  r.set_provider(AsString(d.provider.bytes()));
+  r.set_validator(AsString(d.validator.bytes()));
+  r.set_opener(AsString(d.opener.bytes()));
+  r.set_segment(d.segment);
+  r.set_segment_start(AsString(d.segment_start));
+  r.set_phase(static_cast<uint32_t>(d.phase));
+  r.set_step_lo(d.step_lo);
+  r.set_step_hi(d.step_hi);
+  r.set_lo_hash(AsString(d.lo_hash));
+  r.set_hi_hash(AsString(d.hi_hash));
+  if (d.pending) r.set_pending(AsString(*d.pending));
+  r.set_records(d.records);
+  r.set_op_lo(d.op_lo);
+  r.set_op_hi(d.op_hi);
+  r.set_op_lo_leaf(AsString(d.op_lo_leaf));
+  if (d.op_hi_leaf) r.set_op_hi_leaf(AsString(*d.op_hi_leaf));
+  r.set_record_provider(AsString(d.record_provider));
+  r.set_record_validator(AsString(d.record_validator));
+  r.set_referee_kind(static_cast<uint32_t>(d.referee_kind));
+  r.set_digest_provider(AsString(d.digest_provider));
+  r.set_digest_validator(AsString(d.digest_validator));
+  for (const Address& a : d.referees) r.add_referees(AsString(a.bytes()));
+  for (const RefereeVoteRecord& v : d.votes) {
+    proto::RefereeVoteEntry* e = r.add_votes();
+    e->set_referee(AsString(v.referee.bytes()));
+    e->set_digest(AsString(v.digest));
+    e->set_height(v.height);
+  }
+  r.set_referee_draws(d.referee_draws);
+  r.set_due_height(d.due_height);
+  r.set_opened_height(d.opened_height);
+  r.set_closed_height(d.closed_height);
+  r.set_moves(d.moves);
+  r.set_bytes_moved(d.bytes_moved);
+  r.set_outcome(static_cast<uint32_t>(d.outcome));
+  r.set_reason(d.reason);
+  state.Set(RecordKey(d.id), EncodeDeterministic(r));
+}
+
+Dispute Decode(uint64_t id, ByteSpan bytes) {
+  auto r = DecodeStateRecord<proto::DisputeRecord>(bytes, "dispute");
+  Dispute d;
+  d.id = id;
+  d.task = TaskId{r.job_id(), r.round(), r.worker()};
+  d.slot = r.slot();
+  d.verdict = r.verdict();
+  d.provider = AddressAt(r.provider());
+  d.validator = AddressAt(r.validator());
+  d.opener = AddressAt(r.opener());
+  d.segment = r.segment();
+  d.segment_start = HashAt(r.segment_start());
+  d.phase = static_cast<Phase>(r.phase());
+  d.step_lo = r.step_lo();
+  d.step_hi = r.step_hi();
+  d.lo_hash = HashAt(r.lo_hash());
+  d.hi_hash = HashAt(r.hi_hash());
+  if (!r.pending().empty()) d.pending = HashAt(r.pending());
+  d.records = r.records();
+  d.op_lo = r.op_lo();
+  d.op_hi = r.op_hi();
+  d.op_lo_leaf = HashAt(r.op_lo_leaf());
+  if (!r.op_hi_leaf().empty()) d.op_hi_leaf = HashAt(r.op_hi_leaf());
+  d.record_provider.assign(r.record_provider().begin(), r.record_provider().end());
+  d.record_validator.assign(r.record_validator().begin(), r.record_validator().end());
+  d.referee_kind = static_cast<RefereeKind>(r.referee_kind());
+  d.digest_provider = HashAt(r.digest_provider());
+  d.digest_validator = HashAt(r.digest_validator());
+  for (const std::string& a : r.referees()) d.referees.push_back(AddressAt(a));
+  for (const proto::RefereeVoteEntry& e : r.votes()) {
+    d.votes.push_back({AddressAt(e.referee()), HashAt(e.digest()), e.height()});
+  }
+  d.referee_draws = r.referee_draws();
+  d.due_height = r.due_height();
+  d.opened_height = r.opened_height();
+  d.closed_height = r.closed_height();
+  d.moves = r.moves();
+  d.bytes_moved = r.bytes_moved();
+  d.outcome = static_cast<Outcome>(r.outcome());
+  d.reason = r.reason();
+  return d;
+}
+
+void Due(StateBuffer& state, Dispute& d, uint64_t height) {
+  d.due_height = height;
+  state.Set(DueKey(height, d.id), Bytes{});
+}
+
+Event DisputeEvent(std::string type, const Dispute& d) {
+  return Event{std::move(type),
+               {{"dispute", std::to_string(d.id)},
+                {"task", TaskName(d.task)},
+                {"slot", std::to_string(d.slot)}}};
+}
+
+// Enters the operator phase over step step_hi: leaf 0 follows from the
+// agreed state, leaf N + 1 from the provider's claim (computed when needed).
+void EnterOperators(Dispute& d) {
+  d.phase = Phase::kOperators;
+  d.op_lo = 0;
+  d.op_hi = d.records + 1;
+  d.op_lo_leaf = verify::TraceChainStart(d.lo_hash);
+  d.op_hi_leaf.reset();
+}
+
+// The referees' phase: the draw happens in the EndBlock of the next block,
+// from a beacon nobody knew when the last move was included.
+void EnterReferees(Dispute& d, RefereeKind kind, const Hash256& provider_digest,
+                   const Hash256& validator_digest) {
+  d.phase = Phase::kReferees;
+  d.referee_kind = kind;
+  d.digest_provider = provider_digest;
+  d.digest_validator = validator_digest;
+  d.referees.clear();
+  d.votes.clear();
+}
+
+// After the operator bisection has narrowed to one leaf: reveal a record,
+// or (leaf N + 1: every record agreed, the end state did not) referees.
+void AfterOperators(Dispute& d) {
+  if (d.op_hi != d.op_lo + 1) return;
+  if (d.op_hi == d.records + 1) {
+    EnterReferees(d, RefereeKind::kStep, verify::StepDigest(d.lo_hash, d.hi_hash), Hash256{});
+  } else {
+    d.phase = Phase::kRecordProvider;
+  }
+}
+
+// Applies the result: stakes and the slot. The record is written by the caller.
+void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d, Outcome outcome,
+           std::string reason, std::vector<Event>* events) {
+  d.outcome = outcome;
+  d.reason = std::move(reason);
+  d.phase = Phase::kClosed;
+  d.closed_height = height;
+  d.pending.reset();
+  Event e = DisputeEvent("dispute_decided", d);
+  e.attributes.push_back({"outcome", std::string(OutcomeName(outcome))});
+  e.attributes.push_back({"reason", d.reason});
+  e.attributes.push_back({"moves", std::to_string(d.moves)});
+  e.attributes.push_back({"bytes", std::to_string(d.bytes_moved)});
+  verification::DisputeResult result = verification::DisputeResult::kUndecided;
+  if (outcome == Outcome::kValidatorLost) {
+    // A false claim: part of the validator's stake, half to the provider.
+    const uint64_t stake = staking::GetStake(state, d.validator);
+    const uint64_t cut = market::PartPpm(stake, params.slash_false_claim_ppm);
+    const uint64_t reward = cut / 2;
+    if (reward > 0) {
+      staking::SetStake(state, d.validator, stake - reward);
+      AGORA_CHECK(bank::Credit(state, d.provider, reward) == TxCode::kOk);
+    }
+    staking::BurnStake(state, d.validator, cut - reward);
+    e.attributes.push_back({"slashed_uagr", std::to_string(cut)});
+    e.attributes.push_back({"to_provider_uagr", std::to_string(reward)});
+    result = verification::DisputeResult::kValidatorLost;
+  } else if (outcome == Outcome::kProviderLost) {
+    result = verification::DisputeResult::kProviderLost;
+  }
+  events->push_back(std::move(e));
+  verification::DisputeEnded(state, params, height, d.task, d.slot, d.validator, result, events);
+}
+
+// The digest with a strict majority of the drawn referees' votes, if any.
+std::optional<Hash256> Majority(const Dispute& d) {
+  std::map<Hash256, size_t> count;
+  for (const RefereeVoteRecord& v : d.votes) ++count[v.digest];
+  for (const auto& [digest, n] : count) {
+    if (2 * n > d.referees.size()) return digest;
+  }
+  return std::nullopt;
+}
+
+void Decide(StateBuffer& state, const Params& params, uint64_t height, Dispute& d,
+            const Hash256& majority, std::vector<Event>* events) {
+  // Referees that voted against the majority made a false claim.
+  for (const RefereeVoteRecord& v : d.votes) {
+    if (v.digest == majority) continue;
+    const uint64_t burned = staking::Slash(state, v.referee, params.slash_false_claim_ppm);
+    Event e = DisputeEvent("referee_outvoted", d);
+    e.attributes.push_back({"referee", v.referee.ToString()});
+    e.attributes.push_back({"burned_uagr", std::to_string(burned)});
+    events->push_back(std::move(e));
+  }
+  const bool provider_right = majority == d.digest_provider;
+  const std::string what =
+      d.referee_kind == RefereeKind::kOperator ? "the operator's recomputed outputs" : "the step's replayed states";
+  Close(state, params, height, d, provider_right ? Outcome::kValidatorLost : Outcome::kProviderLost,
+        "the referees' majority " + std::string(provider_right ? "matches" : "does not match") +
+            " the provider's " + (d.referee_kind == RefereeKind::kOperator ? "record" : "claim") +
+            " (" + what + ")",
+        events);
+}
+
+bool IsParty(const Dispute& d, const Address& a) { return a == d.provider || a == d.validator; }
+
+}  // namespace
+
+std::string_view PhaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kSteps: return "steps";
+    case Phase::kOperators: return "operators";
+    case Phase::kRecordProvider: return "provider_record";
+    case Phase::kRecordValidator: return "validator_record";
+    case Phase::kReferees: return "referees";
+    case Phase::kClosed: return "closed";
+  }
+  return "unknown";
+}
+
+std::string_view OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kOpen: return "open";
+    case Outcome::kProviderLost: return "provider_lost";
+    case Outcome::kValidatorLost: return "validator_lost";
+    case Outcome::kUndecided: return "undecided";
+  }
+  return "unknown";
+}
+
+std::optional<Address> Dispute::turn() const {
+  switch (phase) {
+    case Phase::kSteps:
+    case Phase::kOperators:
+      return pending ? validator : provider;
+    case Phase::kRecordProvider:
+      return provider;
+    case Phase::kRecordValidator:
+      return validator;
+    case Phase::kReferees:
+    case Phase::kClosed:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<Dispute> GetDispute(StateReader& state, uint64_t id) {
+  std::optional<Bytes> v = state.Get(RecordKey(id));
+  if (!v) return std::nullopt;
+  return Decode(id, *v);
+}
+
+std::vector<Dispute> Disputes(StateReader& state, uint64_t from_id, size_t limit) {
+  std::vector<Dispute> out;
+  const std::string prefix(kRecordPrefix);
+  const std::string start = RecordKey(from_id);
+  for (const auto& [key, value] : state.ScanFrom(AsBytes(prefix), AsBytes(start), limit)) {
+    out.push_back(Decode(ReadU64(key, prefix.size()), value));
+  }
+  return out;
+}
+
+TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t height,
+                           const Address& sender, const MsgOpenDispute& msg) {
+  const TaskId id{msg.job_id, msg.round, msg.worker};
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  std::optional<verification::Commitment> c = verification::GetCommitment(state, id);
+  if (!t || !c) return Refuse(TxCode::kNotFound, "no committed task " + TaskName(id));
+  if (t->status != marketplace::TaskStatus::kVerifying) {
+    return Refuse(TxCode::kWrongPhase, "task " + TaskName(id) + " is " +
+                                           std::string(marketplace::TaskStatusName(t->status)) +
+                                           "; only a task being verified can be disputed");
+  }
+  if (msg.slot >= c->slots) {
+    return Refuse(TxCode::kInvalidMessage, "task " + TaskName(id) + " has " +
+                                               std::to_string(c->slots) + " slots; slot " +
+                                               std::to_string(msg.slot) + " does not exist");
+  }
+  const verification::Slot s = verification::GetSlots(state, id, c->slots).at(msg.slot);
+  if (s.state != verification::SlotState::kPending) {
+    return Refuse(TxCode::kWrongPhase, "slot " + std::to_string(msg.slot) + " of task " +
+                                           TaskName(id) + " is already settled");
+  }
+  if (s.dispute != 0) {
+    return Refuse(TxCode::kWrongPhase, "dispute " + std::to_string(s.dispute) +
+                                           " is open on this slot; one at a time");
+  }
+  if (msg.verdict >= s.verdicts.size()) {
+    return Refuse(TxCode::kInvalidMessage, "slot " + std::to_string(msg.slot) + " has " +
+                                               std::to_string(s.verdicts.size()) +
+                                               " verdicts; verdict " +
+                                               std::to_string(msg.verdict) + " does not exist");
+  }
+  const verification::VerdictRecord& v = s.verdicts[msg.verdict];
+  if (v.outcome != VerdictOutcome::kFail || v.reason != FailReason::kEndState || v.overturned) {
+    return Refuse(TxCode::kInvalidMessage,
+                  "only a standing fail verdict for the end state can be disputed (it names the "
+                  "state its validator replayed to)");
+  }
+  if (sender != c->provider && sender != v.validator) {
+    return Refuse(TxCode::kNotAssigned, sender.ToString() +
+                                            " is neither the task's provider nor the verdict's "
+                                            "validator; only they can dispute it");
+  }
+  if (state.Get(VerdictKey(id, msg.slot, msg.verdict))) {
+    return Refuse(TxCode::kAlreadyExists, "this verdict was disputed already (dispute " +
+                                              std::to_string(state.GetU64(VerdictKey(
+                                                  id, msg.slot, msg.verdict))) +
+                                              "); a verdict is disputed once");
+  }
+  std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
+  AGORA_CHECK(j.has_value());
+  const uint32_t interval = j->spec.checkpoint_interval;
+  const uint64_t size = j->spec.inner_steps / interval + 1;
+  if (!merkle::Verify(c->checkpoint_root, msg.start_hash,
+                      merkle::Proof{s.segment, size, msg.start_proof})) {
+    return Refuse(TxCode::kBadProof, "the start checkpoint's proof does not match the root at " +
+                                         std::to_string(s.segment));
+  }
+  if (!merkle::Verify(c->checkpoint_root, msg.committed_end,
+                      merkle::Proof{s.segment + 1, size, msg.end_proof})) {
+    return Refuse(TxCode::kBadProof, "the end checkpoint's proof does not match the root at " +
+                                         std::to_string(s.segment + 1));
+  }
+  Result<trainer::TrainConfig> config = verify::TrainConfigOf(j->spec);
+  AGORA_CHECK(config.ok());  // the spec was validated when posted
+
+  Dispute d;
+  d.id = std::max<uint64_t>(state.GetU64(kNextKey), 1);
+  state.SetU64(kNextKey, d.id + 1);
+  d.task = id;
+  d.slot = msg.slot;
+  d.verdict = msg.verdict;
+  d.provider = c->provider;
+  d.validator = v.validator;
+  d.opener = sender;
+  d.segment = s.segment;
+  d.segment_start = msg.start_hash;
+  d.step_lo = uint64_t{s.segment} * interval;
+  d.step_hi = d.step_lo + interval;
+  d.lo_hash = msg.start_hash;
+  d.hi_hash = msg.committed_end;
+  d.records = verify::RecordsPerStep(config->model);
+  d.opened_height = height;
+  if (d.step_hi == d.step_lo + 1) {
+    EnterOperators(d);
+  } else {
+    d.phase = Phase::kSteps;
+  }
+  Due(state, d, height + params.dispute_move_blocks);
+  Put(state, d);
+  state.SetU64(VerdictKey(id, msg.slot, msg.verdict), d.id);
+  verification::SetSlotDispute(state, id, msg.slot, d.id);
+  TxResult r;
+  Event e = DisputeEvent("dispute_opened", d);
+  e.attributes.push_back({"provider", d.provider.ToString()});
+  e.attributes.push_back({"validator", d.validator.ToString()});
+  e.attributes.push_back({"steps", std::to_string(d.step_lo) + ".." + std::to_string(d.step_hi)});
+  e.attributes.push_back({"due_height", std::to_string(d.due_height)});
+  r.events.push_back(std::move(e));
+  r.log = "dispute " + std::to_string(d.id);
+  return r;
+}
+
+TxResult HandleDisputeMove(StateBuffer& state, const Params& params, uint64_t height,
+                           const Address& sender, const MsgDisputeMove& msg) {
+  std::optional<Dispute> found = GetDispute(state, msg.dispute_id);
+  if (!found) return Refuse(TxCode::kNotFound, "no dispute " + std::to_string(msg.dispute_id));
+  Dispute& d = *found;
+  const std::string name = "dispute " + std::to_string(d.id);
+  if (d.phase == Phase::kClosed) {
+    return Refuse(TxCode::kWrongPhase,
+                  name + " is closed (" + std::string(OutcomeName(d.outcome)) + ")");
+  }
+  if (d.phase == Phase::kReferees) {
+    return Refuse(TxCode::kWrongPhase, name + " is with its referees; the parties' moves are over");
+  }
+  if (!IsParty(d, sender)) {
+    return Refuse(TxCode::kNotAssigned, sender.ToString() + " is not a party to " + name);
+  }
+  const Address turn = *d.turn();
+  const bool provider_turn = turn == d.provider;
+  if (sender != turn) {
+    return Refuse(TxCode::kWrongPhase, std::string("it is the ") +
+                                           (provider_turn ? "provider's" : "validator's") +
+                                           " turn in " + name);
+  }
+  if (height > d.due_height) {
+    // EndBlock of the due height closes it; a move cannot be included later.
+    return Refuse(TxCode::kWrongPhase, name + "'s move was due at height " +
+                                           std::to_string(d.due_height));
+  }
+  auto expected = [&](std::string_view what) {
+    return Refuse(TxCode::kInvalidMessage, name + " (" + std::string(PhaseName(d.phase)) +
+                                               ") awaits " + std::string(what));
+  };
+  uint64_t payload = 0;
+  TxResult r;
+  switch (d.phase) {
+    case Phase::kSteps:
+    case Phase::kOperators: {
+      const bool steps = d.phase == Phase::kSteps;
+      if (provider_turn) {
+        const DisputeAction want = steps ? DisputeAction::kState : DisputeAction::kLeaf;
+        if (msg.action != want) {
+          return expected(steps ? "the provider's state hash at step " + std::to_string(d.step_mid())
+                                : "the provider's trace leaf " + std::to_string(d.op_mid()));
+        }
+        d.pending = msg.hash;
+        payload = Hash256::kSize;
+        break;
+      }
+      if (msg.action != DisputeAction::kAgree && msg.action != DisputeAction::kDisagree) {
+        return expected("the validator's agree or disagree");
+      }
+      const bool agree = msg.action == DisputeAction::kAgree;
+      if (steps) {
+        const uint64_t mid = d.step_mid();
+        if (agree) {
+          d.step_lo = mid;
+          d.lo_hash = *d.pending;
+        } else {
+          d.step_hi = mid;
+          d.hi_hash = *d.pending;
+        }
+        d.pending.reset();
+        if (d.step_hi == d.step_lo + 1) EnterOperators(d);
+      } else {
+        const uint64_t mid = d.op_mid();
+        if (agree) {
+          d.op_lo = mid;
+          d.op_lo_leaf = *d.pending;
+        } else {
+          d.op_hi = mid;
+          d.op_hi_leaf = *d.pending;
+        }
+        d.pending.reset();
+        AfterOperators(d);
+      }
+      break;
+    }
+    case Phase::kRecordProvider:
+    case Phase::kRecordValidator: {
+      if (msg.action != DisputeAction::kRecord) {
+        return expected("record " + std::to_string(d.op_hi) + " of the step's trace");
+      }
+      Result<kernels::OpRecord> record = kernels::DecodeOpRecord(msg.record);
+      if (!record.ok()) {
+        return Refuse(TxCode::kInvalidMessage, "the record does not decode: " +
+                                                   record.status().message());
+      }
+      if (Status valid = verify::ValidateOpRecord(*record); !valid.ok()) {
+        return Refuse(TxCode::kInvalidMessage, "the record is malformed: " + valid.message());
+      }
+      const Hash256 link = verify::TraceChainLink(d.op_lo_leaf, kernels::OpRecordHash(*record));
+      payload = msg.record.size();
+      if (d.phase == Phase::kRecordProvider) {
+        if (link != *d.op_hi_leaf) {
+          return Refuse(TxCode::kBadProof,
+                        "the record does not link the agreed leaf " + std::to_string(d.op_lo) +
+                            " to the provider's leaf " + std::to_string(d.op_hi));
+        }
+        d.record_provider = msg.record;
+        d.phase = Phase::kRecordValidator;
+        break;
+      }
+      const kernels::OpRecord provider = kernels::DecodeOpRecord(d.record_provider).value();
+      if (*record == provider) {
+        return Refuse(TxCode::kInvalidMessage,
+                      "the same record as the provider's: there is nothing left to dispute");
+      }
+      d.record_validator = msg.record;
+      if (verify::SameCall(provider, *record)) {
+        EnterReferees(d, RefereeKind::kOperator, verify::OutputsDigest(provider.outputs),
+                      verify::OutputsDigest(record->outputs));
+      } else {
+        // Another call altogether: the code between calls differs, or one
+        // side made up an input. Replaying the step settles it.
+        EnterReferees(d, RefereeKind::kStep, verify::StepDigest(d.lo_hash, d.hi_hash),
+                      Hash256{});
+      }
+      break;
+    }
+    case Phase::kReferees:
+    case Phase::kClosed:
+      AGORA_CHECK(false);
+  }
+  ++d.moves;
+  d.bytes_moved += payload;
+  Due(state, d, d.phase == Phase::kReferees ? height + 1 : height + params.dispute_move_blocks);
+  Put(state, d);
+  Event e = DisputeEvent("dispute_move", d);
+  e.attributes.push_back({"by", provider_turn ? "provider" : "validator"});
+  e.attributes.push_back({"phase", std::string(PhaseName(d.phase))});
+  e.attributes.push_back({"due_height", std::to_string(d.due_height)});
+  r.events.push_back(std::move(e));
+  return r;
+}
+
+TxResult HandleRefereeVote(StateBuffer& state, const Params& params, uint64_t height,
+                           const Address& sender, const MsgRefereeVote& msg) {
+  std::optional<Dispute> found = GetDispute(state, msg.dispute_id);
+  if (!found) return Refuse(TxCode::kNotFound, "no dispute " + std::to_string(msg.dispute_id));
+  Dispute& d = *found;
+  const std::string name = "dispute " + std::to_string(d.id);
+  if (d.phase != Phase::kReferees || d.referees.empty()) {
+    return Refuse(TxCode::kWrongPhase, name + (d.phase == Phase::kClosed
+                                                   ? " is closed"
+                                                   : " has no referees drawn (yet)"));
+  }
+  if (std::find(d.referees.begin(), d.referees.end(), sender) == d.referees.end()) {
+    return Refuse(TxCode::kNotAssigned, sender.ToString() + " is not a referee drawn for " + name);
+  }
+  for (const RefereeVoteRecord& v : d.votes) {
+    if (v.referee == sender) {
+      return Refuse(TxCode::kWrongPhase, sender.ToString() + " has voted on " + name);
+    }
+  }
+  d.votes.push_back({sender, msg.digest, height});
+  d.bytes_moved += Hash256::kSize;
+  TxResult r;
+  Event e = DisputeEvent("referee_vote", d);
+  e.attributes.push_back({"referee", sender.ToString()});
+  e.attributes.push_back({"for", msg.digest == d.digest_provider
+                                     ? "provider"
+                                     : (msg.digest == d.digest_validator ? "validator" : "neither")});
+  r.events.push_back(std::move(e));
+  if (std::optional<Hash256> majority = Majority(d)) {
+    Decide(state, params, height, d, *majority, &r.events);
+  }
+  Put(state, d);
+  return r;
+}
+
+void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const Hash256& beacon,
+              std::vector<Event>* events) {
+  const std::string due = WithU64(std::string(kDuePrefix), height);
+  const std::map<Bytes, Bytes> batch = state.ScanPrefix(AsBytes(due), kDuePerHeightMax);
+  for (const auto& [key, value] : batch) {
+    state.Delete(std::string(key.begin(), key.end()));
+    const uint64_t id = ReadU64(key, due.size());
+    std::optional<Dispute> found = GetDispute(state, id);
+    if (!found) continue;
+    Dispute& d = *found;
+    if (d.phase == Phase::kClosed || d.due_height != height) continue;
+    if (d.phase != Phase::kReferees) {
+      // The party whose turn it is did not move in time.
+      const bool provider_missed = *d.turn() == d.provider;
+      Close(state, params, height, d,
+            provider_missed ? Outcome::kProviderLost : Outcome::kValidatorLost,
+            std::string(provider_missed ? "the provider" : "the validator") +
+                " missed its move in phase " + std::string(PhaseName(d.phase)),
+            events);
+      Put(state, d);
+      continue;
+    }
+    if (!d.referees.empty()) {
+      // No majority in time: those that did not vote pay for their silence.
+      for (const Address& a : d.referees) {
+        const bool voted = std::any_of(d.votes.begin(), d.votes.end(),
+                                       [&](const RefereeVoteRecord& v) { return v.referee == a; });
+        if (voted) continue;
+        const uint64_t burned = staking::Slash(state, a, params.verify_slash_missed_ppm);
+        Event e = DisputeEvent("referee_missed", d);
+        e.attributes.push_back({"referee", a.ToString()});
+        e.attributes.push_back({"burned_uagr", std::to_string(burned)});
+        events->push_back(std::move(e));
+      }
+    }
+    if (d.referee_draws >= params.dispute_referee_draws_max) {
+      Close(state, params, height, d, Outcome::kUndecided,
+            "no majority of referees in " + std::to_string(d.referee_draws) + " draws", events);
+      Put(state, d);
+      continue;
+    }
+    // Draw a set of referees (never a party, nor an earlier referee).
+    std::vector<Address> avoid = {d.provider, d.validator};
+    avoid.insert(avoid.end(), d.referees.begin(), d.referees.end());
+    Bytes name;
+    PutU64BigEndian(name, d.id);
+    PutU64BigEndian(name, d.referee_draws);
+    std::vector<Address> drawn = verification::DrawValidators(
+        state, height, beacon, name, params.dispute_referee_count, avoid);
+    if (drawn.empty() && !d.referees.empty()) {
+      // Nobody new: the earlier referees may be drawn again.
+      drawn = verification::DrawValidators(state, height, beacon, name,
+                                           params.dispute_referee_count,
+                                           {d.provider, d.validator});
+    }
+    d.votes.clear();
+    d.referees = drawn;
+    // An empty draw (nobody eligible) counts too, so a dispute always ends.
+    ++d.referee_draws;
+    Event e = DisputeEvent(drawn.empty() ? "referee_wait" : "referees_drawn", d);
+    for (const Address& a : drawn) e.attributes.push_back({"referee", a.ToString()});
+    Due(state, d, height + params.dispute_move_blocks);
+    e.attributes.push_back({"due_height", std::to_string(d.due_height)});
+    events->push_back(std::move(e));
+    Put(state, d);
+  }
+}
+
+}  // namespace agora::consensus::dispute

@@ -1,0 +1,693 @@
+// The dispute game through the ledger, block by block, with real training:
+// a provider that corrupts one element of one operator's output in one step
+// of its segment is pinned by bisection to that step and that operator, and
+// the drawn referees' recomputation with the reference kernels makes it lose
+// (fraud); a provider that corrupts its state between two steps (no operator
+// is wrong) is caught by step referees; a validator that falsely claims a
+// mismatch loses part of its stake, half to the provider, and its verdict no
+// longer counts; a party that stops answering loses at the deadline; a pass
+// cannot be disputed; every bad move is refused and changes nothing but the
+// fee. The segment's start is the commitment's checkpoint hash standing for
+// a real state (the ledger never sees a state, only hashes).
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <random>
+
+#include "common/merkle.h"
+#include "common/vrf.h"
+#include "consensus/ledger/dispute.h"
+#include "consensus/ledger/verification.h"
+#include "kernels/trace.h"
+#include "market/pricing.h"
+#include "tests/consensus/market_harness.h"
+#include "tests/trainer/trainer_test_util.h"
+#include "trainer/checkpoint.h"
+#include "trainer/train_state.h"
+#include "verify/dispute.h"
+#include "verify/operator.h"
+#include "verify/sampling.h"
+#include "verify/task.h"
+
+namespace agora::consensus {
+namespace {
+
+using dispute::Dispute;
+using dispute::Outcome;
+using dispute::Phase;
+using dispute::RefereeKind;
+using kernels::OpKind;
+using kernels::OpRecord;
+using kernels::OpTrace;
+using marketplace::TaskId;
+using marketplace::TaskStatus;
+using testing::AddressOf;
+using testing::Key;
+using testing::Market;
+using trainer::TrainState;
+
+constexpr uint32_t kC = 8, kH = 16, kSegments = kH / kC;
+
+market::JobSpec SmallSpec() {
+  market::JobSpec s = testing::TinySpec(/*rounds=*/1, /*workers=*/1);
+  s.context = 16;
+  s.width = 16;
+  s.heads = 2;
+  s.layers = 2;
+  s.batch = 2;
+  s.inner_steps = kH;
+  s.checkpoint_interval = kC;
+  s.optimizer.warmup_steps = 4;
+  return s;
+}
+
+Params DisputeParams(uint64_t move_blocks = 3) {
+  Params p = Market::Defaults();
+  p.verify_audit_ppm = 0;
+  p.verify_delay_blocks = 2;
+  p.verify_verdict_blocks = 4;
+  p.verify_dispute_window_blocks = 1;
+  p.deadline_min_blocks = 40;
+  p.dispute_move_blocks = move_blocks;
+  p.dispute_referee_count = 3;
+  return p;
+}
+
+// One segment of C steps trained for real from `start`. Step k's state is
+// states[k]; a fault makes it a cheater's: one output element of one
+// operator call of one step flipped (the corruption flows on), or one
+// parameter bit flipped after a step (between operators).
+struct Fault {
+  uint32_t step = 0;        // 1..C
+  uint64_t record = 0;      // index in that step's trace
+  int64_t element = 0;
+  bool between_steps = false;  // flip a parameter after the step instead
+};
+
+class Segment {
+ public:
+  Segment(const trainer::TrainConfig& config, const trainer::Corpus& corpus, TrainState start,
+          std::optional<Fault> fault = std::nullopt)
+      : corpus_(corpus), fault_(fault) {
+    (void)config;
+    states_.push_back(std::move(start));
+    for (uint32_t k = 1; k <= kC; ++k) {
+      auto t = trainer::Trainer::Create(states_.back(), corpus_, kernels::Backend::kCpu);
+      AGORA_CHECK(t.ok());
+      if (fault_ && fault_->step == k && !fault_->between_steps) {
+        auto trace = std::make_unique<OpTrace>(OpTrace::Options{.keep_blobs = true});
+        trace->InjectFaultForTesting({fault_->record, 0, fault_->element, 0x00400000u});
+        {
+          kernels::ScopedOpTrace scope(trace.get());
+          t->Step();
+        }
+        traces_[k] = std::move(trace);
+      } else {
+        t->Step();
+      }
+      states_.push_back(t->state());
+      if (fault_ && fault_->step == k && fault_->between_steps) {
+        uint32_t bits;
+        std::memcpy(&bits, &states_.back().params[fault_->element], 4);
+        bits ^= 0x00400000u;
+        std::memcpy(&states_.back().params[fault_->element], &bits, 4);
+      }
+    }
+  }
+  // The commitment's hash stands for the start state.
+  void set_label(const Hash256& label) { label_ = label; }
+  Hash256 Hash(uint64_t k) const {
+    return k == 0 ? label_ : trainer::CheckpointHash(states_.at(k));
+  }
+  // Step k's trace (from state k - 1), with its blobs.
+  const OpTrace& Trace(uint32_t k) {
+    auto it = traces_.find(k);
+    if (it != traces_.end()) return *it->second;
+    auto trace = std::make_unique<OpTrace>(OpTrace::Options{.keep_blobs = true});
+    auto t = trainer::Trainer::Create(states_.at(k - 1), corpus_, kernels::Backend::kCpu);
+    AGORA_CHECK(t.ok());
+    {
+      kernels::ScopedOpTrace scope(trace.get());
+      t->Step();
+    }
+    return *(traces_[k] = std::move(trace));
+  }
+  // The chain's leaves for step k, from the ledger's agreed state before it.
+  std::vector<Hash256> Leaves(uint32_t k, const Hash256& before) {
+    return verify::TraceChainLeaves(before, Trace(k).records(), Hash(k));
+  }
+
+ private:
+  const trainer::Corpus& corpus_;
+  std::optional<Fault> fault_;
+  std::vector<TrainState> states_;
+  std::map<uint32_t, std::unique_ptr<OpTrace>> traces_;
+  Hash256 label_;
+};
+
+// A party's answer to the dispute's current question; nullopt: it says
+// nothing (and loses at the deadline).
+using Strategy = std::function<std::optional<MsgDisputeMove>(const Dispute&)>;
+
+class DisputeTest : public ::testing::Test {
+ protected:
+  explicit DisputeTest(Params p = DisputeParams()) : m_(p) {}
+
+  void SetUp() override {
+    m_.Provider(1, /*ask=*/1000);
+    const market::JobSpec spec = SmallSpec();
+    job_ = m_.Post(4, spec, 10 * market::TaskWorkWu(spec) * 1500, 1500);
+    ASSERT_EQ(job_, 1u);
+    ASSERT_EQ(m_.Task(id_).status, TaskStatus::kAssigned);
+    config_ = verify::TrainConfigOf(spec).value();
+    start_ = TrainState::Fresh(config_, corpus_.hash());
+  }
+
+  // Commits `provider_end` as the end of every segment (the sampled one is
+  // the one that matters), runs to sampling, and has the first drawn
+  // validator send its verdict: a fail for the end state when its replay
+  // `replayed` differs, else a pass. Returns the sampled segment.
+  uint32_t CommitAndReplay(const Hash256& provider_end, const Hash256& replayed) {
+    checkpoints_ = {testing::StartHash(1, 0, 0)};
+    for (uint32_t i = 1; i <= kSegments; ++i) checkpoints_.push_back(provider_end);
+    root_ = merkle::Root(checkpoints_);
+    for (uint32_t i = 0; i < kH; ++i) losses_.push_back(0x40000000u + i);
+    EXPECT_EQ(m_.Send(1, MsgCommitTask{job_, 0, 0, root_, Blake2b256("delta"), losses_,
+                                       merkle::Prove(checkpoints_, 0).siblings})
+                  .code,
+              TxCode::kOk);
+    for (int i = 0; i < 4 && m_.Task(id_).status != TaskStatus::kVerifying; ++i) m_.Block({});
+    EXPECT_EQ(m_.Task(id_).status, TaskStatus::kVerifying);
+    validator_ = *Slot().assignee;
+    const uint8_t key = m_.ValidatorKey(validator_);
+    const VrfProof proof = VrfProve(Key(key), verification::SegmentVrfInput(id_, root_, 0));
+    const verify::SegmentChoice c = verify::SegmentFromVrf(
+        VrfProofToHash(proof).bytes, verification::TaskBytes(id_), kSegments, kC);
+    MsgVerdict v;
+    v.job_id = job_;
+    v.vrf_proof = proof;
+    auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
+    v.start_hash = checkpoints_[c.segment];
+    v.start_proof = path(c.segment);
+    v.committed_end = checkpoints_[c.segment + 1];
+    v.end_proof = path(c.segment + 1);
+    v.final_hash = checkpoints_[kSegments];
+    v.final_proof = path(kSegments);
+    v.replayed_end = replayed;
+    v.witness_hash = verification::WitnessCommitment(Blake2b256("witness"), validator_);
+    v.losses.assign(losses_.begin() + c.segment * kC, losses_.begin() + (c.segment + 1) * kC);
+    v.outcome = replayed == provider_end ? VerdictOutcome::kPass : VerdictOutcome::kFail;
+    v.reason = replayed == provider_end ? FailReason::kNone : FailReason::kEndState;
+    const TxResult r = m_.Send(key, v);
+    EXPECT_EQ(r.code, TxCode::kOk) << r.log;
+    return c.segment;
+  }
+
+  MsgOpenDispute Open(uint32_t segment) {
+    MsgOpenDispute o;
+    o.job_id = job_;
+    o.start_hash = checkpoints_[segment];
+    o.start_proof = merkle::Prove(checkpoints_, segment).siblings;
+    o.committed_end = checkpoints_[segment + 1];
+    o.end_proof = merkle::Prove(checkpoints_, segment + 1).siblings;
+    return o;
+  }
+
+  verification::Slot Slot() {
+    return verification::GetSlots(m_.h().ledger().committed(), id_, 1).at(0);
+  }
+  Dispute Get(uint64_t id) { return *dispute::GetDispute(m_.h().ledger().committed(), id); }
+
+  // An honest party plays from its own segment; the provider posts, the
+  // validator compares.
+  Strategy Honest(Segment& mine, uint32_t segment) {
+    return [&mine, segment](const Dispute& d) -> std::optional<MsgDisputeMove> {
+      const uint64_t base = uint64_t{segment} * kC;
+      MsgDisputeMove m;
+      m.dispute_id = d.id;
+      const uint32_t step = static_cast<uint32_t>(d.step_hi - base);
+      switch (d.phase) {
+        case Phase::kSteps:
+          if (!d.pending) {
+            m.action = DisputeAction::kState;
+            m.hash = mine.Hash(d.step_mid() - base);
+          } else {
+            m.action = *d.pending == mine.Hash(d.step_mid() - base) ? DisputeAction::kAgree
+                                                                    : DisputeAction::kDisagree;
+          }
+          return m;
+        case Phase::kOperators: {
+          const Hash256 leaf = mine.Leaves(step, d.lo_hash).at(d.op_mid());
+          if (!d.pending) {
+            m.action = DisputeAction::kLeaf;
+            m.hash = leaf;
+          } else {
+            m.action = *d.pending == leaf ? DisputeAction::kAgree : DisputeAction::kDisagree;
+          }
+          return m;
+        }
+        case Phase::kRecordProvider:
+        case Phase::kRecordValidator:
+          m.action = DisputeAction::kRecord;
+          m.record = kernels::EncodeOpRecord(mine.Trace(step).records().at(d.op_hi - 1));
+          return m;
+        default:
+          return std::nullopt;
+      }
+    };
+  }
+
+  // Plays dispute `id` to its end: each party's strategy in turn, each
+  // drawn referee recomputing honestly from the blobs of both traces (the
+  // operator's inputs are the same in both) or replaying `truth`.
+  Dispute Play(uint64_t id, const Strategy& provider, const Strategy& validator, Segment& truth,
+               Segment& cheat, uint32_t segment) {
+    for (int turn = 0; turn < 200; ++turn) {
+      const Dispute d = Get(id);
+      if (d.phase == Phase::kClosed) return d;
+      if (d.phase == Phase::kReferees) {
+        if (d.referees.empty()) {
+          m_.Block({});
+          continue;
+        }
+        const uint64_t base = uint64_t{segment} * kC;
+        for (const Address& a : d.referees) {
+          Hash256 digest;
+          if (d.referee_kind == RefereeKind::kOperator) {
+            const OpRecord record = kernels::DecodeOpRecord(d.record_provider).value();
+            const uint32_t step = static_cast<uint32_t>(d.step_hi - base);
+            std::map<Hash256, Bytes> blobs = truth.Trace(step).blobs();
+            for (const auto& [h, b] : cheat.Trace(step).blobs()) blobs.emplace(h, b);
+            const std::vector<Hash256> outputs =
+                verify::RecomputeOperator(record, verify::LookupIn(blobs)).value();
+            digest = verify::OutputsDigest(outputs);
+          } else {
+            digest = verify::StepDigest(truth.Hash(d.step_lo - base), truth.Hash(d.step_hi - base));
+          }
+          const TxResult r = m_.Send(m_.ValidatorKey(a), MsgRefereeVote{id, digest});
+          EXPECT_EQ(r.code, TxCode::kOk) << r.log;
+          ++votes_;
+          if (Get(id).phase == Phase::kClosed) break;
+        }
+        continue;
+      }
+      const bool provider_turn = *d.turn() == d.provider;
+      std::optional<MsgDisputeMove> move = provider_turn ? provider(d) : validator(d);
+      if (!move) {
+        m_.Block({});  // silence
+        continue;
+      }
+      const TxResult r =
+          m_.Send(provider_turn ? uint8_t{1} : m_.ValidatorKey(d.validator), Msg(*move));
+      EXPECT_EQ(r.code, TxCode::kOk) << r.log << " in phase " << dispute::PhaseName(d.phase);
+      if (r.code != TxCode::kOk) return Get(id);
+    }
+    ADD_FAILURE() << "dispute " << id << " did not end";
+    return Get(id);
+  }
+
+  uint64_t OpenedId(const TxResult& r) {
+    EXPECT_EQ(r.code, TxCode::kOk) << r.log;
+    for (const Event& e : r.events) {
+      if (e.type != "dispute_opened") continue;
+      for (const auto& [k, v] : e.attributes) {
+        if (k == "dispute") return std::stoull(v);
+      }
+    }
+    ADD_FAILURE() << "no dispute_opened event: " << r.log;
+    return 0;
+  }
+
+  // Index of the `n`-th record of `kind` in a step's trace.
+  static uint64_t IndexOf(const OpTrace& t, OpKind kind, int n) {
+    for (uint64_t i = 0; i < t.records().size(); ++i) {
+      if (t.records()[i].kind == kind && n-- == 0) return i;
+    }
+    ADD_FAILURE() << "no such record";
+    return 0;
+  }
+
+  Market m_;
+  uint64_t job_ = 0;
+  const TaskId id_{1, 0, 0};
+  trainer::Corpus corpus_ = trainer::ShakespeareCorpus(1 << 16);
+  trainer::TrainConfig config_;
+  TrainState start_;
+  std::vector<Hash256> checkpoints_;
+  std::vector<uint32_t> losses_;
+  Hash256 root_;
+  Address validator_;
+  int votes_ = 0;
+};
+
+// The test: a provider corrupting exactly one element of the
+// attention output of step j, layer l is pinned to that step and that
+// operator, whatever j and l, and loses its collateral.
+TEST_F(DisputeTest, OneCorruptedOperatorIsPinnedAndItsProviderLoses) {
+  const uint32_t seed = static_cast<uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+  std::mt19937 rng(seed);
+  const uint32_t j = 1 + rng() % kC;
+  const int layer = static_cast<int>(rng() % config_.model.layers);
+  SCOPED_TRACE("reproduce: --gtest_random_seed=" + std::to_string(seed) + " (step " +
+               std::to_string(j) + ", layer " + std::to_string(layer) + ")");
+  Segment truth(config_, corpus_, start_);
+  const uint64_t record = IndexOf(truth.Trace(j), OpKind::kAttentionForward, layer);
+  const int64_t elements = config_.model.context * config_.model.width;
+  Segment cheat(config_, corpus_, start_, Fault{j, record, static_cast<int64_t>(rng() % elements)});
+  ASSERT_NE(cheat.Hash(kC), truth.Hash(kC));
+  ASSERT_EQ(cheat.Hash(j - 1), truth.Hash(j - 1));
+  ASSERT_NE(cheat.Hash(j), truth.Hash(j));
+  ASSERT_EQ(truth.Trace(j).records().size(), verify::RecordsPerStep(config_.model));
+
+  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
+  truth.set_label(checkpoints_[segment]);
+  cheat.set_label(checkpoints_[segment]);
+  const uint64_t stake_before = m_.h().Stake(Key(1));
+  const uint64_t collateral = m_.Task(id_).collateral_uagr;
+  const uint64_t validator_before = m_.h().Balance(Key(m_.ValidatorKey(validator_)));
+
+  // The provider contests the fail; the slot waits (nobody else is drawn).
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  m_.Block({});
+  EXPECT_EQ(Slot().dispute, id);
+  EXPECT_FALSE(Slot().assignee.has_value());
+
+  const Dispute d = Play(id, Honest(cheat, segment), Honest(truth, segment), truth, cheat, segment);
+  EXPECT_EQ(d.outcome, Outcome::kProviderLost) << d.reason;
+  // Pinned: step j of the segment, then exactly the corrupted call.
+  EXPECT_EQ(d.step_hi, uint64_t{segment} * kC + j);
+  EXPECT_EQ(d.step_lo + 1, d.step_hi);
+  EXPECT_EQ(d.referee_kind, RefereeKind::kOperator);
+  EXPECT_EQ(d.op_hi, record + 1) << "leaf m is record m - 1";
+  EXPECT_EQ(kernels::DecodeOpRecord(d.record_provider)->kind, OpKind::kAttentionForward);
+  // Moves: ceil(log2 C) + ceil(log2 (N + 2)) exchanges of two moves, and
+  // the two records.
+  const uint64_t n = verify::RecordsPerStep(config_.model);
+  EXPECT_LE(d.moves, 2 * (std::bit_width(kC - 1) + std::bit_width(n + 1)) + 2);
+  std::fprintf(stderr,
+               "dispute pinned step %u, record %llu of %llu: %u moves, %llu bytes on the ledger, "
+               "%d referee votes\n",
+               j, static_cast<unsigned long long>(record), static_cast<unsigned long long>(n),
+               d.moves, static_cast<unsigned long long>(d.bytes_moved), votes_);
+  // Fraud: the collateral, half to the validator; the task is open again.
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake_before - collateral);
+  // The validator paid a fee per move (half the moves are its own).
+  EXPECT_EQ(m_.h().Balance(Key(m_.ValidatorKey(validator_))),
+            validator_before - 10 * (d.moves / 2) + collateral / 2);
+  EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying);
+  EXPECT_EQ(Slot().state, verification::SlotState::kFailed);
+  EXPECT_EQ(Slot().dispute, 0u);
+}
+
+// The same across steps and layers, every position of the corruption.
+TEST_F(DisputeTest, PinningHoldsForEveryStepAndLayer) {
+  Segment truth(config_, corpus_, start_);
+  for (uint32_t j = 1; j <= kC; j += 3) {
+    for (int layer = 0; layer < config_.model.layers; ++layer) {
+      SCOPED_TRACE("step " + std::to_string(j) + ", layer " + std::to_string(layer));
+      const uint64_t record = IndexOf(truth.Trace(j), OpKind::kAttentionForward, layer);
+      Segment cheat(config_, corpus_, start_, Fault{j, record, 5 + j * 7 + layer});
+      // The bisection by itself (the ledger's rules on a copy of the game):
+      // the first step whose state differs, then the first leaf.
+      uint64_t lo = 0, hi = kC;
+      while (hi > lo + 1) {
+        const uint64_t mid = lo + (hi - lo) / 2;
+        (cheat.Hash(mid) == truth.Hash(mid) ? lo : hi) = mid;
+      }
+      EXPECT_EQ(hi, j);
+      const std::vector<Hash256> a = cheat.Leaves(j, truth.Hash(j - 1));
+      const std::vector<Hash256> b = truth.Leaves(j, truth.Hash(j - 1));
+      uint64_t olo = 0, ohi = a.size() - 1;
+      while (ohi > olo + 1) {
+        const uint64_t mid = olo + (ohi - olo) / 2;
+        (a[mid] == b[mid] ? olo : ohi) = mid;
+      }
+      EXPECT_EQ(ohi, record + 1);
+      const OpRecord& bad = cheat.Trace(j).records()[record];
+      EXPECT_TRUE(verify::SameCall(bad, truth.Trace(j).records()[record]));
+      EXPECT_FALSE(verify::RecomputeMatches(bad, verify::LookupIn(cheat.Trace(j).blobs())).value());
+    }
+  }
+}
+
+// A provider that flips a weight between two steps: every operator record
+// of that step agrees, the end state does not; step referees replay it.
+TEST_F(DisputeTest, CorruptionBetweenOperatorsGoesToStepReferees) {
+  const uint32_t j = 3;
+  Segment truth(config_, corpus_, start_);
+  Segment cheat(config_, corpus_, start_, Fault{j, 0, 11, /*between_steps=*/true});
+  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
+  truth.set_label(checkpoints_[segment]);
+  cheat.set_label(checkpoints_[segment]);
+  // This time the validator opens it.
+  const uint64_t id = OpenedId(m_.Send(m_.ValidatorKey(validator_), Open(segment)));
+  const Dispute d = Play(id, Honest(cheat, segment), Honest(truth, segment), truth, cheat, segment);
+  EXPECT_EQ(d.outcome, Outcome::kProviderLost) << d.reason;
+  EXPECT_EQ(d.step_hi, uint64_t{segment} * kC + j);
+  EXPECT_EQ(d.referee_kind, RefereeKind::kStep);
+  EXPECT_EQ(d.op_hi, verify::RecordsPerStep(config_.model) + 1);
+  EXPECT_EQ(d.opener, validator_);
+}
+
+// An honest provider and a validator that claims a mismatch it cannot show:
+// it disagrees with everything and then reveals a record whose outputs it
+// made up. The referees recompute: the validator loses part of its stake,
+// half to the provider, and its fail no longer counts: another validator
+// is drawn for the slot.
+TEST_F(DisputeTest, FalseClaimLosesAndTheSlotGoesOn) {
+  Segment truth(config_, corpus_, start_);
+  const Hash256 lie = Blake2b256("a replay that never happened");
+  const uint32_t segment = CommitAndReplay(truth.Hash(kC), lie);
+  truth.set_label(checkpoints_[segment]);
+  const uint8_t vkey = m_.ValidatorKey(validator_);
+  const uint64_t vstake = m_.h().Stake(Key(vkey));
+  const uint64_t pbalance = m_.h().Balance(Key(1));
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  const Strategy liar = [&](const Dispute& d) -> std::optional<MsgDisputeMove> {
+    MsgDisputeMove m;
+    m.dispute_id = d.id;
+    if (d.phase == Phase::kRecordValidator) {
+      OpRecord r = kernels::DecodeOpRecord(d.record_provider).value();
+      r.outputs[0].bytes[0] ^= 1;
+      m.action = DisputeAction::kRecord;
+      m.record = kernels::EncodeOpRecord(r);
+    } else {
+      m.action = DisputeAction::kDisagree;
+    }
+    return m;
+  };
+  const Dispute d = Play(id, Honest(truth, segment), liar, truth, truth, segment);
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  EXPECT_EQ(d.referee_kind, RefereeKind::kOperator);
+  EXPECT_EQ(d.op_hi, 1u) << "disagreeing with everything ends at the first record";
+  const uint64_t cut = market::PartPpm(vstake, m_.params().slash_false_claim_ppm);
+  EXPECT_EQ(m_.h().Stake(Key(vkey)), vstake - cut);
+  // The provider paid a fee to open and one per move (half the moves are
+  // its own), and got half the cut.
+  EXPECT_EQ(m_.h().Balance(Key(1)), pbalance - 10 - 10 * (d.moves / 2) + cut / 2);
+  const verification::Slot s = Slot();
+  EXPECT_TRUE(s.verdicts.at(0).overturned);
+  EXPECT_EQ(s.state, verification::SlotState::kPending);
+  EXPECT_EQ(s.dispute, 0u);
+  m_.Block({});
+  ASSERT_TRUE(Slot().assignee.has_value()) << "another validator replays the segment";
+  EXPECT_NE(*Slot().assignee, validator_);
+}
+
+// A party that stops answering loses when its move is due.
+TEST_F(DisputeTest, SilenceLosesAtTheDeadline) {
+  Segment truth(config_, corpus_, start_);
+  Segment cheat(config_, corpus_, start_, Fault{2, 10, 3});
+  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
+  truth.set_label(checkpoints_[segment]);
+  cheat.set_label(checkpoints_[segment]);
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  int moves = 0;
+  const Strategy honest_cheat = Honest(cheat, segment);
+  const Strategy gives_up = [&](const Dispute& d) -> std::optional<MsgDisputeMove> {
+    if (++moves > 2) return std::nullopt;
+    return honest_cheat(d);
+  };
+  const Dispute d = Play(id, gives_up, Honest(truth, segment), truth, cheat, segment);
+  EXPECT_EQ(d.outcome, Outcome::kProviderLost);
+  EXPECT_NE(d.reason.find("the provider missed its move"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.closed_height, d.due_height);
+  EXPECT_EQ(d.moves, 4u) << "two posts, two answers";
+  EXPECT_EQ(votes_, 0);
+  EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying);
+}
+
+TEST_F(DisputeTest, SilentValidatorLoses) {
+  Segment truth(config_, corpus_, start_);
+  const uint32_t segment = CommitAndReplay(truth.Hash(kC), Blake2b256("no replay"));
+  truth.set_label(checkpoints_[segment]);
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  const Dispute d = Play(id, Honest(truth, segment),
+                         [](const Dispute&) { return std::optional<MsgDisputeMove>(); }, truth,
+                         truth, segment);
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost);
+  EXPECT_NE(d.reason.find("the validator missed its move"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.moves, 1u);
+}
+
+// Deadlines long enough for every refused message to take its block.
+class PatientDisputeTest : public DisputeTest {
+ protected:
+  PatientDisputeTest() : DisputeTest(DisputeParams(/*move_blocks=*/100)) {}
+};
+
+// Everything a party, a bystander or a referee can get wrong is refused,
+// and only the fee moves.
+TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {
+  Segment truth(config_, corpus_, start_);
+  Segment cheat(config_, corpus_, start_, Fault{5, 20, 9});
+  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
+  truth.set_label(checkpoints_[segment]);
+  cheat.set_label(checkpoints_[segment]);
+  const uint8_t vkey = m_.ValidatorKey(validator_);
+  uint8_t bystander = 100;
+  while (AddressOf(Key(bystander)) == validator_) ++bystander;
+
+  auto snapshot = [&] {
+    std::string out;
+    for (const Dispute& d : dispute::Disputes(m_.h().ledger().committed(), 1, 10)) {
+      out += std::to_string(d.id) + std::string(dispute::PhaseName(d.phase)) +
+             std::to_string(d.step_lo) + "-" + std::to_string(d.step_hi) +
+             (d.pending ? d.pending->ToHex() : "-") + std::to_string(d.op_lo) + "-" +
+             std::to_string(d.op_hi) + std::to_string(d.moves) + std::to_string(d.votes.size()) +
+             std::string(dispute::OutcomeName(d.outcome)) + ";";
+    }
+    const verification::Slot s = Slot();
+    out += std::to_string(s.dispute) + std::to_string(s.verdicts.size()) +
+           std::to_string(static_cast<int>(s.state));
+    return out;
+  };
+  auto refused = [&](uint8_t key, const Msg& msg, TxCode code) {
+    const std::string before = snapshot();
+    const uint64_t balance = m_.h().Balance(Key(key));
+    const TxResult r = m_.Send(key, msg);
+    EXPECT_EQ(r.code, code) << r.log;
+    EXPECT_FALSE(r.log.empty());
+    EXPECT_EQ(snapshot(), before) << r.log;
+    EXPECT_EQ(m_.h().Balance(Key(key)), balance - 10) << r.log;
+  };
+
+  // Opening: not a party, a missing verdict, bad proofs.
+  refused(2, Open(segment), TxCode::kNotAssigned);
+  refused(bystander, Open(segment), TxCode::kNotAssigned);
+  MsgOpenDispute o = Open(segment);
+  o.verdict = 1;
+  refused(1, o, TxCode::kInvalidMessage);
+  o = Open(segment);
+  o.start_hash = Blake2b256("another start");
+  refused(1, o, TxCode::kBadProof);
+  o = Open(segment);
+  o.end_proof.pop_back();
+  refused(1, o, TxCode::kBadProof);
+  o = Open(segment);
+  o.slot = 1;
+  refused(1, o, TxCode::kInvalidMessage);
+  o = Open(segment);
+  o.worker = 1;
+  refused(1, o, TxCode::kNotFound);
+
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  refused(vkey, Open(segment), TxCode::kWrongPhase);  // one at a time
+  MsgDisputeMove state{id, DisputeAction::kState, cheat.Hash(kC / 2), {}};
+  // Out of turn, from a bystander, the wrong action, a missing dispute.
+  refused(vkey, MsgDisputeMove{id, DisputeAction::kAgree, {}, {}}, TxCode::kWrongPhase);
+  refused(bystander, state, TxCode::kNotAssigned);
+  refused(1, MsgDisputeMove{id, DisputeAction::kLeaf, Blake2b256("x"), {}},
+          TxCode::kInvalidMessage);
+  refused(1, MsgDisputeMove{id + 1, DisputeAction::kState, Blake2b256("x"), {}},
+          TxCode::kNotFound);
+  // Referee votes before any referee is drawn.
+  refused(bystander, MsgRefereeVote{id, Blake2b256("x")}, TxCode::kWrongPhase);
+
+  // Play honestly to the provider's record, then try bad records.
+  Strategy p = Honest(cheat, segment), v = Honest(truth, segment);
+  for (int i = 0; i < 100 && Get(id).phase != Phase::kRecordProvider; ++i) {
+    const Dispute d = Get(id);
+    const bool pt = *d.turn() == d.provider;
+    ASSERT_EQ(m_.Send(pt ? 1 : vkey, *(pt ? p : v)(d)).code, TxCode::kOk);
+  }
+  ASSERT_EQ(Get(id).phase, Phase::kRecordProvider);
+  const uint32_t step = static_cast<uint32_t>(Get(id).step_hi - uint64_t{segment} * kC);
+  const uint64_t index = Get(id).op_hi - 1;
+  // A record that does not link the agreed leaf to the provider's: the
+  // honest one (the provider's leaf is the corrupted record's).
+  refused(1, MsgDisputeMove{id, DisputeAction::kRecord, {},
+                            kernels::EncodeOpRecord(truth.Trace(step).records()[index])},
+          TxCode::kBadProof);
+  refused(1, MsgDisputeMove{id, DisputeAction::kRecord, {}, Bytes{1, 2, 3}},
+          TxCode::kInvalidMessage);
+  OpRecord malformed = cheat.Trace(step).records()[index];
+  malformed.ints[0] = -1;
+  refused(1, MsgDisputeMove{id, DisputeAction::kRecord, {}, kernels::EncodeOpRecord(malformed)},
+          TxCode::kInvalidMessage);
+  ASSERT_EQ(m_.Send(1, *p(Get(id))).code, TxCode::kOk);
+  // The validator may not echo the provider's record.
+  refused(vkey, MsgDisputeMove{id, DisputeAction::kRecord, {}, Get(id).record_provider},
+          TxCode::kInvalidMessage);
+  ASSERT_EQ(m_.Send(vkey, *v(Get(id))).code, TxCode::kOk);
+  ASSERT_EQ(Get(id).phase, Phase::kReferees);
+  // Parties may not move while the referees decide.
+  refused(1, state, TxCode::kWrongPhase);
+  m_.Block({});
+  const Dispute drawn = Get(id);
+  ASSERT_EQ(drawn.referees.size(), 3u) << "every validator but the challenger";
+  EXPECT_EQ(std::count(drawn.referees.begin(), drawn.referees.end(), validator_), 0);
+  refused(vkey, MsgRefereeVote{id, Blake2b256("x")}, TxCode::kNotAssigned);
+  const uint8_t r0 = m_.ValidatorKey(drawn.referees[0]);
+  ASSERT_EQ(m_.Send(r0, MsgRefereeVote{id, drawn.digest_validator}).code, TxCode::kOk);
+  refused(r0, MsgRefereeVote{id, drawn.digest_validator}, TxCode::kWrongPhase);  // twice
+  // The second referee makes the majority: the provider loses.
+  ASSERT_EQ(m_.Send(m_.ValidatorKey(drawn.referees[1]), MsgRefereeVote{id, drawn.digest_validator})
+                .code,
+            TxCode::kOk);
+  EXPECT_EQ(Get(id).outcome, Outcome::kProviderLost);
+  // Closed: no more moves, votes, or a second dispute of the same verdict.
+  refused(1, state, TxCode::kWrongPhase);
+  refused(r0, MsgRefereeVote{id, drawn.digest_provider}, TxCode::kWrongPhase);
+}
+
+// A pass cannot be disputed: two honest parties never get to referees.
+TEST_F(DisputeTest, APassCannotBeDisputed) {
+  Segment truth(config_, corpus_, start_);
+  const uint32_t segment = CommitAndReplay(truth.Hash(kC), truth.Hash(kC));
+  const TxResult r = m_.Send(1, Open(segment));
+  EXPECT_NE(r.code, TxCode::kOk);
+  EXPECT_TRUE(dispute::Disputes(m_.h().ledger().committed(), 1, 10).empty());
+}
+
+// Referees that do not vote: a new set is drawn, then the dispute ends
+// undecided and the slot goes on by votes of replays.
+TEST_F(DisputeTest, RefereesThatNeverVoteLeaveItUndecided) {
+  Segment truth(config_, corpus_, start_);
+  Segment cheat(config_, corpus_, start_, Fault{1, 4, 2});
+  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
+  truth.set_label(checkpoints_[segment]);
+  cheat.set_label(checkpoints_[segment]);
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  const uint8_t vkey = m_.ValidatorKey(validator_);
+  Strategy p = Honest(cheat, segment), v = Honest(truth, segment);
+  for (int i = 0; i < 100 && Get(id).phase != Phase::kReferees; ++i) {
+    const Dispute d = Get(id);
+    const bool pt = *d.turn() == d.provider;
+    ASSERT_EQ(m_.Send(pt ? 1 : vkey, *(pt ? p : v)(d)).code, TxCode::kOk);
+  }
+  for (int i = 0; i < 20 && Get(id).phase != Phase::kClosed; ++i) m_.Block({});
+  const Dispute d = Get(id);
+  EXPECT_EQ(d.outcome, Outcome::kUndecided);
+  EXPECT_EQ(d.referee_draws, m_.params().dispute_referee_draws_max);
+  EXPECT_EQ(Slot().dispute, 0u);
+  EXPECT_FALSE(Slot().verdicts.at(0).overturned);
+  m_.Block({});
+  EXPECT_TRUE(Slot().assignee.has_value()) << "the slot goes on: a second replay is drawn";
+}
+
+}  // namespace
+}  // namespace agora::consensus

@@ -1,0 +1,73 @@
+#include "verify/dispute.h"
+
+#include <cstring>
+
+#include "trainer/model.h"
+
+namespace agora::verify {
+namespace {
+
+Hash256 Tagged(std::string_view tag, const Hash256& a, const Hash256* b) {
+  Bytes in(tag.begin(), tag.end());
+  in.insert(in.end(), a.span().begin(), a.span().end());
+  if (b != nullptr) in.insert(in.end(), b->span().begin(), b->span().end());
+  return Blake2b256(in);
+}
+
+}  // namespace
+
+Hash256 TraceChainStart(const Hash256& state_before) {
+  return Tagged("agora-trace-chain-start-v1", state_before, nullptr);
+}
+
+Hash256 TraceChainLink(const Hash256& previous_leaf, const Hash256& record_hash) {
+  return Tagged("agora-trace-chain-link-v1", previous_leaf, &record_hash);
+}
+
+Hash256 TraceChainEnd(const Hash256& last_leaf, const Hash256& state_after) {
+  return Tagged("agora-trace-chain-end-v1", last_leaf, &state_after);
+}
+
+std::vector<Hash256> TraceChainLeaves(const Hash256& state_before,
+                                      std::span<const kernels::OpRecord> records,
+                                      const Hash256& state_after) {
+  std::vector<Hash256> leaves;
+  leaves.reserve(records.size() + 2);
+  leaves.push_back(TraceChainStart(state_before));
+  for (const kernels::OpRecord& r : records) {
+    leaves.push_back(TraceChainLink(leaves.back(), kernels::OpRecordHash(r)));
+  }
+  leaves.push_back(TraceChainEnd(leaves.back(), state_after));
+  return leaves;
+}
+
+Hash256 OutputsDigest(std::span<const Hash256> outputs) {
+  constexpr std::string_view kTag = "agora-dispute-outputs-v1";
+  Bytes in(kTag.begin(), kTag.end());
+  for (const Hash256& h : outputs) in.insert(in.end(), h.span().begin(), h.span().end());
+  return Blake2b256(in);
+}
+
+Hash256 StepDigest(const Hash256& state_before, const Hash256& state_after) {
+  return Tagged("agora-dispute-step-v1", state_before, &state_after);
+}
+
+bool SameCall(const kernels::OpRecord& a, const kernels::OpRecord& b) {
+  if (a.kind != b.kind || a.ints != b.ints || a.inputs != b.inputs) return false;
+  if (a.floats.size() != b.floats.size()) return false;
+  for (size_t i = 0; i < a.floats.size(); ++i) {
+    uint32_t x, y;
+    std::memcpy(&x, &a.floats[i], 4);
+    std::memcpy(&y, &b.floats[i], 4);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+uint64_t RecordsPerStep(const trainer::ModelConfig& model) {
+  const uint64_t layers = static_cast<uint64_t>(model.layers);
+  return (5 + 10 * layers) + (4 + 10 * layers) + 1 +
+         trainer::ParameterLayout(model).tensors.size();
+}
+
+}  // namespace agora::verify

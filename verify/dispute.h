@@ -1,0 +1,58 @@
+// What the two parties of a dispute and its referees compute (PROTOCOL.md
+// §8, docs/dispute.md), so that the ledger, the roles and the tests hash
+// the same bytes:
+//
+//   * the chain over one step's operator trace that the operator phase
+//     bisects: leaf 0 = TraceChainStart(state before the step), leaf i =
+//     TraceChainLink(leaf i-1, OpRecordHash(record i)) for i = 1..N, and
+//     leaf N+1 = TraceChainEnd(leaf N, state after the step). Equal leaves
+//     at i mean equal records 1..i (and the same start), so "the first leaf
+//     that differs" is a monotone predicate a binary search can find;
+//   * what a referee votes: the digest of one operator's recomputed outputs
+//     (an op referee) or of the states at both ends of the disputed step,
+//     replayed from the segment's start (a step referee, the fallback);
+//   * how many records one training step has, from the job's model shape.
+//
+// Thread safety: pure functions.
+#ifndef AGORA_VERIFY_DISPUTE_H_
+#define AGORA_VERIFY_DISPUTE_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/hash.h"
+#include "kernels/trace.h"
+#include "trainer/config.h"
+
+namespace agora::verify {
+
+Hash256 TraceChainStart(const Hash256& state_before);
+Hash256 TraceChainLink(const Hash256& previous_leaf, const Hash256& record_hash);
+Hash256 TraceChainEnd(const Hash256& last_leaf, const Hash256& state_after);
+// The N + 2 leaves of a step whose trace is `records`.
+std::vector<Hash256> TraceChainLeaves(const Hash256& state_before,
+                                      std::span<const kernels::OpRecord> records,
+                                      const Hash256& state_after);
+
+// An op referee's vote: BLAKE2b-256("agora-dispute-outputs-v1" || output
+// hashes in the record's order).
+Hash256 OutputsDigest(std::span<const Hash256> outputs);
+// A step referee's vote: BLAKE2b-256("agora-dispute-step-v1" || state at
+// the step's start || state at its end).
+Hash256 StepDigest(const Hash256& state_before, const Hash256& state_after);
+
+// The same call: kind, integer and float arguments (by their bits) and
+// input hashes equal; outputs may differ. Two records that agree on this
+// and not on their outputs are what an op referee settles.
+bool SameCall(const kernels::OpRecord& a, const kernels::OpRecord& b);
+
+// Records in one traced Trainer::Step of a model of this shape: forward
+// 5 + 10 L, backward 4 + 10 L, one ClipGradNorm (or GlobalNorm) and one
+// AdamW per parameter tensor. OperatorTraceTest and dispute_test check it
+// against real traces.
+uint64_t RecordsPerStep(const trainer::ModelConfig& model);
+
+}  // namespace agora::verify
+
+#endif  // AGORA_VERIFY_DISPUTE_H_
