@@ -173,6 +173,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void RegisterLedgerRpc();  // params, beacon, state_proof (node_ledger_rpc.cc)
   void RegisterGovRpc();     // proposals, proposal, tally (node_gov_rpc.cc)
   void RegisterMarketRpc();  // providers, provider, jobs, job, tasks (node_market_rpc.cc)
+  void RegisterDisputeRpc();  // dispute, disputes (node_dispute_rpc.cc)
   void RegisterVerifyRpc();  // task, verdicts, round_results (node_verify_rpc.cc)
   // Blobs (node_blob_rpc.cc): the store, blob_status, blob_gc, periodic gc.
   Status OpenBlobs(const std::filesystem::path& home);
@@ -226,6 +227,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   std::unique_ptr<storage::BlobStore> blobs_;
   std::optional<SecretKey> provider_key_;
   std::filesystem::path provider_state_dir_;  // <home>/provider: task progress
+  std::filesystem::path home_;                // for the test-only fault files (docs/roles.md)
   std::unique_ptr<roles::ProviderRole> provider_;
   std::unique_ptr<roles::ValidatorRole> validator_;
   boost::asio::steady_timer blob_gc_timer_{io_};

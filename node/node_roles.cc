@@ -56,6 +56,7 @@ Result<SecretKey> LoadRoleKey(const std::filesystem::path& home, const std::stri
 
 Status Node::Impl::OpenRoles(const std::filesystem::path& home,
                              const std::optional<std::vector<std::string>>& roles) {
+  home_ = home;
   if (roles) {
     config_.role_provider = config_.role_validator = false;
     for (const std::string& role : *roles) {
@@ -104,6 +105,10 @@ void Node::Impl::StartRoles() {
     roles::ValidatorRoleOptions options;
     options.node_url = url;
     options.sources = config_.role_sources;
+    // Fault injection for tests only (docs/roles.md); relative to the home.
+    if (const char* lie = std::getenv("AGORA_FAULT_VALIDATOR_LIE"); lie != nullptr && *lie) {
+      options.lie_file = home_ / lie;
+    }
     validator_ = std::make_unique<roles::ValidatorRole>(std::move(options), *node_key_, *blobs_);
     validator_->Start();
   }
@@ -125,6 +130,8 @@ void Node::Impl::RegisterRolesRpc() {
                                      {"held", p.held},
                                      {"training_wall_s", p.training_wall_s},
                                      {"training_cpu_s", p.training_cpu_s},
+                                     {"disputes_opened", p.disputes.opened},
+                                     {"dispute_moves", p.disputes.moves},
                                      {"last_error", p.last_error}};
     }
     if (validator_) {
@@ -132,6 +139,8 @@ void Node::Impl::RegisterRolesRpc() {
       out["validator"] = json::object{{"address", validator_->address().ToString()},
                                       {"verdicts", v.verdicts},
                                       {"round_results", v.round_results},
+                                      {"dispute_moves", v.disputes.moves},
+                                      {"referee_votes", v.disputes.votes},
                                       {"last_error", v.last_error}};
     }
     return json::value(std::move(out));

@@ -266,6 +266,7 @@ void Node::Impl::RegisterRpc() {
   RegisterGovRpc();
   RegisterMarketRpc();
   RegisterVerifyRpc();
+  RegisterDisputeRpc();
   RegisterBlobRpc();
   RegisterRolesRpc();
   rpc_->RegisterSync("net_info", [this](const json::value&) -> Result<json::value> {

@@ -58,6 +58,7 @@ json::object VerdictJson(const vf::VerdictRecord& v) {
                  {"outcome", OutcomeName(v.outcome)},
                  {"height", v.height}};
   if (v.reason != consensus::FailReason::kNone) o["reason"] = ReasonName(v.reason);
+  if (v.overturned) o["overturned"] = true;  // its validator lost a dispute over it
   if (v.outcome != consensus::VerdictOutcome::kUnavailable) {
     o["replayed_end"] = v.replayed_end.ToHex();
     o["witness_hash"] = v.witness_hash.ToHex();
@@ -81,6 +82,7 @@ json::object SlotJson(uint32_t index, const vf::Slot& s) {
   json::array missed;
   for (const Address& a : s.missed) missed.push_back(json::value(a.ToString()));
   o["missed"] = std::move(missed);
+  if (s.dispute != 0) o["dispute"] = s.dispute;  // the slot waits for it
   return o;
 }
 

@@ -506,7 +506,16 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
     return;
   }
   // One pass waits for the audit draw; anything else for the next replay.
-  Schedule(state, height + 1, DueKind::kAudit, id, index);
+  // A fresh fail for the end state first gives the provider
+  // dispute.move_blocks to dispute it (docs/dispute.md): an online honest
+  // provider settles it by the game, not by a vote of replays.
+  AGORA_CHECK(!s.verdicts.empty());
+  const VerdictRecord& last = s.verdicts.back();
+  const bool disputable = last.outcome == VerdictOutcome::kFail &&
+                          last.reason == FailReason::kEndState && !last.overturned &&
+                          last.height == height;
+  Schedule(state, height + (disputable ? params.dispute_move_blocks : 1), DueKind::kAudit, id,
+           index);
 }
 
 // Draws the record's next aggregator (never one that answered or missed

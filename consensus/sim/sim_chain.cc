@@ -75,6 +75,8 @@ void Simulation::SetupLedger() {
   p.verify_verdict_blocks = 4;
   p.verify_audit_ppm = 200'000;
   p.verify_dispute_window_blocks = 1;
+  // The simulated provider never disputes: a fail waits this long for it.
+  p.dispute_move_blocks = 2;
   Bytes beacon_seed;
   PutU64BigEndian(beacon_seed, options_.seed);
   g.beacon_seed = Blake2b256(beacon_seed);

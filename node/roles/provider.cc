@@ -134,7 +134,10 @@ ProviderRole::ProviderRole(ProviderRoleOptions options, const SecretKey& key,
     : options_(std::move(options)),
       key_(key),
       blobs_(blobs),
-      address_(Address::FromPublicKey(key.public_key())) {}
+      address_(Address::FromPublicKey(key.public_key())),
+      disputes_({options_.node_url, options_.sources, options_.backend, options_.poll_interval,
+                 "provider", {}},
+                key, blobs) {}
 
 ProviderRole::~ProviderRole() { Stop(); }
 
@@ -145,13 +148,19 @@ void ProviderRole::Start() {
   loop_.Start(options_.poll_interval, [this] {
     if (Status polled = Poll(); !polled.ok()) Fail(polled);
   });
+  disputes_.Start();
 }
 
-void ProviderRole::Stop() { loop_.Stop(); }
+void ProviderRole::Stop() {
+  disputes_.Stop();
+  loop_.Stop();
+}
 
 ProviderProgress ProviderRole::progress() const {
   std::lock_guard lock(progress_mu_);
-  return progress_;
+  ProviderProgress p = progress_;
+  p.disputes = disputes_.counts();
+  return p;
 }
 
 void ProviderRole::SetCurrent(std::string current) {
@@ -213,9 +222,22 @@ Status ProviderRole::Poll() {
       const json::value* provider = t.as_object().if_contains("provider");
       if (provider == nullptr || !provider->is_string() || provider->as_string() != me) continue;
       AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(t, "status"));
-      if (status != "assigned") continue;
       AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
       AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
+      if (status == "verifying") {
+        // A fail for the end state that this node's replay disproves is
+        // disputed (docs/dispute.md).
+        AGORA_ASSIGN_OR_RETURN(json::value detail,
+                               client.Call("task", json::object{{"job", job}, {"round", r},
+                                                                {"worker", w}}));
+        if (Status opened = disputes_.MaybeOpen(client, job, static_cast<uint32_t>(r),
+                                                static_cast<uint32_t>(w), detail);
+            !opened.ok()) {
+          Fail(opened);
+        }
+        continue;
+      }
+      if (status != "assigned") continue;
       AGORA_ASSIGN_OR_RETURN(uint64_t attempts, U64Member(t, "attempts"));
       mine.insert(ProgressPath(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w)));
       const TaskKey key{job, static_cast<uint32_t>(r), static_cast<uint32_t>(w),

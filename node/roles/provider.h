@@ -45,6 +45,7 @@
 #include "common/keys.h"
 #include "common/status.h"
 #include "kernels/backend.h"
+#include "node/roles/dispute_work.h"
 #include "node/roles/role_util.h"
 #include "node/storage/blob_store.h"
 
@@ -78,6 +79,7 @@ struct ProviderProgress {
   uint32_t steps = 0;
   uint32_t resumed_from = 0;   // of `current`: the step it resumed at, 0 if fresh
   bool held = false;           // stopped at a checkpoint by options.hold_file
+  DisputeCounts disputes;      // disputes it opened, its moves in them
   std::string last_error;      // the last failure, kept until a task succeeds
   // Time inside verify::RunTask, summed over tasks: wall seconds, and the
   // process's CPU seconds over those windows (the kernels' threads and,
@@ -119,6 +121,7 @@ class ProviderRole {
   storage::BlobStore& blobs_;
   const Address address_;
   PollLoop loop_;
+  DisputeWork disputes_;
   mutable std::mutex progress_mu_;
   ProviderProgress progress_;    // guarded by progress_mu_
   std::set<TaskKey> committed_;  // worker thread only

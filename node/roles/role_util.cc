@@ -2,6 +2,9 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "common/address.h"
 #include "common/encoding.h"
@@ -95,8 +98,24 @@ Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {
   return consensus::DecodeJobSpec(p);
 }
 
+namespace {
+
+// One transaction at a time per account in this process: a role's threads
+// (its work, its disputes) read the same next nonce otherwise.
+std::mutex& SubmitLock(const Address& address) {
+  static std::mutex mu;
+  static std::map<Address, std::unique_ptr<std::mutex>> locks;
+  std::lock_guard lock(mu);
+  std::unique_ptr<std::mutex>& m = locks[address];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+}  // namespace
+
 Status SubmitAndWait(rpc::RpcClient& client, const SecretKey& key, const consensus::Msg& msg) {
   const Address address = Address::FromPublicKey(key.public_key());
+  std::lock_guard submitting(SubmitLock(address));
   AGORA_ASSIGN_OR_RETURN(json::value status, client.Call("status"));
   AGORA_ASSIGN_OR_RETURN(std::string chain_id, StringMember(status, "chain_id"));
   AGORA_ASSIGN_OR_RETURN(json::value account,

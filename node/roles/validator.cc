@@ -52,7 +52,10 @@ ValidatorRole::ValidatorRole(ValidatorRoleOptions options, const SecretKey& key,
     : options_(std::move(options)),
       key_(key),
       blobs_(blobs),
-      address_(Address::FromPublicKey(key.public_key())) {}
+      address_(Address::FromPublicKey(key.public_key())),
+      disputes_({options_.node_url, options_.sources, options_.backend, options_.poll_interval,
+                 "validator", options_.lie_file},
+                key, blobs) {}
 
 ValidatorRole::~ValidatorRole() { Stop(); }
 
@@ -61,13 +64,19 @@ void ValidatorRole::Start() {
   loop_.Start(options_.poll_interval, [this] {
     if (Status polled = Poll(); !polled.ok()) Fail(polled);
   });
+  disputes_.Start();
 }
 
-void ValidatorRole::Stop() { loop_.Stop(); }
+void ValidatorRole::Stop() {
+  disputes_.Stop();
+  loop_.Stop();
+}
 
 ValidatorProgress ValidatorRole::progress() const {
   std::lock_guard lock(progress_mu_);
-  return progress_;
+  ValidatorProgress p = progress_;
+  p.disputes = disputes_.counts();
+  return p;
 }
 
 void ValidatorRole::Fail(const Status& status) {
@@ -424,6 +433,13 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
     v.reason = !end_ok      ? consensus::FailReason::kEndState
                : !losses_ok ? consensus::FailReason::kLosses
                             : consensus::FailReason::kDelta;
+  }
+  if (!options_.lie_file.empty() && std::filesystem::exists(options_.lie_file)) {
+    spdlog::warn("validator role: LYING about task {} segment {} ({} exists)",
+                 TaskName(id, round, worker), j, options_.lie_file.string());
+    v.outcome = consensus::VerdictOutcome::kFail;
+    v.reason = consensus::FailReason::kEndState;
+    v.replayed_end = Blake2b256(AsBytes("a made-up end state " + v.replayed_end.ToHex()));
   }
   // A slot's first verdict commits to its witness so an auditor cannot copy it.
   if (v.vrf_proof && !v.witness_hash.IsZero()) {

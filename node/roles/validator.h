@@ -47,6 +47,7 @@
 #include "common/status.h"
 #include "kernels/backend.h"
 #include "market/job_spec.h"
+#include "node/roles/dispute_work.h"
 #include "node/roles/role_util.h"
 #include "node/rpc/client.h"
 #include "node/storage/blob_store.h"
@@ -64,11 +65,17 @@ struct ValidatorRoleOptions {
   std::vector<std::string> sources;  // other nodes' RPC URLs, for datasets and starts
   kernels::Backend backend = kernels::Backend::kCpu;
   std::chrono::milliseconds poll_interval{300};
+  // Fault injection for tests (AGORA_FAULT_VALIDATOR_LIE, docs/roles.md):
+  // while this file exists the validator fails every segment it replays
+  // with an end state it made up, and in its disputes disagrees with every
+  // hash and reveals a record with made-up outputs. Empty: never.
+  std::filesystem::path lie_file;
 };
 
 struct ValidatorProgress {
   uint64_t verdicts = 0;
   uint64_t round_results = 0;
+  DisputeCounts disputes;  // its moves as a challenged validator, its votes as a referee
   std::string last_error;
 };
 
@@ -115,6 +122,7 @@ class ValidatorRole {
   storage::BlobStore& blobs_;
   const Address address_;
   PollLoop loop_;
+  DisputeWork disputes_;
   mutable std::mutex progress_mu_;
   ValidatorProgress progress_;  // guarded by progress_mu_
   // Worker thread only.

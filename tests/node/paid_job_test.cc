@@ -272,6 +272,19 @@ class PaidJobFaultTest : public DevnetTest {
     return Address::FromPublicKey(LoadNodeKey(ProviderKey(node)).value().public_key()).ToString();
   }
   json::value Roles(size_t node) { return Call(node, "roles"); }
+  // Each provider node's account stakes and registers its offer.
+  void RegisterProviders() {
+    ASSERT_EQ(nodes_.size(), kValidators + 2);
+    for (size_t n = kValidators; n < nodes_.size(); ++n) {
+      CommandResult stake =
+          Cli({"tx", "stake", "20000000", "--key-file", ProviderKey(n).string(), "--wait"});
+      ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
+      CommandResult reg = Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
+                               "900", "--endpoint", urls_[n], "--key-file",
+                               ProviderKey(n).string(), "--wait"});
+      ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+    }
+  }
   json::value ProviderRecord(size_t node) {
     return Call(0, "provider", json::object{{"address", ProviderAddress(node)}});
   }
@@ -294,16 +307,7 @@ class PaidJobFaultTest : public DevnetTest {
 };
 
 TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
-  ASSERT_EQ(nodes_.size(), kValidators + 2);
-  for (size_t n = kValidators; n < nodes_.size(); ++n) {
-    CommandResult stake =
-        Cli({"tx", "stake", "20000000", "--key-file", ProviderKey(n).string(), "--wait"});
-    ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
-    CommandResult reg = Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
-                             "900", "--endpoint", urls_[n], "--key-file", ProviderKey(n).string(),
-                             "--wait"});
-    ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
-  }
+  ASSERT_NO_FATAL_FAILURE(RegisterProviders());
   agora::testing::WriteTextFile(dir_.path() / "corpus.txt", Corpus());
   const fs::path job_file = dir_.path() / "job.toml";
   // Tasks of a few seconds each: 60 steps of a small model, a checkpoint
@@ -419,6 +423,134 @@ TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
   // The validator that was down is back at the head and its role runs.
   WaitForHeight(kValidators - 1, Height(0));
   EXPECT_TRUE(Roles(kValidators - 1).as_object().contains("validator"));
+}
+
+// ---------------------------------------------------------------- disputes
+
+// A validator that lies (the test-only fault of docs/roles.md: its verdict
+// claims an end state it made up, and in the dispute it disagrees with
+// every hash and reveals made-up outputs) against an honest provider, all
+// over real processes: the provider's role replays its segment, finds its
+// commitment right and disputes the fail; both roles play the game; the
+// referees drawn fetch the operator's inputs from the nodes and recompute
+// it; the liar loses part of its stake, half to the provider, its verdict
+// is overturned, and the job is paid as if it had never lied.
+class PaidJobDisputeTest : public PaidJobFaultTest {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(setenv("AGORA_FAULT_VALIDATOR_LIE", "lie", 1), 0);
+    PaidJobFaultTest::SetUp();
+  }
+  void TearDown() override {
+    PaidJobFaultTest::TearDown();
+    unsetenv("AGORA_FAULT_VALIDATOR_LIE");
+  }
+  fs::path LieFile(size_t node) { return nodes_[node]->home() / "lie"; }
+};
+
+TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
+  ASSERT_NO_FATAL_FAILURE(RegisterProviders());
+  // Every validator would lie until the first verdict names the liar.
+  for (size_t n = 0; n < kValidators; ++n) agora::testing::WriteTextFile(LieFile(n), "lie\n");
+  agora::testing::WriteTextFile(dir_.path() / "corpus.txt", Corpus());
+  const fs::path job_file = dir_.path() / "job.toml";
+  WriteJob(job_file, "vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+           /*rounds=*/1, /*workers=*/1, /*inner_steps=*/20, /*interval=*/10);
+  const fs::path key_file = dir_.path() / "client.json";
+  ASSERT_TRUE(WriteNodeKey(key_file, senders_[0]).ok());
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "300000",
+                              "--max-price", "1000", "--key-file", key_file.string()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+
+  json::value task;
+  WaitUntil(
+      [&] {
+        task = TaskOf(0, 0);
+        const json::value* slots = task.as_object().if_contains("slots");
+        return slots != nullptr && !slots->as_array().empty() &&
+               !slots->as_array()[0].at("verdicts").as_array().empty();
+      },
+      seconds(180), "the first verdict on task 1/0/0");
+  const json::value first = task.at("slots").as_array()[0].at("verdicts").as_array()[0];
+  ASSERT_EQ(first.at("outcome").as_string(), "fail") << json::serialize(first);
+  ASSERT_EQ(first.at("reason").as_string(), "end_state");
+  const std::string liar(first.at("validator").as_string());
+  const std::string provider(task.at("provider").as_string());
+  size_t liar_node = kValidators;
+  // Only the liar goes on lying.
+  for (size_t n = 0; n < kValidators; ++n) {
+    const std::string address =
+        Address::FromPublicKey(LoadNodeKey(NodeKeyPath(nodes_[n]->home())).value().public_key())
+            .ToString();
+    if (address == liar) {
+      liar_node = n;
+    } else {
+      fs::remove(LieFile(n));
+    }
+  }
+  ASSERT_LT(liar_node, kValidators);
+  auto stake_of = [&](const std::string& address) {
+    const json::value list = Call(0, "validators");
+    for (const json::value& v : list.at("validators").as_array()) {
+      if (v.at("operator").as_string() == address) return U64(v, "stake_uagr");
+    }
+    return uint64_t{0};
+  };
+  const uint64_t liar_stake = stake_of(liar);
+  ASSERT_GT(liar_stake, 0u);
+
+  // The provider disputes; the game runs between the two roles.
+  json::value d;
+  WaitUntil(
+      [&] {
+        d = Call(0, "dispute", json::object{{"id", 1}});
+        const json::value* phase = d.as_object().if_contains("phase");
+        return phase != nullptr && phase->as_string() == "closed";
+      },
+      seconds(240), "dispute 1 closes");
+  EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
+  EXPECT_EQ(d.at("opener").as_string(), provider);
+  EXPECT_EQ(d.at("validator").as_string(), liar);
+  EXPECT_EQ(d.at("referee_kind").as_string(), "operator") << json::serialize(d);
+  EXPECT_EQ(U64(d, "op_hi"), 1u) << "disagreeing with everything ends at the first record";
+  EXPECT_GE(d.at("votes").as_array().size(), 2u);
+  for (const json::value& v : d.at("votes").as_array()) {
+    EXPECT_EQ(v.at("digest").as_string(), d.at("digest_provider").as_string())
+        << "every referee recomputed the provider's outputs";
+  }
+  std::fprintf(stderr, "dispute over real processes: %llu moves, %llu bytes on the ledger\n",
+               static_cast<unsigned long long>(U64(d, "moves")),
+               static_cast<unsigned long long>(U64(d, "bytes")));
+
+  // The liar paid; its verdict counts for nothing; the job is paid.
+  const json::value params = Call(0, "params");
+  EXPECT_EQ(stake_of(liar),
+            liar_stake - market::PartPpm(liar_stake, Param(params, "verify.slash_false_claim_ppm")));
+  fs::remove(LieFile(liar_node));
+  json::value job;
+  WaitUntil(
+      [&] {
+        job = Call(0, "job", json::object{{"id", 1}});
+        return job.at("status").as_string() == "finished";
+      },
+      seconds(240), "the job finishes");
+  const json::value done = TaskOf(0, 0);
+  EXPECT_EQ(done.at("status").as_string(), "passed") << json::serialize(done);
+  EXPECT_EQ(U64(done, "attempts"), 1u);
+  const json::value slot = done.at("slots").as_array()[0];
+  EXPECT_TRUE(slot.at("verdicts").as_array()[0].as_object().contains("overturned"));
+  EXPECT_EQ(U64(ProviderRecord(provider == ProviderAddress(kValidators) ? kValidators
+                                                                        : kValidators + 1),
+                "tasks_failed"),
+            0u);
+  uint64_t opened = 0, votes = 0;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    const json::value r = Roles(n);
+    if (const json::value* p = r.as_object().if_contains("provider")) opened += U64(*p, "disputes_opened");
+    if (const json::value* v = r.as_object().if_contains("validator")) votes += U64(*v, "referee_votes");
+  }
+  EXPECT_EQ(opened, 1u);
+  EXPECT_EQ(votes, d.at("votes").as_array().size());
 }
 
 // ---------------------------------------------------------------- namespaces

@@ -1,0 +1,127 @@
+// DisputeWork: what the provider and validator roles do in disputes
+// (docs/dispute.md, docs/roles.md), on a thread of its own so that a task
+// in training or a replay never makes a party miss its move.
+//
+// Every poll, for each open dispute naming this account:
+//   * as its provider or its validator, when it is this account's turn, it
+//     answers from its own replay of the segment (the segment's start
+//     checkpoint, fetched by hash, and C steps with the deterministic
+//     kernels): the state hash at the midpoint, agree or disagree with the
+//     other side's, the trace-chain leaf at the midpoint (the step traced
+//     with its blobs), then its record of the disputed operator, whose
+//     input blobs it stores for the referees;
+//   * as a drawn referee that has not voted, it recomputes: the operator
+//     from its inputs (fetched by hash from the nodes it knows and the
+//     provider's endpoint) with the reference kernels, or the step's two
+//     states by replaying from the segment's start, and votes the digest.
+// And, for a provider (MaybeOpen), a standing fail verdict for the end
+// state on one of its tasks is disputed when its own replay of the segment
+// reaches the end it committed.
+//
+// Both parties run the same honest algorithm; the game decides who is right.
+//
+// Thread safety: Start and Stop from one thread; counts from any.
+#ifndef AGORA_NODE_ROLES_DISPUTE_WORK_H_
+#define AGORA_NODE_ROLES_DISPUTE_WORK_H_
+
+#include <atomic>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/address.h"
+#include "common/keys.h"
+#include "common/status.h"
+#include "kernels/backend.h"
+#include "kernels/trace.h"
+#include "node/roles/role_util.h"
+#include "node/rpc/client.h"
+#include "node/storage/blob_store.h"
+#include "trainer/data.h"
+#include "trainer/train_state.h"
+
+namespace agora::node::roles {
+
+struct DisputeWorkOptions {
+  std::string node_url;              // this node's RPC
+  std::vector<std::string> sources;  // other nodes' RPC URLs, for blobs
+  kernels::Backend backend = kernels::Backend::kCpu;
+  std::chrono::milliseconds poll_interval{300};
+  std::string who = "dispute";  // the role, in log lines
+  // Fault injection for tests (ValidatorRoleOptions::lie_file): while it
+  // exists, disagree with everything and reveal made-up outputs.
+  std::filesystem::path lie_file;
+};
+
+struct DisputeCounts {
+  uint64_t opened = 0;
+  uint64_t moves = 0;
+  uint64_t votes = 0;
+};
+
+class DisputeWork {
+ public:
+  DisputeWork(DisputeWorkOptions options, const SecretKey& key, storage::BlobStore& blobs);
+  ~DisputeWork();  // Stop()
+  DisputeWork(const DisputeWork&) = delete;
+  DisputeWork& operator=(const DisputeWork&) = delete;
+
+  void Start();
+  void Stop();
+
+  // Provider side: disputes each standing end-state fail on task
+  // (job, round, worker) whose segment this account's replay reaches the
+  // committed end of. `task` is the node's `task` answer. Called from the
+  // provider role's thread.
+  Status MaybeOpen(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker,
+                   const boost::json::value& task);
+
+  DisputeCounts counts() const;
+
+ private:
+  // A segment replayed: the states at its C + 1 checkpoints' steps and the
+  // traces of the steps asked for.
+  struct Replay {
+    trainer::TrainConfig config;
+    const trainer::Corpus* corpus = nullptr;
+    std::vector<trainer::TrainState> states;  // steps base .. base + C
+    std::vector<Hash256> hashes;
+    std::map<uint64_t, std::unique_ptr<kernels::OpTrace>> traces;  // by step within the segment
+  };
+  Status Poll();
+  Status Answer(rpc::RpcClient& client, const boost::json::value& d);
+  Status Vote(rpc::RpcClient& client, const boost::json::value& d);
+  // The segment of dispute-like coordinates, replayed once and kept.
+  Result<Replay*> ReplayOf(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker,
+                           uint32_t segment, const Hash256& start,
+                           const std::vector<std::string>& sources);
+  Result<const kernels::OpTrace*> TraceOf(Replay& replay, uint64_t step);
+  Result<std::vector<std::string>> SourcesFor(rpc::RpcClient& client, const std::string& provider);
+  Result<const trainer::Corpus*> CorpusOf(const Hash256& dataset,
+                                          const std::vector<std::string>& sources);
+
+  const DisputeWorkOptions options_;
+  const SecretKey key_;
+  storage::BlobStore& blobs_;
+  const Address address_;
+  PollLoop loop_;
+  // Worker thread only, except that MaybeOpen runs on the provider role's
+  // thread: mu_ guards the caches and `tried_`.
+  std::mutex mu_;
+  std::map<std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>, std::unique_ptr<Replay>>
+      replays_;  // (job, round, worker, segment, start)
+  std::map<Hash256, std::unique_ptr<trainer::Corpus>> corpora_;
+  std::set<std::string> tried_;  // "task/slot/verdict" this provider considered
+  std::atomic<uint64_t> opened_{0}, moves_{0}, votes_{0};
+};
+
+}  // namespace agora::node::roles
+
+#endif  // AGORA_NODE_ROLES_DISPUTE_WORK_H_
