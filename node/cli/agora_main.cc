@@ -16,6 +16,7 @@
 #include "node/cli/chain_commands.h"
 #include "node/cli/gov_commands.h"
 #include "node/cli/ledger_commands.h"
+#include "node/cli/dispute_commands.h"
 #include "node/cli/market_commands.h"
 #include "node/cli/global_options.h"
 #include "node/cli/password.h"
@@ -158,6 +159,7 @@ int Run(int argc, char** argv) {
   AddLedgerCommands(app, global, action);
   AddGovCommands(app, global, action);
   AddMarketCommands(app, global, action);
+  AddDisputeCommands(app, global, action);
   AddBlobCommands(app, global, action);
 
   try {

@@ -30,6 +30,12 @@ Result<fs::path> Home(const GlobalOptions& g) {
   return DefaultHome();
 }
 
+std::string Str(const boost::json::value& v, std::string_view key) {
+  const boost::json::value* x = v.as_object().if_contains(key);
+  if (x == nullptr) return "-";
+  return x->is_string() ? std::string(x->as_string()) : boost::json::serialize(*x);
+}
+
 void Print(const GlobalOptions& g, const json::value& v, const std::string& human) {
   if (g.json) {
     std::cout << json::serialize(v) << "\n";

@@ -23,6 +23,9 @@ std::string NodeUrl(const GlobalOptions& g);
 Result<std::filesystem::path> Home(const GlobalOptions& g);
 // Prints `v` as one JSON line under --json, else `human`.
 void Print(const GlobalOptions& g, const boost::json::value& v, const std::string& human);
+// Member `key` of a JSON object as text: a string as is, anything else
+// serialized, "-" when absent.
+std::string Str(const boost::json::value& v, std::string_view key);
 // "key   value" lines for an object.
 std::string Pretty(const boost::json::value& v);
 // An address, or the name of a key in the home's keyring.

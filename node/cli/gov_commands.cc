@@ -25,11 +25,6 @@ uint64_t U64(const json::value& v, std::string_view key) {
   const json::value* x = v.as_object().if_contains(key);
   return x == nullptr ? 0 : x->to_number<uint64_t>();
 }
-std::string Str(const json::value& v, std::string_view key) {
-  const json::value* x = v.as_object().if_contains(key);
-  if (x == nullptr) return "-";
-  return x->is_string() ? std::string(x->as_string()) : json::serialize(*x);
-}
 
 // "consensus.timeout_propose_ms=800"
 Result<consensus::ParamChange> ParseChange(const std::string& text) {

@@ -37,11 +37,6 @@ std::string Loss(const json::value& v, std::string_view key) {
   return text;
 }
 
-std::string Str(const json::value& v, std::string_view key) {
-  const json::value* x = v.as_object().if_contains(key);
-  if (x == nullptr) return "-";
-  return x->is_string() ? std::string(x->as_string()) : json::serialize(*x);
-}
 
 struct OfferOptions {
   std::string hardware = "cpu";
@@ -504,10 +499,15 @@ Status VerifyTaskCmd(const GlobalOptions& g, const std::string& name) {
       if (s.as_object().if_contains("awaiting")) {
         human += "  awaiting " + Str(s, "awaiting") + " until height " + Str(s, "due_height");
       }
+      if (s.as_object().if_contains("dispute")) {
+        human += "  waiting for dispute #" + Str(s, "dispute") + " (agora dispute show " +
+                 Str(s, "dispute") + ")";
+      }
       human += "\n";
       for (const json::value& x : s.at("verdicts").as_array()) {
         human += "    " + Str(x, "outcome");
         if (x.as_object().if_contains("reason")) human += " (" + Str(x, "reason") + ")";
+        if (x.as_object().if_contains("overturned")) human += " OVERTURNED by a dispute";
         human += " by " + Str(x, "validator") + " at height " + Str(x, "height") + "\n";
       }
       for (const json::value& m : s.at("missed").as_array()) {

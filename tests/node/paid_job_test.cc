@@ -518,6 +518,16 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
     EXPECT_EQ(v.at("digest").as_string(), d.at("digest_provider").as_string())
         << "every referee recomputed the provider's outputs";
   }
+  // What a user sees of it.
+  const CommandResult shown =
+      RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "show", "1"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("closed (validator_lost)"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("referees (operator)"), std::string::npos) << shown.out;
+  const CommandResult listed =
+      RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "list", "--open"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "no open disputes\n");
   std::fprintf(stderr, "dispute over real processes: %llu moves, %llu bytes on the ledger\n",
                static_cast<unsigned long long>(U64(d, "moves")),
                static_cast<unsigned long long>(U64(d, "bytes")));
