@@ -345,13 +345,17 @@ class DisputeTest : public ::testing::Test {
 
 // The test: a provider corrupting exactly one element of the
 // attention output of step j, layer l is pinned to that step and that
-// operator, whatever j and l, and loses its collateral.
-TEST_F(DisputeTest, OneCorruptedOperatorIsPinnedAndItsProviderLoses) {
-  const uint32_t seed = static_cast<uint32_t>(::testing::UnitTest::GetInstance()->random_seed());
+// operator, whatever j and l, and loses its collateral. Each seed draws j,
+// l and the element; the game runs through the ledger.
+class DisputeSeedTest : public DisputeTest, public ::testing::WithParamInterface<uint32_t> {};
+
+TEST_P(DisputeSeedTest, OneCorruptedOperatorIsPinnedAndItsProviderLoses) {
+  const uint32_t seed = GetParam();
   std::mt19937 rng(seed);
   const uint32_t j = 1 + rng() % kC;
   const int layer = static_cast<int>(rng() % config_.model.layers);
-  SCOPED_TRACE("reproduce: --gtest_random_seed=" + std::to_string(seed) + " (step " +
+  SCOPED_TRACE("reproduce: consensus_test --gtest_filter='Seeds/DisputeSeedTest.*/" +
+               std::to_string(seed - 1) + "' (seed " + std::to_string(seed) + ": step " +
                std::to_string(j) + ", layer " + std::to_string(layer) + ")");
   Segment truth(config_, corpus_, start_);
   const uint64_t record = IndexOf(truth.Trace(j), OpKind::kAttentionForward, layer);
@@ -401,6 +405,8 @@ TEST_F(DisputeTest, OneCorruptedOperatorIsPinnedAndItsProviderLoses) {
   EXPECT_EQ(Slot().state, verification::SlotState::kFailed);
   EXPECT_EQ(Slot().dispute, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Seeds, DisputeSeedTest, ::testing::Range(1u, 13u));
 
 // The same across steps and layers, every position of the corruption.
 TEST_F(DisputeTest, PinningHoldsForEveryStepAndLayer) {
