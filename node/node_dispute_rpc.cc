@@ -11,7 +11,8 @@ namespace {
 
 namespace dp = consensus::dispute;
 
-// A scan of the records is bounded: the list is for a devnet's scale.
+// A list is bounded; the open ones come from an index, so the roles' poll
+// never scans closed disputes.
 constexpr size_t kDisputesScannedMax = 10'000;
 
 std::string_view KindName(dp::RefereeKind k) {
@@ -37,6 +38,7 @@ json::object DisputeJson(const dp::Dispute& d) {
                  {"opener", d.opener.ToString()},
                  {"segment", d.segment},
                  {"segment_start", d.segment_start.ToHex()},
+                 {"checkpoint_root", d.checkpoint_root.ToHex()},
                  {"phase", dp::PhaseName(d.phase)},
                  {"outcome", dp::OutcomeName(d.outcome)},
                  {"step_lo", d.step_lo},
@@ -120,8 +122,10 @@ void Node::Impl::RegisterDisputeRpc() {
       }
     }
     json::array list;
-    for (const dp::Dispute& d : dp::Disputes(app_->committed(), 1, kDisputesScannedMax)) {
-      if (open_only && d.phase == dp::Phase::kClosed) continue;
+    const std::vector<dp::Dispute> found =
+        open_only ? dp::OpenDisputes(app_->committed(), kDisputesScannedMax)
+                  : dp::Disputes(app_->committed(), 1, kDisputesScannedMax);
+    for (const dp::Dispute& d : found) {
       if (account && d.provider != *account && d.validator != *account &&
           std::find(d.referees.begin(), d.referees.end(), *account) == d.referees.end()) {
         continue;

@@ -52,6 +52,13 @@ void Burn(StateBuffer& state, uint64_t amount) {
   state.SetU64(kBurnedKey, burned + amount);
 }
 
+void RewardFromBurned(StateBuffer& state, const Address& to, uint64_t amount) {
+  const uint64_t burned = state.GetU64(kBurnedKey);
+  AGORA_CHECK(amount <= burned);
+  state.SetU64(kBurnedKey, burned - amount);
+  AGORA_CHECK(Credit(state, to, amount) == TxCode::kOk);
+}
+
 TxResult HandleTransfer(StateBuffer& state, const Address& sender, const MsgTransfer& msg) {
   TxResult result;
   result.code = Debit(state, sender, msg.amount_uagr);

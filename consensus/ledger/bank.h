@@ -36,6 +36,9 @@ TxCode Credit(StateBuffer& state, const Address& address, uint64_t amount);
 // Destroys `amount` that the caller has already taken out of a balance,
 // stake or escrow.
 void Burn(StateBuffer& state, uint64_t amount);
+// Gives `amount` of what was burned (by a slash in the same handler) to
+// `to` instead: a slash with a reward.
+void RewardFromBurned(StateBuffer& state, const Address& to, uint64_t amount);
 
 TxResult HandleTransfer(StateBuffer& state, const Address& sender, const MsgTransfer& msg);
 

@@ -28,16 +28,19 @@ constexpr std::string_view kNextKey = "dispute/next";
 constexpr std::string_view kRecordPrefix = "dispute/rec/";
 constexpr std::string_view kVerdictPrefix = "dispute/verdict/";
 constexpr std::string_view kDuePrefix = "dispute/due/";
+constexpr std::string_view kOpenPrefix = "dispute/open/";
 // Due entries: one per dispute per height at most.
 constexpr size_t kDuePerHeightMax = 1'000'000;
 
 std::string RecordKey(uint64_t id) { return WithU64(std::string(kRecordPrefix), id); }
-std::string VerdictKey(const TaskId& t, uint32_t slot, uint32_t verdict) {
-  return WithU32(WithU32(WithU32(WithU32(WithU64(std::string(kVerdictPrefix), t.job), t.round),
-                                 t.worker),
-                         slot),
-                 verdict);
+// A verdict of one attempt of the task: a reassigned task commits anew
+// (another root) and its verdicts are others.
+std::string VerdictKey(const TaskId& t, const Hash256& root, uint32_t slot, uint32_t verdict) {
+  std::string k = WithU32(WithU32(WithU64(std::string(kVerdictPrefix), t.job), t.round), t.worker);
+  k.append(root.bytes.begin(), root.bytes.end());
+  return WithU32(WithU32(std::move(k), slot), verdict);
 }
+std::string OpenKey(uint64_t id) { return WithU64(std::string(kOpenPrefix), id); }
 std::string DueKey(uint64_t height, uint64_t id) {
   return WithU64(WithU64(std::string(kDuePrefix), height), id);
 }
@@ -89,6 +92,7 @@ void Put(StateBuffer& state, const Dispute& d) {
   r.set_due_height(d.due_height);
   r.set_opened_height(d.opened_height);
   r.set_closed_height(d.closed_height);
+  r.set_checkpoint_root(AsString(d.checkpoint_root));
   r.set_moves(d.moves);
   r.set_bytes_moved(d.bytes_moved);
   r.set_outcome(static_cast<uint32_t>(d.outcome));
@@ -132,6 +136,7 @@ Dispute Decode(uint64_t id, ByteSpan bytes) {
   d.due_height = r.due_height();
   d.opened_height = r.opened_height();
   d.closed_height = r.closed_height();
+  d.checkpoint_root = HashAt(r.checkpoint_root());
   d.moves = r.moves();
   d.bytes_moved = r.bytes_moved();
   d.outcome = static_cast<Outcome>(r.outcome());
@@ -187,6 +192,7 @@ void AfterOperators(Dispute& d) {
 // Applies the result: stakes and the slot. The record is written by the caller.
 void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d, Outcome outcome,
            std::string reason, std::vector<Event>* events) {
+  state.Delete(OpenKey(d.id));
   d.outcome = outcome;
   d.reason = std::move(reason);
   d.phase = Phase::kClosed;
@@ -199,15 +205,11 @@ void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d
   e.attributes.push_back({"bytes", std::to_string(d.bytes_moved)});
   verification::DisputeResult result = verification::DisputeResult::kUndecided;
   if (outcome == Outcome::kValidatorLost) {
-    // A false claim: part of the validator's stake, half to the provider.
-    const uint64_t stake = staking::GetStake(state, d.validator);
-    const uint64_t cut = market::PartPpm(stake, params.slash_false_claim_ppm);
+    // A false claim: part of the validator's stake (unbonding included: it
+    // cannot run from the slash), half to the provider.
+    const uint64_t cut = staking::Slash(state, d.validator, params.slash_false_claim_ppm);
     const uint64_t reward = cut / 2;
-    if (reward > 0) {
-      staking::SetStake(state, d.validator, stake - reward);
-      AGORA_CHECK(bank::Credit(state, d.provider, reward) == TxCode::kOk);
-    }
-    staking::BurnStake(state, d.validator, cut - reward);
+    if (reward > 0) bank::RewardFromBurned(state, d.provider, reward);
     e.attributes.push_back({"slashed_uagr", std::to_string(cut)});
     e.attributes.push_back({"to_provider_uagr", std::to_string(reward)});
     result = verification::DisputeResult::kValidatorLost;
@@ -215,7 +217,8 @@ void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d
     result = verification::DisputeResult::kProviderLost;
   }
   events->push_back(std::move(e));
-  verification::DisputeEnded(state, params, height, d.task, d.slot, d.validator, result, events);
+  verification::DisputeEnded(state, params, height, d.task, d.slot, d.id, d.checkpoint_root,
+                             d.validator, result, events);
 }
 
 // The digest with a strict majority of the drawn referees' votes, if any.
@@ -250,6 +253,25 @@ void Decide(StateBuffer& state, const Params& params, uint64_t height, Dispute& 
 }
 
 bool IsParty(const Dispute& d, const Address& a) { return a == d.provider || a == d.validator; }
+
+// Why the dispute no longer decides anything, or empty: its task was
+// settled otherwise meanwhile (another slot's fraud, a reassignment and a
+// new commitment) and the slot is no longer waiting for it.
+std::string Moot(StateReader& state, const Dispute& d) {
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, d.task);
+  std::optional<verification::Commitment> c = verification::GetCommitment(state, d.task);
+  if (!t || t->status != marketplace::TaskStatus::kVerifying || !c ||
+      c->checkpoint_root != d.checkpoint_root) {
+    return "task " + TaskName(d.task) + " was settled otherwise";
+  }
+  const std::vector<verification::Slot> slots = verification::GetSlots(state, d.task, c->slots);
+  if (d.slot >= slots.size() || slots[d.slot].dispute != d.id ||
+      slots[d.slot].state != verification::SlotState::kPending) {
+    return "slot " + std::to_string(d.slot) + " of task " + TaskName(d.task) +
+           " was settled otherwise";
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -307,6 +329,17 @@ std::vector<Dispute> Disputes(StateReader& state, uint64_t from_id, size_t limit
   return out;
 }
 
+std::vector<Dispute> OpenDisputes(StateReader& state, size_t limit) {
+  std::vector<Dispute> out;
+  const std::string prefix(kOpenPrefix);
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(prefix), limit)) {
+    std::optional<Dispute> d = GetDispute(state, ReadU64(key, prefix.size()));
+    AGORA_CHECK(d.has_value());
+    out.push_back(std::move(*d));
+  }
+  return out;
+}
+
 TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t height,
                            const Address& sender, const MsgOpenDispute& msg) {
   const TaskId id{msg.job_id, msg.round, msg.worker};
@@ -349,14 +382,20 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
                                             " is neither the task's provider nor the verdict's "
                                             "validator; only they can dispute it");
   }
-  if (state.Get(VerdictKey(id, msg.slot, msg.verdict))) {
+  const std::string verdict_key = VerdictKey(id, c->checkpoint_root, msg.slot, msg.verdict);
+  if (state.Get(verdict_key)) {
     return Refuse(TxCode::kAlreadyExists, "this verdict was disputed already (dispute " +
-                                              std::to_string(state.GetU64(VerdictKey(
-                                                  id, msg.slot, msg.verdict))) +
+                                              std::to_string(state.GetU64(verdict_key)) +
                                               "); a verdict is disputed once");
   }
   std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
   AGORA_CHECK(j.has_value());
+  if (j->spec.tier != market::Tier::kExact) {
+    return Refuse(TxCode::kInvalidMessage,
+                  "job " + std::to_string(id.job) +
+                      " runs the native tier: its referees could not recompute its operators "
+                      "bit for bit, so its verdicts are settled by replays only");
+  }
   const uint32_t interval = j->spec.checkpoint_interval;
   const uint64_t size = j->spec.inner_steps / interval + 1;
   if (!merkle::Verify(c->checkpoint_root, msg.start_hash,
@@ -389,6 +428,7 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
   d.hi_hash = msg.committed_end;
   d.records = verify::RecordsPerStep(config->model);
   d.opened_height = height;
+  d.checkpoint_root = c->checkpoint_root;
   if (d.step_hi == d.step_lo + 1) {
     EnterOperators(d);
   } else {
@@ -396,7 +436,8 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
   }
   Due(state, d, height + params.dispute_move_blocks);
   Put(state, d);
-  state.SetU64(VerdictKey(id, msg.slot, msg.verdict), d.id);
+  state.SetU64(verdict_key, d.id);
+  state.Set(OpenKey(d.id), Bytes{});
   verification::SetSlotDispute(state, id, msg.slot, d.id);
   TxResult r;
   Event e = DisputeEvent("dispute_opened", d);
@@ -424,6 +465,9 @@ TxResult HandleDisputeMove(StateBuffer& state, const Params& params, uint64_t he
   }
   if (!IsParty(d, sender)) {
     return Refuse(TxCode::kNotAssigned, sender.ToString() + " is not a party to " + name);
+  }
+  if (const std::string moot = Moot(state, d); !moot.empty()) {
+    return Refuse(TxCode::kWrongPhase, name + " is moot (" + moot + "); it closes at its deadline");
   }
   const Address turn = *d.turn();
   const bool provider_turn = turn == d.provider;
@@ -563,6 +607,9 @@ TxResult HandleRefereeVote(StateBuffer& state, const Params& params, uint64_t he
       return Refuse(TxCode::kWrongPhase, sender.ToString() + " has voted on " + name);
     }
   }
+  if (const std::string moot = Moot(state, d); !moot.empty()) {
+    return Refuse(TxCode::kWrongPhase, name + " is moot (" + moot + "); it closes at its deadline");
+  }
   d.votes.push_back({sender, msg.digest, height});
   d.bytes_moved += Hash256::kSize;
   TxResult r;
@@ -590,6 +637,12 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
     if (!found) continue;
     Dispute& d = *found;
     if (d.phase == Phase::kClosed || d.due_height != height) continue;
+    if (const std::string moot = Moot(state, d); !moot.empty()) {
+      // Nobody is judged over a question the ledger no longer asks.
+      Close(state, params, height, d, Outcome::kUndecided, "moot: " + moot, events);
+      Put(state, d);
+      continue;
+    }
     if (d.phase != Phase::kReferees) {
       // The party whose turn it is did not move in time.
       const bool provider_missed = *d.turn() == d.provider;
@@ -620,7 +673,7 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
       Put(state, d);
       continue;
     }
-    // Draw a set of referees (never a party, nor an earlier referee).
+    // Draw a set of referees (never a party, nor one of the set before).
     std::vector<Address> avoid = {d.provider, d.validator};
     avoid.insert(avoid.end(), d.referees.begin(), d.referees.end());
     Bytes name;

@@ -31,7 +31,7 @@
 //                start. A majority for P's digest: V loses; a majority for
 //                any other: P loses. No majority by dispute.move_blocks:
 //                those that did not vote lose verify.slash_missed_ppm and a
-//                new set is drawn, at most dispute.referee_draws_max times;
+//                new set is drawn, at most dispute.referee_draws_max times (never the set before);
 //                then the dispute ends undecided and the slot goes on as if
 //                there had been none.
 //   deadlines    every move is due dispute.move_blocks after the last; the
@@ -41,12 +41,18 @@
 //                verify.slash_false_claim_ppm of its stake, half to P, and
 //                its verdict is overturned; the slot goes on.
 // A verdict is disputed at most once. Moves are at most
-// 2 ceil(log2 C) + 2 ceil(log2 (N + 2)) + 2, each a hash or one record.
+// 2 ceil(log2 C) + 2 ceil(log2 (N + 1)) + 2, each a hash or one record.
+// A dispute whose task was settled otherwise meanwhile (another slot's
+// fraud, a new commitment after a reassignment) is moot: moves and votes
+// are refused and it closes undecided at its deadline, touching nothing.
+// Disputes of the native tier are refused (referees recompute with the
+// exact kernels).
 //
 // State:
 //   dispute/next                          u64, the next id (from 1)
 //   dispute/rec/<id u64>                  DisputeRecord
-//   dispute/verdict/<task><slot u32><verdict u32>   id (disputed once)
+//   dispute/verdict/<task><root><slot u32><verdict u32>   id (disputed once)
+//   dispute/open/<id u64>                 "" while not closed
 //   dispute/due/<height u64><id u64>      ""
 //
 // Thread safety: free functions over the caller's buffer.
@@ -119,6 +125,7 @@ struct Dispute {
   uint64_t bytes_moved = 0;  // hashes and records the moves put on the ledger
   Outcome outcome = Outcome::kOpen;
   std::string reason;
+  Hash256 checkpoint_root;  // the commitment disputed
 
   // Whose move it is (P or V) in the bisection and reveal phases; none in
   // the referees' phase or once closed.
@@ -131,6 +138,8 @@ struct Dispute {
 std::optional<Dispute> GetDispute(StateReader& state, uint64_t id);
 // Disputes in id order from `from_id`, at most `limit`.
 std::vector<Dispute> Disputes(StateReader& state, uint64_t from_id, size_t limit);
+// The disputes not closed, in id order, at most `limit` (an index).
+std::vector<Dispute> OpenDisputes(StateReader& state, size_t limit);
 
 TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t height,
                            const Address& sender, const MsgOpenDispute& msg);

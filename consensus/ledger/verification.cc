@@ -489,7 +489,7 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
     s.state = SlotState::kFailed;
   } else if (Live(s) == 1 && passes == 1 && params.verify_audit_ppm == 0) {
     s.state = SlotState::kPassed;
-  } else if (s.verdicts.size() >= params.verify_draws_per_slot_max) {
+  } else if (Live(s) >= params.verify_draws_per_slot_max) {
     // As many replays as a slot may have, and no two agree: the task keeps
     // its pay if anyone passed it (one side's word against the other's
     // proves nothing; disputes will settle this), and nobody is slashed.
@@ -656,7 +656,10 @@ void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!c || !s || !t || t->status != marketplace::TaskStatus::kVerifying) return;
   if (s->state != SlotState::kPending || s->assignee || s->dispute != 0) return;
-  const bool single_pass = Live(*s) == 1 && s->verdicts.size() == 1 && Passed(s->verdicts[0]);
+  // One standing verdict, a pass: the audit draw (overturned ones count for nothing).
+  const bool single_pass =
+      Live(*s) == 1 && std::any_of(s->verdicts.begin(), s->verdicts.end(),
+                                   [](const VerdictRecord& v) { return Passed(v); });
   uint64_t counter = 0;
   Bytes named = TaskBytes(id);
   PutU64BigEndian(named, index);
@@ -726,11 +729,12 @@ void SetSlotDispute(StateBuffer& state, const TaskId& id, uint32_t slot, uint64_
 }
 
 void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
-                  uint32_t slot, const Address& validator, DisputeResult result,
-                  std::vector<Event>* events) {
-  std::optional<Slot> s = LoadSlot(state, id, slot);
+                  uint32_t slot, uint64_t dispute, const Hash256& checkpoint_root,
+                  const Address& validator, DisputeResult result, std::vector<Event>* events) {
   std::optional<Commitment> c = GetCommitment(state, id);
-  AGORA_CHECK(s.has_value() && c.has_value());
+  if (!c || c->checkpoint_root != checkpoint_root) return;  // another attempt's commitment
+  std::optional<Slot> s = LoadSlot(state, id, slot);
+  if (!s || s->dispute != dispute) return;
   s->dispute = 0;
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!t || t->status != marketplace::TaskStatus::kVerifying || s->state != SlotState::kPending) {

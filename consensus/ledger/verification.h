@@ -191,14 +191,16 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
 // Marks slot `slot` of `id` as waiting for dispute `dispute` (0: none).
 void SetSlotDispute(StateBuffer& state, const TaskId& id, uint32_t slot, uint64_t dispute);
 enum class DisputeResult { kProviderLost, kValidatorLost, kUndecided };
-// The dispute on the slot ended. kProviderLost: the slot fails (fraud, half
-// the collateral to `validator`); kValidatorLost: `validator`'s verdict is
-// overturned (it counts for nothing) and the slot goes on; kUndecided: the
-// slot goes on as if there had been no dispute. Nothing but clearing the
-// mark when the task is no longer being verified.
+// Dispute `dispute` over commitment `checkpoint_root` of the slot ended.
+// kProviderLost: the slot fails (fraud, half the collateral to the first
+// fail's validator); kValidatorLost: `validator`'s verdict is overturned (it
+// counts for nothing) and the slot goes on; kUndecided: the slot goes on as
+// if there had been no dispute. Nothing at all unless the slot is still the
+// one disputed (same commitment, marked with this dispute); only the mark is
+// cleared when the task is no longer being verified.
 void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
-                  uint32_t slot, const Address& validator, DisputeResult result,
-                  std::vector<Event>* events);
+                  uint32_t slot, uint64_t dispute, const Hash256& checkpoint_root,
+                  const Address& validator, DisputeResult result, std::vector<Event>* events);
 // Draws `count` distinct validators by stake from `beacon` (stream `name`),
 // never one in `avoid`; fewer when fewer are eligible.
 std::vector<Address> DrawValidators(StateReader& state, uint64_t height, const Hash256& beacon,

@@ -114,20 +114,46 @@ Result<const kernels::OpTrace*> DisputeWork::TraceOf(Replay& replay, uint64_t st
   return replay.traces.emplace(step, std::move(trace)).first->second.get();
 }
 
+void DisputeWork::MaybeOpen(uint64_t job, uint32_t round, uint32_t worker,
+                            const json::value& task) {
+  std::lock_guard lock(mu_);
+  requests_[TaskName(job, round, worker)] = OpenRequest{job, round, worker, task};
+}
+
 Status DisputeWork::Poll() {
   rpc::RpcClient client(options_.node_url);
+  std::map<std::string, OpenRequest> requests;
+  {
+    std::lock_guard lock(mu_);
+    requests.swap(requests_);
+  }
+  for (const auto& [name, request] : requests) {
+    if (loop_.stopping()) return Status::Ok();
+    if (Status opened = OpenWhereWrong(client, request); !opened.ok()) {
+      spdlog::warn("provider role: cannot dispute the fail on {}: {}", name, opened.ToString());
+    }
+  }
   AGORA_ASSIGN_OR_RETURN(
       json::value answer,
       client.Call("disputes", json::object{{"open", true}, {"account", address_.ToString()}}));
   AGORA_ASSIGN_OR_RETURN(const json::array* list, ArrayMember(answer, "disputes"));
-  std::lock_guard lock(mu_);
+  std::set<std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>> live;
   for (const json::value& d : *list) {
     if (loop_.stopping()) break;
     AGORA_ASSIGN_OR_RETURN(std::string phase, StringMember(d, "phase"));
     // One dispute's trouble must not hold up the others.
     Status done = phase == "referees" ? Vote(client, d) : Answer(client, d);
     if (!done.ok()) spdlog::warn("{} role: dispute: {}", options_.who, done.ToString());
+    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
+    AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(d, "round"));
+    AGORA_ASSIGN_OR_RETURN(uint64_t worker, U64Member(d, "worker"));
+    AGORA_ASSIGN_OR_RETURN(uint64_t segment, U64Member(d, "segment"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 start, HashMember(d, "segment_start"));
+    live.insert({job, static_cast<uint32_t>(round), static_cast<uint32_t>(worker),
+                 static_cast<uint32_t>(segment), start});
   }
+  // Replays of segments no open dispute names are done with.
+  std::erase_if(replays_, [&](const auto& entry) { return !live.contains(entry.first); });
   return Status::Ok();
 }
 
@@ -290,14 +316,15 @@ Status DisputeWork::Vote(rpc::RpcClient& client, const json::value& d) {
   return Status::Ok();
 }
 
-Status DisputeWork::MaybeOpen(rpc::RpcClient& client, uint64_t job, uint32_t round,
-                              uint32_t worker, const json::value& task) {
-  AGORA_ASSIGN_OR_RETURN(std::string name, StringMember(task, "task"));
+Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, const OpenRequest& request) {
+  const json::value& task = request.task;
+  const uint64_t job = request.job;
+  const uint32_t round = request.round, worker = request.worker;
+  const std::string name = TaskName(job, round, worker);
   const json::value* slots = task.as_object().if_contains("slots");
   const json::value* commitment = task.as_object().if_contains("commitment");
   if (slots == nullptr || !slots->is_array() || commitment == nullptr) return Status::Ok();
   AGORA_ASSIGN_OR_RETURN(Hash256 root, HashMember(*commitment, "checkpoint_root"));
-  std::lock_guard lock(mu_);
   for (const json::value& s : slots->as_array()) {
     AGORA_ASSIGN_OR_RETURN(std::string state, StringMember(s, "state"));
     if (state != "pending" || s.as_object().contains("dispute")) continue;
@@ -308,13 +335,15 @@ Status DisputeWork::MaybeOpen(rpc::RpcClient& client, uint64_t job, uint32_t rou
       const json::value* reason = v.if_contains("reason");
       if (reason == nullptr || !reason->is_string() || reason->as_string() != "end_state") continue;
       if (v.contains("overturned")) continue;
-      const std::string key = name + "/" + std::to_string(slot) + "/" + std::to_string(i);
-      if (!tried_.insert(key).second) continue;  // considered once
+      const std::string key =
+          name + "/" + root.ToHex() + "/" + std::to_string(slot) + "/" + std::to_string(i);
+      if (decided_.contains(key)) continue;
       AGORA_ASSIGN_OR_RETURN(uint64_t segment, U64Member(s, "segment"));
       Result<std::vector<Hash256>> list = blobs_.GetManifest(root);
       if (!list.ok() || list->size() <= segment + 1) {
         spdlog::warn("provider role: cannot dispute the fail on {} slot {}: no checkpoint list",
                      name, slot);
+        decided_.insert(key);
         continue;
       }
       AGORA_ASSIGN_OR_RETURN(std::vector<std::string> sources,
@@ -327,6 +356,7 @@ Status DisputeWork::MaybeOpen(rpc::RpcClient& client, uint64_t job, uint32_t rou
         spdlog::warn("provider role: the fail on {} slot {} stands: this node's replay does not "
                      "reach the committed end either",
                      name, slot);
+        decided_.insert(key);
         continue;
       }
       consensus::MsgOpenDispute open;
@@ -340,7 +370,11 @@ Status DisputeWork::MaybeOpen(rpc::RpcClient& client, uint64_t job, uint32_t rou
       open.committed_end = (*list)[segment + 1];
       open.end_proof = merkle::Prove(*list, segment + 1).siblings;
       spdlog::info("provider role: disputing the fail on {} slot {} (verdict {})", name, slot, i);
-      AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, open));
+      if (Status sent = SubmitAndWait(client, key_, open); !sent.ok()) {
+        spdlog::warn("provider role: {}", sent.ToString());  // retried at the next poll
+        break;
+      }
+      decided_.insert(key);
       ++opened_;
       break;  // one dispute at a time per slot
     }

@@ -76,12 +76,11 @@ class DisputeWork {
   void Start();
   void Stop();
 
-  // Provider side: disputes each standing end-state fail on task
-  // (job, round, worker) whose segment this account's replay reaches the
-  // committed end of. `task` is the node's `task` answer. Called from the
-  // provider role's thread.
-  Status MaybeOpen(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker,
-                   const boost::json::value& task);
+  // Provider side: asks the worker to dispute each standing end-state fail
+  // on task (job, round, worker) whose segment this account's replay
+  // reaches the committed end of. `task` is the node's `task` answer. Cheap:
+  // the worker thread does the replay and the submission.
+  void MaybeOpen(uint64_t job, uint32_t round, uint32_t worker, const boost::json::value& task);
 
   DisputeCounts counts() const;
 
@@ -95,7 +94,13 @@ class DisputeWork {
     std::vector<Hash256> hashes;
     std::map<uint64_t, std::unique_ptr<kernels::OpTrace>> traces;  // by step within the segment
   };
+  struct OpenRequest {
+    uint64_t job = 0;
+    uint32_t round = 0, worker = 0;
+    boost::json::value task;
+  };
   Status Poll();
+  Status OpenWhereWrong(rpc::RpcClient& client, const OpenRequest& request);
   Status Answer(rpc::RpcClient& client, const boost::json::value& d);
   Status Vote(rpc::RpcClient& client, const boost::json::value& d);
   // The segment of dispute-like coordinates, replayed once and kept.
@@ -112,13 +117,16 @@ class DisputeWork {
   storage::BlobStore& blobs_;
   const Address address_;
   PollLoop loop_;
-  // Worker thread only, except that MaybeOpen runs on the provider role's
-  // thread: mu_ guards the caches and `tried_`.
   std::mutex mu_;
+  std::map<std::string, OpenRequest> requests_;  // by task name; guarded by mu_
+  // Worker thread only. A replay is kept while an open dispute names its
+  // segment (then dropped); the corpora while this process runs.
   std::map<std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>, std::unique_ptr<Replay>>
       replays_;  // (job, round, worker, segment, start)
   std::map<Hash256, std::unique_ptr<trainer::Corpus>> corpora_;
-  std::set<std::string> tried_;  // "task/slot/verdict" this provider considered
+  // "task/root/slot/verdict" this provider decided on (disputed, or its
+  // replay did not reach its commitment either); a failure is retried.
+  std::set<std::string> decided_;
   std::atomic<uint64_t> opened_{0}, moves_{0}, votes_{0};
 };
 

@@ -230,11 +230,7 @@ Status ProviderRole::Poll() {
         AGORA_ASSIGN_OR_RETURN(json::value detail,
                                client.Call("task", json::object{{"job", job}, {"round", r},
                                                                 {"worker", w}}));
-        if (Status opened = disputes_.MaybeOpen(client, job, static_cast<uint32_t>(r),
-                                                static_cast<uint32_t>(w), detail);
-            !opened.ok()) {
-          Fail(opened);
-        }
+        disputes_.MaybeOpen(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w), detail);
         continue;
       }
       if (status != "assigned") continue;

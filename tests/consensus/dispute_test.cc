@@ -156,9 +156,11 @@ class DisputeTest : public ::testing::Test {
  protected:
   explicit DisputeTest(Params p = DisputeParams()) : m_(p) {}
 
+  virtual market::JobSpec Spec() { return SmallSpec(); }
+
   void SetUp() override {
     m_.Provider(1, /*ask=*/1000);
-    const market::JobSpec spec = SmallSpec();
+    const market::JobSpec spec = Spec();
     job_ = m_.Post(4, spec, 10 * market::TaskWorkWu(spec) * 1500, 1500);
     ASSERT_EQ(job_, 1u);
     ASSERT_EQ(m_.Task(id_).status, TaskStatus::kAssigned);
@@ -216,8 +218,9 @@ class DisputeTest : public ::testing::Test {
     return o;
   }
 
-  verification::Slot Slot() {
-    return verification::GetSlots(m_.h().ledger().committed(), id_, 1).at(0);
+  verification::Slot Slot(uint32_t k = 0) {
+    const uint32_t slots = m_.Job(job_).spec.spot_checks;
+    return verification::GetSlots(m_.h().ledger().committed(), id_, slots).at(k);
   }
   Dispute Get(uint64_t id) { return *dispute::GetDispute(m_.h().ledger().committed(), id); }
 
@@ -693,6 +696,127 @@ TEST_F(DisputeTest, RefereesThatNeverVoteLeaveItUndecided) {
   EXPECT_FALSE(Slot().verdicts.at(0).overturned);
   m_.Block({});
   EXPECT_TRUE(Slot().assignee.has_value()) << "the slot goes on: a second replay is drawn";
+}
+
+
+// A dispute whose task is settled otherwise meanwhile (here: another slot's
+// two "unavailable" verdicts are fraud) decides nothing: moves are refused
+// as moot, and at its deadline it closes undecided without slashing anyone
+// or touching the slots.
+class MootDisputeTest : public DisputeTest {
+ protected:
+  MootDisputeTest() : DisputeTest(DisputeParams(/*move_blocks=*/30)) {}
+  market::JobSpec Spec() override {
+    market::JobSpec s = SmallSpec();
+    s.spot_checks = 2;
+    return s;
+  }
+};
+
+TEST_F(MootDisputeTest, ADisputeOverASettledTaskIsMootAndClosesUndecided) {
+  Segment truth(config_, corpus_, start_);
+  const uint32_t segment = CommitAndReplay(truth.Hash(kC), Blake2b256("a lie"));
+  const uint8_t vkey = m_.ValidatorKey(validator_);
+  const uint64_t vstake = m_.h().Stake(Key(vkey));
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  // Slot 1: two validators cannot fetch the blobs: fraud, the task reopens.
+  for (int i = 0; i < 10 && m_.Task(id_).status == TaskStatus::kVerifying; ++i) {
+    const verification::Slot s1 = Slot(1);
+    if (!s1.assignee) {
+      m_.Block({});
+      continue;
+    }
+    const uint8_t key = m_.ValidatorKey(*s1.assignee);
+    MsgVerdict u;
+    u.job_id = job_;
+    u.slot = 1;
+    u.outcome = VerdictOutcome::kUnavailable;
+    if (!s1.chosen) u.vrf_proof = VrfProve(Key(key), verification::SegmentVrfInput(id_, root_, 1));
+    ASSERT_EQ(m_.Send(key, u).code, TxCode::kOk);
+  }
+  ASSERT_NE(m_.Task(id_).status, TaskStatus::kVerifying);
+  ASSERT_EQ(Get(id).phase, Phase::kSteps);
+  const TxResult refused =
+      m_.Send(1, MsgDisputeMove{id, DisputeAction::kState, truth.Hash(kC / 2), {}});
+  EXPECT_EQ(refused.code, TxCode::kWrongPhase);
+  EXPECT_NE(refused.log.find("moot"), std::string::npos) << refused.log;
+  for (int i = 0; i < 40 && Get(id).phase != Phase::kClosed; ++i) m_.Block({});
+  const Dispute d = Get(id);
+  EXPECT_EQ(d.outcome, Outcome::kUndecided);
+  EXPECT_NE(d.reason.find("moot"), std::string::npos) << d.reason;
+  EXPECT_EQ(m_.h().Stake(Key(vkey)), vstake) << "nobody is judged over a moot question";
+  EXPECT_EQ(Slot().dispute, 0u);
+  EXPECT_FALSE(Slot().verdicts.at(0).overturned);
+}
+
+// After a false claim is overturned it counts for nothing, also toward the
+// cap of verdicts a slot may take: an "unavailable" and a pass after it
+// pass the slot (before, the overturned fail filled the cap and the slot
+// failed with nobody left claiming fraud).
+class CappedDisputeTest : public DisputeTest {
+ protected:
+  static Params Capped() {
+    Params p = DisputeParams();
+    p.verify_draws_per_slot_max = 2;
+    return p;
+  }
+  CappedDisputeTest() : DisputeTest(Capped()) {}
+};
+
+TEST_F(CappedDisputeTest, AnOverturnedVerdictDoesNotCountTowardTheCap) {
+  Segment truth(config_, corpus_, start_);
+  const uint32_t segment = CommitAndReplay(truth.Hash(kC), Blake2b256("a lie"));
+  truth.set_label(checkpoints_[segment]);
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  const Strategy liar = [&](const Dispute& d) -> std::optional<MsgDisputeMove> {
+    MsgDisputeMove m;
+    m.dispute_id = d.id;
+    if (d.phase == Phase::kRecordValidator) {
+      OpRecord r = kernels::DecodeOpRecord(d.record_provider).value();
+      r.outputs[0].bytes[0] ^= 1;
+      m.action = DisputeAction::kRecord;
+      m.record = kernels::EncodeOpRecord(r);
+    } else {
+      m.action = DisputeAction::kDisagree;
+    }
+    return m;
+  };
+  ASSERT_EQ(Play(id, Honest(truth, segment), liar, truth, truth, segment).outcome,
+            Outcome::kValidatorLost);
+  // The next replay cannot fetch the blobs; the one after passes.
+  for (int answered = 0; answered < 2;) {
+    const verification::Slot s = Slot();
+    ASSERT_EQ(s.state, verification::SlotState::kPending);
+    if (!s.assignee) {
+      m_.Block({});
+      continue;
+    }
+    const uint8_t key = m_.ValidatorKey(*s.assignee);
+    MsgVerdict v;
+    v.job_id = job_;
+    if (answered == 0) {
+      v.outcome = VerdictOutcome::kUnavailable;
+    } else {
+      auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
+      v.start_hash = checkpoints_[segment];
+      v.start_proof = path(segment);
+      v.committed_end = checkpoints_[segment + 1];
+      v.end_proof = path(segment + 1);
+      v.final_hash = checkpoints_[kSegments];
+      v.final_proof = path(kSegments);
+      v.replayed_end = v.committed_end;
+      v.witness_hash = Blake2b256("witness");
+      v.losses.assign(losses_.begin() + segment * kC, losses_.begin() + (segment + 1) * kC);
+      v.outcome = VerdictOutcome::kPass;
+    }
+    const TxResult r = m_.Send(key, v);
+    ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+    ++answered;
+  }
+  EXPECT_EQ(Slot().state, verification::SlotState::kPassed);
+  for (int i = 0; i < 4 && m_.Task(id_).status == TaskStatus::kVerifying; ++i) m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);
 }
 
 }  // namespace
