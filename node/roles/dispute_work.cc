@@ -60,11 +60,22 @@ Result<const trainer::Corpus*> DisputeWork::CorpusOf(const Hash256& dataset,
       .first->second.get();
 }
 
-Result<DisputeWork::Replay*> DisputeWork::ReplayOf(rpc::RpcClient& client, uint64_t job,
-                                                   uint32_t round, uint32_t worker,
-                                                   uint32_t segment, const Hash256& start,
+Result<DisputeWork::SegmentKey> DisputeWork::SegmentOf(const json::value& d) {
+  AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(d, "round"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t worker, U64Member(d, "worker"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t segment, U64Member(d, "segment"));
+  AGORA_ASSIGN_OR_RETURN(Hash256 start, HashMember(d, "segment_start"));
+  if (round > UINT32_MAX || worker > UINT32_MAX || segment > UINT32_MAX) {
+    return Status::Internal("a dispute's round, worker or segment is out of range");
+  }
+  return SegmentKey{job, static_cast<uint32_t>(round), static_cast<uint32_t>(worker),
+                    static_cast<uint32_t>(segment), start};
+}
+
+Result<DisputeWork::Replay*> DisputeWork::ReplayOf(rpc::RpcClient& client, const SegmentKey& key,
                                                    const std::vector<std::string>& sources) {
-  const auto key = std::make_tuple(job, round, worker, segment, start);
+  const auto& [job, round, worker, segment, start] = key;
   auto it = replays_.find(key);
   if (it != replays_.end()) return it->second.get();
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
@@ -137,20 +148,15 @@ Status DisputeWork::Poll() {
       json::value answer,
       client.Call("disputes", json::object{{"open", true}, {"account", address_.ToString()}}));
   AGORA_ASSIGN_OR_RETURN(const json::array* list, ArrayMember(answer, "disputes"));
-  std::set<std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>> live;
+  std::set<SegmentKey> live;
   for (const json::value& d : *list) {
     if (loop_.stopping()) break;
     AGORA_ASSIGN_OR_RETURN(std::string phase, StringMember(d, "phase"));
     // One dispute's trouble must not hold up the others.
     Status done = phase == "referees" ? Vote(client, d) : Answer(client, d);
     if (!done.ok()) spdlog::warn("{} role: dispute: {}", options_.who, done.ToString());
-    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
-    AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(d, "round"));
-    AGORA_ASSIGN_OR_RETURN(uint64_t worker, U64Member(d, "worker"));
-    AGORA_ASSIGN_OR_RETURN(uint64_t segment, U64Member(d, "segment"));
-    AGORA_ASSIGN_OR_RETURN(Hash256 start, HashMember(d, "segment_start"));
-    live.insert({job, static_cast<uint32_t>(round), static_cast<uint32_t>(worker),
-                 static_cast<uint32_t>(segment), start});
+    AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
+    live.insert(key);
   }
   // Replays of segments no open dispute names are done with.
   std::erase_if(replays_, [&](const auto& entry) { return !live.contains(entry.first); });
@@ -164,20 +170,13 @@ Status DisputeWork::Answer(rpc::RpcClient& client, const json::value& d) {
                          StringMember(d, turn->as_string() == "provider" ? "provider" : "validator"));
   if (party != address_.ToString()) return Status::Ok();  // the other side's move
   AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(d, "id"));
-  AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
-  AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(d, "round"));
-  AGORA_ASSIGN_OR_RETURN(uint64_t worker, U64Member(d, "worker"));
-  AGORA_ASSIGN_OR_RETURN(uint64_t segment, U64Member(d, "segment"));
-  AGORA_ASSIGN_OR_RETURN(Hash256 start, HashMember(d, "segment_start"));
+  AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
   AGORA_ASSIGN_OR_RETURN(std::string provider, StringMember(d, "provider"));
   AGORA_ASSIGN_OR_RETURN(std::string phase, StringMember(d, "phase"));
   AGORA_ASSIGN_OR_RETURN(std::vector<std::string> sources, SourcesFor(client, provider));
-  AGORA_ASSIGN_OR_RETURN(Replay * replay,
-                         ReplayOf(client, job, static_cast<uint32_t>(round),
-                                  static_cast<uint32_t>(worker), static_cast<uint32_t>(segment),
-                                  start, sources));
+  AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));
   const uint64_t c = replay->states.size() - 1;
-  const uint64_t base = segment * c;
+  const uint64_t base = uint64_t{std::get<3>(key)} * c;
   AGORA_ASSIGN_OR_RETURN(uint64_t step_hi, U64Member(d, "step_hi"));
   if (step_hi <= base || step_hi > base + c) {
     return Status::Internal("dispute " + std::to_string(id) + " names step " +
@@ -291,19 +290,12 @@ Status DisputeWork::Vote(rpc::RpcClient& client, const json::value& d) {
     AGORA_ASSIGN_OR_RETURN(std::vector<Hash256> outputs, verify::RecomputeOperator(record, lookup));
     vote.digest = verify::OutputsDigest(outputs);
   } else {
-    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
-    AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(d, "round"));
-    AGORA_ASSIGN_OR_RETURN(uint64_t worker, U64Member(d, "worker"));
-    AGORA_ASSIGN_OR_RETURN(uint64_t segment, U64Member(d, "segment"));
-    AGORA_ASSIGN_OR_RETURN(Hash256 start, HashMember(d, "segment_start"));
+    AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
     AGORA_ASSIGN_OR_RETURN(uint64_t lo, U64Member(d, "step_lo"));
     AGORA_ASSIGN_OR_RETURN(uint64_t hi, U64Member(d, "step_hi"));
-    AGORA_ASSIGN_OR_RETURN(Replay * replay,
-                           ReplayOf(client, job, static_cast<uint32_t>(round),
-                                    static_cast<uint32_t>(worker), static_cast<uint32_t>(segment),
-                                    start, sources));
+    AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));
     const uint64_t c = replay->states.size() - 1;
-    const uint64_t base = segment * c;
+    const uint64_t base = uint64_t{std::get<3>(key)} * c;
     if (lo < base || hi > base + c || lo >= hi) {
       return Status::Internal("dispute " + std::to_string(id) + " names steps outside its segment");
     }
@@ -350,7 +342,8 @@ Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, const OpenRequest& re
                              SourcesFor(client, address_.ToString()));
       AGORA_ASSIGN_OR_RETURN(
           Replay * replay,
-          ReplayOf(client, job, round, worker, static_cast<uint32_t>(segment), (*list)[segment],
+          ReplayOf(client, SegmentKey{job, round, worker, static_cast<uint32_t>(segment),
+                                      (*list)[segment]},
                    sources));
       if (replay->hashes.back() != (*list)[segment + 1]) {
         spdlog::warn("provider role: the fail on {} slot {} stands: this node's replay does not "

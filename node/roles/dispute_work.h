@@ -103,9 +103,11 @@ class DisputeWork {
   Status OpenWhereWrong(rpc::RpcClient& client, const OpenRequest& request);
   Status Answer(rpc::RpcClient& client, const boost::json::value& d);
   Status Vote(rpc::RpcClient& client, const boost::json::value& d);
-  // The segment of dispute-like coordinates, replayed once and kept.
-  Result<Replay*> ReplayOf(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker,
-                           uint32_t segment, const Hash256& start,
+  // (job, round, worker, segment, start checkpoint): a segment replayed.
+  using SegmentKey = std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>;
+  static Result<SegmentKey> SegmentOf(const boost::json::value& dispute);
+  // The segment replayed once and kept.
+  Result<Replay*> ReplayOf(rpc::RpcClient& client, const SegmentKey& key,
                            const std::vector<std::string>& sources);
   Result<const kernels::OpTrace*> TraceOf(Replay& replay, uint64_t step);
   Result<std::vector<std::string>> SourcesFor(rpc::RpcClient& client, const std::string& provider);
@@ -121,8 +123,7 @@ class DisputeWork {
   std::map<std::string, OpenRequest> requests_;  // by task name; guarded by mu_
   // Worker thread only. A replay is kept while an open dispute names its
   // segment (then dropped); the corpora while this process runs.
-  std::map<std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>, std::unique_ptr<Replay>>
-      replays_;  // (job, round, worker, segment, start)
+  std::map<SegmentKey, std::unique_ptr<Replay>> replays_;
   std::map<Hash256, std::unique_ptr<trainer::Corpus>> corpora_;
   // "task/root/slot/verdict" this provider decided on (disputed, or its
   // replay did not reach its commitment either); a failure is retried.

@@ -263,6 +263,24 @@ class DisputeTest : public ::testing::Test {
     };
   }
 
+  // A validator claiming a mismatch it cannot show: it disagrees with every
+  // hash, then reveals the provider's record with made-up outputs.
+  static Strategy Liar() {
+    return [](const Dispute& d) -> std::optional<MsgDisputeMove> {
+      MsgDisputeMove m;
+      m.dispute_id = d.id;
+      if (d.phase == Phase::kRecordValidator) {
+        OpRecord r = kernels::DecodeOpRecord(d.record_provider).value();
+        r.outputs[0].bytes[0] ^= 1;
+        m.action = DisputeAction::kRecord;
+        m.record = kernels::EncodeOpRecord(r);
+      } else {
+        m.action = DisputeAction::kDisagree;
+      }
+      return m;
+    };
+  }
+
   // Plays dispute `id` to its end: each party's strategy in turn, each
   // drawn referee recomputing honestly from the blobs of both traces (the
   // operator's inputs are the same in both) or replaying `truth`.
@@ -475,19 +493,7 @@ TEST_F(DisputeTest, FalseClaimLosesAndTheSlotGoesOn) {
   const uint64_t vstake = m_.h().Stake(Key(vkey));
   const uint64_t pbalance = m_.h().Balance(Key(1));
   const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
-  const Strategy liar = [&](const Dispute& d) -> std::optional<MsgDisputeMove> {
-    MsgDisputeMove m;
-    m.dispute_id = d.id;
-    if (d.phase == Phase::kRecordValidator) {
-      OpRecord r = kernels::DecodeOpRecord(d.record_provider).value();
-      r.outputs[0].bytes[0] ^= 1;
-      m.action = DisputeAction::kRecord;
-      m.record = kernels::EncodeOpRecord(r);
-    } else {
-      m.action = DisputeAction::kDisagree;
-    }
-    return m;
-  };
+  const Strategy liar = Liar();
   const Dispute d = Play(id, Honest(truth, segment), liar, truth, truth, segment);
   EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
   EXPECT_EQ(d.referee_kind, RefereeKind::kOperator);
@@ -768,19 +774,7 @@ TEST_F(CappedDisputeTest, AnOverturnedVerdictDoesNotCountTowardTheCap) {
   const uint32_t segment = CommitAndReplay(truth.Hash(kC), Blake2b256("a lie"));
   truth.set_label(checkpoints_[segment]);
   const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
-  const Strategy liar = [&](const Dispute& d) -> std::optional<MsgDisputeMove> {
-    MsgDisputeMove m;
-    m.dispute_id = d.id;
-    if (d.phase == Phase::kRecordValidator) {
-      OpRecord r = kernels::DecodeOpRecord(d.record_provider).value();
-      r.outputs[0].bytes[0] ^= 1;
-      m.action = DisputeAction::kRecord;
-      m.record = kernels::EncodeOpRecord(r);
-    } else {
-      m.action = DisputeAction::kDisagree;
-    }
-    return m;
-  };
+  const Strategy liar = Liar();
   ASSERT_EQ(Play(id, Honest(truth, segment), liar, truth, truth, segment).outcome,
             Outcome::kValidatorLost);
   // The next replay cannot fetch the blobs; the one after passes.
