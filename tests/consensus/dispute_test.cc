@@ -208,6 +208,29 @@ class DisputeTest : public ::testing::Test {
     return c.segment;
   }
 
+  // The same with real segments: the provider commits `provider`'s end,
+  // the validator replays `truth`'s; both start from the sampled
+  // segment's checkpoint hash.
+  uint32_t CommitAndReplay(Segment& provider, Segment& truth) {
+    const uint32_t segment = CommitAndReplay(provider.Hash(kC), truth.Hash(kC));
+    provider.set_label(checkpoints_[segment]);
+    truth.set_label(checkpoints_[segment]);
+    return segment;
+  }
+
+  // Sends the parties' moves, each in its turn, until the dispute reaches
+  // `phase`.
+  void PlayUntil(uint64_t id, Phase phase, const Strategy& provider, const Strategy& validator) {
+    for (int i = 0; i < 100 && Get(id).phase != phase; ++i) {
+      const Dispute d = Get(id);
+      const bool pt = *d.turn() == d.provider;
+      ASSERT_EQ(m_.Send(pt ? uint8_t{1} : m_.ValidatorKey(d.validator), *(pt ? provider : validator)(d))
+                    .code,
+                TxCode::kOk);
+    }
+    ASSERT_EQ(Get(id).phase, phase);
+  }
+
   MsgOpenDispute Open(uint32_t segment) {
     MsgOpenDispute o;
     o.job_id = job_;
@@ -387,9 +410,7 @@ TEST_P(DisputeSeedTest, OneCorruptedOperatorIsPinnedAndItsProviderLoses) {
   ASSERT_NE(cheat.Hash(j), truth.Hash(j));
   ASSERT_EQ(truth.Trace(j).records().size(), verify::RecordsPerStep(config_.model));
 
-  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
-  truth.set_label(checkpoints_[segment]);
-  cheat.set_label(checkpoints_[segment]);
+  const uint32_t segment = CommitAndReplay(cheat, truth);
   const uint64_t stake_before = m_.h().Stake(Key(1));
   const uint64_t collateral = m_.Task(id_).collateral_uagr;
   const uint64_t validator_before = m_.h().Balance(Key(m_.ValidatorKey(validator_)));
@@ -466,9 +487,7 @@ TEST_F(DisputeTest, CorruptionBetweenOperatorsGoesToStepReferees) {
   const uint32_t j = 3;
   Segment truth(config_, corpus_, start_);
   Segment cheat(config_, corpus_, start_, Fault{j, 0, 11, /*between_steps=*/true});
-  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
-  truth.set_label(checkpoints_[segment]);
-  cheat.set_label(checkpoints_[segment]);
+  const uint32_t segment = CommitAndReplay(cheat, truth);
   // This time the validator opens it.
   const uint64_t id = OpenedId(m_.Send(m_.ValidatorKey(validator_), Open(segment)));
   const Dispute d = Play(id, Honest(cheat, segment), Honest(truth, segment), truth, cheat, segment);
@@ -516,9 +535,7 @@ TEST_F(DisputeTest, FalseClaimLosesAndTheSlotGoesOn) {
 TEST_F(DisputeTest, SilenceLosesAtTheDeadline) {
   Segment truth(config_, corpus_, start_);
   Segment cheat(config_, corpus_, start_, Fault{2, 10, 3});
-  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
-  truth.set_label(checkpoints_[segment]);
-  cheat.set_label(checkpoints_[segment]);
+  const uint32_t segment = CommitAndReplay(cheat, truth);
   const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
   int moves = 0;
   const Strategy honest_cheat = Honest(cheat, segment);
@@ -559,9 +576,7 @@ class PatientDisputeTest : public DisputeTest {
 TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {
   Segment truth(config_, corpus_, start_);
   Segment cheat(config_, corpus_, start_, Fault{5, 20, 9});
-  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
-  truth.set_label(checkpoints_[segment]);
-  cheat.set_label(checkpoints_[segment]);
+  const uint32_t segment = CommitAndReplay(cheat, truth);
   const uint8_t vkey = m_.ValidatorKey(validator_);
   uint8_t bystander = 100;
   while (AddressOf(Key(bystander)) == validator_) ++bystander;
@@ -624,12 +639,7 @@ TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {
 
   // Play honestly to the provider's record, then try bad records.
   Strategy p = Honest(cheat, segment), v = Honest(truth, segment);
-  for (int i = 0; i < 100 && Get(id).phase != Phase::kRecordProvider; ++i) {
-    const Dispute d = Get(id);
-    const bool pt = *d.turn() == d.provider;
-    ASSERT_EQ(m_.Send(pt ? 1 : vkey, *(pt ? p : v)(d)).code, TxCode::kOk);
-  }
-  ASSERT_EQ(Get(id).phase, Phase::kRecordProvider);
+  ASSERT_NO_FATAL_FAILURE(PlayUntil(id, Phase::kRecordProvider, p, v));
   const uint32_t step = static_cast<uint32_t>(Get(id).step_hi - uint64_t{segment} * kC);
   const uint64_t index = Get(id).op_hi - 1;
   // A record that does not link the agreed leaf to the provider's: the
@@ -683,17 +693,10 @@ TEST_F(DisputeTest, APassCannotBeDisputed) {
 TEST_F(DisputeTest, RefereesThatNeverVoteLeaveItUndecided) {
   Segment truth(config_, corpus_, start_);
   Segment cheat(config_, corpus_, start_, Fault{1, 4, 2});
-  const uint32_t segment = CommitAndReplay(cheat.Hash(kC), truth.Hash(kC));
-  truth.set_label(checkpoints_[segment]);
-  cheat.set_label(checkpoints_[segment]);
+  const uint32_t segment = CommitAndReplay(cheat, truth);
   const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
-  const uint8_t vkey = m_.ValidatorKey(validator_);
-  Strategy p = Honest(cheat, segment), v = Honest(truth, segment);
-  for (int i = 0; i < 100 && Get(id).phase != Phase::kReferees; ++i) {
-    const Dispute d = Get(id);
-    const bool pt = *d.turn() == d.provider;
-    ASSERT_EQ(m_.Send(pt ? 1 : vkey, *(pt ? p : v)(d)).code, TxCode::kOk);
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      PlayUntil(id, Phase::kReferees, Honest(cheat, segment), Honest(truth, segment)));
   for (int i = 0; i < 20 && Get(id).phase != Phase::kClosed; ++i) m_.Block({});
   const Dispute d = Get(id);
   EXPECT_EQ(d.outcome, Outcome::kUndecided);
