@@ -70,6 +70,7 @@ json::object JobJson(const mp::Job& j) {
       {"spec_pb", SpecPb(s)},
       {"id", j.id},
       {"client", j.client.ToString()},
+      {"title", j.title},
       {"status", mp::JobStatusName(j.status)},
       {"round", j.round},
       {"rounds", s.rounds},

@@ -1,6 +1,7 @@
 // The node's JSON-RPC methods, WebSocket topics, metrics and status page
 // (docs/node.md lists them).
 #include "node/node_impl.h"
+#include "node/web/assets.h"
 
 #include "consensus/ledger/bank.h"
 #include "consensus/ledger/slashing.h"
@@ -168,6 +169,49 @@ void Node::Impl::RegisterRpc() {
     if (blocks_->height() == 0) return Status::NotFound("no block committed yet");
     return BlockJson(blocks_->height());
   });
+  // What a block did: each transaction's code, log and events, and the
+  // events of EndBlock (slashes, verdicts resolved, validator set changes).
+  rpc_->RegisterSync("block_results", [this](const json::value& params) -> Result<json::value> {
+    AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"height"}));
+    uint64_t height = blocks_->height();
+    if (o->if_contains("height")) {
+      AGORA_ASSIGN_OR_RETURN(height, U64Param(*o, "height"));
+    }
+    if (height == 0 || height > blocks_->height()) {
+      return Status::NotFound("no block at height " + std::to_string(height) +
+                              "; this node's last block is " + std::to_string(blocks_->height()));
+    }
+    AGORA_ASSIGN_OR_RETURN(std::optional<proto::BlockResults> results, blocks_->ResultsAt(height));
+    if (!results) {
+      return Status::NotFound("this node keeps no results for height " + std::to_string(height) +
+                              " (committed by a version that did not store them)");
+    }
+    auto events = [](const auto& list) {
+      json::array out;
+      for (const proto::StoredEvent& e : list) {
+        json::object attributes;
+        for (int i = 0; i < e.keys_size() && i < e.values_size(); ++i) {
+          attributes[e.keys(i)] = e.values(i);
+        }
+        out.push_back(json::object{{"type", e.type()}, {"attributes", std::move(attributes)}});
+      }
+      return out;
+    };
+    json::array txs;
+    for (const proto::StoredTxResult& t : results->txs()) {
+      const auto code = static_cast<consensus::TxCode>(t.code());
+      json::object r{{"hash", HexEncode(AsBytes(t.hash()))},
+                     {"code", t.code()},
+                     {"result", consensus::TxCodeName(code)},
+                     {"events", events(t.events())}};
+      if (!t.log().empty()) r["log"] = t.log();
+      txs.push_back(std::move(r));
+    }
+    return json::value(json::object{{"height", height},
+                                    {"txs", std::move(txs)},
+                                    {"end_events", events(results->end_events())}});
+  });
   rpc_->RegisterSync("tx", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
     AGORA_ASSIGN_OR_RETURN(std::string hex, StringParam(*o, "hash"));
@@ -308,11 +352,20 @@ void Node::Impl::RegisterRpc() {
   tx_latency_ = &m.AddHistogram("agora_tx_submit_to_commit_seconds",
                                 "Time from RPC submission to commit, on this node",
                                 {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30});
-  rpc_->SetStatusPage(
-      [this] {
-        return "agorad " + std::string(Version()) + "\n" + json::serialize(StatusJson()) + "\n";
-      },
-      "text/plain; charset=utf-8");
+  // The web page (docs/web.md): read-only, scripts only from this node, data
+  // only through its public RPC; GET / is its index.
+  constexpr std::string_view kPagePolicy =
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+      "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  for (const web::Asset& asset : web::Assets()) {
+    const bool html = asset.content_type.starts_with("text/html");
+    const std::string policy = html ? std::string(kPagePolicy) : "";
+    rpc_->AddStaticFile(std::string(asset.path), std::string(asset.content_type),
+                        std::string(asset.body), policy);
+    if (asset.path == "/index.html") {
+      rpc_->AddStaticFile("/", std::string(asset.content_type), std::string(asset.body), policy);
+    }
+  }
 }
 
 }  // namespace agora::node

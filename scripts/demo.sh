@@ -13,7 +13,16 @@ scripts/build.sh --preset default >/dev/null
 bin=build/default/node
 demo_home=$(mktemp -d -t agora-demo-XXXXXX)
 agora() { "$bin/agora" --home "$demo_home" "$@"; }
-cleanup() { agora devnet down >/dev/null 2>&1 || true; rm -rf "$demo_home"; }
+# AGORA_DEMO_KEEP=1 leaves the network running at the end (to look at its
+# web page); the last line says how to stop it.
+cleanup() {
+  if [[ "${AGORA_DEMO_KEEP:-}" == 1 && -n "${node:-}" ]]; then
+    echo "the network runs on: $node/ ; stop it with: $bin/agora --home $demo_home devnet down"
+    return
+  fi
+  agora devnet down >/dev/null 2>&1 || true
+  rm -rf "$demo_home"
+}
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # A field of a one-line JSON answer (numbers and strings without quotes).
@@ -34,6 +43,7 @@ testnet="$demo_home/devnet/testnet.json"
 node=$(grep -o '"rpc":"[^"]*"' "$testnet" | head -n 1 | cut -d '"' -f 4)
 agora devnet status
 agora --node "$node" provider list
+echo "Watch the network and the job's loss curves in a browser: $node/"
 
 # Every account of the network, with its role, for the statement at the end.
 mapfile -t accounts < <(grep -o '"name":"[^"]*","role":"[^"]*"' "$testnet" | cut -d '"' -f 4,8)
@@ -48,7 +58,7 @@ cat data/job-tiny.toml | grep -v '^#' | grep -v '^$' | head -n 20
 # The CLI uploads the dataset if the node lacks it, posts the job with its
 # budget in escrow and follows it to the end, a line per change.
 agora --node "$node" job submit data/job-tiny.toml --budget 1000000 --max-price 1000 \
-  --from alice --password-file "$demo_home/password" --wait
+  --title "tiny GPT on Tiny Shakespeare" --from alice --password-file "$demo_home/password" --wait
 
 step "What the validators verified, round by round"
 agora --node "$node" verify rounds 1

@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=default
 if [[ "${1:-}" == "--preset" ]]; then preset="$2"; fi
-scripts/bootstrap.sh
+scripts/bootstrap.sh --browser
 scripts/build.sh --preset "$preset"
 ctest --preset "$preset" -j "$(nproc)"

@@ -21,6 +21,16 @@ uint32_t ReadU32(ByteSpan b, size_t at) {
   return v;
 }
 
+proto::StoredEvent EventProto(const Event& e) {
+  proto::StoredEvent out;
+  out.set_type(e.type);
+  for (const auto& [key, value] : e.attributes) {
+    out.add_keys(key);
+    out.add_values(value);
+  }
+  return out;
+}
+
 template <typename Message>
 Result<std::optional<Message>> GetMessage(KvStore* store, KeyPrefix prefix, ByteSpan key) {
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> bytes, store->Get(prefix, key));
@@ -53,10 +63,22 @@ Status BlockStore::Load() {
 }
 
 void BlockStore::Add(const proto::Block& block, const Hash256& hash, const proto::Commit& commit,
-                     const std::vector<TxResult>& outcomes, WriteBatch* batch) const {
+                     const std::vector<TxResult>& outcomes, const std::vector<Event>& end_events,
+                     WriteBatch* batch) const {
   const uint64_t height = block.header().height();
   batch->Put(KeyPrefix::kBlock, BlockKey(height, 0), EncodeDeterministic(block));
   batch->Put(KeyPrefix::kBlock, BlockKey(height, 1), EncodeDeterministic(commit));
+  proto::BlockResults results;
+  for (const TxResult& r : outcomes) {
+    proto::StoredTxResult* t = results.add_txs();
+    t->set_hash(std::string(r.hash.bytes.begin(), r.hash.bytes.end()));
+    t->set_code(static_cast<uint32_t>(r.code));
+    t->set_log(r.log);
+    for (const Event& e : r.events) *t->add_events() = EventProto(e);
+    t->set_charged(r.charged);
+  }
+  for (const Event& e : end_events) *results.add_end_events() = EventProto(e);
+  batch->Put(KeyPrefix::kBlock, BlockKey(height, 2), EncodeDeterministic(results));
   Bytes h;
   PutU64BigEndian(h, height);
   batch->Put(KeyPrefix::kBlockByHash, hash.bytes, h);
@@ -88,6 +110,10 @@ Result<std::optional<proto::Block>> BlockStore::BlockAt(uint64_t height) {
 
 Result<std::optional<proto::Commit>> BlockStore::CommitAt(uint64_t height) {
   return GetMessage<proto::Commit>(store_, KeyPrefix::kBlock, BlockKey(height, 1));
+}
+
+Result<std::optional<proto::BlockResults>> BlockStore::ResultsAt(uint64_t height) {
+  return GetMessage<proto::BlockResults>(store_, KeyPrefix::kBlock, BlockKey(height, 2));
 }
 
 Result<std::optional<uint64_t>> BlockStore::HeightOf(const Hash256& block_hash) {

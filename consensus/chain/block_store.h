@@ -3,6 +3,8 @@
 // either all of a block or none of it.
 //
 // Keys: kBlock height(8) 0x00 -> Block, kBlock height(8) 0x01 -> Commit,
+// kBlock height(8) 0x02 -> BlockResults (what the block did: codes, logs and
+// events, for the block_results RPC; stores written before it have none),
 // kBlockByHash hash -> height(8), kTransaction id -> height(8) index(4)
 // code(4), kMeta "height" -> height(8).
 //
@@ -37,10 +39,11 @@ class BlockStore {
   // REQUIRES: height() > 0
   const proto::BlockHeader& last_header() const { return last_header_; }
 
-  // Adds the block, its commit and its transaction index (transactions that
-  // paid their fee) to `batch`.
+  // Adds the block, its commit, its results and its transaction index
+  // (transactions that paid their fee) to `batch`.
   void Add(const proto::Block& block, const Hash256& hash, const proto::Commit& commit,
-           const std::vector<TxResult>& outcomes, WriteBatch* batch) const;
+           const std::vector<TxResult>& outcomes, const std::vector<Event>& end_events,
+           WriteBatch* batch) const;
   // Call once the batch from Add is durable.
   void Committed(const proto::Block& block, const Hash256& hash);
 
@@ -48,6 +51,9 @@ class BlockStore {
   Result<std::optional<proto::Commit>> CommitAt(uint64_t height);
   Result<std::optional<uint64_t>> HeightOf(const Hash256& block_hash);
   Result<std::optional<TxLocation>> FindTx(const Hash256& id);
+  // Empty for a height not committed here, or committed by a node version
+  // that did not keep results.
+  Result<std::optional<proto::BlockResults>> ResultsAt(uint64_t height);
 
  private:
   KvStore* store_;

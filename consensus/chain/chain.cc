@@ -445,7 +445,7 @@ Result<Chain::Executed> Chain::Execute(const proto::Block& block, const proto::C
     return app_hash.status();
   }
   out.app_hash = *app_hash;
-  blocks_->Add(block, out.hash, commit, out.results, batch);
+  blocks_->Add(block, out.hash, commit, out.results, out.end.events, batch);
   batch->Put(KeyPrefix::kMeta, AsBytes(kResultsHashKey),
              ResultsHash(out.results, out.end.events).bytes);
   return out;

@@ -121,6 +121,7 @@ void PutJob(StateBuffer& state, const Job& j, uint64_t round_speed) {
   r.set_refunded_uagr(j.refunded_uagr);
   r.set_aggregation_fee_uagr(j.aggregation_fee_uagr);
   r.set_outcome(j.outcome);
+  r.set_title(j.title);
   r.set_round_speed_wu_per_s(round_speed);
   state.Set(JobKey(j.id), EncodeDeterministic(r));
 }
@@ -154,6 +155,7 @@ JobWithSpeed DecodeJob(ByteSpan bytes) {
   j.refunded_uagr = r.refunded_uagr();
   j.aggregation_fee_uagr = r.aggregation_fee_uagr();
   j.outcome = r.outcome();
+  j.title = r.title();
   out.round_speed = r.round_speed_wu_per_s();
   return out;
 }
@@ -712,6 +714,7 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
   j.id = std::max<uint64_t>(state.GetU64(kNextJobKey), 1);
   j.client = sender;
   j.spec = msg.spec;
+  j.title = msg.title;
   j.budget_uagr = j.escrow_uagr = msg.budget_uagr;
   j.price_max_uagr_per_wu = msg.price_max_uagr_per_wu;
   j.work_wu = work;

@@ -117,6 +117,7 @@ struct Job {
   // validators' fee); refunded to the client when the job ends first.
   uint64_t aggregation_fee_uagr = 0;
   std::string outcome;
+  std::string title;  // the client's, as posted
 };
 
 struct TaskId {

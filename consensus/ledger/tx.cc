@@ -363,7 +363,12 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       if (!spec.ok()) return Status::InvalidArgument("post_job: " + spec.status().message());
       AGORA_RETURN_IF_ERROR(CheckAmount(m.budget_uagr(), "post_job budget"));
       AGORA_RETURN_IF_ERROR(CheckAmount(m.price_max_uagr_per_wu(), "post_job max price"));
-      return Msg(MsgPostJob{*spec, m.budget_uagr(), m.price_max_uagr_per_wu()});
+      if (m.title().size() > kJobTitleBytesMax || !PrintableText(m.title(), false)) {
+        return Status::InvalidArgument("post_job: title must be at most " +
+                                       std::to_string(kJobTitleBytesMax) +
+                                       " bytes of printable text (no control characters)");
+      }
+      return Msg(MsgPostJob{*spec, m.budget_uagr(), m.price_max_uagr_per_wu(), m.title()});
     }
     case proto::TxBody::kCancelJob:
       if (body.cancel_job().job_id() == 0) {
@@ -434,6 +439,7 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           EncodeJobSpec(m.spec, body.mutable_post_job()->mutable_spec());
           body.mutable_post_job()->set_budget_uagr(m.budget_uagr);
           body.mutable_post_job()->set_price_max_uagr_per_wu(m.price_max_uagr_per_wu);
+          body.mutable_post_job()->set_title(m.title);
         } else if constexpr (std::is_same_v<M, MsgCancelJob>) {
           body.mutable_cancel_job()->set_job_id(m.job_id);
         } else if constexpr (std::is_same_v<M, MsgCommitTask>) {

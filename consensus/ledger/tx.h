@@ -64,6 +64,7 @@ struct MsgUnjail {};  // slashing
 // a known parameter with a value inside its bounds, each parameter once.
 inline constexpr size_t kProposalChangesMax = 16;
 inline constexpr size_t kProposalTitleBytesMax = 140;
+inline constexpr size_t kJobTitleBytesMax = 80;
 inline constexpr size_t kProposalTextBytesMax = 2000;
 struct ParamChange {
   std::string name;  // "<module>.<name>", as `agora query params` lists them
@@ -110,6 +111,7 @@ struct MsgPostJob {               // market
   market::JobSpec spec;
   uint64_t budget_uagr = 0;
   uint64_t price_max_uagr_per_wu = 0;
+  std::string title;  // 0..kJobTitleBytesMax bytes of printable text
 };
 struct MsgCancelJob {  // market
   uint64_t job_id = 0;

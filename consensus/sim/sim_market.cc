@@ -84,7 +84,7 @@ void Simulation::ClientMarket(Node& reference, uint64_t height) {
     spec.workers = 2;
     const uint64_t need =
         market::BudgetNeeded(market::TaskCount(spec), market::TaskWorkWu(spec), 2'000).value();
-    Submit(client, MsgPostJob{spec, 2 * need, 2'000});
+    Submit(client, MsgPostJob{spec, 2 * need, 2'000, ""});
   }
 }
 

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "common/encoding.h"
@@ -205,10 +206,21 @@ Status Testnet(const GlobalOptions& g, uint32_t validators, uint32_t providers,
   genesis.genesis_time_unix_ms = NowUnixMs();
   genesis.min_fee_uagr = kDefaultMinFeeUagr;
   genesis.params = std::move(genesis_params);
+  // The kernel may hand out a port it just released again: a network
+  // whose node's P2P port is another node's RPC port cannot start, so each
+  // port is taken once.
+  std::set<uint16_t> taken;
+  auto fresh_port = [&taken]() -> Result<uint16_t> {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      AGORA_ASSIGN_OR_RETURN(uint16_t port, FreePort());
+      if (taken.insert(port).second) return port;
+    }
+    return Status::IoError("no free port on 127.0.0.1 after 100 tries");
+  };
   for (uint32_t i = 0; i < total; ++i) {
     keys.push_back(SecretKey::Generate());
-    AGORA_ASSIGN_OR_RETURN(uint16_t p2p, FreePort());
-    AGORA_ASSIGN_OR_RETURN(uint16_t rpc, FreePort());
+    AGORA_ASSIGN_OR_RETURN(uint16_t p2p, fresh_port());
+    AGORA_ASSIGN_OR_RETURN(uint16_t rpc, fresh_port());
     p2p_ports.push_back(p2p);
     rpc_ports.push_back(rpc);
     if (i < validators) {

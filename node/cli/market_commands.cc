@@ -315,7 +315,13 @@ Result<json::value> FollowJob(const GlobalOptions& g, uint64_t id) {
 }
 
 Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string& file,
-                 uint64_t budget, uint64_t max_price, bool skip_data_check) {
+                 uint64_t budget, uint64_t max_price, bool skip_data_check,
+                 const std::string& title) {
+  if (title.size() > consensus::kJobTitleBytesMax) {
+    return Status::InvalidArgument("--title is " + std::to_string(title.size()) +
+                                   " bytes; at most " +
+                                   std::to_string(consensus::kJobTitleBytesMax));
+  }
   fs::path data_file;
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, ReadJobFile(file, &data_file));
   const uint64_t work = market::TaskWorkWu(spec);
@@ -333,7 +339,7 @@ Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string&
               << max_price << " uagr/wu\n";
   }
   if (!skip_data_check) AGORA_RETURN_IF_ERROR(EnsureDataset(g, spec, data_file));
-  const consensus::Msg msg = consensus::MsgPostJob{spec, budget, max_price};
+  const consensus::Msg msg = consensus::MsgPostJob{spec, budget, max_price, title};
   if (!tx.wait) return SendTx(g, tx, msg);
   // --wait: until the job ends, a line per change.
   AGORA_ASSIGN_OR_RETURN(json::value posted,
@@ -415,11 +421,20 @@ Status JobFetch(const GlobalOptions& g, uint64_t id, const std::string& out,
   return Status::Ok();
 }
 
+// `  "title"` for a job that has one.
+std::string TitleSuffix(const json::value& job) {
+  const json::value* t = job.as_object().if_contains("title");
+  if (t == nullptr || !t->is_string() || t->as_string().empty()) return "";
+  return "  \"" + std::string(t->as_string()) + "\"";
+}
+
 Status JobStatusCmd(const GlobalOptions& g, uint64_t id) {
   AGORA_ASSIGN_OR_RETURN(json::value v,
                          rpc::RpcClient(NodeUrl(g)).Call("job", json::object{{"id", id}}));
   std::string human = "job #" + Str(v, "id") + "  " + Str(v, "status") + "  client " +
-                      Str(v, "client") + "\n  round " + Str(v, "round") + " of " +
+                      Str(v, "client") +
+                      TitleSuffix(v) +
+                      "\n  round " + Str(v, "round") + " of " +
                       Str(v, "rounds") + " (" + Str(v, "round_passed") + "/" + Str(v, "workers") +
                       " passed), " + Str(v, "running") + " running\n  escrow " +
                       Str(v, "escrow_uagr") + " uagr (locked " + Str(v, "locked_uagr") +
@@ -553,7 +568,8 @@ Status JobList(const GlobalOptions& g, const std::string& client, const std::str
   for (const json::value& j : v.at("jobs").as_array()) {
     human += "#" + Str(j, "id") + "  " + Str(j, "status") + "  round " + Str(j, "round") + "/" +
              Str(j, "rounds") + "  escrow " + Str(j, "escrow_uagr") + "  client " +
-             Str(j, "client") + "\n";
+             Str(j, "client") + TitleSuffix(j) +
+             "\n";
   }
   if (human.empty()) human = "no jobs\n";
   Print(g, v, human);
@@ -623,13 +639,16 @@ void AddMarketCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   submit->add_option("--budget", budget, "Budget in uagr")->required();
   submit->add_option("--max-price", max_price, "Most it pays per work unit, in uagr")->required();
   static bool skip_data_check = false;
+  static std::string title;
+  submit->add_option("--title", title,
+                     "A name for the job, shown by `job list` and the web page (up to 80 bytes)");
   submit->add_flag("--skip-data-check", skip_data_check,
                    "Post even if the node lacks the dataset (other nodes serve it)");
   AddSignerOptions(submit, tx);
   submit->get_option("--wait")->description(
       "Wait for the commit, then follow the job to its end: a line per round");
   submit->callback([&] {
-    action = [&] { return SubmitJob(global, tx, file, budget, max_price, skip_data_check); };
+    action = [&] { return SubmitJob(global, tx, file, budget, max_price, skip_data_check, title); };
   });
   auto* jstatus = job->add_subcommand("status", "Rounds, tasks, providers, escrow, deadlines");
   jstatus->add_option("id", id, "Job id")->required();

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "node/rpc/byte_range.h"
 #include "node/storage/blob_store.h"
@@ -144,6 +145,13 @@ struct RpcServer::State {
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;
   std::set<std::string, std::less<>> topics;
+  struct StaticFile {
+    std::string content_type;
+    std::string body;
+    std::string etag;
+    std::string csp;
+  };
+  std::map<std::string, StaticFile, std::less<>> static_files;
   std::function<std::string()> status_page;
   std::string status_content_type;
   std::function<Status()> health;
@@ -482,6 +490,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Route(http::request<http::string_body>& request);
   void ServeRpc(http::request<http::string_body>& request);
   void ServeGet(std::string_view path);
+  void ServeStatic(const State::StaticFile& file, const http::request<http::string_body>& request);
   void ServeBlob(const http::request<http::string_body>& request, std::string_view hex);
   // POST /blob: switches to a parser that streams the body into a file.
   void StartUpload();
@@ -646,6 +655,10 @@ void HttpSession::Route(http::request<http::string_body>& request) {
     return SendError(http::status::bad_request, "POST /blob needs the blob's bytes as the body",
                      keep_alive_);
   }
+  if (auto file = state_->static_files.find(path); file != state_->static_files.end()) {
+    if (verb != http::verb::get && verb != http::verb::head) return MethodNotAllowed("GET, HEAD");
+    return ServeStatic(file->second, request);
+  }
   if (path == "/metrics" || path == "/health" || path == "/") {
     if (verb != http::verb::get) return MethodNotAllowed("GET");
     return ServeGet(path);
@@ -746,6 +759,39 @@ void HttpSession::ServeGet(std::string_view path) {
     return Send(http::status::ok, state_->status_content_type, state_->status_page(), keep_alive_);
   }
   Send(http::status::ok, kTextType, "agorad RPC\n" + std::string(kEndpoints) + "\n", keep_alive_);
+}
+
+void HttpSession::ServeStatic(const State::StaticFile& file,
+                              const http::request<http::string_body>& request) {
+  auto set_common = [&](auto& response) {
+    response.set(http::field::server, state_->config.server_name);
+    response.set(http::field::etag, file.etag);
+    response.set(http::field::cache_control, "no-cache");
+    response.set(http::field::content_type, file.content_type);
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("Referrer-Policy", "no-referrer");
+    if (!file.csp.empty()) response.set("Content-Security-Policy", file.csp);
+    response.keep_alive(keep_alive_);
+  };
+  if (auto match = request.find(http::field::if_none_match); match != request.end()) {
+    const std::string_view tags = ToStringView(match->value());
+    if (tags == "*" || tags.find(file.etag) != std::string_view::npos) {
+      http::response<http::empty_body> response{http::status::not_modified, version_};
+      set_common(response);
+      return WriteMessage(std::move(response), state_->config.write_timeout);
+    }
+  }
+  if (request.method() == http::verb::head) {
+    http::response<http::empty_body> response{http::status::ok, version_};
+    set_common(response);
+    response.content_length(file.body.size());
+    return WriteMessage(std::move(response), state_->config.write_timeout);
+  }
+  http::response<http::string_body> response{http::status::ok, version_};
+  set_common(response);
+  response.body() = file.body;
+  response.prepare_payload();
+  WriteMessage(std::move(response), state_->config.write_timeout);
 }
 
 void HttpSession::Upgrade(http::request<http::string_body> request) {
@@ -1109,6 +1155,15 @@ void RpcServer::Publish(std::string_view topic, const json::value& data) {
   asio::post(state_->io, [state = state_, topic = std::string(topic), data]() {
     internal::PublishNow(*state, topic, data);
   });
+}
+
+void RpcServer::AddStaticFile(std::string path, std::string content_type, std::string body,
+                              std::string content_security_policy) {
+  AGORA_CHECK(!path.empty() && path.front() == '/');
+  std::string etag = "\"" + Blake2b256(body).ToHex().substr(0, 32) + "\"";
+  state_->static_files[std::move(path)] =
+      State::StaticFile{std::move(content_type), std::move(body), std::move(etag),
+                        std::move(content_security_policy)};
 }
 
 void RpcServer::SetStatusPage(std::function<std::string()> render, std::string content_type) {

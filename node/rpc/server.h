@@ -5,7 +5,8 @@
 //                 topics and pushed "event" notifications
 //   GET  /metrics Prometheus text format 0.0.4 from metrics()
 //   GET  /health  200 {"status":"ok"}, or 503 with the health check's error
-//   GET  /        the status page (SetStatusPage)
+//   GET  /        the status page (SetStatusPage), or a static file
+//   GET  /<file>  static files (AddStaticFile): the node's web page
 //   GET  /blob/<hash>  a blob's bytes (one Range allowed), HEAD its size;
 //   POST /blob[?hash=<hash>]  stores the body as a blob (SetBlobStore)
 // Anything else is 404; a known path with the wrong method is 405 with Allow.
@@ -117,6 +118,13 @@ class RpcServer {
   // lists the endpoints.
   void SetStatusPage(std::function<std::string()> render,
                      std::string content_type = "text/html; charset=utf-8");
+  // GET/HEAD `path` answers `body` with
+  // `content_type`, a strong ETag (304 to a matching If-None-Match),
+  // "Cache-Control: no-cache" (revalidate, so a new build shows at once),
+  // nosniff and, when not empty, `content_security_policy`. Served before
+  // the status page, so a file at "/" replaces it. Call before Start().
+  void AddStaticFile(std::string path, std::string content_type, std::string body,
+                     std::string content_security_policy = "");
   // Serves GET/HEAD /blob/<hash> from `store` and, when `accept_uploads`,
   // POST /blob into it. `store` must outlive the server (or Stop()). Without
   // a store those paths are 404.

@@ -249,10 +249,12 @@ TEST(BlockStoreTest, BlocksCommitsAndTxIndexRoundTrip) {
   const Hash256 tx_id = Blake2b256(AsBytes("tx"));
   WriteBatch batch;
   const Hash256 unpaid_id = Blake2b256(AsBytes("unpaid"));
+  const Event moved{"transfer", {{"from", "a"}, {"to", "b"}, {"amount_uagr", "5"}}};
+  const Event slashed{"slash", {{"reason", "downtime"}, {"burned_uagr", "10"}}};
   store.Add(block, hash, commit,
-            {{tx_id, TxCode::kInsufficientFunds, "", {}, /*charged=*/true},
+            {{tx_id, TxCode::kInsufficientFunds, "balance 3 < 5", {moved}, /*charged=*/true},
              {unpaid_id, TxCode::kBadNonce, "", {}, /*charged=*/false}},
-            &batch);
+            {slashed}, &batch);
   ASSERT_TRUE(kv.Write(batch, Durability::kSynced).ok());
   BlockStore reopened(&kv);
   ASSERT_TRUE(reopened.Load().ok());
@@ -266,6 +268,26 @@ TEST(BlockStoreTest, BlocksCommitsAndTxIndexRoundTrip) {
   EXPECT_FALSE(reopened.FindTx(unpaid_id).value().has_value())
       << "a transaction that paid nothing may still run later";
   EXPECT_FALSE(reopened.BlockAt(2).value().has_value());
+  // What the block did, every transaction's and EndBlock's, in order.
+  const std::optional<proto::BlockResults> results = reopened.ResultsAt(1).value();
+  ASSERT_TRUE(results.has_value());
+  ASSERT_EQ(results->txs_size(), 2);
+  EXPECT_EQ(results->txs(0).hash(), std::string(tx_id.bytes.begin(), tx_id.bytes.end()));
+  EXPECT_EQ(results->txs(0).code(), static_cast<uint32_t>(TxCode::kInsufficientFunds));
+  EXPECT_EQ(results->txs(0).log(), "balance 3 < 5");
+  EXPECT_TRUE(results->txs(0).charged());
+  ASSERT_EQ(results->txs(0).events_size(), 1);
+  EXPECT_EQ(results->txs(0).events(0).type(), "transfer");
+  EXPECT_EQ(std::vector<std::string>(results->txs(0).events(0).keys().begin(),
+                                     results->txs(0).events(0).keys().end()),
+            (std::vector<std::string>{"from", "to", "amount_uagr"}));
+  EXPECT_EQ(results->txs(0).events(0).values(2), "5");
+  EXPECT_EQ(results->txs(1).code(), static_cast<uint32_t>(TxCode::kBadNonce));
+  EXPECT_FALSE(results->txs(1).charged());
+  ASSERT_EQ(results->end_events_size(), 1);
+  EXPECT_EQ(results->end_events(0).type(), "slash");
+  EXPECT_EQ(results->end_events(0).values(1), "10");
+  EXPECT_FALSE(reopened.ResultsAt(2).value().has_value());
 }
 
 }  // namespace

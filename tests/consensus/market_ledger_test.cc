@@ -190,7 +190,7 @@ TEST(MarketLedgerTest, RolesStakeAndDeregistration) {
   EXPECT_EQ(m.Send(1, testing::CreateValidatorMsg(Key(200), Key(1), "p")).code,
             TxCode::kInvalidMessage);
   // Nor posts jobs.
-  EXPECT_EQ(m.Send(1, MsgPostJob{TinySpec(), 10 * kAgr, 1000}).code, TxCode::kInvalidMessage);
+  EXPECT_EQ(m.Send(1, MsgPostJob{TinySpec(), 10 * kAgr, 1000, ""}).code, TxCode::kInvalidMessage);
   EXPECT_EQ(m.Send(2, MsgUpdateProvider{Offer(5)}).code, TxCode::kNotFound);
   EXPECT_EQ(m.Send(1, MsgUpdateProvider{Offer(500, 2, 3)}).code, TxCode::kOk);
   EXPECT_EQ(m.Prov(1).offer, Offer(500, 2, 3));
@@ -201,12 +201,21 @@ TEST(MarketLedgerTest, RolesStakeAndDeregistration) {
   EXPECT_FALSE(marketplace::IsProvider(m.h().ledger().committed(), AddressOf(Key(1))));
 }
 
+TEST(MarketLedgerTest, AJobKeepsItsTitleAsPosted) {
+  Market m;
+  const std::string title = "<b>tiny</b> & \"shakespeare\" \u00e9t\u00e9";  // markup is text here
+  const uint64_t id = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000, /*start=*/false, title);
+  EXPECT_EQ(m.Job(id).title, title);
+  const uint64_t untitled = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000, /*start=*/false);
+  EXPECT_EQ(m.Job(untitled).title, "");
+}
+
 TEST(MarketLedgerTest, PriceNeverAboveTheMaximumAndBudgetChecked) {
   Market m;
   m.Provider(1, 3000);  // too dear for the job below
   const market::JobSpec spec = TinySpec(1, 1);
   const uint64_t work = market::TaskWorkWu(spec);
-  const TxResult poor = m.Send(4, MsgPostJob{spec, work * 2000 - 1, 2000});
+  const TxResult poor = m.Send(4, MsgPostJob{spec, work * 2000 - 1, 2000, ""});
   EXPECT_EQ(poor.code, TxCode::kInsufficientFunds);
   EXPECT_NE(poor.log.find("needs " + std::to_string(work * 2000)), std::string::npos) << poor.log;
   const uint64_t id = m.Post(4, spec, work * 2000, 2000);
@@ -300,14 +309,17 @@ TEST(MarketDecodeTest, MalformedOffersAndSpecsAreRefused) {
       {"ask of zero", MsgRegisterProvider{Offer(0)}, "ask must be"},
       {"bad endpoint", MsgRegisterProvider{bad_url}, "blob endpoint"},
       {"zero capacity", MsgUpdateProvider{zero_cap}, "capacity"},
-      {"heads not dividing width", MsgPostJob{heads, 100, 1}, "heads"},
-      {"context 0", MsgPostJob{context, 100, 1}, "context must be"},
-      {"C not dividing H", MsgPostJob{interval, 100, 1}, "checkpoint_interval"},
-      {"no dataset hash", MsgPostJob{no_data, 100, 1}, "dataset hash"},
-      {"dataset too small", MsgPostJob{tiny_data, 100, 1}, "dataset size"},
-      {"zero budget", MsgPostJob{TinySpec(), 0, 1}, "budget amount must be > 0"},
-      {"budget above 2^62", MsgPostJob{TinySpec(), (uint64_t{1} << 62) + 1, 1}, "maximum"},
-      {"zero max price", MsgPostJob{TinySpec(), 100, 0}, "max price amount must be > 0"},
+      {"heads not dividing width", MsgPostJob{heads, 100, 1, ""}, "heads"},
+      {"context 0", MsgPostJob{context, 100, 1, ""}, "context must be"},
+      {"C not dividing H", MsgPostJob{interval, 100, 1, ""}, "checkpoint_interval"},
+      {"no dataset hash", MsgPostJob{no_data, 100, 1, ""}, "dataset hash"},
+      {"dataset too small", MsgPostJob{tiny_data, 100, 1, ""}, "dataset size"},
+      {"zero budget", MsgPostJob{TinySpec(), 0, 1, ""}, "budget amount must be > 0"},
+      {"budget above 2^62", MsgPostJob{TinySpec(), (uint64_t{1} << 62) + 1, 1, ""}, "maximum"},
+      {"zero max price", MsgPostJob{TinySpec(), 100, 0, ""}, "max price amount must be > 0"},
+      {"title of 81 bytes", MsgPostJob{TinySpec(), 100, 1, std::string(81, 'x')}, "title"},
+      {"title with a newline", MsgPostJob{TinySpec(), 100, 1, "a\nb"}, "title"},
+      {"title with an escape", MsgPostJob{TinySpec(), 100, 1, "\x1b[31mred"}, "title"},
       {"cancel job 0", MsgCancelJob{0}, "job id"},
   };
   for (const Bad& b : bad) {

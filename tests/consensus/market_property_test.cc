@@ -229,7 +229,7 @@ void RunMarket(uint64_t seed, uint64_t blocks) {
           const uint64_t need = market::BudgetNeeded(market::TaskCount(spec),
                                                      market::TaskWorkWu(spec), max_price)
                                     .value();
-          send(client, MsgPostJob{spec, need + rng.Below(need + 1), max_price});
+          send(client, MsgPostJob{spec, need + rng.Below(need + 1), max_price, ""});
           ++posted;
           break;
         }

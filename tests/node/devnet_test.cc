@@ -577,6 +577,7 @@ TEST_F(DevnetTest, SubscribersSeeBlocksAndTransactionResults) {
   ASSERT_TRUE(submitted.as_object().if_contains("hash")) << json::serialize(submitted);
   const std::string id(submitted.at("hash").as_string());
   bool saw_result = false, saw_block = false;
+  json::value result;
   const auto deadline = std::chrono::steady_clock::now() + seconds(30);
   while (!(saw_result && saw_block) && std::chrono::steady_clock::now() < deadline) {
     auto event = (*ws)->Next(milliseconds(1000));
@@ -585,6 +586,7 @@ TEST_F(DevnetTest, SubscribersSeeBlocksAndTransactionResults) {
     if (event->at("topic") == "tx_result" && data.at("hash") == id.c_str()) {
       EXPECT_EQ(data.at("result"), "ok");
       EXPECT_EQ(data.at("amount_uagr").to_number<uint64_t>(), 42u);
+      result = data;
       saw_result = true;
     }
     if (event->at("topic") == "new_block") {
@@ -593,6 +595,38 @@ TEST_F(DevnetTest, SubscribersSeeBlocksAndTransactionResults) {
   }
   EXPECT_TRUE(saw_result);
   EXPECT_TRUE(saw_block);
+  ASSERT_TRUE(saw_result);
+
+  // block_results keeps what the event said: the same code and events at
+  // the same index, and the same on every node (events are committed).
+  const uint64_t height = result.at("height").to_number<uint64_t>();
+  const uint64_t index = result.at("index").to_number<uint64_t>();
+  for (size_t node = 0; node < 4; ++node) WaitForHeight(node, height);
+  const json::value stored = Call(1, "block_results", json::object{{"height", height}});
+  ASSERT_TRUE(stored.as_object().if_contains("txs")) << json::serialize(stored);
+  EXPECT_EQ(stored.at("height").to_number<uint64_t>(), height);
+  const json::array& txs = stored.at("txs").as_array();
+  ASSERT_GT(txs.size(), index);
+  EXPECT_EQ(txs[index].at("hash"), id.c_str());
+  EXPECT_EQ(txs[index].at("code").to_number<uint32_t>(), 0u);
+  EXPECT_EQ(txs[index].at("result"), "ok");
+  EXPECT_EQ(txs[index].at("events"), result.at("events"));
+  EXPECT_TRUE(stored.at("end_events").is_array());
+  for (size_t node : {0u, 2u, 3u}) {
+    EXPECT_EQ(Call(node, "block_results", json::object{{"height", height}}), stored)
+        << "node " << node;
+  }
+  // Heights that are not there, and parameters that are wrong.
+  rpc::RpcError error;
+  Call(1, "block_results", json::object{{"height", 0}}, &error);
+  EXPECT_EQ(error.code, -32004) << error.message;
+  Call(1, "block_results", json::object{{"height", Height(1) + 1000}}, &error);
+  EXPECT_EQ(error.code, -32004) << error.message;
+  EXPECT_NE(error.message.find("last block"), std::string::npos) << error.message;
+  Call(1, "block_results", json::object{{"heigth", 1}}, &error);
+  EXPECT_EQ(error.code, -32602) << error.message;
+  Call(1, "block_results", json::object{{"height", "one"}}, &error);
+  EXPECT_EQ(error.code, -32602) << error.message;
 }
 
 }  // namespace

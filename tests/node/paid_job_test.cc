@@ -19,6 +19,7 @@
 #include "node/rpc/blob_fetch.h"
 #include "proto/tx.pb.h"
 #include "tests/node/devnet_fixture.h"
+#include "tests/node/job_fixture.h"
 #include "trainer/checkpoint.h"
 #include "trainer/diloco.h"
 #include "verify/task.h"
@@ -29,23 +30,6 @@ namespace {
 using namespace agora::node::testing;
 
 constexpr uint64_t kCommitFee = kFee;  // every transaction here pays the minimum fee
-
-std::string Corpus() {
-  std::string corpus;
-  while (corpus.size() < 20'000) corpus += "To be, or not to be, that is the question. ";
-  return corpus;
-}
-
-// A job file with the data given as a file (the CLI uploads it).
-void WriteJob(const fs::path& path, const std::string& model, uint32_t rounds, uint32_t workers,
-              uint32_t inner_steps, uint32_t interval) {
-  std::ofstream f(path);
-  f << "[model]\n"
-    << model << "[data]\nfile = \"corpus.txt\"\n"
-    << "[schedule]\nrounds = " << rounds << "\nworkers = " << workers
-    << "\ninner_steps = " << inner_steps << "\ncheckpoint_interval = " << interval << "\n"
-    << "[optimizer]\nwarmup_steps = 5\n";
-}
 
 uint64_t U64(const json::value& v, std::string_view key) {
   return v.at(key).to_number<uint64_t>();
@@ -235,12 +219,8 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
 
 // The same network written by `agora testnet --providers 2`, its processes
 // under the test's control.
-class PaidJobFaultTest : public DevnetTest {
+class PaidJobFaultTest : public ProvidersDevnetTest {
  protected:
-  static constexpr size_t kValidators = 4;
-  std::vector<std::string> ExtraTestnetArgs() override {
-    return {"--providers", "2", "--param", "market.block_time_ms=250"};
-  }
   // Every node started by this test may be held at a checkpoint through
   // <home>/provider/hold (docs/roles.md): the kills below happen at a known
   // step, however fast the tasks train.
@@ -263,28 +243,7 @@ class PaidJobFaultTest : public DevnetTest {
     fs::create_directories(file.parent_path());
     agora::testing::WriteTextFile(file, prefix + " " + std::to_string(step) + "\n");
   }
-  CommandResult Cli(std::vector<std::string> args) {
-    args.insert(args.begin(), {AGORA_CLI_PATH, "--node", urls_[0], "--json"});
-    return RunCommand(args);
-  }
-  fs::path ProviderKey(size_t node) { return nodes_[node]->home() / "config" / "provider_key.json"; }
-  std::string ProviderAddress(size_t node) {
-    return Address::FromPublicKey(LoadNodeKey(ProviderKey(node)).value().public_key()).ToString();
-  }
   json::value Roles(size_t node) { return Call(node, "roles"); }
-  // Each provider node's account stakes and registers its offer.
-  void RegisterProviders() {
-    ASSERT_EQ(nodes_.size(), kValidators + 2);
-    for (size_t n = kValidators; n < nodes_.size(); ++n) {
-      CommandResult stake =
-          Cli({"tx", "stake", "20000000", "--key-file", ProviderKey(n).string(), "--wait"});
-      ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
-      CommandResult reg = Cli({"provider", "register", "--speed", "2", "--capacity", "1", "--ask",
-                               "900", "--endpoint", urls_[n], "--key-file",
-                               ProviderKey(n).string(), "--wait"});
-      ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
-    }
-  }
   json::value ProviderRecord(size_t node) {
     return Call(0, "provider", json::object{{"address", ProviderAddress(node)}});
   }

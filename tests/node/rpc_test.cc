@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/hash.h"
 #include "node/rpc/client.h"
 #include "node/rpc/json_rpc.h"
 #include "node/rpc/metrics.h"
@@ -626,6 +627,77 @@ TEST_F(RpcServerTest, StatusPageAndHealth) {
   HttpReply health = HttpRequest(port_, http::verb::get, "/health");
   EXPECT_EQ(health.status, 503u);
   EXPECT_NE(health.body.find("no peers"), std::string::npos);
+}
+
+// A request with extra headers; the whole response, headers included (a
+// HEAD response is read without a body, as its Content-Length describes
+// the GET's).
+http::response<http::string_body> RawRequest(uint16_t port, http::verb verb, std::string_view target,
+                                             std::vector<std::pair<http::field, std::string>> headers) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(Local(port));
+  http::request<http::string_body> request{verb, target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  for (auto& [field, value] : headers) request.set(field, value);
+  request.keep_alive(false);
+  request.prepare_payload();
+  http::write(socket, request);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.skip(verb == http::verb::head);
+  beast::error_code ec;
+  http::read(socket, buffer, parser, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  return parser.release();
+}
+
+TEST_F(RpcServerTest, StaticFilesWithValidatorsAndPolicy) {
+  const std::string page = "<!doctype html><p>hello</p>";
+  const std::string script = "console.log('x');";
+  StartServer({}, [&](RpcServer& server) {
+    server.SetStatusPage([] { return std::string("status"); });
+    server.AddStaticFile("/", "text/html; charset=utf-8", page, "default-src 'none'");
+    server.AddStaticFile("/app.js", "text/javascript; charset=utf-8", script);
+  });
+  auto get = RawRequest(port_, http::verb::get, "/", {});
+  EXPECT_EQ(get.result_int(), 200u);
+  EXPECT_EQ(get.body(), page) << "a static file at / replaces the status page";
+  EXPECT_EQ(get[http::field::content_type], "text/html; charset=utf-8");
+  EXPECT_EQ(get["Content-Security-Policy"], "default-src 'none'");
+  EXPECT_EQ(get["X-Content-Type-Options"], "nosniff");
+  EXPECT_EQ(get[http::field::cache_control], "no-cache");
+  // The ETag is the first 16 bytes of the body's BLAKE2b-256, quoted.
+  const std::string etag = "\"" + Blake2b256(page).ToHex().substr(0, 32) + "\"";
+  EXPECT_EQ(get[http::field::etag], etag);
+
+  auto js = RawRequest(port_, http::verb::get, "/app.js", {});
+  EXPECT_EQ(js.body(), script);
+  EXPECT_EQ(js[http::field::content_type], "text/javascript; charset=utf-8");
+  EXPECT_EQ(js["Content-Security-Policy"], "") << "the policy is the page's, not every file's";
+  EXPECT_NE(js[http::field::etag], etag);
+
+  // Revalidation: the same ETag is 304 with no body; another is 200.
+  auto same = RawRequest(port_, http::verb::get, "/", {{http::field::if_none_match, etag}});
+  EXPECT_EQ(same.result_int(), 304u);
+  EXPECT_EQ(same.body(), "");
+  EXPECT_EQ(same[http::field::etag], etag);
+  auto listed = RawRequest(port_, http::verb::get, "/",
+                           {{http::field::if_none_match, "\"old\", " + etag}});
+  EXPECT_EQ(listed.result_int(), 304u);
+  auto other = RawRequest(port_, http::verb::get, "/", {{http::field::if_none_match, "\"old\""}});
+  EXPECT_EQ(other.result_int(), 200u);
+  EXPECT_EQ(other.body(), page);
+
+  auto head = RawRequest(port_, http::verb::head, "/app.js", {});
+  EXPECT_EQ(head.result_int(), 200u);
+  EXPECT_EQ(head[http::field::content_length], std::to_string(script.size()));
+  EXPECT_EQ(head.body(), "");
+
+  HttpReply post = HttpRequest(port_, http::verb::post, "/app.js", "x");
+  EXPECT_EQ(post.status, 405u);
+  EXPECT_EQ(post.allow, "GET, HEAD");
+  EXPECT_EQ(HttpRequest(port_, http::verb::get, "/app.jsx").status, 404u);
 }
 
 // --- Asynchronous handlers -------------------------------------------------
