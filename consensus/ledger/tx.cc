@@ -19,17 +19,38 @@ Status CheckAmount(uint64_t amount, std::string_view what) {
   return Status::Ok();
 }
 
-// Printable text: no control characters (UTF-8 above 0x7f is fine; the
-// protobuf parser has checked it is valid UTF-8). `multiline` also allows
-// newlines and tabs.
+// Printable text: no control characters — C0, DEL, C1 (U+0080..U+009F,
+// UTF-8 C2 80..C2 9F) — and none of the bidirectional overrides and
+// isolates (U+202A..U+202E, U+2066..U+2069) that make text read otherwise
+// than it is stored. The protobuf parser has checked it is valid UTF-8.
+// `multiline` also allows newlines and tabs.
 bool PrintableText(std::string_view s, bool multiline) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (multiline && (c == '\n' || c == '\t')) continue;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (multiline && (s[i] == '\n' || s[i] == '\t')) continue;
     if (u < 0x20 || u == 0x7f) return false;
+    const auto next = [&](size_t k) {
+      return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
+    };
+    if (u == 0xc2 && next(1) >= 0x80 && next(1) <= 0x9f) return false;
+    if (u == 0xe2 && next(1) == 0x80 && next(2) >= 0xaa && next(2) <= 0xae) return false;
+    if (u == 0xe2 && next(1) == 0x81 && next(2) >= 0xa6 && next(2) <= 0xa9) return false;
   }
   return true;
 }
+
+}  // namespace
+
+Status CheckJobTitle(std::string_view title) {
+  if (title.size() > kJobTitleBytesMax || !PrintableText(title, false)) {
+    return Status::InvalidArgument("title must be at most " + std::to_string(kJobTitleBytesMax) +
+                                   " bytes of printable text (no control or bidi-override "
+                                   "characters)");
+  }
+  return Status::Ok();
+}
+
+namespace {
 
 Result<Msg> DecodeSubmitProposal(const proto::SubmitProposal& m) {
   MsgSubmitProposal out;
@@ -363,10 +384,8 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       if (!spec.ok()) return Status::InvalidArgument("post_job: " + spec.status().message());
       AGORA_RETURN_IF_ERROR(CheckAmount(m.budget_uagr(), "post_job budget"));
       AGORA_RETURN_IF_ERROR(CheckAmount(m.price_max_uagr_per_wu(), "post_job max price"));
-      if (m.title().size() > kJobTitleBytesMax || !PrintableText(m.title(), false)) {
-        return Status::InvalidArgument("post_job: title must be at most " +
-                                       std::to_string(kJobTitleBytesMax) +
-                                       " bytes of printable text (no control characters)");
+      if (Status title = CheckJobTitle(m.title()); !title.ok()) {
+        return Status::InvalidArgument("post_job: " + title.message());
       }
       return Msg(MsgPostJob{*spec, m.budget_uagr(), m.price_max_uagr_per_wu(), m.title()});
     }

@@ -65,6 +65,10 @@ struct MsgUnjail {};  // slashing
 inline constexpr size_t kProposalChangesMax = 16;
 inline constexpr size_t kProposalTitleBytesMax = 140;
 inline constexpr size_t kJobTitleBytesMax = 80;
+// Ok for a job title DecodeTx accepts (UTF-8 validity aside, which the
+// protobuf parser checks): at most kJobTitleBytesMax bytes, no control or
+// bidi-override characters. The CLI checks before uploading anything.
+Status CheckJobTitle(std::string_view title);
 inline constexpr size_t kProposalTextBytesMax = 2000;
 struct ParamChange {
   std::string name;  // "<module>.<name>", as `agora query params` lists them

@@ -317,10 +317,8 @@ Result<json::value> FollowJob(const GlobalOptions& g, uint64_t id) {
 Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string& file,
                  uint64_t budget, uint64_t max_price, bool skip_data_check,
                  const std::string& title) {
-  if (title.size() > consensus::kJobTitleBytesMax) {
-    return Status::InvalidArgument("--title is " + std::to_string(title.size()) +
-                                   " bytes; at most " +
-                                   std::to_string(consensus::kJobTitleBytesMax));
+  if (Status ok = consensus::CheckJobTitle(title); !ok.ok()) {
+    return Status::InvalidArgument("--title: " + ok.message());
   }
   fs::path data_file;
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, ReadJobFile(file, &data_file));

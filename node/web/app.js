@@ -106,22 +106,38 @@ const tag = (s) => h('span', { class: outcomeClass(s) }, s);
 
 // ---- state kept between refreshes -----------------------------------------
 
-const passedTasks = new Map();  // "job/round/worker" -> task answer; never changes again
-const slashes = [];             // newest first: {height, type, attributes}
+let chain = '';                 // genesis hash: a new chain behind the same port resets the rest
+const doneTasks = new Map();    // "job/round/worker" -> task answer, for tasks that cannot change
+const slashes = [];             // newest first: {height, who, what, amount}
 let scannedTo = 0;              // block_results read up to this height
 let refreshing = false, again = false;
+const disputeValidator = new Map();  // dispute id -> the validator it named
 
+// Why an event took stake or collateral, in words.
+const kSlashWhy = {
+  slash: (a) => a.reason === 'double_sign' ? 'double sign (tombstoned)' : 'downtime (jailed)',
+  task_failed: (a) => 'fraud on task ' + a.task,
+  task_missed: (a) => 'missed the deadline of task ' + a.task,
+  verdict_outvoted: (a) => 'verdict outvoted on ' + a.task,
+  verdict_missed: (a) => 'verdict not sent on ' + a.task,
+  round_result_missed: (a) => 'round ' + a.round + ' of job ' + a.job_id + ' not recorded',
+  round_result_outvoted: (a) => 'round ' + a.round + ' of job ' + a.job_id + ' outvoted',
+  referee_outvoted: () => 'referee outvoted',
+  referee_missed: () => 'referee vote not sent',
+  dispute_decided: (a) => 'false claim, lost dispute ' + a.dispute,
+};
+
+// Every event that burned or slashed something is a slash: validators'
+// downtime and double signs, providers' fraud and late penalties,
+// validators' wrong or missing verdicts and false claims, referees'.
 function slashFrom(height, e) {
   const a = e.attributes || {};
-  if (e.type === 'slash') return { height, who: a.operator, what: a.reason, amount: a.burned_uagr };
-  if (e.type === 'task_failed') {
-    return { height, who: a.provider, what: 'fraud on task ' + a.task, amount: a.burned_uagr };
-  }
-  if (e.type === 'dispute_decided' && a.slashed_uagr) {
-    return { height, who: a.validator, what: 'false claim (dispute ' + a.dispute + ')',
-             amount: a.slashed_uagr };
-  }
-  return null;
+  const amount = a.slashed_uagr || a.burned_uagr;
+  if (!amount || amount === '0') return null;
+  const who = a.operator || a.validator || a.referee || a.provider ||
+              (e.type === 'dispute_decided' ? disputeValidator.get(Number(a.dispute)) : undefined);
+  const why = kSlashWhy[e.type] ? kSlashWhy[e.type](a) : e.type;
+  return { height, who, what: why, amount };
 }
 
 async function scanResults(top) {
@@ -129,18 +145,19 @@ async function scanResults(top) {
   const calls = [];
   for (let height = from; height <= top; ++height) calls.push(['block_results', { height }]);
   const answers = await batch(calls);
-  answers.forEach((r, i) => {
-    if (!ok(r)) return;
+  for (let i = 0; i < answers.length; ++i) {
+    const r = answers[i];
+    if (!ok(r)) break;  // read it again next time
     const height = from + i;
     const events = r.end_events.concat(...r.txs.map((t) => t.events));
     for (const e of events) {
       const s = slashFrom(height, e);
       if (s) slashes.unshift(s);
     }
-  });
+    scannedTo = height;
+  }
   slashes.sort((a, b) => b.height - a.height);
   slashes.length = Math.min(slashes.length, kListMax);
-  scannedTo = Math.max(scannedTo, top);
 }
 
 // ---- rendering ------------------------------------------------------------
@@ -161,13 +178,19 @@ function renderChain(status, validators, beacon, earlier) {
   }
   if (!ok(validators)) return;
   $('validator-count').textContent = validators.validators.length;
+  // Every validator record: a jailed one leaves the set (power 0) but is
+  // listed, with why.
+  const power = new Map(validators.validators.map((v) => [v.public_key, v.power]));
+  const rows = validators.candidates.map((c) => Object.assign({ power: power.get(c.consensus_key) || 0 }, c));
+  rows.sort((a, b) => b.power - a.power || b.stake_uagr - a.stake_uagr ||
+            String(a.moniker).localeCompare(String(b.moniker)));
   show('validators', table([
-    ['Validator', (v) => v.moniker || short(v.address), 'mono'],
+    ['Validator', (v) => v.moniker || short(v.operator), 'mono'],
     ['Power', (v) => v.power, 'num'],
     ['Stake', (v) => agr(v.stake_uagr), 'num'],
     ['Jailed', (v) => (v.tombstoned ? tag('tombstoned') : v.jailed ? tag('jailed') : 'no')],
     ['Missed', (v) => (v.missed_blocks ?? 0) + ' / ' + (v.observed_blocks ?? 0), 'num'],
-  ], validators.validators, (v) => ({ 'data-validator': v.address })));
+  ], rows, (v) => ({ 'data-validator': v.operator })));
 }
 
 function renderProviders(list) {
@@ -206,6 +229,20 @@ function s(tagName, attrs, text) {
   return el;
 }
 
+// At most kLinePoints points of a line, each the mean of its stretch (the
+// last point kept as it is), so a long job draws as fast as a short one.
+const kLinePoints = 600;
+function thin(line) {
+  if (line.length <= kLinePoints) return line;
+  const out = [], per = line.length / kLinePoints;
+  for (let i = 0; i < kLinePoints - 1; ++i) {
+    const part = line.slice(Math.floor(i * per), Math.floor((i + 1) * per));
+    out.push([part.reduce((s, p) => s + p[0], 0) / part.length, part.reduce((s, p) => s + p[1], 0) / part.length]);
+  }
+  out.push(line[line.length - 1]);
+  return out;
+}
+
 // A legend's colour; set through CSSOM, which the page's CSP allows (a
 // style attribute would be refused).
 function swatch(color) {
@@ -228,17 +265,23 @@ function lossChart(job, tasks, rounds) {
   }
   const val = rounds.filter((r) => r.recorded && r.validation_loss !== null)
                     .map((r) => [r.round * H, r.validation_loss]);
-  const all = [...[...series.values()].flat(), ...val];
+  for (const [worker, line] of series) series.set(worker, thin(line.sort((a, b) => a[0] - b[0])));
+  const all = [...series.values(), val];
   const figure = h('figure', { 'data-job-chart': job.id });
   figure.append(h('h3', {}, 'Job ' + job.id + (job.title ? ': ' : ''), job.title || ''));
-  const trainPoints = [...series.values()].reduce((n, l) => n + l.length, 0);
-  if (all.length === 0) {
+  const trainPoints = tasks.reduce((n, t) => n + (t.commitment ? t.commitment.losses.length : 0), 0);
+  if (all.every((l) => l.length === 0)) {
     figure.append(h('p', { class: 'empty' }, 'no losses committed yet'));
     return figure;
   }
   const W = 720, Hpx = 260, L = 48, R = 12, T = 10, B = 28;
-  let x0 = Math.min(...all.map((p) => p[0])), x1 = Math.max(...all.map((p) => p[0]));
-  let y0 = Math.min(...all.map((p) => p[1])), y1 = Math.max(...all.map((p) => p[1]));
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (const line of all) {
+    for (const [x, y] of line) {
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+    }
+  }
   if (x1 === x0) x1 = x0 + 1;
   if (y1 - y0 < 1e-6) { y0 -= 0.5; y1 += 0.5; }
   const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;
@@ -260,7 +303,6 @@ function lossChart(job, tasks, rounds) {
   const legend = h('div', { class: 'legend' });
   for (const [worker, line] of [...series.entries()].sort((a, b) => a[0] - b[0])) {
     if (line.length === 0) continue;
-    line.sort((a, b) => a[0] - b[0]);
     const color = kColors[worker % kColors.length];
     svg.append(s('polyline', { class: 'train', stroke: color, 'data-worker': worker,
       points: line.map(([x, y]) => X(x).toFixed(1) + ',' + Y(y).toFixed(1)).join(' ') }));
@@ -335,10 +377,19 @@ async function refreshOnce() {
     ['disputes'], ['proposals'],
   ]);
   if (!ok(status)) throw status;
+  if (status.genesis_hash !== chain) {  // first load, or another chain on this port
+    chain = status.genesis_hash;
+    doneTasks.clear();
+    slashes.length = 0;
+    scannedTo = 0;
+  }
   const [earlier] = await batch([['block', { height: Math.max(1, status.height - 10) }]]);
   renderChain(status, validators, beacon, status.height > 1 ? earlier : null);
   if (ok(providers)) renderProviders(providers.providers);
-  if (ok(disputes)) renderDisputes(disputes.disputes);
+  if (ok(disputes)) {
+    for (const d of disputes.disputes) disputeValidator.set(d.id, d.validator);
+    renderDisputes(disputes.disputes);
+  }
 
   // Proposals, with a live tally for those in their voting period.
   const props = ok(proposals) ? proposals.proposals : [];
@@ -352,15 +403,18 @@ async function refreshOnce() {
   const jobList = ok(jobs) ? jobs.jobs : [];
   renderJobs(jobList);
   const charted = jobList.slice(0, kCurveJobs);
+  // The tasks of the last rounds only (the tasks call reads 100 rounds at
+  // most from from_round).
+  const fromRound = (j) => Math.max(0, j.round + 1 - Math.ceil(kTasksPerCurve / j.workers));
   const details = await batch(charted.flatMap((j) => [['job', { id: j.id }],
-                                                       ['tasks', { id: j.id }],
+                                                       ['tasks', { id: j.id, from_round: fromRound(j) }],
                                                        ['round_results', { job: j.id }]]));
   const taskCalls = [], taskKeys = [];
   charted.forEach((j, k) => {
     const tasks = ok(details[3 * k + 1]) ? details[3 * k + 1].tasks : [];
     for (const t of tasks.slice(-kTasksPerCurve)) {
       const key = j.id + '/' + t.round + '/' + t.worker;
-      if (passedTasks.has(key) || t.status === 'open') continue;
+      if (doneTasks.has(key) || t.status === 'open') continue;
       taskKeys.push(key);
       taskCalls.push(['task', { job: j.id, round: t.round, worker: t.worker }]);
     }
@@ -370,7 +424,8 @@ async function refreshOnce() {
   taskAnswers.forEach((t, i) => {
     if (!ok(t)) return;
     fresh.set(taskKeys[i], t);
-    if (t.status === 'passed') passedTasks.set(taskKeys[i], t);
+    // Passed and cancelled are final; a failed task is reopened.
+    if (t.status === 'passed' || t.status === 'cancelled') doneTasks.set(taskKeys[i], t);
   });
   const verdicts = [];
   const figures = charted.map((j, k) => {
@@ -380,7 +435,7 @@ async function refreshOnce() {
     const answers = [];
     for (const t of tasks.slice(-kTasksPerCurve)) {
       const key = j.id + '/' + t.round + '/' + t.worker;
-      const a = fresh.get(key) || passedTasks.get(key);
+      const a = fresh.get(key) || doneTasks.get(key);
       if (!a) continue;
       answers.push(Object.assign({ round: t.round, worker: t.worker }, a));
       for (const slot of a.slots || []) {

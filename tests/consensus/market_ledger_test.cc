@@ -320,6 +320,10 @@ TEST(MarketDecodeTest, MalformedOffersAndSpecsAreRefused) {
       {"title of 81 bytes", MsgPostJob{TinySpec(), 100, 1, std::string(81, 'x')}, "title"},
       {"title with a newline", MsgPostJob{TinySpec(), 100, 1, "a\nb"}, "title"},
       {"title with an escape", MsgPostJob{TinySpec(), 100, 1, "\x1b[31mred"}, "title"},
+      {"title with a C1 control", MsgPostJob{TinySpec(), 100, 1, "a\xc2\x85" "b"}, "title"},
+      {"title with a bidi override", MsgPostJob{TinySpec(), 100, 1, "abc\xe2\x80\xaegpj.exe"},
+       "title"},
+      {"title with a bidi isolate", MsgPostJob{TinySpec(), 100, 1, "x\xe2\x81\xa6y"}, "title"},
       {"cancel job 0", MsgCancelJob{0}, "job id"},
   };
   for (const Bad& b : bad) {

@@ -48,6 +48,19 @@ class ProvidersDevnetTest : public DevnetTest {
   std::string ProviderAddress(size_t node) {
     return Address::FromPublicKey(LoadNodeKey(ProviderKey(node)).value().public_key()).ToString();
   }
+  // With AGORA_FAULT_PROVIDER_HOLD=hold in the nodes' environment (set it
+  // before DevnetTest::SetUp; docs/roles.md): holds node `node`'s provider
+  // at its first checkpoint at or after `step` of a task named `prefix`...;
+  // an empty prefix lets it go.
+  void Hold(size_t node, const std::string& prefix, uint32_t step) {
+    const fs::path file = nodes_[node]->home() / "provider" / "hold";
+    if (prefix.empty()) {
+      fs::remove(file);
+      return;
+    }
+    fs::create_directories(file.parent_path());
+    agora::testing::WriteTextFile(file, prefix + " " + std::to_string(step) + "\n");
+  }
   // Each provider node's account stakes and registers its offer.
   void RegisterProviders() {
     ASSERT_EQ(nodes_.size(), kValidators + 2);

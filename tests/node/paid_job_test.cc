@@ -232,17 +232,6 @@ class PaidJobFaultTest : public ProvidersDevnetTest {
     DevnetTest::TearDown();
     unsetenv("AGORA_FAULT_PROVIDER_HOLD");
   }
-  // Holds node `node`'s provider at its first checkpoint at or after `step`
-  // of a task named `prefix`...; an empty prefix lets it go.
-  void Hold(size_t node, const std::string& prefix, uint32_t step) {
-    const fs::path file = nodes_[node]->home() / "provider" / "hold";
-    if (prefix.empty()) {
-      fs::remove(file);
-      return;
-    }
-    fs::create_directories(file.parent_path());
-    agora::testing::WriteTextFile(file, prefix + " " + std::to_string(step) + "\n");
-  }
   json::value Roles(size_t node) { return Call(node, "roles"); }
   json::value ProviderRecord(size_t node) {
     return Call(0, "provider", json::object{{"address", ProviderAddress(node)}});

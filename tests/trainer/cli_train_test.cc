@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "tests/test_util.h"
+#include "trainer/config.h"
+#include "trainer/diloco.h"
 
 namespace agora::trainer {
 namespace {
@@ -88,7 +90,11 @@ TEST_F(TrainCliTest, DilocoWritesCommitmentsAndComparesWithDataParallel) {
                              "--rounds", "2", "--inner-steps", "3", "--checkpoint-every", "1",
                              "--eval-batches", "1", "--out", Path("diloco")});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_GT(Json(run)["bytes_sent"].as_int64(), 0);
+  // Each worker sends its round's pseudo-gradient once, int8 in blocks.
+  const trainer::TrainConfig tiny = trainer::PresetConfig("tiny").value();
+  const size_t per_delta = trainer::Int8BlocksEncodedBytes(
+      static_cast<size_t>(tiny.model.ParameterCount()), trainer::kQuantBlockDefault);
+  EXPECT_EQ(Json(run)["bytes_sent"].as_int64(), static_cast<int64_t>(2 * 2 * per_delta));
   EXPECT_EQ(CountLines(ReadTextFile(Path("diloco/commitments.csv"))), 1 + 2 * 2);
   CommandResult info = Agora({"--json", "model", "info", Path("diloco/model.ckpt")});
   EXPECT_EQ(Json(info)["round"].as_int64(), 2);
