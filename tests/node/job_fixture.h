@@ -61,6 +61,18 @@ class ProvidersDevnetTest : public DevnetTest {
     fs::create_directories(file.parent_path());
     agora::testing::WriteTextFile(file, prefix + " " + std::to_string(step) + "\n");
   }
+  // corpus.txt, job.toml (`model`, R rounds of K tasks of H steps, a
+  // checkpoint every 10) and the client's key, senders_[0], at key_file;
+  // the job file's path.
+  fs::path WriteJobFiles(const std::string& model, uint32_t rounds, uint32_t workers,
+                         uint32_t inner_steps) {
+    agora::testing::WriteTextFile(dir_.path() / "corpus.txt", Corpus());
+    const fs::path job_file = dir_.path() / "job.toml";
+    WriteJob(job_file, model, rounds, workers, inner_steps, /*interval=*/10);
+    EXPECT_TRUE(WriteNodeKey(key_file(), senders_[0]).ok());
+    return job_file;
+  }
+  fs::path key_file() const { return dir_.path() / "client.json"; }
   // Each provider node's account stakes and registers its offer.
   void RegisterProviders() {
     ASSERT_EQ(nodes_.size(), kValidators + 2);

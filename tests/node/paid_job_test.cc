@@ -256,17 +256,14 @@ class PaidJobFaultTest : public ProvidersDevnetTest {
 
 TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
   ASSERT_NO_FATAL_FAILURE(RegisterProviders());
-  agora::testing::WriteTextFile(dir_.path() / "corpus.txt", Corpus());
-  const fs::path job_file = dir_.path() / "job.toml";
   // Tasks of a few seconds each: 60 steps of a small model, a checkpoint
   // every 10.
-  WriteJob(job_file, "vocab = 256\ncontext = 64\nlayers = 2\nheads = 2\nwidth = 64\nbatch = 8\n",
-           /*rounds=*/2, /*workers=*/2, /*inner_steps=*/60, /*interval=*/10);
-  const fs::path key_file = dir_.path() / "client.json";
-  ASSERT_TRUE(WriteNodeKey(key_file, senders_[0]).ok());
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 64\nlayers = 2\nheads = 2\nwidth = 64\nbatch = 8\n",
+                    /*rounds=*/2, /*workers=*/2, /*inner_steps=*/60);
   for (size_t n = kValidators; n < nodes_.size(); ++n) Hold(n, "1/0/", 20);
   CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "500000",
-                              "--max-price", "1000", "--key-file", key_file.string()});
+                              "--max-price", "1000", "--key-file", key_file().string()});
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
 
   // 1. A validator goes down before round 0 is sampled: the others replay
@@ -400,14 +397,11 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
   ASSERT_NO_FATAL_FAILURE(RegisterProviders());
   // Every validator would lie until the first verdict names the liar.
   for (size_t n = 0; n < kValidators; ++n) agora::testing::WriteTextFile(LieFile(n), "lie\n");
-  agora::testing::WriteTextFile(dir_.path() / "corpus.txt", Corpus());
-  const fs::path job_file = dir_.path() / "job.toml";
-  WriteJob(job_file, "vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
-           /*rounds=*/1, /*workers=*/1, /*inner_steps=*/20, /*interval=*/10);
-  const fs::path key_file = dir_.path() / "client.json";
-  ASSERT_TRUE(WriteNodeKey(key_file, senders_[0]).ok());
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+                    /*rounds=*/1, /*workers=*/1, /*inner_steps=*/20);
   CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "300000",
-                              "--max-price", "1000", "--key-file", key_file.string()});
+                              "--max-price", "1000", "--key-file", key_file().string()});
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
 
   json::value task;
@@ -717,15 +711,12 @@ TEST_F(PaidJobFaultTest, ACheatingProviderIsCaughtSlashedAndReplaced) {
                                      "stake_uagr");
   const uint64_t cheater_balance = U64(Account(0, Address::Parse(cheater).value()), "balance_uagr");
 
-  const std::string corpus_text = Corpus();
-  agora::testing::WriteTextFile(dir_.path() / "corpus.txt", corpus_text);
-  const fs::path job_file = dir_.path() / "job.toml";
-  WriteJob(job_file, "vocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n",
-           /*rounds=*/2, /*workers=*/2, /*inner_steps=*/20, /*interval=*/10);
-  const fs::path key_file = dir_.path() / "client.json";
-  ASSERT_TRUE(WriteNodeKey(key_file, senders_[0]).ok());
+  const std::string corpus_text = Corpus();  // what WriteJobFiles writes
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 1\nheads = 2\nwidth = 16\nbatch = 2\n",
+                    /*rounds=*/2, /*workers=*/2, /*inner_steps=*/20);
   ASSERT_EQ(Cli({"job", "submit", job_file.string(), "--budget", "500000", "--max-price", "1000",
-                 "--key-file", key_file.string()})
+                 "--key-file", key_file().string()})
                 .exit_code,
             0);
   WaitUntil([&] { return Call(0, "job", json::object{{"id", 1}}).as_object().contains("spec_pb"); },

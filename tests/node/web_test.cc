@@ -123,17 +123,14 @@ TEST_F(WebFilesTest, FilesAreServedWithTypesCachingAndPolicy) {
 
 TEST_F(WebPageTest, ShowsAJobsCurveLiveAndReconnectsAfterItsNodeRestarts) {
   ASSERT_NO_FATAL_FAILURE(RegisterProviders());
-  agora::testing::WriteTextFile(dir_.path() / "corpus.txt", Corpus());
-  const fs::path job_file = dir_.path() / "job.toml";
-  WriteJob(job_file, "vocab = 256\ncontext = 64\nlayers = 2\nheads = 2\nwidth = 64\nbatch = 8\n",
-           /*rounds=*/2, /*workers=*/2, /*inner_steps=*/40, /*interval=*/10);
-  const fs::path key_file = dir_.path() / "client.json";
-  ASSERT_TRUE(WriteNodeKey(key_file, senders_[0]).ok());
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 64\nlayers = 2\nheads = 2\nwidth = 64\nbatch = 8\n",
+                    /*rounds=*/2, /*workers=*/2, /*inner_steps=*/40);
   // Round 1's tasks stop at step 10: the job runs with round 0 on the chart.
   for (size_t n = kValidators; n < nodes_.size(); ++n) Hold(n, "1/1/", 10);
   CommandResult submit =
       Cli({"job", "submit", job_file.string(), "--budget", "500000", "--max-price", "1000",
-           "--title", std::string(kTitle), "--key-file", key_file.string()});
+           "--title", std::string(kTitle), "--key-file", key_file().string()});
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
   json::value job;
   WaitUntil([&] { return (job = Call(0, "job", json::object{{"id", 1}})).as_object().contains("title"); },
