@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <set>
+#include <cstdio>
 #include <sstream>
 
 #include "common/encoding.h"
@@ -140,24 +141,32 @@ std::filesystem::path BlobsPath(const std::filesystem::path& home) { return home
 
 Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
   AGORA_ASSIGN_OR_RETURN(std::string text, ReadFile(path, kConfigBytesMax));
+  return ParseConfig(text, path.string());
+}
+
+Result<NodeConfig> ParseConfig(std::string_view text, const std::string& name) {
+  if (text.size() > kConfigBytesMax) {
+    return Status::InvalidArgument(name + ": larger than " + std::to_string(kConfigBytesMax) +
+                                   " bytes");
+  }
   toml::table t;
   try {
-    t = toml::parse(text, path.string());
+    t = toml::parse(text, name);
   } catch (const toml::parse_error& e) {
     std::ostringstream where;
     where << e.source().begin;
-    return Status::InvalidArgument(path.string() + ": " + std::string(e.description()) + " at " +
+    return Status::InvalidArgument(name + ": " + std::string(e.description()) + " at " +
                                    where.str());
   }
   for (const auto& [table, node] : t) {
     auto known = KnownKeys().find(std::string(table.str()));
     if (known == KnownKeys().end() || !node.is_table()) {
-      return Status::InvalidArgument(path.string() + ": unknown table [" +
+      return Status::InvalidArgument(name + ": unknown table [" +
                                      std::string(table.str()) + "]");
     }
     for (const auto& [key, value] : *node.as_table()) {
       if (!known->second.count(std::string(key.str()))) {
-        return Status::InvalidArgument(path.string() + ": unknown setting " +
+        return Status::InvalidArgument(name + ": unknown setting " +
                                        std::string(key.str()) + " in [" + std::string(table.str()) +
                                        "]");
       }
@@ -198,17 +207,44 @@ Result<NodeConfig> LoadConfig(const std::filesystem::path& path) {
   return c;
 }
 
+// A TOML basic string: quotes, backslashes and control characters escaped
+// (a moniker with a quote in it must not break the file it is written to).
+namespace {
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04X", c);
+          out += escaped;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+}  // namespace
+
 std::string RenderConfig(const NodeConfig& c) {
   std::ostringstream o;
   o << "# Agora node settings. Unknown keys are an error.\n\n"
-    << "[node]\nmoniker = \"" << c.moniker << "\"\nlog_level = \"" << c.log_level << "\"\n\n"
-    << "[p2p]\nlisten_host = \"" << c.p2p_host << "\"\nlisten_port = " << c.p2p_port
+    << "[node]\nmoniker = " << Quote(c.moniker) << "\nlog_level = " << Quote(c.log_level) << "\n\n"
+    << "[p2p]\nlisten_host = " << Quote(c.p2p_host) << "\nlisten_port = " << c.p2p_port
     << "\npersistent_peers = [";
   for (size_t i = 0; i < c.persistent_peers.size(); ++i) {
-    o << (i ? ", " : "") << "\"" << c.persistent_peers[i] << "\"";
+    o << (i ? ", " : "") << Quote(c.persistent_peers[i]);
   }
-  o << "]\n\n[rpc]\n# 127.0.0.1 keeps the RPC private to this machine.\nlisten_host = \""
-    << c.rpc_host << "\"\nlisten_port = " << c.rpc_port << "\n\n"
+  o << "]\n\n[rpc]\n# 127.0.0.1 keeps the RPC private to this machine.\nlisten_host = "
+    << Quote(c.rpc_host) << "\nlisten_port = " << c.rpc_port << "\n\n"
     << "[consensus]\n# Timeouts and the block byte limit are ledger parameters (genesis.json\n"
     << "# \"params\", then governance): every node uses the same ones.\nblock_interval_ms = "
     << c.block_interval_ms << "\nblock_txs_max = " << c.block_txs_max
@@ -225,13 +261,13 @@ std::string RenderConfig(const NodeConfig& c) {
     << "validator = " << (c.role_validator ? "true" : "false")
     << "\n# Other nodes' RPC URLs to fetch datasets and round starts from.\nsources = [";
   for (size_t i = 0; i < c.role_sources.size(); ++i) {
-    o << (i ? ", " : "") << "\"" << c.role_sources[i] << "\"";
+    o << (i ? ", " : "") << Quote(c.role_sources[i]);
   }
   o << "]\n\n[provider]\n# The account's key: a keystore (`agora keys new`) with its password "
        "file,\n"
-    << "# or a node key file. Relative paths start at the home.\nkey_file = \""
-    << c.provider_key_file << "\"\npassword_file = \"" << c.provider_password_file
-    << "\"\n# Kernel threads for training; 0 uses every core.\nthreads = " << c.provider_threads
+    << "# or a node key file. Relative paths start at the home.\nkey_file = "
+    << Quote(c.provider_key_file) << "\npassword_file = " << Quote(c.provider_password_file)
+    << "\n# Kernel threads for training; 0 uses every core.\nthreads = " << c.provider_threads
     << "\n";
   return o.str();
 }

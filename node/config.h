@@ -99,6 +99,9 @@ std::filesystem::path DataPath(const std::filesystem::path& home);
 std::filesystem::path BlobsPath(const std::filesystem::path& home);
 
 Result<NodeConfig> LoadConfig(const std::filesystem::path& path);
+// config.toml's text; `name` (the file's path) starts every error.
+Result<NodeConfig> ParseConfig(std::string_view text, const std::string& name);
+// Text that ParseConfig reads back to the same settings.
 std::string RenderConfig(const NodeConfig& config);
 
 // Parses and checks genesis.json: chain id, at least one validator, powers

@@ -327,8 +327,34 @@ void Node::Impl::RegisterRpc() {
                                   {"messages_sent", p.messages_sent},
                                   {"messages_received", p.messages_received}});
     }
-    return json::value(
-        json::object{{"listen_port", peers_->listen_port()}, {"peers", std::move(list)}});
+    // Why peers left (bans included) and which peers are failing block
+    // requests: what an operator asks first, and what tests read instead of
+    // the log.
+    json::array disconnects;
+    for (const p2p::Disconnection& d : peers_->RecentDisconnects()) {
+      disconnects.push_back(json::object{
+          {"id", d.id.ToHex()},
+          {"address", d.remote_address},
+          {"reason", d.reason},
+          {"banned", d.banned},
+          {"at_unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                             d.at.time_since_epoch())
+                             .count()}});
+    }
+    json::array bans;
+    for (const p2p::BanInfo& b : peers_->Bans()) {
+      bans.push_back(json::object{
+          {"id", b.id.ToHex()}, {"reason", b.reason}, {"remaining_ms", b.remaining.count()}});
+    }
+    json::array strikes;
+    for (const auto& [peer, record] : sync_strikes_) {
+      strikes.push_back(json::object{{"id", peer.ToHex()}, {"strikes", record.count}});
+    }
+    return json::value(json::object{{"listen_port", peers_->listen_port()},
+                                    {"peers", std::move(list)},
+                                    {"recent_disconnects", std::move(disconnects)},
+                                    {"bans", std::move(bans)},
+                                    {"sync_strikes", std::move(strikes)}});
   });
 
   rpc::MetricsRegistry& m = rpc_->metrics();

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (the `fuzz` preset: clang, ASan + UBSan) and
-# runs each one, from a copy of its checked-in seed corpus, either for a
-# fixed number of runs (--runs N, what CI does) or for --minutes M each (a
-# campaign). Prints executions and findings per fuzzer; exits non-zero if
-# any fuzzer found a crash (the input is kept under build/fuzz/findings/).
+# runs each one from a copy of its checked-in seed corpus, either for a
+# fixed number of runs (--runs N) or for --minutes M each (a campaign),
+# --jobs J of them at a time. Prints executions and findings per fuzzer and
+# the total; exits non-zero if any fuzzer found a crash (the input is kept
+# under build/fuzz/findings/). The corpus each campaign grows is kept under
+# build/fuzz/corpus/ and reused by the next one.
+#   scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [FUZZER...]
+# The targets are listed in tests/fuzz/CMakeLists.txt; CI runs them without
+# libFuzzer, from the corpus plus mutations (ctest -L fuzz, docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs=""
 minutes=""
+jobs=1
+only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --minutes) minutes="$2"; shift 2 ;;
-    *) echo "usage: scripts/fuzz.sh [--runs N | --minutes M]" >&2; exit 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -*) echo "usage: scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [FUZZER...]" >&2; exit 2 ;;
+    *) only+=("$1"); shift ;;
   esac
 done
 if [[ -z "$runs" && -z "$minutes" ]]; then runs=20000; fi
@@ -25,31 +35,43 @@ fi
 cmake --preset fuzz >/dev/null
 cmake --build build/fuzz -j"$(nproc)"
 
-fuzzers=(fuzz_tx fuzz_json fuzz_op_record fuzz_checkpoint fuzz_int8_delta fuzz_genesis
-         fuzz_merkle_proof)
-findings=0
-total=0
+# Every target named in the CMake list (one source of truth).
+mapfile -t fuzzers < <(grep -oE '^  "fuzz_[a-z0-9_]+' tests/fuzz/CMakeLists.txt | tr -d ' "')
+if [[ ${#only[@]} -gt 0 ]]; then fuzzers=("${only[@]}"); fi
+
 mkdir -p build/fuzz/findings
-for f in "${fuzzers[@]}"; do
-  work="build/fuzz/corpus/$f"
+run_one() {
+  local f="$1"
+  local work="build/fuzz/corpus/$f"
   mkdir -p "$work"
   if [[ -d "tests/fuzz/corpus/$f" ]]; then cp -n "tests/fuzz/corpus/$f"/* "$work"/ 2>/dev/null || true; fi
-  args=(-artifact_prefix="build/fuzz/findings/$f-" -print_final_stats=1 -max_len=65536)
+  local args=(-artifact_prefix="build/fuzz/findings/$f-" -print_final_stats=1 -max_len=65536
+              -timeout=30 -rss_limit_mb=4096)
   if [[ -n "$runs" ]]; then args+=(-runs="$runs"); else args+=(-max_total_time=$((minutes * 60))); fi
-  log="build/fuzz/$f.log"
+  local log="build/fuzz/$f.log"
   set +e
   "build/fuzz/tests/fuzz/$f" "${args[@]}" "$work" >"$log" 2>&1
-  rc=$?
+  local rc=$?
   set -e
+  local execs
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  total=$((total + ${execs:-0}))
+  local corpus
+  corpus=$(find "$work" -type f | wc -l)
   if [[ $rc -ne 0 ]]; then
-    findings=$((findings + 1))
     echo "$f: FINDING after ${execs:-?} executions (log: $log)"
     grep -m5 -E 'ERROR|property failed|SUMMARY' "$log" || true
   else
-    echo "$f: ${execs:-0} executions, no finding"
+    echo "$f: ${execs:-0} executions, corpus $corpus, no finding"
   fi
-done
-echo "fuzz: ${#fuzzers[@]} fuzzers, $total executions, $findings with findings"
+}
+export -f run_one
+export runs minutes
+
+start=$(date +%s)
+results=$(printf '%s\n' "${fuzzers[@]}" | xargs -P "$jobs" -I{} bash -c 'run_one {}')
+echo "$results"
+total=$(grep -oE '[0-9]+ executions' <<<"$results" | awk '{ s += $1 } END { print s + 0 }')
+findings=$(grep -c 'FINDING' <<<"$results" || true)
+echo "fuzz: ${#fuzzers[@]} fuzzers, ${total:-0} executions, $findings with findings," \
+     "$(( $(date +%s) - start )) s wall, $jobs at a time ($(date -u +%Y-%m-%d))"
 [[ $findings -eq 0 ]]

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
 #include "common/check.h"
 
 extern char** environ;
@@ -25,6 +27,37 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);  // best effort: a leftover temp dir harms nothing
+}
+
+std::optional<uint64_t> TestSeedOverride() {
+  const char* env = std::getenv("AGORA_TEST_SEED");
+  if (env == nullptr || *env == '\0') return std::nullopt;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(env, &end, 10);
+  AGORA_CHECK_MSG(end != nullptr && *end == '\0',
+                  std::string("AGORA_TEST_SEED must be a decimal number, not '") + env + "'");
+  return v;
+}
+
+uint64_t TestSeed(uint64_t fallback) { return TestSeedOverride().value_or(fallback); }
+
+std::vector<uint64_t> TestSeeds(uint64_t first, uint64_t count) {
+  if (auto one = TestSeedOverride()) return {*one};
+  std::vector<uint64_t> seeds;
+  for (uint64_t s = first; s < first + count; ++s) seeds.push_back(s);
+  return seeds;
+}
+
+std::string ReproduceLine(uint64_t seed, const std::string& filter) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::string test = filter;
+  if (test.empty()) {
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    if (info != nullptr) test = std::string(info->test_suite_name()) + "." + info->name();
+  }
+  return "reproduce: AGORA_TEST_SEED=" + std::to_string(seed) + " " +
+         (ec ? std::string("<test binary>") : self.string()) + " --gtest_filter='" + test + "'";
 }
 
 void WriteTextFile(const std::filesystem::path& path, const std::string& text) {

@@ -3,7 +3,9 @@
 #ifndef AGORA_TESTS_TEST_UTIL_H_
 #define AGORA_TESTS_TEST_UTIL_H_
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,21 @@ struct CommandResult {
 // extra environment entries `env` ("NAME=value"), and collects its output.
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::vector<std::string>& env = {});
+
+// Randomized tests take their seed from one variable, AGORA_TEST_SEED, and
+// print a line that reruns exactly the failing case.
+//
+// The seed a test uses: AGORA_TEST_SEED when set, else `fallback`.
+uint64_t TestSeed(uint64_t fallback);
+// AGORA_TEST_SEED when set: a test that sweeps many seeds then runs only it.
+std::optional<uint64_t> TestSeedOverride();
+// The seeds a sweep runs: only AGORA_TEST_SEED when set, else `count` from
+// `first`.
+std::vector<uint64_t> TestSeeds(uint64_t first, uint64_t count);
+// "reproduce: AGORA_TEST_SEED=<seed> <this test binary> --gtest_filter=<this
+// test>" (the binary from /proc/self/exe, the filter from GoogleTest's
+// current test, with `filter` instead when given).
+std::string ReproduceLine(uint64_t seed, const std::string& filter = "");
 
 void WriteTextFile(const std::filesystem::path& path, const std::string& text);
 std::string ReadTextFile(const std::filesystem::path& path);

@@ -11,7 +11,7 @@ Hash256 HeaderHash(const proto::BlockHeader& header) {
   return Blake2b256(EncodeDeterministic(header));
 }
 
-Hash256 TxRoot(const std::vector<Hash256>& tx_ids) { return merkle::Root(tx_ids); }
+Hash256 TxRoot(const std::vector<Hash256>& leaves) { return merkle::Root(leaves); }
 
 Hash256 CommitHash(const proto::Commit& commit) { return Blake2b256(EncodeDeterministic(commit)); }
 

@@ -23,9 +23,12 @@ inline constexpr size_t kBlockBytesMax = 8u << 20;
 
 Hash256 HeaderHash(const proto::BlockHeader& header);
 
-// merkle::Root over the transaction ids (common/merkle.h); the zero hash
-// for a block without transactions.
-Hash256 TxRoot(const std::vector<Hash256>& tx_ids);
+// merkle::Root (common/merkle.h) over the leaves the chain passes: the
+// BLAKE2b-256 of each transaction's raw SignedTx bytes, signature included
+// (not the tx id, which covers the body only), so the header commits to
+// the exact bytes and signatures of the block; the zero hash for a block
+// without transactions. Known-answer vectors: docs/vectors.md.
+Hash256 TxRoot(const std::vector<Hash256>& leaves);
 
 Hash256 CommitHash(const proto::Commit& commit);
 Hash256 ValidatorsHash(const ValidatorSet& set);

@@ -11,16 +11,20 @@
 namespace agora::node {
 namespace {
 
+// Echo goes off (and what was typed before the prompt is dropped) before
+// the prompt is shown, as getpass does: whatever answers the prompt, a
+// person or a program that waits for it, is never flushed or echoed.
 Result<std::string> PromptOnce(int tty, const char* prompt) {
-  if (::write(tty, prompt, std::char_traits<char>::length(prompt)) < 0) {
-    return Status::IoError("cannot write to the terminal");
-  }
   termios saved{};
   bool restore = ::tcgetattr(tty, &saved) == 0;
   if (restore) {
     termios quiet = saved;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(tty, TCSAFLUSH, &quiet);
+  }
+  if (::write(tty, prompt, std::char_traits<char>::length(prompt)) < 0) {
+    if (restore) ::tcsetattr(tty, TCSAFLUSH, &saved);
+    return Status::IoError("cannot write to the terminal");
   }
   std::string line;
   char c = 0;

@@ -209,6 +209,10 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
   void Send(const PeerId& peer, uint8_t channel, ByteSpan payload);
   void Disconnect(const PeerId& peer, std::string reason, bool ban);
   std::vector<PeerInfo> Peers() const;
+  std::vector<Disconnection> RecentDisconnects() const {
+    return {recent_disconnects_.begin(), recent_disconnects_.end()};
+  }
+  std::vector<BanInfo> Bans() const;
 
  private:
   struct Peer {
@@ -271,7 +275,7 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
   void RejectConnection(const std::shared_ptr<SecretConnection>& conn, const Status& reason,
                         std::optional<size_t> persistent);
   bool IsBanned(const PeerId& id);
-  void Ban(const PeerId& id);
+  void Ban(const PeerId& id, const std::string& reason);
 
   void StartRead(const PeerPtr& peer);
   void ScheduleKeepalive(const PeerPtr& peer);
@@ -307,7 +311,12 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
   std::map<PeerId, PeerPtr> peers_;  // ordered: Broadcast visits peers in a fixed order
   std::map<SecretConnection*, Pending> pending_;  // in handshake; bounded by the peer limits
   std::vector<std::unique_ptr<Persistent>> persistent_;
-  std::map<PeerId, SteadyClock::time_point> banned_until_;  // at most kBannedPeersMax
+  struct BanEntry {
+    SteadyClock::time_point until;
+    std::string reason;
+  };
+  std::map<PeerId, BanEntry> banned_until_;  // at most kBannedPeersMax
+  std::deque<Disconnection> recent_disconnects_;  // at most kRecentDisconnectsMax
   HashCache seen_;
 };
 
@@ -459,24 +468,35 @@ void PeerManager::Impl::RejectConnection(const std::shared_ptr<SecretConnection>
 bool PeerManager::Impl::IsBanned(const PeerId& id) {
   auto it = banned_until_.find(id);
   if (it == banned_until_.end()) return false;
-  if (SteadyClock::now() < it->second) return true;
+  if (SteadyClock::now() < it->second.until) return true;
   banned_until_.erase(it);
   return false;
 }
 
-void PeerManager::Impl::Ban(const PeerId& id) {
+void PeerManager::Impl::Ban(const PeerId& id, const std::string& reason) {
   const auto now = SteadyClock::now();
   if (banned_until_.size() >= kBannedPeersMax) {
-    std::erase_if(banned_until_, [now](const auto& entry) { return entry.second <= now; });
+    std::erase_if(banned_until_, [now](const auto& entry) { return entry.second.until <= now; });
   }
   if (banned_until_.size() >= kBannedPeersMax) {
     // Still full of live bans: forget the one that ends soonest.
     auto soonest =
         std::min_element(banned_until_.begin(), banned_until_.end(),
-                         [](const auto& a, const auto& b) { return a.second < b.second; });
+                         [](const auto& a, const auto& b) { return a.second.until < b.second.until; });
     banned_until_.erase(soonest);
   }
-  banned_until_[id] = now + config_.ban_duration;
+  banned_until_[id] = BanEntry{now + config_.ban_duration, reason.substr(0, 256)};
+}
+
+std::vector<BanInfo> PeerManager::Impl::Bans() const {
+  const auto now = SteadyClock::now();
+  std::vector<BanInfo> out;
+  for (const auto& [id, entry] : banned_until_) {
+    if (entry.until <= now) continue;
+    out.push_back({id, entry.reason,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(entry.until - now)});
+  }
+  return out;
 }
 
 // Decides whether an authenticated connection becomes the peer's connection.
@@ -730,7 +750,7 @@ void PeerManager::Impl::DoWrite(const PeerPtr& peer) {
 
 void PeerManager::Impl::Disconnect(const PeerId& peer_id, std::string reason, bool ban) {
   if (stopped_) return;
-  if (ban) Ban(peer_id);
+  if (ban) Ban(peer_id, reason);
   if (auto it = peers_.find(peer_id); it != peers_.end()) {
     const PeerPtr peer = it->second;
     RemovePeer(peer, reason, ban, Notify::kPosted);
@@ -749,7 +769,10 @@ void PeerManager::Impl::RemovePeer(const PeerPtr& peer, const std::string& reaso
   if (auto it = peers_.find(peer_id); it != peers_.end() && it->second == peer) {
     peers_.erase(it);
   }
-  if (ban) Ban(peer_id);
+  if (ban) Ban(peer_id, reason);
+  if (recent_disconnects_.size() >= kRecentDisconnectsMax) recent_disconnects_.pop_front();
+  recent_disconnects_.push_back({peer_id, peer->info.remote_address, reason.substr(0, 256), ban,
+                                 std::chrono::system_clock::now()});
   spdlog::info("p2p: disconnected {} at {}: {}{}", ShortId(peer_id), peer->info.remote_address,
                reason, ban ? " (banned)" : "");
   if (notify == Notify::kNow) {
@@ -888,5 +911,9 @@ void PeerManager::Disconnect(const PeerId& peer, std::string reason, bool ban) {
   impl_->Disconnect(peer, std::move(reason), ban);
 }
 std::vector<PeerInfo> PeerManager::Peers() const { return impl_->Peers(); }
+std::vector<Disconnection> PeerManager::RecentDisconnects() const {
+  return impl_->RecentDisconnects();
+}
+std::vector<BanInfo> PeerManager::Bans() const { return impl_->Bans(); }
 
 }  // namespace agora::node::p2p

@@ -138,6 +138,23 @@ struct PeerInfo {
   std::chrono::system_clock::time_point connected_since;
 };
 
+// A connection that ended, as net_info reports it (docs/p2p.md).
+struct Disconnection {
+  PeerId id;
+  std::string remote_address;
+  std::string reason;
+  bool banned = false;
+  std::chrono::system_clock::time_point at;
+};
+inline constexpr size_t kRecentDisconnectsMax = 32;
+
+// A live ban: the reason of the disconnection that earned it.
+struct BanInfo {
+  PeerId id;
+  std::string reason;
+  std::chrono::milliseconds remaining{0};
+};
+
 // Callbacks from the manager; all run on the io_context's thread. They may
 // call the manager's methods (Broadcast, Send, Disconnect, Stop), but must not
 // destroy it.
@@ -195,6 +212,10 @@ class PeerManager {
 
   // The connected peers, ordered by id.
   std::vector<PeerInfo> Peers() const;
+  // The last kRecentDisconnectsMax disconnections of peers, oldest first.
+  std::vector<Disconnection> RecentDisconnects() const;
+  // The bans in force, ordered by id.
+  std::vector<BanInfo> Bans() const;
 
  private:
   class Impl;

@@ -49,6 +49,77 @@ Status SocketError(std::string_view during, const error_code& ec) {
 
 }  // namespace
 
+Bytes BuildHandshakeAuth(const SecretKey& identity, const HandshakeParams& params,
+                         const Hash256& transcript) {
+  proto::HandshakeAuthBody body;
+  body.set_transcript_hash(ToString(transcript.span()));
+  body.set_chain_id(params.chain_id);
+  body.set_genesis_hash(ToString(params.genesis_hash.span()));
+  body.set_protocol_version(kProtocolVersion);
+  body.set_listen_port(params.listen_port);
+  const Bytes body_bytes = EncodeDeterministic(body);
+  const Signature signature =
+      identity.Sign(SignDomain{params.chain_id, SignKind::kHandshake}, body_bytes);
+
+  proto::HandshakeAuth auth;
+  auth.set_body(ToString(body_bytes));
+  auth.set_public_key(ToString(identity.public_key().bytes));
+  auth.set_signature(ToString(signature.bytes));
+  return EncodeDeterministic(auth);
+}
+
+Result<PeerIdentity> VerifyHandshakeAuth(ByteSpan plaintext, const HandshakeParams& params,
+                                         const Hash256& transcript, const PublicKey& self) {
+  proto::HandshakeAuth auth;
+  AGORA_RETURN_IF_ERROR(
+      DecodeStrict(plaintext, kAuthFrameBytesMax, auth).WithContext("handshake auth"));
+  AGORA_ASSIGN_OR_RETURN(const PublicKey key, PublicKey::Parse(AsBytes(auth.public_key())));
+  AGORA_ASSIGN_OR_RETURN(const Signature signature, Signature::Parse(AsBytes(auth.signature())));
+  proto::HandshakeAuthBody body;
+  AGORA_RETURN_IF_ERROR(
+      DecodeStrict(AsBytes(auth.body()), kAuthFrameBytesMax, body).WithContext("handshake body"));
+
+  // The plain mismatches come first so that an operator sees "wrong chain"
+  // rather than "bad signature" (the signature domain includes the chain id).
+  if (body.protocol_version() != kProtocolVersion) {
+    return Status::FailedPrecondition("peer speaks protocol version " +
+                                      std::to_string(body.protocol_version()) + ", we speak " +
+                                      std::to_string(kProtocolVersion));
+  }
+  if (body.chain_id() != params.chain_id) {
+    return Status::FailedPrecondition("peer is on chain '" + body.chain_id().substr(0, 64) +
+                                      "', we are on '" + params.chain_id + "'");
+  }
+  if (body.genesis_hash() != ToString(params.genesis_hash.span())) {
+    return Status::FailedPrecondition(
+        "peer has genesis hash " +
+        HexEncode(
+            AsBytes(body.genesis_hash()).first(std::min<size_t>(body.genesis_hash().size(), 32))) +
+        ", ours is " + params.genesis_hash.ToHex());
+  }
+  if (body.transcript_hash() != ToString(transcript.span())) {
+    return Status::Unauthenticated(
+        "handshake transcript mismatch: the auth was made for another session "
+        "(replay or man in the middle)");
+  }
+  if (body.listen_port() > 65535) {
+    return Status::Corruption("listen port " + std::to_string(body.listen_port()) +
+                              " is out of range");
+  }
+  if (!Verify(key, SignDomain{params.chain_id, SignKind::kHandshake}, AsBytes(auth.body()),
+              signature)) {
+    return Status::Unauthenticated("bad handshake signature for identity " + key.ToHex());
+  }
+  if (key == self) {
+    return Status::FailedPrecondition(std::string(kSelfConnectionMessage));
+  }
+  if (params.expected_peer && key != *params.expected_peer) {
+    return Status::Unauthenticated("peer identity is " + key.ToHex() + ", expected " +
+                                   params.expected_peer->ToHex());
+  }
+  return PeerIdentity{key, static_cast<uint16_t>(body.listen_port())};
+}
+
 std::shared_ptr<SecretConnection> SecretConnection::Create(Socket socket, SecretKey identity,
                                                            HandshakeParams params) {
   return std::shared_ptr<SecretConnection>(
@@ -146,7 +217,7 @@ void SecretConnection::ReadHello(HandshakeCallback done) {
         }
         self->write_buffer_.clear();
         Append(self->write_buffer_, self->read_buffer_);  // OnHello left the stream header here
-        Append(self->write_buffer_, self->SealFrame(self->BuildAuth()));
+        Append(self->write_buffer_, self->SealFrame(BuildHandshakeAuth(self->identity_, self->params_, self->transcript_hash_)));
         asio::async_write(self->socket_, asio::buffer(self->write_buffer_),
                           [self, done = std::move(done)](const error_code& ec2, size_t) mutable {
                             if (ec2) {
@@ -220,9 +291,15 @@ void SecretConnection::ReadStreamHeader(HandshakeCallback done) {
         }
         self->ReadFrame(
             kAuthFrameBytesMax, [self, done = std::move(done)](Result<Bytes> plaintext) mutable {
-              Status s = plaintext.ok() ? self->VerifyAuth(*plaintext)
-                                        : plaintext.status().WithContext("reading auth");
-              self->FinishHandshake(std::move(s), std::move(done));
+              if (!plaintext.ok()) {
+                self->FinishHandshake(plaintext.status().WithContext("reading auth"),
+                                      std::move(done));
+                return;
+              }
+              Result<PeerIdentity> peer = VerifyHandshakeAuth(
+                  *plaintext, self->params_, self->transcript_hash_, self->identity_.public_key());
+              if (peer.ok()) self->peer_ = *peer;
+              self->FinishHandshake(peer.status(), std::move(done));
             });
       });
 }
@@ -248,76 +325,6 @@ void SecretConnection::FinishHandshake(Status status, HandshakeCallback done) {
   done(std::move(status));
 }
 
-Bytes SecretConnection::BuildAuth() const {
-  proto::HandshakeAuthBody body;
-  body.set_transcript_hash(ToString(transcript_hash_.span()));
-  body.set_chain_id(params_.chain_id);
-  body.set_genesis_hash(ToString(params_.genesis_hash.span()));
-  body.set_protocol_version(kProtocolVersion);
-  body.set_listen_port(params_.listen_port);
-  const Bytes body_bytes = EncodeDeterministic(body);
-  const Signature signature =
-      identity_.Sign(SignDomain{params_.chain_id, SignKind::kHandshake}, body_bytes);
-
-  proto::HandshakeAuth auth;
-  auth.set_body(ToString(body_bytes));
-  auth.set_public_key(ToString(identity_.public_key().bytes));
-  auth.set_signature(ToString(signature.bytes));
-  return EncodeDeterministic(auth);
-}
-
-Status SecretConnection::VerifyAuth(ByteSpan plaintext) {
-  proto::HandshakeAuth auth;
-  AGORA_RETURN_IF_ERROR(
-      DecodeStrict(plaintext, kAuthFrameBytesMax, auth).WithContext("handshake auth"));
-  AGORA_ASSIGN_OR_RETURN(const PublicKey key, PublicKey::Parse(AsBytes(auth.public_key())));
-  AGORA_ASSIGN_OR_RETURN(const Signature signature, Signature::Parse(AsBytes(auth.signature())));
-  proto::HandshakeAuthBody body;
-  AGORA_RETURN_IF_ERROR(
-      DecodeStrict(AsBytes(auth.body()), kAuthFrameBytesMax, body).WithContext("handshake body"));
-
-  // The plain mismatches come first so that an operator sees "wrong chain"
-  // rather than "bad signature" (the signature domain includes the chain id).
-  if (body.protocol_version() != kProtocolVersion) {
-    return Status::FailedPrecondition("peer speaks protocol version " +
-                                      std::to_string(body.protocol_version()) + ", we speak " +
-                                      std::to_string(kProtocolVersion));
-  }
-  if (body.chain_id() != params_.chain_id) {
-    return Status::FailedPrecondition("peer is on chain '" + body.chain_id().substr(0, 64) +
-                                      "', we are on '" + params_.chain_id + "'");
-  }
-  if (body.genesis_hash() != ToString(params_.genesis_hash.span())) {
-    return Status::FailedPrecondition(
-        "peer has genesis hash " +
-        HexEncode(
-            AsBytes(body.genesis_hash()).first(std::min<size_t>(body.genesis_hash().size(), 32))) +
-        ", ours is " + params_.genesis_hash.ToHex());
-  }
-  if (body.transcript_hash() != ToString(transcript_hash_.span())) {
-    return Status::Unauthenticated(
-        "handshake transcript mismatch: the auth was made for another session "
-        "(replay or man in the middle)");
-  }
-  if (body.listen_port() > 65535) {
-    return Status::Corruption("listen port " + std::to_string(body.listen_port()) +
-                              " is out of range");
-  }
-  if (!Verify(key, SignDomain{params_.chain_id, SignKind::kHandshake}, AsBytes(auth.body()),
-              signature)) {
-    return Status::Unauthenticated("bad handshake signature for identity " + key.ToHex());
-  }
-  if (key == identity_.public_key()) {
-    return Status::FailedPrecondition(std::string(kSelfConnectionMessage));
-  }
-  if (params_.expected_peer && key != *params_.expected_peer) {
-    return Status::Unauthenticated("peer identity is " + key.ToHex() + ", expected " +
-                                   params_.expected_peer->ToHex());
-  }
-  peer_.id = key;
-  peer_.listen_port = static_cast<uint16_t>(body.listen_port());
-  return Status::Ok();
-}
 
 Bytes SecretConnection::SealFrame(ByteSpan plaintext) {
   Bytes frame;

@@ -77,6 +77,16 @@ struct PeerIdentity {
   uint16_t listen_port = 0;
 };
 
+// The HandshakeAuth (proto/p2p.proto) that `identity` sends in a session
+// whose transcript hash is `transcript`.
+Bytes BuildHandshakeAuth(const SecretKey& identity, const HandshakeParams& params,
+                         const Hash256& transcript);
+// Checks the peer's HandshakeAuth (untrusted bytes, any length) against this
+// session's transcript hash, `params` and this node's own key `self`. Errors
+// as AsyncHandshake describes.
+Result<PeerIdentity> VerifyHandshakeAuth(ByteSpan plaintext, const HandshakeParams& params,
+                                         const Hash256& transcript, const PublicKey& self);
+
 class SecretConnection : public std::enable_shared_from_this<SecretConnection> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
@@ -132,8 +142,6 @@ class SecretConnection : public std::enable_shared_from_this<SecretConnection> {
   Status OnHello();
   void ReadStreamHeader(HandshakeCallback done);
   void FinishHandshake(Status status, HandshakeCallback done);
-  Bytes BuildAuth() const;
-  Status VerifyAuth(ByteSpan plaintext);
   void ReadFrame(size_t ciphertext_bytes_max, ReadCallback done);
   void ContinueRead(size_t ciphertext_bytes_max, ReadCallback done, bool from_completion);
   // True when the buffer holds a whole frame (or a bad length): *frame is it,

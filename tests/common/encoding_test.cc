@@ -1,4 +1,5 @@
 #include "common/encoding.h"
+#include "tests/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -44,7 +45,9 @@ TEST(Base64Test, RejectsMalformed) {
 }
 
 TEST(EncodingTest, RandomRoundTrips) {
-  std::mt19937 rng(7);
+  const uint64_t seed = agora::testing::TestSeed(7);
+  SCOPED_TRACE(agora::testing::ReproduceLine(seed));
+  std::mt19937 rng(static_cast<uint32_t>(seed));
   for (int n = 0; n < 200; ++n) {
     Bytes b(n);
     for (auto& x : b) x = static_cast<uint8_t>(rng());

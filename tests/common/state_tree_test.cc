@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/kv.h"
+#include "tests/test_util.h"
 
 namespace agora {
 namespace {
@@ -58,18 +59,9 @@ Hash256 SpecRootOf(const Model& model) {
 
 // --- Helpers. ---
 
-uint64_t TestSeed() {
-  const char* env = std::getenv("AGORA_TEST_SEED");
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : 20240601;
-}
+uint64_t TestSeed() { return agora::testing::TestSeed(20240601); }
 
-std::string ReproduceLine(uint64_t seed) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const char* build = std::getenv("AGORA_BUILD_DIR");
-  return "reproduce: AGORA_TEST_SEED=" + std::to_string(seed) + " " +
-         (build != nullptr ? std::string(build) : std::string("build/default")) +
-         "/tests/common/common_test --gtest_filter=" + info->test_suite_name() + "." + info->name();
-}
+std::string ReproduceLine(uint64_t seed) { return agora::testing::ReproduceLine(seed); }
 
 Bytes RandomBytes(std::mt19937_64& rng, size_t size) {
   Bytes b(size);

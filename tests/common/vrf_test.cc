@@ -10,6 +10,7 @@
 
 #include "common/encoding.h"
 #include "common/hash_to_curve.h"
+#include "tests/test_util.h"
 
 namespace agora {
 namespace {
@@ -225,18 +226,9 @@ TEST(VrfTest, ParseChecksSize) {
 // ---------------------------------------------------------------------------
 // Round trips on random keys and inputs.
 
-uint64_t TestSeed() {
-  const char* env = std::getenv("AGORA_TEST_SEED");
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : 20250301u;
-}
+uint64_t TestSeed() { return agora::testing::TestSeed(20250301u); }
 
-std::string Reproduce() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::ostringstream out;
-  out << "reproduce: AGORA_TEST_SEED=" << TestSeed() << " build/default/tests/common/common_test"
-      << " --gtest_filter=" << info->test_suite_name() << "." << info->name();
-  return out.str();
-}
+std::string Reproduce() { return agora::testing::ReproduceLine(TestSeed()); }
 
 Bytes RandomBytes(std::mt19937_64& rng, size_t n) {
   Bytes out(n);

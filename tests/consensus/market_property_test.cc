@@ -18,6 +18,7 @@
 #include "market/pricing.h"
 #include "tests/consensus/ledger_harness.h"
 #include "tests/consensus/market_harness.h"
+#include "tests/test_util.h"
 
 namespace agora::consensus {
 namespace {
@@ -188,8 +189,7 @@ std::string CheckInvariants(LedgerHarness& h) {
 }
 
 void RunMarket(uint64_t seed, uint64_t blocks) {
-  SCOPED_TRACE("reproduce: AGORA_SEED=" + std::to_string(seed) +
-               " consensus_test --gtest_filter=MarketPropertyTest.*");
+  SCOPED_TRACE(agora::testing::ReproduceLine(seed));
   Rng rng(seed);
   const Params params = PropertyParams();
   LedgerHarness a(4, kProviders + kClients, params), b(4, kProviders + kClients, params);
@@ -312,11 +312,7 @@ void RunMarket(uint64_t seed, uint64_t blocks) {
 }
 
 TEST(MarketPropertyTest, RandomMarketsKeepEveryInvariant) {
-  if (const char* s = std::getenv("AGORA_SEED")) {
-    RunMarket(std::strtoull(s, nullptr, 10), 200);
-    return;
-  }
-  for (uint64_t seed = 1; seed <= 12; ++seed) RunMarket(seed, 150);
+  for (uint64_t seed : agora::testing::TestSeeds(1, 12)) RunMarket(seed, 150);
 }
 
 }  // namespace

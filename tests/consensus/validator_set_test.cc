@@ -5,6 +5,7 @@
 #include <random>
 
 #include "common/hash.h"
+#include "tests/test_util.h"
 
 namespace agora::consensus {
 namespace {
@@ -44,7 +45,8 @@ TEST(ValidatorSetTest, RejectsBadSets) {
 // Over a window of W * total steps, each validator proposes W * power times,
 // give or take one, for random power distributions.
 TEST(ValidatorSetTest, ProposerRotationIsProportionalToPower) {
-  for (uint64_t seed = 1; seed <= 50; ++seed) {
+  for (uint64_t seed : agora::testing::TestSeeds(1, 50)) {
+    SCOPED_TRACE(agora::testing::ReproduceLine(seed));
     std::mt19937_64 rng(seed);
     std::vector<uint64_t> powers(4 + rng() % 17);
     uint64_t total = 0;

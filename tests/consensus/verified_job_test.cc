@@ -13,7 +13,7 @@
 //
 // Everything is a pure function of the seed (the harness's beacon is a
 // function of the height, the VRF of the key and the commitment), so a
-// failing seed reruns exactly: set AGORA_VERIFIED_JOB_SEED to run only it.
+// failing seed reruns exactly: set AGORA_TEST_SEED to run only it.
 // Honest trainings are remembered (RunTask is a pure function), so the
 // cheats run on the same seeds train each honest task once; every replay
 // is real.
@@ -48,6 +48,7 @@
 #include "trainer/diloco.h"
 #include "verify/sampling.h"
 #include "verify/task.h"
+#include "tests/test_util.h"
 
 namespace agora::consensus {
 namespace {
@@ -74,7 +75,6 @@ constexpr int kValidationBatches = 2;
 // fraud and its redo 5 more.
 constexpr int kBlocksMax = 100;
 constexpr size_t kTasksMax = 64;
-constexpr char kSeedVariable[] = "AGORA_VERIFIED_JOB_SEED";
 
 enum class Cheat {
   kNone,           // both providers honest, every validator replays
@@ -795,20 +795,14 @@ class JobDriver {
   uint32_t lazy_verdicts_ = 0, lazy_outvoted_ = 0;
 };
 
-// The seeds to run: `count` from `first`, or only the one named by
-// AGORA_VERIFIED_JOB_SEED (to reproduce a failure).
+// The seeds to run: `count` from `first`, or only AGORA_TEST_SEED (to
+// reproduce a failure).
 std::vector<uint64_t> Seeds(uint64_t first, uint64_t count) {
-  if (const char* s = std::getenv(kSeedVariable)) return {std::stoull(s)};
-  std::vector<uint64_t> out;
-  for (uint64_t i = 0; i < count; ++i) out.push_back(first + i);
-  return out;
+  return agora::testing::TestSeeds(first, count);
 }
 
 std::string Reproduce(uint64_t seed, uint32_t spot_checks) {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return "s=" + std::to_string(spot_checks) + "; reproduce: " + kSeedVariable + "=" +
-         std::to_string(seed) + " consensus_test --gtest_filter='" + info->test_suite_name() + "." +
-         info->name() + "'";
+  return "s=" + std::to_string(spot_checks) + "; " + agora::testing::ReproduceLine(seed);
 }
 
 struct Tally {
@@ -896,7 +890,7 @@ TEST_P(VerifiedJobCheatTest, CheatIsCaughtAsPredictedAndTheJobFinishes) {
   ASSERT_FALSE(HasFatalFailure());
   ReportRate(c.name, c.fraction, 1, t);
   EXPECT_EQ(t.caught, t.cheats);
-  if (c.cheat == Cheat::kWrongShard && std::getenv(kSeedVariable) == nullptr) {
+  if (c.cheat == Cheat::kWrongShard && !agora::testing::TestSeedOverride()) {
     // Segment 0 replays from the round's public start; a later one from the
     // provider's blob, whose worker field says which data it trained on:
     // the seeds must exercise both.

@@ -15,6 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const agora::ByteSpan raw(data, size);
   agora::Result<agora::consensus::Tx> tx = agora::consensus::DecodeTx(raw, "fuzz-chain");
   if (!tx.ok()) return 0;
+  AGORA_FUZZ_ACCEPTED();
   agora::proto::SignedTx envelope;
   AGORA_FUZZ_EXPECT(envelope.ParseFromArray(data, static_cast<int>(size)));
   const agora::Bytes again = agora::EncodeDeterministic(envelope);

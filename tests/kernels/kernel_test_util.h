@@ -18,23 +18,15 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "tests/test_util.h"
 #include "kernels/parallel.h"
 
 namespace agora::kernels::testing {
 
 // AGORA_TEST_SEED overrides the default seed; failures print it.
-inline uint64_t TestSeed() {
-  const char* env = std::getenv("AGORA_TEST_SEED");
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : 20240605u;
-}
+inline uint64_t TestSeed() { return ::agora::testing::TestSeed(20240605u); }
 
-inline std::string Reproduce() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::ostringstream out;
-  out << "reproduce: AGORA_TEST_SEED=" << TestSeed() << " build/default/tests/kernels/kernels_test"
-      << " --gtest_filter=" << info->test_suite_name() << "." << info->name();
-  return out.str();
-}
+inline std::string Reproduce() { return ::agora::testing::ReproduceLine(TestSeed()); }
 
 // True under AddressSanitizer, where shapes are kept smaller.
 inline bool Sanitized() {

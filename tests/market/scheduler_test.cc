@@ -5,8 +5,8 @@
 // many-block simulation where tasks finish and free their slots.
 //
 // Randomized tests run seeds 1..N; on failure they print
-//   reproduce: AGORA_SEED=<seed> market_test --gtest_filter=<test>
-// and with AGORA_SEED set they run that one seed.
+//   reproduce: AGORA_TEST_SEED=<seed> <market_test> --gtest_filter=<test>
+// and with AGORA_TEST_SEED set they run that one seed.
 #include "market/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "market/pricing.h"
+#include "tests/test_util.h"
 
 namespace agora::market {
 namespace {
@@ -368,19 +369,10 @@ struct Rng {
   bool Chance(uint64_t percent) { return Next() % 100 < percent; }
 };
 
-// Seeds 1..count, or only $AGORA_SEED when it is set.
-std::vector<uint64_t> Seeds(uint64_t count) {
-  if (const char* env = std::getenv("AGORA_SEED")) return {std::strtoull(env, nullptr, 10)};
-  std::vector<uint64_t> seeds;
-  for (uint64_t s = 1; s <= count; ++s) seeds.push_back(s);
-  return seeds;
-}
+// Seeds 1..count, or only $AGORA_TEST_SEED when it is set.
+std::vector<uint64_t> Seeds(uint64_t count) { return agora::testing::TestSeeds(1, count); }
 
-std::string Reproduce(uint64_t seed) {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return "reproduce: AGORA_SEED=" + std::to_string(seed) +
-         " market_test --gtest_filter=" + info->test_suite_name() + "." + info->name();
-}
+std::string Reproduce(uint64_t seed) { return agora::testing::ReproduceLine(seed); }
 
 HardwareClass RandomClass(Rng& rng) {
   return static_cast<HardwareClass>(rng.In(1, kHardwareClassMax));
@@ -503,7 +495,7 @@ TEST(SchedulerPropertyTest, SafetyAndDeterminism) {
     if (::testing::Test::HasFailure()) break;
   }
   // The generator is not vacuous: most markets assign something.
-  if (!std::getenv("AGORA_SEED")) {
+  if (!agora::testing::TestSeedOverride()) {
     EXPECT_GT(markets_with_some, 200u);
     EXPECT_GT(assigned, 1000u);
   }

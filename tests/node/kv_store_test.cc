@@ -73,7 +73,9 @@ TEST_P(KvContractTest, LaterOperationsInABatchWin) {
 }
 
 TEST_P(KvContractTest, ScanIsOrderedAndStaysInItsPrefix) {
-  std::mt19937_64 rng(11);
+  const uint64_t seed = agora::testing::TestSeed(11);
+  SCOPED_TRACE(agora::testing::ReproduceLine(seed));
+  std::mt19937_64 rng(seed);
   std::vector<uint64_t> heights;
   WriteBatch batch;
   for (int i = 0; i < 300; ++i) {
@@ -161,9 +163,11 @@ TEST(LevelDbStoreTest, BatchSurvivesCloseAndReopenWhole) {
 // a random moment. Every batch must then be visible whole or not at all.
 TEST(LevelDbStoreTest, BatchesAreAtomicAcrossKill9) {
   TempDir dir;
-  const uint64_t seed = std::random_device()();
+  // The kill delays come from the seed: a fresh one each run unless
+  // AGORA_TEST_SEED names one (the reproduce line).
+  const uint64_t seed = agora::testing::TestSeed(std::random_device()());
   std::mt19937_64 rng(seed);
-  SCOPED_TRACE("reproduce: AGORA_SEED=" + std::to_string(seed) + " (kill delays come from it)");
+  SCOPED_TRACE(agora::testing::ReproduceLine(seed));
   constexpr uint64_t kKeysPerBatch = 64;
   for (int round = 0; round < 3; ++round) {
     std::filesystem::remove(dir.path() / "ready");

@@ -26,6 +26,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/train_state.h"
+#include "tests/test_util.h"
 
 namespace agora::verify {
 namespace {
@@ -36,18 +37,9 @@ using kernels::OpRecord;
 using kernels::OpTrace;
 using trainer::TrainState;
 
-uint64_t Seed() {
-  const char* env = std::getenv("AGORA_TEST_SEED");
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : 17u;
-}
+uint64_t Seed() { return agora::testing::TestSeed(17u); }
 
-std::string Reproduce() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::ostringstream out;
-  out << "reproduce: AGORA_TEST_SEED=" << Seed() << " build/default/tests/verify/verify_test"
-      << " --gtest_filter=" << info->test_suite_name() << "." << info->name();
-  return out.str();
-}
+std::string Reproduce() { return agora::testing::ReproduceLine(Seed()); }
 
 struct TracedStep {
   std::vector<OpRecord> records;
