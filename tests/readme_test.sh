@@ -61,7 +61,7 @@ run() {
   # would; each password prompt is answered once it has been shown (the
   # CLI turns echo off, dropping earlier input, before it prompts).
   local out="" ch in_fd out_fd
-  coproc RUN { script -qefc "b=$build/node; $line" /dev/null 2>&1; }
+  coproc RUN { SHELL=/bin/bash script -qefc "b=$build/node; $line" /dev/null 2>&1; }
   local pid=$RUN_PID
   # Our own copies: bash closes the coproc's when it exits, before we have
   # read all it wrote.

@@ -50,7 +50,7 @@ Result<uint64_t> TomlScaled(const toml::table& t, std::string_view key, double s
 }  // namespace
 
 Result<market::JobSpec> ParseJobFile(std::string_view text, const fs::path& path,
-                                     fs::path* data_file) {
+                                     fs::path* data_file, bool read_data_file) {
   if (text.size() > kJobFileBytesMax) {
     return Status::InvalidArgument("job file " + path.string() + ": larger than " +
                                    std::to_string(kJobFileBytesMax) + " bytes");
@@ -120,6 +120,9 @@ Result<market::JobSpec> ParseJobFile(std::string_view text, const fs::path& path
   AGORA_ASSIGN_OR_RETURN(s.batch, TomlUint<uint32_t>(t, "model", "batch", s.batch));
 
   if (std::optional<std::string> file = t["data"]["file"].value<std::string>()) {
+    if (!read_data_file) {
+      return Status::InvalidArgument("job file: [data] file is not read here; give hash and bytes");
+    }
     fs::path data = fs::path(*file).is_absolute() ? fs::path(*file) : path.parent_path() / *file;
     std::error_code ec;
     if (!fs::exists(data, ec)) {
@@ -132,9 +135,18 @@ Result<market::JobSpec> ParseJobFile(std::string_view text, const fs::path& path
     }
     std::ifstream in(data, std::ios::binary);
     if (!in) return Status::NotFound("job file: cannot read data file " + data.string());
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    s.dataset_hash = Blake2b256(AsBytes(bytes));
-    s.dataset_bytes = bytes.size();
+    Blake2b256Hasher hasher;
+    std::vector<char> chunk(1 << 20);
+    uint64_t total = 0;
+    while (in) {
+      in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      const auto n = static_cast<size_t>(in.gcount());
+      hasher.Update(ByteSpan(reinterpret_cast<const uint8_t*>(chunk.data()), n));
+      total += n;
+    }
+    if (in.bad()) return Status::IoError("job file: error reading data file " + data.string());
+    s.dataset_hash = hasher.Finish();
+    s.dataset_bytes = total;
     if (data_file != nullptr) *data_file = data;
   } else {
     const std::string hex = t["data"]["hash"].value_or(std::string());

@@ -18,10 +18,13 @@ namespace agora::node {
 inline constexpr size_t kJobFileBytesMax = 1 << 20;
 
 // `path` names the file in errors, and [data] file is relative to its
-// folder; that file is read to hash it. `data_file`, if set, receives its
-// path (empty when the data is given by hash).
+// folder; that file is hashed as it is read (any size, constant memory).
+// `data_file`, if set, receives its path (empty when the data is given by
+// hash). With `read_data_file` false a [data] file is refused instead of
+// read (the fuzz target: hostile text must not make it read the disk).
 Result<market::JobSpec> ParseJobFile(std::string_view text, const std::filesystem::path& path,
-                                     std::filesystem::path* data_file = nullptr);
+                                     std::filesystem::path* data_file = nullptr,
+                                     bool read_data_file = true);
 // Reads the file at `path` and parses it.
 Result<market::JobSpec> ReadJobFile(const std::filesystem::path& path,
                                     std::filesystem::path* data_file = nullptr);

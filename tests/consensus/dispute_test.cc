@@ -31,6 +31,7 @@
 #include "verify/operator.h"
 #include "verify/sampling.h"
 #include "verify/task.h"
+#include "tests/test_util.h"
 
 namespace agora::consensus {
 namespace {
@@ -394,13 +395,13 @@ class DisputeTest : public ::testing::Test {
 class DisputeSeedTest : public DisputeTest, public ::testing::WithParamInterface<uint32_t> {};
 
 TEST_P(DisputeSeedTest, OneCorruptedOperatorIsPinnedAndItsProviderLoses) {
-  const uint32_t seed = GetParam();
-  std::mt19937 rng(seed);
+  // Each instance has its own seed; AGORA_TEST_SEED replaces it.
+  const uint64_t seed = agora::testing::TestSeed(GetParam());
+  std::mt19937 rng(static_cast<uint32_t>(seed));
   const uint32_t j = 1 + rng() % kC;
   const int layer = static_cast<int>(rng() % config_.model.layers);
-  SCOPED_TRACE("reproduce: consensus_test --gtest_filter='Seeds/DisputeSeedTest.*/" +
-               std::to_string(seed - 1) + "' (seed " + std::to_string(seed) + ": step " +
-               std::to_string(j) + ", layer " + std::to_string(layer) + ")");
+  SCOPED_TRACE(agora::testing::ReproduceLine(seed) + " (step " + std::to_string(j) + ", layer " +
+               std::to_string(layer) + ")");
   Segment truth(config_, corpus_, start_);
   const uint64_t record = IndexOf(truth.Trace(j), OpKind::kAttentionForward, layer);
   const int64_t elements = config_.model.context * config_.model.width;

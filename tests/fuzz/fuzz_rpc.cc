@@ -1,6 +1,6 @@
 // A JSON-RPC payload as it arrives in an HTTP POST body or a WebSocket text
 // frame: one request or a batch, through the node's Dispatcher with a few
-// methods (one answers at once, one later from the executor, one throws,
+// methods (one echoes at once, one echoes later from the executor, one throws,
 // one fails with a parameter error) and, as a WebSocket session has, a
 // per-connection method. Properties: every payload gets exactly one answer;
 // an answer is strict JSON: an object with "jsonrpc":"2.0" and an id, or an
@@ -35,7 +35,7 @@ struct Rig {
     spdlog::set_level(spdlog::level::off);  // the throwing handler's error line, per input
     dispatcher.Register("echo", [](const json::value& params, Reply reply) { reply(params); });
     dispatcher.Register("later", [this](const json::value& params, Reply reply) {
-      boost::asio::post(io, [params, reply] { reply(json::value{{"later", params}}); });
+      boost::asio::post(io, [params, reply] { reply(params); });
     });
     dispatcher.Register("throws", [](const json::value& params, Reply) {
       (void)params.at("missing");  // throws for anything but an object with "missing"

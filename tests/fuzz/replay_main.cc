@@ -186,7 +186,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* env = std::getenv("AGORA_TEST_SEED");
-  const uint64_t seed = env != nullptr ? std::strtoull(env, nullptr, 10) : 1;
+  uint64_t seed = 1;
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    seed = std::strtoull(env, &end, 10);
+    if (end == nullptr || *end != '\0') {
+      std::fprintf(stderr, "%s: AGORA_TEST_SEED must be a decimal number, not '%s'\n",
+                   name.c_str(), env);
+      return 2;
+    }
+  }
 
   ::signal(SIGABRT, OnSignal);
   ::signal(SIGSEGV, OnSignal);
@@ -212,6 +221,15 @@ int main(int argc, char** argv) {
 
   for (size_t i = 0; i < corpus.size(); ++i) run(corpus[i], i);
   const unsigned long long corpus_accepted = agora::fuzz::Accepted();
+  // A corpus that no longer reaches the properties (the format or the
+  // fixtures changed) would leave the target silently vacuous.
+  if (corpus_accepted == 0) {
+    std::fprintf(stderr,
+                 "%s: no corpus input was accepted; regenerate the seeds "
+                 "(build/default/tests/fuzz/make_seeds tests/fuzz/corpus)\n",
+                 name.c_str());
+    return 1;
+  }
   Rng rng{seed};
   for (size_t i = 0; i < runs; ++i) {
     Input in = corpus[rng.Below(corpus.size())];
