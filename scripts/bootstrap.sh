@@ -11,6 +11,7 @@ packages=(
   libsodium-dev libboost1.81-dev libboost-json1.81-dev libleveldb-dev
   libprotobuf-dev protobuf-compiler libgtest-dev libgmock-dev
   libcli11-dev libspdlog-dev libtomlplusplus-dev
+  curl  # README's RPC example, which tests/readme_test.sh runs as written
 )
 # The browser test's Chromium (docs/web.md) is wanted, not needed: if it
 # cannot be installed, bootstrap warns and that one test skips, saying why.
