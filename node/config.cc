@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <set>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "common/encoding.h"
@@ -39,7 +40,12 @@ Status ReadInt(const toml::table& t, const char* table, const char* key, T* out,
                uint64_t hi) {
   auto node = t[table][key];
   if (!node) return Status::Ok();
-  auto v = node.value<int64_t>();
+  // Integers only: toml++'s value<int64_t>() would also convert a float,
+  // with undefined behaviour for one beyond int64 (a fuzz finding:
+  // `quota_bytes = 3e43`).
+  const toml::value<int64_t>* integer = node.as_integer();
+  std::optional<int64_t> v;
+  if (integer != nullptr) v = integer->get();
   if (!v || *v < 0 || static_cast<uint64_t>(*v) < lo || static_cast<uint64_t>(*v) > hi) {
     return Status::InvalidArgument(std::string("config: [") + table + "] " + key +
                                    " must be an integer in " + std::to_string(lo) + ".." +

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "common/address.h"
+#include "node/config.h"
 #include "tests/test_util.h"
 
 namespace agora::node {
@@ -125,6 +126,29 @@ TEST_F(CliTest, AgoradRefusesToStartARoleItCannotSignFor) {
   CommandResult bad_config = RunCommand({AGORA_DAEMON_PATH, "--home", node, "--role", "provider"});
   EXPECT_EQ(bad_config.exit_code, 1);
   EXPECT_NE(bad_config.err.find("unknown table [bogus]"), std::string::npos) << bad_config.err;
+}
+
+// config.toml: integers are integers (a float, even one beyond int64, is
+// refused with the setting's name: a fuzz finding), and every string
+// survives render -> parse whatever it holds.
+TEST(NodeConfigTest, IntegersOnlyAndStringsRoundTrip) {
+  Result<NodeConfig> huge = ParseConfig("[blobs]\nquota_bytes = 3154128e37\n", "config.toml");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("[blobs] quota_bytes must be an integer"),
+            std::string::npos)
+      << huge.status().ToString();
+  Result<NodeConfig> fractional = ParseConfig("[rpc]\nlisten_port = 26657.0\n", "config.toml");
+  ASSERT_FALSE(fractional.ok());
+  EXPECT_NE(fractional.status().message().find("[rpc] listen_port must be an integer"),
+            std::string::npos);
+
+  NodeConfig c;
+  c.moniker = "a \"quoted\" \\ name\twith\x01 controls";
+  c.persistent_peers = {"id@host:1", "quote\"d"};
+  Result<NodeConfig> back = ParseConfig(RenderConfig(c), "rendered");
+  ASSERT_TRUE(back.ok()) << back.status().ToString() << "\n" << RenderConfig(c);
+  EXPECT_EQ(back->moniker, c.moniker);
+  EXPECT_EQ(back->persistent_peers, c.persistent_peers);
 }
 
 }  // namespace
