@@ -82,6 +82,11 @@ void Core::EnterHeight(uint64_t height) {
 void Core::RestoreLock() {
   const auto& lock = signer_->lock();
   if (!lock || lock->height != height_) return;
+  if (config_.testonly_restore_lock_only) {
+    locked_round_ = lock->round;
+    locked_value_ = lock->block;
+    return;
+  }
   locked_round_ = valid_round_ = lock->round;
   locked_value_ = valid_value_ = lock->block;
   for (const Vote& vote : lock->polka) HandleVote(vote);

@@ -55,6 +55,9 @@ struct CoreConfig {
   // Deliberate bugs, for proving that the simulator catches broken rules.
   bool testonly_ignore_lock = false;
   bool testonly_quorum_at_least_two_thirds = false;
+  // The bug the simulator's restarted-lock-holder scenario must catch: a
+  // restarted validator restores its lock but not the valid value and polka.
+  bool testonly_restore_lock_only = false;
 };
 
 // The application tells the core who votes at each height.

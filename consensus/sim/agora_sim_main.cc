@@ -31,6 +31,8 @@ int Run(int argc, char** argv) {
                                "one-third-twins, lock-trap, or all (seed picks one that must stay live)");
   app.add_option("--validators", base.validators, "Validator count (default: seed picks 4..max)");
   app.add_option("--validators-max", base.validators_max, "Upper bound for the seed's pick");
+  app.add_option("--scenario", base.scenario,
+                 "A scripted scenario instead of a mix's drawn faults ('list' lists them)");
   app.add_option("--heights", base.heights, "Heights every honest validator must decide");
   app.add_flag("--equal-stake", [&](int64_t) { base.random_stake = false; }, "Equal stake");
   app.add_flag("--real-crypto", base.real_crypto, "ed25519 instead of the fast stand-in");
@@ -38,7 +40,8 @@ int Run(int argc, char** argv) {
   app.add_flag("--ledger", base.ledger,
                "Chain mode: real blocks over a Ledger per node, staking, joins, jails, slashing");
   app.add_option("--break", breaks,
-                 "Deliberate bug: ignore-lock, quorum-at-least-two-thirds, signer-buffered");
+                 "Deliberate bug: ignore-lock, quorum-at-least-two-thirds, signer-buffered, "
+                 "restore-lock-only");
   app.add_option("--threads", threads, "Worker threads");
   app.add_flag("--verbose", base.verbose, "Print every run's summary");
   CLI11_PARSE(app, argc, argv);
@@ -49,10 +52,25 @@ int Run(int argc, char** argv) {
       base.break_quorum_at_least_two_thirds = true;
     } else if (b == "signer-buffered") {
       base.break_signer_buffered = true;
+    } else if (b == "restore-lock-only") {
+      base.break_restore_lock_only = true;
     } else {
       std::fprintf(stderr, "error: unknown --break '%s'\n", b.c_str());
       return 2;
     }
+  }
+  if (!base.scenario.empty() && agora::consensus::sim::FindScenario(base.scenario) == nullptr) {
+    const bool list = base.scenario == "list";
+    std::FILE* out = list ? stdout : stderr;
+    if (!list) {
+      std::fprintf(out, "error: unknown --scenario '%s'; the scenarios are:\n",
+                   base.scenario.c_str());
+    }
+    for (const std::string& name : agora::consensus::sim::ScenarioNames()) {
+      std::fprintf(out, "  %-24s %s\n", name.c_str(),
+                   agora::consensus::sim::FindScenario(name)->about.c_str());
+    }
+    return list ? 0 : 2;
   }
   FaultMix fixed_mix = FaultMix::kChaos;
   const bool all_mixes = mix == "all";

@@ -2,13 +2,20 @@
 // validators and twins, partitions, crashes, and the lock trap.
 #include <algorithm>
 #include <set>
+#include <string>
+#include <tuple>
 #include <variant>
+#include <vector>
 
 #include "consensus/sim/simulation_impl.h"
 
 namespace agora::consensus::sim::detail {
 
 void Simulation::PlanFaults() {
+  if (script_ != nullptr) {
+    PlanScript();
+    return;
+  }
   const FaultMix mix = options_.mix;
   const uint32_t n = static_cast<uint32_t>(genesis_.size());
   uint64_t total = 0;
@@ -99,6 +106,94 @@ void Simulation::PlanFaults() {
   }
   if (mix == FaultMix::kLockTrap) heal = kLockTrapCapUs;
   plan_.heal_us = heal;
+}
+
+// What makes a script unrunnable, or "" (Run checks before Setup).
+std::string Simulation::CheckScript() const {
+  if (options_.ledger) return "scenarios run without chain mode (--ledger)";
+  const SimScript& s = *script_;
+  if (s.validators < 4) return "a scenario needs at least 4 validators";
+  if (s.delay_us == 0) return "a scenario needs a message delay";
+  std::set<uint32_t> byzantine;
+  for (const auto& [id, behaviour] : s.behaviours) {
+    if (id >= s.validators) {
+      return "behaviour for validator " + std::to_string(id) + " of " +
+             std::to_string(s.validators);
+    }
+    if (behaviour == Behaviour::kTwin) return "scenarios have no twins";
+    byzantine.insert(id);
+  }
+  for (const auto& c : s.crashes) {
+    if (c.node >= s.validators) {
+      return "crash of validator " + std::to_string(c.node) + " of " +
+             std::to_string(s.validators);
+    }
+    if (byzantine.count(c.node)) return "crashes are for honest validators";
+    if (c.restart_us <= c.at_us) return "a crash must end after it starts";
+  }
+  for (const auto& w : s.withholds) {
+    if (w.kind != SimScript::Kind::kProposal && w.from >= s.validators) {
+      return "withhold from validator " + std::to_string(w.from);
+    }
+    for (uint32_t to : w.to) {
+      if (to >= s.validators) return "withhold to validator " + std::to_string(to);
+    }
+  }
+  return "";
+}
+
+void Simulation::PlanScript() {
+  const SimScript& s = *script_;
+  plan_.delay_min_us = plan_.delay_max_us = s.delay_us;
+  for (const auto& [id, behaviour] : s.behaviours) nodes_[id].behaviour = behaviour;
+  for (uint32_t id = 0; id < nodes_.size(); ++id) nodes_[id].side = id % 2;
+  // One outage per node from the first crash to the last restart of windows
+  // that overlap: a down node is never crashed again, a running one never
+  // restarted.
+  std::vector<SimScript::Crash> crashes = s.crashes;
+  std::sort(crashes.begin(), crashes.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.node, a.at_us) < std::tie(b.node, b.at_us);
+  });
+  uint64_t heal = 0;
+  for (const auto& c : crashes) {
+    FaultPlan::Crash* last = plan_.crashes.empty() ? nullptr : &plan_.crashes.back();
+    if (last != nullptr && last->node == c.node && c.at_us <= last->restart_us) {
+      last->restart_us = std::max(last->restart_us, c.restart_us);
+    } else {
+      plan_.crashes.push_back(FaultPlan::Crash{c.node, c.at_us, c.restart_us});
+    }
+  }
+  for (const auto& c : plan_.crashes) {
+    if (c.restart_us == SimScript::kNever) {
+      nodes_[c.node].down_for_good = true;
+      heal = std::max(heal, c.at_us);
+    } else {
+      heal = std::max(heal, c.restart_us);
+    }
+  }
+  for (const auto& w : s.withholds) heal = std::max(heal, w.until_us);
+  plan_.heal_us = heal;
+}
+
+bool Simulation::ScriptWithholds(uint32_t to, const Message& message) const {
+  if (script_ == nullptr) return false;
+  for (const SimScript::Withhold& w : script_->withholds) {
+    if (now_ >= w.until_us || std::find(w.to.begin(), w.to.end(), to) == w.to.end()) continue;
+    if (const auto* p = std::get_if<Proposal>(&message)) {
+      if (w.kind == SimScript::Kind::kProposal && p->height == w.height && p->round == w.round) {
+        return true;
+      }
+    } else if (const auto* v = std::get_if<Vote>(&message)) {
+      if (w.kind == SimScript::Kind::kProposal) continue;
+      const VoteType type =
+          w.kind == SimScript::Kind::kPrevote ? VoteType::kPrevote : VoteType::kPrecommit;
+      if (v->type == type && v->height == w.height && v->round == w.round &&
+          v->validator == w.from) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 void Simulation::PlanLockTrap() {

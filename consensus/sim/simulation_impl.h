@@ -158,6 +158,9 @@ struct Node {
   std::unique_ptr<Core> core;
   bool up = true;
   bool started = true;  // false for the joiner until the schedule names it
+  // A scripted crash with no restart: a crash fault, held to neither
+  // liveness nor the count of heights decided.
+  bool down_for_good = false;
   uint32_t incarnation = 0;
   std::map<uint64_t, std::shared_ptr<const Commit>> commits;  // survives crashes
   // Chain mode: what a restart reopens from `store`, and what it forgets.
@@ -220,6 +223,11 @@ class Simulation {
   explicit Simulation(const SimOptions& options) : options_(options), rng_(options.seed) {
     // Chain mode verifies commits, transactions and VRF proofs with real keys.
     if (options_.ledger) options_.real_crypto = true;
+    if (!options_.scenario.empty()) {
+      script_ = FindScenario(options_.scenario);
+      options_.mix = FaultMix::kClean;  // the script is the whole fault plan
+      options_.random_stake = false;
+    }
   }
   SimResult Run();
 
@@ -241,6 +249,9 @@ class Simulation {
   bool PartitionBlocks(uint32_t from, uint32_t to) const;
   void PlanLockTrap();
   bool LockTrapBlocks(uint32_t to, const Message& message) const;
+  std::string CheckScript() const;
+  void PlanScript();
+  bool ScriptWithholds(uint32_t to, const Message& message) const;
   bool Authentic(ValidatorSetSource& sets, const Message& message);
   Hash256 NewBlock(uint32_t id, uint64_t height, uint32_t round);
   Signature SignAs(uint32_t key, const SignDomain& domain, ByteSpan payload) const;
@@ -286,6 +297,7 @@ class Simulation {
   Rng rng_;
   FaultPlan plan_;
   std::optional<LockTrap> trap_;
+  const SimScript* script_ = nullptr;  // a scripted scenario replaces PlanFaults' draws
   std::vector<Validator> genesis_;
   std::vector<SecretKey> secrets_;  // with real_crypto
   std::unique_ptr<SimValidators> validators_;

@@ -103,7 +103,7 @@ Signature Simulation::SignAs(uint32_t key, const SignDomain& domain, ByteSpan pa
 }
 
 void Simulation::Setup() {
-  uint32_t n = options_.validators;
+  uint32_t n = script_ != nullptr ? script_->validators : options_.validators;
   if (options_.mix == FaultMix::kOneThirdTwins) n = 6;
   if (n == 0) n = static_cast<uint32_t>(rng_.Range(4, std::max<uint32_t>(4, options_.validators_max)));
   const bool random_stake = options_.random_stake && options_.mix != FaultMix::kOneThirdTwins &&
@@ -160,7 +160,7 @@ void Simulation::Push(Event event) {
 
 void Simulation::Send(uint32_t from, uint32_t to, const Message& message) {
   ++result_.messages_sent;
-  if (LockTrapBlocks(to, message)) return;
+  if (LockTrapBlocks(to, message) || ScriptWithholds(to, message)) return;
   if (PartitionBlocks(from, to) || rng_.ChancePpm(plan_.loss_ppm)) return;
   const int copies = rng_.ChancePpm(plan_.duplicate_ppm) ? 2 : 1;
   for (int c = 0; c < copies; ++c) {
@@ -227,6 +227,7 @@ void Simulation::StartNode(uint32_t id) {
   config.chain_id = kChainId;
   config.testonly_ignore_lock = options_.break_ignore_lock;
   config.testonly_quorum_at_least_two_thirds = options_.break_quorum_at_least_two_thirds;
+  config.testonly_restore_lock_only = options_.break_restore_lock_only;
   node.core = std::make_unique<Core>(config, sets, node.signer.get());
   if (options_.ledger) ApplyParams(node);
   Event tick;
@@ -250,8 +251,9 @@ uint64_t Simulation::Committed(const Node& node) const {
 // Power failure: memory is gone, and so is whatever the store had not synced.
 void Simulation::CrashNode(uint32_t id) {
   Node& node = nodes_[id];
-  AGORA_CHECK(node.up);  // crash windows never overlap (PlanFaults)
+  AGORA_CHECK(node.up);  // crash windows never overlap (PlanFaults, PlanScript)
   node.up = false;
+  ++result_.outages;
   node.delivered_votes.clear();  // what the core knew is gone with it
   node.core.reset();
   node.signer.reset();
@@ -566,7 +568,8 @@ void Simulation::OnTick(uint32_t id) {
 
 bool Simulation::AllHonestDone() const {
   for (const Node& n : nodes_) {
-    if (n.behaviour == Behaviour::kHonest && n.started && Committed(n) < options_.heights) {
+    if (n.behaviour == Behaviour::kHonest && n.started && !n.down_for_good &&
+        Committed(n) < options_.heights) {
       return false;
     }
   }
@@ -574,6 +577,16 @@ bool Simulation::AllHonestDone() const {
 }
 
 SimResult Simulation::Run() {
+  if (!options_.scenario.empty()) {
+    std::string error = script_ == nullptr ? "unknown scenario '" + options_.scenario + "'"
+                                           : CheckScript();
+    if (!error.empty()) {
+      result_.ok = false;
+      result_.violation = "scenario: " + error;
+      result_.summary = "scenario " + options_.scenario + " not run";
+      return result_;
+    }
+  }
   Setup();
   uint64_t change_height = options_.heights >= 4 ? 3 : UINT64_MAX;
   uint32_t change_index = 0;
@@ -584,7 +597,8 @@ SimResult Simulation::Run() {
     for (uint32_t i = 0; i < genesis_.size(); ++i) {
       if (nodes_[i].behaviour == Behaviour::kHonest) {
         change_index = i;
-        const bool keep = options_.fixed_delay_us != 0 || options_.mix == FaultMix::kLockTrap;
+        const bool keep = options_.fixed_delay_us != 0 || options_.mix == FaultMix::kLockTrap ||
+                          script_ != nullptr;
         change_power = genesis_[i].power + (keep ? 0 : rng_.Range(0, 50));
         break;
       }
@@ -601,6 +615,7 @@ SimResult Simulation::Run() {
     crash.type = EventType::kCrash;
     crash.node = c.node;
     Push(crash);
+    if (c.restart_us == SimScript::kNever) continue;
     Event restart = crash;
     restart.time = c.restart_us;
     restart.type = EventType::kRestart;
@@ -658,7 +673,7 @@ SimResult Simulation::Run() {
     std::string where;
     for (uint32_t id = 0; id < nodes_.size(); ++id) {
       const Node& n = nodes_[id];
-      if (n.behaviour != Behaviour::kHonest || !n.core) continue;
+      if (n.behaviour != Behaviour::kHonest || !n.core || n.down_for_good) continue;
       where += " " + std::to_string(id) + ":h" + std::to_string(n.core->height()) + "/r" +
                std::to_string(n.core->round()) + "/" + std::string(StepName(n.core->step()));
     }
@@ -669,14 +684,18 @@ SimResult Simulation::Run() {
   }
   uint64_t done = UINT64_MAX;
   for (const Node& n : nodes_) {
-    if (n.behaviour == Behaviour::kHonest && n.started) done = std::min(done, Committed(n));
+    if (n.behaviour == Behaviour::kHonest && n.started && !n.down_for_good) {
+      done = std::min(done, Committed(n));
+    }
   }
   result_.heights_decided = done == UINT64_MAX ? 0 : done;
   result_.simulated_us = now_;
   if (latency_count_ > 0 && options_.fixed_delay_us != 0) {
     result_.latency_delays_x1000 = latency_sum_us_ * 1000 / latency_count_ / options_.fixed_delay_us;
   }
-  result_.summary = std::string(FaultMixName(options_.mix)) + " " + Describe() + " heights=" +
+  result_.summary = (script_ != nullptr ? "scenario " + script_->name
+                                         : std::string(FaultMixName(options_.mix))) +
+                    " " + Describe() + " heights=" +
                     std::to_string(result_.heights_decided) + " t=" +
                     std::to_string(now_ / kMs) + "ms events=" + std::to_string(result_.events);
   if (options_.ledger) {
@@ -750,8 +769,10 @@ bool ParseFaultMix(std::string_view name, FaultMix* out) {
 SimResult RunSimulation(const SimOptions& options) { return detail::Simulation(options).Run(); }
 
 std::string ReproduceCommand(const SimOptions& o) {
-  std::string cmd = "agora-sim --seed " + std::to_string(o.seed) + " --mix " +
-                    std::string(FaultMixName(o.mix)) + " --heights " + std::to_string(o.heights);
+  std::string cmd = "agora-sim --seed " + std::to_string(o.seed) +
+                    (o.scenario.empty() ? " --mix " + std::string(FaultMixName(o.mix))
+                                        : " --scenario " + o.scenario) +
+                    " --heights " + std::to_string(o.heights);
   if (o.validators != 0) cmd += " --validators " + std::to_string(o.validators);
   if (o.validators_max != 10) cmd += " --validators-max " + std::to_string(o.validators_max);
   if (!o.random_stake) cmd += " --equal-stake";
@@ -760,6 +781,7 @@ std::string ReproduceCommand(const SimOptions& o) {
   if (o.break_ignore_lock) cmd += " --break ignore-lock";
   if (o.break_quorum_at_least_two_thirds) cmd += " --break quorum-at-least-two-thirds";
   if (o.break_signer_buffered) cmd += " --break signer-buffered";
+  if (o.break_restore_lock_only) cmd += " --break restore-lock-only";
   if (o.ledger) cmd += " --ledger";
   return cmd + " --verbose";
 }

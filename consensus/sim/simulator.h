@@ -14,6 +14,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace agora::consensus::sim {
@@ -50,8 +52,51 @@ std::string_view FaultMixName(FaultMix mix);
 FaultMix LiveMixForSeed(uint64_t seed);
 bool ParseFaultMix(std::string_view name, FaultMix* out);
 
+// A scripted scenario: a fault plan written out instead of drawn from the
+// seed, so a regression keeps its shape whatever the planner draws and in
+// whatever order it draws it (docs/consensus.md, "Scripted scenarios").
+// Stake is equal, every message takes exactly `delay_us` (no loss, jitter
+// or partitions), and nothing the script names depends on the seed.
+struct SimScript {
+  std::string name;
+  std::string about;  // one line for `agora-sim --scenario list`
+  uint32_t validators = 4;
+  uint64_t delay_us = 10'000;
+  // Validators that are not honest, by index.
+  std::vector<std::pair<uint32_t, Behaviour>> behaviours;
+  // Power failures of honest validators. Overlapping windows of one node
+  // merge into one outage: a node that is down is never crashed again, and
+  // a running node is never restarted (which would swap its core for one
+  // that forgot what the old one saw). `restart_us == kNever`: down for
+  // good, a crash fault, so the node is held to neither liveness nor the
+  // height count.
+  static constexpr uint64_t kNever = UINT64_MAX;
+  struct Crash { uint32_t node; uint64_t at_us, restart_us; };
+  std::vector<Crash> crashes;
+  // Until `until_us` the network withholds, by content and whatever the
+  // path (relays and re-sends included), the proposal (kProposal) or the
+  // votes of one type signed by validator `from` at (height, round) from the
+  // endpoints in `to`.
+  enum class Kind : uint8_t { kProposal, kPrevote, kPrecommit };
+  struct Withhold {
+    uint64_t height;
+    uint32_t round;
+    Kind kind;
+    uint32_t from;  // ignored for kProposal
+    std::vector<uint32_t> to;
+    uint64_t until_us;
+  };
+  std::vector<Withhold> withholds;
+};
+// The built-in scenarios (consensus/sim/scenarios.cc); nullptr when unknown.
+const SimScript* FindScenario(std::string_view name);
+std::vector<std::string> ScenarioNames();
+
 struct SimOptions {
   uint64_t seed = 1;
+  // A built-in scripted scenario by name (FindScenario); it replaces the
+  // mix's drawn fault plan, validator count and stake.
+  std::string scenario;
   FaultMix mix = FaultMix::kChaos;
   uint32_t validators = 0;  // 0: chosen by the seed within 4..validators_max
   uint32_t validators_max = 10;
@@ -66,6 +111,9 @@ struct SimOptions {
   // The signer writes its record with Durability::kBuffered, which a power
   // failure (FaultKvStore::Crash) can lose.
   bool break_signer_buffered = false;
+  // A restarted validator restores only its lock, not the valid value and
+  // polka behind it (CoreConfig::testonly_restore_lock_only).
+  bool break_restore_lock_only = false;
   // Chain mode: every node runs a Ledger, a BlockStore and a Chain; blocks
   // are real (transactions, VRF, commits), validator sets come from the
   // ledger's staking schedule, and a seeded client stakes, unstakes, creates
@@ -90,6 +138,7 @@ struct SimResult {
   uint64_t signatures_verified = 0;  // proposals and votes, checked on delivery
   uint64_t events = 0;
   uint64_t simulated_us = 0;
+  uint64_t outages = 0;  // crashes carried out (overlapping scripted windows count once)
   // Mean of (decision time - start of height) / message delay over heights,
   // measured only with fixed_delay_us.
   uint64_t latency_delays_x1000 = 0;

@@ -112,30 +112,56 @@ void ExpectSeedPasses(SimOptions o) {
                     << "\n  reproduce: " << ReproduceCommand(o);
 }
 
-// Seed 507932 drew two crash windows for validator 0 that overlapped, so the
-// second restart replaced a running core: the new core never saw a nil
-// prevote that the old one had, and the simulator still expected evidence
-// when the conflicting prevote arrived. Crash windows no longer overlap.
-TEST(SimTest, OverlappingCrashesNeverRestartARunningNode) {
+// Scripted scenarios (consensus/sim/scenarios.cc): regressions once found
+// by a seed, written out as fault plans so they keep their shape whatever
+// the planner draws and in whatever order.
+SimOptions Scenario(const std::string& name) {
   SimOptions o;
-  o.seed = 507932;
-  o.mix = FaultMix::kChaos;
-  o.heights = 6;
-  ExpectSeedPasses(o);
+  o.scenario = name;
+  o.heights = 3;
+  return o;
 }
 
-// Seed 1650: validator 1 locked at height 2 on a polka that only it and the
-// Byzantine random voter saw, then crashed. It came back with its lock but no
-// valid value or polka, so as proposer it proposed fresh blocks and prevoted
-// nil on them, and the others never saw a polka that would let them accept
-// the locked block: the height stalled forever. The lock now keeps its polka,
-// and a restarted validator re-proposes the locked block with it.
+// Validator 0's two crash windows overlap ([20, 200] and [100, 500] ms): one
+// outage, never a restart of a running node, and every equivocation of the
+// double voter that a node sees is reported (once seed 507932's failure).
+TEST(SimTest, OverlappingCrashesNeverRestartARunningNode) {
+  SimOptions o = Scenario("overlapping-crashes");
+  SimResult r = RunSimulation(o);
+  ASSERT_TRUE(r.ok) << r.violation << "\n  " << r.summary
+                    << "\n  reproduce: " << ReproduceCommand(o);
+  EXPECT_EQ(r.outages, 1u) << r.summary;
+  EXPECT_EQ(r.heights_decided, 3u) << r.summary;
+}
+
+// The only honest validator that saw a polka locks, crashes and comes back;
+// the height decides only if it re-proposes the locked block with its polka
+// (once seed 1650's stall). Restoring the lock alone must stall it.
 TEST(SimTest, RestartedLockHolderReproposesWithItsPolka) {
-  SimOptions o;
-  o.seed = 1650;
-  o.mix = FaultMix::kChaos;
-  o.heights = 6;
-  ExpectSeedPasses(o);
+  SimOptions o = Scenario("restarted-lock-holder");
+  SimResult r = RunSimulation(o);
+  ASSERT_TRUE(r.ok) << r.violation << "\n  " << r.summary
+                    << "\n  reproduce: " << ReproduceCommand(o);
+  EXPECT_EQ(r.heights_decided, 3u) << r.summary;
+  EXPECT_EQ(r.outages, 2u) << r.summary;
+
+  o.break_restore_lock_only = true;
+  SimResult broken = RunSimulation(o);
+  EXPECT_FALSE(broken.ok) << "the scenario missed a restart that forgot the polka: "
+                          << broken.summary << "\n  reproduce: " << ReproduceCommand(o);
+  EXPECT_EQ(broken.violation.rfind("liveness", 0), 0u) << broken.violation;
+  EXPECT_EQ(broken.heights_decided, 0u) << broken.summary;
+}
+
+TEST(SimTest, ScenariosAreKnownByName) {
+  EXPECT_EQ(ScenarioNames(),
+            (std::vector<std::string>{"overlapping-crashes", "restarted-lock-holder"}));
+  SimOptions o = Scenario("no-such-scenario");
+  SimResult r = RunSimulation(o);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.violation, "scenario: unknown scenario 'no-such-scenario'");
+  EXPECT_EQ(ReproduceCommand(Scenario("restarted-lock-holder")),
+            "agora-sim --seed 1 --scenario restarted-lock-holder --heights 3 --verbose");
 }
 
 TEST(SimTest, CommitLatencyIsThreeMessageDelays) {
