@@ -6,7 +6,9 @@
 # the total; exits non-zero if any fuzzer found a crash (the input is kept
 # under build/fuzz/findings/). The corpus each campaign grows is kept under
 # build/fuzz/corpus/ and reused by the next one.
-#   scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [FUZZER...]
+#   scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [--no-build] [FUZZER...]
+# --no-build runs the binaries already in build/fuzz (e.g. while a change
+# elsewhere would rebuild the whole preset); the log names their build time.
 # The targets are listed in tests/fuzz/CMakeLists.txt; CI runs them without
 # libFuzzer, from the corpus plus mutations (ctest -L fuzz, docs/fuzzing.md).
 set -euo pipefail
@@ -15,14 +17,17 @@ cd "$(dirname "$0")/.."
 runs=""
 minutes=""
 jobs=1
+build=1
 only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --minutes) minutes="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    -*) echo "usage: scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [FUZZER...]" >&2; exit 2 ;;
+    --no-build) build=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -*) echo "usage: scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [--no-build] [FUZZER...]" >&2
+        exit 2 ;;
     *) only+=("$1"); shift ;;
   esac
 done
@@ -32,12 +37,23 @@ if ! command -v clang++ >/dev/null; then
   echo "fuzz.sh: clang++ is missing; install it with: sudo apt-get install -y clang" >&2
   exit 1
 fi
-cmake --preset fuzz >/dev/null
-cmake --build build/fuzz -j"$(nproc)"
+if [[ $build -eq 1 ]]; then
+  cmake --preset fuzz >/dev/null
+  cmake --build build/fuzz -j"$(nproc)"
+fi
 
 # Every target named in the CMake list (one source of truth).
 mapfile -t fuzzers < <(grep -oE '^  "fuzz_[a-z0-9_]+' tests/fuzz/CMakeLists.txt | tr -d ' "')
 if [[ ${#only[@]} -gt 0 ]]; then fuzzers=("${only[@]}"); fi
+for f in "${fuzzers[@]}"; do
+  if [[ ! -x "build/fuzz/tests/fuzz/$f" ]]; then
+    echo "fuzz.sh: build/fuzz/tests/fuzz/$f is missing; run without --no-build to build it" >&2
+    exit 1
+  fi
+  if [[ $build -eq 0 ]]; then
+    echo "$f: built $(date -u -r "build/fuzz/tests/fuzz/$f" '+%Y-%m-%d %H:%M UTC')"
+  fi
+done
 
 mkdir -p build/fuzz/findings
 run_one() {

@@ -51,6 +51,24 @@ std::vector<uint64_t> TestSeeds(uint64_t first, uint64_t count);
 // current test, with `filter` instead when given).
 std::string ReproduceLine(uint64_t seed, const std::string& filter = "");
 
+// True in a build with AddressSanitizer (the asan preset, CI's second
+// stage). Statistical sweeps run fewer samples there, or skip saying why:
+// sanitizers look for memory and undefined-behaviour errors, which the
+// first samples reach as well as the last, at several times the cost.
+constexpr bool UnderSanitizer() {
+#if defined(__SANITIZE_ADDRESS__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
 void WriteTextFile(const std::filesystem::path& path, const std::string& text);
 std::string ReadTextFile(const std::filesystem::path& path);
 

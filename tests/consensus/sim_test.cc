@@ -213,9 +213,13 @@ struct ChainFigures {
 // rate the sampling predicts, and the honest provider is never found
 // fraudulent (checked after every block, as is no task paid twice and no
 // job stalled).
+//
+// Under the sanitizers the first 21 seeds (each live mix three times), a
+// third of the cost; the figures below are checked against the runs made.
 TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
   ChainFigures f;
-  for (uint64_t seed : agora::testing::TestSeeds(200001, 60)) {
+  const uint64_t seeds = agora::testing::UnderSanitizer() ? 21 : 60;
+  for (uint64_t seed : agora::testing::TestSeeds(200001, seeds)) {
     SimOptions o = ChainOptions(seed, LiveMixForSeed(seed), kChainHeights);
     SimResult r = RunSimulation(o);
     EXPECT_TRUE(r.ok) << r.violation << "\n  " << r.summary
@@ -251,7 +255,7 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
     }
   }
   if (agora::testing::TestSeedOverride()) return;  // one seed: the figures need the sweep
-  EXPECT_GE(sure, 30u);
+  EXPECT_GE(sure, f.runs / 2);
   EXPECT_GE(sure_caught * 10, sure * 9) << "the always-detectable cheats escaped too often";
   // The scripted events happen in most runs, not only in one.
   EXPECT_GE(f.joins, f.runs * 9 / 10);
@@ -281,7 +285,9 @@ TEST(SimChainTest, ValidatorsJoinGetJailedUnjailAndGetSlashed) {
   EXPECT_GT(r.txs_committed, 30u) << r.summary;
   EXPECT_GT(r.blocks_synced, 0u) << r.summary;  // the joiner and the returning validator
   EXPECT_EQ(r.proposals_applied, 1u) << r.summary;
-  EXPECT_GT(r.gov_applied_height, 0u) << r.summary;
+  // The proposal names its height: submitted after height 3, one block to
+  // include it, six of voting, five more (kGovEffectiveHeight).
+  EXPECT_EQ(r.gov_applied_height, 3u + 1 + 6 + 5) << r.summary;
   // Two rounds of two tasks, all verified and paid; this seed's cheat (all
   // losses lied about) is caught, so one task is assigned twice; both
   // rounds are recorded by two matching aggregations (with the job's

@@ -557,7 +557,14 @@ TEST_F(PaidJobDevnetTest, AJobRunsToTheEndWithTheRolesAlone) {
   EXPECT_GE(verdicts, 4u);       // a slot per task, and any audits
     // Each provider was paid for the tasks it ran; nothing is left in escrow.
   EXPECT_EQ(job.at("escrow_uagr").to_number<uint64_t>(), 0u);
-  EXPECT_GT(job.at("paid_uagr").to_number<uint64_t>(), 0u);
+  uint64_t prices = 0;
+  for (uint32_t r = 0; r < 2; ++r) {
+    for (uint32_t k = 0; k < 2; ++k) prices += Task(r, k).at("price_uagr").to_number<uint64_t>();
+  }
+  EXPECT_EQ(job.at("paid_uagr").to_number<uint64_t>(), prices);  // every task passed
+  EXPECT_EQ(job.at("paid_uagr").to_number<uint64_t>() + job.at("refunded_uagr").to_number<uint64_t>() +
+                job.at("escrow_uagr").to_number<uint64_t>(),
+            job.at("budget_uagr").to_number<uint64_t>());
 }
 
 }  // namespace
