@@ -8,7 +8,7 @@
 # build/fuzz/corpus/ and reused by the next one.
 #   scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [--no-build] [FUZZER...]
 # --no-build runs the binaries already in build/fuzz (e.g. while a change
-# elsewhere would rebuild the whole preset); the log names their build time.
+# elsewhere would rebuild the whole preset) and prints when each was built.
 # The targets are listed in tests/fuzz/CMakeLists.txt; CI runs them without
 # libFuzzer, from the corpus plus mutations (ctest -L fuzz, docs/fuzzing.md).
 set -euo pipefail
@@ -25,15 +25,16 @@ while [[ $# -gt 0 ]]; do
     --minutes) minutes="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    -*) echo "usage: scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [--no-build] [FUZZER...]" >&2
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -*) echo "usage: scripts/fuzz.sh [--runs N | --minutes M] [--jobs J] [--no-build]" \
+             "[FUZZER...]" >&2
         exit 2 ;;
     *) only+=("$1"); shift ;;
   esac
 done
 if [[ -z "$runs" && -z "$minutes" ]]; then runs=20000; fi
 
-if ! command -v clang++ >/dev/null; then
+if [[ $build -eq 1 ]] && ! command -v clang++ >/dev/null; then
   echo "fuzz.sh: clang++ is missing; install it with: sudo apt-get install -y clang" >&2
   exit 1
 fi
@@ -47,7 +48,8 @@ mapfile -t fuzzers < <(grep -oE '^  "fuzz_[a-z0-9_]+' tests/fuzz/CMakeLists.txt 
 if [[ ${#only[@]} -gt 0 ]]; then fuzzers=("${only[@]}"); fi
 for f in "${fuzzers[@]}"; do
   if [[ ! -x "build/fuzz/tests/fuzz/$f" ]]; then
-    echo "fuzz.sh: build/fuzz/tests/fuzz/$f is missing; run without --no-build to build it" >&2
+    echo "fuzz.sh: build/fuzz/tests/fuzz/$f is missing (targets: tests/fuzz/CMakeLists.txt;" \
+         "--no-build runs only what is built)" >&2
     exit 1
   fi
   if [[ $build -eq 0 ]]; then

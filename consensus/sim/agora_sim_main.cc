@@ -72,6 +72,13 @@ int Run(int argc, char** argv) {
     }
     return list ? 0 : 2;
   }
+  if (!base.scenario.empty() &&
+      (base.ledger || base.fixed_delay_us != 0 || base.validators != 0 || mix != "all")) {
+    std::fprintf(stderr,
+                 "error: --scenario brings its own validators, delays and faults; drop --ledger, "
+                 "--fixed-delay-us, --validators and --mix\n");
+    return 2;
+  }
   FaultMix fixed_mix = FaultMix::kChaos;
   const bool all_mixes = mix == "all";
   if (!all_mixes && !agora::consensus::sim::ParseFaultMix(mix, &fixed_mix)) {

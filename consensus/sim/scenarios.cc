@@ -16,7 +16,8 @@ std::vector<SimScript> MakeScenarios() {
 
   // Found by seed 507932 of the chaos mix: the planner drew two crash
   // windows for one validator that overlapped, so the second restart swapped
-  // a running core for a fresh one. The fresh core never saw a nil prevote
+  // a running core for a fresh one (the planner now refuses such windows; a
+  // script's merge). The fresh core never saw a nil prevote
   // the old one had, yet the simulator still held the node to report the
   // equivocation when the conflicting prevote arrived. Here validator 0's
   // windows overlap on purpose, and validator 3 signs two votes at every
@@ -34,8 +35,8 @@ std::vector<SimScript> MakeScenarios() {
   // Found by seed 1650 of the chaos mix. Validators 0..3, equal stake,
   // validator 0 proposes block B in round 0 of height 1:
   //  - validator 2 never gets the proposal and prevotes nil;
-  //  - validator 3's prevote for B reaches only validator 1, so validator 1
-  //    alone (with 3) sees the polka and locks on B; 0 and 2 see three
+  //  - validator 3's prevote for B reaches only validator 1, so only 1 and
+  //    3 see the polka and lock on B; 0 and 2 see three
   //    prevotes without a polka and precommit nil;
   //  - validator 3 then crashes for good (the one fault f = 1 allows), and
   //    validator 1 crashes and comes back at 3 s.
@@ -46,7 +47,7 @@ std::vector<SimScript> MakeScenarios() {
   {
     SimScript s;
     s.name = "restarted-lock-holder";
-    s.about = "the only honest validator that saw a polka locks, crashes and must re-propose";
+    s.about = "the only running validator that saw a polka locks, crashes and must re-propose";
     s.crashes = {{3, 100 * kMs, SimScript::kNever}, {1, 200 * kMs, 3'000 * kMs}};
     s.withholds = {{1, 0, Kind::kProposal, 0, {2}, 2'500 * kMs},
                    {1, 0, Kind::kPrevote, 3, {0, 2}, 2'500 * kMs}};

@@ -131,6 +131,15 @@ std::string Simulation::CheckScript() const {
     if (byzantine.count(c.node)) return "crashes are for honest validators";
     if (c.restart_us <= c.at_us) return "a crash must end after it starts";
   }
+  // Equal stake: Byzantine validators and those down for good together stay
+  // below a third, or liveness could not be asked of the rest.
+  std::set<uint32_t> faulty = byzantine;
+  for (const auto& c : s.crashes) {
+    if (c.restart_us == SimScript::kNever) faulty.insert(c.node);
+  }
+  if (3 * faulty.size() >= s.validators) {
+    return "Byzantine and crashed-for-good validators must stay below a third";
+  }
   for (const auto& w : s.withholds) {
     if (w.kind != SimScript::Kind::kProposal && w.from >= s.validators) {
       return "withhold from validator " + std::to_string(w.from);

@@ -76,7 +76,8 @@ struct SimScript {
   // Until `until_us` the network withholds, by content and whatever the
   // path (relays and re-sends included), the proposal (kProposal) or the
   // votes of one type signed by validator `from` at (height, round) from the
-  // endpoints in `to`.
+  // endpoints in `to`. A decided height's commit, sent to a lagging node,
+  // is not filtered.
   enum class Kind : uint8_t { kProposal, kPrevote, kPrecommit };
   struct Withhold {
     uint64_t height;

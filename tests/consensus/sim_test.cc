@@ -124,33 +124,42 @@ SimOptions Scenario(const std::string& name) {
 
 // Validator 0's two crash windows overlap ([20, 200] and [100, 500] ms): one
 // outage, never a restart of a running node, and every equivocation of the
-// double voter that a node sees is reported (once seed 507932's failure).
+// double voter that a node sees is reported. (Seed 507932 of the chaos mix
+// once drew such windows; the planner now refuses overlapping windows, and a
+// script's merge.) Each scenario runs over several seeds: the seed still
+// picks keys and timing below a message delay, never the fault plan.
 TEST(SimTest, OverlappingCrashesNeverRestartARunningNode) {
-  SimOptions o = Scenario("overlapping-crashes");
-  SimResult r = RunSimulation(o);
-  ASSERT_TRUE(r.ok) << r.violation << "\n  " << r.summary
-                    << "\n  reproduce: " << ReproduceCommand(o);
-  EXPECT_EQ(r.outages, 1u) << r.summary;
-  EXPECT_EQ(r.heights_decided, 3u) << r.summary;
+  for (uint64_t seed : agora::testing::TestSeeds(1, 5)) {
+    SimOptions o = Scenario("overlapping-crashes");
+    o.seed = seed;
+    SimResult r = RunSimulation(o);
+    ASSERT_TRUE(r.ok) << r.violation << "\n  " << r.summary
+                      << "\n  reproduce: " << ReproduceCommand(o);
+    EXPECT_EQ(r.outages, 1u) << r.summary;
+    EXPECT_GE(r.heights_decided, 3u) << r.summary;  // the run stops once every node has 3
+  }
 }
 
-// The only honest validator that saw a polka locks, crashes and comes back;
-// the height decides only if it re-proposes the locked block with its polka
-// (once seed 1650's stall). Restoring the lock alone must stall it.
+// The only running validator that saw a polka locks, crashes and comes
+// back; the height decides only if it re-proposes the locked block with its
+// polka (once seed 1650's stall). Restoring the lock alone must stall it.
 TEST(SimTest, RestartedLockHolderReproposesWithItsPolka) {
-  SimOptions o = Scenario("restarted-lock-holder");
-  SimResult r = RunSimulation(o);
-  ASSERT_TRUE(r.ok) << r.violation << "\n  " << r.summary
-                    << "\n  reproduce: " << ReproduceCommand(o);
-  EXPECT_EQ(r.heights_decided, 3u) << r.summary;
-  EXPECT_EQ(r.outages, 2u) << r.summary;
+  for (uint64_t seed : agora::testing::TestSeeds(1, 5)) {
+    SimOptions o = Scenario("restarted-lock-holder");
+    o.seed = seed;
+    SimResult r = RunSimulation(o);
+    ASSERT_TRUE(r.ok) << r.violation << "\n  " << r.summary
+                      << "\n  reproduce: " << ReproduceCommand(o);
+    EXPECT_GE(r.heights_decided, 3u) << r.summary;
+    EXPECT_EQ(r.outages, 2u) << r.summary;
 
-  o.break_restore_lock_only = true;
-  SimResult broken = RunSimulation(o);
-  EXPECT_FALSE(broken.ok) << "the scenario missed a restart that forgot the polka: "
-                          << broken.summary << "\n  reproduce: " << ReproduceCommand(o);
-  EXPECT_EQ(broken.violation.rfind("liveness", 0), 0u) << broken.violation;
-  EXPECT_EQ(broken.heights_decided, 0u) << broken.summary;
+    o.break_restore_lock_only = true;
+    SimResult broken = RunSimulation(o);
+    EXPECT_FALSE(broken.ok) << "the scenario missed a restart that forgot the polka: "
+                            << broken.summary << "\n  reproduce: " << ReproduceCommand(o);
+    EXPECT_EQ(broken.violation.rfind("liveness", 0), 0u) << broken.violation;
+    EXPECT_EQ(broken.heights_decided, 0u) << broken.summary;
+  }
 }
 
 TEST(SimTest, ScenariosAreKnownByName) {

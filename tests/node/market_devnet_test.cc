@@ -562,9 +562,8 @@ TEST_F(PaidJobDevnetTest, AJobRunsToTheEndWithTheRolesAlone) {
     for (uint32_t k = 0; k < 2; ++k) prices += Task(r, k).at("price_uagr").to_number<uint64_t>();
   }
   EXPECT_EQ(job.at("paid_uagr").to_number<uint64_t>(), prices);  // every task passed
-  EXPECT_EQ(job.at("paid_uagr").to_number<uint64_t>() + job.at("refunded_uagr").to_number<uint64_t>() +
-                job.at("escrow_uagr").to_number<uint64_t>(),
-            job.at("budget_uagr").to_number<uint64_t>());
+  const auto uagr = [&](const char* field) { return job.at(field).to_number<uint64_t>(); };
+  EXPECT_EQ(uagr("paid_uagr") + uagr("refunded_uagr") + uagr("escrow_uagr"), uagr("budget_uagr"));
 }
 
 }  // namespace
