@@ -470,6 +470,7 @@ bool Simulation::VerifyOnce(const PublicKey& key, const SignDomain& domain, Byte
   if (verified_signatures_.count(digest)) return true;
   if (!verifier_->Verify(key, domain, payload, signature)) return false;
   verified_signatures_.insert(digest);
+  ++result_.distinct_signatures;
   return true;
 }
 

@@ -137,6 +137,9 @@ struct SimResult {
   uint64_t heights_decided = 0;   // by every honest validator
   uint64_t messages_sent = 0;
   uint64_t signatures_verified = 0;  // proposals and votes, checked on delivery
+  // Of those, the distinct (key, message, signature) triples, each verified
+  // once for the whole simulated network (real_crypto only; 0 otherwise).
+  uint64_t distinct_signatures = 0;
   uint64_t events = 0;
   uint64_t simulated_us = 0;
   uint64_t outages = 0;  // crashes carried out (overlapping scripted windows count once)
