@@ -62,4 +62,13 @@ Result<Bytes> Base64Decode(std::string_view text) {
   return out;
 }
 
+std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t cut = max_bytes;
+  // text[cut] is the first byte left out; while it continues a sequence,
+  // that sequence's first bytes must go too.
+  while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut));
+}
+
 }  // namespace agora

@@ -23,6 +23,11 @@ Result<Bytes> HexDecode(std::string_view text);
 std::string Base64Encode(ByteSpan bytes);
 Result<Bytes> Base64Decode(std::string_view text);
 
+// The longest prefix of `text` of at most `max_bytes` bytes that does not
+// end inside a UTF-8 sequence: the cut backs up over continuation bytes, so
+// truncating valid UTF-8 (a reason shown by net_info, say) keeps it valid.
+std::string TruncateUtf8(std::string_view text, size_t max_bytes);
+
 }  // namespace agora
 
 #endif  // AGORA_COMMON_ENCODING_H_

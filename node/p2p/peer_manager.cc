@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/encoding.h"
 #include "common/sodium.h"
 
 namespace agora::node::p2p {
@@ -30,6 +31,8 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 // A gather write takes queued frames up to this many bytes.
 constexpr size_t kWriteBatchBytesMax = 256 * 1024;
+// Ban and disconnect reasons kept for net_info, cut between characters.
+constexpr size_t kReasonBytesMax = 256;
 
 std::string ShortId(const PeerId& id) { return id.ToHex().substr(0, 12); }
 
@@ -485,7 +488,7 @@ void PeerManager::Impl::Ban(const PeerId& id, const std::string& reason) {
                          [](const auto& a, const auto& b) { return a.second.until < b.second.until; });
     banned_until_.erase(soonest);
   }
-  banned_until_[id] = BanEntry{now + config_.ban_duration, reason.substr(0, 256)};
+  banned_until_[id] = BanEntry{now + config_.ban_duration, TruncateUtf8(reason, kReasonBytesMax)};
 }
 
 std::vector<BanInfo> PeerManager::Impl::Bans() const {
@@ -771,7 +774,8 @@ void PeerManager::Impl::RemovePeer(const PeerPtr& peer, const std::string& reaso
   }
   if (ban) Ban(peer_id, reason);
   if (recent_disconnects_.size() >= kRecentDisconnectsMax) recent_disconnects_.pop_front();
-  recent_disconnects_.push_back({peer_id, peer->info.remote_address, reason.substr(0, 256), ban,
+  recent_disconnects_.push_back({peer_id, peer->info.remote_address,
+                                 TruncateUtf8(reason, kReasonBytesMax), ban,
                                  std::chrono::system_clock::now()});
   spdlog::info("p2p: disconnected {} at {}: {}{}", ShortId(peer_id), peer->info.remote_address,
                reason, ban ? " (banned)" : "");

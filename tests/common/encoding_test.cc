@@ -44,6 +44,29 @@ TEST(Base64Test, RejectsMalformed) {
   EXPECT_FALSE(Base64Decode("Zh==").ok());      // non-zero padding bits
 }
 
+TEST(EncodingTest, TruncateUtf8CutsBetweenCharacters) {
+  EXPECT_EQ(TruncateUtf8("abc", 5), "abc");
+  EXPECT_EQ(TruncateUtf8("abcdef", 3), "abc");
+  EXPECT_EQ(TruncateUtf8("abc", 0), "");
+  const std::string e_acute = "\xC3\xA9";          // U+00E9, 2 bytes
+  const std::string euro = "\xE2\x82\xAC";         // U+20AC, 3 bytes
+  const std::string clef = "\xF0\x9D\x84\x9E";     // U+1D11E, 4 bytes
+  EXPECT_EQ(TruncateUtf8("a" + e_acute, 2), "a");
+  EXPECT_EQ(TruncateUtf8("a" + e_acute, 3), "a" + e_acute);
+  for (size_t max = 1; max <= 2; ++max) EXPECT_EQ(TruncateUtf8(euro + "x", max), "") << max;
+  EXPECT_EQ(TruncateUtf8(euro + "x", 3), euro);
+  EXPECT_EQ(TruncateUtf8(euro + "x", 4), euro + "x");
+  for (size_t max = 5; max <= 8; ++max) {
+    EXPECT_EQ(TruncateUtf8("x" + clef + clef, max), "x" + clef) << max;
+  }
+  // 200 two-byte characters cut at 256 bytes keep 128 of them; one ASCII
+  // byte in front shifts the cut back by one.
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += e_acute;
+  EXPECT_EQ(TruncateUtf8(many, 256).size(), 256u);
+  EXPECT_EQ(TruncateUtf8("a" + many, 256).size(), 255u);
+}
+
 TEST(EncodingTest, RandomRoundTrips) {
   const uint64_t seed = agora::testing::TestSeed(7);
   SCOPED_TRACE(agora::testing::ReproduceLine(seed));
