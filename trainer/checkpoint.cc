@@ -1,5 +1,6 @@
 #include "trainer/checkpoint.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -67,7 +68,8 @@ class Reader {
   size_t at_ = 0;
 };
 
-void WriteBody(Writer& w, const TrainState& s) {
+// Everything before the tensors: magic, version, config, position, count.
+void WriteHeader(Writer& w, const TrainState& s) {
   w.Raw(ByteSpan(reinterpret_cast<const uint8_t*>(kCheckpointMagic), 8));
   w.U32(kCheckpointVersion);
   const ModelConfig& m = s.config.model;
@@ -86,9 +88,33 @@ void WriteBody(Writer& w, const TrainState& s) {
   w.U64(static_cast<uint64_t>(s.step));
   w.U64(static_cast<uint64_t>(s.round_step));
   w.U64(s.params.size());
+}
+
+void WriteBody(Writer& w, const TrainState& s) {
+  WriteHeader(w, s);
   w.Floats(s.params);
   w.Floats(s.m);
   w.Floats(s.v);
+}
+
+// Feeds `values` to `h` as little-endian float32, the bytes Writer::Floats
+// writes, without building them: in place on a little-endian host, through
+// a small buffer otherwise.
+void HashFloats(Blake2b256Hasher& h, const std::vector<float>& values) {
+  if constexpr (std::endian::native == std::endian::little) {
+    h.Update(ByteSpan(reinterpret_cast<const uint8_t*>(values.data()), values.size() * 4));
+  } else {
+    constexpr size_t kChunk = 4096;
+    Bytes buffer;
+    for (size_t at = 0; at < values.size(); at += kChunk) {
+      buffer.clear();
+      Writer w(buffer);
+      const size_t end = std::min(values.size(), at + kChunk);
+      w.Floats(std::vector<float>(values.begin() + static_cast<std::ptrdiff_t>(at),
+                                  values.begin() + static_cast<std::ptrdiff_t>(end)));
+      h.Update(buffer);
+    }
+  }
 }
 
 constexpr const char* kRetrainHint =
@@ -107,7 +133,27 @@ Bytes SerializeCheckpoint(const TrainState& state) {
   return out;
 }
 
-Hash256 CheckpointHash(const TrainState& state) { return Blake2b256(SerializeCheckpoint(state)); }
+// The file is body || BLAKE2b-256(body), and its identity is BLAKE2b-256 of
+// the file. Both hashes absorb the same body, and BLAKE2b's state after a
+// prefix does not depend on what follows, so one pass over the body serves
+// both: a copy of the hasher finishes the trailer while the original goes
+// on with it. No buffer of the file is built.
+Hash256 CheckpointHash(const TrainState& state) {
+  AGORA_CHECK(state.params.size() == state.m.size() && state.params.size() == state.v.size());
+  Bytes header;
+  header.reserve(kCheckpointHeaderBytes);
+  Writer w(header);
+  WriteHeader(w, state);
+  Blake2b256Hasher file;
+  file.Update(header);
+  HashFloats(file, state.params);
+  HashFloats(file, state.m);
+  HashFloats(file, state.v);
+  Blake2b256Hasher body = file;
+  const Hash256 trailer = body.Finish();
+  file.Update(trailer.span());
+  return file.Finish();
+}
 
 Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
   if (bytes.size() < 12 || std::memcmp(bytes.data(), kCheckpointMagic, 8) != 0) {

@@ -2,7 +2,9 @@
 // uninterrupted run; damaged, truncated and foreign files are refused.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cstring>
+#include <random>
 
 #include "common/file_util.h"
 #include "tests/test_util.h"
@@ -77,6 +79,33 @@ TEST(CheckpointTest, LayoutIsAsDocumented) {
   // The identity is the name a blob store gives the file: the hash of all of it.
   EXPECT_EQ(CheckpointHash(state), Blake2b256(bytes));
   EXPECT_NE(CheckpointHash(state), Hash256::FromBytes(ByteSpan(bytes).last(32)));
+}
+
+// CheckpointHash hashes the state in one streaming pass (no file is built);
+// it must give the hash of SerializeCheckpoint's bytes whatever the body's
+// length modulo BLAKE2b's 128-byte block, including a body that ends
+// exactly on a block boundary (12 n + header = 0 mod 128 for n = 8 mod 32).
+TEST(CheckpointTest, StreamingHashEqualsTheHashOfTheFile) {
+  const uint64_t seed = testing::TestSeed(11);
+  SCOPED_TRACE(testing::ReproduceLine(seed));
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  TrainState state = TrainState::Fresh(MicroConfig(), Blake2b256("corpus"));
+  int on_boundary = 0;
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{7}, size_t{8}, size_t{9}, size_t{31},
+                   size_t{32}, size_t{33}, size_t{40}, size_t{72}, size_t{1000}, size_t{100003}}) {
+    for (auto* tensor : {&state.params, &state.m, &state.v}) {
+      tensor->resize(n);
+      for (float& x : *tensor) x = std::bit_cast<float>(static_cast<uint32_t>(rng()));
+    }
+    state.step = static_cast<int64_t>(rng() % 1000);
+    const Bytes file = SerializeCheckpoint(state);
+    if ((file.size() - 32) % 128 == 0) ++on_boundary;
+    EXPECT_EQ(CheckpointHash(state), Blake2b256(file)) << "n=" << n;
+  }
+  EXPECT_EQ(on_boundary, 4);  // n = 8, 40, 72, 1000
+  // And for a trained state of the real model.
+  const TrainState fresh = TrainState::Fresh(MicroConfig(), Blake2b256("corpus"));
+  EXPECT_EQ(CheckpointHash(fresh), Blake2b256(SerializeCheckpoint(fresh)));
 }
 
 TEST(CheckpointTest, DamagedFilesAreRefusedWithAClearError) {
