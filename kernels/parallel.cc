@@ -1,5 +1,7 @@
 #include "kernels/parallel.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -13,9 +15,22 @@ namespace {
 
 thread_local bool t_in_worker = false;
 
+// The CPUs this process may run on (as nproc counts them): a process
+// started under taskset, or in a container limited to a CPU set, must not
+// start a worker per CPU of the host, since spinning workers that share a
+// core slow each other down. hardware_concurrency() counts every online CPU.
+// Read once, at the first parallel op, from the mask of the thread that runs
+// it.
 int DefaultThreads() {
-  const unsigned hardware = std::thread::hardware_concurrency();
-  return std::clamp(static_cast<int>(hardware == 0 ? 1 : hardware), 1, kThreadsMax);
+  static const int threads = [] {
+    int allowed = 0;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = CPU_COUNT(&set);
+    if (allowed <= 0) allowed = static_cast<int>(std::thread::hardware_concurrency());
+    return std::clamp(allowed, 1, kThreadsMax);
+  }();
+  return threads;
 }
 
 std::atomic<int> g_threads{0};  // 0: not chosen yet, use the default

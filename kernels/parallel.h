@@ -19,7 +19,8 @@ namespace agora::kernels {
 // The most threads the pool will ever run, whatever the caller asks for.
 inline constexpr int kThreadsMax = 256;
 
-// Number of threads the fast kernels use (default: hardware_concurrency).
+// Number of threads the fast kernels use (default: the CPUs in the process's
+// affinity mask when first asked, as nproc counts them).
 int ThreadCount();
 
 // Sets the number of threads, clamped to [1, kThreadsMax]. Takes effect at the
