@@ -40,6 +40,23 @@ Trainer::Trainer(TrainState state, const Corpus& corpus, kernels::Backend backen
   targets_.resize(tokens);
 }
 
+Status Trainer::Reset(TrainState state) {
+  AGORA_RETURN_IF_ERROR(state.config.Validate());
+  if (!(state.config.model == state_.config.model)) {
+    return Status::FailedPrecondition("the state is of another model shape than the trainer's");
+  }
+  if (state.data_hash != corpus_->hash()) {
+    return Status::FailedPrecondition("the state was trained on corpus " +
+                                      state.data_hash.ToHex() + ", not on the trainer's " +
+                                      corpus_->hash().ToHex());
+  }
+  state_ = std::move(state);
+  const size_t tokens = static_cast<size_t>(state_.config.batch) * state_.config.model.context;
+  tokens_.resize(tokens);
+  targets_.resize(tokens);
+  return Status::Ok();
+}
+
 float Trainer::AccumulateGradient(uint64_t worker, float loss_scale) {
   const TrainConfig& config = state_.config;
   FillTrainBatch(*corpus_, config.seed, state_.round, worker,

@@ -179,6 +179,12 @@ Result<TaskResult> RunTask(const market::JobSpec& spec, uint32_t round, uint32_t
 Result<SegmentReplay> ReplaySegment(const trainer::TrainState& start, uint32_t steps,
                                     uint32_t witness_step, const trainer::Corpus& corpus,
                                     kernels::Backend backend) {
+  return SegmentReplayer().Replay(start, steps, witness_step, corpus, backend);
+}
+
+Result<SegmentReplay> SegmentReplayer::Replay(trainer::TrainState start, uint32_t steps,
+                                              uint32_t witness_step, const trainer::Corpus& corpus,
+                                              kernels::Backend backend, bool hash_start) {
   if (steps < 1 || steps > market::kInnerStepsMax) {
     return Status::InvalidArgument("a segment has 1.." + std::to_string(market::kInnerStepsMax) +
                                    " steps, not " + std::to_string(steps));
@@ -191,9 +197,20 @@ Result<SegmentReplay> ReplaySegment(const trainer::TrainState& start, uint32_t s
                                    " - 1, or 0 for a one-step segment)");
   }
   SegmentReplay out;
-  out.start_hash = trainer::CheckpointHash(start);
-  AGORA_ASSIGN_OR_RETURN(trainer::Trainer trainer,
-                         trainer::Trainer::Create(start, corpus, backend));
+  if (hash_start) out.start_hash = trainer::CheckpointHash(start);
+  const bool reuse = trainer_.has_value() && backend_ == backend &&
+                     &trainer_->corpus() == &corpus &&
+                     trainer_->state().config.model == start.config.model;
+  if (reuse) {
+    AGORA_RETURN_IF_ERROR(trainer_->Reset(std::move(start)));
+  } else {
+    trainer_.reset();
+    AGORA_ASSIGN_OR_RETURN(trainer::Trainer fresh,
+                           trainer::Trainer::Create(std::move(start), corpus, backend));
+    trainer_.emplace(std::move(fresh));
+    backend_ = backend;
+  }
+  trainer::Trainer& trainer = *trainer_;
   out.losses.reserve(steps);
   for (uint32_t i = 1; i <= steps; ++i) {
     out.losses.push_back(trainer.Step().loss);

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -138,6 +139,28 @@ struct SegmentReplay {
 Result<SegmentReplay> ReplaySegment(const trainer::TrainState& start, uint32_t steps,
                                     uint32_t witness_step, const trainer::Corpus& corpus,
                                     kernels::Backend backend);
+
+// ReplaySegment for a validator that replays one segment after another: it
+// keeps one trainer between replays of the same model shape, corpus and
+// backend, so the model's activations and gradients (tens of MB for the
+// small preset, allocated and faulted in on a trainer's first step) are
+// set up once, not once per verdict; for a one-step segment that setup
+// cost about as much as the step. Same results, bit for bit, as
+// ReplaySegment (tests/verify/task_test.cc).
+// With hash_start false, start_hash is left zero: for a caller that has
+// already checked the start against the commitment (a checkpoint fetched by
+// its hash), one pass over the state fewer.
+// Thread safety: one thread at a time.
+class SegmentReplayer {
+ public:
+  Result<SegmentReplay> Replay(trainer::TrainState start, uint32_t steps, uint32_t witness_step,
+                               const trainer::Corpus& corpus, kernels::Backend backend,
+                               bool hash_start = true);
+
+ private:
+  std::optional<trainer::Trainer> trainer_;
+  kernels::Backend backend_ = kernels::Backend::kCpu;
+};
 
 // Checks a task's committed pseudo-gradient against its final checkpoint:
 // Corruption if `delta` does not hash to `delta_hash` (not the committed

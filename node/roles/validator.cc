@@ -412,7 +412,8 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   from.step = step;
   AGORA_ASSIGN_OR_RETURN(
       verify::SegmentReplay replay,
-      verify::ReplaySegment(from, c, choice.witness_step, *corpus, options_.backend));
+      replayer_.Replay(std::move(from), c, choice.witness_step, *corpus, options_.backend,
+                       /*hash_start=*/false));
   v.replayed_end = replay.end_hash;
   v.witness_hash = replay.witness_hash;
   bool losses_ok = committed_losses->size() == spec.inner_steps;

@@ -51,6 +51,7 @@
 #include "node/roles/role_util.h"
 #include "node/rpc/client.h"
 #include "node/storage/blob_store.h"
+#include "verify/task.h"
 #include "trainer/config.h"
 #include "trainer/data.h"
 
@@ -128,6 +129,7 @@ class ValidatorRole {
   // Worker thread only.
   std::map<uint64_t, std::unique_ptr<JobState>> jobs_;
   std::set<std::string> sent_;  // what was answered, so a poll does not send it twice
+  verify::SegmentReplayer replayer_;  // keeps the model's buffers between spot checks
 };
 
 }  // namespace agora::node::roles

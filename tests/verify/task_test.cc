@@ -308,6 +308,48 @@ TEST_F(TaskTest, ReplayOfEverySegmentReproducesTheCommitment) {
   EXPECT_EQ(one->end_hash, f().step_hashes[3]);
 }
 
+// A validator keeps one SegmentReplayer: segments replayed one after another
+// (in reverse, with another model shape between two passes, which needs a
+// new trainer) give the commitment's bits, as a fresh ReplaySegment does.
+TEST_F(TaskTest, AReplayerKeptBetweenSegmentsGivesTheSameBits) {
+  const TaskResult& task = f().round0[0];
+  const uint32_t c = f().spec.checkpoint_interval;
+  auto config = TrainConfigOf(f().spec);
+  ASSERT_TRUE(config.ok());
+  trainer::TrainConfig deeper = *config;
+  deeper.model.layers += 1;
+  const TrainState other = TrainState::Fresh(deeper, f().corpus.hash());
+  auto other_fresh = ReplaySegment(other, 2, 1, f().corpus, kBackend);
+  ASSERT_TRUE(other_fresh.ok()) << other_fresh.status().ToString();
+  SegmentReplayer replayer;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t j = task.checkpoint_hashes.size() - 1; j-- > 0;) {
+      SCOPED_TRACE("pass " + std::to_string(pass) + " segment " + std::to_string(j));
+      auto replay = replayer.Replay(f().states0[j], c, /*witness_step=*/1, f().corpus, kBackend);
+      ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+      EXPECT_EQ(replay->start_hash, task.checkpoint_hashes[j]);
+      EXPECT_EQ(replay->end_hash, task.checkpoint_hashes[j + 1]);
+      EXPECT_EQ(replay->witness_hash, f().step_hashes[j * c + 1]);
+      ExpectSameBits(replay->losses, std::span<const float>(task.losses).subspan(j * c, c));
+    }
+    auto kept = replayer.Replay(other, 2, 1, f().corpus, kBackend);
+    ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+    EXPECT_EQ(kept->end_hash, other_fresh->end_hash);
+    EXPECT_EQ(kept->witness_hash, other_fresh->witness_hash);
+    ExpectSameBits(kept->losses, other_fresh->losses);
+  }
+  // Reset itself refuses what would need new buffers or another corpus.
+  auto trainer = trainer::Trainer::Create(f().states0[0], f().corpus, kBackend);
+  ASSERT_TRUE(trainer.ok());
+  EXPECT_EQ(trainer->Reset(other).code(), StatusCode::kFailedPrecondition);
+  TrainState foreign = f().states0[1];
+  foreign.data_hash = Blake2b256("another corpus");
+  const Status refused = trainer->Reset(foreign);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("trained on corpus"), std::string::npos) << refused.ToString();
+  EXPECT_EQ(trainer->state().round_step, f().states0[0].round_step);  // unchanged
+}
+
 TEST_F(TaskTest, ReplayOfARoundOneSegmentReproducesTheCommitment) {
   // Round 1 starts at step H with zero moments; the provider serves its last
   // segment's start checkpoint, which the replay must continue exactly.
