@@ -15,9 +15,18 @@
 // CPU spent inside training (roles RPC training_cpu_s over the process's
 // CPU time from /proc).
 //
+// --split-cores models providers on machines of their own: the machine's
+// CPUs are cut in two halves; training alone and the provider processes run
+// on the first, the validators, the client and everything else on the
+// second (sched_setaffinity on every thread; the kernels size their thread
+// pool from the affinity mask). Without it everything shares every core, so
+// the validators' replays and round records take CPU from the training.
+//
 //   build/default/bench/job/job_bench [--presets tiny,small] [--rounds 2]
-//       [--workers 2] [--inner-steps 40] [--interval 10]
+//       [--workers 2] [--inner-steps 40] [--interval 10] [--split-cores]
+#include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -116,6 +125,60 @@ std::string Metrics(const std::string& url) {
   return text.ok() ? *text : std::string();
 }
 
+// The CPUs this process may run on, in order.
+std::vector<int> AllowedCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+cpu_set_t MaskOf(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  return set;
+}
+
+std::string CpuList(const std::vector<int>& cpus) {
+  std::string out;
+  for (int cpu : cpus) out += (out.empty() ? "" : ",") + std::to_string(cpu);
+  return out;
+}
+
+// Moves every thread of process `pid` onto `mask` (threads it starts later
+// inherit it). False if the process is gone or a thread could not be moved.
+bool PinProcess(pid_t pid, const cpu_set_t& mask) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* tasks = opendir(dir.c_str());
+  if (tasks == nullptr) return false;
+  bool ok = true;
+  while (dirent* e = readdir(tasks)) {
+    if (e->d_name[0] == '.') continue;
+    const pid_t tid = static_cast<pid_t>(std::atol(e->d_name));
+    if (sched_setaffinity(tid, sizeof(mask), &mask) != 0 && errno != ESRCH) ok = false;
+  }
+  closedir(tasks);
+  return ok;
+}
+
+// Runs fn with the calling thread on `mask`, so that the processes it spawns
+// start there; the thread's own mask is restored after.
+template <typename Fn>
+auto WithAffinity(const cpu_set_t* mask, Fn fn) {
+  cpu_set_t saved;
+  CPU_ZERO(&saved);
+  const bool pin = mask != nullptr && sched_getaffinity(0, sizeof(saved), &saved) == 0 &&
+                   sched_setaffinity(0, sizeof(*mask), mask) == 0;
+  auto result = fn();
+  if (pin) sched_setaffinity(0, sizeof(saved), &saved);
+  return result;
+}
+
 struct Result {
   double local_s = 0, paid_s = 0;
   double local_cpu_s = 0, validator_cpu_s = 0;
@@ -127,20 +190,26 @@ struct Result {
 struct Options {
   std::vector<std::string> presets = {"tiny", "small"};
   uint32_t rounds = 2, workers = 2, inner_steps = 40, interval = 10;
+  bool split_cores = false;
+  std::vector<int> training_cpus, node_cpus;  // with split_cores
 };
 
 Result Measure(const std::string& preset, const Options& o, const fs::path& work) {
   Result r;
   const fs::path data = fs::path(AGORA_SOURCE_DIR) / "data" / "tinyshakespeare.txt";
   const fs::path log = work / "log.txt";
+  const cpu_set_t training_mask = MaskOf(o.training_cpus), node_mask = MaskOf(o.node_cpus);
+  const cpu_set_t* training_cpus = o.split_cores ? &training_mask : nullptr;
+  const cpu_set_t* node_cpus = o.split_cores ? &node_mask : nullptr;
   // 1. Alone.
   auto t0 = Clock::now();
-  const int local = Run({AGORA_CLI_PATH, "train", "--diloco", "--config", preset, "--workers",
-                         std::to_string(o.workers), "--rounds", std::to_string(o.rounds),
-                         "--inner-steps", std::to_string(o.inner_steps), "--checkpoint-every",
-                         std::to_string(o.interval), "--data", data.string(), "--out",
-                         (work / "local").string()},
-                        log, &r.local_cpu_s);
+  const int local = WithAffinity(training_cpus, [&] {
+    return Run({AGORA_CLI_PATH, "train", "--diloco", "--config", preset, "--workers",
+                std::to_string(o.workers), "--rounds", std::to_string(o.rounds), "--inner-steps",
+                std::to_string(o.inner_steps), "--checkpoint-every", std::to_string(o.interval),
+                "--data", data.string(), "--out", (work / "local").string()},
+               log, &r.local_cpu_s);
+  });
   r.local_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (local != 0) {
     std::fprintf(stderr, "agora train --diloco failed; see %s\n", log.c_str());
@@ -152,9 +221,12 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
   const fs::path key_file = work / "client.json";
   if (!agora::node::WriteNodeKey(key_file, client).ok()) return r;
   const std::string address = agora::Address::FromPublicKey(client.public_key()).ToString();
-  if (Run({AGORA_CLI_PATH, "--home", home.string(), "devnet", "up", "--validators", "4",
-           "--providers", std::to_string(o.workers), "--fund", address + "=100000000000000"},
-          log) != 0) {
+  if (WithAffinity(node_cpus, [&] {
+        return Run({AGORA_CLI_PATH, "--home", home.string(), "devnet", "up", "--validators", "4",
+                    "--providers", std::to_string(o.workers), "--fund",
+                    address + "=100000000000000"},
+                   log);
+      }) != 0) {
     std::fprintf(stderr, "devnet up failed; see %s\n", log.c_str());
     return r;
   }
@@ -178,6 +250,18 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
       validator_pids.push_back(static_cast<pid_t>(pid));
     }
   }
+  if (o.split_cores) {
+    // Twice: a thread started while the first pass ran is caught by the second.
+    for (int pass = 0; pass < 2; ++pass) {
+      for (pid_t pid : provider_pids) {
+        if (!PinProcess(pid, training_mask)) {
+          std::fprintf(stderr, "could not move provider process %d to CPUs %s\n",
+                       static_cast<int>(pid), CpuList(o.training_cpus).c_str());
+          return r;
+        }
+      }
+    }
+  }
   {
     std::ofstream job(work / "job.toml");
     job << "[model]\npreset = \"" << preset << "\"\n[data]\nfile = \"" << data.string()
@@ -189,10 +273,12 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
   for (pid_t pid : provider_pids) cpu_before.push_back(ProcessCpuSeconds(pid));
   for (pid_t pid : validator_pids) validator_cpu_before.push_back(ProcessCpuSeconds(pid));
   t0 = Clock::now();
-  const int paid = Run({AGORA_CLI_PATH, "--node", urls[0], "job", "submit",
-                        (work / "job.toml").string(), "--budget", "10000000000", "--max-price",
-                        "1000", "--key-file", key_file.string(), "--wait"},
-                       log);
+  const int paid = WithAffinity(node_cpus, [&] {
+    return Run({AGORA_CLI_PATH, "--node", urls[0], "job", "submit", (work / "job.toml").string(),
+                "--budget", "10000000000", "--max-price", "1000", "--key-file", key_file.string(),
+                "--wait"},
+               log);
+  });
   r.paid_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (paid != 0) {
     std::fprintf(stderr, "the paid job failed; see %s\n", log.c_str());
@@ -229,13 +315,31 @@ int main(int argc, char** argv) {
   app.add_option("--workers", o.workers, "Workers K (= providers)")->capture_default_str();
   app.add_option("--inner-steps", o.inner_steps, "Inner steps H")->capture_default_str();
   app.add_option("--interval", o.interval, "Checkpoint every C steps")->capture_default_str();
+  app.add_flag("--split-cores", o.split_cores,
+               "Training alone and the providers on one half of the CPUs, the validators and "
+               "client on the other, as if providers had machines of their own");
   CLI11_PARSE(app, argc, argv);
+  const std::vector<int> cpus = AllowedCpus();
+  if (o.split_cores) {
+    if (cpus.size() < 2) {
+      std::fprintf(stderr, "--split-cores needs at least 2 CPUs; this process may use %zu\n",
+                   cpus.size());
+      return 2;
+    }
+    const size_t half = cpus.size() / 2;
+    o.training_cpus.assign(cpus.begin(), cpus.begin() + static_cast<std::ptrdiff_t>(half));
+    o.node_cpus.assign(cpus.begin() + static_cast<std::ptrdiff_t>(half), cpus.end());
+  }
   o.presets.clear();
   std::stringstream list(presets);
   for (std::string p; std::getline(list, p, ',');) o.presets.push_back(p);
 
-  std::printf("same schedule alone and as a paid job: R=%u K=%u H=%u C=%u, %u cores\n", o.rounds,
-              o.workers, o.inner_steps, o.interval, std::thread::hardware_concurrency());
+  std::printf("same schedule alone and as a paid job: R=%u K=%u H=%u C=%u, %zu cores\n", o.rounds,
+              o.workers, o.inner_steps, o.interval, cpus.size());
+  if (o.split_cores) {
+    std::printf("split cores: training alone and providers on CPU %s; validators, client on CPU %s\n",
+                CpuList(o.training_cpus).c_str(), CpuList(o.node_cpus).c_str());
+  }
   bool all_ok = true;
   for (const std::string& preset : o.presets) {
     const fs::path work = fs::temp_directory_path() /
