@@ -273,8 +273,8 @@ std::string RenderConfig(const NodeConfig& c) {
        "file,\n"
     << "# or a node key file. Relative paths start at the home.\nkey_file = "
     << Quote(c.provider_key_file) << "\npassword_file = " << Quote(c.provider_password_file)
-    << "\n# Kernel threads for training; 0 uses every core.\nthreads = " << c.provider_threads
-    << "\n";
+    << "\n# Kernel threads for training; 0 uses every CPU this process may run on.\nthreads = "
+    << c.provider_threads << "\n";
   return o.str();
 }
 
