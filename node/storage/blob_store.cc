@@ -222,6 +222,9 @@ Status BlobStore::CheckRoom(uint64_t bytes) const {
   return LimitError(bytes);
 }
 
+// The data is hashed in memory, written and synced through one descriptor;
+// reading the file back to hash it again would check nothing more (the read
+// comes from the page cache that the write filled).
 Result<Hash256> BlobStore::Put(ByteSpan data) {
   const Hash256 hash = Blake2b256(data);
   {
@@ -234,13 +237,14 @@ Result<Hash256> BlobStore::Put(ByteSpan data) {
     Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kBlobMode));
     if (fd.get() < 0) return ErrnoStatus("cannot create", temp, errno);
     Status written = WriteAll(fd.get(), data, temp);
+    if (written.ok() && ::fsync(fd.get()) != 0) written = ErrnoStatus("cannot fsync", temp, errno);
     if (written.ok() && fd.Close() != 0) written = ErrnoStatus("cannot close", temp, errno);
     if (!written.ok()) {
       ::unlink(temp.c_str());
       return written;
     }
   }
-  return Adopt(temp, hash);
+  return Install(temp, hash, data.size());
 }
 
 Result<Hash256> BlobStore::Adopt(const fs::path& file, const std::optional<Hash256>& expected) {
@@ -258,6 +262,14 @@ Result<Hash256> BlobStore::Adopt(const fs::path& file, const std::optional<Hash2
     return fail(Status::Corruption("blob content hashes to " + hash.ToHex() + ", not to " +
                                    expected->ToHex() + " as named; it was not kept"));
   }
+  return Install(file, hash, size);
+}
+
+Result<Hash256> BlobStore::Install(const fs::path& file, const Hash256& hash, uint64_t size) {
+  auto fail = [&](Status status) -> Result<Hash256> {
+    ::unlink(file.c_str());
+    return status;
+  };
   std::lock_guard lock(mu_);
   if (sizes_.contains(hash)) {  // already kept: the copy is not needed
     ::unlink(file.c_str());

@@ -165,6 +165,9 @@ class BlobStore {
  private:
   BlobStore(std::filesystem::path dir, BlobStoreOptions options);
   Status LimitError(uint64_t size) const;  // REQUIRES: mu_ held
+  // Renames a synced `file` of `size` bytes hashing to `hash` into place
+  // (Put and Adopt have checked both); removes it on any failure.
+  Result<Hash256> Install(const std::filesystem::path& file, const Hash256& hash, uint64_t size);
 
   const std::filesystem::path dir_;
   const BlobStoreOptions options_;

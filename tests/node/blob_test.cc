@@ -8,6 +8,7 @@
 #endif
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -18,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -105,6 +107,41 @@ TEST(BlobStoreTest, LimitsRefuseWithoutKeepingAnything) {
   EXPECT_TRUE(store->Put(Pattern(500, 6)).ok());  // what fits still goes in
   EXPECT_EQ(BlobStore::Open(dir.path(), {.blob_bytes_max = 10, .quota_bytes = 5}).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// A disk that fills up fails a write part of the way through a blob. The
+// file-size limit fails it the same way (EFBIG instead of ENOSPC) without
+// the privileges that mounting a small filesystem needs: a clear error,
+// nothing left under tmp/ or counted, and the store takes the next blob once
+// there is room again.
+TEST(BlobStoreTest, AWriteThatFailsMidwayLeavesNothingAndTheStoreGoesOn) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path(), {.blob_bytes_max = 1 << 20, .quota_bytes = 4 << 20});
+  ASSERT_TRUE(store->Put(Pattern(1000, 1)).ok());
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < (1 << 20)) {
+    GTEST_SKIP() << "the file-size limit is already below 1 MiB";
+  }
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = 64 << 10;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  const Bytes big = Pattern(200 << 10, 2);
+  auto failed = store->Put(big);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(failed.status().code(), StatusCode::kIoError) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find("cannot write"), std::string::npos)
+      << failed.status().ToString();
+  EXPECT_TRUE(fs::is_empty(dir.path() / "tmp"));
+  EXPECT_FALSE(store->Has(Blake2b256(big)));
+  EXPECT_EQ(store->used_bytes(), 1000u);
+  EXPECT_EQ(store->blob_count(), 1u);
+  auto later = store->Put(big);
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_EQ(*later, Blake2b256(big));
+  EXPECT_EQ(store->used_bytes(), 1000u + (200u << 10));
 }
 
 TEST(BlobStoreTest, AdoptRefusesAFileThatIsNotWhatItIsNamed) {
