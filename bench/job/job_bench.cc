@@ -35,8 +35,10 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -174,6 +176,10 @@ auto WithAffinity(const cpu_set_t* mask, Fn fn) {
   CPU_ZERO(&saved);
   const bool pin = mask != nullptr && sched_getaffinity(0, sizeof(saved), &saved) == 0 &&
                    sched_setaffinity(0, sizeof(*mask), mask) == 0;
+  if (mask != nullptr && !pin) {
+    std::fprintf(stderr, "warning: could not set this thread's CPUs (%s); the split is not kept\n",
+                 std::strerror(errno));
+  }
   auto result = fn();
   if (pin) sched_setaffinity(0, sizeof(saved), &saved);
   return result;
