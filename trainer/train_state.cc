@@ -17,9 +17,27 @@ TrainState TrainState::Fresh(const TrainConfig& config, const Hash256& data_hash
   return state;
 }
 
+namespace {
+
+// The tensors must have the config's parameter count: the model reads and
+// the optimizer writes that many values of each.
+Status CheckTensorSizes(const TrainState& state) {
+  const size_t count = static_cast<size_t>(state.config.model.ParameterCount());
+  if (state.params.size() != count || state.m.size() != count || state.v.size() != count) {
+    return Status::InvalidArgument(
+        "the state's tensors hold " + std::to_string(state.params.size()) + ", " +
+        std::to_string(state.m.size()) + " and " + std::to_string(state.v.size()) +
+        " values, but its model has " + std::to_string(count) + " parameters");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Trainer> Trainer::Create(TrainState state, const Corpus& corpus,
                                 kernels::Backend backend) {
   AGORA_RETURN_IF_ERROR(state.config.Validate());
+  AGORA_RETURN_IF_ERROR(CheckTensorSizes(state));
   if (state.data_hash != corpus.hash()) {
     return Status::FailedPrecondition("the state was trained on corpus " +
                                       state.data_hash.ToHex() + " but the corpus given is " +
@@ -42,6 +60,7 @@ Trainer::Trainer(TrainState state, const Corpus& corpus, kernels::Backend backen
 
 Status Trainer::Reset(TrainState state) {
   AGORA_RETURN_IF_ERROR(state.config.Validate());
+  AGORA_RETURN_IF_ERROR(CheckTensorSizes(state));
   if (!(state.config.model == state_.config.model)) {
     return Status::FailedPrecondition("the state is of another model shape than the trainer's");
   }

@@ -47,14 +47,15 @@ struct StepStats {
 
 class Trainer {
  public:
-  // FailedPrecondition if the corpus is not the one the state was trained on.
+  // FailedPrecondition if the corpus is not the one the state was trained on;
+  // InvalidArgument if the tensors do not have the model's parameter count.
   static Result<Trainer> Create(TrainState state, const Corpus& corpus, kernels::Backend backend);
 
   // Continues from another state of the same model on the same corpus,
   // keeping the model's buffers (activations and gradients are allocated on
   // the first step and rewritten by every step, so nothing of the previous
   // state carries over). FailedPrecondition if the model's shape or the
-  // corpus differs: Create a new trainer then.
+  // corpus differs: Create a new trainer then. InvalidArgument as Create.
   Status Reset(TrainState state);
 
   // One optimizer step on this state's (round, worker, round_step) batch.

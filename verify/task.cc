@@ -196,19 +196,29 @@ Result<SegmentReplay> SegmentReplayer::Replay(trainer::TrainState start, uint32_
                                    " must be inside the segment (1.." + std::to_string(steps) +
                                    " - 1, or 0 for a one-step segment)");
   }
+  if (start.m.size() != start.params.size() || start.v.size() != start.params.size()) {
+    return Status::InvalidArgument("the start state's moments do not have one value per "
+                                   "parameter");
+  }
   SegmentReplay out;
   if (hash_start) out.start_hash = trainer::CheckpointHash(start);
-  const bool reuse = trainer_.has_value() && backend_ == backend &&
-                     &trainer_->corpus() == &corpus &&
+  // Same address and same content: the trainer's corpus pointer names a
+  // live corpus equal to the one Create checked.
+  const bool reuse = trainer_.has_value() && backend_ == backend && corpus_ == &corpus &&
+                     corpus_hash_ == corpus.hash() &&
                      trainer_->state().config.model == start.config.model;
   if (reuse) {
     AGORA_RETURN_IF_ERROR(trainer_->Reset(std::move(start)));
   } else {
     trainer_.reset();
+    corpus_ = nullptr;
     AGORA_ASSIGN_OR_RETURN(trainer::Trainer fresh,
                            trainer::Trainer::Create(std::move(start), corpus, backend));
     trainer_.emplace(std::move(fresh));
+    corpus_ = &corpus;
+    corpus_hash_ = corpus.hash();
     backend_ = backend;
+    ++trainers_built_;
   }
   trainer::Trainer& trainer = *trainer_;
   out.losses.reserve(steps);

@@ -157,9 +157,18 @@ class SegmentReplayer {
                                const trainer::Corpus& corpus, kernels::Backend backend,
                                bool hash_start = true);
 
+  // How many trainers were built: a test's proof that one is kept.
+  int trainers_built() const { return trainers_built_; }
+
  private:
   std::optional<trainer::Trainer> trainer_;
+  // What the trainer was built for. The corpus is compared by address and
+  // content, never read through the trainer: its owner may have freed it
+  // since, and another corpus may live at the same address.
+  const trainer::Corpus* corpus_ = nullptr;
+  Hash256 corpus_hash_;
   kernels::Backend backend_ = kernels::Backend::kCpu;
+  int trainers_built_ = 0;
 };
 
 // Checks a task's committed pseudo-gradient against its final checkpoint:

@@ -399,10 +399,16 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   const bool start_true = from.config == job.config && from.data_hash == spec.dataset_hash &&
                           from.round == round && from.worker == worker && from.round_step == at &&
                           from.step == step;
-  const size_t count = first->state.params.size();
-  if (from.params.size() != count || from.m.size() != count || from.v.size() != count) {
-    return unavailable(Status::Corruption("checkpoint " + std::to_string(j) +
-                                          " is not a state of this job's model"));
+  // Every tensor the replay and the delta check read must have the job's
+  // parameter count, whatever the provider's checkpoints say of their model.
+  const size_t count = static_cast<size_t>(job.config.model.ParameterCount());
+  for (const auto& [name, state] :
+       {std::pair{std::to_string(j), &from}, std::pair{std::string("0"), &first->state},
+        std::pair{std::to_string(segments), &final_state->state}}) {
+    if (state->params.size() != count || state->m.size() != count || state->v.size() != count) {
+      return unavailable(Status::Corruption("checkpoint " + name +
+                                            " is not a state of this job's model"));
+    }
   }
   from.config = job.config;
   from.data_hash = spec.dataset_hash;

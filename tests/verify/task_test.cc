@@ -338,6 +338,17 @@ TEST_F(TaskTest, AReplayerKeptBetweenSegmentsGivesTheSameBits) {
     EXPECT_EQ(kept->witness_hash, other_fresh->witness_hash);
     ExpectSameBits(kept->losses, other_fresh->losses);
   }
+  // One trainer per change of shape (base, other, base, other), each kept
+  // across the segments of its shape.
+  EXPECT_EQ(replayer.trainers_built(), 4);
+  // Tensors of another size than the model's are refused before any step
+  // reads or writes them (a provider's checkpoint of a smaller model).
+  TrainState shrunk = f().states0[0];
+  shrunk.m.pop_back();
+  EXPECT_EQ(trainer::Trainer::Create(shrunk, f().corpus, kBackend).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(replayer.Replay(shrunk, c, 1, f().corpus, kBackend).status().code(),
+            StatusCode::kInvalidArgument);
   // Reset itself refuses what would need new buffers or another corpus.
   auto trainer = trainer::Trainer::Create(f().states0[0], f().corpus, kBackend);
   ASSERT_TRUE(trainer.ok());
@@ -347,6 +358,7 @@ TEST_F(TaskTest, AReplayerKeptBetweenSegmentsGivesTheSameBits) {
   const Status refused = trainer->Reset(foreign);
   EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.message().find("trained on corpus"), std::string::npos) << refused.ToString();
+  EXPECT_EQ(trainer->Reset(shrunk).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(trainer->state().round_step, f().states0[0].round_step);  // unchanged
 }
 
