@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "common/bytes.h"
 #include "common/status.h"
@@ -55,6 +56,8 @@ class KeyedHash256Hasher {
 Bytes Blake2b(ByteSpan data, size_t out_len);
 
 // Incremental BLAKE2b-256 for data that arrives in pieces.
+// Copyable: a copy goes on from the same prefix (CheckpointHash finishes one
+// copy at the end of a body and the original after more bytes).
 class Blake2b256Hasher {
  public:
   Blake2b256Hasher();
@@ -67,6 +70,8 @@ class Blake2b256Hasher {
   crypto_generichash_state state_;
   bool finished_ = false;
 };
+static_assert(std::is_trivially_copyable_v<crypto_generichash_state>,
+              "Blake2b256Hasher copies libsodium's state by value");
 
 }  // namespace agora
 

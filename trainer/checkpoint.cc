@@ -174,12 +174,17 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
   }
   ByteSpan body = bytes.first(bytes.size() - Hash256::kSize);
   Hash256 stored = Hash256::FromBytes(bytes.last(Hash256::kSize));
-  if (Blake2b256(body) != stored) {
+  // One pass over the body gives both hashes, as in CheckpointHash.
+  Blake2b256Hasher file;
+  file.Update(body);
+  Blake2b256Hasher body_only = file;
+  if (body_only.Finish() != stored) {
     return Status::Corruption("checkpoint hash mismatch: the file is truncated or damaged" +
                               std::string(kRetrainHint));
   }
+  file.Update(stored.span());
   LoadedCheckpoint out;
-  out.hash = Blake2b256(bytes);
+  out.hash = file.Finish();
   TrainState& s = out.state;
   ModelConfig& m = s.config.model;
   for (int* field : {&m.vocab, &m.context, &m.layers, &m.heads, &m.width}) {
