@@ -66,8 +66,13 @@ std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   size_t cut = max_bytes;
   // text[cut] is the first byte left out; while it continues a sequence,
-  // that sequence's first bytes must go too.
-  while (cut > 0 && (static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) --cut;
+  // that sequence's first bytes must go too. A sequence is at most 4 bytes:
+  // more continuation bytes than 3 are not UTF-8, and the cut stays put.
+  for (int back = 0; back < 3 && cut > 0; ++back) {
+    if ((static_cast<uint8_t>(text[cut]) & 0xC0) != 0x80) break;
+    --cut;
+  }
+  if ((static_cast<uint8_t>(text[cut]) & 0xC0) == 0x80) cut = max_bytes;
   return std::string(text.substr(0, cut));
 }
 

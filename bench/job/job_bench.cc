@@ -169,7 +169,8 @@ bool PinProcess(pid_t pid, const cpu_set_t& mask) {
 }
 
 // Runs fn with the calling thread on `mask`, so that the processes it spawns
-// start there; the thread's own mask is restored after.
+// start there; the thread's own mask is restored after. Returns -1 without
+// running fn if the mask cannot be set.
 template <typename Fn>
 auto WithAffinity(const cpu_set_t* mask, Fn fn) {
   cpu_set_t saved;
@@ -177,8 +178,9 @@ auto WithAffinity(const cpu_set_t* mask, Fn fn) {
   const bool pin = mask != nullptr && sched_getaffinity(0, sizeof(saved), &saved) == 0 &&
                    sched_setaffinity(0, sizeof(*mask), mask) == 0;
   if (mask != nullptr && !pin) {
-    std::fprintf(stderr, "warning: could not set this thread's CPUs (%s); the split is not kept\n",
+    std::fprintf(stderr, "cannot set this thread's CPUs (%s): --split-cores cannot be kept\n",
                  std::strerror(errno));
+    return decltype(fn())(-1);  // as a command that could not start
   }
   auto result = fn();
   if (pin) sched_setaffinity(0, sizeof(saved), &saved);

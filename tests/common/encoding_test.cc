@@ -65,6 +65,9 @@ TEST(EncodingTest, TruncateUtf8CutsBetweenCharacters) {
   for (int i = 0; i < 200; ++i) many += e_acute;
   EXPECT_EQ(TruncateUtf8(many, 256).size(), 256u);
   EXPECT_EQ(TruncateUtf8("a" + many, 256).size(), 255u);
+  // Not UTF-8 (a run of continuation bytes): cut where asked, not emptied.
+  const std::string junk(300, '\x80');
+  EXPECT_EQ(TruncateUtf8(junk, 256).size(), 256u);
 }
 
 TEST(EncodingTest, RandomRoundTrips) {
