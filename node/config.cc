@@ -28,7 +28,8 @@ const std::map<std::string, std::set<std::string>>& KnownKeys() {
       {"consensus",
        {"block_interval_ms", "block_txs_max"}},
       {"mempool", {"txs_max", "bytes_max"}},
-      {"blobs", {"blob_bytes_max", "quota_bytes", "uploads", "gc_grace_s", "gc_interval_s"}},
+      {"blobs", {"blob_bytes_max", "quota_bytes", "uploads", "gc_grace_s", "gc_interval_s",
+                 "model_keep_s"}},
       {"roles", {"provider", "validator", "sources"}},
       {"provider", {"key_file", "password_file", "threads"}},
   };
@@ -204,6 +205,8 @@ Result<NodeConfig> ParseConfig(std::string_view text, const std::string& name) {
   AGORA_RETURN_IF_ERROR(ReadBool(t, "blobs", "uploads", &c.blob_uploads));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "blobs", "gc_grace_s", &c.blob_gc_grace_s, 0, 365 * 86'400));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "blobs", "gc_interval_s", &c.blob_gc_interval_s, 0, 86'400));
+  AGORA_RETURN_IF_ERROR(
+      ReadInt(t, "blobs", "model_keep_s", &c.blob_model_keep_s, 0, 10 * 365 * 86'400));
   AGORA_RETURN_IF_ERROR(ReadBool(t, "roles", "provider", &c.role_provider));
   AGORA_RETURN_IF_ERROR(ReadBool(t, "roles", "validator", &c.role_validator));
   AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "key_file", &c.provider_key_file));
@@ -261,6 +264,8 @@ std::string RenderConfig(const NodeConfig& c) {
     << "uploads = " << (c.blob_uploads ? "true" : "false")
     << "\n# Blobs no open job needs are removed once this old; 0 gc_interval_s turns gc off.\n"
     << "gc_grace_s = " << c.blob_gc_grace_s << "\ngc_interval_s = " << c.blob_gc_interval_s
+    << "\n# A finished job's model is kept this long for its client to fetch; 0: forever.\n"
+    << "model_keep_s = " << c.blob_model_keep_s
     << "\n\n[roles]\n# A provider trains the tasks the market assigns to its account.\nprovider = "
     << (c.role_provider ? "true" : "false")
     << "\n# A validator replays what it is drawn for and records rounds (signs with the node key).\n"

@@ -51,6 +51,7 @@ struct NodeConfig {
   bool blob_uploads = true;             // POST /blob; RPC is on 127.0.0.1 unless told otherwise
   uint64_t blob_gc_grace_s = 86'400;    // a blob nothing needs stays this long
   uint64_t blob_gc_interval_s = 600;    // 0: no automatic gc
+  uint64_t blob_model_keep_s = 30 * 86'400;  // a finished job's model note; 0: forever
 
   // [roles] and [provider] (docs/roles.md).
   bool role_provider = false;

@@ -21,7 +21,10 @@ json::object GcJson(const storage::BlobGcReport& r) {
           {"removed_bytes", r.removed_bytes},
           {"kept_blobs", r.kept_blobs},
           {"kept_bytes", r.kept_bytes},
-          {"removed_partials", r.removed_partials}};
+          {"removed_partials", r.removed_partials},
+          {"removed_manifests", r.removed_manifests},
+          {"kept_manifests", r.kept_manifests},
+          {"removed_models", r.removed_models}};
 }
 
 }  // namespace
@@ -35,32 +38,50 @@ Status Node::Impl::OpenBlobs(const std::filesystem::path& home) {
   return Status::Ok();
 }
 
-std::set<Hash256> Node::Impl::LiveBlobs() {
+// A finished job's model stays while its note does ([blobs] model_keep_s).
+// An open or running job keeps its dataset, its rounds' starts, and for each
+// committed task the delta, the manifest and the checkpoints the manifest
+// lists (validators may still ask for any of them). What a provider trains
+// but has not committed yet is on no ledger: the grace period keeps it.
+Node::Impl::LiveSet Node::Impl::LiveBlobs() {
   consensus::StateReader& state = app_->committed();
-  std::set<Hash256> live;
+  LiveSet live;
   for (const mp::Job& job : mp::ListJobs(state, 0, kGcJobsScanMax)) {
-    if (Result<Hash256> model = blobs_->GetModel(job.id); model.ok()) live.insert(*model);
+    if (Result<Hash256> model = blobs_->GetModel(job.id); model.ok()) live.blobs.insert(*model);
     if (!mp::IsActive(job.status)) continue;
-    live.insert(job.spec.dataset_hash);
+    live.blobs.insert(job.spec.dataset_hash);
     for (const vf::RoundRecord& record : vf::RoundsOf(state, job.id, job.spec.rounds + 1)) {
-      live.insert(record.start_hashes.begin(), record.start_hashes.end());
+      live.blobs.insert(record.start_hashes.begin(), record.start_hashes.end());
     }
     for (const auto& [id, task] :
          mp::TasksOf(state, job.id, size_t{job.spec.rounds} * job.spec.workers)) {
-      if (auto c = vf::GetCommitment(state, id)) live.insert(c->delta_hash);
+      std::optional<vf::Commitment> c = vf::GetCommitment(state, id);
+      if (!c) continue;
+      live.blobs.insert(c->delta_hash);
+      live.manifests.insert(c->checkpoint_root);
+      if (Result<std::vector<Hash256>> listed = blobs_->GetManifest(c->checkpoint_root);
+          listed.ok()) {
+        live.blobs.insert(listed->begin(), listed->end());
+      }
     }
   }
   return live;
 }
 
 storage::BlobGcReport Node::Impl::CollectBlobs(std::chrono::seconds grace) {
-  const std::set<Hash256> live = LiveBlobs();
-  storage::BlobGcReport report =
-      blobs_->Collect([&](const Hash256& h) { return live.contains(h); }, grace);
-  if (report.removed_blobs > 0 || report.removed_partials > 0) {
-    spdlog::info("blobs: removed {} blob(s), {} bytes, and {} abandoned fetch(es); {} kept",
-                 report.removed_blobs, report.removed_bytes, report.removed_partials,
-                 report.kept_blobs);
+  const LiveSet live = LiveBlobs();
+  storage::BlobLive keep;
+  keep.blob = [&](const Hash256& h) { return live.blobs.contains(h); };
+  keep.manifest = [&](const Hash256& root) { return live.manifests.contains(root); };
+  keep.model_keep = std::chrono::seconds(config_.blob_model_keep_s);
+  storage::BlobGcReport report = blobs_->Collect(keep, grace);
+  if (report.removed_blobs > 0 || report.removed_partials > 0 || report.removed_manifests > 0 ||
+      report.removed_models > 0) {
+    spdlog::info(
+        "blobs: removed {} blob(s), {} bytes, {} manifest(s), {} model note(s) and {} abandoned "
+        "fetch(es); {} blob(s) kept",
+        report.removed_blobs, report.removed_bytes, report.removed_manifests,
+        report.removed_models, report.removed_partials, report.kept_blobs);
   }
   return report;
 }
@@ -84,7 +105,8 @@ void Node::Impl::RegisterBlobRpc() {
                                     {"blob_bytes_max", o.blob_bytes_max},
                                     {"uploads", config_.blob_uploads},
                                     {"gc_grace_s", config_.blob_gc_grace_s},
-                                    {"gc_interval_s", config_.blob_gc_interval_s}});
+                                    {"gc_interval_s", config_.blob_gc_interval_s},
+                                    {"model_keep_s", config_.blob_model_keep_s}});
   });
   // The blob holding a finished job's final weights, if this node keeps it,
   // with the ledger's record of them to check it against.

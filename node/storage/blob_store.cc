@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <string>
@@ -421,19 +422,28 @@ Result<Hash256> BlobStore::GetModel(uint64_t job) const {
   return Hash256::FromHex(*text);
 }
 
-BlobGcReport BlobStore::Collect(const std::function<bool(const Hash256&)>& live,
-                                std::chrono::seconds grace) {
-  const auto cutoff = fs::file_time_type::clock::now() - grace;
+BlobGcReport BlobStore::Collect(const BlobLive& live, std::chrono::seconds grace) {
+  const auto now = fs::file_time_type::clock::now();
   std::error_code ec;
-  auto old_enough = [&](const fs::path& path) {
+  auto older_than = [&](const fs::path& path, std::chrono::seconds age) {
     std::error_code time_ec;
     const auto written = fs::last_write_time(path, time_ec);
-    return !time_ec && written <= cutoff;
+    return !time_ec && written <= now - age;
   };
   BlobGcReport report;
+  // The notes first, so that a caller's `live.blob`, read before this call,
+  // never keeps a model whose note this call removes for longer than one
+  // more collection.
+  if (live.model_keep.count() > 0) {
+    for (const auto& entry : fs::directory_iterator(dir_ / "models", ec)) {
+      if (older_than(entry.path(), live.model_keep) && fs::remove(entry.path(), ec)) {
+        ++report.removed_models;
+      }
+    }
+  }
   // `live` may read the ledger: it runs without the lock.
   for (const BlobInfo& blob : List()) {
-    if (live(blob.hash) || !old_enough(PathOf(blob.hash))) {
+    if (live.blob(blob.hash) || !older_than(PathOf(blob.hash), grace)) {
       ++report.kept_blobs;
       report.kept_bytes += blob.size;
       continue;
@@ -443,8 +453,23 @@ BlobGcReport BlobStore::Collect(const std::function<bool(const Hash256&)>& live,
       report.removed_bytes += blob.size;
     }
   }
+  for (const auto& entry : fs::directory_iterator(dir_ / "manifests", ec)) {
+    const std::optional<Hash256> root = HashFromName(entry.path().filename().string());
+    if ((root && live.manifest(*root)) || !older_than(entry.path(), grace)) {
+      ++report.kept_manifests;
+      continue;
+    }
+    std::error_code size_ec;
+    const uint64_t size = entry.file_size(size_ec);
+    if (!fs::remove(entry.path(), ec)) continue;
+    ++report.removed_manifests;
+    if (!size_ec) {
+      std::lock_guard lock(mu_);
+      used_bytes_ -= std::min(used_bytes_, size);
+    }
+  }
   for (const auto& entry : fs::directory_iterator(dir_ / "partial", ec)) {
-    if (old_enough(entry.path()) && fs::remove(entry.path(), ec)) ++report.removed_partials;
+    if (older_than(entry.path(), grace) && fs::remove(entry.path(), ec)) ++report.removed_partials;
   }
   return report;
 }

@@ -47,6 +47,13 @@ struct BlobStoreOptions {
   uint64_t quota_bytes = uint64_t{64} << 30;    // all blobs together
 };
 
+// What a collection keeps whatever its age (BlobStore::Collect).
+struct BlobLive {
+  std::function<bool(const Hash256&)> blob;      // by content hash
+  std::function<bool(const Hash256&)> manifest;  // by Merkle root
+  std::chrono::seconds model_keep{0};            // a model note's life; 0: forever
+};
+
 struct BlobInfo {
   Hash256 hash;
   uint64_t size = 0;
@@ -58,6 +65,9 @@ struct BlobGcReport {
   uint64_t kept_blobs = 0;
   uint64_t kept_bytes = 0;
   uint64_t removed_partials = 0;  // abandoned fetches past the grace period
+  uint64_t removed_manifests = 0;
+  uint64_t kept_manifests = 0;
+  uint64_t removed_models = 0;  // model notes past the keep period
 };
 
 class BlobStore {
@@ -148,9 +158,12 @@ class BlobStore {
   Status SetModel(uint64_t job, const Hash256& hash);
   Result<Hash256> GetModel(uint64_t job) const;  // NotFound when not noted
 
-  // Removes every blob for which `live` returns false and whose file is
-  // older than `grace`, and partial fetches untouched for `grace`.
-  BlobGcReport Collect(const std::function<bool(const Hash256&)>& live, std::chrono::seconds grace);
+  // Removes every blob for which `live.blob` returns false and every
+  // manifest for which `live.manifest` returns false, once its file is older
+  // than `grace`; partial fetches untouched for `grace`; and model notes
+  // older than `live.model_keep` (zero: kept forever). A blob named by a
+  // removed note is live no longer for the next collection, not this one.
+  BlobGcReport Collect(const BlobLive& live, std::chrono::seconds grace);
 
   // Whether `bytes` more would fit under the quota now; ResourceExhausted
   // saying how full the store is when not.

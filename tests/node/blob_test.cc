@@ -199,7 +199,9 @@ TEST(BlobStoreTest, CollectRemovesOnlyWhatNothingNeedsAfterTheGracePeriod) {
   const Hash256 live = *store->Put(Pattern(100, 9));
   const Hash256 dead = *store->Put(Pattern(200, 10));
   testing::WriteTextFile(store->PartialPath(Blake2b256("abandoned")), "partial");
-  auto is_live = [&](const Hash256& h) { return h == live; };
+  storage::BlobLive is_live;
+  is_live.blob = [&](const Hash256& h) { return h == live; };
+  is_live.manifest = [](const Hash256&) { return false; };
   // Within the grace period nothing goes: the dead blob may be a dataset
   // uploaded for a job about to be posted.
   storage::BlobGcReport young = store->Collect(is_live, 3600s);
@@ -215,6 +217,53 @@ TEST(BlobStoreTest, CollectRemovesOnlyWhatNothingNeedsAfterTheGracePeriod) {
   EXPECT_FALSE(store->Has(dead));
   EXPECT_FALSE(fs::exists(store->PathOf(dead)));
   EXPECT_EQ(store->used_bytes(), 100u);
+}
+
+// Manifests go like blobs (live, or younger than the grace period, stay) and
+// give their bytes back to the quota; model notes go once older than the
+// keep period, whatever `live` says, and never with a keep period of zero.
+TEST(BlobStoreTest, CollectRemovesDeadManifestsAndOldModelNotes) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::vector<Hash256> live_list, dead_list;
+  for (int i = 0; i < 3; ++i) live_list.push_back(*store->Put(Pattern(50 + i, 20 + i)));
+  for (int i = 0; i < 5; ++i) dead_list.push_back(*store->Put(Pattern(60 + i, 30 + i)));
+  const Hash256 live_root = merkle::Root(live_list);
+  const Hash256 dead_root = merkle::Root(dead_list);
+  ASSERT_TRUE(store->PutManifest(live_root, live_list).ok());
+  ASSERT_TRUE(store->PutManifest(dead_root, dead_list).ok());
+  const uint64_t with_manifests = store->used_bytes();
+  ASSERT_TRUE(store->SetModel(7, live_list[0]).ok());
+  ASSERT_TRUE(store->SetModel(8, live_list[1]).ok());
+  // Note 7 was written two hours ago, note 8 just now.
+  const fs::path note7 = dir.path() / "models" / "7";
+  fs::last_write_time(note7, fs::last_write_time(note7) - 2h);
+
+  storage::BlobLive keep;
+  keep.blob = [](const Hash256&) { return true; };
+  keep.manifest = [&](const Hash256& root) { return root == live_root; };
+  storage::BlobGcReport young = store->Collect(keep, 3600s);  // model_keep 0: forever
+  EXPECT_EQ(young.removed_manifests, 0u);
+  EXPECT_EQ(young.kept_manifests, 2u);
+  EXPECT_EQ(young.removed_models, 0u);
+  EXPECT_TRUE(store->GetModel(7).ok());
+
+  keep.model_keep = 3600s;
+  storage::BlobGcReport old = store->Collect(keep, 0s);
+  EXPECT_EQ(old.removed_manifests, 1u);
+  EXPECT_EQ(old.kept_manifests, 1u);
+  EXPECT_EQ(old.removed_models, 1u);
+  EXPECT_EQ(old.removed_blobs, 0u);
+  EXPECT_TRUE(store->GetManifest(live_root).ok());
+  EXPECT_EQ(store->GetManifest(dead_root).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->used_bytes(), with_manifests - dead_list.size() * Hash256::kSize);
+  EXPECT_EQ(store->GetModel(7).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*store->GetModel(8), live_list[1]);
+
+  // The quota counts what is left after a restart the same way.
+  store.reset();
+  store = OpenStore(dir.path());
+  EXPECT_EQ(store->used_bytes(), with_manifests - dead_list.size() * Hash256::kSize);
 }
 
 TEST(BlobStoreTest, ACheckpointIsStoredUnderItsCommittedHash) {

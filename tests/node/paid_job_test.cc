@@ -98,11 +98,14 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
   ASSERT_EQ(started.at("providers").as_array().size(), 2u) << up.out;
   const json::value testnet =
       json::parse(agora::testing::ReadTextFile(fs::path(home) / "devnet" / "testnet.json"));
-  std::vector<std::string> accounts = {client.ToString()}, providers;
+  std::vector<std::string> accounts = {client.ToString()}, providers, provider_rpcs;
   std::string node;
   for (const json::value& n : testnet.at("nodes").as_array()) {
     accounts.push_back(std::string(n.at("account").as_string()));
-    if (n.at("role").as_string() == "provider") providers.push_back(accounts.back());
+    if (n.at("role").as_string() == "provider") {
+      providers.push_back(accounts.back());
+      provider_rpcs.emplace_back(n.at("rpc").as_string());
+    }
     if (node.empty()) node = std::string(n.at("rpc").as_string());
   }
   ASSERT_EQ(accounts.size(), 7u);
@@ -215,6 +218,24 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
         << p;
   }
   EXPECT_EQ(passed, 4u);
+
+  // The job is over: a provider's node collects every checkpoint, delta and
+  // manifest it kept for it (one manifest per committed task) and holds
+  // nothing; a validator's keeps the model for the client to fetch.
+  for (size_t i = 0; i < providers.size(); ++i) {
+    const json::value offer = rpc.Call("provider", json::object{{"address", providers[i]}}).value();
+    const json::value gc =
+        rpc::RpcClient(provider_rpcs[i]).Call("blob_gc", json::object{{"grace_s", 0}}).value();
+    EXPECT_EQ(U64(gc, "removed_manifests"), U64(offer, "tasks_passed")) << gc;
+    EXPECT_EQ(U64(gc, "kept_manifests"), 0u) << gc;
+    EXPECT_EQ(U64(gc, "kept_blobs"), 0u) << gc;
+    EXPECT_GE(U64(gc, "removed_blobs"), 3 * U64(offer, "tasks_passed")) << gc;  // H/C + 1 each
+  }
+  const json::value validator_gc = rpc.Call("blob_gc", json::object{{"grace_s", 0}}).value();
+  EXPECT_EQ(U64(validator_gc, "removed_models"), 0u) << validator_gc;
+  const json::value kept_model = rpc.Call("job_model", json::object{{"id", 1}}).value();
+  EXPECT_EQ(kept_model.at("params_hash").as_string(),
+            job.at("verified_rounds").as_array().back().at("params_hash").as_string());
 }
 
 // The same network written by `agora testnet --providers 2`, its processes
