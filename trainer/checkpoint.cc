@@ -122,14 +122,22 @@ constexpr const char* kRetrainHint =
 
 }  // namespace
 
-Bytes SerializeCheckpoint(const TrainState& state) {
+Bytes SerializeCheckpoint(const TrainState& state, Hash256* identity) {
   AGORA_CHECK(state.params.size() == state.m.size() && state.params.size() == state.v.size());
   Bytes out;
   out.reserve(kCheckpointHeaderBytes + state.params.size() * 12 + Hash256::kSize);
   Writer w(out);
   WriteBody(w, state);
-  Hash256 hash = Blake2b256(out);
-  w.Raw(hash.span());
+  // One pass for both hashes, as CheckpointHash does (below).
+  Blake2b256Hasher file;
+  file.Update(out);
+  Blake2b256Hasher body = file;
+  const Hash256 trailer = body.Finish();
+  w.Raw(trailer.span());
+  if (identity != nullptr) {
+    file.Update(trailer.span());
+    *identity = file.Finish();
+  }
   return out;
 }
 

@@ -39,8 +39,9 @@ inline constexpr size_t kCheckpointHeaderBytes = 8 + 4 + 5 * 4 + 4 + 4 + 8 + 8 +
 inline constexpr size_t kCheckpointBytesMax =
     kCheckpointHeaderBytes + 3 * 4 * static_cast<size_t>(kParametersMax) + Hash256::kSize;
 
-// Encodes the state, hash included.
-Bytes SerializeCheckpoint(const TrainState& state);
+// Encodes the state, hash included. With `identity`, also sets it to the
+// file's identity (CheckpointHash) from the same pass over the bytes.
+Bytes SerializeCheckpoint(const TrainState& state, Hash256* identity = nullptr);
 
 // The checkpoint's identity: BLAKE2b-256 of SerializeCheckpoint(state).
 Hash256 CheckpointHash(const TrainState& state);

@@ -158,9 +158,16 @@ Result<TaskResult> RunTask(const market::JobSpec& spec, uint32_t round, uint32_t
   AGORA_ASSIGN_OR_RETURN(trainer::Trainer trainer,
                          trainer::Trainer::Create(std::move(start), corpus, backend));
   auto checkpoint = [&] {
-    const Hash256 hash = trainer::CheckpointHash(trainer.state());
+    Hash256 hash;
+    Bytes file;
+    if (options.on_checkpoint_file) {
+      file = trainer::SerializeCheckpoint(trainer.state(), &hash);
+    } else {
+      hash = trainer::CheckpointHash(trainer.state());
+    }
     out.checkpoint_hashes.push_back(hash);
     if (options.on_checkpoint) options.on_checkpoint(trainer.state(), hash);
+    if (options.on_checkpoint_file) options.on_checkpoint_file(std::move(file), hash);
   };
   if (resume == nullptr) checkpoint();
   // ValidateSpec bounds H by kInnerStepsMax and makes C divide it.

@@ -107,6 +107,10 @@ struct TaskResume {
 struct RunTaskOptions {
   // Each new checkpoint (step 0 included unless resuming) with its hash.
   std::function<void(const trainer::TrainState&, const Hash256&)> on_checkpoint;
+  // Each new checkpoint as its file (SerializeCheckpoint) with its hash, for
+  // a caller that stores it: the file and the hash come from one pass over
+  // the state instead of two. Called after on_checkpoint.
+  std::function<void(Bytes file, const Hash256& hash)> on_checkpoint_file;
   // After each inner step, with its number in the task (1..H) and its loss;
   // before the checkpoint that step may complete.
   std::function<void(uint32_t step, float loss)> on_step;

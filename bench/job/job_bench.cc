@@ -199,6 +199,7 @@ struct Options {
   std::vector<std::string> presets = {"tiny", "small"};
   uint32_t rounds = 2, workers = 2, inner_steps = 40, interval = 10;
   bool split_cores = false;
+  bool keep_logs = false;
   std::vector<int> training_cpus, node_cpus;  // with split_cores
 };
 
@@ -326,6 +327,8 @@ int main(int argc, char** argv) {
   app.add_flag("--split-cores", o.split_cores,
                "Training alone and the providers on one half of the CPUs, the validators and "
                "client on the other, as if providers had machines of their own");
+  app.add_flag("--keep-logs", o.keep_logs,
+               "Leave each preset's devnet homes and node logs behind (their folder is printed)");
   CLI11_PARSE(app, argc, argv);
   const std::vector<int> cpus = AllowedCpus();
   if (o.split_cores) {
@@ -369,7 +372,7 @@ int main(int argc, char** argv) {
         r.provider_cpu_s > 0 ? 100.0 * r.provider_training_cpu_s / r.provider_cpu_s : 0.0,
         r.local_cpu_s, r.provider_cpu_s, r.provider_training_cpu_s, r.validator_cpu_s);
     std::error_code ec;
-    fs::remove_all(work, ec);
+    if (!o.keep_logs) fs::remove_all(work, ec);
   }
   return all_ok ? 0 : 1;
 }

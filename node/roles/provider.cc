@@ -349,15 +349,12 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
     std::lock_guard lock(progress_mu_);
     progress_.step = step;
   };
-  run.on_checkpoint = [&](const trainer::TrainState& state, const Hash256& hash) {
+  // Each checkpoint's file and hash come from one pass over the state, and
+  // the store does not hash the file again.
+  run.on_checkpoint_file = [&](Bytes file, const Hash256& hash) {
     if (!stored.ok()) return;
-    Result<Hash256> put = blobs_.Put(trainer::SerializeCheckpoint(state));
-    if (!put.ok()) {
-      stored = put.status();
-      return;
-    }
-    if (*put != hash) {
-      stored = Status::Internal("a checkpoint stored under another name");
+    if (Status put = blobs_.PutHashed(file, hash); !put.ok()) {
+      stored = put;
       return;
     }
     hashes.push_back(hash);

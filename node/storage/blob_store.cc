@@ -12,6 +12,7 @@
 #include <system_error>
 #include <utility>
 
+#include "common/check.h"
 #include "common/file_util.h"
 #include "common/merkle.h"
 #include "common/sodium.h"
@@ -228,9 +229,17 @@ Status BlobStore::CheckRoom(uint64_t bytes) const {
 // comes from the page cache that the write filled).
 Result<Hash256> BlobStore::Put(ByteSpan data) {
   const Hash256 hash = Blake2b256(data);
+  AGORA_RETURN_IF_ERROR(PutHashed(data, hash));
+  return hash;
+}
+
+Status BlobStore::PutHashed(ByteSpan data, const Hash256& hash) {
+#ifndef NDEBUG
+  AGORA_CHECK(hash == Blake2b256(data));
+#endif
   {
     std::lock_guard lock(mu_);
-    if (sizes_.contains(hash)) return hash;
+    if (sizes_.contains(hash)) return Status::Ok();
     AGORA_RETURN_IF_ERROR(LimitError(data.size()));
   }
   const fs::path temp = NewTempPath();
@@ -245,7 +254,7 @@ Result<Hash256> BlobStore::Put(ByteSpan data) {
       return written;
     }
   }
-  return Install(temp, hash, data.size());
+  return Install(temp, hash, data.size()).status();
 }
 
 Result<Hash256> BlobStore::Adopt(const fs::path& file, const std::optional<Hash256>& expected) {

@@ -85,6 +85,11 @@ class BlobStore {
   // present is a no-op. ResourceExhausted over the size limit or the quota,
   // with what to change; IoError (the disk is full, ...) leaves nothing behind.
   Result<Hash256> Put(ByteSpan data);
+  // Put for a caller that has just hashed `data` itself (a checkpoint's file
+  // and identity from one SerializeCheckpoint pass): the bytes are not
+  // hashed again. REQUIRES: hash == Blake2b256(data); a wrong one stores a
+  // blob that every fetcher refuses and Verify removes. Debug builds check.
+  Status PutHashed(ByteSpan data, const Hash256& hash);
 
   // Moves a finished file into the store: hashes it, refuses it if
   // `expected` is given and differs (Corruption) or if it breaks a limit,

@@ -281,6 +281,19 @@ TEST(BlobStoreTest, ACheckpointIsStoredUnderItsCommittedHash) {
   auto loaded = trainer::ParseCheckpoint(*store->Read(*hash, 1 << 30));
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded->hash, *hash);
+
+  // The provider's way: file and identity from one pass, stored as given.
+  trainer::TrainState next = state;
+  next.step = 1;
+  Hash256 identity;
+  const Bytes file = trainer::SerializeCheckpoint(next, &identity);
+  ASSERT_TRUE(store->PutHashed(file, identity).ok());
+  EXPECT_EQ(*store->Size(identity), file.size());
+  EXPECT_TRUE(store->Verify(identity).ok());  // the bytes hash to their name
+  EXPECT_EQ(store->used_bytes(), 2 * file.size());
+  ASSERT_TRUE(store->PutHashed(file, identity).ok());  // again: a no-op
+  EXPECT_EQ(store->blob_count(), 2u);
+  EXPECT_EQ(store->used_bytes(), 2 * file.size());
 }
 
 // ------------------------------------------------------------------- ranges

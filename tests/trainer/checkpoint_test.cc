@@ -98,9 +98,12 @@ TEST(CheckpointTest, StreamingHashEqualsTheHashOfTheFile) {
       for (float& x : *tensor) x = std::bit_cast<float>(static_cast<uint32_t>(rng()));
     }
     state.step = static_cast<int64_t>(rng() % 1000);
-    const Bytes file = SerializeCheckpoint(state);
+    Hash256 identity;
+    const Bytes file = SerializeCheckpoint(state, &identity);
     if ((file.size() - 32) % 128 == 0) ++on_boundary;
     EXPECT_EQ(CheckpointHash(state), Blake2b256(file)) << "n=" << n;
+    EXPECT_EQ(identity, Blake2b256(file)) << "n=" << n;  // the file's pass gives it too
+    EXPECT_EQ(file, SerializeCheckpoint(state)) << "n=" << n;
   }
   EXPECT_EQ(on_boundary, 4);  // n = 8, 40, 72, 1000
   // And for a trained state of the real model.

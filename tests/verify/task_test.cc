@@ -228,11 +228,19 @@ TEST_F(TaskTest, ResumingFromACheckpointGivesTheUninterruptedResult) {
                                     whole.checkpoint_hashes.begin() + static_cast<long>(j) + 1);
     resume.losses.assign(whole.losses.begin(), whole.losses.begin() + static_cast<long>(2 * j));
     resume.state = f().states0[j];
-    std::vector<Hash256> seen;
+    std::vector<Hash256> seen, files;
     std::vector<uint32_t> steps;
     RunTaskOptions options;
     options.resume = &resume;
-    options.on_checkpoint = [&](const TrainState&, const Hash256& hash) { seen.push_back(hash); };
+    options.on_checkpoint = [&](const TrainState& state, const Hash256& hash) {
+      seen.push_back(hash);
+      EXPECT_EQ(CheckpointHash(state), hash);
+    };
+    // The files a provider stores are the checkpoints' own, under their hashes.
+    options.on_checkpoint_file = [&](Bytes file, const Hash256& hash) {
+      EXPECT_EQ(Blake2b256(file), hash);
+      files.push_back(hash);
+    };
     options.on_step = [&](uint32_t step, float loss) {
       steps.push_back(step);
       EXPECT_EQ(std::bit_cast<uint32_t>(loss), std::bit_cast<uint32_t>(whole.losses[step - 1]));
@@ -246,6 +254,7 @@ TEST_F(TaskTest, ResumingFromACheckpointGivesTheUninterruptedResult) {
     EXPECT_EQ(seen, std::vector<Hash256>(whole.checkpoint_hashes.begin() + static_cast<long>(j) + 1,
                                          whole.checkpoint_hashes.end()))
         << j;
+    EXPECT_EQ(files, seen) << j;
     ASSERT_EQ(steps.size(), 6 - 2 * j);
     if (!steps.empty()) {
       EXPECT_EQ(steps.front(), 2 * j + 1);
