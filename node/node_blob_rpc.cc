@@ -5,6 +5,7 @@
 
 #include "consensus/ledger/marketplace.h"
 #include "consensus/ledger/verification.h"
+#include "node/blob_gc.h"
 #include "node/node_impl.h"
 
 namespace agora::node {
@@ -38,40 +39,10 @@ Status Node::Impl::OpenBlobs(const std::filesystem::path& home) {
   return Status::Ok();
 }
 
-// A finished job's model stays while its note does ([blobs] model_keep_s).
-// An open or running job keeps its dataset, its rounds' starts, and for each
-// committed task the delta, the manifest and the checkpoints the manifest
-// lists (validators may still ask for any of them). What a provider trains
-// but has not committed yet is on no ledger: the grace period keeps it.
-Node::Impl::LiveSet Node::Impl::LiveBlobs() {
-  consensus::StateReader& state = app_->committed();
-  LiveSet live;
-  for (const mp::Job& job : mp::ListJobs(state, 0, kGcJobsScanMax)) {
-    if (Result<Hash256> model = blobs_->GetModel(job.id); model.ok()) live.blobs.insert(*model);
-    if (!mp::IsActive(job.status)) continue;
-    live.blobs.insert(job.spec.dataset_hash);
-    for (const vf::RoundRecord& record : vf::RoundsOf(state, job.id, job.spec.rounds + 1)) {
-      live.blobs.insert(record.start_hashes.begin(), record.start_hashes.end());
-    }
-    for (const auto& [id, task] :
-         mp::TasksOf(state, job.id, size_t{job.spec.rounds} * job.spec.workers)) {
-      std::optional<vf::Commitment> c = vf::GetCommitment(state, id);
-      if (!c) continue;
-      live.blobs.insert(c->delta_hash);
-      live.manifests.insert(c->checkpoint_root);
-      if (Result<std::vector<Hash256>> listed = blobs_->GetManifest(c->checkpoint_root);
-          listed.ok()) {
-        live.blobs.insert(listed->begin(), listed->end());
-      }
-    }
-  }
-  return live;
-}
-
 storage::BlobGcReport Node::Impl::CollectBlobs(std::chrono::seconds grace) {
-  const LiveSet live = LiveBlobs();
+  const LiveBlobSet live = LiveBlobs(app_->committed(), *blobs_, kGcJobsScanMax);
   storage::BlobLive keep;
-  keep.blob = [&](const Hash256& h) { return live.blobs.contains(h); };
+  keep.blob = [&](const Hash256& h) { return live.keep_all_blobs || live.blobs.contains(h); };
   keep.manifest = [&](const Hash256& root) { return live.manifests.contains(root); };
   keep.model_keep = std::chrono::seconds(config_.blob_model_keep_s);
   storage::BlobGcReport report = blobs_->Collect(keep, grace);

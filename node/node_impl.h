@@ -179,12 +179,6 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   Status OpenBlobs(const std::filesystem::path& home);
   void RegisterBlobRpc();
   void ScheduleBlobGc();
-  // Every blob and checkpoint manifest an open job still needs, read from
-  // committed state (and the manifests this node holds).
-  struct LiveSet {
-    std::set<Hash256> blobs, manifests;
-  };
-  LiveSet LiveBlobs();
   storage::BlobGcReport CollectBlobs(std::chrono::seconds grace);
   // Roles (node_roles.cc): keys at Open, workers after the RPC server starts.
   Status OpenRoles(const std::filesystem::path& home,

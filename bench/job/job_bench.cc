@@ -1,9 +1,10 @@
 // job_bench: what a paid job costs against training the same thing alone.
 //
 // For each model preset, the same DiLoCo schedule (R rounds, K workers, H
-// inner steps, a checkpoint every C) runs twice on this machine:
+// inner steps, a checkpoint every C) runs on this machine:
 //   local  `agora train --diloco` in one process, the workers in turn, with
-//          the kernels on every core;
+//          the kernels on every core, before the paid job and again after
+//          it (the faster run is the reference: the host's speed drifts);
 //   paid   a devnet from `agora devnet up --validators 4 --providers K` and
 //          `agora job submit --wait` of a job file with the same schedule:
 //          providers train, validators replay sampled segments and record
@@ -24,7 +25,7 @@
 //
 //   build/default/bench/job/job_bench [--presets tiny,small] [--rounds 2]
 //       [--workers 2] [--inner-steps 40] [--interval 10] [--split-cores]
-#include <algorithm>
+//       [--keep-logs]
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -36,6 +37,7 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -228,7 +230,6 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
     return rc == 0;
   };
   if (!alone(work / "local", &r.local_before_s, &r.local_cpu_s)) return r;
-  auto t0 = Clock::now();
   // 2. As a paid job on a devnet.
   const fs::path home = work / "home";
   const agora::SecretKey client = agora::SecretKey::Generate();
@@ -286,7 +287,7 @@ Result Measure(const std::string& preset, const Options& o, const fs::path& work
   std::vector<double> cpu_before, validator_cpu_before;
   for (pid_t pid : provider_pids) cpu_before.push_back(ProcessCpuSeconds(pid));
   for (pid_t pid : validator_pids) validator_cpu_before.push_back(ProcessCpuSeconds(pid));
-  t0 = Clock::now();
+  const auto t0 = Clock::now();
   const int paid = WithAffinity(node_cpus, [&] {
     return Run({AGORA_CLI_PATH, "--node", urls[0], "job", "submit", (work / "job.toml").string(),
                 "--budget", "10000000000", "--max-price", "1000", "--key-file", key_file.string(),

@@ -63,6 +63,15 @@ std::optional<Hash256> HashFromName(const std::string& name) {
   return *hash;
 }
 
+// Marks a file stored again now, so that a collection running beside the
+// put that found it does not take it for unused.
+Status Touch(const fs::path& path) {
+  std::error_code ec;
+  fs::last_write_time(path, fs::file_time_type::clock::now(), ec);
+  if (ec) return Status::IoError("cannot touch '" + path.string() + "': " + ec.message());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Hash256> HashFile(const fs::path& file, uint64_t bytes_max, uint64_t* size) {
@@ -151,9 +160,13 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const fs::path& dir, BlobStor
   }
   if (ec) return Status::IoError("cannot list '" + dir.string() + "': " + ec.message());
   // Manifests count against the quota too (anyone who may upload may post
-  // one).
+  // one). Other names there are writes a crash interrupted: removed.
   for (const auto& entry : fs::directory_iterator(dir / "manifests", ec)) {
     std::error_code size_ec;
+    if (!HashFromName(entry.path().filename().string())) {
+      if (entry.is_regular_file(size_ec)) fs::remove(entry.path(), size_ec);
+      continue;
+    }
     const uint64_t size = entry.file_size(size_ec);
     if (!size_ec && entry.is_regular_file()) store->used_bytes_ += size;
   }
@@ -234,12 +247,9 @@ Result<Hash256> BlobStore::Put(ByteSpan data) {
 }
 
 Status BlobStore::PutHashed(ByteSpan data, const Hash256& hash) {
-#ifndef NDEBUG
-  AGORA_CHECK(hash == Blake2b256(data));
-#endif
   {
     std::lock_guard lock(mu_);
-    if (sizes_.contains(hash)) return Status::Ok();
+    if (sizes_.contains(hash)) return Touch(PathOf(hash));
     AGORA_RETURN_IF_ERROR(LimitError(data.size()));
   }
   const fs::path temp = NewTempPath();
@@ -283,6 +293,7 @@ Result<Hash256> BlobStore::Install(const fs::path& file, const Hash256& hash, ui
   std::lock_guard lock(mu_);
   if (sizes_.contains(hash)) {  // already kept: the copy is not needed
     ::unlink(file.c_str());
+    AGORA_RETURN_IF_ERROR(Touch(PathOf(hash)));
     return hash;
   }
   if (Status room = LimitError(size); !room.ok()) return fail(room);
@@ -375,11 +386,21 @@ Status BlobStore::Verify(const Hash256& hash) {
       ") and has been removed; fetch it again");
 }
 
-Status BlobStore::Remove(const Hash256& hash) {
+Status BlobStore::Remove(const Hash256& hash) { return RemoveIfWrittenBy(hash, std::nullopt); }
+
+Status BlobStore::RemoveIfWrittenBy(const Hash256& hash,
+                                    std::optional<fs::file_time_type> cutoff) {
   std::lock_guard lock(mu_);
   auto it = sizes_.find(hash);
   if (it == sizes_.end()) return Status::NotFound("no blob " + hash.ToHex() + " in this store");
   const fs::path path = PathOf(hash);
+  if (cutoff) {
+    std::error_code time_ec;
+    const auto written = fs::last_write_time(path, time_ec);
+    if (time_ec || written > *cutoff) {
+      return Status::FailedPrecondition("blob " + hash.ToHex() + " was stored again");
+    }
+  }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus("cannot remove blob", path, errno);
   }
@@ -392,14 +413,13 @@ Status BlobStore::PutManifest(const Hash256& root, const std::vector<Hash256>& h
   const Bytes bytes = EncodeManifest(hashes);
   AGORA_RETURN_IF_ERROR(DecodeManifest(root, bytes).status());
   const fs::path path = dir_ / "manifests" / root.ToHex();
-  std::error_code ec;
-  if (fs::exists(path, ec)) return Status::Ok();  // same root, same list
-  {
-    std::lock_guard lock(mu_);
-    AGORA_RETURN_IF_ERROR(LimitError(bytes.size()));
-  }
-  AGORA_RETURN_IF_ERROR(WriteFileAtomic(path, bytes, kBlobMode));
+  // Under the lock, so that two puts of one root count its bytes once and
+  // Collect never sees a manifest half accounted for.
   std::lock_guard lock(mu_);
+  std::error_code ec;
+  if (fs::exists(path, ec)) return Touch(path);  // same root, same list
+  AGORA_RETURN_IF_ERROR(LimitError(bytes.size()));
+  AGORA_RETURN_IF_ERROR(WriteFileAtomic(path, bytes, kBlobMode));
   used_bytes_ += bytes.size();
   return Status::Ok();
 }
@@ -432,6 +452,7 @@ Result<Hash256> BlobStore::GetModel(uint64_t job) const {
 }
 
 BlobGcReport BlobStore::Collect(const BlobLive& live, std::chrono::seconds grace) {
+  AGORA_CHECK(live.blob && live.manifest);
   const auto now = fs::file_time_type::clock::now();
   std::error_code ec;
   auto older_than = [&](const fs::path& path, std::chrono::seconds age) {
@@ -452,19 +473,30 @@ BlobGcReport BlobStore::Collect(const BlobLive& live, std::chrono::seconds grace
   }
   // `live` may read the ledger: it runs without the lock.
   for (const BlobInfo& blob : List()) {
-    if (live.blob(blob.hash) || !older_than(PathOf(blob.hash), grace)) {
+    // The age is checked again under the lock: a Put of the same bytes
+    // meanwhile (which touches the file) keeps it.
+    if (live.blob(blob.hash) || !older_than(PathOf(blob.hash), grace) ||
+        !RemoveIfWrittenBy(blob.hash, now - grace).ok()) {
       ++report.kept_blobs;
       report.kept_bytes += blob.size;
       continue;
     }
-    if (Remove(blob.hash).ok()) {
-      ++report.removed_blobs;
-      report.removed_bytes += blob.size;
-    }
+    ++report.removed_blobs;
+    report.removed_bytes += blob.size;
   }
+  // Only manifests (named by their root); a PutManifest in progress writes
+  // another name first.
   for (const auto& entry : fs::directory_iterator(dir_ / "manifests", ec)) {
     const std::optional<Hash256> root = HashFromName(entry.path().filename().string());
-    if ((root && live.manifest(*root)) || !older_than(entry.path(), grace)) {
+    if (!root) continue;
+    if (live.manifest(*root)) {
+      ++report.kept_manifests;
+      continue;
+    }
+    // The age is read under the lock too: a PutManifest that found the file
+    // present and answered Ok has happened before or waits.
+    std::lock_guard lock(mu_);
+    if (!older_than(entry.path(), grace)) {
       ++report.kept_manifests;
       continue;
     }
@@ -472,10 +504,7 @@ BlobGcReport BlobStore::Collect(const BlobLive& live, std::chrono::seconds grace
     const uint64_t size = entry.file_size(size_ec);
     if (!fs::remove(entry.path(), ec)) continue;
     ++report.removed_manifests;
-    if (!size_ec) {
-      std::lock_guard lock(mu_);
-      used_bytes_ -= std::min(used_bytes_, size);
-    }
+    if (!size_ec) used_bytes_ -= std::min(used_bytes_, size);
   }
   for (const auto& entry : fs::directory_iterator(dir_ / "partial", ec)) {
     if (older_than(entry.path(), grace) && fs::remove(entry.path(), ec)) ++report.removed_partials;

@@ -87,8 +87,8 @@ class BlobStore {
   Result<Hash256> Put(ByteSpan data);
   // Put for a caller that has just hashed `data` itself (a checkpoint's file
   // and identity from one SerializeCheckpoint pass): the bytes are not
-  // hashed again. REQUIRES: hash == Blake2b256(data); a wrong one stores a
-  // blob that every fetcher refuses and Verify removes. Debug builds check.
+  // hashed again. REQUIRES: hash == Blake2b256(data), unchecked; a wrong one
+  // stores a blob that every fetcher refuses and Verify removes.
   Status PutHashed(ByteSpan data, const Hash256& hash);
 
   // Moves a finished file into the store: hashes it, refuses it if
@@ -168,6 +168,8 @@ class BlobStore {
   // than `grace`; partial fetches untouched for `grace`; and model notes
   // older than `live.model_keep` (zero: kept forever). A blob named by a
   // removed note is live no longer for the next collection, not this one.
+  // Files in manifests/ not named by a root are left alone.
+  // REQUIRES: live.blob and live.manifest are set.
   BlobGcReport Collect(const BlobLive& live, std::chrono::seconds grace);
 
   // Whether `bytes` more would fit under the quota now; ResourceExhausted
@@ -183,6 +185,9 @@ class BlobStore {
  private:
   BlobStore(std::filesystem::path dir, BlobStoreOptions options);
   Status LimitError(uint64_t size) const;  // REQUIRES: mu_ held
+  // Remove, unless `cutoff` is given and the file was written after it.
+  Status RemoveIfWrittenBy(const Hash256& hash,
+                           std::optional<std::filesystem::file_time_type> cutoff);
   // Renames a synced `file` of `size` bytes hashing to `hash` into place
   // (Put and Adopt have checked both); removes it on any failure.
   Result<Hash256> Install(const std::filesystem::path& file, const Hash256& hash, uint64_t size);

@@ -23,17 +23,22 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "common/file_util.h"
 #include "common/hash.h"
 #include "common/merkle.h"
+#include "market/pricing.h"
+#include "node/blob_gc.h"
 #include "node/rpc/blob_fetch.h"
 #include "node/rpc/byte_range.h"
 #include "node/rpc/server.h"
 #include "node/storage/blob_store.h"
+#include "tests/consensus/market_harness.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/train_state.h"
@@ -264,6 +269,100 @@ TEST(BlobStoreTest, CollectRemovesDeadManifestsAndOldModelNotes) {
   store.reset();
   store = OpenStore(dir.path());
   EXPECT_EQ(store->used_bytes(), with_manifests - dead_list.size() * Hash256::kSize);
+}
+
+// A blob or manifest stored again counts as new: a collection beside the
+// put that found it present does not take it for unused.
+TEST(BlobStoreTest, StoringAgainProtectsAnOldBlobOrManifest) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  const Hash256 blob = *store->Put(Pattern(300, 11));
+  const std::vector<Hash256> list = {blob};
+  const Hash256 root = merkle::Root(list);
+  ASSERT_TRUE(store->PutManifest(root, list).ok());
+  const fs::path manifest = dir.path() / "manifests" / root.ToHex();
+  auto age = [&] {
+    for (const fs::path& p : {store->PathOf(blob), manifest}) {
+      fs::last_write_time(p, fs::file_time_type::clock::now() - 2h);
+    }
+  };
+  storage::BlobLive dead;
+  dead.blob = [](const Hash256&) { return false; };
+  dead.manifest = [](const Hash256&) { return false; };
+  age();
+  ASSERT_TRUE(store->Put(Pattern(300, 11)).ok());
+  ASSERT_TRUE(store->PutManifest(root, list).ok());
+  storage::BlobGcReport kept = store->Collect(dead, 3600s);
+  EXPECT_EQ(kept.kept_blobs, 1u);
+  EXPECT_EQ(kept.kept_manifests, 1u);
+  age();
+  storage::BlobGcReport removed = store->Collect(dead, 3600s);
+  EXPECT_EQ(removed.removed_blobs, 1u);
+  EXPECT_EQ(removed.removed_manifests, 1u);
+  EXPECT_EQ(store->used_bytes(), 0u);
+}
+
+// What gc keeps follows a task through the ledger: while it is being
+// checked, its manifest and every checkpoint listed; once it has passed, what
+// its open job still needs (its delta, the rounds' starts, the dataset); once
+// the job has ended, nothing.
+TEST(BlobGcTest, ATaskBeingCheckedKeepsItsManifestAndCheckpoints) {
+  namespace ct = consensus::testing;
+  using consensus::marketplace::TaskStatus;
+  ct::Market m;
+  m.Provider(1, /*ask=*/1000);
+  const market::JobSpec spec = ct::TinySpec(/*rounds=*/2, /*workers=*/1);
+  const uint64_t job = m.Post(4, spec, 10 * market::TaskWorkWu(spec) * 1500, 1500);
+  ASSERT_EQ(job, 1u);
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto live = [&] { return LiveBlobs(m.h().ledger().committed(), *store, 100); };
+
+  auto commit = [&](uint32_t round) {
+    std::vector<Hash256> checkpoints = {ct::StartHash(job, round, 0)};
+    for (uint32_t i = 1; i <= spec.inner_steps / spec.checkpoint_interval; ++i) {
+      checkpoints.push_back(Blake2b256("checkpoint " + std::to_string(round) + " " +
+                                       std::to_string(i)));
+    }
+    const Hash256 root = merkle::Root(checkpoints);
+    EXPECT_TRUE(store->PutManifest(root, checkpoints).ok());
+    const Hash256 delta = Blake2b256("delta " + std::to_string(round));
+    const consensus::TxResult r =
+        m.Send(1, consensus::MsgCommitTask{job, round, 0, root, delta,
+                                           std::vector<uint32_t>(spec.inner_steps, 0x40000000u),
+                                           merkle::Prove(checkpoints, 0).siblings});
+    EXPECT_EQ(r.code, consensus::TxCode::kOk) << r.log;
+    return std::make_tuple(checkpoints, root, delta);
+  };
+
+  const auto [checkpoints0, root0, delta0] = commit(0);
+  const ct::TaskId task0{job, 0, 0};
+  ASSERT_EQ(m.Task(task0).status, TaskStatus::kCommitted);
+  LiveBlobSet checked = live();
+  EXPECT_EQ(checked.manifests, std::set<Hash256>{root0});
+  std::set<Hash256> expected(checkpoints0.begin(), checkpoints0.end());
+  expected.insert(delta0);
+  expected.insert(spec.dataset_hash);
+  EXPECT_EQ(checked.blobs, expected);
+  EXPECT_FALSE(checked.keep_all_blobs);
+
+  // Passed: the checkpoints go, but for checkpoint 0, which is round 0's
+  // recorded start; round 1's start is kept.
+  m.Verdict(task0, true);
+  ASSERT_EQ(m.Task(task0).status, TaskStatus::kPassed);
+  LiveBlobSet passed = live();
+  EXPECT_TRUE(passed.manifests.empty());
+  EXPECT_EQ(passed.blobs, (std::set<Hash256>{spec.dataset_hash, ct::StartHash(job, 0, 0),
+                                             ct::StartHash(job, 1, 0), delta0}));
+
+  // The last round passes and the job ends: nothing is live.
+  const auto [checkpoints1, root1, delta1] = commit(1);
+  EXPECT_EQ(live().manifests, std::set<Hash256>{root1});
+  m.Verdict(ct::TaskId{job, 1, 0}, true);
+  ASSERT_NE(m.Job(job).ended_height, 0u);
+  LiveBlobSet ended = live();
+  EXPECT_TRUE(ended.manifests.empty());
+  EXPECT_TRUE(ended.blobs.empty());
 }
 
 TEST(BlobStoreTest, ACheckpointIsStoredUnderItsCommittedHash) {
