@@ -72,6 +72,14 @@ Status Touch(const fs::path& path) {
   return Status::Ok();
 }
 
+// Calls f(entry) for each entry of `dir`. An error (the folder gone, a failed
+// read) ends the walk and is left in `ec` instead of being thrown: gc runs on
+// the node's timer, where an exception would stop the node.
+template <typename F>
+void ForEachEntry(const fs::path& dir, std::error_code& ec, F f) {
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) f(*it);
+}
+
 }  // namespace
 
 Result<Hash256> HashFile(const fs::path& file, uint64_t bytes_max, uint64_t* size) {
@@ -465,11 +473,12 @@ BlobGcReport BlobStore::Collect(const BlobLive& live, std::chrono::seconds grace
   // never keeps a model whose note this call removes for longer than one
   // more collection.
   if (live.model_keep.count() > 0) {
-    for (const auto& entry : fs::directory_iterator(dir_ / "models", ec)) {
-      if (older_than(entry.path(), live.model_keep) && fs::remove(entry.path(), ec)) {
+    ForEachEntry(dir_ / "models", ec, [&](const fs::directory_entry& entry) {
+      std::error_code remove_ec;
+      if (older_than(entry.path(), live.model_keep) && fs::remove(entry.path(), remove_ec)) {
         ++report.removed_models;
       }
-    }
+    });
   }
   // `live` may read the ledger: it runs without the lock.
   for (const BlobInfo& blob : List()) {
@@ -486,29 +495,34 @@ BlobGcReport BlobStore::Collect(const BlobLive& live, std::chrono::seconds grace
   }
   // Only manifests (named by their root); a PutManifest in progress writes
   // another name first.
-  for (const auto& entry : fs::directory_iterator(dir_ / "manifests", ec)) {
+  ForEachEntry(dir_ / "manifests", ec, [&](const fs::directory_entry& entry) {
     const std::optional<Hash256> root = HashFromName(entry.path().filename().string());
-    if (!root) continue;
+    if (!root) return;
     if (live.manifest(*root)) {
       ++report.kept_manifests;
-      continue;
+      return;
     }
-    // The age is read under the lock too: a PutManifest that found the file
-    // present and answered Ok has happened before or waits.
+    // The age is read under the lock: a PutManifest of the same root (which
+    // touches the file) has either happened before, and the file is young,
+    // or waits and writes it anew.
     std::lock_guard lock(mu_);
     if (!older_than(entry.path(), grace)) {
       ++report.kept_manifests;
-      continue;
+      return;
     }
     std::error_code size_ec;
     const uint64_t size = entry.file_size(size_ec);
-    if (!fs::remove(entry.path(), ec)) continue;
+    std::error_code remove_ec;
+    if (!fs::remove(entry.path(), remove_ec)) return;
     ++report.removed_manifests;
     if (!size_ec) used_bytes_ -= std::min(used_bytes_, size);
-  }
-  for (const auto& entry : fs::directory_iterator(dir_ / "partial", ec)) {
-    if (older_than(entry.path(), grace) && fs::remove(entry.path(), ec)) ++report.removed_partials;
-  }
+  });
+  ForEachEntry(dir_ / "partial", ec, [&](const fs::directory_entry& entry) {
+    std::error_code remove_ec;
+    if (older_than(entry.path(), grace) && fs::remove(entry.path(), remove_ec)) {
+      ++report.removed_partials;
+    }
+  });
   return report;
 }
 
