@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <random>
 
 #include "common/encoding.h"
 #include "node/cli/password.h"
@@ -69,22 +71,41 @@ Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who) {
   return info->address;
 }
 
-Result<uint16_t> FreePort() {
+namespace {
+
+// Binds `port` on 127.0.0.1 (0: any) and returns the port bound, or 0.
+uint16_t TryBind(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return Status::IoError("socket() failed");
+  if (fd < 0) return 0;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(port);
   socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return Status::IoError("cannot bind a port on 127.0.0.1");
-  }
-  const uint16_t port = ntohs(addr.sin_port);
+  const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+                     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   close(fd);
-  return port;
+  return bound ? ntohs(addr.sin_port) : 0;
+}
+
+}  // namespace
+
+Result<uint16_t> FreePort() {
+  constexpr uint32_t kLowest = 10'000;  // above the ports services usually take
+  uint32_t ephemeral_low = 32'768;      // Linux's default
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  range >> ephemeral_low;
+  if (ephemeral_low > kLowest + 1'000 && ephemeral_low <= 65'536) {
+    std::random_device seed;
+    std::mt19937 rng(seed());
+    std::uniform_int_distribution<uint32_t> pick(kLowest, ephemeral_low - 1);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      const uint16_t port = TryBind(static_cast<uint16_t>(pick(rng)));
+      if (port != 0) return port;
+    }
+  }
+  if (const uint16_t port = TryBind(0); port != 0) return port;
+  return Status::IoError("cannot bind a port on 127.0.0.1");
 }
 
 namespace {

@@ -31,8 +31,12 @@ std::string Pretty(const boost::json::value& v);
 // An address, or the name of a key in the home's keyring.
 Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who);
 
-// A free TCP port on 127.0.0.1, found by binding port 0. Another process may
-// take it before the node does; the node then fails to start and says so.
+// A TCP port on 127.0.0.1 that is free now, drawn below the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range), so that the kernel never
+// hands it to an outbound connection or to a bind of port 0 while its node is
+// down for a restart (a devnet test once lost a restarted node's RPC port
+// that way). Falls back to binding port 0 when that range leaves no room.
+// Another process may still take it; the node then fails to start and says so.
 Result<uint16_t> FreePort();
 
 // Who signs and how a transaction is sent.
