@@ -1,5 +1,7 @@
 #include "common/kv.h"
 
+#include <algorithm>
+
 namespace agora {
 
 Bytes MakeKey(KeyPrefix prefix, ByteSpan suffix) {
@@ -23,33 +25,79 @@ void WriteBatch::Delete(KeyPrefix prefix, ByteSpan suffix) {
   bytes_ += 1 + suffix.size();
 }
 
-namespace {
-
-// Owns a copy of the range it walks, which makes it a snapshot.
-class MemIterator final : public KvIterator {
+// Reads the store's map row by row (under the store's lock) until the store
+// is about to change, then walks its own copy of the rows it had not reached.
+class MemKvStore::Iterator final : public KvIterator {
  public:
-  explicit MemIterator(std::vector<std::pair<Bytes, Bytes>> rows) : rows_(std::move(rows)) {}
-  bool Valid() const override { return index_ < rows_.size(); }
+  // REQUIRES: store->mu_ held.
+  Iterator(MemKvStore* store, uint8_t tag, std::map<Bytes, Bytes>::const_iterator first)
+      : store_(store), tag_(tag) {
+    Load(first);
+    if (valid_) store_->iterators_.push_back(this);
+  }
+  ~Iterator() override {
+    std::lock_guard lock(store_->mu_);
+    Unregister();
+  }
+
+  bool Valid() const override { return valid_; }
   void Next() override {
-    AGORA_CHECK(Valid());
-    ++index_;
+    AGORA_CHECK(valid_);
+    std::lock_guard lock(store_->mu_);
+    if (live_) {
+      Load(store_->map_.upper_bound(row_.first));
+      if (!valid_) Unregister();
+      return;
+    }
+    valid_ = next_ < rest_.size();
+    if (valid_) row_ = std::move(rest_[next_++]);
   }
   ByteSpan key() const override {
-    AGORA_CHECK(Valid());
-    return ByteSpan(rows_[index_].first).subspan(1);
+    AGORA_CHECK(valid_);
+    return ByteSpan(row_.first).subspan(1);
   }
   ByteSpan value() const override {
-    AGORA_CHECK(Valid());
-    return rows_[index_].second;
+    AGORA_CHECK(valid_);
+    return row_.second;
   }
   Status status() const override { return Status::Ok(); }
 
+  // The map is about to change: copy the rows after the current one.
+  // REQUIRES: store_->mu_ held, live_.
+  void Detach() {
+    const auto& map = store_->map_;
+    for (auto it = map.upper_bound(row_.first); it != map.end() && it->first[0] == tag_; ++it) {
+      rest_.push_back(*it);
+    }
+    live_ = false;
+  }
+
  private:
-  std::vector<std::pair<Bytes, Bytes>> rows_;
-  size_t index_ = 0;
+  // REQUIRES: store_->mu_ held.
+  void Load(std::map<Bytes, Bytes>::const_iterator it) {
+    valid_ = it != store_->map_.end() && it->first[0] == tag_;
+    if (valid_) row_ = *it;
+  }
+  // REQUIRES: store_->mu_ held.
+  void Unregister() {
+    if (!live_) return;
+    auto& open = store_->iterators_;
+    open.erase(std::remove(open.begin(), open.end(), this), open.end());
+    live_ = false;
+  }
+
+  MemKvStore* const store_;
+  const uint8_t tag_;
+  bool valid_ = false;
+  bool live_ = true;             // reading store_->map_; else rest_
+  std::pair<Bytes, Bytes> row_;  // the current row, full key
+  std::vector<std::pair<Bytes, Bytes>> rest_;
+  size_t next_ = 0;  // into rest_
 };
 
-}  // namespace
+MemKvStore::~MemKvStore() {
+  AGORA_CHECK_MSG(iterators_.empty(), "a MemKvStore iterator outlived its store");
+}
 
 Result<std::optional<Bytes>> MemKvStore::Get(KeyPrefix prefix, ByteSpan suffix) {
   std::lock_guard lock(mu_);
@@ -60,6 +108,8 @@ Result<std::optional<Bytes>> MemKvStore::Get(KeyPrefix prefix, ByteSpan suffix) 
 
 Status MemKvStore::Write(const WriteBatch& batch, Durability /*durability*/) {
   std::lock_guard lock(mu_);
+  for (Iterator* it : iterators_) it->Detach();
+  iterators_.clear();
   for (const WriteBatch::Op& op : batch.ops()) {
     if (op.is_delete) {
       map_.erase(op.key);
@@ -72,13 +122,8 @@ Status MemKvStore::Write(const WriteBatch& batch, Durability /*durability*/) {
 
 std::unique_ptr<KvIterator> MemKvStore::Scan(KeyPrefix prefix, ByteSpan start) {
   std::lock_guard lock(mu_);
-  std::vector<std::pair<Bytes, Bytes>> rows;
-  const uint8_t tag = static_cast<uint8_t>(prefix);
-  for (auto it = map_.lower_bound(MakeKey(prefix, start)); it != map_.end() && it->first[0] == tag;
-       ++it) {
-    rows.emplace_back(it->first, it->second);
-  }
-  return std::make_unique<MemIterator>(std::move(rows));
+  return std::make_unique<Iterator>(this, static_cast<uint8_t>(prefix),
+                                    map_.lower_bound(MakeKey(prefix, start)));
 }
 
 }  // namespace agora

@@ -100,15 +100,29 @@ class KvStore {
 Bytes MakeKey(KeyPrefix prefix, ByteSpan suffix);
 
 // Keeps everything in memory, in order. For tests and the simulator.
+//
+// Scan is lazy: an iterator reads the map one row at a time, so a scan that
+// stops early costs what it read, not the rest of the prefix. Its snapshot is
+// kept by copy-on-write: before a Write changes the map, every open iterator
+// copies the rows it has not reached yet. Iterators must be destroyed before
+// the store (as with LevelDB).
 class MemKvStore final : public KvStore {
  public:
+  MemKvStore() = default;
+  MemKvStore(const MemKvStore&) = delete;
+  MemKvStore& operator=(const MemKvStore&) = delete;
+  ~MemKvStore() override;
+
   Result<std::optional<Bytes>> Get(KeyPrefix prefix, ByteSpan suffix) override;
   Status Write(const WriteBatch& batch, Durability durability) override;
   std::unique_ptr<KvIterator> Scan(KeyPrefix prefix, ByteSpan start) override;
 
  private:
+  class Iterator;
+
   std::mutex mu_;
-  std::map<Bytes, Bytes> map_;  // guarded by mu_
+  std::map<Bytes, Bytes> map_;        // guarded by mu_
+  std::vector<Iterator*> iterators_;  // open and still reading map_; guarded by mu_
 };
 
 }  // namespace agora

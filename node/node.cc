@@ -604,8 +604,8 @@ void Node::Impl::KeepLatePrecommit(const proto::VoteMessage& m) {
   }
   const consensus::ValidatorSet& set = chain_->ValidatorsAt(height);
   if (m.validator() >= set.size() ||
-      !Verify(set.at(m.validator()).key, {genesis_.chain_id, v->Kind()}, AsBytes(m.sign_bytes()),
-              *signature)) {
+      !signatures_.VerifySignature(set.at(m.validator()).key, {genesis_.chain_id, v->Kind()},
+                                   AsBytes(m.sign_bytes()), *signature)) {
     return;  // not worth a ban: it was for a height already decided
   }
   v->validator = m.validator();
@@ -614,7 +614,8 @@ void Node::Impl::KeepLatePrecommit(const proto::VoteMessage& m) {
 }
 
 // Decodes a vote and checks its signature against the validator set of its
-// height. OutOfRange for a height this node does not handle now.
+// height (through the node's cache: the next block's commit carries the
+// same precommits). OutOfRange for a height this node does not handle now.
 Result<consensus::Vote> Node::Impl::CheckVote(const proto::VoteMessage& m) {
   auto v = consensus::Vote::FromSignBytes(AsBytes(m.sign_bytes()));
   auto signature = Signature::Parse(AsBytes(m.signature()));
@@ -627,8 +628,8 @@ Result<consensus::Vote> Node::Impl::CheckVote(const proto::VoteMessage& m) {
   }
   const consensus::ValidatorSet& set = chain_->ValidatorsAt(v->height);
   if (v->validator >= set.size() ||
-      !Verify(set.at(v->validator).key, {genesis_.chain_id, v->Kind()}, AsBytes(m.sign_bytes()),
-              v->signature)) {
+      !signatures_.VerifySignature(set.at(v->validator).key, {genesis_.chain_id, v->Kind()},
+                                   AsBytes(m.sign_bytes()), v->signature)) {
     return Status::Unauthenticated("vote with a bad signature");
   }
   return *v;

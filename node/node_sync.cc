@@ -113,7 +113,7 @@ void Node::Impl::HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload) 
   if (height <= blocks_->height()) return;  // consensus got there first
   const Hash256 hash = consensus::HeaderHash(response.block().header());
   Status s = consensus::VerifyCommit(response.commit(), chain_->ValidatorsAt(height),
-                                     genesis_.chain_id, height, hash);
+                                     genesis_.chain_id, height, hash, &signatures_);
   if (!s.ok()) {
     spdlog::warn("block {} from peer {} rejected: {}", height, from.ToHex().substr(0, 12),
                  s.message());

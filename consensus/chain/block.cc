@@ -4,6 +4,7 @@
 
 #include "common/merkle.h"
 #include "common/proto_codec.h"
+#include "consensus/ledger/tx.h"
 
 namespace agora::consensus {
 
@@ -52,7 +53,7 @@ proto::Commit MakeCommit(uint64_t height, uint32_t round, const Hash256& block,
 }
 
 Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set, std::string_view chain_id,
-                    uint64_t height, const Hash256& block_hash) {
+                    uint64_t height, const Hash256& block_hash, SignatureCache* cache) {
   if (commit.height() != height) {
     return Status::InvalidArgument("commit is for height " + std::to_string(commit.height()) +
                                    ", expected " + std::to_string(height));
@@ -79,7 +80,9 @@ Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set, std::s
     }
     Signature s;
     std::copy(sig.signature().begin(), sig.signature().end(), s.bytes.begin());
-    if (!Verify(set.at(sig.validator()).key, domain, sign_bytes, s)) {
+    const PublicKey& key = set.at(sig.validator()).key;
+    if (cache != nullptr ? !cache->VerifySignature(key, domain, sign_bytes, s)
+                         : !Verify(key, domain, sign_bytes, s)) {
       return Status::Unauthenticated("commit signature of validator " +
                                      std::to_string(sig.validator()) + " does not verify");
     }

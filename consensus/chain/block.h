@@ -18,6 +18,8 @@
 
 namespace agora::consensus {
 
+class SignatureCache;  // consensus/ledger/tx.h
+
 inline constexpr size_t kBlockTxsMax = 5'000;
 inline constexpr size_t kBlockBytesMax = 8u << 20;
 
@@ -41,9 +43,12 @@ proto::Commit MakeCommit(uint64_t height, uint32_t round, const Hash256& block,
 // once, every signature is a valid precommit of that validator for that
 // block and round, and the signers hold more than 2/3 of the power.
 // Errors name what failed (Unauthenticated for a bad signature,
-// InvalidArgument for the rest): whoever sent it is faulty.
+// InvalidArgument for the rest): whoever sent it is faulty. With `cache`,
+// signatures it already holds (precommits the node checked as votes) are not
+// verified again, and those that verify are added.
 Status VerifyCommit(const proto::Commit& commit, const ValidatorSet& set, std::string_view chain_id,
-                    uint64_t height, const Hash256& block_hash);
+                    uint64_t height, const Hash256& block_hash,
+                    SignatureCache* cache = nullptr);
 
 }  // namespace agora::consensus
 

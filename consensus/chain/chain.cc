@@ -336,7 +336,7 @@ Status Chain::ValidateBlock(const proto::Block& block, uint64_t now_ms,
       return Status::InvalidArgument("block does not extend this node's last block");
     }
     AGORA_RETURN_IF_ERROR(VerifyCommit(block.last_commit(), ValidatorsAt(height - 1), chain_id_,
-                                       height - 1, blocks_->last_block_hash()));
+                                       height - 1, blocks_->last_block_hash(), signatures_));
   }
   const ValidatorSet& set = ValidatorsAt(height);
   const PublicKey* proposer = nullptr;
@@ -354,7 +354,8 @@ Status Chain::ValidateBlock(const proto::Block& block, uint64_t now_ms,
     return Status::InvalidArgument("results_hash differs from this node's results");
   }
   const VrfProof proof = VrfProof::Parse(AsBytes(h.vrf_proof())).value();
-  Result<VrfOutput> output = VrfVerify(*proposer, proof, BeaconAlpha(app_->Beacon(), height));
+  Result<VrfOutput> output =
+      signatures_->VerifyVrf(*proposer, proof, BeaconAlpha(app_->Beacon(), height));
   if (!output.ok()) {
     return Status::Unauthenticated("block's VRF proof: " + output.status().message());
   }

@@ -194,12 +194,20 @@ Result<TxCheck> Ledger::CheckTx(const Tx& tx) {
   return TxCheck{tx.sender, tx.nonce, tx.fee_uagr, debit};
 }
 
+Params Ledger::CurrentParams() {
+  const Hash256 root = tree_->root();
+  if (!committed_params_ || committed_params_->first != root) {
+    committed_params_.emplace(root, LoadParams(committed_));
+  }
+  return committed_params_->second;
+}
+
 void Ledger::BeginBlock(const BlockContext& ctx) {
   AGORA_CHECK(!block_ && !staged_);
   AGORA_CHECK(ctx.height == committed_.GetU64(kHeightKey) + 1);
   ctx_ = ctx;
   block_.emplace(&committed_);
-  params_ = LoadParams(*block_);
+  params_ = CurrentParams();  // the block has changed nothing yet
   block_->SetU64(kHeightKey, ctx.height);
   block_->Set(kBeaconKey, ctx.beacon.bytes);
   block_events_.clear();
@@ -373,7 +381,7 @@ Hash256 Ledger::Beacon() {
 
 Status Ledger::CheckEvidence(const PublicKey& validator, uint64_t vote_height,
                              uint64_t block_height) {
-  const uint64_t age_max = LoadParams(committed_).evidence_age_blocks_max;
+  const uint64_t age_max = CurrentParams().evidence_age_blocks_max;
   if (vote_height >= block_height || block_height - vote_height > age_max) {
     return Status::InvalidArgument("evidence from height " + std::to_string(vote_height) +
                                    " is too old or not yet possible at height " +

@@ -78,7 +78,8 @@ class Ledger final : public Application {
   Hash256 AppHash() const override { return tree_->root(); }
   Hash256 Beacon() override;
   std::vector<SetChange> ValidatorSchedule() override;
-  Params CurrentParams() override { return LoadParams(committed_); }
+  // The committed parameters, read from state once per committed root.
+  Params CurrentParams() override;
   Status CheckEvidence(const PublicKey& validator, uint64_t vote_height,
                        uint64_t block_height) override;
 
@@ -110,6 +111,9 @@ class Ledger final : public Application {
   std::optional<StateBuffer> block_;
   BlockContext ctx_;
   Params params_;
+  // CurrentParams' copy and the root it was read at: the same root is the
+  // same state, so the copy is good while the root is unchanged.
+  std::optional<std::pair<Hash256, Params>> committed_params_;
   std::vector<Event> block_events_;  // BeginBlock's, handed out by EndBlock
   Address fee_recipient_;            // the proposer's operator
   bool staged_ = false;

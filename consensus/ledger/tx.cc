@@ -690,6 +690,14 @@ bool VerifyTxSignature(const Tx& tx, std::string_view chain_id) {
                 tx.signature);
 }
 
+template <typename Container>
+void SignatureCache::Trim(Container& map, std::deque<Hash256>& order) {
+  while (order.size() > kEntriesMax) {
+    map.erase(order.front());
+    order.pop_front();
+  }
+}
+
 bool SignatureCache::Verify(const Tx& tx, std::string_view chain_id) {
   {
     std::lock_guard lock(mu_);
@@ -707,11 +715,58 @@ bool SignatureCache::Verify(const Tx& tx, std::string_view chain_id) {
     return true;
   }
   order_.push_back(tx.hash);
-  if (order_.size() > kEntriesMax) {
-    verified_.erase(order_.front());
-    order_.pop_front();
+  Trim(verified_, order_);
+  return true;
+}
+
+bool SignatureCache::VerifySignature(const PublicKey& key, const SignDomain& domain,
+                                     ByteSpan payload, const Signature& signature) {
+  // The key and the signature have fixed sizes, so the whole input fixes the
+  // signing bytes between them: distinct checks never hash the same bytes.
+  Blake2b256Hasher h;
+  h.Update(key.bytes);
+  h.Update(SigningBytes(domain, payload));
+  h.Update(signature.bytes);
+  const Hash256 digest = h.Finish();
+  {
+    std::lock_guard lock(mu_);
+    if (signatures_.count(digest) != 0) {
+      ++hits_;
+      return true;
+    }
+  }
+  if (!agora::Verify(key, domain, payload, signature)) return false;
+  std::lock_guard lock(mu_);
+  if (signatures_.insert(digest).second) {
+    signature_order_.push_back(digest);
+    Trim(signatures_, signature_order_);
   }
   return true;
+}
+
+Result<VrfOutput> SignatureCache::VerifyVrf(const PublicKey& key, const VrfProof& proof,
+                                            ByteSpan alpha) {
+  Blake2b256Hasher h;
+  h.Update(key.bytes);
+  h.Update(proof.bytes);
+  h.Update(alpha);  // the only part of variable length, last
+  const Hash256 digest = h.Finish();
+  {
+    std::lock_guard lock(mu_);
+    auto it = vrfs_.find(digest);
+    if (it != vrfs_.end()) {
+      ++hits_;
+      return it->second;
+    }
+  }
+  Result<VrfOutput> output = VrfVerify(key, proof, alpha);
+  if (!output.ok()) return output;
+  std::lock_guard lock(mu_);
+  if (vrfs_.emplace(digest, *output).second) {
+    vrf_order_.push_back(digest);
+    Trim(vrfs_, vrf_order_);
+  }
+  return output;
 }
 
 uint64_t SignatureCache::hits() const {

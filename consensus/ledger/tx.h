@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -242,24 +243,49 @@ Result<Tx> DecodeTx(ByteSpan raw, std::string_view chain_id);
 // Returns true iff the signature covers the body under `chain_id`.
 bool VerifyTxSignature(const Tx& tx, std::string_view chain_id);
 
-// Remembers the ids of transactions whose signatures verified, so a node
-// verifies each signature once (mempool admission, then block execution).
-// Bounded: the oldest entries are forgotten first.
+// Remembers what a node has already verified, so it verifies each
+// signature once: transactions (mempool admission, then block execution),
+// consensus signatures (a precommit checked as a vote, then again in the
+// next block's commit) and VRF proofs (a block's beacon, checked again when
+// the block is re-proposed or synced). Bounded: the oldest entries of each
+// kind are forgotten first. Only what verified is remembered; a failure is
+// always verified afresh. Thread-safe. The simulator shares one cache among
+// its nodes, as its network verifies each distinct signature once.
 class SignatureCache {
  public:
   static constexpr size_t kEntriesMax = 100'000;
   // Verifies through the cache: a hit needs the same body (hence the same
   // key) and the same signature; any other signature is verified afresh.
   bool Verify(const Tx& tx, std::string_view chain_id);
+  // agora::Verify(key, domain, payload, signature), through the cache: a
+  // hit needs the same key, domain, payload and signature.
+  bool VerifySignature(const PublicKey& key, const SignDomain& domain, ByteSpan payload,
+                       const Signature& signature);
+  // agora::VrfVerify(key, proof, alpha), through the cache: a hit needs the
+  // same key, proof and alpha, and returns the output the first check gave.
+  Result<VrfOutput> VerifyVrf(const PublicKey& key, const VrfProof& proof, ByteSpan alpha);
+  // Checks answered from the cache, of all three kinds.
   uint64_t hits() const;
 
  private:
+  // Forgets the oldest entries of `order` past kEntriesMax from `map`.
+  template <typename Container>
+  static void Trim(Container& map, std::deque<Hash256>& order);
+
   mutable std::mutex mu_;
   // Transaction id (the body's hash; the body names the key) -> the
   // signature that verified for it. Guarded by mu_.
   std::unordered_map<Hash256, Signature, KeyedHash256Hasher> verified_;
-  std::deque<Hash256> order_;   // guarded by mu_
-  uint64_t hits_ = 0;           // guarded by mu_
+  std::deque<Hash256> order_;  // guarded by mu_
+  // BLAKE2b of (key, signing bytes, signature) of each signature that
+  // verified. Guarded by mu_.
+  std::unordered_set<Hash256, KeyedHash256Hasher> signatures_;
+  std::deque<Hash256> signature_order_;  // guarded by mu_
+  // BLAKE2b of (key, proof, alpha) -> the output, for each proof that
+  // verified. Guarded by mu_.
+  std::unordered_map<Hash256, VrfOutput, KeyedHash256Hasher> vrfs_;
+  std::deque<Hash256> vrf_order_;  // guarded by mu_
+  uint64_t hits_ = 0;              // guarded by mu_
 };
 
 // A signed transaction carrying `msg`, ready to submit.

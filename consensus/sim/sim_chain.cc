@@ -129,10 +129,8 @@ void Simulation::OpenChain(uint32_t id) {
   if (Status s = node.ledger->Load(); !s.ok()) return fail(s);
   node.blocks = std::make_unique<BlockStore>(node.store.get());
   if (Status s = node.blocks->Load(); !s.ok()) return fail(s);
-  node.tx_signatures = std::make_unique<SignatureCache>();
   node.chain = std::make_unique<Chain>(kChainId, kGenesisTimeMs, node.store.get(),
-                                       node.blocks.get(), node.ledger.get(),
-                                       node.tx_signatures.get());
+                                       node.blocks.get(), node.ledger.get(), &signatures_);
   if (Status s = node.chain->Load(); !s.ok()) return fail(s);
   node.committed_height = node.blocks->height();
   // The mempool is gone; the client re-submits what is not yet committed.
@@ -290,7 +288,7 @@ void Simulation::ApplySynced(uint32_t id, uint32_t from, const SyncBlocks& sync)
     Status s = node.chain->ValidateBlock(block, NowMs(), &txs);
     if (s.ok()) {
       s = VerifyCommit(commit, node.chain->ValidatorsAt(height), kChainId, height,
-                       HeaderHash(block.header()));
+                       HeaderHash(block.header()), &signatures_);
     }
     if (!s.ok()) {
       Violation("chain: node " + std::to_string(id) + " rejected block " +

@@ -166,7 +166,6 @@ struct Node {
   // Chain mode: what a restart reopens from `store`, and what it forgets.
   std::unique_ptr<Ledger> ledger;
   std::unique_ptr<BlockStore> blocks;
-  std::unique_ptr<SignatureCache> tx_signatures;
   std::unique_ptr<Chain> chain;
   std::vector<Tx> pending;  // the mempool: client transactions, in submission order
   std::vector<Proposal> future_proposals;  // for the height after the next
@@ -302,6 +301,11 @@ class Simulation {
   std::vector<SecretKey> secrets_;  // with real_crypto
   std::unique_ptr<SimValidators> validators_;
   std::unique_ptr<SignatureVerifier> verifier_;
+  // Chain mode: the nodes' one cache of verified transactions, commit
+  // signatures and VRF proofs. Verifying the same bytes gives the same answer
+  // on every node, so the network verifies each once (as VerifyOnce does for
+  // consensus messages); ed25519 and the VRF would otherwise dominate a run.
+  SignatureCache signatures_;
   std::vector<Node> nodes_;
   std::vector<Event> queue_;
   uint64_t seq_ = 0;

@@ -258,7 +258,6 @@ void Simulation::CrashNode(uint32_t id) {
   node.core.reset();
   node.signer.reset();
   node.chain.reset();
-  node.tx_signatures.reset();
   node.blocks.reset();
   node.ledger.reset();
   node.pending.clear();

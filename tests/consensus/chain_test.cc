@@ -58,6 +58,54 @@ TEST(TxTest, TamperedSignatureFailsAndTheCacheRemembersOnlyGoodOnes) {
   EXPECT_EQ(cache.hits(), 1u);
 }
 
+// Consensus signatures and VRF proofs through the cache: a good one is
+// verified once and then answered from the cache; a forgery fails before and
+// after the good one is cached, and is never remembered; any change of key,
+// payload, domain or alpha is verified afresh.
+TEST(TxTest, CacheVerifiesEachSignatureAndVrfProofOnce) {
+  SignatureCache cache;
+  const SecretKey key = Key(1);
+  const SignDomain domain{kChain, SignKind::kPrecommit};
+  const ByteSpan payload = AsBytes("vote bytes");
+  const Signature good = key.Sign(domain, payload);
+  Signature forged = good;
+  forged.bytes[5] ^= 1;
+  EXPECT_FALSE(cache.VerifySignature(key.public_key(), domain, payload, forged));
+  EXPECT_TRUE(cache.VerifySignature(key.public_key(), domain, payload, good));
+  EXPECT_EQ(cache.hits(), 0u);
+  EXPECT_TRUE(cache.VerifySignature(key.public_key(), domain, payload, good));
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_FALSE(cache.VerifySignature(key.public_key(), domain, payload, forged));
+  EXPECT_FALSE(cache.VerifySignature(Key(2).public_key(), domain, payload, good));
+  EXPECT_FALSE(cache.VerifySignature(key.public_key(), domain, AsBytes("vote bytez"), good));
+  EXPECT_FALSE(
+      cache.VerifySignature(key.public_key(), {kChain, SignKind::kPrevote}, payload, good));
+  EXPECT_FALSE(cache.VerifySignature(key.public_key(), {"other-chain", SignKind::kPrecommit},
+                                     payload, good));
+  EXPECT_EQ(cache.hits(), 1u);
+
+  const ByteSpan alpha = AsBytes("beacon");
+  const VrfProof proof = VrfProve(key, alpha);
+  const VrfOutput expected = VrfVerify(key.public_key(), proof, alpha).value();
+  Result<VrfOutput> first = cache.VerifyVrf(key.public_key(), proof, alpha);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(*first, expected);
+  EXPECT_EQ(cache.hits(), 1u);
+  Result<VrfOutput> second = cache.VerifyVrf(key.public_key(), proof, alpha);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, expected);
+  EXPECT_EQ(cache.hits(), 2u);
+  EXPECT_EQ(cache.VerifyVrf(key.public_key(), proof, AsBytes("beacon2")).status().code(),
+            StatusCode::kUnauthenticated);
+  EXPECT_EQ(cache.VerifyVrf(Key(2).public_key(), proof, alpha).status().code(),
+            StatusCode::kUnauthenticated);
+  VrfProof bad = proof;
+  bad.bytes[40] ^= 1;
+  EXPECT_FALSE(cache.VerifyVrf(key.public_key(), bad, alpha).ok());
+  EXPECT_FALSE(cache.VerifyVrf(key.public_key(), bad, alpha).ok());
+  EXPECT_EQ(cache.hits(), 2u);
+}
+
 TEST(TxTest, IdenticalTransfersFromTwoSendersHaveDifferentIds) {
   const Address to = AddressOf(Key(3));
   EXPECT_NE(MakeTx(Key(1), 0, 5, to).hash, MakeTx(Key(2), 0, 5, to).hash);
@@ -215,6 +263,30 @@ TEST_F(CommitTest, QuorumOfGoodSignaturesVerifies) {
   EXPECT_FALSE(VerifyCommit(c, set_, kChain, 8, block_).ok()) << "wrong height";
   EXPECT_FALSE(VerifyCommit(c, set_, kChain, 7, Blake2b256(AsBytes("x"))).ok()) << "wrong block";
   EXPECT_FALSE(VerifyCommit(c, set_, "other", 7, block_).ok()) << "wrong chain";
+}
+
+// Through a cache, the precommits a node already checked as votes are not
+// verified again; a forged signature still fails with the cache warm.
+TEST_F(CommitTest, ACachedPrecommitIsNotVerifiedAgain) {
+  SignatureCache cache;
+  std::vector<Vote> votes = {Precommit(0, block_), Precommit(1, block_), Precommit(2, block_)};
+  for (const Vote& v : {votes[0], votes[1]}) {
+    ASSERT_TRUE(cache.VerifySignature(keys_[v.validator].public_key(),
+                                      {kChain, SignKind::kPrecommit}, v.SignBytes(), v.signature));
+  }
+  ASSERT_EQ(cache.hits(), 0u);
+  const proto::Commit c = MakeCommit(7, 0, block_, votes);
+  EXPECT_TRUE(VerifyCommit(c, set_, kChain, 7, block_, &cache).ok());
+  EXPECT_EQ(cache.hits(), 2u);  // votes 0 and 1; vote 2 verified and added
+  EXPECT_TRUE(VerifyCommit(c, set_, kChain, 7, block_, &cache).ok());
+  EXPECT_EQ(cache.hits(), 5u);
+  proto::Commit forged = c;
+  std::string sig = forged.signatures(2).signature();
+  sig[0] ^= 1;
+  forged.mutable_signatures(2)->set_signature(sig);
+  EXPECT_EQ(VerifyCommit(forged, set_, kChain, 7, block_, &cache).code(),
+            StatusCode::kUnauthenticated);
+  EXPECT_FALSE(VerifyCommit(c, set_, kChain, 7, Blake2b256(AsBytes("x")), &cache).ok());
 }
 
 TEST_F(CommitTest, TooFewForgedOrRepeatedSignaturesFail) {
