@@ -117,6 +117,24 @@ void HashFloats(Blake2b256Hasher& h, const std::vector<float>& values) {
   }
 }
 
+// A checkpoint file is body || BLAKE2b-256(body), and its identity is
+// BLAKE2b-256 of the file. Both hashes absorb the same body, and BLAKE2b's
+// state after a prefix does not depend on what follows, so one pass over the
+// body serves both: given a hasher that has absorbed the body, a copy
+// finishes the trailer while the original goes on with it.
+struct FileHashes {
+  Hash256 trailer;   // of the body
+  Hash256 identity;  // of body || trailer
+};
+FileHashes FinishFile(Blake2b256Hasher body_hasher) {
+  Blake2b256Hasher file = body_hasher;
+  FileHashes out;
+  out.trailer = body_hasher.Finish();
+  file.Update(out.trailer.span());
+  out.identity = file.Finish();
+  return out;
+}
+
 constexpr const char* kRetrainHint =
     "; the file is damaged or not a checkpoint: fetch it again or retrain";
 
@@ -128,39 +146,28 @@ Bytes SerializeCheckpoint(const TrainState& state, Hash256* identity) {
   out.reserve(kCheckpointHeaderBytes + state.params.size() * 12 + Hash256::kSize);
   Writer w(out);
   WriteBody(w, state);
-  // One pass for both hashes, as CheckpointHash does (below).
-  Blake2b256Hasher file;
-  file.Update(out);
-  Blake2b256Hasher body = file;
-  const Hash256 trailer = body.Finish();
-  w.Raw(trailer.span());
-  if (identity != nullptr) {
-    file.Update(trailer.span());
-    *identity = file.Finish();
-  }
+  Blake2b256Hasher body;
+  body.Update(out);
+  const FileHashes hashes = FinishFile(body);
+  w.Raw(hashes.trailer.span());
+  if (identity != nullptr) *identity = hashes.identity;
   return out;
 }
 
-// The file is body || BLAKE2b-256(body), and its identity is BLAKE2b-256 of
-// the file. Both hashes absorb the same body, and BLAKE2b's state after a
-// prefix does not depend on what follows, so one pass over the body serves
-// both: a copy of the hasher finishes the trailer while the original goes
-// on with it. No buffer of the file is built.
+// The identity SerializeCheckpoint gives, from the state itself: the body is
+// fed to the hasher in place (FinishFile), no buffer of the file is built.
 Hash256 CheckpointHash(const TrainState& state) {
   AGORA_CHECK(state.params.size() == state.m.size() && state.params.size() == state.v.size());
   Bytes header;
   header.reserve(kCheckpointHeaderBytes);
   Writer w(header);
   WriteHeader(w, state);
-  Blake2b256Hasher file;
-  file.Update(header);
-  HashFloats(file, state.params);
-  HashFloats(file, state.m);
-  HashFloats(file, state.v);
-  Blake2b256Hasher body = file;
-  const Hash256 trailer = body.Finish();
-  file.Update(trailer.span());
-  return file.Finish();
+  Blake2b256Hasher body;
+  body.Update(header);
+  HashFloats(body, state.params);
+  HashFloats(body, state.m);
+  HashFloats(body, state.v);
+  return FinishFile(body).identity;
 }
 
 Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
@@ -182,17 +189,15 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
   }
   ByteSpan body = bytes.first(bytes.size() - Hash256::kSize);
   Hash256 stored = Hash256::FromBytes(bytes.last(Hash256::kSize));
-  // One pass over the body gives both hashes, as in CheckpointHash.
-  Blake2b256Hasher file;
-  file.Update(body);
-  Blake2b256Hasher body_only = file;
-  if (body_only.Finish() != stored) {
+  Blake2b256Hasher body_hasher;
+  body_hasher.Update(body);
+  const FileHashes hashes = FinishFile(body_hasher);
+  if (hashes.trailer != stored) {
     return Status::Corruption("checkpoint hash mismatch: the file is truncated or damaged" +
                               std::string(kRetrainHint));
   }
-  file.Update(stored.span());
   LoadedCheckpoint out;
-  out.hash = file.Finish();
+  out.hash = hashes.identity;  // the file ends with `stored`, equal to the trailer
   TrainState& s = out.state;
   ModelConfig& m = s.config.model;
   for (int* field : {&m.vocab, &m.context, &m.layers, &m.heads, &m.width}) {

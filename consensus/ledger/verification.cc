@@ -426,14 +426,40 @@ void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, con
   }
 }
 
+// A slot that can take no more verdicts and where no two agree: it has as
+// many as a slot may have (`why` = "cap"), or every eligible validator but
+// the provider has given one ("everyone answered": waiting would only help
+// if the set grew, and a job must not stall on it). The task keeps its pay
+// if anyone passed it, or if no verdict stands (the provider won a dispute
+// against each): one side's word against the other's proves nothing, and
+// nobody is slashed. Otherwise (no pass and a fail-like verdict standing,
+// which only a set of one eligible validator can leave here) it fails.
+void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
+                     uint32_t index, Slot& s, Commitment& c, std::string_view why,
+                     std::vector<Event>* events) {
+  const bool passed = std::any_of(s.verdicts.begin(), s.verdicts.end(),
+                                  [](const VerdictRecord& v) { return Passed(v); });
+  s.state = passed || Live(s) == 0 ? SlotState::kPassed : SlotState::kFailed;
+  s.assignee.reset();
+  events->push_back({"slot_unresolved",
+                     {{"task", TaskName(id)},
+                      {"slot", std::to_string(index)},
+                      {"verdicts", std::to_string(s.verdicts.size())},
+                      {"why", std::string(why)}}});
+  SlotResolved(state, params, height, id, index, s, c, events, /*settled_by_agreement=*/false);
+}
+
 // Asks one more validator for the slot. Validators that missed are drawn
 // again only when nobody else is left; with nobody at all, the slot waits
 // verify.verdict_blocks and tries again (liveness rests on validators
 // answering, and missing costs them: SlotDue). Draws happen in EndBlock,
 // from a beacon that did not exist when the last verdict was included.
-void DrawNext(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
-              const Hash256& beacon, const TaskId& id, uint32_t index, Slot& s,
-              const Address& provider, std::vector<Event>* events) {
+// Returns false, drawing nobody, when every eligible validator but the
+// provider has already given a verdict on the slot: the caller closes it
+// (CloseUnresolved).
+[[nodiscard]] bool DrawNext(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
+                            const Hash256& beacon, const TaskId& id, uint32_t index, Slot& s,
+                            const Address& provider, std::vector<Event>* events) {
   std::vector<Address> avoid{provider};
   for (const VerdictRecord& v : s.verdicts) avoid.push_back(v.validator);
   std::vector<Address> strict = avoid;
@@ -442,6 +468,10 @@ void DrawNext(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
       DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
   if (!next)
     next = DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
+  if (!next && !s.verdicts.empty() &&
+      DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, {provider})) {
+    return false;  // someone is eligible, and all of them have answered
+  }
   ++s.draws;
   if (!next) {
     s.assignee.reset();
@@ -449,7 +479,7 @@ void DrawNext(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
     Schedule(state, s.due_height, DueKind::kAudit, id, index);
     events->push_back(
         {"validator_wait", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
-    return;
+    return true;
   }
   s.assignee = *next;
   s.due_height = height + params.verify_verdict_blocks;
@@ -459,6 +489,7 @@ void DrawNext(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
                       {"slot", std::to_string(index)},
                       {"validator", next->ToString()},
                       {"due_height", std::to_string(s.due_height)}}});
+  return true;
 }
 
 // After a verdict: settle the slot, or ask for another replay from the
@@ -490,15 +521,7 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   } else if (Live(s) == 1 && passes == 1 && params.verify_audit_ppm == 0) {
     s.state = SlotState::kPassed;
   } else if (Live(s) >= params.verify_draws_per_slot_max) {
-    // As many replays as a slot may have, and no two agree: the task keeps
-    // its pay if anyone passed it (one side's word against the other's
-    // proves nothing; disputes will settle this), and nobody is slashed.
-    s.state = passes > 0 ? SlotState::kPassed : SlotState::kFailed;
-    events->push_back({"slot_unresolved",
-                       {{"task", TaskName(id)},
-                        {"slot", std::to_string(index)},
-                        {"verdicts", std::to_string(s.verdicts.size())}}});
-    SlotResolved(state, params, height, id, index, s, c, events, /*settled_by_agreement=*/false);
+    CloseUnresolved(state, params, height, id, index, s, c, "cap", events);
     return;
   }
   if (s.state != SlotState::kPending) {
@@ -520,9 +543,12 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
 
 // Draws the record's next aggregator (never one that answered or missed
 // before, unless nobody else is left); with nobody at all, waits
-// verify.verdict_blocks and tries again.
-void DrawAggregator(StateBuffer& state, Pool& pool, const Params& params, uint64_t height,
-                    const Hash256& beacon, RoundRecord& a, std::vector<Event>* events) {
+// verify.verdict_blocks and tries again. Returns false, drawing nobody, when
+// every eligible validator has already sent a result: the caller abandons
+// the record, as at its cap.
+[[nodiscard]] bool DrawAggregator(StateBuffer& state, Pool& pool, const Params& params,
+                                  uint64_t height, const Hash256& beacon, RoundRecord& a,
+                                  std::vector<Event>* events) {
   const TaskId named{a.job, a.round, kRoundWorker};
   std::vector<Address> avoid;
   for (const RoundResultRecord& r : a.results) avoid.push_back(r.validator);
@@ -531,13 +557,17 @@ void DrawAggregator(StateBuffer& state, Pool& pool, const Params& params, uint64
   std::optional<Address> v =
       DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
   if (!v) v = DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
+  if (!v && !a.results.empty() &&
+      DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, {})) {
+    return false;  // someone is eligible, and all of them have answered
+  }
   a.assignees.clear();
   a.due_height = height + params.verify_verdict_blocks;
   Schedule(state, a.due_height, DueKind::kRound, named, 0);
   if (!v) {
     events->push_back({"validator_wait",
                        {{"job_id", std::to_string(a.job)}, {"round", std::to_string(a.round)}}});
-    return;
+    return true;
   }
   ++a.draws;
   a.assignees.push_back(*v);
@@ -546,6 +576,7 @@ void DrawAggregator(StateBuffer& state, Pool& pool, const Params& params, uint64
                       {"round", std::to_string(a.round)},
                       {"validator", v->ToString()},
                       {"due_height", std::to_string(a.due_height)}}});
+  return true;
 }
 
 // Opens the record of the weights `job` holds at the start of `round`.
@@ -560,16 +591,18 @@ void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, 
                      {{"job_id", std::to_string(job)},
                       {"round", std::to_string(round)},
                       {"fee_uagr", std::to_string(a.fee_uagr)}}});
-  DrawAggregator(state, pool, params, height, beacon, a, events);
+  // With no results yet it draws someone or waits for the set to have one.
+  const bool drawing = DrawAggregator(state, pool, params, height, beacon, a, events);
+  AGORA_CHECK(drawing);
   PutRound(state, a);
 }
 
-// The record will never be made: no two of verify.draws_per_slot_max
-// results agreed (the job cannot go on from weights nobody confirmed: it
-// fails), or the job ended meanwhile. The client gets back the record's fee
+// The record will never be made: no two of its results agreed, and it has
+// verify.draws_per_slot_max of them or every eligible validator has sent one
+// (the job cannot go on from weights nobody confirmed: it fails), or the job
+// ended meanwhile. The client gets back the record's fee
 // (and, through the market, the rest of its escrow).
-void Abandon(StateBuffer& state, const Params& params, uint64_t height, RoundRecord& a,
-             std::vector<Event>* events) {
+void Abandon(StateBuffer& state, uint64_t height, RoundRecord& a, std::vector<Event>* events) {
   a.abandoned = true;
   a.assignees.clear();
   std::optional<marketplace::Job> j = marketplace::GetJob(state, a.job);
@@ -587,8 +620,7 @@ void Abandon(StateBuffer& state, const Params& params, uint64_t height, RoundRec
                                       "no two validators agreed on the weights at the start of "
                                       "round " +
                                           std::to_string(a.round) + " in " +
-                                          std::to_string(params.verify_draws_per_slot_max) +
-                                          " results",
+                                          std::to_string(a.results.size()) + " results",
                                       events)
                   .ok());
 }
@@ -644,7 +676,10 @@ void SlotDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   s->missed.push_back(*s->assignee);
   s->assignee.reset();
   // Under dispute nobody more is drawn; DisputeEnded goes on from here.
-  if (s->dispute == 0) DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events);
+  if (s->dispute == 0 &&
+      !DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events)) {
+    CloseUnresolved(state, params, height, id, index, *s, *c, "everyone answered", events);
+  }
   PutSlot(state, id, index, *s);
   PutCommitment(state, id, *c);
 }
@@ -671,7 +706,9 @@ void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
     if (single_pass) {
       events->push_back({"audit_drawn", {{"task", TaskName(id)}, {"slot", std::to_string(index)}}});
     }
-    DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events);
+    if (!DrawNext(state, pool, params, height, beacon, id, index, *s, c->provider, events)) {
+      CloseUnresolved(state, params, height, id, index, *s, *c, "everyone answered", events);
+    }
   }
   PutSlot(state, id, index, *s);
   PutCommitment(state, id, *c);
@@ -694,7 +731,7 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
   AGORA_CHECK(j.has_value());
   if (!marketplace::IsActive(j->status)) {
     // The job ended meanwhile (cancelled, failed): nobody needs its weights.
-    Abandon(state, params, height, *a, events);
+    Abandon(state, height, *a, events);
     PutRound(state, *a);
     return;
   }
@@ -711,10 +748,9 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
   }
   // Like a slot, a record takes at most verify.draws_per_slot_max results;
   // misses and empty draws do not count (with nobody to draw it waits).
-  if (a->results.size() >= params.verify_draws_per_slot_max) {
-    Abandon(state, params, height, *a, events);
-  } else {
-    DrawAggregator(state, pool, params, height, beacon, *a, events);
+  if (a->results.size() >= params.verify_draws_per_slot_max ||
+      !DrawAggregator(state, pool, params, height, beacon, *a, events)) {
+    Abandon(state, height, *a, events);
   }
   PutRound(state, *a);
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -92,6 +93,10 @@ int Run(int argc, char** argv) {
 
   std::atomic<uint64_t> next{0}, failures{0}, heights{0}, messages{0};
   std::mutex print_mu;
+  // Chain mode: each kind of cheat committed and caught, and the jobs that
+  // finished with their three round records. Guarded by print_mu.
+  std::map<std::string, std::pair<uint64_t, uint64_t>> cheats;
+  uint64_t jobs_finished = 0;
   auto started = std::chrono::steady_clock::now();
   auto worker = [&] {
     for (uint64_t i = next++; i < seeds; i = next++) {
@@ -103,6 +108,11 @@ int Run(int argc, char** argv) {
       heights += r.heights_decided;
       messages += r.messages_sent;
       std::lock_guard lock(print_mu);
+      if (r.cheat_committed) {
+        ++cheats[r.cheat_kind].first;
+        cheats[r.cheat_kind].second += r.cheat_caught;
+      }
+      if (r.job_finished && r.rounds_recorded == 3) ++jobs_finished;
       if (!r.ok) {
         ++failures;
         std::printf("FAIL seed %llu: %s\n  %s\n  reproduce: %s\n",
@@ -131,6 +141,21 @@ int Run(int argc, char** argv) {
               static_cast<unsigned long long>(heights.load()),
               static_cast<unsigned long long>(messages.load()), elapsed_ms / 1000,
               elapsed_ms % 1000);
+  if (base.ledger) {
+    std::printf("%llu of %llu jobs finished with all three round records\n",
+                static_cast<unsigned long long>(jobs_finished),
+                static_cast<unsigned long long>(seeds));
+    for (const auto& [kind, counts] : cheats) {
+      // Per mille, in integers: 1-(1-f)^s is 200 for the lazy cheat (one
+      // segment of five faked, one slot) and 1000 for the others.
+      std::printf(
+          "cheat %-11s caught %llu of %llu (%llu per mille; predicted %d)\n", kind.c_str(),
+          static_cast<unsigned long long>(counts.second),
+          static_cast<unsigned long long>(counts.first),
+          static_cast<unsigned long long>(counts.first ? counts.second * 1000 / counts.first : 0),
+          kind == "lazy" ? 200 : 1000);
+    }
+  }
   return failures == 0 ? 0 : 1;
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <vector>
 
 namespace agora::consensus::sim {
@@ -238,7 +240,26 @@ struct ChainFigures {
   std::map<std::string, std::pair<uint64_t, uint64_t>> cheats;
 };
 
-// 60 seeds across the seven live mixes with real blocks over a Ledger per
+// Runs the chain-mode seeds on two threads (each run is its own simulated
+// network, deterministic whatever thread runs it) and returns the results in
+// seed order.
+std::vector<SimResult> RunChainSeeds(const std::vector<uint64_t>& seeds) {
+  std::vector<SimResult> results(seeds.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < seeds.size(); i = next++) {
+      results[i] = RunSimulation(ChainOptions(seeds[i], LiveMixForSeed(seeds[i]), kChainHeights));
+    }
+  };
+  std::vector<std::thread> threads;
+  const unsigned count = std::clamp(std::thread::hardware_concurrency(), 1u, 2u);
+  for (unsigned t = 1; t < count; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  return results;
+}
+
+// 240 seeds across the seven live mixes with real blocks over a Ledger per
 // node, 45 heights each (four epochs): agreement, equal app and results
 // hashes, equal validator schedules, conservation after every block, every
 // equivocation an honest node saw tombstoned within kSlashDelayMaxHeights,
@@ -250,19 +271,21 @@ struct ChainFigures {
 // Byzantine ones lazily), rounds are recorded, the cheat is caught at the
 // rate the sampling predicts, and the honest provider is never found
 // fraudulent (checked after every block, as is no task paid twice and no
-// job stalled).
+// job stalled). About 0.4 s a seed, on two threads.
 //
-// Under the sanitizers the first 21 seeds (each live mix three times), a
-// third of the cost; the figures below are checked against the runs made.
-TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
+// Under the sanitizers the first 28 seeds (each live mix four times); the
+// figures below are checked against the runs made.
+TEST(SimChainTest, HundredsOfSeedsAcrossFaultMixes) {
   ChainFigures f;
-  const uint64_t seeds = agora::testing::UnderSanitizer() ? 21 : 60;
-  for (uint64_t seed : agora::testing::TestSeeds(200001, seeds)) {
-    SimOptions o = ChainOptions(seed, LiveMixForSeed(seed), kChainHeights);
-    SimResult r = RunSimulation(o);
+  const uint64_t count = agora::testing::UnderSanitizer() ? 28 : 240;
+  const std::vector<uint64_t> seeds = agora::testing::TestSeeds(200001, count);
+  const std::vector<SimResult> results = RunChainSeeds(seeds);
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    const SimResult& r = results[i];
+    const SimOptions o = ChainOptions(seeds[i], LiveMixForSeed(seeds[i]), kChainHeights);
     EXPECT_TRUE(r.ok) << r.violation << "\n  " << r.summary
                       << "\n  reproduce: " << ReproduceCommand(o) << "\n  or "
-                      << agora::testing::ReproduceLine(seed);
+                      << agora::testing::ReproduceLine(seeds[i]);
     ++f.runs;
     f.joins += r.validator_joins;
     f.jails += r.downtime_jails;
@@ -292,6 +315,15 @@ TEST(SimChainTest, SixtySeedsAcrossFaultMixes) {
       sure_caught += counts.second;
     }
   }
+  std::printf(
+      "%llu runs: %llu joins, %llu downtime jails, %llu unjails, %llu tombstones (slashed within "
+      "%llu heights), the proposal applied in %llu, the job finished with three records in %llu\n",
+      static_cast<unsigned long long>(f.runs), static_cast<unsigned long long>(f.joins),
+      static_cast<unsigned long long>(f.jails), static_cast<unsigned long long>(f.unjails),
+      static_cast<unsigned long long>(f.tombstones),
+      static_cast<unsigned long long>(f.slash_delay_max),
+      static_cast<unsigned long long>(f.gov_applied),
+      static_cast<unsigned long long>(f.market_runs));
   if (agora::testing::TestSeedOverride()) return;  // one seed: the figures need the sweep
   EXPECT_GE(sure, f.runs / 2);
   EXPECT_GE(sure_caught * 10, sure * 9) << "the always-detectable cheats escaped too often";
