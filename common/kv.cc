@@ -32,12 +32,15 @@ class MemKvStore::Iterator final : public KvIterator {
   // REQUIRES: store->mu_ held.
   Iterator(MemKvStore* store, uint8_t tag, std::map<Bytes, Bytes>::const_iterator first)
       : store_(store), tag_(tag) {
+    ++store_->open_iterators_;
     Load(first);
     if (valid_) store_->iterators_.push_back(this);
   }
+  // A detached iterator still takes the store's lock: none may outlive it.
   ~Iterator() override {
     std::lock_guard lock(store_->mu_);
     Unregister();
+    --store_->open_iterators_;
   }
 
   bool Valid() const override { return valid_; }
@@ -96,7 +99,7 @@ class MemKvStore::Iterator final : public KvIterator {
 };
 
 MemKvStore::~MemKvStore() {
-  AGORA_CHECK_MSG(iterators_.empty(), "a MemKvStore iterator outlived its store");
+  AGORA_CHECK_MSG(open_iterators_ == 0, "a MemKvStore iterator outlived its store");
 }
 
 Result<std::optional<Bytes>> MemKvStore::Get(KeyPrefix prefix, ByteSpan suffix) {

@@ -123,6 +123,7 @@ class MemKvStore final : public KvStore {
   std::mutex mu_;
   std::map<Bytes, Bytes> map_;        // guarded by mu_
   std::vector<Iterator*> iterators_;  // open and still reading map_; guarded by mu_
+  size_t open_iterators_ = 0;         // every one not yet destroyed; guarded by mu_
 };
 
 }  // namespace agora

@@ -301,10 +301,11 @@ class Simulation {
   std::vector<SecretKey> secrets_;  // with real_crypto
   std::unique_ptr<SimValidators> validators_;
   std::unique_ptr<SignatureVerifier> verifier_;
-  // Chain mode: the nodes' one cache of verified transactions, commit
-  // signatures and VRF proofs. Verifying the same bytes gives the same answer
-  // on every node, so the network verifies each once (as VerifyOnce does for
-  // consensus messages); ed25519 and the VRF would otherwise dominate a run.
+  // The nodes' one cache of verified signatures (consensus messages through
+  // VerifyOnce; in chain mode also transactions, commits and VRF proofs).
+  // Verifying the same bytes gives the same answer on every node, so the
+  // network verifies each once; ed25519 and the VRF would otherwise dominate
+  // a run.
   SignatureCache signatures_;
   std::vector<Node> nodes_;
   std::vector<Event> queue_;
@@ -361,7 +362,6 @@ class Simulation {
   // equivocate in time for a block to carry the evidence.
   std::map<PublicKey, uint64_t> equivocations_;
   std::set<PublicKey> tombstoned_;
-  std::set<Hash256> verified_signatures_;  // (key, domain, payload, signature) digests
 };
 
 }  // namespace detail
