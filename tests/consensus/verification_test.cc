@@ -68,6 +68,14 @@ struct Work {
   }
 };
 
+MsgVerdict Unavailable(uint64_t job, std::optional<VrfProof> proof) {
+  MsgVerdict u;
+  u.job_id = job;
+  u.outcome = VerdictOutcome::kUnavailable;
+  u.vrf_proof = proof;
+  return u;
+}
+
 class VerifyTest : public ::testing::Test {
  protected:
   explicit VerifyTest(Params p = VerifyParams()) : m_(p) {}
@@ -155,6 +163,21 @@ class VerifyTest : public ::testing::Test {
              (r.recorded ? "R" : "-");
     }
     return out;
+  }
+  // The slot's first validator answers "unavailable" (its VRF names the
+  // segment) and the next one drawn passes an honest replay of `w`.
+  // Returns the first one's key and the segment named.
+  std::pair<uint8_t, verify::SegmentChoice> UnavailableThenPass(const Work& w) {
+    const uint8_t first = Assignee();
+    EXPECT_EQ(m_.Send(first, Unavailable(job_, VrfProve(Key(first), verification::SegmentVrfInput(
+                                                                        id_, w.root, 0))))
+                  .code,
+              TxCode::kOk);
+    m_.Block({});
+    const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
+    const uint8_t passer = Assignee();
+    EXPECT_EQ(m_.Send(passer, Replay(passer, w, w, 1, false, named)).code, TxCode::kOk);
+    return {first, named};
   }
   // Sends a message that must be refused with `code`: only the fee moves.
   void Refused(uint8_t key, const Msg& msg, TxCode code) {
@@ -388,14 +411,6 @@ TEST_F(VerifyTest, FakedEndStateIsFraudConfirmedBySecondValidator) {
   EXPECT_NE(m_.Task(id_).status, TaskStatus::kPassed);
 }
 
-MsgVerdict Unavailable(uint64_t job, std::optional<VrfProof> proof) {
-  MsgVerdict u;
-  u.job_id = job;
-  u.outcome = VerdictOutcome::kUnavailable;
-  u.vrf_proof = proof;
-  return u;
-}
-
 TEST_F(VerifyTest, TwoUnavailableVerdictsAreFraudThatRewardsNobody) {
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
@@ -421,16 +436,9 @@ TEST_F(VerifyTest, ColludersClaimingUnavailableCannotOutvoteAPass) {
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   ToSampling();
   const uint64_t stake_before = m_.h().Stake(Key(1));
-  const uint8_t first = Assignee();
-  const uint64_t first_stake = m_.h().Stake(Key(first));
-  ASSERT_EQ(m_.Send(first, Unavailable(job_, VrfProve(Key(first), verification::SegmentVrfInput(
-                                                                   id_, w.root, 0))))
-                .code,
-            TxCode::kOk);
-  m_.Block({});
-  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
-  const uint8_t honest = Assignee();
-  ASSERT_EQ(m_.Send(honest, Replay(honest, w, w, 1, false, named)).code, TxCode::kOk);
+  const uint64_t first_stake = m_.h().Stake(Key(Assignee()));
+  const auto [first, named] = UnavailableThenPass(w);
+  ASSERT_FALSE(HasFailure());
   m_.Block({});
   const uint8_t ally = Assignee();
   ASSERT_EQ(m_.Send(ally, Unavailable(job_, std::nullopt)).code, TxCode::kOk);
@@ -474,15 +482,8 @@ TEST_F(VerifyTest, SlotEveryValidatorAnsweredIsClosedWithoutAgreement) {
   std::map<uint8_t, uint64_t> stakes;
   for (uint8_t k = 100; k < 104; ++k) stakes[k] = m_.h().Stake(Key(k));
   const uint64_t provider_stake = m_.h().Stake(Key(1));
-  const uint8_t first = Assignee();
-  ASSERT_EQ(m_.Send(first, Unavailable(job_, VrfProve(Key(first), verification::SegmentVrfInput(
-                                                                   id_, w.root, 0))))
-                .code,
-            TxCode::kOk);
-  m_.Block({});
-  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
-  const uint8_t passer = Assignee();
-  ASSERT_EQ(m_.Send(passer, Replay(passer, w, w, 1, false, named)).code, TxCode::kOk);
+  UnavailableThenPass(w);
+  ASSERT_FALSE(HasFailure());
   for (int answered = 2; answered < 4; ++answered) {
     m_.Block({});
     const uint8_t next = Assignee();
