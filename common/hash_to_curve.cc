@@ -87,7 +87,35 @@ Fe Mul(const Fe& a, const Fe& b) {
   return out;
 }
 
-Fe Square(const Fe& a) { return Mul(a, a); }
+// a^2: Mul's columns with the symmetric products taken once, doubled.
+Fe Square(const Fe& a) {
+  const uint64_t* x = a.limb;
+  const uint64_t x0_2 = 2 * x[0], x1_2 = 2 * x[1], x2_2 = 2 * x[2], x3_2 = 2 * x[3];
+  const uint64_t x3_19 = 19 * x[3], x4_19 = 19 * x[4];
+  Uint128 r[5];
+  r[0] = Wide(x[0]) * x[0] + Wide(x1_2) * x4_19 + Wide(x2_2) * x3_19;
+  r[1] = Wide(x0_2) * x[1] + Wide(x2_2) * x4_19 + Wide(x[3]) * x3_19;
+  r[2] = Wide(x0_2) * x[2] + Wide(x[1]) * x[1] + Wide(x3_2) * x4_19;
+  r[3] = Wide(x0_2) * x[3] + Wide(x1_2) * x[2] + Wide(x[4]) * x4_19;
+  r[4] = Wide(x0_2) * x[4] + Wide(x1_2) * x[3] + Wide(x[2]) * x[2];
+  for (int i = 0; i < 4; ++i) {
+    r[i + 1] += r[i] >> 51;
+    r[i] &= kMask51;
+  }
+  Uint128 top = r[4] >> 51;
+  r[4] &= kMask51;
+  r[0] += top * 19;
+  Fe out;
+  for (int i = 0; i < 5; ++i) out.limb[i] = static_cast<uint64_t>(r[i]);
+  Carry(out);
+  return out;
+}
+
+// a^(2^n).
+Fe SquareTimes(Fe a, int n) {
+  for (int i = 0; i < n; ++i) a = Square(a);
+  return a;
+}
 
 // Reads 32 little-endian bytes; bit 255 is ignored, values >= p are allowed.
 Fe FeFromBytes(const std::array<uint8_t, 32>& s) {
@@ -145,8 +173,8 @@ Fe Pow(const Fe& a, const std::array<uint8_t, 32>& e) {
   return r;
 }
 
-// Little-endian exponents: 2^255 - 21 = p - 2, 2^252 - 2 = (p + 3) / 8, and
-// 2^253 - 5 = (p - 1) / 4.
+// The little-endian exponent 2^253 - 5 = (p - 1) / 4, for the one constant
+// sqrt(-1) (Invert and the square root use the chain below).
 constexpr std::array<uint8_t, 32> MakeExponent(uint8_t low, uint8_t high) {
   std::array<uint8_t, 32> e{};
   for (auto& b : e) b = 0xff;
@@ -154,12 +182,40 @@ constexpr std::array<uint8_t, 32> MakeExponent(uint8_t low, uint8_t high) {
   e[31] = high;
   return e;
 }
-constexpr std::array<uint8_t, 32> kExpPMinus2 = MakeExponent(0xeb, 0x7f);
-constexpr std::array<uint8_t, 32> kExpPPlus3Over8 = MakeExponent(0xfe, 0x0f);
 constexpr std::array<uint8_t, 32> kExpPMinus1Over4 = MakeExponent(0xfb, 0x1f);
 
-// inv0 (RFC 9380 section 4): 1/a, and 0 for a = 0.
-Fe Invert(const Fe& a) { return Pow(a, kExpPMinus2); }
+// The two exponents every map needs share one addition chain (the one of
+// ed25519's reference code): a^(2^250 - 1) in 249 squarings and 11
+// multiplications, where square-and-multiply takes about 500 products.
+// Returns a^(2^250 - 1) and sets *a11 = a^11.
+Fe Pow2To250Minus1(const Fe& a, Fe* a11) {
+  const Fe a2 = Square(a);
+  const Fe a9 = Mul(a, SquareTimes(a2, 2));
+  *a11 = Mul(a2, a9);
+  const Fe e5 = Mul(a9, Square(*a11));           // a^(2^5 - 1)
+  const Fe e10 = Mul(SquareTimes(e5, 5), e5);     // a^(2^10 - 1)
+  const Fe e20 = Mul(SquareTimes(e10, 10), e10);  // a^(2^20 - 1)
+  const Fe e40 = Mul(SquareTimes(e20, 20), e20);
+  const Fe e50 = Mul(SquareTimes(e40, 10), e10);
+  const Fe e100 = Mul(SquareTimes(e50, 50), e50);
+  const Fe e200 = Mul(SquareTimes(e100, 100), e100);
+  return Mul(SquareTimes(e200, 50), e50);  // a^(2^250 - 1)
+}
+
+// inv0 (RFC 9380 section 4): 1/a = a^(p - 2) = a^(2^255 - 21), and 0 for
+// a = 0.
+Fe Invert(const Fe& a) {
+  Fe a11;
+  const Fe e250 = Pow2To250Minus1(a, &a11);
+  return Mul(SquareTimes(e250, 5), a11);  // 2^255 - 32 + 11
+}
+
+// a^((p + 3) / 8) = a^(2^252 - 2).
+Fe PowPPlus3Over8(const Fe& a) {
+  Fe a11;
+  const Fe e250 = Pow2To250Minus1(a, &a11);
+  return Mul(SquareTimes(e250, 2), Square(a));  // 2^252 - 4 + 2
+}
 
 const Fe& SqrtMinusOne() {
   static const Fe value = Pow(FeFromSmall(2), kExpPMinus1Over4);
@@ -170,7 +226,7 @@ const Fe& SqrtMinusOne() {
 // its square roots. For p = 5 (mod 8), r = a^((p+3)/8) satisfies r^2 = a or
 // r^2 = -a when a is a square; in the second case r * sqrt(-1) is the root.
 bool SqrtIfSquare(const Fe& a, Fe* root) {
-  Fe r = Pow(a, kExpPPlus3Over8);
+  Fe r = PowPPlus3Over8(a);
   Fe r2 = Square(r);
   if (Equal(r2, a)) {
     *root = r;

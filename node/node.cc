@@ -97,6 +97,7 @@ Status Node::Impl::Open(const std::filesystem::path& home,
   } else {
     AGORA_RETURN_IF_ERROR(ledger->Load());
   }
+  ledger->SetSignatureCache(&signatures_);
   app_ = std::move(ledger);
   chain_ = std::make_unique<consensus::Chain>(genesis_.chain_id, genesis_.genesis_time_unix_ms,
                                               store_.get(), blocks_.get(), app_.get(),

@@ -61,6 +61,12 @@ class Ledger final : public Application {
   static Result<std::unique_ptr<Ledger>> Open(KvStore* store,
                                               StateTree::Options tree_options = {});
 
+  // Checks the VRF proofs that messages carry (a verdict's segment draw)
+  // through `cache`, which the chain already uses for signatures, so a
+  // proof a node verified once is not verified again. Null (the default):
+  // every proof is verified. `cache` must outlive the ledger.
+  void SetSignatureCache(SignatureCache* cache) { signatures_ = cache; }
+
   // Writes genesis state into `batch`; call Committed() once it is written.
   // InvalidArgument for duplicates, a supply above 2^62, a validator below
   // 1 AGR, invalid parameters.
@@ -117,6 +123,7 @@ class Ledger final : public Application {
   std::vector<Event> block_events_;  // BeginBlock's, handed out by EndBlock
   Address fee_recipient_;            // the proposer's operator
   bool staged_ = false;
+  SignatureCache* signatures_ = nullptr;  // SetSignatureCache's; may be null
 };
 
 }  // namespace agora::consensus

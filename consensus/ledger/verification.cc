@@ -964,7 +964,7 @@ TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t hei
 }
 
 TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height,
-                       const Address& sender, const MsgVerdict& msg) {
+                       const Address& sender, const MsgVerdict& msg, SignatureCache* vrfs) {
   const TaskId id{msg.job_id, msg.round, msg.worker};
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   std::optional<Commitment> c = GetCommitment(state, id);
@@ -1011,8 +1011,10 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
     }
     std::optional<staking::ValidatorRecord> v = staking::GetValidator(state, sender);
     if (!v) return Refuse(TxCode::kNotValidator, sender.ToString() + " operates no validator");
-    Result<VrfOutput> out = VrfVerify(v->consensus_key, *msg.vrf_proof,
-                                      SegmentVrfInput(id, c->checkpoint_root, msg.slot));
+    const Bytes alpha = SegmentVrfInput(id, c->checkpoint_root, msg.slot);
+    Result<VrfOutput> out = vrfs != nullptr
+                                ? vrfs->VerifyVrf(v->consensus_key, *msg.vrf_proof, alpha)
+                                : VrfVerify(v->consensus_key, *msg.vrf_proof, alpha);
     if (!out.ok()) {
       return Refuse(TxCode::kBadProof,
                     "the VRF proof does not verify under the validator's consensus key for this "

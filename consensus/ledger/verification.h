@@ -181,9 +181,10 @@ std::vector<RoundRecord> RoundsOf(StateReader& state, uint64_t job, size_t limit
 TxResult HandleCommitTask(StateBuffer& state, const Params& params, uint64_t height,
                           const Address& sender, const MsgCommitTask& msg);
 // Neither draws anything: every draw happens in EndBlock, from a beacon
-// that did not exist when the message was included.
+// that did not exist when the message was included. HandleVerdict checks
+// the first verdict's VRF proof through `vrfs` when it is not null.
 TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height,
-                       const Address& sender, const MsgVerdict& msg);
+                       const Address& sender, const MsgVerdict& msg, SignatureCache* vrfs);
 TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
                            const Address& sender, const MsgRoundResult& msg);
 

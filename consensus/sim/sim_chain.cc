@@ -126,6 +126,7 @@ void Simulation::OpenChain(uint32_t id) {
   auto ledger = Ledger::Open(node.store.get());
   if (!ledger.ok()) return fail(ledger.status());
   node.ledger = std::move(*ledger);
+  node.ledger->SetSignatureCache(&signatures_);
   if (Status s = node.ledger->Load(); !s.ok()) return fail(s);
   node.blocks = std::make_unique<BlockStore>(node.store.get());
   if (Status s = node.blocks->Load(); !s.ok()) return fail(s);
