@@ -368,6 +368,31 @@ TEST_F(PatientVerifyTest, BadMessagesAreRefusedAndChangeNothingButTheFee) {
   EXPECT_EQ(verification::GetRound(m_.h().ledger().committed(), job_, 1)->results.size(), 1u);
 }
 
+// A ledger given the node's SignatureCache checks a verdict's VRF proof
+// through it: the proof the verdict carried is then a cache hit, so every
+// other node sharing the cache (the simulator's nodes; a node that already
+// checked it) does not verify it again.
+TEST_F(VerifyTest, VerdictVrfProofIsCheckedThroughTheSignatureCache) {
+  SignatureCache cache;
+  m_.h().ledger().SetSignatureCache(&cache);
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint8_t v = Assignee();
+  const MsgVerdict verdict = Replay(v, w, w, 1, true);
+  ASSERT_TRUE(verdict.vrf_proof.has_value());
+  const TxResult r = m_.Send(v, verdict);
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  EXPECT_EQ(Slot().state, SlotState::kPassed);
+  EXPECT_EQ(cache.hits(), 0u);
+  const Bytes alpha = verification::SegmentVrfInput(id_, w.root, 0);
+  Result<VrfOutput> again = cache.VerifyVrf(Key(v).public_key(), *verdict.vrf_proof, alpha);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->bytes, VrfProofToHash(*verdict.vrf_proof).bytes);
+  EXPECT_EQ(cache.hits(), 1u) << "the ledger verified the proof without the cache";
+  m_.h().ledger().SetSignatureCache(nullptr);
+}
+
 TEST_F(VerifyTest, FakedEndStateIsFraudConfirmedBySecondValidator) {
   const Work truth = Work::Honest(1);
   // The provider fakes every segment: any sample catches it.
