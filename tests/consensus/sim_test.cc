@@ -259,7 +259,7 @@ std::vector<SimResult> RunChainSeeds(const std::vector<uint64_t>& seeds) {
   return results;
 }
 
-// 2,000 seeds across the seven live mixes, in eight shards of 250 that
+// 4,000 seeds across the seven live mixes, in sixteen shards of 250 that
 // ctest runs as separate tests (so its -j spreads them over the cores),
 // with real blocks over a Ledger per node, 45 heights each (four epochs):
 // agreement, equal app and results hashes, equal validator schedules,
@@ -277,7 +277,7 @@ std::vector<SimResult> RunChainSeeds(const std::vector<uint64_t>& seeds) {
 // Under the sanitizers shard 0 runs its first 28 seeds (each live mix four
 // times) and the others skip; the figures below are checked against the
 // runs made.
-constexpr uint64_t kChainShards = 8;
+constexpr uint64_t kChainShards = 16;
 constexpr uint64_t kChainSeedsPerShard = 250;
 constexpr uint64_t kChainFirstSeed = 200001;
 
