@@ -263,7 +263,8 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
             return verification::HandleCommitTask(state, params_, ctx_.height, tx.sender, m);
           },
           [&](const MsgVerdict& m) {
-            return verification::HandleVerdict(state, params_, ctx_.height, tx.sender, m, signatures_);
+            return verification::HandleVerdict(state, params_, ctx_.height, tx.sender, m,
+                                               signatures_);
           },
           [&](const MsgRoundResult& m) {
             return verification::HandleRoundResult(state, params_, ctx_.height, tx.sender, m);

@@ -333,7 +333,8 @@ TEST_P(SimChainSweep, ThousandsOfSeedsAcrossFaultMixes) {
       "tombstones (slashed within %llu heights), the proposal applied in %llu, the job finished "
       "with three records in %llu\n",
       static_cast<unsigned long long>(shard), static_cast<unsigned long long>(seeds.front()),
-      static_cast<unsigned long long>(seeds.back()), static_cast<unsigned long long>(f.runs), static_cast<unsigned long long>(f.joins),
+      static_cast<unsigned long long>(seeds.back()), static_cast<unsigned long long>(f.runs),
+      static_cast<unsigned long long>(f.joins),
       static_cast<unsigned long long>(f.jails), static_cast<unsigned long long>(f.unjails),
       static_cast<unsigned long long>(f.tombstones),
       static_cast<unsigned long long>(f.slash_delay_max),
