@@ -57,6 +57,22 @@ Fe Sub(const Fe& a, const Fe& b) {
 
 Fe Neg(const Fe& a) { return Sub(FeFromSmall(0), a); }
 
+// Carries the five 128-bit columns of a product into limbs, folding the
+// top carry back as 19 (2^255 = 19 mod p).
+Fe Reduce(Uint128 r[5]) {
+  for (int i = 0; i < 4; ++i) {
+    r[i + 1] += r[i] >> 51;
+    r[i] &= kMask51;
+  }
+  Uint128 top = r[4] >> 51;
+  r[4] &= kMask51;
+  r[0] += top * 19;
+  Fe out;
+  for (int i = 0; i < 5; ++i) out.limb[i] = static_cast<uint64_t>(r[i]);
+  Carry(out);
+  return out;
+}
+
 Fe Mul(const Fe& a, const Fe& b) {
   const uint64_t* x = a.limb;
   const uint64_t* y = b.limb;
@@ -74,17 +90,7 @@ Fe Mul(const Fe& a, const Fe& b) {
          Wide(x[4]) * y19[4];
   r[4] = Wide(x[0]) * y[4] + Wide(x[1]) * y[3] + Wide(x[2]) * y[2] + Wide(x[3]) * y[1] +
          Wide(x[4]) * y[0];
-  for (int i = 0; i < 4; ++i) {
-    r[i + 1] += r[i] >> 51;
-    r[i] &= kMask51;
-  }
-  Uint128 top = r[4] >> 51;
-  r[4] &= kMask51;
-  r[0] += top * 19;
-  Fe out;
-  for (int i = 0; i < 5; ++i) out.limb[i] = static_cast<uint64_t>(r[i]);
-  Carry(out);
-  return out;
+  return Reduce(r);
 }
 
 // a^2: Mul's columns with the symmetric products taken once, doubled.
@@ -98,17 +104,7 @@ Fe Square(const Fe& a) {
   r[2] = Wide(x0_2) * x[2] + Wide(x[1]) * x[1] + Wide(x3_2) * x4_19;
   r[3] = Wide(x0_2) * x[3] + Wide(x1_2) * x[2] + Wide(x[4]) * x4_19;
   r[4] = Wide(x0_2) * x[4] + Wide(x1_2) * x[3] + Wide(x[2]) * x[2];
-  for (int i = 0; i < 4; ++i) {
-    r[i + 1] += r[i] >> 51;
-    r[i] &= kMask51;
-  }
-  Uint128 top = r[4] >> 51;
-  r[4] &= kMask51;
-  r[0] += top * 19;
-  Fe out;
-  for (int i = 0; i < 5; ++i) out.limb[i] = static_cast<uint64_t>(r[i]);
-  Carry(out);
-  return out;
+  return Reduce(r);
 }
 
 // a^(2^n).
