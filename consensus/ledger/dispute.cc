@@ -33,11 +33,14 @@ constexpr std::string_view kOpenPrefix = "dispute/open/";
 constexpr size_t kDuePerHeightMax = 1'000'000;
 
 std::string RecordKey(uint64_t id) { return WithU64(std::string(kRecordPrefix), id); }
-// A verdict of one attempt of the task: a reassigned task commits anew
-// (another root) and its verdicts are others.
-std::string VerdictKey(const TaskId& t, const Hash256& root, uint32_t slot, uint32_t verdict) {
+// A verdict of one attempt of the task, named by the height of the attempt's
+// commit: a reassigned task commits anew, at a later height, and its
+// verdicts are others. (Not by the checkpoint root: in the exact tier an
+// honest re-run of the task commits the same root, and its provider must
+// be able to dispute a false fail again.)
+std::string VerdictKey(const TaskId& t, uint64_t commit_height, uint32_t slot, uint32_t verdict) {
   std::string k = WithU32(WithU32(WithU64(std::string(kVerdictPrefix), t.job), t.round), t.worker);
-  k.append(root.bytes.begin(), root.bytes.end());
+  k = WithU64(std::move(k), commit_height);
   return WithU32(WithU32(std::move(k), slot), verdict);
 }
 std::string OpenKey(uint64_t id) { return WithU64(std::string(kOpenPrefix), id); }
@@ -382,7 +385,7 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
                                             " is neither the task's provider nor the verdict's "
                                             "validator; only they can dispute it");
   }
-  const std::string verdict_key = VerdictKey(id, c->checkpoint_root, msg.slot, msg.verdict);
+  const std::string verdict_key = VerdictKey(id, c->height, msg.slot, msg.verdict);
   if (state.Get(verdict_key)) {
     return Refuse(TxCode::kAlreadyExists, "this verdict was disputed already (dispute " +
                                               std::to_string(state.GetU64(verdict_key)) +

@@ -1120,6 +1120,14 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   }
   std::optional<marketplace::Job> j = marketplace::GetJob(state, msg.job_id);
   AGORA_CHECK(j.has_value());
+  if (!marketplace::IsActive(j->status)) {
+    // Nobody needs the weights of an ended job: its record is abandoned at
+    // its due height and the fee goes back to the client, unpaid.
+    return Refuse(TxCode::kWrongPhase,
+                  "job " + std::to_string(msg.job_id) + " has ended (" +
+                      std::string(marketplace::JobStatusName(j->status)) + "); " + name +
+                      " will not be recorded and its fee goes back to the client");
+  }
   const bool first = a->results.empty();
   if (first != msg.commitment.has_value()) {
     return Refuse(TxCode::kInvalidMessage,

@@ -173,12 +173,14 @@ class DisputeTest : public ::testing::Test {
   // the one that matters), runs to sampling, and has the first drawn
   // validator send its verdict: a fail for the end state when its replay
   // `replayed` differs, else a pass. Returns the sampled segment.
-  uint32_t CommitAndReplay(const Hash256& provider_end, const Hash256& replayed) {
+  uint32_t CommitAndReplay(const Hash256& provider_end, const Hash256& replayed,
+                           uint8_t provider = 1) {
     checkpoints_ = {testing::StartHash(1, 0, 0)};
     for (uint32_t i = 1; i <= kSegments; ++i) checkpoints_.push_back(provider_end);
     root_ = merkle::Root(checkpoints_);
+    losses_.clear();
     for (uint32_t i = 0; i < kH; ++i) losses_.push_back(0x40000000u + i);
-    EXPECT_EQ(m_.Send(1, MsgCommitTask{job_, 0, 0, root_, Blake2b256("delta"), losses_,
+    EXPECT_EQ(m_.Send(provider, MsgCommitTask{job_, 0, 0, root_, Blake2b256("delta"), losses_,
                                        merkle::Prove(checkpoints_, 0).siblings})
                   .code,
               TxCode::kOk);
@@ -212,8 +214,8 @@ class DisputeTest : public ::testing::Test {
   // The same with real segments: the provider commits `provider`'s end,
   // the validator replays `truth`'s; both start from the sampled
   // segment's checkpoint hash.
-  uint32_t CommitAndReplay(Segment& provider, Segment& truth) {
-    const uint32_t segment = CommitAndReplay(provider.Hash(kC), truth.Hash(kC));
+  uint32_t CommitAndReplay(Segment& provider, Segment& truth, uint8_t provider_key = 1) {
+    const uint32_t segment = CommitAndReplay(provider.Hash(kC), truth.Hash(kC), provider_key);
     provider.set_label(checkpoints_[segment]);
     truth.set_label(checkpoints_[segment]);
     return segment;
@@ -551,6 +553,33 @@ TEST_F(DisputeTest, SilenceLosesAtTheDeadline) {
   EXPECT_EQ(d.moves, 4u) << "two posts, two answers";
   EXPECT_EQ(votes_, 0);
   EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying);
+}
+
+// In the exact tier an honest re-run of a task commits the same root as the
+// attempt before it. A fail of the new attempt must be disputable even
+// though the same slot and verdict of the old attempt was disputed (the
+// "disputed once" record was keyed by the root, and refused it).
+TEST_F(DisputeTest, AReassignedTaskCommittingTheSameRootCanDisputeAgain) {
+  m_.Provider(2, /*ask=*/1000);
+  Segment truth(config_, corpus_, start_);
+  Segment cheat(config_, corpus_, start_, Fault{2, 10, 3});
+  const uint32_t segment = CommitAndReplay(cheat, truth);
+  const uint64_t first = OpenedId(m_.Send(1, Open(segment)));
+  const Strategy silent = [](const Dispute&) { return std::optional<MsgDisputeMove>(); };
+  ASSERT_EQ(Play(first, silent, Honest(truth, segment), truth, cheat, segment).outcome,
+            Outcome::kProviderLost);
+  for (int i = 0; i < 8 && m_.Task(id_).status != TaskStatus::kAssigned; ++i) m_.Block({});
+  ASSERT_EQ(m_.Task(id_).status, TaskStatus::kAssigned);
+  ASSERT_EQ(m_.Task(id_).provider, AddressOf(Key(2))) << "the task goes to the other provider";
+  const Hash256 old_root = root_;
+  Segment cheat2(config_, corpus_, start_, Fault{2, 10, 3});
+  const uint32_t again = CommitAndReplay(cheat2, truth, /*provider_key=*/2);
+  ASSERT_EQ(root_, old_root) << "the same checkpoints make the same root";
+  ASSERT_EQ(Slot().verdicts.size(), 1u);
+  const TxResult r = m_.Send(2, Open(again));
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  EXPECT_NE(OpenedId(r), first);
+  EXPECT_EQ(Slot().dispute, OpenedId(r));
 }
 
 TEST_F(DisputeTest, SilentValidatorLoses) {

@@ -782,6 +782,41 @@ TEST_F(VerifyTest, JobEndingBeforeItsRecordGetsTheRecordFeeBack) {
       << "no record opens for an ended job";
 }
 
+TEST_F(VerifyTest, RoundResultForAnEndedJobIsRefusedAndItsFeeGoesBack) {
+  // The drawn aggregator answers after the client cancelled: nobody needs
+  // the weights, so nothing is recorded and nobody is paid for them; at the
+  // record's due height it is abandoned and the client gets the fee back
+  // (before, the answer was recorded and the fee paid to the aggregators).
+  const uint64_t job = PostSecond(m_, /*rounds=*/2);
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  m_.Block({});
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
+  const uint64_t fee = record().fee_uagr;
+  ASSERT_GT(fee, 0u);
+  ASSERT_EQ(record().assignees.size(), 1u);
+  const uint8_t a = KeyOf(record().assignees.at(0));
+  const uint64_t client = m_.h().Balance(Key(5));
+  const uint64_t escrow = m_.Job(job).escrow_uagr;
+  ASSERT_EQ(m_.Send(5, MsgCancelJob{job}).code, TxCode::kOk);
+  const uint64_t stake = m_.h().Stake(Key(a));
+  const TxResult r =
+      m_.Send(a, m_.RoundResultOf(job, 1, AddressOf(Key(a)), true, {}, Blake2b256("weights")));
+  EXPECT_EQ(r.code, TxCode::kWrongPhase) << r.log;
+  EXPECT_NE(r.log.find("job " + std::to_string(job) + " has ended (cancelled)"),
+            std::string::npos)
+      << r.log;
+  EXPECT_TRUE(record().results.empty()) << "a refused result is not kept";
+  EXPECT_EQ(record().assignees.size(), 1u);
+  EXPECT_FALSE(record().recorded);
+  for (uint64_t i = 0; i < m_.params().verify_verdict_blocks && !record().abandoned; ++i) {
+    m_.Block({});
+  }
+  EXPECT_TRUE(record().abandoned);
+  EXPECT_FALSE(record().recorded);
+  EXPECT_EQ(m_.h().Balance(Key(5)), client - 10 + escrow + fee);
+  EXPECT_EQ(m_.h().Stake(Key(a)), stake) << "an aggregator whose answer was refused is not slashed";
+}
+
 TEST_F(VerifyTest, MissedRoundResultIsSlashedAndAnotherDrawn) {
   const uint64_t job = PostSecond(m_, /*rounds=*/1);
   m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
