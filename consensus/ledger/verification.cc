@@ -278,9 +278,23 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, const Hash2
 // ------------------------------------------------------------- settlement
 
 // Two passes of a slot agree when they replayed to the same end and the
-// same witness state. The slot's first verdict carries its witness only as
-// WitnessCommitment(witness, its validator), so a later validator cannot
-// copy it from the chain: it must replay to match it.
+// same witness state. The slot's first pass carries its witness only as
+// WitnessCommitment(witness, its validator) (so does every verdict before
+// it), so a later validator cannot copy it from the chain: it must replay
+// to match it. (Until 2026-12-03 only the first verdict committed: after a
+// fail, a colluder's pass posted its made-up witness in the clear and a
+// lazy validator could copy it to make an agreeing pair.)
+}  // namespace
+
+size_t FirstPass(const Slot& s) {
+  for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    if (s.verdicts[i].outcome == VerdictOutcome::kPass && !s.verdicts[i].overturned) return i;
+  }
+  return s.verdicts.size();
+}
+
+namespace {
+
 bool Agree(const Slot& s, size_t i, size_t j) {
   if (i > j) std::swap(i, j);
   const VerdictRecord& a = s.verdicts[i];
@@ -292,7 +306,7 @@ bool Agree(const Slot& s, size_t i, size_t j) {
   if (a.witness_hash.IsZero() || b.witness_hash.IsZero()) {
     return a.witness_hash.IsZero() && b.witness_hash.IsZero();  // C = 1: no witness step
   }
-  if (i == 0) return WitnessCommitment(b.witness_hash, a.validator) == a.witness_hash;
+  if (i == FirstPass(s)) return WitnessCommitment(b.witness_hash, a.validator) == a.witness_hash;
   return a.witness_hash == b.witness_hash;
 }
 

@@ -153,6 +153,10 @@ Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t
 // Later verdicts carry the witness itself and agree with the first only by
 // replaying to the state it committed to; nobody can copy it from the chain.
 Hash256 WitnessCommitment(const Hash256& witness, const Address& validator);
+// The index of the slot's first standing pass (verdicts.size() if none). A
+// verdict sent while there is none carries WitnessCommitment(witness, its
+// sender) instead of its witness; the passes after it carry theirs.
+size_t FirstPass(const Slot& s);
 
 // What two round results must agree on: BLAKE2b-256("agora-round-result-v1"
 // || params hash || validation loss bits (u32) || start hashes).

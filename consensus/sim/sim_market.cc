@@ -230,7 +230,8 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
                    : !delta_ok  ? FailReason::kDelta
                                 : FailReason::kNone;
       }
-      if (v.vrf_proof && !v.witness_hash.IsZero()) {
+      // Until the slot has a standing pass, the witness is a commitment.
+      if (verification::FirstPass(slot) == slot.verdicts.size() && !v.witness_hash.IsZero()) {
         v.witness_hash = verification::WitnessCommitment(v.witness_hash, *slot.assignee);
       }
       Submit(*account, v);

@@ -448,8 +448,21 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
     v.reason = consensus::FailReason::kEndState;
     v.replayed_end = Blake2b256(AsBytes("a made-up end state " + v.replayed_end.ToHex()));
   }
-  // A slot's first verdict commits to its witness so an auditor cannot copy it.
-  if (v.vrf_proof && !v.witness_hash.IsZero()) {
+  // Until the slot has a standing pass, a verdict commits to its witness
+  // (WitnessCommitment), so nobody after it can copy it from the chain; the
+  // passes after the first send theirs in the clear to be compared with it.
+  bool passed_before = false;
+  if (const json::object* so = s.if_object(); so != nullptr && so->contains("verdicts")) {
+    if (const json::array* list = so->at("verdicts").if_array(); list != nullptr) {
+      for (const json::value& x : *list) {
+        const json::object* xo = x.if_object();
+        if (xo == nullptr || !xo->contains("outcome")) continue;
+        const json::value* over = xo->if_contains("overturned");
+        passed_before |= xo->at("outcome") == "pass" && !(over && over->is_bool() && over->as_bool());
+      }
+    }
+  }
+  if (!passed_before && !v.witness_hash.IsZero()) {
     v.witness_hash = vf::WitnessCommitment(v.witness_hash, address_);
   }
   AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, v));

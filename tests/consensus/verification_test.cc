@@ -135,7 +135,13 @@ class VerifyTest : public ::testing::Test {
     v.losses.assign(truth.losses.begin() + c.segment * kC, truth.losses.begin() + (c.segment + 1) * kC);
     const bool end_ok = v.replayed_end == v.committed_end;
     const bool losses_ok = std::equal(v.losses.begin(), v.losses.end(), w.losses.begin() + c.segment * kC);
-    if (first) v.witness_hash = verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)));
+    // Until the slot has a standing pass (this verdict included) the
+    // witness is a commitment; the passes after the first send it as is.
+    const std::vector<verification::Slot> now =
+        verification::GetSlots(m_.h().ledger().committed(), id_, 1);
+    if (first || now.empty() || verification::FirstPass(now[0]) == now[0].verdicts.size()) {
+      v.witness_hash = verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)));
+    }
     if (end_ok && losses_ok) {
       v.outcome = VerdictOutcome::kPass;
     } else {
@@ -434,6 +440,50 @@ TEST_F(VerifyTest, FakedEndStateIsFraudConfirmedBySecondValidator) {
   EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
   EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying);
   EXPECT_NE(m_.Task(id_).status, TaskStatus::kPassed);
+}
+
+// Found in review (2026-12-03): after an honest fail, a colluder's pass
+// carried its made-up witness in the clear (only a slot's first verdict was
+// a commitment), and a lazy validator drawn next could copy the colluder's
+// verdict from the chain: two agreeing passes, so the fraud passed and the
+// honest fail was outvoted and slashed. Now the slot's first pass is a
+// commitment bound to its sender too: a copy of it agrees with nothing.
+TEST_F(VerifyTest, TheFirstPassAfterAFailCannotBeCopiedFromTheChain) {
+  const Work truth = Work::Honest(1);
+  const Work fake = Work::Honest(2);
+  ASSERT_EQ(m_.Send(1, Commit(fake)).code, TxCode::kOk);
+  ToSampling();
+  const uint8_t honest = Assignee();
+  const uint64_t honest_stake = m_.h().Stake(Key(honest));
+  MsgVerdict fail = Replay(honest, fake, truth, 1, true);
+  ASSERT_EQ(fail.outcome, VerdictOutcome::kFail);
+  ASSERT_EQ(m_.Send(honest, fail).code, TxCode::kOk);
+  for (uint64_t i = 0; i < m_.params().dispute_move_blocks; ++i) m_.Block({});
+  const uint8_t colluder = Assignee();
+  const verification::Slot s = Slot();
+  const verify::SegmentChoice named{s.segment, s.witness_step};
+  // The colluder echoes the provider's end with a made-up witness.
+  const MsgVerdict pass = Replay(colluder, fake, fake, 7, false, named);
+  ASSERT_EQ(pass.outcome, VerdictOutcome::kPass);
+  ASSERT_EQ(m_.Send(colluder, pass).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPending);
+  m_.Block({});
+  const uint8_t lazy = Assignee();
+  ASSERT_NE(lazy, colluder);
+  ASSERT_NE(lazy, honest);
+  // The lazy validator sends the colluder's verdict as the chain shows it.
+  MsgVerdict copy = pass;
+  copy.witness_hash = Slot().verdicts.at(1).witness_hash;
+  ASSERT_EQ(m_.Send(lazy, copy).code, TxCode::kOk);
+  EXPECT_EQ(Slot().state, SlotState::kPending) << "the copy agrees with nothing";
+  EXPECT_TRUE(Slot().assignee.has_value() || Slot().verdicts.size() == 3u);
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kVerifying);
+  EXPECT_EQ(m_.h().Stake(Key(honest)), honest_stake) << "the honest fail is not outvoted";
+  // An honest replay agrees with the fail, not with the passes.
+  m_.Block({});
+  const uint8_t fourth = Assignee();
+  ASSERT_EQ(m_.Send(fourth, Replay(fourth, fake, truth, 1, false, named)).code, TxCode::kOk);
+  EXPECT_EQ(m_.h().Stake(Key(honest)), honest_stake);
 }
 
 TEST_F(VerifyTest, TwoUnavailableVerdictsAreFraudThatRewardsNobody) {

@@ -582,9 +582,10 @@ class JobDriver {
         if (cheat_ == Cheat::kLazyValidator && lazy_validator_ == 0) lazy_validator_ = key;
         uint32_t segment = 0;
         MsgVerdict v = Verdict(key, id, k, slots[k], &segment);
-        // A slot's first verdict commits to its witness (the ledger's
-        // WitnessCommitment) so that an auditor cannot copy it.
-        if (v.vrf_proof && !v.witness_hash.IsZero()) {
+        // Until the slot has a standing pass, a verdict commits to its
+        // witness (the ledger's WitnessCommitment) so nobody can copy it.
+        if (verification::FirstPass(slots[k]) == slots[k].verdicts.size() &&
+            !v.witness_hash.IsZero()) {
           v.witness_hash = verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)));
         }
         if (assignments_.at(id).cheats) {
