@@ -394,6 +394,17 @@ void Settle(StateBuffer& state, const Params& params, uint64_t height, const Tas
                        {{"task", TaskName(id)},
                         {"validators", std::to_string(paid.size())},
                         {"fee_uagr", std::to_string(fee)}}});
+  } else if (fee > 0) {
+    // No verdict stands on any slot (the provider won a dispute against
+    // each): nobody earned the fee, and it goes back to the client rather
+    // than stay in the pool for ever.
+    std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
+    AGORA_CHECK(j.has_value());
+    marketplace::PayValidatorFees(state, fee, {&j->client, 1});
+    events->push_back({"validator_fees_refunded",
+                       {{"task", TaskName(id)},
+                        {"client", j->client.ToString()},
+                        {"fee_uagr", std::to_string(fee)}}});
   }
   TaskPaid(state, height, id);
 }

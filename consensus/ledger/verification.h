@@ -9,9 +9,11 @@
 //                    beacon, one per slot (task: verifying).
 //   Verdict          a slot's first verdict carries the validator's VRF proof
 //                    over the commitment (its output names the segment and
-//                    the witness step) and only a commitment to its witness
-//                    hash (WitnessCommitment), so an auditor cannot copy it; so neither the provider nor a proposer
-//                    who withholds blocks can choose them. Merkle proofs tie
+//                    the witness step), so neither the provider nor a
+//                    proposer who withholds blocks can choose them. Until
+//                    the slot has a standing pass, a verdict carries only a
+//                    commitment to its witness hash (WitnessCommitment), so
+//                    nobody can copy the first pass. Merkle proofs tie
 //                    the start, end and final checkpoints to the root; a pass
 //                    must replay to the committed end and losses.
 //   resolution       one pass settles a slot unless the audit draw

@@ -534,6 +534,66 @@ TEST_F(DisputeTest, FalseClaimLosesAndTheSlotGoesOn) {
   EXPECT_NE(*Slot().assignee, validator_);
 }
 
+// Found in review (2026-12-03): when no verdict stands on any slot (every
+// validator sent a false fail and lost the dispute over it, and nobody is
+// left to draw), the task passes and is paid, but nobody earned the
+// validators' fee: it stayed in the fee pool for ever. It goes back to the
+// job's client.
+TEST_F(DisputeTest, AValidatorsFeeNobodyEarnedGoesBackToTheClient) {
+  Segment truth(config_, corpus_, start_);
+  const uint32_t segment = CommitAndReplay(truth.Hash(kC), Blake2b256("no replay"));
+  truth.set_label(checkpoints_[segment]);
+  const uint64_t client = m_.h().Balance(Key(4));
+  auto false_fail = [&](uint8_t key) {
+    const verification::Slot s = Slot();
+    MsgVerdict v;
+    v.job_id = job_;
+    auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
+    v.start_hash = checkpoints_[s.segment];
+    v.start_proof = path(s.segment);
+    v.committed_end = checkpoints_[s.segment + 1];
+    v.end_proof = path(s.segment + 1);
+    v.final_hash = checkpoints_[kSegments];
+    v.final_proof = path(kSegments);
+    v.replayed_end = Blake2b256("no replay " + std::to_string(key));
+    v.witness_hash = verification::WitnessCommitment(Blake2b256("witness"), AddressOf(Key(key)));
+    v.losses.assign(losses_.begin() + s.segment * kC, losses_.begin() + (s.segment + 1) * kC);
+    v.outcome = VerdictOutcome::kFail;
+    v.reason = FailReason::kEndState;
+    return v;
+  };
+  int disputes = 0;
+  for (int i = 0; i < 60 && Slot().state == verification::SlotState::kPending; ++i) {
+    const verification::Slot s = Slot();
+    const verification::VerdictRecord* last = s.verdicts.empty() ? nullptr : &s.verdicts.back();
+    if (s.dispute == 0 && last != nullptr && !last->overturned) {
+      MsgOpenDispute o = Open(segment);
+      o.verdict = static_cast<uint32_t>(s.verdicts.size() - 1);
+      const uint64_t id = OpenedId(m_.Send(1, o));
+      ASSERT_EQ(Play(id, Honest(truth, segment), Liar(), truth, truth, segment).outcome,
+                Outcome::kValidatorLost);
+      ++disputes;
+    } else if (s.assignee) {
+      const uint8_t key = m_.ValidatorKey(*s.assignee);
+      const TxResult r = m_.Send(key, false_fail(key));
+      ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+    } else {
+      m_.Block({});
+    }
+  }
+  ASSERT_EQ(Slot().state, verification::SlotState::kPassed);
+  for (const verification::VerdictRecord& v : Slot().verdicts) EXPECT_TRUE(v.overturned);
+  EXPECT_EQ(disputes, static_cast<int>(Slot().verdicts.size()));
+  for (int i = 0; i < 6 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
+  ASSERT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  const uint64_t validators_fee =
+      market::SplitPayment(m_.Task(id_).price_uagr, m_.params().validator_fee_ppm).validators_uagr;
+  const uint64_t fee =
+      validators_fee - market::PartPpm(validators_fee, m_.params().verify_aggregation_fee_ppm);
+  ASSERT_GT(fee, 0u);
+  EXPECT_EQ(m_.h().Balance(Key(4)), client + fee);
+}
+
 // A party that stops answering loses when its move is due.
 TEST_F(DisputeTest, SilenceLosesAtTheDeadline) {
   Segment truth(config_, corpus_, start_);
