@@ -112,7 +112,10 @@ void Node::Impl::RegisterBlobRpc() {
   });
   // params: {"grace_s": N} (optional; default [blobs] gc_grace_s): blobs
   // nothing needs go once this many seconds old; 0 removes them all now.
-  rpc_->RegisterSync("blob_gc", [this](const json::value& params) -> Result<json::value> {
+  // Only for a client on this machine: the RPC port is public (it serves
+  // /blob), and a remote caller could otherwise delete the checkpoints a
+  // provider has not committed yet (grace 0) and make it look unavailable.
+  rpc_->RegisterLocalOnly("blob_gc", [this](const json::value& params) -> Result<json::value> {
     uint64_t grace_s = config_.blob_gc_grace_s;
     if (!params.is_null()) {
       AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));

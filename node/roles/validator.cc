@@ -453,8 +453,8 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   // passes after the first send theirs in the clear to be compared with it.
   bool passed_before = false;
   if (const json::object* so = s.if_object(); so != nullptr && so->contains("verdicts")) {
-    if (const json::array* list = so->at("verdicts").if_array(); list != nullptr) {
-      for (const json::value& x : *list) {
+    if (const json::array* verdicts = so->at("verdicts").if_array(); verdicts != nullptr) {
+      for (const json::value& x : *verdicts) {
         const json::object* xo = x.if_object();
         if (xo == nullptr || !xo->contains("outcome")) continue;
         const json::value* over = xo->if_contains("overturned");

@@ -130,6 +130,9 @@ struct RpcServer::State {
   asio::io_context& io;
   const RpcConfig config;
   Dispatcher dispatcher;
+  // RegisterLocalOnly's handlers, looked up before the shared table for a
+  // client on this machine (the shared table refuses them).
+  MethodTable local_only;
   MetricsRegistry metrics;
   Counter& http_requests;
   Counter& http_errors;
@@ -222,12 +225,21 @@ bool IsFormContentType(std::string_view value) {
 
 // One WebSocket client: JSON-RPC calls in, responses and events out through
 // a bounded queue.
+// Whether the client of `socket` is on this machine (an address that cannot
+// be read counts as remote).
+bool IsLocalPeer(const State& state, const tcp::socket& socket) {
+  beast::error_code ec;
+  const tcp::endpoint peer = socket.remote_endpoint(ec);
+  return !ec && state.config.is_local && state.config.is_local(peer.address());
+}
+
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(std::shared_ptr<State> state, ConnectionSlot slot, tcp::socket socket)
       : state_(std::move(state)),
         slot_(std::move(slot)),
         id_(state_->next_session_id++),
+        local_(IsLocalPeer(*state_, socket)),
         ws_(std::move(socket)) {}
   ~WsSession() {
     state_->ws_sessions.erase(id_);
@@ -258,6 +270,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::shared_ptr<State> state_;
   ConnectionSlot slot_;
   const uint64_t id_;
+  const bool local_;  // the client is on this machine (RegisterLocalOnly)
   websocket::stream<beast::tcp_stream> ws_;
   http::request<http::string_body> upgrade_request_;
   beast::flat_buffer read_buffer_;
@@ -308,6 +321,9 @@ void WsSession::InstallMethods() {
   };
   local_methods_["subscribe"] = bind(&WsSession::Subscribe);
   local_methods_["unsubscribe"] = bind(&WsSession::Unsubscribe);
+  if (local_) {
+    for (const auto& [name, handler] : state_->local_only) local_methods_[name] = handler;
+  }
 }
 
 void WsSession::OnAccept(beast::error_code ec) {
@@ -465,6 +481,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       : state_(std::move(state)),
         slot_(state_),
         id_(state_->next_session_id++),
+        local_(IsLocalPeer(*state_, socket)),
         stream_(std::move(socket)),
         buffer_(state_->config.header_bytes_max + kReadBufferSlackBytes) {}
   ~HttpSession() { state_->http_sessions.erase(id_); }
@@ -513,6 +530,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<State> state_;
   std::optional<ConnectionSlot> slot_;  // empty once handed to a WsSession
   const uint64_t id_;
+  const bool local_;  // the client is on this machine (RegisterLocalOnly)
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -724,7 +742,8 @@ void HttpSession::ServeRpc(http::request<http::string_body>& request) {
   }
   const auto start = std::chrono::steady_clock::now();
   state_->dispatcher.Handle(
-      request.body(), /*local=*/nullptr, [self = shared_from_this(), start](std::string response) {
+      request.body(), local_ ? &state_->local_only : nullptr,
+      [self = shared_from_this(), start](std::string response) {
         const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
         self->state_->call_seconds.Observe(elapsed.count());
         self->OnRpcDone(std::move(response));
@@ -1139,6 +1158,18 @@ void RpcServer::Register(std::string method, Handler handler) {
 void RpcServer::RegisterSync(std::string method, SyncHandler handler) {
   AGORA_CHECK(handler != nullptr);
   state_->dispatcher.Register(std::move(method), MakeHandler(std::move(handler)));
+}
+
+void RpcServer::RegisterLocalOnly(std::string method, SyncHandler handler) {
+  state_->local_only[method] = std::make_shared<const Handler>(MakeHandler(std::move(handler)));
+  const std::string refusal =
+      method + " is answered only to a client on the node's own machine (127.0.0.1 or ::1): it "
+               "changes what the node holds; run it there (e.g. `agora` on that host, or over "
+               "an SSH tunnel to the RPC port)";
+  state_->dispatcher.Register(
+      std::move(method), MakeHandler([refusal](const json::value&) -> Result<json::value> {
+        return Status::PermissionDenied(refusal);
+      }));
 }
 
 bool RpcServer::HasSubscribers(std::string_view topic) const {

@@ -33,6 +33,7 @@
 #define AGORA_NODE_RPC_SERVER_H_
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <cstddef>
@@ -83,6 +84,12 @@ struct RpcConfig {
   // (uploads) plus one second per this many bytes, so a large blob on a slow
   // link is not cut off while a stalled client still is.
   uint64_t blob_bytes_per_second_min = 1 << 20;
+
+  // Whether a client at this address is on this machine, for methods
+  // registered with RegisterLocalOnly. Loopback (127.0.0.0/8, ::1) by
+  // default; tests replace it to play a remote client.
+  std::function<bool(const boost::asio::ip::address&)> is_local =
+      [](const boost::asio::ip::address& a) { return a.is_loopback(); };
 };
 
 class RpcServer {
@@ -101,6 +108,12 @@ class RpcServer {
   // taken over WebSocket by the server's own.
   void Register(std::string method, Handler handler);
   void RegisterSync(std::string method, SyncHandler handler);
+  // A method that changes or deletes what the node holds (blob_gc): answered
+  // only to clients on this machine (RpcConfig::is_local), over HTTP or
+  // WebSocket; a remote client gets a PermissionDenied error that says
+  // where to run it. The RPC port must be public for /blob, so anything
+  // else could be called by anyone who can reach it.
+  void RegisterLocalOnly(std::string method, SyncHandler handler);
 
   // Declares a topic WebSocket clients may subscribe to ("new_block").
   void AddTopic(std::string topic);

@@ -346,6 +346,57 @@ TEST_F(RpcServerTest, StatusCodesMapToServerDefinedCodes) {
   }
 }
 
+// A method registered with RegisterLocalOnly (the node's blob_gc) runs for
+// a client on this machine and is refused to any other, with where to run
+// it; the ordinary methods answer both. (Found in review: blob_gc with
+// grace 0 on the public RPC port let anyone delete a provider's
+// checkpoints before it committed them.)
+TEST_F(RpcServerTest, LocalOnlyMethodRunsForALocalClient) {
+  std::atomic<int> calls = 0;
+  StartServer({}, [&calls](RpcServer& s) {
+    s.RegisterLocalOnly("wipe", [&calls](const json::value&) -> Result<json::value> {
+      ++calls;
+      return json::value("wiped");
+    });
+  });
+  RpcClient client(url_);
+  Result<json::value> r = client.Call("wipe", nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, json::value("wiped"));
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST_F(RpcServerTest, LocalOnlyMethodIsRefusedToARemoteClient) {
+  RpcConfig config;
+  int asked = 0;
+  config.is_local = [&asked](const asio::ip::address& a) {
+    ++asked;
+    EXPECT_TRUE(a.is_loopback()) << a.to_string();
+    return false;  // plays a client on another machine
+  };
+  std::atomic<int> calls = 0;
+  StartServer(config, [&calls](RpcServer& s) {
+    s.RegisterLocalOnly("wipe", [&calls](const json::value&) -> Result<json::value> {
+      ++calls;
+      return json::value("wiped");
+    });
+  });
+  RpcClient client(url_);
+  RpcError error;
+  Result<json::value> r = client.Call("wipe", nullptr, kWait, &error);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+  EXPECT_EQ(error.code, -32008);
+  EXPECT_NE(error.message.find("wipe is answered only to a client on the node's own machine"),
+            std::string::npos)
+      << error.message;
+  EXPECT_EQ(calls.load(), 0) << "the handler never ran";
+  Result<json::value> sum = client.Call("add", json::array{2, 40});
+  ASSERT_TRUE(sum.ok()) << sum.status().ToString();
+  EXPECT_EQ(*sum, json::value(42));
+  RunOnIo([&] { EXPECT_GE(asked, 1); });
+}
+
 TEST_F(RpcServerTest, NotificationsGetNoResponse) {
   auto calls = std::make_shared<std::atomic<int>>(0);
   StartServer({}, [calls](RpcServer& server) {
