@@ -218,11 +218,32 @@ void Tallied(StateBuffer& state, Proposal& p, uint64_t height, std::vector<Event
   events->push_back(std::move(e));
 }
 
+// The rules between parameters and the chain's state: a deposit no account
+// set could ever gather would lock governance for good (the proposal that
+// lowers it could never reach voting), so gov.deposit_min_uagr stays at
+// most 1% of the coins in existence when a proposal raises it (lowering it
+// or leaving it is always allowed, whatever the genesis set).
+Status CheckAgainstState(const Params& now, const Params& next, StateReader& state) {
+  const uint64_t coins = state.GetU64(bank::kSupplyKey) - state.GetU64(bank::kBurnedKey);
+  if (next.gov_deposit_min_uagr > now.gov_deposit_min_uagr &&
+      next.gov_deposit_min_uagr > coins / 100) {
+    return Status::InvalidArgument(
+        "gov.deposit_min_uagr " + std::to_string(next.gov_deposit_min_uagr) +
+        " is above 1% of the coins in existence (" + std::to_string(coins / 100) +
+        " uagr): no deposit might ever reach it and governance would be locked for good");
+  }
+  return Status::Ok();
+}
+
 void Apply(StateBuffer& state, Proposal& p, uint64_t height, std::vector<Event>* events) {
   state.Delete(QueueKey(kApplyQueue, height, p.id));
   std::vector<std::pair<std::string, uint64_t>> changes;
   for (const ParamChange& c : p.changes) changes.emplace_back(c.name, c.value);
-  Result<Params> next = WithChanges(LoadParams(state), changes);
+  const Params now = LoadParams(state);
+  Result<Params> next = WithChanges(now, changes);
+  if (next.ok()) {
+    if (Status fits = CheckAgainstState(now, *next, state); !fits.ok()) next = fits;
+  }
   if (!next.ok()) {
     // Another proposal applied since may have made these values break a
     // rule between parameters: the whole proposal is refused, none of it
@@ -342,6 +363,9 @@ TxResult HandleSubmitProposal(StateBuffer& state, const Params& params, uint64_t
   for (const ParamChange& c : msg.changes) changes.emplace_back(c.name, c.value);
   Result<Params> next = WithChanges(params, changes);
   if (!next.ok()) return Refuse(TxCode::kInvalidMessage, next.status().message());
+  if (Status fits = CheckAgainstState(params, *next, state); !fits.ok()) {
+    return Refuse(TxCode::kInvalidMessage, fits.message());
+  }
   // Voting ends gov.voting_blocks after it starts, at the earliest in this
   // block; the changes cannot take effect before the tally.
   const uint64_t earliest = height + params.gov_voting_blocks;

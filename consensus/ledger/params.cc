@@ -48,11 +48,15 @@ constexpr ParamSpec kParams[] = {
     {"gov.voting_blocks", &Params::gov_voting_blocks, 1, 1'000'000,
      "blocks of voting; the tally runs at the end of the last one"},
     // Governance must stay able to pass something and hard to capture:
-    // quorum and veto no lower than 10%, threshold a majority and never
-    // unanimity.
-    {"gov.quorum_ppm", &Params::gov_quorum_ppm, 100'000, kMillion,
+    // quorum and veto no lower than 10%, threshold a majority. And no
+    // setting may lock it for good (the proposal that would undo it could
+    // never pass): quorum at most half of the bonded stake, since stake that
+    // never votes (providers, lost keys, a tombstoned validator's remains)
+    // would otherwise block every proposal; threshold at most 2/3, or one
+    // "no" with a little stake would. (Until 2026-12-03 both went to 100%.)
+    {"gov.quorum_ppm", &Params::gov_quorum_ppm, 100'000, 500'000,
      "share of all bonded stake that must vote (abstain counts)"},
-    {"gov.threshold_ppm", &Params::gov_threshold_ppm, 500'000, kMillion - 1,
+    {"gov.threshold_ppm", &Params::gov_threshold_ppm, 500'000, 666'666,
      "share of yes among yes/no/veto a proposal must exceed"},
     {"gov.veto_ppm", &Params::gov_veto_ppm, 100'000, kMillion,
      "share of veto among all votes at which a proposal is vetoed"},

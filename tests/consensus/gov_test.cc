@@ -310,6 +310,16 @@ TEST(GovLedgerTest, BadInputIsRefusedAndChangesNothing) {
       {"breaks a rule between parameters", 2,
        MsgSubmitProposal{{{"staking.epoch_blocks", 50}}, "t", "", 1000, 40},
        TxCode::kInvalidMessage},
+      // 1% of the coins in existence is the most gov.deposit_min_uagr may be
+      // raised to, or the proposal lowering it again could never be funded.
+      {"a deposit minimum above 1% of the coins", 2,
+       MsgSubmitProposal{{{"gov.deposit_min_uagr",
+                           (g.h().ledger().ReadTotals().supply - totals().burned) / 100 + 1}},
+                         "t",
+                         "",
+                         1000,
+                         40},
+       TxCode::kInvalidMessage},
       {"deposit above the balance", 2,
        MsgSubmitProposal{{{"consensus.timeout_delta_ms", 1}}, "t", "", uint64_t{1} << 40, 40},
        TxCode::kInsufficientFunds},
