@@ -914,7 +914,14 @@ Status TaskFailed(StateBuffer& state, const Params& params, uint64_t height, con
   }
   staking::BurnStake(state, p.address, taken - reward);
   Release(state, j, id, s.task, p);
-  p.reputation_ppm = params.reputation_min_ppm;
+  // A failed check moves reputation max(alpha, 50%) of the way to 0 and at
+  // most to the floor (market.reputation_min_ppm), never up: a provider a
+  // late task had already put under the floor stays there, out of the
+  // scheduler's reach. (Until 2026-12-03 it was set to the floor, which
+  // made such a provider eligible again; found in review.)
+  p.reputation_ppm = std::min(
+      market::UpdateReputation(p.reputation_ppm, market::Outcome::kFraud, ReputationRuleOf(params)),
+      params.reputation_min_ppm);
   ++p.tasks_failed;
   PutProvider(state, p);
   Event e{"task_failed",

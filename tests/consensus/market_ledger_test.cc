@@ -110,6 +110,40 @@ TEST(MarketLedgerTest, MissedDeadlineReassignsBurnsAndLowersReputation) {
   EXPECT_EQ(m.Job(id).locked_uagr, again.price_uagr) << "the old price went back to escrow";
 }
 
+// Found in review (2026-12-03): a failed check set reputation to the floor,
+// so a provider that a late task had already put under it (no new tasks)
+// was lifted back to eligible by being caught cheating. Now it only falls.
+TEST(MarketLedgerTest, AFailedCheckNeverRaisesReputation) {
+  Params p = Market::Defaults();
+  p.reputation_start_ppm = 105'000;
+  p.reputation_min_ppm = 100'000;
+  p.reputation_alpha_ppm = 100'000;
+  Market m(p);
+  m.Provider(1, 1000, /*speed=*/1, /*capacity=*/2);
+  const uint64_t late = m.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
+  m.h().Run({});
+  const uint64_t cheat = m.Post(5, TinySpec(1, 1), 10 * kAgr, 2000);
+  const marketplace::Task a = m.Task({late, 0, 0}), b = m.Task({cheat, 0, 0});
+  ASSERT_EQ(a.provider, Address::FromPublicKey(Key(1).public_key()));
+  ASSERT_EQ(b.provider, Address::FromPublicKey(Key(1).public_key()));
+  ASSERT_LT(a.deadline_height, b.deadline_height);
+  m.h().RunTo(a.deadline_height);
+  const uint64_t after_late = m.Prov(1).reputation_ppm;
+  EXPECT_EQ(after_late, 105'000u - market::PartPpm(105'000, 100'000));
+  ASSERT_LT(after_late, p.reputation_min_ppm) << "under the floor: no new tasks";
+  ASSERT_EQ(m.Task({cheat, 0, 0}).status, TaskStatus::kAssigned);
+  m.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({cheat, 0, 0}, false).ok()); });
+  // max(alpha, 50%) of the way to 0.
+  EXPECT_EQ(m.Prov(1).reputation_ppm, after_late - market::PartPpm(after_late, 500'000));
+  EXPECT_EQ(m.Prov(1).tasks_failed, 1u);
+  // From the start (above the floor), a failed check still lands at most on it.
+  Market fresh;
+  fresh.Provider(1, 1000);
+  const uint64_t job = fresh.Post(4, TinySpec(1, 1), 10 * kAgr, 2000);
+  fresh.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, false).ok()); });
+  EXPECT_EQ(fresh.Prov(1).reputation_ppm, fresh.params().reputation_min_ppm);
+}
+
 // With no other provider, the task waits market.exclusion_blocks for one and
 // then goes back to the provider that missed it (which may have recovered),
 // so it is never stuck.
