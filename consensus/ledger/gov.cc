@@ -430,10 +430,23 @@ TxResult HandleDeposit(StateBuffer& state, const Params& params, uint64_t height
                                          std::string(StatusName(p->status)) +
                                          "); deposits are taken only before its tally");
   }
-  if (DepositOf(state, p->id, sender) == 0 && p->depositors >= kDepositorsMax) {
+  const bool new_depositor = DepositOf(state, p->id, sender) == 0;
+  if (new_depositor && p->depositors >= kDepositorsMax) {
     return Refuse(TxCode::kLimitReached, "proposal " + std::to_string(p->id) + " has " +
                                            std::to_string(kDepositorsMax) +
                                            " depositors, the most it may have");
+  }
+  // A first deposit is at least 1/kDepositorsMax of the minimum, so that
+  // filling every depositor slot costs as much as funding the proposal
+  // (found in review, 2026-12-03: 1,000 deposits of 1 uagr shut everyone
+  // else out).
+  const uint64_t first_min = params.gov_deposit_min_uagr / kDepositorsMax;
+  if (new_depositor && msg.amount_uagr < first_min) {
+    return Refuse(TxCode::kInvalidMessage,
+                  "a first deposit to a proposal is at least " + std::to_string(first_min) +
+                      " uagr (gov.deposit_min_uagr / " + std::to_string(kDepositorsMax) +
+                      "), so that " + std::to_string(kDepositorsMax) +
+                      " depositors can hold every deposit that matters");
   }
   const bool starts_voting = p->status == ProposalStatus::kDeposit &&
                              p->total_deposit_uagr + msg.amount_uagr >= params.gov_deposit_min_uagr;
@@ -495,6 +508,21 @@ TxResult HandleVote(StateBuffer& state, uint64_t height, const Address& sender,
   }
   const std::string key = VoteKey(p->id, sender);
   const bool revote = state.Get(key).has_value();
+  // A new voter holds at least 1/kVotersMax of the bonded stake, so that
+  // filling every voter slot takes as much stake as the whole set bonds
+  // (found in review, 2026-12-03: 10,000 accounts staking 1 uagr each
+  // shut every real voter out, the tally missed quorum and the deposits
+  // burned).
+  const uint64_t voter_min = state.GetU64(staking::kTotalBondedKey) / kVotersMax;
+  if (!revote && staking::GetStake(state, sender) < voter_min) {
+    return Refuse(TxCode::kNoStake,
+                  "a voter needs at least " + std::to_string(voter_min) +
+                      " uagr bonded (1/" + std::to_string(kVotersMax) +
+                      " of all bonded stake, so that the " + std::to_string(kVotersMax) +
+                      " votes a tally counts hold every vote that matters); this account has " +
+                      std::to_string(staking::GetStake(state, sender)) +
+                      "; stake more with `agora tx stake`");
+  }
   if (!revote) {
     if (p->voters >= kVotersMax) {
       return Refuse(TxCode::kLimitReached, "proposal " + std::to_string(p->id) + " has " +

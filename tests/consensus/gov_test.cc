@@ -344,6 +344,50 @@ TEST(GovLedgerTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(g.Send(2, MsgDeposit{id, 10}).code, TxCode::kWrongPhase) << "closed";
 }
 
+// Found in review (2026-12-03): the voter and depositor slots are capped
+// (kVotersMax, kDepositorsMax), and anyone could fill them with dust (a vote
+// needed only some stake, a deposit only some amount), shutting real voters
+// out so that the tally missed quorum and burned the deposits. A new voter
+// now holds at least 1/kVotersMax of the bonded stake and a first deposit is
+// at least 1/kDepositorsMax of the minimum: filling the slots costs as much
+// as the whole set's stake, or as funding the proposal.
+TEST(GovLedgerTest, DustCannotTakeTheVoterOrDepositorSlots) {
+  Params params = GovParams();
+  params.gov_deposit_min_uagr = 1'000'000;
+  params.gov_voting_blocks = 20;
+  GovLedger g(params);
+  const uint64_t id = g.Submit(1, {{"bank.min_fee_uagr", 5}}, 500'000, 40);
+  ASSERT_EQ(g.Get(id).status, ProposalStatus::kDeposit);
+  const uint64_t first_min = params.gov_deposit_min_uagr / gov::kDepositorsMax;
+  const TxResult dust = g.Send(2, MsgDeposit{id, first_min - 1});
+  EXPECT_EQ(dust.code, TxCode::kInvalidMessage);
+  EXPECT_NE(dust.log.find("a first deposit to a proposal is at least " +
+                          std::to_string(first_min) + " uagr"),
+            std::string::npos)
+      << dust.log;
+  EXPECT_EQ(g.Get(id).depositors, 1u);
+  EXPECT_EQ(g.Send(2, MsgDeposit{id, first_min}).code, TxCode::kOk);
+  EXPECT_EQ(g.Send(2, MsgDeposit{id, 1}).code, TxCode::kOk) << "a depositor may add any amount";
+  EXPECT_EQ(g.Send(1, MsgDeposit{id, 500'000}).code, TxCode::kOk);
+  ASSERT_EQ(g.Get(id).status, ProposalStatus::kVoting);
+
+  const uint64_t bonded = g.h().ledger().ReadTotals().bonded;
+  ASSERT_EQ(g.Send(3, MsgStake{1}).code, TxCode::kOk);
+  const uint64_t voter_min = g.h().ledger().ReadTotals().bonded / gov::kVotersMax;
+  ASSERT_GT(voter_min, 1u);
+  ASSERT_EQ(voter_min, (bonded + 1) / gov::kVotersMax);
+  const TxResult small = g.Send(3, MsgVote{id, VoteOption::kNo});
+  EXPECT_EQ(small.code, TxCode::kNoStake);
+  EXPECT_NE(small.log.find("a voter needs at least " + std::to_string(voter_min) + " uagr bonded"),
+            std::string::npos)
+      << small.log;
+  EXPECT_EQ(g.Get(id).voters, 0u);
+  ASSERT_EQ(g.Send(3, MsgStake{voter_min}).code, TxCode::kOk);
+  EXPECT_EQ(g.Send(3, MsgVote{id, VoteOption::kNo}).code, TxCode::kOk);
+  EXPECT_EQ(g.Send(kV0, MsgVote{id, VoteOption::kYes}).code, TxCode::kOk);
+  EXPECT_EQ(g.Get(id).voters, 2u);
+}
+
 // Two proposals share a deposit end; one is funded in that very block (its
 // queue entry deleted in the block's buffer): the other still expires.
 TEST(GovLedgerTest, SharedDepositEndStillExpiresTheUnfundedOne) {
