@@ -511,7 +511,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void ServeBlob(const http::request<http::string_body>& request, std::string_view hex);
   // POST /blob: switches to a parser that streams the body into a file.
   void StartUpload();
+  void ReadUploadSome();
   void OnUpload(beast::error_code ec);
+  struct BlobWrite;
+  void WriteBlobSome(std::shared_ptr<BlobWrite> write);
   template <class Body>
   void WriteMessage(http::response<Body> message, std::chrono::milliseconds timeout);
   void OnWritten(beast::error_code ec, bool keep_alive);
@@ -536,6 +539,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::request_parser<http::file_body>> upload_parser_;
   std::filesystem::path upload_path_;
+  std::chrono::steady_clock::time_point upload_started_;
+  uint64_t upload_received_ = 0;  // bytes the upload's parser took so far
   std::optional<Hash256> upload_expected_;
   std::optional<Response> response_;  // the one being written
   unsigned version_ = 11;
@@ -963,8 +968,35 @@ void HttpSession::ServeBlob(const http::request<http::string_body>& request,
   response.body().length = range.length;
   set_range(response);
   state_->blob_bytes_served.Inc(range.length);
-  WriteMessage(std::move(response),
-               state_->config.write_timeout + TransferAllowance(state_->config, range.length));
+  auto write = std::make_shared<BlobWrite>(std::move(response));
+  WriteBlobSome(std::move(write));
+}
+
+// A blob's response, written a piece at a time (see WriteBlobSome).
+struct HttpSession::BlobWrite {
+  explicit BlobWrite(http::response<FileRangeBody> m) : message(std::move(m)), serializer(message) {}
+  http::response<FileRangeBody> message;
+  http::serializer<false, FileRangeBody> serializer;  // refers to `message`: never moved
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  uint64_t sent = 0;
+};
+
+// The deadline follows the bytes the client has taken: write_timeout plus
+// the time those take at blob_bytes_per_second_min. A client that stops
+// reading, or reads slower than that, is cut off however large the blob.
+// (One deadline for the whole blob, from its size, let a client that read
+// nothing hold a connection for about an hour per 4 GiB; found in review.)
+void HttpSession::WriteBlobSome(std::shared_ptr<BlobWrite> write) {
+  stream_.expires_at(write->started + state_->config.write_timeout +
+                     TransferAllowance(state_->config, write->sent));
+  http::async_write_some(stream_, write->serializer,
+                         [self = shared_from_this(), write](beast::error_code ec, size_t n) {
+                           write->sent += n;
+                           if (ec || write->serializer.is_done()) {
+                             return self->OnWritten(ec, write->message.keep_alive());
+                           }
+                           self->WriteBlobSome(write);
+                         });
 }
 
 void HttpSession::StartUpload() {
@@ -1018,12 +1050,9 @@ void HttpSession::StartUpload() {
     return SendError(http::status::internal_server_error,
                      "cannot create a file for the upload: " + ec.message(), false);
   }
-  stream_.expires_after(state_->config.request_timeout +
-                        TransferAllowance(state_->config, length.value_or(limit)));
-  auto read_body = [self = shared_from_this()] {
-    http::async_read(self->stream_, self->buffer_, *self->upload_parser_,
-                     [self](beast::error_code read_ec, size_t) { self->OnUpload(read_ec); });
-  };
+  upload_started_ = std::chrono::steady_clock::now();
+  upload_received_ = 0;
+  auto read_body = [self = shared_from_this()] { self->ReadUploadSome(); };
   if (!expect_continue) return read_body();
   static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
   asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -1035,6 +1064,23 @@ void HttpSession::StartUpload() {
                       }
                       read_body();
                     });
+}
+
+// Reads the upload a piece at a time. The deadline follows what has
+// arrived: request_timeout plus the time the bytes so far take at
+// blob_bytes_per_second_min, so a client that stops sending, or sends slower
+// than that, is cut off however large a blob it announced (one deadline from
+// the announced size let a silent client hold a connection for about an
+// hour; found in review).
+void HttpSession::ReadUploadSome() {
+  stream_.expires_at(upload_started_ + state_->config.request_timeout +
+                     TransferAllowance(state_->config, upload_received_));
+  http::async_read_some(stream_, buffer_, *upload_parser_,
+                        [self = shared_from_this()](beast::error_code ec, size_t n) {
+                          self->upload_received_ += n;
+                          if (ec || self->upload_parser_->is_done()) return self->OnUpload(ec);
+                          self->ReadUploadSome();
+                        });
 }
 
 void HttpSession::OnUpload(beast::error_code ec) {

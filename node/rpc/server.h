@@ -80,9 +80,11 @@ struct RpcConfig {
 
   std::string server_name = "agorad";  // the Server: header
 
-  // Blob transfers get write_timeout (downloads) or request_timeout
-  // (uploads) plus one second per this many bytes, so a large blob on a slow
-  // link is not cut off while a stalled client still is.
+  // Blob transfers must keep up this rate on average: the deadline is
+  // write_timeout (downloads) or request_timeout (uploads) from the start,
+  // plus one second per this many bytes moved so far. A large blob on a slow
+  // link is not cut off; a client that stalls (sends or reads nothing) is,
+  // however large the blob it announced or asked for.
   uint64_t blob_bytes_per_second_min = 1 << 20;
 
   // Whether a client at this address is on this machine, for methods

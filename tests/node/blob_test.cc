@@ -9,16 +9,20 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
 #include <filesystem>
 #include <future>
@@ -428,9 +432,9 @@ TEST(ByteRangeTest, ParsesTheSingleRangeForms) {
 // A real RPC server serving one blob store, on its own thread.
 class BlobServer {
  public:
-  explicit BlobServer(const fs::path& dir, BlobStoreOptions options = {}, bool uploads = true)
+  explicit BlobServer(const fs::path& dir, BlobStoreOptions options = {}, bool uploads = true,
+                      rpc::RpcConfig config = {})
       : store_(OpenStore(dir, options)) {
-    rpc::RpcConfig config;
     config.port = 0;
     server_ = std::make_unique<rpc::RpcServer>(io_, config);
     server_->SetBlobStore(store_.get(), uploads);
@@ -579,6 +583,81 @@ TEST(BlobHttpTest, UploadsAreHashedCheckedAndBounded) {
   EXPECT_EQ(Request(server.port(), http::verb::post, "/rpc", std::string(1'100'000, ' ')).status,
             413u);
   EXPECT_TRUE(fs::is_empty(dir.path() / "tmp"));
+}
+
+// Waits (at most `bound`, a failure bound, not a measure) for the server to
+// close `socket`; true when it did. Whatever arrives first is read and
+// dropped.
+bool ClosedByServer(tcp::socket& socket, std::chrono::seconds bound) {
+  socket.non_blocking(false);
+  const int fd = socket.native_handle();
+  timeval tv{static_cast<time_t>(bound.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::array<char, 1 << 16> sink;
+  for (;;) {
+    const ssize_t n = ::recv(fd, sink.data(), sink.size(), 0);
+    if (n == 0) return true;  // EOF: the server closed it
+    if (n < 0) return errno == ECONNRESET;
+  }
+}
+
+// Found in review (2026-12-03): an upload's deadline came from the size it
+// announced (or the store's limit, 4 GiB, when chunked) at the minimum
+// rate, about an hour; 256 silent clients held every connection slot that
+// long. The deadline now follows the bytes that arrived.
+TEST(BlobHttpTest, AStalledUploadIsCutOffWhateverSizeItAnnounced) {
+  testing::TempDir dir;
+  rpc::RpcConfig config;
+  config.request_timeout = std::chrono::milliseconds(300);
+  BlobServer server(dir.path(), {}, /*uploads=*/true, config);
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), server.port()});
+  const std::string head =
+      "POST /blob HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: 4000000000\r\n\r\n0123456789";
+  asio::write(socket, asio::buffer(head));
+  EXPECT_TRUE(ClosedByServer(socket, std::chrono::seconds(60)))
+      << "a silent upload of a 4 GB announced blob was still open after 60 s";
+}
+
+// The server's count of open RPC connections, read from GET /metrics (the
+// connection that asks counts itself).
+int OpenConnections(uint16_t port) {
+  const Reply r = Request(port, http::verb::get, "/metrics");
+  const std::string key = "\nagora_rpc_connections ";
+  const size_t at = r.body.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stoi(r.body.substr(at + key.size()));
+}
+
+// The same for downloads: a client that asks for a large blob and reads
+// nothing is cut off once it falls behind the minimum rate, not after the
+// blob's whole allowance (here 128 s at 1 MiB/s).
+TEST(BlobHttpTest, AStalledDownloadIsCutOff) {
+  testing::TempDir dir;
+  rpc::RpcConfig config;
+  config.write_timeout = std::chrono::milliseconds(300);
+  BlobServer server(dir.path(), {}, /*uploads=*/true, config);
+  const Bytes big(128u << 20, 0x5a);
+  Result<Hash256> hash = server.store().Put(big);
+  ASSERT_TRUE(hash.ok()) << hash.status().ToString();
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), server.port()});
+  const std::string request = "GET /blob/" + hash->ToHex() +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  asio::write(socket, asio::buffer(request));
+  // This client reads nothing. The server holds it (1 of the 2 connections
+  // counted while /metrics is asked) until it gives up; the wait is bounded
+  // only so that a regression fails instead of hanging.
+  ASSERT_EQ(OpenConnections(server.port()), 2);
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int open = 2;
+  while ((open = OpenConnections(server.port())) != 1 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a condition
+  }
+  EXPECT_EQ(open, 1) << "a client reading nothing still held its download after 60 s";
 }
 
 TEST(BlobHttpTest, UploadsCanBeTurnedOff) {
