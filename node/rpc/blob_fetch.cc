@@ -14,7 +14,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <system_error>
 #include <utility>
@@ -60,6 +63,7 @@ bool ParseContentRange(std::string_view text, uint64_t* start, uint64_t* end, ui
 
 // What one attempt at one source did.
 struct Transfer {
+  uint64_t offset = 0;     // where in the partial file this attempt's bytes start
   uint64_t received = 0;   // bytes written this attempt
   uint64_t total = 0;      // the blob's size, once the source said it
   bool from_zero = false;  // this source served every byte of the partial file
@@ -145,6 +149,7 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
     return Status::Unavailable("HTTP " + std::to_string(status));
   }
 
+  transfer->offset = have;
   int fd = ::open(partial.c_str(), flags, 0600);
   if (fd < 0) return ErrnoStatus("cannot open", partial, errno);
   std::vector<uint8_t> chunk(kReadChunkBytes);
@@ -194,6 +199,25 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
   return Status::Ok();
 }
 
+// Whether bytes [offset, offset + length) of `a` and `b` differ (a read
+// error or a short file counts as a difference).
+bool RangeDiffers(const fs::path& a, const fs::path& b, uint64_t offset, uint64_t length) {
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  if (!fa || !fb) return true;
+  fa.seekg(static_cast<std::streamoff>(offset));
+  fb.seekg(static_cast<std::streamoff>(offset));
+  std::vector<char> x(kReadChunkBytes), y(kReadChunkBytes);
+  while (length > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, x.size()));
+    if (!fa.read(x.data(), static_cast<std::streamsize>(n)) ||
+        !fb.read(y.data(), static_cast<std::streamsize>(n)) || std::memcmp(x.data(), y.data(), n) != 0) {
+      return true;
+    }
+    length -= n;
+  }
+  return false;
+}
+
 // Fetches into `partial` until it holds bytes that hash to `hash`.
 Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sources,
                       const fs::path& partial, const BlobFetchOptions& options,
@@ -211,11 +235,28 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
       report->failures.push_back(source + ": " + url.status().message());
     }
   }
+  // Which source wrote which bytes of `partial` in this call: when a resumed
+  // file fails the hash and a source then serves the blob whole, those whose
+  // bytes differ from it are named.
+  struct Piece {
+    std::string source;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  std::vector<Piece> pieces;
+  auto name_liar = [&](const std::string& source, const std::string& why) {
+    if (std::find(report->liars.begin(), report->liars.end(), source) == report->liars.end()) {
+      report->liars.push_back(source);
+    }
+    report->failures.push_back(source + ": " + why);
+  };
   for (int round = 0; round < std::max(options.rounds, 1) && !urls.empty(); ++round) {
     for (const auto& [source, url] : urls) {
       Transfer transfer;
       Status fetched = FetchFrom(url, hash, partial, options, &transfer);
       report->bytes_received += transfer.received;
+      if (transfer.from_zero) pieces.clear();
+      if (transfer.received > 0) pieces.push_back({source, transfer.offset, transfer.received});
       if (!fetched.ok()) {
         report->failures.push_back(source + ": " + fetched.message());
         continue;
@@ -226,14 +267,50 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
         return Status::Ok();
       }
       std::error_code ec;
-      fs::remove(partial, ec);  // wrong bytes are never resumed from
       if (transfer.from_zero) {
-        report->liars.push_back(source);
-        report->failures.push_back(source + ": served bytes that do not hash to the blob's name");
+        fs::remove(partial, ec);  // wrong bytes are never resumed from
+        name_liar(source, "served bytes that do not hash to the blob's name");
+        pieces.clear();
+        continue;
+      }
+      // A resumed file that fails the hash: some source's bytes in it are
+      // wrong. It is set aside and this source asked for the whole blob at
+      // once; if that verifies, whoever wrote bytes that differ from it
+      // lied. (Before 2026-12-03 nobody was named and the next round
+      // resumed from the same source again: a source that sent all but the
+      // last byte in garbage and hung up defeated every fetch that listed
+      // it first; found in review.)
+      report->failures.push_back(source +
+                                 ": the resumed transfer does not hash to the blob's name; "
+                                 "starting over from its first byte");
+      const fs::path aside = fs::path(partial.string() + ".wrong");
+      fs::rename(partial, aside, ec);
+      if (ec) fs::remove(partial, ec);
+      Transfer whole;
+      Status again = FetchFrom(url, hash, partial, options, &whole);
+      report->bytes_received += whole.received;
+      Result<Hash256> redone = Status::Unavailable("");
+      if (again.ok()) redone = storage::HashFile(partial, options.bytes_max, &report->size);
+      if (redone.ok() && *redone == hash) {
+        for (const Piece& piece : pieces) {
+          if (RangeDiffers(aside, partial, piece.offset, piece.length)) {
+            name_liar(piece.source, "served bytes " + std::to_string(piece.offset) + " to " +
+                                        std::to_string(piece.offset + piece.length) +
+                                        " that are not the blob's");
+          }
+        }
+        fs::remove(aside, ec);
+        report->source = source;
+        return Status::Ok();
+      }
+      fs::remove(aside, ec);
+      fs::remove(partial, ec);
+      pieces.clear();
+      if (redone.ok() && whole.from_zero) {
+        name_liar(source, "served bytes that do not hash to the blob's name");
       } else {
-        report->failures.push_back(source +
-                                   ": the resumed transfer does not hash to the blob's name; "
-                                   "starting over");
+        report->failures.push_back(source + ": " +
+                                   (again.ok() ? redone.status().message() : again.message()));
       }
     }
   }

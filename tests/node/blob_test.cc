@@ -916,6 +916,41 @@ TEST(BlobFetchTest, AWrongPartialFileIsThrownAwayNotBlamedOnTheSource) {
   EXPECT_EQ(*store->Read(hash, 1 << 20), data);
 }
 
+// Found in review (2026-12-03): a source that answers 200 with the right
+// length, sends all but the last byte in garbage and hangs up was never
+// blamed; the honest source after it resumed for the last byte, the hash
+// failed, nobody was named, and every round went the same way, so a fetch
+// that listed the liar first never succeeded. Now the honest source is
+// asked for the whole blob and the source whose bytes differ is named.
+TEST(BlobFetchTest, ASourceThatBreaksOffWithWrongBytesIsNamedAndTheBlobStillFetched) {
+  testing::TempDir b, mine;
+  const Bytes data = Pattern(200'000, 22);
+  const Hash256 hash = Blake2b256(data);
+  const Bytes garbage = Pattern(data.size(), 23);
+  RawServer liar([&](tcp::socket& socket) {
+    ReadRequestHeader(socket);
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " +
+                             std::to_string(data.size()) + "\r\nConnection: close\r\n\r\n";
+    beast::error_code ec;
+    asio::write(socket, asio::buffer(head), ec);
+    asio::write(socket, asio::buffer(garbage.data(), garbage.size() - 1), ec);
+    socket.close(ec);
+  });
+  BlobServer honest(b.path());
+  ASSERT_TRUE(honest.store().Put(data).ok());
+  auto store = OpenStore(mine.path());
+  rpc::BlobFetchReport report;
+  const Status fetched =
+      rpc::FetchBlob(*store, hash, {liar.url(), honest.url()}, QuickOptions(), &report);
+  ASSERT_TRUE(fetched.ok()) << fetched.ToString();
+  EXPECT_EQ(*store->Read(hash, 1 << 20), data);
+  EXPECT_EQ(report.source, honest.url());
+  ASSERT_EQ(report.liars.size(), 1u);
+  EXPECT_EQ(report.liars[0], liar.url());
+  EXPECT_FALSE(fs::exists(store->PartialPath(hash)));
+  EXPECT_FALSE(fs::exists(fs::path(store->PartialPath(hash).string() + ".wrong")));
+}
+
 TEST(BlobFetchTest, ToAFileReplacesItOnlyWithVerifiedBytes) {
   testing::TempDir b, out;
   BlobServer honest(b.path());
