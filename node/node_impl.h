@@ -239,7 +239,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   std::map<uint64_t, SyncRequest> sync_requests_;  // by height
   struct SyncedBlock {
     p2p::PeerId from;
-    proto::BlockResponse response;  // its commit verified
+    proto::BlockResponse response;  // its commit verified again when applied
   };
   std::map<uint64_t, SyncedBlock> sync_buffer_;  // heights after the next one
   // Timeouts in a row, at most one per kSyncRequestTimeout: a peer is
