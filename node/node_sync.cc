@@ -156,7 +156,7 @@ void Node::Impl::ApplySyncedBlocks() {
                    s.message());
       peers_->Disconnect(synced.from, "sent a block with a bad commit: " + s.message(),
                          /*ban=*/true);
-      return;
+      break;  // what was applied before it still restarts consensus below
     }
     std::vector<Tx> txs;
     s = chain_->ValidateBlock(synced.response.block(), NowUnixMs(), &txs);
@@ -166,7 +166,7 @@ void Node::Impl::ApplySyncedBlocks() {
       spdlog::warn("block {} from peer {} rejected: {}", next, synced.from.ToHex().substr(0, 12),
                    s.message());
       peers_->Disconnect(synced.from, "sent a bad block: " + s.message(), /*ban=*/true);
-      return;
+      break;  // what was applied before it still restarts consensus below
     }
     s = CommitBlock(synced.response.block(), synced.response.commit(), &txs);
     AGORA_CHECK_MSG(s.ok(), "cannot commit a verified block: " + s.message());
