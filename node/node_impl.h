@@ -164,6 +164,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   void HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload);
   void MaybeRequestBlock();
   void ApplySyncedBlocks();
+  void DropSyncedFrom(const p2p::PeerId& peer);
   // Transactions.
   Result<Hash256> AdmitTx(ByteSpan raw, bool from_peer);
   void QueuePeerTx(const p2p::PeerId& from, ByteSpan raw);

@@ -131,6 +131,12 @@ void Node::Impl::HandleBlockResponse(const p2p::PeerId& from, ByteSpan payload) 
   MaybeRequestBlock();
 }
 
+// Forgets the blocks a banned peer sent ahead: each would fail in its turn,
+// and their heights are asked of others at once.
+void Node::Impl::DropSyncedFrom(const p2p::PeerId& peer) {
+  std::erase_if(sync_buffer_, [&](const auto& entry) { return entry.second.from == peer; });
+}
+
 // Commits the buffered blocks that follow the last one, in order. Each
 // commit is checked again here against the set at its height, now certain
 // (on arrival it may have been checked against a guess: a block buffered
@@ -156,6 +162,7 @@ void Node::Impl::ApplySyncedBlocks() {
                    s.message());
       peers_->Disconnect(synced.from, "sent a block with a bad commit: " + s.message(),
                          /*ban=*/true);
+      DropSyncedFrom(synced.from);
       break;  // what was applied before it still restarts consensus below
     }
     std::vector<Tx> txs;
@@ -166,6 +173,7 @@ void Node::Impl::ApplySyncedBlocks() {
       spdlog::warn("block {} from peer {} rejected: {}", next, synced.from.ToHex().substr(0, 12),
                    s.message());
       peers_->Disconnect(synced.from, "sent a bad block: " + s.message(), /*ban=*/true);
+      DropSyncedFrom(synced.from);
       break;  // what was applied before it still restarts consensus below
     }
     s = CommitBlock(synced.response.block(), synced.response.commit(), &txs);

@@ -150,9 +150,10 @@ Bytes TaskBytes(const TaskId& id);
 // "agora-verify-segment-v1" || task || checkpoint root || slot (u32).
 Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot);
 
-// What a slot's FIRST verdict carries in place of its witness hash (when
-// C > 1): BLAKE2b-256("agora-verify-witness-v1" || witness || validator).
-// Later verdicts carry the witness itself and agree with the first only by
+// What a verdict carries in place of its witness hash (when C > 1) until
+// its slot has a standing pass (FirstPass):
+// BLAKE2b-256("agora-verify-witness-v1" || witness || validator). The passes
+// after the first carry the witness itself and agree with the first only by
 // replaying to the state it committed to; nobody can copy it from the chain.
 Hash256 WitnessCommitment(const Hash256& witness, const Address& validator);
 // The index of the slot's first standing pass (verdicts.size() if none). A

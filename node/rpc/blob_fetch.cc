@@ -285,7 +285,8 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
                                  "starting over from its first byte");
       const fs::path aside = fs::path(partial.string() + ".wrong");
       fs::rename(partial, aside, ec);
-      if (ec) fs::remove(partial, ec);
+      const bool set_aside = !ec;  // else nothing can be compared, nobody blamed
+      if (!set_aside) fs::remove(partial, ec);
       Transfer whole;
       Status again = FetchFrom(url, hash, partial, options, &whole);
       report->bytes_received += whole.received;
@@ -293,7 +294,7 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
       if (again.ok()) redone = storage::HashFile(partial, options.bytes_max, &report->size);
       if (redone.ok() && *redone == hash) {
         for (const Piece& piece : pieces) {
-          if (RangeDiffers(aside, partial, piece.offset, piece.length)) {
+          if (set_aside && RangeDiffers(aside, partial, piece.offset, piece.length)) {
             name_liar(piece.source, "served bytes " + std::to_string(piece.offset) + " to " +
                                         std::to_string(piece.offset + piece.length) +
                                         " that are not the blob's");
@@ -304,11 +305,14 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
         return Status::Ok();
       }
       fs::remove(aside, ec);
-      fs::remove(partial, ec);
       pieces.clear();
       if (redone.ok() && whole.from_zero) {
+        fs::remove(partial, ec);
         name_liar(source, "served bytes that do not hash to the blob's name");
       } else {
+        // It broke off: what it sent is all its own, from byte 0, and a
+        // later attempt resumes from it.
+        if (whole.received > 0) pieces.push_back({source, 0, whole.received});
         report->failures.push_back(source + ": " +
                                    (again.ok() ? redone.status().message() : again.message()));
       }

@@ -88,10 +88,19 @@ struct RpcConfig {
   uint64_t blob_bytes_per_second_min = 1 << 20;
 
   // Whether a client at this address is on this machine, for methods
-  // registered with RegisterLocalOnly. Loopback (127.0.0.0/8, ::1) by
-  // default; tests replace it to play a remote client.
+  // registered with RegisterLocalOnly: loopback (127.0.0.0/8, ::1, and
+  // 127.x mapped into IPv6, as a node listening on "::" sees a local IPv4
+  // client) by default; tests replace it to play a remote client. A reverse
+  // proxy on the same host makes every client look local: do not put one
+  // in front of the RPC port without refusing those methods there.
   std::function<bool(const boost::asio::ip::address&)> is_local =
-      [](const boost::asio::ip::address& a) { return a.is_loopback(); };
+      [](const boost::asio::ip::address& a) {
+        if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+          return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6())
+              .is_loopback();
+        }
+        return a.is_loopback();
+      };
 };
 
 class RpcServer {

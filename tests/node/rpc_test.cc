@@ -366,6 +366,16 @@ TEST_F(RpcServerTest, LocalOnlyMethodRunsForALocalClient) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST(RpcConfigTest, LocalMeansLoopbackAlsoMappedIntoIpv6) {
+  const RpcConfig config;
+  for (const char* local : {"127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"}) {
+    EXPECT_TRUE(config.is_local(asio::ip::make_address(local))) << local;
+  }
+  for (const char* remote : {"10.0.0.7", "192.168.1.2", "::ffff:10.0.0.7", "2001:db8::1", "0.0.0.0"}) {
+    EXPECT_FALSE(config.is_local(asio::ip::make_address(remote))) << remote;
+  }
+}
+
 TEST_F(RpcServerTest, LocalOnlyMethodIsRefusedToARemoteClient) {
   RpcConfig config;
   int asked = 0;
