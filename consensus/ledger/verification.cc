@@ -284,17 +284,6 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, const Hash2
 // to match it. (Until 2026-12-03 only the first verdict committed: after a
 // fail, a colluder's pass posted its made-up witness in the clear and a
 // lazy validator could copy it to make an agreeing pair.)
-}  // namespace
-
-size_t FirstPass(const Slot& s) {
-  for (size_t i = 0; i < s.verdicts.size(); ++i) {
-    if (s.verdicts[i].outcome == VerdictOutcome::kPass && !s.verdicts[i].overturned) return i;
-  }
-  return s.verdicts.size();
-}
-
-namespace {
-
 bool Agree(const Slot& s, size_t i, size_t j) {
   if (i > j) std::swap(i, j);
   const VerdictRecord& a = s.verdicts[i];
@@ -886,6 +875,13 @@ void TaskPaid(StateBuffer& state, uint64_t height, const TaskId& id) {
 
 Hash256 WitnessCommitment(const Hash256& witness, const Address& validator) {
   return BoundToValidator("agora-verify-witness-v1", witness, validator);
+}
+
+size_t FirstPass(const Slot& s) {
+  for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    if (s.verdicts[i].outcome == VerdictOutcome::kPass && !s.verdicts[i].overturned) return i;
+  }
+  return s.verdicts.size();
 }
 
 Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot) {
