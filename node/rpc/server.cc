@@ -898,6 +898,15 @@ std::chrono::milliseconds TransferAllowance(const RpcConfig& config, uint64_t by
   return std::chrono::milliseconds(bytes / rate * 1000);
 }
 
+// A blob's response, written a piece at a time (see WriteBlobSome).
+struct HttpSession::BlobWrite {
+  explicit BlobWrite(http::response<FileRangeBody> m) : message(std::move(m)), serializer(message) {}
+  http::response<FileRangeBody> message;
+  http::serializer<false, FileRangeBody> serializer;  // refers to `message`: never moved
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  uint64_t sent = 0;
+};
+
 void HttpSession::ServeBlob(const http::request<http::string_body>& request,
                             std::string_view hex) {
   Result<Hash256> hash = Hash256::FromHex(hex);
@@ -971,15 +980,6 @@ void HttpSession::ServeBlob(const http::request<http::string_body>& request,
   auto write = std::make_shared<BlobWrite>(std::move(response));
   WriteBlobSome(std::move(write));
 }
-
-// A blob's response, written a piece at a time (see WriteBlobSome).
-struct HttpSession::BlobWrite {
-  explicit BlobWrite(http::response<FileRangeBody> m) : message(std::move(m)), serializer(message) {}
-  http::response<FileRangeBody> message;
-  http::serializer<false, FileRangeBody> serializer;  // refers to `message`: never moved
-  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  uint64_t sent = 0;
-};
 
 // The deadline follows the bytes the client has taken: write_timeout plus
 // the time those take at blob_bytes_per_second_min. A client that stops
