@@ -191,24 +191,33 @@ class DisputeTest : public ::testing::Test {
     const VrfProof proof = VrfProve(Key(key), verification::SegmentVrfInput(id_, root_, 0));
     const verify::SegmentChoice c = verify::SegmentFromVrf(
         VrfProofToHash(proof).bytes, verification::TaskBytes(id_), kSegments, kC);
-    MsgVerdict v;
-    v.job_id = job_;
+    MsgVerdict v = VerdictOn(c.segment, replayed, validator_);
     v.vrf_proof = proof;
-    auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
-    v.start_hash = checkpoints_[c.segment];
-    v.start_proof = path(c.segment);
-    v.committed_end = checkpoints_[c.segment + 1];
-    v.end_proof = path(c.segment + 1);
-    v.final_hash = checkpoints_[kSegments];
-    v.final_proof = path(kSegments);
-    v.replayed_end = replayed;
-    v.witness_hash = verification::WitnessCommitment(Blake2b256("witness"), validator_);
-    v.losses.assign(losses_.begin() + c.segment * kC, losses_.begin() + (c.segment + 1) * kC);
-    v.outcome = replayed == provider_end ? VerdictOutcome::kPass : VerdictOutcome::kFail;
-    v.reason = replayed == provider_end ? FailReason::kNone : FailReason::kEndState;
     const TxResult r = m_.Send(key, v);
     EXPECT_EQ(r.code, TxCode::kOk) << r.log;
     return c.segment;
+  }
+
+  // A verdict on `segment` of the committed checkpoints by `validator`,
+  // which replayed to `replayed`: a pass when that is the committed end,
+  // else a fail for the end state; its witness committed to.
+  MsgVerdict VerdictOn(uint32_t segment, const Hash256& replayed, const Address& validator) {
+    MsgVerdict v;
+    v.job_id = job_;
+    auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
+    v.start_hash = checkpoints_[segment];
+    v.start_proof = path(segment);
+    v.committed_end = checkpoints_[segment + 1];
+    v.end_proof = path(segment + 1);
+    v.final_hash = checkpoints_[kSegments];
+    v.final_proof = path(kSegments);
+    v.replayed_end = replayed;
+    v.witness_hash = verification::WitnessCommitment(Blake2b256("witness"), validator);
+    v.losses.assign(losses_.begin() + segment * kC, losses_.begin() + (segment + 1) * kC);
+    const bool pass = replayed == v.committed_end;
+    v.outcome = pass ? VerdictOutcome::kPass : VerdictOutcome::kFail;
+    v.reason = pass ? FailReason::kNone : FailReason::kEndState;
+    return v;
   }
 
   // The same with real segments: the provider commits `provider`'s end,
@@ -545,22 +554,8 @@ TEST_F(DisputeTest, AValidatorsFeeNobodyEarnedGoesBackToTheClient) {
   truth.set_label(checkpoints_[segment]);
   const uint64_t client = m_.h().Balance(Key(4));
   auto false_fail = [&](uint8_t key) {
-    const verification::Slot s = Slot();
-    MsgVerdict v;
-    v.job_id = job_;
-    auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
-    v.start_hash = checkpoints_[s.segment];
-    v.start_proof = path(s.segment);
-    v.committed_end = checkpoints_[s.segment + 1];
-    v.end_proof = path(s.segment + 1);
-    v.final_hash = checkpoints_[kSegments];
-    v.final_proof = path(kSegments);
-    v.replayed_end = Blake2b256("no replay " + std::to_string(key));
-    v.witness_hash = verification::WitnessCommitment(Blake2b256("witness"), AddressOf(Key(key)));
-    v.losses.assign(losses_.begin() + s.segment * kC, losses_.begin() + (s.segment + 1) * kC);
-    v.outcome = VerdictOutcome::kFail;
-    v.reason = FailReason::kEndState;
-    return v;
+    return VerdictOn(Slot().segment, Blake2b256("no replay " + std::to_string(key)),
+                     AddressOf(Key(key)));
   };
   int disputes = 0;
   for (int i = 0; i < 60 && Slot().state == verification::SlotState::kPending; ++i) {
