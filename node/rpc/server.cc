@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -160,6 +161,10 @@ struct RpcServer::State {
   std::function<Status()> health;
   storage::BlobStore* blobs = nullptr;
   bool blob_uploads = false;
+  // Hashes finished uploads (BlobStore::Adopt: about 1 s per GB) off the
+  // node's loop, which also runs consensus. One thread: uploads queue, and
+  // the disk is the bound anyway. Made by SetBlobStore, joined by Stop.
+  std::unique_ptr<asio::thread_pool> hasher;
 
   bool started = false;
   bool stopped = false;
@@ -513,6 +518,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void StartUpload();
   void ReadUploadSome();
   void OnUpload(beast::error_code ec);
+  void OnAdopted(Result<Hash256> stored);
   struct BlobWrite;
   void WriteBlobSome(std::shared_ptr<BlobWrite> write);
   template <class Body>
@@ -1107,8 +1113,24 @@ void HttpSession::OnUpload(beast::error_code ec) {
   }
   keep_alive_ = upload_parser_->get().keep_alive();
   upload_parser_.reset();
-  // Adopt hashes the file and removes it whatever the outcome.
-  Result<Hash256> stored = state_->blobs->Adopt(upload_path_, upload_expected_);
+  // Adopt hashes the file and removes it whatever the outcome. It runs on
+  // the hashing thread: a 4 GiB upload hashed here would hold the node's
+  // loop, consensus included, for seconds. The session does no I/O until
+  // OnAdopted, back on the loop.
+  asio::post(*state_->hasher, [self = shared_from_this(), store = state_->blobs,
+                               path = upload_path_, expected = upload_expected_,
+                               loop = stream_.get_executor()]() mutable {
+    if (self->state_->config.before_upload_hashed) self->state_->config.before_upload_hashed();
+    Result<Hash256> stored = store->Adopt(path, expected);
+    asio::post(loop, [self = std::move(self), stored = std::move(stored)]() mutable {
+      self->OnAdopted(std::move(stored));
+    });
+  });
+}
+
+void HttpSession::OnAdopted(Result<Hash256> stored) {
+  // Stopped or closed meanwhile: a blob that arrived whole stays stored.
+  if (closed_ || state_->stopped) return;
   if (!stored.ok()) {
     const StatusCode code = stored.status().code();
     const http::status status = code == StatusCode::kCorruption ? http::status::bad_request
@@ -1253,6 +1275,9 @@ void RpcServer::SetHealthCheck(std::function<Status()> check) { state_->health =
 void RpcServer::SetBlobStore(storage::BlobStore* store, bool accept_uploads) {
   state_->blobs = store;
   state_->blob_uploads = accept_uploads;
+  if (store != nullptr && accept_uploads && state_->hasher == nullptr) {
+    state_->hasher = std::make_unique<asio::thread_pool>(1);
+  }
 }
 
 Status RpcServer::Start() {
@@ -1304,6 +1329,9 @@ void RpcServer::Stop() {
   state_->dispatcher.Clear();
   state_->status_page = nullptr;
   state_->health = nullptr;
+  // An upload being hashed finishes (it is kept); its answer is dropped.
+  // Nothing touches the blob store after this returns.
+  if (state_->hasher != nullptr) state_->hasher->join();
 }
 
 uint16_t RpcServer::port() const {

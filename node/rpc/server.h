@@ -87,6 +87,10 @@ struct RpcConfig {
   // however large the blob it announced or asked for.
   uint64_t blob_bytes_per_second_min = 1 << 20;
 
+  // For tests: called on the hashing thread before each finished upload is
+  // hashed (a test holds it there to show that the loop keeps serving).
+  std::function<void()> before_upload_hashed;
+
   // Whether a client at this address is on this machine, for methods
   // registered with RegisterLocalOnly: loopback (127.0.0.0/8, ::1, and
   // 127.x mapped into IPv6, as a node listening on "::" sees a local IPv4

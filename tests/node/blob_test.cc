@@ -585,6 +585,43 @@ TEST(BlobHttpTest, UploadsAreHashedCheckedAndBounded) {
   EXPECT_TRUE(fs::is_empty(dir.path() / "tmp"));
 }
 
+// Found in review (2026-12-03): a finished upload was hashed on the node's
+// loop, which also runs consensus, so a 4 GiB blob held block production
+// for seconds. It is hashed on the server's own thread now: with the hash
+// held, the loop still answers another client.
+TEST(BlobHttpTest, TheLoopKeepsServingWhileAnUploadIsHashed) {
+  testing::TempDir dir;
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  rpc::RpcConfig config;
+  config.before_upload_hashed = [&entered, released] {
+    entered.set_value();
+    released.wait();
+  };
+  BlobServer server(dir.path(), {}, /*uploads=*/true, config);
+  const Hash256 held = *server.store().Put(Pattern(1000, 22));
+  const Bytes data = Pattern(300'000, 21);
+  std::future<Reply> upload = std::async(std::launch::async, [&] {
+    return Request(server.port(), http::verb::post, "/blob", AsString(data));
+  });
+  // Failure bounds, not measures: each waits for a condition.
+  ASSERT_EQ(entered.get_future().wait_for(120s), std::future_status::ready)
+      << "the upload never reached its hash";
+  std::future<Reply> get = std::async(std::launch::async, [&] {
+    return Request(server.port(), http::verb::get, "/blob/" + held.ToHex());
+  });
+  const bool answered = get.wait_for(120s) == std::future_status::ready;
+  release.set_value();  // whatever happened, let the hash go on
+  EXPECT_TRUE(answered) << "the loop did not answer while an upload was being hashed";
+  const Reply got = get.get();
+  EXPECT_EQ(got.status, 200u);
+  EXPECT_EQ(got.body, AsString(Pattern(1000, 22)));
+  const Reply stored = upload.get();
+  ASSERT_EQ(stored.status, 200u) << stored.body;
+  EXPECT_EQ(boost::json::parse(stored.body).at("hash").as_string(), Blake2b256(data).ToHex());
+  EXPECT_TRUE(server.store().Has(Blake2b256(data)));
+}
+
 // Waits (at most `bound`, a failure bound, not a measure) for the server to
 // close `socket`; true when it did. Whatever arrives first is read and
 // dropped.
