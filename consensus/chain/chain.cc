@@ -481,6 +481,16 @@ void Chain::Abandon() { app_->Abandon(); }
 Status Chain::AddEvidence(const Evidence& evidence) {
   AGORA_RETURN_IF_ERROR(
       EvidenceFromProto(EvidenceToProto(evidence), chain_id_).status());
+  // A node decides height h + 1 and hears votes for h + 2 at most; the
+  // sets of later heights are not fixed yet, and building one walks every
+  // height up to it (a far-future height from a peer would hold the node's
+  // thread for ever, or push the sets it needs out of ValidatorsAt's window).
+  const uint64_t reach = blocks_->height() + 2;
+  if (evidence.first.height > reach) {
+    return Status::OutOfRange("evidence about height " + std::to_string(evidence.first.height) +
+                              ", past the heights this node can check (up to " +
+                              std::to_string(reach) + ")");
+  }
   // Evidence of the height being decided can go into the next block at the
   // earliest.
   const uint64_t first_block = std::max(blocks_->height() + 1, evidence.first.height + 1);

@@ -1,6 +1,7 @@
 #include "consensus/chain/mempool.h"
 
 #include <algorithm>
+#include <queue>
 
 namespace agora::consensus {
 
@@ -36,11 +37,10 @@ Status Mempool::Add(Tx tx, const TxCheck& check, const AccountState& committed) 
         "insufficient funds: balance " + std::to_string(committed.balance_uagr) +
         " uagr, pending " + std::to_string(pending) + ", this needs " + std::to_string(cost));
   }
-  if (by_id_.size() >= config_.txs_max || bytes_ + tx.raw.size() > config_.bytes_max) {
-    if (!EvictCheaperThan(tx.fee_uagr)) {
-      return Status::ResourceExhausted("mempool full (" + std::to_string(by_id_.size()) +
-                                       " transactions); retry later or raise the fee");
-    }
+  if (!MakeRoom(tx.raw.size(), tx.fee_uagr)) {
+    return Status::ResourceExhausted("mempool full (" + std::to_string(by_id_.size()) +
+                                     " transactions, " + std::to_string(bytes_) +
+                                     " bytes); retry later or raise the fee");
   }
   Sender& sender = senders_[tx.sender];
   if (sender.by_nonce.empty()) sender.first_seen = arrivals_++;
@@ -51,19 +51,45 @@ Status Mempool::Add(Tx tx, const TxCheck& check, const AccountState& committed) 
   return Status::Ok();
 }
 
-bool Mempool::EvictCheaperThan(uint64_t fee) {
-  const Address* victim = nullptr;
-  uint64_t victim_fee = fee;
+bool Mempool::MakeRoom(size_t bytes_needed, uint64_t fee) {
+  auto full = [&](size_t count, size_t bytes) {
+    return count >= config_.txs_max || bytes + bytes_needed > config_.bytes_max;
+  };
+  if (!full(by_id_.size(), bytes_)) return true;
+  // The victims are chosen before any is removed, so nothing is evicted for
+  // a transaction that is then refused; as many go as the bytes need (a
+  // 64 KiB transaction may displace hundreds of small ones, never fewer
+  // than make room). Each sender loses its highest nonce first, so what
+  // stays of it is still a run; the cheapest such last transaction goes
+  // first, and only if it pays less than `fee`.
+  struct Last {
+    uint64_t fee;
+    const Address* sender;
+    std::map<uint64_t, Tx>::const_reverse_iterator it, end;
+  };
+  auto dearer = [](const Last& a, const Last& b) {
+    return a.fee != b.fee ? a.fee > b.fee : *b.sender < *a.sender;
+  };
+  std::priority_queue<Last, std::vector<Last>, decltype(dearer)> cheapest(dearer);
   for (const auto& [address, sender] : senders_) {
-    const Tx& last = sender.by_nonce.rbegin()->second;
-    if (last.fee_uagr < victim_fee) {
-      victim_fee = last.fee_uagr;
-      victim = &address;
+    cheapest.push({sender.by_nonce.rbegin()->second.fee_uagr, &address, sender.by_nonce.rbegin(),
+                   sender.by_nonce.rend()});
+  }
+  size_t count = by_id_.size(), bytes = bytes_;
+  std::vector<std::pair<Address, uint64_t>> victims;
+  while (full(count, bytes)) {
+    if (cheapest.empty() || cheapest.top().fee >= fee) return false;
+    Last last = cheapest.top();
+    cheapest.pop();
+    victims.emplace_back(*last.sender, last.it->first);
+    --count;
+    bytes -= last.it->second.raw.size();
+    if (++last.it != last.end) {
+      last.fee = last.it->second.fee_uagr;
+      cheapest.push(last);
     }
   }
-  if (victim == nullptr) return false;
-  const Address who = *victim;
-  Remove(who, senders_[who].by_nonce.rbegin()->first);
+  for (const auto& [sender, nonce] : victims) Remove(sender, nonce);
   return true;
 }
 

@@ -85,7 +85,9 @@ class Mempool {
     uint64_t pending_cost = 0;  // sum of debit_uagr_max, each <= 2^63
   };
   void Remove(const Address& sender, uint64_t nonce);
-  bool EvictCheaperThan(uint64_t fee);
+  // Evicts transactions cheaper than `fee` until one of `bytes_needed` fits
+  // both bounds; false, evicting nothing, when that cannot be done.
+  bool MakeRoom(size_t bytes_needed, uint64_t fee);
 
   MempoolConfig config_;
   uint64_t min_fee_;

@@ -14,6 +14,7 @@
 #include "node/build_info.h"
 #include "node/cli/blob_commands.h"
 #include "node/cli/chain_commands.h"
+#include "node/cli/cli_util.h"
 #include "node/cli/gov_commands.h"
 #include "node/cli/ledger_commands.h"
 #include "node/cli/dispute_commands.h"
@@ -161,6 +162,7 @@ int Run(int argc, char** argv) {
   AddMarketCommands(app, global, action);
   AddDisputeCommands(app, global, action);
   AddBlobCommands(app, global, action);
+  RequireDecimalIntegers(app);
 
   try {
     app.parse(argc, argv);

@@ -58,13 +58,13 @@ Result<std::vector<GenesisAccountEntry>> ParseFunds(const GlobalOptions& g,
     uint64_t amount = kDevnetFundUagr;
     if (auto eq = f.find('='); eq != std::string::npos) {
       who = f.substr(0, eq);
-      try {
-        size_t used = 0;
-        amount = std::stoull(f.substr(eq + 1), &used);
-        if (used != f.size() - eq - 1) throw std::invalid_argument("trailing");
-      } catch (const std::exception&) {
-        return Status::InvalidArgument("--fund " + f + ": the amount must be an integer (uagr)");
+      const std::optional<uint64_t> parsed = ParseDecimalU64(std::string_view(f).substr(eq + 1));
+      if (!parsed || *parsed == 0 || *parsed > consensus::kAmountUagrMax) {
+        return Status::InvalidArgument(
+            "--fund " + f + ": the amount must be a whole number of uagr from 1 to 2^62, in " +
+            "decimal digits (1 AGR = 10^6 uagr)");
       }
+      amount = *parsed;
     }
     auto address = Address::Parse(who);
     if (!address.ok()) {
@@ -567,11 +567,9 @@ Status QueryBlock(const GlobalOptions& g, const std::string& which) {
   if (which.size() == 64) {
     params["hash"] = which;
   } else if (!which.empty()) {
-    try {
-      params["height"] = std::stoull(which);
-    } catch (const std::exception&) {
-      return Status::InvalidArgument("block: give a height or a 64-digit hash");
-    }
+    const std::optional<uint64_t> height = ParseDecimalU64(which);
+    if (!height) return Status::InvalidArgument("block: give a height (decimal digits) or a 64-digit hash");
+    params["height"] = *height;
   }
   AGORA_ASSIGN_OR_RETURN(json::value v, rpc::RpcClient(NodeUrl(g)).Call("block", params));
   Print(g, v, Pretty(v));

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -89,6 +91,75 @@ uint16_t TryBind(uint16_t port) {
 }
 
 }  // namespace
+
+namespace {
+
+bool NamesAnAmount(std::string_view name) {
+  for (std::string_view word : {"amount", "fee", "deposit", "budget", "ask", "price"}) {
+    if (name.find(word) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<uint64_t> ParseDecimalU64(std::string_view text) {
+  if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc{}) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+void RequireDecimalIntegers(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    const std::string type = option->get_type_name();
+    const bool is_unsigned = type.rfind("UINT", 0) == 0;
+    if (!is_unsigned && type.rfind("INT", 0) != 0) continue;
+    const std::string what =
+        NamesAnAmount(option->get_name())
+            ? "a whole number of uagr in decimal digits (1 AGR = 10^6 uagr: 1500000 for 1.5 AGR)"
+            : std::string(is_unsigned ? "a whole number" : "an integer") + " in decimal digits";
+    option->transform(CLI::Validator(
+        [is_unsigned, what](std::string& text) -> std::string {
+          const char* first = text.data();
+          const char* last = first + text.size();
+          const bool negative = !is_unsigned && first != last && *first == '-';
+          const char* digits = first + (negative ? 1 : 0);
+          if (digits == last || !std::all_of(digits, last, [](char c) { return c >= '0' && c <= '9'; })) {
+            return "'" + text + "' is not " + what;
+          }
+          // CLI11 would read 010 as octal 8; what the user meant is not sure.
+          if (last - digits > 1 && *digits == '0') {
+            const char* nonzero = std::find_if(digits, last, [](char c) { return c != '0'; });
+            const std::string meant = nonzero == last ? "0" : std::string(nonzero, last);
+            return "'" + text + "' has a leading zero: write " + (negative ? "-" : "") + meant +
+                   " if that is meant (" + what + ")";
+          }
+          if (is_unsigned) {
+            uint64_t value = 0;
+            if (std::from_chars(first, last, value).ec != std::errc{}) {
+              return "'" + text + "' is out of range for " + what;
+            }
+            text = std::to_string(value);
+          } else {
+            int64_t value = 0;
+            if (std::from_chars(first, last, value).ec != std::errc{}) {
+              return "'" + text + "' is out of range for " + what;
+            }
+            text = std::to_string(value);
+          }
+          return {};
+        },
+        ""));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    RequireDecimalIntegers(*sub);
+  }
+}
 
 Result<uint16_t> FreePort() {
   constexpr uint32_t kLowest = 10'000;  // above the ports services usually take

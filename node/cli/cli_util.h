@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/address.h"
@@ -30,6 +31,18 @@ std::string Str(const boost::json::value& v, std::string_view key);
 std::string Pretty(const boost::json::value& v);
 // An address, or the name of a key in the home's keyring.
 Result<Address> ResolveAddress(const GlobalOptions& g, const std::string& who);
+
+// CLI11 reads integer options with strtoull(s, 0): "010" is octal, "0x10"
+// hex, "-1" wraps around to 2^64 - 1, and overflow goes unnoticed, so a
+// mistyped amount could send something else than what was typed. This adds
+// to every integer option of `app` and its subcommands (call it once every
+// command is added) a check that takes only decimal digits (and a leading
+// '-' for signed ones) without a leading zero, refuses values out of
+// 64-bit range, and says for an amount that it is a whole number of uagr.
+void RequireDecimalIntegers(CLI::App& app);
+// `text` as a whole number if it is one in decimal digits only (no sign,
+// no spaces, no base prefix) and fits 64 bits.
+std::optional<uint64_t> ParseDecimalU64(std::string_view text);
 
 // A TCP port on 127.0.0.1 that is free now, drawn below the kernel's
 // ephemeral range (net.ipv4.ip_local_port_range), so that the kernel never

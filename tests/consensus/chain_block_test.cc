@@ -307,6 +307,25 @@ TEST_F(ChainTest, ForgedOldOrForeignEvidenceMakesTheBlockInvalid) {
   EXPECT_FALSE(chain_->AddEvidence(DoubleSign(Key(77), 7)).ok());
 }
 
+// Found in review (2026-12-03): AddEvidence built the validator set of the
+// evidence's height before checking it, so a peer's evidence about height
+// 2^40 held the node's thread for ever, and one a few thousand heights
+// ahead pushed the sets the node needs out of ValidatorsAt's window.
+TEST_F(ChainTest, EvidenceAboutAHeightNotYetReachableIsRefused) {
+  Commit(Propose());
+  Commit(Propose());  // committed height 2: deciding 3, votes for 4 possible
+  const SecretKey cheat = keys_[2];
+  EXPECT_TRUE(chain_->AddEvidence(DoubleSign(cheat, 4)).ok());
+  for (uint64_t height : {5ull, 5'000ull}) {
+    Status s = chain_->AddEvidence(DoubleSign(cheat, height));
+    EXPECT_EQ(s.code(), StatusCode::kOutOfRange) << height << ": " << s.ToString();
+  }
+  EXPECT_EQ(chain_->pending_evidence(), 1u);
+  // The chain goes on with its sets where they were.
+  Commit(Propose());
+  EXPECT_TRUE(chain_->ValidatorsAt(1).IndexOf(cheat.public_key()).has_value());
+}
+
 TEST_F(ChainTest, EvidenceFromBeforeAValidatorJoinedIsRefused) {
   Params params;
   params.epoch_blocks = 10;

@@ -204,6 +204,47 @@ TEST(MempoolTest, FullPoolEvictsOnlyForAHigherFee) {
   EXPECT_FALSE(pool.Contains(cheap.hash));
 }
 
+// Found in review (2026-12-03): a full pool evicted one cheaper transaction
+// and admitted the new one whatever its size, so large transactions (up to
+// 64 KiB each, waiting behind a nonce gap and so never paying their fee)
+// could swap out small ones and hold many times bytes_max.
+TEST(MempoolTest, TheByteBoundHoldsWhenALargeTransactionEvicts) {
+  const Address to = AddressOf(Key(9));
+  const AccountState rich{1'000'000, 0};
+  // Transfers are all one size; padding the bytes the pool counts stands in
+  // for a large message (the pool never reads them).
+  auto padded = [](Tx tx, size_t extra) {
+    tx.raw.resize(tx.raw.size() + extra);
+    tx.hash = Blake2b256(tx.raw);
+    return tx;
+  };
+  const size_t small = MakeTx(Key(1), 0, 1, to).raw.size();
+  MempoolConfig config;
+  config.bytes_max = 4 * small;
+  Mempool pool(config, 0);
+  for (uint8_t k = 1; k <= 4; ++k) ASSERT_TRUE(AddTx(pool, MakeTx(Key(k), 0, 1, to, 10), rich).ok());
+  ASSERT_EQ(pool.bytes(), 4 * small);
+  // Three small ones make room for a triple-size one.
+  const Tx big = padded(MakeTx(Key(5), 0, 1, to, 11), 2 * small);
+  ASSERT_TRUE(AddTx(pool, big, rich).ok());
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_LE(pool.bytes(), config.bytes_max);
+  // Another needs the first big one gone too, which pays as much: refused,
+  // and the small one that could have gone is still there.
+  const Tx big2 = padded(MakeTx(Key(6), 0, 1, to, 11), 2 * small);
+  EXPECT_EQ(AddTx(pool, big2, rich).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool.size(), 2u);
+  EXPECT_TRUE(pool.Contains(big.hash));
+  int smalls_left = 0;
+  for (uint8_t k = 1; k <= 4; ++k) smalls_left += pool.Contains(MakeTx(Key(k), 0, 1, to, 10).hash);
+  EXPECT_EQ(smalls_left, 1) << "the refusal evicted nothing";
+  EXPECT_LE(pool.bytes(), config.bytes_max);
+  // One larger than the whole pool never fits.
+  EXPECT_EQ(AddTx(pool, padded(MakeTx(Key(7), 0, 1, to, 99), 4 * small), rich).code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool.size(), 2u);
+}
+
 // Governance may move the bounds of a running pool: new admissions follow
 // them, what is pending stays.
 TEST(MempoolTest, BoundsChangeWhileRunning) {

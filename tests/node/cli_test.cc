@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "common/address.h"
+#include "common/keys.h"
 #include "node/config.h"
 #include "tests/test_util.h"
 
@@ -75,6 +76,38 @@ TEST_F(CliTest, ErrorsAreClearAndExitNonZero) {
 
   CommandResult usage = Agora({"keys", "frobnicate"});
   EXPECT_EQ(usage.exit_code, 2);
+}
+
+// Found in review (2026-12-03): CLI11 read integer options with
+// strtoull(s, 0), so `--amount 010` sent 8 uagr, `0x10` sent 16 and
+// `-18446744073709551615` sent 1. Every integer option now takes decimal
+// digits only, refused at parse time (exit 2) with what to type instead.
+TEST_F(CliTest, AmountsAndOtherIntegersAreDecimalDigitsOnly) {
+  const std::string to = Address::FromPublicKey(
+      SecretKey::FromSeed(Bytes(32, 7)).value().public_key()).ToString();
+  for (const std::string bad : {"-1", "010", "0x10", "1.5agr", "1e6", "18446744073709551616",
+                                "-18446744073709551615", " 5", ""}) {
+    CommandResult r = Agora({"tx", "transfer", "--to", to, "--amount", bad, "--from", "alice"});
+    EXPECT_EQ(r.exit_code, 2) << "'" << bad << "': " << r.err;
+    EXPECT_NE(r.err.find("--amount"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("uagr"), std::string::npos) << "'" << bad << "': " << r.err;
+  }
+  CommandResult fee = Agora({"tx", "transfer", "--to", to, "--amount", "5", "--fee", "-1"});
+  EXPECT_EQ(fee.exit_code, 2) << fee.err;
+  EXPECT_NE(fee.err.find("--fee"), std::string::npos) << fee.err;
+  // Signed options keep their sign (--nonce -1 is "the account's next").
+  CommandResult nonce = Agora({"tx", "transfer", "--to", to, "--amount", "5", "--nonce", "0x2"});
+  EXPECT_EQ(nonce.exit_code, 2) << nonce.err;
+  // Positional amounts, and heights, too.
+  EXPECT_EQ(Agora({"tx", "stake", "-5"}).exit_code, 2);
+  EXPECT_EQ(Agora({"query", "block", "12abc"}).exit_code, 1);
+  // A genesis amount that is not a whole number in range writes nothing.
+  for (const std::string bad : {"-1", "0x10", "4611686018427387905", "0"}) {
+    CommandResult init = Agora({"init", "--fund", to + "=" + bad});
+    EXPECT_EQ(init.exit_code, 1) << bad << ": " << init.err;
+    EXPECT_NE(init.err.find("whole number of uagr"), std::string::npos) << init.err;
+    EXPECT_FALSE(std::filesystem::exists(home_.path() / "config" / "genesis.json")) << bad;
+  }
 }
 
 TEST_F(CliTest, BinariesReportTheirCudaState) {
