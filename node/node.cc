@@ -302,10 +302,14 @@ Bytes BodyKey(uint64_t height, const Hash256& hash) {
 void Node::Impl::KeepBody(uint64_t height, const Hash256& hash, const proto::Block& block) {
   WriteBatch batch;
   batch.Put(KeyPrefix::kConsensusWal, BodyKey(height, hash), EncodeDeterministic(block));
-  // Buffered is enough: LevelDB's log is sequential, and the signing record
-  // is written synced before any vote for this block leaves, which makes
-  // this write durable too.
-  Status s = store_->Write(batch, Durability::kBuffered);
+  // Synced, before any vote for this block is signed: a restarted validator
+  // locked on it must be able to propose it again. (Until 2026-12-03 this
+  // was buffered, on the belief that the signer's next synced write makes
+  // it durable; in LevelDB that holds only within one log file, and a
+  // write that fills the memtable starts a new log without syncing the old
+  // one (google/leveldb#193), so a large body could be lost while the lock
+  // signed after it survived.) One fsync per proposal accepted.
+  Status s = store_->Write(batch, Durability::kSynced);
   if (!s.ok()) spdlog::error("cannot keep block body {}: {}", hash.ToHex(), s.message());
 }
 

@@ -58,6 +58,10 @@ void Node::Impl::RegisterLedgerRpc() {
   // for a client that knows the validator set of H to check it alone.
   rpc_->RegisterSync("state_proof", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"address", "key"}));
+    if (o->if_contains("address") && o->if_contains("key")) {
+      return Status::InvalidArgument("give params.address or params.key, not both");
+    }
     Bytes key;
     if (o->if_contains("address")) {
       AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(*o, "address"));

@@ -155,6 +155,10 @@ void Node::Impl::RegisterRpc() {
                      [this](const json::value&) -> Result<json::value> { return StatusJson(); });
   rpc_->RegisterSync("block", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"hash", "height"}));
+    if (o->if_contains("hash") && o->if_contains("height")) {
+      return Status::InvalidArgument("give params.hash or params.height, not both");
+    }
     if (o->if_contains("hash")) {
       AGORA_ASSIGN_OR_RETURN(std::string hex, StringParam(*o, "hash"));
       AGORA_ASSIGN_OR_RETURN(Hash256 hash, HashFromHex(hex));
@@ -214,12 +218,14 @@ void Node::Impl::RegisterRpc() {
   });
   rpc_->RegisterSync("tx", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"hash"}));
     AGORA_ASSIGN_OR_RETURN(std::string hex, StringParam(*o, "hash"));
     AGORA_ASSIGN_OR_RETURN(Hash256 id, HashFromHex(hex));
     return TxLookup(id);
   });
   rpc_->RegisterSync("account", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"address"}));
     AGORA_ASSIGN_OR_RETURN(std::string text, StringParam(*o, "address"));
     auto address = Address::Parse(text);
     if (!address.ok()) return Status::InvalidArgument("address: " + address.status().message());
@@ -239,6 +245,7 @@ void Node::Impl::RegisterRpc() {
   });
   rpc_->RegisterSync("tx_submit", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+    AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"tx"}));
     AGORA_ASSIGN_OR_RETURN(Bytes raw, TxParam(*o));
     AGORA_ASSIGN_OR_RETURN(Hash256 id, AdmitTx(raw, /*from_peer=*/false));
     return json::value(json::object{{"hash", id.ToHex()}, {"status", "pending"}});
@@ -246,13 +253,16 @@ void Node::Impl::RegisterRpc() {
   rpc_->Register("tx_submit_wait", [this](const json::value& params, rpc::Reply reply) {
     auto o = ParamsObject(params);
     if (!o.ok()) return reply(o.status());
+    if (Status known = KnownKeys(**o, {"tx", "timeout_ms"}); !known.ok()) return reply(known);
     auto raw = TxParam(**o);
     if (!raw.ok()) return reply(raw.status());
     std::chrono::milliseconds wait = kSubmitWaitDefault;
     if ((*o)->if_contains("timeout_ms")) {
       auto ms = U64Param(**o, "timeout_ms");
       if (!ms.ok()) return reply(ms.status());
-      wait = std::min(kSubmitWaitMax, std::chrono::milliseconds(*ms));
+      // Compared as integers: a huge value must not turn negative as a duration.
+      wait = std::chrono::milliseconds(
+          std::min<uint64_t>(*ms, static_cast<uint64_t>(kSubmitWaitMax.count())));
     }
     if (waiters_.size() >= kWaitersMax) {
       return reply(Status::ResourceExhausted("too many clients waiting; use tx_submit"));
@@ -264,6 +274,10 @@ void Node::Impl::RegisterRpc() {
   });
   rpc_->RegisterSync("validators", [this](const json::value& params) -> Result<json::value> {
     uint64_t height = blocks_->height() + 1;
+    if (!params.is_null()) {
+      AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
+      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"height"}));
+    }
     if (params.is_object() && params.as_object().if_contains("height")) {
       AGORA_ASSIGN_OR_RETURN(height, U64Param(params.as_object(), "height"));
       const uint64_t top = blocks_->height() + 1;

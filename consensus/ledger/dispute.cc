@@ -193,8 +193,9 @@ void AfterOperators(Dispute& d) {
 }
 
 // Applies the result: stakes and the slot. The record is written by the caller.
+// `forfeit`: the loser lost by missing a move, not by what was shown.
 void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d, Outcome outcome,
-           std::string reason, std::vector<Event>* events) {
+           std::string reason, std::vector<Event>* events, bool forfeit = false) {
   state.Delete(OpenKey(d.id));
   d.outcome = outcome;
   d.reason = std::move(reason);
@@ -217,7 +218,8 @@ void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d
     e.attributes.push_back({"to_provider_uagr", std::to_string(reward)});
     result = verification::DisputeResult::kValidatorLost;
   } else if (outcome == Outcome::kProviderLost) {
-    result = verification::DisputeResult::kProviderLost;
+    result = forfeit ? verification::DisputeResult::kProviderForfeited
+                     : verification::DisputeResult::kProviderLost;
   }
   events->push_back(std::move(e));
   verification::DisputeEnded(state, params, height, d.task, d.slot, d.id, d.checkpoint_root,
@@ -653,7 +655,7 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
             provider_missed ? Outcome::kProviderLost : Outcome::kValidatorLost,
             std::string(provider_missed ? "the provider" : "the validator") +
                 " missed its move in phase " + std::string(PhaseName(d.phase)),
-            events);
+            events, /*forfeit=*/true);
       Put(state, d);
       continue;
     }

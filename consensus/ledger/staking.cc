@@ -182,6 +182,16 @@ void BurnStake(StateBuffer& state, const Address& address, uint64_t amount) {
   bank::Burn(state, amount);
 }
 
+uint64_t UnbondingDoneAt(const Params& params, uint64_t height) {
+  // The stake backs votes until the set computed at the next boundary takes
+  // over, up to 2 epochs - 1 after the Unstake (a set holds from one epoch
+  // after the boundary that computed it), and evidence of such a vote may
+  // arrive evidence_age_blocks_max later. The bounds of the parameters keep
+  // the sum far from overflow.
+  return height + std::max(params.unbonding_blocks,
+                           2 * params.epoch_blocks + params.evidence_age_blocks_max);
+}
+
 TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height,
                        const Address& sender, const MsgUnstake& msg) {
   const uint64_t stake = GetStake(state, sender);
@@ -196,7 +206,7 @@ TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height
                 std::to_string(locked) + " uagr of the stake is locked as collateral for "
                 "running tasks; at most " + std::to_string(stake - locked) + " can be unstaked");
   }
-  const uint64_t done_at = height + params.unbonding_blocks;
+  const uint64_t done_at = UnbondingDoneAt(params, height);
   const std::string key = UnbondKey(sender, done_at);
   const bool merges = state.Get(key).has_value();
   if (!merges &&

@@ -79,6 +79,14 @@ std::vector<ValidatorRecord> AllValidators(StateReader& state);
 void GenesisValidator(StateBuffer& state, const ValidatorRecord& record, uint64_t stake_uagr);
 
 TxResult HandleStake(StateBuffer& state, const Address& sender, const MsgStake& msg);
+// Where stake unstaked at `height` is paid back: unbonding_blocks later, or
+// later still if a vote it backed could be proven a double sign after that
+// (2 * epoch_blocks + evidence_age_blocks_max): it stays slashable for
+// every vote it backed. Found in review (2026-12-03): with unbonding_blocks
+// alone, a validator that unstaked everything right after a boundary kept
+// power two more epochs and could double-sign where evidence arrived after
+// its stake had left.
+uint64_t UnbondingDoneAt(const Params& params, uint64_t height);
 TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height,
                        const Address& sender, const MsgUnstake& msg);
 TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_t height,

@@ -798,6 +798,15 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
       s->state = SlotState::kFailed;
       SlotResolved(state, params, height, id, slot, *s, *c, events);
       break;
+    case DisputeResult::kProviderForfeited:
+      // The provider gave up its defence: the task fails as fraud, but
+      // nothing proved the slot's passes wrong, so nobody is outvoted (a
+      // colluding provider could otherwise get honest passes slashed by
+      // opening a dispute over a partner's false fail and staying silent).
+      s->state = SlotState::kFailed;
+      SlotResolved(state, params, height, id, slot, *s, *c, events,
+                   /*settled_by_agreement=*/false);
+      break;
     case DisputeResult::kValidatorLost:
       for (VerdictRecord& v : s->verdicts) {
         if (v.validator == validator) v.overturned = true;

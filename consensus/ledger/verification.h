@@ -198,10 +198,12 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
 // For the dispute module (docs/dispute.md).
 // Marks slot `slot` of `id` as waiting for dispute `dispute` (0: none).
 void SetSlotDispute(StateBuffer& state, const TaskId& id, uint32_t slot, uint64_t dispute);
-enum class DisputeResult { kProviderLost, kValidatorLost, kUndecided };
+enum class DisputeResult { kProviderLost, kProviderForfeited, kValidatorLost, kUndecided };
 // Dispute `dispute` over commitment `checkpoint_root` of the slot ended.
 // kProviderLost: the slot fails (fraud, half the collateral to the first
-// fail's validator); kValidatorLost: `validator`'s verdict is overturned (it
+// fail's validator) and its passes are outvoted; kProviderForfeited (the
+// provider missed a move): the same, but no pass is outvoted, since a
+// missed move proves nothing about the segment; kValidatorLost: `validator`'s verdict is overturned (it
 // counts for nothing) and the slot goes on; kUndecided: the slot goes on as
 // if there had been no dispute. Nothing at all unless the slot is still the
 // one disputed (same commitment, marked with this dispute); only the mark is

@@ -1,8 +1,11 @@
 // A KvStore that loses, on a simulated power failure, what a real disk could
 // lose: every write made with Durability::kBuffered since the last write made
 // with Durability::kSynced. A synced write makes every earlier write durable
-// too (LevelDB's semantics: one log, and the sync flushes all of it), so only
-// the buffered tail after the last sync is lost.
+// too (LevelDB's semantics within one log file: the sync flushes all of it),
+// so only the buffered tail after the last sync is lost. Across a log switch
+// LevelDB is weaker (a full memtable starts a new log without syncing the
+// old one), which this store does not model: the node syncs every write it
+// depends on rather than count on an earlier one's sync.
 //
 // It keeps an undo record (the previous value of each key) for buffered
 // writes only, so code that syncs every write pays nothing for it.

@@ -656,6 +656,49 @@ class PatientDisputeTest : public DisputeTest {
   PatientDisputeTest() : DisputeTest(DisputeParams(/*move_blocks=*/100)) {}
 };
 
+class AuditedDisputeTest : public DisputeTest {
+ protected:
+  static Params WithAudits() {
+    Params p = DisputeParams();
+    p.verify_audit_ppm = 1'000'000;  // every pass is audited
+    return p;
+  }
+  AuditedDisputeTest() : DisputeTest(WithAudits()) {}
+};
+
+// Found in review (2026-12-03): a provider that lost its dispute by missing
+// a move had the slot's passes outvoted and slashed, though a missed move
+// proves nothing about the segment: a colluding provider could open a
+// dispute over a partner's false fail, stay silent, and get an honest
+// validator's pass slashed (and half its own collateral to the partner).
+TEST_F(AuditedDisputeTest, AProviderThatForfeitsDoesNotGetTheHonestPassesSlashed) {
+  const Hash256 end = Blake2b256("the provider's end");
+  const uint32_t segment = CommitAndReplay(end, end);  // the first verdict passes
+  const Address honest = validator_;
+  for (int i = 0; i < 4 && (!Slot().assignee || *Slot().assignee == honest); ++i) m_.Block({});
+  ASSERT_TRUE(Slot().assignee.has_value()) << "the audit draws a second validator";
+  const Address partner = *Slot().assignee;
+  ASSERT_NE(partner, honest);
+  const TxResult fail =
+      m_.Send(m_.ValidatorKey(partner), VerdictOn(segment, Blake2b256("made up"), partner));
+  ASSERT_EQ(fail.code, TxCode::kOk) << fail.log;
+  const uint64_t honest_stake = m_.h().Stake(Key(m_.ValidatorKey(honest)));
+  MsgOpenDispute o = Open(segment);
+  o.verdict = 1;
+  const uint64_t id = OpenedId(m_.Send(1, o));
+  const Strategy silent = [](const Dispute&) -> std::optional<MsgDisputeMove> {
+    return std::nullopt;
+  };
+  Segment unused(config_, corpus_, start_);
+  const Dispute d = Play(id, silent, Liar(), unused, unused, segment);
+  EXPECT_EQ(d.outcome, Outcome::kProviderLost);
+  EXPECT_NE(d.reason.find("the provider missed its move"), std::string::npos) << d.reason;
+  EXPECT_EQ(Slot().state, verification::SlotState::kFailed) << "the task still fails";
+  EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying);
+  EXPECT_EQ(m_.h().Stake(Key(m_.ValidatorKey(honest))), honest_stake)
+      << "the honest pass was not outvoted by a forfeit";
+}
+
 // Everything a party, a bystander or a referee can get wrong is refused,
 // and only the fee moves.
 TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {

@@ -208,11 +208,13 @@ TEST(StakingTest, StakeUnstakeAndUnbondingReturnsAfterTheUnbondingTime) {
   EXPECT_EQ(h.Stake(a), 2'000'000u);
   EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 1'000'000u);
   EXPECT_EQ(h.Balance(a), 10'000'000u - 3'000'000 - 30);
-  // Unstaked at height 1: back at height 1 + unbonding_blocks, not before.
-  h.RunTo(21);
+  // Unstaked at height 1: back at height 1 + max(unbonding_blocks (21),
+  // 2 epochs + evidence age (30)), not before.
+  ASSERT_EQ(staking::UnbondingDoneAt(FastParams(), 1), 31u);
+  h.RunTo(30);
   EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 1'000'000u);
   run = h.Run({});
-  EXPECT_EQ(h.ledger().Height(), 22u);
+  EXPECT_EQ(h.ledger().Height(), 31u);
   EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(a)), 0u);
   EXPECT_EQ(h.Balance(a), 10'000'000u - 2'000'000 - 30);
   ASSERT_FALSE(run.end.events.empty());
@@ -379,6 +381,38 @@ TEST(SlashingTest, DoubleSignSlashesStakeAndUnbondingAndTombstonesForGood) {
   // Old evidence is refused.
   h.RunTo(20);
   EXPECT_FALSE(h.ledger().CheckEvidence(Key(100).public_key(), 5, 21).ok());
+}
+
+// Found in review (2026-12-03): power lags stake by up to two epochs, so
+// with the unbonding time alone a validator that unstaked everything was
+// paid back while evidence of a double sign it made with that power was
+// still valid, and the slash found nothing to burn.
+TEST(SlashingTest, StakeThatLeftStaysSlashableForEveryVoteItBacked) {
+  LedgerHarness h(4, 0, FastParams(), 10'000'000);
+  const SecretKey cheat = Key(101);
+  h.Run({Signed(cheat, 0, MsgUnstake{10'000'000})});  // height 1: all of it
+  auto holds = [&](uint64_t height) {
+    for (const Validator& v : h.SetAt(height)) {
+      if (v.key == cheat.public_key()) return true;
+    }
+    return false;
+  };
+  h.RunTo(22);  // past height 1 + unbonding_blocks
+  ASSERT_TRUE(holds(20)) << "the set computed at genesis holds to height 20";
+  ASSERT_FALSE(holds(21));
+  EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(cheat)), 10'000'000u)
+      << "still unbonding: a vote of height 20 can be proven until height 30";
+  // A double sign at height 20, proven at 28 (age 8 of at most 10).
+  h.RunTo(27);
+  auto run = h.Run({}, {}, {DoubleSign(cheat, 20)});
+  ASSERT_FALSE(run.end.events.empty());
+  EXPECT_EQ(run.end.events[0].type, "slash");
+  std::string burned;
+  for (const auto& [name, value] : run.end.events[0].attributes) {
+    if (name == "burned_uagr") burned = value;
+  }
+  EXPECT_EQ(burned, "500000") << "5% of what left";
+  EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(cheat)), 9'500'000u);
 }
 
 TEST(ParamsTest, BoundsAndRulesBetweenParameters) {

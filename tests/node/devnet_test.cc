@@ -1,6 +1,8 @@
 // End-to-end: real agorad processes on 127.0.0.1, made by `agora testnet`,
 // driven and observed only through JSON-RPC (and raw sockets for hostile
 // input). Every process is killed when a test ends.
+#include <tuple>
+
 #include "tests/node/devnet_fixture.h"
 
 namespace agora::node {
@@ -300,6 +302,29 @@ TEST_F(DevnetTest, HostileInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(error.code, -32601);
   Call(0, "account", json::object{{"address", "agora1nope"}}, &error);
   EXPECT_EQ(error.code, -32602);
+  // A misspelt parameter is refused, not ignored (found in review,
+  // 2026-12-03: `block` with "heigth" answered the latest block).
+  for (const auto& [method, params, unknown] :
+       std::vector<std::tuple<std::string, json::object, std::string>>{
+           {"block", {{"heigth", 1}}, "heigth"},
+           {"tx", {{"hash", std::string(64, '0')}, {"hsh", 1}}, "hsh"},
+           {"account", {{"address", sender.ToString()}, {"adress", 1}}, "adress"},
+           {"tx_submit", {{"tx", "AAAA"}, {"fee", 1}}, "fee"},
+           {"tx_submit_wait", {{"tx", "AAAA"}, {"timeout", 1}}, "timeout"},
+           {"validators", {{"hieght", 1}}, "hieght"},
+           {"state_proof", {{"address", sender.ToString()}, {"prove", true}}, "prove"}}) {
+    error = {};
+    Call(0, method, params, &error);
+    EXPECT_EQ(error.code, -32602) << method;
+    EXPECT_NE(error.message.find("unknown parameter '" + unknown + "'"), std::string::npos)
+        << method << ": " << error.message;
+  }
+  error = {};
+  Call(0, "block", json::object{{"height", 1}, {"hash", std::string(64, '0')}}, &error);
+  EXPECT_NE(error.message.find("not both"), std::string::npos) << error.message;
+  error = {};
+  Call(0, "validators", json::array{1}, &error);
+  EXPECT_EQ(error.code, -32602) << "params of the wrong shape are refused too";
   // Raw garbage at the P2P port, and a non-JSON RPC body.
   {
     boost::asio::io_context io;
