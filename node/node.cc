@@ -97,6 +97,20 @@ Status Node::Impl::Open(const std::filesystem::path& home,
   } else {
     AGORA_RETURN_IF_ERROR(ledger->Load());
   }
+  // Each block and its state land in one batch, so the two heights agree;
+  // if they ever do not (a store pieced together from two backups), say so
+  // rather than reject every block or abort later.
+  if (ledger->Height() != blocks_->height()) {
+    return Status::Corruption("the store holds blocks up to height " +
+                              std::to_string(blocks_->height()) + " but ledger state of height " +
+                              std::to_string(ledger->Height()) + "; restore " +
+                              DataPath(home).string() + " from one backup, or sync from scratch");
+  }
+  // The round of the last commit, for precommits that arrive after it.
+  if (blocks_->height() > 0) {
+    AGORA_ASSIGN_OR_RETURN(std::optional<proto::Commit> last, blocks_->CommitAt(blocks_->height()));
+    if (last) last_commit_round_ = last->round();
+  }
   ledger->SetSignatureCache(&signatures_);
   app_ = std::move(ledger);
   chain_ = std::make_unique<consensus::Chain>(genesis_.chain_id, genesis_.genesis_time_unix_ms,

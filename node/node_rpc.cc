@@ -309,8 +309,7 @@ void Node::Impl::RegisterRpc() {
       candidates.push_back(ValidatorJson(app_->committed(), r));
     }
     json::array schedule;
-    for (const consensus::SetChange& c : app_->ValidatorSchedule()) {
-      if (c.height + 1 < blocks_->height() + 1 && c.height != 1) continue;
+    for (const consensus::SetChange& c : app_->ValidatorScheduleFrom(blocks_->height() + 1)) {
       schedule.push_back(json::object{{"height", c.height}, {"validators", c.validators.size()}});
     }
     return json::value(json::object{{"height", height},

@@ -462,7 +462,12 @@ void Chain::Committed(const proto::Block& block, const Executed& executed) {
     uint64_t lowest = UINT64_MAX;
     for (const SetChange& c : executed.end.set_changes) lowest = std::min(lowest, c.height);
     AGORA_CHECK(lowest >= block.header().height() + kSetChangeDelayMin);
-    schedule_ = app_->ValidatorSchedule();
+    // Only entries at `lowest` or above changed: those are read again, not
+    // the whole history.
+    while (!schedule_.empty() && schedule_.back().height >= lowest) schedule_.pop_back();
+    for (SetChange& c : app_->ValidatorScheduleFrom(lowest)) {
+      if (c.height >= lowest) schedule_.push_back(std::move(c));
+    }
     while (base_ + sets_.size() > lowest) sets_.pop_back();
     AGORA_CHECK(!sets_.empty());
   }

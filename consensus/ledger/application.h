@@ -176,6 +176,9 @@ class Application {
   virtual Hash256 Beacon() = 0;
   // Every validator-set change from genesis on, in height order.
   virtual std::vector<SetChange> ValidatorSchedule() = 0;
+  // The change in force at `height` and every later one, in height order,
+  // read without the whole history.
+  virtual std::vector<SetChange> ValidatorScheduleFrom(uint64_t height) = 0;
   // The parameters in force (committed state).
   virtual Params CurrentParams() = 0;
   // OK iff a block at `block_height` may carry evidence of a double sign

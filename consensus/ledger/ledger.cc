@@ -99,6 +99,12 @@ Status Ledger::InitGenesis(const LedgerGenesis& genesis, WriteBatch* batch) {
   if (genesis.validators.empty()) {
     return Status::InvalidArgument("genesis needs at least one validator");
   }
+  if (genesis.validators.size() > genesis.params.validators_max) {
+    return Status::InvalidArgument(
+        "genesis lists " + std::to_string(genesis.validators.size()) +
+        " validators, above staking.validators_max (" +
+        std::to_string(genesis.params.validators_max) + ")");
+  }
   StateBuffer state(&committed_);
   StoreParams(genesis.params, state);
   // Supply is summed with an explicit bound: 2^62 in all.
@@ -126,9 +132,14 @@ Status Ledger::InitGenesis(const LedgerGenesis& genesis, WriteBatch* batch) {
       return Status::InvalidArgument("genesis validator " + v.consensus_key.ToHex() +
                                      ": key or operator listed twice");
     }
-    if (v.stake_uagr < staking::kUagrPerPower) {
-      return Status::InvalidArgument("genesis validator " + v.consensus_key.ToHex() +
-                                     ": stake below 1 AGR (power 0)");
+    if (v.stake_uagr < staking::kUagrPerPower ||
+        v.stake_uagr < genesis.params.validator_stake_min_uagr) {
+      return Status::InvalidArgument(
+          "genesis validator " + v.consensus_key.ToHex() + ": stake " +
+          std::to_string(v.stake_uagr) + " uagr is below staking.validator_stake_min_uagr (" +
+          std::to_string(std::max(genesis.params.validator_stake_min_uagr,
+                                  staking::kUagrPerPower)) +
+          "); it would leave the set at the first epoch");
     }
     AGORA_RETURN_IF_ERROR(add_supply(v.stake_uagr, v.consensus_key.ToHex()));
     staking::ValidatorRecord record;
@@ -383,6 +394,9 @@ Hash256 Ledger::Beacon() {
 Status Ledger::CheckEvidence(const PublicKey& validator, uint64_t vote_height,
                              uint64_t block_height) {
   const uint64_t age_max = CurrentParams().evidence_age_blocks_max;
+  // An age of exactly evidence_age_blocks_max is still accepted (docs/ledger.md:
+  // PROTOCOL.md §4 says "younger than"; with its lower bound of 1 that would
+  // let a limit of 1 accept nothing).
   if (vote_height >= block_height || block_height - vote_height > age_max) {
     return Status::InvalidArgument("evidence from height " + std::to_string(vote_height) +
                                    " is too old or not yet possible at height " +
@@ -399,6 +413,9 @@ Status Ledger::CheckEvidence(const PublicKey& validator, uint64_t vote_height,
 }
 
 std::vector<SetChange> Ledger::ValidatorSchedule() { return staking::Schedule(committed_); }
+std::vector<SetChange> Ledger::ValidatorScheduleFrom(uint64_t height) {
+  return staking::ScheduleFrom(committed_, height);
+}
 
 Totals Ledger::ReadTotals(StateReader& state) {
   return {state.GetU64(bank::kSupplyKey), state.GetU64(bank::kBurnedKey),

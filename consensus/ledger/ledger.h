@@ -84,6 +84,7 @@ class Ledger final : public Application {
   Hash256 AppHash() const override { return tree_->root(); }
   Hash256 Beacon() override;
   std::vector<SetChange> ValidatorSchedule() override;
+  std::vector<SetChange> ValidatorScheduleFrom(uint64_t height) override;
   // The committed parameters, read from state once per committed root.
   Params CurrentParams() override;
   Status CheckEvidence(const PublicKey& validator, uint64_t vote_height,

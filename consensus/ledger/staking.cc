@@ -17,6 +17,9 @@ std::string UnbondQueueKey(uint64_t done_at, const Address& a) {
 std::string ValidatorKey(const Address& a) { return WithBytes("staking/val/", a.bytes()); }
 std::string ValidatorByKeyKey(const PublicKey& k) { return WithBytes("staking/valkey/", k.bytes); }
 constexpr std::string_view kSetPrefix = "staking/set/";
+// The same heights inverted (~height), newest first: the change in force at
+// a height is one forward seek away, without reading the whole history.
+constexpr std::string_view kSetDescPrefix = "staking/setd/";
 constexpr std::string_view kRankPrefix = "staking/rank/";
 
 // Validators in the order the set takes them: stake descending (stored
@@ -324,7 +327,7 @@ bool SameSet(const std::vector<Validator>& a, const std::vector<Validator>& b) {
 void RemoveJailed(StateBuffer& state, uint64_t height, std::vector<SetChange>* written,
                   std::vector<Event>* events) {
   const uint64_t from = height + kSetChangeDelayMin;
-  std::vector<SetChange> schedule = Schedule(state);
+  std::vector<SetChange> schedule = ScheduleFrom(state, from);
   auto out = [&state](const Validator& v) {
     std::optional<ValidatorRecord> r = GetValidatorByKey(state, v.key);
     return r && (r->jailed || r->tombstoned);
@@ -388,7 +391,7 @@ std::vector<SetChange> EndBlock(StateBuffer& state, const Params& params, uint64
     events->push_back({"validator_set_kept", {{"reason", "no eligible validator"}}});
     return written;
   }
-  const std::vector<SetChange> schedule = Schedule(state);
+  const std::vector<SetChange> schedule = ScheduleFrom(state, height);
   AGORA_CHECK(!schedule.empty());
   if (schedule.back().height >= change.height) {
     // A set is already announced for that height or later (epoch_blocks
@@ -407,6 +410,27 @@ std::vector<SetChange> EndBlock(StateBuffer& state, const Params& params, uint64
 
 void PutSet(StateBuffer& state, const SetChange& change) {
   state.Set(WithU64(std::string(kSetPrefix), change.height), EncodeSet(change.validators));
+  state.Set(WithU64(std::string(kSetDescPrefix), ~change.height), Bytes{});
+}
+
+std::vector<SetChange> ScheduleFrom(StateReader& state, uint64_t height) {
+  std::vector<SetChange> out;
+  const std::string newest_first = WithU64(std::string(kSetDescPrefix), ~height);
+  for (const auto& [key, value] :
+       state.ScanFrom(AsBytes(kSetDescPrefix), AsBytes(newest_first), 1)) {
+    const uint64_t at = ~ReadU64(key, kSetDescPrefix.size());
+    std::optional<Bytes> set = state.Get(AsBytes(WithU64(std::string(kSetPrefix), at)));
+    AGORA_CHECK(set.has_value());
+    out.push_back({at, DecodeSet(*set)});
+  }
+  if (height == UINT64_MAX) return out;
+  // Announced ones: a few at most (kSetChangeDelayMin to two epochs ahead).
+  constexpr size_t kLaterMax = 1'000;
+  const std::string later = WithU64(std::string(kSetPrefix), height + 1);
+  for (const auto& [key, value] : state.ScanFrom(AsBytes(kSetPrefix), AsBytes(later), kLaterMax)) {
+    out.push_back({ReadU64(key, kSetPrefix.size()), DecodeSet(value)});
+  }
+  return out;
 }
 
 std::vector<SetChange> Schedule(StateReader& state) {

@@ -105,8 +105,14 @@ std::vector<SetChange> EndBlock(StateBuffer& state, const Params& params, uint64
                                 std::vector<Event>* events);
 
 void PutSet(StateBuffer& state, const SetChange& change);
-// Every stored set change, in height order.
+// Every stored set change, in height order: the whole history, which
+// grows by an entry per epoch with a change; for the chain's start only.
 std::vector<SetChange> Schedule(StateReader& state);
+// The change in force at `height` (the newest at or below it) and every
+// later one, in height order: a few reads whatever the history's length.
+// Found in review (2026-12-03): every EndBlock read the whole history
+// (RemoveJailed), as did every epoch boundary and every verification draw.
+std::vector<SetChange> ScheduleFrom(StateReader& state, uint64_t height);
 
 }  // namespace agora::consensus::staking
 

@@ -223,7 +223,7 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
 std::vector<verify::Candidate> Eligible(StateReader& state, uint64_t height,
                                         std::vector<Address>* addresses) {
   std::vector<PublicKey> active;
-  for (const SetChange& c : staking::Schedule(state)) {
+  for (const SetChange& c : staking::ScheduleFrom(state, height)) {
     if (c.height > height) break;
     active.clear();
     for (const Validator& v : c.validators) active.push_back(v.key);

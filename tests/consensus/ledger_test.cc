@@ -221,6 +221,64 @@ TEST(StakingTest, StakeUnstakeAndUnbondingReturnsAfterTheUnbondingTime) {
   EXPECT_EQ(run.end.events.back().type, "unbonding_complete");
 }
 
+// Counts what a reader hands out, to show how much of the state a call read.
+class CountingReader : public StateReader {
+ public:
+  explicit CountingReader(StateReader& inner) : inner_(inner) {}
+  std::optional<Bytes> Get(ByteSpan key) override {
+    ++reads;
+    return inner_.Get(key);
+  }
+  std::map<Bytes, Bytes> ScanFrom(ByteSpan prefix, ByteSpan start, size_t limit) override {
+    std::map<Bytes, Bytes> out = inner_.ScanFrom(prefix, start, limit);
+    reads += out.size();
+    return out;
+  }
+  size_t reads = 0;
+
+ private:
+  StateReader& inner_;
+};
+
+// Found in review (2026-12-03): every EndBlock read the whole history of
+// validator-set changes (an entry per epoch with a change, never pruned), so
+// each block got slower as the chain aged. ScheduleFrom finds the set in
+// force at a height and the announced ones in a few reads, and answers as
+// the whole history does.
+TEST(StakingTest, TheSetInForceIsFoundWithoutReadingTheWholeHistory) {
+  LedgerHarness h(4, 0, FastParams(), 10'000'000);
+  const SecretKey grower = Key(100);
+  for (uint64_t epoch = 0; epoch < 8; ++epoch) {  // power grows every epoch: a change each
+    auto run = h.Run({Signed(grower, epoch, MsgStake{1'000'000})});
+    ASSERT_EQ(run.results[0].code, TxCode::kOk) << run.results[0].log;
+    h.RunTo(h.ledger().Height() + 9);
+  }
+  h.RunTo(h.ledger().Height() + 12, {Key(102).public_key()});  // jailed for downtime
+  const uint64_t top = h.ledger().Height();
+  const std::vector<SetChange> all = staking::Schedule(h.ledger().committed());
+  ASSERT_GE(all.size(), 9u);
+  for (uint64_t height = 1; height <= top + 25; ++height) {
+    size_t first = 0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (all[i].height <= height) first = i;
+    }
+    const std::vector<SetChange> got = staking::ScheduleFrom(h.ledger().committed(), height);
+    ASSERT_EQ(got.size(), all.size() - first) << "at height " << height;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].height, all[first + i].height) << height;
+      ASSERT_EQ(got[i].validators.size(), all[first + i].validators.size()) << height;
+      for (size_t k = 0; k < got[i].validators.size(); ++k) {
+        EXPECT_EQ(got[i].validators[k].key, all[first + i].validators[k].key);
+        EXPECT_EQ(got[i].validators[k].power, all[first + i].validators[k].power);
+      }
+    }
+  }
+  CountingReader counting(h.ledger().committed());
+  const std::vector<SetChange> now = staking::ScheduleFrom(counting, top);
+  EXPECT_LE(counting.reads, 2 * now.size()) << "an index entry and a set per change returned";
+  EXPECT_LT(now.size(), all.size());
+}
+
 TEST(StakingTest, ANewValidatorJoinsOneEpochAfterTheBoundaryThatCountsIt) {
   LedgerHarness h(4, 2, FastParams(), 10'000'000, 100'000'000);
   const SecretKey op = Key(1), consensus_key = Key(200);
@@ -413,6 +471,37 @@ TEST(SlashingTest, StakeThatLeftStaysSlashableForEveryVoteItBacked) {
   }
   EXPECT_EQ(burned, "500000") << "5% of what left";
   EXPECT_EQ(staking::UnbondingOf(h.ledger().committed(), AddressOf(cheat)), 9'500'000u);
+}
+
+// Found in review (2026-12-03): genesis checked only stake >= 1 AGR, so a
+// set larger than validators_max started the chain, and a validator below
+// the stake minimum silently dropped out at the first epoch.
+TEST(GenesisTest, RefusesMoreValidatorsThanTheMaxAndStakesBelowTheMinimum) {
+  auto genesis = [](size_t validators, uint64_t stake) {
+    LedgerGenesis g;
+    g.params = FastParams();
+    g.params.validators_max = 4;
+    g.params.validator_stake_min_uagr = 2'000'000;
+    for (size_t i = 0; i < validators; ++i) {
+      const SecretKey k = Key(static_cast<uint8_t>(100 + i));
+      g.validators.push_back({k.public_key(), AddressOf(k), "v", stake});
+    }
+    g.beacon_seed = Blake2b256(AsBytes("genesis test"));
+    return g;
+  };
+  auto init = [](const LedgerGenesis& g) {
+    MemKvStore store;
+    std::unique_ptr<Ledger> ledger = Ledger::Open(&store).value();
+    WriteBatch batch;
+    return ledger->InitGenesis(g, &batch);
+  };
+  EXPECT_TRUE(init(genesis(4, 2'000'000)).ok());
+  Status five = init(genesis(5, 2'000'000));
+  EXPECT_EQ(five.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(five.message().find("validators_max"), std::string::npos) << five.message();
+  Status low = init(genesis(4, 1'999'999));
+  EXPECT_EQ(low.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(low.message().find("validator_stake_min_uagr"), std::string::npos) << low.message();
 }
 
 TEST(ParamsTest, BoundsAndRulesBetweenParameters) {
