@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "trainer/config.h"
+#include "trainer/data.h"
 
 namespace agora::market {
 namespace {
@@ -63,8 +64,18 @@ Status ValidateSpec(const JobSpec& s) {
     return Bad("batch must be 1.." + std::to_string(trainer::kBatchMax));
   }
   if (s.dataset_hash == Hash256{}) return Bad("dataset hash must be set (64 hex digits)");
-  if (s.dataset_bytes < uint64_t{s.context} + 1 || s.dataset_bytes > kDatasetBytesMax) {
-    return Bad("dataset size must be at least context + 1 bytes and at most 2^40");
+  if (s.dataset_bytes < trainer::kCorpusBytesMin || s.dataset_bytes > kDatasetBytesMax) {
+    return Bad("dataset size must be at least " + std::to_string(trainer::kCorpusBytesMin) +
+               " bytes and at most 2^40");
+  }
+  // Found in review (2026-12-03): a dataset whose held-out 10% was no longer
+  // than the context passed here, and every validator drawn to record the
+  // job's round aborted on it (and was slashed for missing, in turn).
+  if (!trainer::Corpus::FitsContext(s.dataset_bytes, static_cast<int>(s.context))) {
+    return Bad("dataset of " + std::to_string(s.dataset_bytes) +
+               " bytes is too small for context " + std::to_string(s.context) +
+               ": its validation split (the last " + std::to_string(100 - trainer::kTrainPercent) +
+               "%) must be longer than context + 1 bytes");
   }
   if (s.rounds == 0 || s.rounds > kRoundsMax) {
     return Bad("rounds must be 1.." + std::to_string(kRoundsMax));

@@ -545,15 +545,35 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
     peers_->Disconnect(from, "proposal with more polka votes than validators", /*ban=*/true);
     return;
   }
+  // A polka is prevotes for this very block in the proposal's valid round,
+  // one per validator; the proposer's signature does not cover them, so
+  // anything else (a duplicate, a vote of another height) would let a peer
+  // make endless relayable variants of an honest proposal, or get an honest
+  // relayer banned by a peer at another height (found in review,
+  // 2026-12-03).
+  if (m.polka_size() > 0 && p->valid_round < 0) {
+    peers_->Disconnect(from, "proposal with polka votes but no valid round", /*ban=*/true);
+    return;
+  }
   std::vector<consensus::Vote> polka;
+  std::set<consensus::ValidatorIndex> polka_voters;
   for (const proto::VoteMessage& vote : m.polka()) {
-    auto v = CheckVote(vote);
-    if (!v.ok()) {
-      peers_->Disconnect(from, "proposal with a bad polka vote: " + v.status().message(),
+    auto v = consensus::Vote::FromSignBytes(AsBytes(vote.sign_bytes()));
+    if (!v || v->type != consensus::VoteType::kPrevote || v->height != p->height ||
+        v->round != static_cast<uint32_t>(p->valid_round) || v->block != p->block ||
+        !polka_voters.insert(vote.validator()).second) {
+      peers_->Disconnect(from, "proposal with a polka vote that is not a prevote for its block "
+                               "in its valid round, or is repeated",
                          /*ban=*/true);
       return;
     }
-    polka.push_back(*v);
+    auto checked = CheckVote(vote);
+    if (!checked.ok()) {
+      peers_->Disconnect(from, "proposal with a bad polka vote: " + checked.status().message(),
+                         /*ban=*/true);
+      return;
+    }
+    polka.push_back(*checked);
   }
   peers_->Broadcast(kChannelProposal, payload);  // relay what checks out
   // The polka of a re-proposal first, so the core can accept the block.
@@ -570,7 +590,7 @@ void Node::Impl::HandleVote(const p2p::PeerId& from, ByteSpan payload) {
   auto v = CheckVote(m);
   if (!v.ok()) {
     if (v.status().code() == StatusCode::kOutOfRange) {
-      KeepLatePrecommit(m);
+      KeepLatePrecommit(from, m);
       return;  // another height
     }
     peers_->Disconnect(from, v.status().message(), /*ban=*/true);
@@ -612,7 +632,7 @@ void Node::Impl::HandleEvidence(const p2p::PeerId& from, ByteSpan payload) {
 // A precommit for the block this node committed last, arriving after the
 // decision: kept for the next block's last commit, so the downtime rule
 // does not count a validator that was merely slower than the quorum.
-void Node::Impl::KeepLatePrecommit(const proto::VoteMessage& m) {
+void Node::Impl::KeepLatePrecommit(const p2p::PeerId& from, const proto::VoteMessage& m) {
   const uint64_t height = blocks_->height();
   auto v = consensus::Vote::FromSignBytes(AsBytes(m.sign_bytes()));
   auto signature = Signature::Parse(AsBytes(m.signature()));
@@ -625,7 +645,13 @@ void Node::Impl::KeepLatePrecommit(const proto::VoteMessage& m) {
   if (m.validator() >= set.size() ||
       !signatures_.VerifySignature(set.at(m.validator()).key, {genesis_.chain_id, v->Kind()},
                                    AsBytes(m.sign_bytes()), *signature)) {
-    return;  // not worth a ban: it was for a height already decided
+    // Honest nodes check a vote's signature before they relay it, so a bad
+    // one is the sender's doing (and each costs a verification: found in
+    // review, 2026-12-03, when it was dropped without a ban).
+    if (m.validator() < set.size()) {
+      peers_->Disconnect(from, "late precommit with a bad signature", /*ban=*/true);
+    }
+    return;
   }
   v->validator = m.validator();
   v->signature = *signature;
@@ -645,6 +671,12 @@ Result<consensus::Vote> Node::Impl::CheckVote(const proto::VoteMessage& m) {
   if (v->height < next || v->height > next + 1) {
     return Status::OutOfRange("vote for another height");
   }
+  // Rounds far ahead are not verified, relayed or kept (the core would drop
+  // them anyway): a validator signing votes for round 10^6 must not make
+  // every node verify and re-gossip each one (found in review, 2026-12-03).
+  const uint32_t round_reach =
+      (v->height == core_->height() ? core_->round() : 0) + consensus::kRoundsAheadMax;
+  if (v->round > round_reach) return Status::OutOfRange("vote for a round too far ahead");
   const consensus::ValidatorSet& set = chain_->ValidatorsAt(v->height);
   if (v->validator >= set.size() ||
       !signatures_.VerifySignature(set.at(v->validator).key, {genesis_.chain_id, v->Kind()},
@@ -690,7 +722,17 @@ void Node::Impl::Tick() {
 // --- transactions ----------------------------------------------------------
 
 Result<Hash256> Node::Impl::AdmitTx(ByteSpan raw, bool from_peer) {
-  AGORA_ASSIGN_OR_RETURN(Tx tx, consensus::DecodeTx(raw, genesis_.chain_id));
+  Result<Tx> decoded = consensus::DecodeTx(raw, genesis_.chain_id);
+  if (!decoded.ok()) {
+    // Every decoding error starts with "transaction", so a peer that relays
+    // bytes that never were a transaction is banned whatever the field at
+    // fault (found in review, 2026-12-03: "transfer recipient: ..." and the
+    // like escaped the ban).
+    const std::string why = decoded.status().message();
+    if (why.rfind("transaction", 0) == 0) return decoded.status();
+    return Status(decoded.status().code(), "transaction: " + why);
+  }
+  Tx tx = std::move(decoded).value();
   if (mempool_->Contains(tx.hash)) return Status::AlreadyExists("transaction already pending");
   auto committed = blocks_->FindTx(tx.hash);
   if (committed.ok() && *committed) {

@@ -146,7 +146,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   Status LoadBodies();
   void ForgetBodies(uint64_t through_height, WriteBatch* batch);
   Result<consensus::Vote> CheckVote(const proto::VoteMessage& m);
-  void KeepLatePrecommit(const proto::VoteMessage& m);
+  void KeepLatePrecommit(const p2p::PeerId& from, const proto::VoteMessage& m);
   // `decoded`, when given, is chain_->BlockTxs(block) already computed.
   Status CommitBlock(const proto::Block& block, const proto::Commit& commit,
                      std::vector<Tx>* decoded = nullptr);

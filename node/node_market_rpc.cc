@@ -177,16 +177,29 @@ void Node::Impl::RegisterMarketRpc() {
     // Filters read further back, within a bound.
     constexpr size_t kScanMax = 1000;
     const bool filtered = !status.empty() || !client.empty();
+    const size_t scan = filtered ? kScanMax : limit;
+    const std::vector<mp::Job> scanned = mp::ListJobs(app_->committed(), before, scan);
     json::array list;
-    for (const mp::Job& j : mp::ListJobs(app_->committed(), before, filtered ? kScanMax : limit)) {
+    // Where a next call goes on (`before` is inclusive), when this one
+    // stopped before the oldest job: a page filled up, or the scan bound.
+    uint64_t next_before = 0;
+    for (const mp::Job& j : scanned) {
       if (!status.empty() && mp::JobStatusName(j.status) != status) continue;
       if (!client.empty() && j.client.ToString() != client) continue;
-      if (list.size() >= limit) break;
+      if (list.size() >= limit) {
+        next_before = j.id;
+        break;
+      }
       json::object o = JobJson(j);
       o.erase("spec");
       list.push_back(std::move(o));
     }
-    return json::value(json::object{{"height", blocks_->height()}, {"jobs", std::move(list)}});
+    if (next_before == 0 && scanned.size() == scan && scanned.back().id > 1) {
+      next_before = scanned.back().id - 1;
+    }
+    json::object out{{"height", blocks_->height()}, {"jobs", std::move(list)}};
+    if (next_before != 0) out["next_before"] = next_before;
+    return json::value(std::move(out));
   });
   rpc_->RegisterSync("job", [this](const json::value& params) -> Result<json::value> {
     AGORA_ASSIGN_OR_RETURN(uint64_t id, JobId(params));

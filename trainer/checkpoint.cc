@@ -200,23 +200,35 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
   out.hash = hashes.identity;  // the file ends with `stored`, equal to the trailer
   TrainState& s = out.state;
   ModelConfig& m = s.config.model;
-  for (int* field : {&m.vocab, &m.context, &m.layers, &m.heads, &m.width}) {
-    *field = static_cast<int>(std::min<uint32_t>(r.U32(), 1u << 30));
-  }
+  // Every field is read whole and refused out of range, never clipped or
+  // masked: one state, one file, so the file's hash is the state's
+  // (found in review, 2026-12-03: the top bits of the step fields were
+  // dropped, and 256 different files parsed to one state).
+  bool in_range = true;
+  auto small = [&](uint32_t v) {
+    in_range &= v <= (1u << 30);
+    return static_cast<int>(std::min<uint32_t>(v, 1u << 30));
+  };
+  auto count_of = [&](uint64_t v) {
+    in_range &= v <= (UINT64_MAX >> 2);
+    return static_cast<int64_t>(v & (UINT64_MAX >> 2));
+  };
+  for (int* field : {&m.vocab, &m.context, &m.layers, &m.heads, &m.width}) *field = small(r.U32());
   OptimizerConfig& o = s.config.optimizer;
   o.lr_max = r.F32();
   o.lr_min = r.F32();
-  o.warmup_steps = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
-  o.total_steps = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
+  o.warmup_steps = count_of(r.U64());
+  o.total_steps = count_of(r.U64());
   for (float* f : {&o.beta1, &o.beta2, &o.eps, &o.weight_decay, &o.clip_norm}) *f = r.F32();
-  s.config.batch = static_cast<int>(std::min<uint32_t>(r.U32(), 1u << 30));
+  s.config.batch = small(r.U32());
   s.config.seed = r.U64();
   s.data_hash = Hash256::FromBytes(r.Raw(Hash256::kSize));
   s.round = r.U64();
   s.worker = r.U64();
-  s.step = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
-  s.round_step = static_cast<int64_t>(r.U64() & (UINT64_MAX >> 2));
+  s.step = count_of(r.U64());
+  s.round_step = count_of(r.U64());
   uint64_t count = r.U64();
+  if (!in_range) return Status::Corruption("checkpoint has a field out of range" + std::string(kRetrainHint));
   Status valid = s.config.Validate();
   if (!valid.ok()) return Status::Corruption("checkpoint config is invalid: " + valid.message());
   if (count != static_cast<uint64_t>(m.ParameterCount()) ||

@@ -8,7 +8,6 @@ namespace agora::trainer {
 namespace {
 
 // A corpus must hold at least this many bytes, so both splits have windows.
-constexpr size_t kCorpusBytesMin = 1024;
 
 void FillWindow(std::string_view split, uint64_t offset, int seq_len, int32_t* tokens,
                 int32_t* targets) {
@@ -30,7 +29,7 @@ Result<Corpus> Corpus::FromBytes(std::string bytes) {
   }
   Corpus corpus;
   corpus.hash_ = Blake2b256(AsBytes(bytes));
-  corpus.train_end_ = bytes.size() / 100 * kTrainPercent + bytes.size() % 100 * kTrainPercent / 100;
+  corpus.train_end_ = TrainEnd(bytes.size());
   corpus.bytes_ = std::move(bytes);
   return corpus;
 }

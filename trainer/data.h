@@ -22,6 +22,8 @@
 namespace agora::trainer {
 
 inline constexpr int kTrainPercent = 90;
+// Smallest corpus FromBytes takes.
+inline constexpr size_t kCorpusBytesMin = 1024;
 // Largest corpus Load reads (the whole corpus is held in memory).
 inline constexpr size_t kCorpusBytesMax = size_t{1} << 32;
 
@@ -42,6 +44,18 @@ class Corpus {
  public:
   // Wraps bytes already in memory.
   static Result<Corpus> FromBytes(std::string bytes);
+  // Where the training split of a corpus of `size` bytes ends (kTrainPercent
+  // of it, rounded down): what FromBytes uses, for checks before the bytes
+  // are at hand.
+  static uint64_t TrainEnd(uint64_t size) {
+    return size / 100 * kTrainPercent + size % 100 * kTrainPercent / 100;
+  }
+  // Whether a corpus of `size` bytes can train and evaluate a model of
+  // `context` (both splits longer than context + 1, as Trainer::Create needs).
+  static bool FitsContext(uint64_t size, int context) {
+    const uint64_t need = static_cast<uint64_t>(context) + 1;
+    return TrainEnd(size) > need && size - TrainEnd(size) > need;
+  }
   // Reads a file; NotFound / ResourceExhausted / InvalidArgument (too small).
   static Result<Corpus> Load(const std::filesystem::path& path);
 

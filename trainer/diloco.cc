@@ -40,13 +40,26 @@ Bytes EncodeInt8Blocks(std::span<const float> values, int block) {
   PutU64LittleEndian(out, values.size());
   for (size_t start = 0; start < values.size(); start += block) {
     size_t end = std::min(values.size(), start + block);
+    // The scale comes from the finite values only, and a non-finite value
+    // is encoded as a finite one (NaN as 0, an infinity as the block's
+    // extreme), so every encoding decodes: a state gone to infinity (a
+    // diverged job, or a provider's forged final checkpoint) used to give an
+    // infinite scale that CheckDelta accepted and AggregateRound refused,
+    // and a NaN reached an int8 conversion, which is undefined.
     float max_abs = 0.0f;
-    for (size_t i = start; i < end; ++i) max_abs = std::max(max_abs, std::fabs(values[i]));
+    for (size_t i = start; i < end; ++i) {
+      if (std::isfinite(values[i])) max_abs = std::max(max_abs, std::fabs(values[i]));
+    }
     float scale = max_abs / kQuantLevels;
     PutU32(out, std::bit_cast<uint32_t>(scale));
     for (size_t i = start; i < end; ++i) {
-      float q = scale > 0.0f ? std::nearbyint(values[i] / scale) : 0.0f;
-      q = std::clamp(q, -kQuantLevels, kQuantLevels);
+      const float v = values[i];
+      float q = 0.0f;
+      if (std::isinf(v)) {
+        q = v > 0.0f ? kQuantLevels : -kQuantLevels;
+      } else if (scale > 0.0f && !std::isnan(v)) {
+        q = std::clamp(std::nearbyint(v / scale), -kQuantLevels, kQuantLevels);
+      }
       out.push_back(static_cast<uint8_t>(static_cast<int8_t>(q)));
     }
   }

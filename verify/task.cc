@@ -302,17 +302,17 @@ Result<RoundAggregate> AggregateRound(std::span<const float> round_params,
   return out;
 }
 
-float ValidationLoss(const market::JobSpec& spec, std::span<const float> params,
-                     const trainer::Corpus& corpus, kernels::Backend backend, int batches) {
+Result<float> ValidationLoss(const market::JobSpec& spec, std::span<const float> params,
+                             const trainer::Corpus& corpus, kernels::Backend backend,
+                             int batches) {
   AGORA_CHECK(batches >= 1);
-  Result<trainer::TrainConfig> config = TrainConfigOf(spec);
-  AGORA_CHECK_MSG(config.ok(), config.status().ToString());
-  Result<trainer::Trainer> trainer =
-      trainer::Trainer::Create(TaskStartState(*config, spec.dataset_hash, spec.inner_steps,
+  AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, TrainConfigOf(spec));
+  AGORA_ASSIGN_OR_RETURN(
+      trainer::Trainer trainer,
+      trainer::Trainer::Create(TaskStartState(config, spec.dataset_hash, spec.inner_steps,
                                               /*round=*/0, /*worker=*/0, params),
-                               corpus, backend);
-  AGORA_CHECK_MSG(trainer.ok(), trainer.status().ToString());
-  return trainer->EvaluateValidation(batches);
+                               corpus, backend));
+  return trainer.EvaluateValidation(batches);
 }
 
 }  // namespace agora::verify

@@ -203,9 +203,11 @@ Result<RoundAggregate> AggregateRound(std::span<const float> round_params,
 
 // Mean loss of `params` over `batches` validation batches of the job's
 // held-out slice (Trainer::EvaluateValidation), in nats per byte.
-// REQUIRES: ValidateSpec(spec).ok(), corpus.hash() == spec.dataset_hash,
-//           params.size() is the model's parameter count, batches >= 1
-float ValidationLoss(const market::JobSpec& spec, std::span<const float> params,
+// InvalidArgument if the spec is invalid or the corpus cannot serve it (too
+// small for its context, or not the spec's dataset), rather than an abort: a
+// validator must survive a job it cannot evaluate.
+// REQUIRES: params.size() is the model's parameter count, batches >= 1
+Result<float> ValidationLoss(const market::JobSpec& spec, std::span<const float> params,
                      const trainer::Corpus& corpus, kernels::Backend backend, int batches);
 
 }  // namespace agora::verify

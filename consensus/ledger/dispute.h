@@ -31,9 +31,10 @@
 //                start. A majority for P's digest: V loses; a majority for
 //                any other: P loses. No majority by dispute.move_blocks:
 //                those that did not vote lose verify.slash_missed_ppm and a
-//                new set is drawn, at most dispute.referee_draws_max times (never the set before);
-//                then the dispute ends undecided and the slot goes on as if
-//                there had been none.
+//                new set is drawn, at most dispute.referee_draws_max times
+//                (never one of the set before, unless nobody else is
+//                eligible); then the dispute ends undecided and the slot
+//                goes on as if there had been none.
 //   deadlines    every move is due dispute.move_blocks after the last; the
 //                party whose turn it is when it passes loses.
 //   the loser    P: the slot fails as fraud (its collateral, half to the

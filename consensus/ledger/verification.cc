@@ -551,8 +551,11 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   const bool disputable = last.outcome == VerdictOutcome::kFail &&
                           last.reason == FailReason::kEndState && !last.overturned &&
                           last.height == height;
-  Schedule(state, height + (disputable ? params.dispute_move_blocks : 1), DueKind::kAudit, id,
-           index);
+  // The slot remembers which due entry it waits for: an older one (the
+  // window of an earlier fail whose dispute ended sooner) must not draw the
+  // next validator inside this fail's window.
+  s.due_height = height + (disputable ? params.dispute_move_blocks : 1);
+  Schedule(state, s.due_height, DueKind::kAudit, id, index);
 }
 
 // Draws the record's next aggregator (never one that answered or missed
@@ -705,6 +708,7 @@ void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
   if (!c || !s || !t || t->status != marketplace::TaskStatus::kVerifying) return;
   if (s->state != SlotState::kPending || s->assignee || s->dispute != 0) return;
+  if (s->due_height != height) return;  // superseded by a later Resolve
   // One standing verdict, a pass: the audit draw (overturned ones count for nothing).
   const bool single_pass =
       Live(*s) == 1 && std::any_of(s->verdicts.begin(), s->verdicts.end(),

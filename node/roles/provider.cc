@@ -205,10 +205,9 @@ void ProviderRole::Fail(const Status& status) {
 
 Status ProviderRole::Poll() {
   rpc::RpcClient client(options_.node_url);
-  AGORA_ASSIGN_OR_RETURN(json::value jobs,
-                         client.Call("jobs", json::object{{"status", "running"}}));
-  AGORA_ASSIGN_OR_RETURN(const json::value* list, Member(jobs, "jobs"));
-  if (!list->is_array()) return Status::Internal("\"jobs\" is not a list");
+  AGORA_ASSIGN_OR_RETURN(const json::array running, JobsWithStatus(client, "running"));
+  const json::value jobs_value(running);
+  const json::value* list = &jobs_value;
   const std::string me = address_.ToString();
   std::set<std::filesystem::path> mine;  // progress files of tasks assigned to this account
   for (const json::value& j : list->as_array()) {

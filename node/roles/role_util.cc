@@ -89,6 +89,25 @@ std::string TaskName(uint64_t job, uint32_t round, uint32_t worker) {
   return std::to_string(job) + "/" + std::to_string(round) + "/" + std::to_string(worker);
 }
 
+Result<json::array> JobsWithStatus(rpc::RpcClient& client, std::string_view status,
+                                   size_t jobs_max) {
+  json::array out;
+  uint64_t before = 0;
+  while (out.size() < jobs_max) {
+    json::object params{{"status", status}, {"limit", 100}};
+    if (before != 0) params["before"] = before;
+    AGORA_ASSIGN_OR_RETURN(json::value page, client.Call("jobs", params));
+    AGORA_ASSIGN_OR_RETURN(const json::array* jobs, ArrayMember(page, "jobs"));
+    for (const json::value& j : *jobs) out.push_back(j);
+    const json::value* next = page.is_object() ? page.as_object().if_contains("next_before") : nullptr;
+    if (next == nullptr) break;
+    AGORA_ASSIGN_OR_RETURN(uint64_t n, U64Member(page, "next_before"));
+    if (n == 0 || (before != 0 && n >= before)) break;  // no progress: stop rather than loop
+    before = n;
+  }
+  return out;
+}
+
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {
   AGORA_ASSIGN_OR_RETURN(json::value j, client.Call("job", json::object{{"id", job}}));
   AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(j, "spec_pb"));

@@ -65,6 +65,14 @@ std::string TaskName(uint64_t job, uint32_t round, uint32_t worker);
 // The job's spec exactly as the ledger holds it (the `job` method's spec_pb).
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job);
 
+// Every job with `status`, newest first, paging through the `jobs` RPC
+// (its `next_before`) up to `jobs_max`. A role that read one page saw only
+// the newest jobs: 100 jobs posted after a long one (posting and cancelling
+// cheap ones would do) hid it, and its drawn validators were slashed for
+// missing (found in review, 2026-12-03).
+Result<boost::json::array> JobsWithStatus(rpc::RpcClient& client, std::string_view status,
+                                          size_t jobs_max = 100'000);
+
 // Signs `msg` with `key` (the next nonce, the chain's minimum fee) and waits
 // until it is committed; FailedPrecondition with the ledger's log if it was
 // committed with an error code.

@@ -42,7 +42,18 @@ Result<trainer::LoadedCheckpoint> FetchCheckpoint(storage::BlobStore& blobs, con
                                                   const rpc::BlobFetchOptions& fetch) {
   AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs, hash, sources, fetch));
   AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs.Read(hash, blobs.options().blob_bytes_max));
-  return trainer::ParseCheckpoint(bytes);
+  Result<trainer::LoadedCheckpoint> parsed = trainer::ParseCheckpoint(bytes);
+  // The bytes are what the provider committed (their hash checked): a file
+  // that is not a checkpoint this build reads, whatever the reason (an
+  // unknown version included), is the provider's, so it counts as
+  // unavailable rather than stop this validator from answering at all
+  // (found in review, 2026-12-03: a version it did not read was retried
+  // until the deadline, and the validator slashed for missing).
+  if (!parsed.ok()) {
+    return Status::Corruption("checkpoint " + hash.ToHex() + " does not parse: " +
+                              parsed.status().message());
+  }
+  return parsed;
 }
 
 }  // namespace
@@ -108,8 +119,18 @@ Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job) {
 
 Status ValidatorRole::Poll() {
   rpc::RpcClient client(options_.node_url);
-  AGORA_ASSIGN_OR_RETURN(json::value jobs, client.Call("jobs", json::object{{"limit", 100}}));
-  AGORA_ASSIGN_OR_RETURN(const json::array* list, ArrayMember(jobs, "jobs"));
+  // Every open and running job (their slots and round records), and the
+  // newest finished ones (their models, kept once).
+  json::array all;
+  for (std::string_view status : {"open", "running"}) {
+    AGORA_ASSIGN_OR_RETURN(json::array some, JobsWithStatus(client, status));
+    for (json::value& j : some) all.push_back(std::move(j));
+  }
+  AGORA_ASSIGN_OR_RETURN(json::value finished,
+                         client.Call("jobs", json::object{{"status", "finished"}, {"limit", 100}}));
+  AGORA_ASSIGN_OR_RETURN(const json::array* newest_finished, ArrayMember(finished, "jobs"));
+  for (const json::value& j : *newest_finished) all.push_back(j);
+  const json::array* list = &all;
   for (const json::value& j : *list) {
     if (loop_.stopping()) break;
     // One job's trouble (a malformed answer, a source that fails) must not
@@ -277,8 +298,9 @@ Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState&
   AGORA_RETURN_IF_ERROR(EnsureRound(client, id, job, round));
   AGORA_ASSIGN_OR_RETURN(const trainer::Corpus* corpus, Corpus(job));
   const std::vector<float>& params = job.params[round];
-  const float loss =
-      verify::ValidationLoss(job.spec, params, *corpus, options_.backend, kValidationBatches);
+  AGORA_ASSIGN_OR_RETURN(
+      const float loss,
+      verify::ValidationLoss(job.spec, params, *corpus, options_.backend, kValidationBatches));
   consensus::MsgRoundResult m;
   m.job_id = id;
   m.round = round;
@@ -429,6 +451,14 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
     if (!losses_ok) continue;
     const json::value& committed = (*committed_losses)[size_t{j} * c + i];
     losses_ok = committed.is_number() && committed.to_number<uint64_t>() == bits;
+  }
+  if (!start_true && v.replayed_end == v.committed_end) {
+    // The start file says it is another state (another job, worker or
+    // step) though its tensors replay to the committed end: it is not the
+    // checkpoint the commitment needs, and a fail for the end state would
+    // be refused (the end matches). Count it against the provider.
+    return unavailable(Status::Corruption("checkpoint " + std::to_string(j) +
+                                          " names another state than this task's"));
   }
   const bool end_ok = start_true && v.replayed_end == v.committed_end;
   const bool delta_ok =

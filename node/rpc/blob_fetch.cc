@@ -257,11 +257,23 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
       report->bytes_received += transfer.received;
       if (transfer.from_zero) pieces.clear();
       if (transfer.received > 0) pieces.push_back({source, transfer.offset, transfer.received});
+      // This node's own file failing (a full disk, no permission) is no
+      // source's fault, and no other source would do better: say so
+      // rather than report the blob unavailable, which a validator would
+      // hold against the provider (found in review, 2026-12-03).
+      if (fetched.code() == StatusCode::kIoError ||
+          fetched.code() == StatusCode::kPermissionDenied) {
+        return fetched;
+      }
       if (!fetched.ok()) {
         report->failures.push_back(source + ": " + fetched.message());
         continue;
       }
       Result<Hash256> actual = storage::HashFile(partial, options.bytes_max, &report->size);
+      if (!actual.ok() && (actual.status().code() == StatusCode::kIoError ||
+                           actual.status().code() == StatusCode::kPermissionDenied)) {
+        return actual.status();
+      }
       if (actual.ok() && *actual == hash) {
         report->source = source;
         return Status::Ok();

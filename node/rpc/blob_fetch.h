@@ -57,8 +57,10 @@ struct BlobFetchReport {
 
 // Fetches `hash` into `store` (no-op when held) from `sources`, base URLs
 // such as "http://127.0.0.1:26657". The partial file lives in the store.
-// On failure: Unavailable naming every source and what each did; the report
-// (if given) is filled either way.
+// On failure: Unavailable naming every source and what each did; IoError or
+// PermissionDenied when this node's own partial file cannot be written or
+// read (no source is blamed, none is tried further); the report (if given)
+// is filled either way.
 Status FetchBlob(BlobStore& store, const Hash256& hash, const std::vector<std::string>& sources,
                  const BlobFetchOptions& options, BlobFetchReport* report = nullptr);
 

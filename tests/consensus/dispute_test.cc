@@ -699,6 +699,41 @@ TEST_F(AuditedDisputeTest, AProviderThatForfeitsDoesNotGetTheHonestPassesSlashed
       << "the honest pass was not outvoted by a forfeit";
 }
 
+// Found in review (2026-12-03): each fresh fail for the end state schedules
+// the next draw dispute.move_blocks later, and the slot did not remember
+// which entry it waited for. When a dispute over a first fail ended early
+// and a second validator failed the slot too, the first fail's entry still
+// fired and drew a third validator inside the second fail's window.
+TEST_F(PatientDisputeTest, AnEarlierFailsWaitDoesNotCutALaterFailsWindowShort) {
+  Segment truth(config_, corpus_, start_);
+  const uint32_t segment = CommitAndReplay(truth.Hash(kC), Blake2b256("no replay"));
+  truth.set_label(checkpoints_[segment]);
+  const uint64_t move_blocks = m_.params().dispute_move_blocks;
+  const uint64_t first_fail = Slot().verdicts.at(0).height;
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  const Dispute d = Play(id, Honest(truth, segment), Liar(), truth, truth, segment);
+  ASSERT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  ASSERT_LT(d.closed_height + 10, first_fail + move_blocks) << "the game must end early here";
+  for (int i = 0; i < 4 && !Slot().assignee; ++i) m_.Block({});
+  ASSERT_TRUE(Slot().assignee.has_value()) << "the next validator is drawn";
+  const Address second = *Slot().assignee;
+  const TxResult r =
+      m_.Send(m_.ValidatorKey(second), VerdictOn(segment, Blake2b256("no replay 2"), second));
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  const uint64_t second_fail = Slot().verdicts.back().height;
+  ASSERT_LT(second_fail, first_fail + move_blocks);
+  // The provider has move_blocks from the second fail to dispute it.
+  while (m_.h().ledger().Height() + 1 < second_fail + move_blocks) {
+    m_.Block({});
+    ASSERT_FALSE(Slot().assignee.has_value())
+        << "a third validator drawn at height " << m_.h().ledger().Height()
+        << ", inside the window of the fail at " << second_fail << " (the first fail, at "
+        << first_fail << ", had its own)";
+  }
+  for (int i = 0; i < 3 && !Slot().assignee; ++i) m_.Block({});
+  EXPECT_TRUE(Slot().assignee.has_value()) << "drawn once the window closed";
+}
+
 // Everything a party, a bystander or a referee can get wrong is refused,
 // and only the fee moves.
 TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {

@@ -223,7 +223,8 @@ class JobDriver {
     }
     initial_params_ = TrainState::Fresh(config_, spec_.dataset_hash).params;
     initial_loss_ =
-        verify::ValidationLoss(spec_, initial_params_, TheCorpus(), kBackend, kValidationBatches);
+        verify::ValidationLoss(spec_, initial_params_, TheCorpus(), kBackend, kValidationBatches)
+            .value();
     const uint64_t budget =
         10 * market::TaskCount(spec_) * market::TaskWorkWu(spec_) * kAskUagrPerWu;
     job_ = market_.Post(kClient, spec_, budget, kAskUagrPerWu, /*start=*/false);
@@ -629,7 +630,8 @@ class JobDriver {
         aggregates_[r - 1] =
             verify::AggregateRound(RoundParams(r - 1), RoundMomentum(r - 1), deltas).value();
         losses_[r - 1] = verify::ValidationLoss(spec_, aggregates_[r - 1].params, TheCorpus(),
-                                                kBackend, kValidationBatches);
+                                                kBackend, kValidationBatches)
+                              .value();
       }
       MsgRoundResult m;
       m.job_id = job_;

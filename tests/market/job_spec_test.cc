@@ -3,6 +3,8 @@
 // PROTOCOL.md §1 computed by hand; hardware class and tier names.
 #include "market/job_spec.h"
 
+#include "trainer/data.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -51,6 +53,13 @@ TEST(JobSpecTest, RefusesEachBadFieldNamingIt) {
       {"batch above bound", [](JobSpec& s) { s.batch = trainer::kBatchMax + 1; }, "batch"},
       {"zero dataset hash", [](JobSpec& s) { s.dataset_hash = Hash256{}; }, "dataset hash"},
       {"dataset of context bytes", [](JobSpec& s) { s.dataset_bytes = s.context; }, "dataset size"},
+      // Found in review (2026-12-03): validators aborted evaluating such a job.
+      {"validation split not longer than the context",
+       [](JobSpec& s) {
+         s.context = 128;
+         s.dataset_bytes = 1024;  // its last 10%: 103 bytes
+       },
+       "too small for context 128"},
       {"dataset above 2^40", [](JobSpec& s) { s.dataset_bytes = kDatasetBytesMax + 1; },
        "dataset size"},
       {"rounds 0", [](JobSpec& s) { s.rounds = 0; }, "rounds"},
@@ -108,7 +117,7 @@ TEST(JobSpecTest, RefusesEachBadFieldNamingIt) {
 
 TEST(JobSpecTest, EdgesThatAreValid) {
   JobSpec s = GoodSpec();
-  s.dataset_bytes = s.context + 1;
+  s.dataset_bytes = trainer::kCorpusBytesMin;  // its last 10% still longer than context + 1
   s.spot_checks = 5;  // H / C = 50 / 10
   s.rounds = kRoundsMax;
   s.workers = kWorkersMax;

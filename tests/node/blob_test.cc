@@ -953,6 +953,22 @@ TEST(BlobFetchTest, AWrongPartialFileIsThrownAwayNotBlamedOnTheSource) {
   EXPECT_EQ(*store->Read(hash, 1 << 20), data);
 }
 
+// Found in review (2026-12-03): this node failing to write its own partial
+// file (a full disk, a permission) came back as "unavailable", which the
+// validator role holds against the provider. It is this node's IoError now.
+TEST(BlobFetchTest, ALocalWriteFailureIsNotBlamedOnTheSource) {
+  testing::TempDir b, mine;
+  BlobServer honest(b.path());
+  const Hash256 hash = *honest.store().Put(Pattern(90'000, 23));
+  auto store = OpenStore(mine.path());
+  fs::create_directories(store->PartialPath(hash));  // cannot be opened for writing
+  rpc::BlobFetchReport report;
+  const Status s = rpc::FetchBlob(*store, hash, {honest.url()}, QuickOptions(), &report);
+  EXPECT_EQ(s.code(), StatusCode::kIoError) << s.ToString();
+  EXPECT_TRUE(report.liars.empty());
+  EXPECT_FALSE(store->Has(hash));
+}
+
 // Found in review (2026-12-03): a source that answers 200 with the right
 // length, sends all but the last byte in garbage and hangs up was never
 // blamed; the honest source after it resumed for the last byte, the hash

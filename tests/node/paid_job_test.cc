@@ -140,7 +140,7 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
   // anything is signed, and so is one whose size is not the blob's.
   {
     const fs::path by_hash = dir.path() / "by_hash.toml";
-    const std::string text(200, 'x');  // longer than the context, never uploaded
+    const std::string text(2000, 'x');  // large enough for the context, never uploaded
     std::ofstream(by_hash) << "[model]\npreset = \"tiny\"\n[data]\nhash = \""
                            << Blake2b256(AsBytes(text)).ToHex() << "\"\nbytes = "
                            << text.size() << "\n";
@@ -155,7 +155,7 @@ TEST(PaidJobCliTest, DevnetUpWithProvidersRunsAJobAndEveryUagrIsAccountedFor) {
     ASSERT_EQ(cli({"--node", node, "blob", "put", (dir.path() / "small.txt").string()}).exit_code,
               0);
     std::ofstream(by_hash) << "[model]\npreset = \"tiny\"\n[data]\nhash = \""
-                           << Blake2b256(AsBytes(text)).ToHex() << "\"\nbytes = 1000\n";
+                           << Blake2b256(AsBytes(text)).ToHex() << "\"\nbytes = 3000\n";
     CommandResult wrong_size =
         cli({"--node", node, "job", "submit", by_hash.string(), "--budget", "1000000",
              "--max-price", "1000", "--key-file", key_file.string()});

@@ -146,6 +146,18 @@ TEST(CheckpointTest, DamagedFilesAreRefusedWithAClearError) {
   EXPECT_NE(ParseCheckpoint(heads).status().message().find("config is invalid"),
             std::string::npos);
 
+  // A field past its range is refused, not masked (found in review,
+  // 2026-12-03: the top two bits of the step were dropped, so files that
+  // differ there parsed to one state).
+  Bytes high_step = good;
+  high_step[kCheckpointHeaderBytes - 8 - 8 - 8 + 7] |= 0x80;  // bit 63 of the step
+  high_step.resize(high_step.size() - 32);
+  Append(high_step, Blake2b256(high_step).span());
+  auto out_of_range = ParseCheckpoint(high_step);
+  EXPECT_EQ(out_of_range.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(out_of_range.status().message().find("out of range"), std::string::npos)
+      << out_of_range.status().ToString();
+
   TempDir dir;
   auto missing = LoadCheckpoint(dir.path() / "nope.ckpt");
   EXPECT_NE(missing.status().message().find("nope.ckpt"), std::string::npos);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 
 #include "tests/trainer/trainer_test_util.h"
@@ -81,6 +82,32 @@ TEST(QuantTest, MalformedEncodingsAreRefused) {
   std::memcpy(nan_scale.data() + kQuantHeaderBytes, &nan, 4);
   EXPECT_FALSE(DecodeInt8Blocks(nan_scale, 10).ok());
   EXPECT_FALSE(DecodeInt8Blocks(Bytes{}, 10).ok());
+}
+
+// Found in review (2026-12-03): an infinity made the block's scale
+// infinite (an encoding DecodeInt8Blocks refuses, though it was what
+// re-encoding the state gave, so CheckDelta passed it and the round could
+// never be aggregated), and a NaN reached an int8 conversion (undefined).
+// Non-finite values now encode as finite ones and every encoding decodes.
+TEST(QuantTest, NonFiniteValuesEncodeToSomethingThatDecodes) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {0.5f, -inf, 2.0f, nan, inf, -1.0f, 0.0f, 1.0f};
+  const Bytes encoded = EncodeInt8Blocks(values, 4);
+  Result<std::vector<float>> decoded = DecodeInt8Blocks(encoded, values.size());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  // Block 1: finite max 2.0, so -inf -> -2.0, nan -> 0. Block 2: max 1.0.
+  EXPECT_EQ((*decoded)[1], -2.0f);
+  EXPECT_EQ((*decoded)[2], 2.0f);
+  EXPECT_EQ((*decoded)[3], 0.0f);
+  EXPECT_EQ((*decoded)[4], 1.0f);
+  EXPECT_EQ((*decoded)[5], -1.0f);
+  for (float v : *decoded) EXPECT_TRUE(std::isfinite(v));
+  // A block with nothing finite has scale 0.
+  const Bytes all_inf = EncodeInt8Blocks(std::vector<float>{inf, -inf, nan}, 4);
+  Result<std::vector<float>> zeros = DecodeInt8Blocks(all_inf, 3);
+  ASSERT_TRUE(zeros.ok());
+  for (float v : *zeros) EXPECT_EQ(v, 0.0f);
 }
 
 TEST(MerkleTest, RootBindsEveryCheckpointInOrder) {

@@ -115,10 +115,27 @@ class TaskTest : public ::testing::Test {
 };
 std::unique_ptr<Fixture> TaskTest::fixture_;
 
+// Found in review (2026-12-03): a corpus whose held-out split was no longer
+// than the context made ValidationLoss abort the validator. It is an error.
+TEST(TaskConfigTest, ValidationLossOnACorpusTooSmallIsAnError) {
+  Result<Corpus> corpus = Corpus::FromBytes(std::string(1024, 'a'));
+  ASSERT_TRUE(corpus.ok());
+  market::JobSpec spec;
+  spec.dataset_hash = corpus->hash();
+  spec.dataset_bytes = corpus->size();
+  spec.context = 128;  // the last 10%: 103 bytes
+  spec.width = 64;
+  spec.heads = 2;
+  spec.layers = 1;
+  const std::vector<float> params(1, 0.0f);
+  Result<float> loss = ValidationLoss(spec, params, *corpus, kBackend, 1);
+  EXPECT_FALSE(loss.ok());
+}
+
 TEST(TaskConfigTest, MapsTheDefaultOptimizerExactly) {
   market::JobSpec spec;
   spec.dataset_hash = Blake2b256("corpus");
-  spec.dataset_bytes = 1000;
+  spec.dataset_bytes = 1 << 20;
   spec.rounds = 3;
   spec.inner_steps = 40;
   spec.checkpoint_interval = 10;
@@ -149,7 +166,7 @@ TEST(TaskConfigTest, MapsTheDefaultOptimizerExactly) {
 
 TEST(TaskConfigTest, RefusesAnInvalidSpec) {
   market::JobSpec spec;
-  spec.dataset_bytes = 1000;  // but no dataset hash
+  spec.dataset_bytes = 1 << 20;  // but no dataset hash
   EXPECT_EQ(TrainConfigOf(spec).status().code(), StatusCode::kInvalidArgument);
   spec.dataset_hash = Blake2b256("corpus");
   EXPECT_TRUE(TrainConfigOf(spec).ok());
@@ -545,7 +562,8 @@ TEST(TaskLearningTest, TwoRoundsLowerTheValidationLoss) {
   constexpr int kValidationBatches = 4;
   std::vector<float> params = InitialParams(spec);
   std::vector<float> momentum(params.size(), 0.0f);
-  const float initial_loss = ValidationLoss(spec, params, corpus, kBackend, kValidationBatches);
+  const float initial_loss =
+      ValidationLoss(spec, params, corpus, kBackend, kValidationBatches).value();
   for (uint32_t round = 0; round < spec.rounds; ++round) {
     std::vector<Bytes> deltas;
     for (uint32_t k = 0; k < spec.workers; ++k) {
@@ -559,7 +577,8 @@ TEST(TaskLearningTest, TwoRoundsLowerTheValidationLoss) {
     params = std::move(aggregate->params);
     momentum = std::move(aggregate->momentum);
   }
-  const float final_loss = ValidationLoss(spec, params, corpus, kBackend, kValidationBatches);
+  const float final_loss =
+      ValidationLoss(spec, params, corpus, kBackend, kValidationBatches).value();
   std::printf("validation loss: %.4f initially, %.4f after 2 rounds\n", initial_loss, final_loss);
   EXPECT_NEAR(initial_loss, std::log(256.0f), 0.5f);  // about uniform over bytes
   EXPECT_LT(final_loss, initial_loss - 1.0f);
