@@ -90,9 +90,10 @@ uint16_t TryBind(uint16_t port) {
   return bound ? ntohs(addr.sin_port) : 0;
 }
 
-}  // namespace
-
-namespace {
+bool AllDigits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
 bool NamesAnAmount(std::string_view name) {
   for (std::string_view word : {"amount", "fee", "deposit", "budget", "ask", "price"}) {
@@ -104,9 +105,7 @@ bool NamesAnAmount(std::string_view name) {
 }  // namespace
 
 std::optional<uint64_t> ParseDecimalU64(std::string_view text) {
-  if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
+  if (!AllDigits(text)) return std::nullopt;
   uint64_t value = 0;
   if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc{}) {
     return std::nullopt;
@@ -123,15 +122,13 @@ void RequireDecimalIntegers(CLI::App& app) {
         NamesAnAmount(option->get_name())
             ? "a whole number of uagr in decimal digits (1 AGR = 10^6 uagr: 1500000 for 1.5 AGR)"
             : std::string(is_unsigned ? "a whole number" : "an integer") + " in decimal digits";
-    option->transform(CLI::Validator(
+    option->check(CLI::Validator(
         [is_unsigned, what](std::string& text) -> std::string {
           const char* first = text.data();
           const char* last = first + text.size();
           const bool negative = !is_unsigned && first != last && *first == '-';
           const char* digits = first + (negative ? 1 : 0);
-          if (digits == last || !std::all_of(digits, last, [](char c) { return c >= '0' && c <= '9'; })) {
-            return "'" + text + "' is not " + what;
-          }
+          if (!AllDigits(std::string_view(digits, last))) return "'" + text + "' is not " + what;
           // CLI11 would read 010 as octal 8; what the user meant is not sure.
           if (last - digits > 1 && *digits == '0') {
             const char* nonzero = std::find_if(digits, last, [](char c) { return c != '0'; });
@@ -139,19 +136,12 @@ void RequireDecimalIntegers(CLI::App& app) {
             return "'" + text + "' has a leading zero: write " + (negative ? "-" : "") + meant +
                    " if that is meant (" + what + ")";
           }
-          if (is_unsigned) {
-            uint64_t value = 0;
-            if (std::from_chars(first, last, value).ec != std::errc{}) {
-              return "'" + text + "' is out of range for " + what;
-            }
-            text = std::to_string(value);
-          } else {
-            int64_t value = 0;
-            if (std::from_chars(first, last, value).ec != std::errc{}) {
-              return "'" + text + "' is out of range for " + what;
-            }
-            text = std::to_string(value);
-          }
+          // In range for the option's 64-bit type (CLI11 checks narrower ones).
+          uint64_t u = 0;
+          int64_t i = 0;
+          const bool fits = is_unsigned ? std::from_chars(first, last, u).ec == std::errc{}
+                                        : std::from_chars(first, last, i).ec == std::errc{};
+          if (!fits) return "'" + text + "' is out of range for " + what;
           return {};
         },
         ""));

@@ -206,11 +206,9 @@ void ProviderRole::Fail(const Status& status) {
 Status ProviderRole::Poll() {
   rpc::RpcClient client(options_.node_url);
   AGORA_ASSIGN_OR_RETURN(const json::array running, JobsWithStatus(client, "running"));
-  const json::value jobs_value(running);
-  const json::value* list = &jobs_value;
   const std::string me = address_.ToString();
   std::set<std::filesystem::path> mine;  // progress files of tasks assigned to this account
-  for (const json::value& j : list->as_array()) {
+  for (const json::value& j : running) {
     AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(j, "id"));
     AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(j, "round"));
     AGORA_ASSIGN_OR_RETURN(json::value answer,

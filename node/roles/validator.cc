@@ -130,8 +130,7 @@ Status ValidatorRole::Poll() {
                          client.Call("jobs", json::object{{"status", "finished"}, {"limit", 100}}));
   AGORA_ASSIGN_OR_RETURN(const json::array* newest_finished, ArrayMember(finished, "jobs"));
   for (const json::value& j : *newest_finished) all.push_back(j);
-  const json::array* list = &all;
-  for (const json::value& j : *list) {
+  for (const json::value& j : all) {
     if (loop_.stopping()) break;
     // One job's trouble (a malformed answer, a source that fails) must not
     // keep the others waiting.
