@@ -148,9 +148,17 @@ void Node::Impl::RegisterMarketRpc() {
   rpc_->RegisterSync("jobs", [this](const json::value& params) -> Result<json::value> {
     uint64_t before = 0, limit = 50;
     std::string status, client;
+    // {"ended": false}: the jobs not closed yet, whatever their status: open,
+    // running, and cancelled or failed ones whose running tasks still train
+    // and get verified (the roles read these).
+    std::optional<bool> ended;
     if (!params.is_null()) {
       AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
-      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"before", "limit", "status", "client"}));
+      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"before", "limit", "status", "client", "ended"}));
+      if (const json::value* e = o->if_contains("ended")) {
+        if (!e->is_bool()) return Status::InvalidArgument("params.ended must be true or false");
+        ended = e->as_bool();
+      }
       if (o->if_contains("before")) {
         AGORA_ASSIGN_OR_RETURN(before, U64Param(*o, "before"));
       }
@@ -176,7 +184,7 @@ void Node::Impl::RegisterMarketRpc() {
     }
     // Filters read further back, within a bound.
     constexpr size_t kScanMax = 1000;
-    const bool filtered = !status.empty() || !client.empty();
+    const bool filtered = !status.empty() || !client.empty() || ended.has_value();
     const size_t scan = filtered ? kScanMax : limit;
     const std::vector<mp::Job> scanned = mp::ListJobs(app_->committed(), before, scan);
     json::array list;
@@ -186,6 +194,7 @@ void Node::Impl::RegisterMarketRpc() {
     for (const mp::Job& j : scanned) {
       if (!status.empty() && mp::JobStatusName(j.status) != status) continue;
       if (!client.empty() && j.client.ToString() != client) continue;
+      if (ended && (j.ended_height != 0) != *ended) continue;
       if (list.size() >= limit) {
         next_before = j.id;
         break;

@@ -125,23 +125,49 @@ Result<const kernels::OpTrace*> DisputeWork::TraceOf(Replay& replay, uint64_t st
   return replay.traces.emplace(step, std::move(trace)).first->second.get();
 }
 
-void DisputeWork::MaybeOpen(uint64_t job, uint32_t round, uint32_t worker,
-                            const json::value& task) {
-  std::lock_guard lock(mu_);
-  requests_[TaskName(job, round, worker)] = OpenRequest{job, round, worker, task};
+Status DisputeWork::DefendOwnTasks(rpc::RpcClient& client) {
+  const std::string me = address_.ToString();
+  AGORA_ASSIGN_OR_RETURN(const json::array unended, UnendedJobs(client));
+  for (const json::value& j : unended) {
+    if (loop_.stopping()) return Status::Ok();
+    AGORA_ASSIGN_OR_RETURN(std::string job_status, StringMember(j, "status"));
+    if (job_status == "open") continue;  // nothing committed yet
+    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(j, "id"));
+    AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(j, "round"));
+    AGORA_ASSIGN_OR_RETURN(json::value answer,
+                           client.Call("tasks", json::object{{"id", job}, {"from_round", round}}));
+    AGORA_ASSIGN_OR_RETURN(const json::array* tasks, ArrayMember(answer, "tasks"));
+    for (const json::value& t : *tasks) {
+      const json::value* provider = t.as_object().if_contains("provider");
+      if (provider == nullptr || !provider->is_string() || provider->as_string() != me) continue;
+      AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(t, "status"));
+      if (status != "verifying") continue;
+      AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
+      AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
+      if (r > UINT32_MAX || w > UINT32_MAX) return Status::Internal("a task id is out of range");
+      AGORA_ASSIGN_OR_RETURN(
+          json::value detail,
+          client.Call("task", json::object{{"job", job}, {"round", r}, {"worker", w}}));
+      // One task's trouble must not keep the others undefended.
+      if (Status opened = OpenWhereWrong(client, job, static_cast<uint32_t>(r),
+                                         static_cast<uint32_t>(w), detail);
+          !opened.ok()) {
+        spdlog::warn("provider role: cannot dispute the fail on {}: {}",
+                     TaskName(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w)),
+                     opened.ToString());
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 Status DisputeWork::Poll() {
   rpc::RpcClient client(options_.node_url);
-  std::map<std::string, OpenRequest> requests;
-  {
-    std::lock_guard lock(mu_);
-    requests.swap(requests_);
-  }
-  for (const auto& [name, request] : requests) {
-    if (loop_.stopping()) return Status::Ok();
-    if (Status opened = OpenWhereWrong(client, request); !opened.ok()) {
-      spdlog::warn("provider role: cannot dispute the fail on {}: {}", name, opened.ToString());
+  if (options_.defend_own_tasks) {
+    // Its trouble (the node busy, a malformed answer) must not keep this
+    // account from its moves below.
+    if (Status defended = DefendOwnTasks(client); !defended.ok()) {
+      spdlog::warn("{} role: disputes: {}", options_.who, defended.ToString());
     }
   }
   AGORA_ASSIGN_OR_RETURN(
@@ -308,10 +334,8 @@ Status DisputeWork::Vote(rpc::RpcClient& client, const json::value& d) {
   return Status::Ok();
 }
 
-Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, const OpenRequest& request) {
-  const json::value& task = request.task;
-  const uint64_t job = request.job;
-  const uint32_t round = request.round, worker = request.worker;
+Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_t round,
+                                   uint32_t worker, const json::value& task) {
   const std::string name = TaskName(job, round, worker);
   const json::value* slots = task.as_object().if_contains("slots");
   const json::value* commitment = task.as_object().if_contains("commitment");

@@ -14,9 +14,13 @@
 //     from its inputs (fetched by hash from the nodes it knows and the
 //     provider's endpoint) with the reference kernels, or the step's two
 //     states by replaying from the segment's start, and votes the digest.
-// And, for a provider (MaybeOpen), a standing fail verdict for the end
-// state on one of its tasks is disputed when its own replay of the segment
-// reaches the end it committed.
+// And, for a provider (defend_own_tasks), every poll looks at each of its
+// tasks being verified, in every job not closed: a standing fail verdict for
+// the end state is disputed when its own replay of the segment reaches the
+// end it committed. The provider's training thread has no part in it: a
+// provider training a long task (capacity 2 or more) still opens its
+// disputes within the window (until 2026-12-03 the training loop found the
+// fails, and a fail that came while it trained went undisputed).
 //
 // Both parties run the same honest algorithm; the game decides who is right.
 //
@@ -58,6 +62,8 @@ struct DisputeWorkOptions {
   // Fault injection for tests (ValidatorRoleOptions::lie_file): while it
   // exists, disagree with everything and reveal made-up outputs.
   std::filesystem::path lie_file;
+  // The provider role: dispute the false fails on this account's tasks.
+  bool defend_own_tasks = false;
 };
 
 struct DisputeCounts {
@@ -76,12 +82,6 @@ class DisputeWork {
   void Start();
   void Stop();
 
-  // Provider side: asks the worker to dispute each standing end-state fail
-  // on task (job, round, worker) whose segment this account's replay
-  // reaches the committed end of. `task` is the node's `task` answer. Cheap:
-  // the worker thread does the replay and the submission.
-  void MaybeOpen(uint64_t job, uint32_t round, uint32_t worker, const boost::json::value& task);
-
   DisputeCounts counts() const;
 
  private:
@@ -94,13 +94,14 @@ class DisputeWork {
     std::vector<Hash256> hashes;
     std::map<uint64_t, std::unique_ptr<kernels::OpTrace>> traces;  // by step within the segment
   };
-  struct OpenRequest {
-    uint64_t job = 0;
-    uint32_t round = 0, worker = 0;
-    boost::json::value task;
-  };
   Status Poll();
-  Status OpenWhereWrong(rpc::RpcClient& client, const OpenRequest& request);
+  // Provider side: each of this account's tasks being verified.
+  Status DefendOwnTasks(rpc::RpcClient& client);
+  // Disputes each standing end-state fail on task (job, round, worker)
+  // whose segment this account's replay reaches the committed end of.
+  // `task` is the node's `task` answer.
+  Status OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker,
+                        const boost::json::value& task);
   Status Answer(rpc::RpcClient& client, const boost::json::value& d);
   Status Vote(rpc::RpcClient& client, const boost::json::value& d);
   // (job, round, worker, segment, start checkpoint): a segment replayed.
@@ -119,8 +120,6 @@ class DisputeWork {
   storage::BlobStore& blobs_;
   const Address address_;
   PollLoop loop_;
-  std::mutex mu_;
-  std::map<std::string, OpenRequest> requests_;  // by task name; guarded by mu_
   // Worker thread only. A replay is kept while an open dispute names its
   // segment (then dropped); the corpora while this process runs.
   std::map<SegmentKey, std::unique_ptr<Replay>> replays_;

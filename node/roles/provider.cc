@@ -136,7 +136,7 @@ ProviderRole::ProviderRole(ProviderRoleOptions options, const SecretKey& key,
       blobs_(blobs),
       address_(Address::FromPublicKey(key.public_key())),
       disputes_({options_.node_url, options_.sources, options_.backend, options_.poll_interval,
-                 "provider", {}},
+                 "provider", {}, /*defend_own_tasks=*/true},
                 key, blobs) {}
 
 ProviderRole::~ProviderRole() { Stop(); }
@@ -205,10 +205,14 @@ void ProviderRole::Fail(const Status& status) {
 
 Status ProviderRole::Poll() {
   rpc::RpcClient client(options_.node_url);
-  AGORA_ASSIGN_OR_RETURN(const json::array running, JobsWithStatus(client, "running"));
+  // Cancelled and failed jobs included: their running tasks still train and
+  // are paid (docs/market.md).
+  AGORA_ASSIGN_OR_RETURN(const json::array unended, UnendedJobs(client));
   const std::string me = address_.ToString();
   std::set<std::filesystem::path> mine;  // progress files of tasks assigned to this account
-  for (const json::value& j : running) {
+  for (const json::value& j : unended) {
+    AGORA_ASSIGN_OR_RETURN(std::string job_status, StringMember(j, "status"));
+    if (job_status == "open") continue;  // nothing assigned yet
     AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(j, "id"));
     AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(j, "round"));
     AGORA_ASSIGN_OR_RETURN(json::value answer,
@@ -221,15 +225,9 @@ Status ProviderRole::Poll() {
       AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(t, "status"));
       AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
       AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
-      if (status == "verifying") {
-        // A fail for the end state that this node's replay disproves is
-        // disputed (docs/dispute.md).
-        AGORA_ASSIGN_OR_RETURN(json::value detail,
-                               client.Call("task", json::object{{"job", job}, {"round", r},
-                                                                {"worker", w}}));
-        disputes_.MaybeOpen(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w), detail);
-        continue;
-      }
+      // A task being verified is defended by the dispute thread, which looks
+      // for its fails itself: not from here, where training another task
+      // would keep it waiting past the dispute window.
       if (status != "assigned") continue;
       AGORA_ASSIGN_OR_RETURN(uint64_t attempts, U64Member(t, "attempts"));
       mine.insert(ProgressPath(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w)));

@@ -89,12 +89,13 @@ std::string TaskName(uint64_t job, uint32_t round, uint32_t worker) {
   return std::to_string(job) + "/" + std::to_string(round) + "/" + std::to_string(worker);
 }
 
-Result<json::array> JobsWithStatus(rpc::RpcClient& client, std::string_view status,
-                                   size_t jobs_max) {
+Result<json::array> ListJobs(rpc::RpcClient& client, const json::object& filter,
+                             size_t jobs_max) {
   json::array out;
   uint64_t before = 0;
   while (out.size() < jobs_max) {
-    json::object params{{"status", status}, {"limit", 100}};
+    json::object params = filter;
+    params["limit"] = 100;
     if (before != 0) params["before"] = before;
     AGORA_ASSIGN_OR_RETURN(json::value page, client.Call("jobs", params));
     AGORA_ASSIGN_OR_RETURN(const json::array* jobs, ArrayMember(page, "jobs"));
@@ -106,6 +107,10 @@ Result<json::array> JobsWithStatus(rpc::RpcClient& client, std::string_view stat
     before = n;
   }
   return out;
+}
+
+Result<json::array> UnendedJobs(rpc::RpcClient& client) {
+  return ListJobs(client, json::object{{"ended", false}});
 }
 
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {

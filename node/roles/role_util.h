@@ -65,13 +65,21 @@ std::string TaskName(uint64_t job, uint32_t round, uint32_t worker);
 // The job's spec exactly as the ledger holds it (the `job` method's spec_pb).
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job);
 
-// Every job with `status`, newest first, paging through the `jobs` RPC
-// (its `next_before`) up to `jobs_max`. A role that read one page saw only
-// the newest jobs: 100 jobs posted after a long one (posting and cancelling
+// Every job the `jobs` RPC lists with `filter` (its params, without
+// `before` and `limit`), newest first, paging through it (its
+// `next_before`) up to `jobs_max`. A role that read one page saw only the
+// newest jobs: 100 jobs posted after a long one (posting and cancelling
 // cheap ones would do) hid it, and its drawn validators were slashed for
 // missing (found in review, 2026-12-03).
-Result<boost::json::array> JobsWithStatus(rpc::RpcClient& client, std::string_view status,
-                                          size_t jobs_max = 100'000);
+Result<boost::json::array> ListJobs(rpc::RpcClient& client, const boost::json::object& filter,
+                                    size_t jobs_max = 100'000);
+// The jobs not closed yet (`{"ended": false}`): open and running ones, and
+// cancelled or failed ones whose running tasks still train and are checked.
+// A role that read only the running ones stopped training and checking a
+// job's tasks when its client cancelled it; its provider was then fined
+// for lateness and its validators for missed verdicts (found in review,
+// 2026-12-03).
+Result<boost::json::array> UnendedJobs(rpc::RpcClient& client);
 
 // Signs `msg` with `key` (the next nonce, the chain's minimum fee) and waits
 // until it is committed; FailedPrecondition with the ledger's log if it was

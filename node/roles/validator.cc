@@ -119,23 +119,38 @@ Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job) {
 
 Status ValidatorRole::Poll() {
   rpc::RpcClient client(options_.node_url);
-  // Every open and running job (their slots and round records), and the
-  // newest finished ones (their models, kept once).
-  json::array all;
-  for (std::string_view status : {"open", "running"}) {
-    AGORA_ASSIGN_OR_RETURN(json::array some, JobsWithStatus(client, status));
-    for (json::value& j : some) all.push_back(std::move(j));
+  // Every job not closed (the slots and round records of open and running
+  // ones, the slots of cancelled and failed ones whose tasks still run), and
+  // the newest finished ones (their models, kept once).
+  AGORA_ASSIGN_OR_RETURN(json::array all, UnendedJobs(client));
+  std::set<uint64_t> unended;
+  for (const json::value& j : all) {
+    AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(j, "id"));
+    unended.insert(id);
   }
   AGORA_ASSIGN_OR_RETURN(json::value finished,
                          client.Call("jobs", json::object{{"status", "finished"}, {"limit", 100}}));
   AGORA_ASSIGN_OR_RETURN(const json::array* newest_finished, ArrayMember(finished, "jobs"));
-  for (const json::value& j : *newest_finished) all.push_back(j);
+  std::set<uint64_t> finished_ids;
+  for (const json::value& j : *newest_finished) {
+    AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(j, "id"));
+    finished_ids.insert(id);
+    all.push_back(j);
+  }
   for (const json::value& j : all) {
     if (loop_.stopping()) break;
     // One job's trouble (a malformed answer, a source that fails) must not
     // keep the others waiting.
     if (Status polled = PollJob(client, j); !polled.ok()) Fail(polled);
   }
+  // What was kept for jobs that closed (weights of every round, the corpus)
+  // is of no more use once a finished job's model is kept: a validator that
+  // ran for months kept them all.
+  std::erase_if(jobs_, [&](const auto& entry) {
+    const uint64_t id = entry.first;
+    if (unended.contains(id)) return false;
+    return !finished_ids.contains(id) || sent_.contains("model " + std::to_string(id));
+  });
   return Status::Ok();
 }
 
@@ -153,15 +168,19 @@ Status ValidatorRole::PollJob(rpc::RpcClient& client, const json::value& j) {
       }
       return Status::Ok();
     }
-    if (status != "open" && status != "running") return Status::Ok();
+    AGORA_ASSIGN_OR_RETURN(uint64_t ended_height, U64Member(j, "ended_height"));
+    if (ended_height != 0) return Status::Ok();
     AGORA_ASSIGN_OR_RETURN(uint64_t current, U64Member(j, "round"));
     AGORA_ASSIGN_OR_RETURN(JobState * job, Job(client, id));
 
-    // Round records awaiting this validator.
+    // Round records awaiting this validator; the ledger refuses results for
+    // a cancelled or failed job (nobody needs its weights).
+    const bool active = status == "open" || status == "running";
     AGORA_ASSIGN_OR_RETURN(json::value rounds,
                            client.Call("round_results", json::object{{"job", id}}));
     AGORA_ASSIGN_OR_RETURN(const json::array* records, ArrayMember(rounds, "rounds"));
-    for (const json::value& record : *records) {
+    const json::array none;
+    for (const json::value& record : active ? *records : none) {
       const json::value* recorded = record.as_object().if_contains("recorded");
       const json::value* abandoned = record.as_object().if_contains("abandoned");
       if ((recorded && recorded->is_bool() && recorded->as_bool()) ||
@@ -185,8 +204,9 @@ Status ValidatorRole::PollJob(rpc::RpcClient& client, const json::value& j) {
       ++progress_.round_results;
     }
 
-    // Spot checks awaiting this validator.
-    if (status != "running") return Status::Ok();
+    // Spot checks awaiting this validator: in a cancelled or failed job too,
+    // whose running tasks are still verified and paid.
+    if (status == "open") return Status::Ok();
     AGORA_ASSIGN_OR_RETURN(json::value answer,
                            client.Call("tasks", json::object{{"id", id}, {"from_round", current}}));
     AGORA_ASSIGN_OR_RETURN(const json::array* tasks, ArrayMember(answer, "tasks"));
@@ -270,6 +290,10 @@ Status ValidatorRole::EnsureRound(rpc::RpcClient& client, uint64_t id, JobState&
       verify::AggregateRound(job.params[round - 1], job.momentum[round - 1], deltas));
   job.params[round] = std::move(aggregate.params);
   job.momentum[round] = std::move(aggregate.momentum);
+  // Rounds go forward: the weights of the rounds before the one before are
+  // needed no more (a long job kept every round's).
+  std::erase_if(job.params, [&](const auto& e) { return e.first + 1 < round; });
+  std::erase_if(job.momentum, [&](const auto& e) { return e.first + 1 < round; });
   return Status::Ok();
 }
 

@@ -301,6 +301,12 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   EXPECT_EQ(listed.at("jobs").at(0).at("escrow_uagr").to_number<uint64_t>(), 200'000u);
   EXPECT_EQ(Account(0, client).at("balance_uagr").to_number<uint64_t>(),
             balance - 200'000 - 2 * testing::kFee);
+  // Not closed while its tasks run: the roles find it with {"ended": false}.
+  const json::value unended = Call(0, "jobs", json::object{{"ended", false}});
+  ASSERT_EQ(unended.at("jobs").as_array().size(), 1u) << json::serialize(unended);
+  EXPECT_EQ(unended.at("jobs").at(0).at("status").as_string(), "cancelled");
+  EXPECT_EQ(unended.at("jobs").at(0).at("ended_height").to_number<uint64_t>(), 0u);
+  EXPECT_TRUE(Call(0, "jobs", json::object{{"ended", true}}).at("jobs").as_array().empty());
 
   // Hostile RPC parameters.
   rpc::RpcError error;
@@ -308,6 +314,9 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   EXPECT_NE(error.message.find("no job 99"), std::string::npos) << error.message;
   Call(0, "jobs", json::object{{"clint", "x"}}, &error);
   EXPECT_NE(error.message.find("unknown parameter 'clint'"), std::string::npos) << error.message;
+  Call(0, "jobs", json::object{{"ended", "no"}}, &error);
+  EXPECT_NE(error.message.find("params.ended must be true or false"), std::string::npos)
+      << error.message;
   Call(0, "provider", json::object{{"address", "agora1nope"}}, &error);
   EXPECT_NE(error.message.find("address"), std::string::npos) << error.message;
 }

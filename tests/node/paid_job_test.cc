@@ -526,6 +526,149 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
   EXPECT_EQ(votes, d.at("votes").as_array().size());
 }
 
+// A provider of capacity 2 trains its second task (held at a checkpoint)
+// while a lying validator fails its first: the dispute is opened while the
+// training still waits, not after it. Until 2026-12-03 the provider's
+// training loop also looked for the fails to dispute, so a fail that came
+// while it trained went undisputed until the window closed, and the honest
+// provider was slashed.
+TEST_F(PaidJobDisputeTest, AProviderStillDisputesWhileItTrainsAnotherTask) {
+  const size_t provider_node = kValidators;  // the other provider node stays unregistered
+  CommandResult stake = Cli({"tx", "stake", "20000000", "--key-file",
+                             ProviderKey(provider_node).string(), "--wait"});
+  ASSERT_EQ(stake.exit_code, 0) << stake.out << stake.err;
+  CommandResult reg = Cli({"provider", "register", "--speed", "2", "--capacity", "2", "--ask",
+                           "900", "--endpoint", urls_[provider_node], "--key-file",
+                           ProviderKey(provider_node).string(), "--wait"});
+  ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+  for (size_t n = 0; n < kValidators; ++n) agora::testing::WriteTextFile(LieFile(n), "lie\n");
+  Hold(provider_node, "1/0/1", 10);
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+                    /*rounds=*/1, /*workers=*/2, /*inner_steps=*/20);
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "600000",
+                              "--max-price", "1000", "--key-file", key_file().string()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+
+  json::value task;
+  WaitUntil(
+      [&] {
+        task = TaskOf(0, 0);
+        const json::value* slots = task.as_object().if_contains("slots");
+        return slots != nullptr && !slots->as_array().empty() &&
+               !slots->as_array()[0].at("verdicts").as_array().empty();
+      },
+      seconds(180), "the first verdict on task 1/0/0");
+  const json::value first = task.at("slots").as_array()[0].at("verdicts").as_array()[0];
+  ASSERT_EQ(first.at("outcome").as_string(), "fail") << json::serialize(first);
+  ASSERT_EQ(task.at("provider").as_string(), ProviderAddress(provider_node));
+  const std::string liar(first.at("validator").as_string());
+  size_t liar_node = kValidators;
+  for (size_t n = 0; n < kValidators; ++n) {
+    const std::string address =
+        Address::FromPublicKey(LoadNodeKey(NodeKeyPath(nodes_[n]->home())).value().public_key())
+            .ToString();
+    if (address == liar) {
+      liar_node = n;
+    } else {
+      fs::remove(LieFile(n));
+    }
+  }
+  ASSERT_LT(liar_node, kValidators);
+
+  // The second task waits at its checkpoint; the first is disputed anyway.
+  WaitUntil(
+      [&] {
+        const json::value d = Call(0, "dispute", json::object{{"id", 1}});
+        return d.as_object().contains("phase");
+      },
+      seconds(120), "the provider opens dispute 1 while its other task is held");
+  EXPECT_EQ(HeldAt("1/0/1", 10), std::optional<size_t>(provider_node))
+      << "the dispute did not wait for the training";
+  Hold(provider_node, "", 0);
+
+  json::value d;
+  WaitUntil(
+      [&] {
+        d = Call(0, "dispute", json::object{{"id", 1}});
+        return d.at("phase").as_string() == "closed";
+      },
+      seconds(240), "dispute 1 closes");
+  EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
+  EXPECT_EQ(d.at("opener").as_string(), ProviderAddress(provider_node));
+  fs::remove(LieFile(liar_node));
+  json::value job;
+  WaitUntil(
+      [&] {
+        job = Call(0, "job", json::object{{"id", 1}});
+        return job.at("status").as_string() == "finished";
+      },
+      seconds(240), "the job finishes");
+  const json::value record = ProviderRecord(provider_node);
+  EXPECT_EQ(U64(record, "tasks_passed"), 2u) << json::serialize(record);
+  EXPECT_EQ(U64(record, "tasks_failed"), 0u) << json::serialize(record);
+}
+
+// The client cancels its job while both tasks are in training: the running
+// tasks still train, are verified and are paid (docs/market.md), and only
+// then does the job close and the rest of the escrow go back. Until
+// 2026-12-03 the roles looked only at running jobs: the providers dropped
+// the tasks of a cancelled job and were fined for lateness, and the
+// validators drawn for them would have been fined for missing.
+TEST_F(PaidJobFaultTest, ACancelledJobsRunningTasksAreStillTrainedVerifiedAndPaid) {
+  ASSERT_NO_FATAL_FAILURE(RegisterProviders());
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+                    /*rounds=*/2, /*workers=*/2, /*inner_steps=*/20);
+  for (size_t n = kValidators; n < nodes_.size(); ++n) Hold(n, "1/0/", 10);
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "600000",
+                              "--max-price", "1000", "--key-file", key_file().string()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  WaitUntil(
+      [&] {
+        size_t held = 0;
+        for (size_t n = kValidators; n < nodes_.size(); ++n) {
+          const json::value r = Roles(n);
+          const json::value* p = r.as_object().if_contains("provider");
+          held += p != nullptr && p->at("held").as_bool() ? 1 : 0;
+        }
+        return held == 2;
+      },
+      seconds(180), "both providers hold their task of round 0 at step 10");
+
+  CommandResult cancel = Cli({"job", "cancel", "1", "--key-file", key_file().string(), "--wait"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+  json::value job = Call(0, "job", json::object{{"id", 1}});
+  ASSERT_EQ(job.at("status").as_string(), "cancelled");
+  ASSERT_EQ(U64(job, "ended_height"), 0u) << "its tasks still run";
+  ASSERT_EQ(U64(job, "running"), 2u);
+  for (size_t n = kValidators; n < nodes_.size(); ++n) Hold(n, "", 0);
+
+  WaitUntil(
+      [&] {
+        job = Call(0, "job", json::object{{"id", 1}});
+        return U64(job, "ended_height") != 0;
+      },
+      seconds(240), "the cancelled job closes once its running tasks settle");
+  EXPECT_EQ(job.at("status").as_string(), "cancelled");
+  EXPECT_EQ(U64(job, "round"), 0u) << "no round after the cancel";
+  for (uint32_t w = 0; w < 2; ++w) {
+    const json::value t = TaskOf(0, w);
+    EXPECT_EQ(t.at("status").as_string(), "passed") << json::serialize(t);
+    EXPECT_EQ(U64(t, "attempts"), 1u) << json::serialize(t);
+  }
+  for (size_t n = kValidators; n < nodes_.size(); ++n) {
+    const json::value record = ProviderRecord(n);
+    EXPECT_EQ(U64(record, "tasks_passed"), 1u) << json::serialize(record);
+    EXPECT_EQ(U64(record, "tasks_late"), 0u) << json::serialize(record);
+  }
+  // Paid for the two tasks; the rest (round 1 never ran) came back.
+  EXPECT_GT(U64(job, "paid_uagr"), 0u);
+  EXPECT_EQ(U64(job, "escrow_uagr"), 0u) << json::serialize(job);
+  EXPECT_EQ(U64(job, "paid_uagr") + U64(job, "refunded_uagr"), U64(job, "budget_uagr"))
+      << json::serialize(job);
+}
+
 // ---------------------------------------------------------------- namespaces
 
 // Six nodes, each in its own network namespace with its own address on a
