@@ -1,7 +1,9 @@
 #include "node/roles/validator.h"
 
+#include <algorithm>
 #include <bit>
 #include <boost/json.hpp>
+#include <optional>
 #include <utility>
 
 #include "common/log.h"
@@ -54,6 +56,27 @@ Result<trainer::LoadedCheckpoint> FetchCheckpoint(storage::BlobStore& blobs, con
                               parsed.status().message());
   }
   return parsed;
+}
+
+// When a spot check's fetches must be done: half the time left to the
+// slot's due height at the chain's expected block time
+// (market.block_time_ms), and at least one block's time.
+Result<std::chrono::steady_clock::time_point> FetchDeadline(rpc::RpcClient& client,
+                                                            uint64_t due_height) {
+  AGORA_ASSIGN_OR_RETURN(json::value answer, client.Call("params"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t height, U64Member(answer, "height"));
+  AGORA_ASSIGN_OR_RETURN(const json::array* params, ArrayMember(answer, "params"));
+  std::optional<uint64_t> block_ms;
+  for (const json::value& p : *params) {
+    AGORA_ASSIGN_OR_RETURN(std::string name, StringMember(p, "name"));
+    if (name != "market.block_time_ms") continue;
+    AGORA_ASSIGN_OR_RETURN(block_ms, U64Member(p, "value"));
+  }
+  if (!block_ms) return Status::Internal("the node's params lack market.block_time_ms");
+  const uint64_t blocks_left = due_height > height ? due_height - height : 0;
+  // Both bounded by the params' limits (10^5 blocks, 600,000 ms): no overflow.
+  const uint64_t ms = std::max(blocks_left * *block_ms / 2, *block_ms);
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
 }
 
 }  // namespace
@@ -236,7 +259,7 @@ Status ValidatorRole::PollJob(rpc::RpcClient& client, const json::value& j) {
         if (sent_.contains(key)) continue;
         const Status answered =
             AnswerSlot(client, id, *job, static_cast<uint32_t>(round),
-                       static_cast<uint32_t>(worker), static_cast<uint32_t>(k), task);
+                       static_cast<uint32_t>(worker), static_cast<uint32_t>(k), due, task);
         if (!answered.ok()) {
           Fail(Status(
               answered.code(),
@@ -352,7 +375,8 @@ Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState&
 }
 
 Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round,
-                                 uint32_t worker, uint32_t slot, const json::value& task) {
+                                 uint32_t worker, uint32_t slot, uint64_t due_height,
+                                 const json::value& task) {
   const market::JobSpec& spec = job.spec;
   const uint32_t c = spec.checkpoint_interval;
   const uint32_t segments = spec.inner_steps / c;
@@ -384,9 +408,21 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   }
   if (choice.segment >= segments) return Status::Internal("segment out of range");
 
-  // What the provider must serve: the checkpoint list and the blobs.
+  // What the provider must serve: the checkpoint list and the blobs, within
+  // half the time left to the slot's deadline (the rest is for the replay
+  // and the verdict's way into a block). Without a bound a provider that
+  // trickled its bytes kept the validator fetching past the deadline, and
+  // the validator, not the provider, was fined for missing (found in
+  // review, 2026-12-03).
   AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
   const std::vector<std::string> from_provider = {endpoint};
+  AGORA_ASSIGN_OR_RETURN(const auto fetch_by, FetchDeadline(client, due_height));
+  rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
+  fetch.deadline = fetch_by;
+  const auto manifest_timeout = std::clamp(
+      std::chrono::duration_cast<std::chrono::milliseconds>(fetch_by -
+                                                            std::chrono::steady_clock::now()),
+      std::chrono::milliseconds(1), std::chrono::milliseconds(10'000));
   auto unavailable = [&](const Status& why) -> Status {
     // Only what the provider failed to serve counts against it: a full disk
     // or a read error here is this node's problem, and no verdict is sent.
@@ -402,7 +438,7 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
     v.final_proof.clear();
     return SubmitAndWait(client, key_, v);
   };
-  Result<std::vector<Hash256>> list = rpc::FetchManifest(root, from_provider);
+  Result<std::vector<Hash256>> list = rpc::FetchManifest(root, from_provider, manifest_timeout);
   if (!list.ok()) return unavailable(list.status());
   if (list->size() != segments + 1) {
     return unavailable(Status::Corruption("the manifest lists " + std::to_string(list->size()) +
@@ -418,15 +454,14 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   v.final_proof = path(segments);
 
   Result<trainer::LoadedCheckpoint> first =
-      FetchCheckpoint(blobs_, (*list)[0], from_provider, RoleFetchOptions(blobs_, loop_));
+      FetchCheckpoint(blobs_, (*list)[0], from_provider, fetch);
   if (!first.ok()) return unavailable(first.status());
   Result<trainer::LoadedCheckpoint> start =
-      FetchCheckpoint(blobs_, v.start_hash, from_provider, RoleFetchOptions(blobs_, loop_));
+      FetchCheckpoint(blobs_, v.start_hash, from_provider, fetch);
   if (!start.ok()) return unavailable(start.status());
   Result<trainer::LoadedCheckpoint> final_state =
-      FetchCheckpoint(blobs_, v.final_hash, from_provider, RoleFetchOptions(blobs_, loop_));
+      FetchCheckpoint(blobs_, v.final_hash, from_provider, fetch);
   if (!final_state.ok()) return unavailable(final_state.status());
-  const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
   if (Status got = rpc::FetchBlob(blobs_, delta_hash, from_provider, fetch); !got.ok()) {
     return unavailable(got);
   }

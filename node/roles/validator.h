@@ -112,8 +112,11 @@ class ValidatorRole {
   Status EnsureRound(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round);
   Status AnswerRound(rpc::RpcClient& client, uint64_t id, JobState& job,
                      const boost::json::value& record);
+  // `due_height`: the slot's deadline, which bounds the time given to
+  // fetching what the provider must serve.
   Status AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round,
-                    uint32_t worker, uint32_t slot, const boost::json::value& task);
+                    uint32_t worker, uint32_t slot, uint64_t due_height,
+                    const boost::json::value& task);
   // Stores a finished job's final weights as a checkpoint blob and notes it.
   Status KeepModel(rpc::RpcClient& client, uint64_t id);
   void Fail(const Status& status);

@@ -84,30 +84,45 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
     io.run();
   };
 
+  // Each wait, cut to what is left before the deadline.
+  auto wait_at_most = [&](std::chrono::milliseconds wait) {
+    if (!options.deadline) return wait;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        *options.deadline - std::chrono::steady_clock::now());
+    return std::clamp(left, std::chrono::milliseconds(1), wait);
+  };
+  auto past_deadline = [&] {
+    return options.deadline && std::chrono::steady_clock::now() >= *options.deadline;
+  };
+  const Status kPastDeadline = Status::Unavailable("not done by the fetch's deadline");
+
   tcp::resolver resolver(io);
   auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
   if (ec) return Status::Unavailable("cannot resolve " + url.host + ": " + ec.message());
-  stream.expires_after(options.connect_timeout);
+  if (past_deadline()) return kPastDeadline;
+  stream.expires_after(wait_at_most(options.connect_timeout));
   stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
   run();
-  if (ec) return Status::Unavailable("cannot connect: " + ec.message());
+  if (ec) return past_deadline() ? kPastDeadline : Status::Unavailable("cannot connect: " + ec.message());
 
   http::request<http::empty_body> request{http::verb::get, "/blob/" + hash.ToHex(), 11};
   request.set(http::field::host, url.host);
   request.set(http::field::user_agent, "agora-blob-fetch");
   if (have > 0) request.set(http::field::range, "bytes=" + std::to_string(have) + "-");
-  stream.expires_after(options.idle_timeout);
+  stream.expires_after(wait_at_most(options.idle_timeout));
   http::async_write(stream, request, [&](beast::error_code e, size_t) { ec = e; });
   run();
+  if (ec && past_deadline()) return kPastDeadline;
   if (ec) return Status::Unavailable("cannot send the request: " + ec.message());
 
   beast::flat_buffer buffer;
   http::response_parser<http::buffer_body> parser;
   parser.header_limit(kHeaderBytesMax);
   parser.body_limit(options.bytes_max);
-  stream.expires_after(options.idle_timeout);
+  stream.expires_after(wait_at_most(options.idle_timeout));
   http::async_read_header(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
   run();
+  if (ec && past_deadline()) return kPastDeadline;
   if (ec == beast::error::timeout) {
     return Status::Unavailable("sent nothing for " + std::to_string(options.idle_timeout.count()) +
                                " ms");
@@ -160,6 +175,10 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
       result = Status::Unavailable("the fetch was cancelled");
       break;
     }
+    if (past_deadline()) {
+      result = kPastDeadline;
+      break;
+    }
     if (options.attempt_timeout.count() > 0 &&
         std::chrono::steady_clock::now() - started > options.attempt_timeout) {
       result = Status::Unavailable("too slow: not done within " +
@@ -168,7 +187,7 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
     }
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
-    stream.expires_after(options.idle_timeout);
+    stream.expires_after(wait_at_most(options.idle_timeout));
     http::async_read_some(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
     run();
     if (ec == http::error::need_buffer) ec = {};
@@ -179,6 +198,10 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
       transfer->received += got;
       have += got;
       if (options.progress) options.progress(have, transfer->total);
+    }
+    if (ec && past_deadline()) {
+      result = kPastDeadline;
+      break;
     }
     if (ec) {
       result = Status::Unavailable(ec == beast::error::timeout
@@ -250,8 +273,15 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
     }
     report->failures.push_back(source + ": " + why);
   };
-  for (int round = 0; round < std::max(options.rounds, 1) && !urls.empty(); ++round) {
+  bool out_of_time = false;
+  for (int round = 0; round < std::max(options.rounds, 1) && !urls.empty() && !out_of_time;
+       ++round) {
     for (const auto& [source, url] : urls) {
+      if (options.deadline && std::chrono::steady_clock::now() >= *options.deadline) {
+        report->failures.push_back("the fetch's deadline passed");
+        out_of_time = true;
+        break;
+      }
       Transfer transfer;
       Status fetched = FetchFrom(url, hash, partial, options, &transfer);
       report->bytes_received += transfer.received;

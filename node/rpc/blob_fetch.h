@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,12 @@ struct BlobFetchOptions {
   std::chrono::milliseconds attempt_timeout{0};
   // Checked between pieces: true ends the fetch (Unavailable, partial kept).
   std::function<bool()> cancelled;
+  // The whole fetch, every source and round, ends by then (Unavailable,
+  // partial kept): each wait (connect, send, read) is cut to what is left.
+  // A validator gives its fetches part of the time to its verdict's
+  // deadline, so a provider that trickles its bytes is found unavailable
+  // in time instead of making the validator miss (and be fined).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   // Called as bytes arrive: (bytes held so far, total or 0 when unknown).
   std::function<void(uint64_t, uint64_t)> progress;
 };

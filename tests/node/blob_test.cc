@@ -936,6 +936,53 @@ TEST(BlobFetchTest, AHangingSourceIsLeftAndABrokenTransferResumed) {
   EXPECT_FALSE(fs::exists(store->PartialPath(hash)));
 }
 
+// A source that trickles its bytes (never idle long enough to be left)
+// holds a fetch only until the fetch's deadline, and no source is tried
+// after it: a validator's spot check gives its fetches part of the time to
+// its verdict's deadline and counts the provider unavailable instead of
+// missing that deadline itself.
+TEST(BlobFetchTest, ATricklingSourceHoldsTheFetchOnlyUntilItsDeadline) {
+  testing::TempDir b, mine;
+  const Bytes data = Pattern(100'000, 23);
+  const Hash256 hash = Blake2b256(data);
+  std::atomic<bool> done{false};
+  RawServer trickles([&](tcp::socket& socket) {
+    ReadRequestHeader(socket);
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(data.size()) +
+                             "\r\nConnection: close\r\n\r\n";
+    beast::error_code ec;
+    asio::write(socket, asio::buffer(head), ec);
+    // A byte every 20 ms (the source's pace, not a wait on a condition),
+    // until the client hangs up.
+    for (size_t i = 0; i < data.size() && !ec && !done; ++i) {
+      asio::write(socket, asio::buffer(&data[i], 1), ec);
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  BlobServer honest(b.path());
+  ASSERT_TRUE(honest.store().Put(data).ok());
+  auto store = OpenStore(mine.path());
+  rpc::BlobFetchOptions options = QuickOptions();
+  options.idle_timeout = 10s;  // the trickle is never idle that long
+  options.rounds = 2;
+  options.deadline = std::chrono::steady_clock::now() + 500ms;
+  rpc::BlobFetchReport report;
+  const Status failed =
+      rpc::FetchBlob(*store, hash, {trickles.url(), honest.url()}, options, &report);
+  done = true;
+  EXPECT_EQ(failed.code(), StatusCode::kUnavailable) << failed.ToString();
+  ASSERT_EQ(report.failures.size(), 2u) << failed.ToString();
+  EXPECT_NE(report.failures[0].find(trickles.url() + ": not done by the fetch's deadline"),
+            std::string::npos)
+      << report.failures[0];
+  EXPECT_EQ(report.failures[1], "the fetch's deadline passed");
+  EXPECT_FALSE(store->Has(hash)) << "the honest source after it was not asked";
+  EXPECT_GT(fs::file_size(store->PartialPath(hash)), 0u) << "what arrived is kept to resume";
+  // Without a deadline the next source is asked and the rest fetched.
+  ASSERT_TRUE(rpc::FetchBlob(*store, hash, {honest.url()}, QuickOptions()).ok());
+  EXPECT_EQ(*store->Read(hash, 1 << 20), data);
+}
+
 TEST(BlobFetchTest, AWrongPartialFileIsThrownAwayNotBlamedOnTheSource) {
   testing::TempDir b, mine;
   BlobServer honest(b.path());
