@@ -9,8 +9,8 @@
 //   manifest lists, which a replay, an audit or a dispute may ask for.
 // A passed task's checkpoints are needed no more and go after the grace
 // period, so a provider's store does not grow with the rounds of a long job.
-// What a provider trains but has not committed is on no ledger: the grace
-// period keeps it.
+// What the provider role of this node trains and has not committed is on
+// no ledger: the node adds it (ProviderRole::TrainingBlobs).
 #ifndef AGORA_NODE_BLOB_GC_H_
 #define AGORA_NODE_BLOB_GC_H_
 

@@ -40,7 +40,10 @@ Status Node::Impl::OpenBlobs(const std::filesystem::path& home) {
 }
 
 storage::BlobGcReport Node::Impl::CollectBlobs(std::chrono::seconds grace) {
-  const LiveBlobSet live = LiveBlobs(app_->committed(), *blobs_, kGcJobsScanMax);
+  LiveBlobSet live = LiveBlobs(app_->committed(), *blobs_, kGcJobsScanMax);
+  if (provider_) {
+    for (const Hash256& h : provider_->TrainingBlobs()) live.blobs.insert(h);
+  }
   storage::BlobLive keep;
   keep.blob = [&](const Hash256& h) { return live.keep_all_blobs || live.blobs.contains(h); };
   keep.manifest = [&](const Hash256& root) { return live.manifests.contains(root); };

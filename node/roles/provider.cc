@@ -163,6 +163,11 @@ ProviderProgress ProviderRole::progress() const {
   return p;
 }
 
+std::vector<Hash256> ProviderRole::TrainingBlobs() const {
+  std::lock_guard lock(progress_mu_);
+  return training_blobs_;
+}
+
 void ProviderRole::SetCurrent(std::string current) {
   std::lock_guard lock(progress_mu_);
   progress_.current = std::move(current);
@@ -267,6 +272,21 @@ Status ProviderRole::Poll() {
 Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   const std::string name = TaskName(job, round, worker);
   SetCurrent(name);
+  // What this task stores before its commitment names it is kept from blob
+  // gc until the task is done with (committed or dropped). Until 2026-12-03
+  // a task training longer than [blobs] gc_grace_s lost its first
+  // checkpoints to gc and committed a list its validators could not fetch.
+  auto pin = [&](const Hash256& h) {
+    std::lock_guard lock(progress_mu_);
+    training_blobs_.push_back(h);
+  };
+  struct Unpin {
+    ProviderRole* role;
+    ~Unpin() {
+      std::lock_guard lock(role->progress_mu_);
+      role->training_blobs_.clear();
+    }
+  } unpin{this};
   rpc::RpcClient client(options_.node_url);
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
   AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, verify::TrainConfigOf(spec));
@@ -299,6 +319,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
     if (!start)
       return Status::FailedPrecondition("round " + std::to_string(round) +
                                         " has no recorded start");
+    pin(*start);
     AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, *start, sources, fetch));
     AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs_.Read(*start, blobs_.options().blob_bytes_max));
     AGORA_ASSIGN_OR_RETURN(trainer::LoadedCheckpoint loaded, trainer::ParseCheckpoint(bytes));
@@ -322,6 +343,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   if (resume) {
     hashes = resume->checkpoint_hashes;
     losses = resume->losses;
+    for (const Hash256& h : hashes) pin(h);
   }
   {
     std::lock_guard lock(progress_mu_);
@@ -348,6 +370,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   // the store does not hash the file again.
   run.on_checkpoint_file = [&](Bytes file, const Hash256& hash) {
     if (!stored.ok()) return;
+    pin(hash);
     if (Status put = blobs_.PutHashed(file, hash); !put.ok()) {
       stored = put;
       return;
@@ -391,7 +414,8 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   }
   AGORA_ASSIGN_OR_RETURN(verify::TaskResult result, std::move(ran));
   AGORA_RETURN_IF_ERROR(stored);
-  AGORA_RETURN_IF_ERROR(blobs_.Put(result.delta).status());
+  AGORA_ASSIGN_OR_RETURN(const Hash256 delta_hash, blobs_.Put(result.delta));
+  pin(delta_hash);
 
   // Still ours? A missed deadline gives the task to someone else.
   AGORA_ASSIGN_OR_RETURN(TaskView now, FetchTask(client, job, round, worker));

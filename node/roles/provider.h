@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "common/address.h"
+#include "common/hash.h"
 #include "common/keys.h"
 #include "common/status.h"
 #include "kernels/backend.h"
@@ -104,6 +105,10 @@ class ProviderRole {
 
   ProviderProgress progress() const;
   const Address& address() const { return address_; }
+  // The blobs of the task in training that no ledger names yet (its round
+  // start, its checkpoints so far, its delta): blob gc keeps them whatever
+  // their age. Any thread.
+  std::vector<Hash256> TrainingBlobs() const;
 
  private:
   using TaskKey =
@@ -124,6 +129,7 @@ class ProviderRole {
   DisputeWork disputes_;
   mutable std::mutex progress_mu_;
   ProviderProgress progress_;    // guarded by progress_mu_
+  std::vector<Hash256> training_blobs_;  // guarded by progress_mu_
   std::set<TaskKey> committed_;  // worker thread only
 };
 

@@ -609,6 +609,50 @@ TEST_F(PaidJobDisputeTest, AProviderStillDisputesWhileItTrainsAnotherTask) {
   EXPECT_EQ(U64(record, "tasks_failed"), 0u) << json::serialize(record);
 }
 
+// Blob gc with no grace at all, run on the providers while their tasks are
+// in training: the checkpoints stored so far are named by no ledger yet,
+// and are kept because the training needs them; the tasks commit and pass.
+// Until 2026-12-03 gc removed them, and a task that trained longer than
+// [blobs] gc_grace_s committed a list its validators could not fetch.
+TEST_F(PaidJobFaultTest, BlobGcKeepsTheCheckpointsOfATaskInTraining) {
+  ASSERT_NO_FATAL_FAILURE(RegisterProviders());
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+                    /*rounds=*/1, /*workers=*/2, /*inner_steps=*/20);
+  for (size_t n = kValidators; n < nodes_.size(); ++n) Hold(n, "1/0/", 10);
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "600000",
+                              "--max-price", "1000", "--key-file", key_file().string()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  for (size_t n = kValidators; n < nodes_.size(); ++n) {
+    WaitUntil(
+        [&] {
+          const json::value r = Roles(n);
+          const json::value* p = r.as_object().if_contains("provider");
+          return p != nullptr && p->at("held").as_bool();
+        },
+        seconds(180), "a provider holds its task at step 10");
+    const json::value gc =
+        rpc::RpcClient(urls_[n]).Call("blob_gc", json::object{{"grace_s", 0}}).value();
+    EXPECT_GE(U64(gc, "kept_blobs"), 3u) << "the dataset and checkpoints 0 and 10: "
+                                          << json::serialize(gc);
+  }
+  for (size_t n = kValidators; n < nodes_.size(); ++n) Hold(n, "", 0);
+  json::value job;
+  WaitUntil(
+      [&] {
+        job = Call(0, "job", json::object{{"id", 1}});
+        return job.at("status").as_string() != "running" && job.at("status").as_string() != "open";
+      },
+      seconds(240), "the job ends");
+  EXPECT_EQ(job.at("status").as_string(), "finished") << json::serialize(job);
+  for (size_t n = kValidators; n < nodes_.size(); ++n) {
+    const json::value record = ProviderRecord(n);
+    EXPECT_EQ(U64(record, "tasks_passed"), 1u) << json::serialize(record);
+    EXPECT_EQ(U64(record, "tasks_failed"), 0u) << json::serialize(record);
+  }
+  for (uint32_t w = 0; w < 2; ++w) EXPECT_EQ(U64(TaskOf(0, w), "attempts"), 1u);
+}
+
 // The client cancels its job while both tasks are in training: the running
 // tasks still train, are verified and are paid (docs/market.md), and only
 // then does the job close and the rest of the escrow go back. Until
