@@ -107,9 +107,17 @@ void Node::Impl::RegisterDisputeRpc() {
   rpc_->RegisterSync("disputes", [this](const json::value& params) -> Result<json::value> {
     bool open_only = false;
     std::optional<Address> account;
+    // All disputes are listed from id `from` on, oldest first, up to the
+    // scan bound; `next_from` says where the next page starts. (Before
+    // 2026-12-03 ids past the first 10,000 could not be listed at all.)
+    uint64_t from = 1;
     if (!params.is_null()) {
       AGORA_ASSIGN_OR_RETURN(const json::object* o, ParamsObject(params));
-      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"open", "account"}));
+      AGORA_RETURN_IF_ERROR(KnownKeys(*o, {"open", "account", "from"}));
+      if (o->if_contains("from")) {
+        AGORA_ASSIGN_OR_RETURN(from, U64Param(*o, "from"));
+        if (from == 0) return Status::InvalidArgument("params.from: dispute ids start at 1");
+      }
       if (const json::value* v = o->if_contains("open")) {
         if (!v->is_bool()) return Status::InvalidArgument("params.open must be true or false");
         open_only = v->as_bool();
@@ -121,10 +129,14 @@ void Node::Impl::RegisterDisputeRpc() {
         account = *a;
       }
     }
+    if (open_only && from != 1) {
+      return Status::InvalidArgument(
+          "params.from pages through all disputes; the open ones are listed whole");
+    }
     json::array list;
     const std::vector<dp::Dispute> found =
         open_only ? dp::OpenDisputes(app_->committed(), kDisputesScannedMax)
-                  : dp::Disputes(app_->committed(), 1, kDisputesScannedMax);
+                  : dp::Disputes(app_->committed(), from, kDisputesScannedMax);
     for (const dp::Dispute& d : found) {
       if (account && d.provider != *account && d.validator != *account &&
           std::find(d.referees.begin(), d.referees.end(), *account) == d.referees.end()) {
@@ -132,8 +144,9 @@ void Node::Impl::RegisterDisputeRpc() {
       }
       list.push_back(DisputeJson(d));
     }
-    return json::value(
-        json::object{{"height", blocks_->height()}, {"disputes", std::move(list)}});
+    json::object out{{"height", blocks_->height()}, {"disputes", std::move(list)}};
+    if (!open_only && found.size() == kDisputesScannedMax) out["next_from"] = found.back().id + 1;
+    return json::value(std::move(out));
   });
 }
 

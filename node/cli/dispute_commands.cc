@@ -22,8 +22,9 @@ std::string Line(const json::value& d) {
   return s + "  moves " + Str(d, "moves") + ", " + Str(d, "bytes") + " bytes\n";
 }
 
-Status ListCmd(const GlobalOptions& g, bool open, const std::string& account) {
+Status ListCmd(const GlobalOptions& g, bool open, const std::string& account, uint64_t from) {
   json::object params{{"open", open}};
+  if (from != 0) params["from"] = from;
   if (!account.empty()) {
     AGORA_ASSIGN_OR_RETURN(Address a, ResolveAddress(g, account));
     params["account"] = a.ToString();
@@ -32,6 +33,9 @@ Status ListCmd(const GlobalOptions& g, bool open, const std::string& account) {
   std::string human;
   for (const json::value& d : v.at("disputes").as_array()) human += Line(d);
   if (human.empty()) human = open ? "no open disputes\n" : "no disputes\n";
+  if (const json::value* next = v.as_object().if_contains("next_from")) {
+    human += "more: agora dispute list --from " + json::serialize(*next) + "\n";
+  }
   Print(g, v, human);
   return Status::Ok();
 }
@@ -72,10 +76,12 @@ void AddDisputeCommands(CLI::App& app, GlobalOptions& global, std::function<Stat
   static bool open = false;
   static std::string account;
   static uint64_t id = 0;
+  static uint64_t from = 0;
   auto* list = dispute->add_subcommand("list", "Disputes, oldest first");
   list->add_flag("--open", open, "Only those not closed");
   list->add_option("--account", account, "Only those naming this account (address or key name)");
-  list->callback([&] { action = [&] { return ListCmd(global, open, account); }; });
+  list->add_option("--from", from, "Start at this dispute id (a page holds 10,000)");
+  list->callback([&] { action = [&] { return ListCmd(global, open, account, from); }; });
   auto* show = dispute->add_subcommand("show", "One dispute: the range in dispute, referees, outcome");
   show->add_option("id", id, "Dispute id")->required();
   show->callback([&] { action = [&] { return ShowCmd(global, id); }; });

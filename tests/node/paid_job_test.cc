@@ -491,6 +491,21 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
       RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "list", "--open"});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(listed.out, "no open disputes\n");
+  // Paging by id.
+  EXPECT_EQ(Call(0, "disputes", json::object{{"from", 1}}).at("disputes").as_array().size(), 1u);
+  EXPECT_TRUE(Call(0, "disputes", json::object{{"from", 2}}).at("disputes").as_array().empty());
+  EXPECT_FALSE(Call(0, "disputes", json::object{}).as_object().contains("next_from"));
+  const CommandResult later =
+      RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "list", "--from", "2"});
+  EXPECT_EQ(later.exit_code, 0) << later.err;
+  EXPECT_EQ(later.out, "no disputes\n");
+  for (const json::object& bad : {json::object{{"from", 0}},
+                                  json::object{{"from", 2}, {"open", true}},
+                                  json::object{{"from", "1"}}}) {
+    rpc::RpcError error;
+    Call(0, "disputes", bad, &error);
+    EXPECT_EQ(error.code, -32602) << json::serialize(bad) << ": " << error.message;
+  }
   std::fprintf(stderr, "dispute over real processes: %llu moves, %llu bytes on the ledger\n",
                static_cast<unsigned long long>(U64(d, "moves")),
                static_cast<unsigned long long>(U64(d, "bytes")));
