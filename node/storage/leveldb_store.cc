@@ -5,6 +5,8 @@
 #include <leveldb/filter_policy.h>
 #include <leveldb/write_batch.h>
 
+#include "common/log.h"
+
 namespace agora::node {
 namespace {
 
@@ -92,6 +94,28 @@ Result<std::unique_ptr<LevelDbStore>> LevelDbStore::Open(const std::filesystem::
   db_options.filter_policy = store->filter_.get();
   leveldb::DB* db = nullptr;
   leveldb::Status s = leveldb::DB::Open(db_options, dir.string(), &db);
+  if (s.IsCorruption()) {
+    // With paranoid checks, recovery refuses a write-ahead log whose last
+    // record is torn, which a crash (power lost during a write) leaves
+    // behind: the node then could not start at all (found in review,
+    // 2026-12-03). Only the log's recovery is less strict without them (the
+    // MANIFEST is checked either way), and nothing in a torn tail was
+    // synced: a sync covers every byte written before it, so a record that
+    // fails its checksum has no synced record after it. Recover without
+    // them once (the log is then rewritten into a table and a fresh log),
+    // then open again with them.
+    leveldb::Options lenient = db_options;
+    lenient.paranoid_checks = false;
+    leveldb::Status recovered = leveldb::DB::Open(lenient, dir.string(), &db);
+    if (recovered.ok()) {
+      spdlog::warn("database '{}': {}; recovered without the damaged part of its write-ahead "
+                   "log (writes a crash interrupted, never synced)",
+                   dir.string(), s.ToString());
+      delete db;
+      db = nullptr;
+      s = leveldb::DB::Open(db_options, dir.string(), &db);
+    }
+  }
   if (!s.ok()) {
     if (s.IsInvalidArgument() && !options.create_if_missing) {
       return Status::NotFound("no database at '" + dir.string() + "'; run `agora init` first");
