@@ -12,6 +12,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <unordered_set>
 #include <utility>
 
@@ -266,6 +267,7 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
     asio::steady_timer timer;          // backoff, then connect timeout
     Tcp::resolver resolver;
     std::optional<PeerId> id() const { return address.id ? address.id : learned_id; }
+    std::set<asio::ip::address> ips;  // its host as an address, and as last resolved
   };
 
   void DoAccept();
@@ -299,6 +301,13 @@ class PeerManager::Impl : public std::enable_shared_from_this<PeerManager::Impl>
   void RedialPersistentFor(const PeerId& id);
 
   size_t CountPeers(bool outbound) const;
+  // Inbound peers and inbound handshakes from `ip`.
+  size_t CountInboundFrom(const asio::ip::address& ip) const;
+  // Whether `ip` is a persistent peer's address.
+  bool IsPersistentAddress(const asio::ip::address& ip) const;
+  // Whether a peer with `id` connecting from `ip` is a persistent peer: its
+  // configured or learned identity, or its address when it has neither.
+  bool IsPersistentPeer(const PeerId& id, const asio::ip::address& ip) const;
 
   asio::io_context& io_;
   Config config_;
@@ -354,6 +363,9 @@ Status PeerManager::Impl::Start() {
   DoAccept();
   for (const PeerAddress& address_of_peer : config_.persistent_peers) {
     persistent_.push_back(std::make_unique<Persistent>(io_, address_of_peer));
+    error_code not_an_address;
+    const asio::ip::address ip = asio::ip::make_address(address_of_peer.host, not_an_address);
+    if (!not_an_address) persistent_.back()->ips.insert(ip);
   }
   for (size_t i = 0; i < persistent_.size(); ++i) Dial(i);
   return Status::Ok();
@@ -403,12 +415,23 @@ void PeerManager::Impl::OnAccept(const error_code& ec, Tcp::socket socket) {
     });
     return;
   }
-  if (CountPeers(/*outbound=*/false) >= config_.inbound_peers_max) {
-    error_code ignored;
-    const auto remote = socket.remote_endpoint(ignored);
+  error_code ignored;
+  const auto remote = socket.remote_endpoint(ignored);
+  const asio::ip::address ip = remote.address();
+  const bool persistent = IsPersistentAddress(ip);
+  const size_t inbound = CountPeers(/*outbound=*/false);
+  const size_t room = config_.inbound_peers_max + (persistent ? kPersistentInboundSlack : 0);
+  if (inbound >= room) {
     spdlog::info("p2p: refusing inbound connection from {}: {} inbound peers already",
-                 remote.address().to_string(), config_.inbound_peers_max);
+                 ip.to_string(), config_.inbound_peers_max);
     socket.close(ignored);  // Refused on purpose; nothing to report.
+  } else if (config_.inbound_peers_per_ip_max > 0 && !persistent &&
+             (!ip.is_loopback() || config_.limit_loopback_per_ip) &&
+             CountInboundFrom(ip) >= config_.inbound_peers_per_ip_max) {
+    spdlog::info("p2p: refusing inbound connection from {}: {} inbound peers from that address "
+                 "already",
+                 ip.to_string(), config_.inbound_peers_per_ip_max);
+    socket.close(ignored);
   } else {
     StartHandshake(std::move(socket), /*outbound=*/false, std::nullopt);
   }
@@ -535,6 +558,34 @@ void PeerManager::Impl::Admit(const std::shared_ptr<SecretConnection>& conn, boo
     }
     RemovePeer(existing, "replaced by a newer connection from the same peer", /*ban=*/false);
     if (stopped_) return;  // the handler stopped us
+  }
+  if (!outbound) {
+    // Handshakes from a persistent peer's address may have gone past the
+    // bound: only a persistent peer is admitted past it, in the place of
+    // the newest inbound peer that is not persistent.
+    size_t inbound = 0;
+    PeerPtr newest;
+    for (const auto& [peer_id, p] : peers_) {
+      if (p->info.outbound) continue;
+      ++inbound;
+      error_code ec;
+      const auto at = p->conn->socket().remote_endpoint(ec);
+      if (!ec && IsPersistentPeer(peer_id, at.address())) continue;
+      if (!newest || p->info.connected_since > newest->info.connected_since) newest = p;
+    }
+    if (inbound >= config_.inbound_peers_max) {
+      error_code ec;
+      const auto at = conn->socket().remote_endpoint(ec);
+      if (ec || !IsPersistentPeer(identity.id, at.address()) || !newest) {
+        RejectConnection(conn,
+                         Status::ResourceExhausted(std::to_string(config_.inbound_peers_max) +
+                                                   " inbound peers already"),
+                         persistent);
+        return;
+      }
+      RemovePeer(newest, "its inbound slot went to a persistent peer", /*ban=*/false);
+      if (stopped_) return;
+    }
   }
 
   PeerInfo info;
@@ -846,6 +897,7 @@ void PeerManager::Impl::Dial(size_t index) {
           return;
         }
         Persistent& resolved = *self->persistent_[index];
+        for (const auto& result : results) resolved.ips.insert(result.endpoint().address());
         auto socket = std::make_shared<Tcp::socket>(self->io_);
         // A dial that hangs (a host that drops SYNs) is cut off like a handshake.
         resolved.timer.expires_after(self->config_.handshake_timeout);
@@ -877,6 +929,33 @@ void PeerManager::Impl::OnDialFailed(size_t index, const std::string& reason) {
   spdlog::debug("p2p: dialling {} failed ({} in a row): {}", entry.address.ToString(),
                 entry.attempts, reason);
   ScheduleDial(index);
+}
+
+size_t PeerManager::Impl::CountInboundFrom(const asio::ip::address& ip) const {
+  auto from = [&](const std::shared_ptr<SecretConnection>& conn) {
+    error_code ec;
+    const auto at = conn->socket().remote_endpoint(ec);
+    return !ec && at.address() == ip;
+  };
+  size_t count = 0;
+  for (const auto& [peer_id, peer] : peers_) count += !peer->info.outbound && from(peer->conn);
+  for (const auto& [raw, pending] : pending_) count += !pending.outbound && from(pending.conn);
+  return count;
+}
+
+bool PeerManager::Impl::IsPersistentAddress(const asio::ip::address& ip) const {
+  for (const auto& entry : persistent_) {
+    if (entry->ips.contains(ip)) return true;
+  }
+  return false;
+}
+
+bool PeerManager::Impl::IsPersistentPeer(const PeerId& peer, const asio::ip::address& ip) const {
+  for (const auto& entry : persistent_) {
+    const std::optional<PeerId> known = entry->id();
+    if (known ? *known == peer : entry->ips.contains(ip)) return true;
+  }
+  return false;
 }
 
 size_t PeerManager::Impl::CountPeers(bool outbound) const {

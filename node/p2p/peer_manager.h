@@ -67,6 +67,10 @@ inline constexpr uint64_t kRecvBytesPerSecondDefault = uint64_t{8} << 20;
 inline constexpr uint64_t kRecvBytesBurstDefault = uint64_t{16} << 20;
 inline constexpr size_t kInboundPeersMaxDefault = 40;
 inline constexpr size_t kOutboundPeersMaxDefault = 10;
+inline constexpr size_t kInboundPeersPerIpMaxDefault = 8;
+// Handshakes from a persistent peer's address may go this far past
+// inbound_peers_max, so a crowd of other peers cannot keep it out.
+inline constexpr size_t kPersistentInboundSlack = 4;
 inline constexpr size_t kSeenHashesMaxDefault = 100'000;
 inline constexpr size_t kPeerKnownHashesMaxDefault = 10'000;
 inline constexpr size_t kBannedPeersMax = 10'000;
@@ -111,6 +115,16 @@ struct PeerManagerConfig {
   // half-open connections cannot exceed it either.
   size_t inbound_peers_max = kInboundPeersMaxDefault;
   size_t outbound_peers_max = kOutboundPeersMaxDefault;
+  // Inbound peers (handshakes included) from one IP address at most (0: no
+  // bound), so one host cannot take every inbound slot with made-up
+  // identities. A persistent peer's address is not bounded, and neither is
+  // loopback unless limit_loopback_per_ip (a devnet runs every node on one
+  // host; tests set it to exercise the bound).
+  size_t inbound_peers_per_ip_max = kInboundPeersPerIpMaxDefault;
+  bool limit_loopback_per_ip = false;
+  // When inbound peers are full, a persistent peer connecting in (from its
+  // address, with its identity when one is configured) takes the place of
+  // the newest inbound peer that is not persistent.
   // Gossip dedup: hashes seen from anyone, and per peer the hashes it is
   // known to have (sent to us or by us). Oldest entries are evicted first.
   size_t seen_hashes_max = kSeenHashesMaxDefault;

@@ -874,6 +874,60 @@ TEST(PeerManagerTest, InboundConnectionsBeyondTheLimitAreClosed) {
   EXPECT_EQ(a.peer_count(), 1u);
 }
 
+// One address may hold only inbound_peers_per_ip_max inbound slots, so one
+// host with many made-up identities cannot take them all (loopback is
+// bounded here only because the test asks for it: devnets run on one host).
+TEST(PeerManagerTest, InboundPeersFromOneAddressAreBounded) {
+  asio::io_context io;
+  PeerManagerConfig config = BaseConfig(1);
+  config.inbound_peers_per_ip_max = 2;
+  config.limit_loopback_per_ip = true;
+  TestNode a(io, 1, config);
+  auto first = ConnectRaw(io, a, 50);
+  auto second = ConnectRaw(io, a, 51);
+  RawPeer third(io, a.manager->listen_port(), 52);
+  EXPECT_EQ(third.Handshake().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(a.recorder.WasConnected(third.id()));
+  EXPECT_EQ(a.peer_count(), 2u);
+
+  // By default loopback is not bounded.
+  PeerManagerConfig devnet = BaseConfig(2);
+  devnet.inbound_peers_per_ip_max = 1;
+  TestNode b(io, 2, devnet);
+  auto one = ConnectRaw(io, b, 60);
+  auto two = ConnectRaw(io, b, 61);
+  EXPECT_EQ(b.peer_count(), 2u);
+}
+
+// Inbound slots full of other peers do not keep a persistent peer out: it
+// takes the newest one's slot. Another identity from the same address is
+// still refused.
+TEST(PeerManagerTest, APersistentPeerIsAdmittedWhenInboundIsFull) {
+  asio::io_context io;
+  PeerManagerConfig config =
+      Dialling(1, {{KeyFromSeed(52).public_key(), "127.0.0.1", ReservePort()}});
+  config.inbound_peers_max = 1;
+  TestNode a(io, 1, config);
+  auto sybil = ConnectRaw(io, a, 50);
+  ASSERT_EQ(a.peer_count(), 1u);
+  auto persistent = ConnectRaw(io, a, 52);
+  ASSERT_TRUE(RunUntil(io, [&] { return !a.recorder.DisconnectReason(sybil->id()).empty(); }));
+  EXPECT_NE(a.recorder.DisconnectReason(sybil->id()).find("went to a persistent peer"),
+            std::string::npos)
+      << a.recorder.DisconnectReason(sybil->id());
+  EXPECT_EQ(a.peer_count(), 1u);
+  EXPECT_EQ(a.manager->Peers()[0].id, persistent->id());
+
+  RawPeer other(io, a.manager->listen_port(), 53);
+  (void)other.Handshake();  // from the persistent peer's address: handshaken, then refused
+  ASSERT_TRUE(RunUntil(io, [&] { return !a.recorder.failures.empty(); }));
+  EXPECT_NE(a.recorder.failures.back().message().find("inbound peers already"), std::string::npos)
+      << a.recorder.failures.back().ToString();
+  EXPECT_FALSE(a.recorder.WasConnected(other.id()));
+  EXPECT_EQ(a.peer_count(), 1u);
+  EXPECT_EQ(a.manager->Peers()[0].id, persistent->id());
+}
+
 TEST(PeerManagerTest, InvalidConfigIsRejectedAtStart) {
   asio::io_context io;
   Recorder recorder;
