@@ -401,6 +401,7 @@ Status Node::Impl::CommitBlock(const proto::Block& block, const proto::Commit& c
   height_started_ = last_progress_ = now;
   proposal_blocks_.clear();
   proposal_txs_.clear();
+  proposal_valid_.clear();
   own_messages_.clear();
   late_precommits_.clear();
   last_commit_round_ = commit.round();
@@ -460,9 +461,7 @@ void Node::Impl::OnDecide(const consensus::Decide& decide) {
   AGORA_CHECK_MSG(s.ok(), "cannot commit a decided block: " + s.message());
   // Proposals for the next height waited for this block's state.
   auto pending = std::exchange(future_proposals_, {});
-  for (auto& [message, proposal] : pending) {
-    if (proposal.height == blocks_->height() + 1) ProcessProposal(message, proposal);
-  }
+  for (auto& [from, payload] : pending) HandleProposal(from, payload);
   // Blocks synced ahead of this one go on from here, once this Apply is done.
   if (!sync_buffer_.empty()) {
     boost::asio::post(io_, [this] {
@@ -473,14 +472,16 @@ void Node::Impl::OnDecide(const consensus::Decide& decide) {
 
 void Node::Impl::ProcessProposal(const proto::ProposalMessage& m, const consensus::Proposal& p) {
   const uint64_t next = blocks_->height() + 1;
-  if (p.height == next + 1) {
-    if (future_proposals_.size() < kFutureProposalsMax) future_proposals_.push_back({m, p});
-    return;
-  }
   if (p.height != next) return;
   std::vector<Tx> txs;
-  Status valid = chain_->ValidateBlock(m.block(), NowUnixMs(), &txs);
-  if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
+  Status valid;
+  if (auto known = proposal_valid_.find(p.block); known != proposal_valid_.end()) {
+    valid = known->second ? Status::Ok() : Status::InvalidArgument("validated before: invalid");
+  } else {
+    valid = chain_->ValidateBlock(m.block(), NowUnixMs(), &txs);
+    if (proposal_valid_.size() < kProposalBlocksMax) proposal_valid_.emplace(p.block, valid.ok());
+    if (!valid.ok()) spdlog::warn("invalid block proposed at {}: {}", p.height, valid.message());
+  }
   spdlog::debug("proposal {}/{} from validator {}: {} txs, {}", p.height, p.round, p.proposer,
                 m.block().txs_size(), valid.ok() ? "valid" : "invalid");
   // Never replace a body: the first one that matched the header is the one.
@@ -510,6 +511,16 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
   p->signature = *signature;
   const uint64_t next = blocks_->height() + 1;
   if (p->height < next || p->height > next + 1) return;  // stale, or sync will fetch it
+  if (p->height == next + 1) {
+    // Its proposers are known once this node has the state after `next`:
+    // it is checked whole (and relayed) then. Rounds past the bound are
+    // dropped like those of the current height.
+    if (p->round <= consensus::kRoundsAheadMax &&
+        future_proposals_.size() < kFutureProposalsMax) {
+      future_proposals_.push_back({from, Bytes(payload.begin(), payload.end())});
+    }
+    return;
+  }
   const consensus::ValidatorSet& set = chain_->ValidatorsAt(p->height);
   if (p->proposer >= set.size() ||
       !Verify(set.at(p->proposer).key, {genesis_.chain_id, SignKind::kProposal},
@@ -618,6 +629,12 @@ void Node::Impl::HandleEvidence(const p2p::PeerId& from, ByteSpan payload) {
     peers_->Disconnect(from, "malformed evidence", /*ban=*/true);
     return;
   }
+  // Evidence this node keeps already, or cannot check yet, is dropped before
+  // its signatures are verified (no fault of the sender: it may have seen
+  // the votes earlier or later than this node).
+  auto key = PublicKey::Parse(AsBytes(m.validator_key()));
+  auto first = consensus::Vote::FromSignBytes(AsBytes(m.first().sign_bytes()));
+  if (key.ok() && first && !chain_->PrecheckEvidence(*key, first->height).ok()) return;
   auto evidence = consensus::EvidenceFromProto(m, genesis_.chain_id);
   if (!evidence.ok()) {
     // Honest nodes check signatures and form before they relay.

@@ -209,9 +209,17 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   // The decoded, checked transactions of those that validated: commit does
   // not decode them again.
   std::map<Hash256, std::vector<Tx>> proposal_txs_;
-  // Proposals for the height after the one being decided: validated once
-  // this node has committed the height before.
-  std::vector<std::pair<proto::ProposalMessage, consensus::Proposal>> future_proposals_;
+  // Proposals for the height after the one being decided, as received (the
+  // peer and the payload): checked whole, relayed and validated once this
+  // node has committed the height before and knows that height's
+  // proposers. Before 2026-12-03 they were relayed on arrival, any round,
+  // with no proposer check: a validator could have the network relay
+  // proposals it was not entitled to make.
+  std::vector<std::pair<p2p::PeerId, Bytes>> future_proposals_;
+  // Whether each block proposed at the current height validated, by hash:
+  // a block proposed again (another round, another polka) is not executed
+  // again.
+  std::map<Hash256, bool> proposal_valid_;
   // Precommits for the last committed block that came after the decision,
   // by validator index (at most one each, so bounded by the set's size).
   std::map<consensus::ValidatorIndex, consensus::Vote> late_precommits_;

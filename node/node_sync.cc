@@ -184,9 +184,7 @@ void Node::Impl::ApplySyncedBlocks() {
   for (auto& t : timers_) t.cancel();  // their handlers remove them
   Apply(core_->Start(blocks_->height() + 1));
   auto pending = std::exchange(future_proposals_, {});
-  for (auto& [message, proposal] : pending) {
-    if (proposal.height == blocks_->height() + 1) ProcessProposal(message, proposal);
-  }
+  for (auto& [from, payload] : pending) HandleProposal(from, payload);
 }
 
 }  // namespace agora::node

@@ -483,19 +483,28 @@ void Chain::Committed(const proto::Block& block, const Executed& executed) {
 
 void Chain::Abandon() { app_->Abandon(); }
 
-Status Chain::AddEvidence(const Evidence& evidence) {
-  AGORA_RETURN_IF_ERROR(
-      EvidenceFromProto(EvidenceToProto(evidence), chain_id_).status());
+Status Chain::PrecheckEvidence(const PublicKey& validator, uint64_t height) const {
   // A node decides height h + 1 and hears votes for h + 2 at most; the
   // sets of later heights are not fixed yet, and building one walks every
   // height up to it (a far-future height from a peer would hold the node's
   // thread for ever, or push the sets it needs out of ValidatorsAt's window).
   const uint64_t reach = blocks_->height() + 2;
-  if (evidence.first.height > reach) {
-    return Status::OutOfRange("evidence about height " + std::to_string(evidence.first.height) +
+  if (height > reach) {
+    return Status::OutOfRange("evidence about height " + std::to_string(height) +
                               ", past the heights this node can check (up to " +
                               std::to_string(reach) + ")");
   }
+  if (pending_evidence_.count({validator, height}) != 0) {
+    return Status::AlreadyExists("this evidence is kept already");
+  }
+  return Status::Ok();
+}
+
+Status Chain::AddEvidence(const Evidence& evidence) {
+  // The cheap checks first: evidence sent again costs no verification.
+  AGORA_RETURN_IF_ERROR(PrecheckEvidence(evidence.validator, evidence.first.height));
+  AGORA_RETURN_IF_ERROR(
+      EvidenceFromProto(EvidenceToProto(evidence), chain_id_).status());
   // Evidence of the height being decided can go into the next block at the
   // earliest.
   const uint64_t first_block = std::max(blocks_->height() + 1, evidence.first.height + 1);

@@ -115,6 +115,11 @@ class Chain final : public ValidatorSetSource {
   // (bounded) until a block carries it or it is too old. AlreadyExists if
   // it is kept already.
   Status AddEvidence(const Evidence& evidence);
+  // The checks of AddEvidence that need no signature: OutOfRange for a
+  // height past those this node can check, AlreadyExists if evidence about
+  // `validator` at `height` is kept already. A node runs them before it
+  // verifies a peer's evidence, so resent evidence costs no verification.
+  Status PrecheckEvidence(const PublicKey& validator, uint64_t height) const;
   size_t pending_evidence() const { return pending_evidence_.size(); }
   const Hash256& last_results_hash() const { return last_results_hash_; }
 

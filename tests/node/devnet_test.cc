@@ -3,6 +3,8 @@
 // input). Every process is killed when a test ends.
 #include <tuple>
 
+#include "consensus/types.h"
+#include "node/config.h"
 #include "tests/node/devnet_fixture.h"
 
 namespace agora::node {
@@ -505,6 +507,91 @@ TEST_F(DevnetTest, ForgedProposalBodyGetsThePeerBannedAndChangesNothing) {
     EXPECT_EQ(Account(node, sink).at("balance_uagr").to_number<uint64_t>(), 0u);
     EXPECT_EQ(Account(node, sender).at("nonce").to_number<uint64_t>(), 0u);
   }
+}
+
+// A validator signs a proposal for the height after the one being decided,
+// in a round far past any the network could reach (here: a real proposal
+// re-signed by its own proposer's key with the height and round changed).
+// The node it reaches keeps it until it can check it whole and never
+// relays it: before 2026-12-03 such proposals were relayed on arrival, any
+// round, with no proposer check, so one validator could have every node
+// relay as many as it cared to sign.
+class AheadProposer final : public p2p::PeerManagerHandler {
+ public:
+  AheadProposer(std::vector<SecretKey> validator_keys, std::string chain_id)
+      : keys_(std::move(validator_keys)), chain_id_(std::move(chain_id)) {}
+  void OnMessage(const p2p::PeerId& from, uint8_t channel, ByteSpan payload) override {
+    if (channel != 2 || sent_height != 0) return;  // proposals; one is enough
+    proto::ProposalMessage m;
+    if (!DecodeStrict(payload, 16u << 20, m).ok()) return;
+    std::optional<consensus::Proposal> p =
+        consensus::Proposal::FromSignBytes(AsBytes(m.sign_bytes()));
+    if (!p || p->valid_round != -1) return;
+    const SecretKey* proposer = nullptr;
+    for (const SecretKey& k : keys_) {
+      const Address a = Address::FromPublicKey(k.public_key());
+      if (m.block().header().proposer() == std::string(a.bytes().begin(), a.bytes().end())) {
+        proposer = &k;
+      }
+    }
+    if (proposer == nullptr) return;
+    p->height += 1;
+    p->round = kFarRound;
+    const Bytes sign_bytes = p->SignBytes();
+    m.set_sign_bytes(std::string(sign_bytes.begin(), sign_bytes.end()));
+    const Signature sig = proposer->Sign({chain_id_, SignKind::kProposal}, sign_bytes);
+    m.set_signature(std::string(sig.bytes.begin(), sig.bytes.end()));
+    manager->Send(from, 2, EncodeDeterministic(m));
+    sent_height = p->height;
+  }
+  static constexpr uint32_t kFarRound = 1'000'000;
+  p2p::PeerManager* manager = nullptr;
+  uint64_t sent_height = 0;
+
+ private:
+  std::vector<SecretKey> keys_;
+  std::string chain_id_;
+};
+
+// Counts the far-round proposals it is relayed.
+class ProposalWatcher final : public p2p::PeerManagerHandler {
+ public:
+  void OnMessage(const p2p::PeerId&, uint8_t channel, ByteSpan payload) override {
+    if (channel != 2) return;
+    proto::ProposalMessage m;
+    if (!DecodeStrict(payload, 16u << 20, m).ok()) return;
+    std::optional<consensus::Proposal> p =
+        consensus::Proposal::FromSignBytes(AsBytes(m.sign_bytes()));
+    if (p && p->round == AheadProposer::kFarRound) ++far_rounds;
+  }
+  int far_rounds = 0;
+};
+
+TEST_F(DevnetTest, AProposalForTheNextHeightIsNotRelayedBeforeItIsChecked) {
+  std::vector<SecretKey> keys;
+  for (size_t n = 0; n < 4; ++n) {
+    keys.push_back(LoadNodeKey(NodeKeyPath(nodes_[n]->home())).value());
+  }
+  boost::asio::io_context io;
+  AheadProposer ahead(keys, chain_id_);
+  ProposalWatcher watcher;
+  p2p::PeerManager sender(io, PeerOfNodeZero(), SecretKey::Generate(), ahead);
+  p2p::PeerManager observer(io, PeerOfNodeZero(), SecretKey::Generate(), watcher);
+  ahead.manager = &sender;
+  ASSERT_TRUE(sender.Start().ok());
+  ASSERT_TRUE(observer.Start().ok());
+  // Until the node has committed the height the proposal names, and one
+  // more: by then it was checked (and dropped) or relayed.
+  const auto bound = std::chrono::steady_clock::now() + seconds(60);
+  while (std::chrono::steady_clock::now() < bound &&
+         (ahead.sent_height == 0 || Height(0) < ahead.sent_height + 1)) {
+    io.run_for(milliseconds(100));
+  }
+  sender.Stop();
+  observer.Stop();
+  ASSERT_NE(ahead.sent_height, 0u) << "no proposal reached the test peer";
+  ASSERT_GE(Height(0), ahead.sent_height + 1);
+  EXPECT_EQ(watcher.far_rounds, 0) << "the node relayed a proposal it could not check";
 }
 
 // Claims a height far ahead of the network and never answers a block
