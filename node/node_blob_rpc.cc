@@ -42,7 +42,10 @@ Status Node::Impl::OpenBlobs(const std::filesystem::path& home) {
 storage::BlobGcReport Node::Impl::CollectBlobs(std::chrono::seconds grace) {
   LiveBlobSet live = LiveBlobs(app_->committed(), *blobs_, kGcJobsScanMax);
   if (provider_) {
-    for (const Hash256& h : provider_->TrainingBlobs()) live.blobs.insert(h);
+    for (const Hash256& h : provider_->TrainingBlobs()) {
+      live.blobs.insert(h);
+      live.manifests.insert(h);  // the root of a manifest not committed yet
+    }
   }
   storage::BlobLive keep;
   keep.blob = [&](const Hash256& h) { return live.keep_all_blobs || live.blobs.contains(h); };

@@ -34,7 +34,8 @@ Status ListCmd(const GlobalOptions& g, bool open, const std::string& account, ui
   for (const json::value& d : v.at("disputes").as_array()) human += Line(d);
   if (human.empty()) human = open ? "no open disputes\n" : "no disputes\n";
   if (const json::value* next = v.as_object().if_contains("next_from")) {
-    human += "more: agora dispute list --from " + json::serialize(*next) + "\n";
+    human += "more: agora dispute list --from " + json::serialize(*next) +
+             (account.empty() ? "" : " --account " + account) + "\n";
   }
   Print(g, v, human);
   return Status::Ok();

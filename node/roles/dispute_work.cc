@@ -126,12 +126,22 @@ Result<const kernels::OpTrace*> DisputeWork::TraceOf(Replay& replay, uint64_t st
 }
 
 Status DisputeWork::DefendOwnTasks(rpc::RpcClient& client) {
-  const std::string me = address_.ToString();
   AGORA_ASSIGN_OR_RETURN(const json::array unended, UnendedJobs(client));
   for (const json::value& j : unended) {
     if (loop_.stopping()) return Status::Ok();
+    // One job's trouble must not leave the tasks of the others undefended.
+    if (Status defended = DefendTasksOf(client, j); !defended.ok()) {
+      spdlog::warn("provider role: disputes: {}", defended.ToString());
+    }
+  }
+  return Status::Ok();
+}
+
+Status DisputeWork::DefendTasksOf(rpc::RpcClient& client, const json::value& j) {
+  const std::string me = address_.ToString();
+  {
     AGORA_ASSIGN_OR_RETURN(std::string job_status, StringMember(j, "status"));
-    if (job_status == "open") continue;  // nothing committed yet
+    if (job_status == "open") return Status::Ok();  // nothing committed yet
     AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(j, "id"));
     AGORA_ASSIGN_OR_RETURN(uint64_t round, U64Member(j, "round"));
     AGORA_ASSIGN_OR_RETURN(json::value answer,

@@ -97,6 +97,8 @@ class DisputeWork {
   Status Poll();
   // Provider side: each of this account's tasks being verified.
   Status DefendOwnTasks(rpc::RpcClient& client);
+  // Those of one job (an entry of the `jobs` answer).
+  Status DefendTasksOf(rpc::RpcClient& client, const boost::json::value& job);
   // Disputes each standing end-state fail on task (job, round, worker)
   // whose segment this account's replay reaches the committed end of.
   // `task` is the node's `task` answer.

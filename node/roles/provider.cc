@@ -165,7 +165,11 @@ ProviderProgress ProviderRole::progress() const {
 
 std::vector<Hash256> ProviderRole::TrainingBlobs() const {
   std::lock_guard lock(progress_mu_);
-  return training_blobs_;
+  std::vector<Hash256> out;
+  for (const auto& [task, hashes] : training_blobs_) {
+    out.insert(out.end(), hashes.begin(), hashes.end());
+  }
+  return out;
 }
 
 void ProviderRole::SetCurrent(std::string current) {
@@ -215,6 +219,7 @@ Status ProviderRole::Poll() {
   AGORA_ASSIGN_OR_RETURN(const json::array unended, UnendedJobs(client));
   const std::string me = address_.ToString();
   std::set<std::filesystem::path> mine;  // progress files of tasks assigned to this account
+  std::set<std::string> assigned_names;    // and their names
   for (const json::value& j : unended) {
     AGORA_ASSIGN_OR_RETURN(std::string job_status, StringMember(j, "status"));
     if (job_status == "open") continue;  // nothing assigned yet
@@ -236,6 +241,7 @@ Status ProviderRole::Poll() {
       if (status != "assigned") continue;
       AGORA_ASSIGN_OR_RETURN(uint64_t attempts, U64Member(t, "attempts"));
       mine.insert(ProgressPath(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w)));
+      assigned_names.insert(TaskName(job, static_cast<uint32_t>(r), static_cast<uint32_t>(w)));
       const TaskKey key{job, static_cast<uint32_t>(r), static_cast<uint32_t>(w),
                         static_cast<uint32_t>(attempts)};
       if (committed_.contains(key)) continue;  // sent; the ledger has not moved on yet
@@ -253,6 +259,12 @@ Status ProviderRole::Poll() {
       ++progress_.tasks_committed;
       progress_.last_error.clear();
     }
+  }
+  // The pins of tasks no longer ours are dropped.
+  {
+    std::lock_guard lock(progress_mu_);
+    std::erase_if(training_blobs_,
+                  [&](const auto& entry) { return !assigned_names.contains(entry.first); });
   }
   // The progress of tasks no longer ours (committed, reassigned while this
   // node was down, cancelled) is of no use: remove it.
@@ -273,20 +285,18 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   const std::string name = TaskName(job, round, worker);
   SetCurrent(name);
   // What this task stores before its commitment names it is kept from blob
-  // gc until the task is done with (committed or dropped). Until 2026-12-03
+  // gc until the task is done with: committed, or no longer this
+  // provider's (a failed attempt keeps them for the next). Until 2026-12-03
   // a task training longer than [blobs] gc_grace_s lost its first
   // checkpoints to gc and committed a list its validators could not fetch.
   auto pin = [&](const Hash256& h) {
     std::lock_guard lock(progress_mu_);
-    training_blobs_.push_back(h);
+    training_blobs_[name].insert(h);
   };
-  struct Unpin {
-    ProviderRole* role;
-    ~Unpin() {
-      std::lock_guard lock(role->progress_mu_);
-      role->training_blobs_.clear();
-    }
-  } unpin{this};
+  auto unpin = [&] {
+    std::lock_guard lock(progress_mu_);
+    training_blobs_.erase(name);
+  };
   rpc::RpcClient client(options_.node_url);
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
   AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, verify::TrainConfigOf(spec));
@@ -414,12 +424,14 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   }
   AGORA_ASSIGN_OR_RETURN(verify::TaskResult result, std::move(ran));
   AGORA_RETURN_IF_ERROR(stored);
-  AGORA_ASSIGN_OR_RETURN(const Hash256 delta_hash, blobs_.Put(result.delta));
-  pin(delta_hash);
+  pin(result.delta_hash);
+  pin(result.checkpoint_root);  // the manifest below, by its root
+  AGORA_RETURN_IF_ERROR(blobs_.Put(result.delta).status());
 
   // Still ours? A missed deadline gives the task to someone else.
   AGORA_ASSIGN_OR_RETURN(TaskView now, FetchTask(client, job, round, worker));
   if (now.status != "assigned" || now.provider != address_.ToString()) {
+    unpin();
     std::error_code ignored;
     std::filesystem::remove(progress_path, ignored);
     return Status::FailedPrecondition("the task is no longer assigned to this provider (" +
@@ -438,6 +450,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   // Validators ask for the list of checkpoint hashes by the committed root.
   AGORA_RETURN_IF_ERROR(blobs_.PutManifest(result.checkpoint_root, result.checkpoint_hashes));
   AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, m));
+  unpin();  // the commitment names them now
   std::error_code ignored;
   std::filesystem::remove(progress_path, ignored);
   spdlog::info("provider role: committed task {} (root {}, final loss {:.4f})", name,

@@ -34,6 +34,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -105,9 +106,9 @@ class ProviderRole {
 
   ProviderProgress progress() const;
   const Address& address() const { return address_; }
-  // The blobs of the task in training that no ledger names yet (its round
-  // start, its checkpoints so far, its delta): blob gc keeps them whatever
-  // their age. Any thread.
+  // The blobs of the tasks in training that no ledger names yet (round
+  // start, checkpoints so far, delta, and the manifest's root): blob gc
+  // keeps them (as blobs and as manifests) whatever their age. Any thread.
   std::vector<Hash256> TrainingBlobs() const;
 
  private:
@@ -129,7 +130,8 @@ class ProviderRole {
   DisputeWork disputes_;
   mutable std::mutex progress_mu_;
   ProviderProgress progress_;    // guarded by progress_mu_
-  std::vector<Hash256> training_blobs_;  // guarded by progress_mu_
+  // By task name, until the task is committed or no longer this provider's.
+  std::map<std::string, std::set<Hash256>> training_blobs_;  // guarded by progress_mu_
   std::set<TaskKey> committed_;  // worker thread only
 };
 

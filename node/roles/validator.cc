@@ -58,6 +58,12 @@ Result<trainer::LoadedCheckpoint> FetchCheckpoint(storage::BlobStore& blobs, con
   return parsed;
 }
 
+// What a provider must at least serve a validator, after a grace for the
+// connection to get going: 256 KiB/s, a 100 MB checkpoint in under 7
+// minutes.
+constexpr uint64_t kServeBytesPerSecondMin = 256 << 10;
+constexpr std::chrono::milliseconds kServeRateGrace{3'000};
+
 // When a spot check's fetches must be done: half the time left to the
 // slot's due height at the chain's expected block time
 // (market.block_time_ms), and at least one block's time.
@@ -408,21 +414,21 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   }
   if (choice.segment >= segments) return Status::Internal("segment out of range");
 
-  // What the provider must serve: the checkpoint list and the blobs, within
-  // half the time left to the slot's deadline (the rest is for the replay
-  // and the verdict's way into a block). Without a bound a provider that
-  // trickled its bytes kept the validator fetching past the deadline, and
-  // the validator, not the provider, was fined for missing (found in
-  // review, 2026-12-03).
+  // What the provider must serve: the checkpoint list and the blobs. A
+  // source under kServeBytesPerSecondMin (after a grace) is the provider's
+  // fault: unavailable. The fetches also end at half the time left to the
+  // slot's deadline (the rest is for the replay and the verdict's way into
+  // a block); running out of that time is this validator's, and it sends
+  // nothing. Without these bounds a provider that trickled its bytes kept
+  // the validator fetching past the deadline, and the validator, not the
+  // provider, was fined for missing (found in review, 2026-12-03).
   AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
   const std::vector<std::string> from_provider = {endpoint};
   AGORA_ASSIGN_OR_RETURN(const auto fetch_by, FetchDeadline(client, due_height));
   rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
   fetch.deadline = fetch_by;
-  const auto manifest_timeout = std::clamp(
-      std::chrono::duration_cast<std::chrono::milliseconds>(fetch_by -
-                                                            std::chrono::steady_clock::now()),
-      std::chrono::milliseconds(1), std::chrono::milliseconds(10'000));
+  fetch.min_bytes_per_second = kServeBytesPerSecondMin;
+  fetch.rate_grace = kServeRateGrace;
   auto unavailable = [&](const Status& why) -> Status {
     // Only what the provider failed to serve counts against it: a full disk
     // or a read error here is this node's problem, and no verdict is sent.
@@ -438,7 +444,7 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
     v.final_proof.clear();
     return SubmitAndWait(client, key_, v);
   };
-  Result<std::vector<Hash256>> list = rpc::FetchManifest(root, from_provider, manifest_timeout);
+  Result<std::vector<Hash256>> list = rpc::FetchManifest(root, from_provider);
   if (!list.ok()) return unavailable(list.status());
   if (list->size() != segments + 1) {
     return unavailable(Status::Corruption("the manifest lists " + std::to_string(list->size()) +

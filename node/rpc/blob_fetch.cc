@@ -87,9 +87,12 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
   // Each wait, cut to what is left before the deadline.
   auto wait_at_most = [&](std::chrono::milliseconds wait) {
     if (!options.deadline) return wait;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        *options.deadline - std::chrono::steady_clock::now());
-    return std::clamp(left, std::chrono::milliseconds(1), wait);
+    // Rounded up and a millisecond more, so that a wait cut short ends
+    // past the deadline and is reported as the deadline.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+                          *options.deadline - std::chrono::steady_clock::now()) +
+                      std::chrono::milliseconds(1);
+    return std::max(std::chrono::milliseconds(1), std::min(left, wait));
   };
   auto past_deadline = [&] {
     return options.deadline && std::chrono::steady_clock::now() >= *options.deadline;
@@ -178,6 +181,23 @@ Status FetchFrom(const RpcUrl& url, const Hash256& hash, const fs::path& partial
     if (past_deadline()) {
       result = kPastDeadline;
       break;
+    }
+    if (options.min_bytes_per_second > 0) {
+      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - started);
+      if (elapsed > options.rate_grace) {
+        const uint64_t due_bytes =
+            static_cast<uint64_t>((elapsed - options.rate_grace).count()) *
+            options.min_bytes_per_second / 1000;
+        if (transfer->received < due_bytes) {
+          result = Status::Unavailable(
+              "too slow: " + std::to_string(transfer->received) + " bytes in " +
+              std::to_string(elapsed.count()) + " ms, under " +
+              std::to_string(options.min_bytes_per_second) + " bytes/s after a grace of " +
+              std::to_string(options.rate_grace.count()) + " ms");
+          break;
+        }
+      }
     }
     if (options.attempt_timeout.count() > 0 &&
         std::chrono::steady_clock::now() - started > options.attempt_timeout) {
@@ -365,6 +385,8 @@ Status FetchToPartial(const Hash256& hash, const std::vector<std::string>& sourc
   for (size_t i = 0; i < report->failures.size(); ++i) {
     message += (i == 0 ? "" : "; ") + report->failures[i];
   }
+  if (options.deadline && std::chrono::steady_clock::now() >= *options.deadline) out_of_time = true;
+  if (out_of_time) return Status::ResourceExhausted(message);
   return Status::Unavailable(message);
 }
 

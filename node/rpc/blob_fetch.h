@@ -42,12 +42,19 @@ struct BlobFetchOptions {
   std::chrono::milliseconds attempt_timeout{0};
   // Checked between pieces: true ends the fetch (Unavailable, partial kept).
   std::function<bool()> cancelled;
-  // The whole fetch, every source and round, ends by then (Unavailable,
-  // partial kept): each wait (connect, send, read) is cut to what is left.
-  // A validator gives its fetches part of the time to its verdict's
-  // deadline, so a provider that trickles its bytes is found unavailable
-  // in time instead of making the validator miss (and be fined).
+  // The whole fetch, every source and round, ends by then
+  // (ResourceExhausted, partial kept: running out of time is the fetcher's
+  // bound, not a source's fault): each wait (connect, send, read) is cut to
+  // what is left.
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // A source that has sent less than min_bytes_per_second × (time since
+  // its answer's header − rate_grace) is left as too slow (its fault:
+  // Unavailable). 0: no bound. A validator bounds both, so a provider that
+  // trickles its bytes, never idle long enough to be left, is found
+  // unavailable in time, while a validator that is itself short of time
+  // sends nothing rather than blame the provider.
+  uint64_t min_bytes_per_second = 0;
+  std::chrono::milliseconds rate_grace{0};
   // Called as bytes arrive: (bytes held so far, total or 0 when unknown).
   std::function<void(uint64_t, uint64_t)> progress;
 };

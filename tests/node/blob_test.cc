@@ -938,9 +938,9 @@ TEST(BlobFetchTest, AHangingSourceIsLeftAndABrokenTransferResumed) {
 
 // A source that trickles its bytes (never idle long enough to be left)
 // holds a fetch only until the fetch's deadline, and no source is tried
-// after it: a validator's spot check gives its fetches part of the time to
-// its verdict's deadline and counts the provider unavailable instead of
-// missing that deadline itself.
+// after it; with a minimum rate it is left as too slow. A validator's spot
+// check sets both: the provider is found unavailable for the rate, and the
+// validator's own lack of time blames nobody.
 TEST(BlobFetchTest, ATricklingSourceHoldsTheFetchOnlyUntilItsDeadline) {
   testing::TempDir b, mine;
   const Bytes data = Pattern(100'000, 23);
@@ -969,8 +969,8 @@ TEST(BlobFetchTest, ATricklingSourceHoldsTheFetchOnlyUntilItsDeadline) {
   rpc::BlobFetchReport report;
   const Status failed =
       rpc::FetchBlob(*store, hash, {trickles.url(), honest.url()}, options, &report);
-  done = true;
-  EXPECT_EQ(failed.code(), StatusCode::kUnavailable) << failed.ToString();
+  // Out of time is the fetcher's bound, not a source's fault.
+  EXPECT_EQ(failed.code(), StatusCode::kResourceExhausted) << failed.ToString();
   ASSERT_EQ(report.failures.size(), 2u) << failed.ToString();
   EXPECT_NE(report.failures[0].find(trickles.url() + ": not done by the fetch's deadline"),
             std::string::npos)
@@ -978,6 +978,18 @@ TEST(BlobFetchTest, ATricklingSourceHoldsTheFetchOnlyUntilItsDeadline) {
   EXPECT_EQ(report.failures[1], "the fetch's deadline passed");
   EXPECT_FALSE(store->Has(hash)) << "the honest source after it was not asked";
   EXPECT_GT(fs::file_size(store->PartialPath(hash)), 0u) << "what arrived is kept to resume";
+
+  // A minimum rate: the trickling source is left as too slow, its fault.
+  rpc::BlobFetchOptions rated = QuickOptions();
+  rated.idle_timeout = 10s;
+  rated.min_bytes_per_second = 10'000;
+  rated.rate_grace = 200ms;
+  rpc::BlobFetchReport slow;
+  const Status too_slow = rpc::FetchBlob(*store, hash, {trickles.url()}, rated, &slow);
+  done = true;
+  EXPECT_EQ(too_slow.code(), StatusCode::kUnavailable) << too_slow.ToString();
+  ASSERT_EQ(slow.failures.size(), 1u) << too_slow.ToString();
+  EXPECT_NE(slow.failures[0].find("too slow"), std::string::npos) << slow.failures[0];
   // Without a deadline the next source is asked and the rest fetched.
   ASSERT_TRUE(rpc::FetchBlob(*store, hash, {honest.url()}, QuickOptions()).ok());
   EXPECT_EQ(*store->Read(hash, 1 << 20), data);

@@ -318,6 +318,38 @@ TEST(LevelDbStoreTest, ATornLastLogRecordIsDroppedAndTheStoreOpens) {
   EXPECT_TRUE(again->Get(KeyPrefix::kMeta, AsBytes("after")).value().has_value());
 }
 
+// Damage with a later write after it is no crash's doing (a crash tears
+// only the write in flight): the store is refused, not cut short, so that
+// no synced write is lost without a word.
+TEST(LevelDbStoreTest, DamageInTheMiddleOfTheLogIsRefused) {
+  TempDir dir;
+  uint64_t first_end = 0;
+  std::filesystem::path log;
+  {
+    auto store = OpenLevelDb(dir.path());
+    for (uint64_t b = 0; b < 3; ++b) {
+      WriteBatch batch;
+      for (uint64_t i = 0; i < 20; ++i) batch.Put(KeyPrefix::kTest, U64Key(b * 100 + i), U64Key(i));
+      ASSERT_TRUE(store->Write(batch, Durability::kSynced).ok());
+      for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+        if (e.path().extension() == ".log") log = e.path();
+      }
+      if (b == 0) first_end = std::filesystem::file_size(log);
+    }
+  }
+  {
+    std::fstream f(log, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(first_end + 20));  // inside the second write
+    const std::string junk(16, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  const uint64_t size = std::filesystem::file_size(log);
+  auto store = LevelDbStore::Open(dir.path());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kCorruption) << store.status().ToString();
+  EXPECT_EQ(std::filesystem::file_size(log), size) << "nothing was cut";
+}
+
 TEST(LevelDbStoreTest, SecondOpenOfAHomeIsRefused) {
   TempDir dir;
   auto first = OpenLevelDb(dir.path());
