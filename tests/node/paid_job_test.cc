@@ -412,6 +412,36 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
     unsetenv("AGORA_FAULT_VALIDATOR_LIE");
   }
   fs::path LieFile(size_t node) { return nodes_[node]->home() / "lie"; }
+  // With every validator lying, waits for the first verdict on task 1/0/0
+  // (a fail for the end state) and keeps only its validator lying: *task is
+  // the task then, *liar_node that validator's node.
+  void FirstFailKeepsOnlyItsValidatorLying(json::value* task, size_t* liar_node) {
+    WaitUntil(
+        [&] {
+          *task = TaskOf(0, 0);
+          const json::value* slots = task->as_object().if_contains("slots");
+          return slots != nullptr && !slots->as_array().empty() &&
+                 !slots->as_array()[0].at("verdicts").as_array().empty();
+        },
+        seconds(180), "the first verdict on task 1/0/0");
+    const json::value first = task->at("slots").as_array()[0].at("verdicts").as_array()[0];
+    ASSERT_EQ(first.at("outcome").as_string(), "fail") << json::serialize(first);
+    ASSERT_EQ(first.at("reason").as_string(), "end_state");
+    const std::string liar(first.at("validator").as_string());
+    *liar_node = kValidators;
+    for (size_t n = 0; n < kValidators; ++n) {
+      if (ValidatorAddress(n) == liar) {
+        *liar_node = n;
+      } else {
+        fs::remove(LieFile(n));
+      }
+    }
+    ASSERT_LT(*liar_node, kValidators);
+  }
+  std::string ValidatorAddress(size_t node) {
+    const SecretKey key = LoadNodeKey(NodeKeyPath(nodes_[node]->home())).value();
+    return Address::FromPublicKey(key.public_key()).ToString();
+  }
 };
 
 TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
@@ -426,32 +456,10 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
 
   json::value task;
-  WaitUntil(
-      [&] {
-        task = TaskOf(0, 0);
-        const json::value* slots = task.as_object().if_contains("slots");
-        return slots != nullptr && !slots->as_array().empty() &&
-               !slots->as_array()[0].at("verdicts").as_array().empty();
-      },
-      seconds(180), "the first verdict on task 1/0/0");
-  const json::value first = task.at("slots").as_array()[0].at("verdicts").as_array()[0];
-  ASSERT_EQ(first.at("outcome").as_string(), "fail") << json::serialize(first);
-  ASSERT_EQ(first.at("reason").as_string(), "end_state");
-  const std::string liar(first.at("validator").as_string());
-  const std::string provider(task.at("provider").as_string());
   size_t liar_node = kValidators;
-  // Only the liar goes on lying.
-  for (size_t n = 0; n < kValidators; ++n) {
-    const std::string address =
-        Address::FromPublicKey(LoadNodeKey(NodeKeyPath(nodes_[n]->home())).value().public_key())
-            .ToString();
-    if (address == liar) {
-      liar_node = n;
-    } else {
-      fs::remove(LieFile(n));
-    }
-  }
-  ASSERT_LT(liar_node, kValidators);
+  ASSERT_NO_FATAL_FAILURE(FirstFailKeepsOnlyItsValidatorLying(&task, &liar_node));
+  const std::string liar = ValidatorAddress(liar_node);
+  const std::string provider(task.at("provider").as_string());
   auto stake_of = [&](const std::string& address) {
     const json::value list = Call(0, "validators");
     for (const json::value& v : list.at("validators").as_array()) {
@@ -566,30 +574,9 @@ TEST_F(PaidJobDisputeTest, AProviderStillDisputesWhileItTrainsAnotherTask) {
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
 
   json::value task;
-  WaitUntil(
-      [&] {
-        task = TaskOf(0, 0);
-        const json::value* slots = task.as_object().if_contains("slots");
-        return slots != nullptr && !slots->as_array().empty() &&
-               !slots->as_array()[0].at("verdicts").as_array().empty();
-      },
-      seconds(180), "the first verdict on task 1/0/0");
-  const json::value first = task.at("slots").as_array()[0].at("verdicts").as_array()[0];
-  ASSERT_EQ(first.at("outcome").as_string(), "fail") << json::serialize(first);
-  ASSERT_EQ(task.at("provider").as_string(), ProviderAddress(provider_node));
-  const std::string liar(first.at("validator").as_string());
   size_t liar_node = kValidators;
-  for (size_t n = 0; n < kValidators; ++n) {
-    const std::string address =
-        Address::FromPublicKey(LoadNodeKey(NodeKeyPath(nodes_[n]->home())).value().public_key())
-            .ToString();
-    if (address == liar) {
-      liar_node = n;
-    } else {
-      fs::remove(LieFile(n));
-    }
-  }
-  ASSERT_LT(liar_node, kValidators);
+  ASSERT_NO_FATAL_FAILURE(FirstFailKeepsOnlyItsValidatorLying(&task, &liar_node));
+  ASSERT_EQ(task.at("provider").as_string(), ProviderAddress(provider_node));
 
   // The second task waits at its checkpoint; the first is disputed anyway.
   WaitUntil(
