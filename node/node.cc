@@ -511,16 +511,6 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
   p->signature = *signature;
   const uint64_t next = blocks_->height() + 1;
   if (p->height < next || p->height > next + 1) return;  // stale, or sync will fetch it
-  if (p->height == next + 1) {
-    // Its proposers are known once this node has the state after `next`:
-    // it is checked whole (and relayed) then. Rounds past the bound are
-    // dropped like those of the current height.
-    if (p->round <= consensus::kRoundsAheadMax &&
-        future_proposals_.size() < kFutureProposalsMax) {
-      future_proposals_.push_back({from, Bytes(payload.begin(), payload.end())});
-    }
-    return;
-  }
   const consensus::ValidatorSet& set = chain_->ValidatorsAt(p->height);
   if (p->proposer >= set.size() ||
       !Verify(set.at(p->proposer).key, {genesis_.chain_id, SignKind::kProposal},
@@ -530,6 +520,17 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
   }
   if (consensus::HeaderHash(m.block().header()) != p->block) {
     peers_->Disconnect(from, "proposal whose block does not match its hash", /*ban=*/true);
+    return;
+  }
+  if (p->height == next + 1) {
+    // Signed by a validator of its height (so the few places kept cannot
+    // be filled by anyone else); its proposers are known once this node
+    // has the state after `next`: it is checked whole (and relayed) then.
+    // Rounds past the bound are dropped like those of the current height.
+    if (p->round <= consensus::kRoundsAheadMax &&
+        future_proposals_.size() < kFutureProposalsMax) {
+      future_proposals_.push_back({from, Bytes(payload.begin(), payload.end())});
+    }
     return;
   }
   // Honest nodes check all of the below before they relay, so whoever sent
