@@ -143,9 +143,9 @@ std::optional<LogDamage> FindLogDamage(const std::string& log) {
         at += left;
         continue;
       }
-      // A zero header is padding LevelDB may leave: the rest of the block.
-      if (at + kHeader <= log.size() && u8(at + 4) == 0 && u8(at + 5) == 0 && u8(at + 6) == 0 &&
-          u8(at) == 0 && u8(at + 1) == 0 && u8(at + 2) == 0 && u8(at + 3) == 0) {
+      // A record of type 0 and length 0, whatever its checksum, is padding
+      // LevelDB skips with the rest of its block (as LevelDB's reader does).
+      if (at + kHeader <= log.size() && u8(at + 4) == 0 && u8(at + 5) == 0 && u8(at + 6) == 0) {
         at += left;
         continue;
       }
