@@ -139,6 +139,16 @@ void Node::Impl::RegisterGovRpc() {
         // are now; the real one weighs stakes at the end.
         out["final"] = false;
         out["tally"] = TallyJson(gov::CurrentTally(app_->committed(), id), p);
+        out["voters"] = prop->voters;
+        out["voters_max"] = gov::kVotersMax;
+        {
+          // Votes a new voter may evict once the proposal is full.
+          json::array below;
+          for (const Address& a : gov::VotersBelowMinimum(app_->committed(), id, 16)) {
+            below.push_back(json::value(a.ToString()));
+          }
+          out["voters_below_minimum"] = std::move(below);
+        }
         out["voting_end_height"] = prop->voting_end_height;
         out["blocks_left"] =
             prop->voting_end_height >= height ? prop->voting_end_height - height : 0;

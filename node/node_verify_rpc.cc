@@ -102,10 +102,13 @@ json::object RoundJson(const vf::RoundRecord& r) {
   json::array awaiting;
   for (const Address& a : r.assignees) awaiting.push_back(json::value(a.ToString()));
   o["awaiting"] = std::move(awaiting);
+  if (!r.recorded && !r.abandoned) o["due_height"] = r.due_height;
   json::array results;
   for (const vf::RoundResultRecord& x : r.results) {
     json::object e{{"validator", x.validator.ToString()}, {"height", x.height}};
-    if (x.commitment) {
+    if (x.unavailable) {
+      e["unavailable"] = x.unavailable->ToHex();
+    } else if (x.commitment) {
       e["commitment"] = x.commitment->ToHex();
     } else {
       e["params_hash"] = x.params_hash.ToHex();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <span>
 
 #include "common/file_util.h"
 
@@ -16,13 +17,13 @@ class Writer {
     for (int shift = 0; shift < 32; shift += 8) out_.push_back(static_cast<uint8_t>(v >> shift));
   }
   void U64(uint64_t v) { PutU64LittleEndian(out_, v); }
-  void F32(float v) { U32(std::bit_cast<uint32_t>(v)); }
-  void Floats(const std::vector<float>& values) {
+  void F32(float v) { U32(FloatBits(v)); }
+  void Floats(std::span<const float> values) {
     size_t at = out_.size();
     out_.resize(at + values.size() * 4);
     uint8_t* p = out_.data() + at;
     for (float value : values) {
-      uint32_t bits = std::bit_cast<uint32_t>(value);
+      uint32_t bits = FloatBits(value);
       p[0] = static_cast<uint8_t>(bits);
       p[1] = static_cast<uint8_t>(bits >> 8);
       p[2] = static_cast<uint8_t>(bits >> 16);
@@ -53,9 +54,16 @@ class Reader {
     return v;
   }
   float F32() { return std::bit_cast<float>(U32()); }
-  void Floats(std::vector<float>& values, size_t count) {
+  // Returns false if a value is a NaN other than kCanonicalNaNBits.
+  [[nodiscard]] bool Floats(std::vector<float>& values, size_t count) {
     values.resize(count);
-    for (size_t i = 0; i < count; ++i) values[i] = F32();
+    bool canonical = true;
+    for (size_t i = 0; i < count; ++i) {
+      const uint32_t bits = U32();
+      values[i] = std::bit_cast<float>(bits);
+      canonical &= (bits & 0x7fffffffu) <= 0x7f800000u || bits == kCanonicalNaNBits;
+    }
+    return canonical;
   }
   ByteSpan Raw(size_t n) {
     ByteSpan b = in_.subspan(at_, n);
@@ -98,22 +106,24 @@ void WriteBody(Writer& w, const TrainState& s) {
 }
 
 // Feeds `values` to `h` as little-endian float32, the bytes Writer::Floats
-// writes, without building them: in place on a little-endian host, through
+// writes, without building them: in place on a little-endian host when no
+// value is NaN (one compare per value, far cheaper than the hash), through
 // a small buffer otherwise.
 void HashFloats(Blake2b256Hasher& h, const std::vector<float>& values) {
-  if constexpr (std::endian::native == std::endian::little) {
+  bool any_nan = false;
+  for (float v : values) any_nan |= v != v;
+  if (std::endian::native == std::endian::little && !any_nan) {
     h.Update(ByteSpan(reinterpret_cast<const uint8_t*>(values.data()), values.size() * 4));
-  } else {
-    constexpr size_t kChunk = 4096;
-    Bytes buffer;
-    for (size_t at = 0; at < values.size(); at += kChunk) {
-      buffer.clear();
-      Writer w(buffer);
-      const size_t end = std::min(values.size(), at + kChunk);
-      w.Floats(std::vector<float>(values.begin() + static_cast<std::ptrdiff_t>(at),
-                                  values.begin() + static_cast<std::ptrdiff_t>(end)));
-      h.Update(buffer);
-    }
+    return;
+  }
+  constexpr size_t kChunk = 4096;
+  Bytes buffer;
+  for (size_t at = 0; at < values.size(); at += kChunk) {
+    buffer.clear();
+    Writer w(buffer);
+    const size_t end = std::min(values.size(), at + kChunk);
+    w.Floats(std::span<const float>(values).subspan(at, end - at));
+    h.Update(buffer);
   }
 }
 
@@ -236,9 +246,14 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
     return Status::Corruption("checkpoint size does not match its config" +
                               std::string(kRetrainHint));
   }
-  r.Floats(s.params, count);
-  r.Floats(s.m, count);
-  r.Floats(s.v, count);
+  bool canonical = r.Floats(s.params, count);
+  canonical &= r.Floats(s.m, count);
+  canonical &= r.Floats(s.v, count);
+  if (!canonical) {
+    return Status::Corruption("checkpoint holds a NaN other than 0x7fc00000, which no writer of "
+                              "this format writes" +
+                              std::string(kRetrainHint));
+  }
   return out;
 }
 

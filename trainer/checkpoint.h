@@ -21,6 +21,7 @@
 #ifndef AGORA_TRAINER_CHECKPOINT_H_
 #define AGORA_TRAINER_CHECKPOINT_H_
 
+#include <bit>
 #include <cstdint>
 #include <filesystem>
 
@@ -30,6 +31,21 @@
 #include "trainer/train_state.h"
 
 namespace agora::trainer {
+
+// The one NaN that checkpoints, state hashes and committed losses hold.
+inline constexpr uint32_t kCanonicalNaNBits = 0x7fc00000u;
+
+// The bits a float is written, hashed and committed with: its own, except
+// that every NaN is kCanonicalNaNBits. Which NaN an operation returns (its
+// sign and payload) differs between x86, Arm and GPUs (0/0 is 0xffc00000
+// on x86 and 0x7fc00000 on Arm), so a diverged job's checkpoints and losses
+// would name different states on different machines, and an honest
+// validator would fail an honest provider on another ISA. No operation of
+// the trainer reads a NaN's bits (kernels/math.cc tests NaN with x != x),
+// so states that differ only there train on identically.
+inline uint32_t FloatBits(float v) {
+  return v != v ? kCanonicalNaNBits : std::bit_cast<uint32_t>(v);
+}
 
 inline constexpr char kCheckpointMagic[8] = {'A', 'G', 'O', 'R', 'A', 'C', 'K', 'P'};
 inline constexpr uint32_t kCheckpointVersion = 1;
@@ -52,7 +68,9 @@ struct LoadedCheckpoint {
 };
 
 // Decodes and checks a checkpoint: Corruption for a bad magic, hash, size or
-// config; FailedPrecondition for another version. Messages say what to do.
+// config, or a NaN other than kCanonicalNaNBits (no writer of this format
+// writes one, so one state has one file); FailedPrecondition for another
+// version. Messages say what to do.
 Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes);
 
 // Writes atomically (WriteFileAtomic); returns the checkpoint's hash.

@@ -118,7 +118,7 @@ Status DilocoConfig::Validate() const {
 Hash256 HashFloats(std::span<const float> values) {
   Bytes bytes;
   bytes.reserve(values.size() * 4);
-  for (float value : values) PutU32(bytes, std::bit_cast<uint32_t>(value));
+  for (float value : values) PutU32(bytes, FloatBits(value));  // one NaN
   return Blake2b256(bytes);
 }
 

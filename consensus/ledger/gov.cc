@@ -343,6 +343,18 @@ Tally CurrentTally(StateReader& state, uint64_t id) {
   return t;
 }
 
+std::vector<Address> VotersBelowMinimum(StateReader& state, uint64_t id, size_t limit) {
+  const uint64_t voter_min = state.GetU64(staking::kTotalBondedKey) / kVotersMax;
+  const std::string prefix = VotesOf(id);
+  std::vector<Address> out;
+  for (const auto& [key, value] : state.ScanPrefix(AsBytes(prefix), kVotersMax)) {
+    if (out.size() >= limit) break;
+    const Address voter = Address::FromBytes(ByteSpan(key).subspan(prefix.size())).value();
+    if (staking::GetStake(state, voter) < voter_min) out.push_back(voter);
+  }
+  return out;
+}
+
 std::optional<VoteOption> GetVote(StateReader& state, uint64_t id, const Address& voter) {
   std::optional<Bytes> v = state.Get(VoteKey(id, voter));
   if (!v) return std::nullopt;
@@ -523,17 +535,50 @@ TxResult HandleVote(StateBuffer& state, uint64_t height, const Address& sender,
                       std::to_string(staking::GetStake(state, sender)) +
                       "; stake more with `agora tx stake`");
   }
+  TxResult r;
+  if (msg.evict) {
+    // A vote whose voter has since unstaked below the minimum gives its slot
+    // up to a voter who holds it (found in review, 2026-12-03: stake cycled
+    // through accounts, vote then unstake, kept every slot of a proposal).
+    if (revote) {
+      return Refuse(TxCode::kInvalidMessage,
+                    "this account has voted on proposal " + std::to_string(p->id) +
+                        " already; a new vote replaces it and takes no other voter's slot");
+    }
+    if (!state.Get(VoteKey(p->id, *msg.evict)).has_value()) {
+      return Refuse(TxCode::kInvalidMessage, msg.evict->ToString() +
+                                               " has no vote on proposal " +
+                                               std::to_string(p->id) + " to evict");
+    }
+    const uint64_t evicted_stake = staking::GetStake(state, *msg.evict);
+    if (evicted_stake >= voter_min) {
+      return Refuse(TxCode::kInvalidMessage,
+                    msg.evict->ToString() + " holds " + std::to_string(evicted_stake) +
+                        " uagr bonded, not below the voter minimum of " +
+                        std::to_string(voter_min) + "; only a vote below it can be evicted");
+    }
+    state.Delete(VoteKey(p->id, *msg.evict));
+    AGORA_CHECK(p->voters > 0);
+    --p->voters;
+    r.events.push_back({"vote_evicted",
+                        {{"proposal_id", std::to_string(p->id)},
+                         {"voter", msg.evict->ToString()},
+                         {"stake_uagr", std::to_string(evicted_stake)},
+                         {"by", sender.ToString()}}});
+  }
   if (!revote) {
     if (p->voters >= kVotersMax) {
-      return Refuse(TxCode::kLimitReached, "proposal " + std::to_string(p->id) + " has " +
-                                             std::to_string(kVotersMax) +
-                                             " voters, the most a tally counts");
+      return Refuse(TxCode::kLimitReached,
+                    "proposal " + std::to_string(p->id) + " has " + std::to_string(kVotersMax) +
+                        " voters, the most a tally counts; a voter whose stake fell below the "
+                        "minimum can be evicted: `agora gov vote ... --evict ADDR` (`agora query "
+                        "tally " +
+                        std::to_string(p->id) + "` lists them)");
     }
     ++p->voters;
     PutProposal(state, *p);
   }
   state.Set(key, Bytes{static_cast<uint8_t>(msg.option)});
-  TxResult r;
   r.events.push_back({"vote",
                       {{"proposal_id", std::to_string(p->id)},
                        {"voter", sender.ToString()},

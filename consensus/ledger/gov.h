@@ -117,6 +117,10 @@ std::vector<Proposal> ListProposals(StateReader& state, uint64_t before, size_t 
 // `state`, and all bonded stake.
 Tally CurrentTally(StateReader& state, uint64_t id);
 std::optional<VoteOption> GetVote(StateReader& state, uint64_t id, const Address& voter);
+// Voters of proposal `id` whose bonded stake is now below the voter minimum
+// (1/kVotersMax of the bonded stake), at most `limit`, in address order:
+// the votes a new voter may evict (MsgVote::evict).
+std::vector<Address> VotersBelowMinimum(StateReader& state, uint64_t id, size_t limit);
 uint64_t DepositOf(StateReader& state, uint64_t id, const Address& depositor);
 
 TxResult HandleSubmitProposal(StateBuffer& state, const Params& params, uint64_t height,

@@ -206,12 +206,17 @@ void AddEscrow(StateBuffer& state, int64_t sign, uint64_t amount) {
   }
 }
 
-void OpenRound(StateBuffer& state, const Job& j) {
+// Opens the tasks of the job's current round at `height`. Each waits at
+// most market.job_open_blocks_max for a provider (ExpireStale).
+void OpenRound(StateBuffer& state, const Params& params, uint64_t height, const Job& j) {
   for (uint32_t w = 0; w < j.spec.workers; ++w) {
     const TaskId id{j.id, j.round, w};
-    PutTask(state, id, Task{});
+    Task t;
+    t.reopened_height = height;
+    PutTask(state, id, t);
     state.Set(OpenKey(j.client, id), Bytes{});
   }
+  state.Set(ExpireKey(height + params.job_open_blocks_max, j.id), Bytes{});
 }
 
 // Refunds what is left in escrow and ends the job. REQUIRES: nothing runs.
@@ -304,6 +309,7 @@ void Reopen(StateBuffer& state, const Params& params, uint64_t height, Job& j, c
     t.status = TaskStatus::kReassigned;
     t.reopened_height = height;
     state.Set(OpenKey(j.client, id), Bytes{});
+    state.Set(ExpireKey(height + params.job_open_blocks_max, j.id), Bytes{});
     events->push_back({"task_reopened",
                        {{"job_id", std::to_string(j.id)},
                         {"task", TaskName(id)},
@@ -780,13 +786,39 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
     std::optional<JobWithSpeed> js = LoadJob(state, id);
     AGORA_CHECK(js.has_value());
     Job& j = js->job;
-    if (j.status != JobStatus::kOpen) continue;  // assigned once: it runs its course
-    CancelOpen(state, j, TaskStatus::kCancelled);
-    Close(state, j, JobStatus::kCancelled, height,
-          "expired: no provider took a task within " + std::to_string(params.job_open_blocks_max) +
-              " blocks",
-          events);
-    PutJob(state, j, js->round_speed);
+    if (j.status == JobStatus::kOpen) {
+      CancelOpen(state, j, TaskStatus::kCancelled);
+      Close(state, j, JobStatus::kCancelled, height,
+            "expired: no provider took a task within " +
+                std::to_string(params.job_open_blocks_max) + " blocks",
+            events);
+      PutJob(state, j, js->round_speed);
+      continue;
+    }
+    if (j.status != JobStatus::kRunning) continue;
+    // A running job whose task has waited market.job_open_blocks_max for a
+    // provider (its round opened, or it was reopened after a miss or a
+    // failed check, and every provider left, is excluded or asks more than
+    // the job's maximum) fails: its open tasks would otherwise fill the
+    // window of tasks the scheduler reads for its client and hold back the
+    // client's later jobs for as long as it lives (found in review,
+    // 2026-12-03). Running tasks finish and are paid, as after a cancel.
+    for (const auto& [tid, t] : RoundTasks(state, j.id, j.round)) {
+      const bool waiting = t.status == TaskStatus::kOpen || t.status == TaskStatus::kReassigned;
+      if (!waiting || t.reopened_height + params.job_open_blocks_max > height) continue;
+      CancelOpen(state, j, TaskStatus::kCancelled);
+      j.status = JobStatus::kFailed;
+      j.outcome = "task " + TaskName(tid) + " waited " +
+                  std::to_string(height - t.reopened_height) +
+                  " blocks and no provider took it (market.job_open_blocks_max)";
+      events->push_back({"job_stalled",
+                         {{"job_id", std::to_string(j.id)},
+                          {"task", TaskName(tid)},
+                          {"running", std::to_string(j.running)}}});
+      if (j.running == 0) Close(state, j, JobStatus::kFailed, height, j.outcome, events);
+      PutJob(state, j, js->round_speed);
+      break;
+    }
   }
   Schedule(state, params, height, beacon, events);
 }
@@ -854,7 +886,7 @@ Status StartRound(StateBuffer& state, uint64_t height, uint64_t job, uint32_t ro
     j.round = round;
     j.round_passed = 0;
     round_speed = 0;
-    OpenRound(state, j);
+    OpenRound(state, LoadParams(state), height, j);
     events->push_back({"round_opened",
                        {{"job_id", std::to_string(j.id)}, {"round", std::to_string(round)}}});
   }

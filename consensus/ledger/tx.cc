@@ -287,6 +287,22 @@ Result<Msg> DecodeRoundResult(const proto::RoundResult& m) {
   MsgRoundResult r;
   r.job_id = m.job_id();
   r.round = m.round();
+  if (!m.unavailable().empty()) {
+    AGORA_ASSIGN_OR_RETURN(Hash256 u, DecodeHash(m.unavailable(), "round_result: unavailable"));
+    if (!m.commitment().empty() || !m.params_hash().empty() || m.validation_loss() != 0 ||
+        !m.start_hashes().empty()) {
+      return Status::InvalidArgument(
+          "round_result: a result naming an unavailable blob carries no commitment or values");
+    }
+    r.unavailable = u;
+    r.unavailable_round = m.unavailable_round();
+    r.unavailable_worker = m.unavailable_worker();
+    return Msg(std::move(r));
+  }
+  if (m.unavailable_round() != 0 || m.unavailable_worker() != 0) {
+    return Status::InvalidArgument(
+        "round_result: unavailable_round and unavailable_worker go with unavailable only");
+  }
   if (!m.commitment().empty()) {
     AGORA_ASSIGN_OR_RETURN(Hash256 c, DecodeHash(m.commitment(), "round_result: commitment"));
     if (!m.params_hash().empty() || m.validation_loss() != 0 || !m.start_hashes().empty()) {
@@ -364,7 +380,13 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       if (option < 1 || option > 4) {
         return Status::InvalidArgument("vote: option must be yes, no, abstain or veto");
       }
-      return Msg(MsgVote{body.vote().proposal_id(), static_cast<VoteOption>(option)});
+      MsgVote v{body.vote().proposal_id(), static_cast<VoteOption>(option)};
+      if (!body.vote().evict().empty()) {
+        Result<Address> evict = Address::FromBytes(AsBytes(body.vote().evict()));
+        if (!evict.ok()) return Status::InvalidArgument("vote: evict must be a 20-byte address");
+        v.evict = *evict;
+      }
+      return Msg(v);
     }
     case proto::TxBody::kRegisterProvider: {
       AGORA_ASSIGN_OR_RETURN(ProviderOffer o,
@@ -448,6 +470,7 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
         } else if constexpr (std::is_same_v<M, MsgVote>) {
           body.mutable_vote()->set_proposal_id(m.proposal_id);
           body.mutable_vote()->set_option(static_cast<proto::VoteOption>(m.option));
+          if (m.evict) body.mutable_vote()->set_evict(std::string(m.evict->bytes().begin(), m.evict->bytes().end()));
         } else if constexpr (std::is_same_v<M, MsgRegisterProvider>) {
           EncodeOffer(m.offer, body.mutable_register_provider());
         } else if constexpr (std::is_same_v<M, MsgUpdateProvider>) {
@@ -521,7 +544,11 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           proto::RoundResult* r = body.mutable_round_result();
           r->set_job_id(m.job_id);
           r->set_round(m.round);
-          if (m.commitment) {
+          if (m.unavailable) {
+            r->set_unavailable(HashString(*m.unavailable));
+            r->set_unavailable_round(m.unavailable_round);
+            r->set_unavailable_worker(m.unavailable_worker);
+          } else if (m.commitment) {
             r->set_commitment(HashString(*m.commitment));
           } else {
             r->set_params_hash(HashString(m.params_hash));

@@ -92,6 +92,11 @@ std::string_view VoteOptionName(VoteOption option);
 struct MsgVote {  // gov
   uint64_t proposal_id = 0;
   VoteOption option = VoteOption::kYes;
+  // A voter of this proposal whose bonded stake has fallen below the voter
+  // minimum (1/kVotersMax of the bonded stake): its vote is removed and its
+  // slot given to this one, so that voters who unstaked after voting cannot
+  // keep the kVotersMax slots of a proposal (docs/governance.md).
+  std::optional<Address> evict = std::nullopt;
 };
 
 // Market (docs/market.md). Decoding checks the offer's and the spec's form.
@@ -156,6 +161,14 @@ struct MsgRoundResult {  // verify
   Hash256 params_hash;
   uint32_t validation_loss = 0;         // float32 bits
   std::vector<Hash256> start_hashes;    // K for a round < R, none for round R
+  // Instead of values: a blob the record needs that the sender could not
+  // fetch, the job's dataset or the delta of task (unavailable_round,
+  // unavailable_worker), a passed task of an earlier round. Two such results
+  // and no values abandon the record (the job fails and is refunded); the
+  // sender is not fined for missing.
+  std::optional<Hash256> unavailable = std::nullopt;
+  uint32_t unavailable_round = 0;
+  uint32_t unavailable_worker = 0;
 };
 
 // Disputes (docs/dispute.md). Decoding checks sizes and the action's

@@ -166,7 +166,9 @@ void PutRound(StateBuffer& state, const RoundRecord& a) {
     proto::RoundResultEntry* p = r.add_results();
     p->set_validator(AsString(e.validator.bytes()));
     p->set_height(e.height);
-    if (e.commitment) {
+    if (e.unavailable) {
+      p->set_unavailable(AsString(*e.unavailable));
+    } else if (e.commitment) {
       p->set_commitment(AsString(*e.commitment));
     } else {
       p->set_params_hash(AsString(e.params_hash));
@@ -201,6 +203,7 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
     x.height = e.height();
     x.digest = HashOrZero(e.digest());
     if (!e.commitment().empty()) x.commitment = HashAt(e.commitment());
+    if (!e.unavailable().empty()) x.unavailable = HashAt(e.unavailable());
     a.results.push_back(std::move(x));
   }
   a.recorded = r.recorded();
@@ -619,7 +622,8 @@ void OpenRoundAggregation(StateBuffer& state, Pool& pool, const Params& params, 
 // (the job cannot go on from weights nobody confirmed: it fails), or the job
 // ended meanwhile. The client gets back the record's fee
 // (and, through the market, the rest of its escrow).
-void Abandon(StateBuffer& state, uint64_t height, RoundRecord& a, std::vector<Event>* events) {
+void Abandon(StateBuffer& state, uint64_t height, RoundRecord& a, const std::string& why,
+             std::vector<Event>* events) {
   a.abandoned = true;
   a.assignees.clear();
   std::optional<marketplace::Job> j = marketplace::GetJob(state, a.job);
@@ -633,13 +637,7 @@ void Abandon(StateBuffer& state, uint64_t height, RoundRecord& a, std::vector<Ev
                       {"refunded_uagr", std::to_string(a.fee_uagr)}}});
   a.fee_uagr = 0;
   if (!marketplace::IsActive(j->status)) return;
-  AGORA_CHECK(marketplace::AbandonJob(state, height, a.job,
-                                      "no two validators agreed on the weights at the start of "
-                                      "round " +
-                                          std::to_string(a.round) + " in " +
-                                          std::to_string(a.results.size()) + " results",
-                                      events)
-                  .ok());
+  AGORA_CHECK(marketplace::AbandonJob(state, height, a.job, why, events).ok());
 }
 
 // ------------------------------------------------------------- EndBlock
@@ -749,7 +747,7 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
   AGORA_CHECK(j.has_value());
   if (!marketplace::IsActive(j->status)) {
     // The job ended meanwhile (cancelled, failed): nobody needs its weights.
-    Abandon(state, height, *a, events);
+    Abandon(state, height, *a, "", events);
     PutRound(state, *a);
     return;
   }
@@ -768,7 +766,10 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
   // misses and empty draws do not count (with nobody to draw it waits).
   if (a->results.size() >= params.verify_draws_per_slot_max ||
       !DrawAggregator(state, pool, params, height, beacon, *a, events)) {
-    Abandon(state, height, *a, events);
+    Abandon(state, height, *a,
+            "no two validators agreed on the weights at the start of round " +
+                std::to_string(round) + " in " + std::to_string(a->results.size()) + " results",
+            events);
   }
   PutRound(state, *a);
 }
@@ -1127,6 +1128,25 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
   return r;
 }
 
+namespace {
+
+// Whether the blob a result names as unavailable is one its round's record
+// needs: the job's dataset (round and worker 0), or the delta of a passed
+// task of an earlier round of the job.
+bool NeedsBlob(StateBuffer& state, const marketplace::Job& j, const MsgRoundResult& msg) {
+  if (*msg.unavailable == j.spec.dataset_hash) {
+    return msg.unavailable_round == 0 && msg.unavailable_worker == 0;
+  }
+  if (msg.unavailable_round >= msg.round || msg.unavailable_worker >= j.spec.workers) return false;
+  const TaskId id{msg.job_id, msg.unavailable_round, msg.unavailable_worker};
+  std::optional<marketplace::Task> t = marketplace::GetTask(state, id);
+  std::optional<Commitment> c = GetCommitment(state, id);
+  return t && t->status == marketplace::TaskStatus::kPassed && c &&
+         c->delta_hash == *msg.unavailable;
+}
+
+}  // namespace
+
 TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t height,
                            const Address& sender, const MsgRoundResult& msg) {
   const std::string name =
@@ -1162,15 +1182,24 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                       std::string(marketplace::JobStatusName(j->status)) + "); " + name +
                       " will not be recorded and its fee goes back to the client");
   }
-  const bool first = a->results.empty();
-  if (first != msg.commitment.has_value()) {
+  // The first result with values carries only their commitment; results
+  // naming an unavailable blob carry none and do not count here.
+  const bool first = std::none_of(a->results.begin(), a->results.end(),
+                                  [](const RoundResultRecord& x) { return !x.unavailable; });
+  if (msg.unavailable && !NeedsBlob(state, *j, msg)) {
+    return Refuse(TxCode::kInvalidMessage,
+                  name + " does not need blob " + msg.unavailable->ToHex() +
+                      ": name the job's dataset (unavailable_round and unavailable_worker 0) or "
+                      "the delta of a passed task of an earlier round, with its round and worker");
+  }
+  if (!msg.unavailable && first != msg.commitment.has_value()) {
     return Refuse(TxCode::kInvalidMessage,
                   first ? "the first result of a round carries only its commitment "
                           "(RoundResultCommitment of the values and the sender)"
                         : "only the first result of a round is a commitment; send the values");
   }
   const size_t starts = msg.round < j->spec.rounds ? j->spec.workers : 0;
-  if (!first && msg.start_hashes.size() != starts) {
+  if (!msg.unavailable && !first && msg.start_hashes.size() != starts) {
     return Refuse(TxCode::kInvalidMessage, name + " takes " + std::to_string(starts) +
                                                " start hashes (one per task of the "
                                                "round), not " +
@@ -1185,7 +1214,10 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
           {{"job_id", std::to_string(msg.job_id)},
            {"round", std::to_string(msg.round)},
            {"validator", sender.ToString()}}};
-  if (first) {
+  if (msg.unavailable) {
+    mine.unavailable = *msg.unavailable;
+    e.attributes.push_back({"unavailable", msg.unavailable->ToHex()});
+  } else if (first) {
     mine.commitment = *msg.commitment;
     e.attributes.push_back({"commitment", msg.commitment->ToHex()});
   } else {
@@ -1197,12 +1229,30 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   r.events.push_back(std::move(e));
   a->results.push_back(mine);
   auto matches = [&](const RoundResultRecord& x) {
+    if (x.unavailable) return false;
     return x.commitment ? *x.commitment == RoundResultCommitment(mine.digest, x.validator)
                         : x.digest == mine.digest;
   };
   bool agreed = false;
-  for (size_t i = 0; !first && i + 1 < a->results.size(); ++i) agreed |= matches(a->results[i]);
-  if (agreed) {
+  for (size_t i = 0; !msg.unavailable && !first && i + 1 < a->results.size(); ++i) {
+    agreed |= matches(a->results[i]);
+  }
+  const size_t unavailable = static_cast<size_t>(
+      std::count_if(a->results.begin(), a->results.end(),
+                    [](const RoundResultRecord& x) { return x.unavailable.has_value(); }));
+  if (msg.unavailable && first && unavailable >= 2) {
+    // Two drawn validators could not fetch a blob the record needs, and
+    // nobody has computed the values: the weights cannot be recorded, and
+    // the validators drawn after them would only miss and be fined in turn
+    // (a client withholding its dataset could bleed every validator's
+    // stake). As a slot's "unavailable" counts only while nobody passed, a
+    // result with values (or its commitment) keeps the record going.
+    Abandon(state, height, *a,
+            "blob " + msg.unavailable->ToHex() + " that round " + std::to_string(msg.round) +
+                "'s record needs could not be fetched by " + std::to_string(unavailable) +
+                " validators",
+            &r.events);
+  } else if (agreed) {
     a->recorded = true;
     a->params_hash = msg.params_hash;
     a->validation_loss = msg.validation_loss;
@@ -1211,6 +1261,7 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
     a->assignees.clear();
     std::vector<Address> paid;
     for (const RoundResultRecord& y : a->results) {
+      if (y.unavailable) continue;  // neither paid nor fined, as a slot's "unavailable"
       if (matches(y)) {
         paid.push_back(y.validator);
         continue;

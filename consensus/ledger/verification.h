@@ -122,6 +122,9 @@ struct RoundResultRecord {
   uint64_t height = 0;
   Hash256 digest;                // RoundResultDigest; zero for a commitment
   std::optional<Hash256> commitment;  // the round's first result
+  // A blob the record needs that this validator could not fetch: no values,
+  // neither paid nor slashed (MsgRoundResult::unavailable).
+  std::optional<Hash256> unavailable;
 };
 
 // The weights a job holds at the start of `round` (round R: the final

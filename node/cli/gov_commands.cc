@@ -159,6 +159,13 @@ Status QueryTally(const GlobalOptions& g, uint64_t id) {
              Str(v, "blocks_left") + " blocks left)";
   }
   human += "\n";
+  if (o.if_contains("voters")) {
+    human += "  voters   " + Str(v, "voters") + " of at most " + Str(v, "voters_max") + "\n";
+    for (const json::value& a : v.at("voters_below_minimum").as_array()) {
+      human += "  below the voter minimum now (a new voter may --evict it): " +
+               std::string(a.as_string()) + "\n";
+    }
+  }
   if (const json::value* t = o.if_contains("tally")) {
     auto met = [&](std::string_view key) { return t->at(key).as_bool() ? "met" : "not met"; };
     human += "  turnout  " + Percent(U64(*t, "turnout_ppm")) + " of bonded stake (quorum " +
@@ -220,11 +227,20 @@ void AddGovCommands(CLI::App& app, GlobalOptions& global, std::function<Status()
   auto* vote = gov->add_subcommand("vote", "Vote with your bonded stake (a new vote replaces the last)");
   vote->add_option("id", id, "Proposal id")->required();
   vote->add_option("option", option, "yes, no, abstain or veto")->required();
+  static std::string evict;
+  vote->add_option("--evict", evict,
+                   "A voter of the proposal now below the voter minimum whose slot this vote "
+                   "takes, when the proposal is full (`agora query tally ID` lists them)");
   AddSignerOptions(vote, tx_options);
   vote->callback([&] {
     action = [&]() -> Status {
       AGORA_ASSIGN_OR_RETURN(consensus::VoteOption o, ParseOption(option));
-      return SendTx(global, tx_options, consensus::MsgVote{id, o});
+      consensus::MsgVote m{id, o};
+      if (!evict.empty()) {
+        AGORA_ASSIGN_OR_RETURN(Address a, ResolveAddress(global, evict));
+        m.evict = a;
+      }
+      return SendTx(global, tx_options, m);
     };
   });
 

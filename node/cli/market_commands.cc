@@ -397,8 +397,20 @@ Status VerifyRoundsCmd(const GlobalOptions& g, uint64_t job) {
       human += "validation loss " + Loss(r, "validation_loss") + "  weights " +
                Str(r, "params_hash") + "  (height " + Str(r, "recorded_height") + ")\n";
     } else if (r.at("abandoned").as_bool()) {
-      human += "abandoned: no two of " + std::to_string(r.at("results").as_array().size()) +
-               " results agreed\n";
+      size_t unavailable = 0;
+      std::string blob;
+      for (const json::value& x : r.at("results").as_array()) {
+        if (!x.as_object().contains("unavailable")) continue;
+        ++unavailable;
+        blob = Str(x, "unavailable");
+      }
+      if (unavailable >= 2) {
+        human += "abandoned: " + std::to_string(unavailable) + " validators could not fetch blob " +
+                 blob + " (the dataset or a task's delta); the job failed and was refunded\n";
+      } else {
+        human += "abandoned: no two of " + std::to_string(r.at("results").as_array().size()) +
+                 " results agreed, or the job ended first\n";
+      }
     } else {
       human += "aggregating: " + std::to_string(r.at("results").as_array().size()) +
                " result(s), awaiting " + std::to_string(r.at("awaiting").as_array().size()) + "\n";

@@ -72,7 +72,7 @@ std::string RenderProgress(const std::vector<Hash256>& checkpoints,
                            const std::vector<float>& losses) {
   json::array hashes, bits;
   for (const Hash256& h : checkpoints) hashes.push_back(json::value(h.ToHex()));
-  for (float loss : losses) bits.push_back(std::bit_cast<uint32_t>(loss));
+  for (float loss : losses) bits.push_back(trainer::FloatBits(loss));
   return json::serialize(json::object{{"checkpoints", std::move(hashes)},
                                       {"losses_bits", std::move(bits)}});
 }
@@ -444,7 +444,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   m.worker = worker;
   m.checkpoint_root = result.checkpoint_root;
   m.delta_hash = result.delta_hash;
-  for (float loss : result.losses) m.losses.push_back(std::bit_cast<uint32_t>(loss));
+  for (float loss : result.losses) m.losses.push_back(trainer::FloatBits(loss));
   m.start_proof = merkle::Prove(result.checkpoint_hashes, 0).siblings;
 
   // Validators ask for the list of checkpoint hashes by the committed root.

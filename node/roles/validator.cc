@@ -85,6 +85,27 @@ Result<std::chrono::steady_clock::time_point> FetchDeadline(rpc::RpcClient& clie
   return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
 }
 
+// Whether a failed fetch is the sources' fault (nothing served, bytes that
+// are not the blob, a source below the minimum rate) rather than this
+// node's (a full disk, its own deadline, a stop).
+bool SourcesFailed(const Status& why) {
+  return why.code() == StatusCode::kUnavailable || why.code() == StatusCode::kNotFound ||
+         why.code() == StatusCode::kCorruption;
+}
+
+// The fetch options of a verdict or round result due at `due_height`
+// (FetchDeadline, kServeBytesPerSecondMin).
+Result<rpc::BlobFetchOptions> DueFetchOptions(rpc::RpcClient& client,
+                                              const storage::BlobStore& blobs,
+                                              const PollLoop& loop, uint64_t due_height) {
+  AGORA_ASSIGN_OR_RETURN(const auto fetch_by, FetchDeadline(client, due_height));
+  rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs, loop);
+  fetch.deadline = fetch_by;
+  fetch.min_bytes_per_second = kServeBytesPerSecondMin;
+  fetch.rate_grace = kServeRateGrace;
+  return fetch;
+}
+
 }  // namespace
 
 ValidatorRole::ValidatorRole(ValidatorRoleOptions options, const SecretKey& key,
@@ -134,12 +155,20 @@ Result<ValidatorRole::JobState*> ValidatorRole::Job(rpc::RpcClient& client, uint
   return jobs_.emplace(id, std::move(job)).first->second.get();
 }
 
-Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job) {
+Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job,
+                                                     const std::vector<std::string>& extra_sources,
+                                                     std::optional<MissingBlob>* missing) {
   if (job.corpus) return &*job.corpus;
+  rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
+  fetch.min_bytes_per_second = kServeBytesPerSecondMin;
+  fetch.rate_grace = kServeRateGrace;
   std::vector<std::string> sources = {options_.node_url};
   sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
-  const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
-  AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, job.spec.dataset_hash, sources, fetch));
+  sources.insert(sources.end(), extra_sources.begin(), extra_sources.end());
+  if (Status got = rpc::FetchBlob(blobs_, job.spec.dataset_hash, sources, fetch); !got.ok()) {
+    if (missing != nullptr && SourcesFailed(got)) *missing = MissingBlob{job.spec.dataset_hash};
+    return Status(got.code(), "dataset " + job.spec.dataset_hash.ToHex() + ": " + got.message());
+  }
   AGORA_ASSIGN_OR_RETURN(trainer::Corpus corpus,
                          trainer::Corpus::Load(blobs_.PathOf(job.spec.dataset_hash)));
   job.corpus = std::move(corpus);
@@ -283,14 +312,15 @@ Status ValidatorRole::PollJob(rpc::RpcClient& client, const json::value& j) {
 }
 
 Status ValidatorRole::EnsureRound(rpc::RpcClient& client, uint64_t id, JobState& job,
-                                  uint32_t round) {
+                                  uint32_t round, const rpc::BlobFetchOptions& fetch,
+                                  std::optional<MissingBlob>* missing) {
   if (job.params.contains(round)) return Status::Ok();
   if (round == 0) {
     job.params[0] = trainer::TrainState::Fresh(job.config, job.spec.dataset_hash).params;
     job.momentum[0].assign(job.params[0].size(), 0.0f);
     return Status::Ok();
   }
-  AGORA_RETURN_IF_ERROR(EnsureRound(client, id, job, round - 1));
+  AGORA_RETURN_IF_ERROR(EnsureRound(client, id, job, round - 1, fetch, missing));
   // The passed tasks' deltas of the round before, in worker order, from
   // their providers.
   std::vector<Bytes> deltas;
@@ -309,8 +339,11 @@ Status ValidatorRole::EnsureRound(rpc::RpcClient& client, uint64_t id, JobState&
     AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
     std::vector<std::string> sources = {endpoint, options_.node_url};
     sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
-    const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
-    AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, delta, sources, fetch));
+    if (Status got = rpc::FetchBlob(blobs_, delta, sources, fetch); !got.ok()) {
+      if (missing != nullptr && SourcesFailed(got)) *missing = MissingBlob{delta, round - 1, k};
+      return Status(got.code(),
+                    "delta of task " + TaskName(id, round - 1, k) + ": " + got.message());
+    }
     AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs_.Read(delta, blobs_.options().blob_bytes_max));
     deltas.push_back(std::move(bytes));
   }
@@ -329,7 +362,8 @@ Status ValidatorRole::EnsureRound(rpc::RpcClient& client, uint64_t id, JobState&
 Status ValidatorRole::KeepModel(rpc::RpcClient& client, uint64_t id) {
   if (blobs_.GetModel(id).ok()) return Status::Ok();
   AGORA_ASSIGN_OR_RETURN(JobState * job, Job(client, id));
-  AGORA_RETURN_IF_ERROR(EnsureRound(client, id, *job, job->spec.rounds));
+  AGORA_RETURN_IF_ERROR(
+      EnsureRound(client, id, *job, job->spec.rounds, RoleFetchOptions(blobs_, loop_)));
   // A checkpoint holding the final weights (zero moments), which `agora
   // generate` reads like any other.
   trainer::TrainState model =
@@ -347,17 +381,38 @@ Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState&
   AGORA_ASSIGN_OR_RETURN(uint64_t round64, U64Member(record, "round"));
   const uint32_t round = static_cast<uint32_t>(round64);
   AGORA_ASSIGN_OR_RETURN(const json::array* results, ArrayMember(record, "results"));
-  AGORA_RETURN_IF_ERROR(EnsureRound(client, id, job, round));
-  AGORA_ASSIGN_OR_RETURN(const trainer::Corpus* corpus, Corpus(job));
-  const std::vector<float>& params = job.params[round];
-  AGORA_ASSIGN_OR_RETURN(
-      const float loss,
-      verify::ValidationLoss(job.spec, params, *corpus, options_.backend, kValidationBatches));
+  AGORA_ASSIGN_OR_RETURN(uint64_t due_height, U64Member(record, "due_height"));
   consensus::MsgRoundResult m;
   m.job_id = id;
   m.round = round;
+  // What the record needs that its sources fail to serve (a dataset its
+  // client withholds, a delta its provider no longer serves) is named
+  // instead of the values: nobody could compute them, and without this
+  // answer every validator drawn in turn would miss and be fined.
+  // The fetches end at half the time left to the due height, as a slot's.
+  AGORA_ASSIGN_OR_RETURN(const rpc::BlobFetchOptions fetch,
+                         DueFetchOptions(client, blobs_, loop_, due_height));
+  std::optional<MissingBlob> missing;
+  auto unavailable = [&](const Status& why) -> Status {
+    if (!missing) return why;
+    spdlog::info("validator role: round {} of job {}: blob {} is unavailable: {}", round, id,
+                 missing->hash.ToHex(), why.message());
+    m.unavailable = missing->hash;
+    m.unavailable_round = missing->round;
+    m.unavailable_worker = missing->worker;
+    return SubmitAndWait(client, key_, m);
+  };
+  if (Status ensured = EnsureRound(client, id, job, round, fetch, &missing); !ensured.ok()) {
+    return unavailable(ensured);
+  }
+  Result<const trainer::Corpus*> corpus = Corpus(job, {}, &missing);
+  if (!corpus.ok()) return unavailable(corpus.status());
+  const std::vector<float>& params = job.params[round];
+  AGORA_ASSIGN_OR_RETURN(
+      const float loss,
+      verify::ValidationLoss(job.spec, params, **corpus, options_.backend, kValidationBatches));
   m.params_hash = trainer::HashFloats(params);
-  m.validation_loss = std::bit_cast<uint32_t>(loss);
+  m.validation_loss = trainer::FloatBits(loss);
   if (round < job.spec.rounds) {
     // Checkpoint 0 of each task of the round, stored for its provider.
     for (uint32_t k = 0; k < job.spec.workers; ++k) {
@@ -367,7 +422,12 @@ Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState&
       m.start_hashes.push_back(hash);
     }
   }
-  if (results->empty()) {
+  // The first result with values sends only their commitment (results
+  // naming an unavailable blob carry none).
+  const bool first = std::none_of(results->begin(), results->end(), [](const json::value& x) {
+    return !(x.is_object() && x.as_object().contains("unavailable"));
+  });
+  if (first) {
     m.commitment = vf::RoundResultCommitment(
         vf::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes), address_);
     m.params_hash = Hash256{};
@@ -424,18 +484,12 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   // provider, was fined for missing (found in review, 2026-12-03).
   AGORA_ASSIGN_OR_RETURN(std::string endpoint, EndpointOf(client, provider));
   const std::vector<std::string> from_provider = {endpoint};
-  AGORA_ASSIGN_OR_RETURN(const auto fetch_by, FetchDeadline(client, due_height));
-  rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
-  fetch.deadline = fetch_by;
-  fetch.min_bytes_per_second = kServeBytesPerSecondMin;
-  fetch.rate_grace = kServeRateGrace;
+  AGORA_ASSIGN_OR_RETURN(const rpc::BlobFetchOptions fetch,
+                         DueFetchOptions(client, blobs_, loop_, due_height));
   auto unavailable = [&](const Status& why) -> Status {
     // Only what the provider failed to serve counts against it: a full disk
     // or a read error here is this node's problem, and no verdict is sent.
-    if (why.code() != StatusCode::kUnavailable && why.code() != StatusCode::kNotFound &&
-        why.code() != StatusCode::kCorruption) {
-      return why;
-    }
+    if (!SourcesFailed(why)) return why;
     spdlog::info("validator role: task {} is unavailable from {}: {}", TaskName(id, round, worker),
                  endpoint, why.message());
     v.outcome = consensus::VerdictOutcome::kUnavailable;
@@ -473,7 +527,12 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   }
   AGORA_ASSIGN_OR_RETURN(Bytes delta, blobs_.Read(delta_hash, blobs_.options().blob_bytes_max));
 
-  AGORA_ASSIGN_OR_RETURN(const trainer::Corpus* corpus, Corpus(job));
+  // The dataset, which the provider trained on and serves too: a task whose
+  // data nobody serves cannot be checked, and counts against its provider
+  // rather than have each validator drawn for it miss in turn.
+  Result<const trainer::Corpus*> corpus_or = Corpus(job, from_provider);
+  if (!corpus_or.ok()) return unavailable(corpus_or.status());
+  const trainer::Corpus* corpus = *corpus_or;
   // The provider's checkpoint j gives the tensors; what the state is (the
   // job's config and data, this task's round and worker, its step) comes
   // from the ledger. A checkpoint whose own fields say otherwise (copied
@@ -510,7 +569,7 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   v.witness_hash = replay.witness_hash;
   bool losses_ok = committed_losses->size() == spec.inner_steps;
   for (uint32_t i = 0; i < c; ++i) {
-    const uint32_t bits = std::bit_cast<uint32_t>(replay.losses[i]);
+    const uint32_t bits = trainer::FloatBits(replay.losses[i]);
     v.losses.push_back(bits);
     if (!losses_ok) continue;
     const json::value& committed = (*committed_losses)[size_t{j} * c + i];

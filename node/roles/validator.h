@@ -104,12 +104,30 @@ class ValidatorRole {
     std::map<uint32_t, std::vector<float>> params, momentum;
   };
 
+  // A blob that no source served, for the sources' reasons (absent, wrong
+  // bytes, too slow), not this node's: what a round result names as
+  // unavailable.
+  struct MissingBlob {
+    Hash256 hash;
+    uint32_t round = 0, worker = 0;  // the passed task whose delta it is; 0, 0: the dataset
+  };
+
   Status Poll();
   Status PollJob(rpc::RpcClient& client, const boost::json::value& job);
   Result<JobState*> Job(rpc::RpcClient& client, uint64_t id);
-  Result<const trainer::Corpus*> Corpus(JobState& job);
-  // The weights at the start of `round`, recomputing earlier rounds if needed.
-  Status EnsureRound(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round);
+  // The job's dataset, from this node, the configured sources and
+  // `extra_sources`, kept for the job. Sets *missing when the sources failed
+  // to serve it. No deadline (a large dataset may take longer than one
+  // verdict's time, and is fetched once), but a source below
+  // kServeBytesPerSecondMin counts as failing.
+  Result<const trainer::Corpus*> Corpus(JobState& job,
+                                        const std::vector<std::string>& extra_sources = {},
+                                        std::optional<MissingBlob>* missing = nullptr);
+  // The weights at the start of `round`, recomputing earlier rounds if
+  // needed; sets *missing when a delta's sources failed to serve it.
+  Status EnsureRound(rpc::RpcClient& client, uint64_t id, JobState& job, uint32_t round,
+                     const rpc::BlobFetchOptions& fetch,
+                     std::optional<MissingBlob>* missing = nullptr);
   Status AnswerRound(rpc::RpcClient& client, uint64_t id, JobState& job,
                      const boost::json::value& record);
   // `due_height`: the slot's deadline, which bounds the time given to

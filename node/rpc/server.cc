@@ -548,6 +548,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::chrono::steady_clock::time_point upload_started_;
   uint64_t upload_received_ = 0;  // bytes the upload's parser took so far
   std::optional<Hash256> upload_expected_;
+  // The quota's room this upload holds until it is installed or dropped.
+  std::shared_ptr<storage::BlobStore::Reservation> upload_reservation_;
   std::optional<Response> response_;  // the one being written
   unsigned version_ = 11;
   bool keep_alive_ = true;
@@ -1038,9 +1040,14 @@ void HttpSession::StartUpload() {
                          std::to_string(limit) + " bytes per blob",
                      false);
   }
-  if (Status room = blobs.CheckRoom(length.value_or(0)); !room.ok()) {
-    return SendError(http::status::insufficient_storage, room.message(), false);
+  // The room is held from here: concurrent uploads each checked against the
+  // quota alone could together write far past it under tmp/. An upload
+  // without Content-Length may grow to blob_bytes_max, so holds that.
+  Result<storage::BlobStore::Reservation> room = state_->blobs->Reserve(length.value_or(limit));
+  if (!room.ok()) {
+    return SendError(http::status::insufficient_storage, room.status().message(), false);
   }
+  upload_reservation_ = std::make_shared<storage::BlobStore::Reservation>(std::move(*room));
   upload_path_ = state_->blobs->NewTempPath();
   const bool expect_continue = [&] {
     auto expect = header.find(http::field::expect);
@@ -1053,6 +1060,7 @@ void HttpSession::StartUpload() {
   upload_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write_new, ec);
   if (ec) {
     upload_parser_.reset();
+    upload_reservation_.reset();
     return SendError(http::status::internal_server_error,
                      "cannot create a file for the upload: " + ec.message(), false);
   }
@@ -1066,6 +1074,7 @@ void HttpSession::StartUpload() {
                       if (write_ec) {
                         std::error_code ignored;
                         std::filesystem::remove(self->upload_path_, ignored);
+                        self->upload_reservation_.reset();
                         return self->Close();
                       }
                       read_body();
@@ -1094,6 +1103,7 @@ void HttpSession::OnUpload(beast::error_code ec) {
   auto discard = [&] {
     std::error_code remove_ec;  // Open() empties tmp/ should this fail
     std::filesystem::remove(upload_path_, remove_ec);
+    upload_reservation_.reset();
   };
   if (closed_ || state_->stopped) return discard();
   if (ec == http::error::body_limit) {
@@ -1119,9 +1129,11 @@ void HttpSession::OnUpload(beast::error_code ec) {
   // OnAdopted, back on the loop.
   asio::post(*state_->hasher, [self = shared_from_this(), store = state_->blobs,
                                path = upload_path_, expected = upload_expected_,
+                               reservation = std::move(upload_reservation_),
                                loop = stream_.get_executor()]() mutable {
     if (self->state_->config.before_upload_hashed) self->state_->config.before_upload_hashed();
-    Result<Hash256> stored = store->Adopt(path, expected);
+    Result<Hash256> stored = store->Adopt(path, expected, reservation.get());
+    reservation.reset();  // whatever the outcome: the file is installed or gone
     asio::post(loop, [self = std::move(self), stored = std::move(stored)]() mutable {
       self->OnAdopted(std::move(stored));
     });

@@ -231,11 +231,15 @@ Status BlobStore::LimitError(uint64_t size) const {
         std::to_string(options_.blob_bytes_max) +
         " bytes per blob; raise [blobs] blob_bytes_max in config.toml if it should be kept");
   }
-  if (used_bytes_ + size > options_.quota_bytes) {
+  // Each term is at most the quota (every addition was checked against it):
+  // no overflow.
+  if (used_bytes_ + reserved_bytes_ + size > options_.quota_bytes) {
     return Status::ResourceExhausted(
         "blob store is full: " + MiB(used_bytes_) + " of its " + MiB(options_.quota_bytes) +
-        " quota used and " + MiB(size) +
-        " more asked; run `agora blob gc`, or raise [blobs] quota_bytes in config.toml");
+        " quota used, " + MiB(reserved_bytes_) + " held for uploads in progress, and " +
+        MiB(size) +
+        " more asked; run `agora blob gc`, or raise [blobs] quota_bytes in config.toml (an "
+        "upload without Content-Length holds blob_bytes_max until it ends)");
   }
   return Status::Ok();
 }
@@ -243,6 +247,36 @@ Status BlobStore::LimitError(uint64_t size) const {
 Status BlobStore::CheckRoom(uint64_t bytes) const {
   std::lock_guard lock(mu_);
   return LimitError(bytes);
+}
+
+uint64_t BlobStore::reserved_bytes() const {
+  std::lock_guard lock(mu_);
+  return reserved_bytes_;
+}
+
+Result<BlobStore::Reservation> BlobStore::Reserve(uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  AGORA_RETURN_IF_ERROR(LimitError(bytes));
+  reserved_bytes_ += bytes;
+  return Reservation(this, bytes);
+}
+
+void BlobStore::Reservation::Release() {
+  if (store_ == nullptr) return;
+  std::lock_guard lock(store_->mu_);
+  AGORA_CHECK(store_->reserved_bytes_ >= bytes_);
+  store_->reserved_bytes_ -= bytes_;
+  store_ = nullptr;
+  bytes_ = 0;
+}
+
+BlobStore::Reservation& BlobStore::Reservation::operator=(Reservation&& other) noexcept {
+  if (this != &other) {
+    Release();
+    store_ = std::exchange(other.store_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
 }
 
 // The data is hashed in memory, written and synced through one descriptor;
@@ -275,7 +309,8 @@ Status BlobStore::PutHashed(ByteSpan data, const Hash256& hash) {
   return Install(temp, hash, data.size()).status();
 }
 
-Result<Hash256> BlobStore::Adopt(const fs::path& file, const std::optional<Hash256>& expected) {
+Result<Hash256> BlobStore::Adopt(const fs::path& file, const std::optional<Hash256>& expected,
+                                 Reservation* reservation) {
   uint64_t size = 0;
   Result<Hash256> hashed = HashFile(file, options_.blob_bytes_max, &size);
   Status synced = hashed.ok() ? SyncFile(file) : Status::Ok();
@@ -290,15 +325,22 @@ Result<Hash256> BlobStore::Adopt(const fs::path& file, const std::optional<Hash2
     return fail(Status::Corruption("blob content hashes to " + hash.ToHex() + ", not to " +
                                    expected->ToHex() + " as named; it was not kept"));
   }
-  return Install(file, hash, size);
+  return Install(file, hash, size, reservation);
 }
 
-Result<Hash256> BlobStore::Install(const fs::path& file, const Hash256& hash, uint64_t size) {
+Result<Hash256> BlobStore::Install(const fs::path& file, const Hash256& hash, uint64_t size,
+                                   Reservation* reservation) {
   auto fail = [&](Status status) -> Result<Hash256> {
     ::unlink(file.c_str());
     return status;
   };
   std::lock_guard lock(mu_);
+  if (reservation != nullptr && reservation->store_ == this) {
+    AGORA_CHECK(reserved_bytes_ >= reservation->bytes_);
+    reserved_bytes_ -= reservation->bytes_;
+    reservation->store_ = nullptr;
+    reservation->bytes_ = 0;
+  }
   if (sizes_.contains(hash)) {  // already kept: the copy is not needed
     ::unlink(file.c_str());
     AGORA_RETURN_IF_ERROR(Touch(PathOf(hash)));

@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "common/bytes.h"
@@ -96,8 +97,40 @@ class BlobStore {
   // fsyncs and renames it into place. The file is gone afterwards whatever
   // the outcome (a file that fails its hash must not be used). `file` must be
   // on the store's filesystem: a NewTempPath() or a PartialPath().
+  class Reservation;
+  // With `reservation`, the room it holds is given up as the file is
+  // installed (or refused), so the file is not counted twice.
   Result<Hash256> Adopt(const std::filesystem::path& file,
-                        const std::optional<Hash256>& expected = std::nullopt);
+                        const std::optional<Hash256>& expected = std::nullopt,
+                        Reservation* reservation = nullptr);
+
+  // Room under the quota held for a write in progress (an upload: its
+  // announced length, or blob_bytes_max when it announces none), so that
+  // concurrent uploads cannot together write past the quota under tmp/
+  // before any of them is installed (found in review, 2026-12-03: each
+  // checked the quota alone at its start). Given back when destroyed, or
+  // when handed to Adopt. The store must outlive it.
+  class Reservation {
+   public:
+    Reservation() = default;
+    Reservation(Reservation&& other) noexcept
+        : store_(std::exchange(other.store_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+    Reservation& operator=(Reservation&& other) noexcept;
+    Reservation(const Reservation&) = delete;
+    Reservation& operator=(const Reservation&) = delete;
+    ~Reservation() { Release(); }
+    uint64_t bytes() const { return bytes_; }
+    void Release();
+
+   private:
+    friend class BlobStore;
+    Reservation(BlobStore* store, uint64_t bytes) : store_(store), bytes_(bytes) {}
+    BlobStore* store_ = nullptr;
+    uint64_t bytes_ = 0;
+  };
+  // ResourceExhausted, as CheckRoom, when `bytes` do not fit beside what is
+  // kept and already reserved.
+  Result<Reservation> Reserve(uint64_t bytes);
 
   // Copies a file from anywhere into the store (the CLI's `blob put` on the
   // node's own machine, tests).
@@ -172,9 +205,10 @@ class BlobStore {
   // REQUIRES: live.blob and live.manifest are set.
   BlobGcReport Collect(const BlobLive& live, std::chrono::seconds grace);
 
-  // Whether `bytes` more would fit under the quota now; ResourceExhausted
-  // saying how full the store is when not.
+  // Whether `bytes` more would fit under the quota now, beside what is kept
+  // and reserved; ResourceExhausted saying how full the store is when not.
   Status CheckRoom(uint64_t bytes) const;
+  uint64_t reserved_bytes() const;
 
   std::vector<BlobInfo> List() const;
   uint64_t used_bytes() const;
@@ -190,13 +224,16 @@ class BlobStore {
                            std::optional<std::filesystem::file_time_type> cutoff);
   // Renames a synced `file` of `size` bytes hashing to `hash` into place
   // (Put and Adopt have checked both); removes it on any failure.
-  Result<Hash256> Install(const std::filesystem::path& file, const Hash256& hash, uint64_t size);
+  // With `reservation`, its room is given up first, under the same lock.
+  Result<Hash256> Install(const std::filesystem::path& file, const Hash256& hash, uint64_t size,
+                          Reservation* reservation = nullptr);
 
   const std::filesystem::path dir_;
   const BlobStoreOptions options_;
   mutable std::mutex mu_;
   std::map<Hash256, uint64_t> sizes_;  // guarded by mu_
   uint64_t used_bytes_ = 0;            // guarded by mu_
+  uint64_t reserved_bytes_ = 0;        // guarded by mu_: held by Reservations
   uint64_t next_temp_ = 0;             // guarded by mu_
   std::mutex fetch_mu_;
   std::condition_variable fetch_cv_;

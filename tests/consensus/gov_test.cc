@@ -211,6 +211,71 @@ TEST(GovLedgerTest, ReVotesReplaceAndStakeIsCountedAtTheTally) {
 }
 
 
+// A voter that unstaked below the voter minimum after voting keeps its
+// vote, but not its slot: a new voter may evict it (found in review,
+// 2026-12-03: stake cycled through accounts, each voting then unstaking,
+// could fill all kVotersMax slots of a proposal and shut real voters out).
+// Only a vote below the minimum can be evicted, by an account that has not
+// voted yet; the evicted vote no longer counts.
+TEST(GovLedgerTest, AVoterThatUnstakedBelowTheMinimumCanBeEvicted) {
+  Params params = GovParams();
+  params.gov_voting_blocks = 40;
+  GovLedger g(params);
+  const uint64_t id = g.Submit(1, {{"bank.min_fee_uagr", 5}}, 1000, 60);
+  ASSERT_EQ(g.Get(id).status, ProposalStatus::kVoting);
+  const uint64_t voter_min = g.h().ledger().ReadTotals().bonded / gov::kVotersMax;
+  ASSERT_GT(voter_min, 1u);
+  // Account 3 stakes just enough, votes veto, and unstakes all but 1 uagr.
+  ASSERT_EQ(g.Send(3, MsgStake{voter_min + 10}).code, TxCode::kOk);
+  ASSERT_EQ(g.Send(3, MsgVote{id, VoteOption::kVeto}).code, TxCode::kOk);
+  ASSERT_EQ(g.Send(kV0, MsgVote{id, VoteOption::kYes}).code, TxCode::kOk);
+  ASSERT_EQ(g.Send(3, MsgUnstake{voter_min + 9}).code, TxCode::kOk);
+  ASSERT_EQ(g.Get(id).voters, 2u);
+  const Address three = Address::FromPublicKey(Key(3).public_key());
+  const Address v0 = Address::FromPublicKey(Key(kV0).public_key());
+  EXPECT_EQ(gov::VotersBelowMinimum(g.h().ledger().committed(), id, 16),
+            std::vector<Address>{three});
+  ASSERT_EQ(g.Send(2, MsgStake{voter_min}).code, TxCode::kOk);
+
+  auto refused = [&](uint8_t key, const MsgVote& m, std::string_view says) {
+    const gov::Proposal before = g.Get(id);
+    const uint64_t balance = g.h().Balance(Key(key));
+    const TxResult r = g.Send(key, m);
+    EXPECT_EQ(r.code, TxCode::kInvalidMessage) << r.log;
+    EXPECT_NE(r.log.find(says), std::string::npos) << r.log;
+    EXPECT_EQ(g.Get(id).voters, before.voters);
+    EXPECT_EQ(gov::GetVote(g.h().ledger().committed(), id, three), VoteOption::kVeto);
+    EXPECT_EQ(g.h().Balance(Key(key)), balance - 10) << "only the fee";
+  };
+  MsgVote evict_v0{id, VoteOption::kNo};
+  evict_v0.evict = v0;
+  refused(2, evict_v0, "not below the voter minimum");
+  MsgVote evict_nobody{id, VoteOption::kNo};
+  evict_nobody.evict = Address::FromPublicKey(Key(1).public_key());
+  refused(2, evict_nobody, "has no vote on proposal");
+  MsgVote self{id, VoteOption::kNo};  // its own vote: a re-vote, which needs no slot
+  self.evict = three;
+  refused(3, self, "voted on proposal");
+  MsgVote revote{id, VoteOption::kNo};
+  revote.evict = three;
+  refused(kV0, revote, "voted on proposal");
+
+  MsgVote take{id, VoteOption::kNo};
+  take.evict = three;
+  const TxResult r = g.Send(2, take);
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  EXPECT_EQ(r.events.at(0).type, "vote_evicted");
+  EXPECT_EQ(g.Get(id).voters, 2u) << "one slot given up, one taken";
+  EXPECT_FALSE(gov::GetVote(g.h().ledger().committed(), id, three).has_value());
+  EXPECT_EQ(gov::GetVote(g.h().ledger().committed(), id, Address::FromPublicKey(Key(2).public_key())),
+            VoteOption::kNo);
+  const Tally t = gov::CurrentTally(g.h().ledger().committed(), id);
+  EXPECT_EQ(t.veto, 0u) << "the evicted vote no longer counts";
+  EXPECT_EQ(t.no, voter_min);
+  EXPECT_TRUE(gov::VotersBelowMinimum(g.h().ledger().committed(), id, 16).empty());
+}
+
+
 TEST(GovLedgerTest, ASlashedVoterCountsWithWhatIsLeft) {
   Params params = GovParams();
   params.slash_double_sign_ppm = 500'000;  // half, to make the effect plain

@@ -283,6 +283,53 @@ TEST(MarketLedgerTest, AJobNobodyTakesIsRefundedAfterItsWait) {
   EXPECT_NE(m.Job(taken).status, JobStatus::kCancelled);
 }
 
+// A running job whose task no provider takes (the one that missed it is
+// passed over, the other asks more than the job's maximum) used to hold
+// its client's later jobs back for as long as it lived: its open task
+// filled the window of tasks the scheduler reads for the client. Now it
+// fails once the task has waited market.job_open_blocks_max blocks, the
+// rest of its escrow comes back, and the later job is assigned.
+TEST(MarketLedgerTest, ARunningJobWhoseTaskNobodyTakesFailsAndFreesTheClientsLaterJobs) {
+  Params p = Market::Defaults();
+  p.job_open_blocks_max = 10;
+  p.exclusion_blocks = 1'000;      // the provider that missed is passed over throughout
+  p.assignments_per_block_max = 1;  // one task read per client per block
+  Market m(p);
+  m.Provider(1, 1000, /*speed=*/1, /*capacity=*/1);
+  const uint64_t budget = 10 * kAgr;
+  const uint64_t balance = m.h().Balance(Key(4));
+  const uint64_t first = m.Post(4, TinySpec(1, 1), budget, 2000);
+  const marketplace::Task t = m.Task({first, 0, 0});
+  ASSERT_EQ(t.status, TaskStatus::kAssigned);
+  m.h().RunTo(t.deadline_height);  // missed: reopened, its provider excluded
+  const marketplace::Task missed = m.Task({first, 0, 0});
+  ASSERT_EQ(missed.status, TaskStatus::kReassigned);
+  ASSERT_EQ(m.Job(first).status, JobStatus::kRunning);
+  const uint64_t escrow = m.Job(first).escrow_uagr;
+  // A dearer provider, and a later job of the same client that can pay it.
+  m.Provider(2, 3000, /*speed=*/1, /*capacity=*/1);
+  const uint64_t later = m.Post(4, TinySpec(1, 1), budget, 5000);
+  EXPECT_EQ(m.Task({later, 0, 0}).status, TaskStatus::kOpen) << "held back by the first job";
+  m.h().RunTo(missed.reopened_height + p.job_open_blocks_max - 1);
+  EXPECT_EQ(m.Job(first).status, JobStatus::kRunning);
+  m.h().Run({});
+  const marketplace::Job j = m.Job(first);
+  EXPECT_EQ(j.status, JobStatus::kFailed) << j.outcome;
+  EXPECT_NE(j.outcome.find("no provider took it"), std::string::npos) << j.outcome;
+  EXPECT_EQ(m.Task({first, 0, 0}).status, TaskStatus::kCancelled);
+  EXPECT_EQ(j.escrow_uagr, 0u);
+  EXPECT_EQ(j.refunded_uagr, escrow);
+  // The later job runs, on the cheapest free provider: the one that missed
+  // the first job's task is passed over for that task only.
+  for (int i = 0; i < 3 && m.Task({later, 0, 0}).status != TaskStatus::kAssigned; ++i) m.h().Run({});
+  const marketplace::Task taken = m.Task({later, 0, 0});
+  EXPECT_EQ(taken.status, TaskStatus::kAssigned);
+  EXPECT_EQ(taken.provider, Address::FromPublicKey(Key(1).public_key()));
+  EXPECT_EQ(m.Job(later).status, JobStatus::kRunning);
+  // What the client has: its balance less both budgets, plus the first's refund.
+  EXPECT_EQ(m.h().Balance(Key(4)), balance - 2 * budget - 20 + escrow);
+}
+
 TEST(MarketLedgerTest, LeavingAndComingBackNeverRaisesReputation) {
   Market m;
   m.Provider(1, 1000, 1, 1);

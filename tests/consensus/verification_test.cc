@@ -10,13 +10,16 @@
 // are stand-in hashes: tests/verify/job_test.cc runs real training.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 
 #include "common/merkle.h"
+#include "common/proto_codec.h"
 #include "common/vrf.h"
 #include "consensus/ledger/verification.h"
 #include "market/pricing.h"
+#include "proto/tx.pb.h"
 #include "tests/consensus/market_harness.h"
 #include "verify/sampling.h"
 
@@ -881,6 +884,205 @@ TEST_F(VerifyTest, MissedRoundResultIsSlashedAndAnotherDrawn) {
             stake - market::PartPpm(stake, m_.params().verify_slash_missed_ppm));
   m_.RecordRound(job, 1);
   EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kFinished);
+}
+
+// A result naming an unavailable blob the record needs (the job's dataset,
+// a passed task's delta).
+MsgRoundResult UnavailableResult(uint64_t job, uint32_t round, const Hash256& blob,
+                                 uint32_t of_round = 0, uint32_t of_worker = 0) {
+  MsgRoundResult m;
+  m.job_id = job;
+  m.round = round;
+  m.unavailable = blob;
+  m.unavailable_round = of_round;
+  m.unavailable_worker = of_worker;
+  return m;
+}
+
+// A client that withholds its dataset: nobody can compute the weights at
+// the start of round 0. Before, each validator drawn for the record missed
+// its deadline, was fined verify.slash_missed_ppm and replaced, for as long
+// as the job stayed open (1,000 blocks by default, a fine every 20). Now
+// the drawn validators name the dataset as unavailable, are not fined, and
+// after two such results the record is abandoned: the job fails and its
+// client gets its escrow and the record's fee back.
+TEST_F(VerifyTest, AWithheldDatasetAbandonsTheRecordInsteadOfFiningEveryValidator) {
+  const market::JobSpec spec = TinySpec(/*rounds=*/2, /*workers=*/1);
+  const uint64_t job =
+      m_.Post(5, spec, 10 * market::TaskWorkWu(TinySpec()) * 1500, 1500, /*start=*/false);
+  ASSERT_EQ(job, 2u);
+  auto record = [&] { return verification::GetRound(m_.h().ledger().committed(), job, 0); };
+  for (int i = 0; i < 4 && (!record() || record()->assignees.empty()); ++i) m_.Block({});
+  ASSERT_TRUE(record().has_value());
+  std::map<uint8_t, uint64_t> stakes;
+  for (uint8_t k = 100; k < 104; ++k) stakes[k] = m_.h().Stake(Key(k));
+  const uint64_t client = m_.h().Balance(Key(5));
+  const uint64_t escrow = m_.Job(job).escrow_uagr;
+  ASSERT_GT(escrow, 0u);
+
+  const uint8_t a = KeyOf(record()->assignees.at(0));
+  TxResult r = m_.Send(a, UnavailableResult(job, 0, spec.dataset_hash));
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  ASSERT_EQ(record()->results.size(), 1u);
+  EXPECT_EQ(record()->results[0].unavailable, spec.dataset_hash);
+  EXPECT_FALSE(record()->abandoned) << "one claim alone proves nothing";
+  m_.Block({});
+  ASSERT_EQ(record()->assignees.size(), 1u);
+  const uint8_t b = KeyOf(record()->assignees.at(0));
+  EXPECT_NE(b, a);
+  r = m_.Send(b, UnavailableResult(job, 0, spec.dataset_hash));
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  EXPECT_TRUE(record()->abandoned);
+  EXPECT_FALSE(record()->recorded);
+  const marketplace::Job j = m_.Job(job);
+  EXPECT_EQ(j.status, marketplace::JobStatus::kFailed) << j.outcome;
+  EXPECT_NE(j.outcome.find(spec.dataset_hash.ToHex()), std::string::npos) << j.outcome;
+  EXPECT_EQ(m_.h().Balance(Key(5)), client + escrow) << "the escrow comes back whole";
+  // Nobody is fined, then or later.
+  for (uint64_t i = 0; i < 2 * m_.params().verify_verdict_blocks; ++i) m_.Block({});
+  for (uint8_t k = 100; k < 104; ++k) {
+    EXPECT_EQ(m_.h().Stake(Key(k)), stakes[k]) << "validator " << int{k};
+  }
+}
+
+// An unavailable claim does not outvote values: once a validator committed
+// to the weights (it could fetch what they need), the record goes on, and a
+// matching result records it; the claimant is neither paid nor fined. And a
+// claim made first leaves the commitment to the first result with values.
+TEST_F(VerifyTest, AnUnavailableClaimCannotOutvoteAComputedRecord) {
+  const market::JobSpec spec = TinySpec(/*rounds=*/2, /*workers=*/1);
+  const uint64_t job = PostSecond(m_, /*rounds=*/2);
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  m_.Block({});
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
+  const uint64_t fee = record().fee_uagr;
+  ASSERT_GT(fee, 0u);
+  const Hash256 weights = Blake2b256("aggregated");
+  const std::vector<Hash256> starts{testing::StartHash(job, 1, 0)};
+  // First a claim, then a commitment (the first result with values), then
+  // another claim, then the matching values.
+  const uint8_t a = KeyOf(record().assignees.at(0));
+  const uint64_t a_stake = m_.h().Stake(Key(a)), a_balance = m_.h().Balance(Key(a));
+  ASSERT_EQ(m_.Send(a, UnavailableResult(job, 1, spec.dataset_hash)).code, TxCode::kOk);
+  m_.Block({});
+  const uint8_t b = KeyOf(record().assignees.at(0));
+  // The values in the clear are refused: the first values go as a commitment.
+  const TxResult clear = m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false, starts, weights));
+  EXPECT_EQ(clear.code, TxCode::kInvalidMessage) << clear.log;
+  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), true, starts, weights)).code,
+            TxCode::kOk);
+  m_.Block({});
+  const uint8_t c = KeyOf(record().assignees.at(0));
+  const uint64_t c_stake = m_.h().Stake(Key(c)), c_balance = m_.h().Balance(Key(c));
+  ASSERT_EQ(m_.Send(c, UnavailableResult(job, 1, spec.dataset_hash)).code, TxCode::kOk);
+  EXPECT_FALSE(record().abandoned) << "a commitment shows the blob could be fetched";
+  m_.Block({});
+  const uint8_t d = KeyOf(record().assignees.at(0));
+  const uint64_t b_balance = m_.h().Balance(Key(b)), d_balance = m_.h().Balance(Key(d));
+  ASSERT_EQ(m_.Send(d, m_.RoundResultOf(job, 1, AddressOf(Key(d)), false, starts, weights)).code,
+            TxCode::kOk);
+  EXPECT_TRUE(record().recorded);
+  EXPECT_EQ(record().params_hash, weights);
+  EXPECT_EQ(m_.h().Stake(Key(a)), a_stake);
+  EXPECT_EQ(m_.h().Stake(Key(c)), c_stake);
+  EXPECT_EQ(m_.h().Balance(Key(a)), a_balance - 10) << "a claim is not paid";
+  EXPECT_EQ(m_.h().Balance(Key(c)), c_balance - 10);
+  EXPECT_EQ(m_.h().Balance(Key(b)), b_balance + fee / 2 + fee % 2);
+  EXPECT_EQ(m_.h().Balance(Key(d)), d_balance - 10 + fee / 2);
+  EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kRunning);
+}
+
+// A claim must name a blob the record needs, of the right task.
+TEST_F(PatientVerifyTest, AnUnavailableClaimMustNameABlobTheRecordNeeds) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint8_t v = Assignee();
+  ASSERT_EQ(m_.Send(v, Replay(v, w, w, 1, true)).code, TxCode::kOk);
+  for (int i = 0; i < 7 && !verification::GetRound(m_.h().ledger().committed(), job_, 1); ++i) {
+    m_.Block({});
+  }
+  ASSERT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job_, 1); };
+  ASSERT_EQ(record().assignees.size(), 1u);
+  const uint8_t a = KeyOf(record().assignees[0]);
+  const Hash256 delta = Blake2b256("delta");  // Commit's delta hash
+  const Hash256 dataset = TinySpec(1, 1).dataset_hash;
+  Refused(a, UnavailableResult(job_, 1, Blake2b256("not needed")), TxCode::kInvalidMessage);
+  Refused(a, UnavailableResult(job_, 1, dataset, 0, 1), TxCode::kInvalidMessage);
+  Refused(a, UnavailableResult(job_, 1, delta, 0, 1), TxCode::kInvalidMessage);  // no worker 1
+  Refused(a, UnavailableResult(job_, 1, delta, 1, 0), TxCode::kInvalidMessage);  // not earlier
+  Refused(a, UnavailableResult(job_, 1, Blake2b256("other"), 0, 0), TxCode::kInvalidMessage);
+  const uint8_t stranger = a == 100 ? 101 : 100;
+  Refused(stranger, UnavailableResult(job_, 1, delta), TxCode::kNotAssigned);
+  // The passed task's delta, named with its task: taken.
+  const TxResult ok = m_.Send(a, UnavailableResult(job_, 1, delta, 0, 0));
+  ASSERT_EQ(ok.code, TxCode::kOk) << ok.log;
+  ASSERT_EQ(record().results.size(), 1u);
+  EXPECT_EQ(record().results[0].unavailable, delta);
+  Refused(a, UnavailableResult(job_, 1, delta, 0, 0), TxCode::kWrongPhase);  // twice
+}
+
+// A claim carries nothing else, and names a 32-byte hash (built by hand:
+// the typed message cannot express these).
+TEST(RoundResultDecodeTest, AnUnavailableClaimCarriesNothingElse) {
+  const SecretKey k = Key(1);
+  auto decode = [&](const std::function<void(proto::RoundResult*)>& fill) {
+    proto::TxBody body;
+    body.set_chain_id(testing::kChain);
+    body.set_sender(std::string(k.public_key().bytes.begin(), k.public_key().bytes.end()));
+    body.mutable_round_result()->set_job_id(1);
+    fill(body.mutable_round_result());
+    const Bytes body_bytes = EncodeDeterministic(body);
+    const Signature sig = k.Sign({testing::kChain, SignKind::kTransaction}, body_bytes);
+    proto::SignedTx signed_tx;
+    signed_tx.set_body(std::string(body_bytes.begin(), body_bytes.end()));
+    signed_tx.set_public_key(body.sender());
+    signed_tx.set_signature(std::string(sig.bytes.begin(), sig.bytes.end()));
+    return DecodeTx(EncodeDeterministic(signed_tx), testing::kChain).status();
+  };
+  const std::string hash(32, 'h');
+  EXPECT_TRUE(decode([&](proto::RoundResult* r) {
+                r->set_unavailable(hash);
+                r->set_unavailable_round(0);
+              }).ok());
+  struct Bad {
+    const char* name;
+    std::function<void(proto::RoundResult*)> fill;
+  };
+  const Bad bad[] = {
+      {"short hash", [&](proto::RoundResult* r) { r->set_unavailable(std::string(31, 'h')); }},
+      {"with a commitment",
+       [&](proto::RoundResult* r) {
+         r->set_unavailable(hash);
+         r->set_commitment(hash);
+       }},
+      {"with weights",
+       [&](proto::RoundResult* r) {
+         r->set_unavailable(hash);
+         r->set_params_hash(hash);
+       }},
+      {"with a loss",
+       [&](proto::RoundResult* r) {
+         r->set_unavailable(hash);
+         r->set_validation_loss(1);
+       }},
+      {"with start hashes",
+       [&](proto::RoundResult* r) {
+         r->set_unavailable(hash);
+         r->set_start_hashes(hash);
+       }},
+      {"a task without a claim",
+       [&](proto::RoundResult* r) {
+         r->set_commitment(hash);
+         r->set_unavailable_round(1);
+       }},
+  };
+  for (const Bad& b : bad) {
+    const Status st = decode(b.fill);
+    EXPECT_FALSE(st.ok()) << b.name;
+    EXPECT_NE(st.message().find("round_result"), std::string::npos) << b.name << ": " << st.message();
+  }
 }
 
 // With two draws at most, a commitment and a result that disagree end it.

@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
           consensus::ProvePossession(node, chain, Address::FromPublicKey(key.public_key()))},
       consensus::MsgUnjail{},
       consensus::MsgCancelJob{3},
-      consensus::MsgRoundResult{1, 0, Blake2b256(AsBytes("c")), {}, 0, {}},
+      consensus::MsgRoundResult{1, 0, Blake2b256(AsBytes("c")), {}, 0, {}, std::nullopt, 0, 0},
+      consensus::MsgRoundResult{1, 1, std::nullopt, {}, 0, {}, Blake2b256(AsBytes("d")), 0, 0},
   };
   consensus::MsgCommitTask commit;
   commit.job_id = 1;

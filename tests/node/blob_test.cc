@@ -118,6 +118,38 @@ TEST(BlobStoreTest, LimitsRefuseWithoutKeepingAnything) {
             StatusCode::kInvalidArgument);
 }
 
+// Room held for writes in progress counts against the quota until it is
+// given back or the write is installed, and an installed write is not
+// counted twice.
+TEST(BlobStoreTest, ReservedRoomCountsUntilGivenBackOrInstalled) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.path(), {.blob_bytes_max = 1000, .quota_bytes = 2500});
+  Result<BlobStore::Reservation> a = store->Reserve(1000);
+  ASSERT_TRUE(a.ok());
+  Result<BlobStore::Reservation> b = store->Reserve(1000);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(store->reserved_bytes(), 2000u);
+  Result<BlobStore::Reservation> c = store->Reserve(600);
+  EXPECT_EQ(c.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(c.status().message().find("held for uploads in progress"), std::string::npos)
+      << c.status().message();
+  EXPECT_EQ(store->Put(Pattern(600, 1)).status().code(), StatusCode::kResourceExhausted);
+  b->Release();
+  EXPECT_EQ(store->reserved_bytes(), 1000u);
+  // A write of 1000 bytes installed with its reservation: counted once.
+  const Bytes data = Pattern(1000, 2);
+  const fs::path temp = store->NewTempPath();
+  agora::testing::WriteTextFile(temp, std::string(data.begin(), data.end()));
+  Result<Hash256> adopted = store->Adopt(temp, std::nullopt, &*a);
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(a->bytes(), 0u) << "handed over";
+  EXPECT_EQ(store->reserved_bytes(), 0u);
+  EXPECT_EQ(store->used_bytes(), 1000u);
+  EXPECT_TRUE(store->Reserve(1000).ok());
+  EXPECT_EQ(store->reserved_bytes(), 0u) << "given back when destroyed";
+  EXPECT_EQ(store->reserved_bytes(), 0u);
+}
+
 // A disk that fills up fails a write part of the way through a blob. The
 // file-size limit fails it the same way (EFBIG instead of ENOSPC) without
 // the privileges that mounting a small filesystem needs: a clear error,
@@ -656,6 +688,46 @@ TEST(BlobHttpTest, AStalledUploadIsCutOffWhateverSizeItAnnounced) {
   asio::write(socket, asio::buffer(head));
   EXPECT_TRUE(ClosedByServer(socket, std::chrono::seconds(60)))
       << "a silent upload of a 4 GB announced blob was still open after 60 s";
+}
+
+// Found in review (2026-12-03): each upload checked the quota alone at its
+// start, so uploads in progress together could write far past it under
+// tmp/ before any was installed. An upload now holds its announced length
+// (or blob_bytes_max, announcing none) until it ends.
+TEST(BlobHttpTest, AnUploadInProgressHoldsItsRoomUnderTheQuota) {
+  testing::TempDir dir;
+  BlobServer server(dir.path(), {.blob_bytes_max = 2'000'000, .quota_bytes = 3'000'000});
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect({asio::ip::make_address("127.0.0.1"), server.port()});
+  const std::string head =
+      "POST /blob HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+      "Content-Length: 1600000\r\n\r\n0123456789";
+  asio::write(socket, asio::buffer(head));
+  const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (server.store().reserved_bytes() == 0 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(server.store().reserved_bytes(), 1'600'000u);
+  // 1.6 MB more would fit the quota alone, not beside the upload's room.
+  const Reply second =
+      Request(server.port(), http::verb::post, "/blob", AsString(Pattern(1'600'000, 21)));
+  EXPECT_EQ(second.status, 507u) << second.body;
+  EXPECT_NE(second.body.find("held for uploads in progress"), std::string::npos) << second.body;
+  EXPECT_EQ(Request(server.port(), http::verb::post, "/blob", AsString(Pattern(1'000'000, 22)))
+                .status,
+            200u)
+      << "what fits beside it still goes in";
+  // The first client leaves: its room comes back.
+  socket.close();
+  while (server.store().reserved_bytes() != 0 && std::chrono::steady_clock::now() < bound) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(server.store().reserved_bytes(), 0u);
+  EXPECT_EQ(Request(server.port(), http::verb::post, "/blob", AsString(Pattern(1'600'000, 23)))
+                .status,
+            200u);
+  EXPECT_EQ(server.store().used_bytes(), 2'600'000u);
 }
 
 // The server's count of open RPC connections, read from GET /metrics (the

@@ -715,6 +715,64 @@ TEST_F(PaidJobFaultTest, ACancelledJobsRunningTasksAreStillTrainedVerifiedAndPai
       << json::serialize(job);
 }
 
+// A client posts a job whose dataset no node serves (`--skip-data-check`,
+// never uploaded). Before, each validator drawn for the record of its
+// initial weights could not compute them, missed its deadline and was
+// fined, one after another, for as long as the job stayed open. Now the
+// drawn validators' roles name the dataset as unavailable, and after two
+// such results the record is abandoned: the job fails, its budget comes
+// back, and no validator loses stake.
+TEST_F(PaidJobFaultTest, AJobWhoseDatasetNobodyServesFailsWithoutFiningAValidator) {
+  const fs::path job_file =
+      WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+                    /*rounds=*/1, /*workers=*/1, /*inner_steps=*/20);
+  auto stakes = [&] {
+    std::map<std::string, uint64_t> out;
+    const json::value list = Call(0, "validators");
+    for (const json::value& v : list.at("candidates").as_array()) {
+      out[std::string(v.at("operator").as_string())] = U64(v, "stake_uagr");
+    }
+    return out;
+  };
+  const std::map<std::string, uint64_t> before = stakes();
+  ASSERT_EQ(before.size(), kValidators) << json::serialize(Call(0, "validators"));
+  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "300000",
+                              "--max-price", "1000", "--skip-data-check", "--key-file",
+                              key_file().string()});
+  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  json::value job;
+  WaitUntil(
+      [&] {
+        job = Call(0, "job", json::object{{"id", 1}});  // an error until it is committed
+        return job.is_object() && job.as_object().contains("ended_height") &&
+               U64(job, "ended_height") != 0;
+      },
+      seconds(120), "the job whose dataset nobody serves ends");
+  EXPECT_EQ(job.at("status").as_string(), "failed") << json::serialize(job);
+  const std::string dataset(job.at("spec").at("dataset_hash").as_string());
+  const std::string outcome(job.at("outcome").as_string());
+  EXPECT_NE(outcome.find(dataset), std::string::npos) << outcome;
+  EXPECT_NE(outcome.find("could not be fetched by 2 validators"), std::string::npos) << outcome;
+  EXPECT_EQ(U64(job, "refunded_uagr"), U64(job, "budget_uagr")) << json::serialize(job);
+  const json::value rounds = Call(0, "round_results", json::object{{"job", 1}});
+  const json::array& records = rounds.at("rounds").as_array();
+  ASSERT_EQ(records.size(), 1u) << json::serialize(rounds);
+  EXPECT_TRUE(records[0].at("abandoned").as_bool());
+  const json::array& results = records[0].at("results").as_array();
+  ASSERT_EQ(results.size(), 2u) << json::serialize(rounds);
+  for (const json::value& r : results) {
+    EXPECT_EQ(r.at("unavailable").as_string(), dataset) << json::serialize(r);
+  }
+  EXPECT_EQ(stakes(), before) << "nobody was fined for a dataset nobody serves";
+  // The CLI says why.
+  CommandResult rounds_cli =
+      RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "verify", "rounds", "1"});
+  ASSERT_EQ(rounds_cli.exit_code, 0) << rounds_cli.out << rounds_cli.err;
+  EXPECT_NE(rounds_cli.out.find("2 validators could not fetch blob " + dataset),
+            std::string::npos)
+      << rounds_cli.out;
+}
+
 // ---------------------------------------------------------------- namespaces
 
 // Six nodes, each in its own network namespace with its own address on a

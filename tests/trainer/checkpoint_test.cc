@@ -4,12 +4,14 @@
 
 #include <bit>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "common/file_util.h"
 #include "tests/test_util.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/checkpoint.h"
+#include "trainer/diloco.h"
 #include "trainer/train_state.h"
 
 namespace agora::trainer {
@@ -161,6 +163,52 @@ TEST(CheckpointTest, DamagedFilesAreRefusedWithAClearError) {
   TempDir dir;
   auto missing = LoadCheckpoint(dir.path() / "nope.ckpt");
   EXPECT_NE(missing.status().message().find("nope.ckpt"), std::string::npos);
+}
+
+// Which NaN an operation returns differs between machines (0/0 is
+// 0xffc00000 on x86, 0x7fc00000 on Arm; payloads propagate differently), so
+// every NaN is written, hashed and committed as 0x7fc00000: states that
+// differ only in their NaNs' bits have one file, one hash and one set of
+// loss bits, and a file holding another NaN is refused.
+TEST(CheckpointTest, EveryNaNIsWrittenAndHashedAsTheOneCanonicalNaN) {
+  const TrainState base = TrainState::Fresh(MicroConfig(), Blake2b256("corpus"));
+  auto with_nan = [&](uint32_t bits) {
+    TrainState s = base;
+    s.params[3] = std::bit_cast<float>(bits);
+    s.m[5] = std::bit_cast<float>(bits);
+    s.v.back() = std::bit_cast<float>(bits);
+    return s;
+  };
+  const TrainState canonical = with_nan(kCanonicalNaNBits);
+  const Bytes file = SerializeCheckpoint(canonical);
+  for (uint32_t bits : {0xffc00000u, 0x7fc00001u, 0x7f800001u, 0xffffffffu}) {
+    SCOPED_TRACE(bits);
+    const TrainState other = with_nan(bits);
+    EXPECT_EQ(SerializeCheckpoint(other), file);
+    EXPECT_EQ(CheckpointHash(other), Blake2b256(file));
+    EXPECT_EQ(HashFloats(other.params), HashFloats(canonical.params));
+    EXPECT_EQ(FloatBits(std::bit_cast<float>(bits)), kCanonicalNaNBits);
+  }
+  EXPECT_NE(CheckpointHash(canonical), CheckpointHash(base)) << "a NaN is still a NaN";
+  EXPECT_EQ(FloatBits(-0.0f), 0x80000000u) << "only NaNs change";
+  EXPECT_EQ(FloatBits(-std::numeric_limits<float>::infinity()), 0xff800000u);
+  // The file holds 0x7fc00000 where the NaN is, and parses back to it.
+  uint32_t written = 0;
+  std::memcpy(&written, file.data() + kCheckpointHeaderBytes + 3 * 4, 4);
+  EXPECT_EQ(written, kCanonicalNaNBits);
+  auto parsed = ParseCheckpoint(file);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(std::bit_cast<uint32_t>(parsed->state.params[3]), kCanonicalNaNBits);
+  // Another NaN, with a valid trailer, is refused: one state, one file.
+  Bytes other = file;
+  const uint32_t negative = 0xffc00000u;
+  std::memcpy(other.data() + kCheckpointHeaderBytes + 3 * 4, &negative, 4);
+  other.resize(other.size() - 32);
+  Append(other, Blake2b256(other).span());
+  auto refused = ParseCheckpoint(other);
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(refused.status().message().find("NaN"), std::string::npos)
+      << refused.status().ToString();
 }
 
 TEST(CheckpointTest, WrongCorpusIsRefused) {
