@@ -273,7 +273,7 @@ Status ReadHashes(Reader& reader, size_t want, std::string_view what, OpKind kin
 bool SameOperator(const OpRecord& a, const OpRecord& b) {
   if (a.kind != b.kind || a.ints != b.ints || a.floats.size() != b.floats.size()) return false;
   for (size_t i = 0; i < a.floats.size(); ++i) {
-    if (std::bit_cast<uint32_t>(a.floats[i]) != std::bit_cast<uint32_t>(b.floats[i])) return false;
+    if (CanonicalFloatBits(a.floats[i]) != CanonicalFloatBits(b.floats[i])) return false;
   }
   return true;
 }
@@ -323,7 +323,7 @@ Bytes EncodeOpRecord(const OpRecord& record) {
   PutCount(out, record.ints.size());
   for (int64_t v : record.ints) PutU64BigEndian(out, static_cast<uint64_t>(v));
   PutCount(out, record.floats.size());
-  for (float v : record.floats) PutU32BigEndian(out, std::bit_cast<uint32_t>(v));
+  for (float v : record.floats) PutU32BigEndian(out, CanonicalFloatBits(v));
   PutCount(out, record.inputs.size());
   for (const Hash256& h : record.inputs) Append(out, h.span());
   PutCount(out, record.outputs.size());
@@ -378,7 +378,31 @@ Hash256 OpTraceRoot(std::span<const OpRecord> records) {
   return merkle::Root(OpRecordHashes(records));
 }
 
-Hash256 TensorHash(ByteSpan bytes) { return Blake2b256(bytes); }
+Hash256 TensorHash(ElementType type, ByteSpan bytes) {
+  if (type != ElementType::kFloat32) return Blake2b256(bytes);
+  // Little-endian float32 elements (kElementBytes each).
+  auto bits_at = [&](size_t i) {
+    return static_cast<uint32_t>(bytes[i]) | static_cast<uint32_t>(bytes[i + 1]) << 8 |
+           static_cast<uint32_t>(bytes[i + 2]) << 16 | static_cast<uint32_t>(bytes[i + 3]) << 24;
+  };
+  const size_t whole = bytes.size() - bytes.size() % kElementBytes;
+  bool other_nan = false;
+  for (size_t i = 0; i < whole; i += kElementBytes) {
+    const uint32_t b = bits_at(i);
+    other_nan |= (b & 0x7fffffffu) > 0x7f800000u && b != 0x7fc00000u;
+  }
+  if (!other_nan) return Blake2b256(bytes);
+  Bytes canonical(bytes.begin(), bytes.end());
+  for (size_t i = 0; i < whole; i += kElementBytes) {
+    const uint32_t b = bits_at(i);
+    if ((b & 0x7fffffffu) <= 0x7f800000u) continue;
+    canonical[i] = 0x00;
+    canonical[i + 1] = 0x00;
+    canonical[i + 2] = 0xc0;
+    canonical[i + 3] = 0x7f;
+  }
+  return Blake2b256(canonical);
+}
 
 std::string_view DivergenceKindName(DivergenceKind kind) {
   switch (kind) {

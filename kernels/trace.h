@@ -33,6 +33,7 @@
 #ifndef AGORA_KERNELS_TRACE_H_
 #define AGORA_KERNELS_TRACE_H_
 
+#include <bit>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -147,7 +148,16 @@ std::vector<Hash256> OpRecordHashes(std::span<const OpRecord> records);
 Hash256 OpTraceRoot(std::span<const OpRecord> records);
 
 // Hash of a tensor's bytes as the trace names it (little-endian elements).
-Hash256 TensorHash(ByteSpan bytes);
+// A float32 tensor is hashed with every NaN as 0x7fc00000, as checkpoints
+// are (trainer::FloatBits, docs/determinism.md): which NaN an op returns
+// differs between x86, Arm and GPUs and is not part of the contract, so a
+// referee on another machine must not see a divergence there.
+Hash256 TensorHash(ElementType type, ByteSpan bytes);
+// The bits a float is encoded with in op records and tensor hashes: its
+// own, every NaN as 0x7fc00000.
+inline uint32_t CanonicalFloatBits(float v) {
+  return v != v ? 0x7fc00000u : std::bit_cast<uint32_t>(v);
+}
 
 // Where two traces of the same work first part.
 enum class DivergenceKind : uint8_t {

@@ -60,7 +60,7 @@ class TraceRecorder {
     if (data == nullptr) return kAbsentTensor;
     const size_t size = static_cast<size_t>(Elements(slot)) * kElementBytes;
     const ByteSpan bytes(static_cast<const uint8_t*>(data), size);
-    const Hash256 hash = TensorHash(bytes);
+    const Hash256 hash = TensorHash(slot.type, bytes);
     if (trace_.options_.keep_blobs && !trace_.blobs_.contains(hash)) {
       trace_.blobs_.emplace(hash, Bytes(bytes.begin(), bytes.end()));
       trace_.blob_bytes_ += size;

@@ -141,7 +141,7 @@ Result<Tensor> FetchInput(const k::OpRecord& record, const k::TensorSlot& slot, 
   if (!blob.ok()) {
     return blob.status().WithContext(Where(record, "input", slot) + " (blob " + hash.ToHex() + ")");
   }
-  const Hash256 got = k::TensorHash(*blob);
+  const Hash256 got = k::TensorHash(slot.type, *blob);
   if (got != hash) {
     return Status::Corruption(Where(record, "input", slot) + ": blob bytes hash to " + got.ToHex() +
                               ", the record names " + hash.ToHex() +
@@ -382,7 +382,9 @@ Result<std::vector<Hash256>> RecomputeOperator(const k::OpRecord& record,
   std::vector<Hash256> hashes;
   hashes.reserve(outputs.size());
   for (const Tensor& output : outputs) {
-    hashes.push_back(output.present ? k::TensorHash(output.bytes()) : k::kAbsentTensor);
+    const k::ElementType type =
+        output.int32s.empty() ? k::ElementType::kFloat32 : k::ElementType::kInt32;
+    hashes.push_back(output.present ? k::TensorHash(type, output.bytes()) : k::kAbsentTensor);
   }
   return hashes;
 }

@@ -545,6 +545,15 @@ TxResult HandleVote(StateBuffer& state, uint64_t height, const Address& sender,
                     "this account has voted on proposal " + std::to_string(p->id) +
                         " already; a new vote replaces it and takes no other voter's slot");
     }
+    // Only to free a slot: a vote can fall below the minimum without its
+    // voter doing anything (the bonded total grew), and must not be
+    // removable while there is room (found in review, 2026-12-03).
+    if (p->voters < kVotersMax) {
+      return Refuse(TxCode::kInvalidMessage,
+                    "proposal " + std::to_string(p->id) + " has " + std::to_string(p->voters) +
+                        " of at most " + std::to_string(kVotersMax) +
+                        " voters: a slot is free; vote without evict");
+    }
     if (!state.Get(VoteKey(p->id, *msg.evict)).has_value()) {
       return Refuse(TxCode::kInvalidMessage, msg.evict->ToString() +
                                                " has no vote on proposal " +

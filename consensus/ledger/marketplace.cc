@@ -27,6 +27,7 @@ constexpr std::string_view kDeadlinePrefix = "market/deadline/";
 constexpr std::string_view kCursorKey = "market/cursor";
 constexpr std::string_view kExpirePrefix = "market/expire/";
 constexpr std::string_view kRepPrefix = "market/rep/";
+constexpr std::string_view kSkipPrefix = "market/skip/";
 // Deadlines due at one height: an assignment whose deadline height is full
 // moves to the next one with room, so one EndBlock handles at most this
 // many misses.
@@ -46,6 +47,7 @@ std::string ExpireKey(uint64_t height, uint64_t job) {
   return WithU64(WithU64(std::string(kExpirePrefix), height), job);
 }
 std::string RepKey(const Address& a) { return WithAddress(std::string(kRepPrefix), a); }
+std::string SkipKey(const Address& client) { return WithAddress(std::string(kSkipPrefix), client); }
 std::string DeadlineKey(uint64_t height, const TaskId& t) {
   return WithU64(std::string(kDeadlinePrefix), height) + TaskSuffix(t);
 }
@@ -206,17 +208,12 @@ void AddEscrow(StateBuffer& state, int64_t sign, uint64_t amount) {
   }
 }
 
-// Opens the tasks of the job's current round at `height`. Each waits at
-// most market.job_open_blocks_max for a provider (ExpireStale).
-void OpenRound(StateBuffer& state, const Params& params, uint64_t height, const Job& j) {
+void OpenRound(StateBuffer& state, const Job& j) {
   for (uint32_t w = 0; w < j.spec.workers; ++w) {
     const TaskId id{j.id, j.round, w};
-    Task t;
-    t.reopened_height = height;
-    PutTask(state, id, t);
+    PutTask(state, id, Task{});
     state.Set(OpenKey(j.client, id), Bytes{});
   }
-  state.Set(ExpireKey(height + params.job_open_blocks_max, j.id), Bytes{});
 }
 
 // Refunds what is left in escrow and ends the job. REQUIRES: nothing runs.
@@ -309,7 +306,6 @@ void Reopen(StateBuffer& state, const Params& params, uint64_t height, Job& j, c
     t.status = TaskStatus::kReassigned;
     t.reopened_height = height;
     state.Set(OpenKey(j.client, id), Bytes{});
-    state.Set(ExpireKey(height + params.job_open_blocks_max, j.id), Bytes{});
     events->push_back({"task_reopened",
                        {{"job_id", std::to_string(j.id)},
                         {"task", TaskName(id)},
@@ -379,8 +375,40 @@ struct Candidate {
   TaskId id;
 };
 
+// The open tasks of `client` the scheduler reads this block, at most
+// `per_tenant`: its first ones, oldest job first; or, after a full window
+// that got no task assigned while providers had free slots (SkipKey holds
+// its last task), the ones after it, wrapping round to the first. Without
+// the skip, a tenant's oldest tasks that no provider can take (their job
+// asks for hardware nobody offers, its maximum price is below every ask,
+// the only cheap provider missed them and is passed over) filled the window
+// every block and held back that tenant's later jobs for as long as they
+// stayed open (found in review, 2026-12-03).
+std::vector<TaskId> TenantWindow(StateBuffer& state, const Address& client, size_t per_tenant) {
+  Bytes tenant(kOpenPrefix.begin(), kOpenPrefix.end());
+  tenant.insert(tenant.end(), client.bytes().begin(), client.bytes().end());
+  std::vector<TaskId> ids;
+  auto take = [&](const Bytes& from, size_t n, const std::optional<Bytes>& before) {
+    for (const auto& [key, value] : state.ScanFrom(tenant, from, n)) {
+      if (before && !(key < *before)) break;
+      ids.push_back(TaskIdAt(ByteSpan(key).subspan(tenant.size())));
+    }
+  };
+  std::optional<Bytes> skip = state.Get(SkipKey(client));
+  if (!skip) {
+    take(tenant, per_tenant, std::nullopt);
+    return ids;
+  }
+  Bytes after = tenant;
+  after.insert(after.end(), skip->begin(), skip->end());
+  after.push_back(0x00);  // the least key past the skipped task's
+  take(after, per_tenant, std::nullopt);
+  if (ids.size() < per_tenant) take(tenant, per_tenant - ids.size(), after);
+  return ids;
+}
+
 // Open tasks of up to kTenantsPerBlockMax tenants, at most `per_tenant`
-// each, starting after the tenant the last block stopped at.
+// each (TenantWindow), starting after the tenant the last block stopped at.
 std::vector<std::pair<Address, std::vector<TaskId>>> GatherTenants(StateBuffer& state,
                                                                     size_t per_tenant) {
   std::vector<std::pair<Address, std::vector<TaskId>>> out;
@@ -396,7 +424,7 @@ std::vector<std::pair<Address, std::vector<TaskId>>> GatherTenants(StateBuffer& 
   bool wrapped = !cursor.has_value();
   std::optional<Address> first;
   while (out.size() < kTenantsPerBlockMax) {
-    std::map<Bytes, Bytes> keys = state.ScanFrom(prefix, start, per_tenant);
+    std::map<Bytes, Bytes> keys = state.ScanFrom(prefix, start, 1);
     if (keys.empty()) {
       if (wrapped) break;
       wrapped = true;
@@ -407,13 +435,7 @@ std::vector<std::pair<Address, std::vector<TaskId>>> GatherTenants(StateBuffer& 
     const Address client = Address::FromBytes(k0.subspan(prefix.size(), Address::kSize)).value();
     if (first && client == *first) break;  // around once
     if (!first) first = client;
-    std::vector<TaskId> ids;
-    for (const auto& [key, value] : keys) {
-      const ByteSpan k = key;
-      if (!std::equal(k0.begin(), k0.begin() + prefix.size() + Address::kSize, k.begin())) break;
-      ids.push_back(TaskIdAt(k.subspan(prefix.size() + Address::kSize)));
-    }
-    out.emplace_back(client, std::move(ids));
+    out.emplace_back(client, TenantWindow(state, client, per_tenant));
     start = after(client);
   }
   return out;
@@ -480,7 +502,22 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
                                   params.deadline_min_blocks};
   std::set<size_t> touched_providers;
   std::set<uint64_t> touched_jobs;
-  for (const market::Assignment& a : market::Schedule(in)) {
+  const std::vector<market::Assignment> assignments = market::Schedule(in);
+  // A full window that got nothing is skipped next block (TenantWindow); a
+  // window that holds all of a tenant's open tasks goes back to its first.
+  std::vector<bool> served(tenants.size(), false);
+  for (const market::Assignment& a : assignments) served[a.tenant] = true;
+  for (size_t t = 0; t < tenants.size(); ++t) {
+    const auto& [client, ids] = tenants[t];
+    const std::string skip = SkipKey(client);
+    if (ids.size() < in.assignments_max) {
+      if (state.Get(skip)) state.Delete(skip);
+    } else if (!served[t]) {
+      const std::string suffix = TaskSuffix(ids.back());
+      state.Set(skip, Bytes(suffix.begin(), suffix.end()));
+    }
+  }
+  for (const market::Assignment& a : assignments) {
     touched_providers.insert(a.provider);
     const market::OpenTask& ot = in.tenants[a.tenant].open[a.task];
     const TaskId id{ot.job, ot.round, ot.worker};
@@ -786,39 +823,13 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
     std::optional<JobWithSpeed> js = LoadJob(state, id);
     AGORA_CHECK(js.has_value());
     Job& j = js->job;
-    if (j.status == JobStatus::kOpen) {
-      CancelOpen(state, j, TaskStatus::kCancelled);
-      Close(state, j, JobStatus::kCancelled, height,
-            "expired: no provider took a task within " +
-                std::to_string(params.job_open_blocks_max) + " blocks",
-            events);
-      PutJob(state, j, js->round_speed);
-      continue;
-    }
-    if (j.status != JobStatus::kRunning) continue;
-    // A running job whose task has waited market.job_open_blocks_max for a
-    // provider (its round opened, or it was reopened after a miss or a
-    // failed check, and every provider left, is excluded or asks more than
-    // the job's maximum) fails: its open tasks would otherwise fill the
-    // window of tasks the scheduler reads for its client and hold back the
-    // client's later jobs for as long as it lives (found in review,
-    // 2026-12-03). Running tasks finish and are paid, as after a cancel.
-    for (const auto& [tid, t] : RoundTasks(state, j.id, j.round)) {
-      const bool waiting = t.status == TaskStatus::kOpen || t.status == TaskStatus::kReassigned;
-      if (!waiting || t.reopened_height + params.job_open_blocks_max > height) continue;
-      CancelOpen(state, j, TaskStatus::kCancelled);
-      j.status = JobStatus::kFailed;
-      j.outcome = "task " + TaskName(tid) + " waited " +
-                  std::to_string(height - t.reopened_height) +
-                  " blocks and no provider took it (market.job_open_blocks_max)";
-      events->push_back({"job_stalled",
-                         {{"job_id", std::to_string(j.id)},
-                          {"task", TaskName(tid)},
-                          {"running", std::to_string(j.running)}}});
-      if (j.running == 0) Close(state, j, JobStatus::kFailed, height, j.outcome, events);
-      PutJob(state, j, js->round_speed);
-      break;
-    }
+    if (j.status != JobStatus::kOpen) continue;  // assigned once: it runs its course
+    CancelOpen(state, j, TaskStatus::kCancelled);
+    Close(state, j, JobStatus::kCancelled, height,
+          "expired: no provider took a task within " + std::to_string(params.job_open_blocks_max) +
+              " blocks",
+          events);
+    PutJob(state, j, js->round_speed);
   }
   Schedule(state, params, height, beacon, events);
 }
@@ -886,7 +897,7 @@ Status StartRound(StateBuffer& state, uint64_t height, uint64_t job, uint32_t ro
     j.round = round;
     j.round_passed = 0;
     round_speed = 0;
-    OpenRound(state, LoadParams(state), height, j);
+    OpenRound(state, j);
     events->push_back({"round_opened",
                        {{"job_id", std::to_string(j.id)}, {"round", std::to_string(round)}}});
   }

@@ -91,8 +91,7 @@ constexpr ParamSpec kParams[] = {
     {"market.exclusion_blocks", &Params::exclusion_blocks, 0, 1'000'000,
      "blocks a reassigned task waits for a provider that has not missed or failed it"},
     {"market.job_open_blocks_max", &Params::job_open_blocks_max, 10, 10'000'000,
-     "blocks a job may wait for its first assignment, or an open task of a running job for a "
-     "provider, before the job ends and the rest of its escrow is refunded"},
+     "blocks a job may wait for its first assignment before it is refunded"},
     {"verify.delay_blocks", &Params::verify_delay_blocks, 1, 1'000,
      "blocks between a task's commit and the sampling of its validators"},
     {"verify.verdict_blocks", &Params::verify_verdict_blocks, 1, 100'000,

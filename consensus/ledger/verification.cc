@@ -1186,6 +1186,15 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   // naming an unavailable blob carry none and do not count here.
   const bool first = std::none_of(a->results.begin(), a->results.end(),
                                   [](const RoundResultRecord& x) { return !x.unavailable; });
+  if (msg.unavailable && !first) {
+    // Someone fetched what the values need: a claim now would only use up
+    // the record's draws (found in review, 2026-12-03: one commitment and
+    // three claims abandoned a record an honest validator had computed).
+    return Refuse(TxCode::kWrongPhase,
+                  "a result with values stands for " + name +
+                      ": the blobs it needs were fetched; fetch them from the validators' "
+                      "nodes and send the values");
+  }
   if (msg.unavailable && !NeedsBlob(state, *j, msg)) {
     return Refuse(TxCode::kInvalidMessage,
                   name + " does not need blob " + msg.unavailable->ToHex() +
@@ -1261,7 +1270,19 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
     a->assignees.clear();
     std::vector<Address> paid;
     for (const RoundResultRecord& y : a->results) {
-      if (y.unavailable) continue;  // neither paid nor fined, as a slot's "unavailable"
+      if (y.unavailable) {
+        // The record was made, so the blob could be fetched: the claim
+        // costs what missing would have (a claim that is true, the record
+        // abandoned, costs nothing), so a lazy validator gains nothing by
+        // claiming instead of computing.
+        const uint64_t burned = staking::Slash(state, y.validator, params.verify_slash_missed_ppm);
+        r.events.push_back({"round_result_claim_refuted",
+                            {{"job_id", std::to_string(msg.job_id)},
+                             {"round", std::to_string(msg.round)},
+                             {"validator", y.validator.ToString()},
+                             {"burned_uagr", std::to_string(burned)}}});
+        continue;
+      }
       if (matches(y)) {
         paid.push_back(y.validator);
         continue;

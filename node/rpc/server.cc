@@ -498,6 +498,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Close() {
     if (closed_) return;
     closed_ = true;
+    // The room an unfinished upload held goes back now, not when the last
+    // handler lets go of the session (which may be after the store is gone
+    // at shutdown). A finished one's moved to its hashing job already.
+    upload_reservation_.reset();
     beast::error_code ignored;  // the socket may already be broken; nothing to do
     stream_.socket().close(ignored);
   }

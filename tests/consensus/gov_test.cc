@@ -5,6 +5,7 @@
 // that changes nothing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "consensus/ledger/bank.h"
@@ -212,12 +213,14 @@ TEST(GovLedgerTest, ReVotesReplaceAndStakeIsCountedAtTheTally) {
 
 
 // A voter that unstaked below the voter minimum after voting keeps its
-// vote, but not its slot: a new voter may evict it (found in review,
-// 2026-12-03: stake cycled through accounts, each voting then unstaking,
-// could fill all kVotersMax slots of a proposal and shut real voters out).
-// Only a vote below the minimum can be evicted, by an account that has not
-// voted yet; the evicted vote no longer counts.
-TEST(GovLedgerTest, AVoterThatUnstakedBelowTheMinimumCanBeEvicted) {
+// vote, but not its slot once the proposal is full: a new voter may evict
+// it (found in review, 2026-12-03: stake cycled through accounts, each
+// staking, voting and unstaking, filled all kVotersMax slots of a proposal
+// and shut real voters out). Here 9,999 accounts do just that in a few
+// blocks. Only a vote below the minimum can be evicted, only when the
+// proposal is full, and only by an account that has not voted; the evicted
+// vote no longer counts.
+TEST(GovLedgerTest, AFullProposalsVotesBelowTheMinimumCanBeEvicted) {
   Params params = GovParams();
   params.gov_voting_blocks = 40;
   GovLedger g(params);
@@ -225,56 +228,79 @@ TEST(GovLedgerTest, AVoterThatUnstakedBelowTheMinimumCanBeEvicted) {
   ASSERT_EQ(g.Get(id).status, ProposalStatus::kVoting);
   const uint64_t voter_min = g.h().ledger().ReadTotals().bonded / gov::kVotersMax;
   ASSERT_GT(voter_min, 1u);
-  // Account 3 stakes just enough, votes veto, and unstakes all but 1 uagr.
-  ASSERT_EQ(g.Send(3, MsgStake{voter_min + 10}).code, TxCode::kOk);
-  ASSERT_EQ(g.Send(3, MsgVote{id, VoteOption::kVeto}).code, TxCode::kOk);
   ASSERT_EQ(g.Send(kV0, MsgVote{id, VoteOption::kYes}).code, TxCode::kOk);
-  ASSERT_EQ(g.Send(3, MsgUnstake{voter_min + 9}).code, TxCode::kOk);
-  ASSERT_EQ(g.Get(id).voters, 2u);
-  const Address three = Address::FromPublicKey(Key(3).public_key());
-  const Address v0 = Address::FromPublicKey(Key(kV0).public_key());
-  EXPECT_EQ(gov::VotersBelowMinimum(g.h().ledger().committed(), id, 16),
-            std::vector<Address>{three});
-  ASSERT_EQ(g.Send(2, MsgStake{voter_min}).code, TxCode::kOk);
+  ASSERT_EQ(g.Send(2, MsgStake{voter_min + 10}).code, TxCode::kOk);
+  const Address v0 = AddressOf(Key(kV0));
 
+  // While there is room, nobody is evicted.
   auto refused = [&](uint8_t key, const MsgVote& m, std::string_view says) {
-    const gov::Proposal before = g.Get(id);
+    const uint32_t voters = g.Get(id).voters;
     const uint64_t balance = g.h().Balance(Key(key));
     const TxResult r = g.Send(key, m);
     EXPECT_EQ(r.code, TxCode::kInvalidMessage) << r.log;
     EXPECT_NE(r.log.find(says), std::string::npos) << r.log;
-    EXPECT_EQ(g.Get(id).voters, before.voters);
-    EXPECT_EQ(gov::GetVote(g.h().ledger().committed(), id, three), VoteOption::kVeto);
+    EXPECT_EQ(g.Get(id).voters, voters);
     EXPECT_EQ(g.h().Balance(Key(key)), balance - 10) << "only the fee";
   };
+
+  // 9,999 accounts, funded by account 3 (its nonces kept here), each stake
+  // just enough, vote veto and unstake all but 1 uagr, in one block each
+  // 2,000: the bonded total is back where it was after each of them.
+  std::vector<SecretKey> fillers;
+  for (uint32_t i = 0; i + 1 < gov::kVotersMax; ++i) {
+    Bytes seed(32, 0x5a);
+    for (int b = 0; b < 4; ++b) seed[b] = static_cast<uint8_t>(i >> (8 * b));
+    fillers.push_back(SecretKey::FromSeed(seed).value());
+  }
+  MsgVote early{id, VoteOption::kNo};
+  early.evict = AddressOf(fillers[0]);
+  refused(2, early, "a slot is free");
+  for (size_t at = 0; at < fillers.size(); at += 2'000) {
+    const size_t end = std::min(fillers.size(), at + 2'000);
+    std::vector<Tx> txs;
+    for (size_t i = at; i < end; ++i) {
+      txs.push_back(Signed(Key(3), i, MsgTransfer{AddressOf(fillers[i]), voter_min + 100}));
+    }
+    for (size_t i = at; i < end; ++i) {
+      txs.push_back(Signed(fillers[i], 0, MsgStake{voter_min + 10}));
+      txs.push_back(Signed(fillers[i], 1, MsgVote{id, VoteOption::kVeto}));
+      txs.push_back(Signed(fillers[i], 2, MsgUnstake{voter_min + 9}));
+    }
+    for (const TxResult& r : g.h().Run(txs).results) ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  }
+  ASSERT_EQ(g.Get(id).voters, gov::kVotersMax);
+  const Address first = AddressOf(fillers[0]);
+  ASSERT_EQ(gov::GetVote(g.h().ledger().committed(), id, first), VoteOption::kVeto);
+  EXPECT_EQ(gov::VotersBelowMinimum(g.h().ledger().committed(), id, 16).size(), 16u);
+
+  // Full: a new voter is refused, and told how to get a slot.
+  const TxResult full = g.Send(2, MsgVote{id, VoteOption::kNo});
+  EXPECT_EQ(full.code, TxCode::kLimitReached) << full.log;
+  EXPECT_NE(full.log.find("--evict"), std::string::npos) << full.log;
   MsgVote evict_v0{id, VoteOption::kNo};
   evict_v0.evict = v0;
   refused(2, evict_v0, "not below the voter minimum");
   MsgVote evict_nobody{id, VoteOption::kNo};
-  evict_nobody.evict = Address::FromPublicKey(Key(1).public_key());
-  refused(2, evict_nobody, "has no vote on proposal");
-  MsgVote self{id, VoteOption::kNo};  // its own vote: a re-vote, which needs no slot
-  self.evict = three;
-  refused(3, self, "voted on proposal");
+  evict_nobody.evict = AddressOf(Key(1));
+  refused(2, evict_nobody, "no vote on proposal");
   MsgVote revote{id, VoteOption::kNo};
-  revote.evict = three;
+  revote.evict = first;
   refused(kV0, revote, "voted on proposal");
+  EXPECT_EQ(gov::GetVote(g.h().ledger().committed(), id, first), VoteOption::kVeto);
 
+  const Tally before = gov::CurrentTally(g.h().ledger().committed(), id);
   MsgVote take{id, VoteOption::kNo};
-  take.evict = three;
+  take.evict = first;
   const TxResult r = g.Send(2, take);
   ASSERT_EQ(r.code, TxCode::kOk) << r.log;
   EXPECT_EQ(r.events.at(0).type, "vote_evicted");
-  EXPECT_EQ(g.Get(id).voters, 2u) << "one slot given up, one taken";
-  EXPECT_FALSE(gov::GetVote(g.h().ledger().committed(), id, three).has_value());
-  EXPECT_EQ(gov::GetVote(g.h().ledger().committed(), id, Address::FromPublicKey(Key(2).public_key())),
-            VoteOption::kNo);
-  const Tally t = gov::CurrentTally(g.h().ledger().committed(), id);
-  EXPECT_EQ(t.veto, 0u) << "the evicted vote no longer counts";
-  EXPECT_EQ(t.no, voter_min);
-  EXPECT_TRUE(gov::VotersBelowMinimum(g.h().ledger().committed(), id, 16).empty());
+  EXPECT_EQ(g.Get(id).voters, gov::kVotersMax) << "one slot given up, one taken";
+  EXPECT_FALSE(gov::GetVote(g.h().ledger().committed(), id, first).has_value());
+  EXPECT_EQ(gov::GetVote(g.h().ledger().committed(), id, AddressOf(Key(2))), VoteOption::kNo);
+  const Tally after = gov::CurrentTally(g.h().ledger().committed(), id);
+  EXPECT_EQ(after.veto, before.veto - 1) << "the evicted vote (1 uagr) no longer counts";
+  EXPECT_EQ(after.no, before.no + voter_min + 10);
 }
-
 
 TEST(GovLedgerTest, ASlashedVoterCountsWithWhatIsLeft) {
   Params params = GovParams();

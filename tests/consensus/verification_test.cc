@@ -945,10 +945,12 @@ TEST_F(VerifyTest, AWithheldDatasetAbandonsTheRecordInsteadOfFiningEveryValidato
   }
 }
 
-// An unavailable claim does not outvote values: once a validator committed
-// to the weights (it could fetch what they need), the record goes on, and a
-// matching result records it; the claimant is neither paid nor fined. And a
-// claim made first leaves the commitment to the first result with values.
+// An unavailable claim does not outvote values: a claim made first leaves
+// the commitment to the first result with values; once a commitment
+// stands, claims are refused (the blob was fetched), so they cannot use up
+// the record's draws; and when the record is made, the claim proves false
+// and costs what missing would have, so claiming is no cheaper than
+// computing.
 TEST_F(VerifyTest, AnUnavailableClaimCannotOutvoteAComputedRecord) {
   const market::JobSpec spec = TinySpec(/*rounds=*/2, /*workers=*/1);
   const uint64_t job = PostSecond(m_, /*rounds=*/2);
@@ -959,36 +961,36 @@ TEST_F(VerifyTest, AnUnavailableClaimCannotOutvoteAComputedRecord) {
   ASSERT_GT(fee, 0u);
   const Hash256 weights = Blake2b256("aggregated");
   const std::vector<Hash256> starts{testing::StartHash(job, 1, 0)};
-  // First a claim, then a commitment (the first result with values), then
-  // another claim, then the matching values.
   const uint8_t a = KeyOf(record().assignees.at(0));
   const uint64_t a_stake = m_.h().Stake(Key(a)), a_balance = m_.h().Balance(Key(a));
   ASSERT_EQ(m_.Send(a, UnavailableResult(job, 1, spec.dataset_hash)).code, TxCode::kOk);
   m_.Block({});
   const uint8_t b = KeyOf(record().assignees.at(0));
   // The values in the clear are refused: the first values go as a commitment.
-  const TxResult clear = m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false, starts, weights));
+  const TxResult clear =
+      m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false, starts, weights));
   EXPECT_EQ(clear.code, TxCode::kInvalidMessage) << clear.log;
   ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), true, starts, weights)).code,
             TxCode::kOk);
   m_.Block({});
   const uint8_t c = KeyOf(record().assignees.at(0));
-  const uint64_t c_stake = m_.h().Stake(Key(c)), c_balance = m_.h().Balance(Key(c));
-  ASSERT_EQ(m_.Send(c, UnavailableResult(job, 1, spec.dataset_hash)).code, TxCode::kOk);
-  EXPECT_FALSE(record().abandoned) << "a commitment shows the blob could be fetched";
-  m_.Block({});
-  const uint8_t d = KeyOf(record().assignees.at(0));
-  const uint64_t b_balance = m_.h().Balance(Key(b)), d_balance = m_.h().Balance(Key(d));
-  ASSERT_EQ(m_.Send(d, m_.RoundResultOf(job, 1, AddressOf(Key(d)), false, starts, weights)).code,
+  const uint64_t c_stake = m_.h().Stake(Key(c));
+  const TxResult late_claim = m_.Send(c, UnavailableResult(job, 1, spec.dataset_hash));
+  EXPECT_EQ(late_claim.code, TxCode::kWrongPhase) << late_claim.log;
+  EXPECT_EQ(record().results.size(), 2u) << "a refused claim takes no place";
+  EXPECT_FALSE(record().abandoned);
+  const uint64_t b_balance = m_.h().Balance(Key(b)), c_balance = m_.h().Balance(Key(c));
+  ASSERT_EQ(m_.Send(c, m_.RoundResultOf(job, 1, AddressOf(Key(c)), false, starts, weights)).code,
             TxCode::kOk);
   EXPECT_TRUE(record().recorded);
   EXPECT_EQ(record().params_hash, weights);
-  EXPECT_EQ(m_.h().Stake(Key(a)), a_stake);
+  EXPECT_EQ(m_.h().Stake(Key(a)),
+            a_stake - market::PartPpm(a_stake, m_.params().verify_slash_missed_ppm))
+      << "the claim proved false: it costs what a miss costs";
   EXPECT_EQ(m_.h().Stake(Key(c)), c_stake);
   EXPECT_EQ(m_.h().Balance(Key(a)), a_balance - 10) << "a claim is not paid";
-  EXPECT_EQ(m_.h().Balance(Key(c)), c_balance - 10);
   EXPECT_EQ(m_.h().Balance(Key(b)), b_balance + fee / 2 + fee % 2);
-  EXPECT_EQ(m_.h().Balance(Key(d)), d_balance - 10 + fee / 2);
+  EXPECT_EQ(m_.h().Balance(Key(c)), c_balance - 10 + fee / 2);
   EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kRunning);
 }
 

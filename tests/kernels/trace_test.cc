@@ -10,6 +10,7 @@
 
 #include <bit>
 #include <cstring>
+#include <type_traits>
 #include <random>
 #include <thread>
 #include <vector>
@@ -27,12 +28,14 @@ using testing::TestSeed;
 
 template <typename T>
 Hash256 HashOf(const std::vector<T>& v) {
-  return TensorHash({reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(T)});
+  constexpr ElementType type =
+      std::is_same_v<T, float> ? ElementType::kFloat32 : ElementType::kInt32;
+  return TensorHash(type, {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(T)});
 }
 Hash256 HashOf(float x) {
   uint8_t bytes[4];
   std::memcpy(bytes, &x, 4);
-  return TensorHash(bytes);
+  return TensorHash(ElementType::kFloat32, bytes);
 }
 
 constexpr Backend kBackends[] = {Backend::kReference, Backend::kCpu};
@@ -194,7 +197,7 @@ TEST(TraceTest, KeepsEveryHashedTensorAsABlobOnlyWhenAsked) {
   EXPECT_EQ(without.blob_bytes(), 0u);
   uint64_t bytes = 0;
   for (const auto& [hash, blob] : with_blobs.blobs()) {
-    EXPECT_EQ(TensorHash(blob), hash);
+    EXPECT_EQ(TensorHash(ElementType::kFloat32, blob), hash);  // Gelu's are all float32
     bytes += blob.size();
   }
   EXPECT_EQ(with_blobs.blob_bytes(), bytes);
@@ -382,6 +385,33 @@ TEST(TraceTest, SignaturesAreConsistent) {
   const TensorSlot& inp = SignatureOf(OpKind::kMatmulForward).inputs[0];
   EXPECT_FALSE(SlotElements(inp, std::vector<int64_t>{-1, 4, 4}).has_value());
   EXPECT_FALSE(SlotElements(inp, std::vector<int64_t>{4}).has_value());  // too few
+}
+
+
+// Which NaN an op returns is not part of the contract (docs/determinism.md):
+// a float32 tensor hashes with every NaN as 0x7fc00000, so a referee on
+// another machine sees no divergence there; an int32 tensor hashes its
+// bits as they are (-1 is not a NaN); op records encode float arguments
+// the same way (and the referee compares them so).
+TEST(TraceTest, NaNsHashAsTheOneCanonicalNaNInFloatTensorsOnly) {
+  const float x86_nan = std::bit_cast<float>(0xffc00000u);
+  const float arm_nan = std::bit_cast<float>(0x7fc00000u);
+  const float payload_nan = std::bit_cast<float>(0x7fc00123u);
+  const std::vector<float> a{1.0f, x86_nan, -0.0f}, b{1.0f, arm_nan, -0.0f},
+      c{1.0f, payload_nan, -0.0f}, d{1.0f, 2.0f, -0.0f}, e{1.0f, x86_nan, 0.0f};
+  EXPECT_EQ(HashOf(a), HashOf(b));
+  EXPECT_EQ(HashOf(c), HashOf(b));
+  EXPECT_NE(HashOf(d), HashOf(b)) << "a NaN is still a NaN";
+  EXPECT_NE(HashOf(e), HashOf(a)) << "signed zeros still count";
+  const std::vector<int32_t> minus_one{-1, 5}, nan_bits{0x7fc00000, 5};
+  EXPECT_NE(HashOf(minus_one), HashOf(nan_bits)) << "int32 bits are not floats";
+  OpRecord r1, r2;
+  r1.kind = r2.kind = OpKind::kAdamWUpdate;
+  r1.floats = {0.001f, x86_nan};
+  r2.floats = {0.001f, payload_nan};
+  EXPECT_EQ(EncodeOpRecord(r1), EncodeOpRecord(r2));
+  r2.floats = {0.001f, 1.0f};
+  EXPECT_NE(EncodeOpRecord(r1), EncodeOpRecord(r2));
 }
 
 }  // namespace

@@ -304,7 +304,7 @@ TEST_F(OperatorRecomputeTest, TokensOutsideTheVocabularyAreInvalidArguments) {
   Bytes tokens = blobs.at(r.inputs[0]);
   const int32_t vocab = static_cast<int32_t>(r.ints[3]);
   std::memcpy(tokens.data() + 4 * 3, &vocab, 4);  // token 3 := vocab
-  r.inputs[0] = kernels::TensorHash(tokens);
+  r.inputs[0] = kernels::TensorHash(kernels::ElementType::kInt32, tokens);
   blobs[r.inputs[0]] = tokens;
   ExpectError(r, LookupIn(blobs), StatusCode::kInvalidArgument, "outside the vocabulary");
 }
