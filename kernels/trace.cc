@@ -378,30 +378,43 @@ Hash256 OpTraceRoot(std::span<const OpRecord> records) {
   return merkle::Root(OpRecordHashes(records));
 }
 
+namespace {
+
+// Little-endian float32 element i of `bytes` (kElementBytes each).
+uint32_t Float32BitsAt(ByteSpan bytes, size_t at) {
+  return static_cast<uint32_t>(bytes[at]) | static_cast<uint32_t>(bytes[at + 1]) << 8 |
+         static_cast<uint32_t>(bytes[at + 2]) << 16 | static_cast<uint32_t>(bytes[at + 3]) << 24;
+}
+
+// Whether a float32 tensor holds a NaN other than 0x7fc00000.
+bool HasOtherNaN(ElementType type, ByteSpan bytes) {
+  if (type != ElementType::kFloat32) return false;
+  bool other = false;
+  for (size_t i = 0; i + kElementBytes <= bytes.size(); i += kElementBytes) {
+    const uint32_t b = Float32BitsAt(bytes, i);
+    other |= (b & 0x7fffffffu) > 0x7f800000u && b != 0x7fc00000u;
+  }
+  return other;
+}
+
+}  // namespace
+
+Bytes CanonicalTensorBytes(ElementType type, ByteSpan bytes) {
+  Bytes out(bytes.begin(), bytes.end());
+  if (!HasOtherNaN(type, bytes)) return out;
+  for (size_t i = 0; i + kElementBytes <= out.size(); i += kElementBytes) {
+    if ((Float32BitsAt(bytes, i) & 0x7fffffffu) <= 0x7f800000u) continue;
+    out[i] = 0x00;
+    out[i + 1] = 0x00;
+    out[i + 2] = 0xc0;
+    out[i + 3] = 0x7f;
+  }
+  return out;
+}
+
 Hash256 TensorHash(ElementType type, ByteSpan bytes) {
-  if (type != ElementType::kFloat32) return Blake2b256(bytes);
-  // Little-endian float32 elements (kElementBytes each).
-  auto bits_at = [&](size_t i) {
-    return static_cast<uint32_t>(bytes[i]) | static_cast<uint32_t>(bytes[i + 1]) << 8 |
-           static_cast<uint32_t>(bytes[i + 2]) << 16 | static_cast<uint32_t>(bytes[i + 3]) << 24;
-  };
-  const size_t whole = bytes.size() - bytes.size() % kElementBytes;
-  bool other_nan = false;
-  for (size_t i = 0; i < whole; i += kElementBytes) {
-    const uint32_t b = bits_at(i);
-    other_nan |= (b & 0x7fffffffu) > 0x7f800000u && b != 0x7fc00000u;
-  }
-  if (!other_nan) return Blake2b256(bytes);
-  Bytes canonical(bytes.begin(), bytes.end());
-  for (size_t i = 0; i < whole; i += kElementBytes) {
-    const uint32_t b = bits_at(i);
-    if ((b & 0x7fffffffu) <= 0x7f800000u) continue;
-    canonical[i] = 0x00;
-    canonical[i + 1] = 0x00;
-    canonical[i + 2] = 0xc0;
-    canonical[i + 3] = 0x7f;
-  }
-  return Blake2b256(canonical);
+  if (!HasOtherNaN(type, bytes)) return Blake2b256(bytes);
+  return Blake2b256(CanonicalTensorBytes(type, bytes));
 }
 
 std::string_view DivergenceKindName(DivergenceKind kind) {

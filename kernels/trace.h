@@ -153,6 +153,10 @@ Hash256 OpTraceRoot(std::span<const OpRecord> records);
 // differs between x86, Arm and GPUs and is not part of the contract, so a
 // referee on another machine must not see a divergence there.
 Hash256 TensorHash(ElementType type, ByteSpan bytes);
+// The bytes a trace keeps and serves for a tensor: float32 NaNs written as
+// 0x7fc00000, so that BLAKE2b-256 of what is served is its TensorHash (a
+// referee fetches it by that name and checks it so).
+Bytes CanonicalTensorBytes(ElementType type, ByteSpan bytes);
 // The bits a float is encoded with in op records and tensor hashes: its
 // own, every NaN as 0x7fc00000.
 inline uint32_t CanonicalFloatBits(float v) {

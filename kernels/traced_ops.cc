@@ -62,7 +62,8 @@ class TraceRecorder {
     const ByteSpan bytes(static_cast<const uint8_t*>(data), size);
     const Hash256 hash = TensorHash(slot.type, bytes);
     if (trace_.options_.keep_blobs && !trace_.blobs_.contains(hash)) {
-      trace_.blobs_.emplace(hash, Bytes(bytes.begin(), bytes.end()));
+      // Kept as served: canonical NaNs, so the bytes hash to their name.
+      trace_.blobs_.emplace(hash, CanonicalTensorBytes(slot.type, bytes));
       trace_.blob_bytes_ += size;
     }
     return hash;

@@ -115,7 +115,7 @@ struct Pool {
 
 }  // namespace
 
-std::vector<Assignment> Schedule(const ScheduleInput& in) {
+std::vector<Assignment> Schedule(const ScheduleInput& in, bool* examined_all) {
   std::vector<Assignment> out;
   if (in.assignments_max == 0) return out;
   Pool pool(in);
@@ -172,6 +172,7 @@ std::vector<Assignment> Schedule(const ScheduleInput& in) {
     }
     if (++next[t] >= in.tenants[t].open.size()) active.erase(active.begin() + best);
   }
+  if (examined_all != nullptr) *examined_all = active.empty();
   return out;
 }
 

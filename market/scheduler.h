@@ -94,7 +94,10 @@ struct Assignment {
   friend bool operator==(const Assignment&, const Assignment&) = default;
 };
 
-std::vector<Assignment> Schedule(const ScheduleInput& input);
+// With `examined_all`, sets it to whether every open task given was looked
+// at (assigned or found unassignable), rather than the call stopping at
+// assignments_max or at its bound on provider scans.
+std::vector<Assignment> Schedule(const ScheduleInput& input, bool* examined_all = nullptr);
 
 // First come, first served, for the benchmark's comparison: tasks in the
 // order of `arrival` (pairs of tenant, task index), each to the cheapest

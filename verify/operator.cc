@@ -381,10 +381,10 @@ Result<std::vector<Hash256>> RecomputeOperator(const k::OpRecord& record,
   }
   std::vector<Hash256> hashes;
   hashes.reserve(outputs.size());
-  for (const Tensor& output : outputs) {
-    const k::ElementType type =
-        output.int32s.empty() ? k::ElementType::kFloat32 : k::ElementType::kInt32;
-    hashes.push_back(output.present ? k::TensorHash(type, output.bytes()) : k::kAbsentTensor);
+  for (size_t j = 0; j < outputs.size(); ++j) {
+    const Tensor& output = outputs[j];
+    hashes.push_back(output.present ? k::TensorHash(signature.outputs[j].type, output.bytes())
+                                    : k::kAbsentTensor);
   }
   return hashes;
 }

@@ -377,8 +377,9 @@ struct Candidate {
 
 // The open tasks of `client` the scheduler reads this block, at most
 // `per_tenant`: its first ones, oldest job first; or, after a full window
-// that got no task assigned while providers had free slots (SkipKey holds
-// its last task), the ones after it, wrapping round to the first. Without
+// whose every task the scheduler looked at and could not place (SkipKey
+// holds its last task), the ones after it, wrapping round to the first.
+// A window that gets a task goes back to the first ones. Without
 // the skip, a tenant's oldest tasks that no provider can take (their job
 // asks for hardware nobody offers, its maximum price is below every ask,
 // the only cheap provider missed them and is passed over) filled the window
@@ -502,19 +503,25 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
                                   params.deadline_min_blocks};
   std::set<size_t> touched_providers;
   std::set<uint64_t> touched_jobs;
-  const std::vector<market::Assignment> assignments = market::Schedule(in);
-  // A full window that got nothing is skipped next block (TenantWindow); a
-  // window that holds all of a tenant's open tasks goes back to its first.
+  bool examined_all = false;
+  const std::vector<market::Assignment> assignments = market::Schedule(in, &examined_all);
+  // A full window whose every task was looked at and none could be placed
+  // is skipped next block (TenantWindow); a window that got a task, or that
+  // holds all of the tenant's open tasks, starts from the tenant's first
+  // again (oldest job first). When the call stopped at its bounds, some
+  // windows were not looked at: nothing changes.
   std::vector<bool> served(tenants.size(), false);
   for (const market::Assignment& a : assignments) served[a.tenant] = true;
   for (size_t t = 0; t < tenants.size(); ++t) {
     const auto& [client, ids] = tenants[t];
     const std::string skip = SkipKey(client);
-    if (ids.size() < in.assignments_max) {
-      if (state.Get(skip)) state.Delete(skip);
-    } else if (!served[t]) {
+    const std::optional<Bytes> held = state.Get(skip);
+    if (served[t] || ids.size() < in.assignments_max) {
+      if (held) state.Delete(skip);
+    } else if (examined_all) {
       const std::string suffix = TaskSuffix(ids.back());
-      state.Set(skip, Bytes(suffix.begin(), suffix.end()));
+      const Bytes last(suffix.begin(), suffix.end());
+      if (held != last) state.Set(skip, last);
     }
   }
   for (const market::Assignment& a : assignments) {

@@ -762,9 +762,13 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
                         {"burned_uagr", std::to_string(burned)}}});
     a->missed.push_back(v);
   }
-  // Like a slot, a record takes at most verify.draws_per_slot_max results;
-  // misses and empty draws do not count (with nobody to draw it waits).
-  if (a->results.size() >= params.verify_draws_per_slot_max ||
+  // Like a slot, a record takes at most verify.draws_per_slot_max results
+  // with values; claims, misses and empty draws do not count (with nobody
+  // to draw it waits; once every validator answered it is abandoned).
+  const size_t with_values = static_cast<size_t>(
+      std::count_if(a->results.begin(), a->results.end(),
+                    [](const RoundResultRecord& x) { return !x.unavailable; }));
+  if (with_values >= params.verify_draws_per_slot_max ||
       !DrawAggregator(state, pool, params, height, beacon, *a, events)) {
     Abandon(state, height, *a,
             "no two validators agreed on the weights at the start of round " +
@@ -1186,15 +1190,6 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   // naming an unavailable blob carry none and do not count here.
   const bool first = std::none_of(a->results.begin(), a->results.end(),
                                   [](const RoundResultRecord& x) { return !x.unavailable; });
-  if (msg.unavailable && !first) {
-    // Someone fetched what the values need: a claim now would only use up
-    // the record's draws (found in review, 2026-12-03: one commitment and
-    // three claims abandoned a record an honest validator had computed).
-    return Refuse(TxCode::kWrongPhase,
-                  "a result with values stands for " + name +
-                      ": the blobs it needs were fetched; fetch them from the validators' "
-                      "nodes and send the values");
-  }
   if (msg.unavailable && !NeedsBlob(state, *j, msg)) {
     return Refuse(TxCode::kInvalidMessage,
                   name + " does not need blob " + msg.unavailable->ToHex() +

@@ -171,10 +171,14 @@ Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job,
   }
   Result<trainer::Corpus> corpus = trainer::Corpus::Load(blobs_.PathOf(job.spec.dataset_hash));
   if (!corpus.ok()) {
+    const StatusCode code = corpus.status().code();
+    if (code != StatusCode::kInvalidArgument && code != StatusCode::kResourceExhausted) {
+      return corpus.status();  // a read error here is this node's, not the dataset's
+    }
     // The bytes are the dataset the client named (their hash checked), and
-    // no validator can use them (too short, not what the spec says): the
-    // record cannot be made, which a claim of "unavailable" says, rather
-    // than have each validator drawn miss in turn (found in review,
+    // no validator can use them (shorter or longer than a corpus may be):
+    // the record cannot be made, which a claim of "unavailable" says,
+    // rather than have each validator drawn miss in turn (found in review,
     // 2026-12-03).
     if (missing != nullptr) *missing = MissingBlob{job.spec.dataset_hash};
     return Status::Corruption("dataset " + job.spec.dataset_hash.ToHex() +

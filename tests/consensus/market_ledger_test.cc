@@ -286,9 +286,9 @@ TEST(MarketLedgerTest, AJobNobodyTakesIsRefundedAfterItsWait) {
 // A client's oldest open tasks that no provider takes used to fill the
 // window of tasks the scheduler reads for that client every block, and
 // held back its later jobs for as long as they stayed open: a running job
-// never expires. Now a full window that got nothing while providers had
-// free slots is skipped the next block, and the later job is assigned at
-// once; the stuck job keeps running and waits for a provider, as before.
+// never expires. Now a full window whose every task was looked at and none
+// placed is skipped the next block, and the later job is assigned at once;
+// the stuck job keeps running and waits for a provider, as before.
 TEST(MarketLedgerTest, TasksNobodyTakesDoNotHoldBackTheClientsLaterJobs) {
   Params p = Market::Defaults();
   p.exclusion_blocks = 1'000;       // the provider that missed is passed over throughout
@@ -316,9 +316,15 @@ TEST(MarketLedgerTest, TasksNobodyTakesDoNotHoldBackTheClientsLaterJobs) {
   EXPECT_EQ(m.Job(later).status, JobStatus::kRunning);
   EXPECT_EQ(m.Task({first, 0, 0}).status, TaskStatus::kReassigned) << "still waiting";
   EXPECT_EQ(m.Job(first).status, JobStatus::kRunning);
-  // With both of the client's tasks served or waiting, the window goes on
-  // serving the first one in turn: the dear provider still may not take it.
-  m.h().Run({});
+  // The window went back to the oldest task once it served one; it is
+  // skipped again for a third job, which the dear provider takes, while
+  // the first still waits for a provider it can pay.
+  const uint64_t third = m.Post(4, TinySpec(1, 1), budget, 5000);
+  for (int i = 0; i < 3 && m.Task({third, 0, 0}).status != TaskStatus::kAssigned; ++i) {
+    m.h().Run({});
+  }
+  EXPECT_EQ(m.Task({third, 0, 0}).status, TaskStatus::kAssigned);
+  EXPECT_EQ(m.Task({third, 0, 0}).provider, Address::FromPublicKey(Key(2).public_key()));
   EXPECT_EQ(m.Task({first, 0, 0}).status, TaskStatus::kReassigned);
 }
 

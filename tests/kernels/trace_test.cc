@@ -412,6 +412,26 @@ TEST(TraceTest, NaNsHashAsTheOneCanonicalNaNInFloatTensorsOnly) {
   EXPECT_EQ(EncodeOpRecord(r1), EncodeOpRecord(r2));
   r2.floats = {0.001f, 1.0f};
   EXPECT_NE(EncodeOpRecord(r1), EncodeOpRecord(r2));
+
+  // A trace keeps a tensor as it serves it, canonical: its bytes hash to
+  // its name, so a referee can fetch it by that name from a blob store
+  // (found in review, 2026-12-03: the raw bytes were kept under the
+  // canonical hash, and a store named them by another).
+  std::vector<float> x(8, 0.5f), y(8);
+  x[3] = x86_nan;
+  OpTrace trace(OpTrace::Options{.keep_blobs = true});
+  {
+    ScopedOpTrace scope(&trace);
+    GeluForward(Backend::kCpu, y.data(), x.data(), 8);
+  }
+  ASSERT_EQ(trace.blobs().size(), 2u);
+  for (const auto& [hash, blob] : trace.blobs()) {
+    EXPECT_EQ(Blake2b256(blob), hash);
+    uint32_t bits = 0;
+    std::memcpy(&bits, blob.data() + 3 * 4, 4);
+    EXPECT_EQ(bits, 0x7fc00000u);
+  }
+  EXPECT_EQ(trace.records().at(0).inputs.at(0), HashOf(x));
 }
 
 }  // namespace
