@@ -575,18 +575,13 @@ TEST(GovDecodeTest, MalformedProposalsVotesAndDepositsAreRefused) {
   }
   ASSERT_EQ(many.size(), kProposalChangesMax + 1);
   EXPECT_FALSE(decode(proposal(many)).ok());
-  proto::TxBody body;
-  body.set_chain_id(testing::kChain);
-  body.set_sender(std::string(k.public_key().bytes.begin(), k.public_key().bytes.end()));
-  body.mutable_vote()->set_proposal_id(1);
-  body.mutable_vote()->set_option(static_cast<proto::VoteOption>(7));
-  const Bytes body_bytes = EncodeDeterministic(body);
-  const Signature sig = k.Sign({testing::kChain, SignKind::kTransaction}, body_bytes);
-  proto::SignedTx signed_tx;
-  signed_tx.set_body(std::string(body_bytes.begin(), body_bytes.end()));
-  signed_tx.set_public_key(body.sender());
-  signed_tx.set_signature(std::string(sig.bytes.begin(), sig.bytes.end()));
-  auto vote = DecodeTx(EncodeDeterministic(signed_tx), testing::kChain);
+  auto vote = DecodeTx(testing::HandBuiltTx(k,
+                                            [](proto::TxBody* body) {
+                                              body->mutable_vote()->set_proposal_id(1);
+                                              body->mutable_vote()->set_option(
+                                                  static_cast<proto::VoteOption>(7));
+                                            }),
+                       testing::kChain);
   ASSERT_FALSE(vote.ok());
   EXPECT_NE(vote.status().message().find("yes, no, abstain or veto"), std::string::npos);
 }

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "common/kv.h"
+#include "common/proto_codec.h"
 #include "consensus/ledger/ledger.h"
 #include "consensus/ledger/staking.h"
+#include "proto/tx.pb.h"
 
 namespace agora::consensus::testing {
 
@@ -21,6 +23,24 @@ inline constexpr char kChain[] = "ledger-test";
 
 inline SecretKey Key(uint8_t n) { return SecretKey::FromSeed(Bytes(32, n)).value(); }
 inline Address AddressOf(const SecretKey& k) { return Address::FromPublicKey(k.public_key()); }
+
+// A transaction built by hand, for what the typed messages cannot express
+// (a field out of its range, two fields that exclude each other): `fill`
+// sets the body's message; the chain id and sender are set here, and the
+// whole is signed by `key` for this harness's chain.
+inline Bytes HandBuiltTx(const SecretKey& key, const std::function<void(proto::TxBody*)>& fill) {
+  proto::TxBody body;
+  body.set_chain_id(kChain);
+  body.set_sender(std::string(key.public_key().bytes.begin(), key.public_key().bytes.end()));
+  fill(&body);
+  const Bytes body_bytes = EncodeDeterministic(body);
+  const Signature sig = key.Sign({kChain, SignKind::kTransaction}, body_bytes);
+  proto::SignedTx signed_tx;
+  signed_tx.set_body(std::string(body_bytes.begin(), body_bytes.end()));
+  signed_tx.set_public_key(body.sender());
+  signed_tx.set_signature(std::string(sig.bytes.begin(), sig.bytes.end()));
+  return EncodeDeterministic(signed_tx);
+}
 
 // CreateValidator for `consensus` operated by `op`, with its proof of
 // possession for this harness's chain.

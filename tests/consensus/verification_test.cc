@@ -1037,18 +1037,11 @@ TEST_F(PatientVerifyTest, AnUnavailableClaimMustNameABlobTheRecordNeeds) {
 TEST(RoundResultDecodeTest, AnUnavailableClaimCarriesNothingElse) {
   const SecretKey k = Key(1);
   auto decode = [&](const std::function<void(proto::RoundResult*)>& fill) {
-    proto::TxBody body;
-    body.set_chain_id(testing::kChain);
-    body.set_sender(std::string(k.public_key().bytes.begin(), k.public_key().bytes.end()));
-    body.mutable_round_result()->set_job_id(1);
-    fill(body.mutable_round_result());
-    const Bytes body_bytes = EncodeDeterministic(body);
-    const Signature sig = k.Sign({testing::kChain, SignKind::kTransaction}, body_bytes);
-    proto::SignedTx signed_tx;
-    signed_tx.set_body(std::string(body_bytes.begin(), body_bytes.end()));
-    signed_tx.set_public_key(body.sender());
-    signed_tx.set_signature(std::string(sig.bytes.begin(), sig.bytes.end()));
-    return DecodeTx(EncodeDeterministic(signed_tx), testing::kChain).status();
+    const Bytes raw = testing::HandBuiltTx(k, [&](proto::TxBody* body) {
+      body->mutable_round_result()->set_job_id(1);
+      fill(body->mutable_round_result());
+    });
+    return DecodeTx(raw, testing::kChain).status();
   };
   const std::string hash(32, 'h');
   EXPECT_TRUE(decode([&](proto::RoundResult* r) {
