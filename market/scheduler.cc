@@ -25,6 +25,13 @@ bool Fits(const OpenTask& t, HardwareClass c) {
   return t.tier == Tier::kExact || t.hardware == c;
 }
 
+// Whether a provider declaring `speed` would get `t` done within the job's
+// deadline bound.
+bool InTime(const OpenTask& t, uint64_t speed, const DeadlineRule& rule) {
+  if (t.deadline_blocks_max == 0) return true;
+  return speed > 0 && DeadlineBlocks(t.work_wu, speed, rule) <= t.deadline_blocks_max;
+}
+
 struct Pool {
   const ScheduleInput& in;
   std::vector<size_t> order;  // providers by effective cost, then speed, then tie key
@@ -32,10 +39,11 @@ struct Pool {
   std::vector<uint64_t> collateral;
   // Per hardware class (index 0: any class), over providers that could take
   // anything at the start of the call: the lowest ask and the most free
-  // collateral. Both only get worse as tasks are assigned, so a task that
-  // fails them fails every provider, in O(1).
+  // collateral and the highest speed. None gets better as tasks are
+  // assigned, so a task that fails them fails every provider, in O(1).
   std::array<uint64_t, kHardwareClassMax + 1> min_ask;
   std::array<uint64_t, kHardwareClassMax + 1> max_collateral;
+  std::array<uint64_t, kHardwareClassMax + 1> max_speed;
 
   explicit Pool(const ScheduleInput& input)
       : in(input), order(input.providers.size()), slots(input.providers.size()),
@@ -51,6 +59,7 @@ struct Pool {
     }
     min_ask.fill(UINT64_MAX);
     max_collateral.fill(0);
+    max_speed.fill(0);
     for (size_t i = 0; i < order.size(); ++i) {
       const ProviderOffer& p = in.providers[i];
       if (p.free_slots == 0 || p.reputation_ppm < in.reputation_min_ppm || p.speed_wu_per_s == 0) {
@@ -60,6 +69,7 @@ struct Pool {
         if (c > kHardwareClassMax) continue;
         min_ask[c] = std::min(min_ask[c], p.ask_uagr_per_wu);
         max_collateral[c] = std::max(max_collateral[c], p.collateral_free_uagr);
+        max_speed[c] = std::max(max_speed[c], p.speed_wu_per_s);
       }
     }
     std::iota(order.begin(), order.end(), size_t{0});
@@ -75,6 +85,7 @@ struct Pool {
   bool Possible(const OpenTask& t) const {
     const size_t c = t.tier == Tier::kExact ? 0 : static_cast<size_t>(t.hardware);
     if (c > kHardwareClassMax || min_ask[c] > t.price_max_per_wu) return false;
+    if (!InTime(t, max_speed[c], in.deadline_rule)) return false;
     Result<uint64_t> cheapest = TaskPrice(t.work_wu, min_ask[c]);
     return cheapest.ok() && Collateral(*cheapest, in.collateral_ppm) <= max_collateral[c];
   }
@@ -88,6 +99,7 @@ struct Pool {
       const ProviderOffer& p = in.providers[i];
       if (slots[i] == 0 || p.reputation_ppm < in.reputation_min_ppm || !Fits(t, p.hardware) ||
           p.ask_uagr_per_wu > t.price_max_per_wu || p.speed_wu_per_s == 0 || p.id == client ||
+          !InTime(t, p.speed_wu_per_s, in.deadline_rule) ||
           std::find(t.excluded.begin(), t.excluded.end(), p.id) != t.excluded.end()) {
         continue;
       }

@@ -13,7 +13,9 @@
 //    as reputation falls): free slot, reputation at least the minimum, ask
 //    at most the job's maximum price per wu, hardware class that fits the
 //    tier (exact: any; native: the job's class), free stake covering the
-//    collateral. Among the eligible, one whose speed is within a factor of
+//    collateral, and fast enough that the deadline it would get
+//    (DeadlineBlocks) is at most the job's `deadline_blocks_max` when the
+//    job sets one. Among the eligible, one whose speed is within a factor of
 //    two of the speed already chosen for the task's round, if any, since a
 //    round waits for its slowest worker.
 //  * Ties (equal cost, equal speed; equal tenant shares) break by
@@ -25,7 +27,8 @@
 //  * Bounded work: at most `assignments_max` assignments and
 //    4 × assignments_max full scans of the providers per call. A task that
 //    no provider could take (its maximum price below every ask of its
-//    class, its collateral above every provider's free stake) is skipped in
+//    class, its collateral above every provider's free stake, its deadline
+//    bound shorter than the fastest provider of its class gets) is skipped in
 //    O(1), as are the other tasks of a job no provider took in this call,
 //    so unassignable jobs cannot use up the bound.
 //
@@ -40,6 +43,7 @@
 #include "common/bytes.h"
 #include "common/hash.h"
 #include "market/job_spec.h"
+#include "market/pricing.h"
 
 namespace agora::market {
 
@@ -64,6 +68,9 @@ struct OpenTask {
   // The declared speed of a provider already running a task of this round
   // (0: none yet).
   uint64_t round_speed_wu_per_s = 0;
+  // The most blocks a provider may be given for it (0: no bound): slower
+  // providers, whose deadline would be later, are passed over.
+  uint64_t deadline_blocks_max = 0;
   // Providers (ids) not to give this task to (the ledger's recent misses
   // and failures of it).
   std::vector<Bytes> excluded;
@@ -83,6 +90,7 @@ struct ScheduleInput {
   size_t assignments_max = 64;
   uint64_t collateral_ppm = 2'000'000;
   uint64_t reputation_min_ppm = 100'000;
+  DeadlineRule deadline_rule;  // turns work and speed into a deadline
 };
 
 struct Assignment {

@@ -460,8 +460,7 @@ void Node::Impl::OnDecide(const consensus::Decide& decide) {
       txs == proposal_txs_.end() ? nullptr : &txs->second);
   AGORA_CHECK_MSG(s.ok(), "cannot commit a decided block: " + s.message());
   // Proposals for the next height waited for this block's state.
-  auto pending = std::exchange(future_proposals_, {});
-  for (auto& [from, payload] : pending) HandleProposal(from, payload);
+  for (auto& [from, payload] : future_proposals_.Take()) HandleProposal(from, payload);
   // Blocks synced ahead of this one go on from here, once this Apply is done.
   if (!sync_buffer_.empty()) {
     boost::asio::post(io_, [this] {
@@ -527,9 +526,9 @@ void Node::Impl::HandleProposal(const p2p::PeerId& from, ByteSpan payload) {
     // be filled by anyone else); its proposers are known once this node
     // has the state after `next`: it is checked whole (and relayed) then.
     // Rounds past the bound are dropped like those of the current height.
-    if (p->round <= consensus::kRoundsAheadMax &&
-        future_proposals_.size() < kFutureProposalsMax) {
-      future_proposals_.push_back({from, Bytes(payload.begin(), payload.end())});
+    if (p->round <= consensus::kRoundsAheadMax) {
+      future_proposals_.Offer(p->proposer, p->round,
+                              {from, Bytes(payload.begin(), payload.end())});
     }
     return;
   }

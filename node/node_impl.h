@@ -19,6 +19,7 @@
 #include "consensus/chain/chain.h"
 #include "consensus/chain/mempool.h"
 #include "consensus/core.h"
+#include "consensus/future_proposals.h"
 #include "consensus/ledger/ledger.h"
 #include "consensus/ledger/staking.h"
 #include "consensus/ledger/tx.h"
@@ -65,7 +66,6 @@ constexpr std::chrono::milliseconds kSubmitWaitDefault{30'000};
 constexpr std::chrono::milliseconds kSubmitWaitMax{120'000};
 constexpr size_t kWaitersMax = 100'000;
 constexpr std::chrono::minutes kSubmittedKeptFor{10};
-constexpr size_t kFutureProposalsMax = 64;
 constexpr size_t kProposalBlocksMax = 64;
 // Transactions gossiped by peers wait in an inbox and are admitted in runs of
 // kTxInboxRun, each run a separate handler: a flood of them then never holds
@@ -214,8 +214,11 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   // node has committed the height before and knows that height's
   // proposers. Before 2026-12-03 they were relayed on arrival, any round,
   // with no proposer check: a validator could have the network relay
-  // proposals it was not entitled to make.
-  std::vector<std::pair<p2p::PeerId, Bytes>> future_proposals_;
+  // proposals it was not entitled to make. One place per proposer (its
+  // lowest round), so that one validator signing every round ahead cannot
+  // crowd out the others' (before 2026-12-03: one shared list of 64).
+  consensus::FutureProposals<std::pair<p2p::PeerId, Bytes>> future_proposals_{
+      consensus::kFutureProposalPlacesMax};
   // Whether each block proposed at the current height validated, by hash:
   // a block proposed again (another round, another polka) is not executed
   // again.

@@ -79,6 +79,7 @@ json::object JobJson(const mp::Job& j) {
       {"running", j.running},
       {"work_wu_per_task", j.work_wu},
       {"price_max_uagr_per_wu", j.price_max_uagr_per_wu},
+      {"deadline_blocks_max", j.deadline_blocks_max},
       {"budget_uagr", j.budget_uagr},
       {"escrow_uagr", j.escrow_uagr},
       {"locked_uagr", j.locked_uagr},

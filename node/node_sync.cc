@@ -183,8 +183,7 @@ void Node::Impl::ApplySyncedBlocks() {
   if (blocks_->height() + 1 == first) return;  // nothing applied
   for (auto& t : timers_) t.cancel();  // their handlers remove them
   Apply(core_->Start(blocks_->height() + 1));
-  auto pending = std::exchange(future_proposals_, {});
-  for (auto& [from, payload] : pending) HandleProposal(from, payload);
+  for (auto& [from, payload] : future_proposals_.Take()) HandleProposal(from, payload);
 }
 
 }  // namespace agora::node

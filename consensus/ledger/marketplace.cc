@@ -110,6 +110,7 @@ void PutJob(StateBuffer& state, const Job& j, uint64_t round_speed) {
   EncodeJobSpec(j.spec, r.mutable_spec());
   r.set_budget_uagr(j.budget_uagr);
   r.set_price_max_uagr_per_wu(j.price_max_uagr_per_wu);
+  r.set_deadline_blocks_max(j.deadline_blocks_max);
   r.set_escrow_uagr(j.escrow_uagr);
   r.set_locked_uagr(j.locked_uagr);
   r.set_status(static_cast<uint32_t>(j.status));
@@ -144,6 +145,7 @@ JobWithSpeed DecodeJob(ByteSpan bytes) {
   j.spec = *spec;
   j.budget_uagr = r.budget_uagr();
   j.price_max_uagr_per_wu = r.price_max_uagr_per_wu();
+  j.deadline_blocks_max = r.deadline_blocks_max();
   j.escrow_uagr = r.escrow_uagr();
   j.locked_uagr = r.locked_uagr();
   j.status = static_cast<JobStatus>(r.status());
@@ -261,6 +263,12 @@ void CancelOpen(StateBuffer& state, const Job& j, TaskStatus as) {
     t.status = as;
     PutTask(state, id, t);
     state.Delete(OpenKey(j.client, id));
+  }
+  // A tenant left with no open task needs no window position (TenantWindow).
+  if (state.Get(SkipKey(j.client))) {
+    Bytes tenant(kOpenPrefix.begin(), kOpenPrefix.end());
+    tenant.insert(tenant.end(), j.client.bytes().begin(), j.client.bytes().end());
+    if (state.ScanPrefix(tenant, 1).empty()) state.Delete(SkipKey(j.client));
   }
 }
 
@@ -449,6 +457,7 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
   in.assignments_max = params.assignments_per_block_max;
   in.collateral_ppm = params.collateral_ppm;
   in.reputation_min_ppm = params.reputation_min_ppm;
+  in.deadline_rule = {params.deadline_slack_ppm, params.block_time_ms, params.deadline_min_blocks};
   std::vector<Provider> providers;
   for (const auto& [key, value] : state.ScanPrefix(AsBytes(kFreePrefix), kProvidersScanMax)) {
     const Address a = Address::FromBytes(ByteSpan(key).subspan(kFreePrefix.size())).value();
@@ -485,6 +494,7 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
       t.worker = id.worker;
       t.work_wu = j.work_wu;
       t.price_max_per_wu = j.price_max_uagr_per_wu;
+      t.deadline_blocks_max = j.deadline_blocks_max;
       t.tier = j.spec.tier;
       t.hardware = j.spec.hardware;
       t.round_speed_wu_per_s = it->second.round_speed;
@@ -499,8 +509,7 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
     in.tenants.push_back(std::move(q));
   }
   state.Set(kCursorKey, tenants.back().first.bytes());
-  const market::DeadlineRule rule{params.deadline_slack_ppm, params.block_time_ms,
-                                  params.deadline_min_blocks};
+  const market::DeadlineRule& rule = in.deadline_rule;
   std::set<size_t> touched_providers;
   std::set<uint64_t> touched_jobs;
   bool examined_all = false;
@@ -746,6 +755,19 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
   }
   const uint64_t work = market::TaskWorkWu(msg.spec);
   const uint64_t tasks = market::TaskCount(msg.spec);
+  // The fastest provider a speed can declare still gets this many blocks: a
+  // shorter bound could never be met, and the job would only wait to expire.
+  const uint64_t soonest = market::DeadlineBlocks(
+      work, market::kAmountMax,
+      {params.deadline_slack_ppm, params.block_time_ms, params.deadline_min_blocks});
+  if (msg.deadline_blocks_max != 0 && msg.deadline_blocks_max < soonest) {
+    return Refuse(TxCode::kInvalidMessage,
+                  "deadline_blocks_max " + std::to_string(msg.deadline_blocks_max) +
+                      " is below the shortest deadline any provider gets (" +
+                      std::to_string(soonest) + " blocks: market.deadline_min_blocks " +
+                      std::to_string(params.deadline_min_blocks) +
+                      " plus the work at the highest speed); raise it or set 0 for no bound");
+  }
   Result<uint64_t> need = market::BudgetNeeded(tasks, work, msg.price_max_uagr_per_wu);
   if (!need.ok()) return Refuse(TxCode::kInvalidMessage, need.status().message());
   if (msg.budget_uagr < *need) {
@@ -767,6 +789,7 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
   j.title = msg.title;
   j.budget_uagr = j.escrow_uagr = msg.budget_uagr;
   j.price_max_uagr_per_wu = msg.price_max_uagr_per_wu;
+  j.deadline_blocks_max = msg.deadline_blocks_max;
   j.work_wu = work;
   j.posted_height = height;
   state.SetU64(kNextJobKey, j.id + 1);

@@ -101,6 +101,7 @@ struct Job {
   market::JobSpec spec;
   uint64_t budget_uagr = 0;
   uint64_t price_max_uagr_per_wu = 0;
+  uint64_t deadline_blocks_max = 0;  // 0: no bound (MsgPostJob)
   uint64_t escrow_uagr = 0;  // unspent, locked included
   uint64_t locked_uagr = 0;  // prices of tasks assigned and not settled
   JobStatus status = JobStatus::kOpen;

@@ -409,7 +409,14 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       if (Status title = CheckJobTitle(m.title()); !title.ok()) {
         return Status::InvalidArgument("post_job: " + title.message());
       }
-      return Msg(MsgPostJob{*spec, m.budget_uagr(), m.price_max_uagr_per_wu(), m.title()});
+      if (m.deadline_blocks_max() > kDeadlineBlocksMax) {
+        return Status::InvalidArgument("post_job: deadline_blocks_max " +
+                                       std::to_string(m.deadline_blocks_max()) + " is above " +
+                                       std::to_string(kDeadlineBlocksMax) +
+                                       " (0 sets no bound)");
+      }
+      return Msg(MsgPostJob{*spec, m.budget_uagr(), m.price_max_uagr_per_wu(), m.title(),
+                            m.deadline_blocks_max()});
     }
     case proto::TxBody::kCancelJob:
       if (body.cancel_job().job_id() == 0) {
@@ -482,6 +489,7 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
           body.mutable_post_job()->set_budget_uagr(m.budget_uagr);
           body.mutable_post_job()->set_price_max_uagr_per_wu(m.price_max_uagr_per_wu);
           body.mutable_post_job()->set_title(m.title);
+          body.mutable_post_job()->set_deadline_blocks_max(m.deadline_blocks_max);
         } else if constexpr (std::is_same_v<M, MsgCancelJob>) {
           body.mutable_cancel_job()->set_job_id(m.job_id);
         } else if constexpr (std::is_same_v<M, MsgCommitTask>) {

@@ -66,6 +66,9 @@ struct MsgUnjail {};  // slashing
 inline constexpr size_t kProposalChangesMax = 16;
 inline constexpr size_t kProposalTitleBytesMax = 140;
 inline constexpr size_t kJobTitleBytesMax = 80;
+// The largest deadline bound a job may set (market.job_open_blocks_max's
+// upper bound): a bound that large bounds nothing.
+inline constexpr uint64_t kDeadlineBlocksMax = 10'000'000;
 // Ok for a job title DecodeTx accepts (UTF-8 validity aside, which the
 // protobuf parser checks): at most kJobTitleBytesMax bytes, no control or
 // bidi-override characters. The CLI checks before uploading anything.
@@ -122,6 +125,9 @@ struct MsgPostJob {               // market
   uint64_t budget_uagr = 0;
   uint64_t price_max_uagr_per_wu = 0;
   std::string title;  // 0..kJobTitleBytesMax bytes of printable text
+  // The most blocks a task may be given; 0: no bound. At most
+  // kDeadlineBlocksMax.
+  uint64_t deadline_blocks_max = 0;
 };
 struct MsgCancelJob {  // market
   uint64_t job_id = 0;

@@ -19,7 +19,6 @@ namespace {
 constexpr uint64_t kTimeoutProposeMs = 3'000;
 constexpr uint64_t kSyncBlocksMax = 8;         // blocks per sync reply
 constexpr size_t kProposalTxsMax = 64;         // client transactions per block
-constexpr size_t kFutureProposalsMax = 64;     // proposals kept for the next height
 constexpr uint64_t kAccountBalanceUagr = 1'000'000 * kUagr;
 
 }  // namespace
@@ -137,7 +136,7 @@ void Simulation::OpenChain(uint32_t id) {
   // The mempool is gone; the client re-submits what is not yet committed.
   node.pending = client_txs_;
   PrunePending(node);
-  node.future_proposals.clear();
+  node.future_proposals.Clear();
   node.verdicts.clear();
 }
 
@@ -219,9 +218,7 @@ void Simulation::ProcessProposal(uint32_t id, const Proposal& proposal) {
   Node& node = nodes_[id];
   const uint64_t next = node.committed_height + 1;
   if (proposal.height == next + 1) {
-    if (node.future_proposals.size() < kFutureProposalsMax) {
-      node.future_proposals.push_back(proposal);
-    }
+    node.future_proposals.Offer(proposal.proposer, proposal.round, proposal);
     return;
   }
   if (proposal.height != next) return;
@@ -250,7 +247,7 @@ void Simulation::ProcessProposal(uint32_t id, const Proposal& proposal) {
 }
 
 void Simulation::ProcessFutureProposals(uint32_t id) {
-  std::vector<Proposal> pending = std::exchange(nodes_[id].future_proposals, {});
+  std::vector<Proposal> pending = nodes_[id].future_proposals.Take();
   for (const Proposal& p : pending) {
     Node& node = nodes_[id];
     if (!node.core || p.height != node.committed_height + 1) continue;

@@ -27,6 +27,7 @@
 #include "consensus/chain/block.h"
 #include "consensus/chain/chain.h"
 #include "consensus/core.h"
+#include "consensus/future_proposals.h"
 #include "consensus/ledger/ledger.h"
 #include "consensus/ledger/staking.h"
 #include "consensus/ledger/tx.h"
@@ -168,7 +169,8 @@ struct Node {
   std::unique_ptr<BlockStore> blocks;
   std::unique_ptr<Chain> chain;
   std::vector<Tx> pending;  // the mempool: client transactions, in submission order
-  std::vector<Proposal> future_proposals;  // for the height after the next
+  // For the height after the next: one place per proposer, its lowest round.
+  FutureProposals<Proposal> future_proposals{kFutureProposalPlacesMax};
   std::map<EvidenceKey, Evidence> evidence_known;
   std::map<Hash256, bool> verdicts;  // ValidateBlock of proposals at the next height
   // Precommits for the last committed block that came after the decision,

@@ -261,7 +261,7 @@ void Simulation::CrashNode(uint32_t id) {
   node.blocks.reset();
   node.ledger.reset();
   node.pending.clear();
-  node.future_proposals.clear();
+  node.future_proposals.Clear();
   node.evidence_known.clear();
   node.verdicts.clear();
   node.late_precommits.clear();

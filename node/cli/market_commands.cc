@@ -170,7 +170,7 @@ Result<json::value> FollowJob(const GlobalOptions& g, uint64_t id) {
 
 Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string& file,
                  uint64_t budget, uint64_t max_price, bool skip_data_check,
-                 const std::string& title) {
+                 const std::string& title, uint64_t deadline_max) {
   if (Status ok = consensus::CheckJobTitle(title); !ok.ok()) {
     return Status::InvalidArgument("--title: " + ok.message());
   }
@@ -191,7 +191,12 @@ Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string&
               << max_price << " uagr/wu\n";
   }
   if (!skip_data_check) AGORA_RETURN_IF_ERROR(EnsureDataset(g, spec, data_file));
-  const consensus::Msg msg = consensus::MsgPostJob{spec, budget, max_price, title};
+  if (deadline_max > consensus::kDeadlineBlocksMax) {
+    return Status::InvalidArgument("--deadline-max " + std::to_string(deadline_max) +
+                                   " is above " + std::to_string(consensus::kDeadlineBlocksMax) +
+                                   " blocks (0, the default, sets no bound)");
+  }
+  const consensus::Msg msg = consensus::MsgPostJob{spec, budget, max_price, title, deadline_max};
   if (!tx.wait) return SendTx(g, tx, msg);
   // --wait: until the job ends, a line per change.
   AGORA_ASSIGN_OR_RETURN(json::value posted,
@@ -292,7 +297,12 @@ Status JobStatusCmd(const GlobalOptions& g, uint64_t id) {
                       Str(v, "escrow_uagr") + " uagr (locked " + Str(v, "locked_uagr") +
                       "), paid " + Str(v, "paid_uagr") + ", refunded " + Str(v, "refunded_uagr") +
                       "\n  work " + Str(v, "work_wu_per_task") + " wu per task, max price " +
-                      Str(v, "price_max_uagr_per_wu") + " uagr/wu\n";
+                      Str(v, "price_max_uagr_per_wu") + " uagr/wu" +
+                      (Str(v, "deadline_blocks_max") == "0"
+                           ? std::string()
+                           : ", deadline at most " + Str(v, "deadline_blocks_max") +
+                                 " blocks per task") +
+                      "\n";
   if (const json::value* rec = v.as_object().if_contains("recording")) {
     const json::array& awaiting = rec->at("awaiting").as_array();
     human += "  waiting for validators to record the weights at the start of round " +
@@ -504,6 +514,11 @@ void AddMarketCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   submit->add_option("--max-price", max_price, "Most it pays per work unit, in uagr")->required();
   static bool skip_data_check = false;
   static std::string title;
+  static uint64_t deadline_max = 0;
+  submit->add_option("--deadline-max", deadline_max,
+                     "Most blocks a provider may take for one task (0: no bound); slower "
+                     "providers are passed over")
+      ->capture_default_str();
   submit->add_option("--title", title,
                      "A name for the job, shown by `job list` and the web page (up to 80 bytes)");
   submit->add_flag("--skip-data-check", skip_data_check,
@@ -512,7 +527,9 @@ void AddMarketCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   submit->get_option("--wait")->description(
       "Wait for the commit, then follow the job to its end: a line per round");
   submit->callback([&] {
-    action = [&] { return SubmitJob(global, tx, file, budget, max_price, skip_data_check, title); };
+    action = [&] {
+      return SubmitJob(global, tx, file, budget, max_price, skip_data_check, title, deadline_max);
+    };
   });
   auto* jstatus = job->add_subcommand("status", "Rounds, tasks, providers, escrow, deadlines");
   jstatus->add_option("id", id, "Job id")->required();

@@ -73,8 +73,9 @@ class Market {
   // Posts a job and, with `start`, has the drawn validators record its
   // initial weights (RecordRound), which opens round 0's tasks.
   uint64_t Post(uint8_t client, const market::JobSpec& spec, uint64_t budget, uint64_t max_price,
-                bool start = true, std::string title = "") {
-    const TxResult r = Send(client, MsgPostJob{spec, budget, max_price, std::move(title)});
+                bool start = true, std::string title = "", uint64_t deadline_blocks_max = 0) {
+    const TxResult r =
+        Send(client, MsgPostJob{spec, budget, max_price, std::move(title), deadline_blocks_max});
     EXPECT_EQ(r.code, TxCode::kOk) << r.log;
     uint64_t id = 0;
     for (const Event& e : r.events) {

@@ -244,6 +244,51 @@ TEST(MarketLedgerTest, AJobKeepsItsTitleAsPosted) {
   EXPECT_EQ(m.Job(untitled).title, "");
 }
 
+TEST(MarketLedgerTest, AJobsDeadlineBoundPassesOverSlowProviders) {
+  Market m;
+  m.Provider(1, /*ask=*/1000, /*speed=*/1, /*capacity=*/4);   // cheap and slow
+  m.Provider(2, /*ask=*/1500, /*speed=*/4, /*capacity=*/4);  // dear and faster
+  const Params& p = m.params();
+  const market::JobSpec spec = TinySpec(1, 1);
+  const uint64_t work = market::TaskWorkWu(spec);
+  const market::DeadlineRule rule{p.deadline_slack_ppm, p.block_time_ms, p.deadline_min_blocks};
+  const uint64_t slow = market::DeadlineBlocks(work, 1, rule);
+  const uint64_t fast = market::DeadlineBlocks(work, 4, rule);
+  const uint64_t soonest = market::DeadlineBlocks(work, market::kAmountMax, rule);
+  ASSERT_LT(fast, slow);
+  ASSERT_LT(soonest, fast) << "a bound between them is needed below";
+  ASSERT_EQ(soonest, p.deadline_min_blocks + 1);
+
+  // A bound no provider could ever meet is refused; only the fee is taken.
+  const uint64_t balance = m.h().Balance(Key(4));
+  const TxResult never = m.Send(4, MsgPostJob{spec, 10 * kAgr, 2000, "", soonest - 1});
+  EXPECT_EQ(never.code, TxCode::kInvalidMessage);
+  EXPECT_NE(never.log.find("shortest deadline any provider gets (" + std::to_string(soonest)),
+            std::string::npos)
+      << never.log;
+  EXPECT_EQ(m.h().Balance(Key(4)), balance - 10);
+  EXPECT_EQ(m.h().ledger().ReadTotals().escrow, 0u);
+
+  // Without a bound the cheap slow provider takes it.
+  const uint64_t free_job = m.Post(4, spec, 10 * kAgr, 2000);
+  EXPECT_EQ(*m.Task({free_job, 0, 0}).provider, AddressOf(Key(1)));
+  EXPECT_EQ(m.Job(free_job).deadline_blocks_max, 0u);
+  // With a bound the slow one misses by a block, the fast one takes it,
+  // and its deadline is within the bound.
+  const uint64_t bound = m.Post(4, spec, 10 * kAgr, 2000, /*start=*/true, "", slow - 1);
+  EXPECT_EQ(m.Job(bound).deadline_blocks_max, slow - 1);
+  const marketplace::Task t = m.Task({bound, 0, 0});
+  ASSERT_EQ(t.status, TaskStatus::kAssigned);
+  EXPECT_EQ(*t.provider, AddressOf(Key(2)));
+  EXPECT_EQ(t.deadline_height - t.assigned_height, fast);
+  // A bound the fast one cannot meet either: the task waits for a faster
+  // provider, and the job expires unassigned like any job nobody takes.
+  const uint64_t tight = m.Post(4, spec, 10 * kAgr, 2000, /*start=*/true, "", fast - 1);
+  m.h().RunTo(m.h().ledger().Height() + 3);
+  EXPECT_EQ(m.Task({tight, 0, 0}).status, TaskStatus::kOpen);
+  EXPECT_EQ(m.Job(tight).status, JobStatus::kOpen);
+}
+
 TEST(MarketLedgerTest, PriceNeverAboveTheMaximumAndBudgetChecked) {
   Market m;
   m.Provider(1, 3000);  // too dear for the job below
@@ -326,6 +371,18 @@ TEST(MarketLedgerTest, TasksNobodyTakesDoNotHoldBackTheClientsLaterJobs) {
   EXPECT_EQ(m.Task({third, 0, 0}).status, TaskStatus::kAssigned);
   EXPECT_EQ(m.Task({third, 0, 0}).provider, Address::FromPublicKey(Key(2).public_key()));
   EXPECT_EQ(m.Task({first, 0, 0}).status, TaskStatus::kReassigned);
+  // With a free provider the first job cannot pay either, the client's
+  // window (the first job's task alone) is skipped again; once that job is
+  // cancelled the client has no open task, and the window's position is
+  // not left behind in state.
+  const Address client = AddressOf(Key(4));
+  const std::string skip =
+      "market/skip/" + std::string(client.bytes().begin(), client.bytes().end());
+  m.Provider(3, 3000, /*speed=*/1, /*capacity=*/1);
+  EXPECT_TRUE(m.h().ledger().committed().Get(skip).has_value());
+  ASSERT_EQ(m.Send(4, MsgCancelJob{first}).code, TxCode::kOk);
+  EXPECT_EQ(m.Job(first).status, JobStatus::kCancelled);
+  EXPECT_FALSE(m.h().ledger().committed().Get(skip).has_value());
 }
 
 TEST(MarketLedgerTest, LeavingAndComingBackNeverRaisesReputation) {
@@ -403,6 +460,8 @@ TEST(MarketDecodeTest, MalformedOffersAndSpecsAreRefused) {
       {"title with a bidi override", MsgPostJob{TinySpec(), 100, 1, "abc\xe2\x80\xaegpj.exe"},
        "title"},
       {"title with a bidi isolate", MsgPostJob{TinySpec(), 100, 1, "x\xe2\x81\xa6y"}, "title"},
+      {"deadline bound above 10^7", MsgPostJob{TinySpec(), 100, 1, "", 10'000'001},
+       "deadline_blocks_max 10000001 is above 10000000"},
       {"cancel job 0", MsgCancelJob{0}, "job id"},
   };
   for (const Bad& b : bad) {

@@ -121,6 +121,12 @@ std::string CheckInvariants(LedgerHarness& h) {
       tenant_running[j.client] += 1;
       if (t.price_uagr > j.work_wu * j.price_max_uagr_per_wu) return where + ": price above the maximum";
       if (t.deadline_height <= height) return where + ": a task is still assigned past its deadline";
+      // Fewer than 1,024 deadlines fall on one height here, so none is
+      // moved on: the job's bound holds exactly.
+      if (j.deadline_blocks_max != 0 &&
+          t.deadline_height - t.assigned_height > j.deadline_blocks_max) {
+        return where + ": a task's deadline is past its job's bound";
+      }
       job_locked += t.price_uagr;
       ++job_running;
       running[*t.provider] += 1;
@@ -229,7 +235,10 @@ void RunMarket(uint64_t seed, uint64_t blocks) {
           const uint64_t need = market::BudgetNeeded(market::TaskCount(spec),
                                                      market::TaskWorkWu(spec), max_price)
                                     .value();
-          send(client, MsgPostJob{spec, need + rng.Below(need + 1), max_price, ""});
+          // A third bound their tasks' deadlines, some below what any
+          // provider can meet (refused) and some that only fast ones meet.
+          const uint64_t deadline_max = rng.Below(3) == 0 ? 1 + rng.Below(60) : 0;
+          send(client, MsgPostJob{spec, need + rng.Below(need + 1), max_price, "", deadline_max});
           ++posted;
           break;
         }

@@ -342,6 +342,45 @@ TEST(SchedulerTest, AnExcludedProviderIsPassedOver) {
   EXPECT_EQ(ProviderName(in, out[0]), "b");
 }
 
+TEST(SchedulerTest, ADeadlineBoundPassesOverProvidersTooSlowForIt) {
+  // 100 wu, slack 50%, 1 s blocks, at least 10 blocks: speed 10 gets
+  // ceil(100 / 10 × 1.5) + 10 = 25 blocks, speed 50 gets 3 + 10 = 13.
+  ProviderOffer slow = Provider("slow-cheap", 1), fast = Provider("fast-dear", 9);
+  fast.speed_wu_per_s = 50;
+  ScheduleInput in = Market({slow, fast}, {Tenant("t", {Task(1)})});
+  ASSERT_EQ(DeadlineBlocks(100, 10, in.deadline_rule), 25u);
+  ASSERT_EQ(DeadlineBlocks(100, 50, in.deadline_rule), 13u);
+  EXPECT_EQ(Winner(in), "slow-cheap") << "no bound: the cheapest";
+  in.tenants[0].open[0].deadline_blocks_max = 25;
+  EXPECT_EQ(Winner(in), "slow-cheap") << "a bound the slow one meets exactly";
+  in.tenants[0].open[0].deadline_blocks_max = 24;
+  EXPECT_EQ(Winner(in), "fast-dear");
+  in.tenants[0].open[0].deadline_blocks_max = 13;
+  EXPECT_EQ(Winner(in), "fast-dear");
+  // Shorter than the fastest provider gets: nobody, found without a scan,
+  // and another tenant's task is still served with a bound of one scan.
+  in.tenants[0].open[0].deadline_blocks_max = 12;
+  EXPECT_EQ(Winner(in), "");
+  std::vector<OpenTask> hopeless(300, in.tenants[0].open[0]);
+  in = Market({slow, fast}, {Tenant("t", hopeless), Tenant("u", {Task(2)})});
+  in.tenants[1].running = 10;  // served after every hopeless task was looked at
+  in.assignments_max = 1;
+  bool examined_all = false;
+  const std::vector<Assignment> out = Schedule(in, &examined_all);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].tenant, 1u);
+  EXPECT_EQ(ProviderName(in, out[0]), "slow-cheap");
+  EXPECT_TRUE(examined_all);
+  // The rule is the caller's: with a minimum of 20 blocks the fast one
+  // gets 23 and the slow one 35.
+  in = Market({slow, fast}, {Tenant("t", {Task(1)})});
+  in.deadline_rule.min_blocks = 20;
+  in.tenants[0].open[0].deadline_blocks_max = 23;
+  EXPECT_EQ(Winner(in), "fast-dear");
+  in.tenants[0].open[0].deadline_blocks_max = 22;
+  EXPECT_EQ(Winner(in), "");
+}
+
 TEST(SchedulerTest, FifoServesInArrivalOrder) {
   ScheduleInput in =
       Market({Provider("p", 1)}, {Tenant("x", {Task(1), Task(1, 1)}), Tenant("y", {Task(2)})});
@@ -419,6 +458,7 @@ ScheduleInput RandomMarket(uint64_t seed) {
       t.tier = rng.Chance(70) ? Tier::kExact : Tier::kNative;
       t.hardware = RandomClass(rng);
       t.round_speed_wu_per_s = rng.Chance(70) ? 0 : rng.In(1, 200);
+      t.deadline_blocks_max = rng.Chance(70) ? 0 : rng.In(10, 40);
       q.open.push_back(t);
     }
     in.tenants.push_back(std::move(q));
@@ -444,6 +484,10 @@ void CheckSafety(const ScheduleInput& in, const std::vector<Assignment>& out) {
     EXPECT_GE(p.reputation_ppm, in.reputation_min_ppm);
     EXPECT_TRUE(t.tier == Tier::kExact || t.hardware == p.hardware) << "wrong hardware class";
     EXPECT_GT(p.speed_wu_per_s, 0u);
+    if (t.deadline_blocks_max != 0) {
+      EXPECT_LE(DeadlineBlocks(t.work_wu, p.speed_wu_per_s, in.deadline_rule), t.deadline_blocks_max)
+          << "a provider too slow for the task's deadline bound";
+    }
     ++used_slots[a.provider];
     locked[a.provider] += a.collateral_uagr;
   }

@@ -134,6 +134,12 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
                             "1000", "--key-file", KeyFile(2).string(), "--wait"});
   EXPECT_NE(poor.exit_code, 0);
   EXPECT_NE(poor.err.find("it needs at least 88000 uagr"), std::string::npos) << poor.err;
+  CommandResult unbounded =
+      Cli({"job", "submit", job_file.string(), "--budget", "200000", "--max-price", "1000",
+           "--deadline-max", "10000001", "--key-file", KeyFile(2).string(), "--skip-data-check"});
+  EXPECT_NE(unbounded.exit_code, 0);
+  EXPECT_NE(unbounded.err.find("--deadline-max 10000001 is above 10000000"), std::string::npos)
+      << unbounded.err;
 
   // 3. The job: the scheduler gives one task to each provider.
   const Address client = Address::FromPublicKey(senders_[2].public_key());
@@ -141,7 +147,7 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   // The dataset is uploaded further down, so the CLI's check is skipped.
   CommandResult submit =
       Cli({"job", "submit", job_file.string(), "--budget", "200000", "--max-price", "1000",
-           "--key-file", KeyFile(2).string(), "--skip-data-check"});
+           "--deadline-max", "1000", "--key-file", KeyFile(2).string(), "--skip-data-check"});
   ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
   WaitUntil([&] { return Call(0, "jobs", json::object{}).at("jobs").as_array().size() == 1; },
             seconds(30), "the job is committed");
@@ -207,6 +213,7 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
                                       Address::FromPublicKey(senders_[1].public_key()).ToString()};
   EXPECT_EQ(on, both) << job;
   EXPECT_EQ(job.at("status").as_string(), "running");
+  EXPECT_EQ(job.at("deadline_blocks_max").to_number<uint64_t>(), 1000u) << job;
   EXPECT_EQ(job.at("locked_uagr").to_number<uint64_t>(), 22u * 900 + 22u * 1000) << job;
   for (int p = 0; p < 2; ++p) {
     CommandResult ps =
