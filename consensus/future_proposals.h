@@ -3,9 +3,13 @@
 // proposer of a round depends on that state), so a validator of that height
 // could sign one proposal per round ahead (up to kRoundsAheadMax) and fill
 // every place, and the honest proposer's block would be dropped. Each
-// proposer gets one place, holding its lowest round: an honest proposer
-// sends one proposal per round it leads, and the lowest is the one a node
-// catching up needs first.
+// proposer gets one place, holding its highest round: an honest proposer
+// sends one proposal per round it leads, in order, and by the time this
+// node catches up the network is at the latest of them (a peer does not
+// send a message twice, so one dropped here is not offered again). A
+// validator that signs every round ahead keeps its own place only. With
+// more than 192 validators, those under a third could still take all 64
+// places; the places are not sized by the set.
 //
 // Thread safety: none; the owner's thread.
 #ifndef AGORA_CONSENSUS_FUTURE_PROPOSALS_H_
@@ -29,7 +33,7 @@ class FutureProposals {
   explicit FutureProposals(size_t places_max) : places_max_(places_max) {}
 
   // Keeps `item`, signed by `proposer` for `round`, if the proposer holds no
-  // place yet and one is free, or holds one for a later round (replaced).
+  // place yet and one is free, or holds one for an earlier round (replaced).
   // Returns whether it was kept.
   bool Offer(uint32_t proposer, uint32_t round, T item) {
     auto it = held_.find(proposer);
@@ -38,7 +42,7 @@ class FutureProposals {
       held_.emplace(proposer, std::pair(round, std::move(item)));
       return true;
     }
-    if (round >= it->second.first) return false;
+    if (round <= it->second.first) return false;
     it->second = std::pair(round, std::move(item));
     return true;
   }

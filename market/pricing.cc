@@ -57,6 +57,20 @@ uint64_t DeadlineBlocks(uint64_t work_wu, uint64_t speed_wu_per_s, const Deadlin
   return blocks > kBlocksMax ? kBlocksMax : static_cast<uint64_t>(blocks);
 }
 
+uint64_t SpeedNeeded(uint64_t work_wu, uint64_t blocks_max, const DeadlineRule& rule) {
+  // ceil(num / (speed × k)) + min_blocks <= blocks_max
+  //   <=> num <= (blocks_max - min_blocks) × speed × k
+  //   <=> speed >= ceil(num / ((blocks_max - min_blocks) × k)).
+  if (blocks_max < rule.min_blocks) return UINT64_MAX;
+  const Wide num = Wide{work_wu} * (kPpm + rule.slack_ppm) * 1000;
+  const Wide spare = blocks_max - rule.min_blocks;
+  if (spare == 0) return num == 0 ? 1 : UINT64_MAX;
+  const Wide per = spare * kPpm * rule.block_time_ms;
+  const Wide speed = (num + per - 1) / per;
+  if (speed > UINT64_MAX) return UINT64_MAX;
+  return speed == 0 ? 1 : static_cast<uint64_t>(speed);
+}
+
 Payout SplitPayment(uint64_t price_uagr, uint64_t validator_fee_ppm) {
   const uint64_t fee = PartPpm(price_uagr, validator_fee_ppm);
   return {price_uagr - fee, fee};

@@ -43,6 +43,11 @@ struct DeadlineRule {
 // ceil(work / speed × (1 + slack) × 1000 / block_time_ms) + min_blocks,
 // at most 10^9. REQUIRES: speed > 0, block_time_ms > 0.
 uint64_t DeadlineBlocks(uint64_t work_wu, uint64_t speed_wu_per_s, const DeadlineRule& rule);
+// The least speed (>= 1) whose DeadlineBlocks for `work_wu` is at most
+// `blocks_max`, or UINT64_MAX when no speed gets there (blocks_max below
+// min_blocks + 1 for work > 0). REQUIRES: blocks_max < 10^9 (the cap of
+// DeadlineBlocks).
+uint64_t SpeedNeeded(uint64_t work_wu, uint64_t blocks_max, const DeadlineRule& rule);
 
 // How a passed task's price is split: the validators' fee
 // (floor(price × fee_ppm / 10^6)) and the rest to the provider.

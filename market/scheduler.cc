@@ -25,11 +25,10 @@ bool Fits(const OpenTask& t, HardwareClass c) {
   return t.tier == Tier::kExact || t.hardware == c;
 }
 
-// Whether a provider declaring `speed` would get `t` done within the job's
-// deadline bound.
-bool InTime(const OpenTask& t, uint64_t speed, const DeadlineRule& rule) {
-  if (t.deadline_blocks_max == 0) return true;
-  return speed > 0 && DeadlineBlocks(t.work_wu, speed, rule) <= t.deadline_blocks_max;
+// The least declared speed that gets `t` a deadline within its job's bound
+// (0: no bound), computed once per task rather than per provider scanned.
+uint64_t SpeedMin(const OpenTask& t, const DeadlineRule& rule) {
+  return t.deadline_blocks_max == 0 ? 0 : SpeedNeeded(t.work_wu, t.deadline_blocks_max, rule);
 }
 
 struct Pool {
@@ -85,7 +84,7 @@ struct Pool {
   bool Possible(const OpenTask& t) const {
     const size_t c = t.tier == Tier::kExact ? 0 : static_cast<size_t>(t.hardware);
     if (c > kHardwareClassMax || min_ask[c] > t.price_max_per_wu) return false;
-    if (!InTime(t, max_speed[c], in.deadline_rule)) return false;
+    if (max_speed[c] < SpeedMin(t, in.deadline_rule)) return false;
     Result<uint64_t> cheapest = TaskPrice(t.work_wu, min_ask[c]);
     return cheapest.ok() && Collateral(*cheapest, in.collateral_ppm) <= max_collateral[c];
   }
@@ -95,11 +94,12 @@ struct Pool {
   std::optional<Assignment> Pick(const OpenTask& t, const Bytes& client, uint64_t band,
                                  bool fair_round) {
     std::optional<Assignment> any, in_band;
+    const uint64_t speed_min = SpeedMin(t, in.deadline_rule);
     for (size_t i : order) {
       const ProviderOffer& p = in.providers[i];
       if (slots[i] == 0 || p.reputation_ppm < in.reputation_min_ppm || !Fits(t, p.hardware) ||
           p.ask_uagr_per_wu > t.price_max_per_wu || p.speed_wu_per_s == 0 || p.id == client ||
-          !InTime(t, p.speed_wu_per_s, in.deadline_rule) ||
+          p.speed_wu_per_s < speed_min ||
           std::find(t.excluded.begin(), t.excluded.end(), p.id) != t.excluded.end()) {
         continue;
       }

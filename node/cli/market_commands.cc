@@ -174,6 +174,11 @@ Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string&
   if (Status ok = consensus::CheckJobTitle(title); !ok.ok()) {
     return Status::InvalidArgument("--title: " + ok.message());
   }
+  if (deadline_max > consensus::kDeadlineBlocksMax) {
+    return Status::InvalidArgument("--deadline-max " + std::to_string(deadline_max) +
+                                   " is above " + std::to_string(consensus::kDeadlineBlocksMax) +
+                                   " blocks (0, the default, sets no bound)");
+  }
   fs::path data_file;
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, ReadJobFile(file, &data_file));
   const uint64_t work = market::TaskWorkWu(spec);
@@ -191,11 +196,6 @@ Status SubmitJob(const GlobalOptions& g, const TxOptions& tx, const std::string&
               << max_price << " uagr/wu\n";
   }
   if (!skip_data_check) AGORA_RETURN_IF_ERROR(EnsureDataset(g, spec, data_file));
-  if (deadline_max > consensus::kDeadlineBlocksMax) {
-    return Status::InvalidArgument("--deadline-max " + std::to_string(deadline_max) +
-                                   " is above " + std::to_string(consensus::kDeadlineBlocksMax) +
-                                   " blocks (0, the default, sets no bound)");
-  }
   const consensus::Msg msg = consensus::MsgPostJob{spec, budget, max_price, title, deadline_max};
   if (!tx.wait) return SendTx(g, tx, msg);
   // --wait: until the job ends, a line per change.

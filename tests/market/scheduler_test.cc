@@ -357,11 +357,13 @@ TEST(SchedulerTest, ADeadlineBoundPassesOverProvidersTooSlowForIt) {
   EXPECT_EQ(Winner(in), "fast-dear");
   in.tenants[0].open[0].deadline_blocks_max = 13;
   EXPECT_EQ(Winner(in), "fast-dear");
-  // Shorter than the fastest provider gets: nobody, found without a scan,
-  // and another tenant's task is still served with a bound of one scan.
+  // Shorter than the fastest provider gets: nobody, found without a scan
+  // (300 jobs, so the shortcut for a job no provider took does not apply),
+  // and another tenant's task is still served within a bound of 4 scans.
   in.tenants[0].open[0].deadline_blocks_max = 12;
   EXPECT_EQ(Winner(in), "");
   std::vector<OpenTask> hopeless(300, in.tenants[0].open[0]);
+  for (size_t i = 0; i < hopeless.size(); ++i) hopeless[i].job = 1000 + i;
   in = Market({slow, fast}, {Tenant("t", hopeless), Tenant("u", {Task(2)})});
   in.tenants[1].running = 10;  // served after every hopeless task was looked at
   in.assignments_max = 1;
@@ -763,6 +765,26 @@ TEST(SchedulerPropertyTest, ManyBlocksWeighted) {
     SCOPED_TRACE(Reproduce(seed));
     RunManyBlocks(seed, /*equal=*/false);
     if (::testing::Test::HasFailure()) break;
+  }
+}
+
+// SpeedNeeded is the least speed DeadlineBlocks puts within a bound, which
+// the scheduler compares speeds against instead of dividing per provider.
+TEST(SchedulerPropertyTest, SpeedNeededIsTheLeastSpeedWithinTheBound) {
+  for (uint64_t seed : Seeds(2'000)) {
+    SCOPED_TRACE(Reproduce(seed));
+    Rng rng{seed};
+    const DeadlineRule rule{rng.In(0, 3'000'000), rng.In(50, 5'000), rng.In(0, 50)};
+    const uint64_t work = rng.Chance(5) ? 0 : rng.In(1, rng.Chance(50) ? 1'000 : 1'000'000'000);
+    const uint64_t bound = rng.In(0, 10'000'000);
+    const uint64_t speed = SpeedNeeded(work, bound, rule);
+    if (speed == UINT64_MAX) {
+      EXPECT_GT(DeadlineBlocks(work, uint64_t{1} << 62, rule), bound);
+      continue;
+    }
+    ASSERT_GE(speed, 1u);
+    EXPECT_LE(DeadlineBlocks(work, speed, rule), bound);
+    if (speed > 1) EXPECT_GT(DeadlineBlocks(work, speed - 1, rule), bound);
   }
 }
 
