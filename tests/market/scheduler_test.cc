@@ -784,7 +784,9 @@ TEST(SchedulerPropertyTest, SpeedNeededIsTheLeastSpeedWithinTheBound) {
     }
     ASSERT_GE(speed, 1u);
     EXPECT_LE(DeadlineBlocks(work, speed, rule), bound);
-    if (speed > 1) EXPECT_GT(DeadlineBlocks(work, speed - 1, rule), bound);
+    if (speed > 1) {
+      EXPECT_GT(DeadlineBlocks(work, speed - 1, rule), bound);
+    }
   }
 }
 
