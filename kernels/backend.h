@@ -18,7 +18,7 @@ namespace agora::kernels {
 enum class Backend {
   kReference,  // reference/: plain loops, single thread; the specification
   kCpu,        // cpu/: SIMD + threads, same bits as kReference
-  kCuda,       // cuda/: arrives with its own issue; calling it today is a bug
+  kCuda,       // cuda/: the exact tier on an NVIDIA GPU (kernels::CudaOpsReady())
 };
 
 std::string_view BackendName(Backend backend);

@@ -34,4 +34,19 @@ Result<std::vector<uint32_t>> CudaSelfTest(uint32_t n, uint32_t multiplier) {
 #endif
 }
 
+Status CudaOpsReady() {
+  if (!CudaBuilt()) {
+    return Status::FailedPrecondition("this binary has no CUDA kernels (" + CudaBuildNote() +
+                                      "); rebuild with nvcc installed (AGORA_CUDA=ON) or use the "
+                                      "CPU backend");
+  }
+  AGORA_ASSIGN_OR_RETURN(int count, CudaDeviceCount());
+  if (count == 0) {
+    return Status::FailedPrecondition(
+        "no CUDA GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES), or use the CPU "
+        "backend");
+  }
+  return Status::Ok();
+}
+
 }  // namespace agora::kernels

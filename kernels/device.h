@@ -29,6 +29,10 @@ Result<int> CudaDeviceCount();
 // work together. FailedPrecondition when CUDA is not built or no GPU is present.
 Result<std::vector<uint32_t>> CudaSelfTest(uint32_t n, uint32_t multiplier);
 
+// OK when Backend::kCuda can run: CUDA is built and a GPU is visible.
+// FailedPrecondition otherwise, saying which is missing and what to do.
+Status CudaOpsReady();
+
 }  // namespace agora::kernels
 
 #endif  // AGORA_KERNELS_DEVICE_H_

@@ -1,12 +1,14 @@
 // Internal: one table of op implementations per backend / instruction set,
 // so the public functions in ops.cc check shapes once and then call whichever
-// implementation is active. A CUDA table slots in beside these.
+// implementation is active: the reference, the CPU instruction sets, CUDA.
 //
 // Thread safety: the tables are immutable.
 #ifndef AGORA_KERNELS_OP_TABLE_H_
 #define AGORA_KERNELS_OP_TABLE_H_
 
 #include <cstdint>
+
+#include "kernels/backend.h"
 
 namespace agora::kernels {
 
@@ -57,6 +59,19 @@ namespace cpu {
 const OpTable* Avx2OpTable();
 const OpTable* Avx512OpTable();
 }  // namespace cpu
+
+namespace cuda {
+// The exact tier on the GPU (cuda/ops_cuda.cu); defined only in builds with
+// CUDA (AGORA_HAVE_CUDA). Its ops take device or host pointers.
+const OpTable* CudaOpTable();
+}  // namespace cuda
+
+namespace internal {
+// Test hook: until called again with null, `backend` runs `table`. The
+// CUDA plans' test runs them on the CPU this way (tests/kernels/). Must not
+// race with running ops.
+void SetOpTableOverrideForTesting(Backend backend, const OpTable* table);
+}  // namespace internal
 
 }  // namespace agora::kernels
 

@@ -11,7 +11,10 @@
 namespace agora::kernels {
 namespace {
 
+const OpTable* g_override[3] = {};
+
 const OpTable& Table(Backend backend) {
+  if (const OpTable* table = g_override[static_cast<int>(backend)]) [[unlikely]] return *table;
   switch (backend) {
     case Backend::kReference:
       return ReferenceOpTable();
@@ -32,15 +35,26 @@ const OpTable& Table(Backend backend) {
       return table != nullptr ? *table : ReferenceOpTable();
     }
     case Backend::kCuda:
+#if AGORA_HAVE_CUDA
+      return *cuda::CudaOpTable();
+#else
       break;
+#endif
   }
-  AGORA_CHECK_MSG(false, "the CUDA kernels are not built yet (issue: CUDA backend)");
+  AGORA_CHECK_MSG(false, "Backend::kCuda in a build without CUDA (" AGORA_CUDA_NOTE
+                         "); callers check kernels::CudaOpsReady() first");
   return ReferenceOpTable();
 }
 
 void CheckDims(int a, int b) { AGORA_CHECK(a >= 0 && b >= 0); }
 
 }  // namespace
+
+namespace internal {
+void SetOpTableOverrideForTesting(Backend backend, const OpTable* table) {
+  g_override[static_cast<int>(backend)] = table;
+}
+}  // namespace internal
 
 void MatmulForward(Backend backend, float* out, const float* inp, const float* weight,
                    const float* bias, int rows, int in_dim, int out_dim) {

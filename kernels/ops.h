@@ -4,7 +4,8 @@
 // (docs/determinism.md) and implementations that agree bit for bit:
 // Backend::kReference (plain loops, the specification), Backend::kCpu
 // (AVX-512/AVX2 + FMA chosen at run time, threads over independent outputs),
-// and, in its own issue, Backend::kCuda. Shapes are explicit, tensors are
+// and Backend::kCuda (cuda/exact_plan.h: one GPU thread per output, the
+// reference's order; host or device pointers). Shapes are explicit, tensors are
 // dense row-major float arrays, llm.c style:
 //   activations (batch, seq_len, channels) = rows x channels with
 //   rows = batch * seq_len; linear weights (out_dim, in_dim); attention
@@ -17,7 +18,8 @@
 //     once per step), and a null gradient pointer skips that gradient.
 //   - Outputs must not alias inputs unless an op says so.
 //   - Shape errors and out-of-range tokens are programming errors and fail
-//     an AGORA_CHECK; so does Backend::kCuda until the CUDA issue lands.
+//     an AGORA_CHECK; so is Backend::kCuda without a usable GPU (check
+//     kernels::CudaOpsReady() first).
 //
 // Tracing: with a kernels::ScopedOpTrace installed on the calling thread
 // (kernels/trace.h), every call here is also recorded with the hashes of its

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/device.h"
 #include "kernels/parallel.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
@@ -48,6 +49,7 @@ struct TrainOptions {
   int eval_batches = 8;
   int threads = 0;  // 0: all cores
   bool reference = false;
+  std::string device = "cpu";  // cpu | reference | cuda
   bool diloco = false;
   bool compare_ddp = false;
   trainer::DilocoConfig diloco_config;
@@ -100,7 +102,8 @@ Result<Corpus> LoadCorpus(const TrainOptions& options) {
 }
 
 kernels::Backend BackendOf(const TrainOptions& options) {
-  return options.reference ? kernels::Backend::kReference : kernels::Backend::kCpu;
+  if (options.reference || options.device == "reference") return kernels::Backend::kReference;
+  return options.device == "cuda" ? kernels::Backend::kCuda : kernels::Backend::kCpu;
 }
 
 Result<TrainConfig> MakeConfig(const TrainOptions& options, int64_t total_steps) {
@@ -142,10 +145,11 @@ Status TrainPlain(const TrainOptions& options, bool json_output) {
   AGORA_ASSIGN_OR_RETURN(trainer::Trainer run,
                          trainer::Trainer::Create(std::move(state), corpus, BackendOf(options)));
   const TrainConfig& config = run.state().config;
-  std::fprintf(stderr, "training %s on %s (corpus %s), batch %d, %d threads\n",
+  std::fprintf(stderr, "training %s on %s (corpus %s), batch %d, %d threads, kernels %s\n",
                config.model.ToString().c_str(),
                options.data.empty() ? "tinyshakespeare" : options.data.c_str(),
-               corpus.hash().ToHex().substr(0, 16).c_str(), config.batch, kernels::ThreadCount());
+               corpus.hash().ToHex().substr(0, 16).c_str(), config.batch, kernels::ThreadCount(),
+               std::string(kernels::BackendName(BackendOf(options))).c_str());
   const fs::path csv_path = fs::path(options.out) / "loss.csv";
   std::ofstream csv(csv_path, run.state().step == 0 ? std::ios::trunc : std::ios::app);
   if (!csv) return Status::IoError("cannot write " + csv_path.string());
@@ -386,6 +390,11 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
   train->add_option("--threads", options->threads, "Kernel threads (default: all cores)")
       ->check(CLI::Range(0, kernels::kThreadsMax));
   train->add_flag("--reference", options->reference, "Use the reference kernels (slow)");
+  train->add_option("--device", options->device,
+                    "Kernels: cpu (fast CPU), reference (plain loops), cuda (the exact tier on "
+                    "GPU 0); all give the same bits")
+      ->check(CLI::IsMember({"cpu", "reference", "cuda"}))
+      ->capture_default_str();
   train->add_flag("--diloco", options->diloco, "DiLoCo: K workers in one process");
   train->add_option("--workers", options->diloco_config.workers, "DiLoCo workers K");
   train->add_option("--rounds", options->diloco_config.rounds, "DiLoCo rounds R");
@@ -406,6 +415,11 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
   train->callback([&action, &json_output, options] {
     action = [&json_output, options]() -> Status {
       if (options->threads > 0) kernels::SetThreadCount(options->threads);
+      if (options->device == "cuda") {
+        if (options->reference) return Status::InvalidArgument("--reference conflicts with --device cuda");
+        const Status ready = kernels::CudaOpsReady();
+        if (!ready.ok()) return Status::FailedPrecondition("--device cuda: " + ready.message());
+      }
       if (options->compare_ddp && !options->diloco) {
         return Status::InvalidArgument("--compare-ddp needs --diloco");
       }

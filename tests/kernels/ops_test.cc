@@ -1,12 +1,17 @@
 // Fast CPU ops against the reference, bit for bit: odd, prime, tiny and
 // non-multiple-of-16 shapes, special values, every instruction set the CPU
-// has, on 1 thread and on several.
+// has, on 1 thread and on several. The same checks run the CUDA tier's
+// plans on the CPU (tests/kernels/host_plan_table.h) and, where a GPU is
+// visible, Backend::kCuda itself.
 #include "kernels/ops.h"
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <functional>
 
+#include "kernels/device.h"
+#include "tests/kernels/host_plan_table.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace agora::kernels {
@@ -36,6 +41,22 @@ void ExpectFastMatchesReference(const std::string& what,
           << Reproduce();
     }
   }
+  // The CUDA tier's plans, run on the CPU (everywhere), then on the GPU
+  // (where one is visible).
+  auto expect_cuda = [&](const char* where) {
+    const Outputs got = run(Backend::kCuda);
+    ASSERT_EQ(want.size(), got.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_TRUE(SameBits(want[i], got[i]))
+          << what << ", output " << i << ", " << where << "\n"
+          << Reproduce();
+    }
+  };
+  {
+    testing::ScopedHostPlans host_plans;
+    expect_cuda("CUDA plans on the CPU");
+  }
+  if (CudaOpsReady().ok()) expect_cuda("CUDA on the GPU");
 }
 
 struct MatmulShape {
@@ -103,6 +124,28 @@ TEST(OpsFastTest, MatmulRandomShapes) {
   }
 }
 TEST(OpsFastTest, MatmulSpecialValues) { CheckMatmul(/*specials=*/true); }
+
+// Every product underflows to -0, so every sum is -0 from its first fma on.
+// A version that ran one extra fma(0, 0, acc) (say, over padding past k)
+// would end at +0. k = 13 is not a multiple of any tile's depth.
+TEST(OpsFastTest, MatmulKeepsASumOfNegativeZero) {
+  const int rows = 3, in_dim = 13, out_dim = 5;
+  std::vector<float> inp(size_t(rows) * in_dim, -1e-30f), weight(size_t(out_dim) * in_dim, 1e-30f);
+  std::vector<float> dout(size_t(rows) * out_dim, -1e-30f);
+  std::vector<float> reference(size_t(rows) * out_dim);
+  MatmulForward(Backend::kReference, reference.data(), inp.data(), weight.data(), nullptr, rows,
+                in_dim, out_dim);
+  for (float x : reference) ASSERT_EQ(std::bit_cast<uint32_t>(x), 0x80000000u);
+  ExpectFastMatchesReference("matmul of -0 sums", [&](Backend backend) {
+    std::vector<float> out(size_t(rows) * out_dim);
+    MatmulForward(backend, out.data(), inp.data(), weight.data(), nullptr, rows, in_dim, out_dim);
+    // dinp sums over out_dim = 5, dweight over rows = 3: both short of a tile.
+    std::vector<float> dinp(inp.size(), -0.0f), dweight(weight.size(), -0.0f);
+    MatmulBackward(backend, dinp.data(), dweight.data(), nullptr, dout.data(), inp.data(),
+                   weight.data(), rows, in_dim, out_dim);
+    return Outputs{out, dinp, dweight};
+  });
+}
 
 const int kRowShapes[][2] = {{1, 1},  {3, 7},   {5, 16},  {7, 17},  {11, 31},
                               {4, 64}, {33, 97}, {8, 255}, {2, 385}, {6, 1001}};

@@ -3,8 +3,10 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
+#include "kernels/device.h"
 #include "tests/test_util.h"
 #include "trainer/config.h"
 #include "trainer/diloco.h"
@@ -84,6 +86,36 @@ TEST_F(TrainCliTest, ResumedRunEndsInTheSameCheckpoint) {
   EXPECT_EQ(resumed, straight);
   std::string csv = ReadTextFile(Path("resumed/loss.csv"));
   EXPECT_EQ(CountLines(csv), 4) << csv;  // resumed steps only: the log appends
+}
+
+// --device picks the kernels; every device reaches the same checkpoint. On
+// a machine without a GPU, --device cuda says why and what to do instead.
+TEST_F(TrainCliTest, DeviceFlagPicksTheKernelsAndCudaSaysWhyItCannotRun) {
+  auto train = [&](const std::string& device, const std::string& out) {
+    return Agora({"--json", "train", "--config", "tiny", "--steps", "3", "--eval-batches", "1",
+                  "--device", device, "--out", Path(out)});
+  };
+  const CommandResult cpu = train("cpu", "cpu");
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_NE(cpu.err.find("kernels cpu"), std::string::npos) << cpu.err;
+  const CommandResult reference = train("reference", "reference");
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+  EXPECT_NE(reference.err.find("kernels reference"), std::string::npos) << reference.err;
+  EXPECT_EQ(Json(reference)["hash"].as_string(), Json(cpu)["hash"].as_string());
+
+  const CommandResult cuda = train("cuda", "cuda");
+  const Status ready = kernels::CudaOpsReady();
+  if (ready.ok()) {
+    ASSERT_EQ(cuda.exit_code, 0) << cuda.err;
+    EXPECT_EQ(Json(cuda)["hash"].as_string(), Json(cpu)["hash"].as_string());
+  } else {
+    EXPECT_NE(cuda.exit_code, 0);
+    EXPECT_NE(cuda.err.find("--device cuda: " + ready.message()), std::string::npos) << cuda.err;
+    EXPECT_FALSE(std::filesystem::exists(Path("cuda/model.ckpt")));
+  }
+  const CommandResult unknown = train("gpu", "gpu");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("gpu"), std::string::npos) << unknown.err;
 }
 
 TEST_F(TrainCliTest, DilocoWritesCommitmentsAndComparesWithDataParallel) {

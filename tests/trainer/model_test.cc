@@ -6,7 +6,9 @@
 #include <cstring>
 #include <set>
 
+#include "kernels/device.h"
 #include "kernels/parallel.h"
+#include "tests/kernels/host_plan_table.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/data.h"
@@ -181,6 +183,31 @@ TEST(DeterminismTest, BackendsAndThreadCountsAgree) {
   EXPECT_EQ(run(kernels::Backend::kCpu, 2), reference);
   EXPECT_EQ(run(kernels::Backend::kCpu, 3), reference);
   kernels::SetThreadCount(2);
+}
+
+Hash256 CheckpointAfterSteps(kernels::Backend backend, int steps) {
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
+  AGORA_CHECK(trainer.ok());
+  for (int i = 0; i < steps; ++i) trainer->Step();
+  return CheckpointHash(trainer->state());
+}
+
+// The CUDA tier's plans (one GPU thread per output), run on the CPU, train
+// to the same checkpoint as the reference: every op of a step, composed.
+TEST(DeterminismTest, CudaPlansOnTheCpuTrainTheSameBits) {
+  const Hash256 reference = CheckpointAfterSteps(kernels::Backend::kReference, 3);
+  kernels::testing::ScopedHostPlans host_plans;
+  EXPECT_EQ(CheckpointAfterSteps(kernels::Backend::kCuda, 3), reference);
+}
+
+// The same on a GPU, with the trainer's host tensors staged per op.
+TEST(DeterminismTest, GpuTrainsTheSameBitsAsTheCpu) {
+  const Status ready = kernels::CudaOpsReady();
+  if (!ready.ok()) GTEST_SKIP() << ready.ToString();
+  EXPECT_EQ(CheckpointAfterSteps(kernels::Backend::kCuda, 3),
+            CheckpointAfterSteps(kernels::Backend::kCpu, 3));
 }
 
 }  // namespace
