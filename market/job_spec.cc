@@ -116,14 +116,18 @@ Status ValidateSpec(const JobSpec& s) {
   return Status::Ok();
 }
 
-uint64_t TaskWorkWu(const JobSpec& s) {
+uint64_t ParamCount(const JobSpec& s) {
   trainer::ModelConfig m;
   m.vocab = static_cast<int>(s.vocab);
   m.context = static_cast<int>(s.context);
   m.layers = static_cast<int>(s.layers);
   m.heads = static_cast<int>(s.heads);
   m.width = static_cast<int>(s.width);
-  const Wide params = static_cast<Wide>(m.ParameterCount());
+  return static_cast<uint64_t>(m.ParameterCount());
+}
+
+uint64_t TaskWorkWu(const JobSpec& s) {
+  const Wide params = static_cast<Wide>(ParamCount(s));
   const Wide tokens = Wide{s.inner_steps} * s.batch * s.context;
   const Wide flops = 6 * params * tokens + Wide{12} * s.layers * s.context * s.width * tokens;
   const Wide wu = (flops + 999'999'999) / 1'000'000'000;

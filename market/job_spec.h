@@ -97,6 +97,8 @@ Status ValidateSpec(const JobSpec& spec);
 uint64_t TaskWorkWu(const JobSpec& spec);
 // R × K.
 uint64_t TaskCount(const JobSpec& spec);
+// The model's parameter count (below 2^31). REQUIRES: ValidateSpec(spec).ok().
+uint64_t ParamCount(const JobSpec& spec);
 
 }  // namespace agora::market
 

@@ -7,6 +7,20 @@
 namespace agora::node {
 namespace detail {
 
+// null: no profile sent, the validator is drawn for every job.
+json::value ReplayProfileJson(consensus::StateReader& state, const Address& operator_address) {
+  const std::optional<consensus::staking::ReplayProfile> p =
+      consensus::staking::GetReplayProfile(state, operator_address);
+  if (!p) return nullptr;
+  json::array classes;
+  for (uint8_t c = 1; c <= market::kHardwareClassMax; ++c) {
+    if ((p->classes_mask >> c & 1) != 0) {
+      classes.push_back(json::string(market::HardwareClassName(static_cast<market::HardwareClass>(c))));
+    }
+  }
+  return json::object{{"hardware_classes", std::move(classes)}, {"params_max", p->params_max}};
+}
+
 json::object ValidatorJson(consensus::StateReader& state,
                            const consensus::staking::ValidatorRecord& r) {
   const consensus::slashing::SigningInfo info =
@@ -21,6 +35,7 @@ json::object ValidatorJson(consensus::StateReader& state,
       {"tombstoned", r.tombstoned},
       {"missed_blocks", info.missed},
       {"observed_blocks", info.observed},
+      {"replay_profile", ReplayProfileJson(state, r.operator_address)},
   };
 }
 

@@ -685,10 +685,10 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
     PutU64BigEndian(name, d.id);
     PutU64BigEndian(name, d.referee_draws);
     std::vector<Address> drawn = verification::DrawValidators(
-        state, height, beacon, name, params.dispute_referee_count, avoid);
+        state, height, d.task.job, beacon, name, params.dispute_referee_count, avoid);
     if (drawn.empty() && !d.referees.empty()) {
       // Nobody new: the earlier referees may be drawn again.
-      drawn = verification::DrawValidators(state, height, beacon, name,
+      drawn = verification::DrawValidators(state, height, d.task.job, beacon, name,
                                            params.dispute_referee_count,
                                            {d.provider, d.validator});
     }

@@ -768,6 +768,36 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
                       std::to_string(params.deadline_min_blocks) +
                       " plus the work at the highest speed); raise it or set 0 for no bound");
   }
+  // A job that no validator can replay (by their replay profiles) could
+  // never pass verification: its escrow would wait for a validator that
+  // fits. (With no drawable validator at all the draws wait, as before.)
+  const std::vector<staking::ValidatorRecord> drawable = staking::DrawableValidators(state, height);
+  uint64_t params_max = 0;
+  bool replayable = drawable.empty();
+  for (const staking::ValidatorRecord& v : drawable) {
+    const std::optional<staking::ReplayProfile> p =
+        staking::GetReplayProfile(state, v.operator_address);
+    if (staking::CanReplay(p, msg.spec)) {
+      replayable = true;
+      break;
+    }
+    if (p && (msg.spec.tier == market::Tier::kExact ||
+              (p->classes_mask >> static_cast<unsigned>(msg.spec.hardware) & 1) != 0)) {
+      params_max = std::max(params_max, p->params_max);
+    }
+  }
+  if (!replayable) {
+    return Refuse(TxCode::kInvalidMessage,
+                  "no validator can replay this job: its model has " +
+                      std::to_string(market::ParamCount(msg.spec)) + " parameters" +
+                      (msg.spec.tier == market::Tier::kNative
+                           ? " on " + std::string(market::HardwareClassName(msg.spec.hardware))
+                           : std::string()) +
+                      (params_max > 0 ? " and the largest replay profile for it takes " +
+                                            std::to_string(params_max)
+                                      : std::string(" and no validator replays that class")) +
+                      " (agora query validators); post a smaller model or wait for one");
+  }
   Result<uint64_t> need = market::BudgetNeeded(tasks, work, msg.price_max_uagr_per_wu);
   if (!need.ok()) return Refuse(TxCode::kInvalidMessage, need.status().message());
   if (msg.budget_uagr < *need) {

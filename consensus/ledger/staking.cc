@@ -16,6 +16,7 @@ std::string UnbondQueueKey(uint64_t done_at, const Address& a) {
 }
 std::string ValidatorKey(const Address& a) { return WithBytes("staking/val/", a.bytes()); }
 std::string ValidatorByKeyKey(const PublicKey& k) { return WithBytes("staking/valkey/", k.bytes); }
+std::string ReplayKey(const Address& a) { return WithBytes("staking/replay/", a.bytes()); }
 constexpr std::string_view kSetPrefix = "staking/set/";
 // The same heights inverted (~height), newest first: the change in force at
 // a height is one forward seek away, without reading the whole history.
@@ -266,6 +267,67 @@ TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_
                        {"consensus_key", msg.consensus_key.ToHex()},
                        {"moniker", msg.moniker}}});
   return r;
+}
+
+std::optional<ReplayProfile> GetReplayProfile(StateReader& state, const Address& operator_address) {
+  std::optional<Bytes> b = state.Get(ReplayKey(operator_address));
+  if (!b) return std::nullopt;
+  AGORA_CHECK_MSG(b->size() == 9, "malformed replay profile record");
+  return ReplayProfile{(*b)[0], ReadU64(*b, 1)};
+}
+
+bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec) {
+  if (!profile) return true;
+  if (spec.tier == market::Tier::kNative &&
+      (profile->classes_mask >> static_cast<unsigned>(spec.hardware) & 1) == 0) {
+    return false;
+  }
+  return profile->params_max == 0 || market::ParamCount(spec) <= profile->params_max;
+}
+
+TxResult HandleSetReplayProfile(StateBuffer& state, const Address& sender,
+                                const MsgSetReplayProfile& msg) {
+  std::optional<ValidatorRecord> v = GetValidator(state, sender);
+  if (!v) {
+    return Refuse(TxCode::kNotValidator,
+                  "only a validator's operator sends a replay profile; create a validator first");
+  }
+  if (v->tombstoned) {
+    return Refuse(TxCode::kJailed, "this validator is tombstoned: it is never drawn again");
+  }
+  ReplayProfile p;
+  std::string classes;
+  for (market::HardwareClass c : msg.classes) {
+    p.classes_mask = static_cast<uint8_t>(p.classes_mask | 1u << static_cast<unsigned>(c));
+    classes += (classes.empty() ? "" : ",") + std::string(market::HardwareClassName(c));
+  }
+  p.params_max = msg.params_max;
+  Bytes record{p.classes_mask};
+  PutU64BigEndian(record, p.params_max);
+  state.Set(ReplayKey(sender), record);
+  TxResult r;
+  r.events.push_back({"set_replay_profile",
+                      {{"operator", sender.ToString()},
+                       {"hardware_classes", classes},
+                       {"params_max", std::to_string(p.params_max)}}});
+  return r;
+}
+
+std::vector<ValidatorRecord> DrawableValidators(StateReader& state, uint64_t height) {
+  std::vector<PublicKey> active;
+  for (const SetChange& c : ScheduleFrom(state, height)) {
+    if (c.height > height) break;
+    active.clear();
+    for (const Validator& v : c.validators) active.push_back(v.key);
+  }
+  std::vector<ValidatorRecord> out;
+  for (ValidatorRecord& v : AllValidators(state)) {
+    if (v.jailed || v.tombstoned) continue;
+    if (std::find(active.begin(), active.end(), v.consensus_key) == active.end()) continue;
+    if (GetStake(state, v.operator_address) == 0) continue;
+    out.push_back(std::move(v));
+  }
+  return out;
 }
 
 uint64_t Slash(StateBuffer& state, const Address& operator_address, uint64_t ppm) {

@@ -30,6 +30,8 @@
 #include "consensus/ledger/application.h"
 #include "consensus/ledger/params.h"
 #include "consensus/ledger/state_buffer.h"
+#include "consensus/ledger/tx.h"
+#include "market/job_spec.h"
 
 namespace agora::consensus::staking {
 
@@ -91,6 +93,28 @@ TxResult HandleUnstake(StateBuffer& state, const Params& params, uint64_t height
                        const Address& sender, const MsgUnstake& msg);
 TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_t height,
                                const Address& sender, const MsgCreateValidator& msg);
+
+// What a validator can replay (MsgSetReplayProfile; docs/verify.md, "Replay
+// profiles"), under staking/replay/<operator>. A validator without one
+// replays every job.
+struct ReplayProfile {
+  uint8_t classes_mask = 0;  // bit c set: native jobs of HardwareClass c
+  uint64_t params_max = 0;   // 0: no bound
+  friend bool operator==(const ReplayProfile&, const ReplayProfile&) = default;
+};
+std::optional<ReplayProfile> GetReplayProfile(StateReader& state, const Address& operator_address);
+// Whether a validator with `profile` (nullopt: none sent) can replay the
+// segments, rounds and disputes of jobs with `spec`: exact-tier jobs on any
+// class, native ones on theirs, and at most params_max parameters.
+bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec);
+// Only the operator of a validator that is not tombstoned may send one.
+TxResult HandleSetReplayProfile(StateBuffer& state, const Address& sender,
+                                const MsgSetReplayProfile& msg);
+
+// The validators a draw at `height` may pick: in the set in force at
+// `height`, neither jailed nor tombstoned, with stake; in operator-address
+// order.
+std::vector<ValidatorRecord> DrawableValidators(StateReader& state, uint64_t height);
 
 // Takes `ppm` of the operator's bonded and unbonding stake and burns it.
 // Returns the amount burned.

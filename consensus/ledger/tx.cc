@@ -282,6 +282,34 @@ Result<Msg> DecodeRefereeVote(const proto::RefereeVote& m) {
   return Msg(v);
 }
 
+// Classes in ascending order, each once, so a profile has one encoding.
+Result<Msg> DecodeSetReplayProfile(const proto::SetReplayProfile& m) {
+  const auto& names = m.hardware_classes();
+  if (names.empty() || names.size() > market::kHardwareClassMax) {
+    return Status::InvalidArgument("set_replay_profile: name 1 to " +
+                                   std::to_string(market::kHardwareClassMax) +
+                                   " hardware classes (cpu, gpu-sm80, gpu-sm90, gpu-sm100)");
+  }
+  MsgSetReplayProfile p;
+  for (const std::string& name : names) {
+    Result<market::HardwareClass> c = market::ParseHardwareClass(name);
+    if (!c.ok()) return Status::InvalidArgument("set_replay_profile: " + c.status().message());
+    if (!p.classes.empty() && *c <= p.classes.back()) {
+      return Status::InvalidArgument(
+          "set_replay_profile: list each hardware class once, in the order cpu, gpu-sm80, "
+          "gpu-sm90, gpu-sm100");
+    }
+    p.classes.push_back(*c);
+  }
+  if (m.params_max() > kReplayParamsMax) {
+    return Status::InvalidArgument("set_replay_profile: params_max " +
+                                   std::to_string(m.params_max()) + " is above the bound " +
+                                   std::to_string(kReplayParamsMax) + " (0 means no bound)");
+  }
+  p.params_max = m.params_max();
+  return Msg(std::move(p));
+}
+
 Result<Msg> DecodeRoundResult(const proto::RoundResult& m) {
   if (m.job_id() == 0) return Status::InvalidArgument("round_result: job id must be set");
   MsgRoundResult r;
@@ -435,6 +463,8 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       return DecodeDisputeMove(body.dispute_move());
     case proto::TxBody::kRefereeVote:
       return DecodeRefereeVote(body.referee_vote());
+    case proto::TxBody::kSetReplayProfile:
+      return DecodeSetReplayProfile(body.set_replay_profile());
     case proto::TxBody::PAYLOAD_NOT_SET:
       break;
   }
@@ -547,6 +577,12 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
         } else if constexpr (std::is_same_v<M, MsgRefereeVote>) {
           body.mutable_referee_vote()->set_dispute_id(m.dispute_id);
           body.mutable_referee_vote()->set_digest(HashString(m.digest));
+        } else if constexpr (std::is_same_v<M, MsgSetReplayProfile>) {
+          proto::SetReplayProfile* r = body.mutable_set_replay_profile();
+          for (market::HardwareClass c : m.classes) {
+            r->add_hardware_classes(std::string(market::HardwareClassName(c)));
+          }
+          r->set_params_max(m.params_max);
         } else {
           static_assert(std::is_same_v<M, MsgRoundResult>);
           proto::RoundResult* r = body.mutable_round_result();
@@ -635,7 +671,7 @@ std::string_view MsgName(const Msg& msg) {
       "unjail",            "submit_proposal", "deposit",         "vote",
       "register_provider", "update_provider", "deregister_provider", "post_job",
       "cancel_job",        "commit_task",     "verdict",         "round_result",
-      "open_dispute",      "dispute_move",    "referee_vote"};
+      "open_dispute",      "dispute_move",    "referee_vote",    "set_replay_profile"};
   static_assert(std::size(kNames) == std::variant_size_v<Msg>);
   return kNames[msg.index()];
 }

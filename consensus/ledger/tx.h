@@ -209,11 +209,19 @@ struct MsgRefereeVote {  // dispute
   Hash256 digest;
 };
 
+// What a validator can replay (verify). Decoding checks the classes (1..4
+// distinct known names, kept in ascending order) and the bound.
+inline constexpr uint64_t kReplayParamsMax = uint64_t{1} << 40;
+struct MsgSetReplayProfile {
+  std::vector<market::HardwareClass> classes;
+  uint64_t params_max = 0;  // 0: no bound
+};
+
 using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, MsgUnjail,
                          MsgSubmitProposal, MsgDeposit, MsgVote, MsgRegisterProvider,
                          MsgUpdateProvider, MsgDeregisterProvider, MsgPostJob, MsgCancelJob,
                          MsgCommitTask, MsgVerdict, MsgRoundResult, MsgOpenDispute,
-                         MsgDisputeMove, MsgRefereeVote>;
+                         MsgDisputeMove, MsgRefereeVote, MsgSetReplayProfile>;
 
 // What CreateValidator carries to show the operator holds its consensus
 // key: the key's signature, under this chain's domain (kind validator_key),

@@ -219,63 +219,66 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
 
 // ------------------------------------------------------------- sampling
 
-// Validators that may replay: in the validator set in force at `height`
-// (so each runs a node), neither jailed nor tombstoned, in operator-address
-// order, weighted by stake. (Every validator replays the
-// exact tier; hardware classes for native jobs come with the roles.)
-std::vector<verify::Candidate> Eligible(StateReader& state, uint64_t height,
-                                        std::vector<Address>* addresses) {
-  std::vector<PublicKey> active;
-  for (const SetChange& c : staking::ScheduleFrom(state, height)) {
-    if (c.height > height) break;
-    active.clear();
-    for (const Validator& v : c.validators) active.push_back(v.key);
-  }
-  std::vector<verify::Candidate> out;
-  for (const staking::ValidatorRecord& v : staking::AllValidators(state)) {
-    if (v.jailed || v.tombstoned) continue;
-    if (std::find(active.begin(), active.end(), v.consensus_key) == active.end()) continue;
-    const uint64_t stake = staking::GetStake(state, v.operator_address);
-    if (stake == 0) continue;
-    out.push_back(
-        {Bytes(v.operator_address.bytes().begin(), v.operator_address.bytes().end()), stake});
-    addresses->push_back(v.operator_address);
-  }
-  return out;
-}
-
-// The eligible validators, read once per EndBlock (every draw happens
-// there): stakes slashed later in the same EndBlock count from the next.
-struct Pool {
-  uint64_t height = 0;  // the EndBlock's
-  bool loaded = false;
+// Validators that may replay `job`: drawable at `height` (in the set in
+// force, neither jailed nor tombstoned, with stake) and able to replay the
+// job by their replay profile, in operator-address order, weighted by stake.
+// A validator that sent no profile replays every job.
+struct Candidates {
   std::vector<verify::Candidate> candidates;
   std::vector<Address> addresses;
 };
 
-// Draws one validator for a slot or a round, never `avoid` (the provider,
-// those already drawn). The stream is the block's beacon with the draw's
-// purpose and ordinal, so each draw is fresh.
-std::optional<Address> DrawValidator(StateReader& state, Pool& pool, const Hash256& beacon,
-                                     const Bytes& task, uint32_t purpose, uint64_t ordinal,
-                                     const std::vector<Address>& avoid) {
+// The drawable validators and their profiles, read once per EndBlock (every
+// draw happens there): stakes slashed later in the same EndBlock count from
+// the next. The candidates of each job are filtered from them once.
+struct Pool {
+  uint64_t height = 0;  // the EndBlock's
+  bool loaded = false;
+  std::vector<staking::ValidatorRecord> drawable;
+  std::vector<std::optional<staking::ReplayProfile>> profiles;
+  std::map<uint64_t, Candidates> by_job;
+};
+
+const Candidates& CandidatesFor(StateReader& state, Pool& pool, uint64_t job) {
   if (!pool.loaded) {
-    pool.candidates = Eligible(state, pool.height, &pool.addresses);
+    pool.drawable = staking::DrawableValidators(state, pool.height);
+    for (const staking::ValidatorRecord& v : pool.drawable) {
+      pool.profiles.push_back(staking::GetReplayProfile(state, v.operator_address));
+    }
     pool.loaded = true;
   }
-  const std::vector<verify::Candidate>& candidates = pool.candidates;
-  const std::vector<Address>& addresses = pool.addresses;
+  auto it = pool.by_job.find(job);
+  if (it != pool.by_job.end()) return it->second;
+  Candidates c;
+  std::optional<marketplace::Job> j = marketplace::GetJob(state, job);
+  for (size_t i = 0; i < pool.drawable.size(); ++i) {
+    const staking::ValidatorRecord& v = pool.drawable[i];
+    if (j && !staking::CanReplay(pool.profiles[i], j->spec)) continue;
+    c.candidates.push_back({Bytes(v.operator_address.bytes().begin(), v.operator_address.bytes().end()),
+                            staking::GetStake(state, v.operator_address)});
+    c.addresses.push_back(v.operator_address);
+  }
+  return pool.by_job.emplace(job, std::move(c)).first->second;
+}
+
+// Draws one validator able to replay `job` for a slot or a round, never
+// `avoid` (the provider, those already drawn). The stream is the block's
+// beacon with the draw's purpose and ordinal, so each draw is fresh.
+std::optional<Address> DrawValidator(StateReader& state, Pool& pool, uint64_t job,
+                                     const Hash256& beacon, const Bytes& task, uint32_t purpose,
+                                     uint64_t ordinal, const std::vector<Address>& avoid) {
+  const Candidates& c = CandidatesFor(state, pool, job);
   std::vector<size_t> excluded;
-  for (size_t i = 0; i < addresses.size(); ++i) {
-    if (std::find(avoid.begin(), avoid.end(), addresses[i]) != avoid.end()) excluded.push_back(i);
+  for (size_t i = 0; i < c.addresses.size(); ++i) {
+    if (std::find(avoid.begin(), avoid.end(), c.addresses[i]) != avoid.end()) excluded.push_back(i);
   }
   Bytes named = task;
   PutU64BigEndian(named, ordinal);
   uint64_t counter = 0;
   std::optional<size_t> pick =
-      verify::PickValidator(beacon, named, purpose, &counter, candidates, excluded);
+      verify::PickValidator(beacon, named, purpose, &counter, c.candidates, excluded);
   if (!pick) return std::nullopt;
-  return addresses[*pick];
+  return c.addresses[*pick];
 }
 
 // ------------------------------------------------------------- settlement
@@ -482,11 +485,11 @@ void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, 
   std::vector<Address> strict = avoid;
   strict.insert(strict.end(), s.missed.begin(), s.missed.end());
   std::optional<Address> next =
-      DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
+      DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
   if (!next)
-    next = DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
+    next = DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
   if (!next && !s.verdicts.empty() &&
-      DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + index, s.draws, {provider})) {
+      DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + index, s.draws, {provider})) {
     return false;  // someone is eligible, and all of them have answered
   }
   ++s.draws;
@@ -575,10 +578,10 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   std::vector<Address> strict = avoid;
   strict.insert(strict.end(), a.missed.begin(), a.missed.end());
   std::optional<Address> v =
-      DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
-  if (!v) v = DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
+      DrawValidator(state, pool, a.job, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
+  if (!v) v = DrawValidator(state, pool, a.job, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
   if (!v && !a.results.empty() &&
-      DrawValidator(state, pool, beacon, TaskBytes(named), kRoundDraw, a.draws, {})) {
+      DrawValidator(state, pool, a.job, beacon, TaskBytes(named), kRoundDraw, a.draws, {})) {
     return false;  // someone is eligible, and all of them have answered
   }
   a.assignees.clear();
@@ -652,8 +655,8 @@ void Sample(StateBuffer& state, Pool& pool, const Params& params, uint64_t heigh
   for (uint32_t k = 0; k < c->slots; ++k) {
     // Distinct validators while there are enough; then any but the provider.
     std::optional<Address> v =
-        DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + k, 0, taken);
-    if (!v) v = DrawValidator(state, pool, beacon, TaskBytes(id), kSlotDraw + k, 0, {c->provider});
+        DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + k, 0, taken);
+    if (!v) v = DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + k, 0, {c->provider});
     if (!v) {
       // No validator can replay now (all jailed): try again later.
       Schedule(state, height + params.verify_verdict_blocks, DueKind::kSample, id, 0);
@@ -830,14 +833,14 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
   PutCommitment(state, id, *c);
 }
 
-std::vector<Address> DrawValidators(StateReader& state, uint64_t height, const Hash256& beacon,
-                                    const Bytes& name, uint64_t count,
+std::vector<Address> DrawValidators(StateReader& state, uint64_t height, uint64_t job,
+                                    const Hash256& beacon, const Bytes& name, uint64_t count,
                                     const std::vector<Address>& avoid) {
   Pool pool;
   pool.height = height;
   std::vector<Address> drawn, skip = avoid;
   for (uint64_t i = 0; i < count; ++i) {
-    std::optional<Address> a = DrawValidator(state, pool, beacon, name, kRefereeDraw, i, skip);
+    std::optional<Address> a = DrawValidator(state, pool, job, beacon, name, kRefereeDraw, i, skip);
     if (!a) break;
     drawn.push_back(*a);
     skip.push_back(*a);

@@ -1,5 +1,6 @@
 #include "node/cli/ledger_commands.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <iostream>
 
@@ -142,6 +143,17 @@ Status QueryValidators(const GlobalOptions& g) {
     human += "  " + str("index") + "  " + str("moniker") + "  power " + str("power") + "  stake " +
              str("stake_uagr") + " uagr  jailed " + str("jailed") + "  missed " +
              str("missed_blocks") + "/" + str("observed_blocks") + "  " + str("operator") + "\n";
+    const json::value* p = o.if_contains("replay_profile");
+    if (p != nullptr && p->is_object()) {
+      std::string classes;
+      for (const json::value& c : p->at("hardware_classes").as_array()) {
+        classes += (classes.empty() ? "" : ",") + std::string(c.as_string());
+      }
+      const uint64_t params_max = json::value_to<uint64_t>(p->at("params_max"));
+      human += "     replays " + classes + ", models up to " +
+               (params_max == 0 ? std::string("any size") : std::to_string(params_max) + " parameters") +
+               "\n";
+    }
   }
   human += "candidates (every validator record): " +
            std::to_string(v.at("candidates").as_array().size()) + "; `--json` shows them\n";
@@ -294,6 +306,42 @@ void AddLedgerCommands(CLI::App& app, GlobalOptions& global, std::function<Statu
   AddSignerOptions(unjail, tx_options);
   unjail->callback([&] {
     action = [&] { return SendTx(global, tx_options, consensus::MsgUnjail{}); };
+  });
+
+  static std::vector<std::string> replay_classes;
+  static uint64_t replay_params_max = 0;
+  auto* profile = tx->add_subcommand(
+      "replay-profile",
+      "Say what this validator can replay: it is then drawn only for jobs that fit "
+      "(docs/verify.md, \"Replay profiles\")");
+  profile->add_option("--classes", replay_classes,
+                      "Hardware classes of the native-tier jobs it replays, comma-separated: "
+                      "cpu, gpu-sm80, gpu-sm90, gpu-sm100 (exact-tier jobs run on any)")
+      ->delimiter(',')
+      ->required();
+  profile->add_option("--params-max", replay_params_max,
+                      "Largest model it replays, in parameters (0: any size)")
+      ->capture_default_str();
+  AddSignerOptions(profile, tx_options);
+  profile->callback([&] {
+    action = [&]() -> Status {
+      consensus::MsgSetReplayProfile m;
+      for (const std::string& name : replay_classes) {
+        AGORA_ASSIGN_OR_RETURN(market::HardwareClass c, market::ParseHardwareClass(name));
+        if (std::find(m.classes.begin(), m.classes.end(), c) != m.classes.end()) {
+          return Status::InvalidArgument("--classes names " + name + " twice");
+        }
+        m.classes.push_back(c);
+      }
+      std::sort(m.classes.begin(), m.classes.end());
+      if (replay_params_max > consensus::kReplayParamsMax) {
+        return Status::InvalidArgument("--params-max is above " +
+                                       std::to_string(consensus::kReplayParamsMax) +
+                                       " (0 means any size)");
+      }
+      m.params_max = replay_params_max;
+      return SendTx(global, tx_options, m);
+    };
   });
 }
 

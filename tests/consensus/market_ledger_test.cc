@@ -463,6 +463,16 @@ TEST(MarketDecodeTest, MalformedOffersAndSpecsAreRefused) {
       {"deadline bound above 10^7", MsgPostJob{TinySpec(), 100, 1, "", 10'000'001},
        "deadline_blocks_max 10000001 is above 10000000"},
       {"cancel job 0", MsgCancelJob{0}, "job id"},
+      {"replay profile without classes", MsgSetReplayProfile{{}, 0}, "name 1 to 4 hardware"},
+      {"replay profile naming a class twice",
+       MsgSetReplayProfile{{market::HardwareClass::kCpu, market::HardwareClass::kCpu}, 0},
+       "each hardware class once"},
+      {"replay profile out of order",
+       MsgSetReplayProfile{{market::HardwareClass::kGpuSm90, market::HardwareClass::kCpu}, 0},
+       "in the order cpu, gpu-sm80"},
+      {"replay profile above the bound",
+       MsgSetReplayProfile{{market::HardwareClass::kCpu}, kReplayParamsMax + 1},
+       "params_max 1099511627777 is above the bound"},
   };
   for (const Bad& b : bad) {
     auto tx = decode(b.msg);

@@ -17,6 +17,7 @@
 #include "common/merkle.h"
 #include "common/proto_codec.h"
 #include "common/vrf.h"
+#include "consensus/ledger/staking.h"
 #include "consensus/ledger/verification.h"
 #include "market/pricing.h"
 #include "proto/tx.pb.h"
@@ -578,6 +579,85 @@ TEST_F(VerifyTest, SlotEveryValidatorAnsweredIsClosedWithoutAgreement) {
   EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);
   EXPECT_EQ(m_.h().Stake(Key(1)), provider_stake);
   for (const auto& [k, stake] : stakes) EXPECT_EQ(m_.h().Stake(Key(k)), stake) << int{k};
+}
+
+// A replay profile keeps a validator out of the draws for jobs it cannot
+// run: with only one validator able to replay the job, the slot is given to
+// it every time, even after it misses (the others would each have taken a
+// turn and been fined for a replay they could not run).
+TEST_F(VerifyTest, ReplayProfilesKeepValidatorsOutOfDrawsForJobsTheyCannotRun) {
+  const uint64_t params = market::ParamCount(TinySpec(1, 1));
+  const uint8_t able = 102;
+  for (uint8_t k = 100; k < 104; ++k) {
+    MsgSetReplayProfile m{{market::HardwareClass::kCpu}, k == able ? params : params - 1};
+    ASSERT_EQ(m_.Send(k, m).code, TxCode::kOk);
+  }
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  for (int miss = 0; miss < 3; ++miss) {
+    ASSERT_EQ(Assignee(), able) << "draw " << miss;
+    const uint64_t due = Slot().due_height;
+    while (m_.h().ledger().Height() < due) m_.Block({});
+  }
+  ASSERT_EQ(Slot().missed.size(), 3u);
+  ASSERT_EQ(Assignee(), able);
+  ASSERT_EQ(m_.Send(able, Replay(able, w, w, 1, true)).code, TxCode::kOk);
+  for (int i = 0; i < 3 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+}
+
+// A job no validator's profile can replay is refused when it is posted (its
+// escrow would wait for ever); a native job needs a validator of its class.
+TEST_F(VerifyTest, AJobNoValidatorCanReplayIsRefusedWhenPosted) {
+  const market::JobSpec spec = TinySpec(1, 1);
+  const uint64_t params = market::ParamCount(spec);
+  for (uint8_t k = 100; k < 104; ++k) {
+    ASSERT_EQ(m_.Send(k, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params - 1}).code,
+              TxCode::kOk);
+  }
+  const uint64_t budget = 10 * market::TaskWorkWu(spec) * 1500;
+  const uint64_t balance = m_.h().Balance(Key(5));
+  TxResult r = m_.Send(5, MsgPostJob{spec, budget, 1500, ""});
+  EXPECT_EQ(r.code, TxCode::kInvalidMessage);
+  EXPECT_NE(r.log.find("no validator can replay this job: its model has " +
+                       std::to_string(params) + " parameters and the largest replay profile "
+                       "for it takes " + std::to_string(params - 1)),
+            std::string::npos)
+      << r.log;
+  EXPECT_EQ(m_.h().Balance(Key(5)), balance - 10);  // the fee only
+  // One validator that takes the model is enough.
+  ASSERT_EQ(m_.Send(101, MsgSetReplayProfile{{market::HardwareClass::kCpu}, 0}).code, TxCode::kOk);
+  EXPECT_EQ(m_.Send(5, MsgPostJob{spec, budget, 1500, ""}).code, TxCode::kOk);
+  // A native job on gpu-sm90: nobody replays that class.
+  market::JobSpec native = spec;
+  native.tier = market::Tier::kNative;
+  native.hardware = market::HardwareClass::kGpuSm90;
+  r = m_.Send(6, MsgPostJob{native, budget, 1500, ""});
+  EXPECT_EQ(r.code, TxCode::kInvalidMessage);
+  EXPECT_NE(r.log.find("on gpu-sm90 and no validator replays that class"), std::string::npos)
+      << r.log;
+  ASSERT_EQ(m_.Send(103, MsgSetReplayProfile{{market::HardwareClass::kCpu,
+                                              market::HardwareClass::kGpuSm90},
+                                             0})
+                .code,
+            TxCode::kOk);
+  EXPECT_EQ(m_.Send(6, MsgPostJob{native, budget, 1500, ""}).code, TxCode::kOk);
+}
+
+// Only a validator's operator sends a profile; a refused one stores nothing.
+TEST_F(VerifyTest, AReplayProfileFromANonValidatorIsRefused) {
+  const MsgSetReplayProfile m{{market::HardwareClass::kCpu}, 1000};
+  for (uint8_t key : {uint8_t{1}, uint8_t{4}}) {  // the provider, the client
+    Refused(key, m, TxCode::kNotValidator);
+    EXPECT_FALSE(staking::GetReplayProfile(m_.h().ledger().committed(), AddressOf(Key(key))));
+  }
+  ASSERT_EQ(m_.Send(100, m).code, TxCode::kOk);
+  const std::optional<staking::ReplayProfile> p =
+      staking::GetReplayProfile(m_.h().ledger().committed(), AddressOf(Key(100)));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->classes_mask, 1u << static_cast<unsigned>(market::HardwareClass::kCpu));
+  EXPECT_EQ(p->params_max, 1000u);
 }
 
 TEST_F(VerifyTest, FalseFailClaimIsOutvotedAndSlashed) {

@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
   commit.losses.assign(10, 0x40000000u);
   commit.start_proof = {Blake2b256(AsBytes("sibling"))};
   msgs.push_back(commit);
+  msgs.push_back(consensus::MsgSetReplayProfile{
+      {market::HardwareClass::kCpu, market::HardwareClass::kGpuSm90}, 1'000'000});
   for (size_t i = 0; i < msgs.size(); ++i) {
     Write(out / "fuzz_tx", "seed_" + std::to_string(i),
           consensus::MakeTx(key, chain, i, 10, msgs[i]));

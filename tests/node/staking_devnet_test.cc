@@ -257,6 +257,24 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
       },
       seconds(60), "node 3 signs again");
   EXPECT_LE(Record(0, lazy.public_key()).at("missed_blocks").to_number<uint64_t>(), 1u);
+  // Its operator says what it can replay; the RPC and the CLI show it.
+  auto profile = [&](const std::string& classes) {
+    return RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "tx", "replay-profile", "--classes",
+                       classes, "--params-max", "5000000", "--key-file",
+                       NodeKeyPath(nodes_[3]->home()).string(), "--wait"});
+  };
+  CommandResult unknown = profile("cpu,tpu");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("unknown hardware class 'tpu'"), std::string::npos) << unknown.err;
+  CommandResult declared = profile("gpu-sm90,cpu");
+  ASSERT_EQ(declared.exit_code, 0) << declared.out << declared.err;
+  EXPECT_EQ(json::serialize(Record(0, lazy.public_key()).at("replay_profile")),
+            R"({"hardware_classes":["cpu","gpu-sm90"],"params_max":5000000})");
+  CommandResult query = RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "query", "validators"});
+  ASSERT_EQ(query.exit_code, 0) << query.err;
+  EXPECT_NE(query.out.find("replays cpu,gpu-sm90, models up to 5000000 parameters"),
+            std::string::npos)
+      << query.out;
 
   // 4. A balance checked against a signed header, trusting no node.
   const Address holder = Address::FromPublicKey(operator_key.public_key());
