@@ -61,6 +61,8 @@ if [[ $failed -gt 0 ]]; then
   exit "$failed"
 fi
 
+# A GPU test that finds no usable GPU fails here instead of skipping.
+export AGORA_REQUIRE_GPU=1
 step device "$build_dir/tests/kernels/kernels_test" --gtest_filter='DeviceTest.*'
 step ops-bitwise "$build_dir/tests/kernels/kernels_test" --gtest_filter='OpsFastTest.*'
 step train-bitwise "$build_dir/tests/trainer/trainer_test" \

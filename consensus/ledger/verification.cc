@@ -222,7 +222,8 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
 // Validators that may replay `job`: drawable at `height` (in the set in
 // force, neither jailed nor tombstoned, with stake) and able to replay the
 // job by their replay profile, in operator-address order, weighted by stake.
-// A validator that sent no profile replays every job.
+// A validator that sent no profile replays every job. When no drawable
+// validator fits, all of them may be drawn (no job waits for ever).
 struct Candidates {
   std::vector<verify::Candidate> candidates;
   std::vector<Address> addresses;
@@ -257,6 +258,16 @@ const Candidates& CandidatesFor(StateReader& state, Pool& pool, uint64_t job) {
     c.candidates.push_back({Bytes(v.operator_address.bytes().begin(), v.operator_address.bytes().end()),
                             staking::GetStake(state, v.operator_address)});
     c.addresses.push_back(v.operator_address);
+  }
+  if (c.addresses.empty() && j) {
+    // Nobody fits any more (profiles shrank, or those that fitted left
+    // after the job was posted): draw among every drawable validator, as
+    // before profiles, rather than leave the job's slots waiting for ever.
+    for (const staking::ValidatorRecord& v : pool.drawable) {
+      c.candidates.push_back({Bytes(v.operator_address.bytes().begin(), v.operator_address.bytes().end()),
+                              staking::GetStake(state, v.operator_address)});
+      c.addresses.push_back(v.operator_address);
+    }
   }
   return pool.by_job.emplace(job, std::move(c)).first->second;
 }

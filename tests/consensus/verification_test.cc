@@ -607,6 +607,24 @@ TEST_F(VerifyTest, ReplayProfilesKeepValidatorsOutOfDrawsForJobsTheyCannotRun) {
   EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
 }
 
+// When the only validator that fitted a posted job shrinks its profile, the
+// job's slots are not left waiting: the draw falls back to every validator.
+TEST_F(VerifyTest, WhenNoValidatorFitsAnyMoreTheDrawFallsBackToAll) {
+  const uint64_t params = market::ParamCount(TinySpec(1, 1));
+  for (uint8_t k = 100; k < 104; ++k) {
+    ASSERT_EQ(m_.Send(k, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params - 1}).code,
+              TxCode::kOk);
+  }
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  ASSERT_TRUE(Slot().assignee.has_value());
+  const uint8_t v = Assignee();
+  ASSERT_EQ(m_.Send(v, Replay(v, w, w, 1, true)).code, TxCode::kOk);
+  for (int i = 0; i < 3 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+}
+
 // A job no validator's profile can replay is refused when it is posted (its
 // escrow would wait for ever); a native job needs a validator of its class.
 TEST_F(VerifyTest, AJobNoValidatorCanReplayIsRefusedWhenPosted) {

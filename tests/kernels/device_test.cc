@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/kernels/kernel_test_util.h"
+
 namespace agora::kernels {
 namespace {
 
@@ -17,10 +19,16 @@ TEST(DeviceTest, BuildNoteMatchesBuild) {
 }
 
 TEST(DeviceTest, GpuRunsAKernel) {
-  if (!CudaBuilt()) GTEST_SKIP() << "CUDA is not built into this binary (" << CudaBuildNote() << ")";
+  if (!CudaBuilt()) {
+    if (testing::GpuRequired()) FAIL() << "AGORA_REQUIRE_GPU=1 but CUDA is not built";
+    GTEST_SKIP() << "CUDA is not built into this binary (" << CudaBuildNote() << ")";
+  }
   auto count = CudaDeviceCount();
   ASSERT_TRUE(count.ok()) << count.status().ToString();
-  if (*count == 0) GTEST_SKIP() << "no CUDA GPU is visible on this machine";
+  if (*count == 0) {
+    if (testing::GpuRequired()) FAIL() << "AGORA_REQUIRE_GPU=1 but no CUDA GPU is visible";
+    GTEST_SKIP() << "no CUDA GPU is visible on this machine";
+  }
   const uint32_t n = 1000, multiplier = 3;
   auto out = CudaSelfTest(n, multiplier);
   ASSERT_TRUE(out.ok()) << out.status().ToString();

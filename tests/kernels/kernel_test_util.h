@@ -28,6 +28,14 @@ inline uint64_t TestSeed() { return ::agora::testing::TestSeed(20240605u); }
 
 inline std::string Reproduce() { return ::agora::testing::ReproduceLine(TestSeed()); }
 
+// scripts/gpu-check.sh sets AGORA_REQUIRE_GPU=1: there a GPU test that finds
+// no usable GPU fails instead of skipping, so the script cannot pass
+// without having run anything on the GPU.
+inline bool GpuRequired() {
+  const char* v = std::getenv("AGORA_REQUIRE_GPU");
+  return v != nullptr && std::string(v) == "1";
+}
+
 // True under AddressSanitizer, where shapes are kept smaller.
 inline bool Sanitized() {
 #if defined(__SANITIZE_ADDRESS__)

@@ -56,7 +56,12 @@ void ExpectFastMatchesReference(const std::string& what,
     testing::ScopedHostPlans host_plans;
     expect_cuda("CUDA plans on the CPU");
   }
-  if (CudaOpsReady().ok()) expect_cuda("CUDA on the GPU");
+  const Status ready = CudaOpsReady();
+  if (ready.ok()) {
+    expect_cuda("CUDA on the GPU");
+  } else if (testing::GpuRequired()) {
+    FAIL() << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
+  }
 }
 
 struct MatmulShape {

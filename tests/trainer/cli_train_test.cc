@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "kernels/device.h"
+#include "tests/kernels/kernel_test_util.h"
 #include "tests/test_util.h"
 #include "trainer/config.h"
 #include "trainer/diloco.h"
@@ -109,6 +110,7 @@ TEST_F(TrainCliTest, DeviceFlagPicksTheKernelsAndCudaSaysWhyItCannotRun) {
     ASSERT_EQ(cuda.exit_code, 0) << cuda.err;
     EXPECT_EQ(Json(cuda)["hash"].as_string(), Json(cpu)["hash"].as_string());
   } else {
+    EXPECT_FALSE(kernels::testing::GpuRequired()) << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
     EXPECT_NE(cuda.exit_code, 0);
     EXPECT_NE(cuda.err.find("--device cuda: " + ready.message()), std::string::npos) << cuda.err;
     EXPECT_FALSE(std::filesystem::exists(Path("cuda/model.ckpt")));

@@ -9,6 +9,7 @@
 #include "kernels/device.h"
 #include "kernels/parallel.h"
 #include "tests/kernels/host_plan_table.h"
+#include "tests/kernels/kernel_test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/data.h"
@@ -205,7 +206,10 @@ TEST(DeterminismTest, CudaPlansOnTheCpuTrainTheSameBits) {
 // The same on a GPU, with the trainer's host tensors staged per op.
 TEST(DeterminismTest, GpuTrainsTheSameBitsAsTheCpu) {
   const Status ready = kernels::CudaOpsReady();
-  if (!ready.ok()) GTEST_SKIP() << ready.ToString();
+  if (!ready.ok()) {
+    if (kernels::testing::GpuRequired()) FAIL() << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
+    GTEST_SKIP() << ready.ToString();
+  }
   EXPECT_EQ(CheckpointAfterSteps(kernels::Backend::kCuda, 3),
             CheckpointAfterSteps(kernels::Backend::kCpu, 3));
 }
