@@ -21,7 +21,8 @@ endif()
 add_library(agora_fp_strict INTERFACE)
 target_compile_options(agora_fp_strict INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off -fno-fast-math>
-  $<$<COMPILE_LANGUAGE:CUDA>:--fmad=false -ftz=false -prec-div=true -prec-sqrt=true>)
+  $<$<COMPILE_LANGUAGE:CUDA>:--fmad=false -ftz=false -prec-div=true -prec-sqrt=true
+    -Xcompiler=-ffp-contract=off>)
 
 if(AGORA_SANITIZE)
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${AGORA_SANITIZE}>

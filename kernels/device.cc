@@ -9,6 +9,7 @@ namespace agora::kernels {
 #if AGORA_HAVE_CUDA
 // Defined in cuda/device.cu.
 Result<int> CudaDeviceCountImpl();
+Result<std::shared_ptr<float>> CudaManagedFloatsImpl(size_t n);
 Result<std::vector<uint32_t>> CudaSelfTestImpl(uint32_t n, uint32_t multiplier);
 #endif
 
@@ -31,6 +32,16 @@ Result<std::vector<uint32_t>> CudaSelfTest(uint32_t n, uint32_t multiplier) {
   (void)n;
   (void)multiplier;
   return Status::FailedPrecondition("this build has no CUDA (" + CudaBuildNote() + ")");
+#endif
+}
+
+Result<std::shared_ptr<float>> CudaManagedFloats(size_t n) {
+  AGORA_RETURN_IF_ERROR(CudaOpsReady());
+#if AGORA_HAVE_CUDA
+  return CudaManagedFloatsImpl(n);
+#else
+  (void)n;
+  return Status::FailedPrecondition("this build has no CUDA");
 #endif
 }
 

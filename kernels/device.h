@@ -5,7 +5,9 @@
 #ifndef AGORA_KERNELS_DEVICE_H_
 #define AGORA_KERNELS_DEVICE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,11 @@ Result<int> CudaDeviceCount();
 // i < n, and copies the result back: proof that the build, driver and GPU
 // work together. FailedPrecondition when CUDA is not built or no GPU is present.
 Result<std::vector<uint32_t>> CudaSelfTest(uint32_t n, uint32_t multiplier);
+
+// `n` floats of CUDA managed memory (reachable from the host and the GPU),
+// freed with the pointer: for tests and benchmarks of device-resident
+// tensors. FailedPrecondition as CudaOpsReady.
+Result<std::shared_ptr<float>> CudaManagedFloats(size_t n);
 
 // OK when Backend::kCuda can run: CUDA is built and a GPU is visible.
 // FailedPrecondition otherwise, saying which is missing and what to do.

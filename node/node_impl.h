@@ -100,9 +100,10 @@ inline Result<Hash256> HashFromHex(std::string_view hex) {
 }
 
 json::object TxJson(const Tx& tx);
-// A validator record with its stake and signing window (node_ledger_rpc.cc).
+// A validator record with its stake, signing window and replay profile in
+// force at `height` (node_ledger_rpc.cc).
 json::object ValidatorJson(consensus::StateReader& state,
-                           const consensus::staking::ValidatorRecord& record);
+                           const consensus::staking::ValidatorRecord& record, uint64_t height);
 Result<const json::object*> ParamsObject(const json::value& params);
 Result<std::string> StringParam(const json::object& o, std::string_view key);
 Result<uint64_t> U64Param(const json::object& o, std::string_view key);

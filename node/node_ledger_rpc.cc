@@ -7,22 +7,29 @@
 namespace agora::node {
 namespace detail {
 
-// null: no profile sent, the validator is drawn for every job.
-json::value ReplayProfileJson(consensus::StateReader& state, const Address& operator_address) {
-  const std::optional<consensus::staking::ReplayProfile> p =
-      consensus::staking::GetReplayProfile(state, operator_address);
-  if (!p) return nullptr;
+json::value ReplayProfileJson(const consensus::staking::ReplayProfile& p) {
   json::array classes;
   for (uint8_t c = 1; c <= market::kHardwareClassMax; ++c) {
-    if ((p->classes_mask >> c & 1) != 0) {
+    if ((p.classes_mask >> c & 1) != 0) {
       classes.push_back(json::string(market::HardwareClassName(static_cast<market::HardwareClass>(c))));
     }
   }
-  return json::object{{"hardware_classes", std::move(classes)}, {"params_max", p->params_max}};
+  return json::object{{"hardware_classes", std::move(classes)}, {"params_max", p.params_max}};
 }
 
 json::object ValidatorJson(consensus::StateReader& state,
-                           const consensus::staking::ValidatorRecord& r) {
+                           const consensus::staking::ValidatorRecord& r, uint64_t height) {
+  // The profile the draws of `height` use (null: none, drawn for every job)
+  // and one sent since, with the height it takes effect at.
+  const std::optional<consensus::staking::ReplayProfile> profile =
+      consensus::staking::GetReplayProfile(state, r.operator_address, height);
+  const auto pending = consensus::staking::PendingReplayProfile(state, r.operator_address, height);
+  json::value next = nullptr;
+  if (pending) {
+    json::object o = ReplayProfileJson(pending->first).as_object();
+    o["effective_height"] = pending->second;
+    next = std::move(o);
+  }
   const consensus::slashing::SigningInfo info =
       consensus::slashing::GetSigningInfo(state, r.consensus_key);
   return json::object{
@@ -35,7 +42,8 @@ json::object ValidatorJson(consensus::StateReader& state,
       {"tombstoned", r.tombstoned},
       {"missed_blocks", info.missed},
       {"observed_blocks", info.observed},
-      {"replay_profile", ReplayProfileJson(state, r.operator_address)},
+      {"replay_profile", profile ? ReplayProfileJson(*profile) : json::value(nullptr)},
+      {"replay_profile_next", std::move(next)},
   };
 }
 

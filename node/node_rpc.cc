@@ -239,7 +239,7 @@ void Node::Impl::RegisterRpc() {
                       consensus::staking::UnbondingOf(app_->committed(), *address)},
                      {"height", blocks_->height()}};
     if (auto v = consensus::staking::GetValidator(app_->committed(), *address)) {
-      out["validator"] = ValidatorJson(app_->committed(), *v);
+      out["validator"] = ValidatorJson(app_->committed(), *v, blocks_->height() + 1);
     }
     return json::value(std::move(out));
   });
@@ -299,14 +299,14 @@ void Node::Impl::RegisterRpc() {
                          {"power", v.power},
                          {"proposer_priority", v.priority}};
       if (auto r = consensus::staking::GetValidatorByKey(app_->committed(), v.key)) {
-        for (auto& [k, value] : ValidatorJson(app_->committed(), *r)) entry[k] = value;
+        for (auto& [k, value] : ValidatorJson(app_->committed(), *r, blocks_->height() + 1)) entry[k] = value;
       }
       list.push_back(std::move(entry));
     }
     // Candidates: every validator record, in or out of this set.
     json::array candidates;
     for (const auto& r : consensus::staking::AllValidators(app_->committed())) {
-      candidates.push_back(ValidatorJson(app_->committed(), r));
+      candidates.push_back(ValidatorJson(app_->committed(), r, blocks_->height() + 1));
     }
     json::array schedule;
     for (const consensus::SetChange& c : app_->ValidatorScheduleFrom(blocks_->height() + 1)) {

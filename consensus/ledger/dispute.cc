@@ -684,11 +684,12 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
     Bytes name;
     PutU64BigEndian(name, d.id);
     PutU64BigEndian(name, d.referee_draws);
+    const std::vector<Address> parties = {d.provider, d.validator};
     std::vector<Address> drawn = verification::DrawValidators(
-        state, height, d.task.job, beacon, name, params.dispute_referee_count, avoid);
+        state, height, d.task.job, parties, beacon, name, params.dispute_referee_count, avoid);
     if (drawn.empty() && !d.referees.empty()) {
       // Nobody new: the earlier referees may be drawn again.
-      drawn = verification::DrawValidators(state, height, d.task.job, beacon, name,
+      drawn = verification::DrawValidators(state, height, d.task.job, parties, beacon, name,
                                            params.dispute_referee_count,
                                            {d.provider, d.validator});
     }

@@ -290,7 +290,7 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
             return dispute::HandleRefereeVote(state, params_, ctx_.height, tx.sender, m);
           },
           [&](const MsgSetReplayProfile& m) {
-            return staking::HandleSetReplayProfile(state, tx.sender, m);
+            return staking::HandleSetReplayProfile(state, params_, ctx_.height, tx.sender, m);
           },
       },
       tx.msg);

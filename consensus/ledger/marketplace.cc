@@ -768,35 +768,36 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
                       std::to_string(params.deadline_min_blocks) +
                       " plus the work at the highest speed); raise it or set 0 for no bound");
   }
-  // A job that no validator can replay (by their replay profiles) could
-  // never pass verification: its escrow would wait for a validator that
-  // fits. (With no drawable validator at all the draws wait, as before.)
+  // A job that fewer than two validators can replay (by their replay
+  // profiles in force) could not be verified: its round records need two
+  // agreeing validators. (With fewer drawable validators than that, it
+  // needs them all; with none, the draws wait, as before.)
   const std::vector<staking::ValidatorRecord> drawable = staking::DrawableValidators(state, height);
   uint64_t params_max = 0;
-  bool replayable = drawable.empty();
+  size_t fitting = 0;
   for (const staking::ValidatorRecord& v : drawable) {
     const std::optional<staking::ReplayProfile> p =
-        staking::GetReplayProfile(state, v.operator_address);
+        staking::GetReplayProfile(state, v.operator_address, height);
     if (staking::CanReplay(p, msg.spec)) {
-      replayable = true;
-      break;
-    }
-    if (p && (msg.spec.tier == market::Tier::kExact ||
-              (p->classes_mask >> static_cast<unsigned>(msg.spec.hardware) & 1) != 0)) {
+      ++fitting;
+    } else if (p && (msg.spec.tier == market::Tier::kExact ||
+                     (p->classes_mask >> static_cast<unsigned>(msg.spec.hardware) & 1) != 0)) {
       params_max = std::max(params_max, p->params_max);
     }
   }
-  if (!replayable) {
+  const size_t fitting_min = std::min<size_t>(2, drawable.size());
+  if (fitting < fitting_min) {
     return Refuse(TxCode::kInvalidMessage,
-                  "no validator can replay this job: its model has " +
+                  std::to_string(fitting) + " validator(s) can replay this job, " +
+                      std::to_string(fitting_min) + " needed: its model has " +
                       std::to_string(market::ParamCount(msg.spec)) + " parameters" +
                       (msg.spec.tier == market::Tier::kNative
                            ? " on " + std::string(market::HardwareClassName(msg.spec.hardware))
                            : std::string()) +
-                      (params_max > 0 ? " and the largest replay profile for it takes " +
+                      (params_max > 0 ? " and the largest other replay profile for it takes " +
                                             std::to_string(params_max)
-                                      : std::string(" and no validator replays that class")) +
-                      " (agora query validators); post a smaller model or wait for one");
+                                      : std::string()) +
+                      " (agora query validators); post a smaller model or wait for validators");
   }
   Result<uint64_t> need = market::BudgetNeeded(tasks, work, msg.price_max_uagr_per_wu);
   if (!need.ok()) return Refuse(TxCode::kInvalidMessage, need.status().message());

@@ -269,11 +269,39 @@ TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_
   return r;
 }
 
-std::optional<ReplayProfile> GetReplayProfile(StateReader& state, const Address& operator_address) {
+// Record: the profile in force before (mask 0: none), then, when one was
+// sent, the last one sent and its effective height:
+//   mask u8, params_max u64 [, mask u8, params_max u64, effective u64].
+struct ReplayRecord {
+  std::optional<ReplayProfile> before;
+  std::optional<ReplayProfile> sent;
+  uint64_t effective = 0;
+};
+
+ReplayRecord ReadReplayRecord(StateReader& state, const Address& operator_address) {
+  ReplayRecord r;
   std::optional<Bytes> b = state.Get(ReplayKey(operator_address));
-  if (!b) return std::nullopt;
-  AGORA_CHECK_MSG(b->size() == 9, "malformed replay profile record");
-  return ReplayProfile{(*b)[0], ReadU64(*b, 1)};
+  if (!b) return r;
+  AGORA_CHECK_MSG(b->size() == 9 || b->size() == 26, "malformed replay profile record");
+  if ((*b)[0] != 0) r.before = ReplayProfile{(*b)[0], ReadU64(*b, 1)};
+  if (b->size() == 26) {
+    r.sent = ReplayProfile{(*b)[9], ReadU64(*b, 10)};
+    r.effective = ReadU64(*b, 18);
+  }
+  return r;
+}
+
+std::optional<ReplayProfile> GetReplayProfile(StateReader& state, const Address& operator_address,
+                                              uint64_t height) {
+  const ReplayRecord r = ReadReplayRecord(state, operator_address);
+  return r.sent && height >= r.effective ? r.sent : r.before;
+}
+
+std::optional<std::pair<ReplayProfile, uint64_t>> PendingReplayProfile(
+    StateReader& state, const Address& operator_address, uint64_t height) {
+  const ReplayRecord r = ReadReplayRecord(state, operator_address);
+  if (!r.sent || height >= r.effective) return std::nullopt;
+  return std::make_pair(*r.sent, r.effective);
 }
 
 bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec) {
@@ -285,8 +313,8 @@ bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpe
   return profile->params_max == 0 || market::ParamCount(spec) <= profile->params_max;
 }
 
-TxResult HandleSetReplayProfile(StateBuffer& state, const Address& sender,
-                                const MsgSetReplayProfile& msg) {
+TxResult HandleSetReplayProfile(StateBuffer& state, const Params& params, uint64_t height,
+                                const Address& sender, const MsgSetReplayProfile& msg) {
   std::optional<ValidatorRecord> v = GetValidator(state, sender);
   if (!v) {
     return Refuse(TxCode::kNotValidator,
@@ -302,14 +330,22 @@ TxResult HandleSetReplayProfile(StateBuffer& state, const Address& sender,
     classes += (classes.empty() ? "" : ",") + std::string(market::HardwareClassName(c));
   }
   p.params_max = msg.params_max;
-  Bytes record{p.classes_mask};
+  // What is in force now stays so until the new one takes effect (one sent
+  // before and not yet in force is replaced).
+  const std::optional<ReplayProfile> now = GetReplayProfile(state, sender, height);
+  const uint64_t effective = height + params.verify_delay_blocks;
+  Bytes record{now ? now->classes_mask : uint8_t{0}};
+  PutU64BigEndian(record, now ? now->params_max : 0);
+  record.push_back(p.classes_mask);
   PutU64BigEndian(record, p.params_max);
+  PutU64BigEndian(record, effective);
   state.Set(ReplayKey(sender), record);
   TxResult r;
   r.events.push_back({"set_replay_profile",
                       {{"operator", sender.ToString()},
                        {"hardware_classes", classes},
-                       {"params_max", std::to_string(p.params_max)}}});
+                       {"params_max", std::to_string(p.params_max)},
+                       {"effective_height", std::to_string(effective)}}});
   return r;
 }
 

@@ -96,20 +96,28 @@ TxResult HandleCreateValidator(StateBuffer& state, const Params& params, uint64_
 
 // What a validator can replay (MsgSetReplayProfile; docs/verify.md, "Replay
 // profiles"), under staking/replay/<operator>. A validator without one
-// replays every job.
+// replays every job. A profile sent at height H takes effect at
+// H + verify.delay_blocks, so a proposer that knows its block's beacon
+// cannot steer that block's draws by including its own profile.
 struct ReplayProfile {
   uint8_t classes_mask = 0;  // bit c set: native jobs of HardwareClass c
   uint64_t params_max = 0;   // 0: no bound
   friend bool operator==(const ReplayProfile&, const ReplayProfile&) = default;
 };
-std::optional<ReplayProfile> GetReplayProfile(StateReader& state, const Address& operator_address);
+// The profile in force at `height` (nullopt: none).
+std::optional<ReplayProfile> GetReplayProfile(StateReader& state, const Address& operator_address,
+                                              uint64_t height);
+// The profile sent last, if it is not in force at `height` yet, with the
+// height it takes effect.
+std::optional<std::pair<ReplayProfile, uint64_t>> PendingReplayProfile(
+    StateReader& state, const Address& operator_address, uint64_t height);
 // Whether a validator with `profile` (nullopt: none sent) can replay the
 // segments, rounds and disputes of jobs with `spec`: exact-tier jobs on any
 // class, native ones on theirs, and at most params_max parameters.
 bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec);
 // Only the operator of a validator that is not tombstoned may send one.
-TxResult HandleSetReplayProfile(StateBuffer& state, const Address& sender,
-                                const MsgSetReplayProfile& msg);
+TxResult HandleSetReplayProfile(StateBuffer& state, const Params& params, uint64_t height,
+                                const Address& sender, const MsgSetReplayProfile& msg);
 
 // The validators a draw at `height` may pick: in the set in force at
 // `height`, neither jailed nor tombstoned, with stake; in operator-address

@@ -219,77 +219,76 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
 
 // ------------------------------------------------------------- sampling
 
-// Validators that may replay `job`: drawable at `height` (in the set in
-// force, neither jailed nor tombstoned, with stake) and able to replay the
-// job by their replay profile, in operator-address order, weighted by stake.
-// A validator that sent no profile replays every job. When no drawable
-// validator fits, all of them may be drawn (no job waits for ever).
-struct Candidates {
-  std::vector<verify::Candidate> candidates;
-  std::vector<Address> addresses;
-};
-
-// The drawable validators and their profiles, read once per EndBlock (every
-// draw happens there): stakes slashed later in the same EndBlock count from
-// the next. The candidates of each job are filtered from them once.
+// The validators a draw may pick: drawable at the EndBlock's height (in the
+// set in force, neither jailed nor tombstoned, with stake), in operator-
+// address order, weighted by stake, with their replay profiles in force.
+// All of it is read once per EndBlock (every draw happens there): stakes
+// slashed later in the same EndBlock count from the next.
 struct Pool {
   uint64_t height = 0;  // the EndBlock's
   bool loaded = false;
-  std::vector<staking::ValidatorRecord> drawable;
+  std::vector<Address> addresses;
+  std::vector<uint64_t> stakes;
   std::vector<std::optional<staking::ReplayProfile>> profiles;
-  std::map<uint64_t, Candidates> by_job;
+  std::map<uint64_t, std::vector<bool>> fits;  // per job: which of them fit it
 };
 
-const Candidates& CandidatesFor(StateReader& state, Pool& pool, uint64_t job) {
+const std::vector<bool>& Fits(StateReader& state, Pool& pool, uint64_t job) {
   if (!pool.loaded) {
-    pool.drawable = staking::DrawableValidators(state, pool.height);
-    for (const staking::ValidatorRecord& v : pool.drawable) {
-      pool.profiles.push_back(staking::GetReplayProfile(state, v.operator_address));
+    for (const staking::ValidatorRecord& v : staking::DrawableValidators(state, pool.height)) {
+      pool.addresses.push_back(v.operator_address);
+      pool.stakes.push_back(staking::GetStake(state, v.operator_address));
+      pool.profiles.push_back(staking::GetReplayProfile(state, v.operator_address, pool.height));
     }
     pool.loaded = true;
   }
-  auto it = pool.by_job.find(job);
-  if (it != pool.by_job.end()) return it->second;
-  Candidates c;
-  std::optional<marketplace::Job> j = marketplace::GetJob(state, job);
-  for (size_t i = 0; i < pool.drawable.size(); ++i) {
-    const staking::ValidatorRecord& v = pool.drawable[i];
-    if (j && !staking::CanReplay(pool.profiles[i], j->spec)) continue;
-    c.candidates.push_back({Bytes(v.operator_address.bytes().begin(), v.operator_address.bytes().end()),
-                            staking::GetStake(state, v.operator_address)});
-    c.addresses.push_back(v.operator_address);
+  auto it = pool.fits.find(job);
+  if (it != pool.fits.end()) return it->second;
+  std::vector<bool> fits(pool.addresses.size(), true);
+  if (std::optional<marketplace::Job> j = marketplace::GetJob(state, job)) {
+    for (size_t i = 0; i < fits.size(); ++i) fits[i] = staking::CanReplay(pool.profiles[i], j->spec);
   }
-  if (c.addresses.empty() && j) {
-    // Nobody fits any more (profiles shrank, or those that fitted left
-    // after the job was posted): draw among every drawable validator, as
-    // before profiles, rather than leave the job's slots waiting for ever.
-    for (const staking::ValidatorRecord& v : pool.drawable) {
-      c.candidates.push_back({Bytes(v.operator_address.bytes().begin(), v.operator_address.bytes().end()),
-                              staking::GetStake(state, v.operator_address)});
-      c.addresses.push_back(v.operator_address);
-    }
-  }
-  return pool.by_job.emplace(job, std::move(c)).first->second;
+  return pool.fits.emplace(job, std::move(fits)).first->second;
 }
 
-// Draws one validator able to replay `job` for a slot or a round, never
-// `avoid` (the provider, those already drawn). The stream is the block's
-// beacon with the draw's purpose and ordinal, so each draw is fresh.
-std::optional<Address> DrawValidator(StateReader& state, Pool& pool, uint64_t job,
-                                     const Hash256& beacon, const Bytes& task, uint32_t purpose,
-                                     uint64_t ordinal, const std::vector<Address>& avoid) {
-  const Candidates& c = CandidatesFor(state, pool, job);
+// Draws one validator for `job` (a slot, a round record, a referee), never
+// one in `avoid`. Only validators whose replay profile fits the job are
+// drawn while at least `fit_min` of them are not `parties` (the provider,
+// a dispute's sides), which a draw for this purpose never picks; with
+// fewer, every drawable validator may be, so that a job whose fitting
+// validators shrank their profiles or left is not stalled (docs/verify.md,
+// "Replay profiles"). The stream is the block's beacon with the draw's
+// purpose and ordinal, so each draw is fresh.
+std::optional<Address> DrawValidator(StateReader& state, Pool& pool, uint64_t job, size_t fit_min,
+                                     const std::vector<Address>& parties, const Hash256& beacon,
+                                     const Bytes& task, uint32_t purpose, uint64_t ordinal,
+                                     const std::vector<Address>& avoid) {
+  const std::vector<bool>& fits = Fits(state, pool, job);
+  auto in = [](const std::vector<Address>& list, const Address& a) {
+    return std::find(list.begin(), list.end(), a) != list.end();
+  };
+  size_t fitting = 0;
+  for (size_t i = 0; i < fits.size(); ++i) {
+    if (fits[i] && !in(parties, pool.addresses[i])) ++fitting;
+  }
+  const bool only_fitting = fitting >= fit_min;
+  std::vector<verify::Candidate> candidates;
+  std::vector<Address> addresses;
   std::vector<size_t> excluded;
-  for (size_t i = 0; i < c.addresses.size(); ++i) {
-    if (std::find(avoid.begin(), avoid.end(), c.addresses[i]) != avoid.end()) excluded.push_back(i);
+  for (size_t i = 0; i < fits.size(); ++i) {
+    if (only_fitting && !fits[i]) continue;
+    const Address& a = pool.addresses[i];
+    if (in(avoid, a)) excluded.push_back(candidates.size());
+    candidates.push_back({Bytes(a.bytes().begin(), a.bytes().end()), pool.stakes[i]});
+    addresses.push_back(a);
   }
   Bytes named = task;
   PutU64BigEndian(named, ordinal);
   uint64_t counter = 0;
   std::optional<size_t> pick =
-      verify::PickValidator(beacon, named, purpose, &counter, c.candidates, excluded);
+      verify::PickValidator(beacon, named, purpose, &counter, candidates, excluded);
   if (!pick) return std::nullopt;
-  return c.addresses[*pick];
+  return addresses[*pick];
 }
 
 // ------------------------------------------------------------- settlement
@@ -496,11 +495,11 @@ void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, 
   std::vector<Address> strict = avoid;
   strict.insert(strict.end(), s.missed.begin(), s.missed.end());
   std::optional<Address> next =
-      DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
+      DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
   if (!next)
-    next = DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
+    next = DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
   if (!next && !s.verdicts.empty() &&
-      DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + index, s.draws, {provider})) {
+      DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, {provider})) {
     return false;  // someone is eligible, and all of them have answered
   }
   ++s.draws;
@@ -589,10 +588,10 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   std::vector<Address> strict = avoid;
   strict.insert(strict.end(), a.missed.begin(), a.missed.end());
   std::optional<Address> v =
-      DrawValidator(state, pool, a.job, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
-  if (!v) v = DrawValidator(state, pool, a.job, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
+      DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
+  if (!v) v = DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
   if (!v && !a.results.empty() &&
-      DrawValidator(state, pool, a.job, beacon, TaskBytes(named), kRoundDraw, a.draws, {})) {
+      DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, {})) {
     return false;  // someone is eligible, and all of them have answered
   }
   a.assignees.clear();
@@ -666,8 +665,8 @@ void Sample(StateBuffer& state, Pool& pool, const Params& params, uint64_t heigh
   for (uint32_t k = 0; k < c->slots; ++k) {
     // Distinct validators while there are enough; then any but the provider.
     std::optional<Address> v =
-        DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + k, 0, taken);
-    if (!v) v = DrawValidator(state, pool, id.job, beacon, TaskBytes(id), kSlotDraw + k, 0, {c->provider});
+        DrawValidator(state, pool, id.job, 1, {c->provider}, beacon, TaskBytes(id), kSlotDraw + k, 0, taken);
+    if (!v) v = DrawValidator(state, pool, id.job, 1, {c->provider}, beacon, TaskBytes(id), kSlotDraw + k, 0, {c->provider});
     if (!v) {
       // No validator can replay now (all jailed): try again later.
       Schedule(state, height + params.verify_verdict_blocks, DueKind::kSample, id, 0);
@@ -845,13 +844,14 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
 }
 
 std::vector<Address> DrawValidators(StateReader& state, uint64_t height, uint64_t job,
-                                    const Hash256& beacon, const Bytes& name, uint64_t count,
+                                    const std::vector<Address>& parties, const Hash256& beacon,
+                                    const Bytes& name, uint64_t count,
                                     const std::vector<Address>& avoid) {
   Pool pool;
   pool.height = height;
   std::vector<Address> drawn, skip = avoid;
   for (uint64_t i = 0; i < count; ++i) {
-    std::optional<Address> a = DrawValidator(state, pool, job, beacon, name, kRefereeDraw, i, skip);
+    std::optional<Address> a = DrawValidator(state, pool, job, count, parties, beacon, name, kRefereeDraw, i, skip);
     if (!a) break;
     drawn.push_back(*a);
     skip.push_back(*a);

@@ -214,11 +214,13 @@ enum class DisputeResult { kProviderLost, kProviderForfeited, kValidatorLost, kU
 void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
                   uint32_t slot, uint64_t dispute, const Hash256& checkpoint_root,
                   const Address& validator, DisputeResult result, std::vector<Event>* events);
-// Draws `count` distinct validators able to replay `job` (by their replay
-// profiles) by stake from `beacon` (stream `name`), never one in `avoid`;
-// fewer when fewer are eligible.
+// Draws `count` distinct validators by stake from `beacon` (stream `name`),
+// never one in `avoid`; fewer when fewer are eligible. Only validators
+// whose replay profile fits `job` are drawn while at least `count` of them
+// are not `parties` (the dispute's sides); else any drawable validator.
 std::vector<Address> DrawValidators(StateReader& state, uint64_t height, uint64_t job,
-                                    const Hash256& beacon, const Bytes& name, uint64_t count,
+                                    const std::vector<Address>& parties, const Hash256& beacon,
+                                    const Bytes& name, uint64_t count,
                                     const std::vector<Address>& avoid);
 
 // End of block, after staking and before the market (so a task failed here

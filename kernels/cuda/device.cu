@@ -1,6 +1,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/cuda/check.cuh"
@@ -33,6 +34,12 @@ Result<int> CudaDeviceCountImpl() {
   }
   AGORA_CUDA_RETURN_IF_ERROR(err);
   return count;
+}
+
+Result<std::shared_ptr<float>> CudaManagedFloatsImpl(size_t n) {
+  float* p = nullptr;
+  AGORA_CUDA_RETURN_IF_ERROR(cudaMallocManaged(&p, (n > 0 ? n : 1) * sizeof(float)));
+  return std::shared_ptr<float>(p, [](float* q) { (void)cudaFree(q); });
 }
 
 Result<std::vector<uint32_t>> CudaSelfTestImpl(uint32_t n, uint32_t multiplier) {

@@ -2,7 +2,8 @@
 // cuda/exact_plan.h, each phase one grid-stride kernel launch.
 //
 // Memory: an op accepts device pointers (cudaMalloc or cudaMallocManaged)
-// and host pointers alike. A host array is staged: copied to a device
+// and host pointers alike, except token and target arrays, which
+// kernels/ops.cc range-checks on the host: those must be host or managed. A host array is staged: copied to a device
 // buffer before the op (if the op reads it), copied back after (if the op
 // writes it), freed. That keeps every caller of kernels/ops.h working
 // unchanged, the trainer included, at the price of a PCIe round trip per
@@ -78,7 +79,11 @@ class Launcher {
   Launcher(const Launcher&) = delete;
   Launcher& operator=(const Launcher&) = delete;
 
+  // Waits for the op's kernels, so that an op returns with its outputs
+  // written (device-resident or managed ones included) and a fault shows
+  // up in the op that caused it.
   ~Launcher() {
+    AGORA_CUDA_CHECK(cudaDeviceSynchronize());
     for (const Staged& s : staged_) {
       if (s.copy_back) {
         CudaCheck(cudaMemcpy(s.host, s.device, s.bytes, cudaMemcpyDeviceToHost),

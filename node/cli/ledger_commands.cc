@@ -143,16 +143,22 @@ Status QueryValidators(const GlobalOptions& g) {
     human += "  " + str("index") + "  " + str("moniker") + "  power " + str("power") + "  stake " +
              str("stake_uagr") + " uagr  jailed " + str("jailed") + "  missed " +
              str("missed_blocks") + "/" + str("observed_blocks") + "  " + str("operator") + "\n";
-    const json::value* p = o.if_contains("replay_profile");
-    if (p != nullptr && p->is_object()) {
+    auto profile = [](const json::value& p) {
       std::string classes;
-      for (const json::value& c : p->at("hardware_classes").as_array()) {
+      for (const json::value& c : p.at("hardware_classes").as_array()) {
         classes += (classes.empty() ? "" : ",") + std::string(c.as_string());
       }
-      const uint64_t params_max = json::value_to<uint64_t>(p->at("params_max"));
-      human += "     replays " + classes + ", models up to " +
-               (params_max == 0 ? std::string("any size") : std::to_string(params_max) + " parameters") +
-               "\n";
+      const uint64_t params_max = json::value_to<uint64_t>(p.at("params_max"));
+      return "replays " + classes + ", models up to " +
+             (params_max == 0 ? std::string("any size")
+                              : std::to_string(params_max) + " parameters");
+    };
+    if (const json::value* p = o.if_contains("replay_profile"); p != nullptr && p->is_object()) {
+      human += "     " + profile(*p) + "\n";
+    }
+    if (const json::value* p = o.if_contains("replay_profile_next"); p != nullptr && p->is_object()) {
+      human += "     from height " + json::serialize(p->at("effective_height")) + ": " +
+               profile(*p) + "\n";
     }
   }
   human += "candidates (every validator record): " +

@@ -592,6 +592,7 @@ TEST_F(VerifyTest, ReplayProfilesKeepValidatorsOutOfDrawsForJobsTheyCannotRun) {
     MsgSetReplayProfile m{{market::HardwareClass::kCpu}, k == able ? params : params - 1};
     ASSERT_EQ(m_.Send(k, m).code, TxCode::kOk);
   }
+  for (uint64_t i = 0; i < m_.params().verify_delay_blocks; ++i) m_.Block({});  // in force
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   ToSampling();
@@ -615,6 +616,7 @@ TEST_F(VerifyTest, WhenNoValidatorFitsAnyMoreTheDrawFallsBackToAll) {
     ASSERT_EQ(m_.Send(k, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params - 1}).code,
               TxCode::kOk);
   }
+  for (uint64_t i = 0; i < m_.params().verify_delay_blocks; ++i) m_.Block({});  // in force
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   ToSampling();
@@ -625,42 +627,58 @@ TEST_F(VerifyTest, WhenNoValidatorFitsAnyMoreTheDrawFallsBackToAll) {
   EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
 }
 
-// A job no validator's profile can replay is refused when it is posted (its
-// escrow would wait for ever); a native job needs a validator of its class.
-TEST_F(VerifyTest, AJobNoValidatorCanReplayIsRefusedWhenPosted) {
+// A job fewer than two validators' profiles can replay is refused when it is
+// posted (its round records need two); a native job needs validators of its
+// class. A profile counts verify.delay_blocks after its block.
+TEST_F(VerifyTest, AJobTooFewValidatorsCanReplayIsRefusedWhenPosted) {
   const market::JobSpec spec = TinySpec(1, 1);
   const uint64_t params = market::ParamCount(spec);
-  for (uint8_t k = 100; k < 104; ++k) {
-    ASSERT_EQ(m_.Send(k, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params - 1}).code,
-              TxCode::kOk);
-  }
   const uint64_t budget = 10 * market::TaskWorkWu(spec) * 1500;
-  const uint64_t balance = m_.h().Balance(Key(5));
-  TxResult r = m_.Send(5, MsgPostJob{spec, budget, 1500, ""});
+  auto settle = [&] {
+    for (uint64_t i = 0; i < m_.params().verify_delay_blocks; ++i) m_.Block({});
+  };
+  auto profile = [&](uint8_t key, std::vector<market::HardwareClass> classes, uint64_t max) {
+    ASSERT_EQ(m_.Send(key, MsgSetReplayProfile{std::move(classes), max}).code, TxCode::kOk);
+  };
+  std::vector<std::pair<uint8_t, Msg>> all;
+  for (uint8_t k = 100; k < 104; ++k) {
+    all.push_back({k, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params - 1}});
+  }
+  for (const TxResult& x : m_.Block(all)) ASSERT_EQ(x.code, TxCode::kOk) << x.log;
+  // Not in force yet in the next block: the post goes through.
+  EXPECT_EQ(m_.Send(5, MsgPostJob{spec, budget, 1500, ""}).code, TxCode::kOk);
+  settle();
+  const uint64_t balance = m_.h().Balance(Key(6));
+  TxResult r = m_.Send(6, MsgPostJob{spec, budget, 1500, ""});
   EXPECT_EQ(r.code, TxCode::kInvalidMessage);
-  EXPECT_NE(r.log.find("no validator can replay this job: its model has " +
-                       std::to_string(params) + " parameters and the largest replay profile "
-                       "for it takes " + std::to_string(params - 1)),
+  EXPECT_NE(r.log.find("0 validator(s) can replay this job, 2 needed: its model has " +
+                       std::to_string(params) + " parameters and the largest other replay "
+                       "profile for it takes " + std::to_string(params - 1)),
             std::string::npos)
       << r.log;
-  EXPECT_EQ(m_.h().Balance(Key(5)), balance - 10);  // the fee only
-  // One validator that takes the model is enough.
-  ASSERT_EQ(m_.Send(101, MsgSetReplayProfile{{market::HardwareClass::kCpu}, 0}).code, TxCode::kOk);
-  EXPECT_EQ(m_.Send(5, MsgPostJob{spec, budget, 1500, ""}).code, TxCode::kOk);
+  EXPECT_EQ(m_.h().Balance(Key(6)), balance - 10);  // the fee only
+  profile(101, {market::HardwareClass::kCpu}, 0);
+  settle();
+  r = m_.Send(6, MsgPostJob{spec, budget, 1500, ""});
+  EXPECT_EQ(r.code, TxCode::kInvalidMessage);
+  EXPECT_NE(r.log.find("1 validator(s) can replay this job, 2 needed"), std::string::npos) << r.log;
+  profile(102, {market::HardwareClass::kCpu}, params);
+  settle();
+  EXPECT_EQ(m_.Send(6, MsgPostJob{spec, budget, 1500, ""}).code, TxCode::kOk);
   // A native job on gpu-sm90: nobody replays that class.
   market::JobSpec native = spec;
   native.tier = market::Tier::kNative;
   native.hardware = market::HardwareClass::kGpuSm90;
-  r = m_.Send(6, MsgPostJob{native, budget, 1500, ""});
+  r = m_.Send(3, MsgPostJob{native, budget, 1500, ""});
   EXPECT_EQ(r.code, TxCode::kInvalidMessage);
-  EXPECT_NE(r.log.find("on gpu-sm90 and no validator replays that class"), std::string::npos)
+  EXPECT_NE(r.log.find("0 validator(s) can replay this job, 2 needed: its model has " +
+                       std::to_string(params) + " parameters on gpu-sm90 (agora query"),
+            std::string::npos)
       << r.log;
-  ASSERT_EQ(m_.Send(103, MsgSetReplayProfile{{market::HardwareClass::kCpu,
-                                              market::HardwareClass::kGpuSm90},
-                                             0})
-                .code,
-            TxCode::kOk);
-  EXPECT_EQ(m_.Send(6, MsgPostJob{native, budget, 1500, ""}).code, TxCode::kOk);
+  profile(100, {market::HardwareClass::kCpu, market::HardwareClass::kGpuSm90}, 0);
+  profile(103, {market::HardwareClass::kGpuSm90}, 0);
+  settle();
+  EXPECT_EQ(m_.Send(3, MsgPostJob{native, budget, 1500, ""}).code, TxCode::kOk);
 }
 
 // Only a validator's operator sends a profile; a refused one stores nothing.
@@ -668,14 +686,29 @@ TEST_F(VerifyTest, AReplayProfileFromANonValidatorIsRefused) {
   const MsgSetReplayProfile m{{market::HardwareClass::kCpu}, 1000};
   for (uint8_t key : {uint8_t{1}, uint8_t{4}}) {  // the provider, the client
     Refused(key, m, TxCode::kNotValidator);
-    EXPECT_FALSE(staking::GetReplayProfile(m_.h().ledger().committed(), AddressOf(Key(key))));
+    EXPECT_FALSE(staking::PendingReplayProfile(m_.h().ledger().committed(), AddressOf(Key(key)), 0));
+    EXPECT_FALSE(staking::GetReplayProfile(m_.h().ledger().committed(), AddressOf(Key(key)),
+                                           uint64_t{1} << 40));
   }
   ASSERT_EQ(m_.Send(100, m).code, TxCode::kOk);
-  const std::optional<staking::ReplayProfile> p =
-      staking::GetReplayProfile(m_.h().ledger().committed(), AddressOf(Key(100)));
+  const uint64_t sent_at = m_.h().ledger().Height();
+  StateReader& state = m_.h().ledger().committed();
+  const Address a = AddressOf(Key(100));
+  const uint64_t effective = sent_at + m_.params().verify_delay_blocks;
+  EXPECT_FALSE(staking::GetReplayProfile(state, a, effective - 1).has_value());
+  const std::optional<staking::ReplayProfile> p = staking::GetReplayProfile(state, a, effective);
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->classes_mask, 1u << static_cast<unsigned>(market::HardwareClass::kCpu));
   EXPECT_EQ(p->params_max, 1000u);
+  const auto pending = staking::PendingReplayProfile(state, a, sent_at);
+  ASSERT_TRUE(pending.has_value());
+  EXPECT_EQ(pending->second, effective);
+  // A second one keeps the first in force until it takes effect itself.
+  for (uint64_t i = 0; i < m_.params().verify_delay_blocks; ++i) m_.Block({});
+  ASSERT_EQ(m_.Send(100, MsgSetReplayProfile{{market::HardwareClass::kCpu}, 0}).code, TxCode::kOk);
+  const uint64_t second = m_.h().ledger().Height() + m_.params().verify_delay_blocks;
+  EXPECT_EQ(staking::GetReplayProfile(m_.h().ledger().committed(), a, second - 1)->params_max, 1000u);
+  EXPECT_EQ(staking::GetReplayProfile(m_.h().ledger().committed(), a, second)->params_max, 0u);
 }
 
 TEST_F(VerifyTest, FalseFailClaimIsOutvotedAndSlashed) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <functional>
 
@@ -288,6 +289,31 @@ void CheckOptimizer(bool specials) {
 }
 
 TEST(OpsFastTest, Optimizer) { CheckOptimizer(false); }
+
+// Device-resident (managed) tensors run without staging, and the op has
+// finished when it returns: the host reads the result at once.
+TEST(CudaOpsTest, ManagedTensorsNeedNoStaging) {
+  const Status ready = CudaOpsReady();
+  if (!ready.ok()) {
+    if (testing::GpuRequired()) FAIL() << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
+    GTEST_SKIP() << ready.ToString();
+  }
+  std::mt19937_64 rng(testing::TestSeed() + 9);
+  const int rows = 37, in_dim = 129, out_dim = 70;
+  const auto inp = Random(rng, size_t(rows) * in_dim), weight = Random(rng, size_t(out_dim) * in_dim);
+  auto d_inp = CudaManagedFloats(inp.size()), d_weight = CudaManagedFloats(weight.size());
+  auto d_out = CudaManagedFloats(size_t(rows) * out_dim);
+  ASSERT_TRUE(d_inp.ok() && d_weight.ok() && d_out.ok()) << d_out.status().ToString();
+  std::copy(inp.begin(), inp.end(), d_inp->get());
+  std::copy(weight.begin(), weight.end(), d_weight->get());
+  MatmulForward(Backend::kCuda, d_out->get(), d_inp->get(), d_weight->get(), nullptr, rows, in_dim,
+                out_dim);
+  std::vector<float> want(size_t(rows) * out_dim);
+  MatmulForward(Backend::kReference, want.data(), inp.data(), weight.data(), nullptr, rows, in_dim,
+                out_dim);
+  const std::vector<float> got(d_out->get(), d_out->get() + want.size());
+  EXPECT_TRUE(SameBits(want, got)) << Reproduce();
+}
 TEST(OpsFastTest, OptimizerSpecialValues) { CheckOptimizer(true); }
 
 }  // namespace
