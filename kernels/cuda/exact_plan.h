@@ -126,32 +126,29 @@ struct GemmThreadState {
   float acc[kGemmTM][kGemmTN];
 };
 
+// Copies thread `tid`'s share of one operand's tile into shared memory,
+// tile[k][i] for tile rows i (rows first_row.. of the operand, `rows` in
+// all) and k0 .. k0 + kGemmBK; what lies past the matrix is zero and never
+// reaches a stored output. Consecutive threads read consecutive addresses
+// of whichever index is contiguous (stride_k == 1: along k).
+template <int kTileRows>
+AGORA_HD inline void GemmLoadOperand(const float* p, int64_t stride_row, int64_t stride_k,
+                                     int64_t rows, int64_t k_total, int64_t first_row, int64_t k0,
+                                     int tid, float* tile) {
+  for (int e = tid; e < kTileRows * kGemmBK; e += kGemmThreads) {
+    const int i = stride_k == 1 ? e / kGemmBK : e % kTileRows;
+    const int ki = stride_k == 1 ? e % kGemmBK : e / kTileRows;
+    const int64_t row = first_row + i, k = k0 + ki;
+    tile[ki * kTileRows + i] = row < rows && k < k_total ? p[row * stride_row + k * stride_k] : 0.0f;
+  }
+}
+
 // Phase 1 of a k tile: thread `tid` copies its share of A's and B's tiles
-// (k0 .. k0 + kGemmBK) into shared memory, as[k][m] and bs[k][n]; what lies
-// past the matrix is zero and never reaches a stored output. Consecutive
-// threads read consecutive addresses of whichever index is contiguous.
+// into shared memory, as[k][m] and bs[k][n].
 AGORA_HD inline void GemmLoad(const Gemm& g, int64_t block_m, int64_t block_n, int64_t k0, int tid,
                               float* as, float* bs) {
-  for (int e = tid; e < kGemmBM * kGemmBK; e += kGemmThreads) {
-    int mi, ki;
-    if (g.a_k == 1) {
-      mi = e / kGemmBK, ki = e % kGemmBK;
-    } else {
-      ki = e / kGemmBM, mi = e % kGemmBM;
-    }
-    const int64_t m = block_m * kGemmBM + mi, k = k0 + ki;
-    as[ki * kGemmBM + mi] = m < g.m && k < g.k ? g.a[m * g.a_m + k * g.a_k] : 0.0f;
-  }
-  for (int e = tid; e < kGemmBN * kGemmBK; e += kGemmThreads) {
-    int ni, ki;
-    if (g.b_k == 1) {
-      ni = e / kGemmBK, ki = e % kGemmBK;
-    } else {
-      ki = e / kGemmBN, ni = e % kGemmBN;
-    }
-    const int64_t n = block_n * kGemmBN + ni, k = k0 + ki;
-    bs[ki * kGemmBN + ni] = n < g.n && k < g.k ? g.b[n * g.b_n + k * g.b_k] : 0.0f;
-  }
+  GemmLoadOperand<kGemmBM>(g.a, g.a_m, g.a_k, g.m, g.k, block_m * kGemmBM, k0, tid, as);
+  GemmLoadOperand<kGemmBN>(g.b, g.b_n, g.b_k, g.n, g.k, block_n * kGemmBN, k0, tid, bs);
 }
 
 // Phase 2: the first `k_count` values of k of the staged tiles, ascending,
