@@ -6,6 +6,7 @@
 #ifndef AGORA_KERNELS_OP_TABLE_H_
 #define AGORA_KERNELS_OP_TABLE_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/backend.h"
@@ -49,6 +50,16 @@ struct OpTable {
   float (*sum)(const float* x, int64_t n);
   float (*sum_squares)(const float* x, int64_t n);
   void (*scale)(float* x, int64_t n, float factor);  // x[i] = x[i] * factor
+  void (*fill)(float* x, int64_t n, float value);     // x[i] = value
+
+  // Where the backend's own tensors live (kernels/buffer.h). Null for the
+  // CPU backends: host memory. CUDA: managed memory, which the GPU's
+  // kernels use in place and the host can still read. allocate returns
+  // null when it cannot; copy moves bytes between any two pointers the
+  // backend's ops accept.
+  void* (*allocate)(size_t bytes);
+  void (*release)(void* p);
+  void (*copy)(void* dst, const void* src, size_t bytes);
 };
 
 // Plain loops; the specification.
@@ -71,6 +82,8 @@ namespace internal {
 // CUDA plans' test runs them on the CPU this way (tests/kernels/). Must not
 // race with running ops.
 void SetOpTableOverrideForTesting(Backend backend, const OpTable* table);
+// The table the public functions of ops.h use for `backend` now.
+const OpTable& ActiveOpTable(Backend backend);
 }  // namespace internal
 
 }  // namespace agora::kernels

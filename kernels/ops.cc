@@ -54,6 +54,7 @@ namespace internal {
 void SetOpTableOverrideForTesting(Backend backend, const OpTable* table) {
   g_override[static_cast<int>(backend)] = table;
 }
+const OpTable& ActiveOpTable(Backend backend) { return Table(backend); }
 }  // namespace internal
 
 void MatmulForward(Backend backend, float* out, const float* inp, const float* weight,
@@ -259,6 +260,11 @@ float Sum(Backend backend, const float* x, int64_t n) {
     return internal::TracedSum(*trace, backend, x, n);
   }
   return Table(backend).sum(x, n);
+}
+
+void Fill(Backend backend, float* x, int64_t n, float value) {
+  AGORA_CHECK(n >= 0);
+  Table(backend).fill(x, n, value);
 }
 
 float GlobalNorm(Backend backend, const float* grads, int64_t n) {

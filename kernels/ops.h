@@ -145,6 +145,11 @@ void AdamWUpdate(Backend backend, float* params, const float* grads, float* m, f
 // Sum of x[0..n) in the chunked order (kReduceChunk).
 float Sum(Backend backend, const float* x, int64_t n);
 
+// x[i] = value for i < n. Moves no float through arithmetic, so it is not
+// traced: it stands for std::fill on memory that may be the GPU's
+// (kernels/buffer.h).
+void Fill(Backend backend, float* x, int64_t n, float value);
+
 // sqrt(sum of g^2) over g[0..n) in the chunked order.
 float GlobalNorm(Backend backend, const float* grads, int64_t n);
 

@@ -11,21 +11,28 @@
 #      checkpoint hash (DeterminismTest), and `agora train --device cuda`
 #      writes the same checkpoint as `--device cpu` (TrainCliTest);
 #   4. the exact matmul against cuBLAS FP32 SGEMM, 1024 to 8192 and the
-#      GPT-2 shapes (cuda_matmul_bench; goal >= 0.8x).
+#      GPT-2 shapes (cuda_matmul_bench; goal >= 0.8x);
+#   5. training throughput of the exact tier with the tensors on the GPU:
+#      tokens/s and MFU of the shakespeare-char and GPT-2-small-shaped
+#      presets (train_bench --device cuda; --peak-tflops, default 67, the
+#      FP32 peak without tensor cores of an H100/H200 SXM).
 # Every step runs even when an earlier one fails; the exit status is the
 # number of failed steps. Time on a fresh H200 machine: about 5 minutes of
 # build (16 cores) and 2 of checks.
 #   scripts/gpu-check.sh [--out FILE] [--arch 90] [--build-dir build/gpu]
+#                        [--peak-tflops 67]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=gpu-check.txt
 arch=90
 build_dir=build/gpu
+peak_tflops=67
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --arch) arch="$2"; shift 2 ;;
     --build-dir) build_dir="$2"; shift 2 ;;
+    --peak-tflops) peak_tflops="$2"; shift 2 ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -55,7 +62,7 @@ fi
 step configure cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DAGORA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" -DAGORA_WERROR=OFF
 step build cmake --build "$build_dir" -j "$jobs" --target kernels_test trainer_test \
-  trainer_cli_test agora cuda_matmul_bench
+  trainer_cli_test agora cuda_matmul_bench train_bench
 if [[ $failed -gt 0 ]]; then
   log "gpu-check: the build failed; nothing to run"
   exit "$failed"
@@ -70,6 +77,8 @@ step train-bitwise "$build_dir/tests/trainer/trainer_test" \
 step train-cli "$build_dir/tests/trainer/trainer_cli_test" \
   --gtest_filter='TrainCliTest.DeviceFlagPicksTheKernelsAndCudaSaysWhyItCannotRun'
 step matmul-vs-cublas "$build_dir/bench/kernels/cuda_matmul_bench" --runs 5
+step train-throughput "$build_dir/bench/train/train_bench" --device cuda \
+  --configs shakespeare,gpt2 --steps 5 --peak-tflops "$peak_tflops"
 
 log ""
 log "gpu-check: $failed step(s) failed; results in $out"

@@ -71,6 +71,8 @@ struct TrainConfig {
 //   small        4 layers, 4 heads, width 128, context 128, batch 16 (default)
 //   shakespeare  6 layers, 6 heads, width 384, context 256, batch 64 (nanoGPT
 //                shakespeare-char baseline)
+//   gpt2         12 layers, 12 heads, width 768, context 1024, batch 8
+//                (GPT-2 small's shape over bytes: 86.0 M parameters)
 Result<TrainConfig> PresetConfig(std::string_view name);
 std::vector<std::string> PresetNames();
 

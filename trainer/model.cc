@@ -13,7 +13,9 @@ namespace k = ::agora::kernels;
 
 namespace {
 
-void Zero(std::vector<float>& v) { std::fill(v.begin(), v.end(), 0.0f); }
+void Zero(k::FloatBuffer& v) {
+  k::Fill(v.backend(), v.data(), static_cast<int64_t>(v.size()), 0.0f);
+}
 
 }  // namespace
 
@@ -77,7 +79,17 @@ void InitParameters(const ModelConfig& config, uint64_t seed, std::span<float> p
 Gpt::Gpt(const ModelConfig& config, kernels::Backend backend)
     : config_(config), layout_(config), backend_(backend) {
   AGORA_CHECK(config.Validate().ok());
-  grads_.assign(layout_.total, 0.0f);
+  for (k::FloatBuffer* buffer : Buffers()) *buffer = k::FloatBuffer(backend);
+  grads_.resize(static_cast<size_t>(layout_.total));
+}
+
+std::vector<k::FloatBuffer*> Gpt::Buffers() {
+  return {&grads_,     &encoded_,   &ln1_,       &ln1_mean_,  &ln1_rstd_, &qkv_,
+          &atty_,      &att_,       &attproj_,   &residual2_, &ln2_,      &ln2_mean_,
+          &ln2_rstd_,  &fch_,       &fch_gelu_,  &fcproj_,    &residual3_, &lnf_,
+          &lnf_mean_,  &lnf_rstd_,  &logits_,    &probs_,     &losses_,   &dres_a_,
+          &dres_b_,    &dres2_,     &dsmall_,    &dln_,       &dqkv_,     &datty_,
+          &dfch_,      &dfch_gelu_, &dlogits_,   &dlosses_};
 }
 
 void Gpt::Resize(int batch, int seq_len) {
@@ -198,7 +210,7 @@ void Gpt::Backward(const float* params, float loss_scale) {
   const k::Backend be = backend_;
   float* g = grads_.data();
 
-  std::fill(dlosses_.begin(), dlosses_.end(), loss_scale / static_cast<float>(bt));
+  k::Fill(be, dlosses_.data(), bt, loss_scale / static_cast<float>(bt));
   Zero(dlogits_);
   k::CrossEntropyBackward(be, dlogits_.data(), dlosses_.data(), probs_.data(), targets_.data(), bt,
                           v);
@@ -247,7 +259,7 @@ void Gpt::BackwardLayer(const float* params, int l, float* dres_out, float* dres
                        residual2_.data() + l * btc, params + p.ln2w + lc,
                        ln2_mean_.data() + l * bt, ln2_rstd_.data() + l * bt, bt, c);
   // residual2 = residual + attproj.
-  std::fill(dres_in, dres_in + btc, 0.0f);
+  k::Fill(be, dres_in, static_cast<int64_t>(btc), 0.0f);
   Zero(dsmall_);
   k::ResidualBackward(be, dres_in, dsmall_.data(), dres2_.data(), n);
   Zero(datty_);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/buffer.h"
 #include "trainer/config.h"
 
 namespace agora::trainer {
@@ -71,12 +72,16 @@ class Gpt {
   // targets) into grads().
   void Backward(const float* params, float loss_scale);
 
-  std::span<float> grads() { return grads_; }
+  // In the backend's memory (kernels/buffer.h): on a GPU, reading them on
+  // the host moves their pages.
+  std::span<float> grads() { return grads_.span(); }
   // Logits (batch, seq_len, vocab) of the last Forward.
   const float* logits() const { return logits_.data(); }
 
  private:
   void Resize(int batch, int seq_len);
+  // Every float tensor the model owns.
+  std::vector<kernels::FloatBuffer*> Buffers();
   void BackwardLayer(const float* params, int layer, float* dres_out, float* dres_in);
 
   ModelConfig config_;
@@ -85,15 +90,16 @@ class Gpt {
   int batch_ = 0;
   int seq_len_ = 0;
   bool have_targets_ = false;
-  std::vector<float> grads_;
+  kernels::FloatBuffer grads_;
 
   // Activations of the last Forward; per-layer ones are stacked over layers.
+  // Float tensors live in the backend's memory (on a GPU, the GPU's).
   std::vector<int32_t> tokens_, targets_;
-  std::vector<float> encoded_, ln1_, ln1_mean_, ln1_rstd_, qkv_, atty_, att_, attproj_,
+  kernels::FloatBuffer encoded_, ln1_, ln1_mean_, ln1_rstd_, qkv_, atty_, att_, attproj_,
       residual2_, ln2_, ln2_mean_, ln2_rstd_, fch_, fch_gelu_, fcproj_, residual3_, lnf_,
       lnf_mean_, lnf_rstd_, logits_, probs_, losses_;
   // Gradient scratch of one layer, reused layer by layer in Backward.
-  std::vector<float> dres_a_, dres_b_, dres2_, dsmall_, dln_, dqkv_, datty_, dfch_, dfch_gelu_,
+  kernels::FloatBuffer dres_a_, dres_b_, dres2_, dsmall_, dln_, dqkv_, datty_, dfch_, dfch_gelu_,
       dlogits_, dlosses_;
 };
 

@@ -56,6 +56,53 @@ Trainer::Trainer(TrainState state, const Corpus& corpus, kernels::Backend backen
   const size_t tokens = static_cast<size_t>(state_.config.batch) * state_.config.model.context;
   tokens_.resize(tokens);
   targets_.resize(tokens);
+  if (kernels::BackendHasOwnMemory(backend)) {
+    device_ = std::make_unique<DeviceCopy>(DeviceCopy{kernels::FloatBuffer(backend),
+                                                      kernels::FloatBuffer(backend),
+                                                      kernels::FloatBuffer(backend)});
+    const size_t n = state_.params.size();
+    device_->params.resize(n);
+    device_->m.resize(n);
+    device_->v.resize(n);
+  }
+}
+
+const TrainState& Trainer::state() const {
+  SyncToHost();
+  return state_;
+}
+
+TrainState& Trainer::mutable_state() {
+  SyncToHost();
+  device_stale_ = true;
+  return state_;
+}
+
+void Trainer::SyncToHost() const {
+  if (!device_ || !host_stale_) return;
+  const kernels::Backend backend = device_->params.backend();
+  const size_t n = state_.params.size();
+  kernels::CopyFloats(backend, state_.params.data(), device_->params.data(), n);
+  kernels::CopyFloats(backend, state_.m.data(), device_->m.data(), n);
+  kernels::CopyFloats(backend, state_.v.data(), device_->v.data(), n);
+  host_stale_ = false;
+}
+
+void Trainer::SyncToDevice() {
+  if (!device_ || !device_stale_) return;
+  AGORA_CHECK(!host_stale_);
+  const kernels::Backend backend = device_->params.backend();
+  const size_t n = state_.params.size();
+  kernels::CopyFloats(backend, device_->params.data(), state_.params.data(), n);
+  kernels::CopyFloats(backend, device_->m.data(), state_.m.data(), n);
+  kernels::CopyFloats(backend, device_->v.data(), state_.v.data(), n);
+  device_stale_ = false;
+}
+
+float* Trainer::Params() {
+  if (!device_) return state_.params.data();
+  SyncToDevice();
+  return device_->params.data();
 }
 
 Status Trainer::Reset(TrainState state) {
@@ -70,6 +117,8 @@ Status Trainer::Reset(TrainState state) {
                                       corpus_->hash().ToHex());
   }
   state_ = std::move(state);
+  device_stale_ = true;
+  host_stale_ = false;
   const size_t tokens = static_cast<size_t>(state_.config.batch) * state_.config.model.context;
   tokens_.resize(tokens);
   targets_.resize(tokens);
@@ -81,9 +130,10 @@ float Trainer::AccumulateGradient(uint64_t worker, float loss_scale) {
   FillTrainBatch(*corpus_, config.seed, state_.round, worker,
                  static_cast<uint64_t>(state_.round_step), config.batch, config.model.context,
                  tokens_.data(), targets_.data());
-  float loss = model_.Forward(state_.params.data(), tokens_.data(), targets_.data(), config.batch,
-                              config.model.context);
-  model_.Backward(state_.params.data(), loss_scale);
+  float* params = Params();
+  float loss =
+      model_.Forward(params, tokens_.data(), targets_.data(), config.batch, config.model.context);
+  model_.Backward(params, loss_scale);
   return loss;
 }
 
@@ -114,16 +164,20 @@ StepStats Trainer::ApplyUpdate(float loss) {
                         ? kernels::ClipGradNorm(backend, grads.data(), n, opt.clip_norm)
                         : kernels::GlobalNorm(backend, grads.data(), n);
   stats.learning_rate = LearningRate(opt, state_.step);
+  float* params = Params();
+  float* m = device_ ? device_->m.data() : state_.m.data();
+  float* v = device_ ? device_->v.data() : state_.v.data();
   for (const TensorInfo& tensor : model_.layout().tensors) {
     kernels::AdamWConfig adam{.learning_rate = stats.learning_rate,
                               .beta1 = opt.beta1,
                               .beta2 = opt.beta2,
                               .eps = opt.eps,
                               .weight_decay = tensor.decayed ? opt.weight_decay : 0.0f};
-    kernels::AdamWUpdate(backend, state_.params.data() + tensor.offset,
-                         grads.data() + tensor.offset, state_.m.data() + tensor.offset,
-                         state_.v.data() + tensor.offset, tensor.size, adam, state_.step + 1);
+    kernels::AdamWUpdate(backend, params + tensor.offset, grads.data() + tensor.offset,
+                         m + tensor.offset, v + tensor.offset, tensor.size, adam,
+                         state_.step + 1);
   }
+  if (device_) host_stale_ = true;
   ++state_.step;
   ++state_.round_step;
   return stats;
@@ -135,7 +189,7 @@ float Trainer::EvaluateValidation(int batches) {
   for (int i = 0; i < batches; ++i) {
     FillValidationBatch(*corpus_, i, batches, config.batch, config.model.context, tokens_.data(),
                         targets_.data());
-    total += model_.Forward(state_.params.data(), tokens_.data(), targets_.data(), config.batch,
+    total += model_.Forward(Params(), tokens_.data(), targets_.data(), config.batch,
                             config.model.context);
   }
   return static_cast<float>(total / batches);

@@ -14,11 +14,13 @@
 #define AGORA_TRAINER_TRAIN_STATE_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "common/hash.h"
 #include "common/status.h"
 #include "kernels/backend.h"
+#include "kernels/buffer.h"
 #include "trainer/config.h"
 #include "trainer/data.h"
 #include "trainer/model.h"
@@ -71,8 +73,13 @@ class Trainer {
   // nats per byte.
   float EvaluateValidation(int batches);
 
-  const TrainState& state() const { return state_; }
-  TrainState& mutable_state() { return state_; }
+  // On a backend with memory of its own (a GPU, kernels/buffer.h) the
+  // steps work on a copy of the weights and moments kept there: state()
+  // copies them back first when a step changed them, and mutable_state()
+  // also makes the next step copy the (possibly edited) state in again.
+  // Neither copies anything on the CPU backends.
+  const TrainState& state() const;
+  TrainState& mutable_state();
   Gpt& model() { return model_; }
   const Corpus& corpus() const { return *corpus_; }
 
@@ -80,8 +87,21 @@ class Trainer {
   Trainer(TrainState state, const Corpus& corpus, kernels::Backend backend);
   float AccumulateGradient(uint64_t worker, float loss_scale);
   StepStats ApplyUpdate(float loss);
+  // The weights and moments the next op reads: state_'s, or the backend's
+  // copy brought up to date.
+  float* Params();
+  void SyncToDevice();
+  void SyncToHost() const;
 
-  TrainState state_;
+  // The backend's copy of state_.params, m and v; null when the steps work
+  // on state_'s vectors directly.
+  struct DeviceCopy {
+    kernels::FloatBuffer params, m, v;
+  };
+  std::unique_ptr<DeviceCopy> device_;
+  bool device_stale_ = true;       // state_ changed since device_ was written
+  mutable bool host_stale_ = false;  // a step changed device_ since state_ was written
+  mutable TrainState state_;
   const Corpus* corpus_;
   Gpt model_;
   std::vector<int32_t> tokens_, targets_;

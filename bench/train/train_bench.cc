@@ -4,16 +4,24 @@
 //
 //   train_bench [--threads T] [--steps N] [--warmup W] [--quick]
 //               [--configs small,shakespeare] [--python /usr/bin/python3]
+//   train_bench --device cuda [--configs shakespeare,gpt2] [--peak-tflops 67]
 //
 // Steps run on random token batches of the config's shape; the first W are
-// warm-up and not timed.
+// warm-up and not timed. With --device cuda the trainer runs the exact tier
+// on the GPU with its tensors in the GPU's memory; there is no PyTorch peer
+// (Debian's python3-torch has no CUDA), so it prints the model FLOP rate and
+// the MFU against --peak-tflops (default 67: the FP32 peak without tensor
+// cores of an H100/H200 SXM), counting 6 N + 12 L C T FLOPs per token
+// (PaLM's count: N parameters, L layers, width C, context T).
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "kernels/device.h"
 #include "kernels/parallel.h"
 #include "trainer/config.h"
 #include "trainer/model.h"
@@ -33,25 +41,30 @@ struct Options {
   bool quick = false;
   std::vector<std::string> configs = {"small", "shakespeare"};
   std::string python = "/usr/bin/python3";
+  kernels::Backend backend = kernels::Backend::kCpu;
+  double peak_tflops = 67.0;
 };
 
 int DefaultSteps(const std::string& config, bool quick) {
-  if (config == "shakespeare") return quick ? 2 : 5;
+  if (config == "shakespeare" || config == "gpt2") return quick ? 2 : 5;
   return quick ? 5 : 30;
 }
 
 // Times `steps` optimizer steps after `warmup`, on a synthetic corpus.
-double AgoraTokensPerSecond(const TrainConfig& config, int steps, int warmup) {
+double AgoraTokensPerSecond(const TrainConfig& config, int steps, int warmup,
+                            kernels::Backend backend) {
   std::string text(1 << 20, ' ');
   Xoshiro256 rng(1);
   for (char& c : text) c = static_cast<char>(rng.Next() & 0xff);
   Corpus corpus = std::move(Corpus::FromBytes(std::move(text))).value();
-  auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus,
-                                 kernels::Backend::kCpu);
+  auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
   AGORA_CHECK(trainer.ok());
   for (int i = 0; i < warmup; ++i) trainer->Step();
   auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) trainer->Step();
+  float loss = 0;
+  for (int i = 0; i < steps; ++i) loss = trainer->Step().loss;
+  // The loss is read on the host, so the last step's kernels have finished.
+  AGORA_CHECK(std::isfinite(loss));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return static_cast<double>(steps) * config.batch * config.model.context / seconds;
 }
@@ -87,6 +100,38 @@ double TorchTokensPerSecond(const Options& options, const std::string& config, i
   return tokens_per_s;
 }
 
+// 6 N + 12 L C T: PaLM's model FLOPs per token of a training step.
+double FlopsPerToken(const ModelConfig& model) {
+  return 6.0 * static_cast<double>(model.ParameterCount()) +
+         12.0 * model.layers * model.width * model.context;
+}
+
+int CudaMain(const Options& options) {
+  if (Status ready = kernels::CudaOpsReady(); !ready.ok()) {
+    std::fprintf(stderr, "train_bench --device cuda: %s\n", ready.ToString().c_str());
+    return 3;
+  }
+  std::printf("exact tier on the GPU; MFU against %.1f TFLOP/s\n", options.peak_tflops);
+  std::printf("%-12s %12s %6s %6s %14s %12s %7s\n", "config", "params", "batch", "steps",
+              "tok/s", "model TFLOP/s", "MFU");
+  for (const std::string& name : options.configs) {
+    auto config = PresetConfig(name);
+    if (!config.ok()) {
+      std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
+      return 2;
+    }
+    const int steps = options.steps > 0 ? options.steps : DefaultSteps(name, options.quick);
+    const double tokens_per_s =
+        AgoraTokensPerSecond(*config, steps, options.warmup, kernels::Backend::kCuda);
+    const double tflops = tokens_per_s * FlopsPerToken(config->model) / 1e12;
+    std::printf("%-12s %12lld %6d %6d %14.0f %12.2f %6.2f%%\n", name.c_str(),
+                static_cast<long long>(config->model.ParameterCount()), config->batch, steps,
+                tokens_per_s, tflops, 100.0 * tflops / options.peak_tflops);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -108,6 +153,20 @@ int Main(int argc, char** argv) {
       options.quick = true;
     } else if (arg == "--python") {
       options.python = next();
+    } else if (arg == "--device") {
+      const std::string device = next();
+      if (device == "cuda") {
+        options.backend = kernels::Backend::kCuda;
+      } else if (device != "cpu") {
+        std::fprintf(stderr, "--device is cpu or cuda, not %s\n", device.c_str());
+        return 2;
+      }
+    } else if (arg == "--peak-tflops") {
+      options.peak_tflops = std::atof(next().c_str());
+      if (!(options.peak_tflops > 0)) {
+        std::fprintf(stderr, "--peak-tflops needs a positive number\n");
+        return 2;
+      }
     } else if (arg == "--configs") {
       options.configs.clear();
       std::string list = next();
@@ -120,10 +179,12 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: train_bench [--threads T] [--steps N] [--warmup W] [--quick] "
-                   "[--configs small,shakespeare] [--python PATH]\n");
+                   "[--configs small,shakespeare] [--python PATH] [--device cpu|cuda] "
+                   "[--peak-tflops X]\n");
       return 2;
     }
   }
+  if (options.backend == kernels::Backend::kCuda) return CudaMain(options);
   if (options.threads > 0) kernels::SetThreadCount(options.threads);
   const int threads = kernels::ThreadCount();
   std::printf("%-12s %7s %6s %14s %14s %7s\n", "config", "threads", "steps", "agora tok/s",
@@ -135,7 +196,7 @@ int Main(int argc, char** argv) {
       return 2;
     }
     const int steps = options.steps > 0 ? options.steps : DefaultSteps(name, options.quick);
-    double agora = AgoraTokensPerSecond(*config, steps, options.warmup);
+    double agora = AgoraTokensPerSecond(*config, steps, options.warmup, kernels::Backend::kCpu);
     std::string why;
     double torch = TorchTokensPerSecond(options, name, steps, threads, why);
     if (torch > 0) {

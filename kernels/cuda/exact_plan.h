@@ -532,6 +532,11 @@ void ScalePlan(L& l, float* x, int64_t n, float factor) {
   l.For(n, [=] AGORA_HD(int64_t i) { x[i] = x[i] * factor; });
 }
 
+template <class L>
+void FillPlan(L& l, float* x, int64_t n, float value) {
+  l.For(n, [=] AGORA_HD(int64_t i) { x[i] = value; });
+}
+
 }  // namespace agora::kernels::exact
 
 #endif  // AGORA_KERNELS_CUDA_EXACT_PLAN_H_

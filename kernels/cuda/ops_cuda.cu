@@ -341,6 +341,32 @@ void ScaleCuda(float* x, int64_t n, float factor) {
   exact::ScalePlan(l, l.InOut(x, Count(n)), n, factor);
 }
 
+void FillCuda(float* x, int64_t n, float value) {
+  Launcher l;
+  exact::FillPlan(l, l.Out(x, Count(n)), n, value);
+}
+
+// Tensors a trainer keeps on the GPU: managed memory, so the kernels use
+// them in place (no staging) and the host can still read them (sampling
+// reads logits; a checkpoint reads the weights back).
+void* AllocateCuda(size_t bytes) {
+  void* p = nullptr;
+  if (cudaMallocManaged(&p, bytes == 0 ? 1 : bytes) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  return p;
+}
+
+void ReleaseCuda(void* p) {
+  if (p != nullptr) AGORA_CUDA_CHECK(cudaFree(p));
+}
+
+void CopyCuda(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  AGORA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
 constexpr OpTable kCudaTable = {
     MatmulForwardCuda,       MatmulBackwardCuda,      BiasForwardCuda,
     BiasBackwardCuda,        LayerNormForwardCuda,    LayerNormBackwardCuda,
@@ -349,6 +375,8 @@ constexpr OpTable kCudaTable = {
     SoftmaxForwardCuda,      CrossEntropyForwardCuda, CrossEntropyBackwardCuda,
     EmbeddingForwardCuda,    EmbeddingBackwardCuda,   AdamWUpdateCuda,
     SumCuda,                 SumSquaresCuda,          ScaleCuda,
+    FillCuda,                AllocateCuda,            ReleaseCuda,
+    CopyCuda,
 };
 
 }  // namespace

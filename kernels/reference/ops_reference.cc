@@ -408,13 +408,18 @@ void Scale(float* x, int64_t n, float factor) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] * factor;
 }
 
+void Fill(float* x, int64_t n, float value) {
+  for (int64_t i = 0; i < n; ++i) x[i] = value;
+}
+
 constexpr OpTable kReferenceTable = {
     MatmulForward,       MatmulBackward,       BiasForward,      BiasBackward,
     LayerNormForward,    LayerNormBackward,    GeluForward,      GeluBackward,
     ResidualForward,     ResidualBackward,     AttentionForward, AttentionBackward,
     SoftmaxForward,      CrossEntropyForward,  CrossEntropyBackward,
     EmbeddingForward,    EmbeddingBackward,    AdamWUpdate,      Sum,
-    SumSquares,          Scale,
+    SumSquares,          Scale,            Fill,
+    nullptr,             nullptr,          nullptr,
 };
 
 }  // namespace

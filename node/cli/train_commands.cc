@@ -375,7 +375,7 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   train->add_option("--stop-after", options->stop_after,
                     "Stop and checkpoint after this step (the schedule still spans --steps)");
-  train->add_option("--config", options->config, "Preset: tiny, small, shakespeare")
+  train->add_option("--config", options->config, "Preset: tiny, small, shakespeare, gpt2")
       ->capture_default_str();
   train->add_option("--data", options->data, "Corpus file (default: data/tinyshakespeare.txt)");
   train->add_option("--out", options->out, "Directory for model.ckpt and loss.csv")

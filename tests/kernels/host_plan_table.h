@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -170,6 +171,23 @@ inline void Scale(float* x, int64_t n, float factor) {
   HostLauncher l;
   exact::ScalePlan(l, x, n, factor);
 }
+inline void Fill(float* x, int64_t n, float value) {
+  HostLauncher l;
+  exact::FillPlan(l, x, n, value);
+}
+// The backend's own memory, as the GPU's managed memory is: here host
+// memory that starts as NaN bytes, so a caller that reads a buffer it never
+// filled changes bits.
+inline void* Allocate(size_t bytes) {
+  const size_t floats = bytes / sizeof(float) + 1;
+  float* p = new float[floats];
+  std::fill(p, p + floats, std::numeric_limits<float>::quiet_NaN());
+  return p;
+}
+inline void Release(void* p) { delete[] static_cast<float*>(p); }
+inline void Copy(void* dst, const void* src, size_t bytes) {
+  if (bytes != 0) std::memcpy(dst, src, bytes);
+}
 
 }  // namespace host_plan
 
@@ -185,7 +203,9 @@ inline const OpTable& HostPlanOpTable() {
       host_plan::CrossEntropyBackward, host_plan::EmbeddingForward,
       host_plan::EmbeddingBackward,   host_plan::AdamWUpdate,
       host_plan::Sum,                 host_plan::SumSquares,
-      host_plan::Scale,
+      host_plan::Scale,               host_plan::Fill,
+      host_plan::Allocate,            host_plan::Release,
+      host_plan::Copy,
   };
   return kTable;
 }

@@ -2,10 +2,12 @@
 // learning-rate schedule.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <set>
 
+#include "kernels/buffer.h"
 #include "kernels/device.h"
 #include "kernels/parallel.h"
 #include "tests/kernels/host_plan_table.h"
@@ -32,6 +34,17 @@ TEST(ConfigTest, PresetsAreValidAndCountParameters) {
   EXPECT_EQ(small->model.layers, 4);
   EXPECT_EQ(small->model.width, 128);
   EXPECT_EQ(small->batch, 16);
+  // GPT-2 small's shape over bytes: 12 L C^2 + 13 L C weights and biases in
+  // the blocks, the two embeddings and the final norm.
+  auto gpt2 = PresetConfig("gpt2");
+  ASSERT_TRUE(gpt2.ok());
+  const ModelConfig& g = gpt2->model;
+  EXPECT_EQ(g.layers, 12);
+  EXPECT_EQ(g.width, 768);
+  EXPECT_EQ(g.context, 1024);
+  const int64_t l = g.layers, c = g.width;
+  EXPECT_EQ(g.ParameterCount(), 12 * l * c * c + 13 * l * c + int64_t{g.vocab} * c +
+                                    int64_t{g.context} * c + 2 * c);
   EXPECT_FALSE(PresetConfig("huge").ok());
   ModelConfig bad{.vocab = 256, .context = 16, .layers = 1, .heads = 3, .width = 16};
   EXPECT_NE(bad.Validate().message().find("multiple of heads"), std::string::npos);
@@ -203,7 +216,44 @@ TEST(DeterminismTest, CudaPlansOnTheCpuTrainTheSameBits) {
   EXPECT_EQ(CheckpointAfterSteps(kernels::Backend::kCuda, 3), reference);
 }
 
-// The same on a GPU, with the trainer's host tensors staged per op.
+// On a backend with memory of its own the trainer steps a copy of the
+// weights and moments kept there (kernels/buffer.h): what state() returns
+// after a step, an edit through mutable_state(), a Reset and a validation
+// pass must all see the same values as the host-only reference run.
+TEST(DeterminismTest, TheDeviceCopyOfTheStateFollowsEveryReadAndEdit) {
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  struct Trail {
+    std::vector<Hash256> hashes;
+    float validation = 0;
+  };
+  auto run = [&](kernels::Backend backend) {
+    Trail trail;
+    auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
+    AGORA_CHECK(trainer.ok());
+    trainer->Step();
+    trainer->Step();
+    trail.hashes.push_back(CheckpointHash(trainer->state()));
+    trainer->mutable_state().params[3] += 0.25f;  // an edit the next step must train from
+    trainer->mutable_state().m[5] = 0.5f;
+    trainer->Step();
+    trail.hashes.push_back(CheckpointHash(trainer->state()));
+    TrainState earlier = TrainState::Fresh(config, corpus.hash());
+    AGORA_CHECK(trainer->Reset(std::move(earlier)).ok());
+    trainer->Step();
+    trail.validation = trainer->EvaluateValidation(2);
+    trail.hashes.push_back(CheckpointHash(trainer->state()));
+    return trail;
+  };
+  const Trail reference = run(kernels::Backend::kReference);
+  kernels::testing::ScopedHostPlans host_plans;
+  ASSERT_TRUE(kernels::BackendHasOwnMemory(kernels::Backend::kCuda));
+  const Trail device = run(kernels::Backend::kCuda);
+  EXPECT_EQ(device.hashes, reference.hashes);
+  EXPECT_EQ(std::bit_cast<uint32_t>(device.validation), std::bit_cast<uint32_t>(reference.validation));
+}
+
+// The same on a GPU, with the trainer's tensors in the GPU's memory.
 TEST(DeterminismTest, GpuTrainsTheSameBitsAsTheCpu) {
   const Status ready = kernels::CudaOpsReady();
   if (!ready.ok()) {
