@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <bit>
 #include <functional>
+#include <limits>
 
+#include "kernels/buffer.h"
 #include "kernels/device.h"
 #include "tests/kernels/host_plan_table.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -315,6 +317,77 @@ TEST(CudaOpsTest, ManagedTensorsNeedNoStaging) {
   EXPECT_TRUE(SameBits(want, got)) << Reproduce();
 }
 TEST(OpsFastTest, OptimizerSpecialValues) { CheckOptimizer(true); }
+
+TEST(OpsFastTest, Fill) {
+  std::mt19937_64 rng(testing::TestSeed() + 10);
+  const float values[] = {0.0f, -0.0f, 1.5f, std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::denorm_min(),
+                          std::bit_cast<float>(0x7fc12345u)};  // a NaN with a payload
+  for (int64_t n : {int64_t(0), int64_t(1), int64_t(15), int64_t(17), int64_t(40007)}) {
+    const auto start = Random(rng, size_t(n) + 3);
+    for (float value : values) {
+      ExpectFastMatchesReference("fill n=" + std::to_string(n), [&](Backend backend) {
+        auto x = start;  // the 3 floats past n must stay as they were
+        Fill(backend, x.data(), n, value);
+        return Outputs{x};
+      });
+    }
+  }
+}
+
+// A FloatBuffer starts as +0 in every float, round-trips through
+// CopyFloats, moves, and is freed the way it was allocated even when the
+// backend's table changed in between.
+void CheckFloatBuffer(Backend backend) {
+  std::mt19937_64 rng(testing::TestSeed() + 11);
+  for (size_t n : {size_t(1), size_t(17), size_t(40007)}) {
+    FloatBuffer buffer(backend);
+    buffer.resize(n);
+    ASSERT_EQ(buffer.size(), n);
+    std::vector<float> back(n, 1.0f);
+    CopyFloats(backend, back.data(), buffer.data(), n);
+    EXPECT_TRUE(SameBits(back, std::vector<float>(n, 0.0f))) << n;
+    const auto values = Random(rng, n);
+    CopyFloats(backend, buffer.data(), values.data(), n);
+    FloatBuffer moved = std::move(buffer);
+    EXPECT_TRUE(buffer.empty());
+    EXPECT_EQ(buffer.data(), nullptr);
+    CopyFloats(backend, back.data(), moved.data(), n);
+    EXPECT_TRUE(SameBits(back, values)) << n;
+    moved.resize(n);  // drops the contents: zero again
+    CopyFloats(backend, back.data(), moved.data(), n);
+    EXPECT_TRUE(SameBits(back, std::vector<float>(n, 0.0f))) << n;
+  }
+}
+
+TEST(FloatBufferTest, HostMemoryForTheCpuBackends) {
+  EXPECT_FALSE(BackendHasOwnMemory(Backend::kCpu));
+  EXPECT_FALSE(BackendHasOwnMemory(Backend::kReference));
+  CheckFloatBuffer(Backend::kCpu);
+}
+
+TEST(FloatBufferTest, TheCudaPlansOnTheCpuKeepTheirOwnMemory) {
+  FloatBuffer outlives(Backend::kCuda);
+  {
+    testing::ScopedHostPlans host_plans;
+    EXPECT_TRUE(BackendHasOwnMemory(Backend::kCuda));
+    CheckFloatBuffer(Backend::kCuda);
+    outlives.resize(5);
+  }
+  // Freed by the host plans' release, not by the real kCuda table.
+  outlives.clear();
+  EXPECT_TRUE(outlives.empty());
+}
+
+TEST(FloatBufferTest, GpuMemory) {
+  const Status ready = CudaOpsReady();
+  if (!ready.ok()) {
+    if (testing::GpuRequired()) FAIL() << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
+    GTEST_SKIP() << ready.ToString();
+  }
+  EXPECT_TRUE(BackendHasOwnMemory(Backend::kCuda));
+  CheckFloatBuffer(Backend::kCuda);
+}
 
 }  // namespace
 }  // namespace agora::kernels
