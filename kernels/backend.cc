@@ -28,6 +28,8 @@ std::string_view BackendName(Backend backend) {
       return "cpu";
     case Backend::kCuda:
       return "cuda";
+    case Backend::kCudaNative:
+      return "cuda-native";
   }
   return "unknown";
 }

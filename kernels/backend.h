@@ -19,6 +19,11 @@ enum class Backend {
   kReference,  // reference/: plain loops, single thread; the specification
   kCpu,        // cpu/: SIMD + threads, same bits as kReference
   kCuda,       // cuda/: the exact tier on an NVIDIA GPU (kernels::CudaOpsReady())
+  // The native tier: kCuda with matmuls on cuBLAS's TF32 tensor cores. NOT
+  // the exact contract: its bits repeat on one GPU model and toolkit only,
+  // so a job in this tier is replayed on its own hardware class
+  // (docs/cuda.md, "The native tier"; kernels::CudaNativeReady()).
+  kCudaNative,
 };
 
 std::string_view BackendName(Backend backend);

@@ -45,6 +45,16 @@ Result<std::shared_ptr<float>> CudaManagedFloats(size_t n) {
 #endif
 }
 
+Status CudaNativeReady() {
+  AGORA_RETURN_IF_ERROR(CudaOpsReady());
+  if (!AGORA_HAVE_CUBLAS) {
+    return Status::FailedPrecondition(
+        "this binary has CUDA but no cuBLAS, which the native tier's matmuls need; rebuild "
+        "with the CUDA toolkit's cuBLAS installed or use the exact tier");
+  }
+  return Status::Ok();
+}
+
 Status CudaOpsReady() {
   if (!CudaBuilt()) {
     return Status::FailedPrecondition("this binary has no CUDA kernels (" + CudaBuildNote() +

@@ -40,6 +40,10 @@ Result<std::shared_ptr<float>> CudaManagedFloats(size_t n);
 // FailedPrecondition otherwise, saying which is missing and what to do.
 Status CudaOpsReady();
 
+// OK when Backend::kCudaNative can run: CudaOpsReady() and the build has
+// cuBLAS. FailedPrecondition otherwise, saying which is missing.
+Status CudaNativeReady();
+
 }  // namespace agora::kernels
 
 #endif  // AGORA_KERNELS_DEVICE_H_

@@ -75,6 +75,9 @@ namespace cuda {
 // The exact tier on the GPU (cuda/ops_cuda.cu); defined only in builds with
 // CUDA (AGORA_HAVE_CUDA). Its ops take device or host pointers.
 const OpTable* CudaOpTable();
+// The native tier (kCuda with cuBLAS TF32 matmuls); null in builds without
+// cuBLAS.
+const OpTable* CudaNativeOpTable();
 }  // namespace cuda
 
 namespace internal {

@@ -11,7 +11,7 @@
 namespace agora::kernels {
 namespace {
 
-const OpTable* g_override[3] = {};
+const OpTable* g_override[4] = {};
 
 const OpTable& Table(Backend backend) {
   if (const OpTable* table = g_override[static_cast<int>(backend)]) [[unlikely]] return *table;
@@ -40,6 +40,13 @@ const OpTable& Table(Backend backend) {
 #else
       break;
 #endif
+    case Backend::kCudaNative:
+#if AGORA_HAVE_CUDA
+      if (const OpTable* table = cuda::CudaNativeOpTable()) return *table;
+#endif
+      AGORA_CHECK_MSG(false, "Backend::kCudaNative in a build without cuBLAS; callers check "
+                             "kernels::CudaNativeReady() first");
+      break;
   }
   AGORA_CHECK_MSG(false, "Backend::kCuda in a build without CUDA (" AGORA_CUDA_NOTE
                          "); callers check kernels::CudaOpsReady() first");

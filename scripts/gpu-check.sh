@@ -15,24 +15,30 @@
 #   5. training throughput of the exact tier with the tensors on the GPU:
 #      tokens/s and MFU of the shakespeare-char and GPT-2-small-shaped
 #      presets (train_bench --device cuda; --peak-tflops, default 67, the
-#      FP32 peak without tensor cores of an H100/H200 SXM).
+#      FP32 peak without tensor cores of an H100/H200 SXM), then of the
+#      native tier (cuBLAS TF32 matmuls; --peak-tf32-tflops, default 495,
+#      the dense TF32 peak of an H100/H200 SXM). The native tier's own
+#      checks (it repeats its bits, stays within TF32 of the reference) run
+#      in steps 2 and 3.
 # Every step runs even when an earlier one fails; the exit status is the
 # number of failed steps. Time on a fresh H200 machine: about 5 minutes of
 # build (16 cores) and 2 of checks.
 #   scripts/gpu-check.sh [--out FILE] [--arch 90] [--build-dir build/gpu]
-#                        [--peak-tflops 67]
+#                        [--peak-tflops 67] [--peak-tf32-tflops 495]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=gpu-check.txt
 arch=90
 build_dir=build/gpu
 peak_tflops=67
+peak_tf32_tflops=495
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --arch) arch="$2"; shift 2 ;;
     --build-dir) build_dir="$2"; shift 2 ;;
     --peak-tflops) peak_tflops="$2"; shift 2 ;;
+    --peak-tf32-tflops) peak_tf32_tflops="$2"; shift 2 ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -71,14 +77,16 @@ fi
 # A GPU test that finds no usable GPU fails here instead of skipping.
 export AGORA_REQUIRE_GPU=1
 step device "$build_dir/tests/kernels/kernels_test" --gtest_filter='DeviceTest.*'
-step ops-bitwise "$build_dir/tests/kernels/kernels_test" --gtest_filter='OpsFastTest.*:CudaOpsTest.*:FloatBufferTest.*'
+step ops-bitwise "$build_dir/tests/kernels/kernels_test" --gtest_filter='OpsFastTest.*:CudaOpsTest.*:FloatBufferTest.*:NativeTierTest.*'
 step train-bitwise "$build_dir/tests/trainer/trainer_test" \
   --gtest_filter='DeterminismTest.*'
 step train-cli "$build_dir/tests/trainer/trainer_cli_test" \
-  --gtest_filter='TrainCliTest.DeviceFlagPicksTheKernelsAndCudaSaysWhyItCannotRun'
+  --gtest_filter='TrainCliTest.DeviceFlagPicksTheKernelsAndCudaSaysWhyItCannotRun:TrainCliTest.TheNativeTierRunsOnAGpuOnlyAndRepeatsItsBits'
 step matmul-vs-cublas "$build_dir/bench/kernels/cuda_matmul_bench" --runs 5
 step train-throughput "$build_dir/bench/train/train_bench" --device cuda \
   --configs shakespeare,gpt2 --steps 5 --peak-tflops "$peak_tflops"
+step train-throughput-native "$build_dir/bench/train/train_bench" --device cuda --tier native \
+  --configs shakespeare,gpt2 --steps 5 --peak-tflops "$peak_tf32_tflops"
 
 log ""
 log "gpu-check: $failed step(s) failed; results in $out"

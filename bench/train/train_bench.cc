@@ -4,7 +4,8 @@
 //
 //   train_bench [--threads T] [--steps N] [--warmup W] [--quick]
 //               [--configs small,shakespeare] [--python /usr/bin/python3]
-//   train_bench --device cuda [--configs shakespeare,gpt2] [--peak-tflops 67]
+//   train_bench --device cuda [--tier exact|native] [--configs shakespeare,gpt2]
+//               [--peak-tflops 67]
 //
 // Steps run on random token batches of the config's shape; the first W are
 // warm-up and not timed. With --device cuda the trainer runs the exact tier
@@ -12,7 +13,9 @@
 // (Debian's python3-torch has no CUDA), so it prints the model FLOP rate and
 // the MFU against --peak-tflops (default 67: the FP32 peak without tensor
 // cores of an H100/H200 SXM), counting 6 N + 12 L C T FLOPs per token
-// (PaLM's count: N parameters, L layers, width C, context T).
+// (PaLM's count: N parameters, L layers, width C, context T). --tier native
+// runs the matmuls on cuBLAS's TF32 tensor cores (Backend::kCudaNative); pass
+// the TF32 peak then (about 495 dense on an H100/H200 SXM).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -42,6 +45,7 @@ struct Options {
   std::vector<std::string> configs = {"small", "shakespeare"};
   std::string python = "/usr/bin/python3";
   kernels::Backend backend = kernels::Backend::kCpu;
+  bool native = false;  // with kCuda: the native tier
   double peak_tflops = 67.0;
 };
 
@@ -107,11 +111,15 @@ double FlopsPerToken(const ModelConfig& model) {
 }
 
 int CudaMain(const Options& options) {
-  if (Status ready = kernels::CudaOpsReady(); !ready.ok()) {
+  const kernels::Backend backend =
+      options.native ? kernels::Backend::kCudaNative : kernels::Backend::kCuda;
+  const Status ready = options.native ? kernels::CudaNativeReady() : kernels::CudaOpsReady();
+  if (!ready.ok()) {
     std::fprintf(stderr, "train_bench --device cuda: %s\n", ready.ToString().c_str());
     return 3;
   }
-  std::printf("exact tier on the GPU; MFU against %.1f TFLOP/s\n", options.peak_tflops);
+  std::printf("%s tier on the GPU; MFU against %.1f TFLOP/s\n",
+              options.native ? "native (TF32 matmuls)" : "exact", options.peak_tflops);
   std::printf("%-12s %12s %6s %6s %14s %12s %7s\n", "config", "params", "batch", "steps",
               "tok/s", "model TFLOP/s", "MFU");
   for (const std::string& name : options.configs) {
@@ -121,8 +129,7 @@ int CudaMain(const Options& options) {
       return 2;
     }
     const int steps = options.steps > 0 ? options.steps : DefaultSteps(name, options.quick);
-    const double tokens_per_s =
-        AgoraTokensPerSecond(*config, steps, options.warmup, kernels::Backend::kCuda);
+    const double tokens_per_s = AgoraTokensPerSecond(*config, steps, options.warmup, backend);
     const double tflops = tokens_per_s * FlopsPerToken(config->model) / 1e12;
     std::printf("%-12s %12lld %6d %6d %14.0f %12.2f %6.2f%%\n", name.c_str(),
                 static_cast<long long>(config->model.ParameterCount()), config->batch, steps,
@@ -161,6 +168,13 @@ int Main(int argc, char** argv) {
         std::fprintf(stderr, "--device is cpu or cuda, not %s\n", device.c_str());
         return 2;
       }
+    } else if (arg == "--tier") {
+      const std::string tier = next();
+      if (tier != "exact" && tier != "native") {
+        std::fprintf(stderr, "--tier is exact or native, not %s\n", tier.c_str());
+        return 2;
+      }
+      options.native = tier == "native";
     } else if (arg == "--peak-tflops") {
       options.peak_tflops = std::atof(next().c_str());
       if (!(options.peak_tflops > 0)) {
@@ -180,9 +194,13 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: train_bench [--threads T] [--steps N] [--warmup W] [--quick] "
                    "[--configs small,shakespeare] [--python PATH] [--device cpu|cuda] "
-                   "[--peak-tflops X]\n");
+                   "[--tier exact|native] [--peak-tflops X]\n");
       return 2;
     }
+  }
+  if (options.native && options.backend != kernels::Backend::kCuda) {
+    std::fprintf(stderr, "--tier native needs --device cuda\n");
+    return 2;
   }
   if (options.backend == kernels::Backend::kCuda) return CudaMain(options);
   if (options.threads > 0) kernels::SetThreadCount(options.threads);

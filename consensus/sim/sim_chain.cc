@@ -468,6 +468,7 @@ void Simulation::ObserveFirstCommit(uint32_t id, const proto::Block& block,
     if (e.type == "task_assigned") ++result_.tasks_assigned;
     if (e.type == "task_missed") ++result_.tasks_missed;
     CountVerification(e, height);
+    CheckProfileDraw(node, e, height);
     if (e.type != "param_changed") continue;
     if (result_.gov_applied_height == 0) ++result_.proposals_applied;
     result_.gov_applied_height = height;

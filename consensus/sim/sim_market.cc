@@ -11,6 +11,7 @@
 #include "common/merkle.h"
 #include "common/vrf.h"
 #include "consensus/ledger/marketplace.h"
+#include "consensus/ledger/staking.h"
 #include "consensus/ledger/verification.h"
 #include "consensus/sim/simulation_impl.h"
 #include "market/pricing.h"
@@ -27,6 +28,7 @@ namespace {
 // aggregate finished rounds. Invariants: no honest provider is ever found
 // fraudulent, no task is paid twice, and a running job never goes
 // kJobStallHeightsMax heights without progress.
+constexpr uint64_t kReplayProfileHeight = 1;
 constexpr uint64_t kMarketProviderHeight = 2;
 constexpr uint64_t kMarketJobHeight = 4;
 constexpr uint64_t kJobStallHeightsMax = 16;
@@ -65,6 +67,15 @@ void Simulation::ClientMarket(Node& reference, uint64_t height) {
   (void)reference;
   const uint32_t n = static_cast<uint32_t>(genesis_.size());
   const uint32_t provider = n + 1, client = n + 2, cheater = n + 3;
+  if (height == kReplayProfileHeight && n >= 4) {
+    // One validator, picked by the seed, replays nothing above one
+    // parameter: no draw for job 1 may pick it while enough others fit
+    // (CheckProfileDraw). Its profile takes effect verify.delay_blocks
+    // later, before the job is posted.
+    Rng pick(options_.seed ^ 0x5eed'c0de'0000'0002ull);
+    narrow_validator_ = static_cast<uint32_t>(pick.Below(n));
+    Submit(*narrow_validator_, MsgSetReplayProfile{{market::HardwareClass::kCpu}, 1});
+  }
   if (height == kMarketProviderHeight) {
     accounts_[provider].staked_uagr += 20 * kUagr;
     Submit(provider, MsgStake{20 * kUagr});
@@ -308,6 +319,36 @@ void Simulation::CountVerification(const consensus::Event& e, uint64_t height) {
   }
 }
 
+// A draw for job 1 (a slot's validator or a round's aggregator) picks a
+// validator whose replay profile does not fit the job only while fewer than
+// the draw's minimum (1 for a slot, 2 for a round record) of the drawable
+// validators fit. Checked against the state after the block, which may
+// differ from the draw's by that block's jailings: so the violation needs
+// three fitting validators besides it.
+void Simulation::CheckProfileDraw(Node& node, const consensus::Event& e, uint64_t height) {
+  if (!narrow_validator_ || (e.type != "validator_drawn" && e.type != "aggregator_drawn")) return;
+  const Address& narrow = accounts_[*narrow_validator_].address;
+  bool named = false;
+  for (const auto& [k, v] : e.attributes) named |= k == "validator" && v == narrow.ToString();
+  if (!named) return;
+  StateReader& state = node.ledger->committed();
+  std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
+  if (!job) return;
+  ++result_.narrow_draws;
+  if (staking::CanReplay(staking::GetReplayProfile(state, narrow, height), job->spec)) return;
+  size_t fitting = 0;
+  for (const staking::ValidatorRecord& v : staking::DrawableValidators(state, height)) {
+    if (v.operator_address == narrow) continue;
+    fitting += staking::CanReplay(staking::GetReplayProfile(state, v.operator_address, height),
+                                  job->spec);
+  }
+  if (fitting >= 3) {
+    Violation("verification: " + e.type + " picked validator " + narrow.ToString() +
+              ", whose replay profile does not fit job 1, while " + std::to_string(fitting) +
+              " validators that fit were drawable (height " + std::to_string(height) + ")");
+  }
+}
+
 // The market and verification invariants, on every honest node after every
 // block.
 void Simulation::CheckMarket(Node& node, uint64_t height, const std::string& where) {
@@ -319,6 +360,12 @@ void Simulation::CheckMarket(Node& node, uint64_t height, const std::string& whe
     Violation("verification: the honest provider was found fraudulent" + where);
   }
   std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
+  if (job && narrow_validator_ &&
+      !staking::CanReplay(
+          staking::GetReplayProfile(state, accounts_[*narrow_validator_].address, height),
+          job->spec)) {
+    result_.narrow_in_force = true;
+  }
   if (job && (job->status == marketplace::JobStatus::kOpen ||
               job->status == marketplace::JobStatus::kRunning) &&
       job_progress_height_ != 0 && height > job_progress_height_ + kJobStallHeightsMax) {

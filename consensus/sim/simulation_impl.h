@@ -289,6 +289,7 @@ class Simulation {
   void ClientVerify(Node& reference, uint64_t height);
   void CheckMarket(Node& node, uint64_t height, const std::string& where);
   void CountVerification(const consensus::Event& e, uint64_t height);
+  void CheckProfileDraw(Node& node, const consensus::Event& e, uint64_t height);
   void Submit(uint32_t account, const Msg& msg);
   std::vector<Tx> Reap(Node& node);
   void PrunePending(Node& node);
@@ -355,6 +356,9 @@ class Simulation {
   std::map<std::string, uint64_t> paid_tasks_;  // task -> task_passed events seen
   uint64_t job_progress_height_ = 0;
   bool cheated_ = false;
+  // The genesis validator that declares a replay profile job 1 does not
+  // fit (parameters at most 1), when the network has four or more.
+  std::optional<uint32_t> narrow_validator_;
   uint64_t first_committed_ = 0;  // the highest height any honest node committed
   struct HeightRecord {
     Hash256 block, app_hash, results_hash, schedule;

@@ -709,7 +709,8 @@ SimResult Simulation::Run() {
                        std::to_string(r.tasks_passed) + " verdicts=" + std::to_string(r.verdicts) +
                        " frauds=" + std::to_string(r.frauds) + " outvoted=" +
                        std::to_string(r.outvoted) + " rounds_recorded=" +
-                       std::to_string(r.rounds_recorded) + " job_finished=" +
+                       std::to_string(r.rounds_recorded) + " narrow_draws=" +
+                       std::to_string(r.narrow_draws) + " job_finished=" +
                        std::to_string(r.job_finished) + " cheat=" +
                        (r.cheat_kind.empty() ? "-" : r.cheat_kind) +
                        (r.cheat_committed ? (r.cheat_caught ? "/caught" : "/escaped") : "");

@@ -173,6 +173,10 @@ struct SimResult {
   uint64_t rounds_recorded = 0;
   uint64_t outvoted = 0;          // verdicts or round results outvoted and slashed
   bool job_finished = false;
+  // Replay profiles: draws of the validator whose profile does not fit the
+  // job (allowed only while fewer than the draw's minimum fit).
+  uint64_t narrow_draws = 0;
+  bool narrow_in_force = false;  // such a profile was in force while job 1 ran
   std::string cheat_kind;         // lazy, liar, stale-delta or withholder
   bool cheat_committed = false;
   bool cheat_caught = false;

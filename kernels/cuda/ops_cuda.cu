@@ -15,6 +15,9 @@
 // Thread safety: ops may be called from several host threads; each call
 // allocates its own staging and scratch buffers on the default stream.
 #include <cuda_runtime.h>
+#if AGORA_HAVE_CUBLAS
+#include <cublas_v2.h>
+#endif
 
 #include <cstdint>
 #include <string>
@@ -367,6 +370,96 @@ void CopyCuda(void* dst, const void* src, size_t bytes) {
   AGORA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
 }
 
+
+#if AGORA_HAVE_CUBLAS
+// ---- the native tier: matmuls on cuBLAS, TF32 tensor cores ----
+//
+// Row-major to cuBLAS's column-major: a row-major (r, c) array is the
+// column-major (c, r) array, its transpose. So with W (out_dim, in_dim),
+//   out  = inp W^T        is  out^T (out_dim x rows) = W'^T inp'   (T, N)
+//   dinp += dout W        is  dinp^T (in_dim x rows) += W' dout'   (N, N)
+//   dW  += dout^T inp     is  dW^T (in_dim x out_dim) += inp' dout'^T  (N, T)
+// where X' is X's memory read column-major. cuBLAS gives the same bits
+// on every run on one GPU model with one toolkit (its documentation's
+// reproducibility rule: one stream, no atomics mode), not across models.
+
+void CublasCheck(cublasStatus_t status, const char* call) {
+  AGORA_CHECK_MSG(status == CUBLAS_STATUS_SUCCESS,
+                  std::string("CUDA native tier: ") + call + " failed: " +
+                      cublasGetStatusString(status));
+}
+
+// One handle per host thread, on the default stream, in TF32 mode.
+cublasHandle_t Cublas() {
+  struct Handle {
+    cublasHandle_t handle = nullptr;
+    Handle() {
+      CublasCheck(cublasCreate(&handle), "cublasCreate");
+      CublasCheck(cublasSetMathMode(handle, CUBLAS_TF32_TENSOR_OP_MATH), "cublasSetMathMode");
+      CublasCheck(cublasSetAtomicsMode(handle, CUBLAS_ATOMICS_NOT_ALLOWED),
+                  "cublasSetAtomicsMode");
+    }
+    ~Handle() { (void)cublasDestroy(handle); }
+  };
+  thread_local Handle h;
+  return h.handle;
+}
+
+// C (m x n, ldc) = alpha op(A) op(B) + beta C, column-major, FP32 storage
+// and TF32 products.
+void Tf32Gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float* a,
+              int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  const float alpha = 1.0f;
+  CublasCheck(cublasGemmEx(Cublas(), ta, tb, m, n, k, &alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F,
+                           ldb, &beta, c, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_TF32,
+                           CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx");
+}
+
+void MatmulForwardNative(float* out, const float* inp, const float* weight, const float* bias,
+                         int rows, int in_dim, int out_dim) {
+  Launcher l;
+  float* o = l.Out(out, Count(rows, out_dim));
+  const float* x = l.In(inp, Count(rows, in_dim));
+  const float* w = l.In(weight, Count(out_dim, in_dim));
+  const float* b = l.In(bias, Count(out_dim));
+  if (rows == 0 || out_dim == 0) return;
+  if (in_dim == 0) {
+    exact::FillPlan(l, o, static_cast<int64_t>(rows) * out_dim, 0.0f);
+  } else {
+    Tf32Gemm(CUBLAS_OP_T, CUBLAS_OP_N, out_dim, rows, in_dim, w, in_dim, x, in_dim, 0.0f, o,
+             out_dim);
+  }
+  if (b != nullptr) {
+    const int64_t n = static_cast<int64_t>(rows) * out_dim;
+    const int64_t cols = out_dim;
+    l.For(n, [=] AGORA_HD(int64_t i) { o[i] = o[i] + b[i % cols]; });
+  }
+}
+
+void MatmulBackwardNative(float* dinp, float* dweight, float* dbias, const float* dout,
+                          const float* inp, const float* weight, int rows, int in_dim,
+                          int out_dim) {
+  Launcher l;
+  float* di = l.InOut(dinp, Count(rows, in_dim));
+  float* dw = l.InOut(dweight, Count(out_dim, in_dim));
+  float* db = l.InOut(dbias, Count(out_dim));
+  const float* d = l.In(dout, Count(rows, out_dim));
+  const float* x = dw != nullptr ? l.In(inp, Count(rows, in_dim)) : nullptr;
+  const float* w = di != nullptr ? l.In(weight, Count(out_dim, in_dim)) : nullptr;
+  if (rows == 0 || in_dim == 0 || out_dim == 0) return;
+  if (di != nullptr) {
+    Tf32Gemm(CUBLAS_OP_N, CUBLAS_OP_N, in_dim, rows, out_dim, w, in_dim, d, out_dim, 1.0f, di,
+             in_dim);
+  }
+  if (dw != nullptr) {
+    Tf32Gemm(CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, rows, x, in_dim, d, out_dim, 1.0f, dw,
+             in_dim);
+  }
+  if (db != nullptr) exact::BiasBackwardPlan(l, db, d, rows, out_dim);
+}
+#endif  // AGORA_HAVE_CUBLAS
+
 constexpr OpTable kCudaTable = {
     MatmulForwardCuda,       MatmulBackwardCuda,      BiasForwardCuda,
     BiasBackwardCuda,        LayerNormForwardCuda,    LayerNormBackwardCuda,
@@ -379,10 +472,32 @@ constexpr OpTable kCudaTable = {
     CopyCuda,
 };
 
+#if AGORA_HAVE_CUBLAS
+// The exact tier's table with cuBLAS's matmuls.
+constexpr OpTable kCudaNativeTable = {
+    MatmulForwardNative,     MatmulBackwardNative,    BiasForwardCuda,
+    BiasBackwardCuda,        LayerNormForwardCuda,    LayerNormBackwardCuda,
+    GeluForwardCuda,         GeluBackwardCuda,        ResidualForwardCuda,
+    ResidualBackwardCuda,    AttentionForwardCuda,    AttentionBackwardCuda,
+    SoftmaxForwardCuda,      CrossEntropyForwardCuda, CrossEntropyBackwardCuda,
+    EmbeddingForwardCuda,    EmbeddingBackwardCuda,   AdamWUpdateCuda,
+    SumCuda,                 SumSquaresCuda,          ScaleCuda,
+    FillCuda,                AllocateCuda,            ReleaseCuda,
+    CopyCuda,
+};
+#endif
+
 }  // namespace
 
 namespace cuda {
 const OpTable* CudaOpTable() { return &kCudaTable; }
+const OpTable* CudaNativeOpTable() {
+#if AGORA_HAVE_CUBLAS
+  return &kCudaNativeTable;
+#else
+  return nullptr;
+#endif
+}
 }  // namespace cuda
 
 }  // namespace agora::kernels

@@ -50,6 +50,7 @@ struct TrainOptions {
   int threads = 0;  // 0: all cores
   bool reference = false;
   std::string device = "cpu";  // cpu | reference | cuda
+  std::string tier = "exact";  // exact | native (cuda only)
   bool diloco = false;
   bool compare_ddp = false;
   trainer::DilocoConfig diloco_config;
@@ -103,7 +104,8 @@ Result<Corpus> LoadCorpus(const TrainOptions& options) {
 
 kernels::Backend BackendOf(const TrainOptions& options) {
   if (options.reference || options.device == "reference") return kernels::Backend::kReference;
-  return options.device == "cuda" ? kernels::Backend::kCuda : kernels::Backend::kCpu;
+  if (options.device != "cuda") return kernels::Backend::kCpu;
+  return options.tier == "native" ? kernels::Backend::kCudaNative : kernels::Backend::kCuda;
 }
 
 Result<TrainConfig> MakeConfig(const TrainOptions& options, int64_t total_steps) {
@@ -395,6 +397,11 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
                     "GPU 0); all give the same bits")
       ->check(CLI::IsMember({"cpu", "reference", "cuda"}))
       ->capture_default_str();
+  train->add_option("--tier", options->tier,
+                    "exact (the same bits on every CPU and GPU) or native (with --device cuda: "
+                    "matmuls on cuBLAS TF32 tensor cores; the same bits on one GPU model only)")
+      ->check(CLI::IsMember({"exact", "native"}))
+      ->capture_default_str();
   train->add_flag("--diloco", options->diloco, "DiLoCo: K workers in one process");
   train->add_option("--workers", options->diloco_config.workers, "DiLoCo workers K");
   train->add_option("--rounds", options->diloco_config.rounds, "DiLoCo rounds R");
@@ -417,8 +424,13 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
       if (options->threads > 0) kernels::SetThreadCount(options->threads);
       if (options->device == "cuda") {
         if (options->reference) return Status::InvalidArgument("--reference conflicts with --device cuda");
-        const Status ready = kernels::CudaOpsReady();
+        const Status ready =
+            options->tier == "native" ? kernels::CudaNativeReady() : kernels::CudaOpsReady();
         if (!ready.ok()) return Status::FailedPrecondition("--device cuda: " + ready.message());
+      } else if (options->tier == "native") {
+        return Status::InvalidArgument(
+            "--tier native runs on a GPU only: add --device cuda, or drop --tier for the exact "
+            "tier on the CPU");
       }
       if (options->compare_ddp && !options->diloco) {
         return Status::InvalidArgument("--compare-ddp needs --diloco");

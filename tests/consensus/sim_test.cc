@@ -235,7 +235,7 @@ SimOptions ChainOptions(uint64_t seed, FaultMix mix, uint64_t heights) {
 // What the chain-mode sweep saw, summed over its runs.
 struct ChainFigures {
   uint64_t runs = 0, joins = 0, jails = 0, unjails = 0, tombstones = 0, slash_delay_max = 0;
-  uint64_t gov_applied = 0, market_runs = 0;
+  uint64_t gov_applied = 0, market_runs = 0, narrow_runs = 0, narrow_draws = 0;
   // The cheating provider's one cheat per run: committed and caught, by kind.
   std::map<std::string, std::pair<uint64_t, uint64_t>> cheats;
 };
@@ -307,6 +307,8 @@ TEST_P(SimChainSweep, ThousandsOfSeedsAcrossFaultMixes) {
     f.slash_delay_max = std::max(f.slash_delay_max, r.slash_delay_max_heights);
     f.gov_applied += r.proposals_applied;
     if (r.job_finished && r.rounds_recorded == 3) ++f.market_runs;
+    f.narrow_runs += r.narrow_in_force;
+    f.narrow_draws += r.narrow_draws;
     if (r.cheat_committed) {
       ++f.cheats[r.cheat_kind].first;
       f.cheats[r.cheat_kind].second += r.cheat_caught;
@@ -355,6 +357,13 @@ TEST_P(SimChainSweep, ThousandsOfSeedsAcrossFaultMixes) {
   EXPECT_GE(f.gov_applied, f.runs * 9 / 10);
   // The job finishes with both rounds recorded under the faults too.
   EXPECT_GE(f.market_runs, f.runs * 9 / 10);
+  // A validator whose replay profile the job does not fit is in most runs
+  // (those with four validators or more), and the simulator checked every
+  // draw that picked it (CheckProfileDraw).
+  std::printf("replay profiles: a narrow validator in %llu runs, drawn %llu times\n",
+              static_cast<unsigned long long>(f.narrow_runs),
+              static_cast<unsigned long long>(f.narrow_draws));
+  EXPECT_GE(f.narrow_runs, f.runs / 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, SimChainSweep, ::testing::Range<uint64_t>(0, kChainShards));

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <functional>
 #include <limits>
 
@@ -317,6 +318,70 @@ TEST(CudaOpsTest, ManagedTensorsNeedNoStaging) {
   EXPECT_TRUE(SameBits(want, got)) << Reproduce();
 }
 TEST(OpsFastTest, OptimizerSpecialValues) { CheckOptimizer(true); }
+
+// The native tier's matmuls (cuBLAS, TF32 products, FP32 sums) against the
+// reference: each output within 2^-8 of the sum of |products| it adds
+// (TF32 keeps 10 of float's 23 mantissa bits), the bias gradient exactly
+// (it is the exact tier's), and every output the same bits on a second
+// run.
+TEST(NativeTierTest, MatmulsAreCloseToTheReferenceAndRepeatTheirBits) {
+  const Status ready = CudaNativeReady();
+  if (!ready.ok()) {
+    if (testing::GpuRequired()) FAIL() << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
+    GTEST_SKIP() << ready.ToString();
+  }
+  std::mt19937_64 rng(testing::TestSeed() + 12);
+  const int shapes[][3] = {{1, 1, 1}, {37, 129, 70}, {256, 384, 1152}, {512, 768, 768}};
+  for (const auto& shape : shapes) {
+    const int rows = shape[0], in_dim = shape[1], out_dim = shape[2];
+    const auto inp = Random(rng, size_t(rows) * in_dim), weight = Random(rng, size_t(out_dim) * in_dim);
+    const auto bias = Random(rng, size_t(out_dim)), dout = Random(rng, size_t(rows) * out_dim);
+    auto run = [&](Backend backend) {
+      std::vector<float> out(size_t(rows) * out_dim), dinp(inp.size(), 0.0f),
+          dweight(weight.size(), 0.0f), dbias(bias.size(), 0.0f);
+      MatmulForward(backend, out.data(), inp.data(), weight.data(), bias.data(), rows, in_dim,
+                    out_dim);
+      MatmulBackward(backend, dinp.data(), dweight.data(), dbias.data(), dout.data(), inp.data(),
+                     weight.data(), rows, in_dim, out_dim);
+      return Outputs{out, dinp, dweight, dbias};
+    };
+    const Outputs want = run(Backend::kReference);
+    const Outputs got = run(Backend::kCudaNative);
+    EXPECT_TRUE(SameBits(got[3], want[3])) << "dbias " << rows << "x" << in_dim << "x" << out_dim;
+    // Bounds: sum over k of |a_k b_k| for every output.
+    auto check = [&](const char* what, const std::vector<float>& g, const std::vector<float>& w,
+                     auto abs_sum) {
+      size_t bad = 0;
+      for (size_t i = 0; i < w.size(); ++i) {
+        const double bound = std::ldexp(abs_sum(i), -8) + 1e-30;
+        if (!(std::fabs(double(g[i]) - double(w[i])) <= bound)) ++bad;
+      }
+      EXPECT_EQ(bad, 0u) << what << " " << rows << "x" << in_dim << "x" << out_dim;
+    };
+    check("out", got[0], want[0], [&](size_t i) {
+      const size_t r = i / out_dim, o = i % out_dim;
+      double s = std::fabs(double(bias[o]));
+      for (int k = 0; k < in_dim; ++k) s += std::fabs(double(inp[r * in_dim + k]) * weight[o * in_dim + k]);
+      return s;
+    });
+    check("dinp", got[1], want[1], [&](size_t i) {
+      const size_t r = i / in_dim, k = i % in_dim;
+      double s = 0;
+      for (int o = 0; o < out_dim; ++o) s += std::fabs(double(dout[r * out_dim + o]) * weight[o * in_dim + k]);
+      return s;
+    });
+    check("dweight", got[2], want[2], [&](size_t i) {
+      const size_t o = i / in_dim, k = i % in_dim;
+      double s = 0;
+      for (int r = 0; r < rows; ++r) s += std::fabs(double(dout[r * out_dim + o]) * inp[r * in_dim + k]);
+      return s;
+    });
+    const Outputs again = run(Backend::kCudaNative);
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(SameBits(again[i], got[i])) << "output " << i << " changed on a second run";
+    }
+  }
+}
 
 TEST(OpsFastTest, Fill) {
   std::mt19937_64 rng(testing::TestSeed() + 10);

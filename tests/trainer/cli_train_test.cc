@@ -120,6 +120,41 @@ TEST_F(TrainCliTest, DeviceFlagPicksTheKernelsAndCudaSaysWhyItCannotRun) {
   EXPECT_NE(unknown.err.find("gpu"), std::string::npos) << unknown.err;
 }
 
+// --tier native (cuBLAS TF32 matmuls) needs --device cuda and a GPU; where
+// it runs, two runs on one GPU write the same checkpoint.
+TEST_F(TrainCliTest, TheNativeTierRunsOnAGpuOnlyAndRepeatsItsBits) {
+  auto train = [&](std::vector<std::string> extra, const std::string& out) {
+    std::vector<std::string> args = {"--json", "train", "--config", "tiny", "--steps", "3",
+                                     "--eval-batches", "1", "--out", Path(out)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Agora(args);
+  };
+  const CommandResult on_cpu = train({"--tier", "native"}, "native-cpu");
+  EXPECT_NE(on_cpu.exit_code, 0);
+  EXPECT_NE(on_cpu.err.find("--tier native runs on a GPU only: add --device cuda"),
+            std::string::npos)
+      << on_cpu.err;
+  EXPECT_FALSE(std::filesystem::exists(Path("native-cpu/model.ckpt")));
+  const CommandResult unknown = train({"--tier", "fast"}, "fast");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("fast"), std::string::npos) << unknown.err;
+
+  const CommandResult first = train({"--device", "cuda", "--tier", "native"}, "native-1");
+  const Status ready = kernels::CudaNativeReady();
+  if (!ready.ok()) {
+    EXPECT_FALSE(kernels::testing::GpuRequired()) << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
+    EXPECT_NE(first.exit_code, 0);
+    EXPECT_NE(first.err.find("--device cuda: " + ready.message()), std::string::npos) << first.err;
+    EXPECT_FALSE(std::filesystem::exists(Path("native-1/model.ckpt")));
+    return;
+  }
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("kernels cuda-native"), std::string::npos) << first.err;
+  const CommandResult second = train({"--device", "cuda", "--tier", "native"}, "native-2");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(Json(second)["hash"].as_string(), Json(first)["hash"].as_string());
+}
+
 TEST_F(TrainCliTest, DilocoWritesCommitmentsAndComparesWithDataParallel) {
   CommandResult run = Agora({"--json", "train", "--diloco", "--config", "tiny", "--workers", "2",
                              "--rounds", "2", "--inner-steps", "3", "--checkpoint-every", "1",

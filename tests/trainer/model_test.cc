@@ -264,5 +264,30 @@ TEST(DeterminismTest, GpuTrainsTheSameBitsAsTheCpu) {
             CheckpointAfterSteps(kernels::Backend::kCpu, 3));
 }
 
+// The native tier (cuBLAS TF32 matmuls) is not the exact contract: it
+// repeats its own bits on one GPU, and trains to about the exact tier's
+// loss.
+TEST(DeterminismTest, TheNativeTierRepeatsItsBitsOnOneGpu) {
+  const Status ready = kernels::CudaNativeReady();
+  if (!ready.ok()) {
+    if (kernels::testing::GpuRequired()) FAIL() << "AGORA_REQUIRE_GPU=1 but " << ready.ToString();
+    GTEST_SKIP() << ready.ToString();
+  }
+  EXPECT_EQ(CheckpointAfterSteps(kernels::Backend::kCudaNative, 3),
+            CheckpointAfterSteps(kernels::Backend::kCudaNative, 3));
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  auto loss_after = [&](kernels::Backend backend) {
+    auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
+    AGORA_CHECK(trainer.ok());
+    float loss = 0;
+    for (int i = 0; i < 5; ++i) loss = trainer->Step().loss;
+    return loss;
+  };
+  const float exact = loss_after(kernels::Backend::kCpu);
+  const float native = loss_after(kernels::Backend::kCudaNative);
+  EXPECT_NEAR(native, exact, 0.01f * exact) << "TF32 matmuls moved the loss by more than 1%";
+}
+
 }  // namespace
 }  // namespace agora::trainer
