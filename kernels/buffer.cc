@@ -17,6 +17,7 @@ FloatBuffer::FloatBuffer(FloatBuffer&& other) noexcept
     : backend_(other.backend_),
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
+      capacity_(std::exchange(other.capacity_, 0)),
       release_(std::exchange(other.release_, nullptr)) {}
 
 FloatBuffer& FloatBuffer::operator=(FloatBuffer&& other) noexcept {
@@ -25,12 +26,18 @@ FloatBuffer& FloatBuffer::operator=(FloatBuffer&& other) noexcept {
     backend_ = other.backend_;
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
     release_ = std::exchange(other.release_, nullptr);
   }
   return *this;
 }
 
 void FloatBuffer::resize(size_t n) {
+  if (data_ != nullptr && n <= capacity_) {
+    size_ = n;
+    Fill(backend_, data_, static_cast<int64_t>(n), 0.0f);
+    return;
+  }
   clear();
   if (n == 0) return;
   const OpTable& table = internal::ActiveOpTable(backend_);
@@ -44,6 +51,7 @@ void FloatBuffer::resize(size_t n) {
                                         " bytes for a " + std::string(BackendName(backend_)) +
                                         " tensor");
   size_ = n;
+  capacity_ = n;
   Fill(backend_, data_, static_cast<int64_t>(n), 0.0f);
 }
 
@@ -56,6 +64,7 @@ void FloatBuffer::clear() {
   }
   data_ = nullptr;
   size_ = 0;
+  capacity_ = 0;
   release_ = nullptr;
 }
 

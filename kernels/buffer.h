@@ -27,8 +27,9 @@ class FloatBuffer {
 
   // Makes the buffer n floats long, every one +0 (written by the backend's
   // Fill, so on a GPU no page moves to the host). Earlier contents are
-  // dropped, even when n equals size(). A fatal AGORA_CHECK when the
-  // backend cannot allocate n floats.
+  // dropped, even when n equals size(); the memory is kept when n fits it
+  // (a sampler's window grows one token a call). A fatal AGORA_CHECK when
+  // the backend cannot allocate n floats.
   void resize(size_t n);
   // Frees the memory; size() becomes 0.
   void clear();
@@ -45,6 +46,7 @@ class FloatBuffer {
   Backend backend_;
   float* data_ = nullptr;
   size_t size_ = 0;
+  size_t capacity_ = 0;
   // How data_ is freed, taken when it was allocated (a test may swap the
   // backend's table in between); null: delete[].
   void (*release_)(void*) = nullptr;

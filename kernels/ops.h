@@ -5,7 +5,9 @@
 // Backend::kReference (plain loops, the specification), Backend::kCpu
 // (AVX-512/AVX2 + FMA chosen at run time, threads over independent outputs),
 // and Backend::kCuda (cuda/exact_plan.h: one GPU thread per output, the
-// reference's order; host or device pointers). Shapes are explicit, tensors are
+// reference's order; host or device pointers). Backend::kCudaNative is the
+// exception: its matmuls are cuBLAS TF32, the same bits on one GPU model
+// only. Shapes are explicit, tensors are
 // dense row-major float arrays, llm.c style:
 //   activations (batch, seq_len, channels) = rows x channels with
 //   rows = batch * seq_len; linear weights (out_dim, in_dim); attention

@@ -126,21 +126,28 @@ WorkerRound RunWorkerRound(
     Trainer& worker, std::span<const float> start_params, uint64_t round,
     const DilocoConfig& config,
     const std::function<void(const TrainState&, const Hash256&)>& on_checkpoint) {
-  TrainState& state = worker.mutable_state();
-  AGORA_CHECK(start_params.size() == state.params.size());
-  std::copy(start_params.begin(), start_params.end(), state.params.begin());
-  state.round = round;
-  state.round_step = 0;
+  {
+    TrainState& state = worker.mutable_state();
+    AGORA_CHECK(start_params.size() == state.params.size());
+    std::copy(start_params.begin(), start_params.end(), state.params.begin());
+    state.round = round;
+    state.round_step = 0;
+  }
+  // A step may change only the backend's copy of the weights (a GPU's):
+  // read the state through state() after it, never through a reference
+  // taken before.
   const int every = config.checkpoint_every > 0 ? config.checkpoint_every : config.inner_steps;
   WorkerRound out;
   for (int h = 1; h <= config.inner_steps; ++h) {
     out.last_loss = worker.Step().loss;
     if (h % every == 0 || h == config.inner_steps) {
+      const TrainState& state = worker.state();
       Hash256 hash = CheckpointHash(state);
       out.checkpoint_hashes.push_back(hash);
       if (on_checkpoint) on_checkpoint(state, hash);
     }
   }
+  const TrainState& state = worker.state();
   std::vector<float> delta(start_params.size());
   for (size_t i = 0; i < delta.size(); ++i) delta[i] = start_params[i] - state.params[i];
   out.pseudo_gradient = EncodeInt8Blocks(delta, config.quant_block);

@@ -7,7 +7,8 @@
 // in the fixed tensor order of ParameterLayout; Gpt owns the gradients (same
 // layout) and the activations of the last Forward. Every float operation goes
 // through kernels/ops.h, so the same parameters and tokens give the same
-// bits on any machine, thread count and Backend.
+// bits on any machine, thread count and Backend (except kCudaNative, whose
+// bits repeat on one GPU model only).
 //
 // Thread safety: a Gpt is not thread-safe; use one per thread.
 #ifndef AGORA_TRAINER_MODEL_H_

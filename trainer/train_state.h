@@ -77,7 +77,8 @@ class Trainer {
   // steps work on a copy of the weights and moments kept there: state()
   // copies them back first when a step changed them, and mutable_state()
   // also makes the next step copy the (possibly edited) state in again.
-  // Neither copies anything on the CPU backends.
+  // Neither copies anything on the CPU backends. A reference either returns
+  // may be stale after the next Step(): call state() again after a step.
   const TrainState& state() const;
   TrainState& mutable_state();
   Gpt& model() { return model_; }

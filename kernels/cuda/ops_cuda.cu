@@ -381,7 +381,9 @@ void CopyCuda(void* dst, const void* src, size_t bytes) {
 //   dW  += dout^T inp     is  dW^T (in_dim x out_dim) += inp' dout'^T  (N, T)
 // where X' is X's memory read column-major. cuBLAS gives the same bits
 // on every run on one GPU model with one toolkit (its documentation's
-// reproducibility rule: one stream, no atomics mode), not across models.
+// reproducibility rule: one GPU architecture and SM count, one stream, no
+// atomics mode), not across models, and not necessarily across shapes or
+// alignments that pick other kernels.
 
 void CublasCheck(cublasStatus_t status, const char* call) {
   AGORA_CHECK_MSG(status == CUBLAS_STATUS_SUCCESS,
@@ -447,12 +449,12 @@ void MatmulBackwardNative(float* dinp, float* dweight, float* dbias, const float
   const float* d = l.In(dout, Count(rows, out_dim));
   const float* x = dw != nullptr ? l.In(inp, Count(rows, in_dim)) : nullptr;
   const float* w = di != nullptr ? l.In(weight, Count(out_dim, in_dim)) : nullptr;
-  if (rows == 0 || in_dim == 0 || out_dim == 0) return;
-  if (di != nullptr) {
+  if (rows == 0 || out_dim == 0) return;
+  if (di != nullptr && in_dim > 0) {
     Tf32Gemm(CUBLAS_OP_N, CUBLAS_OP_N, in_dim, rows, out_dim, w, in_dim, d, out_dim, 1.0f, di,
              in_dim);
   }
-  if (dw != nullptr) {
+  if (dw != nullptr && in_dim > 0) {
     Tf32Gemm(CUBLAS_OP_N, CUBLAS_OP_T, in_dim, out_dim, rows, x, in_dim, d, out_dim, 1.0f, dw,
              in_dim);
   }

@@ -210,11 +210,20 @@ inline const OpTable& HostPlanOpTable() {
   return kTable;
 }
 
-// Makes Backend::kCuda run the plans on the CPU while it lives.
+// Makes Backend::kCuda (and kCudaNative) run the plans on the CPU while it
+// lives.
 class ScopedHostPlans {
  public:
-  ScopedHostPlans() { internal::SetOpTableOverrideForTesting(Backend::kCuda, &HostPlanOpTable()); }
-  ~ScopedHostPlans() { internal::SetOpTableOverrideForTesting(Backend::kCuda, nullptr); }
+  // kCudaNative too: its dispatch and memory then run on any machine (its
+  // matmuls become the exact plans', so it gives the exact bits here).
+  ScopedHostPlans() {
+    internal::SetOpTableOverrideForTesting(Backend::kCuda, &HostPlanOpTable());
+    internal::SetOpTableOverrideForTesting(Backend::kCudaNative, &HostPlanOpTable());
+  }
+  ~ScopedHostPlans() {
+    internal::SetOpTableOverrideForTesting(Backend::kCuda, nullptr);
+    internal::SetOpTableOverrideForTesting(Backend::kCudaNative, nullptr);
+  }
   ScopedHostPlans(const ScopedHostPlans&) = delete;
   ScopedHostPlans& operator=(const ScopedHostPlans&) = delete;
 };

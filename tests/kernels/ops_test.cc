@@ -320,10 +320,11 @@ TEST(CudaOpsTest, ManagedTensorsNeedNoStaging) {
 TEST(OpsFastTest, OptimizerSpecialValues) { CheckOptimizer(true); }
 
 // The native tier's matmuls (cuBLAS, TF32 products, FP32 sums) against the
-// reference: each output within 2^-8 of the sum of |products| it adds
-// (TF32 keeps 10 of float's 23 mantissa bits), the bias gradient exactly
-// (it is the exact tier's), and every output the same bits on a second
-// run.
+// reference: each output within 2^-8 of the sum of |products| it adds and
+// of what the gradient held (backward adds into it; TF32 keeps 10 of
+// float's 23 mantissa bits), the bias gradient exactly (it is the exact
+// tier's), every output the same bits on a second run, and a null
+// gradient skipped.
 TEST(NativeTierTest, MatmulsAreCloseToTheReferenceAndRepeatTheirBits) {
   const Status ready = CudaNativeReady();
   if (!ready.ok()) {
@@ -336,13 +337,18 @@ TEST(NativeTierTest, MatmulsAreCloseToTheReferenceAndRepeatTheirBits) {
     const int rows = shape[0], in_dim = shape[1], out_dim = shape[2];
     const auto inp = Random(rng, size_t(rows) * in_dim), weight = Random(rng, size_t(out_dim) * in_dim);
     const auto bias = Random(rng, size_t(out_dim)), dout = Random(rng, size_t(rows) * out_dim);
-    auto run = [&](Backend backend) {
-      std::vector<float> out(size_t(rows) * out_dim), dinp(inp.size(), 0.0f),
-          dweight(weight.size(), 0.0f), dbias(bias.size(), 0.0f);
+    // Backward adds into what the gradients held.
+    const auto dinp0 = Random(rng, inp.size()), dweight0 = Random(rng, weight.size());
+    const auto dbias0 = Random(rng, bias.size());
+    // which: 0 every gradient, 1 dinp only, 2 dweight only.
+    auto run = [&](Backend backend, int which = 0) {
+      std::vector<float> out(size_t(rows) * out_dim), dinp = dinp0, dweight = dweight0,
+                                                      dbias = dbias0;
       MatmulForward(backend, out.data(), inp.data(), weight.data(), bias.data(), rows, in_dim,
                     out_dim);
-      MatmulBackward(backend, dinp.data(), dweight.data(), dbias.data(), dout.data(), inp.data(),
-                     weight.data(), rows, in_dim, out_dim);
+      MatmulBackward(backend, which != 2 ? dinp.data() : nullptr,
+                     which != 1 ? dweight.data() : nullptr, which == 0 ? dbias.data() : nullptr,
+                     dout.data(), inp.data(), weight.data(), rows, in_dim, out_dim);
       return Outputs{out, dinp, dweight, dbias};
     };
     const Outputs want = run(Backend::kReference);
@@ -366,13 +372,13 @@ TEST(NativeTierTest, MatmulsAreCloseToTheReferenceAndRepeatTheirBits) {
     });
     check("dinp", got[1], want[1], [&](size_t i) {
       const size_t r = i / in_dim, k = i % in_dim;
-      double s = 0;
+      double s = std::fabs(double(dinp0[i]));
       for (int o = 0; o < out_dim; ++o) s += std::fabs(double(dout[r * out_dim + o]) * weight[o * in_dim + k]);
       return s;
     });
     check("dweight", got[2], want[2], [&](size_t i) {
       const size_t o = i / in_dim, k = i % in_dim;
-      double s = 0;
+      double s = std::fabs(double(dweight0[i]));
       for (int r = 0; r < rows; ++r) s += std::fabs(double(dout[r * out_dim + o]) * inp[r * in_dim + k]);
       return s;
     });
@@ -380,6 +386,14 @@ TEST(NativeTierTest, MatmulsAreCloseToTheReferenceAndRepeatTheirBits) {
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_TRUE(SameBits(again[i], got[i])) << "output " << i << " changed on a second run";
     }
+    // A null gradient is skipped and leaves the others as they were.
+    const Outputs dinp_only = run(Backend::kCudaNative, 1);
+    EXPECT_TRUE(SameBits(dinp_only[1], got[1]));
+    EXPECT_TRUE(SameBits(dinp_only[2], dweight0));
+    EXPECT_TRUE(SameBits(dinp_only[3], dbias0));
+    const Outputs dweight_only = run(Backend::kCudaNative, 2);
+    EXPECT_TRUE(SameBits(dweight_only[2], got[2]));
+    EXPECT_TRUE(SameBits(dweight_only[1], dinp0));
   }
 }
 
@@ -419,9 +433,18 @@ void CheckFloatBuffer(Backend backend) {
     EXPECT_EQ(buffer.data(), nullptr);
     CopyFloats(backend, back.data(), moved.data(), n);
     EXPECT_TRUE(SameBits(back, values)) << n;
-    moved.resize(n);  // drops the contents: zero again
+    const float* memory = moved.data();
+    moved.resize(n);  // drops the contents: zero again, in the same memory
+    EXPECT_EQ(moved.data(), memory);
     CopyFloats(backend, back.data(), moved.data(), n);
     EXPECT_TRUE(SameBits(back, std::vector<float>(n, 0.0f))) << n;
+    CopyFloats(backend, moved.data(), values.data(), n);
+    moved.resize(n / 2 + 1);  // shorter: same memory, zeroed
+    EXPECT_EQ(moved.data(), memory);
+    EXPECT_EQ(moved.size(), n / 2 + 1);
+    std::vector<float> half(n / 2 + 1, 1.0f);
+    CopyFloats(backend, half.data(), moved.data(), half.size());
+    EXPECT_TRUE(SameBits(half, std::vector<float>(half.size(), 0.0f))) << n;
   }
 }
 

@@ -6,6 +6,8 @@
 #include <limits>
 #include <cstring>
 
+#include "kernels/buffer.h"
+#include "tests/kernels/host_plan_table.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/diloco.h"
@@ -173,6 +175,32 @@ TEST(DilocoTest, RoundsAreDeterministicAndCommitToCheckpoints) {
   EXPECT_EQ(stored.size(), 2u);
   EXPECT_EQ(round0.merkle_root, first_rounds[0].merkle_roots[1]);
   EXPECT_EQ(round0.merkle_root, MerkleRoot(stored));
+}
+
+// DiLoCo on a backend that keeps the weights in memory of its own (a GPU;
+// here the CUDA plans on the CPU, which keep a NaN-filled copy): the
+// checkpoints, commitments and outer steps must be the CPU run's, bit for
+// bit. A worker round that read the state through a reference taken before
+// its steps hashed the round's start and sent a zero update.
+TEST(DilocoTest, ABackendWithItsOwnMemoryRunsTheSameRounds) {
+  TrainConfig config = MicroConfig();
+  Corpus corpus = ShakespeareCorpus(20000);
+  DilocoConfig diloco{.workers = 2, .rounds = 2, .inner_steps = 4, .checkpoint_every = 2};
+  config.optimizer.total_steps = diloco.rounds * diloco.inner_steps;
+  auto run = [&](kernels::Backend backend) {
+    auto r = DilocoRun::Create(config, diloco, corpus, backend);
+    AGORA_CHECK(r.ok());
+    std::vector<std::pair<std::vector<Hash256>, Hash256>> rounds;
+    for (int i = 0; i < diloco.rounds; ++i) {
+      DilocoRun::RoundSummary summary = r->RunRound();
+      rounds.emplace_back(summary.merkle_roots, summary.global_params_hash);
+    }
+    return rounds;
+  };
+  const auto cpu = run(kernels::Backend::kCpu);
+  kernels::testing::ScopedHostPlans host_plans;
+  ASSERT_TRUE(kernels::BackendHasOwnMemory(kernels::Backend::kCuda));
+  EXPECT_EQ(run(kernels::Backend::kCuda), cpu);
 }
 
 // A warm start: every worker's first round starts from the given parameters

@@ -248,9 +248,13 @@ TEST(DeterminismTest, TheDeviceCopyOfTheStateFollowsEveryReadAndEdit) {
   const Trail reference = run(kernels::Backend::kReference);
   kernels::testing::ScopedHostPlans host_plans;
   ASSERT_TRUE(kernels::BackendHasOwnMemory(kernels::Backend::kCuda));
-  const Trail device = run(kernels::Backend::kCuda);
-  EXPECT_EQ(device.hashes, reference.hashes);
-  EXPECT_EQ(std::bit_cast<uint32_t>(device.validation), std::bit_cast<uint32_t>(reference.validation));
+  for (kernels::Backend backend : {kernels::Backend::kCuda, kernels::Backend::kCudaNative}) {
+    const Trail device = run(backend);
+    EXPECT_EQ(device.hashes, reference.hashes) << kernels::BackendName(backend);
+    EXPECT_EQ(std::bit_cast<uint32_t>(device.validation),
+              std::bit_cast<uint32_t>(reference.validation))
+        << kernels::BackendName(backend);
+  }
 }
 
 // The same on a GPU, with the trainer's tensors in the GPU's memory.
