@@ -476,17 +476,13 @@ constexpr OpTable kCudaTable = {
 
 #if AGORA_HAVE_CUBLAS
 // The exact tier's table with cuBLAS's matmuls.
-constexpr OpTable kCudaNativeTable = {
-    MatmulForwardNative,     MatmulBackwardNative,    BiasForwardCuda,
-    BiasBackwardCuda,        LayerNormForwardCuda,    LayerNormBackwardCuda,
-    GeluForwardCuda,         GeluBackwardCuda,        ResidualForwardCuda,
-    ResidualBackwardCuda,    AttentionForwardCuda,    AttentionBackwardCuda,
-    SoftmaxForwardCuda,      CrossEntropyForwardCuda, CrossEntropyBackwardCuda,
-    EmbeddingForwardCuda,    EmbeddingBackwardCuda,   AdamWUpdateCuda,
-    SumCuda,                 SumSquaresCuda,          ScaleCuda,
-    FillCuda,                AllocateCuda,            ReleaseCuda,
-    CopyCuda,
-};
+constexpr OpTable NativeTable() {
+  OpTable table = kCudaTable;
+  table.matmul_forward = MatmulForwardNative;
+  table.matmul_backward = MatmulBackwardNative;
+  return table;
+}
+constexpr OpTable kCudaNativeTable = NativeTable();
 #endif
 
 }  // namespace

@@ -22,7 +22,11 @@ using testing::kFee;
 
 constexpr uint64_t kSlowProposeMs = 3000;
 constexpr uint64_t kFastProposeMs = 300;
-constexpr uint64_t kVotingBlocks = 20;
+// Long enough for the seven votes the test casts one after another with
+// --wait, each a block or more, every fourth a 3 s round (the stopped
+// validator's): CI on a loaded machine ran past 20 before the last vote
+// (2026-12-04).
+constexpr uint64_t kVotingBlocks = 40;
 constexpr uint64_t kDeposit = 10'000'000;  // gov.deposit_min_uagr's default
 
 class GovDevnetTest : public DevnetTest {
