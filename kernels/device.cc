@@ -11,6 +11,7 @@ namespace agora::kernels {
 Result<int> CudaDeviceCountImpl();
 Result<std::shared_ptr<float>> CudaManagedFloatsImpl(size_t n);
 Result<std::vector<uint32_t>> CudaSelfTestImpl(uint32_t n, uint32_t multiplier);
+Result<CudaDeviceInfo> CudaDevice0InfoImpl();
 #endif
 
 bool CudaBuilt() { return AGORA_HAVE_CUDA != 0; }
@@ -32,6 +33,15 @@ Result<std::vector<uint32_t>> CudaSelfTest(uint32_t n, uint32_t multiplier) {
   (void)n;
   (void)multiplier;
   return Status::FailedPrecondition("this build has no CUDA (" + CudaBuildNote() + ")");
+#endif
+}
+
+Result<CudaDeviceInfo> CudaDevice0Info() {
+  AGORA_RETURN_IF_ERROR(CudaOpsReady());
+#if AGORA_HAVE_CUDA
+  return CudaDevice0InfoImpl();
+#else
+  return Status::FailedPrecondition("this build has no CUDA");
 #endif
 }
 

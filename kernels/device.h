@@ -26,6 +26,18 @@ std::string CudaBuildNote();
 // other than "no device".
 Result<int> CudaDeviceCount();
 
+// What device 0 is: the name the driver gives ("NVIDIA H200"), its compute
+// capability, memory and multiprocessor count. FailedPrecondition as
+// CudaOpsReady.
+struct CudaDeviceInfo {
+  std::string name;
+  int major = 0;  // compute capability major.minor, e.g. 9.0 for Hopper
+  int minor = 0;
+  uint64_t memory_bytes = 0;
+  int multiprocessors = 0;
+};
+Result<CudaDeviceInfo> CudaDevice0Info();
+
 // Runs a tiny kernel on device 0 that writes out[i] = i * multiplier for
 // i < n, and copies the result back: proof that the build, driver and GPU
 // work together. FailedPrecondition when CUDA is not built or no GPU is present.

@@ -34,6 +34,16 @@ Result<HardwareClass> ParseHardwareClass(std::string_view name) {
                                  "'; one of cpu, gpu-sm80, gpu-sm90, gpu-sm100");
 }
 
+std::optional<HardwareClass> HardwareClassOfGpu(int major, int minor) {
+  if (minor != 0) return std::nullopt;
+  switch (major) {
+    case 8: return HardwareClass::kGpuSm80;
+    case 9: return HardwareClass::kGpuSm90;
+    case 10: return HardwareClass::kGpuSm100;
+    default: return std::nullopt;
+  }
+}
+
 std::string_view TierName(Tier t) { return t == Tier::kExact ? "exact" : "native"; }
 
 Result<Tier> ParseTier(std::string_view name) {

@@ -31,6 +31,13 @@ std::string_view HardwareClassName(HardwareClass c);
 // "cpu", "gpu-sm80", "gpu-sm90", "gpu-sm100"; InvalidArgument lists them.
 Result<HardwareClass> ParseHardwareClass(std::string_view name);
 
+// The class of a GPU of compute capability major.minor: 8.0 (A100, A30),
+// 9.0 (H100, H200) and 10.0 (B200) each name one; nullopt for every other
+// (8.6, 8.9, 12.0, ...). The native tier's matmuls are cuBLAS's tensor-core
+// kernels, which cuBLAS picks per architecture, so a class is one compute
+// capability, not a generation (docs/cuda.md).
+std::optional<HardwareClass> HardwareClassOfGpu(int major, int minor);
+
 enum class Tier : uint8_t { kExact = 1, kNative = 2 };
 std::string_view TierName(Tier t);
 Result<Tier> ParseTier(std::string_view name);

@@ -30,7 +30,7 @@ const std::map<std::string, std::set<std::string>>& KnownKeys() {
       {"mempool", {"txs_max", "bytes_max"}},
       {"blobs", {"blob_bytes_max", "quota_bytes", "uploads", "gc_grace_s", "gc_interval_s",
                  "model_keep_s"}},
-      {"roles", {"provider", "validator", "sources"}},
+      {"roles", {"provider", "validator", "sources", "device"}},
       {"provider", {"key_file", "password_file", "threads"}},
   };
   return *known;
@@ -213,6 +213,11 @@ Result<NodeConfig> ParseConfig(std::string_view text, const std::string& name) {
   AGORA_RETURN_IF_ERROR(ReadString(t, "provider", "password_file", &c.provider_password_file));
   AGORA_RETURN_IF_ERROR(ReadInt(t, "provider", "threads", &c.provider_threads, 0, 1024));
   AGORA_RETURN_IF_ERROR(ReadStringList(t, "roles", "sources", &c.role_sources));
+  AGORA_RETURN_IF_ERROR(ReadString(t, "roles", "device", &c.role_device));
+  if (c.role_device != "cpu" && c.role_device != "cuda") {
+    return Status::InvalidArgument("config: [roles] device = \"" + c.role_device +
+                                   "\" is not a device: \"cpu\" or \"cuda\"");
+  }
   return c;
 }
 
@@ -274,7 +279,10 @@ std::string RenderConfig(const NodeConfig& c) {
   for (size_t i = 0; i < c.role_sources.size(); ++i) {
     o << (i ? ", " : "") << Quote(c.role_sources[i]);
   }
-  o << "]\n\n[provider]\n# The account's key: a keystore (`agora keys new`) with its password "
+  o << "]\n# What the roles train and replay on: \"cpu\", or \"cuda\" for GPU 0 (exact-tier jobs\n"
+       "# on its exact kernels, native-tier jobs of its class on cuBLAS; docs/roles.md).\n"
+       "device = "
+    << Quote(c.role_device) << "\n\n[provider]\n# The account's key: a keystore (`agora keys new`) with its password "
        "file,\n"
     << "# or a node key file. Relative paths start at the home.\nkey_file = "
     << Quote(c.provider_key_file) << "\npassword_file = " << Quote(c.provider_password_file)

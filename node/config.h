@@ -57,6 +57,9 @@ struct NodeConfig {
   bool role_provider = false;
   bool role_validator = false;  // the node key signs verdicts and round results
   std::vector<std::string> role_sources;  // other nodes' RPC URLs, for blobs
+  // What the roles train and replay on: "cpu" or "cuda" (GPU 0; the exact
+  // tier's CUDA kernels, and the native tier for jobs of the GPU's class).
+  std::string role_device = "cpu";
   // The provider account's key: a keystore file (`agora keys new`, then
   // password_file) or a node key file. Relative paths are from the home.
   std::string provider_key_file;

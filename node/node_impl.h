@@ -238,6 +238,7 @@ class Node::Impl final : public p2p::PeerManagerHandler {
   std::unique_ptr<storage::BlobStore> blobs_;
   std::optional<SecretKey> provider_key_;
   std::filesystem::path provider_state_dir_;  // <home>/provider: task progress
+  roles::RoleDevice role_device_;             // [roles] device, opened by OpenRoles
   std::filesystem::path home_;                // for the test-only fault files (docs/roles.md)
   std::unique_ptr<roles::ProviderRole> provider_;
   std::unique_ptr<roles::ValidatorRole> validator_;

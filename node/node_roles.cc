@@ -81,6 +81,12 @@ Status Node::Impl::OpenRoles(const std::filesystem::path& home,
     provider_key_ = key;
     provider_state_dir_ = home / "provider";
   }
+  if (config_.role_provider || config_.role_validator) {
+    Result<roles::RoleDevice> device = roles::OpenRoleDevice(config_.role_device);
+    if (!device.ok()) return device.status();
+    role_device_ = *std::move(device);
+    spdlog::info("roles train and replay on {}", role_device_.description);
+  }
   return Status::Ok();
 }
 
@@ -93,6 +99,7 @@ void Node::Impl::StartRoles() {
     options.node_url = url;
     options.sources = config_.role_sources;
     options.threads = static_cast<int>(config_.provider_threads);
+    options.device = role_device_;
     options.state_dir = provider_state_dir_;
     // Fault injection for tests only (docs/roles.md); relative to state_dir.
     if (const char* hold = std::getenv("AGORA_FAULT_PROVIDER_HOLD"); hold != nullptr && *hold) {
@@ -105,6 +112,7 @@ void Node::Impl::StartRoles() {
     roles::ValidatorRoleOptions options;
     options.node_url = url;
     options.sources = config_.role_sources;
+    options.device = role_device_;
     // Fault injection for tests only (docs/roles.md); relative to the home.
     if (const char* lie = std::getenv("AGORA_FAULT_VALIDATOR_LIE"); lie != nullptr && *lie) {
       options.lie_file = home_ / lie;

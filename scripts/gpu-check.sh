@@ -9,7 +9,10 @@
 #      CPU, the CUDA plans on the CPU, then kCuda on the GPU);
 #   3. a whole training run: three steps on the GPU end in the CPU's
 #      checkpoint hash (DeterminismTest), and `agora train --device cuda`
-#      writes the same checkpoint as `--device cpu` (TrainCliTest);
+#      writes the same checkpoint as `--device cpu` (TrainCliTest); a
+#      native-tier checkpoint names the GPU's class (TierTest, TrainCliTest)
+#      and the roles' [roles] device = "cuda" finds the class
+#      (RoleDeviceTest);
 #   4. the exact matmul against cuBLAS FP32 SGEMM, 1024 to 8192 and the
 #      GPT-2 shapes (cuda_matmul_bench; goal >= 0.8x);
 #   5. training throughput of the exact tier with the tensors on the GPU:
@@ -68,7 +71,7 @@ fi
 step configure cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DAGORA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" -DAGORA_WERROR=OFF
 step build cmake --build "$build_dir" -j "$jobs" --target kernels_test trainer_test \
-  trainer_cli_test agora cuda_matmul_bench train_bench
+  trainer_cli_test node_test agora cuda_matmul_bench train_bench
 if [[ $failed -gt 0 ]]; then
   log "gpu-check: the build failed; nothing to run"
   exit "$failed"
@@ -79,9 +82,10 @@ export AGORA_REQUIRE_GPU=1
 step device "$build_dir/tests/kernels/kernels_test" --gtest_filter='DeviceTest.*'
 step ops-bitwise "$build_dir/tests/kernels/kernels_test" --gtest_filter='OpsFastTest.*:CudaOpsTest.*:FloatBufferTest.*:NativeTierTest.*'
 step train-bitwise "$build_dir/tests/trainer/trainer_test" \
-  --gtest_filter='DeterminismTest.*'
+  --gtest_filter='DeterminismTest.*:TierTest.*'
 step train-cli "$build_dir/tests/trainer/trainer_cli_test" \
   --gtest_filter='TrainCliTest.DeviceFlagPicksTheKernelsAndCudaSaysWhyItCannotRun:TrainCliTest.TheNativeTierRunsOnAGpuOnlyAndRepeatsItsBits'
+step roles-device "$build_dir/tests/node/node_test" --gtest_filter='RoleDeviceTest.*'
 step matmul-vs-cublas "$build_dir/bench/kernels/cuda_matmul_bench" --runs 5
 step train-throughput "$build_dir/bench/train/train_bench" --device cuda \
   --configs shakespeare,gpt2 --steps 5 --peak-tflops "$peak_tflops"

@@ -16,6 +16,7 @@ class Writer {
   void U32(uint32_t v) {
     for (int shift = 0; shift < 32; shift += 8) out_.push_back(static_cast<uint8_t>(v >> shift));
   }
+  void U8(uint8_t v) { out_.push_back(v); }
   void U64(uint64_t v) { PutU64LittleEndian(out_, v); }
   void F32(float v) { U32(FloatBits(v)); }
   void Floats(std::span<const float> values) {
@@ -41,6 +42,7 @@ class Writer {
 class Reader {
  public:
   explicit Reader(ByteSpan in) : in_(in) {}
+  uint8_t U8() { return in_[at_++]; }
   uint32_t U32() {
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(in_[at_ + i]) << (8 * i);
@@ -79,9 +81,14 @@ class Reader {
 // Everything before the tensors: magic, version, config, position, count.
 void WriteHeader(Writer& w, const TrainState& s) {
   w.Raw(ByteSpan(reinterpret_cast<const uint8_t*>(kCheckpointMagic), 8));
-  w.U32(kCheckpointVersion);
+  const uint32_t version = CheckpointVersionOf(s.config);
+  w.U32(version);
   const ModelConfig& m = s.config.model;
   for (int v : {m.vocab, m.context, m.layers, m.heads, m.width}) w.U32(static_cast<uint32_t>(v));
+  if (version == kCheckpointVersionNative) {
+    w.U8(static_cast<uint8_t>(s.config.tier));
+    w.U8(s.config.hardware_class);
+  }
   const OptimizerConfig& o = s.config.optimizer;
   w.F32(o.lr_max);
   w.F32(o.lr_min);
@@ -153,7 +160,7 @@ constexpr const char* kRetrainHint =
 Bytes SerializeCheckpoint(const TrainState& state, Hash256* identity) {
   AGORA_CHECK(state.params.size() == state.m.size() && state.params.size() == state.v.size());
   Bytes out;
-  out.reserve(kCheckpointHeaderBytes + state.params.size() * 12 + Hash256::kSize);
+  out.reserve(kCheckpointNativeHeaderBytes + state.params.size() * 12 + Hash256::kSize);
   Writer w(out);
   WriteBody(w, state);
   Blake2b256Hasher body;
@@ -169,7 +176,7 @@ Bytes SerializeCheckpoint(const TrainState& state, Hash256* identity) {
 Hash256 CheckpointHash(const TrainState& state) {
   AGORA_CHECK(state.params.size() == state.m.size() && state.params.size() == state.v.size());
   Bytes header;
-  header.reserve(kCheckpointHeaderBytes);
+  header.reserve(kCheckpointNativeHeaderBytes);
   Writer w(header);
   WriteHeader(w, state);
   Blake2b256Hasher body;
@@ -187,13 +194,15 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
   Reader r(bytes);
   r.Raw(8);
   uint32_t version = r.U32();
-  if (version != kCheckpointVersion) {
+  if (version != kCheckpointVersion && version != kCheckpointVersionNative) {
     return Status::FailedPrecondition(
         "checkpoint format version " + std::to_string(version) + " is not supported (this " +
-        "build reads version " + std::to_string(kCheckpointVersion) +
-        "); use the agora release that wrote it");
+        "build reads versions " + std::to_string(kCheckpointVersion) + " and " +
+        std::to_string(kCheckpointVersionNative) + "); use the agora release that wrote it");
   }
-  if (bytes.size() < kCheckpointHeaderBytes + Hash256::kSize) {
+  const size_t header_bytes =
+      version == kCheckpointVersion ? kCheckpointHeaderBytes : kCheckpointNativeHeaderBytes;
+  if (bytes.size() < header_bytes + Hash256::kSize) {
     return Status::Corruption("checkpoint is truncated (" + std::to_string(bytes.size()) +
                               " bytes)" + kRetrainHint);
   }
@@ -224,6 +233,18 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
     return static_cast<int64_t>(v & (UINT64_MAX >> 2));
   };
   for (int* field : {&m.vocab, &m.context, &m.layers, &m.heads, &m.width}) *field = small(r.U32());
+  if (version == kCheckpointVersionNative) {
+    const uint8_t tier = r.U8();
+    s.config.hardware_class = r.U8();
+    // Version 2 holds native states only: an exact state has its version 1
+    // file, and a second encoding would give it a second hash.
+    if (tier != static_cast<uint8_t>(KernelTier::kNative)) {
+      return Status::Corruption("checkpoint version 2 holds tier " + std::to_string(tier) +
+                                ", but only native-tier states are written in it" +
+                                std::string(kRetrainHint));
+    }
+    s.config.tier = KernelTier::kNative;
+  }
   OptimizerConfig& o = s.config.optimizer;
   o.lr_max = r.F32();
   o.lr_min = r.F32();
@@ -242,7 +263,7 @@ Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {
   Status valid = s.config.Validate();
   if (!valid.ok()) return Status::Corruption("checkpoint config is invalid: " + valid.message());
   if (count != static_cast<uint64_t>(m.ParameterCount()) ||
-      body.size() != kCheckpointHeaderBytes + 12 * count) {
+      body.size() != header_bytes + 12 * count) {
     return Status::Corruption("checkpoint size does not match its config" +
                               std::string(kRetrainHint));
   }

@@ -1,14 +1,22 @@
 // The checkpoint format: one versioned file holding a whole TrainState. All
 // numbers little-endian:
 //
-//   magic "AGORACKP" (8 bytes) | version u32 (kCheckpointVersion)
+//   magic "AGORACKP" (8 bytes) | version u32 (1 or 2, below)
 //   model:     vocab, context, layers, heads, width            (u32 each)
+//   kernels:   tier u8 | hardware class u8                     (version 2 only)
 //   optimizer: lr_max, lr_min f32 | warmup_steps, total_steps u64 |
 //              beta1, beta2, eps, weight_decay, clip_norm f32 | batch u32 | seed u64
 //   data:      corpus hash (32 bytes) | round, worker u64 | step, round_step u64
 //   tensors:   parameter count u64 | params, m, v (f32 each, count values)
 //   hash:      BLAKE2b-256 of every byte before it (32 bytes): a file
 //              damaged on disk is caught without knowing its name
+//
+// Version 1 holds exact-tier states (TrainConfig::tier); version 2, written
+// for native-tier states only, adds the tier and the hardware class the state
+// was trained on (docs/cuda.md). So each state has one file: every
+// exact-tier checkpoint keeps the bytes, and the hash, that version 1 gave it
+// before the native tier existed, and a native state's file names the class
+// a replay must run on.
 //
 // The checkpoint's identity is the BLAKE2b-256 of the whole file, trailer
 // included: the name any blob has in the blob store, so checkpoints are
@@ -48,12 +56,19 @@ inline uint32_t FloatBits(float v) {
 }
 
 inline constexpr char kCheckpointMagic[8] = {'A', 'G', 'O', 'R', 'A', 'C', 'K', 'P'};
-inline constexpr uint32_t kCheckpointVersion = 1;
-// Bytes before the tensors, and the trailing hash.
+inline constexpr uint32_t kCheckpointVersion = 1;        // exact-tier states
+inline constexpr uint32_t kCheckpointVersionNative = 2;  // native-tier states
+// Bytes before the tensors in version 1, and the trailing hash.
 inline constexpr size_t kCheckpointHeaderBytes = 8 + 4 + 5 * 4 + 4 + 4 + 8 + 8 + 5 * 4 + 4 + 8 +
                                                  32 + 8 + 8 + 8 + 8 + 8;
+// Version 2's header: the tier and class bytes more.
+inline constexpr size_t kCheckpointNativeHeaderBytes = kCheckpointHeaderBytes + 2;
 inline constexpr size_t kCheckpointBytesMax =
-    kCheckpointHeaderBytes + 3 * 4 * static_cast<size_t>(kParametersMax) + Hash256::kSize;
+    kCheckpointNativeHeaderBytes + 3 * 4 * static_cast<size_t>(kParametersMax) + Hash256::kSize;
+// The format version a state is written in.
+inline uint32_t CheckpointVersionOf(const TrainConfig& config) {
+  return config.tier == KernelTier::kExact ? kCheckpointVersion : kCheckpointVersionNative;
+}
 
 // Encodes the state, hash included. With `identity`, also sets it to the
 // file's identity (CheckpointHash) from the same pass over the bytes.

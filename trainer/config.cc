@@ -58,7 +58,30 @@ Status TrainConfig::Validate() const {
       !(optimizer.clip_norm >= 0.0f)) {
     return Status::InvalidArgument("learning rates and clip norm must be >= 0");
   }
+  if (tier == KernelTier::kExact) {
+    if (hardware_class != kHardwareAny) {
+      return Status::InvalidArgument("an exact-tier state runs on any hardware: its hardware "
+                                     "class must be 0, not " +
+                                     std::to_string(hardware_class));
+    }
+  } else if (tier == KernelTier::kNative) {
+    AGORA_RETURN_IF_ERROR(
+        CheckRange("hardware_class", hardware_class, kHardwareCpu, kHardwareClassNumberMax));
+  } else {
+    return Status::InvalidArgument("unknown kernel tier " +
+                                   std::to_string(static_cast<unsigned>(tier)));
+  }
   return Status::Ok();
+}
+
+std::string_view KernelTierName(KernelTier tier) {
+  switch (tier) {
+    case KernelTier::kExact:
+      return "exact";
+    case KernelTier::kNative:
+      return "native";
+  }
+  return "unknown";
 }
 
 Result<TrainConfig> PresetConfig(std::string_view name) {

@@ -57,11 +57,31 @@ struct OptimizerConfig {
   friend bool operator==(const OptimizerConfig&, const OptimizerConfig&) = default;
 };
 
+// Which kernels a state is trained with (docs/cuda.md). The exact tier gives
+// the same bits on every backend that implements it (the reference, the fast
+// CPU kernels, CUDA). The native tier runs the matmuls on cuBLAS's TF32
+// tensor cores: its bits repeat on one hardware class only, so the class is
+// part of the state, and of its checkpoint (trainer/checkpoint.h).
+enum class KernelTier : uint8_t { kExact = 1, kNative = 2 };
+std::string_view KernelTierName(KernelTier tier);
+
+// Hardware class numbers as market::HardwareClass defines them (the trainer
+// sits below the market and keeps the number only). 0 means "any": the
+// exact tier's value.
+inline constexpr uint8_t kHardwareAny = 0;
+inline constexpr uint8_t kHardwareCpu = 1;
+inline constexpr uint8_t kHardwareClassNumberMax = 4;
+
 struct TrainConfig {
   ModelConfig model;
   OptimizerConfig optimizer;
   int batch = 16;     // sequences per step; each has model.context tokens
   uint64_t seed = 1;  // job seed: initialization and batch selection
+  KernelTier tier = KernelTier::kExact;
+  // kHardwareAny in the exact tier; the class a native state is trained on
+  // (1..kHardwareClassNumberMax; on kHardwareCpu the native tier is the CPU's
+  // exact kernels, as no faster CPU kernels exist).
+  uint8_t hardware_class = kHardwareAny;
   Status Validate() const;
   friend bool operator==(const TrainConfig&, const TrainConfig&) = default;
 };

@@ -34,9 +34,35 @@ Status CheckTensorSizes(const TrainState& state) {
 
 }  // namespace
 
+Status CheckBackendFitsTier(const TrainConfig& config, kernels::Backend backend) {
+  using kernels::Backend;
+  const bool exact_kernels =
+      backend == Backend::kReference || backend == Backend::kCpu || backend == Backend::kCuda;
+  if (config.tier == KernelTier::kExact) {
+    if (exact_kernels) return Status::Ok();
+    return Status::FailedPrecondition(
+        "the state is in the exact tier, which backend " + std::string(kernels::BackendName(backend)) +
+        " does not give (its bits repeat on one GPU model only); train it on cpu or cuda, or "
+        "start a native-tier state");
+  }
+  if (config.hardware_class == kHardwareCpu) {
+    if (backend == Backend::kReference || backend == Backend::kCpu) return Status::Ok();
+    return Status::FailedPrecondition(
+        "the state is in the native tier on the cpu class, which runs the CPU's kernels; backend " +
+        std::string(kernels::BackendName(backend)) + " is another class: train it on cpu");
+  }
+  if (backend == Backend::kCudaNative) return Status::Ok();
+  return Status::FailedPrecondition(
+      "the state is in the native tier on hardware class " +
+      std::to_string(config.hardware_class) + " (a GPU class), so only the native CUDA backend " +
+      "repeats its bits; backend " + std::string(kernels::BackendName(backend)) +
+      " cannot train or replay it: use a GPU of that class with --tier native");
+}
+
 Result<Trainer> Trainer::Create(TrainState state, const Corpus& corpus,
                                 kernels::Backend backend) {
   AGORA_RETURN_IF_ERROR(state.config.Validate());
+  AGORA_RETURN_IF_ERROR(CheckBackendFitsTier(state.config, backend));
   AGORA_RETURN_IF_ERROR(CheckTensorSizes(state));
   if (state.data_hash != corpus.hash()) {
     return Status::FailedPrecondition("the state was trained on corpus " +
@@ -111,6 +137,7 @@ Status Trainer::Reset(TrainState state) {
   if (!(state.config.model == state_.config.model)) {
     return Status::FailedPrecondition("the state is of another model shape than the trainer's");
   }
+  AGORA_RETURN_IF_ERROR(CheckBackendFitsTier(state.config, model_.backend()));
   if (state.data_hash != corpus_->hash()) {
     return Status::FailedPrecondition("the state was trained on corpus " +
                                       state.data_hash.ToHex() + ", not on the trainer's " +

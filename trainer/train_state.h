@@ -47,9 +47,17 @@ struct StepStats {
   float learning_rate = 0;
 };
 
+// OK when `backend` gives the bits `config`'s tier promises: the exact tier
+// on kReference, kCpu or kCuda; the native tier on kCudaNative for a GPU
+// class, on kReference or kCpu for the cpu class. FailedPrecondition saying
+// what to use otherwise. (Whether the GPU is of the state's class is the
+// caller's to check: kernels/ does not know the market's classes.)
+Status CheckBackendFitsTier(const TrainConfig& config, kernels::Backend backend);
+
 class Trainer {
  public:
-  // FailedPrecondition if the corpus is not the one the state was trained on;
+  // FailedPrecondition if the corpus is not the one the state was trained on
+  // or the backend does not fit the state's tier (CheckBackendFitsTier);
   // InvalidArgument if the tensors do not have the model's parameter count.
   static Result<Trainer> Create(TrainState state, const Corpus& corpus, kernels::Backend backend);
 

@@ -54,6 +54,10 @@ Status CheckTaskArguments(const market::JobSpec& spec, const trainer::TrainConfi
 
 }  // namespace
 
+// The trainer keeps the market's class numbers (trainer/config.h).
+static_assert(static_cast<uint8_t>(market::HardwareClass::kCpu) == trainer::kHardwareCpu);
+static_assert(market::kHardwareClassMax == trainer::kHardwareClassNumberMax);
+
 Result<trainer::TrainConfig> TrainConfigOf(const market::JobSpec& spec) {
   AGORA_RETURN_IF_ERROR(market::ValidateSpec(spec));
   constexpr double kNano = 1e9, kPpm = 1e6, kPico = 1e12;
@@ -76,6 +80,10 @@ Result<trainer::TrainConfig> TrainConfigOf(const market::JobSpec& spec) {
   config.optimizer.clip_norm = Scaled(o.clip_norm_ppm, kPpm);
   config.batch = static_cast<int>(spec.batch);
   config.seed = spec.seed;
+  if (spec.tier == market::Tier::kNative) {
+    config.tier = trainer::KernelTier::kNative;
+    config.hardware_class = static_cast<uint8_t>(spec.hardware);
+  }
   if (Status status = config.Validate(); !status.ok()) {
     return Status::InvalidArgument("job spec gives an invalid training config: " +
                                    status.message());

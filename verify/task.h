@@ -46,7 +46,8 @@ inline constexpr float kOuterMomentum = 0.9f;
 // The trainer's configuration of a job: the spec's integers (learning rates
 // in 1e-9, betas, weight decay and clip norm in ppm, eps in 1e-12) divided
 // in double and rounded once to float; total_steps = R × H (the schedule
-// spans the whole job); model shape, batch and seed copied. InvalidArgument
+// spans the whole job); model shape, batch and seed copied; a native job's
+// tier and hardware class (an exact job's state runs anywhere). InvalidArgument
 // if the spec fails market::ValidateSpec or the result TrainConfig::Validate.
 Result<trainer::TrainConfig> TrainConfigOf(const market::JobSpec& spec);
 

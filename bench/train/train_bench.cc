@@ -21,11 +21,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kernels/device.h"
 #include "kernels/parallel.h"
+#include "market/job_spec.h"
 #include "trainer/config.h"
 #include "trainer/model.h"
 #include "trainer/rng.h"
@@ -118,6 +120,20 @@ int CudaMain(const Options& options) {
     std::fprintf(stderr, "train_bench --device cuda: %s\n", ready.ToString().c_str());
     return 3;
   }
+  // A native-tier state names the GPU's class (trainer/config.h).
+  uint8_t native_class = kHardwareAny;
+  if (options.native) {
+    const Result<kernels::CudaDeviceInfo> gpu = kernels::CudaDevice0Info();
+    const std::optional<market::HardwareClass> c =
+        gpu.ok() ? market::HardwareClassOfGpu(gpu->major, gpu->minor) : std::nullopt;
+    if (!c) {
+      std::fprintf(stderr, "train_bench --tier native: %s\n",
+                   gpu.ok() ? (gpu->name + " is in no market hardware class").c_str()
+                            : gpu.status().ToString().c_str());
+      return 3;
+    }
+    native_class = static_cast<uint8_t>(*c);
+  }
   std::printf("%s tier on the GPU; MFU against %.1f TFLOP/s\n",
               options.native ? "native (TF32 matmuls)" : "exact", options.peak_tflops);
   std::printf("%-12s %12s %6s %6s %14s %12s %7s\n", "config", "params", "batch", "steps",
@@ -127,6 +143,10 @@ int CudaMain(const Options& options) {
     if (!config.ok()) {
       std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
       return 2;
+    }
+    if (options.native) {
+      config->tier = KernelTier::kNative;
+      config->hardware_class = native_class;
     }
     const int steps = options.steps > 0 ? options.steps : DefaultSteps(name, options.quick);
     const double tokens_per_s = AgoraTokensPerSecond(*config, steps, options.warmup, backend);

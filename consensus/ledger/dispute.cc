@@ -686,12 +686,14 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
     PutU64BigEndian(name, d.referee_draws);
     const std::vector<Address> parties = {d.provider, d.validator};
     std::vector<Address> drawn = verification::DrawValidators(
-        state, height, d.task.job, parties, beacon, name, params.dispute_referee_count, avoid);
+        state, height, d.task.job, parties, beacon, name, params.dispute_referee_count, avoid,
+        params.verify_replay_params_floor);
     if (drawn.empty() && !d.referees.empty()) {
       // Nobody new: the earlier referees may be drawn again.
       drawn = verification::DrawValidators(state, height, d.task.job, parties, beacon, name,
                                            params.dispute_referee_count,
-                                           {d.provider, d.validator});
+                                           {d.provider, d.validator},
+                                           params.verify_replay_params_floor);
     }
     d.votes.clear();
     d.referees = drawn;

@@ -778,7 +778,7 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
   for (const staking::ValidatorRecord& v : drawable) {
     const std::optional<staking::ReplayProfile> p =
         staking::GetReplayProfile(state, v.operator_address, height);
-    if (staking::CanReplay(p, msg.spec)) {
+    if (staking::CanReplay(p, msg.spec, params.verify_replay_params_floor)) {
       ++fitting;
     } else if (p && (msg.spec.tier == market::Tier::kExact ||
                      (p->classes_mask >> static_cast<unsigned>(msg.spec.hardware) & 1) != 0)) {
@@ -797,7 +797,13 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
                       (params_max > 0 ? " and the largest other replay profile for it takes " +
                                             std::to_string(params_max)
                                       : std::string()) +
-                      " (agora query validators); post a smaller model or wait for validators");
+                      (msg.spec.tier == market::Tier::kNative &&
+                               msg.spec.hardware != market::HardwareClass::kCpu
+                           ? " (agora query validators: a validator replays a GPU class once its "
+                             "replay profile names it); post it in the exact tier or wait for "
+                             "validators of the class"
+                           : " (agora query validators); post a smaller model or wait for "
+                             "validators"));
   }
   Result<uint64_t> need = market::BudgetNeeded(tasks, work, msg.price_max_uagr_per_wu);
   if (!need.ok()) return Refuse(TxCode::kInvalidMessage, need.status().message());

@@ -109,6 +109,9 @@ constexpr ParamSpec kParams[] = {
     {"verify.aggregation_fee_ppm", &Params::verify_aggregation_fee_ppm, 0, kMillion,
      "part of each task's validator fee that goes to the validators who record its round's "
      "aggregation"},
+    {"verify.replay_params_floor", &Params::verify_replay_params_floor, 0, uint64_t{1} << 40,
+     "parameters of the largest model every validator replays: a replay profile takes at least "
+     "this (0: no floor)"},
     {"dispute.move_blocks", &Params::dispute_move_blocks, 1, 100'000,
      "blocks a party of a dispute has for its move, and referees for their votes; missing loses"},
     {"dispute.referee_count", &Params::dispute_referee_count, 1, 31,

@@ -79,6 +79,9 @@ struct Params {
   uint64_t slash_false_claim_ppm = 10'000;
   uint64_t verify_slash_missed_ppm = 1'000;
   uint64_t verify_aggregation_fee_ppm = 100'000;
+  // Every validator replays models up to this many parameters, whatever its
+  // replay profile says (0: no floor; docs/verify.md, "Replay profiles").
+  uint64_t verify_replay_params_floor = 16'777'216;
   // dispute (PROTOCOL.md §8, docs/dispute.md)
   uint64_t dispute_move_blocks = 20;
   uint64_t dispute_referee_count = 3;

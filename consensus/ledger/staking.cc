@@ -304,13 +304,20 @@ std::optional<std::pair<ReplayProfile, uint64_t>> PendingReplayProfile(
   return std::make_pair(*r.sent, r.effective);
 }
 
-bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec) {
-  if (!profile) return true;
+bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec,
+               uint64_t params_floor) {
+  // Without a profile a validator replays on the CPU: every exact job, and
+  // native jobs of the cpu class (whose kernels are the CPU's exact ones),
+  // but no native job of a GPU class, whose bits only that class repeats.
+  if (!profile) {
+    return spec.tier == market::Tier::kExact || spec.hardware == market::HardwareClass::kCpu;
+  }
   if (spec.tier == market::Tier::kNative &&
       (profile->classes_mask >> static_cast<unsigned>(spec.hardware) & 1) == 0) {
     return false;
   }
-  return profile->params_max == 0 || market::ParamCount(spec) <= profile->params_max;
+  const uint64_t params = market::ParamCount(spec);
+  return profile->params_max == 0 || params <= profile->params_max || params <= params_floor;
 }
 
 TxResult HandleSetReplayProfile(StateBuffer& state, const Params& params, uint64_t height,
@@ -322,6 +329,15 @@ TxResult HandleSetReplayProfile(StateBuffer& state, const Params& params, uint64
   }
   if (v->tombstoned) {
     return Refuse(TxCode::kJailed, "this validator is tombstoned: it is never drawn again");
+  }
+  if (msg.params_max != 0 && msg.params_max < params.verify_replay_params_floor) {
+    return Refuse(TxCode::kInvalidMessage,
+                  "params_max " + std::to_string(msg.params_max) +
+                      " is below verify.replay_params_floor = " +
+                      std::to_string(params.verify_replay_params_floor) +
+                      ": every validator replays models that small (governance sets the floor); "
+                      "send --params-max " + std::to_string(params.verify_replay_params_floor) +
+                      " or more, or 0 for any size");
   }
   ReplayProfile p;
   std::string classes;

@@ -113,8 +113,14 @@ std::optional<std::pair<ReplayProfile, uint64_t>> PendingReplayProfile(
     StateReader& state, const Address& operator_address, uint64_t height);
 // Whether a validator with `profile` (nullopt: none sent) can replay the
 // segments, rounds and disputes of jobs with `spec`: exact-tier jobs on any
-// class, native ones on theirs, and at most params_max parameters.
-bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec);
+// class, native ones on theirs, and at most params_max parameters. Without
+// a profile: exact jobs and native jobs of the cpu class (a validator runs
+// on a CPU unless it says otherwise). A profile's params_max counts as at
+// least `params_floor` (verify.replay_params_floor): governance decides the
+// models every validator replays, and raising the floor brings narrower
+// profiles back into those draws without a message from their validators.
+bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpec& spec,
+               uint64_t params_floor);
 // Only the operator of a validator that is not tombstoned may send one.
 TxResult HandleSetReplayProfile(StateBuffer& state, const Params& params, uint64_t height,
                                 const Address& sender, const MsgSetReplayProfile& msg);

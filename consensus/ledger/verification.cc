@@ -226,6 +226,7 @@ RoundRecord DecodeRound(uint64_t job, uint32_t round, ByteSpan bytes) {
 // slashed later in the same EndBlock count from the next.
 struct Pool {
   uint64_t height = 0;  // the EndBlock's
+  uint64_t params_floor = 0;  // verify.replay_params_floor
   bool loaded = false;
   std::vector<Address> addresses;
   std::vector<uint64_t> stakes;
@@ -246,7 +247,7 @@ const std::vector<bool>& Fits(StateReader& state, Pool& pool, uint64_t job) {
   if (it != pool.fits.end()) return it->second;
   std::vector<bool> fits(pool.addresses.size(), true);
   if (std::optional<marketplace::Job> j = marketplace::GetJob(state, job)) {
-    for (size_t i = 0; i < fits.size(); ++i) fits[i] = staking::CanReplay(pool.profiles[i], j->spec);
+    for (size_t i = 0; i < fits.size(); ++i) fits[i] = staking::CanReplay(pool.profiles[i], j->spec, pool.params_floor);
   }
   return pool.fits.emplace(job, std::move(fits)).first->second;
 }
@@ -846,9 +847,10 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
 std::vector<Address> DrawValidators(StateReader& state, uint64_t height, uint64_t job,
                                     const std::vector<Address>& parties, const Hash256& beacon,
                                     const Bytes& name, uint64_t count,
-                                    const std::vector<Address>& avoid) {
+                                    const std::vector<Address>& avoid, uint64_t params_floor) {
   Pool pool;
   pool.height = height;
+  pool.params_floor = params_floor;
   std::vector<Address> drawn, skip = avoid;
   for (uint64_t i = 0; i < count; ++i) {
     std::optional<Address> a = DrawValidator(state, pool, job, count, parties, beacon, name, kRefereeDraw, i, skip);
@@ -1327,6 +1329,7 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
   const std::string due = WithU64(std::string(kDuePrefix), height);
   Pool pool;
   pool.height = height;
+  pool.params_floor = params.verify_replay_params_floor;
   // Handling an entry may add one for this very height (a payment with no
   // dispute window): go on until none is left.
   for (;;) {

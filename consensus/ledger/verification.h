@@ -218,10 +218,11 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
 // never one in `avoid`; fewer when fewer are eligible. Only validators
 // whose replay profile fits `job` are drawn while at least `count` of them
 // are not `parties` (the dispute's sides); else any drawable validator.
+// `params_floor`: verify.replay_params_floor (staking::CanReplay).
 std::vector<Address> DrawValidators(StateReader& state, uint64_t height, uint64_t job,
                                     const std::vector<Address>& parties, const Hash256& beacon,
                                     const Bytes& name, uint64_t count,
-                                    const std::vector<Address>& avoid);
+                                    const std::vector<Address>& avoid, uint64_t params_floor);
 
 // End of block, after staking and before the market (so a task failed here
 // is reassigned in this block): sampling, missed verdicts, payments and

@@ -74,6 +74,10 @@ void Simulation::SetupLedger() {
   p.verify_verdict_blocks = 4;
   p.verify_audit_ppm = 200'000;
   p.verify_dispute_window_blocks = 1;
+  // The simulated jobs are tiny: with the default floor every validator
+  // would have to replay them, and the narrow replay profile that
+  // CheckProfileDraw watches could not be sent.
+  p.verify_replay_params_floor = 0;
   // The simulated provider never disputes: a fail waits this long for it.
   p.dispute_move_blocks = 2;
   Bytes beacon_seed;

@@ -335,12 +335,15 @@ void Simulation::CheckProfileDraw(Node& node, const consensus::Event& e, uint64_
   std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
   if (!job) return;
   ++result_.narrow_draws;
-  if (staking::CanReplay(staking::GetReplayProfile(state, narrow, height), job->spec)) return;
+  const uint64_t floor = LoadParams(state).verify_replay_params_floor;
+  if (staking::CanReplay(staking::GetReplayProfile(state, narrow, height), job->spec, floor)) {
+    return;
+  }
   size_t fitting = 0;
   for (const staking::ValidatorRecord& v : staking::DrawableValidators(state, height)) {
     if (v.operator_address == narrow) continue;
     fitting += staking::CanReplay(staking::GetReplayProfile(state, v.operator_address, height),
-                                  job->spec);
+                                  job->spec, floor);
   }
   if (fitting >= 3) {
     Violation("verification: " + e.type + " picked validator " + narrow.ToString() +
@@ -360,10 +363,10 @@ void Simulation::CheckMarket(Node& node, uint64_t height, const std::string& whe
     Violation("verification: the honest provider was found fraudulent" + where);
   }
   std::optional<marketplace::Job> job = marketplace::GetJob(state, 1);
-  if (job && narrow_validator_ &&
+  if (job && narrow_validator_ && !result_.narrow_in_force &&
       !staking::CanReplay(
           staking::GetReplayProfile(state, accounts_[*narrow_validator_].address, height),
-          job->spec)) {
+          job->spec, LoadParams(state).verify_replay_params_floor)) {
     result_.narrow_in_force = true;
   }
   if (job && (job->status == marketplace::JobStatus::kOpen ||

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cuda/check.cuh"
+#include "kernels/device.h"
 
 namespace agora::kernels {
 namespace {
@@ -34,6 +35,18 @@ Result<int> CudaDeviceCountImpl() {
   }
   AGORA_CUDA_RETURN_IF_ERROR(err);
   return count;
+}
+
+Result<CudaDeviceInfo> CudaDevice0InfoImpl() {
+  cudaDeviceProp prop{};
+  AGORA_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, 0));
+  CudaDeviceInfo info;
+  info.name = prop.name;
+  info.major = prop.major;
+  info.minor = prop.minor;
+  info.memory_bytes = prop.totalGlobalMem;
+  info.multiprocessors = prop.multiProcessorCount;
+  return info;
 }
 
 Result<std::shared_ptr<float>> CudaManagedFloatsImpl(size_t n) {

@@ -15,6 +15,7 @@
 
 #include "kernels/device.h"
 #include "kernels/parallel.h"
+#include "market/job_spec.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/data.h"
@@ -108,8 +109,56 @@ kernels::Backend BackendOf(const TrainOptions& options) {
   return options.tier == "native" ? kernels::Backend::kCudaNative : kernels::Backend::kCuda;
 }
 
+// The hardware class of this machine's GPU 0, which a native-tier state
+// records (its bits repeat on that class only).
+Result<uint8_t> LocalNativeClass() {
+  AGORA_ASSIGN_OR_RETURN(kernels::CudaDeviceInfo gpu, kernels::CudaDevice0Info());
+  const std::optional<market::HardwareClass> c = market::HardwareClassOfGpu(gpu.major, gpu.minor);
+  if (!c) {
+    return Status::FailedPrecondition(
+        "--tier native records the GPU's hardware class, and " + gpu.name +
+        " (compute capability " + std::to_string(gpu.major) + "." + std::to_string(gpu.minor) +
+        ") is in none (gpu-sm80: 8.0, gpu-sm90: 9.0, gpu-sm100: 10.0); use the exact tier");
+  }
+  return static_cast<uint8_t>(*c);
+}
+
+std::string ClassName(uint8_t hardware_class) {
+  return std::string(market::HardwareClassName(static_cast<market::HardwareClass>(hardware_class)));
+}
+
+// A checkpoint keeps its tier: --tier must name it, and a native one must
+// run on a GPU of its class.
+Status CheckResumeTier(const std::string& path, const TrainConfig& config,
+                       const TrainOptions& options) {
+  if (config.tier == trainer::KernelTier::kExact) {
+    if (options.tier == "native") {
+      return Status::InvalidArgument(path + " is an exact-tier checkpoint, and a state keeps its "
+                                     "tier: drop --tier native, or start a new native run");
+    }
+    return Status::Ok();
+  }
+  if (options.tier != "native") {
+    return Status::InvalidArgument(path + " is a native-tier checkpoint of class " +
+                                   ClassName(config.hardware_class) +
+                                   ": continue it with --device cuda --tier native on that class");
+  }
+  AGORA_ASSIGN_OR_RETURN(uint8_t local, LocalNativeClass());
+  if (local != config.hardware_class) {
+    return Status::FailedPrecondition(path + " is a native-tier checkpoint of class " +
+                                      ClassName(config.hardware_class) + ", this GPU is " +
+                                      ClassName(local) +
+                                      ": its bits would differ; continue it on a GPU of its class");
+  }
+  return Status::Ok();
+}
+
 Result<TrainConfig> MakeConfig(const TrainOptions& options, int64_t total_steps) {
   AGORA_ASSIGN_OR_RETURN(TrainConfig config, trainer::PresetConfig(options.config));
+  if (options.tier == "native") {
+    config.tier = trainer::KernelTier::kNative;
+    AGORA_ASSIGN_OR_RETURN(config.hardware_class, LocalNativeClass());
+  }
   config.seed = options.seed;
   if (options.lr > 0) {
     config.optimizer.lr_max = options.lr;
@@ -134,6 +183,7 @@ Status TrainPlain(const TrainOptions& options, bool json_output) {
   TrainState state;
   if (!options.resume.empty()) {
     AGORA_ASSIGN_OR_RETURN(auto loaded, trainer::LoadCheckpoint(options.resume));
+    AGORA_RETURN_IF_ERROR(CheckResumeTier(options.resume, loaded.state.config, options));
     state = std::move(loaded.state);
   } else {
     AGORA_ASSIGN_OR_RETURN(TrainConfig config, MakeConfig(options, options.steps));
@@ -341,7 +391,11 @@ Status RunModelInfo(const std::string& path, bool json_output) {
   if (json_output) {
     std::cout << json::serialize(json::object{
                      {"hash", loaded.hash.ToHex()},
-                     {"format_version", trainer::kCheckpointVersion},
+                     {"format_version", trainer::CheckpointVersionOf(s.config)},
+                     {"tier", std::string(trainer::KernelTierName(s.config.tier))},
+                     {"hardware_class", s.config.tier == trainer::KernelTier::kExact
+                                            ? std::string("any")
+                                            : ClassName(s.config.hardware_class)},
                      {"vocab", m.vocab},
                      {"context", m.context},
                      {"layers", m.layers},
@@ -357,11 +411,14 @@ Status RunModelInfo(const std::string& path, bool json_output) {
               << "\n";
     return Status::Ok();
   }
-  std::printf("checkpoint  %s\nhash        %s\nformat      version %u\nmodel       %s\n"
-              "step        %lld (round %llu, worker %llu)\nbatch       %d, seed %llu\n"
+  std::printf("checkpoint  %s\nhash        %s\nformat      version %u\nkernels     %s\n"
+              "model       %s\nstep        %lld (round %llu, worker %llu)\nbatch       %d, seed %llu\n"
               "optimizer   AdamW lr %g -> %g, warmup %lld, total %lld, wd %g, clip %g\n"
               "data        %s\n",
-              path.c_str(), loaded.hash.ToHex().c_str(), trainer::kCheckpointVersion,
+              path.c_str(), loaded.hash.ToHex().c_str(), trainer::CheckpointVersionOf(s.config),
+              s.config.tier == trainer::KernelTier::kExact
+                  ? "exact tier (same bits on any CPU or GPU)"
+                  : ("native tier on " + ClassName(s.config.hardware_class)).c_str(),
               m.ToString().c_str(), static_cast<long long>(s.step),
               static_cast<unsigned long long>(s.round), static_cast<unsigned long long>(s.worker),
               s.config.batch, static_cast<unsigned long long>(s.config.seed), o.lr_max, o.lr_min,

@@ -81,6 +81,7 @@ Result<DisputeWork::Replay*> DisputeWork::ReplayOf(rpc::RpcClient& client, const
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
   auto replay = std::make_unique<Replay>();
   AGORA_ASSIGN_OR_RETURN(replay->config, verify::TrainConfigOf(spec));
+  AGORA_ASSIGN_OR_RETURN(replay->backend, BackendForJob(options_.device, spec));
   AGORA_ASSIGN_OR_RETURN(replay->corpus, CorpusOf(spec.dataset_hash, sources));
   AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, start, sources, RoleFetchOptions(blobs_, loop_)));
   AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs_.Read(start, blobs_.options().blob_bytes_max));
@@ -97,7 +98,7 @@ Result<DisputeWork::Replay*> DisputeWork::ReplayOf(rpc::RpcClient& client, const
   from.round_step = int64_t{segment} * c;
   from.step = int64_t{round} * spec.inner_steps + from.round_step;
   AGORA_ASSIGN_OR_RETURN(trainer::Trainer trainer,
-                         trainer::Trainer::Create(from, *replay->corpus, options_.backend));
+                         trainer::Trainer::Create(from, *replay->corpus, replay->backend));
   replay->states.push_back(trainer.state());
   replay->hashes.push_back(trainer::CheckpointHash(trainer.state()));
   for (uint32_t k = 1; k <= c; ++k) {
@@ -117,7 +118,7 @@ Result<const kernels::OpTrace*> DisputeWork::TraceOf(Replay& replay, uint64_t st
   auto trace = std::make_unique<kernels::OpTrace>(kernels::OpTrace::Options{.keep_blobs = true});
   AGORA_ASSIGN_OR_RETURN(
       trainer::Trainer trainer,
-      trainer::Trainer::Create(replay.states[step - 1], *replay.corpus, options_.backend));
+      trainer::Trainer::Create(replay.states[step - 1], *replay.corpus, replay.backend));
   {
     kernels::ScopedOpTrace scope(trace.get());
     trainer.Step();

@@ -56,7 +56,8 @@ namespace agora::node::roles {
 struct DisputeWorkOptions {
   std::string node_url;              // this node's RPC
   std::vector<std::string> sources;  // other nodes' RPC URLs, for blobs
-  kernels::Backend backend = kernels::Backend::kCpu;
+  // What it trains and replays on; each job's backend is BackendForJob's.
+  RoleDevice device;
   std::chrono::milliseconds poll_interval{300};
   std::string who = "dispute";  // the role, in log lines
   // Fault injection for tests (ValidatorRoleOptions::lie_file): while it
@@ -89,6 +90,7 @@ class DisputeWork {
   // traces of the steps asked for.
   struct Replay {
     trainer::TrainConfig config;
+    kernels::Backend backend = kernels::Backend::kCpu;  // BackendForJob
     const trainer::Corpus* corpus = nullptr;
     std::vector<trainer::TrainState> states;  // steps base .. base + C
     std::vector<Hash256> hashes;

@@ -135,7 +135,7 @@ ProviderRole::ProviderRole(ProviderRoleOptions options, const SecretKey& key,
       key_(key),
       blobs_(blobs),
       address_(Address::FromPublicKey(key.public_key())),
-      disputes_({options_.node_url, options_.sources, options_.backend, options_.poll_interval,
+      disputes_({options_.node_url, options_.sources, options_.device, options_.poll_interval,
                  "provider", {}, /*defend_own_tasks=*/true},
                 key, blobs) {}
 
@@ -300,6 +300,10 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   rpc::RpcClient client(options_.node_url);
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
   AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, verify::TrainConfigOf(spec));
+  // A native job of a class this machine is not: the offer's class is wrong,
+  // and training it on other kernels would commit hashes no validator of
+  // the class replays. The error says what to change; the task misses.
+  AGORA_ASSIGN_OR_RETURN(const kernels::Backend backend, BackendForJob(options_.device, spec));
 
   std::vector<std::string> sources = {options_.node_url};
   sources.insert(sources.end(), options_.sources.begin(), options_.sources.end());
@@ -399,7 +403,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
   const double cpu_before = ProcessCpuSeconds();
   const auto wall_before = std::chrono::steady_clock::now();
   Result<verify::TaskResult> ran =
-      verify::RunTask(spec, round, worker, round_params, corpus, options_.backend, run);
+      verify::RunTask(spec, round, worker, round_params, corpus, backend, run);
   if (!ran.ok() && resume && ran.status().code() == StatusCode::kInvalidArgument) {
     // Progress that is not this task's (written by another version, or
     // damaged): train from the start rather than stay stuck.
@@ -414,7 +418,7 @@ Status ProviderRole::Work(uint64_t job, uint32_t round, uint32_t worker) {
       std::lock_guard lock(progress_mu_);
       progress_.step = progress_.resumed_from = 0;
     }
-    ran = verify::RunTask(spec, round, worker, round_params, corpus, options_.backend, run);
+    ran = verify::RunTask(spec, round, worker, round_params, corpus, backend, run);
   }
   {
     std::lock_guard lock(progress_mu_);

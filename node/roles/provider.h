@@ -59,7 +59,8 @@ struct ProviderRoleOptions {
   // node itself is always asked first.
   std::vector<std::string> sources;
   int threads = 0;  // kernel threads; 0 keeps the kernels' default
-  kernels::Backend backend = kernels::Backend::kCpu;
+  // What it trains and replays on; each job's backend is BackendForJob's.
+  RoleDevice device;
   std::chrono::milliseconds poll_interval{300};
   // Where the progress of the task being trained is kept (a file per task,
   // rewritten after each checkpoint) so that a provider killed mid-task

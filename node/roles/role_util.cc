@@ -10,6 +10,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/proto_codec.h"
+#include "kernels/device.h"
 #include "proto/tx.pb.h"
 
 namespace agora::node::roles {
@@ -111,6 +112,50 @@ Result<json::array> ListJobs(rpc::RpcClient& client, const json::object& filter,
 
 Result<json::array> UnendedJobs(rpc::RpcClient& client) {
   return ListJobs(client, json::object{{"ended", false}});
+}
+
+Result<RoleDevice> OpenRoleDevice(std::string_view device) {
+  RoleDevice out;
+  if (device == "cpu") {
+    out.description = "cpu";
+    return out;
+  }
+  if (device != "cuda") {
+    return Status::InvalidArgument("unknown role device '" + std::string(device) +
+                                   "': cpu or cuda");
+  }
+  if (Status ready = kernels::CudaOpsReady(); !ready.ok()) {
+    return Status::FailedPrecondition("[roles] device = \"cuda\": " + ready.message() +
+                                      " (or set device = \"cpu\")");
+  }
+  AGORA_ASSIGN_OR_RETURN(kernels::CudaDeviceInfo gpu, kernels::CudaDevice0Info());
+  out.exact = kernels::Backend::kCuda;
+  out.description = "cuda: " + gpu.name + " (compute capability " + std::to_string(gpu.major) +
+                    "." + std::to_string(gpu.minor) + ", " +
+                    std::to_string(gpu.multiprocessors) + " SMs";
+  const std::optional<market::HardwareClass> c = market::HardwareClassOfGpu(gpu.major, gpu.minor);
+  if (!c) {
+    out.description += "; no market class: exact-tier jobs only)";
+  } else if (Status native = kernels::CudaNativeReady(); !native.ok()) {
+    out.description += "; native tier off: " + native.message() + ")";
+  } else {
+    out.gpu_class = c;
+    out.description += "; native tier for " + std::string(market::HardwareClassName(*c)) + ")";
+  }
+  return out;
+}
+
+Result<kernels::Backend> BackendForJob(const RoleDevice& device, const market::JobSpec& spec) {
+  if (spec.tier == market::Tier::kExact) return device.exact;
+  if (spec.hardware == market::HardwareClass::kCpu) return kernels::Backend::kCpu;
+  if (device.gpu_class == spec.hardware) return kernels::Backend::kCudaNative;
+  const std::string want(market::HardwareClassName(spec.hardware));
+  return Status::FailedPrecondition(
+      "the job is in the native tier on " + want + ", whose bits only a " + want +
+      " GPU repeats, and this role runs on " + device.description +
+      ": set [roles] device = \"cuda\" on a " + want +
+      " machine, or declare only the classes this machine has (agora provider update "
+      "--hardware, agora tx replay-profile)");
 }
 
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {

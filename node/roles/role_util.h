@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "common/keys.h"
 #include "common/status.h"
 #include "consensus/ledger/tx.h"
+#include "kernels/backend.h"
 #include "market/job_spec.h"
 #include "node/rpc/blob_fetch.h"
 #include "node/rpc/client.h"
@@ -61,6 +63,27 @@ Result<Hash256> HashMember(const boost::json::value& v, std::string_view key);
 
 // "job/round/worker".
 std::string TaskName(uint64_t job, uint32_t round, uint32_t worker);
+
+// What a role trains and replays on ([roles] device in config.toml).
+struct RoleDevice {
+  // The exact tier's backend: kCpu, or kCuda on GPU 0.
+  kernels::Backend exact = kernels::Backend::kCpu;
+  // The class of GPU 0 when it is one of the market's and cuBLAS is built:
+  // native-tier jobs of this class run here on kCudaNative.
+  std::optional<market::HardwareClass> gpu_class;
+  std::string description;  // for the log: "cpu", "cuda: NVIDIA H200 (gpu-sm90, ...)"
+};
+
+// "cpu", or "cuda" for GPU 0: FailedPrecondition saying what is missing when
+// CUDA cannot run here; InvalidArgument for another name.
+Result<RoleDevice> OpenRoleDevice(std::string_view device);
+
+// The backend that trains or replays `spec` here (docs/roles.md): an exact
+// job on device.exact; a native job of the cpu class on kCpu (the CPU has
+// no faster kernels than its exact ones); a native job of a GPU class on
+// kCudaNative when GPU 0 is of that class. FailedPrecondition otherwise,
+// saying what the operator should change.
+Result<kernels::Backend> BackendForJob(const RoleDevice& device, const market::JobSpec& spec);
 
 // The job's spec exactly as the ledger holds it (the `job` method's spec_pb).
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job);

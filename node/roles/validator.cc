@@ -114,7 +114,7 @@ ValidatorRole::ValidatorRole(ValidatorRoleOptions options, const SecretKey& key,
       key_(key),
       blobs_(blobs),
       address_(Address::FromPublicKey(key.public_key())),
-      disputes_({options_.node_url, options_.sources, options_.backend, options_.poll_interval,
+      disputes_({options_.node_url, options_.sources, options_.device, options_.poll_interval,
                  "validator", options_.lie_file},
                 key, blobs) {}
 
@@ -391,6 +391,9 @@ Status ValidatorRole::KeepModel(rpc::RpcClient& client, uint64_t id) {
 
 Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState& job,
                                   const json::value& record) {
+  // Before any fetch: a job this machine cannot evaluate (a native job of
+  // another class; its replay profile should not have named it).
+  AGORA_ASSIGN_OR_RETURN(const kernels::Backend backend, BackendForJob(options_.device, job.spec));
   AGORA_ASSIGN_OR_RETURN(uint64_t round64, U64Member(record, "round"));
   const uint32_t round = static_cast<uint32_t>(round64);
   AGORA_ASSIGN_OR_RETURN(const json::array* results, ArrayMember(record, "results"));
@@ -423,7 +426,7 @@ Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState&
   const std::vector<float>& params = job.params[round];
   AGORA_ASSIGN_OR_RETURN(
       const float loss,
-      verify::ValidationLoss(job.spec, params, **corpus, options_.backend, kValidationBatches));
+      verify::ValidationLoss(job.spec, params, **corpus, backend, kValidationBatches));
   m.params_hash = trainer::HashFloats(params);
   m.validation_loss = trainer::FloatBits(loss);
   if (round < job.spec.rounds) {
@@ -457,6 +460,7 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
                                  uint32_t worker, uint32_t slot, uint64_t due_height,
                                  const json::value& task) {
   const market::JobSpec& spec = job.spec;
+  AGORA_ASSIGN_OR_RETURN(const kernels::Backend backend, BackendForJob(options_.device, spec));
   const uint32_t c = spec.checkpoint_interval;
   const uint32_t segments = spec.inner_steps / c;
   AGORA_ASSIGN_OR_RETURN(const json::value* commitment, Member(task, "commitment"));
@@ -576,7 +580,7 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
   from.step = step;
   AGORA_ASSIGN_OR_RETURN(
       verify::SegmentReplay replay,
-      replayer_.Replay(std::move(from), c, choice.witness_step, *corpus, options_.backend,
+      replayer_.Replay(std::move(from), c, choice.witness_step, *corpus, backend,
                        /*hash_start=*/false));
   v.replayed_end = replay.end_hash;
   v.witness_hash = replay.witness_hash;

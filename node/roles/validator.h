@@ -64,7 +64,8 @@ inline constexpr int kValidationBatches = 4;
 struct ValidatorRoleOptions {
   std::string node_url;              // this node's RPC
   std::vector<std::string> sources;  // other nodes' RPC URLs, for datasets and starts
-  kernels::Backend backend = kernels::Backend::kCpu;
+  // What it trains and replays on; each job's backend is BackendForJob's.
+  RoleDevice device;
   std::chrono::milliseconds poll_interval{300};
   // Fault injection for tests (AGORA_FAULT_VALIDATOR_LIE, docs/roles.md):
   // while this file exists the validator fails every segment it replays

@@ -214,6 +214,9 @@ function renderJobs(jobs) {
     ['Round', (j) => (j.status === 'finished' ? j.rounds : Math.min(j.round + 1, j.rounds)) +
       ' / ' + j.rounds, 'num'],
     ['Budget', (j) => agr(j.budget_uagr), 'num'],
+    ['Max price', (j) => j.price_max_uagr_per_wu + ' uagr/wu', 'num'],
+    ['Deadline', (j) => (j.deadline_blocks_max ? '\u2264 ' + j.deadline_blocks_max + ' blocks' :
+      'any'), 'num'],
     ['Spent', (j) => agr(j.paid_uagr), 'num'],
     ['Refund', (j) => agr(j.refunded_uagr), 'num'],
     ['Escrow', (j) => agr(j.escrow_uagr), 'num'],

@@ -45,6 +45,9 @@ Params VerifyParams(uint64_t audit_ppm = 0, uint64_t verdict_blocks = 4) {
   p.verify_verdict_blocks = verdict_blocks;
   p.verify_dispute_window_blocks = 1;
   p.deadline_min_blocks = 40;
+  // The tests of replay profiles narrow them below the tiny job; the
+  // floor's own tests set one.
+  p.verify_replay_params_floor = 0;
   return p;
 }
 
@@ -679,6 +682,125 @@ TEST_F(VerifyTest, AJobTooFewValidatorsCanReplayIsRefusedWhenPosted) {
   profile(103, {market::HardwareClass::kGpuSm90}, 0);
   settle();
   EXPECT_EQ(m_.Send(3, MsgPostJob{native, budget, 1500, ""}).code, TxCode::kOk);
+}
+
+// A validator without a profile replays on a CPU: exact jobs and native
+// jobs of the cpu class, never a native job of a GPU class, whose bits only
+// that class repeats (a CPU replay would fail every honest provider). So
+// with no profile sent, such a job is refused when posted, with what to do.
+TEST_F(VerifyTest, ANativeGpuJobIsNotForValidatorsWithoutAProfile) {
+  market::JobSpec spec = TinySpec(1, 1);
+  const uint64_t budget = 10 * market::TaskWorkWu(spec) * 1500;
+  for (market::HardwareClass c : {market::HardwareClass::kCpu, market::HardwareClass::kGpuSm90}) {
+    spec.hardware = c;
+    spec.tier = market::Tier::kExact;
+    EXPECT_TRUE(staking::CanReplay(std::nullopt, spec, 0)) << market::HardwareClassName(c);
+    spec.tier = market::Tier::kNative;
+    EXPECT_EQ(staking::CanReplay(std::nullopt, spec, 0), c == market::HardwareClass::kCpu)
+        << market::HardwareClassName(c);
+  }
+  spec.hardware = market::HardwareClass::kCpu;
+  EXPECT_EQ(m_.Send(6, MsgPostJob{spec, budget, 1500, ""}).code, TxCode::kOk);
+  spec.hardware = market::HardwareClass::kGpuSm90;
+  const uint64_t balance = m_.h().Balance(Key(3));
+  const TxResult r = m_.Send(3, MsgPostJob{spec, budget, 1500, ""});
+  EXPECT_EQ(r.code, TxCode::kInvalidMessage);
+  EXPECT_NE(r.log.find("0 validator(s) can replay this job, 2 needed"), std::string::npos) << r.log;
+  EXPECT_NE(r.log.find("on gpu-sm90 (agora query validators: a validator replays a GPU class "
+                       "once its replay profile names it); post it in the exact tier"),
+            std::string::npos)
+      << r.log;
+  EXPECT_EQ(m_.h().Balance(Key(3)), balance - 10);  // the fee only
+  for (uint8_t k : {uint8_t{100}, uint8_t{101}}) {
+    ASSERT_EQ(m_.Send(k, MsgSetReplayProfile{{market::HardwareClass::kGpuSm90}, 0}).code,
+              TxCode::kOk);
+  }
+  for (uint64_t i = 0; i < m_.params().verify_delay_blocks; ++i) m_.Block({});  // in force
+  EXPECT_EQ(m_.Send(3, MsgPostJob{spec, budget, 1500, ""}).code, TxCode::kOk);
+}
+
+// Governance's floor on profiles (verify.replay_params_floor): a profile
+// below it is refused with what to send instead, and one sent under a lower
+// floor counts as the floor once governance raises it, so the jobs below
+// the floor are every validator's again.
+TEST(ReplayFloorTest, AProfileCountsAsAtLeastTheFloor) {
+  market::JobSpec spec;
+  const uint64_t params = market::ParamCount(spec);
+  const staking::ReplayProfile narrow{uint8_t{1} << 1, params - 1};  // cpu, one short
+  EXPECT_FALSE(staking::CanReplay(narrow, spec, 0));
+  EXPECT_FALSE(staking::CanReplay(narrow, spec, params - 1));
+  EXPECT_TRUE(staking::CanReplay(narrow, spec, params));
+  EXPECT_TRUE(staking::CanReplay(narrow, spec, params + 1));
+  // The floor is about size only: a native job of a class the profile does
+  // not name stays out, however small.
+  spec.tier = market::Tier::kNative;
+  spec.hardware = market::HardwareClass::kGpuSm90;
+  EXPECT_FALSE(staking::CanReplay(narrow, spec, params + 1));
+}
+
+class ReplayFloorLedgerTest : public VerifyTest {
+ protected:
+  static Params WithFloor() {
+    Params p = VerifyParams();
+    p.verify_replay_params_floor = market::ParamCount(TinySpec(1, 1));
+    p.gov_deposit_min_uagr = 1000;
+    p.gov_voting_blocks = 3;
+    return p;
+  }
+  ReplayFloorLedgerTest() : VerifyTest(WithFloor()) {}
+};
+
+TEST_F(ReplayFloorLedgerTest, AProfileBelowTheFloorIsRefusedAndGovernanceCanRaiseIt) {
+  const market::JobSpec spec = TinySpec(1, 1);
+  const uint64_t params = market::ParamCount(spec);
+  const TxResult below = m_.Send(100, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params - 1});
+  EXPECT_EQ(below.code, TxCode::kInvalidMessage);
+  EXPECT_NE(below.log.find("params_max " + std::to_string(params - 1) +
+                           " is below verify.replay_params_floor = " + std::to_string(params) +
+                           ": every validator replays models that small"),
+            std::string::npos)
+      << below.log;
+  EXPECT_FALSE(staking::PendingReplayProfile(m_.h().ledger().committed(), AddressOf(Key(100)),
+                                             m_.h().ledger().Height()));
+  // At the floor, or any size: accepted.
+  for (uint8_t k = 100; k < 104; ++k) {
+    ASSERT_EQ(m_.Send(k, MsgSetReplayProfile{{market::HardwareClass::kCpu}, k == 100 ? 0 : params})
+                  .code,
+              TxCode::kOk);
+  }
+  for (uint64_t i = 0; i < m_.params().verify_delay_blocks; ++i) m_.Block({});  // in force
+  // A bigger model (one more layer) than the three narrow profiles take:
+  // only validator 100 fits it, and a job needs two.
+  market::JobSpec bigger = spec;
+  bigger.layers += 1;
+  const uint64_t bigger_params = market::ParamCount(bigger);
+  TxResult r = m_.Send(6, MsgPostJob{bigger, 10 * market::TaskWorkWu(bigger) * 1500, 1500, ""});
+  EXPECT_EQ(r.code, TxCode::kInvalidMessage);
+  EXPECT_NE(r.log.find("1 validator(s) can replay this job, 2 needed"), std::string::npos) << r.log;
+  // Governance raises the floor to the bigger model: the narrow profiles
+  // now count as taking it, with no message from their validators.
+  const uint64_t effective = m_.h().ledger().Height() + m_.params().gov_voting_blocks + 3;
+  const TxResult submit = m_.Send(
+      6, MsgSubmitProposal{{{"verify.replay_params_floor", bigger_params}}, "floor", "", 1000,
+                           effective});
+  ASSERT_EQ(submit.code, TxCode::kOk) << submit.log;
+  uint64_t id = 0;
+  for (const Event& e : submit.events) {
+    for (const auto& [k, v] : e.attributes) {
+      if (k == "proposal_id") id = std::stoull(v);
+    }
+  }
+  ASSERT_NE(id, 0u);
+  std::vector<std::pair<uint8_t, Msg>> votes;
+  for (uint8_t k = 100; k < 104; ++k) votes.push_back({k, MsgVote{id, VoteOption::kYes}});
+  for (const TxResult& v : m_.Block(votes)) ASSERT_EQ(v.code, TxCode::kOk) << v.log;
+  while (m_.h().ledger().Height() < effective) m_.Block({});
+  ASSERT_EQ(m_.h().ledger().CurrentParams().verify_replay_params_floor, bigger_params);
+  EXPECT_EQ(m_.Send(6, MsgPostJob{bigger, 10 * market::TaskWorkWu(bigger) * 1500, 1500, ""}).code,
+            TxCode::kOk);
+  // And a profile at the old floor is now below the new one.
+  EXPECT_EQ(m_.Send(101, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params}).code,
+            TxCode::kInvalidMessage);
 }
 
 // Only a validator's operator sends a profile; a refused one stores nothing.

@@ -104,6 +104,11 @@ int main(int argc, char** argv) {
   small.batch = 2;
   const trainer::TrainState state = trainer::TrainState::Fresh(small, Blake2b256(AsBytes("data")));
   Write(out / "fuzz_checkpoint", "micro", trainer::SerializeCheckpoint(state));
+  // The same state in the native tier (format version 2, with its class).
+  trainer::TrainState native = state;
+  native.config.tier = trainer::KernelTier::kNative;
+  native.config.hardware_class = 3;
+  Write(out / "fuzz_checkpoint", "micro-native", trainer::SerializeCheckpoint(native));
   std::vector<float> values(300);
   for (size_t i = 0; i < values.size(); ++i) values[i] = 0.01f * static_cast<float>(i) - 1.0f;
   Write(out / "fuzz_int8_delta", "delta", trainer::EncodeInt8Blocks(values, 128));

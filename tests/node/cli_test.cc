@@ -5,6 +5,7 @@
 
 #include "common/address.h"
 #include "common/keys.h"
+#include "kernels/device.h"
 #include "node/config.h"
 #include "tests/test_util.h"
 
@@ -155,10 +156,46 @@ TEST_F(CliTest, AgoradRefusesToStartARoleItCannotSignFor) {
   CommandResult unknown = RunCommand({AGORA_DAEMON_PATH, "--home", node, "--role", "miner"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("unknown role 'miner'"), std::string::npos) << unknown.err;
+  // A role device that cannot run here stops the node with the reason
+  // (here: no GPU, or no CUDA in the build; on a GPU machine it starts).
+  if (!kernels::CudaOpsReady().ok()) {
+    std::string with_cuda = testing::ReadTextFile(config);
+    const size_t at = with_cuda.find("device = \"cpu\"");
+    ASSERT_NE(at, std::string::npos) << with_cuda;
+    with_cuda.replace(at, std::string("device = \"cpu\"").size(), "device = \"cuda\"");
+    const std::string before = testing::ReadTextFile(config);
+    WriteTextFile(config, with_cuda);
+    CommandResult no_gpu = RunCommand({AGORA_DAEMON_PATH, "--home", node, "--role", "validator"});
+    EXPECT_EQ(no_gpu.exit_code, 1);
+    EXPECT_NE(no_gpu.err.find("[roles] device = \"cuda\": " + kernels::CudaOpsReady().message()),
+              std::string::npos)
+        << no_gpu.err;
+    WriteTextFile(config, before);
+  }
   WriteTextFile(config, testing::ReadTextFile(config) + "\n[bogus]\nx = 1\n");
   CommandResult bad_config = RunCommand({AGORA_DAEMON_PATH, "--home", node, "--role", "provider"});
   EXPECT_EQ(bad_config.exit_code, 1);
   EXPECT_NE(bad_config.err.find("unknown table [bogus]"), std::string::npos) << bad_config.err;
+}
+
+// [roles] device: cpu by default, cuda by choice, anything else refused with
+// the two names; what `agorad init` writes parses back.
+TEST(NodeConfigTest, TheRolesDeviceIsCpuOrCuda) {
+  Result<NodeConfig> plain = ParseConfig("[roles]\nvalidator = true\n", "config.toml");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->role_device, "cpu");
+  Result<NodeConfig> cuda = ParseConfig("[roles]\ndevice = \"cuda\"\n", "config.toml");
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  EXPECT_EQ(cuda->role_device, "cuda");
+  Result<NodeConfig> bad = ParseConfig("[roles]\ndevice = \"gpu\"\n", "config.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("[roles] device = \"gpu\" is not a device: \"cpu\" or "
+                                        "\"cuda\""),
+            std::string::npos)
+      << bad.status().ToString();
+  Result<NodeConfig> back = ParseConfig(RenderConfig(*cuda), "rendered");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->role_device, "cuda");
 }
 
 // config.toml: integers are integers (a float, even one beyond int64, is

@@ -9,6 +9,7 @@
 // `agora blob put|get|gc`. (The provider and validator roles come with issue 18.)
 #include <bit>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "common/merkle.h"
@@ -20,7 +21,9 @@
 #include "proto/tx.pb.h"
 #include "tests/node/devnet_fixture.h"
 #include "trainer/checkpoint.h"
+#include "node/roles/role_util.h"
 #include "node/roles/validator.h"
+#include "node/rpc/client.h"
 #include "trainer/diloco.h"
 #include "verify/task.h"
 
@@ -330,6 +333,68 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
 
 // Node 1 runs the provider role for sender 0's account and fetches blobs
 // from node 0.
+// More jobs than one page of the `jobs` RPC (100): the list pages by
+// `next_before`, and the roles' ListJobs reads every page. A role that read
+// one page saw only the newest jobs, and its validators were slashed for
+// the draws of an older one it never looked at (found in review,
+// 2026-12-03); this is that case on real nodes.
+TEST_F(MarketDevnetTest, TheJobsListPagesPastAHundredAndTheRolesReadEveryPage) {
+  constexpr uint64_t kJobs = 105;
+  market::JobSpec spec;
+  spec.dataset_hash = Blake2b256(AsBytes("paging data"));
+  spec.dataset_bytes = 100'000;
+  const uint64_t budget = market::TaskWorkWu(spec) * 1000;
+  // Two clients, as a mempool takes at most 64 transactions ahead of an
+  // account's next nonce.
+  std::map<int, uint64_t> nonces;
+  for (int sender : {2, 3}) {
+    nonces[sender] = Account(0, Address::FromPublicKey(senders_[sender].public_key()))
+                         .at("nonce")
+                         .to_number<uint64_t>();
+  }
+  for (uint64_t i = 0; i < kJobs; ++i) {
+    const int sender = i % 2 == 0 ? 2 : 3;
+    const consensus::MsgPostJob post{spec, budget, 1000, "job " + std::to_string(i + 1), 0};
+    rpc::RpcError error;
+    Submit(0, consensus::MakeTx(senders_[sender], chain_id_, nonces[sender]++, testing::kFee, post),
+           &error);
+    ASSERT_TRUE(error.message.empty()) << "post " << i + 1 << ": " << error.message;
+  }
+  WaitUntil(
+      [&] {
+        return Call(0, "job", json::object{{"id", kJobs}}).as_object().if_contains("id") != nullptr;
+      },
+      seconds(60), "the 105th job");
+  // One page holds 100 at most; the next starts where it said.
+  const json::value first = Call(0, "jobs", json::object{{"limit", 100}});
+  const json::array& page = first.at("jobs").as_array();
+  ASSERT_EQ(page.size(), 100u);
+  EXPECT_EQ(page.front().at("id").to_number<uint64_t>(), kJobs);  // newest first
+  EXPECT_EQ(page.back().at("id").to_number<uint64_t>(), kJobs - 99);
+  ASSERT_NE(first.as_object().if_contains("next_before"), nullptr) << json::serialize(first);
+  const uint64_t next = first.at("next_before").to_number<uint64_t>();
+  EXPECT_EQ(next, kJobs - 100);
+  const json::value second = Call(0, "jobs", json::object{{"limit", 100}, {"before", next}});
+  ASSERT_EQ(second.at("jobs").as_array().size(), kJobs - 100);
+  EXPECT_EQ(second.at("jobs").as_array().front().at("id").to_number<uint64_t>(), next);
+  EXPECT_EQ(second.as_object().if_contains("next_before"), nullptr) << "the oldest page ends";
+  // The roles' reader walks the pages, filtered as the roles filter.
+  rpc::RpcClient client(urls_[0]);
+  for (const json::object& filter : {json::object{}, json::object{{"ended", false}},
+                                     json::object{{"status", "open"}}}) {
+    Result<json::array> all = node::roles::ListJobs(client, filter);
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    ASSERT_EQ(all->size(), kJobs) << json::serialize(filter);
+    for (uint64_t i = 0; i < kJobs; ++i) {
+      ASSERT_EQ((*all)[i].at("id").to_number<uint64_t>(), kJobs - i) << json::serialize(filter);
+    }
+  }
+  // And it stops at its bound.
+  Result<json::array> bounded = node::roles::ListJobs(client, json::object{}, 100);
+  ASSERT_TRUE(bounded.ok());
+  EXPECT_EQ(bounded->size(), 100u);
+}
+
 class ProviderDevnetTest : public MarketDevnetTest {
  protected:
   void ConfigureNodes() override {

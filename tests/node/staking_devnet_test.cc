@@ -309,7 +309,7 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
   // its operator, the account 4 checks.)
   auto profile = [&](const std::string& classes) {
     return RunCommand({AGORA_CLI_PATH, "--json", "--node", urls_[0], "tx", "replay-profile", "--classes",
-                       classes, "--params-max", "5000000", "--key-file",
+                       classes, "--params-max", "20000000", "--key-file",
                        NodeKeyPath(nodes_[3]->home()).string(), "--wait"});
   };
   CommandResult unknown = profile("cpu,tpu");
@@ -334,11 +334,11 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
   WaitForHeight(0, sent_at + delay);
   record = Record(0, lazy.public_key());
   EXPECT_EQ(json::serialize(record.at("replay_profile")),
-            R"({"hardware_classes":["cpu","gpu-sm90"],"params_max":5000000})");
+            R"({"hardware_classes":["cpu","gpu-sm90"],"params_max":20000000})");
   EXPECT_TRUE(record.at("replay_profile_next").is_null()) << record;
   CommandResult query = RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "query", "validators"});
   ASSERT_EQ(query.exit_code, 0) << query.err;
-  EXPECT_NE(query.out.find("replays cpu,gpu-sm90, models up to 5000000 parameters"),
+  EXPECT_NE(query.out.find("replays cpu,gpu-sm90, models up to 20000000 parameters"),
             std::string::npos)
       << query.out;
 

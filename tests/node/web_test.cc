@@ -156,6 +156,11 @@ TEST_F(WebPageTest, ShowsAJobsCurveLiveAndReconnectsAfterItsNodeRestarts) {
                              seconds(120));
   ASSERT_TRUE(running.ok()) << running.ToString();
   EXPECT_EQ(Eval(b, row + ".querySelector('td:nth-child(4)').textContent"), "running");
+  // What the client bound the job by: the --max-price it was submitted
+  // with, and no deadline bound.
+  EXPECT_EQ(Eval(b, row + ".querySelector('td:nth-child(7)').textContent"), "1000 uagr/wu");
+  EXPECT_EQ(Eval(b, row + ".querySelector('td:nth-child(8)').textContent"), "any");
+  EXPECT_EQ(Eval(b, "document.querySelector('#jobs th:nth-child(7)').textContent"), "Max price");
   EXPECT_EQ(Eval(b, chart + ".querySelectorAll('polyline.train').length"), 2);
   EXPECT_EQ(Eval(b, chart + ".querySelectorAll('circle.val').length"), 2);
   fs::create_directories(Artifacts());

@@ -83,6 +83,67 @@ TEST(CheckpointTest, LayoutIsAsDocumented) {
   EXPECT_NE(CheckpointHash(state), Hash256::FromBytes(ByteSpan(bytes).last(32)));
 }
 
+// A native-tier state is written in version 2, which names its tier and
+// class after the model; an exact-tier state keeps version 1's bytes. Each
+// state has one file: version 2 holding an exact state, or a class out of
+// range, is refused even under a valid trailer.
+TEST(CheckpointTest, NativeStatesNameTheirTierAndClass) {
+  TrainConfig config = MicroConfig();
+  const TrainState exact = TrainState::Fresh(config, Blake2b256("corpus"));
+  config.tier = KernelTier::kNative;
+  config.hardware_class = 3;  // gpu-sm90
+  TrainState native = TrainState::Fresh(config, Blake2b256("corpus"));
+  ASSERT_EQ(native.params, exact.params);  // the same tensors
+
+  const Bytes exact_file = SerializeCheckpoint(exact);
+  const Bytes file = SerializeCheckpoint(native);
+  const size_t n = static_cast<size_t>(config.model.ParameterCount());
+  ASSERT_EQ(file.size(), kCheckpointNativeHeaderBytes + 12 * n + 32);
+  EXPECT_EQ(exact_file.size() + 2, file.size());
+  EXPECT_EQ(file[8], 2);      // version
+  EXPECT_EQ(file[32], 2);     // tier native, right after the five model u32s
+  EXPECT_EQ(file[33], 3);     // class
+  // Past the two bytes, version 1's layout.
+  EXPECT_TRUE(std::equal(exact_file.begin() + 34 - 2, exact_file.end() - 32, file.begin() + 34));
+  EXPECT_EQ(CheckpointHash(native), Blake2b256(file));
+  EXPECT_NE(CheckpointHash(native), CheckpointHash(exact));
+
+  Result<LoadedCheckpoint> back = ParseCheckpoint(file);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->state.config, config);
+  EXPECT_EQ(back->hash, CheckpointHash(native));
+  Result<LoadedCheckpoint> exact_back = ParseCheckpoint(exact_file);
+  ASSERT_TRUE(exact_back.ok());
+  EXPECT_EQ(exact_back->state.config.tier, KernelTier::kExact);
+  EXPECT_EQ(exact_back->state.config.hardware_class, kHardwareAny);
+
+  auto resealed = [](Bytes bytes) {
+    bytes.resize(bytes.size() - 32);
+    const Hash256 trailer = Blake2b256(bytes);
+    Append(bytes, trailer.span());
+    return bytes;
+  };
+  Bytes says_exact = file;
+  says_exact[32] = 1;
+  Result<LoadedCheckpoint> second_encoding = ParseCheckpoint(resealed(says_exact));
+  EXPECT_EQ(second_encoding.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(second_encoding.status().message().find("only native-tier states"),
+            std::string::npos)
+      << second_encoding.status().ToString();
+  for (uint8_t bad_class : {uint8_t{0}, uint8_t{5}}) {
+    Bytes bad = file;
+    bad[33] = bad_class;
+    Result<LoadedCheckpoint> refused = ParseCheckpoint(resealed(bad));
+    EXPECT_EQ(refused.status().code(), StatusCode::kCorruption) << int{bad_class};
+    EXPECT_NE(refused.status().message().find("hardware_class"), std::string::npos)
+        << refused.status().ToString();
+  }
+  // A version 1 file relabelled version 2 is two bytes short of its header.
+  Bytes relabelled = exact_file;
+  relabelled[8] = 2;
+  EXPECT_EQ(ParseCheckpoint(resealed(relabelled)).status().code(), StatusCode::kCorruption);
+}
+
 // CheckpointHash hashes the state in one streaming pass (no file is built);
 // it must give the hash of SerializeCheckpoint's bytes whatever the body's
 // length modulo BLAKE2b's 128-byte block, including a body that ends
@@ -134,10 +195,10 @@ TEST(CheckpointTest, DamagedFilesAreRefusedWithAClearError) {
   EXPECT_NE(ParseCheckpoint(magic).status().message().find("bad magic"), std::string::npos);
 
   Bytes version = good;
-  version[8] = 2;
+  version[8] = 3;
   auto wrong_version = ParseCheckpoint(version);
   EXPECT_EQ(wrong_version.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(wrong_version.status().message().find("version 2"), std::string::npos);
+  EXPECT_NE(wrong_version.status().message().find("version 3"), std::string::npos);
 
   // A valid hash over a config that makes no sense is still refused.
   Bytes heads = good;

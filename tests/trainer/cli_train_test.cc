@@ -9,6 +9,7 @@
 #include "kernels/device.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "tests/test_util.h"
+#include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/diloco.h"
 
@@ -56,8 +57,12 @@ TEST_F(TrainCliTest, TrainWritesCheckpointAndLossLogThenInfoAndGenerate) {
   EXPECT_EQ(info_json["hash"].as_string(), summary["hash"].as_string());
   EXPECT_EQ(info_json["step"].as_int64(), 12);
   EXPECT_EQ(info_json["layers"].as_int64(), 2);
+  EXPECT_EQ(info_json["format_version"].as_int64(), 1);
+  EXPECT_EQ(info_json["tier"].as_string(), "exact");
+  EXPECT_EQ(info_json["hardware_class"].as_string(), "any");
   CommandResult info_text = Agora({"model", "info", Path("run/model.ckpt")});
   EXPECT_NE(info_text.out.find("layers 2, heads 2, width 64"), std::string::npos) << info_text.out;
+  EXPECT_NE(info_text.out.find("kernels     exact tier"), std::string::npos) << info_text.out;
 
   auto generate = [&](const std::string& seed) {
     return Agora({"generate", "--model", Path("run/model.ckpt"), "--prompt", "ROMEO:",
@@ -139,6 +144,28 @@ TEST_F(TrainCliTest, TheNativeTierRunsOnAGpuOnlyAndRepeatsItsBits) {
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_NE(unknown.err.find("fast"), std::string::npos) << unknown.err;
 
+  // A native checkpoint names its tier and class, and keeps them: on any
+  // machine, `model info` says so and a resume outside its tier is refused.
+  TrainConfig native_config = PresetConfig("tiny").value();
+  native_config.tier = KernelTier::kNative;
+  native_config.hardware_class = 3;  // gpu-sm90
+  ASSERT_TRUE(SaveCheckpoint(Path("sm90.ckpt"),
+                             TrainState::Fresh(native_config, Blake2b256("corpus")))
+                  .ok());
+  const CommandResult info = Agora({"--json", "model", "info", Path("sm90.ckpt")});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(Json(info)["format_version"].as_int64(), 2);
+  EXPECT_EQ(Json(info)["tier"].as_string(), "native");
+  EXPECT_EQ(Json(info)["hardware_class"].as_string(), "gpu-sm90");
+  EXPECT_NE(Agora({"model", "info", Path("sm90.ckpt")}).out.find("kernels     native tier on gpu-sm90"),
+            std::string::npos);
+  const CommandResult resumed = train({"--resume", Path("sm90.ckpt")}, "resumed");
+  EXPECT_NE(resumed.exit_code, 0);
+  EXPECT_NE(resumed.err.find("is a native-tier checkpoint of class gpu-sm90: continue it with "
+                             "--device cuda --tier native on that class"),
+            std::string::npos)
+      << resumed.err;
+
   const CommandResult first = train({"--device", "cuda", "--tier", "native"}, "native-1");
   const Status ready = kernels::CudaNativeReady();
   if (!ready.ok()) {
@@ -153,6 +180,24 @@ TEST_F(TrainCliTest, TheNativeTierRunsOnAGpuOnlyAndRepeatsItsBits) {
   const CommandResult second = train({"--device", "cuda", "--tier", "native"}, "native-2");
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(Json(second)["hash"].as_string(), Json(first)["hash"].as_string());
+  // The checkpoint names this GPU's class; it resumes in its tier only.
+  const CommandResult gpu_info = Agora({"--json", "model", "info", Path("native-1/model.ckpt")});
+  ASSERT_EQ(gpu_info.exit_code, 0) << gpu_info.err;
+  EXPECT_EQ(Json(gpu_info)["tier"].as_string(), "native");
+  EXPECT_NE(Json(gpu_info)["hardware_class"].as_string(), "any");
+  auto resume = [&](std::vector<std::string> extra, const std::string& out) {
+    std::vector<std::string> args = {"--json", "train", "--resume", Path("native-1/model.ckpt"),
+                                     "--steps", "5", "--eval-batches", "1", "--device", "cuda",
+                                     "--out", Path(out)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Agora(args);
+  };
+  const CommandResult exact_resume = resume({}, "r1");
+  EXPECT_NE(exact_resume.exit_code, 0);
+  EXPECT_NE(exact_resume.err.find("is a native-tier checkpoint"), std::string::npos)
+      << exact_resume.err;
+  const CommandResult native_resume = resume({"--tier", "native"}, "r2");
+  EXPECT_EQ(native_resume.exit_code, 0) << native_resume.err;
 }
 
 TEST_F(TrainCliTest, DilocoWritesCommitmentsAndComparesWithDataParallel) {

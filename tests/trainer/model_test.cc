@@ -199,8 +199,31 @@ TEST(DeterminismTest, BackendsAndThreadCountsAgree) {
   kernels::SetThreadCount(2);
 }
 
-Hash256 CheckpointAfterSteps(kernels::Backend backend, int steps) {
+// kGpuSm90's number (market/job_spec.h): the class the native-tier tests
+// run as, GPU or host plans.
+constexpr uint8_t kSm90 = 3;
+
+// MicroConfig in the tier `backend` trains: the native tier (on the sm90
+// class) for kCudaNative, the exact tier otherwise.
+TrainConfig MicroConfigFor(kernels::Backend backend) {
   TrainConfig config = MicroConfig();
+  if (backend == kernels::Backend::kCudaNative) {
+    config.tier = KernelTier::kNative;
+    config.hardware_class = kSm90;
+  }
+  return config;
+}
+
+// The hash the state would have in the exact tier: the tensors and
+// position, whatever tier it was trained in.
+Hash256 ExactHash(TrainState state) {
+  state.config.tier = KernelTier::kExact;
+  state.config.hardware_class = kHardwareAny;
+  return CheckpointHash(state);
+}
+
+Hash256 CheckpointAfterSteps(kernels::Backend backend, int steps) {
+  TrainConfig config = MicroConfigFor(backend);
   Corpus corpus = ShakespeareCorpus(20000);
   auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
   AGORA_CHECK(trainer.ok());
@@ -221,28 +244,28 @@ TEST(DeterminismTest, CudaPlansOnTheCpuTrainTheSameBits) {
 // after a step, an edit through mutable_state(), a Reset and a validation
 // pass must all see the same values as the host-only reference run.
 TEST(DeterminismTest, TheDeviceCopyOfTheStateFollowsEveryReadAndEdit) {
-  TrainConfig config = MicroConfig();
   Corpus corpus = ShakespeareCorpus(20000);
   struct Trail {
     std::vector<Hash256> hashes;
     float validation = 0;
   };
   auto run = [&](kernels::Backend backend) {
+    const TrainConfig config = MicroConfigFor(backend);
     Trail trail;
     auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
     AGORA_CHECK(trainer.ok());
     trainer->Step();
     trainer->Step();
-    trail.hashes.push_back(CheckpointHash(trainer->state()));
+    trail.hashes.push_back(ExactHash(trainer->state()));
     trainer->mutable_state().params[3] += 0.25f;  // an edit the next step must train from
     trainer->mutable_state().m[5] = 0.5f;
     trainer->Step();
-    trail.hashes.push_back(CheckpointHash(trainer->state()));
+    trail.hashes.push_back(ExactHash(trainer->state()));
     TrainState earlier = TrainState::Fresh(config, corpus.hash());
     AGORA_CHECK(trainer->Reset(std::move(earlier)).ok());
     trainer->Step();
     trail.validation = trainer->EvaluateValidation(2);
-    trail.hashes.push_back(CheckpointHash(trainer->state()));
+    trail.hashes.push_back(ExactHash(trainer->state()));
     return trail;
   };
   const Trail reference = run(kernels::Backend::kReference);
@@ -279,10 +302,10 @@ TEST(DeterminismTest, TheNativeTierRepeatsItsBitsOnOneGpu) {
   }
   EXPECT_EQ(CheckpointAfterSteps(kernels::Backend::kCudaNative, 3),
             CheckpointAfterSteps(kernels::Backend::kCudaNative, 3));
-  TrainConfig config = MicroConfig();
   Corpus corpus = ShakespeareCorpus(20000);
   auto loss_after = [&](kernels::Backend backend) {
-    auto trainer = Trainer::Create(TrainState::Fresh(config, corpus.hash()), corpus, backend);
+    auto trainer = Trainer::Create(TrainState::Fresh(MicroConfigFor(backend), corpus.hash()),
+                                   corpus, backend);
     AGORA_CHECK(trainer.ok());
     float loss = 0;
     for (int i = 0; i < 5; ++i) loss = trainer->Step().loss;
@@ -291,6 +314,87 @@ TEST(DeterminismTest, TheNativeTierRepeatsItsBitsOnOneGpu) {
   const float exact = loss_after(kernels::Backend::kCpu);
   const float native = loss_after(kernels::Backend::kCudaNative);
   EXPECT_NEAR(native, exact, 0.01f * exact) << "TF32 matmuls moved the loss by more than 1%";
+}
+
+// A state keeps its tier: the exact tier trains on the backends that give
+// its bits everywhere, the native tier on its class's kernels only, and the
+// trainer refuses any other pairing with what to use.
+TEST(TierTest, TheTrainerRunsAStateOnlyOnABackendOfItsTier) {
+  using kernels::Backend;
+  TrainConfig exact = MicroConfig();
+  TrainConfig native_gpu = MicroConfig();
+  native_gpu.tier = KernelTier::kNative;
+  native_gpu.hardware_class = kSm90;
+  TrainConfig native_cpu = native_gpu;
+  native_cpu.hardware_class = kHardwareCpu;
+  struct Case {
+    const TrainConfig* config;
+    Backend backend;
+    bool fits;
+  };
+  const Case cases[] = {
+      {&exact, Backend::kReference, true},       {&exact, Backend::kCpu, true},
+      {&exact, Backend::kCuda, true},            {&exact, Backend::kCudaNative, false},
+      {&native_gpu, Backend::kCudaNative, true}, {&native_gpu, Backend::kCpu, false},
+      {&native_gpu, Backend::kCuda, false},      {&native_gpu, Backend::kReference, false},
+      {&native_cpu, Backend::kCpu, true},        {&native_cpu, Backend::kReference, true},
+      {&native_cpu, Backend::kCuda, false},      {&native_cpu, Backend::kCudaNative, false},
+  };
+  for (const Case& c : cases) {
+    const Status fits = CheckBackendFitsTier(*c.config, c.backend);
+    EXPECT_EQ(fits.ok(), c.fits) << KernelTierName(c.config->tier) << " class "
+                                 << int{c.config->hardware_class} << " on "
+                                 << kernels::BackendName(c.backend) << ": " << fits.ToString();
+    if (!c.fits) {
+      EXPECT_EQ(fits.code(), StatusCode::kFailedPrecondition);
+    }
+  }
+  // Through Create and Reset, with the reason.
+  Corpus corpus = ShakespeareCorpus(20000);
+  Result<Trainer> refused =
+      Trainer::Create(TrainState::Fresh(native_gpu, corpus.hash()), corpus, Backend::kCpu);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("only the native CUDA backend repeats its bits"),
+            std::string::npos)
+      << refused.status().ToString();
+  Result<Trainer> cpu = Trainer::Create(TrainState::Fresh(exact, corpus.hash()), corpus, Backend::kCpu);
+  ASSERT_TRUE(cpu.ok());
+  const Status reset = cpu->Reset(TrainState::Fresh(native_gpu, corpus.hash()));
+  EXPECT_EQ(reset.code(), StatusCode::kFailedPrecondition) << reset.ToString();
+  EXPECT_EQ(cpu->state().config.tier, KernelTier::kExact);  // the refused state is not taken
+}
+
+// The native tier on the cpu class is the CPU's exact kernels: the same
+// tensors as the exact tier, step for step; only the state's name differs.
+TEST(TierTest, TheNativeTierOnTheCpuClassTrainsTheExactBits) {
+  Corpus corpus = ShakespeareCorpus(20000);
+  TrainConfig native_cpu = MicroConfig();
+  native_cpu.tier = KernelTier::kNative;
+  native_cpu.hardware_class = kHardwareCpu;
+  auto native = Trainer::Create(TrainState::Fresh(native_cpu, corpus.hash()), corpus,
+                                kernels::Backend::kCpu);
+  ASSERT_TRUE(native.ok()) << native.status().ToString();
+  for (int i = 0; i < 2; ++i) native->Step();
+  EXPECT_EQ(ExactHash(native->state()), CheckpointAfterSteps(kernels::Backend::kCpu, 2));
+  EXPECT_NE(CheckpointHash(native->state()), ExactHash(native->state()));
+}
+
+TEST(ConfigTest, TheTierAndClassAreValidatedTogether) {
+  TrainConfig c = MicroConfig();
+  EXPECT_TRUE(c.Validate().ok());
+  c.hardware_class = kSm90;  // an exact state names no class
+  EXPECT_NE(c.Validate().message().find("hardware class must be 0"), std::string::npos)
+      << c.Validate().ToString();
+  c.tier = KernelTier::kNative;
+  EXPECT_TRUE(c.Validate().ok()) << c.Validate().ToString();
+  for (uint8_t bad : {uint8_t{0}, uint8_t{kHardwareClassNumberMax + 1}, uint8_t{255}}) {
+    c.hardware_class = bad;
+    EXPECT_NE(c.Validate().message().find("hardware_class"), std::string::npos) << int{bad};
+  }
+  c.hardware_class = kHardwareCpu;
+  c.tier = static_cast<KernelTier>(3);
+  EXPECT_NE(c.Validate().message().find("unknown kernel tier 3"), std::string::npos)
+      << c.Validate().ToString();
 }
 
 }  // namespace

@@ -162,6 +162,39 @@ TEST(TaskConfigTest, MapsTheDefaultOptimizerExactly) {
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->optimizer.clip_norm, 0.0f);
   EXPECT_EQ(config->optimizer.eps, 1e-12f);
+  // An exact job's state runs anywhere, whatever class the spec names.
+  EXPECT_EQ(config->tier, trainer::KernelTier::kExact);
+  EXPECT_EQ(config->hardware_class, trainer::kHardwareAny);
+  spec.hardware = market::HardwareClass::kGpuSm90;
+  EXPECT_EQ(TrainConfigOf(spec)->hardware_class, trainer::kHardwareAny);
+}
+
+// A native job's states carry its tier and class, so its checkpoints name
+// the class a replay must run on, and the trainer refuses other kernels.
+TEST(TaskConfigTest, ANativeJobsStatesNameTheirTierAndClass) {
+  market::JobSpec spec;
+  spec.dataset_hash = Blake2b256("corpus");
+  spec.dataset_bytes = 1 << 20;
+  spec.tier = market::Tier::kNative;
+  for (market::HardwareClass c : {market::HardwareClass::kCpu, market::HardwareClass::kGpuSm80,
+                                  market::HardwareClass::kGpuSm90,
+                                  market::HardwareClass::kGpuSm100}) {
+    spec.hardware = c;
+    auto config = TrainConfigOf(spec);
+    ASSERT_TRUE(config.ok()) << config.status().ToString();
+    EXPECT_EQ(config->tier, trainer::KernelTier::kNative);
+    EXPECT_EQ(config->hardware_class, static_cast<uint8_t>(c));
+  }
+  spec.hardware = market::HardwareClass::kGpuSm90;
+  const trainer::TrainConfig config = *TrainConfigOf(spec);
+  const trainer::TrainState start =
+      TaskStartState(config, spec.dataset_hash, spec.inner_steps, 0, 0,
+                     trainer::TrainState::Fresh(config, spec.dataset_hash).params);
+  Result<trainer::LoadedCheckpoint> file = trainer::ParseCheckpoint(trainer::SerializeCheckpoint(start));
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->state.config.hardware_class, 3);
+  EXPECT_EQ(trainer::CheckBackendFitsTier(config, kernels::Backend::kCpu).code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST(TaskConfigTest, RefusesAnInvalidSpec) {
