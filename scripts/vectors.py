@@ -686,12 +686,15 @@ def section_addresses(doc):
           "(common/address.cc).", "", *table)
 
 
-def checkpoint_vector():
-    """(header bytes, whole file): a valid checkpoint of a 30-parameter model."""
+def checkpoint_vector(native_class=None):
+    """(header bytes, whole file): a valid checkpoint of a 30-parameter model; in the
+    native tier on `native_class` (format version 2) when it is given."""
     count = 30  # vocab 2, context 1, layers 1, heads 1, width 1: ModelConfig::ParameterCount
     out = bytearray(b"AGORACKP")
-    out += struct.pack("<I", 1)  # kCheckpointVersion
+    out += struct.pack("<I", 1 if native_class is None else 2)  # format version
     out += struct.pack("<5I", 2, 1, 1, 1, 1)  # vocab, context, layers, heads, width
+    if native_class is not None:
+        out += struct.pack("<2B", 2, native_class)  # tier native, hardware class
     out += struct.pack("<2f", 0.25, 0.03125)  # lr_max, lr_min
     out += struct.pack("<2Q", 10, 1000)  # warmup_steps, total_steps
     out += struct.pack("<5f", 0.875, 127 / 128, 2.0 ** -20, 0.125, 1.0)
@@ -705,7 +708,8 @@ def checkpoint_vector():
     out += struct.pack(f"<{count}f", *[i / 128 for i in range(count)])  # m
     out += struct.pack(f"<{count}f", *[i / 4096 for i in range(count)])  # v
     out += blake2b(bytes(out))
-    assert len(header) + 8 == 160  # kCheckpointHeaderBytes
+    # kCheckpointHeaderBytes, kCheckpointNativeHeaderBytes
+    assert len(header) + 8 == (160 if native_class is None else 162)
     return header, bytes(out)
 
 
@@ -735,6 +739,17 @@ def section_checkpoint(doc):
     doc.hexval("Trailer = BLAKE2b-256(file without its last 32 bytes)", file[-32:],
                "kCheckpointTrailer")
     doc.hexval("Checkpoint hash = BLAKE2b-256(whole file)", blake2b(file), "kCheckpointHash")
+    header, file = checkpoint_vector(native_class=3)
+    doc.p("### A native-tier checkpoint (version 2)", "",
+          "A native-tier state (trainer/config.h, docs/cuda.md) is written in version 2, which "
+          "puts its tier (u8, 2 = native) and hardware class (u8, the market's number: 1 cpu, "
+          "2 gpu-sm80, 3 gpu-sm90, 4 gpu-sm100) right after the model's five u32s; the rest is "
+          "version 1's layout. Exact-tier states keep version 1, above. Inputs: the state above, "
+          "in the native tier on gpu-sm90.")
+    doc.hexval("The fixed part, magic to round_step", header, "kNativeCheckpointHeader")
+    doc.hexval("Whole file", file)
+    doc.hexval("Trailer", file[-32:], "kNativeCheckpointTrailer")
+    doc.hexval("Checkpoint hash", blake2b(file), "kNativeCheckpointHash")
 
 
 def section_merkle(doc):

@@ -56,7 +56,7 @@ Status CheckBackendFitsTier(const TrainConfig& config, kernels::Backend backend)
       "the state is in the native tier on hardware class " +
       std::to_string(config.hardware_class) + " (a GPU class), so only the native CUDA backend " +
       "repeats its bits; backend " + std::string(kernels::BackendName(backend)) +
-      " cannot train or replay it: use a GPU of that class with --tier native");
+      " cannot train or replay it: it needs the native CUDA backend on a GPU of that class");
 }
 
 Result<Trainer> Trainer::Create(TrainState state, const Corpus& corpus,

@@ -782,7 +782,8 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
       ++fitting;
     } else if (p && (msg.spec.tier == market::Tier::kExact ||
                      (p->classes_mask >> static_cast<unsigned>(msg.spec.hardware) & 1) != 0)) {
-      params_max = std::max(params_max, p->params_max);
+      // (A profile counts as taking at least the floor.)
+      params_max = std::max({params_max, p->params_max, params.verify_replay_params_floor});
     }
   }
   const size_t fitting_min = std::min<size_t>(2, drawable.size());

@@ -64,7 +64,6 @@ std::string SimTaskName(const marketplace::TaskId& t) {
 }  // namespace
 
 void Simulation::ClientMarket(Node& reference, uint64_t height) {
-  (void)reference;
   const uint32_t n = static_cast<uint32_t>(genesis_.size());
   const uint32_t provider = n + 1, client = n + 2, cheater = n + 3;
   if (height == kReplayProfileHeight && n >= 4) {
@@ -95,7 +94,17 @@ void Simulation::ClientMarket(Node& reference, uint64_t height) {
     spec.workers = 2;
     const uint64_t need =
         market::BudgetNeeded(market::TaskCount(spec), market::TaskWorkWu(spec), 2'000).value();
-    Submit(client, MsgPostJob{spec, 2 * need, 2'000, ""});
+    // On odd seeds the client bounds its tasks' deadlines at exactly what
+    // the providers' declared speed (100 wu/s) gets: the scheduler's bound
+    // at its edge, so every assignment and reassignment passes through it.
+    uint64_t deadline_max = 0;
+    if (options_.seed % 2 == 1) {
+      const Params params = LoadParams(reference.ledger->committed());
+      deadline_max = market::DeadlineBlocks(
+          market::TaskWorkWu(spec), 100,
+          {params.deadline_slack_ppm, params.block_time_ms, params.deadline_min_blocks});
+    }
+    Submit(client, MsgPostJob{spec, 2 * need, 2'000, "", deadline_max});
   }
 }
 
@@ -368,6 +377,18 @@ void Simulation::CheckMarket(Node& node, uint64_t height, const std::string& whe
           staking::GetReplayProfile(state, accounts_[*narrow_validator_].address, height),
           job->spec, LoadParams(state).verify_replay_params_floor)) {
     result_.narrow_in_force = true;
+  }
+  // A deadline bound holds for every assignment, reassignments included.
+  if (job && job->deadline_blocks_max != 0) {
+    for (const auto& [id, task] : marketplace::TasksOf(state, 1, 64)) {
+      if (task.status == marketplace::TaskStatus::kAssigned &&
+          task.deadline_height - task.assigned_height > job->deadline_blocks_max) {
+        Violation("market: task " + SimTaskName(id) + " got " +
+                  std::to_string(task.deadline_height - task.assigned_height) +
+                  " blocks, above its job's bound of " + std::to_string(job->deadline_blocks_max) +
+                  where);
+      }
+    }
   }
   if (job && (job->status == marketplace::JobStatus::kOpen ||
               job->status == marketplace::JobStatus::kRunning) &&

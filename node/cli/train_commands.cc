@@ -138,6 +138,14 @@ Status CheckResumeTier(const std::string& path, const TrainConfig& config,
     }
     return Status::Ok();
   }
+  if (config.hardware_class == trainer::kHardwareCpu) {
+    // The native tier on the cpu class runs the CPU's kernels.
+    if (options.tier != "native" || options.device == "cuda") {
+      return Status::InvalidArgument(path + " is a native-tier checkpoint of class cpu: continue "
+                                     "it with --tier native on the CPU (no --device cuda)");
+    }
+    return Status::Ok();
+  }
   if (options.tier != "native") {
     return Status::InvalidArgument(path + " is a native-tier checkpoint of class " +
                                    ClassName(config.hardware_class) +
@@ -484,7 +492,9 @@ void AddTrain(CLI::App& app, std::function<Status()>& action, const bool& json_o
         const Status ready =
             options->tier == "native" ? kernels::CudaNativeReady() : kernels::CudaOpsReady();
         if (!ready.ok()) return Status::FailedPrecondition("--device cuda: " + ready.message());
-      } else if (options->tier == "native") {
+      } else if (options->tier == "native" && options->resume.empty()) {
+        // (A native checkpoint of the cpu class resumes on the CPU:
+        // CheckResumeTier.)
         return Status::InvalidArgument(
             "--tier native runs on a GPU only: add --device cuda, or drop --tier for the exact "
             "tier on the CPU");

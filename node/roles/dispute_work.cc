@@ -1,6 +1,7 @@
 #include "node/roles/dispute_work.h"
 
 #include <boost/json.hpp>
+#include <optional>
 
 #include "common/encoding.h"
 #include "common/log.h"
@@ -148,11 +149,20 @@ Status DisputeWork::DefendTasksOf(rpc::RpcClient& client, const json::value& j) 
     AGORA_ASSIGN_OR_RETURN(json::value answer,
                            client.Call("tasks", json::object{{"id", job}, {"from_round", round}}));
     AGORA_ASSIGN_OR_RETURN(const json::array* tasks, ArrayMember(answer, "tasks"));
+    std::optional<market::Tier> tier;
     for (const json::value& t : *tasks) {
       const json::value* provider = t.as_object().if_contains("provider");
       if (provider == nullptr || !provider->is_string() || provider->as_string() != me) continue;
       AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(t, "status"));
       if (status != "verifying") continue;
+      // The ledger takes no dispute of a native-tier job (its referees could
+      // not recompute its operators): replaying the segment to open one
+      // would only pay a refused transaction's fee, at every poll.
+      if (!tier) {
+        AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
+        tier = spec.tier;
+      }
+      if (*tier != market::Tier::kExact) break;
       AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
       AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
       if (r > UINT32_MAX || w > UINT32_MAX) return Status::Internal("a task id is out of range");
@@ -399,7 +409,10 @@ Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_
       open.end_proof = merkle::Prove(*list, segment + 1).siblings;
       spdlog::info("provider role: disputing the fail on {} slot {} (verdict {})", name, slot, i);
       if (Status sent = SubmitAndWait(client, key_, open); !sent.ok()) {
-        spdlog::warn("provider role: {}", sent.ToString());  // retried at the next poll
+        // A refusal by the ledger stands (and each try pays a fee); a
+        // transaction that did not get through is tried at the next poll.
+        spdlog::warn("provider role: {}", sent.ToString());
+        if (sent.code() == StatusCode::kFailedPrecondition) decided_.insert(key);
         break;
       }
       decided_.insert(key);

@@ -504,9 +504,8 @@ TEST(KnownAnswerTest, CheckpointHash) {
       << "ParseCheckpoint names a checkpoint otherwise than CheckpointHash";
 
   // The same state in the native tier on gpu-sm90: version 2, the tier and
-  // class bytes after the model. The expected bytes were made from the
-  // version 1 file above by Python's hashlib (docs/vectors.md), not by this
-  // code.
+  // class bytes after the model (scripts/vectors.py, like every constant
+  // here).
   state.config.tier = trainer::KernelTier::kNative;
   state.config.hardware_class = 3;
   const Bytes native = trainer::SerializeCheckpoint(state);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "common/merkle.h"
 #include "common/proto_codec.h"
@@ -738,6 +739,28 @@ TEST(ReplayFloorTest, AProfileCountsAsAtLeastTheFloor) {
   EXPECT_FALSE(staking::CanReplay(narrow, spec, params + 1));
 }
 
+// Passes a governance proposal setting verify.replay_params_floor (the
+// market's gov parameters made short by the fixture); in force when it
+// returns.
+void PassFloor(Market& m, uint64_t floor) {
+  const uint64_t effective = m.h().ledger().Height() + m.params().gov_voting_blocks + 2;
+  const TxResult submit = m.Send(
+      6, MsgSubmitProposal{{{"verify.replay_params_floor", floor}}, "floor", "", 1000, effective});
+  ASSERT_EQ(submit.code, TxCode::kOk) << submit.log;
+  uint64_t id = 0;
+  for (const Event& e : submit.events) {
+    for (const auto& [k, v] : e.attributes) {
+      if (k == "proposal_id") id = std::stoull(v);
+    }
+  }
+  ASSERT_NE(id, 0u);
+  std::vector<std::pair<uint8_t, Msg>> votes;
+  for (uint8_t k = 100; k < 104; ++k) votes.push_back({k, MsgVote{id, VoteOption::kYes}});
+  for (const TxResult& v : m.Block(votes)) ASSERT_EQ(v.code, TxCode::kOk) << v.log;
+  while (m.h().ledger().Height() < effective) m.Block({});
+  ASSERT_EQ(m.h().ledger().CurrentParams().verify_replay_params_floor, floor);
+}
+
 class ReplayFloorLedgerTest : public VerifyTest {
  protected:
   static Params WithFloor() {
@@ -779,28 +802,49 @@ TEST_F(ReplayFloorLedgerTest, AProfileBelowTheFloorIsRefusedAndGovernanceCanRais
   EXPECT_NE(r.log.find("1 validator(s) can replay this job, 2 needed"), std::string::npos) << r.log;
   // Governance raises the floor to the bigger model: the narrow profiles
   // now count as taking it, with no message from their validators.
-  const uint64_t effective = m_.h().ledger().Height() + m_.params().gov_voting_blocks + 3;
-  const TxResult submit = m_.Send(
-      6, MsgSubmitProposal{{{"verify.replay_params_floor", bigger_params}}, "floor", "", 1000,
-                           effective});
-  ASSERT_EQ(submit.code, TxCode::kOk) << submit.log;
-  uint64_t id = 0;
-  for (const Event& e : submit.events) {
-    for (const auto& [k, v] : e.attributes) {
-      if (k == "proposal_id") id = std::stoull(v);
-    }
-  }
-  ASSERT_NE(id, 0u);
-  std::vector<std::pair<uint8_t, Msg>> votes;
-  for (uint8_t k = 100; k < 104; ++k) votes.push_back({k, MsgVote{id, VoteOption::kYes}});
-  for (const TxResult& v : m_.Block(votes)) ASSERT_EQ(v.code, TxCode::kOk) << v.log;
-  while (m_.h().ledger().Height() < effective) m_.Block({});
-  ASSERT_EQ(m_.h().ledger().CurrentParams().verify_replay_params_floor, bigger_params);
+  ASSERT_NO_FATAL_FAILURE(PassFloor(m_, bigger_params));
   EXPECT_EQ(m_.Send(6, MsgPostJob{bigger, 10 * market::TaskWorkWu(bigger) * 1500, 1500, ""}).code,
             TxCode::kOk);
   // And a profile at the old floor is now below the new one.
   EXPECT_EQ(m_.Send(101, MsgSetReplayProfile{{market::HardwareClass::kCpu}, params}).code,
             TxCode::kInvalidMessage);
+}
+
+class ReplayFloorDrawTest : public VerifyTest {
+ protected:
+  static Params WithGovernance() {
+    Params p = VerifyParams();  // the floor at 0
+    p.gov_deposit_min_uagr = 1000;
+    p.gov_voting_blocks = 3;
+    return p;
+  }
+  ReplayFloorDrawTest() : VerifyTest(WithGovernance()) {}
+};
+
+// The floor reaches the draws EndBlock makes. Three validators' profiles
+// stop one parameter short of job 1: with no floor only validator 100 fits,
+// and it is drawn again after each miss
+// (ReplayProfilesKeepValidatorsOutOfDrawsForJobsTheyCannotRun). With the
+// floor raised to job 1's size the three fit again, so three misses in a
+// row go to three different validators.
+TEST_F(ReplayFloorDrawTest, RaisingTheFloorPutsNarrowProfilesBackIntoSlotDraws) {
+  const uint64_t params = market::ParamCount(TinySpec(1, 1));
+  for (uint8_t k = 100; k < 104; ++k) {
+    MsgSetReplayProfile m{{market::HardwareClass::kCpu}, k == 100 ? params : params - 1};
+    ASSERT_EQ(m_.Send(k, m).code, TxCode::kOk);
+  }
+  for (uint64_t i = 0; i < m_.params().verify_delay_blocks; ++i) m_.Block({});  // in force
+  ASSERT_NO_FATAL_FAILURE(PassFloor(m_, params));
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  std::set<uint8_t> drawn;
+  for (int miss = 0; miss < 3; ++miss) {
+    drawn.insert(Assignee());
+    const uint64_t due = Slot().due_height;
+    while (m_.h().ledger().Height() < due) m_.Block({});
+  }
+  EXPECT_EQ(drawn.size(), 3u) << "a narrow profile under the floor was left out of the draws";
 }
 
 // Only a validator's operator sends a profile; a refused one stores nothing.

@@ -331,8 +331,6 @@ TEST_F(MarketDevnetTest, TwoProvidersGetAPostedJobsTasks) {
   EXPECT_NE(error.message.find("address"), std::string::npos) << error.message;
 }
 
-// Node 1 runs the provider role for sender 0's account and fetches blobs
-// from node 0.
 // More jobs than one page of the `jobs` RPC (100): the list pages by
 // `next_before`, and the roles' ListJobs reads every page. A role that read
 // one page saw only the newest jobs, and its validators were slashed for
@@ -395,6 +393,8 @@ TEST_F(MarketDevnetTest, TheJobsListPagesPastAHundredAndTheRolesReadEveryPage) {
   EXPECT_EQ(bounded->size(), 100u);
 }
 
+// Node 1 runs the provider role for sender 0's account and fetches blobs
+// from node 0.
 class ProviderDevnetTest : public MarketDevnetTest {
  protected:
   void ConfigureNodes() override {

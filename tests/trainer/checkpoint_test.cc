@@ -138,10 +138,25 @@ TEST(CheckpointTest, NativeStatesNameTheirTierAndClass) {
     EXPECT_NE(refused.status().message().find("hardware_class"), std::string::npos)
         << refused.status().ToString();
   }
-  // A version 1 file relabelled version 2 is two bytes short of its header.
+  // A version 1 file relabelled version 2 reads lr_max's first byte as the
+  // tier, and is refused.
   Bytes relabelled = exact_file;
   relabelled[8] = 2;
   EXPECT_EQ(ParseCheckpoint(resealed(relabelled)).status().code(), StatusCode::kCorruption);
+  // Version 2's sizes: a file cut inside its header, or with a tensor short
+  // or over, under a valid trailer.
+  for (const size_t body : {kCheckpointNativeHeaderBytes - 1, kCheckpointNativeHeaderBytes - 2,
+                            file.size() - 32 - 12, file.size() - 32 + 12}) {
+    Bytes sized(file.begin(), file.end() - 32);
+    sized.resize(body, 0);
+    const Hash256 trailer = Blake2b256(sized);
+    Append(sized, trailer.span());
+    const Result<LoadedCheckpoint> refused = ParseCheckpoint(sized);
+    EXPECT_EQ(refused.status().code(), StatusCode::kCorruption) << "body of " << body << " bytes";
+    EXPECT_TRUE(refused.status().message().find("truncated") != std::string::npos ||
+                refused.status().message().find("size does not match") != std::string::npos)
+        << refused.status().ToString();
+  }
 }
 
 // CheckpointHash hashes the state in one streaming pass (no file is built);

@@ -165,6 +165,34 @@ TEST_F(TrainCliTest, TheNativeTierRunsOnAGpuOnlyAndRepeatsItsBits) {
                              "--device cuda --tier native on that class"),
             std::string::npos)
       << resumed.err;
+  // A native checkpoint of the cpu class (a native cpu job's, written by the
+  // roles) continues on the CPU with --tier native, and stays native.
+  ASSERT_EQ(train({}, "exact").exit_code, 0);
+  Result<LoadedCheckpoint> exact = LoadCheckpoint(Path("exact/model.ckpt"));
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  TrainState cpu_class = exact->state;
+  cpu_class.config.tier = KernelTier::kNative;
+  cpu_class.config.hardware_class = kHardwareCpu;
+  ASSERT_TRUE(SaveCheckpoint(Path("cpu-class.ckpt"), cpu_class).ok());
+  auto resume_cpu = [&](std::vector<std::string> extra, const std::string& out) {
+    std::vector<std::string> args = {"--json", "train", "--resume", Path("cpu-class.ckpt"),
+                                     "--steps", "5", "--eval-batches", "1", "--out", Path(out)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Agora(args);
+  };
+  const CommandResult not_native = resume_cpu({}, "cpu-1");
+  EXPECT_NE(not_native.exit_code, 0);
+  EXPECT_NE(not_native.err.find("is a native-tier checkpoint of class cpu: continue it with "
+                                "--tier native on the CPU"),
+            std::string::npos)
+      << not_native.err;
+  const CommandResult native_cpu = resume_cpu({"--tier", "native"}, "cpu-2");
+  ASSERT_EQ(native_cpu.exit_code, 0) << native_cpu.err;
+  const CommandResult cpu_info = Agora({"--json", "model", "info", Path("cpu-2/model.ckpt")});
+  ASSERT_EQ(cpu_info.exit_code, 0) << cpu_info.err;
+  EXPECT_EQ(Json(cpu_info)["tier"].as_string(), "native");
+  EXPECT_EQ(Json(cpu_info)["hardware_class"].as_string(), "cpu");
+  EXPECT_EQ(Json(cpu_info)["step"].as_int64(), 5);
 
   const CommandResult first = train({"--device", "cuda", "--tier", "native"}, "native-1");
   const Status ready = kernels::CudaNativeReady();
