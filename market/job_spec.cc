@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/device.h"
 #include "trainer/config.h"
 #include "trainer/data.h"
 
@@ -42,6 +43,18 @@ std::optional<HardwareClass> HardwareClassOfGpu(int major, int minor) {
     case 10: return HardwareClass::kGpuSm100;
     default: return std::nullopt;
   }
+}
+
+Result<HardwareClass> LocalGpuClass() {
+  AGORA_ASSIGN_OR_RETURN(kernels::CudaDeviceInfo gpu, kernels::CudaDevice0Info());
+  const std::optional<HardwareClass> c = HardwareClassOfGpu(gpu.major, gpu.minor);
+  if (!c) {
+    return Status::FailedPrecondition(
+        gpu.name + " (compute capability " + std::to_string(gpu.major) + "." +
+        std::to_string(gpu.minor) +
+        ") is in no hardware class (gpu-sm80: 8.0, gpu-sm90: 9.0, gpu-sm100: 10.0)");
+  }
+  return *c;
 }
 
 std::string_view TierName(Tier t) { return t == Tier::kExact ? "exact" : "native"; }

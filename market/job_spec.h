@@ -37,6 +37,10 @@ Result<HardwareClass> ParseHardwareClass(std::string_view name);
 // kernels, which cuBLAS picks per architecture, so a class is one compute
 // capability, not a generation (docs/cuda.md).
 std::optional<HardwareClass> HardwareClassOfGpu(int major, int minor);
+// The class of this machine's GPU 0: FailedPrecondition when CUDA cannot
+// run here (kernels::CudaOpsReady's reason) or when the GPU is in no class
+// (its name and compute capability, and the classes there are).
+Result<HardwareClass> LocalGpuClass();
 
 enum class Tier : uint8_t { kExact = 1, kNative = 2 };
 std::string_view TierName(Tier t);

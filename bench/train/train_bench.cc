@@ -123,13 +123,9 @@ int CudaMain(const Options& options) {
   // A native-tier state names the GPU's class (trainer/config.h).
   uint8_t native_class = kHardwareAny;
   if (options.native) {
-    const Result<kernels::CudaDeviceInfo> gpu = kernels::CudaDevice0Info();
-    const std::optional<market::HardwareClass> c =
-        gpu.ok() ? market::HardwareClassOfGpu(gpu->major, gpu->minor) : std::nullopt;
-    if (!c) {
-      std::fprintf(stderr, "train_bench --tier native: %s\n",
-                   gpu.ok() ? (gpu->name + " is in no market hardware class").c_str()
-                            : gpu.status().ToString().c_str());
+    const Result<market::HardwareClass> c = market::LocalGpuClass();
+    if (!c.ok()) {
+      std::fprintf(stderr, "train_bench --tier native: %s\n", c.status().ToString().c_str());
       return 3;
     }
     native_class = static_cast<uint8_t>(*c);

@@ -348,6 +348,14 @@ Result<Settling> LoadSettling(StateBuffer& state, const TaskId& id) {
   return Settling{std::move(*j), std::move(t), std::move(*p)};
 }
 
+}  // namespace
+
+market::DeadlineRule DeadlineRuleOf(const Params& params) {
+  return {params.deadline_slack_ppm, params.block_time_ms, params.deadline_min_blocks};
+}
+
+namespace {
+
 market::ReputationRule ReputationRuleOf(const Params& params) {
   return {params.reputation_alpha_ppm, std::max<uint64_t>(params.reputation_alpha_ppm, 500'000)};
 }
@@ -457,7 +465,7 @@ void Schedule(StateBuffer& state, const Params& params, uint64_t height, const H
   in.assignments_max = params.assignments_per_block_max;
   in.collateral_ppm = params.collateral_ppm;
   in.reputation_min_ppm = params.reputation_min_ppm;
-  in.deadline_rule = {params.deadline_slack_ppm, params.block_time_ms, params.deadline_min_blocks};
+  in.deadline_rule = DeadlineRuleOf(params);
   std::vector<Provider> providers;
   for (const auto& [key, value] : state.ScanPrefix(AsBytes(kFreePrefix), kProvidersScanMax)) {
     const Address a = Address::FromBytes(ByteSpan(key).subspan(kFreePrefix.size())).value();
@@ -757,9 +765,7 @@ TxResult HandlePostJob(StateBuffer& state, const Params& params, uint64_t height
   const uint64_t tasks = market::TaskCount(msg.spec);
   // The fastest provider a speed can declare still gets this many blocks: a
   // shorter bound could never be met, and the job would only wait to expire.
-  const uint64_t soonest = market::DeadlineBlocks(
-      work, market::kAmountMax,
-      {params.deadline_slack_ppm, params.block_time_ms, params.deadline_min_blocks});
+  const uint64_t soonest = market::DeadlineBlocks(work, market::kAmountMax, DeadlineRuleOf(params));
   if (msg.deadline_blocks_max != 0 && msg.deadline_blocks_max < soonest) {
     return Refuse(TxCode::kInvalidMessage,
                   "deadline_blocks_max " + std::to_string(msg.deadline_blocks_max) +

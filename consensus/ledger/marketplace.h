@@ -45,6 +45,7 @@
 #include "consensus/ledger/state_buffer.h"
 #include "consensus/ledger/tx.h"
 #include "market/job_spec.h"
+#include "market/pricing.h"
 
 namespace agora::consensus::marketplace {
 
@@ -154,6 +155,9 @@ std::optional<Task> GetTask(StateReader& state, const TaskId& id);
 std::vector<std::pair<TaskId, Task>> TasksOf(StateReader& state, uint64_t job, size_t limit);
 // The K tasks of one round (none if the round has not opened).
 std::vector<std::pair<TaskId, Task>> RoundTasks(StateReader& state, uint64_t job, uint32_t round);
+
+// The deadline rule the market.* parameters give (market::DeadlineBlocks).
+market::DeadlineRule DeadlineRuleOf(const Params& params);
 
 TxResult HandleRegisterProvider(StateBuffer& state, const Params& params, uint64_t height,
                                 const Address& sender, const MsgRegisterProvider& msg);

@@ -99,10 +99,9 @@ void Simulation::ClientMarket(Node& reference, uint64_t height) {
     // at its edge, so every assignment and reassignment passes through it.
     uint64_t deadline_max = 0;
     if (options_.seed % 2 == 1) {
-      const Params params = LoadParams(reference.ledger->committed());
       deadline_max = market::DeadlineBlocks(
           market::TaskWorkWu(spec), 100,
-          {params.deadline_slack_ppm, params.block_time_ms, params.deadline_min_blocks});
+          marketplace::DeadlineRuleOf(LoadParams(reference.ledger->committed())));
     }
     Submit(client, MsgPostJob{spec, 2 * need, 2'000, "", deadline_max});
   }

@@ -112,13 +112,10 @@ kernels::Backend BackendOf(const TrainOptions& options) {
 // The hardware class of this machine's GPU 0, which a native-tier state
 // records (its bits repeat on that class only).
 Result<uint8_t> LocalNativeClass() {
-  AGORA_ASSIGN_OR_RETURN(kernels::CudaDeviceInfo gpu, kernels::CudaDevice0Info());
-  const std::optional<market::HardwareClass> c = market::HardwareClassOfGpu(gpu.major, gpu.minor);
-  if (!c) {
-    return Status::FailedPrecondition(
-        "--tier native records the GPU's hardware class, and " + gpu.name +
-        " (compute capability " + std::to_string(gpu.major) + "." + std::to_string(gpu.minor) +
-        ") is in none (gpu-sm80: 8.0, gpu-sm90: 9.0, gpu-sm100: 10.0); use the exact tier");
+  Result<market::HardwareClass> c = market::LocalGpuClass();
+  if (!c.ok()) {
+    return Status::FailedPrecondition("--tier native records the GPU's hardware class: " +
+                                      c.status().message() + "; use the exact tier");
   }
   return static_cast<uint8_t>(*c);
 }
