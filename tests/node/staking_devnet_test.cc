@@ -180,6 +180,11 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
                               "--moniker", "fifth", "--key-file", key_file.string(), "--wait"});
   ASSERT_EQ(create.exit_code, 0) << create.out << create.err;
   const uint64_t created_at = json::parse(create.out).at("height").to_number<uint64_t>();
+  // Before the fifth signs anything, no fee can be credited to its operator.
+  const Address holder = Address::FromPublicKey(operator_key.public_key());
+  const uint64_t after_create = Account(0, holder).at("balance_uagr").to_number<uint64_t>();
+  EXPECT_EQ(after_create, 1'000'000'000u - kStakeUagr - 3 * kFee)
+      << "stake, a failed unstake that paid its fee, create-validator";
   CommandResult params = cli({"query", "params"});
   ASSERT_EQ(params.exit_code, 0) << params.err;
   bool epoch_seen = false;
@@ -258,7 +263,6 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
       seconds(60), "node 3 signs again");
   EXPECT_LE(Record(0, lazy.public_key()).at("missed_blocks").to_number<uint64_t>(), 1u);
   // 4. A balance checked against a signed header, trusting no node.
-  const Address holder = Address::FromPublicKey(operator_key.public_key());
   CommandResult proof = RunCommand({AGORA_CLI_PATH, "--node", urls_[1], "--json", "query",
                                     "account", holder.ToString(), "--prove"});
   ASSERT_EQ(proof.exit_code, 0) << proof.out << proof.err;
@@ -266,9 +270,11 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
   EXPECT_TRUE(proven.at("verified").as_bool());
   EXPECT_EQ(proven.at("balance_uagr").to_number<uint64_t>(),
             Account(1, holder).at("balance_uagr").to_number<uint64_t>());
-  EXPECT_EQ(proven.at("balance_uagr").to_number<uint64_t>(),
-            1'000'000'000u - kStakeUagr - 3 * kFee)
-      << "stake, a failed unstake that paid its fee, create-validator";
+  // The fifth's operator is paid the unjail's fee when the fifth proposed
+  // its block (seen in CI): one fee more, or none.
+  const uint64_t proven_balance = proven.at("balance_uagr").to_number<uint64_t>();
+  EXPECT_TRUE(proven_balance == after_create || proven_balance == after_create + kFee)
+      << proven_balance << " vs " << after_create;
   EXPECT_EQ(proven.at("trust").as_string(), "validator set from the node");
   // The same proof against a validator set the client does not trust.
   CommandResult untrusted = RunCommand(
