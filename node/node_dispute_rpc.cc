@@ -20,6 +20,8 @@ std::string_view KindName(dp::RefereeKind k) {
     case dp::RefereeKind::kNone: return "";
     case dp::RefereeKind::kOperator: return "operator";
     case dp::RefereeKind::kStep: return "step";
+    case dp::RefereeKind::kLosses: return "losses";
+    case dp::RefereeKind::kDelta: return "delta";
   }
   return "unknown";
 }

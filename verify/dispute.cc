@@ -52,6 +52,22 @@ Hash256 StepDigest(const Hash256& state_before, const Hash256& state_after) {
   return Tagged("agora-dispute-step-v1", state_before, &state_after);
 }
 
+Hash256 LossesDigest(const Hash256& segment_start, std::span<const uint32_t> loss_bits) {
+  constexpr std::string_view kTag = "agora-dispute-losses-v1";
+  Bytes in(kTag.begin(), kTag.end());
+  in.insert(in.end(), segment_start.span().begin(), segment_start.span().end());
+  auto put_u32 = [&in](uint32_t x) {
+    for (int shift = 24; shift >= 0; shift -= 8) in.push_back(static_cast<uint8_t>(x >> shift));
+  };
+  put_u32(static_cast<uint32_t>(loss_bits.size()));
+  for (uint32_t bits : loss_bits) put_u32(bits);
+  return Blake2b256(in);
+}
+
+Hash256 DeltaDigest(const Hash256& delta_hash) {
+  return Tagged("agora-dispute-delta-v1", delta_hash, nullptr);
+}
+
 bool SameCall(const kernels::OpRecord& a, const kernels::OpRecord& b) {
   if (a.kind != b.kind || a.ints != b.ints || a.inputs != b.inputs) return false;
   if (a.floats.size() != b.floats.size()) return false;

@@ -10,7 +10,9 @@
 //     that differs" is a monotone predicate a binary search can find;
 //   * what a referee votes: the digest of one operator's recomputed outputs
 //     (an op referee) or of the states at both ends of the disputed step,
-//     replayed from the segment's start (a step referee, the fallback);
+//     replayed from the segment's start (a step referee, the fallback); for
+//     a disputed fail of the losses, the segment's replayed losses; for a
+//     disputed fail of the delta, the delta's recomputed hash;
 //   * how many records one training step has, from the job's model shape.
 //
 // Thread safety: pure functions.
@@ -41,6 +43,17 @@ Hash256 OutputsDigest(std::span<const Hash256> outputs);
 // A step referee's vote: BLAKE2b-256("agora-dispute-step-v1" || state at
 // the step's start || state at its end).
 Hash256 StepDigest(const Hash256& state_before, const Hash256& state_after);
+// A losses referee's vote (a fail for the losses disputed): the segment's
+// training losses, replayed from its start, as float32 bits:
+// BLAKE2b-256("agora-dispute-losses-v1" || state at the segment's start ||
+// count (u32) || each loss's bits (u32), all big-endian).
+Hash256 LossesDigest(const Hash256& segment_start, std::span<const uint32_t> loss_bits);
+// A delta referee's vote (a fail for the delta disputed): the hash of the
+// pseudo-gradient the task's checkpoint 0 and final checkpoint give
+// (DeltaHashOf in verify/task.h), or of none (32 zero bytes) when they are
+// not states of the job's model: BLAKE2b-256("agora-dispute-delta-v1" ||
+// delta hash).
+Hash256 DeltaDigest(const Hash256& delta_hash);
 
 // The same call: kind, integer and float arguments (by their bits) and
 // input hashes equal; outputs may differ. Two records that agree on this

@@ -245,6 +245,17 @@ Result<SegmentReplay> SegmentReplayer::Replay(trainer::TrainState start, uint32_
   return out;
 }
 
+Result<Hash256> DeltaHashOf(std::span<const float> round_params,
+                            std::span<const float> final_params) {
+  if (round_params.size() != final_params.size()) {
+    return Status::InvalidArgument("the round's parameters have " +
+                                   std::to_string(round_params.size()) +
+                                   " values but the final checkpoint has " +
+                                   std::to_string(final_params.size()));
+  }
+  return Blake2b256(EncodeDelta(round_params, final_params));
+}
+
 Status CheckDelta(std::span<const float> round_params, const trainer::TrainState& final_state,
                   ByteSpan delta, const Hash256& delta_hash) {
   if (round_params.size() != final_state.params.size()) {

@@ -185,6 +185,13 @@ class SegmentReplayer {
 Status CheckDelta(std::span<const float> round_params, const trainer::TrainState& final_state,
                   ByteSpan delta, const Hash256& delta_hash);
 
+// BLAKE2b-256 of EncodeInt8Blocks(round_params − final_params): the delta
+// hash a task whose checkpoint 0 holds `round_params` and whose final
+// checkpoint holds `final_params` commits (a delta referee's vote,
+// verify::DeltaDigest). InvalidArgument if the sizes differ.
+Result<Hash256> DeltaHashOf(std::span<const float> round_params,
+                            std::span<const float> final_params);
+
 // The next round's weights and outer momentum.
 struct RoundAggregate {
   std::vector<float> params, momentum;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <span>
 #include <utility>
 
 #include "common/check.h"
@@ -248,12 +249,20 @@ void Decide(StateBuffer& state, const Params& params, uint64_t height, Dispute& 
     events->push_back(std::move(e));
   }
   const bool provider_right = majority == d.digest_provider;
-  const std::string what =
-      d.referee_kind == RefereeKind::kOperator ? "the operator's recomputed outputs" : "the step's replayed states";
+  std::string what, whose = "claim";
+  switch (d.referee_kind) {
+    case RefereeKind::kOperator:
+      what = "the operator's recomputed outputs";
+      whose = "record";
+      break;
+    case RefereeKind::kLosses: what = "the segment's replayed losses"; break;
+    case RefereeKind::kDelta: what = "the delta recomputed from checkpoints 0 and final"; break;
+    case RefereeKind::kStep:
+    case RefereeKind::kNone: what = "the step's replayed states"; break;
+  }
   Close(state, params, height, d, provider_right ? Outcome::kValidatorLost : Outcome::kProviderLost,
         "the referees' majority " + std::string(provider_right ? "matches" : "does not match") +
-            " the provider's " + (d.referee_kind == RefereeKind::kOperator ? "record" : "claim") +
-            " (" + what + ")",
+            " the provider's " + whose + " (" + what + ")",
         events);
 }
 
@@ -377,10 +386,14 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
                                                std::to_string(msg.verdict) + " does not exist");
   }
   const verification::VerdictRecord& v = s.verdicts[msg.verdict];
-  if (v.outcome != VerdictOutcome::kFail || v.reason != FailReason::kEndState || v.overturned) {
+  if (v.outcome != VerdictOutcome::kFail || v.overturned) {
     return Refuse(TxCode::kInvalidMessage,
-                  "only a standing fail verdict for the end state can be disputed (it names the "
-                  "state its validator replayed to)");
+                  std::string("only a standing fail verdict can be disputed; verdict ") +
+                      std::to_string(msg.verdict) + " is " +
+                      (v.overturned ? "overturned"
+                                    : (v.outcome == VerdictOutcome::kPass
+                                           ? "a pass"
+                                           : "\"unavailable\" (no replay to check it against)")));
   }
   if (sender != c->provider && sender != v.validator) {
     return Refuse(TxCode::kNotAssigned, sender.ToString() +
@@ -403,15 +416,22 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
   }
   const uint32_t interval = j->spec.checkpoint_interval;
   const uint64_t size = j->spec.inner_steps / interval + 1;
+  // A fail for the delta is about the whole task: its checkpoint 0 (the
+  // round's weights) and its final checkpoint; any other, the segment's.
+  const bool delta = v.reason == FailReason::kDelta;
+  const uint64_t lo_leaf = delta ? 0 : s.segment;
+  const uint64_t hi_leaf = delta ? size - 1 : uint64_t{s.segment} + 1;
+  const char* lo_name = delta ? "checkpoint 0" : "the start checkpoint";
+  const char* hi_name = delta ? "the final checkpoint" : "the end checkpoint";
   if (!merkle::Verify(c->checkpoint_root, msg.start_hash,
-                      merkle::Proof{s.segment, size, msg.start_proof})) {
-    return Refuse(TxCode::kBadProof, "the start checkpoint's proof does not match the root at " +
-                                         std::to_string(s.segment));
+                      merkle::Proof{lo_leaf, size, msg.start_proof})) {
+    return Refuse(TxCode::kBadProof, std::string(lo_name) + "'s proof does not match the root at " +
+                                         std::to_string(lo_leaf));
   }
   if (!merkle::Verify(c->checkpoint_root, msg.committed_end,
-                      merkle::Proof{s.segment + 1, size, msg.end_proof})) {
-    return Refuse(TxCode::kBadProof, "the end checkpoint's proof does not match the root at " +
-                                         std::to_string(s.segment + 1));
+                      merkle::Proof{hi_leaf, size, msg.end_proof})) {
+    return Refuse(TxCode::kBadProof, std::string(hi_name) + "'s proof does not match the root at " +
+                                         std::to_string(hi_leaf));
   }
   Result<trainer::TrainConfig> config = verify::TrainConfigOf(j->spec);
   AGORA_CHECK(config.ok());  // the spec was validated when posted
@@ -425,21 +445,30 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
   d.provider = c->provider;
   d.validator = v.validator;
   d.opener = sender;
-  d.segment = s.segment;
+  // A delta dispute is over the whole task: "segment" 0, steps 0..H.
+  d.segment = delta ? 0 : s.segment;
   d.segment_start = msg.start_hash;
-  d.step_lo = uint64_t{s.segment} * interval;
-  d.step_hi = d.step_lo + interval;
+  d.step_lo = uint64_t{d.segment} * interval;
+  d.step_hi = delta ? j->spec.inner_steps : d.step_lo + interval;
   d.lo_hash = msg.start_hash;
   d.hi_hash = msg.committed_end;
   d.records = verify::RecordsPerStep(config->model);
   d.opened_height = height;
   d.checkpoint_root = c->checkpoint_root;
-  if (d.step_hi == d.step_lo + 1) {
+  if (v.reason == FailReason::kLosses) {
+    // The provider's claim is on the ledger: its committed losses.
+    const std::span<const uint32_t> committed(c->losses.data() + d.step_lo, interval);
+    EnterReferees(d, RefereeKind::kLosses, verify::LossesDigest(d.lo_hash, committed), Hash256{});
+  } else if (delta) {
+    EnterReferees(d, RefereeKind::kDelta, verify::DeltaDigest(c->delta_hash), Hash256{});
+  } else if (d.step_hi == d.step_lo + 1) {
     EnterOperators(d);
   } else {
     d.phase = Phase::kSteps;
   }
-  Due(state, d, height + params.dispute_move_blocks);
+  // Referees are drawn in the next block's EndBlock (as after a last move).
+  Due(state, d,
+      height + (d.phase == Phase::kReferees ? uint64_t{1} : params.dispute_move_blocks));
   Put(state, d);
   state.SetU64(verdict_key, d.id);
   state.Set(OpenKey(d.id), Bytes{});

@@ -1,5 +1,5 @@
 // The dispute module of the ledger (PROTOCOL.md §8, docs/dispute.md): a
-// fail verdict for a segment's end state, contested by the task's provider
+// fail verdict (end state, losses or delta), contested by the task's provider
 // (or upheld by the verdict's validator), is settled by bisection down to a
 // single step and then a single operator of that step, which a few drawn
 // validators recompute.
@@ -41,6 +41,12 @@
 //                first fail's validator). V: it loses
 //                verify.slash_false_claim_ppm of its stake, half to P, and
 //                its verdict is overturned; the slot goes on.
+// A fail for the losses or for the delta skips the bisection: the ledger
+// holds the provider's claim (its committed losses, its delta hash), so the
+// dispute opens with its referees, who replay the segment's C steps
+// (verify::LossesDigest of their losses) or recompute the delta from the
+// task's checkpoint 0 and final checkpoint (verify::DeltaDigest); for the
+// delta, OpenDispute proves those two checkpoints instead of the segment's.
 // A verdict is disputed at most once. Moves are at most
 // 2 ceil(log2 C) + 2 ceil(log2 (N + 1)) + 2, each a hash or one record.
 // A dispute whose task was settled otherwise meanwhile (another slot's
@@ -89,7 +95,9 @@ std::string_view PhaseName(Phase phase);
 enum class Outcome : uint32_t { kOpen = 0, kProviderLost = 1, kValidatorLost = 2, kUndecided = 3 };
 std::string_view OutcomeName(Outcome outcome);
 
-enum class RefereeKind : uint32_t { kNone = 0, kOperator = 1, kStep = 2 };
+// kLosses and kDelta: a fail for the losses or for the delta, disputed,
+// goes to its referees at once (no bisection: docs/dispute.md).
+enum class RefereeKind : uint32_t { kNone = 0, kOperator = 1, kStep = 2, kLosses = 3, kDelta = 4 };
 
 struct RefereeVoteRecord {
   Address referee;

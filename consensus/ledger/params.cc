@@ -115,7 +115,8 @@ constexpr ParamSpec kParams[] = {
     {"dispute.move_blocks", &Params::dispute_move_blocks, 1, 100'000,
      "blocks a party of a dispute has for its move, and referees for their votes; missing loses"},
     {"dispute.referee_count", &Params::dispute_referee_count, 1, 31,
-     "validators drawn to recompute a dispute's operator (or step); a majority decides"},
+     "validators drawn to recompute a dispute's operator, step, losses or delta; a majority "
+     "decides"},
     {"dispute.referee_draws_max", &Params::dispute_referee_draws_max, 1, 10,
      "sets of referees drawn before a dispute without a majority ends undecided"},
 };

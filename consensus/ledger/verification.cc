@@ -560,13 +560,12 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
     return;
   }
   // One pass waits for the audit draw; anything else for the next replay.
-  // A fresh fail for the end state first gives the provider
+  // A fresh fail (end state, losses or delta) first gives the provider
   // dispute.move_blocks to dispute it (docs/dispute.md): an online honest
   // provider settles it by the game, not by a vote of replays.
   AGORA_CHECK(!s.verdicts.empty());
   const VerdictRecord& last = s.verdicts.back();
-  const bool disputable = last.outcome == VerdictOutcome::kFail &&
-                          last.reason == FailReason::kEndState && !last.overturned &&
+  const bool disputable = last.outcome == VerdictOutcome::kFail && !last.overturned &&
                           last.height == height;
   // The slot remembers which due entry it waits for: an older one (the
   // window of an earlier fail whose dispute ended sooner) must not draw the

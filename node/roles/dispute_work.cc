@@ -103,7 +103,7 @@ Result<DisputeWork::Replay*> DisputeWork::ReplayOf(rpc::RpcClient& client, const
   replay->states.push_back(trainer.state());
   replay->hashes.push_back(trainer::CheckpointHash(trainer.state()));
   for (uint32_t k = 1; k <= c; ++k) {
-    trainer.Step();
+    replay->loss_bits.push_back(trainer::FloatBits(trainer.Step().loss));
     replay->states.push_back(trainer.state());
     replay->hashes.push_back(trainer::CheckpointHash(trainer.state()));
   }
@@ -125,6 +125,26 @@ Result<const kernels::OpTrace*> DisputeWork::TraceOf(Replay& replay, uint64_t st
     trainer.Step();
   }
   return replay.traces.emplace(step, std::move(trace)).first->second.get();
+}
+
+Result<Hash256> DisputeWork::DeltaHashFrom(rpc::RpcClient& client, uint64_t job,
+                                           const Hash256& first, const Hash256& last,
+                                           const std::vector<std::string>& sources) {
+  AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
+  AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, verify::TrainConfigOf(spec));
+  const size_t count = static_cast<size_t>(config.model.ParameterCount());
+  std::vector<float> params[2];
+  for (int i = 0; i < 2; ++i) {
+    const Hash256& hash = i == 0 ? first : last;
+    AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, hash, sources, RoleFetchOptions(blobs_, loop_)));
+    AGORA_ASSIGN_OR_RETURN(Bytes bytes, blobs_.Read(hash, blobs_.options().blob_bytes_max));
+    // The bytes are the ones committed (fetched by hash): a file that is no
+    // checkpoint, or not one of this job's model, gives no delta at all.
+    Result<trainer::LoadedCheckpoint> loaded = trainer::ParseCheckpoint(bytes);
+    if (!loaded.ok() || loaded->state.params.size() != count) return Hash256{};
+    params[i] = std::move(loaded->state.params);
+  }
+  return verify::DeltaHashOf(params[0], params[1]);
 }
 
 Status DisputeWork::DefendOwnTasks(rpc::RpcClient& client) {
@@ -336,6 +356,16 @@ Status DisputeWork::Vote(rpc::RpcClient& client, const json::value& d) {
     };
     AGORA_ASSIGN_OR_RETURN(std::vector<Hash256> outputs, verify::RecomputeOperator(record, lookup));
     vote.digest = verify::OutputsDigest(outputs);
+  } else if (kind == "delta") {
+    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 first, HashMember(d, "lo_hash"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 last, HashMember(d, "hi_hash"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 delta, DeltaHashFrom(client, job, first, last, sources));
+    vote.digest = verify::DeltaDigest(delta);
+  } else if (kind == "losses") {
+    AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
+    AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));
+    vote.digest = verify::LossesDigest(std::get<4>(key), replay->loss_bits);
   } else {
     AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
     AGORA_ASSIGN_OR_RETURN(uint64_t lo, U64Member(d, "step_lo"));
@@ -370,7 +400,9 @@ Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_
     for (size_t i = 0; i < verdicts->size(); ++i) {
       const json::object& v = (*verdicts)[i].as_object();
       const json::value* reason = v.if_contains("reason");
-      if (reason == nullptr || !reason->is_string() || reason->as_string() != "end_state") continue;
+      if (reason == nullptr || !reason->is_string()) continue;
+      const std::string why(reason->as_string());
+      if (why != "end_state" && why != "losses" && why != "delta") continue;
       if (v.contains("overturned")) continue;
       const std::string key =
           name + "/" + root.ToHex() + "/" + std::to_string(slot) + "/" + std::to_string(i);
@@ -385,15 +417,38 @@ Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_
       }
       AGORA_ASSIGN_OR_RETURN(std::vector<std::string> sources,
                              SourcesFor(client, address_.ToString()));
-      AGORA_ASSIGN_OR_RETURN(
-          Replay * replay,
-          ReplayOf(client, SegmentKey{job, round, worker, static_cast<uint32_t>(segment),
-                                      (*list)[segment]},
-                   sources));
-      if (replay->hashes.back() != (*list)[segment + 1]) {
-        spdlog::warn("provider role: the fail on {} slot {} stands: this node's replay does not "
-                     "reach the committed end either",
-                     name, slot);
+      // What its own work says of the claim; empty: the fail is wrong.
+      std::string stands;
+      size_t lo = segment, hi = segment + 1;
+      if (why == "delta") {
+        lo = 0;
+        hi = list->size() - 1;
+        AGORA_ASSIGN_OR_RETURN(Hash256 committed, HashMember(*commitment, "delta_hash"));
+        AGORA_ASSIGN_OR_RETURN(Hash256 mine,
+                               DeltaHashFrom(client, job, list->front(), list->back(), sources));
+        if (mine != committed) stands = "its checkpoints do not give the committed delta either";
+      } else {
+        AGORA_ASSIGN_OR_RETURN(
+            Replay * replay,
+            ReplayOf(client, SegmentKey{job, round, worker, static_cast<uint32_t>(segment),
+                                        (*list)[segment]},
+                     sources));
+        if (replay->hashes.back() != (*list)[segment + 1]) {
+          stands = "this node's replay does not reach the committed end either";
+        } else if (why == "losses") {
+          AGORA_ASSIGN_OR_RETURN(const json::array* bits, ArrayMember(*commitment, "losses_bits"));
+          const size_t c = replay->loss_bits.size();
+          bool same = bits->size() >= (segment + 1) * c;
+          for (size_t k = 0; same && k < c; ++k) {
+            const json::value& b = (*bits)[segment * c + k];
+            same = b.is_number() && b.to_number<uint64_t>() == replay->loss_bits[k];
+          }
+          if (!same) stands = "this node's replay does not give the committed losses either";
+        }
+      }
+      if (!stands.empty()) {
+        spdlog::warn("provider role: the fail ({}) on {} slot {} stands: {}", why, name, slot,
+                     stands);
         decided_.insert(key);
         continue;
       }
@@ -403,11 +458,12 @@ Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_
       open.worker = worker;
       open.slot = static_cast<uint32_t>(slot);
       open.verdict = static_cast<uint32_t>(i);
-      open.start_hash = (*list)[segment];
-      open.start_proof = merkle::Prove(*list, segment).siblings;
-      open.committed_end = (*list)[segment + 1];
-      open.end_proof = merkle::Prove(*list, segment + 1).siblings;
-      spdlog::info("provider role: disputing the fail on {} slot {} (verdict {})", name, slot, i);
+      open.start_hash = (*list)[lo];
+      open.start_proof = merkle::Prove(*list, lo).siblings;
+      open.committed_end = (*list)[hi];
+      open.end_proof = merkle::Prove(*list, hi).siblings;
+      spdlog::info("provider role: disputing the fail ({}) on {} slot {} (verdict {})", why, name,
+                   slot, i);
       if (Status sent = SubmitAndWait(client, key_, open); !sent.ok()) {
         // A refusal by the ledger stands (and each try pays a fee); a
         // transaction that did not get through is tried at the next poll.

@@ -14,10 +14,14 @@
 //     from its inputs (fetched by hash from the nodes it knows and the
 //     provider's endpoint) with the reference kernels, or the step's two
 //     states by replaying from the segment's start, and votes the digest.
+//   * as a referee of a disputed fail for the losses, it replays the
+//     segment and votes its losses' digest; for the delta, it recomputes
+//     the delta from the task's checkpoint 0 and final checkpoint.
 // And, for a provider (defend_own_tasks), every poll looks at each of its
-// tasks being verified, in every job not closed: a standing fail verdict for
-// the end state is disputed when its own replay of the segment reaches the
-// end it committed. The provider's training thread has no part in it: a
+// tasks being verified, in every job not closed: a standing fail verdict is
+// disputed when its own work contradicts it (its replay of the segment
+// reaches the end and the losses it committed; its checkpoints give the
+// delta it committed). The provider's training thread has no part in it: a
 // provider training a long task (capacity 2 or more) still opens its
 // disputes within the window (until 2026-12-03 the training loop found the
 // fails, and a fail that came while it trained went undisputed).
@@ -94,6 +98,7 @@ class DisputeWork {
     const trainer::Corpus* corpus = nullptr;
     std::vector<trainer::TrainState> states;  // steps base .. base + C
     std::vector<Hash256> hashes;
+    std::vector<uint32_t> loss_bits;  // the C steps' losses, float32 bits
     std::map<uint64_t, std::unique_ptr<kernels::OpTrace>> traces;  // by step within the segment
   };
   Status Poll();
@@ -101,9 +106,11 @@ class DisputeWork {
   Status DefendOwnTasks(rpc::RpcClient& client);
   // Those of one job (an entry of the `jobs` answer).
   Status DefendTasksOf(rpc::RpcClient& client, const boost::json::value& job);
-  // Disputes each standing end-state fail on task (job, round, worker)
-  // whose segment this account's replay reaches the committed end of.
-  // `task` is the node's `task` answer.
+  // Disputes each standing fail on task (job, round, worker) that this
+  // account's own work contradicts: for the end state, its replay of the
+  // segment reaches the committed end; for the losses, it gives the
+  // committed losses; for the delta, its checkpoint 0 and final checkpoint
+  // give the committed delta hash. `task` is the node's `task` answer.
   Status OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker,
                         const boost::json::value& task);
   Status Answer(rpc::RpcClient& client, const boost::json::value& d);
@@ -115,6 +122,11 @@ class DisputeWork {
   Result<Replay*> ReplayOf(rpc::RpcClient& client, const SegmentKey& key,
                            const std::vector<std::string>& sources);
   Result<const kernels::OpTrace*> TraceOf(Replay& replay, uint64_t step);
+  // The hash of the delta that checkpoints `first` and `last` (fetched by
+  // hash) give for `job`, or 32 zero bytes when either is not a state of
+  // the job's model (verify::DeltaDigest).
+  Result<Hash256> DeltaHashFrom(rpc::RpcClient& client, uint64_t job, const Hash256& first,
+                                const Hash256& last, const std::vector<std::string>& sources);
   Result<std::vector<std::string>> SourcesFor(rpc::RpcClient& client, const std::string& provider);
   Result<const trainer::Corpus*> CorpusOf(const Hash256& dataset,
                                           const std::vector<std::string>& sources);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <boost/json.hpp>
+#include <fstream>
 #include <optional>
 #include <utility>
 
@@ -612,11 +613,23 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
                             : consensus::FailReason::kDelta;
   }
   if (!options_.lie_file.empty() && std::filesystem::exists(options_.lie_file)) {
-    spdlog::warn("validator role: LYING about task {} segment {} ({} exists)",
-                 TaskName(id, round, worker), j, options_.lie_file.string());
+    // What it lies about is the file's first word: "losses", "delta", or
+    // anything else for the end state.
+    std::string what;
+    std::ifstream(options_.lie_file) >> what;
+    spdlog::warn("validator role: LYING ({}) about task {} segment {} ({} exists)",
+                 what.empty() ? "end state" : what, TaskName(id, round, worker), j,
+                 options_.lie_file.string());
     v.outcome = consensus::VerdictOutcome::kFail;
-    v.reason = consensus::FailReason::kEndState;
-    v.replayed_end = Blake2b256(AsBytes("a made-up end state " + v.replayed_end.ToHex()));
+    if (what == "losses") {
+      v.reason = consensus::FailReason::kLosses;
+      v.losses.back() ^= 1;  // the last step's loss, one bit off
+    } else if (what == "delta") {
+      v.reason = consensus::FailReason::kDelta;
+    } else {
+      v.reason = consensus::FailReason::kEndState;
+      v.replayed_end = Blake2b256(AsBytes("a made-up end state " + v.replayed_end.ToHex()));
+    }
   }
   // Until the slot has a standing pass, a verdict commits to its witness
   // (WitnessCommitment), so nobody after it can copy it from the chain; the

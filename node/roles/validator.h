@@ -69,8 +69,10 @@ struct ValidatorRoleOptions {
   std::chrono::milliseconds poll_interval{300};
   // Fault injection for tests (AGORA_FAULT_VALIDATOR_LIE, docs/roles.md):
   // while this file exists the validator fails every segment it replays
-  // with an end state it made up, and in its disputes disagrees with every
-  // hash and reveals a record with made-up outputs. Empty: never.
+  // with an end state it made up (or, when the file's first word is
+  // "losses" or "delta", with a loss one bit off or a claimed bad delta),
+  // and in its disputes disagrees with every hash and reveals a record with
+  // made-up outputs. Empty: never.
   std::filesystem::path lie_file;
 };
 

@@ -174,7 +174,8 @@ class DisputeTest : public ::testing::Test {
   // validator send its verdict: a fail for the end state when its replay
   // `replayed` differs, else a pass. Returns the sampled segment.
   uint32_t CommitAndReplay(const Hash256& provider_end, const Hash256& replayed,
-                           uint8_t provider = 1) {
+                           uint8_t provider = 1,
+                           const std::function<void(MsgVerdict&)>& edit = nullptr) {
     checkpoints_ = {testing::StartHash(1, 0, 0)};
     for (uint32_t i = 1; i <= kSegments; ++i) checkpoints_.push_back(provider_end);
     root_ = merkle::Root(checkpoints_);
@@ -193,6 +194,7 @@ class DisputeTest : public ::testing::Test {
         VrfProofToHash(proof).bytes, verification::TaskBytes(id_), kSegments, kC);
     MsgVerdict v = VerdictOn(c.segment, replayed, validator_);
     v.vrf_proof = proof;
+    if (edit) edit(v);
     const TxResult r = m_.Send(key, v);
     EXPECT_EQ(r.code, TxCode::kOk) << r.log;
     return c.segment;
@@ -218,6 +220,35 @@ class DisputeTest : public ::testing::Test {
     v.outcome = pass ? VerdictOutcome::kPass : VerdictOutcome::kFail;
     v.reason = pass ? FailReason::kNone : FailReason::kEndState;
     return v;
+  }
+
+  // Commits (every segment ending at one made-up hash) and has the first
+  // drawn validator fail the sampled segment for `reason`, its replay
+  // reaching the committed end: for the losses, its last loss one bit off;
+  // for the delta, a claim the ledger cannot check. Returns the segment.
+  uint32_t CommitAndFail(FailReason reason) {
+    const Hash256 end = Blake2b256("the committed end");
+    return CommitAndReplay(end, end, 1, [reason](MsgVerdict& v) {
+      v.outcome = VerdictOutcome::kFail;
+      v.reason = reason;
+      if (reason == FailReason::kLosses) v.losses.back() ^= 1;
+    });
+  }
+  // The committed losses of `segment`, as the ledger holds them.
+  std::vector<uint32_t> CommittedLosses(uint32_t segment) const {
+    return {losses_.begin() + segment * kC, losses_.begin() + (segment + 1) * kC};
+  }
+  // Each drawn referee votes `digest` until the dispute closes.
+  Dispute VoteAll(uint64_t id, const Hash256& digest) {
+    for (int i = 0; i < 3 && Get(id).referees.empty(); ++i) m_.Block({});
+    const Dispute drawn = Get(id);
+    EXPECT_EQ(drawn.referees.size(), 3u);
+    for (const Address& a : drawn.referees) {
+      if (Get(id).phase == Phase::kClosed) break;
+      const TxResult r = m_.Send(m_.ValidatorKey(a), MsgRefereeVote{id, digest});
+      EXPECT_EQ(r.code, TxCode::kOk) << r.log;
+    }
+    return Get(id);
   }
 
   // The same with real segments: the provider commits `provider`'s end,
@@ -848,6 +879,128 @@ TEST_F(DisputeTest, APassCannotBeDisputed) {
   const uint32_t segment = CommitAndReplay(truth.Hash(kC), truth.Hash(kC));
   const TxResult r = m_.Send(1, Open(segment));
   EXPECT_NE(r.code, TxCode::kOk);
+  EXPECT_TRUE(dispute::Disputes(m_.h().ledger().committed(), 1, 10).empty());
+}
+
+// A fail for the losses is disputed too (until 2026-12-04 only a fail for
+// the end state was, and two colluders failing an honest provider's losses
+// got it slashed): the ledger holds the provider's claim, its committed
+// losses, so the dispute goes straight to referees who replay the segment.
+// A false claim loses like a false end state.
+TEST_F(DisputeTest, AFalseFailForTheLossesGoesToRefereesAndLoses) {
+  const uint32_t segment = CommitAndFail(FailReason::kLosses);
+  const verification::Slot failed = Slot();
+  ASSERT_EQ(failed.verdicts.size(), 1u);
+  EXPECT_EQ(failed.verdicts[0].reason, FailReason::kLosses);
+  // The provider gets the dispute window before the next replay is drawn.
+  EXPECT_EQ(failed.due_height, failed.verdicts[0].height + m_.params().dispute_move_blocks);
+  const uint8_t vkey = m_.ValidatorKey(validator_);
+  const uint64_t vstake = m_.h().Stake(Key(vkey));
+  const uint64_t pbalance = m_.h().Balance(Key(1));
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  Dispute d = Get(id);
+  EXPECT_EQ(d.phase, Phase::kReferees);
+  EXPECT_EQ(d.referee_kind, RefereeKind::kLosses);
+  EXPECT_EQ(d.step_lo, uint64_t{segment} * kC);
+  EXPECT_EQ(d.step_hi, uint64_t{segment + 1} * kC);
+  const Hash256 honest = verify::LossesDigest(checkpoints_[segment], CommittedLosses(segment));
+  EXPECT_EQ(d.digest_provider, honest);
+  EXPECT_EQ(Slot().dispute, id) << "the slot waits for the dispute";
+  // No party moves: a move is refused.
+  MsgDisputeMove move;
+  move.dispute_id = id;
+  move.action = DisputeAction::kAgree;
+  EXPECT_EQ(m_.Send(1, Msg(move)).code, TxCode::kWrongPhase);
+  d = VoteAll(id, honest);
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  EXPECT_NE(d.reason.find("replayed losses"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.moves, 0u);
+  const uint64_t cut = market::PartPpm(vstake, m_.params().slash_false_claim_ppm);
+  EXPECT_EQ(m_.h().Stake(Key(vkey)), vstake - cut);
+  // One fee to open, one for the refused move, half the cut.
+  EXPECT_EQ(m_.h().Balance(Key(1)), pbalance - 2 * 10 + cut / 2);
+  const verification::Slot s = Slot();
+  EXPECT_TRUE(s.verdicts.at(0).overturned);
+  EXPECT_EQ(s.state, verification::SlotState::kPending);
+  EXPECT_EQ(s.dispute, 0u);
+}
+
+// The other way: a provider that committed losses its training did not
+// give loses its dispute over a true fail, and the task fails as fraud.
+TEST_F(DisputeTest, ATrueFailForTheLossesStandsAndTheProviderLoses) {
+  const uint32_t segment = CommitAndFail(FailReason::kLosses);
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  std::vector<uint32_t> replayed = CommittedLosses(segment);
+  replayed.back() ^= 1;
+  const Dispute d = VoteAll(id, verify::LossesDigest(checkpoints_[segment], replayed));
+  EXPECT_EQ(d.outcome, Outcome::kProviderLost) << d.reason;
+  EXPECT_FALSE(Slot().verdicts.at(0).overturned);
+  EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying) << "the task failed and reopened";
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
+}
+
+// A fail for the delta is about the whole task: the dispute proves its
+// checkpoint 0 and its final checkpoint (not the segment's), and its
+// referees recompute the delta from them.
+TEST_F(DisputeTest, AFalseFailForTheDeltaIsSettledOnTheTasksFirstAndLastCheckpoints) {
+  const uint32_t segment = CommitAndFail(FailReason::kDelta);
+  const uint8_t vkey = m_.ValidatorKey(validator_);
+  const uint64_t vstake = m_.h().Stake(Key(vkey));
+  // The segment's checkpoints are the wrong ones for the delta.
+  const uint64_t disputes_before = dispute::Disputes(m_.h().ledger().committed(), 1, 10).size();
+  const TxResult wrong = m_.Send(1, Open(segment));
+  EXPECT_EQ(wrong.code, TxCode::kBadProof) << wrong.log;
+  EXPECT_NE(wrong.log.find(segment == 0 ? "final checkpoint" : "checkpoint 0"), std::string::npos)
+      << wrong.log;
+  EXPECT_EQ(dispute::Disputes(m_.h().ledger().committed(), 1, 10).size(), disputes_before);
+  EXPECT_EQ(Slot().dispute, 0u);
+  MsgOpenDispute o;
+  o.job_id = job_;
+  o.start_hash = checkpoints_[0];
+  o.start_proof = merkle::Prove(checkpoints_, 0).siblings;
+  o.committed_end = checkpoints_[kSegments];
+  o.end_proof = merkle::Prove(checkpoints_, kSegments).siblings;
+  const uint64_t id = OpenedId(m_.Send(1, o));
+  Dispute d = Get(id);
+  EXPECT_EQ(d.phase, Phase::kReferees);
+  EXPECT_EQ(d.referee_kind, RefereeKind::kDelta);
+  EXPECT_EQ(d.step_lo, 0u);
+  EXPECT_EQ(d.step_hi, kH);
+  EXPECT_EQ(d.lo_hash, checkpoints_[0]);
+  EXPECT_EQ(d.hi_hash, checkpoints_[kSegments]);
+  const Hash256 honest = verify::DeltaDigest(Blake2b256("delta"));  // the committed delta hash
+  EXPECT_EQ(d.digest_provider, honest);
+  // One referee out of three voting otherwise is outvoted and slashed.
+  for (int i = 0; i < 3 && Get(id).referees.empty(); ++i) m_.Block({});
+  const std::vector<Address> referees = Get(id).referees;
+  ASSERT_EQ(referees.size(), 3u);
+  const uint64_t odd_stake = m_.h().Stake(Key(m_.ValidatorKey(referees[0])));
+  EXPECT_EQ(m_.Send(m_.ValidatorKey(referees[0]), MsgRefereeVote{id, verify::DeltaDigest(Hash256{})})
+                .code,
+            TxCode::kOk);
+  for (size_t i = 1; i < referees.size() && Get(id).phase != Phase::kClosed; ++i) {
+    EXPECT_EQ(m_.Send(m_.ValidatorKey(referees[i]), MsgRefereeVote{id, honest}).code, TxCode::kOk);
+  }
+  d = Get(id);
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  EXPECT_NE(d.reason.find("delta"), std::string::npos) << d.reason;
+  EXPECT_EQ(m_.h().Stake(Key(vkey)),
+            vstake - market::PartPpm(vstake, m_.params().slash_false_claim_ppm));
+  EXPECT_EQ(m_.h().Stake(Key(m_.ValidatorKey(referees[0]))),
+            odd_stake - market::PartPpm(odd_stake, m_.params().slash_false_claim_ppm));
+  EXPECT_TRUE(Slot().verdicts.at(0).overturned);
+}
+
+// "Unavailable" names no replay to compare with: it cannot be disputed.
+TEST_F(DisputeTest, AnUnavailableVerdictCannotBeDisputed) {
+  const uint32_t segment = CommitAndReplay(Blake2b256("end"), Blake2b256("end"), 1,
+                                           [](MsgVerdict& v) {
+                                             v.outcome = VerdictOutcome::kUnavailable;
+                                             v.reason = FailReason::kNone;
+                                           });
+  const TxResult r = m_.Send(1, Open(segment));
+  EXPECT_EQ(r.code, TxCode::kInvalidMessage) << r.log;
+  EXPECT_NE(r.log.find("unavailable"), std::string::npos) << r.log;
   EXPECT_TRUE(dispute::Disputes(m_.h().ledger().committed(), 1, 10).empty());
 }
 

@@ -415,7 +415,8 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
   // With every validator lying, waits for the first verdict on task 1/0/0
   // (a fail for the end state) and keeps only its validator lying: *task is
   // the task then, *liar_node that validator's node.
-  void FirstFailKeepsOnlyItsValidatorLying(json::value* task, size_t* liar_node) {
+  void FirstFailKeepsOnlyItsValidatorLying(json::value* task, size_t* liar_node,
+                                           const std::string& reason = "end_state") {
     WaitUntil(
         [&] {
           *task = TaskOf(0, 0);
@@ -426,7 +427,7 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
         seconds(180), "the first verdict on task 1/0/0");
     const json::value first = task->at("slots").as_array()[0].at("verdicts").as_array()[0];
     ASSERT_EQ(first.at("outcome").as_string(), "fail") << json::serialize(first);
-    ASSERT_EQ(first.at("reason").as_string(), "end_state");
+    ASSERT_EQ(first.at("reason").as_string(), reason);
     const std::string liar(first.at("validator").as_string());
     *liar_node = kValidators;
     for (size_t n = 0; n < kValidators; ++n) {
@@ -441,6 +442,71 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
   std::string ValidatorAddress(size_t node) {
     const SecretKey key = LoadNodeKey(NodeKeyPath(nodes_[node]->home())).value();
     return Address::FromPublicKey(key.public_key()).ToString();
+  }
+  uint64_t StakeOf(const std::string& address) {
+    const json::value list = Call(0, "validators");
+    for (const json::value& v : list.at("validators").as_array()) {
+      if (v.at("operator").as_string() == address) return U64(v, "stake_uagr");
+    }
+    return 0;
+  }
+  // Every validator lies about `what` ("losses" or "delta") until the first
+  // verdict names the liar; the provider's own work contradicts the fail,
+  // it disputes, the referees settle it without a bisection, the liar is
+  // slashed and the job finishes with the task passed on its first attempt.
+  void LiarAboutIsDisputedAndLoses(const std::string& what) {
+    ASSERT_NO_FATAL_FAILURE(RegisterProviders());
+    for (size_t n = 0; n < kValidators; ++n) {
+      agora::testing::WriteTextFile(LieFile(n), what + "\n");
+    }
+    const fs::path job_file =
+        WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+                      /*rounds=*/1, /*workers=*/1, /*inner_steps=*/20);
+    CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "300000",
+                                "--max-price", "1000", "--key-file", key_file().string()});
+    ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+    json::value task;
+    size_t liar_node = kValidators;
+    ASSERT_NO_FATAL_FAILURE(FirstFailKeepsOnlyItsValidatorLying(&task, &liar_node, what));
+    const std::string liar = ValidatorAddress(liar_node);
+    const std::string provider(task.at("provider").as_string());
+    const uint64_t liar_stake = StakeOf(liar);
+    ASSERT_GT(liar_stake, 0u);
+    json::value d;
+    WaitUntil(
+        [&] {
+          d = Call(0, "dispute", json::object{{"id", 1}});
+          const json::value* phase = d.as_object().if_contains("phase");
+          return phase != nullptr && phase->as_string() == "closed";
+        },
+        seconds(240), "dispute 1 closes");
+    EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
+    EXPECT_EQ(d.at("opener").as_string(), provider);
+    EXPECT_EQ(d.at("validator").as_string(), liar);
+    EXPECT_EQ(d.at("referee_kind").as_string(), what) << json::serialize(d);
+    EXPECT_EQ(U64(d, "moves"), 0u) << "no bisection: the ledger holds the provider's claim";
+    EXPECT_GE(d.at("votes").as_array().size(), 2u);
+    for (const json::value& v : d.at("votes").as_array()) {
+      EXPECT_EQ(v.at("digest").as_string(), d.at("digest_provider").as_string())
+          << "every referee's own work gave the provider's claim";
+    }
+    const CommandResult shown =
+        RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "show", "1"});
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    EXPECT_NE(shown.out.find("referees (" + what + ")"), std::string::npos) << shown.out;
+    const json::value params = Call(0, "params");
+    EXPECT_EQ(StakeOf(liar), liar_stake - market::PartPpm(liar_stake, Param(params,
+                                                                 "verify.slash_false_claim_ppm")));
+    fs::remove(LieFile(liar_node));
+    WaitUntil([&] { return Call(0, "job", json::object{{"id", 1}}).at("status").as_string() ==
+                           "finished"; },
+              seconds(240), "the job finishes");
+    const json::value done = TaskOf(0, 0);
+    EXPECT_EQ(done.at("status").as_string(), "passed") << json::serialize(done);
+    EXPECT_EQ(U64(done, "attempts"), 1u);
+    EXPECT_TRUE(
+        done.at("slots").as_array()[0].at("verdicts").as_array()[0].as_object().contains(
+            "overturned"));
   }
 };
 
@@ -547,6 +613,16 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
   }
   EXPECT_EQ(opened, 1u);
   EXPECT_EQ(votes, d.at("votes").as_array().size());
+}
+
+// Until 2026-12-04 only a fail for the end state could be disputed: two
+// validators failing an honest provider's losses or delta got it slashed.
+TEST_F(PaidJobDisputeTest, AFalseFailForTheLossesIsDisputedAndTheLiarLoses) {
+  LiarAboutIsDisputedAndLoses("losses");
+}
+
+TEST_F(PaidJobDisputeTest, AFalseFailForTheDeltaIsDisputedAndTheLiarLoses) {
+  LiarAboutIsDisputedAndLoses("delta");
 }
 
 // A provider of capacity 2 trains its second task (held at a checkpoint)

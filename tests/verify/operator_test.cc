@@ -26,6 +26,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/config.h"
 #include "trainer/train_state.h"
+#include "verify/dispute.h"
 #include "tests/test_util.h"
 
 namespace agora::verify {
@@ -313,6 +314,34 @@ TEST_F(OperatorRecomputeTest, TokensOutsideTheVocabularyAreInvalidArguments) {
 // the tiny preset: the trace's size, and against one warm fast (kCpu) step
 // the cost of the same step traced with blobs, of a reference step, of
 // recomputing every record and of recomputing the costliest single record.
+// The votes of losses and delta referees hash the layout docs/dispute.md
+// gives, byte for byte, and every field counts.
+TEST(DisputeDigestTest, LossesAndDeltaDigestsHashTheDocumentedBytes) {
+  const Hash256 start = Blake2b256(AsBytes("a segment's start"));
+  const std::vector<uint32_t> losses = {0x40490fdbu, 0x3f800000u, 0x00000001u};
+  auto bytes_of = [](std::string_view s) { return Bytes(s.begin(), s.end()); };
+  Bytes expected = bytes_of("agora-dispute-losses-v1");
+  expected.insert(expected.end(), start.span().begin(), start.span().end());
+  for (uint32_t x : {uint32_t{3}, losses[0], losses[1], losses[2]}) {
+    for (int shift = 24; shift >= 0; shift -= 8) expected.push_back(static_cast<uint8_t>(x >> shift));
+  }
+  EXPECT_EQ(verify::LossesDigest(start, losses), Blake2b256(expected));
+  std::vector<uint32_t> flipped = losses;
+  flipped[2] ^= 1;
+  EXPECT_NE(verify::LossesDigest(start, flipped), verify::LossesDigest(start, losses));
+  EXPECT_NE(verify::LossesDigest(Blake2b256(AsBytes("another start")), losses),
+            verify::LossesDigest(start, losses));
+  const std::vector<uint32_t> fewer(losses.begin(), losses.end() - 1);
+  EXPECT_NE(verify::LossesDigest(start, fewer), verify::LossesDigest(start, losses));
+
+  Bytes delta = bytes_of("agora-dispute-delta-v1");
+  delta.insert(delta.end(), start.span().begin(), start.span().end());
+  EXPECT_EQ(verify::DeltaDigest(start), Blake2b256(delta));
+  EXPECT_NE(verify::DeltaDigest(Hash256{}), verify::DeltaDigest(start));
+  // A digest of one kind is never another's for the same hashes.
+  EXPECT_NE(verify::DeltaDigest(start), verify::StepDigest(start, start));
+}
+
 TEST(OperatorTraceCost, PrintsTraceSizeAndRecomputeCost) {
   using Clock = std::chrono::steady_clock;
   auto seconds_since = [](Clock::time_point t) {

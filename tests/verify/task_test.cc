@@ -479,6 +479,19 @@ TEST_F(TaskTest, TrainingOnAnotherWorkersShardIsCaught) {
   EXPECT_NE(CheckpointHash(forged), replay->end_hash);
 }
 
+// What a delta referee computes (docs/dispute.md): the committed delta's
+// hash from checkpoint 0's and the final checkpoint's parameters alone.
+TEST_F(TaskTest, DeltaHashOfGivesTheCommittedDeltaHash) {
+  const TaskResult& w0 = f().round0[0];
+  EXPECT_EQ(DeltaHashOf(f().params0, w0.final_state.params).value(), w0.delta_hash);
+  EXPECT_EQ(DeltaHashOf(f().aggregate0.params, f().round1[0].final_state.params).value(),
+            f().round1[0].delta_hash);
+  EXPECT_NE(DeltaHashOf(f().params0, f().round0[1].final_state.params).value(), w0.delta_hash);
+  std::vector<float> short_params(f().params0.begin(), f().params0.end() - 1);
+  EXPECT_EQ(DeltaHashOf(short_params, w0.final_state.params).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(TaskTest, CheckDeltaAcceptsTheHonestDeltaOnly) {
   const TaskResult& w0 = f().round0[0];
   const TaskResult& w1 = f().round0[1];
