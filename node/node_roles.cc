@@ -141,6 +141,7 @@ void Node::Impl::RegisterRolesRpc() {
                                      {"disputes_opened", p.disputes.opened},
                                      {"dispute_moves", p.disputes.moves},
                                      {"last_error", p.last_error}};
+      if (!p.offer_problem.empty()) out["provider"].as_object()["offer_problem"] = p.offer_problem;
     }
     if (validator_) {
       const roles::ValidatorProgress v = validator_->progress();
@@ -150,6 +151,9 @@ void Node::Impl::RegisterRolesRpc() {
                                       {"dispute_moves", v.disputes.moves},
                                       {"referee_votes", v.disputes.votes},
                                       {"last_error", v.last_error}};
+      if (!v.profile_problem.empty()) {
+        out["validator"].as_object()["profile_problem"] = v.profile_problem;
+      }
     }
     return json::value(std::move(out));
   });

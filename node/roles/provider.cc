@@ -212,8 +212,25 @@ void ProviderRole::Fail(const Status& status) {
   progress_.last_error = status.ToString();
 }
 
+void ProviderRole::CheckOffer(rpc::RpcClient& client) {
+  Result<json::value> p = client.Call("provider", json::object{{"address", address_.ToString()}});
+  if (!p.ok()) return;  // not registered (yet), or the node busy: nothing to check
+  Result<std::string> offered = StringMember(*p, "hardware_class");
+  if (!offered.ok()) return;
+  const std::string problem = DeclaredClassesProblem(options_.device, {*offered},
+                                                     "the provider's offer",
+                                                     "agora provider update --hardware");
+  std::lock_guard lock(progress_mu_);
+  if (!problem.empty() && problem != progress_.offer_problem) {
+    spdlog::error("provider role: {}", problem);
+  }
+  progress_.offer_problem = problem;
+}
+
 Status ProviderRole::Poll() {
   rpc::RpcClient client(options_.node_url);
+  // The ledger cannot check hardware: this role checks its own offer.
+  CheckOffer(client);
   // Cancelled and failed jobs included: their running tasks still train and
   // are paid (docs/market.md).
   AGORA_ASSIGN_OR_RETURN(const json::array unended, UnendedJobs(client));

@@ -84,6 +84,9 @@ struct ProviderProgress {
   bool held = false;           // stopped at a checkpoint by options.hold_file
   DisputeCounts disputes;      // disputes it opened, its moves in them
   std::string last_error;      // the last failure, kept until a task succeeds
+  // Empty, or why the offer on the ledger names a class this machine does
+  // not run (DeclaredClassesProblem), checked at every poll.
+  std::string offer_problem;
   // Time inside verify::RunTask, summed over tasks: wall seconds, and the
   // process's CPU seconds over those windows (the kernels' threads and,
   // meanwhile, the node's other threads), for bench/job's share of the
@@ -116,6 +119,9 @@ class ProviderRole {
   using TaskKey =
       std::tuple<uint64_t, uint32_t, uint32_t, uint32_t>;  // job, round, worker, attempts
   Status Poll();
+  // Reads this account's offer and sets progress_.offer_problem (logged
+  // when it changes to a problem).
+  void CheckOffer(rpc::RpcClient& client);
   Status Work(uint64_t job, uint32_t round, uint32_t worker);
   void SetCurrent(std::string current);
   std::filesystem::path ProgressPath(uint64_t job, uint32_t round, uint32_t worker) const;

@@ -158,6 +158,29 @@ Result<kernels::Backend> BackendForJob(const RoleDevice& device, const market::J
       "--hardware, agora tx replay-profile)");
 }
 
+std::string DeclaredClassesProblem(const RoleDevice& device,
+                                   const std::vector<std::string>& classes,
+                                   std::string_view whose, std::string_view fix) {
+  std::vector<std::string> foreign;
+  for (const std::string& name : classes) {
+    Result<market::HardwareClass> c = market::ParseHardwareClass(name);
+    if (c.ok() && (*c == market::HardwareClass::kCpu || device.gpu_class == *c)) continue;
+    foreign.push_back(name);
+  }
+  if (foreign.empty()) return "";
+  std::string names;
+  for (const std::string& f : foreign) names += (names.empty() ? "" : ", ") + f;
+  const std::string here =
+      device.gpu_class ? std::string(market::HardwareClassName(*device.gpu_class)) : "cpu";
+  return std::string(whose) + " names " + names + ", but this node's [roles] device is " +
+         device.description + ": every native job of " +
+         (foreign.size() == 1 ? "that class" : "those classes") +
+         " given to it fails here (a provider misses the deadline and pays "
+         "market.slash_late_ppm of the collateral; a validator misses its draw and pays "
+         "verify.slash_missed_ppm). Declare only " + here + " (" + std::string(fix) +
+         "), or run this role with [roles] device = \"cuda\" on a GPU of that class";
+}
+
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job) {
   AGORA_ASSIGN_OR_RETURN(json::value j, client.Call("job", json::object{{"id", job}}));
   AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(j, "spec_pb"));

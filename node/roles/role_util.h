@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "common/keys.h"
 #include "common/status.h"
@@ -84,6 +85,16 @@ Result<RoleDevice> OpenRoleDevice(std::string_view device);
 // kCudaNative when GPU 0 is of that class. FailedPrecondition otherwise,
 // saying what the operator should change.
 Result<kernels::Backend> BackendForJob(const RoleDevice& device, const market::JobSpec& spec);
+
+// What the ledger cannot check, the roles check of themselves: empty when
+// this machine (`device`) runs the native jobs of every class in `classes`
+// (market class names: "cpu" always; a GPU class only on a GPU of that
+// class); else what is wrong, what it costs and what to change. `whose`
+// names the declaration ("the provider's offer", "the validator's replay
+// profile") and `fix` the command that changes it.
+std::string DeclaredClassesProblem(const RoleDevice& device,
+                                   const std::vector<std::string>& classes,
+                                   std::string_view whose, std::string_view fix);
 
 // The job's spec exactly as the ledger holds it (the `job` method's spec_pb).
 Result<market::JobSpec> FetchSpec(rpc::RpcClient& client, uint64_t job);

@@ -189,8 +189,40 @@ Result<const trainer::Corpus*> ValidatorRole::Corpus(JobState& job,
   return &*job.corpus;
 }
 
+void ValidatorRole::CheckProfile(rpc::RpcClient& client) {
+  Result<json::value> list = client.Call("validators", json::object{});
+  if (!list.ok()) return;  // the node busy: next poll
+  const json::value* validators = list->as_object().if_contains("validators");
+  if (validators == nullptr || !validators->is_array()) return;
+  std::vector<std::string> classes;
+  for (const json::value& v : validators->as_array()) {
+    Result<std::string> op = StringMember(v, "operator");
+    if (!op.ok() || *op != address_.ToString()) continue;
+    // The profile sent last, whether or not it is in effect yet.
+    const json::object& o = v.as_object();
+    const json::value* profile = o.if_contains("replay_profile_next");
+    if (profile == nullptr || !profile->is_object()) profile = o.if_contains("replay_profile");
+    if (profile == nullptr || !profile->is_object()) break;  // none: drawn for what a CPU replays
+    const json::value* hw = profile->as_object().if_contains("hardware_classes");
+    if (hw == nullptr || !hw->is_array()) break;
+    for (const json::value& c : hw->as_array()) {
+      if (c.is_string()) classes.emplace_back(c.as_string());
+    }
+  }
+  const std::string problem = DeclaredClassesProblem(options_.device, classes,
+                                                     "the validator's replay profile",
+                                                     "agora tx replay-profile --classes");
+  std::lock_guard lock(progress_mu_);
+  if (!problem.empty() && problem != progress_.profile_problem) {
+    spdlog::error("validator role: {}", problem);
+  }
+  progress_.profile_problem = problem;
+}
+
 Status ValidatorRole::Poll() {
   rpc::RpcClient client(options_.node_url);
+  // The ledger cannot check hardware: this role checks its own profile.
+  CheckProfile(client);
   // Every job not closed (the slots and round records of open and running
   // ones, the slots of cancelled and failed ones whose tasks still run), and
   // the newest finished ones (their models, kept once).

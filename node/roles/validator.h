@@ -81,6 +81,9 @@ struct ValidatorProgress {
   uint64_t round_results = 0;
   DisputeCounts disputes;  // its moves as a challenged validator, its votes as a referee
   std::string last_error;
+  // Empty, or why its replay profile on the ledger names a class this
+  // machine does not run (DeclaredClassesProblem), checked at every poll.
+  std::string profile_problem;
 };
 
 class ValidatorRole {
@@ -116,6 +119,9 @@ class ValidatorRole {
   };
 
   Status Poll();
+  // Reads this validator's replay profile and sets
+  // progress_.profile_problem (logged when it changes to a problem).
+  void CheckProfile(rpc::RpcClient& client);
   Status PollJob(rpc::RpcClient& client, const boost::json::value& job);
   Result<JobState*> Job(rpc::RpcClient& client, uint64_t id);
   // The job's dataset, from this node, the configured sources and

@@ -615,6 +615,64 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
   EXPECT_EQ(votes, d.at("votes").as_array().size());
 }
 
+// The ledger takes any hardware class an offer or a replay profile names;
+// the roles check their own against the machine ([roles] device = "cpu"
+// here), show the problem in `roles` and log it, and clear it once fixed.
+TEST_F(PaidJobFaultTest, RolesSayWhenTheirDeclaredClassesAreNotThisMachines) {
+  const size_t provider_node = kValidators;
+  ASSERT_EQ(Cli({"tx", "stake", "20000000", "--key-file", ProviderKey(provider_node).string(),
+                 "--wait"})
+                .exit_code,
+            0);
+  auto offer = [&](const std::string& verb, const std::string& hardware) {
+    return Cli({"provider", verb, "--hardware", hardware, "--speed", "2", "--ask", "900",
+                "--endpoint", urls_[provider_node], "--key-file",
+                ProviderKey(provider_node).string(), "--wait"});
+  };
+  CommandResult reg = offer("register", "gpu-sm90");
+  ASSERT_EQ(reg.exit_code, 0) << reg.out << reg.err;
+  auto problem = [&](size_t node, const char* role, const char* field) {
+    const json::value r = Roles(node);
+    const json::value* p = r.as_object().if_contains(role);
+    if (p == nullptr) return std::string("no ") + role + " role";
+    const json::value* f = p->as_object().if_contains(field);
+    return f == nullptr ? std::string() : std::string(f->as_string());
+  };
+  std::string said;
+  WaitUntil(
+      [&] {
+        said = problem(provider_node, "provider", "offer_problem");
+        return !said.empty();
+      },
+      seconds(30), "the provider role sees its offer");
+  EXPECT_NE(said.find("the provider's offer names gpu-sm90, but this node's [roles] device is cpu"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("agora provider update --hardware"), std::string::npos) << said;
+  CommandResult fixed = offer("update", "cpu");
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.out << fixed.err;
+  WaitUntil([&] { return problem(provider_node, "provider", "offer_problem").empty(); },
+            seconds(30), "the problem clears once the offer is fixed");
+
+  // A validator's replay profile, the same way (its operator is the node key).
+  EXPECT_EQ(problem(1, "validator", "profile_problem"), "");
+  CommandResult profile = RunCommand(
+      {AGORA_CLI_PATH, "--json", "--node", urls_[0], "tx", "replay-profile", "--classes",
+       "cpu,gpu-sm100", "--params-max", "20000000", "--key-file", NodeKeyPath(nodes_[1]->home()).string(),
+       "--wait"});
+  ASSERT_EQ(profile.exit_code, 0) << profile.out << profile.err;
+  WaitUntil(
+      [&] {
+        said = problem(1, "validator", "profile_problem");
+        return !said.empty();
+      },
+      seconds(30), "the validator role sees its profile");
+  EXPECT_NE(said.find("the validator's replay profile names gpu-sm100,"), std::string::npos)
+      << said;
+  EXPECT_NE(said.find("agora tx replay-profile --classes"), std::string::npos) << said;
+  EXPECT_EQ(problem(2, "validator", "profile_problem"), "") << "another validator's is not its own";
+}
+
 // Until 2026-12-04 only a fail for the end state could be disputed: two
 // validators failing an honest provider's losses or delta got it slashed.
 TEST_F(PaidJobDisputeTest, AFalseFailForTheLossesIsDisputedAndTheLiarLoses) {

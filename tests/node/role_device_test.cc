@@ -98,6 +98,36 @@ TEST(RoleDeviceTest, OpeningADeviceSaysWhatIsMissing) {
   }
 }
 
+// The ledger cannot check an offer's or a profile's hardware: each role
+// checks its own declaration against its machine and says what to change.
+TEST(RoleDeviceTest, ADeclaredClassThisMachineDoesNotRunIsAProblem) {
+  RoleDevice cpu;
+  cpu.description = "cpu";
+  RoleDevice h200;
+  h200.exact = Backend::kCuda;
+  h200.gpu_class = HardwareClass::kGpuSm90;
+  h200.description = "cuda: NVIDIA H200";
+  const std::string whose = "the provider's offer", fix = "agora provider update --hardware";
+  EXPECT_EQ(DeclaredClassesProblem(cpu, {"cpu"}, whose, fix), "");
+  EXPECT_EQ(DeclaredClassesProblem(cpu, {}, whose, fix), "");
+  EXPECT_EQ(DeclaredClassesProblem(h200, {"gpu-sm90", "cpu"}, whose, fix), "");
+  struct Case {
+    const RoleDevice* device;
+    std::vector<std::string> classes;
+    std::string named, instead;
+  };
+  for (const Case& c : {Case{&cpu, {"gpu-sm90"}, "names gpu-sm90,", "Declare only cpu"},
+                        Case{&cpu, {"cpu", "gpu-sm80", "gpu-sm100"}, "names gpu-sm80, gpu-sm100,",
+                             "Declare only cpu"},
+                        Case{&h200, {"gpu-sm80"}, "names gpu-sm80,", "Declare only gpu-sm90"},
+                        Case{&h200, {"tpu"}, "names tpu,", "Declare only gpu-sm90"}}) {
+    const std::string m = DeclaredClassesProblem(*c.device, c.classes, whose, fix);
+    EXPECT_TRUE(m.starts_with(whose + " " + c.named)) << m;
+    EXPECT_NE(m.find("[roles] device is " + c.device->description), std::string::npos) << m;
+    EXPECT_NE(m.find(c.instead + " (" + fix + ")"), std::string::npos) << m;
+  }
+}
+
 // A class is one compute capability: cuBLAS picks its kernels per
 // architecture, so 8.6 or 8.9 is not 8.0's class.
 TEST(RoleDeviceTest, AGpuClassIsOneComputeCapability) {
