@@ -528,7 +528,10 @@ void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, 
 // A slot fails only when fail-like verdicts are at least two and outnumber
 // the passes; "unavailable" counts only while no validator passed (a pass
 // shows the blobs were there), so colluders claiming unavailability cannot
-// outvote an honest replay.
+// outvote an honest replay. A fail can be disputed and "unavailable" cannot
+// (nobody can prove a blob was served): with no standing fail, it takes
+// kUnavailableClaimsMin claims, so that two colluders drawn in a row cannot
+// get an honest provider's task failed as fraud.
 void Resolve(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
              uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
   // A slot under dispute waits for it (DisputeEnded resolves it again).
@@ -545,9 +548,10 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
     }
   }
   const size_t against = fails + (passes == 0 ? unavailable : 0);
+  const size_t against_min = fails > 0 ? 2 : kUnavailableClaimsMin;
   if (agreed) {
     s.state = SlotState::kPassed;
-  } else if (against >= 2 && against > passes) {
+  } else if (against >= against_min && against > passes) {
     s.state = SlotState::kFailed;
   } else if (Live(s) == 1 && passes == 1 && params.verify_audit_ppm == 0) {
     s.state = SlotState::kPassed;

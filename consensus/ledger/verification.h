@@ -64,6 +64,7 @@
 #ifndef AGORA_CONSENSUS_LEDGER_VERIFICATION_H_
 #define AGORA_CONSENSUS_LEDGER_VERIFICATION_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -101,6 +102,14 @@ struct VerdictRecord {
 };
 
 enum class SlotState : uint32_t { kPending = 0, kPassed = 1, kFailed = 2 };
+
+// "Unavailable" verdicts (and no standing fail, no pass) that fail a slot as
+// fraud. A fail can be disputed, a claim of unavailability cannot: two such
+// claims failed an honest provider's task until 2026-12-04, three make the
+// colluders who would frame it need three draws in a row. A slot closed
+// without agreement (its cap, or every eligible validator answered) still
+// fails on fewer (CloseUnresolved).
+inline constexpr size_t kUnavailableClaimsMin = 3;
 
 struct Slot {
   bool chosen = false;  // segment and witness named by the first verdict's VRF

@@ -494,7 +494,10 @@ TEST_F(VerifyTest, TheFirstPassAfterAFailCannotBeCopiedFromTheChain) {
   EXPECT_EQ(m_.h().Stake(Key(honest)), honest_stake);
 }
 
-TEST_F(VerifyTest, TwoUnavailableVerdictsAreFraudThatRewardsNobody) {
+// A claim of unavailability cannot be disputed, so it takes three (and no
+// pass) to fail a slot: two colluders drawn in a row cannot frame an honest
+// provider (until 2026-12-04 two did).
+TEST_F(VerifyTest, ThreeUnavailableVerdictsAreFraudThatRewardsNobody) {
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   ToSampling();
@@ -506,8 +509,13 @@ TEST_F(VerifyTest, TwoUnavailableVerdictsAreFraudThatRewardsNobody) {
                                                                    id_, w.root, 0))))
                 .code,
             TxCode::kOk);
-  m_.Block({});
-  ASSERT_EQ(m_.Send(Assignee(), Unavailable(job_, std::nullopt)).code, TxCode::kOk);
+  for (size_t claims = 2; claims <= verification::kUnavailableClaimsMin; ++claims) {
+    EXPECT_EQ(Slot().state, SlotState::kPending) << claims - 1 << " claims";
+    EXPECT_EQ(m_.h().Stake(Key(1)), stake_before) << claims - 1 << " claims";
+    m_.Block({});
+    ASSERT_EQ(m_.Send(Assignee(), Unavailable(job_, std::nullopt)).code, TxCode::kOk);
+  }
+  EXPECT_EQ(Slot().state, SlotState::kFailed);
   EXPECT_EQ(m_.h().Stake(Key(1)), stake_before - collateral);
   EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
   // Claiming unavailability never pays: the whole collateral is burned.
