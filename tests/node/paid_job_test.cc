@@ -450,11 +450,10 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
     }
     return 0;
   }
-  // Every validator lies about `what` ("losses" or "delta") until the first
-  // verdict names the liar; the provider's own work contradicts the fail,
-  // it disputes, the referees settle it without a bisection, the liar is
-  // slashed and the job finishes with the task passed on its first attempt.
-  void LiarAboutIsDisputedAndLoses(const std::string& what) {
+  // Registers the providers, has every validator lie (the lie file's first
+  // word: `what`) until the first verdict names the liar, and submits a job
+  // of one small task.
+  void SubmitWithEveryValidatorLying(const std::string& what) {
     ASSERT_NO_FATAL_FAILURE(RegisterProviders());
     for (size_t n = 0; n < kValidators; ++n) {
       agora::testing::WriteTextFile(LieFile(n), what + "\n");
@@ -465,6 +464,25 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
     CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "300000",
                                 "--max-price", "1000", "--key-file", key_file().string()});
     ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
+  }
+  // Dispute `id` once closed.
+  json::value WaitClosed(uint64_t id) {
+    json::value d;
+    WaitUntil(
+        [&] {
+          d = Call(0, "dispute", json::object{{"id", id}});
+          const json::value* phase = d.as_object().if_contains("phase");
+          return phase != nullptr && phase->as_string() == "closed";
+        },
+        seconds(240), "dispute " + std::to_string(id) + " closes");
+    return d;
+  }
+  // Every validator lies about `what` ("losses" or "delta") until the first
+  // verdict names the liar; the provider's own work contradicts the fail,
+  // it disputes, the referees settle it without a bisection, the liar is
+  // slashed and the job finishes with the task passed on its first attempt.
+  void LiarAboutIsDisputedAndLoses(const std::string& what) {
+    ASSERT_NO_FATAL_FAILURE(SubmitWithEveryValidatorLying(what));
     json::value task;
     size_t liar_node = kValidators;
     ASSERT_NO_FATAL_FAILURE(FirstFailKeepsOnlyItsValidatorLying(&task, &liar_node, what));
@@ -472,14 +490,7 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
     const std::string provider(task.at("provider").as_string());
     const uint64_t liar_stake = StakeOf(liar);
     ASSERT_GT(liar_stake, 0u);
-    json::value d;
-    WaitUntil(
-        [&] {
-          d = Call(0, "dispute", json::object{{"id", 1}});
-          const json::value* phase = d.as_object().if_contains("phase");
-          return phase != nullptr && phase->as_string() == "closed";
-        },
-        seconds(240), "dispute 1 closes");
+    const json::value d = WaitClosed(1);
     EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
     EXPECT_EQ(d.at("opener").as_string(), provider);
     EXPECT_EQ(d.at("validator").as_string(), liar);
@@ -511,40 +522,18 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
 };
 
 TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
-  ASSERT_NO_FATAL_FAILURE(RegisterProviders());
   // Every validator would lie until the first verdict names the liar.
-  for (size_t n = 0; n < kValidators; ++n) agora::testing::WriteTextFile(LieFile(n), "lie\n");
-  const fs::path job_file =
-      WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
-                    /*rounds=*/1, /*workers=*/1, /*inner_steps=*/20);
-  CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "300000",
-                              "--max-price", "1000", "--key-file", key_file().string()});
-  ASSERT_EQ(submit.exit_code, 0) << submit.out << submit.err;
-
+  ASSERT_NO_FATAL_FAILURE(SubmitWithEveryValidatorLying("lie"));
   json::value task;
   size_t liar_node = kValidators;
   ASSERT_NO_FATAL_FAILURE(FirstFailKeepsOnlyItsValidatorLying(&task, &liar_node));
   const std::string liar = ValidatorAddress(liar_node);
   const std::string provider(task.at("provider").as_string());
-  auto stake_of = [&](const std::string& address) {
-    const json::value list = Call(0, "validators");
-    for (const json::value& v : list.at("validators").as_array()) {
-      if (v.at("operator").as_string() == address) return U64(v, "stake_uagr");
-    }
-    return uint64_t{0};
-  };
-  const uint64_t liar_stake = stake_of(liar);
+  const uint64_t liar_stake = StakeOf(liar);
   ASSERT_GT(liar_stake, 0u);
 
   // The provider disputes; the game runs between the two roles.
-  json::value d;
-  WaitUntil(
-      [&] {
-        d = Call(0, "dispute", json::object{{"id", 1}});
-        const json::value* phase = d.as_object().if_contains("phase");
-        return phase != nullptr && phase->as_string() == "closed";
-      },
-      seconds(240), "dispute 1 closes");
+  const json::value d = WaitClosed(1);
   EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
   EXPECT_EQ(d.at("opener").as_string(), provider);
   EXPECT_EQ(d.at("validator").as_string(), liar);
@@ -586,7 +575,7 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
 
   // The liar paid; its verdict counts for nothing; the job is paid.
   const json::value params = Call(0, "params");
-  EXPECT_EQ(stake_of(liar),
+  EXPECT_EQ(StakeOf(liar),
             liar_stake - market::PartPpm(liar_stake, Param(params, "verify.slash_false_claim_ppm")));
   fs::remove(LieFile(liar_node));
   json::value job;
