@@ -477,6 +477,26 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
         seconds(240), "dispute " + std::to_string(id) + " closes");
     return d;
   }
+  // What every dispute against a liar ends with: the validator lost, the
+  // provider opened it, referees of `kind` all voted the provider's digest,
+  // and `agora dispute show` says so.
+  void ExpectTheLiarLost(const json::value& d, const std::string& provider,
+                         const std::string& liar, const std::string& kind) {
+    EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
+    EXPECT_EQ(d.at("opener").as_string(), provider);
+    EXPECT_EQ(d.at("validator").as_string(), liar);
+    EXPECT_EQ(d.at("referee_kind").as_string(), kind) << json::serialize(d);
+    EXPECT_GE(d.at("votes").as_array().size(), 2u);
+    for (const json::value& v : d.at("votes").as_array()) {
+      EXPECT_EQ(v.at("digest").as_string(), d.at("digest_provider").as_string())
+          << "every referee's own work gave the provider's claim";
+    }
+    const CommandResult shown = RunCommand(
+        {AGORA_CLI_PATH, "--node", urls_[0], "dispute", "show", std::to_string(U64(d, "id"))});
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    EXPECT_NE(shown.out.find("closed (validator_lost)"), std::string::npos) << shown.out;
+    EXPECT_NE(shown.out.find("referees (" + kind + ")"), std::string::npos) << shown.out;
+  }
   // Every validator lies about `what` ("losses" or "delta") until the first
   // verdict names the liar; the provider's own work contradicts the fail,
   // it disputes, the referees settle it without a bisection, the liar is
@@ -491,20 +511,8 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
     const uint64_t liar_stake = StakeOf(liar);
     ASSERT_GT(liar_stake, 0u);
     const json::value d = WaitClosed(1);
-    EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
-    EXPECT_EQ(d.at("opener").as_string(), provider);
-    EXPECT_EQ(d.at("validator").as_string(), liar);
-    EXPECT_EQ(d.at("referee_kind").as_string(), what) << json::serialize(d);
+    ExpectTheLiarLost(d, provider, liar, what);
     EXPECT_EQ(U64(d, "moves"), 0u) << "no bisection: the ledger holds the provider's claim";
-    EXPECT_GE(d.at("votes").as_array().size(), 2u);
-    for (const json::value& v : d.at("votes").as_array()) {
-      EXPECT_EQ(v.at("digest").as_string(), d.at("digest_provider").as_string())
-          << "every referee's own work gave the provider's claim";
-    }
-    const CommandResult shown =
-        RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "show", "1"});
-    EXPECT_EQ(shown.exit_code, 0) << shown.err;
-    EXPECT_NE(shown.out.find("referees (" + what + ")"), std::string::npos) << shown.out;
     const json::value params = Call(0, "params");
     EXPECT_EQ(StakeOf(liar), liar_stake - market::PartPpm(liar_stake, Param(params,
                                                                  "verify.slash_false_claim_ppm")));
@@ -534,22 +542,9 @@ TEST_F(PaidJobDisputeTest, AProviderDisputesALyingValidatorAndWins) {
 
   // The provider disputes; the game runs between the two roles.
   const json::value d = WaitClosed(1);
-  EXPECT_EQ(d.at("outcome").as_string(), "validator_lost") << json::serialize(d);
-  EXPECT_EQ(d.at("opener").as_string(), provider);
-  EXPECT_EQ(d.at("validator").as_string(), liar);
-  EXPECT_EQ(d.at("referee_kind").as_string(), "operator") << json::serialize(d);
+  ExpectTheLiarLost(d, provider, liar, "operator");
   EXPECT_EQ(U64(d, "op_hi"), 1u) << "disagreeing with everything ends at the first record";
-  EXPECT_GE(d.at("votes").as_array().size(), 2u);
-  for (const json::value& v : d.at("votes").as_array()) {
-    EXPECT_EQ(v.at("digest").as_string(), d.at("digest_provider").as_string())
-        << "every referee recomputed the provider's outputs";
-  }
   // What a user sees of it.
-  const CommandResult shown =
-      RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "show", "1"});
-  EXPECT_EQ(shown.exit_code, 0) << shown.err;
-  EXPECT_NE(shown.out.find("closed (validator_lost)"), std::string::npos) << shown.out;
-  EXPECT_NE(shown.out.find("referees (operator)"), std::string::npos) << shown.out;
   const CommandResult listed =
       RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "dispute", "list", "--open"});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
