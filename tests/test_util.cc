@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -25,6 +26,14 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // AGORA_KEEP_FAILED=1 keeps a failed test's directory (node homes, logs)
+  // for a post-mortem.
+  const char* keep = std::getenv("AGORA_KEEP_FAILED");
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  if (keep != nullptr && *keep == '1' && info != nullptr && info->result()->Failed()) {
+    std::fprintf(stderr, "kept %s (AGORA_KEEP_FAILED=1)\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);  // best effort: a leftover temp dir harms nothing
 }

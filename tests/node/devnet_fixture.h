@@ -26,6 +26,7 @@
 #include "common/keys.h"
 #include "common/proto_codec.h"
 #include "consensus/ledger/tx.h"
+#include "node/config.h"
 #include "node/p2p/peer_manager.h"
 #include "node/p2p/secret_connection.h"
 #include "node/rpc/client.h"
@@ -188,15 +189,9 @@ class DevnetTest : public ::testing::Test {
   // every node's log first.
   void TearDown() override {
     if (!HasFailure()) return;
-    for (const auto& n : nodes_) {
-      std::ifstream log(n->home() / "agorad.log");
-      std::deque<std::string> tail;
-      for (std::string line; std::getline(log, line);) {
-        tail.push_back(std::move(line));
-        if (tail.size() > 40) tail.pop_front();
-      }
-      std::fprintf(stderr, "--- last lines of %s ---\n", (n->home() / "agorad.log").c_str());
-      for (const auto& line : tail) std::fprintf(stderr, "%s\n", line.c_str());
+    for (size_t n = 0; n < nodes_.size(); ++n) {
+      std::fprintf(stderr, "--- last lines of %s ---\n%s",
+                   (nodes_[n]->home() / "agorad.log").c_str(), LogTail(n, 40).c_str());
     }
   }
 
@@ -218,10 +213,73 @@ class DevnetTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (Height(node) < height) {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-          << "node " << node << " did not reach height " << height
-          << "; log: " << (nodes_[node]->home() / "agorad.log").string();
+          << "node " << node << " did not reach height " << height << " (it is at "
+          << Height(node) << (nodes_[node]->Exited() ? ", its process has exited" : "")
+          << "); the end of its log:\n"
+          << LogTail(node, 30);
       std::this_thread::sleep_for(milliseconds(100));
     }
+  }
+
+  // The last `lines` lines of node `node`'s log.
+  std::string LogTail(size_t node, size_t lines) {
+    std::ifstream log(nodes_[node]->home() / "agorad.log");
+    std::deque<std::string> tail;
+    for (std::string line; std::getline(log, line);) {
+      tail.push_back(std::move(line));
+      if (tail.size() > lines) tail.pop_front();
+    }
+    std::string out;
+    for (const auto& line : tail) out += line + "\n";
+    return out;
+  }
+
+  // Starts node `node` again after a Kill or Stop and waits until its RPC
+  // answers for this chain. While it was down, a test running beside this
+  // one may have bound its port: it then exits with "Address already in
+  // use", and is given fresh ports (from the kernel's ephemeral range, which
+  // `agora testnet` never picks from) and started once more. The others
+  // still reach it: it dials them.
+  void Restart(size_t node) {
+    const fs::path log = nodes_[node]->home() / "agorad.log";
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::error_code ec;
+      const uintmax_t log_start = fs::exists(log) ? fs::file_size(log, ec) : 0;
+      nodes_[node]->Start();
+      const auto deadline = std::chrono::steady_clock::now() + seconds(60);
+      for (;;) {
+        const json::value s = Call(node, "status");
+        const json::value* chain = s.as_object().if_contains("chain_id");
+        if (chain != nullptr && chain->as_string() == chain_id_) return;
+        if (nodes_[node]->Exited()) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "node " << node << " did not answer RPC after its restart; the end of its log:\n"
+            << LogTail(node, 30);
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+      const std::string text = agora::testing::ReadTextFile(log).substr(log_start);
+      ASSERT_NE(text.find("Address already in use"), std::string::npos)
+          << "node " << node << " exited after its restart; the end of its log:\n"
+          << LogTail(node, 30);
+      const fs::path config_path = ConfigPath(nodes_[node]->home());
+      Result<NodeConfig> config = LoadConfig(config_path);
+      ASSERT_TRUE(config.ok()) << config.status().message();
+      config->p2p_port = EphemeralPort();
+      config->rpc_port = EphemeralPort();
+      std::ofstream(config_path, std::ios::trunc) << RenderConfig(*config);
+      urls_[node] = "http://127.0.0.1:" + std::to_string(config->rpc_port);
+      std::fprintf(stderr, "node %zu's port was taken while it was down; new ports %u, %u\n",
+                   node, unsigned{config->p2p_port}, unsigned{config->rpc_port});
+    }
+    FAIL() << "node " << node << "'s ports were taken three times in a row";
+  }
+
+  // A port on 127.0.0.1 the kernel hands out as free.
+  static uint16_t EphemeralPort() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor acceptor(
+        io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    return acceptor.local_endpoint().port();
   }
 
   // Polls `pred` every 100 ms; fails the test with `what` after `timeout`.

@@ -86,7 +86,9 @@ TEST_F(DevnetTest, ThousandTransfersCommittedExactlyOnceEverywhere) {
 }
 
 // (b) kill -9 one validator under load: the others go on; restarted, it
-// catches up to the same app hash.
+// catches up to the same app hash. While it is down another process takes
+// its RPC port (as a test running beside this one may): the fixture's
+// Restart gives it fresh ports, and the others still sync it.
 TEST_F(DevnetTest, KilledValidatorCatchesUpAfterRestart) {
   const Address sink = Address::FromPublicKey(SecretKey::Generate().public_key());
   for (int n = 0; n < 20; ++n) Submit(0, Transfer(0, n, 5, sink));
@@ -94,7 +96,14 @@ TEST_F(DevnetTest, KilledValidatorCatchesUpAfterRestart) {
   const uint64_t at_kill = Height(0);
   for (int n = 20; n < 40; ++n) Submit(1, Transfer(0, n, 5, sink));
   WaitForHeight(0, at_kill + 5);
-  nodes_[3]->Start();
+  const std::string old_url = urls_[3];
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor squatter(
+      io, boost::asio::ip::tcp::endpoint(
+              boost::asio::ip::make_address("127.0.0.1"),
+              static_cast<uint16_t>(std::stoul(old_url.substr(old_url.rfind(':') + 1)))));
+  Restart(3);
+  EXPECT_NE(urls_[3], old_url);
   const uint64_t target = Height(0) + 2;
   WaitForHeight(3, target);
   WaitForHeight(0, target);
@@ -140,7 +149,7 @@ TEST_F(DevnetTest, ValidatorKilledUnderContinuousLoadCatchesUp) {
   nodes_[3]->Kill();
   const uint64_t at_kill = Height(0);
   WaitForHeight(0, at_kill + 4);  // commits go on with three of four, under load
-  nodes_[3]->Start();
+  Restart(3);
   WaitForHeight(3, Height(0));
   std::this_thread::sleep_for(seconds(1));
   stop = true;
@@ -221,7 +230,7 @@ TEST_F(DevnetTest, TwoOfFourDownStopsCommitsThenOneBackResumes) {
   // height in flight; nothing after it can commit.
   EXPECT_LE(Height(0), stalled + 1);
   EXPECT_LE(Height(1), stalled + 1);
-  nodes_[2]->Start();
+  Restart(2);
   WaitForHeight(0, stalled + 3);
   WaitForHeight(2, stalled + 3);
   for (size_t node : {1u, 2u}) {

@@ -240,7 +240,7 @@ TEST_F(GovDevnetTest, PassedProposalChangesEveryNodeAtItsHeightAndVetoBurns) {
 
   // The validator that was down catches up and agrees on the state at the
   // effective height, and runs with the new timeout.
-  nodes_[3]->Start();
+  Restart(3);
   const uint64_t target = Height(0);
   WaitForHeight(3, target, seconds(90));
   EXPECT_EQ(AppHashAt(3, effective + 1), AppHashAt(0, effective + 1));

@@ -307,7 +307,7 @@ TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
   // From here on round 1's tasks are held at step 10 (part 4), and round 0's
   // go on.
   for (size_t n = kValidators; n < nodes_.size(); ++n) Hold(n, "1/1/", 10);
-  nodes_[*victim]->Start();
+  Restart(*victim);
   json::value roles;
   WaitUntil(
       [&] {
@@ -348,7 +348,7 @@ TEST_F(PaidJobFaultTest, AJobSurvivesProvidersKilledMidTaskAndAValidatorDown) {
   }
   std::fprintf(stderr, "slots of round 0 redrawn after the down validator missed them: %zu\n",
                redrawn);
-  nodes_[kValidators - 1]->Start();
+  Restart(kValidators - 1);
 
   // 4. A provider is killed for good in round 1: at its deadline the task
   //    is reopened, the other provider runs it, and the late one loses

@@ -245,7 +245,7 @@ TEST_F(StakingDevnetTest, StakeInDoubleSignJailUnjailAndProve) {
   const uint64_t jailed_until = lazy_record.at("jailed_until").to_number<uint64_t>();
   WaitForHeight(0, Height(0) + 4);
   EXPECT_FALSE(InNextSet(lazy.public_key()));
-  nodes_[3]->Start();
+  Restart(3);
   WaitForHeight(0, jailed_until);
   // Unjail with the CLI, signed by the node key (its genesis operator key).
   CommandResult unjail = RunCommand({AGORA_CLI_PATH, "--node", urls_[0], "tx", "unjail",
