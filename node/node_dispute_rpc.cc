@@ -74,9 +74,12 @@ json::object DisputeJson(const dp::Dispute& d) {
     json::array referees, votes;
     for (const Address& a : d.referees) referees.push_back(json::value(a.ToString()));
     for (const dp::RefereeVoteRecord& v : d.votes) {
-      votes.push_back(json::object{{"referee", v.referee.ToString()},
-                                   {"digest", v.digest.ToHex()},
-                                   {"height", v.height}});
+      json::object vote{{"referee", v.referee.ToString()},
+                        {"digest", v.digest.ToHex()},
+                        {"seal", v.seal.ToHex()},
+                        {"height", v.height}};
+      if (v.witness) vote["witness"] = v.witness->ToHex();
+      votes.push_back(std::move(vote));
     }
     o["referees"] = std::move(referees);
     o["votes"] = std::move(votes);

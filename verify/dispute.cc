@@ -68,6 +68,29 @@ Hash256 DeltaDigest(const Hash256& delta_hash) {
   return Tagged("agora-dispute-delta-v1", delta_hash, nullptr);
 }
 
+Hash256 RefereeWitness(uint64_t dispute_id, uint32_t draw, const Hash256& secret) {
+  Bytes b;
+  PutU64BigEndian(b, dispute_id);
+  for (int shift = 24; shift >= 0; shift -= 8) b.push_back(static_cast<uint8_t>(draw >> shift));
+  Blake2b256Hasher h;
+  h.Update(AsBytes(std::string_view("agora-referee-witness-v1")));
+  h.Update(b);
+  h.Update(secret.bytes);
+  return h.Finish();
+}
+
+Hash256 RefereeSecret(std::span<const ByteSpan> parts) {
+  Blake2b256Hasher h;
+  h.Update(AsBytes(std::string_view("agora-referee-secret-v1")));
+  for (ByteSpan part : parts) {
+    Bytes length;
+    PutU64BigEndian(length, part.size());
+    h.Update(length);
+    h.Update(part);
+  }
+  return h.Finish();
+}
+
 bool SameCall(const kernels::OpRecord& a, const kernels::OpRecord& b) {
   if (a.kind != b.kind || a.ints != b.ints || a.inputs != b.inputs) return false;
   if (a.floats.size() != b.floats.size()) return false;

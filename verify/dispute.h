@@ -55,6 +55,20 @@ Hash256 LossesDigest(const Hash256& segment_start, std::span<const uint32_t> los
 // delta hash).
 Hash256 DeltaDigest(const Hash256& delta_hash);
 
+// What a referee seals with its vote and reveals once every referee has
+// voted (the ledger's dispute::RefereeSeal): BLAKE2b-256(
+// "agora-referee-witness-v1" || dispute id (u64) || draw (u32) || secret),
+// where `secret` is a hash of what only the recompute yields and neither
+// party put on the ledger (RefereeSecret). The draw keeps a witness revealed
+// by an earlier set from serving the next one.
+Hash256 RefereeWitness(uint64_t dispute_id, uint32_t draw, const Hash256& secret);
+// BLAKE2b-256("agora-referee-secret-v1" || each part's length (u64) and
+// bytes): for an operator its recomputed outputs' bytes; for a step or the
+// losses every state hash of the segment's replay (the ones between its
+// checkpoints were never posted); for the delta the bytes of checkpoint 0
+// and of the final checkpoint.
+Hash256 RefereeSecret(std::span<const ByteSpan> parts);
+
 // The same call: kind, integer and float arguments (by their bits) and
 // input hashes equal; outputs may differ. Two records that agree on this
 // and not on their outputs are what an op referee settles.

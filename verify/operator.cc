@@ -8,6 +8,7 @@
 #include "common/check.h"
 #include "kernels/backend.h"
 #include "kernels/ops.h"
+#include "verify/dispute.h"
 
 namespace agora::verify {
 namespace {
@@ -361,6 +362,11 @@ Status ValidateOpRecord(const k::OpRecord& record) {
 
 Result<std::vector<Hash256>> RecomputeOperator(const k::OpRecord& record,
                                                const BlobLookup& lookup) {
+  return RecomputeOperator(record, lookup, nullptr);
+}
+
+Result<std::vector<Hash256>> RecomputeOperator(const k::OpRecord& record,
+                                               const BlobLookup& lookup, Hash256* secret) {
   AGORA_RETURN_IF_ERROR(ValidateOpRecord(record));
   const k::OpSignature& signature = k::SignatureOf(record.kind);
   std::vector<Tensor> inputs;
@@ -381,11 +387,14 @@ Result<std::vector<Hash256>> RecomputeOperator(const k::OpRecord& record,
   }
   std::vector<Hash256> hashes;
   hashes.reserve(outputs.size());
+  std::vector<ByteSpan> present;
   for (size_t j = 0; j < outputs.size(); ++j) {
     const Tensor& output = outputs[j];
     hashes.push_back(output.present ? k::TensorHash(signature.outputs[j].type, output.bytes())
                                     : k::kAbsentTensor);
+    if (output.present) present.push_back(output.bytes());
   }
+  if (secret != nullptr) *secret = RefereeSecret(present);
   return hashes;
 }
 

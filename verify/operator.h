@@ -55,6 +55,10 @@ Status ValidateOpRecord(const kernels::OpRecord& record);
 // record's order. Errors as the header says.
 Result<std::vector<Hash256>> RecomputeOperator(const kernels::OpRecord& record,
                                                const BlobLookup& lookup);
+// The same, and `*secret` = RefereeSecret(the present outputs' bytes, in
+// order): what a referee's witness is made from (verify/dispute.h).
+Result<std::vector<Hash256>> RecomputeOperator(const kernels::OpRecord& record,
+                                               const BlobLookup& lookup, Hash256* secret);
 
 // Returns true iff `outputs` are exactly the record's output hashes.
 bool OutputsMatch(const kernels::OpRecord& record, std::span<const Hash256> outputs);

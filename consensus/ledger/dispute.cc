@@ -91,6 +91,8 @@ void Put(StateBuffer& state, const Dispute& d) {
     e->set_referee(AsString(v.referee.bytes()));
     e->set_digest(AsString(v.digest));
     e->set_height(v.height);
+    e->set_seal(AsString(v.seal));
+    if (v.witness) e->set_witness(AsString(*v.witness));
   }
   r.set_referee_draws(d.referee_draws);
   r.set_due_height(d.due_height);
@@ -134,7 +136,10 @@ Dispute Decode(uint64_t id, ByteSpan bytes) {
   d.digest_validator = HashAt(r.digest_validator());
   for (const std::string& a : r.referees()) d.referees.push_back(AddressAt(a));
   for (const proto::RefereeVoteEntry& e : r.votes()) {
-    d.votes.push_back({AddressAt(e.referee()), HashAt(e.digest()), e.height()});
+    RefereeVoteRecord v{AddressAt(e.referee()), HashAt(e.digest()), e.height(),
+                        HashAt(e.seal()), std::nullopt};
+    if (!e.witness().empty()) v.witness = HashAt(e.witness());
+    d.votes.push_back(std::move(v));
   }
   d.referee_draws = r.referee_draws();
   d.due_height = r.due_height();
@@ -227,8 +232,8 @@ void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d
                              d.validator, result, events);
 }
 
-// The digest with a strict majority of the drawn referees' votes, if any.
-std::optional<Hash256> Majority(const Dispute& d) {
+// The digest voted by a strict majority of the drawn referees, if any.
+std::optional<Hash256> DigestMajority(const Dispute& d) {
   std::map<Hash256, size_t> count;
   for (const RefereeVoteRecord& v : d.votes) ++count[v.digest];
   for (const auto& [digest, n] : count) {
@@ -237,11 +242,26 @@ std::optional<Hash256> Majority(const Dispute& d) {
   return std::nullopt;
 }
 
-void Decide(StateBuffer& state, const Params& params, uint64_t height, Dispute& d,
-            const Hash256& majority, std::vector<Event>* events) {
-  // Referees that voted against the majority made a false claim.
+// The (digest, witness) pair revealed by a strict majority of the drawn
+// referees, if any: only referees that recomputed agree on the witness.
+std::optional<std::pair<Hash256, Hash256>> PairMajority(const Dispute& d) {
+  std::map<std::pair<Hash256, Hash256>, size_t> count;
   for (const RefereeVoteRecord& v : d.votes) {
-    if (v.digest == majority) continue;
+    if (v.witness) ++count[{v.digest, *v.witness}];
+  }
+  for (const auto& [pair, n] : count) {
+    if (2 * n > d.referees.size()) return pair;
+  }
+  return std::nullopt;
+}
+
+void Decide(StateBuffer& state, const Params& params, uint64_t height, Dispute& d,
+            const std::pair<Hash256, Hash256>& pair, std::vector<Event>* events) {
+  const Hash256& majority = pair.first;
+  // Referees not in the majority's pair made a false claim: another digest,
+  // another witness (a digest copied without the recompute), or none shown.
+  for (const RefereeVoteRecord& v : d.votes) {
+    if (v.digest == majority && v.witness == pair.second) continue;
     const uint64_t burned = staking::Slash(state, v.referee, params.slash_false_claim_ppm);
     Event e = DisputeEvent("referee_outvoted", d);
     e.attributes.push_back({"referee", v.referee.ToString()});
@@ -264,6 +284,17 @@ void Decide(StateBuffer& state, const Params& params, uint64_t height, Dispute& 
         "the referees' majority " + std::string(provider_right ? "matches" : "does not match") +
             " the provider's " + whose + " (" + what + ")",
         events);
+}
+
+// Every drawn referee voted, or the votes' deadline passed with a digest
+// that a strict majority voted: each voter now opens its seal.
+void EnterReveal(StateBuffer& state, const Params& params, uint64_t height, Dispute& d,
+                 std::vector<Event>* events) {
+  d.phase = Phase::kReveal;
+  Due(state, d, height + params.dispute_move_blocks);
+  Event e = DisputeEvent("referees_voted", d);
+  e.attributes.push_back({"due_height", std::to_string(d.due_height)});
+  events->push_back(std::move(e));
 }
 
 bool IsParty(const Dispute& d, const Address& a) { return a == d.provider || a == d.validator; }
@@ -289,6 +320,17 @@ std::string Moot(StateReader& state, const Dispute& d) {
 
 }  // namespace
 
+Hash256 RefereeSeal(uint64_t dispute_id, const Hash256& witness, const Address& referee) {
+  Bytes id;
+  PutU64BigEndian(id, dispute_id);
+  Blake2b256Hasher h;
+  h.Update(AsBytes(std::string_view("agora-referee-seal-v1")));
+  h.Update(id);
+  h.Update(witness.bytes);
+  h.Update(referee.bytes());
+  return h.Finish();
+}
+
 std::string_view PhaseName(Phase phase) {
   switch (phase) {
     case Phase::kSteps: return "steps";
@@ -297,6 +339,7 @@ std::string_view PhaseName(Phase phase) {
     case Phase::kRecordValidator: return "validator_record";
     case Phase::kReferees: return "referees";
     case Phase::kClosed: return "closed";
+    case Phase::kReveal: return "reveal";
   }
   return "unknown";
 }
@@ -321,6 +364,7 @@ std::optional<Address> Dispute::turn() const {
     case Phase::kRecordValidator:
       return validator;
     case Phase::kReferees:
+    case Phase::kReveal:
     case Phase::kClosed:
       break;
   }
@@ -494,7 +538,7 @@ TxResult HandleDisputeMove(StateBuffer& state, const Params& params, uint64_t he
     return Refuse(TxCode::kWrongPhase,
                   name + " is closed (" + std::string(OutcomeName(d.outcome)) + ")");
   }
-  if (d.phase == Phase::kReferees) {
+  if (d.phase == Phase::kReferees || d.phase == Phase::kReveal) {
     return Refuse(TxCode::kWrongPhase, name + " is with its referees; the parties' moves are over");
   }
   if (!IsParty(d, sender)) {
@@ -607,6 +651,7 @@ TxResult HandleDisputeMove(StateBuffer& state, const Params& params, uint64_t he
       break;
     }
     case Phase::kReferees:
+    case Phase::kReveal:
     case Phase::kClosed:
       AGORA_CHECK(false);
   }
@@ -644,8 +689,8 @@ TxResult HandleRefereeVote(StateBuffer& state, const Params& params, uint64_t he
   if (const std::string moot = Moot(state, d); !moot.empty()) {
     return Refuse(TxCode::kWrongPhase, name + " is moot (" + moot + "); it closes at its deadline");
   }
-  d.votes.push_back({sender, msg.digest, height});
-  d.bytes_moved += Hash256::kSize;
+  d.votes.push_back({sender, msg.digest, height, msg.seal, std::nullopt});
+  d.bytes_moved += 2 * Hash256::kSize;
   TxResult r;
   Event e = DisputeEvent("referee_vote", d);
   e.attributes.push_back({"referee", sender.ToString()});
@@ -653,8 +698,61 @@ TxResult HandleRefereeVote(StateBuffer& state, const Params& params, uint64_t he
                                      ? "provider"
                                      : (msg.digest == d.digest_validator ? "validator" : "neither")});
   r.events.push_back(std::move(e));
-  if (std::optional<Hash256> majority = Majority(d)) {
-    Decide(state, params, height, d, *majority, &r.events);
+  if (d.votes.size() == d.referees.size()) {
+    if (DigestMajority(d)) {
+      EnterReveal(state, params, height, d, &r.events);
+    } else {
+      Due(state, d, height + 1);  // no majority: redrawn in the next EndBlock
+    }
+  }
+  Put(state, d);
+  return r;
+}
+
+TxResult HandleRefereeReveal(StateBuffer& state, const Params& params, uint64_t height,
+                             const Address& sender, const MsgRefereeReveal& msg) {
+  std::optional<Dispute> found = GetDispute(state, msg.dispute_id);
+  if (!found) return Refuse(TxCode::kNotFound, "no dispute " + std::to_string(msg.dispute_id));
+  Dispute& d = *found;
+  const std::string name = "dispute " + std::to_string(d.id);
+  if (d.phase != Phase::kReveal) {
+    return Refuse(TxCode::kWrongPhase,
+                  name + (d.phase == Phase::kClosed ? " is closed"
+                          : d.phase == Phase::kReferees
+                              ? " is still taking its referees' votes; reveal after every "
+                                "referee has voted or the votes' deadline"
+                              : " has no referees drawn (yet)"));
+  }
+  auto vote = std::find_if(d.votes.begin(), d.votes.end(),
+                           [&](const RefereeVoteRecord& v) { return v.referee == sender; });
+  if (vote == d.votes.end()) {
+    return Refuse(TxCode::kNotAssigned, sender.ToString() + " has no vote on " + name);
+  }
+  if (vote->witness) {
+    return Refuse(TxCode::kWrongPhase, sender.ToString() + " has revealed its witness on " + name);
+  }
+  if (RefereeSeal(d.id, msg.witness, sender) != vote->seal) {
+    return Refuse(TxCode::kBadProof, "this witness does not open " + sender.ToString() +
+                                         "'s seal on " + name +
+                                         " (RefereeSeal(dispute, witness, referee))");
+  }
+  if (const std::string moot = Moot(state, d); !moot.empty()) {
+    return Refuse(TxCode::kWrongPhase, name + " is moot (" + moot + "); it closes at its deadline");
+  }
+  vote->witness = msg.witness;
+  d.bytes_moved += Hash256::kSize;
+  TxResult r;
+  Event e = DisputeEvent("referee_reveal", d);
+  e.attributes.push_back({"referee", sender.ToString()});
+  r.events.push_back(std::move(e));
+  const bool all = std::all_of(d.votes.begin(), d.votes.end(),
+                               [](const RefereeVoteRecord& v) { return v.witness.has_value(); });
+  if (all) {
+    if (std::optional<std::pair<Hash256, Hash256>> pair = PairMajority(d)) {
+      Decide(state, params, height, d, *pair, &r.events);
+    } else {
+      Due(state, d, height + 1);  // no majority: redrawn in the next EndBlock
+    }
   }
   Put(state, d);
   return r;
@@ -677,7 +775,19 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
       Put(state, d);
       continue;
     }
-    if (d.phase != Phase::kReferees) {
+    if (d.phase == Phase::kReveal) {
+      if (std::optional<std::pair<Hash256, Hash256>> pair = PairMajority(d)) {
+        Decide(state, params, height, d, *pair, events);
+        Put(state, d);
+        continue;
+      }
+    } else if (d.phase == Phase::kReferees) {
+      if (!d.referees.empty() && DigestMajority(d)) {
+        EnterReveal(state, params, height, d, events);
+        Put(state, d);
+        continue;
+      }
+    } else {
       // The party whose turn it is did not move in time.
       const bool provider_missed = *d.turn() == d.provider;
       Close(state, params, height, d,
@@ -689,7 +799,9 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
       continue;
     }
     if (!d.referees.empty()) {
-      // No majority in time: those that did not vote pay for their silence.
+      // No majority in time: those that did not vote pay for their silence,
+      // and those that voted but did not open their seal for a false claim
+      // (a referee that guessed would rather hide its witness than show it).
       for (const Address& a : d.referees) {
         const bool voted = std::any_of(d.votes.begin(), d.votes.end(),
                                        [&](const RefereeVoteRecord& v) { return v.referee == a; });
@@ -700,7 +812,16 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
         e.attributes.push_back({"burned_uagr", std::to_string(burned)});
         events->push_back(std::move(e));
       }
+      for (const RefereeVoteRecord& v : d.votes) {
+        if (d.phase != Phase::kReveal || v.witness) continue;
+        const uint64_t burned = staking::Slash(state, v.referee, params.slash_false_claim_ppm);
+        Event e = DisputeEvent("referee_unrevealed", d);
+        e.attributes.push_back({"referee", v.referee.ToString()});
+        e.attributes.push_back({"burned_uagr", std::to_string(burned)});
+        events->push_back(std::move(e));
+      }
     }
+    d.phase = Phase::kReferees;
     if (d.referee_draws >= params.dispute_referee_draws_max) {
       Close(state, params, height, d, Outcome::kUndecided,
             "no majority of referees in " + std::to_string(d.referee_draws) + " draws", events);

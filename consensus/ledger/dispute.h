@@ -89,6 +89,7 @@ enum class Phase : uint32_t {
   kRecordValidator = 4,
   kReferees = 5,
   kClosed = 6,
+  kReveal = 7,  // the referees voted; each now shows the witness it sealed
 };
 std::string_view PhaseName(Phase phase);
 
@@ -103,7 +104,17 @@ struct RefereeVoteRecord {
   Address referee;
   Hash256 digest;
   uint64_t height = 0;
+  Hash256 seal;                    // RefereeSeal(dispute, witness, referee)
+  std::optional<Hash256> witness;  // once revealed
 };
+
+// What a referee's vote carries in place of its witness until the reveal:
+// BLAKE2b-256("agora-referee-seal-v1" || dispute id (u64) || witness ||
+// referee). Bound to its sender, so nobody can copy another's vote; the
+// witness (verify::RefereeWitness) is something only the recompute yields,
+// so a referee that copies a party's public digest cannot match the
+// honest referees' pair (docs/dispute.md, "Sealed witnesses").
+Hash256 RefereeSeal(uint64_t dispute_id, const Hash256& witness, const Address& referee);
 
 struct Dispute {
   uint64_t id = 0;
@@ -156,6 +167,8 @@ TxResult HandleDisputeMove(StateBuffer& state, const Params& params, uint64_t he
                            const Address& sender, const MsgDisputeMove& msg);
 TxResult HandleRefereeVote(StateBuffer& state, const Params& params, uint64_t height,
                            const Address& sender, const MsgRefereeVote& msg);
+TxResult HandleRefereeReveal(StateBuffer& state, const Params& params, uint64_t height,
+                             const Address& sender, const MsgRefereeReveal& msg);
 
 // End of block, before verification's (a dispute decided here settles its
 // slot in this block): referee draws and missed deadlines due at `height`.

@@ -289,6 +289,9 @@ TxResult Ledger::Dispatch(StateBuffer& state, const Tx& tx) {
           [&](const MsgRefereeVote& m) {
             return dispute::HandleRefereeVote(state, params_, ctx_.height, tx.sender, m);
           },
+          [&](const MsgRefereeReveal& m) {
+            return dispute::HandleRefereeReveal(state, params_, ctx_.height, tx.sender, m);
+          },
           [&](const MsgSetReplayProfile& m) {
             return staking::HandleSetReplayProfile(state, params_, ctx_.height, tx.sender, m);
           },

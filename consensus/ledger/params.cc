@@ -113,7 +113,8 @@ constexpr ParamSpec kParams[] = {
      "parameters of the largest model every validator replays: a replay profile takes at least "
      "this (0: no floor)"},
     {"dispute.move_blocks", &Params::dispute_move_blocks, 1, 100'000,
-     "blocks a party of a dispute has for its move, and referees for their votes; missing loses"},
+     "blocks a party of a dispute has for its move, and referees for their votes and again "
+     "for their reveals; missing loses"},
     {"dispute.referee_count", &Params::dispute_referee_count, 1, 31,
      "validators drawn to recompute a dispute's operator, step, losses or delta; a majority "
      "decides"},

@@ -279,6 +279,17 @@ Result<Msg> DecodeRefereeVote(const proto::RefereeVote& m) {
   MsgRefereeVote v;
   v.dispute_id = m.dispute_id();
   AGORA_ASSIGN_OR_RETURN(v.digest, DecodeHash(m.digest(), "referee_vote: digest"));
+  AGORA_ASSIGN_OR_RETURN(v.seal, DecodeHash(m.seal(), "referee_vote: seal"));
+  return Msg(v);
+}
+
+Result<Msg> DecodeRefereeReveal(const proto::RefereeReveal& m) {
+  if (m.dispute_id() == 0) {
+    return Status::InvalidArgument("referee_reveal: dispute id must be set (ids start at 1)");
+  }
+  MsgRefereeReveal v;
+  v.dispute_id = m.dispute_id();
+  AGORA_ASSIGN_OR_RETURN(v.witness, DecodeHash(m.witness(), "referee_reveal: witness"));
   return Msg(v);
 }
 
@@ -465,6 +476,8 @@ Result<Msg> DecodeMsg(const proto::TxBody& body) {
       return DecodeRefereeVote(body.referee_vote());
     case proto::TxBody::kSetReplayProfile:
       return DecodeSetReplayProfile(body.set_replay_profile());
+    case proto::TxBody::kRefereeReveal:
+      return DecodeRefereeReveal(body.referee_reveal());
     case proto::TxBody::PAYLOAD_NOT_SET:
       break;
   }
@@ -577,6 +590,10 @@ void EncodeMsg(const Msg& msg, proto::TxBody& body) {
         } else if constexpr (std::is_same_v<M, MsgRefereeVote>) {
           body.mutable_referee_vote()->set_dispute_id(m.dispute_id);
           body.mutable_referee_vote()->set_digest(HashString(m.digest));
+          body.mutable_referee_vote()->set_seal(HashString(m.seal));
+        } else if constexpr (std::is_same_v<M, MsgRefereeReveal>) {
+          body.mutable_referee_reveal()->set_dispute_id(m.dispute_id);
+          body.mutable_referee_reveal()->set_witness(HashString(m.witness));
         } else if constexpr (std::is_same_v<M, MsgSetReplayProfile>) {
           proto::SetReplayProfile* r = body.mutable_set_replay_profile();
           for (market::HardwareClass c : m.classes) {
@@ -671,7 +688,8 @@ std::string_view MsgName(const Msg& msg) {
       "unjail",            "submit_proposal", "deposit",         "vote",
       "register_provider", "update_provider", "deregister_provider", "post_job",
       "cancel_job",        "commit_task",     "verdict",         "round_result",
-      "open_dispute",      "dispute_move",    "referee_vote",    "set_replay_profile"};
+      "open_dispute",      "dispute_move",    "referee_vote",    "set_replay_profile",
+      "referee_reveal"};
   static_assert(std::size(kNames) == std::variant_size_v<Msg>);
   return kNames[msg.index()];
 }

@@ -207,6 +207,12 @@ struct MsgDisputeMove {  // dispute
 struct MsgRefereeVote {  // dispute
   uint64_t dispute_id = 0;
   Hash256 digest;
+  Hash256 seal;  // dispute::RefereeSeal(dispute_id, witness, sender)
+};
+
+struct MsgRefereeReveal {  // dispute
+  uint64_t dispute_id = 0;
+  Hash256 witness;
 };
 
 // What a validator can replay (verify). Decoding checks the classes (1..4
@@ -221,7 +227,8 @@ using Msg = std::variant<MsgTransfer, MsgStake, MsgUnstake, MsgCreateValidator, 
                          MsgSubmitProposal, MsgDeposit, MsgVote, MsgRegisterProvider,
                          MsgUpdateProvider, MsgDeregisterProvider, MsgPostJob, MsgCancelJob,
                          MsgCommitTask, MsgVerdict, MsgRoundResult, MsgOpenDispute,
-                         MsgDisputeMove, MsgRefereeVote, MsgSetReplayProfile>;
+                         MsgDisputeMove, MsgRefereeVote, MsgSetReplayProfile,
+                         MsgRefereeReveal>;
 
 // What CreateValidator carries to show the operator holds its consensus
 // key: the key's signature, under this chain's domain (kind validator_key),

@@ -1263,13 +1263,15 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   const size_t unavailable = static_cast<size_t>(
       std::count_if(a->results.begin(), a->results.end(),
                     [](const RoundResultRecord& x) { return x.unavailable.has_value(); }));
-  if (msg.unavailable && first && unavailable >= 2) {
-    // Two drawn validators could not fetch a blob the record needs, and
+  if (msg.unavailable && first && unavailable >= kUnavailableClaimsMin) {
+    // Three drawn validators could not fetch a blob the record needs, and
     // nobody has computed the values: the weights cannot be recorded, and
     // the validators drawn after them would only miss and be fined in turn
     // (a client withholding its dataset could bleed every validator's
     // stake). As a slot's "unavailable" counts only while nobody passed, a
-    // result with values (or its commitment) keeps the record going.
+    // result with values (or its commitment) keeps the record going. Three,
+    // not two (until 2026-12-04): two colluders drawn in a row could
+    // otherwise fail a job whose blobs are served, as with slots.
     Abandon(state, height, *a,
             "blob " + msg.unavailable->ToHex() + " that round " + std::to_string(msg.round) +
                 "'s record needs could not be fetched by " + std::to_string(unavailable) +

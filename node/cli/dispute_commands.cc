@@ -1,5 +1,7 @@
 #include "node/cli/dispute_commands.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "node/cli/cli_util.h"
@@ -61,7 +63,12 @@ Status ShowCmd(const GlobalOptions& g, uint64_t id) {
     for (const json::value& r : d.at("referees").as_array()) {
       human += " " + std::string(r.as_string());
     }
-    human += "\n  votes " + std::to_string(d.at("votes").as_array().size()) + "\n";
+    const json::array& votes = d.at("votes").as_array();
+    const auto shown = std::count_if(votes.begin(), votes.end(), [](const json::value& v) {
+      return v.as_object().contains("witness");
+    });
+    human += "\n  votes " + std::to_string(votes.size()) + ", witnesses revealed " +
+             std::to_string(shown) + "\n";
   }
   if (d.as_object().contains("reason")) human += "  " + Str(d, "reason") + "\n";
   Print(g, d, human);

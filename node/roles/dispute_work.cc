@@ -6,6 +6,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/merkle.h"
+#include "consensus/ledger/dispute.h"
 #include "consensus/ledger/tx.h"
 #include "node/rpc/blob_fetch.h"
 #include "trainer/checkpoint.h"
@@ -220,13 +221,21 @@ Status DisputeWork::Poll() {
     if (loop_.stopping()) break;
     AGORA_ASSIGN_OR_RETURN(std::string phase, StringMember(d, "phase"));
     // One dispute's trouble must not hold up the others.
-    Status done = phase == "referees" ? Vote(client, d) : Answer(client, d);
+    Status done = phase == "referees" ? Vote(client, d)
+                  : phase == "reveal"   ? Reveal(client, d)
+                                        : Answer(client, d);
     if (!done.ok()) spdlog::warn("{} role: dispute: {}", options_.who, done.ToString());
     AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
     live.insert(key);
   }
-  // Replays of segments no open dispute names are done with.
+  // Replays of segments no open dispute names are done with, and the
+  // witnesses of disputes closed.
   std::erase_if(replays_, [&](const auto& entry) { return !live.contains(entry.first); });
+  std::set<uint64_t> open;
+  for (const json::value& d : *list) {
+    if (Result<uint64_t> id = U64Member(d, "id"); id.ok()) open.insert(*id);
+  }
+  std::erase_if(witnesses_, [&](const auto& entry) { return !open.contains(entry.first); });
   return Status::Ok();
 }
 
@@ -329,6 +338,78 @@ Status DisputeWork::Answer(rpc::RpcClient& client, const json::value& d) {
   return Status::Ok();
 }
 
+// What this referee's recompute gives for dispute `d`: its digest, and
+// the secret its witness is made from (verify::RefereeSecret).
+Result<std::pair<Hash256, Hash256>> DisputeWork::Recompute(rpc::RpcClient& client,
+                                                          const json::value& d) {
+  AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(d, "id"));
+  AGORA_ASSIGN_OR_RETURN(std::string kind, StringMember(d, "referee_kind"));
+  AGORA_ASSIGN_OR_RETURN(std::string provider, StringMember(d, "provider"));
+  AGORA_ASSIGN_OR_RETURN(std::vector<std::string> sources, SourcesFor(client, provider));
+  const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
+  if (kind == "operator") {
+    AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(d, "record_provider"));
+    AGORA_ASSIGN_OR_RETURN(Bytes bytes, HexDecode(hex));
+    AGORA_ASSIGN_OR_RETURN(kernels::OpRecord record, kernels::DecodeOpRecord(bytes));
+    const verify::BlobLookup lookup = [&](const Hash256& h) -> Result<Bytes> {
+      AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, h, sources, fetch));
+      return blobs_.Read(h, blobs_.options().blob_bytes_max);
+    };
+    Hash256 secret;
+    AGORA_ASSIGN_OR_RETURN(std::vector<Hash256> outputs,
+                           verify::RecomputeOperator(record, lookup, &secret));
+    return std::pair{verify::OutputsDigest(outputs), secret};
+  }
+  if (kind == "delta") {
+    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 first, HashMember(d, "lo_hash"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 last, HashMember(d, "hi_hash"));
+    AGORA_ASSIGN_OR_RETURN(Hash256 delta, DeltaHashFrom(client, job, first, last, sources));
+    // Both checkpoints were fetched (by hash) for the delta.
+    Bytes checkpoints[2];
+    for (int i = 0; i < 2; ++i) {
+      AGORA_ASSIGN_OR_RETURN(checkpoints[i],
+                             blobs_.Read(i == 0 ? first : last, blobs_.options().blob_bytes_max));
+    }
+    const ByteSpan parts[] = {checkpoints[0], checkpoints[1]};
+    return std::pair{verify::DeltaDigest(delta), verify::RefereeSecret(parts)};
+  }
+  AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
+  AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));
+  std::vector<ByteSpan> states;
+  for (const Hash256& h : replay->hashes) states.push_back(h.span());
+  const Hash256 secret = verify::RefereeSecret(states);
+  if (kind == "losses") {
+    return std::pair{verify::LossesDigest(std::get<4>(key), replay->loss_bits), secret};
+  }
+  AGORA_ASSIGN_OR_RETURN(uint64_t lo, U64Member(d, "step_lo"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t hi, U64Member(d, "step_hi"));
+  const uint64_t c = replay->states.size() - 1;
+  const uint64_t base = uint64_t{std::get<3>(key)} * c;
+  if (lo < base || hi > base + c || lo >= hi) {
+    return Status::Internal("dispute " + std::to_string(id) + " names steps outside its segment");
+  }
+  return std::pair{verify::StepDigest(replay->hashes[lo - base], replay->hashes[hi - base]),
+                   secret};
+}
+
+Result<Hash256> DisputeWork::WitnessFor(rpc::RpcClient& client, const json::value& d,
+                                        Hash256* digest) {
+  AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(d, "id"));
+  AGORA_ASSIGN_OR_RETURN(uint64_t draw, U64Member(d, "referee_draws"));
+  auto kept = witnesses_.find(id);
+  if (kept != witnesses_.end() && kept->second.draw == draw) {
+    if (digest != nullptr) *digest = kept->second.digest;
+    return kept->second.witness;
+  }
+  AGORA_ASSIGN_OR_RETURN(auto recomputed, Recompute(client, d));
+  const Hash256 witness =
+      verify::RefereeWitness(id, static_cast<uint32_t>(draw), recomputed.second);
+  witnesses_[id] = {draw, recomputed.first, witness};
+  if (digest != nullptr) *digest = recomputed.first;
+  return witness;
+}
+
 Status DisputeWork::Vote(rpc::RpcClient& client, const json::value& d) {
   AGORA_ASSIGN_OR_RETURN(const json::array* referees, ArrayMember(d, "referees"));
   bool drawn = false;
@@ -341,47 +422,31 @@ Status DisputeWork::Vote(rpc::RpcClient& client, const json::value& d) {
   }
   AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(d, "id"));
   AGORA_ASSIGN_OR_RETURN(std::string kind, StringMember(d, "referee_kind"));
-  AGORA_ASSIGN_OR_RETURN(std::string provider, StringMember(d, "provider"));
-  AGORA_ASSIGN_OR_RETURN(std::vector<std::string> sources, SourcesFor(client, provider));
   consensus::MsgRefereeVote vote;
   vote.dispute_id = id;
-  if (kind == "operator") {
-    AGORA_ASSIGN_OR_RETURN(std::string hex, StringMember(d, "record_provider"));
-    AGORA_ASSIGN_OR_RETURN(Bytes bytes, HexDecode(hex));
-    AGORA_ASSIGN_OR_RETURN(kernels::OpRecord record, kernels::DecodeOpRecord(bytes));
-    const rpc::BlobFetchOptions fetch = RoleFetchOptions(blobs_, loop_);
-    const verify::BlobLookup lookup = [&](const Hash256& h) -> Result<Bytes> {
-      AGORA_RETURN_IF_ERROR(rpc::FetchBlob(blobs_, h, sources, fetch));
-      return blobs_.Read(h, blobs_.options().blob_bytes_max);
-    };
-    AGORA_ASSIGN_OR_RETURN(std::vector<Hash256> outputs, verify::RecomputeOperator(record, lookup));
-    vote.digest = verify::OutputsDigest(outputs);
-  } else if (kind == "delta") {
-    AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
-    AGORA_ASSIGN_OR_RETURN(Hash256 first, HashMember(d, "lo_hash"));
-    AGORA_ASSIGN_OR_RETURN(Hash256 last, HashMember(d, "hi_hash"));
-    AGORA_ASSIGN_OR_RETURN(Hash256 delta, DeltaHashFrom(client, job, first, last, sources));
-    vote.digest = verify::DeltaDigest(delta);
-  } else if (kind == "losses") {
-    AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
-    AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));
-    vote.digest = verify::LossesDigest(std::get<4>(key), replay->loss_bits);
-  } else {
-    AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
-    AGORA_ASSIGN_OR_RETURN(uint64_t lo, U64Member(d, "step_lo"));
-    AGORA_ASSIGN_OR_RETURN(uint64_t hi, U64Member(d, "step_hi"));
-    AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));
-    const uint64_t c = replay->states.size() - 1;
-    const uint64_t base = uint64_t{std::get<3>(key)} * c;
-    if (lo < base || hi > base + c || lo >= hi) {
-      return Status::Internal("dispute " + std::to_string(id) + " names steps outside its segment");
-    }
-    vote.digest = verify::StepDigest(replay->hashes[lo - base], replay->hashes[hi - base]);
-  }
-  spdlog::info("{} role: referee of dispute {} ({}): votes {}", options_.who, id, kind,
-               vote.digest.ToHex());
+  AGORA_ASSIGN_OR_RETURN(Hash256 witness, WitnessFor(client, d, &vote.digest));
+  vote.seal = consensus::dispute::RefereeSeal(id, witness, address_);
+  spdlog::info("{} role: referee of dispute {} ({}): votes {}, witness sealed", options_.who, id,
+               kind, vote.digest.ToHex());
   AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, vote));
   ++votes_;
+  return Status::Ok();
+}
+
+Status DisputeWork::Reveal(rpc::RpcClient& client, const json::value& d) {
+  AGORA_ASSIGN_OR_RETURN(const json::array* votes, ArrayMember(d, "votes"));
+  bool pending = false;
+  for (const json::value& v : *votes) {
+    AGORA_ASSIGN_OR_RETURN(std::string who, StringMember(v, "referee"));
+    if (who == address_.ToString()) pending = !v.as_object().contains("witness");
+  }
+  if (!pending) return Status::Ok();  // no vote of this account, or shown
+  AGORA_ASSIGN_OR_RETURN(uint64_t id, U64Member(d, "id"));
+  consensus::MsgRefereeReveal reveal;
+  reveal.dispute_id = id;
+  AGORA_ASSIGN_OR_RETURN(reveal.witness, WitnessFor(client, d, nullptr));
+  spdlog::info("{} role: referee of dispute {}: reveals its witness", options_.who, id);
+  AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, reveal));
   return Status::Ok();
 }
 

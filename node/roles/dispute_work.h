@@ -114,7 +114,16 @@ class DisputeWork {
   Status OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_t round, uint32_t worker,
                         const boost::json::value& task);
   Status Answer(rpc::RpcClient& client, const boost::json::value& d);
+  // A drawn referee's vote: its digest, its witness sealed.
   Status Vote(rpc::RpcClient& client, const boost::json::value& d);
+  // Once every referee has voted: the witness it sealed.
+  Status Reveal(rpc::RpcClient& client, const boost::json::value& d);
+  Result<std::pair<Hash256, Hash256>> Recompute(rpc::RpcClient& client,
+                                               const boost::json::value& d);
+  // The witness for dispute `d`'s current draw (kept, or recomputed after a
+  // restart); its digest into `*digest` when set.
+  Result<Hash256> WitnessFor(rpc::RpcClient& client, const boost::json::value& d,
+                             Hash256* digest);
   // (job, round, worker, segment, start checkpoint): a segment replayed.
   using SegmentKey = std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>;
   static Result<SegmentKey> SegmentOf(const boost::json::value& dispute);
@@ -144,6 +153,11 @@ class DisputeWork {
   // replay did not reach its commitment either); a failure is retried.
   std::set<std::string> decided_;
   std::atomic<uint64_t> opened_{0}, moves_{0}, votes_{0};
+  struct KeptWitness {
+    uint64_t draw = 0;
+    Hash256 digest, witness;
+  };
+  std::map<uint64_t, KeptWitness> witnesses_;  // by dispute id
 };
 
 }  // namespace agora::node::roles

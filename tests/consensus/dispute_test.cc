@@ -238,17 +238,43 @@ class DisputeTest : public ::testing::Test {
   std::vector<uint32_t> CommittedLosses(uint32_t segment) const {
     return {losses_.begin() + segment * kC, losses_.begin() + (segment + 1) * kC};
   }
-  // Each drawn referee votes `digest` until the dispute closes.
-  Dispute VoteAll(uint64_t id, const Hash256& digest) {
+  // A referee's witness on dispute `id`'s current draw, from the secret its
+  // recompute yields.
+  Hash256 WitnessOf(uint64_t id, const Hash256& secret) {
+    return verify::RefereeWitness(id, Get(id).referee_draws, secret);
+  }
+  TxResult VoteAs(const Address& referee, uint64_t id, const Hash256& digest,
+                  const Hash256& witness) {
+    return m_.Send(m_.ValidatorKey(referee),
+                   MsgRefereeVote{id, digest, dispute::RefereeSeal(id, witness, referee)});
+  }
+  TxResult RevealAs(const Address& referee, uint64_t id, const Hash256& witness) {
+    return m_.Send(m_.ValidatorKey(referee), MsgRefereeReveal{id, witness});
+  }
+  // Waits for the draw; then drawn referee i votes votes[i] (digest,
+  // witness) and, once all have voted, reveals its witness.
+  Dispute Referees(uint64_t id, const std::vector<std::pair<Hash256, Hash256>>& votes) {
     for (int i = 0; i < 3 && Get(id).referees.empty(); ++i) m_.Block({});
     const Dispute drawn = Get(id);
-    EXPECT_EQ(drawn.referees.size(), 3u);
-    for (const Address& a : drawn.referees) {
+    EXPECT_EQ(drawn.referees.size(), votes.size());
+    for (size_t i = 0; i < votes.size() && i < drawn.referees.size(); ++i) {
+      const TxResult r = VoteAs(drawn.referees[i], id, votes[i].first, votes[i].second);
+      EXPECT_EQ(r.code, TxCode::kOk) << r.log;
+    }
+    EXPECT_EQ(Get(id).phase, Phase::kReveal);
+    for (size_t i = 0; i < votes.size() && i < drawn.referees.size(); ++i) {
       if (Get(id).phase == Phase::kClosed) break;
-      const TxResult r = m_.Send(m_.ValidatorKey(a), MsgRefereeVote{id, digest});
+      const TxResult r = RevealAs(drawn.referees[i], id, votes[i].second);
       EXPECT_EQ(r.code, TxCode::kOk) << r.log;
     }
     return Get(id);
+  }
+  // Each drawn referee votes `digest`, all with the witness of one honest
+  // recompute.
+  Dispute VoteAll(uint64_t id, const Hash256& digest) {
+    for (int i = 0; i < 3 && Get(id).referees.empty(); ++i) m_.Block({});
+    const Hash256 witness = WitnessOf(id, Blake2b256("the recompute"));
+    return Referees(id, std::vector<std::pair<Hash256, Hash256>>(3, {digest, witness}));
   }
 
   // The same with real segments: the provider commits `provider`'s end,
@@ -361,23 +387,34 @@ class DisputeTest : public ::testing::Test {
           continue;
         }
         const uint64_t base = uint64_t{segment} * kC;
+        Hash256 digest, secret;
+        if (d.referee_kind == RefereeKind::kOperator) {
+          const OpRecord record = kernels::DecodeOpRecord(d.record_provider).value();
+          const uint32_t step = static_cast<uint32_t>(d.step_hi - base);
+          std::map<Hash256, Bytes> blobs = truth.Trace(step).blobs();
+          for (const auto& [h, b] : cheat.Trace(step).blobs()) blobs.emplace(h, b);
+          const std::vector<Hash256> outputs =
+              verify::RecomputeOperator(record, verify::LookupIn(blobs), &secret).value();
+          digest = verify::OutputsDigest(outputs);
+        } else {
+          digest = verify::StepDigest(truth.Hash(d.step_lo - base), truth.Hash(d.step_hi - base));
+          std::vector<Hash256> states;
+          for (uint32_t i = 0; i <= kC; ++i) states.push_back(truth.Hash(i));
+          std::vector<ByteSpan> parts;
+          for (const Hash256& h : states) parts.push_back(h.span());
+          secret = verify::RefereeSecret(parts);
+        }
+        const Hash256 witness = WitnessOf(id, secret);
         for (const Address& a : d.referees) {
-          Hash256 digest;
-          if (d.referee_kind == RefereeKind::kOperator) {
-            const OpRecord record = kernels::DecodeOpRecord(d.record_provider).value();
-            const uint32_t step = static_cast<uint32_t>(d.step_hi - base);
-            std::map<Hash256, Bytes> blobs = truth.Trace(step).blobs();
-            for (const auto& [h, b] : cheat.Trace(step).blobs()) blobs.emplace(h, b);
-            const std::vector<Hash256> outputs =
-                verify::RecomputeOperator(record, verify::LookupIn(blobs)).value();
-            digest = verify::OutputsDigest(outputs);
-          } else {
-            digest = verify::StepDigest(truth.Hash(d.step_lo - base), truth.Hash(d.step_hi - base));
-          }
-          const TxResult r = m_.Send(m_.ValidatorKey(a), MsgRefereeVote{id, digest});
+          const TxResult r = VoteAs(a, id, digest, witness);
           EXPECT_EQ(r.code, TxCode::kOk) << r.log;
           ++votes_;
+        }
+        EXPECT_EQ(Get(id).phase, Phase::kReveal);
+        for (const Address& a : d.referees) {
           if (Get(id).phase == Phase::kClosed) break;
+          const TxResult r = RevealAs(a, id, witness);
+          EXPECT_EQ(r.code, TxCode::kOk) << r.log;
         }
         continue;
       }
@@ -829,7 +866,8 @@ TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {
   refused(1, MsgDisputeMove{id + 1, DisputeAction::kState, Blake2b256("x"), {}},
           TxCode::kNotFound);
   // Referee votes before any referee is drawn.
-  refused(bystander, MsgRefereeVote{id, Blake2b256("x")}, TxCode::kWrongPhase);
+  refused(bystander, MsgRefereeVote{id, Blake2b256("x"), Blake2b256("s")}, TxCode::kWrongPhase);
+  refused(bystander, MsgRefereeReveal{id, Blake2b256("w")}, TxCode::kWrongPhase);
 
   // Play honestly to the provider's record, then try bad records.
   Strategy p = Honest(cheat, segment), v = Honest(truth, segment);
@@ -859,18 +897,35 @@ TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {
   const Dispute drawn = Get(id);
   ASSERT_EQ(drawn.referees.size(), 3u) << "every validator but the challenger";
   EXPECT_EQ(std::count(drawn.referees.begin(), drawn.referees.end(), validator_), 0);
-  refused(vkey, MsgRefereeVote{id, Blake2b256("x")}, TxCode::kNotAssigned);
+  refused(vkey, MsgRefereeVote{id, Blake2b256("x"), Blake2b256("s")}, TxCode::kNotAssigned);
+  const Hash256 witness = WitnessOf(id, Blake2b256("the recompute"));
   const uint8_t r0 = m_.ValidatorKey(drawn.referees[0]);
-  ASSERT_EQ(m_.Send(r0, MsgRefereeVote{id, drawn.digest_validator}).code, TxCode::kOk);
-  refused(r0, MsgRefereeVote{id, drawn.digest_validator}, TxCode::kWrongPhase);  // twice
-  // The second referee makes the majority: the provider loses.
-  ASSERT_EQ(m_.Send(m_.ValidatorKey(drawn.referees[1]), MsgRefereeVote{id, drawn.digest_validator})
-                .code,
-            TxCode::kOk);
+  ASSERT_EQ(VoteAs(drawn.referees[0], id, drawn.digest_validator, witness).code, TxCode::kOk);
+  refused(r0, MsgRefereeVote{id, drawn.digest_validator, Blake2b256("s")},
+          TxCode::kWrongPhase);  // twice
+  // Reveals wait until every referee has voted.
+  refused(r0, MsgRefereeReveal{id, witness}, TxCode::kWrongPhase);
+  ASSERT_EQ(VoteAs(drawn.referees[1], id, drawn.digest_validator, witness).code, TxCode::kOk);
+  EXPECT_EQ(Get(id).phase, Phase::kReferees) << "a majority of digests alone decides nothing";
+  ASSERT_EQ(VoteAs(drawn.referees[2], id, drawn.digest_validator, witness).code, TxCode::kOk);
+  ASSERT_EQ(Get(id).phase, Phase::kReveal);
+  // No votes once revealing; a reveal from a non-voter, or one that does
+  // not open the sender's seal (here: the witness of another's seal).
+  refused(r0, MsgRefereeVote{id, drawn.digest_validator, Blake2b256("s")}, TxCode::kWrongPhase);
+  refused(vkey, MsgRefereeReveal{id, witness}, TxCode::kNotAssigned);
+  refused(r0, MsgRefereeReveal{id, Blake2b256("not the witness")}, TxCode::kBadProof);
+  ASSERT_EQ(RevealAs(drawn.referees[0], id, witness).code, TxCode::kOk);
+  refused(r0, MsgRefereeReveal{id, witness}, TxCode::kWrongPhase);  // twice
+  ASSERT_EQ(RevealAs(drawn.referees[1], id, witness).code, TxCode::kOk);
+  EXPECT_EQ(Get(id).phase, Phase::kReveal) << "decided once all have revealed or at the deadline";
+  // The last reveal makes the majority of (digest, witness): the provider
+  // loses.
+  ASSERT_EQ(RevealAs(drawn.referees[2], id, witness).code, TxCode::kOk);
   EXPECT_EQ(Get(id).outcome, Outcome::kProviderLost);
   // Closed: no more moves, votes, or a second dispute of the same verdict.
   refused(1, state, TxCode::kWrongPhase);
-  refused(r0, MsgRefereeVote{id, drawn.digest_provider}, TxCode::kWrongPhase);
+  refused(r0, MsgRefereeVote{id, drawn.digest_provider, Blake2b256("s")}, TxCode::kWrongPhase);
+  refused(r0, MsgRefereeReveal{id, witness}, TxCode::kWrongPhase);
 }
 
 // A pass cannot be disputed: two honest parties never get to referees.
@@ -939,6 +994,95 @@ TEST_F(DisputeTest, ATrueFailForTheLossesStandsAndTheProviderLoses) {
   EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
 }
 
+// Lazy referees (docs/dispute.md, "Sealed witnesses"). Each vote seals a
+// witness only the recompute yields; the dispute is decided by a majority
+// of (digest, witness) pairs once every referee has shown its own.
+class LazyRefereeTest : public DisputeTest {
+ protected:
+  // A false fail for the losses, disputed, with its referees drawn.
+  void SetUp() override {
+    DisputeTest::SetUp();
+    const uint32_t segment = CommitAndFail(FailReason::kLosses);
+    id_ = OpenedId(m_.Send(1, Open(segment)));
+    honest_ = verify::LossesDigest(checkpoints_[segment], CommittedLosses(segment));
+    for (int i = 0; i < 3 && Get(id_).referees.empty(); ++i) m_.Block({});
+    referees_ = Get(id_).referees;
+    ASSERT_EQ(referees_.size(), 3u);
+    witness_ = WitnessOf(id_, Blake2b256("the replay's states"));
+    for (const Address& a : referees_) stakes_.push_back(RefereeStake(a));
+  }
+  uint64_t RefereeStake(const Address& a) { return m_.h().Stake(Key(m_.ValidatorKey(a))); }
+  uint64_t Slashed(size_t i) {
+    return stakes_[i] - market::PartPpm(stakes_[i], m_.params().slash_false_claim_ppm);
+  }
+  uint64_t id_ = 0;
+  Hash256 honest_, witness_;
+  std::vector<Address> referees_;
+  std::vector<uint64_t> stakes_;
+};
+
+// One referee votes the right digest (the provider's, public on the
+// ledger) without replaying: its made-up witness matches nobody's, so it
+// pays as if it had voted wrong; the two that replayed decide.
+TEST_F(LazyRefereeTest, ARefereeThatCopiesTheRightDigestWithoutTheWitnessIsSlashed) {
+  const Dispute d = Referees(id_, {{honest_, witness_},
+                                   {honest_, WitnessOf(id_, Blake2b256("a guess"))},
+                                   {honest_, witness_}});
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  EXPECT_EQ(RefereeStake(referees_[0]), stakes_[0]);
+  EXPECT_EQ(RefereeStake(referees_[1]), Slashed(1));
+  EXPECT_EQ(RefereeStake(referees_[2]), stakes_[2]);
+}
+
+// A seal names its referee: one copied from another's vote on the ledger
+// cannot be opened by the copier, not even with the witness the others
+// revealed; unopened at the deadline, it is slashed, and the two that
+// replayed decide then.
+TEST_F(LazyRefereeTest, ACopiedSealCannotBeOpenedAndItsCopierIsSlashed) {
+  ASSERT_EQ(VoteAs(referees_[0], id_, honest_, witness_).code, TxCode::kOk);
+  ASSERT_EQ(VoteAs(referees_[1], id_, honest_, witness_).code, TxCode::kOk);
+  const Hash256 copied = Get(id_).votes.at(0).seal;
+  ASSERT_EQ(m_.Send(m_.ValidatorKey(referees_[2]), MsgRefereeVote{id_, honest_, copied}).code,
+            TxCode::kOk);
+  ASSERT_EQ(Get(id_).phase, Phase::kReveal);
+  ASSERT_EQ(RevealAs(referees_[0], id_, witness_).code, TxCode::kOk);
+  ASSERT_EQ(RevealAs(referees_[1], id_, witness_).code, TxCode::kOk);
+  const TxResult copy = RevealAs(referees_[2], id_, witness_);
+  EXPECT_EQ(copy.code, TxCode::kBadProof) << copy.log;
+  EXPECT_NE(copy.log.find("does not open"), std::string::npos) << copy.log;
+  EXPECT_FALSE(Get(id_).votes.at(2).witness.has_value()) << "a refused reveal changes nothing";
+  const uint64_t due = Get(id_).due_height;
+  while (m_.h().ledger().Height() < due) m_.Block({});
+  const Dispute d = Get(id_);
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  EXPECT_EQ(d.closed_height, due);
+  EXPECT_EQ(RefereeStake(referees_[0]), stakes_[0]);
+  EXPECT_EQ(RefereeStake(referees_[1]), stakes_[1]);
+  EXPECT_EQ(RefereeStake(referees_[2]), Slashed(2));
+}
+
+// Two lazy referees that echo the validator's fail (each with a witness it
+// made up) against one that replayed: a majority of digests, but no
+// majority of (digest, witness), so nothing is decided for the liar; a new
+// set of referees is drawn.
+TEST_F(LazyRefereeTest, LazyRefereesEchoingAPartyCannotDecide) {
+  const Hash256 echoed = Get(id_).digest_validator;
+  const Dispute d = Referees(id_, {{echoed, WitnessOf(id_, Blake2b256("guess 1"))},
+                                   {echoed, WitnessOf(id_, Blake2b256("guess 2"))},
+                                   {honest_, witness_}});
+  EXPECT_EQ(d.phase, Phase::kReveal);
+  EXPECT_EQ(d.outcome, Outcome::kOpen);
+  m_.Block({});  // the next EndBlock draws again
+  const Dispute redrawn = Get(id_);
+  EXPECT_EQ(redrawn.phase, Phase::kReferees);
+  EXPECT_EQ(redrawn.outcome, Outcome::kOpen);
+  EXPECT_EQ(redrawn.referee_draws, 2u);
+  EXPECT_TRUE(redrawn.votes.empty());
+  for (size_t i = 0; i < referees_.size(); ++i) {
+    EXPECT_EQ(RefereeStake(referees_[i]), stakes_[i]) << "every one showed its witness";
+  }
+}
+
 // A fail for the delta is about the whole task: the dispute proves its
 // checkpoint 0 and its final checkpoint (not the segment's), and its
 // referees recompute the delta from them.
@@ -975,13 +1119,10 @@ TEST_F(DisputeTest, AFalseFailForTheDeltaIsSettledOnTheTasksFirstAndLastCheckpoi
   const std::vector<Address> referees = Get(id).referees;
   ASSERT_EQ(referees.size(), 3u);
   const uint64_t odd_stake = m_.h().Stake(Key(m_.ValidatorKey(referees[0])));
-  EXPECT_EQ(m_.Send(m_.ValidatorKey(referees[0]), MsgRefereeVote{id, verify::DeltaDigest(Hash256{})})
-                .code,
-            TxCode::kOk);
-  for (size_t i = 1; i < referees.size() && Get(id).phase != Phase::kClosed; ++i) {
-    EXPECT_EQ(m_.Send(m_.ValidatorKey(referees[i]), MsgRefereeVote{id, honest}).code, TxCode::kOk);
-  }
-  d = Get(id);
+  const Hash256 witness = WitnessOf(id, Blake2b256("both checkpoints"));
+  d = Referees(id, {{verify::DeltaDigest(Hash256{}), WitnessOf(id, Blake2b256("other bytes"))},
+                    {honest, witness},
+                    {honest, witness}});
   EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
   EXPECT_NE(d.reason.find("delta"), std::string::npos) << d.reason;
   EXPECT_EQ(m_.h().Stake(Key(vkey)),
