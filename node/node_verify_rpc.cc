@@ -53,7 +53,9 @@ std::string_view SlotStateName(vf::SlotState s) {
   return "unknown";
 }
 
-json::object VerdictJson(const vf::VerdictRecord& v) {
+// `sealed`: its witness hash is a seal (vf::SealedWitnesses), not the
+// witness in the clear.
+json::object VerdictJson(const vf::VerdictRecord& v, bool sealed) {
   json::object o{{"validator", v.validator.ToString()},
                  {"outcome", OutcomeName(v.outcome)},
                  {"height", v.height}};
@@ -62,6 +64,7 @@ json::object VerdictJson(const vf::VerdictRecord& v) {
   if (v.outcome != consensus::VerdictOutcome::kUnavailable) {
     o["replayed_end"] = v.replayed_end.ToHex();
     o["witness_hash"] = v.witness_hash.ToHex();
+    o["witness_sealed"] = sealed && !v.witness_hash.IsZero();
   }
   return o;
 }
@@ -77,7 +80,10 @@ json::object SlotJson(uint32_t index, const vf::Slot& s) {
     o["due_height"] = s.due_height;
   }
   json::array verdicts;
-  for (const vf::VerdictRecord& v : s.verdicts) verdicts.push_back(VerdictJson(v));
+  const std::vector<bool> sealed = vf::SealedWitnesses(s);
+  for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    verdicts.push_back(VerdictJson(s.verdicts[i], sealed[i]));
+  }
   o["verdicts"] = std::move(verdicts);
   json::array missed;
   for (const Address& a : s.missed) missed.push_back(json::value(a.ToString()));
@@ -194,8 +200,9 @@ void Node::Impl::RegisterVerifyRpc() {
     json::array list;
     const std::vector<vf::Slot> slots = vf::GetSlots(state, id, c->slots);
     for (uint32_t k = 0; k < slots.size(); ++k) {
-      for (const vf::VerdictRecord& v : slots[k].verdicts) {
-        json::object o = VerdictJson(v);
+      const std::vector<bool> sealed = vf::SealedWitnesses(slots[k]);
+      for (size_t i = 0; i < slots[k].verdicts.size(); ++i) {
+        json::object o = VerdictJson(slots[k].verdicts[i], sealed[i]);
         o["slot"] = k;
         o["segment"] = slots[k].segment;
         list.push_back(std::move(o));

@@ -674,9 +674,10 @@ TxResult HandleRefereeVote(StateBuffer& state, const Params& params, uint64_t he
   Dispute& d = *found;
   const std::string name = "dispute " + std::to_string(d.id);
   if (d.phase != Phase::kReferees || d.referees.empty()) {
-    return Refuse(TxCode::kWrongPhase, name + (d.phase == Phase::kClosed
-                                                   ? " is closed"
-                                                   : " has no referees drawn (yet)"));
+    return Refuse(TxCode::kWrongPhase,
+                  name + (d.phase == Phase::kClosed   ? " is closed"
+                          : d.phase == Phase::kReveal ? "'s votes are in; its voters reveal now"
+                                                      : " has no referees drawn (yet)"));
   }
   if (std::find(d.referees.begin(), d.referees.end(), sender) == d.referees.end()) {
     return Refuse(TxCode::kNotAssigned, sender.ToString() + " is not a referee drawn for " + name);

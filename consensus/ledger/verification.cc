@@ -295,12 +295,12 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, uint64_t jo
 // ------------------------------------------------------------- settlement
 
 // Two passes of a slot agree when they replayed to the same end and the
-// same witness state. The slot's first pass carries its witness only as
-// WitnessCommitment(witness, its validator) (so does every verdict before
-// it), so a later validator cannot copy it from the chain: it must replay
-// to match it. (Until 2026-12-03 only the first verdict committed: after a
-// fail, a colluder's pass posted its made-up witness in the clear and a
-// lazy validator could copy it to make an agreeing pair.)
+// same witness state: the earlier sealed its witness
+// (WitnessCommitment(witness, its validator)) and the later opens it
+// (SealedWitnesses), so nobody can copy an agreeing witness from the chain:
+// it must replay to match. (Until 2026-12-03 only the first verdict
+// committed; until 2026-12-04 every pass after the first standing one was
+// in the clear and two of them could agree.)
 bool Agree(const Slot& s, size_t i, size_t j) {
   if (i > j) std::swap(i, j);
   const VerdictRecord& a = s.verdicts[i];
@@ -312,8 +312,8 @@ bool Agree(const Slot& s, size_t i, size_t j) {
   if (a.witness_hash.IsZero() || b.witness_hash.IsZero()) {
     return a.witness_hash.IsZero() && b.witness_hash.IsZero();  // C = 1: no witness step
   }
-  if (i == FirstPass(s)) return WitnessCommitment(b.witness_hash, a.validator) == a.witness_hash;
-  return a.witness_hash == b.witness_hash;
+  const std::vector<bool> sealed = SealedWitnesses(s);
+  return sealed[i] && !sealed[j] && WitnessCommitment(b.witness_hash, a.validator) == a.witness_hash;
 }
 
 bool FailLike(const VerdictRecord& v) {
@@ -899,6 +899,12 @@ Hash256 RoundResultCommitment(const Hash256& digest, const Address& validator) {
   return BoundToValidator("agora-round-commit-v1", digest, validator);
 }
 
+bool OpensARoundCommitment(const std::vector<RoundResultRecord>& results, const Hash256& digest) {
+  return std::any_of(results.begin(), results.end(), [&](const RoundResultRecord& x) {
+    return x.commitment && *x.commitment == RoundResultCommitment(digest, x.validator);
+  });
+}
+
 void ScheduleRoundRecord(StateBuffer& state, uint64_t height, uint64_t job, uint32_t round) {
   Schedule(state, height + 1, DueKind::kOpenRound, TaskId{job, round, kRoundWorker}, 0);
 }
@@ -914,11 +920,37 @@ Hash256 WitnessCommitment(const Hash256& witness, const Address& validator) {
   return BoundToValidator("agora-verify-witness-v1", witness, validator);
 }
 
-size_t FirstPass(const Slot& s) {
-  for (size_t i = 0; i < s.verdicts.size(); ++i) {
-    if (s.verdicts[i].outcome == VerdictOutcome::kPass && !s.verdicts[i].overturned) return i;
+namespace {
+// Whether `witness` (with `end`) opens the seal of one of the first `count`
+// verdicts of `s` that is a sealed standing pass.
+bool OpensASeal(const Slot& s, const std::vector<bool>& sealed, size_t count, const Hash256& end,
+                const Hash256& witness) {
+  for (size_t i = 0; i < count; ++i) {
+    const VerdictRecord& v = s.verdicts[i];
+    if (sealed[i] && v.outcome == VerdictOutcome::kPass && !v.overturned &&
+        v.replayed_end == end && WitnessCommitment(witness, v.validator) == v.witness_hash) {
+      return true;
+    }
   }
-  return s.verdicts.size();
+  return false;
+}
+}  // namespace
+
+std::vector<bool> SealedWitnesses(const Slot& s) {
+  std::vector<bool> sealed(s.verdicts.size(), true);
+  for (size_t k = 0; k < s.verdicts.size(); ++k) {
+    const VerdictRecord& v = s.verdicts[k];
+    sealed[k] = !OpensASeal(s, sealed, k, v.replayed_end, v.witness_hash);
+  }
+  return sealed;
+}
+
+Hash256 WitnessToSend(const Slot& s, const Hash256& replayed_end, const Hash256& witness,
+                      const Address& sender) {
+  if (witness.IsZero()) return witness;
+  const std::vector<bool> sealed = SealedWitnesses(s);
+  if (OpensASeal(s, sealed, s.verdicts.size(), replayed_end, witness)) return witness;
+  return WitnessCommitment(witness, sender);
 }
 
 Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot) {
@@ -1206,7 +1238,8 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                       " will not be recorded and its fee goes back to the client");
   }
   // The first result with values carries only their commitment; results
-  // naming an unavailable blob carry none and do not count here.
+  // naming an unavailable blob carry none and do not count here. A later
+  // one is in the clear only if it opens an earlier commitment.
   const bool first = std::none_of(a->results.begin(), a->results.end(),
                                   [](const RoundResultRecord& x) { return !x.unavailable; });
   if (msg.unavailable && !NeedsBlob(state, *j, msg)) {
@@ -1215,14 +1248,22 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                       ": name the job's dataset (unavailable_round and unavailable_worker 0) or "
                       "the delta of a passed task of an earlier round, with its round and worker");
   }
-  if (!msg.unavailable && first != msg.commitment.has_value()) {
+  if (!msg.unavailable && first && !msg.commitment) {
     return Refuse(TxCode::kInvalidMessage,
-                  first ? "the first result of a round carries only its commitment "
-                          "(RoundResultCommitment of the values and the sender)"
-                        : "only the first result of a round is a commitment; send the values");
+                  "the first result of a round carries only its commitment "
+                  "(RoundResultCommitment of the values and the sender)");
+  }
+  const bool clear = !msg.unavailable && !msg.commitment;
+  if (clear &&
+      !OpensARoundCommitment(a->results, RoundResultDigest(msg.params_hash, msg.validation_loss,
+                                                           msg.start_hashes))) {
+    return Refuse(TxCode::kInvalidMessage,
+                  "these values open no earlier result's commitment on " + name +
+                      ": send their commitment (RoundResultCommitment of the values and the "
+                      "sender) instead; values go in the clear only to agree with a commitment");
   }
   const size_t starts = msg.round < j->spec.rounds ? j->spec.workers : 0;
-  if (!msg.unavailable && !first && msg.start_hashes.size() != starts) {
+  if (clear && msg.start_hashes.size() != starts) {
     return Refuse(TxCode::kInvalidMessage, name + " takes " + std::to_string(starts) +
                                                " start hashes (one per task of the "
                                                "round), not " +
@@ -1240,7 +1281,7 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   if (msg.unavailable) {
     mine.unavailable = *msg.unavailable;
     e.attributes.push_back({"unavailable", msg.unavailable->ToHex()});
-  } else if (first) {
+  } else if (msg.commitment) {
     mine.commitment = *msg.commitment;
     e.attributes.push_back({"commitment", msg.commitment->ToHex()});
   } else {
@@ -1257,7 +1298,7 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
                         : x.digest == mine.digest;
   };
   bool agreed = false;
-  for (size_t i = 0; !msg.unavailable && !first && i + 1 < a->results.size(); ++i) {
+  for (size_t i = 0; clear && i + 1 < a->results.size(); ++i) {
     agreed |= matches(a->results[i]);
   }
   const size_t unavailable = static_cast<size_t>(

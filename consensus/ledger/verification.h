@@ -130,7 +130,7 @@ struct RoundResultRecord {
   uint32_t validation_loss = 0;  // float32 bits
   uint64_t height = 0;
   Hash256 digest;                // RoundResultDigest; zero for a commitment
-  std::optional<Hash256> commitment;  // the round's first result
+  std::optional<Hash256> commitment;  // sealed: it agreed with no commitment before it
   // A blob the record needs that this validator could not fetch: no values,
   // neither paid nor slashed (MsgRoundResult::unavailable).
   std::optional<Hash256> unavailable;
@@ -162,25 +162,43 @@ Bytes TaskBytes(const TaskId& id);
 // "agora-verify-segment-v1" || task || checkpoint root || slot (u32).
 Bytes SegmentVrfInput(const TaskId& id, const Hash256& checkpoint_root, uint32_t slot);
 
-// What a verdict carries in place of its witness hash (when C > 1) until
-// its slot has a standing pass (FirstPass):
-// BLAKE2b-256("agora-verify-witness-v1" || witness || validator). The passes
-// after the first carry the witness itself and agree with the first only by
-// replaying to the state it committed to; nobody can copy it from the chain.
+// What a verdict carries in place of its witness hash (when C > 1) unless
+// the witness opens an earlier sealed pass (WitnessToSend):
+// BLAKE2b-256("agora-verify-witness-v1" || witness || validator). A pass
+// agrees with a sealed one only by replaying to the state it sealed;
+// nobody can copy a seal from the chain.
 Hash256 WitnessCommitment(const Hash256& witness, const Address& validator);
-// The index of the slot's first standing pass (verdicts.size() if none). A
-// verdict sent while there is none carries WitnessCommitment(witness, its
-// sender) instead of its witness; the passes after it carry theirs.
-size_t FirstPass(const Slot& s);
+// Whether each verdict's witness hash is a seal rather than a witness in the
+// clear. A verdict is in the clear when its witness opens the seal of an
+// earlier sealed standing pass with the same replayed end; whatever else it
+// sent is taken as a seal. So a witness is public only in a pass that
+// agrees with a seal, and two passes agree only as (seal, opening): a
+// witness in the clear is worth nothing to copy (until 2026-12-04 every
+// pass after the first standing one was in the clear and two of them could
+// agree, so after a colluder's pass a lazy validator could copy it).
+std::vector<bool> SealedWitnesses(const Slot& s);
+// What a verdict replaying to `replayed_end` with `witness` sends as its
+// witness hash: the witness when it opens an earlier sealed pass of the slot,
+// else WitnessCommitment(witness, sender); zeros stay zeros (C = 1).
+Hash256 WitnessToSend(const Slot& s, const Hash256& replayed_end, const Hash256& witness,
+                      const Address& sender);
 
 // What two round results must agree on: BLAKE2b-256("agora-round-result-v1"
 // || params hash || validation loss bits (u32) || start hashes).
 Hash256 RoundResultDigest(const Hash256& params_hash, uint32_t validation_loss,
                           const std::vector<Hash256>& start_hashes);
-// What a round's FIRST result carries instead of its values:
-// BLAKE2b-256("agora-round-commit-v1" || digest || validator). A later
-// result agrees with it only by computing the same values.
+// What a round result carries instead of its values unless they open an
+// earlier result's commitment: BLAKE2b-256("agora-round-commit-v1" ||
+// digest || validator). A later result agrees with it only by computing the
+// same values. Values are in the clear only in the result that records the
+// round (the one that opens a commitment), so no result can be copied from
+// the chain while the record is open (until 2026-12-04 every result after
+// the first was in the clear, and one drawn after a mismatch could copy a
+// wrong one into an agreeing pair).
 Hash256 RoundResultCommitment(const Hash256& digest, const Address& validator);
+// Whether values with `digest` open the commitment of one of `results`
+// (then they go in the clear, and record the round).
+bool OpensARoundCommitment(const std::vector<RoundResultRecord>& results, const Hash256& digest);
 
 // The record of the weights `job` holds at the start of `round` opens in
 // the EndBlock of height + 1, which draws its first aggregator: round 0's

@@ -249,15 +249,15 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
                    : !delta_ok  ? FailReason::kDelta
                                 : FailReason::kNone;
       }
-      // Until the slot has a standing pass, the witness is a commitment.
-      if (verification::FirstPass(slot) == slot.verdicts.size() && !v.witness_hash.IsZero()) {
-        v.witness_hash = verification::WitnessCommitment(v.witness_hash, *slot.assignee);
-      }
+      // Sealed unless it opens an earlier sealed pass.
+      v.witness_hash =
+          verification::WitnessToSend(slot, v.replayed_end, v.witness_hash, *slot.assignee);
       Submit(*account, v);
     }
   }
-  // 3. Aggregators: the weights at the start of each round (the first
-  // result is a commitment), with checkpoint 0 of each of its tasks.
+  // 3. Aggregators: the weights at the start of each round (a commitment,
+  // or the values when they open an earlier one), with checkpoint 0 of
+  // each of its tasks.
   for (const verification::RoundRecord& r : verification::RoundsOf(state, 1, 64)) {
     if (r.recorded || r.abandoned) continue;
     for (const Address& a : r.assignees) {
@@ -280,9 +280,14 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
                                            honest ? 0 : node->key));
         }
       }
-      if (r.results.empty()) {
-        m.commitment = verification::RoundResultCommitment(
-            verification::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes), a);
+      // In the clear only to open an earlier commitment.
+      const Hash256 digest =
+          verification::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes);
+      if (!verification::OpensARoundCommitment(r.results, digest)) {
+        m.commitment = verification::RoundResultCommitment(digest, a);
+        m.params_hash = Hash256{};
+        m.validation_loss = 0;
+        m.start_hashes.clear();
       }
       Submit(*account, m);
     }

@@ -471,14 +471,20 @@ Status ValidatorRole::AnswerRound(rpc::RpcClient& client, uint64_t id, JobState&
       m.start_hashes.push_back(hash);
     }
   }
-  // The first result with values sends only their commitment (results
-  // naming an unavailable blob carry none).
-  const bool first = std::none_of(results->begin(), results->end(), [](const json::value& x) {
-    return !(x.is_object() && x.as_object().contains("unavailable"));
-  });
-  if (first) {
-    m.commitment = vf::RoundResultCommitment(
-        vf::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes), address_);
+  // The values go in the clear only to open an earlier result's
+  // commitment (they then record the round); otherwise only their
+  // commitment is sent, so nothing can be copied from the chain.
+  const Hash256 digest = vf::RoundResultDigest(m.params_hash, m.validation_loss, m.start_hashes);
+  bool opens = false;
+  for (const json::value& x : *results) {
+    if (!x.is_object() || !x.as_object().contains("commitment")) continue;
+    AGORA_ASSIGN_OR_RETURN(std::string who, StringMember(x, "validator"));
+    AGORA_ASSIGN_OR_RETURN(Address other, Address::Parse(who));
+    AGORA_ASSIGN_OR_RETURN(Hash256 sealed, HashMember(x, "commitment"));
+    opens |= sealed == vf::RoundResultCommitment(digest, other);
+  }
+  if (!opens) {
+    m.commitment = vf::RoundResultCommitment(digest, address_);
     m.params_hash = Hash256{};
     m.validation_loss = 0;
     m.start_hashes.clear();
@@ -663,21 +669,30 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
       v.replayed_end = Blake2b256(AsBytes("a made-up end state " + v.replayed_end.ToHex()));
     }
   }
-  // Until the slot has a standing pass, a verdict commits to its witness
-  // (WitnessCommitment), so nobody after it can copy it from the chain; the
-  // passes after the first send theirs in the clear to be compared with it.
-  bool passed_before = false;
+  // The witness goes in the clear only to open an earlier sealed pass
+  // with the same end (the two then agree); otherwise it is sealed
+  // (WitnessCommitment), so nobody can copy it from the chain
+  // (vf::WitnessToSend, on the slot as the node shows it).
+  bool opens = false;
   if (const json::object* so = s.if_object(); so != nullptr && so->contains("verdicts")) {
     if (const json::array* verdicts = so->at("verdicts").if_array(); verdicts != nullptr) {
       for (const json::value& x : *verdicts) {
         const json::object* xo = x.if_object();
-        if (xo == nullptr || !xo->contains("outcome")) continue;
-        const json::value* over = xo->if_contains("overturned");
-        passed_before |= xo->at("outcome") == "pass" && !(over && over->is_bool() && over->as_bool());
+        if (xo == nullptr || xo->if_contains("outcome") == nullptr ||
+            xo->at("outcome") != "pass" || xo->contains("overturned")) {
+          continue;
+        }
+        const json::value* sealed = xo->if_contains("witness_sealed");
+        if (sealed == nullptr || !sealed->is_bool() || !sealed->as_bool()) continue;
+        AGORA_ASSIGN_OR_RETURN(Hash256 end, HashMember(x, "replayed_end"));
+        AGORA_ASSIGN_OR_RETURN(Hash256 seal, HashMember(x, "witness_hash"));
+        AGORA_ASSIGN_OR_RETURN(std::string who, StringMember(x, "validator"));
+        AGORA_ASSIGN_OR_RETURN(Address other, Address::Parse(who));
+        opens |= end == v.replayed_end && seal == vf::WitnessCommitment(v.witness_hash, other);
       }
     }
   }
-  if (!passed_before && !v.witness_hash.IsZero()) {
+  if (!opens && !v.witness_hash.IsZero()) {
     v.witness_hash = vf::WitnessCommitment(v.witness_hash, address_);
   }
   AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, v));

@@ -912,6 +912,9 @@ TEST_F(PatientDisputeTest, BadMovesAreRefusedAndChangeNothingButTheFee) {
   // No votes once revealing; a reveal from a non-voter, or one that does
   // not open the sender's seal (here: the witness of another's seal).
   refused(r0, MsgRefereeVote{id, drawn.digest_validator, Blake2b256("s")}, TxCode::kWrongPhase);
+  const TxResult late = m_.Send(vkey, MsgRefereeVote{id, drawn.digest_validator, Blake2b256("s")});
+  EXPECT_EQ(late.code, TxCode::kWrongPhase);
+  EXPECT_NE(late.log.find("votes are in"), std::string::npos) << late.log;
   refused(vkey, MsgRefereeReveal{id, witness}, TxCode::kNotAssigned);
   refused(r0, MsgRefereeReveal{id, Blake2b256("not the witness")}, TxCode::kBadProof);
   ASSERT_EQ(RevealAs(drawn.referees[0], id, witness).code, TxCode::kOk);

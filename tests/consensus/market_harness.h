@@ -106,8 +106,8 @@ class Market {
     ADD_FAILURE() << a.ToString() << " is not a harness validator";
     return 0;
   }
-  // The result an aggregator of (job, round) sends: the values, or on the
-  // round's first result only their commitment.
+  // The result an aggregator of (job, round) sends: their commitment when
+  // `first` (or whenever they open no earlier one), else the values.
   MsgRoundResult RoundResultOf(uint64_t job, uint32_t round, const Address& from, bool first,
                                const std::vector<Hash256>& starts, const Hash256& params_hash,
                                uint32_t loss = 0x40000000u) {

@@ -143,13 +143,14 @@ class VerifyTest : public ::testing::Test {
     v.losses.assign(truth.losses.begin() + c.segment * kC, truth.losses.begin() + (c.segment + 1) * kC);
     const bool end_ok = v.replayed_end == v.committed_end;
     const bool losses_ok = std::equal(v.losses.begin(), v.losses.end(), w.losses.begin() + c.segment * kC);
-    // Until the slot has a standing pass (this verdict included) the
-    // witness is a commitment; the passes after the first send it as is.
+    // Sealed, unless it opens an earlier sealed pass (then in the clear).
     const std::vector<verification::Slot> now =
         verification::GetSlots(m_.h().ledger().committed(), id_, 1);
-    if (first || now.empty() || verification::FirstPass(now[0]) == now[0].verdicts.size()) {
-      v.witness_hash = verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)));
-    }
+    v.witness_hash =
+        first || now.empty()
+            ? verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)))
+            : verification::WitnessToSend(now[0], v.replayed_end, v.witness_hash,
+                                          AddressOf(Key(key)));
     if (end_ok && losses_ok) {
       v.outcome = VerdictOutcome::kPass;
     } else {
@@ -373,10 +374,13 @@ TEST_F(PatientVerifyTest, BadMessagesAreRefusedAndChangeNothingButTheFee) {
   round = verification::GetRound(m_.h().ledger().committed(), job_, 1);
   ASSERT_EQ(round->assignees.size(), 1u);
   const uint8_t b = KeyOf(round->assignees[0]);
-  // A later result carries the values, not a commitment, and for round R
-  // no start hashes.
-  Refused(b, m_.RoundResultOf(job_, 1, AddressOf(Key(b)), true, {}, weights),
-          TxCode::kInvalidMessage);
+  // Values in the clear must open an earlier commitment (other values go
+  // as a commitment of their own), and for round R carry no start hashes.
+  const MsgRoundResult unopened =
+      m_.RoundResultOf(job_, 1, AddressOf(Key(b)), false, {}, Blake2b256("other values"));
+  Refused(b, unopened, TxCode::kInvalidMessage);
+  const TxResult why = m_.Send(b, unopened);
+  EXPECT_NE(why.log.find("open no earlier result's commitment"), std::string::npos) << why.log;
   Refused(b, m_.RoundResultOf(job_, 1, AddressOf(Key(b)), false, {Blake2b256("x")}, weights),
           TxCode::kInvalidMessage);
   EXPECT_EQ(verification::GetRound(m_.h().ledger().committed(), job_, 1)->results.size(), 1u);
@@ -976,6 +980,51 @@ TEST_F(AuditedVerifyTest, AuditorCopyingTheFirstVerdictFromTheChainIsOutvoted) {
             copier_stake - market::PartPpm(copier_stake, m_.params().slash_false_claim_ppm));
 }
 
+// Found in review (2026-12-04): after a disagreement, the passes after the
+// first standing one were in the clear and two of them that matched
+// agreed, so a colluder's pass with a made-up witness could be copied by
+// a lazy validator drawn next into an agreeing pair, passing a cheat and
+// outvoting the honest fail. Now a witness counts as in the clear only
+// when it opens an earlier seal; anything else is taken as a seal, and a
+// copy of it opens nothing.
+TEST_F(AuditedVerifyTest, APassInTheClearCannotBeCopiedIntoAnAgreeingPair) {
+  const Work truth = Work::Honest(1);
+  const Work fake = Work::Honest(2);
+  ASSERT_EQ(m_.Send(1, Commit(fake)).code, TxCode::kOk);
+  ToSampling();
+  // A colluder passes the cheat first (sealed, with a made-up witness).
+  const uint8_t first = Assignee();
+  ASSERT_EQ(m_.Send(first, Replay(first, fake, fake, 7, true)).code, TxCode::kOk);
+  m_.Block({});
+  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
+  // The audit replays the truth: a fail.
+  const uint8_t honest = Assignee();
+  const uint64_t honest_stake = m_.h().Stake(Key(honest));
+  const MsgVerdict fail = Replay(honest, fake, truth, 1, false, named);
+  ASSERT_EQ(fail.outcome, VerdictOutcome::kFail);
+  ASSERT_EQ(m_.Send(honest, fail).code, TxCode::kOk);
+  for (uint64_t i = 0; i < m_.params().dispute_move_blocks; ++i) m_.Block({});
+  // A second colluder passes with its made-up witness as is, as passes
+  // after the first used to.
+  const uint8_t colluder = Assignee();
+  MsgVerdict pass = Replay(colluder, fake, fake, 8, false, named);
+  pass.witness_hash = Work::Witness(8, named.segment, named.witness_step);
+  ASSERT_EQ(m_.Send(colluder, pass).code, TxCode::kOk);
+  m_.Block({});
+  // A lazy validator copies it from the chain.
+  const uint8_t lazy = Assignee();
+  ASSERT_NE(lazy, colluder);
+  MsgVerdict copy = pass;
+  copy.witness_hash = Slot().verdicts.back().witness_hash;
+  ASSERT_EQ(m_.Send(lazy, copy).code, TxCode::kOk);
+  const verification::Slot s = Slot();
+  EXPECT_NE(s.state, SlotState::kPassed) << "the copy agrees with nothing";
+  EXPECT_EQ(verification::SealedWitnesses(s), std::vector<bool>(s.verdicts.size(), true))
+      << "no verdict opened another's seal";
+  EXPECT_EQ(m_.h().Stake(Key(honest)), honest_stake) << "the honest fail is not outvoted";
+  EXPECT_EQ(m_.Prov(1).tasks_passed, 0u);
+}
+
 TEST_F(VerifyTest, MissedVerdictIsReplacedByAnotherValidator) {
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
@@ -1057,6 +1106,12 @@ TEST_F(VerifyTest, EachRoundStartsFromTheWeightsRecordedForIt) {
   EXPECT_EQ(m_.Task({job, 1, 0}).status, TaskStatus::kCommitted);
 }
 
+// The second aggregator disagrees: its values open no commitment, so it
+// sends a commitment of its own, and no result shows values while the
+// record is open (until 2026-12-04 the second sent its values in the clear,
+// and a lazy third could copy them into an agreeing pair); the third
+// computes the truth, opens the first's commitment, and the second is
+// outvoted.
 TEST_F(VerifyTest, AggregatorDisagreeingWithTheCommitmentIsOutvotedByAThird) {
   const uint64_t job = PostSecond(m_, /*rounds=*/1);
   m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
@@ -1076,9 +1131,16 @@ TEST_F(VerifyTest, AggregatorDisagreeingWithTheCommitmentIsOutvotedByAThird) {
   m_.Block({});
   const uint8_t b = KeyOf(record().assignees.at(0));
   const uint64_t b_stake = m_.h().Stake(Key(b));
-  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false, {}, junk)).code,
+  EXPECT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false, {}, junk)).code,
+            TxCode::kInvalidMessage)
+      << "values that open no commitment are not shown";
+  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), true, {}, junk)).code,
             TxCode::kOk);
   EXPECT_FALSE(record().recorded) << "a result must match the commitment";
+  for (const verification::RoundResultRecord& x : record().results) {
+    EXPECT_TRUE(x.commitment.has_value()) << "nothing to copy: " << x.validator.ToString();
+    EXPECT_EQ(x.params_hash, Hash256{});
+  }
   m_.Block({});
   const uint8_t c = KeyOf(record().assignees.at(0));
   EXPECT_NE(c, a);
@@ -1094,6 +1156,42 @@ TEST_F(VerifyTest, AggregatorDisagreeingWithTheCommitmentIsOutvotedByAThird) {
   EXPECT_EQ(m_.h().Balance(Key(a)), a_balance - 10 + fee / 2 + fee % 2);
   EXPECT_EQ(m_.h().Balance(Key(b)), b_balance);
   EXPECT_EQ(m_.h().Balance(Key(c)), c_balance - 10 + fee / 2);
+  EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kFinished);
+}
+
+// The first aggregator seals made-up values: the second's values open
+// nothing, so it seals its own; the third opens the second's commitment,
+// the round is recorded with the truth, and the first is outvoted. Any
+// result can be opened, not only the first.
+TEST_F(VerifyTest, AFirstAggregatorWithMadeUpValuesStallsNothing) {
+  const uint64_t job = PostSecond(m_, /*rounds=*/1);
+  m_.Block({}, [&](Ledger& l) { ASSERT_TRUE(l.MarketVerdict({job, 0, 0}, true).ok()); });
+  m_.Block({});
+  auto record = [&] { return *verification::GetRound(m_.h().ledger().committed(), job, 1); };
+  const Hash256 truth = Blake2b256("aggregated"), junk = Blake2b256("made up");
+  const uint8_t a = KeyOf(record().assignees.at(0));
+  const uint64_t a_stake = m_.h().Stake(Key(a));
+  ASSERT_EQ(m_.Send(a, m_.RoundResultOf(job, 1, AddressOf(Key(a)), true, {}, junk)).code,
+            TxCode::kOk);
+  m_.Block({});
+  const uint8_t b = KeyOf(record().assignees.at(0));
+  EXPECT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false, {}, truth)).code,
+            TxCode::kInvalidMessage);
+  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), true, {}, truth)).code,
+            TxCode::kOk);
+  m_.Block({});
+  const uint8_t c = KeyOf(record().assignees.at(0));
+  EXPECT_NE(c, a);
+  EXPECT_NE(c, b);
+  const uint64_t b_stake = m_.h().Stake(Key(b)), c_stake = m_.h().Stake(Key(c));
+  ASSERT_EQ(m_.Send(c, m_.RoundResultOf(job, 1, AddressOf(Key(c)), false, {}, truth)).code,
+            TxCode::kOk);
+  EXPECT_TRUE(record().recorded);
+  EXPECT_EQ(record().params_hash, truth);
+  EXPECT_EQ(m_.h().Stake(Key(a)),
+            a_stake - market::PartPpm(a_stake, m_.params().slash_false_claim_ppm));
+  EXPECT_EQ(m_.h().Stake(Key(b)), b_stake);
+  EXPECT_EQ(m_.h().Stake(Key(c)), c_stake);
   EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kFinished);
 }
 
@@ -1424,8 +1522,8 @@ TEST_F(VerifyTest, RoundEveryValidatorAnsweredWithoutAgreementIsAbandoned) {
   for (int i = 0; i < 4; ++i) {
     ASSERT_EQ(record().assignees.size(), 1u) << "result " << i;
     const uint8_t v = KeyOf(record().assignees.at(0));
-    // Each its own weights: no two match.
-    const TxResult r = m_.Send(v, m_.RoundResultOf(job, 1, AddressOf(Key(v)), i == 0,
+    // Each its own weights: no two match, so each is a commitment.
+    const TxResult r = m_.Send(v, m_.RoundResultOf(job, 1, AddressOf(Key(v)), true,
                                                    {testing::StartHash(job, 1, 0)},
                                                    Blake2b256("weights " + std::to_string(i))));
     ASSERT_EQ(r.code, TxCode::kOk) << r.log;
@@ -1457,7 +1555,7 @@ TEST_F(StrictRoundTest, RoundNobodyAgreesOnFailsTheJobAndRefundsItsClient) {
   const uint64_t escrow = m_.Job(job).escrow_uagr;
   const uint64_t fee = record().fee_uagr;
   ASSERT_GT(fee, 0u);
-  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), false,
+  ASSERT_EQ(m_.Send(b, m_.RoundResultOf(job, 1, AddressOf(Key(b)), true,
                                         {testing::StartHash(job, 1, 0)}, Blake2b256("y")))
                 .code,
             TxCode::kOk);

@@ -583,12 +583,10 @@ class JobDriver {
         if (cheat_ == Cheat::kLazyValidator && lazy_validator_ == 0) lazy_validator_ = key;
         uint32_t segment = 0;
         MsgVerdict v = Verdict(key, id, k, slots[k], &segment);
-        // Until the slot has a standing pass, a verdict commits to its
-        // witness (the ledger's WitnessCommitment) so nobody can copy it.
-        if (verification::FirstPass(slots[k]) == slots[k].verdicts.size() &&
-            !v.witness_hash.IsZero()) {
-          v.witness_hash = verification::WitnessCommitment(v.witness_hash, AddressOf(Key(key)));
-        }
+        // Sealed (the ledger's WitnessCommitment) so nobody can copy it,
+        // unless it opens an earlier sealed pass.
+        v.witness_hash = verification::WitnessToSend(slots[k], v.replayed_end, v.witness_hash,
+                                                     AddressOf(Key(key)));
         if (assignments_.at(id).cheats) {
           cheat_verdicts_.push_back({!slots[k].chosen, segment, v.outcome, v.reason});
         }
