@@ -300,8 +300,9 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, uint64_t jo
 // (SealedWitnesses), so nobody can copy an agreeing witness from the chain:
 // it must replay to match. (Until 2026-12-03 only the first verdict
 // committed; until 2026-12-04 every pass after the first standing one was
-// in the clear and two of them could agree.)
-bool Agree(const Slot& s, size_t i, size_t j) {
+// in the clear and two of them could agree.) `sealed` is
+// SealedWitnesses(s), computed once by the caller.
+bool Agree(const Slot& s, const std::vector<bool>& sealed, size_t i, size_t j) {
   if (i > j) std::swap(i, j);
   const VerdictRecord& a = s.verdicts[i];
   const VerdictRecord& b = s.verdicts[j];
@@ -312,7 +313,6 @@ bool Agree(const Slot& s, size_t i, size_t j) {
   if (a.witness_hash.IsZero() || b.witness_hash.IsZero()) {
     return a.witness_hash.IsZero() && b.witness_hash.IsZero();  // C = 1: no witness step
   }
-  const std::vector<bool> sealed = SealedWitnesses(s);
   return sealed[i] && !sealed[j] && WitnessCommitment(b.witness_hash, a.validator) == a.witness_hash;
 }
 
@@ -336,10 +336,11 @@ std::vector<size_t> Winners(const Slot& s) {
     }
     return out;
   }
+  const std::vector<bool> sealed = SealedWitnesses(s);
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
     if (!Passed(s.verdicts[i])) continue;
     for (size_t j = 0; j < s.verdicts.size(); ++j) {
-      if (j != i && Agree(s, i, j)) out.push_back(i);
+      if (j != i && Agree(s, sealed, i, j)) out.push_back(i);
     }
   }
   if (out.empty()) {
@@ -538,13 +539,14 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   if (s.dispute != 0) return;
   size_t passes = 0, fails = 0, unavailable = 0;
   bool agreed = false;
+  const std::vector<bool> sealed = SealedWitnesses(s);
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
     if (s.verdicts[i].overturned) continue;
     passes += s.verdicts[i].outcome == VerdictOutcome::kPass;
     fails += s.verdicts[i].outcome == VerdictOutcome::kFail;
     unavailable += s.verdicts[i].outcome == VerdictOutcome::kUnavailable;
     for (size_t j = i + 1; j < s.verdicts.size(); ++j) {
-      agreed |= Agree(s, i, j);
+      agreed |= Agree(s, sealed, i, j);
     }
   }
   const size_t against = fails + (passes == 0 ? unavailable : 0);
