@@ -13,7 +13,14 @@ if [[ "${1:-}" == "--preset" ]]; then preset="$2"; fi
 # template instantiated once per batch) takes about 40% off both stages; an
 # edit-compile loop is faster without it (an edit recompiles one file, not
 # its batch), so local builds keep it off.
+# CI's default pass also leaves out debug info (-g0): nobody debugs its
+# binaries, and it compiles about 15% faster (node/rpc/server.cc: 53 s
+# against 63 s with -g1). The asan pass keeps -g1, for file:line in
+# sanitizer reports.
 ci_flags=()
-[[ "${CI:-}" == "true" ]] && ci_flags=(-DAGORA_WERROR=ON -DCMAKE_UNITY_BUILD=ON)
+if [[ "${CI:-}" == "true" ]]; then
+  ci_flags=(-DAGORA_WERROR=ON -DCMAKE_UNITY_BUILD=ON)
+  [[ "$preset" == "default" ]] && ci_flags+=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g0 -DNDEBUG")
+fi
 cmake --preset "$preset" "${ci_flags[@]}" >/dev/null
 cmake --build --preset "$preset"

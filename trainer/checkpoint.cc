@@ -116,7 +116,7 @@ void WriteBody(Writer& w, const TrainState& s) {
 // writes, without building them: in place on a little-endian host when no
 // value is NaN (one compare per value, far cheaper than the hash), through
 // a small buffer otherwise.
-void HashFloats(Blake2b256Hasher& h, const std::vector<float>& values) {
+void HashFloats(Blake2b256Hasher& h, std::span<const float> values) {
   bool any_nan = false;
   for (float v : values) any_nan |= v != v;
   if (std::endian::native == std::endian::little && !any_nan) {
@@ -129,7 +129,7 @@ void HashFloats(Blake2b256Hasher& h, const std::vector<float>& values) {
     buffer.clear();
     Writer w(buffer);
     const size_t end = std::min(values.size(), at + kChunk);
-    w.Floats(std::span<const float>(values).subspan(at, end - at));
+    w.Floats(values.subspan(at, end - at));
     h.Update(buffer);
   }
 }
@@ -185,6 +185,13 @@ Hash256 CheckpointHash(const TrainState& state) {
   HashFloats(body, state.m);
   HashFloats(body, state.v);
   return FinishFile(body).identity;
+}
+
+Hash256 GradientHash(std::span<const float> gradient) {
+  Blake2b256Hasher h;
+  h.Update(AsBytes(std::string_view("agora-gradient-v1")));
+  HashFloats(h, gradient);
+  return h.Finish();
 }
 
 Result<LoadedCheckpoint> ParseCheckpoint(ByteSpan bytes) {

@@ -77,6 +77,12 @@ Bytes SerializeCheckpoint(const TrainState& state, Hash256* identity = nullptr);
 // The checkpoint's identity: BLAKE2b-256 of SerializeCheckpoint(state).
 Hash256 CheckpointHash(const TrainState& state);
 
+// BLAKE2b-256 of "agora-gradient-v1" followed by `gradient` as little-endian
+// float32 (NaN as a checkpoint writes it). A one-step segment's witness
+// (verify::SegmentReplayer): only the step's backward pass gives it, while
+// its start and end states are both checkpoints anyone can fetch.
+Hash256 GradientHash(std::span<const float> gradient);
+
 struct LoadedCheckpoint {
   TrainState state;
   Hash256 hash;

@@ -210,6 +210,13 @@ StepStats Trainer::ApplyUpdate(float loss) {
   return stats;
 }
 
+std::vector<float> Trainer::LastGradient() {
+  const std::span<const float> grads = model_.grads();
+  std::vector<float> out(grads.size());
+  kernels::CopyFloats(model_.backend(), out.data(), grads.data(), grads.size());
+  return out;
+}
+
 float Trainer::EvaluateValidation(int batches) {
   const TrainConfig& config = state_.config;
   double total = 0.0;

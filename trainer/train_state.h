@@ -77,6 +77,10 @@ class Trainer {
   // ascending k) and one update is applied. Returns the mean loss.
   StepStats DataParallelStep(int workers);
 
+  // The gradient the last step applied (after clipping), copied to the host
+  // from a backend with memory of its own; meaningful only after a step.
+  std::vector<float> LastGradient();
+
   // Mean loss over `batches` validation batches (FillValidationBatch), in
   // nats per byte.
   float EvaluateValidation(int batches);

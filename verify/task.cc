@@ -241,6 +241,7 @@ Result<SegmentReplay> SegmentReplayer::Replay(trainer::TrainState start, uint32_
     out.losses.push_back(trainer.Step().loss);
     if (i == witness_step) out.witness_hash = trainer::CheckpointHash(trainer.state());
   }
+  if (steps == 1) out.witness_hash = trainer::GradientHash(trainer.LastGradient());
   out.end_hash = trainer::CheckpointHash(trainer.state());
   return out;
 }

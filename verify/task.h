@@ -10,8 +10,10 @@
 // hashes, the int8 pseudo-gradient's hash and the H losses are its
 // commitment. A validator replays one C-step segment from the provider's
 // checkpoint with the deterministic kernels and must get the next committed
-// hash and the same losses bit for bit, plus the hash of one inner state the
-// beacon chose after the commit (the witness), which the commitment lacks.
+// hash and the same losses bit for bit, plus a witness the commitment lacks
+// and no stored checkpoint gives: the hash of one inner state the beacon
+// chose after the commit, or, for a one-step segment (whose start and end
+// are both checkpoints anyone can fetch), the hash of the step's gradient.
 //
 // Everything here is a function of its arguments: no clocks, files or
 // threads of its own, so the provider, every validator and the simulator
@@ -132,13 +134,15 @@ Result<TaskResult> RunTask(const market::JobSpec& spec, uint32_t round, uint32_t
 struct SegmentReplay {
   Hash256 start_hash;         // CheckpointHash(start): compare with the committed checkpoint j
   Hash256 end_hash;           // after `steps` steps: compare with committed checkpoint j + 1
-  Hash256 witness_hash;       // after `witness_step` steps; zero when witness_step == 0
+  // The state after `witness_step` steps; for a one-step segment,
+  // trainer::GradientHash of the step's (clipped) gradient.
+  Hash256 witness_hash;
   std::vector<float> losses;  // `steps` values: compare with losses[j·C, (j+1)·C)
 };
 
 // Runs `steps` (C) inner steps from a checkpoint state. `witness_step` is
 // the beacon's step inside the segment, 1..steps − 1, or 0 when steps == 1
-// (no step inside). InvalidArgument for steps outside 1..kInnerStepsMax or a
+// (no step inside: the witness is then the gradient's hash). InvalidArgument for steps outside 1..kInnerStepsMax or a
 // witness step outside its range; FailedPrecondition if the corpus is not
 // the one the state was trained on.
 Result<SegmentReplay> ReplaySegment(const trainer::TrainState& start, uint32_t steps,

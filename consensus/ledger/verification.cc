@@ -295,7 +295,9 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, uint64_t jo
 // ------------------------------------------------------------- settlement
 
 // Two passes of a slot agree when they replayed to the same end and the
-// same witness state: the earlier sealed its witness
+// same witness (an inner state, or a one-step segment's gradient; zeros
+// before 2026-12-04, when one-step passes agreed on the end alone, which
+// the commitment shows): the earlier sealed its witness
 // (WitnessCommitment(witness, its validator)) and the later opens it
 // (SealedWitnesses), so nobody can copy an agreeing witness from the chain:
 // it must replay to match. (Until 2026-12-03 only the first verdict
@@ -309,9 +311,6 @@ bool Agree(const Slot& s, const std::vector<bool>& sealed, size_t i, size_t j) {
   if (a.outcome != VerdictOutcome::kPass || b.outcome != VerdictOutcome::kPass ||
       a.overturned || b.overturned || a.replayed_end != b.replayed_end) {
     return false;
-  }
-  if (a.witness_hash.IsZero() || b.witness_hash.IsZero()) {
-    return a.witness_hash.IsZero() && b.witness_hash.IsZero();  // C = 1: no witness step
   }
   return sealed[i] && !sealed[j] && WitnessCommitment(b.witness_hash, a.validator) == a.witness_hash;
 }
@@ -1142,11 +1141,11 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
       return Refuse(TxCode::kInvalidMessage, "a verdict carries the segment's " +
                                                  std::to_string(steps) + " replayed losses");
     }
-    if ((steps > 1) == msg.witness_hash.IsZero()) {
+    if (msg.witness_hash.IsZero()) {
       return Refuse(TxCode::kInvalidMessage,
                     steps > 1 ? "the witness hash (the state at step " +
                                     std::to_string(s->witness_step) + " of the segment) is missing"
-                              : "a one-step segment has no witness step; send zeros");
+                              : "the witness hash (of the one step's gradient) is missing");
     }
     const auto committed = c->losses.begin() + static_cast<ptrdiff_t>(s->segment) * steps;
     const bool losses_match = std::equal(msg.losses.begin(), msg.losses.end(), committed);

@@ -233,12 +233,12 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
       if (lazy) {
         // Echoes the provider without replaying; the witness is a guess.
         v.replayed_end = v.committed_end;
-        v.witness_hash = c > 1 ? SimHash("sim-guess", v.start_hash, j) : Hash256{};
+        v.witness_hash = SimHash("sim-guess", v.start_hash, j);
         v.losses.assign(w.losses.begin() + j * c, w.losses.begin() + j * c + c);
         v.outcome = VerdictOutcome::kPass;
       } else {
         v.replayed_end = SimSegment(w.checkpoints[j], j);
-        v.witness_hash = c > 1 ? SimWitness(w.checkpoints[j], j, choice.witness_step) : Hash256{};
+        v.witness_hash = SimWitness(w.checkpoints[j], j, choice.witness_step);
         for (uint32_t i = 0; i < c; ++i) v.losses.push_back(SimLoss(w.checkpoints[j], j, i));
         const bool end_ok = v.replayed_end == v.committed_end;
         const bool losses_ok = std::equal(v.losses.begin(), v.losses.end(), w.losses.begin() + j * c);

@@ -371,7 +371,10 @@ Status VerifyTaskCmd(const GlobalOptions& g, const std::string& name) {
     for (const json::value& s : o.at("slots").as_array()) {
       human += "  slot " + Str(s, "slot") + "  " + Str(s, "state");
       if (s.as_object().if_contains("segment")) {
-        human += "  segment " + Str(s, "segment") + " (witness step " + Str(s, "witness_step") + ")";
+        // Step 0 names a one-step segment, whose witness is its gradient.
+        const std::string step = Str(s, "witness_step");
+        human += "  segment " + Str(s, "segment") +
+                 (step == "0" ? " (witness: the step's gradient)" : " (witness step " + step + ")");
       }
       if (s.as_object().if_contains("awaiting")) {
         human += "  awaiting " + Str(s, "awaiting") + " until height " + Str(s, "due_height");

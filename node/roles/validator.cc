@@ -692,9 +692,7 @@ Status ValidatorRole::AnswerSlot(rpc::RpcClient& client, uint64_t id, JobState& 
       }
     }
   }
-  if (!opens && !v.witness_hash.IsZero()) {
-    v.witness_hash = vf::WitnessCommitment(v.witness_hash, address_);
-  }
+  if (!opens) v.witness_hash = vf::WitnessCommitment(v.witness_hash, address_);
   AGORA_RETURN_IF_ERROR(SubmitAndWait(client, key_, v));
   spdlog::info("validator role: task {} segment {}: {}", TaskName(id, round, worker), j,
                v.outcome == consensus::VerdictOutcome::kPass ? "pass" : "FAIL");

@@ -336,6 +336,9 @@ TEST_F(PatientVerifyTest, BadMessagesAreRefusedAndChangeNothingButTheFee) {
   bad.losses.pop_back();
   Refused(v, bad, TxCode::kInvalidMessage);
   bad = Replay(v, w, w, 1, true);
+  bad.witness_hash = Hash256{};  // no witness: an echo of the provider's hashes
+  Refused(v, bad, TxCode::kInvalidMessage);
+  bad = Replay(v, w, w, 1, true);
   bad.outcome = VerdictOutcome::kFail;
   bad.reason = FailReason::kEndState;  // a fail whose end matches
   Refused(v, bad, TxCode::kInvalidMessage);

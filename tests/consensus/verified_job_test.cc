@@ -93,7 +93,7 @@ const trainer::Corpus& TheCorpus() {
   return corpus;
 }
 
-market::JobSpec SpecFor(uint64_t seed, uint32_t spot_checks) {
+market::JobSpec SpecFor(uint64_t seed, uint32_t spot_checks, uint32_t c = kC) {
   market::JobSpec spec;  // the tiny shape: vocab 256, context 64, 2 layers, 2 heads, width 64
   spec.dataset_hash = TheCorpus().hash();
   spec.dataset_bytes = TheCorpus().size();
@@ -101,7 +101,7 @@ market::JobSpec SpecFor(uint64_t seed, uint32_t spot_checks) {
   spec.rounds = kRounds;
   spec.workers = kWorkers;
   spec.inner_steps = kH;
-  spec.checkpoint_interval = kC;
+  spec.checkpoint_interval = c;
   spec.spot_checks = spot_checks;
   // 12 inner steps in all: learn from the first. At the default peak rate
   // (3e-3) the outer Nesterov step (1.33x the mean delta, plus momentum)
@@ -171,16 +171,16 @@ struct HonestRun {
   std::map<Hash256, TrainState> states;
 };
 
-// verify::RunTask remembered by (spec seed, round, worker, weights hash): a
-// pure function of those (the specs here differ only in the seed and the
-// slots, which training does not read), so the honest provider, the
+// verify::RunTask remembered by (spec seed, C, round, worker, weights hash):
+// a pure function of those (the specs here differ only in the seed, C and
+// the slots, which training does not read), so the honest provider, the
 // copier, the reference and the runs of other cheats on the same seed
 // share one training.
 class HonestRuns {
  public:
   const HonestRun& Get(const market::JobSpec& spec, uint32_t round, uint32_t worker,
                        std::span<const float> params) {
-    const Key key{spec.seed, round, worker, trainer::HashFloats(params)};
+    const Key key{spec.seed, spec.checkpoint_interval, round, worker, trainer::HashFloats(params)};
     auto it = runs_.find(key);
     if (it != runs_.end()) return it->second;
     HonestRun run;
@@ -193,7 +193,7 @@ class HonestRuns {
   }
 
  private:
-  using Key = std::tuple<uint64_t, uint32_t, uint32_t, Hash256>;
+  using Key = std::tuple<uint64_t, uint32_t, uint32_t, uint32_t, Hash256>;
   std::map<Key, HonestRun> runs_;
 };
 
@@ -201,13 +201,17 @@ class HonestRuns {
 // block, playing the providers, the validators and the aggregators.
 class JobDriver {
  public:
-  // `honest` (if set) is shared with other drivers.
-  JobDriver(Cheat cheat, uint64_t seed, uint32_t spot_checks, HonestRuns* honest = nullptr)
+  // `honest` (if set) is shared with other drivers; `c` is the job's
+  // checkpoint interval (H = kH).
+  JobDriver(Cheat cheat, uint64_t seed, uint32_t spot_checks, HonestRuns* honest = nullptr,
+            uint32_t c = kC)
       : cheat_(cheat),
-        spec_(SpecFor(seed, spot_checks)),
+        c_(c),
+        segments_(kH / c),
+        spec_(SpecFor(seed, spot_checks, c)),
         config_(verify::TrainConfigOf(spec_).value()),
         market_(ParamsFor(cheat)),
-        faked_segment_(static_cast<uint32_t>(seed % kSegments)),
+        faked_segment_(static_cast<uint32_t>(seed % segments_)),
         honest_(honest != nullptr ? honest : &own_honest_) {}
 
   // Posts the job and runs blocks until it is finished and every round is
@@ -360,14 +364,14 @@ class JobDriver {
     };
     keep();
     float last_loss = std::log(256.0f);  // about the untrained model's
-    for (uint32_t j = 0; j < kSegments; ++j) {
+    for (uint32_t j = 0; j < segments_; ++j) {
       if (j == faked_segment_) {
-        current.step += kC;
-        current.round_step += kC;
-        losses.insert(losses.end(), kC, last_loss);
+        current.step += c_;
+        current.round_step += c_;
+        losses.insert(losses.end(), c_, last_loss);
       } else {
         trainer::Trainer run = trainer::Trainer::Create(current, TheCorpus(), kBackend).value();
-        for (uint32_t i = 0; i < kC; ++i) {
+        for (uint32_t i = 0; i < c_; ++i) {
           last_loss = run.Step().loss;
           losses.push_back(last_loss);
         }
@@ -488,8 +492,8 @@ class JobDriver {
     s.data_hash = spec_.dataset_hash;
     s.round = id.round;
     s.worker = id.worker;
-    s.step = int64_t{id.round} * kH + int64_t{index} * kC;
-    s.round_step = int64_t{index} * kC;
+    s.step = int64_t{id.round} * kH + int64_t{index} * c_;
+    s.round_step = int64_t{index} * c_;
     return s;
   }
 
@@ -512,12 +516,12 @@ class JobDriver {
       const VrfProof proof =
           VrfProve(Key(key), verification::SegmentVrfInput(id, c.checkpoint_root, index));
       choice = verify::SegmentFromVrf(VrfProofToHash(proof).bytes, verification::TaskBytes(id),
-                                      kSegments, kC);
+                                      segments_, c_);
       v.vrf_proof = proof;
     }
     *segment = choice.segment;
     const std::vector<Hash256>& list = a.work.checkpoints;
-    if (list.size() != kSegments + 1 || trainer::MerkleRoot(list) != c.checkpoint_root) {
+    if (list.size() != segments_ + 1 || trainer::MerkleRoot(list) != c.checkpoint_root) {
       v.outcome = VerdictOutcome::kUnavailable;  // no published list matches the root
       return v;
     }
@@ -526,16 +530,16 @@ class JobDriver {
     v.start_proof = path(choice.segment);
     v.committed_end = list[choice.segment + 1];
     v.end_proof = path(choice.segment + 1);
-    v.final_hash = list[kSegments];
-    v.final_proof = path(kSegments);
-    const auto committed_losses = c.losses.begin() + ptrdiff_t{choice.segment} * kC;
+    v.final_hash = list[segments_];
+    v.final_proof = path(segments_);
+    const auto committed_losses = c.losses.begin() + ptrdiff_t{choice.segment} * c_;
     if (key == lazy_validator_) {
       // Passes without replaying: the end and losses are the commitment's,
       // the witness (in no commitment) made up.
       ++lazy_verdicts_;
       v.replayed_end = v.committed_end;
       v.witness_hash = Blake2b256("made up " + std::to_string(lazy_verdicts_));
-      v.losses.assign(committed_losses, committed_losses + kC);
+      v.losses.assign(committed_losses, committed_losses + c_);
       return v;
     }
     std::optional<TrainState> start =
@@ -543,7 +547,7 @@ class JobDriver {
             ? std::optional(verify::TaskStartState(config_, spec_.dataset_hash, kH, id.round,
                                                    id.worker, RoundParams(id.round)))
             : Fetch(a.work, v.start_hash, id, choice.segment);
-    const std::optional<TrainState> final_state = Fetch(a.work, v.final_hash, id, kSegments);
+    const std::optional<TrainState> final_state = Fetch(a.work, v.final_hash, id, segments_);
     if (!start || !final_state || Blake2b256(a.work.delta) != c.delta_hash) {
       v.outcome = VerdictOutcome::kUnavailable;
       v.start_proof.clear();
@@ -552,7 +556,7 @@ class JobDriver {
       return v;
     }
     const verify::SegmentReplay replay =
-        verify::ReplaySegment(*start, kC, choice.witness_step, TheCorpus(), kBackend).value();
+        verify::ReplaySegment(*start, c_, choice.witness_step, TheCorpus(), kBackend).value();
     v.replayed_end = replay.end_hash;
     v.witness_hash = replay.witness_hash;
     v.losses = Bits(replay.losses);
@@ -771,6 +775,7 @@ class JobDriver {
   }
 
   const Cheat cheat_;
+  const uint32_t c_, segments_;  // the checkpoint interval C, and H / C
   const market::JobSpec spec_;
   const trainer::TrainConfig config_;
   Market market_;
@@ -860,6 +865,26 @@ TEST(VerifiedJobTest, HonestProvidersFinishTheJobWithTheReferenceWeights) {
     EXPECT_FALSE(job.CheckOutcome());
     std::printf("honest: validation loss %.4f initially, %.4f after %u rounds\n",
                 job.initial_loss(), job.last_loss(), kRounds);
+  }
+}
+
+// One-step segments (C = 1) have no state inside, and both ends are
+// checkpoints a lazy validator can fetch: their witness is the hash of the
+// step's gradient, which only replaying the step gives. With every pass
+// audited, the validator that passes without replaying is outvoted each
+// time, while honest passes and their audits agree on the gradient (no
+// honest validator loses stake; CheckValidators). Until 2026-12-04 a
+// one-step pass carried no witness and agreed with any pass on the same
+// end, so the lazy validator was never caught here.
+TEST(VerifiedJobTest, OneStepSegmentsAreWitnessedByTheirGradient) {
+  for (uint64_t seed : Seeds(1, 1)) {
+    SCOPED_TRACE(Reproduce(seed, 1));
+    JobDriver job(Cheat::kLazyValidator, seed, /*spot_checks=*/1, nullptr, /*c=*/1);
+    job.Run();
+    ASSERT_FALSE(HasFatalFailure());
+    job.CheckOutcome();
+    EXPECT_GT(job.cheats(), 0u);
+    EXPECT_EQ(job.caught(), job.cheats());
   }
 }
 

@@ -360,11 +360,28 @@ TEST_F(TaskTest, ReplayOfEverySegmentReproducesTheCommitment) {
     EXPECT_EQ(replay->witness_hash, f().step_hashes[witness]);
     EXPECT_EQ(replay->end_hash, f().step_hashes[3]);
   }
-  // C = 1: no step inside, the witness is the zero hash.
+  // C = 1: no step inside, and both ends are checkpoints anyone can fetch;
+  // the witness is the hash of the step's gradient, which only its backward
+  // pass gives.
   auto one = ReplaySegment(f().states0[1], 1, 0, f().corpus, kBackend);
   ASSERT_TRUE(one.ok()) << one.status().ToString();
-  EXPECT_TRUE(one->witness_hash.IsZero());
   EXPECT_EQ(one->end_hash, f().step_hashes[3]);
+  auto trainer = trainer::Trainer::Create(f().states0[1], f().corpus, kBackend);
+  ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+  trainer->Step();
+  const std::vector<float> gradient = trainer->LastGradient();
+  ASSERT_EQ(gradient.size(), f().states0[1].params.size());
+  EXPECT_EQ(one->witness_hash, trainer::GradientHash(gradient));
+  // Not the zero hash, nor a state's hash, and another step's gradient
+  // gives another witness.
+  EXPECT_FALSE(one->witness_hash.IsZero());
+  for (const Hash256& h : f().step_hashes) EXPECT_NE(one->witness_hash, h);
+  auto next = ReplaySegment(f().states0[2], 1, 0, f().corpus, kBackend);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_NE(next->witness_hash, one->witness_hash);
+  std::vector<float> nudged = gradient;
+  nudged.back() = std::nextafter(nudged.back(), 1.0f);  // one bit of one value
+  EXPECT_NE(trainer::GradientHash(nudged), one->witness_hash);
 }
 
 // A validator keeps one SegmentReplayer: segments replayed one after another
