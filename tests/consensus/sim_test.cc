@@ -437,8 +437,8 @@ TEST(SimChainTest, SignerThatDoesNotSyncIsCaught) {
   std::printf("the broken signer was caught on %zu of the first %llu seeds\n", caught.size(),
               static_cast<unsigned long long>(seed - 1));
   EXPECT_GE(caught.size(), 3u) << "the simulator missed a signer that does not sync";
-  for (uint64_t seed : caught) {
-    ExpectSeedPasses(ChainOptions(seed, FaultMix::kChaos, 8));
+  for (uint64_t caught_seed : caught) {
+    ExpectSeedPasses(ChainOptions(caught_seed, FaultMix::kChaos, 8));
   }
 }
 
