@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cuda/check.cuh"
+#include "kernels/cuda/plugin.h"
 #include "kernels/device.h"
 
 namespace agora::kernels {
@@ -72,3 +73,21 @@ Result<std::vector<uint32_t>> CudaSelfTestImpl(uint32_t n, uint32_t multiplier) 
 }
 
 }  // namespace agora::kernels
+
+extern "C" const agora::kernels::CudaPlugin* agora_cuda_plugin() {
+  using namespace agora::kernels;
+  static const CudaPlugin plugin = [] {
+    CudaPlugin p;
+    p.abi = kCudaPluginAbi;
+    p.plugin_size = sizeof(CudaPlugin);
+    p.op_table_size = sizeof(OpTable);
+    p.device_count = CudaDeviceCountImpl;
+    p.device0_info = CudaDevice0InfoImpl;
+    p.managed_floats = CudaManagedFloatsImpl;
+    p.self_test = CudaSelfTestImpl;
+    p.exact = cuda::ExactOpTableImpl();
+    p.native = cuda::NativeOpTableImpl();
+    return p;
+  }();
+  return &plugin;
+}

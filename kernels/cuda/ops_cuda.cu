@@ -26,6 +26,7 @@
 #include "common/check.h"
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/exact_plan.h"
+#include "kernels/cuda/plugin.h"
 #include "kernels/op_table.h"
 
 namespace agora::kernels {
@@ -488,8 +489,8 @@ constexpr OpTable kCudaNativeTable = NativeTable();
 }  // namespace
 
 namespace cuda {
-const OpTable* CudaOpTable() { return &kCudaTable; }
-const OpTable* CudaNativeOpTable() {
+const OpTable* ExactOpTableImpl() { return &kCudaTable; }
+const OpTable* NativeOpTableImpl() {
 #if AGORA_HAVE_CUBLAS
   return &kCudaNativeTable;
 #else
