@@ -231,6 +231,7 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
       v.final_hash = w.checkpoints[segments];
       v.final_proof = path(segments);
       if (lazy) {
+        if (w.cheat) result_.cheat_met_lazy = true;
         // Echoes the provider without replaying; the witness is a guess.
         v.replayed_end = v.committed_end;
         v.witness_hash = SimHash("sim-guess", v.start_hash, j);

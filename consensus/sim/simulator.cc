@@ -713,7 +713,8 @@ SimResult Simulation::Run() {
                        std::to_string(r.narrow_draws) + " job_finished=" +
                        std::to_string(r.job_finished) + " cheat=" +
                        (r.cheat_kind.empty() ? "-" : r.cheat_kind) +
-                       (r.cheat_committed ? (r.cheat_caught ? "/caught" : "/escaped") : "");
+                       (r.cheat_committed ? (r.cheat_caught ? "/caught" : "/escaped") : "") +
+                       (r.cheat_met_lazy ? "/met-lazy" : "");
   }
   return result_;
 }

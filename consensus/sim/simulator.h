@@ -180,6 +180,10 @@ struct SimResult {
   std::string cheat_kind;         // lazy, liar, stale-delta or withholder
   bool cheat_committed = false;
   bool cheat_caught = false;
+  // A Byzantine (lazy) validator answered one of the cheat's slots: it
+  // passes without replaying, so the cheat can escape it unless an audit
+  // or another slot's honest replay follows.
+  bool cheat_met_lazy = false;
 };
 
 SimResult RunSimulation(const SimOptions& options);
