@@ -96,6 +96,9 @@ int Run(int argc, char** argv) {
   // Chain mode: each kind of cheat committed and caught, and the jobs that
   // finished with their three round records. Guarded by print_mu.
   std::map<std::string, std::pair<uint64_t, uint64_t>> cheats;
+  // The same over the runs where only honest validators answered the
+  // cheat's slots (no lazy Byzantine pass).
+  std::map<std::string, std::pair<uint64_t, uint64_t>> honest_cheats;
   uint64_t jobs_finished = 0;
   auto started = std::chrono::steady_clock::now();
   auto worker = [&] {
@@ -111,6 +114,10 @@ int Run(int argc, char** argv) {
       if (r.cheat_committed) {
         ++cheats[r.cheat_kind].first;
         cheats[r.cheat_kind].second += r.cheat_caught;
+        if (!r.cheat_met_lazy) {
+          ++honest_cheats[r.cheat_kind].first;
+          honest_cheats[r.cheat_kind].second += r.cheat_caught;
+        }
       }
       if (r.job_finished && r.rounds_recorded == 3) ++jobs_finished;
       if (!r.ok) {
@@ -154,6 +161,12 @@ int Run(int argc, char** argv) {
           static_cast<unsigned long long>(counts.first),
           static_cast<unsigned long long>(counts.first ? counts.second * 1000 / counts.first : 0),
           kind == "lazy" ? 200 : 1000);
+      const auto& [met_honest, met_honest_caught] = honest_cheats[kind];
+      std::printf("  only honest validators answered: caught %llu of %llu (%llu per mille)\n",
+                  static_cast<unsigned long long>(met_honest_caught),
+                  static_cast<unsigned long long>(met_honest),
+                  static_cast<unsigned long long>(met_honest ? met_honest_caught * 1000 / met_honest
+                                                             : 0));
     }
   }
   return failures == 0 ? 0 : 1;
