@@ -8,7 +8,6 @@
 
 #if AGORA_HAVE_CUDA
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
