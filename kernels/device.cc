@@ -113,19 +113,18 @@ Result<const CudaPlugin*> LoadedOrWhy() {
 }  // namespace
 
 namespace cuda {
-const OpTable* CudaOpTable() {
+namespace {
+// Callers check CudaOpsReady() (kCuda) or CudaNativeReady() (kCudaNative)
+// before running an op, so the library is loaded here.
+const CudaPlugin& ReadyPlugin() {
   const LoadedPlugin& loaded = Plugin();
   AGORA_CHECK_MSG(loaded.plugin != nullptr,
-                  "Backend::kCuda without its library; callers check CudaOpsReady() first");
-  return loaded.plugin->exact;
+                  "a CUDA backend without its library; callers check CudaOpsReady() first");
+  return *loaded.plugin;
 }
-const OpTable* CudaNativeOpTable() {
-  const LoadedPlugin& loaded = Plugin();
-  AGORA_CHECK_MSG(loaded.plugin != nullptr,
-                  "Backend::kCudaNative without its library; callers check CudaNativeReady() "
-                  "first");
-  return loaded.plugin->native;
-}
+}  // namespace
+const OpTable* CudaOpTable() { return ReadyPlugin().exact; }
+const OpTable* CudaNativeOpTable() { return ReadyPlugin().native; }
 }  // namespace cuda
 #endif
 
