@@ -1,6 +1,7 @@
 #include "common/kv.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace agora {
 
@@ -12,17 +13,73 @@ Bytes MakeKey(KeyPrefix prefix, ByteSpan suffix) {
   return key;
 }
 
+namespace {
+
+constexpr uint8_t kPutOp = 0;
+constexpr uint8_t kDeleteOp = 1;
+
+template <typename T>
+void PutRaw(Bytes& out, T v) {
+  const size_t at = out.size();
+  out.resize(at + sizeof(T));
+  std::memcpy(out.data() + at, &v, sizeof(T));
+}
+
+template <typename T>
+T GetRaw(const uint8_t* at) {
+  T v;
+  std::memcpy(&v, at, sizeof(T));
+  return v;
+}
+
+}  // namespace
+
 void WriteBatch::Put(KeyPrefix prefix, ByteSpan suffix, ByteSpan value) {
   AGORA_CHECK(suffix.size() < kKeyBytesMax);
   AGORA_CHECK(value.size() <= kValueBytesMax);
-  ops_.push_back({false, MakeKey(prefix, suffix), Bytes(value.begin(), value.end())});
+  rep_.push_back(kPutOp);
+  PutRaw(rep_, static_cast<uint16_t>(1 + suffix.size()));
+  PutRaw(rep_, static_cast<uint32_t>(value.size()));
+  rep_.push_back(static_cast<uint8_t>(prefix));
+  agora::Append(rep_, suffix);
+  agora::Append(rep_, value);
+  ++count_;
   bytes_ += 1 + suffix.size() + value.size();
 }
 
 void WriteBatch::Delete(KeyPrefix prefix, ByteSpan suffix) {
   AGORA_CHECK(suffix.size() < kKeyBytesMax);
-  ops_.push_back({true, MakeKey(prefix, suffix), {}});
+  rep_.push_back(kDeleteOp);
+  PutRaw(rep_, static_cast<uint16_t>(1 + suffix.size()));
+  rep_.push_back(static_cast<uint8_t>(prefix));
+  agora::Append(rep_, suffix);
+  ++count_;
   bytes_ += 1 + suffix.size();
+}
+
+void WriteBatch::Append(WriteBatch&& other) {
+  if (rep_.empty()) {
+    rep_ = std::move(other.rep_);
+  } else {
+    agora::Append(rep_, other.rep_);
+  }
+  count_ += other.count_;
+  bytes_ += other.bytes_;
+  other.Clear();
+}
+
+WriteBatch::Op WriteBatch::Iterator::operator*() const {
+  const bool is_delete = at_[0] == kDeleteOp;
+  const size_t key_size = GetRaw<uint16_t>(at_ + 1);
+  if (is_delete) return {true, ByteSpan(at_ + 3, key_size), {}};
+  const size_t value_size = GetRaw<uint32_t>(at_ + 3);
+  return {false, ByteSpan(at_ + 7, key_size), ByteSpan(at_ + 7 + key_size, value_size)};
+}
+
+WriteBatch::Iterator& WriteBatch::Iterator::operator++() {
+  const size_t key_size = GetRaw<uint16_t>(at_ + 1);
+  at_ += at_[0] == kDeleteOp ? 3 + key_size : 7 + key_size + GetRaw<uint32_t>(at_ + 3);
+  return *this;
 }
 
 // Reads the store's map row by row (under the store's lock) until the store
@@ -113,11 +170,12 @@ Status MemKvStore::Write(const WriteBatch& batch, Durability /*durability*/) {
   std::lock_guard lock(mu_);
   for (Iterator* it : iterators_) it->Detach();
   iterators_.clear();
-  for (const WriteBatch::Op& op : batch.ops()) {
+  for (const WriteBatch::Op op : batch) {
+    Bytes key(op.key.begin(), op.key.end());
     if (op.is_delete) {
-      map_.erase(op.key);
+      map_.erase(key);
     } else {
-      map_[op.key] = op.value;
+      map_[std::move(key)].assign(op.value.begin(), op.value.end());
     }
   }
   return Status::Ok();

@@ -53,23 +53,52 @@ enum class Durability : uint8_t {
 
 class WriteBatch {
  public:
+  // One operation, as iteration yields it: views into the batch, valid
+  // until the batch next changes.
   struct Op {
     bool is_delete;
-    Bytes key;  // full key: prefix byte, then the suffix
-    Bytes value;
+    ByteSpan key;  // full key: prefix byte, then the suffix
+    ByteSpan value;
+  };
+
+  // Walks the operations in the order they were added.
+  class Iterator {
+   public:
+    Op operator*() const;
+    Iterator& operator++();
+    friend bool operator==(const Iterator& a, const Iterator& b) { return a.at_ == b.at_; }
+
+   private:
+    friend class WriteBatch;
+    Iterator(const uint8_t* at) : at_(at) {}
+    const uint8_t* at_;
   };
 
   // REQUIRES: suffix.size() < kKeyBytesMax, value.size() <= kValueBytesMax
   void Put(KeyPrefix prefix, ByteSpan suffix, ByteSpan value);
   void Delete(KeyPrefix prefix, ByteSpan suffix);
-  void Clear() { ops_.clear(); bytes_ = 0; }
+  void Clear() {
+    rep_.clear();
+    count_ = 0;
+    bytes_ = 0;
+  }
+  // Appends `other`'s operations after this batch's, in their order, and
+  // leaves `other` empty.
+  void Append(WriteBatch&& other);
 
-  const std::vector<Op>& ops() const { return ops_; }
-  size_t count() const { return ops_.size(); }
+  Iterator begin() const { return Iterator(rep_.data()); }
+  Iterator end() const { return Iterator(rep_.data() + rep_.size()); }
+  size_t count() const { return count_; }
+  // The keys' and values' bytes.
   size_t bytes() const { return bytes_; }
 
  private:
-  std::vector<Op> ops_;
+  // The operations packed in one buffer, so that a batch of many small
+  // writes (a block's state tree nodes) costs no allocation per write:
+  // repeated kind (1: 0 put, 1 delete), key length (u16), value length
+  // (u32; puts only), key, value; lengths in host byte order. In memory only.
+  Bytes rep_;
+  size_t count_ = 0;
   size_t bytes_ = 0;
 };
 

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstring>
+#include <new>
+#include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "common/merkle.h"
@@ -21,15 +25,53 @@ struct ChildRef {
   StateLeaf leaf;  // kLeaf only
 };
 
-struct Node {
+class Node {
+ public:
   struct Child {
     uint64_t version;
     Hash256 hash;
   };
-  uint16_t present_mask = 0;      // bit n: child n exists
-  uint16_t leaf_mask = 0;         // bit n: child n is a leaf (subset of present_mask)
-  std::vector<Child> children;    // the present children, in nibble order
-  std::vector<StateLeaf> leaves;  // the leaf children's contents, in nibble order
+
+  // Room for the children of `present_bits` and the leaves of `leaf_bits`,
+  // all zero, in one allocation (a node is made and freed for every path a
+  // commit rewrites).
+  Node(uint16_t present_bits, uint16_t leaf_bits)
+      : present_mask_(present_bits),
+        leaf_mask_(leaf_bits),
+        storage_(new std::byte[ChildCount() * sizeof(Child) + LeafCount() * sizeof(StateLeaf)]) {
+    for (size_t i = 0; i < ChildCount(); ++i) new (&children()[i]) Child{};
+    for (size_t i = 0; i < LeafCount(); ++i) new (&leaves()[i]) StateLeaf{};
+  }
+
+  uint16_t present_mask() const { return present_mask_; }  // bit n: child n exists
+  uint16_t leaf_mask() const { return leaf_mask_; }  // bit n: child n is a leaf
+  size_t ChildCount() const { return static_cast<size_t>(std::popcount(present_mask_)); }
+  size_t LeafCount() const { return static_cast<size_t>(std::popcount(leaf_mask_)); }
+  // The present children, in nibble order.
+  Child* children() { return std::launder(reinterpret_cast<Child*>(storage_.get())); }
+  const Child* children() const {
+    return std::launder(reinterpret_cast<const Child*>(storage_.get()));
+  }
+  // The leaf children's contents, in nibble order.
+  StateLeaf* leaves() {
+    return std::launder(
+        reinterpret_cast<StateLeaf*>(storage_.get() + ChildCount() * sizeof(Child)));
+  }
+  const StateLeaf* leaves() const {
+    return std::launder(
+        reinterpret_cast<const StateLeaf*>(storage_.get() + ChildCount() * sizeof(Child)));
+  }
+  size_t StorageBytes() const {
+    return ChildCount() * sizeof(Child) + LeafCount() * sizeof(StateLeaf);
+  }
+
+ private:
+  static_assert(std::is_trivially_destructible_v<Child> &&
+                std::is_trivially_destructible_v<StateLeaf>);
+  static_assert(sizeof(Child) % alignof(StateLeaf) == 0);
+  uint16_t present_mask_;
+  uint16_t leaf_mask_;
+  std::unique_ptr<std::byte[]> storage_;
 };
 
 struct Change {
@@ -188,70 +230,77 @@ Result<ChildRef> DecodeRootRef(ByteSpan b) {
 // Node record: present mask (u16 BE), leaf mask (u16 BE), then per present
 // child in nibble order its version (u64 BE) and either its node hash or,
 // for a leaf, its key hash and value hash.
-Bytes EncodeNode(const Node& node) {
-  Bytes out;
-  out.reserve(4 + node.children.size() * (8 + Hash256::kSize) +
-              node.leaves.size() * Hash256::kSize);
-  out.push_back(static_cast<uint8_t>(node.present_mask >> 8));
-  out.push_back(static_cast<uint8_t>(node.present_mask));
-  out.push_back(static_cast<uint8_t>(node.leaf_mask >> 8));
-  out.push_back(static_cast<uint8_t>(node.leaf_mask));
+// The largest node record: sixteen leaf children.
+constexpr size_t kNodeRecordBytesMax = 4 + 16 * (8 + 2 * Hash256::kSize);
+
+// Writes the record into `out` (a stack buffer: one is written for every
+// node a commit rewrites) and returns its length.
+size_t EncodeNode(const Node& node, std::array<uint8_t, kNodeRecordBytesMax>& out) {
+  size_t at = 0;
+  auto put = [&](const void* p, size_t size) {
+    std::memcpy(&out[at], p, size);
+    at += size;
+  };
+  out[at++] = static_cast<uint8_t>(node.present_mask() >> 8);
+  out[at++] = static_cast<uint8_t>(node.present_mask());
+  out[at++] = static_cast<uint8_t>(node.leaf_mask() >> 8);
+  out[at++] = static_cast<uint8_t>(node.leaf_mask());
   size_t child = 0;
   size_t leaf = 0;
   for (unsigned n = 0; n < 16; ++n) {
-    if (!(node.present_mask >> n & 1)) continue;
-    PutU64BigEndian(out, node.children[child].version);
-    if (node.leaf_mask >> n & 1) {
-      Append(out, node.leaves[leaf].key_hash.span());
-      Append(out, node.leaves[leaf].value_hash.span());
+    if (!(node.present_mask() >> n & 1)) continue;
+    const uint64_t version = node.children()[child].version;
+    for (int shift = 56; shift >= 0; shift -= 8) out[at++] = static_cast<uint8_t>(version >> shift);
+    if (node.leaf_mask() >> n & 1) {
+      put(node.leaves()[leaf].key_hash.bytes.data(), Hash256::kSize);
+      put(node.leaves()[leaf].value_hash.bytes.data(), Hash256::kSize);
       ++leaf;
     } else {
-      Append(out, node.children[child].hash.span());
+      put(node.children()[child].hash.bytes.data(), Hash256::kSize);
     }
     ++child;
   }
-  return out;
+  return at;
 }
 
 Result<Node> DecodeNode(ByteSpan b) {
   const Status corrupt =
       Status::Corruption("state tree node record is malformed; the store is damaged");
   if (b.size() < 4) return corrupt;
-  Node node;
-  node.present_mask = static_cast<uint16_t>(b[0] << 8 | b[1]);
-  node.leaf_mask = static_cast<uint16_t>(b[2] << 8 | b[3]);
-  const int present = std::popcount(node.present_mask);
-  const int leaves = std::popcount(node.leaf_mask);
-  if ((node.leaf_mask & ~node.present_mask) != 0 || present < 1) return corrupt;
+  const uint16_t present_mask = static_cast<uint16_t>(b[0] << 8 | b[1]);
+  const uint16_t leaf_mask = static_cast<uint16_t>(b[2] << 8 | b[3]);
+  const int present = std::popcount(present_mask);
+  const int leaves = std::popcount(leaf_mask);
+  if ((leaf_mask & ~present_mask) != 0 || present < 1) return corrupt;
   if (b.size() != 4 + static_cast<size_t>(present) * (8 + Hash256::kSize) +
                       static_cast<size_t>(leaves) * Hash256::kSize) {
     return corrupt;
   }
-  node.children.reserve(present);
-  node.leaves.reserve(leaves);
+  Node node(present_mask, leaf_mask);
   size_t at = 4;
+  size_t child = 0;
+  size_t leaf = 0;
   for (unsigned n = 0; n < 16; ++n) {
-    if (!(node.present_mask >> n & 1)) continue;
-    Node::Child c{GetU64BigEndian(b.subspan(at)), {}};
+    if (!(present_mask >> n & 1)) continue;
+    Node::Child& c = node.children()[child++];
+    c.version = GetU64BigEndian(b.subspan(at));
     at += 8;
-    if (node.leaf_mask >> n & 1) {
-      StateLeaf leaf{Hash256::FromBytes(b.subspan(at, Hash256::kSize)),
-                     Hash256::FromBytes(b.subspan(at + Hash256::kSize, Hash256::kSize))};
+    if (leaf_mask >> n & 1) {
+      StateLeaf& l = node.leaves()[leaf++];
+      l.key_hash = Hash256::FromBytes(b.subspan(at, Hash256::kSize));
+      l.value_hash = Hash256::FromBytes(b.subspan(at + Hash256::kSize, Hash256::kSize));
       at += 2 * Hash256::kSize;
-      c.hash = HashLeaf(leaf);
-      node.leaves.push_back(leaf);
+      c.hash = HashLeaf(l);
     } else {
       c.hash = Hash256::FromBytes(b.subspan(at, Hash256::kSize));
       at += Hash256::kSize;
     }
-    node.children.push_back(c);
   }
   return node;
 }
 
 size_t NodeMemoryBytes(const Node& node) {
-  return sizeof(Node) + node.children.capacity() * sizeof(Node::Child) +
-         node.leaves.capacity() * sizeof(StateLeaf) + kCacheEntryOverheadBytes;
+  return sizeof(Node) + node.StorageBytes() + kCacheEntryOverheadBytes;
 }
 
 Children Expand(const Node& node) {
@@ -259,14 +308,14 @@ Children Expand(const Node& node) {
   size_t child = 0;
   size_t leaf = 0;
   for (unsigned n = 0; n < 16; ++n) {
-    if (!(node.present_mask >> n & 1)) continue;
+    if (!(node.present_mask() >> n & 1)) continue;
     ChildRef& ref = out[n];
-    ref.version = node.children[child].version;
-    ref.hash = node.children[child].hash;
+    ref.version = node.children()[child].version;
+    ref.hash = node.children()[child].hash;
     ++child;
-    if (node.leaf_mask >> n & 1) {
+    if (node.leaf_mask() >> n & 1) {
       ref.kind = Kind::kLeaf;
-      ref.leaf = node.leaves[leaf++];
+      ref.leaf = node.leaves()[leaf++];
     } else {
       ref.kind = Kind::kNode;
     }
@@ -289,18 +338,14 @@ Masks MasksOf(const Children& c) {
 }
 
 Node Compact(const Children& children, const Masks& m) {
-  Node node;
-  node.children.reserve(static_cast<size_t>(std::popcount(m.present)));
-  node.leaves.reserve(static_cast<size_t>(std::popcount(m.leaves)));
+  Node node(m.present, m.leaves);
+  size_t child = 0;
+  size_t leaf = 0;
   for (unsigned n = 0; n < 16; ++n) {
     const ChildRef& ref = children[n];
     if (ref.kind == Kind::kEmpty) continue;
-    node.present_mask |= static_cast<uint16_t>(1u << n);
-    node.children.push_back({ref.version, ref.hash});
-    if (ref.kind == Kind::kLeaf) {
-      node.leaf_mask |= static_cast<uint16_t>(1u << n);
-      node.leaves.push_back(ref.leaf);
-    }
+    node.children()[child++] = {ref.version, ref.hash};
+    if (ref.kind == Kind::kLeaf) node.leaves()[leaf++] = ref.leaf;
   }
   return node;
 }
@@ -371,13 +416,19 @@ void WriteStaleIndex(uint64_t version, ByteSpan stale, WriteBatch* batch) {
 }  // namespace
 
 StateTree::StateTree(KvStore* store, Options options)
-    : store_(store), options_(options), root_ref_(std::make_unique<ChildRef>()) {}
+    : store_(store), options_(options), root_ref_(std::make_unique<ChildRef>()) {
+  for (CacheShard& shard : cache_) shard.bytes_max = options_.cache_bytes_max / kCacheShards;
+}
 
 StateTree::~StateTree() = default;
 
 Result<std::unique_ptr<StateTree>> StateTree::Open(KvStore* store, Options options) {
   if (options.versions_kept < 1) {
     return Status::InvalidArgument("state tree versions_kept must be at least 1");
+  }
+  if (options.stage_threads < 1 || options.stage_threads > 16) {
+    return Status::InvalidArgument("state tree stage_threads must be 1 to 16, not " +
+                                   std::to_string(options.stage_threads));
   }
   std::unique_ptr<StateTree> tree(new StateTree(store, options));
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> latest,
@@ -416,10 +467,15 @@ size_t state_tree_internal::NodeIdHash::operator()(const NodeId& id) const {
   return static_cast<size_t>(h ^ h >> 33);
 }
 
+size_t StateTree::ShardOf(const NodeId& id) {
+  return id.depth == 0 ? kCacheShards - 1 : id.path[0] >> 4;
+}
+
 Result<std::shared_ptr<const Node>> StateTree::LoadNode(const NodeId& id) {
-  auto it = cache_index_.find(id);
-  if (it != cache_index_.end()) {
-    lru_.splice(lru_.begin(), lru_, it->second);
+  CacheShard& shard = cache_[ShardOf(id)];
+  auto it = shard.index.find(id);
+  if (it != shard.index.end()) {
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
     return it->second->node;
   }
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> record,
@@ -435,22 +491,27 @@ Result<std::shared_ptr<const Node>> StateTree::LoadNode(const NodeId& id) {
   return shared;
 }
 
+void StateTree::CacheErase(const NodeId& id) {
+  CacheShard& shard = cache_[ShardOf(id)];
+  auto it = shard.index.find(id);
+  if (it == shard.index.end()) return;
+  shard.bytes -= it->second->bytes;
+  shard.lru.erase(it->second);
+  shard.index.erase(it);
+}
+
 void StateTree::CacheInsert(const NodeId& id, std::shared_ptr<const Node> node) {
+  CacheShard& shard = cache_[ShardOf(id)];
   const size_t bytes = NodeMemoryBytes(*node);
-  if (bytes > options_.cache_bytes_max) return;
-  auto it = cache_index_.find(id);
-  if (it != cache_index_.end()) {
-    cache_bytes_ -= it->second->bytes;
-    lru_.erase(it->second);
-    cache_index_.erase(it);
-  }
-  lru_.push_front({id, std::move(node), bytes});
-  cache_index_.emplace(id, lru_.begin());
-  cache_bytes_ += bytes;
-  while (cache_bytes_ > options_.cache_bytes_max) {
-    cache_bytes_ -= lru_.back().bytes;
-    cache_index_.erase(lru_.back().id);
-    lru_.pop_back();
+  if (bytes > shard.bytes_max) return;
+  CacheErase(id);
+  shard.lru.push_front({id, std::move(node), bytes});
+  shard.index.emplace(id, shard.lru.begin());
+  shard.bytes += bytes;
+  while (shard.bytes > shard.bytes_max) {
+    shard.bytes -= shard.lru.back().bytes;
+    shard.index.erase(shard.lru.back().id);
+    shard.lru.pop_back();
   }
 }
 
@@ -470,7 +531,9 @@ ChildRef FinishNode(const Children& children, const Hash256& path, size_t depth,
   ref.hash = HashRange(children, m.present, m.leaves, 0, 16);
   auto node = std::make_shared<const Node>(Compact(children, m));
   const NodeId id = MakeNodeId(run.version, path, depth);
-  run.batch->Put(KeyPrefix::kStateTree, NodeKey(id).span(), EncodeNode(*node));
+  std::array<uint8_t, kNodeRecordBytesMax> record;
+  const size_t record_size = EncodeNode(*node, record);
+  run.batch->Put(KeyPrefix::kStateTree, NodeKey(id).span(), ByteSpan(record.data(), record_size));
   run.new_nodes.emplace_back(id, std::move(node));
   return ref;
 }
@@ -566,6 +629,66 @@ Result<std::optional<ChildRef>> StateTree::UpdateLeafOrEmpty(const ChildRef& ref
   return std::optional<ChildRef>(BuildSubtree(leaves, 0, leaves.size(), depth, run));
 }
 
+// The same work as UpdateSubtree(*root_ref_, 0, ...), with each of the
+// root's sixteen subtrees updated by a task of its own. A task writes only
+// to its own StageRun and reads only its own cache shard (ShardOf) and the
+// store, which takes concurrent reads (common/kv.h). The tasks' writes are
+// then appended in nibble order, followed by the root's, which is the order
+// UpdateSubtree appends them in: the batch is the same byte for byte.
+Result<std::optional<ChildRef>> StateTree::UpdateRootInParallel(const Change* begin,
+                                                                const Change* end,
+                                                                StageRun& run) {
+  const NodeId id = MakeNodeId(root_ref_->version, begin->key_hash, 0);
+  AGORA_ASSIGN_OR_RETURN(std::shared_ptr<const Node> node, LoadNode(id));
+  Children children = Expand(*node);
+  struct Task {
+    const Change* begin = nullptr;
+    const Change* end = nullptr;
+    WriteBatch batch;
+    StageRun run;
+    Result<std::optional<ChildRef>> result = std::optional<ChildRef>();
+  };
+  std::array<Task, 16> tasks;
+  for (const Change* i = begin; i != end;) {
+    const unsigned n = Nibble(i->key_hash, 0);
+    const Change* j = i + 1;
+    while (j != end && Nibble(j->key_hash, 0) == n) ++j;
+    Task& task = tasks[n];
+    task.begin = i;
+    task.end = j;
+    task.run.version = run.version;
+    task.run.batch = &task.batch;
+    i = j;
+  }
+  std::atomic<unsigned> next{0};
+  auto work = [&] {
+    for (unsigned n = next++; n < 16; n = next++) {
+      Task& task = tasks[n];
+      if (task.begin == task.end) continue;
+      task.result = UpdateSubtree(children[n], 1, task.begin, task.end, task.run);
+    }
+  };
+  {
+    std::vector<std::jthread> threads;
+    for (unsigned t = 1; t < options_.stage_threads; ++t) threads.emplace_back(work);
+    work();
+  }  // joined
+  bool changed = false;
+  for (unsigned n = 0; n < 16; ++n) {
+    Task& task = tasks[n];
+    if (!task.result.ok()) return task.result.status();
+    if (!task.result->has_value()) continue;
+    children[n] = **task.result;
+    changed = true;
+    run.batch->Append(std::move(task.batch));
+    Append(run.stale, task.run.stale);
+    for (auto& created : task.run.new_nodes) run.new_nodes.push_back(std::move(created));
+  }
+  if (!changed) return std::optional<ChildRef>();
+  AddStale(run, NodeKey(id).span());
+  return std::optional<ChildRef>(FinishNode(children, begin->key_hash, 0, run));
+}
+
 Result<Hash256> StateTree::Stage(uint64_t version,
                                  const std::map<Bytes, std::optional<Bytes>>& changes,
                                  WriteBatch* batch) {
@@ -596,9 +719,13 @@ Result<Hash256> StateTree::Stage(uint64_t version,
   run->batch = batch;
   run->prune_cursor = prune_cursor_;
   run->new_nodes.reserve(2 * sorted.size() + 64);
-  AGORA_ASSIGN_OR_RETURN(
-      std::optional<ChildRef> root,
-      UpdateSubtree(*root_ref_, 0, sorted.data(), sorted.data() + sorted.size(), *run));
+  const Change* begin = sorted.data();
+  const Change* end = begin + sorted.size();
+  const bool parallel = options_.stage_threads > 1 && root_ref_->kind == Kind::kNode &&
+                        sorted.size() >= kParallelStageChangesMin;
+  AGORA_ASSIGN_OR_RETURN(std::optional<ChildRef> root,
+                         parallel ? UpdateRootInParallel(begin, end, *run)
+                                  : UpdateSubtree(*root_ref_, 0, begin, end, *run));
   run->root = root ? *root : *root_ref_;
   if (version_) AddStale(*run, RootKey(*version_));
 
@@ -699,12 +826,12 @@ Result<ProvenValue> StateTree::Prove(ByteSpan key, uint64_t version) {
     unsigned width = 16;
     while (true) {
       const uint16_t mask = RangeMask(lo, width);
-      const uint16_t present = node->present_mask & mask;
+      const uint16_t present = node->present_mask() & mask;
       if (present == 0) {
         ref = ChildRef{};
         break;
       }
-      if (std::popcount(present) == 1 && (node->leaf_mask & mask) != 0) {
+      if (std::popcount(present) == 1 && (node->leaf_mask() & mask) != 0) {
         ref = children[std::countr_zero(present)];
         break;
       }
@@ -715,10 +842,10 @@ Result<ProvenValue> StateTree::Prove(ByteSpan key, uint64_t version) {
       width /= 2;
       if (n < lo + width) {
         out.proof.siblings.push_back(
-            HashRange(children, node->present_mask, node->leaf_mask, lo + width, width));
+            HashRange(children, node->present_mask(), node->leaf_mask(), lo + width, width));
       } else {
         out.proof.siblings.push_back(
-            HashRange(children, node->present_mask, node->leaf_mask, lo, width));
+            HashRange(children, node->present_mask(), node->leaf_mask(), lo, width));
         lo += width;
       }
     }

@@ -27,7 +27,9 @@
 //
 // Thread safety: not thread-safe. One thread (the node's) is the single
 // writer and makes every call, reads included, or the caller serializes
-// them: reads move entries in the node cache.
+// them: reads move entries in the node cache. A Stage may run threads of
+// its own (Options::stage_threads), which read the store concurrently; they
+// have ended when Stage returns.
 #ifndef AGORA_COMMON_STATE_TREE_H_
 #define AGORA_COMMON_STATE_TREE_H_
 
@@ -52,7 +54,7 @@ namespace agora {
 namespace state_tree_internal {
 // Defined in state_tree.cc; declared here only so StateTree can hold them.
 struct ChildRef;  // one position of the tree: empty, a leaf or a node
-struct Node;      // a decoded 16-ary internal node
+class Node;       // a decoded 16-ary internal node
 struct Change;    // one entry of a Stage's changes, by key hash
 struct StageRun;  // what one Stage accumulates until Commit or Abandon
 
@@ -115,12 +117,22 @@ struct ProvenValue {
 class StateTree {
  public:
   struct Options {
-    // Bound on the memory of cached internal nodes (decoded), in bytes.
-    size_t cache_bytes_max = 64u << 20;
+    // Bound on the memory of cached internal nodes (decoded), in bytes. The
+    // default holds the nodes of about a million accounts (docs/state.md).
+    size_t cache_bytes_max = 256u << 20;
     // Versions v with v + versions_kept > version() stay readable
     // (RootAt, Prove); older ones are pruned. At least 1.
     uint64_t versions_kept = 1000;
+    // Threads a Stage of at least kParallelStageChangesMin changes uses: the
+    // sixteen subtrees under the root are independent, so each is updated
+    // on a thread of its own (at most this many at once). 1: the caller's
+    // thread only. The result, and every byte of the batch, is the same for
+    // any value. At least 1, at most 16.
+    unsigned stage_threads = 1;
   };
+  // Fewer changes than this are staged on the caller's thread alone: the
+  // threads would cost more than they save.
+  static constexpr size_t kParallelStageChangesMin = 256;
 
   // Reads the latest committed version from the store (empty store: no
   // version yet, root = the empty root). `store` must outlive the tree.
@@ -181,12 +193,31 @@ class StateTree {
 
   StateTree(KvStore* store, Options options);
 
+  // One part of the node cache: an LRU list of decoded nodes, front =
+  // newest, holding at most `bytes_max` bytes.
+  struct CacheShard {
+    std::list<CacheEntry> lru;
+    std::unordered_map<NodeId, std::list<CacheEntry>::iterator, NodeIdHash> index;
+    size_t bytes = 0;
+    size_t bytes_max = 0;
+  };
+  // The root nodes (depth 0) are in shard 16; a deeper node is in the shard
+  // of its path's first nibble, so the threads of a parallel Stage, each in
+  // its own subtree of the root, never share a shard.
+  static constexpr size_t kCacheShards = 17;
+  static size_t ShardOf(const NodeId& id);
+
   Result<std::shared_ptr<const Node>> LoadNode(const NodeId& id);
   void CacheInsert(const NodeId& id, std::shared_ptr<const Node> node);
+  void CacheErase(const NodeId& id);
   Result<ChildRef> ReadRootRef(uint64_t version);
   Result<std::optional<ChildRef>> UpdateSubtree(const ChildRef& ref, size_t depth,
                                                 const Change* begin, const Change* end,
                                                 StageRun& run);
+  // UpdateSubtree of the root node, its sixteen subtrees updated on up to
+  // options_.stage_threads threads.
+  Result<std::optional<ChildRef>> UpdateRootInParallel(const Change* begin, const Change* end,
+                                                       StageRun& run);
   Result<std::optional<ChildRef>> UpdateLeafOrEmpty(const ChildRef& ref, size_t depth,
                                                     const Change* begin, const Change* end,
                                                     StageRun& run);
@@ -201,11 +232,9 @@ class StateTree {
   Bytes prune_cursor_;
   std::unique_ptr<StageRun> staged_;  // set between Stage and Commit/Abandon
 
-  // LRU cache of decoded internal nodes by storage key, front = newest;
-  // cache_bytes_ <= options_.cache_bytes_max.
-  std::list<CacheEntry> lru_;
-  std::unordered_map<NodeId, std::list<CacheEntry>::iterator, NodeIdHash> cache_index_;
-  size_t cache_bytes_ = 0;
+  // Cache of decoded internal nodes by storage key; options_.cache_bytes_max
+  // is shared evenly among the shards.
+  std::array<CacheShard, kCacheShards> cache_;
 };
 
 // OK iff `proof` shows that under `root`, `key` holds `value` (or is absent

@@ -2,6 +2,10 @@
 
 #include "node/node_impl.h"
 
+#include <algorithm>
+#include <thread>
+
+#include "common/state_tree.h"
 #include "consensus/ledger/staking.h"
 
 namespace agora::node {
@@ -74,8 +78,13 @@ Status Node::Impl::Open(const std::filesystem::path& home,
   AGORA_RETURN_IF_ERROR(blocks_->Load());
   // The node knows the concrete ledger only here, to open it and write its
   // genesis; from then on it drives an Application.
+  // A block's state tree update runs on up to 16 of the machine's cores
+  // (docs/state.md, "Parallel stage"); the result does not depend on how
+  // many.
+  StateTree::Options tree_options;
+  tree_options.stage_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 16u);
   AGORA_ASSIGN_OR_RETURN(std::unique_ptr<consensus::Ledger> ledger,
-                         consensus::Ledger::Open(store_.get()));
+                         consensus::Ledger::Open(store_.get(), tree_options));
 
   // The store remembers which genesis it belongs to.
   AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> stored_genesis,

@@ -20,10 +20,11 @@ Status FaultKvStore::Write(const WriteBatch& batch, Durability durability) {
     undo_.clear();
     return live_.Write(batch, durability);
   }
-  for (const WriteBatch::Op& op : batch.ops()) {
+  for (const WriteBatch::Op op : batch) {
+    Bytes key(op.key.begin(), op.key.end());
     AGORA_ASSIGN_OR_RETURN(std::optional<Bytes> previous,
-                           live_.Get(PrefixOf(op.key), SuffixOf(op.key)));
-    undo_.emplace_back(op.key, std::move(previous));
+                           live_.Get(PrefixOf(key), SuffixOf(key)));
+    undo_.emplace_back(std::move(key), std::move(previous));
   }
   return live_.Write(batch, durability);
 }

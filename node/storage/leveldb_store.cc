@@ -268,7 +268,7 @@ Result<std::optional<Bytes>> LevelDbStore::Get(KeyPrefix prefix, ByteSpan suffix
 
 Status LevelDbStore::Write(const WriteBatch& batch, Durability durability) {
   leveldb::WriteBatch lbatch;
-  for (const WriteBatch::Op& op : batch.ops()) {
+  for (const WriteBatch::Op op : batch) {
     if (op.is_delete) {
       lbatch.Delete(ToSlice(op.key));
     } else {

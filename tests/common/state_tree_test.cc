@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/kv.h"
@@ -400,6 +401,11 @@ TEST(StateTreeTest, RejectsBadKeysAndValuesWithoutWriting) {
   ExpectProven(*tree, 1, Bytes(kStateKeyBytesMax, 'k'), Bytes(kStateValueBytesMax, 'v'));
   EXPECT_EQ(StateTree::Open(&store, {.cache_bytes_max = 0, .versions_kept = 0}).status().code(),
             StatusCode::kInvalidArgument);
+  for (unsigned threads : {0u, 17u}) {
+    auto opened = StateTree::Open(&store, {.stage_threads = threads});
+    EXPECT_EQ(opened.status().code(), StatusCode::kInvalidArgument) << threads;
+    EXPECT_NE(opened.status().message().find("stage_threads"), std::string::npos);
+  }
 }
 
 TEST(StateTreeTest, ReopenGivesSameRootValuesAndFuture) {
@@ -522,6 +528,68 @@ TEST(StateTreeTest, LargeStaleIndexIsChunkedAndFullyPruned) {
 
 // Random puts, deletes, abandoned stages and reopens against a std::map,
 // checking values, roots (against the specification) and proofs.
+// Every operation of a batch, in order, as plain bytes.
+std::vector<std::tuple<bool, Bytes, Bytes>> BatchOps(const WriteBatch& batch) {
+  std::vector<std::tuple<bool, Bytes, Bytes>> ops;
+  for (const WriteBatch::Op op : batch) {
+    ops.emplace_back(op.is_delete, Bytes(op.key.begin(), op.key.end()),
+                     Bytes(op.value.begin(), op.value.end()));
+  }
+  return ops;
+}
+
+// A Stage on many threads must give what a Stage on one gives, root and
+// batch alike, byte for byte: same history, two stores, two trees, one of
+// them parallel, under a node cache small enough to miss.
+TEST(StateTreeTest, ParallelStageWritesExactlyTheSequentialBatch) {
+  const uint64_t seed = TestSeed();
+  SCOPED_TRACE(ReproduceLine(seed));
+  std::mt19937_64 rng(seed);
+  MemKvStore one_store, many_store;
+  const StateTree::Options one_options{.cache_bytes_max = 256u << 10, .versions_kept = 3};
+  StateTree::Options many_options = one_options;
+  many_options.stage_threads = 4;
+  auto one = OpenTree(&one_store, one_options);
+  auto many = OpenTree(&many_store, many_options);
+  std::vector<Bytes> key_pool;
+  for (int i = 0; i < 3000; ++i) key_pool.push_back(RandomBytes(rng, 1 + rng() % 20));
+  Model model;
+  size_t parallel_sized = 0;
+  for (uint64_t version = 1; version <= 14; ++version) {
+    Changes c;
+    // The first versions are small (the root is empty, then a leaf, then a
+    // small node: the sequential path); the rest are big enough for threads.
+    const size_t n = version <= 3 ? version : StateTree::kParallelStageChangesMin + rng() % 1200;
+    while (c.size() < n) {
+      const Bytes& k = key_pool[rng() % key_pool.size()];
+      c[k] = rng() % 4 == 0 ? std::nullopt : std::optional<Bytes>(RandomBytes(rng, rng() % 3));
+    }
+    if (n >= StateTree::kParallelStageChangesMin) ++parallel_sized;
+    WriteBatch one_batch, many_batch;
+    auto one_root = one->Stage(version, c, &one_batch);
+    auto many_root = many->Stage(version, c, &many_batch);
+    ASSERT_TRUE(one_root.ok()) << one_root.status().ToString();
+    ASSERT_TRUE(many_root.ok()) << many_root.status().ToString();
+    ApplyToModel(c, model);
+    ASSERT_EQ(*many_root, *one_root) << "version " << version;
+    ASSERT_EQ(*many_root, SpecRootOf(model)) << "version " << version;
+    ASSERT_EQ(many_batch.count(), one_batch.count()) << "version " << version;
+    ASSERT_EQ(many_batch.bytes(), one_batch.bytes()) << "version " << version;
+    ASSERT_TRUE(BatchOps(many_batch) == BatchOps(one_batch)) << "version " << version;
+    ASSERT_TRUE(one_store.Write(one_batch, Durability::kSynced).ok());
+    ASSERT_TRUE(many_store.Write(many_batch, Durability::kSynced).ok());
+    one->Commit();
+    many->Commit();
+    for (int i = 0; i < 20; ++i) {
+      const Bytes& k = key_pool[rng() % key_pool.size()];
+      auto it = model.find(k);
+      ExpectProven(*many, version, k,
+                   it == model.end() ? std::nullopt : std::optional<Bytes>(it->second));
+    }
+  }
+  EXPECT_EQ(parallel_sized, 11u);
+}
+
 TEST(StateTreeTest, DifferentialAgainstMapModel) {
   const uint64_t seed = TestSeed();
   SCOPED_TRACE(ReproduceLine(seed));

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <tuple>
 #include <thread>
 
 #include "common/kv.h"
@@ -70,6 +71,32 @@ TEST_P(KvContractTest, LaterOperationsInABatchWin) {
   ASSERT_TRUE(store_->Write(batch, Durability::kBuffered).ok());
   EXPECT_EQ(ToString(**store_->Get(KeyPrefix::kTest, AsBytes("k"))), "second");
   EXPECT_FALSE(store_->Get(KeyPrefix::kTest, AsBytes("gone"))->has_value());
+}
+
+// Batches built apart (a parallel state tree Stage builds one per subtree)
+// and appended apply as one batch in the appended order; empty values and
+// the largest key survive the packing.
+TEST_P(KvContractTest, AppendedBatchesApplyInOrder) {
+  WriteBatch first, second, third;
+  first.Put(KeyPrefix::kTest, AsBytes("k"), AsBytes("first"));
+  first.Put(KeyPrefix::kTest, AsBytes("gone"), AsBytes("x"));
+  second.Delete(KeyPrefix::kTest, AsBytes("gone"));
+  second.Put(KeyPrefix::kTest, AsBytes("k"), AsBytes("second"));
+  second.Put(KeyPrefix::kTest, AsBytes("empty"), {});
+  const Bytes big_key(kKeyBytesMax - 1, 0xab);
+  third.Put(KeyPrefix::kTest, big_key, AsBytes("big"));
+  first.Append(std::move(second));
+  first.Append(WriteBatch());
+  first.Append(std::move(third));
+  EXPECT_EQ(second.count(), 0u);
+  EXPECT_EQ(first.count(), 6u);
+  EXPECT_EQ(first.bytes(), (1 + 1 + 5) + (1 + 4 + 1) + (1 + 4) + (1 + 1 + 6) + (1 + 5) +
+                               (1 + big_key.size() + 3));
+  ASSERT_TRUE(store_->Write(first, Durability::kSynced).ok());
+  EXPECT_EQ(ToString(**store_->Get(KeyPrefix::kTest, AsBytes("k"))), "second");
+  EXPECT_FALSE(store_->Get(KeyPrefix::kTest, AsBytes("gone"))->has_value());
+  EXPECT_EQ(**store_->Get(KeyPrefix::kTest, AsBytes("empty")), Bytes{});
+  EXPECT_EQ(ToString(**store_->Get(KeyPrefix::kTest, big_key)), "big");
 }
 
 TEST_P(KvContractTest, ScanIsOrderedAndStaysInItsPrefix) {
@@ -162,6 +189,31 @@ TEST_P(KvContractTest, ScanKeepsItsSnapshotAcrossWritesMidway) {
 // A scan reads the in-memory store lazily and takes its lock even once a
 // write has made it copy its rows: one that outlives the store is a bug,
 // caught when the store goes, not a read of freed memory later.
+TEST(WriteBatchTest, IteratesEveryOperationInOrder) {
+  WriteBatch batch;
+  EXPECT_TRUE(batch.begin() == batch.end());
+  batch.Put(KeyPrefix::kState, AsBytes("a"), AsBytes("1"));
+  batch.Delete(KeyPrefix::kBlock, AsBytes("bb"));
+  batch.Put(KeyPrefix::kTest, AsBytes("c"), {});
+  std::vector<std::tuple<bool, Bytes, Bytes>> seen;
+  for (const WriteBatch::Op op : batch) {
+    seen.emplace_back(op.is_delete, Bytes(op.key.begin(), op.key.end()),
+                      Bytes(op.value.begin(), op.value.end()));
+  }
+  const std::vector<std::tuple<bool, Bytes, Bytes>> expected{
+      {false, MakeKey(KeyPrefix::kState, AsBytes("a")), ToBytes("1")},
+      {true, MakeKey(KeyPrefix::kBlock, AsBytes("bb")), Bytes{}},
+      {false, MakeKey(KeyPrefix::kTest, AsBytes("c")), Bytes{}},
+  };
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(batch.count(), 3u);
+  EXPECT_EQ(batch.bytes(), 3u + 3u + 2u);
+  batch.Clear();
+  EXPECT_EQ(batch.count(), 0u);
+  EXPECT_EQ(batch.bytes(), 0u);
+  EXPECT_TRUE(batch.begin() == batch.end());
+}
+
 TEST(MemKvStoreTest, AScanOutlivingItsStoreIsCaught) {
   EXPECT_DEATH(
       {
