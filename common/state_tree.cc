@@ -136,6 +136,19 @@ unsigned Nibble(const Hash256& h, size_t depth) {
 // Bit `i` of a key hash, most significant bit of each byte first.
 unsigned Bit(const Hash256& h, size_t i) { return (h.bytes[i / 8] >> (7 - i % 8)) & 1; }
 
+// Runs fn(i) once for each i in [0, n), on up to `threads` threads: the
+// caller's and threads - 1 of its own, which have ended when it returns.
+template <typename Fn>
+void ParallelFor(unsigned threads, size_t n, const Fn& fn) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < n; i = next++) fn(i);
+  };
+  std::vector<std::jthread> pool;
+  for (size_t t = 1; t < std::min<size_t>(threads, n); ++t) pool.emplace_back(work);
+  work();
+}
+
 // A record's kStateTree suffix built on the stack: the commit path makes
 // several per changed key, and each Bytes would be an allocation.
 class SuffixBuffer {
@@ -583,6 +596,10 @@ Result<std::optional<ChildRef>> StateTree::UpdateSubtree(const ChildRef& ref, si
   }
   if (!changed) return std::optional<ChildRef>();
   AddStale(run, NodeKey(id).span());
+  // Only older versions read the node now replaced: out of the cache with
+  // it while it is still hot, or it would crowd out the nodes that every
+  // later version reads. (Abandon only costs a reload.)
+  CacheErase(id);
   return std::optional<ChildRef>(FinishNode(children, begin->key_hash, depth, run));
 }
 
@@ -660,19 +677,11 @@ Result<std::optional<ChildRef>> StateTree::UpdateRootInParallel(const Change* be
     task.run.batch = &task.batch;
     i = j;
   }
-  std::atomic<unsigned> next{0};
-  auto work = [&] {
-    for (unsigned n = next++; n < 16; n = next++) {
-      Task& task = tasks[n];
-      if (task.begin == task.end) continue;
-      task.result = UpdateSubtree(children[n], 1, task.begin, task.end, task.run);
-    }
-  };
-  {
-    std::vector<std::jthread> threads;
-    for (unsigned t = 1; t < options_.stage_threads; ++t) threads.emplace_back(work);
-    work();
-  }  // joined
+  ParallelFor(options_.stage_threads, tasks.size(), [&](size_t n) {
+    Task& task = tasks[n];
+    if (task.begin == task.end) return;
+    task.result = UpdateSubtree(children[n], 1, task.begin, task.end, task.run);
+  });
   bool changed = false;
   for (unsigned n = 0; n < 16; ++n) {
     Task& task = tasks[n];
@@ -686,6 +695,7 @@ Result<std::optional<ChildRef>> StateTree::UpdateRootInParallel(const Change* be
   }
   if (!changed) return std::optional<ChildRef>();
   AddStale(run, NodeKey(id).span());
+  CacheErase(id);
   return std::optional<ChildRef>(FinishNode(children, begin->key_hash, 0, run));
 }
 
@@ -698,13 +708,20 @@ Result<Hash256> StateTree::Stage(uint64_t version,
   sorted.reserve(changes.size());
   for (const auto& [key, value] : changes) {
     AGORA_RETURN_IF_ERROR(CheckKey(key));
-    Change c{Blake2b256(key), &key, &value, {}};
-    if (value) {
-      AGORA_RETURN_IF_ERROR(CheckValue(*value));
-      c.value_hash = Blake2b256(*value);
-    }
-    sorted.push_back(c);
+    if (value) AGORA_RETURN_IF_ERROR(CheckValue(*value));
+    sorted.push_back(Change{{}, &key, &value, {}});
   }
+  const bool parallel = options_.stage_threads > 1 && sorted.size() >= kParallelStageChangesMin;
+  constexpr size_t kHashChunk = 512;
+  ParallelFor(parallel ? options_.stage_threads : 1, (sorted.size() + kHashChunk - 1) / kHashChunk,
+              [&](size_t chunk) {
+                const size_t last = std::min(sorted.size(), (chunk + 1) * kHashChunk);
+                for (size_t i = chunk * kHashChunk; i < last; ++i) {
+                  Change& c = sorted[i];
+                  c.key_hash = Blake2b256(*c.key);
+                  if (c.value->has_value()) c.value_hash = Blake2b256(**c.value);
+                }
+              });
   std::sort(sorted.begin(), sorted.end(),
             [](const Change& a, const Change& b) { return a.key_hash < b.key_hash; });
   for (size_t i = 1; i < sorted.size(); ++i) {
@@ -721,10 +738,9 @@ Result<Hash256> StateTree::Stage(uint64_t version,
   run->new_nodes.reserve(2 * sorted.size() + 64);
   const Change* begin = sorted.data();
   const Change* end = begin + sorted.size();
-  const bool parallel = options_.stage_threads > 1 && root_ref_->kind == Kind::kNode &&
-                        sorted.size() >= kParallelStageChangesMin;
   AGORA_ASSIGN_OR_RETURN(std::optional<ChildRef> root,
-                         parallel ? UpdateRootInParallel(begin, end, *run)
+                         parallel && root_ref_->kind == Kind::kNode
+                             ? UpdateRootInParallel(begin, end, *run)
                                   : UpdateSubtree(*root_ref_, 0, begin, end, *run));
   run->root = root ? *root : *root_ref_;
   if (version_) AddStale(*run, RootKey(*version_));
@@ -783,7 +799,19 @@ void StateTree::Commit() {
   prune_cursor_ = std::move(staged_->prune_cursor);
   // Children were written before parents; inserting in that order leaves
   // the upper levels, which every later path crosses, the most recent.
-  for (auto& [id, node] : staged_->new_nodes) CacheInsert(id, std::move(node));
+  // Each shard takes its own nodes, the shards on the Stage's threads.
+  std::array<std::vector<size_t>, kCacheShards> by_shard;
+  for (size_t i = 0; i < staged_->new_nodes.size(); ++i) {
+    by_shard[ShardOf(staged_->new_nodes[i].first)].push_back(i);
+  }
+  const bool parallel = options_.stage_threads > 1 &&
+                        staged_->new_nodes.size() >= kParallelStageChangesMin;
+  ParallelFor(parallel ? options_.stage_threads : 1, kCacheShards, [&](size_t shard) {
+    for (size_t i : by_shard[shard]) {
+      auto& [id, node] = staged_->new_nodes[i];
+      CacheInsert(id, std::move(node));
+    }
+  });
   staged_.reset();
 }
 

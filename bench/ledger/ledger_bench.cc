@@ -85,7 +85,7 @@ struct Config {
   uint64_t accounts = 1'000'000;
   uint64_t changed = 10'000;
   uint64_t chunk = 100'000;
-  int runs = 7;
+  int runs = 15;
   int proofs = 2000;
   size_t cache_mib = StateTree::Options().cache_bytes_max >> 20;
   unsigned threads = std::min(16u, std::max(1u, std::thread::hardware_concurrency()));
