@@ -70,7 +70,7 @@ class WriteBatch {
 
    private:
     friend class WriteBatch;
-    Iterator(const uint8_t* at) : at_(at) {}
+    explicit Iterator(const uint8_t* at) : at_(at) {}
     const uint8_t* at_;
   };
 
