@@ -58,6 +58,7 @@ void WriteBatch::Delete(KeyPrefix prefix, ByteSpan suffix) {
 }
 
 void WriteBatch::Append(WriteBatch&& other) {
+  AGORA_CHECK_MSG(&other != this, "WriteBatch::Append of a batch to itself");
   if (rep_.empty()) {
     rep_ = std::move(other.rep_);
   } else {

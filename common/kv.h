@@ -83,7 +83,7 @@ class WriteBatch {
     bytes_ = 0;
   }
   // Appends `other`'s operations after this batch's, in their order, and
-  // leaves `other` empty.
+  // leaves `other` empty. REQUIRES: &other != this
   void Append(WriteBatch&& other);
 
   Iterator begin() const { return Iterator(rep_.data()); }

@@ -214,6 +214,13 @@ TEST(WriteBatchTest, IteratesEveryOperationInOrder) {
   EXPECT_TRUE(batch.begin() == batch.end());
 }
 
+TEST(WriteBatchDeathTest, AppendingABatchToItselfIsCaught) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  WriteBatch batch;
+  batch.Put(KeyPrefix::kTest, AsBytes("a"), AsBytes("1"));
+  EXPECT_DEATH(batch.Append(std::move(batch)), "to itself");
+}
+
 TEST(MemKvStoreTest, AScanOutlivingItsStoreIsCaught) {
   EXPECT_DEATH(
       {
