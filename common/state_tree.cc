@@ -595,12 +595,16 @@ Result<std::optional<ChildRef>> StateTree::UpdateSubtree(const ChildRef& ref, si
     i = j;
   }
   if (!changed) return std::optional<ChildRef>();
+  DropReplaced(id, run);
+  return std::optional<ChildRef>(FinishNode(children, begin->key_hash, depth, run));
+}
+
+void StateTree::DropReplaced(const NodeId& id, StageRun& run) {
   AddStale(run, NodeKey(id).span());
   // Only older versions read the node now replaced: out of the cache with
   // it while it is still hot, or it would crowd out the nodes that every
   // later version reads. (Abandon only costs a reload.)
   CacheErase(id);
-  return std::optional<ChildRef>(FinishNode(children, begin->key_hash, depth, run));
 }
 
 // Below a leaf or an empty position the subtree holds at most one key, so
@@ -694,8 +698,7 @@ Result<std::optional<ChildRef>> StateTree::UpdateRootInParallel(const Change* be
     for (auto& created : task.run.new_nodes) run.new_nodes.push_back(std::move(created));
   }
   if (!changed) return std::optional<ChildRef>();
-  AddStale(run, NodeKey(id).span());
-  CacheErase(id);
+  DropReplaced(id, run);
   return std::optional<ChildRef>(FinishNode(children, begin->key_hash, 0, run));
 }
 

@@ -210,6 +210,9 @@ class StateTree {
   Result<std::shared_ptr<const Node>> LoadNode(const NodeId& id);
   void CacheInsert(const NodeId& id, std::shared_ptr<const Node> node);
   void CacheErase(const NodeId& id);
+  // Records that the Stage replaced node `id` (stale index) and drops it
+  // from the cache.
+  void DropReplaced(const NodeId& id, StageRun& run);
   Result<ChildRef> ReadRootRef(uint64_t version);
   Result<std::optional<ChildRef>> UpdateSubtree(const ChildRef& ref, size_t depth,
                                                 const Change* begin, const Change* end,
