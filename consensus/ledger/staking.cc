@@ -365,17 +365,24 @@ TxResult HandleSetReplayProfile(StateBuffer& state, const Params& params, uint64
   return r;
 }
 
-std::vector<ValidatorRecord> DrawableValidators(StateReader& state, uint64_t height) {
-  std::vector<PublicKey> active;
-  for (const SetChange& c : ScheduleFrom(state, height)) {
+std::vector<Validator> SetInForce(StateReader& state, uint64_t height) {
+  std::vector<Validator> active;
+  for (SetChange& c : ScheduleFrom(state, height)) {
     if (c.height > height) break;
-    active.clear();
-    for (const Validator& v : c.validators) active.push_back(v.key);
+    active = std::move(c.validators);
   }
+  return active;
+}
+
+std::vector<ValidatorRecord> DrawableValidators(StateReader& state, uint64_t height) {
+  const std::vector<Validator> active = SetInForce(state, height);
   std::vector<ValidatorRecord> out;
   for (ValidatorRecord& v : AllValidators(state)) {
     if (v.jailed || v.tombstoned) continue;
-    if (std::find(active.begin(), active.end(), v.consensus_key) == active.end()) continue;
+    if (std::none_of(active.begin(), active.end(),
+                     [&](const Validator& a) { return a.key == v.consensus_key; })) {
+      continue;
+    }
     if (GetStake(state, v.operator_address) == 0) continue;
     out.push_back(std::move(v));
   }

@@ -125,6 +125,9 @@ bool CanReplay(const std::optional<ReplayProfile>& profile, const market::JobSpe
 TxResult HandleSetReplayProfile(StateBuffer& state, const Params& params, uint64_t height,
                                 const Address& sender, const MsgSetReplayProfile& msg);
 
+// The consensus set in force at `height` (the newest change at or below it),
+// with the powers the chain counts votes in; empty before genesis.
+std::vector<Validator> SetInForce(StateReader& state, uint64_t height);
 // The validators a draw at `height` may pick: in the set in force at
 // `height`, neither jailed nor tombstoned, with stake; in operator-address
 // order.

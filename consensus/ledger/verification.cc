@@ -523,40 +523,76 @@ void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, 
   return true;
 }
 
+}  // namespace
+
+bool ClaimsHoldMoreThanAThird(StateReader& state, uint64_t height,
+                              const std::vector<Address>& claimers) {
+  const std::vector<Validator> set = staking::SetInForce(state, height);
+  uint64_t total = 0;
+  for (const Validator& v : set) total += v.power;
+  std::vector<PublicKey> counted;
+  uint64_t claimed = 0;
+  for (const Address& a : claimers) {
+    const std::optional<staking::ValidatorRecord> r = staking::GetValidator(state, a);
+    if (!r || std::find(counted.begin(), counted.end(), r->consensus_key) != counted.end()) {
+      continue;
+    }
+    counted.push_back(r->consensus_key);
+    for (const Validator& v : set) {
+      if (v.key == r->consensus_key) claimed += v.power;
+    }
+  }
+  // Powers are whole AGR (supply <= 2^62 uagr), so 3 * total cannot overflow.
+  return claimed > 0 && 3 * claimed > total;
+}
+
+namespace {
+
 // After a verdict: settle the slot, or ask for another replay from the
 // next block (kAudit due: the audit draw, or the next validator).
 // A slot fails only when fail-like verdicts are at least two and outnumber
 // the passes; "unavailable" counts only while no validator passed (a pass
 // shows the blobs were there), so colluders claiming unavailability cannot
 // outvote an honest replay. A fail can be disputed and "unavailable" cannot
-// (nobody can prove a blob was served): with no standing fail, it takes
-// kUnavailableClaimsMin claims, so that two colluders drawn in a row cannot
-// get an honest provider's task failed as fraud.
+// (nobody can prove a blob was served): with no standing fail, claims fail
+// the slot only when at least kUnavailableClaimsMin validators holding more
+// than a third of the power made them (ClaimsHoldMoreThanAThird), so
+// colluders below the chain's own fault bound can never get an honest
+// provider's task failed as fraud, however many of them are drawn in a
+// row. Until they hold that much the slot draws on past its cap (claims
+// are cheap to check), to the last eligible validator (CloseUnresolved).
 void Resolve(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
              uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
   // A slot under dispute waits for it (DisputeEnded resolves it again).
   if (s.dispute != 0) return;
-  size_t passes = 0, fails = 0, unavailable = 0;
+  size_t passes = 0, fails = 0;
+  std::vector<Address> claimers;
   bool agreed = false;
   const std::vector<bool> sealed = SealedWitnesses(s);
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
     if (s.verdicts[i].overturned) continue;
     passes += s.verdicts[i].outcome == VerdictOutcome::kPass;
     fails += s.verdicts[i].outcome == VerdictOutcome::kFail;
-    unavailable += s.verdicts[i].outcome == VerdictOutcome::kUnavailable;
+    if (s.verdicts[i].outcome == VerdictOutcome::kUnavailable) {
+      claimers.push_back(s.verdicts[i].validator);
+    }
     for (size_t j = i + 1; j < s.verdicts.size(); ++j) {
       agreed |= Agree(s, sealed, i, j);
     }
   }
+  const size_t unavailable = claimers.size();
   const size_t against = fails + (passes == 0 ? unavailable : 0);
-  const size_t against_min = fails > 0 ? 2 : kUnavailableClaimsMin;
+  const bool only_claims = passes == 0 && fails == 0;
+  const bool fraud = fails > 0 ? against >= 2 && against > passes
+                     : only_claims && unavailable >= kUnavailableClaimsMin &&
+                           ClaimsHoldMoreThanAThird(state, height, claimers);
   if (agreed) {
     s.state = SlotState::kPassed;
-  } else if (against >= against_min && against > passes) {
+  } else if (fraud) {
     s.state = SlotState::kFailed;
   } else if (Live(s) == 1 && passes == 1 && params.verify_audit_ppm == 0) {
     s.state = SlotState::kPassed;
-  } else if (Live(s) >= params.verify_draws_per_slot_max) {
+  } else if (Live(s) >= params.verify_draws_per_slot_max && !only_claims) {
     CloseUnresolved(state, params, height, id, index, s, c, "cap", events);
     return;
   }
@@ -1305,15 +1341,22 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   const size_t unavailable = static_cast<size_t>(
       std::count_if(a->results.begin(), a->results.end(),
                     [](const RoundResultRecord& x) { return x.unavailable.has_value(); }));
-  if (msg.unavailable && first && unavailable >= kUnavailableClaimsMin) {
-    // Three drawn validators could not fetch a blob the record needs, and
-    // nobody has computed the values: the weights cannot be recorded, and
-    // the validators drawn after them would only miss and be fined in turn
-    // (a client withholding its dataset could bleed every validator's
-    // stake). As a slot's "unavailable" counts only while nobody passed, a
-    // result with values (or its commitment) keeps the record going. Three,
-    // not two (until 2026-12-04): two colluders drawn in a row could
-    // otherwise fail a job whose blobs are served, as with slots.
+  std::vector<Address> claimers;
+  for (const RoundResultRecord& x : a->results) {
+    if (x.unavailable) claimers.push_back(x.validator);
+  }
+  if (msg.unavailable && first && unavailable >= kUnavailableClaimsMin &&
+      ClaimsHoldMoreThanAThird(state, height, claimers)) {
+    // Validators holding more than a third of the power could not fetch a
+    // blob the record needs, and nobody has computed the values: the
+    // weights cannot be recorded, and the validators drawn after them would
+    // only miss and be fined in turn (a client withholding its dataset
+    // could bleed every validator's stake). As a slot's "unavailable"
+    // counts only while nobody passed, a result with values (or its
+    // commitment) keeps the record going. More than a third of the power,
+    // not a count (two until 2026-12-04, three until 2026-12-05): colluders
+    // below the chain's fault bound cannot fail a job whose blobs are
+    // served, however many of them are drawn in a row, as with slots.
     Abandon(state, height, *a,
             "blob " + msg.unavailable->ToHex() + " that round " + std::to_string(msg.round) +
                 "'s record needs could not be fetched by " + std::to_string(unavailable) +

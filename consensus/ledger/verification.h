@@ -103,13 +103,24 @@ struct VerdictRecord {
 
 enum class SlotState : uint32_t { kPending = 0, kPassed = 1, kFailed = 2 };
 
-// "Unavailable" verdicts (and no standing fail, no pass) that fail a slot as
-// fraud. A fail can be disputed, a claim of unavailability cannot: two such
-// claims failed an honest provider's task until 2026-12-04, three make the
-// colluders who would frame it need three draws in a row. A slot closed
-// without agreement (its cap, or every eligible validator answered) still
-// fails on fewer (CloseUnresolved).
-inline constexpr size_t kUnavailableClaimsMin = 3;
+// "Unavailable" verdicts (and no standing fail, no pass) fail a slot as
+// fraud, or abandon a round record, only when at least this many
+// validators made them AND together they hold more than a third of the
+// power in force (ClaimsHoldMoreThanAThird). A fail can be disputed, a
+// claim of unavailability cannot: a count alone let colluders drawn in a
+// row frame an honest provider (two claims until 2026-12-04, three until
+// 2026-12-05); the chain already assumes less than a third of the power is
+// Byzantine, so a group holding more has an honest member who could not
+// fetch. Until then a slot with only claims draws past its cap; when every
+// eligible validator has claimed it fails (CloseUnresolved: withholding
+// must never pay).
+inline constexpr size_t kUnavailableClaimsMin = 2;
+
+// Whether the distinct validators among `claimers` hold more than a third
+// of the total power of the consensus set in force at `height` (validators
+// outside that set count for nothing).
+bool ClaimsHoldMoreThanAThird(StateReader& state, uint64_t height,
+                              const std::vector<Address>& claimers);
 
 struct Slot {
   bool chosen = false;  // segment and witness named by the first verdict's VRF

@@ -42,11 +42,13 @@ inline ProviderOffer Offer(uint64_t ask, uint64_t speed = 1, uint32_t capacity =
   return {market::HardwareClass::kCpu, speed, capacity, ask, "http://127.0.0.1:9000"};
 }
 
-// Four validators (keys 100..103), accounts 1..6: 1..3 become providers,
+// Four validators (keys 100..103; or `validators` of them, keys 100..),
+// accounts 1..6: 1..3 become providers,
 // 4..6 are clients.
 class Market {
  public:
-  explicit Market(Params p = Defaults()) : params_(p), h_(4, 6, p) {}
+  explicit Market(Params p = Defaults(), uint8_t validators = 4)
+      : params_(p), validators_(validators), h_(validators, 6, p) {}
 
   static Params Defaults() {
     Params p;
@@ -98,9 +100,9 @@ class Market {
       RecordRound(id.job, j.round + 1);
     }
   }
-  // Validator key (100..103) of an operator address.
+  // Validator key (100..) of an operator address.
   uint8_t ValidatorKey(const Address& a) const {
-    for (uint8_t k = 100; k < 104; ++k) {
+    for (uint8_t k = 100; k < 100 + validators_; ++k) {
       if (AddressOf(Key(k)) == a) return k;
     }
     ADD_FAILURE() << a.ToString() << " is not a harness validator";
@@ -166,6 +168,7 @@ class Market {
 
  private:
   Params params_;
+  uint8_t validators_;
   LedgerHarness h_;
   std::map<uint8_t, uint64_t> nonce_;
   BlockRun last_;

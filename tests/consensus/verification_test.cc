@@ -33,6 +33,7 @@ using marketplace::TaskStatus;
 using testing::AddressOf;
 using testing::Key;
 using testing::kAgr;
+using testing::LedgerHarness;
 using testing::Market;
 using testing::TinySpec;
 using verification::SlotState;
@@ -86,7 +87,7 @@ MsgVerdict Unavailable(uint64_t job, std::optional<VrfProof> proof) {
 
 class VerifyTest : public ::testing::Test {
  protected:
-  explicit VerifyTest(Params p = VerifyParams()) : m_(p) {}
+  explicit VerifyTest(Params p = VerifyParams(), uint8_t validators = 4) : m_(p, validators) {}
 
   void SetUp() override {
     m_.Provider(1, /*ask=*/1000);
@@ -552,6 +553,120 @@ TEST_F(VerifyTest, ColludersClaimingUnavailableCannotOutvoteAPass) {
   EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
   EXPECT_EQ(m_.h().Stake(Key(1)), stake_before);
   EXPECT_EQ(m_.h().Stake(Key(first)), first_stake);  // unavailable is never slashed
+}
+
+// Ten validators of equal power: three hold 30%, four 40%.
+class TenValidatorsTest : public VerifyTest {
+ protected:
+  TenValidatorsTest() : VerifyTest(Capped(), /*validators=*/10) {}
+  // A cap of three verdicts a slot, below the claims a withholder's slot
+  // needs here: claims alone draw on past it.
+  static Params Capped() {
+    Params p = VerifyParams();
+    p.verify_draws_per_slot_max = 3;
+    return p;
+  }
+  // The share of the power in force that `keys` hold, in percent.
+  uint64_t PercentOf(const std::set<uint8_t>& keys) {
+    StateReader& state = m_.h().ledger().committed();
+    uint64_t total = 0, held = 0;
+    for (const Validator& v : staking::SetInForce(state, m_.h().ledger().Height())) {
+      total += v.power;
+      for (uint8_t k : keys) held += v.key == Key(k).public_key() ? v.power : 0;
+    }
+    return 100 * held / total;
+  }
+  // The slot's drawn validators claim "unavailable" one per block while
+  // the slot is pending, at most `claims` of them; returns who claimed.
+  std::set<uint8_t> Claim(const Work& w, size_t claims) {
+    std::set<uint8_t> claimed;
+    for (size_t i = 0; i < claims && Slot().state == SlotState::kPending; ++i) {
+      if (i > 0) m_.Block({});
+      const uint8_t v = Assignee();
+      EXPECT_TRUE(claimed.insert(v).second) << int{v} << " drawn twice";
+      std::optional<VrfProof> proof;
+      if (!Slot().chosen) proof = VrfProve(Key(v), verification::SegmentVrfInput(id_, w.root, 0));
+      const TxResult r = m_.Send(v, Unavailable(job_, proof));
+      EXPECT_EQ(r.code, TxCode::kOk) << r.log;
+    }
+    return claimed;
+  }
+};
+
+// Found in review (2026-12-05): three "unavailable" claims failed a slot
+// whatever power the claimers held, so in a set of ten equal validators
+// three colluders (30%, below the third the chain tolerates) drawn in a
+// row burned an honest provider's collateral. Now claims need more than a
+// third of the power: the honest provider's task waits for a replay and
+// is paid, and nobody loses stake over the claims.
+TEST_F(TenValidatorsTest, ClaimersHoldingAThirdOrLessCannotFailAnHonestProvider) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint64_t provider_stake = m_.h().Stake(Key(1));
+  const std::set<uint8_t> colluders = Claim(w, 3);
+  ASSERT_EQ(colluders.size(), 3u);
+  EXPECT_EQ(PercentOf(colluders), 30u);
+  EXPECT_EQ(Slot().state, SlotState::kPending) << "3 claims of 30% are not fraud";
+  EXPECT_EQ(Slot().verdicts.size(), 3u);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);
+  // Past the cap of three, an honest replay is drawn and passes; the audit
+  // of a pass against claims is a second replay that agrees.
+  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
+  for (int replays = 0; replays < 2 && Slot().state == SlotState::kPending; ++replays) {
+    m_.Block({});
+    const uint8_t honest = Assignee();
+    EXPECT_EQ(colluders.count(honest), 0u);
+    ASSERT_EQ(m_.Send(honest, Replay(honest, w, w, 1, false, named)).code, TxCode::kOk);
+  }
+  EXPECT_EQ(Slot().state, SlotState::kPassed);
+  for (int i = 0; i < 3 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
+  EXPECT_EQ(m_.h().Stake(Key(1)), provider_stake);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);
+}
+
+// The other side: a provider that serves nobody is still failed, once the
+// claimers hold more than a third (here the fourth claim, 40%), with the
+// slot drawing past its cap of three to get there; all of the collateral
+// is burned, as claiming must never pay.
+TEST_F(TenValidatorsTest, AWithholderFailsOnceTheClaimersHoldMoreThanAThird) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint64_t stake_before = m_.h().Stake(Key(1));
+  const uint64_t collateral = m_.Task(id_).collateral_uagr;
+  const uint64_t burned_before = m_.h().ledger().ReadTotals().burned;
+  std::set<uint8_t> claimed = Claim(w, 3);
+  EXPECT_EQ(Slot().state, SlotState::kPending);
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake_before);
+  m_.Block({});
+  ASSERT_TRUE(Slot().assignee.has_value()) << "claims alone draw past the cap";
+  const std::set<uint8_t> fourth = Claim(w, 1);
+  claimed.insert(fourth.begin(), fourth.end());
+  ASSERT_EQ(claimed.size(), 4u);
+  EXPECT_EQ(PercentOf(claimed), 40u);
+  EXPECT_EQ(Slot().state, SlotState::kFailed);
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake_before - collateral);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
+  EXPECT_EQ(m_.h().ledger().ReadTotals().burned, burned_before + collateral);
+}
+
+TEST(ClaimsHoldMoreThanAThirdTest, CountsDistinctMembersOfTheSetInForceByPower) {
+  LedgerHarness h(3, 1, Market::Defaults());
+  h.Run({});
+  StateReader& state = h.ledger().committed();
+  const uint64_t height = h.ledger().Height();
+  const Address a = AddressOf(Key(100)), b = AddressOf(Key(101));
+  // Three validators of equal power: one holds exactly a third, not more.
+  EXPECT_FALSE(verification::ClaimsHoldMoreThanAThird(state, height, {}));
+  EXPECT_FALSE(verification::ClaimsHoldMoreThanAThird(state, height, {a}));
+  EXPECT_FALSE(verification::ClaimsHoldMoreThanAThird(state, height, {a, a, a}))
+      << "a validator counts once";
+  EXPECT_FALSE(verification::ClaimsHoldMoreThanAThird(state, height, {a, AddressOf(Key(1))}))
+      << "an account outside the set holds no power";
+  EXPECT_TRUE(verification::ClaimsHoldMoreThanAThird(state, height, {a, b}));
+  EXPECT_TRUE(verification::ClaimsHoldMoreThanAThird(state, height, {b, a, b}));
 }
 
 // The event `type` of the last block, with attribute key = value, if any.
@@ -1354,6 +1469,34 @@ TEST_F(VerifyTest, AWithheldDatasetAbandonsTheRecordInsteadOfFiningEveryValidato
   for (uint8_t k = 100; k < 104; ++k) {
     EXPECT_EQ(m_.h().Stake(Key(k)), stakes[k]) << "validator " << int{k};
   }
+}
+
+// As with slots, a record is abandoned over a withheld blob only when the
+// claimers hold more than a third of the power: of ten equal validators,
+// three claims (30%) leave the record open, the fourth (40%) abandons it.
+TEST_F(TenValidatorsTest, ARecordIsAbandonedOnlyWhenTheClaimersHoldMoreThanAThird) {
+  const market::JobSpec spec = TinySpec(/*rounds=*/2, /*workers=*/1);
+  const uint64_t job =
+      m_.Post(5, spec, 10 * market::TaskWorkWu(TinySpec()) * 1500, 1500, /*start=*/false);
+  ASSERT_EQ(job, 2u);
+  auto record = [&] { return verification::GetRound(m_.h().ledger().committed(), job, 0); };
+  for (int i = 0; i < 4 && (!record() || record()->assignees.empty()); ++i) m_.Block({});
+  ASSERT_TRUE(record().has_value());
+  const uint64_t client = m_.h().Balance(Key(5));
+  const uint64_t escrow = m_.Job(job).escrow_uagr;
+  std::set<uint8_t> claimed;
+  for (int claims = 1; claims <= 4; ++claims) {
+    if (claims > 1) m_.Block({});
+    ASSERT_EQ(record()->assignees.size(), 1u) << claims;
+    const uint8_t next = KeyOf(record()->assignees.at(0));
+    EXPECT_TRUE(claimed.insert(next).second) << int{next} << " drawn twice";
+    const TxResult r = m_.Send(next, UnavailableResult(job, 0, spec.dataset_hash));
+    ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+    EXPECT_EQ(PercentOf(claimed), 10u * claims);
+    EXPECT_EQ(record()->abandoned, claims == 4) << claims << " claims";
+  }
+  EXPECT_EQ(m_.Job(job).status, marketplace::JobStatus::kFailed);
+  EXPECT_EQ(m_.h().Balance(Key(5)), client + escrow);
 }
 
 // An unavailable claim does not outvote values: a claim made first leaves
