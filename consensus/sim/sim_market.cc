@@ -24,8 +24,9 @@ namespace {
 // honest, one that cheats on its first task in a way the seed picks),
 // another posts a job; the providers commit stand-in training (a hash chain
 // over the checkpoints, cheap enough for thousands of seeds), the drawn
-// validators replay it (honest ones truly, Byzantine ones lazily) and
-// aggregate finished rounds. Invariants: no honest provider is ever found
+// validators replay it (honest ones truly; Byzantine ones pass the cheat
+// lazily and claim every other task's blobs unavailable) and aggregate
+// finished rounds. Invariants: no honest provider is ever found
 // fraudulent, no task is paid twice, and a running job never goes
 // kJobStallHeightsMax heights without progress.
 constexpr uint64_t kReplayProfileHeight = 1;
@@ -216,8 +217,12 @@ void Simulation::ClientVerify(Node& reference, uint64_t height) {
         choice = verify::SegmentFromVrf(VrfProofToHash(proof).bytes, verification::TaskBytes(id),
                                         segments, c);
       }
+      // Byzantine validators act as one coalition against the network: they
+      // pass the cheat without replaying it, and try to frame every other
+      // task by claiming its blobs unavailable (which the ledger must not
+      // believe from less than a third of the power).
       const bool lazy = node->behaviour != Behaviour::kHonest;
-      if (w.withheld && !lazy) {
+      if ((w.withheld && !lazy) || (lazy && !w.cheat)) {
         v.outcome = VerdictOutcome::kUnavailable;
         Submit(*account, v);
         continue;
