@@ -502,10 +502,11 @@ TEST_F(VerifyTest, TheFirstPassAfterAFailCannotBeCopiedFromTheChain) {
   EXPECT_EQ(m_.h().Stake(Key(honest)), honest_stake);
 }
 
-// A claim of unavailability cannot be disputed, so it takes three (and no
-// pass) to fail a slot: two colluders drawn in a row cannot frame an honest
-// provider (until 2026-12-04 two did).
-TEST_F(VerifyTest, ThreeUnavailableVerdictsAreFraudThatRewardsNobody) {
+// A claim of unavailability cannot be disputed, so it takes claims from
+// validators holding more than a third of the power (and no pass) to fail
+// a slot: of four equal validators, two (TenValidatorsTest has the case
+// where more claims are not enough).
+TEST_F(VerifyTest, ClaimsOfMoreThanAThirdOfThePowerAreFraudThatRewardsNobody) {
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
   ToSampling();
@@ -1425,9 +1426,10 @@ MsgRoundResult UnavailableResult(uint64_t job, uint32_t round, const Hash256& bl
 // its deadline, was fined verify.slash_missed_ppm and replaced, for as long
 // as the job stayed open (1,000 blocks by default, a fine every 20). Now
 // the drawn validators name the dataset as unavailable, are not fined, and
-// after three such results (verification::kUnavailableClaimsMin; two
-// colluders drawn in a row cannot fail a job) the record is abandoned: the
-// job fails and its client gets its escrow and the record's fee back.
+// once such results come from validators holding more than a third of the
+// power (here two of four; colluders below the chain's fault bound cannot
+// fail a job) the record is abandoned: the job fails and its client gets
+// its escrow and the record's fee back.
 TEST_F(VerifyTest, AWithheldDatasetAbandonsTheRecordInsteadOfFiningEveryValidator) {
   const market::JobSpec spec = TinySpec(/*rounds=*/2, /*workers=*/1);
   const uint64_t job =
