@@ -548,49 +548,71 @@ bool ClaimsHoldMoreThanAThird(StateReader& state, uint64_t height,
 
 namespace {
 
-// After a verdict: settle the slot, or ask for another replay from the
-// next block (kAudit due: the audit draw, or the next validator).
-// A slot fails only when fail-like verdicts are at least two and outnumber
+// What a slot's standing verdicts say (overturned ones count for nothing).
+// A slot is fraud when fail-like verdicts are at least two and outnumber
 // the passes; "unavailable" counts only while no validator passed (a pass
 // shows the blobs were there), so colluders claiming unavailability cannot
 // outvote an honest replay. A fail can be disputed and "unavailable" cannot
-// (nobody can prove a blob was served): with no standing fail, claims fail
-// the slot only when at least kUnavailableClaimsMin validators holding more
+// (nobody can prove a blob was served): with no standing fail, claims make
+// fraud only when at least kUnavailableClaimsMin validators holding more
 // than a third of the power made them (ClaimsHoldMoreThanAThird), so
 // colluders below the chain's own fault bound can never get an honest
-// provider's task failed as fraud, however many of them are drawn in a
-// row. Until they hold that much the slot draws on past its cap (claims
-// are cheap to check), to the last eligible validator (CloseUnresolved).
+// provider's task failed as fraud, however many of them are drawn in a row.
+struct Tally {
+  size_t passes = 0, fails = 0;
+  std::vector<Address> claimers;  // the senders of "unavailable"
+  bool agreed = false;            // two verdicts agree (Agree)
+  bool fraud = false;
+  // Every standing fail came in at the height counted at: the provider
+  // has not had its window to dispute any of them yet.
+  bool fails_all_fresh = false;
+};
+
+Tally Count(StateReader& state, uint64_t height, const Slot& s) {
+  Tally t;
+  bool seasoned_fail = false;
+  const std::vector<bool> sealed = SealedWitnesses(s);
+  for (size_t i = 0; i < s.verdicts.size(); ++i) {
+    const VerdictRecord& v = s.verdicts[i];
+    if (v.overturned) continue;
+    t.passes += v.outcome == VerdictOutcome::kPass;
+    if (v.outcome == VerdictOutcome::kFail) {
+      ++t.fails;
+      seasoned_fail |= v.height < height;
+    }
+    if (v.outcome == VerdictOutcome::kUnavailable) t.claimers.push_back(v.validator);
+    for (size_t j = i + 1; j < s.verdicts.size(); ++j) t.agreed |= Agree(s, sealed, i, j);
+  }
+  const size_t unavailable = t.claimers.size();
+  const size_t against = t.fails + (t.passes == 0 ? unavailable : 0);
+  t.fraud = t.fails > 0 ? against >= 2 && against > t.passes
+                        : t.passes == 0 && unavailable >= kUnavailableClaimsMin &&
+                              ClaimsHoldMoreThanAThird(state, height, t.claimers);
+  t.fails_all_fresh = t.fails > 0 && !seasoned_fail;
+  return t;
+}
+
+// After a verdict: settle the slot, or ask for another replay from the
+// next block (kAudit due: the audit draw, or the next validator). Fraud
+// (Count) fails the slot, but not on a fail the provider has had no
+// window to dispute: found in review (2026-12-05), a colluder's
+// "unavailable" followed by another's false fail failed an honest
+// provider's task in the block of the fail, before it could open a
+// dispute. Such fraud waits dispute.move_blocks like any fresh fail
+// (NextDue settles it if no dispute came). A slot holding only claims draws
+// past its cap (claims are cheap to check), to the last eligible validator
+// (CloseUnresolved).
 void Resolve(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
              uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
   // A slot under dispute waits for it (DisputeEnded resolves it again).
   if (s.dispute != 0) return;
-  size_t passes = 0, fails = 0;
-  std::vector<Address> claimers;
-  bool agreed = false;
-  const std::vector<bool> sealed = SealedWitnesses(s);
-  for (size_t i = 0; i < s.verdicts.size(); ++i) {
-    if (s.verdicts[i].overturned) continue;
-    passes += s.verdicts[i].outcome == VerdictOutcome::kPass;
-    fails += s.verdicts[i].outcome == VerdictOutcome::kFail;
-    if (s.verdicts[i].outcome == VerdictOutcome::kUnavailable) {
-      claimers.push_back(s.verdicts[i].validator);
-    }
-    for (size_t j = i + 1; j < s.verdicts.size(); ++j) {
-      agreed |= Agree(s, sealed, i, j);
-    }
-  }
-  const size_t unavailable = claimers.size();
-  const size_t against = fails + (passes == 0 ? unavailable : 0);
-  const bool only_claims = passes == 0 && fails == 0;
-  const bool fraud = fails > 0 ? against >= 2 && against > passes
-                     : only_claims && unavailable >= kUnavailableClaimsMin &&
-                           ClaimsHoldMoreThanAThird(state, height, claimers);
-  if (agreed) {
+  const Tally t = Count(state, height, s);
+  const bool only_claims = t.passes == 0 && t.fails == 0;
+  if (t.agreed) {
     s.state = SlotState::kPassed;
-  } else if (fraud) {
-    s.state = SlotState::kFailed;
-  } else if (Live(s) == 1 && passes == 1 && params.verify_audit_ppm == 0) {
+  } else if (t.fraud) {
+    if (!t.fails_all_fresh) s.state = SlotState::kFailed;
+  } else if (Live(s) == 1 && t.passes == 1 && params.verify_audit_ppm == 0) {
     s.state = SlotState::kPassed;
   } else if (Live(s) >= params.verify_draws_per_slot_max && !only_claims) {
     CloseUnresolved(state, params, height, id, index, s, c, "cap", events);
@@ -761,6 +783,15 @@ void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   if (!c || !s || !t || t->status != marketplace::TaskStatus::kVerifying) return;
   if (s->state != SlotState::kPending || s->assignee || s->dispute != 0) return;
   if (s->due_height != height) return;  // superseded by a later Resolve
+  // Fraud that waited out the dispute window of its fail (Resolve): the
+  // provider did not dispute, so it stands.
+  if (const Tally tally = Count(state, height, *s); tally.fraud && !tally.agreed) {
+    Resolve(state, params, height, id, index, *s, *c, events);
+    AGORA_CHECK(s->state == SlotState::kFailed);
+    PutSlot(state, id, index, *s);
+    PutCommitment(state, id, *c);
+    return;
+  }
   // One standing verdict, a pass: the audit draw (overturned ones count for nothing).
   const bool single_pass =
       Live(*s) == 1 && std::any_of(s->verdicts.begin(), s->verdicts.end(),

@@ -611,6 +611,48 @@ TEST_F(DisputeTest, FalseClaimLosesAndTheSlotGoesOn) {
   EXPECT_NE(*Slot().assignee, validator_);
 }
 
+// Found in review (2026-12-05): a colluder's "unavailable" and another's
+// false fail right after it made two fail-like verdicts, and the slot
+// failed in the block of the fail, before the provider could dispute it.
+// Now fraud on a fail waits for the fail's dispute window: the honest
+// provider disputes, the referees overturn the fail, the claim alone is
+// not fraud, and the slot goes on to another replay.
+TEST_F(DisputeTest, AClaimThenAFalseFailWaitsForTheProvidersDispute) {
+  Segment truth(config_, corpus_, start_);
+  const uint32_t segment =
+      CommitAndReplay(truth.Hash(kC), Blake2b256("unused"), 1, [](MsgVerdict& v) {
+        MsgVerdict claim;
+        claim.job_id = v.job_id;
+        claim.outcome = VerdictOutcome::kUnavailable;
+        claim.vrf_proof = v.vrf_proof;
+        v = claim;
+      });
+  truth.set_label(checkpoints_[segment]);
+  const uint64_t stake = m_.h().Stake(Key(1));
+  m_.Block({});
+  ASSERT_TRUE(Slot().assignee.has_value());
+  const Address liar = *Slot().assignee;
+  ASSERT_NE(liar, validator_);
+  const TxResult r =
+      m_.Send(m_.ValidatorKey(liar), VerdictOn(segment, Blake2b256("no replay"), liar));
+  ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+  EXPECT_EQ(Slot().state, verification::SlotState::kPending)
+      << "a fail the provider has not had a block to dispute settles nothing";
+  EXPECT_EQ(m_.Task(id_).status, TaskStatus::kVerifying);
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake);
+  MsgOpenDispute o = Open(segment);
+  o.verdict = 1;
+  const uint64_t id = OpenedId(m_.Send(1, o));
+  const Dispute d = Play(id, Honest(truth, segment), Liar(), truth, truth, segment);
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  EXPECT_TRUE(Slot().verdicts.at(1).overturned);
+  EXPECT_EQ(Slot().state, verification::SlotState::kPending);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);
+  EXPECT_GE(m_.h().Stake(Key(1)), stake);
+  m_.Block({});
+  ASSERT_TRUE(Slot().assignee.has_value()) << "another validator replays the segment";
+}
+
 // Found in review (2026-12-03): when no verdict stands on any slot (every
 // validator sent a false fail and lost the dispute over it, and nobody is
 // left to draw), the task passes and is paid, but nobody earned the

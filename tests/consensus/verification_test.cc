@@ -531,6 +531,40 @@ TEST_F(VerifyTest, ClaimsOfMoreThanAThirdOfThePowerAreFraudThatRewardsNobody) {
   EXPECT_EQ(m_.h().ledger().ReadTotals().burned, burned_before + collateral);
 }
 
+// A claim and a fail are fraud, but only once the provider has had the
+// fail's dispute window (dispute.move_blocks) and let it pass: then the
+// slot fails without another draw. DisputeTest has the provider that
+// disputes.
+TEST_F(VerifyTest, AClaimThenAnUndisputedFailIsFraudAfterTheFailsWindow) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const uint64_t stake_before = m_.h().Stake(Key(1));
+  const uint64_t collateral = m_.Task(id_).collateral_uagr;
+  const uint8_t first = Assignee();
+  ASSERT_EQ(m_.Send(first, Unavailable(job_, VrfProve(Key(first), verification::SegmentVrfInput(
+                                                                   id_, w.root, 0))))
+                .code,
+            TxCode::kOk);
+  m_.Block({});
+  const uint8_t second = Assignee();
+  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
+  const MsgVerdict fail = Replay(second, w, Work::Honest(2), 2, false, named);
+  ASSERT_EQ(fail.outcome, VerdictOutcome::kFail);
+  ASSERT_EQ(m_.Send(second, fail).code, TxCode::kOk);
+  for (uint64_t i = 1; i < m_.params().dispute_move_blocks; ++i) {
+    EXPECT_EQ(Slot().state, SlotState::kPending) << "block " << i << " of the window";
+    EXPECT_FALSE(Slot().assignee.has_value()) << "block " << i << " of the window";
+    EXPECT_EQ(m_.h().Stake(Key(1)), stake_before) << "block " << i << " of the window";
+    m_.Block({});
+  }
+  m_.Block({});
+  EXPECT_EQ(Slot().state, SlotState::kFailed);
+  EXPECT_EQ(Slot().verdicts.size(), 2u) << "nobody else was drawn";
+  EXPECT_EQ(m_.h().Stake(Key(1)), stake_before - collateral);
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
+}
+
 TEST_F(VerifyTest, ColludersClaimingUnavailableCannotOutvoteAPass) {
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
