@@ -101,7 +101,8 @@ constexpr ParamSpec kParams[] = {
     {"verify.dispute_window_blocks", &Params::verify_dispute_window_blocks, 0, 100'000,
      "blocks between a task's last passed segment and its payment"},
     {"verify.draws_per_slot_max", &Params::verify_draws_per_slot_max, 2, 32,
-     "verdicts one sampled segment may have at most (first, audit, confirmations)"},
+     "verdicts one sampled segment may have at most (first, audit, confirmations); "
+     "\"unavailable\" claims alone go on past it"},
     {"verify.slash_false_claim_ppm", &Params::slash_false_claim_ppm, 0, kMillion,
      "part of its stake a validator loses when its verdict is outvoted"},
     {"verify.slash_missed_ppm", &Params::verify_slash_missed_ppm, 0, kMillion,

@@ -581,6 +581,7 @@ Tally Count(StateReader& state, uint64_t height, const Slot& s) {
       seasoned_fail |= v.height < height;
     }
     if (v.outcome == VerdictOutcome::kUnavailable) t.claimers.push_back(v.validator);
+    if (v.outcome != VerdictOutcome::kPass) continue;  // only passes agree
     for (size_t j = i + 1; j < s.verdicts.size(); ++j) t.agreed |= Agree(s, sealed, i, j);
   }
   const size_t unavailable = t.claimers.size();
