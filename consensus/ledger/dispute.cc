@@ -228,8 +228,8 @@ void Close(StateBuffer& state, const Params& params, uint64_t height, Dispute& d
                      : verification::DisputeResult::kProviderLost;
   }
   events->push_back(std::move(e));
-  verification::DisputeEnded(state, params, height, d.task, d.slot, d.id, d.checkpoint_root,
-                             d.validator, result, events);
+  verification::DisputeEnded(state, params, height, d.task, d.slot, d.id, d.opened_height,
+                             d.checkpoint_root, d.validator, result, events);
 }
 
 // The digest voted by a strict majority of the drawn referees, if any.

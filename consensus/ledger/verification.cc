@@ -463,8 +463,9 @@ void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, con
 // if the set grew, and a job must not stall on it). The task keeps its pay
 // if anyone passed it, or if no verdict stands (the provider won a dispute
 // against each): one side's word against the other's proves nothing, and
-// nobody is slashed. Otherwise (no pass and a fail-like verdict standing,
-// which only a set of one eligible validator can leave here) it fails.
+// nobody is slashed. Otherwise (no pass and a fail-like verdict standing:
+// "unavailable" claims from the few validators eligible for the job, or the
+// one fail of a set of one eligible validator) it fails.
 void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
                      uint32_t index, Slot& s, Commitment& c, std::string_view why,
                      std::vector<Event>* events) {
@@ -497,11 +498,14 @@ void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, 
   strict.insert(strict.end(), s.missed.begin(), s.missed.end());
   std::optional<Address> next =
       DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
-  if (!next)
+  // Past the cap (a slot with a claim standing) a validator that missed is
+  // not drawn again: one that never answers must not hold the slot open
+  // (found in review, 2026-12-05).
+  if (!next && Live(s) < params.verify_draws_per_slot_max)
     next = DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
   if (!next && !s.verdicts.empty() &&
       DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, {provider})) {
-    return false;  // someone is eligible, and all of them have answered
+    return false;  // someone is eligible, and all of them have answered (or missed, past the cap)
   }
   ++s.draws;
   if (!next) {
@@ -537,40 +541,43 @@ bool ClaimsHoldMoreThanAThird(StateReader& state, uint64_t height,
     if (!r || std::find(counted.begin(), counted.end(), r->consensus_key) != counted.end()) {
       continue;
     }
-    counted.push_back(r->consensus_key);
     for (const Validator& v : set) {
-      if (v.key == r->consensus_key) claimed += v.power;
+      if (v.key != r->consensus_key || v.power == 0) continue;
+      counted.push_back(r->consensus_key);
+      claimed += v.power;
     }
   }
-  // Powers are whole AGR (supply <= 2^62 uagr), so 3 * total cannot overflow.
-  return claimed > 0 && 3 * claimed > total;
+  // Total power is at most kTotalPowerMax (2^60), so 3 * total cannot overflow.
+  return counted.size() >= kUnavailableClaimsMin && 3 * claimed > total;
 }
 
 namespace {
 
 // What a slot's standing verdicts say (overturned ones count for nothing).
-// A slot is fraud when fail-like verdicts are at least two and outnumber
-// the passes; "unavailable" counts only while no validator passed (a pass
-// shows the blobs were there), so colluders claiming unavailability cannot
-// outvote an honest replay. A fail can be disputed and "unavailable" cannot
-// (nobody can prove a blob was served): with no standing fail, claims make
-// fraud only when at least kUnavailableClaimsMin validators holding more
-// than a third of the power made them (ClaimsHoldMoreThanAThird), so
-// colluders below the chain's own fault bound can never get an honest
-// provider's task failed as fraud, however many of them are drawn in a row.
+// Fraud, unless two passes agree, is either of:
+// * fail-like verdicts at least two and outnumbering the passes, where
+//   "unavailable" counts only while nobody passed;
+// * "unavailable" claims from validators holding more than a third of the
+//   power (ClaimsHoldMoreThanAThird), whatever else stands. A claim cannot
+//   be disputed (nobody can prove a blob was served), but the chain already
+//   assumes less than a third of the power is Byzantine: such a group has
+//   an honest member the provider did not serve. So colluders inside that
+//   bound cannot fail an honest provider by claims, however many of them
+//   are drawn in a row, and a lazy or colluding pass that agrees with
+//   nothing does not rescue a provider that serves nobody.
 struct Tally {
   size_t passes = 0, fails = 0;
   std::vector<Address> claimers;  // the senders of "unavailable"
   bool agreed = false;            // two verdicts agree (Agree)
   bool fraud = false;
-  // Every standing fail came in at the height counted at: the provider
-  // has not had its window to dispute any of them yet.
-  bool fails_all_fresh = false;
+  // The fraud rests on a fail the provider has not had its window to
+  // dispute (one that came in at or after `fresh_since`).
+  bool awaits_dispute_window = false;
 };
 
-Tally Count(StateReader& state, uint64_t height, const Slot& s) {
+Tally Count(StateReader& state, uint64_t height, const Slot& s, uint64_t fresh_since) {
   Tally t;
-  bool seasoned_fail = false;
+  bool fresh_fail = false;
   const std::vector<bool> sealed = SealedWitnesses(s);
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
     const VerdictRecord& v = s.verdicts[i];
@@ -578,44 +585,45 @@ Tally Count(StateReader& state, uint64_t height, const Slot& s) {
     t.passes += v.outcome == VerdictOutcome::kPass;
     if (v.outcome == VerdictOutcome::kFail) {
       ++t.fails;
-      seasoned_fail |= v.height < height;
+      fresh_fail |= v.height >= fresh_since;
     }
     if (v.outcome == VerdictOutcome::kUnavailable) t.claimers.push_back(v.validator);
     if (v.outcome != VerdictOutcome::kPass) continue;  // only passes agree
     for (size_t j = i + 1; j < s.verdicts.size(); ++j) t.agreed |= Agree(s, sealed, i, j);
   }
-  const size_t unavailable = t.claimers.size();
-  const size_t against = t.fails + (t.passes == 0 ? unavailable : 0);
-  t.fraud = t.fails > 0 ? against >= 2 && against > t.passes
-                        : t.passes == 0 && unavailable >= kUnavailableClaimsMin &&
-                              ClaimsHoldMoreThanAThird(state, height, t.claimers);
-  t.fails_all_fresh = t.fails > 0 && !seasoned_fail;
+  const size_t against = t.fails + (t.passes == 0 ? t.claimers.size() : 0);
+  const bool by_fails = t.fails > 0 && against >= 2 && against > t.passes;
+  const bool by_claims = ClaimsHoldMoreThanAThird(state, height, t.claimers);
+  t.fraud = !t.agreed && (by_fails || by_claims);
+  t.awaits_dispute_window = t.fraud && !by_claims && fresh_fail;
   return t;
 }
 
-// After a verdict: settle the slot, or ask for another replay from the
-// next block (kAudit due: the audit draw, or the next validator). Fraud
-// (Count) fails the slot, but not on a fail the provider has had no
-// window to dispute: found in review (2026-12-05), a colluder's
+// After a verdict (or a dispute's end): settle the slot, or ask for another
+// replay from the next block (kAudit due: the audit draw, or the next
+// validator). Fraud (Count) fails the slot, but not on a fail the provider
+// has had no window to dispute: found in review (2026-12-05), a colluder's
 // "unavailable" followed by another's false fail failed an honest
 // provider's task in the block of the fail, before it could open a
 // dispute. Such fraud waits dispute.move_blocks like any fresh fail
-// (NextDue settles it if no dispute came). A slot holding only claims draws
-// past its cap (claims are cheap to check), to the last eligible validator
-// (CloseUnresolved).
+// (NextDue settles it if no dispute came); `fresh_since` is this height,
+// or after a dispute the height it opened at, since a fail that came in
+// during it could not be disputed then. A slot with a claim standing and
+// no agreement draws past its cap (a claim costs nobody a replay), to the
+// last eligible validator (CloseUnresolved).
 void Resolve(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
-             uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events) {
+             uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events,
+             uint64_t fresh_since) {
   // A slot under dispute waits for it (DisputeEnded resolves it again).
   if (s.dispute != 0) return;
-  const Tally t = Count(state, height, s);
-  const bool only_claims = t.passes == 0 && t.fails == 0;
+  const Tally t = Count(state, height, s, fresh_since);
   if (t.agreed) {
     s.state = SlotState::kPassed;
   } else if (t.fraud) {
-    if (!t.fails_all_fresh) s.state = SlotState::kFailed;
+    if (!t.awaits_dispute_window) s.state = SlotState::kFailed;
   } else if (Live(s) == 1 && t.passes == 1 && params.verify_audit_ppm == 0) {
     s.state = SlotState::kPassed;
-  } else if (Live(s) >= params.verify_draws_per_slot_max && !only_claims) {
+  } else if (Live(s) >= params.verify_draws_per_slot_max && t.claimers.empty()) {
     CloseUnresolved(state, params, height, id, index, s, c, "cap", events);
     return;
   }
@@ -629,8 +637,9 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   // provider settles it by the game, not by a vote of replays.
   AGORA_CHECK(!s.verdicts.empty());
   const VerdictRecord& last = s.verdicts.back();
-  const bool disputable = last.outcome == VerdictOutcome::kFail && !last.overturned &&
-                          last.height == height;
+  const bool disputable = (last.outcome == VerdictOutcome::kFail && !last.overturned &&
+                           last.height == height) ||
+                          t.awaits_dispute_window;
   // The slot remembers which due entry it waits for: an older one (the
   // window of an earlier fail whose dispute ended sooner) must not draw the
   // next validator inside this fail's window.
@@ -653,7 +662,11 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   strict.insert(strict.end(), a.missed.begin(), a.missed.end());
   std::optional<Address> v =
       DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
-  if (!v) v = DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
+  // As for slots: with as many results as a slot's cap (claims among them),
+  // a validator that missed is not drawn again.
+  if (!v && a.results.size() < params.verify_draws_per_slot_max) {
+    v = DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
+  }
   if (!v && !a.results.empty() &&
       DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, {})) {
     return false;  // someone is eligible, and all of them have answered
@@ -765,7 +778,9 @@ void SlotDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   // Not answering costs a little, so silence is no free re-roll.
   const uint64_t burned = staking::Slash(state, *s->assignee, params.verify_slash_missed_ppm);
   events->back().attributes.push_back({"burned_uagr", std::to_string(burned)});
-  s->missed.push_back(*s->assignee);
+  if (std::find(s->missed.begin(), s->missed.end(), *s->assignee) == s->missed.end()) {
+    s->missed.push_back(*s->assignee);
+  }
   s->assignee.reset();
   // Under dispute nobody more is drawn; DisputeEnded goes on from here.
   if (s->dispute == 0 &&
@@ -786,9 +801,8 @@ void NextDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t heig
   if (s->due_height != height) return;  // superseded by a later Resolve
   // Fraud that waited out the dispute window of its fail (Resolve): the
   // provider did not dispute, so it stands.
-  if (const Tally tally = Count(state, height, *s); tally.fraud && !tally.agreed) {
-    Resolve(state, params, height, id, index, *s, *c, events);
-    AGORA_CHECK(s->state == SlotState::kFailed);
+  if (Count(state, height, *s, height).fraud) {
+    Resolve(state, params, height, id, index, *s, *c, events, height);
     PutSlot(state, id, index, *s);
     PutCommitment(state, id, *c);
     return;
@@ -846,7 +860,7 @@ void RoundDue(StateBuffer& state, Pool& pool, const Params& params, uint64_t hei
                         {"round", std::to_string(round)},
                         {"validator", v.ToString()},
                         {"burned_uagr", std::to_string(burned)}}});
-    a->missed.push_back(v);
+    if (std::find(a->missed.begin(), a->missed.end(), v) == a->missed.end()) a->missed.push_back(v);
   }
   // Like a slot, a record takes at most verify.draws_per_slot_max results
   // with values; claims, misses and empty draws do not count (with nobody
@@ -874,8 +888,9 @@ void SetSlotDispute(StateBuffer& state, const TaskId& id, uint32_t slot, uint64_
 }
 
 void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
-                  uint32_t slot, uint64_t dispute, const Hash256& checkpoint_root,
-                  const Address& validator, DisputeResult result, std::vector<Event>* events) {
+                  uint32_t slot, uint64_t dispute, uint64_t opened_height,
+                  const Hash256& checkpoint_root, const Address& validator, DisputeResult result,
+                  std::vector<Event>* events) {
   std::optional<Commitment> c = GetCommitment(state, id);
   if (!c || c->checkpoint_root != checkpoint_root) return;  // another attempt's commitment
   std::optional<Slot> s = LoadSlot(state, id, slot);
@@ -906,10 +921,10 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
       for (VerdictRecord& v : s->verdicts) {
         if (v.validator == validator) v.overturned = true;
       }
-      Resolve(state, params, height, id, slot, *s, *c, events);
+      Resolve(state, params, height, id, slot, *s, *c, events, opened_height);
       break;
     case DisputeResult::kUndecided:
-      Resolve(state, params, height, id, slot, *s, *c, events);
+      Resolve(state, params, height, id, slot, *s, *c, events, opened_height);
       break;
   }
   PutSlot(state, id, slot, *s);
@@ -1244,7 +1259,7 @@ TxResult HandleVerdict(StateBuffer& state, const Params& params, uint64_t height
         {"outcome", msg.outcome == VerdictOutcome::kPass
                         ? "pass"
                         : (msg.outcome == VerdictOutcome::kFail ? "fail" : "unavailable")}}});
-  Resolve(state, params, height, id, msg.slot, *s, *c, &r.events);
+  Resolve(state, params, height, id, msg.slot, *s, *c, &r.events, height);
   // A fraud settles the task, which deletes nothing of this module but
   // reopens the task; records are still written for the record.
   PutSlot(state, id, msg.slot, *s);
@@ -1370,15 +1385,12 @@ TxResult HandleRoundResult(StateBuffer& state, const Params& params, uint64_t he
   for (size_t i = 0; clear && i + 1 < a->results.size(); ++i) {
     agreed |= matches(a->results[i]);
   }
-  const size_t unavailable = static_cast<size_t>(
-      std::count_if(a->results.begin(), a->results.end(),
-                    [](const RoundResultRecord& x) { return x.unavailable.has_value(); }));
   std::vector<Address> claimers;
   for (const RoundResultRecord& x : a->results) {
     if (x.unavailable) claimers.push_back(x.validator);
   }
-  if (msg.unavailable && first && unavailable >= kUnavailableClaimsMin &&
-      ClaimsHoldMoreThanAThird(state, height, claimers)) {
+  const size_t unavailable = claimers.size();
+  if (msg.unavailable && first && ClaimsHoldMoreThanAThird(state, height, claimers)) {
     // Validators holding more than a third of the power could not fetch a
     // blob the record needs, and nobody has computed the values: the
     // weights cannot be recorded, and the validators drawn after them would

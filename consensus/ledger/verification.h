@@ -103,22 +103,22 @@ struct VerdictRecord {
 
 enum class SlotState : uint32_t { kPending = 0, kPassed = 1, kFailed = 2 };
 
-// "Unavailable" verdicts (and no standing fail, no pass) fail a slot as
-// fraud, or abandon a round record, only when at least this many
-// validators made them AND together they hold more than a third of the
-// power in force (ClaimsHoldMoreThanAThird). A fail can be disputed, a
-// claim of unavailability cannot: a count alone let colluders drawn in a
-// row frame an honest provider (two claims until 2026-12-04, three until
+// "Unavailable" verdicts fail a slot as fraud (unless two passes agree),
+// or abandon a round record (unless values were committed), by themselves
+// only when ClaimsHoldMoreThanAThird. A fail can be disputed, a claim of
+// unavailability cannot: a count alone let colluders drawn in a row frame
+// an honest provider (two claims until 2026-12-04, three until
 // 2026-12-05); the chain already assumes less than a third of the power is
 // Byzantine, so a group holding more has an honest member who could not
-// fetch. Until then a slot with only claims draws past its cap; when every
-// eligible validator has claimed it fails (CloseUnresolved: withholding
-// must never pay).
+// fetch. Until then a slot with a claim standing draws past its cap; when
+// every eligible validator has answered with no pass it fails
+// (CloseUnresolved: withholding must never pay), which is where a job only
+// a few validators may replay (replay profiles) rests on those few.
 inline constexpr size_t kUnavailableClaimsMin = 2;
 
-// Whether the distinct validators among `claimers` hold more than a third
-// of the total power of the consensus set in force at `height` (validators
-// outside that set count for nothing).
+// Whether at least kUnavailableClaimsMin distinct validators among
+// `claimers` with power in the consensus set in force at `height` together
+// hold more than a third of its total power (others count for nothing).
 bool ClaimsHoldMoreThanAThird(StateReader& state, uint64_t height,
                               const std::vector<Address>& claimers);
 
@@ -249,9 +249,12 @@ enum class DisputeResult { kProviderLost, kProviderForfeited, kValidatorLost, kU
 // if there had been no dispute. Nothing at all unless the slot is still the
 // one disputed (same commitment, marked with this dispute); only the mark is
 // cleared when the task is no longer being verified.
+// `opened_height`: when the dispute was opened; a fail that came in since
+// could not be disputed meanwhile and gets its window now.
 void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
-                  uint32_t slot, uint64_t dispute, const Hash256& checkpoint_root,
-                  const Address& validator, DisputeResult result, std::vector<Event>* events);
+                  uint32_t slot, uint64_t dispute, uint64_t opened_height,
+                  const Hash256& checkpoint_root, const Address& validator, DisputeResult result,
+                  std::vector<Event>* events);
 // Draws `count` distinct validators by stake from `beacon` (stream `name`),
 // never one in `avoid`; fewer when fewer are eligible. Only validators
 // whose replay profile fits `job` are drawn while at least `count` of them

@@ -1282,7 +1282,12 @@ TEST_F(CappedDisputeTest, AnOverturnedVerdictDoesNotCountTowardTheCap) {
   const Strategy liar = Liar();
   ASSERT_EQ(Play(id, Honest(truth, segment), liar, truth, truth, segment).outcome,
             Outcome::kValidatorLost);
-  // The next replay cannot fetch the blobs; the one after passes.
+  // The next replay fails too (the provider lets it stand), the one after
+  // passes: with the overturned fail, three verdicts, two of them standing,
+  // the cap, and a pass among them. Had the overturned fail counted, the
+  // cap would have closed the slot on the second fail alone: failed.
+  // (A fail-like verdict other than "unavailable" is needed: a claim
+  // standing draws on past the cap.)
   for (int answered = 0; answered < 2;) {
     const verification::Slot s = Slot();
     ASSERT_EQ(s.state, verification::SlotState::kPending);
@@ -1293,21 +1298,18 @@ TEST_F(CappedDisputeTest, AnOverturnedVerdictDoesNotCountTowardTheCap) {
     const uint8_t key = m_.ValidatorKey(*s.assignee);
     MsgVerdict v;
     v.job_id = job_;
-    if (answered == 0) {
-      v.outcome = VerdictOutcome::kUnavailable;
-    } else {
-      auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
-      v.start_hash = checkpoints_[segment];
-      v.start_proof = path(segment);
-      v.committed_end = checkpoints_[segment + 1];
-      v.end_proof = path(segment + 1);
-      v.final_hash = checkpoints_[kSegments];
-      v.final_proof = path(kSegments);
-      v.replayed_end = v.committed_end;
-      v.witness_hash = Blake2b256("witness");
-      v.losses.assign(losses_.begin() + segment * kC, losses_.begin() + (segment + 1) * kC);
-      v.outcome = VerdictOutcome::kPass;
-    }
+    auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
+    v.start_hash = checkpoints_[segment];
+    v.start_proof = path(segment);
+    v.committed_end = checkpoints_[segment + 1];
+    v.end_proof = path(segment + 1);
+    v.final_hash = checkpoints_[kSegments];
+    v.final_proof = path(kSegments);
+    v.replayed_end = answered == 0 ? Blake2b256("another lie") : v.committed_end;
+    v.witness_hash = Blake2b256("witness");
+    v.losses.assign(losses_.begin() + segment * kC, losses_.begin() + (segment + 1) * kC);
+    v.outcome = answered == 0 ? VerdictOutcome::kFail : VerdictOutcome::kPass;
+    v.reason = answered == 0 ? FailReason::kEndState : FailReason::kNone;
     const TxResult r = m_.Send(key, v);
     ASSERT_EQ(r.code, TxCode::kOk) << r.log;
     ++answered;
