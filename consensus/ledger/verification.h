@@ -21,13 +21,18 @@
 //                    verdict's own proposer cannot know it) asks a second
 //                    validator; a fail or an unavailable blob is confirmed
 //                    by a second validator; on disagreement more are drawn
-//                    (at most verify.draws_per_slot_max verdicts), every
-//                    draw from the next block's beacon. Outvoted verdicts
-//                    (not "unavailable") lose verify.slash_false_claim_ppm
-//                    of their stake; a drawn validator that misses its
+//                    (at most verify.draws_per_slot_max verdicts, unless a
+//                    claim of unavailability stands), every draw from the
+//                    next block's beacon. Outvoted verdicts (not
+//                    "unavailable") lose verify.slash_false_claim_ppm of
+//                    their stake; a drawn validator that misses its
 //                    deadline loses verify.slash_missed_ppm and is replaced.
-//   fraud            at least two fail-like verdicts outnumbering the passes
-//                    ("unavailable" counts only while nobody passed):
+//   fraud            unless two passes agree: at least two fail-like
+//                    verdicts outnumbering the passes ("unavailable"
+//                    counts only while nobody passed), or "unavailable"
+//                    claims from more than a third of the power
+//                    (ClaimsHoldMoreThanAThird); never before the
+//                    provider's window to dispute a fail it rests on:
 //                    marketplace::TaskFailed with half the collateral to the
 //                    first validator that proved a fail (all burned when it
 //                    rests on unavailable blobs); the task is reassigned.

@@ -77,12 +77,16 @@ void Simulation::ClientMarket(Node& reference, uint64_t height) {
     Submit(*narrow_validator_, MsgSetReplayProfile{{market::HardwareClass::kCpu}, 1});
   }
   if (height == kMarketProviderHeight) {
-    accounts_[provider].staked_uagr += 20 * kUagr;
+    // The providers' stake is not the random client's to unstake (not in
+    // staked_uagr): a provider left below market.provider_stake_min_uagr
+    // takes no task, and a running job whose tasks nobody can take waits
+    // for its client by design (docs/market.md), which the no-stall
+    // invariant would report. Seed 200617 did, once fraud waited for its
+    // dispute window (2026-12-05).
     Submit(provider, MsgStake{20 * kUagr});
     Submit(provider, MsgRegisterProvider{ProviderOffer{market::HardwareClass::kCpu, 100, 2, 1'000,
                                                        "http://127.0.0.1:9000"}});
     // Cheaper, so it gets a task first.
-    accounts_[cheater].staked_uagr += 20 * kUagr;
     Submit(cheater, MsgStake{20 * kUagr});
     Submit(cheater, MsgRegisterProvider{ProviderOffer{market::HardwareClass::kCpu, 100, 1, 900,
                                                       "http://127.0.0.1:9001"}});
@@ -403,8 +407,38 @@ void Simulation::CheckMarket(Node& node, uint64_t height, const std::string& whe
   if (job && (job->status == marketplace::JobStatus::kOpen ||
               job->status == marketplace::JobStatus::kRunning) &&
       job_progress_height_ != 0 && height > job_progress_height_ + kJobStallHeightsMax) {
+    // What each task waits for, so that a stall can be read off the line.
+    std::string tasks;
+    for (const auto& [id, task] : marketplace::TasksOf(state, 1, 64)) {
+      tasks += " " + SimTaskName(id) + "=" + std::string(marketplace::TaskStatusName(task.status));
+      const std::optional<verification::Commitment> c = verification::GetCommitment(state, id);
+      if (task.status != marketplace::TaskStatus::kVerifying || !c) continue;
+      for (const verification::Slot& slot : verification::GetSlots(state, id, c->slots)) {
+        tasks += "[due " + std::to_string(slot.due_height) +
+                 (slot.assignee ? " awaiting" : "") + (slot.dispute != 0 ? " disputed" : "");
+        for (const verification::VerdictRecord& v : slot.verdicts) {
+          tasks += v.overturned ? " x" : " ";
+          tasks += v.outcome == VerdictOutcome::kPass   ? "pass"
+                   : v.outcome == VerdictOutcome::kFail ? "fail"
+                                                        : "unavailable";
+          tasks += "@" + std::to_string(v.height);
+        }
+        tasks += "]";
+      }
+    }
+    for (uint32_t who : {n + 1, n + 3}) {
+      const Address& a = accounts_[who].address;
+      if (std::optional<marketplace::Provider> p = marketplace::GetProvider(state, a)) {
+        tasks += "; provider " + std::to_string(who) + " running " + std::to_string(p->running) +
+                 "/" + std::to_string(p->offer.capacity_tasks) + " stake " +
+                 std::to_string(staking::GetStake(state, a)) + " locked " +
+                 std::to_string(staking::GetLocked(state, a)) + " reputation " +
+                 std::to_string(p->reputation_ppm);
+      }
+    }
     Violation("market: job 1 made no progress for " + std::to_string(kJobStallHeightsMax) +
-              " heights (last at " + std::to_string(job_progress_height_) + ")" + where);
+              " heights (last at " + std::to_string(job_progress_height_) + "; tasks" + tasks +
+              ")" + where);
   }
 }
 
