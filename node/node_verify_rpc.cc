@@ -60,7 +60,7 @@ json::object VerdictJson(const vf::VerdictRecord& v, bool sealed) {
                  {"outcome", OutcomeName(v.outcome)},
                  {"height", v.height}};
   if (v.reason != consensus::FailReason::kNone) o["reason"] = ReasonName(v.reason);
-  if (v.overturned) o["overturned"] = true;  // its validator lost a dispute over it
+  if (v.overturned) o["overturned"] = true;  // lost, or undecided, in a dispute
   if (v.outcome != consensus::VerdictOutcome::kUnavailable) {
     o["replayed_end"] = v.replayed_end.ToHex();
     o["witness_hash"] = v.witness_hash.ToHex();

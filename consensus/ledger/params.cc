@@ -102,7 +102,7 @@ constexpr ParamSpec kParams[] = {
      "blocks between a task's last passed segment and its payment"},
     {"verify.draws_per_slot_max", &Params::verify_draws_per_slot_max, 2, 32,
      "verdicts one sampled segment may have at most (first, audit, confirmations); "
-     "\"unavailable\" claims alone go on past it"},
+     "while an \"unavailable\" claim stands, draws go on past it"},
     {"verify.slash_false_claim_ppm", &Params::slash_false_claim_ppm, 0, kMillion,
      "part of its stake a validator loses when its verdict is outvoted"},
     {"verify.slash_missed_ppm", &Params::verify_slash_missed_ppm, 0, kMillion,

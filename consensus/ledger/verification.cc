@@ -417,11 +417,15 @@ void Settle(StateBuffer& state, const Params& params, uint64_t height, const Tas
 
 // A slot that has just been resolved: pass counts toward payment, fail
 // settles the task as fraud at once.
+// `rests_on_claims`: fraud decided by "unavailable" claims of more than a
+// third of the power (Count): nobody is outvoted (a pass may be honest: the
+// provider served that validator and not others) and nobody is rewarded
+// (no fail was put to the provider's dispute window).
 void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,
                   uint32_t index, Slot& s, Commitment& c, std::vector<Event>* events,
-                  bool settled_by_agreement = true) {
+                  bool settled_by_agreement = true, bool rests_on_claims = false) {
   // Nobody is outvoted where no two verdicts agreed.
-  if (settled_by_agreement) SlashOutvoted(state, params, id, index, s, events);
+  if (settled_by_agreement && !rests_on_claims) SlashOutvoted(state, params, id, index, s, events);
   events->push_back({"slot_resolved",
                      {{"task", TaskName(id)},
                       {"slot", std::to_string(index)},
@@ -432,6 +436,7 @@ void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, con
     // Fraud: half the collateral to the first validator that reported it.
     std::optional<Address> reporter;
     for (const VerdictRecord& v : s.verdicts) {
+      if (rests_on_claims) break;
       if (v.outcome == VerdictOutcome::kFail && !v.overturned) {
         reporter = v.validator;
         break;
@@ -498,10 +503,11 @@ void CloseUnresolved(StateBuffer& state, const Params& params, uint64_t height, 
   strict.insert(strict.end(), s.missed.begin(), s.missed.end());
   std::optional<Address> next =
       DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, strict);
-  // Past the cap (a slot with a claim standing) a validator that missed is
-  // not drawn again: one that never answers must not hold the slot open
-  // (found in review, 2026-12-05).
-  if (!next && Live(s) < params.verify_draws_per_slot_max)
+  // Once a verdict stands a validator that missed is not drawn again: one
+  // that never answers must not hold the slot open (found in review,
+  // 2026-12-05: it was redrawn every verify.verdict_blocks until its stake
+  // ran out); the slot is closed as everyone answered.
+  if (!next && Live(s) == 0)
     next = DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, avoid);
   if (!next && !s.verdicts.empty() &&
       DrawValidator(state, pool, id.job, 1, {provider}, beacon, TaskBytes(id), kSlotDraw + index, s.draws, {provider})) {
@@ -570,32 +576,32 @@ struct Tally {
   std::vector<Address> claimers;  // the senders of "unavailable"
   bool agreed = false;            // two verdicts agree (Agree)
   bool fraud = false;
-  // The fraud rests on a fail the provider has not had its window to
-  // dispute (one that came in at or after `fresh_since`).
+  bool by_claims = false;  // claims of more than a third decide it
+  // Fraud by fails that a verdict which came in at or after `fresh_since`
+  // completed: the provider has not had a window to dispute its fails
+  // since it became fraud.
   bool awaits_dispute_window = false;
 };
 
 Tally Count(StateReader& state, uint64_t height, const Slot& s, uint64_t fresh_since) {
   Tally t;
-  bool fresh_fail = false;
+  bool fresh = false;
   const std::vector<bool> sealed = SealedWitnesses(s);
   for (size_t i = 0; i < s.verdicts.size(); ++i) {
     const VerdictRecord& v = s.verdicts[i];
     if (v.overturned) continue;
+    fresh |= v.height >= fresh_since;
     t.passes += v.outcome == VerdictOutcome::kPass;
-    if (v.outcome == VerdictOutcome::kFail) {
-      ++t.fails;
-      fresh_fail |= v.height >= fresh_since;
-    }
+    t.fails += v.outcome == VerdictOutcome::kFail;
     if (v.outcome == VerdictOutcome::kUnavailable) t.claimers.push_back(v.validator);
     if (v.outcome != VerdictOutcome::kPass) continue;  // only passes agree
     for (size_t j = i + 1; j < s.verdicts.size(); ++j) t.agreed |= Agree(s, sealed, i, j);
   }
   const size_t against = t.fails + (t.passes == 0 ? t.claimers.size() : 0);
   const bool by_fails = t.fails > 0 && against >= 2 && against > t.passes;
-  const bool by_claims = ClaimsHoldMoreThanAThird(state, height, t.claimers);
-  t.fraud = !t.agreed && (by_fails || by_claims);
-  t.awaits_dispute_window = t.fraud && !by_claims && fresh_fail;
+  t.by_claims = ClaimsHoldMoreThanAThird(state, height, t.claimers);
+  t.fraud = !t.agreed && (by_fails || t.by_claims);
+  t.awaits_dispute_window = t.fraud && !t.by_claims && fresh;
   return t;
 }
 
@@ -628,7 +634,8 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
     return;
   }
   if (s.state != SlotState::kPending) {
-    SlotResolved(state, params, height, id, index, s, c, events);
+    SlotResolved(state, params, height, id, index, s, c, events, /*settled_by_agreement=*/true,
+                 /*rests_on_claims=*/s.state == SlotState::kFailed && t.by_claims);
     return;
   }
   // One pass waits for the audit draw; anything else for the next replay.
@@ -662,9 +669,9 @@ void Resolve(StateBuffer& state, const Params& params, uint64_t height, const Ta
   strict.insert(strict.end(), a.missed.begin(), a.missed.end());
   std::optional<Address> v =
       DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, strict);
-  // As for slots: with as many results as a slot's cap (claims among them),
-  // a validator that missed is not drawn again.
-  if (!v && a.results.size() < params.verify_draws_per_slot_max) {
+  // As for slots: once a result stands, a validator that missed is not
+  // drawn again (with nobody else left the record is abandoned).
+  if (!v && a.results.empty()) {
     v = DrawValidator(state, pool, a.job, 2, {}, beacon, TaskBytes(named), kRoundDraw, a.draws, avoid);
   }
   if (!v && !a.results.empty() &&
@@ -924,6 +931,15 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
       Resolve(state, params, height, id, slot, *s, *c, events, opened_height);
       break;
     case DisputeResult::kUndecided:
+      // Nothing was shown either way: the fail counts for nothing from now
+      // on, and nobody is slashed (found in review, 2026-12-05: a fail left
+      // standing by referees who could not decide, plus a colluder's claim,
+      // was fraud at once, its reward to the liar). A true fail is
+      // confirmed by the replays drawn next, which the provider must
+      // dispute and lose in turn.
+      for (VerdictRecord& v : s->verdicts) {
+        if (v.validator == validator && v.outcome == VerdictOutcome::kFail) v.overturned = true;
+      }
       Resolve(state, params, height, id, slot, *s, *c, events, opened_height);
       break;
   }

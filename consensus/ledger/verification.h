@@ -103,7 +103,9 @@ struct VerdictRecord {
   FailReason reason = FailReason::kNone;
   Hash256 replayed_end, witness_hash;
   uint64_t height = 0;
-  bool overturned = false;  // its validator lost a dispute over it: it counts for nothing
+  // Its validator lost a dispute over it, or the dispute ended undecided: it
+  // counts for nothing.
+  bool overturned = false;
 };
 
 enum class SlotState : uint32_t { kPending = 0, kPassed = 1, kFailed = 2 };
@@ -250,8 +252,10 @@ enum class DisputeResult { kProviderLost, kProviderForfeited, kValidatorLost, kU
 // fail's validator) and its passes are outvoted; kProviderForfeited (the
 // provider missed a move): the same, but no pass is outvoted, since a
 // missed move proves nothing about the segment; kValidatorLost: `validator`'s verdict is overturned (it
-// counts for nothing) and the slot goes on; kUndecided: the slot goes on as
-// if there had been no dispute. Nothing at all unless the slot is still the
+// counts for nothing) and the slot goes on; kUndecided: the disputed fail
+// counts for nothing, nobody is slashed, and the slot goes on (a fail left
+// standing by referees who could not decide let a colluder's claim make
+// fraud at once until 2026-12-05). Nothing at all unless the slot is still the
 // one disputed (same commitment, marked with this dispute); only the mark is
 // cleared when the task is no longer being verified.
 // `opened_height`: when the dispute was opened; a fail that came in since

@@ -1191,11 +1191,15 @@ TEST_F(DisputeTest, AnUnavailableVerdictCannotBeDisputed) {
 }
 
 // Referees that do not vote: a new set is drawn, then the dispute ends
-// undecided and the slot goes on by votes of replays.
+// undecided and the slot goes on by votes of replays. The fail counts for
+// nothing from then on, and its validator is not slashed (since
+// 2026-12-05; before, it stood, and a colluder's claim made it fraud at
+// once): the next replay decides.
 TEST_F(DisputeTest, RefereesThatNeverVoteLeaveItUndecided) {
   Segment truth(config_, corpus_, start_);
   Segment cheat(config_, corpus_, start_, Fault{1, 4, 2});
   const uint32_t segment = CommitAndReplay(cheat, truth);
+  const uint64_t vstake = m_.h().Stake(Key(m_.ValidatorKey(validator_)));
   const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
   ASSERT_NO_FATAL_FAILURE(
       PlayUntil(id, Phase::kReferees, Honest(cheat, segment), Honest(truth, segment)));
@@ -1204,7 +1208,9 @@ TEST_F(DisputeTest, RefereesThatNeverVoteLeaveItUndecided) {
   EXPECT_EQ(d.outcome, Outcome::kUndecided);
   EXPECT_EQ(d.referee_draws, m_.params().dispute_referee_draws_max);
   EXPECT_EQ(Slot().dispute, 0u);
-  EXPECT_FALSE(Slot().verdicts.at(0).overturned);
+  EXPECT_TRUE(Slot().verdicts.at(0).overturned);
+  EXPECT_EQ(m_.h().Stake(Key(m_.ValidatorKey(validator_))), vstake) << "not slashed";
+  EXPECT_EQ(Slot().state, verification::SlotState::kPending);
   m_.Block({});
   EXPECT_TRUE(Slot().assignee.has_value()) << "the slot goes on: a second replay is drawn";
 }
