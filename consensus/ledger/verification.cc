@@ -611,10 +611,12 @@ Tally Count(StateReader& state, uint64_t height, const Slot& s, uint64_t fresh_s
 // has had no window to dispute: found in review (2026-12-05), a colluder's
 // "unavailable" followed by another's false fail failed an honest
 // provider's task in the block of the fail, before it could open a
-// dispute. Such fraud waits dispute.move_blocks like any fresh fail
-// (NextDue settles it if no dispute came); `fresh_since` is this height,
-// or after a dispute the height it opened at, since a fail that came in
-// during it could not be disputed then. A slot with a claim standing and
+// dispute. Fraud by fails that a new verdict completed (one at or after
+// `fresh_since`: this height, or after a dispute the height it opened at,
+// since a verdict that came in during it could not be answered then) waits
+// dispute.move_blocks like any fresh fail, and NextDue settles it if no
+// dispute came. Fraud by claims does not wait: there is nothing to
+// dispute. A slot with a claim standing and
 // no agreement draws past its cap (a claim costs nobody a replay), to the
 // last eligible validator (CloseUnresolved).
 void Resolve(StateBuffer& state, const Params& params, uint64_t height, const TaskId& id,

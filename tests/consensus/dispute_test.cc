@@ -1302,21 +1302,9 @@ TEST_F(CappedDisputeTest, AnOverturnedVerdictDoesNotCountTowardTheCap) {
       continue;
     }
     const uint8_t key = m_.ValidatorKey(*s.assignee);
-    MsgVerdict v;
-    v.job_id = job_;
-    auto path = [&](uint64_t i) { return merkle::Prove(checkpoints_, i).siblings; };
-    v.start_hash = checkpoints_[segment];
-    v.start_proof = path(segment);
-    v.committed_end = checkpoints_[segment + 1];
-    v.end_proof = path(segment + 1);
-    v.final_hash = checkpoints_[kSegments];
-    v.final_proof = path(kSegments);
-    v.replayed_end = answered == 0 ? Blake2b256("another lie") : v.committed_end;
-    v.witness_hash = Blake2b256("witness");
-    v.losses.assign(losses_.begin() + segment * kC, losses_.begin() + (segment + 1) * kC);
-    v.outcome = answered == 0 ? VerdictOutcome::kFail : VerdictOutcome::kPass;
-    v.reason = answered == 0 ? FailReason::kEndState : FailReason::kNone;
-    const TxResult r = m_.Send(key, v);
+    const Hash256 replayed =
+        answered == 0 ? Blake2b256("another lie") : checkpoints_[segment + 1];
+    const TxResult r = m_.Send(key, VerdictOn(segment, replayed, *s.assignee));
     ASSERT_EQ(r.code, TxCode::kOk) << r.log;
     ++answered;
   }
