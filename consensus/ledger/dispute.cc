@@ -278,7 +278,10 @@ void Decide(StateBuffer& state, const Params& params, uint64_t height, Dispute& 
     case RefereeKind::kLosses: what = "the segment's replayed losses"; break;
     case RefereeKind::kDelta: what = "the delta recomputed from checkpoints 0 and final"; break;
     case RefereeKind::kStep:
-    case RefereeKind::kNone: what = "the step's replayed states"; break;
+    case RefereeKind::kNone:
+      what = d.step_hi - d.step_lo == 1 ? "the step's replayed states"
+                                        : "the segment's replayed states (native tier)";
+      break;
   }
   Close(state, params, height, d, provider_right ? Outcome::kValidatorLost : Outcome::kProviderLost,
         "the referees' majority " + std::string(provider_right ? "matches" : "does not match") +
@@ -452,11 +455,30 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
   }
   std::optional<marketplace::Job> j = marketplace::GetJob(state, id.job);
   AGORA_CHECK(j.has_value());
-  if (j->spec.tier != market::Tier::kExact) {
-    return Refuse(TxCode::kInvalidMessage,
-                  "job " + std::to_string(id.job) +
-                      " runs the native tier: its referees could not recompute its operators "
-                      "bit for bit, so its verdicts are settled by replays only");
+  // A native-tier job's operators cannot be recomputed bit for bit by the
+  // exact kernels, so its disputes are not bisected: referees of its class
+  // replay the whole segment with its kernels (the replay its verdicts
+  // already rest on) and vote on the end state (RefereeKind::kStep over the
+  // segment), on the losses, or on the delta (which needs no kernels). They
+  // are drawn only among the validators whose replay profile fits the job,
+  // so enough of them must exist besides both sides; with fewer, the
+  // verdicts are settled by replays only, as before 2026-12-05.
+  const bool native = j->spec.tier != market::Tier::kExact;
+  // The delta is recomputed from two checkpoints without kernels: any
+  // validator referees it, as for the exact tier.
+  if (native && v.reason != FailReason::kDelta) {
+    const size_t fitting = verification::CountFitting(state, height, id.job, {c->provider, v.validator},
+                                                      params.verify_replay_params_floor);
+    if (fitting < params.dispute_referee_count) {
+      return Refuse(TxCode::kInvalidMessage,
+                    "job " + std::to_string(id.job) + " runs the native tier on " +
+                        std::string(market::HardwareClassName(j->spec.hardware)) + " and only " +
+                        std::to_string(fitting) +
+                        " validator(s) besides both sides can replay it, fewer than "
+                        "dispute.referee_count = " +
+                        std::to_string(params.dispute_referee_count) +
+                        ": its verdicts are settled by replays only");
+    }
   }
   const uint32_t interval = j->spec.checkpoint_interval;
   const uint64_t size = j->spec.inner_steps / interval + 1;
@@ -505,6 +527,9 @@ TxResult HandleOpenDispute(StateBuffer& state, const Params& params, uint64_t he
     EnterReferees(d, RefereeKind::kLosses, verify::LossesDigest(d.lo_hash, committed), Hash256{});
   } else if (delta) {
     EnterReferees(d, RefereeKind::kDelta, verify::DeltaDigest(c->delta_hash), Hash256{});
+  } else if (native) {
+    // The provider's claim: the segment's committed start and end.
+    EnterReferees(d, RefereeKind::kStep, verify::StepDigest(d.lo_hash, d.hi_hash), Hash256{});
   } else if (d.step_hi == d.step_lo + 1) {
     EnterOperators(d);
   } else {
@@ -836,15 +861,28 @@ void EndBlock(StateBuffer& state, const Params& params, uint64_t height, const H
     PutU64BigEndian(name, d.id);
     PutU64BigEndian(name, d.referee_draws);
     const std::vector<Address> parties = {d.provider, d.validator};
+    // A native-tier job's referees must replay on its class: never one of
+    // another class (the delta excepted, which needs no kernels).
+    const std::optional<marketplace::Job> job = marketplace::GetJob(state, d.task.job);
+    const bool fitting_only = job && job->spec.tier != market::Tier::kExact &&
+                              d.referee_kind != RefereeKind::kDelta;
     std::vector<Address> drawn = verification::DrawValidators(
         state, height, d.task.job, parties, beacon, name, params.dispute_referee_count, avoid,
-        params.verify_replay_params_floor);
-    if (drawn.empty() && !d.referees.empty()) {
-      // Nobody new: the earlier referees may be drawn again.
+        params.verify_replay_params_floor, fitting_only);
+    if (drawn.empty() || (fitting_only && drawn.size() < params.dispute_referee_count)) {
+      // Nobody new (or, of a class, too few): the earlier referees may be
+      // drawn again.
       drawn = verification::DrawValidators(state, height, d.task.job, parties, beacon, name,
                                            params.dispute_referee_count,
                                            {d.provider, d.validator},
-                                           params.verify_replay_params_floor);
+                                           params.verify_replay_params_floor, fitting_only);
+    }
+    if (fitting_only && drawn.size() < params.dispute_referee_count) {
+      // Found in review (2026-12-05): the majority is counted among those
+      // drawn, so one referee of a class that had shrunk to one decided
+      // alone. Too few of the class is an empty draw, which counts toward
+      // dispute.referee_draws_max: the dispute ends undecided.
+      drawn.clear();
     }
     d.votes.clear();
     d.referees = drawn;

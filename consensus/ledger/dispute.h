@@ -52,8 +52,11 @@
 // A dispute whose task was settled otherwise meanwhile (another slot's
 // fraud, a new commitment after a reassignment) is moot: moves and votes
 // are refused and it closes undecided at its deadline, touching nothing.
-// Disputes of the native tier are refused (referees recompute with the
-// exact kernels).
+// A native-tier job's fails are not bisected (its operators cannot be
+// recomputed with the exact kernels): referees of its class replay the
+// segment (RefereeKind::kStep over it) or its losses, or recompute the
+// delta; opening is refused where fewer than dispute.referee_count
+// validators besides both sides fit the job.
 //
 // State:
 //   dispute/next                          u64, the next id (from 1)

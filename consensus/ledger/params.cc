@@ -106,7 +106,8 @@ constexpr ParamSpec kParams[] = {
     {"verify.slash_false_claim_ppm", &Params::slash_false_claim_ppm, 0, kMillion,
      "part of its stake a validator loses when its verdict is outvoted"},
     {"verify.slash_missed_ppm", &Params::verify_slash_missed_ppm, 0, kMillion,
-     "part of its stake a drawn validator loses when it misses its verdict's deadline"},
+     "part of its stake a drawn validator loses when it misses its verdict's deadline, or when "
+     "its claim that a blob is unavailable is refuted (two passes agree, or the round is recorded)"},
     {"verify.aggregation_fee_ppm", &Params::verify_aggregation_fee_ppm, 0, kMillion,
      "part of each task's validator fee that goes to the validators who record its round's "
      "aggregation"},

@@ -372,6 +372,28 @@ void SlashOutvoted(StateBuffer& state, const Params& params, const TaskId& id, u
   }
 }
 
+// Two agreeing passes fetched the blobs the slot needs, so each
+// "unavailable" claim standing on it is refuted and costs its sender
+// verify.slash_missed_ppm, what missing would have cost, as for round
+// records (round_result_claim_refuted). Until 2026-12-05 a claim cost
+// nothing: a lazy validator could claim instead of replaying, and
+// colluders could delay an honest task by a draw each for free. A true
+// claim (the provider served nobody: the slot fails, or closes with no
+// agreement) costs nothing. A validator the provider chose not to serve
+// pays no more than it would have by missing.
+void RefuteClaims(StateBuffer& state, const Params& params, const TaskId& id, uint32_t index,
+                  const Slot& s, std::vector<Event>* events) {
+  for (const VerdictRecord& v : s.verdicts) {
+    if (v.outcome != VerdictOutcome::kUnavailable || v.overturned) continue;
+    const uint64_t burned = staking::Slash(state, v.validator, params.verify_slash_missed_ppm);
+    events->push_back({"verdict_claim_refuted",
+                       {{"task", TaskName(id)},
+                        {"slot", std::to_string(index)},
+                        {"validator", v.validator.ToString()},
+                        {"burned_uagr", std::to_string(burned)}}});
+  }
+}
+
 void Schedule(StateBuffer& state, uint64_t height, DueKind kind, const TaskId& id, uint32_t slot) {
   state.Set(DueKey(height, kind, id, slot), Bytes{});
 }
@@ -426,6 +448,7 @@ void SlotResolved(StateBuffer& state, const Params& params, uint64_t height, con
                   bool settled_by_agreement = true, bool rests_on_claims = false) {
   // Nobody is outvoted where no two verdicts agreed.
   if (settled_by_agreement && !rests_on_claims) SlashOutvoted(state, params, id, index, s, events);
+  if (settled_by_agreement && s.state == SlotState::kPassed) RefuteClaims(state, params, id, index, s, events);
   events->push_back({"slot_resolved",
                      {{"task", TaskName(id)},
                       {"slot", std::to_string(index)},
@@ -952,18 +975,35 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
 std::vector<Address> DrawValidators(StateReader& state, uint64_t height, uint64_t job,
                                     const std::vector<Address>& parties, const Hash256& beacon,
                                     const Bytes& name, uint64_t count,
-                                    const std::vector<Address>& avoid, uint64_t params_floor) {
+                                    const std::vector<Address>& avoid, uint64_t params_floor,
+                                    bool fitting_only) {
   Pool pool;
   pool.height = height;
   pool.params_floor = params_floor;
   std::vector<Address> drawn, skip = avoid;
+  const size_t fit_min = fitting_only ? 0 : count;
   for (uint64_t i = 0; i < count; ++i) {
-    std::optional<Address> a = DrawValidator(state, pool, job, count, parties, beacon, name, kRefereeDraw, i, skip);
+    std::optional<Address> a = DrawValidator(state, pool, job, fit_min, parties, beacon, name, kRefereeDraw, i, skip);
     if (!a) break;
     drawn.push_back(*a);
     skip.push_back(*a);
   }
   return drawn;
+}
+
+size_t CountFitting(StateReader& state, uint64_t height, uint64_t job,
+                    const std::vector<Address>& parties, uint64_t params_floor) {
+  Pool pool;
+  pool.height = height;
+  pool.params_floor = params_floor;
+  const std::vector<bool>& fits = Fits(state, pool, job);
+  size_t fitting = 0;
+  for (size_t i = 0; i < fits.size(); ++i) {
+    const bool party =
+        std::find(parties.begin(), parties.end(), pool.addresses[i]) != parties.end();
+    fitting += fits[i] && !party;
+  }
+  return fitting;
 }
 
 Bytes TaskBytes(const TaskId& id) {

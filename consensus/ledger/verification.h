@@ -26,7 +26,9 @@
 //                    next block's beacon. Outvoted verdicts (not
 //                    "unavailable") lose verify.slash_false_claim_ppm of
 //                    their stake; a drawn validator that misses its
-//                    deadline loses verify.slash_missed_ppm and is replaced.
+//                    deadline loses verify.slash_missed_ppm and is replaced,
+//                    and so does each "unavailable" claim on a slot that
+//                    two agreeing passes settle (refuted).
 //   fraud            unless two passes agree: at least two fail-like
 //                    verdicts outnumbering the passes ("unavailable"
 //                    counts only while nobody passed), or "unavailable"
@@ -267,12 +269,19 @@ void DisputeEnded(StateBuffer& state, const Params& params, uint64_t height, con
 // Draws `count` distinct validators by stake from `beacon` (stream `name`),
 // never one in `avoid`; fewer when fewer are eligible. Only validators
 // whose replay profile fits `job` are drawn while at least `count` of them
-// are not `parties` (the dispute's sides); else any drawable validator.
+// are not `parties` (the dispute's sides); else any drawable validator,
+// unless `fitting_only` (a native-tier job: a validator of another class
+// cannot give its bits), which draws among the fitting ones however few.
 // `params_floor`: verify.replay_params_floor (staking::CanReplay).
 std::vector<Address> DrawValidators(StateReader& state, uint64_t height, uint64_t job,
                                     const std::vector<Address>& parties, const Hash256& beacon,
                                     const Bytes& name, uint64_t count,
-                                    const std::vector<Address>& avoid, uint64_t params_floor);
+                                    const std::vector<Address>& avoid, uint64_t params_floor,
+                                    bool fitting_only = false);
+// How many drawable validators at `height`, not `parties`, have a replay
+// profile that fits `job` (what DrawValidators draws among).
+size_t CountFitting(StateReader& state, uint64_t height, uint64_t job,
+                    const std::vector<Address>& parties, uint64_t params_floor);
 
 // End of block, after staking and before the market (so a task failed here
 // is reassigned in this block): sampling, missed verdicts, payments and

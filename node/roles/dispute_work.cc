@@ -170,20 +170,15 @@ Status DisputeWork::DefendTasksOf(rpc::RpcClient& client, const json::value& j) 
     AGORA_ASSIGN_OR_RETURN(json::value answer,
                            client.Call("tasks", json::object{{"id", job}, {"from_round", round}}));
     AGORA_ASSIGN_OR_RETURN(const json::array* tasks, ArrayMember(answer, "tasks"));
-    std::optional<market::Tier> tier;
     for (const json::value& t : *tasks) {
       const json::value* provider = t.as_object().if_contains("provider");
       if (provider == nullptr || !provider->is_string() || provider->as_string() != me) continue;
       AGORA_ASSIGN_OR_RETURN(std::string status, StringMember(t, "status"));
       if (status != "verifying") continue;
-      // The ledger takes no dispute of a native-tier job (its referees could
-      // not recompute its operators): replaying the segment to open one
-      // would only pay a refused transaction's fee, at every poll.
-      if (!tier) {
-        AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
-        tier = spec.tier;
-      }
-      if (*tier != market::Tier::kExact) break;
+      // A native-tier job's fails are disputed too (referees of its class
+      // replay the segment, docs/dispute.md); where too few validators fit
+      // it the ledger refuses, and OpenWhereWrong leaves its later fails
+      // alone (but for the delta's, which any validator referees).
       AGORA_ASSIGN_OR_RETURN(uint64_t r, U64Member(t, "round"));
       AGORA_ASSIGN_OR_RETURN(uint64_t w, U64Member(t, "worker"));
       if (r > UINT32_MAX || w > UINT32_MAX) return Status::Internal("a task id is out of range");
@@ -468,6 +463,7 @@ Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_
       if (reason == nullptr || !reason->is_string()) continue;
       const std::string why(reason->as_string());
       if (why != "end_state" && why != "losses" && why != "delta") continue;
+      if (why != "delta" && undisputable_jobs_.contains(job)) continue;
       if (v.contains("overturned")) continue;
       const std::string key =
           name + "/" + root.ToHex() + "/" + std::to_string(slot) + "/" + std::to_string(i);
@@ -534,6 +530,9 @@ Status DisputeWork::OpenWhereWrong(rpc::RpcClient& client, uint64_t job, uint32_
         // transaction that did not get through is tried at the next poll.
         spdlog::warn("provider role: {}", sent.ToString());
         if (sent.code() == StatusCode::kFailedPrecondition) decided_.insert(key);
+        if (sent.message().find("settled by replays only") != std::string::npos) {
+          undisputable_jobs_.insert(job);
+        }
         break;
       }
       decided_.insert(key);

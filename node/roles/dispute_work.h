@@ -152,6 +152,11 @@ class DisputeWork {
   // "task/root/slot/verdict" this provider decided on (disputed, or its
   // replay did not reach its commitment either); a failure is retried.
   std::set<std::string> decided_;
+  // Native-tier jobs whose disputes the ledger refused for want of
+  // referees of their class: their later fails are not replayed to open
+  // another that would be refused too (each refusal pays a fee). Kept in
+  // memory: after a restart one more is tried.
+  std::set<uint64_t> undisputable_jobs_;
   std::atomic<uint64_t> opened_{0}, moves_{0}, votes_{0};
   struct KeptWitness {
     uint64_t draw = 0;

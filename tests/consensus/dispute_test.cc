@@ -1039,6 +1039,162 @@ TEST_F(DisputeTest, ATrueFailForTheLossesStandsAndTheProviderLoses) {
   EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
 }
 
+// A native-tier job (here of the cpu class, whose native kernels every
+// validator without a profile runs). Until 2026-12-05 none of its fails
+// could be disputed (the operator bisection recomputes with the exact
+// kernels), so two colluders' false fails failed an honest provider's
+// task. Now an end-state fail goes straight to referees of the job's
+// class, who replay the whole segment with its kernels: the replay its
+// verdicts already rest on.
+class NativeDisputeTest : public DisputeTest {
+ protected:
+  explicit NativeDisputeTest(Params p = DisputeParams()) : DisputeTest(p) {}
+  market::JobSpec Spec() override {
+    market::JobSpec spec = SmallSpec();
+    spec.tier = market::Tier::kNative;
+    spec.hardware = market::HardwareClass::kCpu;
+    return spec;
+  }
+};
+
+TEST_F(NativeDisputeTest, AFalseFailGoesStraightToRefereesWhoReplayTheSegment) {
+  const Hash256 end = Blake2b256("the committed end");
+  const uint32_t segment = CommitAndReplay(end, Blake2b256("a replay that never happened"));
+  const uint8_t vkey = m_.ValidatorKey(validator_);
+  const uint64_t vstake = m_.h().Stake(Key(vkey));
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  Dispute d = Get(id);
+  EXPECT_EQ(d.phase, Phase::kReferees) << "no bisection";
+  EXPECT_EQ(d.referee_kind, RefereeKind::kStep);
+  EXPECT_EQ(d.step_lo, uint64_t{segment} * kC);
+  EXPECT_EQ(d.step_hi, uint64_t{segment + 1} * kC);
+  const Hash256 claim = verify::StepDigest(checkpoints_[segment], end);
+  EXPECT_EQ(d.digest_provider, claim);
+  EXPECT_EQ(Slot().dispute, id) << "the slot waits for the dispute";
+  d = VoteAll(id, claim);
+  EXPECT_EQ(d.outcome, Outcome::kValidatorLost) << d.reason;
+  EXPECT_NE(d.reason.find("segment's replayed states"), std::string::npos) << d.reason;
+  EXPECT_EQ(d.moves, 0u);
+  EXPECT_EQ(m_.h().Stake(Key(vkey)),
+            vstake - market::PartPpm(vstake, m_.params().slash_false_claim_ppm));
+  const verification::Slot s = Slot();
+  EXPECT_TRUE(s.verdicts.at(0).overturned);
+  EXPECT_EQ(s.state, verification::SlotState::kPending);
+  EXPECT_EQ(s.dispute, 0u);
+}
+
+// The other way: referees whose replay reaches another end than the
+// committed one decide against the provider, and the task fails as fraud.
+TEST_F(NativeDisputeTest, ATrueFailStandsWhenTheRefereesReplayAnotherEnd) {
+  const Hash256 end = Blake2b256("the committed end");
+  const Hash256 truth = Blake2b256("where the segment really ends");
+  const uint32_t segment = CommitAndReplay(end, truth);
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  const Dispute d = VoteAll(id, verify::StepDigest(checkpoints_[segment], truth));
+  EXPECT_EQ(d.outcome, Outcome::kProviderLost) << d.reason;
+  EXPECT_FALSE(Slot().verdicts.at(0).overturned);
+  EXPECT_NE(m_.Task(id_).status, TaskStatus::kVerifying) << "the task failed and reopened";
+  EXPECT_EQ(m_.Prov(1).tasks_failed, 1u);
+}
+
+// Found in review (2026-12-05): the majority is counted among the referees
+// drawn, so when the class shrank after the opening a smaller panel
+// decided (one referee alone, had one fitted). A validator of the three
+// fitting ones leaves the class (its profile takes effect between the
+// opening and the draw): two fit, fewer than dispute.referee_count, so no
+// panel is drawn and the dispute ends undecided, even though two referees
+// would have voted the provider's claim.
+TEST_F(NativeDisputeTest, AClassThatShrankBelowThePanelDrawsNobodyAndEndsUndecided) {
+  const Hash256 end = Blake2b256("the committed end");
+  const uint32_t segment = CommitAndReplay(end, Blake2b256("a replay that never happened"));
+  uint8_t leaving = 0;
+  for (uint8_t k = 100; k < 104 && leaving == 0; ++k) {
+    if (AddressOf(Key(k)) != validator_) leaving = k;
+  }
+  ASSERT_NE(leaving, 0);
+  const uint64_t vstake = m_.h().Stake(Key(m_.ValidatorKey(validator_)));
+  ASSERT_EQ(m_.Send(leaving, MsgSetReplayProfile{{market::HardwareClass::kGpuSm90}, 0}).code,
+            TxCode::kOk);
+  ASSERT_EQ(m_.params().verify_delay_blocks, 2u);
+  // One block later the profile is not yet in force: three fit, it opens.
+  const uint64_t id = OpenedId(m_.Send(1, Open(segment)));
+  const Hash256 claim = verify::StepDigest(checkpoints_[segment], end);
+  size_t drawn = 0;
+  for (int i = 0; i < 40 && Get(id).phase != Phase::kClosed; ++i) {
+    const Dispute d = Get(id);
+    if (d.phase == Phase::kReferees && !d.referees.empty() && d.votes.empty()) {
+      // Whoever is drawn votes the provider's claim (and would decide).
+      drawn += d.referees.size();
+      const Hash256 witness = WitnessOf(id, Blake2b256("the recompute"));
+      for (const Address& r : d.referees) {
+        EXPECT_NE(r, AddressOf(Key(leaving))) << "a validator of another class is never drawn";
+        ASSERT_EQ(VoteAs(r, id, claim, witness).code, TxCode::kOk);
+      }
+      for (const Address& r : d.referees) {
+        if (Get(id).phase == Phase::kReveal) ASSERT_EQ(RevealAs(r, id, witness).code, TxCode::kOk);
+      }
+      continue;
+    }
+    m_.Block({});
+  }
+  const Dispute d = Get(id);
+  EXPECT_EQ(drawn, 0u) << "a panel of two was drawn";
+  ASSERT_EQ(d.phase, Phase::kClosed);
+  EXPECT_EQ(d.outcome, Outcome::kUndecided) << d.reason;
+  EXPECT_EQ(d.referee_draws, m_.params().dispute_referee_draws_max);
+  EXPECT_EQ(m_.h().Stake(Key(m_.ValidatorKey(validator_))), vstake) << "nobody is slashed";
+  EXPECT_TRUE(Slot().verdicts.at(0).overturned) << "an undecided dispute overturns its fail";
+}
+
+// Referees must replay on the job's class, so a native job's dispute needs
+// dispute.referee_count fitting validators besides both sides. With four
+// validators, one of them the fail's, three are left: a count of four is
+// refused with the reason, and nothing changes but the fee.
+class NativeDisputeTooFewTest : public NativeDisputeTest {
+ protected:
+  NativeDisputeTooFewTest() : NativeDisputeTest(FourReferees()) {}
+  static Params FourReferees() {
+    Params p = DisputeParams();
+    p.dispute_referee_count = 4;
+    return p;
+  }
+};
+
+TEST_F(NativeDisputeTooFewTest, IsRefusedWithTheReasonAndChangesNothingButTheFee) {
+  const uint32_t segment =
+      CommitAndReplay(Blake2b256("the committed end"), Blake2b256("a replay that never happened"));
+  const verification::Slot before = Slot();
+  const uint64_t pbalance = m_.h().Balance(Key(1));
+  const TxResult r = m_.Send(1, Open(segment));
+  EXPECT_EQ(r.code, TxCode::kInvalidMessage);
+  EXPECT_NE(r.log.find("runs the native tier on cpu and only 3 validator(s) besides both sides "
+                       "can replay it, fewer than dispute.referee_count = 4"),
+            std::string::npos)
+      << r.log;
+  EXPECT_EQ(Slot().dispute, 0u);
+  EXPECT_EQ(Slot().verdicts.size(), before.verdicts.size());
+  EXPECT_FALSE(Slot().verdicts.at(0).overturned);
+  EXPECT_EQ(m_.h().Balance(Key(1)), pbalance - 10) << "the fee only";
+  EXPECT_FALSE(dispute::GetDispute(m_.h().ledger().committed(), 1).has_value());
+}
+
+// The delta needs no kernels: its fail is disputed whatever the class,
+// and its referees are drawn as for the exact tier (here all three left
+// besides the sides, short of the count of four, as before).
+TEST_F(NativeDisputeTooFewTest, AFailForTheDeltaIsStillDisputed) {
+  CommitAndFail(FailReason::kDelta);
+  MsgOpenDispute o;
+  o.job_id = job_;
+  o.start_hash = checkpoints_[0];
+  o.start_proof = merkle::Prove(checkpoints_, 0).siblings;
+  o.committed_end = checkpoints_[kSegments];
+  o.end_proof = merkle::Prove(checkpoints_, kSegments).siblings;
+  const uint64_t id = OpenedId(m_.Send(1, o));
+  EXPECT_EQ(Get(id).referee_kind, RefereeKind::kDelta);
+  for (int i = 0; i < 3 && Get(id).referees.empty(); ++i) m_.Block({});
+  EXPECT_EQ(Get(id).referees.size(), 3u);
+}
+
 // Lazy referees (docs/dispute.md, "Sealed witnesses"). Each vote seals a
 // witness only the recompute yields; the dispute is decided by a majority
 // of (digest, witness) pairs once every referee has shown its own.

@@ -622,7 +622,10 @@ TEST_F(VerifyTest, AClaimBelowAThirdCannotOutvoteAPass) {
   for (int i = 0; i < 3 && m_.Task(id_).status != TaskStatus::kPassed; ++i) m_.Block({});
   EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
   EXPECT_EQ(m_.h().Stake(Key(1)), stake_before);
-  EXPECT_EQ(m_.h().Stake(Key(first)), first_stake);  // unavailable is never slashed
+  // Two passes agree, so the claim is refuted: it costs what missing would
+  // have, never the outvoted verdicts' slash_false_claim_ppm.
+  EXPECT_EQ(m_.h().Stake(Key(first)),
+            first_stake - market::PartPpm(first_stake, m_.params().verify_slash_missed_ppm));
 }
 
 // The event `type` of the last block, with attribute key = value, if any.
@@ -680,7 +683,8 @@ class TenValidatorsTest : public VerifyTest {
 // three colluders (30%, below the third the chain tolerates) drawn in a
 // row burned an honest provider's collateral. Now claims need more than a
 // third of the power: the honest provider's task waits for a replay and
-// is paid, and nobody loses stake over the claims.
+// is paid, and the provider loses nothing (what the claims cost their
+// senders: ClaimsThatTwoAgreeingPassesRefuteCostWhatMissingWould).
 TEST_F(TenValidatorsTest, ClaimersHoldingAThirdOrLessCannotFailAnHonestProvider) {
   const Work w = Work::Honest(1);
   ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
@@ -708,6 +712,63 @@ TEST_F(TenValidatorsTest, ClaimersHoldingAThirdOrLessCannotFailAnHonestProvider)
   EXPECT_EQ(m_.Task(id_).status, TaskStatus::kPassed);
   EXPECT_EQ(m_.h().Stake(Key(1)), provider_stake);
   EXPECT_EQ(m_.Prov(1).tasks_failed, 0u);
+}
+
+// Claims cost nothing until 2026-12-05, so colluders could delay an honest
+// task by a draw each for free, and a lazy validator could claim instead
+// of replaying. Once two passes agree the blobs were served: each claim on
+// the slot costs its sender verify.slash_missed_ppm of its stake, exactly
+// what missing would have, and the passers lose nothing.
+TEST_F(TenValidatorsTest, ClaimsThatTwoAgreeingPassesRefuteCostWhatMissingWould) {
+  const Work w = Work::Honest(1);
+  ASSERT_EQ(m_.Send(1, Commit(w)).code, TxCode::kOk);
+  ToSampling();
+  const std::set<uint8_t> colluders = Claim(w, 2);
+  ASSERT_EQ(colluders.size(), 2u);
+  const verify::SegmentChoice named{Slot().segment, Slot().witness_step};
+  std::set<uint8_t> passers;
+  for (int replays = 0; replays < 2; ++replays) {
+    m_.Block({});
+    ASSERT_TRUE(Slot().assignee.has_value()) << "replay " << replays;
+    const uint8_t honest = Assignee();
+    ASSERT_EQ(colluders.count(honest), 0u);
+    passers.insert(honest);
+    std::set<uint8_t> watched = colluders;
+    watched.insert(passers.begin(), passers.end());
+    std::map<uint8_t, uint64_t> before;
+    for (uint8_t v : watched) before[v] = m_.h().Stake(Key(v));
+    const uint64_t burned_before = m_.h().ledger().ReadTotals().burned;
+    const TxResult r = m_.Send(honest, Replay(honest, w, w, 1, false, named));
+    ASSERT_EQ(r.code, TxCode::kOk) << r.log;
+    if (replays == 0) {
+      // One pass proves nothing yet: no claim is refuted.
+      EXPECT_EQ(Slot().state, SlotState::kPending);
+      for (uint8_t v : colluders) EXPECT_EQ(m_.h().Stake(Key(v)), before[v]) << int{v};
+      continue;
+    }
+    ASSERT_EQ(Slot().state, SlotState::kPassed);
+    uint64_t burned = 0;
+    for (uint8_t v : watched) {
+      const uint64_t fine =
+          colluders.count(v) ? market::PartPpm(before[v], m_.params().verify_slash_missed_ppm) : 0;
+      EXPECT_EQ(m_.h().Stake(Key(v)), before[v] - fine) << "validator " << int{v};
+      burned += fine;
+    }
+    EXPECT_GT(burned, 0u);
+    // Nobody else lost stake: the burn is exactly the two fines.
+    EXPECT_EQ(m_.h().ledger().ReadTotals().burned, burned_before + burned);
+    std::set<std::string> refuted;
+    for (const Event& e : r.events) {
+      if (e.type != "verdict_claim_refuted") continue;
+      for (const auto& [name, value] : e.attributes) {
+        if (name == "validator") refuted.insert(value);
+      }
+    }
+    std::set<std::string> expected;
+    for (uint8_t v : colluders) expected.insert(AddressOf(Key(v)).ToString());
+    EXPECT_EQ(refuted, expected);
+  }
+  EXPECT_EQ(passers.size(), 2u);
 }
 
 // The other side: a provider that serves nobody is still failed, once the

@@ -453,13 +453,14 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
   // Registers the providers, has every validator lie (the lie file's first
   // word: `what`) until the first verdict names the liar, and submits a job
   // of one small task.
-  void SubmitWithEveryValidatorLying(const std::string& what) {
+  void SubmitWithEveryValidatorLying(const std::string& what, const std::string& extra = "") {
     ASSERT_NO_FATAL_FAILURE(RegisterProviders());
     for (size_t n = 0; n < kValidators; ++n) {
       agora::testing::WriteTextFile(LieFile(n), what + "\n");
     }
     const fs::path job_file =
-        WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n",
+        WriteJobFiles("vocab = 256\ncontext = 16\nlayers = 2\nheads = 2\nwidth = 16\nbatch = 2\n" +
+                          extra,
                       /*rounds=*/1, /*workers=*/1, /*inner_steps=*/20);
     CommandResult submit = Cli({"job", "submit", job_file.string(), "--budget", "300000",
                                 "--max-price", "1000", "--key-file", key_file().string()});
@@ -509,17 +510,21 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
   // verdict names the liar; the provider's own work contradicts the fail,
   // it disputes, the referees settle it without a bisection, the liar is
   // slashed and the job finishes with the task passed on its first attempt.
-  void LiarAboutIsDisputedAndLoses(const std::string& what) {
-    ASSERT_NO_FATAL_FAILURE(SubmitWithEveryValidatorLying(what));
+  // `reason`: the fail's ("end_state" for the lie "lie"), `kind`: the
+  // referees' (what, unless given); `extra`: more of the job file.
+  void LiarAboutIsDisputedAndLoses(const std::string& what, const std::string& reason = "",
+                                   const std::string& kind = "", const std::string& extra = "") {
+    ASSERT_NO_FATAL_FAILURE(SubmitWithEveryValidatorLying(what, extra));
     json::value task;
     size_t liar_node = kValidators;
-    ASSERT_NO_FATAL_FAILURE(FirstFailKeepsOnlyItsValidatorLying(&task, &liar_node, what));
+    ASSERT_NO_FATAL_FAILURE(
+        FirstFailKeepsOnlyItsValidatorLying(&task, &liar_node, reason.empty() ? what : reason));
     const std::string liar = ValidatorAddress(liar_node);
     const std::string provider(task.at("provider").as_string());
     const uint64_t liar_stake = StakeOf(liar);
     ASSERT_GT(liar_stake, 0u);
     const json::value d = WaitClosed(1);
-    ExpectTheLiarLost(d, provider, liar, what);
+    ExpectTheLiarLost(d, provider, liar, kind.empty() ? what : kind);
     EXPECT_EQ(U64(d, "moves"), 0u) << "no bisection: the ledger holds the provider's claim";
     const json::value params = Call(0, "params");
     EXPECT_EQ(StakeOf(liar), liar_stake - market::PartPpm(liar_stake, Param(params,
@@ -673,6 +678,17 @@ TEST_F(PaidJobDisputeTest, AFalseFailForTheLossesIsDisputedAndTheLiarLoses) {
 
 TEST_F(PaidJobDisputeTest, AFalseFailForTheDeltaIsDisputedAndTheLiarLoses) {
   LiarAboutIsDisputedAndLoses("delta");
+}
+
+// Until 2026-12-05 no fail of a native-tier job could be disputed (the
+// operator bisection recomputes with the exact kernels). A native job of
+// the cpu class, whose kernels every validator here runs: the liar's fail
+// for the end state goes straight to referees, who replay the whole
+// segment with the job's kernels, with no move by either side.
+TEST_F(PaidJobDisputeTest, ANativeJobsFalseFailIsSettledByRefereesReplayingTheSegment) {
+  LiarAboutIsDisputedAndLoses("lie", "end_state", "step",
+                              "[verification]\ntier = \"native\"\nhardware = \"cpu\"\n");
+  EXPECT_EQ(Call(0, "job", json::object{{"id", 1}}).at("spec").at("tier").as_string(), "native");
 }
 
 // A provider of capacity 2 trains its second task (held at a checkpoint)
