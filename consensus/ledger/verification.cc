@@ -252,6 +252,17 @@ const std::vector<bool>& Fits(StateReader& state, Pool& pool, uint64_t job) {
   return pool.fits.emplace(job, std::move(fits)).first->second;
 }
 
+// How many of the pool fit (`fits`) and are not `parties`.
+size_t Fitting(const Pool& pool, const std::vector<bool>& fits,
+               const std::vector<Address>& parties) {
+  size_t fitting = 0;
+  for (size_t i = 0; i < fits.size(); ++i) {
+    fitting += fits[i] && std::find(parties.begin(), parties.end(), pool.addresses[i]) ==
+                              parties.end();
+  }
+  return fitting;
+}
+
 // Draws one validator for `job` (a slot, a round record, a referee), never
 // one in `avoid`. Only validators whose replay profile fits the job are
 // drawn while at least `fit_min` of them are not `parties` (the provider,
@@ -268,11 +279,7 @@ std::optional<Address> DrawValidator(StateReader& state, Pool& pool, uint64_t jo
   auto in = [](const std::vector<Address>& list, const Address& a) {
     return std::find(list.begin(), list.end(), a) != list.end();
   };
-  size_t fitting = 0;
-  for (size_t i = 0; i < fits.size(); ++i) {
-    if (fits[i] && !in(parties, pool.addresses[i])) ++fitting;
-  }
-  const bool only_fitting = fitting >= fit_min;
+  const bool only_fitting = Fitting(pool, fits, parties) >= fit_min;
   std::vector<verify::Candidate> candidates;
   std::vector<Address> addresses;
   std::vector<size_t> excluded;
@@ -996,14 +1003,7 @@ size_t CountFitting(StateReader& state, uint64_t height, uint64_t job,
   Pool pool;
   pool.height = height;
   pool.params_floor = params_floor;
-  const std::vector<bool>& fits = Fits(state, pool, job);
-  size_t fitting = 0;
-  for (size_t i = 0; i < fits.size(); ++i) {
-    const bool party =
-        std::find(parties.begin(), parties.end(), pool.addresses[i]) != parties.end();
-    fitting += fits[i] && !party;
-  }
-  return fitting;
+  return Fitting(pool, Fits(state, pool, job), parties);
 }
 
 Bytes TaskBytes(const TaskId& id) {

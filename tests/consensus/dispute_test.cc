@@ -1131,7 +1131,9 @@ TEST_F(NativeDisputeTest, AClassThatShrankBelowThePanelDrawsNobodyAndEndsUndecid
         ASSERT_EQ(VoteAs(r, id, claim, witness).code, TxCode::kOk);
       }
       for (const Address& r : d.referees) {
-        if (Get(id).phase == Phase::kReveal) ASSERT_EQ(RevealAs(r, id, witness).code, TxCode::kOk);
+        if (Get(id).phase == Phase::kReveal) {
+          ASSERT_EQ(RevealAs(r, id, witness).code, TxCode::kOk);
+        }
       }
       continue;
     }
