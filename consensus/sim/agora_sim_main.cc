@@ -100,6 +100,7 @@ int Run(int argc, char** argv) {
   // cheat's slots (no lazy Byzantine pass).
   std::map<std::string, std::pair<uint64_t, uint64_t>> honest_cheats;
   uint64_t jobs_finished = 0;
+  uint64_t claims = 0, claims_refuted = 0;
   auto started = std::chrono::steady_clock::now();
   auto worker = [&] {
     for (uint64_t i = next++; i < seeds; i = next++) {
@@ -120,6 +121,8 @@ int Run(int argc, char** argv) {
         }
       }
       if (r.job_finished && r.rounds_recorded == 3) ++jobs_finished;
+      claims += r.claims;
+      claims_refuted += r.claims_refuted;
       if (!r.ok) {
         ++failures;
         std::printf("FAIL seed %llu: %s\n  %s\n  reproduce: %s\n",
@@ -152,6 +155,10 @@ int Run(int argc, char** argv) {
     std::printf("%llu of %llu jobs finished with all three round records\n",
                 static_cast<unsigned long long>(jobs_finished),
                 static_cast<unsigned long long>(seeds));
+    std::printf("\"unavailable\" claims on slots: %llu, refuted by two agreeing passes "
+                "(each fined verify.slash_missed_ppm): %llu\n",
+                static_cast<unsigned long long>(claims),
+                static_cast<unsigned long long>(claims_refuted));
     for (const auto& [kind, counts] : cheats) {
       // Per mille, in integers: 1-(1-f)^s is 200 for the lazy cheat (one
       // segment of five faked, one slot) and 1000 for the others.

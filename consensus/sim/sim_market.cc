@@ -330,6 +330,9 @@ void Simulation::CountVerification(const consensus::Event& e, uint64_t height) {
     }
   } else if (e.type == "verdict") {
     ++result_.verdicts;
+    result_.claims += attr("outcome") == "unavailable";
+  } else if (e.type == "verdict_claim_refuted") {
+    ++result_.claims_refuted;
   } else if (e.type == "task_failed") {
     ++result_.frauds;
     if (attr("provider") == accounts_[n + 3].address.ToString()) result_.cheat_caught = true;

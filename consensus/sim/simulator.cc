@@ -708,7 +708,8 @@ SimResult Simulation::Run() {
                        std::to_string(r.tasks_missed) + " tasks_passed=" +
                        std::to_string(r.tasks_passed) + " verdicts=" + std::to_string(r.verdicts) +
                        " frauds=" + std::to_string(r.frauds) + " outvoted=" +
-                       std::to_string(r.outvoted) + " rounds_recorded=" +
+                       std::to_string(r.outvoted) + " claims=" + std::to_string(r.claims) +
+                       " claims_refuted=" + std::to_string(r.claims_refuted) + " rounds_recorded=" +
                        std::to_string(r.rounds_recorded) + " narrow_draws=" +
                        std::to_string(r.narrow_draws) + " job_finished=" +
                        std::to_string(r.job_finished) + " cheat=" +

@@ -172,6 +172,8 @@ struct SimResult {
   uint64_t frauds = 0;
   uint64_t rounds_recorded = 0;
   uint64_t outvoted = 0;          // verdicts or round results outvoted and slashed
+  uint64_t claims = 0;            // "unavailable" verdicts on slots
+  uint64_t claims_refuted = 0;    // of those, refuted by two agreeing passes (fined)
   bool job_finished = false;
   // Replay profiles: draws of the validator whose profile does not fit the
   // job (allowed only while fewer than the draw's minimum fit).
