@@ -310,6 +310,17 @@ class DisputeTest : public ::testing::Test {
     return o;
   }
 
+  // A dispute of a fail for the delta: checkpoint 0 and the final one.
+  MsgOpenDispute OpenDelta() {
+    MsgOpenDispute o;
+    o.job_id = job_;
+    o.start_hash = checkpoints_[0];
+    o.start_proof = merkle::Prove(checkpoints_, 0).siblings;
+    o.committed_end = checkpoints_[kSegments];
+    o.end_proof = merkle::Prove(checkpoints_, kSegments).siblings;
+    return o;
+  }
+
   verification::Slot Slot(uint32_t k = 0) {
     const uint32_t slots = m_.Job(job_).spec.spot_checks;
     return verification::GetSlots(m_.h().ledger().committed(), id_, slots).at(k);
@@ -1185,13 +1196,7 @@ TEST_F(NativeDisputeTooFewTest, IsRefusedWithTheReasonAndChangesNothingButTheFee
 // besides the sides, short of the count of four, as before).
 TEST_F(NativeDisputeTooFewTest, AFailForTheDeltaIsStillDisputed) {
   CommitAndFail(FailReason::kDelta);
-  MsgOpenDispute o;
-  o.job_id = job_;
-  o.start_hash = checkpoints_[0];
-  o.start_proof = merkle::Prove(checkpoints_, 0).siblings;
-  o.committed_end = checkpoints_[kSegments];
-  o.end_proof = merkle::Prove(checkpoints_, kSegments).siblings;
-  const uint64_t id = OpenedId(m_.Send(1, o));
+  const uint64_t id = OpenedId(m_.Send(1, OpenDelta()));
   EXPECT_EQ(Get(id).referee_kind, RefereeKind::kDelta);
   for (int i = 0; i < 3 && Get(id).referees.empty(); ++i) m_.Block({});
   EXPECT_EQ(Get(id).referees.size(), 3u);
@@ -1301,13 +1306,7 @@ TEST_F(DisputeTest, AFalseFailForTheDeltaIsSettledOnTheTasksFirstAndLastCheckpoi
       << wrong.log;
   EXPECT_EQ(dispute::Disputes(m_.h().ledger().committed(), 1, 10).size(), disputes_before);
   EXPECT_EQ(Slot().dispute, 0u);
-  MsgOpenDispute o;
-  o.job_id = job_;
-  o.start_hash = checkpoints_[0];
-  o.start_proof = merkle::Prove(checkpoints_, 0).siblings;
-  o.committed_end = checkpoints_[kSegments];
-  o.end_proof = merkle::Prove(checkpoints_, kSegments).siblings;
-  const uint64_t id = OpenedId(m_.Send(1, o));
+  const uint64_t id = OpenedId(m_.Send(1, OpenDelta()));
   Dispute d = Get(id);
   EXPECT_EQ(d.phase, Phase::kReferees);
   EXPECT_EQ(d.referee_kind, RefereeKind::kDelta);
