@@ -1,7 +1,9 @@
 #include "verify/dispute.h"
 
+#include <bit>
 #include <cstring>
 
+#include "common/check.h"
 #include "trainer/model.h"
 
 namespace agora::verify {
@@ -89,6 +91,17 @@ Hash256 RefereeSecret(std::span<const ByteSpan> parts) {
     h.Update(part);
   }
   return h.Finish();
+}
+
+Hash256 DeltaRefereeSecret(std::span<const float> round_params,
+                           std::span<const float> final_params) {
+  AGORA_CHECK(round_params.size() == final_params.size());
+  static_assert(std::endian::native == std::endian::little, "float bytes are little-endian");
+  std::vector<float> difference(round_params.size());
+  for (size_t i = 0; i < difference.size(); ++i) difference[i] = round_params[i] - final_params[i];
+  const ByteSpan parts[] = {
+      ByteSpan(reinterpret_cast<const uint8_t*>(difference.data()), difference.size() * 4)};
+  return RefereeSecret(parts);
 }
 
 bool SameCall(const kernels::OpRecord& a, const kernels::OpRecord& b) {

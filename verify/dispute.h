@@ -65,9 +65,19 @@ Hash256 RefereeWitness(uint64_t dispute_id, uint32_t draw, const Hash256& secret
 // BLAKE2b-256("agora-referee-secret-v1" || each part's length (u64) and
 // bytes): for an operator its recomputed outputs' bytes; for a step or the
 // losses every state hash of the segment's replay (the ones between its
-// checkpoints were never posted); for the delta the bytes of checkpoint 0
-// and of the final checkpoint.
+// checkpoints were never posted); for the delta DeltaRefereeSecret (or,
+// when either checkpoint is not a state of the job's model, the bytes of
+// checkpoint 0 and of the final checkpoint).
 Hash256 RefereeSecret(std::span<const ByteSpan> parts);
+// A delta referee's secret: RefereeSecret of one part, the float32 bytes
+// (little-endian) of round_params[i] − final_params[i] for every i, the
+// difference before its int8 encoding, which no blob holds. Until
+// 2026-12-05 the secret was the two checkpoints' bytes, which a referee
+// has by fetching them: it could vote the provider's digest (on the
+// ledger) with a good witness without computing the delta. Sizes must
+// match.
+Hash256 DeltaRefereeSecret(std::span<const float> round_params,
+                           std::span<const float> final_params);
 
 // The same call: kind, integer and float arguments (by their bits) and
 // input hashes equal; outputs may differ. Two records that agree on this

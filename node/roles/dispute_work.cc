@@ -130,7 +130,8 @@ Result<const kernels::OpTrace*> DisputeWork::TraceOf(Replay& replay, uint64_t st
 
 Result<Hash256> DisputeWork::DeltaHashFrom(rpc::RpcClient& client, uint64_t job,
                                            const Hash256& first, const Hash256& last,
-                                           const std::vector<std::string>& sources) {
+                                           const std::vector<std::string>& sources,
+                                           Hash256* secret) {
   AGORA_ASSIGN_OR_RETURN(market::JobSpec spec, FetchSpec(client, job));
   AGORA_ASSIGN_OR_RETURN(trainer::TrainConfig config, verify::TrainConfigOf(spec));
   const size_t count = static_cast<size_t>(config.model.ParameterCount());
@@ -145,6 +146,7 @@ Result<Hash256> DisputeWork::DeltaHashFrom(rpc::RpcClient& client, uint64_t job,
     if (!loaded.ok() || loaded->state.params.size() != count) return Hash256{};
     params[i] = std::move(loaded->state.params);
   }
+  if (secret != nullptr) *secret = verify::DeltaRefereeSecret(params[0], params[1]);
   return verify::DeltaHashOf(params[0], params[1]);
 }
 
@@ -359,15 +361,23 @@ Result<std::pair<Hash256, Hash256>> DisputeWork::Recompute(rpc::RpcClient& clien
     AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
     AGORA_ASSIGN_OR_RETURN(Hash256 first, HashMember(d, "lo_hash"));
     AGORA_ASSIGN_OR_RETURN(Hash256 last, HashMember(d, "hi_hash"));
-    AGORA_ASSIGN_OR_RETURN(Hash256 delta, DeltaHashFrom(client, job, first, last, sources));
-    // Both checkpoints were fetched (by hash) for the delta.
-    Bytes checkpoints[2];
-    for (int i = 0; i < 2; ++i) {
-      AGORA_ASSIGN_OR_RETURN(checkpoints[i],
-                             blobs_.Read(i == 0 ? first : last, blobs_.options().blob_bytes_max));
+    std::optional<Hash256> secret;
+    Hash256 computed;
+    AGORA_ASSIGN_OR_RETURN(Hash256 delta,
+                           DeltaHashFrom(client, job, first, last, sources, &computed));
+    if (!delta.IsZero()) secret = computed;
+    if (!secret) {
+      // No delta (a checkpoint not of the job's model): the checkpoints'
+      // bytes, fetched (by hash) for it, are what every referee has.
+      Bytes checkpoints[2];
+      for (int i = 0; i < 2; ++i) {
+        AGORA_ASSIGN_OR_RETURN(checkpoints[i],
+                               blobs_.Read(i == 0 ? first : last, blobs_.options().blob_bytes_max));
+      }
+      const ByteSpan parts[] = {checkpoints[0], checkpoints[1]};
+      secret = verify::RefereeSecret(parts);
     }
-    const ByteSpan parts[] = {checkpoints[0], checkpoints[1]};
-    return std::pair{verify::DeltaDigest(delta), verify::RefereeSecret(parts)};
+    return std::pair{verify::DeltaDigest(delta), *secret};
   }
   AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
   AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));

@@ -133,9 +133,11 @@ class DisputeWork {
   Result<const kernels::OpTrace*> TraceOf(Replay& replay, uint64_t step);
   // The hash of the delta that checkpoints `first` and `last` (fetched by
   // hash) give for `job`, or 32 zero bytes when either is not a state of
-  // the job's model (verify::DeltaDigest).
+  // the job's model (verify::DeltaDigest). With `secret`, also a referee's
+  // verify::DeltaRefereeSecret of the two (left as is for no delta).
   Result<Hash256> DeltaHashFrom(rpc::RpcClient& client, uint64_t job, const Hash256& first,
-                                const Hash256& last, const std::vector<std::string>& sources);
+                                const Hash256& last, const std::vector<std::string>& sources,
+                                Hash256* secret = nullptr);
   Result<std::vector<std::string>> SourcesFor(rpc::RpcClient& client, const std::string& provider);
   Result<const trainer::Corpus*> CorpusOf(const Hash256& dataset,
                                           const std::vector<std::string>& sources);

@@ -22,6 +22,7 @@
 #include "tests/node/job_fixture.h"
 #include "trainer/checkpoint.h"
 #include "trainer/diloco.h"
+#include "verify/dispute.h"
 #include "verify/task.h"
 
 namespace agora::node {
@@ -506,6 +507,34 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
               std::string::npos)
         << shown.out;
   }
+  // A delta referee's witness comes from the float difference of the
+  // task's first and last checkpoints (verify::DeltaRefereeSecret), which
+  // no blob holds: fetched here from the provider and recomputed.
+  void ExpectTheDeltaWitnessNeedsTheSubtraction(const json::value& d, const std::string& provider) {
+    size_t node = nodes_.size();
+    for (size_t n = kValidators; n < nodes_.size(); ++n) {
+      if (ProviderAddress(n) == provider) node = n;
+    }
+    ASSERT_LT(node, nodes_.size());
+    std::vector<float> params[2];
+    for (int i = 0; i < 2; ++i) {
+      const std::string hash(d.at(i == 0 ? "lo_hash" : "hi_hash").as_string());
+      const fs::path out = dir_.path() / (hash + ".ckpt");
+      const CommandResult got = Cli({"blob", "get", hash, "--out", out.string(), "--from", urls_[node]});
+      ASSERT_EQ(got.exit_code, 0) << got.out << got.err;
+      std::ifstream f(out, std::ios::binary);
+      const Bytes bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      Result<trainer::LoadedCheckpoint> loaded = trainer::ParseCheckpoint(bytes);
+      ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+      params[i] = std::move(loaded->state.params);
+    }
+    const Hash256 expected = verify::RefereeWitness(
+        U64(d, "id"), static_cast<uint32_t>(U64(d, "referee_draws")),
+        verify::DeltaRefereeSecret(params[0], params[1]));
+    for (const json::value& v : d.at("votes").as_array()) {
+      EXPECT_EQ(v.at("witness").as_string(), expected.ToHex());
+    }
+  }
   // Every validator lies about `what` ("losses" or "delta") until the first
   // verdict names the liar; the provider's own work contradicts the fail,
   // it disputes, the referees settle it without a bisection, the liar is
@@ -529,6 +558,7 @@ class PaidJobDisputeTest : public PaidJobFaultTest {
     const json::value params = Call(0, "params");
     EXPECT_EQ(StakeOf(liar), liar_stake - market::PartPpm(liar_stake, Param(params,
                                                                  "verify.slash_false_claim_ppm")));
+    if (what == "delta") ExpectTheDeltaWitnessNeedsTheSubtraction(d, provider);
     fs::remove(LieFile(liar_node));
     WaitUntil([&] { return Call(0, "job", json::object{{"id", 1}}).at("status").as_string() ==
                            "finished"; },

@@ -407,5 +407,30 @@ TEST(OperatorTraceCost, PrintsTraceSizeAndRecomputeCost) {
   }
 }
 
+// A delta referee's secret is the float difference before its encoding,
+// which no blob holds (the checkpoints' bytes, the secret until
+// 2026-12-05, are had by fetching them), so a referee must subtract to
+// show a good witness.
+TEST(DeltaRefereeSecretTest, IsTheSecretOfTheFloatDifference) {
+  const std::vector<float> round = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f};
+  std::vector<float> final_params = {0.5f, 1.0f, 3.25f, -0.0f, 2e-30f};
+  const std::vector<float> difference = {1.0f, -3.0f, 0.0f, 0.0f, 1e-30f - 2e-30f};
+  const ByteSpan expected[] = {
+      ByteSpan(reinterpret_cast<const uint8_t*>(difference.data()), difference.size() * 4)};
+  const Hash256 secret = DeltaRefereeSecret(round, final_params);
+  EXPECT_EQ(secret, RefereeSecret(expected));
+  // Not the secret of either state's bytes.
+  const ByteSpan states[] = {
+      ByteSpan(reinterpret_cast<const uint8_t*>(round.data()), round.size() * 4),
+      ByteSpan(reinterpret_cast<const uint8_t*>(final_params.data()), final_params.size() * 4)};
+  EXPECT_NE(secret, RefereeSecret(states));
+  // One bit of one parameter changes it.
+  uint32_t bits;
+  std::memcpy(&bits, &final_params[2], 4);
+  bits ^= 1;
+  std::memcpy(&final_params[2], &bits, 4);
+  EXPECT_NE(DeltaRefereeSecret(round, final_params), secret);
+}
+
 }  // namespace
 }  // namespace agora::verify
