@@ -361,12 +361,9 @@ Result<std::pair<Hash256, Hash256>> DisputeWork::Recompute(rpc::RpcClient& clien
     AGORA_ASSIGN_OR_RETURN(uint64_t job, U64Member(d, "job"));
     AGORA_ASSIGN_OR_RETURN(Hash256 first, HashMember(d, "lo_hash"));
     AGORA_ASSIGN_OR_RETURN(Hash256 last, HashMember(d, "hi_hash"));
-    std::optional<Hash256> secret;
-    Hash256 computed;
-    AGORA_ASSIGN_OR_RETURN(Hash256 delta,
-                           DeltaHashFrom(client, job, first, last, sources, &computed));
-    if (!delta.IsZero()) secret = computed;
-    if (!secret) {
+    Hash256 secret;
+    AGORA_ASSIGN_OR_RETURN(Hash256 delta, DeltaHashFrom(client, job, first, last, sources, &secret));
+    if (delta.IsZero()) {
       // No delta (a checkpoint not of the job's model): the checkpoints'
       // bytes, fetched (by hash) for it, are what every referee has.
       Bytes checkpoints[2];
@@ -377,7 +374,7 @@ Result<std::pair<Hash256, Hash256>> DisputeWork::Recompute(rpc::RpcClient& clien
       const ByteSpan parts[] = {checkpoints[0], checkpoints[1]};
       secret = verify::RefereeSecret(parts);
     }
-    return std::pair{verify::DeltaDigest(delta), *secret};
+    return std::pair{verify::DeltaDigest(delta), secret};
   }
   AGORA_ASSIGN_OR_RETURN(SegmentKey key, SegmentOf(d));
   AGORA_ASSIGN_OR_RETURN(Replay * replay, ReplayOf(client, key, sources));
